@@ -1,0 +1,191 @@
+/**
+ * A typed view of the native addon (native/src/addon.cpp). This is the contract between the C++ code and
+ * the TypeScript layer: every function checks its arguments natively and throws a DeepSentryError (code
+ * DS_INVALID_ARGUMENT / DS_SHAPE_MISMATCH / DS_OUT_OF_RANGE / DS_UNSUPPORTED) naming the argument; none can
+ * crash the process whatever it is passed.
+ *
+ * Layout (see native/src/lstm.h): x [B,T,I] batch-major; kernel [I,4H], recurrentKernel [H,4H], bias [4H],
+ * gate order i, f, c, o (Keras / tfjs-layers). Typed arrays go in and out without copies: results are new
+ * Float32Arrays allocated by the addon. The *Async variants run the same work on the libuv pool, keep their
+ * inputs alive until done and resolve with the same result.
+ */
+
+export type SimdLevel = 'baseline' | 'avx2' | 'avx512';
+
+export interface NativeCapabilities {
+  /** addon version (package.json version at build time) */
+  version: string;
+  /** the SIMD level the kernels use now */
+  simd: SimdLevel;
+  /** levels compiled in and supported by this CPU, lowest first */
+  simdSupported: SimdLevel[];
+  /** worker threads of the kernel thread pool */
+  threads: number;
+  /** whether CUDA kernels were compiled in */
+  cudaCompiled: boolean;
+  /** visible CUDA devices (0 when none or not compiled) */
+  cudaDeviceCount: number;
+  /** why CUDA cannot be used, or null when it can */
+  cudaError: string | null;
+  cudaRuntimeVersion: number | null;
+  cudaDriverVersion: number | null;
+}
+
+export interface LstmWeights {
+  kernel: Float32Array; // [I, 4H]
+  recurrentKernel: Float32Array; // [H, 4H]
+  bias: Float32Array; // [4H]
+}
+
+export interface LstmDims {
+  batch: number;
+  steps: number;
+  inputSize: number;
+  hiddenSize: number;
+}
+
+export interface LstmForwardArgs extends LstmDims {
+  x: Float32Array; // [B, T, I]
+  weights: LstmWeights;
+  h0?: Float32Array; // [B, H], default zeros
+  c0?: Float32Array; // [B, H], default zeros
+  lengths?: Int32Array; // [B], each in [0, T]; default all T
+  reverse?: boolean;
+  /** keep what backward needs (the workspace); default false */
+  training?: boolean;
+}
+
+export interface LstmForwardResult {
+  y: Float32Array; // [B, T, H]
+  h: Float32Array; // [B, H] final hidden state
+  c: Float32Array; // [B, H] final cell state
+  /** opaque; present when training: pass it to lstmBackward unchanged */
+  workspace?: Float32Array;
+}
+
+export interface LstmBackwardArgs extends LstmDims {
+  x: Float32Array;
+  weights: LstmWeights;
+  h0?: Float32Array;
+  c0?: Float32Array;
+  lengths?: Int32Array;
+  reverse?: boolean;
+  y: Float32Array; // from forward
+  workspace: Float32Array; // from forward (training: true)
+  dy?: Float32Array; // [B, T, H]
+  dh?: Float32Array; // [B, H] gradient of the final h
+  dc?: Float32Array; // [B, H] gradient of the final c
+}
+
+export interface LstmGradients {
+  dx: Float32Array; // [B, T, I]
+  dh0: Float32Array; // [B, H]
+  dc0: Float32Array; // [B, H]
+  dKernel: Float32Array; // [I, 4H]
+  dRecurrentKernel: Float32Array; // [H, 4H]
+  dBias: Float32Array; // [4H]
+}
+
+export interface BiLstmForwardArgs extends LstmDims {
+  x: Float32Array; // [B, T, I]
+  forward: LstmWeights;
+  backward: LstmWeights;
+  h0Fw?: Float32Array;
+  c0Fw?: Float32Array;
+  h0Bw?: Float32Array;
+  c0Bw?: Float32Array;
+  lengths?: Int32Array;
+  training?: boolean;
+}
+
+export interface BiLstmForwardResult {
+  y: Float32Array; // [B, T, 2H]: forward direction in [..., 0:H], backward in [..., H:2H]
+  hFw: Float32Array;
+  cFw: Float32Array;
+  hBw: Float32Array;
+  cBw: Float32Array;
+  workspace?: Float32Array;
+}
+
+export interface BiLstmBackwardArgs extends LstmDims {
+  x: Float32Array;
+  forward: LstmWeights;
+  backward: LstmWeights;
+  h0Fw?: Float32Array;
+  c0Fw?: Float32Array;
+  h0Bw?: Float32Array;
+  c0Bw?: Float32Array;
+  lengths?: Int32Array;
+  y: Float32Array; // [B, T, 2H] from forward
+  workspace: Float32Array;
+  dy?: Float32Array; // [B, T, 2H]
+  dhFw?: Float32Array;
+  dcFw?: Float32Array;
+  dhBw?: Float32Array;
+  dcBw?: Float32Array;
+}
+
+export interface BiLstmGradients {
+  dx: Float32Array; // [B, T, I], both directions summed
+  dh0Fw: Float32Array;
+  dc0Fw: Float32Array;
+  dh0Bw: Float32Array;
+  dc0Bw: Float32Array;
+  forward: { dKernel: Float32Array; dRecurrentKernel: Float32Array; dBias: Float32Array };
+  backward: { dKernel: Float32Array; dRecurrentKernel: Float32Array; dBias: Float32Array };
+}
+
+export interface LstmEncodeArgs extends LstmDims {
+  /** [B, T, I]; or give tokens + embedding */
+  x?: Float32Array;
+  tokens?: Int32Array; // [B, T]
+  embedding?: Float32Array; // [vocabSize, I]
+  vocabSize?: number;
+  weights: LstmWeights;
+  /** weights of the reverse direction: makes the encoder bidirectional, outputs [B, 2H] */
+  backwardWeights?: LstmWeights;
+  lengths?: Int32Array;
+  reverse?: boolean; // only without backwardWeights
+}
+
+export interface LstmEncodeResult {
+  h: Float32Array; // [B, H] or [B, 2H] (forward then backward)
+  c: Float32Array; // same shape
+}
+
+export interface MatMulArgs {
+  a: Float32Array; // [batchA, M, K] (or [batchA, K, M] when transposeA)
+  b: Float32Array; // [batchB, K, N] (or [batchB, N, K] when transposeB)
+  m: number;
+  k: number;
+  n: number;
+  /** batch of a and of b: equal, or one of them 1 (broadcast); default 1 */
+  batchA?: number;
+  batchB?: number;
+  transposeA?: boolean;
+  transposeB?: boolean;
+}
+
+export interface NativeBinding {
+  capabilities(): NativeCapabilities;
+  /** force a SIMD level (tests, benchmarks); throws DS_UNSUPPORTED when the CPU or build lacks it */
+  setSimdLevel(level: SimdLevel): void;
+  /** resize the kernel thread pool (1 … 256) */
+  setThreads(n: number): void;
+  /** hands the addon the class it throws (called once by the loader) */
+  setErrorClass(cls: new (code: string, message: string) => Error): void;
+
+  lstmForward(args: LstmForwardArgs): LstmForwardResult;
+  lstmForwardAsync(args: LstmForwardArgs): Promise<LstmForwardResult>;
+  lstmBackward(args: LstmBackwardArgs): LstmGradients;
+  lstmBackwardAsync(args: LstmBackwardArgs): Promise<LstmGradients>;
+  bilstmForward(args: BiLstmForwardArgs): BiLstmForwardResult;
+  bilstmForwardAsync(args: BiLstmForwardArgs): Promise<BiLstmForwardResult>;
+  bilstmBackward(args: BiLstmBackwardArgs): BiLstmGradients;
+  bilstmBackwardAsync(args: BiLstmBackwardArgs): Promise<BiLstmGradients>;
+  lstmEncode(args: LstmEncodeArgs): LstmEncodeResult;
+  lstmEncodeAsync(args: LstmEncodeArgs): Promise<LstmEncodeResult>;
+  /** [max(batchA,batchB), M, N] */
+  matMul(args: MatMulArgs): Float32Array;
+  matMulAsync(args: MatMulArgs): Promise<Float32Array>;
+}

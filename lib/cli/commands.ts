@@ -1,0 +1,9 @@
+/**
+ * The one list of CLI commands. Each lives in lib/cli/commands/<name>.ts and exports a yargs CommandModule
+ * whose handler lazy-imports its implementation, so `--help` stays fast.
+ */
+import type { CommandModule } from 'yargs';
+import { infoCommand } from './commands/info';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const commands: CommandModule<any, any>[] = [infoCommand];

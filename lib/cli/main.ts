@@ -1,0 +1,69 @@
+/**
+ * CLI entry point. Exit codes: 0 success, 1 failure (the message says what and where), 2 usage error.
+ */
+import yargs from 'yargs';
+import { DeepSentryError } from '../errors';
+import { withGlobalOptions } from './options';
+import { commands } from './commands';
+
+class UsageError extends Error {}
+
+/** Exported apart from parsing so that docs and tests can walk the command tree. */
+export function buildCli(args: string[], onHandlerError: (err: unknown) => void = (e) => { throw e; }) {
+  let y = withGlobalOptions(yargs(args))
+    .scriptName('deepsentry')
+    .strict()
+    .demandCommand(1, 'Name a command; see deepsentry --help')
+    .recommendCommands()
+    .help()
+    .wrap(Math.min(110, process.stdout.columns || 100));
+  // A handler's own failure is a failure (exit 1), not a usage error: keep it away from yargs' fail().
+  for (const c of commands) {
+    const handler = c.handler;
+    y = y.command({
+      ...c,
+      handler: async (argv) => {
+        try {
+          await handler(argv);
+        } catch (err) {
+          onHandlerError(err);
+        }
+      },
+    });
+  }
+  return y;
+}
+
+export async function main(args: string[]): Promise<number> {
+  let usageError: string | null = null;
+  let failure: unknown = null;
+  const cli = buildCli(args, (err) => {
+    failure = err;
+  }).fail((msg, err) => {
+    usageError = msg ?? err?.message ?? 'invalid usage';
+    throw new UsageError(usageError); // stops yargs before any handler runs
+  });
+  try {
+    await cli.parseAsync();
+  } catch (err) {
+    if (!(err instanceof UsageError)) failure = err;
+  }
+  if (failure !== null && usageError === null) {
+    const err = failure;
+    const json = args.includes('--json');
+    if (err instanceof DeepSentryError) {
+      if (json) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n');
+      else process.stderr.write(`deepsentry: ${err.message}\n`);
+      if (args.includes('--verbose') || args.includes('-v')) process.stderr.write(`${err.stack}\n`);
+      return 1;
+    }
+    const e = err as Error;
+    process.stderr.write(`deepsentry: ${e?.message ?? String(err)}\n${e?.stack ?? ''}\n`);
+    return 1;
+  }
+  if (usageError !== null) {
+    process.stderr.write(`deepsentry: ${usageError}\nRun deepsentry --help for usage.\n`);
+    return 2;
+  }
+  return 0;
+}
