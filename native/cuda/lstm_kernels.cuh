@@ -1,0 +1,406 @@
+// The bodies of the CUDA kernels, written as per-thread __host__ __device__ functions so that the host
+// emulator (native/cuda/emulate.cpp) runs exactly this code for small shapes with bounds-checked memory.
+//
+// A CUDA kernel in lstm_cuda.cu is a thin loop around these functions: it maps blockIdx/threadIdx to the
+// arguments and puts __syncthreads() / grid.sync() between the phases. The emulator runs the same phases in
+// the same order: for a phase, every thread of every block in turn, then the next phase. Nothing here touches
+// blockIdx, threadIdx, shared-memory declarations or barriers, so this file also compiles with g++.
+//
+// Memory is reached only through `typename M::template ptr<T>` and `p[i]`: M = RawMem gives plain pointers
+// (the device code); the emulator's memory model gives pointers that check every index against the buffer's
+// size and count the writes to each output element.
+//
+// Layouts are those of native/src/lstm.h: x [B,T,I], kernel [I,4H], recurrent [H,4H], bias [4H], gate
+// blocks i, f, g(c), o along 4H; lengths per sequence, the reverse direction visits t = len-1 … 0.
+#pragma once
+
+#include <cstdint>
+
+#include "lstm_math.h"
+
+// Full unrolling of the small fixed loops (registers on the device); nothing on the host (g++ would warn
+// about an unknown pragma, also in nvcc's host pass).
+#if defined(__CUDA_ARCH__)
+#define DS_UNROLL _Pragma("unroll")
+#else
+#define DS_UNROLL
+#endif
+
+namespace ds {
+namespace cuda {
+namespace k {
+
+// Plain pointers: what the device kernels use.
+struct RawMem {
+  template <class T>
+  using ptr = T*;
+};
+
+// A load that bypasses L1: the persistent kernels read state other blocks wrote before the last grid-wide
+// barrier, and L1 is not coherent between SMs. The emulator's checked pointers get their own overload (ADL).
+DS_HD float ld_cg(const float* p, int64_t i) {
+#if defined(__CUDA_ARCH__)
+  return __ldcg(p + i);
+#else
+  return p[i];
+#endif
+}
+DS_HD float ld_cg(float* p, int64_t i) { return ld_cg(static_cast<const float*>(p), i); }
+
+// ---- step visiting order (shared by forward, backward and the gather of previous hidden states) --------
+
+// Length of sequence b (all T when no lengths are given).
+template <class P>
+DS_HD int64_t seq_len(P lengths, int64_t b, int64_t T) {
+  return lengths ? static_cast<int64_t>(lengths[b]) : T;
+}
+// The time index visited at step s (0 <= s < len) of a sequence of length len.
+DS_HD int64_t step_time(int64_t s, int64_t len, bool reverse) { return reverse ? len - 1 - s : s; }
+
+// ---- tiled sgemm ------------------------------------------------------------------------------------
+// C[m,n] = (accumulate ? C : 0) + op(A)[m,k] · op(B)[k,n], row-major with leading dimensions, the same
+// contract as ds::sgemm. Optionally row r of op(A) is row a_rows[r] of A (embedding lookup fused into the
+// input projection; only without trans_a).
+//
+// A block computes a GEMM_BM x GEMM_BN tile of C with GEMM_TX x GEMM_TY threads; thread (tx, ty) owns the
+// 4x4 elements (ty + 16 i, tx + 16 j): strided so that a warp reads consecutive shared-memory words.
+// Per GEMM_BK slice of k: phase "load" (every thread stages 4 elements of A and 4 of B, zero past the edges),
+// barrier, phase "accumulate", barrier. Then phase "store" writes each in-range element of C exactly once.
+constexpr int GEMM_BM = 64, GEMM_BN = 64, GEMM_BK = 16;
+constexpr int GEMM_TX = 16, GEMM_TY = 16, GEMM_THREADS = GEMM_TX * GEMM_TY;
+constexpr int GEMM_MR = GEMM_BM / GEMM_TY, GEMM_NR = GEMM_BN / GEMM_TX;  // 4 x 4 per thread
+constexpr int GEMM_LOADS = GEMM_BM * GEMM_BK / GEMM_THREADS;             // 4 of A and 4 of B per thread
+static_assert(GEMM_BM * GEMM_BK == GEMM_BN * GEMM_BK, "A and B tiles are loaded by the same threads");
+
+template <class M>
+struct GemmArgs {
+  bool trans_a, trans_b, accumulate;
+  int64_t m, n, k, lda, ldb, ldc;
+  typename M::template ptr<const float> A;
+  typename M::template ptr<const int32_t> a_rows;  // nullptr: row r of op(A) is row r of A
+  typename M::template ptr<const float> B;
+  typename M::template ptr<float> C;
+};
+
+// Grid: x = m tiles (up to 2^31-1), y = n tiles.
+inline int64_t gemm_tiles_m(int64_t m) { return (m + GEMM_BM - 1) / GEMM_BM; }
+inline int64_t gemm_tiles_n(int64_t n) { return (n + GEMM_BN - 1) / GEMM_BN; }
+
+// op(A)[r, kk], or 0 outside [0,m) x [0,k).
+template <class M>
+DS_HD float gemm_a_at(const GemmArgs<M>& g, int64_t r, int64_t kk) {
+  if (r >= g.m || kk >= g.k) return 0.0f;
+  if (g.trans_a) return g.A[kk * g.lda + r];
+  int64_t row = g.a_rows ? static_cast<int64_t>(g.a_rows[r]) : r;
+  return g.A[row * g.lda + kk];
+}
+// op(B)[kk, c], or 0 outside [0,k) x [0,n).
+template <class M>
+DS_HD float gemm_b_at(const GemmArgs<M>& g, int64_t kk, int64_t c) {
+  if (kk >= g.k || c >= g.n) return 0.0f;
+  return g.trans_b ? g.B[c * g.ldb + kk] : g.B[kk * g.ldb + c];
+}
+
+// Phase "load": stage slice k0 of the A tile as As[kk*BM + r] and of the B tile as Bs[kk*BN + c]. The
+// element a thread takes is chosen so that neighbouring threads read neighbouring addresses of global
+// memory in each storage order (k contiguous for A, m contiguous for Aᵀ; n contiguous for B, k for Bᵀ).
+template <class M>
+DS_HD void gemm_load(const GemmArgs<M>& g, int64_t tile_m, int64_t tile_n, int tid, int64_t k0,
+                     typename M::template ptr<float> As, typename M::template ptr<float> Bs) {
+  DS_UNROLL
+  for (int e = 0; e < GEMM_LOADS; ++e) {
+    int idx = tid + e * GEMM_THREADS;
+    int r, kk;
+    if (g.trans_a) { r = idx % GEMM_BM; kk = idx / GEMM_BM; }
+    else           { kk = idx % GEMM_BK; r = idx / GEMM_BK; }
+    As[kk * GEMM_BM + r] = gemm_a_at(g, tile_m * GEMM_BM + r, k0 + kk);
+    int c;
+    if (g.trans_b) { kk = idx % GEMM_BK; c = idx / GEMM_BK; }
+    else           { c = idx % GEMM_BN; kk = idx / GEMM_BN; }
+    Bs[kk * GEMM_BN + c] = gemm_b_at(g, k0 + kk, tile_n * GEMM_BN + c);
+  }
+}
+
+// Phase "accumulate": acc[i*NR + j] += Σ_kk As[kk, ty+16i] · Bs[kk, tx+16j].
+template <class SP, class AccP>
+DS_HD void gemm_accumulate(int tx, int ty, SP As, SP Bs, AccP acc) {
+  DS_UNROLL
+  for (int kk = 0; kk < GEMM_BK; ++kk) {
+    float a[GEMM_MR], b[GEMM_NR];
+    DS_UNROLL
+    for (int i = 0; i < GEMM_MR; ++i) a[i] = As[kk * GEMM_BM + ty + GEMM_TY * i];
+    DS_UNROLL
+    for (int j = 0; j < GEMM_NR; ++j) b[j] = Bs[kk * GEMM_BN + tx + GEMM_TX * j];
+    DS_UNROLL
+    for (int i = 0; i < GEMM_MR; ++i)
+      DS_UNROLL
+      for (int j = 0; j < GEMM_NR; ++j) acc[i * GEMM_NR + j] = acc[i * GEMM_NR + j] + a[i] * b[j];
+  }
+}
+
+// Phase "store".
+template <class M, class AccP>
+DS_HD void gemm_store(const GemmArgs<M>& g, int64_t tile_m, int64_t tile_n, int tx, int ty, AccP acc) {
+  DS_UNROLL
+  for (int i = 0; i < GEMM_MR; ++i) {
+    int64_t r = tile_m * GEMM_BM + ty + GEMM_TY * i;
+    if (r >= g.m) continue;
+    DS_UNROLL
+    for (int j = 0; j < GEMM_NR; ++j) {
+      int64_t c = tile_n * GEMM_BN + tx + GEMM_TX * j;
+      if (c >= g.n) continue;
+      float v = acc[i * GEMM_NR + j];
+      if (g.accumulate) v = v + g.C[r * g.ldc + c];
+      g.C[r * g.ldc + c] = v;
+    }
+  }
+}
+
+// ---- recurrent blocks: which hidden units a block owns ---------------------------------------------
+// Block bx of the forward/backward step kernels owns hidden units [bx*U, min(H, bx*U+U)) for every
+// sequence; its threads stride over the (b, unit) pairs. With U units a block needs 4·H·U floats of
+// recurrent weights: the persistent kernels keep them in shared memory for all steps.
+struct UnitRange {
+  int64_t j0, count;
+};
+DS_HD UnitRange block_units(int64_t bx, int64_t U, int64_t H) {
+  int64_t j0 = bx * U;
+  int64_t j1 = j0 + U < H ? j0 + U : H;
+  return {j0, j1 - j0};
+}
+inline int64_t recurrent_blocks(int64_t H, int64_t U) { return (H + U - 1) / U; }
+inline int64_t recurrent_slice_floats(int64_t H, int64_t U) { return 4 * H * U; }
+
+// ---- forward ------------------------------------------------------------------------------------------
+template <class M>
+struct FwdArgs {
+  int64_t B, T, H;
+  int64_t U;                                         // hidden units per block
+  typename M::template ptr<const float> xproj;      // [B*T, 4H]: x · kernel for every step (no bias)
+  typename M::template ptr<const float> bias;       // [4H]
+  typename M::template ptr<const float> R;          // [H, 4H]
+  typename M::template ptr<const int32_t> lengths;  // [B] or nullptr
+  bool reverse;
+  typename M::template ptr<const float> h0, c0;     // [B, H] or nullptr (zeros)
+  typename M::template ptr<float> hbuf;             // [2, B, H]: step s reads half s&1, writes the other
+  typename M::template ptr<float> cbuf;             // [B, H]
+  typename M::template ptr<float> y;                // y + (b*T+t)*y_ld, or nullptr (encoding)
+  int64_t y_ld;
+  typename M::template ptr<float> gates;            // [B, T, 4H] activated gates, or nullptr (inference)
+  typename M::template ptr<float> cells;            // [B, T, H] cell states, or nullptr (inference)
+  typename M::template ptr<float> h_out;            // h_out + b*out_ld
+  typename M::template ptr<float> c_out;            // same, or nullptr
+  int64_t out_ld;
+};
+
+// Persistent kernel, before the steps: copy this block's recurrent columns into shared memory as
+// Rs[k*4U + gate*U + (j - j0)] (all k < H, the block's units j).
+template <class M>
+DS_HD void fwd_load_slice(const FwdArgs<M>& a, int64_t bx, int tid, int nthreads,
+                          typename M::template ptr<float> Rs) {
+  UnitRange u = block_units(bx, a.U, a.H);
+  int64_t per_k = 4 * u.count;
+  for (int64_t e = tid; e < a.H * per_k; e += nthreads) {
+    int64_t kk = e / per_k, rem = e % per_k, gate = rem / u.count, jj = rem % u.count;
+    Rs[kk * 4 * a.U + gate * a.U + jj] = a.R[kk * 4 * a.H + gate * a.H + u.j0 + jj];
+  }
+}
+
+// Before step 0, thread of pair (b, j): initial state; a sequence of length 0 has its final state now.
+template <class M>
+DS_HD void fwd_init(const FwdArgs<M>& a, int64_t b, int64_t j) {
+  float h = a.h0 ? a.h0[b * a.H + j] : 0.0f;
+  float c = a.c0 ? a.c0[b * a.H + j] : 0.0f;
+  a.hbuf[b * a.H + j] = h;
+  a.cbuf[b * a.H + j] = c;
+  if (seq_len(a.lengths, b, a.T) == 0) {
+    a.h_out[b * a.out_ld + j] = h;
+    if (a.c_out) a.c_out[b * a.out_ld + j] = c;
+  }
+}
+
+// Step s (0 <= s < T) for pair (b, j): recurrent product + input projection + bias, gates, cell update
+// (ds::math::cell_forward, the CPU kernels' arithmetic). Rs is this block's slice (fwd_load_slice) or
+// nullptr to read the weights from global memory. A sequence already finished (s >= len) writes the zeros
+// of its padded step t = s instead, so every element of y, gates and cells is written exactly once.
+template <class M>
+DS_HD void fwd_step(const FwdArgs<M>& a, int64_t s, int64_t b, int64_t j, int64_t j0,
+                    typename M::template ptr<const float> Rs) {
+  const int64_t H = a.H, G = 4 * H, T = a.T;
+  const int64_t len = seq_len(a.lengths, b, T);
+  if (s >= len) {
+    int64_t row = b * T + s;
+    if (a.y) a.y[row * a.y_ld + j] = 0.0f;
+    if (a.gates)
+      for (int gate = 0; gate < 4; ++gate) a.gates[row * G + gate * H + j] = 0.0f;
+    if (a.cells) a.cells[row * H + j] = 0.0f;
+    return;
+  }
+  const int64_t t = step_time(s, len, a.reverse);
+  const int64_t row = b * T + t;
+  const int64_t hin = (s & 1) * a.B * H + b * H, hout = ((s + 1) & 1) * a.B * H + b * H;
+  float acc[4];
+  for (int gate = 0; gate < 4; ++gate) acc[gate] = a.xproj[row * G + gate * H + j] + a.bias[gate * H + j];
+  if (Rs) {
+    const int64_t jj = j - j0;
+    for (int64_t kk = 0; kk < H; ++kk) {
+      float hv = ld_cg(a.hbuf, hin + kk);
+      for (int gate = 0; gate < 4; ++gate) acc[gate] = acc[gate] + hv * Rs[kk * 4 * a.U + gate * a.U + jj];
+    }
+  } else {
+    for (int64_t kk = 0; kk < H; ++kk) {
+      float hv = ld_cg(a.hbuf, hin + kk);
+      for (int gate = 0; gate < 4; ++gate) acc[gate] = acc[gate] + hv * a.R[kk * G + gate * H + j];
+    }
+  }
+  float i, f, g, o, c, h;
+  math::cell_forward<float>(acc[0], acc[1], acc[2], acc[3], a.cbuf[b * H + j], i, f, g, o, c, h);
+  a.cbuf[b * H + j] = c;
+  a.hbuf[hout + j] = h;
+  if (a.y) a.y[row * a.y_ld + j] = h;
+  if (a.gates) {
+    a.gates[row * G + j] = i;
+    a.gates[row * G + H + j] = f;
+    a.gates[row * G + 2 * H + j] = g;
+    a.gates[row * G + 3 * H + j] = o;
+  }
+  if (a.cells) a.cells[row * H + j] = c;
+  if (s == len - 1) {
+    a.h_out[b * a.out_ld + j] = h;
+    if (a.c_out) a.c_out[b * a.out_ld + j] = c;
+  }
+}
+
+// ---- backward (BPTT) --------------------------------------------------------------------------------
+// Iterations s = T-1 … 0 write dpre[b, t] = the pre-activation gate gradients of visited step s (zeros for
+// padded steps, so the weight-gradient GEMMs need no masking); a final pass (fwd step "s = -1") gives dh0
+// and dc0. dh at step s is dy + (dpre of step s+1) · Rᵀ, read right after the previous iteration wrote it.
+template <class M>
+struct BwdArgs {
+  int64_t B, T, H;
+  int64_t U;
+  typename M::template ptr<const float> R;          // [H, 4H]
+  typename M::template ptr<const int32_t> lengths;
+  bool reverse;
+  typename M::template ptr<const float> gates;      // [B, T, 4H] from forward
+  typename M::template ptr<const float> cells;      // [B, T, H] from forward
+  typename M::template ptr<const float> c0;         // [B, H] or nullptr
+  typename M::template ptr<const float> dy;         // dy + (b*T+t)*dy_ld, or nullptr
+  int64_t dy_ld;
+  typename M::template ptr<const float> dh_out, dc_out;  // [B, H] or nullptr
+  typename M::template ptr<float> dpre;             // [B, T, 4H] out
+  typename M::template ptr<float> dcbuf;            // [B, H] the carried dc
+  typename M::template ptr<float> dh0, dc0;         // [B, H] out
+};
+
+// Persistent kernel: this block's recurrent rows, Rs[(j - j0)*4H + col].
+template <class M>
+DS_HD void bwd_load_slice(const BwdArgs<M>& a, int64_t bx, int tid, int nthreads,
+                          typename M::template ptr<float> Rs) {
+  UnitRange u = block_units(bx, a.U, a.H);
+  const int64_t G = 4 * a.H;
+  for (int64_t e = tid; e < u.count * G; e += nthreads) Rs[e] = a.R[u.j0 * G + e];
+}
+
+// Σ_col R[j, col] · dpre[row, col]: the gradient reaching h_j from the step whose gates are at `row`.
+template <class M>
+DS_HD float bwd_recurrent_dot(const BwdArgs<M>& a, int64_t row, int64_t j, int64_t j0,
+                              typename M::template ptr<const float> Rs) {
+  const int64_t G = 4 * a.H;
+  float s = 0.0f;
+  if (Rs) {
+    for (int64_t col = 0; col < G; ++col) s = s + Rs[(j - j0) * G + col] * ld_cg(a.dpre, row * G + col);
+  } else {
+    for (int64_t col = 0; col < G; ++col) s = s + a.R[j * G + col] * ld_cg(a.dpre, row * G + col);
+  }
+  return s;
+}
+
+template <class M>
+DS_HD void bwd_step(const BwdArgs<M>& a, int64_t s, int64_t b, int64_t j, int64_t j0,
+                    typename M::template ptr<const float> Rs) {
+  const int64_t H = a.H, G = 4 * H, T = a.T;
+  const int64_t len = seq_len(a.lengths, b, T);
+  if (s >= len) {
+    for (int gate = 0; gate < 4; ++gate) a.dpre[(b * T + s) * G + gate * H + j] = 0.0f;
+    return;
+  }
+  const int64_t t = step_time(s, len, a.reverse);
+  const int64_t row = b * T + t;
+  float dh = a.dy ? a.dy[row * a.dy_ld + j] : 0.0f;
+  float dc;
+  if (s == len - 1) {
+    if (a.dh_out) dh = dh + a.dh_out[b * H + j];
+    dc = a.dc_out ? a.dc_out[b * H + j] : 0.0f;
+  } else {
+    dh = dh + bwd_recurrent_dot(a, b * T + step_time(s + 1, len, a.reverse), j, j0, Rs);
+    dc = a.dcbuf[b * H + j];
+  }
+  const float i = a.gates[row * G + j], f = a.gates[row * G + H + j];
+  const float g = a.gates[row * G + 2 * H + j], o = a.gates[row * G + 3 * H + j];
+  const float c = a.cells[row * H + j];
+  float c_prev;
+  if (s > 0) c_prev = a.cells[(b * T + step_time(s - 1, len, a.reverse)) * H + j];
+  else c_prev = a.c0 ? a.c0[b * H + j] : 0.0f;
+  float dpi, dpf, dpg, dpo, dc_prev;
+  math::cell_backward<float>(i, f, g, o, c_prev, c, dh, dc, dpi, dpf, dpg, dpo, dc_prev);
+  a.dpre[row * G + j] = dpi;
+  a.dpre[row * G + H + j] = dpf;
+  a.dpre[row * G + 2 * H + j] = dpg;
+  a.dpre[row * G + 3 * H + j] = dpo;
+  a.dcbuf[b * H + j] = dc_prev;
+}
+
+// After iteration 0: the gradients of the initial state.
+template <class M>
+DS_HD void bwd_finish(const BwdArgs<M>& a, int64_t b, int64_t j, int64_t j0,
+                      typename M::template ptr<const float> Rs) {
+  const int64_t H = a.H;
+  const int64_t len = seq_len(a.lengths, b, a.T);
+  if (len == 0) {
+    a.dh0[b * H + j] = a.dh_out ? a.dh_out[b * H + j] : 0.0f;
+    a.dc0[b * H + j] = a.dc_out ? a.dc_out[b * H + j] : 0.0f;
+    return;
+  }
+  a.dh0[b * H + j] = bwd_recurrent_dot(a, b * a.T + step_time(0, len, a.reverse), j, j0, Rs);
+  a.dc0[b * H + j] = a.dcbuf[b * H + j];
+}
+
+// ---- helpers for the weight gradients -------------------------------------------------------------------
+// hprev[b*T+t, k] = the hidden state step t started from (h0, or y of the previous visited step), 0 for
+// padded steps: dRecurrent = hprevᵀ · dpre. One thread per element (e < B*T*H).
+template <class M>
+struct GatherArgs {
+  int64_t B, T, H;
+  typename M::template ptr<const int32_t> lengths;
+  bool reverse;
+  typename M::template ptr<const float> h0;  // or nullptr
+  typename M::template ptr<const float> y;   // y + (b*T+t)*y_ld
+  int64_t y_ld;
+  typename M::template ptr<float> hprev;     // [B*T, H]
+};
+template <class M>
+DS_HD void gather_hprev(const GatherArgs<M>& a, int64_t e) {
+  const int64_t kk = e % a.H, row = e / a.H, t = row % a.T, b = row / a.T;
+  const int64_t len = seq_len(a.lengths, b, a.T);
+  float v = 0.0f;
+  if (t < len) {
+    const int64_t s = a.reverse ? len - 1 - t : t;  // the visit index of time t
+    if (s > 0) v = a.y[(b * a.T + step_time(s - 1, len, a.reverse)) * a.y_ld + kk];
+    else if (a.h0) v = a.h0[b * a.H + kk];
+  }
+  a.hprev[e] = v;
+}
+
+// dbias[col] = Σ_rows dpre[row, col], one thread per column, rows summed in order (deterministic).
+template <class M>
+DS_HD void column_sum(typename M::template ptr<const float> m, int64_t rows, int64_t cols, int64_t col,
+                      typename M::template ptr<float> out) {
+  float s = 0.0f;
+  for (int64_t r = 0; r < rows; ++r) s = s + m[r * cols + col];
+  out[col] = s;
+}
+
+}  // namespace k
+}  // namespace cuda
+}  // namespace ds
