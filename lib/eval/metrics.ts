@@ -138,7 +138,7 @@ export function confusionAt(s: Sweep, threshold: number): ConfusionMatrix {
   const k = lo - 1;
   const tp = k >= 0 ? s.tp[k]! : 0;
   const fp = k >= 0 ? s.fp[k]! : 0;
-  return { tp, fp, fn: s.positives - tp, tn: s.negatives - fp };
+  return { tp, fp, tn: s.negatives - fp, fn: s.positives - tp };
 }
 
 /** The confusion matrix of explicit 0/1 predictions (e.g. the `anomaly` column the model wrote). */
