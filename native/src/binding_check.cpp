@@ -1,0 +1,229 @@
+// Implementation of check.h: argument reading and the errors it throws.
+#include "check.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <type_traits>
+
+#include "binding_common.h"
+
+namespace ds {
+namespace binding {
+
+Napi::Error make_error(Napi::Env env, const char* code, const std::string& message) {
+  AddonData* data = addon_data(env);
+  if (data != nullptr && !data->error_class.IsEmpty()) {
+    // The class's constructor is JavaScript and could itself throw; fall back to a plain Error then.
+    napi_value argv[2] = {Napi::String::New(env, code), Napi::String::New(env, message)};
+    napi_value obj = nullptr;
+    if (napi_new_instance(env, data->error_class.Value(), 2, argv, &obj) == napi_ok && obj != nullptr) {
+      return Napi::Error(env, obj);
+    }
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+  }
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+void fail(Napi::Env env, const char* code, const std::string& message) { throw make_error(env, code, message); }
+
+static const char* typed_array_name(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "TypedArray";
+  }
+}
+
+static std::string number_text(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+  if (d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(static_cast<int64_t>(d));
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  return buf;
+}
+
+std::string describe(Napi::Value v) {
+  switch (v.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return std::string("boolean ") + (v.As<Napi::Boolean>().Value() ? "true" : "false");
+    case napi_number: return "number " + number_text(v.As<Napi::Number>().DoubleValue());
+    case napi_bigint: return "bigint";
+    case napi_symbol: return "symbol";
+    case napi_function: return "function";
+    case napi_string: {
+      std::string s = v.As<Napi::String>().Utf8Value();
+      if (s.size() > 40) s = s.substr(0, 40) + "...";
+      return "string \"" + s + "\"";
+    }
+    default: break;
+  }
+  if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    std::string name = typed_array_name(ta.TypedArrayType());
+    if (ta.ArrayBuffer().IsDetached()) return "detached " + name;
+    return name + "(" + std::to_string(ta.ElementLength()) + ")";
+  }
+  if (v.IsArray()) return "array(" + std::to_string(v.As<Napi::Array>().Length()) + ")";
+  if (v.IsArrayBuffer()) return "ArrayBuffer(" + std::to_string(v.As<Napi::ArrayBuffer>().ByteLength()) + " bytes)";
+  if (v.IsDataView()) return "DataView";
+  if (v.IsPromise()) return "Promise";
+  return "object";
+}
+
+int64_t checked_product(Napi::Env env, const std::string& where, std::initializer_list<int64_t> factors,
+                        int64_t limit) {
+  int64_t p = 1;
+  bool overflow = false;
+  for (int64_t f : factors) {
+    if (__builtin_mul_overflow(p, f, &p)) {
+      overflow = true;
+      break;
+    }
+  }
+  if (overflow || p > limit) {
+    fail(env, kOutOfRange,
+         where + " is too large" + (overflow ? std::string(" (overflows 64 bits)") : " (" + std::to_string(p) + ")") +
+             "; at most " + std::to_string(limit) + " is allowed");
+  }
+  return p;
+}
+
+ArgReader ArgReader::from_info(const Napi::CallbackInfo& info, const char* fn) {
+  Napi::Env env = info.Env();
+  Napi::Value a = info.Length() > 0 ? info[0] : env.Undefined();
+  if (!a.IsObject() || a.IsArray() || a.IsTypedArray() || a.IsFunction()) {
+    fail(env, kInvalidArgument,
+         std::string(fn) + ": expected one argument object (see lib/backend/binding.ts) but received " + describe(a));
+  }
+  return ArgReader(env, fn, a.As<Napi::Object>());
+}
+
+bool ArgReader::has(const char* field) {
+  Napi::Value v = obj_.Get(field);
+  return !v.IsUndefined() && !v.IsNull();
+}
+
+void ArgReader::fail_field(const char* code, const char* field, const std::string& expected, Napi::Value got) {
+  fail(env_, code, fn_ + ": expected " + name(field) + " to be " + expected + " but received " + describe(got));
+}
+
+void ArgReader::fail_msg(const char* code, const std::string& message) { fail(env_, code, fn_ + ": " + message); }
+
+int64_t ArgReader::integer(const char* field, int64_t min, int64_t max) {
+  Napi::Value v = obj_.Get(field);
+  std::string expected = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  if (v.IsUndefined() || v.IsNull()) fail_field(kInvalidArgument, field, expected + " (required)", v);
+  if (!v.IsNumber()) fail_field(kInvalidArgument, field, expected, v);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d)) fail_field(kInvalidArgument, field, expected, v);
+  if (d < static_cast<double>(min) || d > static_cast<double>(max)) fail_field(kOutOfRange, field, expected, v);
+  return static_cast<int64_t>(d);
+}
+
+int64_t ArgReader::integer_or(const char* field, int64_t def, int64_t min, int64_t max) {
+  return has(field) ? integer(field, min, max) : def;
+}
+
+bool ArgReader::boolean_or(const char* field, bool def) {
+  Napi::Value v = obj_.Get(field);
+  if (v.IsUndefined() || v.IsNull()) return def;
+  if (!v.IsBoolean()) fail_field(kInvalidArgument, field, "a boolean", v);
+  return v.As<Napi::Boolean>().Value();
+}
+
+ArgReader ArgReader::object(const char* field) {
+  Napi::Value v = obj_.Get(field);
+  if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction()) {
+    fail_field(kInvalidArgument, field, "an object", v);
+  }
+  ArgReader child(env_, fn_, v.As<Napi::Object>(), name(field) + ".");
+  child.inputs_ = inputs_;
+  child.seen_ = seen_;
+  return child;
+}
+
+template <class T>
+View<const T> ArgReader::typed(const char* field, int64_t expected, const char* formula, bool required) {
+  constexpr napi_typedarray_type want = std::is_same<T, float>::value ? napi_float32_array : napi_int32_array;
+  const char* want_name = typed_array_name(want);
+  Napi::Value v = obj_.Get(field);
+  std::string expectation = std::string("a ") + want_name + " of length " + std::to_string(expected) + " (" +
+                            formula + ")";
+  if (v.IsUndefined() || v.IsNull()) {
+    if (!required) return {};
+    fail_field(kInvalidArgument, field, expectation + " (required)", v);
+  }
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want) {
+    fail_field(kInvalidArgument, field, expectation, v);
+  }
+  auto ta = v.As<Napi::TypedArray>();
+  if (ta.ArrayBuffer().IsDetached()) fail_field(kInvalidArgument, field, expectation + " (its buffer must not be detached)", v);
+  int64_t len = static_cast<int64_t>(ta.ElementLength());
+  if (len != expected) fail_field(kShapeMismatch, field, expectation, v);
+  View<const T> view;
+  view.length = len;
+  if (std::is_same<T, float>::value) {
+    view.data = reinterpret_cast<const T*>(v.As<Napi::Float32Array>().Data());
+  } else {
+    view.data = reinterpret_cast<const T*>(v.As<Napi::Int32Array>().Data());
+  }
+  // A zero-length array may report a null data pointer; the kernels are never called with zero elements
+  // (every dimension is >= 1), so a null pointer here only happens for len 0, which cannot match.
+  inputs_->push_back(v);
+  seen_->push_back({ta, name(field), view.data, len});
+  return view;
+}
+
+View<const float> ArgReader::f32(const char* field, int64_t expected, const char* formula) {
+  return typed<float>(field, expected, formula, true);
+}
+View<const float> ArgReader::f32_opt(const char* field, int64_t expected, const char* formula) {
+  return typed<float>(field, expected, formula, false);
+}
+View<const int32_t> ArgReader::i32(const char* field, int64_t expected, const char* formula) {
+  return typed<int32_t>(field, expected, formula, true);
+}
+View<const int32_t> ArgReader::i32_opt(const char* field, int64_t expected, const char* formula) {
+  return typed<int32_t>(field, expected, formula, false);
+}
+
+void ArgReader::verify_inputs() {
+  for (const Seen& s : *seen_) {
+    // napi_get_typedarray_info reports length 0 and no data once the buffer is detached (and works for
+    // SharedArrayBuffer-backed arrays, unlike napi_get_arraybuffer_info).
+    size_t len = 0;
+    void* data = nullptr;
+    napi_status st = napi_get_typedarray_info(env_, s.array, nullptr, &len, &data, nullptr, nullptr);
+    if (st != napi_ok || data != s.data || static_cast<int64_t>(len) != s.length) {
+      fail(env_, kInvalidArgument,
+           fn_ + ": " + s.name + " was detached or resized while the arguments were being read (by a getter?)");
+    }
+  }
+}
+
+OutF32 new_f32(Napi::Env env, int64_t length) {
+  // The engine zero-fills new ArrayBuffers, which the kernels rely on for outputs past a sequence's length.
+  Napi::Float32Array a = Napi::Float32Array::New(env, static_cast<size_t>(length));
+  return {a, a.Data()};
+}
+
+}  // namespace binding
+}  // namespace ds

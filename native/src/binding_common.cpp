@@ -1,0 +1,120 @@
+// Implementation of binding_common.h: addon data, the job runner and the exception guard.
+#include "binding_common.h"
+
+#include <new>
+#include <string>
+
+#include "check.h"
+
+namespace ds {
+namespace binding {
+
+AddonData* addon_data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+
+void init_addon_data(Napi::Env env) { env.SetInstanceData(new AddonData()); }
+
+std::shared_mutex& config_mutex() {
+  static std::shared_mutex m;
+  return m;
+}
+
+Napi::Value run_sync(Napi::Env env, Job& job) {
+  (void)env;
+  std::shared_lock<std::shared_mutex> lock(config_mutex());
+  job.compute();
+  return job.result;
+}
+
+namespace {
+
+// Runs one Job on the libuv pool. The references keep the input arrays (and so their ArrayBuffers) and the
+// result object (which holds the output arrays) alive until the promise settles, whatever the caller drops.
+class JobWorker : public Napi::AsyncWorker {
+ public:
+  JobWorker(Napi::Env env, Job&& job, const char* fn)
+      : Napi::AsyncWorker(env, fn), fn_(fn), deferred_(Napi::Promise::Deferred::New(env)),
+        compute_(std::move(job.compute)) {
+    result_ = Napi::Persistent(job.result);
+    inputs_.reserve(job.inputs.size());
+    for (Napi::Value v : job.inputs) {
+      Input in;
+      in.ref = Napi::Persistent(v);
+      napi_get_typedarray_info(env, v, nullptr, &in.length, &in.data, nullptr, nullptr);
+      inputs_.push_back(std::move(in));
+    }
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      std::shared_lock<std::shared_mutex> lock(config_mutex());
+      compute_();
+    } catch (const std::bad_alloc&) {
+      code_ = kOutOfRange;
+      SetError(std::string(fn_) + ": out of memory");
+    } catch (const std::exception& e) {
+      code_ = kInvalidArgument;
+      SetError(std::string(fn_) + ": " + e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    // A caller that detached an input while the job ran (ArrayBuffer.prototype.transfer, postMessage with a
+    // transfer list) raced the kernels: the result cannot be trusted, so it is not delivered.
+    for (Input& in : inputs_) {
+      size_t len = 0;
+      void* data = nullptr;
+      napi_get_typedarray_info(env, in.ref.Value(), nullptr, &len, &data, nullptr, nullptr);
+      if (data != in.data || len != in.length) {
+        deferred_.Reject(make_error(env, kInvalidArgument,
+                                    std::string(fn_) +
+                                        ": an input array was detached while the job was running; "
+                                        "the result was discarded")
+                             .Value());
+        return;
+      }
+    }
+    deferred_.Resolve(result_.Value());
+  }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(make_error(Env(), code_, e.Message()).Value());
+  }
+
+ private:
+  struct Input {
+    Napi::Reference<Napi::Value> ref;
+    void* data = nullptr;
+    size_t length = 0;
+  };
+  const char* fn_;
+  const char* code_ = kInvalidArgument;
+  Napi::Promise::Deferred deferred_;
+  std::function<void()> compute_;
+  Napi::Reference<Napi::Value> result_;
+  std::vector<Input> inputs_;
+};
+
+}  // namespace
+
+Napi::Value run_async(Napi::Env env, Job&& job, const char* fn) {
+  auto* worker = new JobWorker(env, std::move(job), fn);  // deletes itself when done
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
+Napi::Value guarded(Napi::Env env, const char* fn, const std::function<Napi::Value()>& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;  // already a JavaScript error (ours, or one a getter threw: the first error wins)
+  } catch (const std::bad_alloc&) {
+    fail(env, kOutOfRange, std::string(fn) + ": out of memory");
+  } catch (const std::exception& e) {
+    fail(env, kInvalidArgument, std::string(fn) + ": " + e.what());
+  }
+}
+
+}  // namespace binding
+}  // namespace ds

@@ -1,0 +1,73 @@
+// Shared plumbing of the N-API entry points: per-environment addon data, the sync/async job runner and the
+// exception guard every exported function goes through.
+//
+// An entry point is written once as a *builder*: it checks every argument (check.h), allocates the result
+// arrays on the JavaScript thread, and returns a Job whose compute() touches no JavaScript. The sync variant
+// runs compute() at once; the *Async variant runs it on the libuv pool (Napi::AsyncWorker) holding references
+// to the inputs and to the result so that neither can be collected while the job runs.
+#pragma once
+
+#include <napi.h>
+
+#include <functional>
+#include <shared_mutex>
+#include <vector>
+
+namespace ds {
+namespace binding {
+
+// Per-environment state (one per main thread / worker_thread that loads the addon).
+struct AddonData {
+  Napi::FunctionReference error_class;  // DeepSentryError, from setErrorClass; empty until then
+};
+AddonData* addon_data(Napi::Env env);  // nullptr before init
+void init_addon_data(Napi::Env env);
+
+// Kernel calls hold this shared; setSimdLevel / setThreads hold it exclusively, so that the SIMD level and
+// the thread pool never change under a running job (async jobs run on libuv threads, and worker_threads share
+// the process-wide kernel configuration).
+std::shared_mutex& config_mutex();
+
+struct Job {
+  Napi::Value result;               // returned (sync) or resolved (async); holds the output arrays
+  std::vector<Napi::Value> inputs;  // typed arrays compute() reads
+  std::function<void()> compute;    // pure C++: runs on any thread, touches no JavaScript
+};
+using JobBuilder = Job (*)(const Napi::CallbackInfo& info, const char* fn);
+
+Napi::Value run_sync(Napi::Env env, Job& job);
+Napi::Value run_async(Napi::Env env, Job&& job, const char* fn);
+
+// Runs `body`, turning C++ failures that are not already JavaScript errors into DeepSentryErrors
+// (std::bad_alloc → DS_OUT_OF_RANGE "out of memory"), so that no exception escapes as a crash.
+Napi::Value guarded(Napi::Env env, const char* fn, const std::function<Napi::Value()>& body);
+
+// The pair of exported functions for one builder: NAME and NAMEAsync.
+template <JobBuilder Build>
+Napi::Value sync_entry(const Napi::CallbackInfo& info, const char* fn) {
+  return guarded(info.Env(), fn, [&]() {
+    Job job = Build(info, fn);
+    return run_sync(info.Env(), job);
+  });
+}
+template <JobBuilder Build>
+Napi::Value async_entry(const Napi::CallbackInfo& info, const char* fn) {
+  // Everything is checked before queueing; a bad argument becomes a rejected promise (never a synchronous
+  // throw), so that callers using await see one failure path.
+  Napi::Env env = info.Env();
+  try {
+    return guarded(env, fn, [&]() { return run_async(env, Build(info, fn), fn); });
+  } catch (const Napi::Error& e) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(e.Value());
+    return deferred.Promise();
+  }
+}
+
+// Registration lists, one per binding_*.cpp.
+void register_runtime(Napi::Env env, Napi::Object exports);
+void register_lstm(Napi::Env env, Napi::Object exports);
+void register_dense(Napi::Env env, Napi::Object exports);
+
+}  // namespace binding
+}  // namespace ds

@@ -1,0 +1,360 @@
+// LSTM entry points: lstmForward, lstmBackward, bilstmForward, bilstmBackward, lstmEncode (+ *Async).
+// Each builder checks every argument against the dims (lib/backend/binding.ts documents the contract),
+// allocates the result arrays, and returns a Job that calls native/src/lstm.h with pointers into the callers'
+// typed arrays (no input copies).
+#include <string>
+
+#include "binding_common.h"
+#include "check.h"
+#include "lstm.h"
+
+namespace ds {
+namespace binding {
+namespace {
+
+struct Dims {
+  int64_t B, T, I, H;
+  LstmShape shape() const { return {B, T, I, H}; }
+};
+
+Dims read_dims(ArgReader& r) {
+  Dims d;
+  d.B = r.integer("batch", 1, kMaxDim);
+  d.T = r.integer("steps", 1, kMaxDim);
+  d.I = r.integer("inputSize", 1, kMaxDim);
+  d.H = r.integer("hiddenSize", 1, kMaxDim);
+  // Products are checked one by one so that the message names the array that would be too large.
+  checked_product(r.env(), r.fn() + ": x (batch*steps*inputSize)", {d.B, d.T, d.I});
+  checked_product(r.env(), r.fn() + ": the gate pre-activations (batch*steps*4*hiddenSize)", {d.B, d.T, 4, d.H});
+  checked_product(r.env(), r.fn() + ": the bidirectional output (batch*steps*2*hiddenSize)", {d.B, d.T, 2, d.H});
+  checked_product(r.env(), r.fn() + ": kernel (inputSize*4*hiddenSize)", {d.I, 4, d.H});
+  checked_product(r.env(), r.fn() + ": recurrentKernel (hiddenSize*4*hiddenSize)", {d.H, 4, d.H});
+  return d;
+}
+
+// The whole call's allocation (outputs, workspace, and the kernels' B*T*4H projection scratch) must fit the
+// per-call budget; counts are in floats and each was checked against kMaxElements already.
+void check_budget(ArgReader& r, std::initializer_list<int64_t> float_counts) {
+  int64_t total = 0;
+  for (int64_t c : float_counts) total += c;
+  if (total > kMaxCallBytes / 4) {
+    r.fail_msg(kOutOfRange, "this call would allocate " + std::to_string(total * 4 / (1 << 20)) +
+                                " MiB (outputs, workspace and scratch); at most " +
+                                std::to_string(kMaxCallBytes >> 20) + " MiB is allowed per call");
+  }
+}
+
+LstmParams read_weights(ArgReader& parent, const char* field, const Dims& d) {
+  ArgReader w = parent.object(field);
+  LstmParams p;
+  p.kernel = w.f32("kernel", d.I * 4 * d.H, "inputSize*4*hiddenSize").data;
+  p.recurrent = w.f32("recurrentKernel", d.H * 4 * d.H, "hiddenSize*4*hiddenSize").data;
+  p.bias = w.f32("bias", 4 * d.H, "4*hiddenSize").data;
+  return p;
+}
+
+const int32_t* read_lengths(ArgReader& r, const Dims& d) {
+  View<const int32_t> len = r.i32_opt("lengths", d.B, "batch");
+  if (!len) return nullptr;
+  for (int64_t b = 0; b < d.B; b++) {
+    int32_t v = len.data[b];
+    if (v < 0 || v > d.T) {
+      r.fail_msg(kOutOfRange, "lengths[" + std::to_string(b) + "] = " + std::to_string(v) + " is outside [0, steps=" +
+                                  std::to_string(d.T) + "]");
+    }
+  }
+  return len.data;
+}
+
+const float* opt_state(ArgReader& r, const char* field, const Dims& d) {
+  return r.f32_opt(field, d.B * d.H, "batch*hiddenSize").data;
+}
+
+int64_t workspace_floats(ArgReader& r, const Dims& d) {
+  size_t n = lstm_workspace_floats(d.shape());
+  if (n > static_cast<size_t>(kMaxElements)) {
+    r.fail_msg(kOutOfRange, "the training workspace would need " + std::to_string(n) + " floats; at most " +
+                                std::to_string(kMaxElements) + " are allowed");
+  }
+  return static_cast<int64_t>(n);
+}
+
+constexpr const char* kWorkspaceFormula = "the workspace lstmForward returned with training: true";
+constexpr const char* kBiWorkspaceFormula = "the workspace bilstmForward returned with training: true";
+
+// ---- lstmForward --------------------------------------------------------------------------------------
+Job build_lstm_forward(const Napi::CallbackInfo& info, const char* fn) {
+  ArgReader r = ArgReader::from_info(info, fn);
+  Napi::Env env = r.env();
+  const Dims d = read_dims(r);
+  LstmForwardArgs a{};
+  a.s = d.shape();
+  a.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
+  a.w = read_weights(r, "weights", d);
+  a.h0 = opt_state(r, "h0", d);
+  a.c0 = opt_state(r, "c0", d);
+  a.lengths = read_lengths(r, d);
+  a.reverse = r.boolean_or("reverse", false);
+  const bool training = r.boolean_or("training", false);
+  const int64_t ws = training ? workspace_floats(r, d) : 0;
+  check_budget(r, {d.B * d.T * d.H, 2 * d.B * d.H, ws, d.B * d.T * 4 * d.H});
+  r.verify_inputs();
+
+  OutF32 y = new_f32(env, d.B * d.T * d.H), h = new_f32(env, d.B * d.H), c = new_f32(env, d.B * d.H);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("y", y.array);
+  out.Set("h", h.array);
+  out.Set("c", c.array);
+  a.y = y.data;
+  a.y_ld = d.H;
+  a.h_out = h.data;
+  a.c_out = c.data;
+  if (training) {
+    OutF32 w = new_f32(env, ws);
+    out.Set("workspace", w.array);
+    a.workspace = w.data;
+  }
+  return {out, r.inputs(), [a]() { lstm_forward(a); }};
+}
+
+// ---- lstmBackward -------------------------------------------------------------------------------------
+Job build_lstm_backward(const Napi::CallbackInfo& info, const char* fn) {
+  ArgReader r = ArgReader::from_info(info, fn);
+  Napi::Env env = r.env();
+  const Dims d = read_dims(r);
+  LstmBackwardArgs a{};
+  a.s = d.shape();
+  a.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
+  a.w = read_weights(r, "weights", d);
+  a.h0 = opt_state(r, "h0", d);
+  a.c0 = opt_state(r, "c0", d);
+  a.lengths = read_lengths(r, d);
+  a.reverse = r.boolean_or("reverse", false);
+  a.y = r.f32("y", d.B * d.T * d.H, "batch*steps*hiddenSize, the y lstmForward returned").data;
+  a.y_ld = d.H;
+  const int64_t ws = workspace_floats(r, d);
+  a.workspace = r.f32("workspace", ws, kWorkspaceFormula).data;
+  a.dy = r.f32_opt("dy", d.B * d.T * d.H, "batch*steps*hiddenSize").data;
+  a.dh_out = r.f32_opt("dh", d.B * d.H, "batch*hiddenSize").data;
+  a.dc_out = r.f32_opt("dc", d.B * d.H, "batch*hiddenSize").data;
+  check_budget(r, {d.B * d.T * d.I, 2 * d.B * d.H, (d.I + d.H + 1) * 4 * d.H, d.B * d.T * 4 * d.H});
+  r.verify_inputs();
+
+  OutF32 dx = new_f32(env, d.B * d.T * d.I), dh0 = new_f32(env, d.B * d.H), dc0 = new_f32(env, d.B * d.H);
+  OutF32 dk = new_f32(env, d.I * 4 * d.H), dr = new_f32(env, d.H * 4 * d.H), db = new_f32(env, 4 * d.H);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("dx", dx.array);
+  out.Set("dh0", dh0.array);
+  out.Set("dc0", dc0.array);
+  out.Set("dKernel", dk.array);
+  out.Set("dRecurrentKernel", dr.array);
+  out.Set("dBias", db.array);
+  a.dx = dx.data;
+  a.dx_accumulate = false;
+  a.dh0 = dh0.data;
+  a.dc0 = dc0.data;
+  a.dkernel = dk.data;
+  a.drecurrent = dr.data;
+  a.dbias = db.data;
+  return {out, r.inputs(), [a]() { lstm_backward(a); }};
+}
+
+// ---- bilstmForward ------------------------------------------------------------------------------------
+Job build_bilstm_forward(const Napi::CallbackInfo& info, const char* fn) {
+  ArgReader r = ArgReader::from_info(info, fn);
+  Napi::Env env = r.env();
+  const Dims d = read_dims(r);
+  LstmForwardArgs f{}, b{};
+  f.s = b.s = d.shape();
+  f.x = b.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
+  f.w = read_weights(r, "forward", d);
+  b.w = read_weights(r, "backward", d);
+  f.h0 = opt_state(r, "h0Fw", d);
+  f.c0 = opt_state(r, "c0Fw", d);
+  b.h0 = opt_state(r, "h0Bw", d);
+  b.c0 = opt_state(r, "c0Bw", d);
+  f.lengths = b.lengths = read_lengths(r, d);
+  f.reverse = false;
+  b.reverse = true;
+  const bool training = r.boolean_or("training", false);
+  const int64_t ws = training ? workspace_floats(r, d) : 0;
+  if (training) checked_product(env, fn + std::string(": the workspace (2 directions)"), {2, ws});
+  check_budget(r, {2 * d.B * d.T * d.H, 4 * d.B * d.H, 2 * ws, 2 * d.B * d.T * 4 * d.H});
+  r.verify_inputs();
+
+  OutF32 y = new_f32(env, d.B * d.T * 2 * d.H);
+  OutF32 hf = new_f32(env, d.B * d.H), cf = new_f32(env, d.B * d.H);
+  OutF32 hb = new_f32(env, d.B * d.H), cb = new_f32(env, d.B * d.H);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("y", y.array);
+  out.Set("hFw", hf.array);
+  out.Set("cFw", cf.array);
+  out.Set("hBw", hb.array);
+  out.Set("cBw", cb.array);
+  f.y = y.data;
+  b.y = y.data + d.H;  // [B, T, 2H]: forward in columns [0, H), backward in [H, 2H)
+  f.y_ld = b.y_ld = 2 * d.H;
+  f.h_out = hf.data;
+  f.c_out = cf.data;
+  b.h_out = hb.data;
+  b.c_out = cb.data;
+  if (training) {
+    OutF32 w = new_f32(env, 2 * ws);
+    out.Set("workspace", w.array);
+    f.workspace = w.data;
+    b.workspace = w.data + ws;
+  }
+  return {out, r.inputs(), [f, b]() { bilstm_forward(f, b); }};
+}
+
+// ---- bilstmBackward -----------------------------------------------------------------------------------
+Job build_bilstm_backward(const Napi::CallbackInfo& info, const char* fn) {
+  ArgReader r = ArgReader::from_info(info, fn);
+  Napi::Env env = r.env();
+  const Dims d = read_dims(r);
+  LstmBackwardArgs f{}, b{};
+  f.s = b.s = d.shape();
+  f.x = b.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
+  f.w = read_weights(r, "forward", d);
+  b.w = read_weights(r, "backward", d);
+  f.h0 = opt_state(r, "h0Fw", d);
+  f.c0 = opt_state(r, "c0Fw", d);
+  b.h0 = opt_state(r, "h0Bw", d);
+  b.c0 = opt_state(r, "c0Bw", d);
+  f.lengths = b.lengths = read_lengths(r, d);
+  f.reverse = false;
+  b.reverse = true;
+  const float* y = r.f32("y", d.B * d.T * 2 * d.H, "batch*steps*2*hiddenSize, the y bilstmForward returned").data;
+  f.y = y;
+  b.y = y + d.H;
+  f.y_ld = b.y_ld = 2 * d.H;
+  const int64_t ws = workspace_floats(r, d);
+  checked_product(env, fn + std::string(": the workspace (2 directions)"), {2, ws});
+  const float* w = r.f32("workspace", 2 * ws, kBiWorkspaceFormula).data;
+  f.workspace = w;
+  b.workspace = w + ws;
+  const float* dy = r.f32_opt("dy", d.B * d.T * 2 * d.H, "batch*steps*2*hiddenSize").data;
+  f.dy = dy;
+  b.dy = dy ? dy + d.H : nullptr;
+  f.dh_out = r.f32_opt("dhFw", d.B * d.H, "batch*hiddenSize").data;
+  f.dc_out = r.f32_opt("dcFw", d.B * d.H, "batch*hiddenSize").data;
+  b.dh_out = r.f32_opt("dhBw", d.B * d.H, "batch*hiddenSize").data;
+  b.dc_out = r.f32_opt("dcBw", d.B * d.H, "batch*hiddenSize").data;
+  check_budget(r, {d.B * d.T * d.I, 4 * d.B * d.H, 2 * (d.I + d.H + 1) * 4 * d.H, 2 * d.B * d.T * 4 * d.H});
+  r.verify_inputs();
+
+  OutF32 dx = new_f32(env, d.B * d.T * d.I);
+  OutF32 dh0f = new_f32(env, d.B * d.H), dc0f = new_f32(env, d.B * d.H);
+  OutF32 dh0b = new_f32(env, d.B * d.H), dc0b = new_f32(env, d.B * d.H);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("dx", dx.array);
+  out.Set("dh0Fw", dh0f.array);
+  out.Set("dc0Fw", dc0f.array);
+  out.Set("dh0Bw", dh0b.array);
+  out.Set("dc0Bw", dc0b.array);
+  auto grads = [&](LstmBackwardArgs& a, const char* name) {
+    OutF32 dk = new_f32(env, d.I * 4 * d.H), dr = new_f32(env, d.H * 4 * d.H), db = new_f32(env, 4 * d.H);
+    Napi::Object g = Napi::Object::New(env);
+    g.Set("dKernel", dk.array);
+    g.Set("dRecurrentKernel", dr.array);
+    g.Set("dBias", db.array);
+    out.Set(name, g);
+    a.dkernel = dk.data;
+    a.drecurrent = dr.data;
+    a.dbias = db.data;
+  };
+  grads(f, "forward");
+  grads(b, "backward");
+  f.dx = b.dx = dx.data;  // dx is the sum of both directions: the reverse one adds into it
+  f.dx_accumulate = false;
+  b.dx_accumulate = true;
+  f.dh0 = dh0f.data;
+  f.dc0 = dc0f.data;
+  b.dh0 = dh0b.data;
+  b.dc0 = dc0b.data;
+  return {out, r.inputs(), [f, b]() { bilstm_backward(f, b); }};
+}
+
+// ---- lstmEncode ---------------------------------------------------------------------------------------
+Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
+  ArgReader r = ArgReader::from_info(info, fn);
+  Napi::Env env = r.env();
+  const Dims d = read_dims(r);
+  LstmEncodeArgs f{};
+  f.s = d.shape();
+  const bool has_x = r.has("x"), has_tokens = r.has("tokens");
+  if (has_x == has_tokens) {
+    r.fail_msg(kInvalidArgument, has_x ? "give either x or tokens (+ embedding, vocabSize), not both"
+                                       : "expected x (batch*steps*inputSize) or tokens + embedding + vocabSize, "
+                                         "but neither was given");
+  }
+  if (has_x) {
+    for (const char* extra : {"embedding", "vocabSize"}) {
+      if (r.has(extra)) r.fail_field(kInvalidArgument, extra, "absent when x is given", r.get(extra));
+    }
+    f.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
+  } else {
+    const int64_t vocab = r.integer("vocabSize", 1, kMaxDim);
+    checked_product(env, fn + std::string(": embedding (vocabSize*inputSize)"), {vocab, d.I});
+    View<const int32_t> tokens = r.i32("tokens", d.B * d.T, "batch*steps");
+    f.embedding = r.f32("embedding", vocab * d.I, "vocabSize*inputSize").data;
+    // Every position is checked, padding included: the kernels may gather all B*T rows at once.
+    for (int64_t i = 0; i < tokens.length; i++) {
+      if (tokens.data[i] < 0 || tokens.data[i] >= vocab) {
+        r.fail_msg(kOutOfRange, "tokens[" + std::to_string(i) + "] (batch " + std::to_string(i / d.T) + ", step " +
+                                    std::to_string(i % d.T) + ") = " + std::to_string(tokens.data[i]) +
+                                    " is outside [0, vocabSize=" + std::to_string(vocab) + ")");
+      }
+    }
+    f.tokens = tokens.data;
+  }
+  f.w = read_weights(r, "weights", d);
+  const bool bidirectional = r.has("backwardWeights");
+  LstmEncodeArgs b = f;
+  if (bidirectional) b.w = read_weights(r, "backwardWeights", d);
+  f.lengths = b.lengths = read_lengths(r, d);
+  f.reverse = r.boolean_or("reverse", false);
+  if (bidirectional && f.reverse) {
+    r.fail_field(kInvalidArgument, "reverse", "false or absent with backwardWeights (a bidirectional encoder runs "
+                                              "both directions)", r.get("reverse"));
+  }
+  b.reverse = true;
+  const int64_t dirs = bidirectional ? 2 : 1;
+  check_budget(r, {2 * dirs * d.B * d.H, dirs * d.B * d.T * 4 * d.H});
+  r.verify_inputs();
+
+  OutF32 h = new_f32(env, dirs * d.B * d.H), c = new_f32(env, dirs * d.B * d.H);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("h", h.array);
+  out.Set("c", c.array);
+  f.out_ld = b.out_ld = dirs * d.H;
+  f.h_out = h.data;
+  f.c_out = c.data;
+  b.h_out = h.data + d.H;  // [B, 2H]: forward then backward in each row
+  b.c_out = c.data + d.H;
+  if (bidirectional) return {out, r.inputs(), [f, b]() { bilstm_encode(f, b); }};
+  return {out, r.inputs(), [f]() { lstm_encode(f); }};
+}
+
+template <JobBuilder Build>
+void export_pair(Napi::Env env, Napi::Object exports, const char* name, const char* async_name) {
+  exports.Set(name, Napi::Function::New(
+                        env, [name](const Napi::CallbackInfo& info) { return sync_entry<Build>(info, name); }, name));
+  exports.Set(async_name,
+              Napi::Function::New(
+                  env, [async_name](const Napi::CallbackInfo& info) { return async_entry<Build>(info, async_name); },
+                  async_name));
+}
+
+}  // namespace
+
+void register_lstm(Napi::Env env, Napi::Object exports) {
+  export_pair<build_lstm_forward>(env, exports, "lstmForward", "lstmForwardAsync");
+  export_pair<build_lstm_backward>(env, exports, "lstmBackward", "lstmBackwardAsync");
+  export_pair<build_bilstm_forward>(env, exports, "bilstmForward", "bilstmForwardAsync");
+  export_pair<build_bilstm_backward>(env, exports, "bilstmBackward", "bilstmBackwardAsync");
+  export_pair<build_lstm_encode>(env, exports, "lstmEncode", "lstmEncodeAsync");
+}
+
+}  // namespace binding
+}  // namespace ds

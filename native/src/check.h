@@ -1,0 +1,130 @@
+// The N-API boundary's argument checking: every value that crosses from JavaScript into the addon goes
+// through an ArgReader, which either returns a value the kernels can trust (a positive integer within limits,
+// a typed array of exactly the expected length, a boolean) or throws a DeepSentryError (the class handed over
+// by setErrorClass) with a stable code and a message naming the function, the argument, what was expected
+// and what was received. Nothing past this layer validates again (native/src/lstm.h trusts its input).
+//
+// Errors are thrown as C++ exceptions (NAPI_CPP_EXCEPTIONS): node-addon-api rethrows them into JavaScript when
+// the callback returns, so a check can fail from any depth without leaking half-built state.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ds {
+namespace binding {
+
+// Codes (lib/errors.ts DeepSentryErrorCode).
+constexpr const char* kInvalidArgument = "DS_INVALID_ARGUMENT";  // wrong type or value
+constexpr const char* kShapeMismatch = "DS_SHAPE_MISMATCH";      // array length disagrees with the dims
+constexpr const char* kOutOfRange = "DS_OUT_OF_RANGE";           // size or index outside what is allowed
+constexpr const char* kUnsupported = "DS_UNSUPPORTED";           // this build / CPU lacks it
+constexpr const char* kCuda = "DS_CUDA";                         // a CUDA runtime call failed
+
+// Limits. One typed array may hold at most 2^31-1 elements (the kernels index with int64 but tfjs and most
+// callers cannot build more), and one call may allocate at most kMaxCallBytes for its outputs, workspace and
+// the kernels' scratch: a mistyped dimension must be refused, not turn into a 100 GiB allocation.
+constexpr int64_t kMaxElements = (int64_t{1} << 31) - 1;
+constexpr int64_t kMaxDim = (int64_t{1} << 31) - 1;
+constexpr int64_t kMaxCallBytes = int64_t{4} << 30;  // 4 GiB
+
+// Builds the error (DeepSentryError when setErrorClass was called, else an Error with a .code property).
+Napi::Error make_error(Napi::Env env, const char* code, const std::string& message);
+[[noreturn]] void fail(Napi::Env env, const char* code, const std::string& message);
+
+// "Float32Array(511)", "detached Float32Array", "number NaN", "string \"abc\"", "undefined", "object", ...
+std::string describe(Napi::Value v);
+
+// a*b (and a*b*c…) with overflow and limit checks: refuses products above `limit` with DS_OUT_OF_RANGE,
+// naming the function and what the product is ("x: batch*steps*inputSize").
+int64_t checked_product(Napi::Env env, const std::string& where, std::initializer_list<int64_t> factors,
+                        int64_t limit = kMaxElements);
+
+// A typed array argument that passed its checks: where its elements are and how many.
+template <class T>
+struct View {
+  T* data = nullptr;
+  int64_t length = 0;
+  explicit operator bool() const { return data != nullptr; }
+};
+
+// Reads the fields of one argument object for one entry point. Names in messages are `prefix + field`
+// (e.g. "weights.kernel"), so nested objects read through a child reader name their full path.
+class ArgReader {
+ public:
+  ArgReader(Napi::Env env, std::string fn, Napi::Object obj, std::string prefix = "")
+      : env_(env), fn_(std::move(fn)), obj_(obj), prefix_(std::move(prefix)) {}
+
+  // The single argument of an entry point: must be a plain object.
+  static ArgReader from_info(const Napi::CallbackInfo& info, const char* fn);
+
+  Napi::Env env() const { return env_; }
+  const std::string& fn() const { return fn_; }
+  std::string name(const char* field) const { return prefix_ + field; }
+
+  bool has(const char* field);  // present and neither undefined nor null
+  Napi::Value get(const char* field) { return obj_.Get(field); }
+
+  // An integer in [min, max] (a JavaScript number with an integral value; not NaN/Infinity/bigint/string).
+  int64_t integer(const char* field, int64_t min, int64_t max);
+  int64_t integer_or(const char* field, int64_t def, int64_t min, int64_t max);
+  bool boolean_or(const char* field, bool def);
+  ArgReader object(const char* field);  // a required nested object
+
+  // A Float32Array / Int32Array of exactly `expected` elements; `formula` explains the expectation in the
+  // message ("inputSize*4*hiddenSize"). The array is remembered so that an async job can keep it alive and
+  // so that verify_inputs() can notice a getter that detached it while later fields were read.
+  View<const float> f32(const char* field, int64_t expected, const char* formula);
+  View<const float> f32_opt(const char* field, int64_t expected, const char* formula);
+  View<const int32_t> i32(const char* field, int64_t expected, const char* formula);
+  View<const int32_t> i32_opt(const char* field, int64_t expected, const char* formula);
+
+  [[noreturn]] void fail_field(const char* code, const char* field, const std::string& expected, Napi::Value got);
+  [[noreturn]] void fail_msg(const char* code, const std::string& message);
+
+  // Every typed array read so far by this reader and its children (shared list).
+  std::vector<Napi::Value>& inputs() { return *inputs_; }
+  // Re-reads every remembered array and fails if one was detached or changed since it was checked (a getter
+  // or Proxy can run JavaScript between two field reads).
+  void verify_inputs();
+
+ private:
+  struct Seen {
+    Napi::TypedArray array;
+    std::string name;
+    const void* data;
+    int64_t length;
+  };
+  template <class T>
+  View<const T> typed(const char* field, int64_t expected, const char* formula, bool required);
+
+  Napi::Env env_;
+  std::string fn_;
+  Napi::Object obj_;
+  std::string prefix_;
+  std::shared_ptr<std::vector<Napi::Value>> inputs_ = std::make_shared<std::vector<Napi::Value>>();
+  std::shared_ptr<std::vector<Seen>> seen_ = std::make_shared<std::vector<Seen>>();
+};
+
+// Output arrays are new Float32Arrays, zero-filled by the engine, written in place by the kernels.
+struct OutF32 {
+  Napi::Float32Array array;
+  float* data;
+};
+OutF32 new_f32(Napi::Env env, int64_t length);
+
+}  // namespace binding
+}  // namespace ds
+
+// Boundary macro: check a condition, else throw a DeepSentryError. `msg` is any expression convertible to
+// std::string (build it with std::string / std::to_string so nothing is formatted on the happy path).
+#define DS_CHECK(env, cond, code, msg)                                   \
+  do {                                                                   \
+    if (!(cond)) ::ds::binding::fail((env), (code), (msg));              \
+  } while (0)
