@@ -1,0 +1,66 @@
+/**
+ * Bad input is counted, the first few are kept with their line numbers, and in strict mode the first one is a
+ * DS_PARSE error naming file and line. One collector per run, shared by reader, parser and sessionizer.
+ */
+import { DeepSentryError } from '../errors';
+
+/**
+ * What can be wrong with an input line:
+ * - `invalid_utf8`: the line's bytes are not valid UTF-8 (skipped: decoding would invent U+FFFD characters).
+ * - `nul_byte`: the line contains a NUL byte (binary garbage or a preallocated, zero-filled file region).
+ * - `line_too_long`: longer than `maxLineBytes`; skipped whole without buffering it.
+ * - `unparsed`: the line does not match the format.
+ * - `bad_timestamp`: the format has a timestamp but this line's is missing or unparseable (never replaced by
+ *   the wall clock).
+ * - `out_of_order`: the timestamp is earlier than one already seen (kept or skipped per `outOfOrder`).
+ * - `truncated_gzip`: the compressed input ends early or is corrupt; lines decoded so far are kept, the
+ *   partial last line is dropped.
+ */
+export type IssueKind = 'invalid_utf8' | 'nul_byte' | 'line_too_long' | 'unparsed' | 'bad_timestamp' | 'out_of_order' | 'truncated_gzip';
+
+export const ISSUE_KINDS: readonly IssueKind[] = ['invalid_utf8', 'nul_byte', 'line_too_long', 'unparsed', 'bad_timestamp', 'out_of_order', 'truncated_gzip'];
+
+/** One reported issue. */
+export interface LogIssue {
+  kind: IssueKind;
+  /** Input name (file path, or `<stream>`). */
+  file: string;
+  /** 1-based physical line number in that input. */
+  line: number;
+  /** What is wrong, for a person. */
+  message: string;
+}
+
+export class IssueLog {
+  /** Count per kind (all of them, not only the reported ones). */
+  readonly counts: Record<IssueKind, number>;
+  /** The first `reportFirst` issues in input order. */
+  readonly first: LogIssue[] = [];
+
+  constructor(
+    readonly strict: boolean,
+    readonly reportFirst: number,
+  ) {
+    this.counts = Object.fromEntries(ISSUE_KINDS.map((k) => [k, 0])) as Record<IssueKind, number>;
+  }
+
+  /** Records one issue; in strict mode throws DS_PARSE `file:line: message` instead. */
+  add(kind: IssueKind, file: string, line: number, message: string): void {
+    if (this.strict) throw new DeepSentryError('DS_PARSE', `${file}:${line}: ${message} (strict mode)`);
+    this.counts[kind]++;
+    if (this.first.length < this.reportFirst) this.first.push({ kind, file, line, message });
+  }
+
+  get total(): number {
+    let n = 0;
+    for (const k of ISSUE_KINDS) n += this.counts[k];
+    return n;
+  }
+
+  /** A short human summary: counts, then the first few with `file:line`. */
+  summary(): string {
+    const parts = ISSUE_KINDS.filter((k) => this.counts[k] > 0).map((k) => `${k} ${this.counts[k]}`);
+    if (parts.length === 0) return 'no bad input';
+    return [parts.join(', '), ...this.first.map((i) => `  ${i.file}:${i.line}: ${i.message}`)].join('\n');
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * Sessions: which lines belong together. A SessionKeyer says which session(s) a line belongs to (a key regex,
+ * a parsed field, a time window or a count window); a Sessionizer holds the open sessions and closes them —
+ * at the end of input, after an idle timeout on a clock the caller advances explicitly (event time in batch,
+ * wall time in the live monitor), when a time window ends or a count window is full, or when too many are open
+ * (the least recently active is evicted, and counted). Memory is bounded by `maxOpen` open sessions.
+ */
+import { DeepSentryError } from '../errors';
+import type { SessionConfig } from './config';
+
+/** Why a session was closed. */
+export type CloseReason = 'end' | 'idle' | 'evicted' | 'window' | 'full';
+
+/** A closed session, handed to the Sessionizer's `onClose`. */
+export interface ClosedSession {
+  /** Sequential id in order of opening (0, 1, …); a key seen again after its session closed gets a new id. */
+  id: number;
+  key: string;
+  /** The caller's reference of each line (e.g. its row in lines.bin), in arrival order. */
+  rows: number[];
+  /** Message id of each line. */
+  messageIds: number[];
+  /** Earliest and latest timestamp of its lines (null when the lines have none). */
+  firstTs: number | null;
+  lastTs: number | null;
+  reason: CloseReason;
+}
+
+interface OpenSession {
+  id: number;
+  key: string;
+  rows: number[];
+  messageIds: number[];
+  firstTs: number | null;
+  lastTs: number | null;
+  /** Clock value at which it closes if nothing else arrives (Infinity: never by time). */
+  deadline: number;
+  /** The deadline is a time window's end (not an idle timeout). */
+  window: boolean;
+}
+
+/** Counters of a Sessionizer. */
+export interface SessionStats {
+  opened: number;
+  closed: number;
+  /** Closed early because more than maxOpen were open. */
+  evicted: number;
+  /** Closed by the idle timeout. */
+  idle: number;
+}
+
+export interface SessionizerOptions {
+  /** Close a session this long after its last line (clock units = ms); null = never by idleness. */
+  idleTimeoutMs: number | null;
+  /** Open sessions at most; the least recently active is evicted beyond it. */
+  maxOpen: number;
+  /** A session with this many lines closes (count windows); null = unlimited. */
+  maxLines?: number | null;
+}
+
+/**
+ * Streaming session table. Not tied to files: `add` lines, `advance(now)` the clock, `flush()` at the end.
+ * Closed sessions go to `onClose` synchronously, in closing order.
+ */
+export class Sessionizer {
+  readonly stats: SessionStats = { opened: 0, closed: 0, evicted: 0, idle: 0 };
+  /** Open sessions in least-recently-active-first order (a Map keeps insertion order; touching re-inserts). */
+  private readonly open = new Map<string, OpenSession>();
+  private nextId = 0;
+  private now = -Infinity;
+  private readonly idle: number | null;
+  private readonly maxOpen: number;
+  /** Lines after which a session closes (count windows); null = unlimited. */
+  maxLines: number | null;
+
+  constructor(
+    opts: SessionizerOptions,
+    private readonly onClose: (s: ClosedSession) => void,
+  ) {
+    if (opts.idleTimeoutMs !== null && !(opts.idleTimeoutMs > 0)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a positive number or null for idleTimeoutMs but received ${opts.idleTimeoutMs}`);
+    if (!Number.isInteger(opts.maxOpen) || opts.maxOpen < 1) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a positive integer for maxOpen but received ${opts.maxOpen}`);
+    this.idle = opts.idleTimeoutMs;
+    this.maxOpen = opts.maxOpen;
+    this.maxLines = opts.maxLines ?? null;
+  }
+
+  /** Number of open sessions. */
+  get openCount(): number {
+    return this.open.size;
+  }
+
+  /** The clock as last advanced. */
+  get clock(): number {
+    return this.now;
+  }
+
+  /**
+   * Adds one line to the session `key`, opening it if needed. `deadline` overrides the idle deadline (time
+   * windows close at their end). `timestamp` only feeds first/last times; the clock moves only by `advance`.
+   */
+  add(key: string, row: number, messageId: number, timestamp: number | null, deadline?: number): void {
+    let s = this.open.get(key);
+    if (s === undefined) {
+      s = { id: this.nextId++, key, rows: [], messageIds: [], firstTs: null, lastTs: null, deadline: Infinity, window: false };
+      this.stats.opened++;
+      this.open.set(key, s);
+      if (this.open.size > this.maxOpen) {
+        const victim = this.open.values().next().value as OpenSession;
+        this.close(victim, 'evicted');
+      }
+    } else {
+      // Move to the back: most recently active.
+      this.open.delete(key);
+      this.open.set(key, s);
+    }
+    s.rows.push(row);
+    s.messageIds.push(messageId);
+    if (timestamp !== null) {
+      if (s.firstTs === null || timestamp < s.firstTs) s.firstTs = timestamp;
+      if (s.lastTs === null || timestamp > s.lastTs) s.lastTs = timestamp;
+    }
+    if (deadline !== undefined) {
+      s.deadline = deadline;
+      s.window = true;
+    } else if (this.idle !== null && Number.isFinite(this.now)) s.deadline = this.now + this.idle;
+    if (this.maxLines !== null && s.rows.length >= this.maxLines) this.close(s, 'full');
+  }
+
+  /**
+   * Moves the clock to `now` (never backwards: an earlier value is ignored) and closes every session whose
+   * deadline has passed. Sessions are checked least-recently-active first and the scan stops at the first one
+   * whose deadline is still ahead, so the cost is proportional to what closes.
+   */
+  advance(now: number): void {
+    if (!(now > this.now)) return;
+    const first = !Number.isFinite(this.now);
+    this.now = now;
+    // Sessions opened before the clock was first set get their idle deadline now.
+    if (first && this.idle !== null) for (const s of this.open.values()) if (!s.window) s.deadline = now + this.idle;
+    for (const s of this.open.values()) {
+      if (s.deadline > now) break;
+      this.close(s, s.window ? 'window' : 'idle');
+    }
+  }
+
+  /** Closes every open session (reason `end`), oldest activity first. */
+  flush(): void {
+    for (const s of this.open.values()) this.close(s, 'end');
+  }
+
+  private close(s: OpenSession, reason: CloseReason): void {
+    this.open.delete(s.key);
+    this.stats.closed++;
+    if (reason === 'evicted') this.stats.evicted++;
+    if (reason === 'idle') this.stats.idle++;
+    this.onClose({ id: s.id, key: s.key, rows: s.rows, messageIds: s.messageIds, firstTs: s.firstTs, lastTs: s.lastTs, reason });
+  }
+}
+
+/** The session mode after `auto` is resolved. */
+export type ResolvedSessionMode = 'key' | 'field' | 'time' | 'count';
+
+/**
+ * Resolves `auto` (see SessionConfig.mode): `key` for hdfs or an explicitly given key pattern, `field` when
+ * the format yields a session key, `time` when it has timestamps, else `count`.
+ */
+export function resolveSessionMode(cfg: SessionConfig, format: { name: string; hasTimestamp: boolean; hasSessionKey: boolean }, keyPatternGiven: boolean): ResolvedSessionMode {
+  if (cfg.mode !== 'auto') return cfg.mode;
+  if (keyPatternGiven || format.name === 'hdfs') return 'key';
+  if (format.hasSessionKey || cfg.field !== '') return 'field';
+  return format.hasTimestamp ? 'time' : 'count';
+}
+
+const NO_KEYS: readonly string[] = [];
+
+/**
+ * Which session(s) a line belongs to. `keys` returns the keys (possibly none: the line then belongs to no
+ * session and is counted as unsessioned); for `time` mode also the window's end, the session's deadline.
+ */
+export class SessionKeyer {
+  private readonly re: RegExp | null;
+  private count = 0;
+  /** End of the time window of the last `keys` call (mode `time`). */
+  windowEnd = Infinity;
+
+  constructor(
+    readonly mode: ResolvedSessionMode,
+    private readonly cfg: SessionConfig,
+  ) {
+    this.re = mode === 'key' ? new RegExp(cfg.keyPattern, 'g') : null;
+  }
+
+  /**
+   * Keys of one line. `message` is the raw (unmasked) message; `fields`/`sessionKey` come from the parser.
+   * Lines with no timestamp in `time` mode have no session.
+   */
+  keys(message: string, fields: Record<string, string>, sessionKey: string | undefined, timestamp: number | null): readonly string[] {
+    switch (this.mode) {
+      case 'key': {
+        const re = this.re as RegExp;
+        re.lastIndex = 0;
+        const m1 = re.exec(message);
+        if (m1 === null) return NO_KEYS;
+        if (m1[0] === '') throw new DeepSentryError('DS_CONFIG', `Session key pattern ${JSON.stringify(this.cfg.keyPattern)} matches the empty string`);
+        const k1 = m1[0];
+        if (this.cfg.multiKey === 'first') return [k1];
+        let out: string[] | null = null;
+        let m: RegExpExecArray | null;
+        while ((m = re.exec(message)) !== null) {
+          if (m[0] === '') {
+            re.lastIndex++;
+            continue;
+          }
+          if (m[0] === k1 || (out !== null && out.includes(m[0]))) continue;
+          (out ??= [k1]).push(m[0]);
+        }
+        return out ?? [k1];
+      }
+      case 'field': {
+        const k = this.cfg.field !== '' ? fields[this.cfg.field] : sessionKey;
+        return k === undefined || k === '' ? NO_KEYS : [k];
+      }
+      case 'time': {
+        if (timestamp === null) return NO_KEYS;
+        const w = this.cfg.windowMs;
+        const start = Math.floor(timestamp / w) * w;
+        this.windowEnd = start + w;
+        return ['time:' + new Date(start).toISOString()];
+      }
+      case 'count':
+        return ['count:' + Math.floor(this.count++ / this.cfg.windowLines)];
+    }
+  }
+}
