@@ -1,7 +1,61 @@
+/**
+ * `deepsentry info`: the native addon's status — where it was loaded from, its version, the SIMD level in use
+ * and those supported, kernel threads, whether CUDA was compiled in and the device count or the CUDA error,
+ * the CUDA runtime/driver versions. When the addon cannot load: why, how to fix it, and what still works.
+ * With --json the same as one object; --threads resizes the kernel pool first (so the report shows it).
+ */
+import { loadNative, nativeStatus, describeNativeFailure, type NativeStatus } from '../../backend/native';
 import type { GlobalOptions } from '../options';
 
+/** `deepsentry info --json` output. */
+export interface InfoReport extends NativeStatus {
+  /** what runs when the addon is missing, or null when it is loaded */
+  fallback: string | null;
+}
+
+/** CUDA encodes versions as 1000*major + 10*minor (13000 → "13.0"). */
+export function cudaVersionText(v: number | null): string {
+  if (v === null || v <= 0) return 'n/a';
+  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
+}
+
+export function infoReport(threads?: number): InfoReport {
+  // nativeStatus() first: it loads without the one-time warning, which would repeat what info prints.
+  if (nativeStatus().loaded && threads !== undefined) loadNative()?.setThreads(threads);
+  const status = nativeStatus();
+  return {
+    ...status,
+    fallback: status.loaded ? null : 'pure TypeScript / tfjs cpu backend (every command works, more slowly; no CUDA)',
+  };
+}
+
+export function formatInfo(r: InfoReport): string {
+  const out: string[] = [];
+  const c = r.capabilities;
+  if (!r.loaded || c === null) {
+    out.push('addon:    not loaded');
+    out.push(describeNativeFailure(r));
+    return out.join('\n') + '\n';
+  }
+  out.push(`addon:    ${r.path}`);
+  out.push(`version:  ${c.version}`);
+  out.push(`SIMD:     ${c.simd} (supported: ${c.simdSupported.join(', ')}; DEEPSENTRY_SIMD lowers the default)`);
+  out.push(`threads:  ${c.threads} (--threads or DEEPSENTRY_THREADS)`);
+  if (!c.cudaCompiled) {
+    out.push(`CUDA:     not compiled in${c.cudaError ? ` (${c.cudaError})` : ''}`);
+  } else {
+    out.push(`CUDA:     compiled in; ${c.cudaDeviceCount} device(s)${c.cudaError ? `; not usable: ${c.cudaError}` : ''}`);
+    out.push(`          runtime ${cudaVersionText(c.cudaRuntimeVersion)}, driver ${cudaVersionText(c.cudaDriverVersion)}`);
+  }
+  for (const n of r.notes) out.push(`note:     ${n}`);
+  if (r.errors.length > 0) {
+    out.push('tried before:');
+    for (const e of r.errors) out.push(`  - ${e.error}`);
+  }
+  return out.join('\n') + '\n';
+}
+
 export async function runInfo(argv: GlobalOptions): Promise<void> {
-  // Filled in by the native loader work (lib/backend/native.ts).
-  const report = { addon: 'not built yet' };
-  process.stdout.write(argv.json ? JSON.stringify(report) + '\n' : `addon: ${report.addon}\n`);
+  const report = infoReport(argv.threads);
+  process.stdout.write(argv.json ? JSON.stringify(report) + '\n' : formatInfo(report));
 }
