@@ -1,0 +1,110 @@
+/**
+ * Prometheus metrics of one live monitor (prom-client), on a registry of its own so that several monitors in
+ * one process (tests, a service embedding two models) do not collide. Served at GET /metrics.
+ *
+ * Totals kept elsewhere (the scorer's evictions, the webhook's counts) are copied in at scrape time by
+ * `collect`, so the hot path never touches prom-client for them.
+ */
+import { monitorEventLoopDelay, IntervalHistogram } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ScorerStats } from './types';
+
+/** Read-only view of the numbers metrics are built from, so MonitorMetrics need not know the monitor. */
+export interface MetricsSource {
+  scorerStats(): ScorerStats;
+  queuedLines(): number;
+  threshold(): number;
+  webhook(): { sent: number; failed: number; dropped: number; queued: number } | null;
+  ready(): boolean;
+}
+
+/** Default score buckets: scores are on whatever scale the scorer uses; these cover 1e-3 … 1e3 in factors of ~2. */
+export const DEFAULT_SCORE_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+
+export class MonitorMetrics {
+  readonly registry = new Registry();
+  readonly lines: Counter;
+  readonly events: Counter;
+  readonly anomalies: Counter;
+  readonly dropped: Counter;
+  readonly scores: Histogram;
+  readonly latency: Histogram;
+  readonly batchLines: Histogram;
+  /** Event-loop delay while the monitor runs (perf_hooks.monitorEventLoopDelay, 10 ms resolution). */
+  readonly loopDelay: IntervalHistogram;
+
+  constructor(src: MetricsSource, opts: { scoreBuckets?: number[]; defaultMetrics?: boolean } = {}) {
+    const r = this.registry;
+    this.lines = new Counter({ name: 'deepsentry_lines_total', help: 'Lines accepted for scoring.', registers: [r] });
+    this.events = new Counter({ name: 'deepsentry_events_total', help: 'Scored events (line events and session ends).', registers: [r] });
+    this.anomalies = new Counter({ name: 'deepsentry_anomalies_total', help: 'Events whose score exceeded the live threshold.', registers: [r] });
+    this.dropped = new Counter({ name: 'deepsentry_dropped_lines_total', help: 'Lines refused because the input queue was full (HTTP ingest answers 503).', registers: [r] });
+    this.scores = new Histogram({ name: 'deepsentry_score', help: 'Distribution of event scores.', buckets: opts.scoreBuckets ?? DEFAULT_SCORE_BUCKETS, registers: [r] });
+    this.latency = new Histogram({
+      name: 'deepsentry_line_latency_seconds',
+      help: 'Time from a line being accepted to its events being judged (and alerts emitted).',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers: [r],
+    });
+    this.batchLines = new Histogram({ name: 'deepsentry_batch_lines', help: 'Lines per scorer call.', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000], registers: [r] });
+    new Gauge({
+      name: 'deepsentry_open_sessions',
+      help: 'Sessions open now.',
+      registers: [r],
+      collect() {
+        this.set(src.scorerStats().openSessions);
+      },
+    });
+    totalFrom(r, 'deepsentry_evicted_sessions_total', 'Sessions closed early because too many were open.', () => src.scorerStats().evictedSessions);
+    totalFrom(r, 'deepsentry_unparsed_lines_total', 'Lines the scorer could not parse (skipped and counted).', () => src.scorerStats().unparsedLines);
+    new Gauge({ name: 'deepsentry_queued_lines', help: 'Lines waiting for the scorer.', registers: [r], collect() { this.set(src.queuedLines()); } });
+    new Gauge({
+      name: 'deepsentry_threshold',
+      help: 'The live threshold now (Infinity while warming up with no floor).',
+      registers: [r],
+      collect() {
+        this.set(src.threshold());
+      },
+    });
+    new Gauge({ name: 'deepsentry_ready', help: '1 when the monitor accepts lines.', registers: [r], collect() { this.set(src.ready() ? 1 : 0); } });
+    totalFrom(r, 'deepsentry_webhook_sent_total', 'Alerts delivered to the webhook.', () => src.webhook()?.sent ?? 0);
+    totalFrom(r, 'deepsentry_webhook_failed_total', 'Webhook attempts that failed (each retry counts).', () => src.webhook()?.failed ?? 0);
+    totalFrom(r, 'deepsentry_webhook_dropped_total', 'Alerts given up on: queue full or retries exhausted.', () => src.webhook()?.dropped ?? 0);
+    new Gauge({ name: 'deepsentry_webhook_queued', help: 'Alerts waiting for the webhook.', registers: [r], collect() { this.set(src.webhook()?.queued ?? 0); } });
+    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.loopDelay.enable();
+    const h = this.loopDelay;
+    new Gauge({
+      name: 'deepsentry_event_loop_delay_seconds',
+      help: 'Event-loop delay since start (perf_hooks.monitorEventLoopDelay).',
+      labelNames: ['quantile'],
+      registers: [r],
+      collect() {
+        const q = (p: number) => (h.count > 0 ? h.percentile(p) / 1e9 : 0);
+        this.set({ quantile: '0.5' }, q(50));
+        this.set({ quantile: '0.99' }, q(99));
+        this.set({ quantile: '1' }, h.count > 0 ? h.max / 1e9 : 0);
+      },
+    });
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: r });
+  }
+
+  close(): void {
+    this.loopDelay.disable();
+  }
+}
+
+/** A counter that mirrors a total kept elsewhere: at scrape time it is advanced to the current value. */
+function totalFrom(r: Registry, name: string, help: string, read: () => number): Counter {
+  let last = 0;
+  return new Counter({
+    name,
+    help,
+    registers: [r],
+    collect() {
+      const v = read();
+      if (v > last) this.inc(v - last);
+      last = Math.max(last, v);
+    },
+  });
+}

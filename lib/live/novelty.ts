@@ -1,0 +1,295 @@
+/**
+ * NoveltyScorer: a simple, real LineScorer that needs no trained model. It is built from lib/logs' own pieces
+ * (format detection and parsing, masking, session keys, the Sessionizer with its idle timeout and bound on
+ * open sessions) and scores each line by how surprising its masked message is after the previous message of
+ * the same session, given every transition seen so far in the stream:
+ *
+ *     score = -log2((count(prev → msg) + 1) / (count(prev → ·) + 2))        (bits; prev = <start> at first)
+ *
+ * and a session's end the same way with msg = <end>. A never-seen transition after a common message scores
+ * high; a routine one scores near 0. It learns online, in input order, so it is deterministic and does not
+ * depend on how lines are cut into batches. `expected` is the most frequent successor of `prev` so far.
+ *
+ * It is what the live tests and the benchmark drive the monitor with until the trained model's engine (the
+ * BiLSTM detector) is plugged in through the same interface; it is not a stand-in for that model's quality.
+ *
+ * The session clock is the lines' own timestamps (event time: deterministic on replay); when the stream is
+ * quiet, `tick(wallNow)` moves it on by the wall time elapsed since the last line, so idle sessions still end.
+ */
+import { DeepSentryError, invalidParameterError } from '../errors';
+import { resolveLogConfig, type LogConfig, type LogConfigOverrides } from '../logs/config';
+import { createFormat, detectFormat, parseFormatArg, ParseFailure, type FormatSpec, type LogFormat } from '../logs/formats';
+import { Masker } from '../logs/masking';
+import { resolveSessionMode, SessionKeyer, Sessionizer, type ClosedSession, type ResolvedSessionMode } from '../logs/sessions';
+import type { LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from './types';
+
+/** Options of the NoveltyScorer. */
+export interface NoveltyScorerOptions extends ScorerOptions {
+  /** lib/logs configuration (format, masking, sessions); `session.idleTimeoutMs`/`maxOpen` are overridden by the ScorerOptions when given. */
+  logs?: LogConfigOverrides;
+  /** Year for yearless timestamps (default 1970: the same on every run, unlike the file's mtime). */
+  year?: number;
+}
+
+interface SessionState {
+  /** Previous masked message (START at the beginning). */
+  prev: string;
+  /** Last raw lines, oldest first (at most windowLines). */
+  window: string[];
+  /** The session's last line. */
+  seq: number;
+  lineNo: number;
+  offset: number;
+  /** Sessionizer clock when the last line was added (for restoring the idle deadlines). */
+  clock: number | null;
+  /** Time-window end (session mode `time`). */
+  deadline?: number;
+}
+
+const START = '\u0002start';
+const END = '\u0003end';
+const SEP = '\u0000';
+
+/** The JSON state of a NoveltyScorer. */
+interface NoveltySnapshot {
+  kind: 'novelty';
+  format: FormatSpec | null;
+  /** Lines held back until there are enough to detect the format. */
+  pending: RawLine[];
+  transitions: [string, number][];
+  best: [string, { next: string; count: number }][];
+  lastTs: number | null;
+  clock: number | null;
+  sessions: [string, SessionState][];
+  evicted: number;
+  unparsed: number;
+}
+
+export class NoveltyScorer implements LineScorer {
+  readonly name = 'novelty';
+  readonly savedThreshold: number | undefined = undefined;
+  private readonly config: LogConfig;
+  private readonly windowLines: number;
+  private readonly year: number;
+  private readonly keyPatternGiven: boolean;
+  private format: LogFormat | null = null;
+  private formatSpec: FormatSpec | null = null;
+  private masker: Masker;
+  private keyer: SessionKeyer | null = null;
+  private mode: ResolvedSessionMode | null = null;
+  private sessionizer: Sessionizer;
+  private pending: RawLine[] = [];
+  /** count(prev → next), and count(prev → ·) under key `prev + SEP`. */
+  private transitions = new Map<string, number>();
+  /** Most frequent successor of each message so far. */
+  private best = new Map<string, { next: string; count: number }>();
+  private sessions = new Map<string, SessionState>();
+  private out: ScoredEvent[] = [];
+  private lastTs: number | null = null;
+  private wallAtLastTs = 0;
+  private unparsed = 0;
+  private evictedBase = 0;
+
+  constructor(opts: NoveltyScorerOptions = {}) {
+    const logs = { ...(opts.logs ?? {}) } as LogConfigOverrides;
+    const session = { ...(logs.session ?? {}) };
+    if (opts.idleTimeoutMs !== undefined) session.idleTimeoutMs = opts.idleTimeoutMs;
+    else if (session.idleTimeoutMs === undefined) session.idleTimeoutMs = 30_000;
+    if (opts.maxOpenSessions !== undefined) session.maxOpen = opts.maxOpenSessions;
+    logs.session = session;
+    this.config = resolveLogConfig(logs);
+    this.keyPatternGiven = opts.logs?.session?.keyPattern !== undefined;
+    const w = opts.windowLines ?? this.config.window.size;
+    if (!Number.isInteger(w) || w < 1) throw invalidParameterError('windowLines', 'a positive integer', w);
+    this.windowLines = w;
+    this.year = opts.year ?? this.config.year ?? 1970;
+    this.masker = new Masker(this.config.masking.rules);
+    this.sessionizer = this.newSessionizer();
+    if (this.config.format !== 'auto') this.setFormat(typeof this.config.format === 'string' ? this.config.format : this.config.format);
+  }
+
+  private newSessionizer(): Sessionizer {
+    return new Sessionizer({ idleTimeoutMs: this.config.session.idleTimeoutMs, maxOpen: this.config.session.maxOpen }, (s) => this.closed(s));
+  }
+
+  private setFormat(spec: FormatSpec | string): void {
+    const fopts = { year: this.year, utcOffsetMinutes: this.config.utcOffsetMinutes };
+    this.format = createFormat(spec, fopts);
+    this.formatSpec = typeof spec === 'string' ? parseFormatArg(spec) : spec;
+    this.mode = resolveSessionMode(this.config.session, this.format, this.keyPatternGiven);
+    if (this.mode === 'count') {
+      throw new DeepSentryError('DS_UNSUPPORTED', `the live NoveltyScorer needs sessions by key, field or time; format '${this.format.name}' has neither a session key nor timestamps (set logs.session.keyPattern or mode)`);
+    }
+    this.keyer = new SessionKeyer(this.mode, this.config.session);
+  }
+
+  stats(): ScorerStats {
+    return { openSessions: this.sessionizer.openCount, evictedSessions: this.evictedBase + this.sessionizer.stats.evicted, unparsedLines: this.unparsed };
+  }
+
+  async scoreLines(lines: RawLine[]): Promise<ScoredEvent[]> {
+    if (this.format === null) {
+      for (const l of lines) this.pending.push(l);
+      if (this.pending.filter((l) => l.text.trim() !== '').length < this.config.detectLines) return this.drain();
+      this.detect();
+      lines = this.pending;
+      this.pending = [];
+    }
+    for (const l of lines) this.scoreLine(l);
+    return this.drain();
+  }
+
+  private detect(): void {
+    const sample = this.pending.map((l) => l.text).filter((t) => t.trim() !== '').slice(0, this.config.detectLines);
+    const d = detectFormat(sample, { year: this.year, utcOffsetMinutes: this.config.utcOffsetMinutes }, 'the live input');
+    this.setFormat(d.spec);
+  }
+
+  private drain(): ScoredEvent[] {
+    const o = this.out;
+    this.out = [];
+    return o;
+  }
+
+  private scoreLine(l: RawLine): void {
+    if (l.text.trim() === '') return;
+    const p = this.format!.parse(l.text);
+    if (p instanceof ParseFailure) {
+      this.unparsed++;
+      return;
+    }
+    const ts = p.timestamp;
+    if (ts !== null && (this.lastTs === null || ts >= this.lastTs)) {
+      this.lastTs = ts;
+      this.wallAtLastTs = Date.now();
+      this.sessionizer.advance(ts);
+    }
+    const masked = this.masker.mask(p.message).masked;
+    const keys = this.keyer!.keys(p.message, p.fields, p.sessionKey, ts);
+    if (keys.length === 0) {
+      // No session: scored on its own, after START, and not remembered as anyone's previous message.
+      this.out.push({ seq: l.seq, lineNo: l.lineNo, offset: l.offset, session: '-', score: this.learn(START, masked), isSessionEnd: false, window: [l.text], ...this.expect(START) });
+      return;
+    }
+    for (const key of keys) {
+      let s = this.sessions.get(key);
+      if (s === undefined) s = { prev: START, window: [], seq: 0, lineNo: 0, offset: 0, clock: null };
+      else this.sessions.delete(key); // re-inserted below: the map stays in least-recently-active order, like the Sessionizer's
+      const expected = this.expect(s.prev);
+      const score = this.learn(s.prev, masked);
+      s.prev = masked;
+      s.window.push(l.text);
+      if (s.window.length > this.windowLines) s.window.shift();
+      s.seq = l.seq;
+      s.lineNo = l.lineNo;
+      s.offset = l.offset;
+      this.sessions.set(key, s);
+      const deadline = this.mode === 'time' ? this.keyer!.windowEnd : undefined;
+      if (deadline !== undefined) s.deadline = deadline;
+      // May evict the least recently active session: its end event comes first.
+      this.sessionizer.add(key, l.seq, 0, ts, deadline);
+      s.clock = Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null;
+      this.out.push({ seq: l.seq, lineNo: l.lineNo, offset: l.offset, session: key, score, isSessionEnd: false, window: s.window.slice(), ...expected });
+    }
+  }
+
+  /** Surprisal of prev → next in bits, then counts the transition. */
+  private learn(prev: string, next: string): number {
+    const kTotal = prev + SEP;
+    const kPair = prev + SEP + next;
+    const total = this.transitions.get(kTotal) ?? 0;
+    const pair = this.transitions.get(kPair) ?? 0;
+    const score = -Math.log2((pair + 1) / (total + 2));
+    this.transitions.set(kTotal, total + 1);
+    this.transitions.set(kPair, pair + 1);
+    const b = this.best.get(prev);
+    if (b === undefined || pair + 1 > b.count) this.best.set(prev, { next, count: pair + 1 });
+    return score;
+  }
+
+  private expect(prev: string): { expected?: string } {
+    const b = this.best.get(prev);
+    if (b === undefined) return {};
+    return { expected: b.next === END ? '(end of session)' : b.next };
+  }
+
+  /** Sessionizer callback: a session closed (idle, evicted, end of input, time window). */
+  private closed(c: ClosedSession): void {
+    const s = this.sessions.get(c.key);
+    if (s === undefined) return;
+    this.sessions.delete(c.key);
+    const expected = this.expect(s.prev);
+    const score = this.learn(s.prev, END);
+    const endReason = c.reason === 'evicted' ? 'evicted' : c.reason === 'end' ? 'flush' : c.reason === 'window' ? 'window' : 'idle';
+    this.out.push({ seq: s.seq, lineNo: s.lineNo, offset: s.offset, session: c.key, score, isSessionEnd: true, endReason, window: s.window, ...expected });
+  }
+
+  async tick(nowMs: number): Promise<ScoredEvent[]> {
+    if (this.format !== null) {
+      const clock = this.lastTs !== null ? this.lastTs + Math.max(0, nowMs - this.wallAtLastTs) : nowMs;
+      this.sessionizer.advance(clock);
+    }
+    return this.drain();
+  }
+
+  async flush(): Promise<ScoredEvent[]> {
+    if (this.format === null && this.pending.length > 0) {
+      this.detect();
+      const p = this.pending;
+      this.pending = [];
+      for (const l of p) this.scoreLine(l);
+    }
+    this.sessionizer.flush();
+    return this.drain();
+  }
+
+  async snapshot(): Promise<NoveltySnapshot> {
+    return {
+      kind: 'novelty',
+      format: this.formatSpec,
+      pending: this.pending,
+      transitions: [...this.transitions],
+      best: [...this.best],
+      lastTs: this.lastTs,
+      clock: Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null,
+      sessions: [...this.sessions],
+      evicted: this.stats().evictedSessions,
+      unparsed: this.unparsed,
+    };
+  }
+
+  async restore(state: unknown): Promise<void> {
+    const s = state as NoveltySnapshot;
+    if (typeof s !== 'object' || s === null || s.kind !== 'novelty' || !Array.isArray(s.transitions) || !Array.isArray(s.sessions)) {
+      throw new DeepSentryError('DS_CONFIG', 'the checkpointed scorer state is not a NoveltyScorer state');
+    }
+    this.pending = s.pending ?? [];
+    if (s.format) this.setFormat(s.format);
+    this.transitions = new Map(s.transitions);
+    this.best = new Map(s.best ?? []);
+    this.lastTs = s.lastTs;
+    this.wallAtLastTs = Date.now();
+    this.unparsed = s.unparsed ?? 0;
+    // Rebuild the Sessionizer: re-add each open session in least-recently-active order at the clock of its
+    // last line, so idle deadlines and the eviction order are as they were.
+    this.sessionizer = this.newSessionizer();
+    this.sessions = new Map();
+    for (const [key, st] of s.sessions) {
+      if (st.clock !== null) this.sessionizer.advance(st.clock);
+      this.sessions.set(key, st);
+      this.sessionizer.add(key, st.seq, 0, null, st.deadline);
+    }
+    if (s.clock !== null) this.sessionizer.advance(s.clock);
+    this.evictedBase = (s.evicted ?? 0) - this.sessionizer.stats.evicted;
+  }
+
+  async close(): Promise<void> {
+    this.sessions.clear();
+    this.transitions.clear();
+  }
+}
+
+/** Factory in the ScorerFactory shape (the model directory is not used: this scorer learns online). */
+export async function createNoveltyScorer(_modelDir: string, options: NoveltyScorerOptions): Promise<NoveltyScorer> {
+  return new NoveltyScorer(options);
+}

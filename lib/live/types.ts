@@ -1,0 +1,144 @@
+/**
+ * The seam between the live monitor and whatever scores lines.
+ *
+ * The monitor (lib/live/monitor.ts) owns everything that does not depend on how a line is scored: reading
+ * sources, batching, thresholds, alerts, metrics, checkpoints. A `LineScorer` owns the rest: parsing,
+ * masking, sessions (their idle timeout and the bound on open sessions) and the score itself. The trained
+ * model's engine implements this interface; so does the simple `NoveltyScorer` (lib/live/novelty.ts) that
+ * needs no model.
+ *
+ * Contract, which the monitor relies on for "no loss, no duplicate" restarts:
+ * - calls never overlap: the monitor awaits each call before making the next;
+ * - `scoreLines` sees lines in input order and returns events in the order they happened;
+ * - scoring is a pure function of (state, lines): the same snapshot fed the same lines gives the same events,
+ *   however the lines are cut into batches, so replaying lines after a restart reproduces the same alerts;
+ * - every event names the `seq` of an input line (for a session end: the session's last line), so that
+ *   (seq, session, isSessionEnd) identifies an event across restarts.
+ */
+
+/** One raw input line as handed to a scorer. */
+export interface RawLine {
+  /** The monitor's running line number across the whole run (restored from a checkpoint): unique per line. */
+  seq: number;
+  /** 1-based line number in its source (the current file for `--follow`). */
+  lineNo: number;
+  /** Byte offset of the line's start in its source. */
+  offset: number;
+  /** The line, without its newline. */
+  text: string;
+}
+
+/** Why a session ended; see ScoredEvent.endReason. */
+export type EndReason = 'idle' | 'evicted' | 'flush' | 'window';
+
+/** One scored event: a line inside a session, or the end of a session. */
+export interface ScoredEvent {
+  /** `seq` of the line this event is about (for a session end: the session's last line). */
+  seq: number;
+  /** That line's number and byte offset in its source. */
+  lineNo: number;
+  offset: number;
+  /** Session key (e.g. an HDFS block id). A line naming several sessions gives one event per session. */
+  session: string;
+  /** Anomaly score: higher is more anomalous. Compared with the threshold by the monitor. */
+  score: number;
+  /** True for the event that closes a session (idle timeout, eviction, end of input). */
+  isSessionEnd: boolean;
+  /**
+   * Why a session ended (only on end events): `idle` timeout, `evicted` (too many sessions were open),
+   * `flush` (end of input), `window` (a time window closed).
+   */
+  endReason?: EndReason;
+  /** The lines that led to this event, oldest first, the event's own line last (raw text). */
+  window: string[];
+  /** What the scorer expected instead: the nearest known message to its prediction, when it has one. */
+  expected?: string;
+}
+
+/** Counters a scorer keeps about its sessions and input; exported as metrics. */
+export interface ScorerStats {
+  /** Sessions open now. */
+  openSessions: number;
+  /** Sessions closed early because the bound on open sessions was reached. */
+  evictedSessions: number;
+  /** Lines that could not be parsed (counted, skipped, never given a fake score). */
+  unparsedLines: number;
+}
+
+/**
+ * Scores raw log lines. May be asynchronous and should keep heavy work off the caller's event loop (native
+ * async calls, or run it in a worker with `WorkerScorer`).
+ */
+export interface LineScorer {
+  /** Short name for logs and metrics, e.g. `novelty` or `bilstm`. */
+  readonly name: string;
+  /** The threshold saved with the model, if any: the live threshold's floor. */
+  readonly savedThreshold?: number;
+  /** Scores a batch of lines (in input order); returns the events they cause, in order. */
+  scoreLines(lines: RawLine[]): Promise<ScoredEvent[]>;
+  /**
+   * Tells the scorer that wall-clock time is now `nowMs` with no new line: sessions idle for longer than the
+   * idle timeout end and their end events are returned.
+   */
+  tick(nowMs: number): Promise<ScoredEvent[]>;
+  /** Ends every open session (finite input is over); returns their end events. */
+  flush(): Promise<ScoredEvent[]>;
+  /** Current counters (cheap, synchronous: read by /metrics). */
+  stats(): ScorerStats;
+  /** JSON-serialisable state (open sessions, learned statistics) for a checkpoint. */
+  snapshot(): Promise<unknown>;
+  /** Restores a state from `snapshot()`. Throws DS_CONFIG if it does not fit this scorer. */
+  restore(state: unknown): Promise<void>;
+  /** Releases resources (a worker, native memory). */
+  close(): Promise<void>;
+}
+
+/** Options every scorer factory understands; a factory may take more. */
+export interface ScorerOptions {
+  /** Close a session after this long without a line (ms). Default 30 s; null = only at end of input. */
+  idleTimeoutMs?: number | null;
+  /** At most this many open sessions; the least recently active is evicted (and scored as ended). */
+  maxOpenSessions?: number;
+  /** Raw lines kept per event as its context window. */
+  windowLines?: number;
+}
+
+/**
+ * Builds the scorer for a model directory. The CLI calls the one registered in lib/live/engine.ts; a service
+ * may pass its own.
+ */
+export type ScorerFactory = (modelDir: string, options: ScorerOptions) => Promise<LineScorer>;
+
+/** An event judged against the live threshold. */
+export interface JudgedEvent extends ScoredEvent {
+  /** The threshold the score was compared with. */
+  threshold: number;
+  anomaly: boolean;
+}
+
+/** An alert: an anomalous event with everything an operator needs to look at it. */
+export interface Alert {
+  /** Stable across restarts: `${seq}:${session}` or `${seq}:end:${session}`; webhook receivers dedupe on it. */
+  id: string;
+  /** Wall-clock time the alert was raised (ISO 8601). */
+  time: string;
+  /** Where the line came from: a file path, `stdin` or `http`. */
+  source: string;
+  seq: number;
+  lineNo: number;
+  offset: number;
+  session: string;
+  score: number;
+  threshold: number;
+  isSessionEnd: boolean;
+  endReason?: EndReason;
+  /** The raw line (the session's last line for an end event). */
+  line: string;
+  window: string[];
+  expected?: string;
+}
+
+/** Builds the stable id of an event. */
+export function eventId(e: Pick<ScoredEvent, 'seq' | 'session' | 'isSessionEnd'>): string {
+  return e.isSessionEnd ? `${e.seq}:end:${e.session}` : `${e.seq}:${e.session}`;
+}
