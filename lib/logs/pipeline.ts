@@ -35,9 +35,12 @@ export interface LogRecord {
   maskedValues: MaskedValue[];
   /** Id of the distinct masked message (>= FIRST_MESSAGE_ID). */
   messageId: number;
-  /** Sessions the line belongs to (empty: none). */
+  /** Sessions the line belongs to (empty: none): their keys and ids (ClosedSession.id). */
   sessionKeys: readonly string[];
+  sessionIds: readonly number[];
 }
+
+const NO_IDS: readonly number[] = [];
 
 /** One distinct masked message. */
 export interface MessageEntry {
@@ -195,14 +198,20 @@ export class LogProcessor {
       const messageId = messages.intern(masked);
       const keys = keyer.keys(p.message, p.fields, p.sessionKey, ts);
       const row = st.parsed++;
+      let sessionIds: readonly number[] = NO_IDS;
       if (keys.length === 0) st.unsessioned++;
       else {
         if (keys.length > 1) st.multiSession++;
         const deadline = keyer.mode === 'time' ? keyer.windowEnd : undefined;
-        for (let k = 0; k < keys.length; k++) sessions.add(keys[k], row, messageId, ts, deadline);
+        const id0 = sessions.add(keys[0], row, messageId, ts, deadline);
+        if (onRecord !== undefined) sessionIds = [id0];
+        for (let k = 1; k < keys.length; k++) {
+          const id = sessions.add(keys[k], row, messageId, ts, deadline);
+          if (onRecord !== undefined) (sessionIds as number[]).push(id);
+        }
       }
       if (onRecord !== undefined) {
-        const r: LogRecord = { file, line: lineNos[i], row, timestamp: ts, message: p.message, fields: p.fields, masked, maskedValues: values, messageId, sessionKeys: keys };
+        const r: LogRecord = { file, line: lineNos[i], row, timestamp: ts, message: p.message, fields: p.fields, masked, maskedValues: values, messageId, sessionKeys: keys, sessionIds };
         if (p.label !== undefined) {
           r.label = p.label;
           if (normal !== undefined) r.anomaly = !normal.includes(p.label);

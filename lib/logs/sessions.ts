@@ -97,8 +97,9 @@ export class Sessionizer {
   /**
    * Adds one line to the session `key`, opening it if needed. `deadline` overrides the idle deadline (time
    * windows close at their end). `timestamp` only feeds first/last times; the clock moves only by `advance`.
+   * Returns the session's id.
    */
-  add(key: string, row: number, messageId: number, timestamp: number | null, deadline?: number): void {
+  add(key: string, row: number, messageId: number, timestamp: number | null, deadline?: number): number {
     let s = this.open.get(key);
     if (s === undefined) {
       s = { id: this.nextId++, key, rows: [], messageIds: [], firstTs: null, lastTs: null, deadline: Infinity, window: false };
@@ -124,6 +125,7 @@ export class Sessionizer {
       s.window = true;
     } else if (this.idle !== null && Number.isFinite(this.now)) s.deadline = this.now + this.idle;
     if (this.maxLines !== null && s.rows.length >= this.maxLines) this.close(s, 'full');
+    return s.id;
   }
 
   /**
