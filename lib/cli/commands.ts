@@ -4,7 +4,8 @@
  */
 import type { CommandModule } from 'yargs';
 import { infoCommand } from './commands/info';
+import { evalCommand } from './commands/eval';
 import { prepareCommand } from './commands/prepare';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, prepareCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand];

@@ -171,15 +171,16 @@ const UNIT: Axis = { lo: 0, hi: 1, log: false, ticks: [0, 0.2, 0.4, 0.6, 0.8, 1]
 function markerDots(s: Sweep, markers: ChartMarker[], kind: 'roc' | 'pr'): { items: LegendItem[]; svg: string } {
   const items: LegendItem[] = [];
   const svg: string[] = [];
-  for (const m of markers) {
+  markers.forEach((m, i) => {
     const { tp, fp } = confusionAt(s, m.threshold);
     const tpr = s.positives ? tp / s.positives : 0;
     const fpr = s.negatives ? fp / s.negatives : 0;
     const prec = tp + fp ? tp / (tp + fp) : 1;
     const [x, y] = kind === 'roc' ? [fpr, tpr] : [tpr, prec];
-    svg.push(`<circle cx="${r1(scaleX(UNIT, x))}" cy="${r1(scaleY(UNIT, y))}" r="5" fill="${m.color}" stroke="#fff" stroke-width="1.5"><title>${escapeXml(`${m.label}: threshold ${fmtNum(m.threshold, 4)}`)}</title></circle>`);
+    // later markers drawn smaller, so coinciding operating points stay visible as a ring and a dot
+    svg.push(`<circle cx="${r1(scaleX(UNIT, x))}" cy="${r1(scaleY(UNIT, y))}" r="${i === 0 ? 6.5 : 4}" fill="${m.color}" stroke="#fff" stroke-width="1.5"><title>${escapeXml(`${m.label}: threshold ${fmtNum(m.threshold, 4)}`)}</title></circle>`);
     items.push({ label: `${m.label} (t = ${fmtNum(m.threshold, 4)})`, color: m.color, kind: 'dot' });
-  }
+  });
   return { items, svg: svg.join('') };
 }
 
@@ -309,12 +310,13 @@ export function scoreDistributionSvg(scores: ArrayLike<number>, labels: ArrayLik
     { label: `normal (${totals[0]})`, color: COLORS.normal, kind: 'box' },
     { label: `anomalous (${totals[1]})`, color: COLORS.anomalous, kind: 'box' },
   ];
-  for (const m of markers) {
-    if (!Number.isFinite(m.threshold) || m.threshold < lo || m.threshold > hi) continue;
+  markers.forEach((m, i) => {
+    if (!Number.isFinite(m.threshold) || m.threshold < lo || m.threshold > hi) return;
     const px = r1(scaleX(x, m.threshold));
-    body.push(`<line x1="${px}" y1="${M.t}" x2="${px}" y2="${M.t + PH}" stroke="${m.color}" stroke-width="2" stroke-dasharray="6 3"><title>${escapeXml(`${m.label}: ${fmtNum(m.threshold, 4)}`)}</title></line>`);
-    items.push({ label: `${m.label} (${fmtNum(m.threshold, 4)})`, color: m.color, kind: 'dash' });
-  }
+    // the first marker solid and wide, later ones dashed on top: coinciding thresholds stay distinguishable
+    body.push(`<line x1="${px}" y1="${M.t}" x2="${px}" y2="${M.t + PH}" stroke="${m.color}" stroke-width="${i === 0 ? 3 : 2}"${i === 0 ? '' : ' stroke-dasharray="6 4"'}><title>${escapeXml(`${m.label}: ${fmtNum(m.threshold, 4)}`)}</title></line>`);
+    items.push({ label: `${m.label} (${fmtNum(m.threshold, 4)})`, color: m.color, kind: i === 0 ? 'line' : 'dash' });
+  });
   body.push(legend(items, 'tr'));
   const sub = `${bins} bins over ${fmtNum(lo, 4)} … ${fmtNum(hi, 4)}` + (infinite ? `; ${infinite} infinite score${infinite > 1 ? 's' : ''} not shown` : '');
   return frame(`Score distribution — ${level}`, sub, x, y, body.join('\n'), `Histogram of ${level} scores, normal against anomalous`);

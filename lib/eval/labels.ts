@@ -55,7 +55,16 @@ function parseSessionLabel(value: string, file: string, lineNo: number): boolean
  * label value or the same id given two different labels is a DS_PARSE error naming file and line.
  */
 export async function loadSessionLabels(file: string): Promise<SessionLabels> {
-  const csv = await openCsv(file, 'label file', ['Label']);
+  let csv;
+  try {
+    csv = await openCsv(file, 'label file', ['Label']);
+  } catch (err) {
+    // A log with labels in its lines (BGL) passed as a label CSV: say what to do instead.
+    if (err instanceof DeepSentryError && /lacks column/.test(err.message)) {
+      throw new DeepSentryError('DS_PARSE', `${err.message.split(' (expected')[0]}: expected a loghub label file with a BlockId,Label header; for labels in a field of each log line (BGL style) use a per-line label field (--label-field)`);
+    }
+    throw err;
+  }
   const idName = ID_COLUMNS.find((c) => csv.columns.has(c));
   if (idName === undefined) {
     throw new DeepSentryError('DS_PARSE', `${file}:1: label file header needs an id column (${ID_COLUMNS.join(' or ')}) next to Label`);

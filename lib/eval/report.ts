@@ -36,10 +36,17 @@ function thresholdText(t: ThresholdMetrics): string {
 }
 
 const SOURCE_TEXT: Record<ThresholdMetrics['source'], string> = {
-  'anomaly-column': "model's saved threshold (its own decisions)",
-  model: "model's saved threshold (model.json)",
-  option: 'threshold given on the command line',
-  'best-f1': 'best F1 on these labels (hindsight)',
+  'anomaly-column': 'saved threshold',
+  model: 'saved threshold',
+  option: 'given threshold',
+  'best-f1': 'best-F1 threshold',
+};
+
+const SOURCE_NOTE: Record<ThresholdMetrics['source'], string> = {
+  'anomaly-column': "saved threshold: the model's own decisions (the anomaly column it wrote when scoring)",
+  model: "saved threshold: read from the model's model.json",
+  option: 'given threshold: passed with --threshold',
+  'best-f1': 'best-F1 threshold: chosen with hindsight on these labels (an upper bound)',
 };
 
 /** Flattens nested config into dotted keys; long arrays are summarised, not dumped. */
@@ -85,7 +92,8 @@ ${row('F1', (t) => `<b>${t.f1.toFixed(4)}</b>`)}
 ${row(`F${fmtNum(beta)}`, (t) => t.fBeta.toFixed(4))}
 ${row('false-positive rate', (t) => t.fpr.toFixed(5))}
 ${row(`flagged ${unit}s`, (t) => int(t.confusion.tp + t.confusion.fp))}
-</tbody></table>`;
+</tbody></table>
+<p class="note">${cols.map((t) => esc(SOURCE_NOTE[t.source])).join('<br>')}</p>`;
   return `<section class="level" id="${unit}-level">
 <h2>${unit === 'session' ? 'Session level' : 'Line level'}</h2>
 <p class="lead">${int(m.items)} labelled ${unit}s, ${int(m.anomalies)} anomalous (${pct(m.anomalyRate)}); ${int(m.distinctScores)} distinct scores swept.
@@ -143,8 +151,9 @@ h2{margin:0 0 8px;font-size:17px}
 .card{background:var(--card);border:1px solid var(--bd);border-radius:6px;padding:10px 16px;min-width:150px}
 .card .v{font-size:24px;font-weight:600}
 .card .k{color:var(--mut);font-size:12px}
-.row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
+.row{display:flex;flex-wrap:wrap;gap:16px 32px;align-items:flex-start}
 .cms{display:flex;flex-wrap:wrap;gap:16px}
+.cms table.cm td{min-width:92px}
 figure{margin:0}
 figcaption{font-size:12px;color:var(--mut);margin:0 0 4px}
 table{border-collapse:collapse}
@@ -158,8 +167,8 @@ table.kv td{text-align:left;font-family:ui-monospace,SFMono-Regular,Menlo,Consol
 table.cm td{min-width:110px;font-size:16px;font-weight:600}
 table.cm small{display:block;font-size:11px;font-weight:400;color:var(--mut)}
 td.tp{background:#e6f4ea}td.tn{background:#f1f3f4}td.fp{background:#fef7e0}td.fn{background:#fce8e6}
-.charts{display:flex;flex-wrap:wrap;gap:14px;margin-top:14px}
-.chart svg{display:block;max-width:100%;height:auto;border:1px solid #eceef1;border-radius:4px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:14px;margin-top:16px}
+.chart svg{display:block;width:100%;max-width:620px;height:auto;border:1px solid #eceef1;border-radius:4px}
 table.top{width:100%}
 table.top td:nth-child(2),table.top th:nth-child(2),table.top td:nth-child(7),table.top th:nth-child(7){text-align:left}
 tr.session td{border-top:1px solid var(--bd)}
@@ -174,6 +183,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 .badge.anom{background:#fce8e6;color:#a50e0e}.badge.norm{background:#e8f0fe;color:#174ea6}.badge.none{background:#f1f3f4;color:var(--mut)}
 .badge.flag{background:#fef7e0;color:#8a5300}
 .na{color:var(--mut)}
+.note{color:var(--mut);font-size:12px;margin:6px 0 0}
 footer{color:var(--mut);font-size:12px;max-width:1640px;margin:0 auto;padding:0 28px 28px}
 footer li{margin:2px 0}
 `;
