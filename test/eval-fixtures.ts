@@ -97,6 +97,8 @@ export function hdfsBaselineScores(): string {
   const dir = tmpDir('hdfs-scores');
   writeScores(dir, lines);
   hdfsCache = dir;
+  // shared by several test files in one run; removed when the run ends
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
