@@ -23,12 +23,12 @@ Job build_matmul(const Napi::CallbackInfo& info, const char* fn) {
   const int64_t a_len = checked_product(env, std::string(fn) + ": a (batchA*m*k)", {batch_a, m, k});
   const int64_t b_len = checked_product(env, std::string(fn) + ": b (batchB*k*n)", {batch_b, k, n});
   const int64_t c_len = checked_product(env, std::string(fn) + ": the result (max(batchA,batchB)*m*n)", {batch, m, n});
-  const float* a = r.f32("a", a_len, ta ? "batchA*k*m, transposed" : "batchA*m*k").data;
-  const float* b = r.f32("b", b_len, tb ? "batchB*n*k, transposed" : "batchB*k*n").data;
   if (c_len > kMaxCallBytes / 4) {
     r.fail_msg(kOutOfRange, "the result would need " + std::to_string(c_len * 4 / (1 << 20)) + " MiB; at most " +
                                 std::to_string(kMaxCallBytes >> 20) + " MiB is allowed per call");
   }
+  const float* a = r.f32("a", a_len, ta ? "batchA*k*m, transposed" : "batchA*m*k").data;
+  const float* b = r.f32("b", b_len, tb ? "batchB*n*k, transposed" : "batchB*k*n").data;
   r.verify_inputs();
 
   OutF32 c = new_f32(env, c_len);

@@ -89,15 +89,15 @@ Job build_lstm_forward(const Napi::CallbackInfo& info, const char* fn) {
   const Dims d = read_dims(r);
   LstmForwardArgs a{};
   a.s = d.shape();
+  a.reverse = r.boolean_or("reverse", false);
+  const bool training = r.boolean_or("training", false);
+  const int64_t ws = training ? workspace_floats(r, d) : 0;
+  check_budget(r, {d.B * d.T * d.H, 2 * d.B * d.H, ws, d.B * d.T * 4 * d.H});
   a.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
   a.w = read_weights(r, "weights", d);
   a.h0 = opt_state(r, "h0", d);
   a.c0 = opt_state(r, "c0", d);
   a.lengths = read_lengths(r, d);
-  a.reverse = r.boolean_or("reverse", false);
-  const bool training = r.boolean_or("training", false);
-  const int64_t ws = training ? workspace_floats(r, d) : 0;
-  check_budget(r, {d.B * d.T * d.H, 2 * d.B * d.H, ws, d.B * d.T * 4 * d.H});
   r.verify_inputs();
 
   OutF32 y = new_f32(env, d.B * d.T * d.H), h = new_f32(env, d.B * d.H), c = new_f32(env, d.B * d.H);
@@ -124,20 +124,20 @@ Job build_lstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   const Dims d = read_dims(r);
   LstmBackwardArgs a{};
   a.s = d.shape();
+  a.reverse = r.boolean_or("reverse", false);
+  const int64_t ws = workspace_floats(r, d);
+  check_budget(r, {d.B * d.T * d.I, 2 * d.B * d.H, (d.I + d.H + 1) * 4 * d.H, d.B * d.T * 4 * d.H});
   a.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
   a.w = read_weights(r, "weights", d);
   a.h0 = opt_state(r, "h0", d);
   a.c0 = opt_state(r, "c0", d);
   a.lengths = read_lengths(r, d);
-  a.reverse = r.boolean_or("reverse", false);
   a.y = r.f32("y", d.B * d.T * d.H, "batch*steps*hiddenSize, the y lstmForward returned").data;
   a.y_ld = d.H;
-  const int64_t ws = workspace_floats(r, d);
   a.workspace = r.f32("workspace", ws, kWorkspaceFormula).data;
   a.dy = r.f32_opt("dy", d.B * d.T * d.H, "batch*steps*hiddenSize").data;
   a.dh_out = r.f32_opt("dh", d.B * d.H, "batch*hiddenSize").data;
   a.dc_out = r.f32_opt("dc", d.B * d.H, "batch*hiddenSize").data;
-  check_budget(r, {d.B * d.T * d.I, 2 * d.B * d.H, (d.I + d.H + 1) * 4 * d.H, d.B * d.T * 4 * d.H});
   r.verify_inputs();
 
   OutF32 dx = new_f32(env, d.B * d.T * d.I), dh0 = new_f32(env, d.B * d.H), dc0 = new_f32(env, d.B * d.H);
@@ -166,6 +166,10 @@ Job build_bilstm_forward(const Napi::CallbackInfo& info, const char* fn) {
   const Dims d = read_dims(r);
   LstmForwardArgs f{}, b{};
   f.s = b.s = d.shape();
+  const bool training = r.boolean_or("training", false);
+  const int64_t ws = training ? workspace_floats(r, d) : 0;
+  if (training) checked_product(env, fn + std::string(": the workspace (2 directions)"), {2, ws});
+  check_budget(r, {2 * d.B * d.T * d.H, 4 * d.B * d.H, 2 * ws, 2 * d.B * d.T * 4 * d.H});
   f.x = b.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
   f.w = read_weights(r, "forward", d);
   b.w = read_weights(r, "backward", d);
@@ -176,10 +180,6 @@ Job build_bilstm_forward(const Napi::CallbackInfo& info, const char* fn) {
   f.lengths = b.lengths = read_lengths(r, d);
   f.reverse = false;
   b.reverse = true;
-  const bool training = r.boolean_or("training", false);
-  const int64_t ws = training ? workspace_floats(r, d) : 0;
-  if (training) checked_product(env, fn + std::string(": the workspace (2 directions)"), {2, ws});
-  check_budget(r, {2 * d.B * d.T * d.H, 4 * d.B * d.H, 2 * ws, 2 * d.B * d.T * 4 * d.H});
   r.verify_inputs();
 
   OutF32 y = new_f32(env, d.B * d.T * 2 * d.H);
@@ -214,6 +214,9 @@ Job build_bilstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   const Dims d = read_dims(r);
   LstmBackwardArgs f{}, b{};
   f.s = b.s = d.shape();
+  const int64_t ws = workspace_floats(r, d);
+  checked_product(env, fn + std::string(": the workspace (2 directions)"), {2, ws});
+  check_budget(r, {d.B * d.T * d.I, 4 * d.B * d.H, 2 * (d.I + d.H + 1) * 4 * d.H, 2 * d.B * d.T * 4 * d.H});
   f.x = b.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
   f.w = read_weights(r, "forward", d);
   b.w = read_weights(r, "backward", d);
@@ -228,8 +231,6 @@ Job build_bilstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   f.y = y;
   b.y = y + d.H;
   f.y_ld = b.y_ld = 2 * d.H;
-  const int64_t ws = workspace_floats(r, d);
-  checked_product(env, fn + std::string(": the workspace (2 directions)"), {2, ws});
   const float* w = r.f32("workspace", 2 * ws, kBiWorkspaceFormula).data;
   f.workspace = w;
   b.workspace = w + ws;
@@ -240,7 +241,6 @@ Job build_bilstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   f.dc_out = r.f32_opt("dcFw", d.B * d.H, "batch*hiddenSize").data;
   b.dh_out = r.f32_opt("dhBw", d.B * d.H, "batch*hiddenSize").data;
   b.dc_out = r.f32_opt("dcBw", d.B * d.H, "batch*hiddenSize").data;
-  check_budget(r, {d.B * d.T * d.I, 4 * d.B * d.H, 2 * (d.I + d.H + 1) * 4 * d.H, 2 * d.B * d.T * 4 * d.H});
   r.verify_inputs();
 
   OutF32 dx = new_f32(env, d.B * d.T * d.I);
@@ -282,6 +282,9 @@ Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
   const Dims d = read_dims(r);
   LstmEncodeArgs f{};
   f.s = d.shape();
+  const bool bidirectional = r.has("backwardWeights");
+  const int64_t dirs = bidirectional ? 2 : 1;
+  check_budget(r, {2 * dirs * d.B * d.H, dirs * d.B * d.T * 4 * d.H});
   const bool has_x = r.has("x"), has_tokens = r.has("tokens");
   if (has_x == has_tokens) {
     r.fail_msg(kInvalidArgument, has_x ? "give either x or tokens (+ embedding, vocabSize), not both"
@@ -309,7 +312,6 @@ Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
     f.tokens = tokens.data;
   }
   f.w = read_weights(r, "weights", d);
-  const bool bidirectional = r.has("backwardWeights");
   LstmEncodeArgs b = f;
   if (bidirectional) b.w = read_weights(r, "backwardWeights", d);
   f.lengths = b.lengths = read_lengths(r, d);
@@ -319,8 +321,6 @@ Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
                                               "both directions)", r.get("reverse"));
   }
   b.reverse = true;
-  const int64_t dirs = bidirectional ? 2 : 1;
-  check_budget(r, {2 * dirs * d.B * d.H, dirs * d.B * d.T * 4 * d.H});
   r.verify_inputs();
 
   OutF32 h = new_f32(env, dirs * d.B * d.H), c = new_f32(env, dirs * d.B * d.H);
