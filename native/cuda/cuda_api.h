@@ -19,8 +19,13 @@ struct Status {
 };
 Status status();
 
-// Adds the CUDA entry points (e.g. the device-resident LSTM object) to the addon's exports.
+// Adds the CUDA entry points to the addon's exports: CudaLstm (an LSTM layer whose weights stay on the
+// device), cudaPoolStats / cudaPoolTrim (the device memory pool) and cudaEmulator (the host emulator of the
+// kernels, for tests: native/cuda/emulate.cpp).
 void register_bindings(Napi::Env env, Napi::Object exports);
+
+// Part of register_bindings (native/cuda/emulate.cpp).
+void register_emulator(Napi::Env env, Napi::Object exports);
 
 }  // namespace cuda
 }  // namespace ds

@@ -1,0 +1,503 @@
+// The N-API face of the CUDA code: status() for capabilities(), and addon.CudaLstm, an LSTM layer (one or
+// two directions) whose weights live on the device between calls:
+//
+//   const l = new addon.CudaLstm({inputSize, hiddenSize, kernel, recurrentKernel, bias,
+//                                 backward?: {kernel, recurrentKernel, bias},   // bidirectional
+//                                 mode?: 'auto' | 'persistent' | 'perStep'});
+//   l.forward({batch, steps, x, h0?, c0?, lengths?, reverse?, training?})        // like addon.lstmForward
+//   l.forward({batch, steps, x, h0Fw?, c0Fw?, h0Bw?, c0Bw?, lengths?, training?})  // bidirectional: like bilstmForward
+//   l.backward({...same as addon.lstmBackward / bilstmBackward without dims and weights...})
+//   l.encode({batch, steps, x | tokens+embedding+vocabSize, lengths?, reverse?}) → {h, c} ([B, H·dirs])
+//   l.setWeights({kernel, recurrentKernel, bias, backward?}); l.dispose()
+//
+// Arguments are checked with the addon's ArgReader (native/src/check.h) before any CUDA call; a failing CUDA
+// call or launch becomes a DeepSentryError with code DS_CUDA naming the call and the CUDA error. Without a
+// usable device the constructor throws DS_CUDA with the runtime's reason.
+#include <napi.h>
+
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "binding_common.h"
+#include "check.h"
+#include "cuda_api.h"
+#include "device.h"
+#include "lstm_plan.h"
+
+namespace ds {
+namespace cuda {
+
+Status status() {
+  RuntimeStatus r = runtime_status();
+  Status s;
+  s.device_count = r.device_count;
+  s.runtime_version = r.runtime_version;
+  s.driver_version = r.driver_version;
+  s.error = r.error;
+  return s;
+}
+
+namespace {
+
+using binding::ArgReader;
+using binding::View;
+using k::RawMem;
+
+// Runs body; a CudaError becomes DS_CUDA, everything else goes through the addon's guard.
+Napi::Value cuda_guarded(Napi::Env env, const std::string& fn, const std::function<Napi::Value()>& body) {
+  return binding::guarded(env, fn.c_str(), [&]() -> Napi::Value {
+    try {
+      return body();
+    } catch (const CudaError& e) {
+      binding::fail(env, binding::kCuda, fn + ": " + e.what());
+    }
+  });
+}
+
+template <class T>
+DeviceBuffer upload(const View<const T>& v, const Stream& s) {
+  if (!v) return DeviceBuffer();
+  DeviceBuffer b = device_alloc(static_cast<size_t>(v.length) * sizeof(T));
+  copy_to_device(b.as<void>(), v.data, static_cast<size_t>(v.length) * sizeof(T), s);
+  return b;
+}
+DeviceBuffer scratch(int64_t floats) { return device_alloc(static_cast<size_t>(floats) * sizeof(float)); }
+template <class T>
+const T* cptr(const DeviceBuffer& b) {
+  return b ? b.as<const T>() : nullptr;
+}
+float* fptr(const DeviceBuffer& b) { return b ? b.as<float>() : nullptr; }
+
+Napi::Float32Array download(Napi::Env env, const DeviceBuffer& b, int64_t floats, const Stream& s) {
+  binding::OutF32 out = binding::new_f32(env, floats);
+  copy_to_host(out.data, b.as<void>(), static_cast<size_t>(floats) * sizeof(float), s);
+  return out.array;
+}
+
+class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "CudaLstm",
+                       {InstanceMethod<&CudaLstm::Forward>("forward"),
+                        InstanceMethod<&CudaLstm::Backward>("backward"),
+                        InstanceMethod<&CudaLstm::Encode>("encode"),
+                        InstanceMethod<&CudaLstm::SetWeights>("setWeights"),
+                        InstanceMethod<&CudaLstm::Dispose>("dispose"),
+                        InstanceAccessor<&CudaLstm::InputSize>("inputSize"),
+                        InstanceAccessor<&CudaLstm::HiddenSize>("hiddenSize"),
+                        InstanceAccessor<&CudaLstm::Bidirectional>("bidirectional"),
+                        InstanceAccessor<&CudaLstm::LastPersistent>("lastPersistent")});
+  }
+
+  explicit CudaLstm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CudaLstm>(info) {
+    Napi::Env env = info.Env();
+    cuda_guarded(env, "CudaLstm", [&]() -> Napi::Value {
+      ArgReader r = ArgReader::from_info(info, "CudaLstm");
+      I_ = r.integer("inputSize", 1, binding::kMaxDim);
+      H_ = r.integer("hiddenSize", 1, binding::kMaxDim);
+      binding::checked_product(env, "CudaLstm: inputSize*4*hiddenSize", {I_, 4, H_});
+      binding::checked_product(env, "CudaLstm: hiddenSize*4*hiddenSize", {H_, 4, H_});
+      dirs_ = r.has("backward") ? 2 : 1;
+      std::string mode = "auto";
+      if (r.has("mode")) {
+        Napi::Value m = r.get("mode");
+        if (m.IsString()) mode = m.As<Napi::String>().Utf8Value();
+        if (!m.IsString() || (mode != "auto" && mode != "persistent" && mode != "perStep"))
+          r.fail_field(binding::kInvalidArgument, "mode", "'auto', 'persistent' or 'perStep'", m);
+      }
+      mode_ = mode == "persistent" ? DeviceExec::Mode::Persistent
+              : mode == "perStep"  ? DeviceExec::Mode::PerStep
+                                   : DeviceExec::Mode::Auto;
+      std::vector<View<const float>> w = read_weights(r);  // checked before CUDA is touched
+      RuntimeStatus st = runtime_status();
+      if (!st.error.empty()) binding::fail(env, binding::kCuda, "CudaLstm: CUDA is not usable: " + st.error);
+      for (int d = 0; d < dirs_; ++d) streams_[d].reset(new Stream());
+      dx_done_.reset(new Event());
+      upload_weights(w);
+      streams_[0]->synchronize("uploading the weights");
+      return env.Undefined();
+    });
+  }
+
+ private:
+  struct DirWeights {
+    DeviceBuffer kernel, recurrent, bias;
+  };
+
+  std::vector<View<const float>> read_weights(ArgReader& r) {
+    const int64_t G = 4 * H_;
+    std::vector<View<const float>> w;
+    w.push_back(r.f32("kernel", I_ * G, "inputSize*4*hiddenSize"));
+    w.push_back(r.f32("recurrentKernel", H_ * G, "hiddenSize*4*hiddenSize"));
+    w.push_back(r.f32("bias", G, "4*hiddenSize"));
+    if (dirs_ == 2) {
+      ArgReader b = r.object("backward");
+      w.push_back(b.f32("kernel", I_ * G, "inputSize*4*hiddenSize"));
+      w.push_back(b.f32("recurrentKernel", H_ * G, "hiddenSize*4*hiddenSize"));
+      w.push_back(b.f32("bias", G, "4*hiddenSize"));
+    }
+    return w;
+  }
+  void upload_weights(const std::vector<View<const float>>& w) {
+    for (int d = 0; d < dirs_; ++d) {
+      w_[d].kernel = upload(w[3 * d], *streams_[0]);
+      w_[d].recurrent = upload(w[3 * d + 1], *streams_[0]);
+      w_[d].bias = upload(w[3 * d + 2], *streams_[0]);
+    }
+  }
+  void check_live(Napi::Env env, const char* fn) {
+    if (disposed_) binding::fail(env, binding::kInvalidArgument, std::string(fn) + ": this CudaLstm was disposed");
+  }
+
+  // Common arguments of forward/backward/encode.
+  struct Common {
+    int64_t B, T;
+    View<const int32_t> lengths;
+  };
+  Common read_common(ArgReader& r) {
+    Common c;
+    c.B = r.integer("batch", 1, binding::kMaxDim);
+    c.T = r.integer("steps", 1, binding::kMaxDim);
+    const int64_t bt = binding::checked_product(r.env(), r.fn() + ": batch*steps", {c.B, c.T});
+    // The largest per-call device footprint is the backward pass: about (I + 11·H)·dirs floats per step.
+    binding::checked_product(r.env(), r.fn() + ": device memory for batch*steps*(inputSize+11*hiddenSize*dirs)",
+                             {bt, I_ + 11 * H_ * dirs_, 4}, binding::kMaxCallBytes);
+    c.lengths = r.i32_opt("lengths", c.B, "batch");
+    if (c.lengths)
+      for (int64_t b = 0; b < c.B; ++b)
+        if (c.lengths.data[b] < 0 || c.lengths.data[b] > c.T)
+          r.fail_msg(binding::kOutOfRange, r.fn() + ": lengths[" + std::to_string(b) + "] = " +
+                                               std::to_string(c.lengths.data[b]) + " is outside [0, steps = " +
+                                               std::to_string(c.T) + "]");
+    return c;
+  }
+  const char* dname(int d, const char* uni, const char* fw, const char* bw) const {
+    return dirs_ == 1 ? uni : d == 0 ? fw : bw;
+  }
+
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return cuda_guarded(env, "CudaLstm.forward", [&]() -> Napi::Value {
+      check_live(env, "CudaLstm.forward");
+      ArgReader r = ArgReader::from_info(info, "CudaLstm.forward");
+      const Common c = read_common(r);
+      const int64_t B = c.B, T = c.T, H = H_, G = 4 * H, BT = B * T;
+      View<const float> x = r.f32("x", BT * I_, "batch*steps*inputSize");
+      View<const float> h0[2], c0[2];
+      for (int d = 0; d < dirs_; ++d) {
+        h0[d] = r.f32_opt(dname(d, "h0", "h0Fw", "h0Bw"), B * H, "batch*hiddenSize");
+        c0[d] = r.f32_opt(dname(d, "c0", "c0Fw", "c0Bw"), B * H, "batch*hiddenSize");
+      }
+      const bool reverse = dirs_ == 1 && r.boolean_or("reverse", false);
+      const bool training = r.boolean_or("training", false);
+      r.verify_inputs();
+
+      const Stream& s0 = *streams_[0];
+      DeviceBuffer dx = upload(x, s0), dlen = upload(c.lengths, s0);
+      DeviceBuffer dy = scratch(BT * H * dirs_);
+      DeviceBuffer dh0[2], dc0[2], xproj[2], hbuf[2], cbuf[2], gates[2], cells[2], hout[2], cout[2];
+      Event inputs_ready;
+      inputs_ready.record(s0);
+      for (int d = 0; d < dirs_; ++d) {
+        const Stream& s = *streams_[d];
+        if (d > 0) inputs_ready.wait_on(s);
+        dh0[d] = upload(h0[d], s);
+        dc0[d] = upload(c0[d], s);
+        xproj[d] = scratch(BT * G);
+        hbuf[d] = scratch(2 * B * H);
+        cbuf[d] = scratch(B * H);
+        if (training) {
+          gates[d] = scratch(BT * G);
+          cells[d] = scratch(BT * H);
+        }
+        hout[d] = scratch(B * H);
+        cout[d] = scratch(B * H);
+        ForwardPlan<RawMem> p{};
+        p.B = B;
+        p.T = T;
+        p.I = I_;
+        p.H = H;
+        p.x = cptr<float>(dx);
+        p.tokens = nullptr;
+        p.embedding = nullptr;
+        p.kernel = cptr<float>(w_[d].kernel);
+        p.recurrent = cptr<float>(w_[d].recurrent);
+        p.bias = cptr<float>(w_[d].bias);
+        p.lengths = cptr<int32_t>(dlen);
+        p.reverse = dirs_ == 2 ? d == 1 : reverse;
+        p.h0 = cptr<float>(dh0[d]);
+        p.c0 = cptr<float>(dc0[d]);
+        p.xproj = fptr(xproj[d]);
+        p.hbuf = fptr(hbuf[d]);
+        p.cbuf = fptr(cbuf[d]);
+        p.y = fptr(dy) + d * H;
+        p.y_ld = dirs_ * H;
+        p.gates = fptr(gates[d]);
+        p.cells = fptr(cells[d]);
+        p.h_out = fptr(hout[d]);
+        p.c_out = fptr(cout[d]);
+        p.out_ld = H;
+        DeviceExec ex(s, mode_);
+        run_forward(ex, p);
+        last_persistent_ = ex.last_persistent();
+      }
+      for (int d = dirs_ - 1; d >= 0; --d) streams_[d]->synchronize("CudaLstm.forward");
+
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("y", download(env, dy, BT * H * dirs_, s0));
+      for (int d = 0; d < dirs_; ++d) {
+        out.Set(dname(d, "h", "hFw", "hBw"), download(env, hout[d], B * H, s0));
+        out.Set(dname(d, "c", "cFw", "cBw"), download(env, cout[d], B * H, s0));
+      }
+      if (training) {
+        // Opaque to callers: per direction, the activated gates [B,T,4H] then the cell states [B,T,H].
+        binding::OutF32 ws = binding::new_f32(env, dirs_ * BT * 5 * H);
+        for (int d = 0; d < dirs_; ++d) {
+          copy_to_host(ws.data + d * BT * 5 * H, gates[d].as<void>(), BT * G * sizeof(float), s0);
+          copy_to_host(ws.data + d * BT * 5 * H + BT * G, cells[d].as<void>(), BT * H * sizeof(float), s0);
+        }
+        out.Set("workspace", ws.array);
+      }
+      s0.synchronize("CudaLstm.forward (copying the results)");
+      return out;
+    });
+  }
+
+  Napi::Value Backward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return cuda_guarded(env, "CudaLstm.backward", [&]() -> Napi::Value {
+      check_live(env, "CudaLstm.backward");
+      ArgReader r = ArgReader::from_info(info, "CudaLstm.backward");
+      const Common c = read_common(r);
+      const int64_t B = c.B, T = c.T, H = H_, G = 4 * H, BT = B * T, D = dirs_;
+      View<const float> x = r.f32("x", BT * I_, "batch*steps*inputSize");
+      View<const float> y = r.f32("y", BT * H * D, D == 1 ? "batch*steps*hiddenSize" : "batch*steps*2*hiddenSize");
+      View<const float> ws = r.f32("workspace", D * BT * 5 * H, "the forward pass's workspace (training: true)");
+      View<const float> dyv = r.f32_opt("dy", BT * H * D, D == 1 ? "batch*steps*hiddenSize" : "batch*steps*2*hiddenSize");
+      View<const float> h0[2], c0[2], dh[2], dc[2];
+      for (int d = 0; d < D; ++d) {
+        h0[d] = r.f32_opt(dname(d, "h0", "h0Fw", "h0Bw"), B * H, "batch*hiddenSize");
+        c0[d] = r.f32_opt(dname(d, "c0", "c0Fw", "c0Bw"), B * H, "batch*hiddenSize");
+        dh[d] = r.f32_opt(dname(d, "dh", "dhFw", "dhBw"), B * H, "batch*hiddenSize");
+        dc[d] = r.f32_opt(dname(d, "dc", "dcFw", "dcBw"), B * H, "batch*hiddenSize");
+      }
+      const bool reverse = D == 1 && r.boolean_or("reverse", false);
+      r.verify_inputs();
+
+      const Stream& s0 = *streams_[0];
+      DeviceBuffer dx_in = upload(x, s0), dlen = upload(c.lengths, s0), dyb = upload(y, s0);
+      DeviceBuffer dws = upload(ws, s0), ddy = upload(dyv, s0);
+      DeviceBuffer gx = scratch(BT * I_);
+      DeviceBuffer dh0b[2], dc0b[2], dhb[2], dcb[2], dpre[2], dcbuf[2], hprev[2], gh0[2], gc0[2], gk[2], gr[2], gb[2];
+      Event inputs_ready;
+      inputs_ready.record(s0);
+      for (int d = 0; d < D; ++d) {
+        const Stream& s = *streams_[d];
+        if (d > 0) inputs_ready.wait_on(s);
+        dh0b[d] = upload(h0[d], s);
+        dc0b[d] = upload(c0[d], s);
+        dhb[d] = upload(dh[d], s);
+        dcb[d] = upload(dc[d], s);
+        dpre[d] = scratch(BT * G);
+        dcbuf[d] = scratch(B * H);
+        hprev[d] = scratch(BT * H);
+        gh0[d] = scratch(B * H);
+        gc0[d] = scratch(B * H);
+        gk[d] = scratch(I_ * G);
+        gr[d] = scratch(H * G);
+        gb[d] = scratch(G);
+        BackwardPlan<RawMem> p{};
+        p.B = B;
+        p.T = T;
+        p.I = I_;
+        p.H = H;
+        p.x = cptr<float>(dx_in);
+        p.kernel = cptr<float>(w_[d].kernel);
+        p.recurrent = cptr<float>(w_[d].recurrent);
+        p.lengths = cptr<int32_t>(dlen);
+        p.reverse = D == 2 ? d == 1 : reverse;
+        p.h0 = cptr<float>(dh0b[d]);
+        p.c0 = cptr<float>(dc0b[d]);
+        p.y = cptr<float>(dyb) + d * H;
+        p.y_ld = D * H;
+        p.gates = cptr<float>(dws) + d * BT * 5 * H;
+        p.cells = cptr<float>(dws) + d * BT * 5 * H + BT * G;
+        p.dy = ddy ? cptr<float>(ddy) + d * H : nullptr;
+        p.dh_out = cptr<float>(dhb[d]);
+        p.dc_out = cptr<float>(dcb[d]);
+        p.dpre = fptr(dpre[d]);
+        p.dcbuf = fptr(dcbuf[d]);
+        p.hprev = fptr(hprev[d]);
+        p.dx = fptr(gx);
+        p.dx_accumulate = d == 1;  // the second direction adds into dx once the first has written it
+        p.dh0 = fptr(gh0[d]);
+        p.dc0 = fptr(gc0[d]);
+        p.dkernel = fptr(gk[d]);
+        p.drecurrent = fptr(gr[d]);
+        p.dbias = fptr(gb[d]);
+        DeviceExec ex(s, mode_);
+        ex.set_dx_order(d == 1 ? dx_done_.get() : nullptr, d == 0 && D == 2 ? dx_done_.get() : nullptr);
+        run_backward(ex, p);
+        last_persistent_ = ex.last_persistent();
+      }
+      for (int d = D - 1; d >= 0; --d) streams_[d]->synchronize("CudaLstm.backward");
+
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("dx", download(env, gx, BT * I_, s0));
+      for (int d = 0; d < D; ++d) {
+        out.Set(dname(d, "dh0", "dh0Fw", "dh0Bw"), download(env, gh0[d], B * H, s0));
+        out.Set(dname(d, "dc0", "dc0Fw", "dc0Bw"), download(env, gc0[d], B * H, s0));
+        Napi::Object g = D == 1 ? out : Napi::Object::New(env);
+        g.Set("dKernel", download(env, gk[d], I_ * G, s0));
+        g.Set("dRecurrentKernel", download(env, gr[d], H * G, s0));
+        g.Set("dBias", download(env, gb[d], G, s0));
+        if (D == 2) out.Set(d == 0 ? "forward" : "backward", g);
+      }
+      s0.synchronize("CudaLstm.backward (copying the results)");
+      return out;
+    });
+  }
+
+  Napi::Value Encode(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return cuda_guarded(env, "CudaLstm.encode", [&]() -> Napi::Value {
+      check_live(env, "CudaLstm.encode");
+      ArgReader r = ArgReader::from_info(info, "CudaLstm.encode");
+      const Common c = read_common(r);
+      const int64_t B = c.B, T = c.T, H = H_, G = 4 * H, BT = B * T, D = dirs_;
+      View<const float> x, emb;
+      View<const int32_t> tokens;
+      if (r.has("tokens")) {
+        if (r.has("x")) r.fail_msg(binding::kInvalidArgument, "CudaLstm.encode: give either x or tokens, not both");
+        const int64_t vocab = r.integer("vocabSize", 1, binding::kMaxDim);
+        tokens = r.i32("tokens", BT, "batch*steps");
+        emb = r.f32("embedding", binding::checked_product(env, "CudaLstm.encode: vocabSize*inputSize", {vocab, I_}),
+                    "vocabSize*inputSize");
+        for (int64_t e = 0; e < BT; ++e)
+          if (tokens.data[e] < 0 || tokens.data[e] >= vocab)
+            r.fail_msg(binding::kOutOfRange, "CudaLstm.encode: tokens[" + std::to_string(e) + "] = " +
+                                                 std::to_string(tokens.data[e]) + " is outside [0, vocabSize = " +
+                                                 std::to_string(vocab) + ")");
+      } else {
+        x = r.f32("x", BT * I_, "batch*steps*inputSize");
+      }
+      const bool reverse = D == 1 && r.boolean_or("reverse", false);
+      r.verify_inputs();
+
+      const Stream& s0 = *streams_[0];
+      DeviceBuffer dx = upload(x, s0), dtok = upload(tokens, s0), demb = upload(emb, s0), dlen = upload(c.lengths, s0);
+      DeviceBuffer hout = scratch(B * H * D), cout = scratch(B * H * D);
+      DeviceBuffer xproj[2], hbuf[2], cbuf[2];
+      Event inputs_ready;
+      inputs_ready.record(s0);
+      for (int d = 0; d < D; ++d) {
+        const Stream& s = *streams_[d];
+        if (d > 0) inputs_ready.wait_on(s);
+        xproj[d] = scratch(BT * G);
+        hbuf[d] = scratch(2 * B * H);
+        cbuf[d] = scratch(B * H);
+        ForwardPlan<RawMem> p{};
+        p.B = B;
+        p.T = T;
+        p.I = I_;
+        p.H = H;
+        p.x = cptr<float>(dx);
+        p.tokens = cptr<int32_t>(dtok);
+        p.embedding = cptr<float>(demb);
+        p.kernel = cptr<float>(w_[d].kernel);
+        p.recurrent = cptr<float>(w_[d].recurrent);
+        p.bias = cptr<float>(w_[d].bias);
+        p.lengths = cptr<int32_t>(dlen);
+        p.reverse = D == 2 ? d == 1 : reverse;
+        p.h0 = nullptr;
+        p.c0 = nullptr;
+        p.xproj = fptr(xproj[d]);
+        p.hbuf = fptr(hbuf[d]);
+        p.cbuf = fptr(cbuf[d]);
+        p.y = nullptr;  // encoding keeps no per-step output and no gates
+        p.y_ld = H;
+        p.gates = nullptr;
+        p.cells = nullptr;
+        p.h_out = fptr(hout) + d * H;
+        p.c_out = fptr(cout) + d * H;
+        p.out_ld = D * H;
+        DeviceExec ex(s, mode_);
+        run_forward(ex, p);
+        last_persistent_ = ex.last_persistent();
+      }
+      for (int d = D - 1; d >= 0; --d) streams_[d]->synchronize("CudaLstm.encode");
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("h", download(env, hout, B * H * D, s0));
+      out.Set("c", download(env, cout, B * H * D, s0));
+      s0.synchronize("CudaLstm.encode (copying the results)");
+      return out;
+    });
+  }
+
+  Napi::Value SetWeights(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return cuda_guarded(env, "CudaLstm.setWeights", [&]() -> Napi::Value {
+      check_live(env, "CudaLstm.setWeights");
+      ArgReader r = ArgReader::from_info(info, "CudaLstm.setWeights");
+      if ((dirs_ == 2) != r.has("backward"))
+        r.fail_msg(binding::kShapeMismatch, dirs_ == 2 ? "CudaLstm.setWeights: this layer is bidirectional: give backward"
+                                                       : "CudaLstm.setWeights: this layer has one direction: no backward");
+      std::vector<View<const float>> w = read_weights(r);
+      upload_weights(w);
+      streams_[0]->synchronize("CudaLstm.setWeights");
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    for (auto& d : w_) d = DirWeights();
+    disposed_ = true;
+    return info.Env().Undefined();
+  }
+
+  Napi::Value InputSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(I_)); }
+  Napi::Value HiddenSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(H_)); }
+  Napi::Value Bidirectional(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), dirs_ == 2); }
+  Napi::Value LastPersistent(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), last_persistent_);
+  }
+
+  int64_t I_ = 0, H_ = 0;
+  int dirs_ = 1;
+  DeviceExec::Mode mode_ = DeviceExec::Mode::Auto;
+  DirWeights w_[2];
+  std::unique_ptr<Stream> streams_[2];
+  std::unique_ptr<Event> dx_done_;  // the forward direction's dx is complete (bidirectional backward)
+  bool disposed_ = false;
+  bool last_persistent_ = false;
+};
+
+Napi::Value PoolStatsJs(const Napi::CallbackInfo& info) {
+  PoolStats s = pool_stats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("bytesInUse", double(s.bytes_in_use));
+  o.Set("bytesCached", double(s.bytes_cached));
+  o.Set("mallocs", double(s.mallocs));
+  o.Set("reuses", double(s.reuses));
+  return o;
+}
+
+Napi::Value PoolTrimJs(const Napi::CallbackInfo& info) {
+  pool_trim();
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void register_bindings(Napi::Env env, Napi::Object exports) {
+  exports.Set("CudaLstm", CudaLstm::Define(env));
+  exports.Set("cudaPoolStats", Napi::Function::New(env, PoolStatsJs, "cudaPoolStats"));
+  exports.Set("cudaPoolTrim", Napi::Function::New(env, PoolTrimJs, "cudaPoolTrim"));
+  register_emulator(env, exports);
+}
+
+}  // namespace cuda
+}  // namespace ds

@@ -1,0 +1,624 @@
+// A host emulator of the CUDA kernels: it runs the per-thread bodies of lstm_kernels.cuh, in the phase order
+// of the kernels in kernels.cu, through the launch sequence of lstm_plan.h, for every block and thread of the
+// grid the emulator is given — on the CPU, with memory that checks every access:
+//   - every index is inside its buffer (reads and writes);
+//   - each element of an output buffer is written exactly once (gemm C, y, gates, cells, dpre, hprev,
+//     h_out/c_out, dh0/dc0 and the weight gradients);
+//   - no data race between barriers: within one phase (between two grid-wide barriers for global memory,
+//     two __syncthreads for shared memory) no element is written by one thread and read or written by
+//     another. This is what the grid.sync() of the persistent kernels and the launch boundaries of the
+//     per-step kernels must guarantee.
+// It proves the index arithmetic, the tiling and edge handling, the work decomposition and the barrier
+// placement for the shapes it is run on, and (compared with lib/backend/reference.ts) that the kernels
+// compute the LSTM. It does not prove anything about the device itself: the CUDA compiler, warp scheduling,
+// memory-model details of grid.sync, occupancy, launch limits or speed. Only a GPU run can.
+//
+// Exposed to JavaScript as addon.cudaEmulator (tests only).
+#include <napi.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "binding_common.h"
+#include "check.h"
+#include "cuda_api.h"
+#include "lstm_kernels.cuh"
+#include "lstm_plan.h"
+
+namespace ds {
+namespace cuda {
+namespace emu {
+
+// ---- checked memory ---------------------------------------------------------------------------------------
+
+// Who is running and in which phase: set by the executor's loops before each per-thread call.
+struct Context {
+  int64_t thread = 0;       // global thread id (block-local for shared memory is derived below)
+  int64_t grid_phase = 0;   // advanced at kernel boundaries and grid-wide barriers
+  int64_t block_phase = 0;  // advanced at every barrier (__syncthreads, grid.sync, kernel boundary)
+  int64_t block_thread = 0;
+  std::vector<std::string> faults;
+  int64_t fault_count = 0;
+  void fault(const std::string& f) {
+    if (faults.size() < 20) faults.push_back(f);
+    fault_count++;
+  }
+};
+static Context* g_ctx = nullptr;  // the emulator runs on the JS thread, one run at a time
+
+enum class Space { Global, Shared };
+
+template <class T>
+struct Buf {
+  std::string name;
+  std::vector<T> data;
+  bool once = false;  // an output every element of which must be written exactly once
+  Space space = Space::Global;
+  std::vector<uint32_t> writes;
+  // race tracking: phase and thread of the last write and of the last read(s) (-2 = several threads)
+  std::vector<int64_t> w_phase, w_thread, r_phase, r_thread;
+
+  Buf(std::string n, size_t size, bool exactly_once = false, Space sp = Space::Global)
+      : name(std::move(n)), data(size, T(0)), once(exactly_once), space(sp), writes(size, 0),
+        w_phase(size, -1), w_thread(size, -1), r_phase(size, -1), r_thread(size, -1) {}
+  template <class Src>
+  Buf(std::string n, const Src* src, size_t size) : Buf(std::move(n), size) {
+    if (src) std::memcpy(data.data(), src, size * sizeof(T));
+  }
+  int64_t phase() const { return space == Space::Global ? g_ctx->grid_phase : g_ctx->block_phase; }
+  int64_t who() const { return space == Space::Global ? g_ctx->thread : g_ctx->block_thread; }
+  bool in_range(int64_t i, const char* op) const {
+    if (i >= 0 && i < static_cast<int64_t>(data.size())) return true;
+    g_ctx->fault(std::string(op) + " out of bounds: " + name + "[" + std::to_string(i) + "], size " +
+                 std::to_string(data.size()));
+    return false;
+  }
+  T read(int64_t i) {
+    if (!in_range(i, "read")) return T(0);
+    const int64_t ph = phase(), me = who();
+    if (w_phase[i] == ph && w_thread[i] != me)
+      g_ctx->fault("race: " + name + "[" + std::to_string(i) + "] read by thread " + std::to_string(me) +
+                   " after thread " + std::to_string(w_thread[i]) + " wrote it in the same phase");
+    if (r_phase[i] != ph) {
+      r_phase[i] = ph;
+      r_thread[i] = me;
+    } else if (r_thread[i] != me) {
+      r_thread[i] = -2;
+    }
+    return data[i];
+  }
+  void write(int64_t i, T v) {
+    if (!in_range(i, "write")) return;
+    const int64_t ph = phase(), me = who();
+    if (w_phase[i] == ph && w_thread[i] != me)
+      g_ctx->fault("race: " + name + "[" + std::to_string(i) + "] written by threads " +
+                   std::to_string(w_thread[i]) + " and " + std::to_string(me) + " in the same phase");
+    if (r_phase[i] == ph && r_thread[i] != me)
+      g_ctx->fault("race: " + name + "[" + std::to_string(i) + "] written by thread " + std::to_string(me) +
+                   " after another thread read it in the same phase");
+    w_phase[i] = ph;
+    w_thread[i] = me;
+    writes[i]++;
+    data[i] = v;
+  }
+  // After a run: an exactly-once output must have every element written once (`expected` times).
+  void check_writes(uint32_t expected = 1) const {
+    if (!once) return;
+    for (size_t i = 0; i < writes.size(); ++i)
+      if (writes[i] != expected) {
+        g_ctx->fault(name + "[" + std::to_string(i) + "] written " + std::to_string(writes[i]) +
+                     " times, expected " + std::to_string(expected));
+        return;
+      }
+  }
+};
+
+template <class T>
+class CheckedPtr {
+  using U = typename std::remove_const<T>::type;
+
+ public:
+  CheckedPtr() = default;
+  CheckedPtr(std::nullptr_t) {}  // NOLINT: mirrors a raw pointer's conversion from nullptr
+  CheckedPtr(Buf<U>* b, int64_t off = 0) : buf_(b), off_(off) {}
+  template <class V, class = typename std::enable_if<std::is_same<typename std::remove_const<V>::type, U>::value &&
+                                                     (std::is_const<T>::value || !std::is_const<V>::value)>::type>
+  CheckedPtr(const CheckedPtr<V>& o) : buf_(o.buf()), off_(o.off()) {}  // NOLINT: T* → const T*
+
+  explicit operator bool() const { return buf_ != nullptr; }
+  CheckedPtr operator+(int64_t d) const { return CheckedPtr(buf_, off_ + d); }
+  Buf<U>* buf() const { return buf_; }
+  int64_t off() const { return off_; }
+  U read(int64_t i) const {
+    if (!buf_) {
+      g_ctx->fault("read through a null pointer");
+      return U(0);
+    }
+    return buf_->read(off_ + i);
+  }
+  void write(int64_t i, U v) const {
+    if (!buf_) {
+      g_ctx->fault("write through a null pointer");
+      return;
+    }
+    buf_->write(off_ + i, v);
+  }
+
+  struct Ref {
+    const CheckedPtr* p;
+    int64_t i;
+    operator U() const { return p->read(i); }  // NOLINT: reads like an lvalue of U
+    const Ref& operator=(U v) const {
+      p->write(i, v);
+      return *this;
+    }
+    const Ref& operator=(const Ref& o) const {
+      p->write(i, static_cast<U>(o));
+      return *this;
+    }
+  };
+  template <class X = T>
+  typename std::enable_if<std::is_const<X>::value, U>::type operator[](int64_t i) const {
+    return read(i);
+  }
+  template <class X = T>
+  typename std::enable_if<!std::is_const<X>::value, Ref>::type operator[](int64_t i) const {
+    return Ref{this, i};
+  }
+
+ private:
+  Buf<U>* buf_ = nullptr;
+  int64_t off_ = 0;
+};
+
+// Found by argument-dependent lookup from the kernel bodies (the device's __ldcg load).
+template <class T>
+float ld_cg(const CheckedPtr<T>& p, int64_t i) {
+  return p.read(i);
+}
+
+struct CheckedMem {
+  template <class T>
+  using ptr = CheckedPtr<T>;
+};
+
+// ---- the executor: kernels.cu's kernels, block by block, thread by thread ------------------------------------
+struct EmuExec {
+  using Mem = CheckedMem;
+  int64_t units = 1;     // hidden units per block of the recurrent kernels
+  int threads = 32;      // threads per block of the recurrent kernels
+  bool persistent = false;
+
+  void barrier_block() { g_ctx->block_phase++; }
+  void barrier_grid() {
+    g_ctx->grid_phase++;
+    g_ctx->block_phase++;
+  }
+  void set_thread(int64_t bx, int64_t nthreads, int64_t tid) {
+    g_ctx->thread = bx * nthreads + tid;
+    g_ctx->block_thread = tid;
+  }
+
+  void gemm(const k::GemmArgs<Mem>& g) {
+    using namespace k;
+    if (g.m == 0 || g.n == 0) return;
+    barrier_grid();  // a kernel launch
+    const int64_t tiles_m = gemm_tiles_m(g.m), tiles_n = gemm_tiles_n(g.n);
+    std::vector<float> acc(GEMM_THREADS * GEMM_MR * GEMM_NR);
+    for (int64_t tm = 0; tm < tiles_m; ++tm)
+      for (int64_t tn = 0; tn < tiles_n; ++tn) {
+        const int64_t bx = tm * tiles_n + tn;
+        Buf<float> As("gemm.As", GEMM_BK * GEMM_BM, false, Space::Shared);
+        Buf<float> Bs("gemm.Bs", GEMM_BK * GEMM_BN, false, Space::Shared);
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int64_t k0 = 0; k0 < g.k; k0 += GEMM_BK) {
+          for (int tid = 0; tid < GEMM_THREADS; ++tid) {
+            set_thread(bx, GEMM_THREADS, tid);
+            gemm_load(g, tm, tn, tid, k0, CheckedPtr<float>(&As), CheckedPtr<float>(&Bs));
+          }
+          barrier_block();
+          for (int tid = 0; tid < GEMM_THREADS; ++tid) {
+            set_thread(bx, GEMM_THREADS, tid);
+            gemm_accumulate(tid % GEMM_TX, tid / GEMM_TX, CheckedPtr<const float>(&As),
+                            CheckedPtr<const float>(&Bs), &acc[tid * GEMM_MR * GEMM_NR]);
+          }
+          barrier_block();
+        }
+        for (int tid = 0; tid < GEMM_THREADS; ++tid) {
+          set_thread(bx, GEMM_THREADS, tid);
+          gemm_store(g, tm, tn, tid % GEMM_TX, tid / GEMM_TX, &acc[tid * GEMM_MR * GEMM_NR]);
+        }
+      }
+  }
+
+  // Calls body(bx, tid, p, b, j, j0) for every (b, unit) pair as the recurrent kernels' threads stride them.
+  template <class F>
+  void for_pairs(int64_t B, int64_t H, int64_t U, F body) {
+    const int64_t grid = k::recurrent_blocks(H, U);
+    for (int64_t bx = 0; bx < grid; ++bx) {
+      const k::UnitRange u = k::block_units(bx, U, H);
+      for (int tid = 0; tid < threads; ++tid) {
+        set_thread(bx, threads, tid);
+        for (int64_t p = tid; p < B * u.count; p += threads) body(p / u.count, u.j0 + p % u.count, u.j0, bx);
+      }
+    }
+  }
+
+  void forward_recurrent(k::FwdArgs<Mem> a) {
+    if (a.B == 0 || a.H == 0) return;
+    a.U = units < a.H ? units : a.H;
+    const int64_t grid = k::recurrent_blocks(a.H, a.U);
+    std::vector<std::unique_ptr<Buf<float>>> slices;
+    barrier_grid();
+    if (persistent) {
+      // fwd_persistent_kernel: load the slice and initialise (grid-stride), __syncthreads, grid.sync,
+      // then the steps with a grid.sync after each.
+      for (int64_t bx = 0; bx < grid; ++bx) {
+        slices.emplace_back(new Buf<float>("fwd.slice", k::recurrent_slice_floats(a.H, a.U), false, Space::Shared));
+        for (int tid = 0; tid < threads; ++tid) {
+          set_thread(bx, threads, tid);
+          k::fwd_load_slice(a, bx, tid, threads, CheckedPtr<float>(slices[bx].get()));
+          for (int64_t e = bx * threads + tid; e < a.B * a.H; e += grid * threads) k::fwd_init(a, e / a.H, e % a.H);
+        }
+      }
+      barrier_grid();
+      for (int64_t s = 0; s < a.T; ++s) {
+        for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t bx) {
+          k::fwd_step(a, s, b, j, j0, CheckedPtr<const float>(slices[bx].get()));
+        });
+        barrier_grid();
+      }
+      return;
+    }
+    // fwd_init_kernel (one thread per element, 256 per block), then one fwd_step_kernel per step.
+    for (int64_t e = 0; e < a.B * a.H; ++e) {
+      set_thread(e / 256, 256, e % 256);
+      k::fwd_init(a, e / a.H, e % a.H);
+    }
+    for (int64_t s = 0; s < a.T; ++s) {
+      barrier_grid();
+      for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t) {
+        k::fwd_step(a, s, b, j, j0, CheckedPtr<const float>());
+      });
+    }
+  }
+
+  void backward_recurrent(k::BwdArgs<Mem> a) {
+    if (a.B == 0 || a.H == 0) return;
+    a.U = units < a.H ? units : a.H;
+    const int64_t grid = k::recurrent_blocks(a.H, a.U);
+    std::vector<std::unique_ptr<Buf<float>>> slices;
+    barrier_grid();
+    if (persistent) {
+      for (int64_t bx = 0; bx < grid; ++bx) {
+        slices.emplace_back(new Buf<float>("bwd.slice", k::recurrent_slice_floats(a.H, a.U), false, Space::Shared));
+        for (int tid = 0; tid < threads; ++tid) {
+          set_thread(bx, threads, tid);
+          k::bwd_load_slice(a, bx, tid, threads, CheckedPtr<float>(slices[bx].get()));
+        }
+      }
+      barrier_block();  // __syncthreads only: the slice is block-local
+      for (int64_t s = a.T - 1; s >= 0; --s) {
+        for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t bx) {
+          k::bwd_step(a, s, b, j, j0, CheckedPtr<const float>(slices[bx].get()));
+        });
+        barrier_grid();
+      }
+      for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t bx) {
+        k::bwd_finish(a, b, j, j0, CheckedPtr<const float>(slices[bx].get()));
+      });
+      return;
+    }
+    for (int64_t s = a.T - 1; s >= 0; --s) {
+      for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t) {
+        k::bwd_step(a, s, b, j, j0, CheckedPtr<const float>());
+      });
+      barrier_grid();
+    }
+    for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t) {
+      k::bwd_finish(a, b, j, j0, CheckedPtr<const float>());
+    });
+  }
+
+  void gather_hprev(const k::GatherArgs<Mem>& a) {
+    barrier_grid();
+    for (int64_t e = 0; e < a.B * a.T * a.H; ++e) {
+      set_thread(e / 256, 256, e % 256);
+      k::gather_hprev(a, e);
+    }
+  }
+  void column_sum(CheckedPtr<const float> m, int64_t rows, int64_t cols, CheckedPtr<float> out) {
+    barrier_grid();
+    for (int64_t col = 0; col < cols; ++col) {
+      set_thread(col / 128, 128, col % 128);
+      k::column_sum<Mem>(m, rows, cols, col, out);
+    }
+  }
+  void before_dx() {}
+  void after_dx() {}
+};
+
+// ---- JavaScript entry points ----------------------------------------------------------------------------------
+using binding::ArgReader;
+
+Napi::Float32Array to_js(Napi::Env env, const Buf<float>& b) {
+  auto out = binding::new_f32(env, static_cast<int64_t>(b.data.size()));
+  if (!b.data.empty()) std::memcpy(out.data, b.data.data(), b.data.size() * sizeof(float));
+  return out.array;
+}
+
+template <class T>
+std::unique_ptr<Buf<T>> in_buf(const char* name, binding::View<const T> v) {
+  if (!v) return nullptr;
+  return std::unique_ptr<Buf<T>>(new Buf<T>(name, v.data, static_cast<size_t>(v.length)));
+}
+template <class T>
+CheckedPtr<const T> cp(const std::unique_ptr<Buf<T>>& b) {
+  return b ? CheckedPtr<const T>(b.get()) : CheckedPtr<const T>();
+}
+
+// Runs under a fresh context; returns the faults as a JS array.
+struct Run {
+  Context ctx;
+  Run() { g_ctx = &ctx; }
+  ~Run() { g_ctx = nullptr; }
+  Napi::Array faults(Napi::Env env) {
+    Napi::Array a = Napi::Array::New(env);
+    for (size_t i = 0; i < ctx.faults.size(); ++i) a.Set(static_cast<uint32_t>(i), ctx.faults[i]);
+    if (ctx.fault_count > static_cast<int64_t>(ctx.faults.size()))
+      a.Set(static_cast<uint32_t>(ctx.faults.size()),
+            "… " + std::to_string(ctx.fault_count - static_cast<int64_t>(ctx.faults.size())) + " more");
+    return a;
+  }
+};
+
+EmuExec exec_from(ArgReader& r, int64_t H) {
+  EmuExec ex;
+  ex.units = r.integer_or("unitsPerBlock", 1, 1, H > 0 ? H : 1);
+  ex.threads = static_cast<int>(r.integer_or("threadsPerBlock", 32, 1, 1024));
+  ex.persistent = r.boolean_or("persistent", false);
+  return ex;
+}
+
+constexpr int64_t kMaxEmuElements = int64_t{1} << 22;  // small shapes only: the emulator is slow
+
+// sgemm({m, n, k, a, b, c?, transA?, transB?, accumulate?, lda?, ldb?, ldc?, aRows?, aRowCount?})
+Napi::Value js_sgemm(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaEmulator.sgemm";
+  ArgReader r = ArgReader::from_info(info, fn);
+  Napi::Env env = info.Env();
+  k::GemmArgs<CheckedMem> g{};
+  g.m = r.integer("m", 0, kMaxEmuElements);
+  g.n = r.integer("n", 0, kMaxEmuElements);
+  g.k = r.integer("k", 0, kMaxEmuElements);
+  g.trans_a = r.boolean_or("transA", false);
+  g.trans_b = r.boolean_or("transB", false);
+  g.accumulate = r.boolean_or("accumulate", false);
+  const bool gather = r.has("aRows");
+  DS_CHECK(env, !(gather && g.trans_a), binding::kInvalidArgument, std::string(fn) + ": aRows needs transA false");
+  g.lda = r.integer_or("lda", g.trans_a ? g.m : g.k, 0, kMaxEmuElements);
+  g.ldb = r.integer_or("ldb", g.trans_b ? g.k : g.n, 0, kMaxEmuElements);
+  g.ldc = r.integer_or("ldc", g.n, g.n, kMaxEmuElements);
+  const int64_t a_rows_count = gather ? r.integer("aRowCount", 1, kMaxEmuElements) : (g.trans_a ? g.k : g.m);
+  const int64_t a_len = binding::checked_product(env, fn, {a_rows_count, g.lda}, kMaxEmuElements);
+  const int64_t b_len = binding::checked_product(env, fn, {g.trans_b ? g.n : g.k, g.ldb}, kMaxEmuElements);
+  const int64_t c_len = binding::checked_product(env, fn, {g.m, g.ldc}, kMaxEmuElements);
+  auto A = in_buf("A", r.f32("a", a_len, "rows(A)*lda"));
+  auto Bm = in_buf("B", r.f32("b", b_len, "rows(B)*ldb"));
+  auto C0 = r.f32_opt("c", c_len, "m*ldc");
+  auto rows = gather ? in_buf("aRows", r.i32("aRows", g.m, "m")) : nullptr;
+  Run run;
+  Buf<float> C("C", c_len, g.ldc == g.n);
+  if (C0) std::memcpy(C.data.data(), C0.data, c_len * sizeof(float));
+  g.A = cp(A);
+  g.B = cp(Bm);
+  g.a_rows = cp(rows);
+  g.C = CheckedPtr<float>(&C);
+  EmuExec ex;
+  ex.gemm(g);
+  if (g.m > 0 && g.n > 0) C.check_writes();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("c", to_js(env, C));
+  out.Set("faults", run.faults(env));
+  return out;
+}
+
+struct Dims {
+  int64_t B, T, I, H;
+};
+Dims read_dims(ArgReader& r) {
+  Dims d;
+  d.B = r.integer("batch", 0, 4096);
+  d.T = r.integer("steps", 0, 4096);
+  d.I = r.integer("inputSize", 1, 4096);
+  d.H = r.integer("hiddenSize", 1, 4096);
+  binding::checked_product(r.env(), r.fn(), {d.B, d.T, 5 * d.H}, kMaxEmuElements);
+  binding::checked_product(r.env(), r.fn(), {d.B, d.T, d.I}, kMaxEmuElements);
+  return d;
+}
+
+void check_lengths(ArgReader& r, binding::View<const int32_t> len, int64_t T) {
+  if (!len) return;
+  for (int64_t b = 0; b < len.length; ++b)
+    if (len.data[b] < 0 || len.data[b] > T)
+      r.fail_msg(binding::kOutOfRange, r.fn() + ": lengths[" + std::to_string(b) + "] = " +
+                                           std::to_string(len.data[b]) + " is outside [0, steps]");
+}
+
+// lstmForward({batch, steps, inputSize, hiddenSize, x | tokens+embedding+vocabSize, weights, h0?, c0?,
+//              lengths?, reverse?, training?, unitsPerBlock?, threadsPerBlock?, persistent?})
+//   → {y, h, c, gates?, cells?, faults}
+Napi::Value js_forward(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaEmulator.lstmForward";
+  ArgReader r = ArgReader::from_info(info, fn);
+  Napi::Env env = info.Env();
+  const Dims d = read_dims(r);
+  const int64_t G = 4 * d.H;
+  ArgReader w = r.object("weights");
+  auto K = in_buf("kernel", w.f32("kernel", d.I * G, "inputSize*4*hiddenSize"));
+  auto R = in_buf("recurrent", w.f32("recurrentKernel", d.H * G, "hiddenSize*4*hiddenSize"));
+  auto bias = in_buf("bias", w.f32("bias", G, "4*hiddenSize"));
+  std::unique_ptr<Buf<float>> X, E;
+  std::unique_ptr<Buf<int32_t>> tokens;
+  if (r.has("tokens")) {
+    const int64_t vocab = r.integer("vocabSize", 1, kMaxEmuElements);
+    auto tv = r.i32("tokens", d.B * d.T, "batch*steps");
+    for (int64_t e = 0; e < tv.length; ++e)
+      if (tv.data[e] < 0 || tv.data[e] >= vocab)
+        r.fail_msg(binding::kOutOfRange, std::string(fn) + ": tokens[" + std::to_string(e) + "] is outside [0, vocabSize)");
+    tokens = in_buf("tokens", tv);
+    E = in_buf("embedding", r.f32("embedding", vocab * d.I, "vocabSize*inputSize"));
+  } else {
+    X = in_buf("x", r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize"));
+  }
+  auto h0 = in_buf("h0", r.f32_opt("h0", d.B * d.H, "batch*hiddenSize"));
+  auto c0 = in_buf("c0", r.f32_opt("c0", d.B * d.H, "batch*hiddenSize"));
+  auto lv = r.i32_opt("lengths", d.B, "batch");
+  check_lengths(r, lv, d.T);
+  auto lengths = in_buf("lengths", lv);
+  const bool training = r.boolean_or("training", true);
+  EmuExec ex = exec_from(r, d.H);
+  Run run;
+  Buf<float> xproj("xproj", d.B * d.T * G, true), hbuf("hbuf", 2 * d.B * d.H), cbuf("cbuf", d.B * d.H);
+  Buf<float> y("y", d.B * d.T * d.H, true), gates("gates", training ? d.B * d.T * G : 0, true);
+  Buf<float> cells("cells", training ? d.B * d.T * d.H : 0, true);
+  Buf<float> h("h_out", d.B * d.H, true), c("c_out", d.B * d.H, true);
+  ForwardPlan<CheckedMem> p{};
+  p.B = d.B;
+  p.T = d.T;
+  p.I = d.I;
+  p.H = d.H;
+  p.x = cp(X);
+  p.tokens = cp(tokens);
+  p.embedding = cp(E);
+  p.kernel = cp(K);
+  p.recurrent = cp(R);
+  p.bias = cp(bias);
+  p.lengths = cp(lengths);
+  p.reverse = r.boolean_or("reverse", false);
+  p.h0 = cp(h0);
+  p.c0 = cp(c0);
+  p.xproj = &xproj;
+  p.hbuf = &hbuf;
+  p.cbuf = &cbuf;
+  p.y = &y;
+  p.y_ld = d.H;
+  p.gates = training ? CheckedPtr<float>(&gates) : CheckedPtr<float>();
+  p.cells = training ? CheckedPtr<float>(&cells) : CheckedPtr<float>();
+  p.h_out = &h;
+  p.c_out = &c;
+  p.out_ld = d.H;
+  run_forward(ex, p);
+  if (d.B > 0) {
+    for (Buf<float>* b : {&y, &gates, &cells, &h, &c}) b->check_writes();
+    if (d.T > 0) xproj.check_writes();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("y", to_js(env, y));
+  out.Set("h", to_js(env, h));
+  out.Set("c", to_js(env, c));
+  if (training) {
+    out.Set("gates", to_js(env, gates));
+    out.Set("cells", to_js(env, cells));
+  }
+  out.Set("faults", run.faults(env));
+  return out;
+}
+
+// lstmBackward({batch, steps, inputSize, hiddenSize, x, weights, h0?, c0?, lengths?, reverse?, y, gates,
+//               cells, dy?, dh?, dc?, unitsPerBlock?, threadsPerBlock?, persistent?})
+//   → {dx, dh0, dc0, dKernel, dRecurrentKernel, dBias, faults}
+Napi::Value js_backward(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaEmulator.lstmBackward";
+  ArgReader r = ArgReader::from_info(info, fn);
+  Napi::Env env = info.Env();
+  const Dims d = read_dims(r);
+  const int64_t G = 4 * d.H, BT = d.B * d.T;
+  ArgReader w = r.object("weights");
+  auto K = in_buf("kernel", w.f32("kernel", d.I * G, "inputSize*4*hiddenSize"));
+  auto R = in_buf("recurrent", w.f32("recurrentKernel", d.H * G, "hiddenSize*4*hiddenSize"));
+  auto X = in_buf("x", r.f32("x", BT * d.I, "batch*steps*inputSize"));
+  auto h0 = in_buf("h0", r.f32_opt("h0", d.B * d.H, "batch*hiddenSize"));
+  auto c0 = in_buf("c0", r.f32_opt("c0", d.B * d.H, "batch*hiddenSize"));
+  auto lv = r.i32_opt("lengths", d.B, "batch");
+  check_lengths(r, lv, d.T);
+  auto lengths = in_buf("lengths", lv);
+  auto y = in_buf("y", r.f32("y", BT * d.H, "batch*steps*hiddenSize"));
+  auto gates = in_buf("gates", r.f32("gates", BT * G, "batch*steps*4*hiddenSize"));
+  auto cells = in_buf("cells", r.f32("cells", BT * d.H, "batch*steps*hiddenSize"));
+  auto dy = in_buf("dy", r.f32_opt("dy", BT * d.H, "batch*steps*hiddenSize"));
+  auto dh = in_buf("dh", r.f32_opt("dh", d.B * d.H, "batch*hiddenSize"));
+  auto dc = in_buf("dc", r.f32_opt("dc", d.B * d.H, "batch*hiddenSize"));
+  EmuExec ex = exec_from(r, d.H);
+  Run run;
+  Buf<float> dpre("dpre", BT * G, true), dcbuf("dcbuf", d.B * d.H), hprev("hprev", BT * d.H, true);
+  Buf<float> dx("dx", BT * d.I, true), dh0("dh0", d.B * d.H, true), dc0("dc0", d.B * d.H, true);
+  Buf<float> dk("dKernel", d.I * G, true), dr("dRecurrentKernel", d.H * G, true), db("dBias", G, true);
+  BackwardPlan<CheckedMem> p{};
+  p.B = d.B;
+  p.T = d.T;
+  p.I = d.I;
+  p.H = d.H;
+  p.x = cp(X);
+  p.kernel = cp(K);
+  p.recurrent = cp(R);
+  p.lengths = cp(lengths);
+  p.reverse = r.boolean_or("reverse", false);
+  p.h0 = cp(h0);
+  p.c0 = cp(c0);
+  p.y = cp(y);
+  p.y_ld = d.H;
+  p.gates = cp(gates);
+  p.cells = cp(cells);
+  p.dy = cp(dy);
+  p.dh_out = cp(dh);
+  p.dc_out = cp(dc);
+  p.dpre = &dpre;
+  p.dcbuf = &dcbuf;
+  p.hprev = &hprev;
+  p.dx = &dx;
+  p.dx_accumulate = false;
+  p.dh0 = &dh0;
+  p.dc0 = &dc0;
+  p.dkernel = &dk;
+  p.drecurrent = &dr;
+  p.dbias = &db;
+  run_backward(ex, p);
+  if (d.B > 0 && d.T > 0)
+    for (Buf<float>* b : {&dpre, &hprev, &dx, &dk, &dr, &db}) b->check_writes();
+  if (d.B > 0) {
+    dh0.check_writes();
+    dc0.check_writes();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("dx", to_js(env, dx));
+  out.Set("dh0", to_js(env, dh0));
+  out.Set("dc0", to_js(env, dc0));
+  out.Set("dKernel", to_js(env, dk));
+  out.Set("dRecurrentKernel", to_js(env, dr));
+  out.Set("dBias", to_js(env, db));
+  out.Set("faults", run.faults(env));
+  return out;
+}
+
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value guarded_entry(const Napi::CallbackInfo& info) {
+  return binding::guarded(info.Env(), "cudaEmulator", [&]() { return F(info); });
+}
+
+}  // namespace emu
+
+void register_emulator(Napi::Env env, Napi::Object exports) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("sgemm", Napi::Function::New(env, emu::guarded_entry<emu::js_sgemm>, "sgemm"));
+  o.Set("lstmForward", Napi::Function::New(env, emu::guarded_entry<emu::js_forward>, "lstmForward"));
+  o.Set("lstmBackward", Napi::Function::New(env, emu::guarded_entry<emu::js_backward>, "lstmBackward"));
+  exports.Set("cudaEmulator", o);
+}
+
+}  // namespace cuda
+}  // namespace ds
