@@ -11,6 +11,7 @@ import type { NativeBinding, NativeCapabilities } from './binding';
 import { NATIVE_BACKEND_NAME, registerNativeBackend } from './backend_native';
 import { registerAllGradients } from './register_all_gradients';
 import { registerAllKernels } from './register_all_kernels';
+import { loadNative, nativeStatus } from './native';
 
 export type BackendChoice = 'auto' | 'native' | 'cuda' | 'cpu';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'native', 'cuda', 'cpu'];
@@ -39,15 +40,10 @@ let probe: NativeProbe | null = null;
 /** Loads the addon once (lib/backend/native.ts) and remembers why it failed. */
 export function probeNative(): NativeProbe {
   if (probe) return probe;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const loader = require('./native') as { loadNative(): NativeBinding | null; nativeLoadError?: () => unknown };
-    const binding = loader.loadNative();
-    const why = binding ? null : loader.nativeLoadError ? String(loader.nativeLoadError() ?? 'the addon did not load') : 'the addon did not load';
-    probe = { binding, error: why };
-  } catch (err) {
-    probe = { binding: null, error: (err as Error).message };
-  }
+  const binding = loadNative();
+  const status = nativeStatus();
+  const why = binding ? null : status.errors.map((e) => e.error).join('; ') || 'the addon did not load';
+  probe = { binding, error: why };
   return probe;
 }
 

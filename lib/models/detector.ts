@@ -1,0 +1,426 @@
+/**
+ * The detector: a bidirectional LSTM reads the first W−1 message vectors of a window (inside one session)
+ * and a Dense layer predicts the W-th; the end of a session is an event with its own vector, so a session
+ * that stops early (or runs on) deviates too. Each line's score is how badly its message was predicted; a
+ * session's score is the maximum over its lines and its end event.
+ *
+ * Message ids follow lib/logs/windows.ts: 0 = padding before the first line, 1 = end of session, ≥ 2 = a
+ * distinct masked message whose vector is row `id` of the vector table the caller passes. Inside the detector
+ * every message vector is L2-normalised and two coordinates are appended: [v̂, 0, 0] for messages,
+ * [0…, 1, 0] for the end event and [0…, 0, 1] for padding — so the end event is as far from every message as
+ * two messages with orthogonal vectors, and padding is told apart from content.
+ *
+ * Objectives: `regression` (the prediction error is the chosen distance between predicted and actual
+ * vectors — the seed design) or `softmax` (the predicted vector scores every KNOWN message vector by dot
+ * product and is trained with cross-entropy on the actual one: next-message prediction as in DeepLog, but over
+ * vectors, so a message never seen in training still gets a score). Scores (`ScoreMode`):
+ *   distance — distance(predicted, actual)                          (meaningful for regression)
+ *   rank     — how many known messages the prediction prefers to the actual one (DeepLog's top-k)
+ *   nll      — −log of the actual message's share of a softmax over known messages ∪ {actual}
+ * where "prefers" uses logit(k) = −distance(pred, k) for regression and pred·k for softmax.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { DeepSentryError } from '../errors';
+import { fusedBiLstm, softmaxCrossEntropy, vectorDistance } from '../backend/ops';
+import type { LstmLayerWeights } from '../backend/ops';
+import { DISTANCE_METRICS, DistanceMetric } from '../backend/op_names';
+import { distance } from '../backend/shared';
+import { NamedWeight, ParamSet } from './params';
+import { TrainOptions, TrainResult, checkTrainOptions, runTraining, splitItems } from './train';
+
+/** Reserved ids (lib/logs/windows.ts). */
+export const PAD_MESSAGE = 0;
+export const END_MESSAGE = 1;
+
+export type DetectorObjective = 'regression' | 'softmax';
+export type ScoreMode = 'distance' | 'rank' | 'nll';
+export const SCORE_MODES: readonly ScoreMode[] = ['distance', 'rank', 'nll'];
+/** How the training loss weighs a distinct window seen n times: n, √n, 1 + ln n, or 1. */
+export type WindowWeighting = 'count' | 'sqrt' | 'log' | 'uniform';
+
+export interface DetectorConfig {
+  /** message vector dimension (the text model's latentDim) */
+  vectorDim: number;
+  /** W: the first W−1 messages of a window predict the W-th */
+  window: number;
+  hiddenSize: number;
+  objective: DetectorObjective;
+  /** distance for the regression loss and the `distance` score */
+  distance: DistanceMetric;
+  /** the score scoreSessions reports by default */
+  score: ScoreMode;
+  weighting: WindowWeighting;
+  seed: number;
+}
+
+export const DEFAULT_DETECTOR_CONFIG: Omit<DetectorConfig, 'vectorDim'> = {
+  window: 10,
+  hiddenSize: 64,
+  objective: 'softmax',
+  distance: 'euclidean',
+  score: 'nll',
+  weighting: 'count',
+  seed: 42,
+};
+
+export const DEFAULT_DETECTOR_TRAIN: TrainOptions = {
+  epochs: 40,
+  batchSize: 128,
+  learningRate: 3e-3,
+  clipNorm: 5,
+  validationSplit: 0.1,
+  patience: 4,
+  minDelta: 1e-4,
+};
+
+/** The windows of a set of sessions, deduplicated: distinct id windows with how often each occurs. */
+export interface WindowSet {
+  /** W ids per distinct window, flat */
+  ids: Int32Array;
+  counts: Float64Array;
+  size: number;
+}
+
+/** Scores of windows: one entry per window for each score. */
+export interface WindowScores {
+  distance: Float32Array;
+  rank: Float32Array;
+  nll: Float32Array;
+}
+
+/** Per-session result of scoreSessions. */
+export interface SessionScores {
+  /** per line of the session, then one more for the end event */
+  lineScores: Float32Array[];
+  /** max of each session's line scores (end event included) */
+  sessionScores: Float32Array;
+}
+
+function checkConfig(c: DetectorConfig): void {
+  for (const k of ['vectorDim', 'window', 'hiddenSize'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 1) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected positive integer for detector.${k} but received ${String(c[k])}`);
+  }
+  if (c.window < 2) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected an integer >= 2 for detector.window but received ${c.window}`);
+  if (!DISTANCE_METRICS.includes(c.distance)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected one of ${DISTANCE_METRICS.join(', ')} for detector.distance but received ${String(c.distance)}`);
+  if (!['regression', 'softmax'].includes(c.objective)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected regression or softmax for detector.objective but received ${String(c.objective)}`);
+  if (!SCORE_MODES.includes(c.score)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected one of ${SCORE_MODES.join(', ')} for detector.score but received ${String(c.score)}`);
+  if (!['count', 'sqrt', 'log', 'uniform'].includes(c.weighting)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected count, sqrt, log or uniform for detector.weighting but received ${String(c.weighting)}`);
+}
+
+/** All windows of the sessions (end event included), each distinct id window once with its count. */
+export function collectWindows(sessions: readonly ArrayLike<number>[], W: number): WindowSet {
+  const index = new Map<string, number>();
+  const ids: number[] = [];
+  const counts: number[] = [];
+  const win = new Int32Array(W);
+  for (const s of sessions) forEachWindow(s, W, win, () => {
+    const key = win.join(',');
+    const i = index.get(key);
+    if (i !== undefined) counts[i]++;
+    else {
+      index.set(key, counts.length);
+      counts.push(1);
+      for (let j = 0; j < W; j++) ids.push(win[j]);
+    }
+  });
+  return { ids: Int32Array.from(ids), counts: Float64Array.from(counts), size: W };
+}
+
+/** Calls fn once per window of session s (n lines → n+1 windows), with `win` filled (same layout as lib/logs' sessionWindows). */
+function forEachWindow(s: ArrayLike<number>, W: number, win: Int32Array, fn: (t: number) => void): void {
+  const n = s.length;
+  for (let t = 0; t <= n; t++) {
+    for (let j = 0; j < W; j++) {
+      const i = t - (W - 1) + j;
+      win[j] = i < 0 ? PAD_MESSAGE : i < n ? s[i] : END_MESSAGE;
+    }
+    fn(t);
+  }
+}
+
+export class Detector {
+  readonly config: DetectorConfig;
+  readonly params: ParamSet;
+  /** feature rows of every message seen in training (end event included) [K, vectorDim+2] */
+  known: Float32Array = new Float32Array(0);
+  training: TrainResult | null = null;
+
+  constructor(config: Partial<DetectorConfig> & { vectorDim: number }) {
+    this.config = { ...DEFAULT_DETECTOR_CONFIG, ...config };
+    checkConfig(this.config);
+    const { vectorDim, hiddenSize: H, seed } = this.config;
+    const F = vectorDim + 2;
+    const p = (this.params = new ParamSet(seed));
+    for (const dir of ['fw', 'bw']) {
+      p.add(`bilstm_${dir}/kernel`, [F, 4 * H], { kind: 'glorotUniform' });
+      p.add(`bilstm_${dir}/recurrent_kernel`, [H, 4 * H], { kind: 'glorotUniform' });
+      p.add(`bilstm_${dir}/bias`, [4 * H], { kind: 'lstmBias' });
+    }
+    p.add('output/kernel', [2 * H, F], { kind: 'glorotUniform' });
+    p.add('output/bias', [F], { kind: 'zeros' });
+  }
+
+  get featureDim(): number {
+    return this.config.vectorDim + 2;
+  }
+
+  get knownCount(): number {
+    return this.known.length / this.featureDim;
+  }
+
+  /** The detector's feature table [numIds, vectorDim+2] from a message vector table [numIds, vectorDim]. */
+  features(vectors: Float32Array): Float32Array {
+    const D = this.config.vectorDim;
+    const F = D + 2;
+    if (vectors.length % D !== 0) {
+      throw new DeepSentryError('DS_SHAPE_MISMATCH', `message vectors: length ${vectors.length} is not a multiple of the vector dimension ${D}`);
+    }
+    const n = Math.max(2, vectors.length / D);
+    const out = new Float32Array(n * F);
+    out[PAD_MESSAGE * F + D + 1] = 1;
+    out[END_MESSAGE * F + D] = 1;
+    for (let m = 2; m < n; m++) {
+      let s = 0;
+      for (let d = 0; d < D; d++) s += vectors[m * D + d] * vectors[m * D + d];
+      const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+      for (let d = 0; d < D; d++) out[m * F + d] = vectors[m * D + d] * inv;
+    }
+    return out;
+  }
+
+  private checkIds(ids: Int32Array, rows: number, what: string): void {
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] < 0 || ids[i] >= rows) {
+        throw new DeepSentryError('DS_OUT_OF_RANGE', `${what}: message id ${ids[i]} has no row in the vector table (${rows} rows)`);
+      }
+    }
+  }
+
+  private bilstm(dir: 'fw' | 'bw'): LstmLayerWeights {
+    return {
+      kernel: this.params.get(`bilstm_${dir}/kernel`) as tf.Tensor2D,
+      recurrentKernel: this.params.get(`bilstm_${dir}/recurrent_kernel`) as tf.Tensor2D,
+      bias: this.params.get(`bilstm_${dir}/bias`) as tf.Tensor1D,
+    };
+  }
+
+  /** Predicted feature vectors [B, vectorDim+2] for windows (W ids each; the last id, the target, is not read). */
+  private predictTensor(table: tf.Tensor2D, windowIds: Int32Array, B: number): tf.Tensor2D {
+    const W = this.config.window;
+    const inputIds = new Int32Array(B * (W - 1));
+    for (let b = 0; b < B; b++) inputIds.set(windowIds.subarray(b * W, b * W + W - 1), b * (W - 1));
+    const x = tf.gather(table, tf.tensor2d(inputIds, [B, W - 1], 'int32')) as unknown as tf.Tensor3D;
+    const r = fusedBiLstm(x, this.bilstm('fw'), this.bilstm('bw'));
+    const h = tf.concat([r.hFw, r.hBw], 1);
+    return tf.add(tf.matMul(h, this.params.get('output/kernel')), this.params.get('output/bias')) as tf.Tensor2D;
+  }
+
+  /** Weighted mean training loss of windows. */
+  private lossOf(table: tf.Tensor2D, knownT: tf.Tensor2D, knownIndex: Int32Array, ws: WindowSet, items: number[], weights: Float64Array): tf.Scalar {
+    const W = ws.size;
+    const B = items.length;
+    const ids = new Int32Array(B * W);
+    const w = new Float32Array(B);
+    let total = 0;
+    items.forEach((it, b) => {
+      ids.set(ws.ids.subarray(it * W, it * W + W), b * W);
+      w[b] = weights[it];
+      total += weights[it];
+    });
+    const pred = this.predictTensor(table, ids, B);
+    const targets = new Int32Array(B);
+    for (let b = 0; b < B; b++) targets[b] = ids[b * W + W - 1];
+    let per: tf.Tensor1D;
+    if (this.config.objective === 'softmax') {
+      const labels = Int32Array.from(targets, (t) => knownIndex[t]);
+      const logits = tf.matMul(pred, knownT, false, true) as tf.Tensor2D;
+      per = softmaxCrossEntropy(logits, tf.tensor1d(labels, 'int32'), tf.tensor1d(w));
+    } else {
+      const actual = tf.gather(table, tf.tensor1d(targets, 'int32')) as tf.Tensor2D;
+      per = tf.mul(vectorDistance(pred, actual, this.config.distance), tf.tensor1d(w));
+    }
+    return tf.div(tf.sum(per), total) as tf.Scalar;
+  }
+
+  /**
+   * Trains on sessions of message ids (each a sequence of ids ≥ 2 indexing `vectors`, a [numIds, vectorDim]
+   * table whose rows 0 and 1 are ignored). Windows are deduplicated and weighted by `config.weighting`; the
+   * validation split holds out distinct windows.
+   */
+  async fit(vectors: Float32Array, sessions: readonly ArrayLike<number>[], options: TrainOptions = {}): Promise<TrainResult> {
+    const o = { ...DEFAULT_DETECTOR_TRAIN, seed: this.config.seed, ...options };
+    checkTrainOptions(o);
+    if (sessions.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'the detector needs at least one session to train on');
+    const feats = this.features(vectors);
+    const F = this.featureDim;
+    const rows = feats.length / F;
+    const ws = collectWindows(sessions, this.config.window);
+    this.checkIds(ws.ids, rows, 'detector training sessions');
+    // Known set: every id that is a target in training (the end event always is).
+    const knownIndex = new Int32Array(rows).fill(-1);
+    const knownIds: number[] = [];
+    for (let i = 0; i < ws.counts.length; i++) {
+      const t = ws.ids[i * ws.size + ws.size - 1];
+      if (knownIndex[t] < 0) {
+        knownIndex[t] = knownIds.length;
+        knownIds.push(t);
+      }
+    }
+    this.known = new Float32Array(knownIds.length * F);
+    knownIds.forEach((id, k) => this.known.set(feats.subarray(id * F, id * F + F), k * F));
+    const weights = Float64Array.from(ws.counts, (c) => {
+      switch (this.config.weighting) {
+        case 'count':
+          return c;
+        case 'sqrt':
+          return Math.sqrt(c);
+        case 'log':
+          return 1 + Math.log(c);
+        default:
+          return 1;
+      }
+    });
+    const table = tf.tensor2d(feats, [rows, F]);
+    const knownT = tf.tensor2d(this.known, [knownIds.length, F]);
+    try {
+      const split = splitItems(ws.counts.length, o.validationSplit ?? 0, o.seed ?? 42);
+      this.training = await runTraining(
+        {
+          model: 'detector',
+          params: this.params,
+          train: split.train,
+          val: split.val,
+          batchLoss: (items) => this.lossOf(table, knownT, knownIndex, ws, items, weights),
+          evalLoss: (items) => {
+            let sum = 0;
+            let wsum = 0;
+            for (let s = 0; s < items.length; s += 1024) {
+              const chunk = items.slice(s, s + 1024);
+              const cw = chunk.reduce((a, i) => a + weights[i], 0);
+              sum += tf.tidy(() => this.lossOf(table, knownT, knownIndex, ws, chunk, weights).dataSync()[0]) * cw;
+              wsum += cw;
+            }
+            return sum / wsum;
+          },
+        },
+        o,
+      );
+    } finally {
+      table.dispose();
+      knownT.dispose();
+    }
+    return this.training;
+  }
+
+  /** Predicted feature vectors [count, vectorDim+2] for `count` windows of W ids (flat). */
+  predict(vectors: Float32Array, windows: Int32Array, count: number, batchSize = 1024): Float32Array {
+    const feats = this.features(vectors);
+    const F = this.featureDim;
+    const W = this.config.window;
+    if (windows.length !== count * W) throw new DeepSentryError('DS_SHAPE_MISMATCH', `predict: ${count} windows of ${W} ids need ${count * W} ids but received ${windows.length}`);
+    this.checkIds(windows, feats.length / F, 'predict');
+    const out = new Float32Array(count * F);
+    const table = tf.tensor2d(feats, [feats.length / F, F]);
+    try {
+      for (let s = 0; s < count; s += batchSize) {
+        const B = Math.min(batchSize, count - s);
+        const p = tf.tidy(() => this.predictTensor(table, windows.subarray(s * W, (s + B) * W), B).dataSync());
+        out.set(p, s * F);
+      }
+    } finally {
+      table.dispose();
+    }
+    return out;
+  }
+
+  /** All three scores of `count` windows (flat W ids each; the last id is the actual message). */
+  scoreWindows(vectors: Float32Array, windows: Int32Array, count: number): WindowScores {
+    if (this.knownCount === 0) throw new DeepSentryError('DS_MODEL', 'the detector is not trained (no known messages)');
+    const pred = this.predict(vectors, windows, count);
+    const feats = this.features(vectors);
+    const F = this.featureDim;
+    const W = this.config.window;
+    const K = this.knownCount;
+    const known = this.known;
+    const metric = this.config.distance;
+    const softmax = this.config.objective === 'softmax';
+    const logit = (a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number) => {
+      if (!softmax) return -distance(metric, a, ao, b, bo, F);
+      let s = 0;
+      for (let d = 0; d < F; d++) s += a[ao + d] * b[bo + d];
+      return s;
+    };
+    const res: WindowScores = { distance: new Float32Array(count), rank: new Float32Array(count), nll: new Float32Array(count) };
+    const logits = new Float64Array(K + 1);
+    for (let i = 0; i < count; i++) {
+      const a = windows[i * W + W - 1] * F;
+      const po = i * F;
+      res.distance[i] = distance(metric, pred, po, feats, a, F);
+      const own = logit(pred, po, feats, a);
+      let rank = 0;
+      let isKnown = false;
+      let mx = own;
+      for (let k = 0; k < K; k++) {
+        const l = logit(pred, po, known, k * F);
+        logits[k] = l;
+        if (l > own) rank++;
+        if (l > mx) mx = l;
+        if (!isKnown && distance('squared', known, k * F, feats, a, F) < 1e-10) isKnown = true;
+      }
+      let sum = isKnown ? 0 : Math.exp(own - mx);
+      for (let k = 0; k < K; k++) sum += Math.exp(logits[k] - mx);
+      res.rank[i] = rank;
+      res.nll[i] = mx + Math.log(sum) - own;
+    }
+    return res;
+  }
+
+  /**
+   * Scores sessions: every line (the window ending at it) and the end event, with `mode` (default
+   * config.score). Identical windows are scored once.
+   */
+  scoreSessions(vectors: Float32Array, sessions: readonly ArrayLike<number>[], mode: ScoreMode = this.config.score): SessionScores {
+    if (!SCORE_MODES.includes(mode)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected one of ${SCORE_MODES.join(', ')} for score mode but received ${String(mode)}`);
+    const W = this.config.window;
+    const ws = collectWindows(sessions, W);
+    const scores = this.scoreWindows(vectors, ws.ids, ws.counts.length)[mode];
+    const index = new Map<string, number>();
+    for (let i = 0; i < ws.counts.length; i++) index.set(ws.ids.subarray(i * W, i * W + W).join(','), i);
+    const win = new Int32Array(W);
+    const lineScores: Float32Array[] = [];
+    const sessionScores = new Float32Array(sessions.length);
+    sessions.forEach((s, si) => {
+      const out = new Float32Array(s.length + 1);
+      let mx = -Infinity;
+      forEachWindow(s, W, win, (t) => {
+        out[t] = scores[index.get(win.join(',')) as number];
+        if (out[t] > mx) mx = out[t];
+      });
+      lineScores.push(out);
+      sessionScores[si] = mx;
+    });
+    return { lineScores, sessionScores };
+  }
+
+  weights(): NamedWeight[] {
+    const w = this.params.snapshot().map((x) => ({ ...x, name: `detector/${x.name}` }));
+    w.push({ name: 'detector/known', shape: [this.knownCount, this.featureDim], values: this.known.slice() });
+    return w;
+  }
+
+  static fromWeights(config: DetectorConfig, weights: NamedWeight[], source = 'model'): Detector {
+    const d = new Detector(config);
+    const mine = weights.filter((w) => w.name.startsWith('detector/')).map((w) => ({ ...w, name: w.name.slice(9) }));
+    d.params.restore(mine, source);
+    const known = mine.find((w) => w.name === 'known');
+    if (!known || known.shape.length !== 2 || known.shape[1] !== d.featureDim) {
+      throw new DeepSentryError('DS_MODEL', `${source}: weight detector/known is missing or not [K, ${d.featureDim}]`);
+    }
+    d.known = known.values.slice();
+    return d;
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
+}
