@@ -1,0 +1,53 @@
+# The CPU kernels for the node-gyp build (binding.gyp), the counterpart of kernels.cmake.
+# gyp has no per-source flags, so each instruction set is its own static library with its own cflags. The
+# addon target includes this file and depends on ds_kernels alone (which pulls in the per-ISA libraries):
+#   'includes': ['native/src/kernels/kernels.gypi'],
+#   ... in the addon target: 'dependencies': ['ds_kernels'],
+# Paths below are relative to this file, as gyp resolves them. Never -march=native (BUILD-NOTES); the
+# AVX-512 flags must match the check in native/src/dispatch.cpp.
+{
+  'targets': [
+    {
+      # the driver, dispatch, thread pool and the portable kernels: baseline flags
+      'target_name': 'ds_kernels',
+      'type': 'static_library',
+      'sources': [
+        '../lstm.cpp',
+        '../dispatch.cpp',
+        '../threadpool.cpp',
+        'kernels_baseline.cpp',
+      ],
+      'include_dirs': ['..', '../..'],
+      'cflags': ['-fPIC', '-pthread'],
+      'cflags_cc': ['-std=gnu++17', '-O3', '-fexceptions', '-ffp-contract=fast'],
+      'cflags_cc!': ['-fno-exceptions'],
+      'link_settings': { 'libraries': ['-pthread'] },
+      'conditions': [
+        ['target_arch=="x64"', { 'dependencies': ['ds_kernels_avx2', 'ds_kernels_avx512'] }],
+      ],
+    },
+  ],
+  'conditions': [
+    ['target_arch=="x64"', {
+      'targets': [
+        {
+          'target_name': 'ds_kernels_avx2',
+          'type': 'static_library',
+          'sources': ['kernels_avx2.cpp'],
+          'include_dirs': ['..', '../..'],
+          'cflags': ['-fPIC'],
+          'cflags_cc': ['-std=gnu++17', '-O3', '-mavx2', '-mfma', '-ffp-contract=fast'],
+        },
+        {
+          'target_name': 'ds_kernels_avx512',
+          'type': 'static_library',
+          'sources': ['kernels_avx512.cpp'],
+          'include_dirs': ['..', '../..'],
+          'cflags': ['-fPIC'],
+          'cflags_cc': ['-std=gnu++17', '-O3', '-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl',
+                        '-mavx2', '-mfma', '-ffp-contract=fast'],
+        },
+      ],
+    }],
+  ],
+}

@@ -1,0 +1,105 @@
+// The per-instruction-set compute primitives behind native/src/lstm.h.
+//
+// kernels_impl.h is compiled once per ISA (kernels_baseline.cpp, kernels_avx2.cpp, kernels_avx512.cpp, each
+// with its own -m flags and its own namespace) and each exposes one Table of function pointers. lstm.cpp (the
+// driver, compiled with baseline flags) picks the table of the active SIMD level (dispatch.h), owns all
+// memory and threads, and calls these single-threaded primitives on disjoint parts of the work. Everything
+// here is plain data: no std:: types cross the ISA boundary (see simd/vec.h on ODR).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ds {
+namespace kern {
+
+// ---- sgemm on a packed B ----------------------------------------------------------------------------
+// A packed B holds op(B)[K, N] (op = transpose or not) in K blocks of `kc` rows; block kb (rows k0 = kb*kc
+// .. k0+kcb) starts at k0*Np (Np = N rounded up to nr) and holds Np/nr panels of kcb×nr floats, element
+// (k, j) of a panel at k*nr + j; columns past N are zero.
+struct GemmArgs {
+  int64_t m, n, k;       // C[m, n] (+)= op(A)[m, k] · op(B)[k, n]
+  const float* a;        // op(A) = trans_a ? Aᵀ : A
+  int64_t lda;
+  bool trans_a;
+  const float* bp;       // packed op(B), K = k, N = n (packed_b_floats)
+  const float* bias;     // [n] added to every row when not accumulating, or nullptr
+  float* c;
+  int64_t ldc;
+  bool accumulate;       // C += … instead of C = …
+  float* a_scratch;      // packed_a_floats() floats when trans_a, else unused
+};
+
+// ---- LSTM recurrence -------------------------------------------------------------------------------
+// The rows of one thread's chunk of a batch, sorted by length, descending: row r is sequence seq[r] of
+// length len[r]; at step s (0 … T-1) rows 0 … n_s-1 are active (len > s) and visit time
+// t = reverse ? len-1-s : s. Rows of different chunks never interact, so chunks run on different threads
+// with no synchronisation, and every output element is computed by the same code in the same order
+// whatever the number of threads.
+struct LstmRecArgs {
+  int64_t hidden, steps;
+  int64_t rows;
+  const int32_t* len;     // [rows]
+  const int64_t* seq;     // [rows]
+  bool reverse;
+  const float* rp;        // recurrent kernel packed by Table::pack_r
+  const float* xproj;     // [B*T, 4H]: x·kernel + bias, row b*T+t
+  float* h[2];            // state double buffers [rows, s_ld]; h[0], c[0] hold h0, c0 on entry;
+  float* c[2];            //   the final state of row r is in buffer len[r] % 2 on return
+  int64_t s_ld;           // >= round_up(hidden, 16); lanes past hidden are 0 on entry and stay 0
+  float* y;               // [B*T, y_ld] or nullptr (encoding): y + (b*T+t)*y_ld
+  int64_t y_ld;
+  bool single_row;        // the whole batch is one sequence (latency path: k split over two accumulators)
+  float* gates;           // workspace [B*T, 4H] activated gates, or nullptr
+  float* cells;           // workspace [B*T, H] cell states, or nullptr
+};
+
+struct LstmBwdRecArgs {
+  int64_t hidden, steps;
+  int64_t rows;
+  const int32_t* len;
+  const int64_t* seq;
+  bool reverse;
+  const float* rtp;       // recurrentᵀ [4H, H] packed as a gemm B (pack_b of recurrent, trans)
+  const float* gates;     // forward workspace
+  const float* cells;
+  const float* c0;        // [B, H] or nullptr
+  const float* dy;        // [B*T, dy_ld] or nullptr
+  int64_t dy_ld;
+  float* dh;              // [rows, s_ld] carries: dh_out/dc_out on entry, dh0/dc0 on return
+  float* dc;
+  int64_t s_ld;
+  float* dg_step;         // scratch [rows, 4H]
+  float* dg;              // [*, 4H]: pre-activation gradients of (b, t) at row off[b] + t
+  const int64_t* off;     // [B]
+};
+
+struct Table {
+  const char* name;
+  int vw;              // floats per vector
+  int mr, nr, kc;      // sgemm register tile and K block
+  int lmr;             // rows of the fused LSTM step tile: thread chunks start at multiples of it
+  // op(B)[k, n] → packed B (layout above). B is [k, n] (ldb) or, when trans, [n, k].
+  void (*pack_b)(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, float* dst);
+  void (*gemm)(const GemmArgs& g);
+  // recurrent [H, 4H] → the layout lstm_rec reads (lstm_r_floats floats)
+  void (*pack_r)(const float* r, int64_t hidden, float* dst);
+  void (*lstm_rec)(const LstmRecArgs& a);
+  void (*lstm_bwd_rec)(const LstmBwdRecArgs& a);
+  // out[j] = Σ_r a[r*lda + j] for j in [0, n), rows summed in order
+  void (*colsum)(const float* a, int64_t lda, int64_t rows, int64_t n, float* out);
+};
+
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+inline size_t packed_b_floats(const Table& t, int64_t k, int64_t n) { return (size_t)(k * round_up(n, t.nr)); }
+inline size_t packed_a_floats(const Table& t) { return (size_t)(t.kc * 256 + t.mr * t.kc); }
+inline size_t lstm_r_floats(const Table& t, int64_t hidden) { return (size_t)(hidden * 4 * round_up(hidden, t.vw)); }
+
+extern const Table table_baseline;
+#if defined(__x86_64__)
+extern const Table table_avx2;
+extern const Table table_avx512;
+#endif
+
+}  // namespace kern
+}  // namespace ds

@@ -1,0 +1,371 @@
+// The compute primitives of kernels.h, written once over the vector type of simd/vec.h and compiled once per
+// instruction set by kernels_<isa>.cpp, which define before including this file:
+//   DS_ISA_NS  namespace of this ISA's copy        DS_VW       floats per vector
+//   DS_GEMM_MR rows of the sgemm register tile     DS_GEMM_NV  vectors per row of that tile (nr = NV*VW)
+//   DS_LSTM_MR rows of the fused LSTM step tile    DS_KC       K block of the sgemm (B panel kc×nr in L1)
+//   DS_TABLE   the name of the exported Table
+// Nothing in here may use an inline function or template from a header outside this namespace (other than
+// compiler intrinsics and lstm_math.h instantiated with this V): see simd/vec.h on ODR.
+#pragma once
+
+#include "kernels/kernels.h"
+#include "simd/vec.h"
+#include "lstm_math.h"
+
+namespace ds {
+namespace kern {
+namespace DS_ISA_NS {
+
+constexpr int GMR = DS_GEMM_MR;
+constexpr int GNV = DS_GEMM_NV;
+constexpr int GNR = GNV * VW;
+constexpr int KC = DS_KC;
+constexpr int LMR = DS_LSTM_MR;
+constexpr int64_t MC = 240;  // rows of A per block (A block MC×KC stays in L2); a multiple of GMR
+
+DS_INL int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// ---- sgemm --------------------------------------------------------------------------------------------
+
+void pack_b(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, float* dst) {
+  const int64_t np = round_up(n, GNR);
+  for (int64_t k0 = 0; k0 < k; k0 += KC) {
+    const int64_t kcb = imin(KC, k - k0);
+    float* blk = dst + k0 * np;
+    for (int64_t j0 = 0; j0 < n; j0 += GNR) {
+      float* pan = blk + (j0 / GNR) * kcb * GNR;
+      const int64_t nj = imin(GNR, n - j0);
+      if (!trans) {
+        for (int64_t kk = 0; kk < kcb; kk++) {
+          const float* src = b + (k0 + kk) * ldb + j0;
+          float* d = pan + kk * GNR;
+          if (nj == GNR) {
+            for (int v = 0; v < GNV; v++) storeu(d + v * VW, loadu(src + v * VW));
+          } else {
+            for (int64_t j = 0; j < GNR; j++) d[j] = j < nj ? src[j] : 0.0f;
+          }
+        }
+      } else {
+        // op(B)[kk, j] = B[j, kk]: read each source row of B once, scatter into the panel.
+        for (int64_t j = 0; j < GNR; j++) {
+          if (j < nj) {
+            const float* src = b + (j0 + j) * ldb + k0;
+            for (int64_t kk = 0; kk < kcb; kk++) pan[kk * GNR + j] = src[kk];
+          } else {
+            for (int64_t kk = 0; kk < kcb; kk++) pan[kk * GNR + j] = 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+
+// One M×nr tile of C over one K block. mode 0: C = A·B (+ bias); 1: C += A·B. PA: A packed in GMR-row
+// panels (element (i, k) at a[k*GMR + i]) or read directly (a[i*lda + k]). ncols < nr only at the right edge.
+template <int M, bool PA>
+DS_INL void micro(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int ncols,
+                  bool acc_c, const float* bias) {
+  V acc[M][GNV];
+  if (acc_c) {
+    for (int i = 0; i < M; i++)
+      for (int v = 0; v < GNV; v++) {
+        const int nl = ncols - v * VW;
+        acc[i][v] = nl >= VW ? loadu(c + i * ldc + v * VW) : (nl > 0 ? load_n(c + i * ldc + v * VW, nl) : V(0.0f));
+      }
+  } else {
+    for (int v = 0; v < GNV; v++) {
+      const int nl = ncols - v * VW;
+      V bv = !bias ? V(0.0f) : nl >= VW ? loadu(bias + v * VW) : (nl > 0 ? load_n(bias + v * VW, nl) : V(0.0f));
+      for (int i = 0; i < M; i++) acc[i][v] = bv;
+    }
+  }
+  const float* ar[M];
+  for (int i = 0; i < M; i++) ar[i] = PA ? a + i : a + i * lda;
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < kc; k++) {
+    V bv[GNV];
+    for (int v = 0; v < GNV; v++) bv[v] = loadu(b + k * GNR + v * VW);
+    for (int i = 0; i < M; i++) {
+      V av(PA ? ar[i][k * GMR] : ar[i][k]);
+      for (int v = 0; v < GNV; v++) acc[i][v] = fma(av, bv[v], acc[i][v]);
+    }
+  }
+  for (int i = 0; i < M; i++)
+    for (int v = 0; v < GNV; v++) {
+      const int nl = ncols - v * VW;
+      if (nl >= VW)
+        storeu(c + i * ldc + v * VW, acc[i][v]);
+      else if (nl > 0)
+        store_n(c + i * ldc + v * VW, acc[i][v], nl);
+    }
+}
+
+template <bool PA>
+void micro_any(int m, int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int ncols,
+               bool acc_c, const float* bias) {
+  static_assert(GMR <= 8, "extend the switch");
+  switch (m) {
+    case 1: micro<1, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
+    case 2: if constexpr (GMR >= 2) micro<2, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
+    case 3: if constexpr (GMR >= 3) micro<3, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
+    case 4: if constexpr (GMR >= 4) micro<4, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
+    case 5: if constexpr (GMR >= 5) micro<5, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
+    case 6: if constexpr (GMR >= 6) micro<6, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
+    case 7: if constexpr (GMR >= 7) micro<7, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
+    case 8: if constexpr (GMR >= 8) micro<8, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
+  }
+}
+
+void gemm(const GemmArgs& g) {
+  if (g.m <= 0 || g.n <= 0) return;
+  const int64_t np = round_up(g.n, GNR);
+  if (g.k <= 0) {  // no K: C = bias / 0 (or unchanged when accumulating)
+    if (g.accumulate) return;
+    for (int64_t i = 0; i < g.m; i++)
+      for (int64_t j = 0; j < g.n; j++) g.c[i * g.ldc + j] = g.bias ? g.bias[j] : 0.0f;
+    return;
+  }
+  for (int64_t k0 = 0; k0 < g.k; k0 += KC) {
+    const int64_t kcb = imin(KC, g.k - k0);
+    const bool acc_c = g.accumulate || k0 > 0;
+    const float* bias = k0 == 0 ? g.bias : nullptr;
+    const float* bblk = g.bp + k0 * np;
+    for (int64_t m0 = 0; m0 < g.m; m0 += MC) {
+      const int64_t mcb = imin(MC, g.m - m0);
+      const float* ablk;
+      if (g.trans_a) {
+        // op(A)[i, k] = A[k, i]: pack rows m0… of op(A) into GMR-row panels.
+        float* d = g.a_scratch;
+        for (int64_t i0 = 0; i0 < mcb; i0 += GMR) {
+          const int64_t mi = imin(GMR, mcb - i0);
+          for (int64_t kk = 0; kk < kcb; kk++) {
+            const float* src = g.a + (k0 + kk) * g.lda + m0 + i0;
+            float* dd = d + i0 * kcb + kk * GMR;
+            for (int64_t i = 0; i < GMR; i++) dd[i] = i < mi ? src[i] : 0.0f;
+          }
+        }
+        ablk = d;
+      } else {
+        ablk = g.a + m0 * g.lda + k0;
+      }
+      for (int64_t j0 = 0; j0 < g.n; j0 += GNR) {
+        const float* bpan = bblk + (j0 / GNR) * kcb * GNR;
+        const int ncols = (int)imin(GNR, g.n - j0);
+        for (int64_t i0 = 0; i0 < mcb; i0 += GMR) {
+          const int mi = (int)imin(GMR, mcb - i0);
+          float* c = g.c + (m0 + i0) * g.ldc + j0;
+          const float* bj = bias ? bias + j0 : nullptr;
+          if (g.trans_a) {
+            micro_any<true>(mi, kcb, ablk + i0 * kcb, 0, bpan, c, g.ldc, ncols, acc_c, bj);
+          } else {
+            micro_any<false>(mi, kcb, ablk + i0 * g.lda, g.lda, bpan, c, g.ldc, ncols, acc_c, bj);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- LSTM ------------------------------------------------------------------------------------------------
+
+// recurrent [H, 4H] → blocks of VW hidden units: block jb holds, for every k, the i, f, g, o columns of its
+// units next to each other ([jb][k][gate][VW]), so one register tile computes all four gates of the same units
+// and the cell update happens in registers. Lanes past H are 0.
+void pack_r(const float* r, int64_t hidden, float* dst) {
+  const int64_t H = hidden, G = 4 * H;
+  for (int64_t j0 = 0; j0 < H; j0 += VW) {
+    const int nl = (int)imin(VW, H - j0);
+    float* blk = dst + (j0 / VW) * H * 4 * VW;
+    for (int64_t k = 0; k < H; k++)
+      for (int g = 0; g < 4; g++) storeu(blk + (k * 4 + g) * VW, load_maybe_n(r + k * G + g * H + j0, nl));
+  }
+}
+
+// One step of M active rows (r0 …) for one block of VW hidden units.
+template <int M, bool SPLIT>
+DS_INL void lstm_tile(const LstmRecArgs& a, int64_t s, int64_t r0, int64_t j0, int nl, const float* rpan,
+                      const float* hp, const float* cp, float* hn, float* cn) {
+  const int64_t H = a.hidden, G = 4 * H, T = a.steps;
+  int64_t row[M];
+  V acc[M][4];
+  for (int i = 0; i < M; i++) {
+    const int64_t L = a.len[r0 + i];
+    const int64_t t = a.reverse ? L - 1 - s : s;
+    row[i] = a.seq[r0 + i] * T + t;
+    const float* xp = a.xproj + row[i] * G + j0;
+    for (int g = 0; g < 4; g++) acc[i][g] = load_maybe_n(xp + g * H, nl);
+  }
+  const float* hr[M];
+  for (int i = 0; i < M; i++) hr[i] = hp + (r0 + i) * a.s_ld;
+  if (SPLIT) {
+    // A single row is a chain of dependent FMAs: split k over two accumulator sets to hide FMA latency.
+    // (Used only when the whole batch is one row, so the arithmetic never depends on threading.)
+    V acc2[4] = {V(0.0f), V(0.0f), V(0.0f), V(0.0f)};
+    int64_t k = 0;
+    for (; k + 1 < H; k += 2) {
+      V h0(hr[0][k]), h1(hr[0][k + 1]);
+      for (int g = 0; g < 4; g++) {
+        acc[0][g] = fma(h0, loadu(rpan + (k * 4 + g) * VW), acc[0][g]);
+        acc2[g] = fma(h1, loadu(rpan + ((k + 1) * 4 + g) * VW), acc2[g]);
+      }
+    }
+    for (; k < H; k++) {
+      V h0(hr[0][k]);
+      for (int g = 0; g < 4; g++) acc[0][g] = fma(h0, loadu(rpan + (k * 4 + g) * VW), acc[0][g]);
+    }
+    for (int g = 0; g < 4; g++) acc[0][g] = acc[0][g] + acc2[g];
+  } else {
+#pragma GCC unroll 2
+    for (int64_t k = 0; k < H; k++) {
+      V w[4];
+      for (int g = 0; g < 4; g++) w[g] = loadu(rpan + (k * 4 + g) * VW);
+      for (int i = 0; i < M; i++) {
+        V hv(hr[i][k]);
+        for (int g = 0; g < 4; g++) acc[i][g] = fma(hv, w[g], acc[i][g]);
+      }
+    }
+  }
+  for (int i = 0; i < M; i++) {
+    const int64_t so = (r0 + i) * a.s_ld + j0;
+    V ig, fg, gg, og, cc, hh;
+    math::cell_forward(acc[i][0], acc[i][1], acc[i][2], acc[i][3], loadu(cp + so), ig, fg, gg, og, cc, hh);
+    storeu(cn + so, cc);
+    storeu(hn + so, hh);
+    if (a.y) store_maybe_n(a.y + row[i] * a.y_ld + j0, hh, nl);
+    if (a.gates) {
+      float* gp = a.gates + row[i] * G + j0;
+      store_maybe_n(gp, ig, nl);
+      store_maybe_n(gp + H, fg, nl);
+      store_maybe_n(gp + 2 * H, gg, nl);
+      store_maybe_n(gp + 3 * H, og, nl);
+    }
+    if (a.cells) store_maybe_n(a.cells + row[i] * H + j0, cc, nl);
+  }
+}
+
+void lstm_rec(const LstmRecArgs& a) {
+  const int64_t H = a.hidden;
+  int64_t nact = a.rows;
+  for (int64_t s = 0; s < a.steps; s++) {
+    while (nact > 0 && a.len[nact - 1] <= s) nact--;
+    if (nact == 0) break;
+    const float* hp = a.h[s & 1];
+    const float* cp = a.c[s & 1];
+    float* hn = a.h[(s + 1) & 1];
+    float* cn = a.c[(s + 1) & 1];
+    for (int64_t j0 = 0; j0 < H; j0 += VW) {
+      const int nl = (int)imin(VW, H - j0);
+      const float* rpan = a.rp + (j0 / VW) * H * 4 * VW;
+      if (a.single_row) {
+        lstm_tile<1, true>(a, s, 0, j0, nl, rpan, hp, cp, hn, cn);
+        continue;
+      }
+      int64_t r0 = 0;
+      for (; r0 + LMR <= nact; r0 += LMR) lstm_tile<LMR, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn);
+      // the remainder rows: same per-element arithmetic as the full tiles
+      switch (nact - r0) {
+        case 0: break;
+        case 1: lstm_tile<1, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+        case 2: if constexpr (LMR > 2) lstm_tile<2, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+        case 3: if constexpr (LMR > 3) lstm_tile<3, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+        case 4: if constexpr (LMR > 4) lstm_tile<4, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+        case 5: if constexpr (LMR > 5) lstm_tile<5, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+        case 6: if constexpr (LMR > 6) lstm_tile<6, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+        case 7: if constexpr (LMR > 7) lstm_tile<7, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+      }
+    }
+  }
+}
+
+void colsum(const float* a, int64_t lda, int64_t rows, int64_t n, float* out) {
+  for (int64_t j0 = 0; j0 < n; j0 += 4 * VW) {
+    V acc[4] = {V(0.0f), V(0.0f), V(0.0f), V(0.0f)};
+    const int64_t nj = imin(4 * VW, n - j0);
+    for (int64_t r = 0; r < rows; r++) {
+      const float* p = a + r * lda + j0;
+      for (int v = 0; v < 4; v++) {
+        const int64_t nl = nj - v * VW;
+        if (nl >= VW)
+          acc[v] = acc[v] + loadu(p + v * VW);
+        else if (nl > 0)
+          acc[v] = acc[v] + load_n(p + v * VW, (int)nl);
+      }
+    }
+    for (int v = 0; v < 4; v++) {
+      const int64_t nl = nj - v * VW;
+      if (nl > 0) store_maybe_n(out + j0 + v * VW, acc[v], (int)imin(nl, VW));
+    }
+  }
+}
+
+void lstm_bwd_rec(const LstmBwdRecArgs& a) {
+  const int64_t H = a.hidden, G = 4 * H, T = a.steps;
+  int64_t nact = 0;
+  for (int64_t s = T - 1; s >= 0; s--) {
+    while (nact < a.rows && a.len[nact] > s) nact++;
+    if (nact == 0) continue;
+    for (int64_t i = 0; i < nact; i++) {
+      const int64_t b = a.seq[i], L = a.len[i];
+      const int64_t t = a.reverse ? L - 1 - s : s;
+      const int64_t tprev = s == 0 ? -1 : (a.reverse ? L - s : s - 1);
+      const int64_t row = b * T + t;
+      const float* gp = a.gates + row * G;
+      const float* cc = a.cells + row * H;
+      const float* cprev = tprev >= 0 ? a.cells + (b * T + tprev) * H : (a.c0 ? a.c0 + b * H : nullptr);
+      const float* dyp = a.dy ? a.dy + row * a.dy_ld : nullptr;
+      float* dgs = a.dg_step + i * G;
+      float* dga = a.dg + (a.off[b] + t) * G;
+      float* dh = a.dh + i * a.s_ld;
+      float* dc = a.dc + i * a.s_ld;
+      for (int64_t j0 = 0; j0 < H; j0 += VW) {
+        const int nl = (int)imin(VW, H - j0);
+        V dhv = loadu(dh + j0);
+        if (dyp) dhv = dhv + load_maybe_n(dyp + j0, nl);
+        V cpv = cprev ? load_maybe_n(cprev + j0, nl) : V(0.0f);
+        V dpi, dpf, dpg, dpo, dcp;
+        math::cell_backward(load_maybe_n(gp + j0, nl), load_maybe_n(gp + H + j0, nl), load_maybe_n(gp + 2 * H + j0, nl),
+                            load_maybe_n(gp + 3 * H + j0, nl), cpv, load_maybe_n(cc + j0, nl), dhv, loadu(dc + j0), dpi,
+                            dpf, dpg, dpo, dcp);
+        storeu(dc + j0, dcp);
+        store_maybe_n(dgs + j0, dpi, nl);
+        store_maybe_n(dgs + H + j0, dpf, nl);
+        store_maybe_n(dgs + 2 * H + j0, dpg, nl);
+        store_maybe_n(dgs + 3 * H + j0, dpo, nl);
+        store_maybe_n(dga + j0, dpi, nl);
+        store_maybe_n(dga + H + j0, dpf, nl);
+        store_maybe_n(dga + 2 * H + j0, dpg, nl);
+        store_maybe_n(dga + 3 * H + j0, dpo, nl);
+      }
+    }
+    // dh_{prev} = dG · recurrentᵀ for the active rows (lanes past H of dh are never written: they stay 0)
+    GemmArgs g{};
+    g.m = nact;
+    g.n = H;
+    g.k = G;
+    g.a = a.dg_step;
+    g.lda = G;
+    g.trans_a = false;
+    g.bp = a.rtp;
+    g.bias = nullptr;
+    g.c = a.dh;
+    g.ldc = a.s_ld;
+    g.accumulate = false;
+    g.a_scratch = nullptr;
+    gemm(g);
+  }
+}
+
+}  // namespace DS_ISA_NS
+
+#define DS_STR2(x) #x
+#define DS_STRINGIFY(x) DS_STR2(x)
+static_assert(DS_ISA_NS::LMR <= 8, "extend the remainder switch in lstm_rec");
+extern const Table DS_TABLE;
+const Table DS_TABLE = {
+    DS_STRINGIFY(DS_ISA_NS), DS_ISA_NS::VW, DS_ISA_NS::GMR, DS_ISA_NS::GNR, DS_ISA_NS::KC, DS_ISA_NS::LMR,
+    DS_ISA_NS::pack_b, DS_ISA_NS::gemm, DS_ISA_NS::pack_r, DS_ISA_NS::lstm_rec, DS_ISA_NS::lstm_bwd_rec,
+    DS_ISA_NS::colsum,
+};
+
+}  // namespace kern
+}  // namespace ds

@@ -1,0 +1,637 @@
+// The driver behind lstm.h: plans each call (row order, thread teams, scratch), then runs the single-threaded
+// per-ISA primitives of kernels/kernels.h on disjoint parts of the work.
+//
+// Forward, per direction: xproj = x·kernel + bias for all steps as one GEMM (rows split over the team), then
+// the recurrence: the batch is sorted by length (descending) and cut into row chunks, one per team member;
+// rows never interact, so each member runs every step of its chunk with no synchronisation (fused step:
+// recurrent product, gates and cell update in one register tile, kernels_impl.h).
+// Backward, per direction: the recurrence per chunk (elementwise cell backward + dh = dG·recurrentᵀ), then
+// dkernel = xᵀ·dG, drecurrent = Hprevᵀ·dG, dbias = Σ dG over column strips, and dx = dG·kernelᵀ over row
+// strips, all as large GEMMs over every valid step at once.
+// Bidirectional calls split the threads into two teams, one per direction. Every output element is computed
+// by one thread in an order that does not depend on the number of threads: results are bit-identical for any
+// DEEPSENTRY_THREADS.
+#include "lstm.h"
+
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "dispatch.h"
+#include "threadpool.h"
+
+namespace ds {
+namespace {
+
+using kern::GemmArgs;
+using kern::round_up;
+using kern::Table;
+
+// ---- scratch --------------------------------------------------------------------------------------------
+
+// Grow-only scratch of the calling thread, reset at the start of each API call: after the first calls of a
+// given shape no call allocates. Blocks never move, so pointers stay valid for the whole call.
+class Arena {
+ public:
+  void reset() {
+    cur_ = 0;
+    used_ = 0;
+  }
+  template <class T>
+  T* get(size_t count) {
+    size_t bytes = (count * sizeof(T) + 63) & ~size_t(63);
+    if (bytes == 0) bytes = 64;
+    while (cur_ < blocks_.size()) {
+      Block& b = blocks_[cur_];
+      if (used_ + bytes <= b.cap) {
+        char* p = b.p.get() + used_;
+        used_ += bytes;
+        return reinterpret_cast<T*>(p);
+      }
+      cur_++;
+      used_ = 0;
+    }
+    size_t cap = blocks_.empty() ? (size_t(4) << 20) : blocks_.back().cap * 2;
+    if (cap < bytes) cap = bytes;
+    Block nb;
+    nb.p.reset(static_cast<char*>(::operator new(cap, std::align_val_t(64))));
+    nb.cap = cap;
+    blocks_.push_back(std::move(nb));
+    cur_ = blocks_.size() - 1;
+    used_ = bytes;
+    return reinterpret_cast<T*>(blocks_.back().p.get());
+  }
+
+ private:
+  struct Free {
+    void operator()(char* p) const { ::operator delete(p, std::align_val_t(64)); }
+  };
+  struct Block {
+    std::unique_ptr<char, Free> p;
+    size_t cap = 0;
+  };
+  std::vector<Block> blocks_;
+  size_t cur_ = 0, used_ = 0;
+};
+
+Arena& arena() {
+  thread_local Arena a;
+  a.reset();
+  return a;
+}
+
+// ---- planning helpers -------------------------------------------------------------------------------------
+
+inline int64_t len_of(const int32_t* lengths, int64_t b, int64_t T) { return lengths ? lengths[b] : T; }
+
+// Rows sorted by length, descending (stable: equal lengths keep batch order). Counting sort, O(B + T).
+struct Rows {
+  int32_t* len;
+  int64_t* seq;
+  bool dense;  // every sequence has all T steps
+};
+
+Rows sort_rows(Arena& ar, const int32_t* lengths, int64_t B, int64_t T) {
+  Rows r;
+  r.len = ar.get<int32_t>(B);
+  r.seq = ar.get<int64_t>(B);
+  r.dense = true;
+  if (!lengths) {
+    for (int64_t b = 0; b < B; b++) r.len[b] = (int32_t)T, r.seq[b] = b;
+    return r;
+  }
+  int64_t* start = ar.get<int64_t>(T + 2);
+  for (int64_t l = 0; l <= T + 1; l++) start[l] = 0;
+  for (int64_t b = 0; b < B; b++) {
+    start[T - lengths[b] + 1]++;  // bucket T-len: longest first
+    if (lengths[b] != T) r.dense = false;
+  }
+  for (int64_t l = 1; l <= T + 1; l++) start[l] += start[l - 1];
+  for (int64_t b = 0; b < B; b++) {
+    int64_t p = start[T - lengths[b]]++;
+    r.len[p] = lengths[b];
+    r.seq[p] = b;
+  }
+  return r;
+}
+
+// Q+1 chunk boundaries over the sorted rows: multiples of `align` (so the LSTM tiles are the same whatever
+// the chunking), balancing the number of steps.
+void chunk_bounds(const int32_t* len, int64_t B, int Q, int align, int64_t* bounds) {
+  int64_t total = 0;
+  for (int64_t r = 0; r < B; r++) total += len[r];
+  bounds[0] = 0;
+  int64_t r = 0, acc = 0;
+  for (int q = 1; q < Q; q++) {
+    const int64_t target = total * q / Q;
+    while (r < B && acc + len[r] <= target) acc += len[r++];
+    int64_t cut = round_up(r, align);
+    if (cut > B) cut = B;
+    if (cut < bounds[q - 1]) cut = bounds[q - 1];
+    bounds[q] = cut;
+  }
+  bounds[Q] = B;
+}
+
+// [m0, m1) of member q of Q over M rows, in multiples of `align`.
+inline void split_range(int64_t M, int q, int Q, int64_t align, int64_t& m0, int64_t& m1) {
+  const int64_t units = (M + align - 1) / align;
+  m0 = units * q / Q * align;
+  m1 = units * (q + 1) / Q * align;
+  if (m0 > M) m0 = M;
+  if (m1 > M) m1 = M;
+}
+
+void gemm_rows(const Table& tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
+               const float* bp, const float* bias, float* c, int64_t ldc, bool accumulate, float* a_scratch) {
+  GemmArgs g{};
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.lda = lda;
+  g.trans_a = trans_a;
+  g.bp = bp;
+  g.bias = bias;
+  g.c = c;
+  g.ldc = ldc;
+  g.accumulate = accumulate;
+  g.a_scratch = a_scratch;
+  tb.gemm(g);
+}
+
+// Threads worth waking for a job of `flops`: waking costs microseconds, so tiny calls run alone.
+int threads_for(double flops, double min_flops) { return flops < min_flops ? 1 : threads_get(); }
+
+// ---- forward / encoding ----------------------------------------------------------------------------------
+
+struct FwdDir {
+  // what to compute
+  int64_t B, T, I, H, G;
+  const float* x;
+  const int32_t* tokens;
+  const float* embedding;
+  const int32_t* lengths;
+  const float *kernel, *recurrent, *bias, *h0, *c0;
+  bool reverse;
+  float* y;
+  int64_t y_ld;
+  float *gates, *cells;
+  float *h_out, *c_out;
+  int64_t out_ld;
+  // plan
+  const Table* tb;
+  int Q;
+  SpinBarrier* bar;
+  Rows rows;
+  int64_t* bounds;
+  int64_t s_ld;
+  float *kp, *rp, *xproj, *xg;
+  float *hb[2], *cb[2];
+};
+
+void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, int Q, SpinBarrier* bar) {
+  d.G = 4 * d.H;
+  d.tb = &tb;
+  d.Q = Q;
+  d.bar = bar;
+  d.rows = sort_rows(ar, d.lengths, d.B, d.T);
+  d.bounds = ar.get<int64_t>(Q + 1);
+  chunk_bounds(d.rows.len, d.B, Q, tb.lmr, d.bounds);
+  d.s_ld = round_up(d.H, 16);
+  d.kp = ar.get<float>(kern::packed_b_floats(tb, d.I, d.G));
+  d.rp = ar.get<float>(kern::lstm_r_floats(tb, d.H));
+  d.xproj = ar.get<float>((size_t)(d.B * d.T * d.G));
+  d.xg = d.tokens ? ar.get<float>((size_t)(d.B * d.T * d.I)) : nullptr;
+  for (int i = 0; i < 2; i++) {
+    d.hb[i] = ar.get<float>((size_t)(d.B * d.s_ld));
+    d.cb[i] = ar.get<float>((size_t)(d.B * d.s_ld));
+  }
+}
+
+void fwd_member(FwdDir& d, int q) {
+  const Table& tb = *d.tb;
+  const int64_t B = d.B, T = d.T, I = d.I, H = d.H, G = d.G;
+  // phase 1: pack the weights, set up the chunk's state, zero the outputs past each sequence's length
+  if (q == 0) tb.pack_b(d.kernel, G, false, I, G, d.kp);
+  if (q == (d.Q > 1 ? 1 : 0)) tb.pack_r(d.recurrent, H, d.rp);
+  const int64_t r0 = d.bounds[q], r1 = d.bounds[q + 1];
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t b = d.rows.seq[r];
+    float* h = d.hb[0] + r * d.s_ld;
+    float* c = d.cb[0] + r * d.s_ld;
+    std::memset(h, 0, sizeof(float) * d.s_ld);
+    std::memset(c, 0, sizeof(float) * d.s_ld);
+    std::memset(d.hb[1] + r * d.s_ld, 0, sizeof(float) * d.s_ld);
+    std::memset(d.cb[1] + r * d.s_ld, 0, sizeof(float) * d.s_ld);
+    if (d.h0) std::memcpy(h, d.h0 + b * H, sizeof(float) * H);
+    if (d.c0) std::memcpy(c, d.c0 + b * H, sizeof(float) * H);
+    if (d.y)
+      for (int64_t t = d.rows.len[r]; t < T; t++) std::memset(d.y + (b * T + t) * d.y_ld, 0, sizeof(float) * H);
+  }
+  d.bar->wait();
+  // phase 2: the input projection of every step, rows split over the team
+  int64_t m0, m1;
+  split_range(B * T, q, d.Q, tb.mr, m0, m1);
+  if (m1 > m0) {
+    const float* a = d.x ? d.x + m0 * I : d.xg + m0 * I;
+    if (d.tokens) {
+      for (int64_t row = m0; row < m1; row++) {
+        const int64_t b = row / T, t = row % T;
+        float* dst = d.xg + row * I;
+        if (t < len_of(d.lengths, b, T))
+          std::memcpy(dst, d.embedding + (int64_t)d.tokens[row] * I, sizeof(float) * I);
+        else
+          std::memset(dst, 0, sizeof(float) * I);
+      }
+    }
+    gemm_rows(tb, m1 - m0, G, I, a, I, false, d.kp, d.bias, d.xproj + m0 * G, G, false, nullptr);
+  }
+  d.bar->wait();
+  // phase 3: the recurrence of this member's rows
+  if (r1 > r0) {
+    kern::LstmRecArgs a{};
+    a.hidden = H;
+    a.steps = T;
+    a.rows = r1 - r0;
+    a.len = d.rows.len + r0;
+    a.seq = d.rows.seq + r0;
+    a.reverse = d.reverse;
+    a.rp = d.rp;
+    a.xproj = d.xproj;
+    for (int i = 0; i < 2; i++) {
+      a.h[i] = d.hb[i] + r0 * d.s_ld;
+      a.c[i] = d.cb[i] + r0 * d.s_ld;
+    }
+    a.s_ld = d.s_ld;
+    a.y = d.y;
+    a.y_ld = d.y_ld;
+    a.single_row = B == 1;
+    a.gates = d.gates;
+    a.cells = d.cells;
+    tb.lstm_rec(a);
+    for (int64_t r = r0; r < r1; r++) {
+      const int64_t b = d.rows.seq[r];
+      const int p = d.rows.len[r] & 1;
+      if (d.h_out) std::memcpy(d.h_out + b * d.out_ld, d.hb[p] + r * d.s_ld, sizeof(float) * H);
+      if (d.c_out) std::memcpy(d.c_out + b * d.out_ld, d.cb[p] + r * d.s_ld, sizeof(float) * H);
+    }
+  }
+}
+
+FwdDir fwd_from(const LstmForwardArgs& a) {
+  FwdDir d{};
+  d.B = a.s.batch;
+  d.T = a.s.steps;
+  d.I = a.s.input;
+  d.H = a.s.hidden;
+  d.x = a.x;
+  d.lengths = a.lengths;
+  d.kernel = a.w.kernel;
+  d.recurrent = a.w.recurrent;
+  d.bias = a.w.bias;
+  d.h0 = a.h0;
+  d.c0 = a.c0;
+  d.reverse = a.reverse;
+  d.y = a.y;
+  d.y_ld = a.y_ld;
+  if (a.workspace) {
+    d.gates = a.workspace;
+    d.cells = a.workspace + d.B * d.T * 4 * d.H;
+  }
+  d.h_out = a.h_out;
+  d.c_out = a.c_out;
+  d.out_ld = d.H;
+  return d;
+}
+
+FwdDir fwd_from(const LstmEncodeArgs& a) {
+  FwdDir d{};
+  d.B = a.s.batch;
+  d.T = a.s.steps;
+  d.I = a.s.input;
+  d.H = a.s.hidden;
+  d.x = a.tokens ? nullptr : a.x;
+  d.tokens = a.tokens;
+  d.embedding = a.embedding;
+  d.lengths = a.lengths;
+  d.kernel = a.w.kernel;
+  d.recurrent = a.w.recurrent;
+  d.bias = a.w.bias;
+  d.h0 = a.h0;
+  d.c0 = a.c0;
+  d.reverse = a.reverse;
+  d.h_out = a.h_out;
+  d.c_out = a.c_out;
+  d.out_ld = a.out_ld;
+  return d;
+}
+
+double fwd_flops(const FwdDir& d) { return 2.0 * d.B * d.T * 4 * d.H * (double)(d.I + d.H); }
+
+// One direction on all threads, or two directions on two teams.
+void run_forward(FwdDir* dirs, int ndir) {
+  const Table& tb = active_table();
+  Arena& ar = arena();
+  double flops = 0;
+  for (int i = 0; i < ndir; i++) flops += fwd_flops(dirs[i]);
+  PoolLease lease(threads_for(flops, ndir == 2 ? 5e5 : 4e6));
+  const int n = lease.n();
+  if (ndir == 1 || n == 1) {
+    SpinBarrier bar(n);
+    for (int i = 0; i < ndir; i++) fwd_plan(dirs[i], ar, tb, n, &bar);
+    auto job = [&](int tid, int) {
+      for (int i = 0; i < ndir; i++) fwd_member(dirs[i], tid);
+    };
+    lease.run(job);
+    return;
+  }
+  const int qf = n / 2, qb = n - qf;
+  SpinBarrier bf(qf), bb(qb);
+  fwd_plan(dirs[0], ar, tb, qf, &bf);
+  fwd_plan(dirs[1], ar, tb, qb, &bb);
+  auto job = [&](int tid, int) {
+    if (tid < qf)
+      fwd_member(dirs[0], tid);
+    else
+      fwd_member(dirs[1], tid - qf);
+  };
+  lease.run(job);
+}
+
+// ---- backward ---------------------------------------------------------------------------------------------
+
+struct BwdDir {
+  const LstmBackwardArgs* a;
+  int64_t B, T, I, H, G;
+  const Table* tb;
+  int Q;
+  SpinBarrier* bar;
+  Rows rows;
+  int64_t* bounds;
+  int64_t s_ld;
+  int64_t* off;     // [B] compact row of (b, 0)
+  int64_t nvalid;   // Σ len
+  int64_t* rowmap;  // [nvalid] b*T+t of each compact row (when not dense)
+  float *rtp, *ktp, *dh, *dc, *dg_step, *dg, *hprev, *xc, *dxc;
+  float** dgp;       // [Q] packed dG column strip of each member
+  float** a_scratch;  // [Q]
+  const float* gates;
+  const float* cells;
+};
+
+void bwd_plan(BwdDir& d, const LstmBackwardArgs& a, Arena& ar, const Table& tb, int Q, SpinBarrier* bar) {
+  d.a = &a;
+  d.B = a.s.batch;
+  d.T = a.s.steps;
+  d.I = a.s.input;
+  d.H = a.s.hidden;
+  d.G = 4 * d.H;
+  d.tb = &tb;
+  d.Q = Q;
+  d.bar = bar;
+  d.rows = sort_rows(ar, a.lengths, d.B, d.T);
+  d.bounds = ar.get<int64_t>(Q + 1);
+  chunk_bounds(d.rows.len, d.B, Q, 1, d.bounds);
+  d.s_ld = round_up(d.H, 16);
+  d.off = ar.get<int64_t>(d.B);
+  d.nvalid = 0;
+  for (int64_t b = 0; b < d.B; b++) {
+    d.off[b] = d.nvalid;
+    d.nvalid += len_of(a.lengths, b, d.T);
+  }
+  const bool dense = d.rows.dense;
+  d.rowmap = nullptr;
+  d.xc = d.dxc = nullptr;
+  if (!dense) {
+    d.rowmap = ar.get<int64_t>(d.nvalid);
+    for (int64_t b = 0; b < d.B; b++)
+      for (int64_t t = 0; t < len_of(a.lengths, b, d.T); t++) d.rowmap[d.off[b] + t] = b * d.T + t;
+    d.xc = ar.get<float>((size_t)(d.nvalid * d.I));
+    d.dxc = ar.get<float>((size_t)(d.nvalid * d.I));
+  }
+  d.rtp = ar.get<float>(kern::packed_b_floats(tb, d.G, d.H));
+  d.ktp = ar.get<float>(kern::packed_b_floats(tb, d.G, d.I));
+  d.dh = ar.get<float>((size_t)(d.B * d.s_ld));
+  d.dc = ar.get<float>((size_t)(d.B * d.s_ld));
+  d.dg_step = ar.get<float>((size_t)(d.B * d.G));
+  d.dg = ar.get<float>((size_t)(d.nvalid * d.G));
+  d.hprev = ar.get<float>((size_t)(d.nvalid * d.H));
+  d.dgp = ar.get<float*>(Q);
+  d.a_scratch = ar.get<float*>(Q);
+  for (int q = 0; q < Q; q++) {
+    int64_t c0, c1;
+    split_range(d.G, q, Q, tb.nr, c0, c1);
+    d.dgp[q] = ar.get<float>(kern::packed_b_floats(tb, d.nvalid, c1 - c0 > 0 ? c1 - c0 : 1));
+    d.a_scratch[q] = ar.get<float>(kern::packed_a_floats(tb));
+  }
+  d.gates = a.workspace;
+  d.cells = a.workspace + d.B * d.T * d.G;
+}
+
+// phases 1–3 of one member: everything but dx
+void bwd_member(BwdDir& d, int q) {
+  const LstmBackwardArgs& a = *d.a;
+  const Table& tb = *d.tb;
+  const int64_t T = d.T, I = d.I, H = d.H, G = d.G;
+  // phase 1: pack, init the carries, gather the previous hidden states (and x when padded)
+  if (q == 0) tb.pack_b(a.w.recurrent, G, true, G, H, d.rtp);
+  if (q == (d.Q > 1 ? 1 : 0)) tb.pack_b(a.w.kernel, G, true, G, I, d.ktp);
+  const int64_t r0 = d.bounds[q], r1 = d.bounds[q + 1];
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t b = d.rows.seq[r], L = d.rows.len[r];
+    float* dh = d.dh + r * d.s_ld;
+    float* dc = d.dc + r * d.s_ld;
+    std::memset(dh, 0, sizeof(float) * d.s_ld);
+    std::memset(dc, 0, sizeof(float) * d.s_ld);
+    if (a.dh_out) std::memcpy(dh, a.dh_out + b * H, sizeof(float) * H);
+    if (a.dc_out) std::memcpy(dc, a.dc_out + b * H, sizeof(float) * H);
+    for (int64_t t = 0; t < L; t++) {
+      const int64_t tp = a.reverse ? t + 1 : t - 1;  // the step visited before t
+      float* dst = d.hprev + (d.off[b] + t) * H;
+      if (tp >= 0 && tp < L)
+        std::memcpy(dst, a.y + (b * T + tp) * a.y_ld, sizeof(float) * H);
+      else if (a.h0)
+        std::memcpy(dst, a.h0 + b * H, sizeof(float) * H);
+      else
+        std::memset(dst, 0, sizeof(float) * H);
+      if (d.xc) std::memcpy(d.xc + (d.off[b] + t) * I, a.x + (b * T + t) * I, sizeof(float) * I);
+    }
+    if (!a.dx_accumulate)
+      for (int64_t t = L; t < T; t++) std::memset(a.dx + (b * T + t) * I, 0, sizeof(float) * I);
+  }
+  d.bar->wait();
+  // phase 2: the recurrence of this member's rows
+  if (r1 > r0) {
+    kern::LstmBwdRecArgs ra{};
+    ra.hidden = H;
+    ra.steps = T;
+    ra.rows = r1 - r0;
+    ra.len = d.rows.len + r0;
+    ra.seq = d.rows.seq + r0;
+    ra.reverse = a.reverse;
+    ra.rtp = d.rtp;
+    ra.gates = d.gates;
+    ra.cells = d.cells;
+    ra.c0 = a.c0;
+    ra.dy = a.dy;
+    ra.dy_ld = a.y_ld;
+    ra.dh = d.dh + r0 * d.s_ld;
+    ra.dc = d.dc + r0 * d.s_ld;
+    ra.s_ld = d.s_ld;
+    ra.dg_step = d.dg_step + r0 * G;
+    ra.dg = d.dg;
+    ra.off = d.off;
+    tb.lstm_bwd_rec(ra);
+    for (int64_t r = r0; r < r1; r++) {
+      const int64_t b = d.rows.seq[r];
+      std::memcpy(a.dh0 + b * H, d.dh + r * d.s_ld, sizeof(float) * H);
+      std::memcpy(a.dc0 + b * H, d.dc + r * d.s_ld, sizeof(float) * H);
+    }
+  }
+  d.bar->wait();
+  // phase 3: weight gradients over this member's column strip of dG
+  int64_t c0, c1;
+  split_range(G, q, d.Q, tb.nr, c0, c1);
+  if (c1 > c0) {
+    const int64_t nc = c1 - c0;
+    tb.pack_b(d.dg + c0, G, false, d.nvalid, nc, d.dgp[q]);
+    const float* xs = d.xc ? d.xc : a.x;
+    gemm_rows(tb, I, nc, d.nvalid, xs, I, true, d.dgp[q], nullptr, a.dkernel + c0, G, false, d.a_scratch[q]);
+    gemm_rows(tb, H, nc, d.nvalid, d.hprev, H, true, d.dgp[q], nullptr, a.drecurrent + c0, G, false,
+              d.a_scratch[q]);
+    tb.colsum(d.dg + c0, G, d.nvalid, nc, a.dbias + c0);
+  }
+}
+
+// dx (+)= dG · kernelᵀ, rows split over `n` threads (after dG and the packed kernelᵀ are complete).
+void bwd_dx(BwdDir& d, int q, int n) {
+  const LstmBackwardArgs& a = *d.a;
+  const Table& tb = *d.tb;
+  const int64_t I = d.I, G = d.G;
+  int64_t m0, m1;
+  split_range(d.nvalid, q, n, tb.mr, m0, m1);
+  if (m1 <= m0) return;
+  if (!d.dxc) {
+    gemm_rows(tb, m1 - m0, I, G, d.dg + m0 * G, G, false, d.ktp, nullptr, a.dx + m0 * I, I, a.dx_accumulate,
+              nullptr);
+    return;
+  }
+  gemm_rows(tb, m1 - m0, I, G, d.dg + m0 * G, G, false, d.ktp, nullptr, d.dxc + m0 * I, I, false, nullptr);
+  for (int64_t i = m0; i < m1; i++) {
+    float* dst = a.dx + d.rowmap[i] * I;
+    const float* src = d.dxc + i * I;
+    if (a.dx_accumulate)
+      for (int64_t j = 0; j < I; j++) dst[j] += src[j];
+    else
+      std::memcpy(dst, src, sizeof(float) * I);
+  }
+}
+
+double bwd_flops(const LstmBackwardArgs& a) {
+  return 4.0 * a.s.batch * a.s.steps * 4 * a.s.hidden * (double)(a.s.input + a.s.hidden);
+}
+
+}  // namespace
+
+// ---- the API ------------------------------------------------------------------------------------------------
+
+size_t lstm_workspace_floats(const LstmShape& s) { return (size_t)(s.batch * s.steps * 5 * s.hidden); }
+
+void lstm_forward(const LstmForwardArgs& a) {
+  FwdDir d = fwd_from(a);
+  run_forward(&d, 1);
+}
+
+void bilstm_forward(const LstmForwardArgs& fw, const LstmForwardArgs& bw) {
+  FwdDir d[2] = {fwd_from(fw), fwd_from(bw)};
+  run_forward(d, 2);
+}
+
+void lstm_encode(const LstmEncodeArgs& a) {
+  FwdDir d = fwd_from(a);
+  run_forward(&d, 1);
+}
+
+void bilstm_encode(const LstmEncodeArgs& fw, const LstmEncodeArgs& bw) {
+  FwdDir d[2] = {fwd_from(fw), fwd_from(bw)};
+  run_forward(d, 2);
+}
+
+void lstm_backward(const LstmBackwardArgs& a) {
+  const Table& tb = active_table();
+  Arena& ar = arena();
+  PoolLease lease(threads_for(bwd_flops(a), 4e6));
+  const int n = lease.n();
+  SpinBarrier bar(n);
+  BwdDir d{};
+  bwd_plan(d, a, ar, tb, n, &bar);
+  auto job = [&](int tid, int nt) {
+    bwd_member(d, tid);
+    bwd_dx(d, tid, nt);  // needs dG and kernelᵀ: both complete at phase 2's barrier
+  };
+  lease.run(job);
+}
+
+void bilstm_backward(const LstmBackwardArgs& fw, const LstmBackwardArgs& bw) {
+  const Table& tb = active_table();
+  Arena& ar = arena();
+  PoolLease lease(threads_for(bwd_flops(fw) + bwd_flops(bw), 1e6));
+  const int n = lease.n();
+  const int qf = n == 1 ? 1 : n / 2, qb = n == 1 ? 1 : n - qf;
+  SpinBarrier bf(qf), bb(qb), all(n);
+  BwdDir d[2]{};
+  bwd_plan(d[0], fw, ar, tb, qf, &bf);
+  bwd_plan(d[1], bw, ar, tb, qb, &bb);
+  // dx is shared (bw.dx == fw.dx, bw accumulates): the forward direction's dx first, then the backward's,
+  // each over all threads, in the same order as with one thread.
+  auto job = [&](int tid, int nt) {
+    if (nt == 1) {
+      bwd_member(d[0], 0);
+      bwd_member(d[1], 0);
+    } else if (tid < qf) {
+      bwd_member(d[0], tid);
+    } else {
+      bwd_member(d[1], tid - qf);
+    }
+    all.wait();
+    bwd_dx(d[0], tid, nt);
+    all.wait();
+    bwd_dx(d[1], tid, nt);
+  };
+  lease.run(job);
+}
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (m <= 0 || n <= 0) return;
+  const Table& tb = active_table();
+  Arena& ar = arena();
+  PoolLease lease(threads_for(2.0 * m * n * (double)k, 2e6));
+  const int Q = lease.n();
+  // Column strips when there are enough columns (each thread packs only its strip of B), else row strips.
+  const bool by_cols = n >= (int64_t)Q * tb.nr * 2 || m < (int64_t)Q * tb.mr * 2;
+  float** bp = ar.get<float*>(Q);
+  float** as = ar.get<float*>(Q);
+  for (int q = 0; q < Q; q++) {
+    int64_t c0 = 0, c1 = n;
+    if (by_cols) split_range(n, q, Q, tb.nr, c0, c1);
+    bp[q] = ar.get<float>(kern::packed_b_floats(tb, k > 0 ? k : 1, c1 > c0 ? c1 - c0 : 1));
+    as[q] = ar.get<float>(kern::packed_a_floats(tb));
+  }
+  auto job = [&](int q, int nq) {
+    int64_t c0 = 0, c1 = n, r0 = 0, r1 = m;
+    if (by_cols)
+      split_range(n, q, nq, tb.nr, c0, c1);
+    else
+      split_range(m, q, nq, tb.mr, r0, r1);
+    if (c1 <= c0 || r1 <= r0) return;
+    if (k > 0) tb.pack_b(trans_b ? B + c0 * ldb : B + c0, ldb, trans_b, k, c1 - c0, bp[q]);
+    const float* a = trans_a ? A + r0 : A + r0 * lda;
+    gemm_rows(tb, r1 - r0, c1 - c0, k, a, lda, trans_a, bp[q], nullptr, C + r0 * ldc + c0, ldc, accumulate, as[q]);
+  };
+  lease.run(job);
+}
+
+}  // namespace ds

@@ -1,0 +1,190 @@
+#include "threadpool.h"
+
+#include <sched.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace ds {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
+thread_local bool tls_in_job = false;
+
+int default_threads() {
+  if (const char* e = std::getenv("DEEPSENTRY_THREADS")) {
+    char* end = nullptr;
+    long v = std::strtol(e, &end, 10);
+    if (end != e && *end == '\0' && v >= 1 && v <= 256) return (int)v;
+  }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int c = CPU_COUNT(&set);
+    if (c >= 1) return c;
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc ? (int)hc : 1;
+}
+
+// Never destroyed (see pool()): worker threads may outlive static destruction at process exit.
+struct Pool {
+  std::mutex run_mu;  // held by the lease that owns the current job
+  std::mutex mu;      // guards sleeping
+  std::condition_variable cv;
+  std::vector<std::thread> workers;
+  int size = 1;
+  // (job sequence << 16) | job thread count: read atomically so a late worker never mixes two jobs.
+  std::atomic<uint64_t> word{0};
+  std::atomic<int> pending{0};
+  std::atomic<int> sleepers{0};
+  std::atomic<bool> stop{false};
+  void (*fn)(void*, int, int) = nullptr;
+  void* ctx = nullptr;
+
+  void worker(int idx, uint64_t seen) {
+    tls_in_job = true;  // nothing a worker runs may start a nested job
+    for (;;) {
+      uint64_t w = word.load(std::memory_order_acquire);
+      if (w == seen) {
+        // Spin a little (the next call of a latency-bound caller comes soon), then sleep.
+        auto t0 = std::chrono::steady_clock::now();
+        int it = 0;
+        while ((w = word.load(std::memory_order_acquire)) == seen && !stop.load(std::memory_order_relaxed)) {
+          cpu_relax();
+          if (++it % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(200)) break;
+        }
+        if (w == seen) {
+          std::unique_lock<std::mutex> lk(mu);
+          sleepers.fetch_add(1);
+          cv.wait(lk, [&] { return word.load() != seen || stop.load(); });
+          sleepers.fetch_sub(1);
+          w = word.load(std::memory_order_acquire);
+        }
+      }
+      if (stop.load()) return;
+      seen = w;
+      const int n = (int)(w & 0xffff);
+      if (idx < n) {
+        fn(ctx, idx, n);
+        pending.fetch_sub(1, std::memory_order_acq_rel);
+      }
+    }
+  }
+
+  void start(int n) {
+    stop.store(false);
+    size = 1;
+    // No job runs now (load time, or under run_mu): the current word is what every new worker has "seen".
+    const uint64_t seen = word.load();
+    for (int i = 1; i < n; i++) {
+      try {
+        workers.emplace_back([this, i, seen] { worker(i, seen); });
+      } catch (...) {
+        break;  // fewer threads than asked (resource limits): still correct
+      }
+      size = i + 1;
+    }
+  }
+  void stop_all() {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      stop.store(true);
+    }
+    cv.notify_all();
+    for (auto& t : workers) t.join();
+    workers.clear();
+    size = 1;
+  }
+};
+
+Pool& pool() {
+  static Pool* p = [] {
+    Pool* q = new Pool;
+    q->start(default_threads());
+    return q;
+  }();
+  return *p;
+}
+
+}  // namespace
+
+PoolLease::PoolLease(int want) : n_(1), owns_(false) {
+  if (want <= 1 || tls_in_job) return;
+  Pool& p = pool();
+  if (!p.run_mu.try_lock()) return;
+  owns_ = true;
+  n_ = want < p.size ? want : p.size;
+}
+
+PoolLease::~PoolLease() {
+  if (owns_) pool().run_mu.unlock();
+}
+
+void PoolLease::run(void (*fn)(void*, int, int), void* ctx) {
+  if (n_ == 1) {
+    const bool was = tls_in_job;
+    tls_in_job = true;
+    fn(ctx, 0, 1);
+    tls_in_job = was;
+    return;
+  }
+  Pool& p = pool();
+  p.fn = fn;
+  p.ctx = ctx;
+  p.pending.store(n_ - 1, std::memory_order_relaxed);
+  const uint64_t seq = (p.word.load(std::memory_order_relaxed) >> 16) + 1;
+  p.word.store((seq << 16) | (uint64_t)n_);  // seq_cst: pairs with the sleepers check (no lost wake-up)
+  if (p.sleepers.load() > 0) {
+    { std::lock_guard<std::mutex> lk(p.mu); }
+    p.cv.notify_all();
+  }
+  tls_in_job = true;
+  fn(ctx, 0, n_);
+  tls_in_job = false;
+  int it = 0;
+  while (p.pending.load(std::memory_order_acquire) != 0) {
+    cpu_relax();
+    if (++it > 4096) std::this_thread::yield();
+  }
+}
+
+int pool_threads() { return pool().size; }
+
+void pool_resize(int n) {
+  if (n < 1) n = 1;
+  if (n > 256) n = 256;
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lk(p.run_mu);
+  if (n == p.size) return;
+  p.stop_all();
+  p.start(n);
+}
+
+void SpinBarrier::wait() {
+  if (n_ <= 1) return;
+  const int ph = phase_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+    arrived_.store(0, std::memory_order_relaxed);
+    phase_.store(ph + 1, std::memory_order_release);
+    return;
+  }
+  int it = 0;
+  while (phase_.load(std::memory_order_acquire) == ph) {
+    cpu_relax();
+    if (++it > 4096) std::this_thread::yield();
+  }
+}
+
+}  // namespace ds
