@@ -121,7 +121,7 @@ export const BUILTIN_FORMATS: Record<string, FormatSpec> = {
     type: 'loghub',
     name: 'hpc',
     format: '<LogId> <Node> <Component> <State> <Time> <Flag> <Content>',
-    fieldPatterns: { LogId: '\\d+', Node: '\\S+', Component: '\\S+', State: '\\S+', Time: '\\d{9,11}', Flag: '\\d+' },
+    fieldPatterns: { LogId: '\\d+', Node: '\\S+', Component: '\\S+', State: '\\S+', Time: '\\d{9,11}', Flag: '-?\\d+' },
     timestamp: { fields: ['Time'], format: 'epoch-s' },
   },
   rfc5424: { type: 'rfc5424' },
