@@ -6,6 +6,7 @@ import type { CommandModule } from 'yargs';
 import { infoCommand } from './commands/info';
 import { evalCommand } from './commands/eval';
 import { prepareCommand } from './commands/prepare';
+import { liveCommand } from './commands/live';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand, liveCommand];

@@ -319,7 +319,7 @@ export class LiveMonitor extends EventEmitter {
           this.tickDue = false;
           const events = await this.scorer.tick(Date.now());
           if (events.length > 0) {
-            this.handleEvents(events, 0);
+            await this.handleEvents(events, 0);
             this.dirtySinceCheckpoint = true;
           }
         } else break;
@@ -355,7 +355,7 @@ export class LiveMonitor extends EventEmitter {
       throw new DeepSentryError(code, `scorer '${this.scorer.name}' failed on lines ${first.lineNo}..${last.lineNo} of ${this.source}: ${(err as Error).message}`, { cause: err });
     }
     const now = performance.now();
-    this.handleEvents(events, batch.length);
+    await this.handleEvents(events, batch.length);
     for (const q of batch) this.metrics.latency.observe((now - q.t) / 1000);
     this.metrics.batchLines.observe(batch.length);
     const lastQ = batch[batch.length - 1]!;
@@ -365,11 +365,13 @@ export class LiveMonitor extends EventEmitter {
   }
 
   /** Judges events in order, raises alerts, feeds metrics and history. */
-  private handleEvents(events: ScoredEvent[], lines: number): void {
+  private async handleEvents(events: ScoredEvent[], lines: number): Promise<void> {
     const alerts: Alert[] = [];
+    const alertIdx: number[] = [];
     const time = new Date().toISOString();
     const bucket = this.bucket(lines);
-    for (const e of events) {
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       const threshold = this.threshold.observe(e.score);
       const anomaly = e.score > threshold;
       this.metrics.scores.observe(e.score);
@@ -404,10 +406,20 @@ export class LiveMonitor extends EventEmitter {
       if (e.endReason) a.endReason = e.endReason;
       if (e.expected !== undefined) a.expected = e.expected;
       alerts.push(a);
+      alertIdx.push(i);
     }
     this.nEvents += events.length;
     this.metrics.events.inc(events.length);
     if (alerts.length === 0) return;
+    if (this.scorer.context) {
+      const ctx = await this.scorer.context(alertIdx);
+      alerts.forEach((a, k) => {
+        const c = ctx[k]!;
+        a.window = c.window;
+        a.line = c.window[c.window.length - 1] ?? '';
+        if (c.expected !== undefined) a.expected = c.expected;
+      });
+    }
     // Durable first: the alert file, then the journal; then the rest (see state.ts for why this order).
     this.alertFile?.write(alerts);
     this.state?.journal(alerts.map((a) => ({ a })));
@@ -474,7 +486,7 @@ export class LiveMonitor extends EventEmitter {
     this.running = true;
     try {
       const events = await this.scorer.flush();
-      this.handleEvents(events, 0);
+      await this.handleEvents(events, 0);
       this.dirtySinceCheckpoint = true;
     } finally {
       this.running = false;

@@ -13,8 +13,9 @@
  * It is what the live tests and the benchmark drive the monitor with until the trained model's engine (the
  * BiLSTM detector) is plugged in through the same interface; it is not a stand-in for that model's quality.
  *
- * The session clock is the lines' own timestamps (event time: deterministic on replay); when the stream is
- * quiet, `tick(wallNow)` moves it on by the wall time elapsed since the last line, so idle sessions still end.
+ * The session clock is the lines' own timestamps (event time: deterministic on replay); once the stream has
+ * been quiet for a whole idle timeout, `tick(wallNow)` moves it on by the wall time elapsed since the last
+ * line, so idle sessions still end when nothing more arrives.
  */
 import { DeepSentryError, invalidParameterError } from '../errors';
 import { resolveLogConfig, type LogConfig, type LogConfigOverrides } from '../logs/config';
@@ -86,7 +87,7 @@ export class NoveltyScorer implements LineScorer {
   private sessions = new Map<string, SessionState>();
   private out: ScoredEvent[] = [];
   private lastTs: number | null = null;
-  private wallAtLastTs = 0;
+  private wallAtLastLine = 0;
   private unparsed = 0;
   private evictedBase = 0;
 
@@ -159,9 +160,9 @@ export class NoveltyScorer implements LineScorer {
       return;
     }
     const ts = p.timestamp;
+    this.wallAtLastLine = Date.now();
     if (ts !== null && (this.lastTs === null || ts >= this.lastTs)) {
       this.lastTs = ts;
-      this.wallAtLastTs = Date.now();
       this.sessionizer.advance(ts);
     }
     const masked = this.masker.mask(p.message).masked;
@@ -226,8 +227,14 @@ export class NoveltyScorer implements LineScorer {
 
   async tick(nowMs: number): Promise<ScoredEvent[]> {
     if (this.format !== null) {
-      const clock = this.lastTs !== null ? this.lastTs + Math.max(0, nowMs - this.wallAtLastTs) : nowMs;
-      this.sessionizer.advance(clock);
+      if (this.lastTs === null) this.sessionizer.advance(nowMs);
+      else {
+        // Only a stream that has been quiet for a whole idle timeout moves the clock by wall time: while lines
+        // flow, their timestamps alone drive it, so a replay (a restart) ends the same sessions at the same lines.
+        const quiet = nowMs - this.wallAtLastLine;
+        const idle = this.config.session.idleTimeoutMs;
+        if (idle !== null && quiet >= idle) this.sessionizer.advance(this.lastTs + quiet);
+      }
     }
     return this.drain();
   }
@@ -268,7 +275,7 @@ export class NoveltyScorer implements LineScorer {
     this.transitions = new Map(s.transitions);
     this.best = new Map(s.best ?? []);
     this.lastTs = s.lastTs;
-    this.wallAtLastTs = Date.now();
+    this.wallAtLastLine = Date.now();
     this.unparsed = s.unparsed ?? 0;
     // Rebuild the Sessionizer: re-add each open session in least-recently-active order at the clock of its
     // last line, so idle deadlines and the eviction order are as they were.

@@ -39,9 +39,18 @@ function fmt(x: number): string {
 
 /** Human-readable alerts on a stream (stdout by default). */
 export class TextSink implements AlertSink {
-  constructor(private readonly out: NodeJS.WritableStream = process.stdout, private readonly context = 5) {}
+  private broken = false;
+  constructor(
+    private readonly out: NodeJS.WritableStream = process.stdout,
+    private readonly context = 5,
+  ) {
+    // A closed reader (`deepsentry live … | head`) must not crash the monitor: stop printing, keep monitoring.
+    out.on('error', () => {
+      this.broken = true;
+    });
+  }
   write(alerts: Alert[]): void {
-    if (alerts.length === 0) return;
+    if (alerts.length === 0 || this.broken) return;
     this.out.write(alerts.map((a) => formatAlert(a, { context: this.context })).join(''));
   }
 }

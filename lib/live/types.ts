@@ -91,6 +91,19 @@ export interface LineScorer {
   restore(state: unknown): Promise<void>;
   /** Releases resources (a worker, native memory). */
   close(): Promise<void>;
+  /**
+   * Optional, for scorers whose events are expensive to move (a worker thread): when present, the events of
+   * the last scoreLines/tick/flush call may come with an empty `window` and no `expected`, and the monitor
+   * asks for them only for the events it alerts on, by their index in that call's result, before its next
+   * call.
+   */
+  context?(indices: number[]): Promise<EventContext[]>;
+}
+
+/** The context of one event, fetched on demand (see LineScorer.context). */
+export interface EventContext {
+  window: string[];
+  expected?: string;
 }
 
 /** Options every scorer factory understands; a factory may take more. */

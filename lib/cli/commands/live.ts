@@ -1,0 +1,100 @@
+import type { Argv, CommandModule } from 'yargs';
+import type { GlobalOptions } from '../options';
+
+/** Options of `deepsentry live` (documented in --help; see lib/cli/commands/live-impl.ts). */
+export interface LiveArgs extends GlobalOptions {
+  input?: string;
+  model?: string;
+  scorer: 'model' | 'novelty';
+  follow?: string;
+  from: 'start' | 'end';
+  pollMs: number;
+  listen?: string;
+  token?: string;
+  maxBody: number;
+  state?: string;
+  alerts?: string;
+  webhook?: string;
+  webhookQueue: number;
+  webhookRetries: number;
+  thresholdMode?: 'fixed' | 'rolling' | 'ewma';
+  threshold?: number;
+  k: number;
+  window: number;
+  alpha: number;
+  warmup?: number;
+  idleTimeout: number;
+  maxSessions: number;
+  format?: string;
+  batchDelay: number;
+  maxBatch: number;
+  context: number;
+  worker: boolean;
+  drainTimeout: number;
+  checkpointMs: number;
+}
+
+export function withLiveOptions<T>(y: Argv<T>) {
+  return y
+    .positional('input', {
+      type: 'string',
+      describe: "'-' to read log lines from stdin",
+      // yargs hands a lone '-' to a positional as '' (or true): it is the stdin marker.
+      coerce: (v: unknown) => (v === '' || v === true ? '-' : v),
+    })
+    .option('model', { type: 'string', describe: 'model directory written by `deepsentry train`' })
+    .option('scorer', { choices: ['model', 'novelty'] as const, default: 'model' as const, describe: 'model: the trained model in --model; novelty: the model-free transition-novelty scorer' })
+    .option('follow', { alias: 'f', type: 'string', describe: 'follow FILE like tail -F (survives rotation and truncation)' })
+    .option('from', { choices: ['start', 'end'] as const, default: 'start' as const, describe: 'with --follow and no saved state: read FILE from its start or only new lines' })
+    .option('poll-ms', { type: 'number', default: 100, describe: 'file poll interval when idle' })
+    .option('listen', { type: 'string', describe: 'HOST:PORT for HTTP (POST /ingest when no other input, /metrics, /health, /ready, / dashboard); default host 127.0.0.1' })
+    .option('token', { type: 'string', describe: 'bearer token required by the HTTP routes (default: $DEEPSENTRY_TOKEN)' })
+    .option('max-body', { type: 'number', default: 1 << 20, describe: 'largest accepted HTTP body in bytes' })
+    .option('state', { type: 'string', describe: 'checkpoint FILE: a restart resumes there (no line skipped, no alert repeated); needs --follow' })
+    .option('alerts', { type: 'string', describe: 'append alerts as NDJSON to FILE' })
+    .option('webhook', { type: 'string', describe: 'POST each alert as JSON to URL (bounded queue, retries with backoff)' })
+    .option('webhook-queue', { type: 'number', default: 1000, describe: 'alerts held for the webhook before the oldest is dropped' })
+    .option('webhook-retries', { type: 'number', default: 8, describe: 'attempts per alert' })
+    .option('threshold-mode', { choices: ['fixed', 'rolling', 'ewma'] as const, describe: "fixed: the model's saved threshold; rolling: mean+k·sigma over a window; ewma: exponentially weighted (default: fixed if the model has a threshold, else rolling)" })
+    .option('threshold', { type: 'number', describe: "override the saved threshold (the floor of the adaptive modes)" })
+    .option('k', { type: 'number', default: 3, describe: 'sigma multiplier of the adaptive thresholds' })
+    .option('window', { type: 'number', default: 1000, describe: 'rolling threshold window (scores)' })
+    .option('alpha', { type: 'number', default: 0.01, describe: 'EWMA smoothing factor' })
+    .option('warmup', { type: 'number', describe: 'scores before an adaptive threshold applies (default: window, or 2/alpha)' })
+    .option('idle-timeout', { type: 'number', default: 30_000, describe: 'ms without a line after which a session ends (its end is scored)' })
+    .option('max-sessions', { type: 'number', default: 100_000, describe: 'most open sessions; beyond, the least recently active is evicted (counted)' })
+    .option('format', { type: 'string', describe: 'log format (auto, hdfs, a loghub format string, regex:…, json:…); default auto' })
+    .option('batch-delay', { type: 'number', default: 2, describe: 'ms a line waits for others to share its scoring call' })
+    .option('max-batch', { type: 'number', default: 4096, describe: 'most lines per scoring call' })
+    .option('context', { type: 'number', default: 5, describe: 'context lines printed with each alert' })
+    .option('worker', { type: 'boolean', default: true, describe: 'score in a worker thread (--no-worker: in the main thread)' })
+    .option('checkpoint-ms', { type: 'number', default: 1000, describe: 'least time between two checkpoints of --state' })
+    .option('drain-timeout', { type: 'number', default: 10_000, describe: 'ms SIGTERM waits for queued webhook alerts' })
+    .check((a) => {
+      const inputs = [a.input !== undefined, a.follow !== undefined].filter(Boolean).length;
+      if (a.input !== undefined && a.input !== '-') throw new Error(`Expected '-' (stdin) as the input argument but received ${JSON.stringify(a.input)}; use --follow FILE for a file`);
+      if (inputs > 1) throw new Error('Give one input: --follow FILE or - (stdin), not both');
+      if (inputs === 0 && a.listen === undefined) throw new Error('Give an input: --follow FILE, - (stdin) or --listen HOST:PORT (POST /ingest)');
+      if (a.state !== undefined && a.follow === undefined) throw new Error('--state needs --follow FILE (only a file can be resumed at a byte offset)');
+      if (a.scorer === 'model' && a.model === undefined) throw new Error('Give --model DIR (or --scorer novelty for the model-free scorer)');
+      const ints: [string, unknown, number][] = [['max-body', a.maxBody, 1], ['webhook-queue', a.webhookQueue, 1], ['webhook-retries', a.webhookRetries, 1], ['window', a.window, 2], ['idle-timeout', a.idleTimeout, 1], ['max-sessions', a.maxSessions, 1], ['batch-delay', a.batchDelay, 0], ['max-batch', a.maxBatch, 1], ['context', a.context, 0], ['poll-ms', a.pollMs, 1], ['drain-timeout', a.drainTimeout, 0], ['checkpoint-ms', a.checkpointMs, 0]];
+      for (const [name, v, min] of ints) {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`Expected an integer >= ${min} for --${name} but received ${String(v)}`);
+      }
+      if (a.warmup !== undefined && (!Number.isInteger(a.warmup) || a.warmup < 0)) throw new Error(`Expected an integer >= 0 for --warmup but received ${String(a.warmup)}`);
+      if (!(a.k >= 0) || !Number.isFinite(a.k)) throw new Error(`Expected a number >= 0 for --k but received ${String(a.k)}`);
+      if (!(a.alpha > 0 && a.alpha <= 1)) throw new Error(`Expected a number in (0, 1] for --alpha but received ${String(a.alpha)}`);
+      if (a.threshold !== undefined && !Number.isFinite(a.threshold)) throw new Error(`Expected a number for --threshold but received ${String(a.threshold)}`);
+      return true;
+    });
+}
+
+export const liveCommand: CommandModule<object, LiveArgs> = {
+  command: 'live [input]',
+  describe: 'score log lines as they arrive (--follow FILE, - for stdin, or --listen HOST:PORT) and raise alerts',
+  builder: (y) => withLiveOptions(y) as unknown as Argv<LiveArgs>,
+  handler: async (argv) => {
+    const { runLive } = await import('./live-impl');
+    await runLive(argv);
+  },
+};

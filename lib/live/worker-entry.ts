@@ -1,0 +1,73 @@
+/**
+ * Inside the scorer worker (see worker.ts): builds the scorer from `workerData` and answers calls in order.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { DeepSentryError } from '../errors';
+import type { LineScorer, ScoredEvent } from './types';
+import type { WorkerScorerSpec } from './worker';
+
+const port = parentPort!;
+const spec = workerData as WorkerScorerSpec;
+
+function errorOf(err: unknown): { message: string; code?: string; stack?: string } {
+  const e = err as Error;
+  const out: { message: string; code?: string; stack?: string } = { message: e?.message ?? String(err) };
+  if (err instanceof DeepSentryError) out.code = err.code;
+  if (e?.stack) out.stack = e.stack;
+  return out;
+}
+
+async function main(): Promise<void> {
+  let scorer: LineScorer;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(spec.module) as Record<string, unknown>;
+    const factory = mod[spec.exportName];
+    if (typeof factory !== 'function') throw new DeepSentryError('DS_INVALID_ARGUMENT', `${spec.module} exports no function ${spec.exportName}`);
+    scorer = (await (factory as (d: string, o: unknown) => Promise<LineScorer>)(spec.modelDir, spec.options)) as LineScorer;
+  } catch (err) {
+    port.postMessage({ id: 0, error: errorOf(err) });
+    return;
+  }
+  port.postMessage({ id: 0, result: { name: scorer.name, savedThreshold: scorer.savedThreshold }, stats: scorer.stats() });
+  // Events of the last call keep their windows here; the main thread fetches the few it alerts on
+  // (LineScorer.context) instead of having every event's window cloned across threads.
+  let last: ScoredEvent[] = [];
+  const local: Record<string, (...a: unknown[]) => unknown> = {
+    context: (indices: unknown) =>
+      (indices as number[]).map((i) => {
+        const e = last[i];
+        if (!e) throw new DeepSentryError('DS_OUT_OF_RANGE', `no event ${i} in the last scorer result (${last.length} events)`);
+        return e.expected === undefined ? { window: e.window } : { window: e.window, expected: e.expected };
+      }),
+  };
+  const lean = (events: ScoredEvent[]) => {
+    last = events;
+    return events.map((e) => {
+      const o: ScoredEvent = { seq: e.seq, lineNo: e.lineNo, offset: e.offset, session: e.session, score: e.score, isSessionEnd: e.isSessionEnd, window: [] };
+      if (e.endReason) o.endReason = e.endReason;
+      return o;
+    });
+  };
+  // One call at a time, in arrival order: a scorer is not re-entrant.
+  let chain = Promise.resolve();
+  port.on('message', (m: { id: number; method: string; args: unknown[] }) => {
+    chain = chain.then(async () => {
+      try {
+        let result: unknown;
+        if (local[m.method]) result = local[m.method]!(...m.args);
+        else {
+          const fn = (scorer as unknown as Record<string, (...a: unknown[]) => unknown>)[m.method];
+          if (typeof fn !== 'function') throw new DeepSentryError('DS_INVALID_ARGUMENT', `unknown scorer method ${m.method}`);
+          result = await fn.apply(scorer, m.args);
+          if (m.method === 'scoreLines' || m.method === 'tick' || m.method === 'flush') result = lean(result as ScoredEvent[]);
+        }
+        port.postMessage({ id: m.id, result, stats: scorer.stats() });
+      } catch (err) {
+        port.postMessage({ id: m.id, error: errorOf(err), stats: scorer.stats() });
+      }
+    });
+  });
+}
+
+void main();
