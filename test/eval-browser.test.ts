@@ -159,16 +159,16 @@ describe('eval report in headless chromium', function () {
   it('renders every chart: SVGs with real size and drawn marks, screenshots with ink and the curve colour', async () => {
     const page = await ctx.newPage();
     await page.goto(`file://${report}`, { waitUntil: 'load' });
-    const boxes: { chart: string; w: number; h: number; marks: number }[] = await page.evaluate(() =>
+    // evaluated in the page (a string: the test's tsconfig has no DOM types)
+    const boxes: { chart: string; w: number; h: number; marks: number }[] = await page.evaluate(`
       Array.from(document.querySelectorAll('figure.chart')).map((f) => {
-        const svg = f.querySelector('svg')!.getBoundingClientRect();
+        const svg = f.querySelector('svg').getBoundingClientRect();
         const marks = Array.from(f.querySelectorAll('.ds-curve, .ds-bars')).filter((e) => {
-          const b = (e as SVGGraphicsElement).getBBox();
+          const b = e.getBBox();
           return b.width > 20 && b.height > 20;
         }).length;
-        return { chart: (f as HTMLElement).dataset.chart!, w: svg.width, h: svg.height, marks };
-      }),
-    );
+        return { chart: f.dataset.chart, w: svg.width, h: svg.height, marks };
+      })`);
     expect(boxes.map((b) => b.chart)).to.deep.equal(['session-roc', 'session-pr', 'session-scores', 'line-roc', 'line-pr', 'line-scores']);
     for (const b of boxes) {
       expect(b.w, b.chart).to.be.greaterThan(300);

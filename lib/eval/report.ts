@@ -121,7 +121,7 @@ function topSection(top: TopSession[], haveLines: boolean, haveText: boolean): s
     const detail = !haveLines
       ? ''
       : `<details${i === 0 ? ' open' : ''}><summary>${s.linesInScores > s.topLines.length ? `the ${s.topLines.length} highest-scoring of ${int(s.linesInScores)} lines` : `${int(s.linesInScores)} line${s.linesInScores === 1 ? '' : 's'}`}</summary>
-<table class="lines"><thead><tr><th>line</th><th>score</th><th>flag</th><th>label</th>${haveText ? '<th class="text">text</th>' : ''}</tr></thead><tbody>
+<table class="lines"><thead><tr><th>line</th><th>score</th><th>flag</th><th title="ground truth: A anomaly, N normal">label</th>${haveText ? '<th class="text">text</th>' : ''}</tr></thead><tbody>
 ${s.topLines.map((l) => `<tr class="${l.anomaly ? 'flagged' : ''}"><td>${l.lineNo}</td><td>${esc(fmtNum(l.score, 4))}</td><td>${l.anomaly ? '●' : ''}</td><td>${l.label === null ? '' : l.label ? 'A' : 'N'}</td>${haveText ? `<td class="text"><code>${esc(l.text ?? '')}</code></td>` : ''}</tr>`).join('\n')}
 </tbody></table></details>`;
     return `<tr class="session"><td>${s.rank}</td><td><code>${esc(s.session)}</code></td><td>${esc(fmtNum(s.score, 4))}</td><td>${s.anomaly ? '<span class="badge flag">flagged</span>' : '—'}</td><td>${labelBadge(s.label)}</td><td>${int(s.lines)}</td><td>${esc(s.firstTs)}${s.lastTs && s.lastTs !== s.firstTs ? ` → ${esc(s.lastTs)}` : ''}</td></tr>
@@ -183,6 +183,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 .badge.anom{background:#fce8e6;color:#a50e0e}.badge.norm{background:#e8f0fe;color:#174ea6}.badge.none{background:#f1f3f4;color:var(--mut)}
 .badge.flag{background:#fef7e0;color:#8a5300}
 .na{color:var(--mut)}
+.verdict{font-size:15px;margin:0 0 14px}
 .note{color:var(--mut);font-size:12px;margin:6px 0 0}
 footer{color:var(--mut);font-size:12px;max-width:1640px;margin:0 auto;padding:0 28px 28px}
 footer li{margin:2px 0}
@@ -232,6 +233,7 @@ export function renderReport(input: ReportInput): string {
 <body>
 <header><h1>${esc(title)}</h1><p>Evaluated ${esc(m.createdAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))} · rule: anomalous when score ≥ threshold · F${fmtNum(m.beta)} uses β = ${fmtNum(m.beta)}</p></header>
 <main>
+${saved ? `<p class="verdict">At the ${esc(SOURCE_TEXT[saved.source])} the model flagged <b>${int(saved.confusion.tp + saved.confusion.fp)}</b> of ${int(s.items)} sessions: <b>${int(saved.confusion.tp)}</b> of the ${int(s.anomalies)} anomalous sessions found (recall ${pct(saved.recall)}), <b>${int(saved.confusion.fp)}</b> false alarm${saved.confusion.fp === 1 ? '' : 's'} (precision ${pct(saved.precision)}), <b>${int(saved.confusion.fn)}</b> missed.</p>` : ''}
 <div class="cards">${cards.map(([k, v]) => `<div class="card"><div class="v">${esc(v)}</div><div class="k">${esc(k)}</div></div>`).join('')}</div>
 <div class="two">
 <section id="dataset"><h2>Dataset</h2>${kvTable(datasetRows)}</section>
