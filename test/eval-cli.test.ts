@@ -117,7 +117,7 @@ describe('deepsentry eval (CLI)', function () {
     fs.writeFileSync(other, 'BlockId,Label\nnode-1,Normal\nnode-2,Anomaly\n');
     const r = cli(['eval', scores, '--labels', other, '--out', path.join(work, 'fail')]);
     expect(r.code).to.equal(1);
-    expect(r.stderr).to.match(/^deepsentry: labels in .*other\.csv match none of the 5150 sessions/);
+    expect(r.stderr).to.match(/^deepsentry: labels in .*other2\.csv match none of the 5150 sessions/);
     expect(r.stderr, 'no stack trace').to.not.match(/\n\s+at /);
     const j = cli(['eval', scores, '--labels', other, '--out', path.join(work, 'fail'), '--json']);
     expect(j.code).to.equal(1);
