@@ -1,0 +1,287 @@
+/**
+ * W1 and W2 on the native kernels, called directly through the addon (lib/backend/binding.ts): the LSTM
+ * passes via bilstmForward/lstmForward/lstmEncode and bilstmBackward/lstmBackward, the Dense layers and their
+ * gradients via matMul, and in TypeScript loops only what is O(elements): bias adds, the loss and its
+ * gradient, the embedding gather/scatter and the Adam update. A complete training step on the native kernels,
+ * the same function as the tfjs peers (bench/peers/tfjs.ts).
+ */
+import type { NativeBinding } from '../lib/backend/binding';
+import { Adam } from './adam';
+import type { W1Impl, W2Impl } from './impl';
+import {
+  cloneArrays,
+  decoderInputs,
+  w1ParamList,
+  w2ParamList,
+  type NamedArrays,
+  type W1Batch,
+  type W1Params,
+  type W1Shape,
+  type W2Batch,
+  type W2Params,
+  type W2Shape,
+} from './workloads';
+
+/** out[r, :] += bias for every row r of a row-major [rows, n] array. */
+function addBiasRows(out: Float32Array, bias: Float32Array): void {
+  const n = bias.length;
+  for (let r = 0; r < out.length; r += n) {
+    for (let j = 0; j < n; j++) out[r + j] += bias[j];
+  }
+}
+
+/** Column sums of a row-major [rows, n] array (the gradient of a bias added to every row). */
+function columnSums(a: Float32Array, n: number): Float32Array {
+  const s = new Float32Array(n);
+  for (let r = 0; r < a.length; r += n) {
+    for (let j = 0; j < n; j++) s[j] += a[r + j];
+  }
+  return s;
+}
+
+export class NativeW1 implements W1Impl {
+  private readonly p: W1Params;
+  private readonly adam: Adam;
+  private readonly summary: Float32Array;
+
+  constructor(
+    private readonly nb: NativeBinding,
+    private readonly s: W1Shape,
+    params: W1Params,
+    private readonly batch: W1Batch,
+  ) {
+    this.p = cloneArrays(params);
+    this.adam = new Adam(w1ParamList(this.p));
+    this.summary = new Float32Array(s.batch * 2 * s.hidden);
+  }
+
+  private dims(): { batch: number; steps: number; inputSize: number; hiddenSize: number } {
+    return { batch: this.s.batch, steps: this.s.steps, inputSize: this.s.input, hiddenSize: this.s.hidden };
+  }
+
+  /** summary [B, 2H] = [h_fw_final, h_bw_final] */
+  private fillSummary(hFw: Float32Array, hBw: Float32Array): void {
+    const { batch: B, hidden: H } = this.s;
+    for (let b = 0; b < B; b++) {
+      this.summary.set(hFw.subarray(b * H, (b + 1) * H), b * 2 * H);
+      this.summary.set(hBw.subarray(b * H, (b + 1) * H), b * 2 * H + H);
+    }
+  }
+
+  /** Dense + MSE on the filled summary: predictions, per-window scores, and pred − target. */
+  private head(): { pred: Float32Array; scores: Float32Array; diff: Float32Array } {
+    const { batch: B, hidden: H, out: N } = this.s;
+    const pred = this.nb.matMul({ a: this.summary, b: this.p.dense.kernel, m: B, k: 2 * H, n: N });
+    addBiasRows(pred, this.p.dense.bias);
+    const diff = new Float32Array(B * N);
+    const scores = new Float32Array(B);
+    const target = this.batch.target;
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let j = 0; j < N; j++) {
+        const d = pred[b * N + j] - target[b * N + j];
+        diff[b * N + j] = d;
+        sum += d * d;
+      }
+      scores[b] = sum / N;
+    }
+    return { pred, scores, diff };
+  }
+
+  forward(): { pred: Float32Array; scores: Float32Array } {
+    const r = this.nb.bilstmForward({ ...this.dims(), x: this.batch.x, forward: this.p.forward, backward: this.p.backward });
+    this.fillSummary(r.hFw, r.hBw);
+    const { pred, scores } = this.head();
+    return { pred, scores };
+  }
+
+  gradients(): { loss: number; grads: NamedArrays } {
+    const { batch: B, hidden: H, out: N } = this.s;
+    const x = this.batch.x;
+    const fwd = this.nb.bilstmForward({ ...this.dims(), x, forward: this.p.forward, backward: this.p.backward, training: true });
+    this.fillSummary(fwd.hFw, fwd.hBw);
+    const { scores, diff } = this.head();
+    let loss = 0;
+    for (let b = 0; b < B; b++) loss += scores[b];
+    loss /= B;
+    // loss = mean over B·N of diff² → dpred = 2·diff / (B·N)
+    const scale = 2 / (B * N);
+    for (let i = 0; i < diff.length; i++) diff[i] *= scale;
+    const dpred = diff;
+    // dKernel [2H, N] = summaryᵀ · dpred; dSummary [B, 2H] = dpred · kernelᵀ
+    const dDenseK = this.nb.matMul({ a: this.summary, b: dpred, m: 2 * H, k: B, n: N, transposeA: true });
+    const dDenseB = columnSums(dpred, N);
+    const dSummary = this.nb.matMul({ a: dpred, b: this.p.dense.kernel, m: B, k: N, n: 2 * H, transposeB: true });
+    const dhFw = new Float32Array(B * H);
+    const dhBw = new Float32Array(B * H);
+    for (let b = 0; b < B; b++) {
+      dhFw.set(dSummary.subarray(b * 2 * H, b * 2 * H + H), b * H);
+      dhBw.set(dSummary.subarray(b * 2 * H + H, (b + 1) * 2 * H), b * H);
+    }
+    const g = this.nb.bilstmBackward({
+      ...this.dims(),
+      x,
+      forward: this.p.forward,
+      backward: this.p.backward,
+      y: fwd.y,
+      workspace: fwd.workspace as Float32Array,
+      dhFw,
+      dhBw,
+    });
+    const arrays = [
+      g.forward.dKernel,
+      g.forward.dRecurrentKernel,
+      g.forward.dBias,
+      g.backward.dKernel,
+      g.backward.dRecurrentKernel,
+      g.backward.dBias,
+      dDenseK,
+      dDenseB,
+    ];
+    const names = w1ParamList(this.p).map(([n]) => n);
+    return { loss, grads: arrays.map((a, i) => [names[i], a]) };
+  }
+
+  trainStep(): number {
+    const { loss, grads } = this.gradients();
+    this.adam.apply(grads.map(([, g]) => g));
+    return loss;
+  }
+
+  dispose(): void {
+    // plain typed arrays: nothing to release
+  }
+}
+
+export class NativeW2 implements W2Impl {
+  readonly frozenEmbedding = false;
+  private readonly p: W2Params;
+  private readonly adam: Adam;
+  private readonly din: Int32Array;
+
+  constructor(
+    private readonly nb: NativeBinding,
+    private readonly s: W2Shape,
+    params: W2Params,
+    private readonly batch: W2Batch,
+  ) {
+    this.p = cloneArrays(params);
+    this.adam = new Adam(w2ParamList(this.p));
+    this.din = decoderInputs(batch.tokens, s.batch, s.steps);
+  }
+
+  private dims(): { batch: number; steps: number; inputSize: number; hiddenSize: number } {
+    return { batch: this.s.batch, steps: this.s.steps, inputSize: this.s.embedding, hiddenSize: this.s.hidden };
+  }
+
+  encode(): Float32Array {
+    return this.nb.lstmEncode({
+      ...this.dims(),
+      tokens: this.batch.tokens,
+      embedding: this.p.embedding,
+      vocabSize: this.s.vocab,
+      weights: this.p.encoder,
+    }).h;
+  }
+
+  /** x [B·T, E] = embedding rows of ids */
+  private gather(ids: Int32Array): Float32Array {
+    const E = this.s.embedding;
+    const x = new Float32Array(ids.length * E);
+    const emb = this.p.embedding;
+    for (let r = 0; r < ids.length; r++) x.set(emb.subarray(ids[r] * E, ids[r] * E + E), r * E);
+    return x;
+  }
+
+  /**
+   * Forward of the autoencoder; with `grad`, also the whole backward pass. Softmax cross-entropy over
+   * [B·T, V] logits (rows b·T + t, batch-major as the LSTM output), mean over the B·T tokens.
+   */
+  private run(grad: boolean): { loss: number; grads?: NamedArrays } {
+    const { batch: B, steps: T, vocab: V, embedding: E, hidden: H } = this.s;
+    const rows = B * T;
+    const tokens = this.batch.tokens;
+    const xe = this.gather(tokens);
+    const xd = this.gather(this.din);
+    const enc = this.nb.lstmForward({ ...this.dims(), x: xe, weights: this.p.encoder, training: grad });
+    const dec = this.nb.lstmForward({ ...this.dims(), x: xd, weights: this.p.decoder, h0: enc.h, c0: enc.c, training: grad });
+    const logits = this.nb.matMul({ a: dec.y, b: this.p.dense.kernel, m: rows, k: H, n: V });
+    addBiasRows(logits, this.p.dense.bias);
+    // logits become dlogits in place: (softmax − onehot) / rows
+    let loss = 0;
+    const inv = 1 / rows;
+    for (let r = 0; r < rows; r++) {
+      const o = r * V;
+      let max = -Infinity;
+      for (let j = 0; j < V; j++) if (logits[o + j] > max) max = logits[o + j];
+      let sum = 0;
+      for (let j = 0; j < V; j++) {
+        const e = Math.exp(logits[o + j] - max);
+        logits[o + j] = e;
+        sum += e;
+      }
+      const label = tokens[r];
+      loss -= Math.log(logits[o + label] / sum);
+      if (grad) {
+        const k = inv / sum;
+        for (let j = 0; j < V; j++) logits[o + j] *= k;
+        logits[o + label] -= inv;
+      }
+    }
+    loss *= inv;
+    if (!grad) return { loss };
+    const dlogits = logits;
+    const dDenseK = this.nb.matMul({ a: dec.y, b: dlogits, m: H, k: rows, n: V, transposeA: true });
+    const dDenseB = columnSums(dlogits, V);
+    const dy = this.nb.matMul({ a: dlogits, b: this.p.dense.kernel, m: rows, k: V, n: H, transposeB: true });
+    const gd = this.nb.lstmBackward({
+      ...this.dims(),
+      x: xd,
+      weights: this.p.decoder,
+      h0: enc.h,
+      c0: enc.c,
+      y: dec.y,
+      workspace: dec.workspace as Float32Array,
+      dy,
+    });
+    const ge = this.nb.lstmBackward({
+      ...this.dims(),
+      x: xe,
+      weights: this.p.encoder,
+      y: enc.y,
+      workspace: enc.workspace as Float32Array,
+      dh: gd.dh0,
+      dc: gd.dc0,
+    });
+    // the embedding's gradient: scatter-add both lookups' input gradients
+    const dEmb = new Float32Array(V * E);
+    for (const [ids, dx] of [[tokens, ge.dx], [this.din, gd.dx]] as const) {
+      for (let r = 0; r < rows; r++) {
+        const o = ids[r] * E;
+        for (let j = 0; j < E; j++) dEmb[o + j] += dx[r * E + j];
+      }
+    }
+    const arrays = [dEmb, ge.dKernel, ge.dRecurrentKernel, ge.dBias, gd.dKernel, gd.dRecurrentKernel, gd.dBias, dDenseK, dDenseB];
+    const names = w2ParamList(this.p).map(([n]) => n);
+    return { loss, grads: arrays.map((a, i) => [names[i], a]) };
+  }
+
+  lossValue(): number {
+    return this.run(false).loss;
+  }
+
+  gradients(): { loss: number; grads: NamedArrays } {
+    const r = this.run(true);
+    return { loss: r.loss, grads: r.grads as NamedArrays };
+  }
+
+  trainStep(): number {
+    const { loss, grads } = this.gradients();
+    this.adam.apply(grads.map(([, g]) => g));
+    return loss;
+  }
+
+  dispose(): void {
+    // plain typed arrays: nothing to release
+  }
+}

@@ -1,0 +1,320 @@
+/**
+ * The tfjs peers: W1 and W2 written in tfjs-core ops (an LSTM as a loop over steps of matMul + sigmoid/tanh,
+ * trained with tf.variableGrads and tf.train.adam), run on @tensorflow/tfjs-backend-cpu or
+ * @tensorflow/tfjs-backend-wasm. They compute the same functions as bench/native.ts, from the same
+ * parameters (bench/workloads.ts).
+ *
+ * The LSTM is written as a tfjs user would write it well: the input projection of all steps is one large
+ * matMul (time-major, so a step's rows are one contiguous slice), each step one recurrent matMul and the
+ * gate math on [B, 4H].
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+// tfjs-core registers no gradients by itself (BUILD-NOTES); this ESM file loads under tsx, which runs the bench.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import * as path from 'path';
+import type { LstmWeights } from '../../lib/backend/binding';
+import { DeepSentryError } from '../../lib/errors';
+import { BENCH_ADAM } from '../adam';
+import {
+  decoderInputs,
+  W1_PARAM_NAMES,
+  W2_PARAM_NAMES,
+  type NamedArrays,
+  type W1Batch,
+  type W1Params,
+  type W1Shape,
+  type W2Batch,
+  type W2Params,
+  type W2Shape,
+} from '../workloads';
+import type { W1Impl, W2Impl } from '../impl';
+
+export type TfjsBackendName = 'cpu' | 'wasm';
+
+/** What the benchmark reports about a tfjs backend. */
+export interface TfjsBackendInfo {
+  name: TfjsBackendName;
+  /** tfjs-core version */
+  version: string;
+  /** wasm only: whether the SIMD build runs, and the thread count (always 1 in Node) */
+  simd?: boolean;
+  threads?: number;
+}
+
+let wasmListenerCleanup = false;
+
+/**
+ * Makes `name` the active tfjs backend (initialising it on first use) and returns what it is. The wasm
+ * binaries are located in node_modules explicitly, so the bench works from any working directory.
+ */
+export async function useTfjsBackend(name: TfjsBackendName): Promise<TfjsBackendInfo> {
+  // The benchmark is production use: no per-op debug checks, no "install tfjs-node" banner.
+  tf.enableProdMode();
+  if (name === 'wasm') {
+    const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
+    setWasmPaths(dist);
+  }
+  // The Emscripten module of the wasm backend installs process handlers that rethrow every uncaught
+  // error and unhandled rejection, printing its whole minified source; take them out again.
+  const before = {
+    uncaughtException: process.listeners('uncaughtException'),
+    unhandledRejection: process.listeners('unhandledRejection'),
+  };
+  const ok = await tf.setBackend(name);
+  if (name === 'wasm' && !wasmListenerCleanup) {
+    wasmListenerCleanup = true;
+    for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
+      const emitter = process as NodeJS.EventEmitter;
+      for (const l of emitter.listeners(ev)) {
+        if (!(before[ev] as unknown[]).includes(l)) emitter.removeListener(ev, l as (...args: unknown[]) => void);
+      }
+    }
+  }
+  if (!ok || tf.getBackend() !== name) {
+    throw new DeepSentryError('DS_UNSUPPORTED', `tfjs backend '${name}' failed to initialise (active backend: ${tf.getBackend()})`);
+  }
+  const info: TfjsBackendInfo = { name, version: tf.version_core };
+  if (name === 'wasm') {
+    info.simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+    info.threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? 2 : 1;
+  }
+  return info;
+}
+
+interface TfLstm {
+  kernel: tf.Variable;
+  recurrentKernel: tf.Variable;
+  bias: tf.Variable;
+}
+
+function lstmVars(w: LstmWeights, input: number, hidden: number, trainable = true): TfLstm {
+  return {
+    kernel: tf.variable(tf.tensor2d(w.kernel, [input, 4 * hidden]), trainable),
+    recurrentKernel: tf.variable(tf.tensor2d(w.recurrentKernel, [hidden, 4 * hidden]), trainable),
+    bias: tf.variable(tf.tensor1d(w.bias), trainable),
+  };
+}
+
+interface LstmRun {
+  h: tf.Tensor2D;
+  c: tf.Tensor2D;
+  /** the hidden state of every step in time order (only when asked for) */
+  ys: tf.Tensor2D[];
+}
+
+/**
+ * One LSTM direction over time-major input xTM [T·B, I] (rows t·B … t·B+B−1 are step t). Gate order i, f,
+ * c, o and the same arithmetic as native/src/lstm_math.h.
+ */
+function lstmRun(
+  xTM: tf.Tensor2D,
+  w: TfLstm,
+  batch: number,
+  steps: number,
+  hidden: number,
+  opts: { reverse?: boolean; h0?: tf.Tensor2D; c0?: tf.Tensor2D; keepAll?: boolean } = {},
+): LstmRun {
+  const xp = tf.add(tf.matMul(xTM, w.kernel), w.bias) as tf.Tensor2D;
+  let h = opts.h0 ?? tf.zeros([batch, hidden]);
+  let c = opts.c0 ?? tf.zeros([batch, hidden]);
+  const ys: tf.Tensor2D[] = new Array(opts.keepAll ? steps : 0);
+  for (let k = 0; k < steps; k++) {
+    const t = opts.reverse ? steps - 1 - k : k;
+    const z = tf.add(tf.slice(xp, [t * batch, 0], [batch, 4 * hidden]), tf.matMul(h, w.recurrentKernel));
+    const [zi, zf, zg, zo] = tf.split(z, 4, 1);
+    c = tf.add(tf.mul(tf.sigmoid(zf), c), tf.mul(tf.sigmoid(zi), tf.tanh(zg)));
+    h = tf.mul(tf.sigmoid(zo), tf.tanh(c));
+    if (opts.keepAll) ys[t] = h;
+  }
+  return { h, c, ys };
+}
+
+/** [B, T, …] batch-major → [T·B, …] time-major rows. */
+/** tfjs' AdamOptimizer types its argument narrower than the gradients variableGrads returns */
+function asNamedTensors(grads: tf.NamedTensorMap): Parameters<tf.AdamOptimizer['applyGradients']>[0] {
+  return Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
+}
+
+function timeMajor2d(x: tf.Tensor, batch: number, steps: number): tf.Tensor {
+  const rows = batch * steps;
+  if (x.rank === 3) return tf.reshape(tf.transpose(x, [1, 0, 2]), [rows, x.shape[2] as number]);
+  return tf.reshape(tf.transpose(x, [1, 0]), [rows]);
+}
+
+/** W1 on a tfjs backend (the active one when constructed). */
+export class TfjsW1 implements W1Impl {
+  private readonly fw: TfLstm;
+  private readonly bw: TfLstm;
+  private readonly denseK: tf.Variable;
+  private readonly denseB: tf.Variable;
+  private readonly x: tf.Tensor3D;
+  private readonly target: tf.Tensor2D;
+  private readonly vars: tf.Variable[];
+  private readonly optimizer: tf.AdamOptimizer;
+
+  constructor(
+    private readonly s: W1Shape,
+    params: W1Params,
+    batch: W1Batch,
+  ) {
+    this.fw = lstmVars(params.forward, s.input, s.hidden);
+    this.bw = lstmVars(params.backward, s.input, s.hidden);
+    this.denseK = tf.variable(tf.tensor2d(params.dense.kernel, [2 * s.hidden, s.out]));
+    this.denseB = tf.variable(tf.tensor1d(params.dense.bias));
+    this.x = tf.tensor3d(batch.x, [s.batch, s.steps, s.input]);
+    this.target = tf.tensor2d(batch.target, [s.batch, s.out]);
+    // same order as W1_PARAM_NAMES
+    this.vars = [this.fw.kernel, this.fw.recurrentKernel, this.fw.bias, this.bw.kernel, this.bw.recurrentKernel, this.bw.bias, this.denseK, this.denseB];
+    const { learningRate, beta1, beta2, epsilon } = BENCH_ADAM;
+    this.optimizer = tf.train.adam(learningRate, beta1, beta2, epsilon);
+  }
+
+  /** predictions [B, out] and per-window scores (MSE) [B], as tensors (inside a tidy) */
+  private predict(): { pred: tf.Tensor2D; scores: tf.Tensor1D } {
+    const { batch: B, steps: T, hidden: H } = this.s;
+    const xTM = timeMajor2d(this.x, B, T) as tf.Tensor2D;
+    const f = lstmRun(xTM, this.fw, B, T, H);
+    const b = lstmRun(xTM, this.bw, B, T, H, { reverse: true });
+    const summary = tf.concat([f.h, b.h], 1);
+    const pred = tf.add(tf.matMul(summary, this.denseK), this.denseB) as tf.Tensor2D;
+    const scores = tf.mean(tf.squaredDifference(pred, this.target), 1) as tf.Tensor1D;
+    return { pred, scores };
+  }
+
+  forward(): { pred: Float32Array; scores: Float32Array } {
+    return tf.tidy(() => {
+      const { pred, scores } = this.predict();
+      return { pred: pred.dataSync() as Float32Array, scores: scores.dataSync() as Float32Array };
+    });
+  }
+
+  private lossAndGrads(): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+    return tf.variableGrads(() => tf.mean(this.predict().scores) as tf.Scalar, this.vars);
+  }
+
+  gradients(): { loss: number; grads: NamedArrays } {
+    const { value, grads } = this.lossAndGrads();
+    const out: NamedArrays = this.vars.map((v, i) => [W1_PARAM_NAMES[i], grads[v.name].dataSync() as Float32Array]);
+    const loss = value.dataSync()[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return { loss, grads: out };
+  }
+
+  trainStep(): number {
+    const { value, grads } = this.lossAndGrads();
+    this.optimizer.applyGradients(asNamedTensors(grads));
+    const loss = value.dataSync()[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return loss;
+  }
+
+  dispose(): void {
+    tf.dispose([...this.vars, this.x, this.target]);
+    this.optimizer.dispose();
+  }
+}
+
+/**
+ * How the W2 peer looks the embedding up in training:
+ *  - 'gather': tf.gather, the usual way; its gradient needs UnsortedSegmentSum;
+ *  - 'onehot': oneHot(ids)·E, the same function and gradient as products. tfjs-cpu's UnsortedSegmentSum
+ *    takes ~2 minutes for this batch (measured: 122 s for the [3072]→[2000,64] scatter), so the cpu peer
+ *    trains its embedding this way, which is ~20× faster there;
+ *  - 'frozen': tf.gather of a non-trainable embedding — tfjs-wasm has no UnsortedSegmentSum at all.
+ * Encoding (forward only) always uses tf.gather.
+ */
+export type EmbeddingMode = 'gather' | 'onehot' | 'frozen';
+
+/** W2 on a tfjs backend. */
+export class TfjsW2 implements W2Impl {
+  readonly frozenEmbedding: boolean;
+  private readonly emb: tf.Variable;
+  private readonly enc: TfLstm;
+  private readonly dec: TfLstm;
+  private readonly denseK: tf.Variable;
+  private readonly denseB: tf.Variable;
+  private readonly tokens: tf.Tensor2D;
+  private readonly din: tf.Tensor2D;
+  /** the variables trained, in W2_PARAM_NAMES order (without the embedding when frozen) */
+  private readonly trained: tf.Variable[];
+  private readonly trainedNames: string[];
+  private readonly optimizer: tf.AdamOptimizer;
+
+  constructor(
+    private readonly s: W2Shape,
+    params: W2Params,
+    batch: W2Batch,
+    private readonly embeddingMode: EmbeddingMode,
+  ) {
+    this.frozenEmbedding = embeddingMode === 'frozen';
+    const frozenEmbedding = this.frozenEmbedding;
+    this.emb = tf.variable(tf.tensor2d(params.embedding, [s.vocab, s.embedding]), !frozenEmbedding);
+    this.enc = lstmVars(params.encoder, s.embedding, s.hidden);
+    this.dec = lstmVars(params.decoder, s.embedding, s.hidden);
+    this.denseK = tf.variable(tf.tensor2d(params.dense.kernel, [s.hidden, s.vocab]));
+    this.denseB = tf.variable(tf.tensor1d(params.dense.bias));
+    this.tokens = tf.tensor2d(batch.tokens, [s.batch, s.steps], 'int32');
+    this.din = tf.tensor2d(decoderInputs(batch.tokens, s.batch, s.steps), [s.batch, s.steps], 'int32');
+    const all = [this.emb, this.enc.kernel, this.enc.recurrentKernel, this.enc.bias, this.dec.kernel, this.dec.recurrentKernel, this.dec.bias, this.denseK, this.denseB];
+    const keep = all.map((_, i) => i).filter((i) => !(frozenEmbedding && i === 0));
+    this.trained = keep.map((i) => all[i]);
+    this.trainedNames = keep.map((i) => W2_PARAM_NAMES[i]);
+    const { learningRate, beta1, beta2, epsilon } = BENCH_ADAM;
+    this.optimizer = tf.train.adam(learningRate, beta1, beta2, epsilon);
+  }
+
+  /** encoder final state h [B, H] of the batch (batched encoding) */
+  encode(): Float32Array {
+    return tf.tidy(() => {
+      const { batch: B, steps: T, hidden: H } = this.s;
+      const xe = tf.gather(this.emb, timeMajor2d(this.tokens, B, T)) as tf.Tensor2D;
+      return lstmRun(xe, this.enc, B, T, H).h.dataSync() as Float32Array;
+    });
+  }
+
+  private loss(): tf.Scalar {
+    const { batch: B, steps: T, hidden: H, vocab: V } = this.s;
+    const tokTM = timeMajor2d(this.tokens, B, T) as tf.Tensor1D;
+    const dinTM = timeMajor2d(this.din, B, T) as tf.Tensor1D;
+    const lookup = (ids: tf.Tensor1D): tf.Tensor2D =>
+      this.embeddingMode === 'onehot' ? tf.matMul(tf.oneHot(ids, V), this.emb) : (tf.gather(this.emb, ids) as tf.Tensor2D);
+    const xe = lookup(tokTM);
+    const xd = lookup(dinTM);
+    const e = lstmRun(xe, this.enc, B, T, H);
+    const d = lstmRun(xd, this.dec, B, T, H, { h0: e.h, c0: e.c, keepAll: true });
+    const y = tf.concat(d.ys, 0); // [T·B, H], time-major like tokTM
+    const logits = tf.add(tf.matMul(y, this.denseK), this.denseB);
+    // one-hot × log-softmax rather than a gather of the label's log-probability: a gather's gradient
+    // needs UnsortedSegmentSum, which tfjs-wasm does not have
+    const labels = tf.oneHot(tokTM, V);
+    return tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+  }
+
+  lossValue(): number {
+    return tf.tidy(() => this.loss().dataSync()[0]);
+  }
+
+  gradients(): { loss: number; grads: NamedArrays } {
+    const { value, grads } = tf.variableGrads(() => this.loss(), this.trained);
+    const out: NamedArrays = this.trained.map((v, i) => [this.trainedNames[i], grads[v.name].dataSync() as Float32Array]);
+    const loss = value.dataSync()[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return { loss, grads: out };
+  }
+
+  trainStep(): number {
+    const { value, grads } = tf.variableGrads(() => this.loss(), this.trained);
+    this.optimizer.applyGradients(asNamedTensors(grads));
+    const loss = value.dataSync()[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return loss;
+  }
+
+  dispose(): void {
+    tf.dispose([this.emb, this.enc.kernel, this.enc.recurrentKernel, this.enc.bias, this.dec.kernel, this.dec.recurrentKernel, this.dec.bias, this.denseK, this.denseB, this.tokens, this.din]);
+    this.optimizer.dispose();
+  }
+}
