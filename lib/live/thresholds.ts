@@ -36,7 +36,12 @@ export interface ThresholdOptions {
 export interface ThresholdSnapshot {
   mode: ThresholdMode;
   seen: number;
-  ring?: number[]; // rolling: the window, oldest first
+  // rolling: the ring buffer as stored, its write position and running sums (kept exactly so that a restored
+  // threshold rounds exactly as the uninterrupted one would)
+  ring?: number[];
+  head?: number;
+  sum?: number;
+  sumSq?: number;
   mean?: number; // ewma
   variance?: number; // ewma
 }
@@ -163,10 +168,10 @@ export class LiveThreshold {
   snapshot(): ThresholdSnapshot {
     const s: ThresholdSnapshot = { mode: this.mode, seen: this.seen };
     if (this.mode === 'rolling') {
-      const ring: number[] = [];
-      const start = this.count === this.window ? this.head : 0;
-      for (let i = 0; i < this.count; i++) ring.push(this.ring[(start + i) % this.window]!);
-      s.ring = ring;
+      s.ring = Array.from(this.ring.subarray(0, this.count));
+      s.head = this.head;
+      s.sum = this.sum;
+      s.sumSq = this.sumSq;
     } else if (this.mode === 'ewma') {
       s.mean = this.mean;
       s.variance = this.variance;
@@ -180,12 +185,19 @@ export class LiveThreshold {
     }
     this.seen = s.seen;
     if (this.mode === 'rolling') {
-      const ring = Array.isArray(s.ring) ? s.ring.slice(-this.window) : [];
+      const ring = Array.isArray(s.ring) ? s.ring : [];
+      const head = s.head ?? ring.length % this.window;
+      if (ring.length > this.window || !Number.isInteger(head) || head < 0 || head >= this.window || (ring.length < this.window && head !== ring.length % this.window)) {
+        throw new DeepSentryError('DS_CONFIG', `checkpointed rolling threshold state has ${ring.length} scores for a window of ${this.window}: use the same --window or delete the state file`);
+      }
       this.ring.fill(0);
       ring.forEach((v, i) => (this.ring[i] = v));
       this.count = ring.length;
-      this.head = this.count % this.window;
-      this.resum();
+      this.head = head;
+      if (typeof s.sum === 'number' && typeof s.sumSq === 'number') {
+        this.sum = s.sum;
+        this.sumSq = s.sumSq;
+      } else this.resum();
     } else if (this.mode === 'ewma') {
       this.mean = Number(s.mean ?? 0);
       this.variance = Number(s.variance ?? 0);
