@@ -160,8 +160,9 @@ export class WebhookSink implements AlertSink {
         this.opts.onGiveUp?.(old, `webhook queue full (${this.maxQueue})`);
       }
       this.queue.push(a);
+      // Starts sending at once (the first alert leaves the queue synchronously), so it is never dropped for room.
+      if (!this.sending) void this.loop();
     }
-    if (!this.sending) void this.loop();
   }
 
   private async loop(): Promise<void> {
