@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { LiveMonitor } from '../lib/live/monitor';
 import { NoveltyScorer } from '../lib/live/novelty';
 import { LiveServer, parseListen } from '../lib/live/server';
@@ -52,14 +53,6 @@ class Receiver {
       this.server.close(() => r());
       this.server.closeAllConnections();
     });
-  }
-}
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -244,7 +237,7 @@ describe('live alert sinks', () => {
       '1970-01-01T00:00:00.000Z ANOMALY line score=9 > threshold=1 session=s at /var/log/app.log:70\n      b\n    > c\n    expected: d\n',
     );
     const chunks: string[] = [];
-    const out = new (require('node:stream').Writable)({
+    const out = new Writable({
       write(c: Buffer, _e: string, cb: () => void) {
         chunks.push(c.toString());
         cb();
