@@ -147,13 +147,39 @@ interface LegendItem {
   kind: 'line' | 'dash' | 'box' | 'dot';
 }
 
+type Corner = 'br' | 'tr' | 'bl' | 'tl';
+
+function legendSize(items: LegendItem[]): { w: number; h: number } {
+  return { w: 14 + 26 + Math.max(...items.map((i) => i.label.length)) * 6.4, h: items.length * 17 + 8 };
+}
+
+function legendBox(items: LegendItem[], corner: Corner): { x: number; y: number; w: number; h: number } {
+  const { w, h } = legendSize(items);
+  const x = corner === 'bl' || corner === 'tl' ? M.l + 8 : M.l + PW - w - 8;
+  const y = corner === 'tr' || corner === 'tl' ? M.t + 8 : M.t + PH - h - 8;
+  return { x, y, w, h };
+}
+
+/** The corner (in order of preference) whose legend box covers the fewest curve points. */
+function freeCorner(items: LegendItem[], px: number[], py: number[], prefs: Corner[]): Corner {
+  let best = prefs[0]!;
+  let bestHits = Infinity;
+  for (const c of prefs) {
+    const b = legendBox(items, c);
+    let hits = 0;
+    for (let i = 0; i < px.length; i++) if (px[i]! >= b.x - 4 && px[i]! <= b.x + b.w + 4 && py[i]! >= b.y - 4 && py[i]! <= b.y + b.h + 4) hits++;
+    if (hits < bestHits) {
+      bestHits = hits;
+      best = c;
+    }
+  }
+  return best;
+}
+
 /** A legend box anchored to a corner of the plot area. */
-function legend(items: LegendItem[], corner: 'br' | 'tr' | 'bl'): string {
+function legend(items: LegendItem[], corner: Corner): string {
   const lh = 17;
-  const w = 14 + 26 + Math.max(...items.map((i) => i.label.length)) * 6.4;
-  const h = items.length * lh + 8;
-  const x = corner === 'bl' ? M.l + 8 : M.l + PW - w - 8;
-  const y = corner === 'tr' ? M.t + 8 : M.t + PH - h - 8;
+  const { x, y, w, h } = legendBox(items, corner);
   const parts = [`<g class="ds-legend"><rect x="${r1(x)}" y="${y}" width="${r1(w)}" height="${h}" fill="#ffffff" fill-opacity="0.92" stroke="${COLORS.grid}" rx="3"/>`];
   items.forEach((it, i) => {
     const cy = y + 4 + lh * i + lh / 2;
@@ -192,15 +218,18 @@ export function rocChartSvg(s: Sweep, auc: number | null, level: string, markers
   const y: Axis = { ...UNIT, label: 'true-positive rate = recall' };
   const body: string[] = [];
   body.push(`<line x1="${scaleX(x, 0)}" y1="${scaleY(y, 0)}" x2="${scaleX(x, 1)}" y2="${scaleY(y, 1)}" stroke="${COLORS.chance}" stroke-dasharray="5 4"/>`);
+  let px: number[] = [];
+  let py: number[] = [];
   if (s.positives > 0 && s.negatives > 0) {
     const c = rocCurve(s);
-    const px = Array.from(c.fpr, (v) => scaleX(x, v));
-    const py = Array.from(c.tpr, (v) => scaleY(y, v));
+    px = Array.from(c.fpr, (v) => scaleX(x, v));
+    py = Array.from(c.tpr, (v) => scaleY(y, v));
     body.push(`<polyline class="ds-curve" points="${thin(px, py)}" fill="none" stroke="${COLORS.curve}" stroke-width="2.2" stroke-linejoin="round"/>`);
   }
   const dots = markerDots(s, markers, 'roc');
   body.push(dots.svg);
-  body.push(legend([{ label: `ROC (AUC ${auc === null ? 'n/a' : auc.toFixed(4)})`, color: COLORS.curve, kind: 'line' }, { label: 'chance', color: COLORS.chance, kind: 'dash' }, ...dots.items], 'br'));
+  const items: LegendItem[] = [{ label: `ROC (AUC ${auc === null ? 'n/a' : auc.toFixed(4)})`, color: COLORS.curve, kind: 'line' }, { label: 'chance', color: COLORS.chance, kind: 'dash' }, ...dots.items];
+  body.push(legend(items, freeCorner(items, px, py, ['br', 'tl'])));
   const sub = `${level}: ${s.positives} anomalous, ${s.negatives} normal`;
   return frame(`ROC curve — ${level}`, sub, x, y, body.join('\n'), `ROC curve at ${level} level, AUC ${auc === null ? 'undefined' : auc.toFixed(4)}`);
 }
@@ -213,10 +242,10 @@ export function prChartSvg(s: Sweep, ap: number | null, level: string, markers: 
   const n = s.positives + s.negatives;
   const base = n ? s.positives / n : 0;
   body.push(`<line x1="${scaleX(x, 0)}" y1="${r1(scaleY(y, base))}" x2="${scaleX(x, 1)}" y2="${r1(scaleY(y, base))}" stroke="${COLORS.chance}" stroke-dasharray="5 4"/>`);
+  const px: number[] = [];
+  const py: number[] = [];
   if (s.positives > 0) {
     const c = prCurve(s);
-    const px: number[] = [];
-    const py: number[] = [];
     let prevR = 0;
     for (let k = 0; k < c.recall.length; k++) {
       // step: along recall at the new precision, as in the AP sum Σ (R_k − R_{k−1}) P_k
@@ -228,7 +257,16 @@ export function prChartSvg(s: Sweep, ap: number | null, level: string, markers: 
   }
   const dots = markerDots(s, markers, 'pr');
   body.push(dots.svg);
-  body.push(legend([{ label: `PR (AP ${ap === null ? 'n/a' : ap.toFixed(4)})`, color: COLORS.curve, kind: 'line' }, { label: `random (${fmtNum(base)})`, color: COLORS.chance, kind: 'dash' }, ...dots.items], 'bl'));
+  const items: LegendItem[] = [{ label: `PR (AP ${ap === null ? 'n/a' : ap.toFixed(4)})`, color: COLORS.curve, kind: 'line' }, { label: `random (${fmtNum(base)})`, color: COLORS.chance, kind: 'dash' }, ...dots.items];
+  // the step curve's vertices are sparse along long flat runs: test the segments' midpoints too
+  const tx: number[] = [];
+  const ty: number[] = [];
+  for (let i = 0; i < px.length; i++) {
+    tx.push(px[i]!);
+    ty.push(py[i]!);
+    if (i + 1 < px.length) for (let f = 0.1; f < 1; f += 0.1) { tx.push(px[i]! + (px[i + 1]! - px[i]!) * f); ty.push(py[i]! + (py[i + 1]! - py[i]!) * f); }
+  }
+  body.push(legend(items, freeCorner(items, tx, ty, ['bl', 'br', 'tr', 'tl'])));
   return frame(`Precision-recall — ${level}`, `${level}: ${s.positives} anomalous of ${n}`, x, y, body.join('\n'), `Precision-recall curve at ${level} level, average precision ${ap === null ? 'undefined' : ap.toFixed(4)}`);
 }
 
@@ -289,9 +327,13 @@ export function scoreDistributionSvg(scores: ArrayLike<number>, labels: ArrayLik
     ticks: logX ? logTicks(lo, hi) : niceTicks(lo, hi).filter((t) => t >= lo && t <= hi),
     label: `anomaly score${logX ? ' (log scale)' : ''}`,
   };
+  // headroom: the tallest bar stays below the legend (top-right), whatever the data
+  const legendRows = 2 + markers.filter((m) => Number.isFinite(m.threshold) && m.threshold >= lo && m.threshold <= hi).length;
+  const free = Math.min(0.6, (legendRows * 17 + 8 + 14) / PH);
+  const yHi = logY ? Math.pow(10, Math.log10(0.7) + (Math.log10(maxC) - Math.log10(0.7)) / (1 - free)) : maxC / (1 - free);
   const y: Axis = logY
-    ? { lo: 0.7, hi: maxC * 1.6, log: true, ticks: logTicks(1, maxC * 1.6), label: `${level}s (log scale)` }
-    : { lo: 0, hi: maxC * 1.08, log: false, ticks: niceTicks(0, maxC * 1.08), label: `${level}s` };
+    ? { lo: 0.7, hi: yHi, log: true, ticks: logTicks(1, yHi), label: `${level}s (log scale)` }
+    : { lo: 0, hi: yHi, log: false, ticks: niceTicks(0, yHi).filter((t) => t <= yHi), label: `${level}s` };
   const body: string[] = [];
   const edge = (b: number) => (logX ? Math.pow(10, fl + ((fh - fl) * b) / bins) : lo + ((hi - lo) * b) / bins);
   const yBase = scaleY(y, y.lo);
