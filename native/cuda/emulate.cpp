@@ -192,6 +192,9 @@ struct EmuExec {
   int64_t units = 1;     // hidden units per block of the recurrent kernels
   int threads = 32;      // threads per block of the recurrent kernels
   bool persistent = false;
+  // Negative control for the tests: drop the grid-wide barrier between forward steps, as a kernel that
+  // forgot grid.sync() would. The race check must then report the cross-block read of h.
+  bool omit_step_barrier = false;
 
   void barrier_block() { g_ctx->block_phase++; }
   void barrier_grid() {
@@ -270,7 +273,7 @@ struct EmuExec {
         for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t bx) {
           k::fwd_step(a, s, b, j, j0, CheckedPtr<const float>(slices[bx].get()));
         });
-        barrier_grid();
+        if (!omit_step_barrier) barrier_grid();
       }
       return;
     }
@@ -280,7 +283,7 @@ struct EmuExec {
       k::fwd_init(a, e / a.H, e % a.H);
     }
     for (int64_t s = 0; s < a.T; ++s) {
-      barrier_grid();
+      if (!omit_step_barrier) barrier_grid();
       for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t) {
         k::fwd_step(a, s, b, j, j0, CheckedPtr<const float>());
       });
@@ -378,9 +381,10 @@ struct Run {
 
 EmuExec exec_from(ArgReader& r, int64_t H) {
   EmuExec ex;
-  ex.units = r.integer_or("unitsPerBlock", 1, 1, H > 0 ? H : 1);
+  ex.units = r.integer_or("unitsPerBlock", 1, 1, 4096);  // more than H: one block owns every unit
   ex.threads = static_cast<int>(r.integer_or("threadsPerBlock", 32, 1, 1024));
   ex.persistent = r.boolean_or("persistent", false);
+  ex.omit_step_barrier = r.boolean_or("omitStepBarrier", false);
   return ex;
 }
 
