@@ -143,9 +143,13 @@ inline void split_range(int64_t M, int q, int Q, int64_t align, int64_t& m0, int
   if (m1 > M) m1 = M;
 }
 
+// C (+)= op(A)·B with B packed (bp) or, when bp is nullptr, read directly from b [k, n] (ldb).
 void gemm_rows(const Table& tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
-               const float* bp, const float* bias, float* c, int64_t ldc, bool accumulate, float* a_scratch) {
+               const float* bp, const float* bias, float* c, int64_t ldc, bool accumulate, float* a_scratch,
+               const float* b = nullptr, int64_t ldb = 0) {
   GemmArgs g{};
+  g.b = b;
+  g.ldb = ldb;
   g.m = m;
   g.n = n;
   g.k = k;
@@ -187,7 +191,7 @@ struct FwdDir {
   Rows rows;
   int64_t* bounds;
   int64_t s_ld;
-  float *kp, *rp, *xproj, *xg;
+  float *kp, *rp, *pre, *xproj, *xg;
   float *hb[2], *cb[2];
 };
 
@@ -200,8 +204,11 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, int Q, SpinBarrier* bar) {
   d.bounds = ar.get<int64_t>(Q + 1);
   chunk_bounds(d.rows.len, d.B, Q, tb.lmr, d.bounds);
   d.s_ld = round_up(d.H, 16);
-  d.kp = ar.get<float>(kern::packed_b_floats(tb, d.I, d.G));
-  d.rp = ar.get<float>(kern::lstm_r_floats(tb, d.H));
+  // Packing the weights costs a pass over them; it pays when they are then read many times (many rows).
+  d.kp = d.B * d.T > 4 * tb.mr ? ar.get<float>(kern::packed_b_floats(tb, d.I, d.G)) : nullptr;
+  // One sequence: each step streams recurrent as it is (kernels_impl.h lstm_row_gemv), nothing to pack.
+  d.rp = d.B > 1 ? ar.get<float>(kern::lstm_r_floats(tb, d.H)) : nullptr;
+  d.pre = d.B == 1 ? ar.get<float>((size_t)d.G) : nullptr;
   d.xproj = ar.get<float>((size_t)(d.B * d.T * d.G));
   d.xg = d.tokens ? ar.get<float>((size_t)(d.B * d.T * d.I)) : nullptr;
   for (int i = 0; i < 2; i++) {
@@ -214,8 +221,8 @@ void fwd_member(FwdDir& d, int q) {
   const Table& tb = *d.tb;
   const int64_t B = d.B, T = d.T, I = d.I, H = d.H, G = d.G;
   // phase 1: pack the weights, set up the chunk's state, zero the outputs past each sequence's length
-  if (q == 0) tb.pack_b(d.kernel, G, false, I, G, d.kp);
-  if (q == (d.Q > 1 ? 1 : 0)) tb.pack_r(d.recurrent, H, d.rp);
+  if (q == 0 && d.kp) tb.pack_b(d.kernel, G, false, I, G, d.kp);
+  if (q == (d.Q > 1 ? 1 : 0) && d.rp) tb.pack_r(d.recurrent, H, d.rp);
   const int64_t r0 = d.bounds[q], r1 = d.bounds[q + 1];
   for (int64_t r = r0; r < r1; r++) {
     const int64_t b = d.rows.seq[r];
@@ -246,7 +253,7 @@ void fwd_member(FwdDir& d, int q) {
           std::memset(dst, 0, sizeof(float) * I);
       }
     }
-    gemm_rows(tb, m1 - m0, G, I, a, I, false, d.kp, d.bias, d.xproj + m0 * G, G, false, nullptr);
+    gemm_rows(tb, m1 - m0, G, I, a, I, false, d.kp, d.bias, d.xproj + m0 * G, G, false, nullptr, d.kernel, G);
   }
   d.bar->wait();
   // phase 3: the recurrence of this member's rows
@@ -259,6 +266,7 @@ void fwd_member(FwdDir& d, int q) {
     a.seq = d.rows.seq + r0;
     a.reverse = d.reverse;
     a.rp = d.rp;
+    a.r = d.recurrent;
     a.xproj = d.xproj;
     for (int i = 0; i < 2; i++) {
       a.h[i] = d.hb[i] + r0 * d.s_ld;
@@ -267,7 +275,8 @@ void fwd_member(FwdDir& d, int q) {
     a.s_ld = d.s_ld;
     a.y = d.y;
     a.y_ld = d.y_ld;
-    a.single_row = B == 1;
+    a.h0_zero = d.h0 == nullptr;
+    a.pre = d.pre;
     a.gates = d.gates;
     a.cells = d.cells;
     tb.lstm_rec(a);
@@ -611,13 +620,15 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const fl
   PoolLease lease(threads_for(2.0 * m * n * (double)k, 2e6));
   const int Q = lease.n();
   // Column strips when there are enough columns (each thread packs only its strip of B), else row strips.
+  // A few rows of A read B straight, without packing it.
   const bool by_cols = n >= (int64_t)Q * tb.nr * 2 || m < (int64_t)Q * tb.mr * 2;
+  const bool direct = !trans_b && m <= 2 * tb.mr;
   float** bp = ar.get<float*>(Q);
   float** as = ar.get<float*>(Q);
   for (int q = 0; q < Q; q++) {
     int64_t c0 = 0, c1 = n;
     if (by_cols) split_range(n, q, Q, tb.nr, c0, c1);
-    bp[q] = ar.get<float>(kern::packed_b_floats(tb, k > 0 ? k : 1, c1 > c0 ? c1 - c0 : 1));
+    bp[q] = direct ? nullptr : ar.get<float>(kern::packed_b_floats(tb, k > 0 ? k : 1, c1 > c0 ? c1 - c0 : 1));
     as[q] = ar.get<float>(kern::packed_a_floats(tb));
   }
   auto job = [&](int q, int nq) {
@@ -627,9 +638,10 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const fl
     else
       split_range(m, q, nq, tb.mr, r0, r1);
     if (c1 <= c0 || r1 <= r0) return;
-    if (k > 0) tb.pack_b(trans_b ? B + c0 * ldb : B + c0, ldb, trans_b, k, c1 - c0, bp[q]);
+    if (k > 0 && !direct) tb.pack_b(trans_b ? B + c0 * ldb : B + c0, ldb, trans_b, k, c1 - c0, bp[q]);
     const float* a = trans_a ? A + r0 : A + r0 * lda;
-    gemm_rows(tb, r1 - r0, c1 - c0, k, a, lda, trans_a, bp[q], nullptr, C + r0 * ldc + c0, ldc, accumulate, as[q]);
+    gemm_rows(tb, r1 - r0, c1 - c0, k, a, lda, trans_a, direct ? nullptr : bp[q], nullptr, C + r0 * ldc + c0, ldc,
+              accumulate, as[q], B + c0, ldb);
   };
   lease.run(job);
 }

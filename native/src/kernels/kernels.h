@@ -22,7 +22,9 @@ struct GemmArgs {
   const float* a;        // op(A) = trans_a ? Aᵀ : A
   int64_t lda;
   bool trans_a;
-  const float* bp;       // packed op(B), K = k, N = n (packed_b_floats)
+  const float* bp;       // packed op(B), K = k, N = n (packed_b_floats), or nullptr: read b directly
+  const float* b;        // B [k, n] row-major (not transposed), used when bp is nullptr (few rows of A)
+  int64_t ldb;
   const float* bias;     // [n] added to every row when not accumulating, or nullptr
   float* c;
   int64_t ldc;
@@ -42,14 +44,17 @@ struct LstmRecArgs {
   const int32_t* len;     // [rows]
   const int64_t* seq;     // [rows]
   bool reverse;
-  const float* rp;        // recurrent kernel packed by Table::pack_r
+  const float* rp;        // recurrent kernel packed by Table::pack_r (unused when pre is set)
+  const float* r;         // recurrent [H, 4H]
+  float* pre;             // [4H] scratch, set only when the whole batch is one sequence (rows = 1): then
+                          // each step is a vector × matrix product straight over r
   const float* xproj;     // [B*T, 4H]: x·kernel + bias, row b*T+t
   float* h[2];            // state double buffers [rows, s_ld]; h[0], c[0] hold h0, c0 on entry;
   float* c[2];            //   the final state of row r is in buffer len[r] % 2 on return
   int64_t s_ld;           // >= round_up(hidden, 16); lanes past hidden are 0 on entry and stay 0
   float* y;               // [B*T, y_ld] or nullptr (encoding): y + (b*T+t)*y_ld
   int64_t y_ld;
-  bool single_row;        // the whole batch is one sequence (latency path: k split over two accumulators)
+  bool h0_zero;           // h0 is all zeros: the first step needs no recurrent product
   float* gates;           // workspace [B*T, 4H] activated gates, or nullptr
   float* cells;           // workspace [B*T, H] cell states, or nullptr
 };

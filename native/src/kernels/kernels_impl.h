@@ -60,11 +60,24 @@ void pack_b(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, float
   }
 }
 
-// One M×nr tile of C over one K block. mode 0: C = A·B (+ bias); 1: C += A·B. PA: A packed in GMR-row
+// How the micro-kernel reads B: packed panels (pack_b), or straight from a row-major B [k, n] (ldb) for
+// calls with too few rows of A to repay packing (the tail panel, ncols < nr, with masked loads).
+enum { BM_PACKED = 0, BM_DIRECT = 1, BM_DIRECT_TAIL = 2 };
+
+template <int BM>
+DS_INL V bload(const float* b, int64_t k, int64_t ldb, int v, int ncols) {
+  if (BM == BM_PACKED) return loadu(b + k * GNR + v * VW);
+  if (BM == BM_DIRECT) return loadu(b + k * ldb + v * VW);
+  const int nl = ncols - v * VW;
+  return nl >= VW ? loadu(b + k * ldb + v * VW) : nl > 0 ? load_n(b + k * ldb + v * VW, nl) : V(0.0f);
+}
+
+// One M×nr tile of C over one K block: C = A·B (+ bias), or C += A·B when acc_c. PA: A packed in GMR-row
 // panels (element (i, k) at a[k*GMR + i]) or read directly (a[i*lda + k]). ncols < nr only at the right edge.
-template <int M, bool PA>
-DS_INL void micro(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int ncols,
-                  bool acc_c, const float* bias) {
+// Every element is the same chain of FMAs over k whatever M, BM and PA: the tiling never changes results.
+template <int M, bool PA, int BM>
+DS_INL void micro(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+                  int ncols, bool acc_c, const float* bias) {
   V acc[M][GNV];
   if (acc_c) {
     for (int i = 0; i < M; i++)
@@ -83,8 +96,11 @@ DS_INL void micro(int64_t kc, const float* a, int64_t lda, const float* b, float
   for (int i = 0; i < M; i++) ar[i] = PA ? a + i : a + i * lda;
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; k++) {
+    if (BM != BM_PACKED)  // rows of B are ldb apart: too far for the hardware prefetcher to follow
+      for (int v = 0; v < GNV; v += 64 / (4 * VW) > 0 ? 64 / (4 * VW) : 1)
+        __builtin_prefetch(b + (k + 12) * ldb + v * VW);
     V bv[GNV];
-    for (int v = 0; v < GNV; v++) bv[v] = loadu(b + k * GNR + v * VW);
+    for (int v = 0; v < GNV; v++) bv[v] = bload<BM>(b, k, ldb, v, ncols);
     for (int i = 0; i < M; i++) {
       V av(PA ? ar[i][k * GMR] : ar[i][k]);
       for (int v = 0; v < GNV; v++) acc[i][v] = fma(av, bv[v], acc[i][v]);
@@ -100,21 +116,24 @@ DS_INL void micro(int64_t kc, const float* a, int64_t lda, const float* b, float
     }
 }
 
-template <bool PA>
-void micro_any(int m, int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int ncols,
-               bool acc_c, const float* bias) {
+template <bool PA, int BM>
+void micro_any(int m, int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+               int ncols, bool acc_c, const float* bias) {
   static_assert(GMR <= 8, "extend the switch");
   switch (m) {
-    case 1: micro<1, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
-    case 2: if constexpr (GMR >= 2) micro<2, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
-    case 3: if constexpr (GMR >= 3) micro<3, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
-    case 4: if constexpr (GMR >= 4) micro<4, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
-    case 5: if constexpr (GMR >= 5) micro<5, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
-    case 6: if constexpr (GMR >= 6) micro<6, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
-    case 7: if constexpr (GMR >= 7) micro<7, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
-    case 8: if constexpr (GMR >= 8) micro<8, PA>(kc, a, lda, b, c, ldc, ncols, acc_c, bias); break;
+    case 1: micro<1, PA, BM>(kc, a, lda, b, ldb, c, ldc, ncols, acc_c, bias); break;
+    case 2: if constexpr (GMR >= 2) micro<2, PA, BM>(kc, a, lda, b, ldb, c, ldc, ncols, acc_c, bias); break;
+    case 3: if constexpr (GMR >= 3) micro<3, PA, BM>(kc, a, lda, b, ldb, c, ldc, ncols, acc_c, bias); break;
+    case 4: if constexpr (GMR >= 4) micro<4, PA, BM>(kc, a, lda, b, ldb, c, ldc, ncols, acc_c, bias); break;
+    case 5: if constexpr (GMR >= 5) micro<5, PA, BM>(kc, a, lda, b, ldb, c, ldc, ncols, acc_c, bias); break;
+    case 6: if constexpr (GMR >= 6) micro<6, PA, BM>(kc, a, lda, b, ldb, c, ldc, ncols, acc_c, bias); break;
+    case 7: if constexpr (GMR >= 7) micro<7, PA, BM>(kc, a, lda, b, ldb, c, ldc, ncols, acc_c, bias); break;
+    case 8: if constexpr (GMR >= 8) micro<8, PA, BM>(kc, a, lda, b, ldb, c, ldc, ncols, acc_c, bias); break;
   }
 }
+
+// Columns are processed in blocks of NC so that the K block × NC block of packed B stays in L2.
+constexpr int64_t NC = (2048 / GNR) * GNR;
 
 void gemm(const GemmArgs& g) {
   if (g.m <= 0 || g.n <= 0) return;
@@ -125,40 +144,56 @@ void gemm(const GemmArgs& g) {
       for (int64_t j = 0; j < g.n; j++) g.c[i * g.ldc + j] = g.bias ? g.bias[j] : 0.0f;
     return;
   }
+  const bool direct_b = g.bp == nullptr;
   for (int64_t k0 = 0; k0 < g.k; k0 += KC) {
     const int64_t kcb = imin(KC, g.k - k0);
     const bool acc_c = g.accumulate || k0 > 0;
     const float* bias = k0 == 0 ? g.bias : nullptr;
-    const float* bblk = g.bp + k0 * np;
-    for (int64_t m0 = 0; m0 < g.m; m0 += MC) {
-      const int64_t mcb = imin(MC, g.m - m0);
-      const float* ablk;
-      if (g.trans_a) {
-        // op(A)[i, k] = A[k, i]: pack rows m0… of op(A) into GMR-row panels.
-        float* d = g.a_scratch;
-        for (int64_t i0 = 0; i0 < mcb; i0 += GMR) {
-          const int64_t mi = imin(GMR, mcb - i0);
-          for (int64_t kk = 0; kk < kcb; kk++) {
-            const float* src = g.a + (k0 + kk) * g.lda + m0 + i0;
-            float* dd = d + i0 * kcb + kk * GMR;
-            for (int64_t i = 0; i < GMR; i++) dd[i] = i < mi ? src[i] : 0.0f;
+    for (int64_t n0 = 0; n0 < g.n; n0 += NC) {
+      const int64_t n1 = imin(g.n, n0 + NC);
+      for (int64_t m0 = 0; m0 < g.m; m0 += MC) {
+        const int64_t mcb = imin(MC, g.m - m0);
+        const float* ablk;
+        if (g.trans_a) {
+          // op(A)[i, k] = A[k, i]: pack rows m0… of op(A) into GMR-row panels.
+          float* d = g.a_scratch;
+          for (int64_t i0 = 0; i0 < mcb; i0 += GMR) {
+            const int64_t mi = imin(GMR, mcb - i0);
+            for (int64_t kk = 0; kk < kcb; kk++) {
+              const float* src = g.a + (k0 + kk) * g.lda + m0 + i0;
+              float* dd = d + i0 * kcb + kk * GMR;
+              for (int64_t i = 0; i < GMR; i++) dd[i] = i < mi ? src[i] : 0.0f;
+            }
           }
+          ablk = d;
+        } else {
+          ablk = g.a + m0 * g.lda + k0;
         }
-        ablk = d;
-      } else {
-        ablk = g.a + m0 * g.lda + k0;
-      }
-      for (int64_t j0 = 0; j0 < g.n; j0 += GNR) {
-        const float* bpan = bblk + (j0 / GNR) * kcb * GNR;
-        const int ncols = (int)imin(GNR, g.n - j0);
-        for (int64_t i0 = 0; i0 < mcb; i0 += GMR) {
-          const int mi = (int)imin(GMR, mcb - i0);
-          float* c = g.c + (m0 + i0) * g.ldc + j0;
-          const float* bj = bias ? bias + j0 : nullptr;
-          if (g.trans_a) {
-            micro_any<true>(mi, kcb, ablk + i0 * kcb, 0, bpan, c, g.ldc, ncols, acc_c, bj);
-          } else {
-            micro_any<false>(mi, kcb, ablk + i0 * g.lda, g.lda, bpan, c, g.ldc, ncols, acc_c, bj);
+        for (int64_t j0 = n0; j0 < n1; j0 += GNR) {
+          const int ncols = (int)imin(GNR, g.n - j0);
+          const float* bpan = direct_b ? g.b + k0 * g.ldb + j0 : g.bp + k0 * np + (j0 / GNR) * kcb * GNR;
+          const int64_t ldb = g.ldb;
+          for (int64_t i0 = 0; i0 < mcb; i0 += GMR) {
+            const int mi = (int)imin(GMR, mcb - i0);
+            float* c = g.c + (m0 + i0) * g.ldc + j0;
+            const float* bj = bias ? bias + j0 : nullptr;
+            if (g.trans_a) {
+              const float* ap = ablk + i0 * kcb;
+              if (!direct_b)
+                micro_any<true, BM_PACKED>(mi, kcb, ap, 0, bpan, ldb, c, g.ldc, ncols, acc_c, bj);
+              else if (ncols == GNR)
+                micro_any<true, BM_DIRECT>(mi, kcb, ap, 0, bpan, ldb, c, g.ldc, ncols, acc_c, bj);
+              else
+                micro_any<true, BM_DIRECT_TAIL>(mi, kcb, ap, 0, bpan, ldb, c, g.ldc, ncols, acc_c, bj);
+            } else {
+              const float* ap = ablk + i0 * g.lda;
+              if (!direct_b)
+                micro_any<false, BM_PACKED>(mi, kcb, ap, g.lda, bpan, ldb, c, g.ldc, ncols, acc_c, bj);
+              else if (ncols == GNR)
+                micro_any<false, BM_DIRECT>(mi, kcb, ap, g.lda, bpan, ldb, c, g.ldc, ncols, acc_c, bj);
+              else
+                micro_any<false, BM_DIRECT_TAIL>(mi, kcb, ap, g.lda, bpan, ldb, c, g.ldc, ncols, acc_c, bj);
+            }
           }
         }
       }
@@ -173,18 +208,20 @@ void gemm(const GemmArgs& g) {
 // and the cell update happens in registers. Lanes past H are 0.
 void pack_r(const float* r, int64_t hidden, float* dst) {
   const int64_t H = hidden, G = 4 * H;
-  for (int64_t j0 = 0; j0 < H; j0 += VW) {
-    const int nl = (int)imin(VW, H - j0);
-    float* blk = dst + (j0 / VW) * H * 4 * VW;
-    for (int64_t k = 0; k < H; k++)
-      for (int g = 0; g < 4; g++) storeu(blk + (k * 4 + g) * VW, load_maybe_n(r + k * G + g * H + j0, nl));
-  }
+  // row by row: reads recurrent sequentially, writes one 4×VW run per block
+  for (int64_t k = 0; k < H; k++)
+    for (int64_t j0 = 0; j0 < H; j0 += VW) {
+      const int nl = (int)imin(VW, H - j0);
+      float* d = dst + ((j0 / VW) * H + k) * 4 * VW;
+      for (int g = 0; g < 4; g++) storeu(d + g * VW, load_maybe_n(r + k * G + g * H + j0, nl));
+    }
 }
 
 // One step of M active rows (r0 …) for one block of VW hidden units.
-template <int M, bool SPLIT>
+template <int M>
 DS_INL void lstm_tile(const LstmRecArgs& a, int64_t s, int64_t r0, int64_t j0, int nl, const float* rpan,
                       const float* hp, const float* cp, float* hn, float* cn) {
+  const bool skip_rec = s == 0 && a.h0_zero;  // h is 0 before the first step: no recurrent product
   const int64_t H = a.hidden, G = 4 * H, T = a.steps;
   int64_t row[M];
   V acc[M][4];
@@ -197,24 +234,7 @@ DS_INL void lstm_tile(const LstmRecArgs& a, int64_t s, int64_t r0, int64_t j0, i
   }
   const float* hr[M];
   for (int i = 0; i < M; i++) hr[i] = hp + (r0 + i) * a.s_ld;
-  if (SPLIT) {
-    // A single row is a chain of dependent FMAs: split k over two accumulator sets to hide FMA latency.
-    // (Used only when the whole batch is one row, so the arithmetic never depends on threading.)
-    V acc2[4] = {V(0.0f), V(0.0f), V(0.0f), V(0.0f)};
-    int64_t k = 0;
-    for (; k + 1 < H; k += 2) {
-      V h0(hr[0][k]), h1(hr[0][k + 1]);
-      for (int g = 0; g < 4; g++) {
-        acc[0][g] = fma(h0, loadu(rpan + (k * 4 + g) * VW), acc[0][g]);
-        acc2[g] = fma(h1, loadu(rpan + ((k + 1) * 4 + g) * VW), acc2[g]);
-      }
-    }
-    for (; k < H; k++) {
-      V h0(hr[0][k]);
-      for (int g = 0; g < 4; g++) acc[0][g] = fma(h0, loadu(rpan + (k * 4 + g) * VW), acc[0][g]);
-    }
-    for (int g = 0; g < 4; g++) acc[0][g] = acc[0][g] + acc2[g];
-  } else {
+  if (!skip_rec) {
 #pragma GCC unroll 2
     for (int64_t k = 0; k < H; k++) {
       V w[4];
@@ -243,9 +263,99 @@ DS_INL void lstm_tile(const LstmRecArgs& a, int64_t s, int64_t r0, int64_t j0, i
   }
 }
 
+void lstm_step_blocks(const LstmRecArgs& a, int64_t s, int64_t nact, int64_t j0, int nl, const float* rpan,
+                      const float* hp, const float* cp, float* hn, float* cn) {
+  int64_t r0 = 0;
+  for (; r0 + LMR <= nact; r0 += LMR) lstm_tile<LMR>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn);
+  // the remainder rows: same per-element arithmetic as the full tiles
+  switch (nact - r0) {
+    case 0: break;
+    case 1: lstm_tile<1>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+    case 2: if constexpr (LMR > 2) lstm_tile<2>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+    case 3: if constexpr (LMR > 3) lstm_tile<3>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+    case 4: if constexpr (LMR > 4) lstm_tile<4>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+    case 5: if constexpr (LMR > 5) lstm_tile<5>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+    case 6: if constexpr (LMR > 6) lstm_tile<6>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+    case 7: if constexpr (LMR > 7) lstm_tile<7>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
+  }
+}
+
+// A batch of one sequence is latency-bound: its step is a vector × matrix product that streams the recurrent
+// kernel once from L2, so it reads recurrent [H, 4H] row by row as it is (no packing), NACC column vectors at
+// a time, into pre-activations kept in a 4H scratch row, then applies the cell. Each element is the same FMA
+// chain over k as in lstm_tile.
+constexpr int NACC = VW == 16 ? 16 : 8;
+
+void lstm_row_gemv(const LstmRecArgs& a, int64_t s) {
+  const int64_t H = a.hidden, G = 4 * H, T = a.steps;
+  const int64_t L = a.len[0];
+  const int64_t t = a.reverse ? L - 1 - s : s;
+  const int64_t row = a.seq[0] * T + t;
+  const float* xp = a.xproj + row * G;
+  const float* hp = a.h[s & 1];
+  const float* cp = a.c[s & 1];
+  float* hn = a.h[(s + 1) & 1];
+  float* cn = a.c[(s + 1) & 1];
+  float* pre = a.pre;
+  const bool skip_rec = s == 0 && a.h0_zero;
+  for (int64_t c0 = 0; c0 < G; c0 += NACC * VW) {
+    const int64_t nc = imin(NACC * VW, G - c0);
+    V acc[NACC];
+    if (nc == NACC * VW) {
+      for (int v = 0; v < NACC; v++) acc[v] = loadu(xp + c0 + v * VW);
+      if (!skip_rec)
+        for (int64_t k = 0; k < H; k++) {
+          const V hv(hp[k]);
+          const float* rk = a.r + k * G + c0;
+          for (int v = 0; v < NACC; v++) acc[v] = fma(hv, loadu(rk + v * VW), acc[v]);
+        }
+      for (int v = 0; v < NACC; v++) storeu(pre + c0 + v * VW, acc[v]);
+    } else {
+      for (int v = 0; v < NACC; v++) {
+        const int64_t nl = nc - v * VW;
+        acc[v] = nl >= VW ? loadu(xp + c0 + v * VW) : nl > 0 ? load_n(xp + c0 + v * VW, (int)nl) : V(0.0f);
+      }
+      if (!skip_rec)
+        for (int64_t k = 0; k < H; k++) {
+          const V hv(hp[k]);
+          const float* rk = a.r + k * G + c0;
+          for (int v = 0; v < NACC; v++) {
+            const int64_t nl = nc - v * VW;
+            if (nl > 0) acc[v] = fma(hv, load_maybe_n(rk + v * VW, (int)imin(nl, VW)), acc[v]);
+          }
+        }
+      for (int v = 0; v < NACC; v++) {
+        const int64_t nl = nc - v * VW;
+        if (nl > 0) store_maybe_n(pre + c0 + v * VW, acc[v], (int)imin(nl, VW));
+      }
+    }
+  }
+  for (int64_t j0 = 0; j0 < H; j0 += VW) {
+    const int nl = (int)imin(VW, H - j0);
+    V ig, fg, gg, og, cc, hh;
+    math::cell_forward(load_maybe_n(pre + j0, nl), load_maybe_n(pre + H + j0, nl), load_maybe_n(pre + 2 * H + j0, nl),
+                       load_maybe_n(pre + 3 * H + j0, nl), loadu(cp + j0), ig, fg, gg, og, cc, hh);
+    storeu(cn + j0, cc);
+    storeu(hn + j0, hh);
+    if (a.y) store_maybe_n(a.y + row * a.y_ld + j0, hh, nl);
+    if (a.gates) {
+      float* gp = a.gates + row * G + j0;
+      store_maybe_n(gp, ig, nl);
+      store_maybe_n(gp + H, fg, nl);
+      store_maybe_n(gp + 2 * H, gg, nl);
+      store_maybe_n(gp + 3 * H, og, nl);
+    }
+    if (a.cells) store_maybe_n(a.cells + row * H + j0, cc, nl);
+  }
+}
+
 void lstm_rec(const LstmRecArgs& a) {
   const int64_t H = a.hidden;
   int64_t nact = a.rows;
+  if (a.pre) {  // one row: the latency path
+    for (int64_t s = 0; s < a.len[0]; s++) lstm_row_gemv(a, s);
+    return;
+  }
   for (int64_t s = 0; s < a.steps; s++) {
     while (nact > 0 && a.len[nact - 1] <= s) nact--;
     if (nact == 0) break;
@@ -255,24 +365,7 @@ void lstm_rec(const LstmRecArgs& a) {
     float* cn = a.c[(s + 1) & 1];
     for (int64_t j0 = 0; j0 < H; j0 += VW) {
       const int nl = (int)imin(VW, H - j0);
-      const float* rpan = a.rp + (j0 / VW) * H * 4 * VW;
-      if (a.single_row) {
-        lstm_tile<1, true>(a, s, 0, j0, nl, rpan, hp, cp, hn, cn);
-        continue;
-      }
-      int64_t r0 = 0;
-      for (; r0 + LMR <= nact; r0 += LMR) lstm_tile<LMR, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn);
-      // the remainder rows: same per-element arithmetic as the full tiles
-      switch (nact - r0) {
-        case 0: break;
-        case 1: lstm_tile<1, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
-        case 2: if constexpr (LMR > 2) lstm_tile<2, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
-        case 3: if constexpr (LMR > 3) lstm_tile<3, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
-        case 4: if constexpr (LMR > 4) lstm_tile<4, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
-        case 5: if constexpr (LMR > 5) lstm_tile<5, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
-        case 6: if constexpr (LMR > 6) lstm_tile<6, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
-        case 7: if constexpr (LMR > 7) lstm_tile<7, false>(a, s, r0, j0, nl, rpan, hp, cp, hn, cn); break;
-      }
+      lstm_step_blocks(a, s, nact, j0, nl, a.rp + (j0 / VW) * H * 4 * VW, hp, cp, hn, cn);
     }
   }
 }
