@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { EvalArgs } from '../lib/cli/commands/eval';
 import { runEval } from '../lib/cli/commands/eval-impl';
 import { DeepSentryError } from '../lib/errors';
+import { saveModelDir } from '../lib/models/files';
 import type { MetricsFile } from '../lib/eval';
 import { BGL_LOG, HDFS_LABELS, HDFS_LOG, hdfsBaselineScores, tmpDir } from './eval-fixtures';
 
@@ -58,7 +59,7 @@ describe('deepsentry eval (CLI)', function () {
     expect(o.warnings).to.deep.equal([]);
   });
 
-  it('per-line labels with --label-field; --model reads the saved threshold', () => {
+  it('per-line labels with --label-field; --model reads the saved threshold', async () => {
     // a tiny scores dir over the first lines of BGL: labels come from the log's first field
     const d = path.join(work, 'bgl-scores');
     fs.mkdirSync(d);
@@ -67,8 +68,8 @@ describe('deepsentry eval (CLI)', function () {
     const nodes = [...new Set(lines.map((l) => l.split(' ')[3]))];
     fs.writeFileSync(path.join(d, 'sessions.csv'), 'session,score,anomaly,lines,first_ts,last_ts\n' + nodes.map((n, i) => `${n},${i},0,1,,`).join('\n') + '\n');
     const model = path.join(work, 'model');
-    fs.mkdirSync(model);
-    fs.writeFileSync(path.join(model, 'model.json'), JSON.stringify({ formatVersion: 1, thresholds: { value: 50 }, config: { window: 10 } }));
+    // a real model directory as lib/models writes it (no weights needed to hold a threshold)
+    await saveModelDir(model, { config: { window: 10 }, vocabulary: [], thresholds: { session: { method: 'percentile', param: 99, value: 50 } }, metrics: {}, dataHash: 'test' }, []);
     const r = cli(['eval', d, '--labels', BGL_LOG, '--label-field', '1', '--model', model, '--out', path.join(work, 'bgl'), '--json']);
     expect(r.code, r.stderr).to.equal(0);
     const o = JSON.parse(r.stdout) as { metrics: MetricsFile };
@@ -99,7 +100,10 @@ describe('deepsentry eval (CLI)', function () {
     const corrupt = path.join(work, 'corrupt-model');
     fs.mkdirSync(corrupt);
     fs.writeFileSync(path.join(corrupt, 'model.json'), '{"thresholds": ');
-    cases.push([{ scores, labels: HDFS_LABELS, model: corrupt }, 'DS_MODEL', /corrupt-model\/model\.json is not valid JSON/]);
+    cases.push([{ scores, labels: HDFS_LABELS, model: corrupt }, 'DS_MODEL', /corrupt-model\/model\.json: not valid JSON/]);
+    const nothr = path.join(work, 'no-threshold-model');
+    await saveModelDir(nothr, { config: {}, vocabulary: [], thresholds: {}, metrics: {}, dataHash: 'x' }, []);
+    cases.push([{ scores, labels: HDFS_LABELS, model: nothr }, 'DS_MODEL', /no-threshold-model\/model\.json has no saved session threshold.*--threshold/]);
     for (const [args, code, re] of cases) {
       try {
         await runEval({ ...base, ...args } as EvalArgs);

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { DeepSentryError } from '../../errors';
 import { evaluate, loadLineLabels, loadSessionLabels, writeEvaluation, type LevelMetrics, type MetricsFile, type ThresholdMetrics } from '../../eval';
 import { assertReadableFile } from '../../eval/csv';
+import { loadModelDir, MODEL_JSON } from '../../models/files';
 import type { EvalArgs } from './eval';
 
 /** The saved threshold and configuration of a model directory, as evaluation needs them. */
@@ -11,25 +12,35 @@ export interface ModelInfo {
   config: Record<string, unknown> | null;
 }
 
+/** A fitted threshold as lib/models saves it: `{ value, method, … }` (scores ≥ value are anomalies). */
+function thresholdValue(t: unknown): number | undefined {
+  if (typeof t === 'number') return t;
+  if (t !== null && typeof t === 'object' && typeof (t as { value?: unknown }).value === 'number') return (t as { value: number }).value;
+  return undefined;
+}
+
 /**
- * Reads a model directory's model.json for its saved threshold (`threshold`, or `thresholds.value`) and
- * its `config`. Missing or corrupt → DS_MODEL naming the file.
+ * Reads a model directory through the model loader (format, version and checksums checked: a missing or
+ * corrupt directory is DS_MODEL naming the file) and picks its saved session threshold: `thresholds` itself
+ * when it is a fitted threshold, else `thresholds.session`, else its only fitted threshold.
  */
-export function readModelInfo(dir: string): ModelInfo {
-  const file = path.join(dir, 'model.json');
+export async function readModelInfo(dir: string): Promise<ModelInfo> {
   if (!fs.existsSync(dir)) throw new DeepSentryError('DS_MODEL', `model directory ${dir} does not exist`);
-  if (!fs.existsSync(file)) throw new DeepSentryError('DS_MODEL', `${dir} is not a model directory: ${file} does not exist`);
-  let m: Record<string, unknown>;
-  try {
-    m = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    throw new DeepSentryError('DS_MODEL', `${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  const { json } = await loadModelDir(dir);
+  const th = json.thresholds as Record<string, unknown> | null;
+  let t = thresholdValue(th);
+  if (t === undefined && th && typeof th === 'object') {
+    t = thresholdValue(th.session);
+    if (t === undefined) {
+      const fitted = Object.values(th).map(thresholdValue).filter((v): v is number => v !== undefined);
+      if (fitted.length === 1) t = fitted[0];
+    }
   }
-  if (m === null || typeof m !== 'object') throw new DeepSentryError('DS_MODEL', `${file} does not hold a JSON object`);
-  const th = m.thresholds as Record<string, unknown> | undefined;
-  const t = typeof m.threshold === 'number' ? m.threshold : th && typeof th === 'object' && typeof th.value === 'number' ? th.value : undefined;
-  if (t === undefined || Number.isNaN(t)) throw new DeepSentryError('DS_MODEL', `${file} has no saved threshold (expected a number at "threshold" or "thresholds.value")`);
-  const config = m.config && typeof m.config === 'object' ? (m.config as Record<string, unknown>) : null;
+  const file = path.join(dir, MODEL_JSON);
+  if (t === undefined || Number.isNaN(t)) {
+    throw new DeepSentryError('DS_MODEL', `${file} has no saved session threshold (thresholds is ${JSON.stringify(th)?.slice(0, 120)}); pass --threshold instead`);
+  }
+  const config = json.config && typeof json.config === 'object' ? (json.config as Record<string, unknown>) : null;
   return { threshold: t, config };
 }
 
@@ -65,7 +76,7 @@ export async function runEval(argv: EvalArgs): Promise<void> {
   const labels = argv.labelField !== undefined
     ? await loadLineLabels(argv.labels, { field: argv.labelField, ...(argv.normalLabel ? { normalValues: argv.normalLabel.map(String) } : {}) })
     : await loadSessionLabels(argv.labels);
-  const model = argv.model !== undefined ? readModelInfo(argv.model) : null;
+  const model = argv.model !== undefined ? await readModelInfo(argv.model) : null;
   if (argv.log !== undefined) assertReadableFile(argv.log, 'log file');
   const threshold = argv.threshold ?? model?.threshold;
   const result = await evaluate({
