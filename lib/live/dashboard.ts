@@ -73,7 +73,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     var a = Math.abs(x);
     if (a >= 1e6) return (x / 1e6).toFixed(2) + 'M';
     if (a >= 1e4) return (x / 1e3).toFixed(1) + 'k';
-    if (a >= 100) return x.toFixed(0);
+    if (a >= 100 || Number.isInteger(x)) return x.toFixed(0);
     return x.toFixed(a >= 10 ? 1 : 3);
   }
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }

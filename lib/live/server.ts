@@ -124,10 +124,15 @@ export class LiveServer {
       '/health': ['GET', 'HEAD'],
       '/ready': ['GET', 'HEAD'],
       '/ingest': ['POST'],
+      '/favicon.ico': ['GET', 'HEAD'],
     };
     const allowed = routes[route];
     if (!allowed) throw new HttpError(404, `no route ${route}`);
     if (!allowed.includes(method)) throw new HttpError(405, `${method} is not allowed on ${route}`, { allow: allowed.join(', ') });
+    if (route === '/favicon.ico') {
+      res.writeHead(204, { 'cache-control': 'max-age=86400' }).end(); // browsers ask for it on any page, even a 401
+      return;
+    }
     if (route === '/health') return send(res, 200, 'application/json', JSON.stringify({ status: 'ok' }));
     if (route === '/ready') {
       const ready = this.monitor.ready;
