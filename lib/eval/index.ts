@@ -1,9 +1,10 @@
 /**
  * Evaluation: labels, metrics, charts and the HTML report. `run` and `eval` use it as:
  *
- *   const labels = await loadSessionLabels('anomaly_label.csv');
- *   const result = await evaluate({ scoresDir, labels });
- *   await writeEvaluation(result, outDir, { logFile, modelConfig });
+ *   const { result, files, warnings } = await runEvaluation({ scoresDir, labelsFile, outDir, logFile, modelConfig });
+ *   process.stdout.write(summaryTable(result.metrics));
+ *
+ * or step by step: loadSessionLabels / loadLineLabels → evaluate → writeEvaluation.
  */
 export { loadLineLabels, loadSessionLabels, type LineLabelOptions, type LineLabels, type Labels, type SessionLabels } from './labels';
 export {
@@ -26,4 +27,6 @@ export { DEFAULT_BETA, evaluate, type EvaluateOptions, type EvaluationResult, ty
 export { prChartSvg, rocChartSvg, scoreDistributionSvg, type ChartMarker } from './charts';
 export { renderReport, type ReportInput } from './report';
 export { writeEvaluation, type WriteOptions, type WrittenFiles } from './write';
+export { runEvaluation, type RunEvaluationOptions, type RunEvaluationResult } from './run';
+export { summaryTable } from './summary';
 export * from './types';
