@@ -12,7 +12,8 @@ import * as zlib from 'node:zlib';
 import { evaluate, loadSessionLabels, writeEvaluation } from '../lib/eval';
 import { HDFS_LABELS, HDFS_LOG, hdfsBaselineScores, tmpDir } from './eval-fixtures';
 
-const CHROMIUM = '/usr/bin/chromium';
+// DEEPSENTRY_CHROMIUM overrides the path (e.g. to check the missing-browser behaviour)
+const CHROMIUM = process.env.DEEPSENTRY_CHROMIUM ?? '/usr/bin/chromium';
 const FLAGS = [
   '--headless',
   '--no-sandbox',
