@@ -199,6 +199,7 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       DeviceBuffer dx = upload(x, s0), dlen = upload(c.lengths, s0);
       DeviceBuffer dy = scratch(BT * H * dirs_);
       DeviceBuffer dh0[2], dc0[2], xproj[2], hbuf[2], cbuf[2], gates[2], cells[2], hout[2], cout[2];
+      QuiesceOnExit quiesce(streams_[0].get(), streams_[1].get());
       Event inputs_ready;
       inputs_ready.record(s0);
       for (int d = 0; d < dirs_; ++d) {
@@ -292,6 +293,7 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       DeviceBuffer dws = upload(ws, s0), ddy = upload(dyv, s0);
       DeviceBuffer gx = scratch(BT * I_);
       DeviceBuffer dh0b[2], dc0b[2], dhb[2], dcb[2], dpre[2], dcbuf[2], hprev[2], gh0[2], gc0[2], gk[2], gr[2], gb[2];
+      QuiesceOnExit quiesce(streams_[0].get(), streams_[1].get());
       Event inputs_ready;
       inputs_ready.record(s0);
       for (int d = 0; d < D; ++d) {
@@ -391,6 +393,7 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       DeviceBuffer dx = upload(x, s0), dtok = upload(tokens, s0), demb = upload(emb, s0), dlen = upload(c.lengths, s0);
       DeviceBuffer hout = scratch(B * H * D), cout = scratch(B * H * D);
       DeviceBuffer xproj[2], hbuf[2], cbuf[2];
+      QuiesceOnExit quiesce(streams_[0].get(), streams_[1].get());
       Event inputs_ready;
       inputs_ready.record(s0);
       for (int d = 0; d < D; ++d) {

@@ -86,9 +86,27 @@ class Stream {
   Stream& operator=(const Stream&) = delete;
   StreamHandle get() const { return s_; }
   void synchronize(const char* what) const;  // waits; checks errors of all work queued so far
+  void wait_quietly() const noexcept;          // waits, ignoring errors (unwinding after a failure)
 
  private:
   StreamHandle s_ = nullptr;
+};
+
+// Declared after a call's device buffers: if the call fails half-way, waits for the work already queued on
+// the streams before those buffers go back to the pool (so a later call cannot get memory a kernel still uses).
+class QuiesceOnExit {
+ public:
+  QuiesceOnExit(const Stream* a, const Stream* b) : a_(a), b_(b) {}
+  ~QuiesceOnExit() {
+    if (a_) a_->wait_quietly();
+    if (b_) b_->wait_quietly();
+  }
+  QuiesceOnExit(const QuiesceOnExit&) = delete;
+  QuiesceOnExit& operator=(const QuiesceOnExit&) = delete;
+
+ private:
+  const Stream* a_;
+  const Stream* b_;
 };
 
 class Event {

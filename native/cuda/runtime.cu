@@ -177,6 +177,11 @@ void Stream::synchronize(const char* what) const {
   if (e != cudaSuccess) throw_cuda((std::string("cudaStreamSynchronize after ") + what).c_str(), e);
 }
 
+void Stream::wait_quietly() const noexcept {
+  cudaStreamSynchronize(static_cast<cudaStream_t>(s_));
+  cudaGetLastError();
+}
+
 Event::Event() {
   cudaEvent_t e = nullptr;
   DS_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
