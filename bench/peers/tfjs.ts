@@ -50,9 +50,10 @@ let wasmListenerCleanup = false;
  * Makes `name` the active tfjs backend (initialising it on first use) and returns what it is. The wasm
  * binaries are located in node_modules explicitly, so the bench works from any working directory.
  */
-export async function useTfjsBackend(name: TfjsBackendName): Promise<TfjsBackendInfo> {
-  // The benchmark is production use: no per-op debug checks, no "install tfjs-node" banner.
-  tf.enableProdMode();
+export async function useTfjsBackend(name: TfjsBackendName, opts: { prodMode?: boolean } = {}): Promise<TfjsBackendInfo> {
+  // The benchmark is production use: no per-op debug checks, no "install tfjs-node" banner. (Optional, as it
+  // changes tfjs' global flags for everything else in the process, e.g. other test files.)
+  if (opts.prodMode) tf.enableProdMode();
   if (name === 'wasm') {
     const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
     setWasmPaths(dist);

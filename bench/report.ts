@@ -1,0 +1,111 @@
+/** The benchmark's results as data (stored as JSON) and as the table printed at the end (Markdown). */
+import type { Timing } from './timing';
+
+export type WorkloadId = 'w1-forward' | 'w1-train' | 'l1' | 'w2-encode' | 'w2-train';
+export type ImplId = 'native' | 'tfjs-wasm' | 'tfjs-cpu';
+
+export interface WorkloadDef {
+  id: WorkloadId;
+  title: string;
+  /** shape in words, for the table */
+  shape: string;
+  /** what one item is (windows, sentences); L1 reports time per call instead */
+  item: string;
+  itemsPerCall: number;
+  flopsPerCall: number;
+  /** report median microseconds per call rather than items/s */
+  latency: boolean;
+  /** the issue's floor for native ÷ tfjs-wasm, when there is one */
+  target?: number;
+}
+
+/** One timed (workload, implementation) pair. */
+export interface CaseResult {
+  workload: WorkloadId;
+  impl: ImplId;
+  /** median seconds per call */
+  medianSeconds: number;
+  itemsPerSecond: number;
+  gflops: number;
+  samples: number;
+  rmePercent: number;
+  /** how this implementation's variant differs, e.g. a frozen embedding */
+  note?: string;
+}
+
+/** The check that an implementation computes the same function as the native kernels, before timing. */
+export interface AgreementResult {
+  workload: WorkloadId;
+  impl: ImplId;
+  /** what was compared, e.g. "pred [256,128] max |Δ|" */
+  what: string;
+  /** the measured difference (absolute for outputs, relative to the largest |gradient| for gradients) */
+  value: number;
+  tolerance: number;
+  ok: boolean;
+}
+
+const nf = (digits: number) => new Intl.NumberFormat('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+function fmtCount(v: number): string {
+  if (v >= 100) return nf(0).format(v);
+  if (v >= 10) return nf(1).format(v);
+  return nf(2).format(v);
+}
+
+function cell(def: WorkloadDef, r: CaseResult | undefined): string {
+  if (!r) return '—';
+  const gf = `${fmtCount(r.gflops)} GFLOP/s`;
+  if (def.latency) return `${fmtCount(r.medianSeconds * 1e6)} µs (${gf})`;
+  return `${fmtCount(r.itemsPerSecond)} (${gf})`;
+}
+
+function ratio(native: CaseResult | undefined, peer: CaseResult | undefined): number | null {
+  if (!native || !peer) return null;
+  return peer.medianSeconds / native.medianSeconds;
+}
+
+/** The results table, Markdown, one row per workload. */
+export function formatTable(defs: WorkloadDef[], results: CaseResult[], peers: ImplId[]): string {
+  const find = (w: WorkloadId, i: ImplId) => results.find((r) => r.workload === w && r.impl === i);
+  const head = ['workload', 'shape', 'unit', 'native', ...peers, ...peers.map((p) => `native ÷ ${p.replace('tfjs-', '')}`), 'target'];
+  const rows: string[][] = [];
+  for (const d of defs) {
+    const n = find(d.id, 'native');
+    const peerCells = peers.map((p) => {
+      const r = find(d.id, p);
+      return r ? cell(d, r) + (r.note ? ` ¹` : '') : '—';
+    });
+    const ratios = peers.map((p) => {
+      const x = ratio(n, find(d.id, p));
+      return x === null ? '—' : `${fmtCount(x)}×`;
+    });
+    let target = '';
+    if (d.target !== undefined) {
+      const x = ratio(n, find(d.id, 'tfjs-wasm'));
+      target = `≥ ${d.target}× wasm` + (x === null ? '' : x >= d.target ? ' **pass**' : ' **FAIL**');
+    }
+    rows.push([d.title, d.shape, d.latency ? 'median µs/call' : `${d.item}/s`, cell(d, n), ...peerCells, ...ratios, target]);
+  }
+  const line = (cols: string[]) => `| ${cols.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export function caseResult(def: WorkloadDef, impl: ImplId, t: Timing, note?: string): CaseResult {
+  const r: CaseResult = {
+    workload: def.id,
+    impl,
+    medianSeconds: t.median,
+    itemsPerSecond: def.itemsPerCall / t.median,
+    gflops: def.flopsPerCall / t.median / 1e9,
+    samples: t.samples.length,
+    rmePercent: t.rme,
+  };
+  if (note) r.note = note;
+  return r;
+}
+
+export function formatCase(def: WorkloadDef, r: CaseResult): string {
+  const what = def.latency ? `${fmtCount(r.medianSeconds * 1e6)} µs/call` : `${fmtCount(r.itemsPerSecond)} ${def.item}/s`;
+  return `${what}, ${fmtCount(r.gflops)} GFLOP/s  (median of ${r.samples} sample${r.samples === 1 ? '' : 's'}, ±${r.rmePercent.toFixed(1)}% rme)`;
+}
