@@ -116,7 +116,7 @@ function load(): { binding: NativeBinding | null; status: NativeStatus } {
   const errors: NativeLoadError[] = [];
   const notes: string[] = [];
   if (process.env.DEEPSENTRY_NATIVE === 'none') {
-    errors.push({ path: 'DEEPSENTRY_NATIVE', error: 'set to "none": the native addon is turned off' });
+    errors.push({ path: 'DEEPSENTRY_NATIVE', error: 'DEEPSENTRY_NATIVE is set to "none": the native addon is turned off' });
     return { binding: null, status: { loaded: false, path: null, errors, capabilities: null, notes } };
   }
   for (const file of nativeCandidates()) {
@@ -151,9 +151,15 @@ export function describeNativeFailure(status: NativeStatus): string {
 /** The addon, or null when none could be loaded (warns once, then the TypeScript path is used). Cached. */
 export function loadNative(): NativeBinding | null {
   if (cached === null) cached = load();
-  if (cached.binding === null && !warned && process.env.DEEPSENTRY_NATIVE !== 'none') {
-    warned = true;
-    process.emitWarning(describeNativeFailure(cached.status), { code: 'DEEPSENTRY_NATIVE_UNAVAILABLE' });
+  if (warned) return cached.binding;
+  warned = true;
+  const { status } = cached;
+  if (cached.binding === null && process.env.DEEPSENTRY_NATIVE !== 'none') {
+    process.emitWarning(describeNativeFailure(status), { code: 'DEEPSENTRY_NATIVE_UNAVAILABLE' });
+  } else if (cached.binding !== null && process.env.DEEPSENTRY_NATIVE && status.errors.length > 0) {
+    // An explicit choice that failed must not pass unnoticed, even though another build loaded.
+    process.emitWarning(`DEEPSENTRY_NATIVE: ${status.errors[0].error}; using ${status.path} instead`,
+      { code: 'DEEPSENTRY_NATIVE_OVERRIDE_FAILED' });
   }
   return cached.binding;
 }
