@@ -324,6 +324,8 @@ export class LiveMonitor extends EventEmitter {
           }
         } else break;
         await this.maybeCheckpoint(false);
+        // An in-thread scorer resolves without a macrotask: yield so HTTP, timers and file reads get their turn.
+        await new Promise((r) => setImmediate(r));
       }
     } catch (err) {
       this.fail(err as Error);

@@ -137,6 +137,7 @@ export class NoveltyScorer implements LineScorer {
       this.pending = [];
     }
     for (const l of lines) this.scoreLine(l);
+    this.wallAtLastLine = Date.now(); // once per batch: lines of one batch arrived together
     return this.drain();
   }
 
@@ -160,7 +161,6 @@ export class NoveltyScorer implements LineScorer {
       return;
     }
     const ts = p.timestamp;
-    this.wallAtLastLine = Date.now();
     if (ts !== null && (this.lastTs === null || ts >= this.lastTs)) {
       this.lastTs = ts;
       this.sessionizer.advance(ts);

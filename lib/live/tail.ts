@@ -107,6 +107,9 @@ export class FileFollower {
         const lines = this.poll();
         if (lines.length > 0) {
           await onLines(lines);
+          // Let timers and I/O run between reads even when onLines resolves at once (a file read at full speed
+          // would otherwise hold the event loop until its end).
+          await new Promise((r) => setImmediate(r));
         } else {
           await this.sleep();
         }

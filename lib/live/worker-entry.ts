@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DeepSentryError } from '../errors';
 import type { LineScorer, ScoredEvent } from './types';
-import type { WorkerScorerSpec } from './worker';
+import { packEvents, unpackLines, type PackedEvents, type WorkerScorerSpec } from './worker';
 
 const port = parentPort!;
 const spec = workerData as WorkerScorerSpec;
@@ -43,11 +43,7 @@ async function main(): Promise<void> {
   };
   const lean = (events: ScoredEvent[]) => {
     last = events;
-    return events.map((e) => {
-      const o: ScoredEvent = { seq: e.seq, lineNo: e.lineNo, offset: e.offset, session: e.session, score: e.score, isSessionEnd: e.isSessionEnd, window: [] };
-      if (e.endReason) o.endReason = e.endReason;
-      return o;
-    });
+    return packEvents(events);
   };
   // One call at a time, in arrival order: a scorer is not re-entrant.
   let chain = Promise.resolve();
@@ -55,14 +51,19 @@ async function main(): Promise<void> {
     chain = chain.then(async () => {
       try {
         let result: unknown;
+        const transfer: ArrayBuffer[] = [];
         if (local[m.method]) result = local[m.method]!(...m.args);
-        else {
+        else if (m.method === 'scoreLinesPacked') {
+          result = lean(await scorer.scoreLines(unpackLines(m.args[0] as string[], m.args[1] as Float64Array)));
+        } else {
           const fn = (scorer as unknown as Record<string, (...a: unknown[]) => unknown>)[m.method];
           if (typeof fn !== 'function') throw new DeepSentryError('DS_INVALID_ARGUMENT', `unknown scorer method ${m.method}`);
           result = await fn.apply(scorer, m.args);
           if (m.method === 'scoreLines' || m.method === 'tick' || m.method === 'flush') result = lean(result as ScoredEvent[]);
         }
-        port.postMessage({ id: m.id, result, stats: scorer.stats() });
+        const packed = result as PackedEvents | undefined;
+        if (packed && packed.num instanceof Float64Array) transfer.push(packed.num.buffer as ArrayBuffer, packed.flags.buffer as ArrayBuffer);
+        port.postMessage({ id: m.id, result, stats: scorer.stats() }, transfer);
       } catch (err) {
         port.postMessage({ id: m.id, error: errorOf(err), stats: scorer.stats() });
       }

@@ -92,23 +92,24 @@ export class WorkerScorer implements LineScorer {
     this.calls.clear();
   }
 
-  private call<T>(method: string, args: unknown[]): Promise<T> {
+  private call<T>(method: string, args: unknown[], transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ id, method, args });
+      this.worker.postMessage({ id, method, args }, transfer);
     });
   }
 
-  scoreLines(lines: RawLine[]): Promise<ScoredEvent[]> {
-    return this.call('scoreLines', [lines]);
+  async scoreLines(lines: RawLine[]): Promise<ScoredEvent[]> {
+    const { texts, num } = packLines(lines);
+    return unpackEvents(await this.call<PackedEvents>('scoreLinesPacked', [texts, num], [num.buffer as ArrayBuffer]));
   }
-  tick(nowMs: number): Promise<ScoredEvent[]> {
-    return this.call('tick', [nowMs]);
+  async tick(nowMs: number): Promise<ScoredEvent[]> {
+    return unpackEvents(await this.call<PackedEvents>('tick', [nowMs]));
   }
-  flush(): Promise<ScoredEvent[]> {
-    return this.call('flush', []);
+  async flush(): Promise<ScoredEvent[]> {
+    return unpackEvents(await this.call<PackedEvents>('flush', []));
   }
   /** Windows and expectations of events of the last call, by index (they stay in the worker until asked for). */
   context(indices: number[]): Promise<EventContext[]> {
@@ -136,4 +137,67 @@ export class WorkerScorer implements LineScorer {
 
 function toError(e: { message: string; code?: DeepSentryErrorCode }): Error {
   return e.code ? new DeepSentryError(e.code, e.message) : new Error(e.message);
+}
+
+// Lines and events cross the thread boundary as a few arrays instead of thousands of small objects:
+// structured cloning is much cheaper that way, and the numeric arrays are transferred, not copied.
+
+/** Events as columns: num = [seq, lineNo, offset, score] per event; flags = isSessionEnd | endReason << 1. */
+export interface PackedEvents {
+  num: Float64Array;
+  flags: Uint8Array;
+  sessions: string[];
+}
+
+const END_REASONS = [undefined, 'idle', 'evicted', 'flush', 'window'] as const;
+
+export function packLines(lines: RawLine[]): { texts: string[]; num: Float64Array } {
+  const n = lines.length;
+  const texts = new Array<string>(n);
+  const num = new Float64Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    const l = lines[i]!;
+    texts[i] = l.text;
+    num[3 * i] = l.seq;
+    num[3 * i + 1] = l.lineNo;
+    num[3 * i + 2] = l.offset;
+  }
+  return { texts, num };
+}
+
+export function unpackLines(texts: string[], num: Float64Array): RawLine[] {
+  const out = new Array<RawLine>(texts.length);
+  for (let i = 0; i < texts.length; i++) out[i] = { seq: num[3 * i]!, lineNo: num[3 * i + 1]!, offset: num[3 * i + 2]!, text: texts[i]! };
+  return out;
+}
+
+export function packEvents(events: ScoredEvent[]): PackedEvents {
+  const n = events.length;
+  const num = new Float64Array(4 * n);
+  const flags = new Uint8Array(n);
+  const sessions = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const e = events[i]!;
+    num[4 * i] = e.seq;
+    num[4 * i + 1] = e.lineNo;
+    num[4 * i + 2] = e.offset;
+    num[4 * i + 3] = e.score;
+    flags[i] = (e.isSessionEnd ? 1 : 0) | (END_REASONS.indexOf(e.endReason) << 1);
+    sessions[i] = e.session;
+  }
+  return { num, flags, sessions };
+}
+
+/** Events without their windows (fetched on demand through LineScorer.context). */
+export function unpackEvents(p: PackedEvents): ScoredEvent[] {
+  const n = p.sessions.length;
+  const out = new Array<ScoredEvent>(n);
+  for (let i = 0; i < n; i++) {
+    const f = p.flags[i]!;
+    const e: ScoredEvent = { seq: p.num[4 * i]!, lineNo: p.num[4 * i + 1]!, offset: p.num[4 * i + 2]!, session: p.sessions[i]!, score: p.num[4 * i + 3]!, isSessionEnd: (f & 1) === 1, window: [] };
+    const r = END_REASONS[f >> 1];
+    if (r) e.endReason = r;
+    out[i] = e;
+  }
+  return out;
 }

@@ -1,0 +1,289 @@
+/**
+ * Live-monitor benchmark (issue 6, item 6). Runs alone: `npx tsx bench/live.ts [--quick]`.
+ *
+ * Everything on loopback (127.0.0.1), HDFS-like input (the real hdfs-dev lines), the model-free
+ * NoveltyScorer as the scorer (the trained model's engine plugs into the same seam; its own cost adds to
+ * these numbers). A load generator runs as a separate process (this file with `--loadgen`) so it does not
+ * share the monitor's event loop. Measured:
+ *
+ * 1. sustained throughput, end to end, lines/s: (a) HTTP ingest — the generator POSTs 2,000-line bodies on 4
+ *    keep-alive connections as fast as the monitor accepts them (a 503 is retried); (b) `--follow` — the file
+ *    tail reads the whole file; (c) the scorer alone, in-process, for scale. Time runs from the first line
+ *    accepted to the last line judged.
+ * 2. line-to-alert latency at 10k lines/s: the generator sends 100 lines every 10 ms over one connection and
+ *    records when it sent each request; the monitor records when each alert was raised; latency = alert time
+ *    − send time of the alerted line (both clocks are performance.timeOrigin + now(), same machine).
+ *    Session-end alerts are left out (their line was sent long before the session ended).
+ * 3. event-loop delay of the monitor process (perf_hooks.monitorEventLoopDelay) during each run.
+ *
+ * Medians of `runs` repetitions; the machine is shared, so numbers are noisy (the load average is printed).
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { createScorer } from '../lib/live/engine';
+import { LiveMonitor } from '../lib/live/monitor';
+import { NoveltyScorer } from '../lib/live/novelty';
+import { LiveServer } from '../lib/live/server';
+import { FileFollower } from '../lib/live/tail';
+
+const HDFS = process.env.DEEPSENTRY_HDFS ?? '/work/shared/data/hdfs-dev/HDFS.log';
+const now = () => performance.timeOrigin + performance.now();
+
+// ---------------------------------------------------------------------------------------------- load generator
+interface LoadgenArgs {
+  mode: 'flood' | 'paced';
+  port: number;
+  file: string;
+  lines: number;
+  rate: number; // lines/s (paced)
+  perRequest: number;
+  connections: number;
+}
+
+async function loadgen(a: LoadgenArgs): Promise<void> {
+  const all = fs.readFileSync(a.file, 'utf8').split('\n').filter((l) => l !== '').slice(0, a.lines);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: a.connections });
+  const post = (body: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: a.port, method: 'POST', path: '/ingest', agent, headers: { 'content-type': 'text/plain' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const sent: [number, number][] = []; // [first line index, send time]
+  let retries = 0;
+  if (a.mode === 'flood') {
+    let next = 0;
+    const worker = async () => {
+      while (next < all.length) {
+        const from = next;
+        next += a.perRequest;
+        const body = all.slice(from, from + a.perRequest).join('\n');
+        for (let attempt = 0; attempt < 10_000; attempt++) {
+          const st = await post(body);
+          if (st === 202) break;
+          if (st !== 503) throw new Error(`ingest answered ${st}`);
+          retries++;
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: a.connections }, worker));
+  } else {
+    // Paced: one request every perRequest/rate seconds, on schedule (no drift), one at a time so that lines
+    // arrive in order and the k-th line sent is the k-th line the monitor numbers.
+    const interval = (1000 * a.perRequest) / a.rate;
+    const t0 = performance.now();
+    for (let i = 0, k = 0; i < all.length; i += a.perRequest, k++) {
+      const due = t0 + k * interval;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      sent.push([i, now()]);
+      const st = await post(all.slice(i, i + a.perRequest).join('\n'));
+      if (st !== 202) throw new Error(`ingest answered ${st} at line ${i}`);
+    }
+  }
+  agent.destroy();
+  process.stdout.write(JSON.stringify({ sent, retries }) + '\n');
+}
+
+function runLoadgen(a: LoadgenArgs): Promise<{ sent: [number, number][]; retries: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', __filename, '--loadgen', JSON.stringify(a)], { cwd: path.resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited with ${code}`))));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------- measurements
+function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+const median = (xs: number[]) => quantile(xs, 0.5);
+
+interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+}
+function loopProbe() {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  return (): LoopDelay => {
+    h.disable();
+    return { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 };
+  };
+}
+
+async function newMonitor(worker: boolean, source: string) {
+  const scorer = await createScorer(undefined, { scorer: 'novelty', worker, logs: { format: 'hdfs' }, idleTimeoutMs: 30_000 });
+  const m = new LiveMonitor(scorer, { threshold: { mode: 'rolling', window: 1000 }, source, tickMs: 1000, maxQueuedLines: 100_000 });
+  await m.start();
+  return m;
+}
+
+/** Waits until `n` lines have been judged. */
+async function judged(m: LiveMonitor, n: number): Promise<number> {
+  for (;;) {
+    if (m.snapshot().lines >= n && m.queuedLines === 0) {
+      await m.idle();
+      return now();
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+async function httpThroughput(lines: number, worker: boolean) {
+  const m = await newMonitor(worker, 'http');
+  const server = new LiveServer(m, { port: 0, ingest: true, maxBodyBytes: 8 << 20 });
+  const { port } = await server.listen();
+  let first = 0;
+  const origOffer = m.offer.bind(m);
+  m.offer = (l) => {
+    if (first === 0) first = now();
+    return origOffer(l);
+  };
+  const probe = loopProbe();
+  const gen = runLoadgen({ mode: 'flood', port, file: HDFS, lines, rate: 0, perRequest: 2000, connections: 4 });
+  const end = await judged(m, lines);
+  const { retries } = await gen;
+  const loop = probe();
+  await server.close();
+  await m.stop();
+  return { linesPerSec: lines / ((end - first) / 1000), loop, retries };
+}
+
+async function followThroughput(lines: number, worker: boolean, file: string) {
+  const m = await newMonitor(worker, file);
+  const f = new FileFollower(file, { pollMs: 5 });
+  const probe = loopProbe();
+  const t0 = now();
+  const run = f.run((ls) => m.push(ls));
+  const end = await judged(m, lines);
+  const loop = probe();
+  f.stop();
+  await run;
+  await m.stop();
+  return { linesPerSec: lines / ((end - t0) / 1000), loop };
+}
+
+async function scorerAlone(all: string[]) {
+  const s = new NoveltyScorer({ logs: { format: 'hdfs' } });
+  const raw = all.map((text, i) => ({ seq: i + 1, lineNo: i + 1, offset: 0, text }));
+  const t0 = now();
+  for (let i = 0; i < raw.length; i += 4096) await s.scoreLines(raw.slice(i, i + 4096));
+  return { linesPerSec: raw.length / ((now() - t0) / 1000) };
+}
+
+async function latencyAt(rate: number, lines: number, worker: boolean) {
+  const m = await newMonitor(worker, 'http');
+  const server = new LiveServer(m, { port: 0, ingest: true });
+  const { port } = await server.listen();
+  const raised: [number, number][] = []; // [seq, time]
+  m.on('anomaly', (a) => {
+    if (!a.isSessionEnd) raised.push([a.seq, now()]);
+  });
+  const probe = loopProbe();
+  const { sent } = await runLoadgen({ mode: 'paced', port, file: HDFS, lines, rate, perRequest: 100, connections: 1 });
+  await judged(m, lines);
+  const loop = probe();
+  await server.close();
+  const internal = await m.metrics.latency.get();
+  await m.stop();
+  // seq k (1-based) is line index k-1; find the request that carried it.
+  const lat = raised.map(([seq, t]) => {
+    const idx = seq - 1;
+    let lo = 0;
+    let hi = sent.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (sent[mid]![0] <= idx) lo = mid;
+      else hi = mid - 1;
+    }
+    return t - sent[lo]![1];
+  });
+  const count = internal.values.find((v) => v.metricName === 'deepsentry_line_latency_seconds_count')?.value ?? 0;
+  return { alerts: lat.length, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), max: Math.max(...lat), loop, acceptedToJudged: count };
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const runs = quick ? 1 : 3;
+  const all = fs.readFileSync(HDFS, 'utf8').split('\n').filter((l) => l !== '');
+  const n = quick ? 30_000 : all.length;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-bench-live-'));
+  const file = path.join(tmp, 'hdfs.log');
+  fs.writeFileSync(file, all.slice(0, n).join('\n') + '\n');
+  const load = () => os.loadavg()[0]!.toFixed(2);
+  const out: Record<string, unknown> = { date: new Date().toISOString(), cpus: os.cpus().length, lines: n, runs, loadAvgStart: load(), scorer: 'novelty (model-free, lib/live/novelty.ts)' };
+  const rep = async <T>(f: () => Promise<T>): Promise<T[]> => {
+    const r: T[] = [];
+    for (let i = 0; i < runs; i++) r.push(await f());
+    return r;
+  };
+  const summary = (rs: { linesPerSec: number; loop?: LoopDelay }[]) => ({
+    linesPerSec: Math.round(median(rs.map((r) => r.linesPerSec))),
+    all: rs.map((r) => Math.round(r.linesPerSec)),
+    ...(rs[0]!.loop ? { eventLoopDelayMs: { p50: median(rs.map((r) => r.loop!.p50)), p99: median(rs.map((r) => r.loop!.p99)), max: Math.max(...rs.map((r) => r.loop!.max)) } } : {}),
+  });
+  out.scorerAloneInProcess = summary(await rep(() => scorerAlone(all.slice(0, n))));
+  out.followWorker = summary(await rep(() => followThroughput(n, true, file)));
+  out.followMainThread = summary(await rep(() => followThroughput(n, false, file)));
+  out.httpWorker = summary(await rep(() => httpThroughput(n, true)));
+  const lat = await rep(() => latencyAt(10_000, quick ? 20_000 : 50_000, true));
+  out.latencyAt10kPerSecWorker = {
+    alerts: lat.map((l) => l.alerts),
+    p50Ms: median(lat.map((l) => l.p50)),
+    p99Ms: median(lat.map((l) => l.p99)),
+    maxMs: Math.max(...lat.map((l) => l.max)),
+    eventLoopDelayMs: { p50: median(lat.map((l) => l.loop.p50)), p99: median(lat.map((l) => l.loop.p99)), max: Math.max(...lat.map((l) => l.loop.max)) },
+  };
+  out.loadAvgEnd = load();
+  fs.rmSync(tmp, { recursive: true, force: true });
+  const dest = path.join(__dirname, 'results', 'live.json');
+  if (!quick) {
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(dest, JSON.stringify(out, null, 2) + '\n');
+  }
+  const f = (x: number) => x.toLocaleString('en-US');
+  const o = out as Record<string, { linesPerSec: number; eventLoopDelayMs?: LoopDelay }>;
+  const row = (name: string, k: string) => `| ${name} | ${f(o[k]!.linesPerSec)} | ${o[k]!.eventLoopDelayMs ? `${o[k]!.eventLoopDelayMs!.p50.toFixed(1)} / ${o[k]!.eventLoopDelayMs!.p99.toFixed(1)} / ${o[k]!.eventLoopDelayMs!.max.toFixed(1)}` : '—'} |`;
+  const L = out.latencyAt10kPerSecWorker as { p50Ms: number; p99Ms: number; maxMs: number; alerts: number[]; eventLoopDelayMs: LoopDelay };
+  process.stdout.write(
+    [
+      `live benchmark: ${f(n)} HDFS lines, ${runs} run(s), median; ${os.cpus().length} cpus, load avg ${out.loadAvgStart} → ${out.loadAvgEnd}`,
+      '',
+      '| path | lines/s | event-loop delay ms p50 / p99 / max |',
+      '|---|---:|---:|',
+      row('scorer alone (in-process, no monitor)', 'scorerAloneInProcess'),
+      row('--follow FILE, scorer in a worker', 'followWorker'),
+      row('--follow FILE, scorer on the main thread', 'followMainThread'),
+      row('HTTP POST /ingest (4 conns × 2000-line bodies), worker', 'httpWorker'),
+      '',
+      `line-to-alert latency at 10,000 lines/s (HTTP, 100 lines / 10 ms, worker): p50 ${L.p50Ms.toFixed(1)} ms, p99 ${L.p99Ms.toFixed(1)} ms, max ${L.maxMs.toFixed(1)} ms over ${L.alerts.join('/')} alerts; event-loop delay p50 ${L.eventLoopDelayMs.p50.toFixed(1)} / p99 ${L.eventLoopDelayMs.p99.toFixed(1)} / max ${L.eventLoopDelayMs.max.toFixed(1)} ms`,
+      quick ? '(--quick: not written to bench/results/live.json)' : `written to ${path.relative(process.cwd(), dest)}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+if (process.argv[2] === '--loadgen') {
+  loadgen(JSON.parse(process.argv[3]!) as LoadgenArgs).catch((err) => {
+    process.stderr.write(`loadgen: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+} else {
+  main().catch((err) => {
+    process.stderr.write(`${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  });
+}
