@@ -6,6 +6,8 @@
 //   - V = a SIMD vector wrapper  : the AVX2 / AVX-512 CPU kernels (native/src/simd/*.h)
 // A value type provides + - * / and a broadcasting constructor from float, plus the free functions
 // vmin, vmax, vround (to nearest, ties to even) and vpow2 (2^n for an integral-valued n in [-126, 127]).
+// vmin(a, b) is a < b ? a : b and vmax(a, b) is a > b ? a : b exactly (so b when either is NaN), which is
+// what x86 minps/maxps compute.
 //
 // Gate order is Keras / tfjs-layers: i, f, c (called g here), o.
 #pragma once
@@ -51,7 +53,9 @@ DS_HD float vpow2(float n) {
 // Clamped so that 2^n stays a normal float; relative error ~2 ulp over the clamped range.
 template <class V>
 DS_HD V exp_approx(V x) {
-  x = vmin(vmax(x, V(-87.3f)), V(88.0f));
+  // Bound first in the argument order that lets NaN through (vmax(a, b) returns b when either is NaN), so
+  // a NaN input gives NaN, not a plausible number.
+  x = vmin(V(88.0f), vmax(V(-87.3f), x));
   V n = vround(x * V(1.44269504088896341f));
   V r = x - n * V(0.693359375f);
   r = r - n * V(-2.12194440e-4f);
@@ -74,7 +78,7 @@ DS_HD V sigmoid(V x) {
 // float); exact to float precision outside that range. Keeps relative accuracy near 0.
 template <class V>
 DS_HD V tanh_approx(V x) {
-  x = vmin(vmax(x, V(-7.90531110763549805f)), V(7.90531110763549805f));
+  x = vmin(V(7.90531110763549805f), vmax(V(-7.90531110763549805f), x));  // NaN passes, as in exp_approx
   V x2 = x * x;
   V p = V(-2.76076847742355e-16f);
   p = p * x2 + V(2.00018790482477e-13f);

@@ -342,6 +342,28 @@ void run_tests() {
   }
 }
 
+// A NaN in x must reach the outputs of its sequence (never become a plausible number) and no other sequence.
+void test_nan() {
+  Rng rng(3);
+  const int64_t B = 8, T = 3, I = 5, H = 20, G = 4 * H;
+  auto x = rng.vec(B * T * I, 1), K = rng.vec(I * G, 0.3f), R = rng.vec(H * G, 0.3f), bias = rng.vec(G, 0.5f);
+  x[(2 * T + 1) * I + 3] = std::nanf("");
+  LstmShape s{B, T, I, H};
+  vector<float> y(B * T * H), ho(B * H), co(B * H);
+  LstmForwardArgs fa{};
+  fa.s = s, fa.w = {K.data(), R.data(), bias.data()}, fa.x = x.data(), fa.y = y.data(), fa.y_ld = H,
+  fa.h_out = ho.data(), fa.c_out = co.data();
+  lstm_forward(fa);
+  bool ok = true;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t t = 0; t < T; t++)
+      for (int64_t j = 0; j < H; j++) ok &= std::isnan(y[(b * T + t) * H + j]) == (b == 2 && t >= 1);
+  if (!ok) {
+    failures++;
+    std::printf("  FAIL: NaN in x did not propagate to exactly its sequence's later outputs\n");
+  }
+}
+
 // ---- bit-identity across thread counts -----------------------------------------------------------------
 void test_threads_identical() {
   Rng rng(7);
@@ -505,6 +527,7 @@ int main(int argc, char** argv) {
     if (!simd_supported((SimdLevel)lvl)) continue;
     simd_set((SimdLevel)lvl);
     test_threads_identical();
+    test_nan();
   }
   std::printf(failures ? "%d FAILURES\n" : "all passed\n", failures);
   return failures ? 1 : 0;
