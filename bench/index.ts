@@ -6,7 +6,7 @@
  *   npm run bench                          # everything (~5 minutes on the 2-core machine)
  *   npm run bench -- --quick               # fewer samples: a smoke run (~1–2 minutes)
  *   npm run bench -- --filter w1,l1        # workloads by id or prefix: w1-forward w1-train l1 w2-encode w2-train logs
- *   npm run bench -- --peers wasm          # a subset of the peers (wasm, cpu) or none
+ *   npm run bench -- --peers wasm          # a subset of the peers (native-tfjs, wasm, cpu) or none
  *   npm run bench -- --no-save             # do not write a results file
  *   DEEPSENTRY_THREADS=1 npm run bench     # the addon's thread pool size (default: the number of cores)
  *
@@ -52,7 +52,8 @@ import {
 } from './workloads';
 
 type PeerId = Exclude<ImplId, 'native'>;
-const PEERS: PeerId[] = ['tfjs-wasm', 'tfjs-cpu'];
+/** everything compared with the direct native calls, in run order */
+const PEERS: PeerId[] = ['native-tfjs', 'tfjs-wasm', 'tfjs-cpu'];
 const WORKLOAD_IDS: WorkloadId[] = ['w1-forward', 'w1-train', 'l1', 'w2-encode', 'w2-train'];
 const LOGS_ID = 'logs';
 /** the seeds of parameters and batches: every run, every implementation starts from the same numbers */
@@ -66,7 +67,7 @@ const TOL = { output: 1e-4, gradientRel: 1e-3, lossRel: 1e-4 };
  * fewest samples; each sample of a slow workload is a single call.
  */
 function budget(impl: ImplId, quick: boolean): TimingBudget {
-  if (impl === 'native') return quick ? { minSamples: 3, maxTime: 0.3 } : { minSamples: 10, maxTime: 3 };
+  if (impl === 'native' || impl === 'native-tfjs') return quick ? { minSamples: 3, maxTime: 0.3 } : { minSamples: 10, maxTime: 3 };
   if (impl === 'tfjs-wasm') return quick ? { minSamples: 2, maxTime: 0.2 } : { minSamples: 5, maxTime: 3 };
   return quick ? { minSamples: 1, maxTime: 0 } : { minSamples: 2, maxTime: 1 };
 }
@@ -94,7 +95,7 @@ interface Options {
 }
 
 function usageError(message: string): DeepSentryError {
-  return new DeepSentryError('DS_INVALID_ARGUMENT', `${message}\nusage: npm run bench -- [--quick] [--filter ${[...WORKLOAD_IDS, LOGS_ID].join(',')}] [--peers wasm,cpu|none] [--out DIR] [--no-save]`);
+  return new DeepSentryError('DS_INVALID_ARGUMENT', `${message}\nusage: npm run bench -- [--quick] [--filter ${[...WORKLOAD_IDS, LOGS_ID].join(',')}] [--peers native-tfjs,wasm,cpu|none] [--out DIR] [--no-save]`);
 }
 
 function listValues(v: string | string[] | undefined): string[] {
@@ -137,11 +138,11 @@ export function parseOptions(argv: string[]): Options {
     peers = [];
     for (const p of peerNames) {
       if (p === 'none') continue;
-      const id = (p.startsWith('tfjs-') ? p : `tfjs-${p}`) as PeerId;
-      if (!PEERS.includes(id)) throw usageError(`bench: --peers ${JSON.stringify(p)} is not a peer (peers: wasm, cpu, none)`);
+      const id = (p === 'native-tfjs' || p.startsWith('tfjs-') ? p : `tfjs-${p}`) as PeerId;
+      if (!PEERS.includes(id)) throw usageError(`bench: --peers ${JSON.stringify(p)} is not a peer (peers: native-tfjs, wasm, cpu, none)`);
       if (!peers.includes(id)) peers.push(id);
     }
-    peers = PEERS.filter((p) => peers.includes(p)); // fixed order: wasm first
+    peers = PEERS.filter((p) => peers.includes(p)); // fixed order
   }
   return {
     quick: values.quick as boolean,
@@ -217,18 +218,19 @@ function nativeFactory(nb: NativeBinding): Factory {
 async function peerFactory(peer: PeerId): Promise<{ factory: Factory; info: object }> {
   // loaded only when a peer runs: tfjs and the wasm binary cost a second or two to load
   const tfjs = await import('./peers/tfjs');
-  const backend = peer === 'tfjs-wasm' ? 'wasm' : 'cpu';
+  const backend = peer === 'tfjs-wasm' ? 'wasm' : peer === 'tfjs-cpu' ? 'cpu' : 'deepsentry';
   const info = await tfjs.useTfjsBackend(backend, { prodMode: true });
+  const lstm = backend === 'deepsentry' ? 'fused' : 'ops';
   const mode = backend === 'wasm' ? 'frozen' : 'onehot';
   return {
     info,
     factory: {
-      w1: (s) => new tfjs.TfjsW1(s, initW1Params(s, SEED.w1Params), makeW1Batch(s, SEED.w1Batch)),
-      w2: (s) => new tfjs.TfjsW2(s, initW2Params(s, SEED.w2Params), makeW2Batch(s, SEED.w2Batch), mode),
+      w1: (s) => new tfjs.TfjsW1(s, initW1Params(s, SEED.w1Params), makeW1Batch(s, SEED.w1Batch), lstm),
+      w2: (s) => new tfjs.TfjsW2(s, initW2Params(s, SEED.w2Params), makeW2Batch(s, SEED.w2Batch), mode, lstm),
       w2TrainNote:
         mode === 'frozen'
           ? 'embedding frozen: tfjs-wasm has no UnsortedSegmentSum, so it cannot train an Embedding'
-          : 'embedding trained as oneHot(ids)·E: tfjs-cpu\'s gather gradient (UnsortedSegmentSum) takes ~2 min for this batch',
+          : "embedding trained as oneHot(ids)·E: the gather gradient of tfjs' cpu kernels (UnsortedSegmentSum) takes ~2 min for this batch",
     },
   };
 }
@@ -376,7 +378,11 @@ async function main(): Promise<number> {
       await runImpl('native', nativeFactory(nb), opts, references, results, agreements);
     }
     for (const peer of opts.peers) {
-      console.log(`\n== ${peer}`);
+      console.log(`\n== ${peer}${peer === 'native-tfjs' ? ' (the native kernels through the deepsentry tfjs backend: fusedBiLstm, fusedLstm, softmaxCrossEntropy)' : ''}`);
+      if (peer === 'native-tfjs' && !nb) {
+        console.log('  skipped: the native addon is not loaded');
+        continue;
+      }
       try {
         const { factory, info } = await peerFactory(peer);
         peerInfo[peer] = info;

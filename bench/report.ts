@@ -2,7 +2,8 @@
 import type { Timing } from './timing';
 
 export type WorkloadId = 'w1-forward' | 'w1-train' | 'l1' | 'w2-encode' | 'w2-train';
-export type ImplId = 'native' | 'tfjs-wasm' | 'tfjs-cpu';
+/** native: the kernels called directly; native-tfjs: the same kernels through DeepSentry's tfjs backend and ops */
+export type ImplId = 'native' | 'native-tfjs' | 'tfjs-wasm' | 'tfjs-cpu';
 
 export interface WorkloadDef {
   id: WorkloadId;
@@ -68,7 +69,7 @@ function ratio(native: CaseResult | undefined, peer: CaseResult | undefined): nu
 /** The results table, Markdown, one row per workload. */
 export function formatTable(defs: WorkloadDef[], results: CaseResult[], peers: ImplId[]): string {
   const find = (w: WorkloadId, i: ImplId) => results.find((r) => r.workload === w && r.impl === i);
-  const head = ['workload', 'shape', 'unit', 'native', ...peers, ...peers.map((p) => `native ÷ ${p.replace('tfjs-', '')}`), 'target'];
+  const head = ['workload', 'shape', 'unit', 'native', ...peers, ...peers.map((p) => `native ÷ ${p}`), 'target'];
   const rows: string[][] = [];
   for (const d of defs) {
     const n = find(d.id, 'native');

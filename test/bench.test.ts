@@ -1,7 +1,8 @@
 /**
  * Smoke test of the benchmark harness (bench/), so that `npm run bench` cannot rot between runs: every native
  * workload function runs once at tiny shapes (outputs of the right size, finite), the same tiny workloads on
- * the tfjs-cpu peer compute the same numbers (outputs, loss, gradients, and the parameters after Adam steps),
+ * the tfjs-cpu peer and the fused ops on the deepsentry tfjs backend compute the same numbers (outputs, loss,
+ * gradients, and the parameters after Adam steps),
  * the FLOP formulas match a count done by hand, the timing wrapper calls a function exactly once per sample,
  * and bad options are refused with a clear error. No timing assertion anywhere.
  */
@@ -77,7 +78,8 @@ describe('bench: workloads, formulas, options', () => {
     const all = parseOptions([]);
     expect(all.workloads).to.have.length(5);
     expect(all.logs).to.equal(true);
-    expect(all.peers).to.deep.equal(['tfjs-wasm', 'tfjs-cpu']);
+    expect(all.peers).to.deep.equal(['native-tfjs', 'tfjs-wasm', 'tfjs-cpu']);
+    expect(parseOptions(['--peers', 'cpu,native-tfjs']).peers).to.deep.equal(['native-tfjs', 'tfjs-cpu']);
     expect(parseOptions(['--peers', 'none']).peers).to.deep.equal([]);
     for (const [args, mention] of [
       [['--filter', 'w3'], '"w3" matches no workload'],
@@ -204,6 +206,47 @@ describe('bench: native workloads at tiny shapes, and the tfjs-cpu peer on the s
       }
     } finally {
       native.dispose();
+    }
+  });
+});
+
+describe('bench: the native-tfjs variant (fused ops on the deepsentry backend) at tiny shapes', function () {
+  let previousBackend = '';
+  before(function () {
+    previousBackend = tf.getBackend();
+  });
+  after(async () => {
+    if (previousBackend) await tf.setBackend(previousBackend);
+  });
+
+  it('W1 and W2 through fusedBiLstm / fusedLstm / softmaxCrossEntropy agree with the direct native calls', async function () {
+    const nb = nativeOrSkip(this);
+    await useTfjsBackend('deepsentry');
+    const s1 = W1_TINY;
+    const p1 = initW1Params(s1, 9);
+    const b1 = makeW1Batch(s1, 10);
+    const n1 = new NativeW1(nb, s1, p1, b1);
+    const f1 = new TfjsW1(s1, p1, b1, 'fused');
+    try {
+      expectClose('W1 pred', f1.forward().pred, n1.forward().pred, 1e-5);
+      expectGradsClose(f1.gradients().grads, n1.gradients().grads);
+      expect(Math.abs(f1.trainStep() - n1.trainStep())).to.be.below(1e-5);
+    } finally {
+      f1.dispose();
+    }
+    const s2 = W2_TINY;
+    const p2 = initW2Params(s2, 11);
+    const b2 = makeW2Batch(s2, 12);
+    const n2 = new NativeW2(nb, s2, p2, b2);
+    const f2 = new TfjsW2(s2, p2, b2, 'onehot', 'fused');
+    try {
+      expectClose('W2 encoder h', f2.encode(), n2.encode(), 1e-5);
+      const g = f2.gradients();
+      const ng = n2.gradients();
+      expect(Math.abs(g.loss - ng.loss) / ng.loss).to.be.below(1e-5);
+      expectGradsClose(g.grads, ng.grads);
+    } finally {
+      f2.dispose();
     }
   });
 });

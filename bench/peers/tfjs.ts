@@ -1,12 +1,14 @@
 /**
- * The tfjs peers: W1 and W2 written in tfjs-core ops (an LSTM as a loop over steps of matMul + sigmoid/tanh,
+ * The tfjs implementations: W1 and W2 written in tfjs-core ops (an LSTM as a loop over steps of matMul + sigmoid/tanh,
  * trained with tf.variableGrads and tf.train.adam), run on @tensorflow/tfjs-backend-cpu or
  * @tensorflow/tfjs-backend-wasm. They compute the same functions as bench/native.ts, from the same
  * parameters (bench/workloads.ts).
  *
  * The LSTM is written as a tfjs user would write it well: the input projection of all steps is one large
  * matMul (time-major, so a step's rows are one contiguous slice), each step one recurrent matMul and the
- * gate math on [B, 4H].
+ * gate math on [B, 4H]. With `lstm: 'fused'` the same models use DeepSentry's fused ops instead
+ * (lib/backend/ops.ts: fusedBiLstm, fusedLstm, softmaxCrossEntropy) on the `deepsentry` tfjs backend: the
+ * "native via tfjs backend" row, i.e. what a tfjs user of our backend gets.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -16,7 +18,9 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as path from 'path';
 import type { LstmWeights } from '../../lib/backend/binding';
+import type { LstmLayerWeights } from '../../lib/backend';
 import { DeepSentryError } from '../../lib/errors';
+import { fusedBiLstm, fusedLstm, softmaxCrossEntropy, useBackend } from '../../lib/backend';
 import { BENCH_ADAM } from '../adam';
 import {
   decoderInputs,
@@ -32,7 +36,10 @@ import {
 } from '../workloads';
 import type { W1Impl, W2Impl } from '../impl';
 
-export type TfjsBackendName = 'cpu' | 'wasm';
+export type TfjsBackendName = 'cpu' | 'wasm' | 'deepsentry';
+
+/** How the LSTM layers are computed: a loop of tfjs ops per step, or DeepSentry's fused LSTM ops. */
+export type LstmMode = 'ops' | 'fused';
 
 /** What the benchmark reports about a tfjs backend. */
 export interface TfjsBackendInfo {
@@ -64,7 +71,8 @@ export async function useTfjsBackend(name: TfjsBackendName, opts: { prodMode?: b
     uncaughtException: process.listeners('uncaughtException'),
     unhandledRejection: process.listeners('unhandledRejection'),
   };
-  const ok = await tf.setBackend(name);
+  // the deepsentry backend is registered (and activated) by its own selector, which fails if the addon is missing
+  const ok = name === 'deepsentry' ? useBackend('native').tfjsBackend === name : await tf.setBackend(name);
   if (name === 'wasm' && !wasmListenerCleanup) {
     wasmListenerCleanup = true;
     for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
@@ -160,6 +168,7 @@ export class TfjsW1 implements W1Impl {
     private readonly s: W1Shape,
     params: W1Params,
     batch: W1Batch,
+    private readonly lstm: LstmMode = 'ops',
   ) {
     this.fw = lstmVars(params.forward, s.input, s.hidden);
     this.bw = lstmVars(params.backward, s.input, s.hidden);
@@ -176,10 +185,16 @@ export class TfjsW1 implements W1Impl {
   /** predictions [B, out] and per-window scores (MSE) [B], as tensors (inside a tidy) */
   private predict(): { pred: tf.Tensor2D; scores: tf.Tensor1D } {
     const { batch: B, steps: T, hidden: H } = this.s;
-    const xTM = timeMajor2d(this.x, B, T) as tf.Tensor2D;
-    const f = lstmRun(xTM, this.fw, B, T, H);
-    const b = lstmRun(xTM, this.bw, B, T, H, { reverse: true });
-    const summary = tf.concat([f.h, b.h], 1);
+    let summary: tf.Tensor2D;
+    if (this.lstm === 'fused') {
+      const r = fusedBiLstm(this.x, this.fw as LstmLayerWeights, this.bw as LstmLayerWeights);
+      summary = tf.concat([r.hFw, r.hBw], 1);
+    } else {
+      const xTM = timeMajor2d(this.x, B, T) as tf.Tensor2D;
+      const f = lstmRun(xTM, this.fw, B, T, H);
+      const b = lstmRun(xTM, this.bw, B, T, H, { reverse: true });
+      summary = tf.concat([f.h, b.h], 1);
+    }
     const pred = tf.add(tf.matMul(summary, this.denseK), this.denseB) as tf.Tensor2D;
     const scores = tf.mean(tf.squaredDifference(pred, this.target), 1) as tf.Tensor1D;
     return { pred, scores };
@@ -249,6 +264,7 @@ export class TfjsW2 implements W2Impl {
     params: W2Params,
     batch: W2Batch,
     private readonly embeddingMode: EmbeddingMode,
+    private readonly lstm: LstmMode = 'ops',
   ) {
     this.frozenEmbedding = embeddingMode === 'frozen';
     const frozenEmbedding = this.frozenEmbedding;
@@ -270,13 +286,18 @@ export class TfjsW2 implements W2Impl {
   /** encoder final state h [B, H] of the batch (batched encoding) */
   encode(): Float32Array {
     return tf.tidy(() => {
-      const { batch: B, steps: T, hidden: H } = this.s;
+      const { batch: B, steps: T, hidden: H, embedding: E } = this.s;
+      if (this.lstm === 'fused') {
+        const xe = tf.reshape(tf.gather(this.emb, tf.reshape(this.tokens, [B * T])), [B, T, E]) as tf.Tensor3D;
+        return fusedLstm(xe, this.enc as LstmLayerWeights).h.dataSync() as Float32Array;
+      }
       const xe = tf.gather(this.emb, timeMajor2d(this.tokens, B, T)) as tf.Tensor2D;
       return lstmRun(xe, this.enc, B, T, H).h.dataSync() as Float32Array;
     });
   }
 
   private loss(): tf.Scalar {
+    if (this.lstm === 'fused') return this.fusedLoss();
     const { batch: B, steps: T, hidden: H, vocab: V } = this.s;
     const tokTM = timeMajor2d(this.tokens, B, T) as tf.Tensor1D;
     const dinTM = timeMajor2d(this.din, B, T) as tf.Tensor1D;
@@ -292,6 +313,18 @@ export class TfjsW2 implements W2Impl {
     // needs UnsortedSegmentSum, which tfjs-wasm does not have
     const labels = tf.oneHot(tokTM, V);
     return tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+  }
+
+  /** the same loss with the fused ops: batch-major throughout, as the fused LSTM takes [B, T, E] */
+  private fusedLoss(): tf.Scalar {
+    const { batch: B, steps: T, hidden: H, vocab: V, embedding: E } = this.s;
+    const tok = tf.reshape(this.tokens, [B * T]) as tf.Tensor1D;
+    const lookup = (ids: tf.Tensor1D): tf.Tensor3D =>
+      tf.reshape(this.embeddingMode === 'onehot' ? tf.matMul(tf.oneHot(ids, V), this.emb) : tf.gather(this.emb, ids), [B, T, E]) as tf.Tensor3D;
+    const e = fusedLstm(lookup(tok), this.enc as LstmLayerWeights);
+    const d = fusedLstm(lookup(tf.reshape(this.din, [B * T]) as tf.Tensor1D), this.dec as LstmLayerWeights, { h0: e.h, c0: e.c });
+    const logits = tf.add(tf.matMul(tf.reshape(d.y, [B * T, H]), this.denseK), this.denseB) as tf.Tensor2D;
+    return tf.mean(softmaxCrossEntropy(logits, tok)) as tf.Scalar;
   }
 
   lossValue(): number {
