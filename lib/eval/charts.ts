@@ -98,19 +98,42 @@ function scaleY(a: Axis, v: number): number {
 const r1 = (v: number) => Math.round(v * 10) / 10;
 
 /** Keeps points at least `tol` px from the last kept one (always the first and last). */
-function thin(px: number[], py: number[], tol = 0.5): string {
-  const out: string[] = [];
+function thin(px: number[], py: number[], tol = 0.5): { x: number[]; y: number[] } {
+  const x: number[] = [];
+  const y: number[] = [];
   let lx = NaN;
   let ly = NaN;
   for (let i = 0; i < px.length; i++) {
     const last = i === px.length - 1;
     if (i === 0 || last || Math.abs(px[i]! - lx) >= tol || Math.abs(py[i]! - ly) >= tol) {
-      out.push(`${r1(px[i]!)},${r1(py[i]!)}`);
+      x.push(px[i]!);
+      y.push(py[i]!);
       lx = px[i]!;
       ly = py[i]!;
     }
   }
-  return out.join(' ');
+  return { x, y };
+}
+
+function pointsAttr(t: { x: number[]; y: number[] }): string {
+  return t.x.map((x, i) => `${r1(x)},${r1(t.y[i]!)}`).join(' ');
+}
+
+/** The points plus 9 evenly spaced points on each segment: long straight runs count when placing a legend. */
+function densify(t: { x: number[]; y: number[] }): { x: number[]; y: number[] } {
+  const x: number[] = [];
+  const y: number[] = [];
+  for (let i = 0; i < t.x.length; i++) {
+    x.push(t.x[i]!);
+    y.push(t.y[i]!);
+    if (i + 1 < t.x.length) {
+      for (let f = 1; f < 10; f++) {
+        x.push(t.x[i]! + ((t.x[i + 1]! - t.x[i]!) * f) / 10);
+        y.push(t.y[i]! + ((t.y[i + 1]! - t.y[i]!) * f) / 10);
+      }
+    }
+  }
+  return { x, y };
 }
 
 function frame(title: string, subtitle: string, x: Axis, y: Axis, body: string, ariaLabel: string): string {
@@ -218,18 +241,17 @@ export function rocChartSvg(s: Sweep, auc: number | null, level: string, markers
   const y: Axis = { ...UNIT, label: 'true-positive rate = recall' };
   const body: string[] = [];
   body.push(`<line x1="${scaleX(x, 0)}" y1="${scaleY(y, 0)}" x2="${scaleX(x, 1)}" y2="${scaleY(y, 1)}" stroke="${COLORS.chance}" stroke-dasharray="5 4"/>`);
-  let px: number[] = [];
-  let py: number[] = [];
+  let curve = { x: [] as number[], y: [] as number[] };
   if (s.positives > 0 && s.negatives > 0) {
     const c = rocCurve(s);
-    px = Array.from(c.fpr, (v) => scaleX(x, v));
-    py = Array.from(c.tpr, (v) => scaleY(y, v));
-    body.push(`<polyline class="ds-curve" points="${thin(px, py)}" fill="none" stroke="${COLORS.curve}" stroke-width="2.2" stroke-linejoin="round"/>`);
+    curve = thin(Array.from(c.fpr, (v) => scaleX(x, v)), Array.from(c.tpr, (v) => scaleY(y, v)));
+    body.push(`<polyline class="ds-curve" points="${pointsAttr(curve)}" fill="none" stroke="${COLORS.curve}" stroke-width="2.2" stroke-linejoin="round"/>`);
   }
   const dots = markerDots(s, markers, 'roc');
   body.push(dots.svg);
   const items: LegendItem[] = [{ label: `ROC (AUC ${auc === null ? 'n/a' : auc.toFixed(4)})`, color: COLORS.curve, kind: 'line' }, { label: 'chance', color: COLORS.chance, kind: 'dash' }, ...dots.items];
-  body.push(legend(items, freeCorner(items, px, py, ['br', 'tl'])));
+  const dense = densify(curve);
+  body.push(legend(items, freeCorner(items, dense.x, dense.y, ['br', 'tl'])));
   const sub = `${level}: ${s.positives} anomalous, ${s.negatives} normal`;
   return frame(`ROC curve — ${level}`, sub, x, y, body.join('\n'), `ROC curve at ${level} level, AUC ${auc === null ? 'undefined' : auc.toFixed(4)}`);
 }
@@ -242,10 +264,11 @@ export function prChartSvg(s: Sweep, ap: number | null, level: string, markers: 
   const n = s.positives + s.negatives;
   const base = n ? s.positives / n : 0;
   body.push(`<line x1="${scaleX(x, 0)}" y1="${r1(scaleY(y, base))}" x2="${scaleX(x, 1)}" y2="${r1(scaleY(y, base))}" stroke="${COLORS.chance}" stroke-dasharray="5 4"/>`);
-  const px: number[] = [];
-  const py: number[] = [];
+  let curve = { x: [] as number[], y: [] as number[] };
   if (s.positives > 0) {
     const c = prCurve(s);
+    const px: number[] = [];
+    const py: number[] = [];
     let prevR = 0;
     for (let k = 0; k < c.recall.length; k++) {
       // step: along recall at the new precision, as in the AP sum Σ (R_k − R_{k−1}) P_k
@@ -253,20 +276,14 @@ export function prChartSvg(s: Sweep, ap: number | null, level: string, markers: 
       py.push(scaleY(y, c.precision[k]!), scaleY(y, c.precision[k]!));
       prevR = c.recall[k]!;
     }
-    body.push(`<polyline class="ds-curve" points="${thin(px, py)}" fill="none" stroke="${COLORS.curve}" stroke-width="2.2" stroke-linejoin="round"/>`);
+    curve = thin(px, py);
+    body.push(`<polyline class="ds-curve" points="${pointsAttr(curve)}" fill="none" stroke="${COLORS.curve}" stroke-width="2.2" stroke-linejoin="round"/>`);
   }
   const dots = markerDots(s, markers, 'pr');
   body.push(dots.svg);
   const items: LegendItem[] = [{ label: `PR (AP ${ap === null ? 'n/a' : ap.toFixed(4)})`, color: COLORS.curve, kind: 'line' }, { label: `random (${fmtNum(base)})`, color: COLORS.chance, kind: 'dash' }, ...dots.items];
-  // the step curve's vertices are sparse along long flat runs: test the segments' midpoints too
-  const tx: number[] = [];
-  const ty: number[] = [];
-  for (let i = 0; i < px.length; i++) {
-    tx.push(px[i]!);
-    ty.push(py[i]!);
-    if (i + 1 < px.length) for (let f = 0.1; f < 1; f += 0.1) { tx.push(px[i]! + (px[i + 1]! - px[i]!) * f); ty.push(py[i]! + (py[i + 1]! - py[i]!) * f); }
-  }
-  body.push(legend(items, freeCorner(items, tx, ty, ['bl', 'br', 'tr', 'tl'])));
+  const dense = densify(curve);
+  body.push(legend(items, freeCorner(items, dense.x, dense.y, ['bl', 'br', 'tr', 'tl'])));
   return frame(`Precision-recall — ${level}`, `${level}: ${s.positives} anomalous of ${n}`, x, y, body.join('\n'), `Precision-recall curve at ${level} level, average precision ${ap === null ? 'undefined' : ap.toFixed(4)}`);
 }
 

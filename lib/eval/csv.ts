@@ -103,7 +103,14 @@ export interface CsvRow {
 export interface CsvReader {
   file: string;
   columns: Map<string, number>;
+  /** the data rows (blank lines skipped) */
   rows: AsyncGenerator<CsvRow>;
+  /**
+   * The raw data lines, for hot loops (multi-million-row lines.csv): parse each with `parse`, which returns
+   * null for a blank line. Use either `rows` or `lines`, not both.
+   */
+  lines: AsyncGenerator<TextLine>;
+  parse(text: string, lineNo: number): string[] | null;
 }
 
 /**
@@ -134,21 +141,28 @@ export async function openCsv(file: string, what: string, required: readonly str
     );
   }
   const width = names.length;
+  const parse = (text: string, lineNo: number): string[] | null => {
+    if (text === '' || text.trim() === '') return null;
+    const fields = splitCsvLine(text, file, lineNo);
+    if (fields.length !== width) {
+      throw new DeepSentryError('DS_PARSE', `${file}:${lineNo}: expected ${width} fields (${names.join(',')}) but found ${fields.length}`);
+    }
+    return fields;
+  };
   async function* rows(): AsyncGenerator<CsvRow> {
     for await (const { lineNo, text } of lines) {
-      if (text.trim() === '') continue;
-      const fields = splitCsvLine(text, file, lineNo);
-      if (fields.length !== width) {
-        throw new DeepSentryError('DS_PARSE', `${file}:${lineNo}: expected ${width} fields (${names.join(',')}) but found ${fields.length}`);
-      }
-      yield { lineNo, fields };
+      const fields = parse(text, lineNo);
+      if (fields) yield { lineNo, fields };
     }
   }
-  return { file, columns, rows: rows() };
+  return { file, columns, rows: rows(), lines, parse };
 }
 
 /** Parses a finite-or-infinite number field (NaN and junk are errors naming file, line and column). */
 export function parseNumberField(value: string, column: string, file: string, lineNo: number): number {
+  // fast path: Number() accepts decimals, exponents and "Infinity" (and trims); '' would wrongly become 0
+  const fast = Number(value);
+  if (!Number.isNaN(fast) && value !== '' && value.trim() !== '') return fast;
   const s = value.trim();
   let v: number;
   if (s === 'inf' || s === 'Infinity' || s === '+Infinity') v = Infinity;

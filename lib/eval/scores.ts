@@ -116,7 +116,9 @@ export async function readLineScores(dir: string, sessions: SessionScores): Prom
   const session = new Growable(new Int32Array(4096), (n) => new Int32Array(n));
   const scores = new Growable(new Float64Array(4096), (n) => new Float64Array(n));
   const anomaly = new Growable(new Uint8Array(4096), (n) => new Uint8Array(n));
-  for await (const { lineNo: ln, fields } of csv.rows) {
+  for await (const { lineNo: ln, text } of csv.lines) {
+    const fields = csv.parse(text, ln);
+    if (!fields) continue;
     const n = Number(fields[iN]);
     if (!Number.isInteger(n) || n < 1) throw new DeepSentryError('DS_PARSE', `${file}:${ln}: column line_no must be a positive integer but is ${JSON.stringify(fields[iN])}`);
     lineNo.push(n);
