@@ -292,6 +292,61 @@ describe('CUDA kernels on the host emulator', function () {
     }
   }
 
+  it('bidirectional layer (halves of y, summed dx) and bidirectional encoding', function () {
+    const emu = cudaBinding(this).cudaEmulator;
+    const rng = rngFor(31);
+    const d = { batch: 4, steps: 5, inputSize: 6, hiddenSize: 7 };
+    const { batch: B, steps: T, hiddenSize: H } = d;
+    const p = lstmProblem(rng, d, { lengths: true, state: true });
+    const bw = randWeights(rng, d.inputSize, H);
+    const h0Bw = randF32(rng, B * H, 0.5);
+    const c0Bw = randF32(rng, B * H, 0.5);
+    const launch: EmuLaunch = { unitsPerBlock: 3, threadsPerBlock: 5, persistent: true };
+    const args = { ...p, h0Fw: p.h0, c0Fw: p.c0, h0Bw, c0Bw, backwardWeights: bw, ...launch };
+    const f = emu.lstmForward(args) as unknown as Record<string, Float32Array> & { faults: string[] };
+    expect(f.faults).to.deep.equal([]);
+    const rf = lstmForwardRef(refInput(p, false));
+    const rb = lstmForwardRef(refInput(p, true, bw, h0Bw, c0Bw));
+    const yRef = new Float64Array(B * T * 2 * H);
+    for (let r = 0; r < B * T; r++) {
+      yRef.set(rf.y.subarray(r * H, (r + 1) * H), r * 2 * H);
+      yRef.set(rb.y.subarray(r * H, (r + 1) * H), r * 2 * H + H);
+    }
+    expectClose('y', f.y, yRef, 1e-5);
+    expectClose('hFw', f.hFw, rf.h, 1e-5);
+    expectClose('cBw', f.cBw, rb.c, 1e-5);
+
+    const dy = randF32(rng, B * T * 2 * H);
+    const dyFw = new Float32Array(B * T * H);
+    const dyBw = new Float32Array(B * T * H);
+    for (let r = 0; r < B * T; r++) {
+      dyFw.set(dy.subarray(r * 2 * H, r * 2 * H + H), r * H);
+      dyBw.set(dy.subarray(r * 2 * H + H, (r + 1) * 2 * H), r * H);
+    }
+    const g = emu.lstmBackward({ ...args, y: f.y, gatesFw: f.gatesFw, cellsFw: f.cellsFw, gatesBw: f.gatesBw, cellsBw: f.cellsBw, dy }) as unknown as
+      Record<string, Float32Array> & { faults: string[]; forward: Record<string, Float32Array>; backward: Record<string, Float32Array> };
+    expect(g.faults).to.deep.equal([]);
+    const gf = lstmBackwardRef(refInput(p, false), rf, { dy: dyFw });
+    const gb = lstmBackwardRef(refInput(p, true, bw, h0Bw, c0Bw), rb, { dy: dyBw });
+    expectClose('dx (both directions)', g.dx, gf.dx.map((v, i) => v + gb.dx[i]), 1e-4);
+    expectClose('dh0Bw', g.dh0Bw, gb.dh0, 1e-4);
+    expectClose('forward.dKernel', g.forward.dKernel, gf.dKernel, 1e-4);
+    expectClose('backward.dRecurrentKernel', g.backward.dRecurrentKernel, gb.dRecurrentKernel, 1e-4);
+    expectClose('backward.dBias', g.backward.dBias, gb.dBias, 1e-4);
+
+    const e = emu.lstmForward({ ...p, h0: undefined, c0: undefined, backwardWeights: bw, encode: true, ...launch });
+    expect(e.faults).to.deep.equal([]);
+    const ef = lstmForwardRef({ ...refInput(p, false), h0: undefined, c0: undefined });
+    const eb = lstmForwardRef({ ...refInput(p, true, bw), h0: undefined, c0: undefined });
+    const hRef = new Float64Array(B * 2 * H);
+    for (let b = 0; b < B; b++) {
+      hRef.set(ef.h.subarray(b * H, (b + 1) * H), b * 2 * H);
+      hRef.set(eb.h.subarray(b * H, (b + 1) * H), b * 2 * H + H);
+    }
+    expectClose('encoded h [B, 2H]', e.h, hRef, 1e-5);
+    expect(e.y, 'encoding keeps no per-step output').to.equal(undefined);
+  });
+
   it('encoding (no per-step outputs kept) from tokens + embedding equals the reference on the looked-up rows', function () {
     const emu = cudaBinding(this).cudaEmulator;
     const rng = rngFor(11);
@@ -305,7 +360,7 @@ describe('CUDA kernels on the host emulator', function () {
     for (const reverse of [false, true]) {
       const r = emu.lstmForward({
         batch: B, steps: T, inputSize: I, hiddenSize: H, tokens, embedding, vocabSize: vocab, weights, lengths,
-        reverse, training: false, unitsPerBlock: 3, threadsPerBlock: 5, persistent: reverse,
+        reverse, encode: true, unitsPerBlock: 3, threadsPerBlock: 5, persistent: reverse,
       });
       expect(r.faults).to.deep.equal([]);
       const ref = lstmForwardRef({ batch: B, steps: T, inputSize: I, hiddenSize: H, x, weights, lengths, reverse });

@@ -116,6 +116,7 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       if (!st.error.empty()) binding::fail(env, binding::kCuda, "CudaLstm: CUDA is not usable: " + st.error);
       for (int d = 0; d < dirs_; ++d) streams_[d].reset(new Stream());
       dx_done_.reset(new Event());
+      inputs_ready_.reset(new Event());
       upload_weights(w);
       streams_[0]->synchronize("uploading the weights");
       return env.Undefined();
@@ -178,35 +179,70 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
     return dirs_ == 1 ? uni : d == 0 ? fw : bw;
   }
 
+  // One executor per direction, each on its own stream; direction 1 waits for the inputs direction 0's
+  // stream uploaded and, in backward, for direction 0's dx before adding its own.
+  struct Execs {
+    std::unique_ptr<DeviceExec> e[2];
+    DeviceExec* p[2] = {nullptr, nullptr};
+  };
+  Execs execs(bool backward) {
+    Execs x;
+    for (int d = 0; d < dirs_; ++d) {
+      x.e[d].reset(new DeviceExec(*streams_[d], mode_));
+      x.p[d] = x.e[d].get();
+    }
+    if (backward && dirs_ == 2) {
+      x.e[0]->set_dx_order(nullptr, dx_done_.get());
+      x.e[1]->set_dx_order(dx_done_.get(), nullptr);
+    }
+    return x;
+  }
+  // Direction 1's stream starts after everything queued on stream 0 so far (the shared inputs).
+  void fork_streams() {
+    if (dirs_ == 2) {
+      inputs_ready_->record(*streams_[0]);
+      inputs_ready_->wait_on(*streams_[1]);
+    }
+  }
+  void join_streams(const char* what) {
+    for (int d = dirs_ - 1; d >= 0; --d) streams_[d]->synchronize(what);
+  }
+
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return cuda_guarded(env, "CudaLstm.forward", [&]() -> Napi::Value {
       check_live(env, "CudaLstm.forward");
       ArgReader r = ArgReader::from_info(info, "CudaLstm.forward");
       const Common c = read_common(r);
-      const int64_t B = c.B, T = c.T, H = H_, G = 4 * H, BT = B * T;
+      const int64_t B = c.B, T = c.T, H = H_, G = 4 * H, BT = B * T, D = dirs_;
       View<const float> x = r.f32("x", BT * I_, "batch*steps*inputSize");
       View<const float> h0[2], c0[2];
-      for (int d = 0; d < dirs_; ++d) {
+      for (int d = 0; d < D; ++d) {
         h0[d] = r.f32_opt(dname(d, "h0", "h0Fw", "h0Bw"), B * H, "batch*hiddenSize");
         c0[d] = r.f32_opt(dname(d, "c0", "c0Fw", "c0Bw"), B * H, "batch*hiddenSize");
       }
-      const bool reverse = dirs_ == 1 && r.boolean_or("reverse", false);
+      const bool reverse = D == 1 && r.boolean_or("reverse", false);
       const bool training = r.boolean_or("training", false);
       r.verify_inputs();
 
       const Stream& s0 = *streams_[0];
-      DeviceBuffer dx = upload(x, s0), dlen = upload(c.lengths, s0);
-      DeviceBuffer dy = scratch(BT * H * dirs_);
+      DeviceBuffer dx = upload(x, s0), dlen = upload(c.lengths, s0), dy = scratch(BT * H * D);
       DeviceBuffer dh0[2], dc0[2], xproj[2], hbuf[2], cbuf[2], gates[2], cells[2], hout[2], cout[2];
       QuiesceOnExit quiesce(streams_[0].get(), streams_[1].get());
-      Event inputs_ready;
-      inputs_ready.record(s0);
-      for (int d = 0; d < dirs_; ++d) {
-        const Stream& s = *streams_[d];
-        if (d > 0) inputs_ready.wait_on(s);
-        dh0[d] = upload(h0[d], s);
-        dc0[d] = upload(c0[d], s);
+      LayerForward<RawMem> L{};
+      L.B = B;
+      L.T = T;
+      L.I = I_;
+      L.H = H;
+      L.dirs = D;
+      L.reverse = reverse;
+      L.x = cptr<float>(dx);
+      L.lengths = cptr<int32_t>(dlen);
+      L.y = fptr(dy);
+      L.concat_out = false;
+      for (int d = 0; d < D; ++d) {
+        dh0[d] = upload(h0[d], s0);
+        dc0[d] = upload(c0[d], s0);
         xproj[d] = scratch(BT * G);
         hbuf[d] = scratch(2 * B * H);
         cbuf[d] = scratch(B * H);
@@ -216,47 +252,35 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
         }
         hout[d] = scratch(B * H);
         cout[d] = scratch(B * H);
-        ForwardPlan<RawMem> p{};
-        p.B = B;
-        p.T = T;
-        p.I = I_;
-        p.H = H;
-        p.x = cptr<float>(dx);
-        p.tokens = nullptr;
-        p.embedding = nullptr;
-        p.kernel = cptr<float>(w_[d].kernel);
-        p.recurrent = cptr<float>(w_[d].recurrent);
-        p.bias = cptr<float>(w_[d].bias);
-        p.lengths = cptr<int32_t>(dlen);
-        p.reverse = dirs_ == 2 ? d == 1 : reverse;
-        p.h0 = cptr<float>(dh0[d]);
-        p.c0 = cptr<float>(dc0[d]);
-        p.xproj = fptr(xproj[d]);
-        p.hbuf = fptr(hbuf[d]);
-        p.cbuf = fptr(cbuf[d]);
-        p.y = fptr(dy) + d * H;
-        p.y_ld = dirs_ * H;
-        p.gates = fptr(gates[d]);
-        p.cells = fptr(cells[d]);
-        p.h_out = fptr(hout[d]);
-        p.c_out = fptr(cout[d]);
-        p.out_ld = H;
-        DeviceExec ex(s, mode_);
-        run_forward(ex, p);
-        last_persistent_ = ex.last_persistent();
+        L.kernel[d] = cptr<float>(w_[d].kernel);
+        L.recurrent[d] = cptr<float>(w_[d].recurrent);
+        L.bias[d] = cptr<float>(w_[d].bias);
+        L.h0[d] = cptr<float>(dh0[d]);
+        L.c0[d] = cptr<float>(dc0[d]);
+        L.xproj[d] = fptr(xproj[d]);
+        L.hbuf[d] = fptr(hbuf[d]);
+        L.cbuf[d] = fptr(cbuf[d]);
+        L.gates[d] = fptr(gates[d]);
+        L.cells[d] = fptr(cells[d]);
+        L.h_out[d] = fptr(hout[d]);
+        L.c_out[d] = fptr(cout[d]);
       }
-      for (int d = dirs_ - 1; d >= 0; --d) streams_[d]->synchronize("CudaLstm.forward");
+      fork_streams();
+      Execs ex = execs(false);
+      run_layer_forward(ex.p, L);
+      last_persistent_ = ex.e[0]->last_persistent();
+      join_streams("CudaLstm.forward");
 
       Napi::Object out = Napi::Object::New(env);
-      out.Set("y", download(env, dy, BT * H * dirs_, s0));
-      for (int d = 0; d < dirs_; ++d) {
+      out.Set("y", download(env, dy, BT * H * D, s0));
+      for (int d = 0; d < D; ++d) {
         out.Set(dname(d, "h", "hFw", "hBw"), download(env, hout[d], B * H, s0));
         out.Set(dname(d, "c", "cFw", "cBw"), download(env, cout[d], B * H, s0));
       }
       if (training) {
         // Opaque to callers: per direction, the activated gates [B,T,4H] then the cell states [B,T,H].
-        binding::OutF32 ws = binding::new_f32(env, dirs_ * BT * 5 * H);
-        for (int d = 0; d < dirs_; ++d) {
+        binding::OutF32 ws = binding::new_f32(env, D * BT * 5 * H);
+        for (int d = 0; d < D; ++d) {
           copy_to_host(ws.data + d * BT * 5 * H, gates[d].as<void>(), BT * G * sizeof(float), s0);
           copy_to_host(ws.data + d * BT * 5 * H + BT * G, cells[d].as<void>(), BT * H * sizeof(float), s0);
         }
@@ -274,10 +298,11 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       ArgReader r = ArgReader::from_info(info, "CudaLstm.backward");
       const Common c = read_common(r);
       const int64_t B = c.B, T = c.T, H = H_, G = 4 * H, BT = B * T, D = dirs_;
+      const char* yshape = D == 1 ? "batch*steps*hiddenSize" : "batch*steps*2*hiddenSize";
       View<const float> x = r.f32("x", BT * I_, "batch*steps*inputSize");
-      View<const float> y = r.f32("y", BT * H * D, D == 1 ? "batch*steps*hiddenSize" : "batch*steps*2*hiddenSize");
-      View<const float> ws = r.f32("workspace", D * BT * 5 * H, "the forward pass's workspace (training: true)");
-      View<const float> dyv = r.f32_opt("dy", BT * H * D, D == 1 ? "batch*steps*hiddenSize" : "batch*steps*2*hiddenSize");
+      View<const float> y = r.f32("y", BT * H * D, yshape);
+      View<const float> ws = r.f32("workspace", D * BT * 5 * H, "the size of the workspace forward returns (training: true)");
+      View<const float> dyv = r.f32_opt("dy", BT * H * D, yshape);
       View<const float> h0[2], c0[2], dh[2], dc[2];
       for (int d = 0; d < D; ++d) {
         h0[d] = r.f32_opt(dname(d, "h0", "h0Fw", "h0Bw"), B * H, "batch*hiddenSize");
@@ -289,20 +314,27 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       r.verify_inputs();
 
       const Stream& s0 = *streams_[0];
-      DeviceBuffer dx_in = upload(x, s0), dlen = upload(c.lengths, s0), dyb = upload(y, s0);
-      DeviceBuffer dws = upload(ws, s0), ddy = upload(dyv, s0);
-      DeviceBuffer gx = scratch(BT * I_);
-      DeviceBuffer dh0b[2], dc0b[2], dhb[2], dcb[2], dpre[2], dcbuf[2], hprev[2], gh0[2], gc0[2], gk[2], gr[2], gb[2];
+      DeviceBuffer dxin = upload(x, s0), dlen = upload(c.lengths, s0), dyb = upload(y, s0);
+      DeviceBuffer dws = upload(ws, s0), ddy = upload(dyv, s0), gx = scratch(BT * I_);
+      DeviceBuffer h0b[2], c0b[2], dhb[2], dcb[2], dpre[2], dcbuf[2], hprev[2], gh0[2], gc0[2], gk[2], gr[2], gb[2];
       QuiesceOnExit quiesce(streams_[0].get(), streams_[1].get());
-      Event inputs_ready;
-      inputs_ready.record(s0);
+      LayerBackward<RawMem> L{};
+      L.B = B;
+      L.T = T;
+      L.I = I_;
+      L.H = H;
+      L.dirs = D;
+      L.reverse = reverse;
+      L.x = cptr<float>(dxin);
+      L.lengths = cptr<int32_t>(dlen);
+      L.y = cptr<float>(dyb);
+      L.dy = cptr<float>(ddy);
+      L.dx = fptr(gx);
       for (int d = 0; d < D; ++d) {
-        const Stream& s = *streams_[d];
-        if (d > 0) inputs_ready.wait_on(s);
-        dh0b[d] = upload(h0[d], s);
-        dc0b[d] = upload(c0[d], s);
-        dhb[d] = upload(dh[d], s);
-        dcb[d] = upload(dc[d], s);
+        h0b[d] = upload(h0[d], s0);
+        c0b[d] = upload(c0[d], s0);
+        dhb[d] = upload(dh[d], s0);
+        dcb[d] = upload(dc[d], s0);
         dpre[d] = scratch(BT * G);
         dcbuf[d] = scratch(B * H);
         hprev[d] = scratch(BT * H);
@@ -311,41 +343,28 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
         gk[d] = scratch(I_ * G);
         gr[d] = scratch(H * G);
         gb[d] = scratch(G);
-        BackwardPlan<RawMem> p{};
-        p.B = B;
-        p.T = T;
-        p.I = I_;
-        p.H = H;
-        p.x = cptr<float>(dx_in);
-        p.kernel = cptr<float>(w_[d].kernel);
-        p.recurrent = cptr<float>(w_[d].recurrent);
-        p.lengths = cptr<int32_t>(dlen);
-        p.reverse = D == 2 ? d == 1 : reverse;
-        p.h0 = cptr<float>(dh0b[d]);
-        p.c0 = cptr<float>(dc0b[d]);
-        p.y = cptr<float>(dyb) + d * H;
-        p.y_ld = D * H;
-        p.gates = cptr<float>(dws) + d * BT * 5 * H;
-        p.cells = cptr<float>(dws) + d * BT * 5 * H + BT * G;
-        p.dy = ddy ? cptr<float>(ddy) + d * H : nullptr;
-        p.dh_out = cptr<float>(dhb[d]);
-        p.dc_out = cptr<float>(dcb[d]);
-        p.dpre = fptr(dpre[d]);
-        p.dcbuf = fptr(dcbuf[d]);
-        p.hprev = fptr(hprev[d]);
-        p.dx = fptr(gx);
-        p.dx_accumulate = d == 1;  // the second direction adds into dx once the first has written it
-        p.dh0 = fptr(gh0[d]);
-        p.dc0 = fptr(gc0[d]);
-        p.dkernel = fptr(gk[d]);
-        p.drecurrent = fptr(gr[d]);
-        p.dbias = fptr(gb[d]);
-        DeviceExec ex(s, mode_);
-        ex.set_dx_order(d == 1 ? dx_done_.get() : nullptr, d == 0 && D == 2 ? dx_done_.get() : nullptr);
-        run_backward(ex, p);
-        last_persistent_ = ex.last_persistent();
+        L.kernel[d] = cptr<float>(w_[d].kernel);
+        L.recurrent[d] = cptr<float>(w_[d].recurrent);
+        L.h0[d] = cptr<float>(h0b[d]);
+        L.c0[d] = cptr<float>(c0b[d]);
+        L.gates[d] = cptr<float>(dws) + d * BT * 5 * H;
+        L.cells[d] = cptr<float>(dws) + d * BT * 5 * H + BT * G;
+        L.dh_out[d] = cptr<float>(dhb[d]);
+        L.dc_out[d] = cptr<float>(dcb[d]);
+        L.dpre[d] = fptr(dpre[d]);
+        L.dcbuf[d] = fptr(dcbuf[d]);
+        L.hprev[d] = fptr(hprev[d]);
+        L.dh0[d] = fptr(gh0[d]);
+        L.dc0[d] = fptr(gc0[d]);
+        L.dkernel[d] = fptr(gk[d]);
+        L.drecurrent[d] = fptr(gr[d]);
+        L.dbias[d] = fptr(gb[d]);
       }
-      for (int d = D - 1; d >= 0; --d) streams_[d]->synchronize("CudaLstm.backward");
+      fork_streams();
+      Execs ex = execs(true);
+      run_layer_backward(ex.p, L);
+      last_persistent_ = ex.e[0]->last_persistent();
+      join_streams("CudaLstm.backward");
 
       Napi::Object out = Napi::Object::New(env);
       out.Set("dx", download(env, gx, BT * I_, s0));
@@ -394,44 +413,37 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       DeviceBuffer hout = scratch(B * H * D), cout = scratch(B * H * D);
       DeviceBuffer xproj[2], hbuf[2], cbuf[2];
       QuiesceOnExit quiesce(streams_[0].get(), streams_[1].get());
-      Event inputs_ready;
-      inputs_ready.record(s0);
+      LayerForward<RawMem> L{};
+      L.B = B;
+      L.T = T;
+      L.I = I_;
+      L.H = H;
+      L.dirs = D;
+      L.reverse = reverse;
+      L.x = cptr<float>(dx);
+      L.tokens = cptr<int32_t>(dtok);
+      L.embedding = cptr<float>(demb);
+      L.lengths = cptr<int32_t>(dlen);
+      L.y = nullptr;  // encoding keeps no per-step output and no gates
+      L.concat_out = true;
+      L.h_out[0] = fptr(hout);
+      L.c_out[0] = fptr(cout);
       for (int d = 0; d < D; ++d) {
-        const Stream& s = *streams_[d];
-        if (d > 0) inputs_ready.wait_on(s);
         xproj[d] = scratch(BT * G);
         hbuf[d] = scratch(2 * B * H);
         cbuf[d] = scratch(B * H);
-        ForwardPlan<RawMem> p{};
-        p.B = B;
-        p.T = T;
-        p.I = I_;
-        p.H = H;
-        p.x = cptr<float>(dx);
-        p.tokens = cptr<int32_t>(dtok);
-        p.embedding = cptr<float>(demb);
-        p.kernel = cptr<float>(w_[d].kernel);
-        p.recurrent = cptr<float>(w_[d].recurrent);
-        p.bias = cptr<float>(w_[d].bias);
-        p.lengths = cptr<int32_t>(dlen);
-        p.reverse = D == 2 ? d == 1 : reverse;
-        p.h0 = nullptr;
-        p.c0 = nullptr;
-        p.xproj = fptr(xproj[d]);
-        p.hbuf = fptr(hbuf[d]);
-        p.cbuf = fptr(cbuf[d]);
-        p.y = nullptr;  // encoding keeps no per-step output and no gates
-        p.y_ld = H;
-        p.gates = nullptr;
-        p.cells = nullptr;
-        p.h_out = fptr(hout) + d * H;
-        p.c_out = fptr(cout) + d * H;
-        p.out_ld = D * H;
-        DeviceExec ex(s, mode_);
-        run_forward(ex, p);
-        last_persistent_ = ex.last_persistent();
+        L.kernel[d] = cptr<float>(w_[d].kernel);
+        L.recurrent[d] = cptr<float>(w_[d].recurrent);
+        L.bias[d] = cptr<float>(w_[d].bias);
+        L.xproj[d] = fptr(xproj[d]);
+        L.hbuf[d] = fptr(hbuf[d]);
+        L.cbuf[d] = fptr(cbuf[d]);
       }
-      for (int d = D - 1; d >= 0; --d) streams_[d]->synchronize("CudaLstm.encode");
+      fork_streams();
+      Execs ex = execs(false);
+      run_layer_forward(ex.p, L);
+      last_persistent_ = ex.e[0]->last_persistent();
+      join_streams("CudaLstm.encode");
       Napi::Object out = Napi::Object::New(env);
       out.Set("h", download(env, hout, B * H * D, s0));
       out.Set("c", download(env, cout, B * H * D, s0));
@@ -473,7 +485,8 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
   DeviceExec::Mode mode_ = DeviceExec::Mode::Auto;
   DirWeights w_[2];
   std::unique_ptr<Stream> streams_[2];
-  std::unique_ptr<Event> dx_done_;  // the forward direction's dx is complete (bidirectional backward)
+  std::unique_ptr<Event> dx_done_;       // the forward direction's dx is complete (bidirectional backward)
+  std::unique_ptr<Event> inputs_ready_;  // stream 0 has uploaded a call's shared inputs
   bool disposed_ = false;
   bool last_persistent_ = false;
 };

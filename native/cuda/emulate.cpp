@@ -453,158 +453,212 @@ void check_lengths(ArgReader& r, binding::View<const int32_t> len, int64_t T) {
                                            std::to_string(len.data[b]) + " is outside [0, steps]");
 }
 
-// lstmForward({batch, steps, inputSize, hiddenSize, x | tokens+embedding+vocabSize, weights, h0?, c0?,
-//              lengths?, reverse?, training?, unitsPerBlock?, threadsPerBlock?, persistent?})
-//   → {y, h, c, gates?, cells?, faults}
+using BufP = std::unique_ptr<Buf<float>>;
+BufP out_buf(const std::string& name, int64_t n) { return BufP(new Buf<float>(name, static_cast<size_t>(n), true)); }
+BufP scratch_buf(const std::string& name, int64_t n) { return BufP(new Buf<float>(name, static_cast<size_t>(n))); }
+CheckedPtr<float> mp(const BufP& b) { return b ? CheckedPtr<float>(b.get()) : CheckedPtr<float>(); }
+
+// Names of per-direction fields, as CudaLstm and the CPU bindings spell them.
+const char* dn(int dirs, int d, const char* uni, const char* fw, const char* bw) { return dirs == 1 ? uni : d == 0 ? fw : bw; }
+std::string dn(int dirs, int d, const std::string& base) { return dirs == 1 ? base : base + (d == 0 ? "Fw" : "Bw"); }
+
+// lstmForward({batch, steps, inputSize, hiddenSize, x | tokens+embedding+vocabSize, weights, backwardWeights?,
+//              h0?, c0? (h0Fw, c0Fw, h0Bw, c0Bw when bidirectional), lengths?, reverse?, training?, encode?,
+//              unitsPerBlock?, threadsPerBlock?, persistent?, omitStepBarrier?})
+//   → {y, h, c, gates, cells} (bidirectional: y [B,T,2H], hFw, cFw, hBw, cBw, gatesFw, cellsFw, gatesBw,
+//     cellsBw) or, with encode: true, {h, c} [B, H·dirs] only; plus faults.
+// The same LayerForward as CudaLstm.forward / encode, with the emulator as both directions' executor.
 Napi::Value js_forward(const Napi::CallbackInfo& info) {
   const char* fn = "cudaEmulator.lstmForward";
   ArgReader r = ArgReader::from_info(info, fn);
   Napi::Env env = info.Env();
   const Dims d = read_dims(r);
-  const int64_t G = 4 * d.H;
-  ArgReader w = r.object("weights");
-  auto K = in_buf("kernel", w.f32("kernel", d.I * G, "inputSize*4*hiddenSize"));
-  auto R = in_buf("recurrent", w.f32("recurrentKernel", d.H * G, "hiddenSize*4*hiddenSize"));
-  auto bias = in_buf("bias", w.f32("bias", G, "4*hiddenSize"));
+  const int64_t G = 4 * d.H, BT = d.B * d.T;
+  const int D = r.has("backwardWeights") ? 2 : 1;
+  std::unique_ptr<Buf<float>> K[2], R[2], bias[2], h0[2], c0[2];
+  for (int i = 0; i < D; ++i) {
+    ArgReader w = r.object(i == 0 ? "weights" : "backwardWeights");
+    K[i] = in_buf("kernel", w.f32("kernel", d.I * G, "inputSize*4*hiddenSize"));
+    R[i] = in_buf("recurrent", w.f32("recurrentKernel", d.H * G, "hiddenSize*4*hiddenSize"));
+    bias[i] = in_buf("bias", w.f32("bias", G, "4*hiddenSize"));
+    h0[i] = in_buf("h0", r.f32_opt(dn(D, i, "h0", "h0Fw", "h0Bw"), d.B * d.H, "batch*hiddenSize"));
+    c0[i] = in_buf("c0", r.f32_opt(dn(D, i, "c0", "c0Fw", "c0Bw"), d.B * d.H, "batch*hiddenSize"));
+  }
   std::unique_ptr<Buf<float>> X, E;
   std::unique_ptr<Buf<int32_t>> tokens;
   if (r.has("tokens")) {
     const int64_t vocab = r.integer("vocabSize", 1, kMaxEmuElements);
-    auto tv = r.i32("tokens", d.B * d.T, "batch*steps");
+    auto tv = r.i32("tokens", BT, "batch*steps");
     for (int64_t e = 0; e < tv.length; ++e)
       if (tv.data[e] < 0 || tv.data[e] >= vocab)
         r.fail_msg(binding::kOutOfRange, std::string(fn) + ": tokens[" + std::to_string(e) + "] is outside [0, vocabSize)");
     tokens = in_buf("tokens", tv);
     E = in_buf("embedding", r.f32("embedding", vocab * d.I, "vocabSize*inputSize"));
   } else {
-    X = in_buf("x", r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize"));
+    X = in_buf("x", r.f32("x", BT * d.I, "batch*steps*inputSize"));
   }
-  auto h0 = in_buf("h0", r.f32_opt("h0", d.B * d.H, "batch*hiddenSize"));
-  auto c0 = in_buf("c0", r.f32_opt("c0", d.B * d.H, "batch*hiddenSize"));
   auto lv = r.i32_opt("lengths", d.B, "batch");
   check_lengths(r, lv, d.T);
   auto lengths = in_buf("lengths", lv);
-  const bool training = r.boolean_or("training", true);
+  const bool encode = r.boolean_or("encode", false);
+  const bool training = !encode && r.boolean_or("training", true);
   EmuExec ex = exec_from(r, d.H);
+  EmuExec* exs[2] = {&ex, &ex};
   Run run;
-  Buf<float> xproj("xproj", d.B * d.T * G, true), hbuf("hbuf", 2 * d.B * d.H), cbuf("cbuf", d.B * d.H);
-  Buf<float> y("y", d.B * d.T * d.H, true), gates("gates", training ? d.B * d.T * G : 0, true);
-  Buf<float> cells("cells", training ? d.B * d.T * d.H : 0, true);
-  Buf<float> h("h_out", d.B * d.H, true), c("c_out", d.B * d.H, true);
-  ForwardPlan<CheckedMem> p{};
-  p.B = d.B;
-  p.T = d.T;
-  p.I = d.I;
-  p.H = d.H;
-  p.x = cp(X);
-  p.tokens = cp(tokens);
-  p.embedding = cp(E);
-  p.kernel = cp(K);
-  p.recurrent = cp(R);
-  p.bias = cp(bias);
-  p.lengths = cp(lengths);
-  p.reverse = r.boolean_or("reverse", false);
-  p.h0 = cp(h0);
-  p.c0 = cp(c0);
-  p.xproj = &xproj;
-  p.hbuf = &hbuf;
-  p.cbuf = &cbuf;
-  p.y = &y;
-  p.y_ld = d.H;
-  p.gates = training ? CheckedPtr<float>(&gates) : CheckedPtr<float>();
-  p.cells = training ? CheckedPtr<float>(&cells) : CheckedPtr<float>();
-  p.h_out = &h;
-  p.c_out = &c;
-  p.out_ld = d.H;
-  run_forward(ex, p);
+
+  LayerForward<CheckedMem> L{};
+  L.B = d.B;
+  L.T = d.T;
+  L.I = d.I;
+  L.H = d.H;
+  L.dirs = D;
+  L.reverse = D == 1 && r.boolean_or("reverse", false);
+  L.x = cp(X);
+  L.tokens = cp(tokens);
+  L.embedding = cp(E);
+  L.lengths = cp(lengths);
+  BufP y = encode ? nullptr : out_buf("y", BT * d.H * D);
+  L.y = mp(y);
+  L.concat_out = encode;
+  BufP xproj[2], hbuf[2], cbuf[2], gates[2], cells[2], hout[2], cout[2];
+  for (int i = 0; i < D; ++i) {
+    L.kernel[i] = cp(K[i]);
+    L.recurrent[i] = cp(R[i]);
+    L.bias[i] = cp(bias[i]);
+    L.h0[i] = cp(h0[i]);
+    L.c0[i] = cp(c0[i]);
+    xproj[i] = out_buf("xproj", BT * G);
+    hbuf[i] = scratch_buf("hbuf", 2 * d.B * d.H);
+    cbuf[i] = scratch_buf("cbuf", d.B * d.H);
+    L.xproj[i] = mp(xproj[i]);
+    L.hbuf[i] = mp(hbuf[i]);
+    L.cbuf[i] = mp(cbuf[i]);
+    if (training) {
+      gates[i] = out_buf(dn(D, i, "gates"), BT * G);
+      cells[i] = out_buf(dn(D, i, "cells"), BT * d.H);
+    }
+    L.gates[i] = mp(gates[i]);
+    L.cells[i] = mp(cells[i]);
+    if (!encode || i == 0) {
+      const int64_t n = encode ? d.B * d.H * D : d.B * d.H;
+      hout[i] = out_buf(encode ? "h" : dn(D, i, "h"), n);
+      cout[i] = out_buf(encode ? "c" : dn(D, i, "c"), n);
+    }
+    L.h_out[i] = mp(hout[i]);
+    L.c_out[i] = mp(cout[i]);
+  }
+  run_layer_forward(exs, L);
   if (d.B > 0) {
-    for (Buf<float>* b : {&y, &gates, &cells, &h, &c}) b->check_writes();
-    if (d.T > 0) xproj.check_writes();
+    if (y) y->check_writes();
+    for (int i = 0; i < D; ++i) {
+      for (const BufP* b : {&gates[i], &cells[i], &hout[i], &cout[i]})
+        if (*b) (*b)->check_writes();
+      if (d.T > 0) xproj[i]->check_writes();
+    }
   }
   Napi::Object out = Napi::Object::New(env);
-  out.Set("y", to_js(env, y));
-  out.Set("h", to_js(env, h));
-  out.Set("c", to_js(env, c));
-  if (training) {
-    out.Set("gates", to_js(env, gates));
-    out.Set("cells", to_js(env, cells));
-  }
+  if (y) out.Set("y", to_js(env, *y));
+  for (int i = 0; i < D; ++i)
+    for (const BufP* b : {&gates[i], &cells[i], &hout[i], &cout[i]})
+      if (*b) out.Set((*b)->name, to_js(env, **b));
   out.Set("faults", run.faults(env));
   return out;
 }
 
-// lstmBackward({batch, steps, inputSize, hiddenSize, x, weights, h0?, c0?, lengths?, reverse?, y, gates,
-//               cells, dy?, dh?, dc?, unitsPerBlock?, threadsPerBlock?, persistent?})
-//   → {dx, dh0, dc0, dKernel, dRecurrentKernel, dBias, faults}
+// lstmBackward({batch, steps, inputSize, hiddenSize, x, weights, backwardWeights?, h0?, c0?, lengths?,
+//               reverse?, y, gates, cells, dy?, dh?, dc? (…Fw / …Bw per direction when bidirectional),
+//               unitsPerBlock?, threadsPerBlock?, persistent?})
+//   → {dx, dh0, dc0, dKernel, dRecurrentKernel, dBias} (bidirectional: dx, dh0Fw, dc0Fw, dh0Bw, dc0Bw,
+//     forward: {dKernel, …}, backward: {…}), plus faults. The same LayerBackward as CudaLstm.backward.
 Napi::Value js_backward(const Napi::CallbackInfo& info) {
   const char* fn = "cudaEmulator.lstmBackward";
   ArgReader r = ArgReader::from_info(info, fn);
   Napi::Env env = info.Env();
   const Dims d = read_dims(r);
   const int64_t G = 4 * d.H, BT = d.B * d.T;
-  ArgReader w = r.object("weights");
-  auto K = in_buf("kernel", w.f32("kernel", d.I * G, "inputSize*4*hiddenSize"));
-  auto R = in_buf("recurrent", w.f32("recurrentKernel", d.H * G, "hiddenSize*4*hiddenSize"));
+  const int D = r.has("backwardWeights") ? 2 : 1;
   auto X = in_buf("x", r.f32("x", BT * d.I, "batch*steps*inputSize"));
-  auto h0 = in_buf("h0", r.f32_opt("h0", d.B * d.H, "batch*hiddenSize"));
-  auto c0 = in_buf("c0", r.f32_opt("c0", d.B * d.H, "batch*hiddenSize"));
+  auto y = in_buf("y", r.f32("y", BT * d.H * D, "batch*steps*hiddenSize*dirs"));
+  auto dy = in_buf("dy", r.f32_opt("dy", BT * d.H * D, "batch*steps*hiddenSize*dirs"));
   auto lv = r.i32_opt("lengths", d.B, "batch");
   check_lengths(r, lv, d.T);
   auto lengths = in_buf("lengths", lv);
-  auto y = in_buf("y", r.f32("y", BT * d.H, "batch*steps*hiddenSize"));
-  auto gates = in_buf("gates", r.f32("gates", BT * G, "batch*steps*4*hiddenSize"));
-  auto cells = in_buf("cells", r.f32("cells", BT * d.H, "batch*steps*hiddenSize"));
-  auto dy = in_buf("dy", r.f32_opt("dy", BT * d.H, "batch*steps*hiddenSize"));
-  auto dh = in_buf("dh", r.f32_opt("dh", d.B * d.H, "batch*hiddenSize"));
-  auto dc = in_buf("dc", r.f32_opt("dc", d.B * d.H, "batch*hiddenSize"));
+  std::unique_ptr<Buf<float>> K[2], R[2], h0[2], c0[2], gates[2], cells[2], dh[2], dc[2];
+  for (int i = 0; i < D; ++i) {
+    ArgReader w = r.object(i == 0 ? "weights" : "backwardWeights");
+    K[i] = in_buf("kernel", w.f32("kernel", d.I * G, "inputSize*4*hiddenSize"));
+    R[i] = in_buf("recurrent", w.f32("recurrentKernel", d.H * G, "hiddenSize*4*hiddenSize"));
+    h0[i] = in_buf("h0", r.f32_opt(dn(D, i, "h0", "h0Fw", "h0Bw"), d.B * d.H, "batch*hiddenSize"));
+    c0[i] = in_buf("c0", r.f32_opt(dn(D, i, "c0", "c0Fw", "c0Bw"), d.B * d.H, "batch*hiddenSize"));
+    gates[i] = in_buf("gates", r.f32(dn(D, i, "gates", "gatesFw", "gatesBw"), BT * G, "batch*steps*4*hiddenSize"));
+    cells[i] = in_buf("cells", r.f32(dn(D, i, "cells", "cellsFw", "cellsBw"), BT * d.H, "batch*steps*hiddenSize"));
+    dh[i] = in_buf("dh", r.f32_opt(dn(D, i, "dh", "dhFw", "dhBw"), d.B * d.H, "batch*hiddenSize"));
+    dc[i] = in_buf("dc", r.f32_opt(dn(D, i, "dc", "dcFw", "dcBw"), d.B * d.H, "batch*hiddenSize"));
+  }
   EmuExec ex = exec_from(r, d.H);
+  EmuExec* exs[2] = {&ex, &ex};
   Run run;
-  Buf<float> dpre("dpre", BT * G, true), dcbuf("dcbuf", d.B * d.H), hprev("hprev", BT * d.H, true);
-  Buf<float> dx("dx", BT * d.I, true), dh0("dh0", d.B * d.H, true), dc0("dc0", d.B * d.H, true);
-  Buf<float> dk("dKernel", d.I * G, true), dr("dRecurrentKernel", d.H * G, true), db("dBias", G, true);
-  BackwardPlan<CheckedMem> p{};
-  p.B = d.B;
-  p.T = d.T;
-  p.I = d.I;
-  p.H = d.H;
-  p.x = cp(X);
-  p.kernel = cp(K);
-  p.recurrent = cp(R);
-  p.lengths = cp(lengths);
-  p.reverse = r.boolean_or("reverse", false);
-  p.h0 = cp(h0);
-  p.c0 = cp(c0);
-  p.y = cp(y);
-  p.y_ld = d.H;
-  p.gates = cp(gates);
-  p.cells = cp(cells);
-  p.dy = cp(dy);
-  p.dh_out = cp(dh);
-  p.dc_out = cp(dc);
-  p.dpre = &dpre;
-  p.dcbuf = &dcbuf;
-  p.hprev = &hprev;
-  p.dx = &dx;
-  p.dx_accumulate = false;
-  p.dh0 = &dh0;
-  p.dc0 = &dc0;
-  p.dkernel = &dk;
-  p.drecurrent = &dr;
-  p.dbias = &db;
-  run_backward(ex, p);
-  if (d.B > 0 && d.T > 0)
-    for (Buf<float>* b : {&dpre, &hprev, &dx, &dk, &dr, &db}) b->check_writes();
+  LayerBackward<CheckedMem> L{};
+  L.B = d.B;
+  L.T = d.T;
+  L.I = d.I;
+  L.H = d.H;
+  L.dirs = D;
+  L.reverse = D == 1 && r.boolean_or("reverse", false);
+  L.x = cp(X);
+  L.lengths = cp(lengths);
+  L.y = cp(y);
+  L.dy = cp(dy);
+  BufP dx = out_buf("dx", BT * d.I);
+  L.dx = mp(dx);
+  BufP dpre[2], dcbuf[2], hprev[2], gh0[2], gc0[2], gk[2], gr[2], gb[2];
+  for (int i = 0; i < D; ++i) {
+    L.kernel[i] = cp(K[i]);
+    L.recurrent[i] = cp(R[i]);
+    L.h0[i] = cp(h0[i]);
+    L.c0[i] = cp(c0[i]);
+    L.gates[i] = cp(gates[i]);
+    L.cells[i] = cp(cells[i]);
+    L.dh_out[i] = cp(dh[i]);
+    L.dc_out[i] = cp(dc[i]);
+    dpre[i] = out_buf("dpre", BT * G);
+    dcbuf[i] = scratch_buf("dcbuf", d.B * d.H);
+    hprev[i] = out_buf("hprev", BT * d.H);
+    gh0[i] = out_buf(dn(D, i, "dh0"), d.B * d.H);
+    gc0[i] = out_buf(dn(D, i, "dc0"), d.B * d.H);
+    gk[i] = out_buf("dKernel", d.I * G);
+    gr[i] = out_buf("dRecurrentKernel", d.H * G);
+    gb[i] = out_buf("dBias", G);
+    L.dpre[i] = mp(dpre[i]);
+    L.dcbuf[i] = mp(dcbuf[i]);
+    L.hprev[i] = mp(hprev[i]);
+    L.dh0[i] = mp(gh0[i]);
+    L.dc0[i] = mp(gc0[i]);
+    L.dkernel[i] = mp(gk[i]);
+    L.drecurrent[i] = mp(gr[i]);
+    L.dbias[i] = mp(gb[i]);
+  }
+  run_layer_backward(exs, L);
   if (d.B > 0) {
-    dh0.check_writes();
-    dc0.check_writes();
+    for (int i = 0; i < D; ++i) {
+      gh0[i]->check_writes();
+      gc0[i]->check_writes();
+      if (d.T > 0)
+        for (const BufP* b : {&dpre[i], &hprev[i], &gk[i], &gr[i], &gb[i]}) (*b)->check_writes();
+    }
+    if (d.T > 0) dx->check_writes(static_cast<uint32_t>(D));  // written by one direction, added to by the other
   }
   Napi::Object out = Napi::Object::New(env);
-  out.Set("dx", to_js(env, dx));
-  out.Set("dh0", to_js(env, dh0));
-  out.Set("dc0", to_js(env, dc0));
-  out.Set("dKernel", to_js(env, dk));
-  out.Set("dRecurrentKernel", to_js(env, dr));
-  out.Set("dBias", to_js(env, db));
+  out.Set("dx", to_js(env, *dx));
+  for (int i = 0; i < D; ++i) {
+    out.Set(gh0[i]->name, to_js(env, *gh0[i]));
+    out.Set(gc0[i]->name, to_js(env, *gc0[i]));
+    Napi::Object g = D == 1 ? out : Napi::Object::New(env);
+    g.Set("dKernel", to_js(env, *gk[i]));
+    g.Set("dRecurrentKernel", to_js(env, *gr[i]));
+    g.Set("dBias", to_js(env, *gb[i]));
+    if (D == 2) out.Set(i == 0 ? "forward" : "backward", g);
+  }
   out.Set("faults", run.faults(env));
   return out;
 }

@@ -186,5 +186,124 @@ void run_backward(Ex& ex, const BackwardPlan<typename Ex::Mem>& p) {
   ex.after_dx();
 }
 
+// ---- a layer: one direction, or two (forward t = 0…len-1, backward t = len-1…0) -------------------------
+// The pointer arithmetic that puts two directions into one output (y [B,T,2H] with the forward direction in
+// columns [0,H), the backward in [H,2H); encodings [B,2H] likewise) and sums their dx lives here once, for the
+// device bindings and the emulator alike. Direction d runs on executor ex[d] (two streams on the device).
+
+template <class M>
+struct LayerForward {
+  int64_t B, T, I, H;
+  int dirs;      // 1 or 2
+  bool reverse;  // one direction only: run it reversed
+  typename M::template ptr<const float> x;
+  typename M::template ptr<const int32_t> tokens;
+  typename M::template ptr<const float> embedding;
+  typename M::template ptr<const int32_t> lengths;
+  typename M::template ptr<const float> kernel[2], recurrent[2], bias[2];
+  typename M::template ptr<const float> h0[2], c0[2];
+  typename M::template ptr<float> xproj[2], hbuf[2], cbuf[2];  // scratch per direction
+  typename M::template ptr<float> y;                           // [B, T, H·dirs] or nullptr (encoding)
+  typename M::template ptr<float> gates[2], cells[2];          // per direction, or nullptr (inference)
+  // Final states: direction d writes h_out[d] + b*out_ld. For [B, 2H] encodings pass the same base for both
+  // directions with concat_out = true: direction d then starts at column d*H and out_ld is 2H.
+  typename M::template ptr<float> h_out[2], c_out[2];
+  bool concat_out;
+};
+
+template <class Ex>
+void run_layer_forward(Ex* const ex[2], const LayerForward<typename Ex::Mem>& L) {
+  for (int d = 0; d < L.dirs; ++d) {
+    ForwardPlan<typename Ex::Mem> p{};
+    p.B = L.B;
+    p.T = L.T;
+    p.I = L.I;
+    p.H = L.H;
+    p.x = L.x;
+    p.tokens = L.tokens;
+    p.embedding = L.embedding;
+    p.kernel = L.kernel[d];
+    p.recurrent = L.recurrent[d];
+    p.bias = L.bias[d];
+    p.lengths = L.lengths;
+    p.reverse = L.dirs == 2 ? d == 1 : L.reverse;
+    p.h0 = L.h0[d];
+    p.c0 = L.c0[d];
+    p.xproj = L.xproj[d];
+    p.hbuf = L.hbuf[d];
+    p.cbuf = L.cbuf[d];
+    p.y = L.y ? L.y + d * L.H : L.y;
+    p.y_ld = L.dirs * L.H;
+    p.gates = L.gates[d];
+    p.cells = L.cells[d];
+    if (L.concat_out) {
+      p.h_out = L.h_out[0] + d * L.H;
+      p.c_out = L.c_out[0] ? L.c_out[0] + d * L.H : L.c_out[0];
+      p.out_ld = L.dirs * L.H;
+    } else {
+      p.h_out = L.h_out[d];
+      p.c_out = L.c_out[d];
+      p.out_ld = L.H;
+    }
+    run_forward(*ex[d], p);
+  }
+}
+
+template <class M>
+struct LayerBackward {
+  int64_t B, T, I, H;
+  int dirs;
+  bool reverse;
+  typename M::template ptr<const float> x;
+  typename M::template ptr<const int32_t> lengths;
+  typename M::template ptr<const float> kernel[2], recurrent[2];
+  typename M::template ptr<const float> h0[2], c0[2];
+  typename M::template ptr<const float> y;             // [B, T, H·dirs] from forward
+  typename M::template ptr<const float> gates[2], cells[2];
+  typename M::template ptr<const float> dy;            // [B, T, H·dirs] or nullptr
+  typename M::template ptr<const float> dh_out[2], dc_out[2];
+  typename M::template ptr<float> dpre[2], dcbuf[2], hprev[2];  // scratch per direction
+  typename M::template ptr<float> dx;                  // [B, T, I]: the sum over the directions
+  typename M::template ptr<float> dh0[2], dc0[2], dkernel[2], drecurrent[2], dbias[2];
+};
+
+// Direction 1 adds its dx into direction 0's: its executor's before_dx() must order that after direction
+// 0's after_dx() (an event between the two streams on the device).
+template <class Ex>
+void run_layer_backward(Ex* const ex[2], const LayerBackward<typename Ex::Mem>& L) {
+  for (int d = 0; d < L.dirs; ++d) {
+    BackwardPlan<typename Ex::Mem> p{};
+    p.B = L.B;
+    p.T = L.T;
+    p.I = L.I;
+    p.H = L.H;
+    p.x = L.x;
+    p.kernel = L.kernel[d];
+    p.recurrent = L.recurrent[d];
+    p.lengths = L.lengths;
+    p.reverse = L.dirs == 2 ? d == 1 : L.reverse;
+    p.h0 = L.h0[d];
+    p.c0 = L.c0[d];
+    p.y = L.y + d * L.H;
+    p.y_ld = L.dirs * L.H;
+    p.gates = L.gates[d];
+    p.cells = L.cells[d];
+    p.dy = L.dy ? L.dy + d * L.H : L.dy;
+    p.dh_out = L.dh_out[d];
+    p.dc_out = L.dc_out[d];
+    p.dpre = L.dpre[d];
+    p.dcbuf = L.dcbuf[d];
+    p.hprev = L.hprev[d];
+    p.dx = L.dx;
+    p.dx_accumulate = d == 1;
+    p.dh0 = L.dh0[d];
+    p.dc0 = L.dc0[d];
+    p.dkernel = L.dkernel[d];
+    p.drecurrent = L.drecurrent[d];
+    p.dbias = L.dbias[d];
+    run_backward(*ex[d], p);
+  }
+}
+
 }  // namespace cuda
 }  // namespace ds
