@@ -321,7 +321,7 @@ async function runLogs(opts: Options): Promise<unknown> {
   console.log('\n== logs pipeline (bench/logs.ts)');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(file) as Record<string, unknown>;
-  const fn = [mod.runLogsBench, mod.default, ...Object.values(mod)].find((v) => typeof v === 'function') as
+  const fn = [mod.runLogsBench, mod.default].find((v) => typeof v === 'function') as
     | ((o: { quick: boolean }) => unknown)
     | undefined;
   if (!fn) throw new DeepSentryError('DS_INVALID_ARGUMENT', `${file} exports no function to run (expected runLogsBench)`);
@@ -375,7 +375,12 @@ async function main(): Promise<number> {
   if (opts.workloads.length > 0) {
     if (nb) {
       console.log('\n== native');
-      await runImpl('native', nativeFactory(nb), opts, references, results, agreements);
+      try {
+        await runImpl('native', nativeFactory(nb), opts, references, results, agreements);
+      } catch (err) {
+        failures.push(`native: ${(err as Error).stack ?? String(err)}`);
+        console.error(`  native failed: ${(err as Error).message}`);
+      }
     }
     for (const peer of opts.peers) {
       console.log(`\n== ${peer}${peer === 'native-tfjs' ? ' (the native kernels through the deepsentry tfjs backend: fusedBiLstm, fusedLstm, softmaxCrossEntropy)' : ''}`);
