@@ -98,7 +98,7 @@ export interface MonitorSnapshot {
 interface Queued {
   line: RawLine;
   t: number; // performance.now() at acceptance
-  cursor?: FileCursor;
+  src: InputLine; // its cursor (possibly a getter, see TailLine) is read only for a batch's last line
 }
 
 export interface LiveMonitor {
@@ -284,9 +284,7 @@ export class LiveMonitor extends EventEmitter {
       const lineNo = l.lineNo ?? ++this.autoLineNo;
       const offset = l.offset ?? this.autoOffset;
       if (l.offset === undefined) this.autoOffset += Buffer.byteLength(l.text) + 1;
-      const q: Queued = { line: { seq: ++this.seq, lineNo, offset, text: l.text }, t };
-      if (l.cursor) q.cursor = l.cursor;
-      this.queue.push(q);
+      this.queue.push({ line: { seq: ++this.seq, lineNo, offset, text: l.text }, t, src: l });
     }
     this.nLines += to - from;
     this.metrics.lines.inc(to - from);
@@ -361,7 +359,8 @@ export class LiveMonitor extends EventEmitter {
     for (const q of batch) this.metrics.latency.observe((now - q.t) / 1000);
     this.metrics.batchLines.observe(batch.length);
     const lastQ = batch[batch.length - 1]!;
-    if (lastQ.cursor) this.lastCursor = lastQ.cursor;
+    const cursor = lastQ.src.cursor;
+    if (cursor) this.lastCursor = cursor;
     this.dirtySinceCheckpoint = true;
     this.emit('batch', { lines: batch.length, events: events.length, ms: now - t0 });
   }

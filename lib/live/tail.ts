@@ -33,9 +33,30 @@ export interface FileCursor {
   head: string;
 }
 
-/** A line read from a followed file, with the cursor to store once the line has been fully handled. */
-export interface TailLine extends SourceLine {
-  cursor: FileCursor;
+/** Identity of the file a line came from, shared by the lines of one read. */
+interface FileIdentity {
+  path: string;
+  dev: number;
+  ino: number;
+  head: string;
+}
+
+/**
+ * A line read from a followed file. `cursor` (where to resume once this line has been fully handled) is
+ * built only when asked for: a checkpoint needs the cursor of one line per batch, not of every line.
+ */
+export class TailLine implements SourceLine {
+  constructor(
+    readonly text: string,
+    readonly lineNo: number,
+    readonly offset: number,
+    readonly end: number,
+    private readonly file: FileIdentity,
+  ) {}
+  get cursor(): FileCursor {
+    const f = this.file;
+    return { path: f.path, dev: f.dev, ino: f.ino, offset: this.end, lineNo: this.lineNo + 1, head: f.head };
+  }
 }
 
 /** Something worth telling the operator: rotation, truncation, a missing file. */
@@ -170,19 +191,18 @@ export class FileFollower {
       f.pos += n;
       const lines = f.splitter.push(chunk);
       this.cutLines = f.splitter.cutLines;
-      for (const l of lines) out.push(this.tag(f, l));
+      const id = this.identity(f);
+      for (const l of lines) out.push(new TailLine(l.text, l.lineNo, l.offset, l.end, id));
     }
   }
 
   private finishFile(f: OpenFile, out: TailLine[]): void {
-    for (const l of f.splitter.finish()) out.push(this.tag(f, l));
+    const id = this.identity(f);
+    for (const l of f.splitter.finish()) out.push(new TailLine(l.text, l.lineNo, l.offset, l.end, id));
   }
 
-  private tag(f: OpenFile, l: SourceLine): TailLine {
-    return {
-      ...l,
-      cursor: { path: f.name, dev: f.dev, ino: f.ino, offset: l.end, lineNo: l.lineNo + 1, head: f.head.toString('base64') },
-    };
+  private identity(f: OpenFile): FileIdentity {
+    return { path: f.name, dev: f.dev, ino: f.ino, head: f.head.toString('base64') };
   }
 
   /** The bytes we saw at the start of the file are still there (else it was truncated and rewritten). */
