@@ -55,6 +55,11 @@ describe('eval charts', () => {
     expect(svg).to.include('lines (log scale)');
     expect(svg).to.include('saved threshold (20)');
     expect((svg.match(/class="ds-bars"/g) ?? []).length).to.equal(2);
+    // a long tail over < 3 decades: log scale only when most scores crowd the bottom of the range
+    const tail = [...Array.from({ length: 1000 }, (_, i) => 1 + (i % 5)), 60, 80, 100];
+    expect(scoreDistributionSvg(tail, tail.map((v) => (v > 50 ? 1 : 0)), 'session')).to.include('anomaly score (log scale)');
+    const uniform = Array.from({ length: 1000 }, (_, i) => 1 + i / 10);
+    expect(scoreDistributionSvg(uniform, uniform.map(() => 0), 'session')).to.include('>anomaly score<');
     const lin = scoreDistributionSvg([1, 2, 3, 4, 5, 6], [0, 0, 0, 1, 1, 1], 'session');
     expect(lin).to.include('>anomaly score<');
     expect(lin).to.include('>sessions<');

@@ -290,8 +290,9 @@ export function prChartSvg(s: Sweep, ap: number | null, level: string, markers: 
 /**
  * Histograms of the scores of normal and anomalous items over the real score range, with threshold lines.
  * Counts go on a log axis when the classes differ in size by more than ~20× (anomalies are usually a few
- * percent and would be flat on a linear axis); scores go on a log axis when all are positive and span more
- * than three orders of magnitude.
+ * percent and would be flat on a linear axis); scores go on a log axis when all are positive and either span
+ * more than three orders of magnitude, or span more than 20× with most of them crowded into the bottom tenth
+ * of the range (a long tail of high scores, typical of prediction errors).
  */
 export function scoreDistributionSvg(scores: ArrayLike<number>, labels: ArrayLike<number>, level: string, markers: ChartMarker[] = [], bins = 40): string {
   let lo = Infinity;
@@ -306,7 +307,12 @@ export function scoreDistributionSvg(scores: ArrayLike<number>, labels: ArrayLik
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  const logX = lo > 0 && hi / lo > 1000;
+  let logX = lo > 0 && hi / lo > 1000;
+  if (!logX && lo > 0 && hi / lo > 20) {
+    const finite = Float64Array.from(Array.prototype.filter.call(scores, Number.isFinite) as number[]).sort();
+    const median = finite[finite.length >> 1]!;
+    logX = (median - lo) / (hi - lo) < 0.1;
+  }
   if (!(hi >= lo)) {
     lo = 0;
     hi = 1;
