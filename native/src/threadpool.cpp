@@ -44,7 +44,7 @@ struct Pool {
   std::mutex mu;      // guards sleeping
   std::condition_variable cv;
   std::vector<std::thread> workers;
-  int size = 1;
+  std::atomic<int> size{1};  // read by threads_get() without the lock
   // (job sequence << 16) | job thread count: read atomically so a late worker never mixes two jobs.
   std::atomic<uint64_t> word{0};
   std::atomic<int> pending{0};
@@ -125,7 +125,8 @@ PoolLease::PoolLease(int want) : n_(1), owns_(false) {
   Pool& p = pool();
   if (!p.run_mu.try_lock()) return;
   owns_ = true;
-  n_ = want < p.size ? want : p.size;
+  const int size = p.size.load();
+  n_ = want < size ? want : size;
 }
 
 PoolLease::~PoolLease() {

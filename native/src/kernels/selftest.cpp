@@ -14,6 +14,9 @@
 #include <random>
 #include <vector>
 
+#include <atomic>
+#include <thread>
+
 #include "lstm.h"
 
 using namespace ds;
@@ -342,6 +345,60 @@ void run_tests() {
   }
 }
 
+// Callers on several threads at once (the main thread and libuv pool threads in the addon), while another
+// thread resizes the pool: every result must equal the single-caller one bit for bit, and nothing may hang.
+void test_concurrent_callers() {
+  Rng rng(11);
+  const int64_t B = 30, T = 6, I = 20, H = 36, G = 4 * H;
+  auto x = rng.vec(B * T * I, 1), K = rng.vec(I * G, 0.3f), R = rng.vec(H * G, 0.3f), bias = rng.vec(G, 0.5f);
+  auto dy = rng.vec(B * T * H, 1);
+  vector<int32_t> len(B);
+  for (auto& l : len) l = (int32_t)rng.range(0, T);
+  LstmShape s{B, T, I, H};
+  auto run = [&](vector<float>& out) {
+    vector<float> y(B * T * H), ho(B * H), co(B * H), ws(lstm_workspace_floats(s));
+    LstmForwardArgs fa{};
+    fa.s = s, fa.w = {K.data(), R.data(), bias.data()}, fa.x = x.data(), fa.lengths = len.data(), fa.y = y.data(),
+    fa.y_ld = H, fa.h_out = ho.data(), fa.c_out = co.data(), fa.workspace = ws.data();
+    lstm_forward(fa);
+    vector<float> dx(B * T * I), dh0(B * H), dc0(B * H), dK(I * G), dR(H * G), db(G);
+    LstmBackwardArgs ba{};
+    ba.s = s, ba.w = fa.w, ba.x = x.data(), ba.lengths = len.data(), ba.y = y.data(), ba.y_ld = H,
+    ba.workspace = ws.data(), ba.dy = dy.data(), ba.dx = dx.data(), ba.dh0 = dh0.data(), ba.dc0 = dc0.data(),
+    ba.dkernel = dK.data(), ba.drecurrent = dR.data(), ba.dbias = db.data();
+    lstm_backward(ba);
+    out.clear();
+    for (auto* v : {&y, &ho, &co, &dx, &dK, &dR, &db}) out.insert(out.end(), v->begin(), v->end());
+  };
+  threads_set(1);
+  vector<float> want;
+  run(want);
+  threads_set(2);
+  std::atomic<int> bad{0};
+  std::atomic<bool> done{false};
+  std::thread resizer([&] {
+    int n = 1;
+    while (!done.load()) threads_set(n = n % 3 + 1);
+  });
+  vector<std::thread> callers;
+  for (int c = 0; c < 4; c++)
+    callers.emplace_back([&] {
+      vector<float> got;
+      for (int i = 0; i < 30; i++) {
+        run(got);
+        if (got.size() != want.size() || std::memcmp(got.data(), want.data(), want.size() * 4)) bad++;
+      }
+    });
+  for (auto& t : callers) t.join();
+  done = true;
+  resizer.join();
+  threads_set(2);
+  if (bad) {
+    failures++;
+    std::printf("  FAIL: %d concurrent results differ from the single-caller result\n", bad.load());
+  }
+}
+
 // A NaN in x must reach the outputs of its sequence (never become a plausible number) and no other sequence.
 void test_nan() {
   Rng rng(3);
@@ -528,6 +585,7 @@ int main(int argc, char** argv) {
     simd_set((SimdLevel)lvl);
     test_threads_identical();
     test_nan();
+    test_concurrent_callers();
   }
   std::printf(failures ? "%d FAILURES\n" : "all passed\n", failures);
   return failures ? 1 : 0;
