@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 // tfjs-core registers no gradients by itself (BUILD-NOTES); this ESM file loads under tsx, which runs the bench.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as path from 'path';
@@ -46,8 +46,9 @@ export interface TfjsBackendInfo {
   name: TfjsBackendName;
   /** tfjs-core version */
   version: string;
-  /** wasm only: whether the SIMD build runs, and the thread count (always 1 in Node) */
+  /** wasm only: whether the SIMD build runs, whether threads are supported (never in Node), threads used */
   simd?: boolean;
+  multithread?: boolean;
   threads?: number;
 }
 
@@ -88,7 +89,8 @@ export async function useTfjsBackend(name: TfjsBackendName, opts: { prodMode?: b
   const info: TfjsBackendInfo = { name, version: tf.version_core };
   if (name === 'wasm') {
     info.simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
-    info.threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? 2 : 1;
+    info.multithread = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
+    info.threads = info.multithread ? getThreadsCount() : 1;
   }
   return info;
 }
@@ -141,12 +143,12 @@ function lstmRun(
   return { h, c, ys };
 }
 
-/** [B, T, …] batch-major → [T·B, …] time-major rows. */
 /** tfjs' AdamOptimizer types its argument narrower than the gradients variableGrads returns */
 function asNamedTensors(grads: tf.NamedTensorMap): Parameters<tf.AdamOptimizer['applyGradients']>[0] {
   return Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
 }
 
+/** [B, T, …] batch-major → [T·B, …] time-major rows. */
 function timeMajor2d(x: tf.Tensor, batch: number, steps: number): tf.Tensor {
   const rows = batch * steps;
   if (x.rank === 3) return tf.reshape(tf.transpose(x, [1, 0, 2]), [rows, x.shape[2] as number]);
