@@ -8,6 +8,9 @@ import { LiveMonitor, type MonitorOptions } from '../lib/live/monitor';
 import { NoveltyScorer } from '../lib/live/novelty';
 import { NdjsonFileSink } from '../lib/live/sinks';
 import { StateStore } from '../lib/live/state';
+import { monitorStream } from '../lib/live/stream';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Alert, JudgedEvent, LineScorer, RawLine, ScoredEvent } from '../lib/live/types';
 
 const HDFS = '/work/shared/data/hdfs-dev/HDFS.log';
@@ -91,6 +94,23 @@ describe('live monitor', function () {
     expect(remote.events.map(key)).to.deep.equal(local.events.map(key));
     expect(remote.alerts.map(alertKey)).to.deep.equal(local.alerts.map(alertKey));
     expect(remote.alerts[0]!.window.length).to.be.greaterThan(0);
+  });
+
+  it('as a stream: raw bytes in (any chunking), the same judged events out, sessions ended at the end', async () => {
+    const lines = hdfs(3000);
+    const want = await runAll(new NoveltyScorer(), lines, () => 3000);
+    const m = new LiveMonitor(new NoveltyScorer(), { threshold: rolling, tickMs: 0 });
+    await m.start();
+    const bytes = Buffer.from(lines.join('\n')); // no final newline: the last line still counts
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < bytes.length; i += 777) chunks.push(bytes.subarray(i, i + 777)); // cuts lines anywhere
+    const got: JudgedEvent[] = [];
+    await pipeline(Readable.from(chunks), monitorStream(m), async function* (events: AsyncIterable<JudgedEvent>) {
+      for await (const e of events) got.push(e);
+    });
+    await m.stop();
+    expect(got.map(key)).to.deep.equal(want.events.map(key));
+    expect(got.filter((e) => e.isSessionEnd && e.endReason === 'flush').length).to.be.greaterThan(0);
   });
 
   it('alerts carry the session, score, threshold, context window and what was expected', async () => {
