@@ -161,8 +161,8 @@ th,td{padding:4px 10px;text-align:right;border-bottom:1px solid #eceef1;vertical
 th{font-weight:600;text-align:left}
 thead th{border-bottom:2px solid var(--bd);font-size:12px;color:var(--mut)}
 table.kv th{color:var(--mut);font-weight:500;white-space:nowrap}
-table.kv td{text-align:left;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;word-break:break-all}
-.two{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:18px}
+table.kv td{text-align:left;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;overflow-wrap:anywhere}
+.two{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:18px;margin:0 0 18px}
 .two section{margin:0}
 table.cm td{min-width:110px;font-size:16px;font-weight:600}
 table.cm small{display:block;font-size:11px;font-weight:400;color:var(--mut)}
@@ -176,7 +176,7 @@ tr.detail td{padding-top:0}
 details summary{cursor:pointer;color:var(--mut);margin:2px 0 6px}
 table.lines{width:100%;font-size:12.5px}
 table.lines td.text,table.lines th.text{text-align:left;width:100%}
-table.lines code{white-space:pre-wrap;word-break:break-all}
+table.lines code{white-space:pre-wrap;overflow-wrap:anywhere}
 tr.flagged{background:#fdecea}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
 .badge{display:inline-block;padding:0 8px;border-radius:10px;font-size:12px;font-weight:600}
