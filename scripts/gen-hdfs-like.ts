@@ -81,7 +81,7 @@ export async function writeHdfsLike(path: string, bytes: number, opts: { seed?: 
     active = active.filter((b) => b.step < LIFECYCLE.length);
     sec++;
     written += Buffer.byteLength(chunk);
-    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", () => r()));
   }
   out.end();
   await done;

@@ -52,17 +52,26 @@ export class Masker {
     const values: MaskedValue[] = [];
     const names = this.names;
     const ph = this.placeholders;
-    const n = names.length;
-    const masked = message.replace(this.re, (...args: unknown[]) => {
-      for (let i = 0; i < n; i++) {
-        const g = args[i + 1];
-        if (g !== undefined) {
-          values.push({ rule: names[i], value: g as string });
-          return ph[i];
-        }
+    const re = this.re;
+    // An exec loop rather than replace(re, fn): no per-match argument arrays, and no copy when nothing matches.
+    re.lastIndex = 0;
+    let masked = '';
+    let last = 0;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(message)) !== null) {
+      const v = m[0];
+      if (v === '') {
+        re.lastIndex++; // a rule that can match the empty string must not stall the scan
+        continue;
       }
-      return args[0] as string;
-    });
+      let i = 1;
+      while (m[i] === undefined) i++;
+      values.push({ rule: names[i - 1], value: v });
+      masked += message.slice(last, m.index) + ph[i - 1];
+      last = m.index + v.length;
+    }
+    if (last === 0) return { masked: message, values };
+    masked += message.slice(last);
     if (this.collapseRepeats && values.length > 1 && (masked.includes('> <') || masked.includes('>, <'))) {
       return { masked: masked.replace(REPEATS, '$1'), values };
     }
