@@ -357,7 +357,7 @@ async function main(): Promise<number> {
     nb && status.capabilities ? { capabilities: status.capabilities, path: status.path } : { reason: describeNativeFailure(status) },
   );
   console.log(`DeepSentry benchmark ${started.toISOString()}${opts.quick ? ' (--quick: few samples, numbers indicative only)' : ''}`);
-  console.log(`machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.nodeVersion}, load average ${machine.loadAverage.start.toFixed(2)}`);
+  console.log(`machine: ${machine.cpuModel} (${machine.cpuSimd.join(' ') || 'SIMD flags unknown'}), ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.nodeVersion}, load average ${machine.loadAverage.start.toFixed(2)}`);
   if (machine.native.loaded) {
     console.log(`native: ${machine.native.simd} (supported: ${machine.native.simdSupported.join(', ')}), ${machine.native.threads} thread(s) (DEEPSENTRY_THREADS=${machine.deepsentryThreadsEnv ?? 'unset'}), CUDA ${machine.native.cuda}`);
   } else {
