@@ -118,18 +118,35 @@ describe('deepsentry live (child process)', function () {
       req.on('end', () => setTimeout(() => {
         received.push((JSON.parse(Buffer.concat(parts).toString()) as Alert).id);
         res.writeHead(204).end();
-      }, 20));
+      }, 5));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/alerts`;
     const log = path.join(dir, 'c.log');
     fs.writeFileSync(log, LINES.slice(0, 6000).join('\n') + '\n');
-    const c = cli(['live', '--scorer', 'novelty', '--follow', log, '--alerts', path.join(dir, 'c.ndjson'), '--webhook', url, '--quiet', '--window', '200', '--poll-ms', '10']);
+    const c = cli(['live', '--scorer', 'novelty', '--follow', log, '--alerts', path.join(dir, 'c.ndjson'), '--webhook', url, '--window', '200', '--poll-ms', '10', '--listen', '127.0.0.1:0']);
     await until(() => alerts(path.join(dir, 'c.ndjson')).length >= 10, 'some alerts');
+    // Its HTTP side: metrics and health answer; ingest is off because the input is a file.
+    const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(c.err())![1]);
+    const get = (p: string, method = 'GET') =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path: p, method }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.end(method === 'POST' ? 'x\n' : undefined);
+      });
+    expect((await get('/health')).status).to.equal(200);
+    expect((await get('/metrics')).body).to.match(/^deepsentry_lines_total \d+$/m);
+    expect((await get('/ingest', 'POST')).status).to.equal(409);
     c.child.kill('SIGTERM');
     expect(await c.exit).to.equal(0);
     const written = alerts(path.join(dir, 'c.ndjson')).map((x) => x.id);
     expect(received).to.deep.equal(written);
+    expect(c.out()).to.contain(' ANOMALY '); // the human-readable alerts on stdout
+    expect(c.err()).to.match(/SIGTERM: draining/);
     await new Promise<void>((r) => server.close(() => r()));
   });
 
