@@ -371,6 +371,7 @@ export class LiveMonitor extends EventEmitter {
     const alertIdx: number[] = [];
     const time = new Date().toISOString();
     const bucket = this.bucket(lines);
+    const emitEvents = this.listenerCount('event') > 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       const threshold = this.threshold.observe(e.score);
@@ -382,8 +383,7 @@ export class LiveMonitor extends EventEmitter {
         bucket.meanScore = (bucket.meanScore ?? 0) + e.score; // a sum until the bucket closes
       }
       bucket.threshold = Number.isFinite(threshold) ? threshold : null;
-      const judged: JudgedEvent = { ...e, threshold, anomaly };
-      if (this.listenerCount('event') > 0) this.emit('event', judged);
+      if (emitEvents) this.emit('event', judgedEvent(e, threshold, anomaly));
       if (!anomaly) continue;
       this.nAnomalies++;
       bucket.anomalies++;
@@ -401,9 +401,13 @@ export class LiveMonitor extends EventEmitter {
         score: e.score,
         threshold,
         isSessionEnd: e.isSessionEnd,
-        line: e.window[e.window.length - 1] ?? '',
-        window: e.window,
+        line: '',
+        window: [],
       };
+      if (!this.scorer.context) {
+        a.window = e.window; // may be computed on read (a view of the session's lines): read once
+        a.line = a.window[a.window.length - 1] ?? '';
+      }
       if (e.endReason) a.endReason = e.endReason;
       if (e.expected !== undefined) a.expected = e.expected;
       alerts.push(a);
@@ -573,6 +577,14 @@ export class LiveMonitor extends EventEmitter {
       alerts: [...this.recent].reverse(),
     };
   }
+}
+
+/** A plain JudgedEvent from a scorer's event (which may compute `window` on read). */
+function judgedEvent(e: ScoredEvent, threshold: number, anomaly: boolean): JudgedEvent {
+  const j: JudgedEvent = { seq: e.seq, lineNo: e.lineNo, offset: e.offset, session: e.session, score: e.score, isSessionEnd: e.isSessionEnd, window: e.window, threshold, anomaly };
+  if (e.endReason !== undefined) j.endReason = e.endReason;
+  if (e.expected !== undefined) j.expected = e.expected;
+  return j;
 }
 
 function normalise(lines: InputLine[] | string[] | string): InputLine[] {

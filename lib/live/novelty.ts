@@ -22,7 +22,35 @@ import { resolveLogConfig, type LogConfig, type LogConfigOverrides } from '../lo
 import { createFormat, detectFormat, parseFormatArg, ParseFailure, type FormatSpec, type LogFormat } from '../logs/formats';
 import { Masker } from '../logs/masking';
 import { resolveSessionMode, SessionKeyer, Sessionizer, type ClosedSession, type ResolvedSessionMode } from '../logs/sessions';
-import type { LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from './types';
+import type { EndReason, LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from './types';
+
+/**
+ * An event whose window is a view of its session's line array (up to `end`, at most `size` lines), copied
+ * only when read: most events are never alerted on, and copying every window dominated the scorer's cost.
+ */
+class NoveltyEvent implements ScoredEvent {
+  readonly endReason?: EndReason;
+  readonly expected?: string;
+  constructor(
+    readonly seq: number,
+    readonly lineNo: number,
+    readonly offset: number,
+    readonly session: string,
+    readonly score: number,
+    readonly isSessionEnd: boolean,
+    endReason: EndReason | undefined,
+    private readonly lines: string[],
+    private readonly end: number,
+    private readonly size: number,
+    expected: string | undefined,
+  ) {
+    if (endReason !== undefined) this.endReason = endReason;
+    if (expected !== undefined) this.expected = expected;
+  }
+  get window(): string[] {
+    return this.lines.slice(Math.max(0, this.end - this.size), this.end);
+  }
+}
 
 /** Options of the NoveltyScorer. */
 export interface NoveltyScorerOptions extends ScorerOptions {
@@ -35,8 +63,11 @@ export interface NoveltyScorerOptions extends ScorerOptions {
 interface SessionState {
   /** Previous masked message (START at the beginning). */
   prev: string;
-  /** Last raw lines, oldest first (at most windowLines). */
-  window: string[];
+  /**
+   * Raw lines, oldest first: append-only, and replaced by its last windowLines entries once it holds twice
+   * that many, so events can keep a reference to it (see NoveltyEvent) instead of a copy.
+   */
+  lines: string[];
   /** The session's last line. */
   seq: number;
   lineNo: number;
@@ -169,18 +200,19 @@ export class NoveltyScorer implements LineScorer {
     const keys = this.keyer!.keys(p.message, p.fields, p.sessionKey, ts);
     if (keys.length === 0) {
       // No session: scored on its own, after START, and not remembered as anyone's previous message.
-      this.out.push({ seq: l.seq, lineNo: l.lineNo, offset: l.offset, session: '-', score: this.learn(START, masked), isSessionEnd: false, window: [l.text], ...this.expect(START) });
+      const expected = this.expect(START);
+      this.out.push(new NoveltyEvent(l.seq, l.lineNo, l.offset, '-', this.learn(START, masked), false, undefined, [l.text], 1, 1, expected));
       return;
     }
     for (const key of keys) {
       let s = this.sessions.get(key);
-      if (s === undefined) s = { prev: START, window: [], seq: 0, lineNo: 0, offset: 0, clock: null };
+      if (s === undefined) s = { prev: START, lines: [], seq: 0, lineNo: 0, offset: 0, clock: null };
       else this.sessions.delete(key); // re-inserted below: the map stays in least-recently-active order, like the Sessionizer's
       const expected = this.expect(s.prev);
       const score = this.learn(s.prev, masked);
       s.prev = masked;
-      s.window.push(l.text);
-      if (s.window.length > this.windowLines) s.window.shift();
+      if (s.lines.length >= 2 * this.windowLines) s.lines = s.lines.slice(s.lines.length - (this.windowLines - 1));
+      s.lines.push(l.text);
       s.seq = l.seq;
       s.lineNo = l.lineNo;
       s.offset = l.offset;
@@ -190,7 +222,7 @@ export class NoveltyScorer implements LineScorer {
       // May evict the least recently active session: its end event comes first.
       this.sessionizer.add(key, l.seq, 0, ts, deadline);
       s.clock = Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null;
-      this.out.push({ seq: l.seq, lineNo: l.lineNo, offset: l.offset, session: key, score, isSessionEnd: false, window: s.window.slice(), ...expected });
+      this.out.push(new NoveltyEvent(l.seq, l.lineNo, l.offset, key, score, false, undefined, s.lines, s.lines.length, this.windowLines, expected));
     }
   }
 
@@ -208,10 +240,10 @@ export class NoveltyScorer implements LineScorer {
     return score;
   }
 
-  private expect(prev: string): { expected?: string } {
+  private expect(prev: string): string | undefined {
     const b = this.best.get(prev);
-    if (b === undefined) return {};
-    return { expected: b.next === END ? '(end of session)' : b.next };
+    if (b === undefined) return undefined;
+    return b.next === END ? '(end of session)' : b.next;
   }
 
   /** Sessionizer callback: a session closed (idle, evicted, end of input, time window). */
@@ -222,7 +254,7 @@ export class NoveltyScorer implements LineScorer {
     const expected = this.expect(s.prev);
     const score = this.learn(s.prev, END);
     const endReason = c.reason === 'evicted' ? 'evicted' : c.reason === 'end' ? 'flush' : c.reason === 'window' ? 'window' : 'idle';
-    this.out.push({ seq: s.seq, lineNo: s.lineNo, offset: s.offset, session: c.key, score, isSessionEnd: true, endReason, window: s.window, ...expected });
+    this.out.push(new NoveltyEvent(s.seq, s.lineNo, s.offset, c.key, score, true, endReason, s.lines, s.lines.length, this.windowLines, expected));
   }
 
   async tick(nowMs: number): Promise<ScoredEvent[]> {
@@ -259,7 +291,7 @@ export class NoveltyScorer implements LineScorer {
       best: [...this.best],
       lastTs: this.lastTs,
       clock: Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null,
-      sessions: [...this.sessions],
+      sessions: [...this.sessions].map(([k, st]) => [k, { ...st, lines: st.lines.slice(-this.windowLines) }]),
       evicted: this.stats().evictedSessions,
       unparsed: this.unparsed,
     };
