@@ -65,10 +65,21 @@ describe('eval labels', () => {
     await rejects(loadSessionLabels(path.join(dir, 'missing.csv')), 'DS_IO', /missing\.csv does not exist/);
   });
 
-  it('a truncated gzip file is a DS_IO error, not a silent partial read', async () => {
+  it('a truncated gzip file or a damaged line is an error naming the line, not a silent partial read', async () => {
     const gz = zlib.gzipSync(fs.readFileSync(HDFS_LABELS));
     const f = write('trunc.csv.gz', gz.subarray(0, gz.length >> 1));
-    await rejects(loadSessionLabels(f), 'DS_IO', /trunc\.csv\.gz: read failed after line \d+/);
+    await rejects(loadSessionLabels(f), 'DS_PARSE', /trunc\.csv\.gz:\d+: compressed input ends early or is corrupt/);
+    const bad = write('utf8.csv', Buffer.concat([Buffer.from('BlockId,Label\nblk_1,Normal\nblk_'), Buffer.from([0xff, 0xfe]), Buffer.from(',Normal\n')]));
+    await rejects(loadSessionLabels(bad), 'DS_PARSE', /utf8\.csv:3: invalid UTF-8/);
+    const lineGz = write('lines.log.gz', zlib.gzipSync('- a\nX b\n').subarray(0, 12));
+    await rejects(loadLineLabels(lineGz), 'DS_PARSE', /lines\.log\.gz:\d+: compressed input ends early/);
+  });
+
+  it('per-line labels number physical lines as the log reader does: a damaged line is unlabelled, later ones stay aligned', async () => {
+    const f = write('damaged.log', Buffer.concat([Buffer.from('- ok\r\nKERN x\n'), Buffer.from([0xff]), Buffer.from(' bad\n- a\rb\nAPP y\n')]));
+    const l = await loadLineLabels(f);
+    // line 3 is invalid UTF-8 (skipped, as the scorer skips it); a lone CR is not a line break
+    expect(Array.from(l.labels)).to.deep.equal([-1, 0, 1, -1, 0, 1]);
   });
 
   it('reads BGL per-line labels: 143 alert lines of 2,000, 1-based', async () => {

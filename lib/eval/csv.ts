@@ -1,14 +1,17 @@
 /**
- * Small streaming readers for the evaluation inputs: text lines (gzip read transparently when the name ends
- * in .gz) and simple CSV rows (RFC 4180 quoting within one line; no embedded newlines — none of the files
- * evaluation reads, sessions.csv, lines.csv or loghub label files, has them).
+ * Streaming readers for the evaluation inputs, on lib/logs' line reader so that line numbers mean exactly
+ * what they mean everywhere else (1-based physical lines; gzip detected by its magic bytes; a trailing CR
+ * removed; blank lines dropped), plus simple CSV rows (RFC 4180 quoting within one line; no embedded
+ * newlines — none of the files evaluation reads, sessions.csv, lines.csv or loghub label files, has them).
  *
  * Every failure is a DeepSentryError naming the file (and line, for content errors).
  */
 import * as fs from 'node:fs';
-import * as readline from 'node:readline';
-import * as zlib from 'node:zlib';
 import { DeepSentryError } from '../errors';
+import { IssueLog } from '../logs/issues';
+import { readLineBatches, type LineBatch } from '../logs/lines';
+
+export type { LineBatch };
 
 /** One physical line of a text file; `lineNo` is 1-based, as an editor shows it. */
 export interface TextLine {
@@ -28,31 +31,33 @@ export function assertReadableFile(file: string, what: string): void {
   if (!st.isFile()) throw new DeepSentryError('DS_IO', `${what} ${file} is not a regular file`);
 }
 
-/**
- * Streams the lines of a file (LF or CRLF), gzip-decompressed when the name ends in .gz. A read or
- * decompression error (e.g. a truncated .gz) becomes DS_IO naming the file and the last line read.
- */
-export async function* readTextLines(file: string, what = 'file'): AsyncGenerator<TextLine> {
+/** How to treat bad lines (invalid UTF-8, NUL bytes, over-long lines). */
+export interface ReadMode {
+  /**
+   * true: the first bad line is a DS_PARSE error naming file and line (CSV inputs: a damaged scores or label
+   * file must not be half-read). false: bad lines are skipped, as the scorer skipped them (a log).
+   * A truncated or corrupt gzip file is an error either way.
+   */
+  strict: boolean;
+  /** longest line kept (bytes) */
+  maxLineBytes?: number;
+}
+
+/** Streams a file as batches of non-blank lines with their physical line numbers. */
+export async function* readTextBatches(file: string, what: string, mode: ReadMode): AsyncGenerator<LineBatch> {
   assertReadableFile(file, what);
-  const raw = fs.createReadStream(file);
-  const source = file.endsWith('.gz') ? raw.pipe(zlib.createGunzip()) : raw;
-  let failure: unknown = null;
-  raw.on('error', (e) => { failure = e; source.destroy(e); });
-  const rl = readline.createInterface({ input: source, crlfDelay: Infinity });
-  let lineNo = 0;
-  try {
-    for await (const text of rl) {
-      lineNo++;
-      yield { lineNo, text };
-    }
-  } catch (err) {
-    failure = err;
-  } finally {
-    rl.close();
-    raw.destroy();
+  const issues = new IssueLog(mode.strict, 1);
+  yield* readLineBatches(file, { name: file, maxLineBytes: mode.maxLineBytes ?? 16 * 1024 * 1024, issues });
+  if (issues.counts.truncated_gzip > 0) {
+    const i = issues.first.find((x) => x.kind === 'truncated_gzip');
+    throw new DeepSentryError('DS_PARSE', `${file}:${i?.line ?? '?'}: ${i?.message ?? 'compressed input ends early or is corrupt'}`);
   }
-  if (failure !== null) {
-    throw new DeepSentryError('DS_IO', `${what} ${file}: read failed after line ${lineNo}: ${(failure as Error).message ?? String(failure)}`, { cause: failure });
+}
+
+/** Streams a file line by line (see {@link readTextBatches}; batches are faster in hot loops). */
+export async function* readTextLines(file: string, what: string, mode: ReadMode): AsyncGenerator<TextLine> {
+  for await (const b of readTextBatches(file, what, mode)) {
+    for (let i = 0; i < b.lines.length; i++) yield { lineNo: b.lineNos[i]!, text: b.lines[i]! };
   }
 }
 
@@ -103,59 +108,65 @@ export interface CsvRow {
 export interface CsvReader {
   file: string;
   columns: Map<string, number>;
-  /** the data rows (blank lines skipped) */
-  rows: AsyncGenerator<CsvRow>;
+  /** the data rows */
+  rows(): AsyncGenerator<CsvRow>;
   /**
-   * The raw data lines, for hot loops (multi-million-row lines.csv): parse each with `parse`, which returns
-   * null for a blank line. Use either `rows` or `lines`, not both.
+   * The raw data lines in batches, for hot loops (a multi-million-row lines.csv): parse each line with
+   * `parse`. Use either `rows` or `batches`, once.
    */
-  lines: AsyncGenerator<TextLine>;
-  parse(text: string, lineNo: number): string[] | null;
+  batches(): AsyncGenerator<LineBatch>;
+  parse(text: string, lineNo: number): string[];
 }
 
 /**
  * Opens a CSV file with a header row. `required` columns must be present (by exact name); data rows must have
- * as many fields as the header (else DS_PARSE naming file and line). Blank lines are skipped.
+ * as many fields as the header (else DS_PARSE naming file and line). Blank lines are skipped; a line with
+ * invalid UTF-8 or a NUL byte is a DS_PARSE error.
  */
 export async function openCsv(file: string, what: string, required: readonly string[]): Promise<CsvReader> {
-  const lines = readTextLines(file, what);
-  let header: TextLine | undefined;
+  const source = readTextBatches(file, what, { strict: true, maxLineBytes: 1024 * 1024 });
+  let first: LineBatch | undefined;
   for (;;) {
-    const r = await lines.next();
+    const r = await source.next();
     if (r.done) break;
-    if (r.value.text.trim() !== '') {
-      header = r.value;
+    if (r.value.lines.length > 0) {
+      first = r.value;
       break;
     }
   }
-  if (!header) throw new DeepSentryError('DS_PARSE', `${what} ${file} is empty: expected a header row with columns ${required.join(',')}`);
-  const names = splitCsvLine(header.text.replace(/^\uFEFF/, ''), file, header.lineNo).map((s) => s.trim());
+  if (!first) throw new DeepSentryError('DS_PARSE', `${what} ${file} is empty: expected a header row with columns ${required.join(',')}`);
+  const headerLine = first.lineNos[0]!;
+  const names = splitCsvLine(first.lines[0]!.replace(/^\uFEFF/, ''), file, headerLine).map((x) => x.trim());
   const columns = new Map<string, number>();
   names.forEach((n, i) => columns.set(n, i));
   const missing = required.filter((c) => !columns.has(c));
   if (missing.length > 0) {
+    const found = names.join(',');
     throw new DeepSentryError(
       'DS_PARSE',
-      `${file}:${header.lineNo}: ${what} header lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ` +
-        `(expected ${required.join(',')}; found ${names.join(',')})`,
+      `${file}:${headerLine}: ${what} header lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ` +
+        `(expected ${required.join(',')}; found ${found.length > 100 ? found.slice(0, 100) + '…' : found})`,
     );
   }
   const width = names.length;
-  const parse = (text: string, lineNo: number): string[] | null => {
-    if (text === '' || text.trim() === '') return null;
+  const parse = (text: string, lineNo: number): string[] => {
     const fields = splitCsvLine(text, file, lineNo);
     if (fields.length !== width) {
       throw new DeepSentryError('DS_PARSE', `${file}:${lineNo}: expected ${width} fields (${names.join(',')}) but found ${fields.length}`);
     }
     return fields;
   };
+  const rest: LineBatch = { lines: first.lines.slice(1), lineNos: first.lineNos.slice(1) };
+  async function* batches(): AsyncGenerator<LineBatch> {
+    yield rest;
+    yield* source;
+  }
   async function* rows(): AsyncGenerator<CsvRow> {
-    for await (const { lineNo, text } of lines) {
-      const fields = parse(text, lineNo);
-      if (fields) yield { lineNo, fields };
+    for await (const b of batches()) {
+      for (let i = 0; i < b.lines.length; i++) yield { lineNo: b.lineNos[i]!, fields: parse(b.lines[i]!, b.lineNos[i]!) };
     }
   }
-  return { file, columns, rows: rows(), lines, parse };
+  return { file, columns, rows, batches, parse };
 }
 
 /** Parses a finite-or-infinite number field (NaN and junk are errors naming file, line and column). */

@@ -74,7 +74,7 @@ export async function loadSessionLabels(file: string): Promise<SessionLabels> {
   const labels = new Map<string, boolean>();
   const firstLine = new Map<string, number>();
   let anomalies = 0;
-  for await (const { lineNo, fields } of csv.rows) {
+  for await (const { lineNo, fields } of csv.rows()) {
     const id = fields[idCol]!.trim();
     if (id === '') throw new DeepSentryError('DS_PARSE', `${file}:${lineNo}: empty ${idName}`);
     const anomalous = parseSessionLabel(fields[labelCol]!, file, lineNo);
@@ -115,7 +115,8 @@ export async function loadLineLabels(file: string, options: LineLabelOptions = {
   let anomalies = 0;
   let last = 0;
   let labelled = 0;
-  for await (const { lineNo, text } of readTextLines(file, 'label file')) {
+  // lenient like the scorer: a line it skipped (invalid UTF-8, NUL) is unlabelled, line numbers stay physical
+  for await (const { lineNo, text } of readTextLines(file, 'label file', { strict: false })) {
     if (lineNo >= labels.length) {
       const bigger = new Int8Array(labels.length * 2).fill(-1);
       bigger.set(labels);

@@ -77,7 +77,7 @@ export async function readSessionScores(dir: string): Promise<SessionScores> {
   const anomaly = new Growable(new Uint8Array(1024), (n) => new Uint8Array(n));
   const lines = new Growable(new Int32Array(1024), (n) => new Int32Array(n));
   const index = new Map<string, number>();
-  for await (const { lineNo, fields } of csv.rows) {
+  for await (const { lineNo, fields } of csv.rows()) {
     const id = fields[iS]!;
     if (id === '') throw new DeepSentryError('DS_PARSE', `${file}:${lineNo}: empty session id`);
     if (index.has(id)) throw new DeepSentryError('DS_PARSE', `${file}:${lineNo}: session ${id} appears twice (first at row ${index.get(id)! + 2})`);
@@ -116,9 +116,10 @@ export async function readLineScores(dir: string, sessions: SessionScores): Prom
   const session = new Growable(new Int32Array(4096), (n) => new Int32Array(n));
   const scores = new Growable(new Float64Array(4096), (n) => new Float64Array(n));
   const anomaly = new Growable(new Uint8Array(4096), (n) => new Uint8Array(n));
-  for await (const { lineNo: ln, text } of csv.lines) {
-    const fields = csv.parse(text, ln);
-    if (!fields) continue;
+  // the hot loop of a multi-million-line file: batches of raw lines, parsed inline
+  for await (const batch of csv.batches()) for (let b = 0; b < batch.lines.length; b++) {
+    const ln = batch.lineNos[b]!;
+    const fields = csv.parse(batch.lines[b]!, ln);
     const n = Number(fields[iN]);
     if (!Number.isInteger(n) || n < 1) throw new DeepSentryError('DS_PARSE', `${file}:${ln}: column line_no must be a positive integer but is ${JSON.stringify(fields[iN])}`);
     lineNo.push(n);

@@ -66,7 +66,7 @@ async function attachLineTexts(result: EvaluationResult, logFile: string): Promi
   }
   if (wanted.size === 0) return;
   const last = Math.max(...wanted.keys());
-  for await (const { lineNo, text } of readTextLines(logFile, 'log file')) {
+  for await (const { lineNo, text } of readTextLines(logFile, 'log file', { strict: false })) {
     const ls = wanted.get(lineNo);
     if (ls) for (const l of ls) l.text = text.length > 2000 ? text.slice(0, 2000) + '…' : text;
     if (lineNo >= last) break;
