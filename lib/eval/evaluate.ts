@@ -99,12 +99,14 @@ export interface EvaluationResult {
   top: TopSession[];
 }
 
+/** A score as metrics.json stores it (JSON has no Infinity: ±Infinity become strings). */
 export function toScoreValue(x: number): ScoreValue {
   if (x === Infinity) return 'Infinity';
   if (x === -Infinity) return '-Infinity';
   return x;
 }
 
+/** The inverse of {@link toScoreValue}. */
 export function fromScoreValue(x: ScoreValue): number {
   return x === 'Infinity' ? Infinity : x === '-Infinity' ? -Infinity : x;
 }
