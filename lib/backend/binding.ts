@@ -189,3 +189,51 @@ export interface NativeBinding {
   matMul(args: MatMulArgs): Float32Array;
   matMulAsync(args: MatMulArgs): Promise<Float32Array>;
 }
+
+// ---- CUDA (native/cuda; present only when capabilities().cudaCompiled) ------------------------------------
+
+/** Which form the recurrent CUDA kernels take: one persistent cooperative kernel keeping the recurrent weights
+ * in shared memory across steps, or one launch per step; `auto` picks persistent when it fits on the device. */
+export type CudaLstmMode = 'auto' | 'persistent' | 'perStep';
+
+export interface CudaLstmOptions extends LstmWeights {
+  inputSize: number;
+  hiddenSize: number;
+  /** the reverse direction's weights: makes the layer bidirectional (forward/backward then take and return
+   * the BiLstm* shapes, encode returns [B, 2H]) */
+  backward?: LstmWeights;
+  mode?: CudaLstmMode;
+}
+
+type WithoutWeights<T> = Omit<T, 'weights' | 'forward' | 'backward' | 'inputSize' | 'hiddenSize'>;
+
+/**
+ * An LSTM layer (one or two directions) whose weights stay on the device between calls; scratch memory comes
+ * from the addon's device memory pool. Same layout, lengths and reverse semantics as the CPU entry points.
+ * The constructor throws DS_CUDA (with the runtime's reason) when no usable device exists; a failing CUDA call
+ * throws DS_CUDA naming the call. The workspace is opaque and only valid for this layer's backward.
+ */
+export interface CudaLstm {
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+  readonly bidirectional: boolean;
+  /** whether the last recurrent pass ran as the persistent kernel */
+  readonly lastPersistent: boolean;
+  forward(args: WithoutWeights<LstmForwardArgs>): LstmForwardResult;
+  forward(args: WithoutWeights<BiLstmForwardArgs>): BiLstmForwardResult;
+  backward(args: WithoutWeights<LstmBackwardArgs>): LstmGradients;
+  backward(args: WithoutWeights<BiLstmBackwardArgs>): BiLstmGradients;
+  encode(args: WithoutWeights<LstmEncodeArgs>): LstmEncodeResult;
+  /** replaces the weights on the device (same shapes; `backward` exactly when bidirectional) */
+  setWeights(w: LstmWeights & { backward?: LstmWeights }): void;
+  /** frees the device weights; later calls throw */
+  dispose(): void;
+}
+
+/** The CUDA additions to NativeBinding (native/cuda/cuda_binding.cpp). */
+export interface CudaBinding {
+  CudaLstm: new (opts: CudaLstmOptions) => CudaLstm;
+  cudaPoolStats(): { bytesInUse: number; bytesCached: number; mallocs: number; reuses: number };
+  /** frees the pool's cached (unused) device buffers */
+  cudaPoolTrim(): void;
+}
