@@ -291,6 +291,29 @@ describe('logs: sessions and windows', () => {
     expect(s.stats).to.deep.equal({ opened: 4, closed: 4, evicted: 1, idle: 1 });
   });
 
+  it('sessionizer snapshot/restore continues exactly where it stopped (live checkpoints)', () => {
+    const run = (restart: boolean) => {
+      const closed: ClosedSession[] = [];
+      let s = new Sessionizer({ idleTimeoutMs: 100, maxOpen: 10 }, (c) => closed.push(c));
+      const events: [string, number][] = [['a', 0], ['b', 10], ['a', 50], ['c', 120], ['b', 130], ['a', 300], ['c', 310]];
+      events.forEach(([k, t], i) => {
+        if (restart && i === 4) {
+          const snap = JSON.parse(JSON.stringify(s.snapshot()));
+          s = new Sessionizer({ idleTimeoutMs: 100, maxOpen: 10 }, (c) => closed.push(c));
+          s.restore(snap);
+        }
+        s.advance(t);
+        s.add(k, i, 100 + i, t);
+      });
+      s.flush();
+      return { closed, stats: s.stats };
+    };
+    const straight = run(false);
+    expect(straight.closed.map((c) => c.reason)).to.include('idle');
+    expect(run(true)).to.deep.equal(straight);
+    expect(() => new Sessionizer({ idleTimeoutMs: null, maxOpen: 1 }, () => {}).restore({} as never)).to.throw(DeepSentryError, /snapshot/);
+  });
+
   it('windows: W ids per message, start padding, the end-of-session event last', () => {
     const { windows, count } = sessionWindows([5, 6, 7], 3);
     expect(count).to.equal(4);

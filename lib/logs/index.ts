@@ -19,7 +19,7 @@ export type { TokenizerOptions, Tokenized } from './tokenizer';
 export { Vocabulary, PAD_ID, EOS_ID, UNK_ID, PAD_TOKEN, EOS_TOKEN, UNK_TOKEN, SPECIAL_TOKENS } from './vocabulary';
 export type { VocabularyJson } from './vocabulary';
 export { Sessionizer, SessionKeyer, resolveSessionMode } from './sessions';
-export type { ClosedSession, CloseReason, ResolvedSessionMode, SessionStats, SessionizerOptions } from './sessions';
+export type { ClosedSession, CloseReason, ResolvedSessionMode, SessionStats, SessionizerOptions, SessionizerState } from './sessions';
 export { sessionWindows, PAD_MESSAGE, END_MESSAGE, FIRST_MESSAGE_ID } from './windows';
 export { LogProcessor, MessageTable, openLogInput, readRecords } from './pipeline';
 export type { LogRecord, MessageEntry, OpenedInput, ProcessStats, ProcessorOptions } from './pipeline';

@@ -49,6 +49,15 @@ export interface SessionStats {
   idle: number;
 }
 
+/** A Sessionizer's state as JSON (see Sessionizer.snapshot). */
+export interface SessionizerState {
+  version: 1;
+  clock: number | null;
+  nextId: number;
+  stats: SessionStats;
+  open: { id: number; key: string; rows: number[]; messageIds: number[]; firstTs: number | null; lastTs: number | null; deadline: number | null; window: boolean }[];
+}
+
 export interface SessionizerOptions {
   /** Close a session this long after its last line (clock units = ms); null = never by idleness. */
   idleTimeoutMs: number | null;
@@ -143,6 +152,37 @@ export class Sessionizer {
       if (s.deadline > now) break;
       this.close(s, s.window ? 'window' : 'idle');
     }
+  }
+
+  /**
+   * The whole state as plain JSON (open sessions in activity order, clock, next id, counters), so a live
+   * monitor can checkpoint it and `restore` after a restart without splitting the open sessions.
+   */
+  snapshot(): SessionizerState {
+    return {
+      version: 1,
+      clock: Number.isFinite(this.now) ? this.now : null,
+      nextId: this.nextId,
+      stats: { ...this.stats },
+      open: [...this.open.values()].map((s) => ({ ...s, rows: [...s.rows], messageIds: [...s.messageIds], deadline: Number.isFinite(s.deadline) ? s.deadline : null })),
+    };
+  }
+
+  /** Replaces the state by a snapshot (from `snapshot()`); a malformed one is a DS_INVALID_ARGUMENT error. */
+  restore(state: SessionizerState): void {
+    if (state === null || typeof state !== 'object' || state.version !== 1 || !Array.isArray(state.open) || !Number.isInteger(state.nextId)) {
+      throw new DeepSentryError('DS_INVALID_ARGUMENT', 'Expected a Sessionizer snapshot (version 1) for restore');
+    }
+    this.open.clear();
+    for (const s of state.open) {
+      if (typeof s.key !== 'string' || !Array.isArray(s.rows) || !Array.isArray(s.messageIds) || s.rows.length !== s.messageIds.length) {
+        throw new DeepSentryError('DS_INVALID_ARGUMENT', `Sessionizer snapshot: malformed open session ${JSON.stringify(s.key)}`);
+      }
+      this.open.set(s.key, { ...s, rows: [...s.rows], messageIds: [...s.messageIds], deadline: s.deadline ?? Infinity });
+    }
+    this.now = state.clock ?? -Infinity;
+    this.nextId = state.nextId;
+    Object.assign(this.stats, state.stats);
   }
 
   /** Closes every open session (reason `end`), oldest activity first. */
