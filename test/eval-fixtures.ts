@@ -116,6 +116,7 @@ export function bglBaselineScores(): string {
   }
   const dir = tmpDir('bgl-scores');
   writeScores(dir, lines);
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
