@@ -132,8 +132,10 @@ void micro_any(int m, int64_t kc, const float* a, int64_t lda, const float* b, i
   }
 }
 
-// Columns are processed in blocks of NC so that the K block × NC block of packed B stays in L2.
-constexpr int64_t NC = (2048 / GNR) * GNR;
+// Loop order: column blocks of NC, row blocks of MC, then K blocks: the MC×NC block of C (≤ 480 KB) stays in
+// L2 while every K block accumulates into it (C goes to memory once, not once per K block), the B panel of the
+// micro-kernel (kc×nr) in L1, the A block (MC×kc) in L2.
+constexpr int64_t NC = (512 / GNR) * GNR;
 
 void gemm(const GemmArgs& g) {
   if (g.m <= 0 || g.n <= 0) return;
@@ -145,14 +147,14 @@ void gemm(const GemmArgs& g) {
     return;
   }
   const bool direct_b = g.bp == nullptr;
-  for (int64_t k0 = 0; k0 < g.k; k0 += KC) {
-    const int64_t kcb = imin(KC, g.k - k0);
-    const bool acc_c = g.accumulate || k0 > 0;
-    const float* bias = k0 == 0 ? g.bias : nullptr;
-    for (int64_t n0 = 0; n0 < g.n; n0 += NC) {
-      const int64_t n1 = imin(g.n, n0 + NC);
-      for (int64_t m0 = 0; m0 < g.m; m0 += MC) {
-        const int64_t mcb = imin(MC, g.m - m0);
+  for (int64_t n0 = 0; n0 < g.n; n0 += NC) {
+    const int64_t n1 = imin(g.n, n0 + NC);
+    for (int64_t m0 = 0; m0 < g.m; m0 += MC) {
+      const int64_t mcb = imin(MC, g.m - m0);
+      for (int64_t k0 = 0; k0 < g.k; k0 += KC) {
+        const int64_t kcb = imin(KC, g.k - k0);
+        const bool acc_c = g.accumulate || k0 > 0;
+        const float* bias = k0 == 0 ? g.bias : nullptr;
         const float* ablk;
         if (g.trans_a) {
           // op(A)[i, k] = A[k, i]: pack rows m0… of op(A) into GMR-row panels.
@@ -231,6 +233,13 @@ DS_INL void lstm_tile(const LstmRecArgs& a, int64_t s, int64_t r0, int64_t j0, i
     row[i] = a.seq[r0 + i] * T + t;
     const float* xp = a.xproj + row[i] * G + j0;
     for (int g = 0; g < 4; g++) acc[i][g] = load_maybe_n(xp + g * H, nl);
+  }
+  // The input projections of the next tile's rows are scattered over a buffer far larger than the caches:
+  // ask for them now so that they arrive while this tile computes.
+  for (int64_t r = r0 + M; r < r0 + 2 * M && r < a.rows && a.len[r] > s; r++) {
+    const int64_t tn = a.reverse ? a.len[r] - 1 - s : s;
+    const float* xn = a.xproj + (a.seq[r] * T + tn) * G + j0;
+    for (int g = 0; g < 4; g++) __builtin_prefetch(xn + g * H);
   }
   const float* hr[M];
   for (int i = 0; i < M; i++) hr[i] = hp + (r0 + i) * a.s_ld;

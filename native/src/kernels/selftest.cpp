@@ -1,7 +1,9 @@
 // Self-test and micro-benchmark of the CPU kernels (lstm.h) without Node: every SIMD level the CPU has, 1 and
 // 2 threads, against a float64 reference (the same math as lib/backend/reference.ts).
 //   ds_kernel_selftest            correctness (exit status 1 on any failure)
-//   ds_kernel_selftest bench      the reference workloads of issue 2 (W1, L1, W2 encoder)
+//   ds_kernel_selftest bench [baseline|avx2|avx512 [threads [cpu|wall [l1|w1f|train|w2|sgemm]]]]
+//                                 the reference workloads of issue 2 (W1, L1, W2 encoder); "cpu" times with
+//                                 the thread's CPU time (meaningful with 1 thread on a busy machine)
 // Build: see kernels.cmake (target ds_kernel_selftest).
 #include <time.h>
 
@@ -482,12 +484,14 @@ double median_time(F&& f, int reps, double min_total = 0.3) {
   return ts[ts.size() / 2];
 }
 
-void bench(bool l1_only) {
+// only: "" for everything, else one of l1, w1f (W1 forward), train (W1 training step), w2, sgemm
+void bench(const char* only) {
+  auto want = [&](const char* w) { return !*only || !std::strcmp(only, w); };
   Rng rng(1);
   std::printf("simd %s, %d threads\n", simd_name(simd_active()), threads_get());
   // W1: BiLSTM I=128 H=128 T=10 B=256 (+ Dense 256→128 on every step, as a GEMM)
   for (int64_t B : {256, 1}) {
-    if (l1_only && B != 1) continue;
+    if (B == 1 ? !want("l1") : !(want("w1f") || want("train"))) continue;
     const int64_t T = 10, I = 128, H = 128, G = 4 * H;
     auto x = rng.vec(B * T * I, 1);
     vector<float> K[2], R[2], bias[2];
@@ -501,16 +505,13 @@ void bench(bool l1_only) {
       fa[d].s = s, fa[d].w = {K[d].data(), R[d].data(), bias[d].data()}, fa[d].x = x.data(), fa[d].reverse = d == 1,
       fa[d].y = y.data() + d * H, fa[d].y_ld = 2 * H, fa[d].h_out = ho[d].data(), fa[d].c_out = co[d].data();
     }
-    double t = median_time([&] { bilstm_forward(fa[0], fa[1]); }, 20);
+    double t = B == 1 || want("w1f") ? median_time([&] { bilstm_forward(fa[0], fa[1]); }, 20) : 1;
     const double flops = 2.0 * 2 * B * T * G * (I + H);
     if (B == 1)
       std::printf("L1  bilstm forward B=1: %.1f us/call (%.1f GFLOP/s)\n", t * 1e6, flops / t * 1e-9);
     else
       std::printf("W1  bilstm forward B=%ld: %.0f seq/s (%.1f GFLOP/s)\n", (long)B, B / t, flops / t * 1e-9);
-    if (B == 1) {
-      if (l1_only) return;
-      continue;
-    }
+    if (B == 1 || !want("train")) continue;
     for (int d = 0; d < 2; d++) fa[d].workspace = ws[d].data();
     vector<float> dx(B * T * I), dh0[2], dc0[2], dK[2], dR[2], db[2];
     LstmBackwardArgs ba[2]{};
@@ -538,7 +539,7 @@ void bench(bool l1_only) {
     double tb = median_time([&] { bilstm_backward(ba[0], ba[1]); }, 10);
     std::printf("    of which bilstm backward: %.2f ms, forward (training) %.2f ms\n", tb * 1e3, (tt - tb) * 1e3);
   }
-  {  // W2 encoder: tokens (vocab 2000) → E=64 → LSTM H=128, T=24, B=128
+  if (want("w2")) {  // W2 encoder: tokens (vocab 2000) → E=64 → LSTM H=128, T=24, B=128
     const int64_t B = 128, T = 24, E = 64, H = 128, G = 4 * H, V = 2000;
     auto emb = rng.vec(V * E, 1), K = rng.vec(E * G, 0.1f), R = rng.vec(H * G, 0.1f), bias = rng.vec(G, 0.1f);
     vector<int32_t> tok(B * T), len(B);
@@ -555,7 +556,7 @@ void bench(bool l1_only) {
     t = median_time([&] { lstm_encode(ea); }, 20);
     std::printf("W2  encode, lengths T/2..T: %.0f sent/s\n", B / t);
   }
-  {
+  if (want("sgemm")) {
     const int64_t n = 1024;
     auto A = rng.vec(n * n, 1), Bm = rng.vec(n * n, 1);
     vector<float> C(n * n);
@@ -567,7 +568,7 @@ void bench(bool l1_only) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && (!std::strcmp(argv[1], "bench") || !std::strcmp(argv[1], "l1"))) {
+  if (argc > 1 && !std::strcmp(argv[1], "bench")) {
     if (argc > 2) {
       for (int l = 0; l <= 2; l++)
         if (!std::strcmp(argv[2], simd_name((SimdLevel)l))) simd_set((SimdLevel)l);
@@ -575,7 +576,7 @@ int main(int argc, char** argv) {
     if (argc > 3) threads_set(std::atoi(argv[3]));
     cpu_clock = argc > 4 && !std::strcmp(argv[4], "cpu");
     if (cpu_clock) std::printf("(thread CPU time)\n");
-    bench(!std::strcmp(argv[1], "l1"));
+    bench(argc > 5 ? argv[5] : "");
     return 0;
   }
   verbose = argc > 1 && !std::strcmp(argv[1], "-v");
