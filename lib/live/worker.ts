@@ -146,12 +146,28 @@ function toError(e: { message: string; code?: DeepSentryErrorCode }): Error {
 export interface PackedEvents {
   num: Float64Array;
   flags: Uint8Array;
-  sessions: string[];
+  sessions: PackedStrings;
 }
 
 const END_REASONS = [undefined, 'idle', 'evicted', 'flush', 'window'] as const;
 
-export function packLines(lines: RawLine[]): { texts: string[]; num: Float64Array } {
+/**
+ * Strings cross as ONE string joined by newlines when none contains a newline (one copy instead of one
+ * object per line, several times cheaper to clone), else as an array.
+ */
+export type PackedStrings = string | string[];
+
+export function joinStrings(xs: string[]): PackedStrings {
+  for (let i = 0; i < xs.length; i++) if (xs[i]!.indexOf('\n') >= 0) return xs;
+  return xs.join('\n');
+}
+
+export function splitStrings(p: PackedStrings, n: number): string[] {
+  if (typeof p !== 'string') return p;
+  return n === 0 ? [] : p.split('\n');
+}
+
+export function packLines(lines: RawLine[]): { texts: PackedStrings; num: Float64Array } {
   const n = lines.length;
   const texts = new Array<string>(n);
   const num = new Float64Array(3 * n);
@@ -162,10 +178,11 @@ export function packLines(lines: RawLine[]): { texts: string[]; num: Float64Arra
     num[3 * i + 1] = l.lineNo;
     num[3 * i + 2] = l.offset;
   }
-  return { texts, num };
+  return { texts: joinStrings(texts), num };
 }
 
-export function unpackLines(texts: string[], num: Float64Array): RawLine[] {
+export function unpackLines(packed: PackedStrings, num: Float64Array): RawLine[] {
+  const texts = splitStrings(packed, num.length / 3);
   const out = new Array<RawLine>(texts.length);
   for (let i = 0; i < texts.length; i++) out[i] = { seq: num[3 * i]!, lineNo: num[3 * i + 1]!, offset: num[3 * i + 2]!, text: texts[i]! };
   return out;
@@ -185,16 +202,17 @@ export function packEvents(events: ScoredEvent[]): PackedEvents {
     flags[i] = (e.isSessionEnd ? 1 : 0) | (END_REASONS.indexOf(e.endReason) << 1);
     sessions[i] = e.session;
   }
-  return { num, flags, sessions };
+  return { num, flags, sessions: joinStrings(sessions) };
 }
 
 /** Events without their windows (fetched on demand through LineScorer.context). */
 export function unpackEvents(p: PackedEvents): ScoredEvent[] {
-  const n = p.sessions.length;
+  const n = p.flags.length;
+  const sessions = splitStrings(p.sessions, n);
   const out = new Array<ScoredEvent>(n);
   for (let i = 0; i < n; i++) {
     const f = p.flags[i]!;
-    const e: ScoredEvent = { seq: p.num[4 * i]!, lineNo: p.num[4 * i + 1]!, offset: p.num[4 * i + 2]!, session: p.sessions[i]!, score: p.num[4 * i + 3]!, isSessionEnd: (f & 1) === 1, window: [] };
+    const e: ScoredEvent = { seq: p.num[4 * i]!, lineNo: p.num[4 * i + 1]!, offset: p.num[4 * i + 2]!, session: sessions[i]!, score: p.num[4 * i + 3]!, isSessionEnd: (f & 1) === 1, window: [] };
     const r = END_REASONS[f >> 1];
     if (r) e.endReason = r;
     out[i] = e;
