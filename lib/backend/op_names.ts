@@ -65,3 +65,12 @@ export const BILSTM_INPUTS = [
   'lengths',
 ] as const;
 export const LSTM_INPUTS = ['x', 'kernel', 'recurrentKernel', 'bias', 'h0', 'c0', 'lengths'] as const;
+
+/**
+ * Row scatter-add: out[indices[i], :] += x[i, :] for x [N, D], indices int32 [N] → [numRows, D]. The gradient
+ * of an embedding lookup (tfjs-backend-cpu's UnsortedSegmentSum builds one mask per segment: ~100× slower).
+ */
+export const SegmentSumRows = 'DsSegmentSumRows';
+export interface SegmentSumRowsAttrs {
+  numRows: number;
+}

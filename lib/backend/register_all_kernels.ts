@@ -12,6 +12,7 @@ import { fusedBiLstmGradCpuConfig, fusedBiLstmGradNativeConfig } from './kernels
 import { fusedLstmCpuConfig, fusedLstmNativeConfig } from './kernels/FusedLstm';
 import { fusedLstmGradCpuConfig, fusedLstmGradNativeConfig } from './kernels/FusedLstmGrad';
 import { NATIVE_BACKEND_NAME } from './kernels/kernel_util';
+import { segmentSumRowsConfigs } from './kernels/SegmentSumRows';
 import { softmaxCrossEntropyConfigs } from './kernels/SoftmaxCrossEntropy';
 import { vectorDistanceConfigs } from './kernels/VectorDistance';
 
@@ -26,6 +27,7 @@ const kernelConfigs: KernelConfig[] = [
   fusedBiLstmGradNativeConfig,
   batchMatMulNativeConfig,
   ...softmaxCrossEntropyConfigs,
+  ...segmentSumRowsConfigs,
   ...vectorDistanceConfigs,
 ];
 

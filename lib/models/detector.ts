@@ -6,7 +6,9 @@
  *
  * Message ids follow lib/logs/windows.ts: 0 = padding before the first line, 1 = end of session, ≥ 2 = a
  * distinct masked message whose vector is row `id` of the vector table the caller passes. Inside the detector
- * every message vector is L2-normalised and two coordinates are appended: [v̂, 0, 0] for messages,
+ * every message vector is centred (minus the mean vector of the training messages: autoencoder latents share
+ * a large common component — pairwise cosines ~0.99 on HDFS — that would hide their differences), then
+ * L2-normalised, and two coordinates are appended: [v̂, 0, 0] for messages,
  * [0…, 1, 0] for the end event and [0…, 0, 1] for padding — so the end event is as far from every message as
  * two messages with orthogonal vectors, and padding is told apart from content.
  *
@@ -90,7 +92,7 @@ export interface WindowScores {
 
 /** Per-session result of scoreSessions. */
 export interface SessionScores {
-  /** per line of the session, then one more for the end event */
+  /** per line of the session, then one more for the end event when the session ended */
   lineScores: Float32Array[];
   /** max of each session's line scores (end event included) */
   sessionScores: Float32Array;
@@ -107,13 +109,16 @@ function checkConfig(c: DetectorConfig): void {
   if (!['count', 'sqrt', 'log', 'uniform'].includes(c.weighting)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected count, sqrt, log or uniform for detector.weighting but received ${String(c.weighting)}`);
 }
 
-/** All windows of the sessions (end event included), each distinct id window once with its count. */
-export function collectWindows(sessions: readonly ArrayLike<number>[], W: number): WindowSet {
+/**
+ * All windows of the sessions, each distinct id window once with its count. A session's end-event window is
+ * included only when `ended` says the session really ended (default: all did).
+ */
+export function collectWindows(sessions: readonly ArrayLike<number>[], W: number, ended?: readonly boolean[]): WindowSet {
   const index = new Map<string, number>();
   const ids: number[] = [];
   const counts: number[] = [];
   const win = new Int32Array(W);
-  for (const s of sessions) forEachWindow(s, W, win, () => {
+  sessions.forEach((s, si) => forEachWindow(s, W, win, ended ? ended[si] !== false : true, () => {
     const key = win.join(',');
     const i = index.get(key);
     if (i !== undefined) counts[i]++;
@@ -122,14 +127,17 @@ export function collectWindows(sessions: readonly ArrayLike<number>[], W: number
       counts.push(1);
       for (let j = 0; j < W; j++) ids.push(win[j]);
     }
-  });
+  }));
   return { ids: Int32Array.from(ids), counts: Float64Array.from(counts), size: W };
 }
 
-/** Calls fn once per window of session s (n lines → n+1 windows), with `win` filled (same layout as lib/logs' sessionWindows). */
-function forEachWindow(s: ArrayLike<number>, W: number, win: Int32Array, fn: (t: number) => void): void {
+/**
+ * Calls fn once per window of session s (n lines → n windows, plus the end-event window when `end`), with
+ * `win` filled (same layout as lib/logs' sessionWindows).
+ */
+function forEachWindow(s: ArrayLike<number>, W: number, win: Int32Array, end: boolean, fn: (t: number) => void): void {
   const n = s.length;
-  for (let t = 0; t <= n; t++) {
+  for (let t = 0; t < n + (end ? 1 : 0); t++) {
     for (let j = 0; j < W; j++) {
       const i = t - (W - 1) + j;
       win[j] = i < 0 ? PAD_MESSAGE : i < n ? s[i] : END_MESSAGE;
@@ -143,6 +151,8 @@ export class Detector {
   readonly params: ParamSet;
   /** feature rows of every message seen in training (end event included) [K, vectorDim+2] */
   known: Float32Array = new Float32Array(0);
+  /** mean raw vector of the distinct training messages, subtracted before normalising [vectorDim] */
+  center: Float32Array;
   training: TrainResult | null = null;
 
   constructor(config: Partial<DetectorConfig> & { vectorDim: number }) {
@@ -150,6 +160,7 @@ export class Detector {
     checkConfig(this.config);
     const { vectorDim, hiddenSize: H, seed } = this.config;
     const F = vectorDim + 2;
+    this.center = new Float32Array(vectorDim);
     const p = (this.params = new ParamSet(seed));
     for (const dir of ['fw', 'bw']) {
       p.add(`bilstm_${dir}/kernel`, [F, 4 * H], { kind: 'glorotUniform' });
@@ -179,13 +190,36 @@ export class Detector {
     const out = new Float32Array(n * F);
     out[PAD_MESSAGE * F + D + 1] = 1;
     out[END_MESSAGE * F + D] = 1;
+    const c = this.center;
     for (let m = 2; m < n; m++) {
       let s = 0;
-      for (let d = 0; d < D; d++) s += vectors[m * D + d] * vectors[m * D + d];
+      for (let d = 0; d < D; d++) s += (vectors[m * D + d] - c[d]) ** 2;
       const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
-      for (let d = 0; d < D; d++) out[m * F + d] = vectors[m * D + d] * inv;
+      for (let d = 0; d < D; d++) out[m * F + d] = (vectors[m * D + d] - c[d]) * inv;
     }
     return out;
+  }
+
+  /** Mean vector of the distinct messages in `sessions` (each counted once). */
+  private trainingCenter(vectors: Float32Array, sessions: readonly ArrayLike<number>[]): Float32Array {
+    const D = this.config.vectorDim;
+    const rows = vectors.length / D;
+    const seen = new Uint8Array(Math.max(rows, 2));
+    const c = new Float64Array(D);
+    let n = 0;
+    for (const s of sessions) {
+      for (let i = 0; i < s.length; i++) {
+        const id = s[i];
+        if (!(Number.isInteger(id) && id >= 2 && id < rows)) {
+          throw new DeepSentryError('DS_OUT_OF_RANGE', `detector training sessions: message id ${id} has no row in the vector table (${rows} rows; ids 0 and 1 are reserved)`);
+        }
+        if (seen[id]) continue;
+        seen[id] = 1;
+        n++;
+        for (let d = 0; d < D; d++) c[d] += vectors[id * D + d];
+      }
+    }
+    return Float32Array.from(c, (v) => (n > 0 ? v / n : 0));
   }
 
   private checkIds(ids: Int32Array, rows: number, what: string): void {
@@ -245,20 +279,28 @@ export class Detector {
   /**
    * Trains on sessions of message ids (each a sequence of ids ≥ 2 indexing `vectors`, a [numIds, vectorDim]
    * table whose rows 0 and 1 are ignored). Windows are deduplicated and weighted by `config.weighting`; the
-   * validation split holds out distinct windows.
+   * validation split holds out distinct windows. `ended[i] = false` marks a session that was still open
+   * when the input stopped (e.g. closed by the end of a file rather than by an idle timeout): its end is
+   * not an event, so it gets no end-event window. On HDFS, blocks created late in the log have not been
+   * deleted yet when the log stops; scoring their "end" would flag a third of them (measured).
    */
-  async fit(vectors: Float32Array, sessions: readonly ArrayLike<number>[], options: TrainOptions = {}): Promise<TrainResult> {
+  async fit(vectors: Float32Array, sessions: readonly ArrayLike<number>[], options: TrainOptions & { ended?: readonly boolean[] } = {}): Promise<TrainResult> {
     const o = { ...DEFAULT_DETECTOR_TRAIN, seed: this.config.seed, ...options };
     checkTrainOptions(o);
     if (sessions.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'the detector needs at least one session to train on');
+    this.center = this.trainingCenter(vectors, sessions);
     const feats = this.features(vectors);
     const F = this.featureDim;
     const rows = feats.length / F;
-    const ws = collectWindows(sessions, this.config.window);
+    if (options.ended && options.ended.length !== sessions.length) {
+      throw new DeepSentryError('DS_SHAPE_MISMATCH', `ended has ${options.ended.length} entries for ${sessions.length} sessions`);
+    }
+    const ws = collectWindows(sessions, this.config.window, options.ended);
     this.checkIds(ws.ids, rows, 'detector training sessions');
-    // Known set: every id that is a target in training (the end event always is).
+    // Known set: every id that is a target in training, and the end event.
     const knownIndex = new Int32Array(rows).fill(-1);
-    const knownIds: number[] = [];
+    const knownIds: number[] = [END_MESSAGE];
+    knownIndex[END_MESSAGE] = 0;
     for (let i = 0; i < ws.counts.length; i++) {
       const t = ws.ids[i * ws.size + ws.size - 1];
       if (knownIndex[t] < 0) {
@@ -376,13 +418,14 @@ export class Detector {
   }
 
   /**
-   * Scores sessions: every line (the window ending at it) and the end event, with `mode` (default
-   * config.score). Identical windows are scored once.
+   * Scores sessions: every line (the window ending at it) and, for sessions that ended (`ended`, default
+   * all), the end event, with `mode` (default config.score). Identical windows are scored once.
    */
-  scoreSessions(vectors: Float32Array, sessions: readonly ArrayLike<number>[], mode: ScoreMode = this.config.score): SessionScores {
+  scoreSessions(vectors: Float32Array, sessions: readonly ArrayLike<number>[], mode: ScoreMode = this.config.score, ended?: readonly boolean[]): SessionScores {
+    if (ended && ended.length !== sessions.length) throw new DeepSentryError('DS_SHAPE_MISMATCH', `ended has ${ended.length} entries for ${sessions.length} sessions`);
     if (!SCORE_MODES.includes(mode)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected one of ${SCORE_MODES.join(', ')} for score mode but received ${String(mode)}`);
     const W = this.config.window;
-    const ws = collectWindows(sessions, W);
+    const ws = collectWindows(sessions, W, ended);
     const scores = this.scoreWindows(vectors, ws.ids, ws.counts.length)[mode];
     const index = new Map<string, number>();
     for (let i = 0; i < ws.counts.length; i++) index.set(ws.ids.subarray(i * W, i * W + W).join(','), i);
@@ -390,9 +433,10 @@ export class Detector {
     const lineScores: Float32Array[] = [];
     const sessionScores = new Float32Array(sessions.length);
     sessions.forEach((s, si) => {
-      const out = new Float32Array(s.length + 1);
+      const end = ended ? ended[si] !== false : true;
+      const out = new Float32Array(s.length + (end ? 1 : 0));
       let mx = -Infinity;
-      forEachWindow(s, W, win, (t) => {
+      forEachWindow(s, W, win, end, (t) => {
         out[t] = scores[index.get(win.join(',')) as number];
         if (out[t] > mx) mx = out[t];
       });
@@ -405,18 +449,22 @@ export class Detector {
   weights(): NamedWeight[] {
     const w = this.params.snapshot().map((x) => ({ ...x, name: `detector/${x.name}` }));
     w.push({ name: 'detector/known', shape: [this.knownCount, this.featureDim], values: this.known.slice() });
+    w.push({ name: 'detector/center', shape: [this.config.vectorDim], values: this.center.slice() });
     return w;
   }
 
   static fromWeights(config: DetectorConfig, weights: NamedWeight[], source = 'model'): Detector {
     const d = new Detector(config);
     const mine = weights.filter((w) => w.name.startsWith('detector/')).map((w) => ({ ...w, name: w.name.slice(9) }));
-    d.params.restore(mine, source);
+    d.params.restore(mine.filter((w) => w.name !== 'known' && w.name !== 'center'), source);
     const known = mine.find((w) => w.name === 'known');
     if (!known || known.shape.length !== 2 || known.shape[1] !== d.featureDim) {
       throw new DeepSentryError('DS_MODEL', `${source}: weight detector/known is missing or not [K, ${d.featureDim}]`);
     }
     d.known = known.values.slice();
+    const center = mine.find((w) => w.name === 'center');
+    if (!center || center.values.length !== d.config.vectorDim) throw new DeepSentryError('DS_MODEL', `${source}: weight detector/center is missing or not [${d.config.vectorDim}]`);
+    d.center = center.values.slice();
     return d;
   }
 

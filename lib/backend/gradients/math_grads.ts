@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, NamedAttrMap, Tensor } from '@tensorflow/tfjs-core';
 import { DeepSentryError } from '../../errors';
+import { SegmentSumRows } from '../op_names';
 
 /** Sums a broadcast gradient back to the shape of the input it came from. */
 function unbroadcast(dy: Tensor, shape: number[]): Tensor {
@@ -124,8 +125,10 @@ export const mathGradConfigs: GradConfig[] = [
       return {
         x: () => {
           const flat = tf.reshape(indices, [indices.size]) as tf.Tensor1D;
-          const rows = tf.reshape(dy as Tensor, [indices.size, ...x.shape.slice(1)]);
-          return tf.unsortedSegmentSum(rows, flat, x.shape[0]);
+          const inner = x.shape.slice(1).reduce((a, b) => a * b, 1);
+          const rows = tf.reshape(dy as Tensor, [indices.size, inner]);
+          const summed = tf.engine().runKernel(SegmentSumRows, { x: rows, indices: flat }, { numRows: x.shape[0] }) as Tensor;
+          return tf.reshape(summed, x.shape);
         },
         indices: () => tf.zeros(indices.shape),
       };
