@@ -424,36 +424,82 @@ void test_nan() {
 }
 
 // ---- bit-identity across thread counts -----------------------------------------------------------------
+// Every entry point, 1 vs 2 vs 3 threads: the same bits (work is split so that each output element is
+// computed by one thread in a fixed order).
 void test_threads_identical() {
   Rng rng(7);
-  const int64_t B = 50, T = 7, I = 24, H = 40, G = 4 * H;
-  auto x = rng.vec(B * T * I, 1), K = rng.vec(I * G, 0.3f), R = rng.vec(H * G, 0.3f), bias = rng.vec(G, 0.5f);
-  vector<int32_t> len(B);
+  const int64_t B = 50, T = 7, I = 24, H = 40, G = 4 * H, V = 30;
+  auto x = rng.vec(B * T * I, 1), emb = rng.vec(V * I, 1);
+  vector<float> K[2], R[2], bias[2];
+  for (int d = 0; d < 2; d++) K[d] = rng.vec(I * G, 0.3f), R[d] = rng.vec(H * G, 0.3f), bias[d] = rng.vec(G, 0.5f);
+  vector<int32_t> len(B), tok(B * T);
   for (auto& l : len) l = (int32_t)rng.range(0, T);
-  auto dy = rng.vec(B * T * H, 1);
+  for (auto& t : tok) t = (int32_t)rng.range(0, V - 1);
+  auto dy = rng.vec(B * T * 2 * H, 1), h0 = rng.vec(B * H, 1), c0 = rng.vec(B * H, 1);
+  auto A = rng.vec(300 * 200, 1), Bm = rng.vec(200 * 260, 1);
   vector<float> out[4];
-  for (int th : {1, 2}) {
+  for (int th : {1, 2, 3}) {
     threads_set(th);
     LstmShape s{B, T, I, H};
-    vector<float> y(B * T * H), ho(B * H), co(B * H), ws(lstm_workspace_floats(s));
-    LstmForwardArgs fa{};
-    fa.s = s, fa.w = {K.data(), R.data(), bias.data()}, fa.x = x.data(), fa.lengths = len.data(), fa.y = y.data(),
-    fa.y_ld = H, fa.h_out = ho.data(), fa.c_out = co.data(), fa.workspace = ws.data();
-    lstm_forward(fa);
-    vector<float> dx(B * T * I), dh0(B * H), dc0(B * H), dK(I * G), dR(H * G), db(G);
-    LstmBackwardArgs ba{};
-    ba.s = s, ba.w = fa.w, ba.x = x.data(), ba.lengths = len.data(), ba.y = y.data(), ba.y_ld = H,
-    ba.workspace = ws.data(), ba.dy = dy.data(), ba.dx = dx.data(), ba.dh0 = dh0.data(), ba.dc0 = dc0.data(),
-    ba.dkernel = dK.data(), ba.drecurrent = dR.data(), ba.dbias = db.data();
-    lstm_backward(ba);
     vector<float> all;
-    for (auto* v : {&y, &ho, &co, &dx, &dh0, &dc0, &dK, &dR, &db}) all.insert(all.end(), v->begin(), v->end());
+    auto keep = [&](const vector<float>& v) { all.insert(all.end(), v.begin(), v.end()); };
+    {  // one direction, forward + backward, padded, with h0/c0
+      vector<float> y(B * T * H), ho(B * H), co(B * H), ws(lstm_workspace_floats(s));
+      LstmForwardArgs fa{};
+      fa.s = s, fa.w = {K[0].data(), R[0].data(), bias[0].data()}, fa.x = x.data(), fa.h0 = h0.data(),
+      fa.c0 = c0.data(), fa.lengths = len.data(), fa.reverse = true, fa.y = y.data(), fa.y_ld = H,
+      fa.h_out = ho.data(), fa.c_out = co.data(), fa.workspace = ws.data();
+      lstm_forward(fa);
+      vector<float> dx(B * T * I), dh0(B * H), dc0(B * H), dK(I * G), dR(H * G), db(G);
+      LstmBackwardArgs ba{};
+      ba.s = s, ba.w = fa.w, ba.x = x.data(), ba.h0 = h0.data(), ba.c0 = c0.data(), ba.lengths = len.data(),
+      ba.reverse = true, ba.y = y.data(), ba.y_ld = H, ba.workspace = ws.data(), ba.dy = dy.data(), ba.dx = dx.data(),
+      ba.dh0 = dh0.data(), ba.dc0 = dc0.data(), ba.dkernel = dK.data(), ba.drecurrent = dR.data(), ba.dbias = db.data();
+      lstm_backward(ba);
+      for (auto* v : {&y, &ho, &co, &dx, &dh0, &dc0, &dK, &dR, &db}) keep(*v);
+    }
+    {  // bidirectional forward + backward, full length
+      vector<float> y(B * T * 2 * H), ho[2], co[2], ws[2], dx(B * T * I), dh0[2], dc0[2], dK[2], dR[2], db[2];
+      LstmForwardArgs fa[2]{};
+      LstmBackwardArgs ba[2]{};
+      for (int d = 0; d < 2; d++) {
+        ho[d].resize(B * H), co[d].resize(B * H), ws[d].resize(lstm_workspace_floats(s));
+        dh0[d].resize(B * H), dc0[d].resize(B * H), dK[d].resize(I * G), dR[d].resize(H * G), db[d].resize(G);
+        fa[d].s = s, fa[d].w = {K[d].data(), R[d].data(), bias[d].data()}, fa[d].x = x.data(), fa[d].reverse = d == 1,
+        fa[d].y = y.data() + d * H, fa[d].y_ld = 2 * H, fa[d].h_out = ho[d].data(), fa[d].c_out = co[d].data(),
+        fa[d].workspace = ws[d].data();
+        ba[d].s = s, ba[d].w = fa[d].w, ba[d].x = x.data(), ba[d].reverse = d == 1, ba[d].y = y.data() + d * H,
+        ba[d].y_ld = 2 * H, ba[d].workspace = ws[d].data(), ba[d].dy = dy.data() + d * H, ba[d].dx = dx.data(),
+        ba[d].dx_accumulate = d == 1, ba[d].dh0 = dh0[d].data(), ba[d].dc0 = dc0[d].data(),
+        ba[d].dkernel = dK[d].data(), ba[d].drecurrent = dR[d].data(), ba[d].dbias = db[d].data();
+      }
+      bilstm_forward(fa[0], fa[1]);
+      bilstm_backward(ba[0], ba[1]);
+      keep(y), keep(dx);
+      for (int d = 0; d < 2; d++) keep(ho[d]), keep(co[d]), keep(dK[d]), keep(dR[d]), keep(db[d]), keep(dh0[d]);
+    }
+    {  // bidirectional encoder over tokens
+      vector<float> hh(B * 2 * H), cc(B * 2 * H);
+      LstmEncodeArgs ea[2]{};
+      for (int d = 0; d < 2; d++)
+        ea[d].s = s, ea[d].w = {K[d].data(), R[d].data(), bias[d].data()}, ea[d].tokens = tok.data(),
+        ea[d].embedding = emb.data(), ea[d].lengths = len.data(), ea[d].reverse = d == 1,
+        ea[d].h_out = hh.data() + d * H, ea[d].c_out = cc.data() + d * H, ea[d].out_ld = 2 * H;
+      bilstm_encode(ea[0], ea[1]);
+      keep(hh), keep(cc);
+    }
+    {
+      vector<float> C(300 * 260);
+      sgemm(false, false, 300, 260, 200, A.data(), 200, Bm.data(), 260, C.data(), 260, false);
+      keep(C);
+    }
     out[th] = all;
   }
-  if (std::memcmp(out[1].data(), out[2].data(), out[1].size() * 4) != 0) {
-    failures++;
-    std::printf("  FAIL: 1 and 2 threads differ\n");
-  }
+  for (int th : {2, 3})
+    if (out[1].size() != out[th].size() || std::memcmp(out[1].data(), out[th].data(), out[1].size() * 4) != 0) {
+      failures++;
+      std::printf("  FAIL: 1 and %d threads differ\n", th);
+    }
 }
 
 // ---- benchmarks --------------------------------------------------------------------------------------------
