@@ -129,12 +129,13 @@ void ArgReader::fail_msg(const char* code, const std::string& message) { fail(en
 
 int64_t ArgReader::integer(const char* field, int64_t min, int64_t max) {
   Napi::Value v = obj_.Get(field);
-  std::string expected = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
-  if (v.IsUndefined() || v.IsNull()) fail_field(kInvalidArgument, field, expected + " (required)", v);
-  if (!v.IsNumber()) fail_field(kInvalidArgument, field, expected, v);
+  // Messages are built only on failure: this runs for every dimension of every call.
+  auto expected = [&]() { return "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]"; };
+  if (v.IsUndefined() || v.IsNull()) fail_field(kInvalidArgument, field, expected() + " (required)", v);
+  if (!v.IsNumber()) fail_field(kInvalidArgument, field, expected(), v);
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || d != std::floor(d)) fail_field(kInvalidArgument, field, expected, v);
-  if (d < static_cast<double>(min) || d > static_cast<double>(max)) fail_field(kOutOfRange, field, expected, v);
+  if (!std::isfinite(d) || d != std::floor(d)) fail_field(kInvalidArgument, field, expected(), v);
+  if (d < static_cast<double>(min) || d > static_cast<double>(max)) fail_field(kOutOfRange, field, expected(), v);
   return static_cast<int64_t>(d);
 }
 
@@ -165,30 +166,36 @@ View<const T> ArgReader::typed(const char* field, int64_t expected, const char* 
   constexpr napi_typedarray_type want = std::is_same<T, float>::value ? napi_float32_array : napi_int32_array;
   const char* want_name = typed_array_name(want);
   Napi::Value v = obj_.Get(field);
-  std::string expectation = std::string("a ") + want_name + " of length " + std::to_string(expected) + " (" +
-                            formula + ")";
+  auto expectation = [&]() {
+    return std::string("a ") + want_name + " of length " + std::to_string(expected) + " (" + formula + ")";
+  };
   if (v.IsUndefined() || v.IsNull()) {
     if (!required) return {};
-    fail_field(kInvalidArgument, field, expectation + " (required)", v);
+    fail_field(kInvalidArgument, field, expectation() + " (required)", v);
   }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want) {
-    fail_field(kInvalidArgument, field, expectation, v);
+  // One napi_get_typedarray_info gives type, length and data (a detached buffer reports length 0, no data).
+  bool is_typed = false;
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_is_typedarray(env_, v, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env_, v, &type, &length, &data, nullptr, nullptr) != napi_ok || type != want) {
+    fail_field(kInvalidArgument, field, expectation(), v);
   }
-  auto ta = v.As<Napi::TypedArray>();
-  if (ta.ArrayBuffer().IsDetached()) fail_field(kInvalidArgument, field, expectation + " (its buffer must not be detached)", v);
-  int64_t len = static_cast<int64_t>(ta.ElementLength());
-  if (len != expected) fail_field(kShapeMismatch, field, expectation, v);
+  const int64_t len = static_cast<int64_t>(length);
+  if (len != expected) {
+    if (v.As<Napi::TypedArray>().ArrayBuffer().IsDetached()) {
+      fail_field(kInvalidArgument, field, expectation() + " (its buffer must not be detached)", v);
+    }
+    fail_field(kShapeMismatch, field, expectation(), v);
+  }
   View<const T> view;
   view.length = len;
-  if (std::is_same<T, float>::value) {
-    view.data = reinterpret_cast<const T*>(v.As<Napi::Float32Array>().Data());
-  } else {
-    view.data = reinterpret_cast<const T*>(v.As<Napi::Int32Array>().Data());
-  }
+  view.data = static_cast<const T*>(data);
   // A zero-length array may report a null data pointer; the kernels are never called with zero elements
   // (every dimension is >= 1), so a null pointer here only happens for len 0, which cannot match.
   inputs_->push_back(v);
-  seen_->push_back({ta, name(field), view.data, len});
+  seen_->push_back({v, name(field), view.data, len});
   return view;
 }
 

@@ -96,7 +96,7 @@ class ArgReader {
 
  private:
   struct Seen {
-    Napi::TypedArray array;
+    Napi::Value array;  // a typed array, valid for the current callback
     std::string name;
     const void* data;
     int64_t length;
