@@ -10,9 +10,10 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Alert } from '../lib/live/types';
+import { hdfsLines } from './live-fixtures';
 
 const ROOT = path.resolve(__dirname, '..');
-const LINES = fs.readFileSync('/work/shared/data/hdfs-dev/HDFS.log', 'utf8').split('\n', 24_001).slice(0, 24_000);
+const LINES = hdfsLines(24_000);
 
 /** Starts the CLI from the TypeScript sources (tsx), as `deepsentry <args>`. */
 function cli(args: string[]): { child: ChildProcess; out: () => string; err: () => string; exit: Promise<number | null> } {
@@ -73,7 +74,7 @@ describe('deepsentry live (child process)', function () {
     'live', '--scorer', 'novelty', '--follow', path.join(dir, `${name}.log`), '--state', path.join(dir, `${name}.state`),
     '--alerts', path.join(dir, `${name}.ndjson`), '--checkpoint-ms', '50', '--poll-ms', '10', '--quiet', '--threshold-mode', 'rolling', '--window', '500',
   ];
-  const total = fs.existsSync('/work/shared/data/hdfs-dev/HDFS.log') ? LINES.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0) : 0;
+  const total = LINES.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
 
   async function finish(run: ReturnType<typeof cli>, name: string): Promise<void> {
     await until(() => checkpoint(path.join(dir, `${name}.state`))?.cursor?.offset === total, `${name} to reach the end of its file`);

@@ -10,10 +10,11 @@ import * as fs from 'node:fs';
 import { LiveMonitor } from '../lib/live/monitor';
 import { NoveltyScorer } from '../lib/live/novelty';
 import { LiveServer } from '../lib/live/server';
+import { hdfsLines } from './live-fixtures';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const HDFS = fs.readFileSync('/work/shared/data/hdfs-dev/HDFS.log', 'utf8').split('\n', 3001).slice(0, 3000);
+const HDFS = hdfsLines(3000);
 
 describe('live dashboard in headless chromium', function () {
   this.timeout(90_000);

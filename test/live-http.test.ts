@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -8,8 +7,9 @@ import { NoveltyScorer } from '../lib/live/novelty';
 import { LiveServer, parseListen } from '../lib/live/server';
 import { WebhookSink, TextSink, formatAlert } from '../lib/live/sinks';
 import type { Alert } from '../lib/live/types';
+import { hdfsLines } from './live-fixtures';
 
-const HDFS = fs.readFileSync('/work/shared/data/hdfs-dev/HDFS.log', 'utf8').split('\n', 3001).slice(0, 3000);
+const HDFS = hdfsLines(3000);
 
 interface Resp {
   status: number;

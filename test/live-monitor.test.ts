@@ -12,13 +12,9 @@ import { monitorStream } from '../lib/live/stream';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Alert, JudgedEvent, LineScorer, RawLine, ScoredEvent } from '../lib/live/types';
+import { hdfsLines } from './live-fixtures';
 
-const HDFS = '/work/shared/data/hdfs-dev/HDFS.log';
-let hdfsCache: string[] | null = null;
-function hdfs(n: number): string[] {
-  hdfsCache ??= fs.readFileSync(HDFS, 'utf8').split('\n').filter((l) => l !== '');
-  return hdfsCache.slice(0, n);
-}
+const hdfs = hdfsLines;
 
 /** A real NoveltyScorer that also records the size of every batch it was given (to observe batching). */
 class RecordingScorer extends NoveltyScorer {
