@@ -380,6 +380,20 @@ describe('logs: line reader and bad input', () => {
     expect(records.map((r) => r.message.length)).to.deep.equal([10 * 1024 * 1024, good(1).length - 28]);
   });
 
+  it('a UTF-8 BOM is dropped; a consumer that stops early gets no more records', async () => {
+    const p = join(dir, 'bom.log');
+    writeFileSync(p, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(Array.from({ length: 50 }, () => good(1)).join('\n'))]));
+    const { records, issues } = await collect(p, { format: 'auto', strict: true });
+    expect(records).to.have.length(50);
+    expect(issues.total).to.equal(0);
+    let n = 0;
+    for await (const r of readRecords(p, { format: 'hdfs' })) {
+      void r;
+      if (++n === 3) break;
+    }
+    expect(n).to.equal(3);
+  });
+
   it('out-of-order timestamps are kept and counted by default, skipped on request, an error in strict mode', async () => {
     const p = join(dir, 'ooo.log');
     writeFileSync(p, [good(5), good(1), good(6)].join('\n') + '\n');

@@ -3,7 +3,8 @@
  * by its magic bytes and decompressed on the fly. Memory is one read chunk plus at most one partial line of
  * `maxLineBytes`: a longer line is skipped while it streams past, never held whole.
  *
- * Per line: a trailing CR is removed (CRLF files), blank lines are counted and dropped, lines with invalid
+ * Per line: a trailing CR is removed (CRLF files) and a leading UTF-8 BOM of the input is dropped; blank lines
+ * are counted and dropped (never an error, not even in strict mode: they carry nothing); lines with invalid
  * UTF-8, a NUL byte or too many bytes are reported to the IssueLog (skip + count, or an error in strict mode).
  */
 import { createReadStream, promises as fsp } from 'node:fs';
@@ -203,7 +204,14 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
   };
 
   try {
-    for await (const chunk of rawChunks(source, name, stats, opts.chunkBytes ?? 1 << 20)) {
+    let first = true;
+    for await (const raw of rawChunks(source, name, stats, opts.chunkBytes ?? 1 << 20)) {
+      let chunk = raw;
+      if (first) {
+        // A UTF-8 byte-order mark is not part of the first line (assumes the first chunk holds its 3 bytes).
+        first = false;
+        if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+      }
       const out: LineBatch = { lines: [], lineNos: [] };
       let p = 0;
       if (discarding || carryLen > 0) {
