@@ -56,6 +56,9 @@ class JobWorker : public Napi::AsyncWorker {
     } catch (const std::exception& e) {
       code_ = kInvalidArgument;
       SetError(std::string(fn_) + ": " + e.what());
+    } catch (...) {
+      code_ = kInvalidArgument;
+      SetError(std::string(fn_) + ": the kernel failed with an unknown native exception");
     }
   }
   void OnOK() override {
@@ -113,6 +116,8 @@ Napi::Value guarded(Napi::Env env, const char* fn, const std::function<Napi::Val
     fail(env, kOutOfRange, std::string(fn) + ": out of memory");
   } catch (const std::exception& e) {
     fail(env, kInvalidArgument, std::string(fn) + ": " + e.what());
+  } catch (...) {
+    fail(env, kInvalidArgument, std::string(fn) + ": the kernel failed with an unknown native exception");
   }
 }
 
