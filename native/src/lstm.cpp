@@ -384,7 +384,7 @@ struct BwdDir {
   int64_t nvalid;   // Σ len
   int64_t* rowmap;  // [nvalid] b*T+t of each compact row (when not dense)
   float *rtp, *ktp, *dh, *dc, *dg_step, *dg, *hprev, *xc, *dxc;
-  float** dgp;       // [Q] packed dG column strip of each member
+  float** dgp;       // [Q] one K block of each member's column strip of dG, packed
   float** a_scratch;  // [Q]
   const float* gates;
   const float* cells;
@@ -432,7 +432,7 @@ void bwd_plan(BwdDir& d, const LstmBackwardArgs& a, Arena& ar, const Table& tb, 
   for (int q = 0; q < Q; q++) {
     int64_t c0, c1;
     split_range(d.G, q, Q, tb.nr, c0, c1);
-    d.dgp[q] = ar.get<float>(kern::packed_b_floats(tb, d.nvalid, c1 - c0 > 0 ? c1 - c0 : 1));
+    d.dgp[q] = ar.get<float>(kern::packed_b_floats(tb, tb.kc, c1 - c0 > 0 ? c1 - c0 : 1));
     d.a_scratch[q] = ar.get<float>(kern::packed_a_floats(tb));
   }
   d.gates = a.workspace;
@@ -505,11 +505,20 @@ void bwd_member(BwdDir& d, int q) {
   split_range(G, q, d.Q, tb.nr, c0, c1);
   if (c1 > c0) {
     const int64_t nc = c1 - c0;
-    tb.pack_b(d.dg + c0, G, false, d.nvalid, nc, d.dgp[q]);
     const float* xs = d.xc ? d.xc : a.x;
-    gemm_rows(tb, I, nc, d.nvalid, xs, I, true, d.dgp[q], nullptr, a.dkernel + c0, G, false, d.a_scratch[q]);
-    gemm_rows(tb, H, nc, d.nvalid, d.hprev, H, true, d.dgp[q], nullptr, a.drecurrent + c0, G, false,
-              d.a_scratch[q]);
+    // K block by K block (the gemm's own blocking, so the sums are the same as in one call): each block of
+    // dG is packed and then used at once by both products while it is in L2.
+    if (d.nvalid == 0) {
+      gemm_rows(tb, I, nc, 0, xs, I, true, d.dgp[q], nullptr, a.dkernel + c0, G, false, d.a_scratch[q]);
+      gemm_rows(tb, H, nc, 0, d.hprev, H, true, d.dgp[q], nullptr, a.drecurrent + c0, G, false, d.a_scratch[q]);
+    }
+    for (int64_t k0 = 0; k0 < d.nvalid; k0 += tb.kc) {
+      const int64_t kcb = d.nvalid - k0 < tb.kc ? d.nvalid - k0 : tb.kc;
+      tb.pack_b(d.dg + k0 * G + c0, G, false, kcb, nc, d.dgp[q]);
+      gemm_rows(tb, I, nc, kcb, xs + k0 * I, I, true, d.dgp[q], nullptr, a.dkernel + c0, G, k0 > 0, d.a_scratch[q]);
+      gemm_rows(tb, H, nc, kcb, d.hprev + k0 * H, H, true, d.dgp[q], nullptr, a.drecurrent + c0, G, k0 > 0,
+                d.a_scratch[q]);
+    }
     tb.colsum(d.dg + c0, G, d.nvalid, nc, a.dbias + c0);
   }
 }

@@ -161,10 +161,14 @@ void gemm(const GemmArgs& g) {
           float* d = g.a_scratch;
           for (int64_t i0 = 0; i0 < mcb; i0 += GMR) {
             const int64_t mi = imin(GMR, mcb - i0);
-            for (int64_t kk = 0; kk < kcb; kk++) {
-              const float* src = g.a + (k0 + kk) * g.lda + m0 + i0;
-              float* dd = d + i0 * kcb + kk * GMR;
-              for (int64_t i = 0; i < GMR; i++) dd[i] = i < mi ? src[i] : 0.0f;
+            const float* src = g.a + k0 * g.lda + m0 + i0;
+            float* dd = d + i0 * kcb;
+            if (mi == GMR) {
+              for (int64_t kk = 0; kk < kcb; kk++)
+                for (int i = 0; i < GMR; i++) dd[kk * GMR + i] = src[kk * g.lda + i];
+            } else {
+              for (int64_t kk = 0; kk < kcb; kk++)
+                for (int i = 0; i < GMR; i++) dd[kk * GMR + i] = i < mi ? src[kk * g.lda + i] : 0.0f;
             }
           }
           ablk = d;
@@ -407,6 +411,12 @@ void lstm_bwd_rec(const LstmBwdRecArgs& a) {
     while (nact < a.rows && a.len[nact] > s) nact++;
     if (nact == 0) continue;
     for (int64_t i = 0; i < nact; i++) {
+      if (i + 1 < nact) {  // the next row's gates and cells lie elsewhere in a large buffer: fetch them early
+        const int64_t bn = a.seq[i + 1], Ln = a.len[i + 1];
+        const int64_t rn = bn * T + (a.reverse ? Ln - 1 - s : s);
+        for (int64_t o = 0; o < G; o += 16) __builtin_prefetch(a.gates + rn * G + o);
+        for (int64_t o = 0; o < H; o += 16) __builtin_prefetch(a.cells + rn * H + o);
+      }
       const int64_t b = a.seq[i], L = a.len[i];
       const int64_t t = a.reverse ? L - 1 - s : s;
       const int64_t tprev = s == 0 ? -1 : (a.reverse ? L - s : s - 1);
