@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { readPreparedSessions } from '../lib/logs';
 import { writeHdfsLike } from '../scripts/gen-hdfs-like';
 
@@ -58,11 +59,12 @@ describe('logs: streaming memory', function () {
 
 describe('deepsentry prepare (CLI)', () => {
   // A real process (exit code, stdout/stderr); tsx loads the TypeScript, as `npx tsx` would.
-  async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  async function run(args: string[], input?: Buffer): Promise<{ code: number; out: string; err: string }> {
     const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", '--', ...args], {
       cwd: join(__dirname, '..'),
       encoding: 'utf8',
       timeout: 60_000,
+      input,
     });
     return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
   }
@@ -89,9 +91,16 @@ describe('deepsentry prepare (CLI)', () => {
     for (const f of ['manifest.json', 'vocab.json', 'messages.ndjson', 'lines.bin', 'sessions.ndjson']) expect(readFileSync(join(out, f)).length, f).to.be.greaterThan(0);
     expect(readFileSync(join(out, 'lines.bin')).length).to.equal(3 * 24);
 
-    // --session-key and --format override; a key pattern that matches nothing leaves lines unsessioned
-    const r2 = await run(['prepare', log, '--out', join(dir, 'cli-out2'), '--json', '--format', 'hdfs', '--session-key', 'nomatch_\\d+']);
-    expect(JSON.parse(r2.out)).to.include({ sessions: 0, unsessioned: 3 });
+    // --session-key and --format override; a key pattern that matches nothing leaves lines unsessioned.
+    // A file, then gzip on stdin (--stdin; yargs drops a lone '-'): sessions span inputs (blk_-1 continues).
+    const more = gzipSync('081109 203521 145 INFO dfs.DataNode$PacketResponder: PacketResponder 2 for block blk_-1 terminating\n');
+    const r2 = await run(['prepare', log, '--stdin', '--out', join(dir, 'cli-out2'), '--json'], more);
+    expect(JSON.parse(r2.out)).to.include({ lines: 6, parsed: 4, sessions: 2 });
+    const sessions: { key: string; rows: number[] }[] = [];
+    for await (const x of readPreparedSessions(join(dir, 'cli-out2'))) sessions.push(x);
+    expect(sessions.find((x) => x.key === 'blk_-1')?.rows).to.deep.equal([0, 1, 3]);
+    const r3 = await run(['prepare', log, '--out', join(dir, 'cli-out3'), '--json', '--format', 'hdfs', '--session-key', 'nomatch_\\d+']);
+    expect(JSON.parse(r3.out)).to.include({ sessions: 0, unsessioned: 3 });
   });
 
   it('strict mode and unreadable input fail with exit 1 and a message naming file and line; bad flags are usage errors', async () => {
@@ -105,6 +114,7 @@ describe('deepsentry prepare (CLI)', () => {
     expect(r2.err).to.match(/missing\.log/);
     const r3 = await run(['prepare', log, '--out', join(dir, 'o5'), '--session-key', '(']);
     expect(r3.code).to.equal(2);
+    expect((await run(['prepare', '--out', join(dir, 'o7')])).code).to.equal(2); // no input at all
     const r4 = await run(['prepare', log, '--out', join(dir, 'o6'), '--format', 'nosuch', '--json']);
     expect(r4.code).to.equal(1);
     expect(JSON.parse(r4.out).error.code).to.equal('DS_CONFIG');

@@ -58,8 +58,9 @@ function human(s: PrepareSummary): string {
 
 export async function runPrepare(argv: PrepareArgs): Promise<void> {
   const overrides = await prepareOverrides(argv);
-  const inputs = argv.logs.map((l) => (l === '-' ? process.stdin : l));
-  const summary = await prepareLogs(inputs, argv.out, overrides);
+  const inputs: (string | NodeJS.ReadableStream)[] = [...(argv.logs ?? [])];
+  if (argv.stdin) inputs.push(process.stdin);
+  const summary = await prepareLogs(inputs as Parameters<typeof prepareLogs>[0], argv.out, overrides);
   if (argv.json) process.stdout.write(JSON.stringify(summary) + '\n');
   else if (!argv.quiet) process.stdout.write(human(summary));
 }

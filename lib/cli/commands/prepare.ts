@@ -3,8 +3,10 @@ import type { GlobalOptions } from '../options';
 
 /** Arguments of `deepsentry prepare`. */
 export interface PrepareArgs extends GlobalOptions {
-  /** log files (plain or gzip), read in order; `-` is stdin */
-  logs: string[];
+  /** log files (plain or gzip), read in order */
+  logs?: string[];
+  /** read stdin too, after the files (yargs drops a lone `-` argument, so stdin is a flag) */
+  stdin?: boolean;
   /** format: auto (default), a built-in name, a loghub format string, regex:…, json:… */
   format?: string;
   /** session key regex in the raw message (HDFS: blk_-?\d+) */
@@ -19,7 +21,8 @@ export interface PrepareArgs extends GlobalOptions {
 
 export function withPrepareOptions<T>(y: Argv<T>) {
   return y
-    .positional('logs', { type: 'string', array: true, demandOption: true, describe: 'log files (plain or gzip, detected by content), in order; - = stdin' })
+    .positional('logs', { type: 'string', array: true, describe: 'log files (plain or gzip, detected by content), in order' })
+    .option('stdin', { type: 'boolean', describe: 'also read stdin (plain or gzip), after the files' })
     .option('format', {
       type: 'string',
       describe: 'auto (default), hdfs, bgl, spark, zookeeper, hpc, thunderbird, rfc5424, rfc3164, json, a loghub format string "<Date> <Time> <Level>: <Content>", regex:<named groups>, json:message=…,time=…,session=…',
@@ -29,6 +32,8 @@ export function withPrepareOptions<T>(y: Argv<T>) {
     .option('strict', { type: 'boolean', describe: 'the first bad line is an error (default: skip, count, report)' })
     .option('out', { type: 'string', demandOption: true, describe: 'output directory (manifest.json, vocab.json, messages.ndjson, lines.bin, sessions.ndjson)' })
     .check((argv) => {
+      const logs = (argv.logs as string[] | undefined) ?? [];
+      if (logs.length === 0 && !argv.stdin) throw new Error('Name at least one log file, or pass --stdin');
       const k = argv['session-key'] as string | undefined;
       if (k !== undefined) {
         try {
@@ -42,7 +47,7 @@ export function withPrepareOptions<T>(y: Argv<T>) {
 }
 
 export const prepareCommand: CommandModule<object, PrepareArgs> = {
-  command: 'prepare <logs..>',
+  command: 'prepare [logs..]',
   describe: 'parse, mask, tokenise and sessionise logs into a prepared-data directory (+ vocabulary)',
   builder: (y) => withPrepareOptions(y) as unknown as Argv<PrepareArgs>,
   handler: async (argv) => {
