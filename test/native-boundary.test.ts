@@ -340,6 +340,34 @@ describe('native boundary', function () {
     }
   });
 
+  it('a getter that detaches an array already checked is caught before the kernels run', () => {
+    const args = eps[0].valid(rngFor(4)) as Record<string, unknown>;
+    const x = args.x as Float32Array;
+    const weights = args.weights;
+    const tricky = { ...args, get weights() {
+      structuredClone(x.buffer as ArrayBuffer, { transfer: [x.buffer as ArrayBuffer] });
+      return weights;
+    } };
+    expect(() => native.lstmForward(tricky as never)).to.throw(DeepSentryError, /x was detached or resized while the arguments were being read/);
+  });
+
+  it('lengths and token ids changed by JavaScript after the call cannot reach the kernels', async () => {
+    const d = { batch: 8, steps: 6, inputSize: 5, hiddenSize: 7 };
+    const p = lstmProblem(rngFor(6), d, { lengths: true });
+    const want = native.lstmForward(p).y;
+    const lengths = p.lengths!.slice();
+    const job = native.lstmForwardAsync({ ...p, lengths });
+    lengths.fill(1_000_000); // while the job is queued or running: would be out of bounds if read
+    expect(firstDifference((await job).y, want)).to.equal(null);
+
+    const t = eps[5].valid(rngFor(8)) as Record<string, unknown>;
+    const tokens = (t.tokens as Int32Array).slice();
+    const wantH = native.lstmEncode({ ...t, tokens } as never).h;
+    const enc = native.lstmEncodeAsync({ ...t, tokens } as never);
+    tokens.fill(-5);
+    expect(firstDifference((await enc).h, wantH)).to.equal(null);
+  });
+
   it('async jobs keep their inputs and results alive through garbage collection', async () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;

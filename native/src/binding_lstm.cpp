@@ -2,7 +2,9 @@
 // Each builder checks every argument against the dims (lib/backend/binding.ts documents the contract),
 // allocates the result arrays, and returns a Job that calls native/src/lstm.h with pointers into the callers'
 // typed arrays (no input copies).
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "binding_common.h"
 #include "check.h"
@@ -53,18 +55,27 @@ LstmParams read_weights(ArgReader& parent, const char* field, const Dims& d) {
   return p;
 }
 
-const int32_t* read_lengths(ArgReader& r, const Dims& d) {
+// Index arrays (lengths, token ids) decide which memory the kernels touch, so they are copied before they
+// are checked: JavaScript could change the caller's array afterwards (a getter read later in this call, or
+// any code while an async job runs), and an unchecked index would be an out-of-bounds access. They are small
+// (B or B*T ints); the float data is never copied.
+using Indices = std::shared_ptr<const std::vector<int32_t>>;
+
+Indices read_lengths(ArgReader& r, const Dims& d) {
   View<const int32_t> len = r.i32_opt("lengths", d.B, "batch");
   if (!len) return nullptr;
+  auto copy = std::make_shared<std::vector<int32_t>>(len.data, len.data + len.length);
   for (int64_t b = 0; b < d.B; b++) {
-    int32_t v = len.data[b];
+    int32_t v = (*copy)[b];
     if (v < 0 || v > d.T) {
       r.fail_msg(kOutOfRange, "lengths[" + std::to_string(b) + "] = " + std::to_string(v) + " is outside [0, steps=" +
                                   std::to_string(d.T) + "]");
     }
   }
-  return len.data;
+  return copy;
 }
+
+const int32_t* ptr(const Indices& v) { return v ? v->data() : nullptr; }
 
 const float* opt_state(ArgReader& r, const char* field, const Dims& d) {
   return r.f32_opt(field, d.B * d.H, "batch*hiddenSize").data;
@@ -97,7 +108,8 @@ Job build_lstm_forward(const Napi::CallbackInfo& info, const char* fn) {
   a.w = read_weights(r, "weights", d);
   a.h0 = opt_state(r, "h0", d);
   a.c0 = opt_state(r, "c0", d);
-  a.lengths = read_lengths(r, d);
+  const Indices lengths = read_lengths(r, d);
+  a.lengths = ptr(lengths);
   r.verify_inputs();
 
   OutF32 y = new_f32(env, d.B * d.T * d.H), h = new_f32(env, d.B * d.H), c = new_f32(env, d.B * d.H);
@@ -114,7 +126,7 @@ Job build_lstm_forward(const Napi::CallbackInfo& info, const char* fn) {
     out.Set("workspace", w.array);
     a.workspace = w.data;
   }
-  return {out, r.inputs(), [a]() { lstm_forward(a); }};
+  return {out, r.inputs(), [a, lengths]() { lstm_forward(a); }};
 }
 
 // ---- lstmBackward -------------------------------------------------------------------------------------
@@ -131,7 +143,8 @@ Job build_lstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   a.w = read_weights(r, "weights", d);
   a.h0 = opt_state(r, "h0", d);
   a.c0 = opt_state(r, "c0", d);
-  a.lengths = read_lengths(r, d);
+  const Indices lengths = read_lengths(r, d);
+  a.lengths = ptr(lengths);
   a.y = r.f32("y", d.B * d.T * d.H, "batch*steps*hiddenSize, the y lstmForward returned").data;
   a.y_ld = d.H;
   a.workspace = r.f32("workspace", ws, kWorkspaceFormula).data;
@@ -156,7 +169,7 @@ Job build_lstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   a.dkernel = dk.data;
   a.drecurrent = dr.data;
   a.dbias = db.data;
-  return {out, r.inputs(), [a]() { lstm_backward(a); }};
+  return {out, r.inputs(), [a, lengths]() { lstm_backward(a); }};
 }
 
 // ---- bilstmForward ------------------------------------------------------------------------------------
@@ -177,7 +190,8 @@ Job build_bilstm_forward(const Napi::CallbackInfo& info, const char* fn) {
   f.c0 = opt_state(r, "c0Fw", d);
   b.h0 = opt_state(r, "h0Bw", d);
   b.c0 = opt_state(r, "c0Bw", d);
-  f.lengths = b.lengths = read_lengths(r, d);
+  const Indices lengths = read_lengths(r, d);
+  f.lengths = b.lengths = ptr(lengths);
   f.reverse = false;
   b.reverse = true;
   r.verify_inputs();
@@ -204,7 +218,7 @@ Job build_bilstm_forward(const Napi::CallbackInfo& info, const char* fn) {
     f.workspace = w.data;
     b.workspace = w.data + ws;
   }
-  return {out, r.inputs(), [f, b]() { bilstm_forward(f, b); }};
+  return {out, r.inputs(), [f, b, lengths]() { bilstm_forward(f, b); }};
 }
 
 // ---- bilstmBackward -----------------------------------------------------------------------------------
@@ -224,7 +238,8 @@ Job build_bilstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   f.c0 = opt_state(r, "c0Fw", d);
   b.h0 = opt_state(r, "h0Bw", d);
   b.c0 = opt_state(r, "c0Bw", d);
-  f.lengths = b.lengths = read_lengths(r, d);
+  const Indices lengths = read_lengths(r, d);
+  f.lengths = b.lengths = ptr(lengths);
   f.reverse = false;
   b.reverse = true;
   const float* y = r.f32("y", d.B * d.T * 2 * d.H, "batch*steps*2*hiddenSize, the y bilstmForward returned").data;
@@ -272,7 +287,7 @@ Job build_bilstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   f.dc0 = dc0f.data;
   b.dh0 = dh0b.data;
   b.dc0 = dc0b.data;
-  return {out, r.inputs(), [f, b]() { bilstm_backward(f, b); }};
+  return {out, r.inputs(), [f, b, lengths]() { bilstm_backward(f, b); }};
 }
 
 // ---- lstmEncode ---------------------------------------------------------------------------------------
@@ -291,6 +306,7 @@ Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
                                        : "expected x (batch*steps*inputSize) or tokens + embedding + vocabSize, "
                                          "but neither was given");
   }
+  Indices tokens;
   if (has_x) {
     for (const char* extra : {"embedding", "vocabSize"}) {
       if (r.has(extra)) r.fail_field(kInvalidArgument, extra, "absent when x is given", r.get(extra));
@@ -299,22 +315,25 @@ Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
   } else {
     const int64_t vocab = r.integer("vocabSize", 1, kMaxDim);
     checked_product(env, fn + std::string(": embedding (vocabSize*inputSize)"), {vocab, d.I});
-    View<const int32_t> tokens = r.i32("tokens", d.B * d.T, "batch*steps");
+    View<const int32_t> given = r.i32("tokens", d.B * d.T, "batch*steps");
+    auto copy = std::make_shared<std::vector<int32_t>>(given.data, given.data + given.length);
     f.embedding = r.f32("embedding", vocab * d.I, "vocabSize*inputSize").data;
     // Every position is checked, padding included: the kernels may gather all B*T rows at once.
-    for (int64_t i = 0; i < tokens.length; i++) {
-      if (tokens.data[i] < 0 || tokens.data[i] >= vocab) {
+    for (int64_t i = 0; i < given.length; i++) {
+      if ((*copy)[i] < 0 || (*copy)[i] >= vocab) {
         r.fail_msg(kOutOfRange, "tokens[" + std::to_string(i) + "] (batch " + std::to_string(i / d.T) + ", step " +
-                                    std::to_string(i % d.T) + ") = " + std::to_string(tokens.data[i]) +
+                                    std::to_string(i % d.T) + ") = " + std::to_string((*copy)[i]) +
                                     " is outside [0, vocabSize=" + std::to_string(vocab) + ")");
       }
     }
-    f.tokens = tokens.data;
+    tokens = copy;
+    f.tokens = copy->data();
   }
   f.w = read_weights(r, "weights", d);
   LstmEncodeArgs b = f;
   if (bidirectional) b.w = read_weights(r, "backwardWeights", d);
-  f.lengths = b.lengths = read_lengths(r, d);
+  const Indices lengths = read_lengths(r, d);
+  f.lengths = b.lengths = ptr(lengths);
   f.reverse = r.boolean_or("reverse", false);
   if (bidirectional && f.reverse) {
     r.fail_field(kInvalidArgument, "reverse", "false or absent with backwardWeights (a bidirectional encoder runs "
@@ -332,8 +351,8 @@ Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
   f.c_out = c.data;
   b.h_out = h.data + d.H;  // [B, 2H]: forward then backward in each row
   b.c_out = c.data + d.H;
-  if (bidirectional) return {out, r.inputs(), [f, b]() { bilstm_encode(f, b); }};
-  return {out, r.inputs(), [f]() { lstm_encode(f); }};
+  if (bidirectional) return {out, r.inputs(), [f, b, lengths, tokens]() { bilstm_encode(f, b); }};
+  return {out, r.inputs(), [f, lengths, tokens]() { lstm_encode(f); }};
 }
 
 template <JobBuilder Build>
