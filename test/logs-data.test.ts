@@ -172,6 +172,12 @@ describe('logs on real data (shared/data)', function () {
     for await (const r of readRecords(p, { format: 'bgl' })) recs.push(r);
     expect(recs.map((r) => r.label)).to.deep.equal(firstCol);
     expect(recs.filter((r) => r.anomaly === true)).to.have.length(143);
+    // sessions by a parsed field: one per BGL node
+    const nodes = new Set(recs.map((r) => r.fields.Node));
+    const byNode: string[] = [];
+    for await (const r of readRecords(p, { format: 'bgl', session: { mode: 'field', field: 'Node' } }, { onSession: (s) => byNode.push(s.key) })) void r;
+    expect(new Set(byNode)).to.deep.equal(nodes);
+    expect(byNode).to.have.length(nodes.size);
     // …and it reaches lines.bin
     const dir = join(out, 'bgl');
     await prepareLogs([p], dir, { format: 'bgl' });

@@ -291,6 +291,24 @@ describe('logs: sessions and windows', () => {
     expect(s.stats).to.deep.equal({ opened: 4, closed: 4, evicted: 1, idle: 1 });
   });
 
+  it('time windows close when the event clock passes their end; count windows close when full', async () => {
+    const p = join(dir, 'windows.jsonl');
+    const ts = [0, 400, 999, 1000, 1500, 3200];
+    writeFileSync(p, ts.map((t) => JSON.stringify({ time: t, msg: `event at ${t}` })).join('\n'));
+    const fmt = { type: 'json' as const, time: 'time', timestampFormat: 'epoch-ms', message: 'msg' };
+    const time = await collect(p, { format: fmt, session: { mode: 'auto', windowMs: 1000 } });
+    expect(time.sessions.map((x) => [x.key, x.rows, x.reason])).to.deep.equal([
+      ['time:1970-01-01T00:00:00.000Z', [0, 1, 2], 'window'],
+      ['time:1970-01-01T00:00:01.000Z', [3, 4], 'window'],
+      ['time:1970-01-01T00:00:03.000Z', [5], 'end'],
+    ]);
+    const count = await collect(p, { format: fmt, session: { mode: 'count', windowLines: 4 } });
+    expect(count.sessions.map((x) => [x.key, x.rows, x.reason])).to.deep.equal([
+      ['count:0', [0, 1, 2, 3], 'full'],
+      ['count:1', [4, 5], 'end'],
+    ]);
+  });
+
   it('sessionizer snapshot/restore continues exactly where it stopped (live checkpoints)', () => {
     const run = (restart: boolean) => {
       const closed: ClosedSession[] = [];
