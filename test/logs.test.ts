@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -356,6 +357,45 @@ describe('logs: line reader and bad input', () => {
       expect(got, `chunk ${chunk}`).to.deep.equal(expected);
       expect(stats.blank).to.equal(6);
       expect(stats.crlf).to.equal(39);
+    }
+  });
+
+  it('matches a naive reference on 60 seeded random inputs (any chunk size, long lines, bad bytes, CR, blanks)', async () => {
+    let seed = 12345;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const pieces = [Buffer.from('ab'), Buffer.from('é'), Buffer.from('\r'), Buffer.from('\n'), Buffer.from('\n'), Buffer.from(' '), Buffer.from('\u00a0'), Buffer.from([0]), Buffer.from([0xc3]), Buffer.from('xyzxyzxyz')];
+    for (let k = 0; k < 60; k++) {
+      const parts: Buffer[] = [];
+      for (let i = rnd(80); i > 0; i--) parts.push(pieces[rnd(pieces.length)]);
+      const buf = Buffer.concat(parts);
+      const max = 4 + rnd(20);
+      // Reference: split bytes on \n, classify each line the documented way.
+      const expected: [number, string][] = [];
+      const kinds: [string, number][] = [];
+      const raw: Buffer[] = [];
+      let start = 0;
+      for (let i = 0; i <= buf.length; i++)
+        if (i === buf.length || buf[i] === 10) {
+          if (i < buf.length || i > start) raw.push(buf.subarray(start, i));
+          start = i + 1;
+        }
+      raw.forEach((b, i) => {
+        const body = b.length > 0 && b[b.length - 1] === 13 ? b.subarray(0, -1) : b;
+        if (body.length > max) kinds.push(['line_too_long', i + 1]);
+        else if (body.includes(0)) kinds.push(['nul_byte', i + 1]);
+        else if (!isUtf8(body)) kinds.push(['invalid_utf8', i + 1]);
+        else if (body.toString().trim() !== '') expected.push([i + 1, body.toString()]);
+      });
+      const p = join(dir, `rand-${k}.log`);
+      writeFileSync(p, buf);
+      const issues = new IssueLog(false, 1000);
+      const got: [number, string][] = [];
+      for await (const b of readLineBatches(p, { maxLineBytes: max, issues, chunkBytes: 1 + rnd(16) })) b.lines.forEach((l, i) => got.push([b.lineNos[i], l]));
+      expect(got, `case ${k}`).to.deep.equal(expected);
+      expect(issues.first.map((x) => [x.kind, x.line]), `case ${k}`).to.deep.equal(kinds);
     }
   });
 

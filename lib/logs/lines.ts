@@ -117,6 +117,13 @@ async function* rawChunks(source: string | Readable, name: string, stats: ReadSt
 
 class GzipTruncated extends Error {}
 
+/** Empty or only whitespace (String.prototype.trim's definition); trim() runs only when the first char could be space. */
+function isBlank(s: string): boolean {
+  if (s.length === 0) return true;
+  const c = s.charCodeAt(0);
+  return (c <= 32 || c >= 128) && s.trim() === '';
+}
+
 /**
  * Reads `source` (a path or a byte stream) as batches of lines. Async iteration: a consumer that stops early
  * closes the file.
@@ -155,7 +162,7 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
       return;
     }
     const s = body.toString('utf8');
-    if (s.trim() === '') {
+    if (isBlank(s)) {
       stats.blank++;
       return;
     }
@@ -186,7 +193,7 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
             continue;
           }
         }
-        if (s.length === 0 || (s.charCodeAt(0) <= 32 && s.trim() === '')) {
+        if (isBlank(s)) {
           stats.blank++;
           continue;
         }
