@@ -24,6 +24,7 @@ import { machineInfo, type MachineInfo } from './machine';
 import { NativeW1, NativeW2 } from './native';
 import {
   caseResult,
+  footnotes,
   formatCase,
   formatTable,
   type AgreementResult,
@@ -412,7 +413,7 @@ async function main(): Promise<number> {
 
   machine.loadAverage.end = os.loadavg()[0];
   const defs = WORKLOADS.filter((w) => opts.workloads.includes(w.id));
-  const notes = [...new Set(results.filter((r) => r.note).map((r) => `¹ ${r.impl} ${r.workload}: ${r.note}`))];
+  const notes = footnotes(results).map((f) => `${f.mark} ${f.impls.join(', ')}: ${f.note}`);
   if (defs.length > 0) {
     console.log('\n== results (medians; native ÷ peer = peer time ÷ native time)\n');
     console.log(formatTable(defs, results, opts.peers));

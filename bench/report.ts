@@ -66,8 +66,27 @@ function ratio(native: CaseResult | undefined, peer: CaseResult | undefined): nu
   return peer.medianSeconds / native.medianSeconds;
 }
 
-/** The results table, Markdown, one row per workload. */
+const MARKS = ['¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+
+/** The distinct notes of the results, each with its footnote mark (in order of first appearance). */
+export function footnotes(results: CaseResult[]): Array<{ mark: string; note: string; impls: string[] }> {
+  const out: Array<{ mark: string; note: string; impls: string[] }> = [];
+  for (const r of results) {
+    if (!r.note) continue;
+    let f = out.find((x) => x.note === r.note);
+    if (!f) {
+      f = { mark: MARKS[Math.min(out.length, MARKS.length - 1)], note: r.note, impls: [] };
+      out.push(f);
+    }
+    const who = `${r.impl} ${r.workload}`;
+    if (!f.impls.includes(who)) f.impls.push(who);
+  }
+  return out;
+}
+
+/** The results table, Markdown, one row per workload (footnotes() explains the marks). */
 export function formatTable(defs: WorkloadDef[], results: CaseResult[], peers: ImplId[]): string {
+  const notes = footnotes(results);
   const find = (w: WorkloadId, i: ImplId) => results.find((r) => r.workload === w && r.impl === i);
   const head = ['workload', 'shape', 'unit', 'native', ...peers, ...peers.map((p) => `native ÷ ${p}`), 'target'];
   const rows: string[][] = [];
@@ -75,7 +94,7 @@ export function formatTable(defs: WorkloadDef[], results: CaseResult[], peers: I
     const n = find(d.id, 'native');
     const peerCells = peers.map((p) => {
       const r = find(d.id, p);
-      return r ? cell(d, r) + (r.note ? ` ¹` : '') : '—';
+      return r ? cell(d, r) + (r.note ? ` ${notes.find((f) => f.note === r.note)?.mark}` : '') : '—';
     });
     const ratios = peers.map((p) => {
       const x = ratio(n, find(d.id, p));
