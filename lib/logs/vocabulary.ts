@@ -80,7 +80,9 @@ export class Vocabulary {
     if (o === null || typeof o !== 'object' || o.format !== 'deepsentry-vocabulary') throw bad('not a deepsentry vocabulary (format field)');
     if (o.version !== 1) throw bad(`unsupported version ${String(o.version)} (this library reads 1)`);
     if (!Array.isArray(o.tokens) || !o.tokens.every((t) => typeof t === 'string')) throw bad('tokens must be an array of strings');
-    if (!Array.isArray(o.counts) || o.counts.length !== o.tokens.length) throw bad('counts must have one entry per token');
+    if (!Array.isArray(o.counts) || o.counts.length !== o.tokens.length || !o.counts.every((c) => Number.isInteger(c) && c >= 0)) {
+      throw bad('counts must be one non-negative integer per token');
+    }
     for (let i = 0; i < SPECIAL_TOKENS.length; i++) if (o.tokens[i] !== SPECIAL_TOKENS[i]) throw bad(`id ${i} must be ${SPECIAL_TOKENS[i]}`);
     if (new Set(o.tokens).size !== o.tokens.length) throw bad('duplicate tokens');
     return new Vocabulary(o.tokens, o.counts as number[], o.minCount ?? 1, o.maxSize ?? o.tokens.length);
