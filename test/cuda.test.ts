@@ -230,6 +230,13 @@ describe('CUDA kernels on the host emulator', function () {
       const r = emu.lstmForward(emuArgs(p, { unitsPerBlock: 2, threadsPerBlock: 4, persistent, omitStepBarrier: true }));
       expect(r.faults.join('\n'), `persistent=${persistent}`).to.match(/race: hbuf\[\d+\]/);
     }
+    const f = emu.lstmForward(emuArgs(p, { unitsPerBlock: 2, threadsPerBlock: 4, persistent: true }));
+    expect(f.faults).to.deep.equal([]);
+    const g = emu.lstmBackward({
+      ...emuArgs(p, { unitsPerBlock: 2, threadsPerBlock: 4, persistent: true, omitStepBarrier: true }),
+      y: f.y, gates: f.gates, cells: f.cells, dh: randF32(rngFor(4), 2 * 4),
+    });
+    expect(g.faults.join('\n')).to.match(/race: dpre\[\d+\]/);
   });
 
   for (const d of EMU_SHAPES) {

@@ -186,107 +186,95 @@ struct CheckedMem {
   using ptr = CheckedPtr<T>;
 };
 
-// ---- the executor: kernels.cu's kernels, block by block, thread by thread ------------------------------------
+// ---- the scheduler: a kernel program (lstm_kernels.cuh) for every thread of every block ---------------------
+// Runs the same program the device kernel runs; each() is a phase executed by all threads in turn, so a value
+// another thread writes is visible after the barrier that separates the phases, as on the device.
+struct EmuSched {
+  using Mem = CheckedMem;
+  int64_t gx = 1, gy = 1;  // grid
+  int threads = 1;         // threads per block
+  std::vector<size_t> shared_floats;  // size of each shared-memory array of a block
+  std::vector<std::unique_ptr<Buf<float>>> shared_bufs;  // [block * arrays + i], created on first use
+  int nlocals = 1;
+  std::vector<float> local_regs;
+  bool omit_grid_barriers = false;  // negative control (see EmuExec)
+
+  EmuSched(int64_t grid_x, int64_t grid_y, int block_threads, std::vector<size_t> shared, int locals, bool omit)
+      : gx(grid_x), gy(grid_y), threads(block_threads), shared_floats(std::move(shared)), nlocals(locals),
+        omit_grid_barriers(omit) {
+    shared_bufs.resize(static_cast<size_t>(gx * gy) * shared_floats.size());
+    local_regs.assign(static_cast<size_t>(gx * gy * threads * nlocals), 0.0f);
+    g_ctx->grid_phase++;  // a kernel launch is a grid-wide barrier
+    g_ctx->block_phase++;
+  }
+  int64_t block_of(const k::Tid& t) const { return t.by * gx + t.bx; }
+
+  template <class F>
+  void each(F f) {
+    for (int64_t by = 0; by < gy; ++by)
+      for (int64_t bx = 0; bx < gx; ++bx)
+        for (int tid = 0; tid < threads; ++tid) {
+          g_ctx->thread = (by * gx + bx) * threads + tid;
+          g_ctx->block_thread = tid;
+          f(k::Tid{bx, by, tid, threads, gx});
+        }
+  }
+  void block_barrier() { g_ctx->block_phase++; }
+  void grid_barrier() {
+    if (omit_grid_barriers) return;
+    g_ctx->grid_phase++;
+    g_ctx->block_phase++;
+  }
+  CheckedPtr<float> shared(const k::Tid& t, int i) {
+    if (i < 0 || i >= static_cast<int>(shared_floats.size())) {
+      g_ctx->fault("shared array " + std::to_string(i) + " was not declared by this kernel");
+      return CheckedPtr<float>();
+    }
+    auto& b = shared_bufs[static_cast<size_t>(block_of(t)) * shared_floats.size() + i];
+    if (!b) b.reset(new Buf<float>("shared" + std::to_string(i), shared_floats[i], false, Space::Shared));
+    return CheckedPtr<float>(b.get());
+  }
+  float* locals(const k::Tid& t) { return &local_regs[((block_of(t)) * threads + t.tid) * nlocals]; }
+};
+
+// ---- the executor: the host side of DeviceExec (kernels.cu), launching on the emulator -------------------------
 struct EmuExec {
   using Mem = CheckedMem;
   int64_t units = 1;     // hidden units per block of the recurrent kernels
   int threads = 32;      // threads per block of the recurrent kernels
   bool persistent = false;
-  // Negative control for the tests: drop the grid-wide barrier between forward steps, as a kernel that
-  // forgot grid.sync() would. The race check must then report the cross-block read of h.
+  // Negative control for the tests: drop the grid-wide barriers between steps, as a kernel that forgot
+  // grid.sync() (or a per-step form launched without ordering) would. The race check must then fire.
   bool omit_step_barrier = false;
 
-  void barrier_block() { g_ctx->block_phase++; }
-  void barrier_grid() {
-    g_ctx->grid_phase++;
-    g_ctx->block_phase++;
-  }
-  void set_thread(int64_t bx, int64_t nthreads, int64_t tid) {
-    g_ctx->thread = bx * nthreads + tid;
-    g_ctx->block_thread = tid;
-  }
-
   void gemm(const k::GemmArgs<Mem>& g) {
-    using namespace k;
     if (g.m == 0 || g.n == 0) return;
-    barrier_grid();  // a kernel launch
-    const int64_t tiles_m = gemm_tiles_m(g.m), tiles_n = gemm_tiles_n(g.n);
-    std::vector<float> acc(GEMM_THREADS * GEMM_MR * GEMM_NR);
-    for (int64_t tm = 0; tm < tiles_m; ++tm)
-      for (int64_t tn = 0; tn < tiles_n; ++tn) {
-        const int64_t bx = tm * tiles_n + tn;
-        Buf<float> As("gemm.As", GEMM_BK * GEMM_BM, false, Space::Shared);
-        Buf<float> Bs("gemm.Bs", GEMM_BK * GEMM_BN, false, Space::Shared);
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        for (int64_t k0 = 0; k0 < g.k; k0 += GEMM_BK) {
-          for (int tid = 0; tid < GEMM_THREADS; ++tid) {
-            set_thread(bx, GEMM_THREADS, tid);
-            gemm_load(g, tm, tn, tid, k0, CheckedPtr<float>(&As), CheckedPtr<float>(&Bs));
-          }
-          barrier_block();
-          for (int tid = 0; tid < GEMM_THREADS; ++tid) {
-            set_thread(bx, GEMM_THREADS, tid);
-            gemm_accumulate(tid % GEMM_TX, tid / GEMM_TX, CheckedPtr<const float>(&As),
-                            CheckedPtr<const float>(&Bs), &acc[tid * GEMM_MR * GEMM_NR]);
-          }
-          barrier_block();
-        }
-        for (int tid = 0; tid < GEMM_THREADS; ++tid) {
-          set_thread(bx, GEMM_THREADS, tid);
-          gemm_store(g, tm, tn, tid % GEMM_TX, tid / GEMM_TX, &acc[tid * GEMM_MR * GEMM_NR]);
-        }
-      }
-  }
-
-  // Calls body(bx, tid, p, b, j, j0) for every (b, unit) pair as the recurrent kernels' threads stride them.
-  template <class F>
-  void for_pairs(int64_t B, int64_t H, int64_t U, F body) {
-    const int64_t grid = k::recurrent_blocks(H, U);
-    for (int64_t bx = 0; bx < grid; ++bx) {
-      const k::UnitRange u = k::block_units(bx, U, H);
-      for (int tid = 0; tid < threads; ++tid) {
-        set_thread(bx, threads, tid);
-        for (int64_t p = tid; p < B * u.count; p += threads) body(p / u.count, u.j0 + p % u.count, u.j0, bx);
-      }
-    }
+    EmuSched sc(k::gemm_tiles_m(g.m), k::gemm_tiles_n(g.n), k::GEMM_THREADS,
+                {size_t(k::GEMM_BK * k::GEMM_BM), size_t(k::GEMM_BK * k::GEMM_BN)}, k::GEMM_MR * k::GEMM_NR, false);
+    k::gemm_program(sc, g);
   }
 
   void forward_recurrent(k::FwdArgs<Mem> a) {
     if (a.B == 0 || a.H == 0) return;
     a.U = units < a.H ? units : a.H;
     const int64_t grid = k::recurrent_blocks(a.H, a.U);
-    std::vector<std::unique_ptr<Buf<float>>> slices;
-    barrier_grid();
     if (persistent) {
-      // fwd_persistent_kernel: load the slice and initialise (grid-stride), __syncthreads, grid.sync,
-      // then the steps with a grid.sync after each.
-      for (int64_t bx = 0; bx < grid; ++bx) {
-        slices.emplace_back(new Buf<float>("fwd.slice", k::recurrent_slice_floats(a.H, a.U), false, Space::Shared));
-        for (int tid = 0; tid < threads; ++tid) {
-          set_thread(bx, threads, tid);
-          k::fwd_load_slice(a, bx, tid, threads, CheckedPtr<float>(slices[bx].get()));
-          for (int64_t e = bx * threads + tid; e < a.B * a.H; e += grid * threads) k::fwd_init(a, e / a.H, e % a.H);
-        }
-      }
-      barrier_grid();
-      for (int64_t s = 0; s < a.T; ++s) {
-        for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t bx) {
-          k::fwd_step(a, s, b, j, j0, CheckedPtr<const float>(slices[bx].get()));
-        });
-        if (!omit_step_barrier) barrier_grid();
-      }
+      EmuSched sc(grid, 1, threads, {size_t(k::recurrent_slice_floats(a.H, a.U))}, 1, omit_step_barrier);
+      k::fwd_persistent_program(sc, a);
       return;
     }
-    // fwd_init_kernel (one thread per element, 256 per block), then one fwd_step_kernel per step.
-    for (int64_t e = 0; e < a.B * a.H; ++e) {
-      set_thread(e / 256, 256, e % 256);
-      k::fwd_init(a, e / a.H, e % a.H);
+    {
+      EmuSched sc((a.B * a.H + 255) / 256, 1, 256, {}, 1, false);
+      k::fwd_init_program(sc, a);
     }
     for (int64_t s = 0; s < a.T; ++s) {
-      if (!omit_step_barrier) barrier_grid();
-      for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t) {
-        k::fwd_step(a, s, b, j, j0, CheckedPtr<const float>());
-      });
+      const int64_t grid_phase = g_ctx->grid_phase, block_phase = g_ctx->block_phase;
+      EmuSched sc(grid, 1, threads, {}, 1, false);
+      if (omit_step_barrier) {  // as if this launch could overlap the previous one
+        g_ctx->grid_phase = grid_phase;
+        g_ctx->block_phase = block_phase;
+      }
+      k::fwd_step_program(sc, a, s);
     }
   }
 
@@ -294,52 +282,29 @@ struct EmuExec {
     if (a.B == 0 || a.H == 0) return;
     a.U = units < a.H ? units : a.H;
     const int64_t grid = k::recurrent_blocks(a.H, a.U);
-    std::vector<std::unique_ptr<Buf<float>>> slices;
-    barrier_grid();
     if (persistent) {
-      for (int64_t bx = 0; bx < grid; ++bx) {
-        slices.emplace_back(new Buf<float>("bwd.slice", k::recurrent_slice_floats(a.H, a.U), false, Space::Shared));
-        for (int tid = 0; tid < threads; ++tid) {
-          set_thread(bx, threads, tid);
-          k::bwd_load_slice(a, bx, tid, threads, CheckedPtr<float>(slices[bx].get()));
-        }
-      }
-      barrier_block();  // __syncthreads only: the slice is block-local
-      for (int64_t s = a.T - 1; s >= 0; --s) {
-        for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t bx) {
-          k::bwd_step(a, s, b, j, j0, CheckedPtr<const float>(slices[bx].get()));
-        });
-        barrier_grid();
-      }
-      for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t bx) {
-        k::bwd_finish(a, b, j, j0, CheckedPtr<const float>(slices[bx].get()));
-      });
+      EmuSched sc(grid, 1, threads, {size_t(k::recurrent_slice_floats(a.H, a.U))}, 1, omit_step_barrier);
+      k::bwd_persistent_program(sc, a);
       return;
     }
     for (int64_t s = a.T - 1; s >= 0; --s) {
-      for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t) {
-        k::bwd_step(a, s, b, j, j0, CheckedPtr<const float>());
-      });
-      barrier_grid();
+      EmuSched sc(grid, 1, threads, {}, 1, false);
+      k::bwd_step_program(sc, a, s);
     }
-    for_pairs(a.B, a.H, a.U, [&](int64_t b, int64_t j, int64_t j0, int64_t) {
-      k::bwd_finish(a, b, j, j0, CheckedPtr<const float>());
-    });
+    EmuSched sc(grid, 1, threads, {}, 1, false);
+    k::bwd_finish_program(sc, a);
   }
 
   void gather_hprev(const k::GatherArgs<Mem>& a) {
-    barrier_grid();
-    for (int64_t e = 0; e < a.B * a.T * a.H; ++e) {
-      set_thread(e / 256, 256, e % 256);
-      k::gather_hprev(a, e);
-    }
+    const int64_t n = a.B * a.T * a.H;
+    if (n == 0) return;
+    EmuSched sc((n + 255) / 256, 1, 256, {}, 1, false);
+    k::gather_hprev_program(sc, a);
   }
   void column_sum(CheckedPtr<const float> m, int64_t rows, int64_t cols, CheckedPtr<float> out) {
-    barrier_grid();
-    for (int64_t col = 0; col < cols; ++col) {
-      set_thread(col / 128, 128, col % 128);
-      k::column_sum<Mem>(m, rows, cols, col, out);
-    }
+    if (cols == 0) return;
+    EmuSched sc((cols + 127) / 128, 1, 128, {}, 1, false);
+    k::column_sum_program<EmuSched, Mem>(sc, m, rows, cols, out);
   }
   void before_dx() {}
   void after_dx() {}

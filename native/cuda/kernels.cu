@@ -17,91 +17,79 @@ namespace cuda {
 using k::RawMem;
 
 // ---- kernels --------------------------------------------------------------------------------------------
+// Each kernel runs one program of lstm_kernels.cuh with this scheduler: each() is the calling thread's share
+// of a phase, the barriers are the hardware's.
+template <int kLocals>
+struct DeviceSched {
+  using Mem = RawMem;
+  float* shared0 = nullptr;
+  float* shared1 = nullptr;
+  float regs[kLocals];  // the thread's private accumulators (registers once inlined)
+
+  __device__ __forceinline__ k::Tid me() const {
+    return {static_cast<int64_t>(blockIdx.x), static_cast<int64_t>(blockIdx.y),
+            static_cast<int>(threadIdx.y * blockDim.x + threadIdx.x), static_cast<int>(blockDim.x * blockDim.y),
+            static_cast<int64_t>(gridDim.x)};
+  }
+  template <class F>
+  __device__ __forceinline__ void each(F f) { f(me()); }
+  __device__ __forceinline__ void block_barrier() { __syncthreads(); }
+  __device__ __forceinline__ void grid_barrier() { cg::this_grid().sync(); }
+  __device__ __forceinline__ float* shared(const k::Tid&, int i) { return i == 0 ? shared0 : shared1; }
+  __device__ __forceinline__ float* locals(const k::Tid&) { return regs; }
+};
 
 __global__ void __launch_bounds__(k::GEMM_THREADS) gemm_kernel(k::GemmArgs<RawMem> g) {
   __shared__ float As[k::GEMM_BK * k::GEMM_BM];
   __shared__ float Bs[k::GEMM_BK * k::GEMM_BN];
-  float acc[k::GEMM_MR * k::GEMM_NR];
-  DS_UNROLL
-  for (int e = 0; e < k::GEMM_MR * k::GEMM_NR; ++e) acc[e] = 0.0f;
-  const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * k::GEMM_TX + tx;
-  const int64_t tm = blockIdx.x, tn = blockIdx.y;
-  for (int64_t k0 = 0; k0 < g.k; k0 += k::GEMM_BK) {
-    k::gemm_load(g, tm, tn, tid, k0, As, Bs);
-    __syncthreads();
-    k::gemm_accumulate(tx, ty, static_cast<const float*>(As), static_cast<const float*>(Bs), acc);
-    __syncthreads();
-  }
-  k::gemm_store(g, tm, tn, tx, ty, acc);
+  DeviceSched<k::GEMM_MR * k::GEMM_NR> sc;
+  sc.shared0 = As;
+  sc.shared1 = Bs;
+  k::gemm_program(sc, g);
 }
 
-// Per-step form: one launch initialises the state, then one launch per step; block bx owns the units
-// block_units(bx) and reads the recurrent weights from global memory.
 __global__ void fwd_init_kernel(k::FwdArgs<RawMem> a) {
-  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e < a.B * a.H) k::fwd_init(a, e / a.H, e % a.H);
+  DeviceSched<1> sc;
+  k::fwd_init_program(sc, a);
 }
 
 __global__ void fwd_step_kernel(k::FwdArgs<RawMem> a, int64_t s) {
-  const k::UnitRange u = k::block_units(blockIdx.x, a.U, a.H);
-  for (int64_t p = threadIdx.x; p < a.B * u.count; p += blockDim.x)
-    k::fwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, static_cast<const float*>(nullptr));
+  DeviceSched<1> sc;
+  k::fwd_step_program(sc, a, s);
 }
 
-// Persistent form: every block stays resident for all steps with its recurrent weight slice in shared
-// memory; a grid-wide barrier separates the steps (step s+1 reads the h every block wrote at step s).
 __global__ void fwd_persistent_kernel(k::FwdArgs<RawMem> a) {
   extern __shared__ float slice[];
-  cg::grid_group grid = cg::this_grid();
-  k::fwd_load_slice(a, blockIdx.x, threadIdx.x, blockDim.x, slice);
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < a.B * a.H; e += stride)
-    k::fwd_init(a, e / a.H, e % a.H);
-  __syncthreads();
-  grid.sync();
-  const k::UnitRange u = k::block_units(blockIdx.x, a.U, a.H);
-  for (int64_t s = 0; s < a.T; ++s) {
-    for (int64_t p = threadIdx.x; p < a.B * u.count; p += blockDim.x)
-      k::fwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, static_cast<const float*>(slice));
-    grid.sync();
-  }
+  DeviceSched<1> sc;
+  sc.shared0 = slice;
+  k::fwd_persistent_program(sc, a);
 }
 
 __global__ void bwd_step_kernel(k::BwdArgs<RawMem> a, int64_t s) {
-  const k::UnitRange u = k::block_units(blockIdx.x, a.U, a.H);
-  for (int64_t p = threadIdx.x; p < a.B * u.count; p += blockDim.x)
-    k::bwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, static_cast<const float*>(nullptr));
+  DeviceSched<1> sc;
+  k::bwd_step_program(sc, a, s);
 }
 
 __global__ void bwd_finish_kernel(k::BwdArgs<RawMem> a) {
-  const k::UnitRange u = k::block_units(blockIdx.x, a.U, a.H);
-  for (int64_t p = threadIdx.x; p < a.B * u.count; p += blockDim.x)
-    k::bwd_finish(a, p / u.count, u.j0 + p % u.count, u.j0, static_cast<const float*>(nullptr));
+  DeviceSched<1> sc;
+  k::bwd_finish_program(sc, a);
 }
 
 __global__ void bwd_persistent_kernel(k::BwdArgs<RawMem> a) {
   extern __shared__ float slice[];
-  cg::grid_group grid = cg::this_grid();
-  k::bwd_load_slice(a, blockIdx.x, threadIdx.x, blockDim.x, slice);
-  __syncthreads();
-  const k::UnitRange u = k::block_units(blockIdx.x, a.U, a.H);
-  for (int64_t s = a.T - 1; s >= 0; --s) {
-    for (int64_t p = threadIdx.x; p < a.B * u.count; p += blockDim.x)
-      k::bwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, static_cast<const float*>(slice));
-    grid.sync();
-  }
-  for (int64_t p = threadIdx.x; p < a.B * u.count; p += blockDim.x)
-    k::bwd_finish(a, p / u.count, u.j0 + p % u.count, u.j0, static_cast<const float*>(slice));
+  DeviceSched<1> sc;
+  sc.shared0 = slice;
+  k::bwd_persistent_program(sc, a);
 }
 
 __global__ void gather_hprev_kernel(k::GatherArgs<RawMem> a) {
-  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e < a.B * a.T * a.H) k::gather_hprev(a, e);
+  DeviceSched<1> sc;
+  k::gather_hprev_program(sc, a);
 }
 
 __global__ void column_sum_kernel(const float* m, int64_t rows, int64_t cols, float* out) {
-  const int64_t col = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (col < cols) k::column_sum<RawMem>(m, rows, cols, col, out);
+  DeviceSched<1> sc;
+  k::column_sum_program<DeviceSched<1>, RawMem>(sc, m, rows, cols, out);
 }
 
 // ---- launch configuration ----------------------------------------------------------------------------------

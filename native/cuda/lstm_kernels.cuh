@@ -401,6 +401,135 @@ DS_HD void column_sum(typename M::template ptr<const float> m, int64_t rows, int
   out[col] = s;
 }
 
+// ---- kernel programs: the phase structure of every kernel, shared by the device and the emulator ----------
+// A program is the whole body of a kernel written against a scheduler `sc`:
+//   sc.each(f)         runs f(Tid) as a phase: on the device, for the calling thread; in the emulator, for
+//                      every thread of every block in turn;
+//   sc.block_barrier() __syncthreads();   sc.grid_barrier()  cooperative_groups grid.sync();
+//   sc.shared(t, i)    the block's i-th shared-memory array;   sc.locals(t)  the thread's private registers.
+// Only code inside sc.each has effects; what is outside (loop control) is uniform across the grid, so running
+// it once (emulator) or in every thread (device) is the same. The device's kernels in kernels.cu are one call
+// of a program each; the emulator runs the very same programs.
+struct Tid {
+  int64_t bx, by;    // blockIdx.x, blockIdx.y
+  int tid;           // linear thread index in the block
+  int nthreads;      // threads per block
+  int64_t nblocks;   // gridDim.x (for grid-stride loops)
+};
+
+template <class Sched, class M>
+DS_HD void gemm_program(Sched& sc, const GemmArgs<M>& g) {
+  sc.each([&](const Tid& t) {
+    auto acc = sc.locals(t);
+    DS_UNROLL
+    for (int e = 0; e < GEMM_MR * GEMM_NR; ++e) acc[e] = 0.0f;
+  });
+  for (int64_t k0 = 0; k0 < g.k; k0 += GEMM_BK) {
+    sc.each([&](const Tid& t) { gemm_load(g, t.bx, t.by, t.tid, k0, sc.shared(t, 0), sc.shared(t, 1)); });
+    sc.block_barrier();
+    sc.each([&](const Tid& t) {
+      typename M::template ptr<const float> As = sc.shared(t, 0), Bs = sc.shared(t, 1);
+      gemm_accumulate(t.tid % GEMM_TX, t.tid / GEMM_TX, As, Bs, sc.locals(t));
+    });
+    sc.block_barrier();
+  }
+  sc.each([&](const Tid& t) { gemm_store(g, t.bx, t.by, t.tid % GEMM_TX, t.tid / GEMM_TX, sc.locals(t)); });
+}
+
+// Per-step form: one launch initialises the state (one thread per element), one launch per step.
+template <class Sched, class M>
+DS_HD void fwd_init_program(Sched& sc, const FwdArgs<M>& a) {
+  sc.each([&](const Tid& t) {
+    const int64_t e = t.bx * t.nthreads + t.tid;
+    if (e < a.B * a.H) fwd_init(a, e / a.H, e % a.H);
+  });
+}
+
+template <class Sched, class M>
+DS_HD void fwd_step_program(Sched& sc, const FwdArgs<M>& a, int64_t s) {
+  sc.each([&](const Tid& t) {
+    const UnitRange u = block_units(t.bx, a.U, a.H);
+    for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
+      fwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, typename M::template ptr<const float>(nullptr));
+  });
+}
+
+// Persistent form: every block resident for all steps with its recurrent weights in shared memory.
+template <class Sched, class M>
+DS_HD void fwd_persistent_program(Sched& sc, const FwdArgs<M>& a) {
+  sc.each([&](const Tid& t) {
+    fwd_load_slice(a, t.bx, t.tid, t.nthreads, sc.shared(t, 0));
+    const int64_t stride = t.nblocks * t.nthreads;
+    for (int64_t e = t.bx * t.nthreads + t.tid; e < a.B * a.H; e += stride) fwd_init(a, e / a.H, e % a.H);
+  });
+  sc.grid_barrier();  // slices loaded (block) and the initial state written (grid)
+  for (int64_t s = 0; s < a.T; ++s) {
+    sc.each([&](const Tid& t) {
+      const UnitRange u = block_units(t.bx, a.U, a.H);
+      typename M::template ptr<const float> slice = sc.shared(t, 0);
+      for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
+        fwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, slice);
+    });
+    sc.grid_barrier();  // step s+1 reads the h every block wrote at step s
+  }
+}
+
+template <class Sched, class M>
+DS_HD void bwd_step_program(Sched& sc, const BwdArgs<M>& a, int64_t s) {
+  sc.each([&](const Tid& t) {
+    const UnitRange u = block_units(t.bx, a.U, a.H);
+    for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
+      bwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, typename M::template ptr<const float>(nullptr));
+  });
+}
+
+template <class Sched, class M>
+DS_HD void bwd_finish_program(Sched& sc, const BwdArgs<M>& a) {
+  sc.each([&](const Tid& t) {
+    const UnitRange u = block_units(t.bx, a.U, a.H);
+    for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
+      bwd_finish(a, p / u.count, u.j0 + p % u.count, u.j0, typename M::template ptr<const float>(nullptr));
+  });
+}
+
+template <class Sched, class M>
+DS_HD void bwd_persistent_program(Sched& sc, const BwdArgs<M>& a) {
+  sc.each([&](const Tid& t) { bwd_load_slice(a, t.bx, t.tid, t.nthreads, sc.shared(t, 0)); });
+  sc.block_barrier();
+  for (int64_t s = a.T - 1; s >= 0; --s) {
+    sc.each([&](const Tid& t) {
+      const UnitRange u = block_units(t.bx, a.U, a.H);
+      typename M::template ptr<const float> slice = sc.shared(t, 0);
+      for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
+        bwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, slice);
+    });
+    sc.grid_barrier();  // iteration s-1 reads the dpre every block wrote at iteration s
+  }
+  sc.each([&](const Tid& t) {
+    const UnitRange u = block_units(t.bx, a.U, a.H);
+    typename M::template ptr<const float> slice = sc.shared(t, 0);
+    for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
+      bwd_finish(a, p / u.count, u.j0 + p % u.count, u.j0, slice);
+  });
+}
+
+template <class Sched, class M>
+DS_HD void gather_hprev_program(Sched& sc, const GatherArgs<M>& a) {
+  sc.each([&](const Tid& t) {
+    const int64_t e = t.bx * t.nthreads + t.tid;
+    if (e < a.B * a.T * a.H) gather_hprev(a, e);
+  });
+}
+
+template <class Sched, class M>
+DS_HD void column_sum_program(Sched& sc, typename M::template ptr<const float> m, int64_t rows, int64_t cols,
+                              typename M::template ptr<float> out) {
+  sc.each([&](const Tid& t) {
+    const int64_t col = t.bx * t.nthreads + t.tid;
+    if (col < cols) column_sum<M>(m, rows, cols, col, out);
+  });
+}
+
 }  // namespace k
 }  // namespace cuda
 }  // namespace ds
