@@ -206,14 +206,21 @@ export class NativeW2 implements W2Impl {
     const enc = this.nb.lstmForward({ ...this.dims(), x: xe, weights: this.p.encoder, training: grad });
     const dec = this.nb.lstmForward({ ...this.dims(), x: xd, weights: this.p.decoder, h0: enc.h, c0: enc.c, training: grad });
     const logits = this.nb.matMul({ a: dec.y, b: this.p.dense.kernel, m: rows, k: H, n: V });
-    addBiasRows(logits, this.p.dense.bias);
-    // logits become dlogits in place: (softmax − onehot) / rows
+    // One pass per row over the [B·T, V] logits does the bias add, the softmax, the loss and (training) turns
+    // the row into dlogits = (softmax − onehot) / rows in place while summing the bias gradient: these
+    // O(B·T·V) loops are the TypeScript share of the step, so every extra pass costs (Math.exp dominates).
+    const bias = this.p.dense.bias;
+    const dDenseB = new Float32Array(V);
     let loss = 0;
     const inv = 1 / rows;
     for (let r = 0; r < rows; r++) {
       const o = r * V;
       let max = -Infinity;
-      for (let j = 0; j < V; j++) if (logits[o + j] > max) max = logits[o + j];
+      for (let j = 0; j < V; j++) {
+        const v = logits[o + j] + bias[j];
+        logits[o + j] = v;
+        if (v > max) max = v;
+      }
       let sum = 0;
       for (let j = 0; j < V; j++) {
         const e = Math.exp(logits[o + j] - max);
@@ -224,15 +231,19 @@ export class NativeW2 implements W2Impl {
       loss -= Math.log(logits[o + label] / sum);
       if (grad) {
         const k = inv / sum;
-        for (let j = 0; j < V; j++) logits[o + j] *= k;
+        for (let j = 0; j < V; j++) {
+          const d = logits[o + j] * k;
+          logits[o + j] = d;
+          dDenseB[j] += d;
+        }
         logits[o + label] -= inv;
+        dDenseB[label] -= inv;
       }
     }
     loss *= inv;
     if (!grad) return { loss };
     const dlogits = logits;
     const dDenseK = this.nb.matMul({ a: dec.y, b: dlogits, m: H, k: rows, n: V, transposeA: true });
-    const dDenseB = columnSums(dlogits, V);
     const dy = this.nb.matMul({ a: dlogits, b: this.p.dense.kernel, m: rows, k: V, n: H, transposeB: true });
     const gd = this.nb.lstmBackward({
       ...this.dims(),
