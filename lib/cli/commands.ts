@@ -7,6 +7,9 @@ import { infoCommand } from './commands/info';
 import { evalCommand } from './commands/eval';
 import { prepareCommand } from './commands/prepare';
 import { liveCommand } from './commands/live';
+import { trainCommand } from './commands/train';
+import { scoreCommand } from './commands/score';
+import { runCommand } from './commands/run';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand, liveCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand, liveCommand, trainCommand, scoreCommand, runCommand];

@@ -1,0 +1,57 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DeepSentryError } from '../../errors';
+import { packageRoot } from '../../backend/native';
+import { summaryTable } from '../../eval/summary';
+import { runPipeline } from '../../pipeline/run';
+import { setupPipeline, withSignals } from '../../pipeline/setup';
+import type { RunArgs } from './run';
+
+/** The embedded sample shipped in the package: hdfs-dev (real HDFS_v1 lines) and its block labels, gzipped. */
+export function sampleFiles(): { log: string; labels: string } {
+  const dir = path.join(packageRoot(), 'data', 'sample');
+  const log = path.join(dir, 'HDFS.log.gz');
+  const labels = path.join(dir, 'anomaly_label.csv.gz');
+  if (!fs.existsSync(log) || !fs.existsSync(labels)) throw new DeepSentryError('DS_IO', `the embedded sample is missing (${log}, ${labels}): reinstall the package or pass a log`);
+  return { log, labels };
+}
+
+export async function runRun(a: RunArgs): Promise<void> {
+  let log = a.log;
+  let labels = a.labels;
+  if (log === undefined) {
+    const s = sampleFiles();
+    log = s.log;
+    labels ??= s.labels;
+  }
+  const s = await setupPipeline(a);
+  const r = await withSignals((signal) => runPipeline(log, a.out, { config: s.config, reporter: s.reporter, signal, ...(labels !== undefined ? { labels } : {}) }));
+  const out = {
+    log,
+    labels: labels ?? null,
+    outDir: r.outDir,
+    modelDir: r.modelDir,
+    trainSessions: r.trainSessions,
+    testSessions: r.testSessions,
+    threshold: r.threshold,
+    score: r.score,
+    metrics: r.evaluation?.result.metrics ?? null,
+    files: r.evaluation?.files ?? null,
+    warnings: r.evaluation?.warnings ?? [],
+    backend: s.backend.backend,
+    timings: r.timings,
+    seconds: r.seconds,
+  };
+  if (a.json) {
+    process.stdout.write(JSON.stringify(out) + '\n');
+    return;
+  }
+  if (a.quiet) return;
+  process.stdout.write(`trained on ${r.trainSessions} sessions, scored ${r.testSessions} (${r.score.anomalies} anomalous at threshold ${r.threshold.toPrecision(6)}) in ${r.seconds.toFixed(1)} s\n`);
+  for (const w of out.warnings) process.stderr.write(`deepsentry: warning: ${w}\n`);
+  if (r.evaluation) {
+    process.stdout.write('\n' + summaryTable(r.evaluation.result.metrics));
+    process.stdout.write(`\nwrote ${r.evaluation.files.metrics}\n      ${r.evaluation.files.report}\n`);
+  }
+  process.stdout.write(`      ${r.score.files.sessions}\n      model: ${r.modelDir}\n`);
+}

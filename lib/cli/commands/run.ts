@@ -1,0 +1,38 @@
+import type { Argv, CommandModule } from 'yargs';
+import type { GlobalOptions } from '../options';
+
+/** Arguments of `deepsentry run`. */
+export interface RunArgs extends GlobalOptions {
+  /** the log (default: the embedded HDFS sample, with its labels) */
+  log?: string;
+  /** loghub BlockId,Label file to evaluate with (never used for training) */
+  labels?: string;
+  /** output directory: model/, sessions.csv, lines.csv, and with labels metrics.json, report.html, charts */
+  out: string;
+  /** fraction of the sessions (earliest first) to train on; the rest is scored */
+  trainFraction?: number;
+  format?: string;
+  sessionKey?: string;
+}
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run [log]',
+  describe: 'train on the earlier sessions of a log, score the rest and evaluate with --labels (no log: the embedded HDFS sample)',
+  builder: (y) =>
+    y
+      .positional('log', { type: 'string', describe: 'log file (plain or gzip); default: the embedded HDFS sample with its labels' })
+      .option('labels', { type: 'string', describe: 'labels for evaluation: loghub anomaly_label.csv (BlockId,Label)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output directory' })
+      .option('train-fraction', { type: 'number', describe: 'fraction of sessions, in time order, to train on (default 0.5)' })
+      .option('format', { type: 'string', describe: 'log format (default auto-detected)' })
+      .option('session-key', { type: 'string', describe: 'regex of the session key in the message (HDFS: blk_-?\\d+)' })
+      .check((argv) => {
+        const f = argv['train-fraction'] as number | undefined;
+        if (f !== undefined && !(f > 0 && f < 1)) throw new Error(`Expected a number in (0, 1) for --train-fraction but received ${String(f)}`);
+        return true;
+      }) as unknown as Argv<RunArgs>,
+  handler: async (argv) => {
+    const { runRun } = await import('./run-impl');
+    await runRun(argv);
+  },
+};

@@ -1,0 +1,19 @@
+import { DeepSentry } from '../../pipeline/model';
+import { scoreLog } from '../../pipeline/score';
+import { setupPipeline } from '../../pipeline/setup';
+import type { ScoreArgs } from './score';
+
+export async function runScore(a: ScoreArgs): Promise<void> {
+  const s = await setupPipeline(a);
+  const model = await DeepSentry.load(a.model, { backend: a.backend, ...(a.threads !== undefined ? { threads: a.threads } : {}) });
+  s.reporter.stage?.('score', `${a.log} with ${model.directory}`);
+  const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, reporter: s.reporter });
+  if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else if (!a.quiet) {
+    process.stdout.write(
+      `scored ${r.input}: ${r.parsed} of ${r.lines} lines, ${r.sessions} sessions, ${r.anomalies} anomalous at threshold ${r.threshold.toPrecision(6)}` +
+        `${r.newMessages ? `, ${r.newMessages} messages never seen in training` : ''}${r.unparsed ? `, ${r.unparsed} lines not parsed` : ''}\n` +
+        `wrote ${r.files.sessions}${r.files.lines ? `\n      ${r.files.lines}` : ''}\n`,
+    );
+  }
+}

@@ -1,0 +1,29 @@
+import type { Argv, CommandModule } from 'yargs';
+import type { GlobalOptions } from '../options';
+
+/** Arguments of `deepsentry score`. */
+export interface ScoreArgs extends GlobalOptions {
+  /** model directory written by `deepsentry train` */
+  model: string;
+  /** the log to score (plain or gzip; - = stdin) */
+  log: string;
+  /** output directory for sessions.csv and lines.csv */
+  out: string;
+  /** write lines.csv (default true; --no-lines to skip) */
+  lines: boolean;
+}
+
+export const scoreCommand: CommandModule<object, ScoreArgs> = {
+  command: 'score <log>',
+  describe: "score a log with a trained model: sessions.csv and lines.csv, anomaly at the model's saved threshold",
+  builder: (y) =>
+    y
+      .positional('log', { type: 'string', demandOption: true, describe: 'log file to score (plain or gzip); - = stdin' })
+      .option('model', { type: 'string', demandOption: true, describe: 'model directory written by deepsentry train' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output directory (sessions.csv, lines.csv)' })
+      .option('lines', { type: 'boolean', default: true, describe: 'write lines.csv (--no-lines to skip it)' }) as unknown as Argv<ScoreArgs>,
+  handler: async (argv) => {
+    const { runScore } = await import('./score-impl');
+    await runScore(argv);
+  },
+};

@@ -1,0 +1,243 @@
+/**
+ * The one configuration schema of the whole pipeline (what `--config FILE` holds, YAML or JSON): the `logs`
+ * section is lib/logs' LogConfig (validated by resolveLogConfig), the model sections start from lib/models'
+ * defaults, and every key a file sets must exist in the defaults and have the default's type (a typo or a
+ * string where a number belongs is a DS_CONFIG error naming the key). Command-line flags are applied on top
+ * by the caller (see `applyFlags`).
+ *
+ * ```yaml
+ * seed: 42
+ * logs:      { format: auto, session: { keyPattern: 'blk_-?\d+' }, window: { size: 10 } }   # lib/logs
+ * text:      { model: { latentDim: 128, … }, train: { epochs: 200, … } }                  # lib/models text
+ * detector:  { model: { hiddenSize: 64, objective: softmax, score: nll, … }, train: { … } }
+ * threshold: { method: mad, k: 6, percentile: 99.5, holdout: 0.2 }
+ * scoring:   { novelty: true }
+ * run:       { trainFraction: 0.5 }
+ * ```
+ */
+import { promises as fsp } from 'node:fs';
+import { DeepSentryError, describeValue } from '../errors';
+import { resolveLogConfig, type LogConfig, type LogConfigOverrides } from '../logs/config';
+import { DEFAULT_TEXT_CONFIG, DEFAULT_TEXT_TRAIN, type TextModelConfig } from '../models/text';
+import { DEFAULT_DETECTOR_CONFIG, DEFAULT_DETECTOR_TRAIN, type DetectorConfig } from '../models/detector';
+import { checkTrainOptions, DEFAULT_TRAIN, type TrainOptions } from '../models/train';
+import { fitThreshold, type ThresholdSpec } from '../models/threshold';
+
+/** Training options as a config file gives them (the AbortSignal and callbacks come from the caller). */
+export type TrainSettings = Required<Omit<TrainOptions, 'signal' | 'onProgress' | 'seed'>>;
+
+/** The whole resolved configuration (every key present). */
+export interface PipelineConfig {
+  /** seed of every random choice (initialisation, shuffling, noise, splits): same seed, same model */
+  seed: number;
+  /**
+   * log ingestion overrides (format, masking, tokenizer, vocabulary, sessions; `window.size` is the detector's
+   * W), kept as given — checked by lib/logs' resolveLogConfig — because lib/logs' `auto` session mode depends
+   * on whether a key pattern was given at all
+   */
+  logs: LogConfigOverrides;
+  text: {
+    /** text autoencoder shape (vocabSize comes from the data, seed from `seed`) */
+    model: Omit<TextModelConfig, 'vocabSize' | 'seed'>;
+    train: TrainSettings;
+  };
+  detector: {
+    /** detector shape (vectorDim comes from the text model, window from logs.window.size, seed from `seed`) */
+    model: Omit<DetectorConfig, 'vectorDim' | 'seed' | 'window'>;
+    train: TrainSettings;
+  };
+  threshold: {
+    /**
+     * how the saved threshold is fitted on the held-back sessions' scores (no labels): `mad` (median +
+     * k·1.4826·MAD: a few anomalous sessions in the held-back data barely move it), `mean-std`, `percentile`
+     */
+    method: ThresholdSpec['method'];
+    /** k of `mad` / `mean-std` */
+    k: number;
+    /** percentile of `percentile` (0…100) */
+    percentile: number;
+    /**
+     * fraction of the training sessions (the LAST ones in time order) held back from the detector to fit the
+     * threshold on scores of sessions it has not seen
+     */
+    holdout: number;
+  };
+  scoring: {
+    /**
+     * add a novelty term for messages the model never saw in training: the text model's reconstruction error
+     * of the new message (in nats per token) on top of the detector's score of its line
+     */
+    novelty: boolean;
+  };
+  run: {
+    /** `run`: the first fraction of sessions (in order of their first line) trains, the rest is scored */
+    trainFraction: number;
+  };
+}
+
+const { seed: _ts, ...textModelDefaults } = DEFAULT_TEXT_CONFIG;
+const { seed: _ds, window: _dw, ...detectorModelDefaults } = DEFAULT_DETECTOR_CONFIG;
+
+function trainDefaults(o: TrainOptions): TrainSettings {
+  const { seed: _s, signal: _sig, onProgress: _p, ...rest } = { ...DEFAULT_TRAIN, ...o };
+  return rest as TrainSettings;
+}
+
+/**
+ * The text model picks its validation split itself (none below TEXT_MIN_MESSAGES_FOR_VALIDATION distinct
+ * messages: held-out templates would only measure novelty); -1 in the config means "let it choose".
+ */
+export const AUTO_SPLIT = -1;
+
+/** TrainOptions of a config section, without the "auto" markers. */
+export function trainOptionsOf(t: TrainSettings): TrainOptions {
+  const { validationSplit, ...rest } = t;
+  return validationSplit === AUTO_SPLIT ? rest : { ...rest, validationSplit };
+}
+
+/** The defaults (lib/logs' and lib/models' own defaults, and the pipeline's). */
+export function defaultPipelineConfig(): PipelineConfig {
+  return {
+    seed: 42,
+    logs: {},
+    text: { model: { ...textModelDefaults }, train: { ...trainDefaults(DEFAULT_TEXT_TRAIN), validationSplit: AUTO_SPLIT } },
+    detector: { model: { ...detectorModelDefaults }, train: trainDefaults(DEFAULT_DETECTOR_TRAIN) },
+    threshold: { method: 'mad', k: 8, percentile: 99.5, holdout: 0.2 },
+    scoring: { novelty: true },
+    run: { trainFraction: 0.5 },
+  };
+}
+
+function cfgError(path: string, expected: string, actual: unknown): DeepSentryError {
+  return new DeepSentryError('DS_CONFIG', `Expected ${expected} for ${path} but received ${describeValue(actual)}`);
+}
+
+/** Deep merge of `over` onto `base` where every key must exist in `base` with the same JSON type. */
+function mergeChecked(base: Record<string, unknown>, over: unknown, path: string): Record<string, unknown> {
+  if (over === undefined || over === null) return base;
+  if (typeof over !== 'object' || Array.isArray(over)) throw cfgError(path || 'the configuration', 'an object', over);
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over as Record<string, unknown>)) {
+    const p = path ? `${path}.${k}` : k;
+    if (!(k in base)) throw new DeepSentryError('DS_CONFIG', `Unknown option ${p} (known: ${Object.keys(base).join(', ')})`);
+    const b = base[k];
+    if (b !== null && typeof b === 'object' && !Array.isArray(b)) out[k] = mergeChecked(b as Record<string, unknown>, v, p);
+    else if (typeof v !== typeof b) throw cfgError(p, `a ${typeof b}`, v);
+    else out[k] = v;
+  }
+  return out;
+}
+
+const ENUMS: Array<[string, (c: PipelineConfig) => unknown, readonly unknown[]]> = [
+  ['threshold.method', (c) => c.threshold.method, ['mad', 'mean-std', 'percentile']],
+  ['detector.model.objective', (c) => c.detector.model.objective, ['regression', 'softmax']],
+  ['detector.model.score', (c) => c.detector.model.score, ['distance', 'rank', 'nll']],
+  ['detector.model.weighting', (c) => c.detector.model.weighting, ['count', 'sqrt', 'log', 'uniform']],
+];
+
+/**
+ * Defaults overridden by a parsed config document (only the keys it sets) and checked. The `logs` section
+ * goes through lib/logs' resolveLogConfig (its own schema); everything else through the defaults above.
+ */
+export function resolvePipelineConfig(doc: unknown = {}, source = 'configuration'): PipelineConfig {
+  const d = defaultPipelineConfig();
+  if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) throw cfgError(source, 'an object', doc);
+  const { logs, ...rest } = (doc ?? {}) as Record<string, unknown>;
+  const { logs: _l, ...base } = d;
+  let merged: Record<string, unknown>;
+  const logConfig = (logs ?? {}) as LogConfigOverrides;
+  try {
+    merged = mergeChecked(base as unknown as Record<string, unknown>, rest, '');
+    resolveLogConfig(logConfig);
+  } catch (e) {
+    if (e instanceof DeepSentryError) throw new DeepSentryError('DS_CONFIG', `${source}: ${e.message}`);
+    throw e;
+  }
+  const c = { ...(merged as unknown as Omit<PipelineConfig, 'logs'>), logs: logConfig } as PipelineConfig;
+  checkPipelineConfig(c, source);
+  return c;
+}
+
+/** Value checks beyond types (ranges, enums); errors are DS_CONFIG naming the key. */
+export function checkPipelineConfig(c: PipelineConfig, source = 'configuration'): void {
+  const where = (p: string) => `${source}: ${p}`;
+  if (!Number.isInteger(c.seed) || c.seed < 0) throw cfgError(where('seed'), 'a non-negative integer', c.seed);
+  for (const [p, get, allowed] of ENUMS) {
+    if (!allowed.includes(get(c))) throw cfgError(where(p), `one of ${allowed.join(', ')}`, get(c));
+  }
+  for (const [name, t] of [['text.train', c.text.train], ['detector.train', c.detector.train]] as const) {
+    try {
+      checkTrainOptions(trainOptionsOf(t));
+    } catch (e) {
+      throw new DeepSentryError('DS_CONFIG', `${where(name)}: ${(e as Error).message}`);
+    }
+  }
+  for (const k of ['embeddingDim', 'hiddenSize', 'latentDim', 'maxTokens'] as const) {
+    const v = c.text.model[k];
+    if (!Number.isInteger(v) || v < 1) throw cfgError(where(`text.model.${k}`), 'a positive integer', v);
+  }
+  if (!(c.text.model.wordDropout >= 0 && c.text.model.wordDropout <= 1)) throw cfgError(where('text.model.wordDropout'), 'a number in [0, 1]', c.text.model.wordDropout);
+  if (!(c.text.model.latentNoise >= 0)) throw cfgError(where('text.model.latentNoise'), 'a non-negative number', c.text.model.latentNoise);
+  if (!Number.isInteger(c.detector.model.hiddenSize) || c.detector.model.hiddenSize < 1) throw cfgError(where('detector.model.hiddenSize'), 'a positive integer', c.detector.model.hiddenSize);
+  if (!(c.threshold.holdout > 0 && c.threshold.holdout < 1)) throw cfgError(where('threshold.holdout'), 'a number in (0, 1)', c.threshold.holdout);
+  try {
+    fitThreshold([0, 1], thresholdSpec(c));
+  } catch (e) {
+    throw new DeepSentryError('DS_CONFIG', `${where('threshold')}: ${(e as Error).message}`);
+  }
+  if (!(c.run.trainFraction > 0 && c.run.trainFraction < 1)) throw cfgError(where('run.trainFraction'), 'a number in (0, 1)', c.run.trainFraction);
+}
+
+/** The full lib/logs configuration of a pipeline configuration. */
+export function logConfigOf(c: PipelineConfig): LogConfig {
+  return resolveLogConfig(c.logs);
+}
+
+/** The lib/models threshold spec of a config. */
+export function thresholdSpec(c: PipelineConfig): ThresholdSpec {
+  const t = c.threshold;
+  return t.method === 'percentile' ? { method: 'percentile', percentile: t.percentile } : { method: t.method, k: t.k };
+}
+
+/** Reads and parses a config file (YAML, or JSON by its .json extension) and resolves it. */
+export async function loadPipelineConfig(path: string | undefined): Promise<PipelineConfig> {
+  if (path === undefined) return resolvePipelineConfig({});
+  let text: string;
+  try {
+    text = await fsp.readFile(path, 'utf8');
+  } catch (e) {
+    throw new DeepSentryError('DS_CONFIG', `Cannot read --config ${path}: ${(e as Error).message}`);
+  }
+  const json = /\.json$/i.test(path);
+  let doc: unknown;
+  try {
+    doc = json ? JSON.parse(text) : (await import('yaml')).parse(text);
+  } catch (e) {
+    throw new DeepSentryError('DS_CONFIG', `--config ${path} is not valid ${json ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+  return resolvePipelineConfig(doc ?? {}, `--config ${path}`);
+}
+
+/** Flags that override the config file (undefined = not given). */
+export interface ConfigFlags {
+  seed?: number;
+  format?: string;
+  sessionKey?: string;
+  trainFraction?: number;
+}
+
+/** Applies command-line flags over a resolved config (flags win), re-checking what they touch. */
+export function applyFlags(c: PipelineConfig, f: ConfigFlags): PipelineConfig {
+  const logs: LogConfigOverrides = { ...c.logs };
+  if (f.format !== undefined) logs.format = f.format;
+  if (f.sessionKey !== undefined) logs.session = { ...(c.logs.session ?? {}), keyPattern: f.sessionKey };
+  resolveLogConfig(logs);
+  const out: PipelineConfig = {
+    ...c,
+    seed: f.seed ?? c.seed,
+    logs,
+    run: { ...c.run, ...(f.trainFraction !== undefined ? { trainFraction: f.trainFraction } : {}) },
+  };
+  checkPipelineConfig(out, 'options');
+  return out;
+}

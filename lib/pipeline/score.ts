@@ -1,0 +1,212 @@
+/**
+ * Batch scoring of a log with a trained model, streaming: lines are parsed with the model's own log
+ * configuration (format, masking, sessions), each session is scored when it closes (in batches, so the
+ * detector runs on many sessions per call) and its rows go straight out to `sessions.csv`
+ * (`session,score,anomaly,lines,first_ts,last_ts`) and `lines.csv` (`line_no,session,score,anomaly`, one row per
+ * line and session it belongs to, in session-closing order). Memory holds the open sessions and the distinct
+ * messages, never the whole input. `anomaly` is 1 when score ≥ the model's saved threshold.
+ */
+import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { DeepSentryError } from '../errors';
+import { IssueLog } from '../logs/issues';
+import { LogProcessor, openLogInput, type LogRecord } from '../logs/pipeline';
+import type { ClosedSession } from '../logs/sessions';
+import type { DeepSentry } from './model';
+import type { PipelineReporter } from './train';
+import { sessionEnded } from './train';
+
+/** Options of scoreLog. */
+export interface ScoreLogOptions {
+  /** score only sessions whose key passes (run: the sessions after the training part) */
+  selectKey?: (key: string) => boolean;
+  /** write lines.csv too (default true) */
+  lines?: boolean;
+  /** sessions scored per detector call (default 512) */
+  batchSessions?: number;
+  reporter?: PipelineReporter;
+  signal?: AbortSignal;
+}
+
+/** What scoreLog did. */
+export interface ScoreSummary {
+  input: string;
+  /** physical lines read, lines parsed, lines not parsed (bad or foreign lines) */
+  lines: number;
+  parsed: number;
+  unparsed: number;
+  sessions: number;
+  anomalies: number;
+  threshold: number;
+  /** messages the model had never seen */
+  newMessages: number;
+  files: { sessions: string; lines: string | null };
+  seconds: number;
+}
+
+function writeChunk(ws: WriteStream, data: string): Promise<void> | null {
+  if (ws.write(data)) return null;
+  return new Promise((resolve, reject) => {
+    const onErr = (e: Error) => reject(e);
+    ws.once('error', onErr);
+    ws.once('drain', () => {
+      ws.off('error', onErr);
+      resolve();
+    });
+  });
+}
+
+function endStream(ws: WriteStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    ws.once('error', reject);
+    ws.end(() => resolve());
+  });
+}
+
+const iso = (t: number | null) => (t === null ? '' : new Date(t).toISOString());
+/** A CSV field: quoted when it holds a comma, quote or newline. */
+const csv = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+/** Shortest round-trip text of a float32 score (no integer truncation, no 17-digit noise). */
+const num = (x: number) => (Number.isFinite(x) ? String(Math.fround(x) === x ? Number(x.toPrecision(9)) : x) : x > 0 ? 'Infinity' : '-Infinity');
+
+/**
+ * Scores `source` (a path or a byte stream) with `model` into `outDir`/sessions.csv and lines.csv.
+ * Errors: an empty log, or a log of which no line parses with the model's format, is DS_PARSE naming the
+ * input and the format; an unreadable input is DS_IO.
+ */
+export async function scoreLog(model: DeepSentry, source: string | Readable, outDir: string, o: ScoreLogOptions = {}): Promise<ScoreSummary> {
+  const t0 = process.hrtime.bigint();
+  const config = model.logConfig;
+  const issues = new IssueLog(false, config.reportFirst);
+  const name = typeof source === 'string' ? source : '<stream>';
+  try {
+    await fsp.mkdir(outDir, { recursive: true });
+  } catch (e) {
+    throw new DeepSentryError('DS_IO', `Cannot create output directory ${outDir}: ${(e as Error).message}`, { cause: e });
+  }
+  const sessionsFile = path.join(outDir, 'sessions.csv');
+  const linesFile = o.lines === false ? null : path.join(outDir, 'lines.csv');
+  const open = (f: string) => {
+    const ws = createWriteStream(`${f}.tmp`, { highWaterMark: 1 << 20 });
+    ws.on('error', () => {}); // surfaced through writeChunk/endStream
+    return ws;
+  };
+  const sOut = open(sessionsFile);
+  const lOut = linesFile ? open(linesFile) : null;
+  sOut.write('session,score,anomaly,lines,first_ts,last_ts\n');
+  lOut?.write('line_no,session,score,anomaly\n');
+
+  const threshold = model.threshold;
+  const batchSize = o.batchSessions ?? 512;
+  const selectKey = o.selectKey;
+  // Line number of each row still in an open session, and how many open sessions still hold it.
+  const lineOf = new Map<number, number>();
+  const refs = new Map<number, number>();
+  // Processor message id → model id (the processor interns its own ids).
+  const toModel: number[] = [];
+  const known = model.tableSize;
+  let pending: ClosedSession[] = [];
+  let sessions = 0;
+  let anomalies = 0;
+  const release = (rows: number[]) => {
+    for (const r of rows) {
+      const n = (refs.get(r) ?? 1) - 1;
+      if (n <= 0) {
+        refs.delete(r);
+        lineOf.delete(r);
+      } else refs.set(r, n);
+    }
+  };
+  const proc = new LogProcessor(config, {
+    issues,
+    onSession: (s) => {
+      if (selectKey && !selectKey(s.key)) release(s.rows);
+      else pending.push(s);
+    },
+  });
+  const onRecord = (r: LogRecord) => {
+    if (r.sessionKeys.length === 0) return;
+    lineOf.set(r.row, r.line);
+    refs.set(r.row, r.sessionKeys.length);
+  };
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    const inputs = batch.map((s) => ({
+      messageIds: s.messageIds.map((pid) => {
+        let id = toModel[pid];
+        if (id === undefined) id = toModel[pid] = model.messageId((proc.messages.get(pid) as { text: string }).text);
+        return id;
+      }),
+      ended: sessionEnded(s.reason),
+    }));
+    const r = model.scoreSessions(inputs);
+    let sText = '';
+    let lText = '';
+    batch.forEach((s, i) => {
+      const score = r.sessionScores[i];
+      const a = score >= threshold ? 1 : 0;
+      anomalies += a;
+      sessions++;
+      const key = csv(s.key);
+      sText += `${key},${num(score)},${a},${s.rows.length},${iso(s.firstTs)},${iso(s.lastTs)}\n`;
+      if (lOut) {
+        const ls = r.lineScores[i];
+        for (let t = 0; t < s.rows.length; t++) lText += `${lineOf.get(s.rows[t])},${key},${num(ls[t])},${ls[t] >= threshold ? 1 : 0}\n`;
+      }
+      release(s.rows);
+    });
+    const w1 = writeChunk(sOut, sText);
+    const w2 = lOut ? writeChunk(lOut, lText) : null;
+    if (w1) await w1;
+    if (w2) await w2;
+  };
+
+  let input;
+  try {
+    input = await openLogInput(source, config, issues, name);
+    for await (const batch of input.batches) {
+      if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
+      proc.processBatch(batch, input.name, input.format, onRecord);
+      if (pending.length >= batchSize) await flush();
+    }
+    proc.finish();
+    await flush();
+    await endStream(sOut);
+    if (lOut) await endStream(lOut);
+    const st = proc.stats;
+    if (input.stats.lines - input.stats.blank === 0) throw new DeepSentryError('DS_PARSE', `${name} is empty: no log line to score`);
+    if (st.parsed === 0) {
+      const first = issues.first[0];
+      throw new DeepSentryError(
+        'DS_PARSE',
+        `${name}: none of its ${st.candidates} lines parses as the model's format ${JSON.stringify(typeof config.format === 'string' ? config.format : config.format.type)} (a log of a different format than the one the model was trained on?)${first ? `; first: line ${first.line}: ${first.message}` : ''}`,
+      );
+    }
+    await fsp.rename(`${sessionsFile}.tmp`, sessionsFile);
+    if (linesFile) await fsp.rename(`${linesFile}.tmp`, linesFile);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    o.reporter?.stageDone?.('score', seconds, input.stats.lines, 'lines');
+    return {
+      input: name,
+      lines: input.stats.lines,
+      parsed: st.parsed,
+      unparsed: input.stats.lines - input.stats.blank - st.parsed,
+      sessions,
+      anomalies,
+      threshold,
+      newMessages: model.tableSize - known,
+      files: { sessions: sessionsFile, lines: linesFile },
+      seconds,
+    };
+  } catch (e) {
+    sOut.destroy();
+    lOut?.destroy();
+    await fsp.rm(`${sessionsFile}.tmp`, { force: true });
+    if (linesFile) await fsp.rm(`${linesFile}.tmp`, { force: true });
+    if (e instanceof DeepSentryError) throw e;
+    throw new DeepSentryError('DS_IO', `scoring ${name} failed: ${(e as Error).message}`, { cause: e });
+  }
+}

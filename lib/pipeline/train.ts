@@ -1,0 +1,153 @@
+/**
+ * Training from a prepared-data directory (lib/logs/prepared.ts), no labels:
+ *
+ *   1. the training sessions (all, or the ones `select` keeps), in time order (first line);
+ *   2. the vocabulary and the distinct masked messages of those sessions (lines per message counted);
+ *   3. the text autoencoder on the distinct messages → one vector per message (the message-vector table);
+ *   4. the detector on the earlier sessions; the LAST `threshold.holdout` of them (in time order) are held back;
+ *   5. the held-back sessions are scored and the threshold is fitted on their scores: unlabelled data the
+ *      detector has not seen, as a user without labels would have it. The default `mad` method (median +
+ *      k·robust σ) is barely moved by the few anomalous sessions an unlabelled log contains.
+ */
+import { DeepSentryError } from '../errors';
+import { resolveLogConfig, type LogConfig } from '../logs/config';
+import { readPreparedManifest, readPreparedMessages, readPreparedSessions, type PreparedManifest, type PreparedMessage, type PreparedSession } from '../logs/prepared';
+import { Vocabulary } from '../logs/vocabulary';
+import { Detector } from '../models/detector';
+import { sha256Hex } from '../models/files';
+import { TextAutoencoder } from '../models/text';
+import { fitThreshold } from '../models/threshold';
+import type { TrainProgress, TrainResult } from '../models/train';
+import { thresholdSpec, trainOptionsOf, type PipelineConfig } from './config';
+import { DeepSentry, FIRST_ID } from './model';
+
+/** Receives what the pipeline is doing (the CLI draws progress bars or prints lines from it). */
+export interface PipelineReporter {
+  /** a stage starts (`prepare`, `train-text`, `encode`, `train-detector`, `threshold`, `score`, `eval`) */
+  stage?(name: string, detail: string): void;
+  /** a training step or epoch ended */
+  progress?(p: TrainProgress): void;
+  /** a stage ended, with its wall time and the items it processed */
+  stageDone?(name: string, seconds: number, items: number, unit: string): void;
+}
+
+/** Options of the training functions. */
+export interface TrainPipelineOptions {
+  config: PipelineConfig;
+  /** keep only these sessions for training (default all) */
+  select?: (s: PreparedSession) => boolean;
+  signal?: AbortSignal;
+  reporter?: PipelineReporter;
+}
+
+/** A session's end is an event only when it really ended (idle timeout, time window, full count window). */
+export function sessionEnded(reason: string): boolean {
+  return reason === 'idle' || reason === 'window' || reason === 'full';
+}
+
+/** Orders sessions by their first line's time (sessions without timestamps keep their id order, last). */
+export function byTime(a: PreparedSession, b: PreparedSession): number {
+  const ta = a.firstTs ?? Infinity;
+  const tb = b.firstTs ?? Infinity;
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  const ra = a.rows[0] ?? 0;
+  const rb = b.rows[0] ?? 0;
+  return ra !== rb ? ra - rb : a.id - b.id;
+}
+
+/** The lib/logs configuration a model parses with: the prepared one, with format and session mode fixed. */
+export function modelLogConfig(m: PreparedManifest): LogConfig {
+  const c = m.config;
+  const format = c.format === 'auto' ? (m.inputs[0]?.format ?? 'auto') : c.format;
+  return resolveLogConfig({ ...c, format, session: { ...c.session, mode: m.sessionMode ?? c.session.mode } } as unknown as Record<string, unknown>);
+}
+
+/** Sessions of a prepared directory (optionally filtered), in time order. */
+export async function loadSessions(dir: string, select?: (s: PreparedSession) => boolean): Promise<PreparedSession[]> {
+  const out: PreparedSession[] = [];
+  for await (const s of readPreparedSessions(dir)) if (!select || select(s)) out.push(s);
+  return out.sort(byTime);
+}
+
+function timed<T>(r: PipelineReporter | undefined, name: string, detail: string, items: (v: T) => [number, string], f: () => Promise<T>): Promise<T> {
+  r?.stage?.(name, detail);
+  const t0 = process.hrtime.bigint();
+  return f().then((v) => {
+    const [n, unit] = items(v);
+    r?.stageDone?.(name, Number(process.hrtime.bigint() - t0) / 1e9, n, unit);
+    return v;
+  });
+}
+
+/** Trains every model stage on the (selected) sessions of a prepared directory. */
+export async function trainFromPrepared(dir: string, o: TrainPipelineOptions): Promise<DeepSentry> {
+  const config = o.config;
+  const manifest = await readPreparedManifest(dir);
+  const logConfig = modelLogConfig(manifest);
+  const sessions = await loadSessions(dir, o.select);
+  if (sessions.length === 0) {
+    throw new DeepSentryError('DS_INVALID_ARGUMENT', `no sessions to train on in ${manifest.inputs.map((i) => i.name).join(', ')} (${manifest.summary.parsed} lines parsed of ${manifest.summary.lines}): is the log empty, or does the session key (${logConfig.session.keyPattern}) match nothing?`);
+  }
+  const all = await readPreparedMessages(dir);
+  // Lines per prepared message among the training sessions; the model's table holds only those messages.
+  const counts = new Map<number, number>();
+  for (const s of sessions) for (const id of s.messages) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const used: PreparedMessage[] = all.filter((m) => counts.has(m.id));
+  const toModel = new Map<number, number>();
+  used.forEach((m, i) => toModel.set(m.id, FIRST_ID + i));
+  const tokenCounts = new Map<string, number>();
+  for (const m of used) for (const t of m.tokens) tokenCounts.set(t, (tokenCounts.get(t) ?? 0) + (counts.get(m.id) as number));
+  const vocabulary = Vocabulary.build(tokenCounts, logConfig.vocabulary);
+  const seqs = used.map((m) => {
+    const ids = vocabulary.encode(m.tokens);
+    return ids.length > 0 ? ids : Int32Array.of(2);
+  });
+
+  const seed = config.seed;
+  const text = new TextAutoencoder({ ...config.text.model, maxTokens: logConfig.tokenizer.maxTokens, vocabSize: vocabulary.size, seed });
+  const textResult = await timed(o.reporter, 'train-text', `${seqs.length} distinct messages, vocabulary ${vocabulary.size}`, (r: TrainResult) => [r.epochs * seqs.length, 'messages'], () =>
+    text.fit(seqs, { ...trainOptionsOf(config.text.train), seed, ...(o.signal ? { signal: o.signal } : {}), ...(o.reporter?.progress ? { onProgress: o.reporter.progress } : {}) }),
+  );
+  const D = text.config.latentDim;
+  const vectors = new Float32Array((FIRST_ID + used.length) * D);
+  await timed(o.reporter, 'encode', `${seqs.length} distinct messages`, () => [seqs.length, 'messages'], async () => vectors.set(text.encode(seqs), FIRST_ID * D));
+
+  // Held-back sessions: the last ones in time order (at least one; with one session it is also trained on).
+  const nHold = sessions.length >= 2 ? Math.max(1, Math.round(sessions.length * config.threshold.holdout)) : 0;
+  const fitOn = sessions.slice(0, sessions.length - nHold);
+  const held = nHold > 0 ? sessions.slice(sessions.length - nHold) : sessions;
+  const ids = (s: PreparedSession) => Int32Array.from(s.messages, (id) => toModel.get(id) as number);
+  const detector = new Detector({ ...config.detector.model, vectorDim: D, window: logConfig.window.size, seed });
+  const detResult = await timed(o.reporter, 'train-detector', `${fitOn.length} sessions (${nHold} held back for the threshold)`, (r: TrainResult) => [r.epochs * fitOn.length, 'sessions'], () =>
+    detector.fit(vectors, fitOn.map(ids), {
+      ...trainOptionsOf(config.detector.train),
+      seed,
+      ended: fitOn.map((s) => sessionEnded(s.end)),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.reporter?.progress ? { onProgress: o.reporter.progress } : {}),
+    }),
+  );
+  if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'training was cancelled');
+
+  const hash = sha256Hex(JSON.stringify({ messages: used.map((m) => [m.text, counts.get(m.id)]), sessions: sessions.map((s) => [s.key, s.messages.length]) }));
+  const placeholder = fitThreshold([0], { method: 'percentile', percentile: 100 });
+  const model = new DeepSentry(config, logConfig, vocabulary, text, detector, used.map((m) => m.text), vectors, { session: placeholder }, used.map((m) => counts.get(m.id) as number), {}, hash);
+  const heldScores = await timed(o.reporter, 'threshold', `${held.length} held-back sessions`, () => [held.length, 'sessions'], async () =>
+    model.scoreSessions(held.map((s) => ({ messageIds: ids(s), ended: sessionEnded(s.end) }))).sessionScores,
+  );
+  model.thresholds.session = fitThreshold(heldScores, thresholdSpec(config));
+  Object.assign(model.metrics, {
+    data: {
+      inputs: manifest.inputs,
+      lines: manifest.summary.parsed,
+      sessions: sessions.length,
+      detectorSessions: fitOn.length,
+      heldBackSessions: nHold,
+      distinctMessages: used.length,
+      vocabularySize: vocabulary.size,
+    },
+    text: textResult,
+    detector: detResult,
+  });
+  return model;
+}
