@@ -220,6 +220,23 @@ describe('live monitor', function () {
     expect(() => m.offer('x')).to.throw(/start\(\)/);
   });
 
+  it('one monitor per state file: a live holder is refused, a dead one\'s lock is taken over', async () => {
+    const state = path.join(dir, 's.json');
+    const a = new LiveMonitor(new NoveltyScorer(), { threshold: rolling, tickMs: 0, state: new StateStore(state) });
+    await a.start();
+    const b = new LiveMonitor(new NoveltyScorer(), { threshold: rolling, tickMs: 0, state: new StateStore(state) });
+    const err = await b.start().then(() => null, (e: unknown) => e as DeepSentryError);
+    expect(err?.code).to.equal('DS_IO');
+    expect(err?.message).to.match(/in use by process \d+/);
+    await a.stop();
+    expect(fs.existsSync(state + '.lock')).to.equal(false);
+    fs.writeFileSync(state + '.lock', '2147483646'); // a pid no process has: left by a SIGKILLed monitor
+    const c = new LiveMonitor(new NoveltyScorer(), { threshold: rolling, tickMs: 0, state: new StateStore(state) });
+    await c.start();
+    expect(fs.readFileSync(state + '.lock', 'utf8')).to.equal(String(process.pid));
+    await c.stop();
+  });
+
   it('restart from a checkpoint after a crash: no line skipped, no alert repeated', async () => {
     const lines = hdfs(8000);
     const alertsFile = (name: string) => path.join(dir, name);
@@ -241,6 +258,9 @@ describe('live monitor', function () {
     const before = fs.readFileSync(alertsFile('crash.ndjson'), 'utf8').split('\n').filter(Boolean).length;
     const journal = fs.readFileSync(state + '.journal', 'utf8').split('\n').filter(Boolean).length;
     expect(journal).to.be.greaterThan(0); // alerts raised after the checkpoint are journaled
+    // The "dead" monitor's state store lets go of the lock file as a dead process would (its stale lock is
+    // taken over; see the lock test and the SIGKILL test of live-cli).
+    (crashed as unknown as { state: StateStore }).state.close();
     // Restart: resumes after line 3000, replays 3001..5000 (their alerts are not repeated), goes on.
     const restarted = await (async () => {
       const m = new LiveMonitor(new NoveltyScorer(), { threshold: rolling, tickMs: 0, state: new StateStore(state), sinks: [new NdjsonFileSink(alertsFile('crash.ndjson'))] });

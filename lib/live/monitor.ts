@@ -200,6 +200,7 @@ export class LiveMonitor extends EventEmitter {
     if (this.started) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'LiveMonitor.start() was called twice');
     let cursor: FileCursor | null = null;
     if (this.state) {
+      this.state.lock();
       const c = this.state.load();
       if (c) {
         await this.restore(c);

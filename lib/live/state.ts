@@ -74,6 +74,37 @@ export class StateStore {
     if (!fs.existsSync(dir)) throw new DeepSentryError('DS_IO', `the directory of the state file ${this.path} does not exist`);
   }
 
+  private lockHeld = false;
+
+  /**
+   * Takes `STATE.lock` (holding this process's pid): two monitors on one state file would each replay the
+   * other's lines and alert twice. A lock left by a process that no longer exists (a SIGKILL) is taken over.
+   */
+  lock(): void {
+    const lockPath = this.path + '.lock';
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = fs.openSync(lockPath, 'wx');
+        fs.writeSync(fd, String(process.pid));
+        fs.closeSync(fd);
+        this.lockHeld = true;
+        HELD.add(lockPath);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new DeepSentryError('DS_IO', `cannot create ${lockPath}: ${(err as Error).message}`, { cause: err });
+      }
+      const pid = Number(fs.readFileSync(lockPath, 'utf8').trim());
+      // Our own pid is ours only if this process took the lock: in a container the monitor is often pid 1 on
+      // every start, so a lock with our pid may well be a previous incarnation's.
+      const ours = pid === process.pid ? HELD.has(lockPath) : alive(pid);
+      if (Number.isInteger(pid) && pid > 0 && ours) {
+        throw new DeepSentryError('DS_IO', `the state file ${this.path} is in use by process ${pid} (${lockPath}): one monitor per state file`);
+      }
+      fs.rmSync(lockPath, { force: true }); // stale: its process is gone
+    }
+    throw new DeepSentryError('DS_IO', `cannot take ${lockPath}: another monitor keeps creating it`);
+  }
+
   /** The checkpoint, or null when there is none yet. A corrupt file is an error naming it (never ignored: that would re-alert everything). */
   load(): Checkpoint | null {
     let text: string;
@@ -176,5 +207,23 @@ export class StateStore {
   close(): void {
     if (this.journalFd !== null) fs.closeSync(this.journalFd);
     this.journalFd = null;
+    if (this.lockHeld) {
+      fs.rmSync(this.path + '.lock', { force: true });
+      HELD.delete(this.path + '.lock');
+    }
+    this.lockHeld = false;
+  }
+}
+
+/** Lock files this process holds. */
+const HELD = new Set<string>();
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
