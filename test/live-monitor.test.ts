@@ -220,6 +220,17 @@ describe('live monitor', function () {
     expect(() => m.offer('x')).to.throw(/start\(\)/);
   });
 
+  it('a bad line in a batch is refused whole, naming its index; the stream goes on', async () => {
+    const m = new LiveMonitor(new NoveltyScorer(), { threshold: rolling, tickMs: 0 });
+    await m.start();
+    expect(() => m.offer(['ok', 42 as unknown as string])).to.throw(DeepSentryError, /lines\[1\]/);
+    expect(m.snapshot().lines).to.equal(0);
+    m.offer(hdfs(30));
+    await m.idle();
+    expect(m.snapshot().lines).to.equal(30);
+    await m.stop();
+  });
+
   it('one monitor per state file: a live holder is refused, a dead one\'s lock is taken over', async () => {
     const state = path.join(dir, 's.json');
     const a = new LiveMonitor(new NoveltyScorer(), { threshold: rolling, tickMs: 0, state: new StateStore(state) });

@@ -2,8 +2,8 @@
  * Where the live monitor gets its scorer: `createScorer(modelDir, options)`.
  *
  * - `scorer: 'model'` (the default): the trained model in `modelDir`. The trained-model engine plugs in here
- *   (`createModelScorer` below); until it does, a directory without a model is a DS_MODEL error that says
- *   so, and a directory with one is a DS_MODEL error saying the engine is not connected yet.
+ *   (`createModelScorer` below: lib/pipeline/live.ts's ModelScorer); a directory without a model is a DS_MODEL
+ *   error that says so.
  * - `scorer: 'novelty'`: the model-free NoveltyScorer (lib/live/novelty.ts), which learns online.
  *
  * With `worker: true` (the CLI's default) the scorer is built and run in a worker thread (WorkerScorer), so
@@ -50,13 +50,15 @@ export async function createScorerInProcess(modelDir: string, options: EngineOpt
   return createModelScorer(modelDir, options);
 }
 
-/** The trained model's scorer. The model engine is wired in here. */
-async function createModelScorer(modelDir: string, _options: EngineOptions): Promise<LineScorer> {
+/** The trained model's scorer: lib/pipeline's ModelScorer over the model directory. */
+async function createModelScorer(modelDir: string, options: EngineOptions): Promise<LineScorer> {
   checkModelDir(modelDir);
-  throw new DeepSentryError(
-    'DS_MODEL',
-    `${path.resolve(modelDir)} holds a model, but the live engine for trained models is not connected yet; use --scorer novelty for the model-free scorer`,
-  );
+  const { createModelScorer: create } = await import('../pipeline/live');
+  const o: ScorerOptions = {};
+  if (options.idleTimeoutMs !== undefined) o.idleTimeoutMs = options.idleTimeoutMs;
+  if (options.maxOpenSessions !== undefined) o.maxOpenSessions = options.maxOpenSessions;
+  if (options.windowLines !== undefined) o.windowLines = options.windowLines;
+  return create(modelDir, o);
 }
 
 /** A model directory must exist and hold model.json. */

@@ -201,10 +201,15 @@ export class LiveMonitor extends EventEmitter {
     let cursor: FileCursor | null = null;
     if (this.state) {
       this.state.lock();
-      const c = this.state.load();
-      if (c) {
-        await this.restore(c);
-        cursor = c.cursor;
+      try {
+        const c = this.state.load();
+        if (c) {
+          await this.restore(c);
+          cursor = c.cursor;
+        }
+      } catch (err) {
+        this.state.close(); // releases the lock: the caller may fix the cause and start again
+        throw err;
       }
     }
     this.started = true;
@@ -278,10 +283,14 @@ export class LiveMonitor extends EventEmitter {
   }
 
   private enqueue(arr: InputLine[], from: number, to: number): void {
+    // All or nothing: a bad element leaves the queue (and the line numbering) untouched.
+    for (let k = from; k < to; k++) {
+      const l = arr[k];
+      if (typeof l?.text !== 'string') throw invalidParameterError(`lines[${k}]`, 'a string or {text: string}', l?.text ?? l);
+    }
     const t = performance.now();
     for (let k = from; k < to; k++) {
       const l = arr[k]!;
-      if (typeof l.text !== 'string') throw invalidParameterError(`line ${k}`, 'a string', l.text);
       const lineNo = l.lineNo ?? ++this.autoLineNo;
       const offset = l.offset ?? this.autoOffset;
       if (l.offset === undefined) this.autoOffset += Buffer.byteLength(l.text) + 1;
