@@ -83,6 +83,14 @@ Arena& arena() {
 
 // ---- planning helpers -------------------------------------------------------------------------------------
 
+// memcpy / memset of n floats; n may be 0 with null pointers (empty arrays), which the C functions forbid.
+inline void copy_floats(float* dst, const float* src, int64_t n) {
+  if (n > 0) std::memcpy(dst, src, sizeof(float) * n);
+}
+inline void zero_floats(float* dst, int64_t n) {
+  if (n > 0) std::memset(dst, 0, sizeof(float) * n);
+}
+
 inline int64_t len_of(const int32_t* lengths, int64_t b, int64_t T) { return lengths ? lengths[b] : T; }
 
 // Rows sorted by length, descending (stable: equal lengths keep batch order). Counting sort, O(B + T).
@@ -228,14 +236,14 @@ void fwd_member(FwdDir& d, int q) {
     const int64_t b = d.rows.seq[r];
     float* h = d.hb[0] + r * d.s_ld;
     float* c = d.cb[0] + r * d.s_ld;
-    std::memset(h, 0, sizeof(float) * d.s_ld);
-    std::memset(c, 0, sizeof(float) * d.s_ld);
-    std::memset(d.hb[1] + r * d.s_ld, 0, sizeof(float) * d.s_ld);
-    std::memset(d.cb[1] + r * d.s_ld, 0, sizeof(float) * d.s_ld);
-    if (d.h0) std::memcpy(h, d.h0 + b * H, sizeof(float) * H);
-    if (d.c0) std::memcpy(c, d.c0 + b * H, sizeof(float) * H);
+    zero_floats(h, d.s_ld);
+    zero_floats(c, d.s_ld);
+    zero_floats(d.hb[1] + r * d.s_ld, d.s_ld);
+    zero_floats(d.cb[1] + r * d.s_ld, d.s_ld);
+    if (d.h0) copy_floats(h, d.h0 + b * H, H);
+    if (d.c0) copy_floats(c, d.c0 + b * H, H);
     if (d.y)
-      for (int64_t t = d.rows.len[r]; t < T; t++) std::memset(d.y + (b * T + t) * d.y_ld, 0, sizeof(float) * H);
+      for (int64_t t = d.rows.len[r]; t < T; t++) zero_floats(d.y + (b * T + t) * d.y_ld, H);
   }
   d.bar->wait();
   // phase 2: the input projection of every step, rows split over the team
@@ -248,9 +256,9 @@ void fwd_member(FwdDir& d, int q) {
         const int64_t b = row / T, t = row % T;
         float* dst = d.xg + row * I;
         if (t < len_of(d.lengths, b, T))
-          std::memcpy(dst, d.embedding + (int64_t)d.tokens[row] * I, sizeof(float) * I);
+          copy_floats(dst, d.embedding + (int64_t)d.tokens[row] * I, I);
         else
-          std::memset(dst, 0, sizeof(float) * I);
+          zero_floats(dst, I);
       }
     }
     gemm_rows(tb, m1 - m0, G, I, a, I, false, d.kp, d.bias, d.xproj + m0 * G, G, false, nullptr, d.kernel, G);
@@ -283,8 +291,8 @@ void fwd_member(FwdDir& d, int q) {
     for (int64_t r = r0; r < r1; r++) {
       const int64_t b = d.rows.seq[r];
       const int p = d.rows.len[r] & 1;
-      if (d.h_out) std::memcpy(d.h_out + b * d.out_ld, d.hb[p] + r * d.s_ld, sizeof(float) * H);
-      if (d.c_out) std::memcpy(d.c_out + b * d.out_ld, d.cb[p] + r * d.s_ld, sizeof(float) * H);
+      if (d.h_out) copy_floats(d.h_out + b * d.out_ld, d.hb[p] + r * d.s_ld, H);
+      if (d.c_out) copy_floats(d.c_out + b * d.out_ld, d.cb[p] + r * d.s_ld, H);
     }
   }
 }
@@ -452,23 +460,23 @@ void bwd_member(BwdDir& d, int q) {
     const int64_t b = d.rows.seq[r], L = d.rows.len[r];
     float* dh = d.dh + r * d.s_ld;
     float* dc = d.dc + r * d.s_ld;
-    std::memset(dh, 0, sizeof(float) * d.s_ld);
-    std::memset(dc, 0, sizeof(float) * d.s_ld);
-    if (a.dh_out) std::memcpy(dh, a.dh_out + b * H, sizeof(float) * H);
-    if (a.dc_out) std::memcpy(dc, a.dc_out + b * H, sizeof(float) * H);
+    zero_floats(dh, d.s_ld);
+    zero_floats(dc, d.s_ld);
+    if (a.dh_out) copy_floats(dh, a.dh_out + b * H, H);
+    if (a.dc_out) copy_floats(dc, a.dc_out + b * H, H);
     for (int64_t t = 0; t < L; t++) {
       const int64_t tp = a.reverse ? t + 1 : t - 1;  // the step visited before t
       float* dst = d.hprev + (d.off[b] + t) * H;
       if (tp >= 0 && tp < L)
-        std::memcpy(dst, a.y + (b * T + tp) * a.y_ld, sizeof(float) * H);
+        copy_floats(dst, a.y + (b * T + tp) * a.y_ld, H);
       else if (a.h0)
-        std::memcpy(dst, a.h0 + b * H, sizeof(float) * H);
+        copy_floats(dst, a.h0 + b * H, H);
       else
-        std::memset(dst, 0, sizeof(float) * H);
-      if (d.xc) std::memcpy(d.xc + (d.off[b] + t) * I, a.x + (b * T + t) * I, sizeof(float) * I);
+        zero_floats(dst, H);
+      if (d.xc) copy_floats(d.xc + (d.off[b] + t) * I, a.x + (b * T + t) * I, I);
     }
     if (!a.dx_accumulate)
-      for (int64_t t = L; t < T; t++) std::memset(a.dx + (b * T + t) * I, 0, sizeof(float) * I);
+      for (int64_t t = L; t < T; t++) zero_floats(a.dx + (b * T + t) * I, I);
   }
   d.bar->wait();
   // phase 2: the recurrence of this member's rows
@@ -495,8 +503,8 @@ void bwd_member(BwdDir& d, int q) {
     tb.lstm_bwd_rec(ra);
     for (int64_t r = r0; r < r1; r++) {
       const int64_t b = d.rows.seq[r];
-      std::memcpy(a.dh0 + b * H, d.dh + r * d.s_ld, sizeof(float) * H);
-      std::memcpy(a.dc0 + b * H, d.dc + r * d.s_ld, sizeof(float) * H);
+      copy_floats(a.dh0 + b * H, d.dh + r * d.s_ld, H);
+      copy_floats(a.dc0 + b * H, d.dc + r * d.s_ld, H);
     }
   }
   d.bar->wait();
@@ -543,7 +551,7 @@ void bwd_dx(BwdDir& d, int q, int n) {
     if (a.dx_accumulate)
       for (int64_t j = 0; j < I; j++) dst[j] += src[j];
     else
-      std::memcpy(dst, src, sizeof(float) * I);
+      copy_floats(dst, src, I);
   }
 }
 

@@ -68,7 +68,7 @@ Ref ref_forward(int64_t B, int64_t T, int64_t I, int64_t H, const float* x, cons
         double ig = sig(pre[j]), fg = sig(pre[H + j]), gg = std::tanh(pre[2 * H + j]), og = sig(pre[3 * H + j]);
         c[j] = fg * c[j] + ig * gg;
         h[j] = og * std::tanh(c[j]);
-        double* gp = &o.gates[(b * T + t) * G];
+        double* gp = o.gates.data() + (b * T + t) * G;
         gp[j] = ig, gp[H + j] = fg, gp[2 * H + j] = gg, gp[3 * H + j] = og;
         o.cells[(b * T + t) * H + j] = c[j];
         o.y[(b * T + t) * H + j] = h[j];
@@ -103,7 +103,7 @@ RefG ref_backward(int64_t B, int64_t T, int64_t I, int64_t H, const float* x, co
       const int64_t tp = k > 0 ? (rev ? L - k : k - 1) : -1;
       if (dy)
         for (int64_t j = 0; j < H; j++) dh[j] += dy[(b * T + t) * H + j];
-      const double* gp = &f.gates[(b * T + t) * G];
+      const double* gp = f.gates.data() + (b * T + t) * G;
       for (int64_t j = 0; j < H; j++) {
         double ig = gp[j], fg = gp[H + j], gg = gp[2 * H + j], og = gp[3 * H + j];
         double cn = f.cells[(b * T + t) * H + j];
@@ -340,6 +340,12 @@ void run_tests() {
       test_lstm(rng, 14, 4, 33, 17, false, false, true);
       test_lstm(rng, 20, 8, 16, 32, true, true, false);
       test_lstm(rng, 40, 3, 7, 5, false, true, false);
+      // degenerate sizes: nothing to do, but no crash and well-defined outputs
+      test_lstm(rng, 0, 3, 4, 5, false, true, true);
+      test_lstm(rng, 2, 0, 4, 5, true, true, true);
+      test_lstm(rng, 3, 4, 0, 5, false, true, true);
+      test_lstm(rng, 3, 4, 2, 0, true, false, true);
+      test_sgemm(rng, 5, 7, 0, false, false, false);
       test_bilstm(rng, 1, 4, 6, 8, false);
       test_bilstm(rng, 13, 5, 9, 19, true);
       test_bilstm(rng, 30, 4, 16, 16, false);
