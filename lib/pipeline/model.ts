@@ -68,6 +68,16 @@ export interface SessionScoresOut {
   sessionScores: Float32Array;
 }
 
+/** What DeepSentry.scoreLines returns. */
+export interface ScoreLinesResult {
+  /** one entry per input line and session it belongs to (lines that parse into no session have none) */
+  lines: Array<{ index: number; session: string; score: number; anomaly: boolean }>;
+  /** one entry per session: max score over its lines and its end, and the input indices of its lines */
+  sessions: Array<{ session: string; score: number; anomaly: boolean; lines: number[] }>;
+  /** the saved threshold the decisions use */
+  threshold: number;
+}
+
 /** Selects the backend once per process unless the caller already did. */
 export function ensureBackend(o: LoadOptions = {}): BackendSelection {
   return useBackend(o.backend ?? 'auto', o.threads !== undefined ? { threads: o.threads } : {});
@@ -318,6 +328,33 @@ export class DeepSentry {
     }
     if (text.config.vocabSize !== vocabulary.size) throw bad(`the text model has ${text.config.vocabSize} token ids but the vocabulary ${vocabulary.size}`);
     return new DeepSentry(config, logConfig, vocabulary, text, detector, extra.messages, vec.values, th, extra.counts ?? [], (json.metrics ?? {}) as Record<string, unknown>, json.dataHash);
+  }
+
+  /**
+   * Scores a batch of raw log lines in-process (the library form of `deepsentry score`): lines are parsed
+   * with the model's format, grouped into sessions, and every session ends with the batch. Returns each line
+   * event (one per line and session it belongs to) and each session's score (max over its events), with the
+   * decision at the saved threshold. For a continuing stream use the live scorer (`createModelScorer`).
+   */
+  async scoreLines(lines: readonly string[]): Promise<ScoreLinesResult> {
+    const { ModelScorer } = await import('./live');
+    const scorer = new ModelScorer(this, { idleTimeoutMs: null });
+    const raw = lines.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text }));
+    const events = [...(await scorer.scoreLines(raw)), ...(await scorer.flush())];
+    const t = this.threshold;
+    const bySession = new Map<string, { session: string; score: number; anomaly: boolean; lines: number[] }>();
+    const out: ScoreLinesResult = { lines: [], sessions: [], threshold: t };
+    for (const e of events) {
+      let s = bySession.get(e.session);
+      if (!s) bySession.set(e.session, (s = { session: e.session, score: -Infinity, anomaly: false, lines: [] }));
+      if (e.score > s.score) s.score = e.score;
+      if (!e.isSessionEnd) {
+        s.lines.push(e.seq);
+        out.lines.push({ index: e.seq, session: e.session, score: e.score, anomaly: e.score >= t });
+      }
+    }
+    for (const s of bySession.values()) out.sessions.push({ ...s, anomaly: s.score >= t });
+    return out;
   }
 
   /** Frees the tfjs variables. */

@@ -1,0 +1,22 @@
+/**
+ * DeepSentry's public API: everything the CLI can do, a Node service can do in-process.
+ *
+ *   import { DeepSentry, trainModel, scoreLog, runPipeline, resolvePipelineConfig } from 'deepsentry';
+ *   const model = await DeepSentry.load('model-dir');
+ *   const { sessions, lines } = await model.scoreLines(rawLines);
+ *
+ * Layers: lib/pipeline (train, score, run, the model), lib/logs (ingestion), lib/eval (metrics and reports),
+ * lib/live (the live monitor; `createModelScorer` is its scorer for trained models), lib/models (the text
+ * autoencoder and detector), lib/backend (the tfjs backend and its fused ops).
+ */
+export * from './pipeline';
+export * from './logs';
+export * from './eval';
+export * from './live';
+export { useBackend, currentBackend, probeNative, BACKEND_CHOICES, type BackendChoice, type BackendSelection } from './backend';
+export { TextAutoencoder, DEFAULT_TEXT_CONFIG, DEFAULT_TEXT_TRAIN, type TextModelConfig } from './models/text';
+export { Detector, DEFAULT_DETECTOR_CONFIG, DEFAULT_DETECTOR_TRAIN, type DetectorConfig, type DetectorObjective, type ScoreMode, type WindowWeighting } from './models/detector';
+export { fitThreshold, type FittedThreshold, type ThresholdSpec } from './models/threshold';
+export type { TrainOptions, TrainProgress, TrainResult } from './models/train';
+export { saveModelDir, loadModelDir, MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelJson } from './models/files';
+export { DeepSentryError, type DeepSentryErrorCode } from './errors';

@@ -1,0 +1,24 @@
+/**
+ * The end-to-end pipeline: configuration, training, scoring, the trained model in memory (`DeepSentry`) and
+ * its live scorer. The CLI's train/score/run commands are thin layers over these functions.
+ */
+export {
+  AUTO_SPLIT,
+  applyFlags,
+  checkPipelineConfig,
+  defaultPipelineConfig,
+  loadPipelineConfig,
+  logConfigOf,
+  resolvePipelineConfig,
+  thresholdSpec,
+  trainOptionsOf,
+  type ConfigFlags,
+  type PipelineConfig,
+  type TrainSettings,
+} from './config';
+export { DeepSentry, FIRST_ID, ensureBackend, type LoadOptions, type ModelExtra, type ModelThresholds, type ScoreLinesResult, type SessionInput, type SessionScoresOut } from './model';
+export { byTime, loadSessions, modelLogConfig, sessionEnded, trainFromPrepared, type PipelineReporter, type TrainPipelineOptions } from './train';
+export { scoreLog, type ScoreLogOptions, type ScoreSummary } from './score';
+export { runPipeline, trainModel, type PipelineOptions, type RunOptions, type RunSummary, type StageTiming, type TrainSummary } from './run';
+export { ModelScorer, createModelScorer, type ModelScorerOptions } from './live';
+export { consoleReporter, type Verbosity } from './progress';

@@ -1,0 +1,249 @@
+/**
+ * The trained model behind the live monitor's `LineScorer` seam (lib/live/types.ts). It parses with the
+ * model's own log configuration, keeps the open sessions in a Sessionizer (idle timeout, bound on open
+ * sessions), and scores each line as it arrives by the window of the session's last W−1 messages and the line's
+ * own message — all the windows of one `scoreLines` call in one batched detector call. A session's end (idle
+ * timeout, eviction, end of input, time window) is scored as the end event after its last messages.
+ *
+ * The session clock is the lines' own timestamps (event time: a replay after a restart ends the same sessions
+ * at the same lines); once the stream has been quiet for a whole idle timeout, `tick` moves it on by wall time.
+ * Events carry no window or `expected` up front: the monitor asks for them (`context`) only for the events it
+ * alerts on, and `expected` — the known message nearest the detector's prediction — costs a prediction.
+ */
+import { DeepSentryError } from '../errors';
+import { createFormat, ParseFailure, type LogFormat } from '../logs/formats';
+import { SessionKeyer, Sessionizer, type ClosedSession } from '../logs/sessions';
+import type { EndReason, EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from '../live/types';
+import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
+import { DeepSentry, type LoadOptions } from './model';
+
+/** Options of the model scorer. */
+export interface ModelScorerOptions extends ScorerOptions, LoadOptions {}
+
+interface OpenState {
+  /** masked messages of the session's last W−1 lines (texts, not ids: ids of new messages depend on arrival order) */
+  history: string[];
+  /** raw lines, the last windowLines of them */
+  lines: string[];
+  seq: number;
+  lineNo: number;
+  offset: number;
+  clock: number | null;
+  deadline?: number;
+}
+
+/** The JSON state of a ModelScorer (see snapshot). */
+interface ModelScorerSnapshot {
+  kind: 'model';
+  modelHash: string;
+  lastTs: number | null;
+  clock: number | null;
+  sessions: [string, OpenState][];
+  evicted: number;
+  unparsed: number;
+}
+
+/** One event of the last call, with what `context` needs to rebuild its window and prediction. */
+interface Pending {
+  event: ScoredEvent;
+  window: Int32Array;
+  lines: string[];
+}
+
+export class ModelScorer implements LineScorer {
+  readonly name = 'bilstm';
+  readonly savedThreshold: number;
+  private readonly format: LogFormat;
+  private readonly keyer: SessionKeyer;
+  private sessionizer: Sessionizer;
+  private sessions = new Map<string, OpenState>();
+  private readonly W: number;
+  private readonly windowLines: number;
+  private readonly idle: number | null;
+  private readonly maxOpen: number;
+  private lastTs: number | null = null;
+  private wallAtLastLine = 0;
+  private unparsed = 0;
+  private evictedBase = 0;
+  /** events of the current call, in order */
+  private out: Pending[] = [];
+  /** events of the last finished call (for `context`) */
+  private last: Pending[] = [];
+
+  constructor(
+    readonly model: DeepSentry,
+    opts: ScorerOptions = {},
+  ) {
+    const c = model.logConfig;
+    this.savedThreshold = model.threshold;
+    this.format = createFormat(c.format, { year: c.year ?? 1970, utcOffsetMinutes: c.utcOffsetMinutes });
+    const mode = c.session.mode === 'auto' ? 'key' : c.session.mode;
+    if (mode === 'count') {
+      throw new DeepSentryError('DS_UNSUPPORTED', `the model's sessions are count windows; the live scorer needs sessions by key, field or time (set logs.session.mode when training)`);
+    }
+    this.keyer = new SessionKeyer(mode, c.session);
+    this.W = model.detector.config.window;
+    this.windowLines = opts.windowLines ?? this.W;
+    this.idle = opts.idleTimeoutMs === undefined ? (c.session.idleTimeoutMs ?? 30_000) : opts.idleTimeoutMs;
+    this.maxOpen = opts.maxOpenSessions ?? c.session.maxOpen;
+    this.sessionizer = this.newSessionizer();
+  }
+
+  private newSessionizer(): Sessionizer {
+    return new Sessionizer({ idleTimeoutMs: this.idle, maxOpen: this.maxOpen }, (s) => this.closed(s));
+  }
+
+  stats(): ScorerStats {
+    return { openSessions: this.sessionizer.openCount, evictedSessions: this.evictedBase + this.sessionizer.stats.evicted, unparsedLines: this.unparsed };
+  }
+
+  /** The W ids of a window: the history (padded at the start) and the target id. */
+  private window(history: string[], target: number): Int32Array {
+    const w = new Int32Array(this.W).fill(PAD_MESSAGE);
+    const h = history.slice(-(this.W - 1));
+    for (let i = 0; i < h.length; i++) w[this.W - 1 - h.length + i] = this.model.messageId(h[i]);
+    w[this.W - 1] = target;
+    return w;
+  }
+
+  async scoreLines(lines: RawLine[]): Promise<ScoredEvent[]> {
+    for (const l of lines) this.scoreLine(l);
+    this.wallAtLastLine = Date.now();
+    return this.finish();
+  }
+
+  private scoreLine(l: RawLine): void {
+    if (l.text.trim() === '') return;
+    const p = this.format.parse(l.text);
+    if (p instanceof ParseFailure) {
+      this.unparsed++;
+      return;
+    }
+    const ts = p.timestamp;
+    if (ts !== null && (this.lastTs === null || ts >= this.lastTs)) {
+      this.lastTs = ts;
+      this.sessionizer.advance(ts);
+    }
+    const masked = this.model.masker.mask(p.message).masked;
+    const id = this.model.messageId(masked);
+    const keys = this.keyer.keys(p.message, p.fields, p.sessionKey, ts);
+    for (const key of keys) {
+      let s = this.sessions.get(key);
+      if (s === undefined) s = { history: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null };
+      else this.sessions.delete(key);
+      const window = this.window(s.history, id);
+      s.history.push(masked);
+      if (s.history.length > this.W - 1) s.history.shift();
+      s.lines.push(l.text);
+      if (s.lines.length > this.windowLines) s.lines.shift();
+      s.seq = l.seq;
+      s.lineNo = l.lineNo;
+      s.offset = l.offset;
+      this.sessions.set(key, s);
+      const deadline = this.keyer.mode === 'time' ? this.keyer.windowEnd : undefined;
+      if (deadline !== undefined) s.deadline = deadline;
+      this.sessionizer.add(key, l.seq, 0, ts, deadline);
+      s.clock = Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null;
+      this.out.push({ event: { seq: l.seq, lineNo: l.lineNo, offset: l.offset, session: key, score: 0, isSessionEnd: false, window: [] }, window, lines: s.lines.slice() });
+    }
+  }
+
+  /** Sessionizer callback: the session's end event. */
+  private closed(c: ClosedSession): void {
+    const s = this.sessions.get(c.key);
+    if (s === undefined) return;
+    this.sessions.delete(c.key);
+    const endReason: EndReason = c.reason === 'evicted' ? 'evicted' : c.reason === 'end' ? 'flush' : c.reason === 'window' ? 'window' : 'idle';
+    this.out.push({
+      event: { seq: s.seq, lineNo: s.lineNo, offset: s.offset, session: c.key, score: 0, isSessionEnd: true, endReason, window: [] },
+      window: this.window(s.history, END_MESSAGE),
+      lines: s.lines,
+    });
+  }
+
+  /** Scores the windows collected since the last call in one batch and hands the events out. */
+  private finish(): ScoredEvent[] {
+    const batch = this.out;
+    this.out = [];
+    if (batch.length > 0) {
+      const all = new Int32Array(batch.length * this.W);
+      batch.forEach((p, i) => all.set(p.window, i * this.W));
+      const { scores } = this.model.scoreWindows(all, batch.length, false);
+      batch.forEach((p, i) => (p.event.score = scores[i]));
+    }
+    this.last = batch;
+    return batch.map((p) => p.event);
+  }
+
+  async context(indices: number[]): Promise<EventContext[]> {
+    const picked = indices.map((i) => {
+      const p = this.last[i];
+      if (p === undefined) throw new DeepSentryError('DS_OUT_OF_RANGE', `context: no event ${i} in the last call (${this.last.length} events)`);
+      return p;
+    });
+    if (picked.length === 0) return [];
+    const all = new Int32Array(picked.length * this.W);
+    picked.forEach((p, i) => all.set(p.window, i * this.W));
+    const { expected } = this.model.scoreWindows(all, picked.length, true);
+    return picked.map((p, i) => ({ window: p.lines.slice(), ...(expected[i] !== undefined ? { expected: expected[i] } : {}) }));
+  }
+
+  async tick(nowMs: number): Promise<ScoredEvent[]> {
+    if (this.lastTs === null) this.sessionizer.advance(nowMs);
+    else {
+      // Only a stream quiet for a whole idle timeout moves the clock by wall time (replays stay deterministic).
+      const quiet = nowMs - this.wallAtLastLine;
+      if (this.idle !== null && quiet >= this.idle) this.sessionizer.advance(this.lastTs + quiet);
+    }
+    return this.finish();
+  }
+
+  async flush(): Promise<ScoredEvent[]> {
+    this.sessionizer.flush();
+    return this.finish();
+  }
+
+  async snapshot(): Promise<ModelScorerSnapshot> {
+    return {
+      kind: 'model',
+      modelHash: this.model.dataHash,
+      lastTs: this.lastTs,
+      clock: Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null,
+      sessions: [...this.sessions].map(([k, s]) => [k, { ...s, history: s.history.slice(), lines: s.lines.slice() }]),
+      evicted: this.stats().evictedSessions,
+      unparsed: this.unparsed,
+    };
+  }
+
+  async restore(state: unknown): Promise<void> {
+    const s = state as ModelScorerSnapshot;
+    if (typeof s !== 'object' || s === null || s.kind !== 'model' || !Array.isArray(s.sessions)) {
+      throw new DeepSentryError('DS_CONFIG', 'the checkpointed scorer state is not a model scorer state');
+    }
+    if (s.modelHash !== this.model.dataHash) throw new DeepSentryError('DS_CONFIG', 'the checkpoint was written with a different model (training data hash differs)');
+    this.lastTs = s.lastTs;
+    this.wallAtLastLine = Date.now();
+    this.unparsed = s.unparsed ?? 0;
+    this.sessionizer = this.newSessionizer();
+    this.sessions = new Map();
+    for (const [key, st] of s.sessions) {
+      if (st.clock !== null) this.sessionizer.advance(st.clock);
+      this.sessions.set(key, st);
+      this.sessionizer.add(key, st.seq, 0, null, st.deadline);
+    }
+    if (s.clock !== null) this.sessionizer.advance(s.clock);
+    this.evictedBase = (s.evicted ?? 0) - this.sessionizer.stats.evicted;
+    this.out = [];
+  }
+
+  async close(): Promise<void> {
+    this.sessions.clear();
+    this.model.dispose();
+  }
+}
+
+/** The ScorerFactory of lib/live for trained models: loads the model directory and wraps it. */
+export async function createModelScorer(modelDir: string, options: ModelScorerOptions = {}): Promise<ModelScorer> {
+  const model = await DeepSentry.load(modelDir, { ...(options.backend ? { backend: options.backend } : {}), ...(options.threads !== undefined ? { threads: options.threads } : {}) });
+  return new ModelScorer(model, options);
+}
