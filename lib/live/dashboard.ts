@@ -78,18 +78,21 @@ export const DASHBOARD_HTML = `<!doctype html>
   }
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
   var lastAlertKey = '';
+  var lastNow = 0;
   function render(s) {
     $('source').textContent = s.source + ' · ' + s.scorer + ' · threshold ' + s.thresholdMode + (s.warmingUp ? ' (warming up)' : '');
-    var h = s.history, now = h.length ? h[h.length - 1].t : 0;
+    var h = s.history, now = s.now;
     // lines/s over the last 10 complete seconds
-    var n = 0, secs = 0, ev = 0, an = 0;
+    var n = 0, ev = 0, an = 0;
     for (var i = h.length - 1; i >= 0; i--) {
       var b = h[i];
       if (b.t < now - 10) break;
-      if (b.t < now) { n += b.lines; secs++; }
+      if (b.t < now) n += b.lines;
     }
     for (var j = h.length - 1; j >= 0 && h[j].t > now - 60; j--) { ev += h[j].events; an += h[j].anomalies; }
-    $('lps').textContent = fmt(secs ? n / Math.max(secs, 1) : (h.length ? h[h.length - 1].lines : 0));
+    // seconds with no bucket had no lines: divide by the whole span since the stream started (at most 10 s)
+    var span = Math.min(10, Math.max(1, now - (h.length ? h[0].t : now)));
+    $('lps').textContent = fmt(h.length ? n / span : 0);
     $('rate').textContent = ev ? (100 * an / ev).toFixed(2) + ' %' : '–';
     $('lines').textContent = fmt(s.lines);
     $('anomalies').textContent = fmt(s.anomalies);
@@ -97,6 +100,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     $('threshold').textContent = fmt(s.threshold);
     $('dropped').textContent = fmt(s.droppedLines);
     $('eld').textContent = s.eventLoopDelayMs.p99.toFixed(1) + ' ms';
+    lastNow = now;
     draw(h);
     var key = s.alerts.length ? s.alerts[0].id + '/' + s.alerts.length : '';
     if (key !== lastAlertKey) { lastAlertKey = key; renderAlerts(s.alerts); }
@@ -129,7 +133,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     pts.forEach(function (b) { if (b.maxScore !== null) max = Math.max(max, b.maxScore); if (b.threshold !== null) max = Math.max(max, b.threshold); });
     if (!pts.length || max <= 0) { g.fillStyle = '#98a2b3'; g.fillText('waiting for scores…', 10, 20); return; }
     max *= 1.1;
-    var t1 = pts[pts.length - 1].t, t0 = Math.min(pts[0].t, t1 - 60), span = Math.max(1, t1 - t0);
+    var t1 = Math.max(pts[pts.length - 1].t, lastNow), t0 = Math.min(pts[0].t, t1 - 60), span = Math.max(1, t1 - t0);
     var L = 40, B = hh - 18;
     g.strokeStyle = '#d0d5dd'; g.lineWidth = 1; g.fillStyle = '#667085'; g.font = '11px sans-serif';
     for (var k = 0; k <= 4; k++) { var y = B - (B - 6) * k / 4; g.beginPath(); g.moveTo(L, y); g.lineTo(w, y); g.stroke(); g.fillText(fmt(max * k / 4), 2, y + 4); }

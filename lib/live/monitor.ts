@@ -77,6 +77,8 @@ export interface SecondBucket {
 
 /** What GET /api/stats returns and the dashboard draws. */
 export interface MonitorSnapshot {
+  /** Unix time (s) of the snapshot: the dashboard's "now" (the history may have gaps when nothing came in). */
+  now: number;
   scorer: string;
   source: string;
   startedAt: string;
@@ -569,6 +571,7 @@ export class LiveMonitor extends EventEmitter {
       i === this.history.length - 1 && b.meanScore !== null && b.events > 0 ? { ...b, meanScore: b.meanScore / b.events } : b,
     );
     return {
+      now: Math.floor(Date.now() / 1000),
       scorer: this.scorer.name,
       source: this.source,
       startedAt: this.startedAt.toISOString(),
