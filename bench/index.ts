@@ -220,7 +220,7 @@ async function peerFactory(peer: PeerId): Promise<{ factory: Factory; info: obje
   // loaded only when a peer runs: tfjs and the wasm binary cost a second or two to load
   const tfjs = await import('./peers/tfjs');
   const backend = peer === 'tfjs-wasm' ? 'wasm' : peer === 'tfjs-cpu' ? 'cpu' : 'deepsentry';
-  const info = await tfjs.useTfjsBackend(backend, { prodMode: true });
+  const info = await tfjs.useTfjsBackend(backend, { benchmark: true });
   const lstm = backend === 'deepsentry' ? 'fused' : 'ops';
   const mode = backend === 'wasm' ? 'frozen' : 'onehot';
   return {

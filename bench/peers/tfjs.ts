@@ -14,8 +14,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-// tfjs-core registers no gradients by itself (BUILD-NOTES); this ESM file loads under tsx, which runs the bench.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as path from 'path';
 import type { LstmWeights } from '../../lib/backend/binding';
 import type { LstmLayerWeights } from '../../lib/backend';
@@ -53,15 +51,35 @@ export interface TfjsBackendInfo {
 }
 
 let wasmListenerCleanup = false;
+let tfjsGradients = false;
+
+/**
+ * Registers tfjs-core's own gradient set (tfjs-core registers none by itself; its register_all_gradients is
+ * ESM that loads under tsx, which runs the bench and the tests — BUILD-NOTES). With `override: false` a
+ * gradient registered before (lib/backend's own set, e.g. its fast Embedding gradient) is kept, so that
+ * loading the bench code in a test process changes nothing for the other test files; the benchmark itself
+ * overrides, so the tfjs peers train with tfjs' official gradients.
+ */
+export function registerTfjsGradients(opts: { override: boolean }): void {
+  if (tfjsGradients) return;
+  tfjsGradients = true;
+  // every kernel name is a string export of tfjs-core; remember the gradients registered so far
+  const kernelNames = (Object.values(tf) as unknown[]).filter((v): v is string => typeof v === 'string');
+  const before = kernelNames.map((n) => tf.getGradient(n)).filter((g): g is tf.GradConfig => g != null);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('@tensorflow/tfjs-core/dist/register_all_gradients');
+  if (!opts.override) for (const g of before) tf.registerGradient(g);
+}
 
 /**
  * Makes `name` the active tfjs backend (initialising it on first use) and returns what it is. The wasm
  * binaries are located in node_modules explicitly, so the bench works from any working directory.
  */
-export async function useTfjsBackend(name: TfjsBackendName, opts: { prodMode?: boolean } = {}): Promise<TfjsBackendInfo> {
-  // The benchmark is production use: no per-op debug checks, no "install tfjs-node" banner. (Optional, as it
-  // changes tfjs' global flags for everything else in the process, e.g. other test files.)
-  if (opts.prodMode) tf.enableProdMode();
+export async function useTfjsBackend(name: TfjsBackendName, opts: { benchmark?: boolean } = {}): Promise<TfjsBackendInfo> {
+  // The benchmark is production use: no per-op debug checks, no "install tfjs-node" banner, tfjs' official
+  // gradients. Only then: these are process-global, and a test process has other test files in it.
+  if (opts.benchmark) tf.enableProdMode();
+  registerTfjsGradients({ override: !!opts.benchmark });
   if (name === 'wasm') {
     const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
     setWasmPaths(dist);
