@@ -88,21 +88,34 @@ std::string describe(Napi::Value v) {
   return "object";
 }
 
+namespace {
+// The product of the factors, or -1 when it overflows 64 bits.
+int64_t product_or_overflow(std::initializer_list<int64_t> factors) {
+  int64_t p = 1;
+  for (int64_t f : factors) {
+    if (__builtin_mul_overflow(p, f, &p)) return -1;
+  }
+  return p;
+}
+
+[[noreturn]] void fail_product(Napi::Env env, const std::string& where, int64_t p, int64_t limit) {
+  fail(env, kOutOfRange,
+       where + " is too large" + (p < 0 ? std::string(" (overflows 64 bits)") : " (" + std::to_string(p) + ")") +
+           "; at most " + std::to_string(limit) + " is allowed");
+}
+}  // namespace
+
 int64_t checked_product(Napi::Env env, const std::string& where, std::initializer_list<int64_t> factors,
                         int64_t limit) {
-  int64_t p = 1;
-  bool overflow = false;
-  for (int64_t f : factors) {
-    if (__builtin_mul_overflow(p, f, &p)) {
-      overflow = true;
-      break;
-    }
-  }
-  if (overflow || p > limit) {
-    fail(env, kOutOfRange,
-         where + " is too large" + (overflow ? std::string(" (overflows 64 bits)") : " (" + std::to_string(p) + ")") +
-             "; at most " + std::to_string(limit) + " is allowed");
-  }
+  int64_t p = product_or_overflow(factors);
+  if (p < 0 || p > limit) fail_product(env, where, p, limit);
+  return p;
+}
+
+int64_t checked_product(Napi::Env env, const std::string& fn, const char* what,
+                        std::initializer_list<int64_t> factors, int64_t limit) {
+  int64_t p = product_or_overflow(factors);
+  if (p < 0 || p > limit) fail_product(env, fn + ": " + what, p, limit);
   return p;
 }
 

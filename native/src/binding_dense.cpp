@@ -20,9 +20,9 @@ Job build_matmul(const Napi::CallbackInfo& info, const char* fn) {
                                    ") must be equal or one of them 1 (broadcast)");
   }
   const int64_t batch = batch_a > batch_b ? batch_a : batch_b;
-  const int64_t a_len = checked_product(env, std::string(fn) + ": a (batchA*m*k)", {batch_a, m, k});
-  const int64_t b_len = checked_product(env, std::string(fn) + ": b (batchB*k*n)", {batch_b, k, n});
-  const int64_t c_len = checked_product(env, std::string(fn) + ": the result (max(batchA,batchB)*m*n)", {batch, m, n});
+  const int64_t a_len = checked_product(env, fn, "a (batchA*m*k)", {batch_a, m, k});
+  const int64_t b_len = checked_product(env, fn, "b (batchB*k*n)", {batch_b, k, n});
+  const int64_t c_len = checked_product(env, fn, "the result (max(batchA,batchB)*m*n)", {batch, m, n});
   if (c_len > kMaxCallBytes / 4) {
     r.fail_msg(kOutOfRange, "the result would need " + std::to_string(c_len * 4 / (1 << 20)) + " MiB; at most " +
                                 std::to_string(kMaxCallBytes >> 20) + " MiB is allowed per call");

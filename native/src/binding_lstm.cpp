@@ -26,11 +26,11 @@ Dims read_dims(ArgReader& r) {
   d.I = r.integer("inputSize", 1, kMaxDim);
   d.H = r.integer("hiddenSize", 1, kMaxDim);
   // Products are checked one by one so that the message names the array that would be too large.
-  checked_product(r.env(), r.fn() + ": x (batch*steps*inputSize)", {d.B, d.T, d.I});
-  checked_product(r.env(), r.fn() + ": the gate pre-activations (batch*steps*4*hiddenSize)", {d.B, d.T, 4, d.H});
-  checked_product(r.env(), r.fn() + ": the bidirectional output (batch*steps*2*hiddenSize)", {d.B, d.T, 2, d.H});
-  checked_product(r.env(), r.fn() + ": kernel (inputSize*4*hiddenSize)", {d.I, 4, d.H});
-  checked_product(r.env(), r.fn() + ": recurrentKernel (hiddenSize*4*hiddenSize)", {d.H, 4, d.H});
+  checked_product(r.env(), r.fn(), "x (batch*steps*inputSize)", {d.B, d.T, d.I});
+  checked_product(r.env(), r.fn(), "the gate pre-activations (batch*steps*4*hiddenSize)", {d.B, d.T, 4, d.H});
+  checked_product(r.env(), r.fn(), "the bidirectional output (batch*steps*2*hiddenSize)", {d.B, d.T, 2, d.H});
+  checked_product(r.env(), r.fn(), "kernel (inputSize*4*hiddenSize)", {d.I, 4, d.H});
+  checked_product(r.env(), r.fn(), "recurrentKernel (hiddenSize*4*hiddenSize)", {d.H, 4, d.H});
   return d;
 }
 
@@ -181,7 +181,7 @@ Job build_bilstm_forward(const Napi::CallbackInfo& info, const char* fn) {
   f.s = b.s = d.shape();
   const bool training = r.boolean_or("training", false);
   const int64_t ws = training ? workspace_floats(r, d) : 0;
-  if (training) checked_product(env, fn + std::string(": the workspace (2 directions)"), {2, ws});
+  if (training) checked_product(env, fn, "the workspace (2 directions)", {2, ws});
   check_budget(r, {2 * d.B * d.T * d.H, 4 * d.B * d.H, 2 * ws, 2 * d.B * d.T * 4 * d.H});
   f.x = b.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
   f.w = read_weights(r, "forward", d);
@@ -229,7 +229,7 @@ Job build_bilstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   LstmBackwardArgs f{}, b{};
   f.s = b.s = d.shape();
   const int64_t ws = workspace_floats(r, d);
-  checked_product(env, fn + std::string(": the workspace (2 directions)"), {2, ws});
+  checked_product(env, fn, "the workspace (2 directions)", {2, ws});
   check_budget(r, {d.B * d.T * d.I, 4 * d.B * d.H, 2 * (d.I + d.H + 1) * 4 * d.H, 2 * d.B * d.T * 4 * d.H});
   f.x = b.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
   f.w = read_weights(r, "forward", d);
@@ -314,7 +314,7 @@ Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
     f.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
   } else {
     const int64_t vocab = r.integer("vocabSize", 1, kMaxDim);
-    checked_product(env, fn + std::string(": embedding (vocabSize*inputSize)"), {vocab, d.I});
+    checked_product(env, fn, "embedding (vocabSize*inputSize)", {vocab, d.I});
     View<const int32_t> given = r.i32("tokens", d.B * d.T, "batch*steps");
     auto copy = std::make_shared<std::vector<int32_t>>(given.data, given.data + given.length);
     f.embedding = r.f32("embedding", vocab * d.I, "vocabSize*inputSize").data;

@@ -45,6 +45,9 @@ std::string describe(Napi::Value v);
 // naming the function and what the product is ("x: batch*steps*inputSize").
 int64_t checked_product(Napi::Env env, const std::string& where, std::initializer_list<int64_t> factors,
                         int64_t limit = kMaxElements);
+// The same, naming it "fn: what" — the message is built only on failure (this runs on every call).
+int64_t checked_product(Napi::Env env, const std::string& fn, const char* what,
+                        std::initializer_list<int64_t> factors, int64_t limit = kMaxElements);
 
 // A typed array argument that passed its checks: where its elements are and how many.
 template <class T>
