@@ -252,12 +252,23 @@ export class Detector {
   /** Predicted feature vectors [B, vectorDim+2] for windows (W ids each; the last id, the target, is not read). */
   private predictTensor(table: tf.Tensor2D, windowIds: Int32Array, B: number): tf.Tensor2D {
     const W = this.config.window;
-    const inputIds = new Int32Array(B * (W - 1));
-    for (let b = 0; b < B; b++) inputIds.set(windowIds.subarray(b * W, b * W + W - 1), b * (W - 1));
-    const x = tf.gather(table, tf.tensor2d(inputIds, [B, W - 1], 'int32')) as unknown as tf.Tensor3D;
-    const r = fusedBiLstm(x, this.bilstm('fw'), this.bilstm('bw'));
-    const h = tf.concat([r.hFw, r.hBw], 1);
-    return tf.add(tf.matMul(h, this.params.get('output/kernel')), this.params.get('output/bias')) as tf.Tensor2D;
+    const F = this.featureDim;
+    // The feature table is a constant (no gradient): copy rows directly instead of a tfjs gather.
+    const rows = table.dataSync();
+    const x = new Float32Array(B * (W - 1) * F);
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < W - 1; j++) {
+        const id = windowIds[b * W + j];
+        x.set(rows.subarray(id * F, id * F + F), (b * (W - 1) + j) * F);
+      }
+    }
+    const r = fusedBiLstm(tf.tensor3d(x, [B, W - 1, F]), this.bilstm('fw'), this.bilstm('bw'));
+    // [hFw, hBw]·K = hFw·K[:H] + hBw·K[H:], without a concat (whose gradient, a split, is slow on tfjs-cpu).
+    const H = this.config.hiddenSize;
+    const k = this.params.get('output/kernel');
+    const kFw = tf.slice(k, [0, 0], [H, F]);
+    const kBw = tf.slice(k, [H, 0], [H, F]);
+    return tf.add(tf.add(tf.matMul(r.hFw, kFw), tf.matMul(r.hBw, kBw)), this.params.get('output/bias')) as tf.Tensor2D;
   }
 
   /** Weighted mean training loss of windows. */

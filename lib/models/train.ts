@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DeepSentryError } from '../errors';
 import { mulberry32 } from '../backend/reference';
 import { ParamSet, subSeed } from './params';
+import { Adam } from './adam';
 
 /** Options every training call accepts. */
 export interface TrainOptions {
@@ -135,7 +136,7 @@ export async function runTraining(spec: LoopSpec, options: TrainOptions): Promis
   const o = { ...DEFAULT_TRAIN, ...options };
   const { model, params } = spec;
   if (spec.train.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `no training items for the ${model} model`);
-  const optimizer = tf.train.adam(o.learningRate);
+  const optimizer = new Adam(o.learningRate);
   const vars = [...params.vars.values()];
   const steps = Math.ceil(spec.train.length / o.batchSize);
   const history: TrainResult['history'] = [];
@@ -147,7 +148,7 @@ export async function runTraining(spec: LoopSpec, options: TrainOptions): Promis
   let stale = 0;
   let stoppedEarly = false;
   let lastLoss = NaN;
-  try {
+  {
     for (let epoch = 1; epoch <= o.epochs; epoch++) {
       const order = shuffle(spec.train.slice(), subSeed(o.seed, `epoch${epoch}`));
       let sum = 0;
@@ -157,14 +158,7 @@ export async function runTraining(spec: LoopSpec, options: TrainOptions): Promis
         const items = order.slice(s * o.batchSize, (s + 1) * o.batchSize);
         const lossValue = tf.tidy(() => {
           const { value, grads } = tf.variableGrads(() => spec.batchLoss(items), vars);
-          let scale = 1;
-          if (o.clipNorm > 0) {
-            const norm = Math.sqrt(Object.values(grads).reduce((acc, g) => acc + tf.sum(tf.square(g)).dataSync()[0], 0));
-            if (norm > o.clipNorm) scale = o.clipNorm / norm;
-          }
-          const scaled: Record<string, tf.Tensor> = {};
-          for (const k of Object.keys(grads)) scaled[k] = scale === 1 ? grads[k] : tf.mul(grads[k], scale);
-          optimizer.applyGradients(scaled as tf.NamedTensorMap as unknown as Parameters<typeof optimizer.applyGradients>[0]);
+          optimizer.apply(vars, grads, o.clipNorm);
           return value.dataSync()[0];
         });
         if (!Number.isFinite(lossValue)) {
@@ -197,8 +191,6 @@ export async function runTraining(spec: LoopSpec, options: TrainOptions): Promis
         break;
       }
     }
-  } finally {
-    optimizer.dispose();
   }
   if (spec.val.length > 0) params.restore(bestWeights, `${model} best epoch`);
   const seconds = (Date.now() - t0) / 1000;

@@ -1,0 +1,56 @@
+/**
+ * Adam (Kingma & Ba, bias-corrected, ε = 1e-7 as tfjs) with global-norm gradient clipping, fused into one loop
+ * per variable over its typed array. tfjs' optimizer runs ~10 elementwise tensor ops per variable per step,
+ * and tfjs-backend-cpu's broadcasting elementwise kernels made that as slow as the whole forward and backward
+ * pass of the detector (measured: 61 ms of a 133 ms step). Deterministic: plain float32 arithmetic in a
+ * fixed order.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export class Adam {
+  private readonly m = new Map<string, Float32Array>();
+  private readonly v = new Map<string, Float32Array>();
+  private step = 0;
+  constructor(
+    readonly learningRate: number,
+    readonly beta1 = 0.9,
+    readonly beta2 = 0.999,
+    readonly epsilon = 1e-7,
+  ) {}
+
+  /**
+   * One update of `vars` from `grads` (keyed by variable name). Gradients are first scaled so that their
+   * global L2 norm is at most clipNorm (0 = no clipping). Returns the norm before clipping.
+   */
+  apply(vars: tf.Variable[], grads: Record<string, tf.Tensor>, clipNorm: number): number {
+    const g = vars.map((v) => grads[v.name]?.dataSync() as Float32Array | undefined);
+    let sq = 0;
+    for (const a of g) if (a) for (let i = 0; i < a.length; i++) sq += a[i] * a[i];
+    const norm = Math.sqrt(sq);
+    const scale = clipNorm > 0 && norm > clipNorm ? clipNorm / norm : 1;
+    this.step++;
+    const { beta1: b1, beta2: b2, epsilon: eps } = this;
+    const lr = (this.learningRate * Math.sqrt(1 - b2 ** this.step)) / (1 - b1 ** this.step);
+    vars.forEach((variable, k) => {
+      const grad = g[k];
+      if (!grad) return;
+      let m = this.m.get(variable.name);
+      let v = this.v.get(variable.name);
+      if (!m || !v) {
+        m = new Float32Array(grad.length);
+        v = new Float32Array(grad.length);
+        this.m.set(variable.name, m);
+        this.v.set(variable.name, v);
+      }
+      const w = (variable.dataSync() as Float32Array).slice();
+      for (let i = 0; i < w.length; i++) {
+        const gi = grad[i] * scale;
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        w[i] -= (lr * m[i]) / (Math.sqrt(v[i]) + eps);
+      }
+      variable.assign(tf.tensor(w, variable.shape, 'float32'));
+    });
+    return norm;
+  }
+}
