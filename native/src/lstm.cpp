@@ -364,6 +364,14 @@ void run_forward(FwdDir* dirs, int ndir) {
     lease.run(job);
     return;
   }
+  if (n == 2) {  // one direction per thread, as two independent tasks (the caller does both if need be)
+    SpinBarrier one(1);
+    fwd_plan(dirs[0], ar, tb, 1, &one);
+    fwd_plan(dirs[1], ar, tb, 1, &one);
+    auto task = [&](int t) { fwd_member(dirs[t], 0); };
+    lease.run_tasks(2, task);
+    return;
+  }
   const int qf = n / 2, qb = n - qf;
   SpinBarrier bf(qf), bb(qb);
   fwd_plan(dirs[0], ar, tb, qf, &bf);
@@ -531,13 +539,25 @@ void bwd_member(BwdDir& d, int q) {
   }
 }
 
-// dx (+)= dG · kernelᵀ, rows split over `n` threads (after dG and the packed kernelᵀ are complete).
-void bwd_dx(BwdDir& d, int q, int n) {
+// Sequences [b0, b1) of part q of n, balancing their valid steps (the rows of dx they own).
+void seq_range(const BwdDir& d, int q, int n, int64_t& b0, int64_t& b1) {
+  auto cut = [&](int c) {
+    if (c >= n) return d.B;
+    const int64_t target = d.nvalid * c / n;
+    int64_t b = 0;
+    while (b < d.B && d.off[b] < target) b++;
+    return b;
+  };
+  b0 = q == 0 ? 0 : cut(q);
+  b1 = cut(q + 1);
+}
+
+// dx (+)= dG · kernelᵀ for the steps of sequences [b0, b1) (after dG and the packed kernelᵀ are complete).
+void bwd_dx(BwdDir& d, int64_t b0, int64_t b1) {
   const LstmBackwardArgs& a = *d.a;
   const Table& tb = *d.tb;
   const int64_t I = d.I, G = d.G;
-  int64_t m0, m1;
-  split_range(d.nvalid, q, n, tb.mr, m0, m1);
+  const int64_t m0 = b0 < d.B ? d.off[b0] : d.nvalid, m1 = b1 < d.B ? d.off[b1] : d.nvalid;
   if (m1 <= m0) return;
   if (!d.dxc) {
     gemm_rows(tb, m1 - m0, I, G, d.dg + m0 * G, G, false, d.ktp, nullptr, a.dx + m0 * I, I, a.dx_accumulate,
@@ -553,6 +573,16 @@ void bwd_dx(BwdDir& d, int q, int n) {
     else
       copy_floats(dst, src, I);
   }
+}
+
+// Part q of n of dx for a bidirectional layer: the forward direction's dx, then the backward direction's
+// added, for the same sequences — per element the same order as with one thread, and no other part touches
+// these rows.
+void bi_dx_part(BwdDir* d, int q, int n) {
+  int64_t b0, b1;
+  seq_range(d[0], q, n, b0, b1);
+  bwd_dx(d[0], b0, b1);
+  bwd_dx(d[1], b0, b1);
 }
 
 double bwd_flops(const LstmBackwardArgs& a) {
@@ -595,7 +625,9 @@ void lstm_backward(const LstmBackwardArgs& a) {
   bwd_plan(d, a, ar, tb, n, &bar);
   auto job = [&](int tid, int nt) {
     bwd_member(d, tid);
-    bwd_dx(d, tid, nt);  // needs dG and kernelᵀ: both complete at phase 2's barrier
+    int64_t b0, b1;  // needs dG and kernelᵀ: both complete at phase 2's barrier
+    seq_range(d, tid, nt, b0, b1);
+    bwd_dx(d, b0, b1);
   };
   lease.run(job);
 }
@@ -605,26 +637,32 @@ void bilstm_backward(const LstmBackwardArgs& fw, const LstmBackwardArgs& bw) {
   Arena& ar = arena();
   PoolLease lease(threads_for(bwd_flops(fw) + bwd_flops(bw), 1e6));
   const int n = lease.n();
-  const int qf = n == 1 ? 1 : n / 2, qb = n == 1 ? 1 : n - qf;
+  if (n <= 2) {
+    // One direction per thread, as two independent tasks (the caller does both if the worker is late), then
+    // dx in two independent parts.
+    SpinBarrier one(1);
+    BwdDir d[2]{};
+    bwd_plan(d[0], fw, ar, tb, 1, &one);
+    bwd_plan(d[1], bw, ar, tb, 1, &one);
+    auto dirs = [&](int task) { bwd_member(d[task], 0); };
+    lease.run_tasks(2, dirs);
+    auto dx = [&](int task) { bi_dx_part(d, task, 2); };
+    lease.run_tasks(2, dx);
+    return;
+  }
+  // More threads: a team per direction, then dx over all threads.
+  const int qf = n / 2, qb = n - qf;
   SpinBarrier bf(qf), bb(qb), all(n);
   BwdDir d[2]{};
   bwd_plan(d[0], fw, ar, tb, qf, &bf);
   bwd_plan(d[1], bw, ar, tb, qb, &bb);
-  // dx is shared (bw.dx == fw.dx, bw accumulates): the forward direction's dx first, then the backward's,
-  // each over all threads, in the same order as with one thread.
   auto job = [&](int tid, int nt) {
-    if (nt == 1) {
-      bwd_member(d[0], 0);
-      bwd_member(d[1], 0);
-    } else if (tid < qf) {
+    if (tid < qf)
       bwd_member(d[0], tid);
-    } else {
+    else
       bwd_member(d[1], tid - qf);
-    }
     all.wait();
-    bwd_dx(d[0], tid, nt);
-    all.wait();
-    bwd_dx(d[1], tid, nt);
+    bi_dx_part(d, tid, nt);
   };
   lease.run(job);
 }
@@ -648,19 +686,19 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const fl
     bp[q] = direct ? nullptr : ar.get<float>(kern::packed_b_floats(tb, k > 0 ? k : 1, c1 > c0 ? c1 - c0 : 1));
     as[q] = ar.get<float>(kern::packed_a_floats(tb));
   }
-  auto job = [&](int q, int nq) {
+  auto job = [&](int q) {  // strip q of Q (independent tasks)
     int64_t c0 = 0, c1 = n, r0 = 0, r1 = m;
     if (by_cols)
-      split_range(n, q, nq, tb.nr, c0, c1);
+      split_range(n, q, Q, tb.nr, c0, c1);
     else
-      split_range(m, q, nq, tb.mr, r0, r1);
+      split_range(m, q, Q, tb.mr, r0, r1);
     if (c1 <= c0 || r1 <= r0) return;
     if (k > 0 && !direct) tb.pack_b(trans_b ? B + c0 * ldb : B + c0, ldb, trans_b, k, c1 - c0, bp[q]);
     const float* a = trans_a ? A + r0 : A + r0 * lda;
     gemm_rows(tb, r1 - r0, c1 - c0, k, a, lda, trans_a, direct ? nullptr : bp[q], nullptr, C + r0 * ldc + c0, ldc,
               accumulate, as[q], B + c0, ldb);
   };
-  lease.run(job);
+  lease.run_tasks(Q, job);
 }
 
 }  // namespace ds

@@ -45,9 +45,16 @@ struct Pool {
   std::condition_variable cv;
   std::vector<std::thread> workers;
   std::atomic<int> size{1};  // read by threads_get() without the lock
-  // (job sequence << 16) | job thread count: read atomically so a late worker never mixes two jobs.
+  // (job sequence << 16) | kDynamic? | job thread count: read atomically so a late worker never mixes two jobs.
   std::atomic<uint64_t> word{0};
   std::atomic<int> pending{0};
+  // Task jobs (run_tasks): workers join while slots > 0; tasks are claimed from next_task.
+  static constexpr uint64_t kDynamic = 1u << 15;
+  std::atomic<int> slots{0};
+  std::atomic<int> next_task{0};
+  std::atomic<int> finished{0};
+  int ntasks = 0;
+  void (*task_fn)(void*, int) = nullptr;
   std::atomic<int> sleepers{0};
   std::atomic<bool> stop{false};
   void (*fn)(void*, int, int) = nullptr;
@@ -75,7 +82,19 @@ struct Pool {
       }
       if (stop.load()) return;
       seen = w;
-      const int n = (int)(w & 0xffff);
+      if (w & kDynamic) {
+        // Join only while the job is open: its caller may already have done every task and closed it (then
+        // ctx may be gone). A slot taken means the caller waits for this worker.
+        int sl = slots.load();
+        while (sl > 0 && !slots.compare_exchange_weak(sl, sl - 1)) {
+        }
+        if (sl > 0) {
+          for (int t; (t = next_task.fetch_add(1)) < ntasks;) task_fn(ctx, t);
+          finished.fetch_add(1, std::memory_order_acq_rel);
+        }
+        continue;
+      }
+      const int n = (int)(w & 0x7fff);
       if (idx < n) {
         fn(ctx, idx, n);
         pending.fetch_sub(1, std::memory_order_acq_rel);
@@ -156,6 +175,41 @@ void PoolLease::run(void (*fn)(void*, int, int), void* ctx) {
   tls_in_job = false;
   int it = 0;
   while (p.pending.load(std::memory_order_acquire) != 0) {
+    cpu_relax();
+    if (++it > 4096) std::this_thread::yield();
+  }
+}
+
+void PoolLease::run_tasks(int ntasks, void (*fn)(void* ctx, int task), void* ctx) {
+  if (ntasks <= 0) return;
+  const int helpers = n_ - 1 < ntasks - 1 ? n_ - 1 : ntasks - 1;
+  if (helpers <= 0) {
+    const bool was = tls_in_job;
+    tls_in_job = true;
+    for (int t = 0; t < ntasks; t++) fn(ctx, t);
+    tls_in_job = was;
+    return;
+  }
+  Pool& p = pool();
+  p.task_fn = fn;
+  p.ctx = ctx;
+  p.ntasks = ntasks;
+  p.next_task.store(0);
+  p.finished.store(0);
+  p.slots.store(helpers);
+  const uint64_t seq = (p.word.load(std::memory_order_relaxed) >> 16) + 1;
+  p.word.store((seq << 16) | Pool::kDynamic | (uint64_t)n_);
+  if (p.sleepers.load() > 0) {
+    { std::lock_guard<std::mutex> lk(p.mu); }
+    p.cv.notify_all();
+  }
+  tls_in_job = true;
+  for (int t; (t = p.next_task.fetch_add(1)) < ntasks;) fn(ctx, t);
+  tls_in_job = false;
+  // Close the job: a worker that has not joined yet (descheduled, asleep) never will, and is not waited for.
+  const int joined = helpers - p.slots.exchange(0);
+  int it = 0;
+  while (p.finished.load(std::memory_order_acquire) != joined) {
     cpu_relax();
     if (++it > 4096) std::this_thread::yield();
   }

@@ -24,6 +24,14 @@ class PoolLease {
   void run(F& f) {
     run([](void* c, int tid, int n) { (*static_cast<F*>(c))(tid, n); }, &f);
   }
+  // fn(ctx, task) for task = 0 … ntasks-1, each exactly once, by whichever of the n() threads claims it first:
+  // for independent tasks (no barriers). The caller returns as soon as every task is done: a worker that is
+  // slow to wake (a loaded machine) is not waited for, the caller does its share.
+  void run_tasks(int ntasks, void (*fn)(void* ctx, int task), void* ctx);
+  template <class F>
+  void run_tasks(int ntasks, F& f) {
+    run_tasks(ntasks, [](void* c, int task) { (*static_cast<F*>(c))(task); }, &f);
+  }
 
  private:
   int n_;
