@@ -257,7 +257,7 @@ export class TfjsW1 implements W1Impl {
  * How the W2 peer looks the embedding up in training:
  *  - 'gather': tf.gather, the usual way; its gradient needs UnsortedSegmentSum;
  *  - 'onehot': oneHot(ids)·E, the same function and gradient as products. tfjs-cpu's UnsortedSegmentSum
- *    takes ~2 minutes for this batch (measured: 122 s for the [3072]→[2000,64] scatter), so the cpu peer
+ *    takes ~2 minutes for this batch (measured: 110–120 s for one [3072]→[2000,64] scatter; a step has two), so the cpu peer
  *    trains its embedding this way, which is ~20× faster there;
  *  - 'frozen': tf.gather of a non-trainable embedding — tfjs-wasm has no UnsortedSegmentSum at all.
  * Encoding (forward only) always uses tf.gather.
