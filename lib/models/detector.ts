@@ -330,18 +330,7 @@ export class Detector {
     }
     this.known = new Float32Array(knownIds.length * F);
     knownIds.forEach((id, k) => this.known.set(feats.subarray(id * F, id * F + F), k * F));
-    const weights = Float64Array.from(ws.counts, (c) => {
-      switch (this.config.weighting) {
-        case 'count':
-          return c;
-        case 'sqrt':
-          return Math.sqrt(c);
-        case 'log':
-          return 1 + Math.log(c);
-        default:
-          return 1;
-      }
-    });
+    const weights = this.weigh(ws.counts);
     const table = tf.tensor2d(feats, [rows, F]);
     const knownT = tf.tensor2d(this.known, [knownIds.length, F]);
     return {
@@ -369,29 +358,38 @@ export class Detector {
   /**
    * Trains on sessions of message ids (each a sequence of ids ≥ 2 indexing `vectors`, a [numIds, vectorDim]
    * table whose rows 0 and 1 are ignored). Windows are deduplicated and weighted by `config.weighting`; the
-   * validation split holds out distinct windows. `ended`: see prepare().
+   * validation split holds out sessions. `ended`: see prepare().
    */
   async fit(vectors: Float32Array, sessions: readonly ArrayLike<number>[], options: TrainOptions & { ended?: readonly boolean[] } = {}): Promise<TrainResult> {
     const o = { ...DEFAULT_DETECTOR_TRAIN, seed: this.config.seed, ...options };
     checkTrainOptions(o);
-    const ctx = this.prepare(vectors, sessions, options.ended);
-    const { windows: ws, weights } = ctx;
+    if (options.ended && options.ended.length !== sessions.length) {
+      throw new DeepSentryError('DS_SHAPE_MISMATCH', `ended has ${options.ended.length} entries for ${sessions.length} sessions`);
+    }
+    // Validation holds out whole SESSIONS: their windows, weighted by count, estimate the loss on new
+    // sessions. (Holding out distinct windows instead measures mostly the rare ones: it stopped training
+    // after two epochs on HDFS.)
+    const split = splitItems(sessions.length, o.validationSplit ?? 0, o.seed ?? 42);
+    const pick = <T>(a: readonly T[] | undefined, idx: number[]) => (a ? idx.map((i) => a[i]) : undefined);
+    const ctx = this.prepare(vectors, split.train.map((i) => sessions[i]), pick(options.ended, split.train));
+    const val = split.val.length > 0 ? this.heldOutContext(ctx, split.val.map((i) => sessions[i]), pick(options.ended, split.val)) : null;
+    const all = (c: DetectorBatchContext) => Array.from({ length: c.windows.counts.length }, (_, i) => i);
     try {
-      const split = splitItems(ws.counts.length, o.validationSplit ?? 0, o.seed ?? 42);
       this.training = await runTraining(
         {
           model: 'detector',
           params: this.params,
-          train: split.train,
-          val: split.val,
+          train: all(ctx),
+          val: val && val.windows.counts.length > 0 ? all(val) : [],
           batchLoss: (items) => this.loss(ctx, items),
           evalLoss: (items) => {
+            const v = val as DetectorBatchContext;
             let sum = 0;
             let wsum = 0;
             for (let s = 0; s < items.length; s += 1024) {
               const chunk = items.slice(s, s + 1024);
-              const cw = chunk.reduce((a, i) => a + weights[i], 0);
-              sum += tf.tidy(() => this.loss(ctx, chunk).dataSync()[0]) * cw;
+              const cw = chunk.reduce((acc, i) => acc + v.weights[i], 0);
+              sum += tf.tidy(() => this.loss(v, chunk).dataSync()[0]) * cw;
               wsum += cw;
             }
             return sum / wsum;
@@ -403,6 +401,42 @@ export class Detector {
       ctx.dispose();
     }
     return this.training;
+  }
+
+  /**
+   * The windows of held-out sessions against a training context (same feature table and known set).
+   * Windows whose target the training sessions never saw are left out: the softmax objective has no class
+   * for them (they are what the scores flag).
+   */
+  private heldOutContext(ctx: DetectorBatchContext, sessions: readonly ArrayLike<number>[], ended?: readonly boolean[]): DetectorBatchContext {
+    const W = this.config.window;
+    const rows = ctx.knownIndex.length;
+    const raw = collectWindows(sessions, W, ended);
+    this.checkIds(raw.ids, rows, 'detector validation sessions');
+    const ids: number[] = [];
+    const counts: number[] = [];
+    for (let i = 0; i < raw.counts.length; i++) {
+      if (ctx.knownIndex[raw.ids[i * W + W - 1]] < 0) continue;
+      for (let j = 0; j < W; j++) ids.push(raw.ids[i * W + j]);
+      counts.push(raw.counts[i]);
+    }
+    const windows: WindowSet = { ids: Int32Array.from(ids), counts: Float64Array.from(counts), size: W };
+    return { windows, weights: this.weigh(windows.counts), table: ctx.table, knownT: ctx.knownT, knownIndex: ctx.knownIndex, dispose: () => undefined };
+  }
+
+  private weigh(counts: Float64Array): Float64Array {
+    return Float64Array.from(counts, (c) => {
+      switch (this.config.weighting) {
+        case 'count':
+          return c;
+        case 'sqrt':
+          return Math.sqrt(c);
+        case 'log':
+          return 1 + Math.log(c);
+        default:
+          return 1;
+      }
+    });
   }
 
   /** Predicted feature vectors [count, vectorDim+2] for `count` windows of W ids (flat). */
