@@ -402,6 +402,29 @@ describe('native boundary', function () {
     expect((err as DeepSentryError).message).to.match(/detached while the job was running/);
   });
 
+  it('terminating a worker thread with async jobs in flight does not bring the process down', async () => {
+    const file = nativeStatus().path!;
+    const code = `
+      const a = require(${JSON.stringify(file)});
+      const B = 32, T = 12, I = 48, H = 48;
+      const args = { batch: B, steps: T, inputSize: I, hiddenSize: H, x: new Float32Array(B * T * I).fill(0.1),
+        weights: { kernel: new Float32Array(I * 4 * H).fill(0.01), recurrentKernel: new Float32Array(H * 4 * H).fill(0.01),
+          bias: new Float32Array(4 * H) } };
+      for (let i = 0; i < 40; i++) a.lstmForwardAsync(args).catch(() => {});
+      a.lstmForwardAsync({ batch: 0 }).catch(() => {});
+      require('worker_threads').parentPort.postMessage('queued');`;
+    for (let k = 0; k < 8; k++) {
+      const w = new Worker(code, { eval: true });
+      await new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+      await w.terminate();
+    }
+    // still alive, and the addon in this thread still works
+    expect(native.capabilities().version).to.be.a('string');
+  });
+
   it('loads in a worker thread (own addon data) and without setErrorClass still throws errors with a code', async () => {
     const file = nativeStatus().path!;
     const code = `

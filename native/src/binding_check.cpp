@@ -11,14 +11,21 @@
 namespace ds {
 namespace binding {
 
-Napi::Error make_error(Napi::Env env, const char* code, const std::string& message) {
-  AddonData* data = addon_data(env);
+napi_value make_error_value(napi_env env, const char* code, const std::string& message) {
+  napi_value code_str = nullptr, msg_str = nullptr, err = nullptr;
+  if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_str) != napi_ok ||
+      napi_create_string_utf8(env, message.data(), message.size(), &msg_str) != napi_ok) {
+    return nullptr;
+  }
+  AddonData* data = nullptr;
+  napi_get_instance_data(env, reinterpret_cast<void**>(&data));
   if (data != nullptr && !data->error_class.IsEmpty()) {
-    // The class's constructor is JavaScript and could itself throw; fall back to a plain Error then.
-    napi_value argv[2] = {Napi::String::New(env, code), Napi::String::New(env, message)};
-    napi_value obj = nullptr;
-    if (napi_new_instance(env, data->error_class.Value(), 2, argv, &obj) == napi_ok && obj != nullptr) {
-      return Napi::Error(env, obj);
+    // The class's constructor is JavaScript and could itself throw: fall back to a plain Error then.
+    napi_value cls = nullptr;
+    napi_value argv[2] = {code_str, msg_str};
+    if (napi_get_reference_value(env, data->error_class, &cls) == napi_ok && cls != nullptr &&
+        napi_new_instance(env, cls, 2, argv, &err) == napi_ok && err != nullptr) {
+      return err;
     }
     bool pending = false;
     if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
@@ -26,9 +33,15 @@ Napi::Error make_error(Napi::Env env, const char* code, const std::string& messa
       napi_get_and_clear_last_exception(env, &ignored);
     }
   }
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
+  // napi_create_error sets the `code` property itself.
+  if (napi_create_error(env, code_str, msg_str, &err) != napi_ok) return nullptr;
   return err;
+}
+
+Napi::Error make_error(Napi::Env env, const char* code, const std::string& message) {
+  napi_value err = make_error_value(env, code, message);
+  if (err == nullptr) return Napi::Error::New(env, message);
+  return Napi::Error(env, err);
 }
 
 void fail(Napi::Env env, const char* code, const std::string& message) { throw make_error(env, code, message); }

@@ -29,11 +29,16 @@ namespace {
 
 // Runs one Job on the libuv pool. The references keep the input arrays (and so their ArrayBuffers) and the
 // result object (which holds the output arrays) alive until the promise settles, whatever the caller drops.
+//
+// Completion uses raw napi calls whose failures are ignored: when a worker_thread is terminated with jobs in
+// flight, its environment can no longer run JavaScript, every promise call fails, and a C++ exception from
+// that failure would escape node-addon-api's completion callback and abort the whole process. There is no one
+// left to deliver the result to, so the job is simply dropped.
 class JobWorker : public Napi::AsyncWorker {
  public:
   JobWorker(Napi::Env env, Job&& job, const char* fn)
-      : Napi::AsyncWorker(env, fn), fn_(fn), deferred_(Napi::Promise::Deferred::New(env)),
-        compute_(std::move(job.compute)) {
+      : Napi::AsyncWorker(env, fn), fn_(fn), compute_(std::move(job.compute)) {
+    if (napi_create_promise(env, &deferred_, &promise_) != napi_ok) throw Napi::Error::New(env);
     result_ = Napi::Persistent(job.result);
     inputs_.reserve(job.inputs.size());
     for (Napi::Value v : job.inputs) {
@@ -43,7 +48,7 @@ class JobWorker : public Napi::AsyncWorker {
       inputs_.push_back(std::move(in));
     }
   }
-  Napi::Promise promise() { return deferred_.Promise(); }
+  Napi::Value promise() { return Napi::Value(Env(), promise_); }
 
  protected:
   void Execute() override {
@@ -52,39 +57,40 @@ class JobWorker : public Napi::AsyncWorker {
       compute_();
     } catch (const std::bad_alloc&) {
       code_ = kOutOfRange;
-      SetError(std::string(fn_) + ": out of memory");
+      error_ = std::string(fn_) + ": out of memory";
     } catch (const std::exception& e) {
-      code_ = kInvalidArgument;
-      SetError(std::string(fn_) + ": " + e.what());
+      error_ = std::string(fn_) + ": " + e.what();
     } catch (...) {
-      code_ = kInvalidArgument;
-      SetError(std::string(fn_) + ": the kernel failed with an unknown native exception");
+      error_ = std::string(fn_) + ": the kernel failed with an unknown native exception";
     }
   }
   void OnOK() override {
-    Napi::Env env = Env();
+    napi_env env = Env();
+    if (!error_.empty()) return reject(error_);
     // A caller that detached an input while the job ran (ArrayBuffer.prototype.transfer, postMessage with a
     // transfer list) raced the kernels: the result cannot be trusted, so it is not delivered.
     for (Input& in : inputs_) {
       size_t len = 0;
       void* data = nullptr;
-      napi_get_typedarray_info(env, in.ref.Value(), nullptr, &len, &data, nullptr, nullptr);
-      if (data != in.data || len != in.length) {
-        deferred_.Reject(make_error(env, kInvalidArgument,
-                                    std::string(fn_) +
-                                        ": an input array was detached while the job was running; "
-                                        "the result was discarded")
-                             .Value());
-        return;
+      if (napi_get_typedarray_info(env, in.ref.Value(), nullptr, &len, &data, nullptr, nullptr) != napi_ok ||
+          data != in.data || len != in.length) {
+        code_ = kInvalidArgument;
+        return reject(std::string(fn_) +
+                      ": an input array was detached while the job was running; the result was discarded");
       }
     }
-    deferred_.Resolve(result_.Value());
+    napi_value result = nullptr;
+    if (napi_get_reference_value(env, result_, &result) == napi_ok && result != nullptr) {
+      napi_resolve_deferred(env, deferred_, result);
+    }
   }
-  void OnError(const Napi::Error& e) override {
-    deferred_.Reject(make_error(Env(), code_, e.Message()).Value());
-  }
+  void OnError(const Napi::Error&) override {}  // unused: Execute never calls SetError
 
  private:
+  void reject(const std::string& message) {
+    napi_value err = make_error_value(Env(), code_, message);
+    if (err != nullptr) napi_reject_deferred(Env(), deferred_, err);
+  }
   struct Input {
     Napi::Reference<Napi::Value> ref;
     void* data = nullptr;
@@ -92,7 +98,9 @@ class JobWorker : public Napi::AsyncWorker {
   };
   const char* fn_;
   const char* code_ = kInvalidArgument;
-  Napi::Promise::Deferred deferred_;
+  std::string error_;
+  napi_deferred deferred_ = nullptr;
+  napi_value promise_ = nullptr;
   std::function<void()> compute_;
   Napi::Reference<Napi::Value> result_;
   std::vector<Input> inputs_;
@@ -102,7 +110,7 @@ class JobWorker : public Napi::AsyncWorker {
 
 Napi::Value run_async(Napi::Env env, Job&& job, const char* fn) {
   auto* worker = new JobWorker(env, std::move(job), fn);  // deletes itself when done
-  Napi::Promise p = worker->promise();
+  Napi::Value p = worker->promise();
   worker->Queue();
   return p;
 }

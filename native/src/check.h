@@ -36,6 +36,9 @@ constexpr int64_t kMaxCallBytes = int64_t{4} << 30;  // 4 GiB
 
 // Builds the error (DeepSentryError when setErrorClass was called, else an Error with a .code property).
 Napi::Error make_error(Napi::Env env, const char* code, const std::string& message);
+// The same as a raw value, or nullptr when it cannot be built (never throws: usable while an environment
+// is shutting down).
+napi_value make_error_value(napi_env env, const char* code, const std::string& message);
 [[noreturn]] void fail(Napi::Env env, const char* code, const std::string& message);
 
 // "Float32Array(511)", "detached Float32Array", "number NaN", "string \"abc\"", "undefined", "object", ...
