@@ -16,6 +16,7 @@ import type { LogConfigOverrides } from '../logs/config';
 import { NoveltyScorer } from './novelty';
 import type { LineScorer, ScorerOptions } from './types';
 import { WorkerScorer } from './worker';
+import { createModelScorer as createPipelineScorer } from '../pipeline/live';
 
 /** Options of createScorer. */
 export interface EngineOptions extends ScorerOptions {
@@ -53,12 +54,11 @@ export async function createScorerInProcess(modelDir: string, options: EngineOpt
 /** The trained model's scorer: lib/pipeline's ModelScorer over the model directory. */
 async function createModelScorer(modelDir: string, options: EngineOptions): Promise<LineScorer> {
   checkModelDir(modelDir);
-  const { createModelScorer: create } = await import('../pipeline/live');
   const o: ScorerOptions = {};
   if (options.idleTimeoutMs !== undefined) o.idleTimeoutMs = options.idleTimeoutMs;
   if (options.maxOpenSessions !== undefined) o.maxOpenSessions = options.maxOpenSessions;
   if (options.windowLines !== undefined) o.windowLines = options.windowLines;
-  return create(modelDir, o);
+  return createPipelineScorer(modelDir, o);
 }
 
 /** A model directory must exist and hold model.json. */

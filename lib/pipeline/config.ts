@@ -68,6 +68,12 @@ export interface PipelineConfig {
      * of the new message (in nats per token) on top of the detector's score of its line
      */
     novelty: boolean;
+    /** add the count-based sequence model's surprise −ln p(message | two previous) (see sequence.ts) */
+    sequence: boolean;
+    /** with `sequence`: add the message's rarity −ln(its share of the training lines) (see sequence.ts) */
+    rarity: boolean;
+    /** weight of the detector's score in a line's score */
+    detectorWeight: number;
   };
   run: {
     /** `run`: the first fraction of sessions (in order of their first line) trains, the rest is scored */
@@ -102,8 +108,8 @@ export function defaultPipelineConfig(): PipelineConfig {
     logs: {},
     text: { model: { ...textModelDefaults }, train: { ...trainDefaults(DEFAULT_TEXT_TRAIN), validationSplit: AUTO_SPLIT } },
     detector: { model: { ...detectorModelDefaults }, train: trainDefaults(DEFAULT_DETECTOR_TRAIN) },
-    threshold: { method: 'mad', k: 8, percentile: 99.5, holdout: 0.2 },
-    scoring: { novelty: true },
+    threshold: { method: 'mean-std', k: 3, percentile: 99.5, holdout: 0.2 },
+    scoring: { novelty: true, sequence: true, rarity: true, detectorWeight: 0.3 },
     run: { trainFraction: 0.5 },
   };
 }

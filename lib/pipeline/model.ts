@@ -17,13 +17,16 @@ import { resolveLogConfig, type LogConfig } from '../logs/config';
 import { Vocabulary } from '../logs/vocabulary';
 import { Masker } from '../logs/masking';
 import { Tokenizer } from '../logs/tokenizer';
-import { Detector, END_MESSAGE, type DetectorConfig } from '../models/detector';
+import { Detector, END_MESSAGE, PAD_MESSAGE, type DetectorConfig } from '../models/detector';
 import { loadModelDir, saveModelDir, type ModelJson } from '../models/files';
 import type { NamedWeight } from '../models/params';
 import { TextAutoencoder, type TextModelConfig } from '../models/text';
 import type { FittedThreshold } from '../models/threshold';
 import { useBackend, type BackendChoice, type BackendSelection } from '../backend/select';
 import { resolvePipelineConfig, type PipelineConfig } from './config';
+import { SequenceModel, type SequenceModelJson } from './sequence';
+// Circular with live.ts, used only at call time (never while the modules load).
+import { ModelScorer } from './live';
 
 /** The first id of a distinct message in the model's table (0 = window padding, 1 = end of session). */
 export const FIRST_ID = 2;
@@ -38,6 +41,8 @@ export interface ModelExtra {
   logConfig: LogConfig;
   textConfig: TextModelConfig;
   detectorConfig: DetectorConfig;
+  /** the count-based sequence model (see sequence.ts) */
+  sequence: SequenceModelJson;
 }
 
 /** The thresholds saved with a model (model.json `thresholds`). */
@@ -110,6 +115,7 @@ export class DeepSentry {
     messages: string[],
     vectors: Float32Array,
     readonly thresholds: ModelThresholds,
+    readonly sequence: SequenceModel,
     readonly counts: number[] = [],
     readonly metrics: Record<string, unknown> = {},
     readonly dataHash = '',
@@ -201,13 +207,24 @@ export class DeepSentry {
     }
     const r = this.detector.scoreSessions(table, sessions.map((s) => s.messageIds), this.detector.config.score, sessions.map((s) => s.ended === true));
     const nov = this.novelty;
+    const wd = this.config.scoring.detectorWeight;
+    const seq = this.config.scoring.sequence ? this.sequence : null;
+    const rarity = this.config.scoring.rarity;
     const sessionScores = new Float32Array(sessions.length);
     r.lineScores.forEach((ls, si) => {
       const ids = sessions[si].messageIds;
       let mx = -Infinity;
+      let a = PAD_MESSAGE;
+      let b = PAD_MESSAGE;
       for (let t = 0; t < ls.length; t++) {
-        if (t < ids.length) ls[t] += nov[ids[t]];
-        if (ls[t] > mx) mx = ls[t];
+        const x = t < ids.length ? ids[t] : END_MESSAGE;
+        let v = wd * ls[t];
+        if (t < ids.length) v += nov[x];
+        if (seq) v += seq.surprise(a, b, x) + (rarity ? seq.rarity(x) : 0);
+        ls[t] = v;
+        if (v > mx) mx = v;
+        a = b;
+        b = x;
       }
       sessionScores[si] = mx;
     });
@@ -222,9 +239,11 @@ export class DeepSentry {
     const table = this.table();
     const W = this.detector.config.window;
     const s = this.detector.scoreWindows(table, windows, count)[this.detector.config.score];
+    const seq = this.config.scoring.sequence ? this.sequence.scoreWindows(windows, count, W, this.config.scoring.rarity) : null;
+    const wd = this.config.scoring.detectorWeight;
     for (let i = 0; i < count; i++) {
       const a = windows[i * W + W - 1];
-      if (a >= FIRST_ID) s[i] += this.novelty[a];
+      s[i] = wd * s[i] + (a >= FIRST_ID ? this.novelty[a] : 0) + (seq ? seq[i] : 0);
     }
     const expected: (string | undefined)[] = new Array(count).fill(undefined);
     if (withExpected && count > 0) {
@@ -274,6 +293,7 @@ export class DeepSentry {
       logConfig: this.logConfig,
       textConfig: this.text.config,
       detectorConfig: this.detector.config,
+      sequence: this.sequence.toJSON(),
     };
     await saveModelDir(
       dir,
@@ -327,7 +347,8 @@ export class DeepSentry {
       throw bad(`weight "vectors" is missing or not [${FIRST_ID + extra.messages.length}, ${D}]`);
     }
     if (text.config.vocabSize !== vocabulary.size) throw bad(`the text model has ${text.config.vocabSize} token ids but the vocabulary ${vocabulary.size}`);
-    return new DeepSentry(config, logConfig, vocabulary, text, detector, extra.messages, vec.values, th, extra.counts ?? [], (json.metrics ?? {}) as Record<string, unknown>, json.dataHash);
+    const sequence = SequenceModel.fromJSON(extra.sequence, source);
+    return new DeepSentry(config, logConfig, vocabulary, text, detector, extra.messages, vec.values, th, sequence, extra.counts ?? [], (json.metrics ?? {}) as Record<string, unknown>, json.dataHash);
   }
 
   /**
@@ -337,7 +358,6 @@ export class DeepSentry {
    * decision at the saved threshold. For a continuing stream use the live scorer (`createModelScorer`).
    */
   async scoreLines(lines: readonly string[]): Promise<ScoreLinesResult> {
-    const { ModelScorer } = await import('./live');
     const scorer = new ModelScorer(this, { idleTimeoutMs: null });
     const raw = lines.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text }));
     const events = [...(await scorer.scoreLines(raw)), ...(await scorer.flush())];

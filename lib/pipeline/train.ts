@@ -19,7 +19,9 @@ import { TextAutoencoder } from '../models/text';
 import { fitThreshold } from '../models/threshold';
 import type { TrainProgress, TrainResult } from '../models/train';
 import { thresholdSpec, trainOptionsOf, type PipelineConfig } from './config';
-import { DeepSentry, FIRST_ID } from './model';
+import { DeepSentry, FIRST_ID, ensureBackend } from './model';
+import { currentBackend } from '../backend/select';
+import { SequenceModel } from './sequence';
 
 /** Receives what the pipeline is doing (the CLI draws progress bars or prints lines from it). */
 export interface PipelineReporter {
@@ -88,6 +90,8 @@ function timed<T>(r: PipelineReporter | undefined, name: string, detail: string,
 /** Trains every model stage on the (selected) sessions of a prepared directory. */
 export async function trainFromPrepared(dir: string, o: TrainPipelineOptions): Promise<DeepSentry> {
   const config = o.config;
+  // A library caller who has not picked a backend gets `auto` (the CLI picks it from --backend first).
+  if (currentBackend() === null) ensureBackend();
   const manifest = await readPreparedManifest(dir);
   const logConfig = modelLogConfig(manifest);
   const sessions = await loadSessions(dir, o.select);
@@ -137,7 +141,8 @@ export async function trainFromPrepared(dir: string, o: TrainPipelineOptions): P
 
   const hash = sha256Hex(JSON.stringify({ messages: used.map((m) => [m.text, counts.get(m.id)]), sessions: sessions.map((s) => [s.key, s.messages.length]) }));
   const placeholder = fitThreshold([0], { method: 'percentile', percentile: 100 });
-  const model = new DeepSentry(config, logConfig, vocabulary, text, detector, used.map((m) => m.text), vectors, { session: placeholder }, used.map((m) => counts.get(m.id) as number), {}, hash);
+  const sequence = new SequenceModel().fit(fitOn.map(ids), fitOn.map((s) => sessionEnded(s.end)), used.length);
+  const model = new DeepSentry(config, logConfig, vocabulary, text, detector, used.map((m) => m.text), vectors, { session: placeholder }, sequence, used.map((m) => counts.get(m.id) as number), {}, hash);
   const heldScores = await timed(o.reporter, 'threshold', `${held.length} held-back sessions`, () => [held.length, 'sessions'], async () =>
     model.scoreSessions(held.map((s) => ({ messageIds: ids(s), ended: sessionEnded(s.end) }))).sessionScores,
   );
