@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-export const DATA = '/work/shared/data';
+export { DATA_DIR as DATA } from './support/data';
+import { DATA_DIR as DATA } from './support/data';
 export const HDFS_LOG = path.join(DATA, 'hdfs-dev/HDFS.log');
 export const HDFS_LABELS = path.join(DATA, 'hdfs-dev/anomaly_label.csv');
 export const BGL_LOG = path.join(DATA, 'loghub/BGL/BGL_2k.log');

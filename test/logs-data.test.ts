@@ -4,9 +4,10 @@
  * the loghub samples parse with their format strings. Skipped (with the reason) when the data is absent.
  */
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { DATA_DIR as DATA, requireData } from './support/data';
 import {
   BUILTIN_FORMATS,
   IssueLog,
@@ -21,7 +22,6 @@ import {
   type PreparedSession,
 } from '../lib/logs';
 
-const DATA = process.env.DEEPSENTRY_DATA_DIR ?? resolve(__dirname, '../../shared/data');
 const HDFS = join(DATA, 'hdfs-dev/HDFS.log');
 
 function csvRows(path: string): string[][] {
@@ -48,15 +48,14 @@ function templateMatcher(): (content: string) => string {
 }
 
 describe('logs on real data (shared/data)', function () {
+  let out = '';
   before(function () {
-    if (!existsSync(HDFS)) this.skip(); // no data on this machine: nothing to check against
-  });
-
-  let out: string;
-  before(() => {
+    requireData(this);
     out = mkdtempSync(join(tmpdir(), 'ds-logs-data-'));
   });
-  after(() => rmSync(out, { recursive: true, force: true }));
+  after(() => {
+    if (out) rmSync(out, { recursive: true, force: true });
+  });
 
   it('hdfs-dev: every line parses; sessions reproduce event_traces.csv (5,150 blocks, same lines per block)', async () => {
     const summary = await prepareLogs([HDFS], out, { format: 'auto', strict: true });
