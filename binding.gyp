@@ -26,6 +26,7 @@
         'NAPI_VERSION=8',
         'NODE_ADDON_API_DISABLE_DEPRECATED',
         'NAPI_CPP_EXCEPTIONS',
+        'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS',  # see CMakeLists.txt
         'DS_VERSION="<(ds_version)"',
       ],
       # Never -march=native (BUILD-NOTES): only the kernel libraries get ISA flags, in kernels.gypi.

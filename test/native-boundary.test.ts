@@ -425,6 +425,28 @@ describe('native boundary', function () {
     expect(native.capabilities().version).to.be.a('string');
   });
 
+  it('terminating a worker thread in the middle of sync calls (and their errors) does not bring the process down', async () => {
+    const file = nativeStatus().path!;
+    const code = `
+      const a = require(${JSON.stringify(file)});
+      const B = 16, T = 10, I = 32, H = 32;
+      const args = { batch: B, steps: T, inputSize: I, hiddenSize: H, x: new Float32Array(B * T * I).fill(0.1),
+        weights: { kernel: new Float32Array(I * 4 * H).fill(0.01), recurrentKernel: new Float32Array(H * 4 * H).fill(0.01),
+          bias: new Float32Array(4 * H) } };
+      require('worker_threads').parentPort.postMessage('running');
+      for (;;) { a.lstmForward(args); try { a.lstmForward({ batch: 0 }); } catch (e) {} }`;
+    for (let k = 0; k < 12; k++) {
+      const w = new Worker(code, { eval: true });
+      await new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 2 + (k % 5)));
+      await w.terminate();
+    }
+    expect(native.capabilities().version).to.be.a('string');
+  });
+
   it('loads in a worker thread (own addon data) and without setErrorClass still throws errors with a code', async () => {
     const file = nativeStatus().path!;
     const code = `
