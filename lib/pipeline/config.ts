@@ -19,7 +19,7 @@ import { promises as fsp } from 'node:fs';
 import { DeepSentryError, describeValue } from '../errors';
 import { resolveLogConfig, type LogConfig, type LogConfigOverrides } from '../logs/config';
 import { DEFAULT_TEXT_CONFIG, DEFAULT_TEXT_TRAIN, type TextModelConfig } from '../models/text';
-import { DEFAULT_DETECTOR_CONFIG, DEFAULT_DETECTOR_TRAIN, type DetectorConfig } from '../models/detector';
+import { DEFAULT_DETECTOR_CONFIG, DEFAULT_DETECTOR_TRAIN, SCORE_MODES, type DetectorConfig } from '../models/detector';
 import { checkTrainOptions, DEFAULT_TRAIN, type TrainOptions } from '../models/train';
 import { fitThreshold, type ThresholdSpec } from '../models/threshold';
 
@@ -137,7 +137,7 @@ function mergeChecked(base: Record<string, unknown>, over: unknown, path: string
 const ENUMS: Array<[string, (c: PipelineConfig) => unknown, readonly unknown[]]> = [
   ['threshold.method', (c) => c.threshold.method, ['mad', 'mean-std', 'percentile']],
   ['detector.model.objective', (c) => c.detector.model.objective, ['regression', 'softmax']],
-  ['detector.model.score', (c) => c.detector.model.score, ['distance', 'rank', 'nll']],
+  ['detector.model.score', (c) => c.detector.model.score, SCORE_MODES],
   ['detector.model.weighting', (c) => c.detector.model.weighting, ['count', 'sqrt', 'log', 'uniform']],
 ];
 
