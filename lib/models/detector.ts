@@ -19,7 +19,14 @@
  *   distance — distance(predicted, actual)                          (meaningful for regression)
  *   rank     — how many known messages the prediction prefers to the actual one (DeepLog's top-k)
  *   nll      — −log of the actual message's share of a softmax over known messages ∪ {actual}
+ *   surprise — nll + rarityWeight · (−log of the message's frequency among the training targets): how
+ *              unexpected the message is here AND how rare it is at all (never seen = rarest)
  * where "prefers" uses logit(k) = −distance(pred, k) for regression and pred·k for softmax.
+ *
+ * Why `surprise` is the default (measured on hdfs-dev, trained on the first half of the blocks in time order,
+ * scored on the second, no labels used): nll alone reaches block ROC-AUC 0.89, nll + rarity 0.998. Training is
+ * unsupervised, so anomalous sessions in the training data teach the sequence model that their rare messages do
+ * follow (with a small probability) in their context; their marginal rarity is the evidence it lacks.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DeepSentryError } from '../errors';
@@ -35,8 +42,8 @@ export const PAD_MESSAGE = 0;
 export const END_MESSAGE = 1;
 
 export type DetectorObjective = 'regression' | 'softmax';
-export type ScoreMode = 'distance' | 'rank' | 'nll';
-export const SCORE_MODES: readonly ScoreMode[] = ['distance', 'rank', 'nll'];
+export type ScoreMode = 'distance' | 'rank' | 'nll' | 'surprise';
+export const SCORE_MODES: readonly ScoreMode[] = ['distance', 'rank', 'nll', 'surprise'];
 /** How the training loss weighs a distinct window seen n times: n, √n, 1 + ln n, or 1. */
 export type WindowWeighting = 'count' | 'sqrt' | 'log' | 'uniform';
 
@@ -51,6 +58,8 @@ export interface DetectorConfig {
   distance: DistanceMetric;
   /** the score scoreSessions reports by default */
   score: ScoreMode;
+  /** weight of the rarity term in the `surprise` score */
+  rarityWeight: number;
   weighting: WindowWeighting;
   seed: number;
 }
@@ -60,7 +69,8 @@ export const DEFAULT_DETECTOR_CONFIG: Omit<DetectorConfig, 'vectorDim'> = {
   hiddenSize: 64,
   objective: 'softmax',
   distance: 'euclidean',
-  score: 'nll',
+  score: 'surprise',
+  rarityWeight: 1,
   weighting: 'count',
   seed: 42,
 };
@@ -99,6 +109,7 @@ export interface WindowScores {
   distance: Float32Array;
   rank: Float32Array;
   nll: Float32Array;
+  surprise: Float32Array;
 }
 
 /** Per-session result of scoreSessions. */
@@ -117,6 +128,7 @@ function checkConfig(c: DetectorConfig): void {
   if (!DISTANCE_METRICS.includes(c.distance)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected one of ${DISTANCE_METRICS.join(', ')} for detector.distance but received ${String(c.distance)}`);
   if (!['regression', 'softmax'].includes(c.objective)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected regression or softmax for detector.objective but received ${String(c.objective)}`);
   if (!SCORE_MODES.includes(c.score)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected one of ${SCORE_MODES.join(', ')} for detector.score but received ${String(c.score)}`);
+  if (!(typeof c.rarityWeight === 'number' && c.rarityWeight >= 0)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a non-negative number for detector.rarityWeight but received ${String(c.rarityWeight)}`);
   if (!['count', 'sqrt', 'log', 'uniform'].includes(c.weighting)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected count, sqrt, log or uniform for detector.weighting but received ${String(c.weighting)}`);
 }
 
@@ -162,6 +174,10 @@ export class Detector {
   readonly params: ParamSet;
   /** feature rows of every message seen in training (end event included) [K, vectorDim+2] */
   known: Float32Array = new Float32Array(0);
+  /** −log frequency of each known message among the training targets [K] (the rarity of the surprise score) */
+  rarity: Float32Array = new Float32Array(0);
+  /** the rarity of a message never seen as a target in training */
+  unseenRarity = 0;
   /** mean raw vector of the distinct training messages, subtracted before normalising [vectorDim] */
   center: Float32Array;
   training: TrainResult | null = null;
@@ -330,6 +346,15 @@ export class Detector {
     }
     this.known = new Float32Array(knownIds.length * F);
     knownIds.forEach((id, k) => this.known.set(feats.subarray(id * F, id * F + F), k * F));
+    // Rarity: −log((n + ½)/(N + 1)) over target occurrences (every line once, and every real session end).
+    const n = new Float64Array(knownIds.length);
+    let total = 0;
+    for (let i = 0; i < ws.counts.length; i++) {
+      n[knownIndex[ws.ids[i * ws.size + ws.size - 1]]] += ws.counts[i];
+      total += ws.counts[i];
+    }
+    this.rarity = Float32Array.from(n, (c) => -Math.log((c + 0.5) / (total + 1)));
+    this.unseenRarity = -Math.log(0.5 / (total + 1));
     const weights = this.weigh(ws.counts);
     const table = tf.tensor2d(feats, [rows, F]);
     const knownT = tf.tensor2d(this.known, [knownIds.length, F]);
@@ -477,7 +502,8 @@ export class Detector {
       for (let d = 0; d < F; d++) s += a[ao + d] * b[bo + d];
       return s;
     };
-    const res: WindowScores = { distance: new Float32Array(count), rank: new Float32Array(count), nll: new Float32Array(count) };
+    const res: WindowScores = { distance: new Float32Array(count), rank: new Float32Array(count), nll: new Float32Array(count), surprise: new Float32Array(count) };
+    const alpha = this.config.rarityWeight;
     const logits = new Float64Array(K + 1);
     for (let i = 0; i < count; i++) {
       const a = windows[i * W + W - 1] * F;
@@ -486,18 +512,23 @@ export class Detector {
       const own = logit(pred, po, feats, a);
       let rank = 0;
       let isKnown = false;
+      let rarity = this.unseenRarity;
       let mx = own;
       for (let k = 0; k < K; k++) {
         const l = logit(pred, po, known, k * F);
         logits[k] = l;
         if (l > own) rank++;
         if (l > mx) mx = l;
-        if (!isKnown && distance('squared', known, k * F, feats, a, F) < 1e-10) isKnown = true;
+        if (!isKnown && distance('squared', known, k * F, feats, a, F) < 1e-10) {
+          isKnown = true;
+          rarity = this.rarity[k];
+        }
       }
       let sum = isKnown ? 0 : Math.exp(own - mx);
       for (let k = 0; k < K; k++) sum += Math.exp(logits[k] - mx);
       res.rank[i] = rank;
       res.nll[i] = mx + Math.log(sum) - own;
+      res.surprise[i] = res.nll[i] + alpha * rarity;
     }
     return res;
   }
@@ -535,13 +566,14 @@ export class Detector {
     const w = this.params.snapshot().map((x) => ({ ...x, name: `detector/${x.name}` }));
     w.push({ name: 'detector/known', shape: [this.knownCount, this.featureDim], values: this.known.slice() });
     w.push({ name: 'detector/center', shape: [this.config.vectorDim], values: this.center.slice() });
+    w.push({ name: 'detector/rarity', shape: [this.knownCount + 1], values: Float32Array.from([...this.rarity, this.unseenRarity]) });
     return w;
   }
 
   static fromWeights(config: DetectorConfig, weights: NamedWeight[], source = 'model'): Detector {
     const d = new Detector(config);
     const mine = weights.filter((w) => w.name.startsWith('detector/')).map((w) => ({ ...w, name: w.name.slice(9) }));
-    d.params.restore(mine.filter((w) => w.name !== 'known' && w.name !== 'center'), source);
+    d.params.restore(mine.filter((w) => !['known', 'center', 'rarity'].includes(w.name)), source);
     const known = mine.find((w) => w.name === 'known');
     if (!known || known.shape.length !== 2 || known.shape[1] !== d.featureDim) {
       throw new DeepSentryError('DS_MODEL', `${source}: weight detector/known is missing or not [K, ${d.featureDim}]`);
@@ -550,6 +582,10 @@ export class Detector {
     const center = mine.find((w) => w.name === 'center');
     if (!center || center.values.length !== d.config.vectorDim) throw new DeepSentryError('DS_MODEL', `${source}: weight detector/center is missing or not [${d.config.vectorDim}]`);
     d.center = center.values.slice();
+    const rarity = mine.find((w) => w.name === 'rarity');
+    if (!rarity || rarity.values.length !== d.knownCount + 1) throw new DeepSentryError('DS_MODEL', `${source}: weight detector/rarity is missing or not [${d.knownCount + 1}]`);
+    d.rarity = rarity.values.slice(0, d.knownCount);
+    d.unseenRarity = rarity.values[d.knownCount];
     return d;
   }
 
