@@ -340,6 +340,24 @@ describe('native boundary', function () {
     }
   });
 
+  it('a throwing getter or a Proxy argument: the JavaScript error wins, nothing crashes', () => {
+    const args = eps[0].valid(rngFor(10)) as Record<string, unknown>;
+    const boom = new Error('boom from a getter');
+    const withGetter = { ...args, get hiddenSize(): number { throw boom; } };
+    expect(() => native.lstmForward(withGetter as never)).to.throw(boom);
+    const proxy = new Proxy(args, { get: (t, k) => (k === 'weights' ? { kernel: 1 } : Reflect.get(t, k)) });
+    expect(() => native.lstmForward(proxy as never)).to.throw(DeepSentryError, /weights\.kernel/);
+  });
+
+  it('arrays on a SharedArrayBuffer (and at a byte offset) are read in place', () => {
+    const d = { batch: 2, steps: 3, inputSize: 5, hiddenSize: 4 };
+    const p = lstmProblem(rngFor(12), d, { lengths: true });
+    const want = native.lstmForward(p).y;
+    const shared = new Float32Array(new SharedArrayBuffer((p.x.length + 3) * 4), 12, p.x.length);
+    shared.set(p.x);
+    expect(firstDifference(native.lstmForward({ ...p, x: shared }).y, want)).to.equal(null);
+  });
+
   it('a getter that detaches an array already checked is caught before the kernels run', () => {
     const args = eps[0].valid(rngFor(4)) as Record<string, unknown>;
     const x = args.x as Float32Array;
