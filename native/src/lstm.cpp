@@ -194,23 +194,25 @@ struct FwdDir {
   int64_t out_ld;
   // plan
   const Table* tb;
-  int Q;
-  SpinBarrier* bar;
+  int Q;            // row chunks: independent tasks
+  bool pack_in_task;  // Q == 1: the task packs the weights itself (else the caller did before the job)
   Rows rows;
   int64_t* bounds;
   int64_t s_ld;
-  float *kp, *rp, *pre, *xproj, *xg;
+  float *kp, *rp, *pre, *xproj, *xl;
   float *hb[2], *cb[2];
 };
 
-void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, int Q, SpinBarrier* bar) {
+// Plans one direction as Q chunks of rows (at most `want`, at least one tile of rows each).
+void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, int want) {
   d.G = 4 * d.H;
   d.tb = &tb;
-  d.Q = Q;
-  d.bar = bar;
+  int64_t tiles = (d.B + tb.lmr - 1) / tb.lmr;
+  d.Q = (int)(want < tiles ? want : tiles > 0 ? tiles : 1);
+  d.pack_in_task = d.Q == 1;
   d.rows = sort_rows(ar, d.lengths, d.B, d.T);
-  d.bounds = ar.get<int64_t>(Q + 1);
-  chunk_bounds(d.rows.len, d.B, Q, tb.lmr, d.bounds);
+  d.bounds = ar.get<int64_t>(d.Q + 1);
+  chunk_bounds(d.rows.len, d.B, d.Q, tb.lmr, d.bounds);
   d.s_ld = round_up(d.H, 16);
   // Packing the weights costs a pass over them; it pays when they are then read many times (many rows).
   d.kp = d.B * d.T > 4 * tb.mr ? ar.get<float>(kern::packed_b_floats(tb, d.I, d.G)) : nullptr;
@@ -218,22 +220,30 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, int Q, SpinBarrier* bar) {
   d.rp = d.B > 1 ? ar.get<float>(kern::lstm_r_floats(tb, d.H)) : nullptr;
   d.pre = d.B == 1 ? ar.get<float>((size_t)d.G) : nullptr;
   d.xproj = ar.get<float>((size_t)(d.B * d.T * d.G));
-  d.xg = d.tokens ? ar.get<float>((size_t)(d.B * d.T * d.I)) : nullptr;
+  d.xl = ar.get<float>((size_t)(d.B * d.T * d.I));
   for (int i = 0; i < 2; i++) {
     d.hb[i] = ar.get<float>((size_t)(d.B * d.s_ld));
     d.cb[i] = ar.get<float>((size_t)(d.B * d.s_ld));
   }
 }
 
-void fwd_member(FwdDir& d, int q) {
+void fwd_pack(FwdDir& d) {
+  if (d.kp) d.tb->pack_b(d.kernel, d.G, false, d.I, d.G, d.kp);
+  if (d.rp) d.tb->pack_r(d.recurrent, d.H, d.rp);
+}
+
+// Chunk q: its rows' input projections (one GEMM over their steps, in chunk order: row r, step t at
+// (r - r0)*T + t), then the recurrence. Touches nothing of other chunks.
+void fwd_chunk(FwdDir& d, int q) {
   const Table& tb = *d.tb;
-  const int64_t B = d.B, T = d.T, I = d.I, H = d.H, G = d.G;
-  // phase 1: pack the weights, set up the chunk's state, zero the outputs past each sequence's length
-  if (q == 0 && d.kp) tb.pack_b(d.kernel, G, false, I, G, d.kp);
-  if (q == (d.Q > 1 ? 1 : 0) && d.rp) tb.pack_r(d.recurrent, H, d.rp);
+  const int64_t T = d.T, I = d.I, H = d.H, G = d.G;
+  if (d.pack_in_task) fwd_pack(d);
   const int64_t r0 = d.bounds[q], r1 = d.bounds[q + 1];
+  if (r1 <= r0) return;
+  bool contiguous = !d.tokens;  // the chunk's sequences are b0, b0+1, …: x is already in chunk order
   for (int64_t r = r0; r < r1; r++) {
     const int64_t b = d.rows.seq[r];
+    contiguous = contiguous && b == d.rows.seq[r0] + (r - r0);
     float* h = d.hb[0] + r * d.s_ld;
     float* c = d.cb[0] + r * d.s_ld;
     zero_floats(h, d.s_ld);
@@ -245,55 +255,55 @@ void fwd_member(FwdDir& d, int q) {
     if (d.y)
       for (int64_t t = d.rows.len[r]; t < T; t++) zero_floats(d.y + (b * T + t) * d.y_ld, H);
   }
-  d.bar->wait();
-  // phase 2: the input projection of every step, rows split over the team
-  int64_t m0, m1;
-  split_range(B * T, q, d.Q, tb.mr, m0, m1);
-  if (m1 > m0) {
-    const float* a = d.x ? d.x + m0 * I : d.xg + m0 * I;
-    if (d.tokens) {
-      for (int64_t row = m0; row < m1; row++) {
-        const int64_t b = row / T, t = row % T;
-        float* dst = d.xg + row * I;
-        if (t < len_of(d.lengths, b, T))
-          copy_floats(dst, d.embedding + (int64_t)d.tokens[row] * I, I);
-        else
-          zero_floats(dst, I);
-      }
-    }
-    gemm_rows(tb, m1 - m0, G, I, a, I, false, d.kp, d.bias, d.xproj + m0 * G, G, false, nullptr, d.kernel, G);
-  }
-  d.bar->wait();
-  // phase 3: the recurrence of this member's rows
-  if (r1 > r0) {
-    kern::LstmRecArgs a{};
-    a.hidden = H;
-    a.steps = T;
-    a.rows = r1 - r0;
-    a.len = d.rows.len + r0;
-    a.seq = d.rows.seq + r0;
-    a.reverse = d.reverse;
-    a.rp = d.rp;
-    a.r = d.recurrent;
-    a.xproj = d.xproj;
-    for (int i = 0; i < 2; i++) {
-      a.h[i] = d.hb[i] + r0 * d.s_ld;
-      a.c[i] = d.cb[i] + r0 * d.s_ld;
-    }
-    a.s_ld = d.s_ld;
-    a.y = d.y;
-    a.y_ld = d.y_ld;
-    a.h0_zero = d.h0 == nullptr;
-    a.pre = d.pre;
-    a.gates = d.gates;
-    a.cells = d.cells;
-    tb.lstm_rec(a);
+  const float* xa;
+  if (contiguous) {
+    xa = d.x + d.rows.seq[r0] * T * I;
+  } else {
     for (int64_t r = r0; r < r1; r++) {
       const int64_t b = d.rows.seq[r];
-      const int p = d.rows.len[r] & 1;
-      if (d.h_out) copy_floats(d.h_out + b * d.out_ld, d.hb[p] + r * d.s_ld, H);
-      if (d.c_out) copy_floats(d.c_out + b * d.out_ld, d.cb[p] + r * d.s_ld, H);
+      float* dst = d.xl + (r * T) * I;
+      if (!d.tokens) {
+        copy_floats(dst, d.x + b * T * I, T * I);
+        continue;
+      }
+      for (int64_t t = 0; t < T; t++) {
+        if (t < d.rows.len[r])  // ids past a sequence's length are padding: never read
+          copy_floats(dst + t * I, d.embedding + (int64_t)d.tokens[b * T + t] * I, I);
+        else
+          zero_floats(dst + t * I, I);
+      }
     }
+    xa = d.xl + r0 * T * I;
+  }
+  float* xp = d.xproj + r0 * T * G;
+  gemm_rows(tb, (r1 - r0) * T, G, I, xa, I, false, d.kp, d.bias, xp, G, false, nullptr, d.kernel, G);
+  kern::LstmRecArgs a{};
+  a.hidden = H;
+  a.steps = T;
+  a.rows = r1 - r0;
+  a.len = d.rows.len + r0;
+  a.seq = d.rows.seq + r0;
+  a.reverse = d.reverse;
+  a.rp = d.rp;
+  a.r = d.recurrent;
+  a.xproj = xp;
+  for (int i = 0; i < 2; i++) {
+    a.h[i] = d.hb[i] + r0 * d.s_ld;
+    a.c[i] = d.cb[i] + r0 * d.s_ld;
+  }
+  a.s_ld = d.s_ld;
+  a.y = d.y;
+  a.y_ld = d.y_ld;
+  a.h0_zero = d.h0 == nullptr;
+  a.pre = d.pre;
+  a.gates = d.gates;
+  a.cells = d.cells;
+  tb.lstm_rec(a);
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t b = d.rows.seq[r];
+    const int p = d.rows.len[r] & 1;
+    if (d.h_out) copy_floats(d.h_out + b * d.out_ld, d.hb[p] + r * d.s_ld, H);
+    if (d.c_out) copy_floats(d.c_out + b * d.out_ld, d.cb[p] + r * d.s_ld, H);
   }
 }
 
@@ -347,7 +357,8 @@ FwdDir fwd_from(const LstmEncodeArgs& a) {
 
 double fwd_flops(const FwdDir& d) { return 2.0 * d.B * d.T * 4 * d.H * (double)(d.I + d.H); }
 
-// One direction on all threads, or two directions on two teams.
+// One or two directions as independent chunk tasks: whichever thread is free takes the next chunk, and the
+// caller never waits for a worker that has not woken (a loaded machine).
 void run_forward(FwdDir* dirs, int ndir) {
   const Table& tb = active_table();
   Arena& ar = arena();
@@ -355,34 +366,19 @@ void run_forward(FwdDir* dirs, int ndir) {
   for (int i = 0; i < ndir; i++) flops += fwd_flops(dirs[i]);
   PoolLease lease(threads_for(flops, ndir == 2 ? 5e5 : 4e6));
   const int n = lease.n();
-  if (ndir == 1 || n == 1) {
-    SpinBarrier bar(n);
-    for (int i = 0; i < ndir; i++) fwd_plan(dirs[i], ar, tb, n, &bar);
-    auto job = [&](int tid, int) {
-      for (int i = 0; i < ndir; i++) fwd_member(dirs[i], tid);
-    };
-    lease.run(job);
-    return;
-  }
-  if (n == 2) {  // one direction per thread, as two independent tasks (the caller does both if need be)
-    SpinBarrier one(1);
-    fwd_plan(dirs[0], ar, tb, 1, &one);
-    fwd_plan(dirs[1], ar, tb, 1, &one);
-    auto task = [&](int t) { fwd_member(dirs[t], 0); };
-    lease.run_tasks(2, task);
-    return;
-  }
-  const int qf = n / 2, qb = n - qf;
-  SpinBarrier bf(qf), bb(qb);
-  fwd_plan(dirs[0], ar, tb, qf, &bf);
-  fwd_plan(dirs[1], ar, tb, qb, &bb);
-  auto job = [&](int tid, int) {
-    if (tid < qf)
-      fwd_member(dirs[0], tid);
+  // Chunks per direction: two directions on two threads need none (one task each).
+  const int per_dir = ndir == 2 ? (n + 1) / 2 : n;
+  for (int i = 0; i < ndir; i++) fwd_plan(dirs[i], ar, tb, per_dir);
+  for (int i = 0; i < ndir; i++)
+    if (!dirs[i].pack_in_task) fwd_pack(dirs[i]);
+  const int q0 = dirs[0].Q, ntasks = q0 + (ndir == 2 ? dirs[1].Q : 0);
+  auto task = [&](int t) {
+    if (t < q0)
+      fwd_chunk(dirs[0], t);
     else
-      fwd_member(dirs[1], tid - qf);
+      fwd_chunk(dirs[1], t - q0);
   };
-  lease.run(job);
+  lease.run_tasks(ntasks, task);
 }
 
 // ---- backward ---------------------------------------------------------------------------------------------
