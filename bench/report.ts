@@ -29,6 +29,8 @@ export interface CaseResult {
   itemsPerSecond: number;
   gflops: number;
   samples: number;
+  /** every sample: mean seconds per call of one benchmark.js cycle */
+  sampleSeconds: number[];
   rmePercent: number;
   /** how this implementation's variant differs, e.g. a frozen embedding */
   note?: string;
@@ -119,6 +121,7 @@ export function caseResult(def: WorkloadDef, impl: ImplId, t: Timing, note?: str
     itemsPerSecond: def.itemsPerCall / t.median,
     gflops: def.flopsPerCall / t.median / 1e9,
     samples: t.samples.length,
+    sampleSeconds: t.samples,
     rmePercent: t.rme,
   };
   if (note) r.note = note;
