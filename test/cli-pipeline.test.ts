@@ -117,12 +117,12 @@ describe('deepsentry train / score / run (CLI)', function () {
 
   it('score streams: memory stays flat on a large input (capped heap)', async function () {
     // A model whose sessions close after 60 s of log time without a line, so the scorer holds only the open
-    // ones; a 40 MB synthetic HDFS-like log through a 96 MB heap would not fit if it were buffered.
+    // ones; a 24 MB synthetic HDFS-like log through a 96 MB heap would not fit if it were buffered.
     const cfg = path.join(workDir(), 'idle.json');
     fs.writeFileSync(cfg, JSON.stringify({ ...JSON.parse(fs.readFileSync(tinyConfigFile(), 'utf8')), logs: { session: { idleTimeoutMs: 60000 } } }));
     const model = path.join(workDir(), 'idle-model');
     const big = path.join(workDir(), 'big.log');
-    const g = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/gen-hdfs-like.ts', big, '40'], { cwd: ROOT, encoding: 'utf8' });
+    const g = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/gen-hdfs-like.ts', big, '24'], { cwd: ROOT, encoding: 'utf8' });
     expect(g.status, g.stderr).to.equal(0);
     const t = cli(['train', hdfsSlice(6000), '--out', model, '--config', cfg, '--quiet']);
     expect(t.code, t.stderr).to.equal(0);
@@ -130,7 +130,7 @@ describe('deepsentry train / score / run (CLI)', function () {
     const r = spawnSync(process.execPath, ['--max-old-space-size=96', '--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", '--', 'score', '--model', model, big, '--out', out, '--json'], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status, r.stderr.slice(-2000)).to.equal(0);
     const j = JSON.parse(r.stdout);
-    expect(j.lines).to.be.greaterThan(200000);
-    expect(j.sessions).to.be.greaterThan(10000);
+    expect(j.lines).to.be.greaterThan(100000);
+    expect(j.sessions).to.be.greaterThan(5000);
   });
 });

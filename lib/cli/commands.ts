@@ -10,6 +10,9 @@ import { liveCommand } from './commands/live';
 import { trainCommand } from './commands/train';
 import { scoreCommand } from './commands/score';
 import { runCommand } from './commands/run';
+import { trainTextCommand } from './commands/train-text';
+import { encodeCommand } from './commands/encode';
+import { trainDetectorCommand } from './commands/train-detector';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand, liveCommand, trainCommand, scoreCommand, runCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand, liveCommand, trainCommand, scoreCommand, runCommand, trainTextCommand, encodeCommand, trainDetectorCommand];

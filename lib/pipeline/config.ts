@@ -108,8 +108,8 @@ export function defaultPipelineConfig(): PipelineConfig {
     logs: {},
     text: { model: { ...textModelDefaults }, train: { ...trainDefaults(DEFAULT_TEXT_TRAIN), validationSplit: AUTO_SPLIT } },
     detector: { model: { ...detectorModelDefaults }, train: trainDefaults(DEFAULT_DETECTOR_TRAIN) },
-    threshold: { method: 'mean-std', k: 3, percentile: 99.5, holdout: 0.2 },
-    scoring: { novelty: true, sequence: true, rarity: true, detectorWeight: 0.3 },
+    threshold: { method: 'percentile', k: 3, percentile: 99, holdout: 0.2 },
+    scoring: { novelty: true, sequence: false, rarity: true, detectorWeight: 1 },
     run: { trainFraction: 0.5 },
   };
 }

@@ -87,47 +87,97 @@ function timed<T>(r: PipelineReporter | undefined, name: string, detail: string,
   });
 }
 
-/** Trains every model stage on the (selected) sessions of a prepared directory. */
-export async function trainFromPrepared(dir: string, o: TrainPipelineOptions): Promise<DeepSentry> {
+/** What the text stage produces (`deepsentry train-text` keeps it in <workdir>/text-model). */
+export interface TextStage {
+  logConfig: LogConfig;
+  vocabulary: Vocabulary;
+  text: TextAutoencoder;
+  /** the distinct messages of the training sessions, in prepared-id order: model id FIRST_ID + i */
+  messages: PreparedMessage[];
+  /** lines per message among the training sessions */
+  counts: number[];
+  textResult: TrainResult;
+}
+
+/** Token ids of the stage's messages (an empty message reads as one <unk>). */
+function sequencesOf(st: Pick<TextStage, 'vocabulary' | 'messages'>): Int32Array[] {
+  return st.messages.map((m) => {
+    const ids = st.vocabulary.encode(m.tokens);
+    return ids.length > 0 ? ids : Int32Array.of(2);
+  });
+}
+
+/** The training sessions of a prepared directory (all, or the selected ones), checked to be non-empty. */
+export async function trainingSessions(dir: string, select?: (s: PreparedSession) => boolean): Promise<{ manifest: PreparedManifest; sessions: PreparedSession[] }> {
+  const manifest = await readPreparedManifest(dir);
+  const sessions = await loadSessions(dir, select);
+  if (sessions.length === 0) {
+    const lc = modelLogConfig(manifest);
+    throw new DeepSentryError('DS_INVALID_ARGUMENT', `no sessions to train on in ${manifest.inputs.map((i) => i.name).join(', ')} (${manifest.summary.parsed} lines parsed of ${manifest.summary.lines}): is the log empty, or does the session key (${lc.session.keyPattern}) match nothing?`);
+  }
+  return { manifest, sessions };
+}
+
+/** Stage 1: vocabulary and text autoencoder on the distinct messages of the training sessions. */
+export async function trainTextStage(dir: string, manifest: PreparedManifest, sessions: PreparedSession[], o: TrainPipelineOptions): Promise<TextStage> {
   const config = o.config;
   // A library caller who has not picked a backend gets `auto` (the CLI picks it from --backend first).
   if (currentBackend() === null) ensureBackend();
-  const manifest = await readPreparedManifest(dir);
   const logConfig = modelLogConfig(manifest);
-  const sessions = await loadSessions(dir, o.select);
-  if (sessions.length === 0) {
-    throw new DeepSentryError('DS_INVALID_ARGUMENT', `no sessions to train on in ${manifest.inputs.map((i) => i.name).join(', ')} (${manifest.summary.parsed} lines parsed of ${manifest.summary.lines}): is the log empty, or does the session key (${logConfig.session.keyPattern}) match nothing?`);
-  }
   const all = await readPreparedMessages(dir);
   // Lines per prepared message among the training sessions; the model's table holds only those messages.
-  const counts = new Map<number, number>();
-  for (const s of sessions) for (const id of s.messages) counts.set(id, (counts.get(id) ?? 0) + 1);
-  const used: PreparedMessage[] = all.filter((m) => counts.has(m.id));
-  const toModel = new Map<number, number>();
-  used.forEach((m, i) => toModel.set(m.id, FIRST_ID + i));
+  const lineCounts = new Map<number, number>();
+  for (const s of sessions) for (const id of s.messages) lineCounts.set(id, (lineCounts.get(id) ?? 0) + 1);
+  const messages: PreparedMessage[] = all.filter((m) => lineCounts.has(m.id));
+  const counts = messages.map((m) => lineCounts.get(m.id) as number);
   const tokenCounts = new Map<string, number>();
-  for (const m of used) for (const t of m.tokens) tokenCounts.set(t, (tokenCounts.get(t) ?? 0) + (counts.get(m.id) as number));
-  const vocabulary = Vocabulary.build(tokenCounts, logConfig.vocabulary);
-  const seqs = used.map((m) => {
-    const ids = vocabulary.encode(m.tokens);
-    return ids.length > 0 ? ids : Int32Array.of(2);
+  messages.forEach((m, i) => {
+    for (const t of m.tokens) tokenCounts.set(t, (tokenCounts.get(t) ?? 0) + counts[i]);
   });
-
+  const vocabulary = Vocabulary.build(tokenCounts, logConfig.vocabulary);
+  const seqs = sequencesOf({ vocabulary, messages });
   const seed = config.seed;
   const text = new TextAutoencoder({ ...config.text.model, maxTokens: logConfig.tokenizer.maxTokens, vocabSize: vocabulary.size, seed });
   const textResult = await timed(o.reporter, 'train-text', `${seqs.length} distinct messages, vocabulary ${vocabulary.size}`, (r: TrainResult) => [r.epochs * seqs.length, 'messages'], () =>
     text.fit(seqs, { ...trainOptionsOf(config.text.train), seed, ...(o.signal ? { signal: o.signal } : {}), ...(o.reporter?.progress ? { onProgress: o.reporter.progress } : {}) }),
   );
-  const D = text.config.latentDim;
-  const vectors = new Float32Array((FIRST_ID + used.length) * D);
-  await timed(o.reporter, 'encode', `${seqs.length} distinct messages`, () => [seqs.length, 'messages'], async () => vectors.set(text.encode(seqs), FIRST_ID * D));
+  return { logConfig, vocabulary, text, messages, counts, textResult };
+}
 
+/** Stage 2: the message-vector table [FIRST_ID + messages, latentDim] (rows 0 and 1 reserved). */
+export async function encodeStage(st: TextStage, reporter?: PipelineReporter): Promise<Float32Array> {
+  const seqs = sequencesOf(st);
+  const D = st.text.config.latentDim;
+  const vectors = new Float32Array((FIRST_ID + seqs.length) * D);
+  await timed(reporter, 'encode', `${seqs.length} distinct messages`, () => [seqs.length, 'messages'], async () => vectors.set(st.text.encode(seqs), FIRST_ID * D));
+  return vectors;
+}
+
+/**
+ * Stage 3: the detector on the earlier training sessions, then the threshold on the held-back later ones;
+ * returns the complete model.
+ */
+export async function trainDetectorStage(st: TextStage, vectors: Float32Array, manifest: PreparedManifest, sessions: PreparedSession[], o: TrainPipelineOptions): Promise<DeepSentry> {
+  const config = o.config;
+  if (currentBackend() === null) ensureBackend();
+  const D = st.text.config.latentDim;
+  if (vectors.length !== (FIRST_ID + st.messages.length) * D) {
+    throw new DeepSentryError('DS_MODEL', `the message vectors (${vectors.length / D} rows) do not match the text model's ${st.messages.length} messages: run encode again`);
+  }
+  const toModel = new Map<number, number>();
+  st.messages.forEach((m, i) => toModel.set(m.id, FIRST_ID + i));
+  const ids = (s: PreparedSession) =>
+    Int32Array.from(s.messages, (id) => {
+      const m = toModel.get(id);
+      if (m === undefined) throw new DeepSentryError('DS_MODEL', `session ${s.key} has message ${id}, which the text model was not trained on: run train-text again on this data`);
+      return m;
+    });
   // Held-back sessions: the last ones in time order (at least one; with one session it is also trained on).
   const nHold = sessions.length >= 2 ? Math.max(1, Math.round(sessions.length * config.threshold.holdout)) : 0;
   const fitOn = sessions.slice(0, sessions.length - nHold);
   const held = nHold > 0 ? sessions.slice(sessions.length - nHold) : sessions;
-  const ids = (s: PreparedSession) => Int32Array.from(s.messages, (id) => toModel.get(id) as number);
-  const detector = new Detector({ ...config.detector.model, vectorDim: D, window: logConfig.window.size, seed });
+  const seed = config.seed;
+  const detector = new Detector({ ...config.detector.model, vectorDim: D, window: st.logConfig.window.size, seed });
   const detResult = await timed(o.reporter, 'train-detector', `${fitOn.length} sessions (${nHold} held back for the threshold)`, (r: TrainResult) => [r.epochs * fitOn.length, 'sessions'], () =>
     detector.fit(vectors, fitOn.map(ids), {
       ...trainOptionsOf(config.detector.train),
@@ -139,10 +189,10 @@ export async function trainFromPrepared(dir: string, o: TrainPipelineOptions): P
   );
   if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'training was cancelled');
 
-  const hash = sha256Hex(JSON.stringify({ messages: used.map((m) => [m.text, counts.get(m.id)]), sessions: sessions.map((s) => [s.key, s.messages.length]) }));
+  const hash = sha256Hex(JSON.stringify({ messages: st.messages.map((m, i) => [m.text, st.counts[i]]), sessions: sessions.map((s) => [s.key, s.messages.length]) }));
   const placeholder = fitThreshold([0], { method: 'percentile', percentile: 100 });
-  const sequence = new SequenceModel().fit(fitOn.map(ids), fitOn.map((s) => sessionEnded(s.end)), used.length);
-  const model = new DeepSentry(config, logConfig, vocabulary, text, detector, used.map((m) => m.text), vectors, { session: placeholder }, sequence, used.map((m) => counts.get(m.id) as number), {}, hash);
+  const sequence = new SequenceModel().fit(fitOn.map(ids), fitOn.map((s) => sessionEnded(s.end)), st.messages.length);
+  const model = new DeepSentry(config, st.logConfig, st.vocabulary, st.text, detector, st.messages.map((m) => m.text), vectors, { session: placeholder }, sequence, st.counts, {}, hash);
   const heldScores = await timed(o.reporter, 'threshold', `${held.length} held-back sessions`, () => [held.length, 'sessions'], async () =>
     model.scoreSessions(held.map((s) => ({ messageIds: ids(s), ended: sessionEnded(s.end) }))).sessionScores,
   );
@@ -154,11 +204,19 @@ export async function trainFromPrepared(dir: string, o: TrainPipelineOptions): P
       sessions: sessions.length,
       detectorSessions: fitOn.length,
       heldBackSessions: nHold,
-      distinctMessages: used.length,
-      vocabularySize: vocabulary.size,
+      distinctMessages: st.messages.length,
+      vocabularySize: st.vocabulary.size,
     },
-    text: textResult,
+    text: st.textResult,
     detector: detResult,
   });
   return model;
+}
+
+/** Trains every model stage on the (selected) sessions of a prepared directory. */
+export async function trainFromPrepared(dir: string, o: TrainPipelineOptions): Promise<DeepSentry> {
+  const { manifest, sessions } = await trainingSessions(dir, o.select);
+  const st = await trainTextStage(dir, manifest, sessions, o);
+  const vectors = await encodeStage(st, o.reporter);
+  return trainDetectorStage(st, vectors, manifest, sessions, o);
 }
