@@ -33,6 +33,25 @@ describe('deepsentry train / score / run (CLI)', function () {
     expect(fs.readFileSync(path.join(out, 'lines.csv'), 'utf8')).to.match(/^line_no,session,score,anomaly\n\d+,blk_/);
   });
 
+  it('stage commands over one working directory: prepare, train-text, encode, train-detector, then score', () => {
+    const dir = path.join(workDir(), 'stages');
+    const cfg = tinyConfigFile();
+    expect(cli(['prepare', hdfsSlice(6000), '--out', dir, '--quiet']).code).to.equal(0);
+    const detectorFirst = cli(['train-detector', dir, '--config', cfg]);
+    expect(detectorFirst.code).to.equal(1);
+    expect(detectorFirst.stderr).to.match(/train-text/);
+    for (const stage of ['train-text', 'encode', 'train-detector']) {
+      const r = cli([stage, dir, '--config', cfg, '--json']);
+      expect(r.code, `${stage}: ${r.stderr}`).to.equal(0);
+    }
+    // re-running one stage alone works
+    expect(cli(['encode', dir, '--quiet']).code).to.equal(0);
+    const out = path.join(workDir(), 'stages-scores');
+    const s = cli(['score', '--model', path.join(dir, 'model'), hdfsSlice(3000), '--out', out, '--quiet']);
+    expect(s.code, s.stderr).to.equal(0);
+    expect(fs.existsSync(path.join(out, 'sessions.csv'))).to.equal(true);
+  });
+
   it('usage errors exit 2', () => {
     const r = cli(['score', hdfsSlice(3000), '--out', path.join(workDir(), 'x')]);
     expect(r.code).to.equal(2);

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../lib/errors';
-import { DeepSentry, resolvePipelineConfig, scoreLog, runPipeline, applyFlags, defaultPipelineConfig } from '../lib/pipeline';
+import { DeepSentry, resolvePipelineConfig, scoreLog, runPipeline, applyFlags, defaultPipelineConfig, trainModel } from '../lib/pipeline';
 import { createScorer } from '../lib/live/engine';
 import { sweep, rocAuc } from '../lib/eval/metrics';
 import { HDFS_LABELS, hdfsBlocks, hdfsSlice, tinyConfig, trainedModel, workDir } from './pipeline-fixtures';
@@ -70,6 +70,20 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
     expect(ra.lines.length).to.be.at.least(lines.length);
     expect(ra.sessions.map((s) => s.score)).to.deep.equal(rb.sessions.map((s) => s.score));
     for (const s of ra.sessions) expect(s.anomaly).to.equal(s.score >= ra.threshold);
+  });
+
+  it('is deterministic given the seed: same data, same config, bit-identical weights and threshold', async () => {
+    const a = path.join(workDir(), 'det-a');
+    const b = path.join(workDir(), 'det-b');
+    await trainModel([hdfsSlice(4000)], a, { config: tinyConfig() });
+    await trainModel([hdfsSlice(4000)], b, { config: tinyConfig() });
+    const ja = JSON.parse(fs.readFileSync(path.join(a, 'model.json'), 'utf8'));
+    const jb = JSON.parse(fs.readFileSync(path.join(b, 'model.json'), 'utf8'));
+    expect(ja.shardSha256).to.deep.equal(jb.shardSha256);
+    expect(ja.thresholds).to.deep.equal(jb.thresholds);
+    const c = path.join(workDir(), 'det-c');
+    await trainModel([hdfsSlice(4000)], c, { config: tinyConfig({ seed: 7 }) });
+    expect(JSON.parse(fs.readFileSync(path.join(c, 'model.json'), 'utf8')).shardSha256).not.to.deep.equal(ja.shardSha256);
   });
 
   it('score: sessions.csv and lines.csv with the documented columns, anomaly at the saved threshold', async () => {

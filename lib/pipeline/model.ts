@@ -5,11 +5,13 @@
  * is tokenised with the saved vocabulary, encoded by the text model (batched, once per distinct message) and
  * appended to the table, and its reconstruction error is kept as a novelty term.
  *
- * A line's score = the detector's score of the window ending at it (config detector.model.score, `nll` by
- * default: −log of the actual message's share of the detector's softmax over known messages) + for a message
- * never seen in training, its text-model reconstruction error (`scoring.novelty`). A session's score is the
- * maximum over its lines. Why the novelty term: an unseen message's vector may land near a known one, and the
- * detector would then judge it as that message; the text model knows it never learnt to reproduce it.
+ * A line's score = detectorWeight × the detector's score of the window ending at it (config
+ * detector.model.score; lib/models' default `surprise` = −log of the actual message's share of the detector's
+ * softmax over known messages + its rarity) + for a message never seen in training, its text-model
+ * reconstruction error (`scoring.novelty`) + optionally the count-based sequence model's surprise
+ * (`scoring.sequence`, see sequence.ts). A session's score is the maximum over its lines and its end event.
+ * Why the novelty term: an unseen message's vector may land near a known one, and the detector would then
+ * judge it as that message; the text model knows it never learnt to reproduce it.
  */
 import * as path from 'node:path';
 import { DeepSentryError } from '../errors';
