@@ -71,7 +71,7 @@ function hdfsLines(): HdfsLine[] {
   if (hdfsCache) return hdfsCache;
   const templates = fs
     .readFileSync(TEMPLATES, 'utf8')
-    .split('\n')
+    .split(/\r?\n/)
     .slice(1)
     .filter(Boolean)
     .map((row) => {
@@ -91,6 +91,9 @@ function hdfsLines(): HdfsLine[] {
       const event = templates.find((t) => t.re.test(content))?.id ?? 'none';
       return { masked: masker.mask(content).masked, event, block: (content.match(/blk_-?\d+/) ?? [''])[0] };
     });
+  // Every line must get a real event id, or the separation test below would compare 'none' with 'none'.
+  const unmatched = hdfsCache.filter((l) => l.event === 'none').length;
+  if (unmatched > 0) throw new Error(`${unmatched} hdfs-dev lines match no loghub template`);
   return hdfsCache;
 }
 
@@ -159,7 +162,8 @@ describe('models: training on hdfs-dev', function () {
   before(() => useBackend(backend));
   after(() => useBackend('cpu'));
 
-  it(`the text encoder separates the HDFS templates: nearest-neighbour event assignment >= 99% (${backend})`, async () => {
+  it(`the text encoder separates the HDFS templates: nearest-neighbour event assignment >= 99%, with a margin${hasNative ? '' : ' — SKIPPED: full-size text training takes minutes on the pure-TypeScript path (native addon not built)'}`, async function () {
+    if (!hasNative) this.skip();
     const lines = hdfsLines();
     const half = Math.floor(lines.length / 2);
     // Reference: distinct masked messages of the first half, each with the event of its lines.
@@ -171,10 +175,13 @@ describe('models: training on hdfs-dev', function () {
     for (const r of refs) for (const t of tok.tokenize(r).tokens) counts.set(t, (counts.get(t) ?? 0) + 1);
     const vocab = Vocabulary.build(counts, { minCount: 1, maxSize: 1000 });
     const enc = (s: string) => vocab.encode(tok.tokenize(s).tokens);
-    const m = new TextAutoencoder({ vocabSize: vocab.size, embeddingDim: 16, hiddenSize: 32, latentDim: 32, seed: 1 });
+    // The default model size: a small one (16/32/32) learns the rare templates too little and pulls them
+    // onto their frequent look-alikes (measured margin ratio 0.008).
+    const m = new TextAutoencoder({ vocabSize: vocab.size, seed: 1 });
     const before = tf.tidy(() => m.loss(refs.map(enc)).dataSync()[0]);
-    const r = await m.fit(refs.map(enc), { epochs: 40, learningRate: 2e-2 });
-    expect(r.loss).to.be.below(before * 0.5); // it learnt
+    await m.fit(refs.map(enc), { epochs: 150 });
+    const after = tf.tidy(() => m.loss(refs.map(enc)).dataSync()[0]);
+    expect(after).to.be.below(before * 0.5); // it learnt
     const D = m.config.latentDim;
     const refVec = m.encode(refs.map(enc));
     // Queries: every line of the second half (identical masked messages encoded once).
@@ -195,6 +202,23 @@ describe('models: training on hdfs-dev', function () {
     for (const l of lines.slice(half)) if (predicted.get(l.masked) === l.event) correct++;
     const accuracy = correct / (lines.length - half);
     expect(accuracy, `accuracy ${accuracy}`).to.be.at.least(0.99);
+    // With full masking a template is (nearly) one masked message, so distinct vectors already assign right;
+    // separating also needs a margin: no two templates closer than a tenth of the typical distance. (An
+    // encoder whose latents collapsed onto a line, as an early version's did, had a ratio of ~0.01.)
+    const dists: number[] = [];
+    let minOther = Infinity;
+    refs.forEach((a, i) =>
+      refs.forEach((b, j) => {
+        if (j <= i) return;
+        let s = 0;
+        for (let d = 0; d < D; d++) s += (refVec[i * D + d] - refVec[j * D + d]) ** 2;
+        dists.push(Math.sqrt(s));
+        if (refEvent.get(a) !== refEvent.get(b)) minOther = Math.min(minOther, Math.sqrt(s));
+      }),
+    );
+    dists.sort((x, y) => x - y);
+    const ratio = minOther / dists[dists.length >> 1];
+    expect(ratio, `closest templates at ${ratio} of the median distance`).to.be.at.least(0.1);
     m.dispose();
   });
 
