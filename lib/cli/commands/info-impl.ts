@@ -11,6 +11,20 @@ import type { GlobalOptions } from '../options';
 export interface InfoReport extends NativeStatus {
   /** what runs when the addon is missing, or null when it is loaded */
   fallback: string | null;
+  /** what --backend picks on this machine and why (lib/backend/select.ts), or why it cannot be had */
+  backend?: { requested: string; picked: 'native' | 'cpu' | null; reason: string };
+}
+
+/** The backend `--backend <requested>` selects here, without failing info when it cannot be had. */
+function backendChoice(requested: GlobalOptions['backend']): NonNullable<InfoReport['backend']> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { useBackend } = require('../../backend/select') as typeof import('../../backend/select');
+  try {
+    const s = useBackend(requested);
+    return { requested, picked: s.backend, reason: s.reason };
+  } catch (e) {
+    return { requested, picked: null, reason: (e as Error).message };
+  }
 }
 
 /** CUDA encodes versions as 1000*major + 10*minor (13000 → "13.0"). */
@@ -32,6 +46,7 @@ export function infoReport(threads?: number): InfoReport {
 export function formatInfo(r: InfoReport): string {
   const out: string[] = [];
   const c = r.capabilities;
+  if (r.backend) out.push(`backend:  --backend ${r.backend.requested} → ${r.backend.picked ?? 'unavailable'}: ${r.backend.reason}`);
   if (!r.loaded || c === null) {
     out.push('addon:    not loaded');
     out.push(describeNativeFailure(r));
@@ -56,6 +71,6 @@ export function formatInfo(r: InfoReport): string {
 }
 
 export async function runInfo(argv: GlobalOptions): Promise<void> {
-  const report = infoReport(argv.threads);
+  const report = { ...infoReport(argv.threads), backend: backendChoice(argv.backend ?? 'auto') };
   process.stdout.write(argv.json ? JSON.stringify(report) + '\n' : formatInfo(report));
 }
