@@ -52,6 +52,25 @@ describe('deepsentry train / score / run (CLI)', function () {
     expect(fs.existsSync(path.join(out, 'sessions.csv'))).to.equal(true);
   });
 
+  it('deepsentry live --model DIR scores stdin with the trained model and alerts as NDJSON', async () => {
+    const model = await trainedModel();
+    const input = fs.readFileSync(hdfsSlice(3000), 'utf8');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", '--', 'live', '-', '--model', model, '--json'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      input,
+      env: { ...process.env, FORCE_COLOR: '0' },
+    });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(/scorer bilstm/);
+    expect(r.stderr).to.match(/stopped: \d+ lines, \d+ events/);
+    const alerts = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    for (const a of alerts) {
+      expect(a.score).to.be.at.least(a.threshold);
+      expect(a.window.length).to.be.greaterThan(0);
+    }
+  });
+
   it('usage errors exit 2', () => {
     const r = cli(['score', hdfsSlice(3000), '--out', path.join(workDir(), 'x')]);
     expect(r.code).to.equal(2);

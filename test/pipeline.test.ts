@@ -134,9 +134,9 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
     const lines = fs.readFileSync(hdfsSlice(3000), 'utf8').split('\n').filter(Boolean).slice(0, 500);
     const raw = lines.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text }));
     const ev1 = await scorer.scoreLines(raw.slice(0, 250));
-    const ctx = await scorer.context!([0, ev1.length - 1]);
-    expect(ctx[1].window[ctx[1].window.length - 1]).to.equal(lines[ev1[ev1.length - 1].seq]);
-    expect(ctx[0].expected).to.be.a('string');
+    const last = ev1[ev1.length - 1];
+    expect(last.window[last.window.length - 1]).to.equal(lines[last.seq]);
+    expect(ev1[1].expected).to.be.a('string');
     const ev2 = await scorer.scoreLines(raw.slice(250));
     const ends = await scorer.flush();
     expect(ev1.length + ev2.length).to.be.at.least(500);
@@ -148,6 +148,21 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
     expect(all.map((e) => e.score)).to.deep.equal([...ev1, ...ev2, ...ends].map((e) => e.score));
     await scorer.close();
     await one.close();
+  });
+
+  it('the live scorer also runs in a worker thread (the CLI default) with the same scores', async () => {
+    const lines = fs.readFileSync(hdfsSlice(3000), 'utf8').split('\n').filter(Boolean).slice(0, 300);
+    const raw = lines.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text }));
+    const inThread = await createScorer(modelDir, { worker: false, idleTimeoutMs: null });
+    const worker = await createScorer(modelDir, { worker: true, idleTimeoutMs: null });
+    try {
+      const a = [...(await inThread.scoreLines(raw)), ...(await inThread.flush())];
+      const b = [...(await worker.scoreLines(raw)), ...(await worker.flush())];
+      expect(b.map((e) => [e.seq, e.session, e.score])).to.deep.equal(a.map((e) => [e.seq, e.session, e.score]));
+    } finally {
+      await inThread.close();
+      await worker.close();
+    }
   });
 });
 

@@ -7,13 +7,13 @@
  *
  * The session clock is the lines' own timestamps (event time: a replay after a restart ends the same sessions
  * at the same lines); once the stream has been quiet for a whole idle timeout, `tick` moves it on by wall time.
- * Events carry no window or `expected` up front: the monitor asks for them (`context`) only for the events it
- * alerts on, and `expected` — the known message nearest the detector's prediction — costs a prediction.
+ * Events compute their window and `expected` (the known message nearest the detector's prediction: one more
+ * prediction) only when read, which the monitor does only for the events it alerts on.
  */
 import { DeepSentryError } from '../errors';
 import { createFormat, ParseFailure, type LogFormat } from '../logs/formats';
 import { SessionKeyer, Sessionizer, type ClosedSession } from '../logs/sessions';
-import type { EndReason, EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from '../live/types';
+import type { EndReason, LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from '../live/types';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
 import { DeepSentry, type LoadOptions } from './model';
 
@@ -43,11 +43,36 @@ interface ModelScorerSnapshot {
   unparsed: number;
 }
 
-/** One event of the last call, with what `context` needs to rebuild its window and prediction. */
-interface Pending {
-  event: ScoredEvent;
-  window: Int32Array;
-  lines: string[];
+/**
+ * An event whose context is computed only when read: `window` copies the session's last lines, `expected`
+ * runs one detector prediction. The monitor (and the worker thread's side of WorkerScorer) read them only for
+ * the events they alert on.
+ */
+class ModelEvent implements ScoredEvent {
+  score = 0;
+  readonly endReason?: EndReason;
+  private predicted: string | null | undefined = undefined;
+  constructor(
+    readonly seq: number,
+    readonly lineNo: number,
+    readonly offset: number,
+    readonly session: string,
+    readonly isSessionEnd: boolean,
+    endReason: EndReason | undefined,
+    private readonly lines: string[],
+    /** the W ids the detector scored */
+    readonly ids: Int32Array,
+    private readonly model: DeepSentry,
+  ) {
+    if (endReason !== undefined) this.endReason = endReason;
+  }
+  get window(): string[] {
+    return this.lines.slice();
+  }
+  get expected(): string | undefined {
+    if (this.predicted === undefined) this.predicted = this.model.scoreWindows(this.ids, 1, true).expected[0] ?? null;
+    return this.predicted ?? undefined;
+  }
 }
 
 export class ModelScorer implements LineScorer {
@@ -66,9 +91,7 @@ export class ModelScorer implements LineScorer {
   private unparsed = 0;
   private evictedBase = 0;
   /** events of the current call, in order */
-  private out: Pending[] = [];
-  /** events of the last finished call (for `context`) */
-  private last: Pending[] = [];
+  private out: ModelEvent[] = [];
 
   constructor(
     readonly model: DeepSentry,
@@ -144,7 +167,7 @@ export class ModelScorer implements LineScorer {
       if (deadline !== undefined) s.deadline = deadline;
       this.sessionizer.add(key, l.seq, 0, ts, deadline);
       s.clock = Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null;
-      this.out.push({ event: { seq: l.seq, lineNo: l.lineNo, offset: l.offset, session: key, score: 0, isSessionEnd: false, window: [] }, window, lines: s.lines.slice() });
+      this.out.push(new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines.slice(), window, this.model));
     }
   }
 
@@ -154,11 +177,7 @@ export class ModelScorer implements LineScorer {
     if (s === undefined) return;
     this.sessions.delete(c.key);
     const endReason: EndReason = c.reason === 'evicted' ? 'evicted' : c.reason === 'end' ? 'flush' : c.reason === 'window' ? 'window' : 'idle';
-    this.out.push({
-      event: { seq: s.seq, lineNo: s.lineNo, offset: s.offset, session: c.key, score: 0, isSessionEnd: true, endReason, window: [] },
-      window: this.window(s.history, END_MESSAGE),
-      lines: s.lines,
-    });
+    this.out.push(new ModelEvent(s.seq, s.lineNo, s.offset, c.key, true, endReason, s.lines, this.window(s.history, END_MESSAGE), this.model));
   }
 
   /** Scores the windows collected since the last call in one batch and hands the events out. */
@@ -167,25 +186,11 @@ export class ModelScorer implements LineScorer {
     this.out = [];
     if (batch.length > 0) {
       const all = new Int32Array(batch.length * this.W);
-      batch.forEach((p, i) => all.set(p.window, i * this.W));
+      batch.forEach((e, i) => all.set(e.ids, i * this.W));
       const { scores } = this.model.scoreWindows(all, batch.length, false);
-      batch.forEach((p, i) => (p.event.score = scores[i]));
+      batch.forEach((e, i) => (e.score = scores[i]));
     }
-    this.last = batch;
-    return batch.map((p) => p.event);
-  }
-
-  async context(indices: number[]): Promise<EventContext[]> {
-    const picked = indices.map((i) => {
-      const p = this.last[i];
-      if (p === undefined) throw new DeepSentryError('DS_OUT_OF_RANGE', `context: no event ${i} in the last call (${this.last.length} events)`);
-      return p;
-    });
-    if (picked.length === 0) return [];
-    const all = new Int32Array(picked.length * this.W);
-    picked.forEach((p, i) => all.set(p.window, i * this.W));
-    const { expected } = this.model.scoreWindows(all, picked.length, true);
-    return picked.map((p, i) => ({ window: p.lines.slice(), ...(expected[i] !== undefined ? { expected: expected[i] } : {}) }));
+    return batch;
   }
 
   async tick(nowMs: number): Promise<ScoredEvent[]> {
