@@ -132,6 +132,15 @@ describe('deepsentry train / score / run (CLI)', function () {
     expect(r.stderr).to.match(/text epoch 1\/\d+ loss/);
   });
 
+  it('run with no log uses the embedded sample (data/sample) with its labels and prints the summary table', () => {
+    const out = path.join(workDir(), 'cli-sample');
+    const r = cli(['run', '--out', out, '--config', tinyConfigFile()]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stderr).to.include(path.join('data', 'sample', 'HDFS.log.gz'));
+    expect(r.stdout).to.match(/trained on 2575 sessions, scored 2575/);
+    expect(r.stdout).to.match(/ROC-AUC\s+0\.\d{4}/);
+  });
+
   it('an interrupted train (SIGINT) leaves no model and no temporary directory behind', async () => {
     const out = path.join(workDir(), 'interrupted', 'model');
     fs.mkdirSync(path.dirname(out), { recursive: true });
