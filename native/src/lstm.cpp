@@ -387,8 +387,7 @@ struct BwdDir {
   const LstmBackwardArgs* a;
   int64_t B, T, I, H, G;
   const Table* tb;
-  int Q;
-  SpinBarrier* bar;
+  int Q;  // row chunks of the recurrence, column strips of the weight gradients, parts of dx
   Rows rows;
   int64_t* bounds;
   int64_t s_ld;
@@ -396,13 +395,13 @@ struct BwdDir {
   int64_t nvalid;   // Σ len
   int64_t* rowmap;  // [nvalid] b*T+t of each compact row (when not dense)
   float *rtp, *ktp, *dh, *dc, *dg_step, *dg, *hprev, *xc, *dxc;
-  float** dgp;       // [Q] one K block of each member's column strip of dG, packed
+  float** dgp;       // [Q] one K block of each column strip of dG, packed
   float** a_scratch;  // [Q]
   const float* gates;
   const float* cells;
 };
 
-void bwd_plan(BwdDir& d, const LstmBackwardArgs& a, Arena& ar, const Table& tb, int Q, SpinBarrier* bar) {
+void bwd_plan(BwdDir& d, const LstmBackwardArgs& a, Arena& ar, const Table& tb, int Q) {
   d.a = &a;
   d.B = a.s.batch;
   d.T = a.s.steps;
@@ -411,7 +410,6 @@ void bwd_plan(BwdDir& d, const LstmBackwardArgs& a, Arena& ar, const Table& tb, 
   d.G = 4 * d.H;
   d.tb = &tb;
   d.Q = Q;
-  d.bar = bar;
   d.rows = sort_rows(ar, a.lengths, d.B, d.T);
   d.bounds = ar.get<int64_t>(Q + 1);
   chunk_bounds(d.rows.len, d.B, Q, 1, d.bounds);
@@ -451,14 +449,13 @@ void bwd_plan(BwdDir& d, const LstmBackwardArgs& a, Arena& ar, const Table& tb, 
   d.cells = a.workspace + d.B * d.T * d.G;
 }
 
-// phases 1–3 of one member: everything but dx
-void bwd_member(BwdDir& d, int q) {
+// Rows chunk q: init its carries, gather the previous hidden states (and x when padded) of its sequences,
+// run their recurrence (dG of every valid step, dh0, dc0). Needs the packed recurrentᵀ; touches no other
+// chunk's rows.
+void bwd_chunk(BwdDir& d, int q) {
   const LstmBackwardArgs& a = *d.a;
   const Table& tb = *d.tb;
   const int64_t T = d.T, I = d.I, H = d.H, G = d.G;
-  // phase 1: pack, init the carries, gather the previous hidden states (and x when padded)
-  if (q == 0) tb.pack_b(a.w.recurrent, G, true, G, H, d.rtp);
-  if (q == (d.Q > 1 ? 1 : 0)) tb.pack_b(a.w.kernel, G, true, G, I, d.ktp);
   const int64_t r0 = d.bounds[q], r1 = d.bounds[q + 1];
   for (int64_t r = r0; r < r1; r++) {
     const int64_t b = d.rows.seq[r], L = d.rows.len[r];
@@ -482,37 +479,39 @@ void bwd_member(BwdDir& d, int q) {
     if (!a.dx_accumulate)
       for (int64_t t = L; t < T; t++) zero_floats(a.dx + (b * T + t) * I, I);
   }
-  d.bar->wait();
-  // phase 2: the recurrence of this member's rows
-  if (r1 > r0) {
-    kern::LstmBwdRecArgs ra{};
-    ra.hidden = H;
-    ra.steps = T;
-    ra.rows = r1 - r0;
-    ra.len = d.rows.len + r0;
-    ra.seq = d.rows.seq + r0;
-    ra.reverse = a.reverse;
-    ra.rtp = d.rtp;
-    ra.gates = d.gates;
-    ra.cells = d.cells;
-    ra.c0 = a.c0;
-    ra.dy = a.dy;
-    ra.dy_ld = a.y_ld;
-    ra.dh = d.dh + r0 * d.s_ld;
-    ra.dc = d.dc + r0 * d.s_ld;
-    ra.s_ld = d.s_ld;
-    ra.dg_step = d.dg_step + r0 * G;
-    ra.dg = d.dg;
-    ra.off = d.off;
-    tb.lstm_bwd_rec(ra);
-    for (int64_t r = r0; r < r1; r++) {
-      const int64_t b = d.rows.seq[r];
-      copy_floats(a.dh0 + b * H, d.dh + r * d.s_ld, H);
-      copy_floats(a.dc0 + b * H, d.dc + r * d.s_ld, H);
-    }
+  if (r1 <= r0) return;
+  kern::LstmBwdRecArgs ra{};
+  ra.hidden = H;
+  ra.steps = T;
+  ra.rows = r1 - r0;
+  ra.len = d.rows.len + r0;
+  ra.seq = d.rows.seq + r0;
+  ra.reverse = a.reverse;
+  ra.rtp = d.rtp;
+  ra.gates = d.gates;
+  ra.cells = d.cells;
+  ra.c0 = a.c0;
+  ra.dy = a.dy;
+  ra.dy_ld = a.y_ld;
+  ra.dh = d.dh + r0 * d.s_ld;
+  ra.dc = d.dc + r0 * d.s_ld;
+  ra.s_ld = d.s_ld;
+  ra.dg_step = d.dg_step + r0 * G;
+  ra.dg = d.dg;
+  ra.off = d.off;
+  tb.lstm_bwd_rec(ra);
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t b = d.rows.seq[r];
+    copy_floats(a.dh0 + b * H, d.dh + r * d.s_ld, H);
+    copy_floats(a.dc0 + b * H, d.dc + r * d.s_ld, H);
   }
-  d.bar->wait();
-  // phase 3: weight gradients over this member's column strip of dG
+}
+
+// Column strip q of the weight gradients (after every chunk is done): dkernel, drecurrent, dbias.
+void bwd_strip(BwdDir& d, int q) {
+  const LstmBackwardArgs& a = *d.a;
+  const Table& tb = *d.tb;
+  const int64_t I = d.I, H = d.H, G = d.G;
   int64_t c0, c1;
   split_range(G, q, d.Q, tb.nr, c0, c1);
   if (c1 > c0) {
@@ -585,6 +584,48 @@ double bwd_flops(const LstmBackwardArgs& a) {
   return 4.0 * a.s.batch * a.s.steps * 4 * a.s.hidden * (double)(a.s.input + a.s.hidden);
 }
 
+// Backward of one or two directions as two jobs of independent tasks (a late worker never stalls a call):
+// (1) the recurrence of every row chunk, and packing kernelᵀ; (2) the weight gradients by column strip and
+// dx by parts of the batch. recurrentᵀ is packed first, by the caller.
+void run_backward(const LstmBackwardArgs* args, int ndir) {
+  const Table& tb = active_table();
+  Arena& ar = arena();
+  double flops = 0;
+  for (int i = 0; i < ndir; i++) flops += bwd_flops(args[i]);
+  PoolLease lease(threads_for(flops, ndir == 2 ? 1e6 : 4e6));
+  const int n = lease.n();
+  const int per_dir = ndir == 2 ? (n + 1) / 2 : n;
+  BwdDir d[2]{};
+  for (int i = 0; i < ndir; i++) {
+    bwd_plan(d[i], args[i], ar, tb, per_dir);
+    tb.pack_b(args[i].w.recurrent, d[i].G, true, d[i].G, d[i].H, d[i].rtp);
+  }
+  auto job1 = [&](int t) {
+    for (int i = 0; i < ndir; i++) {
+      if (t < d[i].Q) return bwd_chunk(d[i], t);
+      t -= d[i].Q;
+    }
+    tb.pack_b(args[t].w.kernel, d[t].G, true, d[t].G, d[t].I, d[t].ktp);
+  };
+  lease.run_tasks(ndir == 2 ? d[0].Q + d[1].Q + 2 : d[0].Q + 1, job1);
+  // dx of a bidirectional layer is shared: each part adds the backward direction after the forward one.
+  const bool shared_dx = ndir == 2 && args[0].dx == args[1].dx;
+  const int parts = n;
+  auto job2 = [&](int t) {
+    for (int i = 0; i < ndir; i++) {
+      if (t < d[i].Q) return bwd_strip(d[i], t);
+      t -= d[i].Q;
+    }
+    if (shared_dx) return bi_dx_part(d, t, parts);
+    const int i = t / parts;
+    int64_t b0, b1;
+    seq_range(d[i], t % parts, parts, b0, b1);
+    bwd_dx(d[i], b0, b1);
+  };
+  const int strips = ndir == 2 ? d[0].Q + d[1].Q : d[0].Q;
+  lease.run_tasks(strips + (shared_dx ? parts : ndir * parts), job2);
+}
+
 }  // namespace
 
 // ---- the API ------------------------------------------------------------------------------------------------
@@ -611,56 +652,11 @@ void bilstm_encode(const LstmEncodeArgs& fw, const LstmEncodeArgs& bw) {
   run_forward(d, 2);
 }
 
-void lstm_backward(const LstmBackwardArgs& a) {
-  const Table& tb = active_table();
-  Arena& ar = arena();
-  PoolLease lease(threads_for(bwd_flops(a), 4e6));
-  const int n = lease.n();
-  SpinBarrier bar(n);
-  BwdDir d{};
-  bwd_plan(d, a, ar, tb, n, &bar);
-  auto job = [&](int tid, int nt) {
-    bwd_member(d, tid);
-    int64_t b0, b1;  // needs dG and kernelᵀ: both complete at phase 2's barrier
-    seq_range(d, tid, nt, b0, b1);
-    bwd_dx(d, b0, b1);
-  };
-  lease.run(job);
-}
+void lstm_backward(const LstmBackwardArgs& a) { run_backward(&a, 1); }
 
 void bilstm_backward(const LstmBackwardArgs& fw, const LstmBackwardArgs& bw) {
-  const Table& tb = active_table();
-  Arena& ar = arena();
-  PoolLease lease(threads_for(bwd_flops(fw) + bwd_flops(bw), 1e6));
-  const int n = lease.n();
-  if (n <= 2) {
-    // One direction per thread, as two independent tasks (the caller does both if the worker is late), then
-    // dx in two independent parts.
-    SpinBarrier one(1);
-    BwdDir d[2]{};
-    bwd_plan(d[0], fw, ar, tb, 1, &one);
-    bwd_plan(d[1], bw, ar, tb, 1, &one);
-    auto dirs = [&](int task) { bwd_member(d[task], 0); };
-    lease.run_tasks(2, dirs);
-    auto dx = [&](int task) { bi_dx_part(d, task, 2); };
-    lease.run_tasks(2, dx);
-    return;
-  }
-  // More threads: a team per direction, then dx over all threads.
-  const int qf = n / 2, qb = n - qf;
-  SpinBarrier bf(qf), bb(qb), all(n);
-  BwdDir d[2]{};
-  bwd_plan(d[0], fw, ar, tb, qf, &bf);
-  bwd_plan(d[1], bw, ar, tb, qb, &bb);
-  auto job = [&](int tid, int nt) {
-    if (tid < qf)
-      bwd_member(d[0], tid);
-    else
-      bwd_member(d[1], tid - qf);
-    all.wait();
-    bi_dx_part(d, tid, nt);
-  };
-  lease.run(job);
+  const LstmBackwardArgs args[2] = {fw, bw};
+  run_backward(args, 2);
 }
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,

@@ -2,8 +2,10 @@
 
 #include <sched.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -45,59 +47,49 @@ struct Pool {
   std::condition_variable cv;
   std::vector<std::thread> workers;
   std::atomic<int> size{1};  // read by threads_get() without the lock
-  // (job sequence << 16) | kDynamic? | job thread count: read atomically so a late worker never mixes two jobs.
-  std::atomic<uint64_t> word{0};
-  std::atomic<int> pending{0};
-  // Task jobs (run_tasks): workers join while slots > 0; tasks are claimed from next_task.
-  static constexpr uint64_t kDynamic = 1u << 15;
+  std::atomic<uint64_t> seq{0};  // a new value announces a new job
+  std::atomic<int> sleepers{0};
+  std::atomic<bool> stop{false};
+  // The job: workers join while slots > 0 (its caller closes it once every task is done); tasks are claimed
+  // from next_task; finished counts the workers that joined and are done.
   std::atomic<int> slots{0};
   std::atomic<int> next_task{0};
   std::atomic<int> finished{0};
   int ntasks = 0;
   void (*task_fn)(void*, int) = nullptr;
-  std::atomic<int> sleepers{0};
-  std::atomic<bool> stop{false};
-  void (*fn)(void*, int, int) = nullptr;
   void* ctx = nullptr;
 
-  void worker(int idx, uint64_t seen) {
+  void worker(uint64_t seen) {
     tls_in_job = true;  // nothing a worker runs may start a nested job
     for (;;) {
-      uint64_t w = word.load(std::memory_order_acquire);
+      uint64_t w = seq.load(std::memory_order_acquire);
       if (w == seen) {
         // Spin a little (the next call of a latency-bound caller comes soon), then sleep.
         auto t0 = std::chrono::steady_clock::now();
         int it = 0;
-        while ((w = word.load(std::memory_order_acquire)) == seen && !stop.load(std::memory_order_relaxed)) {
+        while ((w = seq.load(std::memory_order_acquire)) == seen && !stop.load(std::memory_order_relaxed)) {
           cpu_relax();
           if (++it % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(200)) break;
         }
         if (w == seen) {
           std::unique_lock<std::mutex> lk(mu);
           sleepers.fetch_add(1);
-          cv.wait(lk, [&] { return word.load() != seen || stop.load(); });
+          cv.wait(lk, [&] { return seq.load() != seen || stop.load(); });
           sleepers.fetch_sub(1);
-          w = word.load(std::memory_order_acquire);
+          w = seq.load(std::memory_order_acquire);
         }
       }
       if (stop.load()) return;
       seen = w;
-      if (w & kDynamic) {
-        // Join only while the job is open: its caller may already have done every task and closed it (then
-        // ctx may be gone). A slot taken means the caller waits for this worker.
-        int sl = slots.load();
-        while (sl > 0 && !slots.compare_exchange_weak(sl, sl - 1)) {
-        }
-        if (sl > 0) {
-          for (int t; (t = next_task.fetch_add(1)) < ntasks;) task_fn(ctx, t);
-          finished.fetch_add(1, std::memory_order_acq_rel);
-        }
-        continue;
+      // Join only while the job is open: its caller may already have done every task and closed it (then its
+      // ctx may be gone). A slot taken means the caller waits for this worker. (A worker that saw an older
+      // job and joins a newer one runs the newer one's tasks: the slot it took belongs to that job.)
+      int sl = slots.load();
+      while (sl > 0 && !slots.compare_exchange_weak(sl, sl - 1)) {
       }
-      const int n = (int)(w & 0x7fff);
-      if (idx < n) {
-        fn(ctx, idx, n);
-        pending.fetch_sub(1, std::memory_order_acq_rel);
+      if (sl > 0) {
+        for (int t; (t = next_task.fetch_add(1)) < ntasks;) task_fn(ctx, t);
+        finished.fetch_add(1, std::memory_order_acq_rel);
       }
     }
   }
@@ -105,11 +97,11 @@ struct Pool {
   void start(int n) {
     stop.store(false);
     size = 1;
-    // No job runs now (load time, or under run_mu): the current word is what every new worker has "seen".
-    const uint64_t seen = word.load();
+    // No job runs now (load time, or under run_mu): the current seq is what every new worker has "seen".
+    const uint64_t seen = seq.load();
     for (int i = 1; i < n; i++) {
       try {
-        workers.emplace_back([this, i, seen] { worker(i, seen); });
+        workers.emplace_back([this, seen] { worker(seen); });
       } catch (...) {
         break;  // fewer threads than asked (resource limits): still correct
       }
@@ -152,39 +144,11 @@ PoolLease::~PoolLease() {
   if (owns_) pool().run_mu.unlock();
 }
 
-void PoolLease::run(void (*fn)(void*, int, int), void* ctx) {
-  if (n_ == 1) {
-    const bool was = tls_in_job;
-    tls_in_job = true;
-    fn(ctx, 0, 1);
-    tls_in_job = was;
-    return;
-  }
-  Pool& p = pool();
-  p.fn = fn;
-  p.ctx = ctx;
-  p.pending.store(n_ - 1, std::memory_order_relaxed);
-  const uint64_t seq = (p.word.load(std::memory_order_relaxed) >> 16) + 1;
-  p.word.store((seq << 16) | (uint64_t)n_);  // seq_cst: pairs with the sleepers check (no lost wake-up)
-  if (p.sleepers.load() > 0) {
-    { std::lock_guard<std::mutex> lk(p.mu); }
-    p.cv.notify_all();
-  }
-  tls_in_job = true;
-  fn(ctx, 0, n_);
-  tls_in_job = false;
-  int it = 0;
-  while (p.pending.load(std::memory_order_acquire) != 0) {
-    cpu_relax();
-    if (++it > 4096) std::this_thread::yield();
-  }
-}
-
 void PoolLease::run_tasks(int ntasks, void (*fn)(void* ctx, int task), void* ctx) {
   if (ntasks <= 0) return;
   const int helpers = n_ - 1 < ntasks - 1 ? n_ - 1 : ntasks - 1;
+  const bool was = tls_in_job;
   if (helpers <= 0) {
-    const bool was = tls_in_job;
     tls_in_job = true;
     for (int t = 0; t < ntasks; t++) fn(ctx, t);
     tls_in_job = was;
@@ -197,15 +161,14 @@ void PoolLease::run_tasks(int ntasks, void (*fn)(void* ctx, int task), void* ctx
   p.next_task.store(0);
   p.finished.store(0);
   p.slots.store(helpers);
-  const uint64_t seq = (p.word.load(std::memory_order_relaxed) >> 16) + 1;
-  p.word.store((seq << 16) | Pool::kDynamic | (uint64_t)n_);
+  p.seq.store(p.seq.load(std::memory_order_relaxed) + 1);  // seq_cst: pairs with the sleepers check
   if (p.sleepers.load() > 0) {
     { std::lock_guard<std::mutex> lk(p.mu); }
     p.cv.notify_all();
   }
   tls_in_job = true;
   for (int t; (t = p.next_task.fetch_add(1)) < ntasks;) fn(ctx, t);
-  tls_in_job = false;
+  tls_in_job = was;
   // Close the job: a worker that has not joined yet (descheduled, asleep) never will, and is not waited for.
   const int joined = helpers - p.slots.exchange(0);
   int it = 0;
@@ -225,21 +188,6 @@ void pool_resize(int n) {
   if (n == p.size) return;
   p.stop_all();
   p.start(n);
-}
-
-void SpinBarrier::wait() {
-  if (n_ <= 1) return;
-  const int ph = phase_.load(std::memory_order_acquire);
-  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
-    arrived_.store(0, std::memory_order_relaxed);
-    phase_.store(ph + 1, std::memory_order_release);
-    return;
-  }
-  int it = 0;
-  while (phase_.load(std::memory_order_acquire) == ph) {
-    cpu_relax();
-    if (++it > 4096) std::this_thread::yield();
-  }
 }
 
 }  // namespace ds
