@@ -1,16 +1,16 @@
-// The driver behind lstm.h: plans each call (row order, thread teams, scratch), then runs the single-threaded
-// per-ISA primitives of kernels/kernels.h on disjoint parts of the work.
+// The driver behind lstm.h: plans each call (row order, chunks, scratch), then runs the single-threaded
+// per-ISA primitives of kernels/kernels.h as independent tasks on the pool (threadpool.h).
 //
-// Forward, per direction: xproj = x·kernel + bias for all steps as one GEMM (rows split over the team), then
-// the recurrence: the batch is sorted by length (descending) and cut into row chunks, one per team member;
-// rows never interact, so each member runs every step of its chunk with no synchronisation (fused step:
-// recurrent product, gates and cell update in one register tile, kernels_impl.h).
-// Backward, per direction: the recurrence per chunk (elementwise cell backward + dh = dG·recurrentᵀ), then
-// dkernel = xᵀ·dG, drecurrent = Hprevᵀ·dG, dbias = Σ dG over column strips, and dx = dG·kernelᵀ over row
-// strips, all as large GEMMs over every valid step at once.
-// Bidirectional calls split the threads into two teams, one per direction. Every output element is computed
-// by one thread in an order that does not depend on the number of threads: results are bit-identical for any
-// DEEPSENTRY_THREADS.
+// Forward, per direction: the batch is sorted by length (descending) and cut into row chunks; each chunk
+// task computes its rows' input projections x·kernel + bias for all steps as one GEMM, then runs every step
+// of its rows (fused step: recurrent product, gates and cell update in one register tile, kernels_impl.h).
+// Rows never interact, so chunks need no synchronisation.
+// Backward, per direction: chunk tasks run the recurrence (elementwise cell backward + dh = dG·recurrentᵀ);
+// then dkernel = xᵀ·dG, drecurrent = Hprevᵀ·dG, dbias = Σ dG by column strips and dx = dG·kernelᵀ by parts of
+// the batch, as large GEMMs over every valid step at once.
+// Two directions simply contribute tasks to the same job (one per core with two threads). Every output
+// element is computed by one task in an order that does not depend on the number of threads: results are
+// bit-identical for any DEEPSENTRY_THREADS.
 #include "lstm.h"
 
 #include <cstring>
@@ -630,6 +630,8 @@ void run_backward(const LstmBackwardArgs* args, int ndir) {
 
 // ---- the API ------------------------------------------------------------------------------------------------
 
+// The workspace: the activated gates [B*T, 4H] (i, f, g, o), then the cell states [B*T, H], row b*T+t; rows of
+// steps past a sequence's length are not written.
 size_t lstm_workspace_floats(const LstmShape& s) { return (size_t)(s.batch * s.steps * 5 * s.hidden); }
 
 void lstm_forward(const LstmForwardArgs& a) {
