@@ -136,7 +136,7 @@ describe(`models: native and cpu backends agree on loss and gradients${nativeNot
     return out;
   }
 
-  it('text autoencoder (bidirectional) and detector', () => {
+  it('text autoencoder (bidirectional; its encoding through the fused encoder too) and detector', () => {
     const makers = [
       () => {
         const m = new TextAutoencoder({ ...tinyText, bidirectional: true, hiddenSize: 8, latentDim: 6 });
@@ -148,6 +148,16 @@ describe(`models: native and cpu backends agree on loss and gradients${nativeNot
         return { vars: [...d.params.vars.values()], loss: () => d.loss(ctx), dispose: () => (ctx.dispose(), d.dispose()) };
       },
     ];
+    // Encoding: the addon's fused encoder (native) and the tfjs ops (cpu) give the same vectors.
+    const m = new TextAutoencoder({ ...tinyText, bidirectional: true, hiddenSize: 8, latentDim: 6 });
+    const seqs = [...toySeqs, toySeqs[0]];
+    useBackend('native');
+    const vn = m.encode(seqs);
+    useBackend('cpu');
+    const vc = m.encode(seqs);
+    vc.forEach((v, i) => expect(vn[i]).to.be.closeTo(v, 1e-5));
+    expect(Array.from(vn.slice(4 * 6))).to.deep.equal(Array.from(vn.slice(0, 6))); // identical message, identical vector
+    m.dispose();
     for (const make of makers) {
       const n = lossAndGrads(make, 'native');
       const c = lossAndGrads(make, 'cpu');

@@ -263,9 +263,22 @@ export class TextAutoencoder {
    */
   encode(seqs: readonly ArrayLike<number>[], batchSize = 512): Float32Array {
     const D = this.config.latentDim;
-    const out = new Float32Array(seqs.length * D);
-    for (let s = 0; s < seqs.length; s += batchSize) {
-      const chunk = seqs.slice(s, s + batchSize);
+    // Identical sequences are encoded once.
+    const index = new Map<string, number>();
+    const distinct: ArrayLike<number>[] = [];
+    const slot = seqs.map((s) => {
+      const key = Array.prototype.join.call(s, ',');
+      let i = index.get(key);
+      if (i === undefined) {
+        i = distinct.length;
+        index.set(key, i);
+        distinct.push(s);
+      }
+      return i;
+    });
+    const vecs = new Float32Array(distinct.length * D);
+    for (let s = 0; s < distinct.length; s += batchSize) {
+      const chunk = distinct.slice(s, s + batchSize);
       const p = this.pack(chunk);
       const h = this.nativeEncoderState(p);
       const z = tf.tidy(() => {
@@ -275,9 +288,11 @@ export class TextAutoencoder {
         }
         return this.latent(p);
       });
-      out.set(z.dataSync(), s * D);
+      vecs.set(z.dataSync(), s * D);
       z.dispose();
     }
+    const out = new Float32Array(seqs.length * D);
+    slot.forEach((i, r) => out.set(vecs.subarray(i * D, (i + 1) * D), r * D));
     return out;
   }
 
