@@ -75,9 +75,11 @@ DS_INL V bload(const float* b, int64_t k, int64_t ldb, int v, int ncols) {
 // One M×nr tile of C over one K block: C = A·B (+ bias), or C += A·B when acc_c. PA: A packed in GMR-row
 // panels (element (i, k) at a[k*GMR + i]) or read directly (a[i*lda + k]). ncols < nr only at the right edge.
 // Every element is the same chain of FMAs over k whatever M, BM and PA: the tiling never changes results.
-template <int M, bool PA, int BM>
+template <int M, bool PA, int BM, int NV = GNV>
 DS_INL void micro(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                   int ncols, bool acc_c, const float* bias) {
+  static_assert(BM != BM_PACKED || NV == GNV, "packed panels are GNR wide");
+  constexpr int GNV = NV;  // this tile's width in vectors (narrower than the panel tile for few rows)
   V acc[M][GNV];
   if (acc_c) {
     for (int i = 0; i < M; i++)
@@ -132,6 +134,51 @@ void micro_any(int m, int64_t kc, const float* a, int64_t lda, const float* b, i
   }
 }
 
+// Few rows of A (m <= 2*GMR) and B read in place: all the rows in one tile of half the width, so that B is
+// streamed once (two row tiles would read each panel twice, and a panel of a row-major B cannot stay in L1:
+// its rows are ldb apart and map onto a few cache sets).
+constexpr int FEW_NV = GNV / 2 > 0 ? GNV / 2 : 1;
+constexpr int FEW_MAX = 2 * GMR;
+static_assert(FEW_MAX <= 12 && FEW_MAX * FEW_NV + FEW_NV + 1 <= (VW == 16 ? 32 : 16), "registers");
+
+template <int M, int BM>
+void few_tile(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+              int ncols, bool acc_c, const float* bias) {
+  micro<M, false, BM, FEW_NV>(kc, a, lda, b, ldb, c, ldc, ncols, acc_c, bias);
+}
+
+template <int BM>
+void few_any(int m, int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+             int ncols, bool acc_c, const float* bias) {
+  switch (m) {
+#define DS_FEW(M) \
+  case M:         \
+    if constexpr (FEW_MAX >= M) few_tile<M, BM>(kc, a, lda, b, ldb, c, ldc, ncols, acc_c, bias); \
+    break;
+    DS_FEW(1) DS_FEW(2) DS_FEW(3) DS_FEW(4) DS_FEW(5) DS_FEW(6)
+    DS_FEW(7) DS_FEW(8) DS_FEW(9) DS_FEW(10) DS_FEW(11) DS_FEW(12)
+#undef DS_FEW
+  }
+}
+
+void gemm_few_rows(const GemmArgs& g) {
+  constexpr int64_t WN = FEW_NV * VW;
+  for (int64_t k0 = 0; k0 < g.k; k0 += KC) {
+    const int64_t kcb = imin(KC, g.k - k0);
+    const bool acc_c = g.accumulate || k0 > 0;
+    const float* bias = k0 == 0 ? g.bias : nullptr;
+    for (int64_t j0 = 0; j0 < g.n; j0 += WN) {
+      const int ncols = (int)imin(WN, g.n - j0);
+      const float* bj = bias ? bias + j0 : nullptr;
+      const float* bp = g.b + k0 * g.ldb + j0;
+      if (ncols == WN)
+        few_any<BM_DIRECT>((int)g.m, kcb, g.a + k0, g.lda, bp, g.ldb, g.c + j0, g.ldc, ncols, acc_c, bj);
+      else
+        few_any<BM_DIRECT_TAIL>((int)g.m, kcb, g.a + k0, g.lda, bp, g.ldb, g.c + j0, g.ldc, ncols, acc_c, bj);
+    }
+  }
+}
+
 // Loop order: column blocks of NC, row blocks of MC, then K blocks: the MC×NC block of C (≤ 480 KB) stays in
 // L2 while every K block accumulates into it (C goes to memory once, not once per K block), the B panel of the
 // micro-kernel (kc×nr) in L1, the A block (MC×kc) in L2.
@@ -147,6 +194,7 @@ void gemm(const GemmArgs& g) {
     return;
   }
   const bool direct_b = g.bp == nullptr;
+  if (direct_b && !g.trans_a && g.m <= FEW_MAX) return gemm_few_rows(g);
   for (int64_t n0 = 0; n0 < g.n; n0 += NC) {
     const int64_t n1 = imin(g.n, n0 + NC);
     for (int64_t m0 = 0; m0 < g.m; m0 += MC) {

@@ -333,6 +333,8 @@ void run_tests() {
       test_sgemm(rng, 65, 200, 17, false, true, false);
       test_sgemm(rng, 130, 130, 260, true, true, true);
       test_sgemm(rng, 500, 9, 7, false, false, true);
+      test_sgemm(rng, 10, 200, 300, false, false, true);  // few rows: B read in place, one tile
+      test_sgemm(rng, 12, 77, 5, false, false, false);
       test_lstm(rng, 1, 1, 1, 1, false, false, false);
       test_lstm(rng, 1, 7, 5, 3, true, false, true);
       test_lstm(rng, 3, 5, 4, 16, false, true, true);
