@@ -157,6 +157,8 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
         labelsFile: o.labels,
         outDir,
         logFile: log,
+        threshold: model.threshold,
+        thresholdSource: 'model',
         dataset: { trainSessions: nTrain, testSessions: testKeys.size, split: `first ${nTrain} sessions by time train, the rest are scored` },
         modelConfig: { directory: modelDir, 'saved threshold': model.threshold, ...(model.config as unknown as Record<string, unknown>) },
       });
