@@ -18,10 +18,10 @@ import { Detector } from '../lib/models/detector';
 import { loadModelDir, saveModelDir } from '../lib/models/files';
 import { TextAutoencoder } from '../lib/models/text';
 import { fitThreshold } from '../lib/models/threshold';
+import { HDFS_DEV_LOG, dataPath, requireData } from './support/data';
 
-const DATA = path.resolve(__dirname, '../../shared/data');
-const HDFS_LOG = path.join(DATA, 'hdfs-dev/HDFS.log');
-const TEMPLATES = path.join(DATA, 'loghub/HDFS/HDFS_templates.csv');
+const HDFS_LOG = HDFS_DEV_LOG;
+const TEMPLATES = dataPath('loghub/HDFS/HDFS_templates.csv');
 const hasNative = probeNative().binding !== null;
 const nativeNote = hasNative ? '' : ` — SKIPPED: native addon not built (${probeNative().error})`;
 const backends: Array<'native' | 'cpu'> = hasNative ? ['native', 'cpu'] : ['cpu'];
@@ -169,7 +169,10 @@ describe(`models: native and cpu backends agree on loss and gradients${nativeNot
 
 describe('models: training on hdfs-dev', function () {
   const backend = hasNative ? 'native' : 'cpu';
-  before(() => useBackend(backend));
+  before(function () {
+    requireData(this);
+    useBackend(backend);
+  });
   after(() => useBackend('cpu'));
 
   it(`the text encoder separates the HDFS templates: nearest-neighbour event assignment >= 99%, with a margin${hasNative ? '' : ' — SKIPPED: full-size text training takes minutes on the pure-TypeScript path (native addon not built)'}`, async function () {
