@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fusedBiLstm, fusedLstm, probeNative, softmaxCrossEntropy, useBackend, vectorDistance } from '../lib/backend';
 import { lstmForwardRef, mulberry32 } from '../lib/backend/reference';
 import { DeepSentryError } from '../lib/errors';
+import { checkGrads } from './support/grad-check';
 
 const hasNative = probeNative().binding !== null;
 const nativeSkip = `native addon not built (${probeNative().error})`;
@@ -27,27 +28,6 @@ function lstmWeights(I: number, H: number, seed: number) {
 }
 
 /** Central finite differences on a few entries of each variable; returns the worst relative error. */
-function checkGrads(f: () => tf.Scalar, vars: tf.Variable[], eps = 1e-2): number {
-  const { grads } = tf.variableGrads(f, vars);
-  let worst = 0;
-  for (const v of vars) {
-    const g = grads[v.name].dataSync();
-    const base = v.dataSync().slice();
-    for (const idx of [0, Math.floor(v.size / 3), Math.floor((2 * v.size) / 3), v.size - 1]) {
-      const p = base.slice();
-      p[idx] += eps;
-      v.assign(tf.tensor(p, v.shape));
-      const lp = f().dataSync()[0];
-      p[idx] -= 2 * eps;
-      v.assign(tf.tensor(p, v.shape));
-      const lm = f().dataSync()[0];
-      v.assign(tf.tensor(base, v.shape));
-      const num = (lp - lm) / (2 * eps);
-      worst = Math.max(worst, Math.abs(num - g[idx]) / Math.max(1e-2, Math.abs(num) + Math.abs(g[idx])));
-    }
-  }
-  return worst;
-}
 
 function expectError(fn: () => unknown, code: string, text?: RegExp): void {
   try {

@@ -19,6 +19,7 @@ import { loadModelDir, saveModelDir } from '../lib/models/files';
 import { TextAutoencoder } from '../lib/models/text';
 import { fitThreshold } from '../lib/models/threshold';
 import { HDFS_DEV_LOG, dataPath, requireData } from './support/data';
+import { checkGrads } from './support/grad-check';
 
 const HDFS_LOG = HDFS_DEV_LOG;
 const TEMPLATES = dataPath('loghub/HDFS/HDFS_templates.csv');
@@ -27,27 +28,6 @@ const nativeNote = hasNative ? '' : ` — SKIPPED: native addon not built (${pro
 const backends: Array<'native' | 'cpu'> = hasNative ? ['native', 'cpu'] : ['cpu'];
 
 /** Worst relative error of tf.variableGrads against central differences on a few entries per variable. */
-function checkGrads(f: () => tf.Scalar, vars: tf.Variable[], eps = 1e-2): number {
-  const { grads } = tf.variableGrads(f, vars);
-  let worst = 0;
-  for (const v of vars) {
-    const g = grads[v.name].dataSync();
-    const base = v.dataSync().slice();
-    for (const idx of [0, Math.floor(v.size / 2), v.size - 1]) {
-      const p = base.slice();
-      p[idx] += eps;
-      v.assign(tf.tensor(p, v.shape));
-      const lp = f().dataSync()[0];
-      p[idx] -= 2 * eps;
-      v.assign(tf.tensor(p, v.shape));
-      const lm = f().dataSync()[0];
-      v.assign(tf.tensor(base, v.shape));
-      const num = (lp - lm) / (2 * eps);
-      worst = Math.max(worst, Math.abs(num - g[idx]) / Math.max(1e-2, Math.abs(num) + Math.abs(g[idx])));
-    }
-  }
-  return worst;
-}
 
 const toySeqs = [
   [3, 4, 5],
@@ -103,7 +83,7 @@ describe('models: gradients against finite differences (small sizes)', () => {
   for (const bidirectional of [false, true]) {
     it(`text autoencoder, ${bidirectional ? 'bidirectional' : 'unidirectional'} encoder: every parameter`, () => {
       const m = new TextAutoencoder({ ...tinyText, bidirectional });
-      const err = checkGrads(() => tf.tidy(() => m.loss(toySeqs)), [...m.params.vars.values()]);
+      const err = checkGrads(() => tf.tidy(() => m.loss(toySeqs)), [...m.params.vars.values()], 1e-2, 3);
       expect(err).to.be.below(2e-2);
       m.dispose();
     });
@@ -113,7 +93,7 @@ describe('models: gradients against finite differences (small sizes)', () => {
     it(`detector, ${objective} objective: every parameter`, () => {
       const d = new Detector({ vectorDim: 4, window: 4, hiddenSize: 3, objective, distance: 'euclidean', seed: 3 });
       const ctx = d.prepare(toyVectors, toySessions);
-      const err = checkGrads(() => tf.tidy(() => d.loss(ctx)), [...d.params.vars.values()]);
+      const err = checkGrads(() => tf.tidy(() => d.loss(ctx)), [...d.params.vars.values()], 1e-2, 3);
       ctx.dispose();
       expect(err).to.be.below(2e-2);
       d.dispose();

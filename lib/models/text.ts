@@ -14,10 +14,9 @@ import { NamedWeight, ParamSet, subSeed } from './params';
 import { mulberry32 } from '../backend/reference';
 import { TrainOptions, TrainResult, runTraining, splitItems, checkTrainOptions } from './train';
 
-/** Token ids shared with lib/logs' Vocabulary. */
-export const PAD_ID = 0;
-export const EOS_ID = 1;
-export const UNK_ID = 2;
+/** Token ids: lib/logs' Vocabulary defines them. */
+import { EOS_ID, UNK_ID } from '../logs/vocabulary';
+export { PAD_ID, EOS_ID, UNK_ID } from '../logs/vocabulary';
 
 export interface TextModelConfig {
   /** number of token ids (the vocabulary size, specials included) */
