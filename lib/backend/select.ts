@@ -1,13 +1,22 @@
 /**
  * Backend choice: `auto | native | cuda | cpu`, and a report of what was picked and why (printed by
  * `deepsentry info` and by training commands). `cpu` is tfjs-backend-cpu with DeepSentry's fused ops in
- * TypeScript; `native` is the `deepsentry` backend over the addon; `cuda` needs CUDA kernels wired into the
- * backend, which this build does not have yet: asking for it is a clear error, and `auto` says why it did not
- * pick it.
+ * TypeScript; `native` is the `deepsentry` backend over the addon; `cuda` is `deepsentry-cuda`
+ * (backend_cuda.ts): the native backend with its LSTM kernels on the device through CudaLstm.
+ *
+ * The rule (decideBackend, a pure function of what the machine offers, so it is tested without a GPU):
+ * - `auto`: `cuda` when the addon has CUDA compiled in, sees at least one device (capabilities().cudaDeviceCount
+ *   > 0) and a probe CudaLstm can be created; then LSTM calls with batch × hidden ≥ CUDA_MIN_WORK run on the
+ *   device and smaller ones on the CPU kernels, and a later CUDA failure moves everything back to the CPU.
+ *   Otherwise `native` when the addon loads, else `cpu`. The reason names why the faster ones were not used.
+ * - `cuda`: every LSTM call on the device; refused (DS_UNSUPPORTED, or DS_CUDA when a device is seen but cannot
+ *   be used) with the CUDA error when there is no usable device.
+ * - `native` / `cpu`: exactly that, or DS_NATIVE_UNAVAILABLE when the addon does not load.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DeepSentryError, invalidParameterError } from '../errors';
-import type { NativeBinding, NativeCapabilities } from './binding';
+import type { CudaBinding, NativeBinding, NativeCapabilities } from './binding';
+import { CUDA_BACKEND_NAME, CUDA_MIN_WORK, CudaBackend, registerCudaBackend } from './backend_cuda';
 import { NATIVE_BACKEND_NAME, registerNativeBackend } from './backend_native';
 import { registerAllGradients } from './register_all_gradients';
 import { registerAllKernels } from './register_all_kernels';
@@ -16,12 +25,15 @@ import { loadNative, nativeStatus } from './native';
 export type BackendChoice = 'auto' | 'native' | 'cuda' | 'cpu';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'native', 'cuda', 'cpu'];
 
+/** What runs: the CUDA LSTM kernels (+ native CPU kernels), the native CPU kernels, or TypeScript on tfjs cpu. */
+export type BackendKind = 'cuda' | 'native' | 'cpu';
+
 /** What useBackend picked. */
 export interface BackendSelection {
   /** what the caller asked for */
   requested: BackendChoice;
-  /** what runs: the native CPU kernels or pure TypeScript on tfjs-backend-cpu */
-  backend: 'native' | 'cpu';
+  /** what runs: CUDA for the LSTM kernels, the native CPU kernels, or pure TypeScript on tfjs-backend-cpu */
+  backend: BackendKind;
   /** the tfjs backend name now active */
   tfjsBackend: string;
   /** one sentence: why this backend (and why not the faster ones) */
@@ -63,44 +75,122 @@ function activate(name: string): void {
   if (b) b.firstUse = false;
 }
 
+/** What decideBackend knows about the machine. */
+export interface MachineProbe {
+  /** the addon's capabilities, or null when it did not load */
+  capabilities: NativeCapabilities | null;
+  /** why the addon did not load (when capabilities is null) */
+  nativeError: string | null;
+  /**
+   * tries the device for real (creates and frees a tiny CudaLstm); null when that works, else the error. Called
+   * only when a device is reported.
+   */
+  deviceCheck?: () => string | null;
+}
+
+/** decideBackend's answer. */
+export interface BackendDecision {
+  backend: BackendKind;
+  /** one sentence: why this backend, and why not the faster ones */
+  reason: string;
+}
+
+/** CUDA encodes versions as 1000*major + 10*minor (13000 → "13.0"). */
+export function cudaVersionText(v: number | null): string {
+  if (v === null || v <= 0) return 'n/a';
+  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
+}
+
+/** Why CUDA cannot be used here (with the CUDA error text), or null when it can. */
+export function cudaUnusableReason(caps: NativeCapabilities, deviceCheck?: () => string | null): string | null {
+  if (!caps.cudaCompiled) return `CUDA not compiled into the addon${caps.cudaError ? ` (${caps.cudaError})` : ''}`;
+  if (caps.cudaDeviceCount <= 0) return `no usable CUDA device (${caps.cudaError ?? 'none found'})`;
+  const failed = deviceCheck ? deviceCheck() : null;
+  return failed === null ? null : `CUDA device present but unusable (${failed})`;
+}
+
+/** The backend `choice` gives on a machine described by `m`, or a DeepSentryError saying why it cannot be had. */
+export function decideBackend(choice: BackendChoice, m: MachineProbe): BackendDecision {
+  if (!BACKEND_CHOICES.includes(choice)) throw invalidParameterError('backend', `one of ${BACKEND_CHOICES.join(', ')}`, choice);
+  if (choice === 'cpu') return { backend: 'cpu', reason: 'requested: pure TypeScript on tfjs-backend-cpu' };
+  const caps = m.capabilities;
+  if (caps === null) {
+    const why = m.nativeError ?? 'the addon did not load';
+    if (choice !== 'auto') {
+      throw new DeepSentryError('DS_NATIVE_UNAVAILABLE', `--backend ${choice}: the native addon cannot be loaded (${why}); build it with \`npm run build:native\` or use --backend cpu`);
+    }
+    return { backend: 'cpu', reason: `native addon unavailable (${why}); using pure TypeScript` };
+  }
+  const cpuKernels = `native CPU kernels (${caps.simd}, ${caps.threads} threads)`;
+  if (choice === 'native') return { backend: 'native', reason: `${cpuKernels}; CUDA not used (--backend native)` };
+  const unusable = cudaUnusableReason(caps, m.deviceCheck);
+  const devices = `${caps.cudaDeviceCount} CUDA device(s), runtime ${cudaVersionText(caps.cudaRuntimeVersion)}, driver ${cudaVersionText(caps.cudaDriverVersion)}`;
+  if (choice === 'cuda') {
+    if (unusable !== null) {
+      const code = caps.cudaCompiled && caps.cudaDeviceCount > 0 ? 'DS_CUDA' : 'DS_UNSUPPORTED';
+      throw new DeepSentryError(code, `--backend cuda: ${unusable}; use --backend native or auto`);
+    }
+    return { backend: 'cuda', reason: `requested: every LSTM call on CUDA (${devices}); other kernels on the ${cpuKernels}` };
+  }
+  if (unusable !== null) return { backend: 'native', reason: `${cpuKernels}; CUDA not used: ${unusable}` };
+  return {
+    backend: 'cuda',
+    reason: `CUDA (${devices}) for LSTM calls with batch × hidden ≥ ${CUDA_MIN_WORK}, ${cpuKernels} for smaller ones and everything else`,
+  };
+}
+
+/** Creates and frees a 1×1 CudaLstm: the runtime can report a device that still cannot be used (driver too old). */
+function deviceCheckFor(binding: NativeBinding): () => string | null {
+  return () => {
+    const ctor = (binding as Partial<CudaBinding>).CudaLstm;
+    if (typeof ctor !== 'function') return 'the addon has no CudaLstm';
+    try {
+      const w = () => new Float32Array(4);
+      new ctor({ inputSize: 1, hiddenSize: 1, kernel: w(), recurrentKernel: w(), bias: w() }).dispose();
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+}
+
 /**
- * Selects the compute backend for everything that follows (tfjs is process-global). `auto` picks the native
- * kernels when the addon loads, else TypeScript on tfjs-backend-cpu; `native` and `cuda` fail with a
- * DeepSentryError when they cannot be had. `threads` sizes the native thread pool.
+ * Selects the compute backend for everything that follows (tfjs is process-global), by decideBackend's rule;
+ * `native` and `cuda` fail with a DeepSentryError when they cannot be had. `threads` sizes the native thread
+ * pool.
  */
 export function useBackend(choice: BackendChoice = 'auto', options: { threads?: number } = {}): BackendSelection {
   if (!BACKEND_CHOICES.includes(choice)) throw invalidParameterError('backend', `one of ${BACKEND_CHOICES.join(', ')}`, choice);
   registerAllKernels();
   registerAllGradients();
-  if (choice === 'cpu') {
+  const p = choice === 'cpu' ? { binding: null, error: null } : probeNative();
+  const decision = decideBackend(choice, {
+    capabilities: p.binding ? p.binding.capabilities() : null,
+    nativeError: p.error,
+    ...(p.binding ? { deviceCheck: deviceCheckFor(p.binding) } : {}),
+  });
+  if (decision.backend === 'cpu' || !p.binding) {
     activate('cpu');
-    current = { requested: choice, backend: 'cpu', tfjsBackend: 'cpu', reason: 'requested: pure TypeScript on tfjs-backend-cpu', capabilities: null };
+    current = { requested: choice, backend: 'cpu', tfjsBackend: 'cpu', reason: decision.reason, capabilities: null };
     return current;
-  }
-  const p = probeNative();
-  if (!p.binding) {
-    if (choice !== 'auto') {
-      throw new DeepSentryError('DS_NATIVE_UNAVAILABLE', `--backend ${choice}: the native addon cannot be loaded (${p.error}); build it with \`npm run build:native\` or use --backend cpu`);
-    }
-    activate('cpu');
-    current = { requested: choice, backend: 'cpu', tfjsBackend: 'cpu', reason: `native addon unavailable (${p.error}); using pure TypeScript`, capabilities: null };
-    return current;
-  }
-  const caps = p.binding.capabilities();
-  if (choice === 'cuda') {
-    const why = caps.cudaDeviceCount > 0 ? 'the tfjs backend has no CUDA kernels wired in yet' : `no usable CUDA device (${caps.cudaError ?? (caps.cudaCompiled ? 'none found' : 'CUDA not compiled in')})`;
-    throw new DeepSentryError('DS_UNSUPPORTED', `--backend cuda: ${why}; use --backend native or auto`);
   }
   if (options.threads !== undefined) p.binding.setThreads(options.threads);
   registerNativeBackend(p.binding);
-  activate(NATIVE_BACKEND_NAME);
-  const cudaNote = choice === 'auto' ? `; CUDA not used (${caps.cudaDeviceCount > 0 ? 'no CUDA kernels in the tfjs backend yet' : caps.cudaError ?? 'no device'})` : '';
-  current = {
-    requested: choice,
-    backend: 'native',
-    tfjsBackend: NATIVE_BACKEND_NAME,
-    reason: `native CPU kernels (${caps.simd}, ${p.binding.capabilities().threads} threads)${cudaNote}`,
-    capabilities: p.binding.capabilities(),
-  };
+  let name = NATIVE_BACKEND_NAME;
+  if (decision.backend === 'cuda') {
+    registerCudaBackend(p.binding);
+    name = CUDA_BACKEND_NAME;
+  }
+  activate(name);
+  if (decision.backend === 'cuda') {
+    const be = tf.findBackend(CUDA_BACKEND_NAME) as CudaBackend;
+    // explicit --backend cuda: everything on the device, failures are errors; auto: the size rule, CPU on failure
+    be.routing.minWork = choice === 'cuda' ? 0 : CUDA_MIN_WORK;
+    be.routing.fallBackOnError = choice !== 'cuda';
+  }
+  const caps = p.binding.capabilities();
+  // the reason is computed before setThreads: redo its thread count
+  const reason = decision.reason.replace(/\d+ threads\)/, `${caps.threads} threads)`);
+  current = { requested: choice, backend: decision.backend, tfjsBackend: name, reason, capabilities: caps };
   return current;
 }

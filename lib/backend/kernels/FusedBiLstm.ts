@@ -35,7 +35,7 @@ export function nativeBiLstmArgs(fw: LstmImplInput, bw: LstmImplInput) {
   };
 }
 
-function outputs(backend: object, a: LstmImplInput, y: Float32Array, s: Float32Array[]): TensorInfo[] {
+export function outputs(backend: object, a: LstmImplInput, y: Float32Array, s: Float32Array[]): TensorInfo[] {
   const { batch: B, steps: T, hiddenSize: H } = a;
   return [output(backend, [B, T, 2 * H], y), ...s.map((v) => output(backend, [B, H], v))];
 }

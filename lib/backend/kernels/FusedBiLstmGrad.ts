@@ -9,7 +9,7 @@ import { LstmImplInput, extractHalf, lstmBackwardImpl } from '../shared';
 import { nativeBiLstmArgs, readBiLstmInputs } from './FusedBiLstm';
 import { NATIVE_BACKEND_NAME, bindingOf, expectShape, f32, lstmWorkspaces, output } from './kernel_util';
 
-function gradInputs(backend: object, inputs: NamedTensorInfoMap, a: LstmImplInput) {
+export function gradInputs(backend: object, inputs: NamedTensorInfoMap, a: LstmImplInput) {
   const { batch: B, steps: T, hiddenSize: H } = a;
   const op = FusedBiLstmGrad;
   const state = (n: string) => f32(backend, expectShape(op, n, inputs[n], [B, H]), op, n);
@@ -23,7 +23,7 @@ function gradInputs(backend: object, inputs: NamedTensorInfoMap, a: LstmImplInpu
   };
 }
 
-interface BiGrads {
+export interface BiGrads {
   dx: Float32Array;
   dh0Fw: Float32Array;
   dc0Fw: Float32Array;
@@ -33,7 +33,7 @@ interface BiGrads {
   backward: { dKernel: Float32Array; dRecurrentKernel: Float32Array; dBias: Float32Array };
 }
 
-function outputs(backend: object, a: LstmImplInput, g: BiGrads): TensorInfo[] {
+export function outputs(backend: object, a: LstmImplInput, g: BiGrads): TensorInfo[] {
   const { batch: B, steps: T, inputSize: I, hiddenSize: H } = a;
   const state = (v: Float32Array) => output(backend, [B, H], v);
   const weights = (w: BiGrads['forward']) => [output(backend, [I, 4 * H], w.dKernel), output(backend, [H, 4 * H], w.dRecurrentKernel), output(backend, [4 * H], w.dBias)];

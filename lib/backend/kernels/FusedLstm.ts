@@ -54,7 +54,7 @@ export function nativeLstmArgs(a: LstmImplInput) {
   };
 }
 
-function outputs(backend: object, a: LstmImplInput, y: Float32Array, h: Float32Array, c: Float32Array): TensorInfo[] {
+export function outputs(backend: object, a: LstmImplInput, y: Float32Array, h: Float32Array, c: Float32Array): TensorInfo[] {
   const { batch: B, steps: T, hiddenSize: H } = a;
   return [output(backend, [B, T, H], y), output(backend, [B, H], h), output(backend, [B, H], c)];
 }

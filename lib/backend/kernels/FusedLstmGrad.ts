@@ -8,7 +8,7 @@ import { LstmImplGrads, LstmImplInput, lstmBackwardImpl } from '../shared';
 import { readLstmInputs, nativeLstmArgs } from './FusedLstm';
 import { NATIVE_BACKEND_NAME, bindingOf, expectShape, f32, lstmWorkspaces, output } from './kernel_util';
 
-function gradInputs(backend: object, inputs: NamedTensorInfoMap, a: LstmImplInput) {
+export function gradInputs(backend: object, inputs: NamedTensorInfoMap, a: LstmImplInput) {
   const { batch: B, steps: T, hiddenSize: H } = a;
   const op = FusedLstmGrad;
   const y = expectShape(op, 'y', inputs.y, [B, T, H]);
@@ -20,7 +20,7 @@ function gradInputs(backend: object, inputs: NamedTensorInfoMap, a: LstmImplInpu
   };
 }
 
-function outputs(backend: object, a: LstmImplInput, g: LstmImplGrads): TensorInfo[] {
+export function outputs(backend: object, a: LstmImplInput, g: LstmImplGrads): TensorInfo[] {
   const { batch: B, steps: T, inputSize: I, hiddenSize: H } = a;
   return [
     output(backend, [B, T, I], g.dx),

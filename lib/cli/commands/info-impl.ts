@@ -6,13 +6,16 @@
  */
 import { loadNative, nativeStatus, describeNativeFailure, type NativeStatus } from '../../backend/native';
 import type { GlobalOptions } from '../options';
+import { cudaVersionText } from '../../backend/select';
+
+export { cudaVersionText };
 
 /** `deepsentry info --json` output. */
 export interface InfoReport extends NativeStatus {
   /** what runs when the addon is missing, or null when it is loaded */
   fallback: string | null;
   /** what --backend picks on this machine and why (lib/backend/select.ts), or why it cannot be had */
-  backend?: { requested: string; picked: 'native' | 'cpu' | null; reason: string };
+  backend?: { requested: string; picked: 'cuda' | 'native' | 'cpu' | null; reason: string };
 }
 
 /** The backend `--backend <requested>` selects here, without failing info when it cannot be had. */
@@ -25,12 +28,6 @@ function backendChoice(requested: GlobalOptions['backend']): NonNullable<InfoRep
   } catch (e) {
     return { requested, picked: null, reason: (e as Error).message };
   }
-}
-
-/** CUDA encodes versions as 1000*major + 10*minor (13000 → "13.0"). */
-export function cudaVersionText(v: number | null): string {
-  if (v === null || v <= 0) return 'n/a';
-  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
 }
 
 export function infoReport(threads?: number): InfoReport {
