@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../lib/errors';
-import { DeepSentry, resolvePipelineConfig, scoreLog, runPipeline, applyFlags, defaultPipelineConfig, trainModel } from '../lib/pipeline';
+import { DeepSentry, resolvePipelineConfig, scoreLog, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../lib/pipeline';
 import { createScorer } from '../lib/live/engine';
 import { sweep, rocAuc } from '../lib/eval/metrics';
 import { HDFS_LABELS, hdfsBlocks, hdfsSlice, tinyConfig, trainedModel, workDir } from './pipeline-fixtures';
@@ -105,6 +105,57 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
     // line numbers are physical lines of the input, each in 1..5000
     for (const row of l.slice(1, 200)) expect(Number(row[0])).to.be.within(1, 5000);
     expect(r.anomalies).to.equal(s.slice(1).filter((row) => row[2] === '1').length);
+  });
+
+  it('idle timeout: a key split at quiet gaps scores as the live monitor sees it; one sessions.csv row per key', async () => {
+    const model = await DeepSentry.load(modelDir);
+    const idle = model.logConfig.session.idleTimeoutMs;
+    expect(idle).to.equal(DEFAULT_IDLE_TIMEOUT_MS);
+    // blk_111 writes, is quiet 25 min, then is deleted (two segments, both ended: the log goes on 6 min after);
+    // blk_222 stops after allocation (ended by the timeout); blk_333 is still open when the log stops (censored).
+    const log = [
+      '081109 203518 35 INFO dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /user/root/rand/_temporary/_task_200811092030_0001_m_000001_0/part-00001. blk_111',
+      '081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_111 src: /10.250.19.102:54106 dest: /10.250.19.102:50010',
+      '081109 203519 145 INFO dfs.DataNode$PacketResponder: PacketResponder 0 for block blk_111 terminating',
+      '081109 203520 35 INFO dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /user/root/rand/_temporary/_task_200811092030_0001_m_000002_0/part-00002. blk_222',
+      '081109 203521 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_222 src: /10.250.19.102:54107 dest: /10.250.19.102:50010',
+      '081109 210000 19 INFO dfs.FSDataset: Deleting block blk_111 file /mnt/hadoop/dfs/data/current/subdir12/blk_111',
+      '081109 210600 35 INFO dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /user/root/rand/_temporary/_task_200811092030_0001_m_000003_0/part-00003. blk_333',
+      '081109 210601 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_333 src: /10.250.19.102:54108 dest: /10.250.19.102:50010',
+    ];
+    const file = path.join(workDir(), 'idle.log');
+    fs.writeFileSync(file, log.join('\n') + '\n');
+    const out = path.join(workDir(), 'idle-scores');
+    await scoreLog(model, file, out);
+    const s = readCsv(path.join(out, 'sessions.csv')).slice(1);
+    expect(s.map((r) => [r[0], r[3]])).to.deep.equal([['blk_111', '4'], ['blk_222', '2'], ['blk_333', '2']]);
+    const lineScores = readCsv(path.join(out, 'lines.csv')).slice(1);
+    // The live scorer with the same timeout (no flush: blk_333 is still open) gives the same line scores and,
+    // with its idle end events, the same per-key maxima.
+    const live = await createScorer(modelDir, { worker: false, idleTimeoutMs: idle });
+    const ev = await live.scoreLines(log.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text })));
+    await live.close();
+    expect(ev.filter((e) => e.isSessionEnd).map((e) => [e.session, e.endReason])).to.deep.equal([['blk_111', 'idle'], ['blk_222', 'idle'], ['blk_111', 'idle']]);
+    const f = (x: number) => Math.fround(x).toPrecision(6);
+    expect(lineScores.map((r) => [r[0], f(Number(r[2]))]).sort()).to.deep.equal(ev.filter((e) => !e.isSessionEnd).map((e) => [String(e.lineNo), f(e.score)]).sort());
+    const max = new Map<string, number>();
+    for (const e of ev) max.set(e.session, Math.max(max.get(e.session) ?? -Infinity, e.score));
+    for (const r of s) expect(f(Number(r[1])), r[0]).to.equal(f(max.get(r[0]) as number));
+    // The censored key's score is the max of its lines alone (no end event).
+    const l333 = lineScores.filter((r) => r[1] === 'blk_333').map((r) => Number(r[2]));
+    expect(f(Number(s[2][1]))).to.equal(f(Math.max(...l333)));
+  });
+
+  it('sessionEnded: idle/window ends are events, evicted never, the end of input only without a timeout', () => {
+    expect(sessionEnded('idle', 300_000, 1)).to.equal(true);
+    expect(sessionEnded('window', 300_000, 1)).to.equal(true);
+    expect(sessionEnded('evicted', null, 1)).to.equal(false);
+    expect(sessionEnded('end', 300_000, 1)).to.equal(false);
+    expect(sessionEnded('end', null, 1)).to.equal(true);
+    expect(sessionEnded('end', 300_000, null)).to.equal(true);
+    // a config without logs.session keeps the pipeline's timeout; an explicit null turns it off
+    expect(resolvePipelineConfig({ logs: { format: 'hdfs' } }).logs.session?.idleTimeoutMs).to.equal(DEFAULT_IDLE_TIMEOUT_MS);
+    expect(resolvePipelineConfig({ logs: { session: { idleTimeoutMs: null } } }).logs.session?.idleTimeoutMs).to.equal(null);
   });
 
   it('a different format than the model, an empty log and a missing model are clear errors', async () => {

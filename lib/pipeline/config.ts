@@ -107,11 +107,22 @@ export function trainOptionsOf(t: TrainSettings): TrainOptions {
   return validationSplit === AUTO_SPLIT ? rest : { ...rest, validationSplit };
 }
 
+/**
+ * The pipeline's session idle timeout (logs.session.idleTimeoutMs; lib/logs' own default is null = never): a
+ * key's lines are split into sessions at quiet gaps of at least this long, in batch (train, score, run) as in
+ * the live monitor, and a session still open when the input ends is censored (no end event; see
+ * sessionEnded). 5 minutes, picked on hdfs-dev (README "Accuracy"): 2,422 of the 2,489 normal blocks of the
+ * training half have a quiet gap ≥ 300 s between writing and deleting, while the shortest quiet tail of a
+ * block that stopped after allocation is 0.27 h; measured seed 42 session ROC-AUC 0.9932 / 0.9979 / 0.9887 at
+ * 60 s / 300 s / 1800 s (0.9958 with no timeout).
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+
 /** The defaults (lib/logs' and lib/models' own defaults, and the pipeline's). */
 export function defaultPipelineConfig(): PipelineConfig {
   return {
     seed: 42,
-    logs: {},
+    logs: { session: { idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS } },
     text: { model: { ...textModelDefaults }, train: { ...trainDefaults(DEFAULT_TEXT_TRAIN), validationSplit: AUTO_SPLIT } },
     detector: { model: { ...detectorModelDefaults }, train: trainDefaults(DEFAULT_DETECTOR_TRAIN) },
     threshold: { method: 'mean-std', k: 3, percentile: 99, holdout: 0.2 },
@@ -157,7 +168,11 @@ export function resolvePipelineConfig(doc: unknown = {}, source = 'configuration
   const { logs, ...rest } = (doc ?? {}) as Record<string, unknown>;
   const { logs: _l, ...base } = d;
   let merged: Record<string, unknown>;
-  const logConfig = (logs ?? {}) as LogConfigOverrides;
+  // The pipeline's logs defaults (the idle timeout) under what the document sets, one level deep.
+  const given = (logs ?? {}) as LogConfigOverrides;
+  const isObj = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const logConfig: LogConfigOverrides =
+    isObj(given) && (given.session === undefined || isObj(given.session)) ? { ...d.logs, ...given, session: { ...d.logs.session, ...(given.session ?? {}) } } : given;
   try {
     merged = mergeChecked(base as unknown as Record<string, unknown>, rest, '');
     resolveLogConfig(logConfig);

@@ -14,7 +14,7 @@ import { runEvaluation, type RunEvaluationResult } from '../eval/run';
 import type { PipelineConfig } from './config';
 import { DeepSentry } from './model';
 import { scoreLog, type ScoreSummary } from './score';
-import { loadSessions, trainFromPrepared, type PipelineReporter } from './train';
+import { groupByKey, loadSessions, trainFromPrepared, type PipelineReporter } from './train';
 
 /** Options shared by trainModel and runPipeline. */
 export interface PipelineOptions {
@@ -138,12 +138,14 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
   const rep = recording(o.reporter, timings);
   return withWorkDir(o, async (work) => {
     await prepareTimed([log], work, o, rep);
-    const sessions = await loadSessions(work);
-    if (sessions.length < 2) throw new DeepSentryError('DS_INVALID_ARGUMENT', `${log} has ${sessions.length} session(s): run needs at least two (one to train on, one to score)`);
-    const nTrain = Math.min(sessions.length - 1, Math.max(1, Math.round(sessions.length * o.config.run.trainFraction)));
-    const trainIds = new Set(sessions.slice(0, nTrain).map((s) => s.id));
-    const testKeys = new Set(sessions.slice(nTrain).map((s) => s.key));
-    const model = await trainFromPrepared(work, { config: o.config, select: (s) => trainIds.has(s.id), reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
+    // Split by session key (a key's segments, when an idle timeout splits it, stay on one side), keys in time
+    // order of their first line.
+    const keys = groupByKey(await loadSessions(work)).map((g) => g[0].key);
+    if (keys.length < 2) throw new DeepSentryError('DS_INVALID_ARGUMENT', `${log} has ${keys.length} session(s): run needs at least two (one to train on, one to score)`);
+    const nTrain = Math.min(keys.length - 1, Math.max(1, Math.round(keys.length * o.config.run.trainFraction)));
+    const trainKeys = new Set(keys.slice(0, nTrain));
+    const testKeys = new Set(keys.slice(nTrain));
+    const model = await trainFromPrepared(work, { config: o.config, select: (s) => trainKeys.has(s.key), reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
     const modelDir = o.modelDir ?? path.join(outDir, 'model');
     await model.save(modelDir);
     rep.stage?.('score', `${testKeys.size} sessions`);
@@ -164,7 +166,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
       });
       const m = evaluation.result.metrics;
       if (m.coverage.sessionsLabelled === 0) {
-        throw new DeepSentryError('DS_PARSE', `label file ${o.labels} matches none of the ${m.coverage.sessionsScored} scored sessions (keys like ${JSON.stringify(sessions[nTrain]?.key)}): is it the label file of this log?`);
+        throw new DeepSentryError('DS_PARSE', `label file ${o.labels} matches none of the ${m.coverage.sessionsScored} scored sessions (keys like ${JSON.stringify(keys[nTrain])}): is it the label file of this log?`);
       }
       rep.stageDone?.('eval', Number(process.hrtime.bigint() - te) / 1e9, m.coverage.sessionsScored, 'sessions');
     }

@@ -5,6 +5,12 @@
  * (`session,score,anomaly,lines,first_ts,last_ts`) and `lines.csv` (`line_no,session,score,anomaly`, one row per
  * line and session it belongs to, in session-closing order). Memory holds the open sessions and the distinct
  * messages, never the whole input. `anomaly` is 1 when score ≥ the model's saved threshold.
+ *
+ * With an idle timeout (logs.session.idleTimeoutMs, the pipeline default) a key's lines are split into
+ * segments at quiet gaps ≥ the timeout, each scored as the live monitor would (start padding, its own end
+ * event unless the input stopped less than a timeout after it: see sessionEnded); sessions.csv keeps one row
+ * per key (score = max over its segments), written when the input ends, so memory also holds one small
+ * record per key seen.
  */
 import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
 import * as path from 'node:path';
@@ -107,6 +113,10 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const toModel: number[] = [];
   const known = model.tableSize;
   let pending: ClosedSession[] = [];
+  // Per key: an idle timeout splits a key's lines into segments (sessions as the live monitor sees them), each
+  // scored on its own; the key's score is the max over them. Memory: one small record per key, not per line.
+  const byKey = new Map<string, { score: number; lines: number; firstTs: number | null; lastTs: number | null }>();
+  const idle = config.session.idleTimeoutMs;
   let sessions = 0;
   let anomalies = 0;
   const release = (rows: number[]) => {
@@ -140,28 +150,46 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         if (id === undefined) id = toModel[pid] = model.messageId((proc.messages.get(pid) as { text: string }).text);
         return id;
       }),
-      ended: sessionEnded(s.reason),
+      ended: sessionEnded(s.reason, idle, s.lastTs),
     }));
     const r = model.scoreSessions(inputs);
-    let sText = '';
     let lText = '';
     batch.forEach((s, i) => {
       const score = r.sessionScores[i];
-      const a = score >= threshold ? 1 : 0;
-      anomalies += a;
-      sessions++;
+      const g = byKey.get(s.key);
+      if (g === undefined) byKey.set(s.key, { score, lines: s.rows.length, firstTs: s.firstTs, lastTs: s.lastTs });
+      else {
+        if (score > g.score) g.score = score;
+        g.lines += s.rows.length;
+        if (s.firstTs !== null && (g.firstTs === null || s.firstTs < g.firstTs)) g.firstTs = s.firstTs;
+        if (s.lastTs !== null && (g.lastTs === null || s.lastTs > g.lastTs)) g.lastTs = s.lastTs;
+      }
       const key = csv(s.key);
-      sText += `${key},${num(score)},${a},${s.rows.length},${iso(s.firstTs)},${iso(s.lastTs)}\n`;
       if (lOut) {
         const ls = r.lineScores[i];
         for (let t = 0; t < s.rows.length; t++) lText += `${lineOf.get(s.rows[t])},${key},${num(ls[t])},${ls[t] >= threshold ? 1 : 0}\n`;
       }
       release(s.rows);
     });
-    const w1 = writeChunk(sOut, sText);
     const w2 = lOut ? writeChunk(lOut, lText) : null;
-    if (w1) await w1;
     if (w2) await w2;
+  };
+  /** sessions.csv, one row per key (max over its segments), in order of each key's first closed segment. */
+  const writeSessions = async () => {
+    let sText = '';
+    for (const [k, g] of byKey) {
+      const a = g.score >= threshold ? 1 : 0;
+      anomalies += a;
+      sessions++;
+      sText += `${csv(k)},${num(g.score)},${a},${g.lines},${iso(g.firstTs)},${iso(g.lastTs)}\n`;
+      if (sText.length >= 1 << 20) {
+        const w = writeChunk(sOut, sText);
+        sText = '';
+        if (w) await w;
+      }
+    }
+    const w = writeChunk(sOut, sText);
+    if (w) await w;
   };
 
   let input;
@@ -174,6 +202,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     }
     proc.finish();
     await flush();
+    await writeSessions();
     await endStream(sOut);
     if (lOut) await endStream(lOut);
     const st = proc.stats;

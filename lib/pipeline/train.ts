@@ -4,10 +4,11 @@
  *   1. the training sessions (all, or the ones `select` keeps), in time order (first line);
  *   2. the vocabulary and the distinct masked messages of those sessions (lines per message counted);
  *   3. the text autoencoder on the distinct messages → one vector per message (the message-vector table);
- *   4. the detector on the earlier sessions; the LAST `threshold.holdout` of them (in time order) are held back;
- *   5. the held-back sessions are scored and the threshold is fitted on their scores: unlabelled data the
- *      detector has not seen, as a user without labels would have it. The default `mad` method (median +
- *      k·robust σ) is barely moved by the few anomalous sessions an unlabelled log contains.
+ *   4. the detector on the earlier sessions; the LAST `threshold.holdout` of the session keys (in time order
+ *      of their first line, with all their segments when an idle timeout splits a key) are held back;
+ *   5. the held-back keys are scored (max over their segments, as sessions.csv scores them) and the threshold
+ *      is fitted on their scores: unlabelled data the detector has not seen, as a user without labels would
+ *      have it (config threshold.method).
  */
 import { DeepSentryError } from '../errors';
 import { resolveLogConfig, type LogConfig } from '../logs/config';
@@ -43,14 +44,37 @@ export interface TrainPipelineOptions {
 }
 
 /**
- * Whether a session's end is an event the detector scores: yes unless it was cut short by the bound on open
- * sessions (`evicted`). In batch, sessions that run to the end of the input count as ended: on HDFS a fifth of
- * the anomalous blocks are blocks that stop after two or three lines (allocated, never written), which only
- * their end event reveals; normal blocks end in a few typical ways (deleted, or stored and not yet deleted),
- * which the detector learns, since it is trained with the same rule.
+ * Whether a session's end is an event the detector scores. A session (segment) closed by the idle timeout or
+ * its time window really ended: the log went on without it. One cut short by the bound on open sessions
+ * (`evicted`) did not. One still open when the input stopped (`end`) is censored when sessions have an idle
+ * timeout (the log did not continue a whole timeout after its last line, so nobody knows whether it was over):
+ * no end event, as the live monitor would not have emitted one yet. Without an idle timeout (or without
+ * timestamps, where no clock runs) the end of the input is the only end a session has, so it counts.
+ *
+ * Why the idle timeout matters on HDFS (measured on hdfs-dev, README "Accuracy"): a block is written, then
+ * deleted minutes to hours later; with one session per block the training half rarely sees "written, never
+ * deleted" (the log ends long after), while a third of the scored half ends that way, and that end scored as
+ * an anomaly. Split at quiet gaps ≥ the timeout, "write phase → end" is the commonest segment in training, and
+ * "allocated, receiving → end" (a fifth of the anomalies) stays rare.
  */
-export function sessionEnded(reason: string): boolean {
-  return reason !== 'evicted';
+export function sessionEnded(reason: string, idleTimeoutMs: number | null = null, lastTs: number | null = null): boolean {
+  if (reason === 'evicted') return false;
+  if (reason === 'end') return idleTimeoutMs === null || lastTs === null;
+  return true;
+}
+
+/**
+ * Groups sessions (segments, when an idle timeout splits a key's lines) by key, keys in order of their first
+ * segment (the input order must be time order, as loadSessions returns it).
+ */
+export function groupByKey<S extends { key: string }>(sessions: readonly S[]): S[][] {
+  const byKey = new Map<string, S[]>();
+  for (const s of sessions) {
+    const g = byKey.get(s.key);
+    if (g) g.push(s);
+    else byKey.set(s.key, [s]);
+  }
+  return [...byKey.values()];
 }
 
 /** Orders sessions by their first line's time (sessions without timestamps keep their id order, last). */
@@ -172,17 +196,22 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
       if (m === undefined) throw new DeepSentryError('DS_MODEL', `session ${s.key} has message ${id}, which the text model was not trained on: run train-text again on this data`);
       return m;
     });
-  // Held-back sessions: the last ones in time order (at least one; with one session it is also trained on).
-  const nHold = sessions.length >= 2 ? Math.max(1, Math.round(sessions.length * config.threshold.holdout)) : 0;
-  const fitOn = sessions.slice(0, sessions.length - nHold);
-  const held = nHold > 0 ? sessions.slice(sessions.length - nHold) : sessions;
+  // Held-back keys: the last ones in time order of their first line (at least one; with one key it is also
+  // trained on), each with all its segments: the threshold is fitted on per-key scores, as sessions.csv has them.
+  const groups = groupByKey(sessions);
+  const nHold = groups.length >= 2 ? Math.max(1, Math.round(groups.length * config.threshold.holdout)) : 0;
+  const fitOn = groups.slice(0, groups.length - nHold).flat();
+  const heldGroups = nHold > 0 ? groups.slice(groups.length - nHold) : groups;
+  const held = heldGroups.flat();
+  const idle = st.logConfig.session.idleTimeoutMs;
+  const ended = (s: PreparedSession) => sessionEnded(s.end, idle, s.lastTs);
   const seed = config.seed;
   const detector = new Detector({ ...config.detector.model, vectorDim: D, window: st.logConfig.window.size, seed });
   const detResult = await timed(o.reporter, 'train-detector', `${fitOn.length} sessions (${nHold} held back for the threshold)`, (r: TrainResult) => [r.epochs * fitOn.length, 'sessions'], () =>
     detector.fit(vectors, fitOn.map(ids), {
       ...trainOptionsOf(config.detector.train),
       seed,
-      ended: fitOn.map((s) => sessionEnded(s.end)),
+      ended: fitOn.map(ended),
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.reporter?.progress ? { onProgress: o.reporter.progress } : {}),
     }),
@@ -191,11 +220,19 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
 
   const hash = sha256Hex(JSON.stringify({ messages: st.messages.map((m, i) => [m.text, st.counts[i]]), sessions: sessions.map((s) => [s.key, s.messages.length]) }));
   const placeholder = fitThreshold([0], { method: 'percentile', percentile: 100 });
-  const sequence = new SequenceModel().fit(fitOn.map(ids), fitOn.map((s) => sessionEnded(s.end)), st.messages.length);
+  const sequence = new SequenceModel().fit(fitOn.map(ids), fitOn.map(ended), st.messages.length);
   const model = new DeepSentry(config, st.logConfig, st.vocabulary, st.text, detector, st.messages.map((m) => m.text), vectors, { session: placeholder }, sequence, st.counts, {}, hash);
-  const heldScores = await timed(o.reporter, 'threshold', `${held.length} held-back sessions`, () => [held.length, 'sessions'], async () =>
-    model.scoreSessions(held.map((s) => ({ messageIds: ids(s), ended: sessionEnded(s.end) }))).sessionScores,
-  );
+  const heldScores = await timed(o.reporter, 'threshold', `${heldGroups.length} held-back sessions`, () => [heldGroups.length, 'sessions'], async () => {
+    const seg = model.scoreSessions(held.map((s) => ({ messageIds: ids(s), ended: ended(s) }))).sessionScores;
+    const perKey = new Float64Array(heldGroups.length);
+    let i = 0;
+    heldGroups.forEach((g, k) => {
+      let mx = -Infinity;
+      for (let j = 0; j < g.length; j++) mx = Math.max(mx, seg[i++]);
+      perKey[k] = mx;
+    });
+    return perKey;
+  });
   model.thresholds.session = fitThreshold(heldScores, thresholdSpec(config));
   Object.assign(model.metrics, {
     data: {
@@ -203,6 +240,7 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
       lines: manifest.summary.parsed,
       sessions: sessions.length,
       detectorSessions: fitOn.length,
+      sessionKeys: groups.length,
       heldBackSessions: nHold,
       distinctMessages: st.messages.length,
       vocabularySize: st.vocabulary.size,
