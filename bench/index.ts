@@ -19,6 +19,7 @@ import { parseArgs } from 'util';
 import type { NativeBinding } from '../lib/backend/binding';
 import { describeNativeFailure, loadNative, nativeStatus } from '../lib/backend/native';
 import { DeepSentryError } from '../lib/errors';
+import { cudaAdapter, cudaSkipReason } from './cuda';
 import type { W1Impl, W2Impl } from './impl';
 import { machineInfo, type MachineInfo } from './machine';
 import { NativeW1, NativeW2 } from './native';
@@ -68,7 +69,7 @@ const TOL = { output: 1e-4, gradientRel: 1e-3, lossRel: 1e-4 };
  * fewest samples; each sample of a slow workload is a single call.
  */
 function budget(impl: ImplId, quick: boolean): TimingBudget {
-  if (impl === 'native' || impl === 'native-tfjs') return quick ? { minSamples: 3, maxTime: 0.3 } : { minSamples: 10, maxTime: 3 };
+  if (impl === 'native' || impl === 'native-tfjs' || impl === 'cuda') return quick ? { minSamples: 3, maxTime: 0.3 } : { minSamples: 10, maxTime: 3 };
   if (impl === 'tfjs-wasm') return quick ? { minSamples: 2, maxTime: 0.2 } : { minSamples: 5, maxTime: 3 };
   return quick ? { minSamples: 1, maxTime: 0 } : { minSamples: 2, maxTime: 1 };
 }
@@ -236,6 +237,36 @@ async function peerFactory(peer: PeerId): Promise<{ factory: Factory; info: obje
   };
 }
 
+/** The cuda row (bench/cuda.ts): runs when a device is usable, else prints and records why not. */
+async function runCuda(
+  nb: NativeBinding,
+  opts: Options,
+  references: Map<WorkloadId, Reference>,
+  results: CaseResult[],
+  agreements: AgreementResult[],
+  peerInfo: Record<string, object>,
+  failures: string[],
+): Promise<boolean> {
+  console.log('\n== cuda (as native, every LSTM call through CudaLstm with the weights resident on the device: bench/cuda.ts)');
+  const skip = cudaSkipReason(nb);
+  if (skip !== null) {
+    console.log(`  skipped: ${skip}`);
+    peerInfo.cuda = { skipped: skip };
+    return false;
+  }
+  const adapter = cudaAdapter(nb);
+  try {
+    await runImpl('cuda', nativeFactory(adapter), opts, references, results, agreements);
+    return true;
+  } catch (err) {
+    failures.push(`cuda: ${(err as Error).stack ?? String(err)}`);
+    console.error(`  cuda failed: ${(err as Error).message}`);
+    return false;
+  } finally {
+    adapter.dispose();
+  }
+}
+
 async function runImpl(
   impl: ImplId,
   factory: Factory,
@@ -372,6 +403,7 @@ async function main(): Promise<number> {
   const references = new Map<WorkloadId, Reference>();
   const peerInfo: Record<string, object> = {};
   const failures: string[] = [];
+  let cudaRan = false;
 
   if (opts.workloads.length > 0) {
     if (nb) {
@@ -383,6 +415,7 @@ async function main(): Promise<number> {
         console.error(`  native failed: ${(err as Error).message}`);
       }
     }
+    if (nb) cudaRan = await runCuda(nb, opts, references, results, agreements, peerInfo, failures);
     for (const peer of opts.peers) {
       console.log(`\n== ${peer}${peer === 'native-tfjs' ? ' (the native kernels through the deepsentry tfjs backend: fusedBiLstm, fusedLstm, softmaxCrossEntropy)' : ''}`);
       if (peer === 'native-tfjs' && !nb) {
@@ -416,7 +449,7 @@ async function main(): Promise<number> {
   const notes = footnotes(results).map((f) => `${f.mark} ${f.impls.join(', ')}: ${f.note}`);
   if (defs.length > 0) {
     console.log('\n== results (medians; native ÷ peer = peer time ÷ native time)\n');
-    console.log(formatTable(defs, results, opts.peers));
+    console.log(formatTable(defs, results, cudaRan ? ['cuda', ...opts.peers] : opts.peers));
     for (const n of notes) console.log(n);
     console.log(`GFLOP/s from the counts above. Load average ${machine.loadAverage.start.toFixed(2)} at the start, ${machine.loadAverage.end.toFixed(2)} at the end on ${machine.cores} cores: the machine is shared, numbers taken under load are noisy.`);
   }

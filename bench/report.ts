@@ -2,8 +2,11 @@
 import type { Timing } from './timing';
 
 export type WorkloadId = 'w1-forward' | 'w1-train' | 'l1' | 'w2-encode' | 'w2-train';
-/** native: the kernels called directly; native-tfjs: the same kernels through DeepSentry's tfjs backend and ops */
-export type ImplId = 'native' | 'native-tfjs' | 'tfjs-wasm' | 'tfjs-cpu';
+/**
+ * native: the kernels called directly; native-tfjs: the same kernels through DeepSentry's tfjs backend and ops;
+ * cuda: native with the LSTM calls through CudaLstm on a device (bench/cuda.ts)
+ */
+export type ImplId = 'native' | 'native-tfjs' | 'tfjs-wasm' | 'tfjs-cpu' | 'cuda';
 
 export interface WorkloadDef {
   id: WorkloadId;
