@@ -12,7 +12,9 @@
  *    device does) and computes with the CPU kernels, so stale weights on "the device" give wrong answers and the
  *    comparison with the native backend catches them. It proves the routing, the cache invalidation through real
  *    tfjs variables, the workspace hand-over from forward to backward and the fallback — not the device.
- * 4. "CUDA backend on a device": the same computation through the addon's CudaLstm against the native backend.
+ * 4. "bench cuda row": bench/cuda.ts's adapter (every LSTM call through a CudaLstm) with the stand-in, against
+ *    the direct native calls, including Adam steps (re-upload only when the weights changed).
+ * 5. "CUDA backend on a device": the same computation through the addon's CudaLstm against the native backend.
  *    Skipped with the CUDA error without a device; DEEPSENTRY_EXPECT_GPU=1 turns the skip into a failure.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -28,6 +30,9 @@ import { fusedBiLstm, fusedLstm } from '../lib/backend/ops';
 import { decideBackend, useBackend, type MachineProbe } from '../lib/backend/select';
 import { DeepSentryError } from '../lib/errors';
 import { maxRelErr, nativeOrSkip, randF32, rngFor } from './support/native-helpers';
+import { cudaAdapter } from '../bench/cuda';
+import { NativeW1, NativeW2 } from '../bench/native';
+import { initW1Params, initW2Params, makeW1Batch, makeW2Batch } from '../bench/workloads';
 
 function caps(o: Partial<NativeCapabilities>): NativeCapabilities {
   return {
@@ -254,7 +259,7 @@ class StandInDeviceLstm {
   readonly lastPersistent = false;
   private w: LstmWeights;
   private wb?: LstmWeights;
-  private gone = false;
+  protected gone = false;
   constructor(private readonly nb: NativeBinding, readonly opts: CudaLstmOptions) {
     this.bidirectional = opts.backward !== undefined;
     this.w = StandInDeviceLstm.copy(opts);
@@ -481,5 +486,57 @@ describe('CUDA backend on a device', function () {
       m.vars.forEach((v) => v.dispose());
       useBackend('cpu');
     }
+  });
+});
+
+// ---- the bench's cuda row, with the stand-in device layer ---------------------------------------------------
+
+describe('bench cuda row (stand-in device layer)', function () {
+  it('W1 and W2 through the CudaLstm adapter equal the direct native calls, before and after Adam steps; uploads only on change', function () {
+    const nb = nativeOrSkip(this);
+    const made: StandInDeviceLstm[] = [];
+    let uploads = 0;
+    class StandInCtor extends StandInDeviceLstm {
+      constructor(o: CudaLstmOptions) {
+        super(nb, o);
+        made.push(this);
+      }
+      override setWeights(w: LstmWeights & { backward?: LstmWeights }): void {
+        uploads++;
+        super.setWeights(w);
+      }
+    }
+    // the addon with its CudaLstm replaced by the stand-in (everything else is the real addon)
+    const withStandIn = Object.assign(Object.create(nb) as NativeBinding, { CudaLstm: StandInCtor });
+    const adapter = cudaAdapter(withStandIn);
+    try {
+      const s1 = { batch: 4, steps: 3, input: 5, hidden: 6, out: 7 };
+      const s2 = { batch: 3, steps: 4, vocab: 11, embedding: 5, hidden: 6 };
+      const direct1 = new NativeW1(nb, s1, initW1Params(s1, 1), makeW1Batch(s1, 2));
+      const viaCuda1 = new NativeW1(adapter, s1, initW1Params(s1, 1), makeW1Batch(s1, 2));
+      const direct2 = new NativeW2(nb, s2, initW2Params(s2, 3), makeW2Batch(s2, 4));
+      const viaCuda2 = new NativeW2(adapter, s2, initW2Params(s2, 3), makeW2Batch(s2, 4));
+      expect(maxRelErr(viaCuda1.forward().pred, direct1.forward().pred)).to.be.at.most(1e-6);
+      expect(maxRelErr(viaCuda2.encode(), direct2.encode())).to.be.at.most(1e-6);
+      expect(uploads, 'forward-only calls upload nothing').to.equal(0);
+      for (let step = 0; step < 2; step++) {
+        expect(viaCuda1.trainStep()).to.be.closeTo(direct1.trainStep(), 1e-6);
+        expect(viaCuda2.trainStep()).to.be.closeTo(direct2.trainStep(), 1e-6);
+      }
+      // after the second step the device weights must be the updated ones
+      const g = viaCuda1.gradients();
+      const want = direct1.gradients();
+      expect(g.loss).to.be.closeTo(want.loss, 1e-6);
+      g.grads.forEach(([name, v], i) => expect(maxRelErr(v, want.grads[i][1]), name).to.be.at.most(1e-5));
+      expect(viaCuda2.encode()).to.deep.equal(direct2.encode());
+      // W1: one bidirectional layer; W2: encoder (shared by encode and training) and decoder
+      expect(made).to.have.length(3);
+      // uploads only for calls that follow an Adam update of their layer: W1 at step 2 and gradients() (2); W2's
+      // encoder and decoder at step 2, the encoder again at the last encode() (3)
+      expect(uploads, 'one upload per layer per call after its weights changed').to.equal(5);
+    } finally {
+      adapter.dispose();
+    }
+    expect(made.every((l) => (l as unknown as { gone: boolean }).gone)).to.equal(true);
   });
 });
