@@ -164,6 +164,8 @@ export function useBackend(choice: BackendChoice = 'auto', options: { threads?: 
   registerAllKernels();
   registerAllGradients();
   const p = choice === 'cpu' ? { binding: null, error: null } : probeNative();
+  // before deciding, so that the reason reports the pool size that will run
+  if (p.binding && options.threads !== undefined) p.binding.setThreads(options.threads);
   const decision = decideBackend(choice, {
     capabilities: p.binding ? p.binding.capabilities() : null,
     nativeError: p.error,
@@ -174,7 +176,6 @@ export function useBackend(choice: BackendChoice = 'auto', options: { threads?: 
     current = { requested: choice, backend: 'cpu', tfjsBackend: 'cpu', reason: decision.reason, capabilities: null };
     return current;
   }
-  if (options.threads !== undefined) p.binding.setThreads(options.threads);
   registerNativeBackend(p.binding);
   let name = NATIVE_BACKEND_NAME;
   if (decision.backend === 'cuda') {
@@ -187,10 +188,9 @@ export function useBackend(choice: BackendChoice = 'auto', options: { threads?: 
     // explicit --backend cuda: everything on the device, failures are errors; auto: the size rule, CPU on failure
     be.routing.minWork = choice === 'cuda' ? 0 : CUDA_MIN_WORK;
     be.routing.fallBackOnError = choice !== 'cuda';
+    // an explicit request tries the device again even if an earlier auto run fell back from it
+    if (choice === 'cuda') be.cudaFailure = null;
   }
-  const caps = p.binding.capabilities();
-  // the reason is computed before setThreads: redo its thread count
-  const reason = decision.reason.replace(/\d+ threads\)/, `${caps.threads} threads)`);
-  current = { requested: choice, backend: decision.backend, tfjsBackend: name, reason, capabilities: caps };
+  current = { requested: choice, backend: decision.backend, tfjsBackend: name, reason: decision.reason, capabilities: p.binding.capabilities() };
   return current;
 }
