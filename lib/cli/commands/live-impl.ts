@@ -23,7 +23,7 @@ export async function runLive(a: LiveArgs): Promise<void> {
   const scorer = await createScorer(a.model, {
     scorer: a.scorer,
     worker: a.worker,
-    idleTimeoutMs: a.idleTimeout,
+    ...(a.idleTimeout !== undefined ? { idleTimeoutMs: a.idleTimeout } : {}),
     maxOpenSessions: a.maxSessions,
     windowLines: Math.max(a.context, 1),
     ...(a.format !== undefined ? { logs: { format: a.format } } : {}),
