@@ -1,16 +1,18 @@
 /**
- * Live-monitor benchmark (issue 6, item 6). Runs alone: `npx tsx bench/live.ts [--quick]`.
+ * Live-monitor benchmark (issue 6, item 6). Runs alone: `npx tsx bench/live.ts [--quick] [--model DIR]
+ * [--only model|novelty]`.
  *
- * Everything on loopback (127.0.0.1), HDFS-like input (the real hdfs-dev lines), the model-free
- * NoveltyScorer as the scorer (the trained model's engine plugs into the same seam; its own cost adds to
- * these numbers). A load generator runs as a separate process (this file with `--loadgen`) so it does not
+ * Everything on loopback (127.0.0.1), HDFS-like input (the real hdfs-dev lines). Each scenario runs with the
+ * model-free NoveltyScorer and, given `--model DIR` (a directory written by `deepsentry train`), with the
+ * trained model's ModelScorer (lib/pipeline/live.ts) — the real engine behind `deepsentry live --model`.
+ * A load generator runs as a separate process (this file with `--loadgen`) so it does not
  * share the monitor's event loop. Measured:
  *
  * 1. sustained throughput, end to end, lines/s: (a) HTTP ingest — the generator POSTs 2,000-line bodies on 4
  *    keep-alive connections as fast as the monitor accepts them (a 503 is retried); (b) `--follow` — the file
  *    tail reads the whole file; (c) the scorer alone, in-process, for scale. Time runs from the first line
  *    accepted to the last line judged.
- * 2. line-to-alert latency at 10k lines/s: the generator sends 100 lines every 10 ms over one connection and
+ * 2. line-to-alert latency at 10k lines/s (scorer in a worker, and on the main thread): the generator sends 100 lines every 10 ms over one connection and
  *    records when it sent each request; the monitor records when each alert was raised; latency = alert time
  *    − send time of the alerted line (both clocks are performance.timeOrigin + now(), same machine).
  *    Session-end alerts are left out (their line was sent long before the session ended).
@@ -31,7 +33,6 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import * as zlib from 'node:zlib';
 import { createScorer } from '../lib/live/engine';
 import { LiveMonitor } from '../lib/live/monitor';
-import { NoveltyScorer } from '../lib/live/novelty';
 import { LiveServer } from '../lib/live/server';
 import { FileFollower } from '../lib/live/tail';
 
@@ -138,8 +139,17 @@ function loopProbe() {
   };
 }
 
-async function newMonitor(worker: boolean, source: string) {
-  const scorer = await createScorer(undefined, { scorer: 'novelty', worker, logs: { format: 'hdfs' }, idleTimeoutMs: 30_000 });
+/** Which scorer a run uses: the model-free novelty scorer, or the trained model in `dir`. */
+type Kind = { scorer: 'novelty' } | { scorer: 'model'; dir: string };
+
+function makeScorer(kind: Kind, worker: boolean) {
+  return kind.scorer === 'novelty'
+    ? createScorer(undefined, { scorer: 'novelty', worker, logs: { format: 'hdfs' }, idleTimeoutMs: 30_000 })
+    : createScorer(kind.dir, { scorer: 'model', worker, idleTimeoutMs: 30_000 });
+}
+
+async function newMonitor(kind: Kind, worker: boolean, source: string) {
+  const scorer = await makeScorer(kind, worker);
   const m = new LiveMonitor(scorer, { threshold: { mode: 'rolling', window: 1000 }, source, tickMs: 1000, maxQueuedLines: 100_000 });
   await m.start();
   return m;
@@ -156,8 +166,8 @@ async function judged(m: LiveMonitor, n: number): Promise<number> {
   }
 }
 
-async function httpThroughput(lines: number, worker: boolean, input: string) {
-  const m = await newMonitor(worker, 'http');
+async function httpThroughput(kind: Kind, lines: number, worker: boolean, input: string) {
+  const m = await newMonitor(kind, worker, 'http');
   const server = new LiveServer(m, { port: 0, ingest: true, maxBodyBytes: 8 << 20 });
   const { port } = await server.listen();
   let first = 0;
@@ -176,8 +186,8 @@ async function httpThroughput(lines: number, worker: boolean, input: string) {
   return { linesPerSec: lines / ((end - first) / 1000), linesPerCpuSec: lines / loop.cpuSec, loop, retries503: retries };
 }
 
-async function followThroughput(lines: number, worker: boolean, file: string) {
-  const m = await newMonitor(worker, file);
+async function followThroughput(kind: Kind, lines: number, worker: boolean, file: string) {
+  const m = await newMonitor(kind, worker, file);
   const f = new FileFollower(file, { pollMs: 5 });
   const probe = loopProbe();
   const t0 = now();
@@ -190,18 +200,19 @@ async function followThroughput(lines: number, worker: boolean, file: string) {
   return { linesPerSec: lines / ((end - t0) / 1000), linesPerCpuSec: lines / loop.cpuSec, loop };
 }
 
-async function scorerAlone(all: string[]) {
-  const s = new NoveltyScorer({ logs: { format: 'hdfs' } });
+async function scorerAlone(kind: Kind, all: string[]) {
+  const s = await makeScorer(kind, false);
   const raw = all.map((text, i) => ({ seq: i + 1, lineNo: i + 1, offset: 0, text }));
   const t0 = now();
   const c0 = process.cpuUsage();
   for (let i = 0; i < raw.length; i += 4096) await s.scoreLines(raw.slice(i, i + 4096));
   const c = process.cpuUsage(c0);
+  await s.close();
   return { linesPerSec: raw.length / ((now() - t0) / 1000), linesPerCpuSec: raw.length / ((c.user + c.system) / 1e6) };
 }
 
-async function latencyAt(rate: number, lines: number, worker: boolean, input: string) {
-  const m = await newMonitor(worker, 'http');
+async function latencyAt(kind: Kind, rate: number, lines: number, worker: boolean, input: string) {
+  const m = await newMonitor(kind, worker, 'http');
   const server = new LiveServer(m, { port: 0, ingest: true });
   const { port } = await server.listen();
   const raised: [number, number][] = []; // [seq, time]
@@ -231,16 +242,27 @@ async function latencyAt(rate: number, lines: number, worker: boolean, input: st
   return { alerts: lat.length, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), max: Math.max(...lat), loop, acceptedToJudged: count };
 }
 
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const runs = quick ? 1 : 3;
+  const modelDir = argValue('--model');
+  const only = argValue('--only');
+  const kinds: [string, Kind][] = [];
+  if (only !== 'model') kinds.push(['novelty', { scorer: 'novelty' }]);
+  if (modelDir !== undefined && only !== 'novelty') kinds.push(['model', { scorer: 'model', dir: path.resolve(modelDir) }]);
+  if (kinds.length === 0) throw new Error('--only model needs --model DIR');
   const all = readInput();
   const n = quick ? 30_000 : all.length;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-bench-live-'));
   const file = path.join(tmp, 'hdfs.log');
   fs.writeFileSync(file, all.slice(0, n).join('\n') + '\n');
-  const load = () => os.loadavg()[0]!.toFixed(2);
-  const out: Record<string, unknown> = { date: new Date().toISOString(), cpus: os.cpus().length, lines: n, runs, loadAvgStart: load(), scorer: 'novelty (model-free, lib/live/novelty.ts)' };
+  const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  const out: Record<string, unknown> = { date: new Date().toISOString(), cpus: os.cpus().length, lines: n, runs, loadAvgStart: load(), scorers: {} };
   const rep = async <T>(f: () => Promise<T>): Promise<T[]> => {
     const r: T[] = [];
     for (let i = 0; i < runs; i++) r.push(await f());
@@ -252,33 +274,35 @@ async function main(): Promise<void> {
     all: rs.map((r) => Math.round(r.linesPerSec)),
     ...(rs[0]!.loop ? { eventLoopDelayMs: { p50: median(rs.map((r) => r.loop!.p50)), p99: median(rs.map((r) => r.loop!.p99)), max: Math.max(...rs.map((r) => r.loop!.max)) } } : {}),
   });
-  await scorerAlone(all.slice(0, Math.min(n, 30_000))); // warm-up (JIT), not counted
-  out.scorerAloneInProcess = summary(await rep(() => scorerAlone(all.slice(0, n))));
-  out.followWorker = summary(await rep(() => followThroughput(n, true, file)));
-  out.followMainThread = summary(await rep(() => followThroughput(n, false, file)));
-  out.httpWorker = summary(await rep(() => httpThroughput(n, true, file)));
-  const lat = await rep(() => latencyAt(10_000, quick ? 20_000 : 50_000, true, file));
-  out.latencyAt10kPerSecWorker = {
+  type Lat = Awaited<ReturnType<typeof latencyAt>>;
+  const latSummary = (lat: Lat[]) => ({
     alerts: lat.map((l) => l.alerts),
     p50Ms: median(lat.map((l) => l.p50)),
     p99Ms: median(lat.map((l) => l.p99)),
     maxMs: Math.max(...lat.map((l) => l.max)),
     eventLoopDelayMs: { p50: median(lat.map((l) => l.loop.p50)), p99: median(lat.map((l) => l.loop.p99)), max: Math.max(...lat.map((l) => l.loop.max)) },
-  };
-  out.loadAvgEnd = load();
-  fs.rmSync(tmp, { recursive: true, force: true });
-  const dest = path.join(__dirname, 'results', 'live.json');
-  if (!quick) {
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    fs.writeFileSync(dest, JSON.stringify(out, null, 2) + '\n');
-  }
+  });
+  const results = out.scorers as Record<string, Record<string, unknown>>;
+  const text: string[] = [];
   const f = (x: number) => x.toLocaleString('en-US');
-  const o = out as Record<string, { linesPerSec: number; linesPerCpuSec: number; eventLoopDelayMs?: LoopDelay }>;
-  const row = (name: string, k: string) => `| ${name} | ${f(o[k]!.linesPerSec)} | ${f(o[k]!.linesPerCpuSec)} | ${o[k]!.eventLoopDelayMs ? `${o[k]!.eventLoopDelayMs!.p50.toFixed(1)} / ${o[k]!.eventLoopDelayMs!.p99.toFixed(1)} / ${o[k]!.eventLoopDelayMs!.max.toFixed(1)}` : '—'} |`;
-  const L = out.latencyAt10kPerSecWorker as { p50Ms: number; p99Ms: number; maxMs: number; alerts: number[]; eventLoopDelayMs: LoopDelay };
-  process.stdout.write(
-    [
-      `live benchmark: ${f(n)} HDFS lines, ${runs} run(s), median; ${os.cpus().length} cpus, load avg ${out.loadAvgStart} → ${out.loadAvgEnd}`,
+  for (const [name, kind] of kinds) {
+    const o: Record<string, unknown> = { scorer: kind.scorer === 'novelty' ? 'novelty (model-free, lib/live/novelty.ts)' : `model (lib/pipeline/live.ts ModelScorer, ${kind.dir})`, loadAvgStart: load() };
+    results[name] = o;
+    await scorerAlone(kind, all.slice(0, Math.min(n, 30_000))); // warm-up (JIT), not counted
+    o.scorerAloneInProcess = summary(await rep(() => scorerAlone(kind, all.slice(0, n))));
+    o.followWorker = summary(await rep(() => followThroughput(kind, n, true, file)));
+    o.followMainThread = summary(await rep(() => followThroughput(kind, n, false, file)));
+    o.httpWorker = summary(await rep(() => httpThroughput(kind, n, true, file)));
+    const latN = quick ? 20_000 : 50_000;
+    o.latencyAt10kPerSecWorker = latSummary(await rep(() => latencyAt(kind, 10_000, latN, true, file)));
+    o.latencyAt10kPerSecMainThread = latSummary(await rep(() => latencyAt(kind, 10_000, latN, false, file)));
+    o.loadAvgEnd = load();
+    const r = o as Record<string, { linesPerSec: number; linesPerCpuSec: number; eventLoopDelayMs?: LoopDelay }>;
+    const row = (label: string, k: string) => `| ${label} | ${f(r[k]!.linesPerSec)} | ${f(r[k]!.linesPerCpuSec)} | ${r[k]!.eventLoopDelayMs ? `${r[k]!.eventLoopDelayMs!.p50.toFixed(1)} / ${r[k]!.eventLoopDelayMs!.p99.toFixed(1)} / ${r[k]!.eventLoopDelayMs!.max.toFixed(1)}` : '—'} |`;
+    const latLine = (label: string, L: ReturnType<typeof latSummary>) =>
+      `line-to-alert latency at 10,000 lines/s (HTTP, 100 lines / 10 ms, ${label}): p50 ${L.p50Ms.toFixed(1)} ms, p99 ${L.p99Ms.toFixed(1)} ms, max ${L.maxMs.toFixed(1)} ms over ${L.alerts.join('/')} alerts; event-loop delay p50 ${L.eventLoopDelayMs.p50.toFixed(1)} / p99 ${L.eventLoopDelayMs.p99.toFixed(1)} / max ${L.eventLoopDelayMs.max.toFixed(1)} ms`;
+    text.push(
+      `scorer ${o.scorer}; load avg (1/5/15 min) ${o.loadAvgStart} → ${o.loadAvgEnd}`,
       '',
       '| path | lines/s (wall) | lines per CPU-second | event-loop delay ms p50 / p99 / max |',
       '|---|---:|---:|---:|',
@@ -287,7 +311,23 @@ async function main(): Promise<void> {
       row('--follow FILE, scorer on the main thread', 'followMainThread'),
       row('HTTP POST /ingest (4 conns × 2000-line bodies), worker', 'httpWorker'),
       '',
-      `line-to-alert latency at 10,000 lines/s (HTTP, 100 lines / 10 ms, worker): p50 ${L.p50Ms.toFixed(1)} ms, p99 ${L.p99Ms.toFixed(1)} ms, max ${L.maxMs.toFixed(1)} ms over ${L.alerts.join('/')} alerts; event-loop delay p50 ${L.eventLoopDelayMs.p50.toFixed(1)} / p99 ${L.eventLoopDelayMs.p99.toFixed(1)} / max ${L.eventLoopDelayMs.max.toFixed(1)} ms`,
+      latLine('worker', o.latencyAt10kPerSecWorker as ReturnType<typeof latSummary>),
+      latLine('main thread', o.latencyAt10kPerSecMainThread as ReturnType<typeof latSummary>),
+      '',
+    );
+  }
+  out.loadAvgEnd = load();
+  fs.rmSync(tmp, { recursive: true, force: true });
+  const dest = path.join(__dirname, 'results', 'live.json');
+  if (!quick) {
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(dest, JSON.stringify(out, null, 2) + '\n');
+  }
+  process.stdout.write(
+    [
+      `live benchmark: ${f(n)} HDFS lines, ${runs} run(s), median; ${os.cpus().length} cpus, load avg ${out.loadAvgStart} → ${out.loadAvgEnd}`,
+      '',
+      ...text,
       quick ? '(--quick: not written to bench/results/live.json)' : `written to ${path.relative(process.cwd(), dest)}`,
       '',
     ].join('\n'),
