@@ -201,6 +201,14 @@ struct FwdDir {
   int64_t s_ld;
   float *kp, *rp, *pre, *xproj, *xl;
   float *hb[2], *cb[2];
+  // Token inputs: the input projection is a row gather from embedding·kernel + bias, so only the distinct
+  // tokens of the call are projected (nd rows, one GEMM split into TQ slices, before the recurrence), into
+  // xproj; xidx[r*T + t] (sorted row r, step t) is the table row the recurrence reads. Fewer FLOPs than
+  // projecting every step (nd <= min(vocab, Σ len)), and no embedded copy of the batch.
+  int32_t* dtok;   // [nd] the distinct token ids in order of first use (depends on the data only)
+  int32_t* xidx;   // [B*T]
+  int64_t nd;
+  int TQ;
 };
 
 // Plans one direction as Q chunks of rows (at most `want`, at least one tile of rows each).
@@ -214,13 +222,41 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, int want) {
   d.bounds = ar.get<int64_t>(d.Q + 1);
   chunk_bounds(d.rows.len, d.B, d.Q, tb.lmr, d.bounds);
   d.s_ld = round_up(d.H, 16);
+  int64_t proj_rows = d.B * d.T;
+  if (d.tokens) {
+    int32_t vmax = -1;
+    for (int64_t r = 0; r < d.B; r++) {
+      const int32_t* tk = d.tokens + d.rows.seq[r] * d.T;
+      for (int64_t t = 0; t < d.rows.len[r]; t++) vmax = tk[t] > vmax ? tk[t] : vmax;
+    }
+    int32_t* map = ar.get<int32_t>((size_t)vmax + 1);
+    for (int32_t v = 0; v <= vmax; v++) map[v] = -1;
+    d.dtok = ar.get<int32_t>((size_t)(d.B * d.T));
+    d.xidx = ar.get<int32_t>((size_t)(d.B * d.T));
+    d.nd = 0;
+    for (int64_t r = 0; r < d.B; r++) {
+      const int32_t* tk = d.tokens + d.rows.seq[r] * d.T;
+      const int64_t L = d.rows.len[r];
+      for (int64_t t = 0; t < L; t++) {  // ids past a sequence's length are padding: never read
+        int32_t& m = map[tk[t]];
+        if (m < 0) m = (int32_t)d.nd, d.dtok[d.nd++] = tk[t];
+        d.xidx[r * d.T + t] = m;
+      }
+      for (int64_t t = L; t < d.T; t++) d.xidx[r * d.T + t] = 0;  // never read
+    }
+    proj_rows = d.nd;
+    d.pack_in_task = false;  // the table GEMM runs before the chunks: the caller packs
+  }
   // Packing the weights costs a pass over them; it pays when they are then read many times (many rows).
-  d.kp = d.B * d.T > 4 * tb.mr ? ar.get<float>(kern::packed_b_floats(tb, d.I, d.G)) : nullptr;
+  d.kp = proj_rows > 4 * tb.mr ? ar.get<float>(kern::packed_b_floats(tb, d.I, d.G)) : nullptr;
   // One sequence: each step streams recurrent as it is (kernels_impl.h lstm_row_gemv), nothing to pack.
   d.rp = d.B > 1 ? ar.get<float>(kern::lstm_r_floats(tb, d.H)) : nullptr;
   d.pre = d.B == 1 ? ar.get<float>((size_t)d.G) : nullptr;
-  d.xproj = ar.get<float>((size_t)(d.B * d.T * d.G));
-  d.xl = ar.get<float>((size_t)(d.B * d.T * d.I));
+  d.xproj = ar.get<float>((size_t)(proj_rows * d.G));
+  d.xl = ar.get<float>((size_t)(proj_rows * d.I));
+  // Table slices: a few hundred rows each at least (a slice costs a wake-up and a pass over the packed kernel).
+  d.TQ = d.tokens ? (int)(d.nd / 256 < want ? d.nd / 256 : want) : 0;
+  if (d.tokens && d.TQ < 1) d.TQ = 1;
   for (int i = 0; i < 2; i++) {
     d.hb[i] = ar.get<float>((size_t)(d.B * d.s_ld));
     d.cb[i] = ar.get<float>((size_t)(d.B * d.s_ld));
@@ -232,7 +268,18 @@ void fwd_pack(FwdDir& d) {
   if (d.rp) d.tb->pack_r(d.recurrent, d.H, d.rp);
 }
 
-// Chunk q: its rows' input projections (one GEMM over their steps, in chunk order: row r, step t at
+// Slice q of the token table: gather the embedding rows of its distinct tokens, then one GEMM (+ bias). Every
+// table element is the same FMA chain whatever the slicing (kernels_impl.h micro).
+void fwd_table(FwdDir& d, int q) {
+  int64_t m0, m1;
+  split_range(d.nd, q, d.TQ, d.tb->mr, m0, m1);
+  if (m1 <= m0) return;
+  for (int64_t i = m0; i < m1; i++) copy_floats(d.xl + i * d.I, d.embedding + (int64_t)d.dtok[i] * d.I, d.I);
+  gemm_rows(*d.tb, m1 - m0, d.G, d.I, d.xl + m0 * d.I, d.I, false, d.kp, d.bias, d.xproj + m0 * d.G, d.G, false,
+            nullptr, d.kernel, d.G);
+}
+
+// Chunk q: its rows' input projections (token inputs: done by fwd_table; else one GEMM over their steps, in chunk order: row r, step t at
 // (r - r0)*T + t), then the recurrence. Touches nothing of other chunks.
 void fwd_chunk(FwdDir& d, int q) {
   const Table& tb = *d.tb;
@@ -255,28 +302,20 @@ void fwd_chunk(FwdDir& d, int q) {
     if (d.y)
       for (int64_t t = d.rows.len[r]; t < T; t++) zero_floats(d.y + (b * T + t) * d.y_ld, H);
   }
-  const float* xa;
-  if (contiguous) {
+  const float* xa = nullptr;
+  if (d.tokens) {
+    // projected already (fwd_table)
+  } else if (contiguous) {
     xa = d.x + d.rows.seq[r0] * T * I;
   } else {
     for (int64_t r = r0; r < r1; r++) {
       const int64_t b = d.rows.seq[r];
-      float* dst = d.xl + (r * T) * I;
-      if (!d.tokens) {
-        copy_floats(dst, d.x + b * T * I, T * I);
-        continue;
-      }
-      for (int64_t t = 0; t < T; t++) {
-        if (t < d.rows.len[r])  // ids past a sequence's length are padding: never read
-          copy_floats(dst + t * I, d.embedding + (int64_t)d.tokens[b * T + t] * I, I);
-        else
-          zero_floats(dst + t * I, I);
-      }
+      copy_floats(d.xl + (r * T) * I, d.x + b * T * I, T * I);
     }
     xa = d.xl + r0 * T * I;
   }
-  float* xp = d.xproj + r0 * T * G;
-  gemm_rows(tb, (r1 - r0) * T, G, I, xa, I, false, d.kp, d.bias, xp, G, false, nullptr, d.kernel, G);
+  float* xp = d.tokens ? d.xproj : d.xproj + r0 * T * G;
+  if (!d.tokens) gemm_rows(tb, (r1 - r0) * T, G, I, xa, I, false, d.kp, d.bias, xp, G, false, nullptr, d.kernel, G);
   kern::LstmRecArgs a{};
   a.hidden = H;
   a.steps = T;
@@ -287,6 +326,7 @@ void fwd_chunk(FwdDir& d, int q) {
   a.rp = d.rp;
   a.r = d.recurrent;
   a.xproj = xp;
+  a.xidx = d.tokens ? d.xidx + r0 * T : nullptr;
   for (int i = 0; i < 2; i++) {
     a.h[i] = d.hb[i] + r0 * d.s_ld;
     a.c[i] = d.cb[i] + r0 * d.s_ld;
@@ -371,6 +411,16 @@ void run_forward(FwdDir* dirs, int ndir) {
   for (int i = 0; i < ndir; i++) fwd_plan(dirs[i], ar, tb, per_dir);
   for (int i = 0; i < ndir; i++)
     if (!dirs[i].pack_in_task) fwd_pack(dirs[i]);
+  const int t0 = dirs[0].TQ, ntables = t0 + (ndir == 2 ? dirs[1].TQ : 0);
+  if (ntables > 0) {
+    auto table = [&](int t) {
+      if (t < t0)
+        fwd_table(dirs[0], t);
+      else
+        fwd_table(dirs[1], t - t0);
+    };
+    lease.run_tasks(ntables, table);
+  }
   const int q0 = dirs[0].Q, ntasks = q0 + (ndir == 2 ? dirs[1].Q : 0);
   auto task = [&](int t) {
     if (t < q0)

@@ -48,7 +48,9 @@ struct LstmRecArgs {
   const float* r;         // recurrent [H, 4H]
   float* pre;             // [4H] scratch, set only when the whole batch is one sequence (rows = 1): then
                           // each step is a vector × matrix product straight over r
-  const float* xproj;     // [rows*T, 4H]: x·kernel + bias in chunk order, row r's step t at r*T + t
+  const float* xproj;     // [rows*T, 4H]: x·kernel + bias in chunk order, row r's step t at r*T + t; or,
+                          //   with xidx, a table of projected rows: row r's step t at xidx[r*T + t]
+  const int32_t* xidx;    // [rows*T] or nullptr (token inputs: the projections of the distinct tokens)
   float* h[2];            // state double buffers [rows, s_ld]; h[0], c[0] hold h0, c0 on entry;
   float* c[2];            //   the final state of row r is in buffer len[r] % 2 on return
   int64_t s_ld;           // >= round_up(hidden, 16); lanes past hidden are 0 on entry and stay 0

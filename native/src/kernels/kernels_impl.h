@@ -283,14 +283,15 @@ DS_INL void lstm_tile(const LstmRecArgs& a, int64_t s, int64_t r0, int64_t j0, i
     const int64_t L = a.len[r0 + i];
     const int64_t t = a.reverse ? L - 1 - s : s;
     row[i] = a.seq[r0 + i] * T + t;
-    const float* xp = a.xproj + ((r0 + i) * T + t) * G + j0;
+    const int64_t xr = a.xidx ? (int64_t)a.xidx[(r0 + i) * T + t] : (r0 + i) * T + t;
+    const float* xp = a.xproj + xr * G + j0;
     for (int g = 0; g < 4; g++) acc[i][g] = load_maybe_n(xp + g * H, nl);
   }
   // The input projections of the next tile's rows are scattered over a buffer far larger than the caches:
   // ask for them now so that they arrive while this tile computes.
   for (int64_t r = r0 + M; r < r0 + 2 * M && r < a.rows && a.len[r] > s; r++) {
     const int64_t tn = a.reverse ? a.len[r] - 1 - s : s;
-    const float* xn = a.xproj + (r * T + tn) * G + j0;
+    const float* xn = a.xproj + (a.xidx ? (int64_t)a.xidx[r * T + tn] : r * T + tn) * G + j0;
     for (int g = 0; g < 4; g++) __builtin_prefetch(xn + g * H);
   }
   const float* hr[M];
@@ -352,7 +353,7 @@ void lstm_row_gemv(const LstmRecArgs& a, int64_t s) {
   const int64_t L = a.len[0];
   const int64_t t = a.reverse ? L - 1 - s : s;
   const int64_t row = a.seq[0] * T + t;
-  const float* xp = a.xproj + t * G;
+  const float* xp = a.xproj + (a.xidx ? (int64_t)a.xidx[t] : t) * G;
   const float* hp = a.h[s & 1];
   const float* cp = a.c[s & 1];
   float* hn = a.h[(s + 1) & 1];
