@@ -75,6 +75,9 @@ class ModelEvent implements ScoredEvent {
   }
 }
 
+/** At most this many window scores are remembered (about 100 bytes each); the cache starts over when full. */
+const SCORE_CACHE_MAX = 100_000;
+
 export class ModelScorer implements LineScorer {
   readonly name = 'bilstm';
   readonly savedThreshold: number;
@@ -92,6 +95,8 @@ export class ModelScorer implements LineScorer {
   private evictedBase = 0;
   /** events of the current call, in order */
   private out: ModelEvent[] = [];
+  /** scores of windows already scored, by their ids joined with commas (see finish) */
+  private readonly scoreCache = new Map<string, number>();
 
   constructor(
     readonly model: DeepSentry,
@@ -180,15 +185,43 @@ export class ModelScorer implements LineScorer {
     this.out.push(new ModelEvent(s.seq, s.lineNo, s.offset, c.key, true, endReason, s.lines, this.window(s.history, END_MESSAGE), this.model));
   }
 
-  /** Scores the windows collected since the last call in one batch and hands the events out. */
+  /**
+   * Scores the windows collected since the last call and hands the events out: each distinct window not
+   * scored before goes through the detector, all of them in one batched call. A window's score depends on
+   * its W ids only (the model is fixed, a message's vector never changes once computed), and on HDFS-like
+   * logs most windows repeat, so most lines skip the detector (the profile was ~70% BiLSTM + scoring).
+   */
   private finish(): ScoredEvent[] {
     const batch = this.out;
     this.out = [];
-    if (batch.length > 0) {
-      const all = new Int32Array(batch.length * this.W);
-      batch.forEach((e, i) => all.set(e.ids, i * this.W));
-      const { scores } = this.model.scoreWindows(all, batch.length, false);
-      batch.forEach((e, i) => (e.score = scores[i]));
+    const W = this.W;
+    const cache = this.scoreCache;
+    const fresh = new Map<string, number>(); // window key -> row of the detector call
+    const rows = new Int32Array(batch.length).fill(-1);
+    const keys: string[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i];
+      const key = e.ids.join(',');
+      const known = cache.get(key);
+      if (known !== undefined) {
+        e.score = known;
+        continue;
+      }
+      let r = fresh.get(key);
+      if (r === undefined) {
+        r = keys.length;
+        fresh.set(key, r);
+        keys.push(key);
+      }
+      rows[i] = r;
+    }
+    if (keys.length > 0) {
+      const all = new Int32Array(keys.length * W);
+      for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) all.set(batch[i].ids, rows[i] * W);
+      const { scores } = this.model.scoreWindows(all, keys.length, false);
+      for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) batch[i].score = scores[rows[i]];
+      if (cache.size + keys.length > SCORE_CACHE_MAX) cache.clear();
+      keys.forEach((k, r) => cache.set(k, scores[r]));
     }
     return batch;
   }
