@@ -445,6 +445,13 @@ void test_threads_identical() {
   for (auto& t : tok) t = (int32_t)rng.range(0, V - 1);
   auto dy = rng.vec(B * T * 2 * H, 1), h0 = rng.vec(B * H, 1), c0 = rng.vec(B * H, 1);
   auto A = rng.vec(300 * 200, 1), Bm = rng.vec(200 * 260, 1);
+  // A larger vocabulary: enough distinct tokens (~800) for the token table to be split between threads.
+  const int64_t V2 = 1200;
+  auto emb2 = rng.vec(V2 * I, 1);
+  vector<int32_t> tok2(4 * B * T);
+  for (auto& t : tok2) t = (int32_t)rng.range(0, V2 - 1);
+  vector<int32_t> len2(4 * B);
+  for (auto& l : len2) l = (int32_t)rng.range(0, T);
   vector<float> out[4];
   for (int th : {1, 2, 3}) {
     threads_set(th);
@@ -494,6 +501,14 @@ void test_threads_identical() {
         ea[d].embedding = emb.data(), ea[d].lengths = len.data(), ea[d].reverse = d == 1,
         ea[d].h_out = hh.data() + d * H, ea[d].c_out = cc.data() + d * H, ea[d].out_ld = 2 * H;
       bilstm_encode(ea[0], ea[1]);
+      keep(hh), keep(cc);
+    }
+    {  // one direction over tokens, a table of many distinct tokens
+      vector<float> hh(4 * B * H), cc(4 * B * H);
+      LstmEncodeArgs ea{};
+      ea.s = {4 * B, T, I, H}, ea.w = {K[1].data(), R[1].data(), bias[1].data()}, ea.tokens = tok2.data(),
+      ea.embedding = emb2.data(), ea.lengths = len2.data(), ea.h_out = hh.data(), ea.c_out = cc.data(), ea.out_ld = H;
+      lstm_encode(ea);
       keep(hh), keep(cc);
     }
     {
