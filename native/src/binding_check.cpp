@@ -181,10 +181,7 @@ ArgReader ArgReader::object(const char* field) {
   if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction()) {
     fail_field(kInvalidArgument, field, "an object", v);
   }
-  ArgReader child(env_, fn_, v.As<Napi::Object>(), name(field) + ".");
-  child.inputs_ = inputs_;
-  child.seen_ = seen_;
-  return child;
+  return ArgReader(*this, v.As<Napi::Object>(), name(field) + ".");
 }
 
 template <class T>
@@ -221,7 +218,7 @@ View<const T> ArgReader::typed(const char* field, int64_t expected, const char* 
   // A zero-length array may report a null data pointer; the kernels are never called with zero elements
   // (every dimension is >= 1), so a null pointer here only happens for len 0, which cannot match.
   inputs_->push_back(v);
-  seen_->push_back({v, name(field), view.data, len});
+  seen_->push_back({v, prefix_, field, view.data, len});
   return view;
 }
 
@@ -247,7 +244,7 @@ void ArgReader::verify_inputs() {
     napi_status st = napi_get_typedarray_info(env_, s.array, nullptr, &len, &data, nullptr, nullptr);
     if (st != napi_ok || data != s.data || static_cast<int64_t>(len) != s.length) {
       fail(env_, kInvalidArgument,
-           fn_ + ": " + s.name + " was detached or resized while the arguments were being read (by a getter?)");
+           fn_ + ": " + s.prefix + s.field + " was detached or resized while the arguments were being read (by a getter?)");
     }
   }
 }

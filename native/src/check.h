@@ -65,7 +65,11 @@ struct View {
 class ArgReader {
  public:
   ArgReader(Napi::Env env, std::string fn, Napi::Object obj, std::string prefix = "")
-      : env_(env), fn_(std::move(fn)), obj_(obj), prefix_(std::move(prefix)) {}
+      : env_(env), fn_(std::move(fn)), obj_(obj), prefix_(std::move(prefix)) {
+    // An entry point reads up to ~16 arrays: no reallocation on the per-call path.
+    inputs_->reserve(16);
+    seen_->reserve(16);
+  }
 
   // The single argument of an entry point: must be a plain object.
   static ArgReader from_info(const Napi::CallbackInfo& info, const char* fn);
@@ -103,10 +107,15 @@ class ArgReader {
  private:
   struct Seen {
     Napi::Value array;  // a typed array, valid for the current callback
-    std::string name;
+    std::string prefix;  // the reader's prefix ("forward."; short: no allocation) and the field (a string
+    const char* field;   // literal): the name is built only for an error message
     const void* data;
     int64_t length;
   };
+  // A child reader (object()): shares the parent's lists.
+  ArgReader(const ArgReader& parent, Napi::Object obj, std::string prefix)
+      : env_(parent.env_), fn_(parent.fn_), obj_(obj), prefix_(std::move(prefix)), inputs_(parent.inputs_),
+        seen_(parent.seen_) {}
   template <class T>
   View<const T> typed(const char* field, int64_t expected, const char* formula, bool required);
 
