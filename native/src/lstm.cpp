@@ -4,7 +4,8 @@
 // Forward, per direction: the batch is sorted by length (descending) and cut into row chunks; each chunk
 // task computes its rows' input projections x·kernel + bias for all steps as one GEMM, then runs every step
 // of its rows (fused step: recurrent product, gates and cell update in one register tile, kernels_impl.h).
-// Rows never interact, so chunks need no synchronisation.
+// Rows never interact, so chunks need no synchronisation. Token inputs: a first job projects the distinct
+// tokens of the call into a table (row slices); the chunks then read table rows by index (fwd_table).
 // Backward, per direction: chunk tasks run the recurrence (elementwise cell backward + dh = dG·recurrentᵀ);
 // then dkernel = xᵀ·dG, drecurrent = Hprevᵀ·dG, dbias = Σ dG by column strips and dx = dG·kernelᵀ by parts of
 // the batch, as large GEMMs over every valid step at once.
