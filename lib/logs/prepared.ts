@@ -17,7 +17,7 @@
  *                   "messages":[message id…],"firstTs","lastTs","end":"end|idle|evicted|window|full"}
  * ```
  */
-import { createReadStream, createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -27,6 +27,7 @@ import { IssueLog, type IssueKind, type LogIssue } from './issues';
 import { LogProcessor, openLogInput, type LogRecord, type ProcessStats } from './pipeline';
 import type { ClosedSession, ResolvedSessionMode } from './sessions';
 import { Vocabulary } from './vocabulary';
+import { endStream, writeWithBackpressure } from '../streams';
 
 export const PREPARED_FORMAT = 'deepsentry-prepared';
 export const PREPARED_VERSION = 1;
@@ -76,25 +77,6 @@ export interface PreparedManifest {
   lineRecord: { bytes: number; layout: string };
 }
 
-/** Writes with backpressure: resolves when the stream can take more. */
-function write(ws: WriteStream, data: string | Buffer): Promise<void> | null {
-  if (ws.write(data)) return null;
-  return new Promise((resolve, reject) => {
-    const onErr = (e: Error) => reject(e);
-    ws.once('error', onErr);
-    ws.once('drain', () => {
-      ws.off('error', onErr);
-      resolve();
-    });
-  });
-}
-
-function endStream(ws: WriteStream): Promise<void> {
-  return new Promise((resolve, reject) => {
-    ws.once('error', reject);
-    ws.end(() => resolve());
-  });
-}
 
 /**
  * Reads, parses, masks, tokenises and sessionises `inputs` (paths or byte streams, in order: sessions span
@@ -113,7 +95,7 @@ export async function prepareLogs(inputs: (string | Readable)[], outDir: string,
   const tmp = (f: string) => join(outDir, `${f}.tmp`);
   const openOut = (f: string) => {
     const ws = createWriteStream(tmp(f), { highWaterMark: 1 << 20 });
-    ws.on('error', () => {}); // surfaced through write()/endStream()
+    ws.on('error', () => {}); // surfaced through writeWithBackpressure()/endStream()
     return ws;
   };
   const linesOut = openOut(PREPARED_FILES.lines);
@@ -153,9 +135,9 @@ export async function prepareLogs(inputs: (string | Readable)[], outDir: string,
         n = 0;
         proc.processBatch(batch, input.name, input.format, onRecord);
         const waits: (Promise<void> | null)[] = [];
-        if (n > 0) waits.push(write(linesOut, Buffer.from(buf.subarray(0, n * LINE_RECORD_BYTES))));
+        if (n > 0) waits.push(writeWithBackpressure(linesOut, Buffer.from(buf.subarray(0, n * LINE_RECORD_BYTES))));
         if (sessionText.length > 0) {
-          waits.push(write(sessionsOut, sessionText.join('\n') + '\n'));
+          waits.push(writeWithBackpressure(sessionsOut, sessionText.join('\n') + '\n'));
           sessionText = [];
         }
         for (const w of waits) if (w) await w;
@@ -165,7 +147,7 @@ export async function prepareLogs(inputs: (string | Readable)[], outDir: string,
       physical += input.stats.lines;
     }
     proc.finish();
-    if (sessionText.length > 0) await write(sessionsOut, sessionText.join('\n') + '\n');
+    if (sessionText.length > 0) await writeWithBackpressure(sessionsOut, sessionText.join('\n') + '\n');
     await endStream(linesOut);
     await endStream(sessionsOut);
 

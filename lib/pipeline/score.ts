@@ -12,7 +12,7 @@
  * per key (score = max over its segments), written when the input ends, so memory also holds one small
  * record per key seen.
  */
-import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
+import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DeepSentryError } from '../errors';
@@ -22,6 +22,7 @@ import type { ClosedSession } from '../logs/sessions';
 import type { DeepSentry } from './model';
 import type { PipelineReporter } from './train';
 import { sessionEnded } from './train';
+import { endStream, writeWithBackpressure } from '../streams';
 
 /** Options of scoreLog. */
 export interface ScoreLogOptions {
@@ -51,25 +52,6 @@ export interface ScoreSummary {
   seconds: number;
 }
 
-function writeChunk(ws: WriteStream, data: string): Promise<void> | null {
-  if (ws.write(data)) return null;
-  return new Promise((resolve, reject) => {
-    const onErr = (e: Error) => reject(e);
-    ws.once('error', onErr);
-    ws.once('drain', () => {
-      ws.off('error', onErr);
-      resolve();
-    });
-  });
-}
-
-function endStream(ws: WriteStream): Promise<void> {
-  return new Promise((resolve, reject) => {
-    ws.once('error', reject);
-    ws.end(() => resolve());
-  });
-}
-
 const iso = (t: number | null) => (t === null ? '' : new Date(t).toISOString());
 /** A CSV field: quoted when it holds a comma, quote or newline. */
 const csv = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
@@ -95,7 +77,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const linesFile = o.lines === false ? null : path.join(outDir, 'lines.csv');
   const open = (f: string) => {
     const ws = createWriteStream(`${f}.tmp`, { highWaterMark: 1 << 20 });
-    ws.on('error', () => {}); // surfaced through writeChunk/endStream
+    ws.on('error', () => {}); // surfaced through writeWithBackpressure()/endStream()
     return ws;
   };
   const sOut = open(sessionsFile);
@@ -171,7 +153,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       }
       release(s.rows);
     });
-    const w2 = lOut ? writeChunk(lOut, lText) : null;
+    const w2 = lOut ? writeWithBackpressure(lOut, lText) : null;
     if (w2) await w2;
   };
   /** sessions.csv, one row per key (max over its segments), in order of each key's first closed segment. */
@@ -183,12 +165,12 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       sessions++;
       sText += `${csv(k)},${num(g.score)},${a},${g.lines},${iso(g.firstTs)},${iso(g.lastTs)}\n`;
       if (sText.length >= 1 << 20) {
-        const w = writeChunk(sOut, sText);
+        const w = writeWithBackpressure(sOut, sText);
         sText = '';
         if (w) await w;
       }
     }
-    const w = writeChunk(sOut, sText);
+    const w = writeWithBackpressure(sOut, sText);
     if (w) await w;
   };
 
