@@ -20,7 +20,7 @@ export { Vocabulary, PAD_ID, EOS_ID, UNK_ID, PAD_TOKEN, EOS_TOKEN, UNK_TOKEN, SP
 export type { VocabularyJson } from './vocabulary';
 export { Sessionizer, SessionKeyer, resolveSessionMode } from './sessions';
 export type { ClosedSession, CloseReason, ResolvedSessionMode, SessionStats, SessionizerOptions, SessionizerState } from './sessions';
-export { sessionWindows, PAD_MESSAGE, END_MESSAGE, FIRST_MESSAGE_ID } from './windows';
+export { forEachWindow, sessionWindows, PAD_MESSAGE, END_MESSAGE, FIRST_MESSAGE_ID } from './windows';
 export { LogProcessor, MessageTable, openLogInput, readRecords } from './pipeline';
 export type { LogRecord, MessageEntry, OpenedInput, ProcessStats, ProcessorOptions } from './pipeline';
 export {

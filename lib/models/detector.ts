@@ -38,8 +38,8 @@ import { NamedWeight, ParamSet } from './params';
 import { TrainOptions, TrainResult, checkTrainOptions, runTraining, splitItems } from './train';
 
 /** Reserved ids (lib/logs/windows.ts). */
-export const PAD_MESSAGE = 0;
-export const END_MESSAGE = 1;
+export { PAD_MESSAGE, END_MESSAGE } from '../logs/windows';
+import { PAD_MESSAGE, END_MESSAGE, forEachWindow } from '../logs/windows';
 
 export type DetectorObjective = 'regression' | 'softmax';
 export type ScoreMode = 'distance' | 'rank' | 'nll' | 'surprise';
@@ -152,21 +152,6 @@ export function collectWindows(sessions: readonly ArrayLike<number>[], W: number
     }
   }));
   return { ids: Int32Array.from(ids), counts: Float64Array.from(counts), size: W };
-}
-
-/**
- * Calls fn once per window of session s (n lines → n windows, plus the end-event window when `end`), with
- * `win` filled (same layout as lib/logs' sessionWindows).
- */
-function forEachWindow(s: ArrayLike<number>, W: number, win: Int32Array, end: boolean, fn: (t: number) => void): void {
-  const n = s.length;
-  for (let t = 0; t < n + (end ? 1 : 0); t++) {
-    for (let j = 0; j < W; j++) {
-      const i = t - (W - 1) + j;
-      win[j] = i < 0 ? PAD_MESSAGE : i < n ? s[i] : END_MESSAGE;
-    }
-    fn(t);
-  }
 }
 
 export class Detector {
