@@ -6,7 +6,8 @@
  *   npm run bench                          # everything (~5 minutes on the 2-core machine)
  *   npm run bench -- --quick               # fewer samples: a smoke run (~1–2 minutes)
  *   npm run bench -- --filter w1,l1        # workloads by id or prefix: w1-forward w1-train l1 w2-encode w2-train logs
- *   npm run bench -- --peers wasm          # a subset of the peers (native-tfjs, wasm, cpu) or none
+ *   npm run bench -- --peers wasm          # a subset of the peers (native-tfjs, wasm, cpu, layers-wasm, layers-cpu) or none
+ *                                          # (default: all but layers-cpu)
  *   npm run bench -- --no-save             # do not write a results file
  *   DEEPSENTRY_THREADS=1 npm run bench     # the addon's thread pool size (default: the number of cores)
  *
@@ -54,8 +55,13 @@ import {
 } from './workloads';
 
 type PeerId = Exclude<ImplId, 'native'>;
-/** everything compared with the direct native calls, in run order */
-const PEERS: PeerId[] = ['native-tfjs', 'tfjs-wasm', 'tfjs-cpu'];
+/** everything that can be compared with the direct native calls, in run order */
+const PEERS: PeerId[] = ['native-tfjs', 'tfjs-wasm', 'tfjs-cpu', 'layers-wasm', 'layers-cpu'];
+/**
+ * what runs without --peers: layers-cpu only when asked for (tfjs-layers on the cpu kernels is as slow as
+ * tfjs-cpu and shows nothing new: the layers-vs-ops difference is measured on wasm)
+ */
+const DEFAULT_PEERS: PeerId[] = ['native-tfjs', 'tfjs-wasm', 'tfjs-cpu', 'layers-wasm'];
 const WORKLOAD_IDS: WorkloadId[] = ['w1-forward', 'w1-train', 'l1', 'w2-encode', 'w2-train'];
 const LOGS_ID = 'logs';
 /** the seeds of parameters and batches: every run, every implementation starts from the same numbers */
@@ -70,7 +76,7 @@ const TOL = { output: 1e-4, gradientRel: 1e-3, lossRel: 1e-4 };
  */
 function budget(impl: ImplId, quick: boolean): TimingBudget {
   if (impl === 'native' || impl === 'native-tfjs' || impl === 'cuda') return quick ? { minSamples: 3, maxTime: 0.3 } : { minSamples: 10, maxTime: 3 };
-  if (impl === 'tfjs-wasm') return quick ? { minSamples: 2, maxTime: 0.2 } : { minSamples: 5, maxTime: 3 };
+  if (impl === 'tfjs-wasm' || impl === 'layers-wasm') return quick ? { minSamples: 2, maxTime: 0.2 } : { minSamples: 5, maxTime: 3 };
   return quick ? { minSamples: 1, maxTime: 0 } : { minSamples: 2, maxTime: 1 };
 }
 
@@ -97,7 +103,7 @@ interface Options {
 }
 
 function usageError(message: string): DeepSentryError {
-  return new DeepSentryError('DS_INVALID_ARGUMENT', `${message}\nusage: npm run bench -- [--quick] [--filter ${[...WORKLOAD_IDS, LOGS_ID].join(',')}] [--peers native-tfjs,wasm,cpu|none] [--out DIR] [--no-save]`);
+  return new DeepSentryError('DS_INVALID_ARGUMENT', `${message}\nusage: npm run bench -- [--quick] [--filter ${[...WORKLOAD_IDS, LOGS_ID].join(',')}] [--peers native-tfjs,wasm,cpu,layers-wasm,layers-cpu|none] [--out DIR] [--no-save]`);
 }
 
 function listValues(v: string | string[] | undefined): string[] {
@@ -135,13 +141,13 @@ export function parseOptions(argv: string[]): Options {
   }
   const pick = filters.length === 0 ? new Set(all) : chosen;
   const peerNames = listValues(values.peers as string[] | undefined);
-  let peers: PeerId[] = PEERS;
+  let peers: PeerId[] = DEFAULT_PEERS;
   if (peerNames.length > 0) {
     peers = [];
     for (const p of peerNames) {
       if (p === 'none') continue;
-      const id = (p === 'native-tfjs' || p.startsWith('tfjs-') ? p : `tfjs-${p}`) as PeerId;
-      if (!PEERS.includes(id)) throw usageError(`bench: --peers ${JSON.stringify(p)} is not a peer (peers: native-tfjs, wasm, cpu, none)`);
+      const id = (p === 'native-tfjs' || p.startsWith('tfjs-') || p.startsWith('layers-') ? p : `tfjs-${p}`) as PeerId;
+      if (!PEERS.includes(id)) throw usageError(`bench: --peers ${JSON.stringify(p)} is not a peer (peers: native-tfjs, wasm, cpu, layers-wasm, layers-cpu, none)`);
       if (!peers.includes(id)) peers.push(id);
     }
     peers = PEERS.filter((p) => peers.includes(p)); // fixed order
@@ -220,8 +226,25 @@ function nativeFactory(nb: NativeBinding): Factory {
 async function peerFactory(peer: PeerId): Promise<{ factory: Factory; info: object }> {
   // loaded only when a peer runs: tfjs and the wasm binary cost a second or two to load
   const tfjs = await import('./peers/tfjs');
-  const backend = peer === 'tfjs-wasm' ? 'wasm' : peer === 'tfjs-cpu' ? 'cpu' : 'deepsentry';
+  const backend = peer.endsWith('-wasm') ? 'wasm' : peer.endsWith('-cpu') ? 'cpu' : 'deepsentry';
   const info = await tfjs.useTfjsBackend(backend, { benchmark: true });
+  if (peer.startsWith('layers-')) {
+    const layers = await import('./peers/layers');
+    // the layers Embedding trains through tf.gather's gradient, UnsortedSegmentSum: wasm has none, and the cpu
+    // kernels' takes ~2 min per lookup at this size (two per step), so this peer freezes the embedding on both
+    const frozen = true;
+    return {
+      info: { ...info, layers: layers.tfjsLayersVersion },
+      factory: {
+        w1: (s) => new layers.LayersW1(s, initW1Params(s, SEED.w1Params), makeW1Batch(s, SEED.w1Batch)),
+        w2: (s) => new layers.LayersW2(s, initW2Params(s, SEED.w2Params), makeW2Batch(s, SEED.w2Batch), frozen),
+        w2TrainNote:
+          backend === 'wasm'
+            ? 'embedding frozen: tfjs-wasm has no UnsortedSegmentSum, so it cannot train an Embedding'
+            : "embedding frozen: the Embedding layer's gradient (UnsortedSegmentSum) takes ~2 min per lookup on tfjs' cpu kernels at this size",
+      },
+    };
+  }
   const lstm = backend === 'deepsentry' ? 'fused' : 'ops';
   const mode = backend === 'wasm' ? 'frozen' : 'onehot';
   return {

@@ -4,9 +4,11 @@ import type { Timing } from './timing';
 export type WorkloadId = 'w1-forward' | 'w1-train' | 'l1' | 'w2-encode' | 'w2-train';
 /**
  * native: the kernels called directly; native-tfjs: the same kernels through DeepSentry's tfjs backend and ops;
- * cuda: native with the LSTM calls through CudaLstm on a device (bench/cuda.ts)
+ * cuda: native with the LSTM calls through CudaLstm on a device (bench/cuda.ts); tfjs-*: an LSTM written in
+ * tfjs-core ops (bench/peers/tfjs.ts); layers-*: the tfjs-layers LSTM / Bidirectional / Embedding / Dense
+ * layers (bench/peers/layers.ts); each on tfjs' wasm or cpu backend
  */
-export type ImplId = 'native' | 'native-tfjs' | 'tfjs-wasm' | 'tfjs-cpu' | 'cuda';
+export type ImplId = 'native' | 'native-tfjs' | 'tfjs-wasm' | 'tfjs-cpu' | 'layers-wasm' | 'layers-cpu' | 'cuda';
 
 export interface WorkloadDef {
   id: WorkloadId;

@@ -3,6 +3,7 @@
  * workload function runs once at tiny shapes (outputs of the right size, finite), the same tiny workloads on
  * the tfjs-cpu peer and the fused ops on the deepsentry tfjs backend compute the same numbers (outputs, loss,
  * gradients, and the parameters after Adam steps),
+ * the tfjs-layers peer (bench/peers/layers.ts) likewise, on tfjs-cpu and tfjs-wasm,
  * the FLOP formulas match a count done by hand, the timing wrapper calls a function exactly once per sample,
  * and bad options are refused with a clear error. No timing assertion anywhere.
  */
@@ -11,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DeepSentryError } from '../lib/errors';
 import { parseOptions } from '../bench/index';
 import { NativeW1, NativeW2 } from '../bench/native';
+import { LayersW1, LayersW2 } from '../bench/peers/layers';
 import { TfjsW1, TfjsW2, useTfjsBackend } from '../bench/peers/tfjs';
 import { timeFunction } from '../bench/timing';
 import {
@@ -78,7 +80,8 @@ describe('bench: workloads, formulas, options', () => {
     const all = parseOptions([]);
     expect(all.workloads).to.have.length(5);
     expect(all.logs).to.equal(true);
-    expect(all.peers).to.deep.equal(['native-tfjs', 'tfjs-wasm', 'tfjs-cpu']);
+    expect(all.peers).to.deep.equal(['native-tfjs', 'tfjs-wasm', 'tfjs-cpu', 'layers-wasm']);
+    expect(parseOptions(['--peers', 'layers-cpu,wasm']).peers).to.deep.equal(['tfjs-wasm', 'layers-cpu']);
     expect(parseOptions(['--peers', 'cpu,native-tfjs']).peers).to.deep.equal(['native-tfjs', 'tfjs-cpu']);
     expect(parseOptions(['--peers', 'none']).peers).to.deep.equal([]);
     for (const [args, mention] of [
@@ -249,4 +252,67 @@ describe('bench: the native-tfjs variant (fused ops on the deepsentry backend) a
       f2.dispose();
     }
   });
+});
+
+describe('bench: the tfjs-layers peer at tiny shapes (cpu and wasm backends)', function () {
+  let previousBackend = '';
+  before(function () {
+    previousBackend = tf.getBackend();
+  });
+  after(async () => {
+    if (previousBackend) await tf.setBackend(previousBackend);
+  });
+
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`W1/L1 and W2 built from tfjs-layers on ${backend} agree with the direct native calls (outputs, gradients, Adam steps)`, async function () {
+      const nb = nativeOrSkip(this);
+      await useTfjsBackend(backend);
+      for (const s of [W1_TINY, { ...W1_TINY, batch: 1 }]) {
+        const params = initW1Params(s, 13);
+        const batch = makeW1Batch(s, 14);
+        const native = new NativeW1(nb, s, params, batch);
+        const peer = new LayersW1(s, params, batch);
+        try {
+          const f = native.forward();
+          const pf = peer.forward();
+          expectClose('W1 pred vs layers', pf.pred, f.pred, 1e-5);
+          expectClose('W1 scores vs layers', pf.scores, f.scores, 1e-5);
+          const g = native.gradients();
+          const pg = peer.gradients();
+          expect(pg.grads.map(([n]) => n)).to.deep.equal([...W1_PARAM_NAMES]);
+          expect(Math.abs(g.loss - pg.loss) / g.loss).to.be.below(1e-5);
+          expectGradsClose(pg.grads, g.grads);
+          for (let k = 0; k < 2; k++) expect(Math.abs(peer.trainStep() - native.trainStep()) / g.loss).to.be.below(1e-4);
+          expectClose('W1 pred after 2 Adam steps', peer.forward().pred, native.forward().pred, 1e-4);
+        } finally {
+          native.dispose();
+          peer.dispose();
+        }
+      }
+      const s = W2_TINY;
+      const params = initW2Params(s, 15);
+      const batch = makeW2Batch(s, 16);
+      const native = new NativeW2(nb, s, params, batch);
+      // frozen as in the benchmark (wasm cannot train an Embedding); on cpu the trained embedding is checked too
+      const modes = backend === 'cpu' ? [true, false] : [true];
+      try {
+        for (const frozen of modes) {
+          const peer = new LayersW2(s, params, batch, frozen);
+          try {
+            expectClose(`W2 encoder h vs layers (frozen ${frozen})`, peer.encode(), native.encode(), 1e-5);
+            const g = native.gradients();
+            const pg = peer.gradients();
+            expect(Math.abs(g.loss - pg.loss) / g.loss).to.be.below(1e-5);
+            expect(Math.abs(peer.lossValue() - g.loss) / g.loss).to.be.below(1e-5);
+            expect(pg.grads.map(([n]) => n)).to.deep.equal(W2_PARAM_NAMES.filter((n) => !(frozen && n === 'embedding')));
+            expectGradsClose(pg.grads, g.grads);
+          } finally {
+            peer.dispose();
+          }
+        }
+      } finally {
+        native.dispose();
+      }
+    });
+  }
 });
