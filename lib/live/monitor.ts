@@ -421,7 +421,7 @@ export class LiveMonitor extends EventEmitter {
         a.line = a.window[a.window.length - 1] ?? '';
       }
       if (e.endReason) a.endReason = e.endReason;
-      if (e.expected !== undefined) a.expected = e.expected;
+      if (!this.scorer.context && e.expected !== undefined) a.expected = e.expected; // with context() it comes batched below
       alerts.push(a);
       alertIdx.push(i);
     }

@@ -34,8 +34,10 @@ async function main(): Promise<void> {
   // (LineScorer.context) instead of having every event's window cloned across threads.
   let last: ScoredEvent[] = [];
   const local: Record<string, (...a: unknown[]) => unknown> = {
+    // A scorer with its own context (the model scorer: one batched prediction for all the alerted events)
+    // answers itself; its indices refer to the same last call.
     context: (indices: unknown) =>
-      (indices as number[]).map((i) => {
+      scorer.context ? scorer.context(indices as number[]) : (indices as number[]).map((i) => {
         const e = last[i];
         if (!e) throw new DeepSentryError('DS_OUT_OF_RANGE', `no event ${i} in the last scorer result (${last.length} events)`);
         return e.expected === undefined ? { window: e.window } : { window: e.window, expected: e.expected };
@@ -52,7 +54,7 @@ async function main(): Promise<void> {
       try {
         let result: unknown;
         const transfer: ArrayBuffer[] = [];
-        if (local[m.method]) result = local[m.method]!(...m.args);
+        if (local[m.method]) result = await local[m.method]!(...m.args);
         else if (m.method === 'scoreLinesPacked') {
           result = lean(await scorer.scoreLines(unpackLines(m.args[0] as PackedStrings, m.args[1] as Float64Array)));
         } else {

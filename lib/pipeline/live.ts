@@ -13,7 +13,7 @@
 import { DeepSentryError } from '../errors';
 import { createFormat, ParseFailure, type LogFormat } from '../logs/formats';
 import { SessionKeyer, Sessionizer, type ClosedSession } from '../logs/sessions';
-import type { EndReason, LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from '../live/types';
+import type { EndReason, EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from '../live/types';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
 import { DeepSentry, type LoadOptions } from './model';
 
@@ -45,13 +45,16 @@ interface ModelScorerSnapshot {
 
 /**
  * An event whose context is computed only when read: `window` copies the session's last lines, `expected`
- * runs one detector prediction. The monitor (and the worker thread's side of WorkerScorer) read them only for
- * the events they alert on.
+ * runs a detector prediction (ModelScorer.context does it for all the alerted events of a call at once). The
+ * monitor (and the worker thread's side of WorkerScorer) read them only for the events they alert on.
  */
 class ModelEvent implements ScoredEvent {
   score = 0;
   readonly endReason?: EndReason;
-  private predicted: string | null | undefined = undefined;
+  /** the window's ids joined with commas (set by ModelScorer.finish; the key of its caches) */
+  key = '';
+  /** the expected message once predicted (null: none) */
+  predicted: string | null | undefined = undefined;
   constructor(
     readonly seq: number,
     readonly lineNo: number,
@@ -62,7 +65,7 @@ class ModelEvent implements ScoredEvent {
     private readonly lines: string[],
     /** the W ids the detector scored */
     readonly ids: Int32Array,
-    private readonly model: DeepSentry,
+    private readonly owner: ModelScorer,
   ) {
     if (endReason !== undefined) this.endReason = endReason;
   }
@@ -70,7 +73,7 @@ class ModelEvent implements ScoredEvent {
     return this.lines.slice();
   }
   get expected(): string | undefined {
-    if (this.predicted === undefined) this.predicted = this.model.scoreWindows(this.ids, 1, true).expected[0] ?? null;
+    if (this.predicted === undefined) this.owner.predictExpected([this]);
     return this.predicted ?? undefined;
   }
 }
@@ -97,6 +100,10 @@ export class ModelScorer implements LineScorer {
   private out: ModelEvent[] = [];
   /** scores of windows already scored, by their ids joined with commas (see finish) */
   private readonly scoreCache = new Map<string, number>();
+  /** expected messages of windows already predicted, by the same key (null: none) */
+  private readonly expectedCache = new Map<string, string | null>();
+  /** events of the last call (what `context` indices refer to) */
+  private last: ModelEvent[] = [];
 
   constructor(
     readonly model: DeepSentry,
@@ -172,7 +179,7 @@ export class ModelScorer implements LineScorer {
       if (deadline !== undefined) s.deadline = deadline;
       this.sessionizer.add(key, l.seq, 0, ts, deadline);
       s.clock = Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null;
-      this.out.push(new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines.slice(), window, this.model));
+      this.out.push(new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines.slice(), window, this));
     }
   }
 
@@ -182,7 +189,7 @@ export class ModelScorer implements LineScorer {
     if (s === undefined) return;
     this.sessions.delete(c.key);
     const endReason: EndReason = c.reason === 'evicted' ? 'evicted' : c.reason === 'end' ? 'flush' : c.reason === 'window' ? 'window' : 'idle';
-    this.out.push(new ModelEvent(s.seq, s.lineNo, s.offset, c.key, true, endReason, s.lines, this.window(s.history, END_MESSAGE), this.model));
+    this.out.push(new ModelEvent(s.seq, s.lineNo, s.offset, c.key, true, endReason, s.lines, this.window(s.history, END_MESSAGE), this));
   }
 
   /**
@@ -199,9 +206,11 @@ export class ModelScorer implements LineScorer {
     const fresh = new Map<string, number>(); // window key -> row of the detector call
     const rows = new Int32Array(batch.length).fill(-1);
     const keys: string[] = [];
+    this.last = batch;
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
       const key = e.ids.join(',');
+      e.key = key;
       const known = cache.get(key);
       if (known !== undefined) {
         e.score = known;
@@ -224,6 +233,49 @@ export class ModelScorer implements LineScorer {
       keys.forEach((k, r) => cache.set(k, scores[r]));
     }
     return batch;
+  }
+
+  /**
+   * Window and expected message of events of the last call, by index: the windows not predicted before go
+   * through one batched prediction (per event, the prediction and its setup cost ~1 ms: a third of the
+   * monitor's time on hdfs-dev with an adaptive threshold alerting a few hundred times).
+   */
+  async context(indices: number[]): Promise<EventContext[]> {
+    const events = indices.map((i) => {
+      const e = this.last[i];
+      if (e === undefined) throw new DeepSentryError('DS_OUT_OF_RANGE', `no event ${i} in the last scorer result (${this.last.length} events)`);
+      return e;
+    });
+    this.predictExpected(events);
+    return events.map((e) => (e.predicted === undefined || e.predicted === null ? { window: e.window } : { window: e.window, expected: e.predicted }));
+  }
+
+  /** Sets `predicted` of these events: windows not predicted before in one batched prediction. */
+  predictExpected(events: ModelEvent[]): void {
+    const todo = new Map<string, ModelEvent[]>();
+    for (const e of events) {
+      if (e.predicted !== undefined) continue;
+      const key = e.key || e.ids.join(',');
+      const known = this.expectedCache.get(key);
+      if (known !== undefined) {
+        e.predicted = known;
+        continue;
+      }
+      const group = todo.get(key);
+      if (group === undefined) todo.set(key, [e]);
+      else group.push(e);
+    }
+    if (todo.size === 0) return;
+    const groups = [...todo.values()];
+    const all = new Int32Array(groups.length * this.W);
+    groups.forEach((g, i) => all.set(g[0].ids, i * this.W));
+    const { expected } = this.model.scoreWindows(all, groups.length, true);
+    if (this.expectedCache.size + groups.length > SCORE_CACHE_MAX) this.expectedCache.clear();
+    [...todo.keys()].forEach((key, i) => {
+      const x = expected[i] ?? null;
+      this.expectedCache.set(key, x);
+      for (const e of groups[i]) e.predicted = x;
+    });
   }
 
   async tick(nowMs: number): Promise<ScoredEvent[]> {
@@ -272,6 +324,7 @@ export class ModelScorer implements LineScorer {
     if (s.clock !== null) this.sessionizer.advance(s.clock);
     this.evictedBase = (s.evicted ?? 0) - this.sessionizer.stats.evicted;
     this.out = [];
+    this.last = [];
   }
 
   async close(): Promise<void> {
