@@ -42,6 +42,28 @@ describe('live monitor with the trained model', function () {
     }
   });
 
+  it("each event's window is its session's last windowLines lines, also for end events and after a snapshot/restore", async () => {
+    for (const windowLines of [1, 3, 12]) {
+      const s = await createModelScorer(modelDir, { idleTimeoutMs: null, windowLines });
+      const t = await createModelScorer(modelDir, { idleTimeoutMs: null, windowLines });
+      try {
+        const events = [...(await s.scoreLines(raw.slice(0, 1500)))];
+        await t.restore(JSON.parse(JSON.stringify(await s.snapshot())));
+        events.push(...(await t.scoreLines(raw.slice(1500))), ...(await t.flush()));
+        const seen = new Map<string, string[]>();
+        for (const e of events) {
+          let l = seen.get(e.session);
+          if (l === undefined) seen.set(e.session, (l = []));
+          if (!e.isSessionEnd) l.push(raw[e.seq - 1]!.text);
+          if (e.window.join('\n') !== l.slice(-windowLines).join('\n')) expect.fail(`windowLines ${windowLines}: window of event ${e.seq} ${e.session} differs`);
+        }
+      } finally {
+        await s.close();
+        await t.close();
+      }
+    }
+  });
+
   it('context(): windows and expected messages of the last call equal one prediction per event; a bad index is DS_OUT_OF_RANGE', async () => {
     const s = await createModelScorer(modelDir, { idleTimeoutMs: null });
     try {

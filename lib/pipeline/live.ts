@@ -23,7 +23,7 @@ export interface ModelScorerOptions extends ScorerOptions, LoadOptions {}
 interface OpenState {
   /** masked messages of the session's last W−1 lines (texts, not ids: ids of new messages depend on arrival order) */
   history: string[];
-  /** raw lines, the last windowLines of them */
+  /** raw lines, at least the last windowLines of them (append-only, replaced when long: see scoreLine) */
   lines: string[];
   seq: number;
   lineNo: number;
@@ -62,7 +62,10 @@ class ModelEvent implements ScoredEvent {
     readonly session: string,
     readonly isSessionEnd: boolean,
     endReason: EndReason | undefined,
+    /** the event's window is lines[end − span, end) (the array is only appended to after this) */
     private readonly lines: string[],
+    private readonly end: number,
+    private readonly span: number,
     /** the W ids the detector scored */
     readonly ids: Int32Array,
     private readonly owner: ModelScorer,
@@ -70,7 +73,7 @@ class ModelEvent implements ScoredEvent {
     if (endReason !== undefined) this.endReason = endReason;
   }
   get window(): string[] {
-    return this.lines.slice();
+    return this.lines.slice(Math.max(0, this.end - this.span), this.end);
   }
   get expected(): string | undefined {
     if (this.predicted === undefined) this.owner.predictExpected([this]);
@@ -135,8 +138,9 @@ export class ModelScorer implements LineScorer {
   /** The W ids of a window: the history (padded at the start) and the target id. */
   private window(history: string[], target: number): Int32Array {
     const w = new Int32Array(this.W).fill(PAD_MESSAGE);
-    const h = history.slice(-(this.W - 1));
-    for (let i = 0; i < h.length; i++) w[this.W - 1 - h.length + i] = this.model.messageId(h[i]);
+    const n = Math.min(history.length, this.W - 1);
+    const o = history.length - n;
+    for (let i = 0; i < n; i++) w[this.W - 1 - n + i] = this.model.messageId(history[o + i]);
     w[this.W - 1] = target;
     return w;
   }
@@ -169,8 +173,10 @@ export class ModelScorer implements LineScorer {
       const window = this.window(s.history, id);
       s.history.push(masked);
       if (s.history.length > this.W - 1) s.history.shift();
+      // Events keep (array, end) rather than a copy of the window per line: the array is only appended to,
+      // and replaced by its last lines (never cut in place) once it holds twice the window.
+      if (s.lines.length >= 2 * this.windowLines) s.lines = s.lines.slice(s.lines.length - (this.windowLines - 1));
       s.lines.push(l.text);
-      if (s.lines.length > this.windowLines) s.lines.shift();
       s.seq = l.seq;
       s.lineNo = l.lineNo;
       s.offset = l.offset;
@@ -179,7 +185,7 @@ export class ModelScorer implements LineScorer {
       if (deadline !== undefined) s.deadline = deadline;
       this.sessionizer.add(key, l.seq, 0, ts, deadline);
       s.clock = Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null;
-      this.out.push(new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines.slice(), window, this));
+      this.out.push(new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, window, this));
     }
   }
 
@@ -189,7 +195,7 @@ export class ModelScorer implements LineScorer {
     if (s === undefined) return;
     this.sessions.delete(c.key);
     const endReason: EndReason = c.reason === 'evicted' ? 'evicted' : c.reason === 'end' ? 'flush' : c.reason === 'window' ? 'window' : 'idle';
-    this.out.push(new ModelEvent(s.seq, s.lineNo, s.offset, c.key, true, endReason, s.lines, this.window(s.history, END_MESSAGE), this));
+    this.out.push(new ModelEvent(s.seq, s.lineNo, s.offset, c.key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this));
   }
 
   /**
@@ -299,7 +305,7 @@ export class ModelScorer implements LineScorer {
       modelHash: this.model.dataHash,
       lastTs: this.lastTs,
       clock: Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null,
-      sessions: [...this.sessions].map(([k, s]) => [k, { ...s, history: s.history.slice(), lines: s.lines.slice() }]),
+      sessions: [...this.sessions].map(([k, s]) => [k, { ...s, history: s.history.slice(), lines: s.lines.slice(Math.max(0, s.lines.length - this.windowLines)) }]),
       evicted: this.stats().evictedSessions,
       unparsed: this.unparsed,
     };
