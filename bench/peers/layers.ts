@@ -31,6 +31,7 @@ import {
   type W2Params,
   type W2Shape,
 } from '../workloads';
+import { readTfjsGradients, tfjsTrainStep } from './tfjs';
 
 /** the tfjs-layers version, reported with the peer's backend info */
 export const tfjsLayersVersion: string = tfl.version_layers;
@@ -60,11 +61,6 @@ function setWeights(layer: tfl.layers.Layer, values: tf.Tensor[]): void {
 /** the tf.Variables behind a layer's trainable weights, in the layer's order (kernel, recurrent kernel, bias) */
 function variablesOf(layer: tfl.layers.Layer): tf.Variable[] {
   return layer.trainableWeights.map((w) => w.read() as tf.Variable);
-}
-
-/** tfjs' AdamOptimizer types its argument narrower than the gradients variableGrads returns */
-function asNamedTensors(grads: tf.NamedTensorMap): Parameters<tf.AdamOptimizer['applyGradients']>[0] {
-  return Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
 }
 
 /** W1 as a tfjs-layers model: Input [T, I] → Bidirectional(LSTM H, final state, concat) → Dense(2H→out). */
@@ -107,27 +103,17 @@ export class LayersW1 implements W1Impl {
     });
   }
 
-  private lossAndGrads(): { value: tf.Scalar; grads: tf.NamedTensorMap } {
-    return tf.variableGrads(() => {
-      const pred = this.model.apply(this.x, { training: true }) as tf.Tensor2D;
-      return tf.mean(tf.squaredDifference(pred, this.target)) as tf.Scalar;
-    }, this.vars);
+  private loss(): tf.Scalar {
+    const pred = this.model.apply(this.x, { training: true }) as tf.Tensor2D;
+    return tf.mean(tf.squaredDifference(pred, this.target)) as tf.Scalar;
   }
 
   gradients(): { loss: number; grads: NamedArrays } {
-    const { value, grads } = this.lossAndGrads();
-    const out: NamedArrays = this.vars.map((v, i) => [W1_PARAM_NAMES[i], grads[v.name].dataSync() as Float32Array]);
-    const loss = value.dataSync()[0];
-    tf.dispose([value, ...Object.values(grads)]);
-    return { loss, grads: out };
+    return readTfjsGradients(() => this.loss(), this.vars, W1_PARAM_NAMES);
   }
 
   trainStep(): number {
-    const { value, grads } = this.lossAndGrads();
-    this.optimizer.applyGradients(asNamedTensors(grads));
-    const loss = value.dataSync()[0];
-    tf.dispose([value, ...Object.values(grads)]);
-    return loss;
+    return tfjsTrainStep(() => this.loss(), this.vars, this.optimizer);
   }
 
   dispose(): void {
@@ -203,19 +189,11 @@ export class LayersW2 implements W2Impl {
   }
 
   gradients(): { loss: number; grads: NamedArrays } {
-    const { value, grads } = tf.variableGrads(() => this.loss(), this.trained);
-    const out: NamedArrays = this.trained.map((v, i) => [this.trainedNames[i], grads[v.name].dataSync() as Float32Array]);
-    const loss = value.dataSync()[0];
-    tf.dispose([value, ...Object.values(grads)]);
-    return { loss, grads: out };
+    return readTfjsGradients(() => this.loss(), this.trained, this.trainedNames);
   }
 
   trainStep(): number {
-    const { value, grads } = tf.variableGrads(() => this.loss(), this.trained);
-    this.optimizer.applyGradients(asNamedTensors(grads));
-    const loss = value.dataSync()[0];
-    tf.dispose([value, ...Object.values(grads)]);
-    return loss;
+    return tfjsTrainStep(() => this.loss(), this.trained, this.optimizer);
   }
 
   dispose(): void {

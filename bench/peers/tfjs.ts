@@ -166,6 +166,24 @@ function asNamedTensors(grads: tf.NamedTensorMap): Parameters<tf.AdamOptimizer['
   return Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
 }
 
+/** The gradients of `loss` w.r.t. `vars` read out as named arrays (for the agreement checks); every tfjs peer's. */
+export function readTfjsGradients(loss: () => tf.Scalar, vars: tf.Variable[], names: readonly string[]): { loss: number; grads: NamedArrays } {
+  const { value, grads } = tf.variableGrads(loss, vars);
+  const out: NamedArrays = vars.map((v, i) => [names[i], grads[v.name].dataSync() as Float32Array]);
+  const lossValue = value.dataSync()[0];
+  tf.dispose([value, ...Object.values(grads)]);
+  return { loss: lossValue, grads: out };
+}
+
+/** One training step of a tfjs peer: gradients of `loss` w.r.t. `vars`, applied by `optimizer`; returns the loss. */
+export function tfjsTrainStep(loss: () => tf.Scalar, vars: tf.Variable[], optimizer: tf.AdamOptimizer): number {
+  const { value, grads } = tf.variableGrads(loss, vars);
+  optimizer.applyGradients(asNamedTensors(grads));
+  const lossValue = value.dataSync()[0];
+  tf.dispose([value, ...Object.values(grads)]);
+  return lossValue;
+}
+
 /** [B, T, …] batch-major → [T·B, …] time-major rows. */
 function timeMajor2d(x: tf.Tensor, batch: number, steps: number): tf.Tensor {
   const rows = batch * steps;
@@ -227,24 +245,16 @@ export class TfjsW1 implements W1Impl {
     });
   }
 
-  private lossAndGrads(): { value: tf.Scalar; grads: tf.NamedTensorMap } {
-    return tf.variableGrads(() => tf.mean(this.predict().scores) as tf.Scalar, this.vars);
+  private loss(): tf.Scalar {
+    return tf.mean(this.predict().scores) as tf.Scalar;
   }
 
   gradients(): { loss: number; grads: NamedArrays } {
-    const { value, grads } = this.lossAndGrads();
-    const out: NamedArrays = this.vars.map((v, i) => [W1_PARAM_NAMES[i], grads[v.name].dataSync() as Float32Array]);
-    const loss = value.dataSync()[0];
-    tf.dispose([value, ...Object.values(grads)]);
-    return { loss, grads: out };
+    return readTfjsGradients(() => this.loss(), this.vars, W1_PARAM_NAMES);
   }
 
   trainStep(): number {
-    const { value, grads } = this.lossAndGrads();
-    this.optimizer.applyGradients(asNamedTensors(grads));
-    const loss = value.dataSync()[0];
-    tf.dispose([value, ...Object.values(grads)]);
-    return loss;
+    return tfjsTrainStep(() => this.loss(), this.vars, this.optimizer);
   }
 
   dispose(): void {
@@ -352,19 +362,11 @@ export class TfjsW2 implements W2Impl {
   }
 
   gradients(): { loss: number; grads: NamedArrays } {
-    const { value, grads } = tf.variableGrads(() => this.loss(), this.trained);
-    const out: NamedArrays = this.trained.map((v, i) => [this.trainedNames[i], grads[v.name].dataSync() as Float32Array]);
-    const loss = value.dataSync()[0];
-    tf.dispose([value, ...Object.values(grads)]);
-    return { loss, grads: out };
+    return readTfjsGradients(() => this.loss(), this.trained, this.trainedNames);
   }
 
   trainStep(): number {
-    const { value, grads } = tf.variableGrads(() => this.loss(), this.trained);
-    this.optimizer.applyGradients(asNamedTensors(grads));
-    const loss = value.dataSync()[0];
-    tf.dispose([value, ...Object.values(grads)]);
-    return loss;
+    return tfjsTrainStep(() => this.loss(), this.trained, this.optimizer);
   }
 
   dispose(): void {
