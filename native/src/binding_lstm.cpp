@@ -172,6 +172,24 @@ Job build_lstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   return {out, r.inputs(), [a, lengths]() { lstm_backward(a); }};
 }
 
+// The inputs both bidirectional entry points share, read in one order so their errors name arguments alike:
+// x, the two weight sets, the four initial states, the lengths (returned: they must outlive the job).
+template <class Args>
+Indices read_bilstm_inputs(ArgReader& r, const Dims& d, Args& f, Args& b) {
+  f.x = b.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
+  f.w = read_weights(r, "forward", d);
+  b.w = read_weights(r, "backward", d);
+  f.h0 = opt_state(r, "h0Fw", d);
+  f.c0 = opt_state(r, "c0Fw", d);
+  b.h0 = opt_state(r, "h0Bw", d);
+  b.c0 = opt_state(r, "c0Bw", d);
+  Indices lengths = read_lengths(r, d);
+  f.lengths = b.lengths = ptr(lengths);
+  f.reverse = false;
+  b.reverse = true;
+  return lengths;
+}
+
 // ---- bilstmForward ------------------------------------------------------------------------------------
 Job build_bilstm_forward(const Napi::CallbackInfo& info, const char* fn) {
   ArgReader r = ArgReader::from_info(info, fn);
@@ -183,17 +201,7 @@ Job build_bilstm_forward(const Napi::CallbackInfo& info, const char* fn) {
   const int64_t ws = training ? workspace_floats(r, d) : 0;
   if (training) checked_product(env, fn, "the workspace (2 directions)", {2, ws});
   check_budget(r, {2 * d.B * d.T * d.H, 4 * d.B * d.H, 2 * ws, 2 * d.B * d.T * 4 * d.H});
-  f.x = b.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
-  f.w = read_weights(r, "forward", d);
-  b.w = read_weights(r, "backward", d);
-  f.h0 = opt_state(r, "h0Fw", d);
-  f.c0 = opt_state(r, "c0Fw", d);
-  b.h0 = opt_state(r, "h0Bw", d);
-  b.c0 = opt_state(r, "c0Bw", d);
-  const Indices lengths = read_lengths(r, d);
-  f.lengths = b.lengths = ptr(lengths);
-  f.reverse = false;
-  b.reverse = true;
+  const Indices lengths = read_bilstm_inputs(r, d, f, b);
   r.verify_inputs();
 
   OutF32 y = new_f32(env, d.B * d.T * 2 * d.H);
@@ -231,17 +239,7 @@ Job build_bilstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   const int64_t ws = workspace_floats(r, d);
   checked_product(env, fn, "the workspace (2 directions)", {2, ws});
   check_budget(r, {d.B * d.T * d.I, 4 * d.B * d.H, 2 * (d.I + d.H + 1) * 4 * d.H, 2 * d.B * d.T * 4 * d.H});
-  f.x = b.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
-  f.w = read_weights(r, "forward", d);
-  b.w = read_weights(r, "backward", d);
-  f.h0 = opt_state(r, "h0Fw", d);
-  f.c0 = opt_state(r, "c0Fw", d);
-  b.h0 = opt_state(r, "h0Bw", d);
-  b.c0 = opt_state(r, "c0Bw", d);
-  const Indices lengths = read_lengths(r, d);
-  f.lengths = b.lengths = ptr(lengths);
-  f.reverse = false;
-  b.reverse = true;
+  const Indices lengths = read_bilstm_inputs(r, d, f, b);
   const float* y = r.f32("y", d.B * d.T * 2 * d.H, "batch*steps*2*hiddenSize, the y bilstmForward returned").data;
   f.y = y;
   b.y = y + d.H;
