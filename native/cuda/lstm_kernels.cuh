@@ -417,6 +417,15 @@ struct Tid {
   int64_t nblocks;   // gridDim.x (for grid-stride loops)
 };
 
+// The share of thread t in a recurrent kernel's phase: block t.bx owns the units of block_units, and its
+// threads stride over the (sequence b, unit j) pairs of those units; body(b, j, j0), j0 the block's first
+// unit. Written once for every forward and backward program, per-step and persistent (a = FwdArgs/BwdArgs).
+template <class Args, class F>
+DS_HD void each_unit_pair(const Tid& t, const Args& a, F body) {
+  const UnitRange u = block_units(t.bx, a.U, a.H);
+  for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads) body(p / u.count, u.j0 + p % u.count, u.j0);
+}
+
 template <class Sched, class M>
 DS_HD void gemm_program(Sched& sc, const GemmArgs<M>& g) {
   sc.each([&](const Tid& t) {
@@ -448,9 +457,8 @@ DS_HD void fwd_init_program(Sched& sc, const FwdArgs<M>& a) {
 template <class Sched, class M>
 DS_HD void fwd_step_program(Sched& sc, const FwdArgs<M>& a, int64_t s) {
   sc.each([&](const Tid& t) {
-    const UnitRange u = block_units(t.bx, a.U, a.H);
-    for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
-      fwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, typename M::template ptr<const float>(nullptr));
+    const typename M::template ptr<const float> no_slice(nullptr);  // the weights are read from global memory
+    each_unit_pair(t, a, [&](int64_t b, int64_t j, int64_t j0) { fwd_step(a, s, b, j, j0, no_slice); });
   });
 }
 
@@ -465,10 +473,8 @@ DS_HD void fwd_persistent_program(Sched& sc, const FwdArgs<M>& a) {
   sc.grid_barrier();  // slices loaded (block) and the initial state written (grid)
   for (int64_t s = 0; s < a.T; ++s) {
     sc.each([&](const Tid& t) {
-      const UnitRange u = block_units(t.bx, a.U, a.H);
       typename M::template ptr<const float> slice = sc.shared(t, 0);
-      for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
-        fwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, slice);
+      each_unit_pair(t, a, [&](int64_t b, int64_t j, int64_t j0) { fwd_step(a, s, b, j, j0, slice); });
     });
     sc.grid_barrier();  // step s+1 reads the h every block wrote at step s
   }
@@ -477,18 +483,16 @@ DS_HD void fwd_persistent_program(Sched& sc, const FwdArgs<M>& a) {
 template <class Sched, class M>
 DS_HD void bwd_step_program(Sched& sc, const BwdArgs<M>& a, int64_t s) {
   sc.each([&](const Tid& t) {
-    const UnitRange u = block_units(t.bx, a.U, a.H);
-    for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
-      bwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, typename M::template ptr<const float>(nullptr));
+    const typename M::template ptr<const float> no_slice(nullptr);  // the weights are read from global memory
+    each_unit_pair(t, a, [&](int64_t b, int64_t j, int64_t j0) { bwd_step(a, s, b, j, j0, no_slice); });
   });
 }
 
 template <class Sched, class M>
 DS_HD void bwd_finish_program(Sched& sc, const BwdArgs<M>& a) {
   sc.each([&](const Tid& t) {
-    const UnitRange u = block_units(t.bx, a.U, a.H);
-    for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
-      bwd_finish(a, p / u.count, u.j0 + p % u.count, u.j0, typename M::template ptr<const float>(nullptr));
+    const typename M::template ptr<const float> no_slice(nullptr);  // the weights are read from global memory
+    each_unit_pair(t, a, [&](int64_t b, int64_t j, int64_t j0) { bwd_finish(a, b, j, j0, no_slice); });
   });
 }
 
@@ -498,18 +502,14 @@ DS_HD void bwd_persistent_program(Sched& sc, const BwdArgs<M>& a) {
   sc.block_barrier();
   for (int64_t s = a.T - 1; s >= 0; --s) {
     sc.each([&](const Tid& t) {
-      const UnitRange u = block_units(t.bx, a.U, a.H);
       typename M::template ptr<const float> slice = sc.shared(t, 0);
-      for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
-        bwd_step(a, s, p / u.count, u.j0 + p % u.count, u.j0, slice);
+      each_unit_pair(t, a, [&](int64_t b, int64_t j, int64_t j0) { bwd_step(a, s, b, j, j0, slice); });
     });
     sc.grid_barrier();  // iteration s-1 reads the dpre every block wrote at iteration s
   }
   sc.each([&](const Tid& t) {
-    const UnitRange u = block_units(t.bx, a.U, a.H);
     typename M::template ptr<const float> slice = sc.shared(t, 0);
-    for (int64_t p = t.tid; p < a.B * u.count; p += t.nthreads)
-      bwd_finish(a, p / u.count, u.j0 + p % u.count, u.j0, slice);
+    each_unit_pair(t, a, [&](int64_t b, int64_t j, int64_t j0) { bwd_finish(a, b, j, j0, slice); });
   });
 }
 
