@@ -211,31 +211,39 @@ struct LayerForward {
   bool concat_out;
 };
 
+// What direction d's plan takes from its layer alike in forward and backward: the dims, x and lengths, the
+// direction's weights, initial state and saved gates/cells, the row stride of y, and its visiting order (of
+// two directions the second runs reversed).
+template <class Plan, class Layer>
+void plan_direction(Plan& p, const Layer& L, int d) {
+  p.B = L.B;
+  p.T = L.T;
+  p.I = L.I;
+  p.H = L.H;
+  p.x = L.x;
+  p.kernel = L.kernel[d];
+  p.recurrent = L.recurrent[d];
+  p.lengths = L.lengths;
+  p.reverse = L.dirs == 2 ? d == 1 : L.reverse;
+  p.h0 = L.h0[d];
+  p.c0 = L.c0[d];
+  p.y_ld = L.dirs * L.H;
+  p.gates = L.gates[d];
+  p.cells = L.cells[d];
+}
+
 template <class Ex>
 void run_layer_forward(Ex* const ex[2], const LayerForward<typename Ex::Mem>& L) {
   for (int d = 0; d < L.dirs; ++d) {
     ForwardPlan<typename Ex::Mem> p{};
-    p.B = L.B;
-    p.T = L.T;
-    p.I = L.I;
-    p.H = L.H;
-    p.x = L.x;
+    plan_direction(p, L, d);
     p.tokens = L.tokens;
     p.embedding = L.embedding;
-    p.kernel = L.kernel[d];
-    p.recurrent = L.recurrent[d];
     p.bias = L.bias[d];
-    p.lengths = L.lengths;
-    p.reverse = L.dirs == 2 ? d == 1 : L.reverse;
-    p.h0 = L.h0[d];
-    p.c0 = L.c0[d];
     p.xproj = L.xproj[d];
     p.hbuf = L.hbuf[d];
     p.cbuf = L.cbuf[d];
     p.y = L.y ? L.y + d * L.H : L.y;
-    p.y_ld = L.dirs * L.H;
-    p.gates = L.gates[d];
-    p.cells = L.cells[d];
     if (L.concat_out) {
       p.h_out = L.h_out[0] + d * L.H;
       p.c_out = L.c_out[0] ? L.c_out[0] + d * L.H : L.c_out[0];
@@ -273,21 +281,8 @@ template <class Ex>
 void run_layer_backward(Ex* const ex[2], const LayerBackward<typename Ex::Mem>& L) {
   for (int d = 0; d < L.dirs; ++d) {
     BackwardPlan<typename Ex::Mem> p{};
-    p.B = L.B;
-    p.T = L.T;
-    p.I = L.I;
-    p.H = L.H;
-    p.x = L.x;
-    p.kernel = L.kernel[d];
-    p.recurrent = L.recurrent[d];
-    p.lengths = L.lengths;
-    p.reverse = L.dirs == 2 ? d == 1 : L.reverse;
-    p.h0 = L.h0[d];
-    p.c0 = L.c0[d];
+    plan_direction(p, L, d);
     p.y = L.y + d * L.H;
-    p.y_ld = L.dirs * L.H;
-    p.gates = L.gates[d];
-    p.cells = L.cells[d];
     p.dy = L.dy ? L.dy + d * L.H : L.dy;
     p.dh_out = L.dh_out[d];
     p.dc_out = L.dc_out[d];
