@@ -13,16 +13,16 @@
  * It is what the live tests and the benchmark drive the monitor with until the trained model's engine (the
  * BiLSTM detector) is plugged in through the same interface; it is not a stand-in for that model's quality.
  *
- * The session clock is the lines' own timestamps (event time: deterministic on replay); once the stream has
- * been quiet for a whole idle timeout, `tick(wallNow)` moves it on by the wall time elapsed since the last
- * line, so idle sessions still end when nothing more arrives.
+ * Its sessions, their clock and their half of the snapshot are SessionScorer's (lib/live/session_scorer.ts),
+ * shared with the trained model's scorer so that both end sessions and restart alike.
  */
 import { DeepSentryError, invalidParameterError } from '../errors';
 import { resolveLogConfig, type LogConfig, type LogConfigOverrides } from '../logs/config';
-import { createFormat, detectFormat, parseFormatArg, ParseFailure, type FormatSpec, type LogFormat } from '../logs/formats';
+import { createFormat, detectFormat, parseFormatArg, type FormatSpec, type LogFormat } from '../logs/formats';
 import { Masker } from '../logs/masking';
-import { resolveSessionMode, SessionKeyer, Sessionizer, type ClosedSession, type ResolvedSessionMode } from '../logs/sessions';
-import type { EndReason, LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from './types';
+import { resolveSessionMode, SessionKeyer } from '../logs/sessions';
+import { SessionScorer, type OpenSession, type SessionsSnapshot } from './session_scorer';
+import type { EndReason, LineScorer, RawLine, ScoredEvent, ScorerOptions } from './types';
 
 /**
  * An event whose window is a view of its session's line array (up to `end`, at most `size` lines), copied
@@ -60,22 +60,9 @@ export interface NoveltyScorerOptions extends ScorerOptions {
   year?: number;
 }
 
-interface SessionState {
+interface SessionState extends OpenSession {
   /** Previous masked message (START at the beginning). */
   prev: string;
-  /**
-   * Raw lines, oldest first: append-only, and replaced by its last windowLines entries once it holds twice
-   * that many, so events can keep a reference to it (see NoveltyEvent) instead of a copy.
-   */
-  lines: string[];
-  /** The session's last line. */
-  seq: number;
-  lineNo: number;
-  offset: number;
-  /** Sessionizer clock when the last line was added (for restoring the idle deadlines). */
-  clock: number | null;
-  /** Time-window end (session mode `time`). */
-  deadline?: number;
 }
 
 const START = '\u0002start';
@@ -83,44 +70,31 @@ const END = '\u0003end';
 const SEP = '\u0000';
 
 /** The JSON state of a NoveltyScorer. */
-interface NoveltySnapshot {
+interface NoveltySnapshot extends SessionsSnapshot<SessionState> {
   kind: 'novelty';
   format: FormatSpec | null;
   /** Lines held back until there are enough to detect the format. */
   pending: RawLine[];
   transitions: [string, number][];
   best: [string, { next: string; count: number }][];
-  lastTs: number | null;
-  clock: number | null;
-  sessions: [string, SessionState][];
-  evicted: number;
-  unparsed: number;
 }
 
-export class NoveltyScorer implements LineScorer {
+export class NoveltyScorer extends SessionScorer<SessionState> implements LineScorer {
   readonly name = 'novelty';
   readonly savedThreshold: number | undefined = undefined;
   private readonly config: LogConfig;
-  private readonly windowLines: number;
   private readonly year: number;
   private readonly keyPatternGiven: boolean;
   private format: LogFormat | null = null;
   private formatSpec: FormatSpec | null = null;
   private masker: Masker;
   private keyer: SessionKeyer | null = null;
-  private mode: ResolvedSessionMode | null = null;
-  private sessionizer: Sessionizer;
   private pending: RawLine[] = [];
   /** count(prev → next), and count(prev → ·) under key `prev + SEP`. */
   private transitions = new Map<string, number>();
   /** Most frequent successor of each message so far. */
   private best = new Map<string, { next: string; count: number }>();
-  private sessions = new Map<string, SessionState>();
   private out: ScoredEvent[] = [];
-  private lastTs: number | null = null;
-  private wallAtLastLine = 0;
-  private unparsed = 0;
-  private evictedBase = 0;
 
   constructor(opts: NoveltyScorerOptions = {}) {
     const logs = { ...(opts.logs ?? {}) } as LogConfigOverrides;
@@ -129,34 +103,26 @@ export class NoveltyScorer implements LineScorer {
     else if (session.idleTimeoutMs === undefined) session.idleTimeoutMs = 30_000;
     if (opts.maxOpenSessions !== undefined) session.maxOpen = opts.maxOpenSessions;
     logs.session = session;
-    this.config = resolveLogConfig(logs);
-    this.keyPatternGiven = opts.logs?.session?.keyPattern !== undefined;
-    const w = opts.windowLines ?? this.config.window.size;
+    const config = resolveLogConfig(logs);
+    const w = opts.windowLines ?? config.window.size;
     if (!Number.isInteger(w) || w < 1) throw invalidParameterError('windowLines', 'a positive integer', w);
-    this.windowLines = w;
+    super(w, config.session.idleTimeoutMs, config.session.maxOpen);
+    this.config = config;
+    this.keyPatternGiven = opts.logs?.session?.keyPattern !== undefined;
     this.year = opts.year ?? this.config.year ?? 1970;
     this.masker = new Masker(this.config.masking.rules);
-    this.sessionizer = this.newSessionizer();
-    if (this.config.format !== 'auto') this.setFormat(typeof this.config.format === 'string' ? this.config.format : this.config.format);
-  }
-
-  private newSessionizer(): Sessionizer {
-    return new Sessionizer({ idleTimeoutMs: this.config.session.idleTimeoutMs, maxOpen: this.config.session.maxOpen }, (s) => this.closed(s));
+    if (this.config.format !== 'auto') this.setFormat(this.config.format);
   }
 
   private setFormat(spec: FormatSpec | string): void {
     const fopts = { year: this.year, utcOffsetMinutes: this.config.utcOffsetMinutes };
     this.format = createFormat(spec, fopts);
     this.formatSpec = typeof spec === 'string' ? parseFormatArg(spec) : spec;
-    this.mode = resolveSessionMode(this.config.session, this.format, this.keyPatternGiven);
-    if (this.mode === 'count') {
+    const mode = resolveSessionMode(this.config.session, this.format, this.keyPatternGiven);
+    if (mode === 'count') {
       throw new DeepSentryError('DS_UNSUPPORTED', `the live NoveltyScorer needs sessions by key, field or time; format '${this.format.name}' has neither a session key nor timestamps (set logs.session.keyPattern or mode)`);
     }
-    this.keyer = new SessionKeyer(this.mode, this.config.session);
-  }
-
-  stats(): ScorerStats {
-    return { openSessions: this.sessionizer.openCount, evictedSessions: this.evictedBase + this.sessionizer.stats.evicted, unparsedLines: this.unparsed };
+    this.keyer = new SessionKeyer(mode, this.config.session);
   }
 
   async scoreLines(lines: RawLine[]): Promise<ScoredEvent[]> {
@@ -167,8 +133,7 @@ export class NoveltyScorer implements LineScorer {
       lines = this.pending;
       this.pending = [];
     }
-    for (const l of lines) this.scoreLine(l);
-    this.wallAtLastLine = Date.now(); // once per batch: lines of one batch arrived together
+    this.addLines(lines);
     return this.drain();
   }
 
@@ -184,18 +149,10 @@ export class NoveltyScorer implements LineScorer {
     return o;
   }
 
-  private scoreLine(l: RawLine): void {
-    if (l.text.trim() === '') return;
-    const p = this.format!.parse(l.text);
-    if (p instanceof ParseFailure) {
-      this.unparsed++;
-      return;
-    }
+  protected scoreLine(l: RawLine): void {
+    const p = this.parseLine(this.format!, l);
+    if (p === null) return;
     const ts = p.timestamp;
-    if (ts !== null && (this.lastTs === null || ts >= this.lastTs)) {
-      this.lastTs = ts;
-      this.sessionizer.advance(ts);
-    }
     const masked = this.masker.mask(p.message).masked;
     const keys = this.keyer!.keys(p.message, p.fields, p.sessionKey, ts);
     if (keys.length === 0) {
@@ -205,23 +162,12 @@ export class NoveltyScorer implements LineScorer {
       return;
     }
     for (const key of keys) {
-      let s = this.sessions.get(key);
-      if (s === undefined) s = { prev: START, lines: [], seq: 0, lineNo: 0, offset: 0, clock: null };
-      else this.sessions.delete(key); // re-inserted below: the map stays in least-recently-active order, like the Sessionizer's
+      const s = this.session(key, () => ({ prev: START, lines: [], seq: 0, lineNo: 0, offset: 0, clock: null }));
+      // Scored and learned before addLine: an eviction it causes learns that session's END after this line.
       const expected = this.expect(s.prev);
       const score = this.learn(s.prev, masked);
       s.prev = masked;
-      if (s.lines.length >= 2 * this.windowLines) s.lines = s.lines.slice(s.lines.length - (this.windowLines - 1));
-      s.lines.push(l.text);
-      s.seq = l.seq;
-      s.lineNo = l.lineNo;
-      s.offset = l.offset;
-      this.sessions.set(key, s);
-      const deadline = this.mode === 'time' ? this.keyer!.windowEnd : undefined;
-      if (deadline !== undefined) s.deadline = deadline;
-      // May evict the least recently active session: its end event comes first.
-      this.sessionizer.add(key, l.seq, 0, ts, deadline);
-      s.clock = Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null;
+      this.addLine(this.keyer!, key, s, l, ts); // may evict the least recently active session: its end event comes first
       this.out.push(new NoveltyEvent(l.seq, l.lineNo, l.offset, key, score, false, undefined, s.lines, s.lines.length, this.windowLines, expected));
     }
   }
@@ -246,28 +192,15 @@ export class NoveltyScorer implements LineScorer {
     return b.next === END ? '(end of session)' : b.next;
   }
 
-  /** Sessionizer callback: a session closed (idle, evicted, end of input, time window). */
-  private closed(c: ClosedSession): void {
-    const s = this.sessions.get(c.key);
-    if (s === undefined) return;
-    this.sessions.delete(c.key);
+  /** A session ended (idle, evicted, end of input, time window): scored as its transition to END. */
+  protected ended(key: string, s: SessionState, endReason: EndReason): void {
     const expected = this.expect(s.prev);
     const score = this.learn(s.prev, END);
-    const endReason = c.reason === 'evicted' ? 'evicted' : c.reason === 'end' ? 'flush' : c.reason === 'window' ? 'window' : 'idle';
-    this.out.push(new NoveltyEvent(s.seq, s.lineNo, s.offset, c.key, score, true, endReason, s.lines, s.lines.length, this.windowLines, expected));
+    this.out.push(new NoveltyEvent(s.seq, s.lineNo, s.offset, key, score, true, endReason, s.lines, s.lines.length, this.windowLines, expected));
   }
 
   async tick(nowMs: number): Promise<ScoredEvent[]> {
-    if (this.format !== null) {
-      if (this.lastTs === null) this.sessionizer.advance(nowMs);
-      else {
-        // Only a stream that has been quiet for a whole idle timeout moves the clock by wall time: while lines
-        // flow, their timestamps alone drive it, so a replay (a restart) ends the same sessions at the same lines.
-        const quiet = nowMs - this.wallAtLastLine;
-        const idle = this.config.session.idleTimeoutMs;
-        if (idle !== null && quiet >= idle) this.sessionizer.advance(this.lastTs + quiet);
-      }
-    }
+    if (this.format !== null) this.advanceIdle(nowMs); // no sessions before the format is known
     return this.drain();
   }
 
@@ -278,7 +211,7 @@ export class NoveltyScorer implements LineScorer {
       this.pending = [];
       for (const l of p) this.scoreLine(l);
     }
-    this.sessionizer.flush();
+    this.endAll();
     return this.drain();
   }
 
@@ -289,11 +222,7 @@ export class NoveltyScorer implements LineScorer {
       pending: this.pending,
       transitions: [...this.transitions],
       best: [...this.best],
-      lastTs: this.lastTs,
-      clock: Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null,
-      sessions: [...this.sessions].map(([k, st]) => [k, { ...st, lines: st.lines.slice(-this.windowLines) }]),
-      evicted: this.stats().evictedSessions,
-      unparsed: this.unparsed,
+      ...this.snapshotSessions(),
     };
   }
 
@@ -306,20 +235,7 @@ export class NoveltyScorer implements LineScorer {
     if (s.format) this.setFormat(s.format);
     this.transitions = new Map(s.transitions);
     this.best = new Map(s.best ?? []);
-    this.lastTs = s.lastTs;
-    this.wallAtLastLine = Date.now();
-    this.unparsed = s.unparsed ?? 0;
-    // Rebuild the Sessionizer: re-add each open session in least-recently-active order at the clock of its
-    // last line, so idle deadlines and the eviction order are as they were.
-    this.sessionizer = this.newSessionizer();
-    this.sessions = new Map();
-    for (const [key, st] of s.sessions) {
-      if (st.clock !== null) this.sessionizer.advance(st.clock);
-      this.sessions.set(key, st);
-      this.sessionizer.add(key, st.seq, 0, null, st.deadline);
-    }
-    if (s.clock !== null) this.sessionizer.advance(s.clock);
-    this.evictedBase = (s.evicted ?? 0) - this.sessionizer.stats.evicted;
+    this.restoreSessions(s);
   }
 
   async close(): Promise<void> {

@@ -5,42 +5,31 @@
  * own message — all the windows of one `scoreLines` call in one batched detector call. A session's end (idle
  * timeout, eviction, end of input, time window) is scored as the end event after its last messages.
  *
- * The session clock is the lines' own timestamps (event time: a replay after a restart ends the same sessions
- * at the same lines); once the stream has been quiet for a whole idle timeout, `tick` moves it on by wall time.
- * Events compute their window and `expected` (the known message nearest the detector's prediction: one more
+ * Its sessions, their clock (event time; wall time once the stream is quiet) and their half of the snapshot are
+ * SessionScorer's (lib/live/session_scorer.ts), shared with NoveltyScorer so that both end sessions and
+ * restart alike. Events compute their window and `expected` (the known message nearest the detector's prediction: one more
  * prediction) only when read, which the monitor does only for the events it alerts on.
  */
 import { DeepSentryError } from '../errors';
-import { createFormat, ParseFailure, type LogFormat } from '../logs/formats';
-import { SessionKeyer, Sessionizer, type ClosedSession } from '../logs/sessions';
-import type { EndReason, EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from '../live/types';
+import { createFormat, type LogFormat } from '../logs/formats';
+import { SessionKeyer } from '../logs/sessions';
+import { SessionScorer, type OpenSession, type SessionsSnapshot } from '../live/session_scorer';
+import type { EndReason, EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions } from '../live/types';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
 import { DeepSentry, type LoadOptions } from './model';
 
 /** Options of the model scorer. */
 export interface ModelScorerOptions extends ScorerOptions, LoadOptions {}
 
-interface OpenState {
+interface OpenState extends OpenSession {
   /** masked messages of the session's last W−1 lines (texts, not ids: ids of new messages depend on arrival order) */
   history: string[];
-  /** raw lines, at least the last windowLines of them (append-only, replaced when long: see scoreLine) */
-  lines: string[];
-  seq: number;
-  lineNo: number;
-  offset: number;
-  clock: number | null;
-  deadline?: number;
 }
 
 /** The JSON state of a ModelScorer (see snapshot). */
-interface ModelScorerSnapshot {
+interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
   kind: 'model';
   modelHash: string;
-  lastTs: number | null;
-  clock: number | null;
-  sessions: [string, OpenState][];
-  evicted: number;
-  unparsed: number;
 }
 
 /**
@@ -84,21 +73,12 @@ class ModelEvent implements ScoredEvent {
 /** At most this many window scores are remembered (about 100 bytes each); the cache starts over when full. */
 const SCORE_CACHE_MAX = 100_000;
 
-export class ModelScorer implements LineScorer {
+export class ModelScorer extends SessionScorer<OpenState> implements LineScorer {
   readonly name = 'bilstm';
   readonly savedThreshold: number;
   private readonly format: LogFormat;
   private readonly keyer: SessionKeyer;
-  private sessionizer: Sessionizer;
-  private sessions = new Map<string, OpenState>();
   private readonly W: number;
-  private readonly windowLines: number;
-  private readonly idle: number | null;
-  private readonly maxOpen: number;
-  private lastTs: number | null = null;
-  private wallAtLastLine = 0;
-  private unparsed = 0;
-  private evictedBase = 0;
   /** events of the current call, in order */
   private out: ModelEvent[] = [];
   /** scores of windows already scored, by their ids joined with commas (see finish) */
@@ -113,26 +93,18 @@ export class ModelScorer implements LineScorer {
     opts: ScorerOptions = {},
   ) {
     const c = model.logConfig;
-    this.savedThreshold = model.threshold;
-    this.format = createFormat(c.format, { year: c.year ?? 1970, utcOffsetMinutes: c.utcOffsetMinutes });
+    const format = createFormat(c.format, { year: c.year ?? 1970, utcOffsetMinutes: c.utcOffsetMinutes });
     const mode = c.session.mode === 'auto' ? 'key' : c.session.mode;
     if (mode === 'count') {
       throw new DeepSentryError('DS_UNSUPPORTED', `the model's sessions are count windows; the live scorer needs sessions by key, field or time (set logs.session.mode when training)`);
     }
+    const W = model.detector.config.window;
+    const idle = opts.idleTimeoutMs === undefined ? (c.session.idleTimeoutMs ?? 30_000) : opts.idleTimeoutMs;
+    super(opts.windowLines ?? W, idle, opts.maxOpenSessions ?? c.session.maxOpen);
+    this.savedThreshold = model.threshold;
+    this.format = format;
     this.keyer = new SessionKeyer(mode, c.session);
-    this.W = model.detector.config.window;
-    this.windowLines = opts.windowLines ?? this.W;
-    this.idle = opts.idleTimeoutMs === undefined ? (c.session.idleTimeoutMs ?? 30_000) : opts.idleTimeoutMs;
-    this.maxOpen = opts.maxOpenSessions ?? c.session.maxOpen;
-    this.sessionizer = this.newSessionizer();
-  }
-
-  private newSessionizer(): Sessionizer {
-    return new Sessionizer({ idleTimeoutMs: this.idle, maxOpen: this.maxOpen }, (s) => this.closed(s));
-  }
-
-  stats(): ScorerStats {
-    return { openSessions: this.sessionizer.openCount, evictedSessions: this.evictedBase + this.sessionizer.stats.evicted, unparsedLines: this.unparsed };
+    this.W = W;
   }
 
   /** The W ids of a window: the history (padded at the start) and the target id. */
@@ -146,56 +118,31 @@ export class ModelScorer implements LineScorer {
   }
 
   async scoreLines(lines: RawLine[]): Promise<ScoredEvent[]> {
-    for (const l of lines) this.scoreLine(l);
-    this.wallAtLastLine = Date.now();
+    this.addLines(lines);
     return this.finish();
   }
 
-  private scoreLine(l: RawLine): void {
-    if (l.text.trim() === '') return;
-    const p = this.format.parse(l.text);
-    if (p instanceof ParseFailure) {
-      this.unparsed++;
-      return;
-    }
+  protected scoreLine(l: RawLine): void {
+    const p = this.parseLine(this.format, l);
+    if (p === null) return;
     const ts = p.timestamp;
-    if (ts !== null && (this.lastTs === null || ts >= this.lastTs)) {
-      this.lastTs = ts;
-      this.sessionizer.advance(ts);
-    }
     const masked = this.model.masker.mask(p.message).masked;
     const id = this.model.messageId(masked);
     const keys = this.keyer.keys(p.message, p.fields, p.sessionKey, ts);
     for (const key of keys) {
-      let s = this.sessions.get(key);
-      if (s === undefined) s = { history: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null };
-      else this.sessions.delete(key);
+      const s = this.session(key, () => ({ history: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null }));
       const window = this.window(s.history, id);
       s.history.push(masked);
       if (s.history.length > this.W - 1) s.history.shift();
-      // Events keep (array, end) rather than a copy of the window per line: the array is only appended to,
-      // and replaced by its last lines (never cut in place) once it holds twice the window.
-      if (s.lines.length >= 2 * this.windowLines) s.lines = s.lines.slice(s.lines.length - (this.windowLines - 1));
-      s.lines.push(l.text);
-      s.seq = l.seq;
-      s.lineNo = l.lineNo;
-      s.offset = l.offset;
-      this.sessions.set(key, s);
-      const deadline = this.keyer.mode === 'time' ? this.keyer.windowEnd : undefined;
-      if (deadline !== undefined) s.deadline = deadline;
-      this.sessionizer.add(key, l.seq, 0, ts, deadline);
-      s.clock = Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null;
+      // Events keep (s.lines, end) rather than a copy of the window per line (see OpenSession.lines).
+      this.addLine(this.keyer, key, s, l, ts);
       this.out.push(new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, window, this));
     }
   }
 
-  /** Sessionizer callback: the session's end event. */
-  private closed(c: ClosedSession): void {
-    const s = this.sessions.get(c.key);
-    if (s === undefined) return;
-    this.sessions.delete(c.key);
-    const endReason: EndReason = c.reason === 'evicted' ? 'evicted' : c.reason === 'end' ? 'flush' : c.reason === 'window' ? 'window' : 'idle';
-    this.out.push(new ModelEvent(s.seq, s.lineNo, s.offset, c.key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this));
+  /** A session ended: its end event, the window of its last messages and END_MESSAGE. */
+  protected ended(key: string, s: OpenState, endReason: EndReason): void {
+    this.out.push(new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this));
   }
 
   /**
@@ -285,29 +232,25 @@ export class ModelScorer implements LineScorer {
   }
 
   async tick(nowMs: number): Promise<ScoredEvent[]> {
-    if (this.lastTs === null) this.sessionizer.advance(nowMs);
-    else {
-      // Only a stream quiet for a whole idle timeout moves the clock by wall time (replays stay deterministic).
-      const quiet = nowMs - this.wallAtLastLine;
-      if (this.idle !== null && quiet >= this.idle) this.sessionizer.advance(this.lastTs + quiet);
-    }
+    this.advanceIdle(nowMs);
     return this.finish();
   }
 
   async flush(): Promise<ScoredEvent[]> {
-    this.sessionizer.flush();
+    this.endAll();
     return this.finish();
+  }
+
+  /** The history is appended to and shifted in place: a snapshot takes a copy. */
+  protected override snapshotSession(s: OpenState): OpenState {
+    return { ...super.snapshotSession(s), history: s.history.slice() };
   }
 
   async snapshot(): Promise<ModelScorerSnapshot> {
     return {
       kind: 'model',
       modelHash: this.model.dataHash,
-      lastTs: this.lastTs,
-      clock: Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null,
-      sessions: [...this.sessions].map(([k, s]) => [k, { ...s, history: s.history.slice(), lines: s.lines.slice(Math.max(0, s.lines.length - this.windowLines)) }]),
-      evicted: this.stats().evictedSessions,
-      unparsed: this.unparsed,
+      ...this.snapshotSessions(),
     };
   }
 
@@ -317,18 +260,7 @@ export class ModelScorer implements LineScorer {
       throw new DeepSentryError('DS_CONFIG', 'the checkpointed scorer state is not a model scorer state');
     }
     if (s.modelHash !== this.model.dataHash) throw new DeepSentryError('DS_CONFIG', 'the checkpoint was written with a different model (training data hash differs)');
-    this.lastTs = s.lastTs;
-    this.wallAtLastLine = Date.now();
-    this.unparsed = s.unparsed ?? 0;
-    this.sessionizer = this.newSessionizer();
-    this.sessions = new Map();
-    for (const [key, st] of s.sessions) {
-      if (st.clock !== null) this.sessionizer.advance(st.clock);
-      this.sessions.set(key, st);
-      this.sessionizer.add(key, st.seq, 0, null, st.deadline);
-    }
-    if (s.clock !== null) this.sessionizer.advance(s.clock);
-    this.evictedBase = (s.evicted ?? 0) - this.sessionizer.stats.evicted;
+    this.restoreSessions(s);
     this.out = [];
     this.last = [];
   }

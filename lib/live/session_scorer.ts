@@ -1,0 +1,215 @@
+/**
+ * SessionScorer: the session bookkeeping of a live LineScorer, written once for every scorer that keeps its
+ * open sessions in lib/logs' Sessionizer (NoveltyScorer in lib/live/novelty.ts, the trained model's
+ * ModelScorer in lib/pipeline/live.ts). What a scorer learns and how it scores differ; this part must not:
+ * the monitor's exact restarts rely on every scorer ending the same sessions at the same lines, and on a
+ * snapshot/restore rebuilding its idle deadlines and eviction order exactly. So it lives here:
+ *
+ * - the Sessionizer (idle timeout, bound on open sessions) and the scorer's open sessions in the same
+ *   least-recently-active order, with each session's last raw lines for event windows;
+ * - the session clock: the lines' own timestamps (event time, so a replay after a restart ends the same
+ *   sessions at the same lines); once the stream has been quiet for a whole idle timeout, `tick` moves it on
+ *   by the wall time elapsed since the last batch, so idle sessions still end when nothing more arrives;
+ * - the counters of `stats()` (open, evicted across restarts, unparsed lines);
+ * - the session half of the JSON state, and rebuilding the Sessionizer from it.
+ *
+ * A subclass parses with its own format, scores a line between `session()` and `addLine()`, and turns an
+ * ended session into its end event in `ended()`.
+ */
+import { ParseFailure, type LogFormat, type ParsedLine } from '../logs/formats';
+import { Sessionizer, type ClosedSession, type SessionKeyer } from '../logs/sessions';
+import type { EndReason, RawLine, ScorerStats } from './types';
+
+/** What every session scorer keeps of one open session; a scorer extends it with its own state (previous message, history). */
+export interface OpenSession {
+  /**
+   * Raw lines, oldest first: append-only, and replaced by its last windowLines−1 entries once it holds twice
+   * windowLines, so events can keep a reference and an end index into it instead of a copy of their window.
+   */
+  lines: string[];
+  /** The session's last line (an end event names it): its seq, line number and byte offset. */
+  seq: number;
+  lineNo: number;
+  offset: number;
+  /** Sessionizer clock when the last line was added (restore re-adds the session at it: same idle deadline). */
+  clock: number | null;
+  /** Time-window end (session mode `time`). */
+  deadline?: number;
+}
+
+/** The session half of a session scorer's JSON state (see SessionScorer.snapshotSessions). */
+export interface SessionsSnapshot<S extends OpenSession> {
+  /** Latest line timestamp seen (the event-time clock), null before the first. */
+  lastTs: number | null;
+  /** Sessionizer clock (null: never advanced). */
+  clock: number | null;
+  /** Open sessions, least recently active first. */
+  sessions: [string, S][];
+  /** Sessions evicted so far, across restarts. */
+  evicted: number;
+  /** Lines that could not be parsed so far. */
+  unparsed: number;
+}
+
+/** The live end reason of a Sessionizer close reason (`end` is the end of input: a flush). */
+function endReasonOf(reason: ClosedSession['reason']): EndReason {
+  return reason === 'evicted' ? 'evicted' : reason === 'end' ? 'flush' : reason === 'window' ? 'window' : 'idle';
+}
+
+export abstract class SessionScorer<S extends OpenSession> {
+  /** Open sessions, kept in the Sessionizer's least-recently-active order (touching re-inserts). */
+  protected sessions = new Map<string, S>();
+  private sessionizer: Sessionizer;
+  private lastTs: number | null = null;
+  private wallAtLastLine = 0;
+  private unparsed = 0;
+  /** Evictions before the last restore (the rebuilt Sessionizer counts from 0). */
+  private evictedBase = 0;
+
+  /**
+   * @param windowLines raw lines kept per event as its window
+   * @param idleTimeoutMs close a session after this long without a line (null: only at end of input)
+   * @param maxOpen at most this many open sessions (the least recently active is evicted)
+   */
+  constructor(
+    protected readonly windowLines: number,
+    private readonly idleTimeoutMs: number | null,
+    private readonly maxOpen: number,
+  ) {
+    this.sessionizer = this.newSessionizer();
+  }
+
+  private newSessionizer(): Sessionizer {
+    return new Sessionizer({ idleTimeoutMs: this.idleTimeoutMs, maxOpen: this.maxOpen }, (c) => this.closed(c));
+  }
+
+  stats(): ScorerStats {
+    return { openSessions: this.sessionizer.openCount, evictedSessions: this.evictedBase + this.sessionizer.stats.evicted, unparsedLines: this.unparsed };
+  }
+
+  /** Scores one line (called in input order); see `parseLine`, `session` and `addLine`. */
+  protected abstract scoreLine(l: RawLine): void;
+
+  /** Turns a session that ended (already removed from `sessions`) into the scorer's end event. */
+  protected abstract ended(key: string, s: S, reason: EndReason): void;
+
+  /** Scores a batch of lines in order, then notes when it arrived (once per batch: its lines arrived together). */
+  protected addLines(lines: RawLine[]): void {
+    for (const l of lines) this.scoreLine(l);
+    this.wallAtLastLine = Date.now();
+  }
+
+  /**
+   * Parses a line, and moves the session clock to its timestamp (never backwards). Null for a blank line
+   * (skipped) or one the format cannot parse (counted in `unparsedLines`, never given a fake score).
+   */
+  protected parseLine(format: LogFormat, l: RawLine): ParsedLine | null {
+    if (l.text.trim() === '') return null;
+    const p = format.parse(l.text);
+    if (p instanceof ParseFailure) {
+      this.unparsed++;
+      return null;
+    }
+    const ts = p.timestamp;
+    if (ts !== null && (this.lastTs === null || ts >= this.lastTs)) {
+      this.lastTs = ts;
+      this.sessionizer.advance(ts);
+    }
+    return p;
+  }
+
+  /**
+   * The open session `key` (or `fresh()` for a new one), taken out of `sessions` until `addLine` puts it
+   * back as the most recently active. The scorer scores the line against it in between.
+   */
+  protected session(key: string, fresh: () => S): S {
+    const s = this.sessions.get(key);
+    if (s === undefined) return fresh();
+    this.sessions.delete(key);
+    return s;
+  }
+
+  /**
+   * Adds line `l` to session `key` (from `session`): its raw line, its place, and the Sessionizer, which may
+   * first evict the least recently active session (its end event then comes before this line's).
+   * `keyer` is the one whose `keys` call named the session (its time window's end is the deadline).
+   */
+  protected addLine(keyer: SessionKeyer, key: string, s: S, l: RawLine, ts: number | null): void {
+    if (s.lines.length >= 2 * this.windowLines) s.lines = s.lines.slice(s.lines.length - (this.windowLines - 1));
+    s.lines.push(l.text);
+    s.seq = l.seq;
+    s.lineNo = l.lineNo;
+    s.offset = l.offset;
+    this.sessions.set(key, s);
+    const deadline = keyer.mode === 'time' ? keyer.windowEnd : undefined;
+    if (deadline !== undefined) s.deadline = deadline;
+    this.sessionizer.add(key, l.seq, 0, ts, deadline);
+    s.clock = this.clock();
+  }
+
+  /** Sessionizer callback: a session closed (idle, evicted, end of input, time window). */
+  private closed(c: ClosedSession): void {
+    const s = this.sessions.get(c.key);
+    if (s === undefined) return;
+    this.sessions.delete(c.key);
+    this.ended(c.key, s, endReasonOf(c.reason));
+  }
+
+  /**
+   * Wall-clock time is `nowMs` and no line came: ends the sessions that are idle by then. Only a stream that
+   * has been quiet for a whole idle timeout moves the clock by wall time: while lines flow, their timestamps
+   * alone drive it, so a replay (a restart) ends the same sessions at the same lines.
+   */
+  protected advanceIdle(nowMs: number): void {
+    if (this.lastTs === null) this.sessionizer.advance(nowMs);
+    else {
+      const quiet = nowMs - this.wallAtLastLine;
+      if (this.idleTimeoutMs !== null && quiet >= this.idleTimeoutMs) this.sessionizer.advance(this.lastTs + quiet);
+    }
+  }
+
+  /** Ends every open session (end of input). */
+  protected endAll(): void {
+    this.sessionizer.flush();
+  }
+
+  private clock(): number | null {
+    return Number.isFinite(this.sessionizer.clock) ? this.sessionizer.clock : null;
+  }
+
+  /** A session as it goes into a snapshot: only its last windowLines lines. A scorer copies its own mutable parts too. */
+  protected snapshotSession(s: S): S {
+    return { ...s, lines: s.lines.slice(Math.max(0, s.lines.length - this.windowLines)) };
+  }
+
+  /** The session half of the scorer's JSON state. */
+  protected snapshotSessions(): SessionsSnapshot<S> {
+    return {
+      lastTs: this.lastTs,
+      clock: this.clock(),
+      sessions: [...this.sessions].map(([k, s]) => [k, this.snapshotSession(s)]),
+      evicted: this.stats().evictedSessions,
+      unparsed: this.unparsed,
+    };
+  }
+
+  /**
+   * Restores the session half of a state (the scorer has checked its kind). Rebuilds the Sessionizer: each
+   * open session is re-added in least-recently-active order at the clock of its last line, so idle deadlines
+   * and the eviction order are as they were.
+   */
+  protected restoreSessions(s: SessionsSnapshot<S>): void {
+    this.lastTs = s.lastTs;
+    this.wallAtLastLine = Date.now();
+    this.unparsed = s.unparsed ?? 0;
+    this.sessionizer = this.newSessionizer();
+    this.sessions = new Map();
+    for (const [key, st] of s.sessions) {
+      if (st.clock !== null) this.sessionizer.advance(st.clock);
+      this.sessions.set(key, st);
+      this.sessionizer.add(key, st.seq, 0, null, st.deadline);
+    }
+    if (s.clock !== null) this.sessionizer.advance(s.clock);
+    this.evictedBase = (s.evicted ?? 0) - this.sessionizer.stats.evicted;
+  }
+}
