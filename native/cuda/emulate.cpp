@@ -238,6 +238,9 @@ struct EmuSched {
 };
 
 // ---- the executor: the host side of DeviceExec (kernels.cu), launching on the emulator -------------------------
+// Its launch loops (persistent or per-step, the order of the step launches) are kept parallel to DeviceExec's on
+// purpose, line for line, rather than shared: the device launches __global__ kernels through <<<>>> and the
+// cooperative-launch API, the emulator builds one EmuSched per launch. Change the two together.
 struct EmuExec {
   using Mem = CheckedMem;
   int64_t units = 1;     // hidden units per block of the recurrent kernels
@@ -427,6 +430,44 @@ CheckedPtr<float> mp(const BufP& b) { return b ? CheckedPtr<float>(b.get()) : Ch
 const char* dn(int dirs, int d, const char* uni, const char* fw, const char* bw) { return dirs == 1 ? uni : d == 0 ? fw : bw; }
 std::string dn(int dirs, int d, const std::string& base) { return dirs == 1 ? base : base + (d == 0 ? "Fw" : "Bw"); }
 
+// Direction i's weights (weights, or backwardWeights for i = 1) and optional initial state, read in the same
+// order by both entry points so that their errors name the arguments alike; forward reads the bias too.
+struct DirInputs {
+  BufP K, R, bias, h0, c0;
+};
+DirInputs read_direction(ArgReader& r, const Dims& d, int D, int i, bool with_bias) {
+  const int64_t G = 4 * d.H;
+  DirInputs in;
+  ArgReader w = r.object(i == 0 ? "weights" : "backwardWeights");
+  in.K = in_buf("kernel", w.f32("kernel", d.I * G, "inputSize*4*hiddenSize"));
+  in.R = in_buf("recurrent", w.f32("recurrentKernel", d.H * G, "hiddenSize*4*hiddenSize"));
+  if (with_bias) in.bias = in_buf("bias", w.f32("bias", G, "4*hiddenSize"));
+  in.h0 = in_buf("h0", r.f32_opt(dn(D, i, "h0", "h0Fw", "h0Bw"), d.B * d.H, "batch*hiddenSize"));
+  in.c0 = in_buf("c0", r.f32_opt(dn(D, i, "c0", "c0Fw", "c0Bw"), d.B * d.H, "batch*hiddenSize"));
+  return in;
+}
+
+// The fields of a LayerForward / LayerBackward both entry points set alike: dims, directions and their order,
+// x, lengths, and each direction's weights and initial state.
+template <class Layer>
+void set_layer(Layer& L, const Dims& d, int D, bool reverse, const BufP& x,
+               const std::unique_ptr<Buf<int32_t>>& lengths, const DirInputs* in) {
+  L.B = d.B;
+  L.T = d.T;
+  L.I = d.I;
+  L.H = d.H;
+  L.dirs = D;
+  L.reverse = reverse;
+  L.x = cp(x);
+  L.lengths = cp(lengths);
+  for (int i = 0; i < D; ++i) {
+    L.kernel[i] = cp(in[i].K);
+    L.recurrent[i] = cp(in[i].R);
+    L.h0[i] = cp(in[i].h0);
+    L.c0[i] = cp(in[i].c0);
+  }
+}
+
 // lstmForward({batch, steps, inputSize, hiddenSize, x | tokens+embedding+vocabSize, weights, backwardWeights?,
 //              h0?, c0? (h0Fw, c0Fw, h0Bw, c0Bw when bidirectional), lengths?, reverse?, training?, encode?,
 //              unitsPerBlock?, threadsPerBlock?, persistent?, omitStepBarrier?})
@@ -440,15 +481,8 @@ Napi::Value js_forward(const Napi::CallbackInfo& info) {
   const Dims d = read_dims(r);
   const int64_t G = 4 * d.H, BT = d.B * d.T;
   const int D = r.has("backwardWeights") ? 2 : 1;
-  std::unique_ptr<Buf<float>> K[2], R[2], bias[2], h0[2], c0[2];
-  for (int i = 0; i < D; ++i) {
-    ArgReader w = r.object(i == 0 ? "weights" : "backwardWeights");
-    K[i] = in_buf("kernel", w.f32("kernel", d.I * G, "inputSize*4*hiddenSize"));
-    R[i] = in_buf("recurrent", w.f32("recurrentKernel", d.H * G, "hiddenSize*4*hiddenSize"));
-    bias[i] = in_buf("bias", w.f32("bias", G, "4*hiddenSize"));
-    h0[i] = in_buf("h0", r.f32_opt(dn(D, i, "h0", "h0Fw", "h0Bw"), d.B * d.H, "batch*hiddenSize"));
-    c0[i] = in_buf("c0", r.f32_opt(dn(D, i, "c0", "c0Fw", "c0Bw"), d.B * d.H, "batch*hiddenSize"));
-  }
+  DirInputs in[2];
+  for (int i = 0; i < D; ++i) in[i] = read_direction(r, d, D, i, true);
   std::unique_ptr<Buf<float>> X, E;
   std::unique_ptr<Buf<int32_t>> tokens;
   if (r.has("tokens")) {
@@ -468,30 +502,20 @@ Napi::Value js_forward(const Napi::CallbackInfo& info) {
   const bool encode = r.boolean_or("encode", false);
   const bool training = !encode && r.boolean_or("training", true);
   EmuExec ex = exec_from(r, d.H);
+  const bool reverse = D == 1 && r.boolean_or("reverse", false);
   EmuExec* exs[2] = {&ex, &ex};
   Run run;
 
   LayerForward<CheckedMem> L{};
-  L.B = d.B;
-  L.T = d.T;
-  L.I = d.I;
-  L.H = d.H;
-  L.dirs = D;
-  L.reverse = D == 1 && r.boolean_or("reverse", false);
-  L.x = cp(X);
+  set_layer(L, d, D, reverse, X, lengths, in);
   L.tokens = cp(tokens);
   L.embedding = cp(E);
-  L.lengths = cp(lengths);
   BufP y = encode ? nullptr : out_buf("y", BT * d.H * D);
   L.y = mp(y);
   L.concat_out = encode;
   BufP xproj[2], hbuf[2], cbuf[2], gates[2], cells[2], hout[2], cout[2];
   for (int i = 0; i < D; ++i) {
-    L.kernel[i] = cp(K[i]);
-    L.recurrent[i] = cp(R[i]);
-    L.bias[i] = cp(bias[i]);
-    L.h0[i] = cp(h0[i]);
-    L.c0[i] = cp(c0[i]);
+    L.bias[i] = cp(in[i].bias);
     xproj[i] = out_buf("xproj", BT * G);
     hbuf[i] = scratch_buf("hbuf", 2 * d.B * d.H);
     cbuf[i] = scratch_buf("cbuf", d.B * d.H);
@@ -548,40 +572,27 @@ Napi::Value js_backward(const Napi::CallbackInfo& info) {
   auto lv = r.i32_opt("lengths", d.B, "batch");
   check_lengths(r, lv, d.T);
   auto lengths = in_buf("lengths", lv);
-  std::unique_ptr<Buf<float>> K[2], R[2], h0[2], c0[2], gates[2], cells[2], dh[2], dc[2];
+  DirInputs in[2];
+  BufP gates[2], cells[2], dh[2], dc[2];
   for (int i = 0; i < D; ++i) {
-    ArgReader w = r.object(i == 0 ? "weights" : "backwardWeights");
-    K[i] = in_buf("kernel", w.f32("kernel", d.I * G, "inputSize*4*hiddenSize"));
-    R[i] = in_buf("recurrent", w.f32("recurrentKernel", d.H * G, "hiddenSize*4*hiddenSize"));
-    h0[i] = in_buf("h0", r.f32_opt(dn(D, i, "h0", "h0Fw", "h0Bw"), d.B * d.H, "batch*hiddenSize"));
-    c0[i] = in_buf("c0", r.f32_opt(dn(D, i, "c0", "c0Fw", "c0Bw"), d.B * d.H, "batch*hiddenSize"));
+    in[i] = read_direction(r, d, D, i, false);
     gates[i] = in_buf("gates", r.f32(dn(D, i, "gates", "gatesFw", "gatesBw"), BT * G, "batch*steps*4*hiddenSize"));
     cells[i] = in_buf("cells", r.f32(dn(D, i, "cells", "cellsFw", "cellsBw"), BT * d.H, "batch*steps*hiddenSize"));
     dh[i] = in_buf("dh", r.f32_opt(dn(D, i, "dh", "dhFw", "dhBw"), d.B * d.H, "batch*hiddenSize"));
     dc[i] = in_buf("dc", r.f32_opt(dn(D, i, "dc", "dcFw", "dcBw"), d.B * d.H, "batch*hiddenSize"));
   }
   EmuExec ex = exec_from(r, d.H);
+  const bool reverse = D == 1 && r.boolean_or("reverse", false);
   EmuExec* exs[2] = {&ex, &ex};
   Run run;
   LayerBackward<CheckedMem> L{};
-  L.B = d.B;
-  L.T = d.T;
-  L.I = d.I;
-  L.H = d.H;
-  L.dirs = D;
-  L.reverse = D == 1 && r.boolean_or("reverse", false);
-  L.x = cp(X);
-  L.lengths = cp(lengths);
+  set_layer(L, d, D, reverse, X, lengths, in);
   L.y = cp(y);
   L.dy = cp(dy);
   BufP dx = out_buf("dx", BT * d.I);
   L.dx = mp(dx);
   BufP dpre[2], dcbuf[2], hprev[2], gh0[2], gc0[2], gk[2], gr[2], gb[2];
   for (int i = 0; i < D; ++i) {
-    L.kernel[i] = cp(K[i]);
-    L.recurrent[i] = cp(R[i]);
-    L.h0[i] = cp(h0[i]);
-    L.c0[i] = cp(c0[i]);
     L.gates[i] = cp(gates[i]);
     L.cells[i] = cp(cells[i]);
     L.dh_out[i] = cp(dh[i]);
