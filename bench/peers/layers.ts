@@ -12,18 +12,17 @@
  *
  * Loss and scores are computed with tfjs ops outside the model (as in the ops peer), and training takes
  * the gradient of that loss with tf.variableGrads over the layers' variables (tfjs-core's gradient set,
- * registered by useTfjsBackend), then tf.train.adam with the bench's settings.
+ * registered by useTfjsBackend), then tf.train.adam with the bench's settings: TfjsPeerModel (tfjs.ts), the
+ * same code as the ops peer's, so both peers are measured alike.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { LstmWeights } from '../../lib/backend/binding';
-import { BENCH_ADAM } from '../adam';
 import type { W1Impl, W2Impl } from '../impl';
 import {
   decoderInputs,
   W1_PARAM_NAMES,
   W2_PARAM_NAMES,
-  type NamedArrays,
   type W1Batch,
   type W1Params,
   type W1Shape,
@@ -31,7 +30,7 @@ import {
   type W2Params,
   type W2Shape,
 } from '../workloads';
-import { readTfjsGradients, tfjsTrainStep } from './tfjs';
+import { TfjsPeerModel } from './tfjs';
 
 /** the tfjs-layers version, reported with the peer's backend info */
 export const tfjsLayersVersion: string = tfl.version_layers;
@@ -64,19 +63,17 @@ function variablesOf(layer: tfl.layers.Layer): tf.Variable[] {
 }
 
 /** W1 as a tfjs-layers model: Input [T, I] → Bidirectional(LSTM H, final state, concat) → Dense(2H→out). */
-export class LayersW1 implements W1Impl {
+export class LayersW1 extends TfjsPeerModel implements W1Impl {
   private readonly model: tfl.LayersModel;
   private readonly x: tf.Tensor3D;
   private readonly target: tf.Tensor2D;
-  /** the variables, W1_PARAM_NAMES order */
-  private readonly vars: tf.Variable[];
-  private readonly optimizer: tf.AdamOptimizer;
 
   constructor(
     private readonly s: W1Shape,
     params: W1Params,
     batch: W1Batch,
   ) {
+    super();
     const input = tfl.input({ shape: [s.steps, s.input] });
     // returnSequences false: the forward layer's state after step T−1 and the backward layer's after step 0,
     // concatenated [h_fw, h_bw] — what native feeds the Dense layer
@@ -86,12 +83,9 @@ export class LayersW1 implements W1Impl {
     this.model = tfl.model({ inputs: input, outputs: output });
     setWeights(bi, [...lstmTensors(params.forward, s.input, s.hidden), ...lstmTensors(params.backward, s.input, s.hidden)]);
     setWeights(dense, [tf.tensor2d(params.dense.kernel, [2 * s.hidden, s.out]), tf.tensor1d(params.dense.bias)]);
-    this.vars = [...variablesOf(bi), ...variablesOf(dense)];
-    if (this.vars.length !== W1_PARAM_NAMES.length) throw new Error(`tfjs-layers W1 has ${this.vars.length} variables, expected ${W1_PARAM_NAMES.length}`);
     this.x = tf.tensor3d(batch.x, [s.batch, s.steps, s.input]);
     this.target = tf.tensor2d(batch.target, [s.batch, s.out]);
-    const { learningRate, beta1, beta2, epsilon } = BENCH_ADAM;
-    this.optimizer = tf.train.adam(learningRate, beta1, beta2, epsilon);
+    this.setTrained([...variablesOf(bi), ...variablesOf(dense)], W1_PARAM_NAMES);
   }
 
   forward(): { pred: Float32Array; scores: Float32Array } {
@@ -103,22 +97,14 @@ export class LayersW1 implements W1Impl {
     });
   }
 
-  private loss(): tf.Scalar {
+  protected loss(): tf.Scalar {
     const pred = this.model.apply(this.x, { training: true }) as tf.Tensor2D;
     return tf.mean(tf.squaredDifference(pred, this.target)) as tf.Scalar;
   }
 
-  gradients(): { loss: number; grads: NamedArrays } {
-    return readTfjsGradients(() => this.loss(), this.vars, W1_PARAM_NAMES);
-  }
-
-  trainStep(): number {
-    return tfjsTrainStep(() => this.loss(), this.vars, this.optimizer);
-  }
-
   dispose(): void {
     this.model.dispose();
-    this.optimizer.dispose();
+    this.disposeOptimizer();
     tf.dispose([this.x, this.target]);
   }
 }
@@ -130,16 +116,12 @@ export class LayersW1 implements W1Impl {
  * batched encoding. With `frozenEmbedding` the Embedding layer is not trainable: tfjs-wasm has no
  * UnsortedSegmentSum, the gradient of its gather.
  */
-export class LayersW2 implements W2Impl {
+export class LayersW2 extends TfjsPeerModel implements W2Impl {
   private readonly encoder: tfl.LayersModel;
   private readonly autoencoder: tfl.LayersModel;
   private readonly tokens: tf.Tensor2D;
   private readonly din: tf.Tensor2D;
   private readonly labels: tf.Tensor3D;
-  /** the variables trained, in W2_PARAM_NAMES order (without the embedding when frozen) */
-  private readonly trained: tf.Variable[];
-  private readonly trainedNames: string[];
-  private readonly optimizer: tf.AdamOptimizer;
 
   constructor(
     private readonly s: W2Shape,
@@ -147,6 +129,7 @@ export class LayersW2 implements W2Impl {
     batch: W2Batch,
     readonly frozenEmbedding: boolean,
   ) {
+    super();
     const tokIn = tfl.input({ shape: [s.steps], dtype: 'int32' });
     const decIn = tfl.input({ shape: [s.steps], dtype: 'int32' });
     const emb = tfl.layers.embedding({ inputDim: s.vocab, outputDim: s.embedding, embeddingsInitializer: 'glorotUniform', trainable: !frozenEmbedding });
@@ -162,16 +145,11 @@ export class LayersW2 implements W2Impl {
     setWeights(enc, lstmTensors(params.encoder, s.embedding, s.hidden));
     setWeights(dec, lstmTensors(params.decoder, s.embedding, s.hidden));
     setWeights(dense, [tf.tensor2d(params.dense.kernel, [s.hidden, s.vocab]), tf.tensor1d(params.dense.bias)]);
-    const all = [...emb.weights.map((w) => w.read() as tf.Variable), ...variablesOf(enc), ...variablesOf(dec), ...variablesOf(dense)];
-    if (all.length !== W2_PARAM_NAMES.length) throw new Error(`tfjs-layers W2 has ${all.length} variables, expected ${W2_PARAM_NAMES.length}`);
-    const keep = all.map((_, i) => i).filter((i) => !(frozenEmbedding && i === 0));
-    this.trained = keep.map((i) => all[i]);
-    this.trainedNames = keep.map((i) => W2_PARAM_NAMES[i]);
     this.tokens = tf.tensor2d(batch.tokens, [s.batch, s.steps], 'int32');
     this.din = tf.tensor2d(decoderInputs(batch.tokens, s.batch, s.steps), [s.batch, s.steps], 'int32');
     this.labels = tf.oneHot(this.tokens, s.vocab) as tf.Tensor3D;
-    const { learningRate, beta1, beta2, epsilon } = BENCH_ADAM;
-    this.optimizer = tf.train.adam(learningRate, beta1, beta2, epsilon);
+    const all = [...emb.weights.map((w) => w.read() as tf.Variable), ...variablesOf(enc), ...variablesOf(dec), ...variablesOf(dense)];
+    this.setTrained(all, W2_PARAM_NAMES, frozenEmbedding ? ['embedding'] : []);
   }
 
   encode(): Float32Array {
@@ -179,27 +157,15 @@ export class LayersW2 implements W2Impl {
   }
 
   /** mean softmax cross-entropy (one-hot × log-softmax: a gather's gradient needs UnsortedSegmentSum) */
-  private loss(): tf.Scalar {
+  protected loss(): tf.Scalar {
     const logits = this.autoencoder.apply([this.tokens, this.din], { training: true }) as tf.Tensor3D;
     return tf.neg(tf.mean(tf.sum(tf.mul(this.labels, tf.logSoftmax(logits)), -1))) as tf.Scalar;
-  }
-
-  lossValue(): number {
-    return tf.tidy(() => this.loss().dataSync()[0]);
-  }
-
-  gradients(): { loss: number; grads: NamedArrays } {
-    return readTfjsGradients(() => this.loss(), this.trained, this.trainedNames);
-  }
-
-  trainStep(): number {
-    return tfjsTrainStep(() => this.loss(), this.trained, this.optimizer);
   }
 
   dispose(): void {
     // the encoder model's layers are all in the autoencoder: disposing that releases every weight
     this.autoencoder.dispose();
-    this.optimizer.dispose();
+    this.disposeOptimizer();
     tf.dispose([this.tokens, this.din, this.labels]);
   }
 }

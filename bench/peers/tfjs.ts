@@ -166,22 +166,60 @@ function asNamedTensors(grads: tf.NamedTensorMap): Parameters<tf.AdamOptimizer['
   return Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
 }
 
-/** The gradients of `loss` w.r.t. `vars` read out as named arrays (for the agreement checks); every tfjs peer's. */
-export function readTfjsGradients(loss: () => tf.Scalar, vars: tf.Variable[], names: readonly string[]): { loss: number; grads: NamedArrays } {
-  const { value, grads } = tf.variableGrads(loss, vars);
-  const out: NamedArrays = vars.map((v, i) => [names[i], grads[v.name].dataSync() as Float32Array]);
-  const lossValue = value.dataSync()[0];
-  tf.dispose([value, ...Object.values(grads)]);
-  return { loss: lossValue, grads: out };
-}
+/**
+ * What every tfjs peer model (W1 and W2, ops and layers peers) does alike around its own loss: which variables
+ * it trains and under which W*_PARAM_NAMES, the bench's Adam, the loss value, the gradients read out for the
+ * agreement checks, one training step. Written once so the peers cannot drift apart in how they are measured.
+ */
+export abstract class TfjsPeerModel {
+  /** the variables trained, in the order of `trainedNames` */
+  private trained: tf.Variable[] = [];
+  private trainedNames: readonly string[] = [];
+  private optimizer: tf.AdamOptimizer | null = null;
 
-/** One training step of a tfjs peer: gradients of `loss` w.r.t. `vars`, applied by `optimizer`; returns the loss. */
-export function tfjsTrainStep(loss: () => tf.Scalar, vars: tf.Variable[], optimizer: tf.AdamOptimizer): number {
-  const { value, grads } = tf.variableGrads(loss, vars);
-  optimizer.applyGradients(asNamedTensors(grads));
-  const lossValue = value.dataSync()[0];
-  tf.dispose([value, ...Object.values(grads)]);
-  return lossValue;
+  /** The peer's loss (called inside tf.tidy or tf.variableGrads, which release its intermediates). */
+  protected abstract loss(): tf.Scalar;
+
+  /**
+   * Sets the variables to train (`all`, named by `names` in the same order; those `frozen` names skipped)
+   * and creates the optimizer: called once, at the end of the constructor.
+   */
+  protected setTrained(all: tf.Variable[], names: readonly string[], frozen: readonly string[] = []): void {
+    if (all.length !== names.length) throw new Error(`${this.constructor.name} has ${all.length} variables, expected ${names.length} (${names.join(', ')})`);
+    const keep = names.map((_, i) => i).filter((i) => !frozen.includes(names[i]));
+    this.trained = keep.map((i) => all[i]);
+    this.trainedNames = keep.map((i) => names[i]);
+    const { learningRate, beta1, beta2, epsilon } = BENCH_ADAM;
+    this.optimizer = tf.train.adam(learningRate, beta1, beta2, epsilon);
+  }
+
+  lossValue(): number {
+    return tf.tidy(() => this.loss().dataSync()[0]);
+  }
+
+  /** The loss and its gradients w.r.t. the trained variables as named arrays (for the agreement checks); no update. */
+  gradients(): { loss: number; grads: NamedArrays } {
+    const { value, grads } = tf.variableGrads(() => this.loss(), this.trained);
+    const out: NamedArrays = this.trained.map((v, i) => [this.trainedNames[i], grads[v.name].dataSync() as Float32Array]);
+    const lossValue = value.dataSync()[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return { loss: lossValue, grads: out };
+  }
+
+  /** One training step: the gradients of the loss applied by Adam; returns the loss before the update. */
+  trainStep(): number {
+    if (this.optimizer === null) throw new Error(`${this.constructor.name} did not call setTrained`);
+    const { value, grads } = tf.variableGrads(() => this.loss(), this.trained);
+    this.optimizer.applyGradients(asNamedTensors(grads));
+    const lossValue = value.dataSync()[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return lossValue;
+  }
+
+  /** Releases the optimizer's state (the subclass releases its own tensors). */
+  protected disposeOptimizer(): void {
+    this.optimizer?.dispose();
+  }
 }
 
 /** [B, T, …] batch-major → [T·B, …] time-major rows. */
@@ -192,7 +230,7 @@ function timeMajor2d(x: tf.Tensor, batch: number, steps: number): tf.Tensor {
 }
 
 /** W1 on a tfjs backend (the active one when constructed). */
-export class TfjsW1 implements W1Impl {
+export class TfjsW1 extends TfjsPeerModel implements W1Impl {
   private readonly fw: TfLstm;
   private readonly bw: TfLstm;
   private readonly denseK: tf.Variable;
@@ -200,7 +238,6 @@ export class TfjsW1 implements W1Impl {
   private readonly x: tf.Tensor3D;
   private readonly target: tf.Tensor2D;
   private readonly vars: tf.Variable[];
-  private readonly optimizer: tf.AdamOptimizer;
 
   constructor(
     private readonly s: W1Shape,
@@ -208,6 +245,7 @@ export class TfjsW1 implements W1Impl {
     batch: W1Batch,
     private readonly lstm: LstmMode = 'ops',
   ) {
+    super();
     this.fw = lstmVars(params.forward, s.input, s.hidden);
     this.bw = lstmVars(params.backward, s.input, s.hidden);
     this.denseK = tf.variable(tf.tensor2d(params.dense.kernel, [2 * s.hidden, s.out]));
@@ -216,8 +254,7 @@ export class TfjsW1 implements W1Impl {
     this.target = tf.tensor2d(batch.target, [s.batch, s.out]);
     // same order as W1_PARAM_NAMES
     this.vars = [this.fw.kernel, this.fw.recurrentKernel, this.fw.bias, this.bw.kernel, this.bw.recurrentKernel, this.bw.bias, this.denseK, this.denseB];
-    const { learningRate, beta1, beta2, epsilon } = BENCH_ADAM;
-    this.optimizer = tf.train.adam(learningRate, beta1, beta2, epsilon);
+    this.setTrained(this.vars, W1_PARAM_NAMES);
   }
 
   /** predictions [B, out] and per-window scores (MSE) [B], as tensors (inside a tidy) */
@@ -245,21 +282,13 @@ export class TfjsW1 implements W1Impl {
     });
   }
 
-  private loss(): tf.Scalar {
+  protected loss(): tf.Scalar {
     return tf.mean(this.predict().scores) as tf.Scalar;
-  }
-
-  gradients(): { loss: number; grads: NamedArrays } {
-    return readTfjsGradients(() => this.loss(), this.vars, W1_PARAM_NAMES);
-  }
-
-  trainStep(): number {
-    return tfjsTrainStep(() => this.loss(), this.vars, this.optimizer);
   }
 
   dispose(): void {
     tf.dispose([...this.vars, this.x, this.target]);
-    this.optimizer.dispose();
+    this.disposeOptimizer();
   }
 }
 
@@ -275,7 +304,7 @@ export class TfjsW1 implements W1Impl {
 export type EmbeddingMode = 'gather' | 'onehot' | 'frozen';
 
 /** W2 on a tfjs backend. */
-export class TfjsW2 implements W2Impl {
+export class TfjsW2 extends TfjsPeerModel implements W2Impl {
   readonly frozenEmbedding: boolean;
   private readonly emb: tf.Variable;
   private readonly enc: TfLstm;
@@ -284,10 +313,6 @@ export class TfjsW2 implements W2Impl {
   private readonly denseB: tf.Variable;
   private readonly tokens: tf.Tensor2D;
   private readonly din: tf.Tensor2D;
-  /** the variables trained, in W2_PARAM_NAMES order (without the embedding when frozen) */
-  private readonly trained: tf.Variable[];
-  private readonly trainedNames: string[];
-  private readonly optimizer: tf.AdamOptimizer;
 
   constructor(
     private readonly s: W2Shape,
@@ -296,6 +321,7 @@ export class TfjsW2 implements W2Impl {
     private readonly embeddingMode: EmbeddingMode,
     private readonly lstm: LstmMode = 'ops',
   ) {
+    super();
     this.frozenEmbedding = embeddingMode === 'frozen';
     const frozenEmbedding = this.frozenEmbedding;
     this.emb = tf.variable(tf.tensor2d(params.embedding, [s.vocab, s.embedding]), !frozenEmbedding);
@@ -306,11 +332,7 @@ export class TfjsW2 implements W2Impl {
     this.tokens = tf.tensor2d(batch.tokens, [s.batch, s.steps], 'int32');
     this.din = tf.tensor2d(decoderInputs(batch.tokens, s.batch, s.steps), [s.batch, s.steps], 'int32');
     const all = [this.emb, this.enc.kernel, this.enc.recurrentKernel, this.enc.bias, this.dec.kernel, this.dec.recurrentKernel, this.dec.bias, this.denseK, this.denseB];
-    const keep = all.map((_, i) => i).filter((i) => !(frozenEmbedding && i === 0));
-    this.trained = keep.map((i) => all[i]);
-    this.trainedNames = keep.map((i) => W2_PARAM_NAMES[i]);
-    const { learningRate, beta1, beta2, epsilon } = BENCH_ADAM;
-    this.optimizer = tf.train.adam(learningRate, beta1, beta2, epsilon);
+    this.setTrained(all, W2_PARAM_NAMES, frozenEmbedding ? ['embedding'] : []);
   }
 
   /** encoder final state h [B, H] of the batch (batched encoding) */
@@ -326,7 +348,7 @@ export class TfjsW2 implements W2Impl {
     });
   }
 
-  private loss(): tf.Scalar {
+  protected loss(): tf.Scalar {
     if (this.lstm === 'fused') return this.fusedLoss();
     const { batch: B, steps: T, hidden: H, vocab: V } = this.s;
     const tokTM = timeMajor2d(this.tokens, B, T) as tf.Tensor1D;
@@ -357,20 +379,8 @@ export class TfjsW2 implements W2Impl {
     return tf.mean(softmaxCrossEntropy(logits, tok)) as tf.Scalar;
   }
 
-  lossValue(): number {
-    return tf.tidy(() => this.loss().dataSync()[0]);
-  }
-
-  gradients(): { loss: number; grads: NamedArrays } {
-    return readTfjsGradients(() => this.loss(), this.trained, this.trainedNames);
-  }
-
-  trainStep(): number {
-    return tfjsTrainStep(() => this.loss(), this.trained, this.optimizer);
-  }
-
   dispose(): void {
     tf.dispose([this.emb, this.enc.kernel, this.enc.recurrentKernel, this.enc.bias, this.dec.kernel, this.dec.recurrentKernel, this.dec.bias, this.denseK, this.denseB, this.tokens, this.din]);
-    this.optimizer.dispose();
+    this.disposeOptimizer();
   }
 }
