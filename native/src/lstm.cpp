@@ -177,6 +177,17 @@ void gemm_rows(const Table& tb, int64_t m, int64_t n, int64_t k, const float* a,
 // Threads worth waking for a job of `flops`: waking costs microseconds, so tiny calls run alone.
 int threads_for(double flops, double min_flops) { return flops < min_flops ? 1 : threads_get(); }
 
+// The sorted rows [r0, r1) of a chunk as both recurrence kernels (LstmRecArgs, LstmBwdRecArgs) take them.
+template <class RecArgs>
+void set_chunk_rows(RecArgs& a, int64_t H, int64_t T, const Rows& rows, int64_t r0, int64_t r1, bool reverse) {
+  a.hidden = H;
+  a.steps = T;
+  a.rows = r1 - r0;
+  a.len = rows.len + r0;
+  a.seq = rows.seq + r0;
+  a.reverse = reverse;
+}
+
 // ---- forward / encoding ----------------------------------------------------------------------------------
 
 struct FwdDir {
@@ -318,12 +329,7 @@ void fwd_chunk(FwdDir& d, int q) {
   float* xp = d.tokens ? d.xproj : d.xproj + r0 * T * G;
   if (!d.tokens) gemm_rows(tb, (r1 - r0) * T, G, I, xa, I, false, d.kp, d.bias, xp, G, false, nullptr, d.kernel, G);
   kern::LstmRecArgs a{};
-  a.hidden = H;
-  a.steps = T;
-  a.rows = r1 - r0;
-  a.len = d.rows.len + r0;
-  a.seq = d.rows.seq + r0;
-  a.reverse = d.reverse;
+  set_chunk_rows(a, H, T, d.rows, r0, r1, d.reverse);
   a.rp = d.rp;
   a.r = d.recurrent;
   a.xproj = xp;
@@ -348,13 +354,15 @@ void fwd_chunk(FwdDir& d, int q) {
   }
 }
 
-FwdDir fwd_from(const LstmForwardArgs& a) {
+// What a direction takes alike from a forward and an encode call (LstmForwardArgs and LstmEncodeArgs name
+// these fields the same): shape, weights, lengths, initial state, order and the final-state outputs.
+template <class Args>
+FwdDir fwd_common(const Args& a) {
   FwdDir d{};
   d.B = a.s.batch;
   d.T = a.s.steps;
   d.I = a.s.input;
   d.H = a.s.hidden;
-  d.x = a.x;
   d.lengths = a.lengths;
   d.kernel = a.w.kernel;
   d.recurrent = a.w.recurrent;
@@ -362,36 +370,29 @@ FwdDir fwd_from(const LstmForwardArgs& a) {
   d.h0 = a.h0;
   d.c0 = a.c0;
   d.reverse = a.reverse;
+  d.h_out = a.h_out;
+  d.c_out = a.c_out;
+  return d;
+}
+
+FwdDir fwd_from(const LstmForwardArgs& a) {
+  FwdDir d = fwd_common(a);
+  d.x = a.x;
   d.y = a.y;
   d.y_ld = a.y_ld;
   if (a.workspace) {
     d.gates = a.workspace;
     d.cells = a.workspace + d.B * d.T * 4 * d.H;
   }
-  d.h_out = a.h_out;
-  d.c_out = a.c_out;
   d.out_ld = d.H;
   return d;
 }
 
 FwdDir fwd_from(const LstmEncodeArgs& a) {
-  FwdDir d{};
-  d.B = a.s.batch;
-  d.T = a.s.steps;
-  d.I = a.s.input;
-  d.H = a.s.hidden;
+  FwdDir d = fwd_common(a);
   d.x = a.tokens ? nullptr : a.x;
   d.tokens = a.tokens;
   d.embedding = a.embedding;
-  d.lengths = a.lengths;
-  d.kernel = a.w.kernel;
-  d.recurrent = a.w.recurrent;
-  d.bias = a.w.bias;
-  d.h0 = a.h0;
-  d.c0 = a.c0;
-  d.reverse = a.reverse;
-  d.h_out = a.h_out;
-  d.c_out = a.c_out;
   d.out_ld = a.out_ld;
   return d;
 }
@@ -414,21 +415,12 @@ void run_forward(FwdDir* dirs, int ndir) {
     if (!dirs[i].pack_in_task) fwd_pack(dirs[i]);
   const int t0 = dirs[0].TQ, ntables = t0 + (ndir == 2 ? dirs[1].TQ : 0);
   if (ntables > 0) {
-    auto table = [&](int t) {
-      if (t < t0)
-        fwd_table(dirs[0], t);
-      else
-        fwd_table(dirs[1], t - t0);
-    };
+    // The tasks of the two directions laid end to end: t0 of direction 0, then direction 1's.
+    auto table = [&](int t) { t < t0 ? fwd_table(dirs[0], t) : fwd_table(dirs[1], t - t0); };
     lease.run_tasks(ntables, table);
   }
   const int q0 = dirs[0].Q, ntasks = q0 + (ndir == 2 ? dirs[1].Q : 0);
-  auto task = [&](int t) {
-    if (t < q0)
-      fwd_chunk(dirs[0], t);
-    else
-      fwd_chunk(dirs[1], t - q0);
-  };
+  auto task = [&](int t) { t < q0 ? fwd_chunk(dirs[0], t) : fwd_chunk(dirs[1], t - q0); };
   lease.run_tasks(ntasks, task);
 }
 
@@ -532,12 +524,7 @@ void bwd_chunk(BwdDir& d, int q) {
   }
   if (r1 <= r0) return;
   kern::LstmBwdRecArgs ra{};
-  ra.hidden = H;
-  ra.steps = T;
-  ra.rows = r1 - r0;
-  ra.len = d.rows.len + r0;
-  ra.seq = d.rows.seq + r0;
-  ra.reverse = a.reverse;
+  set_chunk_rows(ra, H, T, d.rows, r0, r1, a.reverse);
   ra.rtp = d.rtp;
   ra.gates = d.gates;
   ra.cells = d.cells;
