@@ -44,13 +44,20 @@ export interface LstmDims {
   hiddenSize: number;
 }
 
-export interface LstmForwardArgs extends LstmDims {
+/**
+ * What one LSTM direction reads: input, weights, initial state, lengths, direction. Backward is given the same
+ * inputs again as its forward was (the addon checks both through one helper), so both extend this.
+ */
+export interface LstmInputs extends LstmDims {
   x: Float32Array; // [B, T, I]
   weights: LstmWeights;
   h0?: Float32Array; // [B, H], default zeros
   c0?: Float32Array; // [B, H], default zeros
   lengths?: Int32Array; // [B], each in [0, T]; default all T
   reverse?: boolean;
+}
+
+export interface LstmForwardArgs extends LstmInputs {
   /** keep what backward needs (the workspace); default false */
   training?: boolean;
 }
@@ -63,13 +70,7 @@ export interface LstmForwardResult {
   workspace?: Float32Array;
 }
 
-export interface LstmBackwardArgs extends LstmDims {
-  x: Float32Array;
-  weights: LstmWeights;
-  h0?: Float32Array;
-  c0?: Float32Array;
-  lengths?: Int32Array;
-  reverse?: boolean;
+export interface LstmBackwardArgs extends LstmInputs {
   y: Float32Array; // from forward
   workspace: Float32Array; // from forward (training: true)
   dy?: Float32Array; // [B, T, H]
@@ -77,24 +78,33 @@ export interface LstmBackwardArgs extends LstmDims {
   dc?: Float32Array; // [B, H] gradient of the final c
 }
 
-export interface LstmGradients {
-  dx: Float32Array; // [B, T, I]
-  dh0: Float32Array; // [B, H]
-  dc0: Float32Array; // [B, H]
+/** The gradients of one direction's weights (LstmWeights' shapes). */
+export interface LstmWeightGradients {
   dKernel: Float32Array; // [I, 4H]
   dRecurrentKernel: Float32Array; // [H, 4H]
   dBias: Float32Array; // [4H]
 }
 
-export interface BiLstmForwardArgs extends LstmDims {
+export interface LstmGradients extends LstmWeightGradients {
+  dx: Float32Array; // [B, T, I]
+  dh0: Float32Array; // [B, H]
+  dc0: Float32Array; // [B, H]
+}
+
+/** What a bidirectional LSTM layer reads (both directions over one x); its backward is given them again. */
+export interface BiLstmInputs extends LstmDims {
   x: Float32Array; // [B, T, I]
   forward: LstmWeights;
   backward: LstmWeights;
-  h0Fw?: Float32Array;
+  h0Fw?: Float32Array; // [B, H] each, default zeros
   c0Fw?: Float32Array;
   h0Bw?: Float32Array;
   c0Bw?: Float32Array;
-  lengths?: Int32Array;
+  lengths?: Int32Array; // [B], each in [0, T]; default all T
+}
+
+export interface BiLstmForwardArgs extends BiLstmInputs {
+  /** keep what backward needs (the workspace); default false */
   training?: boolean;
 }
 
@@ -107,15 +117,7 @@ export interface BiLstmForwardResult {
   workspace?: Float32Array;
 }
 
-export interface BiLstmBackwardArgs extends LstmDims {
-  x: Float32Array;
-  forward: LstmWeights;
-  backward: LstmWeights;
-  h0Fw?: Float32Array;
-  c0Fw?: Float32Array;
-  h0Bw?: Float32Array;
-  c0Bw?: Float32Array;
-  lengths?: Int32Array;
+export interface BiLstmBackwardArgs extends BiLstmInputs {
   y: Float32Array; // [B, T, 2H] from forward
   workspace: Float32Array;
   dy?: Float32Array; // [B, T, 2H]
@@ -131,8 +133,8 @@ export interface BiLstmGradients {
   dc0Fw: Float32Array;
   dh0Bw: Float32Array;
   dc0Bw: Float32Array;
-  forward: { dKernel: Float32Array; dRecurrentKernel: Float32Array; dBias: Float32Array };
-  backward: { dKernel: Float32Array; dRecurrentKernel: Float32Array; dBias: Float32Array };
+  forward: LstmWeightGradients;
+  backward: LstmWeightGradients;
 }
 
 export interface LstmEncodeArgs extends LstmDims {
