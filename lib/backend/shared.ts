@@ -6,11 +6,13 @@
  * LSTMs), so both backends run these.
  */
 import { DeepSentryError } from '../errors';
-import { lstmBackwardRef, lstmForwardRef, RefLstmInput } from './reference';
+import type { LstmGradients, LstmInputs } from './binding';
+import { lstmBackwardRef, lstmForwardRef } from './reference';
 import type { DistanceMetric } from './op_names';
 
 type F32 = Float32Array;
 
+/** One LSTM direction's checked inputs, flat (as the Fused* kernels read them from their tensors). */
 export interface LstmImplInput {
   batch: number;
   steps: number;
@@ -26,7 +28,11 @@ export interface LstmImplInput {
   reverse: boolean;
 }
 
-function refInput(a: LstmImplInput): RefLstmInput {
+/**
+ * The same inputs in the shape both LSTM implementations take: the addon's lstmForward/lstmBackward (with
+ * their extra arguments) and the float64 reference (RefLstmInput accepts it as it is).
+ */
+export function lstmArgs(a: LstmImplInput): LstmInputs {
   return {
     batch: a.batch,
     steps: a.steps,
@@ -42,22 +48,16 @@ function refInput(a: LstmImplInput): RefLstmInput {
 }
 
 export function lstmForwardImpl(a: LstmImplInput): { y: F32; h: F32; c: F32 } {
-  const f = lstmForwardRef(refInput(a));
+  const f = lstmForwardRef(lstmArgs(a));
   return { y: Float32Array.from(f.y), h: Float32Array.from(f.h), c: Float32Array.from(f.c) };
 }
 
-export interface LstmImplGrads {
-  dx: F32;
-  dh0: F32;
-  dc0: F32;
-  dKernel: F32;
-  dRecurrentKernel: F32;
-  dBias: F32;
-}
+/** The gradients of one direction, as the addon's lstmBackward returns them. */
+export type LstmImplGrads = LstmGradients;
 
 /** Backward in float64: the forward pass is recomputed (in float64) rather than kept, so nothing is stored. */
 export function lstmBackwardImpl(a: LstmImplInput, dy: F32, dh: F32, dc: F32): LstmImplGrads {
-  const inp = refInput(a);
+  const inp = lstmArgs(a);
   const g = lstmBackwardRef(inp, lstmForwardRef(inp), { dy, dh, dc });
   return {
     dx: Float32Array.from(g.dx),

@@ -5,7 +5,7 @@
  */
 import type { KernelConfig, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { FusedLstm, FusedLstmAttrs } from '../op_names';
-import { LstmImplInput, lstmForwardImpl } from '../shared';
+import { LstmImplInput, lstmArgs, lstmForwardImpl } from '../shared';
 import { NATIVE_BACKEND_NAME, bindingOf, checkLengths, expectRank, expectShape, f32, i32, lstmWorkspaces, output } from './kernel_util';
 
 /** Reads and checks the seven inputs of FusedLstm / FusedLstmGrad. */
@@ -38,22 +38,6 @@ export function readLstmInputs(op: string, backend: object, inputs: NamedTensorI
   };
 }
 
-/** The argument object of binding.lstmForward / lstmBackward for checked inputs. */
-export function nativeLstmArgs(a: LstmImplInput) {
-  return {
-    batch: a.batch,
-    steps: a.steps,
-    inputSize: a.inputSize,
-    hiddenSize: a.hiddenSize,
-    x: a.x,
-    weights: { kernel: a.kernel, recurrentKernel: a.recurrentKernel, bias: a.bias },
-    h0: a.h0,
-    c0: a.c0,
-    lengths: a.lengths,
-    reverse: a.reverse,
-  };
-}
-
 export function outputs(backend: object, a: LstmImplInput, y: Float32Array, h: Float32Array, c: Float32Array): TensorInfo[] {
   const { batch: B, steps: T, hiddenSize: H } = a;
   return [output(backend, [B, T, H], y), output(backend, [B, H], h), output(backend, [B, H], c)];
@@ -75,7 +59,7 @@ export const fusedLstmNativeConfig: KernelConfig = {
   kernelFunc: ({ inputs, attrs, backend }) => {
     const at = attrs as unknown as FusedLstmAttrs;
     const a = readLstmInputs(FusedLstm, backend, inputs, !!at.reverse);
-    const r = bindingOf(backend).lstmForward({ ...nativeLstmArgs(a), training: !!at.training });
+    const r = bindingOf(backend).lstmForward({ ...lstmArgs(a), training: !!at.training });
     const outs = outputs(backend, a, r.y, r.h, r.c);
     if (r.workspace) lstmWorkspaces.set(outs[0].dataId, r.workspace);
     return outs;

@@ -4,8 +4,8 @@
  */
 import type { KernelConfig, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { FusedLstmGrad, FusedLstmAttrs } from '../op_names';
-import { LstmImplGrads, LstmImplInput, lstmBackwardImpl } from '../shared';
-import { readLstmInputs, nativeLstmArgs } from './FusedLstm';
+import { LstmImplGrads, LstmImplInput, lstmArgs, lstmBackwardImpl } from '../shared';
+import { readLstmInputs } from './FusedLstm';
 import { NATIVE_BACKEND_NAME, bindingOf, expectShape, f32, lstmWorkspaces, output } from './kernel_util';
 
 export function gradInputs(backend: object, inputs: NamedTensorInfoMap, a: LstmImplInput) {
@@ -49,7 +49,7 @@ export const fusedLstmGradNativeConfig: KernelConfig = {
     const a = readLstmInputs(FusedLstmGrad, backend, inputs, !!(attrs as unknown as FusedLstmAttrs).reverse);
     const g = gradInputs(backend, inputs, a);
     const binding = bindingOf(backend);
-    const args = nativeLstmArgs(a);
+    const args = lstmArgs(a);
     let y = f32(backend, g.y, FusedLstmGrad, 'y');
     let workspace = lstmWorkspaces.get(g.y.dataId);
     if (!workspace) {
