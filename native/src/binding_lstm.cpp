@@ -90,6 +90,34 @@ int64_t workspace_floats(ArgReader& r, const Dims& d) {
   return static_cast<int64_t>(n);
 }
 
+// A new zero-filled Float32Array of `length` elements, set as out[key]; returns where the kernels write it.
+float* add_output(Napi::Env env, Napi::Object out, const char* key, int64_t length) {
+  OutF32 o = new_f32(env, length);
+  out.Set(key, o.array);
+  return o.data;
+}
+
+// One direction's weight gradients as fields of g: the result itself for one direction, result.forward or
+// result.backward for two.
+void add_weight_grads(Napi::Env env, Napi::Object g, const Dims& d, LstmBackwardArgs& a) {
+  a.dkernel = add_output(env, g, "dKernel", d.I * 4 * d.H);
+  a.drecurrent = add_output(env, g, "dRecurrentKernel", d.H * 4 * d.H);
+  a.dbias = add_output(env, g, "dBias", 4 * d.H);
+}
+
+// The inputs lstmForward and lstmBackward share, read in one order so their errors name arguments alike:
+// x, the weights, the initial state, the lengths (returned: they must outlive the job).
+template <class Args>
+Indices read_lstm_inputs(ArgReader& r, const Dims& d, Args& a) {
+  a.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
+  a.w = read_weights(r, "weights", d);
+  a.h0 = opt_state(r, "h0", d);
+  a.c0 = opt_state(r, "c0", d);
+  Indices lengths = read_lengths(r, d);
+  a.lengths = ptr(lengths);
+  return lengths;
+}
+
 constexpr const char* kWorkspaceFormula = "the workspace lstmForward returned with training: true";
 constexpr const char* kBiWorkspaceFormula = "the workspace bilstmForward returned with training: true";
 
@@ -104,28 +132,15 @@ Job build_lstm_forward(const Napi::CallbackInfo& info, const char* fn) {
   const bool training = r.boolean_or("training", false);
   const int64_t ws = training ? workspace_floats(r, d) : 0;
   check_budget(r, {d.B * d.T * d.H, 2 * d.B * d.H, ws, d.B * d.T * 4 * d.H});
-  a.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
-  a.w = read_weights(r, "weights", d);
-  a.h0 = opt_state(r, "h0", d);
-  a.c0 = opt_state(r, "c0", d);
-  const Indices lengths = read_lengths(r, d);
-  a.lengths = ptr(lengths);
+  const Indices lengths = read_lstm_inputs(r, d, a);
   r.verify_inputs();
 
-  OutF32 y = new_f32(env, d.B * d.T * d.H), h = new_f32(env, d.B * d.H), c = new_f32(env, d.B * d.H);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("y", y.array);
-  out.Set("h", h.array);
-  out.Set("c", c.array);
-  a.y = y.data;
+  a.y = add_output(env, out, "y", d.B * d.T * d.H);
   a.y_ld = d.H;
-  a.h_out = h.data;
-  a.c_out = c.data;
-  if (training) {
-    OutF32 w = new_f32(env, ws);
-    out.Set("workspace", w.array);
-    a.workspace = w.data;
-  }
+  a.h_out = add_output(env, out, "h", d.B * d.H);
+  a.c_out = add_output(env, out, "c", d.B * d.H);
+  if (training) a.workspace = add_output(env, out, "workspace", ws);
   return {out, r.inputs(), [a, lengths]() { lstm_forward(a); }};
 }
 
@@ -139,12 +154,7 @@ Job build_lstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   a.reverse = r.boolean_or("reverse", false);
   const int64_t ws = workspace_floats(r, d);
   check_budget(r, {d.B * d.T * d.I, 2 * d.B * d.H, (d.I + d.H + 1) * 4 * d.H, d.B * d.T * 4 * d.H});
-  a.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
-  a.w = read_weights(r, "weights", d);
-  a.h0 = opt_state(r, "h0", d);
-  a.c0 = opt_state(r, "c0", d);
-  const Indices lengths = read_lengths(r, d);
-  a.lengths = ptr(lengths);
+  const Indices lengths = read_lstm_inputs(r, d, a);
   a.y = r.f32("y", d.B * d.T * d.H, "batch*steps*hiddenSize, the y lstmForward returned").data;
   a.y_ld = d.H;
   a.workspace = r.f32("workspace", ws, kWorkspaceFormula).data;
@@ -153,22 +163,12 @@ Job build_lstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   a.dc_out = r.f32_opt("dc", d.B * d.H, "batch*hiddenSize").data;
   r.verify_inputs();
 
-  OutF32 dx = new_f32(env, d.B * d.T * d.I), dh0 = new_f32(env, d.B * d.H), dc0 = new_f32(env, d.B * d.H);
-  OutF32 dk = new_f32(env, d.I * 4 * d.H), dr = new_f32(env, d.H * 4 * d.H), db = new_f32(env, 4 * d.H);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("dx", dx.array);
-  out.Set("dh0", dh0.array);
-  out.Set("dc0", dc0.array);
-  out.Set("dKernel", dk.array);
-  out.Set("dRecurrentKernel", dr.array);
-  out.Set("dBias", db.array);
-  a.dx = dx.data;
+  a.dx = add_output(env, out, "dx", d.B * d.T * d.I);
   a.dx_accumulate = false;
-  a.dh0 = dh0.data;
-  a.dc0 = dc0.data;
-  a.dkernel = dk.data;
-  a.drecurrent = dr.data;
-  a.dbias = db.data;
+  a.dh0 = add_output(env, out, "dh0", d.B * d.H);
+  a.dc0 = add_output(env, out, "dc0", d.B * d.H);
+  add_weight_grads(env, out, d, a);
   return {out, r.inputs(), [a, lengths]() { lstm_backward(a); }};
 }
 
@@ -204,27 +204,17 @@ Job build_bilstm_forward(const Napi::CallbackInfo& info, const char* fn) {
   const Indices lengths = read_bilstm_inputs(r, d, f, b);
   r.verify_inputs();
 
-  OutF32 y = new_f32(env, d.B * d.T * 2 * d.H);
-  OutF32 hf = new_f32(env, d.B * d.H), cf = new_f32(env, d.B * d.H);
-  OutF32 hb = new_f32(env, d.B * d.H), cb = new_f32(env, d.B * d.H);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("y", y.array);
-  out.Set("hFw", hf.array);
-  out.Set("cFw", cf.array);
-  out.Set("hBw", hb.array);
-  out.Set("cBw", cb.array);
-  f.y = y.data;
-  b.y = y.data + d.H;  // [B, T, 2H]: forward in columns [0, H), backward in [H, 2H)
+  f.y = add_output(env, out, "y", d.B * d.T * 2 * d.H);
+  b.y = f.y + d.H;  // [B, T, 2H]: forward in columns [0, H), backward in [H, 2H)
   f.y_ld = b.y_ld = 2 * d.H;
-  f.h_out = hf.data;
-  f.c_out = cf.data;
-  b.h_out = hb.data;
-  b.c_out = cb.data;
+  f.h_out = add_output(env, out, "hFw", d.B * d.H);
+  f.c_out = add_output(env, out, "cFw", d.B * d.H);
+  b.h_out = add_output(env, out, "hBw", d.B * d.H);
+  b.c_out = add_output(env, out, "cBw", d.B * d.H);
   if (training) {
-    OutF32 w = new_f32(env, 2 * ws);
-    out.Set("workspace", w.array);
-    f.workspace = w.data;
-    b.workspace = w.data + ws;
+    f.workspace = add_output(env, out, "workspace", 2 * ws);
+    b.workspace = f.workspace + ws;
   }
   return {out, r.inputs(), [f, b, lengths]() { bilstm_forward(f, b); }};
 }
@@ -256,35 +246,19 @@ Job build_bilstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   b.dc_out = r.f32_opt("dcBw", d.B * d.H, "batch*hiddenSize").data;
   r.verify_inputs();
 
-  OutF32 dx = new_f32(env, d.B * d.T * d.I);
-  OutF32 dh0f = new_f32(env, d.B * d.H), dc0f = new_f32(env, d.B * d.H);
-  OutF32 dh0b = new_f32(env, d.B * d.H), dc0b = new_f32(env, d.B * d.H);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("dx", dx.array);
-  out.Set("dh0Fw", dh0f.array);
-  out.Set("dc0Fw", dc0f.array);
-  out.Set("dh0Bw", dh0b.array);
-  out.Set("dc0Bw", dc0b.array);
-  auto grads = [&](LstmBackwardArgs& a, const char* name) {
-    OutF32 dk = new_f32(env, d.I * 4 * d.H), dr = new_f32(env, d.H * 4 * d.H), db = new_f32(env, 4 * d.H);
-    Napi::Object g = Napi::Object::New(env);
-    g.Set("dKernel", dk.array);
-    g.Set("dRecurrentKernel", dr.array);
-    g.Set("dBias", db.array);
-    out.Set(name, g);
-    a.dkernel = dk.data;
-    a.drecurrent = dr.data;
-    a.dbias = db.data;
-  };
-  grads(f, "forward");
-  grads(b, "backward");
-  f.dx = b.dx = dx.data;  // dx is the sum of both directions: the reverse one adds into it
+  f.dx = b.dx = add_output(env, out, "dx", d.B * d.T * d.I);  // the sum of both directions: the reverse one adds
   f.dx_accumulate = false;
   b.dx_accumulate = true;
-  f.dh0 = dh0f.data;
-  f.dc0 = dc0f.data;
-  b.dh0 = dh0b.data;
-  b.dc0 = dc0b.data;
+  f.dh0 = add_output(env, out, "dh0Fw", d.B * d.H);
+  f.dc0 = add_output(env, out, "dc0Fw", d.B * d.H);
+  b.dh0 = add_output(env, out, "dh0Bw", d.B * d.H);
+  b.dc0 = add_output(env, out, "dc0Bw", d.B * d.H);
+  Napi::Object gf = Napi::Object::New(env), gb = Napi::Object::New(env);
+  add_weight_grads(env, gf, d, f);
+  add_weight_grads(env, gb, d, b);
+  out.Set("forward", gf);
+  out.Set("backward", gb);
   return {out, r.inputs(), [f, b, lengths]() { bilstm_backward(f, b); }};
 }
 
@@ -340,15 +314,12 @@ Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
   b.reverse = true;
   r.verify_inputs();
 
-  OutF32 h = new_f32(env, dirs * d.B * d.H), c = new_f32(env, dirs * d.B * d.H);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("h", h.array);
-  out.Set("c", c.array);
   f.out_ld = b.out_ld = dirs * d.H;
-  f.h_out = h.data;
-  f.c_out = c.data;
-  b.h_out = h.data + d.H;  // [B, 2H]: forward then backward in each row
-  b.c_out = c.data + d.H;
+  f.h_out = add_output(env, out, "h", dirs * d.B * d.H);
+  f.c_out = add_output(env, out, "c", dirs * d.B * d.H);
+  b.h_out = f.h_out + d.H;  // [B, 2H]: forward then backward in each row
+  b.c_out = f.c_out + d.H;
   if (bidirectional) return {out, r.inputs(), [f, b, lengths, tokens]() { bilstm_encode(f, b); }};
   return {out, r.inputs(), [f, lengths, tokens]() { lstm_encode(f); }};
 }
