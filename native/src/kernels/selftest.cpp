@@ -158,6 +158,20 @@ void check(const char* what, const float* got, const vector<double>& want, size_
   }
 }
 
+// The inputs that the forward, encode and backward calls of one test share (lstm.h names them alike in the
+// three argument structs).
+template <class Args>
+void set_inputs(Args& a, const LstmShape& s, const LstmParams& w, const float* x, const float* h0, const float* c0,
+                const int32_t* lengths, bool reverse) {
+  a.s = s;
+  a.w = w;
+  a.x = x;
+  a.h0 = h0;
+  a.c0 = c0;
+  a.lengths = lengths;
+  a.reverse = reverse;
+}
+
 void test_lstm(Rng& rng, int64_t B, int64_t T, int64_t I, int64_t H, bool rev, bool lens, bool init) {
   const int64_t G = 4 * H;
   auto x = rng.vec(B * T * I, 1), K = rng.vec(I * G, 0.3f), R = rng.vec(H * G, 0.3f), bias = rng.vec(G, 0.5f);
@@ -174,13 +188,7 @@ void test_lstm(Rng& rng, int64_t B, int64_t T, int64_t I, int64_t H, bool rev, b
   LstmShape s{B, T, I, H};
   vector<float> y(B * T * H, 7.f), ho(B * H), co(B * H), ws(lstm_workspace_floats(s));
   LstmForwardArgs fa{};
-  fa.s = s;
-  fa.w = {K.data(), R.data(), bias.data()};
-  fa.x = x.data();
-  fa.h0 = ph0;
-  fa.c0 = pc0;
-  fa.lengths = pl;
-  fa.reverse = rev;
+  set_inputs(fa, s, {K.data(), R.data(), bias.data()}, x.data(), ph0, pc0, pl, rev);
   fa.y = y.data();
   fa.y_ld = H;
   fa.h_out = ho.data();
@@ -194,13 +202,7 @@ void test_lstm(Rng& rng, int64_t B, int64_t T, int64_t I, int64_t H, bool rev, b
   // encode gives the same final state
   vector<float> eh(B * H), ec(B * H);
   LstmEncodeArgs ea{};
-  ea.s = s;
-  ea.w = fa.w;
-  ea.x = x.data();
-  ea.lengths = pl;
-  ea.h0 = ph0;
-  ea.c0 = pc0;
-  ea.reverse = rev;
+  set_inputs(ea, s, fa.w, x.data(), ph0, pc0, pl, rev);
   ea.h_out = eh.data();
   ea.c_out = ec.data();
   ea.out_ld = H;
@@ -210,13 +212,7 @@ void test_lstm(Rng& rng, int64_t B, int64_t T, int64_t I, int64_t H, bool rev, b
   // backward
   vector<float> dx(B * T * I, 5.f), dh0(B * H), dc0(B * H), dK(I * G), dR(H * G), db(G);
   LstmBackwardArgs ba{};
-  ba.s = s;
-  ba.w = fa.w;
-  ba.x = x.data();
-  ba.h0 = ph0;
-  ba.c0 = pc0;
-  ba.lengths = pl;
-  ba.reverse = rev;
+  set_inputs(ba, s, fa.w, x.data(), ph0, pc0, pl, rev);
   ba.y = y.data();
   ba.y_ld = H;
   ba.workspace = ws.data();
@@ -253,11 +249,7 @@ void test_bilstm(Rng& rng, int64_t B, int64_t T, int64_t I, int64_t H, bool lens
   LstmForwardArgs fa[2]{};
   for (int d = 0; d < 2; d++) {
     ho[d].resize(B * H), co[d].resize(B * H), ws[d].resize(lstm_workspace_floats(s));
-    fa[d].s = s;
-    fa[d].w = {K[d].data(), R[d].data(), bias[d].data()};
-    fa[d].x = x.data();
-    fa[d].lengths = pl;
-    fa[d].reverse = d == 1;
+    set_inputs(fa[d], s, {K[d].data(), R[d].data(), bias[d].data()}, x.data(), nullptr, nullptr, pl, d == 1);
     fa[d].y = y.data() + d * H;
     fa[d].y_ld = 2 * H;
     fa[d].h_out = ho[d].data();
@@ -269,11 +261,7 @@ void test_bilstm(Rng& rng, int64_t B, int64_t T, int64_t I, int64_t H, bool lens
   LstmBackwardArgs ba[2]{};
   for (int d = 0; d < 2; d++) {
     dh0[d].resize(B * H), dc0[d].resize(B * H), dK[d].resize(I * G), dR[d].resize(H * G), db[d].resize(G);
-    ba[d].s = s;
-    ba[d].w = fa[d].w;
-    ba[d].x = x.data();
-    ba[d].lengths = pl;
-    ba[d].reverse = d == 1;
+    set_inputs(ba[d], s, fa[d].w, x.data(), nullptr, nullptr, pl, d == 1);
     ba[d].y = y.data() + d * H;
     ba[d].y_ld = 2 * H;
     ba[d].workspace = ws[d].data();
