@@ -90,6 +90,15 @@ function checkLabels(labels: Int32Array, V: number): void {
   }
 }
 
+/** The row's max and Σ exp(logits − max): logsumexp = max + log(sum), without overflow. One definition for loss and gradient. */
+function rowExpSum(logits: F32, row: number, V: number): { mx: number; s: number } {
+  let mx = -Infinity;
+  for (let v = 0; v < V; v++) if (logits[row + v] > mx) mx = logits[row + v];
+  let s = 0;
+  for (let v = 0; v < V; v++) s += Math.exp(logits[row + v] - mx);
+  return { mx, s };
+}
+
 /** loss[n] = w[n]·(logsumexp(logits[n,:]) − logits[n, labels[n]]), accumulated in float64. */
 export function softmaxCrossEntropyImpl(logits: F32, labels: Int32Array, weights: F32, N: number, V: number): F32 {
   checkLabels(labels, V);
@@ -98,10 +107,7 @@ export function softmaxCrossEntropyImpl(logits: F32, labels: Int32Array, weights
     const w = weights[n];
     if (w === 0) continue;
     const row = n * V;
-    let mx = -Infinity;
-    for (let v = 0; v < V; v++) if (logits[row + v] > mx) mx = logits[row + v];
-    let s = 0;
-    for (let v = 0; v < V; v++) s += Math.exp(logits[row + v] - mx);
+    const { mx, s } = rowExpSum(logits, row, V);
     out[n] = w * (mx + Math.log(s) - logits[row + labels[n]]);
   }
   return out;
@@ -115,10 +121,7 @@ export function softmaxCrossEntropyGradImpl(logits: F32, labels: Int32Array, wei
     const scale = dy[n] * weights[n];
     if (scale === 0) continue;
     const row = n * V;
-    let mx = -Infinity;
-    for (let v = 0; v < V; v++) if (logits[row + v] > mx) mx = logits[row + v];
-    let s = 0;
-    for (let v = 0; v < V; v++) s += Math.exp(logits[row + v] - mx);
+    const { mx, s } = rowExpSum(logits, row, V);
     for (let v = 0; v < V; v++) out[row + v] = (scale * Math.exp(logits[row + v] - mx)) / s;
     out[row + labels[n]] -= scale;
   }
