@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { DeepSentryError } from '../lib/errors';
 import { evaluate, loadLineLabels, loadSessionLabels, METRICS_SCHEMA, writeEvaluation, type MetricsFile, type SessionLabels } from '../lib/eval';
 import { BASELINE_THRESHOLD, bglBaselineScores, BGL_LOG, HDFS_LABELS, HDFS_LOG, hdfsBaselineScores, readCsvRows, tmpDir } from './eval-fixtures';
+import { bruteAp, bruteAuc, bruteConfusion } from './support/brute-metrics';
 
 async function rejects(p: Promise<unknown>, code: string, re: RegExp): Promise<void> {
   try {
@@ -15,31 +16,6 @@ async function rejects(p: Promise<unknown>, code: string, re: RegExp): Promise<v
     return;
   }
   expect.fail(`expected a ${code} error matching ${re}`);
-}
-
-/** Independent O(n²) ROC-AUC and definition-based AP over plain arrays. */
-function bruteAucAp(scores: number[], labels: boolean[]): { auc: number; ap: number } {
-  let num = 0;
-  let pairs = 0;
-  let apSum = 0;
-  let nPos = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (!labels[i]) continue;
-    nPos++;
-    let flagged = 0;
-    let hits = 0;
-    for (let j = 0; j < scores.length; j++) {
-      if (scores[j]! >= scores[i]!) {
-        flagged++;
-        if (labels[j]) hits++;
-      }
-      if (labels[j]) continue;
-      pairs++;
-      num += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
-    }
-    apSum += hits / flagged;
-  }
-  return { auc: num / pairs, ap: apSum / nPos };
 }
 
 describe('eval on real labelled logs (baseline scores)', function () {
@@ -65,15 +41,13 @@ describe('eval on real labelled logs (baseline scores)', function () {
     const scores = rows.map((r) => Number(r[1]));
     const y = rows.map((r) => labels.labels.get(r[0]!)!);
     const flagged = rows.map((r) => r[2] === '1');
-    const c = { tp: 0, fp: 0, tn: 0, fn: 0 };
-    flagged.forEach((f, i) => { if (f && y[i]) c.tp++; else if (f) c.fp++; else if (y[i]) c.fn++; else c.tn++; });
+    const c = bruteConfusion(flagged, y);
     expect(m.session.saved!.confusion).to.deep.equal(c);
     expect(m.session.saved!.source).to.equal('anomaly-column');
     expect(m.session.saved!.precision).to.equal(c.tp / (c.tp + c.fp));
     expect(m.session.saved!.recall).to.equal(c.tp / (c.tp + c.fn));
-    const { auc, ap } = bruteAucAp(scores, y);
-    expect(m.session.rocAuc).to.be.closeTo(auc, 1e-12);
-    expect(m.session.averagePrecision).to.be.closeTo(ap, 1e-12);
+    expect(m.session.rocAuc).to.be.closeTo(bruteAuc(scores, y), 1e-12);
+    expect(m.session.averagePrecision).to.be.closeTo(bruteAp(scores, y), 1e-12);
     // the implied threshold is the lowest flagged score, and the best F1 is at least the saved one
     expect(m.session.saved!.threshold).to.equal(Math.min(...scores.filter((_, i) => flagged[i])));
     expect(m.session.best!.f1).to.be.at.least(m.session.saved!.f1);

@@ -12,55 +12,7 @@ import {
   rocCurve,
   sweep,
 } from '../lib/eval/metrics';
-
-/** O(n²) ROC-AUC by its definition: P(score of a random anomaly > score of a random normal), ties ½. */
-function bruteAuc(scores: number[], labels: number[]): number {
-  let num = 0;
-  let pairs = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (!labels[i]) continue;
-    for (let j = 0; j < scores.length; j++) {
-      if (labels[j]) continue;
-      pairs++;
-      if (scores[i]! > scores[j]!) num += 1;
-      else if (scores[i] === scores[j]) num += 0.5;
-    }
-  }
-  return num / pairs;
-}
-
-/** AP by its definition: the mean, over anomalies, of the precision at the threshold equal to their score. */
-function bruteAp(scores: number[], labels: number[]): number {
-  let sum = 0;
-  let nPos = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (!labels[i]) continue;
-    nPos++;
-    let flagged = 0;
-    let hits = 0;
-    for (let j = 0; j < scores.length; j++) {
-      if (scores[j]! >= scores[i]!) {
-        flagged++;
-        if (labels[j]) hits++;
-      }
-    }
-    sum += hits / flagged;
-  }
-  return sum / nPos;
-}
-
-/** Brute-force confusion matrix of score >= t. */
-function bruteConfusion(scores: number[], labels: number[], t: number) {
-  const c = { tp: 0, fp: 0, tn: 0, fn: 0 };
-  scores.forEach((s, i) => {
-    const p = s >= t;
-    if (p && labels[i]) c.tp++;
-    else if (p) c.fp++;
-    else if (labels[i]) c.fn++;
-    else c.tn++;
-  });
-  return c;
-}
+import { bruteAp, bruteAuc, bruteConfusion } from './support/brute-metrics';
 
 function randomCase(seed: number) {
   const rnd = mulberry32(seed);
@@ -112,7 +64,7 @@ describe('eval metrics', () => {
       const s = sweep(scores, labels);
       const rnd = mulberry32(seed + 1000);
       const probes = [...scores, -Infinity, Infinity, ...Array.from({ length: 20 }, () => rnd() * 2 - 1)];
-      for (const t of probes) expect(confusionAt(s, t), `seed ${seed} t ${t}`).to.deep.equal(bruteConfusion(scores, labels, t));
+      for (const t of probes) expect(confusionAt(s, t), `seed ${seed} t ${t}`).to.deep.equal(bruteConfusion(scores.map((x) => x >= t), labels));
     }
   });
 
@@ -134,7 +86,7 @@ describe('eval metrics', () => {
       let bestF1 = -1;
       let bestT = NaN;
       for (const t of [...new Set(scores)].sort((a, b) => b - a)) {
-        const r = rates(bruteConfusion(scores, labels, t), 1);
+        const r = rates(bruteConfusion(scores.map((x) => x >= t), labels), 1);
         if (r.f1 > bestF1) {
           bestF1 = r.f1;
           bestT = t;
