@@ -7,7 +7,8 @@ import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BGL_LOG, ROOT, cli, hdfsBlocks, hdfsSlice, tinyConfigFile, trainedModel, workDir } from './pipeline-fixtures';
+import { BGL_LOG, HDFS_LABELS, ROOT, cli, hdfsBlocks, hdfsSlice, tinyConfigFile, trainedModel, workDir } from './pipeline-fixtures';
+import { requireData } from './support/data';
 
 function noStack(stderr: string): void {
   expect(stderr).to.match(/^deepsentry: /m);
@@ -16,6 +17,9 @@ function noStack(stderr: string): void {
 
 describe('deepsentry train / score / run (CLI)', function () {
   this.timeout(300000);
+  before(function () {
+    requireData(this);
+  });
 
   it('train writes a model directory; score writes sessions.csv and lines.csv; --json is machine-readable', () => {
     const model = path.join(workDir(), 'cli-model');
@@ -121,7 +125,7 @@ describe('deepsentry train / score / run (CLI)', function () {
 
   it('run with labels prints the summary table and writes metrics.json and report.html', () => {
     const out = path.join(workDir(), 'cli-run');
-    const r = cli(['run', hdfsBlocks(20000), '--labels', '/work/shared/data/hdfs-dev/anomaly_label.csv', '--out', out, '--config', tinyConfigFile()]);
+    const r = cli(['run', hdfsBlocks(20000), '--labels', HDFS_LABELS, '--out', out, '--config', tinyConfigFile()]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.match(/trained on \d+ sessions, scored \d+/);
     expect(r.stdout).to.match(/ROC-AUC\s+0\.\d{4}/);

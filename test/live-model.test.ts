@@ -11,6 +11,7 @@ import { LiveMonitor } from '../lib/live/monitor';
 import type { Alert, ScoredEvent } from '../lib/live/types';
 import { createModelScorer } from '../lib/pipeline/live';
 import { hdfsSlice, trainedModel } from './pipeline-fixtures';
+import { requireData } from './support/data';
 
 /** Model events expose the W ids they were scored on (not part of the ScoredEvent contract). */
 const idsOf = (e: ScoredEvent) => (e as ScoredEvent & { ids: Int32Array }).ids;
@@ -19,7 +20,8 @@ describe('live monitor with the trained model', function () {
   this.timeout(120000);
   let modelDir: string;
   let raw: { seq: number; lineNo: number; offset: number; text: string }[];
-  before(async () => {
+  before(async function () {
+    requireData(this);
     modelDir = await trainedModel();
     const lines = fs.readFileSync(hdfsSlice(3000), 'utf8').split('\n').filter(Boolean);
     raw = lines.map((text, i) => ({ seq: i + 1, lineNo: i + 1, offset: 0, text }));

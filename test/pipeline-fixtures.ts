@@ -1,19 +1,22 @@
 /**
  * Shared fixtures of the pipeline tests: a slice of the real hdfs-dev log (and its labels), a tiny
  * configuration that trains in seconds, and one model trained once per test run in a temp directory.
+ * The real logs are found where every suite finds them (test/support/data.ts: ../shared/data beside the
+ * repository, or $DEEPSENTRY_DATA_DIR); a suite using them calls requireData first.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { resolvePipelineConfig, trainModel, type PipelineConfig } from '../lib/pipeline';
+import { dataPath, HDFS_DEV_LABELS, HDFS_DEV_LOG } from './support/data';
 
 export const ROOT = path.join(__dirname, '..');
-export const HDFS_LOG = '/work/shared/data/hdfs-dev/HDFS.log';
-export const HDFS_LABELS = '/work/shared/data/hdfs-dev/anomaly_label.csv';
+export const HDFS_LOG = HDFS_DEV_LOG;
+export const HDFS_LABELS = HDFS_DEV_LABELS;
 export const SAMPLE_LOG = path.join(ROOT, 'data', 'sample', 'HDFS.log.gz');
 export const SAMPLE_LABELS = path.join(ROOT, 'data', 'sample', 'anomaly_label.csv.gz');
-export const BGL_LOG = '/work/shared/data/loghub/BGL/BGL_2k.log';
+export const BGL_LOG = dataPath('loghub/BGL/BGL_2k.log');
 
 /** A small but real configuration: every stage runs, in a few seconds. */
 export const TINY = {

@@ -11,6 +11,7 @@ import { DeepSentry, resolvePipelineConfig, scoreLog, runPipeline, applyFlags, d
 import { createScorer } from '../lib/live/engine';
 import { sweep, rocAuc } from '../lib/eval/metrics';
 import { HDFS_LABELS, hdfsBlocks, hdfsSlice, tinyConfig, trainedModel, workDir } from './pipeline-fixtures';
+import { requireData } from './support/data';
 
 function labelsOf(file: string): Map<string, number> {
   const m = new Map<string, number>();
@@ -48,7 +49,8 @@ describe('pipeline config', () => {
 describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', function () {
   this.timeout(300000);
   let modelDir: string;
-  before(async () => {
+  before(async function () {
+    requireData(this);
     modelDir = await trainedModel();
   });
 
@@ -219,6 +221,9 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
 
 describe('pipeline: run separates anomalous from normal sessions (real hdfs-dev slice)', function () {
   this.timeout(300000);
+  before(function () {
+    requireData(this);
+  });
   it('session ROC-AUC on the scored part is far above chance; evaluation files are written', async () => {
     const out = path.join(workDir(), 'run');
     const r = await runPipeline(hdfsBlocks(40000), out, { config: tinyConfig(), labels: HDFS_LABELS });
