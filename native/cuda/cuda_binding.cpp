@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "binding_common.h"
@@ -208,12 +209,73 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
     for (int d = dirs_ - 1; d >= 0; --d) streams_[d]->synchronize(what);
   }
 
-  Napi::Value Forward(const Napi::CallbackInfo& info) {
+  // Runs a LayerForward or LayerBackward: its directions on their streams (direction 1 after the inputs stream
+  // 0 uploaded), then waits for both.
+  template <class Layer>
+  void run(const Layer& L, const char* what) {
+    constexpr bool backward = std::is_same<Layer, LayerBackward<RawMem>>::value;
+    fork_streams();
+    Execs ex = execs(backward);
+    if constexpr (backward)
+      run_layer_backward(ex.p, L);
+    else
+      run_layer_forward(ex.p, L);
+    last_persistent_ = ex.e[0]->last_persistent();
+    join_streams(what);
+  }
+
+  // The fields of a layer call that forward, backward and encode set alike: dims, directions and their order,
+  // x, lengths and this object's resident weights (the bias: set_forward_scratch, only forward passes read it).
+  template <class Layer>
+  void set_layer(Layer& L, const Common& c, bool reverse, const DeviceBuffer& x, const DeviceBuffer& lengths) const {
+    L.B = c.B;
+    L.T = c.T;
+    L.I = I_;
+    L.H = H_;
+    L.dirs = dirs_;
+    L.reverse = reverse;
+    L.x = cptr<float>(x);
+    L.lengths = cptr<int32_t>(lengths);
+    for (int d = 0; d < dirs_; ++d) {
+      L.kernel[d] = cptr<float>(w_[d].kernel);
+      L.recurrent[d] = cptr<float>(w_[d].recurrent);
+    }
+  }
+
+  // A forward pass's per-direction scratch (forward and encode): every step's input projection and the
+  // double-buffered h and c. Declared before the call's QuiesceOnExit, like every buffer of the call.
+  struct ForwardScratch {
+    DeviceBuffer xproj[2], hbuf[2], cbuf[2];
+  };
+  void set_forward_scratch(LayerForward<RawMem>& L, ForwardScratch& s) const {
+    const int64_t B = L.B, H = H_, G = 4 * H, BT = L.B * L.T;
+    for (int d = 0; d < dirs_; ++d) {
+      s.xproj[d] = scratch(BT * G);
+      s.hbuf[d] = scratch(2 * B * H);
+      s.cbuf[d] = scratch(B * H);
+      L.bias[d] = cptr<float>(w_[d].bias);
+      L.xproj[d] = fptr(s.xproj[d]);
+      L.hbuf[d] = fptr(s.hbuf[d]);
+      L.cbuf[d] = fptr(s.cbuf[d]);
+    }
+  }
+
+  // Every per-call entry point: a CUDA failure becomes DS_CUDA; the object must be live; then the argument
+  // object's batch, steps and lengths are read (in this order, so every entry point fails alike on them), and
+  // body reads the rest and runs the call.
+  template <class Body>
+  Napi::Value guarded_call(const Napi::CallbackInfo& info, const char* fn, Body body) {
     Napi::Env env = info.Env();
-    return cuda_guarded(env, "CudaLstm.forward", [&]() -> Napi::Value {
-      check_live(env, "CudaLstm.forward");
-      ArgReader r = ArgReader::from_info(info, "CudaLstm.forward");
+    return cuda_guarded(env, fn, [&]() -> Napi::Value {
+      check_live(env, fn);
+      ArgReader r = ArgReader::from_info(info, fn);
       const Common c = read_common(r);
+      return body(env, r, c);
+    });
+  }
+
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    return guarded_call(info, "CudaLstm.forward", [&](Napi::Env env, ArgReader& r, const Common& c) -> Napi::Value {
       const int64_t B = c.B, T = c.T, H = H_, G = 4 * H, BT = B * T, D = dirs_;
       View<const float> x = r.f32("x", BT * I_, "batch*steps*inputSize");
       View<const float> h0[2], c0[2];
@@ -227,49 +289,31 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
 
       const Stream& s0 = *streams_[0];
       DeviceBuffer dx = upload(x, s0), dlen = upload(c.lengths, s0), dy = scratch(BT * H * D);
-      DeviceBuffer dh0[2], dc0[2], xproj[2], hbuf[2], cbuf[2], gates[2], cells[2], hout[2], cout[2];
+      DeviceBuffer dh0[2], dc0[2], gates[2], cells[2], hout[2], cout[2];
+      ForwardScratch fs;
       QuiesceOnExit quiesce(streams_[0].get(), streams_[1].get());
       LayerForward<RawMem> L{};
-      L.B = B;
-      L.T = T;
-      L.I = I_;
-      L.H = H;
-      L.dirs = D;
-      L.reverse = reverse;
-      L.x = cptr<float>(dx);
-      L.lengths = cptr<int32_t>(dlen);
+      set_layer(L, c, reverse, dx, dlen);
+      set_forward_scratch(L, fs);
       L.y = fptr(dy);
       L.concat_out = false;
       for (int d = 0; d < D; ++d) {
         dh0[d] = upload(h0[d], s0);
         dc0[d] = upload(c0[d], s0);
-        xproj[d] = scratch(BT * G);
-        hbuf[d] = scratch(2 * B * H);
-        cbuf[d] = scratch(B * H);
         if (training) {
           gates[d] = scratch(BT * G);
           cells[d] = scratch(BT * H);
         }
         hout[d] = scratch(B * H);
         cout[d] = scratch(B * H);
-        L.kernel[d] = cptr<float>(w_[d].kernel);
-        L.recurrent[d] = cptr<float>(w_[d].recurrent);
-        L.bias[d] = cptr<float>(w_[d].bias);
         L.h0[d] = cptr<float>(dh0[d]);
         L.c0[d] = cptr<float>(dc0[d]);
-        L.xproj[d] = fptr(xproj[d]);
-        L.hbuf[d] = fptr(hbuf[d]);
-        L.cbuf[d] = fptr(cbuf[d]);
         L.gates[d] = fptr(gates[d]);
         L.cells[d] = fptr(cells[d]);
         L.h_out[d] = fptr(hout[d]);
         L.c_out[d] = fptr(cout[d]);
       }
-      fork_streams();
-      Execs ex = execs(false);
-      run_layer_forward(ex.p, L);
-      last_persistent_ = ex.e[0]->last_persistent();
-      join_streams("CudaLstm.forward");
+      run(L, "CudaLstm.forward");
 
       Napi::Object out = Napi::Object::New(env);
       out.Set("y", download(env, dy, BT * H * D, s0));
@@ -292,11 +336,7 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
   }
 
   Napi::Value Backward(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    return cuda_guarded(env, "CudaLstm.backward", [&]() -> Napi::Value {
-      check_live(env, "CudaLstm.backward");
-      ArgReader r = ArgReader::from_info(info, "CudaLstm.backward");
-      const Common c = read_common(r);
+    return guarded_call(info, "CudaLstm.backward", [&](Napi::Env env, ArgReader& r, const Common& c) -> Napi::Value {
       const int64_t B = c.B, T = c.T, H = H_, G = 4 * H, BT = B * T, D = dirs_;
       const char* yshape = D == 1 ? "batch*steps*hiddenSize" : "batch*steps*2*hiddenSize";
       View<const float> x = r.f32("x", BT * I_, "batch*steps*inputSize");
@@ -319,14 +359,7 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       DeviceBuffer h0b[2], c0b[2], dhb[2], dcb[2], dpre[2], dcbuf[2], hprev[2], gh0[2], gc0[2], gk[2], gr[2], gb[2];
       QuiesceOnExit quiesce(streams_[0].get(), streams_[1].get());
       LayerBackward<RawMem> L{};
-      L.B = B;
-      L.T = T;
-      L.I = I_;
-      L.H = H;
-      L.dirs = D;
-      L.reverse = reverse;
-      L.x = cptr<float>(dxin);
-      L.lengths = cptr<int32_t>(dlen);
+      set_layer(L, c, reverse, dxin, dlen);
       L.y = cptr<float>(dyb);
       L.dy = cptr<float>(ddy);
       L.dx = fptr(gx);
@@ -343,8 +376,6 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
         gk[d] = scratch(I_ * G);
         gr[d] = scratch(H * G);
         gb[d] = scratch(G);
-        L.kernel[d] = cptr<float>(w_[d].kernel);
-        L.recurrent[d] = cptr<float>(w_[d].recurrent);
         L.h0[d] = cptr<float>(h0b[d]);
         L.c0[d] = cptr<float>(c0b[d]);
         L.gates[d] = cptr<float>(dws) + d * BT * 5 * H;
@@ -360,11 +391,7 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
         L.drecurrent[d] = fptr(gr[d]);
         L.dbias[d] = fptr(gb[d]);
       }
-      fork_streams();
-      Execs ex = execs(true);
-      run_layer_backward(ex.p, L);
-      last_persistent_ = ex.e[0]->last_persistent();
-      join_streams("CudaLstm.backward");
+      run(L, "CudaLstm.backward");
 
       Napi::Object out = Napi::Object::New(env);
       out.Set("dx", download(env, gx, BT * I_, s0));
@@ -383,12 +410,8 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
   }
 
   Napi::Value Encode(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    return cuda_guarded(env, "CudaLstm.encode", [&]() -> Napi::Value {
-      check_live(env, "CudaLstm.encode");
-      ArgReader r = ArgReader::from_info(info, "CudaLstm.encode");
-      const Common c = read_common(r);
-      const int64_t B = c.B, T = c.T, H = H_, G = 4 * H, BT = B * T, D = dirs_;
+    return guarded_call(info, "CudaLstm.encode", [&](Napi::Env env, ArgReader& r, const Common& c) -> Napi::Value {
+      const int64_t B = c.B, T = c.T, H = H_, BT = B * T, D = dirs_;
       View<const float> x, emb;
       View<const int32_t> tokens;
       if (r.has("tokens")) {
@@ -411,39 +434,18 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       const Stream& s0 = *streams_[0];
       DeviceBuffer dx = upload(x, s0), dtok = upload(tokens, s0), demb = upload(emb, s0), dlen = upload(c.lengths, s0);
       DeviceBuffer hout = scratch(B * H * D), cout = scratch(B * H * D);
-      DeviceBuffer xproj[2], hbuf[2], cbuf[2];
+      ForwardScratch fs;
       QuiesceOnExit quiesce(streams_[0].get(), streams_[1].get());
       LayerForward<RawMem> L{};
-      L.B = B;
-      L.T = T;
-      L.I = I_;
-      L.H = H;
-      L.dirs = D;
-      L.reverse = reverse;
-      L.x = cptr<float>(dx);
+      set_layer(L, c, reverse, dx, dlen);
+      set_forward_scratch(L, fs);
       L.tokens = cptr<int32_t>(dtok);
       L.embedding = cptr<float>(demb);
-      L.lengths = cptr<int32_t>(dlen);
       L.y = nullptr;  // encoding keeps no per-step output and no gates
       L.concat_out = true;
       L.h_out[0] = fptr(hout);
       L.c_out[0] = fptr(cout);
-      for (int d = 0; d < D; ++d) {
-        xproj[d] = scratch(BT * G);
-        hbuf[d] = scratch(2 * B * H);
-        cbuf[d] = scratch(B * H);
-        L.kernel[d] = cptr<float>(w_[d].kernel);
-        L.recurrent[d] = cptr<float>(w_[d].recurrent);
-        L.bias[d] = cptr<float>(w_[d].bias);
-        L.xproj[d] = fptr(xproj[d]);
-        L.hbuf[d] = fptr(hbuf[d]);
-        L.cbuf[d] = fptr(cbuf[d]);
-      }
-      fork_streams();
-      Execs ex = execs(false);
-      run_layer_forward(ex.p, L);
-      last_persistent_ = ex.e[0]->last_persistent();
-      join_streams("CudaLstm.encode");
+      run(L, "CudaLstm.encode");
       Napi::Object out = Napi::Object::New(env);
       out.Set("h", download(env, hout, B * H * D, s0));
       out.Set("c", download(env, cout, B * H * D, s0));
