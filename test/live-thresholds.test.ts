@@ -1,18 +1,7 @@
 import { expect } from 'chai';
 import { DeepSentryError } from '../lib/errors';
+import { mulberry32 } from '../lib/backend/reference';
 import { LiveThreshold } from '../lib/live/thresholds';
-
-/** Deterministic pseudo-random scores (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('live thresholds', () => {
   it('fixed: the saved threshold, nothing else', () => {
@@ -36,7 +25,7 @@ describe('live thresholds', () => {
   it('rolling: mean + k·sigma of exactly the last `window` scores (brute force), after warm-up', () => {
     const W = 50;
     const t = new LiveThreshold({ mode: 'rolling', window: W, k: 2, warmup: 20 });
-    const r = rng(7);
+    const r = mulberry32(7);
     const seen: number[] = [];
     for (let i = 0; i < 400; i++) {
       const x = r() * 10 + (i > 200 ? 5 : 0); // a level shift the window must follow
@@ -66,7 +55,7 @@ describe('live thresholds', () => {
     const alpha = 0.1;
     const t = new LiveThreshold({ mode: 'ewma', alpha, k: 3 });
     expect(t.warmup).to.equal(20);
-    const r = rng(3);
+    const r = mulberry32(3);
     let m = 0;
     let v = 0;
     for (let i = 0; i < 200; i++) {
@@ -87,7 +76,7 @@ describe('live thresholds', () => {
   for (const mode of ['rolling', 'ewma'] as const) {
     it(`${mode}: snapshot/restore continues exactly as the uninterrupted threshold`, () => {
       const a = new LiveThreshold({ mode, window: 37, alpha: 0.05 });
-      const r = rng(11);
+      const r = mulberry32(11);
       const xs = Array.from({ length: 300 }, () => r() * 4);
       for (const x of xs.slice(0, 123)) a.observe(x);
       const b = new LiveThreshold({ mode, window: 37, alpha: 0.05 });
