@@ -32,7 +32,8 @@ export interface PipelineBenchResult {
 }
 
 export async function runPipelineBench(o: { backend?: BackendChoice; out?: string } = {}): Promise<PipelineBenchResult> {
-  const dev = '/work/shared/data/hdfs-dev';
+  // The real data beside the repository (../shared/data) or $DEEPSENTRY_DATA_DIR, as the tests find it.
+  const dev = path.join(process.env.DEEPSENTRY_DATA_DIR ?? path.resolve(__dirname, '..', '..', 'shared', 'data'), 'hdfs-dev');
   const sample = path.join(__dirname, '..', 'data', 'sample');
   const [log, labels] = fs.existsSync(path.join(dev, 'HDFS.log'))
     ? [path.join(dev, 'HDFS.log'), path.join(dev, 'anomaly_label.csv')]

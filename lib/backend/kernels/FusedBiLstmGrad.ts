@@ -4,6 +4,7 @@
  * dh0Bw, dc0Bw, then dKernel, dRecurrentKernel, dBias of the forward and of the backward direction.
  */
 import type { KernelConfig, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { BiLstmGradients } from '../binding';
 import { FusedBiLstmGrad } from '../op_names';
 import { LstmImplInput, extractHalf, lstmBackwardImpl } from '../shared';
 import { nativeBiLstmArgs, readBiLstmInputs } from './FusedBiLstm';
@@ -23,15 +24,8 @@ export function gradInputs(backend: object, inputs: NamedTensorInfoMap, a: LstmI
   };
 }
 
-export interface BiGrads {
-  dx: Float32Array;
-  dh0Fw: Float32Array;
-  dc0Fw: Float32Array;
-  dh0Bw: Float32Array;
-  dc0Bw: Float32Array;
-  forward: { dKernel: Float32Array; dRecurrentKernel: Float32Array; dBias: Float32Array };
-  backward: { dKernel: Float32Array; dRecurrentKernel: Float32Array; dBias: Float32Array };
-}
+/** The bidirectional gradients as the addon returns them (the float64 reference returns the same shape). */
+export type BiGrads = BiLstmGradients;
 
 export function outputs(backend: object, a: LstmImplInput, g: BiGrads): TensorInfo[] {
   const { batch: B, steps: T, inputSize: I, hiddenSize: H } = a;
