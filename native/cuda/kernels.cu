@@ -149,6 +149,9 @@ RecurrentConfig choose_config(Kernel kernel, int64_t B, int64_t H, DeviceExec::M
 }  // namespace
 
 // ---- executor ------------------------------------------------------------------------------------------------
+// EmuExec (emulate.cpp) repeats these launch loops on the host on purpose, line for line: it checks this launch
+// sequence, and the two cannot share code (<<<>>> and cooperative launches here, one EmuSched per launch there).
+// Change the two together.
 
 void DeviceExec::gemm(const k::GemmArgs<RawMem>& g) {
   if (g.m == 0 || g.n == 0) return;
