@@ -171,9 +171,8 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
     if (c.lengths)
       for (int64_t b = 0; b < c.B; ++b)
         if (c.lengths.data[b] < 0 || c.lengths.data[b] > c.T)
-          r.fail_msg(binding::kOutOfRange, r.fn() + ": lengths[" + std::to_string(b) + "] = " +
-                                               std::to_string(c.lengths.data[b]) + " is outside [0, steps = " +
-                                               std::to_string(c.T) + "]");
+          r.fail_msg(binding::kOutOfRange, "lengths[" + std::to_string(b) + "] = " + std::to_string(c.lengths.data[b]) +
+                                               " is outside [0, steps = " + std::to_string(c.T) + "]");
     return c;
   }
   const char* dname(int d, const char* uni, const char* fw, const char* bw) const {
@@ -415,16 +414,15 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       View<const float> x, emb;
       View<const int32_t> tokens;
       if (r.has("tokens")) {
-        if (r.has("x")) r.fail_msg(binding::kInvalidArgument, "CudaLstm.encode: give either x or tokens, not both");
+        if (r.has("x")) r.fail_msg(binding::kInvalidArgument, "give either x or tokens, not both");
         const int64_t vocab = r.integer("vocabSize", 1, binding::kMaxDim);
         tokens = r.i32("tokens", BT, "batch*steps");
         emb = r.f32("embedding", binding::checked_product(env, "CudaLstm.encode: vocabSize*inputSize", {vocab, I_}),
                     "vocabSize*inputSize");
         for (int64_t e = 0; e < BT; ++e)
           if (tokens.data[e] < 0 || tokens.data[e] >= vocab)
-            r.fail_msg(binding::kOutOfRange, "CudaLstm.encode: tokens[" + std::to_string(e) + "] = " +
-                                                 std::to_string(tokens.data[e]) + " is outside [0, vocabSize = " +
-                                                 std::to_string(vocab) + ")");
+            r.fail_msg(binding::kOutOfRange, "tokens[" + std::to_string(e) + "] = " + std::to_string(tokens.data[e]) +
+                                                 " is outside [0, vocabSize = " + std::to_string(vocab) + ")");
       } else {
         x = r.f32("x", BT * I_, "batch*steps*inputSize");
       }
@@ -460,8 +458,8 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       check_live(env, "CudaLstm.setWeights");
       ArgReader r = ArgReader::from_info(info, "CudaLstm.setWeights");
       if ((dirs_ == 2) != r.has("backward"))
-        r.fail_msg(binding::kShapeMismatch, dirs_ == 2 ? "CudaLstm.setWeights: this layer is bidirectional: give backward"
-                                                       : "CudaLstm.setWeights: this layer has one direction: no backward");
+        r.fail_msg(binding::kShapeMismatch, dirs_ == 2 ? "this layer is bidirectional: give backward"
+                                                       : "this layer has one direction: no backward");
       std::vector<View<const float>> w = read_weights(r);
       upload_weights(w);
       streams_[0]->synchronize("CudaLstm.setWeights");

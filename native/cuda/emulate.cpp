@@ -417,8 +417,8 @@ void check_lengths(ArgReader& r, binding::View<const int32_t> len, int64_t T) {
   if (!len) return;
   for (int64_t b = 0; b < len.length; ++b)
     if (len.data[b] < 0 || len.data[b] > T)
-      r.fail_msg(binding::kOutOfRange, r.fn() + ": lengths[" + std::to_string(b) + "] = " +
-                                           std::to_string(len.data[b]) + " is outside [0, steps]");
+      r.fail_msg(binding::kOutOfRange,
+                 "lengths[" + std::to_string(b) + "] = " + std::to_string(len.data[b]) + " is outside [0, steps]");
 }
 
 using BufP = std::unique_ptr<Buf<float>>;
@@ -490,7 +490,7 @@ Napi::Value js_forward(const Napi::CallbackInfo& info) {
     auto tv = r.i32("tokens", BT, "batch*steps");
     for (int64_t e = 0; e < tv.length; ++e)
       if (tv.data[e] < 0 || tv.data[e] >= vocab)
-        r.fail_msg(binding::kOutOfRange, std::string(fn) + ": tokens[" + std::to_string(e) + "] is outside [0, vocabSize)");
+        r.fail_msg(binding::kOutOfRange, "tokens[" + std::to_string(e) + "] is outside [0, vocabSize)");
     tokens = in_buf("tokens", tv);
     E = in_buf("embedding", r.f32("embedding", vocab * d.I, "vocabSize*inputSize"));
   } else {
