@@ -14,6 +14,7 @@
       'target_name': 'deepsentry',
       'sources': [
         'native/src/addon.cpp',
+        'native/src/binding_adam.cpp',
         'native/src/binding_check.cpp',
         'native/src/binding_common.cpp',
         'native/src/binding_dense.cpp',

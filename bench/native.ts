@@ -51,7 +51,7 @@ export class NativeW1 implements W1Impl {
     private readonly batch: W1Batch,
   ) {
     this.p = cloneArrays(params);
-    this.adam = new Adam(w1ParamList(this.p));
+    this.adam = new Adam(nb, w1ParamList(this.p));
     this.summary = new Float32Array(s.batch * 2 * s.hidden);
   }
 
@@ -166,7 +166,7 @@ export class NativeW2 implements W2Impl {
     private readonly batch: W2Batch,
   ) {
     this.p = cloneArrays(params);
-    this.adam = new Adam(w2ParamList(this.p));
+    this.adam = new Adam(nb, w2ParamList(this.p));
     this.din = decoderInputs(batch.tokens, s.batch, s.steps);
   }
 

@@ -20,7 +20,7 @@ import { firstDifference, lstmProblem, nativeOrSkip, randF32, randInt, randWeigh
 const BOUNDARY_CODES = ['DS_INVALID_ARGUMENT', 'DS_SHAPE_MISMATCH', 'DS_OUT_OF_RANGE'];
 
 type Args = Record<string, unknown>;
-type Kind = 'dim' | 'optdim' | 'f32' | 'optf32' | 'i32' | 'bool' | 'weights' | 'optweights' | 'lengths' | 'tokens';
+type Kind = 'dim' | 'optdim' | 'num' | 'optnum' | 'f32' | 'optf32' | 'i32' | 'bool' | 'weights' | 'optweights' | 'lengths' | 'tokens';
 interface EntryPoint {
   name: keyof NativeBinding;
   /** a valid argument object (fresh arrays every time) */
@@ -74,6 +74,10 @@ function entryPoints(native: NativeBinding): EntryPoint[] {
     const batchA = randInt(rng, 1, 2), batchB = batchA === 2 && rng() < 0.5 ? 1 : batchA;
     return { m, k, n, batchA, batchB, a: randF32(rng, batchA * m * k), b: randF32(rng, batchB * k * n), transposeA: rng() < 0.5, transposeB: rng() < 0.5 };
   };
+  const adam = (rng: Rng): Args => {
+    const size = randInt(rng, 1, 40);
+    return { size, weights: randF32(rng, size), gradients: randF32(rng, size), m: randF32(rng, size), v: randF32(rng, size).map(Math.abs), alpha: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, vScale: 1.2, gradScale: 0.5 };
+  };
   const state = { h0: 'optf32', c0: 'optf32' } as const;
   const biState = { h0Fw: 'optf32', c0Fw: 'optf32', h0Bw: 'optf32', c0Bw: 'optf32' } as const;
   return [
@@ -84,6 +88,7 @@ function entryPoints(native: NativeBinding): EntryPoint[] {
     { name: 'lstmEncode', valid: encX, fields: { ...DIMS, x: 'f32', weights: 'weights', backwardWeights: 'optweights', lengths: 'lengths' } },
     { name: 'lstmEncode', valid: encTokens, fields: { ...DIMS, tokens: 'tokens', vocabSize: 'dim', embedding: 'f32', weights: 'weights', reverse: 'bool', lengths: 'lengths' } },
     { name: 'matMul', valid: mm, fields: { m: 'dim', k: 'dim', n: 'dim', batchA: 'optdim', batchB: 'optdim', a: 'f32', b: 'f32', transposeA: 'bool', transposeB: 'bool' } },
+    { name: 'adamUpdate', valid: adam, fields: { size: 'dim', weights: 'f32', gradients: 'f32', m: 'f32', v: 'f32', alpha: 'num', beta1: 'num', beta2: 'num', epsilon: 'num', vScale: 'optnum', gradScale: 'optnum' } },
   ];
 }
 
@@ -117,6 +122,15 @@ function breakField(rng: Rng, args: Args, f: string, kind: Kind, single: boolean
       args[f] = choice;
       return `${f}=${String(choice)}`;
     }
+    case 'num':
+    case 'optnum': {
+      // every one is outside every range adamUpdate accepts (alpha, ε ≤ 1e6; β ≤ 1; scales ≤ 1e12; none < 0)
+      const bad: unknown[] = [NaN, Infinity, -Infinity, -1, 1e13, '0.5', 10n, true, {}];
+      if (kind === 'num') bad.push(undefined);
+      const choice = pick(rng, bad);
+      args[f] = choice;
+      return `${f}=${String(choice)}`;
+    }
     case 'f32':
     case 'optf32':
     case 'i32': {
@@ -137,7 +151,9 @@ function breakField(rng: Rng, args: Args, f: string, kind: Kind, single: boolean
       return `${f}: ${what}`;
     }
     case 'lengths': {
-      const l = v instanceof Int32Array ? v.slice() : new Int32Array(Math.max(1, Number(args.batch) || 1));
+      // (batch may be broken already, e.g. Infinity or 2^40: then any small array stands in)
+      const b = Number(args.batch);
+      const l = v instanceof Int32Array ? v.slice() : new Int32Array(Number.isInteger(b) && b >= 1 && b <= 64 ? b : 1);
       const steps = args.steps as number;
       const choice = pick(rng, ['negative', 'above steps', 'int max', 'float', 'length'] as const);
       if (choice === 'float') args[f] = Float32Array.from(l);

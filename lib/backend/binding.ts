@@ -168,6 +168,30 @@ export interface MatMulArgs {
   transposeB?: boolean;
 }
 
+/**
+ * One Adam step over one parameter array (native/src/adam.h), IN PLACE on weights, m and v (the optimiser's
+ * state; the four arrays must not overlap). Per element, float32:
+ *   g·gradScale → m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  w ← w − alpha·m / (√v·vScale + epsilon)
+ * tfjs' AdamOptimizer at step t is alpha = lr/(1−β1^t), vScale = 1/√(1−β2^t); Kingma & Ba's efficient form is
+ * alpha = lr·√(1−β2^t)/(1−β1^t), vScale = 1.
+ */
+export interface AdamUpdateArgs {
+  size: number;
+  weights: Float32Array; // [size], updated
+  gradients: Float32Array; // [size]
+  m: Float32Array; // [size], updated (first moment)
+  v: Float32Array; // [size], updated (second moment)
+  alpha: number;
+  beta1: number;
+  beta2: number;
+  /** > 0 */
+  epsilon: number;
+  /** default 1 */
+  vScale?: number;
+  /** the gradient is multiplied by it first (global-norm clipping); default 1 */
+  gradScale?: number;
+}
+
 export interface NativeBinding {
   capabilities(): NativeCapabilities;
   /** force a SIMD level (tests, benchmarks); throws DS_UNSUPPORTED when the CPU or build lacks it */
@@ -190,6 +214,9 @@ export interface NativeBinding {
   /** [max(batchA,batchB), M, N] */
   matMul(args: MatMulArgs): Float32Array;
   matMulAsync(args: MatMulArgs): Promise<Float32Array>;
+  /** returns args.weights (updated in place) */
+  adamUpdate(args: AdamUpdateArgs): Float32Array;
+  adamUpdateAsync(args: AdamUpdateArgs): Promise<Float32Array>;
 }
 
 // ---- CUDA (native/cuda; present only when capabilities().cudaCompiled) ------------------------------------

@@ -169,6 +169,21 @@ int64_t ArgReader::integer_or(const char* field, int64_t def, int64_t min, int64
   return has(field) ? integer(field, min, max) : def;
 }
 
+double ArgReader::number(const char* field, double min, double max) {
+  Napi::Value v = obj_.Get(field);
+  auto expected = [&]() { return "a finite number in [" + std::to_string(min) + ", " + std::to_string(max) + "]"; };
+  if (v.IsUndefined() || v.IsNull()) fail_field(kInvalidArgument, field, expected() + " (required)", v);
+  if (!v.IsNumber()) fail_field(kInvalidArgument, field, expected(), v);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) fail_field(kInvalidArgument, field, expected(), v);
+  if (d < min || d > max) fail_field(kOutOfRange, field, expected(), v);
+  return d;
+}
+
+double ArgReader::number_or(const char* field, double def, double min, double max) {
+  return has(field) ? number(field, min, max) : def;
+}
+
 bool ArgReader::boolean_or(const char* field, bool def) {
   Napi::Value v = obj_.Get(field);
   if (v.IsUndefined() || v.IsNull()) return def;
@@ -220,6 +235,15 @@ View<const T> ArgReader::typed(const char* field, int64_t expected, const char* 
   inputs_->push_back(v);
   seen_->push_back({v, prefix_, field, view.data, len});
   return view;
+}
+
+View<float> ArgReader::f32_inout(const char* field, int64_t expected, const char* formula) {
+  View<const float> c = typed<float>(field, expected, formula, true);
+  // A Float32Array's elements are always writable (typed arrays with elements cannot be frozen).
+  View<float> w;
+  w.data = const_cast<float*>(c.data);
+  w.length = c.length;
+  return w;
 }
 
 View<const float> ArgReader::f32(const char* field, int64_t expected, const char* formula) {

@@ -68,6 +68,7 @@ Napi::Value async_entry(const Napi::CallbackInfo& info, const char* fn) {
 void register_runtime(Napi::Env env, Napi::Object exports);
 void register_lstm(Napi::Env env, Napi::Object exports);
 void register_dense(Napi::Env env, Napi::Object exports);
+void register_adam(Napi::Env env, Napi::Object exports);
 
 }  // namespace binding
 }  // namespace ds

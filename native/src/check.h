@@ -85,6 +85,9 @@ class ArgReader {
   int64_t integer(const char* field, int64_t min, int64_t max);
   int64_t integer_or(const char* field, int64_t def, int64_t min, int64_t max);
   bool boolean_or(const char* field, bool def);
+  // A finite number in [min, max] (a JavaScript number; not NaN/Infinity/bigint/string).
+  double number(const char* field, double min, double max);
+  double number_or(const char* field, double def, double min, double max);
   ArgReader object(const char* field);  // a required nested object
 
   // A Float32Array / Int32Array of exactly `expected` elements; `formula` explains the expectation in the
@@ -94,6 +97,8 @@ class ArgReader {
   View<const float> f32_opt(const char* field, int64_t expected, const char* formula);
   View<const int32_t> i32(const char* field, int64_t expected, const char* formula);
   View<const int32_t> i32_opt(const char* field, int64_t expected, const char* formula);
+  // A Float32Array the call updates in place (an optimiser's state): the same checks as f32.
+  View<float> f32_inout(const char* field, int64_t expected, const char* formula);
 
   [[noreturn]] void fail_field(const char* code, const char* field, const std::string& expected, Napi::Value got);
   [[noreturn]] void fail_msg(const char* code, const std::string& message);

@@ -7,7 +7,10 @@ set(DS_KERNEL_SOURCES
   "${DS_SRC}/lstm.cpp"
   "${DS_SRC}/dispatch.cpp"
   "${DS_SRC}/threadpool.cpp"
+  "${DS_SRC}/adam.cpp"
   "${DS_SRC}/kernels/kernels_baseline.cpp")
+# adam.cpp: v >= 0, so sqrt needs no errno path, which would keep the loop from vectorising.
+set_source_files_properties("${DS_SRC}/adam.cpp" PROPERTIES COMPILE_OPTIONS "-fno-math-errno")
 # -ffp-contract=fast: a*b+c in lstm_math.h becomes one FMA where the ISA has it (the CUDA compiler does the
 # same by default), whatever -std mode the target uses.
 set_source_files_properties("${DS_SRC}/kernels/kernels_baseline.cpp" PROPERTIES

@@ -15,11 +15,13 @@
         '../lstm.cpp',
         '../dispatch.cpp',
         '../threadpool.cpp',
+        '../adam.cpp',
         'kernels_baseline.cpp',
       ],
       'include_dirs': ['..', '../..'],
       'cflags': ['-fPIC', '-pthread'],
-      'cflags_cc': ['-std=gnu++17', '-O3', '-fexceptions', '-ffp-contract=fast'],
+      # -fno-math-errno: adam.cpp's sqrt (of v >= 0) needs no errno path, which would keep it from vectorising
+      'cflags_cc': ['-std=gnu++17', '-O3', '-fexceptions', '-ffp-contract=fast', '-fno-math-errno'],
       'cflags_cc!': ['-fno-exceptions'],
       'link_settings': { 'libraries': ['-pthread'] },
       'conditions': [
