@@ -170,7 +170,8 @@ export interface MatMulArgs {
 
 /**
  * One Adam step over one parameter array (native/src/adam.h), IN PLACE on weights, m and v (the optimiser's
- * state; the four arrays must not overlap). Per element, float32:
+ * state; the four arrays must not overlap). Per element, in double with m, v and w stored as float32 (as a
+ * JavaScript loop over Float32Arrays computes it):
  *   g·gradScale → m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  w ← w − alpha·m / (√v·vScale + epsilon)
  * tfjs' AdamOptimizer at step t is alpha = lr/(1−β1^t), vScale = 1/√(1−β2^t); Kingma & Ba's efficient form is
  * alpha = lr·√(1−β2^t)/(1−β1^t), vScale = 1.

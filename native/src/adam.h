@@ -1,6 +1,9 @@
 // Adam's update, one parameter array at a time (the optimiser of every training loop: lib/models/adam.ts and
-// the benchmark's native training steps). Per element, in float32:
+// the benchmark's native training steps). Per element:
 //   g ← g·gradScale;  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  w ← w − α·m / (√v·vScale + ε)
+// computed in double and stored as float32 after each of m, v, w — exactly what lib's TypeScript loop does
+// (JavaScript numbers are doubles, stores into a Float32Array round), so a model trains to the same bits on
+// the native backend as before this kernel existed, and as the `cpu` backend's loop computes the update.
 // Two conventions are one formula: tfjs' AdamOptimizer is α = lr/(1−β1^t), vScale = 1/√(1−β2^t); the
 // "efficient" form of Kingma & Ba (ε added to the uncorrected √v) is α = lr·√(1−β2^t)/(1−β1^t), vScale = 1.
 // The caller computes α and vScale for its step t in double precision.
@@ -14,16 +17,19 @@
 namespace ds {
 
 struct AdamStep {
-  float alpha, beta1, beta2, epsilon, v_scale, grad_scale;
+  double alpha, beta1, beta2, epsilon, v_scale, grad_scale;
 };
 
 namespace math {
-// One element (shared by every path that applies Adam, so there is one definition of the arithmetic).
+// One element (shared by every path that applies Adam, so there is one definition of the arithmetic). Each
+// operation in double, in the order the TypeScript loop evaluates it; m and v are read back as stored.
+// (No contraction into FMAs: adam.cpp is built for the baseline ISA, which has none.)
 DS_HD void adam_element(float& w, float g, float& m, float& v, const AdamStep& s) {
-  g *= s.grad_scale;
-  m = s.beta1 * m + (1.0f - s.beta1) * g;
-  v = s.beta2 * v + (1.0f - s.beta2) * g * g;
-  w -= s.alpha * m / (sqrtf(v) * s.v_scale + s.epsilon);
+  const double gi = static_cast<double>(g) * s.grad_scale;
+  m = static_cast<float>(s.beta1 * static_cast<double>(m) + (1.0 - s.beta1) * gi);
+  v = static_cast<float>(s.beta2 * static_cast<double>(v) + (1.0 - s.beta2) * gi * gi);
+  w = static_cast<float>(static_cast<double>(w) -
+                         (s.alpha * static_cast<double>(m)) / (sqrt(static_cast<double>(v)) * s.v_scale + s.epsilon));
 }
 }  // namespace math
 

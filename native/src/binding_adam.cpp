@@ -21,12 +21,12 @@ Job build_adam(const Napi::CallbackInfo& info, const char* fn) {
   View<float> m = r.f32_inout("m", n, "size");
   View<float> v = r.f32_inout("v", n, "size");
   AdamStep s;
-  s.alpha = static_cast<float>(r.number("alpha", 0, 1e6));
-  s.beta1 = static_cast<float>(r.number("beta1", 0, 1));
-  s.beta2 = static_cast<float>(r.number("beta2", 0, 1));
-  s.epsilon = static_cast<float>(r.number("epsilon", 0, 1e6));
-  s.v_scale = static_cast<float>(r.number_or("vScale", 1, 0, 1e12));
-  s.grad_scale = static_cast<float>(r.number_or("gradScale", 1, 0, 1e12));
+  s.alpha = r.number("alpha", 0, 1e6);
+  s.beta1 = r.number("beta1", 0, 1);
+  s.beta2 = r.number("beta2", 0, 1);
+  s.epsilon = r.number("epsilon", 0, 1e6);
+  s.v_scale = r.number_or("vScale", 1, 0, 1e12);
+  s.grad_scale = r.number_or("gradScale", 1, 0, 1e12);
   // ε > 0 keeps the division defined where v is 0 (a parameter whose gradient has always been 0).
   if (!(s.epsilon > 0)) r.fail_field(kOutOfRange, "epsilon", "a number > 0 (and <= 1e6)", r.get("epsilon"));
   r.verify_inputs();
