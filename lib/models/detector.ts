@@ -388,6 +388,7 @@ export class Detector {
       this.training = await runTraining(
         {
           model: 'detector',
+          unit: 'windows',
           params: this.params,
           train: all(ctx),
           val: val && val.windows.counts.length > 0 ? all(val) : [],

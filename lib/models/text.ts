@@ -235,6 +235,7 @@ export class TextAutoencoder {
     const split = splitItems(seqs.length, o.validationSplit ?? 0, o.seed ?? 42);
     const spec = (train: number[], val: number[]) => ({
       model: 'text',
+      unit: 'messages',
       params: this.params,
       train,
       val,

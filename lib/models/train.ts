@@ -35,6 +35,8 @@ export interface TrainOptions {
 export interface TrainProgress {
   /** which model: 'text' or 'detector' */
   model: string;
+  /** what an item is ('messages' for the text model, 'windows' for the detector) */
+  unit: string;
   epoch: number; // 1-based
   epochs: number;
   step: number; // 1-based within the epoch
@@ -65,6 +67,8 @@ export interface TrainResult {
 
 export interface LoopSpec {
   model: string;
+  /** what an item is, for progress lines (default 'items') */
+  unit?: string;
   params: ParamSet;
   /** item indices to train and validate on */
   train: number[];
@@ -135,6 +139,7 @@ export async function runTraining(spec: LoopSpec, options: TrainOptions): Promis
   checkTrainOptions(options);
   const o = { ...DEFAULT_TRAIN, ...options };
   const { model, params } = spec;
+  const unit = spec.unit ?? 'items';
   if (spec.train.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `no training items for the ${model} model`);
   const optimizer = new Adam(o.learningRate);
   const vars = [...params.vars.values()];
@@ -170,7 +175,7 @@ export async function runTraining(spec: LoopSpec, options: TrainOptions): Promis
         const elapsed = (Date.now() - t0) / 1000;
         const rate = seen / Math.max(elapsed, 1e-9);
         const remaining = (o.epochs - epoch) * spec.train.length + (spec.train.length - count);
-        o.onProgress?.({ model, epoch, epochs: o.epochs, step: s + 1, steps, loss: sum / count, valLoss: null, itemsPerSecond: rate, etaSeconds: remaining / rate, epochEnd: false });
+        o.onProgress?.({ model, unit, epoch, epochs: o.epochs, step: s + 1, steps, loss: sum / count, valLoss: null, itemsPerSecond: rate, etaSeconds: remaining / rate, epochEnd: false });
         // Let timers and signals run (cancellation from a SIGINT handler, progress rendering).
         await new Promise((r) => setImmediate(r));
       }
@@ -179,7 +184,7 @@ export async function runTraining(spec: LoopSpec, options: TrainOptions): Promis
       history.push({ epoch, loss: lastLoss, valLoss });
       const elapsed = (Date.now() - t0) / 1000;
       const rate = seen / Math.max(elapsed, 1e-9);
-      o.onProgress?.({ model, epoch, epochs: o.epochs, step: steps, steps, loss: lastLoss, valLoss, itemsPerSecond: rate, etaSeconds: ((o.epochs - epoch) * spec.train.length) / rate, epochEnd: true });
+      o.onProgress?.({ model, unit, epoch, epochs: o.epochs, step: steps, steps, loss: lastLoss, valLoss, itemsPerSecond: rate, etaSeconds: ((o.epochs - epoch) * spec.train.length) / rate, epochEnd: true });
       const monitored = valLoss ?? lastLoss;
       if (monitored < best - o.minDelta) {
         best = monitored;

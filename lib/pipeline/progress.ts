@@ -40,11 +40,11 @@ export function consoleReporter(verbosity: Verbosity, out: NodeJS.WriteStream = 
         const filled = Math.round(frac * width);
         const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
         const val = p.valLoss !== null ? ` val ${p.valLoss.toFixed(4)}` : '';
-        out.write(`\r  ${p.model} [${bar}] epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)}${val} ${p.itemsPerSecond.toFixed(0)}/s ETA ≤${fmtSeconds(p.etaSeconds)}   `);
+        out.write(`\r  ${p.model} [${bar}] epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)}${val} ${p.itemsPerSecond.toFixed(0)} ${p.unit}/s ETA ≤${fmtSeconds(p.etaSeconds)}   `);
         barOpen = true;
       } else if (p.epochEnd || verbosity === 'verbose') {
         const val = p.valLoss !== null ? ` val_loss ${p.valLoss.toFixed(4)}` : '';
-        out.write(`  ${p.model} epoch ${p.epoch}/${p.epochs}${p.epochEnd ? '' : ` step ${p.step}/${p.steps}`} loss ${p.loss.toFixed(4)}${val} ${p.itemsPerSecond.toFixed(0)} items/s\n`);
+        out.write(`  ${p.model} epoch ${p.epoch}/${p.epochs}${p.epochEnd ? '' : ` step ${p.step}/${p.steps}`} loss ${p.loss.toFixed(4)}${val} ${p.itemsPerSecond.toFixed(0)} ${p.unit}/s\n`);
       }
     },
     stageDone(name, seconds, items, unit) {

@@ -162,7 +162,7 @@ export async function trainTextStage(dir: string, manifest: PreparedManifest, se
   const seqs = sequencesOf({ vocabulary, messages });
   const seed = config.seed;
   const text = new TextAutoencoder({ ...config.text.model, maxTokens: logConfig.tokenizer.maxTokens, vocabSize: vocabulary.size, seed });
-  const textResult = await timed(o.reporter, 'train-text', `${seqs.length} distinct messages, vocabulary ${vocabulary.size}`, (r: TrainResult) => [r.epochs * seqs.length, 'messages'], () =>
+  const textResult = await timed(o.reporter, 'train-text', `${seqs.length} distinct messages, vocabulary ${vocabulary.size}`, (r: TrainResult) => [Math.round(r.itemsPerSecond * r.seconds), 'messages'], () =>
     text.fit(seqs, { ...trainOptionsOf(config.text.train), seed, ...(o.signal ? { signal: o.signal } : {}), ...(o.reporter?.progress ? { onProgress: o.reporter.progress } : {}) }),
   );
   return { logConfig, vocabulary, text, messages, counts, textResult };
@@ -207,7 +207,7 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
   const ended = (s: PreparedSession) => sessionEnded(s.end, idle, s.lastTs);
   const seed = config.seed;
   const detector = new Detector({ ...config.detector.model, vectorDim: D, window: st.logConfig.window.size, seed });
-  const detResult = await timed(o.reporter, 'train-detector', `${fitOn.length} sessions (${nHold} held back for the threshold)`, (r: TrainResult) => [r.epochs * fitOn.length, 'sessions'], () =>
+  const detResult = await timed(o.reporter, 'train-detector', `${fitOn.length} sessions (${nHold} held back for the threshold)`, (r: TrainResult) => [Math.round(r.itemsPerSecond * r.seconds), 'windows'], () =>
     detector.fit(vectors, fitOn.map(ids), {
       ...trainOptionsOf(config.detector.train),
       seed,
