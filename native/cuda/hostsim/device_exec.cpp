@@ -18,6 +18,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -81,6 +83,33 @@ void launch(const Stream& s, const char* name, int64_t gx, int64_t gy, int threa
   }));
 }
 
+// Every pointer a kernel is given must point into live device memory (or be null where the kernel allows it):
+// a host pointer or a freed buffer handed to a kernel faults on a GPU (cudaErrorIllegalAddress at the next
+// synchronisation); here it is refused at the launch, naming the kernel and the argument. Only the start is
+// checked (the kernels' extents are the emulator's business). The lists below name every pointer field of
+// the argument structs of lstm_kernels.cuh: a field added there must be added here.
+struct PtrArg {
+  const char* name;
+  const void* p;
+};
+void check_pointers(const char* kernel, std::initializer_list<PtrArg> args) {
+  std::lock_guard<std::recursive_mutex> lock(ds_hostsim::state().mu);
+  for (const PtrArg& a : args)
+    if (a.p && !ds_hostsim::is_device_range(a.p, 0))
+      throw CudaError(std::string("launch of ") + kernel + ": argument " + a.name +
+                      " is not device memory (host stand-in check)");
+}
+void check_fwd(const char* kernel, const k::FwdArgs<RawMem>& a) {
+  check_pointers(kernel, {{"xproj", a.xproj}, {"bias", a.bias}, {"R", a.R}, {"lengths", a.lengths}, {"h0", a.h0},
+                          {"c0", a.c0}, {"hbuf", a.hbuf}, {"cbuf", a.cbuf}, {"y", a.y}, {"gates", a.gates},
+                          {"cells", a.cells}, {"h_out", a.h_out}, {"c_out", a.c_out}});
+}
+void check_bwd(const char* kernel, const k::BwdArgs<RawMem>& a) {
+  check_pointers(kernel, {{"R", a.R}, {"lengths", a.lengths}, {"gates", a.gates}, {"cells", a.cells}, {"c0", a.c0},
+                          {"dy", a.dy}, {"dh_out", a.dh_out}, {"dc_out", a.dc_out}, {"dpre", a.dpre},
+                          {"dcbuf", a.dcbuf}, {"dh0", a.dh0}, {"dc0", a.dc0}});
+}
+
 int64_t blocks_for(int64_t n, int threads) { return (n + threads - 1) / threads; }
 
 // ---- kernels.cu's launch configuration, on the stand-in device's properties -----------------------------
@@ -131,6 +160,7 @@ void DeviceExec::gemm(const k::GemmArgs<RawMem>& g) {
   const int64_t tm = k::gemm_tiles_m(g.m), tn = k::gemm_tiles_n(g.n);
   if (tm > 0x7fffffff || tn > 65535)
     throw CudaError("gemm: " + std::to_string(g.m) + "x" + std::to_string(g.n) + " exceeds the grid limits");
+  check_pointers("gemm_kernel", {{"A", g.A}, {"a_rows", g.a_rows}, {"B", g.B}, {"C", g.C}});
   launch(s_, "gemm_kernel", tm, tn, k::GEMM_THREADS,
          {size_t(k::GEMM_BK * k::GEMM_BM), size_t(k::GEMM_BK * k::GEMM_BN)}, k::GEMM_MR * k::GEMM_NR,
          [g](HostSched& sc) { k::gemm_program(sc, g); });
@@ -138,6 +168,7 @@ void DeviceExec::gemm(const k::GemmArgs<RawMem>& g) {
 
 void DeviceExec::forward_recurrent(k::FwdArgs<RawMem> a) {
   if (a.B == 0 || a.H == 0) return;
+  check_fwd("forward recurrent kernels", a);
   RecurrentConfig c = choose_config(a.B, a.H, mode_);
   a.U = c.U;
   last_persistent_ = c.persistent;
@@ -154,6 +185,7 @@ void DeviceExec::forward_recurrent(k::FwdArgs<RawMem> a) {
 
 void DeviceExec::backward_recurrent(k::BwdArgs<RawMem> a) {
   if (a.B == 0 || a.H == 0) return;
+  check_bwd("backward recurrent kernels", a);
   RecurrentConfig c = choose_config(a.B, a.H, mode_);
   a.U = c.U;
   last_persistent_ = c.persistent;
@@ -170,12 +202,14 @@ void DeviceExec::backward_recurrent(k::BwdArgs<RawMem> a) {
 void DeviceExec::gather_hprev(const k::GatherArgs<RawMem>& a) {
   const int64_t n = a.B * a.T * a.H;
   if (n == 0) return;
+  check_pointers("gather_hprev_kernel", {{"lengths", a.lengths}, {"h0", a.h0}, {"y", a.y}, {"hprev", a.hprev}});
   launch(s_, "gather_hprev_kernel", blocks_for(n, 256), 1, 256, {}, 1,
          [a](HostSched& sc) { k::gather_hprev_program(sc, a); });
 }
 
 void DeviceExec::column_sum(const float* m, int64_t rows, int64_t cols, float* out) {
   if (cols == 0) return;
+  check_pointers("column_sum_kernel", {{"m", m}, {"out", out}});
   launch(s_, "column_sum_kernel", blocks_for(cols, 128), 1, 128, {}, 1,
          [m, rows, cols, out](HostSched& sc) { k::column_sum_program<HostSched, RawMem>(sc, m, rows, cols, out); });
 }
