@@ -149,9 +149,9 @@ RecurrentConfig choose_config(Kernel kernel, int64_t B, int64_t H, DeviceExec::M
 }  // namespace
 
 // ---- executor ------------------------------------------------------------------------------------------------
-// EmuExec (emulate.cpp) repeats these launch loops on the host on purpose, line for line: it checks this launch
-// sequence, and the two cannot share code (<<<>>> and cooperative launches here, one EmuSched per launch there).
-// Change the two together.
+// EmuExec (emulate.cpp) and hostsim's DeviceExec (hostsim/device_exec.cpp) repeat these launch loops on the
+// host on purpose, line for line: they check this launch sequence, and cannot share code with it (<<<>>> and
+// cooperative launches here, a host scheduler per launch there). Change the three together.
 
 void DeviceExec::gemm(const k::GemmArgs<RawMem>& g) {
   if (g.m == 0 || g.n == 0) return;
