@@ -10,7 +10,7 @@ import { DeepSentryError } from '../lib/errors';
 import { DeepSentry, resolvePipelineConfig, scoreLog, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../lib/pipeline';
 import { createScorer } from '../lib/live/engine';
 import { sweep, rocAuc } from '../lib/eval/metrics';
-import { HDFS_LABELS, hdfsBlocks, hdfsSlice, tinyConfig, trainedModel, workDir } from './pipeline-fixtures';
+import { BGL_LOG, HDFS_LABELS, hdfsBlocks, hdfsSlice, tinyConfig, trainedModel, workDir } from './pipeline-fixtures';
 import { requireData } from './support/data';
 
 function labelsOf(file: string): Map<string, number> {
@@ -238,5 +238,35 @@ describe('pipeline: run separates anomalous from normal sessions (real hdfs-dev 
     const auc = rocAuc(sweep(rows.map((x) => Number(x[1])), rows.map((x) => labels.get(x[0]) ?? 0)))!;
     expect(auc).to.be.closeTo(m.session.rocAuc!, 1e-9);
     expect(auc).to.be.greaterThan(0.8);
+  });
+});
+
+describe('pipeline: run evaluates a log against the labels its own lines carry (BGL)', function () {
+  this.timeout(300000);
+  before(function () {
+    requireData(this);
+  });
+  it('with no --labels, BGL lines are labelled by their Label column: counts match the raw file line by line', async () => {
+    const out = path.join(workDir(), 'run-bgl');
+    const r = await runPipeline(BGL_LOG, out, { config: tinyConfig() });
+    expect(r.evaluation, 'evaluated without a label file').to.not.equal(null);
+    const m = r.evaluation!.result.metrics;
+    // Independent count: the scored lines (lines.csv line_no) whose first field is not "-" in the raw log.
+    const raw = fs.readFileSync(BGL_LOG, 'utf8').split('\n');
+    const scored = readCsv(path.join(out, 'lines.csv')).slice(1).map((x) => Number(x[0]));
+    expect(scored.length).to.be.greaterThan(500);
+    const anomalous = scored.filter((n) => raw[n - 1].split(/\s+/)[0] !== '-').length;
+    expect(anomalous, 'some scored lines are alerts').to.be.greaterThan(10);
+    expect(m.line.anomalies).to.equal(anomalous);
+    expect(m.coverage.linesLabelled).to.equal(scored.length);
+    expect(m.session.anomalies).to.be.greaterThan(0);
+    expect(fs.existsSync(path.join(out, 'report.html'))).to.equal(true);
+  });
+
+  it('an HDFS log (no label field in its format) is not evaluated without --labels', async () => {
+    const out = path.join(workDir(), 'run-hdfs-nolabels');
+    const r = await runPipeline(hdfsBlocks(20000), out, { config: tinyConfig() });
+    expect(r.evaluation).to.equal(null);
+    expect(fs.existsSync(path.join(out, 'metrics.json'))).to.equal(false);
   });
 });

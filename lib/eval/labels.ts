@@ -28,8 +28,8 @@ export interface LineLabels {
   file: string;
   labels: Int8Array;
   anomalies: number;
-  /** The 1-based whitespace-separated field that holds the label. */
-  field: number;
+  /** The 1-based whitespace-separated field that holds the label (absent: the log format's own label field). */
+  field?: number;
   /** Values of that field meaning "normal"; anything else means anomalous. */
   normalValues: string[];
 }
@@ -135,4 +135,19 @@ export async function loadLineLabels(file: string, options: LineLabelOptions = {
   }
   if (labelled === 0) throw new DeepSentryError('DS_PARSE', `label file ${file} has no labelled lines`);
   return { kind: 'line', file, labels: labels.subarray(0, last + 1), anomalies, field, normalValues: [...normalValues] };
+}
+
+/**
+ * Per-line labels the log format itself parsed (BGL's Label column, a JSON path, a regex group): `byLine[n]` is
+ * 1, 0 or -1 for line n (1-based), as `deepsentry prepare` stored them in lines.bin.
+ */
+export function lineLabelsFromFormat(file: string, byLine: Int8Array, normalValues: readonly string[]): LineLabels {
+  let anomalies = 0;
+  let labelled = 0;
+  for (let i = 1; i < byLine.length; i++) {
+    if (byLine[i] >= 0) labelled++;
+    if (byLine[i] === 1) anomalies++;
+  }
+  if (labelled === 0) throw new DeepSentryError('DS_PARSE', `${file} has no labelled lines`);
+  return { kind: 'line', file, labels: byLine, anomalies, normalValues: [...normalValues] };
 }

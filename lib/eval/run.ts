@@ -5,7 +5,7 @@
 import { DeepSentryError } from '../errors';
 import { assertReadableFile } from './csv';
 import { evaluate, type EvaluationResult } from './evaluate';
-import { loadLineLabels, loadSessionLabels } from './labels';
+import { loadLineLabels, loadSessionLabels, type Labels } from './labels';
 import type { ThresholdSource } from './types';
 import { writeEvaluation, type WrittenFiles } from './write';
 
@@ -14,7 +14,9 @@ export interface RunEvaluationOptions {
   /** the directory with sessions.csv (and lines.csv) */
   scoresDir: string;
   /** a loghub BlockId,Label file, or (with `labelField`) a log whose lines carry their label */
-  labelsFile: string;
+  labelsFile?: string;
+  /** labels already read (e.g. lineLabelsFromFormat), instead of labelsFile */
+  labels?: Labels;
   /** per-line labels: the 1-based whitespace-separated field holding the label (BGL: 1) */
   labelField?: number;
   /** per-line labels: values meaning normal (default ['-']) */
@@ -41,14 +43,18 @@ export interface RunEvaluationResult {
 }
 
 export async function runEvaluation(o: RunEvaluationOptions): Promise<RunEvaluationResult> {
-  assertReadableFile(o.labelsFile, 'label file');
+  if ((o.labelsFile === undefined) === (o.labels === undefined)) {
+    throw new DeepSentryError('DS_INVALID_ARGUMENT', 'runEvaluation: give exactly one of labelsFile and labels');
+  }
+  if (o.labelsFile !== undefined) assertReadableFile(o.labelsFile, 'label file');
   if (o.logFile !== undefined) assertReadableFile(o.logFile, 'log file');
   if (o.normalValues !== undefined && o.labelField === undefined) {
     throw new DeepSentryError('DS_INVALID_ARGUMENT', 'normal label values describe per-line labels: give the label field too');
   }
-  const labels = o.labelField !== undefined
-    ? await loadLineLabels(o.labelsFile, { field: o.labelField, ...(o.normalValues ? { normalValues: o.normalValues } : {}) })
-    : await loadSessionLabels(o.labelsFile);
+  const file = o.labelsFile as string;
+  const labels = o.labels ?? (o.labelField !== undefined
+    ? await loadLineLabels(file, { field: o.labelField, ...(o.normalValues ? { normalValues: o.normalValues } : {}) })
+    : await loadSessionLabels(file));
   const result = await evaluate({
     scoresDir: o.scoresDir,
     labels,

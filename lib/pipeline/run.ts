@@ -9,12 +9,14 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeepSentryError } from '../errors';
-import { prepareLogs, type PrepareSummary } from '../logs/prepared';
+import { createFormat } from '../logs/formats';
+import { prepareLogs, readPreparedLines, readPreparedManifest, type PrepareSummary } from '../logs/prepared';
+import { lineLabelsFromFormat, type LineLabels } from '../eval/labels';
 import { runEvaluation, type RunEvaluationResult } from '../eval/run';
 import type { PipelineConfig } from './config';
 import { DeepSentry } from './model';
 import { scoreLog, type ScoreSummary } from './score';
-import { groupByKey, loadSessions, trainFromPrepared, type PipelineReporter } from './train';
+import { groupByKey, loadSessions, modelLogConfig, trainFromPrepared, type PipelineReporter } from './train';
 
 /** Options shared by trainModel and runPipeline. */
 export interface PipelineOptions {
@@ -106,7 +108,10 @@ export async function trainModel(logs: string[], outDir: string, o: PipelineOpti
 
 /** Options of runPipeline. */
 export interface RunOptions extends PipelineOptions {
-  /** loghub BlockId,Label file: evaluate the scored sessions (labels are never used for training) */
+  /**
+   * loghub BlockId,Label file: evaluate the scored sessions (labels are never used for training). Without it, a
+   * log whose format parses a label per line (BGL's Label column) is evaluated against those labels.
+   */
   labels?: string;
   /** keep the trained model here (default `<outDir>/model`) */
   modelDir?: string;
@@ -137,7 +142,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
   const timings: StageTiming[] = [];
   const rep = recording(o.reporter, timings);
   return withWorkDir(o, async (work) => {
-    await prepareTimed([log], work, o, rep);
+    const prepared = await prepareTimed([log], work, o, rep);
     // Split by session key (a key's segments, when an idle timeout splits it, stay on one side), keys in time
     // order of their first line.
     const keys = groupByKey(await loadSessions(work)).map((g) => g[0].key);
@@ -151,12 +156,13 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
     rep.stage?.('score', `${testKeys.size} sessions`);
     const score = await scoreLog(model, log, outDir, { selectKey: (k) => testKeys.has(k), reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
     let evaluation: RunEvaluationResult | null = null;
-    if (o.labels !== undefined) {
-      rep.stage?.('eval', o.labels);
+    const inLog = o.labels === undefined ? await labelsInLog(log, work, prepared) : null;
+    if (o.labels !== undefined || inLog !== null) {
+      rep.stage?.('eval', o.labels ?? `${log} (the labels its ${prepared.formats[0]} lines carry)`);
       const te = process.hrtime.bigint();
       evaluation = await runEvaluation({
         scoresDir: outDir,
-        labelsFile: o.labels,
+        ...(o.labels !== undefined ? { labelsFile: o.labels } : { labels: inLog as LineLabels }),
         outDir,
         logFile: log,
         threshold: model.threshold,
@@ -166,7 +172,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
       });
       const m = evaluation.result.metrics;
       if (m.coverage.sessionsLabelled === 0) {
-        throw new DeepSentryError('DS_PARSE', `label file ${o.labels} matches none of the ${m.coverage.sessionsScored} scored sessions (keys like ${JSON.stringify(keys[nTrain])}): is it the label file of this log?`);
+        throw new DeepSentryError('DS_PARSE', `label file ${o.labels ?? log} matches none of the ${m.coverage.sessionsScored} scored sessions (keys like ${JSON.stringify(keys[nTrain])}): is it the label file of this log?`);
       }
       rep.stageDone?.('eval', Number(process.hrtime.bigint() - te) / 1e9, m.coverage.sessionsScored, 'sessions');
     }
@@ -182,4 +188,24 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
       seconds: Number(process.hrtime.bigint() - t0) / 1e9,
     };
   });
+}
+
+/**
+ * The per-line labels the log's own format parsed (stored in lines.bin by prepare), when it has a label field
+ * and at least one line carries a label; else null.
+ */
+async function labelsInLog(log: string, work: string, prepared: PrepareSummary): Promise<LineLabels | null> {
+  const manifest = await readPreparedManifest(work);
+  const c = modelLogConfig(manifest);
+  const format = createFormat(c.format, { year: c.year ?? 1970, utcOffsetMinutes: c.utcOffsetMinutes });
+  if (!format.label) return null;
+  const byLine = new Int8Array(prepared.lines + 2).fill(-1);
+  let labelled = 0;
+  for await (const l of readPreparedLines(work)) {
+    if (l.label >= 0 && l.line < byLine.length) {
+      byLine[l.line] = l.label;
+      labelled++;
+    }
+  }
+  return labelled > 0 ? lineLabelsFromFormat(log, byLine, format.label.normal) : null;
 }

@@ -28,7 +28,7 @@ export async function runRun(a: RunArgs): Promise<void> {
   const r = await withSignals((signal) => runPipeline(log, a.out, { config: s.config, reporter: s.reporter, signal, ...(labels !== undefined ? { labels } : {}) }));
   const out = {
     log,
-    labels: labels ?? null,
+    labels: labels ?? (r.evaluation ? `${log} (its per-line labels)` : null),
     outDir: r.outDir,
     modelDir: r.modelDir,
     trainSessions: r.trainSessions,

@@ -17,11 +17,11 @@ export interface RunArgs extends GlobalOptions {
 
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run [log]',
-  describe: 'train on the earlier sessions of a log, score the rest and evaluate with --labels (no log: the embedded HDFS sample)',
+  describe: 'train on the earlier sessions of a log, score the rest and evaluate with --labels or the labels in its lines (no log: the embedded HDFS sample)',
   builder: (y) =>
     y
       .positional('log', { type: 'string', describe: 'log file (plain or gzip); default: the embedded HDFS sample with its labels' })
-      .option('labels', { type: 'string', describe: 'labels for evaluation: loghub anomaly_label.csv (BlockId,Label)' })
+      .option('labels', { type: 'string', describe: 'labels for evaluation: loghub anomaly_label.csv (BlockId,Label); without it, a log whose format carries a label per line (BGL) is evaluated against those' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory' })
       .option('train-fraction', { type: 'number', describe: 'fraction of sessions, in time order, to train on (default 0.5)' })
       .option('format', { type: 'string', describe: 'log format (default auto-detected)' })
