@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../lib/errors';
-import { DeepSentry, resolvePipelineConfig, scoreLog, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../lib/pipeline';
+import { DeepSentry, resolvePipelineConfig, scoreLog, scoreWarnings, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../lib/pipeline';
 import { createScorer } from '../lib/live/engine';
 import { sweep, rocAuc } from '../lib/eval/metrics';
 import { BGL_LOG, HDFS_LABELS, hdfsBlocks, hdfsSlice, tinyConfig, trainedModel, workDir } from './pipeline-fixtures';
@@ -257,10 +257,20 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
     expect(scored.length).to.be.greaterThan(500);
     const anomalous = scored.filter((n) => raw[n - 1].split(/\s+/)[0] !== '-').length;
     expect(anomalous, 'some scored lines are alerts').to.be.greaterThan(10);
-    expect(m.line.anomalies).to.equal(anomalous);
+    expect(m.line!.anomalies).to.equal(anomalous);
     expect(m.coverage.linesLabelled).to.equal(scored.length);
     expect(m.session.anomalies).to.be.greaterThan(0);
     expect(fs.existsSync(path.join(out, 'report.html'))).to.equal(true);
+    // the flag-rate warning follows the counts (the later half of this small sample is mostly new messages)
+    expect(r.score.warnings.length).to.equal(r.score.anomalies > 0.2 * r.score.sessions ? 1 : 0);
+  });
+
+  it('scoreWarnings: a flag rate above 20 % of at least 20 sessions is called out, with the new messages', () => {
+    expect(scoreWarnings({ sessions: 100, anomalies: 20, newMessages: 5 })).to.deep.equal([]);
+    expect(scoreWarnings({ sessions: 19, anomalies: 19, newMessages: 5 })).to.deep.equal([]);
+    const w = scoreWarnings({ sessions: 100, anomalies: 21, newMessages: 7 });
+    expect(w).to.have.length(1);
+    expect(w[0]).to.match(/21 of 100 scored sessions \(21 %\)/).and.to.match(/7 messages the model never saw/);
   });
 
   it('an HDFS log (no label field in its format) is not evaluated without --labels', async () => {

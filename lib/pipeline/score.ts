@@ -50,6 +50,29 @@ export interface ScoreSummary {
   newMessages: number;
   files: { sessions: string; lines: string | null };
   seconds: number;
+  /** what the operator should know about the result (see scoreWarnings) */
+  warnings: string[];
+}
+
+/** Above this share of flagged sessions the result says more about the model than about the log. */
+export const HIGH_FLAG_RATE = 0.2;
+
+/**
+ * Warnings on a scoring result. Anomalies are rare by definition (a few percent of sessions in the public
+ * datasets); when more than HIGH_FLAG_RATE of at least 20 sessions are flagged, the scored log differs from
+ * what the model was trained on — new message types, another system, another format version — and the flags
+ * are mostly that difference (measured: `run` on the 2,000-line BGL sample flags 67 % of the later sessions,
+ * whose messages the earlier half never showed).
+ */
+export function scoreWarnings(s: Pick<ScoreSummary, 'sessions' | 'anomalies' | 'newMessages'>): string[] {
+  const out: string[] = [];
+  if (s.sessions >= 20 && s.anomalies > HIGH_FLAG_RATE * s.sessions) {
+    out.push(
+      `${s.anomalies} of ${s.sessions} scored sessions (${Math.round((100 * s.anomalies) / s.sessions)} %) are above the threshold: far more than anomalies usually are. ` +
+        `The log differs from the model's training data${s.newMessages > 0 ? ` (${s.newMessages} messages the model never saw)` : ''}: train on more of this kind of log.`,
+    );
+  }
+  return out;
 }
 
 const iso = (t: number | null) => (t === null ? '' : new Date(t).toISOString());
@@ -211,6 +234,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       newMessages: model.tableSize - known,
       files: { sessions: sessionsFile, lines: linesFile },
       seconds,
+      warnings: scoreWarnings({ sessions, anomalies, newMessages: model.tableSize - known }),
     };
   } catch (e) {
     sOut.destroy();

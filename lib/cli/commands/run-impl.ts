@@ -37,7 +37,7 @@ export async function runRun(a: RunArgs): Promise<void> {
     score: r.score,
     metrics: r.evaluation?.result.metrics ?? null,
     files: r.evaluation?.files ?? null,
-    warnings: r.evaluation?.warnings ?? [],
+    warnings: [...r.score.warnings, ...(r.evaluation?.warnings ?? [])],
     backend: s.backend.backend,
     timings: r.timings,
     seconds: r.seconds,

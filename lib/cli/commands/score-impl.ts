@@ -16,4 +16,5 @@ export async function runScore(a: ScoreArgs): Promise<void> {
         `wrote ${r.files.sessions}${r.files.lines ? `\n      ${r.files.lines}` : ''}\n`,
     );
   }
+  if (!a.json) for (const w of r.warnings) process.stderr.write(`deepsentry: warning: ${w}\n`);
 }
