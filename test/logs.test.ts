@@ -201,7 +201,8 @@ describe('logs: masking and tokenizer', () => {
   const m = new Masker(DEFAULT_LOG_CONFIG.masking.rules, true);
   it('masks IPv4/IPv6 with port, hex, numbers, block ids, paths, UUIDs and keeps the values', () => {
     const r = m.mask('blk_-12 from /10.0.0.1:50010 to [fe80::1]:8080 at 0xDEADbeef size 42 file /var/log/x.log id 123e4567-e89b-12d3-a456-426614174000 v2 abc123 2001:db8::7');
-    expect(r.masked).to.equal('<BLK> from /<IP> to <IP> at <HEX> size <NUM> file <PATH> id <UUID> v2 abc123 <IP>');
+    // (v2 abc123: two identifiers with digits, one <ID> after repeats collapse)
+    expect(r.masked).to.equal('<BLK> from /<IP> to <IP> at <HEX> size <NUM> file <PATH> id <UUID> <ID> <IP>');
     expect(r.values.map((v) => `${v.rule}=${v.value}`)).to.deep.equal([
       'blk=blk_-12',
       'ip=10.0.0.1:50010',
@@ -210,8 +211,25 @@ describe('logs: masking and tokenizer', () => {
       'num=42',
       'path=/var/log/x.log',
       'uuid=123e4567-e89b-12d3-a456-426614174000',
+      'id=v2',
+      'id=abc123',
       'ipv6=2001:db8::7',
     ]);
+  });
+
+  it('masks identifiers that hold a digit (as Drain treats such tokens), not words, and keeps trailing punctuation', () => {
+    const cases: [string, string][] = [
+      ['generating core.2275', 'generating <ID>'],
+      ['Block rdd_16_4 stored as bytes', 'Block <ID> stored as bytes'],
+      ['attempt_201706092018_0024_m_000120_1145: Committed', '<ID>: Committed'],
+      ['There is no server for ServerFileSystem domain storage1024', 'There is no server for ServerFileSystem domain <ID>'],
+      ['iar 0014a150 dear 0098cdc8', 'iar <ID> dear <ID>'],
+      ['node-D2 and nodes:node-[3-7]', '<ID> and nodes:node-[<NUM>-<NUM>]'],
+      ['data TLB error interrupt', 'data TLB error interrupt'],
+      ['x-y.z, done.', 'x-y.z, done.'],
+      ['slot J08.', 'slot <ID>.'],
+    ];
+    for (const [input, want] of cases) expect(m.mask(input).masked, input).to.equal(want);
   });
   it('first rule in order wins at a position; lists of one placeholder collapse; custom rules and placeholders', () => {
     expect(m.mask('to 10.0.0.1:1, 10.0.0.2:2 10.0.0.3:3 done').masked).to.equal('to <IP> done');

@@ -97,8 +97,10 @@ export interface LogConfig {
 
 /**
  * Default masking rules, Drain3-style. Each match must stand alone: it may not continue a word on either side
- * (the boundary lookarounds), so `abc123` or `v2` stay intact. Order matters: block ids before numbers,
- * addresses before paths and numbers.
+ * (the boundary lookarounds). Order matters: block ids before numbers, addresses before paths and numbers, and
+ * identifiers holding a digit (`<ID>`: `core.2275`, `rdd_16_4`, `storage1024`) before plain numbers. Without
+ * the `id` rule the loghub 2k samples gave 1,028 distinct masked messages for BGL (loghub's ground truth: 120
+ * templates), 389 for Spark (36), 124 for HPC (46); with it 139, 38 and 54 (HDFS unchanged: 14 of 14).
  */
 export const DEFAULT_MASK_RULES: MaskRule[] = [
   { name: 'blk', pattern: String.raw`blk_-?\d+`, maskWith: '<BLK>' },
@@ -116,6 +118,10 @@ export const DEFAULT_MASK_RULES: MaskRule[] = [
   { name: 'path', pattern: String.raw`(?<![\w./])(?:/[A-Za-z_.~$-][\w.~$+-]*)(?:/[\w.~$+-]+)*/?`, maskWith: '<PATH>' },
   // A Java-style exception class and everything after it (its message varies with the instance).
   { name: 'exception', pattern: String.raw`(?<![\w.$])(?:[a-z_]\w*\.)+\w*(?:Exception|Error)\b(?::.*)?$`, maskWith: '<EXCEPTION>' },
+  // An identifier with a digit in it (`core.2275`, `rdd_16_4`, `storage1024`, `attempt_2017…_1145`, `J08`,
+  // `0014a150`): as Drain treats every token holding a digit as a parameter. Letters are required (a plain
+  // number is the next rule's).
+  { name: 'id', pattern: String.raw`(?<![\w.-])(?=[\w.-]*\d)(?=[\w.-]*[A-Za-z])\w(?:[\w.-]*\w)?(?!\w)`, maskWith: '<ID>' },
   { name: 'num', pattern: String.raw`(?<![\w.])[-+]?\d+(?:\.\d+)?(?![\w])`, maskWith: '<NUM>' },
 ];
 
