@@ -121,7 +121,9 @@ export const DEFAULT_MASK_RULES: MaskRule[] = [
   // An identifier with a digit in it (`core.2275`, `rdd_16_4`, `storage1024`, `attempt_2017…_1145`, `J08`,
   // `0014a150`): as Drain treats every token holding a digit as a parameter. Letters are required (a plain
   // number is the next rule's).
-  { name: 'id', pattern: String.raw`(?<![\w.-])(?=[\w.-]*\d)(?=[\w.-]*[A-Za-z])\w(?:[\w.-]*\w)?(?!\w)`, maskWith: '<ID>' },
+  // (Written as "letters then a digit, or digits then a letter" rather than with two lookaheads: the rule is
+  // tried at every word start, and scanning each word twice cost a third of the masking speed.)
+  { name: 'id', pattern: String.raw`(?<![\w.-])(?:[A-Za-z][A-Za-z_.-]*\d|\d[\d.]*[A-Za-z_])(?:[\w.-]*\w)?(?!\w)`, maskWith: '<ID>' },
   { name: 'num', pattern: String.raw`(?<![\w.])[-+]?\d+(?:\.\d+)?(?![\w])`, maskWith: '<NUM>' },
 ];
 
