@@ -61,8 +61,8 @@ export const HIGH_FLAG_RATE = 0.2;
  * Warnings on a scoring result. Anomalies are rare by definition (a few percent of sessions in the public
  * datasets); when more than HIGH_FLAG_RATE of at least 20 sessions are flagged, the scored log differs from
  * what the model was trained on — new message types, another system, another format version — and the flags
- * are mostly that difference (measured: `run` on the 2,000-line BGL sample flags 67 % of the later sessions,
- * whose messages the earlier half never showed).
+ * are mostly that difference (measured: `run` on the 2,000-line BGL sample flags 73 % of the later sessions;
+ * 77 of their 139 distinct masked messages never occur in the earlier half).
  */
 export function scoreWarnings(s: Pick<ScoreSummary, 'sessions' | 'anomalies' | 'newMessages'>): string[] {
   const out: string[] = [];
