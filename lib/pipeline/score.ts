@@ -62,7 +62,7 @@ export const HIGH_FLAG_RATE = 0.2;
  * datasets); when more than HIGH_FLAG_RATE of at least 20 sessions are flagged, the scored log differs from
  * what the model was trained on — new message types, another system, another format version — and the flags
  * are mostly that difference (measured: `run` on the 2,000-line BGL sample flags 73 % of the later sessions;
- * 77 of their 139 distinct masked messages never occur in the earlier half).
+ * 77 distinct masked messages of the later half never occur in the earlier one).
  */
 export function scoreWarnings(s: Pick<ScoreSummary, 'sessions' | 'anomalies' | 'newMessages'>): string[] {
   const out: string[] = [];
