@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../lib/errors';
+import { createOutputDir } from '../lib/outdir';
 import { DeepSentry, resolvePipelineConfig, scoreLog, scoreWarnings, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../lib/pipeline';
 import { createScorer } from '../lib/live/engine';
 import { sweep, rocAuc } from '../lib/eval/metrics';
@@ -278,5 +279,26 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
     const r = await runPipeline(hdfsBlocks(20000), out, { config: tinyConfig() });
     expect(r.evaluation).to.equal(null);
     expect(fs.existsSync(path.join(out, 'metrics.json'))).to.equal(false);
+  });
+});
+
+describe('output directories', () => {
+  it('are created with their parents; a file in the way or an uncreatable place (/proc) is a DS_IO error, not a hang', async () => {
+    const base = path.join(workDir(), 'outdirs');
+    await createOutputDir(path.join(base, 'a', 'b', 'c'));
+    expect(fs.statSync(path.join(base, 'a', 'b', 'c')).isDirectory()).to.equal(true);
+    await createOutputDir(path.join(base, 'a', 'b', 'c')); // exists: fine
+    fs.writeFileSync(path.join(base, 'file'), 'x');
+    for (const bad of [path.join(base, 'file'), path.join(base, 'file', 'sub')]) {
+      const err = await createOutputDir(bad).then(() => null, (e: unknown) => e);
+      expect(err, bad).to.be.instanceOf(DeepSentryError);
+      expect((err as DeepSentryError).code).to.equal('DS_IO');
+      expect((err as Error).message).to.contain(bad);
+    }
+    // Node 20's mkdir({recursive: true}) never returns here; ours must fail (mocha's timeout catches a hang)
+    if (fs.existsSync('/proc/self')) {
+      const err = await createOutputDir('/proc/deepsentry-test/x').then(() => null, (e: unknown) => e);
+      expect((err as DeepSentryError).code).to.equal('DS_IO');
+    }
   });
 });

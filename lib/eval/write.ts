@@ -2,6 +2,7 @@
  * Writes an evaluation to a directory: metrics.json, the SVG charts of each level and report.html.
  * Each file is written to a temporary name and renamed, so a reader never sees half a file.
  */
+import { createOutputDir } from '../outdir';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../errors';
@@ -75,11 +76,7 @@ async function attachLineTexts(result: EvaluationResult, logFile: string): Promi
 
 /** Writes metrics.json, <level>-roc.svg, <level>-pr.svg, <level>-scores.svg and report.html into `outDir`. */
 export async function writeEvaluation(result: EvaluationResult, outDir: string, options: WriteOptions = {}): Promise<WrittenFiles> {
-  try {
-    fs.mkdirSync(outDir, { recursive: true });
-  } catch (err) {
-    throw new DeepSentryError('DS_IO', `cannot create output directory ${outDir}: ${(err as Error).message}`, { cause: err });
-  }
+  await createOutputDir(outDir);
   if (options.logFile) await attachLineTexts(result, options.logFile);
   const charts: string[] = [];
   const session = chartsOf(result.metrics.session, result.session);

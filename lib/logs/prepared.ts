@@ -17,6 +17,7 @@
  *                   "messages":[message id…],"firstTs","lastTs","end":"end|idle|evicted|window|full"}
  * ```
  */
+import { createOutputDir } from '../outdir';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -87,11 +88,7 @@ export async function prepareLogs(inputs: (string | Readable)[], outDir: string,
   if (inputs.length > 0xffff) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected at most 65535 inputs but received ${inputs.length}`);
   const config = resolveLogConfig(overrides);
   const issues = new IssueLog(config.strict, config.reportFirst);
-  try {
-    await fsp.mkdir(outDir, { recursive: true });
-  } catch (e) {
-    throw new DeepSentryError('DS_IO', `Cannot create output directory ${outDir}: ${(e as Error).message}`, { cause: e });
-  }
+  await createOutputDir(outDir);
   const tmp = (f: string) => join(outDir, `${f}.tmp`);
   const openOut = (f: string) => {
     const ws = createWriteStream(tmp(f), { highWaterMark: 1 << 20 });

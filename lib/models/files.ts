@@ -7,6 +7,7 @@
  * format and version, a SHA-256 of model.json's own content and of every shard, shard sizes and weight shapes;
  * anything wrong is a DeepSentryError DS_MODEL naming the file.
  */
+import { createOutputDir } from '../outdir';
 import { createHash, randomBytes } from 'crypto';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
@@ -103,7 +104,7 @@ export async function saveModelDir(dir: string, content: ModelContent, weights: 
     shardSha256,
   };
   try {
-    await fsp.mkdir(tmp, { recursive: true });
+    await createOutputDir(tmp, 'model directory (being written)');
     for (let i = 0; i < nShards; i++) {
       const shard = all.subarray(i * SHARD_BYTES, Math.min(total, (i + 1) * SHARD_BYTES));
       shardSha256[paths[i]] = sha256Hex(shard);

@@ -12,6 +12,7 @@
  * per key (score = max over its segments), written when the input ends, so memory also holds one small
  * record per key seen.
  */
+import { createOutputDir } from '../outdir';
 import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -91,11 +92,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const config = model.logConfig;
   const issues = new IssueLog(false, config.reportFirst);
   const name = typeof source === 'string' ? source : '<stream>';
-  try {
-    await fsp.mkdir(outDir, { recursive: true });
-  } catch (e) {
-    throw new DeepSentryError('DS_IO', `Cannot create output directory ${outDir}: ${(e as Error).message}`, { cause: e });
-  }
+  await createOutputDir(outDir);
   const sessionsFile = path.join(outDir, 'sessions.csv');
   const linesFile = o.lines === false ? null : path.join(outDir, 'lines.csv');
   const open = (f: string) => {
