@@ -2,7 +2,6 @@
  * Writes an evaluation to a directory: metrics.json, the SVG charts of each level and report.html.
  * Each file is written to a temporary name and renamed, so a reader never sees half a file.
  */
-import { createOutputDir } from '../outdir';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../errors';
@@ -11,6 +10,7 @@ import { readTextLines } from './csv';
 import { fromScoreValue, type EvaluationResult, type LevelData } from './evaluate';
 import { renderReport, type LevelCharts } from './report';
 import type { LevelMetrics } from './types';
+import { createOutputDir } from '../outdir';
 
 /** Options of {@link writeEvaluation}. */
 export interface WriteOptions {

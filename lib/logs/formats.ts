@@ -4,6 +4,7 @@
  * named groups. Auto-detection tries the built-ins on the first lines.
  */
 import { DeepSentryError } from '../errors';
+import type { LogConfig } from './config';
 import { compileTimestamp, type TimestampFormat, type TimestampParser } from './timestamp';
 
 /** A parsed line. */
@@ -551,4 +552,12 @@ export function detectFormat(sample: string[], opts: FormatOptions, input = 'inp
     );
   }
   return { name: best, spec: BUILTIN_FORMATS[best], scores, sampleSize: sample.length };
+}
+
+/**
+ * The parser of a log configuration whose format is fixed (a model's: modelLogConfig in lib/pipeline/train.ts).
+ * Yearless timestamps take `year`, else 1970 (a model has no file mtime to take it from).
+ */
+export function configuredFormat(c: Pick<LogConfig, 'format' | 'year' | 'utcOffsetMinutes'>): LogFormat {
+  return createFormat(c.format, { year: c.year ?? 1970, utcOffsetMinutes: c.utcOffsetMinutes });
 }

@@ -17,7 +17,6 @@
  *                   "messages":[message id…],"firstTs","lastTs","end":"end|idle|evicted|window|full"}
  * ```
  */
-import { createOutputDir } from '../outdir';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -29,6 +28,7 @@ import { LogProcessor, openLogInput, type LogRecord, type ProcessStats } from '.
 import type { ClosedSession, ResolvedSessionMode } from './sessions';
 import { Vocabulary } from './vocabulary';
 import { endStream, writeWithBackpressure } from '../streams';
+import { createOutputDir } from '../outdir';
 
 export const PREPARED_FORMAT = 'deepsentry-prepared';
 export const PREPARED_VERSION = 1;

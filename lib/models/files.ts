@@ -7,13 +7,13 @@
  * format and version, a SHA-256 of model.json's own content and of every shard, shard sizes and weight shapes;
  * anything wrong is a DeepSentryError DS_MODEL naming the file.
  */
-import { createOutputDir } from '../outdir';
 import { createHash, randomBytes } from 'crypto';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { DeepSentryError } from '../errors';
 import { packageRoot } from '../backend/native';
 import type { NamedWeight } from './params';
+import { createOutputDir } from '../outdir';
 
 export const MODEL_FORMAT = 'deepsentry-model';
 export const MODEL_FORMAT_VERSION = 1;

@@ -11,7 +11,7 @@
  * prediction) only when read, which the monitor does only for the events it alerts on.
  */
 import { DeepSentryError } from '../errors';
-import { createFormat, type LogFormat } from '../logs/formats';
+import { configuredFormat, type LogFormat } from '../logs/formats';
 import { SessionKeyer } from '../logs/sessions';
 import { SessionScorer, type OpenSession, type SessionsSnapshot } from '../live/session_scorer';
 import type { EndReason, EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions } from '../live/types';
@@ -93,7 +93,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     opts: ScorerOptions = {},
   ) {
     const c = model.logConfig;
-    const format = createFormat(c.format, { year: c.year ?? 1970, utcOffsetMinutes: c.utcOffsetMinutes });
+    const format = configuredFormat(c);
     const mode = c.session.mode === 'auto' ? 'key' : c.session.mode;
     if (mode === 'count') {
       throw new DeepSentryError('DS_UNSUPPORTED', `the model's sessions are count windows; the live scorer needs sessions by key, field or time (set logs.session.mode when training)`);

@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeepSentryError } from '../errors';
-import { createFormat } from '../logs/formats';
+import { configuredFormat } from '../logs/formats';
 import { prepareLogs, readPreparedLines, readPreparedManifest, type PrepareSummary } from '../logs/prepared';
 import { lineLabelsFromFormat, type LineLabels } from '../eval/labels';
 import { runEvaluation, type RunEvaluationResult } from '../eval/run';
@@ -195,9 +195,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
  * and at least one line carries a label; else null.
  */
 async function labelsInLog(log: string, work: string, prepared: PrepareSummary): Promise<LineLabels | null> {
-  const manifest = await readPreparedManifest(work);
-  const c = modelLogConfig(manifest);
-  const format = createFormat(c.format, { year: c.year ?? 1970, utcOffsetMinutes: c.utcOffsetMinutes });
+  const format = configuredFormat(modelLogConfig(await readPreparedManifest(work)));
   if (!format.label) return null;
   const byLine = new Int8Array(prepared.lines + 2).fill(-1);
   let labelled = 0;

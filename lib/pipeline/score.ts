@@ -12,7 +12,6 @@
  * per key (score = max over its segments), written when the input ends, so memory also holds one small
  * record per key seen.
  */
-import { createOutputDir } from '../outdir';
 import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -24,6 +23,7 @@ import type { DeepSentry } from './model';
 import type { PipelineReporter } from './train';
 import { sessionEnded } from './train';
 import { endStream, writeWithBackpressure } from '../streams';
+import { createOutputDir } from '../outdir';
 
 /** Options of scoreLog. */
 export interface ScoreLogOptions {
