@@ -3,8 +3,9 @@
  * per variable over its typed array. tfjs' optimizer runs ~10 elementwise tensor ops per variable per step,
  * and tfjs-backend-cpu's broadcasting elementwise kernels made that as slow as the whole forward and backward
  * pass of the detector (measured: 61 ms of a 133 ms step). On the native and CUDA backends the loop is the
- * addon's adamUpdate (native/src/adam.h: the same formula, vectorised and threaded); on `cpu` (pure
- * TypeScript, no addon) it runs here. Deterministic either way: a fixed order of float32 operations.
+ * addon's adamUpdate (native/src/adam.h: the same formula, vectorised and threaded, computed in double and
+ * stored as float32 exactly as this loop does, so both give the same bits); on `cpu` (pure TypeScript, no
+ * addon) it runs here. Deterministic either way: a fixed order of operations.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeBinding } from '../backend/binding';
