@@ -64,3 +64,14 @@ export class IssueLog {
     return [parts.join(', '), ...this.first.map((i) => `  ${i.file}:${i.line}: ${i.message}`)].join('\n');
   }
 }
+
+/**
+ * Warnings on what was read, for a command's summary: a damaged gzip input accepted with acceptTruncated
+ * (lib/logs/lines.ts), of which only the lines before the damage were used.
+ */
+export function inputWarnings(issues: Pick<IssueLog, 'counts' | 'first'>): string[] {
+  const out = issues.first.filter((i) => i.kind === 'truncated_gzip').map((i) => `${i.file} is a damaged gzip file: only its first ${i.line - 1} lines were used (${i.message})`);
+  const more = issues.counts.truncated_gzip - out.length;
+  if (more > 0) out.push(`${more}${out.length > 0 ? ' more' : ''} damaged gzip input(s): only the lines before the damage were used`);
+  return out;
+}

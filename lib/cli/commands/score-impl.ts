@@ -2,12 +2,13 @@ import { DeepSentry } from '../../pipeline/model';
 import { scoreLog } from '../../pipeline/score';
 import { setupPipeline } from '../../pipeline/setup';
 import type { ScoreArgs } from './score';
+import { reportOutput } from '../output';
 
 export async function runScore(a: ScoreArgs): Promise<void> {
   const s = await setupPipeline(a);
   const model = await DeepSentry.load(a.model, { backend: a.backend, ...(a.threads !== undefined ? { threads: a.threads } : {}) });
   s.reporter.stage?.('score', `${a.log} with ${model.directory}`);
-  const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, reporter: s.reporter });
+  const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, reporter: s.reporter, force: a.force === true, acceptTruncated: a.acceptTruncated === true });
   if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
   else if (!a.quiet) {
     process.stdout.write(
@@ -16,5 +17,5 @@ export async function runScore(a: ScoreArgs): Promise<void> {
         `wrote ${r.files.sessions}${r.files.lines ? `\n      ${r.files.lines}` : ''}\n`,
     );
   }
-  if (!a.json) for (const w of r.warnings) process.stderr.write(`deepsentry: warning: ${w}\n`);
+  reportOutput(a, a.out, r.replaced, r.warnings);
 }
