@@ -23,7 +23,7 @@ import type { DeepSentry } from './model';
 import type { PipelineReporter } from './train';
 import { sessionEnded } from './train';
 import { endStream, writeWithBackpressure } from '../streams';
-import { createOutputDir } from '../outdir';
+import { createOutputDir, type OutputDirState } from '../outdir';
 import { EVALUATION_FILES } from '../eval/write';
 
 /** Options of scoreLog. */
@@ -38,7 +38,7 @@ export interface ScoreLogOptions {
   signal?: AbortSignal;
   /** replace an earlier run's output in outDir (lib/outdir.ts); default: refuse it */
   force?: boolean;
-  /** the caller has checked outDir already (runPipeline, which writes more into it) */
+  /** the caller has checked outDir already (checkScoreOutput; runPipeline, which writes more into it) */
   outputChecked?: boolean;
   /** a truncated or corrupt gzip log: keep the lines before the damage (a warning) instead of failing */
   acceptTruncated?: boolean;
@@ -89,6 +89,19 @@ export function scoreWarnings(s: Pick<ScoreSummary, 'sessions' | 'anomalies' | '
 }
 
 /**
+ * Checks (and creates) score's output folder before any work (lib/outdir.ts): new scores make an earlier
+ * run's scores and evaluation there stale (lines.csv too, when this run writes none).
+ */
+export function checkScoreOutput(outDir: string, o: Pick<ScoreLogOptions, 'lines' | 'force'> & { inputs: string[] }): Promise<OutputDirState> {
+  return createOutputDir(outDir, {
+    writes: o.lines === false ? [SCORE_FILES.sessions] : Object.values(SCORE_FILES),
+    stale: [SCORE_FILES.lines, ...EVALUATION_FILES],
+    inputs: o.inputs,
+    ...(o.force ? { force: true } : {}),
+  });
+}
+
+/**
  * A non-finite score is never written: it comes from a model that should not have loaded (lib/models/files.ts
  * refuses non-finite weights), so it is a DS_MODEL error naming the model and the session.
  */
@@ -117,16 +130,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const config = model.logConfig;
   const issues = new IssueLog(false, config.reportFirst);
   const name = typeof source === 'string' ? source : '<stream>';
-  // New scores make an earlier run's scores and evaluation in the same folder stale (lines.csv too, when
-  // this run writes none).
-  const outState = o.outputChecked
-    ? null
-    : await createOutputDir(outDir, {
-        writes: o.lines === false ? [SCORE_FILES.sessions] : Object.values(SCORE_FILES),
-        stale: [SCORE_FILES.lines, ...EVALUATION_FILES],
-        inputs: [...(typeof source === 'string' ? [source] : []), ...(model.directory ? [model.directory] : [])],
-        ...(o.force ? { force: true } : {}),
-      });
+  const outState = o.outputChecked ? null : await checkScoreOutput(outDir, { ...o, inputs: [...(typeof source === 'string' ? [source] : []), ...(model.directory ? [model.directory] : [])] });
   const sessionsFile = path.join(outDir, SCORE_FILES.sessions);
   const linesFile = o.lines === false ? null : path.join(outDir, SCORE_FILES.lines);
   const open = (f: string) => {
