@@ -7,7 +7,7 @@
  * are counted and dropped (never an error, not even in strict mode: they carry nothing); lines with invalid
  * UTF-8, a NUL byte or too many bytes are reported to the IssueLog (skip + count, or an error in strict mode).
  */
-import { promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { createGunzip } from 'node:zlib';
 import { pipeline, Readable } from 'node:stream';
@@ -60,28 +60,22 @@ const GZIP_MAGIC0 = 0x1f;
 const GZIP_MAGIC1 = 0x8b;
 
 /**
- * Opens a file (or takes a stream) and yields raw bytes, decompressing gzip transparently. A path is opened
- * once and read as a stream from that descriptor, so a FIFO or a /dev/fd pipe works as well as a regular file
- * (no positioned read, no second open); a directory is refused by name before any byte is read.
+ * Opens a file (or takes a stream) and yields raw bytes, decompressing gzip transparently. A path is read
+ * once, as a stream from its start, with the gzip magic peeked from the first bytes: a FIFO or a /dev/fd pipe
+ * works as well as a regular file (no positioned read, no second open); a directory is refused by name
+ * before any byte is read.
  */
 async function* rawChunks(source: string | Readable, name: string, stats: ReadStats, chunkBytes: number): AsyncGenerator<Buffer> {
   let src: AsyncIterable<Buffer | string>;
   if (typeof source === 'string') {
-    let fh;
+    let st;
     try {
-      fh = await fsp.open(source, 'r');
+      st = await fsp.stat(source);
     } catch (e) {
       throw new DeepSentryError('DS_IO', `Cannot read log file ${source}: ${(e as Error).message}`, { cause: e });
     }
-    const st = await fh.stat().catch(async (e: Error) => {
-      await fh.close();
-      throw new DeepSentryError('DS_IO', `Cannot read log file ${source}: ${e.message}`, { cause: e });
-    });
-    if (st.isDirectory()) {
-      await fh.close();
-      throw new DeepSentryError('DS_IO', `Cannot read log file ${source}: it is a directory, not a log file`);
-    }
-    src = fh.createReadStream({ highWaterMark: chunkBytes });
+    if (st.isDirectory()) throw new DeepSentryError('DS_IO', `Cannot read log file ${source}: it is a directory, not a log file`);
+    src = createReadStream(source, { highWaterMark: chunkBytes });
   } else src = source;
   const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
   const toBuf = (v: Buffer | string) => (typeof v === 'string' ? Buffer.from(v) : v);
@@ -128,7 +122,7 @@ async function* rawChunks(source: string | Readable, name: string, stats: ReadSt
       throw new GzipDamaged(err.message);
     }
     if (err instanceof DeepSentryError) throw err;
-    throw new DeepSentryError('DS_IO', `Error reading ${name}: ${err.message}`, { cause: e });
+    throw new DeepSentryError('DS_IO', typeof source === 'string' ? `Cannot read log file ${source}: ${err.message}` : `Error reading ${name}: ${err.message}`, { cause: e });
   } finally {
     if (!done) await it.return?.();
   }
