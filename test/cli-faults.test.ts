@@ -171,7 +171,7 @@ describe('CLI damaged gzip logs: an error naming the file in every command; --ac
     expect(cli(['score', '--model', model, gz.whole, '--out', o('whole'), '--quiet']).code).to.equal(0);
   });
 
-  it('--accept-truncated: score and prepare use the lines before the damage and say so in their warnings', async () => {
+  it('--accept-truncated: score, prepare and train use the lines before the damage and say so in their warnings', async () => {
     const model = await trainedModel();
     const gz = damagedGzips(hdfsSlice(20000));
     const s = cli(['score', '--model', model, gz.truncated, '--out', path.join(workDir(), 'gz-accept'), '--accept-truncated', '--json']);
@@ -183,6 +183,12 @@ describe('CLI damaged gzip logs: an error naming the file in every command; --ac
     expect(p.code, p.stderr).to.equal(0);
     expect(p.stdout).to.match(/truncated_gzip 1/);
     expect(p.stderr).to.match(/warning: .* is a damaged gzip file: only its first \d+ lines were used/);
+    // a model trained on the readable part says so, in the summary and in its own metrics
+    const m = path.join(workDir(), 'gz-accept-model');
+    const t = cli(['train', gz.truncated, '--out', m, '--config', tinyConfigFile(), '--accept-truncated', '--json']);
+    expect(t.code, t.stderr).to.equal(0);
+    expect(JSON.parse(t.stdout).warnings.join('\n')).to.match(/is a damaged gzip file: only its first \d+ lines were used/);
+    expect(JSON.parse(fs.readFileSync(path.join(m, 'model.json'), 'utf8')).metrics.warnings).to.deep.equal(JSON.parse(t.stdout).warnings);
   });
 });
 
