@@ -13,8 +13,9 @@ import { DeepSentryError } from '../errors';
  * - `bad_timestamp`: the format has a timestamp but this line's is missing or unparseable (never replaced by
  *   the wall clock).
  * - `out_of_order`: the timestamp is earlier than one already seen (kept or skipped per `outOfOrder`).
- * - `truncated_gzip`: the compressed input ends early or is corrupt; lines decoded so far are kept, the
- *   partial last line is dropped.
+ * - `truncated_gzip`: the compressed input ends early or is corrupt, and the reader was told to accept that
+ *   (acceptTruncated, the CLI's --accept-truncated; otherwise it is a DS_IO error): lines decoded so far are
+ *   kept, the partial last line is dropped.
  */
 export type IssueKind = 'invalid_utf8' | 'nul_byte' | 'line_too_long' | 'unparsed' | 'bad_timestamp' | 'out_of_order' | 'truncated_gzip';
 
