@@ -146,7 +146,7 @@ export async function runLogsBench(options: { quick: boolean } = { quick: false 
   try {
     cases.push(
       await runCase('prepare end to end (file → prepared dir)', n, q, async () => {
-        await prepareLogs([file], out, { format: 'hdfs' });
+        await prepareLogs([file], out, { format: 'hdfs' }, { force: true }); // each iteration replaces the last
       }, true),
     );
   } finally {

@@ -48,8 +48,12 @@ describe('deepsentry train / score / run (CLI)', function () {
       const r = cli([stage, dir, '--config', cfg, '--json']);
       expect(r.code, `${stage}: ${r.stderr}`).to.equal(0);
     }
-    // re-running one stage alone works
-    expect(cli(['encode', dir, '--quiet']).code).to.equal(0);
+    // re-running one stage alone: its earlier output (and the model derived from it) needs --force
+    const again = cli(['encode', dir, '--quiet']);
+    expect(again.code).to.equal(1);
+    expect(again.stderr).to.match(/holds an earlier run's output \(vectors\/, model\//);
+    expect(cli(['encode', dir, '--quiet', '--force']).code).to.equal(0);
+    expect(cli(['train-detector', dir, '--config', cfg, '--quiet']).code).to.equal(0);
     const out = path.join(workDir(), 'stages-scores');
     const s = cli(['score', '--model', path.join(dir, 'model'), hdfsSlice(3000), '--out', out, '--quiet']);
     expect(s.code, s.stderr).to.equal(0);

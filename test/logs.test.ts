@@ -32,6 +32,7 @@ import {
   Vocabulary,
   newReadStats,
   type ClosedSession,
+  type InputOptions,
   type LogConfigOverrides,
   type LogRecord,
   type ParsedLine,
@@ -51,17 +52,17 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function collect(source: string | Readable, o: LogConfigOverrides = {}) {
+async function collect(source: string | Readable, o: LogConfigOverrides = {}, input: InputOptions = {}) {
   const issues = new IssueLog(o.strict ?? false, 100);
   const records: LogRecord[] = [];
   const sessions: ClosedSession[] = [];
-  for await (const r of readRecords(source, o, { issues, onSession: (s) => sessions.push(s) })) records.push(r);
+  for await (const r of readRecords(source, o, { issues, onSession: (s) => sessions.push(s), ...input })) records.push(r);
   return { records, sessions, issues };
 }
 
-async function expectStrictError(source: string | Readable, o: LogConfigOverrides, re: RegExp): Promise<void> {
+async function expectStrictError(source: string | Readable, o: LogConfigOverrides, re: RegExp, input: InputOptions = {}): Promise<void> {
   try {
-    await collect(source, { ...o, strict: true });
+    await collect(source, { ...o, strict: true }, input);
   } catch (e) {
     expect(e).to.be.instanceOf(DeepSentryError);
     expect((e as DeepSentryError).code).to.equal('DS_PARSE');
@@ -482,7 +483,7 @@ describe('logs: line reader and bad input', () => {
     await expectStrictError(p, { format: 'hdfs' }, /ooo\.log:2: timestamp .* earlier/);
   });
 
-  it('gzip is read transparently (file and stream); a truncated gzip keeps the lines before the cut and reports it', async () => {
+  it('gzip is read transparently (file and stream); a truncated gzip is an error naming it, or with acceptTruncated keeps the lines before the cut and reports it', async () => {
     const lines = Array.from({ length: 2000 }, (_, i) => good(0).replace('blk_0', `blk_${i}`));
     const gz = gzipSync(Buffer.from(lines.join('\n') + '\n'));
     const p = join(dir, 'a.log.gz');
@@ -491,12 +492,16 @@ describe('logs: line reader and bad input', () => {
     expect((await collect(Readable.from([gz.subarray(0, 10), gz.subarray(10)]), { format: 'hdfs' })).records).to.have.length(2000);
     const cut = join(dir, 'cut.log.gz');
     writeFileSync(cut, gz.subarray(0, Math.floor(gz.length / 2)));
-    const r = await collect(cut, { format: 'hdfs' });
+    const err = await collect(cut, { format: 'hdfs' }).then(() => null, (e: unknown) => e);
+    expect(err).to.be.instanceOf(DeepSentryError);
+    expect((err as DeepSentryError).code).to.equal('DS_IO');
+    expect((err as Error).message).to.match(/cut\.log\.gz is a damaged gzip file: unexpected end of file after \d+ lines/);
+    const r = await collect(cut, { format: 'hdfs' }, { acceptTruncated: true });
     expect(r.records.length).to.be.greaterThan(0).and.lessThan(2000);
     expect(r.records.map((x) => x.line)).to.deep.equal(Array.from({ length: r.records.length }, (_, i) => i + 1));
     expect(r.issues.counts.truncated_gzip).to.equal(1);
     expect(r.issues.first[0].line).to.equal(r.records.length + 1);
-    await expectStrictError(cut, { format: 'hdfs' }, /cut\.log\.gz:\d+: compressed input ends early/);
+    await expectStrictError(cut, { format: 'hdfs' }, /cut\.log\.gz:\d+: compressed input ends early/, { acceptTruncated: true });
   });
 
   it('records carry masked values, labels and session ids; config errors name the key', async () => {

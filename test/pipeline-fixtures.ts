@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import * as zlib from 'node:zlib';
+import { sha256Hex } from '../lib/models/files';
 import { resolvePipelineConfig, trainModel, type PipelineConfig } from '../lib/pipeline';
 import { dataPath, HDFS_DEV_LABELS, HDFS_DEV_LOG } from './support/data';
 
@@ -92,4 +94,45 @@ export function cli(args: string[], opts: { env?: Record<string, string> } = {})
     env: { ...process.env, FORCE_COLOR: '0', ...(opts.env ?? {}) },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Damaged gzip copies of a real log (made once per run): `truncated` (the first half of the compressed
+ * bytes), `crc` (one byte of the CRC-32 trailer flipped: every line decodes, the check fails at the end),
+ * `garbage` (a valid gzip header followed by random bytes), and `whole`, the intact gzip.
+ */
+export function damagedGzips(log: string): { whole: string; truncated: string; crc: string; garbage: string } {
+  const base = path.join(workDir(), path.basename(log));
+  const out = { whole: `${base}.gz`, truncated: `${base}.truncated.gz`, crc: `${base}.crc.gz`, garbage: `${base}.garbage.gz` };
+  if (!fs.existsSync(out.whole)) {
+    const gz = zlib.gzipSync(fs.readFileSync(log));
+    fs.writeFileSync(out.whole, gz);
+    fs.writeFileSync(out.truncated, gz.subarray(0, gz.length >> 1));
+    const crc = Buffer.from(gz);
+    crc[crc.length - 8] ^= 0xff; // the trailer is CRC-32 then ISIZE, 4 bytes each
+    fs.writeFileSync(out.crc, crc);
+    let seed = 12345;
+    const garbage = Buffer.alloc(64 * 1024, 0).map(() => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff);
+    fs.writeFileSync(out.garbage, Buffer.concat([gz.subarray(0, 10), garbage]));
+  }
+  return out;
+}
+
+/**
+ * A copy of a model directory whose weights hold NaN (one value of the first shard), with checksums that
+ * match: what a diverged training saved by an older version, or a bit-rotted model re-hashed, looks like.
+ */
+export function modelWithNaN(model: string, name: string): string {
+  const dir = path.join(workDir(), name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.cpSync(model, dir, { recursive: true });
+  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+  const shard = json.weightsManifest[0].paths[0] as string;
+  const b = fs.readFileSync(path.join(dir, shard));
+  b.writeFloatLE(NaN, 4 * 100);
+  fs.writeFileSync(path.join(dir, shard), b);
+  json.shardSha256[shard] = sha256Hex(b);
+  const { contentSha256: _, ...body } = json;
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ ...body, contentSha256: sha256Hex(JSON.stringify(body)) }, null, 1) + '\n');
+  return dir;
 }

@@ -36,3 +36,21 @@ export function withGlobalOptions<T>(y: Argv<T>) {
       return true;
     });
 }
+
+/** `--force` of every command that writes: replace an earlier run's output (the policy: lib/outdir.ts). */
+export interface ForceOption {
+  force?: boolean;
+}
+
+export function withForceOption<T>(y: Argv<T>) {
+  return y.option('force', { type: 'boolean', describe: "replace an earlier run's output there (only DeepSentry's own files; anything else is never replaced)" });
+}
+
+/** `--accept-truncated` of every command that reads logs: a damaged gzip log is otherwise an error. */
+export interface AcceptTruncatedOption {
+  acceptTruncated?: boolean;
+}
+
+export function withAcceptTruncatedOption<T>(y: Argv<T>) {
+  return y.option('accept-truncated', { type: 'boolean', describe: 'a truncated or corrupt gzip log: use the lines before the damage (with a warning) instead of failing' });
+}

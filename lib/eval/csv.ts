@@ -47,7 +47,9 @@ export interface ReadMode {
 export async function* readTextBatches(file: string, what: string, mode: ReadMode): AsyncGenerator<LineBatch> {
   assertReadableFile(file, what);
   const issues = new IssueLog(mode.strict, 1);
-  yield* readLineBatches(file, { name: file, maxLineBytes: mode.maxLineBytes ?? 16 * 1024 * 1024, issues });
+  // acceptTruncated: the damage is recorded as an issue and raised just below as DS_PARSE naming the line
+  // (evaluation offers no flag to accept a partial scores or label file).
+  yield* readLineBatches(file, { name: file, maxLineBytes: mode.maxLineBytes ?? 16 * 1024 * 1024, issues, acceptTruncated: true });
   if (issues.counts.truncated_gzip > 0) {
     const i = issues.first.find((x) => x.kind === 'truncated_gzip');
     throw new DeepSentryError('DS_PARSE', `${file}:${i?.line ?? '?'}: ${i?.message ?? 'compressed input ends early or is corrupt'}`);

@@ -7,7 +7,8 @@ import { assertReadableFile } from './csv';
 import { evaluate, type EvaluationResult } from './evaluate';
 import { loadLineLabels, loadSessionLabels, type Labels } from './labels';
 import type { ThresholdSource } from './types';
-import { writeEvaluation, type WrittenFiles } from './write';
+import { EVALUATION_FILES, writeEvaluation, type WrittenFiles } from './write';
+import { createOutputDir } from '../outdir';
 
 /** Options of {@link runEvaluation}. */
 export interface RunEvaluationOptions {
@@ -32,6 +33,10 @@ export interface RunEvaluationOptions {
   top?: number;
   dataset?: Record<string, unknown>;
   modelConfig?: Record<string, unknown> | null;
+  /** replace an earlier evaluation in outDir (lib/outdir.ts); default: refuse it */
+  force?: boolean;
+  /** the caller has checked outDir already (runPipeline, which writes more into it) */
+  outputChecked?: boolean;
 }
 
 /** What {@link runEvaluation} produced. */
@@ -40,6 +45,8 @@ export interface RunEvaluationResult {
   files: WrittenFiles;
   /** things the operator should know (unlabelled sessions or lines, no anomaly at all) */
   warnings: string[];
+  /** an earlier evaluation's files that force removed from outDir */
+  replaced: string[];
 }
 
 export async function runEvaluation(o: RunEvaluationOptions): Promise<RunEvaluationResult> {
@@ -51,6 +58,15 @@ export async function runEvaluation(o: RunEvaluationOptions): Promise<RunEvaluat
   if (o.normalValues !== undefined && o.labelField === undefined) {
     throw new DeepSentryError('DS_INVALID_ARGUMENT', 'normal label values describe per-line labels: give the label field too');
   }
+  // The output folder before any work: an earlier evaluation there is refused unless force (the scores it
+  // reads may be in the same folder: inputs, never removed).
+  const out = o.outputChecked
+    ? null
+    : await createOutputDir(o.outDir, {
+        writes: EVALUATION_FILES,
+        inputs: [o.scoresDir, ...(o.labelsFile !== undefined ? [o.labelsFile] : []), ...(o.logFile !== undefined ? [o.logFile] : [])],
+        ...(o.force ? { force: true } : {}),
+      });
   const file = o.labelsFile as string;
   const labels = o.labels ?? (o.labelField !== undefined
     ? await loadLineLabels(file, { field: o.labelField, ...(o.normalValues ? { normalValues: o.normalValues } : {}) })
@@ -76,5 +92,5 @@ export async function runEvaluation(o: RunEvaluationOptions): Promise<RunEvaluat
     warnings.push(`${unlabelledLines} of ${m.coverage.linesScored} scored lines have no label and were left out${labels.kind === 'line' ? ' (is the label file the log that was scored?)' : ''}`);
   }
   if (m.session.anomalies === 0) warnings.push('no labelled session is anomalous: ROC-AUC, PR-AUC and best F1 are undefined');
-  return { result, files, warnings };
+  return { result, files, warnings, replaced: out?.removed ?? [] };
 }

@@ -23,6 +23,13 @@ export interface WriteOptions {
   title?: string;
 }
 
+/** Every file writeEvaluation may write into its directory (lib/outdir.ts checks a folder against them). */
+export const EVALUATION_FILES: readonly string[] = [
+  'metrics.json',
+  'report.html',
+  ...['session', 'line'].flatMap((level) => ['roc', 'pr', 'scores'].map((kind) => `${level}-${kind}.svg`)),
+];
+
 /** The files written, by role. */
 export interface WrittenFiles {
   metrics: string;
@@ -74,7 +81,10 @@ async function attachLineTexts(result: EvaluationResult, logFile: string): Promi
   }
 }
 
-/** Writes metrics.json, <level>-roc.svg, <level>-pr.svg, <level>-scores.svg and report.html into `outDir`. */
+/**
+ * Writes metrics.json, <level>-roc.svg, <level>-pr.svg, <level>-scores.svg and report.html into `outDir`
+ * (created if missing; runEvaluation checks it for an earlier run's files first).
+ */
 export async function writeEvaluation(result: EvaluationResult, outDir: string, options: WriteOptions = {}): Promise<WrittenFiles> {
   await createOutputDir(outDir);
   if (options.logFile) await attachLineTexts(result, options.logFile);

@@ -8,7 +8,7 @@ export { BUILTIN_FORMATS, DETECTION_ORDER, compileLoghubFormat, createFormat, de
 export type { Detection, FormatOptions, FormatSpec, LogFormat, ParsedLine, TimestampSpec } from './formats';
 export { compileTimestamp } from './timestamp';
 export type { TimestampFormat, TimestampParser } from './timestamp';
-export { IssueLog, ISSUE_KINDS } from './issues';
+export { inputWarnings, IssueLog, ISSUE_KINDS } from './issues';
 export type { IssueKind, LogIssue } from './issues';
 export { readLineBatches, newReadStats } from './lines';
 export type { LineBatch, ReadOptions, ReadStats } from './lines';
@@ -22,6 +22,7 @@ export { Sessionizer, SessionKeyer, resolveSessionMode } from './sessions';
 export type { ClosedSession, CloseReason, ResolvedSessionMode, SessionStats, SessionizerOptions, SessionizerState } from './sessions';
 export { forEachWindow, sessionWindows, PAD_MESSAGE, END_MESSAGE, FIRST_MESSAGE_ID } from './windows';
 export { LogProcessor, MessageTable, openLogInput, readRecords } from './pipeline';
+export type { InputOptions } from './pipeline';
 export type { LogRecord, MessageEntry, OpenedInput, ProcessStats, ProcessorOptions } from './pipeline';
 export {
   prepareLogs,
@@ -36,4 +37,4 @@ export {
   LINE_RECORD_BYTES,
   NO_SESSION,
 } from './prepared';
-export type { PrepareSummary, PreparedManifest, PreparedLine, PreparedMessage, PreparedSession } from './prepared';
+export type { PrepareOptions, PrepareSummary, PreparedManifest, PreparedLine, PreparedMessage, PreparedSession } from './prepared';

@@ -13,8 +13,9 @@ import { DeepSentryError } from '../errors';
  * - `bad_timestamp`: the format has a timestamp but this line's is missing or unparseable (never replaced by
  *   the wall clock).
  * - `out_of_order`: the timestamp is earlier than one already seen (kept or skipped per `outOfOrder`).
- * - `truncated_gzip`: the compressed input ends early or is corrupt; lines decoded so far are kept, the
- *   partial last line is dropped.
+ * - `truncated_gzip`: the compressed input ends early or is corrupt, and the reader was told to accept that
+ *   (acceptTruncated, the CLI's --accept-truncated; otherwise it is a DS_IO error): lines decoded so far are
+ *   kept, the partial last line is dropped.
  */
 export type IssueKind = 'invalid_utf8' | 'nul_byte' | 'line_too_long' | 'unparsed' | 'bad_timestamp' | 'out_of_order' | 'truncated_gzip';
 
@@ -63,4 +64,15 @@ export class IssueLog {
     if (parts.length === 0) return 'no bad input';
     return [parts.join(', '), ...this.first.map((i) => `  ${i.file}:${i.line}: ${i.message}`)].join('\n');
   }
+}
+
+/**
+ * Warnings on what was read, for a command's summary: a damaged gzip input accepted with acceptTruncated
+ * (lib/logs/lines.ts), of which only the lines before the damage were used.
+ */
+export function inputWarnings(issues: Pick<IssueLog, 'counts' | 'first'>): string[] {
+  const out = issues.first.filter((i) => i.kind === 'truncated_gzip').map((i) => `${i.file} is a damaged gzip file: only its first ${i.line - 1} lines were used (${i.message})`);
+  const more = issues.counts.truncated_gzip - out.length;
+  if (more > 0) out.push(`${more}${out.length > 0 ? ' more' : ''} damaged gzip input(s): only the lines before the damage were used`);
+  return out;
 }

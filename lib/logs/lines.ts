@@ -10,7 +10,7 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { createGunzip } from 'node:zlib';
-import type { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { DeepSentryError } from '../errors';
 import type { IssueLog } from './issues';
 
@@ -45,6 +45,11 @@ export interface ReadOptions {
   stats?: ReadStats;
   /** Read chunk size in bytes. */
   chunkBytes?: number;
+  /**
+   * A truncated or corrupt gzip input: false (default) is a DS_IO error naming the input and how far it got;
+   * true keeps the lines before the damage and reports a `truncated_gzip` issue.
+   */
+  acceptTruncated?: boolean;
 }
 
 export function newReadStats(): ReadStats {
@@ -54,52 +59,57 @@ export function newReadStats(): ReadStats {
 const GZIP_MAGIC0 = 0x1f;
 const GZIP_MAGIC1 = 0x8b;
 
-/** Opens a file (or takes a stream) and yields raw bytes, decompressing gzip transparently. */
+/**
+ * Opens a file (or takes a stream) and yields raw bytes, decompressing gzip transparently. A path is read
+ * once, as a stream from its start, with the gzip magic peeked from the first bytes: a FIFO or a /dev/fd pipe
+ * works as well as a regular file (no positioned read, no second open); a directory is refused by name
+ * before any byte is read.
+ */
 async function* rawChunks(source: string | Readable, name: string, stats: ReadStats, chunkBytes: number): AsyncGenerator<Buffer> {
-  let input: AsyncIterable<Buffer>;
+  let src: AsyncIterable<Buffer | string>;
   if (typeof source === 'string') {
-    let fh;
+    let st;
     try {
-      fh = await fsp.open(source, 'r');
+      st = await fsp.stat(source);
     } catch (e) {
       throw new DeepSentryError('DS_IO', `Cannot read log file ${source}: ${(e as Error).message}`, { cause: e });
     }
-    const head = Buffer.alloc(2);
-    const { bytesRead } = await fh.read(head, 0, 2, 0);
-    await fh.close();
-    stats.gzip = bytesRead === 2 && head[0] === GZIP_MAGIC0 && head[1] === GZIP_MAGIC1;
-    const file = createReadStream(source, { highWaterMark: chunkBytes });
-    input = stats.gzip ? file.pipe(createGunzip({ chunkSize: 64 * 1024 })) : file;
-    if (stats.gzip) file.on('error', (e) => (input as Readable).destroy(e));
-  } else {
-    // A stream: peek at the first chunk to decide.
-    const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
-    const first = await it.next();
-    if (first.done) return;
-    const firstBuf = typeof first.value === 'string' ? Buffer.from(first.value) : first.value;
-    stats.gzip = firstBuf.length >= 2 && firstBuf[0] === GZIP_MAGIC0 && firstBuf[1] === GZIP_MAGIC1;
+    if (st.isDirectory()) throw new DeepSentryError('DS_IO', `Cannot read log file ${source}: it is a directory, not a log file`);
+    src = createReadStream(source, { highWaterMark: chunkBytes });
+  } else src = source;
+  const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  const toBuf = (v: Buffer | string) => (typeof v === 'string' ? Buffer.from(v) : v);
+  let done = false;
+  try {
+    // Peek until the two magic bytes are in (a pipe may deliver a single byte first).
+    let head: Buffer = Buffer.alloc(0);
+    while (head.length < 2) {
+      const r = await it.next();
+      if (r.done) {
+        done = true;
+        break;
+      }
+      head = head.length === 0 ? toBuf(r.value) : Buffer.concat([head, toBuf(r.value)]);
+    }
+    if (head.length === 0) return;
+    stats.gzip = head.length >= 2 && head[0] === GZIP_MAGIC0 && head[1] === GZIP_MAGIC1;
     async function* rest(): AsyncGenerator<Buffer> {
-      yield firstBuf;
-      for (;;) {
+      yield head;
+      while (!done) {
         const r = await it.next();
-        if (r.done) return;
-        yield typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+        if (r.done) done = true;
+        else yield toBuf(r.value);
       }
     }
+    let input: AsyncIterable<Buffer> = rest();
     if (stats.gzip) {
+      const compressed = input;
       const gunzip = createGunzip({ chunkSize: 64 * 1024 });
-      (async () => {
-        try {
-          for await (const b of rest()) if (!gunzip.write(b)) await new Promise((r) => gunzip.once('drain', r));
-          gunzip.end();
-        } catch (e) {
-          gunzip.destroy(e as Error);
-        }
-      })();
+      // pipeline: a read error destroys the gunzip stream with it (the loop below throws it); a consumer that
+      // stops early destroys gunzip, and pipeline then ends the source (closing the file).
+      pipeline(Readable.from(compressed), gunzip, () => undefined);
       input = gunzip;
-    } else input = rest();
-  }
-  try {
+    }
     for await (const chunk of input) {
       stats.bytes += chunk.length;
       yield chunk;
@@ -107,15 +117,18 @@ async function* rawChunks(source: string | Readable, name: string, stats: ReadSt
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (stats.gzip && typeof err.code === 'string' && err.code.startsWith('Z_')) {
-      // zlib: "unexpected end of file" (truncated) or a corrupt stream. Signalled to the caller as a marker.
-      throw new GzipTruncated(err.message);
+      // zlib: "unexpected end of file" (truncated), "incorrect data check" (CRC), "invalid block type"
+      // (garbage after the header), "incorrect header check" (garbage after the last member).
+      throw new GzipDamaged(err.message);
     }
     if (err instanceof DeepSentryError) throw err;
-    throw new DeepSentryError('DS_IO', `Error reading ${name}: ${err.message}`, { cause: e });
+    throw new DeepSentryError('DS_IO', typeof source === 'string' ? `Cannot read log file ${source}: ${err.message}` : `Error reading ${name}: ${err.message}`, { cause: e });
+  } finally {
+    if (!done) await it.return?.();
   }
 }
 
-class GzipTruncated extends Error {}
+class GzipDamaged extends Error {}
 
 /** Empty or only whitespace (String.prototype.trim's definition); trim() runs only when the first char could be space. */
 function isBlank(s: string): boolean {
@@ -261,7 +274,14 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
       if (out.lines.length > 0) yield out;
     }
   } catch (e) {
-    if (!(e instanceof GzipTruncated)) throw e;
+    if (!(e instanceof GzipDamaged)) throw e;
+    if (!opts.acceptTruncated) {
+      throw new DeepSentryError(
+        'DS_IO',
+        `${name} is a damaged gzip file: ${e.message} after ${lineNo} lines (${stats.bytes} bytes decompressed); it is truncated or corrupt. ` +
+          'To use the lines before the damage, pass --accept-truncated (acceptTruncated in the API)',
+      );
+    }
     issues.add('truncated_gzip', name, lineNo + 1, `compressed input ends early or is corrupt (${e.message}); ${lineNo} lines read, the partial line after them is dropped`);
     return;
   }

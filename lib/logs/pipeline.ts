@@ -254,15 +254,21 @@ async function formatOptions(config: LogConfig, source: string | Readable): Prom
   return { year, utcOffsetMinutes: config.utcOffsetMinutes };
 }
 
+/** How an input is read, apart from the log configuration (which a model saves: these are per run). */
+export interface InputOptions {
+  /** keep the lines before the damage of a truncated or corrupt gzip input (see ReadOptions.acceptTruncated) */
+  acceptTruncated?: boolean;
+}
+
 /**
  * Opens a file or byte stream: with format `auto`, reads ahead until `detectLines` non-blank lines (or the
  * end) and detects; the lines read ahead are replayed, nothing is lost.
  */
-export async function openLogInput(source: string | Readable, config: LogConfig, issues: IssueLog, name?: string): Promise<OpenedInput> {
+export async function openLogInput(source: string | Readable, config: LogConfig, issues: IssueLog, name?: string, o: InputOptions = {}): Promise<OpenedInput> {
   const inputName = name ?? (typeof source === 'string' ? source : '<stream>');
   const stats = newReadStats();
   const opts = await formatOptions(config, source);
-  const batches = readLineBatches(source, { name: inputName, maxLineBytes: config.maxLineBytes, issues, stats });
+  const batches = readLineBatches(source, { name: inputName, maxLineBytes: config.maxLineBytes, issues, stats, acceptTruncated: o.acceptTruncated === true });
   if (config.format !== 'auto') return { name: inputName, format: createFormat(config.format, opts), batches, stats };
   const ahead: LineBatch[] = [];
   const sample: string[] = [];
@@ -287,12 +293,12 @@ export async function openLogInput(source: string | Readable, config: LogConfig,
 export async function* readRecords(
   source: string | Readable,
   overrides: LogConfigOverrides = {},
-  opts: { onSession?: (s: ClosedSession) => void; issues?: IssueLog; name?: string } = {},
+  opts: { onSession?: (s: ClosedSession) => void; issues?: IssueLog; name?: string } & InputOptions = {},
 ): AsyncGenerator<LogRecord> {
   const config = resolveLogConfig(overrides);
   const issues = opts.issues ?? new IssueLog(config.strict, config.reportFirst);
   const proc = new LogProcessor(config, { onSession: opts.onSession, issues, keyPatternGiven: overrides.session?.keyPattern !== undefined });
-  const input = await openLogInput(source, config, issues, opts.name);
+  const input = await openLogInput(source, config, issues, opts.name, opts);
   const buf: LogRecord[] = [];
   for await (const batch of input.batches) {
     proc.processBatch(batch, input.name, input.format, (r) => buf.push(r));

@@ -24,7 +24,7 @@ import type { Readable } from 'node:stream';
 import { DeepSentryError } from '../errors';
 import { resolveLogConfig, type LogConfig, type LogConfigOverrides } from './config';
 import { IssueLog, type IssueKind, type LogIssue } from './issues';
-import { LogProcessor, openLogInput, type LogRecord, type ProcessStats } from './pipeline';
+import { LogProcessor, openLogInput, type InputOptions, type LogRecord, type ProcessStats } from './pipeline';
 import type { ClosedSession, ResolvedSessionMode } from './sessions';
 import { Vocabulary } from './vocabulary';
 import { endStream, writeWithBackpressure } from '../streams';
@@ -36,6 +36,12 @@ export const PREPARED_VERSION = 1;
 export const LINE_RECORD_BYTES = 24;
 /** lines.bin: no session. */
 export const NO_SESSION = 0xffffffff;
+
+/**
+ * The model directories the stage commands (lib/pipeline/stages.ts) write beside the prepared data: derived
+ * from it, so stale once it is prepared again.
+ */
+export const STAGE_DIRS = { text: 'text-model', vectors: 'vectors', model: 'model' } as const;
 
 export const PREPARED_FILES = { manifest: 'manifest.json', vocabulary: 'vocab.json', messages: 'messages.ndjson', lines: 'lines.bin', sessions: 'sessions.ndjson' } as const;
 
@@ -62,6 +68,14 @@ export interface PrepareSummary {
   sessionMode: ResolvedSessionMode | null;
   issues: { counts: Record<IssueKind, number>; first: LogIssue[] };
   outDir: string;
+  /** an earlier run's files that `force` removed from outDir */
+  replaced: string[];
+}
+
+/** Options of prepareLogs apart from the log configuration. */
+export interface PrepareOptions extends InputOptions {
+  /** replace an earlier run's output in outDir (and the stage directories derived from it; lib/outdir.ts) */
+  force?: boolean;
 }
 
 /** The manifest.json of a prepared directory. */
@@ -83,12 +97,18 @@ export interface PreparedManifest {
  * Reads, parses, masks, tokenises and sessionises `inputs` (paths or byte streams, in order: sessions span
  * inputs) and writes the prepared directory `outDir`. Memory: open sessions + distinct messages, not lines.
  */
-export async function prepareLogs(inputs: (string | Readable)[], outDir: string, overrides: LogConfigOverrides = {}): Promise<PrepareSummary> {
+export async function prepareLogs(inputs: (string | Readable)[], outDir: string, overrides: LogConfigOverrides = {}, o: PrepareOptions = {}): Promise<PrepareSummary> {
   if (inputs.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'Expected at least one log input for prepare but received none');
   if (inputs.length > 0xffff) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected at most 65535 inputs but received ${inputs.length}`);
   const config = resolveLogConfig(overrides);
   const issues = new IssueLog(config.strict, config.reportFirst);
-  await createOutputDir(outDir);
+  const outState = await createOutputDir(outDir, {
+    what: 'prepared-data directory',
+    writes: Object.values(PREPARED_FILES),
+    stale: Object.values(STAGE_DIRS).map((d) => `${d}/`),
+    inputs: inputs.filter((i): i is string => typeof i === 'string'),
+    ...(o.force ? { force: true } : {}),
+  });
   const tmp = (f: string) => join(outDir, `${f}.tmp`);
   const openOut = (f: string) => {
     const ws = createWriteStream(tmp(f), { highWaterMark: 1 << 20 });
@@ -109,7 +129,7 @@ export async function prepareLogs(inputs: (string | Readable)[], outDir: string,
   let physical = 0;
   try {
     for (let idx = 0; idx < inputs.length; idx++) {
-      const input = await openLogInput(inputs[idx], config, issues, typeof inputs[idx] === 'string' ? undefined : `<stream ${idx}>`);
+      const input = await openLogInput(inputs[idx], config, issues, typeof inputs[idx] === 'string' ? undefined : `<stream ${idx}>`, o);
       let buf = Buffer.alloc(LINE_RECORD_BYTES * 4096);
       let n = 0;
       const onRecord = (r: LogRecord) => {
@@ -170,6 +190,7 @@ export async function prepareLogs(inputs: (string | Readable)[], outDir: string,
       sessionMode: proc.sessionMode,
       issues: { counts: { ...issues.counts }, first: issues.first },
       outDir,
+      replaced: outState.removed,
     };
     const manifest: PreparedManifest = {
       format: PREPARED_FORMAT,

@@ -13,11 +13,10 @@ import * as path from 'path';
 import { DeepSentryError } from '../errors';
 import { packageRoot } from '../backend/native';
 import type { NamedWeight } from './params';
-import { createOutputDir } from '../outdir';
+import { createOutputDir, MODEL_FORMAT, MODEL_JSON } from '../outdir';
 
-export const MODEL_FORMAT = 'deepsentry-model';
+export { MODEL_FORMAT, MODEL_JSON };
 export const MODEL_FORMAT_VERSION = 1;
-export const MODEL_JSON = 'model.json';
 /** tfjs' default shard size */
 const SHARD_BYTES = 4 * 1024 * 1024;
 
@@ -69,9 +68,24 @@ function contentHash(j: Omit<ModelJson, 'contentSha256'>): string {
   return sha256Hex(JSON.stringify(j));
 }
 
-/** Writes a model directory atomically (replacing an existing one only once the new one is complete). */
+/** The first non-finite value of a weight (NaN or ±Infinity), or -1: such a model scores nothing meaningful. */
+function firstNonFinite(v: Float32Array): number {
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) return i;
+  return -1;
+}
+
+/**
+ * Writes a model directory atomically (replacing an existing model only once the new one is complete). A
+ * location holding anything but a DeepSentry model (a file, another directory's content) is never replaced
+ * (lib/outdir.ts); neither is a model written with non-finite weights (training diverged).
+ */
 export async function saveModelDir(dir: string, content: ModelContent, weights: NamedWeight[]): Promise<void> {
   const target = path.resolve(dir);
+  for (const w of weights) {
+    const i = firstNonFinite(w.values);
+    if (i >= 0) throw new DeepSentryError('DS_MODEL', `cannot write model ${target}: weight ${w.name} holds a non-finite value (${w.values[i]} at index ${i}): training diverged`);
+  }
+  await createOutputDir(target, { kind: 'model', force: true });
   const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const io = (what: string, e: unknown) => new DeepSentryError('DS_IO', `cannot write model ${target}: ${what}: ${(e as Error).message}`, { cause: e });
   // Concatenate all weights, then cut into shards.
@@ -104,7 +118,7 @@ export async function saveModelDir(dir: string, content: ModelContent, weights: 
     shardSha256,
   };
   try {
-    await createOutputDir(tmp, 'model directory (being written)');
+    await createOutputDir(tmp, { what: 'model directory (being written)' });
     for (let i = 0; i < nShards; i++) {
       const shard = all.subarray(i * SHARD_BYTES, Math.min(total, (i + 1) * SHARD_BYTES));
       shardSha256[paths[i]] = sha256Hex(shard);
@@ -183,6 +197,14 @@ export async function loadModelDir(dir: string): Promise<{ json: ModelJson; weig
       if (off + n * 4 > data.length) throw bad(path.join(target, group.paths[group.paths.length - 1] ?? ''), `weight ${w.name} runs past the end of the shards`);
       const values = new Float32Array(n);
       Buffer.from(values.buffer).set(data.subarray(off, off + n * 4));
+      const at = firstNonFinite(values);
+      if (at >= 0) {
+        // the shard holding that value
+        let byte = off + at * 4;
+        let k = 0;
+        while (k < bufs.length - 1 && byte >= bufs[k].length) byte -= bufs[k++].length;
+        throw bad(path.join(target, group.paths[k] ?? ''), `weight ${w.name} holds a non-finite value (${values[at]} at index ${at}): such a model cannot score; train it again`);
+      }
       off += n * 4;
       weights.push({ name: w.name, shape: w.shape, values });
     }

@@ -332,6 +332,7 @@ export class DeepSentry {
     }
     const th = json.thresholds as ModelThresholds | null;
     if (!th || typeof th !== 'object' || !th.session || typeof th.session.value !== 'number') throw bad('thresholds.session is missing');
+    if (!Number.isFinite(th.session.value)) throw bad(`thresholds.session.value is ${th.session.value}, not a finite number`);
     let config: PipelineConfig;
     let logConfig: LogConfig;
     try {

@@ -15,7 +15,10 @@ import { lineLabelsFromFormat, type LineLabels } from '../eval/labels';
 import { runEvaluation, type RunEvaluationResult } from '../eval/run';
 import type { PipelineConfig } from './config';
 import { DeepSentry } from './model';
-import { scoreLog, type ScoreSummary } from './score';
+import { SCORE_FILES, scoreLog, type ScoreSummary } from './score';
+import { EVALUATION_FILES } from '../eval/write';
+import { inputWarnings } from '../logs/issues';
+import { createOutputDir } from '../outdir';
 import { groupByKey, loadSessions, modelLogConfig, trainFromPrepared, type PipelineReporter } from './train';
 
 /** Options shared by trainModel and runPipeline. */
@@ -26,6 +29,10 @@ export interface PipelineOptions {
   signal?: AbortSignal;
   /** where the temporary working directory goes (default the OS temp directory) */
   tmpDir?: string;
+  /** replace an earlier run's output at the output location (lib/outdir.ts); default: refuse it */
+  force?: boolean;
+  /** a truncated or corrupt gzip log: train on the lines before the damage (a warning) instead of failing */
+  acceptTruncated?: boolean;
 }
 
 /** Wall time and throughput of one stage. */
@@ -45,17 +52,29 @@ async function withWorkDir<T>(o: PipelineOptions, f: (dir: string) => Promise<T>
   }
 }
 
-function checkInputs(logs: string[]): void {
+/**
+ * The logs exist and are readable as logs: a regular file (not empty), or — for a command that reads each
+ * log once — a pipe or FIFO (`train <(zcat x.gz)`). `readsTwice`: the command reads the log again after
+ * training (run), which a pipe cannot give.
+ */
+function checkInputs(logs: string[], readsTwice = false): void {
   if (logs.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'Expected at least one log file but received none');
   for (const l of logs) {
     let st: fs.Stats;
     try {
       st = fs.statSync(l);
-    } catch {
-      throw new DeepSentryError('DS_IO', `log file ${l} does not exist`);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new DeepSentryError('DS_IO', code === 'ENOENT' ? `log file ${l} does not exist` : `Cannot read log file ${l}: ${(e as Error).message}`, { cause: e });
     }
-    if (!st.isFile()) throw new DeepSentryError('DS_IO', `${l} is not a file`);
-    if (st.size === 0) throw new DeepSentryError('DS_PARSE', `${l} is empty: no log line to train on`);
+    if (st.isDirectory()) throw new DeepSentryError('DS_IO', `${l} is a directory, not a log file`);
+    if (st.isFile()) {
+      if (st.size === 0) throw new DeepSentryError('DS_PARSE', `${l} is empty: no log line to train on`);
+    } else if (readsTwice) {
+      throw new DeepSentryError('DS_IO', `${l} is not a regular file (a pipe or device): this command reads the log twice (to train, then to score), so write it to a file first`);
+    } else if (!st.isFIFO() && !st.isCharacterDevice() && !st.isSocket()) {
+      throw new DeepSentryError('DS_IO', `${l} is not a file`);
+    }
   }
 }
 
@@ -74,7 +93,7 @@ function recording(r: PipelineReporter | undefined, timings: StageTiming[]): Pip
 async function prepareTimed(logs: string[], dir: string, o: PipelineOptions, rep: PipelineReporter): Promise<PrepareSummary> {
   rep.stage?.('prepare', logs.join(', '));
   const t0 = process.hrtime.bigint();
-  const s = await prepareLogs(logs, dir, o.config.logs);
+  const s = await prepareLogs(logs, dir, o.config.logs, o.acceptTruncated ? { acceptTruncated: true } : {});
   rep.stageDone?.('prepare', Number(process.hrtime.bigint() - t0) / 1e9, s.lines, 'lines');
   if (s.parsed === 0) {
     const first = s.issues.first[0];
@@ -89,20 +108,27 @@ export interface TrainSummary {
   outDir: string;
   prepare: PrepareSummary;
   timings: StageTiming[];
+  /** what the operator should know: a damaged gzip log accepted (also in the model's metrics.warnings) */
+  warnings: string[];
+  /** the files of the earlier model that was replaced (force) */
+  replaced: string[];
 }
 
 /** `deepsentry train`: all training stages on every session of `logs`, no labels; one model directory. */
 export async function trainModel(logs: string[], outDir: string, o: PipelineOptions): Promise<TrainSummary> {
   checkInputs(logs);
+  const out = await createOutputDir(outDir, { kind: 'model', inputs: logs, ...(o.force ? { force: true } : {}) });
   const timings: StageTiming[] = [];
   const rep = recording(o.reporter, timings);
   return withWorkDir(o, async (work) => {
     const prepare = await prepareTimed(logs, work, o, rep);
     const model = await trainFromPrepared(work, { config: o.config, reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
     if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'training was cancelled; no model was written');
+    const warnings = inputWarnings(prepare.issues);
+    if (warnings.length > 0) model.metrics.warnings = warnings;
     await model.save(outDir);
     model.directory = path.resolve(outDir);
-    return { model, outDir, prepare, timings };
+    return { model, outDir, prepare, timings, warnings, replaced: out.earlier };
   });
 }
 
@@ -128,6 +154,8 @@ export interface RunSummary {
   evaluation: RunEvaluationResult | null;
   timings: StageTiming[];
   seconds: number;
+  /** an earlier run's output that force replaced */
+  replaced: string[];
 }
 
 /**
@@ -136,8 +164,15 @@ export interface RunSummary {
  * report.html, charts) through lib/eval's runEvaluation.
  */
 export async function runPipeline(log: string, outDir: string, o: RunOptions): Promise<RunSummary> {
-  checkInputs([log]);
+  checkInputs([log], true);
   if (o.labels !== undefined && !fs.existsSync(o.labels)) throw new DeepSentryError('DS_IO', `label file ${o.labels} does not exist`);
+  // Every output location, before any work: the folder (scores, evaluation, and model/ unless elsewhere).
+  const modelDir = o.modelDir ?? path.join(outDir, 'model');
+  const modelInside = o.modelDir === undefined;
+  const force = o.force ? { force: true } : {};
+  const inputs = [log, ...(o.labels !== undefined ? [o.labels] : [])];
+  const out = await createOutputDir(outDir, { writes: [...(modelInside ? ['model/'] : []), ...Object.values(SCORE_FILES), ...EVALUATION_FILES], inputs, ...force });
+  const outModel = modelInside ? null : await createOutputDir(modelDir, { kind: 'model', inputs, option: 'the model directory option', ...force });
   const t0 = process.hrtime.bigint();
   const timings: StageTiming[] = [];
   const rep = recording(o.reporter, timings);
@@ -151,10 +186,17 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
     const trainKeys = new Set(keys.slice(0, nTrain));
     const testKeys = new Set(keys.slice(nTrain));
     const model = await trainFromPrepared(work, { config: o.config, select: (s) => trainKeys.has(s.key), reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
-    const modelDir = o.modelDir ?? path.join(outDir, 'model');
+    const warnings = inputWarnings(prepared.issues);
+    if (warnings.length > 0) model.metrics.warnings = warnings;
     await model.save(modelDir);
     rep.stage?.('score', `${testKeys.size} sessions`);
-    const score = await scoreLog(model, log, outDir, { selectKey: (k) => testKeys.has(k), reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
+    const score = await scoreLog(model, log, outDir, {
+      selectKey: (k) => testKeys.has(k),
+      reporter: rep,
+      outputChecked: true,
+      ...(o.acceptTruncated ? { acceptTruncated: true } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
     let evaluation: RunEvaluationResult | null = null;
     const inLog = o.labels === undefined ? await labelsInLog(log, work, prepared) : null;
     if (o.labels !== undefined || inLog !== null) {
@@ -164,6 +206,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
         scoresDir: outDir,
         ...(o.labels !== undefined ? { labelsFile: o.labels } : { labels: inLog as LineLabels }),
         outDir,
+        outputChecked: true,
         logFile: log,
         threshold: model.threshold,
         thresholdSource: 'model',
@@ -186,6 +229,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
       evaluation,
       timings,
       seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+      replaced: [...out.removed, ...(outModel?.earlier ?? []).map((f) => path.join(modelDir, f))],
     };
   });
 }

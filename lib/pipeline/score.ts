@@ -16,14 +16,15 @@ import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DeepSentryError } from '../errors';
-import { IssueLog } from '../logs/issues';
+import { inputWarnings, IssueLog } from '../logs/issues';
 import { LogProcessor, openLogInput, type LogRecord } from '../logs/pipeline';
 import type { ClosedSession } from '../logs/sessions';
 import type { DeepSentry } from './model';
 import type { PipelineReporter } from './train';
 import { sessionEnded } from './train';
 import { endStream, writeWithBackpressure } from '../streams';
-import { createOutputDir } from '../outdir';
+import { createOutputDir, type OutputDirState } from '../outdir';
+import { EVALUATION_FILES } from '../eval/write';
 
 /** Options of scoreLog. */
 export interface ScoreLogOptions {
@@ -35,7 +36,16 @@ export interface ScoreLogOptions {
   batchSessions?: number;
   reporter?: PipelineReporter;
   signal?: AbortSignal;
+  /** replace an earlier run's output in outDir (lib/outdir.ts); default: refuse it */
+  force?: boolean;
+  /** the caller has checked outDir already (checkScoreOutput; runPipeline, which writes more into it) */
+  outputChecked?: boolean;
+  /** a truncated or corrupt gzip log: keep the lines before the damage (a warning) instead of failing */
+  acceptTruncated?: boolean;
 }
+
+/** The files scoreLog writes into its directory. */
+export const SCORE_FILES = { sessions: 'sessions.csv', lines: 'lines.csv' } as const;
 
 /** What scoreLog did. */
 export interface ScoreSummary {
@@ -51,8 +61,10 @@ export interface ScoreSummary {
   newMessages: number;
   files: { sessions: string; lines: string | null };
   seconds: number;
-  /** what the operator should know about the result (see scoreWarnings) */
+  /** what the operator should know about the result (see scoreWarnings; a damaged gzip input accepted) */
   warnings: string[];
+  /** an earlier run's files that force removed from the output directory */
+  replaced: string[];
 }
 
 /** Above this share of flagged sessions the result says more about the model than about the log. */
@@ -76,6 +88,32 @@ export function scoreWarnings(s: Pick<ScoreSummary, 'sessions' | 'anomalies' | '
   return out;
 }
 
+/**
+ * Checks (and creates) score's output folder before any work (lib/outdir.ts): new scores make an earlier
+ * run's scores and evaluation there stale (lines.csv too, when this run writes none).
+ */
+export function checkScoreOutput(outDir: string, o: Pick<ScoreLogOptions, 'lines' | 'force'> & { inputs: string[] }): Promise<OutputDirState> {
+  return createOutputDir(outDir, {
+    writes: o.lines === false ? [SCORE_FILES.sessions] : Object.values(SCORE_FILES),
+    stale: [SCORE_FILES.lines, ...EVALUATION_FILES],
+    inputs: o.inputs,
+    ...(o.force ? { force: true } : {}),
+  });
+}
+
+/**
+ * A non-finite score is never written: it comes from a model that should not have loaded (lib/models/files.ts
+ * refuses non-finite weights), so it is a DS_MODEL error naming the model and the session.
+ */
+function finiteScores(scores: ArrayLike<number>, sessions: readonly { key: string }[], model: string | null): void {
+  for (let i = 0; i < scores.length; i++) {
+    if (!Number.isFinite(scores[i])) {
+      const key = sessions.length === 1 ? sessions[0].key : sessions[i]?.key;
+      throw new DeepSentryError('DS_MODEL', `the model ${model ?? '(in memory)'} scored session ${key} as ${scores[i]}: a score must be a finite number (are its weights or threshold corrupt?)`);
+    }
+  }
+}
+
 const iso = (t: number | null) => (t === null ? '' : new Date(t).toISOString());
 /** A CSV field: quoted when it holds a comma, quote or newline. */
 const csv = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
@@ -92,9 +130,9 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const config = model.logConfig;
   const issues = new IssueLog(false, config.reportFirst);
   const name = typeof source === 'string' ? source : '<stream>';
-  await createOutputDir(outDir);
-  const sessionsFile = path.join(outDir, 'sessions.csv');
-  const linesFile = o.lines === false ? null : path.join(outDir, 'lines.csv');
+  const outState = o.outputChecked ? null : await checkScoreOutput(outDir, { ...o, inputs: [...(typeof source === 'string' ? [source] : []), ...(model.directory ? [model.directory] : [])] });
+  const sessionsFile = path.join(outDir, SCORE_FILES.sessions);
+  const linesFile = o.lines === false ? null : path.join(outDir, SCORE_FILES.lines);
   const open = (f: string) => {
     const ws = createWriteStream(`${f}.tmp`, { highWaterMark: 1 << 20 });
     ws.on('error', () => {}); // surfaced through writeWithBackpressure()/endStream()
@@ -155,6 +193,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       ended: sessionEnded(s.reason, idle, s.lastTs),
     }));
     const r = model.scoreSessions(inputs);
+    finiteScores(r.sessionScores, batch, model.directory);
     let lText = '';
     batch.forEach((s, i) => {
       const score = r.sessionScores[i];
@@ -169,6 +208,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       const key = csv(s.key);
       if (lOut) {
         const ls = r.lineScores[i];
+        finiteScores(ls, [s], model.directory);
         for (let t = 0; t < s.rows.length; t++) lText += `${lineOf.get(s.rows[t])},${key},${num(ls[t])},${ls[t] >= threshold ? 1 : 0}\n`;
       }
       release(s.rows);
@@ -196,7 +236,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
 
   let input;
   try {
-    input = await openLogInput(source, config, issues, name);
+    input = await openLogInput(source, config, issues, name, { acceptTruncated: o.acceptTruncated === true });
     for await (const batch of input.batches) {
       if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
       proc.processBatch(batch, input.name, input.format, onRecord);
@@ -231,7 +271,8 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       newMessages: model.tableSize - known,
       files: { sessions: sessionsFile, lines: linesFile },
       seconds,
-      warnings: scoreWarnings({ sessions, anomalies, newMessages: model.tableSize - known }),
+      warnings: [...inputWarnings(issues), ...scoreWarnings({ sessions, anomalies, newMessages: model.tableSize - known })],
+      replaced: outState?.removed ?? [],
     };
   } catch (e) {
     sOut.destroy();

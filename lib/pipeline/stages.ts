@@ -10,9 +10,10 @@
  */
 import * as path from 'node:path';
 import { DeepSentryError } from '../errors';
-import { readPreparedMessages, type PreparedMessage } from '../logs/prepared';
+import { readPreparedManifest, readPreparedMessages, STAGE_DIRS, type PreparedMessage } from '../logs/prepared';
 import { Vocabulary } from '../logs/vocabulary';
 import { loadModelDir, saveModelDir } from '../models/files';
+import { createOutputDir, type OutputDirState } from '../outdir';
 import { TextAutoencoder, type TextModelConfig } from '../models/text';
 import type { TrainResult } from '../models/train';
 import { resolveLogConfig, type LogConfig } from '../logs/config';
@@ -20,9 +21,9 @@ import type { PipelineConfig } from './config';
 import { ensureBackend, FIRST_ID, type DeepSentry } from './model';
 import { encodeStage, trainDetectorStage, trainingSessions, trainTextStage, type PipelineReporter, type TextStage } from './train';
 
-export const TEXT_MODEL_DIR = 'text-model';
-export const VECTORS_DIR = 'vectors';
-export const MODEL_DIR = 'model';
+export const TEXT_MODEL_DIR = STAGE_DIRS.text;
+export const VECTORS_DIR = STAGE_DIRS.vectors;
+export const MODEL_DIR = STAGE_DIRS.model;
 
 interface TextExtra {
   stage: 'text';
@@ -34,8 +35,27 @@ interface TextExtra {
   textResult: TrainResult;
 }
 
+/** Options of the stage commands. */
+export interface StageOptions {
+  config: PipelineConfig;
+  reporter?: PipelineReporter;
+  signal?: AbortSignal;
+  /** replace an earlier run's output of this stage (and what later stages derived from it); default: refuse */
+  force?: boolean;
+}
+
+/**
+ * Checks (and with force clears) a stage's output in the working directory before the stage runs: its own
+ * model directory, and those of the later stages, which a new one would make stale (lib/outdir.ts).
+ */
+async function stageOutput(dir: string, own: string, later: readonly string[], force: boolean | undefined): Promise<OutputDirState> {
+  await readPreparedManifest(dir); // a working directory prepare wrote, not a typo to be created
+  return createOutputDir(dir, { what: 'working directory', writes: [`${own}/`], stale: later.map((d) => `${d}/`), option: 'working directory', ...(force ? { force: true } : {}) });
+}
+
 /** `train-text`: trains the text stage on every session of the prepared directory and saves it. */
-export async function runTextStage(dir: string, o: { config: PipelineConfig; reporter?: PipelineReporter; signal?: AbortSignal }): Promise<TextStage> {
+export async function runTextStage(dir: string, o: StageOptions): Promise<TextStage & { replaced: string[] }> {
+  const out = await stageOutput(dir, TEXT_MODEL_DIR, [VECTORS_DIR, MODEL_DIR], o.force);
   const { manifest, sessions } = await trainingSessions(dir);
   const st = await trainTextStage(dir, manifest, sessions, o);
   if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'train-text was cancelled; nothing was written');
@@ -48,7 +68,7 @@ export async function runTextStage(dir: string, o: { config: PipelineConfig; rep
     textResult: st.textResult,
   };
   await saveModelDir(path.join(dir, TEXT_MODEL_DIR), { config: o.config, vocabulary: st.vocabulary.toJSON(), thresholds: null, metrics: { text: st.textResult }, dataHash: '', extra: extra as unknown as Record<string, unknown> }, st.text.weights());
-  return st;
+  return { ...st, replaced: out.earlier };
 }
 
 /** Reads what train-text wrote (checked), with the prepared messages it refers to. */
@@ -81,7 +101,8 @@ export async function loadTextStage(dir: string): Promise<TextStage> {
 }
 
 /** `encode`: the message vectors of the text stage's messages, saved. */
-export async function runEncodeStage(dir: string, reporter?: PipelineReporter): Promise<Float32Array> {
+export async function runEncodeStage(dir: string, reporter?: PipelineReporter, force?: boolean): Promise<{ vectors: Float32Array; replaced: string[] }> {
+  const out = await stageOutput(dir, VECTORS_DIR, [MODEL_DIR], force);
   const st = await loadTextStage(dir);
   const vectors = await encodeStage(st, reporter);
   const D = st.text.config.latentDim;
@@ -90,11 +111,14 @@ export async function runEncodeStage(dir: string, reporter?: PipelineReporter): 
     { config: null, vocabulary: null, thresholds: null, metrics: {}, dataHash: '', extra: { stage: 'vectors', preparedIds: st.messages.map((m) => m.id) } },
     [{ name: 'vectors', shape: [vectors.length / D, D], values: vectors }],
   );
-  return vectors;
+  return { vectors, replaced: out.earlier };
 }
 
 /** `train-detector`: detector + threshold over the saved text stage and vectors; writes the complete model. */
-export async function runDetectorStage(dir: string, outDir: string | undefined, o: { config: PipelineConfig; reporter?: PipelineReporter; signal?: AbortSignal }): Promise<{ model: DeepSentry; outDir: string }> {
+export async function runDetectorStage(dir: string, outDir: string | undefined, o: StageOptions): Promise<{ model: DeepSentry; outDir: string; replaced: string[] }> {
+  await readPreparedManifest(dir);
+  const out = outDir ?? path.join(dir, MODEL_DIR);
+  const outState = await createOutputDir(out, { kind: 'model', inputs: [path.join(dir, TEXT_MODEL_DIR), path.join(dir, VECTORS_DIR)], ...(o.force ? { force: true } : {}) });
   const st = await loadTextStage(dir);
   const where = path.join(dir, VECTORS_DIR);
   let loaded;
@@ -112,8 +136,7 @@ export async function runDetectorStage(dir: string, outDir: string | undefined, 
   const { manifest, sessions } = await trainingSessions(dir);
   const model = await trainDetectorStage(st, vectors.values, manifest, sessions, o);
   if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'train-detector was cancelled; nothing was written');
-  const out = outDir ?? path.join(dir, MODEL_DIR);
   await model.save(out);
   model.directory = path.resolve(out);
-  return { model, outDir: out };
+  return { model, outDir: out, replaced: outState.earlier };
 }

@@ -4,6 +4,7 @@ import { DeepSentryError } from '../../errors';
 import { runEvaluation, summaryTable } from '../../eval';
 import { loadModelDir, MODEL_JSON } from '../../models/files';
 import type { EvalArgs } from './eval';
+import { reportOutput } from '../output';
 
 /** The saved threshold and configuration of a model directory, as evaluation needs them. */
 export interface ModelInfo {
@@ -46,7 +47,7 @@ export async function readModelInfo(dir: string): Promise<ModelInfo> {
 export async function runEval(argv: EvalArgs): Promise<void> {
   const model = argv.model !== undefined ? await readModelInfo(argv.model) : null;
   const threshold = argv.threshold ?? model?.threshold;
-  const { result, files, warnings } = await runEvaluation({
+  const { result, files, warnings, replaced } = await runEvaluation({
     scoresDir: argv.scores,
     labelsFile: argv.labels,
     ...(argv.labelField !== undefined ? { labelField: argv.labelField } : {}),
@@ -57,14 +58,15 @@ export async function runEval(argv: EvalArgs): Promise<void> {
     beta: argv.beta,
     top: argv.top,
     modelConfig: model ? { directory: argv.model, 'saved threshold': model.threshold, ...(model.config ?? {}) } : null,
+    force: argv.force === true,
   });
   const m = result.metrics;
   if (argv.json) {
-    process.stdout.write(JSON.stringify({ metrics: m, files, warnings }) + '\n');
+    process.stdout.write(JSON.stringify({ metrics: m, files, warnings, replaced }) + '\n');
     return;
   }
+  reportOutput(argv, argv.out, replaced, argv.quiet ? [] : warnings);
   if (argv.quiet) return;
-  for (const w of warnings) process.stderr.write(`deepsentry: warning: ${w}\n`);
   process.stdout.write(summaryTable(m));
   process.stdout.write(`\nwrote ${files.metrics}\n      ${files.report}\n      ${files.charts.length} SVG charts in ${argv.out}\n`);
 }

@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalOptions } from '../options';
+import { withForceOption, type ForceOption, type GlobalOptions } from '../options';
 
 /** Arguments of `deepsentry eval`. */
-export interface EvalArgs extends GlobalOptions {
+export interface EvalArgs extends GlobalOptions, ForceOption {
   /** directory with sessions.csv (and lines.csv) written by `score` / `run` */
   scores: string;
   /** label file: loghub BlockId,Label CSV, or with --label-field a log whose lines carry a label field */
@@ -23,7 +23,7 @@ export interface EvalArgs extends GlobalOptions {
 }
 
 export function withEvalOptions<T>(y: Argv<T>) {
-  return y
+  return withForceOption(y)
     .positional('scores', { type: 'string', demandOption: true, describe: 'scores directory (sessions.csv, optional lines.csv)' })
     .option('labels', { type: 'string', demandOption: true, describe: 'labels: loghub anomaly_label.csv (BlockId,Label), or a log with a per-line label field (see --label-field)' })
     .option('label-field', { type: 'number', describe: 'per-line labels: 1-based whitespace field of each line of --labels (BGL: 1)' })

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { DeepSentryError } from '../../errors';
-import { prepareLogs, type LogConfigOverrides, type PrepareSummary } from '../../logs';
+import { inputWarnings, prepareLogs, type LogConfigOverrides, type PrepareSummary } from '../../logs';
+import { reportOutput } from '../output';
 import type { PrepareArgs } from './prepare';
 
 /**
@@ -60,7 +61,9 @@ export async function runPrepare(argv: PrepareArgs): Promise<void> {
   const overrides = await prepareOverrides(argv);
   const inputs: (string | NodeJS.ReadableStream)[] = [...(argv.logs ?? [])];
   if (argv.stdin) inputs.push(process.stdin);
-  const summary = await prepareLogs(inputs as Parameters<typeof prepareLogs>[0], argv.out, overrides);
-  if (argv.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  const summary = await prepareLogs(inputs as Parameters<typeof prepareLogs>[0], argv.out, overrides, { force: argv.force === true, acceptTruncated: argv.acceptTruncated === true });
+  const warnings = inputWarnings(summary.issues);
+  if (argv.json) process.stdout.write(JSON.stringify({ ...summary, warnings }) + '\n');
   else if (!argv.quiet) process.stdout.write(human(summary));
+  reportOutput(argv, summary.outDir, summary.replaced, warnings);
 }

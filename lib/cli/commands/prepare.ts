@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalOptions } from '../options';
+import { withAcceptTruncatedOption, withForceOption, type AcceptTruncatedOption, type ForceOption, type GlobalOptions } from '../options';
 
 /** Arguments of `deepsentry prepare`. */
-export interface PrepareArgs extends GlobalOptions {
+export interface PrepareArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption {
   /** log files (plain or gzip), read in order */
   logs?: string[];
   /** read stdin too, after the files (yargs drops a lone `-` argument, so stdin is a flag) */
@@ -20,7 +20,7 @@ export interface PrepareArgs extends GlobalOptions {
 }
 
 export function withPrepareOptions<T>(y: Argv<T>) {
-  return y
+  return withAcceptTruncatedOption(withForceOption(y))
     .positional('logs', { type: 'string', array: true, describe: 'log files (plain or gzip, detected by content), in order' })
     .option('stdin', { type: 'boolean', describe: 'also read stdin (plain or gzip), after the files' })
     .option('format', {

@@ -6,6 +6,7 @@ import { summaryTable } from '../../eval/summary';
 import { runPipeline } from '../../pipeline/run';
 import { setupPipeline, withSignals } from '../../pipeline/setup';
 import type { RunArgs } from './run';
+import { reportOutput } from '../output';
 
 /** The embedded sample shipped in the package: hdfs-dev (real HDFS_v1 lines) and its block labels, gzipped. */
 export function sampleFiles(): { log: string; labels: string } {
@@ -25,7 +26,7 @@ export async function runRun(a: RunArgs): Promise<void> {
     labels ??= s.labels;
   }
   const s = await setupPipeline(a);
-  const r = await withSignals((signal) => runPipeline(log, a.out, { config: s.config, reporter: s.reporter, signal, ...(labels !== undefined ? { labels } : {}) }));
+  const r = await withSignals((signal) => runPipeline(log, a.out, { config: s.config, reporter: s.reporter, signal, force: a.force === true, acceptTruncated: a.acceptTruncated === true, ...(labels !== undefined ? { labels } : {}) }));
   const out = {
     log,
     labels: labels ?? (r.evaluation ? `${log} (its per-line labels)` : null),
@@ -41,14 +42,15 @@ export async function runRun(a: RunArgs): Promise<void> {
     backend: s.backend.backend,
     timings: r.timings,
     seconds: r.seconds,
+    replaced: r.replaced,
   };
+  reportOutput(a, r.outDir, r.replaced, out.warnings);
   if (a.json) {
     process.stdout.write(JSON.stringify(out) + '\n');
     return;
   }
   if (a.quiet) return;
   process.stdout.write(`trained on ${r.trainSessions} sessions, scored ${r.testSessions} (${r.score.anomalies} anomalous at threshold ${r.threshold.toPrecision(6)}) in ${r.seconds.toFixed(1)} s\n`);
-  for (const w of out.warnings) process.stderr.write(`deepsentry: warning: ${w}\n`);
   if (r.evaluation) {
     process.stdout.write('\n' + summaryTable(r.evaluation.result.metrics));
     process.stdout.write(`\nwrote ${r.evaluation.files.metrics}\n      ${r.evaluation.files.report}\n`);

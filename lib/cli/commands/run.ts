@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalOptions } from '../options';
+import { withAcceptTruncatedOption, withForceOption, type AcceptTruncatedOption, type ForceOption, type GlobalOptions } from '../options';
 
 /** Arguments of `deepsentry run`. */
-export interface RunArgs extends GlobalOptions {
+export interface RunArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption {
   /** the log (default: the embedded HDFS sample, with its labels) */
   log?: string;
   /** loghub BlockId,Label file to evaluate with (never used for training) */
@@ -19,7 +19,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run [log]',
   describe: 'train on the earlier sessions of a log, score the rest and evaluate with --labels or the labels in its lines (no log: the embedded HDFS sample)',
   builder: (y) =>
-    y
+    withAcceptTruncatedOption(withForceOption(y))
       .positional('log', { type: 'string', describe: 'log file (plain or gzip); default: the embedded HDFS sample with its labels' })
       .option('labels', { type: 'string', describe: 'labels for evaluation: loghub anomaly_label.csv (BlockId,Label); without it, a log whose format carries a label per line (BGL) is evaluated against those' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory' })

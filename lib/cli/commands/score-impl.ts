@@ -1,14 +1,16 @@
 import { DeepSentry } from '../../pipeline/model';
-import { scoreLog } from '../../pipeline/score';
+import { checkScoreOutput, scoreLog } from '../../pipeline/score';
 import { setupPipeline } from '../../pipeline/setup';
 import type { ScoreArgs } from './score';
+import { reportOutput } from '../output';
 
 export async function runScore(a: ScoreArgs): Promise<void> {
   const s = await setupPipeline(a);
+  const out = await checkScoreOutput(a.out, { lines: a.lines, force: a.force === true, inputs: [...(a.log === '-' ? [] : [a.log]), a.model] });
   const model = await DeepSentry.load(a.model, { backend: a.backend, ...(a.threads !== undefined ? { threads: a.threads } : {}) });
   s.reporter.stage?.('score', `${a.log} with ${model.directory}`);
-  const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, reporter: s.reporter });
-  if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
+  const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, reporter: s.reporter, outputChecked: true, acceptTruncated: a.acceptTruncated === true });
+  if (a.json) process.stdout.write(JSON.stringify({ ...r, replaced: out.removed }) + '\n');
   else if (!a.quiet) {
     process.stdout.write(
       `scored ${r.input}: ${r.parsed} of ${r.lines} lines, ${r.sessions} sessions, ${r.anomalies} anomalous at threshold ${r.threshold.toPrecision(6)}` +
@@ -16,5 +18,5 @@ export async function runScore(a: ScoreArgs): Promise<void> {
         `wrote ${r.files.sessions}${r.files.lines ? `\n      ${r.files.lines}` : ''}\n`,
     );
   }
-  if (!a.json) for (const w of r.warnings) process.stderr.write(`deepsentry: warning: ${w}\n`);
+  reportOutput(a, a.out, out.removed, r.warnings);
 }

@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalOptions } from '../options';
+import { withAcceptTruncatedOption, withForceOption, type AcceptTruncatedOption, type ForceOption, type GlobalOptions } from '../options';
 
 /** Arguments of `deepsentry score`. */
-export interface ScoreArgs extends GlobalOptions {
+export interface ScoreArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption {
   /** model directory written by `deepsentry train` */
   model: string;
   /** the log to score (plain or gzip; - = stdin) */
@@ -17,7 +17,7 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
   command: 'score <log>',
   describe: "score a log with a trained model: sessions.csv and lines.csv, anomaly at the model's saved threshold",
   builder: (y) =>
-    y
+    withAcceptTruncatedOption(withForceOption(y))
       .positional('log', { type: 'string', demandOption: true, describe: 'log file to score (plain or gzip); - = stdin' })
       .option('model', { type: 'string', demandOption: true, describe: 'model directory written by deepsentry train' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory (sessions.csv, lines.csv)' })

@@ -1,10 +1,11 @@
 import { trainModel } from '../../pipeline/run';
 import { setupPipeline, withSignals } from '../../pipeline/setup';
 import type { TrainArgs } from './train';
+import { reportOutput } from '../output';
 
 export async function runTrain(a: TrainArgs): Promise<void> {
   const s = await setupPipeline(a);
-  const r = await withSignals((signal) => trainModel(a.logs, a.out, { config: s.config, reporter: s.reporter, signal }));
+  const r = await withSignals((signal) => trainModel(a.logs, a.out, { config: s.config, reporter: s.reporter, signal, force: a.force === true, acceptTruncated: a.acceptTruncated === true }));
   const m = r.model;
   const data = (m.metrics as { data?: Record<string, unknown> }).data ?? {};
   const summary = {
@@ -16,6 +17,8 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     distinctMessages: m.knownCount,
     backend: s.backend.backend,
     timings: r.timings,
+    warnings: r.warnings,
+    replaced: r.replaced,
   };
   if (a.json) process.stdout.write(JSON.stringify(summary) + '\n');
   else if (!a.quiet) {
@@ -24,4 +27,5 @@ export async function runTrain(a: TrainArgs): Promise<void> {
         `threshold ${m.threshold.toPrecision(6)} (${m.thresholds.session.method} ${m.thresholds.session.param} on ${m.thresholds.session.fittedOn} held-back sessions)\n`,
     );
   }
+  reportOutput(a, r.model.directory ?? a.out, r.replaced, r.warnings);
 }

@@ -1,11 +1,11 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalOptions } from '../options';
+import { withAcceptTruncatedOption, withForceOption, type AcceptTruncatedOption, type ForceOption, type GlobalOptions } from '../options';
 
 /** Arguments of `deepsentry train`. */
-export interface TrainArgs extends GlobalOptions {
+export interface TrainArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption {
   /** log files (plain or gzip), read in order */
   logs: string[];
-  /** the model directory to write (replaced atomically) */
+  /** the model directory to write (an earlier model there needs --force; replaced atomically) */
   out: string;
   /** log format (default: auto-detected) */
   format?: string;
@@ -14,7 +14,7 @@ export interface TrainArgs extends GlobalOptions {
 }
 
 export function withTrainOptions<T>(y: Argv<T>) {
-  return y
+  return withAcceptTruncatedOption(withForceOption(y))
     .positional('logs', { type: 'string', array: true, demandOption: true, describe: 'log files (plain or gzip), in order' })
     .option('out', { type: 'string', demandOption: true, describe: 'model directory to write (config, vocabulary, weights, thresholds, metrics)' })
     .option('format', { type: 'string', describe: 'log format: auto (default), hdfs, bgl, …, a loghub format string, regex:…, json:…' })
