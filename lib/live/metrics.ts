@@ -15,7 +15,7 @@ export interface MetricsSource {
   scorerStats(): ScorerStats;
   queuedLines(): number;
   threshold(): number;
-  webhook(): { sent: number; failed: number; dropped: number; queued: number } | null;
+  webhook(): { sent: number; failed: number; dropped: number; overflowed: number; queued: number } | null;
   ready(): boolean;
 }
 
@@ -82,7 +82,8 @@ export class MonitorMetrics {
     totalFrom(r, 'deepsentry_webhook_sent_total', 'Alerts delivered to the webhook.', () => src.webhook()?.sent ?? 0);
     totalFrom(r, 'deepsentry_webhook_failed_total', 'Webhook attempts that failed (each retry counts).', () => src.webhook()?.failed ?? 0);
     totalFrom(r, 'deepsentry_webhook_dropped_total', 'Alerts given up on: queue full or retries exhausted.', () => src.webhook()?.dropped ?? 0);
-    new Gauge({ name: 'deepsentry_webhook_queued', help: 'Alerts waiting for the webhook.', registers: [r], collect() { this.set(src.webhook()?.queued ?? 0); } });
+    totalFrom(r, 'deepsentry_webhook_overflow_total', 'Alerts dropped because the webhook queue was full (the oldest go first).', () => src.webhook()?.overflowed ?? 0);
+    new Gauge({ name: 'deepsentry_webhook_queued', help: 'Alerts not delivered yet: queued, in flight or waiting to retry.', registers: [r], collect() { this.set(src.webhook()?.queued ?? 0); } });
     this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.loopDelay.enable();
     const h = this.loopDelay;
