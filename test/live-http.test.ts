@@ -145,6 +145,10 @@ describe('live HTTP: ingest, metrics, health, auth, limits', () => {
   it('/metrics (Prometheus), /health and /ready', async () => {
     await request(port, 'POST', '/ingest', HDFS.slice(0, 1500).join('\n'), auth);
     await monitor.idle();
+    // What the file follower reports (lib/live/tail.ts) is counted: truncations, and lines that may be lost.
+    monitor.metrics.tailNotice({ kind: 'truncated', message: 'copytruncate, rest read from the copy' });
+    monitor.metrics.tailNotice({ kind: 'truncated', loss: 'truncated', message: 'copytruncate, no copy' });
+    monitor.metrics.tailNotice({ kind: 'lost', loss: 'compressed', message: 'app.log.2.gz' });
     expect((await request(port, 'GET', '/metrics')).status).to.equal(401);
     const m = await request(port, 'GET', '/metrics', undefined, auth);
     expect(m.status).to.equal(200);
@@ -155,6 +159,10 @@ describe('live HTTP: ingest, metrics, health, auth, limits', () => {
     expect(m.body).to.match(/^deepsentry_line_latency_seconds_count 1500$/m);
     expect(m.body).to.match(/^deepsentry_open_sessions \d+$/m);
     expect(m.body).to.match(/^deepsentry_dropped_lines_total 0$/m);
+    expect(m.body).to.match(/^deepsentry_file_truncations_total 2$/m);
+    expect(m.body).to.match(/^deepsentry_file_loss_total\{reason="truncated"\} 1$/m);
+    expect(m.body).to.match(/^deepsentry_file_loss_total\{reason="gone"\} 0$/m);
+    expect(m.body).to.match(/^deepsentry_file_loss_total\{reason="compressed"\} 1$/m);
     expect(m.body).to.match(/^deepsentry_event_loop_delay_seconds\{quantile="0.99"\} [\d.e-]+$/m);
     const h = await request(port, 'GET', '/health');
     expect([h.status, JSON.parse(h.body)]).to.deep.equal([200, { status: 'ok' }]);
