@@ -1,4 +1,4 @@
-// Implementation of binding_common.h: addon data, the job runner and the exception guard.
+// Implementation of binding_common.h: addon data and setErrorClass, the job runner and the exception guard.
 #include "binding_common.h"
 
 #include <cstring>
@@ -140,6 +140,26 @@ Napi::Value guarded(Napi::Env env, const char* fn, const std::function<Napi::Val
   } catch (...) {
     fail(env, kInvalidArgument, std::string(fn) + ": the kernel failed with an unknown native exception");
   }
+}
+
+
+namespace {
+Napi::Value set_error_class(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, "setErrorClass", [&]() -> Napi::Value {
+    Napi::Value v = info.Length() > 0 ? info[0] : env.Undefined();
+    if (!v.IsFunction()) {
+      fail(env, kInvalidArgument,
+           "setErrorClass: expected cls to be a class (code, message) => Error but received " + describe(v));
+    }
+    addon_data(env)->error_class = Napi::Persistent(v.As<Napi::Function>());
+    return env.Undefined();
+  });
+}
+}  // namespace
+
+void register_error_class(Napi::Env env, Napi::Object exports) {
+  exports.Set("setErrorClass", Napi::Function::New(env, set_error_class, "setErrorClass"));
 }
 
 }  // namespace binding

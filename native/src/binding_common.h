@@ -26,6 +26,8 @@ struct AddonData {
 };
 AddonData* addon_data(Napi::Env env);  // nullptr before init
 void init_addon_data(Napi::Env env);
+// Exports setErrorClass(cls), which sets AddonData::error_class (every addon built from this code has it).
+void register_error_class(Napi::Env env, Napi::Object exports);
 
 // Kernel calls hold this shared; setSimdLevel / setThreads hold it exclusively, so that the SIMD level and
 // the thread pool never change under a running job (async jobs run on libuv threads, and worker_threads share
