@@ -76,10 +76,6 @@ async function prepareTimed(logs: string[], dir: string, o: PipelineOptions, rep
   const t0 = process.hrtime.bigint();
   const s = await prepareLogs(logs, dir, o.config.logs);
   rep.stageDone?.('prepare', Number(process.hrtime.bigint() - t0) / 1e9, s.lines, 'lines');
-  if (s.parsed === 0) {
-    const first = s.issues.first[0];
-    throw new DeepSentryError('DS_PARSE', `no line of ${logs.join(', ')} could be parsed (${s.lines} lines${first ? `; first: ${first.file}:${first.line}: ${first.message}` : ''}); pass --format`);
-  }
   return s;
 }
 

@@ -26,12 +26,8 @@ export interface Setup {
 
 export async function setupPipeline(a: SetupArgs): Promise<Setup> {
   const base = await loadPipelineConfig(a.config);
-  const flags: ConfigFlags = {};
-  if (a.seed !== undefined) flags.seed = a.seed;
-  if (a.format !== undefined) flags.format = a.format;
-  if (a.sessionKey !== undefined) flags.sessionKey = a.sessionKey;
-  if (a.trainFraction !== undefined) flags.trainFraction = a.trainFraction;
-  const config = applyFlags(base, flags);
+  const { seed, format, trainFraction, session } = a;
+  const config = applyFlags(base, { seed, format, trainFraction, session });
   const backend = useBackend(a.backend, a.threads !== undefined ? { threads: a.threads } : {});
   // --json keeps stderr for errors only; progress would interleave with nothing on stdout but is noise for tools.
   const verbosity: Verbosity = a.quiet || a.json ? 'quiet' : a.verbose ? 'verbose' : 'normal';

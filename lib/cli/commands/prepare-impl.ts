@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { DeepSentryError } from '../../errors';
 import { prepareLogs, type LogConfigOverrides, type PrepareSummary } from '../../logs';
+import { sessionOverrides } from '../options';
 import type { PrepareArgs } from './prepare';
 
 /**
@@ -32,9 +33,7 @@ export async function readLogsConfig(path: string | undefined): Promise<Record<s
 /** Flags over the config file's `logs` section. */
 export async function prepareOverrides(argv: PrepareArgs): Promise<LogConfigOverrides> {
   const o = (await readLogsConfig(argv.config)) as LogConfigOverrides;
-  const session = { ...(o.session ?? {}) };
-  if (argv.sessionKey !== undefined) session.keyPattern = argv.sessionKey;
-  if (argv.sessionMode !== undefined) session.mode = argv.sessionMode;
+  const session = { ...(o.session ?? {}), ...sessionOverrides(argv) };
   return {
     ...o,
     ...(argv.format !== undefined ? { format: argv.format } : {}),

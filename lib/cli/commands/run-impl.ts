@@ -6,6 +6,7 @@ import { summaryTable } from '../../eval/summary';
 import { runPipeline } from '../../pipeline/run';
 import { setupPipeline, withSignals } from '../../pipeline/setup';
 import type { RunArgs } from './run';
+import { sessionOverrides } from '../options';
 
 /** The embedded sample shipped in the package: hdfs-dev (real HDFS_v1 lines) and its block labels, gzipped. */
 export function sampleFiles(): { log: string; labels: string } {
@@ -24,7 +25,7 @@ export async function runRun(a: RunArgs): Promise<void> {
     log = s.log;
     labels ??= s.labels;
   }
-  const s = await setupPipeline(a);
+  const s = await setupPipeline({ ...a, session: sessionOverrides(a) });
   const r = await withSignals((signal) => runPipeline(log, a.out, { config: s.config, reporter: s.reporter, signal, ...(labels !== undefined ? { labels } : {}) }));
   const out = {
     log,

@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalOptions } from '../options';
+import { withSessionOptions, type GlobalOptions, type SessionFlags } from '../options';
 
 /** Arguments of `deepsentry score`. */
-export interface ScoreArgs extends GlobalOptions {
+export interface ScoreArgs extends GlobalOptions, SessionFlags {
   /** model directory written by `deepsentry train` */
   model: string;
   /** the log to score (plain or gzip; - = stdin) */
@@ -17,7 +17,7 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
   command: 'score <log>',
   describe: "score a log with a trained model: sessions.csv and lines.csv, anomaly at the model's saved threshold",
   builder: (y) =>
-    y
+    withSessionOptions(y)
       .positional('log', { type: 'string', demandOption: true, describe: 'log file to score (plain or gzip); - = stdin' })
       .option('model', { type: 'string', demandOption: true, describe: 'model directory written by deepsentry train' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory (sessions.csv, lines.csv)' })

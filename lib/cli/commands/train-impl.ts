@@ -1,9 +1,10 @@
 import { trainModel } from '../../pipeline/run';
 import { setupPipeline, withSignals } from '../../pipeline/setup';
 import type { TrainArgs } from './train';
+import { sessionOverrides } from '../options';
 
 export async function runTrain(a: TrainArgs): Promise<void> {
-  const s = await setupPipeline(a);
+  const s = await setupPipeline({ ...a, session: sessionOverrides(a) });
   const r = await withSignals((signal) => trainModel(a.logs, a.out, { config: s.config, reporter: s.reporter, signal }));
   const m = r.model;
   const data = (m.metrics as { data?: Record<string, unknown> }).data ?? {};
