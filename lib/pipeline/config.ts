@@ -403,3 +403,47 @@ export function annotatedConfig(c: PipelineConfig = defaultPipelineConfig(), tit
   walk(doc, '', '');
   return out.join('\n') + '\n';
 }
+
+/**
+ * Below these, a model is trained but says little, and the CLI warns (dataWarnings). Sessions: the detector
+ * learns normal behaviour from the training sessions' windows, and a few dozen sessions show little of it.
+ * Held-back sessions: the threshold is a statistic of their scores (mean + k·σ by default), and σ of n scores is
+ * uncertain by about 1/√(2n) of itself — ±16 % at 20, ±50 % at 2. Distinct messages: with fewer than a handful
+ * there is hardly an order to learn, only counts.
+ */
+export const MIN_TRAIN_SESSIONS = 100;
+export const MIN_HELD_BACK_SESSIONS = 20;
+export const MIN_DISTINCT_MESSAGES = 5;
+
+/** What dataWarnings looks at: model.json's `metrics.data` (lib/pipeline/train.ts). */
+export interface TrainingData {
+  /** session keys trained on (an idle timeout may split a key into several sessions) */
+  sessionKeys: number;
+  /** keys held back to fit the threshold */
+  heldBackSessions: number;
+  distinctMessages: number;
+}
+
+/** The advice for cutting more sessions out of the same log, by session mode. */
+function moreSessionsAdvice(c: PipelineConfig): string {
+  const s = logConfigOf(c).session;
+  const mode = s.mode;
+  if (mode === 'time') return `shorter time windows (--session-window, now ${s.windowMs / 1000} s)`;
+  if (mode === 'count') return `shorter count windows (--session-lines, now ${s.windowLines})`;
+  return 'shorter sessions (--session-mode time --session-window 10s, or --session-mode count --session-lines 20)';
+}
+
+/** Warnings, with advice, when a model was trained on less than the minimums above. */
+export function dataWarnings(d: TrainingData, c: PipelineConfig): string[] {
+  const out: string[] = [];
+  if (d.sessionKeys < MIN_TRAIN_SESSIONS) {
+    out.push(`trained on ${d.sessionKeys} session${d.sessionKeys === 1 ? '' : 's'} (fewer than ${MIN_TRAIN_SESSIONS}): too few examples of normal behaviour for the detector to learn it; give a longer log, or cut ${moreSessionsAdvice(c)}`);
+  }
+  if (d.heldBackSessions < MIN_HELD_BACK_SESSIONS) {
+    out.push(`the threshold was fitted on the scores of ${d.heldBackSessions} held-back session${d.heldBackSessions === 1 ? '' : 's'} (fewer than ${MIN_HELD_BACK_SESSIONS}): ${d.heldBackSessions < 2 ? 'it is one score, not a statistic' : 'its spread is too uncertain'}, so which sessions it flags is close to arbitrary; train on more sessions (threshold.holdout ${c.threshold.holdout} of them are held back)`);
+  }
+  if (d.distinctMessages < MIN_DISTINCT_MESSAGES) {
+    out.push(`the training sessions hold ${d.distinctMessages} distinct message${d.distinctMessages === 1 ? '' : 's'} (fewer than ${MIN_DISTINCT_MESSAGES}): there is little order to learn; check that --format finds the message (<Content>) and that masking does not make every line alike`);
+  }
+  return out;
+}

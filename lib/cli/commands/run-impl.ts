@@ -38,17 +38,18 @@ export async function runRun(a: RunArgs): Promise<void> {
     score: r.score,
     metrics: r.evaluation?.result.metrics ?? null,
     files: r.evaluation?.files ?? null,
-    warnings: [...r.score.warnings, ...(r.evaluation?.warnings ?? [])],
+    warnings: [...r.warnings, ...r.score.warnings, ...(r.evaluation?.warnings ?? [])],
     backend: s.backend.backend,
     timings: r.timings,
-    seconds: r.seconds,
+    /** the whole command, from process start (module loading and backend set-up included) */
+    seconds: process.uptime(),
   };
   if (a.json) {
     process.stdout.write(JSON.stringify(out) + '\n');
     return;
   }
   if (a.quiet) return;
-  process.stdout.write(`trained on ${r.trainSessions} sessions, scored ${r.testSessions} (${r.score.anomalies} anomalous at threshold ${r.threshold.toPrecision(6)}) in ${r.seconds.toFixed(1)} s\n`);
+  process.stdout.write(`trained on ${r.trainSessions} sessions, scored ${r.testSessions} (${r.score.anomalies} anomalous at threshold ${r.threshold.toPrecision(6)}) in ${out.seconds.toFixed(1)} s\n`);
   for (const w of out.warnings) process.stderr.write(`deepsentry: warning: ${w}\n`);
   if (r.evaluation) {
     process.stdout.write('\n' + summaryTable(r.evaluation.result.metrics));

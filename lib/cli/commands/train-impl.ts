@@ -17,12 +17,16 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     distinctMessages: m.knownCount,
     backend: s.backend.backend,
     timings: r.timings,
+    warnings: r.warnings,
+    /** the whole command, from process start (module loading and backend set-up included) */
+    seconds: process.uptime(),
   };
   if (a.json) process.stdout.write(JSON.stringify(summary) + '\n');
   else if (!a.quiet) {
     process.stdout.write(
       `trained ${summary.model}: ${summary.parsed} of ${summary.lines} lines, ${String(summary.sessions)} sessions, ${summary.distinctMessages} distinct messages\n` +
-        `threshold ${m.threshold.toPrecision(6)} (${m.thresholds.session.method} ${m.thresholds.session.param} on ${m.thresholds.session.fittedOn} held-back sessions)\n`,
+        `threshold ${m.threshold.toPrecision(6)} (${m.thresholds.session.method} ${m.thresholds.session.param} on ${m.thresholds.session.fittedOn} held-back sessions); ${summary.seconds.toFixed(1)} s in all\n`,
     );
   }
+  if (!a.json) for (const w of r.warnings) process.stderr.write(`deepsentry: warning: ${w}\n`);
 }
