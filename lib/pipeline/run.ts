@@ -100,9 +100,19 @@ function requireSessions(n: number, what: string): void {
   }
 }
 
-/** Records the data warnings on the model (saved in model.json) and returns them. */
-function warnAboutData(model: DeepSentry, config: PipelineConfig): string[] {
-  const warnings = dataWarnings((model.metrics as { data: TrainingData }).data, config);
+/** Lines prepare skipped or kept out of order, counted by kind with the first one's place (train and run say so). */
+export function inputWarnings(p: Pick<PrepareSummary, 'issues'>): string[] {
+  const bad = Object.entries(p.issues.counts).filter(([, n]) => n > 0);
+  if (bad.length === 0) return [];
+  const first = p.issues.first[0];
+  return [
+    `input: ${bad.map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`).join(', ')}${first ? ` (first: ${first.file}:${first.line}: ${first.message})` : ''}; \`deepsentry prepare\` lists them`,
+  ];
+}
+
+/** Records the input and data warnings on the model (saved in model.json) and returns them. */
+function warnAboutData(model: DeepSentry, config: PipelineConfig, prepared: PrepareSummary): string[] {
+  const warnings = [...inputWarnings(prepared), ...dataWarnings((model.metrics as { data: TrainingData }).data, config)];
   model.metrics.warnings = warnings;
   return warnings;
 }
@@ -117,7 +127,7 @@ export async function trainModel(logs: string[], outDir: string, o: PipelineOpti
     requireSessions(groupByKey(await loadSessions(work)).length, `${logs.join(', ')} has`);
     const model = await trainFromPrepared(work, { config: o.config, reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
     if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'training was cancelled; no model was written');
-    const warnings = warnAboutData(model, o.config);
+    const warnings = warnAboutData(model, o.config, prepare);
     await model.save(outDir);
     model.directory = path.resolve(outDir);
     return { model, outDir, prepare, timings, warnings };
@@ -173,7 +183,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
     const testKeys = new Set(keys.slice(nTrain));
     const model = await trainFromPrepared(work, { config: o.config, select: (s) => trainKeys.has(s.key), reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
     const modelDir = o.modelDir ?? path.join(outDir, 'model');
-    const warnings = warnAboutData(model, o.config);
+    const warnings = warnAboutData(model, o.config, prepared);
     await model.save(modelDir);
     rep.stage?.('score', `${testKeys.size} sessions`);
     const score = await scoreLog(model, log, outDir, { selectKey: (k) => testKeys.has(k), reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
