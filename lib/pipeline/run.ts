@@ -143,6 +143,8 @@ export interface RunOptions extends PipelineOptions {
   labels?: string;
   /** keep the trained model here (default `<outDir>/model`) */
   modelDir?: string;
+  /** lines.csv gets a text column (scoreLog's withText) */
+  withText?: boolean;
 }
 
 /** Result of runPipeline. */
@@ -186,7 +188,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
     const warnings = warnAboutData(model, o.config, prepared);
     await model.save(modelDir);
     rep.stage?.('score', `${testKeys.size} sessions`);
-    const score = await scoreLog(model, log, outDir, { selectKey: (k) => testKeys.has(k), reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
+    const score = await scoreLog(model, log, outDir, { selectKey: (k) => testKeys.has(k), withText: o.withText === true, reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
     let evaluation: RunEvaluationResult | null = null;
     const inLog = o.labels === undefined ? await labelsInLog(log, work, prepared) : null;
     if (o.labels !== undefined || inLog !== null) {

@@ -26,7 +26,7 @@ export async function runRun(a: RunArgs): Promise<void> {
     labels ??= s.labels;
   }
   const s = await setupPipeline({ ...a, session: sessionOverrides(a) });
-  const r = await withSignals((signal) => runPipeline(log, a.out, { config: s.config, reporter: s.reporter, signal, ...(labels !== undefined ? { labels } : {}) }));
+  const r = await withSignals((signal) => runPipeline(log, a.out, { config: s.config, reporter: s.reporter, signal, withText: a.withText === true, ...(labels !== undefined ? { labels } : {}) }));
   const out = {
     log,
     labels: labels ?? (r.evaluation ? `${log} (its per-line labels)` : null),

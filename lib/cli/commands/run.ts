@@ -12,6 +12,8 @@ export interface RunArgs extends GlobalOptions, SessionFlags {
   /** fraction of the sessions (earliest first) to train on; the rest is scored */
   trainFraction?: number;
   format?: string;
+  /** lines.csv carries each line's message */
+  withText?: boolean;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -24,6 +26,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'output directory' })
       .option('train-fraction', { type: 'number', describe: 'fraction of sessions, in time order, to train on (default 0.5)' })
       .option('format', { type: 'string', describe: FORMAT_DESCRIPTION })
+      .option('with-text', { type: 'boolean', describe: "lines.csv gets a text column: each line's message" })
       .check((argv) => {
         const f = argv['train-fraction'] as number | undefined;
         if (f !== undefined && !(f > 0 && f < 1)) throw new Error(`Expected a number in (0, 1) for --train-fraction but received ${String(f)}`);

@@ -14,7 +14,7 @@ export async function runScore(a: ScoreArgs): Promise<void> {
     Object.assign(model.logConfig, resolveLogConfig({ ...model.logConfig, session: { ...model.logConfig.session, ...session } } as unknown as Record<string, unknown>));
   }
   s.reporter.stage?.('score', `${a.log} with ${model.directory}`);
-  const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, reporter: s.reporter });
+  const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, withText: a.withText === true, reporter: s.reporter });
   if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
   else if (!a.quiet) {
     process.stdout.write(

@@ -11,6 +11,8 @@ export interface ScoreArgs extends GlobalOptions, SessionFlags {
   out: string;
   /** write lines.csv (default true; --no-lines to skip) */
   lines: boolean;
+  /** lines.csv carries each line's message */
+  withText?: boolean;
 }
 
 export const scoreCommand: CommandModule<object, ScoreArgs> = {
@@ -21,7 +23,8 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
       .positional('log', { type: 'string', demandOption: true, describe: 'log file to score (plain or gzip); - = stdin' })
       .option('model', { type: 'string', demandOption: true, describe: 'model directory written by deepsentry train' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory (sessions.csv, lines.csv)' })
-      .option('lines', { type: 'boolean', default: true, describe: 'write lines.csv (--no-lines to skip it)' }) as unknown as Argv<ScoreArgs>,
+      .option('lines', { type: 'boolean', default: true, describe: 'write lines.csv (--no-lines to skip it)' })
+      .option('with-text', { type: 'boolean', describe: "lines.csv gets a text column: each line's message" }) as unknown as Argv<ScoreArgs>,
   handler: async (argv) => {
     const { runScore } = await import('./score-impl');
     await runScore(argv);
