@@ -240,7 +240,7 @@ export function renderReport(input: ReportInput): string {
   if (m.inputs.labelKind === 'session' && cov.labelsWithoutSession > 0) {
     datasetRows.push(['labels of sessions not scored', `${int(cov.labelsWithoutSession)}: the label file also labels sessions that are not among the scored ones (with \`run\`: the earlier sessions it trained on)`]);
   }
-  if (m.line) datasetRows.push(['lines scored', `${int(cov.linesScored)}${cov.linesLabelled < cov.linesScored ? `, ${int(cov.linesLabelled)} of them labelled` : ', all labelled'}`], ['anomalous lines', `${int(m.line.anomalies)} (${pct(m.line.anomalyRate)})`]);
+  if (m.line) datasetRows.push(['lines scored', `${int(cov.linesScored)}, the lines of the scored sessions${cov.linesLabelled < cov.linesScored ? `; ${int(cov.linesLabelled)} of them labelled` : ', all labelled'}`], ['anomalous lines', `${int(m.line.anomalies)} (${pct(m.line.anomalyRate)})`]);
   const modelRows = input.modelConfig ? flattenConfig(input.modelConfig) : [];
   const listed = [...result.top, ...result.falseAlarms, ...result.missed];
   const haveLines = listed.some((t) => t.linesInScores > 0);

@@ -39,7 +39,8 @@ export function sessionText(session: unknown): string | undefined {
     : mode === 'count' ? `windows of ${num(s.windowLines)} lines`
     : mode;
   const idle = num(s.idleTimeoutMs);
-  return idle !== undefined && mode !== 'count' ? `${how}; a quiet gap of ${durationText(idle)} ends a session` : how;
+  // a quiet gap matters where a session is not bounded by its window
+  return idle !== undefined && (mode === 'key' || mode === 'field') ? `${how}; a quiet gap of ${durationText(idle)} ends a session` : how;
 }
 
 function trainingText(t: unknown): string | undefined {
