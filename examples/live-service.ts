@@ -2,8 +2,8 @@
  * Embedding DeepSentry's live monitor in a Node service: score lines as they arrive, get alerts with the
  * lines that led to them and what the model expected instead.
  *
- *   npx deepsentry train data/sample/HDFS.log.gz --out model/      # once: a trained model directory
- *   npx tsx examples/live-service.ts model/ [LOG]                  # LOG defaults to the embedded sample
+ *   npx deepsentry train data/sample/HDFS.log.gz --out runs/model  # once: a trained model (runs/ is git-ignored)
+ *   npx tsx examples/live-service.ts runs/model [LOG]              # LOG defaults to the embedded sample
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';

@@ -122,6 +122,33 @@ describe('eval on real labelled logs (baseline scores)', function () {
     await rejects(evaluate({ scoresDir: path.join(work, 'nosessions'), labels }), 'DS_IO', /sessions\.csv does not exist/);
   });
 
+  it('the report explains itself: warnings shown, inherited line labels said, false alarms and missed anomalies listed with their lines', async () => {
+    const r = await evaluate({ scoresDir, labels, top: 3, errors: 4 });
+    const cm = r.metrics.session.saved!.confusion;
+    // every listed false alarm is a flagged normal session, every missed one an unflagged anomalous one, highest score first
+    expect(r.falseAlarms).to.have.length(Math.min(4, cm.fp));
+    expect(r.missed).to.have.length(Math.min(4, cm.fn));
+    for (const s of r.falseAlarms) expect([s.anomaly, s.label]).to.deep.equal([true, false]);
+    for (const s of r.missed) expect([s.anomaly, s.label]).to.deep.equal([false, true]);
+    for (const list of [r.falseAlarms, r.missed]) expect(list.map((t) => t.score)).to.deep.equal([...list.map((t) => t.score)].sort((a, b) => b - a));
+    const out = path.join(work, 'report-explains');
+    const warning = '504 of 690 scored sessions (73 %) are above the threshold';
+    const files = await writeEvaluation(r, out, { logFile: HDFS_LOG, warnings: [warning], modelConfig: { 'saved threshold': '11.7687: mean + 3·σ' } });
+    const html = fs.readFileSync(files.report, 'utf8');
+    expect(html).to.match(/<section id="warnings" class="warn"><h2>Warnings<\/h2><ul><li>504 of 690 scored sessions \(73 %\) are above the threshold<\/li><\/ul><\/section>/);
+    expect(html).to.include('Line labels are <b>inherited from their session</b>');
+    expect(html).to.match(new RegExp(`<h2>False alarms: ${cm.fp} normal sessions flagged \\(the 4 highest-scoring\\)</h2>`));
+    expect(html).to.match(new RegExp(`<h2>Missed anomalies: ${cm.fn} anomalous sessions? not flagged`));
+    for (const s of [...r.falseAlarms, ...r.missed]) {
+      expect(html).to.include(`<code>${s.session}</code>`);
+      expect(s.topLines.length).to.be.greaterThan(0);
+      expect(s.topLines[0]!.text, 'line texts of the listed sessions').to.be.a('string');
+    }
+    // fields in words, not keys
+    expect(html).to.include('<th>saved threshold</th>');
+    expect(html).to.not.match(/<th>(trainSessions|testSessions|detector\.model\.\w+)<\/th>/);
+  });
+
   it('infinite scores survive into metrics.json as "Infinity" (JSON has no Infinity)', async () => {
     const d = path.join(work, 'inf');
     fs.mkdirSync(d);

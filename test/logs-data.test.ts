@@ -147,20 +147,32 @@ describe('logs on real data (shared/data)', function () {
     });
   }
 
-  it('loghub README format strings parse every sample line as plain format strings too', async () => {
-    const strings: Record<string, string> = {
-      'BGL/BGL_2k.log': '<Label> <Timestamp> <Date> <Node> <Time> <NodeRepeat> <Type> <Component> <Level> <Content>',
-      'Spark/Spark_2k.log': '<Date> <Time> <Level> <Component>: <Content>',
-      'Zookeeper/Zookeeper_2k.log': '<Date> <Time> - <Level>  \\[<Node>:<Component>@<Id>\\] - <Content>',
-      'HPC/HPC_2k.log': '<LogId> <Node> <Component> <State> <Time> <Flag> <Content>',
+  it('loghub README format strings find their own timestamps: the built-in formats\' times (BGL: its <Timestamp> seconds)', async () => {
+    const strings: Record<string, [string, string]> = {
+      'HDFS/HDFS_2k.log': ['<Date> <Time> <Pid> <Level> <Component>: <Content>', 'hdfs'],
+      'BGL/BGL_2k.log': ['<Label> <Timestamp> <Date> <Node> <Time> <NodeRepeat> <Type> <Component> <Level> <Content>', 'bgl'],
+      'Spark/Spark_2k.log': ['<Date> <Time> <Level> <Component>: <Content>', 'spark'],
+      'Zookeeper/Zookeeper_2k.log': ['<Date> <Time> - <Level>  \\[<Node>:<Component>@<Id>\\] - <Content>', 'zookeeper'],
+      'HPC/HPC_2k.log': ['<LogId> <Node> <Component> <State> <Time> <Flag> <Content>', 'hpc'],
     };
-    for (const [file, fmt] of Object.entries(strings)) {
-      let n = 0;
-      for await (const r of readRecords(join(DATA, 'loghub', file), { format: fmt, strict: true })) {
-        expect(r.timestamp).to.equal(null); // a plain format string names no timestamp fields
-        n++;
+    for (const [file, [fmt, builtin]] of Object.entries(strings)) {
+      const p = join(DATA, 'loghub', file);
+      const issues = new IssueLog(false, 10);
+      const plain: LogRecord[] = [];
+      for await (const r of readRecords(p, { format: fmt }, { issues })) plain.push(r);
+      expect(plain, file).to.have.length(2000);
+      expect(issues.total - issues.counts.out_of_order, `${file}: ${issues.summary()}`).to.equal(0);
+      const want: number[] = [];
+      if (builtin === 'bgl') {
+        for (const l of readFileSync(p, 'utf8').split('\n')) if (l !== '') want.push(Number(l.split(' ')[1]) * 1000);
+      } else {
+        for await (const r of readRecords(p, { format: builtin })) want.push(r.timestamp as number);
       }
-      expect(n, file).to.equal(2000);
+      expect(plain.map((r) => r.timestamp), file).to.deep.equal(want);
+      // and so auto sessions are time windows, as with the built-in format
+      const dir = join(out, `plain-${builtin}`);
+      const summary = await prepareLogs([p], dir, { format: fmt });
+      expect(summary.sessionMode, file).to.equal('time');
     }
   });
 

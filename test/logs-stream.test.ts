@@ -91,7 +91,7 @@ describe('deepsentry prepare (CLI)', () => {
     for (const f of ['manifest.json', 'vocab.json', 'messages.ndjson', 'lines.bin', 'sessions.ndjson']) expect(readFileSync(join(out, f)).length, f).to.be.greaterThan(0);
     expect(readFileSync(join(out, 'lines.bin')).length).to.equal(3 * 24);
 
-    // --session-key and --format override; a key pattern that matches nothing leaves lines unsessioned.
+    // --session-key and --format override; a key pattern that matches nothing is an error naming it.
     // A file, then gzip on stdin (--stdin; yargs drops a lone '-'): sessions span inputs (blk_-1 continues).
     const more = gzipSync('081109 203521 145 INFO dfs.DataNode$PacketResponder: PacketResponder 2 for block blk_-1 terminating\n');
     const r2 = await run(['prepare', log, '--stdin', '--out', join(dir, 'cli-out2'), '--json'], more);
@@ -100,7 +100,9 @@ describe('deepsentry prepare (CLI)', () => {
     for await (const x of readPreparedSessions(join(dir, 'cli-out2'))) sessions.push(x);
     expect(sessions.find((x) => x.key === 'blk_-1')?.rows).to.deep.equal([0, 1, 3]);
     const r3 = await run(['prepare', log, '--out', join(dir, 'cli-out3'), '--json', '--format', 'hdfs', '--session-key', 'nomatch_\\d+']);
-    expect(JSON.parse(r3.out)).to.include({ sessions: 0, unsessioned: 3 });
+    expect(r3.code).to.equal(1);
+    expect(JSON.parse(r3.out).error).to.include({ code: 'DS_CONFIG' });
+    expect(JSON.parse(r3.out).error.message).to.match(/no session in .*: 3 lines parsed, 3 in no session \(session mode key\): the session key pattern \/nomatch_\\d\+\/ matches no message/);
   });
 
   it('strict mode and unreadable input fail with exit 1 and a message naming file and line; bad flags are usage errors', async () => {

@@ -17,11 +17,13 @@ import {
   DEFAULT_LOG_CONFIG,
   detectFormat,
   END_MESSAGE,
+  inferLoghubTimestamp,
   IssueLog,
   Masker,
   PAD_MESSAGE,
   ParseFailure,
   parseFormatArg,
+  prepareLogs,
   readLineBatches,
   readRecords,
   resolveLogConfig,
@@ -514,5 +516,72 @@ describe('logs: line reader and bad input', () => {
     expect(sessions.map((s) => [s.key, s.rows])).to.deep.equal([['u7', [0, 1]]]);
     expect(() => resolveLogConfig({ session: { idleTimeoutMs: -1 } })).to.throw(DeepSentryError, /logs\.session\.idleTimeoutMs/);
     expect(() => resolveLogConfig({ tokenizer: { maxTokenz: 3 } } as never)).to.throw(DeepSentryError, /Unknown option logs\.tokenizer\.maxTokenz/);
+  });
+});
+
+describe('timestamps a format finds by itself, and sessions that cannot be cut', () => {
+  const infer = (fields: Record<string, string>) => inferLoghubTimestamp(fields, OPTS);
+
+  it('a loghub format string names its time with fields: the usual loghub layouts are recognised', () => {
+    expect(infer({ Date: '081109', Time: '203615' })).to.deep.equal({ fields: ['Date', 'Time'], format: 'YYMMDD HHmmss' });
+    expect(infer({ Date: '17/06/09', Time: '20:10:40' })).to.deep.equal({ fields: ['Date', 'Time'], format: 'YY/MM/DD HH:mm:ss' });
+    expect(infer({ Date: '2015-07-29', Time: '17:41:44,747' })).to.deep.equal({ fields: ['Date', 'Time'], format: 'iso8601' });
+    expect(infer({ Month: 'Jun', Date: '14', Time: '15:16:01' })).to.deep.equal({ fields: ['Month', 'Date', 'Time'], format: 'syslog' });
+    expect(infer({ Date: 'Dec', Day: '10', Time: '06:55:46' })).to.deep.equal({ fields: ['Date', 'Day', 'Time'], format: 'syslog' });
+    expect(infer({ Time: 'Sun Dec 04 04:47:44 2005' })).to.deep.equal({ fields: ['Time'], format: 'ddd MMM DD HH:mm:ss YYYY' });
+    expect(infer({ Time: '20171223-22:15:29:606' })).to.deep.equal({ fields: ['Time'], format: 'YYYYMMDD-HH:mm:ss:SSS' });
+    expect(infer({ Time: '1077804742' })).to.deep.equal({ fields: ['Time'], format: 'epoch-s' });
+    // a time of day alone is no date, and a small number is no epoch
+    expect(infer({ Time: '203615' })).to.equal(null);
+    expect(infer({ Pid: '143', Level: 'INFO' })).to.equal(null);
+    expect(compileTimestamp('ddd MMM DD HH:mm:ss YYYY')('Sun Dec 04 04:47:44 2005')).to.equal(Date.UTC(2005, 11, 4, 4, 47, 44));
+  });
+
+  it('a format string finds the layout on its first line and keeps it: a later line in another layout is a bad timestamp', () => {
+    const f = createFormat({ type: 'loghub', format: '<Date> <Time> <Level>: <Content>' }, OPTS);
+    expect(f.hasTimestamp).to.equal(false); // not known before a line
+    expect(parsed(f.parse('2026-01-02 03:04:05,678 INFO: a')).timestamp).to.equal(Date.UTC(2026, 0, 2, 3, 4, 5, 678));
+    expect(f.hasTimestamp).to.equal(true);
+    expect(f.timestampSource).to.equal('<Date> <Time> as iso8601');
+    const bad = f.parse('26/01/02 03:04:05 INFO: b');
+    expect(bad).to.be.instanceOf(ParseFailure);
+    expect((bad as ParseFailure).kind).to.equal('bad_timestamp');
+  });
+
+  it("JSON lines with a ts, time or timestamp key are cut into time windows by auto sessions", async () => {
+    for (const key of ['ts', 'time', 'timestamp']) {
+      const p = join(dir, `auto-${key}.jsonl`);
+      const t0 = Date.UTC(2026, 0, 1);
+      writeFileSync(p, [0, 10_000, 70_000, 200_000].map((dt, i) => JSON.stringify({ [key]: key === 'ts' ? t0 + dt : new Date(t0 + dt).toISOString(), msg: `event ${i}` })).join('\n') + '\n');
+      const keys: string[] = [];
+      for await (const r of readRecords(p, {}, { onSession: (s) => keys.push(s.key) })) void r;
+      expect(keys, key).to.deep.equal(['time:2026-01-01T00:00:00.000Z', 'time:2026-01-01T00:01:00.000Z', 'time:2026-01-01T00:03:00.000Z']);
+    }
+  });
+
+  it('time sessions on lines without a timestamp, and a log that yields no session, are errors saying what to change', async () => {
+    const p = join(dir, 'no-ts.log');
+    writeFileSync(p, '143 INFO: alpha\n144 INFO: beta\n');
+    const fmt = '<Pid> <Level>: <Content>';
+    const err = async (o: LogConfigOverrides) => {
+      try {
+        await prepareLogs([p], join(dir, 'no-ts-out'), o);
+      } catch (e) {
+        return e as DeepSentryError;
+      }
+      throw new Error('expected an error');
+    };
+    const e1 = await err({ format: fmt, session: { mode: 'time' } });
+    expect(e1.code).to.equal('DS_CONFIG');
+    expect(e1.message).to.match(/session mode "time" needs a timestamp on every line, but the loghub lines of .*no-ts\.log carry none \(first parsed line 1, fields Pid, Level\): name the time fields .*--session-mode count/);
+    const e2 = await err({ format: fmt, session: { mode: 'key', keyPattern: 'blk_\\d+' } });
+    expect(e2.code).to.equal('DS_CONFIG');
+    expect(e2.message).to.match(/no session in .*no-ts\.log: 2 lines parsed, 2 in no session \(session mode key\): the session key pattern \/blk_\\d\+\/ matches no message: pass --session-key/);
+    const e3 = await err({ format: 'hdfs' });
+    expect(e3.code).to.equal('DS_PARSE');
+    expect(e3.message).to.match(/no line of .*no-ts\.log could be parsed \(2 lines; first: .*no-ts\.log:1: .*\); pass --format/);
+    // count windows need nothing
+    const s = await prepareLogs([p], join(dir, 'no-ts-count'), { format: fmt, session: { mode: 'count', windowLines: 1 } });
+    expect(s.sessions).to.equal(2);
   });
 });

@@ -4,6 +4,7 @@
  * claim that matters: anomalous sessions score higher than normal ones.
  */
 import { expect } from 'chai';
+import { splitCsvLine } from '../lib/eval/csv';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../lib/errors';
@@ -108,6 +109,14 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
     // line numbers are physical lines of the input, each in 1..5000
     for (const row of l.slice(1, 200)) expect(Number(row[0])).to.be.within(1, 5000);
     expect(r.anomalies).to.equal(s.slice(1).filter((row) => row[2] === '1').length);
+    // withText: the same rows plus each line's message (CSV-quoted), as the log has it after "Component: "
+    const outT = path.join(workDir(), 'scores-api-text');
+    await scoreLog(model, log, outT, { withText: true });
+    const lt = fs.readFileSync(path.join(outT, 'lines.csv'), 'utf8').trimEnd().split('\n').map((x, i) => splitCsvLine(x, 'lines.csv', i + 1));
+    expect(lt[0]).to.deep.equal(['line_no', 'session', 'score', 'anomaly', 'text']);
+    expect(lt.map((row) => row.slice(0, 4))).to.deep.equal(l);
+    const raw = fs.readFileSync(log, 'utf8').split('\n');
+    for (const row of lt.slice(1)) expect(row[4]).to.equal(raw[Number(row[0]) - 1]!.replace(/^(\S+ ){4}\S+: /, ''));
   });
 
   it('idle timeout: a key split at quiet gaps scores as the live monitor sees it; one sessions.csv row per key', async () => {

@@ -187,6 +187,8 @@ export class CudaBackend extends NativeBackend {
   readonly routing: CudaRouting = { minWork: CUDA_MIN_WORK, fallBackOnError: true };
   /** the DS_CUDA error that turned the device off for this backend (auto only), or null */
   cudaFailure: string | null = null;
+  /** Says once per failure that CUDA failed and the CPU took over (a process warning); tests keep the text instead. */
+  warn: (message: string) => void = (message) => process.emitWarning(message, { code: 'DEEPSENTRY_CUDA_FAILED' });
   /** LSTM calls run on the device and on the CPU kernels */
   readonly calls = { device: 0, cpu: 0 };
 
@@ -218,7 +220,7 @@ export class CudaBackend extends NativeBackend {
     } catch (e) {
       if (!(this.routing.fallBackOnError && e instanceof DeepSentryError && e.code === 'DS_CUDA')) throw e;
       this.cudaFailure = e.message;
-      process.emitWarning(`CUDA failed, the LSTM kernels run on the CPU from now on: ${e.message}`, { code: 'DEEPSENTRY_CUDA_FAILED' });
+      this.warn(`CUDA failed, the LSTM kernels run on the CPU from now on: ${e.message}`);
       this.cache.clear();
       this.calls.cpu++;
       return cpu();

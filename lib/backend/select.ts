@@ -139,6 +139,21 @@ export function decideBackend(choice: BackendChoice, m: MachineProbe): BackendDe
   };
 }
 
+const SIMD_NAMES: Record<string, string> = { avx512: 'AVX-512', avx2: 'AVX2', baseline: 'no SIMD extensions' };
+
+/**
+ * The selection in one calm line for the start of every command ("CPU kernels, AVX-512, 2 threads"): what runs,
+ * not why the faster options did not. A machine without a GPU is the normal case, so CUDA's absence is not
+ * mentioned; its details are in `deepsentry info` and in the `reason` (--verbose).
+ */
+export function backendSummary(s: Pick<BackendSelection, 'backend' | 'requested' | 'capabilities'>): string {
+  const c = s.capabilities;
+  const cpu = c ? `CPU kernels, ${SIMD_NAMES[c.simd] ?? c.simd}, ${c.threads} thread${c.threads === 1 ? '' : 's'}` : '';
+  if (s.backend === 'cuda') return `CUDA for the LSTM kernels (${c?.cudaDeviceCount ?? '?'} device${c?.cudaDeviceCount === 1 ? '' : 's'}), ${cpu} for the rest`;
+  if (s.backend === 'native') return cpu;
+  return s.requested === 'cpu' ? 'pure TypeScript kernels (--backend cpu)' : 'pure TypeScript kernels: the native addon did not load (deepsentry info says why)';
+}
+
 /** Creates and frees a 1×1 CudaLstm: the runtime can report a device that still cannot be used (driver too old). */
 function deviceCheckFor(binding: NativeBinding): () => string | null {
   return () => {

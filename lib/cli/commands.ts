@@ -13,6 +13,7 @@ import { runCommand } from './commands/run';
 import { trainTextCommand } from './commands/train-text';
 import { encodeCommand } from './commands/encode';
 import { trainDetectorCommand } from './commands/train-detector';
+import { configCommand } from './commands/config';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand, liveCommand, trainCommand, scoreCommand, runCommand, trainTextCommand, encodeCommand, trainDetectorCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand, liveCommand, trainCommand, scoreCommand, runCommand, trainTextCommand, encodeCommand, trainDetectorCommand, configCommand];

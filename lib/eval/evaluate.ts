@@ -47,6 +47,8 @@ export interface EvaluateOptions {
   beta?: number;
   /** how many top-scoring sessions to keep for the report (default 10) */
   top?: number;
+  /** how many false alarms and how many missed anomalies to list in the report, highest score first (default 20 each) */
+  errors?: number;
   /** the most lines kept per top session (the highest-scoring ones; default 40) */
   linesPerSession?: number;
 }
@@ -97,6 +99,10 @@ export interface EvaluationResult {
   session: LevelData;
   line: LevelData | null;
   top: TopSession[];
+  /** labelled normal but flagged at the saved threshold (the model's decisions), highest score first */
+  falseAlarms: TopSession[];
+  /** labelled anomalous but not flagged, highest score first (the nearest misses lead) */
+  missed: TopSession[];
 }
 
 /** A score as metrics.json stores it (JSON has no Infinity: ±Infinity become strings). */
@@ -175,6 +181,8 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationResu
   if (!(beta > 0) || !Number.isFinite(beta)) throw invalidParameterError('beta', 'a positive finite number', options.beta);
   const top = options.top ?? 10;
   if (!Number.isInteger(top) || top < 0) throw invalidParameterError('top', 'a non-negative integer', options.top);
+  const nErrors = options.errors ?? 20;
+  if (!Number.isInteger(nErrors) || nErrors < 0) throw invalidParameterError('errors', 'a non-negative integer', options.errors);
   const perSession = options.linesPerSession ?? 40;
   if (!Number.isInteger(perSession) || perSession < 1) throw invalidParameterError('linesPerSession', 'a positive integer', options.linesPerSession);
   if (options.threshold !== undefined && Number.isNaN(options.threshold)) throw invalidParameterError('threshold', 'a number', options.threshold);
@@ -282,18 +290,30 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationResu
     session: levelMetrics('session', sessionData, sDec, options.threshold, source, beta),
     line: lineData ? levelMetrics('line', lineData, lineDec, options.threshold, source, beta) : null,
   };
-  return { metrics, session: sessionData, line: lineData, top: topSessions(sessions, lines, sLabel, lineLabel, top, perSession) };
+  // The model's decision per session: at the given threshold, else the anomaly column it wrote.
+  const flagged = (i: number) => (options.threshold !== undefined ? sessions.scores[i]! >= options.threshold : sessions.anomaly[i] === 1);
+  const byScore = Array.from(sessions.ids.keys()).sort((a, b) => sessions.scores[b]! - sessions.scores[a]! || a - b);
+  const details = (order: number[]) => sessionDetails(order, sessions, lines, sLabel, lineLabel, perSession, flagged);
+  return {
+    metrics,
+    session: sessionData,
+    line: lineData,
+    top: details(byScore.slice(0, top)),
+    falseAlarms: details(byScore.filter((i) => sLabel[i] === 0 && flagged(i)).slice(0, nErrors)),
+    missed: details(byScore.filter((i) => sLabel[i] === 1 && !flagged(i)).slice(0, nErrors)),
+  };
 }
 
-function topSessions(
+/** Report rows of the sessions `order` (indices into `sessions`), in that order, with their lines. */
+function sessionDetails(
+  order: number[],
   sessions: SessionScores,
   lines: LineScores | null,
   sLabel: Int8Array,
   lineLabel: (k: number) => number,
-  top: number,
   perSession: number,
+  flagged: (i: number) => boolean,
 ): TopSession[] {
-  const order = Array.from(sessions.ids.keys()).sort((a, b) => sessions.scores[b]! - sessions.scores[a]! || a - b).slice(0, top);
   const rankOf = new Map<number, number>();
   order.forEach((s, r) => rankOf.set(s, r));
   const byRank: number[][] = order.map(() => []);
@@ -311,7 +331,7 @@ function topSessions(
       rank: r + 1,
       session: sessions.ids[s]!,
       score: sessions.scores[s]!,
-      anomaly: sessions.anomaly[s] === 1,
+      anomaly: flagged(s),
       label: sLabel[s]! < 0 ? null : sLabel[s] === 1,
       lines: sessions.lines[s]! >= 0 ? sessions.lines[s]! : ks.length,
       firstTs: sessions.firstTs[s]!,

@@ -23,6 +23,8 @@ export interface ReportInput {
   dataset?: Record<string, unknown>;
   /** the model's configuration, shown as a flattened table; null/absent when unknown */
   modelConfig?: Record<string, unknown> | null;
+  /** what the commands that produced these scores warned about (shown at the top, as the CLI printed them) */
+  warnings?: string[];
   title?: string;
 }
 
@@ -78,7 +80,17 @@ function confusionTable(t: ThresholdMetrics, unit: string): string {
 <tr><th>normal ${esc(unit)}s</th><td class="fp">${int(c.fp)}<small>FP · false alarms</small></td><td class="tn">${int(c.tn)}<small>TN</small></td></tr></tbody></table>`;
 }
 
-function levelSection(m: LevelMetrics, charts: LevelCharts, beta: number): string {
+/**
+ * How to read line-level numbers: with session labels every line inherits its session's label, so a normal-looking
+ * line of an anomalous block counts as anomalous and line metrics measure how line scores separate blocks.
+ */
+function lineLabelNote(kind: 'session' | 'line'): string {
+  return kind === 'session'
+    ? '<p class="note">Line labels are <b>inherited from their session</b>: the label file labels sessions, so every line of an anomalous session counts as anomalous — including its many ordinary lines, which no detector should flag. Line ROC-AUC and precision are therefore low by construction; the session level is the measure.</p>'
+    : '<p class="note">Labels are per line, from the log itself; a session is anomalous when any of its lines is.</p>';
+}
+
+function levelSection(m: LevelMetrics, charts: LevelCharts, beta: number, labelKind: 'session' | 'line'): string {
   const unit = m.level;
   const cols: ThresholdMetrics[] = [m.saved, m.best].filter((t): t is ThresholdMetrics => t !== null);
   const row = (name: string, f: (t: ThresholdMetrics) => string) => `<tr><th>${name}</th>${cols.map((t) => `<td>${f(t)}</td>`).join('')}</tr>`;
@@ -98,6 +110,7 @@ ${row(`flagged ${unit}s`, (t) => int(t.confusion.tp + t.confusion.fp))}
 <h2>${unit === 'session' ? 'Session level' : 'Line level'}</h2>
 <p class="lead">${int(m.items)} labelled ${unit}s, ${int(m.anomalies)} anomalous (${pct(m.anomalyRate)}); ${int(m.distinctScores)} distinct scores swept.
 ROC-AUC <b>${f4(m.rocAuc)}</b> · average precision (PR-AUC) <b>${f4(m.averagePrecision)}</b>.</p>
+${unit === 'line' ? lineLabelNote(labelKind) : ''}
 <div class="row">
 <div>${table}</div>
 <div class="cms">${cols.map((t) => `<figure><figcaption>${esc(SOURCE_TEXT[t.source])}</figcaption>${confusionTable(t, unit)}</figure>`).join('')}</div>
@@ -115,24 +128,31 @@ function labelBadge(y: boolean | null): string {
   return y ? '<span class="badge anom">anomaly</span>' : '<span class="badge norm">normal</span>';
 }
 
-function topSection(top: TopSession[], haveLines: boolean, haveText: boolean): string {
+/** A table of sessions with their lines (top scores, false alarms, missed anomalies). */
+function sessionsSection(id: string, title: string, lead: string, top: TopSession[], haveLines: boolean, haveText: boolean, openFirst: boolean): string {
   if (top.length === 0) return '';
   const rows = top.map((s, i) => {
     const detail = !haveLines
       ? ''
-      : `<details${i === 0 ? ' open' : ''}><summary>${s.linesInScores > s.topLines.length ? `the ${s.topLines.length} highest-scoring of ${int(s.linesInScores)} lines` : `${int(s.linesInScores)} line${s.linesInScores === 1 ? '' : 's'}`}</summary>
+      : `<details${i === 0 && openFirst ? ' open' : ''}><summary>${s.linesInScores > s.topLines.length ? `the ${s.topLines.length} highest-scoring of ${int(s.linesInScores)} lines` : `${int(s.linesInScores)} line${s.linesInScores === 1 ? '' : 's'}`}</summary>
 <table class="lines"><thead><tr><th>line</th><th>score</th><th>flag</th><th title="ground truth: A anomaly, N normal">label</th>${haveText ? '<th class="text">text</th>' : ''}</tr></thead><tbody>
 ${s.topLines.map((l) => `<tr class="${l.anomaly ? 'flagged' : ''}"><td>${l.lineNo}</td><td>${esc(fmtNum(l.score, 4))}</td><td>${l.anomaly ? '●' : ''}</td><td>${l.label === null ? '' : l.label ? 'A' : 'N'}</td>${haveText ? `<td class="text"><code>${esc(l.text ?? '')}</code></td>` : ''}</tr>`).join('\n')}
 </tbody></table></details>`;
     return `<tr class="session"><td>${s.rank}</td><td><code>${esc(s.session)}</code></td><td>${esc(fmtNum(s.score, 4))}</td><td>${s.anomaly ? '<span class="badge flag">flagged</span>' : '—'}</td><td>${labelBadge(s.label)}</td><td>${int(s.lines)}</td><td>${esc(s.firstTs)}${s.lastTs && s.lastTs !== s.firstTs ? ` → ${esc(s.lastTs)}` : ''}</td></tr>
 ${detail ? `<tr class="detail"><td></td><td colspan="6">${detail}</td></tr>` : ''}`;
   });
-  return `<section id="top">
-<h2>Top ${top.length} sessions by score</h2>
-<p class="lead">The sessions the model finds most unusual, highest score first, with the model's decision and the ground truth.${haveLines ? ' Flagged lines are highlighted.' : ''}${haveLines && !haveText ? ' (Pass the log file to see line texts.)' : ''}</p>
+  return `<section id="${id}">
+<h2>${esc(title)}</h2>
+<p class="lead">${lead}${haveLines ? ' Flagged lines are highlighted.' : ''}${haveLines && !haveText ? ' (Pass the log file to see line texts.)' : ''}</p>
 <table class="top"><thead><tr><th>#</th><th>session</th><th>score</th><th>model</th><th>label</th><th>lines</th><th>time</th></tr></thead><tbody>
 ${rows.join('\n')}
 </tbody></table></section>`;
+}
+
+/** What the commands warned about, as they printed it: the report must not read cleaner than the run was. */
+function warningsSection(warnings: string[]): string {
+  if (warnings.length === 0) return '';
+  return `<section id="warnings" class="warn"><h2>Warnings</h2><ul>${warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></section>`;
 }
 
 const CSS = `
@@ -183,6 +203,8 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 .badge.anom{background:#fce8e6;color:#a50e0e}.badge.norm{background:#e8f0fe;color:#174ea6}.badge.none{background:#f1f3f4;color:var(--mut)}
 .badge.flag{background:#fef7e0;color:#8a5300}
 .na{color:var(--mut)}
+section.warn{background:#fff8e1;border-color:#f0c36d}
+section.warn ul{margin:0;padding-left:20px}
 .verdict{font-size:15px;margin:0 0 14px}
 .note{color:var(--mut);font-size:12px;margin:6px 0 0}
 footer{color:var(--mut);font-size:12px;max-width:1640px;margin:0 auto;padding:0 28px 28px}
@@ -211,15 +233,18 @@ export function renderReport(input: ReportInput): string {
   const datasetRows: [string, string][] = [
     ...Object.entries(input.dataset ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)] as [string, string]),
     ['scores', m.inputs.scoresDir],
-    ['labels', `${m.inputs.labelsFile} (${m.inputs.labelKind === 'session' ? 'per session' : 'per line'})`],
-    ['sessions scored / labelled', `${int(cov.sessionsScored)} / ${int(cov.sessionsLabelled)}`],
+    ['labels', `${m.inputs.labelsFile} (${m.inputs.labelKind === 'session' ? 'one per session' : 'one per line, from the log itself'})`],
+    ['sessions scored', `${int(cov.sessionsScored)}${cov.sessionsLabelled < cov.sessionsScored ? `, ${int(cov.sessionsLabelled)} of them labelled (the others are left out)` : ', all labelled'}`],
     ['anomalous sessions', `${int(s.anomalies)} (${pct(s.anomalyRate)})`],
   ];
-  if (m.inputs.labelKind === 'session') datasetRows.push(['labels naming no scored session', int(cov.labelsWithoutSession)]);
-  if (m.line) datasetRows.push(['lines scored / labelled', `${int(cov.linesScored)} / ${int(cov.linesLabelled)}`], ['anomalous lines', `${int(m.line.anomalies)} (${pct(m.line.anomalyRate)})`]);
+  if (m.inputs.labelKind === 'session' && cov.labelsWithoutSession > 0) {
+    datasetRows.push(['labels of sessions not scored', `${int(cov.labelsWithoutSession)}: the label file also labels sessions that are not among the scored ones (with \`run\`: the earlier sessions it trained on)`]);
+  }
+  if (m.line) datasetRows.push(['lines scored', `${int(cov.linesScored)}, the lines of the scored sessions${cov.linesLabelled < cov.linesScored ? `; ${int(cov.linesLabelled)} of them labelled` : ', all labelled'}`], ['anomalous lines', `${int(m.line.anomalies)} (${pct(m.line.anomalyRate)})`]);
   const modelRows = input.modelConfig ? flattenConfig(input.modelConfig) : [];
-  const haveLines = result.top.some((t) => t.linesInScores > 0);
-  const haveText = result.top.some((t) => t.topLines.some((l) => l.text !== undefined));
+  const listed = [...result.top, ...result.falseAlarms, ...result.missed];
+  const haveLines = listed.some((t) => t.linesInScores > 0);
+  const haveText = listed.some((t) => t.topLines.some((l) => l.text !== undefined));
 
   return `<!DOCTYPE html>
 <html lang="en">
@@ -233,15 +258,18 @@ export function renderReport(input: ReportInput): string {
 <body>
 <header><h1>${esc(title)}</h1><p>Evaluated ${esc(m.createdAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))} · rule: anomalous when score ≥ threshold · F${fmtNum(m.beta)} uses β = ${fmtNum(m.beta)}</p></header>
 <main>
+${warningsSection(input.warnings ?? [])}
 ${saved ? `<p class="verdict">At the ${esc(SOURCE_TEXT[saved.source])} the model flagged <b>${int(saved.confusion.tp + saved.confusion.fp)}</b> of ${int(s.items)} sessions: <b>${int(saved.confusion.tp)}</b> of the ${int(s.anomalies)} anomalous sessions found (recall ${pct(saved.recall)}), <b>${int(saved.confusion.fp)}</b> false alarm${saved.confusion.fp === 1 ? '' : 's'} (precision ${pct(saved.precision)}), <b>${int(saved.confusion.fn)}</b> missed.</p>` : ''}
 <div class="cards">${cards.map(([k, v]) => `<div class="card"><div class="v">${esc(v)}</div><div class="k">${esc(k)}</div></div>`).join('')}</div>
 <div class="two">
 <section id="dataset"><h2>Dataset</h2>${kvTable(datasetRows)}</section>
 <section id="model"><h2>Model</h2>${modelRows.length ? kvTable(modelRows) : '<p class="na">No model configuration was given.</p>'}</section>
 </div>
-${levelSection(s, input.charts.session, m.beta)}
-${m.line && input.charts.line ? levelSection(m.line, input.charts.line, m.beta) : ''}
-${topSection(result.top, haveLines, haveText)}
+${levelSection(s, input.charts.session, m.beta, m.inputs.labelKind)}
+${m.line && input.charts.line ? levelSection(m.line, input.charts.line, m.beta, m.inputs.labelKind) : ''}
+${sessionsSection('top', `Top ${result.top.length} sessions by score`, "The sessions the model finds most unusual, highest score first, with the model's decision and the ground truth.", result.top, haveLines, haveText, true)}
+${sessionsSection('false-alarms', `False alarms: ${int(saved?.confusion.fp ?? 0)} normal session${saved?.confusion.fp === 1 ? '' : 's'} flagged${result.falseAlarms.length < (saved?.confusion.fp ?? 0) ? ` (the ${result.falseAlarms.length} highest-scoring)` : ''}`, 'Labelled normal, flagged by the model: highest score first.', result.falseAlarms, haveLines, haveText, false)}
+${sessionsSection('missed', `Missed anomalies: ${int(saved?.confusion.fn ?? 0)} anomalous session${saved?.confusion.fn === 1 ? '' : 's'} not flagged${result.missed.length < (saved?.confusion.fn ?? 0) ? ` (the ${result.missed.length} highest-scoring)` : ''}`, 'Labelled anomalous, not flagged: highest score first, so the nearest misses lead.', result.missed, haveLines, haveText, false)}
 </main>
 <footer><ul>
 <li>Labels are used only here, for evaluation; the saved threshold comes from unlabelled data. The best-F1 threshold is chosen with hindsight on these labels: an upper bound, not a setting to deploy blindly.</li>

@@ -37,13 +37,15 @@ export interface RunEvaluationOptions {
   force?: boolean;
   /** the caller has checked outDir already (runPipeline, which writes more into it) */
   outputChecked?: boolean;
+  /** what the commands before warned about (training, scoring): the report shows them with its own */
+  warnings?: string[];
 }
 
 /** What {@link runEvaluation} produced. */
 export interface RunEvaluationResult {
   result: EvaluationResult;
   files: WrittenFiles;
-  /** things the operator should know (unlabelled sessions or lines, no anomaly at all) */
+  /** things the operator should know (unlabelled sessions or lines, no anomaly at all); not the ones given */
   warnings: string[];
   /** an earlier evaluation's files that force removed from outDir */
   replaced: string[];
@@ -78,11 +80,6 @@ export async function runEvaluation(o: RunEvaluationOptions): Promise<RunEvaluat
     ...(o.beta !== undefined ? { beta: o.beta } : {}),
     ...(o.top !== undefined ? { top: o.top } : {}),
   });
-  const files = await writeEvaluation(result, o.outDir, {
-    dataset: { ...(o.logFile ? { log: o.logFile } : {}), ...(o.dataset ?? {}) },
-    modelConfig: o.modelConfig ?? null,
-    ...(o.logFile ? { logFile: o.logFile } : {}),
-  });
   const m = result.metrics;
   const warnings: string[] = [];
   const unlabelled = m.coverage.sessionsScored - m.coverage.sessionsLabelled;
@@ -92,5 +89,11 @@ export async function runEvaluation(o: RunEvaluationOptions): Promise<RunEvaluat
     warnings.push(`${unlabelledLines} of ${m.coverage.linesScored} scored lines have no label and were left out${labels.kind === 'line' ? ' (is the label file the log that was scored?)' : ''}`);
   }
   if (m.session.anomalies === 0) warnings.push('no labelled session is anomalous: ROC-AUC, PR-AUC and best F1 are undefined');
+  const files = await writeEvaluation(result, o.outDir, {
+    dataset: { ...(o.logFile ? { log: o.logFile } : {}), ...(o.dataset ?? {}) },
+    modelConfig: o.modelConfig ?? null,
+    ...(o.logFile ? { logFile: o.logFile } : {}),
+    warnings: [...(o.warnings ?? []), ...warnings],
+  });
   return { result, files, warnings, replaced: out?.removed ?? [] };
 }

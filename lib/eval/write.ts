@@ -18,8 +18,10 @@ export interface WriteOptions {
   dataset?: Record<string, unknown>;
   /** the model's configuration, shown in the report */
   modelConfig?: Record<string, unknown> | null;
-  /** the scored log: when given, the report shows the text of the top sessions' lines */
+  /** the scored log: when given, the report shows the text of the listed sessions' lines */
   logFile?: string;
+  /** warnings of the commands that produced the scores, shown in the report */
+  warnings?: string[];
   title?: string;
 }
 
@@ -67,7 +69,7 @@ function chartsOf(m: LevelMetrics, d: LevelData): LevelCharts {
 /** Fills in the text of the top sessions' lines from the scored log (streamed; only those lines are kept). */
 async function attachLineTexts(result: EvaluationResult, logFile: string): Promise<void> {
   const wanted = new Map<number, { text?: string }[]>();
-  for (const s of result.top) for (const l of s.topLines) {
+  for (const s of [...result.top, ...result.falseAlarms, ...result.missed]) for (const l of s.topLines) {
     const list = wanted.get(l.lineNo) ?? [];
     list.push(l);
     wanted.set(l.lineNo, list);
@@ -107,6 +109,7 @@ export async function writeEvaluation(result: EvaluationResult, outDir: string, 
     charts: { session, line },
     ...(options.dataset ? { dataset: options.dataset } : {}),
     modelConfig: options.modelConfig ?? null,
+    ...(options.warnings ? { warnings: options.warnings } : {}),
     ...(options.title ? { title: options.title } : {}),
   });
   writeAtomic(report, html);

@@ -37,6 +37,11 @@ export interface LogFormat {
   readonly hasTimestamp: boolean;
   /** The format yields `sessionKey`. */
   readonly hasSessionKey: boolean;
+  /**
+   * Where the timestamp comes from, in words (`<Date> <Time> as YYYY-MM-DD HH:mm:ss,SSS`), when the format
+   * found it out from the lines rather than being told (a loghub format string with time fields).
+   */
+  readonly timestampSource?: string;
   /** The format yields `label`, and which label values mean "normal" (others are anomalies). */
   readonly label?: { normal: readonly string[] };
   parse(line: string): ParsedLine | ParseFailure;
@@ -54,8 +59,9 @@ export interface TimestampSpec {
  * - `{type:'loghub', format}`: a loghub `log_format` string. `<Name>` is a field (lazy `.*?`, or
  *   `fieldPatterns[Name]`), spaces match any run of whitespace, anything else is regex source as in loghub's
  *   own parsers (so `\[` is a literal bracket and `(\[<PID>\])?` an optional group). `<Content>` (or
- *   `message`) is the message. `timestamp` names the time fields and their format; `label` a label field and
- *   its normal values; `session` a session-key field.
+ *   `message`) is the message. `timestamp` names the time fields and their format; without it the time is
+ *   found from the field names (see LOGHUB_TIME_FIELDS) and the first line's values (see LOGHUB_TIME_LAYOUTS);
+ *   `label` a label field and its normal values; `session` a session-key field.
  * - `{type:'json'}`: one JSON object per line; dotted paths for message, time, session key, label. Without
  *   `timestampFormat`, numbers are epoch ms (> 1e11) or seconds, strings ISO 8601.
  * - `{type:'rfc5424'}`, `{type:'rfc3164'}`: syslog (3164 with or without `<PRI>`; yearless timestamps).
@@ -245,16 +251,76 @@ export function compileLoghubFormat(format: string, fieldPatterns: Record<string
 
 const MESSAGE_FIELDS = ['Content', 'content', 'message', 'Message', 'msg'];
 
+/**
+ * The field names loghub's format strings give the time, as groups joined by one space, most specific first:
+ * Linux/Mac `<Month> <Date> <Time>`, OpenSSH `<Date> <Day> <Time>`, HDFS/Spark/Zookeeper/Hadoop/OpenStack
+ * `<Date> <Time>`, HPC/Thunderbird `<Timestamp>` or `<Time>` alone (epoch seconds), Apache `<Time>`.
+ */
+export const LOGHUB_TIME_FIELDS: readonly (readonly string[])[] = [
+  ['Month', 'Date', 'Time'],
+  ['Month', 'Day', 'Time'],
+  ['Date', 'Day', 'Time'],
+  ['Date', 'Time'],
+  ['Day', 'Time'],
+  ['Datetime'],
+  ['DateTime'],
+  ['Timestamp'],
+  ['Time'],
+  ['Date'],
+];
+
+/**
+ * The date layouts of the loghub logs, tried in order on the first line's time fields; the first that parses
+ * is kept for every line. Epoch values must have the digits of a date after 2001 (9–10 for seconds, 12–13 for
+ * milliseconds) so that a bare `203615` (HDFS's time of day) is not read as 1970.
+ */
+export const LOGHUB_TIME_LAYOUTS: readonly { format: TimestampFormat; test?: RegExp }[] = [
+  { format: 'iso8601' }, // Zookeeper, Hadoop, OpenStack, Windows: 2015-07-29 17:41:44,747
+  { format: 'YYMMDD HHmmss' }, // HDFS: 081109 203615
+  { format: 'YY/MM/DD HH:mm:ss' }, // Spark: 17/06/09 20:10:40
+  { format: 'YYYY-MM-DD-HH.mm.ss.SSS' }, // BGL: 2005-06-03-15.42.50.675872
+  { format: 'YYYYMMDD-HH:mm:ss:SSS' }, // HealthApp: 20171223-22:15:29:606
+  { format: 'YYYY/MM/DD HH:mm:ss' },
+  { format: 'YYYY.MM.DD HH:mm:ss' },
+  { format: 'DD/MMM/YYYY:HH:mm:ss' }, // web access logs
+  { format: 'ddd MMM DD HH:mm:ss YYYY' }, // Apache: Sun Dec 04 04:47:44 2005
+  { format: 'syslog' }, // Linux, Mac, OpenSSH: Jun 14 15:16:01 (year from logs.year or the file's)
+  { format: 'epoch-s', test: /^\d{9,10}(?:\.\d+)?$/ }, // HPC, Thunderbird, BGL's Timestamp
+  { format: 'epoch-ms', test: /^\d{12,13}$/ },
+  { format: 'YYYY.MM.DD' }, // BGL's Date (day resolution: the last resort)
+  { format: 'YYYY-MM-DD' },
+];
+
+/**
+ * The time of a loghub format string that names no `timestamp`, found from its fields' values on one line:
+ * the first group of LOGHUB_TIME_FIELDS whose fields are all in the format and whose joined values parse in
+ * one of LOGHUB_TIME_LAYOUTS. null when no group parses.
+ */
+export function inferLoghubTimestamp(fields: Record<string, string>, opts: FormatOptions): TimestampSpec | null {
+  for (const group of LOGHUB_TIME_FIELDS) {
+    if (!group.every((f) => fields[f] !== undefined && fields[f] !== '')) continue;
+    const value = group.map((f) => fields[f]).join(' ');
+    for (const layout of LOGHUB_TIME_LAYOUTS) {
+      if (layout.test && !layout.test.test(value)) continue;
+      if (!Number.isNaN(compileTimestamp(layout.format, opts)(value))) return { fields: [...group], format: layout.format };
+    }
+  }
+  return null;
+}
+
 class LoghubFormat implements LogFormat {
   readonly name: string;
-  readonly hasTimestamp: boolean;
   readonly hasSessionKey: boolean;
   readonly label?: { normal: readonly string[] };
+  timestampSource?: string;
   private readonly regex: RegExp;
   private readonly fields: string[];
   private readonly msgIdx: number;
-  private readonly tsIdx: number[];
-  private readonly ts: TimestampParser | null;
+  private tsIdx: number[];
+  private ts: TimestampParser | null;
+  /** No `timestamp` in the spec: found on the first parsed line (inferLoghubTimestamp), then fixed. */
+  private inferring: boolean;
+  private readonly opts: FormatOptions;
   private readonly labelIdx: number;
   private readonly sessionIdx: number;
   constructor(spec: Extract<FormatSpec, { type: 'loghub' }>, opts: FormatOptions) {
@@ -271,17 +337,30 @@ class LoghubFormat implements LogFormat {
     };
     this.tsIdx = spec.timestamp ? spec.timestamp.fields.map((f) => idx(f, 'Timestamp')) : [];
     this.ts = spec.timestamp ? compileTimestamp(spec.timestamp.format, opts) : null;
-    this.hasTimestamp = this.ts !== null;
+    this.opts = opts;
+    this.inferring = spec.timestamp === undefined && LOGHUB_TIME_FIELDS.some((g) => g.some((f) => fields.includes(f)));
     this.labelIdx = spec.label ? idx(spec.label.field, 'Label') : -1;
     if (spec.label) this.label = { normal: spec.label.normal };
     this.sessionIdx = spec.session ? idx(spec.session.field, 'Session') : -1;
     this.hasSessionKey = this.sessionIdx >= 0;
+  }
+  get hasTimestamp(): boolean {
+    return this.ts !== null;
   }
   parse(line: string): ParsedLine | ParseFailure {
     const m = this.regex.exec(line);
     if (m === null) return new ParseFailure('unparsed', `does not match the ${this.name} format`);
     const fields: Record<string, string> = {};
     for (let i = 0; i < this.fields.length; i++) if (i !== this.msgIdx) fields[this.fields[i]] = m[i + 1] ?? '';
+    if (this.inferring) {
+      this.inferring = false;
+      const t = inferLoghubTimestamp(fields, this.opts);
+      if (t !== null) {
+        this.tsIdx = t.fields.map((f) => this.fields.indexOf(f));
+        this.ts = compileTimestamp(t.format, this.opts);
+        this.timestampSource = `${t.fields.map((f) => `<${f}>`).join(' ')} as ${t.format}`;
+      }
+    }
     let timestamp: number | null = null;
     if (this.ts !== null) {
       const s = this.tsIdx.length === 1 ? (m[this.tsIdx[0] + 1] ?? '') : this.tsIdx.map((i) => m[i + 1] ?? '').join(' ');

@@ -4,7 +4,7 @@
  */
 export { DEFAULT_LOG_CONFIG, DEFAULT_MASK_RULES, resolveLogConfig } from './config';
 export type { LogConfig, LogConfigOverrides, MaskRule, SessionConfig } from './config';
-export { BUILTIN_FORMATS, DETECTION_ORDER, compileLoghubFormat, createFormat, detectFormat, parseFormatArg, ParseFailure } from './formats';
+export { BUILTIN_FORMATS, DETECTION_ORDER, LOGHUB_TIME_FIELDS, LOGHUB_TIME_LAYOUTS, compileLoghubFormat, createFormat, detectFormat, inferLoghubTimestamp, parseFormatArg, ParseFailure } from './formats';
 export type { Detection, FormatOptions, FormatSpec, LogFormat, ParsedLine, TimestampSpec } from './formats';
 export { compileTimestamp } from './timestamp';
 export type { TimestampFormat, TimestampParser } from './timestamp';

@@ -68,11 +68,20 @@ export class IssueLog {
 
 /**
  * Warnings on what was read, for a command's summary: a damaged gzip input accepted with acceptTruncated
- * (lib/logs/lines.ts), of which only the lines before the damage were used.
+ * (lib/logs/lines.ts), of which only the lines before the damage were used, and the lines skipped or kept out
+ * of order, counted by kind.
  */
 export function inputWarnings(issues: Pick<IssueLog, 'counts' | 'first'>): string[] {
   const out = issues.first.filter((i) => i.kind === 'truncated_gzip').map((i) => `${i.file} is a damaged gzip file: only its first ${i.line - 1} lines were used (${i.message})`);
   const more = issues.counts.truncated_gzip - out.length;
   if (more > 0) out.push(`${more}${out.length > 0 ? ' more' : ''} damaged gzip input(s): only the lines before the damage were used`);
+  // every other kind of skipped or out-of-order line, counted, with the place of the first one
+  const other = Object.entries(issues.counts).filter(([k, n]) => k !== 'truncated_gzip' && n > 0);
+  if (other.length > 0) {
+    const first = issues.first.find((i) => i.kind !== 'truncated_gzip');
+    out.push(
+      `input: ${other.map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`).join(', ')}${first ? ` (first: ${first.file}:${first.line}: ${first.message})` : ''}; \`deepsentry prepare\` lists them`,
+    );
+  }
   return out;
 }

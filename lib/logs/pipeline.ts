@@ -7,7 +7,8 @@
 import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { resolveLogConfig, type LogConfig, type LogConfigOverrides } from './config';
-import { createFormat, detectFormat, ParseFailure, type Detection, type FormatOptions, type LogFormat } from './formats';
+import { DeepSentryError } from '../errors';
+import { createFormat, detectFormat, LOGHUB_TIME_LAYOUTS, ParseFailure, type Detection, type FormatOptions, type LogFormat, type ParsedLine } from './formats';
 import { IssueLog } from './issues';
 import { newReadStats, readLineBatches, type LineBatch, type ReadStats } from './lines';
 import { Masker, type MaskedValue } from './masking';
@@ -155,12 +156,7 @@ export class LogProcessor {
    * numbered across all batches and inputs.
    */
   processBatch(batch: LineBatch, file: string, format: LogFormat, onRecord?: (r: LogRecord) => void): void {
-    if (this.keyer === null) {
-      const mode = resolveSessionMode(this.config.session, format, this.opts.keyPatternGiven ?? false);
-      this.keyer = new SessionKeyer(mode, this.config.session);
-      if (mode === 'count') this.sessions.maxLines = this.config.session.windowLines;
-    }
-    const keyer = this.keyer;
+    let keyer = this.keyer;
     const { lines, lineNos } = batch;
     const issues = this.issues;
     const st = this.stats;
@@ -183,6 +179,7 @@ export class LogProcessor {
         }
         continue;
       }
+      keyer ??= this.startSessions(format, p, file, lineNos[i]);
       const ts = p.timestamp;
       if (ts !== null) {
         if (ts < lastTs) {
@@ -220,6 +217,30 @@ export class LogProcessor {
       }
     }
     this.lastTsByFile.set(file, lastTs);
+  }
+
+  /**
+   * Fixes the session mode at the first parsed line: only then does a format that learns its timestamp from
+   * the lines (a loghub format string, JSON's `ts`/`time`/`timestamp` keys) know whether it has one. `time`
+   * sessions on lines without a timestamp would be no sessions at all: that is a DS_CONFIG error saying what
+   * to change, not an empty result.
+   */
+  private startSessions(format: LogFormat, first: ParsedLine, file: string, line: number): SessionKeyer {
+    const hasTimestamp = format.hasTimestamp || first.timestamp !== null;
+    const mode = resolveSessionMode(this.config.session, { name: format.name, hasTimestamp, hasSessionKey: format.hasSessionKey }, this.opts.keyPatternGiven ?? false);
+    if (mode === 'time' && !hasTimestamp) {
+      const fields = Object.keys(first.fields);
+      throw new DeepSentryError(
+        'DS_CONFIG',
+        `session mode "time" needs a timestamp on every line, but the ${format.name} lines of ${file} carry none (first parsed line ${line}${fields.length > 0 ? `, fields ${fields.join(', ')}` : ''}): ` +
+          (format.name === 'json'
+            ? 'name the time field (--format json:time=PATH) or cut count windows (--session-mode count)'
+            : `name the time fields in the format string (<Date> <Time>, <Timestamp>, … in a layout such as ${LOGHUB_TIME_LAYOUTS.slice(0, 4).map((l) => l.format).join(', ')}) or cut count windows (--session-mode count)`),
+      );
+    }
+    this.keyer = new SessionKeyer(mode, this.config.session);
+    if (mode === 'count') this.sessions.maxLines = this.config.session.windowLines;
+    return this.keyer;
   }
 
   /** End of all input: closes the open sessions. */

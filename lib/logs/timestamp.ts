@@ -11,8 +11,9 @@ import { DeepSentryError } from '../errors';
  * - `epoch` / `epoch-s`: seconds since 1970 (fraction allowed); `epoch-ms`: milliseconds.
  * - `syslog`: RFC 3164's yearless `Nov 22 01:02:03` (the year comes from the config and rolls over when the
  *   month goes back, e.g. Dec → Jan).
- * - a pattern with the tokens YYYY YY MM MMM DD D HH H mm ss SSS (any number of fraction digits); any other
- *   character is literal, e.g. HDFS `YYMMDD HHmmss`, Spark `YY/MM/DD HH:mm:ss`.
+ * - a pattern with the tokens YYYY YY MM MMM DD D HH H mm ss SSS (any number of fraction digits) and ddd (a
+ *   weekday name, read and ignored); any other character is literal, e.g. HDFS `YYMMDD HHmmss`, Spark
+ *   `YY/MM/DD HH:mm:ss`, Apache `ddd MMM DD HH:mm:ss YYYY`.
  */
 export type TimestampFormat = 'iso8601' | 'epoch' | 'epoch-s' | 'epoch-ms' | 'syslog' | string;
 
@@ -88,7 +89,7 @@ export function compileTimestamp(format: TimestampFormat, opts: { year?: number;
   }
 }
 
-const TOKENS = ['YYYY', 'SSS', 'MMM', 'YY', 'MM', 'DD', 'HH', 'mm', 'ss', 'D', 'H'] as const;
+const TOKENS = ['YYYY', 'SSS', 'MMM', 'ddd', 'YY', 'MM', 'DD', 'HH', 'mm', 'ss', 'D', 'H'] as const;
 
 function compilePattern(pattern: string, off: number): TimestampParser {
   if (typeof pattern !== 'string' || pattern === '') {
@@ -100,9 +101,9 @@ function compilePattern(pattern: string, off: number): TimestampParser {
   while (i < pattern.length) {
     const tok = TOKENS.find((t) => pattern.startsWith(t, i));
     if (tok) {
-      order.push(tok);
+      if (tok !== 'ddd') order.push(tok);
       src +=
-        tok === 'YYYY' ? '(\\d{4})' : tok === 'SSS' ? '(\\d+)' : tok === 'MMM' ? '([A-Za-z]{3})' : tok === 'D' || tok === 'H' ? '(\\d{1,2})' : '(\\d{2})';
+        tok === 'ddd' ? '(?:[A-Za-z]{3})' : tok === 'YYYY' ? '(\\d{4})' : tok === 'SSS' ? '(\\d+)' : tok === 'MMM' ? '([A-Za-z]{3})' : tok === 'D' || tok === 'H' ? '(\\d{1,2})' : '(\\d{2})';
       i += tok.length;
     } else {
       const ch = pattern[i];

@@ -17,7 +17,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { DeepSentryError, describeValue } from '../errors';
-import { resolveLogConfig, type LogConfig, type LogConfigOverrides } from '../logs/config';
+import { resolveLogConfig, type LogConfig, type LogConfigOverrides, type SessionConfig } from '../logs/config';
 import { DEFAULT_TEXT_CONFIG, DEFAULT_TEXT_TRAIN, type TextModelConfig } from '../models/text';
 import { DEFAULT_DETECTOR_CONFIG, DEFAULT_DETECTOR_TRAIN, SCORE_MODES, type DetectorConfig } from '../models/detector';
 import { checkTrainOptions, DEFAULT_TRAIN, type TrainOptions } from '../models/train';
@@ -262,7 +262,8 @@ export async function loadPipelineConfig(path: string | undefined): Promise<Pipe
 export interface ConfigFlags {
   seed?: number;
   format?: string;
-  sessionKey?: string;
+  /** `logs.session` keys (the CLI's session flags: lib/cli/options.ts sessionOverrides) */
+  session?: Partial<SessionConfig>;
   trainFraction?: number;
 }
 
@@ -270,8 +271,14 @@ export interface ConfigFlags {
 export function applyFlags(c: PipelineConfig, f: ConfigFlags): PipelineConfig {
   const logs: LogConfigOverrides = { ...c.logs };
   if (f.format !== undefined) logs.format = f.format;
-  if (f.sessionKey !== undefined) logs.session = { ...(c.logs.session ?? {}), keyPattern: f.sessionKey };
-  resolveLogConfig(logs);
+  if (f.session !== undefined && Object.keys(f.session).length > 0) logs.session = { ...(c.logs.session ?? {}), ...f.session };
+  try {
+    resolveLogConfig(logs);
+  } catch (e) {
+    // the same check as a config file's, but the values came from flags: say so
+    if (e instanceof DeepSentryError) throw new DeepSentryError('DS_CONFIG', `options: ${e.message}`);
+    throw e;
+  }
   const out: PipelineConfig = {
     ...c,
     seed: f.seed ?? c.seed,
@@ -279,5 +286,164 @@ export function applyFlags(c: PipelineConfig, f: ConfigFlags): PipelineConfig {
     run: { ...c.run, ...(f.trainFraction !== undefined ? { trainFraction: f.trainFraction } : {}) },
   };
   checkPipelineConfig(out, 'options');
+  return out;
+}
+
+/**
+ * One line on every key of the configuration, for `deepsentry config --defaults` (dotted paths; the types above
+ * and lib/logs/config.ts hold the long form). A test checks that every key of the defaults has one.
+ */
+export const CONFIG_KEY_HELP: Record<string, string> = {
+  seed: 'seed of every random choice (initialisation, shuffling, noise, splits): same seed, same model',
+  logs: 'reading logs (lib/logs/config.ts)',
+  'logs.format': 'auto (detected from the first lines), hdfs, bgl, spark, zookeeper, hpc, thunderbird, rfc5424, rfc3164, json, a loghub format string "<Date> <Time> <Level>: <Content>", regex:…, json:…',
+  'logs.detectLines': 'non-blank lines read before the format is detected',
+  'logs.strict': 'true: the first bad line is an error naming file and line; false: skip, count and report bad lines',
+  'logs.maxLineBytes': 'longest line kept, in bytes (longer ones are skipped and counted)',
+  'logs.reportFirst': 'bad lines reported with file:line (all are counted)',
+  'logs.outOfOrder': 'a line earlier than one before it: keep (counted) or skip',
+  'logs.year': 'year of yearless timestamps (syslog "Jun 14 15:16:01"); null: the file\'s modification year',
+  'logs.utcOffsetMinutes': 'offset of timestamps that carry no zone, in minutes east of UTC',
+  'logs.masking': 'variable parts of a message that become placeholders before it is learnt',
+  'logs.masking.rules': 'ordered {name, pattern, maskWith}; at each position the first rule that matches wins',
+  'logs.masking.collapseRepeats': 'a run of the same placeholder ("<IP>, <IP>") becomes one',
+  'logs.tokenizer': 'splitting masked messages into tokens',
+  'logs.tokenizer.lowercase': 'lower-case word tokens',
+  'logs.tokenizer.maxTokens': 'longest token sequence of a message (longer ones are cut and counted)',
+  'logs.vocabulary': 'the text model\'s tokens',
+  'logs.vocabulary.minCount': 'tokens seen on fewer lines become <unk>',
+  'logs.vocabulary.maxSize': 'most tokens kept (the most frequent), specials included',
+  'logs.session': 'which lines form a session (flags: --session-mode, --session-key, --session-field, --session-window, --session-lines, --idle-timeout)',
+  'logs.session.mode': 'auto | key | field | time | count; auto: key for HDFS or when keyPattern is set, field when the format has a session key, time when lines have timestamps, else count',
+  'logs.session.keyPattern': 'regex of the session key in the message (mode key); setting it makes auto mean key for every format',
+  'logs.session.multiKey': 'a line naming several keys joins all their sessions, or only the first\'s',
+  'logs.session.field': 'parsed field holding the session key (mode field); empty: the format\'s own',
+  'logs.session.windowMs': 'length of a time window in ms (mode time)',
+  'logs.session.windowLines': 'lines per window (mode count)',
+  'logs.session.idleTimeoutMs': 'a session with no line for this many ms ends (and a key\'s later lines start a new one); null: only the end of the input ends it',
+  'logs.session.maxOpen': 'most sessions open at once; beyond, the least recently active is closed (counted as evicted)',
+  'logs.window': 'detector windows',
+  'logs.window.size': 'messages per detector window: the first size-1 predict the last',
+  text: 'the text autoencoder: one vector per distinct message',
+  'text.model': 'its shape',
+  'text.model.embeddingDim': 'token embedding size',
+  'text.model.hiddenSize': 'hidden size of the encoder and decoder LSTMs',
+  'text.model.latentDim': 'size of a message vector',
+  'text.model.bidirectional': 'read messages in both directions',
+  'text.model.latentNoise': 'noise on the latent while training, so messages spread over the space',
+  'text.model.wordDropout': 'share of the decoder\'s input tokens hidden while training, so it reads the latent',
+  'text.model.maxTokens': 'longest token sequence the model takes',
+  'text.train': 'its training',
+  detector: 'the BiLSTM detector: predicts the next message of a session from the ones before',
+  'detector.model': 'its shape and score',
+  'detector.model.hiddenSize': 'hidden size of each direction',
+  'detector.model.objective': 'softmax over the known messages, or regression onto the next vector',
+  'detector.model.distance': 'distance of the regression objective and the distance score',
+  'detector.model.score': 'distance | rank | nll | surprise (nll + rarity of the message)',
+  'detector.model.rarityWeight': 'weight of rarity in the surprise score',
+  'detector.model.weighting': 'weight of a window seen n times in the loss: count (n), sqrt, log (1 + ln n), uniform',
+  'detector.train': 'its training',
+  threshold: 'the saved threshold, fitted without labels on the scores of held-back training sessions',
+  'threshold.method': 'mean-std (mean + k·σ), mad (median + k·1.4826·MAD) or percentile',
+  'threshold.k': 'k of mean-std and mad',
+  'threshold.percentile': 'the percentile of method percentile (0..100)',
+  'threshold.holdout': 'share of the training sessions (the last in time) held back to fit the threshold',
+  scoring: 'what a line\'s score adds up',
+  'scoring.novelty': 'add the text model\'s reconstruction error of messages never seen in training',
+  'scoring.sequence': 'add a count-based model\'s surprise at the message after the two before',
+  'scoring.rarity': 'with sequence: add the message\'s rarity',
+  'scoring.detectorWeight': 'weight of the detector\'s score',
+  run: '`deepsentry run`',
+  'run.trainFraction': 'the first share of the sessions, in time order, trains; the rest is scored',
+};
+
+/** Help of the training keys, shared by text.train and detector.train. */
+const TRAIN_KEY_HELP: Record<string, string> = {
+  epochs: 'most passes over the training items',
+  batchSize: 'items per step',
+  learningRate: 'Adam\'s learning rate',
+  clipNorm: 'clip the global gradient norm to this (0: off)',
+  validationSplit: 'share of the items held out for early stopping (0: none; -1: the model chooses)',
+  patience: 'epochs without a better validation loss before training stops',
+  minDelta: 'smallest validation-loss gain that counts as better',
+};
+for (const section of ['text.train', 'detector.train']) for (const [k, v] of Object.entries(TRAIN_KEY_HELP)) CONFIG_KEY_HELP[`${section}.${k}`] = v;
+
+/**
+ * A whole configuration (default: the defaults) as a YAML document with a comment on every key: what
+ * `--config FILE` accepts. Values are written as JSON (valid YAML), so patterns keep their escapes.
+ * `logs.session.keyPattern` is written commented out unless the configuration sets it: giving it at all
+ * changes what `auto` means.
+ */
+export function annotatedConfig(c: PipelineConfig = defaultPipelineConfig(), title = 'every key at its default'): string {
+  // in the defaults' key order (a resolved file has `logs` last)
+  const doc: Record<string, unknown> = Object.fromEntries(Object.keys(defaultPipelineConfig()).map((k) => [k, k === 'logs' ? resolveLogConfig(c.logs) : c[k as keyof PipelineConfig]]));
+  const keyGiven = c.logs.session?.keyPattern !== undefined;
+  const out: string[] = [
+    `# DeepSentry configuration: ${title}. Pass a file holding any part of it with --config FILE`,
+    '# (YAML or JSON); flags given on the command line win over it.',
+  ];
+  const walk = (o: Record<string, unknown>, path: string, indent: string) => {
+    for (const [k, v] of Object.entries(o)) {
+      const p = path ? `${path}.${k}` : k;
+      const help = CONFIG_KEY_HELP[p] ?? '';
+      const comment = help ? `  # ${help}` : '';
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+        out.push(`${indent}${k}:${comment}`);
+        walk(v as Record<string, unknown>, p, indent + '  ');
+      } else if (Array.isArray(v)) {
+        out.push(`${indent}${k}:${comment}`);
+        for (const item of v) out.push(`${indent}  - ${JSON.stringify(item)}`);
+      } else {
+        const line = `${indent}${k}: ${JSON.stringify(v)}${comment}`;
+        out.push(p === 'logs.session.keyPattern' && !keyGiven ? `${indent}# ${line.trimStart()}` : line);
+      }
+    }
+  };
+  walk(doc, '', '');
+  return out.join('\n') + '\n';
+}
+
+/**
+ * Below these, a model is trained but says little, and the CLI warns (dataWarnings). Sessions: the detector
+ * learns normal behaviour from the training sessions' windows, and a few dozen sessions show little of it.
+ * Held-back sessions: the threshold is a statistic of their scores (mean + k·σ by default), and σ of n scores is
+ * uncertain by about 1/√(2n) of itself — ±16 % at 20, ±50 % at 2. Distinct messages: with fewer than a handful
+ * there is hardly an order to learn, only counts.
+ */
+export const MIN_TRAIN_SESSIONS = 100;
+export const MIN_HELD_BACK_SESSIONS = 20;
+export const MIN_DISTINCT_MESSAGES = 5;
+
+/** What dataWarnings looks at: model.json's `metrics.data` (lib/pipeline/train.ts). */
+export interface TrainingData {
+  /** session keys trained on (an idle timeout may split a key into several sessions) */
+  sessionKeys: number;
+  /** keys held back to fit the threshold */
+  heldBackSessions: number;
+  distinctMessages: number;
+}
+
+/** The advice for cutting more sessions out of the same log, by session mode. */
+function moreSessionsAdvice(c: PipelineConfig): string {
+  const s = logConfigOf(c).session;
+  const mode = s.mode;
+  if (mode === 'time') return `shorter time windows (--session-window, now ${s.windowMs / 1000} s)`;
+  if (mode === 'count') return `shorter count windows (--session-lines, now ${s.windowLines})`;
+  return 'shorter sessions (--session-mode time --session-window 10s, or --session-mode count --session-lines 20)';
+}
+
+/** Warnings, with advice, when a model was trained on less than the minimums above. */
+export function dataWarnings(d: TrainingData, c: PipelineConfig): string[] {
+  const out: string[] = [];
+  if (d.sessionKeys < MIN_TRAIN_SESSIONS) {
+    out.push(`trained on ${d.sessionKeys} session${d.sessionKeys === 1 ? '' : 's'} (fewer than ${MIN_TRAIN_SESSIONS}): too few examples of normal behaviour for the detector to learn it; give a longer log, or cut ${moreSessionsAdvice(c)}`);
+  }
+  if (d.heldBackSessions < MIN_HELD_BACK_SESSIONS) {
+    out.push(`the threshold was fitted on the scores of ${d.heldBackSessions} held-back session${d.heldBackSessions === 1 ? '' : 's'} (fewer than ${MIN_HELD_BACK_SESSIONS}): ${d.heldBackSessions < 2 ? 'it is one score, not a statistic' : 'its spread is too uncertain'}, so which sessions it flags is close to arbitrary; train on more sessions (threshold.holdout ${c.threshold.holdout} of them are held back)`);
+  }
+  if (d.distinctMessages < MIN_DISTINCT_MESSAGES) {
+    out.push(`the training sessions hold ${d.distinctMessages} distinct message${d.distinctMessages === 1 ? '' : 's'} (fewer than ${MIN_DISTINCT_MESSAGES}): there is little order to learn; check that --format finds the message (<Content>) and that masking does not make every line alike`);
+  }
   return out;
 }

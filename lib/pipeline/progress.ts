@@ -1,12 +1,13 @@
 /**
- * Progress for the CLI: on a TTY one redrawn bar per training stage (epoch, step, loss, items/s, ETA); on
- * anything else plain lines (one per epoch and one per stage), so logs of CI jobs stay readable. Everything
- * goes to stderr: stdout carries results (and --json).
+ * Progress for the CLI, on stderr (stdout carries results and --json). On a TTY: one line per stage, redrawn in
+ * place while a model trains (bar, epoch, loss, items/s, ETA; cut to the terminal's width so it never wraps),
+ * then replaced by the stage's summary. Not on a TTY (CI logs, pipes): plain lines, one when a stage starts and
+ * one when it ends; one per epoch only with --verbose.
  */
 import type { TrainProgress } from '../models/train';
 import type { PipelineReporter } from './train';
 
-/** How much to say: quiet = nothing, normal = stages and epochs, verbose = also every training step in plain mode. */
+/** How much to say: quiet = nothing, normal = stages (and the live bar on a TTY), verbose = also a line per epoch. */
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 
 function fmtSeconds(s: number): string {
@@ -21,8 +22,9 @@ export function consoleReporter(verbosity: Verbosity, out: NodeJS.WriteStream = 
   const tty = out.isTTY === true;
   let barOpen = false;
   let lastDraw = 0;
+  // a finished bar is overwritten by the line that follows it (the stage's summary)
   const endBar = () => {
-    if (barOpen) out.write('\n');
+    if (barOpen) out.write('\r\x1b[K');
     barOpen = false;
   };
   return {
@@ -35,16 +37,19 @@ export function consoleReporter(verbosity: Verbosity, out: NodeJS.WriteStream = 
         const now = Date.now();
         if (!p.epochEnd && now - lastDraw < 100) return;
         lastDraw = now;
-        const width = 24;
+        const width = 20;
         const frac = (p.epoch - 1 + p.step / p.steps) / p.epochs;
         const filled = Math.round(frac * width);
         const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
-        const val = p.valLoss !== null ? ` val ${p.valLoss.toFixed(4)}` : '';
-        out.write(`\r  ${p.model} [${bar}] epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)}${val} ${p.itemsPerSecond.toFixed(0)} ${p.unit}/s ETA ≤${fmtSeconds(p.etaSeconds)}   `);
+        const val = p.valLoss !== null ? ` val ${p.valLoss.toFixed(3)}` : '';
+        const line = `  ${p.model} [${bar}] epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(3)}${val} · ${p.itemsPerSecond.toFixed(0)} ${p.unit}/s · ETA ≤ ${fmtSeconds(p.etaSeconds)}`;
+        const cols = Math.max(20, (out.columns ?? 80) - 1);
+        // \x1b[K clears what a longer previous line left
+        out.write(`\r${line.length > cols ? line.slice(0, cols - 1) + '…' : line}\x1b[K`);
         barOpen = true;
-      } else if (p.epochEnd || verbosity === 'verbose') {
+      } else if (p.epochEnd && verbosity === 'verbose') {
         const val = p.valLoss !== null ? ` val_loss ${p.valLoss.toFixed(4)}` : '';
-        out.write(`  ${p.model} epoch ${p.epoch}/${p.epochs}${p.epochEnd ? '' : ` step ${p.step}/${p.steps}`} loss ${p.loss.toFixed(4)}${val} ${p.itemsPerSecond.toFixed(0)} ${p.unit}/s\n`);
+        out.write(`  ${p.model} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)}${val} ${p.itemsPerSecond.toFixed(0)} ${p.unit}/s\n`);
       }
     },
     stageDone(name, seconds, items, unit) {

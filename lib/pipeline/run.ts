@@ -13,7 +13,8 @@ import { configuredFormat } from '../logs/formats';
 import { prepareLogs, readPreparedLines, readPreparedManifest, type PrepareSummary } from '../logs/prepared';
 import { lineLabelsFromFormat, type LineLabels } from '../eval/labels';
 import { runEvaluation, type RunEvaluationResult } from '../eval/run';
-import type { PipelineConfig } from './config';
+import { dataWarnings, type PipelineConfig, type TrainingData } from './config';
+import { describeModel } from './describe';
 import { DeepSentry } from './model';
 import { SCORE_FILES, scoreLog, type ScoreSummary } from './score';
 import { EVALUATION_FILES } from '../eval/write';
@@ -95,10 +96,6 @@ async function prepareTimed(logs: string[], dir: string, o: PipelineOptions, rep
   const t0 = process.hrtime.bigint();
   const s = await prepareLogs(logs, dir, o.config.logs, o.acceptTruncated ? { acceptTruncated: true } : {});
   rep.stageDone?.('prepare', Number(process.hrtime.bigint() - t0) / 1e9, s.lines, 'lines');
-  if (s.parsed === 0) {
-    const first = s.issues.first[0];
-    throw new DeepSentryError('DS_PARSE', `no line of ${logs.join(', ')} could be parsed (${s.lines} lines${first ? `; first: ${first.file}:${first.line}: ${first.message}` : ''}); pass --format`);
-  }
   return s;
 }
 
@@ -108,10 +105,28 @@ export interface TrainSummary {
   outDir: string;
   prepare: PrepareSummary;
   timings: StageTiming[];
-  /** what the operator should know: a damaged gzip log accepted (also in the model's metrics.warnings) */
+  /** what the operator should know: a damaged gzip log accepted, lines skipped, too little data for a meaningful
+   * model, with advice (inputWarnings, dataWarnings); also in model.json's metrics.warnings */
   warnings: string[];
   /** the files of the earlier model that was replaced (force) */
   replaced: string[];
+}
+
+/** A threshold fitted on held-back sessions needs at least two session keys: one to train on, one to hold back. */
+function requireSessions(n: number, what: string): void {
+  if (n < 2) {
+    throw new DeepSentryError(
+      'DS_INVALID_ARGUMENT',
+      `${what} ${n} session${n === 1 ? '' : 's'} to train on: at least 2 are needed (the threshold is fitted on sessions held back from training), and a useful model needs hundreds; give a longer log or cut shorter sessions (--session-mode time --session-window 10s, or --session-mode count --session-lines 20)`,
+    );
+  }
+}
+
+/** Records the input and data warnings on the model (saved in model.json) and returns them. */
+function warnAboutData(model: DeepSentry, config: PipelineConfig, prepared: PrepareSummary): string[] {
+  const warnings = [...inputWarnings(prepared.issues), ...dataWarnings((model.metrics as { data: TrainingData }).data, config)];
+  model.metrics.warnings = warnings;
+  return warnings;
 }
 
 /** `deepsentry train`: all training stages on every session of `logs`, no labels; one model directory. */
@@ -122,10 +137,10 @@ export async function trainModel(logs: string[], outDir: string, o: PipelineOpti
   const rep = recording(o.reporter, timings);
   return withWorkDir(o, async (work) => {
     const prepare = await prepareTimed(logs, work, o, rep);
+    requireSessions(groupByKey(await loadSessions(work)).length, `${logs.join(', ')} has`);
     const model = await trainFromPrepared(work, { config: o.config, reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
     if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'training was cancelled; no model was written');
-    const warnings = inputWarnings(prepare.issues);
-    if (warnings.length > 0) model.metrics.warnings = warnings;
+    const warnings = warnAboutData(model, o.config, prepare);
     await model.save(outDir);
     model.directory = path.resolve(outDir);
     return { model, outDir, prepare, timings, warnings, replaced: out.earlier };
@@ -141,6 +156,8 @@ export interface RunOptions extends PipelineOptions {
   labels?: string;
   /** keep the trained model here (default `<outDir>/model`) */
   modelDir?: string;
+  /** lines.csv gets a text column (scoreLog's withText) */
+  withText?: boolean;
 }
 
 /** Result of runPipeline. */
@@ -156,6 +173,8 @@ export interface RunSummary {
   seconds: number;
   /** an earlier run's output that force replaced */
   replaced: string[];
+  /** too little data for a meaningful model, with advice (dataWarnings), and what was wrong with the input */
+  warnings: string[];
 }
 
 /**
@@ -181,17 +200,18 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
     // Split by session key (a key's segments, when an idle timeout splits it, stay on one side), keys in time
     // order of their first line.
     const keys = groupByKey(await loadSessions(work)).map((g) => g[0].key);
-    if (keys.length < 2) throw new DeepSentryError('DS_INVALID_ARGUMENT', `${log} has ${keys.length} session(s): run needs at least two (one to train on, one to score)`);
+    if (keys.length < 3) throw new DeepSentryError('DS_INVALID_ARGUMENT', `${log} has ${keys.length} session(s): run needs at least three (two to train on, one to score); give a longer log or cut shorter sessions (--session-mode time --session-window 10s, or --session-mode count --session-lines 20)`);
     const nTrain = Math.min(keys.length - 1, Math.max(1, Math.round(keys.length * o.config.run.trainFraction)));
+    requireSessions(nTrain, `the first ${o.config.run.trainFraction} of ${log} (run.trainFraction) has`);
     const trainKeys = new Set(keys.slice(0, nTrain));
     const testKeys = new Set(keys.slice(nTrain));
     const model = await trainFromPrepared(work, { config: o.config, select: (s) => trainKeys.has(s.key), reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
-    const warnings = inputWarnings(prepared.issues);
-    if (warnings.length > 0) model.metrics.warnings = warnings;
+    const warnings = warnAboutData(model, o.config, prepared);
     await model.save(modelDir);
     rep.stage?.('score', `${testKeys.size} sessions`);
     const score = await scoreLog(model, log, outDir, {
       selectKey: (k) => testKeys.has(k),
+      withText: o.withText === true,
       reporter: rep,
       outputChecked: true,
       ...(o.acceptTruncated ? { acceptTruncated: true } : {}),
@@ -210,8 +230,11 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
         logFile: log,
         threshold: model.threshold,
         thresholdSource: 'model',
-        dataset: { trainSessions: nTrain, testSessions: testKeys.size, split: `first ${nTrain} sessions by time train, the rest are scored` },
-        modelConfig: { directory: modelDir, 'saved threshold': model.threshold, ...(model.config as unknown as Record<string, unknown>) },
+        dataset: {
+          split: `sessions in time order of their first line: the first ${nTrain} trained the model (no labels), the last ${testKeys.size} were scored and are evaluated here`,
+        },
+        modelConfig: describeModel({ directory: modelDir, config: model.config, thresholds: model.thresholds, metrics: model.metrics, logConfig: model.logConfig }),
+        warnings: [...warnings, ...score.warnings],
       });
       const m = evaluation.result.metrics;
       if (m.coverage.sessionsLabelled === 0) {
@@ -230,6 +253,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
       timings,
       seconds: Number(process.hrtime.bigint() - t0) / 1e9,
       replaced: [...out.removed, ...(outModel?.earlier ?? []).map((f) => path.join(modelDir, f))],
+      warnings,
     };
   });
 }

@@ -32,6 +32,8 @@ export interface ScoreLogOptions {
   selectKey?: (key: string) => boolean;
   /** write lines.csv too (default true) */
   lines?: boolean;
+  /** lines.csv gets a `text` column: the line's message as parsed (default false: the file stays small) */
+  withText?: boolean;
   /** sessions scored per detector call (default 512) */
   batchSessions?: number;
   reporter?: PipelineReporter;
@@ -141,13 +143,16 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const sOut = open(sessionsFile);
   const lOut = linesFile ? open(linesFile) : null;
   sOut.write('session,score,anomaly,lines,first_ts,last_ts\n');
-  lOut?.write('line_no,session,score,anomaly\n');
+  const withText = lOut !== null && o.withText === true;
+  lOut?.write(`line_no,session,score,anomaly${withText ? ',text' : ''}\n`);
 
   const threshold = model.threshold;
   const batchSize = o.batchSessions ?? 512;
   const selectKey = o.selectKey;
   // Line number of each row still in an open session, and how many open sessions still hold it.
   const lineOf = new Map<number, number>();
+  /** the message of each such row, with withText */
+  const textOf = new Map<number, string>();
   const refs = new Map<number, number>();
   // Processor message id → model id (the processor interns its own ids).
   const toModel: number[] = [];
@@ -165,6 +170,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       if (n <= 0) {
         refs.delete(r);
         lineOf.delete(r);
+        textOf.delete(r);
       } else refs.set(r, n);
     }
   };
@@ -178,6 +184,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const onRecord = (r: LogRecord) => {
     if (r.sessionKeys.length === 0) return;
     lineOf.set(r.row, r.line);
+    if (withText) textOf.set(r.row, r.message);
     refs.set(r.row, r.sessionKeys.length);
   };
   const flush = async () => {
@@ -209,7 +216,9 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       if (lOut) {
         const ls = r.lineScores[i];
         finiteScores(ls, [s], model.directory);
-        for (let t = 0; t < s.rows.length; t++) lText += `${lineOf.get(s.rows[t])},${key},${num(ls[t])},${ls[t] >= threshold ? 1 : 0}\n`;
+        for (let t = 0; t < s.rows.length; t++) {
+          lText += `${lineOf.get(s.rows[t])},${key},${num(ls[t])},${ls[t] >= threshold ? 1 : 0}${withText ? `,${csv(textOf.get(s.rows[t]) ?? '')}` : ''}\n`;
+        }
       }
       release(s.rows);
     });

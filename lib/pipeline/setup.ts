@@ -2,7 +2,7 @@
  * What every pipeline command does first: read --config (validated, defaults filled), apply the flags over
  * it, select the compute backend (--backend, --threads) and build the progress reporter (--quiet/--verbose).
  */
-import { useBackend, type BackendChoice, type BackendSelection } from '../backend/select';
+import { backendSummary, useBackend, type BackendChoice, type BackendSelection } from '../backend/select';
 import { applyFlags, loadPipelineConfig, type ConfigFlags, type PipelineConfig } from './config';
 import { consoleReporter, type Verbosity } from './progress';
 import type { PipelineReporter } from './train';
@@ -26,17 +26,14 @@ export interface Setup {
 
 export async function setupPipeline(a: SetupArgs): Promise<Setup> {
   const base = await loadPipelineConfig(a.config);
-  const flags: ConfigFlags = {};
-  if (a.seed !== undefined) flags.seed = a.seed;
-  if (a.format !== undefined) flags.format = a.format;
-  if (a.sessionKey !== undefined) flags.sessionKey = a.sessionKey;
-  if (a.trainFraction !== undefined) flags.trainFraction = a.trainFraction;
-  const config = applyFlags(base, flags);
+  const { seed, format, trainFraction, session } = a;
+  const config = applyFlags(base, { seed, format, trainFraction, session });
   const backend = useBackend(a.backend, a.threads !== undefined ? { threads: a.threads } : {});
   // --json keeps stderr for errors only; progress would interleave with nothing on stdout but is noise for tools.
   const verbosity: Verbosity = a.quiet || a.json ? 'quiet' : a.verbose ? 'verbose' : 'normal';
   const reporter = consoleReporter(verbosity);
-  if (verbosity !== 'quiet') process.stderr.write(`deepsentry: backend ${backend.backend} (${backend.reason})\n`);
+  if (verbosity === 'normal') process.stderr.write(`deepsentry: ${backendSummary(backend)}\n`);
+  else if (verbosity === 'verbose') process.stderr.write(`deepsentry: backend ${backend.backend}: ${backend.reason}\n`);
   return { config, backend, reporter, verbosity };
 }
 

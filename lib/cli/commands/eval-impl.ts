@@ -5,11 +5,16 @@ import { runEvaluation, summaryTable } from '../../eval';
 import { loadModelDir, MODEL_JSON } from '../../models/files';
 import type { EvalArgs } from './eval';
 import { reportOutput } from '../output';
+import { describeModel } from '../../pipeline/describe';
 
 /** The saved threshold and configuration of a model directory, as evaluation needs them. */
 export interface ModelInfo {
   threshold: number;
   config: Record<string, unknown> | null;
+  /** the model in words, for the report (lib/pipeline/describe.ts) */
+  description: Record<string, string>;
+  /** what training warned about (model.json metrics.warnings) */
+  warnings: string[];
 }
 
 /** A fitted threshold as lib/models saves it: `{ value, method, … }` (scores ≥ value are anomalies). */
@@ -41,7 +46,14 @@ export async function readModelInfo(dir: string): Promise<ModelInfo> {
     throw new DeepSentryError('DS_MODEL', `${file} has no saved session threshold (thresholds is ${JSON.stringify(th)?.slice(0, 120)}); pass --threshold instead`);
   }
   const config = json.config && typeof json.config === 'object' ? (json.config as Record<string, unknown>) : null;
-  return { threshold: t, config };
+  const metrics = (json.metrics ?? {}) as { warnings?: unknown };
+  const extra = (json.extra ?? {}) as { logConfig?: unknown };
+  return {
+    threshold: t,
+    config,
+    description: describeModel({ directory: dir, config, thresholds: json.thresholds, metrics, logConfig: extra.logConfig }),
+    warnings: Array.isArray(metrics.warnings) ? metrics.warnings.map(String) : [],
+  };
 }
 
 export async function runEval(argv: EvalArgs): Promise<void> {
@@ -57,7 +69,8 @@ export async function runEval(argv: EvalArgs): Promise<void> {
     ...(argv.log !== undefined ? { logFile: argv.log } : {}),
     beta: argv.beta,
     top: argv.top,
-    modelConfig: model ? { directory: argv.model, 'saved threshold': model.threshold, ...(model.config ?? {}) } : null,
+    modelConfig: model ? model.description : null,
+    ...(model ? { warnings: model.warnings } : {}),
     force: argv.force === true,
   });
   const m = result.metrics;

@@ -14,6 +14,7 @@ import { StateStore } from '../../live/state';
 import { FileFollower } from '../../live/tail';
 import type { Alert } from '../../live/types';
 import type { LiveArgs } from './live';
+import { sessionOverrides } from '../options';
 
 export async function runLive(a: LiveArgs): Promise<void> {
   const log = (msg: string) => {
@@ -22,13 +23,19 @@ export async function runLive(a: LiveArgs): Promise<void> {
   // Lost or undelivered data is said even with --quiet.
   const warn = (msg: string) => process.stderr.write(`deepsentry live: warning: ${msg}\n`);
   const sourceName = a.follow ?? (a.input === '-' ? 'stdin' : 'http');
+  // How sessions are cut: a trained model fixes it (its training's); the model-free scorer takes the flags.
+  const { idleTimeoutMs: _idle, ...session } = sessionOverrides(a);
+  if (a.scorer === 'model' && Object.keys(session).length > 0) {
+    const given = (['sessionMode', 'sessionKey', 'sessionField', 'sessionWindow', 'sessionLines'] as const).filter((k) => a[k] !== undefined).map((k) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
+    throw new DeepSentryError('DS_CONFIG', `${given.join(', ')}: a trained model cuts sessions as it was trained to (train with these flags instead); --idle-timeout applies to both scorers, the other session flags to --scorer novelty`);
+  }
   const scorer = await createScorer(a.model, {
     scorer: a.scorer,
     worker: a.worker,
     ...(a.idleTimeout !== undefined ? { idleTimeoutMs: a.idleTimeout } : {}),
     maxOpenSessions: a.maxSessions,
     windowLines: Math.max(a.context, 1),
-    ...(a.format !== undefined ? { logs: { format: a.format } } : {}),
+    ...(a.format !== undefined || Object.keys(session).length > 0 ? { logs: { ...(a.format !== undefined ? { format: a.format } : {}), ...(Object.keys(session).length > 0 ? { session } : {}) } } : {}),
   });
   const sinks: AlertSink[] = [];
   const closeAll: (() => Promise<void>)[] = [];

@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalOptions } from '../options';
+import { withSessionOptions, type GlobalOptions, type SessionFlags } from '../options';
 
 /** Options of `deepsentry live` (documented in --help; see lib/cli/commands/live-impl.ts). */
-export interface LiveArgs extends GlobalOptions {
+export interface LiveArgs extends GlobalOptions, SessionFlags {
   input?: string;
   model?: string;
   scorer: 'model' | 'novelty';
@@ -26,8 +26,6 @@ export interface LiveArgs extends GlobalOptions {
   window: number;
   alpha: number;
   warmup?: number;
-  /** undefined: the model's own session idle timeout (else 30 s) */
-  idleTimeout?: number;
   maxSessions: number;
   format?: string;
   batchDelay: number;
@@ -39,7 +37,8 @@ export interface LiveArgs extends GlobalOptions {
 }
 
 export function withLiveOptions<T>(y: Argv<T>) {
-  return y
+  // --idle-timeout (withSessionOptions): undefined = the model's own session idle timeout (else 30 s)
+  return withSessionOptions(y)
     .positional('input', {
       type: 'string',
       describe: "'-' to read log lines from stdin",
@@ -68,7 +67,6 @@ export function withLiveOptions<T>(y: Argv<T>) {
     .option('window', { type: 'number', default: 1000, describe: 'rolling threshold window (scores)' })
     .option('alpha', { type: 'number', default: 0.01, describe: 'EWMA smoothing factor' })
     .option('warmup', { type: 'number', describe: 'scores before an adaptive threshold applies (default: window, or 2/alpha)' })
-    .option('idle-timeout', { type: 'number', describe: "ms without a line after which a session ends (its end is scored); default: the model's session idle timeout (the one batch scoring used), else 30000" })
     .option('max-sessions', { type: 'number', default: 100_000, describe: 'most open sessions; beyond, the least recently active is evicted (counted)' })
     .option('format', { type: 'string', describe: 'log format (auto, hdfs, a loghub format string, regex:…, json:…); default auto' })
     .option('batch-delay', { type: 'number', default: 2, describe: 'ms a line waits for others to share its scoring call' })
@@ -84,7 +82,7 @@ export function withLiveOptions<T>(y: Argv<T>) {
       if (inputs === 0 && a.listen === undefined) throw new Error('Give an input: --follow FILE, - (stdin) or --listen HOST:PORT (POST /ingest)');
       if (a.state !== undefined && a.follow === undefined) throw new Error('--state needs --follow FILE (only a file can be resumed at a byte offset)');
       if (a.scorer === 'model' && a.model === undefined) throw new Error('Give --model DIR (or --scorer novelty for the model-free scorer)');
-      const ints: [string, unknown, number][] = [['max-body', a.maxBody, 1], ['webhook-queue', a.webhookQueue, 1], ['webhook-retries', a.webhookRetries, 1], ['webhook-timeout', a.webhookTimeout, 1], ['webhook-concurrency', a.webhookConcurrency, 1], ['webhook-batch', a.webhookBatch, 1], ['window', a.window, 2], ...(a.idleTimeout !== undefined ? ([['idle-timeout', a.idleTimeout, 1]] as [string, unknown, number][]) : []), ['max-sessions', a.maxSessions, 1], ['batch-delay', a.batchDelay, 0], ['max-batch', a.maxBatch, 1], ['context', a.context, 0], ['poll-ms', a.pollMs, 1], ['drain-timeout', a.drainTimeout, 0], ['checkpoint-ms', a.checkpointMs, 0]];
+      const ints: [string, unknown, number][] = [['max-body', a.maxBody, 1], ['webhook-queue', a.webhookQueue, 1], ['webhook-retries', a.webhookRetries, 1], ['webhook-timeout', a.webhookTimeout, 1], ['webhook-concurrency', a.webhookConcurrency, 1], ['webhook-batch', a.webhookBatch, 1], ['window', a.window, 2], ['max-sessions', a.maxSessions, 1], ['batch-delay', a.batchDelay, 0], ['max-batch', a.maxBatch, 1], ['context', a.context, 0], ['poll-ms', a.pollMs, 1], ['drain-timeout', a.drainTimeout, 0], ['checkpoint-ms', a.checkpointMs, 0]];
       for (const [name, v, min] of ints) {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`Expected an integer >= ${min} for --${name} but received ${String(v)}`);
       }

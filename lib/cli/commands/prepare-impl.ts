@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { DeepSentryError } from '../../errors';
 import { inputWarnings, prepareLogs, type LogConfigOverrides, type PrepareSummary } from '../../logs';
 import { reportOutput } from '../output';
+import { sessionOverrides } from '../options';
 import type { PrepareArgs } from './prepare';
 
 /**
@@ -33,9 +34,7 @@ export async function readLogsConfig(path: string | undefined): Promise<Record<s
 /** Flags over the config file's `logs` section. */
 export async function prepareOverrides(argv: PrepareArgs): Promise<LogConfigOverrides> {
   const o = (await readLogsConfig(argv.config)) as LogConfigOverrides;
-  const session = { ...(o.session ?? {}) };
-  if (argv.sessionKey !== undefined) session.keyPattern = argv.sessionKey;
-  if (argv.sessionMode !== undefined) session.mode = argv.sessionMode;
+  const session = { ...(o.session ?? {}), ...sessionOverrides(argv) };
   return {
     ...o,
     ...(argv.format !== undefined ? { format: argv.format } : {}),

@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import { withAcceptTruncatedOption, withForceOption, type AcceptTruncatedOption, type ForceOption, type GlobalOptions } from '../options';
+import { FORMAT_DESCRIPTION, withAcceptTruncatedOption, withForceOption, withSessionOptions, type AcceptTruncatedOption, type ForceOption, type GlobalOptions, type SessionFlags } from '../options';
 
 /** Arguments of `deepsentry run`. */
-export interface RunArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption {
+export interface RunArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption, SessionFlags {
   /** the log (default: the embedded HDFS sample, with its labels) */
   log?: string;
   /** loghub BlockId,Label file to evaluate with (never used for training) */
@@ -12,20 +12,21 @@ export interface RunArgs extends GlobalOptions, ForceOption, AcceptTruncatedOpti
   /** fraction of the sessions (earliest first) to train on; the rest is scored */
   trainFraction?: number;
   format?: string;
-  sessionKey?: string;
+  /** lines.csv carries each line's message */
+  withText?: boolean;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run [log]',
   describe: 'train on the earlier sessions of a log, score the rest and evaluate with --labels or the labels in its lines (no log: the embedded HDFS sample)',
   builder: (y) =>
-    withAcceptTruncatedOption(withForceOption(y))
+    withSessionOptions(withAcceptTruncatedOption(withForceOption(y)))
       .positional('log', { type: 'string', describe: 'log file (plain or gzip); default: the embedded HDFS sample with its labels' })
       .option('labels', { type: 'string', describe: 'labels for evaluation: loghub anomaly_label.csv (BlockId,Label); without it, a log whose format carries a label per line (BGL) is evaluated against those' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory' })
       .option('train-fraction', { type: 'number', describe: 'fraction of sessions, in time order, to train on (default 0.5)' })
-      .option('format', { type: 'string', describe: 'log format (default auto-detected)' })
-      .option('session-key', { type: 'string', describe: 'regex of the session key in the message (HDFS: blk_-?\\d+)' })
+      .option('format', { type: 'string', describe: FORMAT_DESCRIPTION })
+      .option('with-text', { type: 'boolean', describe: "lines.csv gets a text column: each line's message" })
       .check((argv) => {
         const f = argv['train-fraction'] as number | undefined;
         if (f !== undefined && !(f > 0 && f < 1)) throw new Error(`Expected a number in (0, 1) for --train-fraction but received ${String(f)}`);

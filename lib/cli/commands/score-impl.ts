@@ -3,13 +3,20 @@ import { checkScoreOutput, scoreLog } from '../../pipeline/score';
 import { setupPipeline } from '../../pipeline/setup';
 import type { ScoreArgs } from './score';
 import { reportOutput } from '../output';
+import { resolveLogConfig } from '../../logs/config';
+import { sessionOverrides } from '../options';
 
 export async function runScore(a: ScoreArgs): Promise<void> {
   const s = await setupPipeline(a);
   const out = await checkScoreOutput(a.out, { lines: a.lines, force: a.force === true, inputs: [...(a.log === '-' ? [] : [a.log]), a.model] });
   const model = await DeepSentry.load(a.model, { backend: a.backend, ...(a.threads !== undefined ? { threads: a.threads } : {}) });
+  // Session flags override how the model cuts sessions (the model's own settings are its training's).
+  const session = sessionOverrides(a);
+  if (Object.keys(session).length > 0) {
+    Object.assign(model.logConfig, resolveLogConfig({ ...model.logConfig, session: { ...model.logConfig.session, ...session } } as unknown as Record<string, unknown>));
+  }
   s.reporter.stage?.('score', `${a.log} with ${model.directory}`);
-  const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, reporter: s.reporter, outputChecked: true, acceptTruncated: a.acceptTruncated === true });
+  const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, withText: a.withText === true, reporter: s.reporter, outputChecked: true, acceptTruncated: a.acceptTruncated === true });
   if (a.json) process.stdout.write(JSON.stringify({ ...r, replaced: out.removed }) + '\n');
   else if (!a.quiet) {
     process.stdout.write(

@@ -2,9 +2,10 @@ import { trainModel } from '../../pipeline/run';
 import { setupPipeline, withSignals } from '../../pipeline/setup';
 import type { TrainArgs } from './train';
 import { reportOutput } from '../output';
+import { sessionOverrides } from '../options';
 
 export async function runTrain(a: TrainArgs): Promise<void> {
-  const s = await setupPipeline(a);
+  const s = await setupPipeline({ ...a, session: sessionOverrides(a) });
   const r = await withSignals((signal) => trainModel(a.logs, a.out, { config: s.config, reporter: s.reporter, signal, force: a.force === true, acceptTruncated: a.acceptTruncated === true }));
   const m = r.model;
   const data = (m.metrics as { data?: Record<string, unknown> }).data ?? {};
@@ -19,12 +20,14 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     timings: r.timings,
     warnings: r.warnings,
     replaced: r.replaced,
+    /** the whole command, from process start (module loading and backend set-up included) */
+    seconds: process.uptime(),
   };
   if (a.json) process.stdout.write(JSON.stringify(summary) + '\n');
   else if (!a.quiet) {
     process.stdout.write(
       `trained ${summary.model}: ${summary.parsed} of ${summary.lines} lines, ${String(summary.sessions)} sessions, ${summary.distinctMessages} distinct messages\n` +
-        `threshold ${m.threshold.toPrecision(6)} (${m.thresholds.session.method} ${m.thresholds.session.param} on ${m.thresholds.session.fittedOn} held-back sessions)\n`,
+        `threshold ${m.threshold.toPrecision(6)} (${m.thresholds.session.method} ${m.thresholds.session.param} on ${m.thresholds.session.fittedOn} held-back sessions); ${summary.seconds.toFixed(1)} s in all\n`,
     );
   }
   reportOutput(a, r.model.directory ?? a.out, r.replaced, r.warnings);

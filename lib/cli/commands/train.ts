@@ -1,24 +1,21 @@
 import type { Argv, CommandModule } from 'yargs';
-import { withAcceptTruncatedOption, withForceOption, type AcceptTruncatedOption, type ForceOption, type GlobalOptions } from '../options';
+import { FORMAT_DESCRIPTION, withAcceptTruncatedOption, withForceOption, withSessionOptions, type AcceptTruncatedOption, type ForceOption, type GlobalOptions, type SessionFlags } from '../options';
 
 /** Arguments of `deepsentry train`. */
-export interface TrainArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption {
+export interface TrainArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption, SessionFlags {
   /** log files (plain or gzip), read in order */
   logs: string[];
   /** the model directory to write (an earlier model there needs --force; replaced atomically) */
   out: string;
   /** log format (default: auto-detected) */
   format?: string;
-  /** session key regex in the raw message (HDFS: blk_-?\d+) */
-  sessionKey?: string;
 }
 
 export function withTrainOptions<T>(y: Argv<T>) {
-  return withAcceptTruncatedOption(withForceOption(y))
+  return withSessionOptions(withAcceptTruncatedOption(withForceOption(y)))
     .positional('logs', { type: 'string', array: true, demandOption: true, describe: 'log files (plain or gzip), in order' })
     .option('out', { type: 'string', demandOption: true, describe: 'model directory to write (config, vocabulary, weights, thresholds, metrics)' })
-    .option('format', { type: 'string', describe: 'log format: auto (default), hdfs, bgl, …, a loghub format string, regex:…, json:…' })
-    .option('session-key', { type: 'string', describe: 'regex of the session key in the message (HDFS: blk_-?\\d+)' });
+    .option('format', { type: 'string', describe: FORMAT_DESCRIPTION });
 }
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
