@@ -514,7 +514,8 @@ export class LiveMonitor extends EventEmitter {
   /**
    * Stops: refuses new lines, scores the queued ones, optionally ends open sessions (`flushSessions`, for
    * finite input; with a state file they are better kept for the restart), waits up to `drainTimeoutMs`
-   * (default 10 s) for the webhook to deliver, writes a last checkpoint and closes sinks and scorer.
+   * (default 10 s) for the webhook to deliver, then aborts its requests in flight (what is undelivered stays in
+   * the checkpoint's webhookPending), writes a last checkpoint and closes sinks and scorer.
    */
   async stop(opts: { flushSessions?: boolean; drainTimeoutMs?: number; closeScorer?: boolean } = {}): Promise<void> {
     if (this.stopped) return;

@@ -99,7 +99,7 @@ export interface WebhookOptions {
   /** First retry delay; doubled each attempt up to maxBackoffMs (defaults 250 ms, 30 s), then jittered (50–100 %). */
   backoffMs?: number;
   maxBackoffMs?: number;
-  /** Per-request timeout (default 10 s). */
+  /** Per-request timeout (default 30 s). */
   timeoutMs?: number;
   /** Requests in flight at once (default 4; 1 keeps alerts in order). */
   concurrency?: number;
@@ -155,7 +155,7 @@ export class WebhookSink implements AlertSink {
     this.maxAttempts = posInt('webhook maxAttempts', opts.maxAttempts ?? 8);
     this.backoffMs = posInt('webhook backoffMs', opts.backoffMs ?? 250);
     this.maxBackoffMs = posInt('webhook maxBackoffMs', opts.maxBackoffMs ?? 30_000);
-    this.timeoutMs = posInt('webhook timeoutMs', opts.timeoutMs ?? 10_000);
+    this.timeoutMs = posInt('webhook timeoutMs', opts.timeoutMs ?? 30_000);
     this.concurrency = posInt('webhook concurrency', opts.concurrency ?? 4);
     this.batchSize = posInt('webhook batchSize', opts.batchSize ?? 1);
     this.headers = { 'content-type': 'application/json', ...(opts.headers ?? {}) };

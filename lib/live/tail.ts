@@ -177,7 +177,13 @@ export class FileFollower {
   async run(onLines: (lines: TailLine[]) => Promise<void> | void): Promise<void> {
     try {
       while (!this.stopped) {
-        const lines = this.poll();
+        let lines: TailLine[];
+        try {
+          lines = this.poll();
+        } catch (err) {
+          // Every error names the file it is about (a bare EIO from a read would not).
+          throw err instanceof DeepSentryError ? err : this.ioError('cannot read', this.path, err);
+        }
         if (lines.length > 0) {
           await onLines(lines);
           // Let timers and I/O run between reads even when onLines resolves at once (a file read at full speed

@@ -58,7 +58,7 @@ export function withLiveOptions<T>(y: Argv<T>) {
     .option('webhook', { type: 'string', describe: 'POST alerts as JSON to URL (bounded queue, concurrent requests, retries with backoff and jitter; at least once: receivers dedupe by alert id)' })
     .option('webhook-queue', { type: 'number', default: 1000, describe: 'alerts held for the webhook before the oldest is dropped' })
     .option('webhook-retries', { type: 'number', default: 8, describe: 'attempts per request before its alerts are given up on' })
-    .option('webhook-timeout', { type: 'number', default: 10_000, describe: 'ms a webhook request may take before it is aborted and retried' })
+    .option('webhook-timeout', { type: 'number', default: 30_000, describe: 'ms a webhook request may take before it is aborted and retried' })
     .option('webhook-concurrency', { type: 'number', default: 4, describe: 'webhook requests in flight at once (1: alerts arrive in order)' })
     .option('webhook-batch', { type: 'number', default: 1, describe: 'alerts per webhook request (1: the body is one alert object; more: a JSON array of alerts)' })
     .option('threshold-mode', { choices: ['fixed', 'rolling', 'ewma'] as const, describe: "fixed: the model's saved threshold; rolling: mean+k·sigma over a window; ewma: exponentially weighted (default: fixed if the model has a threshold, else rolling)" })
