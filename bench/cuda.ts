@@ -1,5 +1,5 @@
 /**
- * The `cuda` row of the benchmark (issue 7 point 6): the same W1 / L1 / W2 implementations as the `native` row
+ * The `cuda` row of the benchmark: the same W1 / L1 / W2 implementations as the `native` row
  * (bench/native.ts — Dense products, loss, Adam unchanged, on the CPU), with every LSTM call — bilstmForward,
  * bilstmBackward, lstmForward, lstmBackward, lstmEncode — sent through the addon's CudaLstm instead. Runs only
  * when the addon sees a usable CUDA device; otherwise the harness prints "skipped: <the CUDA error>".

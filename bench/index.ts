@@ -1,6 +1,6 @@
 /**
  * `npm run bench` — the native kernels against tfjs (cpu and wasm backends) on the reference workloads, all
- * in one run (issue 2 point 7). Prints items/s, GFLOP/s and native ÷ peer for every workload, checks first
+ * in one run. Prints items/s, GFLOP/s and native ÷ peer for every workload, checks first
  * that native and each peer compute the same function, and writes bench/results/<date>.json.
  *
  *   npm run bench                          # everything (~5 minutes on the 2-core machine)

@@ -1,5 +1,5 @@
 /**
- * Live-monitor benchmark (issue 6, item 6). Runs alone: `npx tsx bench/live.ts [--quick] [--model DIR]
+ * Live-monitor benchmark. Runs alone: `npx tsx bench/live.ts [--quick] [--model DIR]
  * [--only model|novelty]`.
  *
  * Everything on loopback (127.0.0.1), HDFS-like input (the real hdfs-dev lines). Each scenario runs with the

@@ -1,5 +1,5 @@
 /**
- * Log-pipeline throughput (issue 3 point 8): parse + mask + tokenize + sessionize of HDFS lines on one core,
+ * Log-pipeline throughput: parse + mask + tokenize + sessionize of HDFS lines on one core,
  * target ≥ 250k lines/s, on hdfs-dev/HDFS.log (a generated HDFS-format file when the data is absent).
  * benchmark.js suites; `npm run bench` includes it via `runLogsBench`, and it runs alone:
  *

@@ -1,5 +1,5 @@
 /**
- * End-to-end `deepsentry run` timing (issue 5 point 4): hdfs-dev (the embedded sample when the data folder is
+ * End-to-end `deepsentry run` timing: hdfs-dev (the embedded sample when the data folder is
  * absent) with its labels, on the native backend, defaults. Reports wall time and lines/s per stage, the total
  * wall time against the 3-minute target, process CPU time (the machine is shared: wall time under load is
  * noisy, CPU time less so), and the accuracy the run reached. Runs alone:

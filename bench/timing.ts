@@ -35,7 +35,8 @@ export function median(values: number[]): number {
 }
 
 /**
- * Times a synchronous function.
+ * Times a function: a synchronous one, or one returning a promise (timed until it settles; calls do not
+ * overlap).
  *
  * Run as a *deferred* benchmark on purpose: for a plain one, benchmark.js "pretests" the compiled loop with
  * one untimed call before every cycle, which doubles the cost of a slow peer (a 25 s tfjs-cpu training step
@@ -55,14 +56,18 @@ export function timeFunction(name: string, fn: () => unknown, budget: TimingBudg
       // throws a ReferenceError before doing anything and benchmark.js calls the function itself instead
       fn(deferred: { resolve(): void; benchmark: Benchmark }) {
         calls++;
-        try {
-          fn();
-        } catch (err) {
+        const fail = (err: unknown) => {
           failure = err;
           deferred.benchmark.abort();
-          return;
+        };
+        let r: unknown;
+        try {
+          r = fn();
+        } catch (err) {
+          return fail(err);
         }
-        deferred.resolve();
+        if (r instanceof Promise) r.then(() => deferred.resolve(), fail);
+        else deferred.resolve();
       },
       onComplete() {
         if (failure !== null) return reject(failure);

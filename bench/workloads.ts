@@ -1,5 +1,5 @@
 /**
- * The reference workloads of the benchmark (issue 2 point 7): their shapes, their FLOP counts, and the
+ * The reference workloads of the benchmark: their shapes, their FLOP counts, and the
  * deterministic parameters and batches every implementation (native and tfjs peers) starts from, so that
  * all of them compute the same function on the same numbers.
  *

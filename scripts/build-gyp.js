@@ -5,7 +5,7 @@
 // node-gyp always builds into ./build of its working directory and `rebuild` deletes that directory, which is
 // cmake-js's. So it runs inside build-gyp/, on a one-line binding.gyp that includes the real ../binding.gyp
 // (gyp resolves paths relative to the file that names them), and the result is copied to build-gyp/Release/.
-// Offline: npm_config_nodedir=/usr points node-gyp at the installed Node headers (BUILD-NOTES).
+// Offline: npm_config_nodedir=/usr points node-gyp at the installed Node headers instead of a download.
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');

@@ -4,8 +4,10 @@
 //   npm run build:native                        # CPU kernels, plus CUDA when nvcc is found
 //   npm run build:native -- --CDDS_CUDA=OFF     # any further arguments go to `cmake-js compile`
 //   DEEPSENTRY_CUDA=OFF npm run build:native    # the same switch from the environment
+//   npm run build:verify                        # = build:native -- --target ds_verify: the test-only targets
+//                                               # (build/Release/deepsentry_verify.node, ds_kernel_selftest)
 // Works offline: package.json's "binary": {"napi_versions": [8]} makes cmake-js take the Node-API headers from
-// the node-api-headers / node-addon-api packages instead of downloading Node's (BUILD-NOTES).
+// the node-api-headers / node-addon-api packages instead of downloading Node's.
 const { spawnSync } = require('child_process');
 const os = require('os');
 const path = require('path');
@@ -48,4 +50,5 @@ if (r.status !== 0) {
   fail(`cmake-js failed (exit ${r.status}). The messages above say which file or step; ` +
     'a stale build/ directory can be removed with `rm -rf build` before retrying.');
 }
-process.stdout.write(`build-native: built ${path.join('build', 'Release', 'deepsentry.node')}\n`);
+const target = process.argv.slice(2).find((a, i, all) => all[i - 1] === '--target' || all[i - 1] === '-T');
+process.stdout.write(`build-native: built ${target ? `target ${target}` : path.join('build', 'Release', 'deepsentry.node')}\n`);

@@ -6,7 +6,7 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)          # node-gyp's generator (cmake-js prefers ninja when present)
 command -v python3 >/dev/null || need+=(python3)    # node-gyp runs gyp with it
-# Debian's chromium: the report and dashboard browser checks drive it with playwright-core (BUILD-NOTES).
+# Debian's chromium: the report and dashboard browser checks drive it with playwright-core (a test tool's own browser download cannot work offline).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

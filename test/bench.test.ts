@@ -122,6 +122,18 @@ describe('bench: workloads, formulas, options', () => {
     }
     expect((caught as Error).message).to.equal('boom');
   });
+
+  it('times a function returning a promise until it settles; a rejection is rethrown', async () => {
+    let settled = 0;
+    const t = await timeFunction('wait', () => new Promise<void>((resolve) => setTimeout(() => {
+      settled++;
+      resolve();
+    }, 60)), { minSamples: 2, maxTime: 0 });
+    expect(t.samples).to.have.length(2);
+    expect(settled).to.equal(2); // each sample waited for its call's promise
+    const caught = await timeFunction('reject', () => Promise.reject(new Error('async boom')), { minSamples: 1, maxTime: 0 }).then(() => null, (e: unknown) => e);
+    expect((caught as Error).message).to.equal('async boom');
+  });
 });
 
 describe('bench: native workloads at tiny shapes, and the tfjs-cpu peer on the same numbers', function () {

@@ -4,8 +4,9 @@
  * 1. "CUDA build": the addon was compiled with the CUDA sources when nvcc is present, still loads without a
  *    driver or GPU, reports why CUDA cannot be used, and refuses to build a CudaLstm with DS_CUDA (after
  *    checking its arguments like every other entry point).
- * 2. "CUDA kernels on the host emulator": runs on every machine with a CUDA build. addon.cudaEmulator executes
- *    the kernels' own per-thread bodies (native/cuda/lstm_kernels.cuh) for every block and thread of the grid,
+ * 2. "CUDA kernels on the host emulator": runs on every machine, nvcc or not, from the verification addon
+ *    (`npm run build:verify` → build/Release/deepsentry_verify.node; not in the shipped addon). Its
+ *    cudaEmulator executes the kernels' own per-thread bodies (native/cuda/lstm_kernels.cuh) for every block and thread of the grid,
  *    in the kernels' phase order, with memory that checks each index, that each output element is written
  *    exactly once and that no two threads race between barriers. Results are compared with the float64
  *    reference (lib/backend/reference.ts). This proves the index arithmetic, tiling, edge handling, work
@@ -26,10 +27,10 @@ import { DeepSentryError } from '../lib/errors';
 import { lstmBackwardRef, lstmForwardRef, lstmProbeLoss } from '../lib/backend/reference';
 import {
   type Dims, type LstmProblem, lstmProblem, maxRelErr, nativeOrSkip, randF32, randInt, randWeights, refInput,
-  rngFor, sampleIndices,
+  rngFor, sampleIndices, verifyAddonOrSkip,
 } from './support/native-helpers';
 
-// ---- the CUDA entry points (native/cuda/cuda_binding.cpp, native/cuda/emulate.cpp) ------------------------
+// ---- the CUDA entry points (native/cuda/cuda_binding.cpp) and the emulator (native/verify/emulate.cpp) ----
 
 /** Emulator options: the launch shape of the recurrent kernels. */
 interface EmuLaunch {
@@ -55,9 +56,12 @@ interface CudaEmulator {
   };
 }
 
-/** The addon with its CUDA entry points and the test-only emulator (native/cuda/emulate.cpp). */
-interface CudaBinding extends NativeBinding, CudaEntryPoints {
-  cudaEmulator: CudaEmulator;
+/** The addon with its CUDA entry points. */
+type CudaBinding = NativeBinding & CudaEntryPoints;
+
+/** The emulator, from the verification addon (native/verify/emulate.cpp). */
+function emulator(ctx: Mocha.Context): CudaEmulator {
+  return verifyAddonOrSkip<{ cudaEmulator: CudaEmulator }>(ctx).cudaEmulator;
 }
 
 function cudaBinding(ctx: Mocha.Context): CudaBinding {
@@ -100,6 +104,10 @@ describe('CUDA build', function () {
     }
     expect(caps.cudaCompiled, 'nvcc is on PATH but the addon was built without CUDA').to.equal(true);
     expect(caps.cudaRuntimeVersion).to.be.a('number').and.to.be.at.least(12000);
+  });
+
+  it('the shipped addon has no test-only code: the emulator is in the verification addon', function () {
+    expect(nativeOrSkip(this)).to.not.have.property('cudaEmulator');
   });
 
   it('loads without a usable device and reports why, with the CUDA error text', function () {
@@ -182,7 +190,7 @@ function emuArgs(p: LstmProblem, launch: EmuLaunch): Record<string, unknown> & E
 
 describe('CUDA kernels on the host emulator', function () {
   it('tiled sgemm: odd sizes, transposes, leading dimensions, accumulate and row gather', function () {
-    const emu = cudaBinding(this).cudaEmulator;
+    const emu = emulator(this);
     const rng = rngFor(7);
     const cases = [
       { m: 1, n: 1, k: 1 }, { m: 65, n: 63, k: 17 }, { m: 64, n: 64, k: 16 }, { m: 3, n: 130, k: 33 },
@@ -217,14 +225,14 @@ describe('CUDA kernels on the host emulator', function () {
   });
 
   it('the bounds check fires on an out-of-bounds read (negative control)', function () {
-    const emu = cudaBinding(this).cudaEmulator;
+    const emu = emulator(this);
     // lda = k - 1 is too small: the last row of A reaches past the end of the array.
     const r = emu.sgemm({ m: 4, n: 4, k: 5, lda: 4, a: new Float32Array(16), b: new Float32Array(20) });
     expect(r.faults.join('\n')).to.match(/read out of bounds: A\[16\]/);
   });
 
   it('the race check fires when the barrier between steps is missing (negative control)', function () {
-    const emu = cudaBinding(this).cudaEmulator;
+    const emu = emulator(this);
     const p = lstmProblem(rngFor(3), { batch: 2, steps: 3, inputSize: 2, hiddenSize: 4 });
     for (const persistent of [false, true]) {
       const r = emu.lstmForward(emuArgs(p, { unitsPerBlock: 2, threadsPerBlock: 4, persistent, omitStepBarrier: true }));
@@ -246,7 +254,7 @@ describe('CUDA kernels on the host emulator', function () {
         `U=${launch.unitsPerBlock} threads=${launch.threadsPerBlock} ${launch.persistent ? 'persistent' : 'per-step'}` +
         `${v.reverse ? ' reverse' : ''}${v.lengths ? ' lengths' : ''}${v.state ? ' h0/c0' : ''}`;
       it(name, function () {
-        const emu = cudaBinding(this).cudaEmulator;
+        const emu = emulator(this);
         const rng = rngFor(100 + d.hiddenSize * 7 + li);
         const p = lstmProblem(rng, d, v);
         const fwd = emu.lstmForward(emuArgs(p, launch));
@@ -276,7 +284,7 @@ describe('CUDA kernels on the host emulator', function () {
   }
 
   it('bidirectional layer (halves of y, summed dx) and bidirectional encoding', function () {
-    const emu = cudaBinding(this).cudaEmulator;
+    const emu = emulator(this);
     const rng = rngFor(31);
     const d = { batch: 4, steps: 5, inputSize: 6, hiddenSize: 7 };
     const { batch: B, steps: T, hiddenSize: H } = d;
@@ -331,7 +339,7 @@ describe('CUDA kernels on the host emulator', function () {
   });
 
   it('encoding (no per-step outputs kept) from tokens + embedding equals the reference on the looked-up rows', function () {
-    const emu = cudaBinding(this).cudaEmulator;
+    const emu = emulator(this);
     const rng = rngFor(11);
     const B = 4, T = 5, I = 6, H = 7, vocab = 9;
     const tokens = Int32Array.from({ length: B * T }, () => randInt(rng, 0, vocab - 1));
@@ -353,7 +361,7 @@ describe('CUDA kernels on the host emulator', function () {
   });
 
   it('gradients of the emulated kernels agree with finite differences of the emulated forward pass', function () {
-    const emu = cudaBinding(this).cudaEmulator;
+    const emu = emulator(this);
     const rng = rngFor(21);
     const d = { batch: 2, steps: 3, inputSize: 3, hiddenSize: 4 };
     const p = lstmProblem(rng, d, { state: true, lengths: true });

@@ -1,5 +1,5 @@
 /**
- * report.html in a real browser: Debian's chromium driven by playwright-core (BUILD-NOTES "Browser checks").
+ * report.html in a real browser: Debian's chromium driven by playwright-core (no browser download: the Debian package scripts/ci-system-deps.sh installs).
  * It must load with no network request and no console error, and its charts must render: every chart SVG has
  * a real size and drawn marks, and screenshots of the chart regions (decoded here) are not blank.
  *

@@ -1,6 +1,6 @@
 /**
  * Test fixtures for the evaluation tests: real logs scored by a simple, honest, unsupervised baseline (not the
- * product's model), written as a scores directory in the on-disk format of DESIGN.md.
+ * product's model), written as a scores directory in the on-disk format lib/eval/scores.ts reads.
  *
  * Baseline ("contains a rare event", the rule the data README mentions): each line's message is mapped to
  * its event template (the loghub templates file for HDFS; digits masked for BGL), event frequencies are

@@ -1,6 +1,6 @@
 /**
- * The live dashboard (GET /) in a real browser: Debian's chromium driven by playwright-core (BUILD-NOTES
- * "Browser checks"). It must work offline (no request leaves the monitor's origin), show the numbers, draw
+ * The live dashboard (GET /) in a real browser: Debian's chromium driven by playwright-core (the Debian
+ * package scripts/ci-system-deps.sh installs). It must work offline (no request leaves the monitor's origin), show the numbers, draw
  * the score chart, list the latest alerts with their context, and render log text as text, never as HTML.
  *
  * Chromium missing: fails in CI (CI=true, where .ci/run installs it), skips with the reason locally.

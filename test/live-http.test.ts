@@ -145,6 +145,10 @@ describe('live HTTP: ingest, metrics, health, auth, limits', () => {
   it('/metrics (Prometheus), /health and /ready', async () => {
     await request(port, 'POST', '/ingest', HDFS.slice(0, 1500).join('\n'), auth);
     await monitor.idle();
+    // What the file follower reports (lib/live/tail.ts) is counted: truncations, and lines that may be lost.
+    monitor.metrics.tailNotice({ kind: 'truncated', message: 'copytruncate, rest read from the copy' });
+    monitor.metrics.tailNotice({ kind: 'truncated', loss: 'truncated', message: 'copytruncate, no copy' });
+    monitor.metrics.tailNotice({ kind: 'lost', loss: 'compressed', message: 'app.log.2.gz' });
     expect((await request(port, 'GET', '/metrics')).status).to.equal(401);
     const m = await request(port, 'GET', '/metrics', undefined, auth);
     expect(m.status).to.equal(200);
@@ -155,6 +159,10 @@ describe('live HTTP: ingest, metrics, health, auth, limits', () => {
     expect(m.body).to.match(/^deepsentry_line_latency_seconds_count 1500$/m);
     expect(m.body).to.match(/^deepsentry_open_sessions \d+$/m);
     expect(m.body).to.match(/^deepsentry_dropped_lines_total 0$/m);
+    expect(m.body).to.match(/^deepsentry_file_truncations_total 2$/m);
+    expect(m.body).to.match(/^deepsentry_file_loss_total\{reason="truncated"\} 1$/m);
+    expect(m.body).to.match(/^deepsentry_file_loss_total\{reason="gone"\} 0$/m);
+    expect(m.body).to.match(/^deepsentry_file_loss_total\{reason="compressed"\} 1$/m);
     expect(m.body).to.match(/^deepsentry_event_loop_delay_seconds\{quantile="0.99"\} [\d.e-]+$/m);
     const h = await request(port, 'GET', '/health');
     expect([h.status, JSON.parse(h.body)]).to.deep.equal([200, { status: 'ok' }]);
@@ -184,7 +192,7 @@ describe('live alert sinks', () => {
   it('webhook: POSTs JSON, retries 5xx with exponential backoff, keeps order', async () => {
     rx.answer = (n) => (n <= 3 ? 503 : 200); // the first three attempts fail
     const delivered: string[] = [];
-    const w = new WebhookSink({ url, backoffMs: 20, onDelivered: (a) => delivered.push(a.id) });
+    const w = new WebhookSink({ url, backoffMs: 20, concurrency: 1, onDelivered: (a) => delivered.push(a.id) });
     w.write([alert(1), alert(2)]);
     await w.drain(10_000);
     expect(rx.got.map((g) => g.body.id)).to.deep.equal(['1:s', '2:s']);
@@ -213,17 +221,117 @@ describe('live alert sinks', () => {
   it('webhook: the queue is bounded (oldest dropped, counted); an unreachable endpoint is retried, then given up', async () => {
     await rx.close(); // nothing listens any more
     const gaveUp: string[] = [];
-    const w = new WebhookSink({ url, backoffMs: 1, maxAttempts: 2, maxQueue: 3, onGiveUp: (a) => gaveUp.push(a.id) });
+    const w = new WebhookSink({ url, backoffMs: 1, maxAttempts: 2, maxQueue: 3, concurrency: 1, onGiveUp: (a) => gaveUp.push(a.id) });
     w.write([1, 2, 3, 4, 5, 6].map(alert));
     // Alert 1 is in flight; 2..6 queue up in 3 places: 2 and 3 are dropped for room.
     expect(gaveUp.slice(0, 2)).to.deep.equal(['2:s', '3:s']);
     await w.drain(10_000);
     expect(gaveUp).to.deep.equal(['2:s', '3:s', '1:s', '4:s', '5:s', '6:s']);
     expect(w.dropped).to.equal(6);
+    expect(w.overflowed).to.equal(2);
     expect(w.failed).to.equal(8);
     await w.close();
     rx = new Receiver();
     await rx.start();
+  });
+
+  /** A receiver that holds every request until the test releases it, and records what it saw. */
+  async function holdingReceiver() {
+    const held: { ids: string[]; res: http.ServerResponse; closed: boolean }[] = [];
+    let open = 0;
+    let maxOpen = 0;
+    const server = http.createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as Alert | Alert[];
+        const h = { ids: (Array.isArray(body) ? body : [body]).map((a) => a.id), res, closed: false };
+        held.push(h);
+        maxOpen = Math.max(maxOpen, ++open);
+        res.on('close', () => {
+          h.closed = true;
+          open--;
+        });
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+      held,
+      maxOpen: () => maxOpen,
+      answerAll: () => held.filter((h) => !h.closed && !h.res.headersSent).forEach((h) => h.res.writeHead(200).end()),
+      close: () => new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+    };
+  }
+  const until = async (cond: () => boolean) => {
+    while (!cond()) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('webhook: a slow receiver gets up to `concurrency` requests at once, each alert once', async () => {
+    const rcv = await holdingReceiver();
+    try {
+      const w = new WebhookSink({ url: rcv.url, concurrency: 4, timeoutMs: 60_000 });
+      w.write([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(alert));
+      await until(() => rcv.held.length === 4);
+      expect(w.queued).to.equal(10);
+      while (rcv.held.some((h) => !h.closed) || w.queued > 0) {
+        rcv.answerAll();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await w.drain(10_000);
+      expect(rcv.maxOpen()).to.equal(4);
+      expect(rcv.held.map((h) => h.ids[0]).sort()).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => `${i}:s`).sort());
+      expect([w.sent, w.failed, w.dropped]).to.deep.equal([10, 0, 0]);
+      await w.close();
+    } finally {
+      await rcv.close();
+    }
+  });
+
+  it('webhook: batches (a JSON array per request) when batchSize > 1', async () => {
+    const w = new WebhookSink({ url, batchSize: 10, concurrency: 1 });
+    w.write(Array.from({ length: 25 }, (_, i) => alert(i + 1)));
+    await w.drain(10_000);
+    await w.close();
+    const bodies = rx.got.map((g) => g.body as unknown as Alert[]);
+    expect(bodies.map((b) => b.length)).to.deep.equal([1, 10, 10, 4]); // the first leaves at once, alone
+    expect(bodies.flat().map((a) => a.id)).to.deep.equal(Array.from({ length: 25 }, (_, i) => `${i + 1}:s`));
+    expect(w.sent).to.equal(25);
+  });
+
+  it('webhook: a request that timed out is closed before its alert is sent again (never two at once)', async () => {
+    const rcv = await holdingReceiver(); // never answers by itself
+    try {
+      const w = new WebhookSink({ url: rcv.url, concurrency: 4, timeoutMs: 100, backoffMs: 10, maxAttempts: 3 });
+      w.write([alert(1)]);
+      await w.drain(10_000);
+      expect(rcv.held.length).to.equal(3);
+      expect(rcv.maxOpen()).to.equal(1);
+      expect([w.sent, w.failed, w.dropped]).to.deep.equal([0, 3, 1]);
+      await w.close();
+    } finally {
+      await rcv.close();
+    }
+  });
+
+  it('webhook: close() after a drain timeout aborts what is in flight; nothing is lost from pending()', async function () {
+    this.timeout(20_000); // hang guard: close() must not wait for the 60 s request timeout
+    const rcv = await holdingReceiver();
+    try {
+      const w = new WebhookSink({ url: rcv.url, concurrency: 2, timeoutMs: 60_000 });
+      w.write([1, 2, 3, 4, 5].map(alert));
+      await until(() => rcv.held.length === 2);
+      await w.drain(50);
+      await w.close();
+      expect(w.pending().map((a) => a.id)).to.deep.equal(['1:s', '2:s', '3:s', '4:s', '5:s']);
+      await until(() => rcv.held.every((h) => h.closed));
+      expect([w.sent, w.failed, w.dropped]).to.deep.equal([0, 0, 0]);
+    } finally {
+      await rcv.close();
+    }
   });
 
   it('webhook: rejects a URL that is not http(s)', () => {

@@ -5,92 +5,25 @@
  * is not a boolean, lengths and token ids out of range, nested objects replaced — one to three faults at a
  * time, and calls the sync and the async variant. Each call must throw (reject) a DeepSentryError with one of
  * the boundary's codes and a message naming the function; the process surviving a few hundred such calls is
- * the other half of the test. Also: async jobs keep their inputs alive through garbage collection, a buffer
- * detached while a job runs is reported, and an addon with no error class still throws errors with a code.
+ * the other half of the test. Also: async jobs keep their inputs alive through garbage collection, work on
+ * their own copies of every array (one detached and freed while a job runs cannot crash it or change its
+ * result; one updated in place rejects the job and nothing is written), and an addon with no error class
+ * still throws errors with a code.
  */
 import { expect } from 'chai';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import { Worker } from 'worker_threads';
 import { DeepSentryError } from '../lib/errors';
 import { nativeStatus } from '../lib/backend/native';
 import type { NativeBinding } from '../lib/backend/binding';
-import { firstDifference, lstmProblem, nativeOrSkip, randF32, randInt, randWeights, rngFor, type Rng } from './support/native-helpers';
+import type { DetachOutcome } from './support/async-detach-child';
+import { entryPoints, IN_PLACE, type Args, type EntryPoint, type Kind } from './support/native-entry-points';
+import { firstDifference, lstmProblem, nativeOrSkip, randInt, randWeights, rngFor, type Rng } from './support/native-helpers';
 
 const BOUNDARY_CODES = ['DS_INVALID_ARGUMENT', 'DS_SHAPE_MISMATCH', 'DS_OUT_OF_RANGE'];
-
-type Args = Record<string, unknown>;
-type Kind = 'dim' | 'optdim' | 'num' | 'optnum' | 'f32' | 'optf32' | 'i32' | 'bool' | 'weights' | 'optweights' | 'lengths' | 'tokens';
-interface EntryPoint {
-  name: keyof NativeBinding;
-  /** a valid argument object (fresh arrays every time) */
-  valid: (rng: Rng) => Args;
-  /** the fields the fuzzer may break, by kind */
-  fields: Record<string, Kind>;
-}
-
-const DIMS = { batch: 'dim', steps: 'dim', inputSize: 'dim', hiddenSize: 'dim' } as const;
-
-function smallDims(rng: Rng) {
-  return { batch: randInt(rng, 1, 3), steps: randInt(rng, 1, 4), inputSize: randInt(rng, 1, 5), hiddenSize: randInt(rng, 1, 4) };
-}
-
-/** Valid arguments of every entry point, built through the real forward calls where backward needs them. */
-function entryPoints(native: NativeBinding): EntryPoint[] {
-  const lstmFwd = (rng: Rng): Args => {
-    const p = lstmProblem(rng, smallDims(rng), { state: true, lengths: true });
-    return { ...p };
-  };
-  const lstmBwd = (rng: Rng): Args => {
-    const p = lstmProblem(rng, smallDims(rng), { state: true, lengths: true });
-    const f = native.lstmForward({ ...p, training: true });
-    const { batch: B, steps: T, hiddenSize: H } = p;
-    return { ...p, y: f.y, workspace: f.workspace, dy: randF32(rng, B * T * H), dh: randF32(rng, B * H), dc: randF32(rng, B * H) };
-  };
-  const biFwd = (rng: Rng): Args => {
-    const d = smallDims(rng);
-    const p = lstmProblem(rng, d, { state: true, lengths: true });
-    return { ...d, x: p.x, forward: p.weights, backward: randWeights(rng, d.inputSize, d.hiddenSize), h0Fw: p.h0, c0Fw: p.c0, h0Bw: p.h0, c0Bw: p.c0, lengths: p.lengths };
-  };
-  const biBwd = (rng: Rng): Args => {
-    const a = biFwd(rng);
-    const f = native.bilstmForward({ ...a, training: true } as never);
-    const B = a.batch as number, T = a.steps as number, H = a.hiddenSize as number;
-    return { ...a, y: f.y, workspace: f.workspace, dy: randF32(rng, B * T * 2 * H), dhFw: randF32(rng, B * H), dcFw: randF32(rng, B * H), dhBw: randF32(rng, B * H), dcBw: randF32(rng, B * H) };
-  };
-  const encX = (rng: Rng): Args => {
-    const d = smallDims(rng);
-    const p = lstmProblem(rng, d, { lengths: true });
-    return { ...d, x: p.x, weights: p.weights, backwardWeights: randWeights(rng, d.inputSize, d.hiddenSize), lengths: p.lengths };
-  };
-  const encTokens = (rng: Rng): Args => {
-    const d = smallDims(rng);
-    const vocab = randInt(rng, 1, 9);
-    const tokens = new Int32Array(d.batch * d.steps).map(() => randInt(rng, 0, vocab - 1));
-    return { ...d, tokens, vocabSize: vocab, embedding: randF32(rng, vocab * d.inputSize), weights: randWeights(rng, d.inputSize, d.hiddenSize), reverse: true };
-  };
-  const mm = (rng: Rng): Args => {
-    const m = randInt(rng, 1, 4), k = randInt(rng, 1, 4), n = randInt(rng, 1, 4);
-    const batchA = randInt(rng, 1, 2), batchB = batchA === 2 && rng() < 0.5 ? 1 : batchA;
-    return { m, k, n, batchA, batchB, a: randF32(rng, batchA * m * k), b: randF32(rng, batchB * k * n), transposeA: rng() < 0.5, transposeB: rng() < 0.5 };
-  };
-  const adam = (rng: Rng): Args => {
-    const size = randInt(rng, 1, 40);
-    return { size, weights: randF32(rng, size), gradients: randF32(rng, size), m: randF32(rng, size), v: randF32(rng, size).map(Math.abs), alpha: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, vScale: 1.2, gradScale: 0.5 };
-  };
-  const state = { h0: 'optf32', c0: 'optf32' } as const;
-  const biState = { h0Fw: 'optf32', c0Fw: 'optf32', h0Bw: 'optf32', c0Bw: 'optf32' } as const;
-  return [
-    { name: 'lstmForward', valid: lstmFwd, fields: { ...DIMS, x: 'f32', weights: 'weights', ...state, lengths: 'lengths', reverse: 'bool', training: 'bool' } },
-    { name: 'lstmBackward', valid: lstmBwd, fields: { ...DIMS, x: 'f32', weights: 'weights', ...state, lengths: 'lengths', reverse: 'bool', y: 'f32', workspace: 'f32', dy: 'optf32', dh: 'optf32', dc: 'optf32' } },
-    { name: 'bilstmForward', valid: biFwd, fields: { ...DIMS, x: 'f32', forward: 'weights', backward: 'weights', ...biState, lengths: 'lengths', training: 'bool' } },
-    { name: 'bilstmBackward', valid: biBwd, fields: { ...DIMS, x: 'f32', forward: 'weights', backward: 'weights', ...biState, lengths: 'lengths', y: 'f32', workspace: 'f32', dy: 'optf32', dhFw: 'optf32', dcFw: 'optf32', dhBw: 'optf32', dcBw: 'optf32' } },
-    { name: 'lstmEncode', valid: encX, fields: { ...DIMS, x: 'f32', weights: 'weights', backwardWeights: 'optweights', lengths: 'lengths' } },
-    { name: 'lstmEncode', valid: encTokens, fields: { ...DIMS, tokens: 'tokens', vocabSize: 'dim', embedding: 'f32', weights: 'weights', reverse: 'bool', lengths: 'lengths' } },
-    { name: 'matMul', valid: mm, fields: { m: 'dim', k: 'dim', n: 'dim', batchA: 'optdim', batchB: 'optdim', a: 'f32', b: 'f32', transposeA: 'bool', transposeB: 'bool' } },
-    { name: 'adamUpdate', valid: adam, fields: { size: 'dim', weights: 'f32', gradients: 'f32', m: 'f32', v: 'f32', alpha: 'num', beta1: 'num', beta2: 'num', epsilon: 'num', vScale: 'optnum', gradScale: 'optnum' } },
-  ];
-}
 
 function detached(a: Float32Array | Int32Array): Float32Array | Int32Array {
   // (a may itself be detached already: then a fresh array of the same type stands in)
@@ -425,15 +358,63 @@ describe('native boundary', function () {
     results.forEach((r, i) => expect(firstDifference(r.y, expected[i]), `job ${i}`).to.equal(null));
   });
 
-  it('an input detached while an async job runs rejects the job instead of returning garbage', async () => {
+  it('an input detached while an async job runs: the job computes on its own copy and resolves with the sync result', async () => {
     const p = lstmProblem(rngFor(78), { batch: 64, steps: 16, inputSize: 64, hiddenSize: 64 });
+    const want = native.lstmForward(p).y;
     const job = native.lstmForwardAsync(p);
-    // Transfer (not free): the clone keeps the memory alive, so the running job still reads valid memory.
     const moved = structuredClone(p.x.buffer as ArrayBuffer, { transfer: [p.x.buffer as ArrayBuffer] });
+    new Float32Array(moved).fill(NaN); // what the caller does with the memory afterwards cannot reach the job
+    expect(firstDifference((await job).y, want)).to.equal(null);
+  });
+
+  it('an in-place array detached while adamUpdateAsync runs: rejected, nothing written to the others', async () => {
+    const rng = rngFor(79);
+    const args = eps[7].valid(rng) as { weights: Float32Array; m: Float32Array; v: Float32Array };
+    const before = { weights: args.weights.slice(), v: args.v.slice() };
+    const job = native.adamUpdateAsync(args as never);
+    structuredClone(args.m.buffer as ArrayBuffer, { transfer: [args.m.buffer as ArrayBuffer] });
     const err = await job.then(() => null, (e: unknown) => e);
-    expect(moved.byteLength).to.be.greaterThan(0);
     expect(err).to.be.instanceOf(DeepSentryError);
-    expect((err as DeepSentryError).message).to.match(/detached while the job was running/);
+    expect((err as DeepSentryError).code).to.equal('DS_INVALID_ARGUMENT');
+    expect((err as DeepSentryError).message).to.match(/^adamUpdateAsync: m was detached or resized while the job was running; nothing was written/);
+    expect(firstDifference(args.weights, before.weights)).to.equal(null);
+    expect(firstDifference(args.v, before.v)).to.equal(null);
+    // and when nothing is detached, the job writes all three back (the sync update, exactly)
+    const again = eps[7].valid(rng) as { weights: Float32Array; m: Float32Array; v: Float32Array };
+    const syncCopy = { ...again, weights: again.weights.slice(), m: again.m.slice(), v: again.v.slice() };
+    native.adamUpdate(syncCopy as never);
+    expect(await native.adamUpdateAsync(again as never)).to.equal(again.weights);
+    for (const k of ['weights', 'm', 'v'] as const) expect(firstDifference(again[k], syncCopy[k]), k).to.equal(null);
+  });
+
+  it('every async entry point survives each of its arrays being detached and freed before the job starts (child process)', function () {
+    this.timeout(120_000);
+    const file = nativeStatus().path!;
+    // UV_THREADPOOL_SIZE=1: the child's long blocker job keeps every other job queued while it frees the
+    // memory; mmap_threshold: each block of 4 KiB or more is its own mapping, so a read after free faults.
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(__dirname, 'support', 'async-detach-child.ts'), file], {
+      cwd: path.join(__dirname, '..'),
+      encoding: 'utf8',
+      env: { ...process.env, UV_THREADPOOL_SIZE: '1', GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=4096' },
+    });
+    expect(r.signal, `the child was killed by ${r.signal} (the addon touched freed memory); stderr: ${r.stderr}`).to.equal(null);
+    expect(r.status, `child exit ${r.status}; stderr: ${r.stderr}`).to.equal(0);
+    const outcomes = JSON.parse(r.stdout) as DetachOutcome[];
+    const asyncNames = Object.keys(native).filter((k) => k.endsWith('Async')).sort();
+    expect([...new Set(outcomes.map((o) => o.fn))].sort(), 'every *Async entry point is covered').to.deep.equal(asyncNames);
+    for (const o of outcomes) {
+      const what = `${o.fn} with ${o.array} detached`;
+      const inPlace = (IN_PLACE[o.fn.replace(/Async$/, '') as keyof NativeBinding] ?? []).includes(o.array);
+      if (inPlace) {
+        expect(o.status, `${what}: ${o.message ?? ''}`).to.equal('rejected');
+        expect(o.code, what).to.equal('DS_INVALID_ARGUMENT');
+        expect(o.message, what).to.equal(`${o.fn}: ${o.array} was detached or resized while the job was running; nothing was written (the arrays updated in place keep the values they had)`);
+      } else {
+        expect(o.status, `${what}: ${o.message ?? ''}`).to.equal('resolved');
+        expect(o.difference, `${what}: the result differs from the sync one`).to.equal(null);
+      }
+      if (o.inPlace !== undefined) expect(o.inPlace, `${what}: in-place arrays`).to.equal(null);
+    }
   });
 
   it('terminating a worker thread with async jobs in flight does not bring the process down', async () => {

@@ -8,7 +8,7 @@
  * Same functions and the same seeded parameters as bench/native.ts (set with setWeights): Keras' gate order
  * i, f, c, o and weight layout [I,4H] / [H,4H] / [4H] are the native layout. Like for like: recurrent
  * activation 'sigmoid' (tfjs-layers defaults to hardSigmoid). Initializers are glorotUniform because the
- * default 'orthogonal' throws on tfjs-core alone (BUILD-NOTES); the values are overwritten anyway.
+ * default 'orthogonal' throws on tfjs-core alone (its chained ops are not registered in the CommonJS bundle); the values are overwritten anyway.
  *
  * Loss and scores are computed with tfjs ops outside the model (as in the ops peer), and training takes
  * the gradient of that loss with tf.variableGrads over the layers' variables (tfjs-core's gradient set,
@@ -16,7 +16,7 @@
  * same code as the ops peer's, so both peers are measured alike.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as Tfl from '@tensorflow/tfjs-layers';
 import type { LstmWeights } from '../../lib/backend/binding';
 import type { W1Impl, W2Impl } from '../impl';
 import {
@@ -30,13 +30,17 @@ import {
   type W2Params,
   type W2Shape,
 } from '../workloads';
-import { TfjsPeerModel } from './tfjs';
+import { keepingGradients, TfjsPeerModel } from './tfjs';
+
+// tfjs-layers registers tfjs-core's whole gradient set when it loads; DeepSentry's stay in place (see keepingGradients).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const tfl: typeof Tfl = keepingGradients(() => require('@tensorflow/tfjs-layers') as typeof Tfl);
 
 /** the tfjs-layers version, reported with the peer's backend info */
 export const tfjsLayersVersion: string = tfl.version_layers;
 
 /** an LSTM layer configured as the native one computes: sigmoid gates, tanh, no dropout */
-function lstmLayer(hidden: number, extra: Partial<Parameters<typeof tfl.layers.lstm>[0]> = {}): tfl.RNN {
+function lstmLayer(hidden: number, extra: Partial<Parameters<typeof tfl.layers.lstm>[0]> = {}): Tfl.RNN {
   return tfl.layers.lstm({
     units: hidden,
     activation: 'tanh',
@@ -44,7 +48,7 @@ function lstmLayer(hidden: number, extra: Partial<Parameters<typeof tfl.layers.l
     kernelInitializer: 'glorotUniform',
     recurrentInitializer: 'glorotUniform',
     ...extra,
-  }) as tfl.RNN;
+  }) as Tfl.RNN;
 }
 
 function lstmTensors(w: LstmWeights, input: number, hidden: number): tf.Tensor[] {
@@ -52,19 +56,19 @@ function lstmTensors(w: LstmWeights, input: number, hidden: number): tf.Tensor[]
 }
 
 /** setWeights copies the values: the temporary tensors are released right after */
-function setWeights(layer: tfl.layers.Layer, values: tf.Tensor[]): void {
+function setWeights(layer: Tfl.layers.Layer, values: tf.Tensor[]): void {
   layer.setWeights(values);
   tf.dispose(values);
 }
 
 /** the tf.Variables behind a layer's trainable weights, in the layer's order (kernel, recurrent kernel, bias) */
-function variablesOf(layer: tfl.layers.Layer): tf.Variable[] {
+function variablesOf(layer: Tfl.layers.Layer): tf.Variable[] {
   return layer.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
 /** W1 as a tfjs-layers model: Input [T, I] → Bidirectional(LSTM H, final state, concat) → Dense(2H→out). */
 export class LayersW1 extends TfjsPeerModel implements W1Impl {
-  private readonly model: tfl.LayersModel;
+  private readonly model: Tfl.LayersModel;
   private readonly x: tf.Tensor3D;
   private readonly target: tf.Tensor2D;
 
@@ -79,7 +83,7 @@ export class LayersW1 extends TfjsPeerModel implements W1Impl {
     // concatenated [h_fw, h_bw] — what native feeds the Dense layer
     const bi = tfl.layers.bidirectional({ layer: lstmLayer(s.hidden), mergeMode: 'concat' });
     const dense = tfl.layers.dense({ units: s.out, kernelInitializer: 'glorotUniform' });
-    const output = dense.apply(bi.apply(input)) as tfl.SymbolicTensor;
+    const output = dense.apply(bi.apply(input)) as Tfl.SymbolicTensor;
     this.model = tfl.model({ inputs: input, outputs: output });
     setWeights(bi, [...lstmTensors(params.forward, s.input, s.hidden), ...lstmTensors(params.backward, s.input, s.hidden)]);
     setWeights(dense, [tf.tensor2d(params.dense.kernel, [2 * s.hidden, s.out]), tf.tensor1d(params.dense.bias)]);
@@ -117,8 +121,8 @@ export class LayersW1 extends TfjsPeerModel implements W1Impl {
  * UnsortedSegmentSum, the gradient of its gather.
  */
 export class LayersW2 extends TfjsPeerModel implements W2Impl {
-  private readonly encoder: tfl.LayersModel;
-  private readonly autoencoder: tfl.LayersModel;
+  private readonly encoder: Tfl.LayersModel;
+  private readonly autoencoder: Tfl.LayersModel;
   private readonly tokens: tf.Tensor2D;
   private readonly din: tf.Tensor2D;
   private readonly labels: tf.Tensor3D;
@@ -136,9 +140,9 @@ export class LayersW2 extends TfjsPeerModel implements W2Impl {
     const enc = lstmLayer(s.hidden, { returnState: true });
     const dec = lstmLayer(s.hidden, { returnSequences: true });
     const dense = tfl.layers.dense({ units: s.vocab, kernelInitializer: 'glorotUniform' });
-    const [, h, c] = enc.apply(emb.apply(tokIn)) as tfl.SymbolicTensor[];
-    const y = dec.apply(emb.apply(decIn), { initialState: [h, c] }) as tfl.SymbolicTensor;
-    const logits = dense.apply(y) as tfl.SymbolicTensor;
+    const [, h, c] = enc.apply(emb.apply(tokIn)) as Tfl.SymbolicTensor[];
+    const y = dec.apply(emb.apply(decIn), { initialState: [h, c] }) as Tfl.SymbolicTensor;
+    const logits = dense.apply(y) as Tfl.SymbolicTensor;
     this.encoder = tfl.model({ inputs: tokIn, outputs: h });
     this.autoencoder = tfl.model({ inputs: [tokIn, decIn], outputs: logits });
     setWeights(emb, [tf.tensor2d(params.embedding, [s.vocab, s.embedding])]);

@@ -19,6 +19,7 @@ import type { LstmWeights } from '../../lib/backend/binding';
 import type { LstmLayerWeights } from '../../lib/backend';
 import { DeepSentryError } from '../../lib/errors';
 import { fusedBiLstm, fusedLstm, softmaxCrossEntropy, useBackend } from '../../lib/backend';
+import { registerAllGradients } from '../../lib/backend/register_all_gradients';
 import { BENCH_ADAM } from '../adam';
 import {
   decoderInputs,
@@ -53,22 +54,39 @@ export interface TfjsBackendInfo {
 let wasmListenerCleanup = false;
 let tfjsGradients = false;
 
+/** every kernel name tfjs-core exports (its string constants) */
+function kernelNames(): string[] {
+  return (Object.values(tf) as unknown[]).filter((v): v is string => typeof v === 'string');
+}
+
+/**
+ * Runs `load` (something that registers gradients as a side effect: tfjs-core's full gradient set, or
+ * @tensorflow/tfjs-layers, which registers that set when it is imported) and then puts back every gradient
+ * registered before it, DeepSentry's own first (lib/backend: its fused ops and its fast Embedding gradient).
+ * So loading the bench code in a test process changes nothing for the other test files: without it, the text
+ * model in test/models.test.ts trained ten times slower (a 60 s time-out) whenever the bench test ran first.
+ */
+export function keepingGradients<T>(load: () => T): T {
+  registerAllGradients();
+  const before = kernelNames().map((n) => tf.getGradient(n)).filter((g): g is tf.GradConfig => g != null);
+  const loaded = load();
+  for (const g of before) tf.registerGradient(g);
+  return loaded;
+}
+
 /**
  * Registers tfjs-core's own gradient set (tfjs-core registers none by itself; its register_all_gradients is
- * ESM that loads under tsx, which runs the bench and the tests — BUILD-NOTES). With `override: false` a
- * gradient registered before (lib/backend's own set, e.g. its fast Embedding gradient) is kept, so that
- * loading the bench code in a test process changes nothing for the other test files; the benchmark itself
- * overrides, so the tfjs peers train with tfjs' official gradients.
+ * ESM that loads under tsx, which runs the bench and the tests). With `override: false` the gradients
+ * registered before are kept (keepingGradients); the benchmark itself overrides, so the tfjs peers train with
+ * tfjs' official gradients.
  */
 export function registerTfjsGradients(opts: { override: boolean }): void {
   if (tfjsGradients) return;
   tfjsGradients = true;
-  // every kernel name is a string export of tfjs-core; remember the gradients registered so far
-  const kernelNames = (Object.values(tf) as unknown[]).filter((v): v is string => typeof v === 'string');
-  const before = kernelNames.map((n) => tf.getGradient(n)).filter((g): g is tf.GradConfig => g != null);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require('@tensorflow/tfjs-core/dist/register_all_gradients');
-  if (!opts.override) for (const g of before) tf.registerGradient(g);
+  const load = (): unknown => require('@tensorflow/tfjs-core/dist/register_all_gradients');
+  if (opts.override) load();
+  else keepingGradients(load);
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The `deepsentry-cuda` tfjs backend (issue 7): the native backend (backend_native.ts) with its FusedLstm /
+ * The `deepsentry-cuda` tfjs backend: the native backend (backend_native.ts) with its FusedLstm /
  * FusedBiLstm kernels and their gradients running through the addon's CudaLstm objects (native/cuda). Every
  * other kernel — Dense products, losses, Adam — stays on the native CPU kernels, on the same typed-array
  * storage, so nothing else changes.

@@ -5,9 +5,12 @@
  * crash the process whatever it is passed.
  *
  * Layout (see native/src/lstm.h): x [B,T,I] batch-major; kernel [I,4H], recurrentKernel [H,4H], bias [4H],
- * gate order i, f, c, o (Keras / tfjs-layers). Typed arrays go in and out without copies: results are new
- * Float32Arrays allocated by the addon. The *Async variants run the same work on the libuv pool, keep their
- * inputs alive until done and resolve with the same result.
+ * gate order i, f, c, o (Keras / tfjs-layers). Typed arrays go in without copies in the sync functions;
+ * results are new Float32Arrays allocated by the addon. The *Async variants run the same work on the libuv
+ * pool on copies of every array they are given, taken during the call: detaching (transferring), resizing or
+ * writing an argument afterwards cannot reach the job, which resolves with the result the sync function
+ * would have returned at the call. adamUpdateAsync writes weights, m and v back when it completes, all three
+ * — or, if one of them was detached or resized meanwhile, none: it rejects with DS_INVALID_ARGUMENT.
  */
 
 export type SimdLevel = 'baseline' | 'avx2' | 'avx512';

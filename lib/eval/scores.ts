@@ -1,5 +1,5 @@
 /**
- * Reads a scores directory (DESIGN.md "Scores on disk"):
+ * Reads a scores directory (what `deepsentry score` writes):
  * - `sessions.csv`: `session,score,anomaly,lines,first_ts,last_ts` (anomaly 0/1 at the model's saved threshold);
  * - `lines.csv` (optional): `line_no,session,score,anomaly` (line_no 1-based in the scored log; session empty
  *   when the line belongs to no session).

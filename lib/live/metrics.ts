@@ -7,6 +7,7 @@
  */
 import { monitorEventLoopDelay, IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TailNotice } from './tail';
 import type { ScorerStats } from './types';
 
 /** Read-only view of the numbers metrics are built from, so MonitorMetrics need not know the monitor. */
@@ -14,7 +15,7 @@ export interface MetricsSource {
   scorerStats(): ScorerStats;
   queuedLines(): number;
   threshold(): number;
-  webhook(): { sent: number; failed: number; dropped: number; queued: number } | null;
+  webhook(): { sent: number; failed: number; dropped: number; overflowed: number; queued: number } | null;
   ready(): boolean;
 }
 
@@ -30,6 +31,9 @@ export class MonitorMetrics {
   readonly scores: Histogram;
   readonly latency: Histogram;
   readonly batchLines: Histogram;
+  /** Truncations of the followed file (copytruncate or other), and lines that could not be read (by reason). */
+  readonly fileTruncations: Counter;
+  readonly fileLoss: Counter<'reason'>;
   /** Event-loop delay while the monitor runs (perf_hooks.monitorEventLoopDelay, 10 ms resolution). */
   readonly loopDelay: IntervalHistogram;
 
@@ -47,6 +51,14 @@ export class MonitorMetrics {
       registers: [r],
     });
     this.batchLines = new Histogram({ name: 'deepsentry_batch_lines', help: 'Lines per scorer call.', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000], registers: [r] });
+    this.fileTruncations = new Counter({ name: 'deepsentry_file_truncations_total', help: 'Truncations of the followed file seen (copytruncate or other).', registers: [r] });
+    this.fileLoss = new Counter({
+      name: 'deepsentry_file_loss_total',
+      help: 'Times lines of the followed file may have been lost: reason="truncated" (truncated with no rotated copy to read the rest from), "gone" (the checkpointed file vanished while stopped), "compressed" (a rotation was compressed while stopped; not read back).',
+      labelNames: ['reason'],
+      registers: [r],
+    });
+    for (const reason of ['truncated', 'gone', 'compressed']) this.fileLoss.inc({ reason }, 0);
     new Gauge({
       name: 'deepsentry_open_sessions',
       help: 'Sessions open now.',
@@ -70,7 +82,8 @@ export class MonitorMetrics {
     totalFrom(r, 'deepsentry_webhook_sent_total', 'Alerts delivered to the webhook.', () => src.webhook()?.sent ?? 0);
     totalFrom(r, 'deepsentry_webhook_failed_total', 'Webhook attempts that failed (each retry counts).', () => src.webhook()?.failed ?? 0);
     totalFrom(r, 'deepsentry_webhook_dropped_total', 'Alerts given up on: queue full or retries exhausted.', () => src.webhook()?.dropped ?? 0);
-    new Gauge({ name: 'deepsentry_webhook_queued', help: 'Alerts waiting for the webhook.', registers: [r], collect() { this.set(src.webhook()?.queued ?? 0); } });
+    totalFrom(r, 'deepsentry_webhook_overflow_total', 'Alerts dropped because the webhook queue was full (the oldest go first).', () => src.webhook()?.overflowed ?? 0);
+    new Gauge({ name: 'deepsentry_webhook_queued', help: 'Alerts not delivered yet: queued, in flight or waiting to retry.', registers: [r], collect() { this.set(src.webhook()?.queued ?? 0); } });
     this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.loopDelay.enable();
     const h = this.loopDelay;
@@ -87,6 +100,12 @@ export class MonitorMetrics {
       },
     });
     if (opts.defaultMetrics) collectDefaultMetrics({ register: r });
+  }
+
+  /** Counts what a file follower reports (lib/live/tail.ts). */
+  tailNotice(n: TailNotice): void {
+    if (n.kind === 'truncated') this.fileTruncations.inc();
+    if (n.loss) this.fileLoss.inc({ reason: n.loss });
   }
 
   close(): void {

@@ -177,7 +177,7 @@ export class LiveMonitor extends EventEmitter {
         scorerStats: () => this.scorer.stats(),
         queuedLines: () => this.queuedLines,
         threshold: () => this.threshold.current(),
-        webhook: () => (this.webhook ? { sent: this.webhook.sent, failed: this.webhook.failed, dropped: this.webhook.dropped, queued: this.webhook.queued } : null),
+        webhook: () => (this.webhook ? { sent: this.webhook.sent, failed: this.webhook.failed, dropped: this.webhook.dropped, overflowed: this.webhook.overflowed, queued: this.webhook.queued } : null),
         ready: () => this.ready,
       },
       { defaultMetrics: opts.defaultMetrics ?? false },
@@ -532,7 +532,8 @@ export class LiveMonitor extends EventEmitter {
     } catch (e) {
       err = e as Error;
     }
-    for (const s of this.sinks) if (s.drain) await s.drain(opts.drainTimeoutMs ?? 10_000);
+    // One deadline for all sinks: the drain timeout bounds the whole shutdown's wait for deliveries.
+    await Promise.all(this.sinks.map((s) => s.drain?.(opts.drainTimeoutMs ?? 10_000)));
     if (this.webhook) await this.webhook.close();
     if (!this.failure) await this.maybeCheckpoint(true);
     for (const s of this.sinks) if (s !== this.webhook && s.close) await s.close();

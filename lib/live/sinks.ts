@@ -4,10 +4,16 @@
  * The file sink appends with synchronous writes, batch by batch: when `write` returns the alerts are in the
  * kernel, so a SIGKILL right after cannot lose them (a checkpoint written later relies on that).
  *
- * The webhook sink POSTs each alert as JSON to a URL from a bounded in-memory queue, one request at a time (so
- * alerts arrive in order), retrying network errors, 5xx and 429 with exponential backoff. A full queue drops
- * its OLDEST alert (the newest say most about now) and counts it. Every alert carries a stable `id`: after a
- * crash an alert may be sent again, never with a different id, so receivers can drop duplicates.
+ * The webhook sink POSTs alerts as JSON to a URL from a bounded in-memory queue: up to `concurrency` requests
+ * at once, each carrying one alert (a JSON object) or, with `batchSize` > 1, up to that many (a JSON array).
+ * Each alert is in at most one request at a time: a request that timed out is aborted (its connection
+ * closed) before its alerts are sent again, after an exponential backoff with jitter (network errors, 5xx,
+ * 408 and 429; a Retry-After is honoured up to the backoff's cap). A full queue drops its OLDEST alert (the
+ * newest say most about now) and counts it. `close()` aborts what is in flight at once, so a shutdown takes
+ * no longer than the drain it allowed; what was not delivered stays in `pending()` (a checkpoint keeps it).
+ * Delivery is at least once: every alert carries a stable `id`, and an alert whose request was answered after
+ * our timeout, or a crash between a 2xx and its journal entry, makes it be sent again with that id, so
+ * receivers drop duplicates by id. With concurrency > 1 alerts may arrive out of order (`seq` orders them).
  */
 import * as fs from 'node:fs';
 import { DeepSentryError, invalidParameterError } from '../errors';
@@ -88,13 +94,17 @@ export interface WebhookOptions {
   url: string;
   /** Alerts held while the endpoint is slow or down; beyond, the oldest is dropped (default 1000). */
   maxQueue?: number;
-  /** Attempts per alert before giving up (default 8). */
+  /** Attempts per request before its alerts are given up on (default 8). */
   maxAttempts?: number;
-  /** First retry delay; doubled each attempt up to maxBackoffMs (defaults 250 ms, 30 s). */
+  /** First retry delay; doubled each attempt up to maxBackoffMs (defaults 250 ms, 30 s), then jittered (50–100 %). */
   backoffMs?: number;
   maxBackoffMs?: number;
-  /** Per-request timeout (default 5 s). */
+  /** Per-request timeout (default 10 s). */
   timeoutMs?: number;
+  /** Requests in flight at once (default 4; 1 keeps alerts in order). */
+  concurrency?: number;
+  /** Alerts per request (default 1: the body is one alert object; above 1 the body is an array of alerts). */
+  batchSize?: number;
   /** Extra request headers (e.g. authorization). */
   headers?: Record<string, string>;
   /** Called after each successful delivery (the monitor journals it for restarts). */
@@ -105,21 +115,29 @@ export interface WebhookOptions {
 
 export class WebhookSink implements AlertSink {
   readonly url: URL;
-  private readonly queue: Alert[] = [];
+  private queue: Alert[] = [];
   private readonly maxQueue: number;
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly timeoutMs: number;
+  private readonly concurrency: number;
+  private readonly batchSize: number;
   private readonly headers: Record<string, string>;
   private readonly opts: WebhookOptions;
-  private sending = false;
+  /** Batches taken from the queue by a sender: in a request, or waiting to retry. */
+  private readonly active = new Set<Alert[]>();
+  private senders = 0;
   private closed = false;
-  private wakeSleep: (() => void) | null = null;
+  private readonly aborts = new Set<AbortController>();
+  private readonly wakeSleeps = new Set<() => void>();
   private idleWaiters: (() => void)[] = [];
   sent = 0;
   failed = 0;
+  /** Alerts given up on: the queue overflowed, retries ran out, or a 4xx said retrying cannot help. */
   dropped = 0;
+  /** Of those, the alerts dropped because the queue was full. */
+  overflowed = 0;
   /** Extra listeners for deliveries (the monitor journals them for restarts). */
   readonly deliveredListeners: ((a: Alert) => void)[] = [];
 
@@ -137,19 +155,23 @@ export class WebhookSink implements AlertSink {
     this.maxAttempts = posInt('webhook maxAttempts', opts.maxAttempts ?? 8);
     this.backoffMs = posInt('webhook backoffMs', opts.backoffMs ?? 250);
     this.maxBackoffMs = posInt('webhook maxBackoffMs', opts.maxBackoffMs ?? 30_000);
-    this.timeoutMs = posInt('webhook timeoutMs', opts.timeoutMs ?? 5000);
+    this.timeoutMs = posInt('webhook timeoutMs', opts.timeoutMs ?? 10_000);
+    this.concurrency = posInt('webhook concurrency', opts.concurrency ?? 4);
+    this.batchSize = posInt('webhook batchSize', opts.batchSize ?? 1);
     this.headers = { 'content-type': 'application/json', ...(opts.headers ?? {}) };
   }
 
+  /** Alerts not delivered yet: queued, in flight or waiting to retry. */
   get queued(): number {
-    return this.queue.length + (this.sending ? 1 : 0);
+    let n = this.queue.length;
+    for (const b of this.active) n += b.length;
+    return n;
   }
 
-  /** Alerts not yet delivered, oldest first (the one being sent included): what a checkpoint keeps. */
+  /** Alerts not yet delivered, in raising order (those in flight included): what a checkpoint keeps. */
   pending(): Alert[] {
-    return this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
+    return bySeq([...[...this.active].flat(), ...this.queue]);
   }
-  private inFlight: Alert | null = null;
 
   write(alerts: Alert[]): void {
     if (this.closed) return;
@@ -157,83 +179,104 @@ export class WebhookSink implements AlertSink {
       if (this.queue.length >= this.maxQueue) {
         const old = this.queue.shift()!;
         this.dropped++;
+        this.overflowed++;
         this.opts.onGiveUp?.(old, `webhook queue full (${this.maxQueue})`);
       }
       this.queue.push(a);
-      // Starts sending at once (the first alert leaves the queue synchronously), so it is never dropped for room.
-      if (!this.sending) void this.loop();
+      // Senders take their batch synchronously, so an alert that can be sent at once never waits for room.
+      while (this.senders < this.concurrency && this.queue.length > 0) void this.sender();
     }
   }
 
-  private async loop(): Promise<void> {
-    this.sending = true;
+  private async sender(): Promise<void> {
+    this.senders++;
     try {
       while (this.queue.length > 0 && !this.closed) {
-        const a = this.queue.shift()!;
-        this.inFlight = a;
-        await this.deliver(a);
-        this.inFlight = null;
+        const batch = this.queue.splice(0, this.batchSize);
+        this.active.add(batch);
+        try {
+          await this.deliver(batch);
+        } finally {
+          this.active.delete(batch);
+        }
       }
     } finally {
-      this.inFlight = null;
-      this.sending = false;
-      const w = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const f of w) f();
+      this.senders--;
+      if (this.senders === 0) {
+        const w = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const f of w) f();
+      }
     }
   }
 
-  private async deliver(a: Alert): Promise<void> {
-    const body = JSON.stringify(a);
+  private async deliver(batch: Alert[]): Promise<void> {
+    const body = this.batchSize > 1 ? JSON.stringify(batch) : JSON.stringify(batch[0]);
     let lastErr = '';
     for (let attempt = 1; attempt <= this.maxAttempts && !this.closed; attempt++) {
       let retryable = true;
+      let retryAfterMs = 0;
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      this.aborts.add(ac);
       try {
-        const res = await fetch(this.url, { method: 'POST', headers: this.headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+        const res = await fetch(this.url, { method: 'POST', headers: this.headers, body, signal: ac.signal });
         // Read the body so the connection can be reused.
         await res.arrayBuffer().catch(() => undefined);
         if (res.ok) {
-          this.sent++;
-          this.opts.onDelivered?.(a);
-          for (const f of this.deliveredListeners) f(a);
+          this.sent += batch.length;
+          for (const a of batch) {
+            this.opts.onDelivered?.(a);
+            for (const f of this.deliveredListeners) f(a);
+          }
           return;
         }
         lastErr = `HTTP ${res.status}`;
         retryable = res.status >= 500 || res.status === 429 || res.status === 408;
+        const ra = Number(res.headers.get('retry-after'));
+        if (Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
       } catch (err) {
-        lastErr = (err as Error).message;
+        lastErr = ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason.message : (err as Error).message;
         const cause = (err as { cause?: { code?: string } }).cause;
         if (cause?.code) lastErr += ` (${cause.code})`;
+      } finally {
+        clearTimeout(timer);
+        this.aborts.delete(ac);
       }
+      if (this.closed) break; // aborted by close(): not a failure of the endpoint
       this.failed++;
       if (!retryable) break;
-      if (attempt < this.maxAttempts) await this.sleep(Math.min(this.maxBackoffMs, this.backoffMs * 2 ** (attempt - 1)));
+      if (attempt < this.maxAttempts) await this.sleep(Math.min(this.maxBackoffMs, Math.max(retryAfterMs, this.backoff(attempt))));
     }
     if (this.closed) {
-      // Closed while retrying: put it back so pending() still reports it (a checkpoint keeps it).
-      this.queue.unshift(a);
+      // Closed while sending or waiting to retry: back to the queue, so pending() still reports the batch.
+      this.queue = bySeq([...batch, ...this.queue]);
       return;
     }
-    this.dropped++;
-    this.opts.onGiveUp?.(a, `webhook ${this.url.origin}${this.url.pathname}: ${lastErr}`);
+    this.dropped += batch.length;
+    for (const a of batch) this.opts.onGiveUp?.(a, `webhook ${this.url.origin}${this.url.pathname}: ${lastErr}`);
+  }
+
+  /** Exponential backoff with "equal jitter": 50–100 % of base·2^(attempt-1), capped, so retries spread out. */
+  private backoff(attempt: number): number {
+    const d = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** (attempt - 1));
+    return d / 2 + (Math.random() * d) / 2;
   }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wakeSleep = null;
-        resolve();
-      }, ms);
-      this.wakeSleep = () => {
+      const wake = () => {
         clearTimeout(t);
-        this.wakeSleep = null;
+        this.wakeSleeps.delete(wake);
         resolve();
       };
+      const t = setTimeout(wake, ms);
+      this.wakeSleeps.add(wake);
     });
   }
 
   async drain(timeoutMs: number): Promise<void> {
-    if (!this.sending && this.queue.length === 0) return;
+    if (this.senders === 0 && this.queue.length === 0) return;
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, timeoutMs);
       this.idleWaiters.push(() => {
@@ -243,12 +286,18 @@ export class WebhookSink implements AlertSink {
     });
   }
 
-  /** Stops sending (after the request in flight); undelivered alerts stay in pending(). */
+  /** Stops sending now: requests in flight are aborted, retries cancelled; undelivered alerts stay in pending(). */
   async close(): Promise<void> {
     this.closed = true;
-    this.wakeSleep?.();
-    if (this.sending) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    for (const ac of this.aborts) ac.abort(new Error('webhook sink closed'));
+    for (const w of [...this.wakeSleeps]) w();
+    if (this.senders > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
+}
+
+/** Alerts in raising order (stable: alerts of one line keep theirs). */
+function bySeq(alerts: Alert[]): Alert[] {
+  return alerts.sort((a, b) => a.seq - b.seq);
 }
 
 function posInt(name: string, v: number): number {

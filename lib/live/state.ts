@@ -18,8 +18,19 @@
  * windows of microseconds between two synchronous steps: a SIGKILL between the alert file's write and
  * stdout's leaves that alert unprinted on stdout (it is in the file and reaches the webhook); a SIGKILL
  * between a webhook's 2xx and its journal entry makes that alert be POSTed again, with the same id.
+ *
+ * One monitor per state file: `STATE.lock`, next to the state file's real path (a symlink to it is resolved,
+ * so a second monitor reaching it through a link is refused), names its holder by pid, process start time
+ * (field 22 of /proc/PID/stat), boot id and host name. A lock whose holder is gone is taken over; a pid reused
+ * by an unrelated process after a SIGKILL does not block a restart, because that process started at another
+ * time. Node has no flock(2) in core; the npm packages offering it are native addons (built at install, which
+ * this package's install does not rely on), and the mkdir/mtime locks refuse a restart until their staleness
+ * period has passed after a SIGKILL. Limits: the start-time check needs /proc (elsewhere a live pid is taken
+ * as the holder), and monitors in different PID namespaces (two containers sharing a state volume) cannot see
+ * each other's processes, so the lock does not keep them apart.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeepSentryError } from '../errors';
 import type { FileCursor } from './tail';
@@ -68,39 +79,53 @@ export class StateStore {
   gen = 0;
 
   constructor(file: string) {
-    this.path = path.resolve(file);
+    this.path = resolveStatePath(file);
     this.journalPath = this.path + '.journal';
-    const dir = path.dirname(this.path);
-    if (!fs.existsSync(dir)) throw new DeepSentryError('DS_IO', `the directory of the state file ${this.path} does not exist`);
   }
 
   private lockHeld = false;
 
   /**
-   * Takes `STATE.lock` (holding this process's pid): two monitors on one state file would each replay the
-   * other's lines and alert twice. A lock left by a process that no longer exists (a SIGKILL) is taken over.
+   * Takes `STATE.lock` (see the file comment): two monitors on one state file would each replay the other's
+   * lines and alert twice. A lock whose holder no longer runs (a SIGKILL, a reboot) is taken over.
    */
   lock(): void {
     const lockPath = this.path + '.lock';
-    for (let attempt = 0; attempt < 2; attempt++) {
+    const me: LockOwner = { pid: process.pid, start: procStart(process.pid), boot: bootId(), host: os.hostname() };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      // Written whole to a temporary file, then linked in place: link() fails if the lock exists, and a reader
+      // never sees a half-written lock.
+      const tmp = `${lockPath}.tmp-${process.pid}-${attempt}`;
       try {
-        const fd = fs.openSync(lockPath, 'wx');
-        fs.writeSync(fd, String(process.pid));
-        fs.closeSync(fd);
+        fs.writeFileSync(tmp, JSON.stringify(me));
+        fs.linkSync(tmp, lockPath);
         this.lockHeld = true;
         HELD.add(lockPath);
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new DeepSentryError('DS_IO', `cannot create ${lockPath}: ${(err as Error).message}`, { cause: err });
+      } finally {
+        fs.rmSync(tmp, { force: true });
       }
-      const pid = Number(fs.readFileSync(lockPath, 'utf8').trim());
-      // Our own pid is ours only if this process took the lock: in a container the monitor is often pid 1 on
-      // every start, so a lock with our pid may well be a previous incarnation's.
-      const ours = pid === process.pid ? HELD.has(lockPath) : alive(pid);
-      if (Number.isInteger(pid) && pid > 0 && ours) {
-        throw new DeepSentryError('DS_IO', `the state file ${this.path} is in use by process ${pid} (${lockPath}): one monitor per state file`);
+      let text: string;
+      let written: number;
+      try {
+        text = fs.readFileSync(lockPath, 'utf8');
+        written = fs.statSync(lockPath).mtimeMs;
+      } catch {
+        continue; // released meanwhile
       }
-      fs.rmSync(lockPath, { force: true }); // stale: its process is gone
+      const holder = parseOwner(text);
+      if (holder && holds(holder, written, lockPath)) {
+        const where = holder.host && holder.host !== me.host ? ` on host ${holder.host}` : '';
+        throw new DeepSentryError('DS_IO', `the state file ${this.path} is in use by process ${holder.pid}${where} (${lockPath}): one monitor per state file; if that monitor is gone, delete the lock file`);
+      }
+      // Stale. Removed only if it is still the lock judged stale (another starting monitor may have replaced it).
+      try {
+        if (fs.readFileSync(lockPath, 'utf8') === text) fs.rmSync(lockPath, { force: true });
+      } catch {
+        /* gone already */
+      }
     }
     throw new DeepSentryError('DS_IO', `cannot take ${lockPath}: another monitor keeps creating it`);
   }
@@ -218,12 +243,107 @@ export class StateStore {
 /** Lock files this process holds. */
 const HELD = new Set<string>();
 
-/** Whether a process with this pid exists (signal 0 checks without sending anything). */
-function alive(pid: number): boolean {
+/** Who holds a lock (see the file comment). `start` and `boot` are absent where there is no /proc. */
+interface LockOwner {
+  pid: number;
+  start?: number;
+  boot?: string;
+  host?: string;
+}
+
+/**
+ * The state file's real path: symlinks to it (even a dangling one, the file not existing yet) and in its
+ * directory are resolved, so that every monitor names one lock and the atomic rename replaces the real file,
+ * never the link.
+ */
+function resolveStatePath(file: string): string {
+  let p = path.resolve(file);
+  for (let hops = 0; hops < 40; hops++) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      break; // does not exist (yet)
+    }
+    if (!st.isSymbolicLink()) break;
+    p = path.resolve(path.dirname(p), fs.readlinkSync(p));
+  }
+  let dir: string;
   try {
-    process.kill(pid, 0);
+    dir = fs.realpathSync(path.dirname(p));
+  } catch (err) {
+    throw new DeepSentryError('DS_IO', `the directory of the state file ${path.resolve(file)} does not exist (${(err as Error).message})`, { cause: err });
+  }
+  return path.join(dir, path.basename(p));
+}
+
+/** A lock file's content: the JSON owner, or a bare pid (written by versions before the owner was). */
+function parseOwner(text: string): LockOwner | null {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return { pid: Number(t) };
+  try {
+    const o = JSON.parse(t) as LockOwner;
+    return Number.isInteger(o.pid) && o.pid > 0 ? o : null;
+  } catch {
+    return null; // unreadable: nobody can prove to hold it
+  }
+}
+
+/** Whether the lock's holder still runs. `written`: the lock file's mtime (ms). */
+function holds(o: LockOwner, written: number, lockPath: string): boolean {
+  const boot = bootId();
+  // Another boot: on this host it rebooted (every process is gone); another host may be alive, keep off.
+  if (o.boot && boot && o.boot !== boot) return o.host !== undefined && o.host !== os.hostname();
+  if (o.pid === process.pid && (o.start === undefined || o.start === procStart(process.pid))) {
+    // This very process: another StateStore of ours holds it (a previous incarnation with the same pid, such
+    // as pid 1 in a container, started at another time).
+    return o.start !== undefined || HELD.has(lockPath);
+  }
+  const start = procStart(o.pid);
+  if (start !== undefined) {
+    if (o.start !== undefined) return start === o.start;
+    // A bare pid: a process that started after the lock was written cannot be its writer (pid reuse).
+    const bt = bootTimeMs();
+    return bt === undefined || bt + (start * 1000) / CLOCK_TICKS <= written + 1000;
+  }
+  if (fs.existsSync('/proc/self/stat')) return false; // /proc works and has no such process
+  try {
+    process.kill(o.pid, 0); // no /proc: signal 0 tells whether the pid exists
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** /proc's clock ticks per second (USER_HZ, 100 on Linux's ABI). */
+const CLOCK_TICKS = 100;
+
+/** A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or undefined. */
+function procStart(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces or parentheses: count after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const v = Number(fields[19]);
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function bootId(): string | undefined {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function bootTimeMs(): number | undefined {
+  try {
+    const m = /^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'));
+    return m ? Number(m[1]) * 1000 : undefined;
+  } catch {
+    return undefined;
   }
 }

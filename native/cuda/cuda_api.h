@@ -20,12 +20,9 @@ struct Status {
 Status status();
 
 // Adds the CUDA entry points to the addon's exports: CudaLstm (an LSTM layer whose weights stay on the
-// device), cudaPoolStats / cudaPoolTrim (the device memory pool) and cudaEmulator (the host emulator of the
-// kernels, for tests: native/cuda/emulate.cpp).
+// device) and cudaPoolStats / cudaPoolTrim (the device memory pool). The host emulator of the kernels is a
+// test target (native/verify), not part of this addon.
 void register_bindings(Napi::Env env, Napi::Object exports);
-
-// Part of register_bindings (native/cuda/emulate.cpp).
-void register_emulator(Napi::Env env, Napi::Object exports);
 
 }  // namespace cuda
 }  // namespace ds

@@ -512,7 +512,6 @@ void register_bindings(Napi::Env env, Napi::Object exports) {
   exports.Set("CudaLstm", CudaLstm::Define(env));
   exports.Set("cudaPoolStats", Napi::Function::New(env, PoolStatsJs, "cudaPoolStats"));
   exports.Set("cudaPoolTrim", Napi::Function::New(env, PoolTrimJs, "cudaPoolTrim"));
-  register_emulator(env, exports);
 }
 
 }  // namespace cuda

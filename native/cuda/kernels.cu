@@ -1,5 +1,5 @@
 // The CUDA kernels and the executor that launches them. Each kernel is a loop around the per-thread bodies
-// of lstm_kernels.cuh; native/cuda/emulate.cpp runs those bodies in the same phase order on the host.
+// of lstm_kernels.cuh; native/verify/emulate.cpp runs those bodies in the same phase order on the host.
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 

@@ -1,5 +1,5 @@
 // The bodies of the CUDA kernels, written as per-thread __host__ __device__ functions so that the host
-// emulator (native/cuda/emulate.cpp) runs exactly this code for small shapes with bounds-checked memory.
+// emulator (native/verify/emulate.cpp) runs exactly this code for small shapes with bounds-checked memory.
 //
 // A CUDA kernel in lstm_cuda.cu is a thin loop around these functions: it maps blockIdx/threadIdx to the
 // arguments and puts __syncthreads() / grid.sync() between the phases. The emulator runs the same phases in

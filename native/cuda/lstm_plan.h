@@ -1,6 +1,6 @@
 // The order of kernel launches for one LSTM direction, written once for two executors:
 //   - DeviceExec (native/cuda/device.h): launches the CUDA kernels on a stream;
-//   - EmuExec (native/cuda/emulate.cpp): runs the same kernel bodies on the host with checked memory.
+//   - EmuExec (native/verify/emulate.cpp): runs the same kernel bodies on the host with checked memory.
 // An executor provides: using Mem; gemm(GemmArgs), forward_recurrent(FwdArgs) and backward_recurrent(BwdArgs)
 // (they choose the units per block and the persistent or per-step form), gather_hprev(GatherArgs),
 // column_sum(m, rows, cols, out), and before_dx() (waits until another direction's dx is complete when dx is

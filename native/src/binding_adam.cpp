@@ -12,12 +12,11 @@ namespace ds {
 namespace binding {
 namespace {
 
-Job build_adam(const Napi::CallbackInfo& info, const char* fn) {
-  ArgReader r = ArgReader::from_info(info, fn);
+Job build_adam(ArgReader& r) {
   const int64_t n = r.integer("size", 1, kMaxElements);
   View<float> w = r.f32_inout("weights", n, "size");
   Napi::Value w_array = r.get("weights");
-  const float* g = r.f32("gradients", n, "size").data;
+  View<const float> g = r.f32("gradients", n, "size");
   View<float> m = r.f32_inout("m", n, "size");
   View<float> v = r.f32_inout("v", n, "size");
   AdamStep s;
@@ -30,9 +29,11 @@ Job build_adam(const Napi::CallbackInfo& info, const char* fn) {
   // ε > 0 keeps the division defined where v is 0 (a parameter whose gradient has always been 0).
   if (!(s.epsilon > 0)) r.fail_field(kOutOfRange, "epsilon", "a number > 0 (and <= 1e6)", r.get("epsilon"));
   r.verify_inputs();
-  // Distinct memory: [p, p + n) ranges must not intersect (views of one buffer at other offsets included).
+  // Distinct memory: the callers' [p, p + n) ranges must not intersect (views of one buffer at other offsets
+  // included). Checked on the callers' memory: an async job's copies are always distinct.
   const char* names[4] = {"weights", "gradients", "m", "v"};
-  const float* ptr[4] = {w.data, g, m.data, v.data};
+  const float* ptr[4] = {static_cast<const float*>(w.source), static_cast<const float*>(g.source),
+                         static_cast<const float*>(m.source), static_cast<const float*>(v.source)};
   for (int a = 0; a < 4; a++) {
     for (int b = a + 1; b < 4; b++) {
       if (ptr[a] < ptr[b] + n && ptr[b] < ptr[a] + n) {
@@ -42,11 +43,13 @@ Job build_adam(const Napi::CallbackInfo& info, const char* fn) {
     }
   }
   float* wd = w.data;
+  const float* gd = g.data;
   float* md = m.data;
   float* vd = v.data;
   // The result is the weights array itself (updated): async jobs hold their result alive, and a reference
-  // can only be held to an object.
-  return {w_array, r.inputs(), [=]() { adam_update(wd, g, md, vd, n, s); }};
+  // can only be held to an object. An async job updates its copies of weights, m and v and writes them back
+  // when it completes (binding_common.cpp).
+  return {w_array, r.arrays(), [=]() { adam_update(wd, gd, md, vd, n, s); }};
 }
 
 }  // namespace

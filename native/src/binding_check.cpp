@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -132,14 +133,14 @@ int64_t checked_product(Napi::Env env, const std::string& fn, const char* what,
   return p;
 }
 
-ArgReader ArgReader::from_info(const Napi::CallbackInfo& info, const char* fn) {
+ArgReader ArgReader::from_info(const Napi::CallbackInfo& info, const char* fn, ArrayMode mode) {
   Napi::Env env = info.Env();
   Napi::Value a = info.Length() > 0 ? info[0] : env.Undefined();
   if (!a.IsObject() || a.IsArray() || a.IsTypedArray() || a.IsFunction()) {
     fail(env, kInvalidArgument,
          std::string(fn) + ": expected one argument object (see lib/backend/binding.ts) but received " + describe(a));
   }
-  return ArgReader(env, fn, a.As<Napi::Object>());
+  return ArgReader(env, fn, a.As<Napi::Object>(), mode);
 }
 
 bool ArgReader::has(const char* field) {
@@ -230,19 +231,33 @@ View<const T> ArgReader::typed(const char* field, int64_t expected, const char* 
   View<const T> view;
   view.length = len;
   view.data = static_cast<const T*>(data);
+  view.source = data;
   // A zero-length array may report a null data pointer; the kernels are never called with zero elements
   // (every dimension is >= 1), so a null pointer here only happens for len 0, which cannot match.
-  inputs_->push_back(v);
-  seen_->push_back({v, prefix_, field, view.data, len});
+  seen_->push_back({v, prefix_, field, data, len});
+  if (mode_ == ArrayMode::kCopy) {
+    // Default-initialised (not zeroed): every element is overwritten at once. std::bad_alloc becomes
+    // DS_OUT_OF_RANGE "out of memory" (guarded()).
+    std::shared_ptr<T> copy(new T[static_cast<size_t>(len)], std::default_delete<T[]>());
+    std::memcpy(copy.get(), data, static_cast<size_t>(len) * sizeof(T));
+    view.data = copy.get();
+    arrays_->copies.push_back(std::move(copy));
+  }
   return view;
 }
 
 View<float> ArgReader::f32_inout(const char* field, int64_t expected, const char* formula) {
   View<const float> c = typed<float>(field, expected, formula, true);
-  // A Float32Array's elements are always writable (typed arrays with elements cannot be frozen).
+  // A Float32Array's elements are always writable (typed arrays with elements cannot be frozen); in kCopy
+  // mode c.data is the job's copy, which is the job's to write.
   View<float> w;
   w.data = const_cast<float*>(c.data);
   w.length = c.length;
+  w.source = c.source;
+  if (mode_ == ArrayMode::kCopy) {
+    arrays_->in_place.push_back({seen_->back().array, name(field), c.source, c.length, w.data,
+                                 static_cast<size_t>(c.length) * sizeof(float)});
+  }
   return w;
 }
 

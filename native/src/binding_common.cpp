@@ -1,6 +1,7 @@
-// Implementation of binding_common.h: addon data, the job runner and the exception guard.
+// Implementation of binding_common.h: addon data and setErrorClass, the job runner and the exception guard.
 #include "binding_common.h"
 
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -27,8 +28,12 @@ Napi::Value run_sync(Napi::Env env, Job& job) {
 
 namespace {
 
-// Runs one Job on the libuv pool. The references keep the input arrays (and so their ArrayBuffers) and the
-// result object (which holds the output arrays) alive until the promise settles, whatever the caller drops.
+// Runs one Job on the libuv pool. compute() reads and writes only the job's copies (job.arrays), which the
+// worker owns; the reference to the result object (which holds the output arrays) keeps it alive until the
+// promise settles, whatever the caller drops. Arrays updated in place are written back from their copies in
+// OnOK, on the JavaScript thread, all of them or — when JavaScript detached or resized one of them while the
+// job ran — none (the job rejects: the caller's memory for it is gone, and a partial update of an optimiser's
+// state would be worse than none).
 //
 // Completion uses raw napi calls whose failures are ignored: when a worker_thread is terminated with jobs in
 // flight, its environment can no longer run JavaScript, every promise call fails, and a C++ exception from
@@ -37,15 +42,14 @@ namespace {
 class JobWorker : public Napi::AsyncWorker {
  public:
   JobWorker(Napi::Env env, Job&& job, const char* fn)
-      : Napi::AsyncWorker(env, fn), fn_(fn), compute_(std::move(job.compute)) {
+      : Napi::AsyncWorker(env, fn), fn_(fn), compute_(std::move(job.compute)), arrays_(std::move(job.arrays)) {
     if (napi_create_promise(env, &deferred_, &promise_) != napi_ok) throw Napi::Error::New(env);
     result_ = Napi::Persistent(job.result);
-    inputs_.reserve(job.inputs.size());
-    for (Napi::Value v : job.inputs) {
-      Input in;
-      in.ref = Napi::Persistent(v);
-      napi_get_typedarray_info(env, v, nullptr, &in.length, &in.data, nullptr, nullptr);
-      inputs_.push_back(std::move(in));
+    if (arrays_) {
+      for (JobArrays::InPlace& p : arrays_->in_place) {
+        in_place_refs_.push_back(Napi::Persistent(p.array));
+        p.array = Napi::Value();  // a handle is only valid during the call: the reference replaces it
+      }
     }
   }
   Napi::Value promise() { return Napi::Value(Env(), promise_); }
@@ -67,18 +71,7 @@ class JobWorker : public Napi::AsyncWorker {
   void OnOK() override {
     napi_env env = Env();
     if (!error_.empty()) return reject(error_);
-    // A caller that detached an input while the job ran (ArrayBuffer.prototype.transfer, postMessage with a
-    // transfer list) raced the kernels: the result cannot be trusted, so it is not delivered.
-    for (Input& in : inputs_) {
-      size_t len = 0;
-      void* data = nullptr;
-      if (napi_get_typedarray_info(env, in.ref.Value(), nullptr, &len, &data, nullptr, nullptr) != napi_ok ||
-          data != in.data || len != in.length) {
-        code_ = kInvalidArgument;
-        return reject(std::string(fn_) +
-                      ": an input array was detached while the job was running; the result was discarded");
-      }
-    }
+    if (arrays_ && !write_back(env)) return;
     napi_value result = nullptr;
     if (napi_get_reference_value(env, result_, &result) == napi_ok && result != nullptr) {
       napi_resolve_deferred(env, deferred_, result);
@@ -87,23 +80,43 @@ class JobWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error&) override {}  // unused: Execute never calls SetError
 
  private:
+  // Copies the in-place arrays' results into the caller's arrays if every one still has the memory and length
+  // it had at the call; otherwise writes nothing, rejects and returns false.
+  bool write_back(napi_env env) {
+    std::vector<void*> targets(arrays_->in_place.size(), nullptr);
+    for (size_t i = 0; i < targets.size(); i++) {
+      const JobArrays::InPlace& p = arrays_->in_place[i];
+      napi_value array = nullptr;
+      size_t len = 0;
+      void* data = nullptr;
+      if (napi_get_reference_value(env, in_place_refs_[i], &array) != napi_ok || array == nullptr ||
+          napi_get_typedarray_info(env, array, nullptr, &len, &data, nullptr, nullptr) != napi_ok ||
+          data != p.source || static_cast<int64_t>(len) != p.length) {
+        reject(std::string(fn_) + ": " + p.name +
+               " was detached or resized while the job was running; nothing was written (the arrays updated in "
+               "place keep the values they had)");
+        return false;
+      }
+      targets[i] = data;
+    }
+    for (size_t i = 0; i < targets.size(); i++) {
+      std::memcpy(targets[i], arrays_->in_place[i].copy, arrays_->in_place[i].bytes);
+    }
+    return true;
+  }
   void reject(const std::string& message) {
     napi_value err = make_error_value(Env(), code_, message);
     if (err != nullptr) napi_reject_deferred(Env(), deferred_, err);
   }
-  struct Input {
-    Napi::Reference<Napi::Value> ref;
-    void* data = nullptr;
-    size_t length = 0;
-  };
   const char* fn_;
   const char* code_ = kInvalidArgument;
   std::string error_;
   napi_deferred deferred_ = nullptr;
   napi_value promise_ = nullptr;
   std::function<void()> compute_;
+  std::shared_ptr<JobArrays> arrays_;  // the copies compute_ uses: freed with the worker, after OnOK
   Napi::Reference<Napi::Value> result_;
-  std::vector<Input> inputs_;
+  std::vector<Napi::Reference<Napi::Value>> in_place_refs_;
 };
 
 }  // namespace
@@ -127,6 +140,26 @@ Napi::Value guarded(Napi::Env env, const char* fn, const std::function<Napi::Val
   } catch (...) {
     fail(env, kInvalidArgument, std::string(fn) + ": the kernel failed with an unknown native exception");
   }
+}
+
+
+namespace {
+Napi::Value set_error_class(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, "setErrorClass", [&]() -> Napi::Value {
+    Napi::Value v = info.Length() > 0 ? info[0] : env.Undefined();
+    if (!v.IsFunction()) {
+      fail(env, kInvalidArgument,
+           "setErrorClass: expected cls to be a class (code, message) => Error but received " + describe(v));
+    }
+    addon_data(env)->error_class = Napi::Persistent(v.As<Napi::Function>());
+    return env.Undefined();
+  });
+}
+}  // namespace
+
+void register_error_class(Napi::Env env, Napi::Object exports) {
+  exports.Set("setErrorClass", Napi::Function::New(env, set_error_class, "setErrorClass"));
 }
 
 }  // namespace binding

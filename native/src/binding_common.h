@@ -3,15 +3,19 @@
 //
 // An entry point is written once as a *builder*: it checks every argument (check.h), allocates the result
 // arrays on the JavaScript thread, and returns a Job whose compute() touches no JavaScript. The sync variant
-// runs compute() at once; the *Async variant runs it on the libuv pool (Napi::AsyncWorker) holding references
-// to the inputs and to the result so that neither can be collected while the job runs.
+// runs compute() at once on the caller's arrays; the *Async variant reads its arguments in ArrayMode::kCopy,
+// so that compute() works on copies the job owns (JavaScript may detach the caller's arrays while it runs),
+// and runs it on the libuv pool (Napi::AsyncWorker) holding the copies and a reference to the result.
 #pragma once
 
 #include <napi.h>
 
 #include <functional>
+#include <memory>
 #include <shared_mutex>
 #include <vector>
+
+#include "check.h"
 
 namespace ds {
 namespace binding {
@@ -22,6 +26,8 @@ struct AddonData {
 };
 AddonData* addon_data(Napi::Env env);  // nullptr before init
 void init_addon_data(Napi::Env env);
+// Exports setErrorClass(cls), which sets AddonData::error_class (every addon built from this code has it).
+void register_error_class(Napi::Env env, Napi::Object exports);
 
 // Kernel calls hold this shared; setSimdLevel / setThreads hold it exclusively, so that the SIMD level and
 // the thread pool never change under a running job (async jobs run on libuv threads, and worker_threads share
@@ -29,11 +35,12 @@ void init_addon_data(Napi::Env env);
 std::shared_mutex& config_mutex();
 
 struct Job {
-  Napi::Value result;               // returned (sync) or resolved (async); holds the output arrays
-  std::vector<Napi::Value> inputs;  // typed arrays compute() reads
-  std::function<void()> compute;    // pure C++: runs on any thread, touches no JavaScript
+  Napi::Value result;                 // returned (sync) or resolved (async); holds the output arrays
+  std::shared_ptr<JobArrays> arrays;  // async: the copies compute() reads and writes (ArgReader::arrays())
+  std::function<void()> compute;      // pure C++: runs on any thread, touches no JavaScript
 };
-using JobBuilder = Job (*)(const Napi::CallbackInfo& info, const char* fn);
+// Reads the arguments through `r` (ArrayMode::kBorrow for the sync form, kCopy for the async one).
+using JobBuilder = Job (*)(ArgReader& r);
 
 Napi::Value run_sync(Napi::Env env, Job& job);
 Napi::Value run_async(Napi::Env env, Job&& job, const char* fn);
@@ -46,7 +53,8 @@ Napi::Value guarded(Napi::Env env, const char* fn, const std::function<Napi::Val
 template <JobBuilder Build>
 Napi::Value sync_entry(const Napi::CallbackInfo& info, const char* fn) {
   return guarded(info.Env(), fn, [&]() {
-    Job job = Build(info, fn);
+    ArgReader r = ArgReader::from_info(info, fn, ArrayMode::kBorrow);
+    Job job = Build(r);
     return run_sync(info.Env(), job);
   });
 }
@@ -56,7 +64,10 @@ Napi::Value async_entry(const Napi::CallbackInfo& info, const char* fn) {
   // throw), so that callers using await see one failure path.
   Napi::Env env = info.Env();
   try {
-    return guarded(env, fn, [&]() { return run_async(env, Build(info, fn), fn); });
+    return guarded(env, fn, [&]() {
+      ArgReader r = ArgReader::from_info(info, fn, ArrayMode::kCopy);
+      return run_async(env, Build(r), fn);
+    });
   } catch (const Napi::Error& e) {
     auto deferred = Napi::Promise::Deferred::New(env);
     deferred.Reject(e.Value());

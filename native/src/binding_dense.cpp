@@ -9,8 +9,7 @@ namespace ds {
 namespace binding {
 namespace {
 
-Job build_matmul(const Napi::CallbackInfo& info, const char* fn) {
-  ArgReader r = ArgReader::from_info(info, fn);
+Job build_matmul(ArgReader& r) {
   Napi::Env env = r.env();
   const int64_t m = r.integer("m", 1, kMaxDim), k = r.integer("k", 1, kMaxDim), n = r.integer("n", 1, kMaxDim);
   const int64_t batch_a = r.integer_or("batchA", 1, 1, kMaxDim), batch_b = r.integer_or("batchB", 1, 1, kMaxDim);
@@ -20,9 +19,9 @@ Job build_matmul(const Napi::CallbackInfo& info, const char* fn) {
                                    ") must be equal or one of them 1 (broadcast)");
   }
   const int64_t batch = batch_a > batch_b ? batch_a : batch_b;
-  const int64_t a_len = checked_product(env, fn, "a (batchA*m*k)", {batch_a, m, k});
-  const int64_t b_len = checked_product(env, fn, "b (batchB*k*n)", {batch_b, k, n});
-  const int64_t c_len = checked_product(env, fn, "the result (max(batchA,batchB)*m*n)", {batch, m, n});
+  const int64_t a_len = checked_product(env, r.fn(), "a (batchA*m*k)", {batch_a, m, k});
+  const int64_t b_len = checked_product(env, r.fn(), "b (batchB*k*n)", {batch_b, k, n});
+  const int64_t c_len = checked_product(env, r.fn(), "the result (max(batchA,batchB)*m*n)", {batch, m, n});
   if (c_len > kMaxCallBytes / 4) {
     r.fail_msg(kOutOfRange, "the result would need " + std::to_string(c_len * 4 / (1 << 20)) + " MiB; at most " +
                                 std::to_string(kMaxCallBytes >> 20) + " MiB is allowed per call");
@@ -33,7 +32,7 @@ Job build_matmul(const Napi::CallbackInfo& info, const char* fn) {
 
   OutF32 c = new_f32(env, c_len);
   float* cd = c.data;
-  return {c.array, r.inputs(), [=]() {
+  return {c.array, r.arrays(), [=]() {
             // Row-major: A is [m,k] (lda k) or, transposed, stored [k,m] (lda m); B is [k,n] (ldb n) or [n,k] (ldb k).
             for (int64_t p = 0; p < batch; p++) {
               const float* ap = a + (batch_a == 1 ? 0 : p * m * k);

@@ -1,7 +1,7 @@
 // LSTM entry points: lstmForward, lstmBackward, bilstmForward, bilstmBackward, lstmEncode (+ *Async).
 // Each builder checks every argument against the dims (lib/backend/binding.ts documents the contract),
 // allocates the result arrays, and returns a Job that calls native/src/lstm.h with pointers into the callers'
-// typed arrays (no input copies).
+// typed arrays (sync: no input copies) or into the job's copies of them (async: ArrayMode::kCopy, check.h).
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,9 +56,9 @@ LstmParams read_weights(ArgReader& parent, const char* field, const Dims& d) {
 }
 
 // Index arrays (lengths, token ids) decide which memory the kernels touch, so they are copied before they
-// are checked: JavaScript could change the caller's array afterwards (a getter read later in this call, or
-// any code while an async job runs), and an unchecked index would be an out-of-bounds access. They are small
-// (B or B*T ints); the float data is never copied.
+// are checked: JavaScript could change the caller's array afterwards (a getter read later in this call), and
+// an unchecked index would be an out-of-bounds access. They are small (B or B*T ints); the float data of a
+// sync call is never copied.
 using Indices = std::shared_ptr<const std::vector<int32_t>>;
 
 Indices read_lengths(ArgReader& r, const Dims& d) {
@@ -122,8 +122,7 @@ constexpr const char* kWorkspaceFormula = "the workspace lstmForward returned wi
 constexpr const char* kBiWorkspaceFormula = "the workspace bilstmForward returned with training: true";
 
 // ---- lstmForward --------------------------------------------------------------------------------------
-Job build_lstm_forward(const Napi::CallbackInfo& info, const char* fn) {
-  ArgReader r = ArgReader::from_info(info, fn);
+Job build_lstm_forward(ArgReader& r) {
   Napi::Env env = r.env();
   const Dims d = read_dims(r);
   LstmForwardArgs a{};
@@ -141,12 +140,11 @@ Job build_lstm_forward(const Napi::CallbackInfo& info, const char* fn) {
   a.h_out = add_output(env, out, "h", d.B * d.H);
   a.c_out = add_output(env, out, "c", d.B * d.H);
   if (training) a.workspace = add_output(env, out, "workspace", ws);
-  return {out, r.inputs(), [a, lengths]() { lstm_forward(a); }};
+  return {out, r.arrays(), [a, lengths]() { lstm_forward(a); }};
 }
 
 // ---- lstmBackward -------------------------------------------------------------------------------------
-Job build_lstm_backward(const Napi::CallbackInfo& info, const char* fn) {
-  ArgReader r = ArgReader::from_info(info, fn);
+Job build_lstm_backward(ArgReader& r) {
   Napi::Env env = r.env();
   const Dims d = read_dims(r);
   LstmBackwardArgs a{};
@@ -169,7 +167,7 @@ Job build_lstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   a.dh0 = add_output(env, out, "dh0", d.B * d.H);
   a.dc0 = add_output(env, out, "dc0", d.B * d.H);
   add_weight_grads(env, out, d, a);
-  return {out, r.inputs(), [a, lengths]() { lstm_backward(a); }};
+  return {out, r.arrays(), [a, lengths]() { lstm_backward(a); }};
 }
 
 // The inputs both bidirectional entry points share, read in one order so their errors name arguments alike:
@@ -191,15 +189,14 @@ Indices read_bilstm_inputs(ArgReader& r, const Dims& d, Args& f, Args& b) {
 }
 
 // ---- bilstmForward ------------------------------------------------------------------------------------
-Job build_bilstm_forward(const Napi::CallbackInfo& info, const char* fn) {
-  ArgReader r = ArgReader::from_info(info, fn);
+Job build_bilstm_forward(ArgReader& r) {
   Napi::Env env = r.env();
   const Dims d = read_dims(r);
   LstmForwardArgs f{}, b{};
   f.s = b.s = d.shape();
   const bool training = r.boolean_or("training", false);
   const int64_t ws = training ? workspace_floats(r, d) : 0;
-  if (training) checked_product(env, fn, "the workspace (2 directions)", {2, ws});
+  if (training) checked_product(env, r.fn(), "the workspace (2 directions)", {2, ws});
   check_budget(r, {2 * d.B * d.T * d.H, 4 * d.B * d.H, 2 * ws, 2 * d.B * d.T * 4 * d.H});
   const Indices lengths = read_bilstm_inputs(r, d, f, b);
   r.verify_inputs();
@@ -216,18 +213,17 @@ Job build_bilstm_forward(const Napi::CallbackInfo& info, const char* fn) {
     f.workspace = add_output(env, out, "workspace", 2 * ws);
     b.workspace = f.workspace + ws;
   }
-  return {out, r.inputs(), [f, b, lengths]() { bilstm_forward(f, b); }};
+  return {out, r.arrays(), [f, b, lengths]() { bilstm_forward(f, b); }};
 }
 
 // ---- bilstmBackward -----------------------------------------------------------------------------------
-Job build_bilstm_backward(const Napi::CallbackInfo& info, const char* fn) {
-  ArgReader r = ArgReader::from_info(info, fn);
+Job build_bilstm_backward(ArgReader& r) {
   Napi::Env env = r.env();
   const Dims d = read_dims(r);
   LstmBackwardArgs f{}, b{};
   f.s = b.s = d.shape();
   const int64_t ws = workspace_floats(r, d);
-  checked_product(env, fn, "the workspace (2 directions)", {2, ws});
+  checked_product(env, r.fn(), "the workspace (2 directions)", {2, ws});
   check_budget(r, {d.B * d.T * d.I, 4 * d.B * d.H, 2 * (d.I + d.H + 1) * 4 * d.H, 2 * d.B * d.T * 4 * d.H});
   const Indices lengths = read_bilstm_inputs(r, d, f, b);
   const float* y = r.f32("y", d.B * d.T * 2 * d.H, "batch*steps*2*hiddenSize, the y bilstmForward returned").data;
@@ -259,12 +255,11 @@ Job build_bilstm_backward(const Napi::CallbackInfo& info, const char* fn) {
   add_weight_grads(env, gb, d, b);
   out.Set("forward", gf);
   out.Set("backward", gb);
-  return {out, r.inputs(), [f, b, lengths]() { bilstm_backward(f, b); }};
+  return {out, r.arrays(), [f, b, lengths]() { bilstm_backward(f, b); }};
 }
 
 // ---- lstmEncode ---------------------------------------------------------------------------------------
-Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
-  ArgReader r = ArgReader::from_info(info, fn);
+Job build_lstm_encode(ArgReader& r) {
   Napi::Env env = r.env();
   const Dims d = read_dims(r);
   LstmEncodeArgs f{};
@@ -286,7 +281,7 @@ Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
     f.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
   } else {
     const int64_t vocab = r.integer("vocabSize", 1, kMaxDim);
-    checked_product(env, fn, "embedding (vocabSize*inputSize)", {vocab, d.I});
+    checked_product(env, r.fn(), "embedding (vocabSize*inputSize)", {vocab, d.I});
     View<const int32_t> given = r.i32("tokens", d.B * d.T, "batch*steps");
     auto copy = std::make_shared<std::vector<int32_t>>(given.data, given.data + given.length);
     f.embedding = r.f32("embedding", vocab * d.I, "vocabSize*inputSize").data;
@@ -320,8 +315,8 @@ Job build_lstm_encode(const Napi::CallbackInfo& info, const char* fn) {
   f.c_out = add_output(env, out, "c", dirs * d.B * d.H);
   b.h_out = f.h_out + d.H;  // [B, 2H]: forward then backward in each row
   b.c_out = f.c_out + d.H;
-  if (bidirectional) return {out, r.inputs(), [f, b, lengths, tokens]() { bilstm_encode(f, b); }};
-  return {out, r.inputs(), [f, lengths, tokens]() { lstm_encode(f); }};
+  if (bidirectional) return {out, r.arrays(), [f, b, lengths, tokens]() { bilstm_encode(f, b); }};
+  return {out, r.arrays(), [f, lengths, tokens]() { lstm_encode(f); }};
 }
 
 template <JobBuilder Build>

@@ -1,4 +1,4 @@
-// Runtime entry points: capabilities(), setSimdLevel(), setThreads(), setErrorClass().
+// Runtime entry points: capabilities(), setSimdLevel(), setThreads(), and setErrorClass() (binding_common.cpp).
 #include <cmath>
 #include <mutex>
 #include <string>
@@ -103,26 +103,13 @@ Napi::Value set_threads(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value set_error_class(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded(env, "setErrorClass", [&]() -> Napi::Value {
-    Napi::Value v = info.Length() > 0 ? info[0] : env.Undefined();
-    if (!v.IsFunction()) {
-      fail(env, kInvalidArgument,
-           "setErrorClass: expected cls to be a class (code, message) => Error but received " + describe(v));
-    }
-    addon_data(env)->error_class = Napi::Persistent(v.As<Napi::Function>());
-    return env.Undefined();
-  });
-}
-
 }  // namespace
 
 void register_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("capabilities", Napi::Function::New(env, capabilities, "capabilities"));
   exports.Set("setSimdLevel", Napi::Function::New(env, set_simd_level, "setSimdLevel"));
   exports.Set("setThreads", Napi::Function::New(env, set_threads, "setThreads"));
-  exports.Set("setErrorClass", Napi::Function::New(env, set_error_class, "setErrorClass"));
+  register_error_class(env, exports);
 }
 
 }  // namespace binding

@@ -52,27 +52,58 @@ int64_t checked_product(Napi::Env env, const std::string& where, std::initialize
 int64_t checked_product(Napi::Env env, const std::string& fn, const char* what,
                         std::initializer_list<int64_t> factors, int64_t limit = kMaxElements);
 
-// A typed array argument that passed its checks: where its elements are and how many.
+// A typed array argument that passed its checks: where the kernels find its elements and how many. For an
+// async call `data` is the job's own copy (see JobArrays); `source` is always the caller's memory, for
+// identity checks (do two arrays overlap?) only — a job never reads or writes through it.
 template <class T>
 struct View {
   T* data = nullptr;
   int64_t length = 0;
+  const void* source = nullptr;
   explicit operator bool() const { return data != nullptr; }
+};
+
+// How an entry point hands its typed arrays to the kernels.
+//  * kBorrow (sync calls): pointers into the caller's arrays. No JavaScript runs until the kernels return, so
+//    the memory cannot go away under them; no copy.
+//  * kCopy (*Async calls): JavaScript keeps running while the job does, and may detach any array it passed
+//    (ArrayBuffer.prototype.transfer, structuredClone or postMessage with a transfer list). Its memory then
+//    belongs to another ArrayBuffer and is freed when that one is collected; a reference to the typed array
+//    or its ArrayBuffer does not keep it, and Node-API has no way to hold an ArrayBuffer's backing store or
+//    to make it non-detachable. So every array is copied into memory the job owns, on the JavaScript thread
+//    during the call, and the kernels only ever see the copies (JobArrays).
+enum class ArrayMode { kBorrow, kCopy };
+
+// What an async job owns of its arguments: the copies its kernels read and write, and the caller's arrays
+// that the call updates in place (an optimiser's state), to be written back from their copies when the job
+// completes, on the JavaScript thread — and only if every one of them still has the memory and length it had
+// at the call; otherwise nothing is written and the job rejects (binding_common.cpp).
+struct JobArrays {
+  struct InPlace {
+    Napi::Value array;    // the caller's typed array (valid during the call; the job keeps a reference)
+    std::string name;     // its argument name, for the error message
+    const void* source;   // its memory at the call
+    int64_t length;       // its length at the call (elements)
+    void* copy;           // the job's copy, which the kernels update
+    size_t bytes;
+  };
+  std::vector<std::shared_ptr<void>> copies;
+  std::vector<InPlace> in_place;
 };
 
 // Reads the fields of one argument object for one entry point. Names in messages are `prefix + field`
 // (e.g. "weights.kernel"), so nested objects read through a child reader name their full path.
 class ArgReader {
  public:
-  ArgReader(Napi::Env env, std::string fn, Napi::Object obj, std::string prefix = "")
-      : env_(env), fn_(std::move(fn)), obj_(obj), prefix_(std::move(prefix)) {
+  ArgReader(Napi::Env env, std::string fn, Napi::Object obj, ArrayMode mode = ArrayMode::kBorrow)
+      : env_(env), fn_(std::move(fn)), obj_(obj), mode_(mode) {
     // An entry point reads up to ~16 arrays: no reallocation on the per-call path.
-    inputs_->reserve(16);
     seen_->reserve(16);
+    if (mode_ == ArrayMode::kCopy) arrays_ = std::make_shared<JobArrays>();
   }
 
   // The single argument of an entry point: must be a plain object.
-  static ArgReader from_info(const Napi::CallbackInfo& info, const char* fn);
+  static ArgReader from_info(const Napi::CallbackInfo& info, const char* fn, ArrayMode mode = ArrayMode::kBorrow);
 
   Napi::Env env() const { return env_; }
   const std::string& fn() const { return fn_; }
@@ -91,20 +122,22 @@ class ArgReader {
   ArgReader object(const char* field);  // a required nested object
 
   // A Float32Array / Int32Array of exactly `expected` elements; `formula` explains the expectation in the
-  // message ("inputSize*4*hiddenSize"). The array is remembered so that an async job can keep it alive and
-  // so that verify_inputs() can notice a getter that detached it while later fields were read.
+  // message ("inputSize*4*hiddenSize"). The array is remembered so that verify_inputs() can notice a getter
+  // that detached it while later fields were read; in kCopy mode the view is the job's copy.
   View<const float> f32(const char* field, int64_t expected, const char* formula);
   View<const float> f32_opt(const char* field, int64_t expected, const char* formula);
   View<const int32_t> i32(const char* field, int64_t expected, const char* formula);
   View<const int32_t> i32_opt(const char* field, int64_t expected, const char* formula);
-  // A Float32Array the call updates in place (an optimiser's state): the same checks as f32.
+  // A Float32Array the call updates in place (an optimiser's state): the same checks as f32. In kCopy mode
+  // the kernels update the job's copy, written back when the job completes (JobArrays).
   View<float> f32_inout(const char* field, int64_t expected, const char* formula);
 
   [[noreturn]] void fail_field(const char* code, const char* field, const std::string& expected, Napi::Value got);
   [[noreturn]] void fail_msg(const char* code, const std::string& message);
 
-  // Every typed array read so far by this reader and its children (shared list).
-  std::vector<Napi::Value>& inputs() { return *inputs_; }
+  // kCopy: the copies of every typed array read so far by this reader and its children (shared), which the
+  // job must own; kBorrow: null.
+  std::shared_ptr<JobArrays> arrays() const { return arrays_; }
   // Re-reads every remembered array and fails if one was detached or changed since it was checked (a getter
   // or Proxy can run JavaScript between two field reads).
   void verify_inputs();
@@ -119,17 +152,18 @@ class ArgReader {
   };
   // A child reader (object()): shares the parent's lists.
   ArgReader(const ArgReader& parent, Napi::Object obj, std::string prefix)
-      : env_(parent.env_), fn_(parent.fn_), obj_(obj), prefix_(std::move(prefix)), inputs_(parent.inputs_),
-        seen_(parent.seen_) {}
+      : env_(parent.env_), fn_(parent.fn_), obj_(obj), mode_(parent.mode_), prefix_(std::move(prefix)),
+        seen_(parent.seen_), arrays_(parent.arrays_) {}
   template <class T>
   View<const T> typed(const char* field, int64_t expected, const char* formula, bool required);
 
   Napi::Env env_;
   std::string fn_;
   Napi::Object obj_;
+  ArrayMode mode_;
   std::string prefix_;
-  std::shared_ptr<std::vector<Napi::Value>> inputs_ = std::make_shared<std::vector<Napi::Value>>();
   std::shared_ptr<std::vector<Seen>> seen_ = std::make_shared<std::vector<Seen>>();
+  std::shared_ptr<JobArrays> arrays_;  // kCopy only
 };
 
 // Output arrays are new Float32Arrays, zero-filled by the engine, written in place by the kernels.

@@ -2,7 +2,10 @@
  * Helpers for the native addon tests (test/native-*.test.ts): getting the addon, seeded random problems whose
  * float32 inputs are shared by the native call and the float64 reference, and error measures.
  */
-import { loadNative } from '../../lib/backend/native';
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadNative, packageRoot } from '../../lib/backend/native';
+import { DeepSentryError } from '../../lib/errors';
 import type { LstmWeights, NativeBinding } from '../../lib/backend/binding';
 import { mulberry32, type RefLstmInput } from '../../lib/backend/reference';
 
@@ -15,6 +18,30 @@ export function nativeOrSkip(ctx: Mocha.Context): NativeBinding {
   const b = loadNative();
   if (b === null) throw new Error('the native addon did not load: run `npm run build:native` (see `deepsentry info`)');
   return b;
+}
+
+/**
+ * The absolute path of a test-only build product (`npm run build:verify`: build/Release/deepsentry_verify.node,
+ * build/ds_kernel_selftest — never part of the shipped addon), given relative to the package root. When it is
+ * missing the test is skipped with the reason in its title, except under CI=true (.ci/run builds it), where
+ * that is a failure: CI must not go green by not running the verification.
+ */
+export function verifyBuildOrSkip(ctx: Mocha.Context, relative: string): string {
+  const file = path.join(packageRoot(), relative);
+  if (fs.existsSync(file)) return file;
+  const why = `${relative} not built (run \`npm run build:verify\`)`;
+  if (process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+  if (ctx.test) ctx.test.title += ` (skipped: ${why})`;
+  ctx.skip();
+}
+
+/** The verification addon (native/verify): its entry points, its errors DeepSentryErrors. */
+export function verifyAddonOrSkip<T>(ctx: Mocha.Context): T {
+  const file = verifyBuildOrSkip(ctx, path.join('build', 'Release', 'deepsentry_verify.node'));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const addon = require(file) as { setErrorClass(cls: typeof DeepSentryError): void };
+  addon.setErrorClass(DeepSentryError);
+  return addon as unknown as T;
 }
 
 export type Rng = () => number;

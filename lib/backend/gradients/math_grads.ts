@@ -1,7 +1,7 @@
 /**
  * Gradients of the standard tfjs kernels DeepSentry's models (and small user models on our backend) train
  * through. tfjs-core registers no gradients by itself and its register_all_gradients module is ESM that plain
- * node cannot load from compiled output (BUILD-NOTES), so the few needed are written here, following
+ * node cannot load from compiled output (it imports without file extensions), so the few needed are written here, following
  * tfjs-core's own definitions. Kernels outside this list fail in backprop with tfjs' "Cannot compute gradient"
  * error naming the kernel.
  */

@@ -19,6 +19,8 @@ export async function runLive(a: LiveArgs): Promise<void> {
   const log = (msg: string) => {
     if (!a.quiet) process.stderr.write(`deepsentry live: ${msg}\n`);
   };
+  // Lost or undelivered data is said even with --quiet.
+  const warn = (msg: string) => process.stderr.write(`deepsentry live: warning: ${msg}\n`);
   const sourceName = a.follow ?? (a.input === '-' ? 'stdin' : 'http');
   const scorer = await createScorer(a.model, {
     scorer: a.scorer,
@@ -39,15 +41,18 @@ export async function runLive(a: LiveArgs): Promise<void> {
       );
     }
     if (a.alerts) sinks.push(new NdjsonFileSink(a.alerts));
+    let webhook: WebhookSink | null = null;
     if (a.webhook) {
-      sinks.push(
-        new WebhookSink({
-          url: a.webhook,
-          maxQueue: a.webhookQueue,
-          maxAttempts: a.webhookRetries,
-          onGiveUp: (al, reason) => log(`webhook gave up on alert ${al.id}: ${reason}`),
-        }),
-      );
+      webhook = new WebhookSink({
+        url: a.webhook,
+        maxQueue: a.webhookQueue,
+        maxAttempts: a.webhookRetries,
+        timeoutMs: a.webhookTimeout,
+        concurrency: a.webhookConcurrency,
+        batchSize: a.webhookBatch,
+        onGiveUp: (al, reason) => warn(`webhook gave up on alert ${al.id}: ${reason}`),
+      });
+      sinks.push(webhook);
     }
     const mode = a.thresholdMode ?? (scorer.savedThreshold !== undefined || a.threshold !== undefined ? 'fixed' : 'rolling');
     const monitor = new LiveMonitor(scorer, {
@@ -86,7 +91,17 @@ export async function runLive(a: LiveArgs): Promise<void> {
     let inputEnded = false;
     const sourceDone: Promise<void> = (async () => {
       if (a.follow) {
-        const f = new FileFollower(a.follow, { pollMs: a.pollMs, from: a.from, onNotice: (n) => log(n.message), ...(cursor ? { cursor } : {}) });
+        const f = new FileFollower(a.follow, {
+          pollMs: a.pollMs,
+          from: a.from,
+          resumable: a.state !== undefined,
+          onNotice: (n) => {
+            monitor.metrics.tailNotice(n);
+            if (n.loss) warn(n.message);
+            else log(n.message);
+          },
+          ...(cursor ? { cursor } : {}),
+        });
         stopSource = () => f.stop();
         await f.run((lines) => monitor.push(lines));
       } else if (a.input === '-') {
@@ -142,6 +157,10 @@ export async function runLive(a: LiveArgs): Promise<void> {
     }
     // Finite input over (stdin EOF, no state to resume): end the open sessions so their ends are scored too.
     await monitor.stop({ flushSessions: inputEnded && !a.state, drainTimeoutMs: a.drainTimeout });
+    if (webhook && (webhook.queued > 0 || webhook.dropped > 0)) {
+      const kept = a.state ? 'kept in the state file: sent after the restart' : 'lost: no --state to keep them';
+      warn(`webhook: ${webhook.sent} alert(s) delivered, ${webhook.queued} not delivered within --drain-timeout ${a.drainTimeout} ms (${kept}), ${webhook.dropped} given up on (${webhook.overflowed} for a full queue)`);
+    }
     const s = monitor.snapshot();
     log(`stopped: ${s.lines} lines, ${s.events} events, ${s.anomalies} anomalies, ${s.droppedLines} dropped, ${s.sessions.evictedSessions} sessions evicted, ${s.sessions.unparsedLines} unparsed`);
   } catch (err) {

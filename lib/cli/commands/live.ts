@@ -17,6 +17,9 @@ export interface LiveArgs extends GlobalOptions {
   webhook?: string;
   webhookQueue: number;
   webhookRetries: number;
+  webhookTimeout: number;
+  webhookConcurrency: number;
+  webhookBatch: number;
   thresholdMode?: 'fixed' | 'rolling' | 'ewma';
   threshold?: number;
   k: number;
@@ -45,7 +48,7 @@ export function withLiveOptions<T>(y: Argv<T>) {
     })
     .option('model', { type: 'string', describe: 'model directory written by `deepsentry train`' })
     .option('scorer', { choices: ['model', 'novelty'] as const, default: 'model' as const, describe: 'model: the trained model in --model; novelty: the model-free transition-novelty scorer' })
-    .option('follow', { alias: 'f', type: 'string', describe: 'follow FILE like tail -F (survives rotation and truncation)' })
+    .option('follow', { alias: 'f', type: 'string', describe: 'follow FILE like tail -F (survives rotation and truncation; with --state, also rotations while stopped); a FIFO or character device is read as a stream' })
     .option('from', { choices: ['start', 'end'] as const, default: 'start' as const, describe: 'with --follow and no saved state: read FILE from its start or only new lines' })
     .option('poll-ms', { type: 'number', default: 100, describe: 'file poll interval when idle' })
     .option('listen', { type: 'string', describe: 'HOST:PORT for HTTP (POST /ingest when no other input, /metrics, /health, /ready, / dashboard); default host 127.0.0.1' })
@@ -53,9 +56,12 @@ export function withLiveOptions<T>(y: Argv<T>) {
     .option('max-body', { type: 'number', default: 1 << 20, describe: 'largest accepted HTTP body in bytes' })
     .option('state', { type: 'string', describe: 'checkpoint FILE: a restart resumes there (no line skipped, no alert repeated); needs --follow' })
     .option('alerts', { type: 'string', describe: 'append alerts as NDJSON to FILE' })
-    .option('webhook', { type: 'string', describe: 'POST each alert as JSON to URL (bounded queue, retries with backoff)' })
+    .option('webhook', { type: 'string', describe: 'POST alerts as JSON to URL (bounded queue, concurrent requests, retries with backoff and jitter; at least once: receivers dedupe by alert id)' })
     .option('webhook-queue', { type: 'number', default: 1000, describe: 'alerts held for the webhook before the oldest is dropped' })
-    .option('webhook-retries', { type: 'number', default: 8, describe: 'attempts per alert' })
+    .option('webhook-retries', { type: 'number', default: 8, describe: 'attempts per request before its alerts are given up on' })
+    .option('webhook-timeout', { type: 'number', default: 10_000, describe: 'ms a webhook request may take before it is aborted and retried' })
+    .option('webhook-concurrency', { type: 'number', default: 4, describe: 'webhook requests in flight at once (1: alerts arrive in order)' })
+    .option('webhook-batch', { type: 'number', default: 1, describe: 'alerts per webhook request (1: the body is one alert object; more: a JSON array of alerts)' })
     .option('threshold-mode', { choices: ['fixed', 'rolling', 'ewma'] as const, describe: "fixed: the model's saved threshold; rolling: mean+k·sigma over a window; ewma: exponentially weighted (default: fixed if the model has a threshold, else rolling)" })
     .option('threshold', { type: 'number', describe: "override the saved threshold (the floor of the adaptive modes)" })
     .option('k', { type: 'number', default: 3, describe: 'sigma multiplier of the adaptive thresholds' })
@@ -70,7 +76,7 @@ export function withLiveOptions<T>(y: Argv<T>) {
     .option('context', { type: 'number', default: 5, describe: 'context lines printed with each alert' })
     .option('worker', { type: 'boolean', default: true, describe: 'score in a worker thread (--no-worker: in the main thread)' })
     .option('checkpoint-ms', { type: 'number', default: 1000, describe: 'least time between two checkpoints of --state' })
-    .option('drain-timeout', { type: 'number', default: 10_000, describe: 'ms SIGTERM waits for queued webhook alerts' })
+    .option('drain-timeout', { type: 'number', default: 10_000, describe: 'ms SIGTERM waits for queued webhook alerts; then requests in flight are aborted and what is undelivered is kept in --state (or reported lost)' })
     .check((a) => {
       const inputs = [a.input !== undefined, a.follow !== undefined].filter(Boolean).length;
       if (a.input !== undefined && a.input !== '-') throw new Error(`Expected '-' (stdin) as the input argument but received ${JSON.stringify(a.input)}; use --follow FILE for a file`);
@@ -78,7 +84,7 @@ export function withLiveOptions<T>(y: Argv<T>) {
       if (inputs === 0 && a.listen === undefined) throw new Error('Give an input: --follow FILE, - (stdin) or --listen HOST:PORT (POST /ingest)');
       if (a.state !== undefined && a.follow === undefined) throw new Error('--state needs --follow FILE (only a file can be resumed at a byte offset)');
       if (a.scorer === 'model' && a.model === undefined) throw new Error('Give --model DIR (or --scorer novelty for the model-free scorer)');
-      const ints: [string, unknown, number][] = [['max-body', a.maxBody, 1], ['webhook-queue', a.webhookQueue, 1], ['webhook-retries', a.webhookRetries, 1], ['window', a.window, 2], ...(a.idleTimeout !== undefined ? ([['idle-timeout', a.idleTimeout, 1]] as [string, unknown, number][]) : []), ['max-sessions', a.maxSessions, 1], ['batch-delay', a.batchDelay, 0], ['max-batch', a.maxBatch, 1], ['context', a.context, 0], ['poll-ms', a.pollMs, 1], ['drain-timeout', a.drainTimeout, 0], ['checkpoint-ms', a.checkpointMs, 0]];
+      const ints: [string, unknown, number][] = [['max-body', a.maxBody, 1], ['webhook-queue', a.webhookQueue, 1], ['webhook-retries', a.webhookRetries, 1], ['webhook-timeout', a.webhookTimeout, 1], ['webhook-concurrency', a.webhookConcurrency, 1], ['webhook-batch', a.webhookBatch, 1], ['window', a.window, 2], ...(a.idleTimeout !== undefined ? ([['idle-timeout', a.idleTimeout, 1]] as [string, unknown, number][]) : []), ['max-sessions', a.maxSessions, 1], ['batch-delay', a.batchDelay, 0], ['max-batch', a.maxBatch, 1], ['context', a.context, 0], ['poll-ms', a.pollMs, 1], ['drain-timeout', a.drainTimeout, 0], ['checkpoint-ms', a.checkpointMs, 0]];
       for (const [name, v, min] of ints) {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`Expected an integer >= ${min} for --${name} but received ${String(v)}`);
       }

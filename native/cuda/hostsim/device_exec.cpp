@@ -2,7 +2,7 @@
 // host, for every thread of every block, phase by phase, queued on their stream of the stand-in runtime
 // (include/cuda_runtime.h). It replaces kernels.cu, which only nvcc compiles; everything else in the addon —
 // cuda_binding.cpp, runtime.cu, lstm_plan.h — is the real code. It checks the host side of the CUDA path,
-// not the GPU: the kernels' own correctness on the host is what the emulator (emulate.cpp) checks.
+// not the GPU: the kernels' own correctness on the host is what the emulator (native/verify/emulate.cpp) checks.
 //
 // Why this is not emulate.cpp's EmuExec / EmuSched, which also run these programs on the host:
 //   - EmuSched's memory is the emulator's checked memory (CheckedMem: bounds, exactly-once, race tracking on

@@ -1,5 +1,5 @@
 // A host emulator of the CUDA kernels: it runs the per-thread bodies of lstm_kernels.cuh, in the phase order
-// of the kernels in kernels.cu, through the launch sequence of lstm_plan.h, for every block and thread of the
+// of the kernels in native/cuda/kernels.cu, through the launch sequence of lstm_plan.h, for every block and thread of the
 // grid the emulator is given — on the CPU, with memory that checks every access:
 //   - every index is inside its buffer (reads and writes);
 //   - each element of an output buffer is written exactly once (gemm C, y, gates, cells, dpre, hprev,
@@ -13,7 +13,8 @@
 // compute the LSTM. It does not prove anything about the device itself: the CUDA compiler, warp scheduling,
 // memory-model details of grid.sync, occupancy, launch limits or speed. Only a GPU run can.
 //
-// Exposed to JavaScript as addon.cudaEmulator (tests only).
+// Exposed to JavaScript as cudaEmulator by the verification addon (native/verify/addon.cpp), never by the
+// shipped one. Needs no CUDA toolkit: g++ compiles it.
 #include <napi.h>
 
 #include <cstdint>
@@ -25,9 +26,9 @@
 
 #include "binding_common.h"
 #include "check.h"
-#include "cuda_api.h"
-#include "lstm_kernels.cuh"
-#include "lstm_plan.h"
+#include "cuda/lstm_kernels.cuh"
+#include "cuda/lstm_plan.h"
+#include "verify.h"
 
 namespace ds {
 namespace cuda {
