@@ -8,13 +8,14 @@ import { sessionOverrides } from '../options';
 
 export async function runScore(a: ScoreArgs): Promise<void> {
   const s = await setupPipeline(a);
-  const out = await checkScoreOutput(a.out, { lines: a.lines, force: a.force === true, inputs: [...(a.log === '-' ? [] : [a.log]), a.model] });
+  // The model first (a bad one is refused before --force touches the output), then the output, then the work.
   const model = await DeepSentry.load(a.model, { backend: a.backend, ...(a.threads !== undefined ? { threads: a.threads } : {}) });
   // Session flags override how the model cuts sessions (the model's own settings are its training's).
   const session = sessionOverrides(a);
   if (Object.keys(session).length > 0) {
     Object.assign(model.logConfig, resolveLogConfig({ ...model.logConfig, session: { ...model.logConfig.session, ...session } } as unknown as Record<string, unknown>));
   }
+  const out = await checkScoreOutput(a.out, { lines: a.lines, force: a.force === true, inputs: [...(a.log === '-' ? [] : [a.log]), a.model] });
   s.reporter.stage?.('score', `${a.log} with ${model.directory}`);
   const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, withText: a.withText === true, reporter: s.reporter, outputChecked: true, acceptTruncated: a.acceptTruncated === true });
   if (a.json) process.stdout.write(JSON.stringify({ ...r, replaced: out.removed }) + '\n');
