@@ -173,6 +173,9 @@ describe('logs on real data (shared/data)', function () {
       const dir = join(out, `plain-${builtin}`);
       const summary = await prepareLogs([p], dir, { format: fmt });
       expect(summary.sessionMode, file).to.equal('time');
+      expect(summary.timestamps, file).to.deep.equal([
+        { hdfs: '<Date> <Time> as YYMMDD HHmmss', bgl: '<Timestamp> as epoch-s', spark: '<Date> <Time> as YY/MM/DD HH:mm:ss', zookeeper: '<Date> <Time> as iso8601', hpc: '<Time> as epoch-s' }[builtin],
+      ]);
     }
   });
 

@@ -238,7 +238,7 @@ export function renderReport(input: ReportInput): string {
     ['anomalous sessions', `${int(s.anomalies)} (${pct(s.anomalyRate)})`],
   ];
   if (m.inputs.labelKind === 'session' && cov.labelsWithoutSession > 0) {
-    datasetRows.push(['labels of sessions not scored', `${int(cov.labelsWithoutSession)}: the label file also labels sessions that are not among the scored ones (with \`run\`: the earlier sessions it trained on)`]);
+    datasetRows.push(['labels of sessions not scored', `${int(cov.labelsWithoutSession)}: the label file also labels sessions that are not among the scored ones (after deepsentry run: the earlier sessions the model trained on)`]);
   }
   if (m.line) datasetRows.push(['lines scored', `${int(cov.linesScored)}, the lines of the scored sessions${cov.linesLabelled < cov.linesScored ? `; ${int(cov.linesLabelled)} of them labelled` : ', all labelled'}`], ['anomalous lines', `${int(m.line.anomalies)} (${pct(m.line.anomalyRate)})`]);
   const modelRows = input.modelConfig ? flattenConfig(input.modelConfig) : [];

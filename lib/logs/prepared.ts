@@ -65,6 +65,8 @@ export interface PrepareSummary {
   truncatedMessages: number;
   /** Format of each input (detected or given). */
   formats: string[];
+  /** Where each input's timestamps came from when its format found them itself (LogFormat.timestampSource), else ''. */
+  timestamps: string[];
   sessionMode: ResolvedSessionMode | null;
   issues: { counts: Record<IssueKind, number>; first: LogIssue[] };
   outDir: string;
@@ -82,7 +84,7 @@ export interface PrepareOptions extends InputOptions {
 export interface PreparedManifest {
   format: typeof PREPARED_FORMAT;
   version: number;
-  inputs: { name: string; format: string; gzip: boolean; lines: number; bytes: number }[];
+  inputs: { name: string; format: string; gzip: boolean; lines: number; bytes: number; timestamps?: string }[];
   sessionMode: ResolvedSessionMode | null;
   windowSize: number;
   config: LogConfig;
@@ -183,7 +185,14 @@ export async function prepareLogs(inputs: (string | Readable)[], outDir: string,
         }
         for (const w of waits) if (w) await w;
       }
-      inputInfo.push({ name: input.name, format: input.detection?.name ?? input.format.name, gzip: input.stats.gzip, lines: input.stats.lines, bytes: input.stats.bytes });
+      inputInfo.push({
+        name: input.name,
+        format: input.detection?.name ?? input.format.name,
+        gzip: input.stats.gzip,
+        lines: input.stats.lines,
+        bytes: input.stats.bytes,
+        ...(input.format.timestampSource ? { timestamps: input.format.timestampSource } : {}),
+      });
       blank += input.stats.blank;
       physical += input.stats.lines;
     }
@@ -212,6 +221,7 @@ export async function prepareLogs(inputs: (string | Readable)[], outDir: string,
       vocabularySize: vocab.size,
       truncatedMessages: proc.messages.tokenizer.truncatedCount,
       formats: inputInfo.map((i) => i.format),
+      timestamps: inputInfo.map((i) => i.timestamps ?? ''),
       sessionMode: proc.sessionMode,
       issues: { counts: { ...issues.counts }, first: issues.first },
       outDir,

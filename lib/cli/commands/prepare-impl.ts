@@ -45,7 +45,7 @@ export async function prepareOverrides(argv: PrepareArgs): Promise<LogConfigOver
 
 function human(s: PrepareSummary): string {
   const lines = [
-    `prepared ${s.outDir}: ${s.parsed} of ${s.lines} lines parsed (${s.unparsed} not, ${s.blank} blank) as ${[...new Set(s.formats)].join(', ')}`,
+    `prepared ${s.outDir}: ${s.parsed} of ${s.lines} lines parsed (${s.unparsed} not, ${s.blank} blank) as ${[...new Set(s.formats)].join(', ')}${s.timestamps.some((t) => t !== '') ? ` (time: ${[...new Set(s.timestamps.filter((t) => t !== ''))].join(', ')})` : ''}`,
     `${s.sessions} sessions (${s.sessionMode}${s.evictedSessions ? `, ${s.evictedSessions} evicted` : ''}${s.unsessioned ? `, ${s.unsessioned} lines in none` : ''}), ${s.distinctMessages} distinct messages, vocabulary ${s.vocabularySize}`,
   ];
   const bad = Object.entries(s.issues.counts).filter(([, n]) => n > 0);
