@@ -1,0 +1,313 @@
+/**
+ * The pipeline in-process: config schema, a tiny model trained on a real hdfs-dev slice, save/load, batch
+ * scoring, the library API (DeepSentry.load + scoreLines), the live scorer over the real model, and the
+ * claim that matters: anomalous sessions score higher than normal ones.
+ */
+import { expect } from 'chai';
+import { splitCsvLine } from '../../lib/eval/csv';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DeepSentryError } from '../../lib/errors';
+import { createOutputDir } from '../../lib/outdir';
+import { DeepSentry, resolvePipelineConfig, scoreLog, scoreWarnings, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../../lib/pipeline';
+import { createScorer } from '../../lib/live/engine';
+import { sweep, rocAuc } from '../../lib/eval/metrics';
+import { BGL_LOG, HDFS_LABELS, hdfsBlocks, hdfsSlice, tinyConfig, trainedModel, workDir } from '../support/pipeline-fixtures';
+import { requireData } from '../support/data';
+
+function labelsOf(file: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const l of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+    const [k, v] = l.split(',');
+    if (k) m.set(k, v.trim() === 'Anomaly' ? 1 : 0);
+  }
+  return m;
+}
+
+function readCsv(file: string): string[][] {
+  return fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => l.split(','));
+}
+
+describe('pipeline config', () => {
+  it('fills defaults from lib/logs and lib/models and rejects unknown keys and wrong types by name', () => {
+    const c = resolvePipelineConfig({ detector: { model: { hiddenSize: 32 } } });
+    expect(c.detector.model.hiddenSize).to.equal(32);
+    expect(c.detector.model.objective).to.equal('softmax');
+    expect(c.text.model.latentDim).to.be.a('number');
+    expect(() => resolvePipelineConfig({ detector: { modle: {} } })).to.throw(DeepSentryError, /Unknown option detector\.modle/);
+    expect(() => resolvePipelineConfig({ text: { train: { epochs: 'ten' } } })).to.throw(DeepSentryError, /text\.train\.epochs/);
+    expect(() => resolvePipelineConfig({ threshold: { method: 'magic' } })).to.throw(DeepSentryError, /threshold\.method/);
+    expect(() => resolvePipelineConfig({ logs: { sesion: {} } })).to.throw(DeepSentryError, /logs\.sesion/);
+    expect(() => resolvePipelineConfig({ run: { trainFraction: 1.5 } })).to.throw(DeepSentryError, /run\.trainFraction/);
+  });
+
+  it('flags override the file', () => {
+    const c = applyFlags(resolvePipelineConfig({ seed: 1, run: { trainFraction: 0.3 } }), { seed: 7, trainFraction: 0.6, format: 'hdfs' });
+    expect([c.seed, c.run.trainFraction, c.logs.format]).to.deep.equal([7, 0.6, 'hdfs']);
+    expect(defaultPipelineConfig().run.trainFraction).to.equal(0.5);
+  });
+});
+
+describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', function () {
+  this.timeout(300000);
+  let modelDir: string;
+  before(async function () {
+    requireData(this);
+    modelDir = await trainedModel();
+  });
+
+  it('writes one self-contained model directory that loads back and scores identically', async () => {
+    const json = JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
+    expect(json.format).to.equal('deepsentry-model');
+    expect(json.thresholds.session.value).to.be.a('number');
+    expect(json.extra.messages.length).to.be.greaterThan(5);
+    expect(json.extra.logConfig.format).to.equal('hdfs');
+    expect(json.vocabulary.tokens.slice(0, 3)).to.deep.equal(['<pad>', '<eos>', '<unk>']);
+    expect(json.metrics.text.epochs).to.be.greaterThan(0);
+    expect(json.dataHash).to.match(/^[0-9a-f]{64}$/);
+    const a = await DeepSentry.load(modelDir);
+    const b = await DeepSentry.load(modelDir);
+    const lines = fs.readFileSync(hdfsSlice(3000), 'utf8').split('\n').filter(Boolean);
+    const ra = await a.scoreLines(lines);
+    const rb = await b.scoreLines(lines);
+    expect(ra.sessions.length).to.be.greaterThan(50);
+    expect(ra.lines.length).to.be.at.least(lines.length);
+    expect(ra.sessions.map((s) => s.score)).to.deep.equal(rb.sessions.map((s) => s.score));
+    for (const s of ra.sessions) expect(s.anomaly).to.equal(s.score >= ra.threshold);
+  });
+
+  it('is deterministic given the seed: same data, same config, bit-identical weights and threshold', async () => {
+    const a = path.join(workDir(), 'det-a');
+    const b = path.join(workDir(), 'det-b');
+    await trainModel([hdfsSlice(4000)], a, { config: tinyConfig() });
+    await trainModel([hdfsSlice(4000)], b, { config: tinyConfig() });
+    const ja = JSON.parse(fs.readFileSync(path.join(a, 'model.json'), 'utf8'));
+    const jb = JSON.parse(fs.readFileSync(path.join(b, 'model.json'), 'utf8'));
+    expect(ja.shardSha256).to.deep.equal(jb.shardSha256);
+    expect(ja.thresholds).to.deep.equal(jb.thresholds);
+    const c = path.join(workDir(), 'det-c');
+    await trainModel([hdfsSlice(4000)], c, { config: tinyConfig({ seed: 7 }) });
+    expect(JSON.parse(fs.readFileSync(path.join(c, 'model.json'), 'utf8')).shardSha256).not.to.deep.equal(ja.shardSha256);
+  });
+
+  it('score: sessions.csv and lines.csv with the documented columns, anomaly at the saved threshold', async () => {
+    const model = await DeepSentry.load(modelDir);
+    const out = path.join(workDir(), 'scores-api');
+    const log = hdfsSlice(5000);
+    const r = await scoreLog(model, log, out);
+    const s = readCsv(path.join(out, 'sessions.csv'));
+    const l = readCsv(path.join(out, 'lines.csv'));
+    expect(s[0]).to.deep.equal(['session', 'score', 'anomaly', 'lines', 'first_ts', 'last_ts']);
+    expect(l[0]).to.deep.equal(['line_no', 'session', 'score', 'anomaly']);
+    expect(s.length - 1).to.equal(r.sessions);
+    const lineTotal = s.slice(1).reduce((a, row) => a + Number(row[3]), 0);
+    expect(l.length - 1).to.equal(lineTotal);
+    for (const row of s.slice(1)) {
+      expect(row[2]).to.equal(Number(row[1]) >= model.threshold ? '1' : '0');
+      expect(row[4]).to.match(/^2008-11-\d\dT/);
+    }
+    // line numbers are physical lines of the input, each in 1..5000
+    for (const row of l.slice(1, 200)) expect(Number(row[0])).to.be.within(1, 5000);
+    expect(r.anomalies).to.equal(s.slice(1).filter((row) => row[2] === '1').length);
+    // withText: the same rows plus each line's message (CSV-quoted), as the log has it after "Component: "
+    const outT = path.join(workDir(), 'scores-api-text');
+    await scoreLog(model, log, outT, { withText: true });
+    const lt = fs.readFileSync(path.join(outT, 'lines.csv'), 'utf8').trimEnd().split('\n').map((x, i) => splitCsvLine(x, 'lines.csv', i + 1));
+    expect(lt[0]).to.deep.equal(['line_no', 'session', 'score', 'anomaly', 'text']);
+    expect(lt.map((row) => row.slice(0, 4))).to.deep.equal(l);
+    const raw = fs.readFileSync(log, 'utf8').split('\n');
+    for (const row of lt.slice(1)) expect(row[4]).to.equal(raw[Number(row[0]) - 1]!.replace(/^(\S+ ){4}\S+: /, ''));
+  });
+
+  it('idle timeout: a key split at quiet gaps scores as the live monitor sees it; one sessions.csv row per key', async () => {
+    const model = await DeepSentry.load(modelDir);
+    const idle = model.logConfig.session.idleTimeoutMs;
+    expect(idle).to.equal(DEFAULT_IDLE_TIMEOUT_MS);
+    // blk_111 writes, is quiet 25 min, then is deleted (two segments, both ended: the log goes on 6 min after);
+    // blk_222 stops after allocation (ended by the timeout); blk_333 is still open when the log stops (censored).
+    const log = [
+      '081109 203518 35 INFO dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /user/root/rand/_temporary/_task_200811092030_0001_m_000001_0/part-00001. blk_111',
+      '081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_111 src: /10.250.19.102:54106 dest: /10.250.19.102:50010',
+      '081109 203519 145 INFO dfs.DataNode$PacketResponder: PacketResponder 0 for block blk_111 terminating',
+      '081109 203520 35 INFO dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /user/root/rand/_temporary/_task_200811092030_0001_m_000002_0/part-00002. blk_222',
+      '081109 203521 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_222 src: /10.250.19.102:54107 dest: /10.250.19.102:50010',
+      '081109 210000 19 INFO dfs.FSDataset: Deleting block blk_111 file /mnt/hadoop/dfs/data/current/subdir12/blk_111',
+      '081109 210600 35 INFO dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /user/root/rand/_temporary/_task_200811092030_0001_m_000003_0/part-00003. blk_333',
+      '081109 210601 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_333 src: /10.250.19.102:54108 dest: /10.250.19.102:50010',
+    ];
+    const file = path.join(workDir(), 'idle.log');
+    fs.writeFileSync(file, log.join('\n') + '\n');
+    const out = path.join(workDir(), 'idle-scores');
+    await scoreLog(model, file, out);
+    const s = readCsv(path.join(out, 'sessions.csv')).slice(1);
+    expect(s.map((r) => [r[0], r[3]])).to.deep.equal([['blk_111', '4'], ['blk_222', '2'], ['blk_333', '2']]);
+    const lineScores = readCsv(path.join(out, 'lines.csv')).slice(1);
+    // The live scorer with the same timeout (no flush: blk_333 is still open) gives the same line scores and,
+    // with its idle end events, the same per-key maxima.
+    const live = await createScorer(modelDir, { worker: false, idleTimeoutMs: idle });
+    const ev = await live.scoreLines(log.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text })));
+    await live.close();
+    expect(ev.filter((e) => e.isSessionEnd).map((e) => [e.session, e.endReason])).to.deep.equal([['blk_111', 'idle'], ['blk_222', 'idle'], ['blk_111', 'idle']]);
+    const f = (x: number) => Math.fround(x).toPrecision(6);
+    expect(lineScores.map((r) => [r[0], f(Number(r[2]))]).sort()).to.deep.equal(ev.filter((e) => !e.isSessionEnd).map((e) => [String(e.lineNo), f(e.score)]).sort());
+    const max = new Map<string, number>();
+    for (const e of ev) max.set(e.session, Math.max(max.get(e.session) ?? -Infinity, e.score));
+    for (const r of s) expect(f(Number(r[1])), r[0]).to.equal(f(max.get(r[0]) as number));
+    // The censored key's score is the max of its lines alone (no end event).
+    const l333 = lineScores.filter((r) => r[1] === 'blk_333').map((r) => Number(r[2]));
+    expect(f(Number(s[2][1]))).to.equal(f(Math.max(...l333)));
+  });
+
+  it('sessionEnded: idle/window ends are events, evicted never, the end of input only without a timeout', () => {
+    expect(sessionEnded('idle', 300_000, 1)).to.equal(true);
+    expect(sessionEnded('window', 300_000, 1)).to.equal(true);
+    expect(sessionEnded('evicted', null, 1)).to.equal(false);
+    expect(sessionEnded('end', 300_000, 1)).to.equal(false);
+    expect(sessionEnded('end', null, 1)).to.equal(true);
+    expect(sessionEnded('end', 300_000, null)).to.equal(true);
+    // a config without logs.session keeps the pipeline's timeout; an explicit null turns it off
+    expect(resolvePipelineConfig({ logs: { format: 'hdfs' } }).logs.session?.idleTimeoutMs).to.equal(DEFAULT_IDLE_TIMEOUT_MS);
+    expect(resolvePipelineConfig({ logs: { session: { idleTimeoutMs: null } } }).logs.session?.idleTimeoutMs).to.equal(null);
+  });
+
+  it('a different format than the model, an empty log and a missing model are clear errors', async () => {
+    const model = await DeepSentry.load(modelDir);
+    const empty = path.join(workDir(), 'empty.log');
+    fs.writeFileSync(empty, '');
+    await scoreLog(model, empty, path.join(workDir(), 'e1')).then(
+      () => expect.fail('empty log scored'),
+      (e) => expect(e).to.be.instanceOf(DeepSentryError).with.property('message').that.match(/empty/),
+    );
+    const other = path.join(workDir(), 'other.log');
+    fs.writeFileSync(other, '{"msg":"hello"}\n{"msg":"world"}\n');
+    await scoreLog(model, other, path.join(workDir(), 'e2')).then(
+      () => expect.fail('foreign log scored'),
+      (e) => expect(e).to.be.instanceOf(DeepSentryError).with.property('message').that.match(/different format/),
+    );
+    await DeepSentry.load(path.join(workDir(), 'no-such-model')).then(
+      () => expect.fail('loaded a missing model'),
+      (e) => expect(e).to.be.instanceOf(DeepSentryError).with.property('code', 'DS_MODEL'),
+    );
+  });
+
+  it('the live scorer over the real model: every line scored, sessions end, expected messages on demand', async () => {
+    const scorer = await createScorer(modelDir, { worker: false, idleTimeoutMs: null });
+    expect(scorer.name).to.equal('bilstm');
+    expect(scorer.savedThreshold).to.be.a('number');
+    const lines = fs.readFileSync(hdfsSlice(3000), 'utf8').split('\n').filter(Boolean).slice(0, 500);
+    const raw = lines.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text }));
+    const ev1 = await scorer.scoreLines(raw.slice(0, 250));
+    const last = ev1[ev1.length - 1];
+    expect(last.window[last.window.length - 1]).to.equal(lines[last.seq]);
+    expect(ev1[1].expected).to.be.a('string');
+    const ev2 = await scorer.scoreLines(raw.slice(250));
+    const ends = await scorer.flush();
+    expect(ev1.length + ev2.length).to.be.at.least(500);
+    expect(ends.length).to.be.greaterThan(10);
+    expect(ends.every((e) => e.isSessionEnd && e.endReason === 'flush')).to.equal(true);
+    // Same lines in one batch: the same scores (batching does not change scoring).
+    const one = await createScorer(modelDir, { worker: false, idleTimeoutMs: null });
+    const all = [...(await one.scoreLines(raw)), ...(await one.flush())];
+    expect(all.map((e) => e.score)).to.deep.equal([...ev1, ...ev2, ...ends].map((e) => e.score));
+    await scorer.close();
+    await one.close();
+  });
+
+  it('the live scorer also runs in a worker thread (the CLI default) with the same scores', async () => {
+    const lines = fs.readFileSync(hdfsSlice(3000), 'utf8').split('\n').filter(Boolean).slice(0, 300);
+    const raw = lines.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text }));
+    const inThread = await createScorer(modelDir, { worker: false, idleTimeoutMs: null });
+    const worker = await createScorer(modelDir, { worker: true, idleTimeoutMs: null });
+    try {
+      const a = [...(await inThread.scoreLines(raw)), ...(await inThread.flush())];
+      const b = [...(await worker.scoreLines(raw)), ...(await worker.flush())];
+      expect(b.map((e) => [e.seq, e.session, e.score])).to.deep.equal(a.map((e) => [e.seq, e.session, e.score]));
+    } finally {
+      await inThread.close();
+      await worker.close();
+    }
+  });
+});
+
+describe('pipeline: run separates anomalous from normal sessions (real hdfs-dev slice)', function () {
+  this.timeout(300000);
+  before(function () {
+    requireData(this);
+  });
+  it('session ROC-AUC on the scored part is far above chance; evaluation files are written', async () => {
+    const out = path.join(workDir(), 'run');
+    const r = await runPipeline(hdfsBlocks(40000), out, { config: tinyConfig(), labels: HDFS_LABELS });
+    expect(r.trainSessions).to.be.greaterThan(100);
+    const m = r.evaluation!.result.metrics;
+    expect(fs.existsSync(path.join(out, 'metrics.json'))).to.equal(true);
+    expect(fs.existsSync(path.join(out, 'report.html'))).to.equal(true);
+    expect(m.session.anomalies).to.be.greaterThan(5);
+    // Cross-check the AUC from sessions.csv with the labels directly.
+    const labels = labelsOf(HDFS_LABELS);
+    const rows = readCsv(path.join(out, 'sessions.csv')).slice(1);
+    const auc = rocAuc(sweep(rows.map((x) => Number(x[1])), rows.map((x) => labels.get(x[0]) ?? 0)))!;
+    expect(auc).to.be.closeTo(m.session.rocAuc!, 1e-9);
+    expect(auc).to.be.greaterThan(0.8);
+  });
+});
+
+describe('pipeline: run evaluates a log against the labels its own lines carry (BGL)', function () {
+  this.timeout(300000);
+  before(function () {
+    requireData(this);
+  });
+  it('with no --labels, BGL lines are labelled by their Label column: counts match the raw file line by line', async () => {
+    const out = path.join(workDir(), 'run-bgl');
+    const r = await runPipeline(BGL_LOG, out, { config: tinyConfig() });
+    expect(r.evaluation, 'evaluated without a label file').to.not.equal(null);
+    const m = r.evaluation!.result.metrics;
+    // Independent count: the scored lines (lines.csv line_no) whose first field is not "-" in the raw log.
+    const raw = fs.readFileSync(BGL_LOG, 'utf8').split('\n');
+    const scored = readCsv(path.join(out, 'lines.csv')).slice(1).map((x) => Number(x[0]));
+    expect(scored.length).to.be.greaterThan(500);
+    const anomalous = scored.filter((n) => raw[n - 1].split(/\s+/)[0] !== '-').length;
+    expect(anomalous, 'some scored lines are alerts').to.be.greaterThan(10);
+    expect(m.line!.anomalies).to.equal(anomalous);
+    expect(m.coverage.linesLabelled).to.equal(scored.length);
+    expect(m.session.anomalies).to.be.greaterThan(0);
+    expect(fs.existsSync(path.join(out, 'report.html'))).to.equal(true);
+    // the flag-rate warning follows the counts (the later half of this small sample is mostly new messages)
+    expect(r.score.warnings.length).to.equal(r.score.anomalies > 0.2 * r.score.sessions ? 1 : 0);
+  });
+
+  it('scoreWarnings: a flag rate above 20 % of at least 20 sessions is called out, with the new messages', () => {
+    expect(scoreWarnings({ sessions: 100, anomalies: 20, newMessages: 5 })).to.deep.equal([]);
+    expect(scoreWarnings({ sessions: 19, anomalies: 19, newMessages: 5 })).to.deep.equal([]);
+    const w = scoreWarnings({ sessions: 100, anomalies: 21, newMessages: 7 });
+    expect(w).to.have.length(1);
+    expect(w[0]).to.match(/21 of 100 scored sessions \(21 %\)/).and.to.match(/7 messages the model never saw/);
+  });
+
+  it('an HDFS log (no label field in its format) is not evaluated without --labels', async () => {
+    const out = path.join(workDir(), 'run-hdfs-nolabels');
+    const r = await runPipeline(hdfsBlocks(20000), out, { config: tinyConfig() });
+    expect(r.evaluation).to.equal(null);
+    expect(fs.existsSync(path.join(out, 'metrics.json'))).to.equal(false);
+  });
+});
+
+describe('output directories', () => {
+  it('are created with their parents; a file in the way or an uncreatable place (/proc) is a DS_IO error, not a hang', async () => {
+    const base = path.join(workDir(), 'outdirs');
+    await createOutputDir(path.join(base, 'a', 'b', 'c'));
+    expect(fs.statSync(path.join(base, 'a', 'b', 'c')).isDirectory()).to.equal(true);
+    await createOutputDir(path.join(base, 'a', 'b', 'c')); // exists: fine
+    fs.writeFileSync(path.join(base, 'file'), 'x');
+    for (const bad of [path.join(base, 'file'), path.join(base, 'file', 'sub')]) {
+      const err = await createOutputDir(bad).then(() => null, (e: unknown) => e);
+      expect(err, bad).to.be.instanceOf(DeepSentryError);
+      expect((err as DeepSentryError).code).to.equal('DS_IO');
+      expect((err as Error).message).to.contain(bad);
+    }
+    // Node 20's mkdir({recursive: true}) never returns here; ours must fail (mocha's timeout catches a hang)
+    if (fs.existsSync('/proc/self')) {
+      const err = await createOutputDir('/proc/deepsentry-test/x').then(() => null, (e: unknown) => e);
+      expect((err as DeepSentryError).code).to.equal('DS_IO');
+    }
+  });
+});

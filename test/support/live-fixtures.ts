@@ -1,0 +1,18 @@
+/**
+ * Input for the live tests: real HDFS lines from the sample the package ships (data/sample/HDFS.log.gz, the
+ * hdfs-dev split), so the tests need nothing outside the repository.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+
+export const SAMPLE = path.resolve(__dirname, '../../data/sample/HDFS.log.gz');
+
+let cache: string[] | null = null;
+
+/** The first `n` lines of the HDFS sample (non-empty, in file order). */
+export function hdfsLines(n: number): string[] {
+  cache ??= zlib.gunzipSync(fs.readFileSync(SAMPLE)).toString('utf8').split('\n').filter((l) => l !== '');
+  if (n > cache.length) throw new Error(`the HDFS sample has ${cache.length} lines, not ${n}`);
+  return cache.slice(0, n);
+}

@@ -1,0 +1,138 @@
+/**
+ * Shared fixtures of the pipeline tests: a slice of the real hdfs-dev log (and its labels), a tiny
+ * configuration that trains in seconds, and one model trained once per test run in a temp directory.
+ * The real logs are found where every suite finds them (test/support/data.ts: ../shared/data beside the
+ * repository, or $DEEPSENTRY_DATA_DIR); a suite using them calls requireData first.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import * as zlib from 'node:zlib';
+import { sha256Hex } from '../../lib/models/files';
+import { resolvePipelineConfig, trainModel, type PipelineConfig } from '../../lib/pipeline';
+import { dataPath, HDFS_DEV_LABELS, HDFS_DEV_LOG } from './data';
+
+export const ROOT = path.join(__dirname, '../..');
+export const HDFS_LOG = HDFS_DEV_LOG;
+export const HDFS_LABELS = HDFS_DEV_LABELS;
+export const SAMPLE_LOG = path.join(ROOT, 'data', 'sample', 'HDFS.log.gz');
+export const SAMPLE_LABELS = path.join(ROOT, 'data', 'sample', 'anomaly_label.csv.gz');
+export const BGL_LOG = dataPath('loghub/BGL/BGL_2k.log');
+
+/** A small but real configuration: every stage runs, in a few seconds. */
+export const TINY = {
+  text: { model: { embeddingDim: 8, hiddenSize: 16, latentDim: 16 }, train: { epochs: 15, batchSize: 32 } },
+  detector: { model: { hiddenSize: 8 }, train: { epochs: 2, batchSize: 256 } },
+};
+
+export function tinyConfig(extra: Record<string, unknown> = {}): PipelineConfig {
+  return resolvePipelineConfig({ ...TINY, ...extra });
+}
+
+let work: string | null = null;
+/** A temp directory for this test run, removed at exit. */
+export function workDir(): string {
+  if (work === null) {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-pipeline-test-'));
+    const w = work;
+    process.on('exit', () => fs.rmSync(w, { recursive: true, force: true }));
+  }
+  return work;
+}
+
+/** The first `lines` lines of hdfs-dev as a file. */
+export function hdfsSlice(lines: number, name = `hdfs-${lines}.log`): string {
+  const p = path.join(workDir(), name);
+  if (!fs.existsSync(p)) {
+    const text = fs.readFileSync(HDFS_LOG, 'utf8');
+    let i = 0;
+    for (let n = 0; n < lines && i >= 0; n++) i = text.indexOf('\n', i + 1);
+    fs.writeFileSync(p, i < 0 ? text : text.slice(0, i + 1));
+  }
+  return p;
+}
+
+/** The tiny config as a file for --config. */
+export function tinyConfigFile(): string {
+  const p = path.join(workDir(), 'tiny.json');
+  if (!fs.existsSync(p)) fs.writeFileSync(p, JSON.stringify(TINY));
+  return p;
+}
+
+/**
+ * Whole sessions: every line (in original order) of the blocks first named in the first `lines` lines of
+ * hdfs-dev. A plain prefix would cut the last blocks short, and a block cut short looks (rightly) anomalous.
+ */
+export function hdfsBlocks(lines: number): string {
+  const p = path.join(workDir(), `hdfs-blocks-${lines}.log`);
+  if (!fs.existsSync(p)) {
+    const all = fs.readFileSync(HDFS_LOG, 'utf8').split('\n');
+    const keep = new Set<string>();
+    for (const l of all.slice(0, lines)) for (const m of l.match(/blk_-?\d+/g) ?? []) keep.add(m);
+    fs.writeFileSync(p, all.filter((l) => (l.match(/blk_-?\d+/g) ?? []).some((b) => keep.has(b))).join('\n') + '\n');
+  }
+  return p;
+}
+
+let trained: Promise<string> | null = null;
+/** A tiny model trained once (in-process) on the first 20k lines of hdfs-dev. */
+export function trainedModel(): Promise<string> {
+  trained ??= (async () => {
+    const dir = path.join(workDir(), 'model');
+    await trainModel([hdfsSlice(20000)], dir, { config: tinyConfig() });
+    return dir;
+  })();
+  return trained;
+}
+
+/** Runs the CLI from source (tsx) in a child process. */
+export function cli(args: string[], opts: { env?: Record<string, string> } = {}): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", '--', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, FORCE_COLOR: '0', ...(opts.env ?? {}) },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Damaged gzip copies of a real log (made once per run): `truncated` (the first half of the compressed
+ * bytes), `crc` (one byte of the CRC-32 trailer flipped: every line decodes, the check fails at the end),
+ * `garbage` (a valid gzip header followed by random bytes), and `whole`, the intact gzip.
+ */
+export function damagedGzips(log: string): { whole: string; truncated: string; crc: string; garbage: string } {
+  const base = path.join(workDir(), path.basename(log));
+  const out = { whole: `${base}.gz`, truncated: `${base}.truncated.gz`, crc: `${base}.crc.gz`, garbage: `${base}.garbage.gz` };
+  if (!fs.existsSync(out.whole)) {
+    const gz = zlib.gzipSync(fs.readFileSync(log));
+    fs.writeFileSync(out.whole, gz);
+    fs.writeFileSync(out.truncated, gz.subarray(0, gz.length >> 1));
+    const crc = Buffer.from(gz);
+    crc[crc.length - 8] ^= 0xff; // the trailer is CRC-32 then ISIZE, 4 bytes each
+    fs.writeFileSync(out.crc, crc);
+    let seed = 12345;
+    const garbage = Buffer.alloc(64 * 1024, 0).map(() => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff);
+    fs.writeFileSync(out.garbage, Buffer.concat([gz.subarray(0, 10), garbage]));
+  }
+  return out;
+}
+
+/**
+ * A copy of a model directory whose weights hold NaN (one value of the first shard), with checksums that
+ * match: what a diverged training saved by an older version, or a bit-rotted model re-hashed, looks like.
+ */
+export function modelWithNaN(model: string, name: string): string {
+  const dir = path.join(workDir(), name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.cpSync(model, dir, { recursive: true });
+  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+  const shard = json.weightsManifest[0].paths[0] as string;
+  const b = fs.readFileSync(path.join(dir, shard));
+  b.writeFloatLE(NaN, 4 * 100);
+  fs.writeFileSync(path.join(dir, shard), b);
+  json.shardSha256[shard] = sha256Hex(b);
+  const { contentSha256: _, ...body } = json;
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ ...body, contentSha256: sha256Hex(JSON.stringify(body)) }, null, 1) + '\n');
+  return dir;
+}
