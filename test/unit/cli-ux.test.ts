@@ -4,8 +4,6 @@
  * cheap: no training.
  */
 import { expect } from 'chai';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import { backendSummary, decideBackend } from '../../lib/backend/select';
@@ -25,7 +23,6 @@ import { describeModel } from '../../lib/pipeline/describe';
 import { consoleReporter } from '../../lib/pipeline/progress';
 import type { TrainProgress } from '../../lib/models/train';
 import { inputWarnings } from '../../lib/logs/issues';
-import { cli, workDir } from '../support/pipeline-fixtures';
 
 /** Dotted paths of every leaf and section of an object (arrays are leaves). */
 function paths(o: Record<string, unknown>, prefix = ''): string[] {
@@ -48,18 +45,6 @@ describe('config --defaults', () => {
     // the key pattern is commented out: giving it would change what auto sessions mean
     expect(back.logs.session?.keyPattern).to.equal(undefined);
     expect(text).to.match(/^ {4}# keyPattern: "blk_-\?\\\\d\+"/m);
-  });
-
-  it('the CLI prints it (exit 0), and checks a --config file against it', function () {
-    this.timeout(60_000);
-    const r = cli(['config', '--defaults']);
-    expect(r.code, r.stderr).to.equal(0);
-    expect(r.stdout).to.equal(annotatedConfig());
-    const bad = path.join(workDir(), 'bad-config.yaml');
-    fs.writeFileSync(bad, 'logs:\n  session:\n    windowMz: 5\n');
-    const e = cli(['config', '--config', bad]);
-    expect(e.code).to.equal(1);
-    expect(e.stderr).to.match(/^deepsentry: --config .*bad-config\.yaml: Unknown option logs\.session\.windowMz\n$/);
   });
 });
 

@@ -1,0 +1,85 @@
+/**
+ * `deepsentry info` and the loader's report, run as the CLI runs (a child process, so each case gets its own
+ * environment and a fresh loader): the addon's path, version, SIMD levels, threads (honouring --threads) and
+ * CUDA status; and, when the addon is off or broken, why and what still works.
+ */
+import { expect } from 'chai';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { packageRoot } from '../../lib/backend/native';
+import type { InfoReport } from '../../lib/cli/commands/info-impl';
+import { nativeOrSkip } from '../support/native-helpers';
+
+const root = packageRoot();
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const code = `require('./lib/cli/main').main(${JSON.stringify(args)}).then((c) => { process.exitCode = c; })`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('deepsentry info (child process)', function () {
+  it('--json: addon path, version, SIMD, threads (from --threads) and CUDA status', function () {
+    nativeOrSkip(this);
+    const r = cli(['info', '--json', '--threads', '1']);
+    expect(r.status, r.stderr).to.equal(0);
+    const rep = JSON.parse(r.stdout) as InfoReport;
+    expect(rep.loaded).to.equal(true);
+    expect(rep.path).to.match(/deepsentry\.node$/);
+    expect(rep.fallback).to.equal(null);
+    const c = rep.capabilities!;
+    expect(c.version).to.equal(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version);
+    expect(c.threads).to.equal(1);
+    expect(c.simdSupported).to.include(c.simd);
+    expect(c.simdSupported[0]).to.equal('baseline');
+    expect(c.cudaCompiled).to.be.a('boolean');
+    if (c.cudaCompiled && c.cudaDeviceCount === 0) {
+      expect(c.cudaError, 'no device: the CUDA error says why').to.be.a('string').and.not.equal('');
+    }
+    if (c.cudaCompiled) expect(c.cudaRuntimeVersion).to.be.a('number');
+  });
+
+  it('prints the same as text, and --threads changes it', function () {
+    nativeOrSkip(this);
+    const r = cli(['info', '--threads', '2']);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/^addon: +\S*deepsentry\.node$/m);
+    expect(r.stdout).to.match(/^SIMD: +(baseline|avx2|avx512) \(supported: baseline/m);
+    expect(r.stdout).to.match(/^threads: +2 /m);
+    expect(r.stdout).to.match(/^CUDA: +(not compiled in|compiled in; \d+ device)/m);
+  });
+
+  it('with the addon turned off: says so and what still works (exit 0)', () => {
+    const r = cli(['info'], { DEEPSENTRY_NATIVE: 'none' });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('addon:    not loaded');
+    expect(r.stdout).to.contain('DEEPSENTRY_NATIVE');
+    expect(r.stdout).to.contain('What still works');
+    const j = JSON.parse(cli(['info', '--json'], { DEEPSENTRY_NATIVE: 'none' }).stdout) as InfoReport;
+    expect(j.loaded).to.equal(false);
+    expect(j.capabilities).to.equal(null);
+    expect(j.fallback).to.match(/TypeScript/);
+  });
+
+  it('a broken or missing DEEPSENTRY_NATIVE file is reported; another build is used, with a warning', function () {
+    nativeOrSkip(this);
+    const bogus = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ds-info-')), 'deepsentry.node');
+    fs.writeFileSync(bogus, 'not an ELF file');
+    const r = cli(['info', '--json'], { DEEPSENTRY_NATIVE: bogus });
+    const rep = JSON.parse(r.stdout) as InfoReport;
+    expect(rep.errors[0].path).to.equal(bogus);
+    expect(rep.errors[0].error).to.contain('failed to load');
+    expect(rep.loaded).to.equal(true);
+    // a library user (not info, which prints the report itself) gets a warning naming the failed override
+    const missing = path.join(path.dirname(bogus), 'missing.node');
+    const w = spawnSync(process.execPath, ['--import', 'tsx', '-e', "require('./lib/backend/native').loadNative()"], {
+      cwd: root, encoding: 'utf8', env: { ...process.env, DEEPSENTRY_NATIVE: missing }, timeout: 60_000,
+    });
+    expect(w.stderr).to.contain('DEEPSENTRY_NATIVE');
+    expect(w.stderr).to.contain(`${missing} does not exist (not built)`);
+  });
+});
