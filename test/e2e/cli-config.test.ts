@@ -6,17 +6,18 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { annotatedConfig } from '../../lib/pipeline/config';
-import { cli, workDir } from '../support/pipeline-fixtures';
+import { runCli } from '../support/cli';
+import { workDir } from '../support/tmp';
 
 describe('config --defaults (CLI)', () => {
   it('the CLI prints it (exit 0), and checks a --config file against it', function () {
     this.timeout(60_000);
-    const r = cli(['config', '--defaults']);
+    const r = runCli(['config', '--defaults']);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.equal(annotatedConfig());
     const bad = path.join(workDir(), 'bad-config.yaml');
     fs.writeFileSync(bad, 'logs:\n  session:\n    windowMz: 5\n');
-    const e = cli(['config', '--config', bad]);
+    const e = runCli(['config', '--config', bad]);
     expect(e.code).to.equal(1);
     expect(e.stderr).to.match(/^deepsentry: --config .*bad-config\.yaml: Unknown option logs\.session\.windowMz\n$/);
   });

@@ -12,9 +12,9 @@
  */
 import { expect } from 'chai';
 import { spawnSync } from 'child_process';
-import * as fs from 'fs';
 import * as path from 'path';
 import { loadNativeFile, packageRoot } from '../../lib/backend/native';
+import { builtOrSkip } from '../support/native-helpers';
 
 const SUITES = ['test/unit/cuda.test.ts', 'test/unit/backend-cuda.test.ts'];
 /** The tail of the child's output shown on failure: the Spec reporter prints failures last. */
@@ -25,10 +25,7 @@ describe('CUDA host code on the stand-in runtime (hostsim)', function () {
   const file = path.join(root, 'build-hostsim', 'deepsentry.node');
 
   before(function () {
-    if (fs.existsSync(file)) return;
-    const why = `${path.relative(root, file)} not built (run \`npm run build:hostsim\`)`;
-    if (process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
-    this.skip();
+    builtOrSkip(this, path.relative(root, file), 'build:hostsim');
   });
 
   it('the hostsim build loads and reports CUDA compiled in with one (stand-in) device', function () {

@@ -10,7 +10,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { evaluate, loadSessionLabels, writeEvaluation } from '../../lib/eval';
-import { HDFS_LABELS, HDFS_LOG, hdfsBaselineScores, tmpDir } from '../support/eval-fixtures';
+import { hdfsBaselineScores } from '../support/eval-fixtures';
+import { HDFS_DEV_LABELS, HDFS_DEV_LOG } from '../support/data';
+import { tempDir } from '../support/tmp';
+import { skipUnlessCI } from '../support/skip';
 
 // DEEPSENTRY_CHROMIUM overrides the path (e.g. to check the missing-browser behaviour)
 const CHROMIUM = process.env.DEEPSENTRY_CHROMIUM ?? '/usr/bin/chromium';
@@ -109,22 +112,18 @@ function inkStats(img: Image, color: [number, number, number]): { ink: number; n
 
 describe('eval report in headless chromium', function () {
   this.timeout(120000);
-  const work = tmpDir('browser');
+  const work = tempDir('browser');
   let report = '';
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let ctx: any = null;
 
   before(async function () {
     if (!fs.existsSync(CHROMIUM)) {
-      const why = `${CHROMIUM} is missing (apt-get install -y chromium; scripts/ci-system-deps.sh does it in CI)`;
-      if (process.env.CI) throw new Error(`browser check cannot run: ${why}`);
-      // eslint-disable-next-line no-console
-      console.log(`      skipped: ${why}`);
-      this.skip();
+      skipUnlessCI(this, `${CHROMIUM} is missing (apt-get install -y chromium; scripts/ci-system-deps.sh does it in CI)`);
     }
-    const labels = await loadSessionLabels(HDFS_LABELS);
+    const labels = await loadSessionLabels(HDFS_DEV_LABELS);
     const result = await evaluate({ scoresDir: hdfsBaselineScores(), labels, top: 5 });
-    const files = await writeEvaluation(result, path.join(work, 'out'), { logFile: HDFS_LOG, dataset: { name: 'hdfs-dev' }, modelConfig: { baseline: 'rare event' } });
+    const files = await writeEvaluation(result, path.join(work, 'out'), { logFile: HDFS_DEV_LOG, dataset: { name: 'hdfs-dev' }, modelConfig: { baseline: 'rare event' } });
     report = files.report;
     const { chromium } = await import('playwright-core');
     ctx = await chromium.launchPersistentContext(path.join(work, 'profile'), {

@@ -3,7 +3,6 @@
  * (no stack trace), --json on stdout.
  */
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EvalArgs } from '../../lib/cli/commands/eval';
@@ -11,23 +10,14 @@ import { runEval } from '../../lib/cli/commands/eval-impl';
 import { DeepSentryError } from '../../lib/errors';
 import { saveModelDir } from '../../lib/models/files';
 import type { MetricsFile } from '../../lib/eval';
-import { BGL_LOG, HDFS_LABELS, HDFS_LOG, hdfsBaselineScores, tmpDir } from '../support/eval-fixtures';
-
-const ROOT = path.join(__dirname, '../..');
-
-/** Runs the CLI from source (tsx) in a child process. */
-function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", '--', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, FORCE_COLOR: '0' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { hdfsBaselineScores } from '../support/eval-fixtures';
+import { BGL_LOG, HDFS_DEV_LABELS, HDFS_DEV_LOG } from '../support/data';
+import { runCli } from '../support/cli';
+import { tempDir } from '../support/tmp';
 
 describe('deepsentry eval (CLI)', function () {
   this.timeout(60000);
-  const work = tmpDir('cli');
+  const work = tempDir('cli');
   let scores: string;
   before(() => {
     scores = hdfsBaselineScores();
@@ -36,7 +26,7 @@ describe('deepsentry eval (CLI)', function () {
 
   it('writes metrics.json, SVGs and report.html and prints the summary table', () => {
     const out = path.join(work, 'ok');
-    const r = cli(['eval', scores, '--labels', HDFS_LABELS, '--log', HDFS_LOG, '--out', out]);
+    const r = runCli(['eval', scores, '--labels', HDFS_DEV_LABELS, '--log', HDFS_DEV_LOG, '--out', out]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.match(/^\s+session\s+line\n/);
     expect(r.stdout).to.match(/ROC-AUC\s+0\.\d{4}\s+0\.\d{4}/);
@@ -51,7 +41,7 @@ describe('deepsentry eval (CLI)', function () {
   });
 
   it('--json prints one object with the metrics; --threshold is applied', () => {
-    const r = cli(['eval', scores, '--labels', HDFS_LABELS, '--out', path.join(work, 'json'), '--threshold', '2.5', '--json']);
+    const r = runCli(['eval', scores, '--labels', HDFS_DEV_LABELS, '--out', path.join(work, 'json'), '--threshold', '2.5', '--json']);
     expect(r.code, r.stderr).to.equal(0);
     const o = JSON.parse(r.stdout) as { metrics: MetricsFile; files: { report: string }; warnings: string[] };
     expect(o.metrics.session.saved).to.include({ threshold: 2.5, source: 'option' });
@@ -70,7 +60,7 @@ describe('deepsentry eval (CLI)', function () {
     const model = path.join(work, 'model');
     // a real model directory as lib/models writes it (no weights needed to hold a threshold)
     await saveModelDir(model, { config: { window: 10 }, vocabulary: [], thresholds: { session: { method: 'percentile', param: 99, value: 50 } }, metrics: {}, dataHash: 'test' }, []);
-    const r = cli(['eval', d, '--labels', BGL_LOG, '--label-field', '1', '--model', model, '--out', path.join(work, 'bgl'), '--json']);
+    const r = runCli(['eval', d, '--labels', BGL_LOG, '--label-field', '1', '--model', model, '--out', path.join(work, 'bgl'), '--json']);
     expect(r.code, r.stderr).to.equal(0);
     const o = JSON.parse(r.stdout) as { metrics: MetricsFile };
     expect(o.metrics.inputs.labelKind).to.equal('line');
@@ -81,11 +71,11 @@ describe('deepsentry eval (CLI)', function () {
   it('failures are DeepSentryErrors with a clear message naming the file (in process: runEval, what the handler runs)', async () => {
     const base = { json: false, quiet: true, backend: 'auto' as const, seed: 42, beta: 2, top: 10, out: path.join(work, 'fail') };
     const cases: [Partial<EvalArgs>, string, RegExp][] = [
-      [{ scores: path.join(work, 'missing'), labels: HDFS_LABELS }, 'DS_IO', /scores directory .*missing does not exist/],
+      [{ scores: path.join(work, 'missing'), labels: HDFS_DEV_LABELS }, 'DS_IO', /scores directory .*missing does not exist/],
       [{ scores, labels: path.join(work, 'nolabels.csv') }, 'DS_IO', /label file .*nolabels\.csv does not exist/],
       [{ scores, labels: BGL_LOG }, 'DS_PARSE', /BGL_2k\.log:1: .*BlockId,Label header/],
-      [{ scores, labels: HDFS_LABELS, model: path.join(work, 'nomodel') }, 'DS_MODEL', /model directory .*nomodel does not exist/],
-      [{ scores, labels: HDFS_LABELS, log: path.join(work, 'nolog.log') }, 'DS_IO', /log file .*nolog\.log does not exist/],
+      [{ scores, labels: HDFS_DEV_LABELS, model: path.join(work, 'nomodel') }, 'DS_MODEL', /model directory .*nomodel does not exist/],
+      [{ scores, labels: HDFS_DEV_LABELS, log: path.join(work, 'nolog.log') }, 'DS_IO', /log file .*nolog\.log does not exist/],
     ];
     const other = path.join(work, 'other.csv');
     fs.writeFileSync(other, 'BlockId,Label\nblk_1,Normal\nblk_2,Anomaly\n');
@@ -96,14 +86,14 @@ describe('deepsentry eval (CLI)', function () {
     const badScores = path.join(work, 'bad-scores');
     fs.mkdirSync(badScores);
     fs.writeFileSync(path.join(badScores, 'sessions.csv'), 'session,score,anomaly\nblk_1,0.1,0\nblk_2,oops,1\n');
-    cases.push([{ scores: badScores, labels: HDFS_LABELS }, 'DS_PARSE', /bad-scores\/sessions\.csv:3: column score must be a number but is "oops"/]);
+    cases.push([{ scores: badScores, labels: HDFS_DEV_LABELS }, 'DS_PARSE', /bad-scores\/sessions\.csv:3: column score must be a number but is "oops"/]);
     const corrupt = path.join(work, 'corrupt-model');
     fs.mkdirSync(corrupt);
     fs.writeFileSync(path.join(corrupt, 'model.json'), '{"thresholds": ');
-    cases.push([{ scores, labels: HDFS_LABELS, model: corrupt }, 'DS_MODEL', /corrupt-model\/model\.json: not valid JSON/]);
+    cases.push([{ scores, labels: HDFS_DEV_LABELS, model: corrupt }, 'DS_MODEL', /corrupt-model\/model\.json: not valid JSON/]);
     const nothr = path.join(work, 'no-threshold-model');
     await saveModelDir(nothr, { config: {}, vocabulary: [], thresholds: {}, metrics: {}, dataHash: 'x' }, []);
-    cases.push([{ scores, labels: HDFS_LABELS, model: nothr }, 'DS_MODEL', /no-threshold-model\/model\.json has no saved session threshold.*--threshold/]);
+    cases.push([{ scores, labels: HDFS_DEV_LABELS, model: nothr }, 'DS_MODEL', /no-threshold-model\/model\.json has no saved session threshold.*--threshold/]);
     for (const [args, code, re] of cases) {
       try {
         await runEval({ ...base, ...args } as EvalArgs);
@@ -119,17 +109,17 @@ describe('deepsentry eval (CLI)', function () {
   it('a failure exits 1 with the message and no stack trace; with --json the error is JSON on stdout', () => {
     const other = path.join(work, 'other2.csv');
     fs.writeFileSync(other, 'BlockId,Label\nnode-1,Normal\nnode-2,Anomaly\n');
-    const r = cli(['eval', scores, '--labels', other, '--out', path.join(work, 'fail')]);
+    const r = runCli(['eval', scores, '--labels', other, '--out', path.join(work, 'fail')]);
     expect(r.code).to.equal(1);
     expect(r.stderr).to.match(/^deepsentry: labels in .*other2\.csv match none of the 5150 sessions/);
     expect(r.stderr, 'no stack trace').to.not.match(/\n\s+at /);
-    const j = cli(['eval', scores, '--labels', other, '--out', path.join(work, 'fail'), '--json']);
+    const j = runCli(['eval', scores, '--labels', other, '--out', path.join(work, 'fail'), '--json']);
     expect(j.code).to.equal(1);
     expect(JSON.parse(j.stdout).error.code).to.equal('DS_INVALID_ARGUMENT');
   });
 
   it('usage errors exit 2', () => {
-    const r = cli(['eval', scores, '--out', path.join(work, 'u')]); // no --labels
+    const r = runCli(['eval', scores, '--out', path.join(work, 'u')]); // no --labels
     expect(r.code).to.equal(2);
     expect(r.stderr).to.match(/Missing required argument: labels/);
   });

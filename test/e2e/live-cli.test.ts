@@ -3,39 +3,18 @@
  * uninterrupted run; SIGTERM drains queued webhook alerts; a directory without a model is a DS_MODEL error.
  */
 import { expect } from 'chai';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Alert } from '../../lib/live/types';
+import { startCli, until, type StartedCli } from '../support/cli';
 import { hdfsLines } from '../support/live-fixtures';
+import { tempDir } from '../support/tmp';
 
-const ROOT = path.resolve(__dirname, '../..');
 const LINES = hdfsLines(24_000);
 
-/** Starts the CLI from the TypeScript sources (tsx), as `deepsentry <args>`. */
-function cli(args: string[]): { child: ChildProcess; out: () => string; err: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", ...args], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, out: () => out, err: () => err, exit };
-}
-
-async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function checkpoint(file: string): { seq: number; cursor: { offset: number } } | null {
   try {
@@ -56,7 +35,7 @@ describe('deepsentry live (child process)', function () {
   this.timeout(120_000);
   let dir: string;
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-cli-'));
+    dir = tempDir('live-cli');
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -76,7 +55,7 @@ describe('deepsentry live (child process)', function () {
   ];
   const total = LINES.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
 
-  async function finish(run: ReturnType<typeof cli>, name: string): Promise<void> {
+  async function finish(run: StartedCli, name: string): Promise<void> {
     await until(() => checkpoint(path.join(dir, `${name}.state`))?.cursor?.offset === total, `${name} to reach the end of its file`);
     run.child.kill('SIGTERM');
     expect(await run.exit).to.equal(0);
@@ -84,14 +63,14 @@ describe('deepsentry live (child process)', function () {
 
   it('SIGKILL mid-file and restart: no line skipped, no alert repeated, same alerts as an uninterrupted run', async () => {
     // Uninterrupted.
-    const a = cli(args('a'));
+    const a = startCli(args('a'));
     await feed(path.join(dir, 'a.log'), async () => undefined);
     await finish(a, 'a');
     const want = alerts(path.join(dir, 'a.ndjson'));
     expect(want.length).to.be.greaterThan(20);
 
     // Killed half-way, restarted.
-    let b = cli(args('b'));
+    let b = startCli(args('b'));
     let killedAt = -1;
     await feed(path.join(dir, 'b.log'), async (written) => {
       if (written === 12_000) {
@@ -99,7 +78,7 @@ describe('deepsentry live (child process)', function () {
         b.child.kill('SIGKILL');
         await b.exit;
         killedAt = checkpoint(path.join(dir, 'b.state'))!.seq;
-        b = cli(args('b'));
+        b = startCli(args('b'));
       }
     });
     await finish(b, 'b');
@@ -125,7 +104,7 @@ describe('deepsentry live (child process)', function () {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/alerts`;
     const log = path.join(dir, 'c.log');
     fs.writeFileSync(log, LINES.slice(0, 6000).join('\n') + '\n');
-    const c = cli(['live', '--scorer', 'novelty', '--follow', log, '--alerts', path.join(dir, 'c.ndjson'), '--webhook', url, '--window', '200', '--poll-ms', '10', '--listen', '127.0.0.1:0']);
+    const c = startCli(['live', '--scorer', 'novelty', '--follow', log, '--alerts', path.join(dir, 'c.ndjson'), '--webhook', url, '--window', '200', '--poll-ms', '10', '--listen', '127.0.0.1:0']);
     await until(() => alerts(path.join(dir, 'c.ndjson')).length >= 10, 'some alerts');
     // Its HTTP side: metrics and health answer; ingest is off because the input is a file.
     const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(c.err())![1]);
@@ -157,7 +136,7 @@ describe('deepsentry live (child process)', function () {
     const put = (file: string, from: number, to: number) => fs.appendFileSync(file, LINES.slice(from, to).join('\n') + '\n');
     const size = (file: string) => fs.statSync(file).size;
     put(log, 0, 5000);
-    const live = () => cli(['live', '--scorer', 'novelty', '--follow', log, '--state', path.join(dir, 'app.state'), '--checkpoint-ms', '50', '--poll-ms', '10', '--threshold-mode', 'rolling', '--window', '500', '--json']);
+    const live = () => startCli(['live', '--scorer', 'novelty', '--follow', log, '--state', path.join(dir, 'app.state'), '--checkpoint-ms', '50', '--poll-ms', '10', '--threshold-mode', 'rolling', '--window', '500', '--json']);
     const first = live();
     await until(() => checkpoint(path.join(dir, 'app.state'))?.cursor?.offset === size(log), 'the first 5,000 lines');
     first.child.kill('SIGTERM');
@@ -182,7 +161,7 @@ describe('deepsentry live (child process)', function () {
   it('--follow on a FIFO: /health answers with no writer, a writer\'s 5,000 lines are all read, SIGTERM exits 0', async () => {
     const fifo = path.join(dir, 'pipe');
     execFileSync('mkfifo', [fifo]);
-    const r = cli(['live', '--scorer', 'novelty', '--follow', fifo, '--poll-ms', '10', '--listen', '127.0.0.1:0']);
+    const r = startCli(['live', '--scorer', 'novelty', '--follow', fifo, '--poll-ms', '10', '--listen', '127.0.0.1:0']);
     await until(() => /listening on/.test(r.err()), 'the HTTP server');
     const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(r.err())![1]);
     const get = (p: string) =>
@@ -203,13 +182,13 @@ describe('deepsentry live (child process)', function () {
     expect(await r.exit).to.equal(0);
     expect(r.err()).to.match(/stopped: 5000 lines/);
     // A FIFO cannot be resumed at a byte offset: --state refuses it, naming it.
-    const s = cli(['live', '--scorer', 'novelty', '--follow', fifo, '--state', path.join(dir, 'p.state')]);
+    const s = startCli(['live', '--scorer', 'novelty', '--follow', fifo, '--state', path.join(dir, 'p.state')]);
     expect(await s.exit).to.equal(1);
     expect(s.err()).to.contain(`cannot checkpoint ${fifo}: it is a FIFO`);
   });
 
   it('--follow DIR is an error naming the directory', async () => {
-    const r = cli(['live', '--scorer', 'novelty', '--follow', dir]);
+    const r = startCli(['live', '--scorer', 'novelty', '--follow', dir]);
     expect(await r.exit).to.equal(1);
     expect(r.err()).to.contain(`cannot follow ${dir}: it is a directory`);
   });
@@ -229,7 +208,7 @@ describe('deepsentry live (child process)', function () {
     const log = path.join(dir, 'w.log');
     fs.writeFileSync(log, LINES.slice(0, 6000).join('\n') + '\n');
     const stateFile = path.join(dir, 'w.state');
-    const r = cli(['live', '--scorer', 'novelty', '--follow', log, '--state', stateFile, '--alerts', path.join(dir, 'w.ndjson'), '--webhook', url, '--webhook-timeout', '30000', '--drain-timeout', '2000', '--window', '200', '--poll-ms', '10', '--checkpoint-ms', '50', '--quiet']);
+    const r = startCli(['live', '--scorer', 'novelty', '--follow', log, '--state', stateFile, '--alerts', path.join(dir, 'w.ndjson'), '--webhook', url, '--webhook-timeout', '30000', '--drain-timeout', '2000', '--window', '200', '--poll-ms', '10', '--checkpoint-ms', '50', '--quiet']);
     await until(() => checkpoint(stateFile)?.cursor?.offset === fs.statSync(log).size && alerts(path.join(dir, 'w.ndjson')).length >= 10, 'the file read and alerts raised');
     const t0 = Date.now();
     r.child.kill('SIGTERM');
@@ -246,20 +225,20 @@ describe('deepsentry live (child process)', function () {
 
   it('a model directory without a model is a DS_MODEL error (exit 1); usage errors exit 2', async () => {
     fs.mkdirSync(path.join(dir, 'empty'));
-    const r = cli(['live', '--model', path.join(dir, 'empty'), '--follow', path.join(dir, 'x.log')]);
+    const r = startCli(['live', '--model', path.join(dir, 'empty'), '--follow', path.join(dir, 'x.log')]);
     expect(await r.exit).to.equal(1);
     expect(r.err()).to.match(/holds no model: model\.json is missing/);
-    const j = cli(['live', '--model', path.join(dir, 'nope'), '-', '--json']);
+    const j = startCli(['live', '--model', path.join(dir, 'nope'), '-', '--json']);
     j.child.stdin!.end();
     expect(await j.exit).to.equal(1);
     expect(JSON.parse(j.out()).error.code).to.equal('DS_MODEL');
-    const u = cli(['live', '--scorer', 'novelty', '--state', path.join(dir, 's'), '-']);
+    const u = startCli(['live', '--scorer', 'novelty', '--state', path.join(dir, 's'), '-']);
     expect(await u.exit).to.equal(2);
     expect(u.err()).to.match(/--state needs --follow/);
   });
 
   it('reads stdin (-) to its end: every line scored, open sessions ended and scored', async () => {
-    const r = cli(['live', '--scorer', 'novelty', '-', '--json', '--window', '200']);
+    const r = startCli(['live', '--scorer', 'novelty', '-', '--json', '--window', '200']);
     r.child.stdin!.end(LINES.slice(0, 3000).join('\n'));
     expect(await r.exit).to.equal(0);
     const got = r.out().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Alert);

@@ -11,6 +11,7 @@ import { LiveMonitor } from '../../lib/live/monitor';
 import { NoveltyScorer } from '../../lib/live/novelty';
 import { LiveServer } from '../../lib/live/server';
 import { hdfsLines } from '../support/live-fixtures';
+import { skipUnlessCI } from '../support/skip';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -20,10 +21,7 @@ describe('live dashboard in headless chromium', function () {
   this.timeout(90_000);
 
   before(function () {
-    if (!fs.existsSync(CHROMIUM)) {
-      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: scripts/ci-system-deps.sh installs it`);
-      this.skip();
-    }
+    if (!fs.existsSync(CHROMIUM)) skipUnlessCI(this, `${CHROMIUM} is missing (apt-get install -y chromium; scripts/ci-system-deps.sh does it in CI)`);
   });
 
   it('shows lines, anomaly rate, the score chart and the latest alerts with context, offline', async () => {

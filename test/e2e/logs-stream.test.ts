@@ -5,24 +5,24 @@
  * The multi-hundred-MB measurement is scripts/logs-memory.ts (numbers in the README).
  */
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { readPreparedSessions } from '../../lib/logs';
 import { writeHdfsLike } from '../../scripts/gen-hdfs-like';
+import { runCli, runTs } from '../support/cli';
+import { tempDir } from '../support/tmp';
 
 let dir: string;
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ds-logs-stream-'));
+  dir = tempDir('logs-stream');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs a TypeScript snippet in a child node with a capped old-generation heap. */
 function capped(heapMB: number, code: string): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [`--max-old-space-size=${heapMB}`, '--import', 'tsx', '-e', code], { cwd: join(__dirname, '../..'), encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+  const r = runTs(code, { nodeArgs: [`--max-old-space-size=${heapMB}`], timeout: 120_000 });
+  return { code: r.code ?? -1, out: r.stdout, err: r.stderr };
 }
 
 describe('logs: streaming memory', function () {
@@ -60,13 +60,8 @@ describe('logs: streaming memory', function () {
 describe('deepsentry prepare (CLI)', () => {
   // A real process (exit code, stdout/stderr); tsx loads the TypeScript, as `npx tsx` would.
   async function run(args: string[], input?: Buffer): Promise<{ code: number; out: string; err: string }> {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", '--', ...args], {
-      cwd: join(__dirname, '../..'),
-      encoding: 'utf8',
-      timeout: 60_000,
-      input,
-    });
-    return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+    const r = runCli(args, { timeout: 60_000, input });
+    return { code: r.code ?? -1, out: r.stdout, err: r.stderr };
   }
 
   it('--json prints one object with the counts, and the directory holds the documented files', async () => {

@@ -13,6 +13,7 @@ import { Vocabulary } from '../../lib/logs/vocabulary';
 import { Detector } from '../../lib/models/detector';
 import { TextAutoencoder } from '../../lib/models/text';
 import { HDFS_DEV_LOG, dataPath, requireData } from '../support/data';
+import { skipBecause } from '../support/skip';
 
 const HDFS_LOG = HDFS_DEV_LOG;
 const TEMPLATES = dataPath('loghub/HDFS/HDFS_templates.csv');
@@ -64,8 +65,8 @@ describe('models: training on hdfs-dev', function () {
   });
   after(() => useBackend('cpu'));
 
-  it(`the text encoder separates the HDFS templates: nearest-neighbour event assignment >= 99%, with a margin${hasNative ? '' : ' — SKIPPED: full-size text training takes minutes on the pure-TypeScript path (native addon not built)'}`, async function () {
-    if (!hasNative) this.skip();
+  it('the text encoder separates the HDFS templates: nearest-neighbour event assignment >= 99%, with a margin', async function () {
+    if (!hasNative) skipBecause(this, 'full-size text training takes minutes on the pure-TypeScript path (native addon not built)');
     const lines = hdfsLines();
     const half = Math.floor(lines.length / 2);
     // Reference: distinct masked messages of the first half, each with the event of its lines.

@@ -4,29 +4,25 @@
  * CUDA status; and, when the addon is off or broken, why and what still works.
  */
 import { expect } from 'chai';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { packageRoot } from '../../lib/backend/native';
 import type { InfoReport } from '../../lib/cli/commands/info-impl';
+import { runCli, runTs } from '../support/cli';
 import { nativeOrSkip } from '../support/native-helpers';
+import { tempDir } from '../support/tmp';
 
 const root = packageRoot();
 
 function cli(args: string[], env: Record<string, string> = {}) {
-  const code = `require('./lib/cli/main').main(${JSON.stringify(args)}).then((c) => { process.exitCode = c; })`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(args, { env, timeout: 60_000 });
 }
 
 describe('deepsentry info (child process)', function () {
   it('--json: addon path, version, SIMD, threads (from --threads) and CUDA status', function () {
     nativeOrSkip(this);
     const r = cli(['info', '--json', '--threads', '1']);
-    expect(r.status, r.stderr).to.equal(0);
+    expect(r.code, r.stderr).to.equal(0);
     const rep = JSON.parse(r.stdout) as InfoReport;
     expect(rep.loaded).to.equal(true);
     expect(rep.path).to.match(/deepsentry\.node$/);
@@ -46,7 +42,7 @@ describe('deepsentry info (child process)', function () {
   it('prints the same as text, and --threads changes it', function () {
     nativeOrSkip(this);
     const r = cli(['info', '--threads', '2']);
-    expect(r.status, r.stderr).to.equal(0);
+    expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.match(/^addon: +\S*deepsentry\.node$/m);
     expect(r.stdout).to.match(/^SIMD: +(baseline|avx2|avx512) \(supported: baseline/m);
     expect(r.stdout).to.match(/^threads: +2 /m);
@@ -55,7 +51,7 @@ describe('deepsentry info (child process)', function () {
 
   it('with the addon turned off: says so and what still works (exit 0)', () => {
     const r = cli(['info'], { DEEPSENTRY_NATIVE: 'none' });
-    expect(r.status, r.stderr).to.equal(0);
+    expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.contain('addon:    not loaded');
     expect(r.stdout).to.contain('DEEPSENTRY_NATIVE');
     expect(r.stdout).to.contain('What still works');
@@ -67,7 +63,7 @@ describe('deepsentry info (child process)', function () {
 
   it('a broken or missing DEEPSENTRY_NATIVE file is reported; another build is used, with a warning', function () {
     nativeOrSkip(this);
-    const bogus = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ds-info-')), 'deepsentry.node');
+    const bogus = path.join(tempDir('info'), 'deepsentry.node');
     fs.writeFileSync(bogus, 'not an ELF file');
     const r = cli(['info', '--json'], { DEEPSENTRY_NATIVE: bogus });
     const rep = JSON.parse(r.stdout) as InfoReport;
@@ -76,9 +72,7 @@ describe('deepsentry info (child process)', function () {
     expect(rep.loaded).to.equal(true);
     // a library user (not info, which prints the report itself) gets a warning naming the failed override
     const missing = path.join(path.dirname(bogus), 'missing.node');
-    const w = spawnSync(process.execPath, ['--import', 'tsx', '-e', "require('./lib/backend/native').loadNative()"], {
-      cwd: root, encoding: 'utf8', env: { ...process.env, DEEPSENTRY_NATIVE: missing }, timeout: 60_000,
-    });
+    const w = runTs("require('./lib/backend/native').loadNative()", { env: { DEEPSENTRY_NATIVE: missing }, timeout: 60_000 });
     expect(w.stderr).to.contain('DEEPSENTRY_NATIVE');
     expect(w.stderr).to.contain(`${missing} does not exist (not built)`);
   });

@@ -12,8 +12,9 @@ import { createOutputDir } from '../../lib/outdir';
 import { DeepSentry, resolvePipelineConfig, scoreLog, scoreWarnings, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../../lib/pipeline';
 import { createScorer } from '../../lib/live/engine';
 import { sweep, rocAuc } from '../../lib/eval/metrics';
-import { BGL_LOG, HDFS_LABELS, hdfsBlocks, hdfsSlice, tinyConfig, trainedModel, workDir } from '../support/pipeline-fixtures';
-import { requireData } from '../support/data';
+import { hdfsBlocks, hdfsSlice, tinyConfig, trainedModel } from '../support/pipeline-fixtures';
+import { BGL_LOG, HDFS_DEV_LABELS, requireData } from '../support/data';
+import { workDir } from '../support/tmp';
 
 function labelsOf(file: string): Map<string, number> {
   const m = new Map<string, number>();
@@ -236,14 +237,14 @@ describe('pipeline: run separates anomalous from normal sessions (real hdfs-dev 
   });
   it('session ROC-AUC on the scored part is far above chance; evaluation files are written', async () => {
     const out = path.join(workDir(), 'run');
-    const r = await runPipeline(hdfsBlocks(40000), out, { config: tinyConfig(), labels: HDFS_LABELS });
+    const r = await runPipeline(hdfsBlocks(40000), out, { config: tinyConfig(), labels: HDFS_DEV_LABELS });
     expect(r.trainSessions).to.be.greaterThan(100);
     const m = r.evaluation!.result.metrics;
     expect(fs.existsSync(path.join(out, 'metrics.json'))).to.equal(true);
     expect(fs.existsSync(path.join(out, 'report.html'))).to.equal(true);
     expect(m.session.anomalies).to.be.greaterThan(5);
     // Cross-check the AUC from sessions.csv with the labels directly.
-    const labels = labelsOf(HDFS_LABELS);
+    const labels = labelsOf(HDFS_DEV_LABELS);
     const rows = readCsv(path.join(out, 'sessions.csv')).slice(1);
     const auc = rocAuc(sweep(rows.map((x) => Number(x[1])), rows.map((x) => labels.get(x[0]) ?? 0)))!;
     expect(auc).to.be.closeTo(m.session.rocAuc!, 1e-9);

@@ -8,19 +8,11 @@
  * scores the maximum over its lines; the decision flags events rarer than 0.1% (score ≥ 3).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { BGL_LOG, HDFS_DEV_LOG, HDFS_TEMPLATES } from './data';
+import { tempDir } from './tmp';
 
-export { DATA_DIR as DATA } from './data';
-import { DATA_DIR as DATA } from './data';
-export const HDFS_LOG = path.join(DATA, 'hdfs-dev/HDFS.log');
-export const HDFS_LABELS = path.join(DATA, 'hdfs-dev/anomaly_label.csv');
-export const BGL_LOG = path.join(DATA, 'loghub/BGL/BGL_2k.log');
 export const BASELINE_THRESHOLD = 3; // −log10(0.001)
-
-export function tmpDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `ds-${prefix}-`));
-}
 
 interface ScoredLine {
   lineNo: number;
@@ -58,7 +50,7 @@ function writeScores(dir: string, lines: ScoredLine[]): void {
 
 /** HDFS templates as anchored regexes (`<*>` = any text), longest template first so specific ones win. */
 function hdfsTemplates(): { id: string; re: RegExp }[] {
-  const rows = fs.readFileSync(path.join(DATA, 'loghub/HDFS/HDFS_templates.csv'), 'utf8').trim().split('\n').slice(1);
+  const rows = fs.readFileSync(HDFS_TEMPLATES, 'utf8').trim().split('\n').slice(1);
   return rows
     .map((r) => {
       const c = r.indexOf(',');
@@ -76,7 +68,7 @@ let hdfsCache: string | null = null;
 export function hdfsBaselineScores(): string {
   if (hdfsCache) return hdfsCache;
   const tpls = hdfsTemplates();
-  const text = fs.readFileSync(HDFS_LOG, 'utf8');
+  const text = fs.readFileSync(HDFS_DEV_LOG, 'utf8');
   const lines: ScoredLine[] = [];
   const seen = new Map<string, string>(); // masked content → event id
   let lineNo = 0;
@@ -95,7 +87,7 @@ export function hdfsBaselineScores(): string {
     const blk = /blk_-?\d+/.exec(content);
     lines.push({ lineNo, session: blk ? blk[0] : '', event, ts: `${m[1]} ${m[2]}` });
   }
-  const dir = tmpDir('hdfs-scores');
+  const dir = tempDir('hdfs-scores');
   writeScores(dir, lines);
   hdfsCache = dir;
   // shared by several test files in one run; removed when the run ends
@@ -115,7 +107,7 @@ export function bglBaselineScores(): string {
     const content = f.slice(9).join(' ');
     lines.push({ lineNo, session: f[3]!, event: content.replace(/0x[0-9a-f]+/gi, 'H').replace(/\d+/g, '0'), ts: f[4]! });
   }
-  const dir = tmpDir('bgl-scores');
+  const dir = tempDir('bgl-scores');
   writeScores(dir, lines);
   process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;

@@ -3,16 +3,14 @@
  * hdfs-dev split), so the tests need nothing outside the repository.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-
-export const SAMPLE = path.resolve(__dirname, '../../data/sample/HDFS.log.gz');
+import { SAMPLE_LOG } from './data';
 
 let cache: string[] | null = null;
 
 /** The first `n` lines of the HDFS sample (non-empty, in file order). */
 export function hdfsLines(n: number): string[] {
-  cache ??= zlib.gunzipSync(fs.readFileSync(SAMPLE)).toString('utf8').split('\n').filter((l) => l !== '');
+  cache ??= zlib.gunzipSync(fs.readFileSync(SAMPLE_LOG)).toString('utf8').split('\n').filter((l) => l !== '');
   if (n > cache.length) throw new Error(`the HDFS sample has ${cache.length} lines, not ${n}`);
   return cache.slice(0, n);
 }

@@ -8,31 +8,35 @@ import { loadNative, packageRoot } from '../../lib/backend/native';
 import { DeepSentryError } from '../../lib/errors';
 import type { LstmWeights, NativeBinding } from '../../lib/backend/binding';
 import { mulberry32, type RefLstmInput } from '../../lib/backend/reference';
+import { skipBecause, skipUnlessCI } from './skip';
 
 /**
  * The addon, or null when it was turned off on purpose (DEEPSENTRY_NATIVE=none): then the suites skip.
  * A missing or broken build is a failure, not a skip — CI must not pass because the build silently failed.
  */
 export function nativeOrSkip(ctx: Mocha.Context): NativeBinding {
-  if (process.env.DEEPSENTRY_NATIVE === 'none') ctx.skip();
+  if (process.env.DEEPSENTRY_NATIVE === 'none') skipBecause(ctx, 'the native addon is turned off (DEEPSENTRY_NATIVE=none)');
   const b = loadNative();
   if (b === null) throw new Error('the native addon did not load: run `npm run build:native` (see `deepsentry info`)');
   return b;
 }
 
 /**
- * The absolute path of a test-only build product (`npm run build:verify`: build/Release/deepsentry_verify.node,
- * build/ds_kernel_selftest — never part of the shipped addon), given relative to the package root. When it is
- * missing the test is skipped with the reason in its title, except under CI=true (.ci/run builds it), where
- * that is a failure: CI must not go green by not running the verification.
+ * The absolute path of a build product that is not the shipped addon, given relative to the package root and
+ * made by `npm run <script>` (build:verify: build/Release/deepsentry_verify.node and build/ds_kernel_selftest;
+ * build:gyp: build-gyp/; build:hostsim: build-hostsim/). When it is missing the test (or, from a `before`
+ * hook, the suite) is skipped with the reason in the output, except under CI=true (.ci/run builds them all),
+ * where that is a failure: CI must not go green by not running the check.
  */
-export function verifyBuildOrSkip(ctx: Mocha.Context, relative: string): string {
+export function builtOrSkip(ctx: Mocha.Context, relative: string, script: string): string {
   const file = path.join(packageRoot(), relative);
   if (fs.existsSync(file)) return file;
-  const why = `${relative} not built (run \`npm run build:verify\`)`;
-  if (process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
-  if (ctx.test) ctx.test.title += ` (skipped: ${why})`;
-  ctx.skip();
+  skipUnlessCI(ctx, `${relative} not built (run \`npm run ${script}\`)`);
+}
+
+/** A verification target (`npm run build:verify`): see builtOrSkip. */
+export function verifyBuildOrSkip(ctx: Mocha.Context, relative: string): string {
+  return builtOrSkip(ctx, relative, 'build:verify');
 }
 
 /** The verification addon (native/verify): its entry points, its errors DeepSentryErrors. */

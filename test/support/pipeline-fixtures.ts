@@ -1,24 +1,17 @@
 /**
  * Shared fixtures of the pipeline tests: a slice of the real hdfs-dev log (and its labels), a tiny
- * configuration that trains in seconds, and one model trained once per test run in a temp directory.
+ * configuration that trains in seconds, and one model trained once per test run (in workDir(), test/support/tmp.ts).
  * The real logs are found where every suite finds them (test/support/data.ts: ../shared/data beside the
  * repository, or $DEEPSENTRY_DATA_DIR); a suite using them calls requireData first.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import * as zlib from 'node:zlib';
 import { sha256Hex } from '../../lib/models/files';
 import { resolvePipelineConfig, trainModel, type PipelineConfig } from '../../lib/pipeline';
-import { dataPath, HDFS_DEV_LABELS, HDFS_DEV_LOG } from './data';
+import { HDFS_DEV_LOG } from './data';
+import { workDir } from './tmp';
 
-export const ROOT = path.join(__dirname, '../..');
-export const HDFS_LOG = HDFS_DEV_LOG;
-export const HDFS_LABELS = HDFS_DEV_LABELS;
-export const SAMPLE_LOG = path.join(ROOT, 'data', 'sample', 'HDFS.log.gz');
-export const SAMPLE_LABELS = path.join(ROOT, 'data', 'sample', 'anomaly_label.csv.gz');
-export const BGL_LOG = dataPath('loghub/BGL/BGL_2k.log');
 
 /** A small but real configuration: every stage runs, in a few seconds. */
 export const TINY = {
@@ -30,22 +23,11 @@ export function tinyConfig(extra: Record<string, unknown> = {}): PipelineConfig 
   return resolvePipelineConfig({ ...TINY, ...extra });
 }
 
-let work: string | null = null;
-/** A temp directory for this test run, removed at exit. */
-export function workDir(): string {
-  if (work === null) {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-pipeline-test-'));
-    const w = work;
-    process.on('exit', () => fs.rmSync(w, { recursive: true, force: true }));
-  }
-  return work;
-}
-
 /** The first `lines` lines of hdfs-dev as a file. */
 export function hdfsSlice(lines: number, name = `hdfs-${lines}.log`): string {
   const p = path.join(workDir(), name);
   if (!fs.existsSync(p)) {
-    const text = fs.readFileSync(HDFS_LOG, 'utf8');
+    const text = fs.readFileSync(HDFS_DEV_LOG, 'utf8');
     let i = 0;
     for (let n = 0; n < lines && i >= 0; n++) i = text.indexOf('\n', i + 1);
     fs.writeFileSync(p, i < 0 ? text : text.slice(0, i + 1));
@@ -67,7 +49,7 @@ export function tinyConfigFile(): string {
 export function hdfsBlocks(lines: number): string {
   const p = path.join(workDir(), `hdfs-blocks-${lines}.log`);
   if (!fs.existsSync(p)) {
-    const all = fs.readFileSync(HDFS_LOG, 'utf8').split('\n');
+    const all = fs.readFileSync(HDFS_DEV_LOG, 'utf8').split('\n');
     const keep = new Set<string>();
     for (const l of all.slice(0, lines)) for (const m of l.match(/blk_-?\d+/g) ?? []) keep.add(m);
     fs.writeFileSync(p, all.filter((l) => (l.match(/blk_-?\d+/g) ?? []).some((b) => keep.has(b))).join('\n') + '\n');
@@ -84,16 +66,6 @@ export function trainedModel(): Promise<string> {
     return dir;
   })();
   return trained;
-}
-
-/** Runs the CLI from source (tsx) in a child process. */
-export function cli(args: string[], opts: { env?: Record<string, string> } = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", '--', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, FORCE_COLOR: '0', ...(opts.env ?? {}) },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /**

@@ -33,6 +33,7 @@ import { maxRelErr, nativeOrSkip, randF32, rngFor } from '../support/native-help
 import { cudaAdapter } from '../../bench/cuda';
 import { NativeW1, NativeW2 } from '../../bench/native';
 import { initW1Params, initW2Params, makeW1Batch, makeW2Batch } from '../../bench/workloads';
+import { skipBecause } from '../support/skip';
 
 function caps(o: Partial<NativeCapabilities>): NativeCapabilities {
   return {
@@ -468,8 +469,7 @@ describe('CUDA backend on a device', function () {
     if (c.cudaDeviceCount === 0) {
       const reason = `no CUDA device: ${c.cudaError ?? 'CUDA not compiled in'}`;
       if (process.env.DEEPSENTRY_EXPECT_GPU === '1') throw new Error(`DEEPSENTRY_EXPECT_GPU=1 but ${reason}`);
-      this.test!.title += ` (skipped: ${reason})`;
-      this.skip();
+      skipBecause(this, reason);
     }
     const m = model();
     try {

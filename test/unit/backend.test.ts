@@ -9,6 +9,7 @@ import { fusedBiLstm, fusedLstm, probeNative, softmaxCrossEntropy, useBackend, v
 import { lstmForwardRef, mulberry32 } from '../../lib/backend/reference';
 import { DeepSentryError } from '../../lib/errors';
 import { checkGrads } from '../support/grad-check';
+import { skipBecause } from '../support/skip';
 
 const hasNative = probeNative().binding !== null;
 const nativeSkip = `native addon not built (${probeNative().error})`;
@@ -138,9 +139,9 @@ describe('backend: selection', () => {
   });
 });
 
-describe(`backend: native (deepsentry) against cpu${hasNative ? '' : ` — SKIPPED: ${nativeSkip}`}`, function () {
+describe('backend: native (deepsentry) against cpu', function () {
   before(function () {
-    if (!hasNative) this.skip();
+    if (!hasNative) skipBecause(this, nativeSkip);
   });
   after(() => useBackend('cpu'));
 

@@ -30,6 +30,7 @@ import {
   type Dims, type LstmProblem, lstmProblem, maxRelErr, nativeOrSkip, randF32, randInt, randWeights, refInput,
   rngFor, sampleIndices, verifyAddonOrSkip,
 } from '../support/native-helpers';
+import { skipBecause } from '../support/skip';
 
 // ---- the CUDA entry points (native/cuda/cuda_binding.cpp) and the emulator (native/verify/emulate.cpp) ----
 
@@ -68,8 +69,7 @@ function emulator(ctx: Mocha.Context): CudaEmulator {
 function cudaBinding(ctx: Mocha.Context): CudaBinding {
   const b = nativeOrSkip(ctx);
   if (!b.capabilities().cudaCompiled) {
-    ctx.test!.title += ` (skipped: ${b.capabilities().cudaError})`;
-    ctx.skip();
+    skipBecause(ctx, b.capabilities().cudaError ?? 'CUDA not compiled in');
   }
   return b as CudaBinding;
 }
@@ -416,8 +416,7 @@ function deviceOrSkip(ctx: Mocha.Context): CudaBinding {
   if (caps.cudaDeviceCount > 0) return b;
   const reason = `no CUDA device: ${caps.cudaError}`;
   if (process.env.DEEPSENTRY_EXPECT_GPU === '1') throw new Error(`DEEPSENTRY_EXPECT_GPU=1 but ${reason}`);
-  ctx.test!.title += ` (skipped: ${reason})`;
-  ctx.skip();
+  skipBecause(ctx, reason);
 }
 
 const DEV_SHAPES: Dims[] = [

@@ -3,8 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../../lib/errors';
 import { evaluate, loadLineLabels, loadSessionLabels, METRICS_SCHEMA, writeEvaluation, type MetricsFile, type SessionLabels } from '../../lib/eval';
-import { BASELINE_THRESHOLD, bglBaselineScores, BGL_LOG, HDFS_LABELS, HDFS_LOG, hdfsBaselineScores, readCsvRows, tmpDir } from '../support/eval-fixtures';
+import { BASELINE_THRESHOLD, bglBaselineScores, hdfsBaselineScores, readCsvRows } from '../support/eval-fixtures';
 import { bruteAp, bruteAuc, bruteConfusion } from '../support/brute-metrics';
+import { BGL_LOG, HDFS_DEV_LABELS, HDFS_DEV_LOG } from '../support/data';
+import { tempDir } from '../support/tmp';
 
 async function rejects(p: Promise<unknown>, code: string, re: RegExp): Promise<void> {
   try {
@@ -21,10 +23,10 @@ async function rejects(p: Promise<unknown>, code: string, re: RegExp): Promise<v
 describe('eval on real labelled logs (baseline scores)', function () {
   let scoresDir: string;
   let labels: SessionLabels;
-  const work = tmpDir('evaluate');
+  const work = tempDir('evaluate');
   before(async () => {
     scoresDir = hdfsBaselineScores();
-    labels = await loadSessionLabels(HDFS_LABELS);
+    labels = await loadSessionLabels(HDFS_DEV_LABELS);
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));
 
@@ -133,7 +135,7 @@ describe('eval on real labelled logs (baseline scores)', function () {
     for (const list of [r.falseAlarms, r.missed]) expect(list.map((t) => t.score)).to.deep.equal([...list.map((t) => t.score)].sort((a, b) => b - a));
     const out = path.join(work, 'report-explains');
     const warning = '504 of 690 scored sessions (73 %) are above the threshold';
-    const files = await writeEvaluation(r, out, { logFile: HDFS_LOG, warnings: [warning], modelConfig: { 'saved threshold': '11.7687: mean + 3·σ' } });
+    const files = await writeEvaluation(r, out, { logFile: HDFS_DEV_LOG, warnings: [warning], modelConfig: { 'saved threshold': '11.7687: mean + 3·σ' } });
     const html = fs.readFileSync(files.report, 'utf8');
     expect(html).to.match(/<section id="warnings" class="warn"><h2>Warnings<\/h2><ul><li>504 of 690 scored sessions \(73 %\) are above the threshold<\/li><\/ul><\/section>/);
     expect(html).to.include('Line labels are <b>inherited from their session</b>');
@@ -168,7 +170,7 @@ describe('eval on real labelled logs (baseline scores)', function () {
   it('writes metrics.json, six SVGs and a self-contained report.html with the top sessions and their lines', async () => {
     const r = await evaluate({ scoresDir, labels, top: 5 });
     const out = path.join(work, 'report');
-    const files = await writeEvaluation(r, out, { logFile: HDFS_LOG, dataset: { name: 'hdfs-dev' }, modelConfig: { detector: { window: 10 } } });
+    const files = await writeEvaluation(r, out, { logFile: HDFS_DEV_LOG, dataset: { name: 'hdfs-dev' }, modelConfig: { detector: { window: 10 } } });
     expect(JSON.parse(fs.readFileSync(files.metrics, 'utf8'))).to.deep.equal(JSON.parse(JSON.stringify(r.metrics)));
     expect(files.charts.map((f) => path.basename(f))).to.deep.equal(['session-roc.svg', 'session-pr.svg', 'session-scores.svg', 'line-roc.svg', 'line-pr.svg', 'line-scores.svg']);
     for (const f of files.charts) {
@@ -185,7 +187,7 @@ describe('eval on real labelled logs (baseline scores)', function () {
     expect(html).to.include('detector.window');
     // the first top session's first kept line, with its text from the log
     const first = r.top[0]!.topLines[0]!;
-    const text = fs.readFileSync(HDFS_LOG, 'utf8').split('\n')[first.lineNo - 1]!;
+    const text = fs.readFileSync(HDFS_DEV_LOG, 'utf8').split('\n')[first.lineNo - 1]!;
     expect(first.text).to.equal(text);
     expect(html).to.include(text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;'));
     expect(r.top.map((t) => t.score)).to.deep.equal([...r.top.map((t) => t.score)].sort((a, b) => b - a));

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { DeepSentryError } from '../../lib/errors';
 import { loadLineLabels, loadSessionLabels } from '../../lib/eval';
-import { BGL_LOG, HDFS_LABELS, tmpDir } from '../support/eval-fixtures';
+import { BGL_LOG, HDFS_DEV_LABELS } from '../support/data';
+import { tempDir } from '../support/tmp';
 
 async function rejects(p: Promise<unknown>, code: string, re: RegExp): Promise<void> {
   try {
@@ -19,7 +20,7 @@ async function rejects(p: Promise<unknown>, code: string, re: RegExp): Promise<v
 }
 
 describe('eval labels', () => {
-  const dir = tmpDir('labels');
+  const dir = tempDir('labels');
   const write = (name: string, text: string | Buffer) => {
     const f = path.join(dir, name);
     fs.writeFileSync(f, text);
@@ -28,15 +29,15 @@ describe('eval labels', () => {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('reads the real hdfs-dev anomaly_label.csv: 5,150 blocks, 158 anomalous', async () => {
-    const l = await loadSessionLabels(HDFS_LABELS);
+    const l = await loadSessionLabels(HDFS_DEV_LABELS);
     expect(l.labels.size).to.equal(5150);
     expect(l.anomalies).to.equal(158);
-    const first = fs.readFileSync(HDFS_LABELS, 'utf8').split('\n')[1]!.split(',');
+    const first = fs.readFileSync(HDFS_DEV_LABELS, 'utf8').split('\n')[1]!.split(',');
     expect(l.labels.get(first[0]!)).to.equal(first[1] === 'Anomaly');
   });
 
   it('reads gzip transparently: the embedded sample labels equal the hdfs-dev ones', async () => {
-    const a = await loadSessionLabels(HDFS_LABELS);
+    const a = await loadSessionLabels(HDFS_DEV_LABELS);
     const b = await loadSessionLabels(path.join(__dirname, '../../data/sample/anomaly_label.csv.gz'));
     expect(b.labels.size).to.equal(a.labels.size);
     for (const [k, v] of a.labels) expect(b.labels.get(k), k).to.equal(v);
@@ -66,7 +67,7 @@ describe('eval labels', () => {
   });
 
   it('a truncated gzip file or a damaged line is an error naming the line, not a silent partial read', async () => {
-    const gz = zlib.gzipSync(fs.readFileSync(HDFS_LABELS));
+    const gz = zlib.gzipSync(fs.readFileSync(HDFS_DEV_LABELS));
     const f = write('trunc.csv.gz', gz.subarray(0, gz.length >> 1));
     await rejects(loadSessionLabels(f), 'DS_PARSE', /trunc\.csv\.gz:\d+: compressed input ends early or is corrupt/);
     const bad = write('utf8.csv', Buffer.concat([Buffer.from('BlockId,Label\nblk_1,Normal\nblk_'), Buffer.from([0xff, 0xfe]), Buffer.from(',Normal\n')]));

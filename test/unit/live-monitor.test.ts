@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Alert, JudgedEvent, LineScorer, RawLine, ScoredEvent } from '../../lib/live/types';
 import { hdfsLines } from '../support/live-fixtures';
+import { tempDir } from '../support/tmp';
 
 const hdfs = hdfsLines;
 
@@ -50,7 +51,7 @@ const alertKey = (a: Alert) => JSON.stringify({ ...a, time: undefined });
 describe('live monitor', function () {
   let dir: string;
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-mon-'));
+    dir = tempDir('mon');
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { DeepSentryError } from '../../lib/errors';
 import { LineSplitter } from '../../lib/live/lines';
 import { FileFollower, type FileCursor, type TailLine, type TailNotice } from '../../lib/live/tail';
+import { tempDir } from '../support/tmp';
 
 /** Drives a follower by hand: poll() until it returns nothing new (bounded). */
 function drain(f: FileFollower): TailLine[] {
@@ -30,7 +30,7 @@ describe('live file tail', () => {
     return new FileFollower(file, { onNotice: (n) => notices.push(n), ...(cursor ? { cursor } : {}) });
   };
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-tail-'));
+    dir = tempDir('tail');
     file = path.join(dir, 'app.log');
   });
   afterEach(() => {

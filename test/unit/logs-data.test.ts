@@ -4,8 +4,7 @@
  * the loghub samples parse with their format strings. Skipped (with the reason) when the data is absent.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATA_DIR as DATA, requireData } from '../support/data';
 import {
@@ -21,6 +20,7 @@ import {
   type LogRecord,
   type PreparedSession,
 } from '../../lib/logs';
+import { tempDir } from '../support/tmp';
 
 const HDFS = join(DATA, 'hdfs-dev/HDFS.log');
 
@@ -51,7 +51,7 @@ describe('logs on real data (shared/data)', function () {
   let out = '';
   before(function () {
     requireData(this);
-    out = mkdtempSync(join(tmpdir(), 'ds-logs-data-'));
+    out = tempDir('logs-data');
   });
   after(() => {
     if (out) rmSync(out, { recursive: true, force: true });

@@ -3,8 +3,7 @@
  * cases and bad input (skip + count + report, and strict errors naming file and line).
  */
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -39,6 +38,7 @@ import {
   type LogRecord,
   type ParsedLine,
 } from '../../lib/logs';
+import { tempDir } from '../support/tmp';
 
 const OPTS = { year: 2026, utcOffsetMinutes: 0 };
 const HDFS1 = '081109 203532 147 INFO dfs.DataNode$DataXceiver: Receiving block blk_-660 src: /10.251.194.245:57455 dest: /10.251.194.245:50010';
@@ -50,7 +50,7 @@ function parsed(r: ParsedLine | ParseFailure): ParsedLine {
 
 let dir: string;
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ds-logs-'));
+  dir = tempDir('logs');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

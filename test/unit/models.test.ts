@@ -5,7 +5,6 @@
  */
 import { expect } from 'chai';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { probeNative, useBackend } from '../../lib/backend';
@@ -15,9 +14,10 @@ import { loadModelDir, saveModelDir } from '../../lib/models/files';
 import { TextAutoencoder } from '../../lib/models/text';
 import { fitThreshold } from '../../lib/models/threshold';
 import { checkGrads } from '../support/grad-check';
+import { tempDir } from '../support/tmp';
+import { skipBecause } from '../support/skip';
 
 const hasNative = probeNative().binding !== null;
-const nativeNote = hasNative ? '' : ` — SKIPPED: native addon not built (${probeNative().error})`;
 const backends: Array<'native' | 'cpu'> = hasNative ? ['native', 'cpu'] : ['cpu'];
 
 /** Worst relative error of tf.variableGrads against central differences on a few entries per variable. */
@@ -56,9 +56,9 @@ describe('models: gradients against finite differences (small sizes)', () => {
   }
 });
 
-describe(`models: native and cpu backends agree on loss and gradients${nativeNote}`, function () {
+describe('models: native and cpu backends agree on loss and gradients', function () {
   before(function () {
-    if (!hasNative) this.skip();
+    if (!hasNative) skipBecause(this, `native addon not built (${probeNative().error})`);
   });
   after(() => useBackend('cpu'));
 
@@ -105,7 +105,7 @@ describe(`models: native and cpu backends agree on loss and gradients${nativeNot
 describe('models: determinism, thresholds, files, cancellation', () => {
   before(() => useBackend('cpu'));
   let tmp: string;
-  beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-models-'))));
+  beforeEach(() => (tmp = tempDir('models')));
   afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   for (const backend of backends) {

@@ -4,17 +4,14 @@
  * the same results. Skipped when that build does not exist (it is the alternative build; .ci/run builds it).
  */
 import { expect } from 'chai';
-import * as fs from 'fs';
 import * as path from 'path';
-import { loadNativeFile, packageRoot } from '../../lib/backend/native';
+import { loadNativeFile } from '../../lib/backend/native';
 import { lstmForwardRef } from '../../lib/backend/reference';
-import { lstmProblem, maxRelErr, nativeOrSkip, refInput, rngFor } from '../support/native-helpers';
+import { builtOrSkip, lstmProblem, maxRelErr, nativeOrSkip, refInput, rngFor } from '../support/native-helpers';
 
 describe('node-gyp build', function () {
-  const file = path.join(packageRoot(), 'build-gyp', 'Release', 'deepsentry.node');
-
   it('loads, matches the cmake-js build and the reference', function () {
-    if (!fs.existsSync(file)) this.skip();
+    const file = builtOrSkip(this, path.join('build-gyp', 'Release', 'deepsentry.node'), 'build:gyp');
     const main = nativeOrSkip(this);
     const gyp = loadNativeFile(file);
     const caps = gyp.capabilities();
