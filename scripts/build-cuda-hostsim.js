@@ -2,7 +2,7 @@
 'use strict';
 // Builds the hostsim addon: build-hostsim/deepsentry.node, the addon with DS_HAVE_CUDA whose CUDA runtime is a
 // host stand-in (native/cuda/hostsim/README.md). It lets CudaLstm and the tfjs `deepsentry-cuda` backend run
-// in CI without a GPU; test/cuda-hostsim.test.ts runs the device test suites against it.
+// in CI without a GPU; test/e2e/cuda-hostsim.test.ts runs the device test suites against it.
 //   npm run build:hostsim
 // Plain CMake on native/cuda/hostsim/CMakeLists.txt, with the Node-API headers of the repository's own
 // node_modules (node-api-headers, node-addon-api), under `nice`: the machine is shared. Needs cmake and g++,

@@ -64,7 +64,7 @@ function kernelNames(): string[] {
  * @tensorflow/tfjs-layers, which registers that set when it is imported) and then puts back every gradient
  * registered before it, DeepSentry's own first (lib/backend: its fused ops and its fast Embedding gradient).
  * So loading the bench code in a test process changes nothing for the other test files: without it, the text
- * model in test/models.test.ts trained ten times slower (a 60 s time-out) whenever the bench test ran first.
+ * model in test/e2e/models-training.test.ts trained ten times slower (a 60 s time-out) whenever the bench test ran first.
  */
 export function keepingGradients<T>(load: () => T): T {
   registerAllGradients();

@@ -12,7 +12,7 @@
  *
  * Small work goes to the CPU kernels: a launch and the copies of x and y cost more than a small recurrence
  * (see CUDA_MIN_WORK). None of this has run on a GPU (no machine here has one); the CPU-side logic — the cache,
- * its invalidation, the routing — is tested with a stand-in device layer (test/backend-cuda.test.ts).
+ * its invalidation, the routing — is tested with a stand-in device layer (test/unit/backend-cuda.test.ts).
  */
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { findBackend, getKernel, getKernelsForBackend, registerBackend, registerKernel } from '@tensorflow/tfjs-core';

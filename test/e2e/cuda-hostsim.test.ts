@@ -4,7 +4,7 @@
  * no GPU here or in CI, so this is how CudaLstm's forward/backward/encode, its device-memory handling and the
  * tfjs `deepsentry-cuda` backend on the real CudaLstm run at all. It checks that host code — not any GPU.
  *
- * test/cuda.test.ts and test/backend-cuda.test.ts run in a child mocha with DEEPSENTRY_NATIVE pointing at the
+ * test/unit/cuda.test.ts and test/unit/backend-cuda.test.ts run in a child mocha with DEEPSENTRY_NATIVE pointing at the
  * build and DEEPSENTRY_EXPECT_GPU=1 (a missing device fails instead of skipping): a child process because the
  * addon is loaded once per process, and this one already has the CPU build. The child must pass everything
  * and skip nothing. Skipped when the build is absent, except under CI=true (.ci/run builds it), where that

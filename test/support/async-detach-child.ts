@@ -1,5 +1,5 @@
 /**
- * Child process of test/native-boundary.test.ts ("arrays detached and collected while async jobs run"): run
+ * Child process of test/e2e/native-boundary-child.test.ts ("arrays detached and collected while async jobs run"): run
  * as `node --expose-gc --import tsx async-detach-child.ts ADDON` with UV_THREADPOOL_SIZE=1 and glibc's
  * malloc serving every block of 4 KiB or more with its own mmap (so that freeing one unmaps it, and a read
  * of it afterwards faults instead of silently reading stale bytes).

@@ -1,5 +1,5 @@
 /**
- * Every argument-taking entry point of the addon, as the boundary tests (test/native-boundary.test.ts) see
+ * Every argument-taking entry point of the addon, as the boundary tests (test/unit/native-boundary.test.ts) see
  * them: a generator of valid argument objects and the fields a fuzzer may break, by kind. Shared with the
  * child process that detaches arrays while async jobs run (test/support/async-detach-child.ts).
  */

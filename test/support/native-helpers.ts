@@ -1,5 +1,5 @@
 /**
- * Helpers for the native addon tests (test/native-*.test.ts): getting the addon, seeded random problems whose
+ * Helpers for the native addon tests (test/unit/native-*.test.ts, test/e2e/native-*.test.ts): getting the addon, seeded random problems whose
  * float32 inputs are shared by the native call and the float64 reference, and error measures.
  */
 import * as fs from 'fs';
