@@ -5,7 +5,7 @@
 //   npm run build:native -- --CDDS_CUDA=OFF     # any further arguments go to `cmake-js compile`
 //   DEEPSENTRY_CUDA=OFF npm run build:native    # the same switch from the environment
 //   npm run build:verify                        # = build:native -- --target ds_verify: the test-only targets
-//                                               # (build/Release/deepsentry_verify.node, ds_kernel_selftest)
+//                                               # (deepsentry_verify.node, deepsentry_hostsim.node, selftest)
 // Works offline: package.json's "binary": {"napi_versions": [8]} makes cmake-js take the Node-API headers from
 // the node-api-headers / node-addon-api packages instead of downloading Node's.
 const { spawnSync } = require('child_process');

@@ -3,10 +3,9 @@
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
-#include <algorithm>
-
 #include "check.cuh"
 #include "device.h"
+#include "launch_loops.h"
 #include "lstm_kernels.cuh"
 
 namespace cg = cooperative_groups;
@@ -92,129 +91,102 @@ __global__ void column_sum_kernel(const float* m, int64_t rows, int64_t cols, fl
   k::column_sum_program<DeviceSched<1>, RawMem>(sc, m, rows, cols, out);
 }
 
-// ---- launch configuration ----------------------------------------------------------------------------------
+// ---- launcher ----------------------------------------------------------------------------------------------
+// The kernels above as the launcher of launch_loops.h, whose loops (shared with the hostsim build and the
+// emulator) decide what is launched.
 
 namespace {
 
 cudaStream_t stream_of(const Stream& s) { return static_cast<cudaStream_t>(s.get()); }
 
-unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
+struct DeviceLauncher {
+  using Mem = RawMem;
+  cudaStream_t s;
+  DeviceExec::Mode mode;
 
-int threads_for_pairs(int64_t pairs) {
-  int64_t t = (pairs + 31) / 32 * 32;
-  return static_cast<int>(std::min<int64_t>(256, std::max<int64_t>(32, t)));
-}
-
-struct RecurrentConfig {
-  bool persistent;
-  int64_t U;
-  unsigned grid;
-  int threads;
-  size_t smem;
-};
-
-// Persistent: about one block per SM, each holding U = ceil(H / SMs) units' weights (4·H·U floats) in shared
-// memory, if cooperative launch is supported, the slice fits and every block can be resident at once.
-// Otherwise per-step launches with enough blocks to spread B·H pairs (about 128 pairs per block).
-template <class Kernel>
-RecurrentConfig choose_config(Kernel kernel, int64_t B, int64_t H, DeviceExec::Mode mode) {
-  const DeviceInfo& d = device_info();
-  RecurrentConfig c{};
-  if (mode != DeviceExec::Mode::PerStep && d.cooperative && d.sm_count > 0) {
-    const int64_t U = std::max<int64_t>(1, (H + d.sm_count - 1) / d.sm_count);
-    const size_t smem = static_cast<size_t>(k::recurrent_slice_floats(H, U)) * sizeof(float);
-    const int threads = threads_for_pairs(B * U);
-    if (smem <= d.smem_per_block_optin) {
+  template <class Args>
+  launch::RecurrentConfig recurrent_config(launch::Pass pass, const Args& a) const {
+    const void* kernel = pass == launch::Pass::Forward ? reinterpret_cast<const void*>(ds::cuda::fwd_persistent_kernel)
+                                                       : reinterpret_cast<const void*>(ds::cuda::bwd_persistent_kernel);
+    return launch::choose_config(device_info(), a.B, a.H, mode, [kernel](int threads, size_t smem) {
       if (smem > 48 * 1024)
-        DS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(smem)));
+        DS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
       int per_sm = 0;
       DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
-      const int64_t grid = k::recurrent_blocks(H, U);
-      if (per_sm > 0 && grid <= static_cast<int64_t>(per_sm) * d.sm_count)
-        return {true, U, static_cast<unsigned>(grid), threads, smem};
-    }
+      return per_sm;
+    });
   }
-  if (mode == DeviceExec::Mode::Persistent)
-    throw CudaError("the persistent recurrent kernel does not fit on " + d.name + " for hidden size " +
-                    std::to_string(H) + " (or cooperative launch is unsupported)");
-  c.persistent = false;
-  c.U = std::min<int64_t>(H, std::max<int64_t>(1, 128 / std::max<int64_t>(B, 1)));
-  c.grid = static_cast<unsigned>(k::recurrent_blocks(H, c.U));
-  c.threads = threads_for_pairs(B * c.U);
-  c.smem = 0;
-  return c;
-}
+  void gemm_kernel(int64_t tm, int64_t tn, const k::GemmArgs<Mem>& g) {
+    dim3 grid(static_cast<unsigned>(tm), static_cast<unsigned>(tn));
+    dim3 block(k::GEMM_TX, k::GEMM_TY);
+    ds::cuda::gemm_kernel<<<grid, block, 0, s>>>(g);
+    DS_CUDA_LAUNCHED("gemm_kernel");
+  }
+  void fwd_persistent_kernel(const launch::RecurrentConfig& c, k::FwdArgs<Mem> a) {
+    void* args[] = {&a};
+    DS_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(ds::cuda::fwd_persistent_kernel),
+                                              dim3(static_cast<unsigned>(c.grid)), dim3(c.threads), args, c.smem, s));
+    DS_CUDA_LAUNCHED("fwd_persistent_kernel");
+  }
+  void fwd_init_kernel(int64_t blocks, int threads, const k::FwdArgs<Mem>& a) {
+    ds::cuda::fwd_init_kernel<<<static_cast<unsigned>(blocks), threads, 0, s>>>(a);
+    DS_CUDA_LAUNCHED("fwd_init_kernel");
+  }
+  void fwd_step_kernel(const launch::RecurrentConfig& c, const k::FwdArgs<Mem>& a, int64_t step) {
+    ds::cuda::fwd_step_kernel<<<static_cast<unsigned>(c.grid), c.threads, 0, s>>>(a, step);
+    DS_CUDA_LAUNCHED("fwd_step_kernel");
+  }
+  void bwd_persistent_kernel(const launch::RecurrentConfig& c, k::BwdArgs<Mem> a) {
+    void* args[] = {&a};
+    DS_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(ds::cuda::bwd_persistent_kernel),
+                                              dim3(static_cast<unsigned>(c.grid)), dim3(c.threads), args, c.smem, s));
+    DS_CUDA_LAUNCHED("bwd_persistent_kernel");
+  }
+  void bwd_step_kernel(const launch::RecurrentConfig& c, const k::BwdArgs<Mem>& a, int64_t step) {
+    ds::cuda::bwd_step_kernel<<<static_cast<unsigned>(c.grid), c.threads, 0, s>>>(a, step);
+    DS_CUDA_LAUNCHED("bwd_step_kernel");
+  }
+  void bwd_finish_kernel(const launch::RecurrentConfig& c, const k::BwdArgs<Mem>& a) {
+    ds::cuda::bwd_finish_kernel<<<static_cast<unsigned>(c.grid), c.threads, 0, s>>>(a);
+    DS_CUDA_LAUNCHED("bwd_finish_kernel");
+  }
+  void gather_hprev_kernel(int64_t blocks, int threads, const k::GatherArgs<Mem>& a) {
+    ds::cuda::gather_hprev_kernel<<<static_cast<unsigned>(blocks), threads, 0, s>>>(a);
+    DS_CUDA_LAUNCHED("gather_hprev_kernel");
+  }
+  void column_sum_kernel(int64_t blocks, int threads, const float* m, int64_t rows, int64_t cols, float* out) {
+    ds::cuda::column_sum_kernel<<<static_cast<unsigned>(blocks), threads, 0, s>>>(m, rows, cols, out);
+    DS_CUDA_LAUNCHED("column_sum_kernel");
+  }
+};
 
 }  // namespace
 
 // ---- executor ------------------------------------------------------------------------------------------------
-// EmuExec (emulate.cpp) and hostsim's DeviceExec (hostsim/device_exec.cpp) repeat these launch loops on the
-// host on purpose, line for line: they check this launch sequence, and cannot share code with it (<<<>>> and
-// cooperative launches here, a host scheduler per launch there). Change the three together.
 
 void DeviceExec::gemm(const k::GemmArgs<RawMem>& g) {
-  if (g.m == 0 || g.n == 0) return;
-  const int64_t tm = k::gemm_tiles_m(g.m), tn = k::gemm_tiles_n(g.n);
-  if (tm > 0x7fffffff || tn > 65535)
-    throw CudaError("gemm: " + std::to_string(g.m) + "x" + std::to_string(g.n) + " exceeds the grid limits");
-  dim3 grid(static_cast<unsigned>(tm), static_cast<unsigned>(tn));
-  dim3 block(k::GEMM_TX, k::GEMM_TY);
-  gemm_kernel<<<grid, block, 0, stream_of(s_)>>>(g);
-  DS_CUDA_LAUNCHED("gemm_kernel");
+  DeviceLauncher l{stream_of(s_), mode_};
+  launch::gemm(l, g);
 }
 
 void DeviceExec::forward_recurrent(k::FwdArgs<RawMem> a) {
-  if (a.B == 0 || a.H == 0) return;
-  RecurrentConfig c = choose_config(fwd_persistent_kernel, a.B, a.H, mode_);
-  a.U = c.U;
-  last_persistent_ = c.persistent;
-  if (c.persistent) {
-    void* args[] = {&a};
-    DS_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(fwd_persistent_kernel),
-                                              dim3(c.grid), dim3(c.threads), args, c.smem, stream_of(s_)));
-    DS_CUDA_LAUNCHED("fwd_persistent_kernel");
-    return;
-  }
-  fwd_init_kernel<<<blocks_for(a.B * a.H, 256), 256, 0, stream_of(s_)>>>(a);
-  DS_CUDA_LAUNCHED("fwd_init_kernel");
-  for (int64_t s = 0; s < a.T; ++s) {
-    fwd_step_kernel<<<c.grid, c.threads, 0, stream_of(s_)>>>(a, s);
-    DS_CUDA_LAUNCHED("fwd_step_kernel");
-  }
+  DeviceLauncher l{stream_of(s_), mode_};
+  if (a.B > 0 && a.H > 0) last_persistent_ = launch::forward_recurrent(l, a);
 }
 
 void DeviceExec::backward_recurrent(k::BwdArgs<RawMem> a) {
-  if (a.B == 0 || a.H == 0) return;
-  RecurrentConfig c = choose_config(bwd_persistent_kernel, a.B, a.H, mode_);
-  a.U = c.U;
-  last_persistent_ = c.persistent;
-  if (c.persistent) {
-    void* args[] = {&a};
-    DS_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(bwd_persistent_kernel),
-                                              dim3(c.grid), dim3(c.threads), args, c.smem, stream_of(s_)));
-    DS_CUDA_LAUNCHED("bwd_persistent_kernel");
-    return;
-  }
-  for (int64_t s = a.T - 1; s >= 0; --s) {
-    bwd_step_kernel<<<c.grid, c.threads, 0, stream_of(s_)>>>(a, s);
-    DS_CUDA_LAUNCHED("bwd_step_kernel");
-  }
-  bwd_finish_kernel<<<c.grid, c.threads, 0, stream_of(s_)>>>(a);
-  DS_CUDA_LAUNCHED("bwd_finish_kernel");
+  DeviceLauncher l{stream_of(s_), mode_};
+  if (a.B > 0 && a.H > 0) last_persistent_ = launch::backward_recurrent(l, a);
 }
 
 void DeviceExec::gather_hprev(const k::GatherArgs<RawMem>& a) {
-  const int64_t n = a.B * a.T * a.H;
-  if (n == 0) return;
-  gather_hprev_kernel<<<blocks_for(n, 256), 256, 0, stream_of(s_)>>>(a);
-  DS_CUDA_LAUNCHED("gather_hprev_kernel");
+  DeviceLauncher l{stream_of(s_), mode_};
+  launch::gather_hprev(l, a);
 }
 
 void DeviceExec::column_sum(const float* m, int64_t rows, int64_t cols, float* out) {
-  if (cols == 0) return;
-  column_sum_kernel<<<blocks_for(cols, 128), 128, 0, stream_of(s_)>>>(m, rows, cols, out);
-  DS_CUDA_LAUNCHED("column_sum_kernel");
+  DeviceLauncher l{stream_of(s_), mode_};
+  launch::column_sum(l, m, rows, cols, out);
 }
 
 }  // namespace cuda

@@ -26,6 +26,7 @@
 
 #include "binding_common.h"
 #include "check.h"
+#include "cuda/launch_loops.h"
 #include "cuda/lstm_kernels.cuh"
 #include "cuda/lstm_plan.h"
 #include "verify.h"
@@ -239,9 +240,10 @@ struct EmuSched {
 };
 
 // ---- the executor: the host side of DeviceExec (kernels.cu), launching on the emulator -------------------------
-// Its launch loops (persistent or per-step, the order of the step launches) are kept parallel to DeviceExec's on
-// purpose, line for line, rather than shared: the device launches __global__ kernels through <<<>>> and the
-// cooperative-launch API, the emulator builds one EmuSched per launch. Change the two together.
+// The executor lstm_plan.h drives, and a launcher of native/cuda/launch_loops.h: the launch loops (persistent
+// or per-step, the order of the step launches, the grids of the other kernels) are the device's own; each
+// kernel runs its program at once on checked memory, one EmuSched per launch, with the launch shape (units
+// per block, threads, persistent or not) each test sets.
 struct EmuExec {
   using Mem = CheckedMem;
   int64_t units = 1;     // hidden units per block of the recurrent kernels
@@ -251,67 +253,67 @@ struct EmuExec {
   // grid.sync() (or a per-step form launched without ordering) would. The race check must then fire.
   bool omit_step_barrier = false;
 
-  void gemm(const k::GemmArgs<Mem>& g) {
-    if (g.m == 0 || g.n == 0) return;
-    EmuSched sc(k::gemm_tiles_m(g.m), k::gemm_tiles_n(g.n), k::GEMM_THREADS,
-                {size_t(k::GEMM_BK * k::GEMM_BM), size_t(k::GEMM_BK * k::GEMM_BN)}, k::GEMM_MR * k::GEMM_NR, false);
-    k::gemm_program(sc, g);
-  }
-
-  void forward_recurrent(k::FwdArgs<Mem> a) {
-    if (a.B == 0 || a.H == 0) return;
-    a.U = units < a.H ? units : a.H;
-    const int64_t grid = k::recurrent_blocks(a.H, a.U);
-    if (persistent) {
-      EmuSched sc(grid, 1, threads, {size_t(k::recurrent_slice_floats(a.H, a.U))}, 1, omit_step_barrier);
-      k::fwd_persistent_program(sc, a);
-      return;
-    }
-    {
-      EmuSched sc((a.B * a.H + 255) / 256, 1, 256, {}, 1, false);
-      k::fwd_init_program(sc, a);
-    }
-    for (int64_t s = 0; s < a.T; ++s) {
-      const int64_t grid_phase = g_ctx->grid_phase, block_phase = g_ctx->block_phase;
-      EmuSched sc(grid, 1, threads, {}, 1, false);
-      if (omit_step_barrier) {  // as if this launch could overlap the previous one
-        g_ctx->grid_phase = grid_phase;
-        g_ctx->block_phase = block_phase;
-      }
-      k::fwd_step_program(sc, a, s);
-    }
-  }
-
-  void backward_recurrent(k::BwdArgs<Mem> a) {
-    if (a.B == 0 || a.H == 0) return;
-    a.U = units < a.H ? units : a.H;
-    const int64_t grid = k::recurrent_blocks(a.H, a.U);
-    if (persistent) {
-      EmuSched sc(grid, 1, threads, {size_t(k::recurrent_slice_floats(a.H, a.U))}, 1, omit_step_barrier);
-      k::bwd_persistent_program(sc, a);
-      return;
-    }
-    for (int64_t s = a.T - 1; s >= 0; --s) {
-      EmuSched sc(grid, 1, threads, {}, 1, false);
-      k::bwd_step_program(sc, a, s);
-    }
-    EmuSched sc(grid, 1, threads, {}, 1, false);
-    k::bwd_finish_program(sc, a);
-  }
-
-  void gather_hprev(const k::GatherArgs<Mem>& a) {
-    const int64_t n = a.B * a.T * a.H;
-    if (n == 0) return;
-    EmuSched sc((n + 255) / 256, 1, 256, {}, 1, false);
-    k::gather_hprev_program(sc, a);
-  }
+  // ---- executor (lstm_plan.h) ----
+  void gemm(const k::GemmArgs<Mem>& g) { launch::gemm(*this, g); }
+  void forward_recurrent(const k::FwdArgs<Mem>& a) { launch::forward_recurrent(*this, a); }
+  void backward_recurrent(const k::BwdArgs<Mem>& a) { launch::backward_recurrent(*this, a); }
+  void gather_hprev(const k::GatherArgs<Mem>& a) { launch::gather_hprev(*this, a); }
   void column_sum(CheckedPtr<const float> m, int64_t rows, int64_t cols, CheckedPtr<float> out) {
-    if (cols == 0) return;
-    EmuSched sc((cols + 127) / 128, 1, 128, {}, 1, false);
-    k::column_sum_program<EmuSched, Mem>(sc, m, rows, cols, out);
+    launch::column_sum(*this, m, rows, cols, out);
   }
   void before_dx() {}
   void after_dx() {}
+
+  // ---- launcher (launch_loops.h) ----
+  template <class Args>
+  launch::RecurrentConfig recurrent_config(launch::Pass, const Args& a) const {
+    const int64_t U = units < a.H ? units : a.H;
+    return {persistent, U, k::recurrent_blocks(a.H, U), threads,
+            static_cast<size_t>(k::recurrent_slice_floats(a.H, U)) * sizeof(float)};
+  }
+  void gemm_kernel(int64_t tm, int64_t tn, const k::GemmArgs<Mem>& g) {
+    EmuSched sc(tm, tn, k::GEMM_THREADS, {size_t(k::GEMM_BK * k::GEMM_BM), size_t(k::GEMM_BK * k::GEMM_BN)},
+                k::GEMM_MR * k::GEMM_NR, false);
+    k::gemm_program(sc, g);
+  }
+  void fwd_persistent_kernel(const launch::RecurrentConfig& c, const k::FwdArgs<Mem>& a) {
+    EmuSched sc(c.grid, 1, c.threads, {c.smem / sizeof(float)}, 1, omit_step_barrier);
+    k::fwd_persistent_program(sc, a);
+  }
+  void fwd_init_kernel(int64_t blocks, int block_threads, const k::FwdArgs<Mem>& a) {
+    EmuSched sc(blocks, 1, block_threads, {}, 1, false);
+    k::fwd_init_program(sc, a);
+  }
+  void fwd_step_kernel(const launch::RecurrentConfig& c, const k::FwdArgs<Mem>& a, int64_t s) {
+    const int64_t grid_phase = g_ctx->grid_phase, block_phase = g_ctx->block_phase;
+    EmuSched sc(c.grid, 1, c.threads, {}, 1, false);
+    if (omit_step_barrier) {  // as if this launch could overlap the previous one
+      g_ctx->grid_phase = grid_phase;
+      g_ctx->block_phase = block_phase;
+    }
+    k::fwd_step_program(sc, a, s);
+  }
+  void bwd_persistent_kernel(const launch::RecurrentConfig& c, const k::BwdArgs<Mem>& a) {
+    EmuSched sc(c.grid, 1, c.threads, {c.smem / sizeof(float)}, 1, omit_step_barrier);
+    k::bwd_persistent_program(sc, a);
+  }
+  void bwd_step_kernel(const launch::RecurrentConfig& c, const k::BwdArgs<Mem>& a, int64_t s) {
+    EmuSched sc(c.grid, 1, c.threads, {}, 1, false);
+    k::bwd_step_program(sc, a, s);
+  }
+  void bwd_finish_kernel(const launch::RecurrentConfig& c, const k::BwdArgs<Mem>& a) {
+    EmuSched sc(c.grid, 1, c.threads, {}, 1, false);
+    k::bwd_finish_program(sc, a);
+  }
+  void gather_hprev_kernel(int64_t blocks, int block_threads, const k::GatherArgs<Mem>& a) {
+    EmuSched sc(blocks, 1, block_threads, {}, 1, false);
+    k::gather_hprev_program(sc, a);
+  }
+  void column_sum_kernel(int64_t blocks, int block_threads, CheckedPtr<const float> m, int64_t rows, int64_t cols,
+                         CheckedPtr<float> out) {
+    EmuSched sc(blocks, 1, block_threads, {}, 1, false);
+    k::column_sum_program<EmuSched, Mem>(sc, m, rows, cols, out);
+  }
 };
 
 // ---- JavaScript entry points ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 /**
- * The device suites on the hostsim addon (native/cuda/hostsim/README.md; `npm run build:hostsim` →
- * build-hostsim/deepsentry.node): the addon with DS_HAVE_CUDA on a host stand-in of the CUDA runtime. There is
+ * The device suites on the hostsim addon (native/cuda/hostsim/README.md; `npm run build:verify` →
+ * build/Release/deepsentry_hostsim.node, a verification target): the addon with DS_HAVE_CUDA on a host stand-in of the CUDA runtime. There is
  * no GPU here or in CI, so this is how CudaLstm's forward/backward/encode, its device-memory handling and the
  * tfjs `deepsentry-cuda` backend on the real CudaLstm run at all. It checks that host code — not any GPU.
  *
@@ -14,7 +14,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { loadNativeFile, packageRoot } from '../../lib/backend/native';
-import { builtOrSkip } from '../support/native-helpers';
+import { verifyBuildOrSkip } from '../support/native-helpers';
 
 const SUITES = ['test/unit/cuda.test.ts', 'test/unit/backend-cuda.test.ts'];
 /** The tail of the child's output shown on failure: the Spec reporter prints failures last. */
@@ -22,10 +22,10 @@ const SHOWN_CHARS = 12000;
 
 describe('CUDA host code on the stand-in runtime (hostsim)', function () {
   const root = packageRoot();
-  const file = path.join(root, 'build-hostsim', 'deepsentry.node');
+  let file = '';
 
   before(function () {
-    builtOrSkip(this, path.relative(root, file), 'build:hostsim');
+    file = verifyBuildOrSkip(this, path.join('build', 'Release', 'deepsentry_hostsim.node'));
   });
 
   it('the hostsim build loads and reports CUDA compiled in with one (stand-in) device', function () {

@@ -27,6 +27,7 @@ describe('native boundary (child process)', function () {
       cwd: path.join(__dirname, '../..'),
       encoding: 'utf8',
       env: { ...process.env, UV_THREADPOOL_SIZE: '1', GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=4096' },
+      timeout: 100_000, // a hung child is killed (SIGTERM) and fails the test below
     });
     expect(r.signal, `the child was killed by ${r.signal} (the addon touched freed memory); stderr: ${r.stderr}`).to.equal(null);
     expect(r.status, `child exit ${r.status}; stderr: ${r.stderr}`).to.equal(0);

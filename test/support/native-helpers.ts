@@ -23,8 +23,8 @@ export function nativeOrSkip(ctx: Mocha.Context): NativeBinding {
 
 /**
  * The absolute path of a build product that is not the shipped addon, given relative to the package root and
- * made by `npm run <script>` (build:verify: build/Release/deepsentry_verify.node and build/ds_kernel_selftest;
- * build:gyp: build-gyp/; build:hostsim: build-hostsim/). When it is missing the test (or, from a `before`
+ * made by `npm run <script>` (build:verify: build/Release/deepsentry_verify.node, deepsentry_hostsim.node and
+ * build/ds_kernel_selftest; build:gyp: build-gyp/). When it is missing the test (or, from a `before`
  * hook, the suite) is skipped with the reason in the output, except under CI=true (.ci/run builds them all),
  * where that is a failure: CI must not go green by not running the check.
  */

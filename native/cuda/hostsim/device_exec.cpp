@@ -12,12 +12,11 @@
 //   - EmuExec's launch geometry (units per block, threads, persistent or not) is set by each test; here it is
 //     chosen as kernels.cu chooses it on a device, from the device's properties — that choice is what this
 //     build exists to exercise.
-// So the scheduler below is the plain version of EmuSched (same loop order: blocks y, x, then threads), and
-// the launch loops and choose_config are kernels.cu's, line for line: change them together with kernels.cu
-// (and with EmuExec, which mirrors the same loops).
+// So the scheduler below is the plain version of EmuSched (same loop order: blocks y, x, then threads); the
+// launch loops and the launch-shape choice are kernels.cu's own (launch_loops.h), run by a launcher that
+// queues each kernel's program on the stream.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <initializer_list>
 #include <mutex>
 #include <string>
@@ -26,6 +25,7 @@
 
 #include "check.cuh"
 #include "device.h"
+#include "launch_loops.h"
 #include "lstm_kernels.cuh"
 
 namespace ds {
@@ -73,7 +73,7 @@ cudaStream_t stream_of(const Stream& s) { return static_cast<cudaStream_t>(s.get
 // Queues one launch on the stream: `program(sched)` runs when the stream's queue runs. The arguments are
 // captured by value, as a kernel launch copies its parameters.
 template <class Program>
-void launch(const Stream& s, const char* name, int64_t gx, int64_t gy, int threads, std::vector<size_t> shared,
+void enqueue_launch(const Stream& s, const char* name, int64_t gx, int64_t gy, int threads, std::vector<size_t> shared,
             int locals, Program program) {
   if (gx < 1 || gy < 1 || gx > 0x7fffffff || gy > 65535 || threads < 1 || threads > 1024)
     throw_cuda((std::string("launch of ") + name).c_str(), cudaErrorInvalidValue);
@@ -110,108 +110,92 @@ void check_bwd(const char* kernel, const k::BwdArgs<RawMem>& a) {
                           {"dcbuf", a.dcbuf}, {"dh0", a.dh0}, {"dc0", a.dc0}});
 }
 
-int64_t blocks_for(int64_t n, int threads) { return (n + threads - 1) / threads; }
+// kernels.cu's kernels as a launcher of launch_loops.h: each queues its program on the stream.
+struct HostLauncher {
+  using Mem = RawMem;
+  const Stream& s;
+  DeviceExec::Mode mode;
 
-// ---- kernels.cu's launch configuration, on the stand-in device's properties -----------------------------
-int threads_for_pairs(int64_t pairs) {
-  int64_t t = (pairs + 31) / 32 * 32;
-  return static_cast<int>(std::min<int64_t>(256, std::max<int64_t>(32, t)));
-}
-
-struct RecurrentConfig {
-  bool persistent;
-  int64_t U;
-  int64_t grid;
-  int threads;
-  size_t smem;
-};
-
-RecurrentConfig choose_config(int64_t B, int64_t H, DeviceExec::Mode mode) {
-  const DeviceInfo& d = device_info();
-  RecurrentConfig c{};
-  if (mode != DeviceExec::Mode::PerStep && d.cooperative && d.sm_count > 0) {
-    const int64_t U = std::max<int64_t>(1, (H + d.sm_count - 1) / d.sm_count);
-    const size_t smem = static_cast<size_t>(k::recurrent_slice_floats(H, U)) * sizeof(float);
-    const int threads = threads_for_pairs(B * U);
-    if (smem <= d.smem_per_block_optin) {
-      // kernels.cu raises the kernel's dynamic shared-memory limit above 48 KiB here; nothing to do on the host.
-      const int per_sm = ds_hostsim::max_active_blocks_per_sm(threads, smem);
-      const int64_t grid = k::recurrent_blocks(H, U);
-      if (per_sm > 0 && grid <= static_cast<int64_t>(per_sm) * d.sm_count) return {true, U, grid, threads, smem};
-    }
+  launch::RecurrentConfig recurrent_config(launch::Pass, const k::FwdArgs<Mem>& a) const {
+    check_fwd("forward recurrent kernels", a);
+    return config(a.B, a.H);
   }
-  if (mode == DeviceExec::Mode::Persistent)
-    throw CudaError("the persistent recurrent kernel does not fit on " + d.name + " for hidden size " +
-                    std::to_string(H) + " (or cooperative launch is unsupported)");
-  c.persistent = false;
-  c.U = std::min<int64_t>(H, std::max<int64_t>(1, 128 / std::max<int64_t>(B, 1)));
-  c.grid = k::recurrent_blocks(H, c.U);
-  c.threads = threads_for_pairs(B * c.U);
-  c.smem = 0;
-  return c;
-}
+  launch::RecurrentConfig recurrent_config(launch::Pass, const k::BwdArgs<Mem>& a) const {
+    check_bwd("backward recurrent kernels", a);
+    return config(a.B, a.H);
+  }
+  launch::RecurrentConfig config(int64_t B, int64_t H) const {
+    // (kernels.cu raises the kernel's dynamic shared-memory limit above 48 KiB first; nothing to do here)
+    return launch::choose_config(device_info(), B, H, mode, [](int threads, size_t smem) {
+      return ds_hostsim::max_active_blocks_per_sm(threads, smem);
+    });
+  }
+  void gemm_kernel(int64_t tm, int64_t tn, const k::GemmArgs<Mem>& g) {
+    check_pointers("gemm_kernel", {{"A", g.A}, {"a_rows", g.a_rows}, {"B", g.B}, {"C", g.C}});
+    enqueue_launch(s, "gemm_kernel", tm, tn, k::GEMM_THREADS,
+           {size_t(k::GEMM_BK * k::GEMM_BM), size_t(k::GEMM_BK * k::GEMM_BN)}, k::GEMM_MR * k::GEMM_NR,
+           [g](HostSched& sc) { k::gemm_program(sc, g); });
+  }
+  void fwd_persistent_kernel(const launch::RecurrentConfig& c, const k::FwdArgs<Mem>& a) {
+    enqueue_launch(s, "fwd_persistent_kernel", c.grid, 1, c.threads, {c.smem / sizeof(float)}, 1,
+           [a](HostSched& sc) { k::fwd_persistent_program(sc, a); });
+  }
+  void fwd_init_kernel(int64_t blocks, int threads, const k::FwdArgs<Mem>& a) {
+    enqueue_launch(s, "fwd_init_kernel", blocks, 1, threads, {}, 1, [a](HostSched& sc) { k::fwd_init_program(sc, a); });
+  }
+  void fwd_step_kernel(const launch::RecurrentConfig& c, const k::FwdArgs<Mem>& a, int64_t step) {
+    enqueue_launch(s, "fwd_step_kernel", c.grid, 1, c.threads, {}, 1,
+           [a, step](HostSched& sc) { k::fwd_step_program(sc, a, step); });
+  }
+  void bwd_persistent_kernel(const launch::RecurrentConfig& c, const k::BwdArgs<Mem>& a) {
+    enqueue_launch(s, "bwd_persistent_kernel", c.grid, 1, c.threads, {c.smem / sizeof(float)}, 1,
+           [a](HostSched& sc) { k::bwd_persistent_program(sc, a); });
+  }
+  void bwd_step_kernel(const launch::RecurrentConfig& c, const k::BwdArgs<Mem>& a, int64_t step) {
+    enqueue_launch(s, "bwd_step_kernel", c.grid, 1, c.threads, {}, 1,
+           [a, step](HostSched& sc) { k::bwd_step_program(sc, a, step); });
+  }
+  void bwd_finish_kernel(const launch::RecurrentConfig& c, const k::BwdArgs<Mem>& a) {
+    enqueue_launch(s, "bwd_finish_kernel", c.grid, 1, c.threads, {}, 1, [a](HostSched& sc) { k::bwd_finish_program(sc, a); });
+  }
+  void gather_hprev_kernel(int64_t blocks, int threads, const k::GatherArgs<Mem>& a) {
+    check_pointers("gather_hprev_kernel", {{"lengths", a.lengths}, {"h0", a.h0}, {"y", a.y}, {"hprev", a.hprev}});
+    enqueue_launch(s, "gather_hprev_kernel", blocks, 1, threads, {}, 1, [a](HostSched& sc) { k::gather_hprev_program(sc, a); });
+  }
+  void column_sum_kernel(int64_t blocks, int threads, const float* m, int64_t rows, int64_t cols, float* out) {
+    check_pointers("column_sum_kernel", {{"m", m}, {"out", out}});
+    enqueue_launch(s, "column_sum_kernel", blocks, 1, threads, {}, 1,
+           [m, rows, cols, out](HostSched& sc) { k::column_sum_program<HostSched, RawMem>(sc, m, rows, cols, out); });
+  }
+};
 
 }  // namespace
 
-// ---- executor: kernels.cu's launch loops ----------------------------------------------------------------------
+// ---- executor: kernels.cu's, on the host launcher -------------------------------------------------------------
 
 void DeviceExec::gemm(const k::GemmArgs<RawMem>& g) {
-  if (g.m == 0 || g.n == 0) return;
-  const int64_t tm = k::gemm_tiles_m(g.m), tn = k::gemm_tiles_n(g.n);
-  if (tm > 0x7fffffff || tn > 65535)
-    throw CudaError("gemm: " + std::to_string(g.m) + "x" + std::to_string(g.n) + " exceeds the grid limits");
-  check_pointers("gemm_kernel", {{"A", g.A}, {"a_rows", g.a_rows}, {"B", g.B}, {"C", g.C}});
-  launch(s_, "gemm_kernel", tm, tn, k::GEMM_THREADS,
-         {size_t(k::GEMM_BK * k::GEMM_BM), size_t(k::GEMM_BK * k::GEMM_BN)}, k::GEMM_MR * k::GEMM_NR,
-         [g](HostSched& sc) { k::gemm_program(sc, g); });
+  HostLauncher l{s_, mode_};
+  launch::gemm(l, g);
 }
 
 void DeviceExec::forward_recurrent(k::FwdArgs<RawMem> a) {
-  if (a.B == 0 || a.H == 0) return;
-  check_fwd("forward recurrent kernels", a);
-  RecurrentConfig c = choose_config(a.B, a.H, mode_);
-  a.U = c.U;
-  last_persistent_ = c.persistent;
-  if (c.persistent) {
-    launch(s_, "fwd_persistent_kernel", c.grid, 1, c.threads, {c.smem / sizeof(float)}, 1,
-           [a](HostSched& sc) { k::fwd_persistent_program(sc, a); });
-    return;
-  }
-  launch(s_, "fwd_init_kernel", blocks_for(a.B * a.H, 256), 1, 256, {}, 1,
-         [a](HostSched& sc) { k::fwd_init_program(sc, a); });
-  for (int64_t s = 0; s < a.T; ++s)
-    launch(s_, "fwd_step_kernel", c.grid, 1, c.threads, {}, 1, [a, s](HostSched& sc) { k::fwd_step_program(sc, a, s); });
+  HostLauncher l{s_, mode_};
+  if (a.B > 0 && a.H > 0) last_persistent_ = launch::forward_recurrent(l, a);
 }
 
 void DeviceExec::backward_recurrent(k::BwdArgs<RawMem> a) {
-  if (a.B == 0 || a.H == 0) return;
-  check_bwd("backward recurrent kernels", a);
-  RecurrentConfig c = choose_config(a.B, a.H, mode_);
-  a.U = c.U;
-  last_persistent_ = c.persistent;
-  if (c.persistent) {
-    launch(s_, "bwd_persistent_kernel", c.grid, 1, c.threads, {c.smem / sizeof(float)}, 1,
-           [a](HostSched& sc) { k::bwd_persistent_program(sc, a); });
-    return;
-  }
-  for (int64_t s = a.T - 1; s >= 0; --s)
-    launch(s_, "bwd_step_kernel", c.grid, 1, c.threads, {}, 1, [a, s](HostSched& sc) { k::bwd_step_program(sc, a, s); });
-  launch(s_, "bwd_finish_kernel", c.grid, 1, c.threads, {}, 1, [a](HostSched& sc) { k::bwd_finish_program(sc, a); });
+  HostLauncher l{s_, mode_};
+  if (a.B > 0 && a.H > 0) last_persistent_ = launch::backward_recurrent(l, a);
 }
 
 void DeviceExec::gather_hprev(const k::GatherArgs<RawMem>& a) {
-  const int64_t n = a.B * a.T * a.H;
-  if (n == 0) return;
-  check_pointers("gather_hprev_kernel", {{"lengths", a.lengths}, {"h0", a.h0}, {"y", a.y}, {"hprev", a.hprev}});
-  launch(s_, "gather_hprev_kernel", blocks_for(n, 256), 1, 256, {}, 1,
-         [a](HostSched& sc) { k::gather_hprev_program(sc, a); });
+  HostLauncher l{s_, mode_};
+  launch::gather_hprev(l, a);
 }
 
 void DeviceExec::column_sum(const float* m, int64_t rows, int64_t cols, float* out) {
-  if (cols == 0) return;
-  check_pointers("column_sum_kernel", {{"m", m}, {"out", out}});
-  launch(s_, "column_sum_kernel", blocks_for(cols, 128), 1, 128, {}, 1,
-         [m, rows, cols, out](HostSched& sc) { k::column_sum_program<HostSched, RawMem>(sc, m, rows, cols, out); });
+  HostLauncher l{s_, mode_};
+  launch::column_sum(l, m, rows, cols, out);
 }
 
 }  // namespace cuda

@@ -1,10 +1,13 @@
 # Included by CMakeLists.txt after the `deepsentry` target exists (DS_ROOT, DS_SRC are set there).
-# The compute sources behind native/src/lstm.h. The driver (lstm.cpp), dispatch and the thread pool are
+# The compute sources behind native/src/lstm.h. The driver (lstm_forward.cpp, lstm_backward.cpp, sgemm.cpp
+# over the planning helpers of lstm_plan.h), dispatch and the thread pool are
 # compiled with the target's baseline flags; each kernels_<isa>.cpp is the same code (kernels_impl.h)
 # compiled for one instruction set in its own namespace, picked at run time by dispatch.cpp. Never
 # -march=native (BUILD-NOTES). The AVX-512 flags must match the check in dispatch.cpp.
 set(DS_KERNEL_SOURCES
-  "${DS_SRC}/lstm.cpp"
+  "${DS_SRC}/lstm_forward.cpp"
+  "${DS_SRC}/lstm_backward.cpp"
+  "${DS_SRC}/sgemm.cpp"
   "${DS_SRC}/dispatch.cpp"
   "${DS_SRC}/threadpool.cpp"
   "${DS_SRC}/adam.cpp"

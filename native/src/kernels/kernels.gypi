@@ -12,7 +12,9 @@
       'target_name': 'ds_kernels',
       'type': 'static_library',
       'sources': [
-        '../lstm.cpp',
+        '../lstm_forward.cpp',
+        '../lstm_backward.cpp',
+        '../sgemm.cpp',
         '../dispatch.cpp',
         '../threadpool.cpp',
         '../adam.cpp',

@@ -1,8 +1,8 @@
 // The per-instruction-set compute primitives behind native/src/lstm.h.
 //
 // kernels_impl.h is compiled once per ISA (kernels_baseline.cpp, kernels_avx2.cpp, kernels_avx512.cpp, each
-// with its own -m flags and its own namespace) and each exposes one Table of function pointers. lstm.cpp (the
-// driver, compiled with baseline flags) picks the table of the active SIMD level (dispatch.h), owns all
+// with its own -m flags and its own namespace) and each exposes one Table of function pointers. The driver
+// (lstm_forward.cpp, lstm_backward.cpp, sgemm.cpp, compiled with baseline flags) picks the table of the active SIMD level (dispatch.h), owns all
 // memory and threads, and calls these single-threaded primitives on disjoint parts of the work. Everything
 // here is plain data: no std:: types cross the ISA boundary (see simd/vec.h on ODR).
 #pragma once

@@ -1,5 +1,5 @@
 // A host stand-in for the part of the CUDA runtime API that native/cuda/runtime.cu uses (the "hostsim" build,
-// scripts/build-cuda-hostsim.js; see native/cuda/hostsim/README.md). It exists so that the HOST side of the CUDA
+// CMake target deepsentry_hostsim; see native/cuda/hostsim/README.md). It exists so that the HOST side of the CUDA
 // path — CudaLstm's argument checks, device-memory handling and pool, streams and events, the launch plans, the
 // tfjs `deepsentry-cuda` backend — runs in CI, where there is no GPU. It says nothing about the GPU itself.
 //

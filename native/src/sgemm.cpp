@@ -1,0 +1,45 @@
+// sgemm of lstm.h (the dense layers' products, matMul): column or row strips of C as independent tasks on
+// the pool, on the per-ISA GEMM of kernels/kernels.h and the planning helpers of lstm_plan.h.
+#include "lstm.h"
+#include "lstm_plan.h"
+
+namespace ds {
+
+using namespace plan;
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (m <= 0 || n <= 0) return;
+  const Table& tb = active_table();
+  Arena& ar = arena();
+  PoolLease lease(threads_for(2.0 * m * n * (double)k, 2e6));
+  const int Q = lease.n();
+  // Column strips when there are enough columns (each thread packs only its strip of B), else row strips.
+  // A few rows of A read B straight, without packing it.
+  const bool by_cols = n >= (int64_t)Q * tb.nr * 2 || m < (int64_t)Q * tb.mr * 2;
+  const bool direct = !trans_b && m <= 2 * tb.mr;
+  float** bp = ar.get<float*>(Q);
+  float** as = ar.get<float*>(Q);
+  for (int q = 0; q < Q; q++) {
+    int64_t c0 = 0, c1 = n;
+    if (by_cols) split_range(n, q, Q, tb.nr, c0, c1);
+    bp[q] = direct ? nullptr : ar.get<float>(kern::packed_b_floats(tb, k > 0 ? k : 1, c1 > c0 ? c1 - c0 : 1));
+    as[q] = ar.get<float>(kern::packed_a_floats(tb));
+  }
+  auto job = [&](int q) {  // strip q of Q (independent tasks)
+    int64_t c0 = 0, c1 = n, r0 = 0, r1 = m;
+    if (by_cols)
+      split_range(n, q, Q, tb.nr, c0, c1);
+    else
+      split_range(m, q, Q, tb.mr, r0, r1);
+    if (c1 <= c0 || r1 <= r0) return;
+    if (k > 0 && !direct) tb.pack_b(trans_b ? B + c0 * ldb : B + c0, ldb, trans_b, k, c1 - c0, bp[q]);
+    const float* a = trans_a ? A + r0 : A + r0 * lda;
+    gemm_rows(tb, r1 - r0, c1 - c0, k, a, lda, trans_a, direct ? nullptr : bp[q], nullptr, C + r0 * ldc + c0, ldc,
+              accumulate, as[q], B + c0, ldb);
+  };
+  lease.run_tasks(Q, job);
+}
+
+
+}  // namespace ds
