@@ -1,8 +1,8 @@
 /**
  * The split the scripts rely on: `npm run test:unit` runs test/unit (fast, in process) and `npm run test:e2e`
- * test/e2e (the CLI, browsers, training, child builds). A test file anywhere else would run in neither, and a
- * unit file that starts the CLI, a node child, a browser or trains the fixture model would make the quick run
- * slow; both are caught here, naming the file.
+ * test/e2e (the CLI, browsers, training, child processes). A test file anywhere else would run in neither, and
+ * a unit file that runs the CLI, starts any child process or a browser, or trains the fixture model would make
+ * the quick run slow; both are caught here, naming the file.
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
@@ -22,7 +22,7 @@ function testFiles(dir = TEST): string[] {
 /** What a unit test must not do, by the source text that does it. */
 const E2E_ONLY: [RegExp, string][] = [
   [/from '\.\.\/support\/cli'/, 'runs the CLI (test/support/cli.ts)'],
-  [/process\.execPath/, 'starts a node child process'],
+  [/['"](node:)?child_process['"]/, 'starts a child process'],
   [/['"]playwright(-core)?['"]/, 'drives a browser'],
   [/\btrainedModel\b|\btrainModel\b/, 'trains a pipeline model'],
 ];
@@ -35,7 +35,7 @@ describe('test layout', () => {
     expect(elsewhere, 'move these into test/unit (fast, in process) or test/e2e').to.deep.equal([]);
   });
 
-  it('no unit test runs the CLI, a node child, a browser or a training run', () => {
+  it('no unit test runs the CLI, a child process, a browser or a training run', () => {
     const found: string[] = [];
     for (const f of testFiles().filter((x) => x.startsWith('unit/'))) {
       const text = fs.readFileSync(path.join(TEST, f), 'utf8');

@@ -1,23 +1,13 @@
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { DeepSentryError } from '../../lib/errors';
 import { LineSplitter } from '../../lib/live/lines';
 import { FileFollower, type FileCursor, type TailLine, type TailNotice } from '../../lib/live/tail';
+import { drain } from '../support/live-fixtures';
 import { tempDir } from '../support/tmp';
 
-/** Drives a follower by hand: poll() until it returns nothing new (bounded). */
-function drain(f: FileFollower): TailLine[] {
-  const out: TailLine[] = [];
-  for (let i = 0; i < 100; i++) {
-    const got = f.poll();
-    if (got.length === 0) return out;
-    out.push(...got);
-  }
-  throw new Error('follower kept producing lines');
-}
 const texts = (ls: TailLine[]) => ls.map((l) => l.text);
 
 describe('live file tail', () => {
@@ -227,29 +217,6 @@ describe('live file tail', () => {
     fs.appendFileSync(file, 'x\n');
     expect(texts(drain(f))).to.deep.equal(['x']);
     expect(notices.filter((n) => n.kind === 'truncated').map((n) => n.loss)).to.deep.equal([undefined, 'truncated']);
-  });
-
-  it('a FIFO is read as a stream: no writer blocks nothing, a writer\'s lines all arrive; no cursor', () => {
-    const fifo = path.join(dir, 'pipe');
-    execFileSync('mkfifo', [fifo]);
-    f = new FileFollower(fifo);
-    expect(f.poll()).to.deep.equal([]); // would block forever with a plain open
-    const w = fs.openSync(fifo, 'w');
-    fs.writeSync(w, numbered('p', 5000).join('\n') + '\n');
-    fs.closeSync(w);
-    const got = drain(f);
-    expect(got.length).to.equal(5000);
-    expect(got[4999]!.text).to.equal('p5000');
-    expect(got[0]!.cursor).to.equal(undefined);
-    const e = (() => {
-      try {
-        new FileFollower(fifo, { resumable: true }).poll();
-      } catch (err) {
-        return err as DeepSentryError;
-      }
-    })();
-    expect(e?.code).to.equal('DS_CONFIG');
-    expect(e?.message).to.contain(fifo);
   });
 
   it('a directory is an error naming it', () => {
