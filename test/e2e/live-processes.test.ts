@@ -54,14 +54,8 @@ describe('live file tail (mkfifo)', () => {
 });
 
 describe('live monitor (another live process)', function () {
-  let dir: string;
-  beforeEach(() => {
-    dir = tempDir('mon-lock');
-  });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
   it('a stale lock naming a live unrelated process (pid reused after a SIGKILL) does not block a restart', async () => {
-    const state = path.join(dir, 's.json');
+    const state = path.join(tempDir('mon-lock'), 's.json');
     const other = spawn('sleep', ['30']); // alive, and not the lock's writer
     try {
       await new Promise((r) => other.once('spawn', r));
