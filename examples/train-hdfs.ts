@@ -3,7 +3,7 @@
  *
  *   npx tsx examples/train-hdfs.ts [LOG] [--backend auto|native|cpu] [--one-epoch]
  *
- * LOG defaults to ../shared/data/hdfs-dev/HDFS.log. --one-epoch runs exactly one epoch of each model (no
+ * LOG defaults to the embedded sample, data/sample/HDFS.log.gz (the hdfs-dev split). --one-epoch runs exactly one epoch of each model (no
  * validation, no early stopping): the like-for-like speed comparison between backends. Without it, both
  * models train with their defaults (early stopping), as `deepsentry train` does.
  */
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const flag = (name: string) => args.includes(name);
   const opt = (name: string, def: string) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : def);
-  const log = args.find((a, i) => !a.startsWith('--') && (i === 0 || !args[i - 1].startsWith('--backend'))) ?? path.resolve(__dirname, '../../shared/data/hdfs-dev/HDFS.log');
+  const log = args.find((a, i) => !a.startsWith('--') && (i === 0 || !args[i - 1].startsWith('--backend'))) ?? path.resolve(__dirname, '../data/sample/HDFS.log.gz');
   const sel = useBackend(opt('--backend', 'auto') as 'auto' | 'native' | 'cpu');
   const oneEpoch = flag('--one-epoch');
   console.log(`backend: ${sel.backend} — ${sel.reason}`);

@@ -1,5 +1,5 @@
 /**
- * Model directories (DESIGN.md "Model files"): model.json — format and version, library version, the whole
+ * Model directories: model.json — format and version, library version, the whole
  * config, vocabulary, thresholds, training metrics, a hash of the training data, and the weights in the tfjs
  * weights-manifest convention (`weightsManifest: [{paths, weights: [{name, shape, dtype}]}]`) — plus the
  * `.bin` shards. Written atomically: everything goes to a temporary sibling directory that is renamed into

@@ -1,6 +1,6 @@
 /**
  * The `deepsentry-cuda` backend and the selection rule (lib/backend/backend_cuda.ts, lib/backend/select.ts;
- * issue 7 points 4 and 6). No machine here has a GPU, so the suites are split by what can run:
+ * the device-size rule). No machine here has a GPU, so the suites are split by what can run:
  *
  * 1. "CUDA selection": decideBackend on injected capabilities (every case of the rule, including a device that
  *    is reported but fails the probe), and useBackend('cuda') on this machine (refused with the CUDA error when

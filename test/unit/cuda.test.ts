@@ -1,5 +1,5 @@
 /**
- * The CUDA part of the addon (native/cuda, issue 7), in three suites:
+ * The CUDA part of the addon (native/cuda), in three suites:
  *
  * 1. "CUDA build": the addon was compiled with the CUDA sources when nvcc is present, still loads without a
  *    driver or GPU, reports why CUDA cannot be used, and refuses to build a CudaLstm with DS_CUDA (after

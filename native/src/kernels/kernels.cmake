@@ -3,7 +3,7 @@
 # over the planning helpers of lstm_plan.h), dispatch and the thread pool are
 # compiled with the target's baseline flags; each kernels_<isa>.cpp is the same code (kernels_impl.h)
 # compiled for one instruction set in its own namespace, picked at run time by dispatch.cpp. Never
-# -march=native (BUILD-NOTES). The AVX-512 flags must match the check in dispatch.cpp.
+# -march=native (machines differ, and valgrind hides AVX-512). The AVX-512 flags must match the check in dispatch.cpp.
 set(DS_KERNEL_SOURCES
   "${DS_SRC}/lstm_forward.cpp"
   "${DS_SRC}/lstm_backward.cpp"

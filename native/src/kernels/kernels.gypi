@@ -3,7 +3,7 @@
 # addon target includes this file and depends on ds_kernels alone (which pulls in the per-ISA libraries):
 #   'includes': ['native/src/kernels/kernels.gypi'],
 #   ... in the addon target: 'dependencies': ['ds_kernels'],
-# Paths below are relative to this file, as gyp resolves them. Never -march=native (BUILD-NOTES); the
+# Paths below are relative to this file, as gyp resolves them. Never -march=native (machines differ, and valgrind hides AVX-512); the
 # AVX-512 flags must match the check in native/src/dispatch.cpp.
 {
   'targets': [

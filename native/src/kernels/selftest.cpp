@@ -2,7 +2,7 @@
 // 2 threads, against a float64 reference (the same math as lib/backend/reference.ts).
 //   ds_kernel_selftest            correctness (exit status 1 on any failure)
 //   ds_kernel_selftest bench [baseline|avx2|avx512 [threads [cpu|wall [l1|w1f|train|w2|sgemm]]]]
-//                                 the reference workloads of issue 2 (W1, L1, W2 encoder); "cpu" times with
+//                                 the reference workloads (W1, L1, W2 encoder; bench/workloads.ts); "cpu" times with
 //                                 the thread's CPU time (meaningful with 1 thread on a busy machine)
 // Build: see kernels.cmake (target ds_kernel_selftest).
 #include <time.h>
