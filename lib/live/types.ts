@@ -26,6 +26,12 @@ export interface RawLine {
   offset: number;
   /** The line, without its newline. */
   text: string;
+  /**
+   * Event time of the whole stream at this line (ms), when the line comes from one partition of a stream cut
+   * by session key (lib/scale): the latest timestamp the publisher had seen on any partition. The scorer moves
+   * its session clock to it before the line, so sessions end idle exactly when they would in one process.
+   */
+  clock?: number;
 }
 
 /** Why a session ended; see ScoredEvent.endReason. */

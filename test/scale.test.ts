@@ -1,0 +1,195 @@
+/**
+ * Scale-out on a real nats-server (test/support/nats.ts): `deepsentry publish` semantics through the
+ * Publisher API, and `deepsentry live --nats` workers as separate processes, with the tiny trained model of
+ * test/pipeline-fixtures.ts on a slice of hdfs-dev.
+ *
+ * The run that matters: 12 partitions, 3 workers; one worker is killed with SIGKILL mid-stream and replaced,
+ * a fourth joins halfway, and the NATS server restarts while lines are being published. Every event is made
+ * an alert (threshold far below every score), so the alert stream holds every score the workers computed.
+ * Then: every event equals the single-process live scorer's bit for bit, every session's scores equal
+ * `deepsentry score`'s (scoreLog: lines.csv and sessions.csv), no alert is missing or stored twice, and
+ * every partition's lines are checkpointed and acked up to its last one.
+ */
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { LineSplitter } from '../lib/live/lines';
+import { createScorer } from '../lib/live/engine';
+import { eventId, type Alert } from '../lib/live/types';
+import { DeepSentry, scoreLog } from '../lib/pipeline';
+import { Publisher, logConfigOf } from '../lib/scale/publisher';
+import { CheckpointStore } from '../lib/scale/checkpoints';
+import { assign } from '../lib/scale/leases';
+import { connectNats, topology } from '../lib/scale/topology';
+import { ROOT, hdfsSlice, trainedModel, workDir } from './pipeline-fixtures';
+import { requireData } from './support/data';
+import { NatsServer, requireNats } from './support/nats';
+
+/** Lines of hdfs-dev the CI run publishes (bench/scale.ts runs the whole log). */
+const LINES = Number(process.env.DS_SCALE_TEST_LINES ?? 12000);
+const P = 12;
+
+interface Worker {
+  proc: ChildProcess;
+  stderr: string[];
+  exited: Promise<number | null>;
+}
+
+function startWorker(modelDir: string, url: string, stream: string): Worker {
+  const args = ['live', '--model', modelDir, '--nats', url, '--stream', stream, '--lease-ms', '3000', '--checkpoint-ms', '200', '--max-batch', '500', '--threshold=-1e9', '--context', '1', '--threads', '1'];
+  const proc = spawn(process.execPath, ['--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", '--', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, FORCE_COLOR: '0' },
+  });
+  const stderr: string[] = [];
+  proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  process.on('exit', () => proc.kill('SIGKILL'));
+  return { proc, stderr, exited };
+}
+
+async function until(what: string, f: () => Promise<boolean>, ms: number, diag: () => string = () => ''): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await f().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}\n${diag()}`);
+}
+
+async function alertCount(jsm: JetStreamManager, stream: string): Promise<number> {
+  return (await jsm.streams.info(stream)).state.messages;
+}
+
+function readCsv(file: string): string[][] {
+  return fs.readFileSync(file, 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+}
+
+describe('scale-out on NATS JetStream (real nats-server, worker processes)', function () {
+  this.timeout(240_000);
+  let bin: string;
+  let modelDir: string;
+  before(async function () {
+    requireData(this);
+    bin = requireNats(this);
+    modelDir = await trainedModel();
+  });
+
+  it('partition assignment is balanced and moves few partitions when a worker joins', () => {
+    const three = assign(['a', 'b', 'c'], P);
+    const four = assign(['a', 'b', 'c', 'd'], P);
+    for (const m of ['a', 'b', 'c']) expect(three.filter((x) => x === m)).to.have.length(4);
+    for (const m of ['a', 'b', 'c', 'd']) expect(three.length === P && four.filter((x) => x === m).length).to.equal(3);
+    expect(four.filter((x, p) => x !== three[p]).length).to.be.at.most(6);
+    expect(assign(['c', 'a', 'b'], P)).to.deep.equal(three); // every worker computes the same
+  });
+
+  it(`${LINES} hdfs-dev lines, 12 partitions: kill -9 a worker, a fourth joins, the server restarts; scores equal score's, alerts once, all acked`, async () => {
+    const log = hdfsSlice(LINES);
+    const stream = 'DSTEST';
+    const topo = topology(stream);
+    const server = await NatsServer.start(bin);
+    const workers: Worker[] = [];
+    const closers: (() => Promise<unknown>)[] = [];
+    const diag = () => workers.map((w, i) => `worker ${i}: ${w.stderr.join('').slice(-1500)}`).join('\n');
+    try {
+      const pub = await Publisher.open({ nats: server.url, stream, partitions: P, logConfig: logConfigOf({ model: modelDir }), source: 'hdfs' });
+      closers.push(() => pub.close());
+      const nc = await connectNats(server.url, 'test');
+      closers.push(() => nc.close());
+      const jsm = await jetstreamManager(nc);
+      const text = fs.readFileSync(log);
+      const lines = new LineSplitter().push(text);
+      const quarter = Math.ceil(lines.length / 4);
+      workers.push(startWorker(modelDir, server.url, stream), startWorker(modelDir, server.url, stream), startWorker(modelDir, server.url, stream));
+
+      await pub.publish(lines.slice(0, quarter));
+      // kill -9 one worker once scoring is under way, and start a replacement
+      await until('the first alerts', async () => (await alertCount(jsm, topo.alertStream)) > 500, 120_000, diag);
+      workers[0]!.proc.kill('SIGKILL');
+      workers.push(startWorker(modelDir, server.url, stream));
+      await pub.publish(lines.slice(quarter, 2 * quarter));
+      // a fourth worker joins halfway
+      workers.push(startWorker(modelDir, server.url, stream));
+      // the server restarts while the third quarter is being published
+      const third = pub.publish(lines.slice(2 * quarter, 3 * quarter));
+      await new Promise((r) => setTimeout(r, 50));
+      await server.restart();
+      await third;
+      await pub.publish(lines.slice(3 * quarter));
+      await pub.finish();
+
+      // every partition checkpointed and acked up to its last message
+      const js = jetstream(nc);
+      const last: number[] = [];
+      for (let p = 0; p < P; p++) last.push((await jsm.streams.getMessage(stream, { last_by_subj: topo.subject(p) }))!.seq);
+      const kvm = new Kvm(nc);
+      const ckpts = new CheckpointStore(await kvm.open(topo.ckptBucket), 'test');
+      await until('every partition checkpointed', async () => (await ckpts.positions(P)).every((s, p) => s >= last[p]!), 180_000, () => `positions ${JSON.stringify(last)}\n${diag()}`);
+      // (each partition's consumer: the owner's; a takeover deletes the previous owner's)
+      await until('every line acked', async () => {
+        const floors = new Map<number, number>();
+        for await (const ci of jsm.consumers.list(stream)) {
+          const p = Number(/^p(\d+)-/.exec(ci.name)![1]);
+          floors.set(p, Math.max(floors.get(p) ?? 0, ci.ack_floor.stream_seq));
+        }
+        return last.every((s, p) => (floors.get(p) ?? 0) >= s);
+      }, 30_000, diag);
+
+      // the workers leave cleanly
+      for (const w of workers.slice(1)) w.proc.kill('SIGTERM');
+      for (const w of workers.slice(1)) expect(await w.exited, diag()).to.equal(0);
+      expect(workers.some((w) => /reconnected to NATS/.test(w.stderr.join(''))), 'no worker saw the restart').to.equal(true);
+
+      // every alert, each once
+      const alerts: Alert[] = [];
+      const oc = await js.consumers.get(topo.alertStream);
+      const total = await alertCount(jsm, topo.alertStream);
+      const it = await oc.fetch({ max_messages: total, expires: 10_000 });
+      for await (const m of it) {
+        alerts.push(m.json<Alert>());
+        if (alerts.length === total) break;
+      }
+      const ids = new Set(alerts.map((a) => a.id));
+      expect(ids.size, 'an alert was stored twice').to.equal(alerts.length);
+
+      // the single-process live scorer: the same events, bit for bit
+      const model = await DeepSentry.load(modelDir);
+      const one = await createScorer(modelDir, { worker: false });
+      const events = await one.scoreLines(lines.map((l, i) => ({ seq: i + 1, lineNo: l.lineNo, offset: l.offset, text: l.text })));
+      await one.close();
+      const key = (e: { lineNo: number; session: string; isSessionEnd: boolean }) => `${e.lineNo}:${e.isSessionEnd ? 'end:' : ''}${e.session}`;
+      const got = new Map(alerts.map((a) => [key(a), a.score]));
+      expect(got.size, 'two alerts for one event').to.equal(alerts.length);
+      const missing = events.filter((e) => !got.has(key(e))).map(key);
+      expect(missing.slice(0, 10), `${missing.length} events without an alert`).to.deep.equal([]);
+      expect(alerts.length, 'alerts for events the single process does not have').to.equal(events.length);
+      const differ = events.filter((e) => got.get(key(e)) !== e.score);
+      expect(differ.slice(0, 5).map((e) => [key(e), e.score, got.get(key(e))]), `${differ.length} scores differ`).to.deep.equal([]);
+      for (const a of alerts) expect(a.id).to.equal(eventId(a)); // ids are stream sequences: stable across replays
+
+      // and deepsentry score's per-line and per-session scores (as it writes them)
+      const out = path.join(workDir(), 'scale-score');
+      await scoreLog(model, log, out);
+      model.dispose();
+      const f = (x: number) => Math.fround(x).toPrecision(6);
+      const lineScores = readCsv(path.join(out, 'lines.csv'));
+      const byLine = new Map(alerts.filter((a) => !a.isSessionEnd).map((a) => [`${a.lineNo}:${a.session}`, a.score]));
+      expect(byLine.size).to.equal(lineScores.length);
+      for (const r of lineScores) expect(f(byLine.get(`${r[0]}:${r[1]}`) as number), `line ${r[0]} ${r[1]}`).to.equal(f(Number(r[2])));
+      const max = new Map<string, number>();
+      for (const a of alerts) max.set(a.session, Math.max(max.get(a.session) ?? -Infinity, a.score));
+      const sessions = readCsv(path.join(out, 'sessions.csv'));
+      expect(max.size).to.equal(sessions.length);
+      for (const r of sessions) expect(f(max.get(r[0]!) as number), r[0]).to.equal(f(Number(r[1])));
+    } finally {
+      for (const c of closers) await c().catch(() => undefined);
+      for (const w of workers) w.proc.kill('SIGKILL');
+      await server.stop();
+    }
+  });
+});
