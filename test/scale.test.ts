@@ -24,7 +24,7 @@ import { Publisher, logConfigOf } from '../lib/scale/publisher';
 import { CheckpointStore } from '../lib/scale/checkpoints';
 import { assign } from '../lib/scale/leases';
 import { connectNats, topology } from '../lib/scale/topology';
-import { ROOT, hdfsSlice, trainedModel, workDir } from './pipeline-fixtures';
+import { ROOT, cli, hdfsSlice, trainedModel, workDir } from './pipeline-fixtures';
 import { requireData } from './support/data';
 import { NatsServer, requireNats } from './support/nats';
 
@@ -38,8 +38,8 @@ interface Worker {
   exited: Promise<number | null>;
 }
 
-function startWorker(modelDir: string, url: string, stream: string): Worker {
-  const args = ['live', '--model', modelDir, '--nats', url, '--stream', stream, '--lease-ms', '3000', '--checkpoint-ms', '200', '--max-batch', '500', '--threshold=-1e9', '--context', '1', '--threads', '1'];
+function startWorker(modelDir: string, url: string, stream: string, extra: string[] = []): Worker {
+  const args = [...extra, 'live', '--model', modelDir, '--nats', url, '--stream', stream, '--lease-ms', '3000', '--checkpoint-ms', '200', '--max-batch', '500', '--threshold=-1e9', '--context', '1', '--threads', '1'];
   const proc = spawn(process.execPath, ['--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", '--', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -88,6 +88,29 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
     expect(assign(['c', 'a', 'b'], P)).to.deep.equal(three); // every worker computes the same
   });
 
+  it('deepsentry publish: a summary; a different partition count or an unreachable server is a clear error', async () => {
+    const server = await NatsServer.start(bin);
+    try {
+      const log = hdfsSlice(300);
+      const r = cli(['publish', log, '--nats', server.url, '--stream', 'CLI', '--partitions', '12', '--model', modelDir, '--json']);
+      expect(r.code, r.stderr).to.equal(0);
+      const sum = JSON.parse(r.stdout);
+      expect([sum.lines, sum.partitions, sum.duplicates]).to.deep.equal([300, 12, 0]);
+      expect(sum.messages).to.be.at.least(300);
+      // again: every message is already stored (same ids), none twice
+      const again = JSON.parse(cli(['publish', log, '--nats', server.url, '--stream', 'CLI', '--model', modelDir, '--json']).stdout);
+      expect([again.messages, again.duplicates]).to.deep.equal([0, sum.messages]);
+      const bad = cli(['publish', log, '--nats', server.url, '--stream', 'CLI', '--partitions', '4', '--model', modelDir]);
+      expect(bad.code).to.equal(1);
+      expect(bad.stderr).to.match(/stream CLI has 12 partitions, not 4/);
+    } finally {
+      await server.stop();
+    }
+    const down = cli(['publish', hdfsSlice(300), '--nats', 'nats://127.0.0.1:1', '--model', modelDir]);
+    expect(down.code).to.equal(1);
+    expect(down.stderr).to.match(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+
   it(`${LINES} hdfs-dev lines, 12 partitions: kill -9 a worker, a fourth joins, the server restarts; scores equal score's, alerts once, all acked`, async () => {
     const log = hdfsSlice(LINES);
     const stream = 'DSTEST';
@@ -113,8 +136,8 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
       workers[0]!.proc.kill('SIGKILL');
       workers.push(startWorker(modelDir, server.url, stream));
       await pub.publish(lines.slice(quarter, 2 * quarter));
-      // a fourth worker joins halfway
-      workers.push(startWorker(modelDir, server.url, stream));
+      // a fourth worker joins halfway (serving its metrics)
+      workers.push(startWorker(modelDir, server.url, stream, ['--listen', '127.0.0.1:0']));
       // the server restarts while the third quarter is being published
       const third = pub.publish(lines.slice(2 * quarter, 3 * quarter));
       await new Promise((r) => setTimeout(r, 50));
@@ -140,10 +163,20 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
         return last.every((s, p) => (floors.get(p) ?? 0) >= s);
       }, 30_000, diag);
 
+      // the joiner's metrics name the partitions it owns and their lag
+      const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(workers[4]!.stderr.join(''))?.[1]);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const owned = Number(/^deepsentry_scale_owned_partitions (\d+)$/m.exec(metrics)?.[1]);
+      expect(owned, metrics.slice(0, 500)).to.be.within(1, P);
+      expect(metrics.match(/^deepsentry_scale_partition_lag\{partition="\d+"\} 0$/gm) ?? []).to.have.length(owned);
+      expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).to.equal(200);
+
       // the workers leave cleanly
       for (const w of workers.slice(1)) w.proc.kill('SIGTERM');
       for (const w of workers.slice(1)) expect(await w.exited, diag()).to.equal(0);
       expect(workers.some((w) => /reconnected to NATS/.test(w.stderr.join(''))), 'no worker saw the restart').to.equal(true);
+      // the killed worker's partitions were taken over mid-stream, from their checkpoints
+      expect(workers.slice(1).some((w) => /partition \d+: resumed after stream sequence [1-9]/.test(w.stderr.join(''))), diag()).to.equal(true);
 
       // every alert, each once
       const alerts: Alert[] = [];

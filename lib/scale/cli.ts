@@ -9,6 +9,8 @@ import { liveSinks, liveThreshold } from '../cli/commands/live-impl';
 import type { PublishArgs } from '../cli/commands/publish';
 import { DeepSentryError } from '../errors';
 import { logConfigOf, publishLog } from './publisher';
+import { parseListen } from '../live/server';
+import { WorkerHttp } from './metrics';
 import { ScaleWorker } from './worker';
 
 export async function runPublish(a: PublishArgs): Promise<void> {
@@ -50,6 +52,16 @@ export async function runScaleWorker(a: LiveArgs): Promise<void> {
     windowLines: Math.max(a.context, 1),
     onNotice: log,
   });
+  let http: WorkerHttp | null = null;
+  if (a.listen !== undefined) {
+    const { host, port } = parseListen(a.listen);
+    http = new WorkerHttp(worker);
+    const addr = await http.listen(host, port).catch(async (e) => {
+      await worker.stop();
+      throw new DeepSentryError('DS_IO', `cannot listen on ${a.listen}: ${(e as Error).message}`);
+    });
+    log(`listening on http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/metrics, /health, /ready, /api/stats`);
+  }
   let signalled = false;
   let wake: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (wake = resolve));
@@ -71,6 +83,7 @@ export async function runScaleWorker(a: LiveArgs): Promise<void> {
   } finally {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
+    await http?.close();
     await worker.stop();
   }
   log(`stopped: worker ${worker.id} left the group`);

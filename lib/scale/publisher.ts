@@ -169,12 +169,16 @@ export class Publisher {
     if (batch.length > 0) await this.send(batch);
   }
 
-  /** Sends one window: all at once, then the failed ones again, in order, one at a time. */
-  private async send(batch: Pending[]): Promise<void> {
+  /**
+   * Sends one window: all at once, then the failed ones again, in order, one at a time. Counts what was
+   * stored and what the server already had (clock marks are not lines: not counted).
+   */
+  private async send(batch: Pending[], count = true): Promise<void> {
     const results = await Promise.allSettled(batch.map((m) => this.js.publish(m.subject, m.data, { msgID: m.id, headers: this.headersOf(m) })));
     for (let i = 0; i < batch.length; i++) {
       const r = results[i]!;
       const ack = r.status === 'fulfilled' ? r.value : await this.retry(batch[i]!, r.reason as Error);
+      if (!count) continue;
       if (ack.duplicate) this.summary.duplicates++;
       else this.summary.messages++;
     }
@@ -210,8 +214,7 @@ export class Publisher {
     if (this.clock !== null) {
       const marks: Pending[] = [];
       for (let p = 0; p < this.opened.partitions; p++) marks.push({ subject: this.opened.topo.subject(p), data: '', id: `${this.source}:end:${this.lastLineNo}:${p}`, clock: this.clock, lineNo: this.lastLineNo });
-      await this.send(marks);
-      this.summary.messages -= marks.length; // marks are not lines
+      await this.send(marks, false);
     }
     this.summary.seconds = Number(process.hrtime.bigint() - this.t0) / 1e9;
     return this.summary;

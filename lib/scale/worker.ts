@@ -124,9 +124,13 @@ export class ScaleWorker {
     this.o.onNotice?.(msg);
   }
 
+  private connected = true;
+
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
+      if (s.type === 'disconnect') this.connected = false;
       if (s.type === 'reconnect') {
+        this.connected = true;
         this.reconnects++;
         this.notice('reconnected to NATS: reading every owned partition again from its last scored line');
       }
@@ -183,6 +187,11 @@ export class ScaleWorker {
     });
   }
 
+  /** Connected, not failed, not stopping. */
+  get ready(): boolean {
+    return !this.stopping && this.failure === null && !this.nc.isClosed() && this.connected;
+  }
+
   /** Owned partitions and their counters. */
   stats(): PartitionStats[] {
     return [...this.runners.values()].map((r) => r.stats()).sort((a, b) => a.partition - b.partition);
@@ -226,6 +235,7 @@ class PartitionRunner {
   private nLines = 0;
   private nAlerts = 0;
   private lag = 0;
+  private lastError = '';
 
   constructor(
     private readonly w: ScaleWorker,
@@ -301,8 +311,11 @@ class PartitionRunner {
           msgs.push(m);
           this.lag = m.info.pending;
         }
-      } catch {
+      } catch (e) {
         broken = true;
+        const msg = (e as Error).message;
+        if (msg !== this.lastError) this.w.notice(`partition ${this.partition}: reading failed (${msg}); reading again from stream sequence ${this.lastSeq + 1}`);
+        this.lastError = msg;
       }
       if (this.aborted) return;
       if (broken) {
