@@ -57,6 +57,7 @@ async function startServer(dir: string, port: number): Promise<ChildProcess> {
   const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => fs.existsSync(p)) ?? 'nats-server';
   const p = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
   process.on('exit', () => p.kill('SIGKILL'));
+  children.push(p);
   for (let i = 0; i < 200; i++) {
     try {
       const nc = await connectNats(`nats://127.0.0.1:${port}`, 'bench-probe');
@@ -75,6 +76,7 @@ function startWorker(model: string, url: string, stream: string): ChildProcess {
     stdio: 'ignore',
   });
   process.on('exit', () => p.kill('SIGKILL'));
+  children.push(p);
   return p;
 }
 
@@ -98,13 +100,16 @@ async function runOnce(model: string, lines: ReturnType<LineSplitter['push']>, n
   const nc = await connectNats(url, 'bench');
   const workers = Array.from({ length: n }, () => startWorker(model, url, stream));
   try {
-    const leases = await new Kvm(nc).open(topo.leaseBucket);
-    // wait until every partition is leased and every worker has joined (no rebalancing during the run)
+    // wait until every worker has joined and every partition is leased (no rebalancing during the run)
     for (;;) {
-      const keys: string[] = [];
-      for await (const k of await leases.keys()) keys.push(k);
-      if (keys.filter((k) => k.startsWith('lease.')).length === P && keys.filter((k) => k.startsWith('m.')).length === n) break;
       await new Promise((r) => setTimeout(r, 200));
+      const keys: string[] = [];
+      try {
+        for await (const k of await (await new Kvm(nc).open(topo.leaseBucket)).keys()) keys.push(k);
+      } catch {
+        continue; // no worker has created the lease bucket yet
+      }
+      if (keys.filter((k) => k.startsWith('lease.')).length === P && keys.filter((k) => k.startsWith('m.')).length === n) break;
     }
     await new Promise((r) => setTimeout(r, 3000)); // a last rebalance settles
     const cpu0 = workers.map((w) => cpuSeconds(w.pid!));
@@ -133,6 +138,15 @@ async function runOnce(model: string, lines: ReturnType<LineSplitter['push']>, n
     await new Promise((r) => server.once('exit', r));
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Child processes to kill when the bench is interrupted (exit handlers do not run on a signal). */
+const children: ChildProcess[] = [];
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(130);
+  });
 }
 
 async function main(): Promise<void> {

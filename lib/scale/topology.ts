@@ -95,10 +95,7 @@ export interface Opened {
   topo: Topology;
   jsm: JetStreamManager;
   ckpt: KV;
-  leases: KV;
   partitions: number;
-  /** the lease TTL (ms) of the lease bucket */
-  leaseTtlMs: number;
 }
 
 /**
@@ -106,7 +103,7 @@ export interface Opened {
  * (`partitions`, default 12) is stored in `meta`; a later caller asking for a different count gets DS_CONFIG
  * (re-partitioning would send a session's later lines to another partition than its earlier ones).
  */
-export async function openTopology(nc: NatsConnection, topo: Topology, o: { partitions?: number; leaseTtlMs?: number; maxAgeMs?: number } = {}): Promise<Opened> {
+export async function openTopology(nc: NatsConnection, topo: Topology, o: { partitions?: number; maxAgeMs?: number } = {}): Promise<Opened> {
   if (o.partitions !== undefined && (!Number.isInteger(o.partitions) || o.partitions < 1 || o.partitions > 4096)) {
     throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected an integer in 1..4096 for --partitions but received ${String(o.partitions)}`);
   }
@@ -128,9 +125,6 @@ export async function openTopology(nc: NatsConnection, topo: Topology, o: { part
   await ensure(topo.alertStream, [topo.alertSubject], { max_age: maxAgeNs, duplicate_window: 3600e9 });
   const kvm = new Kvm(nc);
   const ckpt = await kvm.create(topo.ckptBucket, { history: 1 });
-  const leases = await kvm.create(topo.leaseBucket, { history: 1, ttl: o.leaseTtlMs ?? 10_000 });
-  const status = await leases.status();
-  const leaseTtlMs = status.ttl > 0 ? status.ttl : (o.leaseTtlMs ?? 10_000);
   let partitions: number | null = null;
   for (let attempt = 0; attempt < 5 && partitions === null; attempt++) {
     const e = await ckpt.get('meta');
@@ -149,5 +143,15 @@ export async function openTopology(nc: NatsConnection, topo: Topology, o: { part
     }
   }
   if (partitions === null) throw new DeepSentryError('DS_IO', `cannot read the partition count of stream ${topo.stream} (key meta of bucket ${topo.ckptBucket})`);
-  return { topo, jsm, ckpt, leases, partitions, leaseTtlMs };
+  return { topo, jsm, ckpt, partitions };
+}
+
+/**
+ * The lease bucket of `topo` (workers only), created with `ttlMs` (default 10 s) when missing; an existing
+ * bucket keeps its TTL, which is returned.
+ */
+export async function openLeases(nc: NatsConnection, topo: Topology, ttlMs = 10_000): Promise<{ leases: KV; leaseTtlMs: number }> {
+  const leases = await new Kvm(nc).create(topo.leaseBucket, { history: 1, ttl: ttlMs });
+  const status = await leases.status();
+  return { leases, leaseTtlMs: status.ttl > 0 ? status.ttl : ttlMs };
 }

@@ -32,7 +32,8 @@ import { ModelScorer } from '../pipeline/live';
 import { checkModelDir } from '../live/engine';
 import { CheckpointStore } from './checkpoints';
 import { Lease, Membership, assign } from './leases';
-import { HDR_CLOCK, HDR_LINE, HDR_SOURCE, connectNats, openTopology, partitionOf, topology, type Opened } from './topology';
+import type { KV } from '@nats-io/kv';
+import { HDR_CLOCK, HDR_LINE, HDR_SOURCE, connectNats, openLeases, openTopology, partitionOf, topology, type Opened } from './topology';
 
 /** Options of a ScaleWorker. */
 export interface ScaleWorkerOptions extends ScorerOptions, LoadOptions {
@@ -84,7 +85,7 @@ export class ScaleWorker {
 
   private constructor(
     readonly nc: NatsConnection,
-    readonly opened: Opened,
+    readonly opened: Opened & { leases: KV; leaseTtlMs: number },
     readonly model: DeepSentry,
     readonly o: ScaleWorkerOptions,
     id: string,
@@ -101,9 +102,10 @@ export class ScaleWorker {
     const id = (o.id ?? `${os.hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`).replace(/[^-_A-Za-z0-9]/g, '_');
     const model = await DeepSentry.load(o.model, { ...(o.backend ? { backend: o.backend } : {}), ...(o.threads !== undefined ? { threads: o.threads } : {}) });
     const nc = await connectNats(o.nats, `deepsentry worker ${id}`);
-    let opened: Opened;
+    let opened: Opened & { leases: KV; leaseTtlMs: number };
     try {
-      opened = await openTopology(nc, topology(o.stream), o.leaseTtlMs !== undefined ? { leaseTtlMs: o.leaseTtlMs } : {});
+      const topo = topology(o.stream);
+      opened = { ...(await openTopology(nc, topo)), ...(await openLeases(nc, topo, o.leaseTtlMs)) };
     } catch (e) {
       await nc.close();
       model.dispose();
