@@ -2,11 +2,14 @@
  * Scale-out benchmark: `npx tsx bench/scale.ts [--model DIR] [--log FILE] [--workers 1,2,4] [--runs N]`.
  * Needs nats-server on PATH (or /usr/sbin); everything on 127.0.0.1.
  *
- * For each worker count: a fresh nats-server (JetStream, temp store), N `deepsentry live --nats` worker
- * processes (the CLI, as an operator runs them), 12 partitions; once every partition is leased, the whole
- * log is published (lib/scale/publisher.ts, in this process) and the clock runs until every partition's
- * checkpoint has reached its last line (publish → scored → alerts published → checkpointed → acked).
- * Measured: end-to-end lines/s; the publisher's own rate; CPU seconds of the workers, of nats-server and of
+ * For each worker count: a fresh nats-server (JetStream, temp store), 12 partitions. The whole log is
+ * published first (lib/scale/publisher.ts, in this process: its rate is measured on its own) while this
+ * process holds every partition's lease; then N `deepsentry live --nats` worker processes (the CLI, as an
+ * operator runs them) join, and once they all have, the leases are released and the clock runs until every
+ * partition's checkpoint has reached its last line: fetched → scored → alerts published → checkpointed →
+ * acked. One publisher on 2 cores is slower than the workers, so publishing and scoring at once would
+ * measure the publisher; a fleet has a publisher per host.
+ * Measured: lines/s of the workers; the publisher's rate; CPU seconds of the workers, of nats-server and of
  * the publisher (from /proc, all threads); and, for the broker's cost per worker, the CPU of the same model
  * scorer alone in one process over the same lines (no broker): worker CPU − scorer CPU = what fetching,
  * acking, checkpointing and alert publishing cost.
@@ -28,7 +31,8 @@ import { createScorer } from '../lib/live/engine';
 import { resolvePipelineConfig, trainModel } from '../lib/pipeline';
 import { CheckpointStore } from '../lib/scale/checkpoints';
 import { Publisher, logConfigOf } from '../lib/scale/publisher';
-import { connectNats, topology } from '../lib/scale/topology';
+import { Lease } from '../lib/scale/leases';
+import { connectNats, openLeases, topology } from '../lib/scale/topology';
 
 const ROOT = path.join(__dirname, '..');
 const P = 12;
@@ -70,10 +74,10 @@ async function startServer(dir: string, port: number): Promise<ChildProcess> {
   throw new Error('nats-server did not start');
 }
 
-function startWorker(model: string, url: string, stream: string): ChildProcess {
-  const p = spawn(process.execPath, ['--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", '--', 'live', '--model', model, '--nats', url, '--stream', stream, '--quiet', '--lease-ms', '3000', '--threads', '1'], {
+function startWorker(model: string, url: string, stream: string, errFile: string): ChildProcess {
+  const p = spawn(process.execPath, ['--import', 'tsx', '-e', "require('./lib/cli/main').main(process.argv.slice(1)).then((c) => { process.exitCode = c; })", '--', 'live', '--model', model, '--nats', url, '--stream', stream, '--json', '--lease-ms', '5000', '--threads', '1'], {
     cwd: ROOT,
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', fs.openSync(errFile, 'a')],
   });
   process.on('exit', () => p.kill('SIGKILL'));
   children.push(p);
@@ -82,11 +86,13 @@ function startWorker(model: string, url: string, stream: string): ChildProcess {
 
 interface Run {
   workers: number;
+  /** draining the published backlog: from the release of the partitions to the last checkpoint */
   seconds: number;
   linesPerSec: number;
   publishPerSec: number;
   workerCpu: number;
   serverCpu: number;
+  publishServerCpu: number;
   publisherCpu: number;
 }
 
@@ -98,39 +104,49 @@ async function runOnce(model: string, lines: ReturnType<LineSplitter['push']>, n
   const topo = topology(stream);
   const pub = await Publisher.open({ nats: url, stream, partitions: P, logConfig: logConfigOf({ model }), source: 'bench' });
   const nc = await connectNats(url, 'bench');
-  const workers = Array.from({ length: n }, () => startWorker(model, url, stream));
+  const workers: ChildProcess[] = [];
+  // The bench holds every partition's lease while it publishes and while the workers join, so that the
+  // workers start together, on the whole backlog, with their final assignment (no rebalancing in the run).
+  const { leases: kv } = await openLeases(nc, topo, 5000);
+  const held: Lease[] = [];
+  for (let p = 0; p < P; p++) held.push((await Lease.acquire(kv, p, 'bench'))!);
+  const renew = setInterval(() => void Promise.all(held.map((l) => l.renew().catch(() => false))), 1000);
   try {
-    // wait until every worker has joined and every partition is leased (no rebalancing during the run)
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 200));
-      const keys: string[] = [];
-      try {
-        for await (const k of await (await new Kvm(nc).open(topo.leaseBucket)).keys()) keys.push(k);
-      } catch {
-        continue; // no worker has created the lease bucket yet
-      }
-      if (keys.filter((k) => k.startsWith('lease.')).length === P && keys.filter((k) => k.startsWith('m.')).length === n) break;
-    }
-    await new Promise((r) => setTimeout(r, 3000)); // a last rebalance settles
-    const cpu0 = workers.map((w) => cpuSeconds(w.pid!));
     const s0 = cpuSeconds(server.pid!);
     const p0 = process.cpuUsage();
-    const t0 = performance.now();
+    const tp = performance.now();
     await pub.publish(lines);
     await pub.finish();
-    const tPub = performance.now();
+    const publishSeconds = (performance.now() - tp) / 1000;
     const pCpu = process.cpuUsage(p0);
+    const publishServerCpu = cpuSeconds(server.pid!) - s0;
+    for (let i = 0; i < n; i++) workers.push(startWorker(model, url, stream, path.join(dir, `worker-${i}.log`)));
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 200));
+      let members = 0;
+      for await (const k of await kv.keys('m.*')) if (k) members++;
+      if (members === n) break;
+    }
+    await new Promise((r) => setTimeout(r, 3000)); // every worker has seen every other one
     const jsm = await jetstreamManager(nc);
     const last: number[] = [];
     for (let p = 0; p < P; p++) last.push((await jsm.streams.getMessage(stream, { last_by_subj: topo.subject(p) }))!.seq);
     const ckpts = new CheckpointStore(await new Kvm(nc).open(topo.ckptBucket), 'bench');
+    const cpu0 = workers.map((w) => cpuSeconds(w.pid!));
+    const s1 = cpuSeconds(server.pid!);
+    clearInterval(renew);
+    const t0 = performance.now();
+    await Promise.all(held.map((l) => l.release()));
     while (!(await ckpts.positions(P)).every((s, p) => s >= last[p]!)) await new Promise((r) => setTimeout(r, 50));
     const t1 = performance.now();
     const workerCpu = workers.reduce((a, w, i) => a + cpuSeconds(w.pid!) - cpu0[i]!, 0);
-    const serverCpu = cpuSeconds(server.pid!) - s0;
+    workers.forEach((w, i) => {
+      if (w.exitCode !== null) process.stderr.write(`worker ${i} exited (${w.exitCode}): ${fs.readFileSync(path.join(dir, `worker-${i}.log`), 'utf8').slice(-3000)}\n`);
+    });
     const seconds = (t1 - t0) / 1000;
-    return { workers: n, seconds, linesPerSec: lines.length / seconds, publishPerSec: lines.length / ((tPub - t0) / 1000), workerCpu, serverCpu, publisherCpu: (pCpu.user + pCpu.system) / 1e6 };
+    return { workers: n, seconds, linesPerSec: lines.length / seconds, publishPerSec: lines.length / publishSeconds, workerCpu, serverCpu: cpuSeconds(server.pid!) - s1, publishServerCpu, publisherCpu: (pCpu.user + pCpu.system) / 1e6 };
   } finally {
+    clearInterval(renew);
     await pub.close();
     await nc.close();
     for (const w of workers) w.kill('SIGKILL');
@@ -195,6 +211,7 @@ async function main(): Promise<void> {
       brokerOverheadUsPerLine: +(workerCpuPerLineUs - (alone.cpu / lines.length) * 1e6).toFixed(1),
       serverCpuUsPerLine: +((m((r) => r.serverCpu) / lines.length) * 1e6).toFixed(1),
       publisherCpuUsPerLine: +((m((r) => r.publisherCpu) / lines.length) * 1e6).toFixed(1),
+      publishServerCpuUsPerLine: +((m((r) => r.publishServerCpu) / lines.length) * 1e6).toFixed(1),
     };
   });
   const out = {

@@ -161,3 +161,13 @@ export interface Alert {
 export function eventId(e: Pick<ScoredEvent, 'seq' | 'session' | 'isSessionEnd'>): string {
   return e.isSessionEnd ? `${e.seq}:end:${e.session}` : `${e.seq}:${e.session}`;
 }
+
+/** Fills alerts' window, line and expected message from their events' contexts (LineScorer.context), in order. */
+export function applyContext(alerts: Alert[], ctx: EventContext[]): void {
+  alerts.forEach((a, k) => {
+    const c = ctx[k]!;
+    a.window = c.window;
+    a.line = c.window[c.window.length - 1] ?? '';
+    if (c.expected !== undefined) a.expected = c.expected;
+  });
+}

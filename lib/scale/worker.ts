@@ -26,7 +26,7 @@ import { jetstream, AckPolicy, DeliverPolicy, type Consumer, type JetStreamClien
 import { DeepSentryError } from '../errors';
 import type { AlertSink } from '../live/sinks';
 import { LiveThreshold, type ThresholdOptions } from '../live/thresholds';
-import { eventId, type Alert, type RawLine, type ScorerOptions } from '../live/types';
+import { applyContext, eventId, type Alert, type RawLine, type ScorerOptions } from '../live/types';
 import { DeepSentry, type LoadOptions } from '../pipeline/model';
 import { ModelScorer } from '../pipeline/live';
 import { checkModelDir } from '../live/engine';
@@ -358,7 +358,8 @@ class PartitionRunner {
       ...(this.lastSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.lastSeq + 1 } : { deliver_policy: DeliverPolicy.All }),
     });
     for await (const ci of jsm.consumers.list(topo.stream)) {
-      if (ci.name !== name && ci.name.startsWith(`p${this.partition}-`)) await jsm.consumers.delete(topo.stream, ci.name).catch(() => undefined);
+      // (the listing may hold an empty entry for a consumer deleted while it is read)
+      if (ci && ci.name !== name && ci.name.startsWith(`p${this.partition}-`)) await jsm.consumers.delete(topo.stream, ci.name).catch(() => undefined);
     }
     this.consumer = await this.w.js.consumers.get(topo.stream, name);
     this.expectDseq = 0;
@@ -371,9 +372,11 @@ class PartitionRunner {
     for (const m of msgs) {
       if (m.seq <= this.lastSeq) continue; // already in the state (a replay): acked with the batch
       const h = m.headers;
-      const clock = h?.get(HDR_CLOCK);
-      const line: RawLine = { seq: m.seq, lineNo: Number(h?.get(HDR_LINE) || 0), offset: 0, text: m.string() };
-      if (clock) line.clock = Number(clock);
+      // Headers come from any shipper: a value that is not a number is ignored, never a NaN clock.
+      const clock = Number(h?.get(HDR_CLOCK) || NaN);
+      const lineNo = Number(h?.get(HDR_LINE) || 0);
+      const line: RawLine = { seq: m.seq, lineNo: Number.isFinite(lineNo) ? lineNo : 0, offset: 0, text: m.string() };
+      if (Number.isFinite(clock)) line.clock = clock;
       lines.push(line);
       const src = h?.get(HDR_SOURCE);
       if (src) sources.set(m.seq, src);
@@ -393,13 +396,7 @@ class PartitionRunner {
       });
       if (alerts.length > 0) {
         // Windows and expected messages of all the alerted events in one batched prediction (as the monitor does).
-        const ctx = await this.scorer.context(alertIdx);
-        alerts.forEach((a, k) => {
-          const c = ctx[k]!;
-          a.window = c.window;
-          a.line = c.window[c.window.length - 1] ?? '';
-          if (c.expected !== undefined) a.expected = c.expected;
-        });
+        applyContext(alerts, await this.scorer.context(alertIdx));
         await this.retrying(() => Promise.all(alerts.map((a) => this.w.js.publish(this.w.opened.topo.alertSubject, JSON.stringify(a), { msgID: a.id }))));
         for (const s of this.w.o.sinks ?? []) s.write(alerts);
       }
