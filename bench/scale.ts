@@ -30,7 +30,7 @@ import { LineSplitter } from '../lib/live/lines';
 import { createScorer } from '../lib/live/engine';
 import { resolvePipelineConfig, trainModel } from '../lib/pipeline';
 import { CheckpointStore } from '../lib/scale/checkpoints';
-import { Publisher, logConfigOf } from '../lib/scale/publisher';
+import { Publisher, publishLogConfig } from '../lib/scale/publisher';
 import { Lease } from '../lib/scale/leases';
 import { connectNats, openLeases, topology } from '../lib/scale/topology';
 
@@ -102,7 +102,7 @@ async function runOnce(model: string, lines: ReturnType<LineSplitter['push']>, n
   const url = `nats://127.0.0.1:${port}`;
   const stream = 'BENCH';
   const topo = topology(stream);
-  const pub = await Publisher.open({ nats: url, stream, partitions: P, logConfig: logConfigOf({ model }), source: 'bench' });
+  const pub = await Publisher.open({ nats: url, stream, partitions: P, logConfig: publishLogConfig({ model }), source: 'bench' });
   const nc = await connectNats(url, 'bench');
   const workers: ChildProcess[] = [];
   // The bench holds every partition's lease while it publishes and while the workers join, so that the

@@ -20,7 +20,7 @@ import { LineSplitter } from '../lib/live/lines';
 import { createScorer } from '../lib/live/engine';
 import { eventId, type Alert } from '../lib/live/types';
 import { DeepSentry, scoreLog } from '../lib/pipeline';
-import { Publisher, logConfigOf } from '../lib/scale/publisher';
+import { Publisher, publishLogConfig } from '../lib/scale/publisher';
 import { CheckpointStore } from '../lib/scale/checkpoints';
 import { assign } from '../lib/scale/leases';
 import { connectNats, topology } from '../lib/scale/topology';
@@ -120,7 +120,7 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
     const closers: (() => Promise<unknown>)[] = [];
     const diag = () => workers.map((w, i) => `worker ${i}: ${w.stderr.join('').slice(-1500)}`).join('\n');
     try {
-      const pub = await Publisher.open({ nats: server.url, stream, partitions: P, logConfig: logConfigOf({ model: modelDir }), source: 'hdfs' });
+      const pub = await Publisher.open({ nats: server.url, stream, partitions: P, logConfig: publishLogConfig({ model: modelDir }), source: 'hdfs' });
       closers.push(() => pub.close());
       const nc = await connectNats(server.url, 'test');
       closers.push(() => nc.close());

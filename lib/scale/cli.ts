@@ -8,7 +8,7 @@ import type { LiveArgs } from '../cli/commands/live';
 import { liveSinks, liveThreshold } from '../cli/commands/live-impl';
 import type { PublishArgs } from '../cli/commands/publish';
 import { DeepSentryError } from '../errors';
-import { logConfigOf, publishLog } from './publisher';
+import { publishLogConfig, publishLog } from './publisher';
 import { parseListen } from '../live/server';
 import { WorkerHttp } from './metrics';
 import { ScaleWorker } from './worker';
@@ -17,7 +17,7 @@ export async function runPublish(a: PublishArgs): Promise<void> {
   const r = await publishLog(a.log === '-' ? process.stdin : a.log, {
     nats: a.nats,
     stream: a.stream,
-    logConfig: logConfigOf({ ...(a.model !== undefined ? { model: a.model } : {}), ...(a.format !== undefined ? { format: a.format } : {}) }),
+    logConfig: publishLogConfig({ ...(a.model !== undefined ? { model: a.model } : {}), ...(a.format !== undefined ? { format: a.format } : {}) }),
     ...(a.partitions !== undefined ? { partitions: a.partitions } : {}),
     ...(a.source !== undefined ? { source: a.source } : {}),
   });

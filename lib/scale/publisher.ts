@@ -40,7 +40,7 @@ export interface PublisherOptions {
   stream?: string;
   /** Partition count when the stream is new (default 12); must match an existing stream's. */
   partitions?: number;
-  /** The log configuration the workers' model was trained with (see logConfigOf). */
+  /** The log configuration the workers' model was trained with (see publishLogConfig). */
   logConfig: LogConfig;
   /** Source name in message ids and alerts (default `stdin`). */
   source?: string;
@@ -68,7 +68,7 @@ export interface PublishSummary {
  * The log configuration to key lines with: a model directory's own (model.json, without loading weights), or
  * lib/logs' defaults with a given format.
  */
-export function logConfigOf(o: { model?: string; format?: string }): LogConfig {
+export function publishLogConfig(o: { model?: string; format?: string }): LogConfig {
   if (o.model !== undefined) {
     checkModelDir(o.model);
     const file = path.join(path.resolve(o.model), 'model.json');
