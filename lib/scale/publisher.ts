@@ -12,9 +12,9 @@
  * worker moves its session clock to it, so sessions end idle at the same lines as in one process (`score`),
  * although a partition sees only some of the lines. `finish()` publishes the final clock to every partition.
  *
- * Publishes are pipelined in windows; a failed publish (the server restarting, a timeout) is retried with
- * the same message id until it is stored or `retryMs` has passed (then DS_IO). Order within a partition is
- * the input order: a window is retried in order before the next one starts.
+ * Publishes are pipelined in windows; failed publishes (the server restarting, a timeout) are sent again,
+ * in order, with the same message ids, until stored or `retryMs` has passed (then DS_IO); a window is done
+ * before the next one starts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -170,17 +170,33 @@ export class Publisher {
   }
 
   /**
-   * Sends one window: all at once, then the failed ones again, in order, one at a time. Counts what was
-   * stored and what the server already had (clock marks are not lines: not counted).
+   * Sends one window: all at once; then the failed ones again, all at once and in order, after a pause that
+   * doubles each round, until every one is stored or `retryMs` has passed (DS_IO). Counts what was stored and
+   * what the server already had (clock marks are not lines: not counted).
    */
   private async send(batch: Pending[], count = true): Promise<void> {
-    const results = await Promise.allSettled(batch.map((m) => this.js.publish(m.subject, m.data, { msgID: m.id, headers: this.headersOf(m) })));
-    for (let i = 0; i < batch.length; i++) {
-      const r = results[i]!;
-      const ack = r.status === 'fulfilled' ? r.value : await this.retry(batch[i]!, r.reason as Error);
-      if (!count) continue;
-      if (ack.duplicate) this.summary.duplicates++;
-      else this.summary.messages++;
+    const until = Date.now() + this.retryMs;
+    let todo = batch;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      const results = await Promise.allSettled(todo.map((m) => this.js.publish(m.subject, m.data, { msgID: m.id, headers: this.headersOf(m) })));
+      const failed: Pending[] = [];
+      let err: Error | null = null;
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') {
+          failed.push(todo[i]!);
+          err = r.reason as Error;
+        } else if (count) {
+          if (r.value.duplicate) this.summary.duplicates++;
+          else this.summary.messages++;
+        }
+      });
+      if (failed.length === 0) return;
+      if (Date.now() > until) {
+        const m = failed[0]!;
+        throw new DeepSentryError('DS_IO', `publishing line ${m.lineNo} of ${this.source} to ${m.subject} failed for ${this.retryMs} ms: ${(err as Error | null)?.message ?? 'no reply'}`, { cause: err });
+      }
+      todo = failed;
+      await new Promise((r) => setTimeout(r, delay));
     }
   }
 
@@ -190,20 +206,6 @@ export class Publisher {
     h.set(HDR_LINE, String(m.lineNo));
     h.set(HDR_SOURCE, this.source);
     return h;
-  }
-
-  private async retry(m: Pending, first: Error): Promise<{ duplicate: boolean }> {
-    const until = Date.now() + this.retryMs;
-    let err = first;
-    for (let delay = 100; Date.now() < until; delay = Math.min(delay * 2, 2000)) {
-      await new Promise((r) => setTimeout(r, delay));
-      try {
-        return await this.js.publish(m.subject, m.data, { msgID: m.id, headers: this.headersOf(m) });
-      } catch (e) {
-        err = e as Error;
-      }
-    }
-    throw new DeepSentryError('DS_IO', `publishing line ${m.lineNo} of ${this.source} to ${m.subject} failed for ${this.retryMs} ms: ${err.message}`, { cause: err });
   }
 
   /**

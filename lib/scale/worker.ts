@@ -357,6 +357,7 @@ class PartitionRunner {
       inactive_threshold: 3600e9,
       ...(this.lastSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.lastSeq + 1 } : { deliver_policy: DeliverPolicy.All }),
     });
+    if (this.aborted) return;
     for await (const ci of jsm.consumers.list(topo.stream)) {
       // (the listing may hold an empty entry for a consumer deleted while it is read)
       if (ci && ci.name !== name && ci.name.startsWith(`p${this.partition}-`)) await jsm.consumers.delete(topo.stream, ci.name).catch(() => undefined);
@@ -422,7 +423,22 @@ class PartitionRunner {
     this.dirty = false;
     const m = this.toAck;
     this.toAck = null;
-    // A lost ack only means a redelivery, which the next consumer skips by sequence: not retried.
-    if (m !== null) await m.ackAck().catch(() => undefined);
+    if (m !== null) await this.ack(m);
+  }
+
+  /**
+   * Acks (AckAll) up to `m`, confirmed by the server, retried a few times across a reconnect. An ack that
+   * still fails (the consumer was deleted by a takeover or a reset) is harmless: the lines are in the
+   * checkpoint, and a redelivery is skipped by its stream sequence.
+   */
+  private async ack(m: JsMsg): Promise<void> {
+    for (let attempt = 0, delay = 100; attempt < 6 && !this.aborted; attempt++, delay *= 2) {
+      try {
+        if (await m.ackAck({ timeout: 2000 })) return;
+      } catch {
+        // not confirmed: try again
+      }
+      await sleep(delay);
+    }
   }
 }
