@@ -116,7 +116,15 @@ export class ScaleWorker {
     await w.beat();
     const every = Math.max(50, Math.floor(opened.leaseTtlMs / 3));
     w.beatTimer = setInterval(() => {
-      if (w.beating === null) w.beating = w.beat().finally(() => (w.beating = null));
+      if (w.beating !== null) return;
+      // A beat that hangs (a request lost in a reconnect) must not stop the next ones: it is given up on
+      // after a lease TTL (its lease operations are atomic, a late one does no harm).
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<void>((r) => (timer = setTimeout(r, opened.leaseTtlMs)));
+      w.beating = Promise.race([w.beat(), limit]).finally(() => {
+        clearTimeout(timer);
+        w.beating = null;
+      });
     }, every);
     w.notice(`worker ${id} joined stream ${opened.topo.stream} (${opened.partitions} partitions, lease ${opened.leaseTtlMs} ms)`);
     return w;
@@ -167,7 +175,10 @@ export class ScaleWorker {
         const r = new PartitionRunner(this, p, lease);
         this.runners.set(p, r);
         this.notice(`owns partition ${p}`);
-        r.start().catch((e) => this.fail(e as Error));
+        r.start().catch((e) => {
+          // A partition given up (lease lost, claimed by another worker) ends quietly; anything else fails the worker.
+          if (!r.isAborted) this.fail(e as Error);
+        });
       }
     } catch (e) {
       if (e instanceof DeepSentryError) this.fail(e);
@@ -269,6 +280,10 @@ class PartitionRunner {
   async finish(): Promise<void> {
     this.stopRequested = true;
     await this.done?.catch(() => undefined);
+  }
+
+  get isAborted(): boolean {
+    return this.aborted;
   }
 
   /** The lease is lost: stop at once, write nothing more. */
