@@ -231,11 +231,11 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
         const alerts: Alert[] = [];
         const oc = await js.consumers.get(topo.alertStream);
         const total = await alertCount(jsm, topo.alertStream);
-        const it = await oc.fetch({ max_messages: total, expires: 10_000 });
-        for await (const m of it) {
-          alerts.push(m.json<Alert>());
-          if (alerts.length === total) break;
+        // in pulls of 5,000 (one pull of everything may not arrive within its expiry), at most a minute
+        for (const end = Date.now() + 60_000; alerts.length < total && Date.now() < end; ) {
+          for await (const m of await oc.fetch({ max_messages: Math.min(5000, total - alerts.length), expires: 5000 })) alerts.push(m.json<Alert>());
         }
+        expect(alerts.length, 'alerts read back').to.equal(total);
         const ids = new Set(alerts.map((a) => a.id));
         expect(ids.size, 'an alert was stored twice').to.equal(alerts.length);
 

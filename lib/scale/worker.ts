@@ -51,6 +51,8 @@ export interface ScaleWorkerOptions extends ScorerOptions, LoadOptions {
   checkpointMs?: number;
   /** Most lines per fetch (default 1000). */
   fetchBatch?: number;
+  /** Most time `stop()` spends handing the partitions over (default 15 s). */
+  stopTimeoutMs?: number;
   /** Worker id (default host-pid-random). */
   id?: string;
   onNotice?: (message: string) => void;
@@ -218,14 +220,21 @@ export class ScaleWorker {
     if (this.beating) await this.beating;
     const rs = [...this.runners.values()];
     this.runners.clear();
-    await Promise.all(rs.map(async (r) => {
+    // Hand over within `stopTimeoutMs` (default 15 s): with the server away, a last checkpoint cannot be
+    // written, and waiting longer gains nothing (the next owner scores the lines after the last one again).
+    const handedOver = Promise.all(rs.map(async (r) => {
       await r.finish();
       await r.lease.release();
     }));
-    await this.membership.leave();
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((r) => (timer = setTimeout(r, this.o.stopTimeoutMs ?? 15_000)));
+    await Promise.race([handedOver.then(() => this.membership.leave()), limit]);
+    clearTimeout(timer);
+    for (const r of rs) r.abort();
     for (const s of this.o.sinks ?? []) if (s.drain) await s.drain(10_000);
     for (const s of this.o.sinks ?? []) if (s.close) await s.close();
-    await this.nc.drain().catch(() => undefined);
+    await Promise.race([this.nc.drain().catch(() => undefined), sleep(2000)]);
+    if (!this.nc.isClosed()) await this.nc.close().catch(() => undefined);
     this.model.dispose();
   }
 }
