@@ -123,6 +123,15 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
     model.dispose();
   });
 
+  it('bad arguments are clear errors naming the option', () => {
+    const a = cli(['live', '--model', modelDir, '--nats', 'nats://127.0.0.1:1', '--follow', 'x.log']);
+    expect([a.code, a.stderr]).to.satisfy(([c, e]: [number, string]) => c !== 0 && /Give one input: --follow FILE, - \(stdin\) or --nats URL/.test(e));
+    const b = cli(['publish', 'x.log', '--nats', 'nats://127.0.0.1:1', '--partitions', '0']);
+    expect(b.code).to.not.equal(0);
+    expect(b.stderr).to.match(/Expected an integer in 1\.\.4096 for --partitions but received 0/);
+    expect(() => topology('bad name!')).to.throw(/--stream/);
+  });
+
   describe('with a real nats-server', function () {
     before(function () {
       bin = requireNats(this);
