@@ -4,8 +4,8 @@
  *
  * Layout: `ckpt.<p>` is a small pointer ({owner, lastSeq, id, chunks}); the state itself is gzipped JSON in
  * `data.<p>.<id>.<i>` chunks (a state holds every open session of the partition: it may exceed the server's
- * message size). A save writes the chunks, then replaces the pointer with a compare-and-set on its revision
- * (the commit), then purges the previous chunks. Ownership is fenced the same way: `claim` rewrites the
+ * message size). A save writes the chunks to the slot the pointer does not name, then replaces the pointer
+ * with a compare-and-set on its revision (the commit). Ownership is fenced the same way: `claim` rewrites the
  * pointer with the new owner, so a worker that lost its lease but is still running (a long pause) fails
  * its next save and stops, and never overwrites the new owner's state.
  */
@@ -42,7 +42,6 @@ export interface Claimed {
 const CHUNK = 512 * 1024;
 
 export class CheckpointStore {
-  private counter = 0;
   /** per partition: the chunk set id of the save in flight (a retry after a lost reply finds it committed) */
   private readonly attempt = new Map<number, string>();
   constructor(
@@ -90,9 +89,12 @@ export class CheckpointStore {
 
   /**
    * Saves the state of partition `p` as of stream sequence `lastSeq`, if this worker still owns it (the
-   * pointer is at `revision`). Returns the new revision, or null when another worker has claimed the partition.
+   * pointer is at `revision`). `claim` is the revision `claim()` returned: the chunks go to keys of this
+   * claim only, alternating between two slots, so a save never touches the chunks the pointer names, nor
+   * another claim's (a fenced owner still writing cannot corrupt the new owner's), and no key is created per
+   * save (the bucket does not grow). Returns the new revision, or null when another claim owns the partition.
    */
-  async save(p: number, revision: number, lastSeq: number, state: PartitionState): Promise<number | null> {
+  async save(p: number, revision: number, claim: number, lastSeq: number, state: PartitionState): Promise<number | null> {
     const cur = await this.kv.get(`ckpt.${p}`);
     if (cur === null || cur.operation !== 'PUT') return null;
     const old = cur.json<Pointer>();
@@ -101,7 +103,8 @@ export class CheckpointStore {
       return old.owner === this.owner && old.id === this.attempt.get(p) && old.lastSeq === lastSeq ? cur.revision : null;
     }
     const data = zlib.gzipSync(JSON.stringify(state), { level: 1 });
-    const id = `${this.owner}-${++this.counter}`;
+    const mine = `${this.owner}-${claim}`;
+    const id = `${mine}.${old.id === `${mine}.a` ? 'b' : 'a'}`;
     this.attempt.set(p, id);
     const chunks = Math.max(1, Math.ceil(data.length / CHUNK));
     for (let i = 0; i < chunks; i++) await this.kv.put(`data.${p}.${id}.${i}`, data.subarray(i * CHUNK, (i + 1) * CHUNK));
@@ -109,10 +112,12 @@ export class CheckpointStore {
     try {
       next = await this.kv.update(`ckpt.${p}`, JSON.stringify({ owner: this.owner, lastSeq, id, chunks }), revision);
     } catch {
-      for (let i = 0; i < chunks; i++) await this.kv.purge(`data.${p}.${id}.${i}`).catch(() => undefined);
       return null;
     }
-    for (let i = 0; i < old.chunks; i++) await this.kv.purge(`data.${p}.${old.id}.${i}`).catch(() => undefined);
+    // The first save of a claim: the previous claim's chunks are no longer named by anyone.
+    if (old.chunks > 0 && !old.id.startsWith(`${mine}.`)) {
+      for (let i = 0; i < old.chunks; i++) await this.kv.purge(`data.${p}.${old.id}.${i}`).catch(() => undefined);
+    }
     return next;
   }
 

@@ -245,6 +245,8 @@ class PartitionRunner {
   private threshold: LiveThreshold;
   private lastSeq = 0;
   private revision = 0;
+  /** the checkpoint revision of this runner's claim: its chunk keys (checkpoints.ts) */
+  private claim = 0;
   private consumer: Consumer | null = null;
   private expectDseq = 0;
   private seenReconnects = 0;
@@ -308,6 +310,7 @@ class PartitionRunner {
   private async run(): Promise<void> {
     const c = await this.retrying(() => this.w.ckpts.claim(this.partition));
     this.revision = c.revision;
+    this.claim = c.revision;
     if (c.state !== null) {
       if (c.state.scorer !== this.scorer.name) throw new DeepSentryError('DS_CONFIG', `partition ${this.partition}'s checkpoint was written by scorer '${c.state.scorer}', not '${this.scorer.name}'`);
       await this.scorer.restore(c.state.scorerState);
@@ -350,6 +353,7 @@ class PartitionRunner {
         await sleep(100);
       }
       if (msgs.length > 0) await this.process(msgs);
+      if (this.aborted) return;
       if (this.dirty && Date.now() - this.lastCheckpoint >= (this.w.o.checkpointMs ?? 1000)) await this.checkpoint();
     }
     if (!this.aborted && this.dirty) await this.checkpoint();
@@ -436,7 +440,7 @@ class PartitionRunner {
   /** Checkpoint, then ack (AckAll: every line up to the last one). */
   private async checkpoint(): Promise<void> {
     const state = { scorer: this.scorer.name, scorerState: await this.scorer.snapshot(), threshold: this.threshold.snapshot() };
-    const next = await this.retrying(() => this.w.ckpts.save(this.partition, this.revision, this.lastSeq, state));
+    const next = await this.retrying(() => this.w.ckpts.save(this.partition, this.revision, this.claim, this.lastSeq, state));
     if (next === null) {
       this.w.notice(`partition ${this.partition} was claimed by another worker: stopping it`);
       this.abort();
