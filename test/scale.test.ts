@@ -137,6 +137,38 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
       bin = requireNats(this);
     });
 
+    it('checkpoints: a state over the message size survives a takeover; a fenced owner cannot save; the bucket does not grow per save', async () => {
+      const server = await NatsServer.start(bin);
+      const nc = await connectNats(server.url, 'test');
+      try {
+        const kv = await new Kvm(nc).create('T_ckpt', { history: 1 });
+        const a = new CheckpointStore(kv, 'a');
+        const b = new CheckpointStore(kv, 'b');
+        // ~1.3 MB of JSON, ~750 KB gzipped: two chunks
+        const big = Array.from({ length: 60_000 }, (_, i) => `${i}:${stableHash(String(i)).toString(36)}${stableHash(`x${i}`).toString(36)}`);
+        const state = (n: number) => ({ scorer: 'bilstm', scorerState: { n, big }, threshold: { mode: 'fixed' as const, seen: n } });
+        const ca = await a.claim(0);
+        expect(ca.state).to.equal(null);
+        let rev = ca.revision;
+        for (let n = 1; n <= 4; n++) rev = (await a.save(0, rev, ca.revision, 100 * n, state(n)))!;
+        // messages kept by the bucket's stream (a purged key leaves a marker: keys() would not show it)
+        const jsm = await jetstreamManager(nc);
+        const stored = async () => (await jsm.streams.info('KV_T_ckpt')).state.messages;
+        const after4 = await stored();
+        rev = (await a.save(0, rev, ca.revision, 500, state(5)))!;
+        expect(await stored(), 'a save left messages behind').to.equal(after4);
+        const cb = await b.claim(0);
+        expect([cb.lastSeq, (cb.state!.scorerState as { n: number }).n, (cb.state!.scorerState as { big: string[] }).big]).to.deep.equal([500, 5, big]);
+        expect(await a.save(0, rev, ca.revision, 600, state(6)), 'the fenced owner saved').to.equal(null);
+        const r2 = await b.save(0, cb.revision, cb.revision, 700, state(7));
+        expect(r2).to.be.a('number');
+        expect((await new CheckpointStore(kv, 'c').claim(0)).lastSeq).to.equal(700);
+      } finally {
+        await nc.close();
+        await server.stop();
+      }
+    });
+
     it('deepsentry publish: a summary; a different partition count or an unreachable server is a clear error', async () => {
       const server = await NatsServer.start(bin);
       try {
