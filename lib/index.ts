@@ -6,13 +6,15 @@
  *   const { sessions, lines } = await model.scoreLines(rawLines);
  *
  * Layers: lib/pipeline (train, score, run, the model), lib/logs (ingestion), lib/eval (metrics and reports),
- * lib/live (the live monitor; `createModelScorer` is its scorer for trained models), lib/models (the text
+ * lib/live (the live monitor; `createModelScorer` is its scorer for trained models), lib/scale (scale-out on
+ * NATS JetStream: publisher and workers), lib/models (the text
  * autoencoder and detector), lib/backend (the tfjs backend and its fused ops).
  */
 export * from './pipeline';
 export * from './logs';
 export * from './eval';
 export * from './live';
+export * from './scale';
 export { useBackend, currentBackend, probeNative, BACKEND_CHOICES, type BackendChoice, type BackendSelection } from './backend';
 export { TextAutoencoder, DEFAULT_TEXT_CONFIG, DEFAULT_TEXT_TRAIN, type TextModelConfig } from './models/text';
 export { Detector, DEFAULT_DETECTOR_CONFIG, DEFAULT_DETECTOR_TRAIN, type DetectorConfig, type DetectorObjective, type ScoreMode, type WindowWeighting } from './models/detector';

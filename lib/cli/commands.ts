@@ -7,6 +7,7 @@ import { infoCommand } from './commands/info';
 import { evalCommand } from './commands/eval';
 import { prepareCommand } from './commands/prepare';
 import { liveCommand } from './commands/live';
+import { publishCommand } from './commands/publish';
 import { trainCommand } from './commands/train';
 import { scoreCommand } from './commands/score';
 import { runCommand } from './commands/run';
@@ -16,4 +17,4 @@ import { trainDetectorCommand } from './commands/train-detector';
 import { configCommand } from './commands/config';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand, liveCommand, trainCommand, scoreCommand, runCommand, trainTextCommand, encodeCommand, trainDetectorCommand, configCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand, liveCommand, publishCommand, trainCommand, scoreCommand, runCommand, trainTextCommand, encodeCommand, trainDetectorCommand, configCommand];

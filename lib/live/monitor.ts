@@ -24,7 +24,7 @@ import { NdjsonFileSink, WebhookSink, type AlertSink } from './sinks';
 import type { StateStore, Checkpoint } from './state';
 import type { FileCursor } from './tail';
 import { LiveThreshold, type ThresholdOptions } from './thresholds';
-import { eventId, type Alert, type JudgedEvent, type LineScorer, type RawLine, type ScoredEvent, type ScorerStats } from './types';
+import { applyContext, eventId, type Alert, type JudgedEvent, type LineScorer, type RawLine, type ScoredEvent, type ScorerStats } from './types';
 
 /** A line offered to the monitor by a source. */
 export interface InputLine {
@@ -429,13 +429,7 @@ export class LiveMonitor extends EventEmitter {
     this.metrics.events.inc(events.length);
     if (alerts.length === 0) return;
     if (this.scorer.context) {
-      const ctx = await this.scorer.context(alertIdx);
-      alerts.forEach((a, k) => {
-        const c = ctx[k]!;
-        a.window = c.window;
-        a.line = c.window[c.window.length - 1] ?? '';
-        if (c.expected !== undefined) a.expected = c.expected;
-      });
+      applyContext(alerts, await this.scorer.context(alertIdx));
     }
     // Durable first: the alert file, then the journal; then the rest (see state.ts for why this order).
     this.alertFile?.write(alerts);

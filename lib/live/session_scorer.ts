@@ -95,7 +95,10 @@ export abstract class SessionScorer<S extends OpenSession> {
 
   /** Scores a batch of lines in order, then notes when it arrived (once per batch: its lines arrived together). */
   protected addLines(lines: RawLine[]): void {
-    for (const l of lines) this.scoreLine(l);
+    for (const l of lines) {
+      if (l.clock !== undefined) this.advanceClock(l.clock);
+      this.scoreLine(l);
+    }
     this.wallAtLastLine = Date.now();
   }
 
@@ -110,12 +113,16 @@ export abstract class SessionScorer<S extends OpenSession> {
       this.unparsed++;
       return null;
     }
-    const ts = p.timestamp;
-    if (ts !== null && (this.lastTs === null || ts >= this.lastTs)) {
+    if (p.timestamp !== null) this.advanceClock(p.timestamp);
+    return p;
+  }
+
+  /** Moves the event-time clock to `ts` (never backwards), ending the sessions idle by then. */
+  private advanceClock(ts: number): void {
+    if (this.lastTs === null || ts >= this.lastTs) {
       this.lastTs = ts;
       this.sessionizer.advance(ts);
     }
-    return p;
   }
 
   /**

@@ -26,6 +26,12 @@ export interface RawLine {
   offset: number;
   /** The line, without its newline. */
   text: string;
+  /**
+   * Event time of the whole stream at this line (ms), when the line comes from one partition of a stream cut
+   * by session key (lib/scale): the latest timestamp the publisher had seen on any partition. The scorer moves
+   * its session clock to it before the line, so sessions end idle exactly when they would in one process.
+   */
+  clock?: number;
 }
 
 /** Why a session ended; see ScoredEvent.endReason. */
@@ -154,4 +160,14 @@ export interface Alert {
 /** Builds the stable id of an event. */
 export function eventId(e: Pick<ScoredEvent, 'seq' | 'session' | 'isSessionEnd'>): string {
   return e.isSessionEnd ? `${e.seq}:end:${e.session}` : `${e.seq}:${e.session}`;
+}
+
+/** Fills alerts' window, line and expected message from their events' contexts (LineScorer.context), in order. */
+export function applyContext(alerts: Alert[], ctx: EventContext[]): void {
+  alerts.forEach((a, k) => {
+    const c = ctx[k]!;
+    a.window = c.window;
+    a.line = c.window[c.window.length - 1] ?? '';
+    if (c.expected !== undefined) a.expected = c.expected;
+  });
 }

@@ -11,6 +11,7 @@
  * prediction) only when read, which the monitor does only for the events it alerts on.
  */
 import { DeepSentryError } from '../errors';
+import type { LogConfig } from '../logs/config';
 import { configuredFormat, type LogFormat } from '../logs/formats';
 import { SessionKeyer } from '../logs/sessions';
 import { SessionScorer, type OpenSession, type SessionsSnapshot } from '../live/session_scorer';
@@ -19,7 +20,27 @@ import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
 import { DeepSentry, type LoadOptions } from './model';
 
 /** Options of the model scorer. */
-export interface ModelScorerOptions extends ScorerOptions, LoadOptions {}
+export interface ModelScorerOptions extends ScorerOptions, LoadOptions {
+  /**
+   * Score only the sessions whose key passes (in-process only: a function does not cross to a worker
+   * thread). A partitioned worker (lib/scale) scores the keys of its partition: a line naming sessions of
+   * several partitions reaches each of them, and each scores its own.
+   */
+  ownsKey?: (key: string) => boolean;
+}
+
+/**
+ * The session keyer of the live scorer for a model's log configuration: sessions by key (`auto` is `key`),
+ * field or time. Count windows have no key to follow a session by, so they are refused. The publisher of a
+ * partitioned stream (lib/scale/publisher.ts) keys lines with it too, so a session's lines meet in one partition.
+ */
+export function liveSessionKeyer(c: LogConfig): SessionKeyer {
+  const mode = c.session.mode === 'auto' ? 'key' : c.session.mode;
+  if (mode === 'count') {
+    throw new DeepSentryError('DS_UNSUPPORTED', `the model's sessions are count windows; the live scorer needs sessions by key, field or time (set logs.session.mode when training)`);
+  }
+  return new SessionKeyer(mode, c.session);
+}
 
 interface OpenState extends OpenSession {
   /** masked messages of the session's last W−1 lines (texts, not ids: ids of new messages depend on arrival order) */
@@ -88,23 +109,23 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   /** events of the last call (what `context` indices refer to) */
   private last: ModelEvent[] = [];
 
+  private readonly ownsKey: ((key: string) => boolean) | undefined;
+
   constructor(
     readonly model: DeepSentry,
-    opts: ScorerOptions = {},
+    opts: Omit<ModelScorerOptions, keyof LoadOptions> = {},
   ) {
     const c = model.logConfig;
     const format = configuredFormat(c);
-    const mode = c.session.mode === 'auto' ? 'key' : c.session.mode;
-    if (mode === 'count') {
-      throw new DeepSentryError('DS_UNSUPPORTED', `the model's sessions are count windows; the live scorer needs sessions by key, field or time (set logs.session.mode when training)`);
-    }
+    const keyer = liveSessionKeyer(c);
     const W = model.detector.config.window;
     const idle = opts.idleTimeoutMs === undefined ? (c.session.idleTimeoutMs ?? 30_000) : opts.idleTimeoutMs;
     super(opts.windowLines ?? W, idle, opts.maxOpenSessions ?? c.session.maxOpen);
     this.savedThreshold = model.threshold;
     this.format = format;
-    this.keyer = new SessionKeyer(mode, c.session);
+    this.keyer = keyer;
     this.W = W;
+    this.ownsKey = opts.ownsKey;
   }
 
   /** The W ids of a window: the history (padded at the start) and the target id. */
@@ -130,6 +151,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const id = this.model.messageId(masked);
     const keys = this.keyer.keys(p.message, p.fields, p.sessionKey, ts);
     for (const key of keys) {
+      if (this.ownsKey !== undefined && !this.ownsKey(key)) continue;
       const s = this.session(key, () => ({ history: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null }));
       const window = this.window(s.history, id);
       s.history.push(masked);

@@ -12,11 +12,55 @@ import { LiveServer, parseListen } from '../../live/server';
 import { NdjsonFileSink, TextSink, WebhookSink, type AlertSink } from '../../live/sinks';
 import { StateStore } from '../../live/state';
 import { FileFollower } from '../../live/tail';
+import type { ThresholdOptions } from '../../live/thresholds';
 import type { Alert } from '../../live/types';
 import type { LiveArgs } from './live';
 import { sessionOverrides } from '../options';
 
+/** The alert sinks of `deepsentry live`'s options: stdout (text or --json), --alerts FILE, --webhook URL. */
+export function liveSinks(a: LiveArgs, warn: (msg: string) => void): { sinks: AlertSink[]; webhook: WebhookSink | null } {
+  const sinks: AlertSink[] = [];
+  if (!a.quiet) {
+    sinks.push(
+      a.json
+        ? { write: (alerts: Alert[]) => void process.stdout.write(alerts.map((x) => JSON.stringify(x) + '\n').join('')) }
+        : new TextSink(process.stdout, a.context),
+    );
+  }
+  if (a.alerts) sinks.push(new NdjsonFileSink(a.alerts));
+  let webhook: WebhookSink | null = null;
+  if (a.webhook) {
+    webhook = new WebhookSink({
+      url: a.webhook,
+      maxQueue: a.webhookQueue,
+      maxAttempts: a.webhookRetries,
+      timeoutMs: a.webhookTimeout,
+      concurrency: a.webhookConcurrency,
+      batchSize: a.webhookBatch,
+      onGiveUp: (al, reason) => warn(`webhook gave up on alert ${al.id}: ${reason}`),
+    });
+    sinks.push(webhook);
+  }
+  return { sinks, webhook };
+}
+
+/** The live threshold of `deepsentry live`'s options (default mode: fixed when there is a saved threshold). */
+export function liveThreshold(a: LiveArgs, savedThreshold: number | undefined): ThresholdOptions {
+  return {
+    mode: a.thresholdMode ?? (savedThreshold !== undefined || a.threshold !== undefined ? 'fixed' : 'rolling'),
+    k: a.k,
+    window: a.window,
+    alpha: a.alpha,
+    ...(a.threshold !== undefined ? { floor: a.threshold } : {}),
+    ...(a.warmup !== undefined ? { warmup: a.warmup } : {}),
+  };
+}
+
 export async function runLive(a: LiveArgs): Promise<void> {
+  if (a.nats !== undefined) {
+    const { runScaleWorker } = await import('./scale-impl');
+    return runScaleWorker(a);
+  }
   const log = (msg: string) => {
     if (!a.quiet) process.stderr.write(`deepsentry live: ${msg}\n`);
   };
@@ -37,41 +81,14 @@ export async function runLive(a: LiveArgs): Promise<void> {
     windowLines: Math.max(a.context, 1),
     ...(a.format !== undefined || Object.keys(session).length > 0 ? { logs: { ...(a.format !== undefined ? { format: a.format } : {}), ...(Object.keys(session).length > 0 ? { session } : {}) } } : {}),
   });
-  const sinks: AlertSink[] = [];
   const closeAll: (() => Promise<void>)[] = [];
   try {
-    if (!a.quiet) {
-      sinks.push(
-        a.json
-          ? { write: (alerts: Alert[]) => void process.stdout.write(alerts.map((x) => JSON.stringify(x) + '\n').join('')) }
-          : new TextSink(process.stdout, a.context),
-      );
-    }
-    if (a.alerts) sinks.push(new NdjsonFileSink(a.alerts));
-    let webhook: WebhookSink | null = null;
-    if (a.webhook) {
-      webhook = new WebhookSink({
-        url: a.webhook,
-        maxQueue: a.webhookQueue,
-        maxAttempts: a.webhookRetries,
-        timeoutMs: a.webhookTimeout,
-        concurrency: a.webhookConcurrency,
-        batchSize: a.webhookBatch,
-        onGiveUp: (al, reason) => warn(`webhook gave up on alert ${al.id}: ${reason}`),
-      });
-      sinks.push(webhook);
-    }
-    const mode = a.thresholdMode ?? (scorer.savedThreshold !== undefined || a.threshold !== undefined ? 'fixed' : 'rolling');
+    const { sinks, webhook } = liveSinks(a, warn);
+    const threshold = liveThreshold(a, scorer.savedThreshold);
+    const mode = threshold.mode;
     const monitor = new LiveMonitor(scorer, {
       source: sourceName,
-      threshold: {
-        mode,
-        k: a.k,
-        window: a.window,
-        alpha: a.alpha,
-        ...(a.threshold !== undefined ? { floor: a.threshold } : {}),
-        ...(a.warmup !== undefined ? { warmup: a.warmup } : {}),
-      },
+      threshold,
       batchDelayMs: a.batchDelay,
       maxBatchLines: a.maxBatch,
       sinks,

@@ -34,6 +34,10 @@ export interface LiveArgs extends GlobalOptions, SessionFlags {
   worker: boolean;
   drainTimeout: number;
   checkpointMs: number;
+  /** scale-out worker: NATS URL of the partitioned stream (lib/scale) */
+  nats?: string;
+  stream: string;
+  leaseMs: number;
 }
 
 export function withLiveOptions<T>(y: Argv<T>) {
@@ -74,15 +78,19 @@ export function withLiveOptions<T>(y: Argv<T>) {
     .option('context', { type: 'number', default: 5, describe: 'context lines printed with each alert' })
     .option('worker', { type: 'boolean', default: true, describe: 'score in a worker thread (--no-worker: in the main thread)' })
     .option('checkpoint-ms', { type: 'number', default: 1000, describe: 'least time between two checkpoints of --state' })
+    .option('nats', { type: 'string', describe: 'join the worker group of a partitioned stream on this NATS server (see `deepsentry publish`) instead of reading an input' })
+    .option('stream', { type: 'string', default: 'DEEPSENTRY', describe: 'with --nats: the JetStream stream name' })
+    .option('lease-ms', { type: 'number', default: 10_000, describe: 'with --nats: partition lease TTL when the group is new (a dead worker\'s partitions move after this)' })
     .option('drain-timeout', { type: 'number', default: 10_000, describe: 'ms SIGTERM waits for queued webhook alerts; then requests in flight are aborted and what is undelivered is kept in --state (or reported lost)' })
     .check((a) => {
-      const inputs = [a.input !== undefined, a.follow !== undefined].filter(Boolean).length;
+      const inputs = [a.input !== undefined, a.follow !== undefined, a.nats !== undefined].filter(Boolean).length;
       if (a.input !== undefined && a.input !== '-') throw new Error(`Expected '-' (stdin) as the input argument but received ${JSON.stringify(a.input)}; use --follow FILE for a file`);
-      if (inputs > 1) throw new Error('Give one input: --follow FILE or - (stdin), not both');
+      if (inputs > 1) throw new Error('Give one input: --follow FILE, - (stdin) or --nats URL, not several');
+      if (a.nats !== undefined && (a.scorer !== 'model' || a.state !== undefined || a.token !== undefined)) throw new Error('--nats runs a worker of the trained model (--model DIR); its state is checkpointed in NATS (no --state); its --listen serves /metrics, /health, /ready and /api/stats without a token (keep it on a private address)');
       if (inputs === 0 && a.listen === undefined) throw new Error('Give an input: --follow FILE, - (stdin) or --listen HOST:PORT (POST /ingest)');
       if (a.state !== undefined && a.follow === undefined) throw new Error('--state needs --follow FILE (only a file can be resumed at a byte offset)');
       if (a.scorer === 'model' && a.model === undefined) throw new Error('Give --model DIR (or --scorer novelty for the model-free scorer)');
-      const ints: [string, unknown, number][] = [['max-body', a.maxBody, 1], ['webhook-queue', a.webhookQueue, 1], ['webhook-retries', a.webhookRetries, 1], ['webhook-timeout', a.webhookTimeout, 1], ['webhook-concurrency', a.webhookConcurrency, 1], ['webhook-batch', a.webhookBatch, 1], ['window', a.window, 2], ['max-sessions', a.maxSessions, 1], ['batch-delay', a.batchDelay, 0], ['max-batch', a.maxBatch, 1], ['context', a.context, 0], ['poll-ms', a.pollMs, 1], ['drain-timeout', a.drainTimeout, 0], ['checkpoint-ms', a.checkpointMs, 0]];
+      const ints: [string, unknown, number][] = [['max-body', a.maxBody, 1], ['webhook-queue', a.webhookQueue, 1], ['webhook-retries', a.webhookRetries, 1], ['webhook-timeout', a.webhookTimeout, 1], ['webhook-concurrency', a.webhookConcurrency, 1], ['webhook-batch', a.webhookBatch, 1], ['window', a.window, 2], ['max-sessions', a.maxSessions, 1], ['batch-delay', a.batchDelay, 0], ['max-batch', a.maxBatch, 1], ['context', a.context, 0], ['poll-ms', a.pollMs, 1], ['drain-timeout', a.drainTimeout, 0], ['checkpoint-ms', a.checkpointMs, 0], ['lease-ms', a.leaseMs, 100]];
       for (const [name, v, min] of ints) {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`Expected an integer >= ${min} for --${name} but received ${String(v)}`);
       }
