@@ -10,7 +10,7 @@
  * logs:      { format: auto, session: { keyPattern: 'blk_-?\d+' }, window: { size: 10 } }   # lib/logs
  * text:      { model: { latentDim: 128, … }, train: { epochs: 200, … } }                  # lib/models text
  * detector:  { model: { hiddenSize: 64, objective: softmax, score: nll, … }, train: { … } }
- * threshold: { method: mean-std, k: 3, percentile: 99, holdout: 0.2 }
+ * threshold: { method: mean-std, k: 3, percentile: 99, risk: 0.001, level: 0.9, holdout: 0.2 }
  * scoring:   { novelty: true, sequence: false, rarity: true, detectorWeight: 1 }
  * run:       { trainFraction: 0.5 }
  * ```
@@ -62,6 +62,10 @@ export interface PipelineConfig {
     k: number;
     /** percentile of `percentile` (0…100) */
     percentile: number;
+    /** `spot`: the risk q, the probability that a normal session's score exceeds the threshold */
+    risk: number;
+    /** `spot`: the quantile (0…1) of the held-back scores above which the tail is fitted */
+    level: number;
     /**
      * fraction of the training sessions (the LAST ones in time order) held back from the detector to fit the
      * threshold on scores of sessions it has not seen
@@ -83,6 +87,21 @@ export interface PipelineConfig {
     rarity: boolean;
     /** weight of the detector's score in a line's score */
     detectorWeight: number;
+    /**
+     * weight of the count relations' surprise (counts.ts) on a finished session's end event; 0 leaves the count
+     * relations out
+     */
+    counts: number;
+    /** share of the training sessions holding either message that a count relation must hold in */
+    countConfidence: number;
+  };
+  training: {
+    /**
+     * share of the training sessions left out of the detector's training as the most surprising ones under the
+     * count-based sequence model (sequence.ts, with rarity) fitted on all of them: unlabelled logs hold
+     * anomalies, and a detector trained on them learns to predict them (0 = train on all)
+     */
+    trim: number;
   };
   run: {
     /** `run`: the first fraction of sessions (in order of their first line) trains, the rest is scored */
@@ -138,8 +157,9 @@ export function defaultPipelineConfig(): PipelineConfig {
     logs: { session: { idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS } },
     text: { model: { ...textModelDefaults }, train: { ...trainDefaults(DEFAULT_TEXT_TRAIN), validationSplit: AUTO_SPLIT } },
     detector: { model: { ...detectorModelDefaults }, train: { ...trainDefaults(DEFAULT_DETECTOR_TRAIN), epochs: DETECTOR_EPOCHS, patience: DETECTOR_PATIENCE } },
-    threshold: { method: 'mean-std', k: 3, percentile: 99, holdout: 0.2 },
-    scoring: { novelty: true, sequence: false, rarity: true, detectorWeight: 1 },
+    threshold: { method: 'mean-std', k: 3, percentile: 99, risk: 1e-3, level: 0.9, holdout: 0.2 },
+    scoring: { novelty: true, sequence: false, rarity: true, detectorWeight: 1, counts: 0, countConfidence: 0.95 },
+    training: { trim: 0 },
     run: { trainFraction: 0.5 },
   };
 }
@@ -165,7 +185,7 @@ function mergeChecked(base: Record<string, unknown>, over: unknown, path: string
 }
 
 const ENUMS: Array<[string, (c: PipelineConfig) => unknown, readonly unknown[]]> = [
-  ['threshold.method', (c) => c.threshold.method, ['mad', 'mean-std', 'percentile']],
+  ['threshold.method', (c) => c.threshold.method, ['mad', 'mean-std', 'percentile', 'spot']],
   ['detector.model.objective', (c) => c.detector.model.objective, ['regression', 'softmax']],
   ['detector.model.score', (c) => c.detector.model.score, SCORE_MODES],
   ['detector.model.weighting', (c) => c.detector.model.weighting, ['count', 'sqrt', 'log', 'uniform']],
@@ -225,6 +245,9 @@ export function checkPipelineConfig(c: PipelineConfig, source = 'configuration')
   } catch (e) {
     throw new DeepSentryError('DS_CONFIG', `${where('threshold')}: ${(e as Error).message}`);
   }
+  if (!(c.scoring.counts >= 0 && Number.isFinite(c.scoring.counts))) throw cfgError(where('scoring.counts'), 'a non-negative number', c.scoring.counts);
+  if (!(c.scoring.countConfidence > 0 && c.scoring.countConfidence <= 1)) throw cfgError(where('scoring.countConfidence'), 'a number in (0, 1]', c.scoring.countConfidence);
+  if (!(c.training.trim >= 0 && c.training.trim < 1)) throw cfgError(where('training.trim'), 'a number in [0, 1)', c.training.trim);
   if (!(c.run.trainFraction > 0 && c.run.trainFraction < 1)) throw cfgError(where('run.trainFraction'), 'a number in (0, 1)', c.run.trainFraction);
 }
 
@@ -236,7 +259,9 @@ export function logConfigOf(c: PipelineConfig): LogConfig {
 /** The lib/models threshold spec of a config. */
 export function thresholdSpec(c: PipelineConfig): ThresholdSpec {
   const t = c.threshold;
-  return t.method === 'percentile' ? { method: 'percentile', percentile: t.percentile } : { method: t.method, k: t.k };
+  if (t.method === 'percentile') return { method: 'percentile', percentile: t.percentile };
+  if (t.method === 'spot') return { method: 'spot', risk: t.risk, level: t.level };
+  return { method: t.method, k: t.k };
 }
 
 /** Reads and parses a config file (YAML, or JSON by its .json extension) and resolves it. */

@@ -27,6 +27,7 @@ import type { FittedThreshold } from '../models/threshold';
 import { useBackend, type BackendChoice, type BackendSelection } from '../backend/select';
 import { resolvePipelineConfig, type PipelineConfig } from './config';
 import { SequenceModel, type SequenceModelJson } from './sequence';
+import { CountModel, countMessages, type CountModelJson } from './counts';
 // Circular with live.ts, used only at call time (never while the modules load).
 import { ModelScorer } from './live';
 
@@ -45,6 +46,8 @@ export interface ModelExtra {
   detectorConfig: DetectorConfig;
   /** the count-based sequence model (see sequence.ts) */
   sequence: SequenceModelJson;
+  /** the count relations within a session (see counts.ts); absent in models trained before they existed */
+  countRelations?: CountModelJson;
 }
 
 /** The thresholds saved with a model (model.json `thresholds`). */
@@ -107,6 +110,11 @@ export class DeepSentry {
   readonly tokenizer: Tokenizer;
   /** set by load: where the model came from */
   directory: string | null = null;
+  /**
+   * set by training (not saved): the per-key scores of the held-back training sessions the threshold was fitted
+   * on, for evaluations that compare threshold rules without retraining (bench/accuracy.ts)
+   */
+  heldBackScores: Float64Array | null = null;
 
   constructor(
     readonly config: PipelineConfig,
@@ -121,6 +129,7 @@ export class DeepSentry {
     readonly counts: number[] = [],
     readonly metrics: Record<string, unknown> = {},
     readonly dataHash = '',
+    readonly countModel: CountModel | null = null,
   ) {
     const D = text.config.latentDim;
     if (vectors.length !== (messages.length + FIRST_ID) * D) {
@@ -212,9 +221,12 @@ export class DeepSentry {
     const wd = this.config.scoring.detectorWeight;
     const seq = this.config.scoring.sequence ? this.sequence : null;
     const rarity = this.config.scoring.rarity;
+    const wc = this.countModel ? this.config.scoring.counts : 0;
     const sessionScores = new Float32Array(sessions.length);
     r.lineScores.forEach((ls, si) => {
       const ids = sessions[si].messageIds;
+      // The count relations judge a session once it is over: their surprise goes on its end event.
+      if (wc > 0 && ls.length > ids.length) ls[ids.length] += wc * this.countSurprise(ids);
       let mx = -Infinity;
       let a = PAD_MESSAGE;
       let b = PAD_MESSAGE;
@@ -231,6 +243,14 @@ export class DeepSentry {
       sessionScores[si] = mx;
     });
     return { lineScores: r.lineScores, sessionScores };
+  }
+
+  /**
+   * The count surprise of a finished session's messages (0 without a count model; messages never seen in
+   * training take part in no relation).
+   */
+  countSurprise(messageIds: ArrayLike<number>): number {
+    return this.countModel ? this.countModel.surprise(countMessages(messageIds)) : 0;
   }
 
   /**
@@ -296,6 +316,7 @@ export class DeepSentry {
       textConfig: this.text.config,
       detectorConfig: this.detector.config,
       sequence: this.sequence.toJSON(),
+      ...(this.countModel ? { countRelations: this.countModel.toJSON() } : {}),
     };
     await saveModelDir(
       dir,
@@ -350,7 +371,8 @@ export class DeepSentry {
     }
     if (text.config.vocabSize !== vocabulary.size) throw bad(`the text model has ${text.config.vocabSize} token ids but the vocabulary ${vocabulary.size}`);
     const sequence = SequenceModel.fromJSON(extra.sequence, source);
-    return new DeepSentry(config, logConfig, vocabulary, text, detector, extra.messages, vec.values, th, sequence, extra.counts ?? [], (json.metrics ?? {}) as Record<string, unknown>, json.dataHash);
+    const countModel = extra.countRelations === undefined ? null : CountModel.fromJSON(extra.countRelations, source);
+    return new DeepSentry(config, logConfig, vocabulary, text, detector, extra.messages, vec.values, th, sequence, extra.counts ?? [], (json.metrics ?? {}) as Record<string, unknown>, json.dataHash, countModel);
   }
 
   /**
