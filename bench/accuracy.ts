@@ -19,8 +19,8 @@
  *                             [--raw DIR] [--out DIR]
  *   npx tsx bench/accuracy.ts --rethreshold --raw DIR --tag NAME --thresholds 'mean-std:3,spot:1e-3,...'
  *
- * The labels are read only to select normal training sessions under --normal-only (the normal-only protocol of
- * DeepLog and LogAnomaly) and to measure; the data folder is ../shared/data or $DEEPSENTRY_DATA_DIR.
+ * The labels are read only to select normal training sessions under --normal-only (`--normal-labels`, the
+ * protocol of DeepLog and LogAnomaly) and to measure; the data folder is ../shared/data or $DEEPSENTRY_DATA_DIR.
  */
 import { promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
@@ -33,6 +33,7 @@ import { readSessionScores } from '../lib/eval/scores';
 import { prepareLogs } from '../lib/logs/prepared';
 import { fitThreshold, type ThresholdSpec } from '../lib/models/threshold';
 import { resolvePipelineConfig, type PipelineConfig } from '../lib/pipeline/config';
+import { normalOnlySelection } from '../lib/pipeline/run';
 import { scoreLog } from '../lib/pipeline/score';
 import { groupByKey, loadSessions, trainFromPrepared } from '../lib/pipeline/train';
 
@@ -263,9 +264,10 @@ async function main(): Promise<void> {
         }
         const { train, test } = p.split(w.keys);
         const labels = w.labels;
-        const trainKeys = o.normalOnly ? new Set([...train].filter((k) => labels.get(k) === false)) : train;
+        const normal = o.normalOnly ? await normalOnlySelection(labelFile, [...train]) : null;
+        const trainKeys = normal ? normal.keys : train;
         const t0 = process.hrtime.bigint();
-        const model = await trainFromPrepared(w.dir, { config, select: (s) => trainKeys.has(s.key) });
+        const model = await trainFromPrepared(w.dir, { config, select: (s) => trainKeys.has(s.key), ...(normal ? { training: normal.record } : {}) });
         const trainSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const outDir = path.join(tmp, `score-${p.name}-${seed}`);
         const sc = await scoreLog(model, log, outDir, { selectKey: (k) => test.has(k), lines: false });

@@ -11,12 +11,12 @@ import * as path from 'node:path';
 import { DeepSentryError } from '../errors';
 import { configuredFormat } from '../logs/formats';
 import { prepareLogs, readPreparedLines, readPreparedManifest, type PrepareSummary } from '../logs/prepared';
-import { lineLabelsFromFormat, type LineLabels } from '../eval/labels';
+import { lineLabelsFromFormat, loadSessionLabels, type LineLabels } from '../eval/labels';
 import { runEvaluation, type RunEvaluationResult } from '../eval/run';
 import type { PipelineConfig } from './config';
 import { DeepSentry } from './model';
 import { scoreLog, type ScoreSummary } from './score';
-import { groupByKey, loadSessions, modelLogConfig, trainFromPrepared, type PipelineReporter } from './train';
+import { groupByKey, loadSessions, modelLogConfig, trainFromPrepared, type PipelineReporter, type TrainingRecord } from './train';
 
 /** Options shared by trainModel and runPipeline. */
 export interface PipelineOptions {
@@ -26,6 +26,26 @@ export interface PipelineOptions {
   signal?: AbortSignal;
   /** where the temporary working directory goes (default the OS temp directory) */
   tmpDir?: string;
+  /**
+   * normal-only training: a loghub BlockId,Label file; only the sessions it labels normal are trained on
+   * (DeepLog's and LogAnomaly's protocol), the rest (anomalous or absent from the file) are left out
+   */
+  normalLabels?: string;
+}
+
+/**
+ * The training-session filter of `--normal-labels FILE`: keys labelled normal in FILE, among `candidates` (every
+ * key when null). Errors name the file: missing, malformed (lib/eval's loadSessionLabels), or labelling none of
+ * the log's sessions normal.
+ */
+export async function normalOnlySelection(file: string, candidates: readonly string[]): Promise<{ keys: Set<string>; record: TrainingRecord }> {
+  if (!fs.existsSync(file)) throw new DeepSentryError('DS_IO', `--normal-labels file ${file} does not exist`);
+  const { labels } = await loadSessionLabels(file);
+  const keys = new Set(candidates.filter((k) => labels.get(k) === false));
+  if (keys.size === 0) {
+    throw new DeepSentryError('DS_INVALID_ARGUMENT', `--normal-labels ${file} labels none of the ${candidates.length} training sessions normal (keys like ${JSON.stringify(candidates[0] ?? '')}): is it the label file of this log?`);
+  }
+  return { keys, record: { mode: 'normal-only', normalLabels: file, keysKept: keys.size, keysLeftOut: candidates.length - keys.size } };
 }
 
 /** Wall time and throughput of one stage. */
@@ -64,6 +84,7 @@ function recording(r: PipelineReporter | undefined, timings: StageTiming[]): Pip
   return {
     ...(r?.stage ? { stage: r.stage.bind(r) } : {}),
     ...(r?.progress ? { progress: r.progress.bind(r) } : {}),
+    ...(r?.warn ? { warn: r.warn.bind(r) } : {}),
     stageDone: (stage, seconds, items, unit) => {
       timings.push({ stage, seconds, items, unit });
       r?.stageDone?.(stage, seconds, items, unit);
@@ -98,7 +119,13 @@ export async function trainModel(logs: string[], outDir: string, o: PipelineOpti
   const rep = recording(o.reporter, timings);
   return withWorkDir(o, async (work) => {
     const prepare = await prepareTimed(logs, work, o, rep);
-    const model = await trainFromPrepared(work, { config: o.config, reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
+    const normal = o.normalLabels === undefined ? null : await normalOnlySelection(o.normalLabels, groupByKey(await loadSessions(work)).map((g) => g[0].key));
+    const model = await trainFromPrepared(work, {
+      config: o.config,
+      reporter: rep,
+      ...(normal ? { select: (s: { key: string }) => normal.keys.has(s.key), training: normal.record } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
     if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'training was cancelled; no model was written');
     await model.save(outDir);
     model.directory = path.resolve(outDir);
@@ -150,7 +177,9 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
     const nTrain = Math.min(keys.length - 1, Math.max(1, Math.round(keys.length * o.config.run.trainFraction)));
     const trainKeys = new Set(keys.slice(0, nTrain));
     const testKeys = new Set(keys.slice(nTrain));
-    const model = await trainFromPrepared(work, { config: o.config, select: (s) => trainKeys.has(s.key), reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
+    const normal = o.normalLabels === undefined ? null : await normalOnlySelection(o.normalLabels, [...trainKeys]);
+    const keep = normal ? normal.keys : trainKeys;
+    const model = await trainFromPrepared(work, { config: o.config, select: (s) => keep.has(s.key), reporter: rep, ...(normal ? { training: normal.record } : {}), ...(o.signal ? { signal: o.signal } : {}) });
     const modelDir = o.modelDir ?? path.join(outDir, 'model');
     await model.save(modelDir);
     rep.stage?.('score', `${testKeys.size} sessions`);

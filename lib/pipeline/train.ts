@@ -64,6 +64,19 @@ export interface PipelineReporter {
   progress?(p: TrainProgress): void;
   /** a stage ended, with its wall time and the items it processed */
   stageDone?(name: string, seconds: number, items: number, unit: string): void;
+  /** something the operator should know about the result (the CLI prints it on stderr) */
+  warn?(message: string): void;
+}
+
+/** How a model was trained (model.json metrics.training). */
+export interface TrainingRecord {
+  /** `unlabelled`: every session of the log (the default); `normal-only`: only sessions labelled normal */
+  mode: 'unlabelled' | 'normal-only';
+  /** normal-only: the label file */
+  normalLabels?: string;
+  /** normal-only: sessions (keys) of the training data labelled normal, and the ones left out (anomalous or unlabelled) */
+  keysKept?: number;
+  keysLeftOut?: number;
 }
 
 /** Options of the training functions. */
@@ -71,6 +84,8 @@ export interface TrainPipelineOptions {
   config: PipelineConfig;
   /** keep only these sessions for training (default all) */
   select?: (s: PreparedSession) => boolean;
+  /** how the sessions were chosen, recorded in model.json (default: unlabelled, all of them) */
+  training?: TrainingRecord;
   signal?: AbortSignal;
   reporter?: PipelineReporter;
 }
@@ -283,7 +298,9 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
     },
     text: st.textResult,
     detector: detResult,
+    training: o.training ?? { mode: 'unlabelled' },
   });
+  if (model.thresholds.session.warning) o.reporter?.warn?.(`threshold: ${model.thresholds.session.warning}`);
   return model;
 }
 

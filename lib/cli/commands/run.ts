@@ -13,6 +13,8 @@ export interface RunArgs extends GlobalOptions {
   trainFraction?: number;
   format?: string;
   sessionKey?: string;
+  /** normal-only training: only the training sessions this loghub label file labels normal */
+  normalLabels?: string;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -26,6 +28,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('train-fraction', { type: 'number', describe: 'fraction of sessions, in time order, to train on (default 0.5)' })
       .option('format', { type: 'string', describe: 'log format (default auto-detected)' })
       .option('session-key', { type: 'string', describe: 'regex of the session key in the message (HDFS: blk_-?\\d+)' })
+      .option('normal-labels', { type: 'string', describe: 'train only on the training sessions this loghub BlockId,Label file labels normal (may be the --labels file)' })
       .check((argv) => {
         const f = argv['train-fraction'] as number | undefined;
         if (f !== undefined && !(f > 0 && f < 1)) throw new Error(`Expected a number in (0, 1) for --train-fraction but received ${String(f)}`);

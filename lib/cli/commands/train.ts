@@ -11,6 +11,8 @@ export interface TrainArgs extends GlobalOptions {
   format?: string;
   /** session key regex in the raw message (HDFS: blk_-?\d+) */
   sessionKey?: string;
+  /** normal-only training: a loghub BlockId,Label file; only sessions labelled normal are trained on */
+  normalLabels?: string;
 }
 
 export function withTrainOptions<T>(y: Argv<T>) {
@@ -18,7 +20,8 @@ export function withTrainOptions<T>(y: Argv<T>) {
     .positional('logs', { type: 'string', array: true, demandOption: true, describe: 'log files (plain or gzip), in order' })
     .option('out', { type: 'string', demandOption: true, describe: 'model directory to write (config, vocabulary, weights, thresholds, metrics)' })
     .option('format', { type: 'string', describe: 'log format: auto (default), hdfs, bgl, …, a loghub format string, regex:…, json:…' })
-    .option('session-key', { type: 'string', describe: 'regex of the session key in the message (HDFS: blk_-?\\d+)' });
+    .option('session-key', { type: 'string', describe: 'regex of the session key in the message (HDFS: blk_-?\\d+)' })
+    .option('normal-labels', { type: 'string', describe: 'train only on the sessions this loghub BlockId,Label file labels normal (DeepLog/LogAnomaly protocol); model.json records it' });
 }
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
