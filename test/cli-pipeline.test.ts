@@ -33,7 +33,7 @@ describe('deepsentry train / score / run (CLI)', function () {
     const s = cli(['score', '--model', model, hdfsSlice(3000), '--out', out]);
     expect(s.code, s.stderr).to.equal(0);
     expect(s.stdout).to.match(/scored .* sessions, \d+ anomalous at threshold/);
-    expect(fs.readFileSync(path.join(out, 'sessions.csv'), 'utf8')).to.match(/^session,score,anomaly,lines,first_ts,last_ts\nblk_/);
+    expect(fs.readFileSync(path.join(out, 'sessions.csv'), 'utf8')).to.match(/^session,score,anomaly,lines,first_ts,last_ts,top_line,message,expected,window,reason\nblk_/);
     expect(fs.readFileSync(path.join(out, 'lines.csv'), 'utf8')).to.match(/^line_no,session,score,anomaly\n\d+,blk_/);
   });
 

@@ -4,6 +4,7 @@
  * claim that matters: anomalous sessions score higher than normal ones.
  */
 import { expect } from 'chai';
+import { readSessionScores } from '../lib/eval/scores';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../lib/errors';
@@ -96,7 +97,7 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
     const r = await scoreLog(model, log, out);
     const s = readCsv(path.join(out, 'sessions.csv'));
     const l = readCsv(path.join(out, 'lines.csv'));
-    expect(s[0]).to.deep.equal(['session', 'score', 'anomaly', 'lines', 'first_ts', 'last_ts']);
+    expect(s[0]).to.deep.equal(['session', 'score', 'anomaly', 'lines', 'first_ts', 'last_ts', 'top_line', 'message', 'expected', 'window', 'reason']);
     expect(l[0]).to.deep.equal(['line_no', 'session', 'score', 'anomaly']);
     expect(s.length - 1).to.equal(r.sessions);
     const lineTotal = s.slice(1).reduce((a, row) => a + Number(row[3]), 0);
@@ -108,6 +109,39 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
     // line numbers are physical lines of the input, each in 1..5000
     for (const row of l.slice(1, 200)) expect(Number(row[0])).to.be.within(1, 5000);
     expect(r.anomalies).to.equal(s.slice(1).filter((row) => row[2] === '1').length);
+  });
+
+  it('score: every flagged session keeps its explanation (top line, its message, the expected message, the window)', async () => {
+    const model = await DeepSentry.load(modelDir);
+    const log = hdfsSlice(3000);
+    const out = path.join(workDir(), 'scores-why');
+    // a threshold below every score flags every session: each row must then be explained
+    model.thresholds.session.value = -Infinity;
+    const r = await scoreLog(model, log, out);
+    expect(r.anomalies).to.equal(r.sessions);
+    const ss = await readSessionScores(out);
+    const raw = fs.readFileSync(log, 'utf8').split('\n');
+    let lineTops = 0;
+    ss.ids.forEach((id, i) => {
+      const w = ss.explanation[i];
+      expect(w, id).to.not.equal(null);
+      expect(w!.expected, id).to.not.equal('');
+      if (w!.topLine === '') expect(w!.message).to.equal('<end of session>');
+      else {
+        lineTops++;
+        // the top line is a line of this session, and the message is its masked text
+        const text = raw[Number(w!.topLine) - 1];
+        expect(text, id).to.include(id);
+        expect(model.masker.mask(text.replace(/^\S+ \S+ \S+ \S+ \S+: /, '')).masked).to.equal(w!.message);
+      }
+    });
+    expect(lineTops).to.be.greaterThan(0);
+    // at the saved threshold the rows below it carry no explanation
+    const model2 = await DeepSentry.load(modelDir);
+    const out2 = path.join(workDir(), 'scores-why-2');
+    await scoreLog(model2, log, out2);
+    const s2 = await readSessionScores(out2);
+    s2.ids.forEach((_, i) => expect(s2.explanation[i] === null).to.equal(s2.anomaly[i] === 0));
   });
 
   it('idle timeout: a key split at quiet gaps scores as the live monitor sees it; one sessions.csv row per key', async () => {

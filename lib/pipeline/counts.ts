@@ -132,14 +132,19 @@ export class CountModel {
 
   /** The count surprise of one session's message counts (0 when it violates no relation). */
   surprise(counts: Map<number, number>): number {
-    let worst = 0;
+    return this.worstViolation(counts)?.surprise ?? 0;
+  }
+
+  /** The violated relation of highest surprise, or null when the session violates none. */
+  worstViolation(counts: Map<number, number>): { relation: CountRelation; surprise: number } | null {
+    let worst: { relation: CountRelation; surprise: number } | null = null;
     for (const id of counts.keys()) {
       const rs = this.byMessage.get(id);
       if (!rs) continue;
       for (const r of rs) {
         if (r.a * (counts.get(r.i) ?? 0) === r.b * (counts.get(r.j) ?? 0)) continue;
         const s = -Math.log((r.violations + 1) / (r.sessions + 2));
-        if (s > worst) worst = s;
+        if (!worst || s > worst.surprise) worst = { relation: r, surprise: s };
       }
     }
     return worst;

@@ -78,6 +78,20 @@ export interface SessionScoresOut {
   sessionScores: Float32Array;
 }
 
+/** Why a session scored as it did: its highest-scoring event (a line, or its end), as sessions.csv gives it. */
+export interface SessionExplanation {
+  /** index of the event in the session (its lines, then the end event at index = number of lines) */
+  index: number;
+  /** masked text of that line, or `<end of session>` */
+  message: string;
+  /** the masked messages before it that the detector read (at most window − 1) */
+  window: string[];
+  /** the known message nearest the detector's prediction at that point (`<end of session>` for the end) */
+  expected: string | undefined;
+  /** the count relation the session violates, when its end event carries a count surprise */
+  countRelation?: string;
+}
+
 /** What DeepSentry.scoreLines returns. */
 export interface ScoreLinesResult {
   /** one entry per input line and session it belongs to (lines that parse into no session have none) */
@@ -251,6 +265,41 @@ export class DeepSentry {
    */
   countSurprise(messageIds: ArrayLike<number>): number {
     return this.countModel ? this.countModel.surprise(countMessages(messageIds)) : 0;
+  }
+
+  /**
+   * Explains a scored session: its highest-scoring event (`lineScores` as scoreSessions returned them), the
+   * window the detector read there, the message it expected, and the violated count relation when the end
+   * event carries one.
+   */
+  explain(messageIds: ArrayLike<number>, lineScores: ArrayLike<number>): SessionExplanation {
+    let index = 0;
+    for (let t = 1; t < lineScores.length; t++) if (lineScores[t] > lineScores[index]) index = t;
+    const W = this.detector.config.window;
+    const target = index < messageIds.length ? messageIds[index] : END_MESSAGE;
+    const win = new Int32Array(W).fill(PAD_MESSAGE);
+    const from = Math.max(0, index - (W - 1));
+    for (let t = from; t < index; t++) win[W - 1 - (index - t)] = messageIds[t];
+    win[W - 1] = target;
+    const { expected } = this.scoreWindows(win, 1, true);
+    const text = (id: number) => this.messageText(id) ?? `#${id}`;
+    const out: SessionExplanation = {
+      index,
+      message: target === END_MESSAGE ? '<end of session>' : text(target),
+      window: Array.from(messageIds).slice(from, index).map(text),
+      expected: expected[0],
+    };
+    if (target === END_MESSAGE && this.countModel && this.config.scoring.counts > 0) {
+      const c = countMessages(messageIds);
+      const v = this.countModel.worstViolation(c);
+      if (v) {
+        const r = v.relation;
+        const ci = c.get(r.i) ?? 0;
+        const cj = c.get(r.j) ?? 0;
+        out.countRelation = `${r.a === 1 ? '' : `${r.a}·`}count(${text(r.i)}) = ${r.b === 1 ? '' : `${r.b}·`}count(${text(r.j)}) held in ${r.sessions - r.violations} of ${r.sessions} training sessions; here ${ci} and ${cj}`;
+      }
+    }
+    return out;
   }
 
   /**
