@@ -17,7 +17,8 @@
  *   npx tsx bench/accuracy.ts [--protocols hdfs-time-fwd,hdfs-fold] [--seeds 1,7,42] [--tag NAME]
  *                             [--set threshold.method=spot --set scoring.counts=false ...] [--normal-only]
  *                             [--raw DIR] [--out DIR]
- *   npx tsx bench/accuracy.ts --rethreshold --raw DIR --tag NAME --thresholds 'mean-std:3,spot:1e-3,...'
+ *   npx tsx bench/accuracy.ts --rethreshold --raw DIR --tag NAME --thresholds 'mean-std:3,spot:1e-3:0.9,...'
+ *   npx tsx bench/accuracy.ts --table --tag NAME      (the markdown again from accuracy-NAME.json)
  *
  * The labels are read only to select normal training sessions under --normal-only (`--normal-labels`, the
  * protocol of DeepLog and LogAnomaly) and to measure; the data folder is ../shared/data or $DEEPSENTRY_DATA_DIR.
@@ -123,6 +124,7 @@ function parseArgs(argv: string[]) {
     out: path.join(__dirname, 'results'),
     rethreshold: false,
     thresholds: 'mean-std:3',
+    table: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -140,6 +142,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--out') o.out = v();
     else if (a === '--rethreshold') o.rethreshold = true;
     else if (a === '--thresholds') o.thresholds = v();
+    else if (a === '--table') o.table = true;
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -194,6 +197,16 @@ export function markdownTable(rows: AccuracyRow[], title: string): string {
   const agg = summary(rows);
   lines.push(`| **mean** | | **${f(agg.mean.f1)}** | ${f(agg.mean.bestF1)} | ${f(agg.mean.rocAuc)} | ${f(agg.mean.ap)} |`);
   lines.push(`| **worst** | | **${f(agg.worst.f1)}** | ${f(agg.worst.bestF1)} | ${f(agg.worst.rocAuc)} | ${f(agg.worst.ap)} |`);
+  // Per protocol over its seeds: mean (worst)
+  const names = [...new Set(rows.map((r) => r.protocol))];
+  lines.push('', '| protocol | seeds | F1 at saved threshold | best F1 | ROC-AUC | AP |', '|---|---|---|---|---|---|');
+  for (const n of names) {
+    const rs = rows.filter((r) => r.protocol === n);
+    const a = summary(rs);
+    const cell = (m: (typeof METRICS)[number]) => `${f(a.mean[m])} (${f(a.worst[m])})`;
+    lines.push(`| ${n} | ${rs.map((r) => r.seed).join(', ')} | ${cell('f1')} | ${cell('bestF1')} | ${cell('rocAuc')} | ${cell('ap')} |`);
+  }
+  lines.push('', 'per protocol: mean over the seeds (worst in brackets)');
   return lines.join('\n') + '\n';
 }
 
@@ -234,9 +247,20 @@ async function rethreshold(o: ReturnType<typeof parseArgs>): Promise<void> {
   process.stdout.write(md.join('\n') + '\n');
 }
 
+/** Rewrites the markdown table of an earlier run from its JSON (`--table --tag NAME`). */
+async function rebuildTable(o: ReturnType<typeof parseArgs>): Promise<void> {
+  const base = path.join(o.out, `accuracy-${o.tag}`);
+  const r = JSON.parse(await fsp.readFile(`${base}.json`, 'utf8')) as { rows: AccuracyRow[]; sets: string[]; normalOnly: boolean; loadAverage: { start: number[]; end: number[] }; cores: number; backend: string };
+  const title = `${o.tag}${r.normalOnly ? ' (normal-only training)' : ''}${r.sets.length ? ` [${r.sets.join(' ')}]` : ''}`;
+  const md = markdownTable(r.rows, title) + `\nload average ${r.loadAverage.start.map((x) => x.toFixed(2)).join(' ')} at the start, ${r.loadAverage.end.map((x) => x.toFixed(2)).join(' ')} at the end (${r.cores} cores), backend ${r.backend}\n`;
+  fs.writeFileSync(`${base}.md`, md);
+  process.stdout.write(md);
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (o.rethreshold) return rethreshold(o);
+  if (o.table) return rebuildTable(o);
   const doc: Record<string, unknown> = {};
   for (const s of o.sets) setPath(doc, s);
   const protocols = selected(o.protocols);
