@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import { readSessionScores } from '../lib/eval/scores';
+import { CountModel, countMessages } from '../lib/pipeline/counts';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../lib/errors';
@@ -251,6 +252,56 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
       await inThread.close();
       await worker.close();
     }
+  });
+});
+
+describe('count relations and trimmed training', function () {
+  this.timeout(300000);
+  it('CountModel mines a·count(i) = b·count(j) from unlabelled sessions and scores a violation as −ln P(violation)', () => {
+    // 98 sessions: message 5 once, message 6 three times (one allocation, three replicas); 2 violate it
+    const sessions: Map<number, number>[] = [];
+    for (let k = 0; k < 98; k++) sessions.push(new Map([[5, 1], [6, 3], [7, 1 + (k % 4)]]));
+    sessions.push(new Map([[5, 1], [6, 2]]), new Map([[5, 1], [6, 1]]));
+    const m = new CountModel(20, 0.95).fit(sessions);
+    const r = m.relations.find((x) => x.i === 5 && x.j === 6);
+    expect(r).to.deep.equal({ i: 5, j: 6, a: 3, b: 1, sessions: 100, violations: 2 });
+    // message 7 varies 1..4 against both: no relation holds in 95 % of the sessions
+    expect(m.relations.some((x) => x.j === 7 || x.i === 7)).to.equal(false);
+    expect(m.surprise(new Map([[5, 2], [6, 6]]))).to.equal(0);
+    expect(m.surprise(new Map([[5, 1], [6, 2]]))).to.be.closeTo(-Math.log(3 / 102), 1e-12);
+    expect(m.surprise(countMessages([5]))).to.be.closeTo(-Math.log(3 / 102), 1e-12);
+    const back = CountModel.fromJSON(JSON.parse(JSON.stringify(m.toJSON())), 'test');
+    expect(back.surprise(new Map([[5, 1]]))).to.equal(m.surprise(new Map([[5, 1]])));
+    expect(() => CountModel.fromJSON({ kind: 'count-relations', minSessions: 1, confidence: 1, relations: [{ i: 1 }] }, 'm.json')).to.throw(DeepSentryError, /m\.json: a count relation is malformed/);
+  });
+
+  it('training.trim leaves the most surprising sessions out of the detector; scoring.counts saves the relations and scores the same after reload', async function () {
+    requireData(this);
+    const dir = path.join(workDir(), 'trim-counts');
+    const r = await trainModel([hdfsBlocks(8000)], dir, { config: tinyConfig({ training: { trim: 0.1 }, scoring: { counts: 3 } }) });
+    const data = (r.model.metrics as { data: { detectorSessions: number; trimmedSessions: number } }).data;
+    expect(data.trimmedSessions).to.equal(Math.floor((data.detectorSessions + data.trimmedSessions) * 0.1));
+    expect(data.trimmedSessions).to.be.greaterThan(0);
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    expect(json.extra.countRelations.relations.length).to.be.greaterThan(0);
+    const back = await DeepSentry.load(dir);
+    const lines = fs.readFileSync(hdfsBlocks(8000), 'utf8').split('\n').filter(Boolean).slice(0, 4000);
+    expect(back.countModel!.relations).to.deep.equal(r.model.countModel!.relations);
+    const sb = (await back.scoreLines(lines)).sessions.map((s) => s.score);
+    const sa = (await r.model.scoreLines(lines)).sessions.map((s) => s.score);
+    sb.forEach((x, i) => expect(x).to.be.closeTo(sa[i], 1e-5 * Math.max(1, Math.abs(sa[i])))); // float32 rounding of the reloaded weights
+    // the count surprise sits on the end event (weight scoring.counts), and only there
+    const rel = back.countModel!.relations[0];
+    const ids = [rel.i];
+    expect(back.countSurprise(ids)).to.be.greaterThan(0);
+    const on = back.scoreSessions([{ messageIds: ids, ended: true }]).lineScores[0];
+    back.config.scoring.counts = 0;
+    const off = back.scoreSessions([{ messageIds: ids, ended: true }]).lineScores[0];
+    back.config.scoring.counts = 3;
+    expect(on[0]).to.equal(off[0]);
+    expect(on[1] - off[1]).to.be.closeTo(3 * back.countSurprise(ids), 1e-4);
+    // a censored session (no end event) is not judged on counts it has not finished
+    expect(back.scoreSessions([{ messageIds: ids, ended: false }]).lineScores[0].length).to.equal(1);
   });
 });
 
