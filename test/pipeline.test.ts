@@ -302,6 +302,18 @@ describe('count relations and trimmed training', function () {
     expect(on[1] - off[1]).to.be.closeTo(3 * back.countSurprise(ids), 1e-4);
     // a censored session (no end event) is not judged on counts it has not finished
     expect(back.scoreSessions([{ messageIds: ids, ended: false }]).lineScores[0].length).to.equal(1);
+    // the live scorer puts the same count surprise on the same end event (a block allocated, received once)
+    const blk = [
+      '081109 203518 35 INFO dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /user/root/rand/_temporary/_task_200811092030_0001_m_000001_0/part-00001. blk_111',
+      '081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_111 src: /10.250.19.102:54106 dest: /10.250.19.102:50010',
+    ];
+    const msgIds = blk.map((l) => back.messageId(back.masker.mask(l.replace(/^\S+ \S+ \S+ \S+ \S+: /, '')).masked));
+    expect(back.countSurprise(msgIds)).to.be.greaterThan(0);
+    const batchEnd = back.scoreSessions([{ messageIds: msgIds, ended: true }]).lineScores[0][2];
+    const live = await createScorer(dir, { worker: false, idleTimeoutMs: null });
+    const ev = [...(await live.scoreLines(blk.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text })))), ...(await live.flush())];
+    await live.close();
+    expect(ev.filter((e) => e.isSessionEnd).map((e) => e.score)).to.deep.equal([batchEnd]);
   });
 });
 

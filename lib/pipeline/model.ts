@@ -239,8 +239,9 @@ export class DeepSentry {
     const sessionScores = new Float32Array(sessions.length);
     r.lineScores.forEach((ls, si) => {
       const ids = sessions[si].messageIds;
-      // The count relations judge a session once it is over: their surprise goes on its end event.
-      if (wc > 0 && ls.length > ids.length) ls[ids.length] += wc * this.countSurprise(ids);
+      // The count relations judge a session once it is over: their surprise goes on its end event (added to
+      // the stored float32 score, as the live scorer adds it to the window's score).
+      const extra = wc > 0 && ls.length > ids.length ? wc * this.countSurprise(ids) : 0;
       let mx = -Infinity;
       let a = PAD_MESSAGE;
       let b = PAD_MESSAGE;
@@ -250,6 +251,10 @@ export class DeepSentry {
         if (t < ids.length) v += nov[x];
         if (seq) v += seq.surprise(a, b, x) + (rarity ? seq.rarity(x) : 0);
         ls[t] = v;
+        if (t === ids.length && extra !== 0) {
+          ls[t] += extra;
+          v = ls[t];
+        }
         if (v > mx) mx = v;
         a = b;
         b = x;
