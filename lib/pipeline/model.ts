@@ -273,38 +273,42 @@ export class DeepSentry {
   }
 
   /**
-   * Explains a scored session: its highest-scoring event (`lineScores` as scoreSessions returned them), the
-   * window the detector read there, the message it expected, and the violated count relation when the end
-   * event carries one.
+   * Explains scored sessions: each one's highest-scoring event (`lineScores` as scoreSessions returned them),
+   * the window the detector read there, the message it expected (one batched prediction for all of them), and
+   * the violated count relation when the end event carries one.
    */
-  explain(messageIds: ArrayLike<number>, lineScores: ArrayLike<number>): SessionExplanation {
-    let index = 0;
-    for (let t = 1; t < lineScores.length; t++) if (lineScores[t] > lineScores[index]) index = t;
+  explainSessions(items: ReadonlyArray<{ messageIds: ArrayLike<number>; lineScores: ArrayLike<number> }>): SessionExplanation[] {
     const W = this.detector.config.window;
-    const target = index < messageIds.length ? messageIds[index] : END_MESSAGE;
-    const win = new Int32Array(W).fill(PAD_MESSAGE);
-    const from = Math.max(0, index - (W - 1));
-    for (let t = from; t < index; t++) win[W - 1 - (index - t)] = messageIds[t];
-    win[W - 1] = target;
-    const { expected } = this.scoreWindows(win, 1, true);
+    const wins = new Int32Array(items.length * W).fill(PAD_MESSAGE);
+    const tops = items.map(({ messageIds, lineScores }, k) => {
+      let index = 0;
+      for (let t = 1; t < lineScores.length; t++) if (lineScores[t] > lineScores[index]) index = t;
+      const target = index < messageIds.length ? messageIds[index] : END_MESSAGE;
+      const from = Math.max(0, index - (W - 1));
+      for (let t = from; t < index; t++) wins[k * W + W - 1 - (index - t)] = messageIds[t];
+      wins[k * W + W - 1] = target;
+      return { index, target, from };
+    });
+    const { expected } = items.length > 0 ? this.scoreWindows(wins, items.length, true) : { expected: [] };
     const text = (id: number) => this.messageText(id) ?? `#${id}`;
-    const out: SessionExplanation = {
-      index,
-      message: target === END_MESSAGE ? '<end of session>' : text(target),
-      window: Array.from(messageIds).slice(from, index).map(text),
-      expected: expected[0],
-    };
-    if (target === END_MESSAGE && this.countModel && this.config.scoring.counts > 0) {
-      const c = countMessages(messageIds);
-      const v = this.countModel.worstViolation(c);
-      if (v) {
-        const r = v.relation;
-        const ci = c.get(r.i) ?? 0;
-        const cj = c.get(r.j) ?? 0;
-        out.countRelation = `${r.a === 1 ? '' : `${r.a}·`}count(${text(r.i)}) = ${r.b === 1 ? '' : `${r.b}·`}count(${text(r.j)}) held in ${r.sessions - r.violations} of ${r.sessions} training sessions; here ${ci} and ${cj}`;
+    return items.map(({ messageIds }, k) => {
+      const { index, target, from } = tops[k];
+      const out: SessionExplanation = {
+        index,
+        message: target === END_MESSAGE ? '<end of session>' : text(target),
+        window: Array.from(messageIds).slice(from, index).map(text),
+        expected: expected[k],
+      };
+      if (target === END_MESSAGE && this.countModel && this.config.scoring.counts > 0) {
+        const c = countMessages(messageIds);
+        const v = this.countModel.worstViolation(c);
+        if (v) {
+          const r = v.relation;
+          out.countRelation = `${r.a === 1 ? '' : `${r.a}·`}count(${text(r.i)}) = ${r.b === 1 ? '' : `${r.b}·`}count(${text(r.j)}) held in ${r.sessions - r.violations} of ${r.sessions} training sessions; here ${c.get(r.i) ?? 0} and ${c.get(r.j) ?? 0}`;
+        }
       }
-    }
-    return out;
+      return out;
+    });
   }
 
   /**

@@ -159,12 +159,16 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     }));
     const r = model.scoreSessions(inputs);
     let lText = '';
+    // A flagged segment keeps why (its top event, window, expected message, count relation) for sessions.csv;
+    // the explanations of a batch come from one batched prediction.
+    const flagged = batch.map((_, i) => i).filter((i) => r.sessionScores[i] >= threshold);
+    const explained = model.explainSessions(flagged.map((i) => ({ messageIds: inputs[i].messageIds, lineScores: r.lineScores[i] })));
+    const whyOf = new Map(flagged.map((i, k) => [i, explained[k]]));
     batch.forEach((s, i) => {
       const score = r.sessionScores[i];
-      // A flagged segment keeps why (its top event, window, expected message, count relation) for sessions.csv.
       const why = () => {
-        if (!(score >= threshold)) return ',,,,';
-        const e = model.explain(inputs[i].messageIds, r.lineScores[i]);
+        const e = whyOf.get(i);
+        if (!e) return ',,,,';
         const line = e.index < s.rows.length ? String(lineOf.get(s.rows[e.index]) ?? '') : '';
         return [line, csv(e.message), csv(e.expected ?? ''), csv(e.window.join(' ⏎ ')), csv(e.countRelation ?? '')].join(',');
       };
