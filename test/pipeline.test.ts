@@ -322,6 +322,17 @@ describe('pipeline: run separates anomalous from normal sessions (real hdfs-dev 
   before(function () {
     requireData(this);
   });
+  it('run --normal-labels trains only on the training sessions labelled normal; the scored part is untouched', async () => {
+    const out = path.join(workDir(), 'run-normal');
+    const r = await runPipeline(hdfsBlocks(8000), out, { config: tinyConfig(), labels: HDFS_LABELS, normalLabels: HDFS_LABELS });
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'model', 'model.json'), 'utf8'));
+    const t = json.metrics.training;
+    expect(t.mode).to.equal('normal-only');
+    expect(t.keysKept + t.keysLeftOut).to.equal(r.trainSessions);
+    expect(t.keysLeftOut).to.be.greaterThan(0); // the earlier blocks hold anomalies
+    expect(json.metrics.data.sessionKeys).to.equal(t.keysKept);
+    expect(r.evaluation!.result.metrics.coverage.sessionsScored).to.equal(r.testSessions);
+  });
   it('session ROC-AUC on the scored part is far above chance; evaluation files are written', async () => {
     const out = path.join(workDir(), 'run');
     const r = await runPipeline(hdfsBlocks(40000), out, { config: tinyConfig(), labels: HDFS_LABELS });
