@@ -52,6 +52,7 @@ describe('deepsentry train / score / run (CLI)', function () {
     expect(training).to.deep.equal({ mode: 'normal-only', normalLabels: HDFS_LABELS, keysKept: normal, keysLeftOut: blocks.size - normal });
     const json = JSON.parse(fs.readFileSync(path.join(model, 'model.json'), 'utf8'));
     expect(json.metrics.training.mode).to.equal('normal-only');
+    expect(json.thresholds.session).to.include({ method: 'mean-std', param: 5 }); // threshold.normalOnlyK
     const bad = cli(['train', log, '--out', path.join(workDir(), 'cli-normal-bad'), '--config', tinyConfigFile(), '--normal-labels', path.join(workDir(), 'nope.csv')]);
     expect(bad.code).to.equal(1);
     expect(bad.stderr).to.match(/--normal-labels file .*nope\.csv does not exist/);

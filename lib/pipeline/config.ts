@@ -10,7 +10,7 @@
  * logs:      { format: auto, session: { keyPattern: 'blk_-?\d+' }, window: { size: 10 } }   # lib/logs
  * text:      { model: { latentDim: 128, … }, train: { epochs: 200, … } }                  # lib/models text
  * detector:  { model: { hiddenSize: 64, objective: softmax, score: nll, … }, train: { … } }
- * threshold: { method: mean-std, k: 3, percentile: 99, risk: 0.001, level: 0.9, holdout: 0.2 }
+ * threshold: { method: mean-std, k: 3, normalOnlyK: 5, percentile: 99, risk: 0.001, level: 0.9, holdout: 0.2 }
  * scoring:   { novelty: true, sequence: false, rarity: true, detectorWeight: 1, counts: 3, countConfidence: 0.95 }
  * training:  { trim: 0.03 }
  * run:       { trainFraction: 0.5 }
@@ -61,6 +61,13 @@ export interface PipelineConfig {
     method: ThresholdSpec['method'];
     /** k of `mad` / `mean-std` */
     k: number;
+    /**
+     * k of `mean-std` / `mad` for a model trained normal-only (`--normal-labels`): its held-back sessions are all
+     * normal, so σ is narrow and mean + 3σ lies inside the normal tail. Chosen by `bench:accuracy --normal-only
+     * --rethreshold` (all protocols × seeds 1, 7, 42 but hdfs-time-rev): F1 at the threshold mean / worst 0.733 /
+     * 0.565 with k 3, 0.797 / 0.627 with 4, 0.844 / 0.736 with 5, 0.874 / 0.667 with 6; SPOT q = 0.003 0.863 / 0.437
+     */
+    normalOnlyK: number;
     /** percentile of `percentile` (0…100) */
     percentile: number;
     /** `spot`: the risk q, the probability that a normal session's score exceeds the threshold */
@@ -168,7 +175,7 @@ export function defaultPipelineConfig(): PipelineConfig {
     logs: { session: { idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS } },
     text: { model: { ...textModelDefaults }, train: { ...trainDefaults(DEFAULT_TEXT_TRAIN), validationSplit: AUTO_SPLIT } },
     detector: { model: { ...detectorModelDefaults }, train: { ...trainDefaults(DEFAULT_DETECTOR_TRAIN), epochs: DETECTOR_EPOCHS, patience: DETECTOR_PATIENCE } },
-    threshold: { method: 'mean-std', k: 3, percentile: 99, risk: 1e-3, level: 0.9, holdout: 0.2 },
+    threshold: { method: 'mean-std', k: 3, normalOnlyK: 5, percentile: 99, risk: 1e-3, level: 0.9, holdout: 0.2 },
     scoring: { novelty: true, sequence: false, rarity: true, detectorWeight: 1, counts: DEFAULT_COUNT_WEIGHT, countConfidence: 0.95 },
     training: { trim: DEFAULT_TRIM },
     run: { trainFraction: 0.5 },
@@ -267,12 +274,12 @@ export function logConfigOf(c: PipelineConfig): LogConfig {
   return resolveLogConfig(c.logs);
 }
 
-/** The lib/models threshold spec of a config. */
-export function thresholdSpec(c: PipelineConfig): ThresholdSpec {
+/** The lib/models threshold spec of a config (`normalOnly`: for a model trained only on normal sessions). */
+export function thresholdSpec(c: PipelineConfig, normalOnly = false): ThresholdSpec {
   const t = c.threshold;
   if (t.method === 'percentile') return { method: 'percentile', percentile: t.percentile };
   if (t.method === 'spot') return { method: 'spot', risk: t.risk, level: t.level };
-  return { method: t.method, k: t.k };
+  return { method: t.method, k: normalOnly ? t.normalOnlyK : t.k };
 }
 
 /** Reads and parses a config file (YAML, or JSON by its .json extension) and resolves it. */

@@ -282,7 +282,7 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
     });
     return perKey;
   });
-  model.thresholds.session = fitThreshold(heldScores, thresholdSpec(config));
+  model.thresholds.session = fitThreshold(heldScores, thresholdSpec(config, o.training?.mode === 'normal-only'));
   model.heldBackScores = heldScores;
   Object.assign(model.metrics, {
     data: {
