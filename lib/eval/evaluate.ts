@@ -20,7 +20,7 @@ import {
   sweep,
   type Sweep,
 } from './metrics';
-import { hasLineScores, readLineScores, readSessionScores, type LineScores, type SessionScores } from './scores';
+import { hasLineScores, readLineScores, readSessionScores, type LineScores, type SessionScores, type SessionWhy } from './scores';
 import {
   METRICS_SCHEMA,
   type Coverage,
@@ -91,6 +91,8 @@ export interface TopSession {
   topLines: TopLine[];
   /** how many lines lines.csv has for the session */
   linesInScores: number;
+  /** why the model flagged it (sessions.csv's explanation columns), null when absent */
+  why: SessionWhy | null;
 }
 
 /** Everything an evaluation produced: metrics.json's contents plus what the charts and report need. */
@@ -337,6 +339,7 @@ function sessionDetails(
       firstTs: sessions.firstTs[s]!,
       lastTs: sessions.lastTs[s]!,
       linesInScores: ks.length,
+      why: sessions.explanation[s] ?? null,
       topLines: kept.map((k) => {
         const y = lineLabel(k);
         return { lineNo: lines!.lineNo[k]!, score: lines!.scores[k]!, anomaly: lines!.anomaly[k] === 1, label: y < 0 ? null : y === 1 };

@@ -6,6 +6,7 @@
  */
 import { COLORS, escapeXml as esc, fmtNum } from './charts';
 import type { EvaluationResult, TopSession } from './evaluate';
+import type { SessionWhy } from './scores';
 import type { LevelMetrics, ThresholdMetrics } from './types';
 
 /** The charts of one level, as SVG markup. */
@@ -128,6 +129,12 @@ function labelBadge(y: boolean | null): string {
   return y ? '<span class="badge anom">anomaly</span>' : '<span class="badge norm">normal</span>';
 }
 
+/** A flagged session's explanation: the line, the window before it, the message the model expected, the count relation. */
+function whyHtml(w: SessionWhy): string {
+  const line = w.topLine === '' ? 'its end' : `line ${esc(w.topLine)}`;
+  return `<div class="why">why: at ${line} <code>${esc(w.message)}</code>; expected <code>${esc(w.expected || '—')}</code>${w.window ? `; after <code>${esc(w.window)}</code>` : ''}${w.reason ? `; ${esc(w.reason)}` : ''}</div>`;
+}
+
 /** A table of sessions with their lines (top scores, false alarms, missed anomalies). */
 function sessionsSection(id: string, title: string, lead: string, top: TopSession[], haveLines: boolean, haveText: boolean, openFirst: boolean): string {
   if (top.length === 0) return '';
@@ -139,6 +146,7 @@ function sessionsSection(id: string, title: string, lead: string, top: TopSessio
 ${s.topLines.map((l) => `<tr class="${l.anomaly ? 'flagged' : ''}"><td>${l.lineNo}</td><td>${esc(fmtNum(l.score, 4))}</td><td>${l.anomaly ? '●' : ''}</td><td>${l.label === null ? '' : l.label ? 'A' : 'N'}</td>${haveText ? `<td class="text"><code>${esc(l.text ?? '')}</code></td>` : ''}</tr>`).join('\n')}
 </tbody></table></details>`;
     return `<tr class="session"><td>${s.rank}</td><td><code>${esc(s.session)}</code></td><td>${esc(fmtNum(s.score, 4))}</td><td>${s.anomaly ? '<span class="badge flag">flagged</span>' : '—'}</td><td>${labelBadge(s.label)}</td><td>${int(s.lines)}</td><td>${esc(s.firstTs)}${s.lastTs && s.lastTs !== s.firstTs ? ` → ${esc(s.lastTs)}` : ''}</td></tr>
+${s.why ? `<tr class="detail why"><td></td><td colspan="6">${whyHtml(s.why)}</td></tr>` : ''}
 ${detail ? `<tr class="detail"><td></td><td colspan="6">${detail}</td></tr>` : ''}`;
   });
   return `<section id="${id}">

@@ -1,6 +1,7 @@
 /**
  * Reads a scores directory (what `deepsentry score` writes):
- * - `sessions.csv`: `session,score,anomaly,lines,first_ts,last_ts` (anomaly 0/1 at the model's saved threshold);
+ * - `sessions.csv`: `session,score,anomaly,lines,first_ts,last_ts` (anomaly 0/1 at the model's saved threshold),
+ *   optionally `top_line,message,expected,window,reason` explaining flagged sessions (lib/pipeline/score.ts);
  * - `lines.csv` (optional): `line_no,session,score,anomaly` (line_no 1-based in the scored log; session empty
  *   when the line belongs to no session).
  * Scores are kept in typed arrays so a multi-million-line lines.csv fits comfortably in memory.
@@ -21,8 +22,22 @@ export interface SessionScores {
   lines: Int32Array;
   firstTs: string[];
   lastTs: string[];
+  /**
+   * why a flagged session scored high, when sessions.csv has the explanation columns (lib/pipeline/score.ts):
+   * its top line, message, expected message, window and violated count relation; null for the others
+   */
+  explanation: Array<SessionWhy | null>;
   /** session id → index */
   index: Map<string, number>;
+}
+
+/** The explanation columns of one session row. */
+export interface SessionWhy {
+  topLine: string;
+  message: string;
+  expected: string;
+  window: string;
+  reason: string;
 }
 
 /** The lines of a scores directory, in file order. */
@@ -70,6 +85,8 @@ export async function readSessionScores(dir: string): Promise<SessionScores> {
   const iLines = c.get('lines');
   const iFirst = c.get('first_ts');
   const iLast = c.get('last_ts');
+  const iWhy = ['top_line', 'message', 'expected', 'window', 'reason'].map((k) => c.get(k));
+  const explanation: Array<SessionWhy | null> = [];
   const ids: string[] = [];
   const firstTs: string[] = [];
   const lastTs: string[] = [];
@@ -92,9 +109,11 @@ export async function readSessionScores(dir: string): Promise<SessionScores> {
     } else lines.push(-1);
     firstTs.push(iFirst !== undefined ? fields[iFirst]! : '');
     lastTs.push(iLast !== undefined ? fields[iLast]! : '');
+    const [topLine, message, expected, window, reason] = iWhy.map((i) => (i !== undefined ? (fields[i] ?? '') : ''));
+    explanation.push(message === '' ? null : { topLine, message, expected, window, reason });
   }
   if (ids.length === 0) throw new DeepSentryError('DS_PARSE', `${file} has no sessions (header only)`);
-  return { file, ids, scores: scores.done(), anomaly: anomaly.done(), lines: lines.done(), firstTs, lastTs, index };
+  return { file, ids, scores: scores.done(), anomaly: anomaly.done(), lines: lines.done(), firstTs, lastTs, explanation, index };
 }
 
 /** Whether the scores directory has a lines.csv. */

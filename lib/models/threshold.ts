@@ -1,24 +1,39 @@
 /**
  * Thresholds fitted on unlabelled held-back scores (no labels: what a user without labels gets), saved with
  * the model. `percentile` takes the p-th percentile (linear interpolation); `mean-std` takes mean + k·σ;
- * `mad` takes median + k·1.4826·MAD (a robust σ: a few extreme scores in the held-back data barely move it).
+ * `mad` takes median + k·1.4826·MAD (a robust σ: a few extreme scores in the held-back data barely move it);
+ * `spot` fits a generalized Pareto tail to the scores above their `level` quantile and takes the score a normal
+ * one exceeds with probability `risk` (lib/models/spot.ts), keeping the fit so the live monitor's DSPOT starts
+ * from it.
  */
 import { DeepSentryError } from '../errors';
+import { spotCalibrate, SPOT_MIN_PEAKS, type SpotState } from './spot';
 
 export type ThresholdSpec =
   | { method: 'percentile'; percentile: number }
   | { method: 'mean-std'; k: number }
-  | { method: 'mad'; k: number };
+  | { method: 'mad'; k: number }
+  | { method: 'spot'; risk: number; level: number };
+
+/**
+ * Below this many held-back scores a fitted threshold is reported as unreliable (a warning, and
+ * FittedThreshold.warning in model.json): the tail of a few dozen scores says little about the next thousand.
+ */
+export const MIN_THRESHOLD_SCORES = 200;
 
 export interface FittedThreshold {
   method: ThresholdSpec['method'];
-  /** the parameter: percentile or k */
+  /** the parameter: percentile, k, or SPOT's risk q */
   param: number;
   /** scores ≥ value are anomalies */
   value: number;
   /** how many scores it was fitted on */
   fittedOn: number;
   stats: { mean: number; std: number; median: number; min: number; max: number };
+  /** `spot`: the calibration (level, t, peaks, GPD γ and σ) */
+  spot?: SpotState;
+  /** why this threshold may not hold on new data (too few held-back scores, too few peaks); absent when fine */
+  warning?: string;
 }
 
 /** p-th percentile (0…100) of sorted values, linear interpolation between ranks. */
@@ -45,6 +60,7 @@ export function fitThreshold(scores: ArrayLike<number>, spec: ThresholdSpec): Fi
   const median = percentile(sorted, 50);
   let value: number;
   let param: number;
+  let spot: SpotState | undefined;
   if (spec.method === 'percentile') {
     param = spec.percentile;
     if (!(param >= 0 && param <= 100)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a number in [0, 100] for percentile but received ${String(param)}`);
@@ -57,8 +73,18 @@ export function fitThreshold(scores: ArrayLike<number>, spec: ThresholdSpec): Fi
       const dev = Float64Array.from(sorted, (x) => Math.abs(x - median)).sort();
       value = median + param * 1.4826 * percentile(dev, 50);
     }
+  } else if (spec.method === 'spot') {
+    param = spec.risk;
+    spot = spotCalibrate(sorted, spec.risk, spec.level);
+    value = spot.z;
   } else {
-    throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected percentile, mean-std or mad for threshold method but received ${String((spec as { method: unknown }).method)}`);
+    throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected percentile, mean-std, mad or spot for threshold method but received ${String((spec as { method: unknown }).method)}`);
   }
-  return { method: spec.method, param, value, fittedOn: n, stats: { mean, std, median, min: sorted[0], max: sorted[n - 1] } };
+  const out: FittedThreshold = { method: spec.method, param, value, fittedOn: n, stats: { mean, std, median, min: sorted[0], max: sorted[n - 1] } };
+  if (spot) out.spot = spot;
+  const warnings: string[] = [];
+  if (n < MIN_THRESHOLD_SCORES) warnings.push(`the threshold was fitted on ${n} held-back sessions (fewer than ${MIN_THRESHOLD_SCORES}): it may not hold on new data; train on more sessions or raise threshold.holdout`);
+  if (spot && spot.peaks.length < SPOT_MIN_PEAKS) warnings.push(`only ${spot.peaks.length} held-back scores lie above the SPOT level (fewer than ${SPOT_MIN_PEAKS}): no tail could be fitted, the threshold is the largest held-back score`);
+  if (warnings.length > 0) out.warning = warnings.join('; ');
+  return out;
 }

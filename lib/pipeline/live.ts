@@ -45,6 +45,8 @@ export function liveSessionKeyer(c: LogConfig): SessionKeyer {
 interface OpenState extends OpenSession {
   /** masked messages of the session's last W−1 lines (texts, not ids: ids of new messages depend on arrival order) */
   history: string[];
+  /** lines per masked message, for the count relations judged at the session's end (model.countModel) */
+  counts?: Record<string, number>;
 }
 
 /** The JSON state of a ModelScorer (see snapshot). */
@@ -60,6 +62,8 @@ interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
  */
 class ModelEvent implements ScoredEvent {
   score = 0;
+  /** added to the window's score: an end event's weighted count surprise (the window cache holds scores without it) */
+  extra = 0;
   readonly endReason?: EndReason;
   /** the window's ids joined with commas (set by ModelScorer.finish; the key of its caches) */
   key = '';
@@ -100,6 +104,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private readonly format: LogFormat;
   private readonly keyer: SessionKeyer;
   private readonly W: number;
+  /** weight of the count relations' surprise on end events (0: the model has none, or scoring.counts is 0) */
+  private readonly countWeight: number;
   /** events of the current call, in order */
   private out: ModelEvent[] = [];
   /** scores of windows already scored, by their ids joined with commas (see finish) */
@@ -126,6 +132,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.keyer = keyer;
     this.W = W;
     this.ownsKey = opts.ownsKey;
+    this.countWeight = model.countModel ? model.config.scoring.counts : 0;
   }
 
   /** The W ids of a window: the history (padded at the start) and the target id. */
@@ -156,6 +163,10 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       const window = this.window(s.history, id);
       s.history.push(masked);
       if (s.history.length > this.W - 1) s.history.shift();
+      if (this.countWeight > 0) {
+        const c = (s.counts ??= {});
+        c[masked] = (c[masked] ?? 0) + 1;
+      }
       // Events keep (s.lines, end) rather than a copy of the window per line (see OpenSession.lines).
       this.addLine(this.keyer, key, s, l, ts);
       this.out.push(new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, window, this));
@@ -164,7 +175,14 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
   /** A session ended: its end event, the window of its last messages and END_MESSAGE. */
   protected ended(key: string, s: OpenState, endReason: EndReason): void {
-    this.out.push(new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this));
+    const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this);
+    // As scoreSessions does in batch: the count relations' surprise goes on the end event.
+    if (this.countWeight > 0 && s.counts) {
+      const ids: number[] = [];
+      for (const [m, n] of Object.entries(s.counts)) for (let i = 0; i < n; i++) ids.push(this.model.messageId(m));
+      e.extra = this.countWeight * this.model.countSurprise(ids);
+    }
+    this.out.push(e);
   }
 
   /**
@@ -207,6 +225,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       if (cache.size + keys.length > SCORE_CACHE_MAX) cache.clear();
       keys.forEach((k, r) => cache.set(k, scores[r]));
     }
+    for (const e of batch) if (e.extra !== 0) e.score = Math.fround(e.score + e.extra);
     return batch;
   }
 
@@ -265,7 +284,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
   /** The history is appended to and shifted in place: a snapshot takes a copy. */
   protected override snapshotSession(s: OpenState): OpenState {
-    return { ...super.snapshotSession(s), history: s.history.slice() };
+    return { ...super.snapshotSession(s), history: s.history.slice(), ...(s.counts ? { counts: { ...s.counts } } : {}) };
   }
 
   async snapshot(): Promise<ModelScorerSnapshot> {

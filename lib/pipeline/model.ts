@@ -27,6 +27,7 @@ import type { FittedThreshold } from '../models/threshold';
 import { useBackend, type BackendChoice, type BackendSelection } from '../backend/select';
 import { resolvePipelineConfig, type PipelineConfig } from './config';
 import { SequenceModel, type SequenceModelJson } from './sequence';
+import { CountModel, countMessages, type CountModelJson } from './counts';
 // Circular with live.ts, used only at call time (never while the modules load).
 import { ModelScorer } from './live';
 
@@ -45,6 +46,8 @@ export interface ModelExtra {
   detectorConfig: DetectorConfig;
   /** the count-based sequence model (see sequence.ts) */
   sequence: SequenceModelJson;
+  /** the count relations within a session (see counts.ts); absent in models trained before they existed */
+  countRelations?: CountModelJson;
 }
 
 /** The thresholds saved with a model (model.json `thresholds`). */
@@ -73,6 +76,20 @@ export interface SessionScoresOut {
   /** per line, then the end event when the session ended */
   lineScores: Float32Array[];
   sessionScores: Float32Array;
+}
+
+/** Why a session scored as it did: its highest-scoring event (a line, or its end), as sessions.csv gives it. */
+export interface SessionExplanation {
+  /** index of the event in the session (its lines, then the end event at index = number of lines) */
+  index: number;
+  /** masked text of that line, or `<end of session>` */
+  message: string;
+  /** the masked messages before it that the detector read (at most window − 1) */
+  window: string[];
+  /** the known message nearest the detector's prediction at that point (`<end of session>` for the end) */
+  expected: string | undefined;
+  /** the count relation the session violates, when its end event carries a count surprise */
+  countRelation?: string;
 }
 
 /** What DeepSentry.scoreLines returns. */
@@ -107,6 +124,11 @@ export class DeepSentry {
   readonly tokenizer: Tokenizer;
   /** set by load: where the model came from */
   directory: string | null = null;
+  /**
+   * set by training (not saved): the per-key scores of the held-back training sessions the threshold was fitted
+   * on, for evaluations that compare threshold rules without retraining (bench/accuracy.ts)
+   */
+  heldBackScores: Float64Array | null = null;
 
   constructor(
     readonly config: PipelineConfig,
@@ -121,6 +143,7 @@ export class DeepSentry {
     readonly counts: number[] = [],
     readonly metrics: Record<string, unknown> = {},
     readonly dataHash = '',
+    readonly countModel: CountModel | null = null,
   ) {
     const D = text.config.latentDim;
     if (vectors.length !== (messages.length + FIRST_ID) * D) {
@@ -212,9 +235,13 @@ export class DeepSentry {
     const wd = this.config.scoring.detectorWeight;
     const seq = this.config.scoring.sequence ? this.sequence : null;
     const rarity = this.config.scoring.rarity;
+    const wc = this.countModel ? this.config.scoring.counts : 0;
     const sessionScores = new Float32Array(sessions.length);
     r.lineScores.forEach((ls, si) => {
       const ids = sessions[si].messageIds;
+      // The count relations judge a session once it is over: their surprise goes on its end event (added to
+      // the stored float32 score, as the live scorer adds it to the window's score).
+      const extra = wc > 0 && ls.length > ids.length ? wc * this.countSurprise(ids) : 0;
       let mx = -Infinity;
       let a = PAD_MESSAGE;
       let b = PAD_MESSAGE;
@@ -224,6 +251,10 @@ export class DeepSentry {
         if (t < ids.length) v += nov[x];
         if (seq) v += seq.surprise(a, b, x) + (rarity ? seq.rarity(x) : 0);
         ls[t] = v;
+        if (t === ids.length && extra !== 0) {
+          ls[t] += extra;
+          v = ls[t];
+        }
         if (v > mx) mx = v;
         a = b;
         b = x;
@@ -231,6 +262,53 @@ export class DeepSentry {
       sessionScores[si] = mx;
     });
     return { lineScores: r.lineScores, sessionScores };
+  }
+
+  /**
+   * The count surprise of a finished session's messages (0 without a count model; messages never seen in
+   * training take part in no relation).
+   */
+  countSurprise(messageIds: ArrayLike<number>): number {
+    return this.countModel ? this.countModel.surprise(countMessages(messageIds)) : 0;
+  }
+
+  /**
+   * Explains scored sessions: each one's highest-scoring event (`lineScores` as scoreSessions returned them),
+   * the window the detector read there, the message it expected (one batched prediction for all of them), and
+   * the violated count relation when the end event carries one.
+   */
+  explainSessions(items: ReadonlyArray<{ messageIds: ArrayLike<number>; lineScores: ArrayLike<number> }>): SessionExplanation[] {
+    const W = this.detector.config.window;
+    const wins = new Int32Array(items.length * W).fill(PAD_MESSAGE);
+    const tops = items.map(({ messageIds, lineScores }, k) => {
+      let index = 0;
+      for (let t = 1; t < lineScores.length; t++) if (lineScores[t] > lineScores[index]) index = t;
+      const target = index < messageIds.length ? messageIds[index] : END_MESSAGE;
+      const from = Math.max(0, index - (W - 1));
+      for (let t = from; t < index; t++) wins[k * W + W - 1 - (index - t)] = messageIds[t];
+      wins[k * W + W - 1] = target;
+      return { index, target, from };
+    });
+    const { expected } = items.length > 0 ? this.scoreWindows(wins, items.length, true) : { expected: [] };
+    const text = (id: number) => this.messageText(id) ?? `#${id}`;
+    return items.map(({ messageIds }, k) => {
+      const { index, target, from } = tops[k];
+      const out: SessionExplanation = {
+        index,
+        message: target === END_MESSAGE ? '<end of session>' : text(target),
+        window: Array.from(messageIds).slice(from, index).map(text),
+        expected: expected[k],
+      };
+      if (target === END_MESSAGE && this.countModel && this.config.scoring.counts > 0) {
+        const c = countMessages(messageIds);
+        const v = this.countModel.worstViolation(c);
+        if (v) {
+          const r = v.relation;
+          out.countRelation = `${r.a === 1 ? '' : `${r.a}·`}count(${text(r.i)}) = ${r.b === 1 ? '' : `${r.b}·`}count(${text(r.j)}) held in ${r.sessions - r.violations} of ${r.sessions} training sessions; here ${c.get(r.i) ?? 0} and ${c.get(r.j) ?? 0}`;
+        }
+      }
+      return out;
+    });
   }
 
   /**
@@ -296,6 +374,7 @@ export class DeepSentry {
       textConfig: this.text.config,
       detectorConfig: this.detector.config,
       sequence: this.sequence.toJSON(),
+      ...(this.countModel ? { countRelations: this.countModel.toJSON() } : {}),
     };
     await saveModelDir(
       dir,
@@ -351,7 +430,8 @@ export class DeepSentry {
     }
     if (text.config.vocabSize !== vocabulary.size) throw bad(`the text model has ${text.config.vocabSize} token ids but the vocabulary ${vocabulary.size}`);
     const sequence = SequenceModel.fromJSON(extra.sequence, source);
-    return new DeepSentry(config, logConfig, vocabulary, text, detector, extra.messages, vec.values, th, sequence, extra.counts ?? [], (json.metrics ?? {}) as Record<string, unknown>, json.dataHash);
+    const countModel = extra.countRelations === undefined ? null : CountModel.fromJSON(extra.countRelations, source);
+    return new DeepSentry(config, logConfig, vocabulary, text, detector, extra.messages, vec.values, th, sequence, extra.counts ?? [], (json.metrics ?? {}) as Record<string, unknown>, json.dataHash, countModel);
   }
 
   /**

@@ -52,6 +52,10 @@ export function consoleReporter(verbosity: Verbosity, out: NodeJS.WriteStream = 
         out.write(`  ${p.model} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)}${val} ${p.itemsPerSecond.toFixed(0)} ${p.unit}/s\n`);
       }
     },
+    warn(message) {
+      endBar();
+      out.write(`deepsentry: warning: ${message}\n`);
+    },
     stageDone(name, seconds, items, unit) {
       endBar();
       out.write(`deepsentry: ${name} done in ${seconds.toFixed(1)} s (${items} ${unit}, ${(items / Math.max(seconds, 1e-9)).toFixed(0)} ${unit}/s)\n`);

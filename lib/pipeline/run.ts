@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { DeepSentryError } from '../errors';
 import { configuredFormat } from '../logs/formats';
 import { prepareLogs, readPreparedLines, readPreparedManifest, type PrepareSummary } from '../logs/prepared';
-import { lineLabelsFromFormat, type LineLabels } from '../eval/labels';
+import { lineLabelsFromFormat, loadSessionLabels, type LineLabels } from '../eval/labels';
 import { runEvaluation, type RunEvaluationResult } from '../eval/run';
 import { dataWarnings, type PipelineConfig, type TrainingData } from './config';
 import { describeModel } from './describe';
@@ -20,7 +20,7 @@ import { SCORE_FILES, scoreLog, type ScoreSummary } from './score';
 import { EVALUATION_FILES } from '../eval/write';
 import { inputWarnings } from '../logs/issues';
 import { createOutputDir } from '../outdir';
-import { groupByKey, loadSessions, modelLogConfig, trainFromPrepared, type PipelineReporter } from './train';
+import { groupByKey, loadSessions, modelLogConfig, trainFromPrepared, type PipelineReporter, type TrainingRecord } from './train';
 
 /** Options shared by trainModel and runPipeline. */
 export interface PipelineOptions {
@@ -34,6 +34,26 @@ export interface PipelineOptions {
   force?: boolean;
   /** a truncated or corrupt gzip log: train on the lines before the damage (a warning) instead of failing */
   acceptTruncated?: boolean;
+  /**
+   * normal-only training: a loghub BlockId,Label file; only the sessions it labels normal are trained on
+   * (DeepLog's and LogAnomaly's protocol), the rest (anomalous or absent from the file) are left out
+   */
+  normalLabels?: string;
+}
+
+/**
+ * The training-session filter of `--normal-labels FILE`: keys labelled normal in FILE, among `candidates` (every
+ * key when null). Errors name the file: missing, malformed (lib/eval's loadSessionLabels), or labelling none of
+ * the log's sessions normal.
+ */
+export async function normalOnlySelection(file: string, candidates: readonly string[]): Promise<{ keys: Set<string>; record: TrainingRecord }> {
+  if (!fs.existsSync(file)) throw new DeepSentryError('DS_IO', `--normal-labels file ${file} does not exist`);
+  const { labels } = await loadSessionLabels(file);
+  const keys = new Set(candidates.filter((k) => labels.get(k) === false));
+  if (keys.size === 0) {
+    throw new DeepSentryError('DS_INVALID_ARGUMENT', `--normal-labels ${file} labels none of the ${candidates.length} training sessions normal (keys like ${JSON.stringify(candidates[0] ?? '')}): is it the label file of this log?`);
+  }
+  return { keys, record: { mode: 'normal-only', normalLabels: file, keysKept: keys.size, keysLeftOut: candidates.length - keys.size } };
 }
 
 /** Wall time and throughput of one stage. */
@@ -84,6 +104,7 @@ function recording(r: PipelineReporter | undefined, timings: StageTiming[]): Pip
   return {
     ...(r?.stage ? { stage: r.stage.bind(r) } : {}),
     ...(r?.progress ? { progress: r.progress.bind(r) } : {}),
+    ...(r?.warn ? { warn: r.warn.bind(r) } : {}),
     stageDone: (stage, seconds, items, unit) => {
       timings.push({ stage, seconds, items, unit });
       r?.stageDone?.(stage, seconds, items, unit);
@@ -137,8 +158,15 @@ export async function trainModel(logs: string[], outDir: string, o: PipelineOpti
   const rep = recording(o.reporter, timings);
   return withWorkDir(o, async (work) => {
     const prepare = await prepareTimed(logs, work, o, rep);
-    requireSessions(groupByKey(await loadSessions(work)).length, `${logs.join(', ')} has`);
-    const model = await trainFromPrepared(work, { config: o.config, reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
+    const keys = groupByKey(await loadSessions(work)).map((g) => g[0].key);
+    requireSessions(keys.length, `${logs.join(', ')} has`);
+    const normal = o.normalLabels === undefined ? null : await normalOnlySelection(o.normalLabels, keys);
+    const model = await trainFromPrepared(work, {
+      config: o.config,
+      reporter: rep,
+      ...(normal ? { select: (s: { key: string }) => normal.keys.has(s.key), training: normal.record } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
     if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'training was cancelled; no model was written');
     const warnings = warnAboutData(model, o.config, prepare);
     await model.save(outDir);
@@ -205,7 +233,9 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
     requireSessions(nTrain, `the first ${o.config.run.trainFraction} of ${log} (run.trainFraction) has`);
     const trainKeys = new Set(keys.slice(0, nTrain));
     const testKeys = new Set(keys.slice(nTrain));
-    const model = await trainFromPrepared(work, { config: o.config, select: (s) => trainKeys.has(s.key), reporter: rep, ...(o.signal ? { signal: o.signal } : {}) });
+    const normal = o.normalLabels === undefined ? null : await normalOnlySelection(o.normalLabels, [...trainKeys]);
+    const keep = normal ? normal.keys : trainKeys;
+    const model = await trainFromPrepared(work, { config: o.config, select: (s) => keep.has(s.key), reporter: rep, ...(normal ? { training: normal.record } : {}), ...(o.signal ? { signal: o.signal } : {}) });
     const warnings = warnAboutData(model, o.config, prepared);
     await model.save(modelDir);
     rep.stage?.('score', `${testKeys.size} sessions`);

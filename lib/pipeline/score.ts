@@ -2,7 +2,10 @@
  * Batch scoring of a log with a trained model, streaming: lines are parsed with the model's own log
  * configuration (format, masking, sessions), each session is scored when it closes (in batches, so the
  * detector runs on many sessions per call) and its rows go straight out to `sessions.csv`
- * (`session,score,anomaly,lines,first_ts,last_ts`) and `lines.csv` (`line_no,session,score,anomaly`, one row per
+ * (`session,score,anomaly,lines,first_ts,last_ts,top_line,message,expected,window,reason`: the last five explain a
+ * flagged session — the line number of its highest-scoring line (empty when that was its end), that line's masked
+ * message, the message the detector expected there, the messages before it that the detector read (joined by
+ * ` ⏎ `), and the count relation it violated; empty for sessions below the threshold) and `lines.csv` (`line_no,session,score,anomaly`, one row per
  * line and session it belongs to, in session-closing order). Memory holds the open sessions and the distinct
  * messages, never the whole input. `anomaly` is 1 when score ≥ the model's saved threshold.
  *
@@ -142,7 +145,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   };
   const sOut = open(sessionsFile);
   const lOut = linesFile ? open(linesFile) : null;
-  sOut.write('session,score,anomaly,lines,first_ts,last_ts\n');
+  sOut.write('session,score,anomaly,lines,first_ts,last_ts,top_line,message,expected,window,reason\n');
   const withText = lOut !== null && o.withText === true;
   lOut?.write(`line_no,session,score,anomaly${withText ? ',text' : ''}\n`);
 
@@ -160,7 +163,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   let pending: ClosedSession[] = [];
   // Per key: an idle timeout splits a key's lines into segments (sessions as the live monitor sees them), each
   // scored on its own; the key's score is the max over them. Memory: one small record per key, not per line.
-  const byKey = new Map<string, { score: number; lines: number; firstTs: number | null; lastTs: number | null }>();
+  const byKey = new Map<string, { score: number; lines: number; firstTs: number | null; lastTs: number | null; why: string }>();
   const idle = config.session.idleTimeoutMs;
   let sessions = 0;
   let anomalies = 0;
@@ -202,12 +205,26 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     const r = model.scoreSessions(inputs);
     finiteScores(r.sessionScores, batch, model.directory);
     let lText = '';
+    // A flagged segment keeps why (its top event, window, expected message, count relation) for sessions.csv;
+    // the explanations of a batch come from one batched prediction.
+    const flagged = batch.map((_, i) => i).filter((i) => r.sessionScores[i] >= threshold);
+    const explained = model.explainSessions(flagged.map((i) => ({ messageIds: inputs[i].messageIds, lineScores: r.lineScores[i] })));
+    const whyOf = new Map(flagged.map((i, k) => [i, explained[k]]));
     batch.forEach((s, i) => {
       const score = r.sessionScores[i];
+      const why = () => {
+        const e = whyOf.get(i);
+        if (!e) return ',,,,';
+        const line = e.index < s.rows.length ? String(lineOf.get(s.rows[e.index]) ?? '') : '';
+        return [line, csv(e.message), csv(e.expected ?? ''), csv(e.window.join(' ⏎ ')), csv(e.countRelation ?? '')].join(',');
+      };
       const g = byKey.get(s.key);
-      if (g === undefined) byKey.set(s.key, { score, lines: s.rows.length, firstTs: s.firstTs, lastTs: s.lastTs });
+      if (g === undefined) byKey.set(s.key, { score, lines: s.rows.length, firstTs: s.firstTs, lastTs: s.lastTs, why: why() });
       else {
-        if (score > g.score) g.score = score;
+        if (score > g.score) {
+          g.score = score;
+          g.why = why();
+        }
         g.lines += s.rows.length;
         if (s.firstTs !== null && (g.firstTs === null || s.firstTs < g.firstTs)) g.firstTs = s.firstTs;
         if (s.lastTs !== null && (g.lastTs === null || s.lastTs > g.lastTs)) g.lastTs = s.lastTs;
@@ -232,7 +249,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       const a = g.score >= threshold ? 1 : 0;
       anomalies += a;
       sessions++;
-      sText += `${csv(k)},${num(g.score)},${a},${g.lines},${iso(g.firstTs)},${iso(g.lastTs)}\n`;
+      sText += `${csv(k)},${num(g.score)},${a},${g.lines},${iso(g.firstTs)},${iso(g.lastTs)},${g.why}\n`;
       if (sText.length >= 1 << 20) {
         const w = writeWithBackpressure(sOut, sText);
         sText = '';

@@ -14,7 +14,7 @@ import { DeepSentryError } from '../errors';
 import { resolveLogConfig, type LogConfig } from '../logs/config';
 import { readPreparedManifest, readPreparedMessages, readPreparedSessions, type PreparedManifest, type PreparedMessage, type PreparedSession } from '../logs/prepared';
 import { Vocabulary } from '../logs/vocabulary';
-import { Detector } from '../models/detector';
+import { Detector, END_MESSAGE, PAD_MESSAGE } from '../models/detector';
 import { sha256Hex } from '../models/files';
 import { TextAutoencoder } from '../models/text';
 import { fitThreshold } from '../models/threshold';
@@ -23,6 +23,38 @@ import { thresholdSpec, trainOptionsOf, type PipelineConfig } from './config';
 import { DeepSentry, FIRST_ID, ensureBackend } from './model';
 import { currentBackend } from '../backend/select';
 import { SequenceModel } from './sequence';
+import { CountModel, countMessages } from './counts';
+
+/** A message pair is tried for a count relation when both occur together in at least this many sessions. */
+export const COUNT_MIN_SESSIONS = 20;
+
+/**
+ * The sessions the detector trains on: all but the `trim` share that the count-based sequence model (fitted on
+ * all of them) finds the most surprising (each session's largest surprise + rarity over its lines and end). It
+ * costs one pass of the n-gram model, not a second detector training. Equal scores at the cut: the later
+ * sessions are left out first (deterministic).
+ */
+function trimmed<S>(sessions: S[], seq: SequenceModel, ids: (s: S) => Int32Array, ended: (s: S) => boolean, trim: number): S[] {
+  const drop = Math.floor(sessions.length * trim);
+  if (drop <= 0) return sessions;
+  const score = sessions.map((s) => {
+    const x = ids(s);
+    const n = x.length + (ended(s) ? 1 : 0);
+    let a = PAD_MESSAGE;
+    let b = PAD_MESSAGE;
+    let mx = -Infinity;
+    for (let t = 0; t < n; t++) {
+      const m = t < x.length ? x[t] : END_MESSAGE;
+      mx = Math.max(mx, seq.surprise(a, b, m) + seq.rarity(m));
+      a = b;
+      b = m;
+    }
+    return mx;
+  });
+  const order = sessions.map((_, i) => i).sort((i, j) => score[j] - score[i] || j - i);
+  const out = new Set(order.slice(0, drop));
+  return sessions.filter((_, i) => !out.has(i));
+}
 
 /** Receives what the pipeline is doing (the CLI draws progress bars or prints lines from it). */
 export interface PipelineReporter {
@@ -32,6 +64,19 @@ export interface PipelineReporter {
   progress?(p: TrainProgress): void;
   /** a stage ended, with its wall time and the items it processed */
   stageDone?(name: string, seconds: number, items: number, unit: string): void;
+  /** something the operator should know about the result (the CLI prints it on stderr) */
+  warn?(message: string): void;
+}
+
+/** How a model was trained (model.json metrics.training). */
+export interface TrainingRecord {
+  /** `unlabelled`: every session of the log (the default); `normal-only`: only sessions labelled normal */
+  mode: 'unlabelled' | 'normal-only';
+  /** normal-only: the label file */
+  normalLabels?: string;
+  /** normal-only: sessions (keys) of the training data labelled normal, and the ones left out (anomalous or unlabelled) */
+  keysKept?: number;
+  keysLeftOut?: number;
 }
 
 /** Options of the training functions. */
@@ -39,6 +84,8 @@ export interface TrainPipelineOptions {
   config: PipelineConfig;
   /** keep only these sessions for training (default all) */
   select?: (s: PreparedSession) => boolean;
+  /** how the sessions were chosen, recorded in model.json (default: unlabelled, all of them) */
+  training?: TrainingRecord;
   signal?: AbortSignal;
   reporter?: PipelineReporter;
 }
@@ -206,12 +253,14 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
   const idle = st.logConfig.session.idleTimeoutMs;
   const ended = (s: PreparedSession) => sessionEnded(s.end, idle, s.lastTs);
   const seed = config.seed;
+  const sequence = new SequenceModel().fit(fitOn.map(ids), fitOn.map(ended), st.messages.length);
+  const trained = trimmed(fitOn, sequence, ids, ended, config.training.trim);
   const detector = new Detector({ ...config.detector.model, vectorDim: D, window: st.logConfig.window.size, seed });
-  const detResult = await timed(o.reporter, 'train-detector', `${fitOn.length} sessions (${nHold} held back for the threshold)`, (r: TrainResult) => [Math.round(r.itemsPerSecond * r.seconds), 'windows'], () =>
-    detector.fit(vectors, fitOn.map(ids), {
+  const detResult = await timed(o.reporter, 'train-detector', `${trained.length} sessions (${nHold} held back for the threshold${trained.length < fitOn.length ? `, ${fitOn.length - trained.length} most surprising left out` : ''})`, (r: TrainResult) => [Math.round(r.itemsPerSecond * r.seconds), 'windows'], () =>
+    detector.fit(vectors, trained.map(ids), {
       ...trainOptionsOf(config.detector.train),
       seed,
-      ended: fitOn.map(ended),
+      ended: trained.map(ended),
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.reporter?.progress ? { onProgress: o.reporter.progress } : {}),
     }),
@@ -220,8 +269,8 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
 
   const hash = sha256Hex(JSON.stringify({ messages: st.messages.map((m, i) => [m.text, st.counts[i]]), sessions: sessions.map((s) => [s.key, s.messages.length]) }));
   const placeholder = fitThreshold([0], { method: 'percentile', percentile: 100 });
-  const sequence = new SequenceModel().fit(fitOn.map(ids), fitOn.map(ended), st.messages.length);
-  const model = new DeepSentry(config, st.logConfig, st.vocabulary, st.text, detector, st.messages.map((m) => m.text), vectors, { session: placeholder }, sequence, st.counts, {}, hash);
+  const countModel = config.scoring.counts > 0 ? new CountModel(COUNT_MIN_SESSIONS, config.scoring.countConfidence).fit(fitOn.map((s) => countMessages(ids(s)))) : null;
+  const model = new DeepSentry(config, st.logConfig, st.vocabulary, st.text, detector, st.messages.map((m) => m.text), vectors, { session: placeholder }, sequence, st.counts, {}, hash, countModel);
   const heldScores = await timed(o.reporter, 'threshold', `${heldGroups.length} held-back sessions`, () => [heldGroups.length, 'sessions'], async () => {
     const seg = model.scoreSessions(held.map((s) => ({ messageIds: ids(s), ended: ended(s) }))).sessionScores;
     const perKey = new Float64Array(heldGroups.length);
@@ -233,13 +282,15 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
     });
     return perKey;
   });
-  model.thresholds.session = fitThreshold(heldScores, thresholdSpec(config));
+  model.thresholds.session = fitThreshold(heldScores, thresholdSpec(config, o.training?.mode === 'normal-only'));
+  model.heldBackScores = heldScores;
   Object.assign(model.metrics, {
     data: {
       inputs: manifest.inputs,
       lines: manifest.summary.parsed,
       sessions: sessions.length,
-      detectorSessions: fitOn.length,
+      detectorSessions: trained.length,
+      trimmedSessions: fitOn.length - trained.length,
       sessionKeys: groups.length,
       heldBackSessions: nHold,
       distinctMessages: st.messages.length,
@@ -247,7 +298,9 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
     },
     text: st.textResult,
     detector: detResult,
+    training: o.training ?? { mode: 'unlabelled' },
   });
+  if (model.thresholds.session.warning) o.reporter?.warn?.(`threshold: ${model.thresholds.session.warning}`);
   return model;
 }
 

@@ -35,8 +35,30 @@ describe('deepsentry train / score / run (CLI)', function () {
     const s = runCli(['score', '--model', model, hdfsSlice(3000), '--out', out]);
     expect(s.code, s.stderr).to.equal(0);
     expect(s.stdout).to.match(/scored .* sessions, \d+ anomalous at threshold/);
-    expect(fs.readFileSync(path.join(out, 'sessions.csv'), 'utf8')).to.match(/^session,score,anomaly,lines,first_ts,last_ts\nblk_/);
+    expect(fs.readFileSync(path.join(out, 'sessions.csv'), 'utf8')).to.match(/^session,score,anomaly,lines,first_ts,last_ts,top_line,message,expected,window,reason\nblk_/);
     expect(fs.readFileSync(path.join(out, 'lines.csv'), 'utf8')).to.match(/^line_no,session,score,anomaly\n\d+,blk_/);
+  });
+
+  it('train --normal-labels trains only on the sessions labelled normal and model.json says so; a wrong file is exit 1 naming it', () => {
+    const log = hdfsBlocks(20000);
+    const blocks = new Set(fs.readFileSync(log, 'utf8').match(/blk_-?\d+/g) ?? []);
+    const normal = fs
+      .readFileSync(HDFS_DEV_LABELS, 'utf8')
+      .split('\n')
+      .filter((l) => l.endsWith(',Normal') && blocks.has(l.split(',')[0])).length;
+    expect(normal).to.be.within(100, blocks.size - 1); // the slice holds anomalous blocks too
+    const model = path.join(workDir(), 'cli-normal-only');
+    const t = runCli(['train', log, '--out', model, '--config', tinyConfigFile(), '--normal-labels', HDFS_DEV_LABELS, '--json']);
+    expect(t.code, t.stderr).to.equal(0);
+    const training = JSON.parse(t.stdout).training;
+    expect(training).to.deep.equal({ mode: 'normal-only', normalLabels: HDFS_DEV_LABELS, keysKept: normal, keysLeftOut: blocks.size - normal });
+    const json = JSON.parse(fs.readFileSync(path.join(model, 'model.json'), 'utf8'));
+    expect(json.metrics.training.mode).to.equal('normal-only');
+    expect(json.thresholds.session).to.include({ method: 'mean-std', param: 5 }); // threshold.normalOnlyK
+    const bad = runCli(['train', log, '--out', path.join(workDir(), 'cli-normal-bad'), '--config', tinyConfigFile(), '--normal-labels', path.join(workDir(), 'nope.csv')]);
+    expect(bad.code).to.equal(1);
+    expect(bad.stderr).to.match(/--normal-labels file .*nope\.csv does not exist/);
+    noStack(bad.stderr);
   });
 
   it('stage commands over one working directory: prepare, train-text, encode, train-detector, then score', () => {

@@ -5,6 +5,8 @@
  */
 import { expect } from 'chai';
 import { splitCsvLine } from '../../lib/eval/csv';
+import { readSessionScores } from '../../lib/eval/scores';
+import { CountModel, countMessages } from '../../lib/pipeline/counts';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../../lib/errors';
@@ -98,7 +100,7 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
     const r = await scoreLog(model, log, out);
     const s = readCsv(path.join(out, 'sessions.csv'));
     const l = readCsv(path.join(out, 'lines.csv'));
-    expect(s[0]).to.deep.equal(['session', 'score', 'anomaly', 'lines', 'first_ts', 'last_ts']);
+    expect(s[0]).to.deep.equal(['session', 'score', 'anomaly', 'lines', 'first_ts', 'last_ts', 'top_line', 'message', 'expected', 'window', 'reason']);
     expect(l[0]).to.deep.equal(['line_no', 'session', 'score', 'anomaly']);
     expect(s.length - 1).to.equal(r.sessions);
     const lineTotal = s.slice(1).reduce((a, row) => a + Number(row[3]), 0);
@@ -118,6 +120,39 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
     expect(lt.map((row) => row.slice(0, 4))).to.deep.equal(l);
     const raw = fs.readFileSync(log, 'utf8').split('\n');
     for (const row of lt.slice(1)) expect(row[4]).to.equal(raw[Number(row[0]) - 1]!.replace(/^(\S+ ){4}\S+: /, ''));
+  });
+
+  it('score: every flagged session keeps its explanation (top line, its message, the expected message, the window)', async () => {
+    const model = await DeepSentry.load(modelDir);
+    const log = hdfsSlice(3000);
+    const out = path.join(workDir(), 'scores-why');
+    // a threshold below every score flags every session: each row must then be explained
+    model.thresholds.session.value = -Infinity;
+    const r = await scoreLog(model, log, out);
+    expect(r.anomalies).to.equal(r.sessions);
+    const ss = await readSessionScores(out);
+    const raw = fs.readFileSync(log, 'utf8').split('\n');
+    let lineTops = 0;
+    ss.ids.forEach((id, i) => {
+      const w = ss.explanation[i];
+      expect(w, id).to.not.equal(null);
+      expect(w!.expected, id).to.not.equal('');
+      if (w!.topLine === '') expect(w!.message).to.equal('<end of session>');
+      else {
+        lineTops++;
+        // the top line is a line of this session, and the message is its masked text
+        const text = raw[Number(w!.topLine) - 1];
+        expect(text, id).to.include(id);
+        expect(model.masker.mask(text.replace(/^\S+ \S+ \S+ \S+ \S+: /, '')).masked).to.equal(w!.message);
+      }
+    });
+    expect(lineTops).to.be.greaterThan(0);
+    // at the saved threshold the rows below it carry no explanation
+    const model2 = await DeepSentry.load(modelDir);
+    const out2 = path.join(workDir(), 'scores-why-2');
+    await scoreLog(model2, log, out2);
+    const s2 = await readSessionScores(out2);
+    s2.ids.forEach((_, i) => expect(s2.explanation[i] === null).to.equal(s2.anomaly[i] === 0));
   });
 
   it('idle timeout: a key split at quiet gaps scores as the live monitor sees it; one sessions.csv row per key', async () => {
@@ -230,10 +265,83 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
   });
 });
 
+describe('count relations and trimmed training', function () {
+  this.timeout(300000);
+  it('CountModel mines a·count(i) = b·count(j) from unlabelled sessions and scores a violation as −ln P(violation)', () => {
+    // 98 sessions: message 5 once, message 6 three times (one allocation, three replicas); 2 violate it
+    const sessions: Map<number, number>[] = [];
+    for (let k = 0; k < 98; k++) sessions.push(new Map([[5, 1], [6, 3], [7, 1 + (k % 4)]]));
+    sessions.push(new Map([[5, 1], [6, 2]]), new Map([[5, 1], [6, 1]]));
+    const m = new CountModel(20, 0.95).fit(sessions);
+    const r = m.relations.find((x) => x.i === 5 && x.j === 6);
+    expect(r).to.deep.equal({ i: 5, j: 6, a: 3, b: 1, sessions: 100, violations: 2 });
+    // message 7 varies 1..4 against both: no relation holds in 95 % of the sessions
+    expect(m.relations.some((x) => x.j === 7 || x.i === 7)).to.equal(false);
+    expect(m.surprise(new Map([[5, 2], [6, 6]]))).to.equal(0);
+    expect(m.surprise(new Map([[5, 1], [6, 2]]))).to.be.closeTo(-Math.log(3 / 102), 1e-12);
+    expect(m.surprise(countMessages([5]))).to.be.closeTo(-Math.log(3 / 102), 1e-12);
+    const back = CountModel.fromJSON(JSON.parse(JSON.stringify(m.toJSON())), 'test');
+    expect(back.surprise(new Map([[5, 1]]))).to.equal(m.surprise(new Map([[5, 1]])));
+    expect(() => CountModel.fromJSON({ kind: 'count-relations', minSessions: 1, confidence: 1, relations: [{ i: 1 }] }, 'm.json')).to.throw(DeepSentryError, /m\.json: a count relation is malformed/);
+  });
+
+  it('training.trim leaves the most surprising sessions out of the detector; scoring.counts saves the relations and scores the same after reload', async function () {
+    requireData(this);
+    const dir = path.join(workDir(), 'trim-counts');
+    const r = await trainModel([hdfsBlocks(8000)], dir, { config: tinyConfig({ training: { trim: 0.1 }, scoring: { counts: 3 } }) });
+    const data = (r.model.metrics as { data: { detectorSessions: number; trimmedSessions: number } }).data;
+    expect(data.trimmedSessions).to.equal(Math.floor((data.detectorSessions + data.trimmedSessions) * 0.1));
+    expect(data.trimmedSessions).to.be.greaterThan(0);
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    expect(json.extra.countRelations.relations.length).to.be.greaterThan(0);
+    const back = await DeepSentry.load(dir);
+    const lines = fs.readFileSync(hdfsBlocks(8000), 'utf8').split('\n').filter(Boolean).slice(0, 4000);
+    expect(back.countModel!.relations).to.deep.equal(r.model.countModel!.relations);
+    const sb = (await back.scoreLines(lines)).sessions.map((s) => s.score);
+    const sa = (await r.model.scoreLines(lines)).sessions.map((s) => s.score);
+    sb.forEach((x, i) => expect(x).to.be.closeTo(sa[i], 1e-5 * Math.max(1, Math.abs(sa[i])))); // float32 rounding of the reloaded weights
+    // the count surprise sits on the end event (weight scoring.counts), and only there
+    const rel = back.countModel!.relations[0];
+    const ids = [rel.i];
+    expect(back.countSurprise(ids)).to.be.greaterThan(0);
+    const on = back.scoreSessions([{ messageIds: ids, ended: true }]).lineScores[0];
+    back.config.scoring.counts = 0;
+    const off = back.scoreSessions([{ messageIds: ids, ended: true }]).lineScores[0];
+    back.config.scoring.counts = 3;
+    expect(on[0]).to.equal(off[0]);
+    expect(on[1] - off[1]).to.be.closeTo(3 * back.countSurprise(ids), 1e-4);
+    // a censored session (no end event) is not judged on counts it has not finished
+    expect(back.scoreSessions([{ messageIds: ids, ended: false }]).lineScores[0].length).to.equal(1);
+    // the live scorer puts the same count surprise on the same end event (a block allocated, received once)
+    const blk = [
+      '081109 203518 35 INFO dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /user/root/rand/_temporary/_task_200811092030_0001_m_000001_0/part-00001. blk_111',
+      '081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_111 src: /10.250.19.102:54106 dest: /10.250.19.102:50010',
+    ];
+    const msgIds = blk.map((l) => back.messageId(back.masker.mask(l.replace(/^\S+ \S+ \S+ \S+ \S+: /, '')).masked));
+    expect(back.countSurprise(msgIds)).to.be.greaterThan(0);
+    const batchEnd = back.scoreSessions([{ messageIds: msgIds, ended: true }]).lineScores[0][2];
+    const live = await createScorer(dir, { worker: false, idleTimeoutMs: null });
+    const ev = [...(await live.scoreLines(blk.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text })))), ...(await live.flush())];
+    await live.close();
+    expect(ev.filter((e) => e.isSessionEnd).map((e) => e.score)).to.deep.equal([batchEnd]);
+  });
+});
+
 describe('pipeline: run separates anomalous from normal sessions (real hdfs-dev slice)', function () {
   this.timeout(300000);
   before(function () {
     requireData(this);
+  });
+  it('run --normal-labels trains only on the training sessions labelled normal; the scored part is untouched', async () => {
+    const out = path.join(workDir(), 'run-normal');
+    const r = await runPipeline(hdfsBlocks(8000), out, { config: tinyConfig(), labels: HDFS_DEV_LABELS, normalLabels: HDFS_DEV_LABELS });
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'model', 'model.json'), 'utf8'));
+    const t = json.metrics.training;
+    expect(t.mode).to.equal('normal-only');
+    expect(t.keysKept + t.keysLeftOut).to.equal(r.trainSessions);
+    expect(t.keysLeftOut).to.be.greaterThan(0); // the earlier blocks hold anomalies
+    expect(json.metrics.data.sessionKeys).to.equal(t.keysKept);
+    expect(r.evaluation!.result.metrics.coverage.sessionsScored).to.equal(r.testSessions);
   });
   it('session ROC-AUC on the scored part is far above chance; evaluation files are written', async () => {
     const out = path.join(workDir(), 'run');

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { DeepSentryError } from '../../lib/errors';
 import { mulberry32 } from '../../lib/backend/reference';
 import { LiveThreshold } from '../../lib/live/thresholds';
+import { spotCalibrate } from '../../lib/models/spot';
 
 describe('live thresholds', () => {
   it('fixed: the saved threshold, nothing else', () => {
@@ -73,13 +74,45 @@ describe('live thresholds', () => {
     }
   });
 
-  for (const mode of ['rolling', 'ewma'] as const) {
+  it('dspot: starts from the saved SPOT fit (threshold = drift mean + z − mean), flags above it, and refits on peaks', () => {
+    const r = mulberry32(5);
+    const calib = Array.from({ length: 2000 }, () => -Math.log(r()));
+    const state = spotCalibrate(calib, 1e-3, 0.98);
+    const mean = calib.reduce((a, b) => a + b, 0) / calib.length;
+    const t = new LiveThreshold({ mode: 'dspot', spot: { state, mean }, depth: 10 });
+    expect(t.warmingUp).to.equal(false);
+    expect(t.current()).to.be.closeTo(state.z, 1e-9); // drift window filled with the calibration mean
+    expect(t.risk).to.equal(1e-3);
+    expect(t.level).to.equal(0.98);
+    // an extreme score is flagged and learnt by nothing: the threshold does not move
+    const before = t.current();
+    expect(100 > t.observe(100)).to.equal(true);
+    expect(t.current()).to.equal(before);
+    // a level shift of the stream moves the threshold with it (the drift mean follows normal scores)
+    for (let i = 0; i < 500; i++) t.observe(5 - Math.log(r()));
+    expect(t.current()).to.be.within(state.z + 3, state.z + 7);
+  });
+
+  it('dspot without a saved fit warms up on `warmup` scores, then calibrates', () => {
+    const r = mulberry32(9);
+    const t = new LiveThreshold({ mode: 'dspot', warmup: 500, risk: 1e-3, level: 0.95, floor: 0 });
+    for (let i = 0; i < 499; i++) t.observe(-Math.log(r()));
+    expect(t.warmingUp).to.equal(true);
+    expect(t.current()).to.equal(0);
+    t.observe(-Math.log(r()));
+    expect(t.warmingUp).to.equal(false);
+    // exponential scores minus a running mean of ~1: the 1e-3 tail quantile is near ln(1000) − 1 above the mean
+    expect(t.current()).to.be.within(4.5, 9.5);
+    expect(() => new LiveThreshold({ mode: 'dspot', risk: 2 })).to.throw(/threshold risk/);
+  });
+
+  for (const mode of ['rolling', 'ewma', 'dspot'] as const) {
     it(`${mode}: snapshot/restore continues exactly as the uninterrupted threshold`, () => {
-      const a = new LiveThreshold({ mode, window: 37, alpha: 0.05 });
+      const a = new LiveThreshold({ mode, window: 37, alpha: 0.05, warmup: 60, level: 0.9 });
       const r = mulberry32(11);
       const xs = Array.from({ length: 300 }, () => r() * 4);
       for (const x of xs.slice(0, 123)) a.observe(x);
-      const b = new LiveThreshold({ mode, window: 37, alpha: 0.05 });
+      const b = new LiveThreshold({ mode, window: 37, alpha: 0.05, warmup: 60, level: 0.9 });
       b.restore(JSON.parse(JSON.stringify(a.snapshot())));
       for (const x of xs.slice(123)) expect(b.observe(x)).to.equal(a.observe(x)); // bit-exact: alerts must not differ
     });

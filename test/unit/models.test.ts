@@ -16,6 +16,8 @@ import { fitThreshold } from '../../lib/models/threshold';
 import { checkGrads } from '../support/grad-check';
 import { tempDir } from '../support/tmp';
 import { skipBecause } from '../support/skip';
+import { fitGpd, gpdLogLikelihood, spotCalibrate } from '../../lib/models/spot';
+import { mulberry32 } from '../../lib/backend/reference';
 
 const hasNative = probeNative().binding !== null;
 const backends: Array<'native' | 'cpu'> = hasNative ? ['native', 'cpu'] : ['cpu'];
@@ -102,6 +104,43 @@ describe('models: native and cpu backends agree on loss and gradients', function
   });
 });
 
+describe('models: SPOT (peaks over threshold)', () => {
+  // inverse-CDF samples of GPD(γ, σ) from a seeded uniform
+  const gpd = (g: number, sg: number, n: number, seed: number) => {
+    const r = mulberry32(seed);
+    return Array.from({ length: n }, () => {
+      const u = 1 - r();
+      return g === 0 ? -sg * Math.log(u) : (sg / g) * (Math.pow(u, -g) - 1);
+    });
+  };
+  it('fitGpd recovers γ and σ by maximum likelihood (heavy, exponential and bounded tails)', () => {
+    for (const [g, sg] of [[0.3, 2], [0, 1], [-0.2, 1.5]]) {
+      const f = fitGpd(gpd(g, sg, 5000, 3));
+      expect(f.gamma, `γ of GPD(${g}, ${sg})`).to.be.closeTo(g, 0.05);
+      expect(f.sigma, `σ of GPD(${g}, ${sg})`).to.be.closeTo(sg, 0.1 * sg);
+      // a maximum: nudging the parameters lowers the likelihood
+      const ys = gpd(g, sg, 5000, 3);
+      for (const [dg, ds] of [[0.01, 0], [-0.01, 0], [0, 0.01], [0, -0.01]]) expect(gpdLogLikelihood(ys, f.gamma + dg, f.sigma * (1 + ds))).to.be.below(f.logLikelihood);
+    }
+    expect(() => fitGpd([1, 0, 2])).to.throw(DeepSentryError, /peak 1/);
+  });
+  it('spot: the risk-q quantile of exponential scores is near −ln q; fitThreshold keeps the fit', () => {
+    const xs = gpd(0, 1, 20000, 4);
+    const st = spotCalibrate(xs, 1e-3, 0.98);
+    expect(st.peaks.length).to.equal(399);
+    expect(st.z).to.be.closeTo(-Math.log(1e-3), 0.35);
+    const th = fitThreshold(xs, { method: 'spot', risk: 1e-3, level: 0.98 });
+    expect(th.value).to.equal(st.z);
+    expect(th.spot?.gamma).to.equal(st.gamma);
+    expect(th.warning).to.equal(undefined);
+    // too few peaks: the largest score, with a warning
+    const few = fitThreshold([1, 2, 3, 4, 5, 6], { method: 'spot', risk: 1e-3, level: 0.9 });
+    expect(few.value).to.equal(6);
+    expect(few.warning).to.match(/above the SPOT level/);
+    expect(() => fitThreshold(xs, { method: 'spot', risk: 0, level: 0.9 })).to.throw(DeepSentryError, /risk/);
+  });
+});
+
 describe('models: determinism, thresholds, files, cancellation', () => {
   before(() => useBackend('cpu'));
   let tmp: string;
@@ -138,6 +177,10 @@ describe('models: determinism, thresholds, files, cancellation', () => {
     expect(fitThreshold(s, { method: 'mad', k: 3 }).value).to.be.closeTo(5.5 + 3 * 1.4826 * 2.5, 1e-9);
     expect(() => fitThreshold([], { method: 'percentile', percentile: 99 })).to.throw(DeepSentryError, /zero scores/);
     expect(() => fitThreshold([1, NaN], { method: 'mad', k: 3 })).to.throw(DeepSentryError, /not finite/);
+    // fewer than MIN_THRESHOLD_SCORES held-back scores: the fit says so
+    expect(fitThreshold(s, { method: 'mean-std', k: 3 }).warning).to.match(/fitted on 10 held-back sessions/);
+    expect(fitThreshold(Array.from({ length: 300 }, (_, i) => i), { method: 'mean-std', k: 3 }).warning).to.equal(undefined);
+
   });
 
   it('a model directory round-trips and a reloaded model scores exactly as before', async () => {

@@ -4,7 +4,11 @@
  * flight, give queued webhook alerts up to --drain-timeout, write a last checkpoint, and exit 0. A second
  * signal exits at once (the checkpoint written last still holds: nothing is lost, lines after it are re-read).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { DeepSentryError } from '../../errors';
+import type { FittedThreshold } from '../../models/threshold';
+import type { SpotState } from '../../models/spot';
 import { createScorer } from '../../live/engine';
 import { LineSplitter } from '../../live/lines';
 import { LiveMonitor } from '../../live/monitor';
@@ -46,14 +50,34 @@ export function liveSinks(a: LiveArgs, warn: (msg: string) => void): { sinks: Al
 
 /** The live threshold of `deepsentry live`'s options (default mode: fixed when there is a saved threshold). */
 export function liveThreshold(a: LiveArgs, savedThreshold: number | undefined): ThresholdOptions {
+  const mode = a.thresholdMode ?? (savedThreshold !== undefined || a.threshold !== undefined ? 'fixed' : 'rolling');
   return {
-    mode: a.thresholdMode ?? (savedThreshold !== undefined || a.threshold !== undefined ? 'fixed' : 'rolling'),
+    mode,
     k: a.k,
     window: a.window,
     alpha: a.alpha,
     ...(a.threshold !== undefined ? { floor: a.threshold } : {}),
     ...(a.warmup !== undefined ? { warmup: a.warmup } : {}),
+    ...(a.risk !== undefined ? { risk: a.risk } : {}),
+    ...(a.level !== undefined ? { level: a.level } : {}),
+    ...(a.depth !== undefined ? { depth: a.depth } : {}),
+    ...(mode === 'dspot' && a.model !== undefined && a.scorer === 'model' ? savedSpot(a.model) : {}),
   };
+}
+
+/**
+ * The SPOT fit saved with a model (threshold.method spot), for dspot to start from; none when the model's
+ * threshold was fitted otherwise (dspot then calibrates on its first --warmup scores).
+ */
+function savedSpot(modelDir: string): { spot?: { state: SpotState; mean: number } } {
+  const file = path.join(modelDir, 'model.json');
+  let th: FittedThreshold | undefined;
+  try {
+    th = (JSON.parse(fs.readFileSync(file, 'utf8')) as { thresholds?: { session?: FittedThreshold } }).thresholds?.session;
+  } catch (e) {
+    throw new DeepSentryError('DS_MODEL', `${file}: ${(e as Error).message}`);
+  }
+  return th?.spot ? { spot: { state: th.spot, mean: th.stats.mean } } : {};
 }
 
 export async function runLive(a: LiveArgs): Promise<void> {

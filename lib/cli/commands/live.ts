@@ -20,7 +20,11 @@ export interface LiveArgs extends GlobalOptions, SessionFlags {
   webhookTimeout: number;
   webhookConcurrency: number;
   webhookBatch: number;
-  thresholdMode?: 'fixed' | 'rolling' | 'ewma';
+  thresholdMode?: 'fixed' | 'rolling' | 'ewma' | 'dspot';
+  /** dspot: risk q and initial level (default: the model's saved SPOT fit, else 1e-3 and 0.98), drift depth */
+  risk?: number;
+  level?: number;
+  depth?: number;
   threshold?: number;
   k: number;
   window: number;
@@ -65,7 +69,10 @@ export function withLiveOptions<T>(y: Argv<T>) {
     .option('webhook-timeout', { type: 'number', default: 30_000, describe: 'ms a webhook request may take before it is aborted and retried' })
     .option('webhook-concurrency', { type: 'number', default: 4, describe: 'webhook requests in flight at once (1: alerts arrive in order)' })
     .option('webhook-batch', { type: 'number', default: 1, describe: 'alerts per webhook request (1: the body is one alert object; more: a JSON array of alerts)' })
-    .option('threshold-mode', { choices: ['fixed', 'rolling', 'ewma'] as const, describe: "fixed: the model's saved threshold; rolling: mean+k·sigma over a window; ewma: exponentially weighted (default: fixed if the model has a threshold, else rolling)" })
+    .option('threshold-mode', { choices: ['fixed', 'rolling', 'ewma', 'dspot'] as const, describe: "fixed: the model's saved threshold; rolling: mean+k·sigma over a window; ewma: exponentially weighted; dspot: peaks over threshold with drift, from the model's SPOT fit when it has one (default: fixed if the model has a threshold, else rolling)" })
+    .option('risk', { type: 'number', describe: "dspot: risk q, the share of normal scores above the threshold (default: the model's, else 0.001)" })
+    .option('level', { type: 'number', describe: "dspot: quantile of the calibration scores where the fitted tail starts (default: the model's, else 0.98)" })
+    .option('depth', { type: 'number', describe: 'dspot: scores in the drift mean (default 10)' })
     .option('threshold', { type: 'number', describe: "override the saved threshold (the floor of the adaptive modes)" })
     .option('k', { type: 'number', default: 3, describe: 'sigma multiplier of the adaptive thresholds' })
     .option('window', { type: 'number', default: 1000, describe: 'rolling threshold window (scores)' })

@@ -14,6 +14,8 @@ export interface RunArgs extends GlobalOptions, ForceOption, AcceptTruncatedOpti
   format?: string;
   /** lines.csv carries each line's message */
   withText?: boolean;
+  /** normal-only training: only the training sessions this loghub label file labels normal */
+  normalLabels?: string;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -27,6 +29,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('train-fraction', { type: 'number', describe: 'fraction of sessions, in time order, to train on (default 0.5)' })
       .option('format', { type: 'string', describe: FORMAT_DESCRIPTION })
       .option('with-text', { type: 'boolean', describe: "lines.csv gets a text column: each line's message" })
+      .option('normal-labels', { type: 'string', describe: 'train only on the training sessions this loghub BlockId,Label file labels normal (may be the --labels file)' })
       .check((argv) => {
         const f = argv['train-fraction'] as number | undefined;
         if (f !== undefined && !(f > 0 && f < 1)) throw new Error(`Expected a number in (0, 1) for --train-fraction but received ${String(f)}`);

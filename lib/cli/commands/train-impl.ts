@@ -6,7 +6,7 @@ import { sessionOverrides } from '../options';
 
 export async function runTrain(a: TrainArgs): Promise<void> {
   const s = await setupPipeline({ ...a, session: sessionOverrides(a) });
-  const r = await withSignals((signal) => trainModel(a.logs, a.out, { config: s.config, reporter: s.reporter, signal, force: a.force === true, acceptTruncated: a.acceptTruncated === true }));
+  const r = await withSignals((signal) => trainModel(a.logs, a.out, { config: s.config, reporter: s.reporter, signal, force: a.force === true, acceptTruncated: a.acceptTruncated === true, ...(a.normalLabels !== undefined ? { normalLabels: a.normalLabels } : {}) }));
   const m = r.model;
   const data = (m.metrics as { data?: Record<string, unknown> }).data ?? {};
   const summary = {
@@ -16,6 +16,7 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     parsed: r.prepare.parsed,
     sessions: data.sessions,
     distinctMessages: m.knownCount,
+    training: (m.metrics as { training?: unknown }).training,
     backend: s.backend.backend,
     timings: r.timings,
     warnings: r.warnings,
@@ -27,7 +28,8 @@ export async function runTrain(a: TrainArgs): Promise<void> {
   else if (!a.quiet) {
     process.stdout.write(
       `trained ${summary.model}: ${summary.parsed} of ${summary.lines} lines, ${String(summary.sessions)} sessions, ${summary.distinctMessages} distinct messages\n` +
-        `threshold ${m.threshold.toPrecision(6)} (${m.thresholds.session.method} ${m.thresholds.session.param} on ${m.thresholds.session.fittedOn} held-back sessions); ${summary.seconds.toFixed(1)} s in all\n`,
+        `threshold ${m.threshold.toPrecision(6)} (${m.thresholds.session.method} ${m.thresholds.session.param} on ${m.thresholds.session.fittedOn} held-back sessions); ${summary.seconds.toFixed(1)} s in all\n` +
+        (a.normalLabels !== undefined ? `normal-only: trained on the sessions ${a.normalLabels} labels normal\n` : ''),
     );
   }
   reportOutput(a, r.model.directory ?? a.out, r.replaced, r.warnings);

@@ -9,13 +9,16 @@ export interface TrainArgs extends GlobalOptions, ForceOption, AcceptTruncatedOp
   out: string;
   /** log format (default: auto-detected) */
   format?: string;
+  /** normal-only training: a loghub BlockId,Label file; only sessions labelled normal are trained on */
+  normalLabels?: string;
 }
 
 export function withTrainOptions<T>(y: Argv<T>) {
   return withSessionOptions(withAcceptTruncatedOption(withForceOption(y)))
     .positional('logs', { type: 'string', array: true, demandOption: true, describe: 'log files (plain or gzip), in order' })
     .option('out', { type: 'string', demandOption: true, describe: 'model directory to write (config, vocabulary, weights, thresholds, metrics)' })
-    .option('format', { type: 'string', describe: FORMAT_DESCRIPTION });
+    .option('format', { type: 'string', describe: FORMAT_DESCRIPTION })
+    .option('normal-labels', { type: 'string', describe: 'train only on the sessions this loghub BlockId,Label file labels normal (DeepLog/LogAnomaly protocol); model.json records it' });
 }
 
 export const trainCommand: CommandModule<object, TrainArgs> = {

@@ -1,0 +1,363 @@
+/**
+ * Accuracy by protocols that cannot be tuned to one split (`npm run bench:accuracy`). Each protocol trains a
+ * model on one part of a labelled log WITHOUT its labels (lib/pipeline's trainFromPrepared, exactly as
+ * `deepsentry train` does), scores the other part with scoreLog (as `deepsentry score` does) and measures the
+ * scored sessions against the labels with lib/eval's metrics:
+ *
+ *   hdfs-time-fwd   hdfs-dev: the earlier half of the blocks (by first line) trains, the later half is scored
+ *   hdfs-time-rev   hdfs-dev: the later half trains, the earlier half is scored
+ *   hdfs-fold-0..4  hdfs-dev: blocks split in 5 folds by a hash of the block id; 4 folds train, the fifth is scored
+ *   render-time     hdfs-render-dev: the earlier half trains, the later half is scored
+ *
+ * Per protocol and seed: F1 (P, R, TP/FP/FN) at the model's saved threshold, the best F1 over all thresholds,
+ * ROC-AUC and AP; per metric the mean and the worst over every protocol and seed. Results go to
+ * bench/results/accuracy-<tag>.json and .md; the raw scores (held-back training scores, scored sessions and
+ * labels) to --raw DIR, from which `--rethreshold` compares threshold rules without training again.
+ *
+ *   npx tsx bench/accuracy.ts [--protocols hdfs-time-fwd,hdfs-fold] [--seeds 1,7,42] [--tag NAME]
+ *                             [--set threshold.method=spot --set scoring.counts=false ...] [--normal-only]
+ *                             [--raw DIR] [--out DIR]
+ *   npx tsx bench/accuracy.ts --rethreshold --raw DIR --tag NAME --thresholds 'mean-std:3,spot:1e-3:0.9,...'
+ *   npx tsx bench/accuracy.ts --table --tag NAME      (the markdown again from accuracy-NAME.json)
+ *
+ * The labels are read only to select normal training sessions under --normal-only (`--normal-labels`, the
+ * protocol of DeepLog and LogAnomaly) and to measure; the data folder is ../shared/data or $DEEPSENTRY_DATA_DIR.
+ */
+import { promises as fsp } from 'node:fs';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { useBackend } from '../lib/backend/select';
+import { averagePrecision, bestF1Threshold, confusionAt, rates, rocAuc, sweep } from '../lib/eval/metrics';
+import { loadSessionLabels } from '../lib/eval/labels';
+import { readSessionScores } from '../lib/eval/scores';
+import { prepareLogs } from '../lib/logs/prepared';
+import { fitThreshold, type ThresholdSpec } from '../lib/models/threshold';
+import { resolvePipelineConfig, type PipelineConfig } from '../lib/pipeline/config';
+import { normalOnlySelection } from '../lib/pipeline/run';
+import { scoreLog } from '../lib/pipeline/score';
+import { groupByKey, loadSessions, trainFromPrepared } from '../lib/pipeline/train';
+
+const DATA = process.env.DEEPSENTRY_DATA_DIR ?? path.resolve(__dirname, '..', '..', 'shared', 'data');
+
+interface Protocol {
+  name: string;
+  dataset: 'hdfs-dev' | 'hdfs-render-dev';
+  /** which session keys train (the rest is scored), given all keys in time order of their first line */
+  split(keys: string[]): { train: Set<string>; test: Set<string> };
+}
+
+/** FNV-1a (32 bit) of a string: a fixed, seed-free hash for the folds. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+const half = (keys: string[], later: boolean) => {
+  const n = Math.round(keys.length / 2);
+  const a = new Set(keys.slice(0, n));
+  const b = new Set(keys.slice(n));
+  return later ? { train: b, test: a } : { train: a, test: b };
+};
+
+export const PROTOCOLS: Protocol[] = [
+  { name: 'hdfs-time-fwd', dataset: 'hdfs-dev', split: (k) => half(k, false) },
+  { name: 'hdfs-time-rev', dataset: 'hdfs-dev', split: (k) => half(k, true) },
+  ...[0, 1, 2, 3, 4].map(
+    (f): Protocol => ({
+      name: `hdfs-fold-${f}`,
+      dataset: 'hdfs-dev',
+      split: (keys) => {
+        const train = new Set<string>();
+        const test = new Set<string>();
+        for (const k of keys) (fnv1a(k) % 5 === f ? test : train).add(k);
+        return { train, test };
+      },
+    }),
+  ),
+  { name: 'render-time', dataset: 'hdfs-render-dev', split: (k) => half(k, false) },
+];
+
+/** One protocol × seed. */
+export interface AccuracyRow {
+  protocol: string;
+  seed: number;
+  trainSessions: number;
+  testSessions: number;
+  anomalies: number;
+  threshold: number;
+  thresholdMethod: string;
+  f1: number;
+  precision: number;
+  recall: number;
+  tp: number;
+  fp: number;
+  fn: number;
+  bestF1: number;
+  rocAuc: number;
+  ap: number;
+  trainSeconds: number;
+  scoreSeconds: number;
+}
+
+interface Raw {
+  protocol: string;
+  seed: number;
+  ids?: string[];
+  held: number[];
+  scores: number[];
+  labels: number[];
+}
+
+function parseArgs(argv: string[]) {
+  const o = {
+    protocols: null as string[] | null,
+    seeds: [1, 7, 42],
+    tag: 'default',
+    sets: [] as string[],
+    normalOnly: false,
+    raw: path.join(os.tmpdir(), 'deepsentry-accuracy-raw'),
+    out: path.join(__dirname, 'results'),
+    rethreshold: false,
+    thresholds: 'mean-std:3',
+    table: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${a} needs a value`);
+      return x;
+    };
+    if (a === '--protocols') o.protocols = v().split(',');
+    else if (a === '--seeds') o.seeds = v().split(',').map(Number);
+    else if (a === '--tag') o.tag = v();
+    else if (a === '--set') o.sets.push(v());
+    else if (a === '--normal-only') o.normalOnly = true;
+    else if (a === '--raw') o.raw = v();
+    else if (a === '--out') o.out = v();
+    else if (a === '--rethreshold') o.rethreshold = true;
+    else if (a === '--thresholds') o.thresholds = v();
+    else if (a === '--table') o.table = true;
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+/** `a.b.c=value` → { a: { b: { c: value } } } merged into doc (value parsed as JSON when it parses). */
+function setPath(doc: Record<string, unknown>, assignment: string): void {
+  const eq = assignment.indexOf('=');
+  if (eq < 0) throw new Error(`--set ${assignment}: expected key=value`);
+  const keys = assignment.slice(0, eq).split('.');
+  const raw = assignment.slice(eq + 1);
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    value = raw;
+  }
+  let node = doc;
+  for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
+  node[keys[keys.length - 1]] = value;
+}
+
+function selected(names: string[] | null): Protocol[] {
+  if (!names) return PROTOCOLS;
+  const out = PROTOCOLS.filter((p) => names.some((n) => p.name === n || p.name.startsWith(n)));
+  if (out.length === 0) throw new Error(`no protocol matches ${names.join(',')} (known: ${PROTOCOLS.map((p) => p.name).join(', ')})`);
+  return out;
+}
+
+/** Metrics of scores against labels at `threshold`. */
+function measure(scores: ArrayLike<number>, labels: ArrayLike<number>, threshold: number) {
+  const sw = sweep(scores, labels, 'accuracy');
+  const c = confusionAt(sw, threshold);
+  const r = rates(c, 1);
+  const best = bestF1Threshold(sw);
+  const bc = best ? rates(best.confusion, 1).f1 : 0;
+  return { f1: r.f1, precision: r.precision, recall: r.recall, tp: c.tp, fp: c.fp, fn: c.fn, bestF1: bc, rocAuc: rocAuc(sw) ?? NaN, ap: averagePrecision(sw) ?? NaN };
+}
+
+const METRICS = ['f1', 'bestF1', 'rocAuc', 'ap'] as const;
+
+/** The markdown table: one row per protocol × seed, then mean and worst of each metric. */
+export function markdownTable(rows: AccuracyRow[], title: string): string {
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '—');
+  const lines = [
+    `### ${title}`,
+    '',
+    '| protocol | seed | F1 at saved threshold (P / R; TP FP FN) | best F1 | ROC-AUC | AP |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.protocol} | ${r.seed} | ${f(r.f1)} (${f(r.precision)} / ${f(r.recall)}; ${r.tp} ${r.fp} ${r.fn}) | ${f(r.bestF1)} | ${f(r.rocAuc)} | ${f(r.ap)} |`),
+  ];
+  const agg = summary(rows);
+  lines.push(`| **mean** | | **${f(agg.mean.f1)}** | ${f(agg.mean.bestF1)} | ${f(agg.mean.rocAuc)} | ${f(agg.mean.ap)} |`);
+  lines.push(`| **worst** | | **${f(agg.worst.f1)}** | ${f(agg.worst.bestF1)} | ${f(agg.worst.rocAuc)} | ${f(agg.worst.ap)} |`);
+  // Per protocol over its seeds: mean (worst)
+  const names = [...new Set(rows.map((r) => r.protocol))];
+  lines.push('', '| protocol | seeds | F1 at saved threshold | best F1 | ROC-AUC | AP |', '|---|---|---|---|---|---|');
+  for (const n of names) {
+    const rs = rows.filter((r) => r.protocol === n);
+    const a = summary(rs);
+    const cell = (m: (typeof METRICS)[number]) => `${f(a.mean[m])} (${f(a.worst[m])})`;
+    lines.push(`| ${n} | ${rs.map((r) => r.seed).join(', ')} | ${cell('f1')} | ${cell('bestF1')} | ${cell('rocAuc')} | ${cell('ap')} |`);
+  }
+  lines.push('', 'per protocol: mean over the seeds (worst in brackets)');
+  return lines.join('\n') + '\n';
+}
+
+export function summary(rows: AccuracyRow[]): { mean: Record<(typeof METRICS)[number], number>; worst: Record<(typeof METRICS)[number], number> } {
+  const mean = {} as Record<(typeof METRICS)[number], number>;
+  const worst = {} as Record<(typeof METRICS)[number], number>;
+  for (const m of METRICS) {
+    const v = rows.map((r) => r[m]);
+    mean[m] = v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+    worst[m] = Math.min(...v);
+  }
+  return { mean, worst };
+}
+
+function parseSpec(s: string): ThresholdSpec {
+  const [method, p, l] = s.split(':');
+  const x = Number(p);
+  if (method === 'percentile') return { method, percentile: x };
+  if (method === 'mean-std' || method === 'mad') return { method, k: x };
+  if (method === 'spot') return { method, risk: x, level: l === undefined ? 0.9 : Number(l) };
+  throw new Error(`threshold spec ${s}: expected method:param`);
+}
+
+/** Compares threshold rules on the raw scores of an earlier run (no training). */
+async function rethreshold(o: ReturnType<typeof parseArgs>): Promise<void> {
+  const files = (await fsp.readdir(o.raw)).filter((f) => f.startsWith(`${o.tag}--`) && f.endsWith('.json')).sort();
+  if (files.length === 0) throw new Error(`no raw results of tag ${o.tag} in ${o.raw}`);
+  const raws: Raw[] = await Promise.all(files.map(async (f) => JSON.parse(await fsp.readFile(path.join(o.raw, f), 'utf8')) as Raw));
+  const md: string[] = [];
+  for (const spec of o.thresholds.split(',')) {
+    const rows: AccuracyRow[] = raws.map((r) => {
+      const th = fitThreshold(r.held, parseSpec(spec));
+      return { protocol: r.protocol, seed: r.seed, trainSeconds: 0, scoreSeconds: 0, trainSessions: 0, testSessions: r.scores.length, anomalies: r.labels.filter((x) => x).length, threshold: th.value, thresholdMethod: spec, ...measure(r.scores, r.labels, th.value) };
+    });
+    const s = summary(rows);
+    // hdfs-time-rev is set apart too: its scored half holds message types its training half never shows (README "Accuracy")
+    const x = summary(rows.filter((r) => r.protocol !== 'hdfs-time-rev'));
+    md.push(`${spec.padEnd(16)} F1 mean ${s.mean.f1.toFixed(3)} worst ${s.worst.f1.toFixed(3)}; without hdfs-time-rev mean ${x.mean.f1.toFixed(3)} worst ${x.worst.f1.toFixed(3)}  | per run: ${rows.map((r) => `${r.protocol.replace('hdfs-', '')}/${r.seed} ${r.f1.toFixed(3)}(${r.fp}fp,${r.fn}fn)`).join(' ')}`);
+  }
+  process.stdout.write(md.join('\n') + '\n');
+}
+
+/** Rewrites the markdown table of an earlier run from its JSON (`--table --tag NAME`). */
+async function rebuildTable(o: ReturnType<typeof parseArgs>): Promise<void> {
+  const base = path.join(o.out, `accuracy-${o.tag}`);
+  const r = JSON.parse(await fsp.readFile(`${base}.json`, 'utf8')) as { rows: AccuracyRow[]; sets: string[]; normalOnly: boolean; loadAverage: { start: number[]; end: number[] }; cores: number; backend: string };
+  const title = `${o.tag}${r.normalOnly ? ' (normal-only training)' : ''}${r.sets.length ? ` [${r.sets.join(' ')}]` : ''}`;
+  const md = markdownTable(r.rows, title) + `\nload average ${r.loadAverage.start.map((x) => x.toFixed(2)).join(' ')} at the start, ${r.loadAverage.end.map((x) => x.toFixed(2)).join(' ')} at the end (${r.cores} cores), backend ${r.backend}\n`;
+  fs.writeFileSync(`${base}.md`, md);
+  process.stdout.write(md);
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.rethreshold) return rethreshold(o);
+  if (o.table) return rebuildTable(o);
+  const doc: Record<string, unknown> = {};
+  for (const s of o.sets) setPath(doc, s);
+  const protocols = selected(o.protocols);
+  const sel = useBackend('auto');
+  const load0 = os.loadavg();
+  await fsp.mkdir(o.raw, { recursive: true });
+  await fsp.mkdir(o.out, { recursive: true });
+  const rows: AccuracyRow[] = [];
+  const work = new Map<string, { dir: string; keys: string[]; labels: Map<string, boolean> }>();
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'deepsentry-accuracy-'));
+  try {
+    for (const p of protocols) {
+      const log = path.join(DATA, p.dataset, 'HDFS.log');
+      const labelFile = path.join(DATA, p.dataset, 'anomaly_label.csv');
+      for (const seed of o.seeds) {
+        const config: PipelineConfig = resolvePipelineConfig({ ...doc, seed }, 'bench --set');
+        const wkey = `${p.dataset} ${JSON.stringify(config.logs)}`;
+        let w = work.get(wkey);
+        if (!w) {
+          const dir = path.join(tmp, `prep-${work.size}`);
+          await prepareLogs([log], dir, config.logs);
+          const keys = groupByKey(await loadSessions(dir)).map((g) => g[0].key);
+          w = { dir, keys, labels: (await loadSessionLabels(labelFile)).labels };
+          work.set(wkey, w);
+        }
+        const { train, test } = p.split(w.keys);
+        const labels = w.labels;
+        const normal = o.normalOnly ? await normalOnlySelection(labelFile, [...train]) : null;
+        const trainKeys = normal ? normal.keys : train;
+        const t0 = process.hrtime.bigint();
+        const model = await trainFromPrepared(w.dir, { config, select: (s) => trainKeys.has(s.key), ...(normal ? { training: normal.record } : {}) });
+        const trainSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const outDir = path.join(tmp, `score-${p.name}-${seed}`);
+        const sc = await scoreLog(model, log, outDir, { selectKey: (k) => test.has(k), lines: false });
+        const ss = await readSessionScores(outDir);
+        const scores: number[] = [];
+        const lab: number[] = [];
+        const ids: string[] = [];
+        ss.ids.forEach((id, i) => {
+          const l = labels.get(id);
+          if (l === undefined) return;
+          ids.push(id);
+          scores.push(ss.scores[i]);
+          lab.push(l ? 1 : 0);
+        });
+        const m = measure(scores, lab, model.threshold);
+        const row: AccuracyRow = {
+          protocol: p.name,
+          seed,
+          trainSessions: trainKeys.size,
+          testSessions: scores.length,
+          anomalies: lab.filter((x) => x).length,
+          threshold: model.threshold,
+          thresholdMethod: model.thresholds.session.method,
+          ...m,
+          trainSeconds,
+          scoreSeconds: sc.seconds,
+        };
+        rows.push(row);
+        const raw: Raw = { protocol: p.name, seed, held: [...(model.heldBackScores ?? [])], ids, scores, labels: lab };
+        await fsp.writeFile(path.join(o.raw, `${o.tag}--${p.name}--${seed}.json`), JSON.stringify(raw));
+        model.dispose();
+        await fsp.rm(outDir, { recursive: true, force: true });
+        process.stderr.write(
+          `${o.tag} ${p.name} seed ${seed}: F1 ${m.f1.toFixed(3)} (P ${m.precision.toFixed(3)} R ${m.recall.toFixed(3)}; ${m.tp} ${m.fp} ${m.fn}) best ${m.bestF1.toFixed(3)} AUC ${m.rocAuc.toFixed(4)} AP ${m.ap.toFixed(3)} | train ${trainSeconds.toFixed(1)} s, load ${os.loadavg()[0].toFixed(2)}\n`,
+        );
+      }
+    }
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+  const s = summary(rows);
+  const title = `${o.tag}${o.normalOnly ? ' (normal-only training)' : ''}${o.sets.length ? ` [${o.sets.join(' ')}]` : ''}`;
+  const result = {
+    tag: o.tag,
+    sets: o.sets,
+    normalOnly: o.normalOnly,
+    seeds: o.seeds,
+    backend: sel.backend,
+    loadAverage: { start: load0, end: os.loadavg() },
+    cores: os.cpus().length,
+    date: new Date().toISOString(),
+    summary: s,
+    rows,
+  };
+  const base = path.join(o.out, `accuracy-${o.tag}`);
+  fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
+  const md = markdownTable(rows, title) + `\nload average ${load0.map((x) => x.toFixed(2)).join(' ')} at the start, ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} at the end (${os.cpus().length} cores), backend ${sel.backend}\n`;
+  fs.writeFileSync(`${base}.md`, md);
+  process.stdout.write(md);
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    process.stderr.write(`${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  });
+}
