@@ -37,18 +37,12 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import * as zlib from 'node:zlib';
 import { createScorer } from '../lib/live/engine';
 import { LiveMonitor } from '../lib/live/monitor';
 import { LiveServer } from '../lib/live/server';
 import { FileFollower } from '../lib/live/tail';
+import { readInput } from './input';
 
-/** Input: $DEEPSENTRY_HDFS (a plain HDFS log), else the sample the package ships (data/sample/HDFS.log.gz). */
-function readInput(): string[] {
-  const file = process.env.DEEPSENTRY_HDFS;
-  const text = file ? fs.readFileSync(file, 'utf8') : zlib.gunzipSync(fs.readFileSync(path.resolve(__dirname, '../data/sample/HDFS.log.gz'))).toString('utf8');
-  return text.split('\n').filter((l) => l !== '');
-}
 const now = () => performance.timeOrigin + performance.now();
 
 // ---------------------------------------------------------------------------------------------- load generator

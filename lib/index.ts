@@ -3,7 +3,10 @@
  *
  *   import { DeepSentry, trainModel, scoreLog, runPipeline, resolvePipelineConfig } from 'deepsentry';
  *   const model = await DeepSentry.load('model-dir');
- *   const { sessions, lines } = await model.scoreLines(rawLines);
+ *   const s = model.session();                 // sessions stay open across pushes (idle timeout by log time)
+ *   const { lines, sessions } = await s.push(rawLines);   // lines scored now, sessions that closed now
+ *   const rest = await s.end();                // end of input: the still-open sessions close (censored)
+ *   const once = await model.scoreLines(rawLines);   // one-shot: the batch is the whole input
  *
  * Layers: lib/pipeline (train, score, run, the model), lib/logs (ingestion), lib/eval (metrics and reports),
  * lib/live (the live monitor; `createModelScorer` is its scorer for trained models), lib/scale (scale-out on

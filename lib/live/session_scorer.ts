@@ -73,7 +73,7 @@ export abstract class SessionScorer<S extends OpenSession> {
    */
   constructor(
     protected readonly windowLines: number,
-    private readonly idleTimeoutMs: number | null,
+    protected readonly idleTimeoutMs: number | null,
     private readonly maxOpen: number,
   ) {
     this.sessionizer = this.newSessionizer();
@@ -154,12 +154,22 @@ export abstract class SessionScorer<S extends OpenSession> {
     s.clock = this.clock();
   }
 
+  /**
+   * Whether a closed session's end is scored as an event. The live monitor scores every end (default); a
+   * scorer that must agree with batch scoring (`deepsentry score`, the in-process API) overrides it with
+   * lib/logs' sessionEnded: no end event for an evicted session, nor for one still open at the end of input
+   * when sessions have an idle timeout (censored).
+   */
+  protected endScored(_c: ClosedSession): boolean {
+    return true;
+  }
+
   /** Sessionizer callback: a session closed (idle, evicted, end of input, time window). */
   private closed(c: ClosedSession): void {
     const s = this.sessions.get(c.key);
     if (s === undefined) return;
     this.sessions.delete(c.key);
-    this.ended(c.key, s, endReasonOf(c.reason));
+    if (this.endScored(c)) this.ended(c.key, s, endReasonOf(c.reason));
   }
 
   /**

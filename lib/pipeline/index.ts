@@ -23,4 +23,5 @@ export { HIGH_FLAG_RATE, scoreLog, scoreWarnings, type ScoreLogOptions, type Sco
 export { runTextStage, runEncodeStage, runDetectorStage, loadTextStage, TEXT_MODEL_DIR, VECTORS_DIR, MODEL_DIR } from './stages';
 export { runPipeline, trainModel, type PipelineOptions, type RunOptions, type RunSummary, type StageTiming, type TrainSummary } from './run';
 export { ModelScorer, createModelScorer, type ModelScorerOptions } from './live';
+export { ScoringSession, type ClosedSessionScore, type LineScore, type ScoringSessionOptions, type ScoringUpdate, type SessionEnd } from './session';
 export { consoleReporter, type Verbosity } from './progress';

@@ -13,7 +13,7 @@
 import { DeepSentryError } from '../errors';
 import type { LogConfig } from '../logs/config';
 import { configuredFormat, type LogFormat } from '../logs/formats';
-import { SessionKeyer } from '../logs/sessions';
+import { sessionEnded, SessionKeyer, type ClosedSession } from '../logs/sessions';
 import { SessionScorer, type OpenSession, type SessionsSnapshot } from '../live/session_scorer';
 import type { EndReason, EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions } from '../live/types';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
@@ -27,7 +27,17 @@ export interface ModelScorerOptions extends ScorerOptions, LoadOptions {
    * several partitions reaches each of them, and each scores its own.
    */
   ownsKey?: (key: string) => boolean;
+  /**
+   * Score session ends as batch scoring does (`deepsentry score`, lib/logs' sessionEnded): no end event for an
+   * evicted session, nor, at the end of input (`flush`), for one that has timestamps when sessions have an idle
+   * timeout (censored: the input stopped before the timeout said it was over). Default false: the live
+   * monitor scores every end. The in-process API (lib/pipeline/session.ts) sets it.
+   */
+  censorEnds?: boolean;
 }
+
+/** This module's path: a worker thread builds the model scorer from it (`createModelScorer`, see lib/live/worker.ts). */
+export const MODEL_SCORER_MODULE = __filename;
 
 /**
  * The session keyer of the live scorer for a model's log configuration: sessions by key (`auto` is `key`),
@@ -116,6 +126,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private last: ModelEvent[] = [];
 
   private readonly ownsKey: ((key: string) => boolean) | undefined;
+  /** see ModelScorerOptions.censorEnds */
+  private readonly censorEnds: boolean;
 
   constructor(
     readonly model: DeepSentry,
@@ -132,6 +144,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.keyer = keyer;
     this.W = W;
     this.ownsKey = opts.ownsKey;
+    this.censorEnds = opts.censorEnds === true;
     this.countWeight = model.countModel ? model.config.scoring.counts : 0;
   }
 
@@ -171,6 +184,10 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       this.addLine(this.keyer, key, s, l, ts);
       this.out.push(new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, window, this));
     }
+  }
+
+  protected override endScored(c: ClosedSession): boolean {
+    return !this.censorEnds || sessionEnded(c.reason, this.idleTimeoutMs, c.lastTs);
   }
 
   /** A session ended: its end event, the window of its last messages and END_MESSAGE. */

@@ -28,8 +28,8 @@ import { useBackend, type BackendChoice, type BackendSelection } from '../backen
 import { resolvePipelineConfig, type PipelineConfig } from './config';
 import { SequenceModel, type SequenceModelJson } from './sequence';
 import { CountModel, countMessages, type CountModelJson } from './counts';
-// Circular with live.ts, used only at call time (never while the modules load).
-import { ModelScorer } from './live';
+// Circular (session.ts → live.ts → this module), used only at call time (never while the modules load).
+import { ScoringSession, type ScoringSessionOptions } from './session';
 
 /** The first id of a distinct message in the model's table (0 = window padding, 1 = end of session). */
 export const FIRST_ID = 2;
@@ -96,7 +96,10 @@ export interface SessionExplanation {
 export interface ScoreLinesResult {
   /** one entry per input line and session it belongs to (lines that parse into no session have none) */
   lines: Array<{ index: number; session: string; score: number; anomaly: boolean }>;
-  /** one entry per session: max score over its lines and its end, and the input indices of its lines */
+  /**
+   * one entry per session key, in the order their first segment closed (as sessions.csv): max score over its
+   * segments (each: its lines and its end when that is scored), and the input indices of its lines
+   */
   sessions: Array<{ session: string; score: number; anomaly: boolean; lines: number[] }>;
   /** the saved threshold the decisions use */
   threshold: number;
@@ -124,6 +127,8 @@ export class DeepSentry {
   readonly tokenizer: Tokenizer;
   /** set by load: where the model came from */
   directory: string | null = null;
+  /** set by load: the backend options it was loaded with (a session's worker thread loads it with them too) */
+  loadOptions: LoadOptions = {};
   /**
    * set by training (not saved): the per-key scores of the held-back training sessions the threshold was fitted
    * on, for evaluations that compare threshold rules without retraining (bench/accuracy.ts)
@@ -399,6 +404,8 @@ export class DeepSentry {
     ensureBackend(options);
     const m = DeepSentry.fromJson(json, weights, path.join(path.resolve(dir), 'model.json'));
     m.directory = path.resolve(dir);
+    if (options.backend !== undefined) m.loadOptions.backend = options.backend;
+    if (options.threads !== undefined) m.loadOptions.threads = options.threads;
     return m;
   }
 
@@ -435,29 +442,43 @@ export class DeepSentry {
   }
 
   /**
-   * Scores a batch of raw log lines in-process (the library form of `deepsentry score`): lines are parsed
-   * with the model's format, grouped into sessions, and every session ends with the batch. Returns each line
-   * event (one per line and session it belongs to) and each session's score (max over its events), with the
-   * decision at the saved threshold. For a continuing stream use the live scorer (`createModelScorer`).
+   * Opens a scoring session (lib/pipeline/session.ts): push raw lines as they come, `end()` at the end of
+   * input. Sessions stay open across pushes until their idle timeout by log time or the end of input, and the
+   * scores are `deepsentry score`'s on the same lines. Scoring runs in a worker thread for a model loaded
+   * from a directory (in this thread in chunks for one only in memory): the event loop is never held long.
    */
-  async scoreLines(lines: readonly string[]): Promise<ScoreLinesResult> {
-    const scorer = new ModelScorer(this, { idleTimeoutMs: null });
-    const raw = lines.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text }));
-    const events = [...(await scorer.scoreLines(raw)), ...(await scorer.flush())];
-    const t = this.threshold;
-    const bySession = new Map<string, { session: string; score: number; anomaly: boolean; lines: number[] }>();
-    const out: ScoreLinesResult = { lines: [], sessions: [], threshold: t };
-    for (const e of events) {
-      let s = bySession.get(e.session);
-      if (!s) bySession.set(e.session, (s = { session: e.session, score: -Infinity, anomaly: false, lines: [] }));
-      if (e.score > s.score) s.score = e.score;
-      if (!e.isSessionEnd) {
-        s.lines.push(e.seq);
-        out.lines.push({ index: e.seq, session: e.session, score: e.score, anomaly: e.score >= t });
+  session(options: ScoringSessionOptions = {}): ScoringSession {
+    return new ScoringSession(this, options);
+  }
+
+  /**
+   * One-shot scoring of a batch of raw log lines, the batch being the whole input: `session()`, one `push`,
+   * `end()`. The result is `deepsentry score`'s on the same lines (sessions cut by the idle timeout by log
+   * time; at the end of the batch a session's end is censored when the model's sessions have an idle timeout
+   * and its lines timestamps). Returns each line event (one per line and session it belongs to, `index` = the
+   * line's position in `lines`) and each session key's score (max over its segments, as sessions.csv), with
+   * the decision at the saved threshold. For a continuing stream, keep a `session()` open instead.
+   */
+  async scoreLines(lines: readonly string[], options: ScoringSessionOptions = {}): Promise<ScoreLinesResult> {
+    const s = this.session(options);
+    try {
+      const a = await s.push(lines);
+      const b = await s.end();
+      const out: ScoreLinesResult = { lines: a.lines, sessions: [], threshold: a.threshold };
+      const byKey = new Map<string, ScoreLinesResult['sessions'][number]>();
+      for (const seg of [...a.sessions, ...b.sessions]) {
+        const k = byKey.get(seg.session);
+        if (k === undefined) byKey.set(seg.session, { session: seg.session, score: seg.score, anomaly: false, lines: seg.lines.slice() });
+        else {
+          if (seg.score > k.score) k.score = seg.score;
+          k.lines.push(...seg.lines);
+        }
       }
+      for (const k of byKey.values()) out.sessions.push({ ...k, lines: k.lines.sort((x, y) => x - y), anomaly: k.score >= out.threshold });
+      return out;
+    } finally {
+      await s.close();
     }
-    for (const s of bySession.values()) out.sessions.push({ ...s, anomaly: s.score >= t });
-    return out;
   }
 
   /** Frees the tfjs variables. */

@@ -1,0 +1,131 @@
+/**
+ * One answer for the same lines, whichever way they are scored: `deepsentry score`, the in-process API
+ * (DeepSentry.session with an explicit end of input, and the one-shot scoreLines) and `deepsentry live
+ * --follow` give identical per-session and per-line scores on a real hdfs-dev slice with the trained model —
+ * sessions cut by the idle timeout by log time, the sessions still open at the end of input censored.
+ * Also the session contract itself: sessions stay open across pushes, and calls after the end are refused.
+ */
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DeepSentryError } from '../../lib/errors';
+import { DeepSentry } from '../../lib/pipeline';
+import type { ClosedSessionScore, LineScore } from '../../lib/pipeline/session';
+import { runCli, startCli, until } from '../support/cli';
+import { requireData } from '../support/data';
+import { hdfsSlice, trainedModel } from '../support/pipeline-fixtures';
+import { tempDir } from '../support/tmp';
+
+const rows = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+
+describe('score, the API and live agree', function () {
+  this.timeout(300_000);
+  let modelDir: string;
+  let log: string;
+  let lines: string[];
+  /** sessions.csv: key → score; lines.csv: `line_no|session` → score */
+  const cliSessions = new Map<string, number>();
+  const cliLines = new Map<string, number>();
+
+  before(async function () {
+    requireData(this);
+    modelDir = await trainedModel();
+    log = hdfsSlice(10_000);
+    lines = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    const out = tempDir('api-score');
+    const r = runCli(['score', log, '--model', modelDir, '--out', out, '--force']);
+    expect(r.code, r.stderr).to.equal(0);
+    for (const [k, s] of rows(path.join(out, 'sessions.csv'))) cliSessions.set(k!, Number(s));
+    for (const [n, k, s] of rows(path.join(out, 'lines.csv'))) cliLines.set(`${n}|${k}`, Number(s));
+  });
+
+  /** Per key: max over its segments (as sessions.csv). */
+  const byKey = (segments: readonly ClosedSessionScore[]) => {
+    const m = new Map<string, number>();
+    for (const s of segments) m.set(s.session, Math.max(m.get(s.session) ?? -Infinity, s.score));
+    return m;
+  };
+  /** Scores as score writes them: float32 printed to 9 significant digits, which reads back exactly. */
+  const f32 = (x: number) => Number(Math.fround(x).toPrecision(9));
+
+  function expectSameSessions(got: Map<string, number>, what: string): void {
+    expect(got.size, `${what}: sessions`).to.equal(cliSessions.size);
+    const differ = [...cliSessions].filter(([k, s]) => f32(got.get(k) ?? NaN) !== s);
+    expect(differ.slice(0, 5).map(([k, s]) => `${k}: score ${s}, ${what} ${got.get(k)}`), `${differ.length} sessions differ`).to.deep.equal([]);
+  }
+
+  function expectSameLines(got: readonly LineScore[], what: string): void {
+    expect(got.length, `${what}: line events`).to.equal(cliLines.size);
+    const differ = got.filter((l) => f32(l.score) !== cliLines.get(`${l.index + 1}|${l.session}`));
+    expect(differ.slice(0, 5).map((l) => `line ${l.index + 1} ${l.session}: score ${cliLines.get(`${l.index + 1}|${l.session}`)}, ${what} ${l.score}`), `${differ.length} line events differ`).to.deep.equal([]);
+  }
+
+  let pushed: { lines: LineScore[]; ended: ClosedSessionScore[]; atEnd: ClosedSessionScore[] };
+
+  it('the API (session: pushes of 1,000 lines, then end()) gives the scores of `deepsentry score`', async () => {
+    const model = await DeepSentry.load(modelDir);
+    const s = model.session();
+    pushed = { lines: [], ended: [], atEnd: [] };
+    for (let i = 0; i < lines.length; i += 1000) {
+      const u = await s.push(lines.slice(i, i + 1000));
+      pushed.lines.push(...u.lines);
+      pushed.ended.push(...u.sessions);
+    }
+    const e = await s.end();
+    expect(e.lines).to.deep.equal([]);
+    pushed.atEnd = e.sessions;
+    // Sessions span pushes (a block's lines come minutes apart); some end by the idle timeout before the end
+    // of input, and at the end of input every open one is censored (the model has an idle timeout).
+    expect(pushed.ended.length).to.be.greaterThan(0);
+    expect(pushed.ended.every((x) => x.end === 'idle')).to.equal(true);
+    expect(pushed.atEnd.length).to.be.greaterThan(0);
+    expect(pushed.atEnd.every((x) => x.end === 'censored')).to.equal(true);
+    const spanning = [...pushed.ended, ...pushed.atEnd].filter((x) => Math.floor(x.lines[0]! / 1000) !== Math.floor(x.lines[x.lines.length - 1]! / 1000));
+    expect(spanning.length).to.be.greaterThan(0);
+    expectSameLines(pushed.lines, 'API session');
+    expectSameSessions(byKey([...pushed.ended, ...pushed.atEnd]), 'API session');
+    await s.end().then(
+      () => expect.fail('a second end() was accepted'),
+      (err) => expect(err).to.be.instanceOf(DeepSentryError).with.property('message').that.matches(/end\(\): the session has ended/),
+    );
+    await s.push(lines.slice(0, 1)).then(
+      () => expect.fail('a push after end() was accepted'),
+      (err) => expect(err).to.be.instanceOf(DeepSentryError).with.property('code', 'DS_INVALID_ARGUMENT'),
+    );
+    model.dispose();
+  });
+
+  it('the one-shot scoreLines (the batch is the whole input) and an in-memory model in this thread give the same', async () => {
+    const model = await DeepSentry.load(modelDir);
+    const r = await model.scoreLines(lines);
+    expectSameLines(r.lines, 'scoreLines');
+    expectSameSessions(new Map(r.sessions.map((x) => [x.session, x.score])), 'scoreLines');
+    expect(r.sessions.filter((x) => x.anomaly).length).to.equal([...cliSessions.values()].filter((x) => x >= model.threshold).length);
+    const inThread = await model.scoreLines(lines, { worker: false });
+    expect(inThread).to.deep.equal(r);
+    expect(() => model.session({ chunkLines: 0 })).to.throw(DeepSentryError, /chunkLines/);
+    model.dispose();
+  });
+
+  it('`deepsentry live --follow` gives the same per-line and per-session scores', async () => {
+    expect(pushed, 'the API test ran first').to.not.equal(undefined);
+    const dir = tempDir('api-live');
+    const alerts = path.join(dir, 'alerts.ndjson');
+    // A threshold below every score makes every event an alert: the alert file is the live scores.
+    const c = startCli(['live', '--model', modelDir, '--follow', log, '--alerts', alerts, '--threshold-mode', 'fixed', '--threshold=-1e30', '--context', '1', '--poll-ms', '10', '--quiet']);
+    const expected = pushed.lines.length + pushed.ended.length;
+    const count = () => (fs.existsSync(alerts) ? fs.readFileSync(alerts, 'utf8').split('\n').length - 1 : 0);
+    try {
+      await until(() => count() >= expected || c.child.exitCode !== null, `${expected} live events`, 240_000);
+    } finally {
+      c.child.kill('SIGTERM');
+      expect(await c.exit, c.err()).to.equal(0);
+    }
+    const events = fs.readFileSync(alerts, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { lineNo: number; session: string; score: number; isSessionEnd: boolean; endReason?: string });
+    expect(events.length).to.equal(expected);
+    expectSameLines(events.filter((e) => !e.isSessionEnd).map((e) => ({ index: e.lineNo - 1, session: e.session, score: e.score, anomaly: false })), 'live');
+    const segments = events.map((e) => ({ session: e.session, score: e.score, anomaly: false, lines: [], end: 'idle' as const }));
+    expectSameSessions(byKey(segments), 'live');
+    expect(events.filter((e) => e.isSessionEnd).every((e) => e.endReason === 'idle')).to.equal(true);
+  });
+});
