@@ -170,7 +170,11 @@ export abstract class SessionScorer<S extends OpenSession> {
     if (s === undefined) return;
     this.sessions.delete(c.key);
     if (this.endScored(c)) this.ended(c.key, s, endReasonOf(c.reason));
+    else this.endedUnscored(c.key, s, endReasonOf(c.reason));
   }
+
+  /** A session ended whose end is not scored (see endScored): the scorer may say so; default nothing. */
+  protected endedUnscored(_key: string, _s: S, _reason: EndReason): void {}
 
   /**
    * Wall-clock time is `nowMs` and no line came: ends the sessions that are idle by then. Only a stream that

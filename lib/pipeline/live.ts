@@ -30,8 +30,10 @@ export interface ModelScorerOptions extends ScorerOptions, LoadOptions {
   /**
    * Score session ends as batch scoring does (`deepsentry score`, lib/logs' sessionEnded): no end event for an
    * evicted session, nor, at the end of input (`flush`), for one that has timestamps when sessions have an idle
-   * timeout (censored: the input stopped before the timeout said it was over). Default false: the live
-   * monitor scores every end. The in-process API (lib/pipeline/session.ts) sets it.
+   * timeout (censored: the input stopped before the timeout said it was over). Such a session still closes
+   * with an end event, of score -Infinity (no score: it never exceeds a threshold nor raises a max), so the
+   * caller knows it closed. Default false: the live monitor scores every end. The in-process API
+   * (lib/pipeline/session.ts) sets it.
    */
   censorEnds?: boolean;
 }
@@ -79,6 +81,8 @@ class ModelEvent implements ScoredEvent {
   key = '';
   /** the expected message once predicted (null: none) */
   predicted: string | null | undefined = undefined;
+  /** an end that is not scored (ModelScorerOptions.censorEnds): score stays -Infinity */
+  unscored = false;
   constructor(
     readonly seq: number,
     readonly lineNo: number,
@@ -190,6 +194,15 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     return !this.censorEnds || sessionEnded(c.reason, this.idleTimeoutMs, c.lastTs);
   }
 
+  /** An evicted or censored session (censorEnds): its end event without a score (-Infinity; see finish). */
+  protected override endedUnscored(key: string, s: OpenState, endReason: EndReason): void {
+    const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this);
+    e.score = -Infinity;
+    e.predicted = null;
+    e.unscored = true;
+    this.out.push(e);
+  }
+
   /** A session ended: its end event, the window of its last messages and END_MESSAGE. */
   protected ended(key: string, s: OpenState, endReason: EndReason): void {
     const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this);
@@ -219,6 +232,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.last = batch;
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
+      if (e.unscored) continue;
       const key = e.ids.join(',');
       e.key = key;
       const known = cache.get(key);

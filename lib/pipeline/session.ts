@@ -50,9 +50,10 @@ export interface LineScore {
 /**
  * Why a session closed: `idle` (its idle timeout passed by log time), `window` (its time window ended),
  * `flush` (the end of input, scored: no idle timeout or no timestamps), `censored` (open at the end of input,
- * its end not scored).
+ * its end not scored), `evicted` (more than the model's logs.session.maxOpen sessions were open and it was
+ * the least recently active: its end is not scored, as in `score`).
  */
-export type SessionEnd = Exclude<EndReason, 'evicted'> | 'censored';
+export type SessionEnd = EndReason | 'censored';
 
 /** A session (segment) that closed: its score is the max over its lines and its end when that was scored. */
 export interface ClosedSessionScore {
@@ -147,8 +148,6 @@ export class ScoringSession {
       const out = this.update();
       try {
         if (this.scorer !== null) this.take(await (await this.scorer).flush(), out);
-        for (const s of this.open.values()) out.sessions.push({ ...s, anomaly: s.score >= out.threshold });
-        this.open.clear();
       } finally {
         await this.release();
       }
@@ -190,8 +189,10 @@ export class ScoringSession {
       if (e.score > s.score) s.score = e.score;
       if (e.isSessionEnd) {
         this.open.delete(e.session);
-        // (an evicted session's end is never scored here: ModelScorer's censorEnds)
-        s.end = (e.endReason ?? 'flush') as SessionEnd;
+        // An end that is not scored comes with score -Infinity (ModelScorer's censorEnds): evicted, or censored
+        // at the end of input.
+        const unscored = e.score === -Infinity;
+        s.end = e.endReason === 'flush' && unscored ? 'censored' : (e.endReason ?? 'flush');
         s.anomaly = s.score >= t;
         out.sessions.push(s);
       } else {

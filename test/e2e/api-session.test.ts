@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../../lib/errors';
-import { DeepSentry } from '../../lib/pipeline';
+import { DeepSentry, scoreLog } from '../../lib/pipeline';
 import type { ClosedSessionScore, LineScore } from '../../lib/pipeline/session';
 import { runCli, startCli, until } from '../support/cli';
 import { requireData } from '../support/data';
@@ -104,6 +104,25 @@ describe('score, the API and live agree', function () {
     const inThread = await model.scoreLines(lines, { worker: false });
     expect(inThread).to.deep.equal(r);
     expect(() => model.session({ chunkLines: 0 })).to.throw(DeepSentryError, /chunkLines/);
+    model.dispose();
+  });
+
+  it('with more sessions open than logs.session.maxOpen, evicted sessions close unscored, as in `score`', async () => {
+    const model = await DeepSentry.load(modelDir);
+    model.logConfig.session.maxOpen = 20;
+    const out = tempDir('api-evict');
+    const summary = await scoreLog(model, log, out);
+    const want = new Map(rows(path.join(out, 'sessions.csv')).map(([k, x]) => [k!, Number(x)]));
+    const s = model.session({ worker: false });
+    const segments: ClosedSessionScore[] = [];
+    for (let i = 0; i < lines.length; i += 1000) segments.push(...(await s.push(lines.slice(i, i + 1000))).sessions);
+    segments.push(...(await s.end()).sessions);
+    const evicted = segments.filter((x) => x.end === 'evicted');
+    expect(evicted.length).to.be.greaterThan(100);
+    const got = byKey(segments);
+    expect(got.size).to.equal(summary.sessions);
+    const differ = [...want].filter(([k, x]) => f32(got.get(k) ?? NaN) !== x);
+    expect(differ.slice(0, 5), `${differ.length} sessions differ`).to.deep.equal([]);
     model.dispose();
   });
 
