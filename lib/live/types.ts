@@ -46,7 +46,10 @@ export interface ScoredEvent {
   offset: number;
   /** Session key (e.g. an HDFS block id). A line naming several sessions gives one event per session. */
   session: string;
-  /** Anomaly score: higher is more anomalous. Compared with the threshold by the monitor. */
+  /**
+   * Anomaly score: higher is more anomalous. Compared with the threshold by the monitor. -Infinity on an end
+   * event whose end is not scored (only from a model scorer with `censorEnds`, which the in-process API uses).
+   */
   score: number;
   /** True for the event that closes a session (idle timeout, eviction, end of input). */
   isSessionEnd: boolean;

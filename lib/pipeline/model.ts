@@ -446,6 +446,7 @@ export class DeepSentry {
    * input. Sessions stay open across pushes until their idle timeout by log time or the end of input, and the
    * scores are `deepsentry score`'s on the same lines. Scoring runs in a worker thread for a model loaded
    * from a directory (in this thread in chunks for one only in memory): the event loop is never held long.
+   * `end()` or `close()` releases the worker thread; a session left open keeps it (and the process) alive.
    */
   session(options: ScoringSessionOptions = {}): ScoringSession {
     return new ScoringSession(this, options);

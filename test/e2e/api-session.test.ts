@@ -92,10 +92,24 @@ describe('score, the API and live agree', function () {
       () => expect.fail('a push after end() was accepted'),
       (err) => expect(err).to.be.instanceOf(DeepSentryError).with.property('code', 'DS_INVALID_ARGUMENT'),
     );
+    const t = model.session({ worker: false });
+    await t.push('one line' as unknown as string[]).then(
+      () => expect.fail('a string was accepted as lines'),
+      (err) => expect(err).to.be.instanceOf(DeepSentryError).with.property('message').that.matches(/push\(lines\): expected an array of strings/),
+    );
+    await t.push([lines[0]!, 42 as unknown as string]).then(
+      () => expect.fail('a number was accepted as a line'),
+      (err) => expect(err).to.be.instanceOf(DeepSentryError).with.property('message').that.matches(/lines\[1\] is number/),
+    );
+    await t.close();
+    await t.end().then(
+      () => expect.fail('end() after close() was accepted'),
+      (err) => expect(err).to.be.instanceOf(DeepSentryError).with.property('message').that.matches(/been closed/),
+    );
     model.dispose();
   });
 
-  it('the one-shot scoreLines (the batch is the whole input) and an in-memory model in this thread give the same', async () => {
+  it('the one-shot scoreLines (the batch is the whole input), in the worker and in this thread, gives the same', async () => {
     const model = await DeepSentry.load(modelDir);
     const r = await model.scoreLines(lines);
     expectSameLines(r.lines, 'scoreLines');
