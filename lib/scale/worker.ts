@@ -282,7 +282,7 @@ export class ScaleWorker implements MonitorService {
     const rs = [...this.runners.values()];
     return {
       now: Math.floor(Date.now() / 1000),
-      scorer: rs[0]?.scorerName ?? 'bilstm',
+      scorer: ModelScorer.NAME,
       source: `nats stream ${this.opened.topo.stream}`,
       startedAt: this.startedAt.toISOString(),
       ready: this.ready,
@@ -371,10 +371,6 @@ class PartitionRunner {
     });
     const floor = o.threshold.floor ?? w.model.threshold;
     this.threshold = new LiveThreshold({ ...o.threshold, floor });
-  }
-
-  get scorerName(): string {
-    return this.scorer.name;
   }
 
   scorerStats(): { openSessions: number; evictedSessions: number; unparsedLines: number } {
