@@ -8,7 +8,7 @@ command -v make >/dev/null || need+=(make)          # node-gyp's generator (cmak
 command -v python3 >/dev/null || need+=(python3)    # node-gyp runs gyp with it
 # Debian's chromium: the report and dashboard browser checks drive it with playwright-core (a test tool's own browser download cannot work offline).
 [ -x /usr/bin/chromium ] || need+=(chromium)
-# Debian's nats-server (JetStream): test/scale.test.ts runs the scale-out workers against a real server.
+# Debian's nats-server (JetStream): test/e2e/scale.test.ts runs the scale-out workers against a real server.
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -2,7 +2,8 @@
  * The live dashboard served at GET /: one self-contained HTML page (inline CSS and JS, no CDN, no external
  * font), so it works on an offline machine. It polls /api/stats once a second and shows lines/s, the anomaly
  * rate, a score-over-time chart (max score per second and the threshold) drawn on a canvas, and the latest
- * alerts with their context window. Text from logs is only ever inserted with textContent (never as HTML).
+ * alerts with their context window. A scale-out worker's page (its /api/stats has `owned`) also names the
+ * worker, the partitions it owns and their lag, per partition in a table. Text from logs is only ever inserted with textContent (never as HTML).
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -37,6 +38,9 @@ export const DASHBOARD_HTML = `<!doctype html>
   .alert pre { margin:4px 0 0; padding:6px 8px; background:var(--bg); border-radius:4px; overflow-x:auto; font-size:12px; }
   .alert .exp { color:var(--muted); font-size:12px; margin-top:4px; }
   .empty { color:var(--muted); }
+  table { border-collapse:collapse; width:100%; font-variant-numeric:tabular-nums; }
+  th, td { text-align:right; padding:3px 8px; border-top:1px solid var(--line); }
+  th { color:var(--muted); font-weight:normal; font-size:12px; border-top:0; }
 </style>
 </head>
 <body>
@@ -56,6 +60,10 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Score over time</h2>
     <div class="legend"><span><i style="background:#2e90fa"></i>max score / s</span><span><i style="background:#12b76a"></i>mean score / s</span><span><i style="background:#d92d20"></i>threshold</span></div>
     <canvas id="chart" width="900" height="220"></canvas>
+  </section>
+  <section id="parts" hidden>
+    <h2 id="partsTitle">Owned partitions</h2>
+    <table><thead><tr><th>partition</th><th>lag (lines)</th><th>last stream seq</th><th>lines</th><th>alerts</th><th>open sessions</th></tr></thead><tbody id="partRows"></tbody></table>
   </section>
   <section>
     <h2>Latest alerts</h2>
@@ -80,7 +88,9 @@ export const DASHBOARD_HTML = `<!doctype html>
   var lastAlertKey = '';
   var lastNow = 0;
   function render(s) {
-    $('source').textContent = s.source + ' · ' + s.scorer + ' · threshold ' + s.thresholdMode + (s.warmingUp ? ' (warming up)' : '');
+    $('source').textContent = s.source + (s.owned ? ' · worker ' + s.worker + ' · owns ' + s.owned.length + ' of ' + s.partitions + ' partitions · lag ' + fmt(s.lag) : '') +
+      ' · ' + s.scorer + ' · threshold ' + s.thresholdMode + (s.warmingUp ? ' (warming up)' : '');
+    if (s.owned) renderPartitions(s);
     var h = s.history, now = s.now;
     // lines/s over the last 10 complete seconds
     var n = 0, ev = 0, an = 0;
@@ -104,6 +114,17 @@ export const DASHBOARD_HTML = `<!doctype html>
     draw(h);
     var key = s.alerts.length ? s.alerts[0].id + '/' + s.alerts.length : '';
     if (key !== lastAlertKey) { lastAlertKey = key; renderAlerts(s.alerts); }
+  }
+  function renderPartitions(s) {
+    $('parts').hidden = false;
+    $('partsTitle').textContent = 'Owned partitions: ' + s.owned.length + ' of ' + s.partitions + ' · lag ' + fmt(s.lag) + ' line(s)';
+    var body = $('partRows');
+    body.textContent = '';
+    s.owned.forEach(function (p) {
+      var tr = el('tr');
+      [p.partition, p.lag, p.lastSeq, p.lines, p.alerts, p.openSessions].forEach(function (v) { tr.appendChild(el('td', '', String(v))); });
+      body.appendChild(tr);
+    });
   }
   function renderAlerts(alerts) {
     var box = $('alerts');

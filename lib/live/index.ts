@@ -14,5 +14,5 @@ export { FileFollower, TailLine, type FileCursor, type FollowOptions, type TailN
 export { LineSplitter, type SourceLine } from './lines';
 export { TextSink, NdjsonFileSink, WebhookSink, formatAlert, type AlertSink, type WebhookOptions } from './sinks';
 export { StateStore, type Checkpoint } from './state';
-export { LiveServer, parseListen, type ServerOptions } from './server';
+export { LiveServer, parseListen, type MonitorService, type ServerOptions } from './server';
 export { MonitorMetrics } from './metrics';

@@ -102,6 +102,13 @@ export class MonitorMetrics {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: r });
   }
 
+  /** Event-loop delay percentiles in ms (two decimals), as /api/stats shows them. */
+  loopDelayMs(): { p50: number; p99: number; max: number } {
+    const h = this.loopDelay;
+    const ms = (v: number) => Math.round(v / 1e4) / 100;
+    return { p50: h.count ? ms(h.percentile(50)) : 0, p99: h.count ? ms(h.percentile(99)) : 0, max: h.count ? ms(h.max) : 0 };
+  }
+
   /** Counts what a file follower reports (lib/live/tail.ts). */
   tailNotice(n: TailNotice): void {
     if (n.kind === 'truncated') this.fileTruncations.inc();

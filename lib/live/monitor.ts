@@ -20,6 +20,9 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { DeepSentryError, invalidParameterError } from '../errors';
 import { MonitorMetrics } from './metrics';
+import { RecentActivity, type SecondBucket } from './activity';
+
+export type { SecondBucket };
 import { NdjsonFileSink, WebhookSink, type AlertSink } from './sinks';
 import type { StateStore, Checkpoint } from './state';
 import type { FileCursor } from './tail';
@@ -61,18 +64,6 @@ export interface MonitorOptions {
   recentAlerts?: number;
   /** Also export prom-client's default process metrics (default false). */
   defaultMetrics?: boolean;
-}
-
-/** One second of history for the dashboard. */
-export interface SecondBucket {
-  /** Unix time (s). */
-  t: number;
-  lines: number;
-  events: number;
-  anomalies: number;
-  maxScore: number | null;
-  meanScore: number | null;
-  threshold: number | null;
 }
 
 /** What GET /api/stats returns and the dashboard draws. */
@@ -125,7 +116,7 @@ export class LiveMonitor extends EventEmitter {
   private readonly webhook: WebhookSink | null;
   private readonly alertFile: NdjsonFileSink | null;
   private readonly state: StateStore | null;
-  private readonly recentMax: number;
+  private readonly activity: RecentActivity;
 
   private queue: Queued[] = [];
   private qHead = 0;
@@ -152,8 +143,6 @@ export class LiveMonitor extends EventEmitter {
   private nEvents = 0;
   private nAnomalies = 0;
   private nDropped = 0;
-  private history: SecondBucket[] = [];
-  private recent: Alert[] = [];
 
   constructor(scorer: LineScorer, opts: MonitorOptions) {
     super();
@@ -171,7 +160,7 @@ export class LiveMonitor extends EventEmitter {
     this.webhook?.deliveredListeners.push((a) => this.state?.journal([{ d: a.id }]));
     this.alertFile = (this.sinks.find((s) => s instanceof NdjsonFileSink) as NdjsonFileSink | undefined) ?? null;
     this.state = opts.state ?? null;
-    this.recentMax = posInt('recentAlerts', opts.recentAlerts ?? 50);
+    this.activity = new RecentActivity(posInt('recentAlerts', opts.recentAlerts ?? 50));
     this.metrics = new MonitorMetrics(
       {
         scorerStats: () => this.scorer.stats(),
@@ -382,23 +371,17 @@ export class LiveMonitor extends EventEmitter {
     const alerts: Alert[] = [];
     const alertIdx: number[] = [];
     const time = new Date().toISOString();
-    const bucket = this.bucket(lines);
+    const bucket = this.activity.bucket(lines);
     const emitEvents = this.listenerCount('event') > 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       const threshold = this.threshold.observe(e.score);
       const anomaly = e.score > threshold;
       this.metrics.scores.observe(e.score);
-      bucket.events++;
-      if (Number.isFinite(e.score)) {
-        bucket.maxScore = bucket.maxScore === null ? e.score : Math.max(bucket.maxScore, e.score);
-        bucket.meanScore = (bucket.meanScore ?? 0) + e.score; // a sum until the bucket closes
-      }
-      bucket.threshold = Number.isFinite(threshold) ? threshold : null;
+      this.activity.observe(bucket, e.score, threshold, anomaly);
       if (emitEvents) this.emit('event', judgedEvent(e, threshold, anomaly));
       if (!anomaly) continue;
       this.nAnomalies++;
-      bucket.anomalies++;
       this.metrics.anomalies.inc();
       const id = eventId(e);
       if (this.suppressed.size > 0 && this.suppressed.delete(id)) continue; // raised before a restart
@@ -435,24 +418,8 @@ export class LiveMonitor extends EventEmitter {
     this.alertFile?.write(alerts);
     this.state?.journal(alerts.map((a) => ({ a })));
     for (const s of this.sinks) if (s !== this.alertFile) s.write(alerts);
-    for (const a of alerts) {
-      this.recent.push(a);
-      this.emit('anomaly', a);
-    }
-    if (this.recent.length > this.recentMax) this.recent.splice(0, this.recent.length - this.recentMax);
-  }
-
-  private bucket(lines: number): SecondBucket {
-    const t = Math.floor(Date.now() / 1000);
-    let b = this.history[this.history.length - 1];
-    if (!b || b.t !== t) {
-      if (b && b.meanScore !== null && b.events > 0) b.meanScore /= b.events;
-      b = { t, lines: 0, events: 0, anomalies: 0, maxScore: null, meanScore: null, threshold: null };
-      this.history.push(b);
-      if (this.history.length > 300) this.history.shift();
-    }
-    b.lines += lines;
-    return b;
+    this.activity.addAlerts(alerts);
+    for (const a of alerts) this.emit('anomaly', a);
   }
 
   /** Called by the loop between batches (so the scorer's state matches the cursor), and by stop(). */
@@ -560,12 +527,7 @@ export class LiveMonitor extends EventEmitter {
 
   /** Everything the dashboard shows. */
   snapshot(): MonitorSnapshot {
-    const h = this.metrics.loopDelay;
-    const ms = (v: number) => Math.round(v / 1e4) / 100;
     const thr = this.threshold.current();
-    const history = this.history.map((b, i) =>
-      i === this.history.length - 1 && b.meanScore !== null && b.events > 0 ? { ...b, meanScore: b.meanScore / b.events } : b,
-    );
     return {
       now: Math.floor(Date.now() / 1000),
       scorer: this.scorer.name,
@@ -581,9 +543,9 @@ export class LiveMonitor extends EventEmitter {
       thresholdMode: this.threshold.mode,
       warmingUp: this.threshold.warmingUp,
       sessions: this.scorer.stats(),
-      eventLoopDelayMs: { p50: h.count ? ms(h.percentile(50)) : 0, p99: h.count ? ms(h.percentile(99)) : 0, max: h.count ? ms(h.max) : 0 },
-      history,
-      alerts: [...this.recent].reverse(),
+      eventLoopDelayMs: this.metrics.loopDelayMs(),
+      history: this.activity.history(),
+      alerts: this.activity.alerts(),
     };
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The monitor's HTTP side: `POST /ingest` (when the monitor reads from HTTP), `GET /metrics` (Prometheus),
+ * The HTTP side of a live monitor or of a scale-out worker (lib/scale/worker.ts), both seen as a
+ * `MonitorService`: `POST /ingest` (when the monitor reads from HTTP), `GET /metrics` (Prometheus),
  * `GET /health` (the process is up), `GET /ready` (it accepts lines), `GET /` (the dashboard) and
- * `GET /api/stats` (what the dashboard draws).
+ * `GET /api/stats` (what the dashboard draws; a worker's adds the partitions it owns and their lag).
  *
  * Safe by default: binds to 127.0.0.1 unless told otherwise; with a token every route but /health and /ready
  * needs `Authorization: Bearer TOKEN` (the dashboard page and its data also accept `?token=`, since a
@@ -14,7 +15,20 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { DeepSentryError, invalidParameterError } from '../errors';
 import { DASHBOARD_HTML } from './dashboard';
-import type { LiveMonitor } from './monitor';
+import type { Registry } from 'prom-client';
+import type { MonitorSnapshot } from './monitor';
+
+/** What the server needs of what it serves: a LiveMonitor, or a scale-out worker (lib/scale/worker.ts). */
+export interface MonitorService {
+  /** Takes lines now (GET /ready answers 503 otherwise). */
+  readonly ready: boolean;
+  /** GET /api/stats: what the dashboard draws. */
+  snapshot(): MonitorSnapshot;
+  /** GET /metrics. */
+  readonly metrics: { readonly registry: Registry };
+  /** POST /ingest: queues all the lines or none (false: the queue is full). Needed when `ingest` is on. */
+  offer?(lines: string[]): boolean;
+}
 
 /** Options of the HTTP server. */
 export interface ServerOptions {
@@ -57,9 +71,10 @@ export class LiveServer {
   readonly refused = new Map<number, number>();
 
   constructor(
-    private readonly monitor: LiveMonitor,
+    private readonly monitor: MonitorService,
     opts: ServerOptions,
   ) {
+    if (opts.ingest && !monitor.offer) throw invalidParameterError('ingest', 'false for a service that takes no lines over HTTP', opts.ingest);
     const maxBodyBytes = opts.maxBodyBytes ?? 1 << 20;
     if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) throw invalidParameterError('maxBodyBytes', 'a positive integer', maxBodyBytes);
     if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token.length < 8)) {
@@ -156,7 +171,7 @@ export class LiveServer {
   }
 
   private async ingest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (!this.opts.ingest) throw new HttpError(409, 'ingest is off: this monitor reads another input (a file or stdin)');
+    if (!this.opts.ingest) throw new HttpError(409, 'ingest is off: this monitor reads another input (a file, stdin or a NATS stream)');
     const max = this.opts.maxBodyBytes;
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > max) throw new HttpError(413, `body of ${declared} bytes is over the limit of ${max} bytes`, { connection: 'close' });
@@ -172,7 +187,7 @@ export class LiveServer {
     }
     if (!this.monitor.ready) throw new HttpError(503, 'the monitor is not accepting lines (starting or stopping)', { 'retry-after': '1' });
     if (lines.length === 0) return send(res, 202, 'application/json', JSON.stringify({ accepted: 0 }));
-    if (!this.monitor.offer(lines)) {
+    if (!this.monitor.offer!(lines)) {
       throw new HttpError(503, `queue full: ${lines.length} line(s) dropped; retry later`, { 'retry-after': '1' });
     }
     return send(res, 202, 'application/json', JSON.stringify({ accepted: lines.length }));

@@ -113,7 +113,9 @@ class ModelEvent implements ScoredEvent {
 const SCORE_CACHE_MAX = 100_000;
 
 export class ModelScorer extends SessionScorer<OpenState> implements LineScorer {
-  readonly name = 'bilstm';
+  /** The name of every ModelScorer (its checkpoints carry it). */
+  static readonly NAME = 'bilstm';
+  readonly name = ModelScorer.NAME;
   readonly savedThreshold: number;
   private readonly format: LogFormat;
   private readonly keyer: SessionKeyer;

@@ -15,6 +15,10 @@
  * sequence, lines after it are scored again and give the same events (scoring is a pure function of state
  * and lines, lib/live/types.ts), hence the same alert ids.
  *
+ * What it does is watched as a live monitor's is: `metrics` (lib/live/metrics.ts, plus the partition gauges
+ * of metrics.ts) and `snapshot()` (the dashboard's data, with the owned partitions and their lag), served by
+ * lib/live/server.ts.
+ *
  * Order is what makes the scores equal a single process's: a new consumer delivers a partition's lines in
  * stream order, and a worker never lets one be skipped: on a reconnect, a redelivery of a line not yet
  * scored, or a gap in the consumer's delivery sequence, it drops the batch and reads again from its last
@@ -24,13 +28,18 @@ import * as os from 'node:os';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { DeepSentryError } from '../errors';
-import type { AlertSink } from '../live/sinks';
+import { WebhookSink, type AlertSink } from '../live/sinks';
+import { RecentActivity } from '../live/activity';
+import { MonitorMetrics } from '../live/metrics';
+import type { MonitorSnapshot } from '../live/monitor';
+import type { MonitorService } from '../live/server';
 import { LiveThreshold, type ThresholdOptions } from '../live/thresholds';
 import { applyContext, eventId, type Alert, type RawLine, type ScorerOptions } from '../live/types';
 import { DeepSentry, type LoadOptions } from '../pipeline/model';
 import { ModelScorer } from '../pipeline/live';
 import { checkModelDir } from '../live/engine';
 import { CheckpointStore } from './checkpoints';
+import { registerScaleMetrics } from './metrics';
 import { Lease, Membership, assign } from './leases';
 import type { KV } from '@nats-io/kv';
 import { HDR_CLOCK, HDR_LINE, HDR_SOURCE, connectNats, openLeases, openTopology, partitionOf, topology, type Opened } from './topology';
@@ -58,6 +67,17 @@ export interface ScaleWorkerOptions extends ScorerOptions, LoadOptions {
   onNotice?: (message: string) => void;
 }
 
+/** What a worker's GET /api/stats returns: a monitor's snapshot over all its partitions, and each partition's. */
+export interface WorkerSnapshot extends MonitorSnapshot {
+  worker: string;
+  stream: string;
+  /** partitions of the stream (this worker owns `owned`) */
+  partitions: number;
+  owned: PartitionStats[];
+  /** lines in the stream not yet delivered to this worker, over its owned partitions */
+  lag: number;
+}
+
 /** Per-partition counters for metrics. */
 export interface PartitionStats {
   partition: number;
@@ -71,8 +91,18 @@ export interface PartitionStats {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export class ScaleWorker {
+export class ScaleWorker implements MonitorService {
   readonly id: string;
+  /** the live monitor's metrics (lines, events, scores, webhook…) and the partition gauges */
+  readonly metrics: MonitorMetrics;
+  /** per-second history and latest alerts, for the dashboard */
+  readonly activity = new RecentActivity();
+  private readonly startedAt = new Date();
+  private readonly webhook: WebhookSink | null;
+  /** totals since the worker started, over every partition it owned */
+  nLines = 0;
+  nEvents = 0;
+  nAnomalies = 0;
   private readonly runners = new Map<number, PartitionRunner>();
   private readonly membership: Membership;
   readonly ckpts: CheckpointStore;
@@ -96,6 +126,18 @@ export class ScaleWorker {
     this.membership = new Membership(opened.leases, id);
     this.ckpts = new CheckpointStore(opened.ckpt, id);
     this.js = jetstream(nc, { timeout: 5000 });
+    this.webhook = (o.sinks?.find((s) => s instanceof WebhookSink) as WebhookSink | undefined) ?? null;
+    this.metrics = new MonitorMetrics(
+      {
+        scorerStats: () => this.sessionStats(),
+        queuedLines: () => 0, // lines wait in the stream: the lag gauges count them
+        threshold: () => this.thresholdNow() ?? Infinity,
+        webhook: () => (this.webhook ? { sent: this.webhook.sent, failed: this.webhook.failed, dropped: this.webhook.dropped, overflowed: this.webhook.overflowed, queued: this.webhook.queued } : null),
+        ready: () => this.ready,
+      },
+      { defaultMetrics: true },
+    );
+    registerScaleMetrics(this.metrics.registry, this);
   }
 
   /** Loads the model, connects, joins the group. */
@@ -212,6 +254,58 @@ export class ScaleWorker {
     return [...this.runners.values()].map((r) => r.stats()).sort((a, b) => a.partition - b.partition);
   }
 
+  /** Open, evicted and unparsed counts summed over the owned partitions' scorers. */
+  private sessionStats(): { openSessions: number; evictedSessions: number; unparsedLines: number } {
+    const t = { openSessions: 0, evictedSessions: 0, unparsedLines: 0 };
+    for (const r of this.runners.values()) {
+      const s = r.scorerStats();
+      t.openSessions += s.openSessions;
+      t.evictedSessions += s.evictedSessions;
+      t.unparsedLines += s.unparsedLines;
+    }
+    return t;
+  }
+
+  /** The highest live threshold over the owned partitions (each has its own); null when none is set yet. */
+  private thresholdNow(): number | null {
+    let t: number | null = null;
+    for (const r of this.runners.values()) {
+      const v = r.threshold.current();
+      if (Number.isFinite(v)) t = t === null ? v : Math.max(t, v);
+    }
+    return t;
+  }
+
+  /** Everything the dashboard shows (GET /api/stats). */
+  snapshot(): WorkerSnapshot {
+    const owned = this.stats();
+    const rs = [...this.runners.values()];
+    return {
+      now: Math.floor(Date.now() / 1000),
+      scorer: ModelScorer.NAME,
+      source: `nats stream ${this.opened.topo.stream}`,
+      startedAt: this.startedAt.toISOString(),
+      ready: this.ready,
+      lines: this.nLines,
+      events: this.nEvents,
+      anomalies: this.nAnomalies,
+      droppedLines: 0,
+      queuedLines: 0,
+      threshold: this.thresholdNow(),
+      thresholdMode: this.o.threshold.mode,
+      warmingUp: rs.some((r) => r.threshold.warmingUp),
+      sessions: this.sessionStats(),
+      eventLoopDelayMs: this.metrics.loopDelayMs(),
+      history: this.activity.history(),
+      alerts: this.activity.alerts(),
+      worker: this.id,
+      stream: this.opened.topo.stream,
+      partitions: this.opened.partitions,
+      owned,
+      lag: owned.reduce((n, s) => n + s.lag, 0),
+    };
+  }
+
   /** Leaves the group: finishes the batch in flight, checkpoints and acks every owned partition, releases. */
   async stop(): Promise<void> {
     if (this.stopping) return;
@@ -235,6 +329,7 @@ export class ScaleWorker {
     for (const s of this.o.sinks ?? []) if (s.close) await s.close();
     await Promise.race([this.nc.drain().catch(() => undefined), sleep(2000)]);
     if (!this.nc.isClosed()) await this.nc.close().catch(() => undefined);
+    this.metrics.close();
     this.model.dispose();
   }
 }
@@ -242,7 +337,7 @@ export class ScaleWorker {
 /** One owned partition: restore, then fetch → score → alerts → checkpoint → ack, until finished or lost. */
 class PartitionRunner {
   private scorer: ModelScorer;
-  private threshold: LiveThreshold;
+  readonly threshold: LiveThreshold;
   private lastSeq = 0;
   private revision = 0;
   /** the checkpoint revision of this runner's claim: its chunk keys (checkpoints.ts) */
@@ -276,6 +371,10 @@ class PartitionRunner {
     });
     const floor = o.threshold.floor ?? w.model.threshold;
     this.threshold = new LiveThreshold({ ...o.threshold, floor });
+  }
+
+  scorerStats(): { openSessions: number; evictedSessions: number; unparsedLines: number } {
+    return this.scorer.stats();
   }
 
   stats(): PartitionStats {
@@ -411,13 +510,19 @@ class PartitionRunner {
       if (src) sources.set(m.seq, src);
     }
     if (lines.length > 0) {
+      const t0 = performance.now();
       const events = await this.scorer.scoreLines(lines);
       const alerts: Alert[] = [];
       const alertIdx: number[] = [];
       const time = new Date().toISOString();
+      const { metrics, activity } = this.w;
+      const bucket = activity.bucket(lines.length);
       events.forEach((e, i) => {
         const threshold = this.threshold.observe(e.score);
-        if (!(e.score > threshold)) return;
+        const anomaly = e.score > threshold;
+        metrics.scores.observe(e.score);
+        activity.observe(bucket, e.score, threshold, anomaly);
+        if (!anomaly) return;
         const a: Alert = { id: eventId(e), time, source: sources.get(e.seq) ?? this.subject, seq: e.seq, lineNo: e.lineNo, offset: e.offset, session: e.session, score: e.score, threshold, isSessionEnd: e.isSessionEnd, line: '', window: [] };
         if (e.endReason) a.endReason = e.endReason;
         alerts.push(a);
@@ -428,7 +533,18 @@ class PartitionRunner {
         applyContext(alerts, await this.scorer.context(alertIdx));
         await this.retrying(() => Promise.all(alerts.map((a) => this.w.js.publish(this.w.opened.topo.alertSubject, JSON.stringify(a), { msgID: a.id }))));
         for (const s of this.w.o.sinks ?? []) s.write(alerts);
+        activity.addAlerts(alerts);
       }
+      // Latency here: from the batch's delivery to its alerts being published.
+      const seconds = (performance.now() - t0) / 1000;
+      for (let k = 0; k < lines.length; k++) metrics.latency.observe(seconds);
+      metrics.batchLines.observe(lines.length);
+      metrics.lines.inc(lines.length);
+      metrics.events.inc(events.length);
+      metrics.anomalies.inc(alerts.length);
+      this.w.nLines += lines.length;
+      this.w.nEvents += events.length;
+      this.w.nAnomalies += alerts.length;
       this.nAlerts += alerts.length;
       this.nLines += lines.length;
       this.lastSeq = lines[lines.length - 1]!.seq;

@@ -3,7 +3,8 @@
  * package scripts/ci-system-deps.sh installs). It must work offline (no request leaves the monitor's origin), show the numbers, draw
  * the score chart, list the latest alerts with their context, and render log text as text, never as HTML.
  *
- * Chromium missing: fails in CI (CI=true, where .ci/run installs it), skips with the reason locally.
+ * Chromium missing: fails in CI (CI=true, where .ci/run installs it), skips with the reason locally. A
+ * scale-out worker's dashboard (the same page over NATS partitions) is loaded in test/e2e/scale.test.ts.
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
@@ -12,9 +13,8 @@ import { NoveltyScorer } from '../../lib/live/novelty';
 import { LiveServer } from '../../lib/live/server';
 import { hdfsLines } from '../support/live-fixtures';
 import { skipUnlessCI } from '../support/skip';
+import { CHROMIUM, CHROMIUM_FLAGS as FLAGS } from '../support/chromium';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const HDFS = hdfsLines(3000);
 
 describe('live dashboard in headless chromium', function () {

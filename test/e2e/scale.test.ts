@@ -8,7 +8,8 @@
  * an alert (threshold far below every score), so the alert stream holds every score the workers computed.
  * Then: every event equals the single-process live scorer's bit for bit, every session's scores equal
  * `deepsentry score`'s (scoreLog: lines.csv and sessions.csv), no alert is missing or stored twice, and
- * every partition's lines are checkpointed and acked up to its last one.
+ * every partition's lines are checkpointed and acked up to its last one. The joining worker serves the dashboard,
+ * /api/stats and /metrics behind a token (the page is loaded in headless chromium when it is installed).
  */
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
@@ -24,6 +25,7 @@ import { eventId, type Alert, type RawLine, type ScoredEvent } from '../../lib/l
 import { DeepSentry, scoreLog } from '../../lib/pipeline';
 import { Publisher, publishLogConfig } from '../../lib/scale/publisher';
 import { CheckpointStore } from '../../lib/scale/checkpoints';
+import type { WorkerSnapshot } from '../../lib/scale/worker';
 import { assign } from '../../lib/scale/leases';
 import { connectNats, partitionOf, stableHash, topology } from '../../lib/scale/topology';
 import { runCli as cli, startCli } from '../support/cli';
@@ -31,10 +33,12 @@ import { hdfsSlice, trainedModel } from '../support/pipeline-fixtures';
 import { workDir } from '../support/tmp';
 import { requireData } from '../support/data';
 import { NatsServer, requireNats } from '../support/nats';
+import { CHROMIUM, CHROMIUM_FLAGS, chromiumExpected } from '../support/chromium';
 
 /** Lines of hdfs-dev the CI run publishes (bench/scale.ts runs the whole log). */
 const LINES = Number(process.env.DS_SCALE_TEST_LINES ?? 12000);
 const P = 12;
+const TOKEN = 'scale-worker-token';
 
 interface Worker {
   proc: ChildProcess;
@@ -212,8 +216,8 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
         workers[0]!.proc.kill('SIGKILL');
         workers.push(startWorker(modelDir, server.url, stream));
         await pub.publish(lines.slice(quarter, 2 * quarter));
-        // a fourth worker joins halfway (serving its metrics)
-        workers.push(startWorker(modelDir, server.url, stream, ['--listen', '127.0.0.1:0']));
+        // a fourth worker joins halfway (serving its dashboard and metrics, behind a token)
+        workers.push(startWorker(modelDir, server.url, stream, ['--listen', '127.0.0.1:0', '--token', TOKEN]));
         // the server restarts while the third quarter is being published
         const third = pub.publish(lines.slice(2 * quarter, 3 * quarter));
         await new Promise((r) => setTimeout(r, 50));
@@ -248,13 +252,61 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
           diag,
         );
 
-        // the joiner's metrics name the partitions it owns and their lag
+        // the joiner serves what a monitor serves, behind its token: the dashboard, /api/stats and /metrics
+        // (which name the partitions it owns and their lag); /health and /ready need no token
         const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(workers[4]!.stderr())?.[1]);
-        const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        const base = `http://127.0.0.1:${port}`;
+        const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
+        for (const route of ['/', '/api/stats', '/metrics']) {
+          expect((await fetch(base + route)).status, `${route} without the token`).to.equal(401);
+          expect((await fetch(base + route, { headers: { authorization: 'Bearer not-the-token' } })).status, `${route} with a wrong token`).to.equal(401);
+        }
+        const metrics = await (await fetch(`${base}/metrics`, auth)).text();
         const owned = Number(/^deepsentry_scale_owned_partitions (\d+)$/m.exec(metrics)?.[1]);
         expect(owned, metrics.slice(0, 500)).to.be.within(1, P);
         expect(metrics.match(/^deepsentry_scale_partition_lag\{partition="\d+"\} 0$/gm) ?? []).to.have.length(owned);
-        expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).to.equal(200);
+        expect(Number(/^deepsentry_lines_total (\d+)$/m.exec(metrics)?.[1])).to.be.greaterThan(0);
+        const page = await fetch(`${base}/?token=${TOKEN}`);
+        expect(page.status).to.equal(200);
+        expect(page.headers.get('content-type')).to.match(/^text\/html/);
+        expect(await page.text()).to.contain('id="partRows"');
+        const stats = (await (await fetch(`${base}/api/stats?token=${TOKEN}`)).json()) as WorkerSnapshot;
+        expect(stats.worker).to.be.a('string');
+        expect(stats.stream).to.equal(stream);
+        expect(stats.partitions).to.equal(P);
+        expect(stats.owned).to.have.length(owned);
+        expect(stats.owned.every((s) => s.partition >= 0 && s.partition < P && s.lag === 0 && s.lastSeq > 0)).to.equal(true);
+        expect(stats.lag).to.equal(0);
+        expect(stats.ready).to.equal(true);
+        expect(stats.lines).to.be.greaterThan(0);
+        expect(stats.history.length).to.be.greaterThan(0);
+        expect(stats.alerts.length).to.be.greaterThan(0); // every event is an alert here
+        expect((await fetch(`${base}/health`)).status).to.equal(200);
+        expect((await fetch(`${base}/ready`)).status).to.equal(200);
+        // the dashboard in a real browser (when chromium is there: always in CI) draws the worker's partitions
+        if (chromiumExpected()) {
+          const { chromium } = await import('playwright-core');
+          const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+          try {
+            const pg = await browser.newPage();
+            const errors: string[] = [];
+            pg.on('pageerror', (e) => errors.push(e.message));
+            expect((await pg.goto(`${base}/?token=${TOKEN}`))!.status()).to.equal(200);
+            await pg.waitForFunction(`document.querySelectorAll('#partRows tr').length === ${owned}`, undefined, { timeout: 20_000 });
+            const view = (await pg.evaluate(`({ source: document.getElementById('source').textContent, status: document.getElementById('status').textContent,
+              lines: document.getElementById('lines').textContent, rows: [...document.querySelectorAll('#partRows tr')].map((tr) => [...tr.children].map((td) => td.textContent)) })`)) as {
+              source: string; status: string; lines: string; rows: string[][];
+            };
+            expect(view.source).to.contain(`worker ${stats.worker} · owns ${owned} of ${P} partitions · lag 0`);
+            expect(view.status).to.equal('live');
+            expect(view.lines).to.not.equal('–');
+            expect(view.rows.map((r) => Number(r[0]))).to.deep.equal(stats.owned.map((o) => o.partition));
+            expect(view.rows.every((r) => r[1] === '0')).to.equal(true); // no lag
+            expect(errors).to.deep.equal([]);
+          } finally {
+            await browser.close();
+          }
+        }
 
         // the workers leave cleanly
         for (const w of workers.slice(1)) w.proc.kill('SIGTERM');

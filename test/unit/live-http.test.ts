@@ -87,6 +87,23 @@ describe('live HTTP: ingest, metrics, health, auth, limits', () => {
     expect(() => parseListen('nope')).to.throw(/HOST:PORT/);
   });
 
+  it('serves a service that takes no lines (a scale-out worker): ingest must be off, and /ingest answers 409', async () => {
+    // the monitor seen without offer(), as lib/scale/worker.ts's ScaleWorker is
+    const view = { get ready() { return monitor.ready; }, snapshot: () => monitor.snapshot(), metrics: monitor.metrics };
+    expect(() => new LiveServer(view, { port: 0, ingest: true })).to.throw(/ingest/);
+    const srv = new LiveServer(view, { port: 0, ingest: false });
+    const { port } = await srv.listen();
+    try {
+      expect((await request(port, 'POST', '/ingest', 'a line\n')).status).to.equal(409);
+      const page = await request(port, 'GET', '/');
+      expect(page.status).to.equal(200);
+      expect(page.body).to.contain('DeepSentry live');
+      expect(JSON.parse((await request(port, 'GET', '/api/stats')).body).ready).to.equal(true);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('POST /ingest takes text and NDJSON; lines are scored', async () => {
     const r1 = await request(port, 'POST', '/ingest', HDFS.slice(0, 1000).join('\n') + '\n', { ...auth, 'content-type': 'text/plain' });
     expect(r1.status).to.equal(202);

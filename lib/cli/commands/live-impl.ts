@@ -12,7 +12,7 @@ import type { SpotState } from '../../models/spot';
 import { createScorer } from '../../live/engine';
 import { LineSplitter } from '../../live/lines';
 import { LiveMonitor } from '../../live/monitor';
-import { LiveServer, parseListen } from '../../live/server';
+import { LiveServer, parseListen, type MonitorService } from '../../live/server';
 import { NdjsonFileSink, TextSink, WebhookSink, type AlertSink } from '../../live/sinks';
 import { StateStore } from '../../live/state';
 import { FileFollower } from '../../live/tail';
@@ -20,6 +20,22 @@ import type { ThresholdOptions } from '../../live/thresholds';
 import type { Alert } from '../../live/types';
 import type { LiveArgs } from './live';
 import { sessionOverrides } from '../options';
+
+/**
+ * `--listen`'s server (lib/live/server.ts) for a monitor or a scale-out worker, with --token (default
+ * $DEEPSENTRY_TOKEN) and --max-body; logs its routes and warns when it is reachable from other machines
+ * without a token.
+ */
+export async function liveHttp(a: LiveArgs, listen: string, service: MonitorService, ingest: boolean, log: (msg: string) => void): Promise<LiveServer> {
+  const { host, port } = parseListen(listen);
+  const token = a.token ?? process.env.DEEPSENTRY_TOKEN;
+  const server = new LiveServer(service, { host, port, maxBodyBytes: a.maxBody, ingest, ...(token ? { token } : {}) });
+  const addr = await server.listen();
+  const shown = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
+  log(`listening on http://${shown}:${addr.port}/ (dashboard), /api/stats, /metrics, /health, /ready${ingest ? ', POST /ingest' : ''}`);
+  if (host !== '127.0.0.1' && host !== '::1' && host !== 'localhost' && !token) log(`warning: bound to ${host} without --token: anyone who can reach it can read metrics${ingest ? ' and ingest lines' : ''}`);
+  return server;
+}
 
 /** The alert sinks of `deepsentry live`'s options: stdout (text or --json), --alerts FILE, --webhook URL. */
 export function liveSinks(a: LiveArgs, warn: (msg: string) => void): { sinks: AlertSink[]; webhook: WebhookSink | null } {
@@ -123,16 +139,7 @@ export async function runLive(a: LiveArgs): Promise<void> {
     const cursor = await monitor.start();
     log(`scorer ${scorer.name}, threshold ${mode}${monitor.threshold.floor !== undefined ? ` (floor ${monitor.threshold.floor})` : ''}, input ${sourceName}`);
 
-    let server: LiveServer | null = null;
-    if (a.listen !== undefined) {
-      const { host, port } = parseListen(a.listen);
-      const token = a.token ?? process.env.DEEPSENTRY_TOKEN;
-      server = new LiveServer(monitor, { host, port, maxBodyBytes: a.maxBody, ingest: sourceName === 'http', ...(token ? { token } : {}) });
-      const addr = await server.listen();
-      const shown = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
-      log(`listening on http://${shown}:${addr.port}/ (dashboard), /metrics, /health, /ready${sourceName === 'http' ? ', POST /ingest' : ''}`);
-      if (host !== '127.0.0.1' && host !== '::1' && host !== 'localhost' && !token) log(`warning: bound to ${host} without --token: anyone who can reach it can read metrics${sourceName === 'http' ? ' and ingest lines' : ''}`);
-    }
+    const server = a.listen !== undefined ? await liveHttp(a, a.listen, monitor, sourceName === 'http', log) : null;
 
     // The source runs until it ends (stdin EOF) or a signal stops it.
     let stopSource: () => void = () => undefined;

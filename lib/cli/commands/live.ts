@@ -93,7 +93,7 @@ export function withLiveOptions<T>(y: Argv<T>) {
       const inputs = [a.input !== undefined, a.follow !== undefined, a.nats !== undefined].filter(Boolean).length;
       if (a.input !== undefined && a.input !== '-') throw new Error(`Expected '-' (stdin) as the input argument but received ${JSON.stringify(a.input)}; use --follow FILE for a file`);
       if (inputs > 1) throw new Error('Give one input: --follow FILE, - (stdin) or --nats URL, not several');
-      if (a.nats !== undefined && (a.scorer !== 'model' || a.state !== undefined || a.token !== undefined)) throw new Error('--nats runs a worker of the trained model (--model DIR); its state is checkpointed in NATS (no --state); its --listen serves /metrics, /health, /ready and /api/stats without a token (keep it on a private address)');
+      if (a.nats !== undefined && (a.scorer !== 'model' || a.state !== undefined)) throw new Error('--nats runs a worker of the trained model (--model DIR); its state is checkpointed in NATS (no --state)');
       if (inputs === 0 && a.listen === undefined) throw new Error('Give an input: --follow FILE, - (stdin) or --listen HOST:PORT (POST /ingest)');
       if (a.state !== undefined && a.follow === undefined) throw new Error('--state needs --follow FILE (only a file can be resumed at a byte offset)');
       if (a.scorer === 'model' && a.model === undefined) throw new Error('Give --model DIR (or --scorer novelty for the model-free scorer)');

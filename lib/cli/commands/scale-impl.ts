@@ -5,12 +5,10 @@
  * exits at once (nothing is lost: lines after the last checkpoint are scored again by the next owner).
  */
 import type { LiveArgs } from './live';
-import { liveSinks, liveThreshold } from './live-impl';
+import { liveHttp, liveSinks, liveThreshold } from './live-impl';
 import type { PublishArgs } from './publish';
 import { DeepSentryError } from '../../errors';
 import { publishLogConfig, publishLog } from '../../scale/publisher';
-import { parseListen } from '../../live/server';
-import { WorkerHttp } from '../../scale/metrics';
 import { ScaleWorker } from '../../scale/worker';
 
 export async function runPublish(a: PublishArgs): Promise<void> {
@@ -52,16 +50,11 @@ export async function runScaleWorker(a: LiveArgs): Promise<void> {
     windowLines: Math.max(a.context, 1),
     onNotice: log,
   });
-  let http: WorkerHttp | null = null;
-  if (a.listen !== undefined) {
-    const { host, port } = parseListen(a.listen);
-    http = new WorkerHttp(worker);
-    const addr = await http.listen(host, port).catch(async (e) => {
-      await worker.stop();
-      throw new DeepSentryError('DS_IO', `cannot listen on ${a.listen}: ${(e as Error).message}`);
-    });
-    log(`listening on http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/metrics, /health, /ready, /api/stats`);
-  }
+  // The same server as a monitor's: dashboard, /api/stats (with the owned partitions), /metrics, --token.
+  const http = a.listen === undefined ? null : await liveHttp(a, a.listen, worker, false, log).catch(async (e) => {
+    await worker.stop();
+    throw e;
+  });
   let signalled = false;
   let wake: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (wake = resolve));
