@@ -29,6 +29,11 @@ export interface CountRelation {
   sessions: number;
   /** of those, the ones violating the relation */
   violations: number;
+  /**
+   * count pairs [count(i), count(j)] that violate the relation but were marked normal by feedback
+   * (`deepsentry feedback`): a session with exactly these counts does not violate it
+   */
+  accepted?: Array<[number, number]>;
 }
 
 /** The JSON form saved in model.json. */
@@ -142,12 +147,30 @@ export class CountModel {
       const rs = this.byMessage.get(id);
       if (!rs) continue;
       for (const r of rs) {
-        if (r.a * (counts.get(r.i) ?? 0) === r.b * (counts.get(r.j) ?? 0)) continue;
+        const ci = counts.get(r.i) ?? 0;
+        const cj = counts.get(r.j) ?? 0;
+        if (r.a * ci === r.b * cj || r.accepted?.some(([x, y]) => x === ci && y === cj)) continue;
         const s = -Math.log((r.violations + 1) / (r.sessions + 2));
         if (!worst || s > worst.surprise) worst = { relation: r, surprise: s };
       }
     }
     return worst;
+  }
+
+  /**
+   * Feedback that a session with these counts is normal: each relation it violates accepts its exact count
+   * pair from now on (other violations of the relation stay as surprising as before: a block missing a replica
+   * still breaks "received = 3 × allocated" when a block marked normal broke it with another count). Returns the
+   * relations changed.
+   */
+  accept(counts: Map<number, number>): CountRelation[] {
+    const changed: CountRelation[] = [];
+    for (let v = this.worstViolation(counts); v !== null; v = this.worstViolation(counts)) {
+      const r = v.relation;
+      (r.accepted ??= []).push([counts.get(r.i) ?? 0, counts.get(r.j) ?? 0]);
+      changed.push(r);
+    }
+    return changed;
   }
 
   toJSON(): CountModelJson {
@@ -161,7 +184,8 @@ export class CountModel {
     }
     const m = new CountModel(o.minSessions, o.confidence);
     for (const r of o.relations) {
-      if (![r.i, r.j, r.a, r.b, r.sessions, r.violations].every((v) => Number.isInteger(v) && v >= 0)) throw new DeepSentryError('DS_MODEL', `${source}: a count relation is malformed: ${JSON.stringify(r)}`);
+      const okAccepted = r.accepted === undefined || (Array.isArray(r.accepted) && r.accepted.every((p) => Array.isArray(p) && p.length === 2 && p.every((v) => Number.isInteger(v) && v >= 0)));
+      if (!okAccepted || ![r.i, r.j, r.a, r.b, r.sessions, r.violations].every((v) => Number.isInteger(v) && v >= 0)) throw new DeepSentryError('DS_MODEL', `${source}: a count relation is malformed: ${JSON.stringify(r)}`);
     }
     m.relations = o.relations.slice();
     m.index();

@@ -24,3 +24,4 @@ export { runTextStage, runEncodeStage, runDetectorStage, loadTextStage, TEXT_MOD
 export { runPipeline, trainModel, type PipelineOptions, type RunOptions, type RunSummary, type StageTiming, type TrainSummary } from './run';
 export { ModelScorer, createModelScorer, type ModelScorerOptions } from './live';
 export { consoleReporter, type Verbosity } from './progress';
+export { FEEDBACK_DEFAULTS, learnNormal, lineageOf, readFeedbackFile, type FeedbackOptions, type FeedbackResult, type FeedbackSession, type ModelLineage } from './feedback';
