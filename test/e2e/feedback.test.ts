@@ -124,6 +124,29 @@ describe('deepsentry feedback: false alarms learnt as normal', function () {
     expect(fs.readFileSync(path.join(model, 'model.json'), 'utf8')).to.equal(json);
   });
 
+  it('--out writes the new version elsewhere (--model untouched; an earlier model there needs --force); same --seed, same weights', async () => {
+    const dir = tempDir('feedback-out');
+    const model = await trainedModel();
+    const json = fs.readFileSync(path.join(model, 'model.json'), 'utf8');
+    const log = hdfsSlice(20000);
+    const alerts = path.join(dir, 'alerts.ndjson');
+    // a block of the slice, given as live's alerts give it
+    const key = (/blk_-?\d+/.exec(fs.readFileSync(log, 'utf8')) as RegExpExecArray)[0];
+    fs.writeFileSync(alerts, `${JSON.stringify({ session: key, score: 1 })}\n`);
+    const args = (out: string) => ['feedback', '--model', model, '--normal', alerts, '--log', log, '--out', out, '--epochs', '2', '--quiet'];
+    for (const out of ['a', 'b']) {
+      const r = runCli(args(path.join(dir, out)));
+      expect(r.code, r.stderr).to.equal(0);
+    }
+    expect(fs.readFileSync(path.join(model, 'model.json'), 'utf8')).to.equal(json);
+    const shards = (d: string) => fs.readdirSync(path.join(dir, d)).filter((f) => f.endsWith('.bin')).map((f) => fs.readFileSync(path.join(dir, d, f)));
+    expect(Buffer.concat(shards('a')).equals(Buffer.concat(shards('b')))).to.equal(true);
+    const again = runCli(args(path.join(dir, 'a')));
+    expect(again.code).to.equal(1);
+    expect(again.stderr).to.match(/--force/);
+    expect(runCli([...args(path.join(dir, 'a')), '--force']).code).to.equal(0);
+  });
+
   it('CountModel.accept excuses exactly the marked profile: other violations of the same relation stay surprising', () => {
     const sessions: Map<number, number>[] = [];
     for (let k = 0; k < 98; k++) sessions.push(new Map([[5, 1], [6, 3]]));
