@@ -15,6 +15,7 @@ import { trainTextCommand } from './commands/train-text';
 import { encodeCommand } from './commands/encode';
 import { trainDetectorCommand } from './commands/train-detector';
 import { configCommand } from './commands/config';
+import { feedbackCommand } from './commands/feedback';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand, liveCommand, publishCommand, trainCommand, scoreCommand, runCommand, trainTextCommand, encodeCommand, trainDetectorCommand, configCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, evalCommand, prepareCommand, liveCommand, publishCommand, trainCommand, scoreCommand, runCommand, trainTextCommand, encodeCommand, trainDetectorCommand, configCommand, feedbackCommand];

@@ -383,6 +383,11 @@ export class Detector {
     const pick = <T>(a: readonly T[] | undefined, idx: number[]) => (a ? idx.map((i) => a[i]) : undefined);
     const ctx = this.prepare(vectors, split.train.map((i) => sessions[i]), pick(options.ended, split.train));
     const val = split.val.length > 0 ? this.heldOutContext(ctx, split.val.map((i) => sessions[i]), pick(options.ended, split.val)) : null;
+    return this.runOn(ctx, val, o);
+  }
+
+  /** Runs the training loop on a prepared context (validated on `val` when given) and disposes the context. */
+  private async runOn(ctx: DetectorBatchContext, val: DetectorBatchContext | null, o: TrainOptions): Promise<TrainResult> {
     const all = (c: DetectorBatchContext) => Array.from({ length: c.windows.counts.length }, (_, i) => i);
     try {
       this.training = await runTraining(
@@ -412,6 +417,80 @@ export class Detector {
       ctx.dispose();
     }
     return this.training;
+  }
+
+  /** Row of the known table holding feature row `f` of `feats` (the match scoring uses), or −1. */
+  private knownRow(feats: Float32Array, id: number): number {
+    const F = this.featureDim;
+    for (let k = 0; k < this.knownCount; k++) if (distance('squared', this.known, k * F, feats, id * F, F) < 1e-10) return k;
+    return -1;
+  }
+
+  /**
+   * Feedback that sessions are normal, before fineTune: every target of `sessions` (their lines, and their
+   * ends where `ended`) counts as seen once more in training. A target the detector never saw becomes known
+   * (a class of the softmax), and the rarity of each target is recomputed with its new count — the counts are
+   * recovered from the saved rarities (prepare: rarity = −ln((n + ½)/(N + 1)), unseen = −ln(½/(N + 1))).
+   * The centre stays: every saved feature row keeps its meaning. Returns how many targets became known.
+   */
+  learnTargets(vectors: Float32Array, sessions: readonly ArrayLike<number>[], ended?: readonly boolean[]): number {
+    if (this.knownCount === 0) throw new DeepSentryError('DS_MODEL', 'the detector is not trained (no known messages)');
+    const feats = this.features(vectors);
+    const F = this.featureDim;
+    const ws = collectWindows(sessions, this.config.window, ended);
+    this.checkIds(ws.ids, feats.length / F, 'feedback sessions');
+    const total = 0.5 * Math.exp(this.unseenRarity); // N + 1
+    const n = Array.from(this.rarity, (r) => total * Math.exp(-r) - 0.5);
+    let added = 0;
+    let extra = 0;
+    for (let i = 0; i < ws.counts.length; i++) {
+      const t = ws.ids[i * ws.size + ws.size - 1];
+      let k = this.knownRow(feats, t);
+      if (k < 0) {
+        k = this.knownCount;
+        const known = new Float32Array((k + 1) * F);
+        known.set(this.known);
+        known.set(feats.subarray(t * F, t * F + F), k * F);
+        this.known = known;
+        n.push(0);
+        added++;
+      }
+      n[k] += ws.counts[i];
+      extra += ws.counts[i];
+    }
+    const N1 = total + extra;
+    this.rarity = Float32Array.from(n, (c) => -Math.log((c + 0.5) / N1));
+    this.unseenRarity = -Math.log(0.5 / N1);
+    return added;
+  }
+
+  /**
+   * Continues training from the current weights on `sessions` (feedback: sessions learnt as normal mixed with a
+   * replay of normal ones), keeping the centre, the known set and the rarities (learnTargets updates those
+   * first). Windows whose target is not known are left out. No validation split unless options ask for one.
+   */
+  async fineTune(vectors: Float32Array, sessions: readonly ArrayLike<number>[], options: TrainOptions & { ended?: readonly boolean[] } = {}): Promise<TrainResult> {
+    if (this.knownCount === 0) throw new DeepSentryError('DS_MODEL', 'the detector is not trained (no known messages)');
+    const o = { ...DEFAULT_DETECTOR_TRAIN, validationSplit: 0, seed: this.config.seed, ...options };
+    checkTrainOptions(o);
+    if (sessions.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'fine-tuning the detector needs at least one session');
+    const feats = this.features(vectors);
+    const F = this.featureDim;
+    const rows = feats.length / F;
+    const knownIndex = new Int32Array(rows).fill(-1);
+    for (let id = 1; id < rows; id++) if (id !== PAD_MESSAGE) knownIndex[id] = this.knownRow(feats, id);
+    const table = tf.tensor2d(feats, [rows, F]);
+    const knownT = tf.tensor2d(this.known, [this.knownCount, F]);
+    const base: DetectorBatchContext = { windows: { ids: new Int32Array(0), counts: new Float64Array(0), size: this.config.window }, weights: new Float64Array(0), table, knownT, knownIndex, dispose: () => undefined };
+    const split = splitItems(sessions.length, o.validationSplit ?? 0, o.seed ?? 42);
+    const pick = <T>(a: readonly T[] | undefined, idx: number[]) => (a ? idx.map((i) => a[i]) : undefined);
+    const ctx = { ...this.heldOutContext(base, split.train.map((i) => sessions[i]), pick(options.ended, split.train)), dispose: () => { table.dispose(); knownT.dispose(); } };
+    if (ctx.windows.counts.length === 0) {
+      ctx.dispose();
+      throw new DeepSentryError('DS_INVALID_ARGUMENT', 'fine-tuning the detector: none of the sessions has a window whose target the detector knows');
+    }
+    const val = split.val.length > 0 ? this.heldOutContext(ctx, split.val.map((i) => sessions[i]), pick(options.ended, split.val)) : null;
+    return this.runOn(ctx, val, o);
   }
 
   /**

@@ -37,6 +37,11 @@ export interface CountModelJson {
   minSessions: number;
   confidence: number;
   relations: CountRelation[];
+  /**
+   * count profiles marked normal by feedback (`deepsentry feedback`): [message id, count] of every message
+   * taking part in a relation, ascending by id; a session with exactly one of these profiles violates nothing
+   */
+  accepted?: Array<Array<[number, number]>>;
 }
 
 /** The integer ratios a:b tried (coprime, 1…3: replica counts of HDFS and the like). */
@@ -60,6 +65,8 @@ export class CountModel {
   relations: CountRelation[] = [];
   /** relations by message id, for scoring only the relations a session can violate */
   private byMessage = new Map<number, CountRelation[]>();
+  /** the accepted profiles (see CountModelJson.accepted), as JSON text */
+  private accepted = new Set<string>();
 
   /**
    * @param minSessions a pair is considered when both messages occur together in at least this many sessions
@@ -137,6 +144,7 @@ export class CountModel {
 
   /** The violated relation of highest surprise, or null when the session violates none. */
   worstViolation(counts: Map<number, number>): { relation: CountRelation; surprise: number } | null {
+    if (this.accepted.size > 0 && this.accepted.has(JSON.stringify(this.profile(counts)))) return null;
     let worst: { relation: CountRelation; surprise: number } | null = null;
     for (const id of counts.keys()) {
       const rs = this.byMessage.get(id);
@@ -150,8 +158,26 @@ export class CountModel {
     return worst;
   }
 
+  /** A session's counts of the messages that take part in a relation, ascending by id. */
+  private profile(counts: Map<number, number>): Array<[number, number]> {
+    return [...counts].filter(([id]) => this.byMessage.has(id)).sort((x, y) => x[0] - y[0]);
+  }
+
+  /**
+   * Feedback that a session with these counts is normal: when it violates a relation, its exact profile (the
+   * counts of every message in a relation) is accepted from now on. Only sessions with that same profile are
+   * excused: a block whose counts differ anywhere (one replica fewer, one more deletion) is judged as before.
+   * Returns the relations the session violated.
+   */
+  accept(counts: Map<number, number>): CountRelation[] {
+    const violated = this.relations.filter((r) => r.a * (counts.get(r.i) ?? 0) !== r.b * (counts.get(r.j) ?? 0));
+    if (violated.length > 0) this.accepted.add(JSON.stringify(this.profile(counts)));
+    return violated;
+  }
+
   toJSON(): CountModelJson {
-    return { kind: 'count-relations', minSessions: this.minSessions, confidence: this.confidence, relations: this.relations };
+    const accepted = [...this.accepted].map((p) => JSON.parse(p) as Array<[number, number]>);
+    return { kind: 'count-relations', minSessions: this.minSessions, confidence: this.confidence, relations: this.relations, ...(accepted.length > 0 ? { accepted } : {}) };
   }
 
   static fromJSON(j: unknown, source: string): CountModel {
@@ -165,6 +191,11 @@ export class CountModel {
     }
     m.relations = o.relations.slice();
     m.index();
+    const pair = (p: unknown) => Array.isArray(p) && p.length === 2 && p.every((v) => Number.isInteger(v) && v >= 0);
+    if (o.accepted !== undefined && !(Array.isArray(o.accepted) && o.accepted.every((p) => Array.isArray(p) && p.every(pair)))) {
+      throw new DeepSentryError('DS_MODEL', `${source}: the count model's accepted profiles (extra.countRelations.accepted) are malformed`);
+    }
+    for (const p of o.accepted ?? []) m.accepted.add(JSON.stringify(p));
     return m;
   }
 }

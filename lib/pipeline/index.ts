@@ -25,3 +25,4 @@ export { runPipeline, trainModel, type PipelineOptions, type RunOptions, type Ru
 export { ModelScorer, createModelScorer, type ModelScorerOptions } from './live';
 export { ScoringSession, type ClosedSessionScore, type LineScore, type ScoringSessionOptions, type ScoringUpdate, type SessionEnd } from './session';
 export { consoleReporter, type Verbosity } from './progress';
+export { FEEDBACK_DEFAULTS, learnNormal, lineageOf, readFeedbackFile, type FeedbackOptions, type FeedbackResult, type FeedbackSession, type ModelLineage } from './feedback';

@@ -221,6 +221,11 @@ export class DeepSentry {
     return this.vectors.subarray(0, this.tableSize * this.text.config.latentDim);
   }
 
+  /** The message-vector table [tableSize, latentDim] the detector reads (messages added since scoring encoded first). */
+  messageTable(): Float32Array {
+    return this.table();
+  }
+
   /**
    * Scores sessions of model ids: per line (and end event for sessions that ended) and per session (max).
    * Identical windows are scored once; all sessions go through the detector in batched calls.

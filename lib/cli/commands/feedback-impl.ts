@@ -1,0 +1,52 @@
+import * as path from 'node:path';
+import { createOutputDir } from '../../outdir';
+import { learnNormal, readFeedbackFile } from '../../pipeline/feedback';
+import { DeepSentry } from '../../pipeline/model';
+import { setupPipeline, withSignals } from '../../pipeline/setup';
+import type { FeedbackArgs } from './feedback';
+
+const num = (x: number) => x.toPrecision(6);
+
+export async function runFeedback(a: FeedbackArgs): Promise<void> {
+  const s = await setupPipeline(a);
+  // The marks first (a wrong file fails before anything loads), then the model, then the output location.
+  const keys = await readFeedbackFile(a.normal);
+  const model = await DeepSentry.load(a.model, { backend: a.backend, ...(a.threads !== undefined ? { threads: a.threads } : {}) });
+  const out = path.resolve(a.out ?? a.model);
+  // Replacing --model in place with its new version is what feedback is for; another existing model needs --force.
+  const replaced = out === model.directory ? [] : (await createOutputDir(out, { kind: 'model', ...(a.force ? { force: true } : {}) })).removed;
+  const r = await withSignals((signal) =>
+    learnNormal(model, {
+      log: a.log,
+      sessions: keys,
+      source: a.normal,
+      seed: a.seed,
+      signal,
+      reporter: s.reporter,
+      acceptTruncated: a.acceptTruncated === true,
+      ...(a.epochs !== undefined ? { epochs: a.epochs } : {}),
+      ...(a.learningRate !== undefined ? { learningRate: a.learningRate } : {}),
+      ...(a.weight !== undefined ? { weight: a.weight } : {}),
+      ...(a.replay !== undefined ? { replay: a.replay } : {}),
+    }),
+  );
+  await model.save(out);
+  const warnings = r.sessions.filter((x) => x.after >= r.threshold).map((x) => `session ${x.session} still scores ${num(x.after)} ≥ the threshold${x.unseenMessages > 0 ? ` (${x.unseenMessages} of its messages were never seen in training: their novelty term stays)` : ''}: more --epochs or --weight, or train again with it`);
+  if (r.raised.length > 0) warnings.push(`${r.raised.length} other sessions of ${a.log} are now flagged that were not: ${r.raised.slice(0, 5).map((x) => x.session).join(', ')}`);
+  if (a.json) {
+    const { fineTune, ...rest } = r;
+    process.stdout.write(JSON.stringify({ model: out, ...rest, fineTune: { epochs: fineTune.epochs, loss: fineTune.loss, seconds: fineTune.seconds }, warnings, replaced }) + '\n');
+    return;
+  }
+  if (!a.quiet) {
+    const w = Math.max(...r.sessions.map((x) => x.session.length));
+    process.stdout.write(
+      `learnt ${r.sessions.length} sessions as normal (replay: ${r.replaySessions} sessions of ${a.log} below the threshold; ${r.newTargets} messages newly predicted, ${r.countRelationsChanged} count relations changed)\n` +
+        r.sessions.map((x) => `  ${x.session.padEnd(w)}  ${num(x.before)} → ${num(x.after)}${x.after < r.threshold ? '' : '  (still flagged)'}\n`).join('') +
+        `threshold ${num(r.threshold)} (kept as saved)\n` +
+        `sessions of the log flagged: ${r.flaggedBefore} → ${r.flaggedAfter} (${r.cleared.length} others cleared, ${r.raised.length} newly flagged)\n` +
+        `wrote ${out} (version ${r.lineage.version}, from version ${r.lineage.parent?.version ?? 1})\n`,
+    );
+  }
+  for (const x of warnings) process.stderr.write(`deepsentry: warning: ${x}\n`);
+}
