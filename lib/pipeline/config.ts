@@ -384,6 +384,7 @@ export const CONFIG_KEY_HELP: Record<string, string> = {
   'detector.model.distance': 'distance of the regression objective and the distance score',
   'detector.model.score': 'distance | rank | nll | surprise (nll + rarity of the message)',
   'detector.model.rarityWeight': 'weight of rarity in the surprise score',
+  'detector.model.temperature': 'softmax temperature of the scores (logits divided by it; 1 = as trained)',
   'detector.model.weighting': 'weight of a window seen n times in the loss: count (n), sqrt, log (1 + ln n), uniform',
   'detector.train': 'its training',
   threshold: 'the saved threshold, fitted without labels on the scores of held-back training sessions',
