@@ -468,7 +468,7 @@ export class LiveMonitor extends EventEmitter {
       this.checkOpen();
       const t0 = performance.now();
       try {
-        const summary = await s.feedback!({ sessions, source, from: this.source });
+        const summary = await s.feedback!({ sessions, source, from: `live ${this.source}` });
         const { value: version, seq } = await this.betweenBatches(() => s.swapModel!());
         this.metrics.feedback.inc({ result: 'ok' });
         const thr = this.threshold.current();
