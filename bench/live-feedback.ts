@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/live-feedback.ts --model DIR --log FILE --marks IDS [--runs 3] [--extra 20000]
  *
- * DIR is a model written by `deepsentry train`/`run` (copied per run: feedback replaces it), FILE the log it
+ * `--only worker|main` runs one placement. DIR is a model written by `deepsentry train`/`run` (copied per run: feedback replaces it), FILE the log it
  * follows (hdfs-dev), IDS the sessions to mark (ids, one a line). Per run and per scorer placement (worker
  * thread, the default, and `--no-worker`): a fresh `deepsentry live --follow` child reads FILE to its end,
  * then the marks are posted; while the request runs, this process asks `GET /health` every 10 ms (latency
@@ -123,7 +123,8 @@ async function main(): Promise<void> {
   const extraLines = Number(arg('extra', '20000'));
   const extra = fs.readFileSync(log, 'utf8').split('\n').filter((l) => l !== '').slice(0, extraLines).join('\n') + '\n';
   console.log(`load average before: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  for (const worker of [true, false]) {
+  const only = arg('only', 'both');
+  for (const worker of [true, false].filter((w) => only === 'both' || (only === 'worker') === w)) {
     const rs: Run[] = [];
     for (let i = 0; i < runs; i++) {
       const r = await once(model, log, marks, extra, worker);

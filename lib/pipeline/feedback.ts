@@ -215,6 +215,19 @@ export function parseFeedbackBody(text: string): string[] {
   return parseFeedbackText(text, 'the body');
 }
 
+/**
+ * model.scoreSessions's session scores, 1000 sessions at a time with a turn of the event loop between: a live
+ * monitor scoring in the main thread (`--no-worker`) answers HTTP and reads its input meanwhile.
+ */
+async function sessionScores(model: DeepSentry, inputs: ReadonlyArray<{ messageIds: number[]; ended: boolean }>): Promise<Float32Array> {
+  const out = new Float32Array(inputs.length);
+  for (let i = 0; i < inputs.length; i += 1000) {
+    out.set(model.scoreSessions(inputs.slice(i, i + 1000)).sessionScores, i);
+    await new Promise((r) => setImmediate(r));
+  }
+  return out;
+}
+
 /** Per-key scores (max over a key's segments), keys in order of their first segment. */
 function perKey(sessions: readonly LogSession[], scores: Float32Array): Map<string, number> {
   const m = new Map<string, number>();
@@ -281,7 +294,7 @@ async function learnSessions(
   const missing = keys.filter((k) => !present.has(k));
   if (missing.length > 0) throw unknown(missing, keys);
   const inputs = all.map((s) => ({ messageIds: s.ids, ended: s.ended }));
-  const before = perKey(all, model.scoreSessions(inputs).sessionScores);
+  const before = perKey(all, await sessionScores(model, inputs));
 
   const mine = all.filter((s) => marked.has(s.key));
   const normal = all.filter((s) => !marked.has(s.key) && (before.get(s.key) as number) < t);
@@ -301,7 +314,7 @@ async function learnSessions(
   if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'feedback was cancelled');
   const relations = new Set<object>();
   if (model.countModel) for (const s of mine) if (s.ended) for (const r of model.countModel.accept(countMessages(s.ids))) relations.add(r);
-  const after = perKey(all, model.scoreSessions(inputs).sessionScores);
+  const after = perKey(all, await sessionScores(model, inputs));
 
   const prev = lineageOf(model);
   let parentSha: string | null = null;
