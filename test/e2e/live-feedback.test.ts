@@ -13,7 +13,10 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createModelScorer } from '../../lib/pipeline/live';
+import { DeepSentryError } from '../../lib/errors';
+import { LiveMonitor } from '../../lib/live/monitor';
+import { DeepSentry } from '../../lib/pipeline/model';
+import { createModelScorer, ModelScorer } from '../../lib/pipeline/live';
 import { hdfsSlice, trainedModel } from '../support/pipeline-fixtures';
 import { HDFS_DEV_LABELS, requireData } from '../support/data';
 import { startCli, until, type StartedCli } from '../support/cli';
@@ -227,6 +230,45 @@ describe('deepsentry live: POST /feedback learns alerts as normal and swaps the 
       expect(await again.exit, again.err()).to.equal(0);
     } finally {
       if (again.child.exitCode === null) again.child.kill('SIGKILL');
+    }
+  });
+
+  it('in a service: a model in memory is swapped without writing; sessions open across a restart, or none kept, cannot be learnt', async () => {
+    const lines = fs.readFileSync(base.log, 'utf8').split('\n').filter((l) => l !== '');
+    const rejects = async (p: Promise<unknown>, code: string, re: RegExp) => {
+      const e = await p.then(() => null, (x: unknown) => x);
+      expect(e).to.be.instanceOf(DeepSentryError);
+      expect((e as DeepSentryError).code).to.equal(code);
+      expect((e as Error).message).to.match(re);
+    };
+    // A model loaded, then held only in memory (no directory): learnt and swapped, nothing written.
+    const model = await DeepSentry.load(base.model);
+    model.directory = null;
+    const monitor = new LiveMonitor(new ModelScorer(model, { feedbackSessions: 100_000 }), { threshold: { mode: 'fixed' }, tickMs: 0 });
+    await monitor.start();
+    try {
+      await monitor.push(lines);
+      await monitor.idle();
+      const r = await monitor.feedback([base.marked], 'test');
+      expect([r.version, r.model, r.lastSeqOldModel]).to.deep.equal([2, null, lines.length]);
+      expect(r.sessions[0].after).to.be.below(base.threshold);
+      expect(monitor.snapshot().modelVersion).to.equal(2);
+      // Sessions open in a checkpoint and restored: their first lines are not known.
+      const open = (await monitor.scorer.snapshot()) as { sessions: [string, unknown][] };
+      const restored = new ModelScorer(await DeepSentry.load(base.model), { feedbackSessions: 10 });
+      await restored.restore(open);
+      await rejects(restored.feedback({ sessions: [open.sessions[0][0]], from: 'test' }), 'DS_INVALID_ARGUMENT', /1 of 1 sessions are held only in part .*deepsentry feedback --log/);
+      await restored.close();
+    } finally {
+      await monitor.stop();
+    }
+    // No sessions kept: feedback is refused, naming why.
+    const none = new LiveMonitor(await createModelScorer(base.model), { threshold: { mode: 'fixed' }, tickMs: 0 });
+    await none.start();
+    try {
+      await rejects(none.feedback([base.marked]), 'DS_UNSUPPORTED', /keeps no recent sessions \(feedbackSessions is 0\)/);
+    } finally {
+      await none.stop();
     }
   });
 
