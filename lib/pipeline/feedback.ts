@@ -89,6 +89,11 @@ export interface FeedbackResult {
   /** sessions of the log (keys) at or above the threshold, before and after */
   flaggedBefore: number;
   flaggedAfter: number;
+  /**
+   * other flagged sessions with a flagged segment that is, message for message, a flagged segment of marked
+   * session `as`: learning `as` clears that segment in them too (they stay flagged only by another segment)
+   */
+  identical: Array<{ session: string; as: string }>;
   /** other sessions of the log no longer flagged, and the ones newly flagged */
   cleared: Array<{ session: string; before: number; after: number }>;
   raised: Array<{ session: string; before: number; after: number }>;
@@ -294,7 +299,20 @@ async function learnSessions(
   const missing = keys.filter((k) => !present.has(k));
   if (missing.length > 0) throw unknown(missing, keys);
   const inputs = all.map((s) => ({ messageIds: s.ids, ended: s.ended }));
-  const before = perKey(all, await sessionScores(model, inputs));
+  const segBefore = await sessionScores(model, inputs);
+  const before = perKey(all, segBefore);
+  // Flagged segments of other sessions that are a marked session's flagged segment, message for message:
+  // whatever scores segments scores them alike, so learning the marked one clears them too (see `identical`).
+  const sig = (s: LogSession) => `${s.ids.join(',')}${s.ended ? ',end' : ''}`;
+  const markedFlags = new Map<string, string>();
+  all.forEach((s, i) => {
+    if (marked.has(s.key) && segBefore[i] >= t) markedFlags.set(sig(s), s.key);
+  });
+  const identical = new Map<string, string>();
+  all.forEach((s, i) => {
+    const as = segBefore[i] >= t && !marked.has(s.key) ? markedFlags.get(sig(s)) : undefined;
+    if (as !== undefined && !identical.has(s.key)) identical.set(s.key, as);
+  });
 
   const mine = all.filter((s) => marked.has(s.key));
   const normal = all.filter((s) => !marked.has(s.key) && (before.get(s.key) as number) < t);
@@ -348,6 +366,7 @@ async function learnSessions(
     sessions: keys.map((k) => ({ ...changed(k), unseenMessages: new Set(mine.filter((s) => s.key === k).flatMap((s) => s.ids.filter((id) => id >= known))).size })),
     flaggedBefore,
     flaggedAfter,
+    identical: [...identical].map(([session, as]) => ({ session, as })),
     cleared: others.filter((k) => (before.get(k) as number) >= t && (after.get(k) as number) < t).map(changed),
     raised: others.filter((k) => (before.get(k) as number) < t && (after.get(k) as number) >= t).map(changed),
     replaySessions: replay.length,
@@ -374,6 +393,9 @@ export function summarizeFeedback(r: FeedbackResult, model: string | null): Feed
   const warnings = r.sessions
     .filter((x) => x.after >= r.threshold)
     .map((x) => `session ${x.session} still scores ${num(x.after)} ≥ the threshold${x.unseenMessages > 0 ? ` (${x.unseenMessages} of its messages were never seen in training: their novelty term stays)` : ''}: more --epochs or --weight, or train again with it`);
+  if (r.identical.length > 0) {
+    warnings.push(`${r.identical.length} other flagged sessions have a flagged segment that is, message for message, a marked session's: no model of segments can tell them apart, so that segment is cleared in them too: ${listKeys(r.identical.map((x) => `${x.session} (as ${x.as})`))}`);
+  }
   if (r.raised.length > 0) warnings.push(`${r.raised.length} other sessions of ${r.log} are now flagged that were not: ${listKeys(r.raised.map((x) => x.session))}`);
   return { model, ...rest, fineTune: { epochs: fineTune.epochs, loss: fineTune.loss, seconds: fineTune.seconds }, warnings };
 }

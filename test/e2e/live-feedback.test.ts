@@ -198,6 +198,9 @@ describe('deepsentry live: POST /feedback learns alerts as normal and swaps the 
       expect(sessions[0].before).to.be.above(s.threshold);
       expect(sessions[0].after).to.be.below(s.threshold);
       expect(r.json).to.deep.include({ version: 2, threshold: s.threshold, model: s.model, lastSeqOldModel: s.lines - s.after.length });
+      // The copy appended before is, message for message, the marked block's flagged segment: it is named.
+      expect(r.json.identical).to.deep.equal([{ session: s.copyBefore, as: s.marked }]);
+      expect((r.json.warnings as string[]).join('\n')).to.include(`${s.copyBefore} (as ${s.marked})`);
       const saved = JSON.parse(fs.readFileSync(path.join(s.model, 'model.json'), 'utf8'));
       expect(saved.metrics.lineage).to.deep.include({ version: 2, parent: { version: 1, contentSha256: parentSha } });
       expect(saved.metrics.lineage.feedback[0]).to.deep.include({ sessions: [s.marked], source: 'POST /feedback', log: `live ${s.log}` });
