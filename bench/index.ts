@@ -436,10 +436,10 @@ function check(id: WorkloadId, impl: ImplId, ref: Reference | undefined, output:
     const gradA = agree(id, impl, `gradients max |Δ|/max|g| vs native (worst: ${g.worst}; ${output.grads.length} of ${ref.grads.length} parameters)`, g.value, TOL.gradientRel);
     agreements.push(lossA, gradA);
     for (const a of [lossA, gradA]) {
-      console.log(`  check ${d.title}: ${a.what} = ${a.value.toExponential(2)} (tolerance ${a.tolerance}) ${a.ok ? 'ok' : 'DISAGREE'}`);
+      console.log(`  check ${impl} ${d.title}: ${a.what} = ${a.value.toExponential(2)} (tolerance ${a.tolerance}) ${a.ok ? 'ok' : 'DISAGREE'}`);
     }
   } else {
-    console.log(`  check ${d.title}: not checked (no native reference)`);
+    console.log(`  check ${impl} ${d.title}: not checked (no native reference)`);
   }
 }
 
