@@ -282,13 +282,24 @@ function floatOutput(t: OrtTensor | undefined, what: string): Float32Array {
   return t.data;
 }
 
-/** W1 forward (or L1 with batch 1) in one onnxruntime session. */
-export class OrtW1 {
-  private constructor(
+/** One onnxruntime session and the fixed inputs it is run on. */
+class OrtRun {
+  protected constructor(
     private readonly session: OrtSession,
     private readonly feeds: Record<string, OrtTensor>,
   ) {}
 
+  protected run(): Promise<Record<string, OrtTensor>> {
+    return this.session.run(this.feeds);
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release?.();
+  }
+}
+
+/** W1 forward (or L1 with batch 1) in one onnxruntime session. */
+export class OrtW1 extends OrtRun {
   static async create(ort: OrtModule, s: W1Shape, p: W1Params, batch: W1Batch, threads: number): Promise<OrtW1> {
     const session = await ort.InferenceSession.create(w1OnnxModel(s, p), sessionOptions(threads));
     return new OrtW1(session, {
@@ -298,32 +309,19 @@ export class OrtW1 {
   }
 
   async forward(): Promise<{ pred: Float32Array; scores: Float32Array }> {
-    const r = await this.session.run(this.feeds);
+    const r = await this.run();
     return { pred: floatOutput(r.pred, 'pred'), scores: floatOutput(r.scores, 'scores') };
-  }
-
-  async dispose(): Promise<void> {
-    await this.session.release?.();
   }
 }
 
 /** The W2 encoder (batched encoding) in one onnxruntime session. */
-export class OrtW2Encoder {
-  private constructor(
-    private readonly session: OrtSession,
-    private readonly feeds: Record<string, OrtTensor>,
-  ) {}
-
+export class OrtW2Encoder extends OrtRun {
   static async create(ort: OrtModule, s: W2Shape, p: W2Params, batch: W2Batch, threads: number): Promise<OrtW2Encoder> {
     const session = await ort.InferenceSession.create(w2EncoderOnnxModel(s, p), sessionOptions(threads));
     return new OrtW2Encoder(session, { tokens: new ort.Tensor('int32', batch.tokens, [s.batch, s.steps]) });
   }
 
   async encode(): Promise<Float32Array> {
-    return floatOutput((await this.session.run(this.feeds)).h, 'h');
-  }
-
-  async dispose(): Promise<void> {
-    await this.session.release?.();
+    return floatOutput((await this.run()).h, 'h');
   }
 }

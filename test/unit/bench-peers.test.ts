@@ -13,7 +13,7 @@ import { parseOptions, poolRounds, rotation } from '../../bench/index';
 import { NativeW1, NativeW2 } from '../../bench/native';
 import { defaultPeersDir, loadOnnxRuntime, locateOnnxRuntime, OrtW1, OrtW2Encoder } from '../../bench/peers/onnx';
 import { findTorchPython, pythonCandidates, TorchPeer } from '../../bench/peers/torch';
-import { initW1Params, initW2Params, makeW1Batch, makeW2Batch, type W1Shape, type W2Shape } from '../../bench/workloads';
+import { initW1Params, initW2Params, makeW1Batch, makeW2Batch, type NamedArrays, type W1Shape, type W2Shape } from '../../bench/workloads';
 import { nativeOrSkip } from '../support/native-helpers';
 import { skipBecause } from '../support/skip';
 
@@ -25,6 +25,15 @@ function maxAbs(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/** torch's loss and gradients against native's: same names in the same order, within 1e-5 */
+function expectSameGradients(got: { loss: number; grads: NamedArrays }, want: { loss: number; grads: NamedArrays }): void {
+  expect(got.loss).to.be.closeTo(want.loss, 1e-5 * Math.abs(want.loss));
+  for (const [i, [name, g]] of want.grads.entries()) {
+    expect(got.grads[i][0]).to.equal(name);
+    expect(maxAbs(got.grads[i][1], g), name).to.be.below(1e-5);
+  }
 }
 
 function caught(fn: () => unknown): DeepSentryError {
@@ -124,25 +133,13 @@ describe('bench peers: torch computes what native computes (when installed)', fu
       const n1 = new NativeW1(nb, W1_TINY, p1, b1);
       await peer.loadW1('w1', W1_TINY, p1, b1);
       expect(maxAbs(await peer.output('w1-forward'), n1.forward().pred)).to.be.below(1e-5);
-      const g1 = await peer.gradients('w1-train');
-      const r1 = n1.gradients();
-      expect(g1.loss).to.be.closeTo(r1.loss, 1e-5 * Math.abs(r1.loss));
-      for (const [i, [name, g]] of r1.grads.entries()) {
-        expect(g1.grads[i][0]).to.equal(name);
-        expect(maxAbs(g1.grads[i][1], g), name).to.be.below(1e-5);
-      }
+      expectSameGradients(await peer.gradients('w1-train'), n1.gradients());
       const p2 = initW2Params(W2_TINY, 5);
       const b2 = makeW2Batch(W2_TINY, 6);
       const n2 = new NativeW2(nb, W2_TINY, p2, b2);
       await peer.loadW2(W2_TINY, p2, b2);
       expect(maxAbs(await peer.output('w2-encode'), n2.encode())).to.be.below(1e-5);
-      const g2 = await peer.gradients('w2-train');
-      const r2 = n2.gradients();
-      expect(g2.loss).to.be.closeTo(r2.loss, 1e-5 * Math.abs(r2.loss));
-      for (const [i, [name, g]] of r2.grads.entries()) {
-        expect(g2.grads[i][0]).to.equal(name);
-        expect(maxAbs(g2.grads[i][1], g), name).to.be.below(1e-5);
-      }
+      expectSameGradients(await peer.gradients('w2-train'), n2.gradients());
       const t = await peer.time('w1-forward', { minSamples: 2, maxTime: 0 });
       expect(t.samples.length).to.be.at.least(2);
     } finally {
