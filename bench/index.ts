@@ -382,7 +382,8 @@ async function torchRunner(threads: number): Promise<{ runner: Runner; info: obj
     release: async () => undefined,
     dispose: () => peer.close(),
   };
-  return { runner, info: { python: found.python, torch: started.torch, threads: started.threads, dtype: 'float32', optimizer: 'torch.optim.Adam (lr 1e-3, betas 0.9/0.999, eps 1e-7)' } };
+  const ompWaitPolicy = torch.torchEnv(process.env).OMP_WAIT_POLICY;
+  return { runner, info: { python: found.python, torch: started.torch, threads: started.threads, ompWaitPolicy, dtype: 'float32', optimizer: 'torch.optim.Adam (lr 1e-3, betas 0.9/0.999, eps 1e-7)' } };
 }
 
 async function peerFactory(peer: PeerId): Promise<{ factory: Factory; info: object }> {

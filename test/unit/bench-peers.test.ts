@@ -12,7 +12,7 @@ import { DeepSentryError } from '../../lib/errors';
 import { parseOptions, poolRounds, rotation } from '../../bench/index';
 import { NativeW1, NativeW2 } from '../../bench/native';
 import { defaultPeersDir, loadOnnxRuntime, locateOnnxRuntime, OrtW1, OrtW2Encoder } from '../../bench/peers/onnx';
-import { findTorchPython, pythonCandidates, TorchPeer } from '../../bench/peers/torch';
+import { findTorchPython, pythonCandidates, torchEnv, TorchPeer } from '../../bench/peers/torch';
 import { initW1Params, initW2Params, makeW1Batch, makeW2Batch, type NamedArrays, type W1Shape, type W2Shape } from '../../bench/workloads';
 import { nativeOrSkip } from '../support/native-helpers';
 import { skipBecause } from '../support/skip';
@@ -81,6 +81,11 @@ describe('bench peers: options, discovery, rounds', () => {
     const none = findTorchPython({ DEEPSENTRY_PYTHON: '/x/python' }, probe);
     expect(none).to.have.property('skip').that.contains("/x/python: ModuleNotFoundError: No module named 'torch'");
     expect((none as { skip: string }).skip).to.contain('DEEPSENTRY_PYTHON');
+  });
+
+  it("runs torch's OpenMP threads passive unless the user chose a wait policy", () => {
+    expect(torchEnv({ PATH: '/bin' })).to.deep.equal({ PATH: '/bin', OMP_WAIT_POLICY: 'PASSIVE' });
+    expect(torchEnv({ OMP_WAIT_POLICY: 'ACTIVE' }).OMP_WAIT_POLICY).to.equal('ACTIVE');
   });
 
   it('rotates the order of a round and pools the rounds into one median', () => {
