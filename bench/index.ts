@@ -342,8 +342,9 @@ async function onnxRunner(threads: number): Promise<{ runner: Runner; info: obje
     },
     time: (id, b) => timeFunction(`${id} onnxruntime`, fns.get(id) as () => Promise<unknown>, b),
     async release(id) {
-      if (id === 'l1') await w1.get('l1')?.dispose();
-      w1.delete(id as 'l1');
+      if (id !== 'l1') return;
+      await w1.get('l1')?.dispose();
+      w1.delete('l1');
     },
     async dispose() {
       for (const m of w1.values()) await m.dispose();
@@ -430,7 +431,7 @@ function check(id: WorkloadId, impl: ImplId, ref: Reference | undefined, output:
   if (ref?.kind === 'output' && output.kind === 'output') {
     const a = agree(id, impl, `${ref.what} max |Δ| vs native`, maxAbsDiff(ref.data, output.data), TOL.output);
     agreements.push(a);
-    console.log(`  check ${d.title}: ${a.what} = ${a.value.toExponential(2)} (tolerance ${a.tolerance}) ${a.ok ? 'ok' : 'DISAGREE'}`);
+    console.log(`  check ${impl} ${d.title}: ${a.what} = ${a.value.toExponential(2)} (tolerance ${a.tolerance}) ${a.ok ? 'ok' : 'DISAGREE'}`);
   } else if (ref?.kind === 'gradients' && output.kind === 'gradients') {
     const lossA = agree(id, impl, 'loss |Δ|/|loss| vs native', Math.abs(ref.loss - output.loss) / Math.abs(ref.loss), TOL.lossRel);
     const g = gradientDiff(ref.grads, output.grads);
