@@ -87,16 +87,16 @@ export interface PipelineConfig {
      */
     novelty: boolean;
     /**
-     * add a count-based sequence model's surprise −ln p(message | two previous) (see sequence.ts). Off by
+     * add a count-based sequence model's surprise −ln p(message | two previous) (see lib/models/sequence.ts). Off by
      * default: with the detector's `surprise` score it lowered session ROC-AUC on hdfs-dev (0.9956 → 0.958)
      */
     sequence: boolean;
-    /** with `sequence`: add the message's rarity −ln(its share of the training lines) (see sequence.ts) */
+    /** with `sequence`: add the message's rarity −ln(its share of the training lines) (see lib/models/sequence.ts) */
     rarity: boolean;
     /** weight of the detector's score in a line's score */
     detectorWeight: number;
     /**
-     * weight of the count relations' surprise (counts.ts) on a finished session's end event; 0 leaves the count
+     * weight of the count relations' surprise (lib/models/counts.ts) on a finished session's end event; 0 leaves the count
      * relations out
      */
     counts: number;
@@ -106,7 +106,7 @@ export interface PipelineConfig {
   training: {
     /**
      * share of the training sessions left out of the detector's training as the most surprising ones under the
-     * count-based sequence model (sequence.ts, with rarity) fitted on all of them: unlabelled logs hold
+     * count-based sequence model (lib/models/sequence.ts, with rarity) fitted on all of them: unlabelled logs hold
      * anomalies, and a detector trained on them learns to predict them (0 = train on all)
      */
     trim: number;
@@ -159,7 +159,7 @@ export const DETECTOR_EPOCHS = 120;
 export const DETECTOR_PATIENCE = 20;
 
 /**
- * The count relations (counts.ts) at weight 3 and trimmed detector training (3 % of the sessions left out), chosen
+ * The count relations (lib/models/counts.ts) at weight 3 and trimmed detector training (3 % of the sessions left out), chosen
  * together by `npm run bench:accuracy` (bench/results/accuracy-candidate.md against accuracy-baseline.md: every
  * protocol × seeds 1, 7, 42): F1 at the saved threshold mean 0.761 / worst 0.116 against 0.708 / 0.102 without
  * them, best F1 0.849 / 0.201 against 0.762 / 0.113, ROC-AUC 0.984 / 0.810 against 0.954 / 0.618, AP 0.816 /

@@ -26,7 +26,7 @@ import { LogProcessor, openLogInput } from '../logs/pipeline';
 import { MODEL_JSON } from '../models/files';
 import { subSeed } from '../models/params';
 import { shuffle, type TrainResult } from '../models/train';
-import { countMessages } from './counts';
+import { countMessages } from '../models/counts';
 import { FIRST_ID, type DeepSentry } from './model';
 import { sessionEnded, type PipelineReporter } from './train';
 

@@ -9,7 +9,7 @@
  * detector.model.score; lib/models' default `surprise` = −log of the actual message's share of the detector's
  * softmax over known messages + its rarity) + for a message never seen in training, its text-model
  * reconstruction error (`scoring.novelty`) + optionally the count-based sequence model's surprise
- * (`scoring.sequence`, see sequence.ts). A session's score is the maximum over its lines and its end event.
+ * (`scoring.sequence`, see lib/models/sequence.ts). A session's score is the maximum over its lines and its end event.
  * Why the novelty term: an unseen message's vector may land near a known one, and the detector would then
  * judge it as that message; the text model knows it never learnt to reproduce it.
  */
@@ -26,8 +26,8 @@ import { TextAutoencoder, type TextModelConfig } from '../models/text';
 import type { FittedThreshold } from '../models/threshold';
 import { useBackend, type BackendChoice, type BackendSelection } from '../backend/select';
 import { resolvePipelineConfig, type PipelineConfig } from './config';
-import { SequenceModel, type SequenceModelJson } from './sequence';
-import { CountModel, countMessages, type CountModelJson } from './counts';
+import { SequenceModel, type SequenceModelJson } from '../models/sequence';
+import { CountModel, countMessages, type CountModelJson } from '../models/counts';
 // Circular (session.ts → live.ts → this module), used only at call time (never while the modules load).
 import { ScoringSession, type ScoringSessionOptions } from './session';
 
@@ -44,9 +44,9 @@ export interface ModelExtra {
   logConfig: LogConfig;
   textConfig: TextModelConfig;
   detectorConfig: DetectorConfig;
-  /** the count-based sequence model (see sequence.ts) */
+  /** the count-based sequence model (see lib/models/sequence.ts) */
   sequence: SequenceModelJson;
-  /** the count relations within a session (see counts.ts); absent in models trained before they existed */
+  /** the count relations within a session (see lib/models/counts.ts); absent in models trained before they existed */
   countRelations?: CountModelJson;
 }
 
