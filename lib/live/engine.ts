@@ -2,7 +2,7 @@
  * Where the live monitor gets its scorer: `createScorer(modelDir, options)`.
  *
  * - `scorer: 'model'` (the default): the trained model in `modelDir`. The trained-model engine plugs in here
- *   (`createModelScorer` below: lib/pipeline/live.ts's ModelScorer); a directory without a model is a DS_MODEL
+ *   (lib/pipeline/model.ts's `createModelScorer`: the ModelScorer of model_scorer.ts over the loaded model); a directory without a model is a DS_MODEL
  *   error that says so.
  * - `scorer: 'novelty'`: the model-free NoveltyScorer (lib/live/novelty.ts), which learns online.
  *
@@ -16,7 +16,7 @@ import type { LogConfigOverrides } from '../logs/config';
 import { NoveltyScorer } from './novelty';
 import type { LineScorer, ScorerOptions } from './types';
 import { WorkerScorer } from './worker';
-import { createModelScorer as createPipelineScorer } from '../pipeline/live';
+import { createModelScorer as createPipelineScorer } from '../pipeline/model';
 
 /** Options of createScorer. */
 export interface EngineOptions extends ScorerOptions {

@@ -1,7 +1,7 @@
 /**
  * SessionScorer: the session bookkeeping of a live LineScorer, written once for every scorer that keeps its
  * open sessions in lib/logs' Sessionizer (NoveltyScorer in lib/live/novelty.ts, the trained model's
- * ModelScorer in lib/pipeline/live.ts). What a scorer learns and how it scores differ; this part must not:
+ * ModelScorer in model_scorer.ts). What a scorer learns and how it scores differ; this part must not:
  * the monitor's exact restarts rely on every scorer ending the same sessions at the same lines, and on a
  * snapshot/restore rebuilding its idle deadlines and eviction order exactly. So it lives here:
  *

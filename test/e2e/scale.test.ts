@@ -19,7 +19,7 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import { Kvm } from '@nats-io/kv';
 import { LineSplitter } from '../../lib/live/lines';
 import { configuredFormat, ParseFailure } from '../../lib/logs/formats';
-import { ModelScorer, liveSessionKeyer } from '../../lib/pipeline/live';
+import { ModelScorer, liveSessionKeyer } from '../../lib/live/model_scorer';
 import { createScorer } from '../../lib/live/engine';
 import { eventId, type Alert, type RawLine, type ScoredEvent } from '../../lib/live/types';
 import { DeepSentry, scoreLog } from '../../lib/pipeline';

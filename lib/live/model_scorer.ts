@@ -6,7 +6,7 @@
  * timeout, eviction, end of input, time window) is scored as the end event after its last messages.
  *
  * Its sessions, their clock (event time; wall time once the stream is quiet) and their half of the snapshot are
- * SessionScorer's (lib/live/session_scorer.ts), shared with NoveltyScorer so that both end sessions and
+ * SessionScorer's (session_scorer.ts), shared with NoveltyScorer so that both end sessions and
  * restart alike. Events compute their window and `expected` (the known message nearest the detector's prediction: one more
  * prediction) only when read, which the monitor does only for the events it alerts on.
  */
@@ -14,13 +14,13 @@ import { DeepSentryError } from '../errors';
 import type { LogConfig } from '../logs/config';
 import { configuredFormat, type LogFormat } from '../logs/formats';
 import { sessionEnded, SessionKeyer, type ClosedSession } from '../logs/sessions';
-import { SessionScorer, type OpenSession, type SessionsSnapshot } from '../live/session_scorer';
-import type { EndReason, EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions } from '../live/types';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
-import { DeepSentry, type LoadOptions } from './model';
+import type { ScoringModel } from '../models/scoring';
+import { SessionScorer, type OpenSession, type SessionsSnapshot } from './session_scorer';
+import type { EndReason, EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions } from './types';
 
 /** Options of the model scorer. */
-export interface ModelScorerOptions extends ScorerOptions, LoadOptions {
+export interface ModelScorerOptions extends ScorerOptions {
   /**
    * Score only the sessions whose key passes (in-process only: a function does not cross to a worker
    * thread). A partitioned worker (lib/scale) scores the keys of its partition: a line naming sessions of
@@ -33,13 +33,10 @@ export interface ModelScorerOptions extends ScorerOptions, LoadOptions {
    * timeout (censored: the input stopped before the timeout said it was over). Such a session still closes
    * with an end event, of score -Infinity (no score: it never exceeds a threshold nor raises a max), so the
    * caller knows it closed. Default false: the live monitor scores every end. The in-process API
-   * (lib/pipeline/session.ts) sets it.
+   * (lib/pipeline/session.ts) and `deepsentry score` (lib/pipeline/score.ts) set it.
    */
   censorEnds?: boolean;
 }
-
-/** This module's path: a worker thread builds the model scorer from it (`createModelScorer`, see lib/live/worker.ts). */
-export const MODEL_SCORER_MODULE = __filename;
 
 /**
  * The session keyer of the live scorer for a model's log configuration: sessions by key (`auto` is `key`),
@@ -136,8 +133,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private readonly censorEnds: boolean;
 
   constructor(
-    readonly model: DeepSentry,
-    opts: Omit<ModelScorerOptions, keyof LoadOptions> = {},
+    readonly model: ScoringModel,
+    opts: ModelScorerOptions = {},
   ) {
     const c = model.logConfig;
     const format = configuredFormat(c);
@@ -343,10 +340,4 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.sessions.clear();
     this.model.dispose();
   }
-}
-
-/** The ScorerFactory of lib/live for trained models: loads the model directory and wraps it. */
-export async function createModelScorer(modelDir: string, options: ModelScorerOptions = {}): Promise<ModelScorer> {
-  const model = await DeepSentry.load(modelDir, { ...(options.backend ? { backend: options.backend } : {}), ...(options.threads !== undefined ? { threads: options.threads } : {}) });
-  return new ModelScorer(model, options);
 }
