@@ -16,7 +16,6 @@
  * run:       { trainFraction: 0.5 }
  * ```
  */
-import { promises as fsp } from 'node:fs';
 import { DeepSentryError, describeValue } from '../errors';
 import { resolveLogConfig, type LogConfig, type LogConfigOverrides, type SessionConfig } from '../logs/config';
 import { DEFAULT_TEXT_CONFIG, DEFAULT_TEXT_TRAIN, type TextModelConfig } from '../models/text';
@@ -280,25 +279,6 @@ export function thresholdSpec(c: PipelineConfig, normalOnly = false): ThresholdS
   if (t.method === 'percentile') return { method: 'percentile', percentile: t.percentile };
   if (t.method === 'spot') return { method: 'spot', risk: t.risk, level: t.level };
   return { method: t.method, k: normalOnly ? t.normalOnlyK : t.k };
-}
-
-/** Reads and parses a config file (YAML, or JSON by its .json extension) and resolves it. */
-export async function loadPipelineConfig(path: string | undefined): Promise<PipelineConfig> {
-  if (path === undefined) return resolvePipelineConfig({});
-  let text: string;
-  try {
-    text = await fsp.readFile(path, 'utf8');
-  } catch (e) {
-    throw new DeepSentryError('DS_CONFIG', `Cannot read --config ${path}: ${(e as Error).message}`);
-  }
-  const json = /\.json$/i.test(path);
-  let doc: unknown;
-  try {
-    doc = json ? JSON.parse(text) : (await import('yaml')).parse(text);
-  } catch (e) {
-    throw new DeepSentryError('DS_CONFIG', `--config ${path} is not valid ${json ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
-  }
-  return resolvePipelineConfig(doc ?? {}, `--config ${path}`);
 }
 
 /** Flags that override the config file (undefined = not given). */

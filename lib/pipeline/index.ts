@@ -8,7 +8,6 @@ export {
   applyFlags,
   checkPipelineConfig,
   defaultPipelineConfig,
-  loadPipelineConfig,
   logConfigOf,
   resolvePipelineConfig,
   thresholdSpec,
@@ -25,5 +24,4 @@ export { runPipeline, trainModel, type PipelineOptions, type RunOptions, type Ru
 export { createModelScorer, MODEL_SCORER_MODULE } from './model';
 export { ModelScorer, liveSessionKeyer, type ModelScorerOptions } from '../live/model_scorer';
 export { ScoringSession, type ClosedSessionScore, type LineScore, type ScoringSessionOptions, type ScoringUpdate, type SessionEnd } from './session';
-export { consoleReporter, type Verbosity } from './progress';
 export { FEEDBACK_DEFAULTS, learnNormal, lineageOf, readFeedbackFile, type FeedbackOptions, type FeedbackResult, type FeedbackSession, type ModelLineage } from './feedback';

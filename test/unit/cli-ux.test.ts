@@ -20,7 +20,7 @@ import {
   resolvePipelineConfig,
 } from '../../lib/pipeline/config';
 import { describeModel } from '../../lib/pipeline/describe';
-import { consoleReporter } from '../../lib/pipeline/progress';
+import { consoleReporter } from '../../lib/cli/progress';
 import type { TrainProgress } from '../../lib/models/train';
 import { inputWarnings } from '../../lib/logs/issues';
 
