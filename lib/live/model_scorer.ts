@@ -13,6 +13,7 @@
 import { DeepSentryError } from '../errors';
 import type { LogConfig } from '../logs/config';
 import { configuredFormat, type LogFormat } from '../logs/formats';
+import type { IssueLog } from '../logs/issues';
 import { sessionEnded, SessionKeyer, type ClosedSession } from '../logs/sessions';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
 import type { ScoringModel } from '../models/scoring';
@@ -36,6 +37,22 @@ export interface ModelScorerOptions extends ScorerOptions {
    * (lib/pipeline/session.ts) and `deepsentry score` (lib/pipeline/score.ts) set it.
    */
   censorEnds?: boolean;
+  /**
+   * Accept a model whose sessions are count windows. Only for one input read once from its start (`deepsentry
+   * score`, the in-process API): a checkpoint does not hold the window count, so the live monitor refuses them.
+   */
+  countWindows?: boolean;
+  /**
+   * The compiled format to parse with, in this thread only (default: the model's, with its configured year or
+   * 1970 for yearless timestamps). `deepsentry score` passes the one lib/logs opened the input with (the
+   * file's year).
+   */
+  format?: LogFormat;
+  /** Report lines not parsed, with bad timestamps or out of order here, with this input name (this thread only). */
+  issues?: IssueLog;
+  source?: string;
+  /** Line events carry the line's message as parsed (`message`; in this thread only: lines.csv's text column). */
+  withMessages?: boolean;
 }
 
 /**
@@ -43,9 +60,9 @@ export interface ModelScorerOptions extends ScorerOptions {
  * field or time. Count windows have no key to follow a session by, so they are refused. The publisher of a
  * partitioned stream (lib/scale/publisher.ts) keys lines with it too, so a session's lines meet in one partition.
  */
-export function liveSessionKeyer(c: LogConfig): SessionKeyer {
+export function liveSessionKeyer(c: LogConfig, countWindows = false): SessionKeyer {
   const mode = c.session.mode === 'auto' ? 'key' : c.session.mode;
-  if (mode === 'count') {
+  if (mode === 'count' && !countWindows) {
     throw new DeepSentryError('DS_UNSUPPORTED', `the model's sessions are count windows; the live scorer needs sessions by key, field or time (set logs.session.mode when training)`);
   }
   return new SessionKeyer(mode, c.session);
@@ -69,7 +86,7 @@ interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
  * runs a detector prediction (ModelScorer.context does it for all the alerted events of a call at once). The
  * monitor (and the worker thread's side of WorkerScorer) read them only for the events they alert on.
  */
-class ModelEvent implements ScoredEvent {
+export class ModelEvent implements ScoredEvent {
   score = 0;
   /** added to the window's score: an end event's weighted count surprise (the window cache holds scores without it) */
   extra = 0;
@@ -80,6 +97,11 @@ class ModelEvent implements ScoredEvent {
   predicted: string | null | undefined = undefined;
   /** an end that is not scored (ModelScorerOptions.censorEnds): score stays -Infinity */
   unscored = false;
+  /** an end event's session as the Sessionizer closed it, and its lines per masked message (with count relations) */
+  closed: ClosedSession | undefined = undefined;
+  counts: Record<string, number> | undefined = undefined;
+  /** a line event's message as parsed (ModelScorerOptions.withMessages) */
+  message: string | undefined = undefined;
   constructor(
     readonly seq: number,
     readonly lineNo: number,
@@ -131,23 +153,30 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private readonly ownsKey: ((key: string) => boolean) | undefined;
   /** see ModelScorerOptions.censorEnds */
   private readonly censorEnds: boolean;
+  private readonly withMessages: boolean;
 
   constructor(
     readonly model: ScoringModel,
     opts: ModelScorerOptions = {},
   ) {
     const c = model.logConfig;
-    const format = configuredFormat(c);
-    const keyer = liveSessionKeyer(c);
+    const format = opts.format ?? configuredFormat(c);
+    const keyer = liveSessionKeyer(c, opts.countWindows === true);
     const W = model.detector.config.window;
     const idle = opts.idleTimeoutMs === undefined ? (c.session.idleTimeoutMs ?? 30_000) : opts.idleTimeoutMs;
-    super(opts.windowLines ?? W, idle, opts.maxOpenSessions ?? c.session.maxOpen);
+    super(opts.windowLines ?? W, idle, opts.maxOpenSessions ?? c.session.maxOpen, {
+      skipOutOfOrder: c.outOfOrder === 'skip',
+      maxLines: keyer.mode === 'count' ? c.session.windowLines : null,
+      ...(opts.issues ? { issues: opts.issues } : {}),
+      ...(opts.source !== undefined ? { source: opts.source } : {}),
+    });
     this.savedThreshold = model.threshold;
     this.format = format;
     this.keyer = keyer;
     this.W = W;
     this.ownsKey = opts.ownsKey;
     this.censorEnds = opts.censorEnds === true;
+    this.withMessages = opts.withMessages === true;
     this.countWeight = model.countModel ? model.config.scoring.counts : 0;
   }
 
@@ -170,11 +199,17 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const p = this.parseLine(this.format, l);
     if (p === null) return;
     const ts = p.timestamp;
-    const masked = this.model.masker.mask(p.message).masked;
-    const id = this.model.messageId(masked);
     const keys = this.keyer.keys(p.message, p.fields, p.sessionKey, ts);
+    // Masked and interned only when the line belongs to a session this scorer scores: a message of no scored
+    // session never enters the model's table (`deepsentry score` counts the new messages it met).
+    let masked = '';
+    let id = -1;
     for (const key of keys) {
       if (this.ownsKey !== undefined && !this.ownsKey(key)) continue;
+      if (id < 0) {
+        masked = this.model.masker.mask(p.message).masked;
+        id = this.model.messageId(masked);
+      }
       const s = this.session(key, () => ({ history: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null }));
       const window = this.window(s.history, id);
       s.history.push(masked);
@@ -185,7 +220,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       }
       // Events keep (s.lines, end) rather than a copy of the window per line (see OpenSession.lines).
       this.addLine(this.keyer, key, s, l, ts);
-      this.out.push(new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, window, this));
+      const e = new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, window, this);
+      if (this.withMessages) e.message = p.message;
+      this.out.push(e);
     }
   }
 
@@ -194,8 +231,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   }
 
   /** An evicted or censored session (censorEnds): its end event without a score (-Infinity; see finish). */
-  protected override endedUnscored(key: string, s: OpenState, endReason: EndReason): void {
+  protected override endedUnscored(key: string, s: OpenState, endReason: EndReason, c: ClosedSession): void {
     const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this);
+    e.closed = c;
     e.score = -Infinity;
     e.predicted = null;
     e.unscored = true;
@@ -203,8 +241,10 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   }
 
   /** A session ended: its end event, the window of its last messages and END_MESSAGE. */
-  protected ended(key: string, s: OpenState, endReason: EndReason): void {
+  protected ended(key: string, s: OpenState, endReason: EndReason, c: ClosedSession): void {
     const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this);
+    e.closed = c;
+    if (s.counts) e.counts = s.counts;
     // As scoreSessions does in batch: the count relations' surprise goes on the end event.
     if (this.countWeight > 0 && s.counts) {
       const ids: number[] = [];

@@ -131,7 +131,7 @@ async function* rawChunks(source: string | Readable, name: string, stats: ReadSt
 class GzipDamaged extends Error {}
 
 /** Empty or only whitespace (String.prototype.trim's definition); trim() runs only when the first char could be space. */
-function isBlank(s: string): boolean {
+export function isBlank(s: string): boolean {
   if (s.length === 0) return true;
   const c = s.charCodeAt(0);
   return (c <= 32 || c >= 128) && s.trim() === '';

@@ -54,8 +54,6 @@ export interface SessionScoresOut {
 
 /** Why a session scored as it did: its highest-scoring event (a line, or its end), as sessions.csv gives it. */
 export interface SessionExplanation {
-  /** index of the event in the session (its lines, then the end event at index = number of lines) */
-  index: number;
   /** masked text of that line, or `<end of session>` */
   message: string;
   /** the masked messages before it that the detector read (at most window − 1) */
@@ -231,38 +229,29 @@ export class ScoringModel {
   }
 
   /**
-   * Explains scored sessions: each one's highest-scoring event (`lineScores` as scoreSessions returned them),
-   * the window the detector read there, the message it expected (one batched prediction for all of them), and
-   * the violated count relation when the end event carries one.
+   * Explains scored events by the W ids the detector read for each (the event's own message last, PAD before
+   * its session's start, END_MESSAGE for a session's end): its message, the messages before it, the message the
+   * detector expected there (one batched prediction for all of them), and for an end event given its session's
+   * lines per message id (`counts`), the count relation the session violates most.
    */
-  explainSessions(items: ReadonlyArray<{ messageIds: ArrayLike<number>; lineScores: ArrayLike<number> }>): SessionExplanation[] {
+  explainWindows(items: ReadonlyArray<{ window: Int32Array; counts?: Map<number, number> }>): SessionExplanation[] {
     const W = this.detector.config.window;
-    const wins = new Int32Array(items.length * W).fill(PAD_MESSAGE);
-    const tops = items.map(({ messageIds, lineScores }, k) => {
-      let index = 0;
-      for (let t = 1; t < lineScores.length; t++) if (lineScores[t] > lineScores[index]) index = t;
-      const target = index < messageIds.length ? messageIds[index] : END_MESSAGE;
-      const from = Math.max(0, index - (W - 1));
-      for (let t = from; t < index; t++) wins[k * W + W - 1 - (index - t)] = messageIds[t];
-      wins[k * W + W - 1] = target;
-      return { index, target, from };
-    });
+    const wins = new Int32Array(items.length * W);
+    items.forEach((it, k) => wins.set(it.window, k * W));
     const { expected } = items.length > 0 ? this.scoreWindows(wins, items.length, true) : { expected: [] };
     const text = (id: number) => this.messageText(id) ?? `#${id}`;
-    return items.map(({ messageIds }, k) => {
-      const { index, target, from } = tops[k];
+    return items.map(({ window, counts }, k) => {
+      const target = window[W - 1];
       const out: SessionExplanation = {
-        index,
         message: target === END_MESSAGE ? '<end of session>' : text(target),
-        window: Array.from(messageIds).slice(from, index).map(text),
+        window: Array.from(window.subarray(0, W - 1)).filter((id) => id !== PAD_MESSAGE).map(text),
         expected: expected[k],
       };
-      if (target === END_MESSAGE && this.countModel && this.config.scoring.counts > 0) {
-        const c = countMessages(messageIds);
-        const v = this.countModel.worstViolation(c);
+      if (target === END_MESSAGE && counts && this.countModel && this.config.scoring.counts > 0) {
+        const v = this.countModel.worstViolation(counts);
         if (v) {
           const r = v.relation;
-          out.countRelation = `${r.a === 1 ? '' : `${r.a}·`}count(${text(r.i)}) = ${r.b === 1 ? '' : `${r.b}·`}count(${text(r.j)}) held in ${r.sessions - r.violations} of ${r.sessions} training sessions; here ${c.get(r.i) ?? 0} and ${c.get(r.j) ?? 0}`;
+          out.countRelation = `${r.a === 1 ? '' : `${r.a}·`}count(${text(r.i)}) = ${r.b === 1 ? '' : `${r.b}·`}count(${text(r.j)}) held in ${r.sessions - r.violations} of ${r.sessions} training sessions; here ${counts.get(r.i) ?? 0} and ${counts.get(r.j) ?? 0}`;
         }
       }
       return out;
