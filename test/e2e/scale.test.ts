@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { LineSplitter } from '../../lib/live/lines';
+import { LineSplitter } from '../../lib/logs/lines';
 import { configuredFormat, ParseFailure } from '../../lib/logs/formats';
 import { ModelScorer, liveSessionKeyer } from '../../lib/live/model_scorer';
 import { createScorer } from '../../lib/live/engine';
