@@ -64,7 +64,7 @@ async function createModelScorer(modelDir: string, options: EngineOptions): Prom
 /** A model directory must exist and hold model.json. */
 export function checkModelDir(modelDir: string | undefined): void {
   if (modelDir === undefined || modelDir === '') {
-    throw new DeepSentryError('DS_MODEL', 'no model directory given: pass --model DIR (a directory written by `deepsentry train`), or --scorer novelty');
+    throw new DeepSentryError('DS_MODEL', "no model directory given: pass modelDir (a directory written by `deepsentry train`), or use scorer 'novelty'");
   }
   const dir = path.resolve(modelDir);
   let st: fs.Stats;

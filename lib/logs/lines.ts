@@ -456,7 +456,7 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
       throw new DeepSentryError(
         'DS_IO',
         `${name} is a damaged gzip file: ${e.message} after ${lineNo} lines (${stats.bytes} bytes decompressed); it is truncated or corrupt. ` +
-          'To use the lines before the damage, pass --accept-truncated (acceptTruncated in the API)',
+          'To use the lines before the damage, set acceptTruncated',
       );
     }
     issues.add('truncated_gzip', name, lineNo + 1, `compressed input ends early or is corrupt (${e.message}); ${lineNo} lines read, the partial line after them is dropped`);

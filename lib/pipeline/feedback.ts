@@ -120,7 +120,7 @@ async function readSessions(model: DeepSentry, log: string, o: FeedbackOptions):
     proc.processBatch(batch, input.name, input.format);
   }
   proc.finish();
-  if (out.length === 0) throw new DeepSentryError('DS_PARSE', `--log ${log}: no session in it parses with the model's format and session settings (is it the log the sessions came from?)`);
+  if (out.length === 0) throw new DeepSentryError('DS_PARSE', `${log}: no session in it parses with the model's format and session settings (is it the log the sessions came from?)`);
   return out;
 }
 
@@ -136,12 +136,12 @@ export async function readFeedbackFile(file: string): Promise<string[]> {
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch (e) {
-    throw new DeepSentryError('DS_IO', `--normal ${file}: cannot read it: ${(e as Error).message}`, { cause: e });
+    throw new DeepSentryError('DS_IO', `feedback file ${file}: cannot read it: ${(e as Error).message}`, { cause: e });
   }
   const lines = text.split(/\r?\n/);
   const first = lines.findIndex((l) => l.trim() !== '' && !l.trim().startsWith('#'));
-  if (first < 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `--normal ${file} is empty: it should hold alerts (NDJSON), a sessions.csv or session ids, one per line`);
-  const bad = (n: number, what: string) => new DeepSentryError('DS_INVALID_ARGUMENT', `--normal ${file} line ${n + 1}: ${what}`);
+  if (first < 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `feedback file ${file} is empty: it should hold alerts (NDJSON), a sessions.csv or session ids, one per line`);
+  const bad = (n: number, what: string) => new DeepSentryError('DS_INVALID_ARGUMENT', `feedback file ${file} line ${n + 1}: ${what}`);
   const keys: string[] = [];
   const head = lines[first].trim();
   if (head.startsWith('{')) {
@@ -166,7 +166,7 @@ export async function readFeedbackFile(file: string): Promise<string[]> {
       if (!m) throw bad(first + 1 + i, 'not a sessions.csv row (session,score,anomaly,…)');
       if (m[3] === '1') keys.push(m[1] !== undefined ? m[1].replace(/""/g, '"') : (m[2] as string));
     });
-    if (keys.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `--normal ${file}: no row of this sessions.csv is flagged (anomaly = 1): nothing to learn`);
+    if (keys.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `feedback file ${file}: no row of this sessions.csv is flagged (anomaly = 1): nothing to learn`);
   } else {
     for (const l of lines) {
       const k = l.replace(/#.*$/, '').trim();
