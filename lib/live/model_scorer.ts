@@ -73,7 +73,12 @@ interface OpenState extends OpenSession {
   history: string[];
   /** lines per masked message, for the count relations judged at the session's end (model.countModel) */
   counts?: Record<string, number>;
+  /** the model ids of `history` (not in a snapshot: rebuilt from the texts after a restore) */
+  ids?: number[];
 }
+
+/** A session's state before its first line. */
+const newOpenState = (): OpenState => ({ history: [], ids: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null });
 
 /** The JSON state of a ModelScorer (see snapshot). */
 interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
@@ -91,7 +96,7 @@ export class ModelEvent implements ScoredEvent {
   /** added to the window's score: an end event's weighted count surprise (the window cache holds scores without it) */
   extra = 0;
   readonly endReason?: EndReason;
-  /** the window's ids joined with commas (set by ModelScorer.finish; the key of its caches) */
+  /** the window's ids as a string (set by ModelScorer.finish; the key of its caches) */
   key = '';
   /** the expected message once predicted (null: none) */
   predicted: string | null | undefined = undefined;
@@ -113,11 +118,16 @@ export class ModelEvent implements ScoredEvent {
     private readonly lines: string[],
     private readonly end: number,
     private readonly span: number,
-    /** the W ids the detector scored */
-    readonly ids: Int32Array,
+    /** the W ids the detector scored are windows[at, at + W) (the scorer call's buffer, never rewritten) */
+    readonly windows: Int32Array,
+    readonly at: number,
     private readonly owner: ModelScorer,
   ) {
     if (endReason !== undefined) this.endReason = endReason;
+  }
+  /** the W ids the detector scored */
+  get ids(): Int32Array {
+    return this.windows.subarray(this.at, this.at + this.owner.windowSize);
   }
   get window(): string[] {
     return this.lines.slice(Math.max(0, this.end - this.span), this.end);
@@ -149,6 +159,11 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private readonly expectedCache = new Map<string, string | null>();
   /** events of the last call (what `context` indices refer to) */
   private last: ModelEvent[] = [];
+  /** the windows of the events of the current call, W ids each (see window) */
+  private windows: Int32Array;
+  private used = 0;
+  /** the W ids of a window while its cache key is made */
+  private readonly keyScratch: number[];
 
   private readonly ownsKey: ((key: string) => boolean) | undefined;
   /** see ModelScorerOptions.censorEnds */
@@ -178,16 +193,53 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.censorEnds = opts.censorEnds === true;
     this.withMessages = opts.withMessages === true;
     this.countWeight = model.countModel ? model.config.scoring.counts : 0;
+    this.windows = new Int32Array(64 * W);
+    this.keyScratch = new Array<number>(W).fill(0);
   }
 
-  /** The W ids of a window: the history (padded at the start) and the target id. */
-  private window(history: string[], target: number): Int32Array {
-    const w = new Int32Array(this.W).fill(PAD_MESSAGE);
-    const n = Math.min(history.length, this.W - 1);
-    const o = history.length - n;
-    for (let i = 0; i < n; i++) w[this.W - 1 - n + i] = this.model.messageId(history[o + i]);
-    w[this.W - 1] = target;
-    return w;
+  /** The detector's window (W ids). */
+  get windowSize(): number {
+    return this.W;
+  }
+
+  /**
+   * Writes the W ids of a window — the session's last W−1 messages (padded at the start) and the target id —
+   * into this call's window buffer and returns where. One buffer per call, grown by doubling (a full one is
+   * left to the events that point into it), rather than a typed array per event: allocating one per line was
+   * most of the garbage collector's work.
+   */
+  private window(s: OpenState, target: number): number {
+    const W = this.W;
+    if (this.used + W > this.windows.length) {
+      const grown = new Int32Array(Math.max(2 * this.windows.length, 64 * W));
+      grown.set(this.windows.subarray(0, this.used));
+      this.windows = grown;
+    }
+    const at = this.used;
+    this.used += W;
+    const ids = (s.ids ??= s.history.map((m) => this.model.messageId(m)));
+    const w = this.windows;
+    const n = Math.min(ids.length, W - 1);
+    const o = ids.length - n;
+    for (let i = 0; i < W - 1 - n; i++) w[at + i] = PAD_MESSAGE;
+    for (let i = 0; i < n; i++) w[at + W - 1 - n + i] = ids[o + i];
+    w[at + W - 1] = target;
+    return at;
+  }
+
+  /**
+   * The cache key of the window at `at`: its ids as UTF-16 code units while every id fits in one (W
+   * characters), else `#` and the ids joined with commas (at least 2W − 1 + 1 characters: never equal to a key
+   * of the short form).
+   */
+  private windowKey(w: Int32Array, at: number): string {
+    const W = this.W;
+    if (this.model.tableSize <= 0xffff) {
+      const k = this.keyScratch;
+      for (let i = 0; i < W; i++) k[i] = w[at + i];
+      return String.fromCharCode.apply(null, k);
+    }
+    return '#' + Array.prototype.join.call(w.subarray(at, at + W), ',');
   }
 
   async scoreLines(lines: RawLine[]): Promise<ScoredEvent[]> {
@@ -210,17 +262,22 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
         masked = this.model.masker.mask(p.message).masked;
         id = this.model.messageId(masked);
       }
-      const s = this.session(key, () => ({ history: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null }));
-      const window = this.window(s.history, id);
+      const s = this.session(key, newOpenState);
+      const at = this.window(s, id);
+      const ids = s.ids as number[];
       s.history.push(masked);
-      if (s.history.length > this.W - 1) s.history.shift();
+      ids.push(id);
+      if (s.history.length > this.W - 1) {
+        s.history.shift();
+        ids.shift();
+      }
       if (this.countWeight > 0) {
         const c = (s.counts ??= {});
         c[masked] = (c[masked] ?? 0) + 1;
       }
       // Events keep (s.lines, end) rather than a copy of the window per line (see OpenSession.lines).
       this.addLine(this.keyer, key, s, l, ts);
-      const e = new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, window, this);
+      const e = new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, this.windows, at, this);
       if (this.withMessages) e.message = p.message;
       this.out.push(e);
     }
@@ -232,7 +289,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
   /** An evicted or censored session (censorEnds): its end event without a score (-Infinity; see finish). */
   protected override endedUnscored(key: string, s: OpenState, endReason: EndReason, c: ClosedSession): void {
-    const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this);
+    const at = this.window(s, END_MESSAGE);
+    const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.windows, at, this);
     e.closed = c;
     e.score = -Infinity;
     e.predicted = null;
@@ -242,7 +300,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
   /** A session ended: its end event, the window of its last messages and END_MESSAGE. */
   protected ended(key: string, s: OpenState, endReason: EndReason, c: ClosedSession): void {
-    const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this);
+    const at = this.window(s, END_MESSAGE);
+    const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.windows, at, this);
     e.closed = c;
     if (s.counts) e.counts = s.counts;
     // As scoreSessions does in batch: the count relations' surprise goes on the end event.
@@ -263,6 +322,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private finish(): ScoredEvent[] {
     const batch = this.out;
     this.out = [];
+    // The events of this call keep pointing into the current window buffer: the next call writes a new one.
+    this.windows = new Int32Array(Math.max(64 * this.W, this.used));
+    this.used = 0;
     const W = this.W;
     const cache = this.scoreCache;
     const fresh = new Map<string, number>(); // window key -> row of the detector call
@@ -272,7 +334,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
       if (e.unscored) continue;
-      const key = e.ids.join(',');
+      const key = this.windowKey(e.windows, e.at);
       e.key = key;
       const known = cache.get(key);
       if (known !== undefined) {
@@ -289,7 +351,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     }
     if (keys.length > 0) {
       const all = new Int32Array(keys.length * W);
-      for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) all.set(batch[i].ids, rows[i] * W);
+      for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) all.set(batch[i].windows.subarray(batch[i].at, batch[i].at + W), rows[i] * W);
       const { scores } = this.model.scoreWindows(all, keys.length, false);
       for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) batch[i].score = scores[rows[i]];
       if (cache.size + keys.length > SCORE_CACHE_MAX) cache.clear();
@@ -319,7 +381,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const todo = new Map<string, ModelEvent[]>();
     for (const e of events) {
       if (e.predicted !== undefined) continue;
-      const key = e.key || e.ids.join(',');
+      const key = e.key || this.windowKey(e.windows, e.at);
       const known = this.expectedCache.get(key);
       if (known !== undefined) {
         e.predicted = known;
@@ -354,7 +416,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
   /** The history is appended to and shifted in place: a snapshot takes a copy. */
   protected override snapshotSession(s: OpenState): OpenState {
-    return { ...super.snapshotSession(s), history: s.history.slice(), ...(s.counts ? { counts: { ...s.counts } } : {}) };
+    const { ids: _ids, ...rest } = super.snapshotSession(s);
+    return { ...rest, history: s.history.slice(), ...(s.counts ? { counts: { ...s.counts } } : {}) };
   }
 
   async snapshot(): Promise<ModelScorerSnapshot> {

@@ -94,7 +94,7 @@ export abstract class SessionScorer<S extends OpenSession> {
   private evictedBase = 0;
 
   /**
-   * @param windowLines raw lines kept per event as its window
+   * @param windowLines raw lines kept per event as its window (0: none, for a caller that never reads windows)
    * @param idleTimeoutMs close a session after this long without a line (null: only at end of input)
    * @param maxOpen at most this many open sessions (the least recently active is evicted)
    */
@@ -180,8 +180,10 @@ export abstract class SessionScorer<S extends OpenSession> {
    * `keyer` is the one whose `keys` call named the session (its time window's end is the deadline).
    */
   protected addLine(keyer: SessionKeyer, key: string, s: S, l: RawLine, ts: number | null): void {
-    if (s.lines.length >= 2 * this.windowLines) s.lines = s.lines.slice(s.lines.length - (this.windowLines - 1));
-    s.lines.push(l.text);
+    if (this.windowLines > 0) {
+      if (s.lines.length >= 2 * this.windowLines) s.lines = s.lines.slice(s.lines.length - (this.windowLines - 1));
+      s.lines.push(l.text);
+    }
     s.seq = l.seq;
     s.lineNo = l.lineNo;
     s.offset = l.offset;

@@ -35,7 +35,10 @@ import { EVALUATION_FILES } from '../eval/write';
 
 /** Options of scoreLog. */
 export interface ScoreLogOptions {
-  /** score only sessions whose key passes (run: the sessions after the training part) */
+  /**
+   * score only sessions whose key passes (run: the sessions after the training part); the lines of other keys
+   * are parsed (they move the session clock) but open no session, so they take no place among logs.session.maxOpen
+   */
   selectKey?: (key: string) => boolean;
   /** write lines.csv too (default true) */
   lines?: boolean;
@@ -118,10 +121,16 @@ function finiteScore(score: number, key: string, model: string | null): void {
   }
 }
 
+/** Lines per scorer call (see scoreLog). */
+const CHUNK_LINES = 2048;
+
 /** An open session (segment) of scoreLog: its scored lines so far and its highest-scoring event. */
 interface Segment {
-  /** lines.csv rows of its lines (line number, score, message), kept until it closes */
-  rows: string[];
+  /** its key as a CSV field */
+  field: string;
+  /** its lines' scores for lines.csv (their line numbers are the closed session's rows), and with withText their messages, kept until it closes */
+  scores: number[];
+  texts: string[];
   max: number;
   top: ModelEvent | null;
 }
@@ -166,16 +175,18 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const segments = new Map<string, Segment>();
   let sessions = 0;
   let anomalies = 0;
-  let seq = 0;
   /** Folds a scorer call's events into the open segments; the segments that closed go out. */
   const take = async (events: ModelEvent[]) => {
     const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
     for (const e of events) {
       let g = segments.get(e.session);
-      if (g === undefined) segments.set(e.session, (g = { rows: [], max: -Infinity, top: null }));
+      if (g === undefined) segments.set(e.session, (g = { field: csv(e.session), scores: [], texts: [], max: -Infinity, top: null }));
       if (!e.isSessionEnd) {
         finiteScore(e.score, e.session, model.directory);
-        if (lOut) g.rows.push(`${e.lineNo},${csv(e.session)},${num(e.score)},${e.score >= threshold ? 1 : 0}${withText ? `,${csv(e.message ?? '')}` : ''}\n`);
+        if (lOut) {
+          g.scores.push(e.score);
+          if (withText) g.texts.push(e.message ?? '');
+        }
       } else {
         // An end that is not scored (evicted, or censored at the end of input) comes with score -Infinity.
         if (!e.unscored) finiteScore(e.score, e.session, model.directory);
@@ -221,7 +232,10 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         if (s.firstTs !== null && (prev.firstTs === null || s.firstTs < prev.firstTs)) prev.firstTs = s.firstTs;
         if (s.lastTs !== null && (prev.lastTs === null || s.lastTs > prev.lastTs)) prev.lastTs = s.lastTs;
       }
-      for (const r of g.rows) lText += r;
+      for (let t = 0; t < s.rows.length; t++) {
+        const x = g.scores[t];
+        lText += `${s.rows[t]},${g.field},${num(x)},${x >= threshold ? 1 : 0}${withText ? `,${csv(g.texts[t])}` : ''}\n`;
+      }
     }
     const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
     if (w) await w;
@@ -255,13 +269,21 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       issues,
       source: input.name,
       withMessages: withText,
+      // no raw lines kept per session: nothing here reads an event's window of raw lines
+      windowLines: 0,
       ...(selectKey ? { ownsKey: selectKey } : {}),
     });
     for await (const batch of input.batches) {
       if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
-      const raw: RawLine[] = new Array(batch.lines.length);
-      for (let i = 0; i < raw.length; i++) raw[i] = { seq: seq++, lineNo: batch.lineNos[i], offset: 0, text: batch.lines[i] };
-      await take((await scorer.scoreLines(raw)) as ModelEvent[]);
+      // Scorer calls of at most CHUNK_LINES lines: a call's events live until the next call, and fewer of them
+      // then outlive a young-generation collection (a whole 1 MiB read at once doubled what the GC promoted).
+      // seq = the physical line number (unique and increasing): a closed session's rows are its line numbers.
+      for (let from = 0; from < batch.lines.length; from += CHUNK_LINES) {
+        const n = Math.min(CHUNK_LINES, batch.lines.length - from);
+        const raw: RawLine[] = new Array(n);
+        for (let i = 0; i < n; i++) raw[i] = { seq: batch.lineNos[from + i], lineNo: batch.lineNos[from + i], offset: 0, text: batch.lines[from + i] };
+        await take((await scorer.scoreLines(raw)) as ModelEvent[]);
+      }
     }
     await take((await scorer.flush()) as ModelEvent[]);
     await writeSessions();
