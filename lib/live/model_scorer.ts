@@ -1,5 +1,7 @@
 /**
- * The trained model behind the live monitor's `LineScorer` seam (lib/live/types.ts). It parses with the
+ * The trained model's scorer: behind the live monitor's `LineScorer` seam (lib/live/types.ts), and the one
+ * engine of `deepsentry score` (lib/pipeline/score.ts) and the in-process API (lib/pipeline/session.ts), which
+ * set censorEnds so that ends are scored as batch scoring always scored them. It parses with the
  * model's own log configuration, keeps the open sessions in a Sessionizer (idle timeout, bound on open
  * sessions), and scores each line as it arrives by the window of the session's last W−1 messages and the line's
  * own message — all the windows of one `scoreLines` call in one batched detector call. A session's end (idle
@@ -276,10 +278,15 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
         c[masked] = (c[masked] ?? 0) + 1;
       }
       // Events keep (s.lines, end) rather than a copy of the window per line (see OpenSession.lines).
+      const before = this.out.length;
       this.addLine(this.keyer, key, s, l, ts);
       const e = new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, this.windows, at, this);
       if (this.withMessages) e.message = p.message;
-      this.out.push(e);
+      // A count window closes as its last line is added: that line's event goes before the window's end. (An
+      // eviction of another session, also in addLine, stays before this line's event.)
+      const last = this.out.length > before ? this.out[this.out.length - 1] : undefined;
+      if (last !== undefined && last.isSessionEnd && last.session === key) this.out.splice(this.out.length - 1, 0, e);
+      else this.out.push(e);
     }
   }
 

@@ -5,7 +5,10 @@
  * the monitor's exact restarts rely on every scorer ending the same sessions at the same lines, and on a
  * snapshot/restore rebuilding its idle deadlines and eviction order exactly. So it lives here:
  *
- * - the Sessionizer (idle timeout, bound on open sessions) and the scorer's open sessions in the same
+ * - a line's way into a record: parsed by lib/logs/pipeline.ts parseLogLine, the function batch reading
+ *   uses, so unparsed lines, bad timestamps and out-of-order lines are counted (and reported to an IssueLog
+ *   when given) the same way in batch and live, and logs.outOfOrder `skip` holds in both;
+ * - the Sessionizer (idle timeout, bound on open sessions, count windows) and the scorer's open sessions in the same
  *   least-recently-active order, with each session's last raw lines for event windows;
  * - the session clock: the lines' own timestamps (event time, so a replay after a restart ends the same
  *   sessions at the same lines); once the stream has been quiet for a whole idle timeout, `tick` moves it on

@@ -100,7 +100,7 @@ export class ScoringSession {
   /** The scorer, started on first use: the model's own session configuration, ends scored as `score` does. */
   private start(): Promise<LineScorer> {
     const m = this.model;
-    const options: Omit<ModelScorerOptions, 'ownsKey'> = { idleTimeoutMs: m.logConfig.session.idleTimeoutMs, censorEnds: true };
+    const options: Omit<ModelScorerOptions, 'ownsKey'> = { idleTimeoutMs: m.logConfig.session.idleTimeoutMs, censorEnds: true, countWindows: true };
     this.scorer ??= m.openScorer(options, this.inWorker);
     return this.scorer;
   }

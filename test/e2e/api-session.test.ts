@@ -13,7 +13,8 @@ import { DeepSentry, scoreLog } from '../../lib/pipeline';
 import type { ClosedSessionScore, LineScore } from '../../lib/pipeline/session';
 import { runCli, startCli, until } from '../support/cli';
 import { requireData } from '../support/data';
-import { hdfsSlice, trainedModel } from '../support/pipeline-fixtures';
+import { hdfsSlice, tinyConfig, trainedModel } from '../support/pipeline-fixtures';
+import { trainModel } from '../../lib/pipeline';
 import { tempDir } from '../support/tmp';
 
 const rows = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
@@ -209,5 +210,24 @@ describe('score, the API and live agree', function () {
     expect(differ.slice(0, 5), `${differ.length} live line events differ from score's`).to.deep.equal([]);
     expect(l.err()).to.match(/1 invalid utf8, 1 nul byte, 1 line too long \(first: .*dirty\.log:11: invalid UTF-8/);
     expect(l.err()).to.match(/0 unparsed/);
+  });
+
+  it('a model whose sessions are count windows: `score` and the API cut the same windows and give the same scores', async () => {
+    const dir = tempDir('api-count');
+    const model = path.join(dir, 'model');
+    const slice = hdfsSlice(6000);
+    await trainModel([slice], model, { config: tinyConfig({ logs: { session: { mode: 'count', windowLines: 50, idleTimeoutMs: null } } }) });
+    const out = path.join(dir, 'score');
+    const r = runCli(['score', slice, '--model', model, '--out', out]);
+    expect(r.code, r.stderr).to.equal(0);
+    const want = new Map(rows(path.join(out, 'sessions.csv')).map(([k, x, , n]) => [k!, [Number(x), Number(n)]]));
+    // 6,000 parsed lines in windows of 50
+    expect(want.size).to.equal(120);
+    expect([...want.values()].every(([, n]) => n === 50)).to.equal(true);
+    expect(rows(path.join(out, 'lines.csv')).length).to.equal(6000);
+    const m = await DeepSentry.load(model);
+    const got = await m.scoreLines(fs.readFileSync(slice, 'utf8').split('\n').filter(Boolean));
+    expect(got.sessions.map((x) => [x.session, f32(x.score), x.lines.length])).to.deep.equal([...want].map(([k, [x, n]]) => [k, x, n]));
+    m.dispose();
   });
 });
