@@ -9,6 +9,9 @@ const API_TO_FLAG: readonly [RegExp, string][] = [
   [/\bfeedback file\b/g, '--normal'],
   [/\bpass modelDir\b/g, 'pass --model DIR'],
   [/\buse scorer 'novelty'/g, '--scorer novelty'],
+  // a configuration key with the value to give it (a config file's own errors say `for logs.… but received`)
+  [/\blogs\.format "([^"]*)"/g, '--format $1'],
+  [/\blogs\.session\.mode "([^"]*)"/g, '--session-mode $1'],
 ];
 
 /** A library error message as the CLI says it: API options named by their flags. */

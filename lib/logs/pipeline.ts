@@ -251,8 +251,8 @@ export class LogProcessor {
         'DS_CONFIG',
         `session mode "time" needs a timestamp on every line, but the ${format.name} lines of ${file} carry none (first parsed line ${line}${fields.length > 0 ? `, fields ${fields.join(', ')}` : ''}): ` +
           (format.name === 'json'
-            ? 'name the time field (--format json:time=PATH) or cut count windows (--session-mode count)'
-            : `name the time fields in the format string (<Date> <Time>, <Timestamp>, … in a layout such as ${LOGHUB_TIME_LAYOUTS.slice(0, 4).map((l) => l.format).join(', ')}) or cut count windows (--session-mode count)`),
+            ? 'name the time field (logs.format "json:time=PATH") or cut count windows (logs.session.mode "count")'
+            : `name the time fields in the format string (<Date> <Time>, <Timestamp>, … in a layout such as ${LOGHUB_TIME_LAYOUTS.slice(0, 4).map((l) => l.format).join(', ')}) or cut count windows (logs.session.mode "count")`),
       );
     }
     this.keyer = new SessionKeyer(mode, this.config.session);

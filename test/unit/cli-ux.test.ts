@@ -193,6 +193,12 @@ describe('library errors name API options; the CLI names its flags', () => {
     expect(flagWording(m)).to.equal('no model directory given: pass --model DIR (a directory written by `deepsentry train`), or --scorer novelty');
   });
 
+  it('a configuration key with its value reads as the flag that sets it; a config file error keeps its key', () => {
+    expect(flagWording('… name the time field (logs.format "json:time=PATH") or cut count windows (logs.session.mode "count")')).to.equal('… name the time field (--format json:time=PATH) or cut count windows (--session-mode count)');
+    const m = 'Expected "key", "field", "time", "count" or "auto" for logs.session.mode but received "x"';
+    expect(flagWording(m)).to.equal(m);
+  });
+
   it('a damaged gzip input, a missing label file and a feedback file read as the flags that set them', async () => {
     expect(flagWording('x.gz is a damaged gzip file: … To use the lines before the damage, set acceptTruncated')).to.match(/pass --accept-truncated$/);
     const missing = await normalOnlySelection('/nonexistent/labels.csv', []).then(
