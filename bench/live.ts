@@ -4,7 +4,7 @@
  *
  * Everything on loopback (127.0.0.1), HDFS-like input (the real hdfs-dev lines). Each scenario runs with the
  * model-free NoveltyScorer and, given `--model DIR` (a directory written by `deepsentry train`), with the
- * trained model's ModelScorer (lib/pipeline/live.ts) — the real engine behind `deepsentry live --model`.
+ * trained model's ModelScorer (lib/live/model_scorer.ts) — the real engine behind `deepsentry live --model`.
  * A load generator runs as a separate process (this file with `--loadgen`) so it does not
  * share the monitor's event loop. Measured:
  *
@@ -287,7 +287,7 @@ async function main(): Promise<void> {
   const text: string[] = [];
   const f = (x: number) => x.toLocaleString('en-US');
   for (const [name, kind] of kinds) {
-    const o: Record<string, unknown> = { scorer: kind.scorer === 'novelty' ? 'novelty (model-free, lib/live/novelty.ts)' : `model (lib/pipeline/live.ts ModelScorer, ${kind.dir})`, loadAvgStart: load() };
+    const o: Record<string, unknown> = { scorer: kind.scorer === 'novelty' ? 'novelty (model-free, lib/live/novelty.ts)' : `model (lib/live/model_scorer.ts ModelScorer, ${kind.dir})`, loadAvgStart: load() };
     results[name] = o;
     await scorerAlone(kind, all.slice(0, Math.min(n, 30_000))); // warm-up (JIT), not counted
     o.scorerAloneInProcess = summary(await rep(() => scorerAlone(kind, all.slice(0, n))));

@@ -26,7 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { LineSplitter } from '../lib/live/lines';
+import { LineSplitter } from '../lib/logs/lines';
 import { createScorer } from '../lib/live/engine';
 import { resolvePipelineConfig, trainModel } from '../lib/pipeline';
 import { CheckpointStore } from '../lib/scale/checkpoints';

@@ -38,7 +38,7 @@ import { IssueLog } from '../lib/logs/issues';
 import { LogProcessor, openLogInput } from '../lib/logs/pipeline';
 import type { LineBatch } from '../lib/logs/lines';
 import type { ClosedSession } from '../lib/logs/sessions';
-import { collectWindows } from '../lib/models/detector';
+import { collectWindows, END_MESSAGE, PAD_MESSAGE } from '../lib/models/detector';
 import { DeepSentry } from '../lib/pipeline/model';
 import { scoreLog } from '../lib/pipeline/score';
 import { sessionEnded } from '../lib/pipeline/train';
@@ -156,7 +156,21 @@ async function repetition(modelDir: string, log: string): Promise<{ s: Record<st
     s.scoring += Math.max(0, sw.s - predicted);
     s.combine += Math.max(0, all.s - sw.s - ws.s);
     const flagged = batch.map((x, k) => ({ messageIds: x.messageIds, lineScores: all.value.lineScores[k], score: all.value.sessionScores[k] })).filter((x) => x.score >= model.threshold);
-    s.explain += (await time(() => model.explainSessions(flagged))).s;
+    // explaining a flagged session: the window at its highest-scoring event and the message the detector
+    // expected there (one batched prediction), as the model scorer computes it for the sessions it flags
+    s.explain += (
+      await time(() => {
+        const W = model.detector.config.window;
+        const wins = new Int32Array(flagged.length * W).fill(PAD_MESSAGE);
+        flagged.forEach(({ messageIds, lineScores }, k) => {
+          let top = 0;
+          for (let t = 1; t < lineScores.length; t++) if (lineScores[t] > lineScores[top]) top = t;
+          for (let t = Math.max(0, top - (W - 1)); t < top; t++) wins[k * W + W - 1 - (top - t)] = messageIds[t];
+          wins[k * W + W - 1] = top < messageIds.length ? messageIds[top] : END_MESSAGE;
+        });
+        return flagged.length > 0 ? model.scoreWindows(wins, flagged.length, true) : null;
+      })
+    ).s;
   }
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-bench-score-'));
   try {

@@ -14,6 +14,9 @@
  * autoencoder and detector), lib/backend (the tfjs backend and its fused ops).
  */
 export * from './pipeline';
+// The CLI's config-file reader and progress reporter, public since before they moved to lib/cli.
+export { loadPipelineConfig } from './cli/config-file';
+export { consoleReporter, type Verbosity } from './cli/progress';
 export * from './logs';
 export * from './eval';
 export * from './live';

@@ -3,6 +3,7 @@
  */
 import yargs from 'yargs';
 import { DeepSentryError } from '../errors';
+import { flagWording } from './flags';
 import { withGlobalOptions } from './options';
 import { commands } from './commands';
 
@@ -52,8 +53,9 @@ export async function main(args: string[]): Promise<number> {
     const err = failure;
     const json = args.includes('--json');
     if (err instanceof DeepSentryError) {
-      if (json) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n');
-      else process.stderr.write(`deepsentry: ${err.message}\n`);
+      const message = flagWording(err.message);
+      if (json) process.stdout.write(JSON.stringify({ error: { code: err.code, message } }) + '\n');
+      else process.stderr.write(`deepsentry: ${message}\n`);
       if (args.includes('--verbose') || args.includes('-v')) process.stderr.write(`${err.stack}\n`);
       return 1;
     }

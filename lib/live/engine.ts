@@ -2,7 +2,7 @@
  * Where the live monitor gets its scorer: `createScorer(modelDir, options)`.
  *
  * - `scorer: 'model'` (the default): the trained model in `modelDir`. The trained-model engine plugs in here
- *   (`createModelScorer` below: lib/pipeline/live.ts's ModelScorer); a directory without a model is a DS_MODEL
+ *   (lib/pipeline/model.ts's `createModelScorer`: the ModelScorer of model_scorer.ts over the loaded model); a directory without a model is a DS_MODEL
  *   error that says so.
  * - `scorer: 'novelty'`: the model-free NoveltyScorer (lib/live/novelty.ts), which learns online.
  *
@@ -16,8 +16,8 @@ import type { LogConfigOverrides } from '../logs/config';
 import { NoveltyScorer } from './novelty';
 import type { LineScorer, ScorerOptions } from './types';
 import { WorkerScorer } from './worker';
-import { createModelScorer as createPipelineScorer } from '../pipeline/live';
-import { RECENT_DEFAULTS } from '../pipeline/feedback';
+import { createModelScorer as createPipelineScorer } from '../pipeline/model';
+import { RECENT_DEFAULTS } from './recent_sessions';
 
 /** Options of createScorer. */
 export interface EngineOptions extends ScorerOptions {
@@ -29,7 +29,7 @@ export interface EngineOptions extends ScorerOptions {
   logs?: LogConfigOverrides;
   /**
    * The model scorer keeps every open session and this many ended ones for feedback (LiveMonitor.feedback,
-   * `POST /feedback`): default 20000 (lib/pipeline/feedback.ts RECENT_DEFAULTS); 0 keeps none.
+   * `POST /feedback`): default 20000 (lib/live/recent_sessions.ts RECENT_DEFAULTS); 0 keeps none.
    */
   feedbackSessions?: number;
 }
@@ -70,7 +70,7 @@ async function createModelScorer(modelDir: string, options: EngineOptions): Prom
 /** A model directory must exist and hold model.json. */
 export function checkModelDir(modelDir: string | undefined): void {
   if (modelDir === undefined || modelDir === '') {
-    throw new DeepSentryError('DS_MODEL', 'no model directory given: pass --model DIR (a directory written by `deepsentry train`), or --scorer novelty');
+    throw new DeepSentryError('DS_MODEL', "no model directory given: pass modelDir (a directory written by `deepsentry train`), or use scorer 'novelty'");
   }
   const dir = path.resolve(modelDir);
   let st: fs.Stats;

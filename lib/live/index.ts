@@ -11,7 +11,7 @@ export { createScorer, checkModelDir, type EngineOptions } from './engine';
 export { NoveltyScorer, createNoveltyScorer, type NoveltyScorerOptions } from './novelty';
 export { WorkerScorer, type WorkerScorerSpec } from './worker';
 export { FileFollower, TailLine, type FileCursor, type FollowOptions, type TailNotice } from './tail';
-export { LineSplitter, type SourceLine } from './lines';
+export { LineSplitter, type SourceLine } from '../logs/lines';
 export { TextSink, NdjsonFileSink, WebhookSink, formatAlert, type AlertSink, type WebhookOptions } from './sinks';
 export { StateStore, type Checkpoint } from './state';
 export { LiveServer, parseListen, type MonitorService, type ServerOptions } from './server';

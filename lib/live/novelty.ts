@@ -106,11 +106,11 @@ export class NoveltyScorer extends SessionScorer<SessionState> implements LineSc
     const config = resolveLogConfig(logs);
     const w = opts.windowLines ?? config.window.size;
     if (!Number.isInteger(w) || w < 1) throw invalidParameterError('windowLines', 'a positive integer', w);
-    super(w, config.session.idleTimeoutMs, config.session.maxOpen);
+    super(w, config.session.idleTimeoutMs, config.session.maxOpen, { skipOutOfOrder: config.outOfOrder === 'skip' });
     this.config = config;
     this.keyPatternGiven = opts.logs?.session?.keyPattern !== undefined;
     this.year = opts.year ?? this.config.year ?? 1970;
-    this.masker = new Masker(this.config.masking.rules);
+    this.masker = new Masker(this.config.masking.rules, this.config.masking.collapseRepeats);
     if (this.config.format !== 'auto') this.setFormat(this.config.format);
   }
 

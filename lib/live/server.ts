@@ -17,6 +17,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { DeepSentryError, invalidParameterError } from '../errors';
 import { parseFeedbackBody } from '../pipeline/feedback';
+import { splitLines } from '../logs/lines';
 import { DASHBOARD_HTML } from './dashboard';
 import type { Registry } from 'prom-client';
 import type { MonitorSnapshot } from './monitor';
@@ -225,7 +226,7 @@ export class LiveServer {
     if (type === 'application/x-ndjson' || type === 'application/ndjson' || type === 'application/jsonl' || type === 'application/json') {
       lines = parseNdjson(body);
     } else if (type === 'text/plain' || type === 'application/octet-stream' || type === '') {
-      lines = body.toString('utf8').split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)).filter((l) => l.trim() !== '');
+      lines = splitLines(body);
     } else {
       throw new HttpError(415, `content type ${type} is not accepted: send text/plain (one log line per line) or application/x-ndjson`);
     }

@@ -1,11 +1,14 @@
 /**
  * SessionScorer: the session bookkeeping of a live LineScorer, written once for every scorer that keeps its
  * open sessions in lib/logs' Sessionizer (NoveltyScorer in lib/live/novelty.ts, the trained model's
- * ModelScorer in lib/pipeline/live.ts). What a scorer learns and how it scores differ; this part must not:
+ * ModelScorer in model_scorer.ts). What a scorer learns and how it scores differ; this part must not:
  * the monitor's exact restarts rely on every scorer ending the same sessions at the same lines, and on a
  * snapshot/restore rebuilding its idle deadlines and eviction order exactly. So it lives here:
  *
- * - the Sessionizer (idle timeout, bound on open sessions) and the scorer's open sessions in the same
+ * - a line's way into a record: parsed by lib/logs/pipeline.ts parseLogLine, the function batch reading
+ *   uses, so unparsed lines, bad timestamps and out-of-order lines are counted (and reported to an IssueLog
+ *   when given) the same way in batch and live, and logs.outOfOrder `skip` holds in both;
+ * - the Sessionizer (idle timeout, bound on open sessions, count windows) and the scorer's open sessions in the same
  *   least-recently-active order, with each session's last raw lines for event windows;
  * - the session clock: the lines' own timestamps (event time, so a replay after a restart ends the same
  *   sessions at the same lines); once the stream has been quiet for a whole idle timeout, `tick` moves it on
@@ -16,7 +19,10 @@
  * A subclass parses with its own format, scores a line between `session()` and `addLine()`, and turns an
  * ended session into its end event in `ended()`.
  */
-import { ParseFailure, type LogFormat, type ParsedLine } from '../logs/formats';
+import type { LogFormat, ParsedLine } from '../logs/formats';
+import type { IssueLog } from '../logs/issues';
+import { isBlank } from '../logs/lines';
+import { parseLogLine, type ParseStats } from '../logs/pipeline';
 import { Sessionizer, type ClosedSession, type SessionKeyer } from '../logs/sessions';
 import type { EndReason, RawLine, ScorerStats } from './types';
 
@@ -51,6 +57,21 @@ export interface SessionsSnapshot<S extends OpenSession> {
   unparsed: number;
 }
 
+/** How a session scorer reads lines apart from its sessions' timing (all optional). */
+export interface SessionScorerOptions {
+  /** Skip a line whose timestamp is earlier than one seen before (logs.outOfOrder `skip`); default: keep it. */
+  skipOutOfOrder?: boolean;
+  /** Sessions are count windows of this many lines (the Sessionizer closes a window when it is full). */
+  maxLines?: number | null;
+  /**
+   * Where bad lines are reported (unparsed, bad timestamp, out of order), as batch reading reports them; in
+   * this thread only. Default: only counted.
+   */
+  issues?: IssueLog;
+  /** The input's name in those reports (default `<stream>`). */
+  source?: string;
+}
+
 /** The live end reason of a Sessionizer close reason (`end` is the end of input: a flush). */
 function endReasonOf(reason: ClosedSession['reason']): EndReason {
   return reason === 'evicted' ? 'evicted' : reason === 'end' ? 'flush' : reason === 'window' ? 'window' : 'idle';
@@ -62,12 +83,21 @@ export abstract class SessionScorer<S extends OpenSession> {
   private sessionizer: Sessionizer;
   private lastTs: number | null = null;
   private wallAtLastLine = 0;
-  private unparsed = 0;
+  /** Lines not scored before the last restore (the counters below start from 0 at a restore). */
+  private unparsedBase = 0;
+  /** lib/logs' parse counters: lines parsed, not parsed, with a bad timestamp, out of order. */
+  readonly parseStats: ParseStats = { candidates: 0, unparsed: 0, badTimestamp: 0, outOfOrder: 0 };
+  /** Lines parsed and scored since this scorer was built or restored. */
+  parsedLines = 0;
+  private readonly skipOutOfOrder: boolean;
+  private readonly maxLines: number | null;
+  private readonly issues: IssueLog | null;
+  private readonly source: string;
   /** Evictions before the last restore (the rebuilt Sessionizer counts from 0). */
   private evictedBase = 0;
 
   /**
-   * @param windowLines raw lines kept per event as its window
+   * @param windowLines raw lines kept per event as its window (0: none, for a caller that never reads windows)
    * @param idleTimeoutMs close a session after this long without a line (null: only at end of input)
    * @param maxOpen at most this many open sessions (the least recently active is evicted)
    */
@@ -75,12 +105,23 @@ export abstract class SessionScorer<S extends OpenSession> {
     protected readonly windowLines: number,
     protected readonly idleTimeoutMs: number | null,
     private readonly maxOpen: number,
+    opts: SessionScorerOptions = {},
   ) {
+    this.skipOutOfOrder = opts.skipOutOfOrder === true;
+    this.maxLines = opts.maxLines ?? null;
+    this.issues = opts.issues ?? null;
+    this.source = opts.source ?? '<stream>';
     this.sessionizer = this.newSessionizer();
   }
 
   private newSessionizer(): Sessionizer {
-    return new Sessionizer({ idleTimeoutMs: this.idleTimeoutMs, maxOpen: this.maxOpen }, (c) => this.closed(c));
+    return new Sessionizer({ idleTimeoutMs: this.idleTimeoutMs, maxOpen: this.maxOpen, maxLines: this.maxLines }, (c) => this.closed(c));
+  }
+
+  /** Lines not scored so far: not parsed, a bad timestamp, or out of order when such lines are skipped. */
+  private get unparsed(): number {
+    const p = this.parseStats;
+    return this.unparsedBase + p.unparsed + p.badTimestamp + (this.skipOutOfOrder ? p.outOfOrder : 0);
   }
 
   stats(): ScorerStats {
@@ -90,8 +131,8 @@ export abstract class SessionScorer<S extends OpenSession> {
   /** Scores one line (called in input order); see `parseLine`, `session` and `addLine`. */
   protected abstract scoreLine(l: RawLine): void;
 
-  /** Turns a session that ended (already removed from `sessions`) into the scorer's end event. */
-  protected abstract ended(key: string, s: S, reason: EndReason): void;
+  /** Turns a session that ended (already removed from `sessions`) into the scorer's end event; `c` is the Sessionizer's record of it. */
+  protected abstract ended(key: string, s: S, reason: EndReason, c: ClosedSession): void;
 
   /** Scores a batch of lines in order, then notes when it arrived (once per batch: its lines arrived together). */
   protected addLines(lines: RawLine[]): void {
@@ -103,16 +144,16 @@ export abstract class SessionScorer<S extends OpenSession> {
   }
 
   /**
-   * Parses a line, and moves the session clock to its timestamp (never backwards). Null for a blank line
-   * (skipped) or one the format cannot parse (counted in `unparsedLines`, never given a fake score).
+   * Parses a line as batch reading does (lib/logs/pipeline.ts parseLogLine), and moves the session clock to
+   * its timestamp (never backwards). Null for a blank line (skipped) or one the format cannot parse, whose
+   * timestamp is bad, or that is out of order and such lines are skipped (counted in `unparsedLines`, never
+   * given a fake score).
    */
   protected parseLine(format: LogFormat, l: RawLine): ParsedLine | null {
-    if (l.text.trim() === '') return null;
-    const p = format.parse(l.text);
-    if (p instanceof ParseFailure) {
-      this.unparsed++;
-      return null;
-    }
+    if (isBlank(l.text)) return null;
+    const p = parseLogLine(format, l.text, this.source, l.lineNo, this.lastTs ?? -Infinity, this.skipOutOfOrder, this.issues, this.parseStats);
+    if (p === null) return null;
+    this.parsedLines++;
     if (p.timestamp !== null) this.advanceClock(p.timestamp);
     return p;
   }
@@ -142,8 +183,10 @@ export abstract class SessionScorer<S extends OpenSession> {
    * `keyer` is the one whose `keys` call named the session (its time window's end is the deadline).
    */
   protected addLine(keyer: SessionKeyer, key: string, s: S, l: RawLine, ts: number | null): void {
-    if (s.lines.length >= 2 * this.windowLines) s.lines = s.lines.slice(s.lines.length - (this.windowLines - 1));
-    s.lines.push(l.text);
+    if (this.windowLines > 0) {
+      if (s.lines.length >= 2 * this.windowLines) s.lines = s.lines.slice(s.lines.length - (this.windowLines - 1));
+      s.lines.push(l.text);
+    }
     s.seq = l.seq;
     s.lineNo = l.lineNo;
     s.offset = l.offset;
@@ -169,12 +212,12 @@ export abstract class SessionScorer<S extends OpenSession> {
     const s = this.sessions.get(c.key);
     if (s === undefined) return;
     this.sessions.delete(c.key);
-    if (this.endScored(c)) this.ended(c.key, s, endReasonOf(c.reason));
-    else this.endedUnscored(c.key, s, endReasonOf(c.reason));
+    if (this.endScored(c)) this.ended(c.key, s, endReasonOf(c.reason), c);
+    else this.endedUnscored(c.key, s, endReasonOf(c.reason), c);
   }
 
   /** A session ended whose end is not scored (see endScored): the scorer may say so; default nothing. */
-  protected endedUnscored(_key: string, _s: S, _reason: EndReason): void {}
+  protected endedUnscored(_key: string, _s: S, _reason: EndReason, _c: ClosedSession): void {}
 
   /**
    * Wall-clock time is `nowMs` and no line came: ends the sessions that are idle by then. Only a stream that
@@ -222,7 +265,7 @@ export abstract class SessionScorer<S extends OpenSession> {
   protected restoreSessions(s: SessionsSnapshot<S>): void {
     this.lastTs = s.lastTs;
     this.wallAtLastLine = Date.now();
-    this.unparsed = s.unparsed ?? 0;
+    this.unparsedBase = (s.unparsed ?? 0) - (this.unparsed - this.unparsedBase);
     this.sessionizer = this.newSessionizer();
     this.sessions = new Map();
     for (const [key, st] of s.sessions) {

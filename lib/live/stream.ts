@@ -6,7 +6,7 @@
  * helper: `for await (const [alert] of events.on(monitor, 'anomaly'))`.)
  */
 import { Transform } from 'node:stream';
-import { LineSplitter } from './lines';
+import { LineSplitter } from '../logs/lines';
 import type { LiveMonitor } from './monitor';
 import type { JudgedEvent } from './types';
 

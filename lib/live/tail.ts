@@ -30,7 +30,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { DeepSentryError } from '../errors';
-import { LineSplitter, SourceLine } from './lines';
+import type { IssueLog } from '../logs/issues';
+import { LineSplitter, SourceLine } from '../logs/lines';
 
 /** Where a follower stands in a file: enough to resume after a restart. */
 export interface FileCursor {
@@ -104,8 +105,10 @@ export interface FollowOptions {
   from?: 'start' | 'end';
   /** Bytes read per call (default 256 KiB). */
   chunkBytes?: number;
-  /** Longest line kept whole (default 1 MiB). */
+  /** Longest line kept (default 1 MiB); a longer one is dropped, as lines with invalid UTF-8 or a NUL byte are (LineSplitter). */
   maxLineBytes?: number;
+  /** Where the dropped lines are reported (by file name and line number); default: only counted by the splitter. */
+  issues?: IssueLog;
   /** The caller checkpoints cursors: a FIFO or device (no offset to resume at) is refused (DS_CONFIG). */
   resumable?: boolean;
   onNotice?: (n: TailNotice) => void;
@@ -144,6 +147,7 @@ export class FileFollower {
   private readonly pollMs: number;
   private readonly chunkBytes: number;
   private readonly maxLineBytes: number;
+  private readonly issues: IssueLog | null;
   private readonly resumable: boolean;
   private readonly onNotice: (n: TailNotice) => void;
   private cursor: FileCursor | undefined;
@@ -155,7 +159,7 @@ export class FileFollower {
   private wake: (() => void) | null = null;
   private buf: Buffer;
   private missingNoticed = false;
-  /** Lines cut because they exceeded maxLineBytes. */
+  /** Lines of the current file dropped because they exceeded maxLineBytes (see LineSplitter). */
   cutLines = 0;
 
   constructor(filePath: string, opts: FollowOptions = {}) {
@@ -163,6 +167,7 @@ export class FileFollower {
     this.pollMs = opts.pollMs ?? 100;
     this.chunkBytes = opts.chunkBytes ?? 256 * 1024;
     this.maxLineBytes = opts.maxLineBytes ?? 1 << 20;
+    this.issues = opts.issues ?? null;
     this.resumable = opts.resumable ?? false;
     this.onNotice = opts.onNotice ?? (() => undefined);
     this.cursor = opts.cursor;
@@ -272,7 +277,7 @@ export class FileFollower {
     }
     f.pos = 0;
     f.head = Buffer.alloc(0);
-    f.splitter = new LineSplitter(0, 1, this.maxLineBytes);
+    f.splitter = new LineSplitter(0, 1, this.maxLineBytes, this.issues, f.name);
   }
 
   /** Reads the oldest file of the rotated chain; a file read to its end is finished and leaves the chain. */
@@ -376,7 +381,7 @@ export class FileFollower {
       if (what) throw this.notAFile(what);
       throw new DeepSentryError('DS_CONFIG', `cannot checkpoint ${this.path}: it is ${st.isFIFO() ? 'a FIFO' : 'a character device'}, which has no byte offset to resume at (follow it without a state file, or follow a regular file)`);
     }
-    return { fd, dev: st.dev, ino: st.ino, pos: 0, head: Buffer.alloc(0), mtimeMs: st.mtimeMs, splitter: new LineSplitter(0, 1, this.maxLineBytes), name: this.path, stream };
+    return { fd, dev: st.dev, ino: st.ino, pos: 0, head: Buffer.alloc(0), mtimeMs: st.mtimeMs, splitter: new LineSplitter(0, 1, this.maxLineBytes, this.issues, this.path), name: this.path, stream };
   }
 
   /** Opens the file at the path as the current file (from its start, or its end with `from: 'end'`). */
@@ -468,7 +473,7 @@ export class FileFollower {
       return null; // rotated away again, or unreadable: nothing to read there
     }
     const st = fs.fstatSync(fd);
-    return { fd, dev: st.dev, ino: st.ino, pos: 0, head: Buffer.alloc(0), mtimeMs: st.mtimeMs, splitter: new LineSplitter(0, 1, this.maxLineBytes), name: s.name, stream: false };
+    return { fd, dev: st.dev, ino: st.ino, pos: 0, head: Buffer.alloc(0), mtimeMs: st.mtimeMs, splitter: new LineSplitter(0, 1, this.maxLineBytes, this.issues, s.name), name: s.name, stream: false };
   }
 
   /** logrotate's copy of `f` (copytruncate): an uncompressed sibling starting with `head`, at least `minSize` long. */

@@ -71,7 +71,11 @@ export interface ScorerStats {
   openSessions: number;
   /** Sessions closed early because the bound on open sessions was reached. */
   evictedSessions: number;
-  /** Lines that could not be parsed (counted, skipped, never given a fake score). */
+  /**
+   * Lines not scored: not parsed, a missing or bad timestamp, or out of order when logs.outOfOrder is `skip`
+   * (counted, skipped, never given a fake score; lib/logs/pipeline.ts parseLogLine, as in batch scoring).
+   * Lines the splitter drops (invalid UTF-8, NUL byte, over-long: lib/logs/lines.ts) never reach the scorer.
+   */
   unparsedLines: number;
 }
 

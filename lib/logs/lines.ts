@@ -1,11 +1,14 @@
 /**
- * Streaming line reader: bytes → batches of decoded lines with their physical line numbers. Gzip is detected
- * by its magic bytes and decompressed on the fly. Memory is one read chunk plus at most one partial line of
+ * Every reader of log lines, with one line policy: the streaming batch reader (readLineBatches: bytes → batches
+ * of decoded lines with their physical line numbers, for training, scoring and evaluation) and the live
+ * sources' byte-exact splitter (LineSplitter: lines with their byte offsets). Gzip is detected by its magic
+ * bytes and decompressed on the fly (batch reader). Memory is one read chunk plus at most one partial line of
  * `maxLineBytes`: a longer line is skipped while it streams past, never held whole.
  *
- * Per line: a trailing CR is removed (CRLF files) and a leading UTF-8 BOM of the input is dropped; blank lines
- * are counted and dropped (never an error, not even in strict mode: they carry nothing); lines with invalid
- * UTF-8, a NUL byte or too many bytes are reported to the IssueLog (skip + count, or an error in strict mode).
+ * The policy, per line: a trailing CR is removed (CRLF files) and a leading UTF-8 BOM of the input is dropped;
+ * lines with invalid UTF-8, a NUL byte or too many bytes (lineIssue) are skipped, counted and reported to the
+ * IssueLog (an error in strict mode). Blank lines are counted and dropped by the batch reader (never an error,
+ * not even in strict mode: they carry nothing) and skipped uncounted by the live scorers.
  */
 import { createReadStream, promises as fsp } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
@@ -130,8 +133,189 @@ async function* rawChunks(source: string | Readable, name: string, stats: ReadSt
 
 class GzipDamaged extends Error {}
 
+/** Why a line is dropped: every reader applies the same policy (lineIssue). */
+export type LineIssueKind = 'invalid_utf8' | 'nul_byte' | 'line_too_long';
+
+/**
+ * The line policy of every reader, batch (readLineBatches) and live (LineSplitter): a line's bytes, without its
+ * newline and trailing CR, are dropped when longer than `maxLineBytes`, when they hold a NUL byte, or when they
+ * are not valid UTF-8 (decoding would invent U+FFFD characters); null when the line is kept.
+ */
+export function lineIssue(body: Buffer, maxLineBytes: number): { kind: LineIssueKind; message: string } | null {
+  if (body.length > maxLineBytes) return { kind: 'line_too_long', message: tooLong(body.length, maxLineBytes) };
+  const z = body.indexOf(0);
+  if (z !== -1) return { kind: 'nul_byte', message: `NUL byte at column ${z + 1}` };
+  if (!isUtf8(body)) return { kind: 'invalid_utf8', message: 'invalid UTF-8 byte sequence' };
+  return null;
+}
+
+const tooLong = (bytes: number, max: number) => `line of ${bytes} bytes is longer than maxLineBytes ${max}`;
+
+/** The input starts with a UTF-8 byte-order mark (EF BB BF), which is not part of its first line. */
+function hasBom(b: Buffer): boolean {
+  return b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
+}
+
+/** One complete line from a live source, with its place in that source. */
+export interface SourceLine {
+  /** The line without its terminator (`\n`, or `\r\n`). */
+  text: string;
+  /** 1-based line number within the source (the file generation for a followed file). */
+  lineNo: number;
+  /** Byte offset of the first byte of the line within the source. */
+  offset: number;
+  /** Byte offset just past the line's terminator: where reading resumes after this line. */
+  end: number;
+}
+
+/**
+ * Byte-exact line splitting for the live sources (file tail, stdin, HTTP bodies, the scale-out publisher).
+ * Splitting happens on bytes, not on decoded text, so that every line carries the byte offset where it starts
+ * (what a checkpoint stores) and a multi-byte UTF-8 character cut by a read boundary is never decoded in halves.
+ *
+ * The line policy is readLineBatches': a UTF-8 BOM at the start of the source is dropped, a trailing CR is
+ * removed, and a line that lineIssue refuses (over-long, NUL byte, invalid UTF-8) is dropped and counted in
+ * `dropped` (and reported to `issues` when given) — its bytes still move the offsets and its number is used, so
+ * the lines after it keep their places. An over-long line is never held whole: its bytes are skipped as they
+ * stream past. Blank lines are handed on (the scorers skip them).
+ */
+export class LineSplitter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** The current line already exceeded maxLineBytes: its bytes are dropped until its newline. */
+  private discarding = false;
+  /** Byte offset of the first pending byte (= where the next line starts). */
+  private lineStart: number;
+  private nextLineNo: number;
+  /** Lines longer than this (in bytes, without the terminator) are dropped. */
+  readonly maxLineBytes: number;
+  /** Lines dropped by the line policy, by kind. */
+  readonly dropped: Record<LineIssueKind, number> = { invalid_utf8: 0, nul_byte: 0, line_too_long: 0 };
+
+  /**
+   * @param issues where dropped lines are reported (as readLineBatches reports them), under `name`
+   */
+  constructor(
+    startOffset = 0,
+    startLineNo = 1,
+    maxLineBytes = 1 << 20,
+    private readonly issues: IssueLog | null = null,
+    private readonly name = '<stream>',
+  ) {
+    this.lineStart = startOffset;
+    this.nextLineNo = startLineNo;
+    this.maxLineBytes = maxLineBytes;
+  }
+
+  /** Offset where the next (not yet complete) line starts. */
+  get offset(): number {
+    return this.lineStart;
+  }
+  get lineNo(): number {
+    return this.nextLineNo;
+  }
+  /** Bytes of an unfinished last line held back (or skipped, when over-long) until its newline arrives. */
+  get partialBytes(): number {
+    return this.pendingBytes;
+  }
+  /** Over-long lines dropped so far. */
+  get cutLines(): number {
+    return this.dropped.line_too_long;
+  }
+
+  /** Feeds bytes; returns the lines they complete. */
+  push(chunk: Buffer, out: SourceLine[] = []): SourceLine[] {
+    // One check of the whole run of complete lines: when it is clean (no NUL, valid UTF-8), its lines need
+    // only their length checked. A run that starts inside a character held back from the last read is not
+    // valid on its own: its lines are then checked one by one.
+    const last = chunk.lastIndexOf(10);
+    const run = last > 0 ? chunk.subarray(0, last) : null;
+    const clean = run !== null && run.indexOf(0) === -1 && isUtf8(run);
+    let from = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, from);
+      if (nl < 0) break;
+      this.complete(chunk.subarray(from, nl), nl - from + 1, clean, out);
+      from = nl + 1;
+    }
+    if (from < chunk.length) {
+      const rest = chunk.subarray(from);
+      if (!this.discarding) {
+        // + 1: a CR that ends the line does not count
+        if (this.pendingBytes + rest.length > this.maxLineBytes + 1) {
+          this.discarding = true;
+          this.pending = [];
+        } else this.pending.push(Buffer.from(rest)); // copy: the caller may reuse its read buffer
+      }
+      this.pendingBytes += rest.length;
+    }
+    return out;
+  }
+
+  /** Ends the source: an unterminated last line becomes a line (used when a file is finished, e.g. rotated away). */
+  finish(out: SourceLine[] = []): SourceLine[] {
+    if (this.pendingBytes > 0) this.complete(Buffer.alloc(0), 0, false, out);
+    return out;
+  }
+
+  /** Forgets held-back bytes and restarts numbering (truncation / a new file). */
+  reset(startOffset = 0, startLineNo = 1): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.discarding = false;
+    this.lineStart = startOffset;
+    this.nextLineNo = startLineNo;
+  }
+
+  /** A line ends: the held-back bytes, then `tail` (`tailBytes` with its newline; 0 at the end of the source). */
+  private complete(tail: Buffer, tailBytes: number, clean: boolean, out: SourceLine[]): void {
+    const offset = this.lineStart;
+    const lineNo = this.nextLineNo++;
+    const held = this.pendingBytes;
+    this.lineStart += held + tailBytes;
+    this.pendingBytes = 0;
+    if (this.discarding) {
+      this.discarding = false;
+      let n = held + tail.length;
+      if (tail.length > 0 && tail[tail.length - 1] === 13) n--;
+      this.drop('line_too_long', lineNo, tooLong(n, this.maxLineBytes));
+      return;
+    }
+    let bytes = tail;
+    if (held > 0) {
+      this.pending.push(tail);
+      bytes = Buffer.concat(this.pending);
+      this.pending = [];
+    }
+    let n = bytes.length;
+    if (n > 0 && bytes[n - 1] === 13) n--; // CRLF (and a CR ending the source's unterminated last line, as readLineBatches)
+    const start = offset === 0 && hasBom(bytes) ? 3 : 0;
+    const body = bytes.subarray(start, n);
+    if (clean && held === 0) {
+      if (body.length > this.maxLineBytes) return this.drop('line_too_long', lineNo, tooLong(body.length, this.maxLineBytes));
+    } else {
+      const issue = lineIssue(body, this.maxLineBytes);
+      if (issue !== null) return this.drop(issue.kind, lineNo, issue.message);
+    }
+    out.push({ text: body.toString('utf8'), lineNo, offset, end: this.lineStart });
+  }
+
+  private drop(kind: LineIssueKind, lineNo: number, message: string): void {
+    this.dropped[kind]++;
+    this.issues?.add(kind, this.name, lineNo, message);
+  }
+}
+
+/** The non-blank lines of a whole body of bytes (an HTTP request's), by LineSplitter's policy. */
+export function splitLines(body: Buffer, maxLineBytes?: number): string[] {
+  const s = new LineSplitter(0, 1, maxLineBytes);
+  const out: string[] = [];
+  for (const l of s.finish(s.push(body))) if (!isBlank(l.text)) out.push(l.text);
+  return out;
+}
+
 /** Empty or only whitespace (String.prototype.trim's definition); trim() runs only when the first char could be space. */
-function isBlank(s: string): boolean {
+export function isBlank(s: string): boolean {
   if (s.length === 0) return true;
   const c = s.charCodeAt(0);
   return (c <= 32 || c >= 128) && s.trim() === '';
@@ -161,17 +345,10 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
       end--;
       stats.crlf++;
     }
-    if (end > max) {
-      issues.add('line_too_long', name, lineNo, `line of ${end} bytes is longer than maxLineBytes ${max}`);
-      return;
-    }
     const body = end === b.length ? b : b.subarray(0, end);
-    if (body.indexOf(0) !== -1) {
-      issues.add('nul_byte', name, lineNo, `NUL byte at column ${body.indexOf(0) + 1}`);
-      return;
-    }
-    if (!isUtf8(body)) {
-      issues.add('invalid_utf8', name, lineNo, 'invalid UTF-8 byte sequence');
+    const issue = lineIssue(body, max);
+    if (issue !== null) {
+      issues.add(issue.kind, name, lineNo, issue.message);
       return;
     }
     const s = body.toString('utf8');
@@ -202,7 +379,7 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
         if (s.length > charLimit) {
           const nb = Buffer.byteLength(s, 'utf8');
           if (nb > max) {
-            issues.add('line_too_long', name, lineNo, `line of ${nb} bytes is longer than maxLineBytes ${max}`);
+            issues.add('line_too_long', name, lineNo, tooLong(nb, max));
             continue;
           }
         }
@@ -230,7 +407,7 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
       if (first) {
         // A UTF-8 byte-order mark is not part of the first line (assumes the first chunk holds its 3 bytes).
         first = false;
-        if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+        if (hasBom(chunk)) chunk = chunk.subarray(3);
       }
       const out: LineBatch = { lines: [], lineNos: [] };
       let p = 0;
@@ -249,7 +426,7 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
         if (discarding) {
           lineNo++;
           stats.lines++;
-          issues.add('line_too_long', name, lineNo, `line of ${carryLen + nl} bytes is longer than maxLineBytes ${max}`);
+          issues.add('line_too_long', name, lineNo, tooLong(carryLen + nl, max));
         } else lineFromBytes(Buffer.concat([...carry, chunk.subarray(0, nl)]), out);
         carry = [];
         carryLen = 0;
@@ -279,7 +456,7 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
       throw new DeepSentryError(
         'DS_IO',
         `${name} is a damaged gzip file: ${e.message} after ${lineNo} lines (${stats.bytes} bytes decompressed); it is truncated or corrupt. ` +
-          'To use the lines before the damage, pass --accept-truncated (acceptTruncated in the API)',
+          'To use the lines before the damage, set acceptTruncated',
       );
     }
     issues.add('truncated_gzip', name, lineNo + 1, `compressed input ends early or is corrupt (${e.message}); ${lineNo} lines read, the partial line after them is dropped`);
@@ -289,7 +466,7 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
   if (discarding) {
     lineNo++;
     stats.lines++;
-    issues.add('line_too_long', name, lineNo, `line of ${carryLen} bytes is longer than maxLineBytes ${max}`);
+    issues.add('line_too_long', name, lineNo, tooLong(carryLen, max));
   } else if (carryLen > 0) {
     const out: LineBatch = { lines: [], lineNos: [] };
     lineFromBytes(Buffer.concat(carry), out);

@@ -111,6 +111,39 @@ export interface ProcessStats {
   multiSession: number;
 }
 
+/** The counters parseLogLine keeps (a subset of ProcessStats). */
+export type ParseStats = Pick<ProcessStats, 'candidates' | 'unparsed' | 'badTimestamp' | 'outOfOrder'>;
+
+/**
+ * One non-blank line's way into a record, the same for batch scoring, training and the live scorers
+ * (lib/live/session_scorer.ts): parse it with `format`; a line the format does not match, or whose timestamp
+ * is missing or bad, is reported to `issues` and counted, and gives null (never a fake record). A timestamp
+ * earlier than `lastTs` (the latest seen before it) is reported and counted as out of order, and gives null
+ * when such lines are skipped (logs.outOfOrder `skip`); kept, it does not move any clock (the caller advances
+ * its clock only for a timestamp ≥ lastTs).
+ */
+export function parseLogLine(format: LogFormat, text: string, file: string, lineNo: number, lastTs: number, skipOutOfOrder: boolean, issues: IssueLog | null, st: ParseStats): ParsedLine | null {
+  st.candidates++;
+  const p = format.parse(text);
+  if (p instanceof ParseFailure) {
+    if (p.kind === 'unparsed') {
+      issues?.add('unparsed', file, lineNo, `${p.reason}: ${JSON.stringify(text.length > 80 ? text.slice(0, 80) + '…' : text)}`);
+      st.unparsed++;
+    } else {
+      issues?.add('bad_timestamp', file, lineNo, p.reason);
+      st.badTimestamp++;
+    }
+    return null;
+  }
+  const ts = p.timestamp;
+  if (ts !== null && ts < lastTs) {
+    issues?.add('out_of_order', file, lineNo, `timestamp ${new Date(ts).toISOString()} is earlier than ${new Date(lastTs).toISOString()} seen before`);
+    st.outOfOrder++;
+    if (skipOutOfOrder) return null;
+  }
+  return p;
+}
+
 /** Options of a LogProcessor. */
 export interface ProcessorOptions {
   /** Receives each closed session (synchronously). */
@@ -167,29 +200,13 @@ export class LogProcessor {
     const skipOoo = this.config.outOfOrder === 'skip';
     let lastTs = this.lastTsByFile.get(file) ?? -Infinity;
     for (let i = 0; i < lines.length; i++) {
-      st.candidates++;
-      const p = format.parse(lines[i]);
-      if (p instanceof ParseFailure) {
-        if (p.kind === 'unparsed') {
-          issues.add('unparsed', file, lineNos[i], `${p.reason}: ${JSON.stringify(lines[i].length > 80 ? lines[i].slice(0, 80) + '…' : lines[i])}`);
-          st.unparsed++;
-        } else {
-          issues.add('bad_timestamp', file, lineNos[i], p.reason);
-          st.badTimestamp++;
-        }
-        continue;
-      }
+      const p = parseLogLine(format, lines[i], file, lineNos[i], lastTs, skipOoo, issues, st);
+      if (p === null) continue;
       keyer ??= this.startSessions(format, p, file, lineNos[i]);
       const ts = p.timestamp;
-      if (ts !== null) {
-        if (ts < lastTs) {
-          issues.add('out_of_order', file, lineNos[i], `timestamp ${new Date(ts).toISOString()} is earlier than ${new Date(lastTs).toISOString()} seen before`);
-          st.outOfOrder++;
-          if (skipOoo) continue;
-        } else {
-          lastTs = ts;
-          sessions.advance(ts);
-        }
+      if (ts !== null && ts >= lastTs) {
+        lastTs = ts;
+        sessions.advance(ts);
       }
       const { masked, values } = masker.mask(p.message);
       const messageId = messages.intern(masked);
@@ -234,8 +251,8 @@ export class LogProcessor {
         'DS_CONFIG',
         `session mode "time" needs a timestamp on every line, but the ${format.name} lines of ${file} carry none (first parsed line ${line}${fields.length > 0 ? `, fields ${fields.join(', ')}` : ''}): ` +
           (format.name === 'json'
-            ? 'name the time field (--format json:time=PATH) or cut count windows (--session-mode count)'
-            : `name the time fields in the format string (<Date> <Time>, <Timestamp>, … in a layout such as ${LOGHUB_TIME_LAYOUTS.slice(0, 4).map((l) => l.format).join(', ')}) or cut count windows (--session-mode count)`),
+            ? 'name the time field (logs.format "json:time=PATH") or cut count windows (logs.session.mode "count")'
+            : `name the time fields in the format string (<Date> <Time>, <Timestamp>, … in a layout such as ${LOGHUB_TIME_LAYOUTS.slice(0, 4).map((l) => l.format).join(', ')}) or cut count windows (logs.session.mode "count")`),
       );
     }
     this.keyer = new SessionKeyer(mode, this.config.session);

@@ -16,7 +16,6 @@
  * run:       { trainFraction: 0.5 }
  * ```
  */
-import { promises as fsp } from 'node:fs';
 import { DeepSentryError, describeValue } from '../errors';
 import { resolveLogConfig, type LogConfig, type LogConfigOverrides, type SessionConfig } from '../logs/config';
 import { DEFAULT_TEXT_CONFIG, DEFAULT_TEXT_TRAIN, type TextModelConfig } from '../models/text';
@@ -87,16 +86,16 @@ export interface PipelineConfig {
      */
     novelty: boolean;
     /**
-     * add a count-based sequence model's surprise −ln p(message | two previous) (see sequence.ts). Off by
+     * add a count-based sequence model's surprise −ln p(message | two previous) (see lib/models/sequence.ts). Off by
      * default: with the detector's `surprise` score it lowered session ROC-AUC on hdfs-dev (0.9956 → 0.958)
      */
     sequence: boolean;
-    /** with `sequence`: add the message's rarity −ln(its share of the training lines) (see sequence.ts) */
+    /** with `sequence`: add the message's rarity −ln(its share of the training lines) (see lib/models/sequence.ts) */
     rarity: boolean;
     /** weight of the detector's score in a line's score */
     detectorWeight: number;
     /**
-     * weight of the count relations' surprise (counts.ts) on a finished session's end event; 0 leaves the count
+     * weight of the count relations' surprise (lib/models/counts.ts) on a finished session's end event; 0 leaves the count
      * relations out
      */
     counts: number;
@@ -106,7 +105,7 @@ export interface PipelineConfig {
   training: {
     /**
      * share of the training sessions left out of the detector's training as the most surprising ones under the
-     * count-based sequence model (sequence.ts, with rarity) fitted on all of them: unlabelled logs hold
+     * count-based sequence model (lib/models/sequence.ts, with rarity) fitted on all of them: unlabelled logs hold
      * anomalies, and a detector trained on them learns to predict them (0 = train on all)
      */
     trim: number;
@@ -159,12 +158,12 @@ export const DETECTOR_EPOCHS = 120;
 export const DETECTOR_PATIENCE = 20;
 
 /**
- * The count relations (counts.ts) at weight 2, trimmed detector training (3 % of the sessions left out) and the
+ * The count relations (lib/models/counts.ts) at weight 2, trimmed detector training (3 % of the sessions left out) and the
  * detector's softmax temperature 3, chosen by `npm run bench:accuracy` (every protocol × seeds 1, 7, 42;
  * README "Accuracy"). The temperature divides the detector's logits before its nll: a trained detector is
  * confident about the transitions it saw often and scores a normal but rare one (a block verified within
  * minutes of being written, a re-replication whose lines interleave in another order) as high as a message
- * that marks a failure. Over the held-back windows it is calibrated (temperature scaling fits T ≈ 1.04), so
+ * that marks a failure. Over the held-back windows it is calibrated (temperature scaling fits T of 0.9 to 1.3), so
  * this is not calibration but a weighting: at T = 3 the rarity of the message, its novelty and the count
  * relations decide, and the sequence still ranks. Against T = 1 and weight 3, without hdfs-time-rev (whose
  * scored half holds messages its training half never shows): F1 at the saved threshold mean / worst
@@ -289,25 +288,6 @@ export function thresholdSpec(c: PipelineConfig, normalOnly = false): ThresholdS
   if (t.method === 'percentile') return { method: 'percentile', percentile: t.percentile };
   if (t.method === 'spot') return { method: 'spot', risk: t.risk, level: t.level };
   return { method: t.method, k: normalOnly ? t.normalOnlyK : t.k };
-}
-
-/** Reads and parses a config file (YAML, or JSON by its .json extension) and resolves it. */
-export async function loadPipelineConfig(path: string | undefined): Promise<PipelineConfig> {
-  if (path === undefined) return resolvePipelineConfig({});
-  let text: string;
-  try {
-    text = await fsp.readFile(path, 'utf8');
-  } catch (e) {
-    throw new DeepSentryError('DS_CONFIG', `Cannot read --config ${path}: ${(e as Error).message}`);
-  }
-  const json = /\.json$/i.test(path);
-  let doc: unknown;
-  try {
-    doc = json ? JSON.parse(text) : (await import('yaml')).parse(text);
-  } catch (e) {
-    throw new DeepSentryError('DS_CONFIG', `--config ${path} is not valid ${json ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
-  }
-  return resolvePipelineConfig(doc ?? {}, `--config ${path}`);
 }
 
 /** Flags that override the config file (undefined = not given). */

@@ -25,15 +25,19 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { DeepSentryError, describeValue, invalidParameterError } from '../errors';
+import { DeepSentryError, describeValue } from '../errors';
 import { IssueLog } from '../logs/issues';
 import { LogProcessor, openLogInput } from '../logs/pipeline';
 import { MODEL_JSON } from '../models/files';
 import { subSeed } from '../models/params';
 import { shuffle, type TrainResult } from '../models/train';
-import { countMessages } from './counts';
-import { FIRST_ID, type DeepSentry } from './model';
-import { sessionEnded, type PipelineReporter } from './train';
+import { countMessages } from '../models/counts';
+import { FIRST_ID } from '../models/scoring';
+import type { DeepSentry } from './model';
+import { RECENT_DEFAULTS, RecentSessions } from '../live/recent_sessions';
+import { lineageOf, type ModelLineage } from '../models/lineage';
+import { sessionEnded } from '../logs/sessions';
+import type { PipelineReporter } from './train';
 
 /** Options of learnNormal. */
 export interface FeedbackOptions {
@@ -61,15 +65,6 @@ export interface FeedbackOptions {
 /** The defaults of FeedbackOptions (measured on hdfs-dev, README "False-alarm feedback"). */
 export const FEEDBACK_DEFAULTS = { epochs: 10, learningRate: 3e-3, weight: 2000, replay: 20000 } as const;
 
-/** A model's place in its feedback history (model.json metrics.lineage). */
-export interface ModelLineage {
-  /** 1 for a trained model, +1 per feedback */
-  version: number;
-  /** the model this one was made from: its version and model.json content checksum */
-  parent: { version: number; contentSha256: string | null } | null;
-  /** every feedback applied, oldest first */
-  feedback: Array<{ version: number; log: string; source: string | null; sessions: string[]; replaySessions: number; epochs: number; learningRate: number; weight: number; seed: number }>;
-}
 
 /** One marked session's scores. */
 export interface FeedbackSession {
@@ -130,7 +125,7 @@ async function readSessions(model: DeepSentry, log: string, o: FeedbackOptions):
     proc.processBatch(batch, input.name, input.format);
   }
   proc.finish();
-  if (out.length === 0) throw new DeepSentryError('DS_PARSE', `--log ${log}: no session in it parses with the model's format and session settings (is it the log the sessions came from?)`);
+  if (out.length === 0) throw new DeepSentryError('DS_PARSE', `${log}: no session in it parses with the model's format and session settings (is it the log the sessions came from?)`);
   return out;
 }
 
@@ -146,7 +141,7 @@ export async function readFeedbackFile(file: string): Promise<string[]> {
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch (e) {
-    throw new DeepSentryError('DS_IO', `--normal ${file}: cannot read it: ${(e as Error).message}`, { cause: e });
+    throw new DeepSentryError('DS_IO', `feedback file ${file}: cannot read it: ${(e as Error).message}`, { cause: e });
   }
   return parseFeedbackText(text, `--normal ${file}`);
 }
@@ -240,11 +235,6 @@ function perKey(sessions: readonly LogSession[], scores: Float32Array): Map<stri
   return m;
 }
 
-/** The model's lineage from its metrics (a model without one is version 1, the trained one). */
-export function lineageOf(model: DeepSentry): ModelLineage {
-  const l = model.metrics.lineage as ModelLineage | undefined;
-  return l && typeof l.version === 'number' ? l : { version: 1, parent: null, feedback: [] };
-}
 
 /**
  * Learns `o.sessions` (keys of `o.log`) as normal: changes `model` in memory and records a new version in
@@ -398,95 +388,6 @@ export function summarizeFeedback(r: FeedbackResult, model: string | null): Feed
   }
   if (r.raised.length > 0) warnings.push(`${r.raised.length} other sessions of ${r.log} are now flagged that were not: ${listKeys(r.raised.map((x) => x.session))}`);
   return { model, ...rest, fineTune: { epochs: fineTune.epochs, loss: fineTune.loss, seconds: fineTune.seconds }, warnings };
-}
-
-/** One session in a RecentSessions buffer: its masked messages in order. */
-interface RecentSession {
-  key: string;
-  messages: string[];
-  /** the session ended (its end was scored) */
-  ended: boolean;
-  /** longer than the buffer keeps per session: not learnt nor replayed */
-  truncated: boolean;
-  /** open before the monitor's restart: its first messages are not known, so it is not learnt nor replayed */
-  partial: boolean;
-}
-
-/** Default bounds of RecentSessions (the replay of `deepsentry feedback` takes at most FEEDBACK_DEFAULTS.replay sessions too). */
-export const RECENT_DEFAULTS = { sessions: FEEDBACK_DEFAULTS.replay, messagesPerSession: 10_000, messages: 2_000_000 } as const;
-
-/**
- * The sessions a live scorer saw recently, for feedback without the log: every open session and the last
- * `sessions` ended ones (fewer when they hold more than `messages` messages in all), each as its masked
- * messages (texts, not model ids: a swapped-in model numbers messages its own way). Messages are interned,
- * so a buffer of HDFS blocks costs a pointer per line.
- */
-export class RecentSessions {
-  private readonly open = new Map<string, RecentSession>();
-  private ended: RecentSession[] = [];
-  private head = 0;
-  private endedMessages = 0;
-  private intern = new Map<string, string>();
-
-  constructor(private readonly bounds: { sessions: number; messagesPerSession: number; messages: number } = RECENT_DEFAULTS) {
-    for (const [k, v] of Object.entries(bounds)) if (!(Number.isInteger(v) && v >= 1)) throw invalidParameterError(`recent sessions ${k}`, 'a positive integer', v);
-  }
-
-  /** A line of session `key` with masked message `masked`. */
-  add(key: string, masked: string): void {
-    let s = this.open.get(key);
-    if (s === undefined) {
-      s = { key, messages: [], ended: false, truncated: false, partial: false };
-      this.open.set(key, s);
-    }
-    if (s.messages.length >= this.bounds.messagesPerSession) {
-      s.truncated = true;
-      return;
-    }
-    let m = this.intern.get(masked);
-    if (m === undefined) {
-      if (this.intern.size >= 100_000) this.intern = new Map(); // only sharing is lost: the strings stay where they are used
-      this.intern.set(masked, masked);
-      m = masked;
-    }
-    s.messages.push(m);
-  }
-
-  /** Session `key` ended. */
-  end(key: string): void {
-    const s = this.open.get(key);
-    if (s === undefined) return;
-    this.open.delete(key);
-    s.ended = true;
-    this.ended.push(s);
-    this.endedMessages += s.messages.length;
-    while (this.ended.length - this.head > this.bounds.sessions || (this.endedMessages > this.bounds.messages && this.ended.length - this.head > 1)) {
-      this.endedMessages -= this.ended[this.head].messages.length;
-      this.head++;
-    }
-    if (this.head > 1024 && this.head * 2 > this.ended.length) {
-      this.ended = this.ended.slice(this.head);
-      this.head = 0;
-    }
-  }
-
-  /** After a restart: these sessions were open before it (their first messages are not known). */
-  restored(keys: Iterable<string>): void {
-    for (const key of keys) this.open.set(key, { key, messages: [], ended: false, truncated: false, partial: true });
-  }
-
-  /** Every session held, ended ones (oldest first) then open ones; messages copied (open ones still grow). */
-  sessions(): RecentSession[] {
-    const out: RecentSession[] = [];
-    for (let i = this.head; i < this.ended.length; i++) out.push(this.ended[i]);
-    for (const s of this.open.values()) out.push({ ...s, messages: s.messages.slice() });
-    return out;
-  }
-
-  /** How many sessions (segments) are held. */
-  get size(): number {
-    return this.ended.length - this.head + this.open.size;
-  }
 }
 
 /** Options of learnRecent: learnNormal's, without a log. */

@@ -8,7 +8,6 @@ export {
   applyFlags,
   checkPipelineConfig,
   defaultPipelineConfig,
-  loadPipelineConfig,
   logConfigOf,
   resolvePipelineConfig,
   thresholdSpec,
@@ -22,7 +21,8 @@ export { byTime, encodeStage, groupByKey, loadSessions, modelLogConfig, sessionE
 export { HIGH_FLAG_RATE, scoreLog, scoreWarnings, type ScoreLogOptions, type ScoreSummary } from './score';
 export { runTextStage, runEncodeStage, runDetectorStage, loadTextStage, TEXT_MODEL_DIR, VECTORS_DIR, MODEL_DIR } from './stages';
 export { runPipeline, trainModel, type PipelineOptions, type RunOptions, type RunSummary, type StageTiming, type TrainSummary } from './run';
-export { ModelScorer, createModelScorer, type ModelScorerOptions } from './live';
+export { createModelScorer, MODEL_SCORER_MODULE } from './model';
+export { ModelScorer, liveSessionKeyer, type ModelScorerOptions } from '../live/model_scorer';
 export { ScoringSession, type ClosedSessionScore, type LineScore, type ScoringSessionOptions, type ScoringUpdate, type SessionEnd } from './session';
-export { consoleReporter, type Verbosity } from './progress';
-export { FEEDBACK_DEFAULTS, learnNormal, lineageOf, readFeedbackFile, type FeedbackOptions, type FeedbackResult, type FeedbackSession, type ModelLineage } from './feedback';
+export { FEEDBACK_DEFAULTS, learnNormal, readFeedbackFile, type FeedbackOptions, type FeedbackResult, type FeedbackSession } from './feedback';
+export { lineageOf, type ModelLineage } from '../models/lineage';

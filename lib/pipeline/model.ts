@@ -1,38 +1,29 @@
 /**
- * A trained DeepSentry model in memory: the log configuration it was trained with (format, masking, sessions),
- * the vocabulary, the text autoencoder, the table of message vectors of every masked message seen in training,
- * the detector and the fitted thresholds. It scores sessions of masked messages; a message it has never seen
- * is tokenised with the saved vocabulary, encoded by the text model (batched, once per distinct message) and
- * appended to the table, and its reconstruction error is kept as a novelty term.
- *
- * A line's score = detectorWeight × the detector's score of the window ending at it (config
- * detector.model.score; lib/models' default `surprise` = −log of the actual message's share of the detector's
- * softmax over known messages + its rarity) + for a message never seen in training, its text-model
- * reconstruction error (`scoring.novelty`) + optionally the count-based sequence model's surprise
- * (`scoring.sequence`, see sequence.ts). A session's score is the maximum over its lines and its end event.
- * Why the novelty term: an unseen message's vector may land near a known one, and the detector would then
- * judge it as that message; the text model knows it never learnt to reproduce it.
+ * A trained DeepSentry model in memory: lib/models' ScoringModel (message table, text model, detector, score
+ * arithmetic) with the log configuration it was trained with (format, masking, sessions) and the fitted
+ * thresholds, plus what the pipeline does with it: load and save the model directory, and open scoring sessions
+ * (the in-process API) over the live model scorer (lib/live/model_scorer.ts), in this thread or a worker thread.
  */
 import * as path from 'node:path';
 import { DeepSentryError } from '../errors';
 import { resolveLogConfig, type LogConfig } from '../logs/config';
 import { Vocabulary } from '../logs/vocabulary';
-import { Masker } from '../logs/masking';
-import { Tokenizer } from '../logs/tokenizer';
-import { Detector, END_MESSAGE, PAD_MESSAGE, type DetectorConfig } from '../models/detector';
+import { Detector, type DetectorConfig } from '../models/detector';
 import { loadModelDir, saveModelDir, type ModelContent, type ModelJson } from '../models/files';
+import { learnRecent } from './feedback';
 import type { NamedWeight } from '../models/params';
 import { TextAutoencoder, type TextModelConfig } from '../models/text';
-import type { FittedThreshold } from '../models/threshold';
+import { FIRST_ID, ScoringModel, type ModelThresholds } from '../models/scoring';
+import { SequenceModel, type SequenceModelJson } from '../models/sequence';
+import { CountModel, type CountModelJson } from '../models/counts';
 import { useBackend, type BackendChoice, type BackendSelection } from '../backend/select';
+import { ModelScorer, type ModelScorerOptions } from '../live/model_scorer';
+import type { LineScorer } from '../live/types';
+import { WorkerScorer } from '../live/worker';
 import { resolvePipelineConfig, type PipelineConfig } from './config';
-import { SequenceModel, type SequenceModelJson } from './sequence';
-import { CountModel, countMessages, type CountModelJson } from './counts';
-// Circular (session.ts → live.ts → this module), used only at call time (never while the modules load).
 import { ScoringSession, type ScoringSessionOptions } from './session';
 
-/** The first id of a distinct message in the model's table (0 = window padding, 1 = end of session). */
-export const FIRST_ID = 2;
+export { FIRST_ID, type ModelThresholds, type SessionExplanation, type SessionInput, type SessionScoresOut } from '../models/scoring';
 
 /** What model.json's `extra` holds for a pipeline model. */
 export interface ModelExtra {
@@ -44,52 +35,17 @@ export interface ModelExtra {
   logConfig: LogConfig;
   textConfig: TextModelConfig;
   detectorConfig: DetectorConfig;
-  /** the count-based sequence model (see sequence.ts) */
+  /** the count-based sequence model (see lib/models/sequence.ts) */
   sequence: SequenceModelJson;
-  /** the count relations within a session (see counts.ts); absent in models trained before they existed */
+  /** the count relations within a session (see lib/models/counts.ts); absent in models trained before they existed */
   countRelations?: CountModelJson;
 }
-
-/** The thresholds saved with a model (model.json `thresholds`). */
-export interface ModelThresholds {
-  /** sessions with score ≥ session.value are anomalies; fitted on held-back unlabelled sessions */
-  session: FittedThreshold;
-}
-
 /** Options of DeepSentry.load. */
 export interface LoadOptions {
   /** compute backend (default auto); tfjs is process-global, so this selects it for the whole process */
   backend?: BackendChoice;
   /** native kernel threads */
   threads?: number;
-}
-
-/** One session to score: its messages as model ids (see DeepSentry.messageId). */
-export interface SessionInput {
-  messageIds: ArrayLike<number>;
-  /** the session really ended (idle timeout, time window): its end is scored as an event too */
-  ended?: boolean;
-}
-
-/** Scores of sessions. */
-export interface SessionScoresOut {
-  /** per line, then the end event when the session ended */
-  lineScores: Float32Array[];
-  sessionScores: Float32Array;
-}
-
-/** Why a session scored as it did: its highest-scoring event (a line, or its end), as sessions.csv gives it. */
-export interface SessionExplanation {
-  /** index of the event in the session (its lines, then the end event at index = number of lines) */
-  index: number;
-  /** masked text of that line, or `<end of session>` */
-  message: string;
-  /** the masked messages before it that the detector read (at most window − 1) */
-  window: string[];
-  /** the known message nearest the detector's prediction at that point (`<end of session>` for the end) */
-  expected: string | undefined;
-  /** the count relation the session violates, when its end event carries a count surprise */
-  countRelation?: string;
 }
 
 /** What DeepSentry.scoreLines returns. */
@@ -110,21 +66,7 @@ export function ensureBackend(o: LoadOptions = {}): BackendSelection {
   return useBackend(o.backend ?? 'auto', o.threads !== undefined ? { threads: o.threads } : {});
 }
 
-export class DeepSentry {
-  /** masked text → model id */
-  private readonly index = new Map<string, number>();
-  /** masked text of id FIRST_ID + i (training messages, then messages met while scoring) */
-  private readonly texts: string[];
-  /** message vectors [rows, latentDim]; rows ≥ FIRST_ID + texts.length are unused capacity */
-  private vectors: Float32Array;
-  /** novelty term per id (0 for training messages) */
-  private novelty: Float32Array;
-  /** ids FIRST_ID … FIRST_ID+knownCount-1 were seen in training */
-  readonly knownCount: number;
-  /** ids whose vectors are not computed yet */
-  private pending: number[] = [];
-  readonly masker: Masker;
-  readonly tokenizer: Tokenizer;
+export class DeepSentry extends ScoringModel {
   /** set by load: where the model came from */
   directory: string | null = null;
   /** set by load: the backend options it was loaded with (a session's worker thread loads it with them too) */
@@ -134,246 +76,6 @@ export class DeepSentry {
    * on, for evaluations that compare threshold rules without retraining (bench/accuracy.ts)
    */
   heldBackScores: Float64Array | null = null;
-
-  constructor(
-    readonly config: PipelineConfig,
-    readonly logConfig: LogConfig,
-    readonly vocabulary: Vocabulary,
-    readonly text: TextAutoencoder,
-    readonly detector: Detector,
-    messages: string[],
-    vectors: Float32Array,
-    readonly thresholds: ModelThresholds,
-    readonly sequence: SequenceModel,
-    readonly counts: number[] = [],
-    readonly metrics: Record<string, unknown> = {},
-    readonly dataHash = '',
-    readonly countModel: CountModel | null = null,
-  ) {
-    const D = text.config.latentDim;
-    if (vectors.length !== (messages.length + FIRST_ID) * D) {
-      throw new DeepSentryError('DS_MODEL', `message vectors: ${vectors.length / D} rows for ${messages.length} messages (+${FIRST_ID} reserved)`);
-    }
-    this.texts = messages.slice();
-    messages.forEach((m, i) => this.index.set(m, FIRST_ID + i));
-    this.knownCount = messages.length;
-    this.vectors = vectors;
-    this.novelty = new Float32Array(Math.max(vectors.length / D, FIRST_ID));
-    this.masker = new Masker(logConfig.masking.rules, logConfig.masking.collapseRepeats);
-    this.tokenizer = new Tokenizer(logConfig.tokenizer);
-  }
-
-  /** The saved session threshold: sessions (and lines) with score ≥ it are anomalies. */
-  get threshold(): number {
-    return this.thresholds.session.value;
-  }
-
-  /** Number of ids in the message table (reserved ones included). */
-  get tableSize(): number {
-    return FIRST_ID + this.texts.length;
-  }
-
-  /** Masked text of a model id (undefined for the reserved ids). */
-  messageText(id: number): string | undefined {
-    return this.texts[id - FIRST_ID];
-  }
-
-  /** The model id of a masked message; a new one is added to the table (its vector computed on the next score). */
-  messageId(masked: string): number {
-    const id = this.index.get(masked);
-    if (id !== undefined) return id;
-    const nid = FIRST_ID + this.texts.length;
-    this.texts.push(masked);
-    this.index.set(masked, nid);
-    this.pending.push(nid);
-    return nid;
-  }
-
-  /** Encodes the messages added since the last call (one batched text-model pass) and their novelty. */
-  private resolvePending(): void {
-    if (this.pending.length === 0) return;
-    const D = this.text.config.latentDim;
-    const rows = this.tableSize;
-    if (this.vectors.length < rows * D) {
-      const v = new Float32Array(Math.max(rows, 2 * (this.vectors.length / D)) * D);
-      v.set(this.vectors);
-      this.vectors = v;
-      const n = new Float32Array(v.length / D);
-      n.set(this.novelty);
-      this.novelty = n;
-    }
-    const seqs = this.pending.map((id) => {
-      const ids = this.vocabulary.encode(this.tokenizer.tokenize(this.texts[id - FIRST_ID]).tokens);
-      return ids.length > 0 ? ids : Int32Array.of(2); // an empty message reads as one <unk>
-    });
-    const vec = this.text.encode(seqs);
-    const rec = this.config.scoring.novelty ? this.text.reconstructionError(seqs) : null;
-    this.pending.forEach((id, i) => {
-      this.vectors.set(vec.subarray(i * D, (i + 1) * D), id * D);
-      this.novelty[id] = rec ? rec[i] : 0;
-    });
-    this.pending = [];
-  }
-
-  /** The vector table trimmed to the ids in use. */
-  private table(): Float32Array {
-    this.resolvePending();
-    return this.vectors.subarray(0, this.tableSize * this.text.config.latentDim);
-  }
-
-  /** The message-vector table [tableSize, latentDim] the detector reads (messages added since scoring encoded first). */
-  messageTable(): Float32Array {
-    return this.table();
-  }
-
-  /**
-   * Scores sessions of model ids: per line (and end event for sessions that ended) and per session (max).
-   * Identical windows are scored once; all sessions go through the detector in batched calls.
-   */
-  scoreSessions(sessions: readonly SessionInput[]): SessionScoresOut {
-    if (sessions.length === 0) return { lineScores: [], sessionScores: new Float32Array(0) };
-    const table = this.table();
-    const rows = this.tableSize;
-    for (const s of sessions) {
-      for (let i = 0; i < s.messageIds.length; i++) {
-        const id = s.messageIds[i];
-        if (!(Number.isInteger(id) && id >= FIRST_ID && id < rows)) throw new DeepSentryError('DS_OUT_OF_RANGE', `message id ${id} is not in the model's table (${rows} ids)`);
-      }
-    }
-    const r = this.detector.scoreSessions(table, sessions.map((s) => s.messageIds), this.detector.config.score, sessions.map((s) => s.ended === true));
-    const nov = this.novelty;
-    const wd = this.config.scoring.detectorWeight;
-    const seq = this.config.scoring.sequence ? this.sequence : null;
-    const rarity = this.config.scoring.rarity;
-    const wc = this.countModel ? this.config.scoring.counts : 0;
-    const sessionScores = new Float32Array(sessions.length);
-    r.lineScores.forEach((ls, si) => {
-      const ids = sessions[si].messageIds;
-      // The count relations judge a session once it is over: their surprise goes on its end event (added to
-      // the stored float32 score, as the live scorer adds it to the window's score).
-      const extra = wc > 0 && ls.length > ids.length ? wc * this.countSurprise(ids) : 0;
-      let mx = -Infinity;
-      let a = PAD_MESSAGE;
-      let b = PAD_MESSAGE;
-      for (let t = 0; t < ls.length; t++) {
-        const x = t < ids.length ? ids[t] : END_MESSAGE;
-        let v = wd * ls[t];
-        if (t < ids.length) v += nov[x];
-        if (seq) v += seq.surprise(a, b, x) + (rarity ? seq.rarity(x) : 0);
-        ls[t] = v;
-        if (t === ids.length && extra !== 0) {
-          ls[t] += extra;
-          v = ls[t];
-        }
-        if (v > mx) mx = v;
-        a = b;
-        b = x;
-      }
-      sessionScores[si] = mx;
-    });
-    return { lineScores: r.lineScores, sessionScores };
-  }
-
-  /**
-   * The count surprise of a finished session's messages (0 without a count model; messages never seen in
-   * training take part in no relation).
-   */
-  countSurprise(messageIds: ArrayLike<number>): number {
-    return this.countModel ? this.countModel.surprise(countMessages(messageIds)) : 0;
-  }
-
-  /**
-   * Explains scored sessions: each one's highest-scoring event (`lineScores` as scoreSessions returned them),
-   * the window the detector read there, the message it expected (one batched prediction for all of them), and
-   * the violated count relation when the end event carries one.
-   */
-  explainSessions(items: ReadonlyArray<{ messageIds: ArrayLike<number>; lineScores: ArrayLike<number> }>): SessionExplanation[] {
-    const W = this.detector.config.window;
-    const wins = new Int32Array(items.length * W).fill(PAD_MESSAGE);
-    const tops = items.map(({ messageIds, lineScores }, k) => {
-      let index = 0;
-      for (let t = 1; t < lineScores.length; t++) if (lineScores[t] > lineScores[index]) index = t;
-      const target = index < messageIds.length ? messageIds[index] : END_MESSAGE;
-      const from = Math.max(0, index - (W - 1));
-      for (let t = from; t < index; t++) wins[k * W + W - 1 - (index - t)] = messageIds[t];
-      wins[k * W + W - 1] = target;
-      return { index, target, from };
-    });
-    const { expected } = items.length > 0 ? this.scoreWindows(wins, items.length, true) : { expected: [] };
-    const text = (id: number) => this.messageText(id) ?? `#${id}`;
-    return items.map(({ messageIds }, k) => {
-      const { index, target, from } = tops[k];
-      const out: SessionExplanation = {
-        index,
-        message: target === END_MESSAGE ? '<end of session>' : text(target),
-        window: Array.from(messageIds).slice(from, index).map(text),
-        expected: expected[k],
-      };
-      if (target === END_MESSAGE && this.countModel && this.config.scoring.counts > 0) {
-        const c = countMessages(messageIds);
-        const v = this.countModel.worstViolation(c);
-        if (v) {
-          const r = v.relation;
-          out.countRelation = `${r.a === 1 ? '' : `${r.a}·`}count(${text(r.i)}) = ${r.b === 1 ? '' : `${r.b}·`}count(${text(r.j)}) held in ${r.sessions - r.violations} of ${r.sessions} training sessions; here ${c.get(r.i) ?? 0} and ${c.get(r.j) ?? 0}`;
-        }
-      }
-      return out;
-    });
-  }
-
-  /**
-   * The window scores and predictions for the live scorer: for each window (W ids, the last one the actual
-   * message or END), its score and the nearest known message to the detector's prediction.
-   */
-  scoreWindows(windows: Int32Array, count: number, withExpected: boolean): { scores: Float32Array; expected: (string | undefined)[] } {
-    const table = this.table();
-    const W = this.detector.config.window;
-    const s = this.detector.scoreWindows(table, windows, count)[this.detector.config.score];
-    const seq = this.config.scoring.sequence ? this.sequence.scoreWindows(windows, count, W, this.config.scoring.rarity) : null;
-    const wd = this.config.scoring.detectorWeight;
-    for (let i = 0; i < count; i++) {
-      const a = windows[i * W + W - 1];
-      s[i] = wd * s[i] + (a >= FIRST_ID ? this.novelty[a] : 0) + (seq ? seq[i] : 0);
-    }
-    const expected: (string | undefined)[] = new Array(count).fill(undefined);
-    if (withExpected && count > 0) {
-      const pred = this.detector.predict(table, windows, count);
-      const feats = this.detector.features(table);
-      const F = this.detector.featureDim;
-      const regression = this.detector.config.objective === 'regression';
-      for (let i = 0; i < count; i++) {
-        let best = -Infinity;
-        let bestId = -1;
-        for (let id = 1; id < FIRST_ID + this.knownCount; id++) {
-          if (id >= 1 && id < FIRST_ID && id !== END_MESSAGE) continue;
-          let l = 0;
-          for (let d = 0; d < F; d++) {
-            const x = pred[i * F + d];
-            const y = feats[id * F + d];
-            l += regression ? -(x - y) * (x - y) : x * y;
-          }
-          if (l > best) {
-            best = l;
-            bestId = id;
-          }
-        }
-        expected[i] = bestId === END_MESSAGE ? '<end of session>' : bestId >= FIRST_ID ? this.texts[bestId - FIRST_ID] : undefined;
-      }
-    }
-    return { scores: s, expected };
-  }
-
-  /** The weights of the whole model (text model, detector, training message vectors). */
-  private weights(): NamedWeight[] {
-    const D = this.text.config.latentDim;
-    const rows = FIRST_ID + this.knownCount;
-    this.resolvePending();
-    return [
-      ...this.text.weights(),
-      ...this.detector.weights(),
-      { name: 'vectors', shape: [rows, D], values: this.vectors.slice(0, rows * D) },
-    ];
-  }
 
   /** What model.json holds besides the weights (saved by `save`, copied by `clone`). */
   private content(): ModelContent {
@@ -501,9 +203,26 @@ export class DeepSentry {
     }
   }
 
-  /** Frees the tfjs variables. */
-  dispose(): void {
-    this.text.dispose();
-    this.detector.dispose();
+
+  /**
+   * The live model scorer (lib/live/model_scorer.ts) over this model, in a worker thread (which loads the model
+   * from its directory with the same backend options: the model must have been loaded from one) or in this
+   * thread (sharing this model: closing that scorer disposes it).
+   */
+  openScorer(options: Omit<ModelScorerOptions, 'ownsKey'>, worker: boolean): Promise<LineScorer> {
+    if (!worker) return Promise.resolve(new ModelScorer(this, options));
+    if (this.directory === null) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'the model was not loaded from a directory (save it and DeepSentry.load it), so a worker thread cannot load it');
+    return WorkerScorer.start({ module: MODEL_SCORER_MODULE, exportName: 'createModelScorer', modelDir: this.directory, options: { ...options, ...this.loadOptions } });
   }
+}
+
+/** This module's path: a worker thread builds the model scorer from it (`createModelScorer`, see lib/live/worker.ts). */
+export const MODEL_SCORER_MODULE = __filename;
+
+/** The ScorerFactory of lib/live for trained models: loads the model directory and wraps it in the live model scorer. */
+export async function createModelScorer(modelDir: string, options: ModelScorerOptions & LoadOptions = {}): Promise<ModelScorer> {
+  const { backend, threads, ...rest } = options;
+  const model = await DeepSentry.load(modelDir, { ...(backend ? { backend } : {}), ...(threads !== undefined ? { threads } : {}) });
+  // Feedback (POST /feedback) learns on a copy of the DeepSentry this function loaded: the scorer only holds it.
+  return new ModelScorer(model, { ...rest, learnFeedback: (m, recent, req) => learnRecent(m as DeepSentry, recent, req) });
 }

@@ -47,11 +47,11 @@ export interface PipelineOptions {
  * the log's sessions normal.
  */
 export async function normalOnlySelection(file: string, candidates: readonly string[]): Promise<{ keys: Set<string>; record: TrainingRecord }> {
-  if (!fs.existsSync(file)) throw new DeepSentryError('DS_IO', `--normal-labels file ${file} does not exist`);
+  if (!fs.existsSync(file)) throw new DeepSentryError('DS_IO', `normalLabels file ${file} does not exist`);
   const { labels } = await loadSessionLabels(file);
   const keys = new Set(candidates.filter((k) => labels.get(k) === false));
   if (keys.size === 0) {
-    throw new DeepSentryError('DS_INVALID_ARGUMENT', `--normal-labels ${file} labels none of the ${candidates.length} training sessions normal (keys like ${JSON.stringify(candidates[0] ?? '')}): is it the label file of this log?`);
+    throw new DeepSentryError('DS_INVALID_ARGUMENT', `normalLabels ${file} labels none of the ${candidates.length} training sessions normal (keys like ${JSON.stringify(candidates[0] ?? '')}): is it the label file of this log?`);
   }
   return { keys, record: { mode: 'normal-only', normalLabels: file, keysKept: keys.size, keysLeftOut: candidates.length - keys.size } };
 }

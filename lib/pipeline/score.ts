@@ -1,13 +1,16 @@
 /**
- * Batch scoring of a log with a trained model, streaming: lines are parsed with the model's own log
- * configuration (format, masking, sessions), each session is scored when it closes (in batches, so the
- * detector runs on many sessions per call) and its rows go straight out to `sessions.csv`
- * (`session,score,anomaly,lines,first_ts,last_ts,top_line,message,expected,window,reason`: the last five explain a
+ * Batch scoring of a log with a trained model, streaming, through the one engine every scoring path uses: lib/logs
+ * reads the input (its line policy: BOM, CRLF, blank, invalid UTF-8, NUL and over-long lines) and the live model
+ * scorer (lib/live/model_scorer.ts, with batch scoring's rule for which ends are scored: censorEnds) parses with
+ * the model's own log configuration (format, masking, sessions), scores each line by its window as it comes
+ * (distinct windows of a chunk in one detector call) and each session's end, so the scores are those of the
+ * in-process API and of `deepsentry live` on the same lines. A session's rows go out when it closes, to
+ * `sessions.csv` (`session,score,anomaly,lines,first_ts,last_ts,top_line,message,expected,window,reason`: the last five explain a
  * flagged session — the line number of its highest-scoring line (empty when that was its end), that line's masked
  * message, the message the detector expected there, the messages before it that the detector read (joined by
- * ` ⏎ `), and the count relation it violated; empty for sessions below the threshold) and `lines.csv` (`line_no,session,score,anomaly`, one row per
- * line and session it belongs to, in session-closing order). Memory holds the open sessions and the distinct
- * messages, never the whole input. `anomaly` is 1 when score ≥ the model's saved threshold.
+ * ` ⏎ `), and the count relation it violated; empty for sessions below the threshold) and `lines.csv`
+ * (`line_no,session,score,anomaly`, one row per line and session it belongs to, in session-closing order).
+ * Memory holds the open sessions (their rows until they close) and the distinct messages, never the whole input. `anomaly` is 1 when score ≥ the model's saved threshold.
  *
  * With an idle timeout (logs.session.idleTimeoutMs, the pipeline default) a key's lines are split into
  * segments at quiet gaps ≥ the timeout, each scored as the live monitor would (start padding, its own end
@@ -20,25 +23,27 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DeepSentryError } from '../errors';
 import { inputWarnings, IssueLog } from '../logs/issues';
-import { LogProcessor, openLogInput, type LogRecord } from '../logs/pipeline';
+import { openLogInput } from '../logs/pipeline';
+import { ModelScorer, type ModelEvent } from '../live/model_scorer';
+import type { RawLine } from '../live/types';
 import type { ClosedSession } from '../logs/sessions';
 import type { DeepSentry } from './model';
 import type { PipelineReporter } from './train';
-import { sessionEnded } from './train';
 import { endStream, writeWithBackpressure } from '../streams';
 import { createOutputDir, type OutputDirState } from '../outdir';
 import { EVALUATION_FILES } from '../eval/write';
 
 /** Options of scoreLog. */
 export interface ScoreLogOptions {
-  /** score only sessions whose key passes (run: the sessions after the training part) */
+  /**
+   * score only sessions whose key passes (run: the sessions after the training part); the lines of other keys
+   * are parsed (they move the session clock) but open no session, so they take no place among logs.session.maxOpen
+   */
   selectKey?: (key: string) => boolean;
   /** write lines.csv too (default true) */
   lines?: boolean;
   /** lines.csv gets a `text` column: the line's message as parsed (default false: the file stays small) */
   withText?: boolean;
-  /** sessions scored per detector call (default 512) */
-  batchSessions?: number;
   reporter?: PipelineReporter;
   signal?: AbortSignal;
   /** replace an earlier run's output in outDir (lib/outdir.ts); default: refuse it */
@@ -110,13 +115,24 @@ export function checkScoreOutput(outDir: string, o: Pick<ScoreLogOptions, 'lines
  * A non-finite score is never written: it comes from a model that should not have loaded (lib/models/files.ts
  * refuses non-finite weights), so it is a DS_MODEL error naming the model and the session.
  */
-function finiteScores(scores: ArrayLike<number>, sessions: readonly { key: string }[], model: string | null): void {
-  for (let i = 0; i < scores.length; i++) {
-    if (!Number.isFinite(scores[i])) {
-      const key = sessions.length === 1 ? sessions[0].key : sessions[i]?.key;
-      throw new DeepSentryError('DS_MODEL', `the model ${model ?? '(in memory)'} scored session ${key} as ${scores[i]}: a score must be a finite number (are its weights or threshold corrupt?)`);
-    }
+function finiteScore(score: number, key: string, model: string | null): void {
+  if (!Number.isFinite(score)) {
+    throw new DeepSentryError('DS_MODEL', `the model ${model ?? '(in memory)'} scored session ${key} as ${score}: a score must be a finite number (are its weights or threshold corrupt?)`);
   }
+}
+
+/** Lines per scorer call (see scoreLog). */
+const CHUNK_LINES = 2048;
+
+/** An open session (segment) of scoreLog: its scored lines so far and its highest-scoring event. */
+interface Segment {
+  /** its key as a CSV field */
+  field: string;
+  /** its lines' scores for lines.csv (their line numbers are the closed session's rows), and with withText their messages, kept until it closes */
+  scores: number[];
+  texts: string[];
+  max: number;
+  top: ModelEvent | null;
 }
 
 const iso = (t: number | null) => (t === null ? '' : new Date(t).toISOString());
@@ -150,97 +166,79 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   lOut?.write(`line_no,session,score,anomaly${withText ? ',text' : ''}\n`);
 
   const threshold = model.threshold;
-  const batchSize = o.batchSessions ?? 512;
   const selectKey = o.selectKey;
-  // Line number of each row still in an open session, and how many open sessions still hold it.
-  const lineOf = new Map<number, number>();
-  /** the message of each such row, with withText */
-  const textOf = new Map<number, string>();
-  const refs = new Map<number, number>();
-  // Processor message id → model id (the processor interns its own ids).
-  const toModel: number[] = [];
   const known = model.tableSize;
-  let pending: ClosedSession[] = [];
   // Per key: an idle timeout splits a key's lines into segments (sessions as the live monitor sees them), each
   // scored on its own; the key's score is the max over them. Memory: one small record per key, not per line.
   const byKey = new Map<string, { score: number; lines: number; firstTs: number | null; lastTs: number | null; why: string }>();
-  const idle = config.session.idleTimeoutMs;
+  /** the open segments by key */
+  const segments = new Map<string, Segment>();
   let sessions = 0;
   let anomalies = 0;
-  const release = (rows: number[]) => {
-    for (const r of rows) {
-      const n = (refs.get(r) ?? 1) - 1;
-      if (n <= 0) {
-        refs.delete(r);
-        lineOf.delete(r);
-        textOf.delete(r);
-      } else refs.set(r, n);
+  /** Folds a scorer call's events into the open segments; the segments that closed go out. */
+  const take = async (events: ModelEvent[]) => {
+    const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
+    for (const e of events) {
+      let g = segments.get(e.session);
+      if (g === undefined) segments.set(e.session, (g = { field: csv(e.session), scores: [], texts: [], max: -Infinity, top: null }));
+      if (!e.isSessionEnd) {
+        finiteScore(e.score, e.session, model.directory);
+        if (lOut) {
+          g.scores.push(e.score);
+          if (withText) g.texts.push(e.message ?? '');
+        }
+      } else {
+        // An end that is not scored (evicted, or censored at the end of input) comes with score -Infinity.
+        if (!e.unscored) finiteScore(e.score, e.session, model.directory);
+        segments.delete(e.session);
+        closed.push({ key: e.session, g, end: e });
+      }
+      // The first event of the highest score explains the segment.
+      if (e.score > g.max) {
+        g.max = e.score;
+        g.top = e;
+      }
     }
-  };
-  const proc = new LogProcessor(config, {
-    issues,
-    onSession: (s) => {
-      if (selectKey && !selectKey(s.key)) release(s.rows);
-      else pending.push(s);
-    },
-  });
-  const onRecord = (r: LogRecord) => {
-    if (r.sessionKeys.length === 0) return;
-    lineOf.set(r.row, r.line);
-    if (withText) textOf.set(r.row, r.message);
-    refs.set(r.row, r.sessionKeys.length);
-  };
-  const flush = async () => {
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    const inputs = batch.map((s) => ({
-      messageIds: s.messageIds.map((pid) => {
-        let id = toModel[pid];
-        if (id === undefined) id = toModel[pid] = model.messageId((proc.messages.get(pid) as { text: string }).text);
-        return id;
-      }),
-      ended: sessionEnded(s.reason, idle, s.lastTs),
-    }));
-    const r = model.scoreSessions(inputs);
-    finiteScores(r.sessionScores, batch, model.directory);
-    let lText = '';
+    if (closed.length === 0) return;
     // A flagged segment keeps why (its top event, window, expected message, count relation) for sessions.csv;
-    // the explanations of a batch come from one batched prediction.
-    const flagged = batch.map((_, i) => i).filter((i) => r.sessionScores[i] >= threshold);
-    const explained = model.explainSessions(flagged.map((i) => ({ messageIds: inputs[i].messageIds, lineScores: r.lineScores[i] })));
-    const whyOf = new Map(flagged.map((i, k) => [i, explained[k]]));
-    batch.forEach((s, i) => {
-      const score = r.sessionScores[i];
+    // the explanations of a call come from one batched prediction.
+    const flagged = closed.filter((c) => c.g.max >= threshold);
+    const explained = model.explainWindows(
+      flagged.map(({ g }) => {
+        const t = g.top as ModelEvent;
+        return t.isSessionEnd && t.counts ? { window: t.ids, counts: new Map(Object.entries(t.counts).map(([m, n]) => [model.messageId(m), n])) } : { window: t.ids };
+      }),
+    );
+    const whyOf = new Map(flagged.map((c, k) => [c, explained[k]]));
+    let lText = '';
+    for (const c of closed) {
+      const { key, g } = c;
+      const score = g.max;
       const why = () => {
-        const e = whyOf.get(i);
+        const e = whyOf.get(c);
         if (!e) return ',,,,';
-        const line = e.index < s.rows.length ? String(lineOf.get(s.rows[e.index]) ?? '') : '';
+        const line = (g.top as ModelEvent).isSessionEnd ? '' : String((g.top as ModelEvent).lineNo);
         return [line, csv(e.message), csv(e.expected ?? ''), csv(e.window.join(' ⏎ ')), csv(e.countRelation ?? '')].join(',');
       };
-      const g = byKey.get(s.key);
-      if (g === undefined) byKey.set(s.key, { score, lines: s.rows.length, firstTs: s.firstTs, lastTs: s.lastTs, why: why() });
+      const s = c.end.closed as ClosedSession;
+      const prev = byKey.get(key);
+      if (prev === undefined) byKey.set(key, { score, lines: s.rows.length, firstTs: s.firstTs, lastTs: s.lastTs, why: why() });
       else {
-        if (score > g.score) {
-          g.score = score;
-          g.why = why();
+        if (score > prev.score) {
+          prev.score = score;
+          prev.why = why();
         }
-        g.lines += s.rows.length;
-        if (s.firstTs !== null && (g.firstTs === null || s.firstTs < g.firstTs)) g.firstTs = s.firstTs;
-        if (s.lastTs !== null && (g.lastTs === null || s.lastTs > g.lastTs)) g.lastTs = s.lastTs;
+        prev.lines += s.rows.length;
+        if (s.firstTs !== null && (prev.firstTs === null || s.firstTs < prev.firstTs)) prev.firstTs = s.firstTs;
+        if (s.lastTs !== null && (prev.lastTs === null || s.lastTs > prev.lastTs)) prev.lastTs = s.lastTs;
       }
-      const key = csv(s.key);
-      if (lOut) {
-        const ls = r.lineScores[i];
-        finiteScores(ls, [s], model.directory);
-        for (let t = 0; t < s.rows.length; t++) {
-          lText += `${lineOf.get(s.rows[t])},${key},${num(ls[t])},${ls[t] >= threshold ? 1 : 0}${withText ? `,${csv(textOf.get(s.rows[t]) ?? '')}` : ''}\n`;
-        }
+      for (let t = 0; t < s.rows.length; t++) {
+        const x = g.scores[t];
+        lText += `${s.rows[t]},${g.field},${num(x)},${x >= threshold ? 1 : 0}${withText ? `,${csv(g.texts[t])}` : ''}\n`;
       }
-      release(s.rows);
-    });
-    const w2 = lOut ? writeWithBackpressure(lOut, lText) : null;
-    if (w2) await w2;
+    }
+    const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
+    if (w) await w;
   };
   /** sessions.csv, one row per key (max over its segments), in order of each key's first closed segment. */
   const writeSessions = async () => {
@@ -263,23 +261,41 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   let input;
   try {
     input = await openLogInput(source, config, issues, name, { acceptTruncated: o.acceptTruncated === true });
+    const scorer = new ModelScorer(model, {
+      idleTimeoutMs: config.session.idleTimeoutMs,
+      censorEnds: true,
+      countWindows: true,
+      format: input.format,
+      issues,
+      source: input.name,
+      withMessages: withText,
+      // no raw lines kept per session: nothing here reads an event's window of raw lines
+      windowLines: 0,
+      ...(selectKey ? { ownsKey: selectKey } : {}),
+    });
     for await (const batch of input.batches) {
       if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
-      proc.processBatch(batch, input.name, input.format, onRecord);
-      if (pending.length >= batchSize) await flush();
+      // Scorer calls of at most CHUNK_LINES lines: a call's events live until the next call, and fewer of them
+      // then outlive a young-generation collection (a whole 1 MiB read at once doubled what the GC promoted).
+      // seq = the physical line number (unique and increasing): a closed session's rows are its line numbers.
+      for (let from = 0; from < batch.lines.length; from += CHUNK_LINES) {
+        const n = Math.min(CHUNK_LINES, batch.lines.length - from);
+        const raw: RawLine[] = new Array(n);
+        for (let i = 0; i < n; i++) raw[i] = { seq: batch.lineNos[from + i], lineNo: batch.lineNos[from + i], offset: 0, text: batch.lines[from + i] };
+        await take((await scorer.scoreLines(raw)) as ModelEvent[]);
+      }
     }
-    proc.finish();
-    await flush();
+    await take((await scorer.flush()) as ModelEvent[]);
     await writeSessions();
     await endStream(sOut);
     if (lOut) await endStream(lOut);
-    const st = proc.stats;
+    const parsed = scorer.parsedLines;
     if (input.stats.lines - input.stats.blank === 0) throw new DeepSentryError('DS_PARSE', `${name} is empty: no log line to score`);
-    if (st.parsed === 0) {
+    if (parsed === 0) {
       const first = issues.first[0];
       throw new DeepSentryError(
         'DS_PARSE',
-        `${name}: none of its ${st.candidates} lines parses as the model's format ${JSON.stringify(typeof config.format === 'string' ? config.format : config.format.type)} (a log of a different format than the one the model was trained on?)${first ? `; first: line ${first.line}: ${first.message}` : ''}`,
+        `${name}: none of its ${scorer.parseStats.candidates} lines parses as the model's format ${JSON.stringify(typeof config.format === 'string' ? config.format : config.format.type)} (a log of a different format than the one the model was trained on?)${first ? `; first: line ${first.line}: ${first.message}` : ''}`,
       );
     }
     await fsp.rename(`${sessionsFile}.tmp`, sessionsFile);
@@ -289,8 +305,8 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     return {
       input: name,
       lines: input.stats.lines,
-      parsed: st.parsed,
-      unparsed: input.stats.lines - input.stats.blank - st.parsed,
+      parsed,
+      unparsed: input.stats.lines - input.stats.blank - parsed,
       sessions,
       anomalies,
       threshold,

@@ -1,7 +1,7 @@
 /**
  * Open sessions of the in-process API (`DeepSentry.session()`): a service pushes raw log lines as they come and
  * says when its input ends; the scores are those of `deepsentry score` on the same lines, because the same code
- * makes them: the live monitor's model scorer (ModelScorer, lib/pipeline/live.ts) with the model's own session
+ * makes them: the live monitor's model scorer (ModelScorer, lib/live/model_scorer.ts) with the model's own session
  * configuration and batch scoring's rule for which ends are scored (lib/logs/sessions.ts sessionEnded).
  *
  * The contract:
@@ -21,10 +21,9 @@
  * into calls of `chunkLines` lines either way, so no single step holds the event loop for long.
  */
 import { DeepSentryError } from '../errors';
+import type { ModelScorerOptions } from '../live/model_scorer';
 import type { EndReason, LineScorer, RawLine, ScoredEvent } from '../live/types';
-import { WorkerScorer } from '../live/worker';
 import type { DeepSentry } from './model';
-import { MODEL_SCORER_MODULE, ModelScorer, type ModelScorerOptions } from './live';
 
 /** Options of DeepSentry.session. */
 export interface ScoringSessionOptions {
@@ -101,10 +100,8 @@ export class ScoringSession {
   /** The scorer, started on first use: the model's own session configuration, ends scored as `score` does. */
   private start(): Promise<LineScorer> {
     const m = this.model;
-    const options: Omit<ModelScorerOptions, 'ownsKey'> = { idleTimeoutMs: m.logConfig.session.idleTimeoutMs, censorEnds: true };
-    this.scorer ??= this.inWorker
-      ? WorkerScorer.start({ module: MODEL_SCORER_MODULE, exportName: 'createModelScorer', modelDir: m.directory as string, options: { ...options, ...m.loadOptions } })
-      : Promise.resolve(new ModelScorer(m, options));
+    const options: Omit<ModelScorerOptions, 'ownsKey'> = { idleTimeoutMs: m.logConfig.session.idleTimeoutMs, censorEnds: true, countWindows: true };
+    this.scorer ??= m.openScorer(options, this.inWorker);
     return this.scorer;
   }
 

@@ -23,8 +23,8 @@ import type { TrainProgress, TrainResult } from '../models/train';
 import { thresholdSpec, trainOptionsOf, type PipelineConfig } from './config';
 import { DeepSentry, FIRST_ID, ensureBackend } from './model';
 import { currentBackend } from '../backend/select';
-import { SequenceModel } from './sequence';
-import { CountModel, countMessages } from './counts';
+import { SequenceModel } from '../models/sequence';
+import { CountModel, countMessages } from '../models/counts';
 
 /** Whether a closed session's end is scored: lib/logs/sessions.ts, shared with the live scorer and the API. */
 export { sessionEnded };

@@ -27,9 +27,9 @@ import { DeepSentryError } from '../errors';
 import { resolveLogConfig, type LogConfig } from '../logs/config';
 import { configuredFormat, ParseFailure, type LogFormat } from '../logs/formats';
 import type { SessionKeyer } from '../logs/sessions';
-import { LineSplitter, type SourceLine } from '../live/lines';
+import { LineSplitter, type SourceLine } from '../logs/lines';
 import { checkModelDir } from '../live/engine';
-import { liveSessionKeyer } from '../pipeline/live';
+import { liveSessionKeyer } from '../live/model_scorer';
 import { HDR_CLOCK, HDR_LINE, HDR_SOURCE, connectNats, openTopology, partitionOf, stableHash, topology, type Opened } from './topology';
 
 /** Options of a Publisher. */

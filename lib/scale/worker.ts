@@ -1,7 +1,7 @@
 /**
  * A scale-out worker: joins the worker group of a partitioned stream (topology.ts), owns the partitions the
  * group assigns it (leases.ts), and scores each owned partition with the live monitor's model scorer
- * (lib/pipeline/live.ts ModelScorer, one per partition over one loaded model, scoring only the partition's
+ * (lib/live/model_scorer.ts ModelScorer, one per partition over one loaded model, scoring only the partition's
  * session keys) and a LiveThreshold, as `deepsentry live` does.
  *
  * Per partition, in a loop: fetch a batch from the partition's consumer, score it, publish its alerts to
@@ -36,7 +36,7 @@ import type { MonitorService } from '../live/server';
 import { LiveThreshold, type ThresholdOptions } from '../live/thresholds';
 import { applyContext, eventId, type Alert, type RawLine, type ScorerOptions } from '../live/types';
 import { DeepSentry, type LoadOptions } from '../pipeline/model';
-import { ModelScorer } from '../pipeline/live';
+import { ModelScorer } from '../live/model_scorer';
 import { checkModelDir } from '../live/engine';
 import { CheckpointStore } from './checkpoints';
 import { registerScaleMetrics } from './metrics';

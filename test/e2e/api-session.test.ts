@@ -13,7 +13,8 @@ import { DeepSentry, scoreLog } from '../../lib/pipeline';
 import type { ClosedSessionScore, LineScore } from '../../lib/pipeline/session';
 import { runCli, startCli, until } from '../support/cli';
 import { requireData } from '../support/data';
-import { hdfsSlice, trainedModel } from '../support/pipeline-fixtures';
+import { hdfsSlice, tinyConfig, trainedModel } from '../support/pipeline-fixtures';
+import { trainModel } from '../../lib/pipeline';
 import { tempDir } from '../support/tmp';
 
 const rows = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
@@ -160,5 +161,73 @@ describe('score, the API and live agree', function () {
     const segments = events.map((e) => ({ session: e.session, score: e.score, anomaly: false, lines: [], end: 'idle' as const }));
     expectSameSessions(byKey(segments), 'live');
     expect(events.filter((e) => e.isSessionEnd).every((e) => e.endReason === 'idle')).to.equal(true);
+  });
+
+  it('a BOM, invalid UTF-8, a NUL byte and an over-long line: `score` and `live --follow` drop and count the same lines and score the rest alike', async () => {
+    const dir = tempDir('api-policy');
+    const clean = lines.slice(0, 3000);
+    // The clean lines, with a BOM before the first and three bad lines among them (physical lines 11, 22, 33).
+    const parts: Buffer[] = [Buffer.from([0xef, 0xbb, 0xbf])];
+    clean.forEach((l, i) => {
+      parts.push(Buffer.from(`${l}\n`));
+      if (i === 9) parts.push(Buffer.concat([Buffer.from(l.slice(0, 40)), Buffer.from([0xff, 0xfe]), Buffer.from(`${l.slice(40)}\n`)]));
+      if (i === 19) parts.push(Buffer.from(`${l.slice(0, 40)}\u0000${l.slice(40)}\n`));
+      if (i === 29) parts.push(Buffer.from(`${l} ${'x'.repeat(2 << 20)}\n`));
+    });
+    const dirty = path.join(dir, 'dirty.log');
+    fs.writeFileSync(dirty, Buffer.concat(parts));
+    const cleanLog = path.join(dir, 'clean.log');
+    fs.writeFileSync(cleanLog, clean.join('\n') + '\n');
+
+    const score = (file: string, out: string) => {
+      const r = runCli(['score', file, '--model', modelDir, '--out', out, '--json']);
+      expect(r.code, r.stderr).to.equal(0);
+      return JSON.parse(r.stdout) as { lines: number; parsed: number; unparsed: number; warnings: string[] };
+    };
+    const d = score(dirty, path.join(dir, 'dirty'));
+    const c = score(cleanLog, path.join(dir, 'clean'));
+    // The BOM costs no line; the three bad lines are dropped, counted and named.
+    expect([d.lines, d.parsed, d.unparsed]).to.deep.equal([c.lines + 3, c.parsed, 3]);
+    expect(d.warnings.join('\n')).to.match(/1 invalid utf8, 1 nul byte, 1 line too long \(first: .*dirty\.log:11: invalid UTF-8/);
+    const sessionsOf = (out: string) => new Map(rows(path.join(out, 'sessions.csv')).map(([k, x]) => [k!, x!]));
+    expect(sessionsOf(path.join(dir, 'dirty'))).to.deep.equal(sessionsOf(path.join(dir, 'clean')));
+
+    // live --follow on the dirty file: the same line events (physical line numbers), the same lines dropped.
+    const want = new Map(rows(path.join(dir, 'dirty', 'lines.csv')).map(([n, k, x]) => [`${n}|${k}`, Number(x)]));
+    expect(want.has(`1|${rows(path.join(dir, 'dirty', 'lines.csv')).find(([n]) => n === '1')![1]}`), 'the line after the BOM is scored').to.equal(true);
+    const alerts = path.join(dir, 'alerts.ndjson');
+    const l = startCli(['live', '--model', modelDir, '--follow', dirty, '--alerts', alerts, '--threshold-mode', 'fixed', '--threshold=-1e30', '--context', '1', '--poll-ms', '10']);
+    const lineEvents = () => (fs.existsSync(alerts) ? fs.readFileSync(alerts, 'utf8').split('\n').filter((x) => x.includes('"isSessionEnd":false')).length : 0);
+    try {
+      await until(() => lineEvents() >= want.size || l.child.exitCode !== null, `${want.size} live line events`, 240_000);
+    } finally {
+      l.child.kill('SIGTERM');
+      expect(await l.exit, l.err()).to.equal(0);
+    }
+    const got = fs.readFileSync(alerts, 'utf8').trim().split('\n').map((x) => JSON.parse(x) as { lineNo: number; session: string; score: number; isSessionEnd: boolean }).filter((e) => !e.isSessionEnd);
+    expect(got.length).to.equal(want.size);
+    const differ = got.filter((e) => f32(e.score) !== want.get(`${e.lineNo}|${e.session}`));
+    expect(differ.slice(0, 5), `${differ.length} live line events differ from score's`).to.deep.equal([]);
+    expect(l.err()).to.match(/1 invalid utf8, 1 nul byte, 1 line too long \(first: .*dirty\.log:11: invalid UTF-8/);
+    expect(l.err()).to.match(/0 unparsed/);
+  });
+
+  it('a model whose sessions are count windows: `score` and the API cut the same windows and give the same scores', async () => {
+    const dir = tempDir('api-count');
+    const model = path.join(dir, 'model');
+    const slice = hdfsSlice(6000);
+    await trainModel([slice], model, { config: tinyConfig({ logs: { session: { mode: 'count', windowLines: 50, idleTimeoutMs: null } } }) });
+    const out = path.join(dir, 'score');
+    const r = runCli(['score', slice, '--model', model, '--out', out]);
+    expect(r.code, r.stderr).to.equal(0);
+    const want = new Map(rows(path.join(out, 'sessions.csv')).map(([k, x, , n]) => [k!, [Number(x), Number(n)]]));
+    // 6,000 parsed lines in windows of 50
+    expect(want.size).to.equal(120);
+    expect([...want.values()].every(([, n]) => n === 50)).to.equal(true);
+    expect(rows(path.join(out, 'lines.csv')).length).to.equal(6000);
+    const m = await DeepSentry.load(model);
+    const got = await m.scoreLines(fs.readFileSync(slice, 'utf8').split('\n').filter(Boolean));
+    expect(got.sessions.map((x) => [x.session, f32(x.score), x.lines.length])).to.deep.equal([...want].map(([k, [x, n]]) => [k, x, n]));
+    m.dispose();
   });
 });

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSessionScores } from '../../lib/eval/scores';
-import { CountModel } from '../../lib/pipeline/counts';
+import { CountModel } from '../../lib/models/counts';
 import { DeepSentry, readFeedbackFile, scoreLog } from '../../lib/pipeline';
 import { DeepSentryError } from '../../lib/errors';
 import { hdfsSlice, trainedModel } from '../support/pipeline-fixtures';

@@ -1,5 +1,5 @@
 /**
- * The live monitor's model scorer (lib/pipeline/live.ts) on a real (tiny) trained model: its per-window caches
+ * The live monitor's model scorer (lib/live/model_scorer.ts) on a real (tiny) trained model: its per-window caches
  * of scores and expected messages and its batched context() must give exactly what scoring or predicting each
  * window alone gives, in this thread and through the worker.
  */
@@ -9,7 +9,7 @@ import { DeepSentryError } from '../../lib/errors';
 import { createScorer } from '../../lib/live/engine';
 import { LiveMonitor } from '../../lib/live/monitor';
 import type { Alert, ScoredEvent } from '../../lib/live/types';
-import { createModelScorer } from '../../lib/pipeline/live';
+import { createModelScorer } from '../../lib/pipeline/model';
 import { hdfsSlice, trainedModel } from '../support/pipeline-fixtures';
 import { requireData } from '../support/data';
 

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { splitCsvLine } from '../../lib/eval/csv';
 import { readSessionScores } from '../../lib/eval/scores';
-import { CountModel, countMessages } from '../../lib/pipeline/counts';
+import { CountModel, countMessages } from '../../lib/models/counts';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../../lib/errors';

@@ -20,9 +20,13 @@ import {
   resolvePipelineConfig,
 } from '../../lib/pipeline/config';
 import { describeModel } from '../../lib/pipeline/describe';
-import { consoleReporter } from '../../lib/pipeline/progress';
+import { consoleReporter } from '../../lib/cli/progress';
 import type { TrainProgress } from '../../lib/models/train';
 import { inputWarnings } from '../../lib/logs/issues';
+import { flagWording } from '../../lib/cli/flags';
+import { checkModelDir } from '../../lib/live/engine';
+import { readFeedbackFile } from '../../lib/pipeline/feedback';
+import { normalOnlySelection } from '../../lib/pipeline/run';
 
 /** Dotted paths of every leaf and section of an object (arrays are leaves). */
 function paths(o: Record<string, unknown>, prefix = ''): string[] {
@@ -169,5 +173,45 @@ describe('the Model panel in words', () => {
       'full configuration': 'model.json in the model directory (deepsentry config --defaults explains every key)',
     });
     expect(describeModel({})).to.deep.equal({ 'full configuration': 'model.json in the model directory (deepsentry config --defaults explains every key)' });
+  });
+});
+
+describe('library errors name API options; the CLI names its flags', () => {
+  const errorOf = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error('no error thrown');
+  };
+
+  it('a missing model directory: modelDir and the scorer option in the library, --model and --scorer in the CLI', () => {
+    const m = errorOf(() => checkModelDir(undefined));
+    expect(m).to.not.match(/--[a-z]/);
+    expect(m).to.match(/pass modelDir/);
+    expect(flagWording(m)).to.equal('no model directory given: pass --model DIR (a directory written by `deepsentry train`), or --scorer novelty');
+  });
+
+  it('a configuration key with its value reads as the flag that sets it; a config file error keeps its key', () => {
+    expect(flagWording('… name the time field (logs.format "json:time=PATH") or cut count windows (logs.session.mode "count")')).to.equal('… name the time field (--format json:time=PATH) or cut count windows (--session-mode count)');
+    const m = 'Expected "key", "field", "time", "count" or "auto" for logs.session.mode but received "x"';
+    expect(flagWording(m)).to.equal(m);
+  });
+
+  it('a damaged gzip input, a missing label file and a feedback file read as the flags that set them', async () => {
+    expect(flagWording('x.gz is a damaged gzip file: … To use the lines before the damage, set acceptTruncated')).to.match(/pass --accept-truncated$/);
+    const missing = await normalOnlySelection('/nonexistent/labels.csv', []).then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(missing).to.equal('normalLabels file /nonexistent/labels.csv does not exist');
+    expect(flagWording(missing)).to.equal('--normal-labels file /nonexistent/labels.csv does not exist');
+    const fb = await readFeedbackFile('/nonexistent/marks.txt').then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(fb).to.match(/^feedback file \/nonexistent\/marks\.txt: cannot read it/);
+    expect(flagWording(fb)).to.match(/^--normal \/nonexistent\/marks\.txt: cannot read it/);
   });
 });

@@ -5,7 +5,8 @@
  */
 import { expect } from 'chai';
 import { DeepSentryError } from '../../lib/errors';
-import { parseFeedbackBody, RecentSessions } from '../../lib/pipeline/feedback';
+import { parseFeedbackBody } from '../../lib/pipeline/feedback';
+import { RecentSessions } from '../../lib/live/recent_sessions';
 
 function fails(f: () => unknown, re: RegExp): void {
   let err: unknown = null;

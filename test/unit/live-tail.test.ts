@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { DeepSentryError } from '../../lib/errors';
-import { LineSplitter } from '../../lib/live/lines';
+import { LineSplitter } from '../../lib/logs/lines';
 import { FileFollower, type FileCursor, type TailLine, type TailNotice } from '../../lib/live/tail';
 import { drain } from '../support/live-fixtures';
 import { tempDir } from '../support/tmp';

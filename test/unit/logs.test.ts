@@ -573,7 +573,7 @@ describe('timestamps a format finds by itself, and sessions that cannot be cut',
     };
     const e1 = await err({ format: fmt, session: { mode: 'time' } });
     expect(e1.code).to.equal('DS_CONFIG');
-    expect(e1.message).to.match(/session mode "time" needs a timestamp on every line, but the loghub lines of .*no-ts\.log carry none \(first parsed line 1, fields Pid, Level\): name the time fields .*--session-mode count/);
+    expect(e1.message).to.match(/session mode "time" needs a timestamp on every line, but the loghub lines of .*no-ts\.log carry none \(first parsed line 1, fields Pid, Level\): name the time fields .*logs\.session\.mode "count"/);
     const e2 = await err({ format: fmt, session: { mode: 'key', keyPattern: 'blk_\\d+' } });
     expect(e2.code).to.equal('DS_CONFIG');
     expect(e2.message).to.match(/no session in .*no-ts\.log: 2 lines parsed, 2 in no session \(session mode key\): the session key pattern \/blk_\\d\+\/ matches no message: pass --session-key/);

@@ -13,7 +13,8 @@ export const configCommand: CommandModule<object, ConfigArgs> = {
   builder: (y) =>
     y.option('defaults', { type: 'boolean', default: false, describe: 'print the defaults: a starting point for a --config file' }) as unknown as Argv<ConfigArgs>,
   handler: async (argv) => {
-    const { annotatedConfig, defaultPipelineConfig, loadPipelineConfig } = await import('../../pipeline/config');
+    const { annotatedConfig, defaultPipelineConfig } = await import('../../pipeline/config');
+    const { loadPipelineConfig } = await import('../config-file');
     const c = argv.defaults || argv.config === undefined ? defaultPipelineConfig() : await loadPipelineConfig(argv.config);
     if (argv.json) process.stdout.write(JSON.stringify(c) + '\n');
     else process.stdout.write(annotatedConfig(c, argv.defaults || argv.config === undefined ? 'every key at its default' : `${argv.config} over the defaults`));

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { createOutputDir } from '../../outdir';
 import { learnNormal, readFeedbackFile, summarizeFeedback } from '../../pipeline/feedback';
 import { DeepSentry } from '../../pipeline/model';
-import { setupPipeline, withSignals } from '../../pipeline/setup';
+import { setupPipeline, withSignals } from '../setup';
 import type { FeedbackArgs } from './feedback';
 
 const num = (x: number) => x.toPrecision(6);

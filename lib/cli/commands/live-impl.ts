@@ -10,7 +10,8 @@ import { DeepSentryError } from '../../errors';
 import type { FittedThreshold } from '../../models/threshold';
 import type { SpotState } from '../../models/spot';
 import { createScorer } from '../../live/engine';
-import { LineSplitter } from '../../live/lines';
+import { inputWarnings, IssueLog } from '../../logs/issues';
+import { LineSplitter } from '../../logs/lines';
 import { LiveMonitor } from '../../live/monitor';
 import { LiveServer, parseListen, type MonitorService } from '../../live/server';
 import { NdjsonFileSink, TextSink, WebhookSink, type AlertSink } from '../../live/sinks';
@@ -142,6 +143,9 @@ export async function runLive(a: LiveArgs): Promise<void> {
 
     const server = a.listen !== undefined ? await liveHttp(a, a.listen, monitor, sourceName === 'http', log) : null;
 
+    // Lines the line policy drops (invalid UTF-8, NUL byte, over-long: lib/logs/lines.ts), reported at the end as
+    // `deepsentry score` reports them.
+    const inputIssues = new IssueLog(false, 5);
     // The source runs until it ends (stdin EOF) or a signal stops it.
     let stopSource: () => void = () => undefined;
     let inputEnded = false;
@@ -149,6 +153,7 @@ export async function runLive(a: LiveArgs): Promise<void> {
       if (a.follow) {
         const f = new FileFollower(a.follow, {
           pollMs: a.pollMs,
+          issues: inputIssues,
           from: a.from,
           resumable: a.state !== undefined,
           onNotice: (n) => {
@@ -161,7 +166,7 @@ export async function runLive(a: LiveArgs): Promise<void> {
         stopSource = () => f.stop();
         await f.run((lines) => monitor.push(lines));
       } else if (a.input === '-') {
-        const splitter = new LineSplitter();
+        const splitter = new LineSplitter(0, 1, undefined, inputIssues, 'stdin');
         let stopped = false;
         stopSource = () => {
           stopped = true;
@@ -219,6 +224,7 @@ export async function runLive(a: LiveArgs): Promise<void> {
     }
     const s = monitor.snapshot();
     log(`stopped: ${s.lines} lines, ${s.events} events, ${s.anomalies} anomalies, ${s.droppedLines} dropped, ${s.sessions.evictedSessions} sessions evicted, ${s.sessions.unparsedLines} unparsed`);
+    for (const w of inputWarnings(inputIssues)) warn(w);
   } catch (err) {
     await scorer.close().catch(() => undefined);
     throw err instanceof DeepSentryError || !(err instanceof Error) ? err : new DeepSentryError('DS_IO', err.message, { cause: err });

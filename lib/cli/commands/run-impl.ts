@@ -4,7 +4,7 @@ import { DeepSentryError } from '../../errors';
 import { packageRoot } from '../../backend/native';
 import { summaryTable } from '../../eval/summary';
 import { runPipeline } from '../../pipeline/run';
-import { setupPipeline, withSignals } from '../../pipeline/setup';
+import { setupPipeline, withSignals } from '../setup';
 import type { RunArgs } from './run';
 import { reportOutput } from '../output';
 import { sessionOverrides } from '../options';

@@ -1,6 +1,6 @@
 import { DeepSentry } from '../../pipeline/model';
 import { checkScoreOutput, scoreLog } from '../../pipeline/score';
-import { setupPipeline } from '../../pipeline/setup';
+import { setupPipeline } from '../setup';
 import type { ScoreArgs } from './score';
 import { reportOutput } from '../output';
 import { resolveLogConfig } from '../../logs/config';

@@ -1,5 +1,5 @@
 import { runDetectorStage, runEncodeStage, runTextStage } from '../../pipeline/stages';
-import { setupPipeline, withSignals } from '../../pipeline/setup';
+import { setupPipeline, withSignals } from '../setup';
 import type { EncodeArgs } from './encode';
 import type { TrainDetectorArgs } from './train-detector';
 import type { TrainTextArgs } from './train-text';

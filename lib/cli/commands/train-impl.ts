@@ -1,5 +1,5 @@
 import { trainModel } from '../../pipeline/run';
-import { setupPipeline, withSignals } from '../../pipeline/setup';
+import { setupPipeline, withSignals } from '../setup';
 import type { TrainArgs } from './train';
 import { reportOutput } from '../output';
 import { sessionOverrides } from '../options';

@@ -5,7 +5,7 @@
  * one when it ends; one per epoch only with --verbose.
  */
 import type { TrainProgress } from '../models/train';
-import type { PipelineReporter } from './train';
+import type { PipelineReporter } from '../pipeline/train';
 
 /** How much to say: quiet = nothing, normal = stages (and the live bar on a TTY), verbose = also a line per epoch. */
 export type Verbosity = 'quiet' | 'normal' | 'verbose';

@@ -3,9 +3,10 @@
  * it, select the compute backend (--backend, --threads) and build the progress reporter (--quiet/--verbose).
  */
 import { backendSummary, useBackend, type BackendChoice, type BackendSelection } from '../backend/select';
-import { applyFlags, loadPipelineConfig, type ConfigFlags, type PipelineConfig } from './config';
+import { applyFlags, type ConfigFlags, type PipelineConfig } from '../pipeline/config';
+import type { PipelineReporter } from '../pipeline/train';
+import { loadPipelineConfig } from './config-file';
 import { consoleReporter, type Verbosity } from './progress';
-import type { PipelineReporter } from './train';
 
 /** The global options a pipeline command reads (lib/cli/options.ts), plus its own config flags. */
 export interface SetupArgs extends ConfigFlags {

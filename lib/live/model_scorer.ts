@@ -1,27 +1,38 @@
 /**
- * The trained model behind the live monitor's `LineScorer` seam (lib/live/types.ts). It parses with the
+ * The trained model's scorer: behind the live monitor's `LineScorer` seam (lib/live/types.ts), and the one
+ * engine of `deepsentry score` (lib/pipeline/score.ts) and the in-process API (lib/pipeline/session.ts), which
+ * set censorEnds so that ends are scored as batch scoring always scored them. It parses with the
  * model's own log configuration, keeps the open sessions in a Sessionizer (idle timeout, bound on open
  * sessions), and scores each line as it arrives by the window of the session's last W−1 messages and the line's
  * own message — all the windows of one `scoreLines` call in one batched detector call. A session's end (idle
  * timeout, eviction, end of input, time window) is scored as the end event after its last messages.
  *
  * Its sessions, their clock (event time; wall time once the stream is quiet) and their half of the snapshot are
- * SessionScorer's (lib/live/session_scorer.ts), shared with NoveltyScorer so that both end sessions and
+ * SessionScorer's (session_scorer.ts), shared with NoveltyScorer so that both end sessions and
  * restart alike. Events compute their window and `expected` (the known message nearest the detector's prediction: one more
  * prediction) only when read, which the monitor does only for the events it alerts on.
  */
 import { DeepSentryError } from '../errors';
 import type { LogConfig } from '../logs/config';
 import { configuredFormat, type LogFormat } from '../logs/formats';
+import type { IssueLog } from '../logs/issues';
 import { sessionEnded, SessionKeyer, type ClosedSession } from '../logs/sessions';
-import { SessionScorer, type OpenSession, type SessionsSnapshot } from '../live/session_scorer';
-import type { EndReason, EventContext, FeedbackRequest, LineScorer, RawLine, ScoredEvent, ScorerOptions } from '../live/types';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
-import { learnRecent, lineageOf, RECENT_DEFAULTS, RecentSessions, type FeedbackSummary } from './feedback';
-import { DeepSentry, type LoadOptions } from './model';
+import { lineageOf } from '../models/lineage';
+import type { ScoringModel } from '../models/scoring';
+import type { FeedbackSummary } from '../pipeline/feedback';
+import { RECENT_DEFAULTS, RecentSessions } from './recent_sessions';
+import { SessionScorer, type OpenSession, type SessionsSnapshot } from './session_scorer';
+import type { EndReason, EventContext, FeedbackRequest, LineScorer, RawLine, ScoredEvent, ScorerOptions } from './types';
+
+/**
+ * Learns `req.sessions` (held by `recent`) as normal on a copy of `model` and returns the copy, saved as a new
+ * version where the model has a directory (lib/pipeline/feedback.ts learnRecent).
+ */
+export type FeedbackLearner = (model: ScoringModel, recent: RecentSessions, req: FeedbackRequest) => Promise<{ model: ScoringModel; summary: FeedbackSummary }>;
 
 /** Options of the model scorer. */
-export interface ModelScorerOptions extends ScorerOptions, LoadOptions {
+export interface ModelScorerOptions extends ScorerOptions {
   /**
    * Score only the sessions whose key passes (in-process only: a function does not cross to a worker
    * thread). A partitioned worker (lib/scale) scores the keys of its partition: a line naming sessions of
@@ -34,27 +45,45 @@ export interface ModelScorerOptions extends ScorerOptions, LoadOptions {
    * timeout (censored: the input stopped before the timeout said it was over). Such a session still closes
    * with an end event, of score -Infinity (no score: it never exceeds a threshold nor raises a max), so the
    * caller knows it closed. Default false: the live monitor scores every end. The in-process API
-   * (lib/pipeline/session.ts) sets it.
+   * (lib/pipeline/session.ts) and `deepsentry score` (lib/pipeline/score.ts) set it.
    */
   censorEnds?: boolean;
   /**
-   * Keep the sessions scored recently (every open one and this many ended ones, lib/pipeline/feedback.ts
-   * RecentSessions) so that `feedback` can learn some of them as normal. Default 0: none kept, no feedback.
+   * Keep the sessions scored recently (every open one and this many ended ones, lib/live/recent_sessions.ts)
+   * so that `feedback` can learn some of them as normal (with `learnFeedback`). Default 0: none kept, no feedback.
    */
   feedbackSessions?: number;
+  /**
+   * How `feedback` learns marked sessions as normal on a copy of the model (in this thread only):
+   * lib/pipeline/feedback.ts learnRecent, which createModelScorer passes.
+   */
+  learnFeedback?: FeedbackLearner;
+  /**
+   * Accept a model whose sessions are count windows. Only for one input read once from its start (`deepsentry
+   * score`, the in-process API): a checkpoint does not hold the window count, so the live monitor refuses them.
+   */
+  countWindows?: boolean;
+  /**
+   * The compiled format to parse with, in this thread only (default: the model's, with its configured year or
+   * 1970 for yearless timestamps). `deepsentry score` passes the one lib/logs opened the input with (the
+   * file's year).
+   */
+  format?: LogFormat;
+  /** Report lines not parsed, with bad timestamps or out of order here, with this input name (this thread only). */
+  issues?: IssueLog;
+  source?: string;
+  /** Line events carry the line's message as parsed (`message`; in this thread only: lines.csv's text column). */
+  withMessages?: boolean;
 }
-
-/** This module's path: a worker thread builds the model scorer from it (`createModelScorer`, see lib/live/worker.ts). */
-export const MODEL_SCORER_MODULE = __filename;
 
 /**
  * The session keyer of the live scorer for a model's log configuration: sessions by key (`auto` is `key`),
  * field or time. Count windows have no key to follow a session by, so they are refused. The publisher of a
  * partitioned stream (lib/scale/publisher.ts) keys lines with it too, so a session's lines meet in one partition.
  */
-export function liveSessionKeyer(c: LogConfig): SessionKeyer {
+export function liveSessionKeyer(c: LogConfig, countWindows = false): SessionKeyer {
   const mode = c.session.mode === 'auto' ? 'key' : c.session.mode;
-  if (mode === 'count') {
+  if (mode === 'count' && !countWindows) {
     throw new DeepSentryError('DS_UNSUPPORTED', `the model's sessions are count windows; the live scorer needs sessions by key, field or time (set logs.session.mode when training)`);
   }
   return new SessionKeyer(mode, c.session);
@@ -65,7 +94,12 @@ interface OpenState extends OpenSession {
   history: string[];
   /** lines per masked message, for the count relations judged at the session's end (model.countModel) */
   counts?: Record<string, number>;
+  /** the model ids of `history` (not in a snapshot: rebuilt from the texts after a restore) */
+  ids?: number[];
 }
+
+/** A session's state before its first line. */
+const newOpenState = (): OpenState => ({ history: [], ids: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null });
 
 /** The JSON state of a ModelScorer (see snapshot). */
 interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
@@ -78,17 +112,22 @@ interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
  * runs a detector prediction (ModelScorer.context does it for all the alerted events of a call at once). The
  * monitor (and the worker thread's side of WorkerScorer) read them only for the events they alert on.
  */
-class ModelEvent implements ScoredEvent {
+export class ModelEvent implements ScoredEvent {
   score = 0;
   /** added to the window's score: an end event's weighted count surprise (the window cache holds scores without it) */
   extra = 0;
   readonly endReason?: EndReason;
-  /** the window's ids joined with commas (set by ModelScorer.finish; the key of its caches) */
+  /** the window's ids as a string (set by ModelScorer.finish; the key of its caches) */
   key = '';
   /** the expected message once predicted (null: none) */
   predicted: string | null | undefined = undefined;
   /** an end that is not scored (ModelScorerOptions.censorEnds): score stays -Infinity */
   unscored = false;
+  /** an end event's session as the Sessionizer closed it, and its lines per masked message (with count relations) */
+  closed: ClosedSession | undefined = undefined;
+  counts: Record<string, number> | undefined = undefined;
+  /** a line event's message as parsed (ModelScorerOptions.withMessages) */
+  message: string | undefined = undefined;
   constructor(
     readonly seq: number,
     readonly lineNo: number,
@@ -100,11 +139,16 @@ class ModelEvent implements ScoredEvent {
     private readonly lines: string[],
     private readonly end: number,
     private readonly span: number,
-    /** the W ids the detector scored */
-    readonly ids: Int32Array,
+    /** the W ids the detector scored are windows[at, at + W) (the scorer call's buffer, never rewritten) */
+    readonly windows: Int32Array,
+    readonly at: number,
     private readonly owner: ModelScorer,
   ) {
     if (endReason !== undefined) this.endReason = endReason;
+  }
+  /** the W ids the detector scored */
+  get ids(): Int32Array {
+    return this.windows.subarray(this.at, this.at + this.owner.windowSize);
   }
   get window(): string[] {
     return this.lines.slice(Math.max(0, this.end - this.span), this.end);
@@ -131,7 +175,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   /** the sessions scored recently, for feedback (null: not kept) */
   private readonly recent: RecentSessions | null;
   /** a model that learnt feedback, waiting for swapModel */
-  private pending: DeepSentry | null = null;
+  private pending: ScoringModel | null = null;
+  /** see ModelScorerOptions.learnFeedback (null: this scorer cannot learn feedback) */
+  private readonly learnFeedback: FeedbackLearner | null;
   /** events of the current call, in order */
   private out: ModelEvent[] = [];
   /** scores of windows already scored, by their ids joined with commas (see finish) */
@@ -140,41 +186,91 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private readonly expectedCache = new Map<string, string | null>();
   /** events of the last call (what `context` indices refer to) */
   private last: ModelEvent[] = [];
+  /** the windows of the events of the current call, W ids each (see window) */
+  private windows: Int32Array;
+  private used = 0;
+  /** the W ids of a window while its cache key is made */
+  private readonly keyScratch: number[];
 
   private readonly ownsKey: ((key: string) => boolean) | undefined;
   /** see ModelScorerOptions.censorEnds */
   private readonly censorEnds: boolean;
+  private readonly withMessages: boolean;
 
   constructor(
     /** the model scoring now (swapModel replaces it) */
-    public model: DeepSentry,
-    opts: Omit<ModelScorerOptions, keyof LoadOptions> = {},
+    public model: ScoringModel,
+    opts: ModelScorerOptions = {},
   ) {
     const c = model.logConfig;
-    const format = configuredFormat(c);
-    const keyer = liveSessionKeyer(c);
+    const format = opts.format ?? configuredFormat(c);
+    const keyer = liveSessionKeyer(c, opts.countWindows === true);
     const W = model.detector.config.window;
     const idle = opts.idleTimeoutMs === undefined ? (c.session.idleTimeoutMs ?? 30_000) : opts.idleTimeoutMs;
-    super(opts.windowLines ?? W, idle, opts.maxOpenSessions ?? c.session.maxOpen);
+    super(opts.windowLines ?? W, idle, opts.maxOpenSessions ?? c.session.maxOpen, {
+      skipOutOfOrder: c.outOfOrder === 'skip',
+      maxLines: keyer.mode === 'count' ? c.session.windowLines : null,
+      ...(opts.issues ? { issues: opts.issues } : {}),
+      ...(opts.source !== undefined ? { source: opts.source } : {}),
+    });
     this.savedThreshold = model.threshold;
     this.format = format;
     this.keyer = keyer;
     this.W = W;
     this.ownsKey = opts.ownsKey;
     this.censorEnds = opts.censorEnds === true;
+    this.withMessages = opts.withMessages === true;
     this.countWeight = model.countModel ? model.config.scoring.counts : 0;
+    this.windows = new Int32Array(64 * W);
+    this.keyScratch = new Array<number>(W).fill(0);
     const keep = opts.feedbackSessions ?? 0;
     this.recent = keep > 0 ? new RecentSessions({ ...RECENT_DEFAULTS, sessions: keep }) : null;
+    this.learnFeedback = opts.learnFeedback ?? null;
   }
 
-  /** The W ids of a window: the history (padded at the start) and the target id. */
-  private window(history: string[], target: number): Int32Array {
-    const w = new Int32Array(this.W).fill(PAD_MESSAGE);
-    const n = Math.min(history.length, this.W - 1);
-    const o = history.length - n;
-    for (let i = 0; i < n; i++) w[this.W - 1 - n + i] = this.model.messageId(history[o + i]);
-    w[this.W - 1] = target;
-    return w;
+  /** The detector's window (W ids). */
+  get windowSize(): number {
+    return this.W;
+  }
+
+  /**
+   * Writes the W ids of a window — the session's last W−1 messages (padded at the start) and the target id —
+   * into this call's window buffer and returns where. One buffer per call, grown by doubling (a full one is
+   * left to the events that point into it), rather than a typed array per event: allocating one per line was
+   * most of the garbage collector's work.
+   */
+  private window(s: OpenState, target: number): number {
+    const W = this.W;
+    if (this.used + W > this.windows.length) {
+      const grown = new Int32Array(Math.max(2 * this.windows.length, 64 * W));
+      grown.set(this.windows.subarray(0, this.used));
+      this.windows = grown;
+    }
+    const at = this.used;
+    this.used += W;
+    const ids = (s.ids ??= s.history.map((m) => this.model.messageId(m)));
+    const w = this.windows;
+    const n = Math.min(ids.length, W - 1);
+    const o = ids.length - n;
+    for (let i = 0; i < W - 1 - n; i++) w[at + i] = PAD_MESSAGE;
+    for (let i = 0; i < n; i++) w[at + W - 1 - n + i] = ids[o + i];
+    w[at + W - 1] = target;
+    return at;
+  }
+
+  /**
+   * The cache key of the window at `at`: its ids as UTF-16 code units while every id fits in one (W
+   * characters), else `#` and the ids joined with commas (at least 2W − 1 + 1 characters: never equal to a key
+   * of the short form).
+   */
+  private windowKey(w: Int32Array, at: number): string {
+    const W = this.W;
+    if (this.model.tableSize <= 0xffff) {
+      const k = this.keyScratch;
+      for (let i = 0; i < W; i++) k[i] = w[at + i];
+      return String.fromCharCode.apply(null, k);
+    }
+    return '#' + Array.prototype.join.call(w.subarray(at, at + W), ',');
   }
 
   async scoreLines(lines: RawLine[]): Promise<ScoredEvent[]> {
@@ -186,23 +282,41 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const p = this.parseLine(this.format, l);
     if (p === null) return;
     const ts = p.timestamp;
-    const masked = this.model.masker.mask(p.message).masked;
-    const id = this.model.messageId(masked);
     const keys = this.keyer.keys(p.message, p.fields, p.sessionKey, ts);
+    // Masked and interned only when the line belongs to a session this scorer scores: a message of no scored
+    // session never enters the model's table (`deepsentry score` counts the new messages it met).
+    let masked = '';
+    let id = -1;
     for (const key of keys) {
       if (this.ownsKey !== undefined && !this.ownsKey(key)) continue;
+      if (id < 0) {
+        masked = this.model.masker.mask(p.message).masked;
+        id = this.model.messageId(masked);
+      }
       this.recent?.add(key, masked);
-      const s = this.session(key, () => ({ history: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null }));
-      const window = this.window(s.history, id);
+      const s = this.session(key, newOpenState);
+      const at = this.window(s, id);
+      const ids = s.ids as number[];
       s.history.push(masked);
-      if (s.history.length > this.W - 1) s.history.shift();
+      ids.push(id);
+      if (s.history.length > this.W - 1) {
+        s.history.shift();
+        ids.shift();
+      }
       if (this.countWeight > 0) {
         const c = (s.counts ??= {});
         c[masked] = (c[masked] ?? 0) + 1;
       }
       // Events keep (s.lines, end) rather than a copy of the window per line (see OpenSession.lines).
+      const before = this.out.length;
       this.addLine(this.keyer, key, s, l, ts);
-      this.out.push(new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, window, this));
+      const e = new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, this.windows, at, this);
+      if (this.withMessages) e.message = p.message;
+      // A count window closes as its last line is added: that line's event goes before the window's end. (An
+      // eviction of another session, also in addLine, stays before this line's event.)
+      const last = this.out.length > before ? this.out[this.out.length - 1] : undefined;
+      if (last !== undefined && last.isSessionEnd && last.session === key) this.out.splice(this.out.length - 1, 0, e);
+      else this.out.push(e);
     }
   }
 
@@ -211,9 +325,11 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   }
 
   /** An evicted or censored session (censorEnds): its end event without a score (-Infinity; see finish). */
-  protected override endedUnscored(key: string, s: OpenState, endReason: EndReason): void {
+  protected override endedUnscored(key: string, s: OpenState, endReason: EndReason, c: ClosedSession): void {
     this.recent?.end(key);
-    const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this);
+    const at = this.window(s, END_MESSAGE);
+    const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.windows, at, this);
+    e.closed = c;
     e.score = -Infinity;
     e.predicted = null;
     e.unscored = true;
@@ -221,9 +337,12 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   }
 
   /** A session ended: its end event, the window of its last messages and END_MESSAGE. */
-  protected ended(key: string, s: OpenState, endReason: EndReason): void {
+  protected ended(key: string, s: OpenState, endReason: EndReason, c: ClosedSession): void {
     this.recent?.end(key);
-    const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this);
+    const at = this.window(s, END_MESSAGE);
+    const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.windows, at, this);
+    e.closed = c;
+    if (s.counts) e.counts = s.counts;
     // As scoreSessions does in batch: the count relations' surprise goes on the end event.
     if (this.countWeight > 0 && s.counts) {
       const ids: number[] = [];
@@ -242,6 +361,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private finish(): ScoredEvent[] {
     const batch = this.out;
     this.out = [];
+    // The events of this call keep pointing into the current window buffer: the next call writes a new one.
+    this.windows = new Int32Array(Math.max(64 * this.W, this.used));
+    this.used = 0;
     const W = this.W;
     const cache = this.scoreCache;
     const fresh = new Map<string, number>(); // window key -> row of the detector call
@@ -251,7 +373,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
       if (e.unscored) continue;
-      const key = e.ids.join(',');
+      const key = this.windowKey(e.windows, e.at);
       e.key = key;
       const known = cache.get(key);
       if (known !== undefined) {
@@ -268,7 +390,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     }
     if (keys.length > 0) {
       const all = new Int32Array(keys.length * W);
-      for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) all.set(batch[i].ids, rows[i] * W);
+      for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) all.set(batch[i].windows.subarray(batch[i].at, batch[i].at + W), rows[i] * W);
       const { scores } = this.model.scoreWindows(all, keys.length, false);
       for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) batch[i].score = scores[rows[i]];
       if (cache.size + keys.length > SCORE_CACHE_MAX) cache.clear();
@@ -298,7 +420,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const todo = new Map<string, ModelEvent[]>();
     for (const e of events) {
       if (e.predicted !== undefined) continue;
-      const key = e.key || e.ids.join(',');
+      const key = e.key || this.windowKey(e.windows, e.at);
       const known = this.expectedCache.get(key);
       if (known !== undefined) {
         e.predicted = known;
@@ -333,7 +455,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
   /** The history is appended to and shifted in place: a snapshot takes a copy. */
   protected override snapshotSession(s: OpenState): OpenState {
-    return { ...super.snapshotSession(s), history: s.history.slice(), ...(s.counts ? { counts: { ...s.counts } } : {}) };
+    const { ids: _ids, ...rest } = super.snapshotSession(s);
+    return { ...rest, history: s.history.slice(), ...(s.counts ? { counts: { ...s.counts } } : {}) };
   }
 
   async snapshot(): Promise<ModelScorerSnapshot> {
@@ -356,7 +479,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.last = [];
   }
 
-  /** The model's version: 1 as trained, +1 per feedback (lib/pipeline/feedback.ts lineageOf). */
+  /** The model's version: 1 as trained, +1 per feedback (lib/models/lineage.ts). */
   get modelVersion(): number {
     return lineageOf(this.model).version;
   }
@@ -367,8 +490,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
    */
   async feedback(req: FeedbackRequest): Promise<FeedbackSummary> {
     if (this.recent === null) throw new DeepSentryError('DS_UNSUPPORTED', 'this scorer keeps no recent sessions (feedbackSessions is 0): nothing to learn from');
+    if (this.learnFeedback === null) throw new DeepSentryError('DS_UNSUPPORTED', 'this scorer was made without a feedback learner (learnFeedback): create it with createModelScorer');
     if (this.pending !== null) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'a feedback is waiting to be swapped in: call swapModel first');
-    const { model, summary } = await learnRecent(this.model, this.recent, req);
+    const { model, summary } = await this.learnFeedback(this.model, this.recent, req);
     this.pending = model;
     return summary;
   }
@@ -397,10 +521,4 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.pending?.dispose();
     this.model.dispose();
   }
-}
-
-/** The ScorerFactory of lib/live for trained models: loads the model directory and wraps it. */
-export async function createModelScorer(modelDir: string, options: ModelScorerOptions = {}): Promise<ModelScorer> {
-  const model = await DeepSentry.load(modelDir, { ...(options.backend ? { backend: options.backend } : {}), ...(options.threads !== undefined ? { threads: options.threads } : {}) });
-  return new ModelScorer(model, options);
 }
