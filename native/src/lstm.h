@@ -29,6 +29,19 @@ void simd_set(SimdLevel level);        // precondition: simd_supported(level)
 int threads_get();
 void threads_set(int n);  // n >= 1; DEEPSENTRY_THREADS sets the initial value (default: cores)
 
+// ---- precision tier ---------------------------------------------------------------------------
+// Fp32: every product in float32 (the default). Bf16: the matrix products of lstm_forward, bilstm_forward,
+// lstm_encode, bilstm_encode and sgemm take bfloat16 operands (rounded to nearest even) and accumulate in
+// float32 (kernels/kernels_bf16.h); everything else stays float32, and lstm_backward / bilstm_backward always
+// run in float32. Process-wide like the SIMD level. The bf16 kernels are AVX512-BF16 when the CPU has it and
+// the SIMD level is avx512, else a portable emulation giving the same numbers (slower than float32).
+enum class Precision : int { Fp32 = 0, Bf16 = 1 };
+Precision precision_active();
+void precision_set(Precision p);
+bool bf16_hardware();             // the AVX512-BF16 kernels are compiled in and this CPU has the instructions
+const char* bf16_kernels_name();  // the bf16 kernels the current SIMD level uses: "avx512bf16" | "portable"
+const char* bf16_instructions();  // what computes their products, in words
+
 // ---- LSTM -------------------------------------------------------------------------------------
 struct LstmShape {
   int64_t batch, steps, input, hidden;

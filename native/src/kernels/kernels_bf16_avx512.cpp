@@ -1,0 +1,223 @@
+// The bf16 tier on AVX512-BF16 (compiled with -mavx512bf16 and the AVX-512 flags of kernels_avx512.cpp; used
+// only when the CPU has it and the SIMD level is avx512: see dispatch.cpp). vcvtne2ps2bf16 rounds two float32
+// vectors to one vector of bf16, vpermw interleaves them into pairs along K, vdpbf16ps multiplies 16 pairs and
+// accumulates in float32: a 6×64 gemm tile (24 accumulators) and a 6-row × 4-gate recurrent tile, as the
+// float32 kernels (kernels_avx512.cpp) but reading half the bytes of weights.
+#define DS_ISA_NS isa_bf16_avx512
+#define DS_VW 16
+#include "kernels/kernels_bf16.h"
+#include "simd/vec.h"
+#include "lstm_math.h"
+
+namespace ds {
+namespace kern {
+namespace DS_ISA_NS {
+
+constexpr int GEMM_MR = 6;
+constexpr int64_t DIRECT_W = 32;
+constexpr int REC_MR = 6;
+
+DS_INL __mmask16 mask16(int n) { return (__mmask16)((1u << (n < 0 ? 0 : n > 16 ? 16 : n)) - 1u); }
+
+// 16 floats of row k (lo) and of row k+1 (hi) → 16 pairs (lo[j] in the low half of word j).
+DS_INL __m512i pairs16(__m512 lo, __m512 hi) {
+  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                       21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+}
+
+DS_INL void cvt_pairs16(const float* r0, const float* r1, int nl, uint32_t* dst) {
+  const __mmask16 m = mask16(nl);
+  const __m512 lo = _mm512_maskz_loadu_ps(m, r0);
+  const __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
+  _mm512_storeu_si512(dst, pairs16(lo, hi));
+}
+
+DS_INL void cvt_row(const float* a, int64_t n, uint32_t* dst) {
+  for (int64_t i = 0; i < n; i += 32) {
+    const int64_t rem = n - i;
+    const __m512 lo = _mm512_maskz_loadu_ps(mask16((int)(rem < 16 ? rem : 16)), a + i);
+    const __m512 hi = _mm512_maskz_loadu_ps(mask16((int)(rem - 16 < 16 ? rem - 16 : 16)), a + i + 16);
+    // consecutive values are already pairs: lane p holds values 2p (low) and 2p+1 (high)
+    const __m512i w = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+    const int words = (int)((rem < 32 ? rem : 32) + 1) / 2;
+    _mm512_mask_storeu_epi32(dst + i / 2, mask16(words), w);
+  }
+}
+
+DS_INL __m512 dp(__m512 acc, __m512i a, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
+
+// M rows × NV vectors of C over one K block; B from packed panels (BM 0) or float32 rows (BM 1, rounded here).
+template <int M, int BM, int NV>
+DS_INL void tile(int64_t kc2, int64_t kv, const uint32_t* a, int64_t lda2, const void* bsrc, int64_t ldb, float* c,
+                 int64_t ldc, int ncols, bool acc_c, const float* bias) {
+  __m512 acc[M][NV];
+  for (int v = 0; v < NV; v++) {
+    const __mmask16 mk = mask16(ncols - v * 16);
+    if (acc_c) {
+      for (int i = 0; i < M; i++) acc[i][v] = _mm512_maskz_loadu_ps(mk, c + i * ldc + v * 16);
+    } else {
+      const __m512 bv = bias ? _mm512_maskz_loadu_ps(mk, bias + v * 16) : _mm512_setzero_ps();
+      for (int i = 0; i < M; i++) acc[i][v] = bv;
+    }
+  }
+  const uint32_t* bp = static_cast<const uint32_t*>(bsrc);
+  const float* bf = static_cast<const float*>(bsrc);
+  for (int64_t p = 0; p < kc2; p++) {
+    __m512i bv[NV];
+    if (BM == 0) {
+      for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_si512(bp + p * ldb + v * 16);
+    } else {
+      const float* r0 = bf + 2 * p * ldb;
+      const bool odd = 2 * p + 1 < kv;
+      __builtin_prefetch(r0 + 16 * ldb);  // rows ldb apart: too far for the hardware prefetcher
+      __builtin_prefetch(r0 + 17 * ldb);
+      for (int v = 0; v < NV; v++) {
+        const __mmask16 mk = mask16(ncols - v * 16);
+        bv[v] = pairs16(_mm512_maskz_loadu_ps(mk, r0 + v * 16),
+                        odd ? _mm512_maskz_loadu_ps(mk, r0 + ldb + v * 16) : _mm512_setzero_ps());
+      }
+    }
+    for (int i = 0; i < M; i++) {
+      const __m512i av = _mm512_set1_epi32((int)a[i * lda2 + p]);
+      for (int v = 0; v < NV; v++) acc[i][v] = dp(acc[i][v], av, bv[v]);
+    }
+  }
+  for (int i = 0; i < M; i++)
+    for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(c + i * ldc + v * 16, mask16(ncols - v * 16), acc[i][v]);
+}
+
+void gemm_tile(int bm, int m, int64_t kc2, int64_t kv, const uint32_t* a, int64_t lda2, const void* b, int64_t ldb,
+               float* c, int64_t ldc, int ncols, bool acc_c, const float* bias) {
+#define DS_T(M, BM, NV) tile<M, BM, NV>(kc2, kv, a, lda2, b, ldb, c, ldc, ncols, acc_c, bias)
+  if (bm == 0) {
+    switch (m) {
+      case 1: DS_T(1, 0, 4); break;
+      case 2: DS_T(2, 0, 4); break;
+      case 3: DS_T(3, 0, 4); break;
+      case 4: DS_T(4, 0, 4); break;
+      case 5: DS_T(5, 0, 4); break;
+      case 6: DS_T(6, 0, 4); break;
+    }
+    return;
+  }
+  switch (m) {  // all the rows in one tile, B rounded once (kernels_sgemm.h gemm_few_rows does the same)
+    case 1: DS_T(1, 1, 2); break;
+    case 2: DS_T(2, 1, 2); break;
+    case 3: DS_T(3, 1, 2); break;
+    case 4: DS_T(4, 1, 2); break;
+    case 5: DS_T(5, 1, 2); break;
+    case 6: DS_T(6, 1, 2); break;
+    case 7: DS_T(7, 1, 2); break;
+    case 8: DS_T(8, 1, 2); break;
+    case 9: DS_T(9, 1, 2); break;
+    case 10: DS_T(10, 1, 2); break;
+    case 11: DS_T(11, 1, 2); break;
+    case 12: DS_T(12, 1, 2); break;
+  }
+#undef DS_T
+}
+
+// One step of M rows (from r0) for NB blocks of 16 units (from j0): xproj + h·recurrent in registers, then
+// the cell (lstm_math.h, float32) on the accumulators, as kernels_lstm.h lstm_tile does.
+template <int M, int NB>
+DS_INL void rec_tile(const Bf16RecArgs& A, int64_t s, int64_t r0, int64_t j0, int64_t hld) {
+  const LstmRecArgs& a = A.rec;
+  const int64_t H = a.hidden, G = 4 * H, T = a.steps, H2 = (H + 1) / 2;
+  const bool skip_rec = s == 0 && a.h0_zero;
+  const float* cp = a.c[s & 1];
+  float* hn = a.h[(s + 1) & 1];
+  float* cn = a.c[(s + 1) & 1];
+  int64_t row[M];
+  __m512 acc[M][NB][4];
+  for (int i = 0; i < M; i++) {
+    const int64_t L = a.len[r0 + i], t = a.reverse ? L - 1 - s : s;
+    row[i] = a.seq[r0 + i] * T + t;
+    const int64_t xr = a.xidx ? (int64_t)a.xidx[(r0 + i) * T + t] : (r0 + i) * T + t;
+    const float* xp = a.xproj + xr * G + j0;
+    for (int bk = 0; bk < NB; bk++)
+      for (int g = 0; g < 4; g++)
+        acc[i][bk][g] = _mm512_maskz_loadu_ps(mask16((int)(H - j0 - bk * 16)), xp + g * H + bk * 16);
+  }
+  for (int64_t r = r0 + M; r < r0 + 2 * M && r < a.rows && a.len[r] > s; r++) {  // as lstm_tile: fetch early
+    const int64_t tn = a.reverse ? a.len[r] - 1 - s : s;
+    const float* xn = a.xproj + (a.xidx ? (int64_t)a.xidx[r * T + tn] : r * T + tn) * G + j0;
+    for (int g = 0; g < 4; g++) __builtin_prefetch(xn + g * H);
+  }
+  if (!skip_rec) {
+    const uint32_t* hb[M];
+    for (int i = 0; i < M; i++) hb[i] = A.hb + (r0 + i) * hld;
+    const uint32_t* rpan = A.rp + (j0 / BF16_UNITS) * H2 * 4 * BF16_UNITS;
+    for (int64_t p = 0; p < H2; p++) {
+      for (int bk = 0; bk < NB; bk++) {
+        const uint32_t* w = rpan + (bk * H2 + p) * 4 * BF16_UNITS;
+        __m512i wv[4];
+        for (int g = 0; g < 4; g++) wv[g] = _mm512_loadu_si512(w + g * BF16_UNITS);
+        for (int i = 0; i < M; i++) {
+          const __m512i hv = _mm512_set1_epi32((int)hb[i][p]);
+          for (int g = 0; g < 4; g++) acc[i][bk][g] = dp(acc[i][bk][g], hv, wv[g]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < M; i++)
+    for (int bk = 0; bk < NB; bk++) {
+      const int64_t jj = j0 + bk * 16;
+      const int nl = (int)(H - jj < 16 ? H - jj : 16);
+      const int64_t so = (r0 + i) * a.s_ld + jj;
+      V ig, fg, gg, og, cc, hh;
+      math::cell_forward(V((vf_t)acc[i][bk][0]), V((vf_t)acc[i][bk][1]), V((vf_t)acc[i][bk][2]),
+                         V((vf_t)acc[i][bk][3]), loadu(cp + so), ig, fg, gg, og, cc, hh);
+      storeu(cn + so, cc);
+      storeu(hn + so, hh);
+      if (a.y) store_maybe_n(a.y + row[i] * a.y_ld + jj, hh, nl);
+      if (a.gates) {
+        float* gp = a.gates + row[i] * G + jj;
+        store_maybe_n(gp, ig, nl);
+        store_maybe_n(gp + H, fg, nl);
+        store_maybe_n(gp + 2 * H, gg, nl);
+        store_maybe_n(gp + 3 * H, og, nl);
+      }
+      if (a.cells) store_maybe_n(a.cells + row[i] * H + jj, cc, nl);
+    }
+}
+
+// All active rows of one step: tiles of REC_MR rows per block; a single row (a batch of one, latency) takes
+// four blocks at once so that 16 independent accumulator chains hide the instruction's latency.
+void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld) {
+  const int64_t H = A.rec.hidden, nblk = (H + 15) / 16;
+  for (int64_t jb = 0; jb < nblk;) {
+    const int64_t j0 = jb * 16;
+    if (nact == 1 && jb + 4 <= nblk) {
+      rec_tile<1, 4>(A, s, 0, j0, hld);
+      jb += 4;
+      continue;
+    }
+    int64_t r0 = 0;
+    for (; r0 + REC_MR <= nact; r0 += REC_MR) rec_tile<REC_MR, 1>(A, s, r0, j0, hld);
+    switch (nact - r0) {
+      case 1: rec_tile<1, 1>(A, s, r0, j0, hld); break;
+      case 2: rec_tile<2, 1>(A, s, r0, j0, hld); break;
+      case 3: rec_tile<3, 1>(A, s, r0, j0, hld); break;
+      case 4: rec_tile<4, 1>(A, s, r0, j0, hld); break;
+      case 5: rec_tile<5, 1>(A, s, r0, j0, hld); break;
+    }
+    jb++;
+  }
+}
+
+}  // namespace DS_ISA_NS
+}  // namespace kern
+}  // namespace ds
+
+#include "kernels/kernels_bf16_impl.h"
+
+namespace ds {
+namespace kern {
+extern const Bf16Table bf16_table_avx512;
+const Bf16Table bf16_table_avx512 = {
+    "avx512bf16", "AVX512-BF16 (vcvtne2ps2bf16, vdpbf16ps)",
+    DS_ISA_NS::pack_b, DS_ISA_NS::gemm, DS_ISA_NS::pack_r, DS_ISA_NS::lstm_rec,
+};
+}  // namespace kern
+}  // namespace ds
