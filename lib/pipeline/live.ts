@@ -17,7 +17,7 @@ import { sessionEnded, SessionKeyer, type ClosedSession } from '../logs/sessions
 import { SessionScorer, type OpenSession, type SessionsSnapshot } from '../live/session_scorer';
 import type { EndReason, EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions } from '../live/types';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
-import { DeepSentry, type LoadOptions } from './model';
+import { DeepSentry, pickLoadOptions, type LoadOptions } from './model';
 
 /** Options of the model scorer. */
 export interface ModelScorerOptions extends ScorerOptions, LoadOptions {
@@ -347,6 +347,6 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
 /** The ScorerFactory of lib/live for trained models: loads the model directory and wraps it. */
 export async function createModelScorer(modelDir: string, options: ModelScorerOptions = {}): Promise<ModelScorer> {
-  const model = await DeepSentry.load(modelDir, { ...(options.backend ? { backend: options.backend } : {}), ...(options.threads !== undefined ? { threads: options.threads } : {}) });
+  const model = await DeepSentry.load(modelDir, pickLoadOptions(options));
   return new ModelScorer(model, options);
 }

@@ -25,6 +25,7 @@ import type { NamedWeight } from '../models/params';
 import { TextAutoencoder, type TextModelConfig } from '../models/text';
 import type { FittedThreshold } from '../models/threshold';
 import { useBackend, type BackendChoice, type BackendSelection } from '../backend/select';
+import type { Precision } from '../backend/binding';
 import { resolvePipelineConfig, type PipelineConfig } from './config';
 import { SequenceModel, type SequenceModelJson } from './sequence';
 import { CountModel, countMessages, type CountModelJson } from './counts';
@@ -62,6 +63,20 @@ export interface LoadOptions {
   backend?: BackendChoice;
   /** native kernel threads */
   threads?: number;
+  /**
+   * precision tier of the matrix products (default fp32): bf16 runs the LSTM and Dense products with bf16
+   * operands and float32 accumulation on the native CPU kernels (README "Precision tiers"); process-wide
+   */
+  precision?: Precision;
+}
+
+/** The LoadOptions fields of `o` (an options object that extends them), for handing on to DeepSentry.load. */
+export function pickLoadOptions(o: LoadOptions): LoadOptions {
+  return {
+    ...(o.backend ? { backend: o.backend } : {}),
+    ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    ...(o.precision ? { precision: o.precision } : {}),
+  };
 }
 
 /** One session to score: its messages as model ids (see DeepSentry.messageId). */
@@ -107,7 +122,7 @@ export interface ScoreLinesResult {
 
 /** Selects the backend once per process unless the caller already did. */
 export function ensureBackend(o: LoadOptions = {}): BackendSelection {
-  return useBackend(o.backend ?? 'auto', o.threads !== undefined ? { threads: o.threads } : {});
+  return useBackend(o.backend ?? 'auto', { ...(o.threads !== undefined ? { threads: o.threads } : {}), ...(o.precision ? { precision: o.precision } : {}) });
 }
 
 export class DeepSentry {
@@ -409,8 +424,7 @@ export class DeepSentry {
     ensureBackend(options);
     const m = DeepSentry.fromJson(json, weights, path.join(path.resolve(dir), 'model.json'));
     m.directory = path.resolve(dir);
-    if (options.backend !== undefined) m.loadOptions.backend = options.backend;
-    if (options.threads !== undefined) m.loadOptions.threads = options.threads;
+    m.loadOptions = pickLoadOptions(options);
     return m;
   }
 
