@@ -34,7 +34,7 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
     COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512dq;-mavx512vl;-mavx2;-mfma;-ffp-contract=fast")
   # the AVX-512 level's flags plus AVX512-BF16 (dispatch.cpp checks exactly these)
   set_source_files_properties("${DS_SRC}/kernels/kernels_bf16_avx512.cpp" PROPERTIES
-    COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512dq;-mavx512vl;-mavx512bf16;-mavx2;-mfma;-ffp-contract=fast")
+    COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512dq;-mavx512vl;-mavx512bf16;-mavx2;-mfma;-ffp-contract=off")
 endif()
 find_package(Threads REQUIRED)
 target_link_libraries(deepsentry PRIVATE Threads::Threads)

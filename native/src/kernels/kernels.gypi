@@ -68,7 +68,7 @@
           'include_dirs': ['..', '../..'],
           'cflags': ['-fPIC'],
           'cflags_cc': ['-std=gnu++17', '-O3', '-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl',
-                        '-mavx512bf16', '-mavx2', '-mfma', '-ffp-contract=fast'],
+                        '-mavx512bf16', '-mavx2', '-mfma', '-ffp-contract=off'],
         },
       ],
     }],
