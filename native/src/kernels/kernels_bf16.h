@@ -32,7 +32,7 @@ constexpr int BF16_NR = 64;     // columns of a packed B panel (4 AVX-512 vector
 constexpr int BF16_KC2 = 128;   // pairs per K block (256 values of K: a 128×64 panel is 32 KB, L1)
 constexpr int BF16_UNITS = 16;  // hidden units per block of the packed recurrent kernel
 constexpr int64_t BF16_GEMM_MR = 6;       // rows of a gemm tile over packed B (strips start at multiples)
-constexpr int64_t BF16_DIRECT_MAX = 12;   // at most this many rows of A read B unpacked (Bf16GemmArgs::b)
+constexpr int64_t BF16_DIRECT_MAX = 12;   // at most this many rows of A: B rounded panel by panel (Bf16GemmArgs::b)
 
 // float32 → bf16, round to nearest even, as vcvtne2ps2bf16 does it.
 inline uint16_t bf16_round(float x) {
@@ -61,7 +61,8 @@ inline size_t bf16_a_scratch_words() { return (size_t)(BF16_MC * BF16_KC2); }
 inline size_t bf16_h_words(int64_t rows, int64_t hidden) { return (size_t)(rows * round_up((hidden + 1) / 2, 16)); }
 
 // C (+)= op(A)·op(B) with bf16 operands. B is packed (bp) or, when bp is nullptr, read as float32 from b
-// [k, n] (ldb, not transposed) and rounded on the fly (few rows of A: packing would cost more than the product).
+// [k, n] (ldb, not transposed) and rounded one panel at a time into an L1 buffer just before its tiles read it
+// (few rows of A: a separate packing pass and buffer would cost more than the product).
 struct Bf16GemmArgs {
   int64_t m, n, k;
   const float* a;

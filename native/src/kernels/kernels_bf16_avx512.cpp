@@ -2,7 +2,8 @@
 // only when the CPU has it and the SIMD level is avx512: see dispatch.cpp). vcvtne2ps2bf16 rounds two float32
 // vectors to one vector of bf16, vpermw interleaves them into pairs along K, vdpbf16ps multiplies 16 pairs and
 // accumulates in float32: a 6×64 gemm tile (24 accumulators) and a 6-row × 4-gate recurrent tile, as the
-// float32 kernels (kernels_avx512.cpp) but reading half the bytes of weights.
+// float32 kernels (kernels_avx512.cpp) but reading half the bytes of weights. Compiled without FP contraction
+// (kernels.cmake) so that the float32 cell math is the portable emulation's, operation for operation.
 #define DS_ISA_NS isa_bf16_avx512
 #define DS_VW 16
 #include "kernels/kernels_bf16.h"
@@ -14,7 +15,6 @@ namespace kern {
 namespace DS_ISA_NS {
 
 constexpr int GEMM_MR = 6;
-constexpr int64_t DIRECT_W = 32;
 constexpr int REC_MR = 6;
 
 DS_INL __mmask16 mask16(int n) { return (__mmask16)((1u << (n < 0 ? 0 : n > 16 ? 16 : n)) - 1u); }
@@ -47,10 +47,11 @@ DS_INL void cvt_row(const float* a, int64_t n, uint32_t* dst) {
 
 DS_INL __m512 dp(__m512 acc, __m512i a, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
 
-// M rows × NV vectors of C over one K block; B from packed panels (BM 0) or float32 rows (BM 1, rounded here).
-template <int M, int BM, int NV>
-DS_INL void tile(int64_t kc2, int64_t kv, const uint32_t* a, int64_t lda2, const void* bsrc, int64_t ldb, float* c,
-                 int64_t ldc, int ncols, bool acc_c, const float* bias) {
+// M rows × 64 columns of C over one packed panel of one K block.
+template <int M>
+DS_INL void tile(int64_t kc2, const uint32_t* a, int64_t lda2, const uint32_t* pan, float* c, int64_t ldc, int ncols,
+                 bool acc_c, const float* bias) {
+  constexpr int NV = BF16_NR / 16;
   __m512 acc[M][NV];
   for (int v = 0; v < NV; v++) {
     const __mmask16 mk = mask16(ncols - v * 16);
@@ -61,23 +62,9 @@ DS_INL void tile(int64_t kc2, int64_t kv, const uint32_t* a, int64_t lda2, const
       for (int i = 0; i < M; i++) acc[i][v] = bv;
     }
   }
-  const uint32_t* bp = static_cast<const uint32_t*>(bsrc);
-  const float* bf = static_cast<const float*>(bsrc);
   for (int64_t p = 0; p < kc2; p++) {
     __m512i bv[NV];
-    if (BM == 0) {
-      for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_si512(bp + p * ldb + v * 16);
-    } else {
-      const float* r0 = bf + 2 * p * ldb;
-      const bool odd = 2 * p + 1 < kv;
-      __builtin_prefetch(r0 + 16 * ldb);  // rows ldb apart: too far for the hardware prefetcher
-      __builtin_prefetch(r0 + 17 * ldb);
-      for (int v = 0; v < NV; v++) {
-        const __mmask16 mk = mask16(ncols - v * 16);
-        bv[v] = pairs16(_mm512_maskz_loadu_ps(mk, r0 + v * 16),
-                        odd ? _mm512_maskz_loadu_ps(mk, r0 + ldb + v * 16) : _mm512_setzero_ps());
-      }
-    }
+    for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_si512(pan + p * BF16_NR + v * 16);
     for (int i = 0; i < M; i++) {
       const __m512i av = _mm512_set1_epi32((int)a[i * lda2 + p]);
       for (int v = 0; v < NV; v++) acc[i][v] = dp(acc[i][v], av, bv[v]);
@@ -87,35 +74,16 @@ DS_INL void tile(int64_t kc2, int64_t kv, const uint32_t* a, int64_t lda2, const
     for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(c + i * ldc + v * 16, mask16(ncols - v * 16), acc[i][v]);
 }
 
-void gemm_tile(int bm, int m, int64_t kc2, int64_t kv, const uint32_t* a, int64_t lda2, const void* b, int64_t ldb,
-               float* c, int64_t ldc, int ncols, bool acc_c, const float* bias) {
-#define DS_T(M, BM, NV) tile<M, BM, NV>(kc2, kv, a, lda2, b, ldb, c, ldc, ncols, acc_c, bias)
-  if (bm == 0) {
-    switch (m) {
-      case 1: DS_T(1, 0, 4); break;
-      case 2: DS_T(2, 0, 4); break;
-      case 3: DS_T(3, 0, 4); break;
-      case 4: DS_T(4, 0, 4); break;
-      case 5: DS_T(5, 0, 4); break;
-      case 6: DS_T(6, 0, 4); break;
-    }
-    return;
+void gemm_tile(int m, int64_t kc2, const uint32_t* a, int64_t lda2, const uint32_t* pan, float* c, int64_t ldc, int ncols,
+               bool acc_c, const float* bias) {
+  switch (m) {
+    case 1: tile<1>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
+    case 2: tile<2>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
+    case 3: tile<3>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
+    case 4: tile<4>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
+    case 5: tile<5>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
+    case 6: tile<6>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
   }
-  switch (m) {  // all the rows in one tile, B rounded once (kernels_sgemm.h gemm_few_rows does the same)
-    case 1: DS_T(1, 1, 2); break;
-    case 2: DS_T(2, 1, 2); break;
-    case 3: DS_T(3, 1, 2); break;
-    case 4: DS_T(4, 1, 2); break;
-    case 5: DS_T(5, 1, 2); break;
-    case 6: DS_T(6, 1, 2); break;
-    case 7: DS_T(7, 1, 2); break;
-    case 8: DS_T(8, 1, 2); break;
-    case 9: DS_T(9, 1, 2); break;
-    case 10: DS_T(10, 1, 2); break;
-    case 11: DS_T(11, 1, 2); break;
-    case 12: DS_T(12, 1, 2); break;
-  }
-#undef DS_T
 }
 
 // One step of M rows (from r0) for NB blocks of 16 units (from j0): xproj + h·recurrent in registers, then

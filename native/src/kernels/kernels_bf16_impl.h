@@ -3,49 +3,46 @@
 // its own namespace DS_ISA_NS, after that file has defined the per-table pieces:
 //   cvt_pairs16(r0, r1, nl, dst)   16 columns of two rows of K (r1 nullptr: zeros) → 16 pair words (nl valid)
 //   cvt_row(a, n, dst)             n contiguous values → (n+1)/2 pair words
-//   gemm_tile(BM, m, kc2, kv, a, lda2, b, ldb, c, ldc, ncols, acc_c, bias)
-//                                  an m-row tile over one K block (BM_PACKED: a panel; BM_DIRECT: float32 B)
+//   gemm_tile(m, kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias)
+//                                  an m-row tile (m <= GEMM_MR) over one packed panel of one K block
 //   rec_tile(a, s, r0, m, j0, hld) m rows (from r0) × the hidden units of the block(s) from j0, one step
-// and the constants GEMM_MR (rows of a packed tile), DIRECT_W (columns of a direct tile), DIRECT_MAX.
+// and the constant GEMM_MR (rows of a tile).
 #pragma once
 
 namespace ds {
 namespace kern {
 namespace DS_ISA_NS {
 
-enum { BM_PACKED = 0, BM_DIRECT = 1 };
-
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// One panel of a packed B: pairs [p0, p0+kcb2) × columns [j0, j0+NR) of op(B)[k, n], zero past n and k.
+void pack_panel(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, int64_t p0, int64_t kcb2, int64_t j0,
+                uint32_t* pan) {
+  for (int64_t p = 0; p < kcb2; p++) {
+    const int64_t k0 = 2 * (p0 + p);
+    uint32_t* d = pan + p * BF16_NR;
+    if (!trans) {
+      const float* r0 = b + k0 * ldb;
+      const float* r1 = k0 + 1 < k ? r0 + ldb : nullptr;
+      for (int64_t v = 0; v < BF16_NR; v += 16) {
+        const int nl = (int)(n - (j0 + v) < 0 ? 0 : imin(16, n - (j0 + v)));
+        cvt_pairs16(r0 + j0 + v, r1 ? r1 + j0 + v : nullptr, nl, d + v);
+      }
+    } else {  // op(B)[k, j] = B[j, k]
+      for (int64_t j = 0; j < BF16_NR; j++) {
+        const float* src = b + (j0 + j) * ldb + k0;
+        d[j] = j0 + j < n ? bf16_pair(src[0], k0 + 1 < k ? src[1] : 0.0f) : 0u;
+      }
+    }
+  }
+}
 
 void pack_b(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, uint32_t* dst) {
   const int64_t np = round_up(n, BF16_NR), k2 = (k + 1) / 2;
   for (int64_t p0 = 0; p0 < k2; p0 += BF16_KC2) {
     const int64_t kcb2 = imin(BF16_KC2, k2 - p0);
-    uint32_t* blk = dst + p0 * np;
-    for (int64_t j0 = 0; j0 < np; j0 += BF16_NR) {
-      uint32_t* pan = blk + (j0 / BF16_NR) * kcb2 * BF16_NR;
-      for (int64_t p = 0; p < kcb2; p++) {
-        const int64_t k0 = 2 * (p0 + p);
-        uint32_t* d = pan + p * BF16_NR;
-        if (!trans) {
-          const float* r0 = b + k0 * ldb;
-          const float* r1 = k0 + 1 < k ? r0 + ldb : nullptr;
-          for (int64_t v = 0; v < BF16_NR; v += 16) {
-            const int nl = (int)(n - (j0 + v) < 0 ? 0 : imin(16, n - (j0 + v)));
-            cvt_pairs16(r0 + j0 + v, r1 ? r1 + j0 + v : nullptr, nl, d + v);
-          }
-        } else {  // op(B)[k, j] = B[j, k]
-          for (int64_t j = 0; j < BF16_NR; j++) {
-            if (j0 + j >= n) {
-              d[j] = 0;
-              continue;
-            }
-            const float* src = b + (j0 + j) * ldb + k0;
-            d[j] = bf16_pair(src[0], k0 + 1 < k ? src[1] : 0.0f);
-          }
-        }
-      }
-    }
+    for (int64_t j0 = 0; j0 < np; j0 += BF16_NR)
+      pack_panel(b, ldb, trans, k, n, p0, kcb2, j0, dst + p0 * np + (j0 / BF16_NR) * kcb2 * BF16_NR);
   }
 }
 
@@ -74,9 +71,11 @@ void gemm(const Bf16GemmArgs& g) {
       for (int64_t j = 0; j < g.n; j++) g.c[i * g.ldc + j] = g.bias ? g.bias[j] : 0.0f;
     return;
   }
-  const bool direct = g.bp == nullptr;  // the caller guarantees m <= DIRECT_MAX and !trans_b then
+  // B not packed (a few rows of A: a separate pass over B would cost more than the product): each panel is
+  // rounded into this L1-sized buffer just before its tiles read it, once per call.
+  alignas(64) uint32_t local[BF16_KC2 * BF16_NR];
+  const bool direct = g.bp == nullptr;
   const int64_t np = round_up(g.n, BF16_NR), k2 = (g.k + 1) / 2;
-  const int64_t W = direct ? DIRECT_W : BF16_NR;
   for (int64_t n0 = 0; n0 < g.n; n0 += NC) {
     const int64_t n1 = imin(g.n, n0 + NC);
     for (int64_t m0 = 0; m0 < g.m; m0 += BF16_MC) {
@@ -86,19 +85,17 @@ void gemm(const Bf16GemmArgs& g) {
         const bool acc_c = g.accumulate || p0 > 0;
         const float* bias = p0 == 0 ? g.bias : nullptr;
         convert_a(g, m0, mcb, 2 * p0, kv, g.a_scratch, kcb2);
-        for (int64_t j0 = n0; j0 < n1; j0 += W) {
-          const int ncols = (int)imin(W, g.n - j0);
+        for (int64_t j0 = n0; j0 < n1; j0 += BF16_NR) {
+          const int ncols = (int)imin(BF16_NR, g.n - j0);
           const float* bj = bias ? bias + j0 : nullptr;
-          if (direct) {
-            gemm_tile(BM_DIRECT, (int)mcb, kcb2, kv, g.a_scratch, kcb2, g.b + 2 * p0 * g.ldb + j0, g.ldb,
-                      g.c + m0 * g.ldc + j0, g.ldc, ncols, acc_c, bj);
-            continue;
-          }
           const uint32_t* pan = g.bp + p0 * np + (j0 / BF16_NR) * kcb2 * BF16_NR;
+          if (direct) {
+            pack_panel(g.b, g.ldb, false, g.k, g.n, p0, kcb2, j0, local);
+            pan = local;
+          }
           for (int64_t i0 = 0; i0 < mcb; i0 += GEMM_MR) {
             const int mi = (int)imin(GEMM_MR, mcb - i0);
-            gemm_tile(BM_PACKED, mi, kcb2, kv, g.a_scratch + i0 * kcb2, kcb2, pan, BF16_NR,
-                      g.c + (m0 + i0) * g.ldc + j0, g.ldc, ncols, acc_c, bj);
+            gemm_tile(mi, kcb2, g.a_scratch + i0 * kcb2, kcb2, pan, g.c + (m0 + i0) * g.ldc + j0, g.ldc, ncols, acc_c, bj);
           }
         }
       }

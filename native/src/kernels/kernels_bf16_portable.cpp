@@ -14,7 +14,6 @@ namespace kern {
 namespace DS_ISA_NS {
 
 constexpr int GEMM_MR = 6;
-constexpr int64_t DIRECT_W = 64;
 
 // vdpbf16ps flushes denormal results to zero (keeping the sign).
 inline float ftz(float x) { return std::fabs(x) < FLT_MIN ? std::copysign(0.0f, x) : x; }
@@ -35,21 +34,15 @@ void cvt_row(const float* a, int64_t n, uint32_t* dst) {
 }
 
 // Row by row: each output is its own chain over the pairs (the order of kernels_bf16.h).
-void gemm_tile(int bm, int m, int64_t kc2, int64_t kv, const uint32_t* a, int64_t lda2, const void* bsrc, int64_t ldb,
-               float* c, int64_t ldc, int ncols, bool acc_c, const float* bias) {
+void gemm_tile(int m, int64_t kc2, const uint32_t* a, int64_t lda2, const uint32_t* pan, float* c, int64_t ldc, int ncols,
+               bool acc_c, const float* bias) {
   float acc[BF16_NR];
   for (int i = 0; i < m; i++) {
     for (int j = 0; j < ncols; j++) acc[j] = acc_c ? c[i * ldc + j] : bias ? bias[j] : 0.0f;
     for (int64_t p = 0; p < kc2; p++) {
       const uint32_t aw = a[i * lda2 + p];
-      if (bm == 0) {
-        const uint32_t* bw = static_cast<const uint32_t*>(bsrc) + p * ldb;
-        for (int j = 0; j < ncols; j++) acc[j] = dp(acc[j], aw, bw[j]);
-      } else {
-        const float* r0 = static_cast<const float*>(bsrc) + 2 * p * ldb;
-        const float* r1 = 2 * p + 1 < kv ? r0 + ldb : nullptr;
-        for (int j = 0; j < ncols; j++) acc[j] = dp(acc[j], aw, bf16_pair(r0[j], r1 ? r1[j] : 0.0f));
-      }
+      const uint32_t* bw = pan + p * BF16_NR;
+      for (int j = 0; j < ncols; j++) acc[j] = dp(acc[j], aw, bw[j]);
     }
     for (int j = 0; j < ncols; j++) c[i * ldc + j] = acc[j];
   }
