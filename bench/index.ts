@@ -69,13 +69,18 @@ const SEED = { w1Params: 11, w1Batch: 12, w2Params: 21, w2Batch: 22 };
 
 /** Agreement tolerances: outputs are O(0.1–1) in float32; gradients are compared relative to their largest entry. */
 const TOL = { output: 1e-4, gradientRel: 1e-3, lossRel: 1e-4 };
+/**
+ * The bf16 tier against fp32 native: its contract is 1e-2 relative per output (test/unit/native-bf16.test.ts);
+ * the predictions here are O(1), and a training step's loss and gradients move by about as much.
+ */
+const TOL_BF16 = { output: 2e-2, gradientRel: 5e-2, lossRel: 1e-2 };
 
 /**
  * Time budgets: tfjs-cpu is 30–50× slower than wasm (a W2 training step takes ~25 s there), so it gets the
  * fewest samples; each sample of a slow workload is a single call.
  */
 function budget(impl: ImplId, quick: boolean): TimingBudget {
-  if (impl === 'native' || impl === 'native-tfjs' || impl === 'cuda') return quick ? { minSamples: 3, maxTime: 0.3 } : { minSamples: 10, maxTime: 3 };
+  if (impl === 'native' || impl === 'native-bf16' || impl === 'native-tfjs' || impl === 'cuda') return quick ? { minSamples: 3, maxTime: 0.3 } : { minSamples: 10, maxTime: 3 };
   if (impl === 'tfjs-wasm' || impl === 'layers-wasm') return quick ? { minSamples: 2, maxTime: 0.2 } : { minSamples: 5, maxTime: 3 };
   return quick ? { minSamples: 1, maxTime: 0 } : { minSamples: 2, maxTime: 1 };
 }
@@ -260,6 +265,32 @@ async function peerFactory(peer: PeerId): Promise<{ factory: Factory; info: obje
   };
 }
 
+/** The native-bf16 row: the native implementation with the addon's products in bf16 (setPrecision). */
+async function runBf16(
+  nb: NativeBinding,
+  opts: Options,
+  references: Map<WorkloadId, Reference>,
+  results: CaseResult[],
+  agreements: AgreementResult[],
+  peerInfo: Record<string, object>,
+  failures: string[],
+): Promise<boolean> {
+  nb.setPrecision('bf16');
+  const c = nb.capabilities();
+  console.log(`\n== native-bf16 (as native, LSTM and Dense products with bf16 operands, fp32 accumulation: ${c.bf16Instructions})`);
+  peerInfo['native-bf16'] = { kernels: c.bf16Kernels, instructions: c.bf16Instructions };
+  try {
+    await runImpl('native-bf16', nativeFactory(nb), opts, references, results, agreements);
+    return true;
+  } catch (err) {
+    failures.push(`native-bf16: ${(err as Error).stack ?? String(err)}`);
+    console.error(`  native-bf16 failed: ${(err as Error).message}`);
+    return false;
+  } finally {
+    nb.setPrecision('fp32');
+  }
+}
+
 /** The cuda row (bench/cuda.ts): runs when a device is usable, else prints and records why not. */
 async function runCuda(
   nb: NativeBinding,
@@ -300,6 +331,7 @@ async function runImpl(
 ): Promise<void> {
   const inst: Instances = {};
   const b = budget(impl, opts.quick);
+  const tol = impl === 'native-bf16' ? TOL_BF16 : TOL;
   const def = (id: WorkloadId) => WORKLOADS.find((w) => w.id === id) as WorkloadDef;
   try {
     for (const id of opts.workloads) {
@@ -329,13 +361,13 @@ async function runImpl(
       } else {
         const ref = references.get(id);
         if (ref?.kind === 'output' && output.kind === 'output') {
-          const a = agree(id, impl, `${ref.what} max |Δ| vs native`, maxAbsDiff(ref.data, output.data), TOL.output);
+          const a = agree(id, impl, `${ref.what} max |Δ| vs native`, maxAbsDiff(ref.data, output.data), tol.output);
           agreements.push(a);
           console.log(`  check ${d.title}: ${a.what} = ${a.value.toExponential(2)} (tolerance ${a.tolerance}) ${a.ok ? 'ok' : 'DISAGREE'}`);
         } else if (ref?.kind === 'gradients' && output.kind === 'gradients') {
-          const lossA = agree(id, impl, 'loss |Δ|/|loss| vs native', Math.abs(ref.loss - output.loss) / Math.abs(ref.loss), TOL.lossRel);
+          const lossA = agree(id, impl, 'loss |Δ|/|loss| vs native', Math.abs(ref.loss - output.loss) / Math.abs(ref.loss), tol.lossRel);
           const g = gradientDiff(ref.grads, output.grads);
-          const gradA = agree(id, impl, `gradients max |Δ|/max|g| vs native (worst: ${g.worst}; ${output.grads.length} of ${ref.grads.length} parameters)`, g.value, TOL.gradientRel);
+          const gradA = agree(id, impl, `gradients max |Δ|/max|g| vs native (worst: ${g.worst}; ${output.grads.length} of ${ref.grads.length} parameters)`, g.value, tol.gradientRel);
           agreements.push(lossA, gradA);
           for (const a of [lossA, gradA]) {
             console.log(`  check ${d.title}: ${a.what} = ${a.value.toExponential(2)} (tolerance ${a.tolerance}) ${a.ok ? 'ok' : 'DISAGREE'}`);
@@ -427,6 +459,7 @@ async function main(): Promise<number> {
   const peerInfo: Record<string, object> = {};
   const failures: string[] = [];
   let cudaRan = false;
+  let bf16Ran = false;
 
   if (opts.workloads.length > 0) {
     if (nb) {
@@ -438,6 +471,7 @@ async function main(): Promise<number> {
         console.error(`  native failed: ${(err as Error).message}`);
       }
     }
+    if (nb) bf16Ran = await runBf16(nb, opts, references, results, agreements, peerInfo, failures);
     if (nb) cudaRan = await runCuda(nb, opts, references, results, agreements, peerInfo, failures);
     for (const peer of opts.peers) {
       console.log(`\n== ${peer}${peer === 'native-tfjs' ? ' (the native kernels through the deepsentry tfjs backend: fusedBiLstm, fusedLstm, softmaxCrossEntropy)' : ''}`);
@@ -472,7 +506,7 @@ async function main(): Promise<number> {
   const notes = footnotes(results).map((f) => `${f.mark} ${f.impls.join(', ')}: ${f.note}`);
   if (defs.length > 0) {
     console.log('\n== results (medians; native ÷ peer = peer time ÷ native time)\n');
-    console.log(formatTable(defs, results, cudaRan ? ['cuda', ...opts.peers] : opts.peers));
+    console.log(formatTable(defs, results, [...(bf16Ran ? ['native-bf16' as const] : []), ...(cudaRan ? ['cuda' as const] : []), ...opts.peers]));
     for (const n of notes) console.log(n);
     console.log(`GFLOP/s from the counts above. Load average ${machine.loadAverage.start.toFixed(2)} at the start, ${machine.loadAverage.end.toFixed(2)} at the end on ${machine.cores} cores: the machine is shared, numbers taken under load are noisy.`);
   }

@@ -8,7 +8,7 @@ export type WorkloadId = 'w1-forward' | 'w1-train' | 'l1' | 'w2-encode' | 'w2-tr
  * tfjs-core ops (bench/peers/tfjs.ts); layers-*: the tfjs-layers LSTM / Bidirectional / Embedding / Dense
  * layers (bench/peers/layers.ts); each on tfjs' wasm or cpu backend
  */
-export type ImplId = 'native' | 'native-tfjs' | 'tfjs-wasm' | 'tfjs-cpu' | 'layers-wasm' | 'layers-cpu' | 'cuda';
+export type ImplId = 'native' | 'native-bf16' | 'native-tfjs' | 'tfjs-wasm' | 'tfjs-cpu' | 'layers-wasm' | 'layers-cpu' | 'cuda';
 
 export interface WorkloadDef {
   id: WorkloadId;
