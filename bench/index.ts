@@ -279,16 +279,7 @@ async function runBf16(
   const c = nb.capabilities();
   console.log(`\n== native-bf16 (as native, LSTM and Dense products with bf16 operands, fp32 accumulation: ${c.bf16Instructions})`);
   peerInfo['native-bf16'] = { kernels: c.bf16Kernels, instructions: c.bf16Instructions };
-  try {
-    await runImpl('native-bf16', nativeFactory(nb), opts, references, results, agreements);
-    return true;
-  } catch (err) {
-    failures.push(`native-bf16: ${(err as Error).stack ?? String(err)}`);
-    console.error(`  native-bf16 failed: ${(err as Error).message}`);
-    return false;
-  } finally {
-    nb.setPrecision('fp32');
-  }
+  return runRecorded('native-bf16', nativeFactory(nb), opts, references, results, agreements, failures, () => nb.setPrecision('fp32'));
 }
 
 /** The cuda row (bench/cuda.ts): runs when a device is usable, else prints and records why not. */
@@ -309,15 +300,29 @@ async function runCuda(
     return false;
   }
   const adapter = cudaAdapter(nb);
+  return runRecorded('cuda', nativeFactory(adapter), opts, references, results, agreements, failures, () => adapter.dispose());
+}
+
+/** runImpl with a failure recorded in `failures` (not thrown) and `done` run either way; true when it completed. */
+async function runRecorded(
+  impl: ImplId,
+  factory: Factory,
+  opts: Options,
+  references: Map<WorkloadId, Reference>,
+  results: CaseResult[],
+  agreements: AgreementResult[],
+  failures: string[],
+  done: () => void,
+): Promise<boolean> {
   try {
-    await runImpl('cuda', nativeFactory(adapter), opts, references, results, agreements);
+    await runImpl(impl, factory, opts, references, results, agreements);
     return true;
   } catch (err) {
-    failures.push(`cuda: ${(err as Error).stack ?? String(err)}`);
-    console.error(`  cuda failed: ${(err as Error).message}`);
+    failures.push(`${impl}: ${(err as Error).stack ?? String(err)}`);
+    console.error(`  ${impl} failed: ${(err as Error).message}`);
     return false;
   } finally {
-    adapter.dispose();
+    done();
   }
 }
 

@@ -9,6 +9,7 @@
 #include "kernels/kernels_bf16.h"
 #include "simd/vec.h"
 #include "lstm_math.h"
+#include "kernels/kernels_cell.h"
 
 namespace ds {
 namespace kern {
@@ -133,20 +134,8 @@ DS_INL void rec_tile(const Bf16RecArgs& A, int64_t s, int64_t r0, int64_t j0, in
       const int64_t jj = j0 + bk * 16;
       const int nl = (int)(H - jj < 16 ? H - jj : 16);
       const int64_t so = (r0 + i) * a.s_ld + jj;
-      V ig, fg, gg, og, cc, hh;
-      math::cell_forward(V((vf_t)acc[i][bk][0]), V((vf_t)acc[i][bk][1]), V((vf_t)acc[i][bk][2]),
-                         V((vf_t)acc[i][bk][3]), loadu(cp + so), ig, fg, gg, og, cc, hh);
-      storeu(cn + so, cc);
-      storeu(hn + so, hh);
-      if (a.y) store_maybe_n(a.y + row[i] * a.y_ld + jj, hh, nl);
-      if (a.gates) {
-        float* gp = a.gates + row[i] * G + jj;
-        store_maybe_n(gp, ig, nl);
-        store_maybe_n(gp + H, fg, nl);
-        store_maybe_n(gp + 2 * H, gg, nl);
-        store_maybe_n(gp + 3 * H, og, nl);
-      }
-      if (a.cells) store_maybe_n(a.cells + row[i] * H + jj, cc, nl);
+      cell_store(a, row[i], jj, nl, V((vf_t)acc[i][bk][0]), V((vf_t)acc[i][bk][1]), V((vf_t)acc[i][bk][2]),
+                 V((vf_t)acc[i][bk][3]), loadu(cp + so), cn + so, hn + so);
     }
 }
 
@@ -178,14 +167,7 @@ void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld) {
 }  // namespace kern
 }  // namespace ds
 
+#define DS_BF16_TABLE bf16_table_avx512
+#define DS_BF16_NAME "avx512bf16"
+#define DS_BF16_INSTRUCTIONS "AVX512-BF16 (vcvtne2ps2bf16, vdpbf16ps)"
 #include "kernels/kernels_bf16_impl.h"
-
-namespace ds {
-namespace kern {
-extern const Bf16Table bf16_table_avx512;
-const Bf16Table bf16_table_avx512 = {
-    "avx512bf16", "AVX512-BF16 (vcvtne2ps2bf16, vdpbf16ps)",
-    DS_ISA_NS::pack_b, DS_ISA_NS::gemm, DS_ISA_NS::pack_r, DS_ISA_NS::lstm_rec,
-};
-}  // namespace kern
-}  // namespace ds

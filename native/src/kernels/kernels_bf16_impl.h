@@ -6,7 +6,8 @@
 //   gemm_tile(m, kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias)
 //                                  an m-row tile (m <= GEMM_MR) over one packed panel of one K block
 //   rec_tile(a, s, r0, m, j0, hld) m rows (from r0) × the hidden units of the block(s) from j0, one step
-// and the constant GEMM_MR (rows of a tile).
+// and the constant GEMM_MR (rows of a tile); and DS_BF16_TABLE, DS_BF16_NAME, DS_BF16_INSTRUCTIONS: the exported
+// table's symbol and its Bf16Table::name, ::instructions.
 #pragma once
 
 namespace ds {
@@ -135,5 +136,14 @@ void lstm_rec(const Bf16RecArgs& A) {
 }
 
 }  // namespace DS_ISA_NS
+}  // namespace kern
+}  // namespace ds
+
+namespace ds {
+namespace kern {
+extern const Bf16Table DS_BF16_TABLE;
+const Bf16Table DS_BF16_TABLE = {
+    DS_BF16_NAME, DS_BF16_INSTRUCTIONS, DS_ISA_NS::pack_b, DS_ISA_NS::gemm, DS_ISA_NS::pack_r, DS_ISA_NS::lstm_rec,
+};
 }  // namespace kern
 }  // namespace ds

@@ -91,15 +91,8 @@ void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld) {
 }  // namespace kern
 }  // namespace ds
 
-// Packing, gemm blocking and the step loop, on the pieces above.
+// Packing, gemm blocking and the step loop, on the pieces above, and the exported table.
+#define DS_BF16_TABLE bf16_table_portable
+#define DS_BF16_NAME "portable"
+#define DS_BF16_INSTRUCTIONS "plain C++ (bf16 rounding and products emulated, float32 accumulation)"
 #include "kernels/kernels_bf16_impl.h"
-
-namespace ds {
-namespace kern {
-extern const Bf16Table bf16_table_portable;
-const Bf16Table bf16_table_portable = {
-    "portable", "plain C++ (bf16 rounding and products emulated, float32 accumulation)",
-    DS_ISA_NS::pack_b, DS_ISA_NS::gemm, DS_ISA_NS::pack_r, DS_ISA_NS::lstm_rec,
-};
-}  // namespace kern
-}  // namespace ds
