@@ -25,6 +25,8 @@ void pack_panel(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, i
     if (!trans) {
       const float* r0 = b + k0 * ldb;
       const float* r1 = k0 + 1 < k ? r0 + ldb : nullptr;
+      if (k0 + 16 < k)  // rows ldb apart: too far for the hardware prefetcher to follow
+        for (int64_t v = 0; v < BF16_NR; v += 16) __builtin_prefetch(r0 + 16 * ldb + j0 + v), __builtin_prefetch(r0 + 17 * ldb + j0 + v);
       for (int64_t v = 0; v < BF16_NR; v += 16) {
         const int nl = (int)(n - (j0 + v) < 0 ? 0 : imin(16, n - (j0 + v)));
         cvt_pairs16(r0 + j0 + v, r1 ? r1 + j0 + v : nullptr, nl, d + v);
@@ -106,14 +108,15 @@ void gemm(const Bf16GemmArgs& g) {
 
 void pack_r(const float* r, int64_t hidden, uint32_t* dst) {
   const int64_t H = hidden, G = 4 * H, H2 = (H + 1) / 2;
-  for (int64_t j0 = 0; j0 < H; j0 += BF16_UNITS) {
-    const int nl = (int)imin(BF16_UNITS, H - j0);
-    uint32_t* blk = dst + (j0 / BF16_UNITS) * H2 * 4 * BF16_UNITS;
-    for (int64_t p = 0; p < H2; p++) {
-      const float* r0 = r + 2 * p * G + j0;
-      const float* r1 = 2 * p + 1 < H ? r0 + G : nullptr;
-      for (int g = 0; g < 4; g++)
-        cvt_pairs16(r0 + g * H, r1 ? r1 + g * H : nullptr, nl, blk + (p * 4 + g) * BF16_UNITS);
+  // pair by pair: reads two rows of recurrent sequentially, writes one 4×16 run per block (as pack_r of
+  // kernels_lstm.h); block by block would walk the rows eight times with a 4 KB stride
+  for (int64_t p = 0; p < H2; p++) {
+    const float* r0 = r + 2 * p * G;
+    const float* r1 = 2 * p + 1 < H ? r0 + G : nullptr;
+    for (int64_t j0 = 0; j0 < H; j0 += BF16_UNITS) {
+      const int nl = (int)imin(BF16_UNITS, H - j0);
+      uint32_t* d = dst + ((j0 / BF16_UNITS) * H2 + p) * 4 * BF16_UNITS;
+      for (int g = 0; g < 4; g++) cvt_pairs16(r0 + g * H + j0, r1 ? r1 + g * H + j0 : nullptr, nl, d + g * BF16_UNITS);
     }
   }
 }
