@@ -106,7 +106,14 @@ const kern::Bf16Table& active_bf16_table() {
   return kern::bf16_table_portable;
 }
 
-Precision precision_active() { return (Precision)state().precision.load(std::memory_order_relaxed); }
+// PrecisionScope's override on this thread, or -1
+thread_local int tl_precision = -1;
+
+Precision precision_active() {
+  return tl_precision >= 0 ? (Precision)tl_precision : (Precision)state().precision.load(std::memory_order_relaxed);
+}
+PrecisionScope::PrecisionScope(Precision p) : saved_(tl_precision) { tl_precision = (int)p; }
+PrecisionScope::~PrecisionScope() { tl_precision = saved_; }
 void precision_set(Precision p) { state().precision.store((int)p, std::memory_order_relaxed); }
 bool bf16_hardware() { return state().bf16; }
 const char* bf16_kernels_name() { return active_bf16_table().name; }

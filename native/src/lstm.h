@@ -41,6 +41,18 @@ void precision_set(Precision p);
 bool bf16_hardware();             // the AVX512-BF16 kernels are compiled in and this CPU has the instructions
 const char* bf16_kernels_name();  // the bf16 kernels the current SIMD level uses: "avx512bf16" | "portable"
 const char* bf16_instructions();  // what computes their products, in words
+// Makes precision_active() return `p` on the calling thread while it lives: an async job runs at the tier its
+// call was made at, whatever precision_set() does before the job starts.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(Precision p);
+  ~PrecisionScope();
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  int saved_;
+};
 
 // ---- LSTM -------------------------------------------------------------------------------------
 struct LstmShape {

@@ -235,6 +235,23 @@ describe('native bf16 precision tier', function () {
     }
   });
 
+  it('an async call runs at the tier it was made at, whatever setPrecision does before it starts', async () => {
+    const s = W1_REFERENCE;
+    const p = initW1Params(s, 5);
+    const args: BiLstmForwardArgs = { batch: s.batch, steps: s.steps, inputSize: s.input, hiddenSize: s.hidden, x: makeW1Batch(s, 6).x, forward: p.forward, backward: p.backward };
+    const bf = at('bf16', () => nb.bilstmForward(args));
+    const fp = nb.bilstmForward(args);
+    for (let i = 0; i < 3; i++) {
+      nb.setPrecision('bf16');
+      // queued behind one another on the libuv pool: the later ones start after the switch below
+      const jobs = [nb.bilstmForwardAsync(args), nb.bilstmForwardAsync(args), nb.bilstmForwardAsync(args), nb.bilstmForwardAsync(args), nb.bilstmForwardAsync(args)];
+      nb.setPrecision('fp32');
+      const late = nb.bilstmForwardAsync(args);
+      for (const r of await Promise.all(jobs)) expect(r.y).to.deep.equal(bf.y);
+      expect((await late).y).to.deep.equal(fp.y);
+    }
+  });
+
   it('the LSTM backward is float32 at either tier (mixed precision: only forward products are bf16)', () => {
     const rng = rngFor(15);
     const [B, T, I, H] = [5, 4, 12, 9];
