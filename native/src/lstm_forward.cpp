@@ -9,9 +9,9 @@
 // element is computed by one task in an order that does not depend on the number of threads: results are
 // bit-identical for any DEEPSENTRY_THREADS.
 // At Precision::Bf16 the same plan runs the bf16 kernels (kernels/kernels_bf16.h) for both products: the
-// projection GEMM over a rounded (packed) kernel, or for a few rows straight over the float32 kernel, and the
-// recurrence over a rounded recurrent kernel packed once per call (also for one sequence: half the bytes per
-// step); gates, cell state and outputs stay float32.
+// projection GEMM over a rounded (packed) kernel, or for a few rows over the float32 kernel rounded panel by
+// panel, and the recurrence over a rounded recurrent kernel packed once per call (also for one sequence: half
+// the bytes per step); gates, cell state and outputs stay float32.
 #include "lstm.h"
 #include "lstm_plan.h"
 
@@ -95,13 +95,13 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, const kern::Bf16Table* bt, 
     proj_rows = d.nd;
     d.pack_in_task = false;  // the table GEMM runs before the chunks: the caller packs
   }
-  // Packing the weights costs a pass over them; it pays when they are then read many times (many rows).
-  d.kp = proj_rows > 4 * tb.mr ? ar.get<float>(kern::packed_b_floats(tb, d.I, d.G)) : nullptr;
-  // One sequence: each step streams recurrent as it is (kernels_lstm.h lstm_row_gemv), nothing to pack.
-  d.rp = d.B > 1 ? ar.get<float>(kern::lstm_r_floats(tb, d.H)) : nullptr;
-  d.pre = d.B == 1 ? ar.get<float>((size_t)d.G) : nullptr;
-  if (bt) {  // the float32 packs are not used
-    d.kp = d.rp = d.pre = nullptr;
+  if (!bt) {
+    // Packing the weights costs a pass over them; it pays when they are then read many times (many rows).
+    d.kp = proj_rows > 4 * tb.mr ? ar.get<float>(kern::packed_b_floats(tb, d.I, d.G)) : nullptr;
+    // One sequence: each step streams recurrent as it is (kernels_lstm.h lstm_row_gemv), nothing to pack.
+    d.rp = d.B > 1 ? ar.get<float>(kern::lstm_r_floats(tb, d.H)) : nullptr;
+    d.pre = d.B == 1 ? ar.get<float>((size_t)d.G) : nullptr;
+  } else {  // bf16: both kernels rounded (the input kernel only for many rows: else panel by panel in the GEMM)
     d.kp16 = proj_rows > kern::BF16_DIRECT_MAX ? ar.get<uint32_t>(kern::bf16_packed_b_words(d.I, d.G)) : nullptr;
     d.rp16 = ar.get<uint32_t>(kern::bf16_lstm_r_words(d.H));
     d.hb16 = ar.get<uint32_t>(kern::bf16_h_words(d.B, d.H));
