@@ -54,6 +54,12 @@ export interface LstmWeights {
   kernel: Float32Array; // [I, 4H]
   recurrentKernel: Float32Array; // [H, 4H]
   bias: Float32Array; // [4H]
+  /**
+   * the caller promises that kernel and recurrentKernel never change in place (tfjs tensor storage, a loaded
+   * model): at precision bf16 their rounded copies are then kept on the arrays and reused by later calls instead
+   * of being rounded again on every call (same results). Default false.
+   */
+  frozen?: boolean;
 }
 
 export interface LstmDims {

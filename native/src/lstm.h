@@ -63,7 +63,18 @@ struct LstmParams {
   const float* kernel;     // [I, 4H]
   const float* recurrent;  // [H, 4H]
   const float* bias;       // [4H]
+  // At Precision::Bf16: kernel and recurrent already rounded by bf16_pack_weights (from these very arrays), or
+  // nullptr: the call rounds them itself. Ignored at Fp32.
+  const uint32_t* bf16_kernel = nullptr;     // bf16_kernel_words(I, H)
+  const uint32_t* bf16_recurrent = nullptr;  // bf16_recurrent_words(H)
 };
+
+// The bf16 tier's rounded copies of one direction's kernels, for callers that reuse a weight set over many
+// calls (a trained model): made once, they spare each call a pass over both kernels. Same numbers either way.
+size_t bf16_kernel_words(int64_t input, int64_t hidden);
+size_t bf16_recurrent_words(int64_t hidden);
+void bf16_pack_kernel(const float* kernel, int64_t input, int64_t hidden, uint32_t* dst);
+void bf16_pack_recurrent(const float* recurrent, int64_t hidden, uint32_t* dst);
 
 struct LstmForwardArgs {
   LstmShape s;

@@ -38,8 +38,13 @@ struct FwdDir {
   int64_t out_ld;
   // plan
   const Table* tb;
+  struct {
+    const uint32_t *kernel, *recurrent;
+  } bf16_given;                // LstmParams::bf16_kernel, bf16_recurrent
   const kern::Bf16Table* bt;  // the bf16 kernels, or nullptr at float32
-  uint32_t *kp16, *rp16, *hb16;  // bf16: packed kernel (nullptr: few rows, read directly), recurrent, h scratch
+  const uint32_t *kp16, *rp16;   // bf16: rounded kernel (nullptr: few rows, rounded panel by panel), recurrent
+  uint32_t *kp16_buf, *rp16_buf;  // bf16: where this call rounds them otherwise
+  uint32_t* hb16;                 // bf16: h scratch
   uint32_t** as16;                // bf16: one A scratch per task
   int Q;            // row chunks: independent tasks
   bool pack_in_task;  // Q == 1: the task packs the weights itself (else the caller did before the job)
@@ -102,8 +107,11 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, const kern::Bf16Table* bt, 
     d.rp = d.B > 1 ? ar.get<float>(kern::lstm_r_floats(tb, d.H)) : nullptr;
     d.pre = d.B == 1 ? ar.get<float>((size_t)d.G) : nullptr;
   } else {  // bf16: both kernels rounded (the input kernel only for many rows: else panel by panel in the GEMM)
-    d.kp16 = proj_rows > kern::BF16_DIRECT_MAX ? ar.get<uint32_t>(kern::bf16_packed_b_words(d.I, d.G)) : nullptr;
-    d.rp16 = ar.get<uint32_t>(kern::bf16_lstm_r_words(d.H));
+    const bool given = d.bf16_given.kernel && d.bf16_given.recurrent;  // the caller rounded them: nothing to pack
+    d.kp16_buf = !given && proj_rows > kern::BF16_DIRECT_MAX ? ar.get<uint32_t>(kern::bf16_packed_b_words(d.I, d.G)) : nullptr;
+    d.rp16_buf = given ? nullptr : ar.get<uint32_t>(kern::bf16_lstm_r_words(d.H));
+    d.kp16 = given ? d.bf16_given.kernel : d.kp16_buf;
+    d.rp16 = given ? d.bf16_given.recurrent : d.rp16_buf;
     d.hb16 = ar.get<uint32_t>(kern::bf16_h_words(d.B, d.H));
   }
   d.xproj = ar.get<float>((size_t)(proj_rows * d.G));
@@ -124,8 +132,8 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, const kern::Bf16Table* bt, 
 
 void fwd_pack(FwdDir& d) {
   if (d.bt) {
-    if (d.kp16) d.bt->pack_b(d.kernel, d.G, false, d.I, d.G, d.kp16);
-    d.bt->pack_r(d.recurrent, d.H, d.rp16);
+    if (d.kp16_buf) d.bt->pack_b(d.kernel, d.G, false, d.I, d.G, d.kp16_buf);
+    if (d.rp16_buf) d.bt->pack_r(d.recurrent, d.H, d.rp16_buf);
     return;
   }
   if (d.kp) d.tb->pack_b(d.kernel, d.G, false, d.I, d.G, d.kp);
@@ -246,6 +254,7 @@ FwdDir fwd_common(const Args& a) {
   d.kernel = a.w.kernel;
   d.recurrent = a.w.recurrent;
   d.bias = a.w.bias;
+  d.bf16_given = {a.w.bf16_kernel, a.w.bf16_recurrent};
   d.h0 = a.h0;
   d.c0 = a.c0;
   d.reverse = a.reverse;
@@ -306,6 +315,16 @@ void run_forward(FwdDir* dirs, int ndir) {
 }  // namespace
 
 // ---- the API ------------------------------------------------------------------------------------------------
+
+// The layouts fwd_pack rounds into (kernels_bf16.h; the same for every bf16 table).
+size_t bf16_kernel_words(int64_t input, int64_t hidden) { return kern::bf16_packed_b_words(input, 4 * hidden); }
+size_t bf16_recurrent_words(int64_t hidden) { return kern::bf16_lstm_r_words(hidden); }
+void bf16_pack_kernel(const float* kernel, int64_t input, int64_t hidden, uint32_t* dst) {
+  active_bf16_table().pack_b(kernel, 4 * hidden, false, input, 4 * hidden, dst);
+}
+void bf16_pack_recurrent(const float* recurrent, int64_t hidden, uint32_t* dst) {
+  active_bf16_table().pack_r(recurrent, hidden, dst);
+}
 
 // The workspace: the activated gates [B*T, 4H] (i, f, g, o), then the cell states [B*T, H], row b*T+t; rows of
 // steps past a sequence's length are not written.

@@ -252,6 +252,50 @@ describe('native bf16 precision tier', function () {
     }
   });
 
+  it('frozen weights: the rounded copies kept on the arrays give the same results, sync and async, whatever shape or role', async () => {
+    const rng = rngFor(17);
+    const cases: Array<[number, number, number, number]> = [[1, 10, 128, 128], [9, 4, 33, 19], [3, 2, 20, 20]];
+    for (const [B, T, I, H] of cases) {
+      const w = () => ({ kernel: randF32(rng, I * 4 * H, 0.3), recurrentKernel: randF32(rng, H * 4 * H, 0.3), bias: randF32(rng, 4 * H, 0.1) });
+      const fw = w();
+      // I = H: one array as both kernels of the reverse direction (two layouts on one array)
+      const bw = I === H ? { ...w(), recurrentKernel: fw.kernel } : w();
+      if (I === H) bw.kernel = fw.kernel;
+      const args: BiLstmForwardArgs = { batch: B, steps: T, inputSize: I, hiddenSize: H, x: randF32(rng, B * T * I, 1), forward: fw, backward: bw };
+      const frozen = { ...args, forward: { ...fw, frozen: true }, backward: { ...bw, frozen: true } };
+      const want = at('bf16', () => nb.bilstmForward(args));
+      for (let i = 0; i < 2; i++) {
+        expect(at('bf16', () => nb.bilstmForward(frozen)).y, `[${B},${T},${I},${H}] sync, call ${i}`).to.deep.equal(want.y);
+        nb.setPrecision('bf16');
+        const pending = nb.bilstmForwardAsync(frozen);
+        nb.setPrecision('fp32');
+        expect((await pending).y, `[${B},${T},${I},${H}] async, call ${i}`).to.deep.equal(want.y);
+      }
+      expect(nb.bilstmForward(frozen).y, 'at fp32 frozen changes nothing').to.deep.equal(nb.bilstmForward(args).y);
+    }
+    // one kernel array read with another shape (same length: I·4H = 4·4·8 = 8·4·4) is rounded again for it
+    const kernel = randF32(rng, 128, 0.3);
+    for (const [I, H] of [[4, 8], [8, 4]]) {
+      const weights = { kernel, recurrentKernel: randF32(rng, H * 4 * H, 0.3), bias: randF32(rng, 4 * H, 0.1) };
+      const args = { batch: 2, steps: 3, inputSize: I, hiddenSize: H, x: randF32(rng, 2 * 3 * I, 1), weights };
+      const want = at('bf16', () => nb.lstmForward(args));
+      expect(at('bf16', () => nb.lstmForward({ ...args, weights: { ...weights, frozen: true } })).y, `I=${I} H=${H}`).to.deep.equal(want.y);
+    }
+  });
+
+  it('frozen weights are a promise: the rounded copy is reused, so an in-place change is not seen until frozen is dropped', () => {
+    const rng = rngFor(18);
+    const [B, T, I, H] = [2, 3, 6, 5];
+    const weights = { kernel: randF32(rng, I * 4 * H, 0.3), recurrentKernel: randF32(rng, H * 4 * H, 0.3), bias: randF32(rng, 4 * H, 0.1) };
+    const args = { batch: B, steps: T, inputSize: I, hiddenSize: H, x: randF32(rng, B * T * I, 1) };
+    const before = at('bf16', () => nb.lstmForward({ ...args, weights: { ...weights, frozen: true } }));
+    weights.kernel.fill(0.25); // breaks the promise
+    const stale = at('bf16', () => nb.lstmForward({ ...args, weights: { ...weights, frozen: true } }));
+    const fresh = at('bf16', () => nb.lstmForward({ ...args, weights }));
+    expect(stale.y).to.deep.equal(before.y);
+    expect(fresh.y).to.not.deep.equal(before.y);
+  });
+
   it('the LSTM backward is float32 at either tier (mixed precision: only forward products are bf16)', () => {
     const rng = rngFor(15);
     const [B, T, I, H] = [5, 4, 12, 9];
