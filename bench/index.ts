@@ -265,60 +265,45 @@ async function peerFactory(peer: PeerId): Promise<{ factory: Factory; info: obje
   };
 }
 
+/** What the rows after native share: the options, native's outputs, and where results, checks and failures go. */
+interface RunContext {
+  opts: Options;
+  references: Map<WorkloadId, Reference>;
+  results: CaseResult[];
+  agreements: AgreementResult[];
+  peerInfo: Record<string, object>;
+  failures: string[];
+}
+
 /** The native-bf16 row: the native implementation with the addon's products in bf16 (setPrecision). */
-async function runBf16(
-  nb: NativeBinding,
-  opts: Options,
-  references: Map<WorkloadId, Reference>,
-  results: CaseResult[],
-  agreements: AgreementResult[],
-  peerInfo: Record<string, object>,
-  failures: string[],
-): Promise<boolean> {
+async function runBf16(nb: NativeBinding, ctx: RunContext): Promise<boolean> {
   nb.setPrecision('bf16');
   const c = nb.capabilities();
   console.log(`\n== native-bf16 (as native, LSTM and Dense products with bf16 operands, fp32 accumulation: ${c.bf16Instructions})`);
-  peerInfo['native-bf16'] = { kernels: c.bf16Kernels, instructions: c.bf16Instructions };
-  return runRecorded('native-bf16', nativeFactory(nb), opts, references, results, agreements, failures, () => nb.setPrecision('fp32'));
+  ctx.peerInfo['native-bf16'] = { kernels: c.bf16Kernels, instructions: c.bf16Instructions };
+  return runRecorded('native-bf16', nativeFactory(nb), ctx, () => nb.setPrecision('fp32'));
 }
 
 /** The cuda row (bench/cuda.ts): runs when a device is usable, else prints and records why not. */
-async function runCuda(
-  nb: NativeBinding,
-  opts: Options,
-  references: Map<WorkloadId, Reference>,
-  results: CaseResult[],
-  agreements: AgreementResult[],
-  peerInfo: Record<string, object>,
-  failures: string[],
-): Promise<boolean> {
+async function runCuda(nb: NativeBinding, ctx: RunContext): Promise<boolean> {
   console.log('\n== cuda (as native, every LSTM call through CudaLstm with the weights resident on the device: bench/cuda.ts)');
   const skip = cudaSkipReason(nb);
   if (skip !== null) {
     console.log(`  skipped: ${skip}`);
-    peerInfo.cuda = { skipped: skip };
+    ctx.peerInfo.cuda = { skipped: skip };
     return false;
   }
   const adapter = cudaAdapter(nb);
-  return runRecorded('cuda', nativeFactory(adapter), opts, references, results, agreements, failures, () => adapter.dispose());
+  return runRecorded('cuda', nativeFactory(adapter), ctx, () => adapter.dispose());
 }
 
-/** runImpl with a failure recorded in `failures` (not thrown) and `done` run either way; true when it completed. */
-async function runRecorded(
-  impl: ImplId,
-  factory: Factory,
-  opts: Options,
-  references: Map<WorkloadId, Reference>,
-  results: CaseResult[],
-  agreements: AgreementResult[],
-  failures: string[],
-  done: () => void,
-): Promise<boolean> {
+/** runImpl with a failure recorded in ctx.failures (not thrown) and `done` run either way; true when it completed. */
+async function runRecorded(impl: ImplId, factory: Factory, ctx: RunContext, done: () => void): Promise<boolean> {
   try {
-    await runImpl(impl, factory, opts, references, results, agreements);
+    await runImpl(impl, factory, ctx.opts, ctx.references, ctx.results, ctx.agreements);
     return true;
   } catch (err) {
-    failures.push(`${impl}: ${(err as Error).stack ?? String(err)}`);
+    ctx.failures.push(`${impl}: ${(err as Error).stack ?? String(err)}`);
     console.error(`  ${impl} failed: ${(err as Error).message}`);
     return false;
   } finally {
@@ -476,8 +461,9 @@ async function main(): Promise<number> {
         console.error(`  native failed: ${(err as Error).message}`);
       }
     }
-    if (nb) bf16Ran = await runBf16(nb, opts, references, results, agreements, peerInfo, failures);
-    if (nb) cudaRan = await runCuda(nb, opts, references, results, agreements, peerInfo, failures);
+    const ctx: RunContext = { opts, references, results, agreements, peerInfo, failures };
+    if (nb) bf16Ran = await runBf16(nb, ctx);
+    if (nb) cudaRan = await runCuda(nb, ctx);
     for (const peer of opts.peers) {
       console.log(`\n== ${peer}${peer === 'native-tfjs' ? ' (the native kernels through the deepsentry tfjs backend: fusedBiLstm, fusedLstm, softmaxCrossEntropy)' : ''}`);
       if (peer === 'native-tfjs' && !nb) {
