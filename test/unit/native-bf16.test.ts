@@ -294,6 +294,8 @@ describe('native bf16 precision tier', function () {
     const fresh = at('bf16', () => nb.lstmForward({ ...args, weights }));
     expect(stale.y).to.deep.equal(before.y);
     expect(fresh.y).to.not.deep.equal(before.y);
+    expect(() => nb.lstmForward({ ...args, weights: { ...weights, frozen: 'yes' as unknown as boolean } }))
+      .to.throw(DeepSentryError, 'lstmForward: expected weights.frozen to be a boolean but received string "yes"');
   });
 
   it('the LSTM backward is float32 at either tier (mixed precision: only forward products are bf16)', () => {
