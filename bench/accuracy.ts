@@ -16,7 +16,13 @@
  *
  *   npx tsx bench/accuracy.ts [--protocols hdfs-time-fwd,hdfs-fold] [--seeds 1,7,42] [--tag NAME]
  *                             [--set threshold.method=spot --set scoring.counts=false ...] [--normal-only]
- *                             [--raw DIR] [--out DIR]
+ *                             [--raw DIR] [--out DIR] [--keep DIR] [--reuse DIR/TAG]
+ *
+ * --reuse scores with the models a `--keep DIR --tag TAG` run kept instead of training them again: only
+ * settings that act after training (`--set` of scoring.*, threshold.*, detector.model.temperature /
+ * rarityWeight / score) make sense there. The threshold is fitted again on the held-back keys (the last
+ * threshold.holdout of the training keys by first line, as training holds them back), scored as
+ * `deepsentry score` scores them.
  *   npx tsx bench/accuracy.ts --rethreshold --raw DIR --tag NAME --thresholds 'mean-std:3,spot:1e-3:0.9,...'
  *   npx tsx bench/accuracy.ts --table --tag NAME      (the markdown again from accuracy-NAME.json)
  *
@@ -31,9 +37,11 @@ import { useBackend } from '../lib/backend/select';
 import { averagePrecision, bestF1Threshold, confusionAt, rates, rocAuc, sweep } from '../lib/eval/metrics';
 import { loadSessionLabels } from '../lib/eval/labels';
 import { readSessionScores } from '../lib/eval/scores';
-import { prepareLogs } from '../lib/logs/prepared';
+import { prepareLogs, readPreparedMessages } from '../lib/logs/prepared';
+import { sessionEnded } from '../lib/logs/sessions';
 import { fitThreshold, type ThresholdSpec } from '../lib/models/threshold';
-import { resolvePipelineConfig, type PipelineConfig } from '../lib/pipeline/config';
+import { resolvePipelineConfig, thresholdSpec, type PipelineConfig } from '../lib/pipeline/config';
+import { DeepSentry } from '../lib/pipeline/model';
 import { normalOnlySelection } from '../lib/pipeline/run';
 import { scoreLog } from '../lib/pipeline/score';
 import { groupByKey, loadSessions, trainFromPrepared } from '../lib/pipeline/train';
@@ -125,6 +133,11 @@ function parseArgs(argv: string[]) {
     rethreshold: false,
     thresholds: 'mean-std:3',
     table: false,
+    /** keep each run's model and sessions.csv here (KEEP/<tag>--<protocol>--<seed>/), to read its alarms */
+    keep: null as string | null,
+    /** score with the models an earlier `--keep DIR --tag FROM` run kept, instead of training (`--reuse DIR/FROM`) */
+    reuse: null as string | null,
+    fitTemperature: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -138,6 +151,9 @@ function parseArgs(argv: string[]) {
     else if (a === '--tag') o.tag = v();
     else if (a === '--set') o.sets.push(v());
     else if (a === '--normal-only') o.normalOnly = true;
+    else if (a === '--keep') o.keep = v();
+    else if (a === '--reuse') o.reuse = v();
+    else if (a === '--fit-temperature') o.fitTemperature = true;
     else if (a === '--raw') o.raw = v();
     else if (a === '--out') o.out = v();
     else if (a === '--rethreshold') o.rethreshold = true;
@@ -259,6 +275,37 @@ async function rebuildTable(o: ReturnType<typeof parseArgs>): Promise<void> {
   process.stdout.write(md);
 }
 
+/**
+ * A kept model (`--keep`) with the settings of `--set` that act after training applied, and its threshold
+ * fitted again on its held-back keys (`trainKeys` in order of their first line: the last threshold.holdout of them).
+ */
+async function reuseModel(from: string, protocol: string, seed: number, config: PipelineConfig, doc: Record<string, unknown>, trainKeys: string[], log: string, heldDir: string, normalOnly: boolean, prepDir: string, fitT: boolean): Promise<DeepSentry> {
+  const dir = path.join(path.dirname(from), `${path.basename(from)}--${protocol}--${seed}`, 'model');
+  const model = await DeepSentry.load(dir);
+  const set = doc as { scoring?: object; threshold?: object; detector?: { model?: Record<string, unknown> } };
+  if (set.scoring) Object.assign(model.config.scoring, config.scoring);
+  if (set.threshold) Object.assign(model.config.threshold, config.threshold);
+  for (const k of ['temperature', 'rarityWeight', 'score'] as const) {
+    if (set.detector?.model?.[k] !== undefined) (model.detector.config as unknown as Record<string, unknown>)[k] = config.detector.model[k];
+  }
+  const nHold = trainKeys.length >= 2 ? Math.max(1, Math.round(trainKeys.length * config.threshold.holdout)) : 0;
+  const held = new Set(trainKeys.slice(trainKeys.length - nHold));
+  if (fitT) {
+    const textOf = new Map((await readPreparedMessages(prepDir)).map((m) => [m.id, m.text]));
+    const sess = await loadSessions(prepDir, (s) => held.has(s.key));
+    const ids = sess.map((s) => Int32Array.from(s.messages, (id) => model.messageId(textOf.get(id) as string)));
+    const T = model.detector.fitTemperature(model.messageTable(), ids, sess.map((s) => sessionEnded(s.end, model.logConfig.session.idleTimeoutMs, s.lastTs)));
+    model.detector.config.temperature = T;
+    process.stderr.write(`${protocol} seed ${seed}: temperature ${T.toFixed(3)}\n`);
+  }
+  await fsp.rm(heldDir, { recursive: true, force: true });
+  await scoreLog(model, log, heldDir, { selectKey: (k) => held.has(k), lines: false });
+  const scores = (await readSessionScores(heldDir)).scores;
+  model.thresholds.session = fitThreshold(scores, thresholdSpec(model.config, normalOnly));
+  model.heldBackScores = Float64Array.from(scores);
+  return model;
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (o.rethreshold) return rethreshold(o);
@@ -293,7 +340,9 @@ async function main(): Promise<void> {
         const normal = o.normalOnly ? await normalOnlySelection(labelFile, [...train]) : null;
         const trainKeys = normal ? normal.keys : train;
         const t0 = process.hrtime.bigint();
-        const model = await trainFromPrepared(w.dir, { config, select: (s) => trainKeys.has(s.key), ...(normal ? { training: normal.record } : {}) });
+        const model = o.reuse
+          ? await reuseModel(o.reuse, p.name, seed, config, doc, w.keys.filter((k) => trainKeys.has(k)), log, path.join(tmp, 'held'), normal !== null, w.dir, o.fitTemperature)
+          : await trainFromPrepared(w.dir, { config, select: (s) => trainKeys.has(s.key), ...(normal ? { training: normal.record } : {}) });
         const trainSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const outDir = path.join(tmp, `score-${p.name}-${seed}`);
         const sc = await scoreLog(model, log, outDir, { selectKey: (k) => test.has(k), lines: false });
@@ -324,6 +373,12 @@ async function main(): Promise<void> {
         rows.push(row);
         const raw: Raw = { protocol: p.name, seed, held: [...(model.heldBackScores ?? [])], ids, scores, labels: lab };
         await fsp.writeFile(path.join(o.raw, `${o.tag}--${p.name}--${seed}.json`), JSON.stringify(raw));
+        if (o.keep) {
+          const kept = path.join(o.keep, `${o.tag}--${p.name}--${seed}`);
+          await fsp.rm(kept, { recursive: true, force: true });
+          await model.save(path.join(kept, 'model'));
+          await fsp.copyFile(path.join(outDir, 'sessions.csv'), path.join(kept, 'sessions.csv'));
+        }
         model.dispose();
         await fsp.rm(outDir, { recursive: true, force: true });
         process.stderr.write(

@@ -6,9 +6,11 @@ export type WorkloadId = 'w1-forward' | 'w1-train' | 'l1' | 'w2-encode' | 'w2-tr
  * native: the kernels called directly; native-tfjs: the same kernels through DeepSentry's tfjs backend and ops;
  * cuda: native with the LSTM calls through CudaLstm on a device (bench/cuda.ts); tfjs-*: an LSTM written in
  * tfjs-core ops (bench/peers/tfjs.ts); layers-*: the tfjs-layers LSTM / Bidirectional / Embedding / Dense
- * layers (bench/peers/layers.ts); each on tfjs' wasm or cpu backend
+ * layers (bench/peers/layers.ts); each on tfjs' wasm or cpu backend; onnxruntime: onnxruntime-node's CPU
+ * execution provider on ONNX graphs of the same models (bench/peers/onnx.ts); torch: PyTorch fp32 in a python3
+ * process (bench/peers/torch.ts)
  */
-export type ImplId = 'native' | 'native-bf16' | 'native-tfjs' | 'tfjs-wasm' | 'tfjs-cpu' | 'layers-wasm' | 'layers-cpu' | 'cuda';
+export type ImplId = 'native' | 'native-bf16' | 'native-tfjs' | 'tfjs-wasm' | 'tfjs-cpu' | 'layers-wasm' | 'layers-cpu' | 'cuda' | 'onnxruntime' | 'torch';
 
 export interface WorkloadDef {
   id: WorkloadId;
@@ -37,6 +39,8 @@ export interface CaseResult {
   /** every sample: mean seconds per call of one benchmark.js cycle */
   sampleSeconds: number[];
   rmePercent: number;
+  /** timed in rounds interleaved with other implementations: each round's median seconds per call */
+  roundMedianSeconds?: number[];
   /** how this implementation's variant differs, e.g. a frozen embedding */
   note?: string;
 }
@@ -113,6 +117,32 @@ export function formatTable(defs: WorkloadDef[], results: CaseResult[], peers: I
       target = `≥ ${d.target}× wasm` + (x === null ? '' : x >= d.target ? ' **pass**' : ' **FAIL**');
     }
     rows.push([d.title, d.shape, d.latency ? 'median µs/call' : `${d.item}/s`, cell(d, n), ...peerCells, ...ratios, target]);
+  }
+  const line = (cols: string[]) => `| ${cols.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/**
+ * native against the best of `peers` on each workload (the fastest median among those that ran it): the
+ * peers timed in the same rounds as native. Markdown, one row per workload.
+ */
+export function formatBestPeerTable(defs: WorkloadDef[], results: CaseResult[], peers: ImplId[]): string {
+  const find = (w: WorkloadId, i: ImplId) => results.find((r) => r.workload === w && r.impl === i);
+  const head = ['workload', 'unit', 'native', ...peers, 'best peer', 'native ÷ best peer'];
+  const rows: string[][] = [];
+  for (const d of defs) {
+    const n = find(d.id, 'native');
+    const ran = peers.map((p) => find(d.id, p)).filter((r): r is CaseResult => r !== undefined);
+    const best = ran.reduce<CaseResult | undefined>((b, r) => (b === undefined || r.medianSeconds < b.medianSeconds ? r : b), undefined);
+    const x = ratio(n, best);
+    rows.push([
+      d.title,
+      d.latency ? 'median µs/call' : `${d.item}/s`,
+      cell(d, n),
+      ...peers.map((p) => cell(d, find(d.id, p))),
+      best ? best.impl : '—',
+      x === null ? '—' : `${fmtCount(x)}×`,
+    ]);
   }
   const line = (cols: string[]) => `| ${cols.join(' | ')} |`;
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');

@@ -17,6 +17,7 @@ import { NoveltyScorer } from './novelty';
 import type { LineScorer, ScorerOptions } from './types';
 import { WorkerScorer } from './worker';
 import { createModelScorer as createPipelineScorer } from '../pipeline/live';
+import { RECENT_DEFAULTS } from '../pipeline/feedback';
 
 /** Options of createScorer. */
 export interface EngineOptions extends ScorerOptions {
@@ -26,6 +27,11 @@ export interface EngineOptions extends ScorerOptions {
   worker?: boolean;
   /** lib/logs configuration overrides (format, masking, sessions) for scorers that parse with lib/logs. */
   logs?: LogConfigOverrides;
+  /**
+   * The model scorer keeps every open session and this many ended ones for feedback (LiveMonitor.feedback,
+   * `POST /feedback`): default 20000 (lib/pipeline/feedback.ts RECENT_DEFAULTS); 0 keeps none.
+   */
+  feedbackSessions?: number;
 }
 
 /** Builds the scorer for `modelDir` (see the module comment). Fails with DS_MODEL when there is no usable model. */
@@ -58,7 +64,7 @@ async function createModelScorer(modelDir: string, options: EngineOptions): Prom
   if (options.idleTimeoutMs !== undefined) o.idleTimeoutMs = options.idleTimeoutMs;
   if (options.maxOpenSessions !== undefined) o.maxOpenSessions = options.maxOpenSessions;
   if (options.windowLines !== undefined) o.windowLines = options.windowLines;
-  return createPipelineScorer(modelDir, o);
+  return createPipelineScorer(modelDir, { ...o, feedbackSessions: options.feedbackSessions ?? RECENT_DEFAULTS.sessions });
 }
 
 /** A model directory must exist and hold model.json. */

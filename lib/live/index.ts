@@ -3,7 +3,7 @@
  * `deepsentry live` is built from). See the README section "Live monitoring".
  */
 export type { Alert, EndReason, EventContext, JudgedEvent, LineScorer, RawLine, ScoredEvent, ScorerFactory, ScorerOptions, ScorerStats } from './types';
-export { eventId } from './types';
+export { eventId, type FeedbackRequest } from './types';
 export { LiveMonitor, type InputLine, type MonitorOptions, type MonitorSnapshot, type SecondBucket } from './monitor';
 export { monitorStream, type MonitorStreamOptions } from './stream';
 export { LiveThreshold, type ThresholdMode, type ThresholdOptions, type ThresholdSnapshot } from './thresholds';

@@ -34,6 +34,8 @@ export class MonitorMetrics {
   /** Truncations of the followed file (copytruncate or other), and lines that could not be read (by reason). */
   readonly fileTruncations: Counter;
   readonly fileLoss: Counter<'reason'>;
+  /** Feedback requests (LiveMonitor.feedback) by result: ok (a new model scores) or failed (the old one still does). */
+  readonly feedback: Counter<'result'>;
   /** Event-loop delay while the monitor runs (perf_hooks.monitorEventLoopDelay, 10 ms resolution). */
   readonly loopDelay: IntervalHistogram;
 
@@ -59,6 +61,8 @@ export class MonitorMetrics {
       registers: [r],
     });
     for (const reason of ['truncated', 'gone', 'compressed']) this.fileLoss.inc({ reason }, 0);
+    this.feedback = new Counter({ name: 'deepsentry_feedback_total', help: 'Feedback requests (sessions learnt as normal): result="ok" (the new model scores), "failed" (the old one still does).', labelNames: ['result'], registers: [r] });
+    for (const result of ['ok', 'failed']) this.feedback.inc({ result }, 0);
     new Gauge({
       name: 'deepsentry_open_sessions',
       help: 'Sessions open now.',

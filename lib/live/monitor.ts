@@ -12,6 +12,8 @@
  * - **checkpoints** (with a StateStore): after a batch, at most every `checkpointMs`; see state.ts.
  * - **idle sessions**: every `tickMs` without a batch running, the scorer is told the wall-clock time so it can
  *   end idle sessions.
+ * - **feedback** (`feedback`): the scorer learns sessions as normal on a copy of its model while it keeps
+ *   scoring, and the copy is swapped in between two batches, so no line is scored twice or skipped.
  *
  * Scoring runs wherever the scorer runs it (the native addon's async path, or a worker thread with
  * WorkerScorer); the monitor itself does O(lines) bookkeeping per batch on the event loop.
@@ -24,6 +26,7 @@ import { RecentActivity, type SecondBucket } from './activity';
 
 export type { SecondBucket };
 import { NdjsonFileSink, WebhookSink, type AlertSink } from './sinks';
+import type { FeedbackSummary } from '../pipeline/feedback';
 import type { StateStore, Checkpoint } from './state';
 import type { FileCursor } from './tail';
 import { LiveThreshold, type ThresholdOptions } from './thresholds';
@@ -83,6 +86,8 @@ export interface MonitorSnapshot {
   thresholdMode: string;
   warmingUp: boolean;
   sessions: ScorerStats;
+  /** The scorer's model version (1 as trained, +1 per feedback), when it has one. */
+  modelVersion?: number;
   eventLoopDelayMs: { p50: number; p99: number; max: number };
   history: SecondBucket[];
   alerts: Alert[];
@@ -137,6 +142,10 @@ export class LiveMonitor extends EventEmitter {
   private stopping = false;
   private stopped = false;
   private failure: Error | null = null;
+  /** work the batch loop runs before its next batch, holding it (see betweenBatches) */
+  private between: (() => Promise<void>)[] = [];
+  /** the feedback running, if any (calls are serialised) */
+  private feedbackChain: Promise<unknown> = Promise.resolve();
   private readonly startedAt = new Date();
   // counters for the snapshot (prom-client counters are for scraping)
   private nLines = 0;
@@ -295,7 +304,7 @@ export class LiveMonitor extends EventEmitter {
   /** Starts the batch loop if it is not running: at once when a batch is full, else after batchDelayMs. */
   private kick(): void {
     if (this.running || this.failure) return;
-    if (this.queuedLines >= this.maxBatchLines || this.batchDelayMs === 0 || (this.tickDue && this.queuedLines === 0)) {
+    if (this.queuedLines >= this.maxBatchLines || this.batchDelayMs === 0 || (this.tickDue && this.queuedLines === 0) || this.between.length > 0) {
       if (this.batchTimer) clearTimeout(this.batchTimer);
       this.batchTimer = null;
       void this.loop();
@@ -312,7 +321,9 @@ export class LiveMonitor extends EventEmitter {
     this.running = true;
     try {
       for (;;) {
-        if (this.queuedLines > 0) {
+        if (this.between.length > 0) {
+          await this.between.shift()!();
+        } else if (this.queuedLines > 0) {
           await this.runBatch();
         } else if (this.tickDue) {
           this.tickDue = false;
@@ -420,6 +431,58 @@ export class LiveMonitor extends EventEmitter {
     for (const s of this.sinks) if (s !== this.alertFile) s.write(alerts);
     this.activity.addAlerts(alerts);
     for (const a of alerts) this.emit('anomaly', a);
+  }
+
+  /**
+   * Runs `fn` between two batches, holding the batch loop (and ticks) until it is done: nothing else calls
+   * the scorer meanwhile. Resolves with the seq of the last line handed to the scorer before it.
+   */
+  private betweenBatches<T>(fn: () => Promise<T>): Promise<{ value: T; seq: number }> {
+    return new Promise((resolve, reject) => {
+      if (this.failure || this.stopped) {
+        reject(this.failure ?? new DeepSentryError('DS_CANCELLED', 'LiveMonitor is stopped'));
+        return;
+      }
+      this.between.push(async () => {
+        try {
+          const seq = this.seq - this.queuedLines;
+          resolve({ value: await fn(), seq });
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+      if (!this.running) this.kickNow();
+    });
+  }
+
+  /**
+   * Learns sessions the scorer saw recently as normal (LineScorer.feedback: on a copy of its model, saved as
+   * a new version when it came from a directory) and swaps the new model in between two batches: lines up to
+   * `lastSeqOldModel` were scored by the old model, every later one by the new. Open sessions, the threshold,
+   * counters and checkpoints carry on. Calls are serialised; on any failure the old model keeps scoring.
+   */
+  async feedback(sessions: string[], source = 'feedback'): Promise<FeedbackSummary & { version: number; lastSeqOldModel: number; liveThreshold: number | null }> {
+    const s = this.scorer;
+    if (!s.feedback || !s.swapModel) throw new DeepSentryError('DS_UNSUPPORTED', `the '${s.name}' scorer does not learn from feedback (the trained model's scorer does)`);
+    const run = async () => {
+      this.checkOpen();
+      const t0 = performance.now();
+      try {
+        const summary = await s.feedback!({ sessions, source, from: `live ${this.source}` });
+        const { value: version, seq } = await this.betweenBatches(() => s.swapModel!());
+        this.metrics.feedback.inc({ result: 'ok' });
+        const thr = this.threshold.current();
+        const sec = ((performance.now() - t0) / 1000).toFixed(1);
+        this.notice(`feedback: ${summary.sessions.length} session(s) learnt as normal (${summary.sessions.map((x) => `${x.session} ${x.before.toPrecision(4)} → ${x.after.toPrecision(4)}`).join(', ')}), model version ${version}${summary.model ? ` written to ${summary.model}` : ''}, scoring from line seq ${seq + 1} (${sec} s)`);
+        return { ...summary, version, lastSeqOldModel: seq, liveThreshold: Number.isFinite(thr) ? thr : null };
+      } catch (err) {
+        this.metrics.feedback.inc({ result: 'failed' });
+        throw err;
+      }
+    };
+    const p = this.feedbackChain.then(run, run);
+    this.feedbackChain = p.catch(() => undefined);
+    return p;
   }
 
   /** Called by the loop between batches (so the scorer's state matches the cursor), and by stop(). */
@@ -543,6 +606,7 @@ export class LiveMonitor extends EventEmitter {
       thresholdMode: this.threshold.mode,
       warmingUp: this.threshold.warmingUp,
       sessions: this.scorer.stats(),
+      ...(this.scorer.modelVersion !== undefined ? { modelVersion: this.scorer.modelVersion } : {}),
       eventLoopDelayMs: this.metrics.loopDelayMs(),
       history: this.activity.history(),
       alerts: this.activity.alerts(),

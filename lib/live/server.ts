@@ -2,7 +2,9 @@
  * The HTTP side of a live monitor or of a scale-out worker (lib/scale/worker.ts), both seen as a
  * `MonitorService`: `POST /ingest` (when the monitor reads from HTTP), `GET /metrics` (Prometheus),
  * `GET /health` (the process is up), `GET /ready` (it accepts lines), `GET /` (the dashboard) and
- * `GET /api/stats` (what the dashboard draws; a worker's adds the partitions it owns and their lag).
+ * `GET /api/stats` (what the dashboard draws; a worker's adds the partitions it owns and their lag) and
+ * `POST /feedback` (sessions learnt as normal, LiveMonitor.feedback: the body is what `deepsentry feedback
+ * --normal` reads, or `{"sessions": [...]}`; one at a time, a second meanwhile gets 409).
  *
  * Safe by default: binds to 127.0.0.1 unless told otherwise; with a token every route but /health and /ready
  * needs `Authorization: Bearer TOKEN` (the dashboard page and its data also accept `?token=`, since a
@@ -14,6 +16,7 @@ import * as http from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { DeepSentryError, invalidParameterError } from '../errors';
+import { parseFeedbackBody } from '../pipeline/feedback';
 import { DASHBOARD_HTML } from './dashboard';
 import type { Registry } from 'prom-client';
 import type { MonitorSnapshot } from './monitor';
@@ -28,6 +31,8 @@ export interface MonitorService {
   readonly metrics: { readonly registry: Registry };
   /** POST /ingest: queues all the lines or none (false: the queue is full). Needed when `ingest` is on. */
   offer?(lines: string[]): boolean;
+  /** POST /feedback: learns these sessions as normal and swaps the new model in (LiveMonitor.feedback). */
+  feedback?(sessions: string[], source: string): Promise<object>;
 }
 
 /** Options of the HTTP server. */
@@ -69,6 +74,8 @@ export class LiveServer {
   private readonly token: Buffer | null;
   /** Requests refused with a 4xx/5xx, by status (for tests and logs). */
   readonly refused = new Map<number, number>();
+  /** A POST /feedback is being learnt. */
+  private learning = false;
 
   constructor(
     private readonly monitor: MonitorService,
@@ -139,6 +146,7 @@ export class LiveServer {
       '/health': ['GET', 'HEAD'],
       '/ready': ['GET', 'HEAD'],
       '/ingest': ['POST'],
+      '/feedback': ['POST'],
       '/favicon.ico': ['GET', 'HEAD'],
     };
     const allowed = routes[route];
@@ -167,15 +175,51 @@ export class LiveServer {
       }
       case '/ingest':
         return this.ingest(req, res);
+      case '/feedback':
+        return this.feedback(req, res);
+    }
+  }
+
+  /** A body of at most maxBodyBytes (413 beyond, from content-length or while it streams in). */
+  private async body(req: http.IncomingMessage): Promise<Buffer> {
+    const max = this.opts.maxBodyBytes;
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > max) throw new HttpError(413, `body of ${declared} bytes is over the limit of ${max} bytes`, { connection: 'close' });
+    return readBody(req, max);
+  }
+
+  private async feedback(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!this.monitor.feedback) throw new HttpError(409, 'this service does not learn from feedback (a live monitor with a trained model does)');
+    const body = await this.body(req);
+    const type = String(req.headers['content-type'] ?? 'text/plain').split(';')[0]!.trim().toLowerCase();
+    if (!['text/plain', 'text/csv', 'application/json', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/octet-stream', ''].includes(type)) {
+      throw new HttpError(415, `content type ${type} is not accepted: send {"sessions": [...]} (application/json), alerts (application/x-ndjson), a sessions.csv (text/csv) or session ids one per line (text/plain)`);
+    }
+    let sessions: string[];
+    try {
+      sessions = parseFeedbackBody(body.toString('utf8'));
+    } catch (err) {
+      throw new HttpError(400, (err as Error).message);
+    }
+    if (this.learning) throw new HttpError(409, 'a feedback is being learnt: send this one when it is done', { 'retry-after': '5' });
+    this.learning = true;
+    try {
+      const r = await this.monitor.feedback(sessions, 'POST /feedback');
+      return send(res, 200, 'application/json', JSON.stringify(r));
+    } catch (err) {
+      if (!(err instanceof DeepSentryError)) throw err;
+      // The marks do not fit (unknown sessions): 422; a scorer without feedback: 409; the rest (the model
+      // cannot be written, training failed) is the server's: 500. The old model keeps scoring in every case.
+      const status = err.code === 'DS_INVALID_ARGUMENT' ? 422 : err.code === 'DS_UNSUPPORTED' ? 409 : err.code === 'DS_CANCELLED' ? 503 : 500;
+      throw new HttpError(status, `${err.message} (the model was not changed)`);
+    } finally {
+      this.learning = false;
     }
   }
 
   private async ingest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (!this.opts.ingest) throw new HttpError(409, 'ingest is off: this monitor reads another input (a file, stdin or a NATS stream)');
-    const max = this.opts.maxBodyBytes;
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > max) throw new HttpError(413, `body of ${declared} bytes is over the limit of ${max} bytes`, { connection: 'close' });
-    const body = await readBody(req, max);
+    const body = await this.body(req);
     const type = String(req.headers['content-type'] ?? 'text/plain').split(';')[0]!.trim().toLowerCase();
     let lines: string[];
     if (type === 'application/x-ndjson' || type === 'application/ndjson' || type === 'application/jsonl' || type === 'application/json') {

@@ -15,6 +15,7 @@
  * - every event names the `seq` of an input line (for a session end: the session's last line), so that
  *   (seq, session, isSessionEnd) identifies an event across restarts.
  */
+import type { FeedbackSummary } from '../pipeline/feedback';
 
 /** One raw input line as handed to a scorer. */
 export interface RawLine {
@@ -107,6 +108,27 @@ export interface LineScorer {
    * call.
    */
   context?(indices: number[]): Promise<EventContext[]>;
+  /** The model's version, for a scorer whose model learns from feedback (1 as trained, +1 per feedback). */
+  readonly modelVersion?: number;
+  /**
+   * Optional, for a scorer whose model learns from feedback (the trained model's): learns sessions it scored
+   * recently as normal, on a copy of its model (saved as a new version when the model came from a directory),
+   * while it goes on scoring with the model it has; may run while other calls are made. The copy scores from
+   * `swapModel()` on, which the monitor calls between two batches.
+   */
+  feedback?(req: FeedbackRequest): Promise<FeedbackSummary>;
+  /** Puts the model of the last `feedback` in place (open sessions kept); returns its version. */
+  swapModel?(): Promise<number>;
+}
+
+/** What a LineScorer's `feedback` learns (lib/pipeline/feedback.ts learnRecent). */
+export interface FeedbackRequest {
+  /** session keys to learn as normal */
+  sessions: string[];
+  /** where the marks came from, e.g. `POST /feedback` (recorded in the model's lineage) */
+  source?: string;
+  /** the input the sessions were read from (the monitor's source) */
+  from: string;
 }
 
 /** The context of one event, fetched on demand (see LineScorer.context). */

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     port.postMessage({ id: 0, error: errorOf(err) });
     return;
   }
-  port.postMessage({ id: 0, result: { name: scorer.name, savedThreshold: scorer.savedThreshold }, stats: scorer.stats() });
+  port.postMessage({ id: 0, result: { name: scorer.name, savedThreshold: scorer.savedThreshold, modelVersion: scorer.modelVersion, feedback: typeof scorer.feedback === 'function' }, stats: scorer.stats() });
   // Events of the last call keep their windows here; the main thread fetches the few it alerts on
   // (LineScorer.context) instead of having every event's window cloned across threads.
   let last: ScoredEvent[] = [];
@@ -47,10 +47,11 @@ async function main(): Promise<void> {
     last = events;
     return packEvents(events);
   };
-  // One call at a time, in arrival order: a scorer is not re-entrant.
+  // One call at a time, in arrival order: a scorer is not re-entrant. Except `feedback`, which trains a copy
+  // of the model (yielding between steps) while the calls after it score with the model in place.
   let chain = Promise.resolve();
   port.on('message', (m: { id: number; method: string; args: unknown[] }) => {
-    chain = chain.then(async () => {
+    const run = async () => {
       try {
         let result: unknown;
         const transfer: ArrayBuffer[] = [];
@@ -69,7 +70,9 @@ async function main(): Promise<void> {
       } catch (err) {
         port.postMessage({ id: m.id, error: errorOf(err), stats: scorer.stats() });
       }
-    });
+    };
+    if (m.method === 'feedback') void run();
+    else chain = chain.then(run);
   });
 }
 

@@ -10,7 +10,8 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DeepSentryError, type DeepSentryErrorCode } from '../errors';
-import type { EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from './types';
+import type { FeedbackSummary } from '../pipeline/feedback';
+import type { EventContext, FeedbackRequest, LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from './types';
 
 /** Which factory to run in the worker, with what. */
 export interface WorkerScorerSpec {
@@ -40,11 +41,21 @@ export class WorkerScorer implements LineScorer {
   private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private lastStats: ScorerStats = { openSessions: 0, evictedSessions: 0, unparsedLines: 0 };
   private dead: Error | null = null;
+  /** The worker's scorer's model version (updated by swapModel), when it has one. */
+  modelVersion?: number;
+  /** Present when the worker's scorer learns from feedback (see LineScorer.feedback). */
+  readonly feedback?: (req: FeedbackRequest) => Promise<FeedbackSummary>;
+  readonly swapModel?: () => Promise<number>;
 
-  private constructor(worker: Worker, name: string, savedThreshold: number | undefined) {
+  private constructor(worker: Worker, name: string, savedThreshold: number | undefined, feedback: boolean) {
     this.worker = worker;
     this.name = name;
     if (savedThreshold !== undefined) this.savedThreshold = savedThreshold;
+    if (feedback) {
+      // The worker runs `feedback` beside its other calls (scoring goes on meanwhile), `swapModel` in turn.
+      this.feedback = (req) => this.call('feedback', [req]);
+      this.swapModel = async () => (this.modelVersion = await this.call<number>('swapModel', []));
+    }
     worker.on('message', (m: Reply) => this.reply(m));
     worker.on('error', (err) => this.die(err));
     worker.on('exit', (code) => this.die(new DeepSentryError('DS_MODEL', `the scorer worker exited (code ${code})`)));
@@ -70,8 +81,9 @@ export class WorkerScorer implements LineScorer {
       await worker.terminate();
       throw toError(init.error);
     }
-    const r = init.result as { name: string; savedThreshold?: number };
-    const s = new WorkerScorer(worker, r.name, r.savedThreshold);
+    const r = init.result as { name: string; savedThreshold?: number; modelVersion?: number; feedback: boolean };
+    const s = new WorkerScorer(worker, r.name, r.savedThreshold, r.feedback);
+    if (r.modelVersion !== undefined) s.modelVersion = r.modelVersion;
     if (init.stats) s.lastStats = init.stats;
     return s;
   }

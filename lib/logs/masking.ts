@@ -4,6 +4,13 @@
  * right pass: at each position the first rule (in configured order) that matches wins, and a masked span is
  * never re-scanned. This is the single-pass equivalent of applying the rules in order when the rules do not
  * match inside each other's placeholders (placeholders contain no digits or separators the rules look for).
+ *
+ * Most rules only start at a word boundary: they begin with a negative lookbehind whose class holds `\w`
+ * (`(?<![\w.])…`). Inside a word only the other rules can match, so the alternation is split by the character
+ * before the position: `(?<=\w)(?:other rules)|(?<!\w)(?:all rules)`, each list in configured order. The
+ * matches are the same as the plain alternation's (at every position the same rules are tried in the same
+ * order, less those that cannot match there); inside words, most of a message, the regex engine tries two or
+ * three rules instead of all of them.
  */
 import { DeepSentryError } from '../errors';
 import type { MaskRule } from './config';
@@ -22,12 +29,34 @@ export interface MaskResult {
 
 const REPEATS = /(<[A-Z][A-Z0-9_]*>)(?:,? +\1)+/g;
 
+/** The tokens of a regex source: an escape (`\x`), a character class (`[…]`), or one character. */
+const REGEX_TOKENS = /\\.|\[(?:\\.|[^\]\\])*\]|[^]/g;
+
+/**
+ * True when `pattern` can only match where the character before is not a word character: it starts with a
+ * negative lookbehind of one character class that holds `\w` (`(?<![\w.])…`), and has no `|` outside groups
+ * (which would leave the other alternatives without the lookbehind).
+ */
+export function startsAtBoundary(pattern: string): boolean {
+  const head = /^\(\?<!\[(?!\^)((?:\\.|[^\]\\])*)\]\)/.exec(pattern);
+  if (head === null || !(head[1].match(/\\.|[^\\]/g) ?? ([] as string[])).includes('\\w')) return false;
+  let depth = 0;
+  for (const t of pattern.match(REGEX_TOKENS) ?? []) {
+    if (t === '(') depth++;
+    else if (t === ')') depth--;
+    else if (t === '|' && depth === 0) return false;
+  }
+  return true;
+}
+
 export class Masker {
-  /** Rule names, in order; also the capture-group order of the combined regex. */
+  /** Rule names, in order. */
   readonly names: readonly string[];
   /** Placeholder of each rule. */
   readonly placeholders: readonly string[];
   private readonly re: RegExp;
+  /** rule index of each capture group of `re` (group g is groupRule[g - 1]) */
+  private readonly groupRule: readonly number[];
 
   constructor(
     rules: readonly MaskRule[],
@@ -41,10 +70,25 @@ export class Masker {
       } catch (e) {
         throw new DeepSentryError('DS_CONFIG', `Invalid regex in masking rule ${i} (${r.name}) ${JSON.stringify(r.pattern)}: ${(e as Error).message}`);
       }
-      // Inner capturing groups would shift the group numbers: make them non-capturing.
-      return `(${r.pattern.replace(/\\.|\[(?:\\.|[^\]])*\]|\((?!\?)/g, (m) => (m === '(' ? '(?:' : m))})`;
+      if (/\\k</.test(r.pattern)) {
+        throw new DeepSentryError('DS_CONFIG', `masking rule ${i} (${r.name}) ${JSON.stringify(r.pattern)}: a named backreference (\\k<…>) is not supported in masking rules`);
+      }
+      // Inner capturing groups, named or not, would shift the group numbers: make them non-capturing.
+      return `(${r.pattern.replace(/\\.|\[(?:\\.|[^\]])*\]|\((?!\?)|\(\?<(?![=!])[^>]*>/g, (m) => (m.startsWith('(') ? '(?:' : m))})`;
     });
-    this.re = parts.length > 0 ? new RegExp(parts.join('|'), 'g') : /(?!)/g;
+    const all = rules.map((_, i) => i);
+    const inWord = all.filter((i) => !startsAtBoundary(rules[i].pattern));
+    if (parts.length === 0) {
+      this.re = /(?!)/g;
+      this.groupRule = [];
+    } else if (inWord.length === parts.length) {
+      this.re = new RegExp(parts.join('|'), 'g');
+      this.groupRule = all;
+    } else {
+      const inside = inWord.length > 0 ? `(?<=\\w)(?:${inWord.map((i) => parts[i]).join('|')})|` : '';
+      this.re = new RegExp(`${inside}(?<!\\w)(?:${parts.join('|')})`, 'g');
+      this.groupRule = [...inWord, ...all];
+    }
   }
 
   /** Masks `message`; `values` lists what each placeholder replaced. */
@@ -64,10 +108,11 @@ export class Masker {
         re.lastIndex++; // a rule that can match the empty string must not stall the scan
         continue;
       }
-      let i = 1;
-      while (m[i] === undefined) i++;
-      values.push({ rule: names[i - 1], value: v });
-      masked += message.slice(last, m.index) + ph[i - 1];
+      let g = 1;
+      while (m[g] === undefined) g++;
+      const i = this.groupRule[g - 1];
+      values.push({ rule: names[i], value: v });
+      masked += message.slice(last, m.index) + ph[i];
       last = m.index + v.length;
     }
     if (last === 0) return { masked: message, values };

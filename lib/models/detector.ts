@@ -60,6 +60,11 @@ export interface DetectorConfig {
   score: ScoreMode;
   /** weight of the rarity term in the `surprise` score */
   rarityWeight: number;
+  /**
+   * the softmax temperature of the rank/nll/surprise scores: logits are divided by it before the softmax
+   * (1 = as trained; > 1 flattens an overconfident prediction)
+   */
+  temperature?: number;
   weighting: WindowWeighting;
   seed: number;
 }
@@ -71,6 +76,7 @@ export const DEFAULT_DETECTOR_CONFIG: Omit<DetectorConfig, 'vectorDim'> = {
   distance: 'euclidean',
   score: 'surprise',
   rarityWeight: 1,
+  temperature: 1,
   weighting: 'count',
   seed: 42,
 };
@@ -129,6 +135,7 @@ function checkConfig(c: DetectorConfig): void {
   if (!['regression', 'softmax'].includes(c.objective)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected regression or softmax for detector.objective but received ${String(c.objective)}`);
   if (!SCORE_MODES.includes(c.score)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected one of ${SCORE_MODES.join(', ')} for detector.score but received ${String(c.score)}`);
   if (!(typeof c.rarityWeight === 'number' && c.rarityWeight >= 0)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a non-negative number for detector.rarityWeight but received ${String(c.rarityWeight)}`);
+  if (c.temperature !== undefined && !(typeof c.temperature === 'number' && c.temperature > 0 && Number.isFinite(c.temperature))) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a positive number for detector.temperature but received ${String(c.temperature)}`);
   if (!['count', 'sqrt', 'log', 'uniform'].includes(c.weighting)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected count, sqrt, log or uniform for detector.weighting but received ${String(c.weighting)}`);
 }
 
@@ -529,6 +536,77 @@ export class Detector {
     });
   }
 
+  /**
+   * The softmax temperature that best predicts `sessions` (temperature scaling, Guo et al. 2017): the T > 0
+   * minimising the mean −log share of each window's actual message in a softmax of logits / T, over every
+   * window of the sessions (the end events where `ended`). Fitted on sessions the detector was not trained on,
+   * it measures how overconfident the trained detector is. Searched on ln T in [ln 0.25, ln 16] (golden
+   * section after a coarse grid).
+   */
+  fitTemperature(vectors: Float32Array, sessions: readonly ArrayLike<number>[], ended?: readonly boolean[]): number {
+    if (this.knownCount === 0) throw new DeepSentryError('DS_MODEL', 'the detector is not trained (no known messages)');
+    const ws = collectWindows(sessions, this.config.window, ended);
+    const n = ws.counts.length;
+    if (n === 0) return 1;
+    const W = this.config.window;
+    const F = this.featureDim;
+    const K = this.knownCount;
+    const pred = this.predict(vectors, ws.ids, n);
+    const feats = this.features(vectors);
+    const softmax = this.config.objective === 'softmax';
+    const metric = this.config.distance;
+    // Raw logits (T = 1) of each window: K known messages, then the actual one; own is the actual one's.
+    const logits = new Float64Array(n * (K + 1));
+    for (let i = 0; i < n; i++) {
+      const a = ws.ids[i * W + W - 1] * F;
+      for (let k = 0; k <= K; k++) {
+        const [b, bo] = k < K ? [this.known, k * F] : [feats, a];
+        let l = 0;
+        if (softmax) for (let d = 0; d < F; d++) l += pred[i * F + d] * b[bo + d];
+        else l = -distance(metric, pred, i * F, b, bo, F);
+        logits[i * (K + 1) + k] = l;
+      }
+    }
+    const known = new Uint8Array(n);
+    for (let i = 0; i < n; i++) known[i] = this.knownRow(feats, ws.ids[i * W + W - 1]) >= 0 ? 1 : 0;
+    let total = 0;
+    for (let i = 0; i < n; i++) total += ws.counts[i];
+    const meanNll = (lnT: number): number => {
+      const inv = Math.exp(-lnT);
+      let sum = 0;
+      for (let i = 0; i < n; i++) {
+        const o = i * (K + 1);
+        const own = logits[o + K] * inv;
+        let mx = own;
+        for (let k = 0; k < K; k++) mx = Math.max(mx, logits[o + k] * inv);
+        let z = known[i] ? 0 : Math.exp(own - mx);
+        for (let k = 0; k < K; k++) z += Math.exp(logits[o + k] * inv - mx);
+        sum += ws.counts[i] * (mx + Math.log(z) - own);
+      }
+      return sum / total;
+    };
+    const lo = Math.log(0.25);
+    const hi = Math.log(16);
+    const steps = 12;
+    let best = 0;
+    let bestV = Infinity;
+    for (let s = 0; s <= steps; s++) {
+      const x = lo + ((hi - lo) * s) / steps;
+      const v = meanNll(x);
+      if (v < bestV) [best, bestV] = [x, v];
+    }
+    let a = Math.max(lo, best - (hi - lo) / steps);
+    let b = Math.min(hi, best + (hi - lo) / steps);
+    const g = (Math.sqrt(5) - 1) / 2;
+    for (let it = 0; it < 30; it++) {
+      const c = b - g * (b - a);
+      const d = a + g * (b - a);
+      if (meanNll(c) < meanNll(d)) b = d;
+      else a = c;
+    }
+    return Math.exp((a + b) / 2);
+  }
+
   /** Predicted feature vectors [count, vectorDim+2] for `count` windows of W ids (flat). */
   predict(vectors: Float32Array, windows: Int32Array, count: number, batchSize = 1024): Float32Array {
     const feats = this.features(vectors);
@@ -567,11 +645,12 @@ export class Detector {
     const known = this.known;
     const metric = this.config.distance;
     const softmax = this.config.objective === 'softmax';
+    const invT = 1 / (this.config.temperature ?? 1);
     const logit = (a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number) => {
-      if (!softmax) return -distance(metric, a, ao, b, bo, F);
+      if (!softmax) return -distance(metric, a, ao, b, bo, F) * invT;
       let s = 0;
       for (let d = 0; d < F; d++) s += a[ao + d] * b[bo + d];
-      return s;
+      return s * invT;
     };
     const res: WindowScores = { distance: new Float32Array(count), rank: new Float32Array(count), nll: new Float32Array(count), surprise: new Float32Array(count) };
     const alpha = this.config.rarityWeight;

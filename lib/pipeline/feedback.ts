@@ -17,10 +17,15 @@
  * The text model and the count-based sequence model (scoring.sequence, off by default) are not changed: a
  * marked session's message never seen in training keeps its novelty term (the text model's reconstruction
  * error), which the result reports.
+ *
+ * The live monitor (`POST /feedback`, lib/live/server.ts) has no whole log to read: its scorer keeps the
+ * sessions it scored recently in a RecentSessions buffer (below), and `learnRecent` runs steps 2–4 on a copy
+ * of the model with that buffer as the log, so the monitor keeps scoring with the model it has until the copy
+ * is saved and swapped in.
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { DeepSentryError } from '../errors';
+import { DeepSentryError, describeValue, invalidParameterError } from '../errors';
 import { IssueLog } from '../logs/issues';
 import { LogProcessor, openLogInput } from '../logs/pipeline';
 import { MODEL_JSON } from '../models/files';
@@ -84,6 +89,11 @@ export interface FeedbackResult {
   /** sessions of the log (keys) at or above the threshold, before and after */
   flaggedBefore: number;
   flaggedAfter: number;
+  /**
+   * other flagged sessions with a flagged segment that is, message for message, a flagged segment of marked
+   * session `as`: learning `as` clears that segment in them too (they stay flagged only by another segment)
+   */
+  identical: Array<{ session: string; as: string }>;
   /** other sessions of the log no longer flagged, and the ones newly flagged */
   cleared: Array<{ session: string; before: number; after: number }>;
   raised: Array<{ session: string; before: number; after: number }>;
@@ -138,10 +148,15 @@ export async function readFeedbackFile(file: string): Promise<string[]> {
   } catch (e) {
     throw new DeepSentryError('DS_IO', `--normal ${file}: cannot read it: ${(e as Error).message}`, { cause: e });
   }
+  return parseFeedbackText(text, `--normal ${file}`);
+}
+
+/** readFeedbackFile's parser on text already read; `label` names it in errors (`--normal FILE`, `the body`). */
+export function parseFeedbackText(text: string, label: string): string[] {
   const lines = text.split(/\r?\n/);
   const first = lines.findIndex((l) => l.trim() !== '' && !l.trim().startsWith('#'));
-  if (first < 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `--normal ${file} is empty: it should hold alerts (NDJSON), a sessions.csv or session ids, one per line`);
-  const bad = (n: number, what: string) => new DeepSentryError('DS_INVALID_ARGUMENT', `--normal ${file} line ${n + 1}: ${what}`);
+  if (first < 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `${label} is empty: it should hold alerts (NDJSON), a sessions.csv or session ids, one per line`);
+  const bad = (n: number, what: string) => new DeepSentryError('DS_INVALID_ARGUMENT', `${label} line ${n + 1}: ${what}`);
   const keys: string[] = [];
   const head = lines[first].trim();
   if (head.startsWith('{')) {
@@ -166,7 +181,7 @@ export async function readFeedbackFile(file: string): Promise<string[]> {
       if (!m) throw bad(first + 1 + i, 'not a sessions.csv row (session,score,anomaly,…)');
       if (m[3] === '1') keys.push(m[1] !== undefined ? m[1].replace(/""/g, '"') : (m[2] as string));
     });
-    if (keys.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `--normal ${file}: no row of this sessions.csv is flagged (anomaly = 1): nothing to learn`);
+    if (keys.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `${label}: no row of this sessions.csv is flagged (anomaly = 1): nothing to learn`);
   } else {
     for (const l of lines) {
       const k = l.replace(/#.*$/, '').trim();
@@ -175,6 +190,47 @@ export async function readFeedbackFile(file: string): Promise<string[]> {
     if (/[,\t{]/.test(keys[0])) throw bad(first, `${JSON.stringify(keys[0].slice(0, 60))} is neither an alert (JSON), a sessions.csv header nor a session id`);
   }
   return [...new Set(keys)];
+}
+
+/**
+ * The sessions a `POST /feedback` body marks as normal: a JSON object `{"sessions": ["id", …]}`, or what
+ * `--normal` takes (alerts NDJSON, a sessions.csv, session ids one per line: parseFeedbackText). A body that
+ * is one JSON object with a `sessions` field is the former; any other body the latter.
+ */
+export function parseFeedbackBody(text: string): string[] {
+  const t = text.trim();
+  if (t.startsWith('{') && t.endsWith('}')) {
+    let o: unknown;
+    try {
+      o = JSON.parse(t);
+    } catch {
+      o = null; // NDJSON of several alerts: one object per line
+    }
+    if (o !== null && typeof o === 'object' && 'sessions' in o) {
+      const extra = Object.keys(o).filter((k) => k !== 'sessions');
+      if (extra.length > 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `the body has unknown field(s) ${extra.map((k) => JSON.stringify(k)).join(', ')}: it takes {"sessions": ["id", …]}`);
+      const ks = (o as { sessions: unknown }).sessions;
+      if (!Array.isArray(ks)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `the body's "sessions" is ${describeValue(ks)}, not an array of session ids`);
+      const i = ks.findIndex((k) => typeof k !== 'string' || k === '');
+      if (i >= 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `the body's sessions[${i}] is ${describeValue(ks[i])}, not a session id (a non-empty string)`);
+      if (ks.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'the body\'s "sessions" is empty: nothing to learn');
+      return [...new Set(ks as string[])];
+    }
+  }
+  return parseFeedbackText(text, 'the body');
+}
+
+/**
+ * model.scoreSessions's session scores, 1000 sessions at a time with a turn of the event loop between: a live
+ * monitor scoring in the main thread (`--no-worker`) answers HTTP and reads its input meanwhile.
+ */
+async function sessionScores(model: DeepSentry, inputs: ReadonlyArray<{ messageIds: number[]; ended: boolean }>): Promise<Float32Array> {
+  const out = new Float32Array(inputs.length);
+  for (let i = 0; i < inputs.length; i += 1000) {
+    out.set(model.scoreSessions(inputs.slice(i, i + 1000)).sessionScores, i);
+    await new Promise((r) => setImmediate(r));
+  }
+  return out;
 }
 
 /** Per-key scores (max over a key's segments), keys in order of their first segment. */
@@ -196,30 +252,67 @@ export function lineageOf(model: DeepSentry): ModelLineage {
  * is a DS_INVALID_ARGUMENT naming it and the log.
  */
 export async function learnNormal(model: DeepSentry, o: FeedbackOptions): Promise<FeedbackResult> {
+  checkFeedbackOptions(o);
+  o.reporter?.stage?.('feedback', `reading ${o.log}`);
+  const all = await readSessions(model, o.log, o);
+  return learnSessions(model, all, o, path.resolve(o.log), (missing, keys) =>
+    new DeepSentryError(
+      'DS_INVALID_ARGUMENT',
+      `${o.source ?? 'feedback'}: ${missing.length} of ${keys.length} sessions are not in ${o.log} (cut with the model's session settings): ${listKeys(missing)} (is --log the log the sessions came from?)`,
+    ),
+  );
+}
+
+/** At most five keys, for an error message. */
+function listKeys(keys: readonly string[]): string {
+  return `${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', …' : ''}`;
+}
+
+function checkFeedbackOptions(o: Omit<FeedbackOptions, 'log'>): void {
+  const weight = o.weight ?? FEEDBACK_DEFAULTS.weight;
+  const maxReplay = o.replay ?? FEEDBACK_DEFAULTS.replay;
+  if (!(Number.isInteger(weight) && weight >= 1)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a positive integer for the feedback weight but received ${String(weight)}`);
+  if (!(Number.isInteger(maxReplay) && maxReplay >= 0)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a non-negative integer for the replay size but received ${String(maxReplay)}`);
+  if (new Set(o.sessions).size === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `feedback: no session to learn${o.source ? ` in ${o.source}` : ''}`);
+}
+
+/**
+ * Steps 2–4 of the module comment on sessions already cut (`all`, the log or the live buffer, named `from` in
+ * the lineage); `unknown` is the error for marked keys that `all` does not hold.
+ */
+async function learnSessions(
+  model: DeepSentry,
+  all: readonly LogSession[],
+  o: Omit<FeedbackOptions, 'log'>,
+  from: string,
+  unknown: (missing: string[], keys: string[]) => Error,
+): Promise<FeedbackResult> {
   const epochs = o.epochs ?? FEEDBACK_DEFAULTS.epochs;
   const learningRate = o.learningRate ?? FEEDBACK_DEFAULTS.learningRate;
   const weight = o.weight ?? FEEDBACK_DEFAULTS.weight;
   const maxReplay = o.replay ?? FEEDBACK_DEFAULTS.replay;
   const seed = o.seed ?? model.config.seed;
-  if (!(Number.isInteger(weight) && weight >= 1)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a positive integer for the feedback weight but received ${String(weight)}`);
-  if (!(Number.isInteger(maxReplay) && maxReplay >= 0)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a non-negative integer for the replay size but received ${String(maxReplay)}`);
   const keys = [...new Set(o.sessions)];
-  if (keys.length === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `feedback: no session to learn${o.source ? ` in ${o.source}` : ''}`);
   const t = model.threshold;
-
-  o.reporter?.stage?.('feedback', `reading ${o.log}`);
-  const all = await readSessions(model, o.log, o);
   const marked = new Set(keys);
   const present = new Set(all.map((s) => s.key));
   const missing = keys.filter((k) => !present.has(k));
-  if (missing.length > 0) {
-    throw new DeepSentryError(
-      'DS_INVALID_ARGUMENT',
-      `${o.source ?? 'feedback'}: ${missing.length} of ${keys.length} sessions are not in ${o.log} (cut with the model's session settings): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} (is --log the log the sessions came from?)`,
-    );
-  }
+  if (missing.length > 0) throw unknown(missing, keys);
   const inputs = all.map((s) => ({ messageIds: s.ids, ended: s.ended }));
-  const before = perKey(all, model.scoreSessions(inputs).sessionScores);
+  const segBefore = await sessionScores(model, inputs);
+  const before = perKey(all, segBefore);
+  // Flagged segments of other sessions that are a marked session's flagged segment, message for message:
+  // whatever scores segments scores them alike, so learning the marked one clears them too (see `identical`).
+  const sig = (s: LogSession) => `${s.ids.join(',')}${s.ended ? ',end' : ''}`;
+  const markedFlags = new Map<string, string>();
+  all.forEach((s, i) => {
+    if (marked.has(s.key) && segBefore[i] >= t) markedFlags.set(sig(s), s.key);
+  });
+  const identical = new Map<string, string>();
+  all.forEach((s, i) => {
+    const as = segBefore[i] >= t && !marked.has(s.key) ? markedFlags.get(sig(s)) : undefined;
+    if (as !== undefined && !identical.has(s.key)) identical.set(s.key, as);
+  });
 
   const mine = all.filter((s) => marked.has(s.key));
   const normal = all.filter((s) => !marked.has(s.key) && (before.get(s.key) as number) < t);
@@ -239,7 +332,7 @@ export async function learnNormal(model: DeepSentry, o: FeedbackOptions): Promis
   if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'feedback was cancelled');
   const relations = new Set<object>();
   if (model.countModel) for (const s of mine) if (s.ended) for (const r of model.countModel.accept(countMessages(s.ids))) relations.add(r);
-  const after = perKey(all, model.scoreSessions(inputs).sessionScores);
+  const after = perKey(all, await sessionScores(model, inputs));
 
   const prev = lineageOf(model);
   let parentSha: string | null = null;
@@ -253,7 +346,7 @@ export async function learnNormal(model: DeepSentry, o: FeedbackOptions): Promis
   const lineage: ModelLineage = {
     version: prev.version + 1,
     parent: { version: prev.version, contentSha256: parentSha },
-    feedback: [...prev.feedback, { version: prev.version + 1, log: path.resolve(o.log), source: o.source ?? null, sessions: keys, replaySessions: replay.length, epochs, learningRate, weight, seed }],
+    feedback: [...prev.feedback, { version: prev.version + 1, log: from, source: o.source ?? null, sessions: keys, replaySessions: replay.length, epochs, learningRate, weight, seed }],
   };
   model.metrics.lineage = lineage;
 
@@ -267,12 +360,13 @@ export async function learnNormal(model: DeepSentry, o: FeedbackOptions): Promis
     if ((after.get(k) as number) >= t) flaggedAfter++;
   }
   return {
-    log: o.log,
+    log: from,
     threshold: t,
     lineage,
     sessions: keys.map((k) => ({ ...changed(k), unseenMessages: new Set(mine.filter((s) => s.key === k).flatMap((s) => s.ids.filter((id) => id >= known))).size })),
     flaggedBefore,
     flaggedAfter,
+    identical: [...identical].map(([session, as]) => ({ session, as })),
     cleared: others.filter((k) => (before.get(k) as number) >= t && (after.get(k) as number) < t).map(changed),
     raised: others.filter((k) => (before.get(k) as number) < t && (after.get(k) as number) >= t).map(changed),
     replaySessions: replay.length,
@@ -280,4 +374,159 @@ export async function learnNormal(model: DeepSentry, o: FeedbackOptions): Promis
     countRelationsChanged: relations.size,
     fineTune,
   };
+}
+
+/** A feedback result as JSON (what `deepsentry feedback --json` prints and `POST /feedback` answers), with its warnings. */
+export interface FeedbackSummary extends Omit<FeedbackResult, 'fineTune'> {
+  /** the model directory written (null: the model is only in memory) */
+  model: string | null;
+  fineTune: { epochs: number; loss: number; seconds: number };
+  /** a marked session still flagged, other sessions newly flagged */
+  warnings: string[];
+}
+
+const num = (x: number) => x.toPrecision(6);
+
+/** The JSON form of a result; `model` is the directory written. */
+export function summarizeFeedback(r: FeedbackResult, model: string | null): FeedbackSummary {
+  const { fineTune, ...rest } = r;
+  const warnings = r.sessions
+    .filter((x) => x.after >= r.threshold)
+    .map((x) => `session ${x.session} still scores ${num(x.after)} ≥ the threshold${x.unseenMessages > 0 ? ` (${x.unseenMessages} of its messages were never seen in training: their novelty term stays)` : ''}: more --epochs or --weight, or train again with it`);
+  if (r.identical.length > 0) {
+    warnings.push(`${r.identical.length} other flagged sessions have a flagged segment that is, message for message, a marked session's: no model of segments can tell them apart, so that segment is cleared in them too: ${listKeys(r.identical.map((x) => `${x.session} (as ${x.as})`))}`);
+  }
+  if (r.raised.length > 0) warnings.push(`${r.raised.length} other sessions of ${r.log} are now flagged that were not: ${listKeys(r.raised.map((x) => x.session))}`);
+  return { model, ...rest, fineTune: { epochs: fineTune.epochs, loss: fineTune.loss, seconds: fineTune.seconds }, warnings };
+}
+
+/** One session in a RecentSessions buffer: its masked messages in order. */
+interface RecentSession {
+  key: string;
+  messages: string[];
+  /** the session ended (its end was scored) */
+  ended: boolean;
+  /** longer than the buffer keeps per session: not learnt nor replayed */
+  truncated: boolean;
+  /** open before the monitor's restart: its first messages are not known, so it is not learnt nor replayed */
+  partial: boolean;
+}
+
+/** Default bounds of RecentSessions (the replay of `deepsentry feedback` takes at most FEEDBACK_DEFAULTS.replay sessions too). */
+export const RECENT_DEFAULTS = { sessions: FEEDBACK_DEFAULTS.replay, messagesPerSession: 10_000, messages: 2_000_000 } as const;
+
+/**
+ * The sessions a live scorer saw recently, for feedback without the log: every open session and the last
+ * `sessions` ended ones (fewer when they hold more than `messages` messages in all), each as its masked
+ * messages (texts, not model ids: a swapped-in model numbers messages its own way). Messages are interned,
+ * so a buffer of HDFS blocks costs a pointer per line.
+ */
+export class RecentSessions {
+  private readonly open = new Map<string, RecentSession>();
+  private ended: RecentSession[] = [];
+  private head = 0;
+  private endedMessages = 0;
+  private intern = new Map<string, string>();
+
+  constructor(private readonly bounds: { sessions: number; messagesPerSession: number; messages: number } = RECENT_DEFAULTS) {
+    for (const [k, v] of Object.entries(bounds)) if (!(Number.isInteger(v) && v >= 1)) throw invalidParameterError(`recent sessions ${k}`, 'a positive integer', v);
+  }
+
+  /** A line of session `key` with masked message `masked`. */
+  add(key: string, masked: string): void {
+    let s = this.open.get(key);
+    if (s === undefined) {
+      s = { key, messages: [], ended: false, truncated: false, partial: false };
+      this.open.set(key, s);
+    }
+    if (s.messages.length >= this.bounds.messagesPerSession) {
+      s.truncated = true;
+      return;
+    }
+    let m = this.intern.get(masked);
+    if (m === undefined) {
+      if (this.intern.size >= 100_000) this.intern = new Map(); // only sharing is lost: the strings stay where they are used
+      this.intern.set(masked, masked);
+      m = masked;
+    }
+    s.messages.push(m);
+  }
+
+  /** Session `key` ended. */
+  end(key: string): void {
+    const s = this.open.get(key);
+    if (s === undefined) return;
+    this.open.delete(key);
+    s.ended = true;
+    this.ended.push(s);
+    this.endedMessages += s.messages.length;
+    while (this.ended.length - this.head > this.bounds.sessions || (this.endedMessages > this.bounds.messages && this.ended.length - this.head > 1)) {
+      this.endedMessages -= this.ended[this.head].messages.length;
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.ended.length) {
+      this.ended = this.ended.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** After a restart: these sessions were open before it (their first messages are not known). */
+  restored(keys: Iterable<string>): void {
+    for (const key of keys) this.open.set(key, { key, messages: [], ended: false, truncated: false, partial: true });
+  }
+
+  /** Every session held, ended ones (oldest first) then open ones; messages copied (open ones still grow). */
+  sessions(): RecentSession[] {
+    const out: RecentSession[] = [];
+    for (let i = this.head; i < this.ended.length; i++) out.push(this.ended[i]);
+    for (const s of this.open.values()) out.push({ ...s, messages: s.messages.slice() });
+    return out;
+  }
+
+  /** How many sessions (segments) are held. */
+  get size(): number {
+    return this.ended.length - this.head + this.open.size;
+  }
+}
+
+/** Options of learnRecent: learnNormal's, without a log. */
+export type RecentFeedbackOptions = Omit<FeedbackOptions, 'log' | 'acceptTruncated'> & {
+  /** what the sessions were read from (recorded in the lineage), e.g. the live monitor's input */
+  from: string;
+};
+
+/**
+ * learnNormal for the live monitor: the marked sessions and the replay come from `recent` (the sessions its
+ * scorer saw), and a copy of `model` learns them, so `model` keeps scoring meanwhile and is untouched by a
+ * failure. The copy is saved atomically to `model.directory` when the model came from one (its lineage as
+ * learnNormal's), and returned for the caller to swap in. A marked key the buffer does not hold, or holds
+ * only in part (longer than the buffer keeps, or open since before a restart), is a DS_INVALID_ARGUMENT naming it.
+ */
+export async function learnRecent(model: DeepSentry, recent: RecentSessions, o: RecentFeedbackOptions): Promise<{ model: DeepSentry; summary: FeedbackSummary }> {
+  checkFeedbackOptions(o);
+  const held = recent.sessions();
+  const keys = [...new Set(o.sessions)];
+  const incomplete = new Set(held.filter((s) => s.truncated || s.partial).map((s) => s.key));
+  const bad = keys.filter((k) => incomplete.has(k));
+  if (bad.length > 0) {
+    throw new DeepSentryError(
+      'DS_INVALID_ARGUMENT',
+      `${o.source ?? 'feedback'}: ${bad.length} of ${keys.length} sessions are held only in part (longer than ${RECENT_DEFAULTS.messagesPerSession} lines, or open since before the monitor restarted): ${listKeys(bad)} (learn them with \`deepsentry feedback --log\`)`,
+    );
+  }
+  const copy = model.clone();
+  try {
+    const all = held.filter((s) => !incomplete.has(s.key)).map((s) => ({ key: s.key, ids: s.messages.map((m) => copy.messageId(m)), ended: s.ended }));
+    const r = await learnSessions(copy, all, o, o.from, (missing) =>
+      new DeepSentryError(
+        'DS_INVALID_ARGUMENT',
+        `${o.source ?? 'feedback'}: ${missing.length} of ${keys.length} sessions are not among the ${recent.size} sessions the monitor scored recently: ${listKeys(missing)}`,
+      ),
+    );
+    if (copy.directory) await copy.save(copy.directory);
+    return { model: copy, summary: summarizeFeedback(r, copy.directory) };
+  } catch (e) {
+    copy.dispose();
+    throw e;
+  }
 }

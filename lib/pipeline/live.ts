@@ -15,8 +15,9 @@ import type { LogConfig } from '../logs/config';
 import { configuredFormat, type LogFormat } from '../logs/formats';
 import { sessionEnded, SessionKeyer, type ClosedSession } from '../logs/sessions';
 import { SessionScorer, type OpenSession, type SessionsSnapshot } from '../live/session_scorer';
-import type { EndReason, EventContext, LineScorer, RawLine, ScoredEvent, ScorerOptions } from '../live/types';
+import type { EndReason, EventContext, FeedbackRequest, LineScorer, RawLine, ScoredEvent, ScorerOptions } from '../live/types';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
+import { learnRecent, lineageOf, RECENT_DEFAULTS, RecentSessions, type FeedbackSummary } from './feedback';
 import { DeepSentry, pickLoadOptions, type LoadOptions } from './model';
 
 /** Options of the model scorer. */
@@ -36,6 +37,11 @@ export interface ModelScorerOptions extends ScorerOptions, LoadOptions {
    * (lib/pipeline/session.ts) sets it.
    */
   censorEnds?: boolean;
+  /**
+   * Keep the sessions scored recently (every open one and this many ended ones, lib/pipeline/feedback.ts
+   * RecentSessions) so that `feedback` can learn some of them as normal. Default 0: none kept, no feedback.
+   */
+  feedbackSessions?: number;
 }
 
 /** This module's path: a worker thread builds the model scorer from it (`createModelScorer`, see lib/live/worker.ts). */
@@ -121,7 +127,11 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private readonly keyer: SessionKeyer;
   private readonly W: number;
   /** weight of the count relations' surprise on end events (0: the model has none, or scoring.counts is 0) */
-  private readonly countWeight: number;
+  private countWeight: number;
+  /** the sessions scored recently, for feedback (null: not kept) */
+  private readonly recent: RecentSessions | null;
+  /** a model that learnt feedback, waiting for swapModel */
+  private pending: DeepSentry | null = null;
   /** events of the current call, in order */
   private out: ModelEvent[] = [];
   /** scores of windows already scored, by their ids joined with commas (see finish) */
@@ -136,7 +146,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private readonly censorEnds: boolean;
 
   constructor(
-    readonly model: DeepSentry,
+    /** the model scoring now (swapModel replaces it) */
+    public model: DeepSentry,
     opts: Omit<ModelScorerOptions, keyof LoadOptions> = {},
   ) {
     const c = model.logConfig;
@@ -152,6 +163,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.ownsKey = opts.ownsKey;
     this.censorEnds = opts.censorEnds === true;
     this.countWeight = model.countModel ? model.config.scoring.counts : 0;
+    const keep = opts.feedbackSessions ?? 0;
+    this.recent = keep > 0 ? new RecentSessions({ ...RECENT_DEFAULTS, sessions: keep }) : null;
   }
 
   /** The W ids of a window: the history (padded at the start) and the target id. */
@@ -178,6 +191,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const keys = this.keyer.keys(p.message, p.fields, p.sessionKey, ts);
     for (const key of keys) {
       if (this.ownsKey !== undefined && !this.ownsKey(key)) continue;
+      this.recent?.add(key, masked);
       const s = this.session(key, () => ({ history: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null }));
       const window = this.window(s.history, id);
       s.history.push(masked);
@@ -198,6 +212,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
   /** An evicted or censored session (censorEnds): its end event without a score (-Infinity; see finish). */
   protected override endedUnscored(key: string, s: OpenState, endReason: EndReason): void {
+    this.recent?.end(key);
     const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this);
     e.score = -Infinity;
     e.predicted = null;
@@ -207,6 +222,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
   /** A session ended: its end event, the window of its last messages and END_MESSAGE. */
   protected ended(key: string, s: OpenState, endReason: EndReason): void {
+    this.recent?.end(key);
     const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.window(s.history, END_MESSAGE), this);
     // As scoreSessions does in batch: the count relations' surprise goes on the end event.
     if (this.countWeight > 0 && s.counts) {
@@ -335,12 +351,50 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     }
     if (s.modelHash !== this.model.dataHash) throw new DeepSentryError('DS_CONFIG', 'the checkpoint was written with a different model (training data hash differs)');
     this.restoreSessions(s);
+    this.recent?.restored(this.sessions.keys());
     this.out = [];
     this.last = [];
   }
 
+  /** The model's version: 1 as trained, +1 per feedback (lib/pipeline/feedback.ts lineageOf). */
+  get modelVersion(): number {
+    return lineageOf(this.model).version;
+  }
+
+  /**
+   * Learns `req.sessions` (scored recently) as normal on a copy of the model (learnRecent), saved to the
+   * model's directory when it has one; this scorer keeps scoring with its model until `swapModel`.
+   */
+  async feedback(req: FeedbackRequest): Promise<FeedbackSummary> {
+    if (this.recent === null) throw new DeepSentryError('DS_UNSUPPORTED', 'this scorer keeps no recent sessions (feedbackSessions is 0): nothing to learn from');
+    if (this.pending !== null) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'a feedback is waiting to be swapped in: call swapModel first');
+    const { model, summary } = await learnRecent(this.model, this.recent, req);
+    this.pending = model;
+    return summary;
+  }
+
+  /**
+   * Puts the model of the last `feedback` in place of the current one, between two calls: open sessions keep
+   * their state (their history is message texts), only the window caches start over. Returns the version now scoring.
+   */
+  async swapModel(): Promise<number> {
+    const next = this.pending;
+    if (next === null) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'no feedback is waiting to be swapped in');
+    if (next.detector.config.window !== this.W) throw new DeepSentryError('DS_MODEL', `the new model's window (${next.detector.config.window}) is not the scorer's (${this.W})`);
+    this.pending = null;
+    const old = this.model;
+    this.model = next;
+    this.countWeight = next.countModel ? next.config.scoring.counts : 0;
+    this.scoreCache.clear();
+    this.expectedCache.clear();
+    this.last = [];
+    old.dispose();
+    return this.modelVersion;
+  }
+
   async close(): Promise<void> {
     this.sessions.clear();
+    this.pending?.dispose();
     this.model.dispose();
   }
 }

@@ -20,7 +20,7 @@ import { Vocabulary } from '../logs/vocabulary';
 import { Masker } from '../logs/masking';
 import { Tokenizer } from '../logs/tokenizer';
 import { Detector, END_MESSAGE, PAD_MESSAGE, type DetectorConfig } from '../models/detector';
-import { loadModelDir, saveModelDir, type ModelJson } from '../models/files';
+import { loadModelDir, saveModelDir, type ModelContent, type ModelJson } from '../models/files';
 import type { NamedWeight } from '../models/params';
 import { TextAutoencoder, type TextModelConfig } from '../models/text';
 import type { FittedThreshold } from '../models/threshold';
@@ -390,8 +390,8 @@ export class DeepSentry {
     ];
   }
 
-  /** Writes the model directory atomically (see lib/models/files.ts). */
-  async save(dir: string): Promise<void> {
+  /** What model.json holds besides the weights (saved by `save`, copied by `clone`). */
+  private content(): ModelContent {
     const extra: ModelExtra = {
       messages: this.texts.slice(0, this.knownCount),
       counts: this.counts,
@@ -401,18 +401,32 @@ export class DeepSentry {
       sequence: this.sequence.toJSON(),
       ...(this.countModel ? { countRelations: this.countModel.toJSON() } : {}),
     };
-    await saveModelDir(
-      dir,
-      {
-        config: this.config,
-        vocabulary: this.vocabulary.toJSON(),
-        thresholds: this.thresholds,
-        metrics: this.metrics,
-        dataHash: this.dataHash,
-        extra: extra as unknown as Record<string, unknown>,
-      },
-      this.weights(),
-    );
+    return {
+      config: this.config,
+      vocabulary: this.vocabulary.toJSON(),
+      thresholds: this.thresholds,
+      metrics: this.metrics,
+      dataHash: this.dataHash,
+      extra: extra as unknown as Record<string, unknown>,
+    };
+  }
+
+  /** Writes the model directory atomically (see lib/models/files.ts). */
+  async save(dir: string): Promise<void> {
+    await saveModelDir(dir, this.content(), this.weights());
+  }
+
+  /**
+   * An independent copy, as `save` then `load` would give (its own weights and metrics; messages met while
+   * scoring are added again when met), with the same directory and load options: feedback fine-tunes it while
+   * this model keeps scoring (lib/pipeline/feedback.ts learnRecent).
+   */
+  clone(): DeepSentry {
+    const json = JSON.parse(JSON.stringify(this.content())) as ModelJson;
+    const m = DeepSentry.fromJson(json, this.weights().map((w) => ({ ...w, values: w.values.slice() })), `a copy of ${this.directory ?? 'a model in memory'}`);
+    m.directory = this.directory;
+    m.loadOptions = { ...this.loadOptions };
+    return m;
   }
 
   /**

@@ -80,7 +80,7 @@ describe('bench: workloads, formulas, options', () => {
     const all = parseOptions([]);
     expect(all.workloads).to.have.length(5);
     expect(all.logs).to.equal(true);
-    expect(all.peers).to.deep.equal(['native-tfjs', 'tfjs-wasm', 'tfjs-cpu', 'layers-wasm']);
+    expect(all.peers).to.deep.equal(['onnxruntime', 'torch', 'native-tfjs', 'tfjs-wasm', 'tfjs-cpu', 'layers-wasm']);
     expect(parseOptions(['--peers', 'layers-cpu,wasm']).peers).to.deep.equal(['tfjs-wasm', 'layers-cpu']);
     expect(parseOptions(['--peers', 'cpu,native-tfjs']).peers).to.deep.equal(['native-tfjs', 'tfjs-cpu']);
     expect(parseOptions(['--peers', 'none']).peers).to.deep.equal([]);

@@ -141,6 +141,24 @@ describe('live HTTP: ingest, metrics, health, auth, limits', () => {
     expect(monitor.ready).to.equal(true);
   });
 
+  it('POST /feedback: a scorer that does not learn from feedback is a 409, a wrong body a 400 or 415, before any of it reaches the monitor', async () => {
+    await request(port, 'POST', '/ingest', HDFS.slice(0, 100).join('\n'), auth);
+    await monitor.idle();
+    const block = /blk_-?\d+/.exec(HDFS[0]!)![0];
+    const r = [
+      await request(port, 'POST', '/feedback', `${block}\n`, { ...auth, 'content-type': 'text/plain' }),
+      await request(port, 'POST', '/feedback', JSON.stringify({ sessions: [block] }), { ...auth, 'content-type': 'application/json' }),
+      await request(port, 'POST', '/feedback', '{"sessions": 3}', { ...auth, 'content-type': 'application/json' }),
+      await request(port, 'POST', '/feedback', block, { ...auth, 'content-type': 'image/png' }),
+      await request(port, 'POST', '/feedback', `${block}\n`),
+      await request(port, 'GET', '/feedback', undefined, auth),
+    ];
+    expect(r.map((x) => x.status)).to.deep.equal([409, 409, 400, 415, 401, 405]);
+    expect(JSON.parse(r[0]!.body).error).to.equal("the 'novelty' scorer does not learn from feedback (the trained model's scorer does) (the model was not changed)");
+    expect(JSON.parse(r[2]!.body).error).to.equal('the body\'s "sessions" is number 3, not an array of session ids');
+    expect(monitor.ready).to.equal(true);
+  });
+
   it('a full queue answers 503 with Retry-After and counts the lines as dropped', async () => {
     // A monitor whose batch timer will not fire during the test, so the queue only fills.
     const slow = new LiveMonitor(new NoveltyScorer({ logs: { format: 'hdfs' } }), { threshold: { mode: 'rolling' }, tickMs: 0, maxQueuedLines: 5000, batchDelayMs: 60_000 });

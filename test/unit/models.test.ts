@@ -9,7 +9,8 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { probeNative, useBackend } from '../../lib/backend';
 import { DeepSentryError } from '../../lib/errors';
-import { Detector } from '../../lib/models/detector';
+import { collectWindows, Detector } from '../../lib/models/detector';
+import { DEFAULT_TEMPERATURE, resolvePipelineConfig } from '../../lib/pipeline/config';
 import { loadModelDir, saveModelDir } from '../../lib/models/files';
 import { TextAutoencoder } from '../../lib/models/text';
 import { fitThreshold } from '../../lib/models/threshold';
@@ -168,6 +169,46 @@ describe('models: determinism, thresholds, files, cancellation', () => {
       useBackend('cpu');
     });
   }
+
+  it('detector temperature: T = 1 scores as without it, rank does not change, nll tends to ln K; fitTemperature finds the minimum of the mean nll', async () => {
+    const d = new Detector({ vectorDim: 4, window: 4, hiddenSize: 3, seed: 5 });
+    await d.fit(toyVectors, toySessions, { epochs: 8, batchSize: 4, validationSplit: 0, seed: 5 });
+    const ws = collectWindows(toySessions, 4);
+    const n = ws.counts.length;
+    const at = (t: number | undefined) => {
+      (d.config as { temperature?: number }).temperature = t;
+      return d.scoreWindows(toyVectors, ws.ids, n);
+    };
+    const plain = at(undefined);
+    const one = at(1);
+    expect(Array.from(one.surprise)).to.deep.equal(Array.from(plain.surprise));
+    const hot = at(3);
+    expect(Array.from(hot.rank)).to.deep.equal(Array.from(plain.rank));
+    expect(Array.from(hot.nll)).to.not.deep.equal(Array.from(plain.nll));
+    // every target of these windows is known: a flat softmax gives each of the K known messages 1/K
+    const K = d.known.length / d.featureDim;
+    for (const v of at(1e7).nll) expect(v).to.be.closeTo(Math.log(K), 1e-4);
+    const meanNll = (t: number) => {
+      const s = at(t).nll;
+      let sum = 0;
+      let c = 0;
+      for (let i = 0; i < n; i++) (sum += ws.counts[i] * s[i]), (c += ws.counts[i]);
+      return sum / c;
+    };
+    const T = d.fitTemperature(toyVectors, toySessions);
+    expect(T).to.be.within(0.25, 16);
+    const best = meanNll(T);
+    for (const f of [0.8, 0.95, 1.05, 1.25]) expect(meanNll(T * f), `T × ${f}`).to.be.at.least(best - 1e-5);
+    d.dispose();
+  });
+
+  it('a temperature that is not a positive number is refused, in the detector and in the configuration', () => {
+    for (const t of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => new Detector({ vectorDim: 4, window: 4, hiddenSize: 3, temperature: t }), String(t)).to.throw(DeepSentryError, /temperature/);
+      expect(() => resolvePipelineConfig({ detector: { model: { temperature: t } } }), String(t)).to.throw(DeepSentryError, /detector\.model\.temperature/);
+    }
+    expect(resolvePipelineConfig({}).detector.model.temperature).to.equal(DEFAULT_TEMPERATURE);
+  });
 
   it('thresholds: percentile, mean + kσ, median + k·MAD', () => {
     const s = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { createOutputDir } from '../../outdir';
-import { learnNormal, readFeedbackFile } from '../../pipeline/feedback';
+import { learnNormal, readFeedbackFile, summarizeFeedback } from '../../pipeline/feedback';
 import { DeepSentry, pickLoadOptions } from '../../pipeline/model';
 import { setupPipeline, withSignals } from '../../pipeline/setup';
 import type { FeedbackArgs } from './feedback';
@@ -31,11 +31,9 @@ export async function runFeedback(a: FeedbackArgs): Promise<void> {
     }),
   );
   await model.save(out);
-  const warnings = r.sessions.filter((x) => x.after >= r.threshold).map((x) => `session ${x.session} still scores ${num(x.after)} ≥ the threshold${x.unseenMessages > 0 ? ` (${x.unseenMessages} of its messages were never seen in training: their novelty term stays)` : ''}: more --epochs or --weight, or train again with it`);
-  if (r.raised.length > 0) warnings.push(`${r.raised.length} other sessions of ${a.log} are now flagged that were not: ${r.raised.slice(0, 5).map((x) => x.session).join(', ')}`);
+  const { warnings, ...summary } = summarizeFeedback(r, out);
   if (a.json) {
-    const { fineTune, ...rest } = r;
-    process.stdout.write(JSON.stringify({ model: out, ...rest, fineTune: { epochs: fineTune.epochs, loss: fineTune.loss, seconds: fineTune.seconds }, warnings, replaced }) + '\n');
+    process.stdout.write(JSON.stringify({ ...summary, warnings, replaced }) + '\n');
     return;
   }
   if (!a.quiet) {

@@ -32,7 +32,7 @@ export async function liveHttp(a: LiveArgs, listen: string, service: MonitorServ
   const server = new LiveServer(service, { host, port, maxBodyBytes: a.maxBody, ingest, ...(token ? { token } : {}) });
   const addr = await server.listen();
   const shown = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
-  log(`listening on http://${shown}:${addr.port}/ (dashboard), /api/stats, /metrics, /health, /ready${ingest ? ', POST /ingest' : ''}`);
+  log(`listening on http://${shown}:${addr.port}/ (dashboard), /api/stats, /metrics, /health, /ready${ingest ? ', POST /ingest' : ''}${service.feedback ? ', POST /feedback' : ''}`);
   if (host !== '127.0.0.1' && host !== '::1' && host !== 'localhost' && !token) log(`warning: bound to ${host} without --token: anyone who can reach it can read metrics${ingest ? ' and ingest lines' : ''}`);
   return server;
 }
@@ -118,6 +118,7 @@ export async function runLive(a: LiveArgs): Promise<void> {
     worker: a.worker,
     ...(a.idleTimeout !== undefined ? { idleTimeoutMs: a.idleTimeout } : {}),
     maxOpenSessions: a.maxSessions,
+    feedbackSessions: a.feedbackSessions,
     windowLines: Math.max(a.context, 1),
     ...(a.format !== undefined || Object.keys(session).length > 0 ? { logs: { ...(a.format !== undefined ? { format: a.format } : {}), ...(Object.keys(session).length > 0 ? { session } : {}) } } : {}),
   });

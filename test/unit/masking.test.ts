@@ -1,0 +1,83 @@
+/**
+ * The masker's split alternation (lib/logs/masking.ts): rules that begin with a negative lookbehind holding
+ * `\w` are tried only where the character before is not a word character. Which rules qualify, and that the
+ * masks and values are those of the plain alternation of all rules (applied here as the reference) on
+ * seeded random strings built from the characters the rules look for, and on edge cases.
+ */
+import { expect } from 'chai';
+import { DEFAULT_MASK_RULES, type MaskRule } from '../../lib/logs/config';
+import { Masker, startsAtBoundary } from '../../lib/logs/masking';
+import { mulberry32 } from '../../lib/backend/reference';
+
+/** The plain alternation, first rule in order at the leftmost position: what Masker must compute. */
+function reference(rules: readonly MaskRule[], message: string): { masked: string; values: Array<{ rule: string; value: string }> } {
+  const re = new RegExp(rules.map((r) => `(${r.pattern.replace(/\\.|\[(?:\\.|[^\]])*\]|\((?!\?)/g, (m) => (m === '(' ? '(?:' : m))})`).join('|'), 'g');
+  const values: Array<{ rule: string; value: string }> = [];
+  const masked = message.replace(re, (...m: unknown[]) => {
+    let i = 1;
+    while (m[i] === undefined) i++;
+    values.push({ rule: rules[i - 1].name, value: m[0] as string });
+    return rules[i - 1].maskWith ?? `<${rules[i - 1].name.toUpperCase()}>`;
+  });
+  return { masked, values };
+}
+
+describe('masking: the split alternation', () => {
+  it('knows which rules start only at a word boundary', () => {
+    expect(DEFAULT_MASK_RULES.map((r) => [r.name, startsAtBoundary(r.pattern)])).to.deep.equal([
+      ['blk', false],
+      ['uuid', false],
+      ['ip', true],
+      ['ipv6', true],
+      ['hex', true],
+      ['path', true],
+      ['exception', true],
+      ['id', true],
+      ['num', true],
+    ]);
+    expect(startsAtBoundary(String.raw`(?<![.\w])(?:a|b)\d`)).to.equal(true);
+    expect(startsAtBoundary(String.raw`(?<![\w.])x|y`)).to.equal(false); // y has no lookbehind
+    expect(startsAtBoundary(String.raw`(?<![^\w])x`)).to.equal(false); // negated class
+    expect(startsAtBoundary(String.raw`(?<![\\w])x`)).to.equal(false); // a backslash and a w, not \w
+    expect(startsAtBoundary(String.raw`(?<![.])x`)).to.equal(false);
+    expect(startsAtBoundary(String.raw`(?<![|\w])x[|]`)).to.equal(true); // | in classes is a character
+  });
+
+  it('masks as the plain alternation does, on random strings and edge cases', () => {
+    const rules: MaskRule[] = [...DEFAULT_MASK_RULES, { name: 'mixed', pattern: String.raw`(?<![\w])zz\d|q\d`, maskWith: '<MIXED>' }];
+    const alphabet = 'abefxX0123456789__..::--//  [],blk_zzqException';
+    const rand = mulberry32(7);
+    const cases = [
+      '',
+      'blk_123 ablk_-45 x1 1x a.b.c 10.0.0.1:50010 a10.0.0.1 deadbeef-dead-beef-dead-beefdeadbeef',
+      'xdeadbeef-dead-beef-dead-beefdeadbeef /a/b c/d 0x1F a0x1F java.io.IOException: boom',
+      'zz1 azz1 aq1 q1 size 12 12 12, 12 ::1 a::1 [fe80::1]:80',
+    ];
+    for (let n = 0; n < 3000; n++) {
+      let s = '';
+      const len = Math.floor(rand() * 48);
+      for (let i = 0; i < len; i++) s += alphabet[Math.floor(rand() * alphabet.length)];
+      cases.push(s);
+    }
+    for (const collapse of [false, true]) {
+      const m = new Masker(rules, collapse);
+      for (const s of cases) {
+        const want = reference(rules, s);
+        const got = m.mask(s);
+        expect(got.values, s).to.deep.equal(want.values);
+        if (!collapse) expect(got.masked, s).to.equal(want.masked);
+      }
+    }
+  });
+
+  it('numbers its groups right when a rule has a named group; refuses a named backreference', () => {
+    const rules: MaskRule[] = [
+      { name: 'a', pattern: String.raw`(?<![\w])(?<n>\d+)` },
+      { name: 'b', pattern: String.raw`x\d` },
+    ];
+    expect(new Masker(rules, false).mask('x1 22 a33').masked).to.equal('<B> <A> a33');
+    expect(() => new Masker([{ name: 'r', pattern: String.raw`(?<d>\d)\k<d>` }]))
+      .to.throw(/masking rule 0 \(r\).*named backreference/)
+      .with.property('code', 'DS_CONFIG');
+  });
+});
