@@ -85,13 +85,18 @@ const SEED = { w1Params: 11, w1Batch: 12, w2Params: 21, w2Batch: 22 };
 
 /** Agreement tolerances: outputs are O(0.1–1) in float32; gradients are compared relative to their largest entry. */
 const TOL = { output: 1e-4, gradientRel: 1e-3, lossRel: 1e-4 };
+/**
+ * The bf16 tier against fp32 native: its contract is 1e-2 relative per output (test/unit/native-bf16.test.ts);
+ * the predictions here are O(1), and a training step's loss and gradients move by about as much.
+ */
+const TOL_BF16 = { output: 2e-2, gradientRel: 5e-2, lossRel: 1e-2 };
 
 /**
  * Time budgets: tfjs-cpu is 30–50× slower than wasm (a W2 training step takes ~25 s there), so it gets the
  * fewest samples; each sample of a slow workload is a single call.
  */
 function budget(impl: ImplId, quick: boolean, rounds = 1): TimingBudget {
-  if (impl === 'native' || impl === 'native-tfjs' || impl === 'cuda' || impl === 'onnxruntime' || impl === 'torch') {
+  if (impl === 'native' || impl === 'native-bf16' || impl === 'native-tfjs' || impl === 'cuda' || impl === 'onnxruntime' || impl === 'torch') {
     // the rounds share the budget of one sequential run: 10 samples / 3 s in all
     return quick ? { minSamples: 3, maxTime: 0.3 / rounds } : { minSamples: Math.ceil(10 / rounds), maxTime: 3 / rounds };
   }
@@ -315,6 +320,20 @@ function nativeFactory(nb: NativeBinding): Factory {
   };
 }
 
+/** native-bf16: native's runner with the addon's products in bf16 (setPrecision) during its own calls only. */
+function bf16Runner(nb: NativeBinding): Runner {
+  const r = factoryRunner('native-bf16', nativeFactory(nb));
+  const atBf16 = async <T>(f: () => Promise<T>): Promise<T> => {
+    nb.setPrecision('bf16');
+    try {
+      return await f();
+    } finally {
+      nb.setPrecision('fp32');
+    }
+  };
+  return { ...r, output: (id) => atBf16(() => r.output(id)), time: (id, b) => atBf16(() => r.time(id, b)) };
+}
+
 /** The onnxruntime peer (bench/peers/onnx.ts): the forward workloads; the reason instead when not installed. */
 async function onnxRunner(threads: number): Promise<{ runner: Runner; info: object } | { skip: string }> {
   const onnx = await import('./peers/onnx');
@@ -428,14 +447,15 @@ async function peerFactory(peer: PeerId): Promise<{ factory: Factory; info: obje
 /** Compares an implementation's output with native's reference; records and prints the agreement. */
 function check(id: WorkloadId, impl: ImplId, ref: Reference | undefined, output: Reference, agreements: AgreementResult[]): void {
   const d = WORKLOADS.find((w) => w.id === id) as WorkloadDef;
+  const tol = impl === 'native-bf16' ? TOL_BF16 : TOL;
   if (ref?.kind === 'output' && output.kind === 'output') {
-    const a = agree(id, impl, `${ref.what} max |Δ| vs native`, maxAbsDiff(ref.data, output.data), TOL.output);
+    const a = agree(id, impl, `${ref.what} max |Δ| vs native`, maxAbsDiff(ref.data, output.data), tol.output);
     agreements.push(a);
     console.log(`  check ${impl} ${d.title}: ${a.what} = ${a.value.toExponential(2)} (tolerance ${a.tolerance}) ${a.ok ? 'ok' : 'DISAGREE'}`);
   } else if (ref?.kind === 'gradients' && output.kind === 'gradients') {
-    const lossA = agree(id, impl, 'loss |Δ|/|loss| vs native', Math.abs(ref.loss - output.loss) / Math.abs(ref.loss), TOL.lossRel);
+    const lossA = agree(id, impl, 'loss |Δ|/|loss| vs native', Math.abs(ref.loss - output.loss) / Math.abs(ref.loss), tol.lossRel);
     const g = gradientDiff(ref.grads, output.grads);
-    const gradA = agree(id, impl, `gradients max |Δ|/max|g| vs native (worst: ${g.worst}; ${output.grads.length} of ${ref.grads.length} parameters)`, g.value, TOL.gradientRel);
+    const gradA = agree(id, impl, `gradients max |Δ|/max|g| vs native (worst: ${g.worst}; ${output.grads.length} of ${ref.grads.length} parameters)`, g.value, tol.gradientRel);
     agreements.push(lossA, gradA);
     for (const a of [lossA, gradA]) {
       console.log(`  check ${impl} ${d.title}: ${a.what} = ${a.value.toExponential(2)} (tolerance ${a.tolerance}) ${a.ok ? 'ok' : 'DISAGREE'}`);
@@ -659,7 +679,12 @@ async function main(): Promise<number> {
     // the round peers get the addon's thread count (DEEPSENTRY_THREADS or every core), so ratios compare equals
     const threads = machine.native.loaded ? machine.native.threads : os.cpus().length;
     const runners: Runner[] = [];
-    if (nb) runners.push(factoryRunner('native', nativeFactory(nb)));
+    if (nb) {
+      runners.push(factoryRunner('native', nativeFactory(nb)), bf16Runner(nb));
+      const c = nb.capabilities();
+      // the bf16 tier: LSTM and Dense products with bf16 operands, fp32 accumulation
+      peerInfo['native-bf16'] = { kernels: c.bf16Kernels, instructions: c.bf16Instructions };
+    }
     for (const peer of roundPeers) {
       try {
         const r = peer === 'onnxruntime' ? await onnxRunner(threads) : await torchRunner(threads);
@@ -716,7 +741,8 @@ async function main(): Promise<number> {
   if (defs.length > 0) {
     console.log('\n== results (medians; native ÷ peer = peer time ÷ native time)\n');
     const shown = opts.peers.filter((p) => !ROUND_PEERS.includes(p) || ranRoundPeers.includes(p));
-    console.log(formatTable(defs, results, cudaRan ? ['cuda', ...shown] : shown));
+    const bf16: ImplId[] = results.some((r) => r.impl === 'native-bf16') ? ['native-bf16'] : [];
+    console.log(formatTable(defs, results, [...bf16, ...(cudaRan ? ['cuda' as const] : []), ...shown]));
     for (const n of notes) console.log(n);
     if (ranRoundPeers.length > 0) {
       console.log(`\n== native against the best of ${ranRoundPeers.join(', ')}, in the same ${opts.rounds} round(s) (medians of the pooled samples)\n`);

@@ -43,6 +43,12 @@ export class NativeW1 implements W1Impl {
   private readonly p: W1Params;
   private readonly adam: Adam;
   private readonly summary: Float32Array;
+  /**
+   * the weights have not changed since construction: forward passes them as frozen (binding.ts LstmWeights), so
+   * the bf16 tier keeps its rounded copies, as for a loaded model; the first training step (Adam updates the
+   * arrays in place) ends that
+   */
+  private frozen = true;
 
   constructor(
     private readonly nb: NativeBinding,
@@ -89,7 +95,8 @@ export class NativeW1 implements W1Impl {
   }
 
   forward(): { pred: Float32Array; scores: Float32Array } {
-    const r = this.nb.bilstmForward({ ...this.dims(), x: this.batch.x, forward: this.p.forward, backward: this.p.backward });
+    const frozen = this.frozen;
+    const r = this.nb.bilstmForward({ ...this.dims(), x: this.batch.x, forward: { ...this.p.forward, frozen }, backward: { ...this.p.backward, frozen } });
     this.fillSummary(r.hFw, r.hBw);
     const { pred, scores } = this.head();
     return { pred, scores };
@@ -144,6 +151,7 @@ export class NativeW1 implements W1Impl {
 
   trainStep(): number {
     const { loss, grads } = this.gradients();
+    this.frozen = false;
     this.adam.apply(grads.map(([, g]) => g));
     return loss;
   }
@@ -157,6 +165,8 @@ export class NativeW2 implements W2Impl {
   readonly frozenEmbedding = false;
   private readonly p: W2Params;
   private readonly adam: Adam;
+  /** as NativeW1's: the encoder weights are frozen until the first training step */
+  private frozen = true;
   private readonly din: Int32Array;
 
   constructor(
@@ -180,7 +190,7 @@ export class NativeW2 implements W2Impl {
       tokens: this.batch.tokens,
       embedding: this.p.embedding,
       vocabSize: this.s.vocab,
-      weights: this.p.encoder,
+      weights: { ...this.p.encoder, frozen: this.frozen },
     }).h;
   }
 
@@ -288,6 +298,7 @@ export class NativeW2 implements W2Impl {
 
   trainStep(): number {
     const { loss, grads } = this.gradients();
+    this.frozen = false;
     this.adam.apply(grads.map(([, g]) => g));
     return loss;
   }

@@ -10,7 +10,7 @@ export type WorkloadId = 'w1-forward' | 'w1-train' | 'l1' | 'w2-encode' | 'w2-tr
  * execution provider on ONNX graphs of the same models (bench/peers/onnx.ts); torch: PyTorch fp32 in a python3
  * process (bench/peers/torch.ts)
  */
-export type ImplId = 'native' | 'native-tfjs' | 'tfjs-wasm' | 'tfjs-cpu' | 'layers-wasm' | 'layers-cpu' | 'cuda' | 'onnxruntime' | 'torch';
+export type ImplId = 'native' | 'native-bf16' | 'native-tfjs' | 'tfjs-wasm' | 'tfjs-cpu' | 'layers-wasm' | 'layers-cpu' | 'cuda' | 'onnxruntime' | 'torch';
 
 export interface WorkloadDef {
   id: WorkloadId;

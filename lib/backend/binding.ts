@@ -15,6 +15,14 @@
 
 export type SimdLevel = 'baseline' | 'avx2' | 'avx512';
 
+/**
+ * The precision tier of the matrix products (native/src/lstm.h): `fp32` everywhere (the default), or `bf16`:
+ * the LSTM/BiLSTM forward and encode products and matMul take bfloat16 operands (rounded to nearest even) and
+ * accumulate in float32; gates, cell state, softmax and every other operation stay float32, and the LSTM
+ * backward is float32. Process-wide, like the SIMD level.
+ */
+export type Precision = 'fp32' | 'bf16';
+
 export interface NativeCapabilities {
   /** addon version (package.json version at build time) */
   version: string;
@@ -24,6 +32,14 @@ export interface NativeCapabilities {
   simdSupported: SimdLevel[];
   /** worker threads of the kernel thread pool */
   threads: number;
+  /** the precision tier the products use now (setPrecision) */
+  precision: Precision;
+  /** the bf16 kernels at the current SIMD level: AVX512-BF16, or the portable emulation (same numbers, slower) */
+  bf16Kernels: 'avx512bf16' | 'portable';
+  /** what computes the bf16 products, in words (e.g. "AVX512-BF16 (vcvtne2ps2bf16, vdpbf16ps)") */
+  bf16Instructions: string;
+  /** whether this CPU has AVX512-BF16 (and the addon has the kernels for it) */
+  bf16Hardware: boolean;
   /** whether CUDA kernels were compiled in */
   cudaCompiled: boolean;
   /** visible CUDA devices (0 when none or not compiled) */
@@ -38,6 +54,12 @@ export interface LstmWeights {
   kernel: Float32Array; // [I, 4H]
   recurrentKernel: Float32Array; // [H, 4H]
   bias: Float32Array; // [4H]
+  /**
+   * the caller promises that kernel and recurrentKernel never change in place (tfjs tensor storage, a loaded
+   * model): at precision bf16 their rounded copies are then kept on the arrays and reused by later calls instead
+   * of being rounded again on every call (same results). Default false.
+   */
+  frozen?: boolean;
 }
 
 export interface LstmDims {
@@ -200,6 +222,8 @@ export interface NativeBinding {
   capabilities(): NativeCapabilities;
   /** force a SIMD level (tests, benchmarks); throws DS_UNSUPPORTED when the CPU or build lacks it */
   setSimdLevel(level: SimdLevel): void;
+  /** the precision tier of the products from now on; throws DS_INVALID_ARGUMENT for anything but 'fp32' | 'bf16' */
+  setPrecision(precision: Precision): void;
   /** resize the kernel thread pool (1 … 256) */
   setThreads(n: number): void;
   /** hands the addon the class it throws (called once by the loader) */

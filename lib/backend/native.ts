@@ -37,7 +37,7 @@ export interface NativeStatus {
 
 /** Every function of the NativeBinding contract: a build missing one is stale and refused. */
 const REQUIRED_FUNCTIONS: readonly (keyof NativeBinding)[] = [
-  'capabilities', 'setSimdLevel', 'setThreads', 'setErrorClass',
+  'capabilities', 'setSimdLevel', 'setPrecision', 'setThreads', 'setErrorClass',
   'lstmForward', 'lstmForwardAsync', 'lstmBackward', 'lstmBackwardAsync',
   'bilstmForward', 'bilstmForwardAsync', 'bilstmBackward', 'bilstmBackwardAsync',
   'lstmEncode', 'lstmEncodeAsync', 'matMul', 'matMulAsync', 'adamUpdate', 'adamUpdateAsync',

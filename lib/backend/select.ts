@@ -12,10 +12,14 @@
  * - `cuda`: every LSTM call on the device; refused (DS_UNSUPPORTED, or DS_CUDA when a device is seen but cannot
  *   be used) with the CUDA error when there is no usable device.
  * - `native` / `cpu`: exactly that, or DS_NATIVE_UNAVAILABLE when the addon does not load.
+ *
+ * Precision (`fp32` default, `bf16`: binding.ts Precision) is set on the addon for the whole process. bf16 runs
+ * on the native CPU kernels only: with `auto` it keeps CUDA out (the CUDA kernels are float32), and `cuda` or
+ * `cpu` with bf16 is refused (DS_UNSUPPORTED) rather than silently computing in another precision.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DeepSentryError, invalidParameterError } from '../errors';
-import type { CudaBinding, NativeBinding, NativeCapabilities } from './binding';
+import type { CudaBinding, NativeBinding, NativeCapabilities, Precision } from './binding';
 import { CUDA_BACKEND_NAME, CUDA_MIN_WORK, CudaBackend, registerCudaBackend } from './backend_cuda';
 import { NATIVE_BACKEND_NAME, registerNativeBackend } from './backend_native';
 import { registerAllGradients } from './register_all_gradients';
@@ -24,6 +28,8 @@ import { loadNative, nativeStatus } from './native';
 
 export type BackendChoice = 'auto' | 'native' | 'cuda' | 'cpu';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'native', 'cuda', 'cpu'];
+
+export const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
 
 /** What runs: the CUDA LSTM kernels (+ native CPU kernels), the native CPU kernels, or TypeScript on tfjs cpu. */
 export type BackendKind = 'cuda' | 'native' | 'cpu';
@@ -40,6 +46,8 @@ export interface BackendSelection {
   reason: string;
   /** addon capabilities when the addon loaded */
   capabilities: NativeCapabilities | null;
+  /** the precision tier of the products */
+  precision: Precision;
 }
 
 interface NativeProbe {
@@ -110,18 +118,28 @@ export function cudaUnusableReason(caps: NativeCapabilities, deviceCheck?: () =>
 }
 
 /** The backend `choice` gives on a machine described by `m`, or a DeepSentryError saying why it cannot be had. */
-export function decideBackend(choice: BackendChoice, m: MachineProbe): BackendDecision {
+export function decideBackend(choice: BackendChoice, m: MachineProbe, precision: Precision = 'fp32'): BackendDecision {
   if (!BACKEND_CHOICES.includes(choice)) throw invalidParameterError('backend', `one of ${BACKEND_CHOICES.join(', ')}`, choice);
-  if (choice === 'cpu') return { backend: 'cpu', reason: 'requested: pure TypeScript on tfjs-backend-cpu' };
+  if (!PRECISIONS.includes(precision)) throw invalidParameterError('precision', `one of ${PRECISIONS.join(', ')}`, precision);
+  const bf16 = precision === 'bf16';
+  const noBf16 = (what: string) =>
+    new DeepSentryError('DS_UNSUPPORTED', `--precision bf16: ${what}; the bf16 tier runs on the native CPU kernels (--backend native or auto), or use --precision fp32`);
+  if (choice === 'cpu') {
+    if (bf16) throw noBf16('--backend cpu computes in float64/float32 TypeScript');
+    return { backend: 'cpu', reason: 'requested: pure TypeScript on tfjs-backend-cpu' };
+  }
   const caps = m.capabilities;
   if (caps === null) {
     const why = m.nativeError ?? 'the addon did not load';
+    if (bf16) throw noBf16(`the native addon cannot be loaded (${why})`);
     if (choice !== 'auto') {
       throw new DeepSentryError('DS_NATIVE_UNAVAILABLE', `--backend ${choice}: the native addon cannot be loaded (${why}); build it with \`npm run build:native\` or use --backend cpu`);
     }
     return { backend: 'cpu', reason: `native addon unavailable (${why}); using pure TypeScript` };
   }
-  const cpuKernels = `native CPU kernels (${caps.simd}, ${caps.threads} threads)`;
+  const cpuKernels = `native CPU kernels (${caps.simd}, ${caps.threads} threads${bf16 ? `, bf16 products on ${caps.bf16Instructions}` : ''})`;
+  if (bf16 && choice === 'cuda') throw noBf16('the CUDA kernels are float32 only');
+  if (bf16) return { backend: 'native', reason: `${cpuKernels}; CUDA not used: its kernels are float32 only` };
   if (choice === 'native') return { backend: 'native', reason: `${cpuKernels}; CUDA not used (--backend native)` };
   const unusable = cudaUnusableReason(caps, m.deviceCheck);
   const devices = `${caps.cudaDeviceCount} CUDA device(s), runtime ${cudaVersionText(caps.cudaRuntimeVersion)}, driver ${cudaVersionText(caps.cudaDriverVersion)}`;
@@ -146,9 +164,10 @@ const SIMD_NAMES: Record<string, string> = { avx512: 'AVX-512', avx2: 'AVX2', ba
  * not why the faster options did not. A machine without a GPU is the normal case, so CUDA's absence is not
  * mentioned; its details are in `deepsentry info` and in the `reason` (--verbose).
  */
-export function backendSummary(s: Pick<BackendSelection, 'backend' | 'requested' | 'capabilities'>): string {
+export function backendSummary(s: Pick<BackendSelection, 'backend' | 'requested' | 'capabilities'> & { precision?: Precision }): string {
   const c = s.capabilities;
-  const cpu = c ? `CPU kernels, ${SIMD_NAMES[c.simd] ?? c.simd}, ${c.threads} thread${c.threads === 1 ? '' : 's'}` : '';
+  const bf16 = s.precision === 'bf16' && c ? `, bf16 products (${c.bf16Kernels === 'avx512bf16' ? 'AVX512-BF16' : 'emulated: no AVX512-BF16 here, slower than fp32'})` : '';
+  const cpu = c ? `CPU kernels, ${SIMD_NAMES[c.simd] ?? c.simd}, ${c.threads} thread${c.threads === 1 ? '' : 's'}${bf16}` : '';
   if (s.backend === 'cuda') return `CUDA for the LSTM kernels (${c?.cudaDeviceCount ?? '?'} device${c?.cudaDeviceCount === 1 ? '' : 's'}), ${cpu} for the rest`;
   if (s.backend === 'native') return cpu;
   return s.requested === 'cpu' ? 'pure TypeScript kernels (--backend cpu)' : 'pure TypeScript kernels: the native addon did not load (deepsentry info says why)';
@@ -172,10 +191,12 @@ function deviceCheckFor(binding: NativeBinding): () => string | null {
 /**
  * Selects the compute backend for everything that follows (tfjs is process-global), by decideBackend's rule;
  * `native` and `cuda` fail with a DeepSentryError when they cannot be had. `threads` sizes the native thread
- * pool.
+ * pool; `precision` (default fp32) sets the tier of the products for the whole process.
  */
-export function useBackend(choice: BackendChoice = 'auto', options: { threads?: number } = {}): BackendSelection {
+export function useBackend(choice: BackendChoice = 'auto', options: { threads?: number; precision?: Precision } = {}): BackendSelection {
   if (!BACKEND_CHOICES.includes(choice)) throw invalidParameterError('backend', `one of ${BACKEND_CHOICES.join(', ')}`, choice);
+  const precision = options.precision ?? 'fp32';
+  if (!PRECISIONS.includes(precision)) throw invalidParameterError('precision', `one of ${PRECISIONS.join(', ')}`, precision);
   registerAllKernels();
   registerAllGradients();
   const p = choice === 'cpu' ? { binding: null, error: null } : probeNative();
@@ -185,10 +206,12 @@ export function useBackend(choice: BackendChoice = 'auto', options: { threads?: 
     capabilities: p.binding ? p.binding.capabilities() : null,
     nativeError: p.error,
     ...(p.binding ? { deviceCheck: deviceCheckFor(p.binding) } : {}),
-  });
+  }, precision);
+  // the addon's tier follows every selection (an earlier bf16 one does not linger into an fp32 one)
+  if (p.binding) p.binding.setPrecision(precision);
   if (decision.backend === 'cpu' || !p.binding) {
     activate('cpu');
-    current = { requested: choice, backend: 'cpu', tfjsBackend: 'cpu', reason: decision.reason, capabilities: null };
+    current = { requested: choice, backend: 'cpu', tfjsBackend: 'cpu', reason: decision.reason, capabilities: null, precision };
     return current;
   }
   registerNativeBackend(p.binding);
@@ -206,6 +229,6 @@ export function useBackend(choice: BackendChoice = 'auto', options: { threads?: 
     // an explicit request tries the device again even if an earlier auto run fell back from it
     if (choice === 'cuda') be.cudaFailure = null;
   }
-  current = { requested: choice, backend: decision.backend, tfjsBackend: name, reason: decision.reason, capabilities: p.binding.capabilities() };
+  current = { requested: choice, backend: decision.backend, tfjsBackend: name, reason: decision.reason, capabilities: p.binding.capabilities(), precision };
   return current;
 }

@@ -39,7 +39,8 @@ export function lstmArgs(a: LstmImplInput): LstmInputs {
     inputSize: a.inputSize,
     hiddenSize: a.hiddenSize,
     x: a.x,
-    weights: { kernel: a.kernel, recurrentKernel: a.recurrentKernel, bias: a.bias },
+    // tensor storage never changes in place: the bf16 tier may keep its rounded copies (binding.ts LstmWeights)
+    weights: { kernel: a.kernel, recurrentKernel: a.recurrentKernel, bias: a.bias, frozen: true },
     h0: a.h0,
     c0: a.c0,
     lengths: a.lengths,

@@ -8,6 +8,7 @@ export interface GlobalOptions {
   config?: string;
   backend: 'auto' | 'native' | 'cuda' | 'cpu';
   threads?: number;
+  precision: 'fp32' | 'bf16';
   seed: number;
   json: boolean;
   quiet?: boolean;
@@ -24,6 +25,12 @@ export function withGlobalOptions<T>(y: Argv<T>) {
       global: true,
     })
     .option('threads', { type: 'number', describe: 'kernel threads (default: DEEPSENTRY_THREADS or all cores)', global: true })
+    .option('precision', {
+      choices: ['fp32', 'bf16'] as const,
+      default: 'fp32' as const,
+      describe: 'matrix products: fp32, or bf16 operands with fp32 accumulation on the native CPU kernels (AVX512-BF16 where the CPU has it; faster, within 1e-2 of fp32; training with it is mixed precision)',
+      global: true,
+    })
     .option('seed', { type: 'number', default: 42, describe: 'random seed: same seed, same model', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable JSON output', global: true })
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'only errors', global: true })

@@ -1,8 +1,9 @@
 /**
  * What every pipeline command does first: read --config (validated, defaults filled), apply the flags over
- * it, select the compute backend (--backend, --threads) and build the progress reporter (--quiet/--verbose).
+ * it, select the compute backend (--backend, --threads, --precision) and build the progress reporter (--quiet/--verbose).
  */
 import { backendSummary, useBackend, type BackendChoice, type BackendSelection } from '../backend/select';
+import type { Precision } from '../backend/binding';
 import { applyFlags, type ConfigFlags, type PipelineConfig } from '../pipeline/config';
 import type { PipelineReporter } from '../pipeline/train';
 import { loadPipelineConfig } from './config-file';
@@ -13,6 +14,7 @@ export interface SetupArgs extends ConfigFlags {
   config?: string;
   backend: BackendChoice;
   threads?: number;
+  precision?: Precision;
   json: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -29,7 +31,7 @@ export async function setupPipeline(a: SetupArgs): Promise<Setup> {
   const base = await loadPipelineConfig(a.config);
   const { seed, format, trainFraction, session } = a;
   const config = applyFlags(base, { seed, format, trainFraction, session });
-  const backend = useBackend(a.backend, a.threads !== undefined ? { threads: a.threads } : {});
+  const backend = useBackend(a.backend, { ...(a.threads !== undefined ? { threads: a.threads } : {}), ...(a.precision ? { precision: a.precision } : {}) });
   // --json keeps stderr for errors only; progress would interleave with nothing on stdout but is noise for tools.
   const verbosity: Verbosity = a.quiet || a.json ? 'quiet' : a.verbose ? 'verbose' : 'normal';
   const reporter = consoleReporter(verbosity);

@@ -20,6 +20,7 @@ import { useBackend, type BackendChoice, type BackendSelection } from '../backen
 import { ModelScorer, type ModelScorerOptions } from '../live/model_scorer';
 import type { LineScorer } from '../live/types';
 import { WorkerScorer } from '../live/worker';
+import type { Precision } from '../backend/binding';
 import { resolvePipelineConfig, type PipelineConfig } from './config';
 import { ScoringSession, type ScoringSessionOptions } from './session';
 
@@ -46,6 +47,20 @@ export interface LoadOptions {
   backend?: BackendChoice;
   /** native kernel threads */
   threads?: number;
+  /**
+   * precision tier of the matrix products (default fp32): bf16 runs the LSTM and Dense products with bf16
+   * operands and float32 accumulation on the native CPU kernels (README "Precision tiers"); process-wide
+   */
+  precision?: Precision;
+}
+
+/** The LoadOptions fields of `o` (an options object that extends them), for handing on to DeepSentry.load. */
+export function pickLoadOptions(o: LoadOptions): LoadOptions {
+  return {
+    ...(o.backend ? { backend: o.backend } : {}),
+    ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    ...(o.precision ? { precision: o.precision } : {}),
+  };
 }
 
 /** What DeepSentry.scoreLines returns. */
@@ -63,7 +78,7 @@ export interface ScoreLinesResult {
 
 /** Selects the backend once per process unless the caller already did. */
 export function ensureBackend(o: LoadOptions = {}): BackendSelection {
-  return useBackend(o.backend ?? 'auto', o.threads !== undefined ? { threads: o.threads } : {});
+  return useBackend(o.backend ?? 'auto', { ...(o.threads !== undefined ? { threads: o.threads } : {}), ...(o.precision ? { precision: o.precision } : {}) });
 }
 
 export class DeepSentry extends ScoringModel {
@@ -125,8 +140,7 @@ export class DeepSentry extends ScoringModel {
     ensureBackend(options);
     const m = DeepSentry.fromJson(json, weights, path.join(path.resolve(dir), 'model.json'));
     m.directory = path.resolve(dir);
-    if (options.backend !== undefined) m.loadOptions.backend = options.backend;
-    if (options.threads !== undefined) m.loadOptions.threads = options.threads;
+    m.loadOptions = pickLoadOptions(options);
     return m;
   }
 
@@ -221,8 +235,8 @@ export const MODEL_SCORER_MODULE = __filename;
 
 /** The ScorerFactory of lib/live for trained models: loads the model directory and wraps it in the live model scorer. */
 export async function createModelScorer(modelDir: string, options: ModelScorerOptions & LoadOptions = {}): Promise<ModelScorer> {
-  const { backend, threads, ...rest } = options;
-  const model = await DeepSentry.load(modelDir, { ...(backend ? { backend } : {}), ...(threads !== undefined ? { threads } : {}) });
+  const { backend: _backend, threads: _threads, precision: _precision, ...rest } = options;
+  const model = await DeepSentry.load(modelDir, pickLoadOptions(options));
   // Feedback (POST /feedback) learns on a copy of the DeepSentry this function loaded: the scorer only holds it.
   return new ModelScorer(model, { ...rest, learnFeedback: (m, recent, req) => learnRecent(m as DeepSentry, recent, req) });
 }

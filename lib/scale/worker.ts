@@ -35,7 +35,7 @@ import type { MonitorSnapshot } from '../live/monitor';
 import type { MonitorService } from '../live/server';
 import { LiveThreshold, type ThresholdOptions } from '../live/thresholds';
 import { applyContext, eventId, type Alert, type RawLine, type ScorerOptions } from '../live/types';
-import { DeepSentry, type LoadOptions } from '../pipeline/model';
+import { DeepSentry, pickLoadOptions, type LoadOptions } from '../pipeline/model';
 import { ModelScorer } from '../live/model_scorer';
 import { checkModelDir } from '../live/engine';
 import { CheckpointStore } from './checkpoints';
@@ -144,7 +144,7 @@ export class ScaleWorker implements MonitorService {
   static async start(o: ScaleWorkerOptions): Promise<ScaleWorker> {
     checkModelDir(o.model);
     const id = (o.id ?? `${os.hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`).replace(/[^-_A-Za-z0-9]/g, '_');
-    const model = await DeepSentry.load(o.model, { ...(o.backend ? { backend: o.backend } : {}), ...(o.threads !== undefined ? { threads: o.threads } : {}) });
+    const model = await DeepSentry.load(o.model, pickLoadOptions(o));
     const nc = await connectNats(o.nats, `deepsentry worker ${id}`);
     let opened: Opened & { leases: KV; leaseTtlMs: number };
     try {

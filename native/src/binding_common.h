@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "check.h"
+#include "lstm.h"
 
 namespace ds {
 namespace binding {
@@ -66,7 +67,13 @@ Napi::Value async_entry(const Napi::CallbackInfo& info, const char* fn) {
   try {
     return guarded(env, fn, [&]() {
       ArgReader r = ArgReader::from_info(info, fn, ArrayMode::kCopy);
-      return run_async(env, Build(r), fn);
+      Job job = Build(r);
+      // The precision tier is the call's, like its arrays: a setPrecision before the job starts does not reach it.
+      job.compute = [p = precision_active(), compute = std::move(job.compute)]() {
+        PrecisionScope scope(p);
+        compute();
+      };
+      return run_async(env, std::move(job), fn);
     });
   } catch (const Napi::Error& e) {
     auto deferred = Napi::Promise::Deferred::New(env);

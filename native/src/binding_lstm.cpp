@@ -4,6 +4,7 @@
 // typed arrays (sync: no input copies) or into the job's copies of them (async: ArrayMode::kCopy, check.h).
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "binding_common.h"
@@ -46,12 +47,69 @@ void check_budget(ArgReader& r, std::initializer_list<int64_t> float_counts) {
   }
 }
 
-LstmParams read_weights(ArgReader& parent, const char* field, const Dims& d) {
+// The bf16 tier's rounded copies of arrays passed with `frozen: true` (the caller promises they do not change):
+// attached to the typed array itself (napi_wrap, marked with our type tag), so they live and die with it, and
+// reused while the array still has the memory, length and shape they were made from. Two slots: an array may
+// serve as a kernel and as a recurrent kernel (I = H), whose layouts differ.
+constexpr napi_type_tag kBf16Tag = {0x64732d6266313621ULL, 0x726f756e64656421ULL};
+
+struct Bf16Slot {
+  const void* source = nullptr;
+  int64_t length = 0, input = 0, hidden = 0;
+  std::shared_ptr<std::vector<uint32_t>> words;
+};
+struct Bf16Attached {
+  Bf16Slot slot[2];  // [0] as a kernel, [1] as a recurrent kernel
+};
+
+// The attachment of `array`, made when it has none; nullptr when it cannot have one (another addon's wrap).
+Bf16Attached* bf16_attachment(Napi::Env env, napi_value array) {
+  bool ours = false;
+  void* found = nullptr;
+  if (napi_check_object_type_tag(env, array, &kBf16Tag, &ours) == napi_ok && ours)
+    return napi_unwrap(env, array, &found) == napi_ok ? static_cast<Bf16Attached*>(found) : nullptr;
+  auto* fresh = new Bf16Attached();
+  auto finalize = [](napi_env, void* data, void*) { delete static_cast<Bf16Attached*>(data); };
+  if (napi_type_tag_object(env, array, &kBf16Tag) != napi_ok ||
+      napi_wrap(env, array, fresh, finalize, nullptr, nullptr) != napi_ok) {
+    delete fresh;
+    return nullptr;
+  }
+  return fresh;
+}
+
+// The rounded copy of field `field` (its checked view v) as a kernel or a recurrent kernel, or nullptr when it
+// cannot be kept (the call then rounds the weights itself). Sync calls read it while the array, which holds
+// it, is referenced by the arguments; async jobs hold their own reference (JobArrays::copies).
+const uint32_t* bf16_attached(ArgReader& w, const char* field, View<const float> v, const Dims& d, bool recurrent) {
+  Bf16Attached* a = bf16_attachment(w.env(), w.get(field));
+  if (!a) return nullptr;
+  Bf16Slot& s = a->slot[recurrent ? 1 : 0];
+  if (!(s.words && s.source == v.source && s.length == v.length && s.input == d.I && s.hidden == d.H)) {
+    auto words = std::make_shared<std::vector<uint32_t>>(recurrent ? bf16_recurrent_words(d.H) : bf16_kernel_words(d.I, d.H));
+    if (recurrent)
+      bf16_pack_recurrent(v.data, d.H, words->data());
+    else
+      bf16_pack_kernel(v.data, d.I, d.H, words->data());
+    s = {v.source, v.length, d.I, d.H, std::move(words)};
+  }
+  if (w.arrays()) w.arrays()->copies.push_back(s.words);
+  return s.words->data();
+}
+
+// `forward`: the call runs the forward products, which a bf16 copy serves (the backward is float32).
+LstmParams read_weights(ArgReader& parent, const char* field, const Dims& d, bool forward) {
   ArgReader w = parent.object(field);
   LstmParams p;
-  p.kernel = w.f32("kernel", d.I * 4 * d.H, "inputSize*4*hiddenSize").data;
-  p.recurrent = w.f32("recurrentKernel", d.H * 4 * d.H, "hiddenSize*4*hiddenSize").data;
+  View<const float> k = w.f32("kernel", d.I * 4 * d.H, "inputSize*4*hiddenSize");
+  View<const float> r = w.f32("recurrentKernel", d.H * 4 * d.H, "hiddenSize*4*hiddenSize");
+  p.kernel = k.data;
+  p.recurrent = r.data;
   p.bias = w.f32("bias", 4 * d.H, "4*hiddenSize").data;
+  if (w.boolean_or("frozen", false) && forward && precision_active() == Precision::Bf16) {
+    p.bf16_kernel = bf16_attached(w, "kernel", k, d, false);
+    p.bf16_recurrent = p.bf16_kernel ? bf16_attached(w, "recurrentKernel", r, d, true) : nullptr;
+  }
   return p;
 }
 
@@ -110,7 +168,7 @@ void add_weight_grads(Napi::Env env, Napi::Object g, const Dims& d, LstmBackward
 template <class Args>
 Indices read_lstm_inputs(ArgReader& r, const Dims& d, Args& a) {
   a.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
-  a.w = read_weights(r, "weights", d);
+  a.w = read_weights(r, "weights", d, std::is_same<Args, LstmForwardArgs>::value);
   a.h0 = opt_state(r, "h0", d);
   a.c0 = opt_state(r, "c0", d);
   Indices lengths = read_lengths(r, d);
@@ -175,8 +233,8 @@ Job build_lstm_backward(ArgReader& r) {
 template <class Args>
 Indices read_bilstm_inputs(ArgReader& r, const Dims& d, Args& f, Args& b) {
   f.x = b.x = r.f32("x", d.B * d.T * d.I, "batch*steps*inputSize").data;
-  f.w = read_weights(r, "forward", d);
-  b.w = read_weights(r, "backward", d);
+  f.w = read_weights(r, "forward", d, std::is_same<Args, LstmForwardArgs>::value);
+  b.w = read_weights(r, "backward", d, std::is_same<Args, LstmForwardArgs>::value);
   f.h0 = opt_state(r, "h0Fw", d);
   f.c0 = opt_state(r, "c0Fw", d);
   b.h0 = opt_state(r, "h0Bw", d);
@@ -296,9 +354,9 @@ Job build_lstm_encode(ArgReader& r) {
     tokens = copy;
     f.tokens = copy->data();
   }
-  f.w = read_weights(r, "weights", d);
+  f.w = read_weights(r, "weights", d, true);
   LstmEncodeArgs b = f;
-  if (bidirectional) b.w = read_weights(r, "backwardWeights", d);
+  if (bidirectional) b.w = read_weights(r, "backwardWeights", d, true);
   const Indices lengths = read_lengths(r, d);
   f.lengths = b.lengths = ptr(lengths);
   f.reverse = r.boolean_or("reverse", false);

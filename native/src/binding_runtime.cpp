@@ -1,4 +1,5 @@
-// Runtime entry points: capabilities(), setSimdLevel(), setThreads(), and setErrorClass() (binding_common.cpp).
+// Runtime entry points: capabilities(), setSimdLevel(), setPrecision(), setThreads(), and setErrorClass()
+// (binding_common.cpp).
 #include <cmath>
 #include <mutex>
 #include <string>
@@ -42,6 +43,10 @@ Napi::Value capabilities(const Napi::CallbackInfo& info) {
     }
     o.Set("simdSupported", supported);
     o.Set("threads", threads_get());
+    o.Set("precision", precision_active() == Precision::Bf16 ? "bf16" : "fp32");
+    o.Set("bf16Kernels", bf16_kernels_name());
+    o.Set("bf16Instructions", bf16_instructions());
+    o.Set("bf16Hardware", bf16_hardware());
 #ifdef DS_HAVE_CUDA
     cuda::Status st = cuda::status();
     o.Set("cudaCompiled", true);
@@ -88,6 +93,20 @@ Napi::Value set_simd_level(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value set_precision(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, "setPrecision", [&]() -> Napi::Value {
+    Napi::Value v = info.Length() > 0 ? info[0] : env.Undefined();
+    std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+    if (s != "fp32" && s != "bf16") {
+      fail(env, kInvalidArgument, "setPrecision: expected precision to be 'fp32' or 'bf16' but received " + describe(v));
+    }
+    std::unique_lock<std::shared_mutex> lock(config_mutex());  // waits for running async jobs
+    precision_set(s == "bf16" ? Precision::Bf16 : Precision::Fp32);
+    return env.Undefined();
+  });
+}
+
 Napi::Value set_threads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, "setThreads", [&]() -> Napi::Value {
@@ -108,6 +127,7 @@ Napi::Value set_threads(const Napi::CallbackInfo& info) {
 void register_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("capabilities", Napi::Function::New(env, capabilities, "capabilities"));
   exports.Set("setSimdLevel", Napi::Function::New(env, set_simd_level, "setSimdLevel"));
+  exports.Set("setPrecision", Napi::Function::New(env, set_precision, "setPrecision"));
   exports.Set("setThreads", Napi::Function::New(env, set_threads, "setThreads"));
   register_error_class(env, exports);
 }

@@ -32,6 +32,16 @@ bool cpu_has(SimdLevel level) {
   }
 }
 
+bool cpu_has_bf16() {
+#if defined(__x86_64__)
+  // the extensions kernels_bf16_avx512.cpp is compiled with (kernels.cmake), on top of the AVX-512 level's
+  __builtin_cpu_init();
+  return cpu_has(SimdLevel::Avx512) && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
 SimdLevel detect_best() {
   SimdLevel best = SimdLevel::Baseline;
   if (cpu_has(SimdLevel::Avx512))
@@ -50,8 +60,10 @@ SimdLevel detect_best() {
 
 struct State {
   SimdLevel best;
+  bool bf16;
   std::atomic<int> active;
-  State() : best(detect_best()), active((int)best) {}
+  std::atomic<int> precision;
+  State() : best(detect_best()), bf16(cpu_has_bf16()), active((int)best), precision((int)Precision::Fp32) {}
 };
 
 State& state() {
@@ -86,6 +98,26 @@ const kern::Table& active_table() {
     default: return kern::table_baseline;
   }
 }
+
+const kern::Bf16Table& active_bf16_table() {
+#if defined(__x86_64__)
+  if (state().bf16 && simd_active() == SimdLevel::Avx512) return kern::bf16_table_avx512;
+#endif
+  return kern::bf16_table_portable;
+}
+
+// PrecisionScope's override on this thread, or -1
+thread_local int tl_precision = -1;
+
+Precision precision_active() {
+  return tl_precision >= 0 ? (Precision)tl_precision : (Precision)state().precision.load(std::memory_order_relaxed);
+}
+PrecisionScope::PrecisionScope(Precision p) : saved_(tl_precision) { tl_precision = (int)p; }
+PrecisionScope::~PrecisionScope() { tl_precision = saved_; }
+void precision_set(Precision p) { state().precision.store((int)p, std::memory_order_relaxed); }
+bool bf16_hardware() { return state().bf16; }
+const char* bf16_kernels_name() { return active_bf16_table().name; }
+const char* bf16_instructions() { return active_bf16_table().instructions; }
 
 int threads_get() { return pool_threads(); }
 void threads_set(int n) { pool_resize(n); }

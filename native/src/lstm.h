@@ -29,6 +29,31 @@ void simd_set(SimdLevel level);        // precondition: simd_supported(level)
 int threads_get();
 void threads_set(int n);  // n >= 1; DEEPSENTRY_THREADS sets the initial value (default: cores)
 
+// ---- precision tier ---------------------------------------------------------------------------
+// Fp32: every product in float32 (the default). Bf16: the matrix products of lstm_forward, bilstm_forward,
+// lstm_encode, bilstm_encode and sgemm take bfloat16 operands (rounded to nearest even) and accumulate in
+// float32 (kernels/kernels_bf16.h); everything else stays float32, and lstm_backward / bilstm_backward always
+// run in float32. Process-wide like the SIMD level. The bf16 kernels are AVX512-BF16 when the CPU has it and
+// the SIMD level is avx512, else a portable emulation giving the same numbers (slower than float32).
+enum class Precision : int { Fp32 = 0, Bf16 = 1 };
+Precision precision_active();
+void precision_set(Precision p);
+bool bf16_hardware();             // the AVX512-BF16 kernels are compiled in and this CPU has the instructions
+const char* bf16_kernels_name();  // the bf16 kernels the current SIMD level uses: "avx512bf16" | "portable"
+const char* bf16_instructions();  // what computes their products, in words
+// Makes precision_active() return `p` on the calling thread while it lives: an async job runs at the tier its
+// call was made at, whatever precision_set() does before the job starts.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(Precision p);
+  ~PrecisionScope();
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  int saved_;
+};
+
 // ---- LSTM -------------------------------------------------------------------------------------
 struct LstmShape {
   int64_t batch, steps, input, hidden;
@@ -38,7 +63,18 @@ struct LstmParams {
   const float* kernel;     // [I, 4H]
   const float* recurrent;  // [H, 4H]
   const float* bias;       // [4H]
+  // At Precision::Bf16: kernel and recurrent already rounded by bf16_pack_weights (from these very arrays), or
+  // nullptr: the call rounds them itself. Ignored at Fp32.
+  const uint32_t* bf16_kernel = nullptr;     // bf16_kernel_words(I, H)
+  const uint32_t* bf16_recurrent = nullptr;  // bf16_recurrent_words(H)
 };
+
+// The bf16 tier's rounded copies of one direction's kernels, for callers that reuse a weight set over many
+// calls (a trained model): made once, they spare each call a pass over both kernels. Same numbers either way.
+size_t bf16_kernel_words(int64_t input, int64_t hidden);
+size_t bf16_recurrent_words(int64_t hidden);
+void bf16_pack_kernel(const float* kernel, int64_t input, int64_t hidden, uint32_t* dst);
+void bf16_pack_recurrent(const float* recurrent, int64_t hidden, uint32_t* dst);
 
 struct LstmForwardArgs {
   LstmShape s;

@@ -8,6 +8,10 @@
 // Two directions simply contribute tasks to the same job (one per core with two threads). Every output
 // element is computed by one task in an order that does not depend on the number of threads: results are
 // bit-identical for any DEEPSENTRY_THREADS.
+// At Precision::Bf16 the same plan runs the bf16 kernels (kernels/kernels_bf16.h) for both products: the
+// projection GEMM over a rounded (packed) kernel, or for a few rows over the float32 kernel rounded panel by
+// panel, and the recurrence over a rounded recurrent kernel packed once per call (also for one sequence: half
+// the bytes per step); gates, cell state and outputs stay float32.
 #include "lstm.h"
 #include "lstm_plan.h"
 
@@ -34,6 +38,14 @@ struct FwdDir {
   int64_t out_ld;
   // plan
   const Table* tb;
+  struct {
+    const uint32_t *kernel, *recurrent;
+  } bf16_given;                // LstmParams::bf16_kernel, bf16_recurrent
+  const kern::Bf16Table* bt;  // the bf16 kernels, or nullptr at float32
+  const uint32_t *kp16, *rp16;   // bf16: rounded kernel (nullptr: few rows, rounded panel by panel), recurrent
+  uint32_t *kp16_buf, *rp16_buf;  // bf16: where this call rounds them otherwise
+  uint32_t* hb16;                 // bf16: h scratch
+  uint32_t** as16;                // bf16: one A scratch per task
   int Q;            // row chunks: independent tasks
   bool pack_in_task;  // Q == 1: the task packs the weights itself (else the caller did before the job)
   Rows rows;
@@ -52,9 +64,10 @@ struct FwdDir {
 };
 
 // Plans one direction as Q chunks of rows (at most `want`, at least one tile of rows each).
-void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, int want) {
+void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, const kern::Bf16Table* bt, int want) {
   d.G = 4 * d.H;
   d.tb = &tb;
+  d.bt = bt;
   int64_t tiles = (d.B + tb.lmr - 1) / tb.lmr;
   d.Q = (int)(want < tiles ? want : tiles > 0 ? tiles : 1);
   d.pack_in_task = d.Q == 1;
@@ -87,16 +100,30 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, int want) {
     proj_rows = d.nd;
     d.pack_in_task = false;  // the table GEMM runs before the chunks: the caller packs
   }
-  // Packing the weights costs a pass over them; it pays when they are then read many times (many rows).
-  d.kp = proj_rows > 4 * tb.mr ? ar.get<float>(kern::packed_b_floats(tb, d.I, d.G)) : nullptr;
-  // One sequence: each step streams recurrent as it is (kernels_lstm.h lstm_row_gemv), nothing to pack.
-  d.rp = d.B > 1 ? ar.get<float>(kern::lstm_r_floats(tb, d.H)) : nullptr;
-  d.pre = d.B == 1 ? ar.get<float>((size_t)d.G) : nullptr;
+  if (!bt) {
+    // Packing the weights costs a pass over them; it pays when they are then read many times (many rows).
+    d.kp = proj_rows > 4 * tb.mr ? ar.get<float>(kern::packed_b_floats(tb, d.I, d.G)) : nullptr;
+    // One sequence: each step streams recurrent as it is (kernels_lstm.h lstm_row_gemv), nothing to pack.
+    d.rp = d.B > 1 ? ar.get<float>(kern::lstm_r_floats(tb, d.H)) : nullptr;
+    d.pre = d.B == 1 ? ar.get<float>((size_t)d.G) : nullptr;
+  } else {  // bf16: both kernels rounded (the input kernel only for many rows: else panel by panel in the GEMM)
+    const bool given = d.bf16_given.kernel && d.bf16_given.recurrent;  // the caller rounded them: nothing to pack
+    d.kp16_buf = !given && proj_rows > kern::BF16_DIRECT_MAX ? ar.get<uint32_t>(kern::bf16_packed_b_words(d.I, d.G)) : nullptr;
+    d.rp16_buf = given ? nullptr : ar.get<uint32_t>(kern::bf16_lstm_r_words(d.H));
+    d.kp16 = given ? d.bf16_given.kernel : d.kp16_buf;
+    d.rp16 = given ? d.bf16_given.recurrent : d.rp16_buf;
+    d.hb16 = ar.get<uint32_t>(kern::bf16_h_words(d.B, d.H));
+  }
   d.xproj = ar.get<float>((size_t)(proj_rows * d.G));
   d.xl = ar.get<float>((size_t)(proj_rows * d.I));
   // Table slices: a few hundred rows each at least (a slice costs a wake-up and a pass over the packed kernel).
   d.TQ = d.tokens ? (int)(d.nd / 256 < want ? d.nd / 256 : want) : 0;
   if (d.tokens && d.TQ < 1) d.TQ = 1;
+  if (bt) {
+    const int tasks = d.Q > d.TQ ? d.Q : d.TQ;
+    d.as16 = ar.get<uint32_t*>((size_t)tasks);
+    for (int q = 0; q < tasks; q++) d.as16[q] = ar.get<uint32_t>(kern::bf16_a_scratch_words());
+  }
   for (int i = 0; i < 2; i++) {
     d.hb[i] = ar.get<float>((size_t)(d.B * d.s_ld));
     d.cb[i] = ar.get<float>((size_t)(d.B * d.s_ld));
@@ -104,8 +131,31 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, int want) {
 }
 
 void fwd_pack(FwdDir& d) {
+  if (d.bt) {
+    if (d.kp16_buf) d.bt->pack_b(d.kernel, d.G, false, d.I, d.G, d.kp16_buf);
+    if (d.rp16_buf) d.bt->pack_r(d.recurrent, d.H, d.rp16_buf);
+    return;
+  }
   if (d.kp) d.tb->pack_b(d.kernel, d.G, false, d.I, d.G, d.kp);
   if (d.rp) d.tb->pack_r(d.recurrent, d.H, d.rp);
+}
+
+// The input projection of `rows` rows of x (row-major, I wide) into xp, with bf16 operands, by task q.
+void fwd_gemm_bf16(FwdDir& d, int q, int64_t rows, const float* x, float* xp) {
+  kern::Bf16GemmArgs g{};
+  g.m = rows;
+  g.n = d.G;
+  g.k = d.I;
+  g.a = x;
+  g.lda = d.I;
+  g.bp = d.kp16;
+  g.b = d.kernel;
+  g.ldb = d.G;
+  g.bias = d.bias;
+  g.c = xp;
+  g.ldc = d.G;
+  g.a_scratch = d.as16[q];
+  d.bt->gemm(g);
 }
 
 // Slice q of the token table: gather the embedding rows of its distinct tokens, then one GEMM (+ bias). Every
@@ -115,6 +165,7 @@ void fwd_table(FwdDir& d, int q) {
   split_range(d.nd, q, d.TQ, d.tb->mr, m0, m1);
   if (m1 <= m0) return;
   for (int64_t i = m0; i < m1; i++) copy_floats(d.xl + i * d.I, d.embedding + (int64_t)d.dtok[i] * d.I, d.I);
+  if (d.bt) return fwd_gemm_bf16(d, q, m1 - m0, d.xl + m0 * d.I, d.xproj + m0 * d.G);
   gemm_rows(*d.tb, m1 - m0, d.G, d.I, d.xl + m0 * d.I, d.I, false, d.kp, d.bias, d.xproj + m0 * d.G, d.G, false,
             nullptr, d.kernel, d.G);
 }
@@ -155,7 +206,10 @@ void fwd_chunk(FwdDir& d, int q) {
     xa = d.xl + r0 * T * I;
   }
   float* xp = d.tokens ? d.xproj : d.xproj + r0 * T * G;
-  if (!d.tokens) gemm_rows(tb, (r1 - r0) * T, G, I, xa, I, false, d.kp, d.bias, xp, G, false, nullptr, d.kernel, G);
+  if (!d.tokens && d.bt)
+    fwd_gemm_bf16(d, q, (r1 - r0) * T, xa, xp);
+  else if (!d.tokens)
+    gemm_rows(tb, (r1 - r0) * T, G, I, xa, I, false, d.kp, d.bias, xp, G, false, nullptr, d.kernel, G);
   kern::LstmRecArgs a{};
   set_chunk_rows(a, H, T, d.rows, r0, r1, d.reverse);
   a.rp = d.rp;
@@ -173,7 +227,12 @@ void fwd_chunk(FwdDir& d, int q) {
   a.pre = d.pre;
   a.gates = d.gates;
   a.cells = d.cells;
-  tb.lstm_rec(a);
+  if (d.bt) {
+    kern::Bf16RecArgs ba{a, d.rp16, d.hb16 + r0 * (int64_t)(kern::bf16_h_words(1, H))};
+    d.bt->lstm_rec(ba);
+  } else {
+    tb.lstm_rec(a);
+  }
   for (int64_t r = r0; r < r1; r++) {
     const int64_t b = d.rows.seq[r];
     const int p = d.rows.len[r] & 1;
@@ -195,6 +254,7 @@ FwdDir fwd_common(const Args& a) {
   d.kernel = a.w.kernel;
   d.recurrent = a.w.recurrent;
   d.bias = a.w.bias;
+  d.bf16_given = {a.w.bf16_kernel, a.w.bf16_recurrent};
   d.h0 = a.h0;
   d.c0 = a.c0;
   d.reverse = a.reverse;
@@ -231,6 +291,7 @@ double fwd_flops(const FwdDir& d) { return 2.0 * d.B * d.T * 4 * d.H * (double)(
 // caller never waits for a worker that has not woken (a loaded machine).
 void run_forward(FwdDir* dirs, int ndir) {
   const Table& tb = active_table();
+  const kern::Bf16Table* bt = precision_active() == Precision::Bf16 ? &active_bf16_table() : nullptr;
   Arena& ar = arena();
   double flops = 0;
   for (int i = 0; i < ndir; i++) flops += fwd_flops(dirs[i]);
@@ -238,7 +299,7 @@ void run_forward(FwdDir* dirs, int ndir) {
   const int n = lease.n();
   // Chunks per direction: two directions on two threads need none (one task each).
   const int per_dir = ndir == 2 ? (n + 1) / 2 : n;
-  for (int i = 0; i < ndir; i++) fwd_plan(dirs[i], ar, tb, per_dir);
+  for (int i = 0; i < ndir; i++) fwd_plan(dirs[i], ar, tb, bt, per_dir);
   for (int i = 0; i < ndir; i++)
     if (!dirs[i].pack_in_task) fwd_pack(dirs[i]);
   const int t0 = dirs[0].TQ, ntables = t0 + (ndir == 2 ? dirs[1].TQ : 0);
@@ -254,6 +315,16 @@ void run_forward(FwdDir* dirs, int ndir) {
 }  // namespace
 
 // ---- the API ------------------------------------------------------------------------------------------------
+
+// The layouts fwd_pack rounds into (kernels_bf16.h; the same for every bf16 table).
+size_t bf16_kernel_words(int64_t input, int64_t hidden) { return kern::bf16_packed_b_words(input, 4 * hidden); }
+size_t bf16_recurrent_words(int64_t hidden) { return kern::bf16_lstm_r_words(hidden); }
+void bf16_pack_kernel(const float* kernel, int64_t input, int64_t hidden, uint32_t* dst) {
+  active_bf16_table().pack_b(kernel, 4 * hidden, false, input, 4 * hidden, dst);
+}
+void bf16_pack_recurrent(const float* recurrent, int64_t hidden, uint32_t* dst) {
+  active_bf16_table().pack_r(recurrent, hidden, dst);
+}
 
 // The workspace: the activated gates [B*T, 4H] (i, f, g, o), then the cell states [B*T, H], row b*T+t; rows of
 // steps past a sequence's length are not written.

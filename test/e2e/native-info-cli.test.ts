@@ -49,6 +49,23 @@ describe('deepsentry info (child process)', function () {
     expect(r.stdout).to.match(/^CUDA: +(not compiled in|compiled in; \d+ device)/m);
   });
 
+  it('--precision bf16: the tier and the instructions that compute it; an unknown tier is a usage error', function () {
+    nativeOrSkip(this);
+    const r = cli(['info', '--precision', 'bf16']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/^precision: bf16 /m);
+    expect(r.stdout).to.match(/bf16 products: (AVX512-BF16 \(vcvtne2ps2bf16, vdpbf16ps\)|plain C\+\+)/);
+    expect(r.stdout).to.contain('AMX tiles and CUDA bf16 not implemented');
+    expect(r.stdout).to.match(/^backend: +--backend auto → native: .*bf16 products on/m);
+    const j = JSON.parse(cli(['info', '--json', '--precision', 'bf16']).stdout) as InfoReport;
+    expect(j.capabilities!.precision).to.equal('bf16');
+    expect(j.capabilities!.bf16Kernels).to.equal(j.capabilities!.bf16Hardware && j.capabilities!.simd === 'avx512' ? 'avx512bf16' : 'portable');
+    expect((JSON.parse(cli(['info', '--json']).stdout) as InfoReport).capabilities!.precision).to.equal('fp32');
+    const bad = cli(['info', '--precision', 'fp16']);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/precision.*fp16/s);
+  });
+
   it('with the addon turned off: says so and what still works (exit 0)', () => {
     const r = cli(['info'], { DEEPSENTRY_NATIVE: 'none' });
     expect(r.code, r.stderr).to.equal(0);

@@ -38,6 +38,7 @@ import { skipBecause } from '../support/skip';
 function caps(o: Partial<NativeCapabilities>): NativeCapabilities {
   return {
     version: '0.0.0', simd: 'avx2', simdSupported: ['baseline', 'avx2'], threads: 2, cudaCompiled: true, cudaDeviceCount: 0,
+    precision: 'fp32', bf16Kernels: 'portable', bf16Instructions: 'plain C++', bf16Hardware: false,
     cudaError: null, cudaRuntimeVersion: 13000, cudaDriverVersion: 13000, ...o,
   };
 }

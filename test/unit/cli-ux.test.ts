@@ -97,6 +97,7 @@ describe('minimum-data warnings', () => {
 describe('backend status line', () => {
   const caps = (o: Partial<NativeCapabilities> = {}): NativeCapabilities => ({
     version: '0', simd: 'avx512', simdSupported: ['baseline', 'avx2', 'avx512'], threads: 2, cudaCompiled: true, cudaDeviceCount: 0,
+    precision: 'fp32', bf16Kernels: 'portable', bf16Instructions: 'plain C++', bf16Hardware: false,
     cudaError: 'cudaGetDeviceCount: cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version (35)',
     cudaRuntimeVersion: 13000, cudaDriverVersion: 0, ...o,
   });

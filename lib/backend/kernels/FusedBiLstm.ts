@@ -25,8 +25,9 @@ export function nativeBiLstmArgs(fw: LstmImplInput, bw: LstmImplInput) {
     inputSize: fw.inputSize,
     hiddenSize: fw.hiddenSize,
     x: fw.x,
-    forward: { kernel: fw.kernel, recurrentKernel: fw.recurrentKernel, bias: fw.bias },
-    backward: { kernel: bw.kernel, recurrentKernel: bw.recurrentKernel, bias: bw.bias },
+    // tensor storage never changes in place: the bf16 tier may keep its rounded copies (binding.ts LstmWeights)
+    forward: { kernel: fw.kernel, recurrentKernel: fw.recurrentKernel, bias: fw.bias, frozen: true },
+    backward: { kernel: bw.kernel, recurrentKernel: bw.recurrentKernel, bias: bw.bias, frozen: true },
     h0Fw: fw.h0,
     c0Fw: fw.c0,
     h0Bw: bw.h0,

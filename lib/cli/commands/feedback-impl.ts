@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { createOutputDir } from '../../outdir';
 import { learnNormal, readFeedbackFile, summarizeFeedback } from '../../pipeline/feedback';
-import { DeepSentry } from '../../pipeline/model';
+import { DeepSentry, pickLoadOptions } from '../../pipeline/model';
 import { setupPipeline, withSignals } from '../setup';
 import type { FeedbackArgs } from './feedback';
 
@@ -11,7 +11,7 @@ export async function runFeedback(a: FeedbackArgs): Promise<void> {
   const s = await setupPipeline(a);
   // The marks first (a wrong file fails before anything loads), then the model, then the output location.
   const keys = await readFeedbackFile(a.normal);
-  const model = await DeepSentry.load(a.model, { backend: a.backend, ...(a.threads !== undefined ? { threads: a.threads } : {}) });
+  const model = await DeepSentry.load(a.model, pickLoadOptions(a));
   const out = path.resolve(a.out ?? a.model);
   // Replacing --model in place with its new version is what feedback is for; another existing model needs --force.
   const replaced = out === model.directory ? [] : (await createOutputDir(out, { kind: 'model', ...(a.force ? { force: true } : {}) })).removed;

@@ -2,6 +2,8 @@
  * `deepsentry info`: the native addon's status — where it was loaded from, its version, the SIMD level in use
  * and those supported, kernel threads, whether CUDA was compiled in and the device count or the CUDA error,
  * the CUDA runtime/driver versions. When the addon cannot load: why, how to fix it, and what still works.
+ * The precision tiers: which one runs (--precision) and what computes bf16 products (AVX512-BF16 or the portable
+ * emulation; AMX and CUDA bf16 are not implemented).
  * With --json the same as one object; --threads resizes the kernel pool first (so the report shows it).
  */
 import { loadNative, nativeStatus, describeNativeFailure, type NativeStatus } from '../../backend/native';
@@ -19,11 +21,11 @@ export interface InfoReport extends NativeStatus {
 }
 
 /** The backend `--backend <requested>` selects here, without failing info when it cannot be had. */
-function backendChoice(requested: GlobalOptions['backend']): NonNullable<InfoReport['backend']> {
+function backendChoice(requested: GlobalOptions['backend'], precision: GlobalOptions['precision']): NonNullable<InfoReport['backend']> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { useBackend } = require('../../backend/select') as typeof import('../../backend/select');
   try {
-    const s = useBackend(requested);
+    const s = useBackend(requested, { precision });
     return { requested, picked: s.backend, reason: s.reason };
   } catch (e) {
     return { requested, picked: null, reason: (e as Error).message };
@@ -53,6 +55,8 @@ export function formatInfo(r: InfoReport): string {
   out.push(`version:  ${c.version}`);
   out.push(`SIMD:     ${c.simd} (supported: ${c.simdSupported.join(', ')}; DEEPSENTRY_SIMD lowers the default)`);
   out.push(`threads:  ${c.threads} (--threads or DEEPSENTRY_THREADS)`);
+  out.push(`precision: ${c.precision} (--precision fp32|bf16)`);
+  out.push(`          bf16 products: ${c.bf16Instructions}${c.bf16Hardware ? '' : ' — this CPU (or SIMD level) has no AVX512-BF16: correct but slower than fp32'}; AMX tiles and CUDA bf16 not implemented`);
   if (!c.cudaCompiled) {
     out.push(`CUDA:     not compiled in${c.cudaError ? ` (${c.cudaError})` : ''}`);
   } else {
@@ -68,6 +72,8 @@ export function formatInfo(r: InfoReport): string {
 }
 
 export async function runInfo(argv: GlobalOptions): Promise<void> {
-  const report = { ...infoReport(argv.threads), backend: backendChoice(argv.backend ?? 'auto') };
+  // the backend choice first: it sets the addon's precision, which the report then shows
+  const backend = backendChoice(argv.backend ?? 'auto', argv.precision ?? 'fp32');
+  const report = { ...infoReport(argv.threads), backend };
   process.stdout.write(argv.json ? JSON.stringify(report) + '\n' : formatInfo(report));
 }

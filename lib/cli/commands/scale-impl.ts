@@ -45,6 +45,7 @@ export async function runScaleWorker(a: LiveArgs): Promise<void> {
     fetchBatch: a.maxBatch,
     backend: a.backend,
     ...(a.threads !== undefined ? { threads: a.threads } : {}),
+    precision: a.precision,
     ...(a.idleTimeout !== undefined ? { idleTimeoutMs: a.idleTimeout } : {}),
     maxOpenSessions: a.maxSessions,
     windowLines: Math.max(a.context, 1),

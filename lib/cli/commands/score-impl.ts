@@ -1,4 +1,4 @@
-import { DeepSentry } from '../../pipeline/model';
+import { DeepSentry, pickLoadOptions } from '../../pipeline/model';
 import { checkScoreOutput, scoreLog } from '../../pipeline/score';
 import { setupPipeline } from '../setup';
 import type { ScoreArgs } from './score';
@@ -9,7 +9,7 @@ import { sessionOverrides } from '../options';
 export async function runScore(a: ScoreArgs): Promise<void> {
   const s = await setupPipeline(a);
   // The model first (a bad one is refused before --force touches the output), then the output, then the work.
-  const model = await DeepSentry.load(a.model, { backend: a.backend, ...(a.threads !== undefined ? { threads: a.threads } : {}) });
+  const model = await DeepSentry.load(a.model, pickLoadOptions(a));
   // Session flags override how the model cuts sessions (the model's own settings are its training's).
   const session = sessionOverrides(a);
   if (Object.keys(session).length > 0) {

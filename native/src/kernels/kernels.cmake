@@ -11,21 +11,30 @@ set(DS_KERNEL_SOURCES
   "${DS_SRC}/dispatch.cpp"
   "${DS_SRC}/threadpool.cpp"
   "${DS_SRC}/adam.cpp"
-  "${DS_SRC}/kernels/kernels_baseline.cpp")
+  "${DS_SRC}/kernels/kernels_baseline.cpp"
+  "${DS_SRC}/kernels/kernels_bf16_portable.cpp")
 # adam.cpp: v >= 0, so sqrt needs no errno path, which would keep the loop from vectorising.
 set_source_files_properties("${DS_SRC}/adam.cpp" PROPERTIES COMPILE_OPTIONS "-fno-math-errno")
 # -ffp-contract=fast: a*b+c in lstm_math.h becomes one FMA where the ISA has it (the CUDA compiler does the
 # same by default), whatever -std mode the target uses.
 set_source_files_properties("${DS_SRC}/kernels/kernels_baseline.cpp" PROPERTIES
   COMPILE_OPTIONS "-ffp-contract=fast")
+# The portable bf16 kernels emulate vdpbf16ps one rounding at a time: no contraction (it would fuse the
+# accumulator's addition with the product on an ISA with FMA and change the numbers).
+set_source_files_properties("${DS_SRC}/kernels/kernels_bf16_portable.cpp" PROPERTIES
+  COMPILE_OPTIONS "-ffp-contract=off")
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   list(APPEND DS_KERNEL_SOURCES
     "${DS_SRC}/kernels/kernels_avx2.cpp"
-    "${DS_SRC}/kernels/kernels_avx512.cpp")
+    "${DS_SRC}/kernels/kernels_avx512.cpp"
+    "${DS_SRC}/kernels/kernels_bf16_avx512.cpp")
   set_source_files_properties("${DS_SRC}/kernels/kernels_avx2.cpp" PROPERTIES
     COMPILE_OPTIONS "-mavx2;-mfma;-ffp-contract=fast")
   set_source_files_properties("${DS_SRC}/kernels/kernels_avx512.cpp" PROPERTIES
     COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512dq;-mavx512vl;-mavx2;-mfma;-ffp-contract=fast")
+  # the AVX-512 level's flags plus AVX512-BF16 (dispatch.cpp checks exactly these)
+  set_source_files_properties("${DS_SRC}/kernels/kernels_bf16_avx512.cpp" PROPERTIES
+    COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512dq;-mavx512vl;-mavx512bf16;-mavx2;-mfma;-ffp-contract=off")
 endif()
 find_package(Threads REQUIRED)
 target_link_libraries(deepsentry PRIVATE Threads::Threads)

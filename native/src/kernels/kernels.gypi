@@ -20,6 +20,7 @@
         '../adam.cpp',
         'kernels_baseline.cpp',
       ],
+      'dependencies': ['ds_kernels_bf16_portable'],
       'include_dirs': ['..', '../..'],
       'cflags': ['-fPIC', '-pthread'],
       # -fno-math-errno: adam.cpp's sqrt (of v >= 0) needs no errno path, which would keep it from vectorising
@@ -27,8 +28,17 @@
       'cflags_cc!': ['-fno-exceptions'],
       'link_settings': { 'libraries': ['-pthread'] },
       'conditions': [
-        ['target_arch=="x64"', { 'dependencies': ['ds_kernels_avx2', 'ds_kernels_avx512'] }],
+        ['target_arch=="x64"', { 'dependencies': ['ds_kernels_avx2', 'ds_kernels_avx512', 'ds_kernels_bf16_avx512'] }],
       ],
+    },
+    {
+      # the portable bf16 kernels emulate vdpbf16ps one rounding at a time: no contraction
+      'target_name': 'ds_kernels_bf16_portable',
+      'type': 'static_library',
+      'sources': ['kernels_bf16_portable.cpp'],
+      'include_dirs': ['..', '../..'],
+      'cflags': ['-fPIC'],
+      'cflags_cc': ['-std=gnu++17', '-O3', '-ffp-contract=off'],
     },
   ],
   'conditions': [
@@ -50,6 +60,15 @@
           'cflags': ['-fPIC'],
           'cflags_cc': ['-std=gnu++17', '-O3', '-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl',
                         '-mavx2', '-mfma', '-ffp-contract=fast'],
+        },
+        {
+          'target_name': 'ds_kernels_bf16_avx512',
+          'type': 'static_library',
+          'sources': ['kernels_bf16_avx512.cpp'],
+          'include_dirs': ['..', '../..'],
+          'cflags': ['-fPIC'],
+          'cflags_cc': ['-std=gnu++17', '-O3', '-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl',
+                        '-mavx512bf16', '-mavx2', '-mfma', '-ffp-contract=off'],
         },
       ],
     }],

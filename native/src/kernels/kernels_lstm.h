@@ -3,6 +3,8 @@
 // kernels_sgemm.h (the steps use its gemm), with its constants (LMR, ...) and the DS_* macros already defined.
 #pragma once
 
+#include "kernels/kernels_cell.h"
+
 namespace ds {
 namespace kern {
 namespace DS_ISA_NS {
@@ -61,19 +63,7 @@ DS_INL void lstm_tile(const LstmRecArgs& a, int64_t s, int64_t r0, int64_t j0, i
   }
   for (int i = 0; i < M; i++) {
     const int64_t so = (r0 + i) * a.s_ld + j0;
-    V ig, fg, gg, og, cc, hh;
-    math::cell_forward(acc[i][0], acc[i][1], acc[i][2], acc[i][3], loadu(cp + so), ig, fg, gg, og, cc, hh);
-    storeu(cn + so, cc);
-    storeu(hn + so, hh);
-    if (a.y) store_maybe_n(a.y + row[i] * a.y_ld + j0, hh, nl);
-    if (a.gates) {
-      float* gp = a.gates + row[i] * G + j0;
-      store_maybe_n(gp, ig, nl);
-      store_maybe_n(gp + H, fg, nl);
-      store_maybe_n(gp + 2 * H, gg, nl);
-      store_maybe_n(gp + 3 * H, og, nl);
-    }
-    if (a.cells) store_maybe_n(a.cells + row[i] * H + j0, cc, nl);
+    cell_store(a, row[i], j0, nl, acc[i][0], acc[i][1], acc[i][2], acc[i][3], loadu(cp + so), cn + so, hn + so);
   }
 }
 
@@ -146,20 +136,8 @@ void lstm_row_gemv(const LstmRecArgs& a, int64_t s) {
   }
   for (int64_t j0 = 0; j0 < H; j0 += VW) {
     const int nl = (int)imin(VW, H - j0);
-    V ig, fg, gg, og, cc, hh;
-    math::cell_forward(load_maybe_n(pre + j0, nl), load_maybe_n(pre + H + j0, nl), load_maybe_n(pre + 2 * H + j0, nl),
-                       load_maybe_n(pre + 3 * H + j0, nl), loadu(cp + j0), ig, fg, gg, og, cc, hh);
-    storeu(cn + j0, cc);
-    storeu(hn + j0, hh);
-    if (a.y) store_maybe_n(a.y + row * a.y_ld + j0, hh, nl);
-    if (a.gates) {
-      float* gp = a.gates + row * G + j0;
-      store_maybe_n(gp, ig, nl);
-      store_maybe_n(gp + H, fg, nl);
-      store_maybe_n(gp + 2 * H, gg, nl);
-      store_maybe_n(gp + 3 * H, og, nl);
-    }
-    if (a.cells) store_maybe_n(a.cells + row * H + j0, cc, nl);
+    cell_store(a, row, j0, nl, load_maybe_n(pre + j0, nl), load_maybe_n(pre + H + j0, nl), load_maybe_n(pre + 2 * H + j0, nl),
+               load_maybe_n(pre + 3 * H + j0, nl), loadu(cp + j0), cn + j0, hn + j0);
   }
 }
 

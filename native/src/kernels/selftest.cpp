@@ -1,7 +1,7 @@
 // Self-test and micro-benchmark of the CPU kernels (lstm.h) without Node: every SIMD level the CPU has, 1 and
 // 2 threads, against a float64 reference (the same math as lib/backend/reference.ts).
 //   ds_kernel_selftest            correctness (exit status 1 on any failure)
-//   ds_kernel_selftest bench [baseline|avx2|avx512 [threads [cpu|wall [l1|w1f|train|w2|sgemm]]]]
+//   ds_kernel_selftest bench [baseline|avx2|avx512 [threads [cpu|wall [l1|w1f|train|w2|sgemm [fp32|bf16]]]]]
 //                                 the reference workloads (W1, L1, W2 encoder; bench/workloads.ts); "cpu" times with
 //                                 the thread's CPU time (meaningful with 1 thread on a busy machine)
 // Build: see kernels.cmake (target ds_kernel_selftest).
@@ -14,6 +14,7 @@
 #include <cstring>
 #include <algorithm>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <atomic>
@@ -545,7 +546,9 @@ double median_time(F&& f, int reps, double min_total = 0.3) {
 void bench(const char* only) {
   auto want = [&](const char* w) { return !*only || !std::strcmp(only, w); };
   Rng rng(1);
-  std::printf("simd %s, %d threads\n", simd_name(simd_active()), threads_get());
+  std::printf("simd %s, %d threads, %s products%s\n", simd_name(simd_active()), threads_get(),
+              precision_active() == Precision::Bf16 ? "bf16" : "fp32",
+              precision_active() == Precision::Bf16 ? (std::string(" on ") + bf16_instructions()).c_str() : "");
   // W1: BiLSTM I=128 H=128 T=10 B=256 (+ Dense 256→128 on every step, as a GEMM)
   for (int64_t B : {256, 1}) {
     if (B == 1 ? !want("l1") : !(want("w1f") || want("train"))) continue;
@@ -632,8 +635,9 @@ int main(int argc, char** argv) {
     }
     if (argc > 3) threads_set(std::atoi(argv[3]));
     cpu_clock = argc > 4 && !std::strcmp(argv[4], "cpu");
+    if (argc > 6 && !std::strcmp(argv[6], "bf16")) precision_set(Precision::Bf16);
     if (cpu_clock) std::printf("(thread CPU time)\n");
-    bench(argc > 5 ? argv[5] : "");
+    bench(argc > 5 && std::strcmp(argv[5], "all") ? argv[5] : "");
     return 0;
   }
   verbose = argc > 1 && !std::strcmp(argv[1], "-v");

@@ -1,0 +1,104 @@
+// The bf16 precision tier (lstm.h Precision::Bf16): matrix products with bfloat16 operands and float32
+// accumulation, for the LSTM input projection, the LSTM recurrent product and sgemm (Dense). Everything else
+// (bias, gates, cell state, outputs) stays float32.
+//
+// Arithmetic, exactly that of the AVX512-BF16 instruction vdpbf16ps, which every table here reproduces bit for
+// bit (kernels_bf16_portable.cpp in plain C++, kernels_bf16_avx512.cpp with the instruction):
+//   - operands are rounded float32 → bf16 to nearest, ties to even (vcvtne2ps2bf16: a denormal input becomes
+//     a zero of its sign, a NaN stays a NaN);
+//   - the K axis is taken in pairs (k = 2p, 2p+1; an odd K is padded with a zero); per pair and output,
+//     acc = acc + a[2p+1]·b[2p+1], then acc = acc + a[2p]·b[2p], each a float32 addition rounded to nearest
+//     (the product of two bf16 is exact in float32), denormal results flushed to zero;
+//   - the accumulator starts from the bias (or C when accumulating) and runs over p in increasing order.
+// So each output is the same chain whatever the tiling, the number of threads or the table.
+//
+// Layouts (uint32 = one pair: bf16 of the even k in the low half, of the odd k in the high half):
+//   packed B (bf16_packed_b_words): op(B)[K, N] in blocks of BF16_KC2 pairs; block kb (pairs p0 = kb*KC2 …)
+//     starts at p0*Np (Np = N rounded up to BF16_NR) and holds Np/NR panels of kcb2×NR words, pair (p, j) of
+//     a panel at p*NR + j; columns past N are 0.
+//   packed recurrent (bf16_lstm_r_words): [H/16 blocks][H2 pairs][4 gates][16 units], units past H are 0.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace ds {
+namespace kern {
+
+constexpr int BF16_NR = 64;     // columns of a packed B panel (4 AVX-512 vectors)
+constexpr int BF16_KC2 = 128;   // pairs per K block (256 values of K: a 128×64 panel is 32 KB, L1)
+constexpr int BF16_UNITS = 16;  // hidden units per block of the packed recurrent kernel
+constexpr int64_t BF16_GEMM_MR = 6;       // rows of a gemm tile over packed B (strips start at multiples)
+constexpr int64_t BF16_DIRECT_MAX = 12;   // at most this many rows of A: B rounded panel by panel (Bf16GemmArgs::b)
+
+// float32 → bf16, round to nearest even, as vcvtne2ps2bf16 does it.
+inline uint16_t bf16_round(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  if ((b & 0x7f800000u) == 0) return (uint16_t)((b >> 16) & 0x8000u);  // zero or denormal: signed zero
+  if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40u);  // NaN: quiet
+  b += 0x7fffu + ((b >> 16) & 1u);
+  return (uint16_t)(b >> 16);
+}
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t b = (uint32_t)h << 16;
+  float x;
+  std::memcpy(&x, &b, 4);
+  return x;
+}
+inline uint32_t bf16_pair(float even, float odd) { return (uint32_t)bf16_round(even) | ((uint32_t)bf16_round(odd) << 16); }
+
+inline size_t bf16_packed_b_words(int64_t k, int64_t n) { return (size_t)((k + 1) / 2 * round_up(n, BF16_NR)); }
+inline size_t bf16_lstm_r_words(int64_t hidden) {
+  return (size_t)(round_up(hidden, BF16_UNITS) / BF16_UNITS * ((hidden + 1) / 2) * 4 * BF16_UNITS);
+}
+// The A block a gemm converts at a time (rows × pairs), and the current h of a recurrence (rows × pairs).
+constexpr int64_t BF16_MC = 240;
+inline size_t bf16_a_scratch_words() { return (size_t)(BF16_MC * BF16_KC2); }
+inline size_t bf16_h_words(int64_t rows, int64_t hidden) { return (size_t)(rows * round_up((hidden + 1) / 2, 16)); }
+
+// C (+)= op(A)·op(B) with bf16 operands. B is packed (bp) or, when bp is nullptr, read as float32 from b
+// [k, n] (ldb, not transposed) and rounded one panel at a time into an L1 buffer just before its tiles read it
+// (few rows of A: a separate packing pass and buffer would cost more than the product).
+struct Bf16GemmArgs {
+  int64_t m, n, k;
+  const float* a;
+  int64_t lda;
+  bool trans_a;
+  const uint32_t* bp;
+  const float* b;
+  int64_t ldb;
+  const float* bias;     // [n] when not accumulating, or nullptr
+  float* c;
+  int64_t ldc;
+  bool accumulate;
+  uint32_t* a_scratch;   // bf16_a_scratch_words()
+};
+
+// The fused recurrence of kernels.h (LstmRecArgs, whose rp, r and pre are unused here) on a recurrent kernel
+// packed by Bf16Table::pack_r, with scratch for the bf16 copy of the active rows' h.
+struct Bf16RecArgs {
+  LstmRecArgs rec;
+  const uint32_t* rp;
+  uint32_t* hb;          // bf16_h_words(rows, hidden)
+};
+
+struct Bf16Table {
+  const char* name;          // "avx512bf16" | "portable"
+  const char* instructions;  // what runs the products, for capabilities()
+  void (*pack_b)(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, uint32_t* dst);
+  void (*gemm)(const Bf16GemmArgs& g);
+  void (*pack_r)(const float* r, int64_t hidden, uint32_t* dst);
+  void (*lstm_rec)(const Bf16RecArgs& a);
+};
+
+extern const Bf16Table bf16_table_portable;
+#if defined(__x86_64__)
+extern const Bf16Table bf16_table_avx512;
+#endif
+
+}  // namespace kern
+}  // namespace ds

@@ -1,0 +1,173 @@
+// The bf16 tier on AVX512-BF16 (compiled with -mavx512bf16 and the AVX-512 flags of kernels_avx512.cpp; used
+// only when the CPU has it and the SIMD level is avx512: see dispatch.cpp). vcvtne2ps2bf16 rounds two float32
+// vectors to one vector of bf16, vpermw interleaves them into pairs along K, vdpbf16ps multiplies 16 pairs and
+// accumulates in float32: a 6×64 gemm tile (24 accumulators) and a 6-row × 4-gate recurrent tile, as the
+// float32 kernels (kernels_avx512.cpp) but reading half the bytes of weights. Compiled without FP contraction
+// (kernels.cmake) so that the float32 cell math is the portable emulation's, operation for operation.
+#define DS_ISA_NS isa_bf16_avx512
+#define DS_VW 16
+#include "kernels/kernels_bf16.h"
+#include "simd/vec.h"
+#include "lstm_math.h"
+#include "kernels/kernels_cell.h"
+
+namespace ds {
+namespace kern {
+namespace DS_ISA_NS {
+
+constexpr int GEMM_MR = 6;
+constexpr int REC_MR = 6;
+
+DS_INL __mmask16 mask16(int n) { return (__mmask16)((1u << (n < 0 ? 0 : n > 16 ? 16 : n)) - 1u); }
+
+// 16 floats of row k (lo) and of row k+1 (hi) → 16 pairs (lo[j] in the low half of word j).
+DS_INL __m512i pairs16(__m512 lo, __m512 hi) {
+  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                       21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+}
+
+DS_INL void cvt_pairs16(const float* r0, const float* r1, int nl, uint32_t* dst) {
+  const __mmask16 m = mask16(nl);
+  const __m512 lo = _mm512_maskz_loadu_ps(m, r0);
+  const __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
+  _mm512_storeu_si512(dst, pairs16(lo, hi));
+}
+
+DS_INL void cvt_row(const float* a, int64_t n, uint32_t* dst) {
+  for (int64_t i = 0; i < n; i += 32) {
+    const int64_t rem = n - i;
+    const __m512 lo = _mm512_maskz_loadu_ps(mask16((int)(rem < 16 ? rem : 16)), a + i);
+    const __m512 hi = _mm512_maskz_loadu_ps(mask16((int)(rem - 16 < 16 ? rem - 16 : 16)), a + i + 16);
+    // consecutive values are already pairs: lane p holds values 2p (low) and 2p+1 (high)
+    const __m512i w = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+    const int words = (int)((rem < 32 ? rem : 32) + 1) / 2;
+    _mm512_mask_storeu_epi32(dst + i / 2, mask16(words), w);
+  }
+}
+
+DS_INL __m512 dp(__m512 acc, __m512i a, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
+
+// M rows × 64 columns of C over one packed panel of one K block.
+template <int M>
+DS_INL void tile(int64_t kc2, const uint32_t* a, int64_t lda2, const uint32_t* pan, float* c, int64_t ldc, int ncols,
+                 bool acc_c, const float* bias) {
+  constexpr int NV = BF16_NR / 16;
+  __m512 acc[M][NV];
+  for (int v = 0; v < NV; v++) {
+    const __mmask16 mk = mask16(ncols - v * 16);
+    if (acc_c) {
+      for (int i = 0; i < M; i++) acc[i][v] = _mm512_maskz_loadu_ps(mk, c + i * ldc + v * 16);
+    } else {
+      const __m512 bv = bias ? _mm512_maskz_loadu_ps(mk, bias + v * 16) : _mm512_setzero_ps();
+      for (int i = 0; i < M; i++) acc[i][v] = bv;
+    }
+  }
+  for (int64_t p = 0; p < kc2; p++) {
+    __m512i bv[NV];
+    for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_si512(pan + p * BF16_NR + v * 16);
+    for (int i = 0; i < M; i++) {
+      const __m512i av = _mm512_set1_epi32((int)a[i * lda2 + p]);
+      for (int v = 0; v < NV; v++) acc[i][v] = dp(acc[i][v], av, bv[v]);
+    }
+  }
+  for (int i = 0; i < M; i++)
+    for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(c + i * ldc + v * 16, mask16(ncols - v * 16), acc[i][v]);
+}
+
+void gemm_tile(int m, int64_t kc2, const uint32_t* a, int64_t lda2, const uint32_t* pan, float* c, int64_t ldc, int ncols,
+               bool acc_c, const float* bias) {
+  switch (m) {
+    case 1: tile<1>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
+    case 2: tile<2>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
+    case 3: tile<3>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
+    case 4: tile<4>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
+    case 5: tile<5>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
+    case 6: tile<6>(kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias); break;
+  }
+}
+
+// One step of M rows (from r0) for NB blocks of 16 units (from j0): xproj + h·recurrent in registers, then
+// the cell (lstm_math.h, float32) on the accumulators, as kernels_lstm.h lstm_tile does.
+template <int M, int NB>
+DS_INL void rec_tile(const Bf16RecArgs& A, int64_t s, int64_t r0, int64_t j0, int64_t hld) {
+  const LstmRecArgs& a = A.rec;
+  const int64_t H = a.hidden, G = 4 * H, T = a.steps, H2 = (H + 1) / 2;
+  const bool skip_rec = s == 0 && a.h0_zero;
+  const float* cp = a.c[s & 1];
+  float* hn = a.h[(s + 1) & 1];
+  float* cn = a.c[(s + 1) & 1];
+  int64_t row[M];
+  __m512 acc[M][NB][4];
+  for (int i = 0; i < M; i++) {
+    const int64_t L = a.len[r0 + i], t = a.reverse ? L - 1 - s : s;
+    row[i] = a.seq[r0 + i] * T + t;
+    const int64_t xr = a.xidx ? (int64_t)a.xidx[(r0 + i) * T + t] : (r0 + i) * T + t;
+    const float* xp = a.xproj + xr * G + j0;
+    for (int bk = 0; bk < NB; bk++)
+      for (int g = 0; g < 4; g++)
+        acc[i][bk][g] = _mm512_maskz_loadu_ps(mask16((int)(H - j0 - bk * 16)), xp + g * H + bk * 16);
+  }
+  for (int64_t r = r0 + M; r < r0 + 2 * M && r < a.rows && a.len[r] > s; r++) {  // as lstm_tile: fetch early
+    const int64_t tn = a.reverse ? a.len[r] - 1 - s : s;
+    const float* xn = a.xproj + (a.xidx ? (int64_t)a.xidx[r * T + tn] : r * T + tn) * G + j0;
+    for (int g = 0; g < 4; g++) __builtin_prefetch(xn + g * H);
+  }
+  if (!skip_rec) {
+    const uint32_t* hb[M];
+    for (int i = 0; i < M; i++) hb[i] = A.hb + (r0 + i) * hld;
+    const uint32_t* rpan = A.rp + (j0 / BF16_UNITS) * H2 * 4 * BF16_UNITS;
+    for (int64_t p = 0; p < H2; p++) {
+      for (int bk = 0; bk < NB; bk++) {
+        const uint32_t* w = rpan + (bk * H2 + p) * 4 * BF16_UNITS;
+        __m512i wv[4];
+        for (int g = 0; g < 4; g++) wv[g] = _mm512_loadu_si512(w + g * BF16_UNITS);
+        for (int i = 0; i < M; i++) {
+          const __m512i hv = _mm512_set1_epi32((int)hb[i][p]);
+          for (int g = 0; g < 4; g++) acc[i][bk][g] = dp(acc[i][bk][g], hv, wv[g]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < M; i++)
+    for (int bk = 0; bk < NB; bk++) {
+      const int64_t jj = j0 + bk * 16;
+      const int nl = (int)(H - jj < 16 ? H - jj : 16);
+      const int64_t so = (r0 + i) * a.s_ld + jj;
+      cell_store(a, row[i], jj, nl, V((vf_t)acc[i][bk][0]), V((vf_t)acc[i][bk][1]), V((vf_t)acc[i][bk][2]),
+                 V((vf_t)acc[i][bk][3]), loadu(cp + so), cn + so, hn + so);
+    }
+}
+
+// All active rows of one step: tiles of REC_MR rows per block; a single row (a batch of one, latency) takes
+// four blocks at once so that 16 independent accumulator chains hide the instruction's latency.
+void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld) {
+  const int64_t H = A.rec.hidden, nblk = (H + 15) / 16;
+  for (int64_t jb = 0; jb < nblk;) {
+    const int64_t j0 = jb * 16;
+    if (nact == 1 && jb + 4 <= nblk) {
+      rec_tile<1, 4>(A, s, 0, j0, hld);
+      jb += 4;
+      continue;
+    }
+    int64_t r0 = 0;
+    for (; r0 + REC_MR <= nact; r0 += REC_MR) rec_tile<REC_MR, 1>(A, s, r0, j0, hld);
+    switch (nact - r0) {
+      case 1: rec_tile<1, 1>(A, s, r0, j0, hld); break;
+      case 2: rec_tile<2, 1>(A, s, r0, j0, hld); break;
+      case 3: rec_tile<3, 1>(A, s, r0, j0, hld); break;
+      case 4: rec_tile<4, 1>(A, s, r0, j0, hld); break;
+      case 5: rec_tile<5, 1>(A, s, r0, j0, hld); break;
+    }
+    jb++;
+  }
+}
+
+}  // namespace DS_ISA_NS
+}  // namespace kern
+}  // namespace ds
+
+#define DS_BF16_TABLE bf16_table_avx512
+#define DS_BF16_NAME "avx512bf16"
+#define DS_BF16_INSTRUCTIONS "AVX512-BF16 (vcvtne2ps2bf16, vdpbf16ps)"
+#include "kernels/kernels_bf16_impl.h"
