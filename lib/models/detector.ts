@@ -435,12 +435,13 @@ export class Detector {
 
   /**
    * Feedback that sessions are normal, before fineTune: every target of `sessions` (their lines, and their
-   * ends where `ended`) counts as seen once more in training. A target the detector never saw becomes known
+   * ends where `ended`) counts as seen `times` more times in training. A target the detector never saw becomes known
    * (a class of the softmax), and the rarity of each target is recomputed with its new count — the counts are
    * recovered from the saved rarities (prepare: rarity = −ln((n + ½)/(N + 1)), unseen = −ln(½/(N + 1))).
    * The centre stays: every saved feature row keeps its meaning. Returns how many targets became known.
    */
-  learnTargets(vectors: Float32Array, sessions: readonly ArrayLike<number>[], ended?: readonly boolean[]): number {
+  learnTargets(vectors: Float32Array, sessions: readonly ArrayLike<number>[], ended?: readonly boolean[], times = 1): number {
+    if (!(Number.isInteger(times) && times >= 1)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a positive integer for the times each target counts but received ${String(times)}`);
     if (this.knownCount === 0) throw new DeepSentryError('DS_MODEL', 'the detector is not trained (no known messages)');
     const feats = this.features(vectors);
     const F = this.featureDim;
@@ -462,8 +463,8 @@ export class Detector {
         n.push(0);
         added++;
       }
-      n[k] += ws.counts[i];
-      extra += ws.counts[i];
+      n[k] += times * ws.counts[i];
+      extra += times * ws.counts[i];
     }
     const N1 = total + extra;
     this.rarity = Float32Array.from(n, (c) => -Math.log((c + 0.5) / N1));

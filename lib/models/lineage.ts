@@ -10,7 +10,7 @@ export interface ModelLineage {
   /** the model this one was made from: its version and model.json content checksum */
   parent: { version: number; contentSha256: string | null } | null;
   /** every feedback applied, oldest first */
-  feedback: Array<{ version: number; log: string; source: string | null; sessions: string[]; replaySessions: number; epochs: number; learningRate: number; weight: number; seed: number }>;
+  feedback: Array<{ version: number; log: string; source: string | null; sessions: string[]; replaySessions: number; epochs: number; learningRate: number; weight: number; seen?: number; seed: number }>;
 }
 
 /** The model's lineage from its metrics (a model without one is version 1, the trained one). */

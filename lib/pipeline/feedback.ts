@@ -4,8 +4,8 @@
  *
  *   1. the log the sessions came from is read and cut into sessions with the model's own log configuration
  *      (the code `deepsentry score` uses), and every session is scored (before);
- *   2. the detector counts the marked sessions' messages as seen once more (Detector.learnTargets: a message it
- *      never predicted becomes a class, rarities are recomputed) and is fine-tuned from its current weights on
+ *   2. the detector counts the marked sessions' messages as seen `seen` more times each (Detector.learnTargets:
+ *      a message it never predicted becomes a class, rarities are recomputed) and is fine-tuned from its current weights on
  *      the marked sessions (each repeated `weight` times) mixed with a replay of normal sessions, a few epochs,
  *      seeded. The replay: the model does not store the windows it was trained on (only the message table),
  *      so it replays the same log's sessions that it scores below its threshold — what it already judges
@@ -53,6 +53,15 @@ export interface FeedbackOptions {
   learningRate?: number;
   /** each marked session counts as this many sessions in the fine-tuning (default 2000: windows are weighted by how often they occur, and a replay of thousands of sessions repeats its common windows thousands of times) */
   weight?: number;
+  /**
+   * each message of a marked session counts as seen this many more times in the frequencies behind the
+   * detector's rarity term (default 100). At the default temperature the rarity of a message weighs as much as
+   * the sequence: with 1, a marked re-replication (its `Transmitted block` rare in training) stayed flagged
+   * whatever the fine-tuning did; measured on hdfs-dev (README "False-alarm feedback"): 10 and 100 clear the
+   * same false alarms, 100 loses only the anomalies whose flagged segment is a marked one's, 2000 raises new
+   * false alarms.
+   */
+  seen?: number;
   /** at most this many replayed sessions, a seeded sample when the log has more (default 20000) */
   replay?: number;
   /** seed of the replay sample and the fine-tuning's shuffling (default the model's) */
@@ -63,7 +72,7 @@ export interface FeedbackOptions {
 }
 
 /** The defaults of FeedbackOptions (measured on hdfs-dev, README "False-alarm feedback"). */
-export const FEEDBACK_DEFAULTS = { epochs: 10, learningRate: 3e-3, weight: 2000, replay: 20000 } as const;
+export const FEEDBACK_DEFAULTS = { epochs: 10, learningRate: 3e-3, weight: 2000, seen: 100, replay: 20000 } as const;
 
 
 /** One marked session's scores. */
@@ -262,6 +271,8 @@ function checkFeedbackOptions(o: Omit<FeedbackOptions, 'log'>): void {
   const weight = o.weight ?? FEEDBACK_DEFAULTS.weight;
   const maxReplay = o.replay ?? FEEDBACK_DEFAULTS.replay;
   if (!(Number.isInteger(weight) && weight >= 1)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a positive integer for the feedback weight but received ${String(weight)}`);
+  const seen = o.seen ?? FEEDBACK_DEFAULTS.seen;
+  if (!(Number.isInteger(seen) && seen >= 1)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a positive integer for the feedback's seen count but received ${String(seen)}`);
   if (!(Number.isInteger(maxReplay) && maxReplay >= 0)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a non-negative integer for the replay size but received ${String(maxReplay)}`);
   if (new Set(o.sessions).size === 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', `feedback: no session to learn${o.source ? ` in ${o.source}` : ''}`);
 }
@@ -280,6 +291,7 @@ async function learnSessions(
   const epochs = o.epochs ?? FEEDBACK_DEFAULTS.epochs;
   const learningRate = o.learningRate ?? FEEDBACK_DEFAULTS.learningRate;
   const weight = o.weight ?? FEEDBACK_DEFAULTS.weight;
+  const seen = o.seen ?? FEEDBACK_DEFAULTS.seen;
   const maxReplay = o.replay ?? FEEDBACK_DEFAULTS.replay;
   const seed = o.seed ?? model.config.seed;
   const keys = [...new Set(o.sessions)];
@@ -308,7 +320,7 @@ async function learnSessions(
   const normal = all.filter((s) => !marked.has(s.key) && (before.get(s.key) as number) < t);
   const replay = normal.length > maxReplay ? shuffle(normal.slice(), subSeed(seed, 'feedback-replay')).slice(0, maxReplay) : normal;
   const table = model.messageTable();
-  const newTargets = model.detector.learnTargets(table, mine.map((s) => s.ids), mine.map((s) => s.ended));
+  const newTargets = model.detector.learnTargets(table, mine.map((s) => s.ids), mine.map((s) => s.ended), seen);
   const train = [...replay, ...mine.flatMap((s) => Array.from({ length: weight }, () => s))];
   o.reporter?.stage?.('feedback', `fine-tuning on ${mine.length} marked sessions (×${weight}) and ${replay.length} replayed`);
   const fineTune = await model.detector.fineTune(table, train.map((s) => s.ids), {
@@ -336,7 +348,7 @@ async function learnSessions(
   const lineage: ModelLineage = {
     version: prev.version + 1,
     parent: { version: prev.version, contentSha256: parentSha },
-    feedback: [...prev.feedback, { version: prev.version + 1, log: from, source: o.source ?? null, sessions: keys, replaySessions: replay.length, epochs, learningRate, weight, seed }],
+    feedback: [...prev.feedback, { version: prev.version + 1, log: from, source: o.source ?? null, sessions: keys, replaySessions: replay.length, epochs, learningRate, weight, seen, seed }],
   };
   model.metrics.lineage = lineage;
 
@@ -382,7 +394,7 @@ export function summarizeFeedback(r: FeedbackResult, model: string | null): Feed
   const { fineTune, ...rest } = r;
   const warnings = r.sessions
     .filter((x) => x.after >= r.threshold)
-    .map((x) => `session ${x.session} still scores ${num(x.after)} ≥ the threshold${x.unseenMessages > 0 ? ` (${x.unseenMessages} of its messages were never seen in training: their novelty term stays)` : ''}: more --epochs or --weight, or train again with it`);
+    .map((x) => `session ${x.session} still scores ${num(x.after)} ≥ the threshold${x.unseenMessages > 0 ? ` (${x.unseenMessages} of its messages were never seen in training: their novelty term stays)` : ''}: more --epochs, --weight or --seen, or train again with it`);
   if (r.identical.length > 0) {
     warnings.push(`${r.identical.length} other flagged sessions have a flagged segment that is, message for message, a marked session's: no model of segments can tell them apart, so that segment is cleared in them too: ${listKeys(r.identical.map((x) => `${x.session} (as ${x.as})`))}`);
   }

@@ -27,6 +27,7 @@ export async function runFeedback(a: FeedbackArgs): Promise<void> {
       ...(a.epochs !== undefined ? { epochs: a.epochs } : {}),
       ...(a.learningRate !== undefined ? { learningRate: a.learningRate } : {}),
       ...(a.weight !== undefined ? { weight: a.weight } : {}),
+      ...(a.seen !== undefined ? { seen: a.seen } : {}),
       ...(a.replay !== undefined ? { replay: a.replay } : {}),
     }),
   );

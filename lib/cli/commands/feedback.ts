@@ -14,6 +14,7 @@ export interface FeedbackArgs extends GlobalOptions, ForceOption, AcceptTruncate
   epochs?: number;
   learningRate?: number;
   weight?: number;
+  seen?: number;
   replay?: number;
 }
 
@@ -29,9 +30,10 @@ export const feedbackCommand: CommandModule<object, FeedbackArgs> = {
       .option('epochs', { type: 'number', describe: 'fine-tuning epochs (default 10)' })
       .option('learning-rate', { type: 'number', describe: 'fine-tuning learning rate (default 0.003)' })
       .option('weight', { type: 'number', describe: 'each marked session counts as this many sessions in the fine-tuning (default 2000)' })
+      .option('seen', { type: 'number', describe: "each message of a marked session counts as seen this many more times in the detector's rarity term (default 100)" })
       .option('replay', { type: 'number', describe: 'at most this many normal sessions of the log replayed (default 20000)' })
       .check((argv) => {
-        for (const k of ['epochs', 'weight'] as const) {
+        for (const k of ['epochs', 'weight', 'seen'] as const) {
           const v = argv[k] as number | undefined;
           if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new Error(`Expected a positive integer for --${k} but received ${String(v)}`);
         }
