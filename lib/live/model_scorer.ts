@@ -26,10 +26,17 @@ import { SessionScorer, type OpenSession, type SessionsSnapshot } from './sessio
 import type { EndReason, EventContext, FeedbackRequest, LineScorer, RawLine, ScoredEvent, ScorerOptions } from './types';
 
 /**
- * Learns `req.sessions` (held by `recent`) as normal on a copy of `model` and returns the copy, saved as a new
- * version where the model has a directory (lib/pipeline/feedback.ts learnRecent).
+ * A model that learns feedback: `learnRecent` learns `req.sessions` (held by `recent`) as normal on a copy of
+ * itself and returns the copy, saved as a new version where it has a directory (DeepSentry, lib/pipeline/model.ts,
+ * with lib/pipeline/feedback.ts learnRecent). The scorer holds a ScoringModel; this is how it asks for more.
  */
-export type FeedbackLearner = (model: ScoringModel, recent: RecentSessions, req: FeedbackRequest) => Promise<{ model: ScoringModel; summary: FeedbackSummary }>;
+export interface LearningModel extends ScoringModel {
+  learnRecent(recent: RecentSessions, req: FeedbackRequest): Promise<{ model: ScoringModel; summary: FeedbackSummary }>;
+}
+
+function canLearn(m: ScoringModel): m is LearningModel {
+  return typeof (m as Partial<LearningModel>).learnRecent === 'function';
+}
 
 /** Options of the model scorer. */
 export interface ModelScorerOptions extends ScorerOptions {
@@ -50,14 +57,9 @@ export interface ModelScorerOptions extends ScorerOptions {
   censorEnds?: boolean;
   /**
    * Keep the sessions scored recently (every open one and this many ended ones, lib/live/recent_sessions.ts)
-   * so that `feedback` can learn some of them as normal (with `learnFeedback`). Default 0: none kept, no feedback.
+   * so that `feedback` can learn some of them as normal (the model must be a LearningModel). Default 0: none kept, no feedback.
    */
   feedbackSessions?: number;
-  /**
-   * How `feedback` learns marked sessions as normal on a copy of the model (in this thread only):
-   * lib/pipeline/feedback.ts learnRecent, which createModelScorer passes.
-   */
-  learnFeedback?: FeedbackLearner;
   /**
    * Accept a model whose sessions are count windows. Only for one input read once from its start (`deepsentry
    * score`, the in-process API): a checkpoint does not hold the window count, so the live monitor refuses them.
@@ -176,8 +178,6 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private readonly recent: RecentSessions | null;
   /** a model that learnt feedback, waiting for swapModel */
   private pending: ScoringModel | null = null;
-  /** see ModelScorerOptions.learnFeedback (null: this scorer cannot learn feedback) */
-  private readonly learnFeedback: FeedbackLearner | null;
   /** events of the current call, in order */
   private out: ModelEvent[] = [];
   /** scores of windows already scored, by their ids joined with commas (see finish) */
@@ -225,7 +225,6 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.keyScratch = new Array<number>(W).fill(0);
     const keep = opts.feedbackSessions ?? 0;
     this.recent = keep > 0 ? new RecentSessions({ ...RECENT_DEFAULTS, sessions: keep }) : null;
-    this.learnFeedback = opts.learnFeedback ?? null;
   }
 
   /** The detector's window (W ids). */
@@ -490,10 +489,12 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
    */
   async feedback(req: FeedbackRequest): Promise<FeedbackSummary> {
     if (this.recent === null) throw new DeepSentryError('DS_UNSUPPORTED', 'this scorer keeps no recent sessions (feedbackSessions is 0): nothing to learn from');
-    if (this.learnFeedback === null) throw new DeepSentryError('DS_UNSUPPORTED', 'this scorer was made without a feedback learner (learnFeedback): create it with createModelScorer');
+    const model = this.model;
+    if (!canLearn(model)) throw new DeepSentryError('DS_UNSUPPORTED', "this scorer's model cannot learn feedback: give it a DeepSentry model (DeepSentry.load)");
     if (this.pending !== null) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'a feedback is waiting to be swapped in: call swapModel first');
-    const { model, summary } = await this.learnFeedback(this.model, this.recent, req);
-    this.pending = model;
+    const learnt = await model.learnRecent(this.recent, req);
+    this.pending = learnt.model;
+    const summary = learnt.summary;
     return summary;
   }
 

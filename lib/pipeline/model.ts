@@ -10,7 +10,9 @@ import { resolveLogConfig, type LogConfig } from '../logs/config';
 import { Vocabulary } from '../logs/vocabulary';
 import { Detector, type DetectorConfig } from '../models/detector';
 import { loadModelDir, saveModelDir, type ModelContent, type ModelJson } from '../models/files';
-import { learnRecent } from './feedback';
+import { learnRecent, type FeedbackSummary } from './feedback';
+import type { RecentSessions } from '../live/recent_sessions';
+import type { FeedbackRequest } from '../live/types';
 import type { NamedWeight } from '../models/params';
 import { TextAutoencoder, type TextModelConfig } from '../models/text';
 import { FIRST_ID, ScoringModel, type ModelThresholds } from '../models/scoring';
@@ -116,6 +118,15 @@ export class DeepSentry extends ScoringModel {
   /** Writes the model directory atomically (see lib/models/files.ts). */
   async save(dir: string): Promise<void> {
     await saveModelDir(dir, this.content(), this.weights());
+  }
+
+  /**
+   * Learns `req.sessions` (held by a live scorer's `recent`) as normal on a copy of this model, saved as a new
+   * version to its directory when it has one (lib/pipeline/feedback.ts learnRecent): the model scorer's
+   * `feedback` (POST /feedback) calls it, this model keeps scoring meanwhile.
+   */
+  learnRecent(recent: RecentSessions, req: FeedbackRequest): Promise<{ model: DeepSentry; summary: FeedbackSummary }> {
+    return learnRecent(this, recent, req);
   }
 
   /**
@@ -237,6 +248,5 @@ export const MODEL_SCORER_MODULE = __filename;
 export async function createModelScorer(modelDir: string, options: ModelScorerOptions & LoadOptions = {}): Promise<ModelScorer> {
   const { backend: _backend, threads: _threads, precision: _precision, ...rest } = options;
   const model = await DeepSentry.load(modelDir, pickLoadOptions(options));
-  // Feedback (POST /feedback) learns on a copy of the DeepSentry this function loaded: the scorer only holds it.
-  return new ModelScorer(model, { ...rest, learnFeedback: (m, recent, req) => learnRecent(m as DeepSentry, recent, req) });
+  return new ModelScorer(model, rest);
 }
