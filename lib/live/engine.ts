@@ -12,6 +12,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../errors';
+import type { BackendChoice } from '../backend/select';
+import type { Precision } from '../backend/binding';
 import type { LogConfigOverrides } from '../logs/config';
 import { NoveltyScorer } from './novelty';
 import type { LineScorer, ScorerOptions } from './types';
@@ -32,6 +34,13 @@ export interface EngineOptions extends ScorerOptions {
    * `POST /feedback`): default 20000 (lib/live/recent_sessions.ts RECENT_DEFAULTS); 0 keeps none.
    */
   feedbackSessions?: number;
+  /**
+   * The compute backend, threads and precision the model scorer runs with, in the thread it runs in (the
+   * worker selects its own: `useBackend` of the caller's thread does not reach it). Default `auto`, fp32.
+   */
+  backend?: BackendChoice;
+  threads?: number;
+  precision?: Precision;
 }
 
 /** Builds the scorer for `modelDir` (see the module comment). Fails with DS_MODEL when there is no usable model. */
@@ -64,7 +73,13 @@ async function createModelScorer(modelDir: string, options: EngineOptions): Prom
   if (options.idleTimeoutMs !== undefined) o.idleTimeoutMs = options.idleTimeoutMs;
   if (options.maxOpenSessions !== undefined) o.maxOpenSessions = options.maxOpenSessions;
   if (options.windowLines !== undefined) o.windowLines = options.windowLines;
-  return createPipelineScorer(modelDir, { ...o, feedbackSessions: options.feedbackSessions ?? RECENT_DEFAULTS.sessions });
+  return createPipelineScorer(modelDir, {
+    ...o,
+    feedbackSessions: options.feedbackSessions ?? RECENT_DEFAULTS.sessions,
+    ...(options.backend !== undefined ? { backend: options.backend } : {}),
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.precision !== undefined ? { precision: options.precision } : {}),
+  });
 }
 
 /** A model directory must exist and hold model.json. */

@@ -27,6 +27,17 @@ describe('live monitor with the trained model', function () {
     raw = lines.map((text, i) => ({ seq: i + 1, lineNo: i + 1, offset: 0, text }));
   });
 
+  it('the backend and precision given reach the scorer, in a worker and in this thread', async () => {
+    for (const worker of [true, false]) {
+      // bf16 runs on the native CPU kernels only: the pure TypeScript backend refuses it, which shows the options arrived
+      const err = await createScorer(modelDir, { worker, backend: 'cpu', precision: 'bf16' }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, `worker ${worker}`).to.be.instanceOf(DeepSentryError).with.property('code', 'DS_UNSUPPORTED');
+    }
+  });
+
   it('every score equals its window scored alone (repeated windows are scored once, across calls)', async () => {
     const s = await createModelScorer(modelDir, { idleTimeoutMs: null });
     try {

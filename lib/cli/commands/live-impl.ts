@@ -117,6 +117,9 @@ export async function runLive(a: LiveArgs): Promise<void> {
   const scorer = await createScorer(a.model, {
     scorer: a.scorer,
     worker: a.worker,
+    backend: a.backend,
+    precision: a.precision,
+    ...(a.threads !== undefined ? { threads: a.threads } : {}),
     ...(a.idleTimeout !== undefined ? { idleTimeoutMs: a.idleTimeout } : {}),
     maxOpenSessions: a.maxSessions,
     feedbackSessions: a.feedbackSessions,
