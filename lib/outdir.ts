@@ -63,7 +63,7 @@ export interface OutputPlan {
   force?: boolean;
   /** the command's input paths: never removed; an output that is one of them is an error */
   inputs?: readonly string[];
-  /** the option that names the location, for messages (default '--out') */
+  /** the option that names the location, for messages (default 'outDir') */
   option?: string;
 }
 
@@ -146,7 +146,7 @@ async function modelLocation(dir: string, plan: OutputPlan, what: string, option
   const input = inputWithin(dir, plan.inputs ?? []);
   if (input !== undefined) throw ioError(`${dir} is an input of this command (${input}): it cannot also be its ${what}`);
   if (!plan.force) {
-    throw ioError(`${dir} holds a DeepSentry model from an earlier run (${listNames(entries)}): pass --force to replace it (the old model stays until the new one is complete), or choose another ${option}`);
+    throw ioError(`${dir} holds a DeepSentry model from an earlier run (${listNames(entries)}): pass force: true to replace it (the old model stays until the new one is complete), or choose another ${option}`);
   }
   await checkWritable(path.dirname(dir), `directory of the ${what}`);
   return { dir, earlier: entries, removed: [] };
@@ -181,13 +181,13 @@ async function folderLocation(dir: string, plan: OutputPlan, what: string, optio
   if (!plan.force) {
     throw ioError(
       `${dir} holds an earlier run's output (${listNames(earlier)}${others.length > 0 ? `; and ${others.length} other entr${others.length === 1 ? 'y' : 'ies'}, which DeepSentry leaves alone` : ''}): ` +
-        `pass --force to replace it (only those files are removed), or choose another ${option}`,
+        `pass force: true to replace it (only those files are removed), or choose another ${option}`,
     );
   }
   for (const name of earlier) {
     const p = path.join(dir, name.replace(/\/$/, ''));
     const input = inputWithin(p, plan.inputs ?? []);
-    if (input !== undefined) throw ioError(`${p} is an input of this command (${input}): --force will not remove it; choose another ${option}`);
+    if (input !== undefined) throw ioError(`${p} is an input of this command (${input}): force: true will not remove it; choose another ${option}`);
   }
   for (const name of earlier) {
     const p = path.join(dir, name.replace(/\/$/, ''));
@@ -208,7 +208,7 @@ export async function createOutputDir(dir: string, plan: OutputPlan = {}): Promi
   const target = path.resolve(dir);
   const kind = plan.kind ?? 'folder';
   const what = plan.what ?? (kind === 'model' ? 'model directory' : 'output directory');
-  const option = plan.option ?? '--out';
+  const option = plan.option ?? 'outDir';
   return kind === 'model' ? modelLocation(target, plan, what, option) : folderLocation(target, plan, what, option);
 }
 

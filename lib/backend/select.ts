@@ -123,9 +123,9 @@ export function decideBackend(choice: BackendChoice, m: MachineProbe, precision:
   if (!PRECISIONS.includes(precision)) throw invalidParameterError('precision', `one of ${PRECISIONS.join(', ')}`, precision);
   const bf16 = precision === 'bf16';
   const noBf16 = (what: string) =>
-    new DeepSentryError('DS_UNSUPPORTED', `--precision bf16: ${what}; the bf16 tier runs on the native CPU kernels (--backend native or auto), or use --precision fp32`);
+    new DeepSentryError('DS_UNSUPPORTED', `precision: 'bf16': ${what}; the bf16 tier runs on the native CPU kernels (backend: 'native' or 'auto'), or use precision: 'fp32'`);
   if (choice === 'cpu') {
-    if (bf16) throw noBf16('--backend cpu computes in float64/float32 TypeScript');
+    if (bf16) throw noBf16("backend: 'cpu' computes in float64/float32 TypeScript");
     return { backend: 'cpu', reason: 'requested: pure TypeScript on tfjs-backend-cpu' };
   }
   const caps = m.capabilities;
@@ -133,7 +133,7 @@ export function decideBackend(choice: BackendChoice, m: MachineProbe, precision:
     const why = m.nativeError ?? 'the addon did not load';
     if (bf16) throw noBf16(`the native addon cannot be loaded (${why})`);
     if (choice !== 'auto') {
-      throw new DeepSentryError('DS_NATIVE_UNAVAILABLE', `--backend ${choice}: the native addon cannot be loaded (${why}); build it with \`npm run build:native\` or use --backend cpu`);
+      throw new DeepSentryError('DS_NATIVE_UNAVAILABLE', `backend: '${choice}': the native addon cannot be loaded (${why}); build it with \`npm run build:native\` or use backend: 'cpu'`);
     }
     return { backend: 'cpu', reason: `native addon unavailable (${why}); using pure TypeScript` };
   }
@@ -146,7 +146,7 @@ export function decideBackend(choice: BackendChoice, m: MachineProbe, precision:
   if (choice === 'cuda') {
     if (unusable !== null) {
       const code = caps.cudaCompiled && caps.cudaDeviceCount > 0 ? 'DS_CUDA' : 'DS_UNSUPPORTED';
-      throw new DeepSentryError(code, `--backend cuda: ${unusable}; use --backend native or auto`);
+      throw new DeepSentryError(code, `backend: 'cuda': ${unusable}; use backend: 'native' or 'auto'`);
     }
     return { backend: 'cuda', reason: `requested: every LSTM call on CUDA (${devices}); other kernels on the ${cpuKernels}` };
   }

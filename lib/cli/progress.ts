@@ -6,6 +6,7 @@
  */
 import type { TrainProgress } from '../models/train';
 import type { PipelineReporter } from '../pipeline/train';
+import { flagWording } from './flags';
 
 /** How much to say: quiet = nothing, normal = stages (and the live bar on a TTY), verbose = also a line per epoch. */
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
@@ -54,7 +55,7 @@ export function consoleReporter(verbosity: Verbosity, out: NodeJS.WriteStream = 
     },
     warn(message) {
       endBar();
-      out.write(`deepsentry: warning: ${message}\n`);
+      out.write(`deepsentry: warning: ${flagWording(message)}\n`);
     },
     stageDone(name, seconds, items, unit) {
       endBar();

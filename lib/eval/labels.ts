@@ -61,7 +61,7 @@ export async function loadSessionLabels(file: string): Promise<SessionLabels> {
   } catch (err) {
     // A log with labels in its lines (BGL) passed as a label CSV: say what to do instead.
     if (err instanceof DeepSentryError && /lacks column/.test(err.message)) {
-      throw new DeepSentryError('DS_PARSE', `${err.message.split(' (expected')[0]}: expected a loghub label file with a BlockId,Label header; for labels in a field of each log line (BGL style) use a per-line label field (--label-field)`);
+      throw new DeepSentryError('DS_PARSE', `${err.message.split(' (expected')[0]}: expected a loghub label file with a BlockId,Label header; for labels in a field of each log line (BGL style) use a per-line label field (labelField)`);
     }
     throw err;
   }

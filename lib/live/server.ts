@@ -54,7 +54,7 @@ export interface ServerOptions {
 export function parseListen(arg: string): { host: string; port: number } {
   const m = /^(?:(\[[^\]]+\]|[^:]+):)?(\d{1,5})$/.exec(arg.trim());
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) throw invalidParameterError('--listen', 'HOST:PORT (e.g. 127.0.0.1:9750) or PORT', arg);
+  if (!m || !(port >= 0 && port <= 65535)) throw invalidParameterError('listen address', 'HOST:PORT (e.g. 127.0.0.1:9750) or PORT', arg);
   const host = m[1] ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1';
   return { host, port };
 }

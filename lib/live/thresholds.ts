@@ -120,7 +120,7 @@ export class LiveThreshold {
     if (!Number.isInteger(warm) || warm < 0) throw invalidParameterError('threshold warmup', 'a non-negative integer', warm);
     this.warmup = warm;
     if (this.mode === 'fixed' && this.floor === undefined) {
-      throw new DeepSentryError('DS_CONFIG', "threshold mode 'fixed' needs a saved threshold (the model has none): use --threshold-mode rolling or ewma, or give --threshold");
+      throw new DeepSentryError('DS_CONFIG', "threshold mode 'fixed' needs a saved threshold (the model has none): use threshold.mode 'rolling' or 'ewma', or give threshold.floor");
     }
     this.ring = new Float64Array(this.mode === 'rolling' ? this.window : 0);
     if (this.mode === 'dspot' && opts.spot) {
@@ -287,14 +287,14 @@ export class LiveThreshold {
 
   restore(s: ThresholdSnapshot): void {
     if (!s || s.mode !== this.mode || !Number.isInteger(s.seen) || s.seen < 0) {
-      throw new DeepSentryError('DS_CONFIG', `checkpointed threshold state (mode ${describeMode(s)}) does not match the threshold mode '${this.mode}': delete the state file or use the same --threshold-mode`);
+      throw new DeepSentryError('DS_CONFIG', `checkpointed threshold state (mode ${describeMode(s)}) does not match the threshold mode '${this.mode}': delete the state file or use the same threshold.mode`);
     }
     this.seen = s.seen;
     if (this.mode === 'rolling') {
       const ring = Array.isArray(s.ring) ? s.ring : [];
       const head = s.head ?? ring.length % this.window;
       if (ring.length > this.window || !Number.isInteger(head) || head < 0 || head >= this.window || (ring.length < this.window && head !== ring.length % this.window)) {
-        throw new DeepSentryError('DS_CONFIG', `checkpointed rolling threshold state has ${ring.length} scores for a window of ${this.window}: use the same --window or delete the state file`);
+        throw new DeepSentryError('DS_CONFIG', `checkpointed rolling threshold state has ${ring.length} scores for a window of ${this.window}: use the same threshold.window or delete the state file`);
       }
       this.ring.fill(0);
       ring.forEach((v, i) => (this.ring[i] = v));

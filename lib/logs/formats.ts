@@ -585,10 +585,10 @@ export function parseFormatArg(arg: string): FormatSpec {
     const spec: Extract<FormatSpec, { type: 'json' }> = { type: 'json' };
     for (const kv of arg.slice(5).split(',')) {
       const [k, v] = kv.split('=', 2);
-      if (v === undefined || v === '') throw new DeepSentryError('DS_CONFIG', `Expected key=value in --format ${JSON.stringify(arg)} but received ${JSON.stringify(kv)}`);
+      if (v === undefined || v === '') throw new DeepSentryError('DS_CONFIG', `Expected key=value in the format ${JSON.stringify(arg)} but received ${JSON.stringify(kv)}`);
       if (k === 'message' || k === 'time' || k === 'session' || k === 'label') spec[k] = v;
       else if (k === 'timeFormat') spec.timestampFormat = v;
-      else throw new DeepSentryError('DS_CONFIG', `Unknown key ${JSON.stringify(k)} in --format ${JSON.stringify(arg)} (message, time, timeFormat, session, label)`);
+      else throw new DeepSentryError('DS_CONFIG', `Unknown key ${JSON.stringify(k)} in the format ${JSON.stringify(arg)} (message, time, timeFormat, session, label)`);
     }
     return spec;
   }
@@ -627,7 +627,7 @@ export function detectFormat(sample: string[], opts: FormatOptions, input = 'inp
     const first = sample[0] === undefined ? '(no non-blank line)' : JSON.stringify(sample[0].slice(0, 120));
     throw new DeepSentryError(
       'DS_PARSE',
-      `Cannot detect the log format of ${input} from its first ${sample.length} lines (first: ${first}); pass --format (a built-in name, a loghub format string, regex:… or json:…)`,
+      `Cannot detect the log format of ${input} from its first ${sample.length} lines (first: ${first}); set logs.format (a built-in name, a loghub format string, regex:… or json:…)`,
     );
   }
   return { name: best, spec: BUILTIN_FORMATS[best], scores, sampleSize: sample.length };

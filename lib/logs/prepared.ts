@@ -97,7 +97,7 @@ export interface PreparedManifest {
 
 /**
  * A prepared directory with no session would train nothing and score nothing: no parsed line is a DS_PARSE
- * error (pass --format), parsed lines in no session a DS_CONFIG error naming the session mode and what to
+ * error (set logs.format), parsed lines in no session a DS_CONFIG error naming the session mode and what to
  * change. Both name the inputs.
  */
 function checkSessions(proc: LogProcessor, issues: IssueLog, names: string[], lines: number): void {
@@ -105,16 +105,16 @@ function checkSessions(proc: LogProcessor, issues: IssueLog, names: string[], li
   const what = names.join(', ');
   if (st.parsed === 0) {
     const first = issues.first[0];
-    throw new DeepSentryError('DS_PARSE', `no line of ${what} could be parsed (${lines} lines${first ? `; first: ${first.file}:${first.line}: ${first.message}` : ''}); pass --format`);
+    throw new DeepSentryError('DS_PARSE', `no line of ${what} could be parsed (${lines} lines${first ? `; first: ${first.file}:${first.line}: ${first.message}` : ''}); set logs.format`);
   }
   if (proc.sessions.stats.closed > 0) return;
   const c = proc.config.session;
   const mode = proc.sessionMode;
   const why =
     mode === 'key'
-      ? `the session key pattern /${c.keyPattern}/ matches no message: pass --session-key REGEX that matches one, or --session-mode time or count`
+      ? `the session key pattern /${c.keyPattern}/ matches no message: set logs.session.keyPattern to a regex that matches one, or logs.session.mode "time" or "count"`
       : mode === 'field'
-        ? `no line has the session field ${c.field !== '' ? JSON.stringify(c.field) : '(the format\'s own session key)'}: pass --session-field NAME, or --session-mode time or count`
+        ? `no line has the session field ${c.field !== '' ? JSON.stringify(c.field) : '(the format\'s own session key)'}: set logs.session.field to the field's name, or logs.session.mode "time" or "count"`
         : 'no line could be placed in a session';
   throw new DeepSentryError('DS_CONFIG', `no session in ${what}: ${st.parsed} lines parsed, ${st.unsessioned} in no session (session mode ${mode}): ${why}`);
 }

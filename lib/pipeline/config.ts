@@ -464,13 +464,16 @@ export interface TrainingData {
   distinctMessages: number;
 }
 
+/** Two ways of cutting shorter sessions, as the logs.session settings that give them (the CLI names their flags). */
+export const SHORTER_SESSIONS = 'logs.session { mode: "time", windowMs: 10000 }, or logs.session { mode: "count", windowLines: 20 }';
+
 /** The advice for cutting more sessions out of the same log, by session mode. */
 function moreSessionsAdvice(c: PipelineConfig): string {
   const s = logConfigOf(c).session;
   const mode = s.mode;
-  if (mode === 'time') return `shorter time windows (--session-window, now ${s.windowMs / 1000} s)`;
-  if (mode === 'count') return `shorter count windows (--session-lines, now ${s.windowLines})`;
-  return 'shorter sessions (--session-mode time --session-window 10s, or --session-mode count --session-lines 20)';
+  if (mode === 'time') return `shorter time windows (logs.session.windowMs, now ${s.windowMs} ms)`;
+  if (mode === 'count') return `shorter count windows (logs.session.windowLines, now ${s.windowLines})`;
+  return `shorter sessions (${SHORTER_SESSIONS})`;
 }
 
 /** Warnings, with advice, when a model was trained on less than the minimums above. */
@@ -483,7 +486,7 @@ export function dataWarnings(d: TrainingData, c: PipelineConfig): string[] {
     out.push(`the threshold was fitted on the scores of ${d.heldBackSessions} held-back session${d.heldBackSessions === 1 ? '' : 's'} (fewer than ${MIN_HELD_BACK_SESSIONS}): ${d.heldBackSessions < 2 ? 'it is one score, not a statistic' : 'its spread is too uncertain'}, so which sessions it flags is close to arbitrary; train on more sessions (threshold.holdout ${c.threshold.holdout} of them are held back)`);
   }
   if (d.distinctMessages < MIN_DISTINCT_MESSAGES) {
-    out.push(`the training sessions hold ${d.distinctMessages} distinct message${d.distinctMessages === 1 ? '' : 's'} (fewer than ${MIN_DISTINCT_MESSAGES}): there is little order to learn; check that --format finds the message (<Content>) and that masking does not make every line alike`);
+    out.push(`the training sessions hold ${d.distinctMessages} distinct message${d.distinctMessages === 1 ? '' : 's'} (fewer than ${MIN_DISTINCT_MESSAGES}): there is little order to learn; check that logs.format finds the message (<Content>) and that masking does not make every line alike`);
   }
   return out;
 }

@@ -152,10 +152,10 @@ export async function readFeedbackFile(file: string): Promise<string[]> {
   } catch (e) {
     throw new DeepSentryError('DS_IO', `feedback file ${file}: cannot read it: ${(e as Error).message}`, { cause: e });
   }
-  return parseFeedbackText(text, `--normal ${file}`);
+  return parseFeedbackText(text, `feedback file ${file}`);
 }
 
-/** readFeedbackFile's parser on text already read; `label` names it in errors (`--normal FILE`, `the body`). */
+/** readFeedbackFile's parser on text already read; `label` names it in errors (`feedback file FILE`, `the body`). */
 export function parseFeedbackText(text: string, label: string): string[] {
   const lines = text.split(/\r?\n/);
   const first = lines.findIndex((l) => l.trim() !== '' && !l.trim().startsWith('#'));
@@ -257,7 +257,7 @@ export async function learnNormal(model: DeepSentry, o: FeedbackOptions): Promis
   return learnSessions(model, all, o, path.resolve(o.log), (missing, keys) =>
     new DeepSentryError(
       'DS_INVALID_ARGUMENT',
-      `${o.source ?? 'feedback'}: ${missing.length} of ${keys.length} sessions are not in ${o.log} (cut with the model's session settings): ${listKeys(missing)} (is --log the log the sessions came from?)`,
+      `${o.source ?? 'feedback'}: ${missing.length} of ${keys.length} sessions are not in ${o.log} (cut with the model's session settings): ${listKeys(missing)} (is the log option the log the sessions came from?)`,
     ),
   );
 }
@@ -394,7 +394,7 @@ export function summarizeFeedback(r: FeedbackResult, model: string | null): Feed
   const { fineTune, ...rest } = r;
   const warnings = r.sessions
     .filter((x) => x.after >= r.threshold)
-    .map((x) => `session ${x.session} still scores ${num(x.after)} ≥ the threshold${x.unseenMessages > 0 ? ` (${x.unseenMessages} of its messages were never seen in training: their novelty term stays)` : ''}: more --epochs, --weight or --seen, or train again with it`);
+    .map((x) => `session ${x.session} still scores ${num(x.after)} ≥ the threshold${x.unseenMessages > 0 ? ` (${x.unseenMessages} of its messages were never seen in training: their novelty term stays)` : ''}: more epochs, weight or seen (feedback options), or train again with it`);
   if (r.identical.length > 0) {
     warnings.push(`${r.identical.length} other flagged sessions have a flagged segment that is, message for message, a marked session's: no model of segments can tell them apart, so that segment is cleared in them too: ${listKeys(r.identical.map((x) => `${x.session} (as ${x.as})`))}`);
   }

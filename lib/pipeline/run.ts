@@ -13,7 +13,7 @@ import { configuredFormat } from '../logs/formats';
 import { prepareLogs, readPreparedLines, readPreparedManifest, type PrepareSummary } from '../logs/prepared';
 import { lineLabelsFromFormat, loadSessionLabels, type LineLabels } from '../eval/labels';
 import { runEvaluation, type RunEvaluationResult } from '../eval/run';
-import { dataWarnings, type PipelineConfig, type TrainingData } from './config';
+import { dataWarnings, SHORTER_SESSIONS, type PipelineConfig, type TrainingData } from './config';
 import { describeModel } from './describe';
 import { DeepSentry } from './model';
 import { SCORE_FILES, scoreLog, type ScoreSummary } from './score';
@@ -138,7 +138,7 @@ function requireSessions(n: number, what: string): void {
   if (n < 2) {
     throw new DeepSentryError(
       'DS_INVALID_ARGUMENT',
-      `${what} ${n} session${n === 1 ? '' : 's'} to train on: at least 2 are needed (the threshold is fitted on sessions held back from training), and a useful model needs hundreds; give a longer log or cut shorter sessions (--session-mode time --session-window 10s, or --session-mode count --session-lines 20)`,
+      `${what} ${n} session${n === 1 ? '' : 's'} to train on: at least 2 are needed (the threshold is fitted on sessions held back from training), and a useful model needs hundreds; give a longer log or cut shorter sessions (${SHORTER_SESSIONS})`,
     );
   }
 }
@@ -228,7 +228,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
     // Split by session key (a key's segments, when an idle timeout splits it, stay on one side), keys in time
     // order of their first line.
     const keys = groupByKey(await loadSessions(work)).map((g) => g[0].key);
-    if (keys.length < 3) throw new DeepSentryError('DS_INVALID_ARGUMENT', `${log} has ${keys.length} session(s): run needs at least three (two to train on, one to score); give a longer log or cut shorter sessions (--session-mode time --session-window 10s, or --session-mode count --session-lines 20)`);
+    if (keys.length < 3) throw new DeepSentryError('DS_INVALID_ARGUMENT', `${log} has ${keys.length} session(s): run needs at least three (two to train on, one to score); give a longer log or cut shorter sessions (${SHORTER_SESSIONS})`);
     const nTrain = Math.min(keys.length - 1, Math.max(1, Math.round(keys.length * o.config.run.trainFraction)));
     requireSessions(nTrain, `the first ${o.config.run.trainFraction} of ${log} (run.trainFraction) has`);
     const trainKeys = new Set(keys.slice(0, nTrain));

@@ -44,7 +44,7 @@ export const DEFAULT_PARTITIONS = 12;
 
 /** The topology of stream `name` (letters, digits, `-` and `_`: it names KV buckets too). */
 export function topology(name: string = DEFAULT_STREAM): Topology {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a stream name of letters, digits, '-' or '_' for --stream but received ${JSON.stringify(name)}`);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a stream name of letters, digits, '-' or '_' for stream but received ${JSON.stringify(name)}`);
   const prefix = name.toLowerCase();
   return {
     stream: name,
@@ -81,7 +81,7 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
   try {
     u = new URL(url.includes('://') ? url : `nats://${url}`);
   } catch {
-    throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a NATS URL like nats://127.0.0.1:4222 for --nats but received ${JSON.stringify(url)}`);
+    throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected a NATS URL like nats://127.0.0.1:4222 for nats but received ${JSON.stringify(url)}`);
   }
   try {
     return await connect({ servers: `${u.hostname}:${u.port || '4222'}`, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : {}) });
@@ -105,7 +105,7 @@ export interface Opened {
  */
 export async function openTopology(nc: NatsConnection, topo: Topology, o: { partitions?: number; maxAgeMs?: number } = {}): Promise<Opened> {
   if (o.partitions !== undefined && (!Number.isInteger(o.partitions) || o.partitions < 1 || o.partitions > 4096)) {
-    throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected an integer in 1..4096 for --partitions but received ${String(o.partitions)}`);
+    throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected an integer in 1..4096 for partitions but received ${String(o.partitions)}`);
   }
   const jsm = await jetstreamManager(nc);
   const ensure = async (name: string, subjects: string[], extra: Record<string, unknown>) => {
@@ -131,7 +131,7 @@ export async function openTopology(nc: NatsConnection, topo: Topology, o: { part
     if (e && e.operation === 'PUT') {
       const m = e.json<{ partitions: number }>();
       if (o.partitions !== undefined && m.partitions !== o.partitions) {
-        throw new DeepSentryError('DS_CONFIG', `stream ${topo.stream} has ${m.partitions} partitions, not ${o.partitions}: a stream's partition count is fixed (use another --stream name, or omit --partitions)`);
+        throw new DeepSentryError('DS_CONFIG', `stream ${topo.stream} has ${m.partitions} partitions, not ${o.partitions}: a stream's partition count is fixed (use another stream name, or omit partitions)`);
       }
       partitions = m.partitions;
     } else {

@@ -128,7 +128,7 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
     const b = cli(['publish', 'x.log', '--nats', 'nats://127.0.0.1:1', '--partitions', '0']);
     expect(b.code).to.not.equal(0);
     expect(b.stderr).to.match(/Expected an integer in 1\.\.4096 for --partitions but received 0/);
-    expect(() => topology('bad name!')).to.throw(/--stream/);
+    expect(() => topology('bad name!')).to.throw(/for stream but received/);
   });
 
   describe('with a real nats-server', function () {

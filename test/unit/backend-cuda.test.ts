@@ -76,7 +76,7 @@ describe('CUDA selection', function () {
     expect(d.reason).to.contain(`CUDA not used: no usable CUDA device (${NO_DRIVER})`);
     const e = errorOf(() => decideBackend('cuda', m));
     expect(e.code).to.equal('DS_UNSUPPORTED');
-    expect(e.message).to.contain(NO_DRIVER).and.to.contain('--backend cuda');
+    expect(e.message).to.contain(NO_DRIVER).and.to.contain("backend: 'cuda'");
   });
 
   it('CUDA not compiled in: auto → native saying so; cuda refused', function () {

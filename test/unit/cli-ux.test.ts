@@ -81,7 +81,8 @@ describe('minimum-data warnings', () => {
   it('Spark_2k in time windows (2 sessions, 1 held back) gets one per shortfall, with advice', () => {
     const w = dataWarnings({ sessionKeys: 2, heldBackSessions: 1, distinctMessages: 3 }, applyFlags(c, { session: { mode: 'time' } }));
     expect(w).to.have.length(3);
-    expect(w[0]).to.match(/^trained on 2 sessions \(fewer than 100\): .*shorter time windows \(--session-window, now 60 s\)/);
+    expect(w[0]).to.match(/^trained on 2 sessions \(fewer than 100\): .*shorter time windows \(logs\.session\.windowMs, now 60000 ms\)/);
+    expect(flagWording(w[0])).to.match(/shorter time windows \(--session-window, now 60 s\)/);
     expect(w[1]).to.match(/^the threshold was fitted on the scores of 1 held-back session \(fewer than 20\): it is one score, not a statistic/);
     expect(w[2]).to.match(/^the training sessions hold 3 distinct messages \(fewer than 5\)/);
     expect(dataWarnings({ sessionKeys: 500, heldBackSessions: MIN_HELD_BACK_SESSIONS - 1, distinctMessages: 50 }, c)[0]).to.match(/its spread is too uncertain/);

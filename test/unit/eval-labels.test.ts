@@ -61,7 +61,7 @@ describe('eval labels', () => {
   it('a file that is not a label file says what is expected', async () => {
     await rejects(loadSessionLabels(write('empty.csv', '')), 'DS_PARSE', /empty\.csv is empty/);
     await rejects(loadSessionLabels(write('hdr.csv', 'BlockId,Label\n')), 'DS_PARSE', /hdr\.csv has a header but no label rows/);
-    await rejects(loadSessionLabels(BGL_LOG), 'DS_PARSE', /BGL_2k\.log:1: .*BlockId,Label header.*--label-field/);
+    await rejects(loadSessionLabels(BGL_LOG), 'DS_PARSE', /BGL_2k\.log:1: .*BlockId,Label header.*\(labelField\)/);
     await rejects(loadSessionLabels(write('id.csv', 'Foo,Label\nx,Normal\n')), 'DS_PARSE', /id\.csv:1: .*needs an id column/);
     await rejects(loadSessionLabels(path.join(dir, 'missing.csv')), 'DS_IO', /missing\.csv does not exist/);
   });

@@ -196,7 +196,7 @@ describe('logs: formats', () => {
       json: '{"timestamp":"2026-11-22T00:00:00Z","message":"hello"}',
     };
     for (const [name, line] of Object.entries(samples)) expect(detectFormat([line, line], OPTS).name, name).to.equal(name);
-    expect(() => detectFormat(['just words', 'more words'], OPTS, 'x.log')).to.throw(DeepSentryError, /x\.log.*--format/);
+    expect(() => detectFormat(['just words', 'more words'], OPTS, 'x.log')).to.throw(DeepSentryError, /x\.log.*set logs\.format/);
   });
 });
 
@@ -576,10 +576,10 @@ describe('timestamps a format finds by itself, and sessions that cannot be cut',
     expect(e1.message).to.match(/session mode "time" needs a timestamp on every line, but the loghub lines of .*no-ts\.log carry none \(first parsed line 1, fields Pid, Level\): name the time fields .*logs\.session\.mode "count"/);
     const e2 = await err({ format: fmt, session: { mode: 'key', keyPattern: 'blk_\\d+' } });
     expect(e2.code).to.equal('DS_CONFIG');
-    expect(e2.message).to.match(/no session in .*no-ts\.log: 2 lines parsed, 2 in no session \(session mode key\): the session key pattern \/blk_\\d\+\/ matches no message: pass --session-key/);
+    expect(e2.message).to.match(/no session in .*no-ts\.log: 2 lines parsed, 2 in no session \(session mode key\): the session key pattern \/blk_\\d\+\/ matches no message: set logs\.session\.keyPattern to a regex/);
     const e3 = await err({ format: 'hdfs' });
     expect(e3.code).to.equal('DS_PARSE');
-    expect(e3.message).to.match(/no line of .*no-ts\.log could be parsed \(2 lines; first: .*no-ts\.log:1: .*\); pass --format/);
+    expect(e3.message).to.match(/no line of .*no-ts\.log could be parsed \(2 lines; first: .*no-ts\.log:1: .*\); set logs\.format/);
     // count windows need nothing
     const s = await prepareLogs([p], join(dir, 'no-ts-count'), { format: fmt, session: { mode: 'count', windowLines: 1 } });
     expect(s.sessions).to.equal(2);

@@ -338,7 +338,7 @@ describe('native bf16 precision tier', function () {
     expect(auto.backend).to.equal('native');
     expect(auto.reason).to.match(/CUDA not used: its kernels are float32 only/);
     for (const choice of ['cuda', 'cpu'] as const) {
-      expect(() => decideBackend(choice, probe, 'bf16')).to.throw(DeepSentryError, /--precision bf16/).with.property('code', 'DS_UNSUPPORTED');
+      expect(() => decideBackend(choice, probe, 'bf16')).to.throw(DeepSentryError, /precision: 'bf16'/).with.property('code', 'DS_UNSUPPORTED');
     }
     expect(() => decideBackend('auto', { capabilities: null, nativeError: 'not built' }, 'bf16')).to.throw(/native addon cannot be loaded \(not built\)/);
     expect(() => useBackend('native', { precision: 'half' as Precision })).to.throw(DeepSentryError, /precision/).with.property('code', 'DS_INVALID_ARGUMENT');

@@ -6,6 +6,7 @@ import { loadModelDir, MODEL_JSON } from '../../models/files';
 import type { EvalArgs } from './eval';
 import { reportOutput } from '../output';
 import { describeModel } from '../../pipeline/describe';
+import { flagWording } from '../flags';
 
 /** The saved threshold and configuration of a model directory, as evaluation needs them. */
 export interface ModelInfo {
@@ -75,7 +76,7 @@ export async function runEval(argv: EvalArgs): Promise<void> {
   });
   const m = result.metrics;
   if (argv.json) {
-    process.stdout.write(JSON.stringify({ metrics: m, files, warnings, replaced }) + '\n');
+    process.stdout.write(JSON.stringify({ metrics: m, files, warnings: warnings.map(flagWording), replaced }) + '\n');
     return;
   }
   reportOutput(argv, argv.out, replaced, argv.quiet ? [] : warnings);

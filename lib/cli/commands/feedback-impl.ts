@@ -4,6 +4,7 @@ import { learnNormal, readFeedbackFile, summarizeFeedback } from '../../pipeline
 import { DeepSentry, pickLoadOptions } from '../../pipeline/model';
 import { setupPipeline, withSignals } from '../setup';
 import type { FeedbackArgs } from './feedback';
+import { flagWording } from '../flags';
 
 const num = (x: number) => x.toPrecision(6);
 
@@ -32,7 +33,8 @@ export async function runFeedback(a: FeedbackArgs): Promise<void> {
     }),
   );
   await model.save(out);
-  const { warnings, ...summary } = summarizeFeedback(r, out);
+  const { warnings: apiWarnings, ...summary } = summarizeFeedback(r, out);
+  const warnings = apiWarnings.map(flagWording);
   if (a.json) {
     process.stdout.write(JSON.stringify({ ...summary, warnings, replaced }) + '\n');
     return;

@@ -21,6 +21,7 @@ import type { ThresholdOptions } from '../../live/thresholds';
 import type { Alert } from '../../live/types';
 import type { LiveArgs } from './live';
 import { sessionOverrides } from '../options';
+import { flagWording } from '../flags';
 
 /**
  * `--listen`'s server (lib/live/server.ts) for a monitor or a scale-out worker, with --token (default
@@ -106,7 +107,7 @@ export async function runLive(a: LiveArgs): Promise<void> {
     if (!a.quiet) process.stderr.write(`deepsentry live: ${msg}\n`);
   };
   // Lost or undelivered data is said even with --quiet.
-  const warn = (msg: string) => process.stderr.write(`deepsentry live: warning: ${msg}\n`);
+  const warn = (msg: string) => process.stderr.write(`deepsentry live: warning: ${flagWording(msg)}\n`);
   const sourceName = a.follow ?? (a.input === '-' ? 'stdin' : 'http');
   // How sessions are cut: a trained model fixes it (its training's); the model-free scorer takes the flags.
   const { idleTimeoutMs: _idle, ...session } = sessionOverrides(a);

@@ -4,6 +4,7 @@ import { inputWarnings, prepareLogs, type LogConfigOverrides, type PrepareSummar
 import { reportOutput } from '../output';
 import { sessionOverrides } from '../options';
 import type { PrepareArgs } from './prepare';
+import { flagWording } from '../flags';
 
 /**
  * The `logs` section of a --config file (YAML or JSON), or {} without one. Keys are LogConfig's; flags given
@@ -61,7 +62,7 @@ export async function runPrepare(argv: PrepareArgs): Promise<void> {
   const inputs: (string | NodeJS.ReadableStream)[] = [...(argv.logs ?? [])];
   if (argv.stdin) inputs.push(process.stdin);
   const summary = await prepareLogs(inputs as Parameters<typeof prepareLogs>[0], argv.out, overrides, { force: argv.force === true, acceptTruncated: argv.acceptTruncated === true });
-  const warnings = inputWarnings(summary.issues);
+  const warnings = inputWarnings(summary.issues).map(flagWording);
   if (argv.json) process.stdout.write(JSON.stringify({ ...summary, warnings }) + '\n');
   else if (!argv.quiet) process.stdout.write(human(summary));
   reportOutput(argv, summary.outDir, summary.replaced, warnings);

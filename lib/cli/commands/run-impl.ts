@@ -8,6 +8,7 @@ import { setupPipeline, withSignals } from '../setup';
 import type { RunArgs } from './run';
 import { reportOutput } from '../output';
 import { sessionOverrides } from '../options';
+import { flagWording } from '../flags';
 
 /** The embedded sample shipped in the package: hdfs-dev (real HDFS_v1 lines) and its block labels, gzipped. */
 export function sampleFiles(): { log: string; labels: string } {
@@ -39,7 +40,7 @@ export async function runRun(a: RunArgs): Promise<void> {
     score: r.score,
     metrics: r.evaluation?.result.metrics ?? null,
     files: r.evaluation?.files ?? null,
-    warnings: [...r.warnings, ...r.score.warnings, ...(r.evaluation?.warnings ?? [])],
+    warnings: [...r.warnings, ...r.score.warnings, ...(r.evaluation?.warnings ?? [])].map(flagWording),
     backend: s.backend.backend,
     timings: r.timings,
     /** the whole command, from process start (module loading and backend set-up included) */

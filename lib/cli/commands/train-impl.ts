@@ -3,6 +3,7 @@ import { setupPipeline, withSignals } from '../setup';
 import type { TrainArgs } from './train';
 import { reportOutput } from '../output';
 import { sessionOverrides } from '../options';
+import { flagWording } from '../flags';
 
 export async function runTrain(a: TrainArgs): Promise<void> {
   const s = await setupPipeline({ ...a, session: sessionOverrides(a) });
@@ -19,7 +20,7 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     training: (m.metrics as { training?: unknown }).training,
     backend: s.backend.backend,
     timings: r.timings,
-    warnings: r.warnings,
+    warnings: r.warnings.map(flagWording),
     replaced: r.replaced,
     /** the whole command, from process start (module loading and backend set-up included) */
     seconds: process.uptime(),
@@ -32,5 +33,5 @@ export async function runTrain(a: TrainArgs): Promise<void> {
         (a.normalLabels !== undefined ? `normal-only: trained on the sessions ${a.normalLabels} labels normal\n` : ''),
     );
   }
-  reportOutput(a, r.model.directory ?? a.out, r.replaced, r.warnings);
+  reportOutput(a, r.model.directory ?? a.out, r.replaced, summary.warnings);
 }
