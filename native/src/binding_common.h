@@ -75,6 +75,17 @@ Napi::Value async_entry(const Napi::CallbackInfo& info, const char* fn) {
   }
 }
 
+// Exports NAME and NAMEAsync for one builder.
+template <JobBuilder Build>
+void export_pair(Napi::Env env, Napi::Object exports, const char* name, const char* async_name) {
+  exports.Set(name, Napi::Function::New(
+                        env, [name](const Napi::CallbackInfo& info) { return sync_entry<Build>(info, name); }, name));
+  exports.Set(async_name,
+              Napi::Function::New(
+                  env, [async_name](const Napi::CallbackInfo& info) { return async_entry<Build>(info, async_name); },
+                  async_name));
+}
+
 // Registration lists, one per binding_*.cpp.
 void register_runtime(Napi::Env env, Napi::Object exports);
 void register_lstm(Napi::Env env, Napi::Object exports);

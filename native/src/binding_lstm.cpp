@@ -319,16 +319,6 @@ Job build_lstm_encode(ArgReader& r) {
   return {out, r.arrays(), [f, lengths, tokens]() { lstm_encode(f); }};
 }
 
-template <JobBuilder Build>
-void export_pair(Napi::Env env, Napi::Object exports, const char* name, const char* async_name) {
-  exports.Set(name, Napi::Function::New(
-                        env, [name](const Napi::CallbackInfo& info) { return sync_entry<Build>(info, name); }, name));
-  exports.Set(async_name,
-              Napi::Function::New(
-                  env, [async_name](const Napi::CallbackInfo& info) { return async_entry<Build>(info, async_name); },
-                  async_name));
-}
-
 }  // namespace
 
 void register_lstm(Napi::Env env, Napi::Object exports) {
