@@ -75,6 +75,12 @@ Napi::Value async_entry(const Napi::CallbackInfo& info, const char* fn) {
   }
 }
 
+// The whole call's allocation (outputs, workspace, the kernels' scratch) must fit the per-call budget
+// (kMaxCallBytes); counts are in floats and each was checked against kMaxElements already.
+void check_budget(ArgReader& r, std::initializer_list<int64_t> float_counts);
+// A new zero-filled Float32Array of `length` elements, set as out[key]; returns where the kernels write it.
+float* add_output(Napi::Env env, Napi::Object out, const char* key, int64_t length);
+
 // Exports NAME and NAMEAsync for one builder.
 template <JobBuilder Build>
 void export_pair(Napi::Env env, Napi::Object exports, const char* name, const char* async_name) {

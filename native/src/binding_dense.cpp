@@ -63,15 +63,6 @@ std::shared_ptr<const std::vector<int32_t>> read_indices(ArgReader& r, const cha
   return copy;
 }
 
-// Float counts of one call's allocations (outputs and scratch) against the per-call budget.
-void check_call_floats(ArgReader& r, int64_t floats) {
-  if (floats > kMaxCallBytes / 4) {
-    r.fail_msg(kOutOfRange, "this call would allocate " + std::to_string(floats * 4 / (1 << 20)) +
-                                " MiB (outputs and scratch); at most " + std::to_string(kMaxCallBytes >> 20) +
-                                " MiB is allowed per call");
-  }
-}
-
 Job build_dense_xent(ArgReader& r) {
   Napi::Env env = r.env();
   const int64_t rows = r.integer("rows", 1, kMaxDim), in = r.integer("inSize", 1, kMaxDim),
@@ -80,8 +71,9 @@ Job build_dense_xent(ArgReader& r) {
   const int64_t k_len = checked_product(env, r.fn(), "kernel (inSize*classes)", {in, classes});
   const int64_t l_len = checked_product(env, r.fn(), "the logits (rows*classes)", {rows, classes});
   const bool grad = r.boolean_or("gradient", false);
-  // logits, the packed kernel (and kernelᵀ), the loss; training: dx, dkernel, dbias and the per-block bias sums
-  check_call_floats(r, l_len + 2 * k_len + 64 * (in + classes) + rows + (grad ? x_len + k_len + classes + l_len / 6 : 0));
+  // logits, the packed kernel (and kernelᵀ), the loss; training: dx, dkernel (and its transpose), dbias and
+  // the per-block bias sums
+  check_budget(r, {l_len, 2 * k_len, 64 * (in + classes), rows, grad ? x_len + 2 * k_len + classes + l_len / 6 : 0});
   DenseXentArgs a{};
   a.rows = rows;
   a.in = in;
@@ -99,16 +91,11 @@ Job build_dense_xent(ArgReader& r) {
   r.verify_inputs();
 
   Napi::Object out = Napi::Object::New(env);
-  auto add = [&](const char* key, int64_t length) {
-    OutF32 o = new_f32(env, length);
-    out.Set(key, o.array);
-    return o.data;
-  };
-  a.loss = add("loss", rows);
+  a.loss = add_output(env, out, "loss", rows);
   if (grad) {
-    a.dx = add("dx", x_len);
-    a.dkernel = add("dKernel", k_len);
-    a.dbias = add("dBias", classes);
+    a.dx = add_output(env, out, "dx", x_len);
+    a.dkernel = add_output(env, out, "dKernel", k_len);
+    a.dbias = add_output(env, out, "dBias", classes);
   }
   return {out, r.arrays(), [a, labels]() { dense_softmax_xent(a); }};
 }
@@ -119,7 +106,7 @@ Job build_scatter_add(ArgReader& r) {
                 num_rows = r.integer("numRows", 1, kMaxDim);
   const int64_t x_len = checked_product(env, r.fn(), "x (rows*cols)", {rows, cols});
   const int64_t o_len = checked_product(env, r.fn(), "the result (numRows*cols)", {num_rows, cols});
-  check_call_floats(r, o_len);
+  check_budget(r, {o_len});
   const float* x = r.f32("x", x_len, "rows*cols").data;
   auto idx = read_indices(r, "indices", rows, "rows", num_rows, "numRows");
   r.verify_inputs();

@@ -34,18 +34,6 @@ Dims read_dims(ArgReader& r) {
   return d;
 }
 
-// The whole call's allocation (outputs, workspace, and the kernels' B*T*4H projection scratch) must fit the
-// per-call budget; counts are in floats and each was checked against kMaxElements already.
-void check_budget(ArgReader& r, std::initializer_list<int64_t> float_counts) {
-  int64_t total = 0;
-  for (int64_t c : float_counts) total += c;
-  if (total > kMaxCallBytes / 4) {
-    r.fail_msg(kOutOfRange, "this call would allocate " + std::to_string(total * 4 / (1 << 20)) +
-                                " MiB (outputs, workspace and scratch); at most " +
-                                std::to_string(kMaxCallBytes >> 20) + " MiB is allowed per call");
-  }
-}
-
 LstmParams read_weights(ArgReader& parent, const char* field, const Dims& d) {
   ArgReader w = parent.object(field);
   LstmParams p;
@@ -88,13 +76,6 @@ int64_t workspace_floats(ArgReader& r, const Dims& d) {
                                 std::to_string(kMaxElements) + " are allowed");
   }
   return static_cast<int64_t>(n);
-}
-
-// A new zero-filled Float32Array of `length` elements, set as out[key]; returns where the kernels write it.
-float* add_output(Napi::Env env, Napi::Object out, const char* key, int64_t length) {
-  OutF32 o = new_f32(env, length);
-  out.Set(key, o.array);
-  return o.data;
 }
 
 // One direction's weight gradients as fields of g: the result itself for one direction, result.forward or
