@@ -246,17 +246,14 @@ async function peerFactory(peer: PeerId): Promise<{ factory: Factory; info: obje
     };
   }
   const lstm = backend === 'deepsentry' ? 'fused' : 'ops';
-  // DeepSentry's backend trains the embedding through tf.gather: its gradient is the addon's scatter-add
-  const mode = backend === 'wasm' ? 'frozen' : backend === 'deepsentry' ? 'gather' : 'onehot';
+  const mode = backend === 'wasm' ? 'frozen' : 'onehot';
   return {
     info,
     factory: {
       w1: (s) => new tfjs.TfjsW1(s, initW1Params(s, SEED.w1Params), makeW1Batch(s, SEED.w1Batch), lstm),
       w2: (s) => new tfjs.TfjsW2(s, initW2Params(s, SEED.w2Params), makeW2Batch(s, SEED.w2Batch), mode, lstm),
       w2TrainNote:
-        mode === 'gather'
-          ? undefined
-          : mode === 'frozen'
+        mode === 'frozen'
           ? 'embedding frozen: tfjs-wasm has no UnsortedSegmentSum, so it cannot train an Embedding'
           : "embedding trained as oneHot(ids)·E (same function): the gather gradient of tfjs' cpu kernels (UnsortedSegmentSum) takes ~2 min per lookup at this size, oneHot·E ~4 s",
     },
