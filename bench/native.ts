@@ -1,8 +1,9 @@
 /**
  * W1 and W2 on the native kernels, called directly through the addon (lib/backend/binding.ts): the LSTM
- * passes via bilstmForward/lstmForward/lstmEncode and bilstmBackward/lstmBackward, the Dense layers and their
- * gradients via matMul, and in TypeScript loops only what is O(elements): bias adds, the loss and its
- * gradient, the embedding gather/scatter and the Adam update. A complete training step on the native kernels,
+ * passes via bilstmForward/lstmForward/lstmEncode and bilstmBackward/lstmBackward, W1's Dense layer and its
+ * gradients via matMul, W2's output layer with its softmax cross-entropy and gradients via denseSoftmaxXent,
+ * its embedding gradient via scatterAddRows, the Adam update via adamUpdate; in TypeScript loops only what is
+ * O(elements) and small: W1's bias add and MSE, the embedding gather. A complete training step on the native kernels,
  * the same function as the tfjs peers (bench/peers/tfjs.ts).
  */
 import type { NativeBinding } from '../lib/backend/binding';
@@ -168,6 +169,8 @@ export class NativeW2 implements W2Impl {
   /** as NativeW1's: the encoder weights are frozen until the first training step */
   private frozen = true;
   private readonly din: Int32Array;
+  /** 1/(B·T) for every token: the loss is the mean over tokens */
+  private readonly rowWeights: Float32Array;
 
   constructor(
     private readonly nb: NativeBinding,
@@ -178,6 +181,7 @@ export class NativeW2 implements W2Impl {
     this.p = cloneArrays(params);
     this.adam = new Adam(nb, w2ParamList(this.p));
     this.din = decoderInputs(batch.tokens, s.batch, s.steps);
+    this.rowWeights = new Float32Array(s.batch * s.steps).fill(1 / (s.batch * s.steps));
   }
 
   private dims(): { batch: number; steps: number; inputSize: number; hiddenSize: number } {
@@ -204,8 +208,9 @@ export class NativeW2 implements W2Impl {
   }
 
   /**
-   * Forward of the autoencoder; with `grad`, also the whole backward pass. Softmax cross-entropy over
-   * [B·T, V] logits (rows b·T + t, batch-major as the LSTM output), mean over the B·T tokens.
+   * Forward of the autoencoder; with `grad`, also the whole backward pass. The output layer and its softmax
+   * cross-entropy over the [B·T, V] logits (rows b·T + t, batch-major as the LSTM output), mean over the B·T
+   * tokens, are one denseSoftmaxXent call: the logits never leave the addon.
    */
   private run(grad: boolean): { loss: number; grads?: NamedArrays } {
     const { batch: B, steps: T, vocab: V, embedding: E, hidden: H } = this.s;
@@ -215,46 +220,20 @@ export class NativeW2 implements W2Impl {
     const xd = this.gather(this.din);
     const enc = this.nb.lstmForward({ ...this.dims(), x: xe, weights: this.p.encoder, training: grad });
     const dec = this.nb.lstmForward({ ...this.dims(), x: xd, weights: this.p.decoder, h0: enc.h, c0: enc.c, training: grad });
-    const logits = this.nb.matMul({ a: dec.y, b: this.p.dense.kernel, m: rows, k: H, n: V });
-    // One pass per row over the [B·T, V] logits does the bias add, the softmax, the loss and (training) turns
-    // the row into dlogits = (softmax − onehot) / rows in place while summing the bias gradient: these
-    // O(B·T·V) loops are the TypeScript share of the step, so every extra pass costs (Math.exp dominates).
-    const bias = this.p.dense.bias;
-    const dDenseB = new Float32Array(V);
+    const out = this.nb.denseSoftmaxXent({
+      rows,
+      inSize: H,
+      classes: V,
+      x: dec.y,
+      kernel: this.p.dense.kernel,
+      bias: this.p.dense.bias,
+      labels: tokens,
+      weights: this.rowWeights,
+      gradient: grad,
+    });
     let loss = 0;
-    const inv = 1 / rows;
-    for (let r = 0; r < rows; r++) {
-      const o = r * V;
-      let max = -Infinity;
-      for (let j = 0; j < V; j++) {
-        const v = logits[o + j] + bias[j];
-        logits[o + j] = v;
-        if (v > max) max = v;
-      }
-      let sum = 0;
-      for (let j = 0; j < V; j++) {
-        const e = Math.exp(logits[o + j] - max);
-        logits[o + j] = e;
-        sum += e;
-      }
-      const label = tokens[r];
-      loss -= Math.log(logits[o + label] / sum);
-      if (grad) {
-        const k = inv / sum;
-        for (let j = 0; j < V; j++) {
-          const d = logits[o + j] * k;
-          logits[o + j] = d;
-          dDenseB[j] += d;
-        }
-        logits[o + label] -= inv;
-        dDenseB[label] -= inv;
-      }
-    }
-    loss *= inv;
+    for (let r = 0; r < rows; r++) loss += out.loss[r];
     if (!grad) return { loss };
-    const dlogits = logits;
-    const dDenseK = this.nb.matMul({ a: dec.y, b: dlogits, m: H, k: rows, n: V, transposeA: true });
-    const dy = this.nb.matMul({ a: dlogits, b: this.p.dense.kernel, m: rows, k: V, n: H, transposeB: true });
     const gd = this.nb.lstmBackward({
       ...this.dims(),
       x: xd,
@@ -263,7 +242,7 @@ export class NativeW2 implements W2Impl {
       c0: enc.c,
       y: dec.y,
       workspace: dec.workspace as Float32Array,
-      dy,
+      dy: out.dx as Float32Array,
     });
     const ge = this.nb.lstmBackward({
       ...this.dims(),
@@ -274,15 +253,11 @@ export class NativeW2 implements W2Impl {
       dh: gd.dh0,
       dc: gd.dc0,
     });
-    // the embedding's gradient: scatter-add both lookups' input gradients
-    const dEmb = new Float32Array(V * E);
-    for (const [ids, dx] of [[tokens, ge.dx], [this.din, gd.dx]] as const) {
-      for (let r = 0; r < rows; r++) {
-        const o = ids[r] * E;
-        for (let j = 0; j < E; j++) dEmb[o + j] += dx[r * E + j];
-      }
-    }
-    const arrays = [dEmb, ge.dKernel, ge.dRecurrentKernel, ge.dBias, gd.dKernel, gd.dRecurrentKernel, gd.dBias, dDenseK, dDenseB];
+    // the embedding's gradient: both lookups' input gradients scattered into [V, E]
+    const dEmb = this.nb.scatterAddRows({ rows, cols: E, numRows: V, x: ge.dx, indices: tokens });
+    const dDec = this.nb.scatterAddRows({ rows, cols: E, numRows: V, x: gd.dx, indices: this.din });
+    for (let i = 0; i < dEmb.length; i++) dEmb[i] += dDec[i];
+    const arrays = [dEmb, ge.dKernel, ge.dRecurrentKernel, ge.dBias, gd.dKernel, gd.dRecurrentKernel, gd.dBias, out.dKernel as Float32Array, out.dBias as Float32Array];
     const names = w2ParamList(this.p).map(([n]) => n);
     return { loss, grads: arrays.map((a, i) => [names[i], a]) };
   }

@@ -7,7 +7,7 @@
  * The LSTM is written as a tfjs user would write it well: the input projection of all steps is one large
  * matMul (time-major, so a step's rows are one contiguous slice), each step one recurrent matMul and the
  * gate math on [B, 4H]. With `lstm: 'fused'` the same models use DeepSentry's fused ops instead
- * (lib/backend/ops.ts: fusedBiLstm, fusedLstm, softmaxCrossEntropy) on the `deepsentry` tfjs backend: the
+ * (lib/backend/ops.ts: fusedBiLstm, fusedLstm, denseSoftmaxCrossEntropy) on the `deepsentry` tfjs backend: the
  * "native via tfjs backend" row, i.e. what a tfjs user of our backend gets.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,7 +18,7 @@ import * as path from 'path';
 import type { LstmWeights } from '../../lib/backend/binding';
 import type { LstmLayerWeights } from '../../lib/backend';
 import { DeepSentryError } from '../../lib/errors';
-import { fusedBiLstm, fusedLstm, softmaxCrossEntropy, useBackend } from '../../lib/backend';
+import { denseSoftmaxCrossEntropy, fusedBiLstm, fusedLstm, useBackend } from '../../lib/backend';
 import { registerAllGradients } from '../../lib/backend/register_all_gradients';
 import { BENCH_ADAM } from '../adam';
 import {
@@ -393,8 +393,7 @@ export class TfjsW2 extends TfjsPeerModel implements W2Impl {
       tf.reshape(this.embeddingMode === 'onehot' ? tf.matMul(tf.oneHot(ids, V), this.emb) : tf.gather(this.emb, ids), [B, T, E]) as tf.Tensor3D;
     const e = fusedLstm(lookup(tok), this.enc as LstmLayerWeights);
     const d = fusedLstm(lookup(tf.reshape(this.din, [B * T]) as tf.Tensor1D), this.dec as LstmLayerWeights, { h0: e.h, c0: e.c });
-    const logits = tf.add(tf.matMul(tf.reshape(d.y, [B * T, H]), this.denseK), this.denseB) as tf.Tensor2D;
-    return tf.mean(softmaxCrossEntropy(logits, tok)) as tf.Scalar;
+    return tf.mean(denseSoftmaxCrossEntropy(tf.reshape(d.y, [B * T, H]) as tf.Tensor2D, this.denseK as tf.Tensor2D, this.denseB as tf.Tensor1D, tok)) as tf.Scalar;
   }
 
   dispose(): void {

@@ -194,6 +194,44 @@ export interface MatMulArgs {
 }
 
 /**
+ * Dense layer + sparse softmax cross-entropy (native/src/train_ops.h): logits = x·kernel + bias, never
+ * returned (they exist one block of rows at a time), loss[r] = w[r]·(logsumexp(logits[r]) − logits[r, labels[r]]).
+ * With `gradient`, also the gradient of Σ_r dLoss[r]·loss[r] with respect to x, kernel and bias.
+ */
+export interface DenseSoftmaxXentArgs {
+  rows: number;
+  inSize: number;
+  classes: number;
+  x: Float32Array; // [rows, inSize]
+  kernel: Float32Array; // [inSize, classes]
+  bias: Float32Array; // [classes]
+  labels: Int32Array; // [rows], each in [0, classes)
+  /** per-row loss weight (0 masks a row); default 1 */
+  weights?: Float32Array;
+  /** compute dx, dKernel, dBias; default false */
+  gradient?: boolean;
+  /** the gradient reaching each row's loss (only with gradient); default 1 */
+  dLoss?: Float32Array;
+}
+
+export interface DenseSoftmaxXentResult {
+  loss: Float32Array; // [rows]
+  /** present with gradient: true */
+  dx?: Float32Array; // [rows, inSize]
+  dKernel?: Float32Array; // [inSize, classes]
+  dBias?: Float32Array; // [classes]
+}
+
+/** Scatter-add of rows, the gradient of an embedding lookup: out[indices[i], :] += x[i, :] → [numRows, cols]. */
+export interface ScatterAddRowsArgs {
+  rows: number;
+  cols: number;
+  numRows: number;
+  x: Float32Array; // [rows, cols]
+  indices: Int32Array; // [rows], each in [0, numRows)
+}
+
+/**
  * One Adam step over one parameter array (native/src/adam.h), IN PLACE on weights, m and v (the optimiser's
  * state; the four arrays must not overlap). Per element, in double with m, v and w stored as float32 (as a
  * JavaScript loop over Float32Arrays computes it):
@@ -242,6 +280,11 @@ export interface NativeBinding {
   /** [max(batchA,batchB), M, N] */
   matMul(args: MatMulArgs): Float32Array;
   matMulAsync(args: MatMulArgs): Promise<Float32Array>;
+  denseSoftmaxXent(args: DenseSoftmaxXentArgs): DenseSoftmaxXentResult;
+  denseSoftmaxXentAsync(args: DenseSoftmaxXentArgs): Promise<DenseSoftmaxXentResult>;
+  /** [numRows, cols] */
+  scatterAddRows(args: ScatterAddRowsArgs): Float32Array;
+  scatterAddRowsAsync(args: ScatterAddRowsArgs): Promise<Float32Array>;
   /** returns args.weights (updated in place) */
   adamUpdate(args: AdamUpdateArgs): Float32Array;
   adamUpdateAsync(args: AdamUpdateArgs): Promise<Float32Array>;

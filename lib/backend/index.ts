@@ -4,7 +4,7 @@ export type { BackendChoice, BackendSelection } from './select';
 export { decideBackend, cudaUnusableReason } from './select';
 export type { BackendKind, BackendDecision, MachineProbe } from './select';
 export { CudaBackend, CUDA_BACKEND_NAME, CUDA_MIN_WORK, cudaWorthIt } from './backend_cuda';
-export { fusedLstm, fusedBiLstm, softmaxCrossEntropy, vectorDistance } from './ops';
+export { fusedLstm, fusedBiLstm, softmaxCrossEntropy, denseSoftmaxCrossEntropy, vectorDistance } from './ops';
 export type { LstmLayerWeights, FusedLstmOptions, FusedLstmResult, FusedBiLstmOptions, FusedBiLstmResult } from './ops';
 export { NativeBackend, NATIVE_BACKEND_NAME, registerNativeBackend } from './backend_native';
 export * as opNames from './op_names';

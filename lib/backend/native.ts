@@ -40,7 +40,8 @@ const REQUIRED_FUNCTIONS: readonly (keyof NativeBinding)[] = [
   'capabilities', 'setSimdLevel', 'setPrecision', 'setThreads', 'setErrorClass',
   'lstmForward', 'lstmForwardAsync', 'lstmBackward', 'lstmBackwardAsync',
   'bilstmForward', 'bilstmForwardAsync', 'bilstmBackward', 'bilstmBackwardAsync',
-  'lstmEncode', 'lstmEncodeAsync', 'matMul', 'matMulAsync', 'adamUpdate', 'adamUpdateAsync',
+  'lstmEncode', 'lstmEncodeAsync', 'matMul', 'matMulAsync', 'denseSoftmaxXent', 'denseSoftmaxXentAsync',
+  'scatterAddRows', 'scatterAddRowsAsync', 'adamUpdate', 'adamUpdateAsync',
 ];
 
 /** The package root (where package.json is), from lib/backend (tsx) or dist/lib/backend (compiled). */

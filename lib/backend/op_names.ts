@@ -15,6 +15,14 @@ export const FusedBiLstmGrad = 'DsFusedBiLstmGrad';
 /** Per-row weighted sparse softmax cross-entropy: logits [N,V], labels int32 [N], weights [N] → loss [N]. */
 export const SoftmaxCrossEntropy = 'DsSoftmaxCrossEntropy';
 export const SoftmaxCrossEntropyGrad = 'DsSoftmaxCrossEntropyGrad';
+/**
+ * A Dense layer and SoftmaxCrossEntropy in one kernel: x [N,K], kernel [K,C], bias [C], labels int32 [N],
+ * weights [N] → loss [N] = SoftmaxCrossEntropy(x·kernel + bias, labels, weights). The logits are never a
+ * tensor. Gradient kernel: the same inputs and dy [N] → [dx, dKernel, dBias].
+ */
+export const DenseSoftmaxCrossEntropy = 'DsDenseSoftmaxCrossEntropy';
+export const DenseSoftmaxCrossEntropyGrad = 'DsDenseSoftmaxCrossEntropyGrad';
+export const DENSE_XENT_INPUTS = ['x', 'kernel', 'bias', 'labels', 'weights'] as const;
 /** Row-wise distance between a [N,D] and b [N,D] → [N] (metric in attrs). */
 export const VectorDistance = 'DsVectorDistance';
 export const VectorDistanceGrad = 'DsVectorDistanceGrad';

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor1D, Tensor2D, Tensor3D } from '@tensorflow/tfjs-core';
 import { DeepSentryError } from '../errors';
-import { DISTANCE_METRICS, DistanceMetric, FusedBiLstm, FusedLstm, SoftmaxCrossEntropy, VectorDistance } from './op_names';
+import { DISTANCE_METRICS, DenseSoftmaxCrossEntropy, DistanceMetric, FusedBiLstm, FusedLstm, SoftmaxCrossEntropy, VectorDistance } from './op_names';
 import { registerAllGradients } from './register_all_gradients';
 import { registerAllKernels } from './register_all_kernels';
 
@@ -150,6 +150,24 @@ export function softmaxCrossEntropy(logits: Tensor2D, labels: Tensor1D, weights?
   const w = weights ?? tf.ones([N]);
   if (w.rank !== 1 || w.shape[0] !== N) fail('DS_SHAPE_MISMATCH', `${op}: expected [${N}] for weights but received [${w.shape}]`);
   return tf.engine().runKernel(SoftmaxCrossEntropy, { logits, labels, weights: w }, {}) as Tensor1D;
+}
+
+/**
+ * A Dense layer and the per-row softmax cross-entropy of its output in one kernel:
+ * softmaxCrossEntropy(x·kernel + bias, labels, weights), without the [N, classes] logits ever being a tensor
+ * (on the native backend they exist one block of rows at a time). x [N, K], kernel [K, classes], bias [classes].
+ */
+export function denseSoftmaxCrossEntropy(x: Tensor2D, kernel: Tensor2D, bias: Tensor1D, labels: Tensor1D, weights?: Tensor1D): Tensor1D {
+  const op = 'denseSoftmaxCrossEntropy';
+  if (!(x instanceof tf.Tensor) || x.rank !== 2) fail('DS_INVALID_ARGUMENT', `${op}: expected a [N, K] tensor for x`);
+  const [N, K] = x.shape;
+  if (!(kernel instanceof tf.Tensor) || kernel.rank !== 2 || kernel.shape[0] !== K) fail('DS_SHAPE_MISMATCH', `${op}: expected a [${K}, classes] tensor for kernel but received [${kernel?.shape}]`);
+  const C = kernel.shape[1];
+  if (!(bias instanceof tf.Tensor) || bias.rank !== 1 || bias.shape[0] !== C) fail('DS_SHAPE_MISMATCH', `${op}: expected [${C}] for bias but received [${bias?.shape}]`);
+  if (labels.dtype !== 'int32' || labels.rank !== 1 || labels.shape[0] !== N) fail('DS_SHAPE_MISMATCH', `${op}: expected int32 [${N}] for labels but received ${labels.dtype} [${labels.shape}]`);
+  const w = weights ?? tf.ones([N]);
+  if (w.rank !== 1 || w.shape[0] !== N) fail('DS_SHAPE_MISMATCH', `${op}: expected [${N}] for weights but received [${w.shape}]`);
+  return tf.engine().runKernel(DenseSoftmaxCrossEntropy, { x, kernel, bias, labels, weights: w }, {}) as Tensor1D;
 }
 
 /** Row-wise distance between a [N,D] and b [N,D] (see shared.ts `distance` for the definitions). */

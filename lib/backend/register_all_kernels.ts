@@ -7,6 +7,7 @@ import { getKernel, getKernelsForBackend, registerKernel, unregisterKernel } fro
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { batchMatMulNativeConfig } from './kernels/BatchMatMul';
+import { denseSoftmaxCrossEntropyConfigs } from './kernels/DenseSoftmaxCrossEntropy';
 import { fusedBiLstmCpuConfig, fusedBiLstmNativeConfig } from './kernels/FusedBiLstm';
 import { fusedBiLstmGradCpuConfig, fusedBiLstmGradNativeConfig } from './kernels/FusedBiLstmGrad';
 import { fusedLstmCpuConfig, fusedLstmNativeConfig } from './kernels/FusedLstm';
@@ -27,6 +28,7 @@ const kernelConfigs: KernelConfig[] = [
   fusedBiLstmGradNativeConfig,
   batchMatMulNativeConfig,
   ...softmaxCrossEntropyConfigs,
+  ...denseSoftmaxCrossEntropyConfigs,
   ...segmentSumRowsConfigs,
   ...vectorDistanceConfigs,
 ];

@@ -2,8 +2,9 @@
  * The math of DeepSentry's custom kernels on plain typed arrays, apart from tfjs plumbing (tfjs-backend-cpu's
  * `*Impl` convention). The LSTM functions wrap the float64 reference (reference.ts) and return float32: they
  * are the `cpu`-backend implementation of the fused ops, the fallback when the addon cannot load. Softmax
- * cross-entropy and vector distances have no native kernel (they are O(N·V) and O(N·D), negligible next to the
- * LSTMs), so both backends run these.
+ * cross-entropy on given logits and vector distances have no native kernel (they are O(N·V) and O(N·D),
+ * negligible next to the LSTMs), so both backends run these; the Dense layer fused with its softmax
+ * cross-entropy (denseSoftmaxCrossEntropy*) is the `cpu` side of a native kernel.
  */
 import { DeepSentryError } from '../errors';
 import type { LstmGradients, LstmInputs } from './binding';
@@ -127,6 +128,52 @@ export function softmaxCrossEntropyGradImpl(logits: F32, labels: Int32Array, wei
     out[row + labels[n]] -= scale;
   }
   return out;
+}
+
+/** logits [N,C] = x [N,K]·kernel [K,C] + bias, each sum in float64, stored as float32. */
+function denseLogits(x: F32, kernel: F32, bias: F32, N: number, K: number, C: number): F32 {
+  const out = new Float32Array(N * C);
+  const row = new Float64Array(C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) row[c] = bias[c];
+    for (let k = 0; k < K; k++) {
+      const xv = x[n * K + k];
+      const kr = k * C;
+      for (let c = 0; c < C; c++) row[c] += xv * kernel[kr + c];
+    }
+    out.set(row, n * C);
+  }
+  return out;
+}
+
+/** DenseSoftmaxCrossEntropy's loss [N]: softmaxCrossEntropyImpl of x·kernel + bias. */
+export function denseSoftmaxCrossEntropyImpl(x: F32, kernel: F32, bias: F32, labels: Int32Array, weights: F32, N: number, K: number, C: number): F32 {
+  return softmaxCrossEntropyImpl(denseLogits(x, kernel, bias, N, K, C), labels, weights, N, C);
+}
+
+/** Its gradient: dLogits = softmaxCrossEntropyGradImpl, then dx = dLogits·kernelᵀ, dKernel = xᵀ·dLogits, dBias = Σ_rows dLogits. */
+export function denseSoftmaxCrossEntropyGradImpl(
+  x: F32, kernel: F32, bias: F32, labels: Int32Array, weights: F32, dy: F32, N: number, K: number, C: number,
+): { dx: F32; dKernel: F32; dBias: F32 } {
+  const dl = softmaxCrossEntropyGradImpl(denseLogits(x, kernel, bias, N, K, C), labels, weights, dy, N, C);
+  const dx = new Float32Array(N * K);
+  const dKernel = new Float64Array(K * C);
+  const dBias = new Float64Array(C);
+  for (let n = 0; n < N; n++) {
+    const r = n * C;
+    for (let c = 0; c < C; c++) dBias[c] += dl[r + c];
+    for (let k = 0; k < K; k++) {
+      const xv = x[n * K + k];
+      const kr = k * C;
+      let s = 0;
+      for (let c = 0; c < C; c++) {
+        s += dl[r + c] * kernel[kr + c];
+        dKernel[kr + c] += xv * dl[r + c];
+      }
+      dx[n * K + k] = s;
+    }
+  }
+  return { dx, dKernel: Float32Array.from(dKernel), dBias: Float32Array.from(dBias) };
 }
 
 // ---- vector distances -----------------------------------------------------------------------------

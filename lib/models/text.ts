@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DeepSentryError } from '../errors';
-import { fusedBiLstm, fusedLstm, softmaxCrossEntropy } from '../backend/ops';
+import { denseSoftmaxCrossEntropy, fusedBiLstm, fusedLstm } from '../backend/ops';
 import { currentBackend, probeNative } from '../backend/select';
 import { LstmLayerWeights } from '../backend/ops';
 import { NamedWeight, ParamSet, subSeed } from './params';
@@ -203,8 +203,14 @@ export class TextAutoencoder {
     const cond = tf.matMul(z, this.params.get('decoder_cond/kernel'));
     const dx = tf.add(emb, tf.reshape(cond, [p.B, 1, this.config.embeddingDim])) as tf.Tensor3D;
     const y = fusedLstm(dx, this.lstm('decoder'), { h0, lengths: decLengths }).y;
-    const logits = tf.add(tf.matMul(tf.reshape(y, [p.B * T1, H]), this.params.get('output/kernel')), this.params.get('output/bias')) as tf.Tensor2D;
-    const ce = softmaxCrossEntropy(logits, tf.tensor1d(target, 'int32'), tf.tensor1d(weights));
+    // The output layer and its loss in one kernel: the [B·T1, V] logits are never a tensor.
+    const ce = denseSoftmaxCrossEntropy(
+      tf.reshape(y, [p.B * T1, H]) as tf.Tensor2D,
+      this.params.get('output/kernel') as tf.Tensor2D,
+      this.params.get('output/bias') as tf.Tensor1D,
+      tf.tensor1d(target, 'int32'),
+      tf.tensor1d(weights),
+    );
     // weights are 1/(n+1) per token: summing each row of T1 gives the per-sequence mean.
     const perSeq = tf.sum(tf.reshape(ce, [p.B, T1]), 1) as tf.Tensor1D;
     return { perSeq, tokens: p.B };

@@ -162,5 +162,21 @@ void register_error_class(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, set_error_class, "setErrorClass"));
 }
 
+void check_budget(ArgReader& r, std::initializer_list<int64_t> float_counts) {
+  int64_t total = 0;
+  for (int64_t c : float_counts) total += c;
+  if (total > kMaxCallBytes / 4) {
+    r.fail_msg(kOutOfRange, "this call would allocate " + std::to_string(total * 4 / (1 << 20)) +
+                                " MiB (outputs, workspace and scratch); at most " +
+                                std::to_string(kMaxCallBytes >> 20) + " MiB is allowed per call");
+  }
+}
+
+float* add_output(Napi::Env env, Napi::Object out, const char* key, int64_t length) {
+  OutF32 o = new_f32(env, length);
+  out.Set(key, o.array);
+  return o.data;
+}
+
 }  // namespace binding
 }  // namespace ds

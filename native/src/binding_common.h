@@ -82,6 +82,23 @@ Napi::Value async_entry(const Napi::CallbackInfo& info, const char* fn) {
   }
 }
 
+// The whole call's allocation (outputs, workspace, the kernels' scratch) must fit the per-call budget
+// (kMaxCallBytes); counts are in floats and each was checked against kMaxElements already.
+void check_budget(ArgReader& r, std::initializer_list<int64_t> float_counts);
+// A new zero-filled Float32Array of `length` elements, set as out[key]; returns where the kernels write it.
+float* add_output(Napi::Env env, Napi::Object out, const char* key, int64_t length);
+
+// Exports NAME and NAMEAsync for one builder.
+template <JobBuilder Build>
+void export_pair(Napi::Env env, Napi::Object exports, const char* name, const char* async_name) {
+  exports.Set(name, Napi::Function::New(
+                        env, [name](const Napi::CallbackInfo& info) { return sync_entry<Build>(info, name); }, name));
+  exports.Set(async_name,
+              Napi::Function::New(
+                  env, [async_name](const Napi::CallbackInfo& info) { return async_entry<Build>(info, async_name); },
+                  async_name));
+}
+
 // Registration lists, one per binding_*.cpp.
 void register_runtime(Napi::Env env, Napi::Object exports);
 void register_lstm(Napi::Env env, Napi::Object exports);

@@ -1,9 +1,14 @@
-// Dense entry points: matMul / matMulAsync (batched, with transposes and batch broadcasting) over ds::sgemm.
+// Dense entry points: matMul (batched, with transposes and batch broadcasting) over ds::sgemm; the output
+// layer with its loss, denseSoftmaxXent (train_ops.h dense_softmax_xent); the embedding gradient,
+// scatterAddRows (train_ops.h scatter_add_rows). Each with its *Async form.
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "binding_common.h"
 #include "check.h"
 #include "lstm.h"
+#include "train_ops.h"
 
 namespace ds {
 namespace binding {
@@ -42,6 +47,74 @@ Job build_matmul(ArgReader& r) {
           }};
 }
 
+// An int32 index array that decides which memory the kernels touch: copied before it is checked (a getter read
+// later in the call could change the caller's array), every entry in [0, bound). `what` names the bound.
+std::shared_ptr<const std::vector<int32_t>> read_indices(ArgReader& r, const char* field, int64_t n,
+                                                         const char* formula, int64_t bound, const char* what) {
+  View<const int32_t> given = r.i32(field, n, formula);
+  auto copy = std::make_shared<std::vector<int32_t>>(given.data, given.data + given.length);
+  for (int64_t i = 0; i < n; i++) {
+    const int32_t v = (*copy)[i];
+    if (v < 0 || v >= bound) {
+      r.fail_msg(kOutOfRange, std::string(field) + "[" + std::to_string(i) + "] = " + std::to_string(v) +
+                                  " is outside [0, " + what + "=" + std::to_string(bound) + ")");
+    }
+  }
+  return copy;
+}
+
+Job build_dense_xent(ArgReader& r) {
+  Napi::Env env = r.env();
+  const int64_t rows = r.integer("rows", 1, kMaxDim), in = r.integer("inSize", 1, kMaxDim),
+                classes = r.integer("classes", 1, kMaxDim);
+  const int64_t x_len = checked_product(env, r.fn(), "x (rows*inSize)", {rows, in});
+  const int64_t k_len = checked_product(env, r.fn(), "kernel (inSize*classes)", {in, classes});
+  const int64_t l_len = checked_product(env, r.fn(), "the logits (rows*classes)", {rows, classes});
+  const bool grad = r.boolean_or("gradient", false);
+  // logits, the packed kernel (and kernelᵀ), the loss; training: dx, dkernel (and its transpose), dbias and
+  // the per-block bias sums
+  check_budget(r, {l_len, 2 * k_len, 64 * (in + classes), rows, grad ? x_len + 2 * k_len + classes + l_len / 6 : 0});
+  DenseXentArgs a{};
+  a.rows = rows;
+  a.in = in;
+  a.classes = classes;
+  a.x = r.f32("x", x_len, "rows*inSize").data;
+  a.kernel = r.f32("kernel", k_len, "inSize*classes").data;
+  a.bias = r.f32("bias", classes, "classes").data;
+  auto labels = read_indices(r, "labels", rows, "rows", classes, "classes");
+  a.labels = labels->data();
+  a.weights = r.f32_opt("weights", rows, "rows").data;
+  if (r.has("dLoss") && !grad) {
+    r.fail_field(kInvalidArgument, "dLoss", "absent unless gradient is true (it scales the gradient)", r.get("dLoss"));
+  }
+  a.dloss = r.f32_opt("dLoss", rows, "rows").data;
+  r.verify_inputs();
+
+  Napi::Object out = Napi::Object::New(env);
+  a.loss = add_output(env, out, "loss", rows);
+  if (grad) {
+    a.dx = add_output(env, out, "dx", x_len);
+    a.dkernel = add_output(env, out, "dKernel", k_len);
+    a.dbias = add_output(env, out, "dBias", classes);
+  }
+  return {out, r.arrays(), [a, labels]() { dense_softmax_xent(a); }};
+}
+
+Job build_scatter_add(ArgReader& r) {
+  Napi::Env env = r.env();
+  const int64_t rows = r.integer("rows", 1, kMaxDim), cols = r.integer("cols", 1, kMaxDim),
+                num_rows = r.integer("numRows", 1, kMaxDim);
+  const int64_t x_len = checked_product(env, r.fn(), "x (rows*cols)", {rows, cols});
+  const int64_t o_len = checked_product(env, r.fn(), "the result (numRows*cols)", {num_rows, cols});
+  check_budget(r, {o_len});
+  const float* x = r.f32("x", x_len, "rows*cols").data;
+  auto idx = read_indices(r, "indices", rows, "rows", num_rows, "numRows");
+  r.verify_inputs();
+  OutF32 o = new_f32(env, o_len);
+  float* od = o.data;
+  return {o.array, r.arrays(), [=]() { scatter_add_rows(x, idx->data(), rows, cols, num_rows, od); }};
+}
+
 }  // namespace
 
 void register_dense(Napi::Env env, Napi::Object exports) {
@@ -52,6 +125,8 @@ void register_dense(Napi::Env env, Napi::Object exports) {
               Napi::Function::New(
                   env, [](const Napi::CallbackInfo& i) { return async_entry<build_matmul>(i, "matMulAsync"); },
                   "matMulAsync"));
+  export_pair<build_dense_xent>(env, exports, "denseSoftmaxXent", "denseSoftmaxXentAsync");
+  export_pair<build_scatter_add>(env, exports, "scatterAddRows", "scatterAddRowsAsync");
 }
 
 }  // namespace binding

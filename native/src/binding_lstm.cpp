@@ -35,18 +35,6 @@ Dims read_dims(ArgReader& r) {
   return d;
 }
 
-// The whole call's allocation (outputs, workspace, and the kernels' B*T*4H projection scratch) must fit the
-// per-call budget; counts are in floats and each was checked against kMaxElements already.
-void check_budget(ArgReader& r, std::initializer_list<int64_t> float_counts) {
-  int64_t total = 0;
-  for (int64_t c : float_counts) total += c;
-  if (total > kMaxCallBytes / 4) {
-    r.fail_msg(kOutOfRange, "this call would allocate " + std::to_string(total * 4 / (1 << 20)) +
-                                " MiB (outputs, workspace and scratch); at most " +
-                                std::to_string(kMaxCallBytes >> 20) + " MiB is allowed per call");
-  }
-}
-
 // The bf16 tier's rounded copies of arrays passed with `frozen: true` (the caller promises they do not change):
 // attached to the typed array itself (napi_wrap, marked with our type tag), so they live and die with it, and
 // reused while the array still has the memory, length and shape they were made from. Two slots: an array may
@@ -146,13 +134,6 @@ int64_t workspace_floats(ArgReader& r, const Dims& d) {
                                 std::to_string(kMaxElements) + " are allowed");
   }
   return static_cast<int64_t>(n);
-}
-
-// A new zero-filled Float32Array of `length` elements, set as out[key]; returns where the kernels write it.
-float* add_output(Napi::Env env, Napi::Object out, const char* key, int64_t length) {
-  OutF32 o = new_f32(env, length);
-  out.Set(key, o.array);
-  return o.data;
 }
 
 // One direction's weight gradients as fields of g: the result itself for one direction, result.forward or
@@ -375,16 +356,6 @@ Job build_lstm_encode(ArgReader& r) {
   b.c_out = f.c_out + d.H;
   if (bidirectional) return {out, r.arrays(), [f, b, lengths, tokens]() { bilstm_encode(f, b); }};
   return {out, r.arrays(), [f, lengths, tokens]() { lstm_encode(f); }};
-}
-
-template <JobBuilder Build>
-void export_pair(Napi::Env env, Napi::Object exports, const char* name, const char* async_name) {
-  exports.Set(name, Napi::Function::New(
-                        env, [name](const Napi::CallbackInfo& info) { return sync_entry<Build>(info, name); }, name));
-  exports.Set(async_name,
-              Napi::Function::New(
-                  env, [async_name](const Napi::CallbackInfo& info) { return async_entry<Build>(info, async_name); },
-                  async_name));
 }
 
 }  // namespace

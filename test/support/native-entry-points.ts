@@ -7,7 +7,13 @@ import type { NativeBinding } from '../../lib/backend/binding';
 import { lstmProblem, randF32, randInt, randWeights, type Dims, type Rng } from './native-helpers';
 
 export type Args = Record<string, unknown>;
-export type Kind = 'dim' | 'optdim' | 'num' | 'optnum' | 'f32' | 'optf32' | 'i32' | 'bool' | 'weights' | 'optweights' | 'lengths' | 'tokens';
+export type Kind = 'dim' | 'optdim' | 'num' | 'optnum' | 'f32' | 'optf32' | 'i32' | 'bool' | 'weights' | 'optweights' | 'lengths' | 'tokens' | 'index' | 'bound';
+
+/**
+ * The dimension bounding each 'index' field (its entries must lie in [0, args[bound])). A 'bound' is such a
+ * dimension that no array length depends on: any positive integer within limits is valid, n+1 included.
+ */
+export const INDEX_BOUND: Record<string, string> = { labels: 'classes', indices: 'numRows' };
 export interface EntryPoint {
   name: keyof NativeBinding;
   /** a valid argument object (fresh arrays every time) */
@@ -78,6 +84,19 @@ export function entryPoints(native: NativeBinding, sizes: EntrySizes = SMALL_SIZ
     const size = draw(rng, sizes.adam);
     return { size, weights: randF32(rng, size), gradients: randF32(rng, size), m: randF32(rng, size), v: randF32(rng, size).map(Math.abs), alpha: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, vScale: 1.2, gradScale: 0.5 };
   };
+  const xent = (gradient: boolean) => (rng: Rng): Args => {
+    const rows = draw(rng, sizes.matMul), inSize = draw(rng, sizes.matMul), classes = draw(rng, sizes.matMul);
+    return {
+      rows, inSize, classes, x: randF32(rng, rows * inSize), kernel: randF32(rng, inSize * classes), bias: randF32(rng, classes),
+      labels: new Int32Array(rows).map(() => randInt(rng, 0, classes - 1)), weights: randF32(rng, rows), gradient,
+      ...(gradient ? { dLoss: randF32(rng, rows) } : {}),
+    };
+  };
+  const scatter = (rng: Rng): Args => {
+    const rows = draw(rng, sizes.matMul), cols = draw(rng, sizes.matMul), numRows = draw(rng, sizes.matMul);
+    return { rows, cols, numRows, x: randF32(rng, rows * cols), indices: new Int32Array(rows).map(() => randInt(rng, 0, numRows - 1)) };
+  };
+  const xentFields = { rows: 'dim', inSize: 'dim', classes: 'dim', x: 'f32', kernel: 'f32', bias: 'f32', labels: 'index', weights: 'optf32' } as const;
   const state = { h0: 'optf32', c0: 'optf32' } as const;
   const biState = { h0Fw: 'optf32', c0Fw: 'optf32', h0Bw: 'optf32', c0Bw: 'optf32' } as const;
   return [
@@ -89,6 +108,9 @@ export function entryPoints(native: NativeBinding, sizes: EntrySizes = SMALL_SIZ
     { name: 'lstmEncode', valid: encTokens, fields: { ...DIMS, tokens: 'tokens', vocabSize: 'dim', embedding: 'f32', weights: 'weights', reverse: 'bool', lengths: 'lengths' } },
     { name: 'matMul', valid: mm, fields: { m: 'dim', k: 'dim', n: 'dim', batchA: 'optdim', batchB: 'optdim', a: 'f32', b: 'f32', transposeA: 'bool', transposeB: 'bool' } },
     { name: 'adamUpdate', valid: adam, fields: { size: 'dim', weights: 'f32', gradients: 'f32', m: 'f32', v: 'f32', alpha: 'num', beta1: 'num', beta2: 'num', epsilon: 'num', vScale: 'optnum', gradScale: 'optnum' } },
+    { name: 'denseSoftmaxXent', valid: xent(false), fields: { ...xentFields, gradient: 'bool' } },
+    { name: 'denseSoftmaxXent', valid: xent(true), fields: { ...xentFields, gradient: 'bool', dLoss: 'optf32' } },
+    { name: 'scatterAddRows', valid: scatter, fields: { rows: 'dim', cols: 'dim', numRows: 'bound', x: 'f32', indices: 'index' } },
   ];
 }
 

@@ -234,7 +234,7 @@ describe('bench: the native-tfjs variant (fused ops on the deepsentry backend) a
     if (previousBackend) await tf.setBackend(previousBackend);
   });
 
-  it('W1 and W2 through fusedBiLstm / fusedLstm / softmaxCrossEntropy agree with the direct native calls', async function () {
+  it('W1 and W2 through fusedBiLstm / fusedLstm / denseSoftmaxCrossEntropy agree with the direct native calls', async function () {
     const nb = nativeOrSkip(this);
     await useTfjsBackend('deepsentry');
     const s1 = W1_TINY;

@@ -18,7 +18,7 @@ import { Worker } from 'worker_threads';
 import { DeepSentryError } from '../../lib/errors';
 import { nativeStatus } from '../../lib/backend/native';
 import type { NativeBinding } from '../../lib/backend/binding';
-import { entryPoints, type Args, type EntryPoint, type Kind } from '../support/native-entry-points';
+import { entryPoints, INDEX_BOUND, type Args, type EntryPoint, type Kind } from '../support/native-entry-points';
 import { firstDifference, lstmProblem, nativeOrSkip, randInt, randWeights, rngFor, type Rng } from '../support/native-helpers';
 
 const BOUNDARY_CODES = ['DS_INVALID_ARGUMENT', 'DS_SHAPE_MISMATCH', 'DS_OUT_OF_RANGE'];
@@ -45,10 +45,13 @@ function breakField(rng: Rng, args: Args, f: string, kind: Kind, single: boolean
   ];
   switch (kind) {
     case 'dim':
-    case 'optdim': {
+    case 'optdim':
+    case 'bound': {
       const n = v as number;
-      const bad: unknown[] = [NaN, Infinity, -Infinity, -1, 0, 2.5, String(n), 2 ** 31, 2 ** 40, 2 ** 31 - 1, 10n, null, true];
-      if (single) bad.push(n + 1);
+      const bad: unknown[] = [NaN, Infinity, -Infinity, -1, 0, 2.5, String(n), 2 ** 31, 2 ** 40, 10n, null, true];
+      // 2^31-1 and n+1 are within a bound's limits (no array length depends on it)
+      if (kind !== 'bound') bad.push(2 ** 31 - 1);
+      if (single && kind !== 'bound') bad.push(n + 1);
       const choice = kind === 'optdim' ? pick(rng, bad.filter((b) => b !== null)) : pick(rng, [...bad, undefined]);
       args[f] = choice;
       return `${f}=${String(choice)}`;
@@ -108,6 +111,20 @@ function breakField(rng: Rng, args: Args, f: string, kind: Kind, single: boolean
         args[f] = t;
       }
       return `tokens: ${choice}`;
+    }
+    case 'index': {
+      // (an earlier fault may have detached or replaced it)
+      const t = v instanceof Int32Array && v.buffer.byteLength > 0 ? v.slice() : new Int32Array(1);
+      const bound = args[INDEX_BOUND[f]] as number;
+      const choice = pick(rng, ['negative', 'bound', 'huge', 'Float32Array', 'detached', 'missing'] as const);
+      if (choice === 'Float32Array') args[f] = Float32Array.from(t);
+      else if (choice === 'detached') args[f] = detached(t);
+      else if (choice === 'missing') args[f] = undefined;
+      else {
+        t[randInt(rng, 0, t.length - 1)] = choice === 'negative' ? -1 : choice === 'bound' ? bound : 2 ** 31 - 1;
+        args[f] = t;
+      }
+      return `${f}: ${choice}`;
     }
     case 'bool': {
       const choice = pick(rng, [1, 0, 'true', {}, [], NaN]);

@@ -7,6 +7,9 @@ import { engine } from '@tensorflow/tfjs-core';
 import type { GradConfig, NamedTensorMap, Tensor } from '@tensorflow/tfjs-core';
 import {
   BILSTM_INPUTS,
+  DENSE_XENT_INPUTS,
+  DenseSoftmaxCrossEntropy,
+  DenseSoftmaxCrossEntropyGrad,
   FusedBiLstm,
   FusedBiLstmGrad,
   FusedLstm,
@@ -74,6 +77,14 @@ export const fusedGradConfigs: GradConfig[] = [
     gradFunc: (dy, saved) => {
       const [logits, labels, weights] = saved;
       return { logits: () => engine().runKernel(SoftmaxCrossEntropyGrad, { logits, labels, weights, dy: dy as Tensor }, {}) as Tensor };
+    },
+  },
+  {
+    kernelName: DenseSoftmaxCrossEntropy,
+    inputsToSave: [...DENSE_XENT_INPUTS],
+    gradFunc: (dy, saved) => {
+      const g = engine().runKernel(DenseSoftmaxCrossEntropyGrad, { ...named(DENSE_XENT_INPUTS, saved), dy: dy as Tensor }, {}) as Tensor[];
+      return { x: () => g[0], kernel: () => g[1], bias: () => g[2] };
     },
   },
   {

@@ -11,6 +11,8 @@ set(DS_KERNEL_SOURCES
   "${DS_SRC}/dispatch.cpp"
   "${DS_SRC}/threadpool.cpp"
   "${DS_SRC}/adam.cpp"
+  "${DS_SRC}/dense_xent.cpp"
+  "${DS_SRC}/scatter_add.cpp"
   "${DS_SRC}/kernels/kernels_baseline.cpp"
   "${DS_SRC}/kernels/kernels_bf16_portable.cpp")
 # adam.cpp: v >= 0, so sqrt needs no errno path, which would keep the loop from vectorising.

@@ -18,6 +18,8 @@
         '../dispatch.cpp',
         '../threadpool.cpp',
         '../adam.cpp',
+        '../dense_xent.cpp',
+        '../scatter_add.cpp',
         'kernels_baseline.cpp',
       ],
       'dependencies': ['ds_kernels_bf16_portable'],

@@ -81,6 +81,20 @@ struct LstmBwdRecArgs {
   const int64_t* off;     // [B]
 };
 
+// Softmax cross-entropy of `rows` rows of logits (row r at logits + r*ld, n classes; labels[r] in [0, n)):
+// loss[r] = w·(logsumexp(row) − row[label]) with w = weights[r] (1 when null), 0 where w = 0. With grad, each
+// row is overwritten by its gradient w·d·(softmax(row) − onehot(label)), d = dloss[r] (1 when null); rows with
+// w·d = 0 become 0. Per-element math: xent_math.h.
+struct XentRowsArgs {
+  float* logits;
+  int64_t ld, rows, n;
+  const int32_t* labels;
+  const float* weights;   // [rows] or nullptr
+  const float* dloss;     // [rows] or nullptr
+  float* loss;            // [rows]
+  bool grad;
+};
+
 struct Table {
   const char* name;
   int vw;              // floats per vector
@@ -95,6 +109,7 @@ struct Table {
   void (*lstm_bwd_rec)(const LstmBwdRecArgs& a);
   // out[j] = Σ_r a[r*lda + j] for j in [0, n), rows summed in order
   void (*colsum)(const float* a, int64_t lda, int64_t rows, int64_t n, float* out);
+  void (*xent_rows)(const XentRowsArgs& a);
 };
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }

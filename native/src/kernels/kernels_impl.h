@@ -30,9 +30,10 @@ DS_INL int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 }  // namespace kern
 }  // namespace ds
 
-// The primitives, in two parts: sgemm, then the LSTM steps (which call the sgemm).
+// The primitives: sgemm, the LSTM steps (which call the sgemm), the softmax cross-entropy rows.
 #include "kernels/kernels_sgemm.h"
 #include "kernels/kernels_lstm.h"
+#include "kernels/kernels_xent.h"
 
 namespace ds {
 namespace kern {
@@ -44,7 +45,7 @@ extern const Table DS_TABLE;
 const Table DS_TABLE = {
     DS_STRINGIFY(DS_ISA_NS), DS_ISA_NS::VW, DS_ISA_NS::GMR, DS_ISA_NS::GNR, DS_ISA_NS::KC, DS_ISA_NS::LMR,
     DS_ISA_NS::pack_b, DS_ISA_NS::gemm, DS_ISA_NS::pack_r, DS_ISA_NS::lstm_rec, DS_ISA_NS::lstm_bwd_rec,
-    DS_ISA_NS::colsum,
+    DS_ISA_NS::colsum, DS_ISA_NS::xent_rows,
 };
 
 }  // namespace kern
