@@ -213,6 +213,11 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
         await pub.publish(lines.slice(0, quarter));
         // kill -9 one worker once scoring is under way, and start a replacement
         await until('the first alerts', async () => (await alertCount(jsm, topo.alertStream)) > 500, 120_000, diag);
+        // ... and once every partition has a checkpoint past its start, so that the killed worker's partitions
+        // are taken over from one (without this wait the kill can come before its first checkpoint)
+        const kvm = new Kvm(nc);
+        const ckpts = new CheckpointStore(await kvm.open(topo.ckptBucket), 'test');
+        await until('a checkpoint on every partition', async () => (await ckpts.positions(P)).every((s) => s > 0), 120_000, diag);
         workers[0]!.proc.kill('SIGKILL');
         workers.push(startWorker(modelDir, server.url, stream));
         await pub.publish(lines.slice(quarter, 2 * quarter));
@@ -230,8 +235,6 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
         const js = jetstream(nc);
         const last: number[] = [];
         for (let p = 0; p < P; p++) last.push((await jsm.streams.getMessage(stream, { last_by_subj: topo.subject(p) }))!.seq);
-        const kvm = new Kvm(nc);
-        const ckpts = new CheckpointStore(await kvm.open(topo.ckptBucket), 'test');
         await until('every partition checkpointed', async () => (await ckpts.positions(P)).every((s, p) => s >= last[p]!), 180_000, () => `positions ${JSON.stringify(last)}\n${diag()}`);
         // Each partition's consumer (the owner's: a takeover deletes the previous owner's) has nothing pending
         // and its ack floor — or its start, when the lines before it were acked on a predecessor and are in
