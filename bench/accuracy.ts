@@ -10,7 +10,8 @@
  *   render-time     hdfs-render-dev: the earlier half trains, the later half is scored
  *
  * Per protocol and seed: F1 (P, R, TP/FP/FN) at the model's saved threshold, the best F1 over all thresholds,
- * ROC-AUC and AP; per metric the mean and the worst over every protocol and seed. Results go to
+ * ROC-AUC and AP; per metric the mean and the worst over every protocol and seed; and the false alarms of all
+ * runs grouped by the event that flagged them (a message, or a session's end and the count relation it broke). Results go to
  * bench/results/accuracy-<tag>.json and .md; the raw scores (held-back training scores, scored sessions and
  * labels) to --raw DIR, from which `--rethreshold` compares threshold rules without training again.
  *
@@ -36,7 +37,7 @@ import * as path from 'node:path';
 import { useBackend } from '../lib/backend/select';
 import { averagePrecision, bestF1Threshold, confusionAt, rates, rocAuc, sweep } from '../lib/eval/metrics';
 import { loadSessionLabels } from '../lib/eval/labels';
-import { readSessionScores } from '../lib/eval/scores';
+import { readSessionScores, type SessionWhy } from '../lib/eval/scores';
 import { prepareLogs, readPreparedMessages } from '../lib/logs/prepared';
 import { sessionEnded } from '../lib/logs/sessions';
 import { fitThreshold, type ThresholdSpec } from '../lib/models/threshold';
@@ -110,6 +111,11 @@ export interface AccuracyRow {
   ap: number;
   trainSeconds: number;
   scoreSeconds: number;
+  /**
+   * the false alarms (normal sessions flagged at the saved threshold), counted by the event that scored each
+   * session highest (alarmEvent); absent in results written before it was recorded
+   */
+  falseAlarms?: Record<string, number>;
 }
 
 interface Raw {
@@ -237,6 +243,50 @@ export function summary(rows: AccuracyRow[]): { mean: Record<(typeof METRICS)[nu
   return { mean, worst };
 }
 
+/**
+ * The event that scored a session highest, as sessions.csv explains it: the masked message of its top line, or
+ * for its end the count relation it broke (the relation's left side: which count was off), or the end itself.
+ * What the breakdown of false alarms and misses groups by.
+ */
+export function alarmEvent(why: SessionWhy | null): string {
+  if (why === null) return '(no explanation)';
+  if (why.message !== '<end of session>') return why.message;
+  if (why.reason === '') return '<end of session>';
+  return `<end of session>, count relation ${why.reason.split(' held in ')[0]}`;
+}
+
+/** Per event (alarmEvent): how many false alarms it flagged, summed over `rows`, and in which protocols. */
+function tally(rows: AccuracyRow[]): Array<[string, number, Set<string>]> {
+  const by = new Map<string, [number, Set<string>]>();
+  for (const r of rows) {
+    for (const [k, n] of Object.entries(r.falseAlarms ?? {})) {
+      const e = by.get(k) ?? [0, new Set<string>()];
+      e[0] += n;
+      e[1].add(r.protocol);
+      by.set(k, e);
+    }
+  }
+  return [...by.entries()].map(([k, [n, ps]]): [string, number, Set<string>] => [k, n, ps]).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+}
+
+/**
+ * What the false alarms of `rows` were, by the event that flagged them: where a default's errors come from,
+ * across protocols and seeds, without opening every sessions.csv.
+ */
+export function alarmTable(rows: AccuracyRow[]): string {
+  if (!rows.some((r) => r.falseAlarms !== undefined)) return '';
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  const total = rows.reduce((a, r) => a + r.fp, 0);
+  return [
+    '',
+    `False alarms (${total} over ${rows.length} runs), by the event that scored the session highest:`,
+    '',
+    '| event | false alarms | protocols |',
+    '|---|---|---|',
+    ...tally(rows).map(([k, n, ps]) => `| ${cell(k)} | ${n} | ${[...ps].join(', ')} |`),
+  ].join('\n') + '\n';
+}
+
 function parseSpec(s: string): ThresholdSpec {
   const [method, p, l] = s.split(':');
   const x = Number(p);
@@ -270,7 +320,7 @@ async function rebuildTable(o: ReturnType<typeof parseArgs>): Promise<void> {
   const base = path.join(o.out, `accuracy-${o.tag}`);
   const r = JSON.parse(await fsp.readFile(`${base}.json`, 'utf8')) as { rows: AccuracyRow[]; sets: string[]; normalOnly: boolean; loadAverage: { start: number[]; end: number[] }; cores: number; backend: string };
   const title = `${o.tag}${r.normalOnly ? ' (normal-only training)' : ''}${r.sets.length ? ` [${r.sets.join(' ')}]` : ''}`;
-  const md = markdownTable(r.rows, title) + `\nload average ${r.loadAverage.start.map((x) => x.toFixed(2)).join(' ')} at the start, ${r.loadAverage.end.map((x) => x.toFixed(2)).join(' ')} at the end (${r.cores} cores), backend ${r.backend}\n`;
+  const md = markdownTable(r.rows, title) + alarmTable(r.rows) + `\nload average ${r.loadAverage.start.map((x) => x.toFixed(2)).join(' ')} at the start, ${r.loadAverage.end.map((x) => x.toFixed(2)).join(' ')} at the end (${r.cores} cores), backend ${r.backend}\n`;
   fs.writeFileSync(`${base}.md`, md);
   process.stdout.write(md);
 }
@@ -358,6 +408,13 @@ async function main(): Promise<void> {
           lab.push(l ? 1 : 0);
         });
         const m = measure(scores, lab, model.threshold);
+        // sessions.csv explains the flagged sessions only: the misses have no top event to group by.
+        const falseAlarms: Record<string, number> = {};
+        ss.ids.forEach((id, i) => {
+          if (labels.get(id) !== false || ss.anomaly[i] !== 1) return;
+          const k = alarmEvent(ss.explanation[i]);
+          falseAlarms[k] = (falseAlarms[k] ?? 0) + 1;
+        });
         const row: AccuracyRow = {
           protocol: p.name,
           seed,
@@ -369,6 +426,7 @@ async function main(): Promise<void> {
           ...m,
           trainSeconds,
           scoreSeconds: sc.seconds,
+          falseAlarms,
         };
         rows.push(row);
         const raw: Raw = { protocol: p.name, seed, held: [...(model.heldBackScores ?? [])], ids, scores, labels: lab };
@@ -405,7 +463,7 @@ async function main(): Promise<void> {
   };
   const base = path.join(o.out, `accuracy-${o.tag}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
-  const md = markdownTable(rows, title) + `\nload average ${load0.map((x) => x.toFixed(2)).join(' ')} at the start, ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} at the end (${os.cpus().length} cores), backend ${sel.backend}\n`;
+  const md = markdownTable(rows, title) + alarmTable(rows) + `\nload average ${load0.map((x) => x.toFixed(2)).join(' ')} at the start, ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} at the end (${os.cpus().length} cores), backend ${sel.backend}\n`;
   fs.writeFileSync(`${base}.md`, md);
   process.stdout.write(md);
 }
