@@ -21,7 +21,8 @@
  *
  * --reuse scores with the models a `--keep DIR --tag TAG` run kept instead of training them again: only
  * settings that act after training (`--set` of scoring.*, threshold.*, detector.model.temperature /
- * rarityWeight / score) make sense there. The threshold is fitted again on the held-back keys (the last
+ * rarityWeight / score) make sense there; scoring.countTimeoutMs and countConfidence mine the count relations
+ * again as training does. The threshold is fitted again on the held-back keys (the last
  * threshold.holdout of the training keys by first line, as training holds them back), scored as
  * `deepsentry score` scores them.
  *   npx tsx bench/accuracy.ts --rethreshold --raw DIR --tag NAME --thresholds 'mean-std:3,spot:1e-3:0.9,...'
@@ -38,14 +39,15 @@ import { useBackend } from '../lib/backend/select';
 import { averagePrecision, bestF1Threshold, confusionAt, rates, rocAuc, sweep } from '../lib/eval/metrics';
 import { loadSessionLabels } from '../lib/eval/labels';
 import { readSessionScores, type SessionWhy } from '../lib/eval/scores';
-import { prepareLogs, readPreparedMessages } from '../lib/logs/prepared';
+import { prepareLogs, readPreparedMessages, type PreparedSession } from '../lib/logs/prepared';
 import { sessionEnded } from '../lib/logs/sessions';
 import { fitThreshold, type ThresholdSpec } from '../lib/models/threshold';
 import { resolvePipelineConfig, thresholdSpec, type PipelineConfig } from '../lib/pipeline/config';
 import { DeepSentry } from '../lib/pipeline/model';
 import { normalOnlySelection } from '../lib/pipeline/run';
 import { scoreLog } from '../lib/pipeline/score';
-import { groupByKey, loadSessions, trainFromPrepared } from '../lib/pipeline/train';
+import { groupByKey, loadSessions, mineCountRelations, trainFromPrepared } from '../lib/pipeline/train';
+import type { CountModel } from '../lib/models/counts';
 
 const DATA = process.env.DEEPSENTRY_DATA_DIR ?? path.resolve(__dirname, '..', '..', 'shared', 'data');
 
@@ -195,7 +197,7 @@ function selected(names: string[] | null): Protocol[] {
 }
 
 /** Metrics of scores against labels at `threshold`. */
-function measure(scores: ArrayLike<number>, labels: ArrayLike<number>, threshold: number) {
+export function measure(scores: ArrayLike<number>, labels: ArrayLike<number>, threshold: number) {
   const sw = sweep(scores, labels, 'accuracy');
   const c = confusionAt(sw, threshold);
   const r = rates(c, 1);
@@ -340,6 +342,15 @@ async function reuseModel(from: string, protocol: string, seed: number, config: 
   }
   const nHold = trainKeys.length >= 2 ? Math.max(1, Math.round(trainKeys.length * config.threshold.holdout)) : 0;
   const held = new Set(trainKeys.slice(trainKeys.length - nHold));
+  if ((set.scoring as { countTimeoutMs?: number; countConfidence?: number } | undefined)?.countTimeoutMs !== undefined || (set.scoring as { countConfidence?: number } | undefined)?.countConfidence !== undefined) {
+    // The count relations are mined in training: mined again, as training mines them, on the training keys
+    // that were not held back.
+    const textOf = new Map((await readPreparedMessages(prepDir)).map((m) => [m.id, m.text]));
+    const fit = new Set(trainKeys.slice(0, trainKeys.length - nHold));
+    const sess = await loadSessions(prepDir, (s) => fit.has(s.key));
+    const ids = (s: PreparedSession) => Int32Array.from(s.messages, (id) => model.messageId(textOf.get(id) as string));
+    (model as { countModel: CountModel | null }).countModel = mineCountRelations(model.config, model.logConfig, groupByKey(sess).flat(), ids);
+  }
   if (fitT) {
     const textOf = new Map((await readPreparedMessages(prepDir)).map((m) => [m.id, m.text]));
     const sess = await loadSessions(prepDir, (s) => held.has(s.key));

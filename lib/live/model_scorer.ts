@@ -7,6 +7,12 @@
  * own message — all the windows of one `scoreLines` call in one batched detector call. A session's end (idle
  * timeout, eviction, end of input, time window) is scored as the end event after its last messages.
  *
+ * Count relations (model.countModel) are judged per key once it has been quiet for the count horizon
+ * (lib/models/counts.ts countHorizon): a session's end event then carries only its window's score, its counts
+ * carry into the key's next session if one starts within the horizon, and when the horizon passes (or the input
+ * ends) a `counts` end event judges them all — emitted only when a relation is broken. Without a horizon each
+ * session's end event carries its own counts' surprise.
+ *
  * Its sessions, their clock (event time; wall time once the stream is quiet) and their half of the snapshot are
  * SessionScorer's (session_scorer.ts), shared with NoveltyScorer so that both end sessions and
  * restart alike. Events compute their window and `expected` (the known message nearest the detector's prediction: one more
@@ -18,6 +24,7 @@ import { configuredFormat, type LogFormat } from '../logs/formats';
 import type { IssueLog } from '../logs/issues';
 import { sessionEnded, SessionKeyer, type ClosedSession } from '../logs/sessions';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
+import { countHorizon } from '../models/counts';
 import { lineageOf } from '../models/lineage';
 import type { ScoringModel } from '../models/scoring';
 import type { FeedbackSummary } from '../pipeline/feedback';
@@ -100,6 +107,21 @@ interface OpenState extends OpenSession {
   ids?: number[];
 }
 
+/**
+ * A key whose sessions ended, counted together until it has been quiet for the count horizon: their lines per
+ * masked message, and the last session's END window (its last W−1 messages), raw lines and last line.
+ */
+interface CountTally {
+  counts: Record<string, number>;
+  history: string[];
+  lines: string[];
+  seq: number;
+  lineNo: number;
+  offset: number;
+  /** the session clock at the last line: judged once the clock reaches clock + horizon */
+  clock: number;
+}
+
 /** A session's state before its first line. */
 const newOpenState = (): OpenState => ({ history: [], ids: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null });
 
@@ -107,6 +129,8 @@ const newOpenState = (): OpenState => ({ history: [], ids: [], lines: [], seq: 0
 interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
   kind: 'model';
   modelHash: string;
+  /** keys waiting for their count judgement, oldest first (absent in checkpoints written before there were any) */
+  tallies?: [string, CountTally][];
 }
 
 /**
@@ -174,6 +198,10 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private readonly W: number;
   /** weight of the count relations' surprise on end events (0: the model has none, or scoring.counts is 0) */
   private countWeight: number;
+  /** quiet time after which a key's count relations are judged (null: each session at its end; see countHorizon) */
+  private readonly countHorizon: number | null;
+  /** keys whose sessions ended and whose count judgement waits for the horizon, in order of their last line */
+  private tallies = new Map<string, CountTally>();
   /** the sessions scored recently, for feedback (null: not kept) */
   private readonly recent: RecentSessions | null;
   /** a model that learnt feedback, waiting for swapModel */
@@ -221,6 +249,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.censorEnds = opts.censorEnds === true;
     this.withMessages = opts.withMessages === true;
     this.countWeight = model.countModel ? model.config.scoring.counts : 0;
+    this.countHorizon = countHorizon(model.config.scoring.countTimeoutMs, idle, keyer.mode);
     this.windows = new Int32Array(64 * W);
     this.keyScratch = new Array<number>(W).fill(0);
     const keep = opts.feedbackSessions ?? 0;
@@ -294,6 +323,12 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       }
       this.recent?.add(key, masked);
       const s = this.session(key, newOpenState);
+      // The key's earlier sessions within the count horizon are counted with this one.
+      const tally = this.tallies.get(key);
+      if (tally !== undefined) {
+        this.tallies.delete(key);
+        s.counts = tally.counts;
+      }
       const at = this.window(s, id);
       const ids = s.ids as number[];
       s.history.push(masked);
@@ -341,14 +376,72 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const at = this.window(s, END_MESSAGE);
     const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.windows, at, this);
     e.closed = c;
-    if (s.counts) e.counts = s.counts;
-    // As scoreSessions does in batch: the count relations' surprise goes on the end event.
-    if (this.countWeight > 0 && s.counts) {
-      const ids: number[] = [];
-      for (const [m, n] of Object.entries(s.counts)) for (let i = 0; i < n; i++) ids.push(this.model.messageId(m));
-      e.extra = this.countWeight * this.model.countSurprise(ids);
-    }
     this.out.push(e);
+    if (!(this.countWeight > 0 && s.counts)) return;
+    if (this.countHorizon !== null && s.clock !== null) {
+      // Judged once the key has been quiet for the horizon (clockMoved), unless it goes on before.
+      this.tallies.set(key, { counts: s.counts, history: s.history.slice(), lines: s.lines.slice(Math.max(0, s.lines.length - this.windowLines)), seq: s.seq, lineNo: s.lineNo, offset: s.offset, clock: s.clock });
+      if (this.tallies.size > this.maxTallies) this.judgeOldest();
+      return;
+    }
+    // As scoreSessions does in batch: the count relations' surprise goes on the end event.
+    e.counts = s.counts;
+    e.extra = this.countWeight * this.countSurprise(s.counts);
+  }
+
+  /** The count relations' surprise of lines per masked message (lib/models/counts.ts). */
+  private countSurprise(counts: Record<string, number>): number {
+    const ids: number[] = [];
+    for (const [m, n] of Object.entries(counts)) for (let i = 0; i < n; i++) ids.push(this.model.messageId(m));
+    return this.model.countSurprise(ids);
+  }
+
+  /** At most this many keys wait for their count judgement (as many as open sessions); the oldest is judged early. */
+  private get maxTallies(): number {
+    return Math.max(1, this.maxOpen);
+  }
+
+  private judgeOldest(): void {
+    const first = this.tallies.entries().next();
+    if (first.done) return;
+    const [key, t] = first.value;
+    this.tallies.delete(key);
+    this.judgeCounts(key, t);
+  }
+
+  /**
+   * A key quiet for the count horizon, or the end of input: its `counts` end event when its sessions break a
+   * relation — the last session's END window's score plus the weighted surprise, as batch scoring puts it on
+   * that session's end (lib/models/scoring.ts scoreSessions with the chain's countIds).
+   */
+  private judgeCounts(key: string, t: CountTally): void {
+    const surprise = this.countSurprise(t.counts);
+    if (!(surprise > 0)) return;
+    const st: OpenState = { history: t.history, lines: t.lines, seq: t.seq, lineNo: t.lineNo, offset: t.offset, clock: t.clock };
+    const at = this.window(st, END_MESSAGE);
+    const e = new ModelEvent(t.seq, t.lineNo, t.offset, key, true, 'counts', t.lines, t.lines.length, this.windowLines, this.windows, at, this);
+    e.closed = { id: -1, key, rows: [], messageIds: [], firstTs: null, lastTs: null, reason: 'idle' };
+    e.counts = t.counts;
+    e.extra = this.countWeight * surprise;
+    this.out.push(e);
+  }
+
+  protected override clockMoved(now: number): void {
+    const H = this.countHorizon;
+    if (H === null) return;
+    // In order of their last line: the first one not due ends the search.
+    for (const [key, t] of this.tallies) {
+      if (t.clock + H > now) break;
+      this.tallies.delete(key);
+      this.judgeCounts(key, t);
+    }
+  }
+
+  /** End of input: every key still waiting is judged on what it has (its last session had ended). */
+  protected override allEnded(): void {
+    const all = [...this.tallies];
+    this.tallies.clear();
+    for (const [key, t] of all) this.judgeCounts(key, t);
   }
 
   /**
@@ -463,6 +556,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       kind: 'model',
       modelHash: this.model.dataHash,
       ...this.snapshotSessions(),
+      tallies: [...this.tallies].map(([k, t]) => [k, { ...t, counts: { ...t.counts }, history: t.history.slice(), lines: t.lines.slice() }]),
     };
   }
 
@@ -473,6 +567,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     }
     if (s.modelHash !== this.model.dataHash) throw new DeepSentryError('DS_CONFIG', 'the checkpoint was written with a different model (training data hash differs)');
     this.restoreSessions(s);
+    this.tallies = new Map(Array.isArray(s.tallies) ? s.tallies : []);
     this.recent?.restored(this.sessions.keys());
     this.out = [];
     this.last = [];

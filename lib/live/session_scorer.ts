@@ -104,7 +104,7 @@ export abstract class SessionScorer<S extends OpenSession> {
   constructor(
     protected readonly windowLines: number,
     protected readonly idleTimeoutMs: number | null,
-    private readonly maxOpen: number,
+    protected readonly maxOpen: number,
     opts: SessionScorerOptions = {},
   ) {
     this.skipOutOfOrder = opts.skipOutOfOrder === true;
@@ -163,8 +163,18 @@ export abstract class SessionScorer<S extends OpenSession> {
     if (this.lastTs === null || ts >= this.lastTs) {
       this.lastTs = ts;
       this.sessionizer.advance(ts);
+      this.clockMoved(this.sessionizer.clock);
     }
   }
+
+  /**
+   * The session clock moved to `now` (after the sessions idle by then ended): a scorer with deadlines of its
+   * own (the model scorer's count horizon) acts on them here.
+   */
+  protected clockMoved(_now: number): void {}
+
+  /** Every open session ended (end of input, after their end events): a scorer closes what it kept after them. */
+  protected allEnded(): void {}
 
   /**
    * The open session `key` (or `fresh()` for a new one), taken out of `sessions` until `addLine` puts it
@@ -229,12 +239,15 @@ export abstract class SessionScorer<S extends OpenSession> {
     else {
       const quiet = nowMs - this.wallAtLastLine;
       if (this.idleTimeoutMs !== null && quiet >= this.idleTimeoutMs) this.sessionizer.advance(this.lastTs + quiet);
+      else return;
     }
+    this.clockMoved(this.sessionizer.clock);
   }
 
   /** Ends every open session (end of input). */
   protected endAll(): void {
     this.sessionizer.flush();
+    this.allEnded();
   }
 
   private clock(): number | null {

@@ -36,7 +36,7 @@ export interface RawLine {
 }
 
 /** Why a session ended; see ScoredEvent.endReason. */
-export type EndReason = 'idle' | 'evicted' | 'flush' | 'window';
+export type EndReason = 'idle' | 'evicted' | 'flush' | 'window' | 'counts';
 
 /** One scored event: a line inside a session, or the end of a session. */
 export interface ScoredEvent {
@@ -56,7 +56,9 @@ export interface ScoredEvent {
   isSessionEnd: boolean;
   /**
    * Why a session ended (only on end events): `idle` timeout, `evicted` (too many sessions were open),
-   * `flush` (end of input), `window` (a time window closed).
+   * `flush` (end of input), `window` (a time window closed); `counts`: not a session's end but its key's, once
+   * quiet for the count horizon — the count relations' judgement of the key's sessions counted together
+   * (lib/models/counts.ts countHorizon; emitted only when a relation is broken, after those sessions' own ends).
    */
   endReason?: EndReason;
   /** The lines that led to this event, oldest first, the event's own line last (raw text). */
@@ -187,8 +189,9 @@ export interface Alert {
 }
 
 /** Builds the stable id of an event. */
-export function eventId(e: Pick<ScoredEvent, 'seq' | 'session' | 'isSessionEnd'>): string {
-  return e.isSessionEnd ? `${e.seq}:end:${e.session}` : `${e.seq}:${e.session}`;
+export function eventId(e: Pick<ScoredEvent, 'seq' | 'session' | 'isSessionEnd' | 'endReason'>): string {
+  // A key's count judgement comes after its last session's end, at the same last line: its own id.
+  return e.isSessionEnd ? `${e.seq}:${e.endReason === 'counts' ? 'counts' : 'end'}:${e.session}` : `${e.seq}:${e.session}`;
 }
 
 /** Fills alerts' window, line and expected message from their events' contexts (LineScorer.context), in order. */

@@ -161,7 +161,7 @@ export interface PackedEvents {
   sessions: PackedStrings;
 }
 
-const END_REASONS = [undefined, 'idle', 'evicted', 'flush', 'window'] as const;
+const END_REASONS = [undefined, 'idle', 'evicted', 'flush', 'window', 'counts'] as const;
 
 /**
  * Strings cross as ONE string joined by newlines when none contains a newline (one copy instead of one

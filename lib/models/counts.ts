@@ -11,11 +11,16 @@
  * is added to. The window-by-window view of the detector cannot see these relations: each window holds a few
  * lines, and a block missing one of its three replicas reads, window by window, like a normal one.
  *
- * Counted per session as the detector sees it (a segment, when the idle timeout splits a key): counted per key,
- * the relations between writing and deleting a block fail for every block still stored when the log ends
- * (measured on hdfs-dev trained on the earlier half: ROC-AUC 0.54 per key, 0.80 per segment). The surprise goes
- * on the session's end event, so a session still open when the input stops (censored) is not judged on counts
- * it has not finished.
+ * What is counted together: not a whole key (counted per key, the relations between writing and deleting a
+ * block fail for every block still stored when the log ends: measured on hdfs-dev trained on the earlier half,
+ * ROC-AUC 0.54 per key, 0.80 per segment), and not each segment the idle timeout cuts either (a write whose
+ * last line comes a few minutes after the rest is cut in two, and its first part reads as a write missing a
+ * replica), but a key's segments chained while the gap between them is shorter than a count horizon
+ * (countHorizon; the pipeline's scoring.countTimeoutMs, an hour by default). The surprise goes on an end event
+ * once the key has been quiet for the horizon (the live model scorer's `counts` end, lib/live/model_scorer.ts;
+ * in batch the chain's last segment's end, countChains), so a chain whose last segment is still open when the
+ * input stops (censored) is not judged on counts it has not finished; one whose last segment had ended is
+ * judged at the end of the input.
  */
 import { DeepSentryError } from '../errors';
 
@@ -59,6 +64,53 @@ const RATIOS: ReadonlyArray<[number, number]> = [
 export function countMessages(ids: ArrayLike<number>, into: Map<number, number> = new Map()): Map<number, number> {
   for (let t = 0; t < ids.length; t++) into.set(ids[t], (into.get(ids[t]) ?? 0) + 1);
   return into;
+}
+
+/**
+ * The count horizon of a configuration: the quiet time after which a key's count relations are judged (ms), or
+ * null when each session is judged at its own end — with a `countTimeoutMs` of 0 or not longer than the idle
+ * timeout, without an idle timeout (sessions end only with the input), and for sessions that are time or count
+ * windows (they end by their window, not by quiet).
+ */
+export function countHorizon(countTimeoutMs: number, idleTimeoutMs: number | null, sessionMode: string): number | null {
+  if (idleTimeoutMs === null || !(countTimeoutMs > idleTimeoutMs)) return null;
+  return sessionMode === 'time' || sessionMode === 'count' ? null : countTimeoutMs;
+}
+
+/** What countChains needs of a session (segment): its key, time span and whether its end was scored. */
+export interface ChainedSession {
+  key: string;
+  firstTs: number | null;
+  lastTs: number | null;
+}
+
+/**
+ * The sessions of one or more keys (each key's in time order) in chains counted together: a key's next session
+ * joins the chain when it starts less than `horizon` ms after the chain's last line and that session's end was
+ * scored (`ended`: an evicted one breaks the chain, as the live scorer keeps no count for it). Per session:
+ * whether its end event judges the chain's counts — the chain's last one, when its end was scored; null horizon:
+ * every session whose end is scored, on its own counts. Training mines the relations on the chains and fits
+ * the threshold with them, as the live scorer judges them.
+ */
+export function countChains<S extends ChainedSession>(sessions: readonly S[], horizon: number | null, ended: (s: S) => boolean): { chains: S[][]; judges: Map<S, S[]> } {
+  const chains: S[][] = [];
+  const judges = new Map<S, S[]>();
+  const lastOf = new Map<string, S[]>();
+  for (const s of sessions) {
+    const c = horizon === null ? undefined : lastOf.get(s.key);
+    const prev = c?.[c.length - 1];
+    if (c && prev && ended(prev) && s.firstTs !== null && prev.lastTs !== null && s.firstTs - prev.lastTs < (horizon as number)) c.push(s);
+    else {
+      const n = [s];
+      chains.push(n);
+      lastOf.set(s.key, n);
+    }
+  }
+  for (const c of chains) {
+    const last = c[c.length - 1];
+    if (ended(last)) judges.set(last, c);
+  }
+  return { chains, judges };
 }
 
 export class CountModel {

@@ -43,6 +43,12 @@ export interface SessionInput {
   messageIds: ArrayLike<number>;
   /** the session really ended (idle timeout, time window): its end is scored as an event too */
   ended?: boolean;
+  /**
+   * the messages whose counts its end event judges by the count relations: default its own; null: none (an
+   * earlier session of a chain counted together, lib/models/counts.ts countChains); a chain's last session gives
+   * the whole chain's
+   */
+  countIds?: ArrayLike<number> | null;
 }
 
 /** Scores of sessions. */
@@ -197,7 +203,8 @@ export class ScoringModel {
       const ids = sessions[si].messageIds;
       // The count relations judge a session once it is over: their surprise goes on its end event (added to
       // the stored float32 score, as the live scorer adds it to the window's score).
-      const extra = wc > 0 && ls.length > ids.length ? wc * this.countSurprise(ids) : 0;
+      const countIds = sessions[si].countIds === undefined ? ids : sessions[si].countIds;
+      const extra = wc > 0 && ls.length > ids.length && countIds !== null ? wc * this.countSurprise(countIds as ArrayLike<number>) : 0;
       let mx = -Infinity;
       let a = PAD_MESSAGE;
       let b = PAD_MESSAGE;

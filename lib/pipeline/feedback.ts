@@ -10,7 +10,9 @@
  *      seeded. The replay: the model does not store the windows it was trained on (only the message table),
  *      so it replays the same log's sessions that it scores below its threshold — what it already judges
  *      normal, in the same log — so that learning the marked sessions does not move the rest;
- *   3. a count relation a marked session violates accepts that session's exact counts (CountModel.accept);
+ *   3. a count relation a marked session violates accepts that session's exact counts (CountModel.accept),
+ *      and those of the key's sessions the count horizon judges with it (lib/models/counts.ts countChains;
+ *      from a log with times — the live buffer keeps none, so there each session counts alone);
  *   4. every session is scored again (after). The threshold stays as saved: it was fitted on held-back
  *      training sessions, and feedback brings no new held-back data to refit it on.
  *
@@ -31,7 +33,8 @@ import { LogProcessor, openLogInput } from '../logs/pipeline';
 import { MODEL_JSON } from '../models/files';
 import { subSeed } from '../models/params';
 import { shuffle, type TrainResult } from '../models/train';
-import { countMessages } from '../models/counts';
+import { countChains, countHorizon, countMessages } from '../models/counts';
+import type { SessionInput } from '../models/scoring';
 import { FIRST_ID } from '../models/scoring';
 import type { DeepSentry } from './model';
 import { RECENT_DEFAULTS, RecentSessions } from '../live/recent_sessions';
@@ -112,6 +115,9 @@ interface LogSession {
   key: string;
   ids: number[];
   ended: boolean;
+  /** its first and last line's time (null: not known — the live buffer keeps none — or the lines have none) */
+  firstTs: number | null;
+  lastTs: number | null;
 }
 
 /** The log's sessions (segments) as model ids, cut with the model's log configuration. */
@@ -125,7 +131,7 @@ async function readSessions(model: DeepSentry, log: string, o: FeedbackOptions):
     issues,
     onSession: (s) => {
       const ids = s.messageIds.map((pid) => (toModel[pid] ??= model.messageId((proc.messages.get(pid) as { text: string }).text)));
-      out.push({ key: s.key, ids, ended: sessionEnded(s.reason, idle, s.lastTs) });
+      out.push({ key: s.key, ids, ended: sessionEnded(s.reason, idle, s.lastTs), firstTs: s.firstTs, lastTs: s.lastTs });
     },
   });
   const input = await openLogInput(log, config, issues, log, { acceptTruncated: o.acceptTruncated === true });
@@ -228,7 +234,7 @@ export function parseFeedbackBody(text: string): string[] {
  * model.scoreSessions's session scores, 1000 sessions at a time with a turn of the event loop between: a live
  * monitor scoring in the main thread (`--no-worker`) answers HTTP and reads its input meanwhile.
  */
-async function sessionScores(model: DeepSentry, inputs: ReadonlyArray<{ messageIds: number[]; ended: boolean }>): Promise<Float32Array> {
+async function sessionScores(model: DeepSentry, inputs: readonly SessionInput[]): Promise<Float32Array> {
   const out = new Float32Array(inputs.length);
   for (let i = 0; i < inputs.length; i += 1000) {
     out.set(model.scoreSessions(inputs.slice(i, i + 1000)).sessionScores, i);
@@ -300,7 +306,11 @@ async function learnSessions(
   const present = new Set(all.map((s) => s.key));
   const missing = keys.filter((k) => !present.has(k));
   if (missing.length > 0) throw unknown(missing, keys);
-  const inputs = all.map((s) => ({ messageIds: s.ids, ended: s.ended }));
+  // Count relations judge a key's sessions within the count horizon together, as `score` does (sessions
+  // without times, from the live buffer, each on its own).
+  const { judges } = countChains(all, countHorizon(model.config.scoring.countTimeoutMs, model.logConfig.session.idleTimeoutMs, model.logConfig.session.mode), (s) => s.ended);
+  const chainIds = (c: LogSession[]) => c.flatMap((s) => s.ids);
+  const inputs: SessionInput[] = all.map((s) => ({ messageIds: s.ids, ended: s.ended, countIds: judges.has(s) ? chainIds(judges.get(s) as LogSession[]) : null }));
   const segBefore = await sessionScores(model, inputs);
   const before = perKey(all, segBefore);
   // Flagged segments of other sessions that are a marked session's flagged segment, message for message:
@@ -333,7 +343,14 @@ async function learnSessions(
   });
   if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', 'feedback was cancelled');
   const relations = new Set<object>();
-  if (model.countModel) for (const s of mine) if (s.ended) for (const r of model.countModel.accept(countMessages(s.ids))) relations.add(r);
+  if (model.countModel) {
+    for (const s of mine) {
+      if (!s.ended) continue;
+      for (const r of model.countModel.accept(countMessages(s.ids))) relations.add(r);
+      const chain = judges.get(s);
+      if (chain && chain.length > 1) for (const r of model.countModel.accept(countMessages(chainIds(chain)))) relations.add(r);
+    }
+  }
   const after = perKey(all, await sessionScores(model, inputs));
 
   const prev = lineageOf(model);
@@ -429,7 +446,7 @@ export async function learnRecent(model: DeepSentry, recent: RecentSessions, o: 
   }
   const copy = model.clone();
   try {
-    const all = held.filter((s) => !incomplete.has(s.key)).map((s) => ({ key: s.key, ids: s.messages.map((m) => copy.messageId(m)), ended: s.ended }));
+    const all = held.filter((s) => !incomplete.has(s.key)).map((s) => ({ key: s.key, ids: s.messages.map((m) => copy.messageId(m)), ended: s.ended, firstTs: null, lastTs: null }));
     const r = await learnSessions(copy, all, o, o.from, (missing) =>
       new DeepSentryError(
         'DS_INVALID_ARGUMENT',

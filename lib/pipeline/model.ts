@@ -169,6 +169,9 @@ export class DeepSentry extends ScoringModel {
     let logConfig: LogConfig;
     try {
       config = resolvePipelineConfig(json.config, source);
+      // A model saved before count relations had a horizon mined them per session, and judges them so.
+      const savedScoring = (json.config as { scoring?: Record<string, unknown> } | undefined)?.scoring;
+      if (savedScoring !== undefined && savedScoring.countTimeoutMs === undefined) config.scoring.countTimeoutMs = 0;
       logConfig = resolveLogConfig(extra.logConfig as unknown as Record<string, unknown>);
     } catch (e) {
       throw bad(`configuration: ${(e as Error).message}`);

@@ -50,7 +50,10 @@ export interface LineScore {
  * Why a session closed: `idle` (its idle timeout passed by log time), `window` (its time window ended),
  * `flush` (the end of input, scored: no idle timeout or no timestamps), `censored` (open at the end of input,
  * its end not scored), `evicted` (more than the model's logs.session.maxOpen sessions were open and it was
- * the least recently active: its end is not scored, as in `score`).
+ * the least recently active: its end is not scored, as in `score`). `counts` is not a session of its own but
+ * its key's count judgement (no lines): once the key has been quiet for the count horizon (an hour by default,
+ * scoring.countTimeoutMs; or at the end of input), when the sessions counted together break a count relation —
+ * its score is the last session's end plus the relations' weighted surprise.
  */
 export type SessionEnd = EndReason | 'censored';
 

@@ -24,7 +24,7 @@ import { thresholdSpec, trainOptionsOf, type PipelineConfig } from './config';
 import { DeepSentry, FIRST_ID, ensureBackend } from './model';
 import { currentBackend } from '../backend/select';
 import { SequenceModel } from '../models/sequence';
-import { CountModel, countMessages } from '../models/counts';
+import { CountModel, countChains, countHorizon, countMessages } from '../models/counts';
 
 /** Whether a closed session's end is scored: lib/logs/sessions.ts, shared with the live scorer and the API. */
 export { sessionEnded };
@@ -254,10 +254,12 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
 
   const hash = sha256Hex(JSON.stringify({ messages: st.messages.map((m, i) => [m.text, st.counts[i]]), sessions: sessions.map((s) => [s.key, s.messages.length]) }));
   const placeholder = fitThreshold([0], { method: 'percentile', percentile: 100 });
-  const countModel = config.scoring.counts > 0 ? new CountModel(COUNT_MIN_SESSIONS, config.scoring.countConfidence).fit(fitOn.map((s) => countMessages(ids(s)))) : null;
+  const countModel = mineCountRelations(config, st.logConfig, fitOn, ids);
+  const horizon = countHorizon(config.scoring.countTimeoutMs, idle, st.logConfig.session.mode);
+  const heldJudges = countChains(held, horizon, ended).judges;
   const model = new DeepSentry(config, st.logConfig, st.vocabulary, st.text, detector, st.messages.map((m) => m.text), vectors, { session: placeholder }, sequence, st.counts, {}, hash, countModel);
   const heldScores = await timed(o.reporter, 'threshold', `${heldGroups.length} held-back sessions`, () => [heldGroups.length, 'sessions'], async () => {
-    const seg = model.scoreSessions(held.map((s) => ({ messageIds: ids(s), ended: ended(s) }))).sessionScores;
+    const seg = model.scoreSessions(held.map((s) => ({ messageIds: ids(s), ended: ended(s), countIds: heldJudges.has(s) ? chainIds(heldJudges.get(s) as PreparedSession[], ids) : null }))).sessionScores;
     const perKey = new Float64Array(heldGroups.length);
     let i = 0;
     heldGroups.forEach((g, k) => {
@@ -287,6 +289,24 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
   });
   if (model.thresholds.session.warning) o.reporter?.warn?.(`threshold: ${model.thresholds.session.warning}`);
   return model;
+}
+
+/**
+ * The count relations of a configuration (null when scoring.counts is 0), mined on training sessions (each key's
+ * in time order, as model ids by `ids`) chained by the count horizon: what the scorer judges together is what
+ * they are mined on (lib/models/counts.ts countChains).
+ */
+export function mineCountRelations(config: PipelineConfig, logConfig: LogConfig, sessions: readonly PreparedSession[], ids: (s: PreparedSession) => Int32Array): CountModel | null {
+  if (!(config.scoring.counts > 0)) return null;
+  const idle = logConfig.session.idleTimeoutMs;
+  const horizon = countHorizon(config.scoring.countTimeoutMs, idle, logConfig.session.mode);
+  const { chains } = countChains(sessions, horizon, (s) => sessionEnded(s.end, idle, s.lastTs));
+  return new CountModel(COUNT_MIN_SESSIONS, config.scoring.countConfidence).fit(chains.map((c) => countMessages(chainIds(c, ids))));
+}
+
+/** The model ids of a chain of sessions counted together, in order. */
+function chainIds(c: readonly PreparedSession[], ids: (s: PreparedSession) => Int32Array): Int32Array {
+  return c.length === 1 ? ids(c[0]) : Int32Array.from(c.flatMap((s) => [...ids(s)]));
 }
 
 /** Trains every model stage on the (selected) sessions of a prepared directory. */

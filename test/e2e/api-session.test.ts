@@ -76,11 +76,16 @@ describe('score, the API and live agree', function () {
     expect(e.lines).to.deep.equal([]);
     pushed.atEnd = e.sessions;
     // Sessions span pushes (a block's lines come minutes apart); some end by the idle timeout before the end
-    // of input, and at the end of input every open one is censored (the model has an idle timeout).
+    // of input, and at the end of input every open one is censored (the model has an idle timeout). Keys whose
+    // sessions break a count relation get their count judgement (no lines) once quiet for the count horizon,
+    // or at the end of input.
     expect(pushed.ended.length).to.be.greaterThan(0);
-    expect(pushed.ended.every((x) => x.end === 'idle')).to.equal(true);
+    expect(pushed.ended.every((x) => x.end === 'idle' || x.end === 'counts')).to.equal(true);
     expect(pushed.atEnd.length).to.be.greaterThan(0);
-    expect(pushed.atEnd.every((x) => x.end === 'censored')).to.equal(true);
+    expect(pushed.atEnd.every((x) => x.end === 'censored' || x.end === 'counts')).to.equal(true);
+    const judged = [...pushed.ended, ...pushed.atEnd].filter((x) => x.end === 'counts');
+    expect(judged.length).to.be.greaterThan(0);
+    expect(judged.every((x) => x.lines.length === 0)).to.equal(true);
     const spanning = [...pushed.ended, ...pushed.atEnd].filter((x) => Math.floor(x.lines[0]! / 1000) !== Math.floor(x.lines[x.lines.length - 1]! / 1000));
     expect(spanning.length).to.be.greaterThan(0);
     expectSameLines(pushed.lines, 'API session');
@@ -160,7 +165,7 @@ describe('score, the API and live agree', function () {
     expectSameLines(events.filter((e) => !e.isSessionEnd).map((e) => ({ index: e.lineNo - 1, session: e.session, score: e.score, anomaly: false })), 'live');
     const segments = events.map((e) => ({ session: e.session, score: e.score, anomaly: false, lines: [], end: 'idle' as const }));
     expectSameSessions(byKey(segments), 'live');
-    expect(events.filter((e) => e.isSessionEnd).every((e) => e.endReason === 'idle')).to.equal(true);
+    expect(events.filter((e) => e.isSessionEnd).every((e) => e.endReason === 'idle' || e.endReason === 'counts')).to.equal(true);
   });
 
   it('a BOM, invalid UTF-8, a NUL byte and an over-long line: `score` and `live --follow` drop and count the same lines and score the rest alike', async () => {

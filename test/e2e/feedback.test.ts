@@ -1,6 +1,7 @@
 /**
- * `deepsentry feedback` on a real case: the tiny model (trained on hdfs-dev's first 20k lines) scores the first
- * 60k lines, the highest-scoring false alarm (by hdfs-dev's labels) is marked normal, the model is updated in
+ * `deepsentry feedback` on a real case: the tiny model (trained on hdfs-dev's first 20k lines) scores all of
+ * hdfs-dev (on its first 60k lines it raises no false alarm since count relations wait for the count horizon),
+ * the highest-scoring false alarm (by hdfs-dev's labels) is marked normal, the model is updated in
  * place as version 2, and scoring again clears that session while anomalous ones stay flagged. Bad marks (an
  * unknown session, a file of another kind) are clear errors that leave the model as it was.
  */
@@ -47,12 +48,12 @@ describe('deepsentry feedback: false alarms learnt as normal', function () {
     const model = path.join(dir, 'model');
     fs.cpSync(await trainedModel(), model, { recursive: true });
     const parentSha = JSON.parse(fs.readFileSync(path.join(model, 'model.json'), 'utf8')).contentSha256;
-    const log = hdfsSlice(60000);
+    const log = hdfsSlice(100000);
     const lab = labels();
     const before = await score(model, log, path.join(dir, 'before'));
     const flagged = [...before.scores].filter(([, s]) => s >= before.threshold);
     const falseAlarm = flagged.filter(([k]) => lab.get(k) === 'Normal').sort((a, b) => b[1] - a[1])[0];
-    expect(falseAlarm, 'the tiny model has a false alarm on hdfs-dev 0-60k').to.not.equal(undefined);
+    expect(falseAlarm, 'the tiny model has a false alarm on hdfs-dev').to.not.equal(undefined);
     const anomalies = flagged.filter(([k]) => lab.get(k) === 'Anomaly');
     expect(anomalies.length).to.be.greaterThan(0);
     const marks = path.join(dir, 'false-alarms.txt');

@@ -18,7 +18,8 @@ import { LiveMonitor } from '../../lib/live/monitor';
 import { DeepSentry } from '../../lib/pipeline/model';
 import { createModelScorer } from '../../lib/pipeline/model';
 import { ModelScorer } from '../../lib/live/model_scorer';
-import { hdfsSlice, trainedModel } from '../support/pipeline-fixtures';
+import { countHorizon } from '../../lib/models/counts';
+import { hdfsSlice, trainedModelCountsPerSession } from '../support/pipeline-fixtures';
 import { HDFS_DEV_LABELS, requireData } from '../support/data';
 import { startCli, until, type StartedCli } from '../support/cli';
 import { tempDir } from '../support/tmp';
@@ -60,7 +61,8 @@ let base: Scenario = null as never;
 
 /** The scenario's lines and expectations, computed once with the old model in this process. */
 async function prepare(): Promise<void> {
-  const model = await trainedModel();
+  // Its count relations judged at each session's end: a normal block's write cut by the idle timeout alerts.
+  const model = await trainedModelCountsPerSession();
   const log = hdfsSlice(30000);
   const lines = fs.readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
   const labels = new Map(fs.readFileSync(HDFS_DEV_LABELS, 'utf8').split('\n').map((l) => l.split(',').map((x) => x.trim()) as [string, string]));
@@ -81,10 +83,13 @@ async function prepare(): Promise<void> {
     const copy = (id: string, at: number) => own.map((l) => withTs(l.split(marked).join(id), at));
     const copyBefore = 'blk_-1000000000000000001';
     const copyAfter = 'blk_-1000000000000000002';
-    const before = [...copy(copyBefore, t), ...copy('blk_-1000000000000000003', t + idle + 60_000).slice(0, 1)];
-    const after = [...copy(copyAfter, t + idle + 60_000), ...copy('blk_-1000000000000000004', t + 2 * (idle + 60_000)).slice(0, 1)];
+    // Each copy is followed by a line long enough after it that its end — and its key's count judgement, when
+    // the alert was one — has come.
+    const gap = Math.max(idle, countHorizon(sc.model.config.scoring.countTimeoutMs, idle, sc.model.logConfig.session.mode) ?? 0) + 60_000;
+    const before = [...copy(copyBefore, t), ...copy('blk_-1000000000000000003', t + gap).slice(0, 1)];
+    const after = [...copy(copyAfter, t + gap), ...copy('blk_-1000000000000000004', t + 2 * gap).slice(0, 1)];
     const rest = [...(await score(before)), ...(await score(after))];
-    const endOf = (id: string) => rest.find((e) => e.isSessionEnd && e.session === id);
+    const endOf = (id: string) => rest.find((e) => e.isSessionEnd && e.session === id && e.endReason === ends[0].endReason);
     expect(endOf(copyBefore)?.score, 'the copy scores as the block did').to.equal(ends[0].score);
     const copyAfterOldScore = endOf(copyAfter)?.score as number;
     expect(copyAfterOldScore, 'the old model would flag the copy appended after the feedback').to.be.above(sc.savedThreshold);

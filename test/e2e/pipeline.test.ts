@@ -6,7 +6,8 @@
 import { expect } from 'chai';
 import { splitCsvLine } from '../../lib/eval/csv';
 import { readSessionScores } from '../../lib/eval/scores';
-import { CountModel, countMessages } from '../../lib/models/counts';
+import { CountModel, countChains, countHorizon, countMessages } from '../../lib/models/counts';
+import { sha256Hex } from '../../lib/models/files';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../../lib/errors';
@@ -324,6 +325,52 @@ describe('count relations and trimmed training', function () {
     const ev = [...(await live.scoreLines(blk.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text })))), ...(await live.flush())];
     await live.close();
     expect(ev.filter((e) => e.isSessionEnd).map((e) => e.score)).to.deep.equal([batchEnd]);
+    // countIds: a session of a chain judges the chain's counts on its end, or none (null)
+    const chainEnd = back.scoreSessions([{ messageIds: [rel.j], ended: true, countIds: ids }]).lineScores[0][1];
+    const noCounts = back.scoreSessions([{ messageIds: [rel.j], ended: true, countIds: null }]).lineScores[0][1];
+    expect(chainEnd - noCounts).to.be.closeTo(3 * back.countSurprise(ids), 1e-4);
+  });
+
+  it('countHorizon and countChains: a key\'s sessions less than the horizon apart are counted together, judged at the last one', () => {
+    expect(countHorizon(3_600_000, 300_000, 'key')).to.equal(3_600_000);
+    expect(countHorizon(3_600_000, 300_000, 'auto')).to.equal(3_600_000);
+    expect(countHorizon(0, 300_000, 'key')).to.equal(null);
+    expect(countHorizon(300_000, 300_000, 'key')).to.equal(null); // not longer than the idle timeout
+    expect(countHorizon(3_600_000, null, 'key')).to.equal(null); // sessions end with the input only
+    expect(countHorizon(3_600_000, 300_000, 'time')).to.equal(null);
+    expect(countHorizon(3_600_000, 300_000, 'count')).to.equal(null);
+    const M = 60_000;
+    const seg = (key: string, first: number, last: number, end = 'idle') => ({ key, firstTs: first * M, lastTs: last * M, end });
+    const a1 = seg('a', 0, 1);
+    const b1 = seg('b', 0, 2);
+    const a2 = seg('a', 8, 9); // 7 minutes after a1: same chain
+    const a3 = seg('a', 70, 71); // 61 minutes after a2: a new chain
+    const b2 = seg('b', 30, 31, 'end'); // censored: its chain is not judged
+    const c1 = seg('c', 0, 1, 'evicted');
+    const c2 = seg('c', 5, 6); // after an evicted session: a new chain
+    const ended = (s: { end: string }) => s.end === 'idle';
+    const r = countChains([a1, b1, a2, c1, c2, b2, a3], 60 * M, ended);
+    expect(r.chains).to.deep.equal([[a1, a2], [b1, b2], [c1], [c2], [a3]]);
+    expect([...r.judges.entries()]).to.deep.equal([[a2, [a1, a2]], [c2, [c2]], [a3, [a3]]]);
+    // without a horizon every session whose end is scored is judged on its own
+    const own = countChains([a1, b1, a2, c1, c2, b2, a3], null, ended);
+    expect(own.chains).to.have.length(7);
+    expect([...own.judges.keys()]).to.deep.equal([a1, b1, a2, c2, a3]);
+  });
+
+  it('a model saved before count relations had a horizon judges them per session, as it was trained', async function () {
+    requireData(this);
+    const dir = await trainedModel();
+    const copy = path.join(workDir(), 'model-no-count-horizon');
+    fs.rmSync(copy, { recursive: true, force: true });
+    fs.cpSync(dir, copy, { recursive: true });
+    const file = path.join(copy, 'model.json');
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    delete json.config.scoring.countTimeoutMs;
+    const { contentSha256: _, ...body } = json; // as written by the version before (its own checksum)
+    fs.writeFileSync(file, JSON.stringify({ ...body, contentSha256: sha256Hex(JSON.stringify(body)) }, null, 1) + '\n');
+    expect((await DeepSentry.load(dir)).config.scoring.countTimeoutMs).to.equal(3_600_000);
+    expect((await DeepSentry.load(copy)).config.scoring.countTimeoutMs).to.equal(0);
   });
 });
 

@@ -68,6 +68,21 @@ export function trainedModel(): Promise<string> {
   return trained;
 }
 
+let perSession: Promise<string> | null = null;
+/**
+ * The tiny model trained the same way but with its count relations judged at each session's end
+ * (scoring.countTimeoutMs 0) instead of once a block has been quiet for the count horizon: scenarios built on
+ * a session end's own count alert (a block's write cut by the idle timeout, flagged at the cut).
+ */
+export function trainedModelCountsPerSession(): Promise<string> {
+  perSession ??= (async () => {
+    const dir = path.join(workDir(), 'model-counts-per-session');
+    await trainModel([hdfsSlice(20000)], dir, { config: tinyConfig({ scoring: { countTimeoutMs: 0 } }) });
+    return dir;
+  })();
+  return perSession;
+}
+
 /**
  * Damaged gzip copies of a real log (made once per run): `truncated` (the first half of the compressed
  * bytes), `crc` (one byte of the CRC-32 trailer flipped: every line decodes, the check fails at the end),
