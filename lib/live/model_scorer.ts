@@ -289,8 +289,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     for (const key of keys) {
       if (this.ownsKey !== undefined && !this.ownsKey(key)) continue;
       if (id < 0) {
-        masked = this.model.masker.mask(p.message).masked;
-        id = this.model.messageId(masked);
+        id = this.model.messageId(this.model.masker.maskText(p.message));
+        // the table's copy of the text: a session's history keeps one shared string per message, not one per line
+        masked = this.model.messageText(id) as string;
       }
       this.recent?.add(key, masked);
       const s = this.session(key, newOpenState);

@@ -175,6 +175,18 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const segments = new Map<string, Segment>();
   let sessions = 0;
   let anomalies = 0;
+  // lines.csv's `score,anomaly` of each score met: scores repeat (a line's score is its window's, and windows
+  // repeat), and formatting a float32 was the most costly part of writing a row. Bounded: starts over when full.
+  const tails = new Map<number, string>();
+  const tail = (x: number): string => {
+    let t = tails.get(x);
+    if (t === undefined) {
+      if (tails.size >= 100_000) tails.clear();
+      t = `${num(x)},${x >= threshold ? 1 : 0}`;
+      tails.set(x, t);
+    }
+    return t;
+  };
   /** Folds a scorer call's events into the open segments; the segments that closed go out. */
   const take = async (events: ModelEvent[]) => {
     const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
@@ -233,8 +245,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         if (s.lastTs !== null && (prev.lastTs === null || s.lastTs > prev.lastTs)) prev.lastTs = s.lastTs;
       }
       for (let t = 0; t < s.rows.length; t++) {
-        const x = g.scores[t];
-        lText += `${s.rows[t]},${g.field},${num(x)},${x >= threshold ? 1 : 0}${withText ? `,${csv(g.texts[t])}` : ''}\n`;
+        lText += `${s.rows[t]},${g.field},${tail(g.scores[t])}${withText ? `,${csv(g.texts[t])}` : ''}\n`;
       }
     }
     const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
