@@ -434,7 +434,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const groups = [...todo.values()];
     const all = new Int32Array(groups.length * this.W);
     groups.forEach((g, i) => all.set(g[0].ids, i * this.W));
-    const { expected } = this.model.scoreWindows(all, groups.length, true);
+    const expected = this.model.expectedMessages(all, groups.length);
     if (this.expectedCache.size + groups.length > SCORE_CACHE_MAX) this.expectedCache.clear();
     [...todo.keys()].forEach((key, i) => {
       const x = expected[i] ?? null;

@@ -188,7 +188,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     return t;
   };
   /** Folds a scorer call's events into the open segments; the segments that closed go out. */
-  const take = async (events: ModelEvent[]) => {
+  const take = async (scorer: ModelScorer, events: ModelEvent[]) => {
     const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
     for (const e of events) {
       let g = segments.get(e.session);
@@ -213,12 +213,15 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     }
     if (closed.length === 0) return;
     // A flagged segment keeps why (its top event, window, expected message, count relation) for sessions.csv;
-    // the explanations of a call come from one batched prediction.
+    // the expected messages of a call come from one batched prediction of the windows the scorer has not
+    // predicted before (its cache: flagged windows repeat too).
     const flagged = closed.filter((c) => c.g.max >= threshold);
+    const tops = flagged.map(({ g }) => g.top as ModelEvent);
+    scorer.predictExpected(tops);
     const explained = model.explainWindows(
-      flagged.map(({ g }) => {
-        const t = g.top as ModelEvent;
-        return t.isSessionEnd && t.counts ? { window: t.ids, counts: new Map(Object.entries(t.counts).map(([m, n]) => [model.messageId(m), n])) } : { window: t.ids };
+      tops.map((t) => {
+        const expected = t.predicted ?? null;
+        return t.isSessionEnd && t.counts ? { window: t.ids, expected, counts: new Map(Object.entries(t.counts).map(([m, n]) => [model.messageId(m), n])) } : { window: t.ids, expected };
       }),
     );
     const whyOf = new Map(flagged.map((c, k) => [c, explained[k]]));
@@ -293,10 +296,10 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         const n = Math.min(CHUNK_LINES, batch.lines.length - from);
         const raw: RawLine[] = new Array(n);
         for (let i = 0; i < n; i++) raw[i] = { seq: batch.lineNos[from + i], lineNo: batch.lineNos[from + i], offset: 0, text: batch.lines[from + i] };
-        await take((await scorer.scoreLines(raw)) as ModelEvent[]);
+        await take(scorer, (await scorer.scoreLines(raw)) as ModelEvent[]);
       }
     }
-    await take((await scorer.flush()) as ModelEvent[]);
+    await take(scorer, (await scorer.flush()) as ModelEvent[]);
     await writeSessions();
     await endStream(sOut);
     if (lOut) await endStream(lOut);
