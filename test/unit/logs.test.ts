@@ -313,6 +313,28 @@ describe('logs: sessions and windows', () => {
     expect(s.stats).to.deep.equal({ opened: 4, closed: 4, evicted: 1, idle: 1 });
   });
 
+  it('sessionizer: repeated lines of the most recent session keep the activity order; a closed one reopens', () => {
+    const closed: ClosedSession[] = [];
+    const s = new Sessionizer({ idleTimeoutMs: 100, maxOpen: 2, maxLines: 3 }, (c) => closed.push(c));
+    s.advance(0);
+    s.add('a', 0, 10, 0);
+    s.add('b', 1, 11, 0);
+    s.add('b', 2, 12, 0);
+    s.add('a', 3, 13, 0);
+    s.add('a', 4, 14, 0); // a full (3 lines): closes
+    s.add('a', 5, 15, 0); // the same key right after: a new session
+    s.add('a', 6, 16, 0);
+    s.add('c', 7, 17, 0); // b is the least recently active: evicted
+    expect(closed.map((c) => [c.key, c.id, c.rows, c.reason])).to.deep.equal([
+      ['a', 0, [0, 3, 4], 'full'],
+      ['b', 1, [1, 2], 'evicted'],
+    ]);
+    expect(s.snapshot().open.map((o) => [o.key, o.rows])).to.deep.equal([
+      ['a', [5, 6]],
+      ['c', [7]],
+    ]);
+  });
+
   it('time windows close when the event clock passes their end; count windows close when full', async () => {
     const p = join(dir, 'windows.jsonl');
     const ts = [0, 400, 999, 1000, 1500, 3200];
