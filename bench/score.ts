@@ -1,31 +1,37 @@
 /**
  * Where the time of `deepsentry score` goes, on a log and a trained model (default: hdfs-dev and a model
- * trained on it). Each stage of the score path is timed on its own, with the project's own components, in the
- * order scoreLog (lib/pipeline/score.ts) runs them; then scoreLog end to end, and the CLI as a user runs it:
+ * trained on it). scoreLog (lib/pipeline/score.ts) runs end to end through the one engine, the model scorer
+ * (lib/live/model_scorer.ts), and its parts are timed inside that real run: timing wrappers around the
+ * engine's own methods (nothing replaced, nothing re-implemented) attribute each moment to the innermost part
+ * running. Parse and mask are timed apart, on the same lines with the same components, because they run per
+ * line inside the scorer's line loop, where a timer per line would cost more than they do:
  *
- *   load      DeepSentry.load: model files, backend, message table
- *   read      openLogInput: file → line batches (I/O, line split, UTF-8 checks)
- *   parse     the format's parse of every line (timestamp, fields, message)
- *   mask      the masking rules on every parsed message
- *   sessions  the rest of LogProcessor: interning masked messages, session keys, open/close sessions
- *   ids       model.messageId of each distinct message (tokenize + encode the ones the model never saw)
- *   windows   collectWindows over each batch of 512 closed sessions (score's batch): distinct windows
- *   kernels   Detector.predict on the distinct windows (BiLSTM + Dense on the native backend)
- *   scoring   the rest of Detector.scoreWindows: every window's logits against the K known messages (TypeScript)
- *   combine   the rest of DeepSentry.scoreSessions: line scores per session, novelty, sequence and count terms
- *   explain   explainSessions of the flagged sessions
+ *   read      openLogInput: file → line batches (I/O, line split, UTF-8 checks), timed on its own
+ *   parse     the format's parse of every line (timestamp, fields, message), timed on its own
+ *   mask      the masking rules on every parsed message (Masker.maskText), timed on its own
+ *   sessions  the rest of the scorer's line loop (ModelScorer.addLines): session keys, message ids, the
+ *             Sessionizer (open, idle, close), each line's window and event
+ *   windows   ModelScorer's finish less the detector: window keys, the window-score cache, events' scores
+ *   kernels   Detector.predict for the windows not scored before (BiLSTM + Dense through the tfjs backend)
+ *   scoring   the rest of ScoringModel.scoreWindows: logits against the known messages, novelty, sequence
+ *   explain   the explanation of flagged sessions: expected messages (predicted once per window) and count relations
  *   lines.csv scoreLog minus scoreLog without lines.csv (`lines: false`): its rows' text, line bookkeeping, writes
- *   output    scoreLog end to end minus all of the above: sessions.csv, per-line records, bookkeeping (a
- *             remainder: under load the other stages' noise lands here, so it can come out as 0)
+ *   output    the rest of scoreLog: per-line records, sessions.csv, bookkeeping (a remainder: under load the
+ *             other stages' noise lands here, so it can come out as 0)
  *
- * Each stage runs `--reps` times (default 3) and the median is quoted; the window repetition (windows read vs
- * distinct windows scored per batch, and over the whole log) is printed, because it sets the kernels' share. The machine is shared: the load
- * average is printed at the start and the end.
+ * Besides: the process as a user runs it — `deepsentry --version` (Node, the CLI, yargs: the start alone) and
+ * `deepsentry score` (start, tfjs and the addon, the model, the score, exit) — and the window repetition:
+ * windows read (one per line and session end) against windows the detector evaluated, since every distinct
+ * window is evaluated once per model (the scorer's cache), which sets the kernels' share.
  *
- *   npx tsx bench/score.ts [--model DIR] [--log FILE] [--reps N] [--cpu] [--no-cli] [--json FILE]
+ * Each run is repeated `--reps` times (default 3) and the median of each stage is quoted. The machine is
+ * shared: the load average is printed at the start and the end.
+ *
+ *   npx tsx bench/score.ts [--model DIR] [--log FILE] [--reps N] [--cpu] [--precision fp32|bf16] [--no-cli] [--json FILE]
  *
  * --cpu times every stage by the process's CPU time instead of wall time (on a shared, busy machine CPU time
- * moves less; the kernels' CPU time counts all their threads).
+ * moves less; the kernels' CPU time counts all their threads). --precision loads the model in that precision
+ * tier (the CLI runs get `--precision` too).
  *
  * Without --model a model is trained first (`deepsentry train LOG --seed 1`, minutes) into a temporary folder.
  */
@@ -34,35 +40,38 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Precision } from '../lib/backend/binding';
 import { IssueLog } from '../lib/logs/issues';
-import { LogProcessor, openLogInput } from '../lib/logs/pipeline';
+import { openLogInput } from '../lib/logs/pipeline';
 import type { LineBatch } from '../lib/logs/lines';
-import type { ClosedSession } from '../lib/logs/sessions';
-import { collectWindows, END_MESSAGE, PAD_MESSAGE } from '../lib/models/detector';
+import { ModelScorer } from '../lib/live/model_scorer';
+import { SessionScorer } from '../lib/live/session_scorer';
+import { Detector } from '../lib/models/detector';
+import { ScoringModel } from '../lib/models/scoring';
 import { DeepSentry } from '../lib/pipeline/model';
 import { scoreLog } from '../lib/pipeline/score';
-import { sessionEnded } from '../lib/pipeline/train';
 import { median } from './timing';
-
-const BATCH_SESSIONS = 512; // scoreLog's default batch
 
 export interface ScoreBreakdown {
   log: string;
   model: string;
+  precision: Precision;
   lines: number;
+  /** sessions.csv rows (session keys) */
   sessions: number;
   /** the model: window length, messages known to the detector, distinct messages in the model's table */
   modelShape: { window: number; known: number; messages: number };
-  /** windows read, distinct per batch of 512 sessions (what score evaluates), distinct over the whole log */
-  windows: { read: number; distinct: number; distinctInLog: number };
+  /** windows read (one per line and scored session end), windows the detector evaluated, detector calls */
+  windows: { read: number; evaluated: number; calls: number };
   /** median seconds of each stage */
   stages: Record<string, number>;
   /** every repetition's seconds of each stage */
   samples: Record<string, number[]>;
   /** scoreLog end to end, median lines/s */
   scoreLogLinesPerSecond: number;
-  /** `deepsentry score` as a process (start, load, score, exit), median seconds, or null with --no-cli */
+  /** `deepsentry score` and `deepsentry --version` as processes, median wall seconds, or null with --no-cli */
   cliSeconds: number | null;
+  startSeconds: number | null;
   loadAverage: { start: number; end: number };
   /** what the stages were timed by */
   clock: 'wall' | 'cpu';
@@ -72,31 +81,111 @@ function seconds(t0: bigint): number {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
+let clock: 'wall' | 'cpu' = 'wall';
+
 /** Seconds by the chosen clock: wall time, or this process's CPU time (user + system, all its threads). */
-function clockSeconds(clock: 'wall' | 'cpu'): number {
+function clockSeconds(): number {
   if (clock === 'wall') return Number(process.hrtime.bigint()) / 1e9;
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 }
 
-let clock: 'wall' | 'cpu' = 'wall';
-
 async function time<T>(fn: () => Promise<T> | T): Promise<{ s: number; value: T }> {
-  const t0 = clockSeconds(clock);
+  const t0 = clockSeconds();
   const value = await fn();
-  return { s: clockSeconds(clock) - t0, value };
+  return { s: clockSeconds() - t0, value };
+}
+
+/**
+ * Exclusive time per part of the engine: `wrap` puts a timer around a method (on a prototype, so every
+ * instance the real run makes is timed); the time between two entries or exits goes to the part innermost at
+ * that moment. The wrapped methods are synchronous, so the stack is always the call stack.
+ */
+class PartClock {
+  readonly seconds: Record<string, number> = {};
+  /** windows the detector evaluated (rows of Detector.predict), and its calls */
+  evaluated = 0;
+  calls = 0;
+  /** windows read: events ModelScorer's finish handed out with a score */
+  read = 0;
+  private readonly stack: string[] = [];
+  private last = 0;
+  private readonly restore: (() => void)[] = [];
+
+  private mark(): void {
+    const t = clockSeconds();
+    const top = this.stack[this.stack.length - 1];
+    if (top !== undefined) this.seconds[top] = (this.seconds[top] ?? 0) + (t - this.last);
+    this.last = t;
+  }
+
+  /** Times `proto[name]` as part `part` (a function of the part running when it is called, for nested uses). */
+  wrap(proto: object, name: string, part: string | ((outer: string | undefined) => string), after?: (args: unknown[], result: unknown) => void): void {
+    const target = proto as Record<string, unknown>;
+    const original = target[name] as (...a: unknown[]) => unknown;
+    if (typeof original !== 'function') throw new Error(`bench/score.ts: ${name} is not a method to time`);
+    const self = this;
+    target[name] = function (this: unknown, ...args: unknown[]) {
+      self.mark();
+      self.stack.push(typeof part === 'string' ? part : part(self.stack[self.stack.length - 1]));
+      try {
+        const r = original.apply(this, args);
+        after?.(args, r);
+        return r;
+      } finally {
+        self.mark();
+        self.stack.pop();
+      }
+    };
+    this.restore.push(() => (target[name] = original));
+  }
+
+  unwrap(): void {
+    for (const r of this.restore.reverse()) r();
+  }
+}
+
+/** scoreLog with the engine's parts timed (see PartClock); returns the parts' seconds and scoreLog's. */
+async function timedScoreLog(modelDir: string, log: string, out: string, precision: Precision): Promise<{ parts: PartClock; total: number; sessions: number }> {
+  const model = await DeepSentry.load(modelDir, { precision }); // as score sees it: no message met before
+  const parts = new PartClock();
+  parts.wrap(SessionScorer.prototype, 'addLines', 'sessions');
+  parts.wrap(SessionScorer.prototype, 'endAll', 'sessions');
+  parts.wrap(ModelScorer.prototype, 'finish', 'windows', (_a, r) => {
+    for (const e of r as { unscored: boolean }[]) if (!e.unscored) parts.read++;
+  });
+  parts.wrap(ScoringModel.prototype, 'scoreWindows', 'scoring');
+  parts.wrap(ScoringModel.prototype, 'explainWindows', 'explain');
+  parts.wrap(ScoringModel.prototype, 'expectedMessages', 'explain');
+  parts.wrap(Detector.prototype, 'predict', (outer) => (outer === 'explain' ? 'explain' : 'kernels'), (a) => {
+    parts.evaluated += a[2] as number;
+    parts.calls++;
+  });
+  try {
+    const r = await time(() => scoreLog(model, log, out, { force: true }));
+    return { parts, total: r.s, sessions: r.value.sessions };
+  } finally {
+    parts.unwrap();
+  }
+}
+
+interface Repetition {
+  s: Record<string, number>;
+  lines: number;
+  sessions: number;
+  windows: ScoreBreakdown['windows'];
+  modelShape: ScoreBreakdown['modelShape'];
 }
 
 /** One repetition of every stage; returns seconds per stage and the counts. */
-async function repetition(modelDir: string, log: string): Promise<{ s: Record<string, number>; lines: number; sessions: number; windows: ScoreBreakdown['windows']; modelShape: ScoreBreakdown['modelShape'] }> {
+async function repetition(modelDir: string, log: string, precision: Precision): Promise<Repetition> {
   const s: Record<string, number> = {};
-  const load = await time(() => DeepSentry.load(modelDir));
+  const load = await time(() => DeepSentry.load(modelDir, { precision }));
   s.load = load.s;
   const model = load.value;
-  const config = model.logConfig;
   const batches: LineBatch[] = [];
   const read = await time(async () => {
-    const input = await openLogInput(log, config, new IssueLog(false, 0));
+    const input = await openLogInput(log, model.logConfig, new IssueLog(false, 0));
     for await (const b of input.batches) batches.push(b);
     return input;
   });
@@ -116,92 +205,52 @@ async function repetition(modelDir: string, log: string): Promise<{ s: Record<st
   ).s;
   s.mask = (
     await time(() => {
-      for (const m of messages) model.masker.mask(m);
+      for (const m of messages) model.masker.maskText(m);
     })
   ).s;
-  const closed: ClosedSession[] = [];
-  const proc = new LogProcessor(config, { issues: new IssueLog(false, 0), onSession: (x) => closed.push(x) });
-  const process_ = await time(() => {
-    for (const b of batches) proc.processBatch(b, log, format);
-    proc.finish();
-  });
-  s.sessions = Math.max(0, process_.s - s.parse - s.mask);
-  const toModel: number[] = [];
-  s.ids = (
-    await time(() => {
-      for (const m of proc.messages.entries) toModel[m.id] = model.messageId(m.text);
-    })
-  ).s;
-  const idle = config.session.idleTimeoutMs;
-  const inputs = closed.map((x) => ({ messageIds: x.messageIds.map((pid) => toModel[pid]), ended: sessionEnded(x.reason, idle, x.lastTs) }));
-  const W = model.detector.config.window;
-  const table = model.messageTable();
-  let windows = 0;
-  let distinct = 0;
-  s.windows = 0;
-  s.kernels = 0;
-  s.scoring = 0;
-  s.combine = 0;
-  s.explain = 0;
-  for (let i = 0; i < inputs.length; i += BATCH_SESSIONS) {
-    const batch = inputs.slice(i, i + BATCH_SESSIONS);
-    const ws = await time(() => collectWindows(batch.map((x) => x.messageIds), W, batch.map((x) => x.ended)));
-    s.windows += ws.s;
-    distinct += ws.value.counts.length;
-    for (const c of ws.value.counts) windows += c;
-    s.kernels += (await time(() => model.detector.predict(table, ws.value.ids, ws.value.counts.length))).s;
-    const sw = await time(() => model.detector.scoreWindows(table, ws.value.ids, ws.value.counts.length));
-    const all = await time(() => model.scoreSessions(batch));
-    const predicted = (await time(() => model.detector.predict(table, ws.value.ids, ws.value.counts.length))).s;
-    s.scoring += Math.max(0, sw.s - predicted);
-    s.combine += Math.max(0, all.s - sw.s - ws.s);
-    const flagged = batch.map((x, k) => ({ messageIds: x.messageIds, lineScores: all.value.lineScores[k], score: all.value.sessionScores[k] })).filter((x) => x.score >= model.threshold);
-    // explaining a flagged session: the window at its highest-scoring event and the message the detector
-    // expected there (one batched prediction), as the model scorer computes it for the sessions it flags
-    s.explain += (
-      await time(() => {
-        const W = model.detector.config.window;
-        const wins = new Int32Array(flagged.length * W).fill(PAD_MESSAGE);
-        flagged.forEach(({ messageIds, lineScores }, k) => {
-          let top = 0;
-          for (let t = 1; t < lineScores.length; t++) if (lineScores[t] > lineScores[top]) top = t;
-          for (let t = Math.max(0, top - (W - 1)); t < top; t++) wins[k * W + W - 1 - (top - t)] = messageIds[t];
-          wins[k * W + W - 1] = top < messageIds.length ? messageIds[top] : END_MESSAGE;
-        });
-        return flagged.length > 0 ? model.scoreWindows(wins, flagged.length, true) : null;
-      })
-    ).s;
-  }
+  batches.length = 0;
+  messages.length = 0;
+  const modelShape = { window: model.detector.config.window, known: model.detector.knownCount, messages: model.tableSize };
+  model.dispose();
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-bench-score-'));
   try {
-    const fresh = await DeepSentry.load(modelDir); // as score sees it: no message met before
-    s.scoreLog = (await time(() => scoreLog(fresh, log, out, { force: true }))).s;
-    const noLines = await DeepSentry.load(modelDir);
+    const run = await timedScoreLog(modelDir, log, out, precision);
+    const p = run.parts.seconds;
+    s.scoreLog = run.total;
+    s.sessions = Math.max(0, (p.sessions ?? 0) - s.parse - s.mask);
+    for (const k of ['windows', 'kernels', 'scoring', 'explain']) s[k] = p[k] ?? 0;
+    const noLines = await DeepSentry.load(modelDir, { precision });
     s.linesCsv = Math.max(0, s.scoreLog - (await time(() => scoreLog(noLines, log, out, { force: true, lines: false }))).s);
+    noLines.dispose();
+    const inside = ['read', 'parse', 'mask', 'sessions', 'windows', 'kernels', 'scoring', 'explain', 'linesCsv'];
+    s.output = Math.max(0, s.scoreLog - inside.reduce((a, k) => a + s[k], 0));
+    return { s, lines, sessions: run.sessions, windows: { read: run.parts.read, evaluated: run.parts.evaluated, calls: run.parts.calls }, modelShape };
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
-  const inside = ['read', 'parse', 'mask', 'sessions', 'ids', 'windows', 'kernels', 'scoring', 'combine', 'explain'];
-  s.output = Math.max(0, s.scoreLog - inside.reduce((a, k) => a + s[k], 0) - s.linesCsv);
-  const distinctInLog = collectWindows(inputs.map((x) => x.messageIds), W, inputs.map((x) => x.ended)).counts.length;
-  const modelShape = { window: W, known: model.detector.knownCount, messages: model.tableSize };
-  return { s, lines, sessions: inputs.length, windows: { read: windows, distinct, distinctInLog }, modelShape };
 }
 
-function cliSeconds(modelDir: string, log: string): number {
+const BIN = path.join(__dirname, '..', 'bin', 'deepsentry.js');
+
+/** Wall seconds of `deepsentry ARGS` as a process. */
+function processSeconds(args: string[]): number {
+  const t0 = process.hrtime.bigint();
+  execFileSync(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return seconds(t0);
+}
+
+function cliSeconds(modelDir: string, log: string, precision: Precision): number {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-bench-score-cli-'));
   try {
-    const bin = path.join(__dirname, '..', 'bin', 'deepsentry.js');
-    const t0 = process.hrtime.bigint();
-    execFileSync(process.execPath, [bin, 'score', log, '--model', modelDir, '--out', out, '--force', '-q'], { stdio: 'inherit' });
-    return seconds(t0);
+    return processSeconds(['score', log, '--model', modelDir, '--out', out, '--force', '-q', '--precision', precision]);
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
 }
 
-export async function runScoreBench(o: { model?: string; log?: string; reps?: number; cli?: boolean; cpu?: boolean }): Promise<ScoreBreakdown> {
+export async function runScoreBench(o: { model?: string; log?: string; reps?: number; cli?: boolean; cpu?: boolean; precision?: Precision }): Promise<ScoreBreakdown> {
   clock = o.cpu ? 'cpu' : 'wall';
+  const precision = o.precision ?? 'fp32';
   const data = process.env.DEEPSENTRY_DATA_DIR ?? path.resolve(__dirname, '..', '..', 'shared', 'data');
   const log = o.log ?? path.join(data, 'hdfs-dev', 'HDFS.log');
   const start = os.loadavg()[0];
@@ -209,23 +258,30 @@ export async function runScoreBench(o: { model?: string; log?: string; reps?: nu
   if (modelDir === undefined) {
     modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-bench-score-model-'));
     console.log(`training a model on ${log} (deepsentry train --seed 1) into ${modelDir} …`);
-    execFileSync(process.execPath, [path.join(__dirname, '..', 'bin', 'deepsentry.js'), 'train', log, '--seed', '1', '--out', modelDir, '--force', '-q'], { stdio: 'inherit' });
+    execFileSync(process.execPath, [BIN, 'train', log, '--seed', '1', '--out', modelDir, '--force', '-q'], { stdio: 'inherit' });
   }
   const reps = o.reps ?? 3;
   const samples: Record<string, number[]> = {};
-  let counts: Omit<Awaited<ReturnType<typeof repetition>>, 's'> = { lines: 0, sessions: 0, windows: { read: 0, distinct: 0, distinctInLog: 0 }, modelShape: { window: 0, known: 0, messages: 0 } };
+  let counts: Omit<Repetition, 's'> = { lines: 0, sessions: 0, windows: { read: 0, evaluated: 0, calls: 0 }, modelShape: { window: 0, known: 0, messages: 0 } };
   for (let r = 0; r < reps; r++) {
-    const x = await repetition(modelDir, log);
+    const x = await repetition(modelDir, log, precision);
     counts = x;
     for (const [k, v] of Object.entries(x.s)) (samples[k] ??= []).push(v);
     console.log(`  repetition ${r + 1}/${reps}: scoreLog ${x.s.scoreLog.toFixed(2)} s (load average ${os.loadavg()[0].toFixed(2)})`);
   }
   const cli: number[] = [];
-  if (o.cli !== false) for (let r = 0; r < reps; r++) cli.push(cliSeconds(modelDir, log));
+  const startUp: number[] = [];
+  if (o.cli !== false) {
+    for (let r = 0; r < reps; r++) {
+      startUp.push(processSeconds(['--version']));
+      cli.push(cliSeconds(modelDir, log, precision));
+    }
+  }
   const stages = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
   return {
     log,
     model: modelDir,
+    precision,
     lines: counts.lines,
     sessions: counts.sessions,
     modelShape: counts.modelShape,
@@ -234,6 +290,7 @@ export async function runScoreBench(o: { model?: string; log?: string; reps?: nu
     samples,
     scoreLogLinesPerSecond: counts.lines / stages.scoreLog,
     cliSeconds: cli.length > 0 ? median(cli) : null,
+    startSeconds: startUp.length > 0 ? median(startUp) : null,
     loadAverage: { start, end: os.loadavg()[0] },
     clock,
   };
@@ -241,10 +298,10 @@ export async function runScoreBench(o: { model?: string; log?: string; reps?: nu
 
 /** The breakdown as a Markdown table: median ms per stage, its share of scoreLog, and lines/s if it ran alone. */
 export function formatBreakdown(b: ScoreBreakdown): string {
-  const order = ['read', 'parse', 'mask', 'sessions', 'ids', 'windows', 'kernels', 'scoring', 'combine', 'explain', 'linesCsv', 'output'];
+  const order = ['read', 'parse', 'mask', 'sessions', 'windows', 'kernels', 'scoring', 'explain', 'linesCsv', 'output'];
   const rows = order.map((k) => {
     const s = b.stages[k];
-    return `| ${k} | ${(s * 1000).toFixed(0)} | ${((100 * s) / b.stages.scoreLog).toFixed(1)} % | ${s > 0 ? Math.round(b.lines / s).toLocaleString('en-US') : '—'} |`;
+    return `| ${k === 'linesCsv' ? 'lines.csv' : k} | ${(s * 1000).toFixed(0)} | ${((100 * s) / b.stages.scoreLog).toFixed(1)} % | ${s > 0 ? Math.round(b.lines / s).toLocaleString('en-US') : '—'} |`;
   });
   const lines = [
     `| stage | median ms (${b.clock === 'cpu' ? 'CPU' : 'wall'}) | share of scoreLog | lines/s alone |`,
@@ -253,13 +310,22 @@ export function formatBreakdown(b: ScoreBreakdown): string {
     `| **scoreLog end to end** | ${(b.stages.scoreLog * 1000).toFixed(0)} | 100 % | ${Math.round(b.scoreLogLinesPerSecond).toLocaleString('en-US')} |`,
     `| (load the model, before scoring) | ${(b.stages.load * 1000).toFixed(0)} | — | — |`,
   ];
+  if (b.startSeconds !== null) lines.push(`| \`deepsentry --version\` process (wall: the start alone) | ${(b.startSeconds * 1000).toFixed(0)} | — | — |`);
   if (b.cliSeconds !== null) lines.push(`| **\`deepsentry score\` process** (wall) | ${(b.cliSeconds * 1000).toFixed(0)} | — | ${Math.round(b.lines / b.cliSeconds).toLocaleString('en-US')} |`);
   return lines.join('\n');
 }
 
 if (require.main === module) {
   const { values } = parseArgs({
-    options: { model: { type: 'string' }, log: { type: 'string' }, reps: { type: 'string' }, cpu: { type: 'boolean', default: false }, 'no-cli': { type: 'boolean', default: false }, json: { type: 'string' } },
+    options: {
+      model: { type: 'string' },
+      log: { type: 'string' },
+      reps: { type: 'string' },
+      cpu: { type: 'boolean', default: false },
+      precision: { type: 'string', default: 'fp32' },
+      'no-cli': { type: 'boolean', default: false },
+      json: { type: 'string' },
+    },
     strict: true,
   });
   const reps = values.reps === undefined ? 3 : Number(values.reps);
@@ -267,10 +333,18 @@ if (require.main === module) {
     console.error(`bench/score.ts: --reps ${JSON.stringify(values.reps)} is not a positive whole number`);
     process.exit(2);
   }
-  runScoreBench({ model: values.model, log: values.log, reps, cli: !values['no-cli'], cpu: values.cpu }).then(
+  if (values.precision !== 'fp32' && values.precision !== 'bf16') {
+    console.error(`bench/score.ts: --precision ${JSON.stringify(values.precision)} is not fp32 or bf16`);
+    process.exit(2);
+  }
+  runScoreBench({ model: values.model, log: values.log, reps, cli: !values['no-cli'], cpu: values.cpu, precision: values.precision }).then(
     (b) => {
-      console.log(`\n${b.log}: ${b.lines} lines, ${b.sessions} sessions, ${b.windows.read} windows read, ${b.windows.distinct} distinct (scored) in batches of ${BATCH_SESSIONS} sessions: each distinct window stands for ${(b.windows.read / Math.max(1, b.windows.distinct)).toFixed(1)}; ${b.windows.distinctInLog} distinct over the whole log`);
-      console.log(`model: window ${b.modelShape.window}, ${b.modelShape.known} messages known to the detector, ${b.modelShape.messages} ids in its table`);
+      const w = b.windows;
+      console.log(
+        `\n${b.log}: ${b.lines} lines, ${b.sessions} session keys; ${w.read} windows read, ${w.evaluated} evaluated by the detector in ${w.calls} calls ` +
+          `(each evaluation stands for ${(w.read / Math.max(1, w.evaluated)).toFixed(1)} windows: a distinct window is evaluated once per model)`,
+      );
+      console.log(`model: window ${b.modelShape.window}, ${b.modelShape.known} messages known to the detector, ${b.modelShape.messages} ids in its table; precision ${b.precision}`);
       console.log(`load average ${b.loadAverage.start.toFixed(2)} → ${b.loadAverage.end.toFixed(2)} on ${os.cpus().length} cores; medians of ${b.samples.scoreLog.length}\n`);
       console.log(formatBreakdown(b));
       if (values.json) fs.writeFileSync(values.json, JSON.stringify(b, null, 2) + '\n');

@@ -318,8 +318,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     for (const key of keys) {
       if (this.ownsKey !== undefined && !this.ownsKey(key)) continue;
       if (id < 0) {
-        masked = this.model.masker.mask(p.message).masked;
-        id = this.model.messageId(masked);
+        id = this.model.messageId(this.model.masker.maskText(p.message));
+        // the table's copy of the text: a session's history keeps one shared string per message, not one per line
+        masked = this.model.messageText(id) as string;
       }
       this.recent?.add(key, masked);
       const s = this.session(key, newOpenState);
@@ -526,7 +527,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const groups = [...todo.values()];
     const all = new Int32Array(groups.length * this.W);
     groups.forEach((g, i) => all.set(g[0].ids, i * this.W));
-    const { expected } = this.model.scoreWindows(all, groups.length, true);
+    const expected = this.model.expectedMessages(all, groups.length);
     if (this.expectedCache.size + groups.length > SCORE_CACHE_MAX) this.expectedCache.clear();
     [...todo.keys()].forEach((key, i) => {
       const x = expected[i] ?? null;

@@ -153,7 +153,7 @@ export class NoveltyScorer extends SessionScorer<SessionState> implements LineSc
     const p = this.parseLine(this.format!, l);
     if (p === null) return;
     const ts = p.timestamp;
-    const masked = this.masker.mask(p.message).masked;
+    const masked = this.masker.maskText(p.message);
     const keys = this.keyer!.keys(p.message, p.fields, p.sessionKey, ts);
     if (keys.length === 0) {
       // No session: scored on its own, after START, and not remembered as anyone's previous message.

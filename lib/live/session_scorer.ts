@@ -80,6 +80,8 @@ function endReasonOf(reason: ClosedSession['reason']): EndReason {
 export abstract class SessionScorer<S extends OpenSession> {
   /** Open sessions, kept in the Sessionizer's least-recently-active order (touching re-inserts). */
   protected sessions = new Map<string, S>();
+  /** the most recently active session (the last in `sessions`) and its key, or null: see `session` */
+  private newest: { key: string; s: S } | null = null;
   private sessionizer: Sessionizer;
   private lastTs: number | null = null;
   private wallAtLastLine = 0;
@@ -181,6 +183,9 @@ export abstract class SessionScorer<S extends OpenSession> {
    * back as the most recently active. The scorer scores the line against it in between.
    */
   protected session(key: string, fresh: () => S): S {
+    // The most recently active session stays where it is, at the back (consecutive lines of one session are
+    // the common case: no lookup, no move).
+    if (this.newest !== null && this.newest.key === key) return this.newest.s;
     const s = this.sessions.get(key);
     if (s === undefined) return fresh();
     this.sessions.delete(key);
@@ -200,7 +205,10 @@ export abstract class SessionScorer<S extends OpenSession> {
     s.seq = l.seq;
     s.lineNo = l.lineNo;
     s.offset = l.offset;
-    this.sessions.set(key, s);
+    if (this.newest === null || this.newest.s !== s) {
+      this.sessions.set(key, s);
+      this.newest = { key, s };
+    }
     const deadline = keyer.mode === 'time' ? keyer.windowEnd : undefined;
     if (deadline !== undefined) s.deadline = deadline;
     this.sessionizer.add(key, l.seq, 0, ts, deadline);
@@ -222,6 +230,7 @@ export abstract class SessionScorer<S extends OpenSession> {
     const s = this.sessions.get(c.key);
     if (s === undefined) return;
     this.sessions.delete(c.key);
+    if (this.newest !== null && this.newest.s === s) this.newest = null;
     if (this.endScored(c)) this.ended(c.key, s, endReasonOf(c.reason), c);
     else this.endedUnscored(c.key, s, endReasonOf(c.reason), c);
   }
@@ -281,6 +290,7 @@ export abstract class SessionScorer<S extends OpenSession> {
     this.unparsedBase = (s.unparsed ?? 0) - (this.unparsed - this.unparsedBase);
     this.sessionizer = this.newSessionizer();
     this.sessions = new Map();
+    this.newest = null;
     for (const [key, st] of s.sessions) {
       if (st.clock !== null) this.sessionizer.advance(st.clock);
       this.sessions.set(key, st);

@@ -11,7 +11,7 @@
  * not even in strict mode: they carry nothing) and skipped uncounted by the live scorers.
  */
 import { createReadStream, promises as fsp } from 'node:fs';
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { createGunzip } from 'node:zlib';
 import { pipeline, Readable } from 'node:stream';
 import { DeepSentryError } from '../errors';
@@ -364,12 +364,20 @@ export async function* readLineBatches(source: string | Readable, opts: ReadOpti
   const block = (chunk: Buffer, start: number, end: number, out: LineBatch): void => {
     const body = chunk.subarray(start, end - 1); // without the final newline
     if (body.indexOf(0) === -1 && isUtf8(body)) {
-      const parts = body.toString('utf8').split('\n');
+      // Each line decoded on its own, not split out of the whole block's text: V8 keeps a substring of 13 or
+      // more characters as a slice of its parent, so a session key or a message kept for the whole input (a
+      // scorer's sessions, score's per-key rows, message tables) would keep its block's 1 MiB text alive, and
+      // memory would grow with the input.
       // Lines longer than max bytes: a string of length L has at most 3L UTF-8 bytes (UTF-16 units), so
       // only lines with L*3 > max need an exact byte count.
       const charLimit = Math.floor(max / 3);
-      for (let i = 0; i < parts.length; i++) {
-        let s = parts[i];
+      // ASCII (most logs) decodes as latin1, the cheaper decoder, to the same text.
+      const encoding = isAscii(body) ? 'latin1' : 'utf8';
+      for (let p = 0; p <= body.length; ) {
+        let nl = body.indexOf(10, p);
+        if (nl === -1) nl = body.length;
+        let s = body.toString(encoding, p, nl);
+        p = nl + 1;
         lineNo++;
         stats.lines++;
         if (s.length > 0 && s.charCodeAt(s.length - 1) === 13) {

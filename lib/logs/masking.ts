@@ -94,6 +94,19 @@ export class Masker {
   /** Masks `message`; `values` lists what each placeholder replaced. */
   mask(message: string): MaskResult {
     const values: MaskedValue[] = [];
+    return { masked: this.apply(message, values), values };
+  }
+
+  /**
+   * The masked text of `message` alone, as `mask(message).masked`: for callers that never read the values
+   * (scoring), with no record per masked value (a few per line, most of what masking allocated).
+   */
+  maskText(message: string): string {
+    return this.apply(message, null);
+  }
+
+  /** Masks `message`, pushing what each placeholder replaced onto `values` when given. */
+  private apply(message: string, values: MaskedValue[] | null): string {
     const names = this.names;
     const ph = this.placeholders;
     const re = this.re;
@@ -101,6 +114,7 @@ export class Masker {
     re.lastIndex = 0;
     let masked = '';
     let last = 0;
+    let n = 0;
     let m: RegExpExecArray | null;
     while ((m = re.exec(message)) !== null) {
       const v = m[0];
@@ -111,16 +125,15 @@ export class Masker {
       let g = 1;
       while (m[g] === undefined) g++;
       const i = this.groupRule[g - 1];
-      values.push({ rule: names[i], value: v });
+      values?.push({ rule: names[i], value: v });
+      n++;
       masked += message.slice(last, m.index) + ph[i];
       last = m.index + v.length;
     }
-    if (last === 0) return { masked: message, values };
+    if (last === 0) return message;
     masked += message.slice(last);
-    if (this.collapseRepeats && values.length > 1 && (masked.includes('> <') || masked.includes('>, <'))) {
-      return { masked: masked.replace(REPEATS, '$1'), values };
-    }
-    return { masked, values };
+    if (this.collapseRepeats && n > 1 && (masked.includes('> <') || masked.includes('>, <'))) return masked.replace(REPEATS, '$1');
+    return masked;
   }
 }
 

@@ -238,14 +238,18 @@ export class ScoringModel {
   /**
    * Explains scored events by the W ids the detector read for each (the event's own message last, PAD before
    * its session's start, END_MESSAGE for a session's end): its message, the messages before it, the message the
-   * detector expected there (one batched prediction for all of them), and for an end event given its session's
-   * lines per message id (`counts`), the count relation the session violates most.
+   * detector expected there (one batched prediction for the items that do not bring it: `expected`, null for
+   * none, as expectedMessages gives it), and for an end event given its session's lines per message id
+   * (`counts`), the count relation the session violates most.
    */
-  explainWindows(items: ReadonlyArray<{ window: Int32Array; counts?: Map<number, number> }>): SessionExplanation[] {
+  explainWindows(items: ReadonlyArray<{ window: Int32Array; counts?: Map<number, number>; expected?: string | null }>): SessionExplanation[] {
     const W = this.detector.config.window;
-    const wins = new Int32Array(items.length * W);
-    items.forEach((it, k) => wins.set(it.window, k * W));
-    const { expected } = items.length > 0 ? this.scoreWindows(wins, items.length, true) : { expected: [] };
+    const todo = items.flatMap((it, k) => (it.expected === undefined ? [k] : []));
+    const wins = new Int32Array(todo.length * W);
+    todo.forEach((k, r) => wins.set(items[k].window, r * W));
+    const predicted = this.expectedMessages(wins, todo.length);
+    const expected = items.map((it) => (it.expected === null ? undefined : it.expected));
+    todo.forEach((k, r) => (expected[k] = predicted[r]));
     const text = (id: number) => this.messageText(id) ?? `#${id}`;
     return items.map(({ window, counts }, k) => {
       const target = window[W - 1];
@@ -279,32 +283,41 @@ export class ScoringModel {
       const a = windows[i * W + W - 1];
       s[i] = wd * s[i] + (a >= FIRST_ID ? this.novelty[a] : 0) + (seq ? seq[i] : 0);
     }
-    const expected: (string | undefined)[] = new Array(count).fill(undefined);
-    if (withExpected && count > 0) {
-      const pred = this.detector.predict(table, windows, count);
-      const feats = this.detector.features(table);
-      const F = this.detector.featureDim;
-      const regression = this.detector.config.objective === 'regression';
-      for (let i = 0; i < count; i++) {
-        let best = -Infinity;
-        let bestId = -1;
-        for (let id = 1; id < FIRST_ID + this.knownCount; id++) {
-          if (id >= 1 && id < FIRST_ID && id !== END_MESSAGE) continue;
-          let l = 0;
-          for (let d = 0; d < F; d++) {
-            const x = pred[i * F + d];
-            const y = feats[id * F + d];
-            l += regression ? -(x - y) * (x - y) : x * y;
-          }
-          if (l > best) {
-            best = l;
-            bestId = id;
-          }
-        }
-        expected[i] = bestId === END_MESSAGE ? '<end of session>' : bestId >= FIRST_ID ? this.texts[bestId - FIRST_ID] : undefined;
-      }
-    }
+    const expected = withExpected ? this.expectedMessages(windows, count) : new Array<string | undefined>(count).fill(undefined);
     return { scores: s, expected };
+  }
+
+  /**
+   * For each window (W ids), the known message nearest the detector's prediction (`<end of session>` for the
+   * end; undefined for none): one batched prediction, no scores (explanations need only this).
+   */
+  expectedMessages(windows: Int32Array, count: number): (string | undefined)[] {
+    const expected: (string | undefined)[] = new Array(count).fill(undefined);
+    if (count === 0) return expected;
+    const table = this.table();
+    const pred = this.detector.predict(table, windows, count);
+    const feats = this.detector.features(table);
+    const F = this.detector.featureDim;
+    const regression = this.detector.config.objective === 'regression';
+    for (let i = 0; i < count; i++) {
+      let best = -Infinity;
+      let bestId = -1;
+      for (let id = 1; id < FIRST_ID + this.knownCount; id++) {
+        if (id >= 1 && id < FIRST_ID && id !== END_MESSAGE) continue;
+        let l = 0;
+        for (let d = 0; d < F; d++) {
+          const x = pred[i * F + d];
+          const y = feats[id * F + d];
+          l += regression ? -(x - y) * (x - y) : x * y;
+        }
+        if (l > best) {
+          best = l;
+          bestId = id;
+        }
+      }
+      expected[i] = bestId === END_MESSAGE ? '<end of session>' : bestId >= FIRST_ID ? this.texts[bestId - FIRST_ID] : undefined;
+    }
+    return expected;
   }
 
   /** The weights of the whole model (text model, detector, training message vectors). */

@@ -175,8 +175,20 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const segments = new Map<string, Segment>();
   let sessions = 0;
   let anomalies = 0;
+  // lines.csv's `score,anomaly` of each score met: scores repeat (a line's score is its window's, and windows
+  // repeat), and formatting a float32 was the most costly part of writing a row. Bounded: starts over when full.
+  const tails = new Map<number, string>();
+  const tail = (x: number): string => {
+    let t = tails.get(x);
+    if (t === undefined) {
+      if (tails.size >= 100_000) tails.clear();
+      t = `${num(x)},${x >= threshold ? 1 : 0}`;
+      tails.set(x, t);
+    }
+    return t;
+  };
   /** Folds a scorer call's events into the open segments; the segments that closed go out. */
-  const take = async (events: ModelEvent[]) => {
+  const take = async (scorer: ModelScorer, events: ModelEvent[]) => {
     const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
     for (const e of events) {
       let g = segments.get(e.session);
@@ -201,12 +213,15 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     }
     if (closed.length === 0) return;
     // A flagged segment keeps why (its top event, window, expected message, count relation) for sessions.csv;
-    // the explanations of a call come from one batched prediction.
+    // the expected messages of a call come from one batched prediction of the windows the scorer has not
+    // predicted before (its cache: flagged windows repeat too).
     const flagged = closed.filter((c) => c.g.max >= threshold);
+    const tops = flagged.map(({ g }) => g.top as ModelEvent);
+    scorer.predictExpected(tops);
     const explained = model.explainWindows(
-      flagged.map(({ g }) => {
-        const t = g.top as ModelEvent;
-        return t.isSessionEnd && t.counts ? { window: t.ids, counts: new Map(Object.entries(t.counts).map(([m, n]) => [model.messageId(m), n])) } : { window: t.ids };
+      tops.map((t) => {
+        const expected = t.predicted ?? null;
+        return t.isSessionEnd && t.counts ? { window: t.ids, expected, counts: new Map(Object.entries(t.counts).map(([m, n]) => [model.messageId(m), n])) } : { window: t.ids, expected };
       }),
     );
     const whyOf = new Map(flagged.map((c, k) => [c, explained[k]]));
@@ -233,8 +248,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         if (s.lastTs !== null && (prev.lastTs === null || s.lastTs > prev.lastTs)) prev.lastTs = s.lastTs;
       }
       for (let t = 0; t < s.rows.length; t++) {
-        const x = g.scores[t];
-        lText += `${s.rows[t]},${g.field},${num(x)},${x >= threshold ? 1 : 0}${withText ? `,${csv(g.texts[t])}` : ''}\n`;
+        lText += `${s.rows[t]},${g.field},${tail(g.scores[t])}${withText ? `,${csv(g.texts[t])}` : ''}\n`;
       }
     }
     const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
@@ -282,10 +296,10 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         const n = Math.min(CHUNK_LINES, batch.lines.length - from);
         const raw: RawLine[] = new Array(n);
         for (let i = 0; i < n; i++) raw[i] = { seq: batch.lineNos[from + i], lineNo: batch.lineNos[from + i], offset: 0, text: batch.lines[from + i] };
-        await take((await scorer.scoreLines(raw)) as ModelEvent[]);
+        await take(scorer, (await scorer.scoreLines(raw)) as ModelEvent[]);
       }
     }
-    await take((await scorer.flush()) as ModelEvent[]);
+    await take(scorer, (await scorer.flush()) as ModelEvent[]);
     await writeSessions();
     await endStream(sOut);
     if (lOut) await endStream(lOut);

@@ -109,6 +109,10 @@ describe('live monitor with the trained model', function () {
       expect(ctx.some((c) => typeof c.expected === 'string')).to.equal(true);
       // The getter agrees with context() (it goes through the same cache).
       expect(ev[5]!.expected).to.equal(s.model.scoreWindows(idsOf(ev[5]!), 1, true).expected[0]);
+      // Explanations (sessions.csv) take the scorer's expected message where given, and predict the others alike.
+      const w = idsOf(ev[5]!);
+      const given = s.model.explainWindows([{ window: w, expected: 'given' }, { window: w }, { window: w, expected: null }]);
+      expect(given.map((x) => x.expected)).to.deep.equal(['given', ev[5]!.expected ?? undefined, undefined]);
       await s.context([ev.length]).then(
         () => expect.fail('an index past the last call was accepted'),
         (e) => expect(e).to.be.instanceOf(DeepSentryError).with.property('code', 'DS_OUT_OF_RANGE'),

@@ -66,6 +66,8 @@ describe('masking: the split alternation', () => {
         const got = m.mask(s);
         expect(got.values, s).to.deep.equal(want.values);
         if (!collapse) expect(got.masked, s).to.equal(want.masked);
+        // the text-only path (scoring) gives the same text, with or without collapsed repeats
+        expect(m.maskText(s), s).to.equal(got.masked);
       }
     }
   });
