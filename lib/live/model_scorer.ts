@@ -324,8 +324,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       }
       this.recent?.add(key, masked);
       const s = this.session(key, newOpenState);
-      // The key's earlier sessions within the count horizon are counted with this one.
-      const tally = this.tallies.get(key);
+      // A new session: the key's earlier sessions within the count horizon are counted with it.
+      const tally = s.history.length === 0 && this.tallies.size > 0 ? this.tallies.get(key) : undefined;
       if (tally !== undefined) {
         this.tallies.delete(key);
         s.counts = tally.counts;

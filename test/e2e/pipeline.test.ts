@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../../lib/errors';
 import { createOutputDir } from '../../lib/outdir';
-import { DeepSentry, resolvePipelineConfig, scoreLog, scoreWarnings, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../../lib/pipeline';
+import { createModelScorer, DeepSentry, resolvePipelineConfig, scoreLog, scoreWarnings, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../../lib/pipeline';
 import { createScorer } from '../../lib/live/engine';
 import { sweep, rocAuc } from '../../lib/eval/metrics';
 import { hdfsBlocks, hdfsSlice, tinyConfig, trainedModel } from '../support/pipeline-fixtures';
@@ -179,12 +179,21 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
     const s = readCsv(path.join(out, 'sessions.csv')).slice(1);
     expect(s.map((r) => [r[0], r[3]])).to.deep.equal([['blk_111', '4'], ['blk_222', '2'], ['blk_333', '2']]);
     const lineScores = readCsv(path.join(out, 'lines.csv')).slice(1);
-    // The live scorer with the same timeout (no flush: blk_333 is still open) gives the same line scores and,
-    // with its idle end events, the same per-key maxima.
-    const live = await createScorer(modelDir, { worker: false, idleTimeoutMs: idle });
-    const ev = await live.scoreLines(log.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text })));
+    // The live scorer with the same timeout gives the same line scores and, with its end events, the same
+    // per-key maxima: ended as batch scoring ends them (censorEnds: blk_333 is still open when the input stops,
+    // its end not scored), blk_111's two segments (25 minutes apart, within the count horizon) are counted
+    // together and judged at the end of input, after blk_222 (waiting since its end at 20:40).
+    const live = await createModelScorer(modelDir, { idleTimeoutMs: idle, censorEnds: true });
+    const ev = [...(await live.scoreLines(log.map((text, i) => ({ seq: i, lineNo: i + 1, offset: 0, text })))), ...(await live.flush())];
     await live.close();
-    expect(ev.filter((e) => e.isSessionEnd).map((e) => [e.session, e.endReason])).to.deep.equal([['blk_111', 'idle'], ['blk_222', 'idle'], ['blk_111', 'idle']]);
+    expect(ev.filter((e) => e.isSessionEnd).map((e) => [e.session, e.endReason])).to.deep.equal([
+      ['blk_111', 'idle'],
+      ['blk_222', 'idle'],
+      ['blk_111', 'idle'],
+      ['blk_333', 'flush'],
+      ['blk_222', 'counts'],
+      ['blk_111', 'counts'],
+    ]);
     const f = (x: number) => Math.fround(x).toPrecision(6);
     expect(lineScores.map((r) => [r[0], f(Number(r[2]))]).sort()).to.deep.equal(ev.filter((e) => !e.isSessionEnd).map((e) => [String(e.lineNo), f(e.score)]).sort());
     const max = new Map<string, number>();
