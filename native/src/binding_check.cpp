@@ -133,20 +133,25 @@ int64_t checked_product(Napi::Env env, const std::string& fn, const char* what,
   return p;
 }
 
+namespace {
+// Every Napi::Value::Is* is a napi_typeof of its own: the readers below take the type once (v.Type()) and
+// decide from it, as these calls run for every field of every call.
+bool absent(napi_valuetype t) { return t == napi_undefined || t == napi_null; }
+// A plain object: not an array, typed array or function (typeof "function" is not napi_object).
+bool plain_object(Napi::Value v) { return v.Type() == napi_object && !v.IsArray() && !v.IsTypedArray(); }
+}  // namespace
+
 ArgReader ArgReader::from_info(const Napi::CallbackInfo& info, const char* fn, ArrayMode mode) {
   Napi::Env env = info.Env();
   Napi::Value a = info.Length() > 0 ? info[0] : env.Undefined();
-  if (!a.IsObject() || a.IsArray() || a.IsTypedArray() || a.IsFunction()) {
+  if (!plain_object(a)) {
     fail(env, kInvalidArgument,
          std::string(fn) + ": expected one argument object (see lib/backend/binding.ts) but received " + describe(a));
   }
   return ArgReader(env, fn, a.As<Napi::Object>(), mode);
 }
 
-bool ArgReader::has(const char* field) {
-  Napi::Value v = obj_.Get(field);
-  return !v.IsUndefined() && !v.IsNull();
-}
+bool ArgReader::has(const char* field) { return !absent(obj_.Get(field).Type()); }
 
 void ArgReader::fail_field(const char* code, const char* field, const std::string& expected, Napi::Value got) {
   fail(env_, code, fn_ + ": expected " + name(field) + " to be " + expected + " but received " + describe(got));
@@ -158,8 +163,9 @@ int64_t ArgReader::integer(const char* field, int64_t min, int64_t max) {
   Napi::Value v = obj_.Get(field);
   // Messages are built only on failure: this runs for every dimension of every call.
   auto expected = [&]() { return "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]"; };
-  if (v.IsUndefined() || v.IsNull()) fail_field(kInvalidArgument, field, expected() + " (required)", v);
-  if (!v.IsNumber()) fail_field(kInvalidArgument, field, expected(), v);
+  const napi_valuetype t = v.Type();
+  if (absent(t)) fail_field(kInvalidArgument, field, expected() + " (required)", v);
+  if (t != napi_number) fail_field(kInvalidArgument, field, expected(), v);
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || d != std::floor(d)) fail_field(kInvalidArgument, field, expected(), v);
   if (d < static_cast<double>(min) || d > static_cast<double>(max)) fail_field(kOutOfRange, field, expected(), v);
@@ -173,8 +179,9 @@ int64_t ArgReader::integer_or(const char* field, int64_t def, int64_t min, int64
 double ArgReader::number(const char* field, double min, double max) {
   Napi::Value v = obj_.Get(field);
   auto expected = [&]() { return "a finite number in [" + std::to_string(min) + ", " + std::to_string(max) + "]"; };
-  if (v.IsUndefined() || v.IsNull()) fail_field(kInvalidArgument, field, expected() + " (required)", v);
-  if (!v.IsNumber()) fail_field(kInvalidArgument, field, expected(), v);
+  const napi_valuetype t = v.Type();
+  if (absent(t)) fail_field(kInvalidArgument, field, expected() + " (required)", v);
+  if (t != napi_number) fail_field(kInvalidArgument, field, expected(), v);
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d)) fail_field(kInvalidArgument, field, expected(), v);
   if (d < min || d > max) fail_field(kOutOfRange, field, expected(), v);
@@ -187,16 +194,15 @@ double ArgReader::number_or(const char* field, double def, double min, double ma
 
 bool ArgReader::boolean_or(const char* field, bool def) {
   Napi::Value v = obj_.Get(field);
-  if (v.IsUndefined() || v.IsNull()) return def;
-  if (!v.IsBoolean()) fail_field(kInvalidArgument, field, "a boolean", v);
+  const napi_valuetype t = v.Type();
+  if (absent(t)) return def;
+  if (t != napi_boolean) fail_field(kInvalidArgument, field, "a boolean", v);
   return v.As<Napi::Boolean>().Value();
 }
 
 ArgReader ArgReader::object(const char* field) {
   Napi::Value v = obj_.Get(field);
-  if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction()) {
-    fail_field(kInvalidArgument, field, "an object", v);
-  }
+  if (!plain_object(v)) fail_field(kInvalidArgument, field, "an object", v);
   return ArgReader(*this, v.As<Napi::Object>(), name(field) + ".");
 }
 
@@ -208,7 +214,8 @@ View<const T> ArgReader::typed(const char* field, int64_t expected, const char* 
   auto expectation = [&]() {
     return std::string("a ") + want_name + " of length " + std::to_string(expected) + " (" + formula + ")";
   };
-  if (v.IsUndefined() || v.IsNull()) {
+  const napi_valuetype t = v.Type();
+  if (absent(t)) {
     if (!required) return {};
     fail_field(kInvalidArgument, field, expectation() + " (required)", v);
   }
@@ -217,7 +224,7 @@ View<const T> ArgReader::typed(const char* field, int64_t expected, const char* 
   napi_typedarray_type type = napi_int8_array;
   size_t length = 0;
   void* data = nullptr;
-  if (napi_is_typedarray(env_, v, &is_typed) != napi_ok || !is_typed ||
+  if (t != napi_object || napi_is_typedarray(env_, v, &is_typed) != napi_ok || !is_typed ||
       napi_get_typedarray_info(env_, v, &type, &length, &data, nullptr, nullptr) != napi_ok || type != want) {
     fail_field(kInvalidArgument, field, expectation(), v);
   }
@@ -232,6 +239,7 @@ View<const T> ArgReader::typed(const char* field, int64_t expected, const char* 
   view.length = len;
   view.data = static_cast<const T*>(data);
   view.source = data;
+  view.array = v;
   // A zero-length array may report a null data pointer; the kernels are never called with zero elements
   // (every dimension is >= 1), so a null pointer here only happens for len 0, which cannot match.
   seen_->push_back({v, prefix_, field, data, len});

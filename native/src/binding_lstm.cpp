@@ -66,11 +66,11 @@ Bf16Attached* bf16_attachment(Napi::Env env, napi_value array) {
   return fresh;
 }
 
-// The rounded copy of field `field` (its checked view v) as a kernel or a recurrent kernel, or nullptr when it
+// The rounded copy of the checked array v as a kernel or a recurrent kernel, or nullptr when it
 // cannot be kept (the call then rounds the weights itself). Sync calls read it while the array, which holds
 // it, is referenced by the arguments; async jobs hold their own reference (JobArrays::copies).
-const uint32_t* bf16_attached(ArgReader& w, const char* field, View<const float> v, const Dims& d, bool recurrent) {
-  Bf16Attached* a = bf16_attachment(w.env(), w.get(field));
+const uint32_t* bf16_attached(ArgReader& w, View<const float> v, const Dims& d, bool recurrent) {
+  Bf16Attached* a = bf16_attachment(w.env(), v.array);
   if (!a) return nullptr;
   Bf16Slot& s = a->slot[recurrent ? 1 : 0];
   if (!(s.words && s.source == v.source && s.length == v.length && s.input == d.I && s.hidden == d.H)) {
@@ -95,8 +95,8 @@ LstmParams read_weights(ArgReader& parent, const char* field, const Dims& d, boo
   p.recurrent = r.data;
   p.bias = w.f32("bias", 4 * d.H, "4*hiddenSize").data;
   if (w.boolean_or("frozen", false) && forward && precision_active() == Precision::Bf16) {
-    p.bf16_kernel = bf16_attached(w, "kernel", k, d, false);
-    p.bf16_recurrent = p.bf16_kernel ? bf16_attached(w, "recurrentKernel", r, d, true) : nullptr;
+    p.bf16_kernel = bf16_attached(w, k, d, false);
+    p.bf16_recurrent = p.bf16_kernel ? bf16_attached(w, r, d, true) : nullptr;
   }
   return p;
 }

@@ -60,6 +60,7 @@ struct View {
   T* data = nullptr;
   int64_t length = 0;
   const void* source = nullptr;
+  napi_value array = nullptr;  // the typed array read (valid during the call; not the copy in kCopy mode)
   explicit operator bool() const { return data != nullptr; }
 };
 

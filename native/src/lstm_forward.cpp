@@ -295,7 +295,7 @@ void run_forward(FwdDir* dirs, int ndir) {
   Arena& ar = arena();
   double flops = 0;
   for (int i = 0; i < ndir; i++) flops += fwd_flops(dirs[i]);
-  PoolLease lease(threads_for(flops, ndir == 2 ? 5e5 : 4e6));
+  PoolLease lease(threads_for(flops, ndir == 2 ? 5e5 : 4e6), flops < kSmallJobFlops);
   const int n = lease.n();
   // Chunks per direction: two directions on two threads need none (one task each).
   const int per_dir = ndir == 2 ? (n + 1) / 2 : n;

@@ -166,6 +166,8 @@ inline void gemm_rows(const Table& tb, int64_t m, int64_t n, int64_t k, const fl
 
 // Threads worth waking for a job of `flops`: waking costs microseconds, so tiny calls run alone.
 inline int threads_for(double flops, double min_flops) { return flops < min_flops ? 1 : threads_get(); }
+// A job this small takes tens of microseconds: a latency-bound call (PoolLease small_job).
+constexpr double kSmallJobFlops = 5e7;
 
 // The sorted rows [r0, r1) of a chunk as both recurrence kernels (LstmRecArgs, LstmBwdRecArgs) take them.
 template <class RecArgs>

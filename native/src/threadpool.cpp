@@ -25,6 +25,21 @@ inline void cpu_relax() {
 
 thread_local bool tls_in_job = false;
 
+// How long small jobs leave sleeping workers asleep after a woken worker was put on its waker's core
+// (PoolLease: small_job).
+constexpr int64_t kSmallNoWakeNs = 10'000'000;  // 10 ms
+
+// Whether the calling thread runs on core `cpu` now (false when either is unknown: -1).
+bool on_core(int cpu) {
+  const int c = sched_getcpu();
+  return c >= 0 && c == cpu;
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 int default_threads() {
   if (const char* e = std::getenv("DEEPSENTRY_THREADS")) {
     char* end = nullptr;
@@ -49,6 +64,11 @@ struct Pool {
   std::atomic<int> size{1};  // read by threads_get() without the lock
   std::atomic<uint64_t> seq{0};  // a new value announces a new job
   std::atomic<int> sleepers{0};
+  std::atomic<int> caller_cpu{-1};  // the core the last job's caller ran on when it opened the job
+  // The core of the last caller that woke the sleepers; until small_no_wake_ns (now_ns), small jobs do not
+  // wake them (a woken worker landed on its waker's core: no core was free).
+  std::atomic<int> waker_cpu{-1};
+  std::atomic<int64_t> small_no_wake_ns{0};
   std::atomic<bool> stop{false};
   // The job: workers join while slots > 0 (its caller closes it once every task is done); tasks are claimed
   // from next_task; finished counts the workers that joined and are done.
@@ -64,18 +84,24 @@ struct Pool {
     for (;;) {
       uint64_t w = seq.load(std::memory_order_acquire);
       if (w == seen) {
-        // Spin a little (the next call of a latency-bound caller comes soon), then sleep.
+        // Spin a little (the next call of a latency-bound caller comes soon), then sleep. Not on the core of
+        // the last job's caller (where a worker woken while no core was free is put): there the spinning would
+        // keep the caller from running for up to the whole 200 us.
         auto t0 = std::chrono::steady_clock::now();
         int it = 0;
         while ((w = seq.load(std::memory_order_acquire)) == seen && !stop.load(std::memory_order_relaxed)) {
           cpu_relax();
-          if (++it % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(200)) break;
+          if (++it % 64 == 0 && (std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(200) ||
+                                 on_core(caller_cpu.load(std::memory_order_relaxed))))
+            break;
         }
         if (w == seen) {
           std::unique_lock<std::mutex> lk(mu);
           sleepers.fetch_add(1);
           cv.wait(lk, [&] { return seq.load() != seen || stop.load(); });
           sleepers.fetch_sub(1);
+          if (on_core(waker_cpu.load(std::memory_order_relaxed)))
+            small_no_wake_ns.store(now_ns() + kSmallNoWakeNs, std::memory_order_relaxed);
           w = seq.load(std::memory_order_acquire);
         }
       }
@@ -131,7 +157,7 @@ Pool& pool() {
 
 }  // namespace
 
-PoolLease::PoolLease(int want) : n_(1), owns_(false) {
+PoolLease::PoolLease(int want, bool small_job) : n_(1), owns_(false), small_(small_job) {
   if (want <= 1 || tls_in_job) return;
   Pool& p = pool();
   if (!p.run_mu.try_lock()) return;
@@ -161,8 +187,10 @@ void PoolLease::run_tasks(int ntasks, void (*fn)(void* ctx, int task), void* ctx
   p.next_task.store(0);
   p.finished.store(0);
   p.slots.store(helpers);
+  p.caller_cpu.store(sched_getcpu(), std::memory_order_relaxed);
   p.seq.store(p.seq.load(std::memory_order_relaxed) + 1);  // seq_cst: pairs with the sleepers check
-  if (p.sleepers.load() > 0) {
+  if (p.sleepers.load() > 0 && !(small_ && now_ns() < p.small_no_wake_ns.load(std::memory_order_relaxed))) {
+    p.waker_cpu.store(sched_getcpu(), std::memory_order_relaxed);
     { std::lock_guard<std::mutex> lk(p.mu); }
     p.cv.notify_all();
   }

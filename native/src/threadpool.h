@@ -10,9 +10,13 @@
 namespace ds {
 
 // Holds the pool for one job (or not, when busy: then n() == 1). Construct, plan for n() threads, run_tasks.
+// A small job (tens of microseconds) does not wake sleeping workers for 10 ms after a woken worker was put on
+// its waker's core: no core was free (other processes keep them busy), and such a worker takes the caller's
+// core for a time slice — hundreds of microseconds, many times the job. It then runs with the workers that are
+// awake (spinning after a recent job). Larger jobs always wake them.
 class PoolLease {
  public:
-  explicit PoolLease(int want);
+  explicit PoolLease(int want, bool small_job = false);
   ~PoolLease();
   PoolLease(const PoolLease&) = delete;
   PoolLease& operator=(const PoolLease&) = delete;
@@ -29,6 +33,7 @@ class PoolLease {
  private:
   int n_;
   bool owns_;
+  bool small_;
 };
 
 int pool_threads();
