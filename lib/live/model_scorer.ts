@@ -505,7 +505,16 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       return e;
     });
     this.predictExpected(events);
-    return events.map((e) => (e.predicted === undefined || e.predicted === null ? { window: e.window } : { window: e.window, expected: e.predicted }));
+    return events.map((e) => {
+      const c: EventContext = e.predicted === undefined || e.predicted === null ? { window: e.window } : { window: e.window, expected: e.predicted };
+      if (e.endReason === 'counts' && e.counts) {
+        const counts = new Map<number, number>();
+        for (const [m, n] of Object.entries(e.counts)) counts.set(this.model.messageId(m), n);
+        const r = this.model.explainWindows([{ window: e.ids, counts }])[0]?.countRelation;
+        if (r !== undefined) c.countRelation = r;
+      }
+      return c;
+    });
   }
 
   /** Sets `predicted` of these events: windows not predicted before in one batched prediction. */

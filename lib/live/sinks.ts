@@ -35,6 +35,7 @@ export function formatAlert(a: Alert, opts: { context?: number } = {}): string {
   const ctx = a.window.slice(-(opts.context ?? 5));
   for (let i = 0; i < ctx.length; i++) s += `    ${i === ctx.length - 1 ? '>' : ' '} ${ctx[i]}\n`;
   if (a.expected !== undefined) s += `    expected: ${a.expected}\n`;
+  if (a.countRelation !== undefined) s += `    count relation: ${a.countRelation}\n`;
   return s;
 }
 

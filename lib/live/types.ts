@@ -141,6 +141,8 @@ export interface FeedbackRequest {
 export interface EventContext {
   window: string[];
   expected?: string;
+  /** a `counts` end: the count relation its key's sessions break most (as sessions.csv's `reason` gives it) */
+  countRelation?: string;
 }
 
 /** Options every scorer factory understands; a factory may take more. */
@@ -168,7 +170,7 @@ export interface JudgedEvent extends ScoredEvent {
 
 /** An alert: an anomalous event with everything an operator needs to look at it. */
 export interface Alert {
-  /** Stable across restarts: `${seq}:${session}` or `${seq}:end:${session}`; webhook receivers dedupe on it. */
+  /** Stable across restarts: `${seq}:${session}`, `${seq}:end:${session}` or `${seq}:counts:${session}`; webhook receivers dedupe on it. */
   id: string;
   /** Wall-clock time the alert was raised (ISO 8601). */
   time: string;
@@ -186,6 +188,8 @@ export interface Alert {
   line: string;
   window: string[];
   expected?: string;
+  /** endReason `counts`: the count relation the key's sessions break most */
+  countRelation?: string;
 }
 
 /** Builds the stable id of an event. */
@@ -201,5 +205,6 @@ export function applyContext(alerts: Alert[], ctx: EventContext[]): void {
     a.window = c.window;
     a.line = c.window[c.window.length - 1] ?? '';
     if (c.expected !== undefined) a.expected = c.expected;
+    if (c.countRelation !== undefined) a.countRelation = c.countRelation;
   });
 }

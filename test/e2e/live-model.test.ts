@@ -229,6 +229,15 @@ describe('live monitor with the trained model', function () {
       expect(counts.score).to.equal(Math.fround(r.alone(counts) + r.wc * r.surprise(short)));
       expect(idsOf(counts)).to.deep.equal(idsOf(end));
       expect(eventId(counts)).to.not.equal(eventId(end));
+      // its context names the relation broken (what the alert prints)
+      const model = await DeepSentry.load(modelDir);
+      const one = new ModelScorer(model, { idleTimeoutMs: 5 * MIN });
+      const ev = await one.scoreLines(lines.map((text, i) => ({ seq: i + 1, lineNo: i + 1, offset: 0, text })));
+      const at = ev.findIndex((e) => e.endReason === 'counts' && e.session === key);
+      const [ctx, ctxEnd] = await one.context([at, ev.findIndex((e) => e.endReason === 'idle' && e.session === key)]);
+      expect(ctx!.countRelation).to.match(/count\(.*\) = .*count\(.*\) held in \d+ of \d+ training sessions; here \d+ and \d+/);
+      expect(ctxEnd!.countRelation).to.equal(undefined);
+      await one.close();
       expect(counts.seq).to.equal(end.seq);
       // it comes when the clock passes the hour, before the line that moved it
       expect(r.events.indexOf(counts)).to.be.lessThan(r.events.findIndex((e) => e.seq === lines.length && !e.isSessionEnd));

@@ -388,5 +388,10 @@ describe('live alert sinks', () => {
     });
     new TextSink(out, 1).write([a]);
     expect(chunks.join('')).to.contain('> c');
+    // a key's count judgement names the relation its sessions break
+    const c = { ...a, isSessionEnd: true, endReason: 'counts' as const, countRelation: 'count(x) = count(y) held in 9 of 10 training sessions; here 1 and 2' };
+    expect(formatAlert(c, { context: 1 })).to.equal(
+      '1970-01-01T00:00:00.000Z ANOMALY session end (counts) score=9 > threshold=1 session=s at /var/log/app.log:70\n    > c\n    expected: d\n    count relation: count(x) = count(y) held in 9 of 10 training sessions; here 1 and 2\n',
+    );
   });
 });
