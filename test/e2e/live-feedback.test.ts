@@ -19,7 +19,7 @@ import { DeepSentry } from '../../lib/pipeline/model';
 import { createModelScorer } from '../../lib/pipeline/model';
 import { ModelScorer } from '../../lib/live/model_scorer';
 import { countHorizon } from '../../lib/models/counts';
-import { hdfsSlice, trainedModelCountsPerSession } from '../support/pipeline-fixtures';
+import { hdfsSlice, hdfsTimeOf, trainedModelCountsPerSession, withHdfsTime } from '../support/pipeline-fixtures';
 import { HDFS_DEV_LABELS, requireData } from '../support/data';
 import { startCli, until, type StartedCli } from '../support/cli';
 import { tempDir } from '../support/tmp';
@@ -27,18 +27,6 @@ import { tempDir } from '../support/tmp';
 const TOKEN = 'feedback-token-1';
 
 /** An HDFS line's timestamp (`yyMMdd HHmmss`, UTC) in ms. */
-function tsOf(line: string): number {
-  const m = /^(\d\d)(\d\d)(\d\d) (\d\d)(\d\d)(\d\d) /.exec(line) as RegExpExecArray;
-  return Date.UTC(2000 + Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
-}
-
-/** The line with its timestamp set to `ms`. */
-function withTs(line: string, ms: number): string {
-  const d = new Date(ms);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())} ${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}${line.slice(13)}`;
-}
-
 interface Scenario {
   model: string;
   log: string;
@@ -79,8 +67,8 @@ async function prepare(): Promise<void> {
     // The lines of the segment that alerted (a block may be cut into segments by idle gaps).
     const from = Math.max(0, ...first.filter((e) => e.isSessionEnd && e.session === marked && e.seq < ends[0].seq).map((e) => e.seq));
     const own = lines.filter((l, i) => i + 1 > from && i + 1 <= ends[0].seq && (l.match(/blk_-?\d+/g) ?? []).join(' ') === marked);
-    const t = tsOf(lines[lines.length - 1]);
-    const copy = (id: string, at: number) => own.map((l) => withTs(l.split(marked).join(id), at));
+    const t = hdfsTimeOf(lines[lines.length - 1]);
+    const copy = (id: string, at: number) => own.map((l) => withHdfsTime(l.split(marked).join(id), at));
     const copyBefore = 'blk_-1000000000000000001';
     const copyAfter = 'blk_-1000000000000000002';
     // Each copy is followed by a line long enough after it that its end — and its key's count judgement, when

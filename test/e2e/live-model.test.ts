@@ -11,7 +11,7 @@ import { LiveMonitor } from '../../lib/live/monitor';
 import { ModelScorer } from '../../lib/live/model_scorer';
 import { eventId, type Alert, type ScoredEvent } from '../../lib/live/types';
 import { createModelScorer, DeepSentry } from '../../lib/pipeline/model';
-import { hdfsSlice, trainedModel } from '../support/pipeline-fixtures';
+import { hdfsSlice, hdfsTimeOf, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
 import { requireData } from '../support/data';
 
 /** Model events expose the W ids they were scored on (not part of the ScoredEvent contract). */
@@ -144,13 +144,8 @@ describe('live monitor with the trained model', function () {
 
   describe('count relations judged once the key has been quiet for the count horizon', () => {
     const MIN = 60_000;
-    /** The line with its `yymmdd HHMMSS` timestamp moved by `ms`. */
-    const shifted = (line: string, ms: number) => {
-      const m = /^(\d\d)(\d\d)(\d\d) (\d\d)(\d\d)(\d\d) /.exec(line)!;
-      const d = new Date(Date.UTC(2000 + Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) + ms);
-      const p = (n: number) => String(n).padStart(2, '0');
-      return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())} ${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())} ${line.slice(m[0].length)}`;
-    };
+    /** The line with its timestamp moved by `ms`. */
+    const shifted = (line: string, ms: number) => withHdfsTime(line, hdfsTimeOf(line) + ms);
     /**
      * A block of the slice written completely (allocated, received and stored three times), alone: its lines, and
      * the same with its last `addStoredBlock` 7 minutes late — past the 5-minute idle timeout, within the hour.

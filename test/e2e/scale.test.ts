@@ -29,7 +29,7 @@ import type { WorkerSnapshot } from '../../lib/scale/worker';
 import { assign } from '../../lib/scale/leases';
 import { connectNats, partitionOf, stableHash, topology } from '../../lib/scale/topology';
 import { runCli as cli, startCli } from '../support/cli';
-import { hdfsSlice, trainedModel } from '../support/pipeline-fixtures';
+import { hdfsSlice, hdfsTimeOf, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
 import { workDir } from '../support/tmp';
 import { requireData } from '../support/data';
 import { NatsServer, requireNats } from '../support/nats';
@@ -192,7 +192,12 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
     });
 
     it(`${LINES} hdfs-dev lines, 12 partitions: kill -9 a worker, a fourth joins, the server restarts; scores equal score's, alerts once, all acked`, async () => {
-      const log = hdfsSlice(LINES);
+      // The slice and one line of another block two hours after it: the stream moves on past the count horizon,
+      // so every key's count judgement is due in the workers as at the end of `score`'s input.
+      const log = path.join(workDir(), `scale-${LINES}.log`);
+      const slice = fs.readFileSync(hdfsSlice(LINES), 'utf8').split('\n').filter(Boolean);
+      const last = slice[slice.length - 1]!;
+      fs.writeFileSync(log, [...slice, withHdfsTime(last.replace(/blk_-?\d+/g, 'blk_4242424242'), hdfsTimeOf(last) + 2 * 3_600_000)].join('\n') + '\n');
       const stream = 'DSTEST';
       const topo = topology(stream);
       const server = await NatsServer.start(bin);
@@ -335,7 +340,8 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
         const one = await createScorer(modelDir, { worker: false });
         const events = await one.scoreLines(lines.map((l, i) => ({ seq: i + 1, lineNo: l.lineNo, offset: l.offset, text: l.text })));
         await one.close();
-        const key = (e: { lineNo: number; session: string; isSessionEnd: boolean }) => `${e.lineNo}:${e.isSessionEnd ? 'end:' : ''}${e.session}`;
+        // (a key's count judgement comes at its last session's last line, as that session's end: its own key)
+        const key = (e: { lineNo: number; session: string; isSessionEnd: boolean; endReason?: string }) => `${e.lineNo}:${e.isSessionEnd ? `${e.endReason === 'counts' ? 'counts' : 'end'}:` : ''}${e.session}`;
         const got = new Map(alerts.map((a) => [key(a), a.score]));
         expect(got.size, 'two alerts for one event').to.equal(alerts.length);
         const missing = events.filter((e) => !got.has(key(e))).map(key);

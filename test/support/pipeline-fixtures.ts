@@ -123,3 +123,17 @@ export function modelWithNaN(model: string, name: string): string {
   fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ ...body, contentSha256: sha256Hex(JSON.stringify(body)) }, null, 1) + '\n');
   return dir;
 }
+
+/** The time of an HDFS line (`yymmdd HHMMSS` at its start) in ms, read as UTC. */
+export function hdfsTimeOf(line: string): number {
+  const m = /^(\d\d)(\d\d)(\d\d) (\d\d)(\d\d)(\d\d) /.exec(line);
+  if (m === null) throw new Error(`not an HDFS line with a timestamp: ${line.slice(0, 40)}`);
+  return Date.UTC(2000 + Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+}
+
+/** The HDFS line with its timestamp set to `ms` (UTC). */
+export function withHdfsTime(line: string, ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())} ${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}${line.slice(13)}`;
+}
