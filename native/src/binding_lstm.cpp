@@ -198,13 +198,16 @@ Job build_lstm_backward(ArgReader& r) {
   a.dy = r.f32_opt("dy", d.B * d.T * d.H, "batch*steps*hiddenSize").data;
   a.dh_out = r.f32_opt("dh", d.B * d.H, "batch*hiddenSize").data;
   a.dc_out = r.f32_opt("dc", d.B * d.H, "batch*hiddenSize").data;
+  const bool input_grads = r.boolean_or("inputGradients", true);
   r.verify_inputs();
 
   Napi::Object out = Napi::Object::New(env);
-  a.dx = add_output(env, out, "dx", d.B * d.T * d.I);
   a.dx_accumulate = false;
-  a.dh0 = add_output(env, out, "dh0", d.B * d.H);
-  a.dc0 = add_output(env, out, "dc0", d.B * d.H);
+  if (input_grads) {
+    a.dx = add_output(env, out, "dx", d.B * d.T * d.I);
+    a.dh0 = add_output(env, out, "dh0", d.B * d.H);
+    a.dc0 = add_output(env, out, "dc0", d.B * d.H);
+  }
   add_weight_grads(env, out, d, a);
   return {out, r.arrays(), [a, lengths]() { lstm_backward(a); }};
 }
@@ -279,16 +282,19 @@ Job build_bilstm_backward(ArgReader& r) {
   f.dc_out = r.f32_opt("dcFw", d.B * d.H, "batch*hiddenSize").data;
   b.dh_out = r.f32_opt("dhBw", d.B * d.H, "batch*hiddenSize").data;
   b.dc_out = r.f32_opt("dcBw", d.B * d.H, "batch*hiddenSize").data;
+  const bool input_grads = r.boolean_or("inputGradients", true);
   r.verify_inputs();
 
   Napi::Object out = Napi::Object::New(env);
-  f.dx = b.dx = add_output(env, out, "dx", d.B * d.T * d.I);  // the sum of both directions: the reverse one adds
   f.dx_accumulate = false;
   b.dx_accumulate = true;
-  f.dh0 = add_output(env, out, "dh0Fw", d.B * d.H);
-  f.dc0 = add_output(env, out, "dc0Fw", d.B * d.H);
-  b.dh0 = add_output(env, out, "dh0Bw", d.B * d.H);
-  b.dc0 = add_output(env, out, "dc0Bw", d.B * d.H);
+  if (input_grads) {
+    f.dx = b.dx = add_output(env, out, "dx", d.B * d.T * d.I);  // the sum of both directions: the reverse one adds
+    f.dh0 = add_output(env, out, "dh0Fw", d.B * d.H);
+    f.dc0 = add_output(env, out, "dc0Fw", d.B * d.H);
+    b.dh0 = add_output(env, out, "dh0Bw", d.B * d.H);
+    b.dc0 = add_output(env, out, "dc0Bw", d.B * d.H);
+  }
   Napi::Object gf = Napi::Object::New(env), gb = Napi::Object::New(env);
   add_weight_grads(env, gf, d, f);
   add_weight_grads(env, gb, d, b);

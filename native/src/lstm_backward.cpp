@@ -5,6 +5,7 @@
 // strips and dx = dG·kernelᵀ by parts of the batch, as large GEMMs over every valid step at once. Two
 // directions contribute tasks to the same job. Every output element is computed by one task in an order that
 // does not depend on the number of threads: results are bit-identical for any DEEPSENTRY_THREADS.
+// A weights-only call (dx, dh0, dc0 nullptr: the input is data) skips dx and the product giving dh0.
 #include "lstm.h"
 #include "lstm_plan.h"
 
@@ -60,10 +61,10 @@ void bwd_plan(BwdDir& d, const LstmBackwardArgs& a, Arena& ar, const Table& tb, 
     for (int64_t b = 0; b < d.B; b++)
       for (int64_t t = 0; t < len_of(a.lengths, b, d.T); t++) d.rowmap[d.off[b] + t] = b * d.T + t;
     d.xc = ar.get<float>((size_t)(d.nvalid * d.I));
-    d.dxc = ar.get<float>((size_t)(d.nvalid * d.I));
+    d.dxc = a.dx ? ar.get<float>((size_t)(d.nvalid * d.I)) : nullptr;
   }
   d.rtp = ar.get<float>(kern::packed_b_floats(tb, d.G, d.H));
-  d.ktp = ar.get<float>(kern::packed_b_floats(tb, d.G, d.I));
+  d.ktp = a.dx ? ar.get<float>(kern::packed_b_floats(tb, d.G, d.I)) : nullptr;
   d.dh = ar.get<float>((size_t)(d.B * d.s_ld));
   d.dc = ar.get<float>((size_t)(d.B * d.s_ld));
   d.dg_step = ar.get<float>((size_t)(d.B * d.G));
@@ -108,7 +109,7 @@ void bwd_chunk(BwdDir& d, int q) {
         zero_floats(dst, H);
       if (d.xc) copy_floats(d.xc + (d.off[b] + t) * I, a.x + (b * T + t) * I, I);
     }
-    if (!a.dx_accumulate)
+    if (a.dx && !a.dx_accumulate)
       for (int64_t t = L; t < T; t++) zero_floats(a.dx + (b * T + t) * I, I);
   }
   if (r1 <= r0) return;
@@ -126,7 +127,9 @@ void bwd_chunk(BwdDir& d, int q) {
   ra.dg_step = d.dg_step + r0 * G;
   ra.dg = d.dg;
   ra.off = d.off;
+  ra.want_dh0 = a.dh0 != nullptr;
   tb.lstm_bwd_rec(ra);
+  if (!a.dh0) return;
   for (int64_t r = r0; r < r1; r++) {
     const int64_t b = d.rows.seq[r];
     copy_floats(a.dh0 + b * H, d.dh + r * d.s_ld, H);
@@ -227,6 +230,8 @@ void run_backward(const LstmBackwardArgs* args, int ndir) {
     bwd_plan(d[i], args[i], ar, tb, per_dir);
     tb.pack_b(args[i].w.recurrent, d[i].G, true, d[i].G, d[i].H, d[i].rtp);
   }
+  const bool want_dx = args[0].dx != nullptr;  // the directions of a layer agree (the binding sets both)
+  const int chunks = ndir == 2 ? d[0].Q + d[1].Q : d[0].Q;
   auto job1 = [&](int t) {
     for (int i = 0; i < ndir; i++) {
       if (t < d[i].Q) return bwd_chunk(d[i], t);
@@ -234,10 +239,10 @@ void run_backward(const LstmBackwardArgs* args, int ndir) {
     }
     tb.pack_b(args[t].w.kernel, d[t].G, true, d[t].G, d[t].I, d[t].ktp);
   };
-  lease.run_tasks(ndir == 2 ? d[0].Q + d[1].Q + 2 : d[0].Q + 1, job1);
+  lease.run_tasks(chunks + (want_dx ? ndir : 0), job1);
   // dx of a bidirectional layer is shared: each part adds the backward direction after the forward one.
   const bool shared_dx = ndir == 2 && args[0].dx == args[1].dx;
-  const int parts = n;
+  const int parts = want_dx ? n : 0;
   auto job2 = [&](int t) {
     for (int i = 0; i < ndir; i++) {
       if (t < d[i].Q) return bwd_strip(d[i], t);

@@ -12,7 +12,7 @@
  */
 import { expect } from 'chai';
 import { loadNative } from '../../lib/backend/native';
-import type { LstmForwardResult, NativeBinding, SimdLevel } from '../../lib/backend/binding';
+import type { LstmForwardResult, LstmWeightGradients, NativeBinding, SimdLevel } from '../../lib/backend/binding';
 import { lstmBackwardRef, lstmForwardRef, lstmProbeLoss, type RefLstmInput } from '../../lib/backend/reference';
 import {
   type Dims, type LstmProblem, f64, firstDifference, lstmProblem, maxRelErr, nativeOrSkip, randF32, randInt,
@@ -40,6 +40,13 @@ const label = (d: Dims, v: { reverse: boolean; lengths: boolean; state: boolean 
 function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number) {
   const e = maxRelErr(got, want);
   expect(e, `${what}: max relative error ${e.toExponential(2)} > ${tol}`).to.be.at.most(tol);
+}
+
+/** The weight gradients of a weights-only backward call equal the full call's bit for bit. */
+function expectSame(what: string, got: LstmWeightGradients, want: LstmWeightGradients) {
+  for (const k of ['dKernel', 'dRecurrentKernel', 'dBias'] as const) {
+    expect(firstDifference(got[k], want[k]), `${what} ${k}`).to.equal(null);
+  }
 }
 
 function forwardArgs(p: LstmProblem, training = false) {
@@ -140,6 +147,10 @@ describe('native LSTM kernels', function () {
             expectClose(`${what} dKernel`, got.dKernel, ref.dKernel, GRAD_TOL);
             expectClose(`${what} dRecurrentKernel`, got.dRecurrentKernel, ref.dRecurrentKernel, GRAD_TOL);
             expectClose(`${what} dBias`, got.dBias, ref.dBias, GRAD_TOL);
+            // weights only: the same weight gradients, bit for bit, and no input gradients
+            const w = native.lstmBackward({ ...p, y: f.y, workspace: f.workspace!, ...g, inputGradients: false });
+            expect(Object.keys(w).sort(), what).to.deep.equal(['dBias', 'dKernel', 'dRecurrentKernel']);
+            expectSame(`${what} weights only`, w, got);
           }
         }
       });
@@ -275,6 +286,10 @@ describe('native LSTM kernels', function () {
             expectClose(`${what} backward.dKernel`, grads.backward.dKernel, refB.dKernel, GRAD_TOL);
             expectClose(`${what} backward.dRecurrentKernel`, grads.backward.dRecurrentKernel, refB.dRecurrentKernel, GRAD_TOL);
             expectClose(`${what} backward.dBias`, grads.backward.dBias, refB.dBias, GRAD_TOL);
+            const w = native.bilstmBackward({ ...args, y: got.y, workspace: got.workspace!, dy: g.dy, dhFw: gF.dh, dcFw: gF.dc, dhBw: gB.dh, dcBw: gB.dc, inputGradients: false });
+            expect(Object.keys(w).sort(), what).to.deep.equal(['backward', 'forward']);
+            expectSame(`${what} weights only, forward`, w.forward, grads.forward);
+            expectSame(`${what} weights only, backward`, w.backward, grads.backward);
           }
         }
       });
@@ -365,9 +380,10 @@ describe('native LSTM kernels', function () {
       const bi = { ...d, x: p.x, forward: p.weights, backward: wb, lengths: p.lengths };
       const biF = n.bilstmForward({ ...bi, training: true });
       const biB = n.bilstmBackward({ ...bi, y: biF.y, workspace: biF.workspace!, dy: g2.dy });
+      const biW = n.bilstmBackward({ ...bi, y: biF.y, workspace: biF.workspace!, dy: g2.dy, inputGradients: false });
       const enc = n.lstmEncode({ ...d, x: p.x, weights: p.weights, backwardWeights: wb, lengths: p.lengths });
       const mm = n.matMul({ a: p.x, b: p.weights.kernel, m: d.batch * d.steps, k: d.inputSize, n: 4 * d.hiddenSize });
-      return { p, wb, g, g2, outputs: { 'fwd.y': fwd.y, 'fwd.h': fwd.h, 'bwd.dx': bwd.dx, 'bwd.dKernel': bwd.dKernel, 'bwd.dRecurrentKernel': bwd.dRecurrentKernel, 'bi.y': biF.y, 'biB.dx': biB.dx, 'biB.forward.dKernel': biB.forward.dKernel, 'enc.h': enc.h, matMul: mm } };
+      return { p, wb, g, g2, outputs: { 'fwd.y': fwd.y, 'fwd.h': fwd.h, 'bwd.dx': bwd.dx, 'bwd.dKernel': bwd.dKernel, 'bwd.dRecurrentKernel': bwd.dRecurrentKernel, 'bi.y': biF.y, 'biB.dx': biB.dx, 'biB.forward.dKernel': biB.forward.dKernel, 'biW.backward.dRecurrentKernel': biW.backward.dRecurrentKernel, 'enc.h': enc.h, matMul: mm } };
     }
 
     it('1 and 2 threads agree within float tolerance at every SIMD level', () => {

@@ -73,12 +73,13 @@ struct LstmBwdRecArgs {
   const float* c0;        // [B, H] or nullptr
   const float* dy;        // [B*T, dy_ld] or nullptr
   int64_t dy_ld;
-  float* dh;              // [rows, s_ld] carries: dh_out/dc_out on entry, dh0/dc0 on return
+  float* dh;              // [rows, s_ld] carries: dh_out/dc_out on entry, dh0/dc0 on return (dh0 only with want_dh0)
   float* dc;
   int64_t s_ld;
   float* dg_step;         // scratch [rows, 4H]
   float* dg;              // [*, 4H]: pre-activation gradients of (b, t) at row off[b] + t
   const int64_t* off;     // [B]
+  bool want_dh0;          // compute dh0 (the product after the first step); else dh is left undefined at the end
 };
 
 // Softmax cross-entropy of `rows` rows of logits (row r at logits + r*ld, n classes; labels[r] in [0, n)):

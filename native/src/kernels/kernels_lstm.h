@@ -228,7 +228,9 @@ void lstm_bwd_rec(const LstmBwdRecArgs& a) {
         store_maybe_n(dga + 3 * H + j0, dpo, nl);
       }
     }
-    // dh_{prev} = dG · recurrentᵀ for the active rows (lanes past H of dh are never written: they stay 0)
+    // dh_{prev} = dG · recurrentᵀ for the active rows (lanes past H of dh are never written: they stay 0);
+    // after the first step it is dh0, which a weights-only call does not want
+    if (s == 0 && !a.want_dh0) break;
     GemmArgs g{};
     g.m = nact;
     g.n = H;
