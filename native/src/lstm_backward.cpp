@@ -216,7 +216,8 @@ double bwd_flops(const LstmBackwardArgs& a) {
 
 // Backward of one or two directions as two jobs of independent tasks (a late worker never stalls a call):
 // (1) the recurrence of every row chunk, and packing kernelᵀ; (2) the weight gradients by column strip and
-// dx by parts of the batch. recurrentᵀ is packed first, by the caller.
+// dx by parts of the batch. recurrentᵀ is packed first, by the caller. With one chunk per direction, its
+// task of (1) also packs recurrentᵀ and computes the direction's weight gradients, and (2) is dx only.
 void run_backward(const LstmBackwardArgs* args, int ndir) {
   const Table& tb = active_table();
   Arena& ar = arena();
@@ -226,15 +227,23 @@ void run_backward(const LstmBackwardArgs* args, int ndir) {
   const int n = lease.n();
   const int per_dir = ndir == 2 ? (n + 1) / 2 : n;
   BwdDir d[2]{};
-  for (int i = 0; i < ndir; i++) {
-    bwd_plan(d[i], args[i], ar, tb, per_dir);
-    tb.pack_b(args[i].w.recurrent, d[i].G, true, d[i].G, d[i].H, d[i].rtp);
-  }
+  for (int i = 0; i < ndir; i++) bwd_plan(d[i], args[i], ar, tb, per_dir);
+  // One chunk per direction (one or two threads): its task packs recurrentᵀ, runs the recurrence and goes on
+  // to the direction's weight gradients, with no wait for the other direction in between.
+  const bool chained = d[0].Q == 1 && (ndir == 1 || d[1].Q == 1);
+  auto pack_rt = [&](int i) { tb.pack_b(args[i].w.recurrent, d[i].G, true, d[i].G, d[i].H, d[i].rtp); };
+  if (!chained)
+    for (int i = 0; i < ndir; i++) pack_rt(i);
   const bool want_dx = args[0].dx != nullptr;  // the directions of a layer agree (the binding sets both)
   const int chunks = ndir == 2 ? d[0].Q + d[1].Q : d[0].Q;
   auto job1 = [&](int t) {
     for (int i = 0; i < ndir; i++) {
-      if (t < d[i].Q) return bwd_chunk(d[i], t);
+      if (t < d[i].Q) {
+        if (chained) pack_rt(i);
+        bwd_chunk(d[i], t);
+        if (chained) bwd_strip(d[i], t);
+        return;
+      }
       t -= d[i].Q;
     }
     tb.pack_b(args[t].w.kernel, d[t].G, true, d[t].G, d[t].I, d[t].ktp);
@@ -244,7 +253,7 @@ void run_backward(const LstmBackwardArgs* args, int ndir) {
   const bool shared_dx = ndir == 2 && args[0].dx == args[1].dx;
   const int parts = want_dx ? n : 0;
   auto job2 = [&](int t) {
-    for (int i = 0; i < ndir; i++) {
+    for (int i = 0; i < ndir && !chained; i++) {
       if (t < d[i].Q) return bwd_strip(d[i], t);
       t -= d[i].Q;
     }
@@ -254,8 +263,9 @@ void run_backward(const LstmBackwardArgs* args, int ndir) {
     seq_range(d[i], t % parts, parts, b0, b1);
     bwd_dx(d[i], b0, b1);
   };
-  const int strips = ndir == 2 ? d[0].Q + d[1].Q : d[0].Q;
-  lease.run_tasks(strips + (shared_dx ? parts : ndir * parts), job2);
+  const int strips = chained ? 0 : chunks;
+  const int tasks2 = strips + (shared_dx ? parts : ndir * parts);
+  if (tasks2 > 0) lease.run_tasks(tasks2, job2);
 }
 
 }  // namespace
