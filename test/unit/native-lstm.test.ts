@@ -130,6 +130,28 @@ describe('native LSTM kernels', function () {
         expect(b.workspace).to.be.instanceOf(Float32Array);
       });
 
+      it('a batch gives each sequence bit for bit what it gives alone (the step tiles project x as the one-sequence GEMM does)', () => {
+        let seed = 900;
+        for (const d of SHAPES.filter((s) => s.batch > 1)) {
+          for (const v of VARIANTS) {
+            const p = lstmProblem(rngFor(seed++), d, v);
+            const all = native.lstmForward(forwardArgs(p));
+            const { steps: T, inputSize: I, hiddenSize: H } = d;
+            for (let b = 0; b < d.batch; b++) {
+              const one = native.lstmForward({
+                batch: 1, steps: T, inputSize: I, hiddenSize: H, reverse: p.reverse, weights: p.weights,
+                x: p.x.slice(b * T * I, (b + 1) * T * I),
+                h0: p.h0?.slice(b * H, (b + 1) * H), c0: p.c0?.slice(b * H, (b + 1) * H),
+                lengths: p.lengths?.slice(b, b + 1),
+              });
+              const what = `${level} ${label(d, v)} sequence ${b}`;
+              expect(firstDifference(one.y, all.y.slice(b * T * H, (b + 1) * T * H)), `${what} y`).to.equal(null);
+              expect(firstDifference(one.h, all.h.slice(b * H, (b + 1) * H)), `${what} h`).to.equal(null);
+            }
+          }
+        }
+      });
+
       it('lstmBackward matches the float64 reference (every shape × reverse × lengths × h0/c0)', () => {
         let seed = 300;
         for (const d of SHAPES) {
