@@ -28,6 +28,21 @@ void pack_k(const float* r, int64_t rows, int64_t hidden, float* dst) {
 
 void pack_r(const float* r, int64_t hidden, float* dst) { pack_k(r, hidden, hidden, dst); }
 
+// acc[i][g] += Σ_k src[i][k] · pan[k][g] over k in order, for M rows and the four gates of one block of VW
+// units (pan: a block of pack_r / pack_k).
+template <int M>
+DS_INL void tile_fma(const float* const (&src)[M], const float* pan, int64_t K, V (&acc)[M][4]) {
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < K; k++) {
+    V w[4];
+    for (int g = 0; g < 4; g++) w[g] = loadu(pan + (k * 4 + g) * VW);
+    for (int i = 0; i < M; i++) {
+      V v(src[i][k]);
+      for (int g = 0; g < 4; g++) acc[i][g] = fma(v, w[g], acc[i][g]);
+    }
+  }
+}
+
 // One step of M active rows (r0 …) for one block of VW hidden units.
 template <int M>
 DS_INL void lstm_tile(const LstmRecArgs& a, int64_t s, int64_t r0, int64_t j0, int nl, const float* rpan,
@@ -46,16 +61,7 @@ DS_INL void lstm_tile(const LstmRecArgs& a, int64_t s, int64_t r0, int64_t j0, i
       xr[i] = a.x + row[i] * I;
       for (int g = 0; g < 4; g++) acc[i][g] = a.bias ? load_maybe_n(a.bias + g * H + j0, nl) : V(0.0f);
     }
-    const float* kpan = a.kx + (j0 / VW) * I * 4 * VW;
-#pragma GCC unroll 2
-    for (int64_t k = 0; k < I; k++) {
-      V w[4];
-      for (int g = 0; g < 4; g++) w[g] = loadu(kpan + (k * 4 + g) * VW);
-      for (int i = 0; i < M; i++) {
-        V xv(xr[i][k]);
-        for (int g = 0; g < 4; g++) acc[i][g] = fma(xv, w[g], acc[i][g]);
-      }
-    }
+    tile_fma<M>(xr, a.kx + (j0 / VW) * I * 4 * VW, I, acc);
   } else {
     for (int i = 0; i < M; i++) {
       const int64_t L = a.len[r0 + i];
@@ -75,17 +81,7 @@ DS_INL void lstm_tile(const LstmRecArgs& a, int64_t s, int64_t r0, int64_t j0, i
   }
   const float* hr[M];
   for (int i = 0; i < M; i++) hr[i] = hp + (r0 + i) * a.s_ld;
-  if (!skip_rec) {
-#pragma GCC unroll 2
-    for (int64_t k = 0; k < H; k++) {
-      V w[4];
-      for (int g = 0; g < 4; g++) w[g] = loadu(rpan + (k * 4 + g) * VW);
-      for (int i = 0; i < M; i++) {
-        V hv(hr[i][k]);
-        for (int g = 0; g < 4; g++) acc[i][g] = fma(hv, w[g], acc[i][g]);
-      }
-    }
-  }
+  if (!skip_rec) tile_fma<M>(hr, rpan, H, acc);
   for (int i = 0; i < M; i++) {
     const int64_t so = (r0 + i) * a.s_ld + j0;
     cell_store(a, row[i], j0, nl, acc[i][0], acc[i][1], acc[i][2], acc[i][3], loadu(cp + so), cn + so, hn + so);
