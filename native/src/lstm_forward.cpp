@@ -199,6 +199,9 @@ void fwd_chunk(FwdDir& d, int q) {
     if (d.c0) copy_floats(c, d.c0 + b * H, H);
     if (d.y)
       for (int64_t t = d.rows.len[r]; t < T; t++) zero_floats(d.y + (b * T + t) * d.y_ld, H);
+    // the workspace is not zero-filled when allocated (binding_lstm.cpp): its rows past the length are zeroed here
+    if (d.gates) zero_floats(d.gates + (b * T + d.rows.len[r]) * G, (T - d.rows.len[r]) * G);
+    if (d.cells) zero_floats(d.cells + (b * T + d.rows.len[r]) * H, (T - d.rows.len[r]) * H);
   }
   const float* xa = nullptr;
   if (d.tokens || d.kx) {

@@ -11,6 +11,8 @@
  * B·T steps of products (their rounding error grows with the number of terms, not with the kernel's quality).
  */
 import { expect } from 'chai';
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import { loadNative } from '../../lib/backend/native';
 import type { LstmForwardResult, LstmWeightGradients, NativeBinding, SimdLevel } from '../../lib/backend/binding';
 import { lstmBackwardRef, lstmForwardRef, lstmProbeLoss, type RefLstmInput } from '../../lib/backend/reference';
@@ -84,6 +86,12 @@ function perturbed(field: Field, idx: number) {
   };
 }
 
+/** A full garbage collection (frees the memory of dropped ArrayBuffers). */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
+
 const nativeForLevels = process.env.DEEPSENTRY_NATIVE === 'none' ? null : loadNative();
 
 describe('native LSTM kernels', function () {
@@ -149,6 +157,30 @@ describe('native LSTM kernels', function () {
               expect(firstDifference(one.h, all.h.slice(b * H, (b + 1) * H)), `${what} h`).to.equal(null);
             }
           }
+        }
+      });
+
+      it('the training workspace is zero past each length, whatever memory it was given (it is not zero-filled when allocated)', () => {
+        const d = SHAPES[6];
+        const p = lstmProblem(rngFor(31), d, { lengths: true, state: true });
+        const { batch: B, steps: T, inputSize: I, hiddenSize: H } = d;
+        const lengths = p.lengths as Int32Array;
+        const bi = { ...d, x: p.x, forward: p.weights, backward: randWeights(rngFor(32), I, H), lengths };
+        const want = native.bilstmForward({ ...bi, training: true }).workspace!;
+        for (let round = 0; round < 4; round++) {
+          // freed memory of the workspace's size, full of 0xff bytes (NaN as floats), for the allocator to hand back
+          for (let i = 0; i < 8; i++) Buffer.allocUnsafe(want.byteLength).fill(0xff);
+          collectGarbage();
+          const ws = native.bilstmForward({ ...bi, training: true }).workspace!;
+          expect(firstDifference(ws, want), `round ${round}`).to.equal(null);
+          const half = ws.length / 2;  // forward direction, then backward: gates [B·T, 4H], then cells [B·T, H]
+          for (const base of [0, half])
+            for (let b = 0; b < B; b++)
+              for (let t = lengths[b]; t < T; t++) {
+                const g = ws.subarray(base + (b * T + t) * 4 * H, base + (b * T + t + 1) * 4 * H);
+                const c = ws.subarray(base + B * T * 4 * H + (b * T + t) * H, base + B * T * 4 * H + (b * T + t + 1) * H);
+                expect([...g, ...c].every((v) => Object.is(v, 0)), `round ${round} b=${b} t=${t}`).to.equal(true);
+              }
         }
       });
 
