@@ -135,6 +135,7 @@ export class NativeW1 implements W1Impl {
       workspace: fwd.workspace as Float32Array,
       dhFw,
       dhBw,
+      inputGradients: false, // x is data: its gradient is not needed
     });
     const arrays = [
       g.forward.dKernel,

@@ -101,6 +101,11 @@ export interface LstmBackwardArgs extends LstmInputs {
   dy?: Float32Array; // [B, T, H]
   dh?: Float32Array; // [B, H] gradient of the final h
   dc?: Float32Array; // [B, H] gradient of the final c
+  /**
+   * false: the weight gradients only — no dx, dh0, dc0 (a layer whose input is data: skips the product
+   * dx = dG·kernelᵀ and the last step's dh product). Default true.
+   */
+  inputGradients?: boolean;
 }
 
 /** The gradients of one direction's weights (LstmWeights' shapes). */
@@ -150,16 +155,22 @@ export interface BiLstmBackwardArgs extends BiLstmInputs {
   dcFw?: Float32Array;
   dhBw?: Float32Array;
   dcBw?: Float32Array;
+  /** as LstmBackwardArgs.inputGradients: false returns the weight gradients only; default true */
+  inputGradients?: boolean;
 }
 
-export interface BiLstmGradients {
+/** What bilstmBackward returns with inputGradients: false. */
+export interface BiLstmWeightGradients {
+  forward: LstmWeightGradients;
+  backward: LstmWeightGradients;
+}
+
+export interface BiLstmGradients extends BiLstmWeightGradients {
   dx: Float32Array; // [B, T, I], both directions summed
   dh0Fw: Float32Array;
   dc0Fw: Float32Array;
   dh0Bw: Float32Array;
   dc0Bw: Float32Array;
-  forward: LstmWeightGradients;
-  backward: LstmWeightGradients;
 }
 
 export interface LstmEncodeArgs extends LstmDims {
@@ -269,11 +280,15 @@ export interface NativeBinding {
 
   lstmForward(args: LstmForwardArgs): LstmForwardResult;
   lstmForwardAsync(args: LstmForwardArgs): Promise<LstmForwardResult>;
+  lstmBackward(args: LstmBackwardArgs & { inputGradients: false }): LstmWeightGradients;
   lstmBackward(args: LstmBackwardArgs): LstmGradients;
+  lstmBackwardAsync(args: LstmBackwardArgs & { inputGradients: false }): Promise<LstmWeightGradients>;
   lstmBackwardAsync(args: LstmBackwardArgs): Promise<LstmGradients>;
   bilstmForward(args: BiLstmForwardArgs): BiLstmForwardResult;
   bilstmForwardAsync(args: BiLstmForwardArgs): Promise<BiLstmForwardResult>;
+  bilstmBackward(args: BiLstmBackwardArgs & { inputGradients: false }): BiLstmWeightGradients;
   bilstmBackward(args: BiLstmBackwardArgs): BiLstmGradients;
+  bilstmBackwardAsync(args: BiLstmBackwardArgs & { inputGradients: false }): Promise<BiLstmWeightGradients>;
   bilstmBackwardAsync(args: BiLstmBackwardArgs): Promise<BiLstmGradients>;
   lstmEncode(args: LstmEncodeArgs): LstmEncodeResult;
   lstmEncodeAsync(args: LstmEncodeArgs): Promise<LstmEncodeResult>;

@@ -51,6 +51,13 @@ export interface FusedLstmAttrs {
 
 export interface FusedBiLstmAttrs {
   training: boolean;
+  /** false: x and the initial states are data, their gradients are never asked for (FusedBiLstmOptions) */
+  inputGradients: boolean;
+}
+
+/** FusedBiLstmGrad's attribute: false → the weight gradients only (the kernel's last six outputs). */
+export interface FusedBiLstmGradAttrs {
+  inputGradients: boolean;
 }
 
 export interface VectorDistanceAttrs {

@@ -104,6 +104,12 @@ export interface FusedBiLstmOptions {
   h0Bw?: Tensor2D;
   c0Bw?: Tensor2D;
   lengths?: Tensor1D | Int32Array | number[];
+  /**
+   * false: x and the initial states are data (no gradient flows into them), so the backward pass computes
+   * the weight gradients only — it skips dx = dG·kernelᵀ and the last step's dh product. Asking for the
+   * gradient of x or of an initial state is then an error. Default true.
+   */
+  inputGradients?: boolean;
 }
 
 export interface FusedBiLstmResult {
@@ -134,7 +140,8 @@ export function fusedBiLstm(x: Tensor3D, forward: LstmLayerWeights, backward: Ls
     c0Bw: state(op, 'c0Bw', options.c0Bw, B, H),
     lengths: lengthsTensor(op, options.lengths, B, T),
   };
-  const [y, hFw, cFw, hBw, cBw] = tf.engine().runKernel(FusedBiLstm, inputs, { training: recording() }) as Tensor[];
+  const attrs = { training: recording(), inputGradients: options.inputGradients !== false };
+  const [y, hFw, cFw, hBw, cBw] = tf.engine().runKernel(FusedBiLstm, inputs, attrs) as Tensor[];
   return { y: y as Tensor3D, hFw: hFw as Tensor2D, cFw: cFw as Tensor2D, hBw: hBw as Tensor2D, cBw: cBw as Tensor2D };
 }
 

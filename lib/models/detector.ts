@@ -270,7 +270,8 @@ export class Detector {
         x.set(rows.subarray(id * F, id * F + F), (b * (W - 1) + j) * F);
       }
     }
-    const r = fusedBiLstm(tf.tensor3d(x, [B, W - 1, F]), this.bilstm('fw'), this.bilstm('bw'));
+    // the windows' vectors are data: the backward pass computes the weight gradients only
+    const r = fusedBiLstm(tf.tensor3d(x, [B, W - 1, F]), this.bilstm('fw'), this.bilstm('bw'), { inputGradients: false });
     // [hFw, hBw]·K = hFw·K[:H] + hBw·K[H:], without a concat (whose gradient, a split, is slow on tfjs-cpu).
     const H = this.config.hiddenSize;
     const k = this.params.get('output/kernel');

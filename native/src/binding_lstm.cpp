@@ -157,6 +157,19 @@ Indices read_lstm_inputs(ArgReader& r, const Dims& d, Args& a) {
   return lengths;
 }
 
+// The training workspace as an output: lstm_workspace_floats floats of memory that is not zero-filled first
+// (the forward writes every element: each valid step's gates and cell state, zeros past each sequence's
+// length — lstm_forward.cpp fwd_chunk). A Buffer's memory is allocated without zero-filling (as
+// Buffer.allocUnsafe's), and zero-filling W1's 13 MB costs about as much as the stores into it, on the calling
+// thread before the kernels start.
+float* add_workspace_output(Napi::Env env, Napi::Object out, int64_t floats) {
+  Napi::Buffer<float> buf = Napi::Buffer<float>::New(env, static_cast<size_t>(floats));
+  if (buf.ByteOffset() % sizeof(float) != 0) return add_output(env, out, "workspace", floats);  // not seen: unpooled
+  Napi::Float32Array a = Napi::Float32Array::New(env, static_cast<size_t>(floats), buf.ArrayBuffer(), buf.ByteOffset());
+  out.Set("workspace", a);
+  return a.Data();
+}
+
 constexpr const char* kWorkspaceFormula = "the workspace lstmForward returned with training: true";
 constexpr const char* kBiWorkspaceFormula = "the workspace bilstmForward returned with training: true";
 
@@ -178,7 +191,7 @@ Job build_lstm_forward(ArgReader& r) {
   a.y_ld = d.H;
   a.h_out = add_output(env, out, "h", d.B * d.H);
   a.c_out = add_output(env, out, "c", d.B * d.H);
-  if (training) a.workspace = add_output(env, out, "workspace", ws);
+  if (training) a.workspace = add_workspace_output(env, out, ws);
   return {out, r.arrays(), [a, lengths]() { lstm_forward(a); }};
 }
 
@@ -198,13 +211,16 @@ Job build_lstm_backward(ArgReader& r) {
   a.dy = r.f32_opt("dy", d.B * d.T * d.H, "batch*steps*hiddenSize").data;
   a.dh_out = r.f32_opt("dh", d.B * d.H, "batch*hiddenSize").data;
   a.dc_out = r.f32_opt("dc", d.B * d.H, "batch*hiddenSize").data;
+  const bool input_grads = r.boolean_or("inputGradients", true);
   r.verify_inputs();
 
   Napi::Object out = Napi::Object::New(env);
-  a.dx = add_output(env, out, "dx", d.B * d.T * d.I);
   a.dx_accumulate = false;
-  a.dh0 = add_output(env, out, "dh0", d.B * d.H);
-  a.dc0 = add_output(env, out, "dc0", d.B * d.H);
+  if (input_grads) {
+    a.dx = add_output(env, out, "dx", d.B * d.T * d.I);
+    a.dh0 = add_output(env, out, "dh0", d.B * d.H);
+    a.dc0 = add_output(env, out, "dc0", d.B * d.H);
+  }
   add_weight_grads(env, out, d, a);
   return {out, r.arrays(), [a, lengths]() { lstm_backward(a); }};
 }
@@ -249,7 +265,7 @@ Job build_bilstm_forward(ArgReader& r) {
   b.h_out = add_output(env, out, "hBw", d.B * d.H);
   b.c_out = add_output(env, out, "cBw", d.B * d.H);
   if (training) {
-    f.workspace = add_output(env, out, "workspace", 2 * ws);
+    f.workspace = add_workspace_output(env, out, 2 * ws);
     b.workspace = f.workspace + ws;
   }
   return {out, r.arrays(), [f, b, lengths]() { bilstm_forward(f, b); }};
@@ -279,16 +295,19 @@ Job build_bilstm_backward(ArgReader& r) {
   f.dc_out = r.f32_opt("dcFw", d.B * d.H, "batch*hiddenSize").data;
   b.dh_out = r.f32_opt("dhBw", d.B * d.H, "batch*hiddenSize").data;
   b.dc_out = r.f32_opt("dcBw", d.B * d.H, "batch*hiddenSize").data;
+  const bool input_grads = r.boolean_or("inputGradients", true);
   r.verify_inputs();
 
   Napi::Object out = Napi::Object::New(env);
-  f.dx = b.dx = add_output(env, out, "dx", d.B * d.T * d.I);  // the sum of both directions: the reverse one adds
   f.dx_accumulate = false;
   b.dx_accumulate = true;
-  f.dh0 = add_output(env, out, "dh0Fw", d.B * d.H);
-  f.dc0 = add_output(env, out, "dc0Fw", d.B * d.H);
-  b.dh0 = add_output(env, out, "dh0Bw", d.B * d.H);
-  b.dc0 = add_output(env, out, "dc0Bw", d.B * d.H);
+  if (input_grads) {
+    f.dx = b.dx = add_output(env, out, "dx", d.B * d.T * d.I);  // the sum of both directions: the reverse one adds
+    f.dh0 = add_output(env, out, "dh0Fw", d.B * d.H);
+    f.dc0 = add_output(env, out, "dc0Fw", d.B * d.H);
+    b.dh0 = add_output(env, out, "dh0Bw", d.B * d.H);
+    b.dc0 = add_output(env, out, "dc0Bw", d.B * d.H);
+  }
   Napi::Object gf = Napi::Object::New(env), gb = Napi::Object::New(env);
   add_weight_grads(env, gf, d, f);
   add_weight_grads(env, gb, d, b);

@@ -108,10 +108,12 @@ struct LstmBackwardArgs {
   const float* dy;         // gradient of y (same y_ld) or nullptr
   const float* dh_out;     // gradient of the final h [B, H] or nullptr
   const float* dc_out;     // gradient of the final c [B, H] or nullptr
-  float* dx;               // [B, T, I]
+  // The input gradients dx, dh0, dc0: all three, or all three nullptr (weights only: a layer whose input is
+  // data skips dx = dG·kernelᵀ and the last step's dh product, about a sixth of the backward FLOPs).
+  float* dx;               // [B, T, I] or nullptr
   bool dx_accumulate;      // add into dx instead of overwriting (second half of a bidirectional layer)
-  float* dh0;              // [B, H]
-  float* dc0;              // [B, H]
+  float* dh0;              // [B, H] or nullptr
+  float* dc0;              // [B, H] or nullptr
   float* dkernel;          // [I, 4H]   (overwritten)
   float* drecurrent;       // [H, 4H]   (overwritten)
   float* dbias;            // [4H]      (overwritten)

@@ -5,6 +5,7 @@
 // strips and dx = dG·kernelᵀ by parts of the batch, as large GEMMs over every valid step at once. Two
 // directions contribute tasks to the same job. Every output element is computed by one task in an order that
 // does not depend on the number of threads: results are bit-identical for any DEEPSENTRY_THREADS.
+// A weights-only call (dx, dh0, dc0 nullptr: the input is data) skips dx and the product giving dh0.
 #include "lstm.h"
 #include "lstm_plan.h"
 
@@ -60,10 +61,10 @@ void bwd_plan(BwdDir& d, const LstmBackwardArgs& a, Arena& ar, const Table& tb, 
     for (int64_t b = 0; b < d.B; b++)
       for (int64_t t = 0; t < len_of(a.lengths, b, d.T); t++) d.rowmap[d.off[b] + t] = b * d.T + t;
     d.xc = ar.get<float>((size_t)(d.nvalid * d.I));
-    d.dxc = ar.get<float>((size_t)(d.nvalid * d.I));
+    d.dxc = a.dx ? ar.get<float>((size_t)(d.nvalid * d.I)) : nullptr;
   }
   d.rtp = ar.get<float>(kern::packed_b_floats(tb, d.G, d.H));
-  d.ktp = ar.get<float>(kern::packed_b_floats(tb, d.G, d.I));
+  d.ktp = a.dx ? ar.get<float>(kern::packed_b_floats(tb, d.G, d.I)) : nullptr;
   d.dh = ar.get<float>((size_t)(d.B * d.s_ld));
   d.dc = ar.get<float>((size_t)(d.B * d.s_ld));
   d.dg_step = ar.get<float>((size_t)(d.B * d.G));
@@ -108,7 +109,7 @@ void bwd_chunk(BwdDir& d, int q) {
         zero_floats(dst, H);
       if (d.xc) copy_floats(d.xc + (d.off[b] + t) * I, a.x + (b * T + t) * I, I);
     }
-    if (!a.dx_accumulate)
+    if (a.dx && !a.dx_accumulate)
       for (int64_t t = L; t < T; t++) zero_floats(a.dx + (b * T + t) * I, I);
   }
   if (r1 <= r0) return;
@@ -126,7 +127,9 @@ void bwd_chunk(BwdDir& d, int q) {
   ra.dg_step = d.dg_step + r0 * G;
   ra.dg = d.dg;
   ra.off = d.off;
+  ra.want_dh0 = a.dh0 != nullptr;
   tb.lstm_bwd_rec(ra);
+  if (!a.dh0) return;
   for (int64_t r = r0; r < r1; r++) {
     const int64_t b = d.rows.seq[r];
     copy_floats(a.dh0 + b * H, d.dh + r * d.s_ld, H);
@@ -213,7 +216,8 @@ double bwd_flops(const LstmBackwardArgs& a) {
 
 // Backward of one or two directions as two jobs of independent tasks (a late worker never stalls a call):
 // (1) the recurrence of every row chunk, and packing kernelᵀ; (2) the weight gradients by column strip and
-// dx by parts of the batch. recurrentᵀ is packed first, by the caller.
+// dx by parts of the batch. recurrentᵀ is packed first, by the caller. With one chunk per direction, its
+// task of (1) also packs recurrentᵀ and computes the direction's weight gradients, and (2) is dx only.
 void run_backward(const LstmBackwardArgs* args, int ndir) {
   const Table& tb = active_table();
   Arena& ar = arena();
@@ -223,23 +227,33 @@ void run_backward(const LstmBackwardArgs* args, int ndir) {
   const int n = lease.n();
   const int per_dir = ndir == 2 ? (n + 1) / 2 : n;
   BwdDir d[2]{};
-  for (int i = 0; i < ndir; i++) {
-    bwd_plan(d[i], args[i], ar, tb, per_dir);
-    tb.pack_b(args[i].w.recurrent, d[i].G, true, d[i].G, d[i].H, d[i].rtp);
-  }
+  for (int i = 0; i < ndir; i++) bwd_plan(d[i], args[i], ar, tb, per_dir);
+  // One chunk per direction (one or two threads): its task packs recurrentᵀ, runs the recurrence and goes on
+  // to the direction's weight gradients, with no wait for the other direction in between.
+  const bool chained = d[0].Q == 1 && (ndir == 1 || d[1].Q == 1);
+  auto pack_rt = [&](int i) { tb.pack_b(args[i].w.recurrent, d[i].G, true, d[i].G, d[i].H, d[i].rtp); };
+  if (!chained)
+    for (int i = 0; i < ndir; i++) pack_rt(i);
+  const bool want_dx = args[0].dx != nullptr;  // the directions of a layer agree (the binding sets both)
+  const int chunks = ndir == 2 ? d[0].Q + d[1].Q : d[0].Q;
   auto job1 = [&](int t) {
     for (int i = 0; i < ndir; i++) {
-      if (t < d[i].Q) return bwd_chunk(d[i], t);
+      if (t < d[i].Q) {
+        if (chained) pack_rt(i);
+        bwd_chunk(d[i], t);
+        if (chained) bwd_strip(d[i], t);
+        return;
+      }
       t -= d[i].Q;
     }
     tb.pack_b(args[t].w.kernel, d[t].G, true, d[t].G, d[t].I, d[t].ktp);
   };
-  lease.run_tasks(ndir == 2 ? d[0].Q + d[1].Q + 2 : d[0].Q + 1, job1);
+  lease.run_tasks(chunks + (want_dx ? ndir : 0), job1);
   // dx of a bidirectional layer is shared: each part adds the backward direction after the forward one.
   const bool shared_dx = ndir == 2 && args[0].dx == args[1].dx;
-  const int parts = n;
+  const int parts = want_dx ? n : 0;
   auto job2 = [&](int t) {
-    for (int i = 0; i < ndir; i++) {
+    for (int i = 0; i < ndir && !chained; i++) {
       if (t < d[i].Q) return bwd_strip(d[i], t);
       t -= d[i].Q;
     }
@@ -249,8 +263,9 @@ void run_backward(const LstmBackwardArgs* args, int ndir) {
     seq_range(d[i], t % parts, parts, b0, b1);
     bwd_dx(d[i], b0, b1);
   };
-  const int strips = ndir == 2 ? d[0].Q + d[1].Q : d[0].Q;
-  lease.run_tasks(strips + (shared_dx ? parts : ndir * parts), job2);
+  const int strips = chained ? 0 : chunks;
+  const int tasks2 = strips + (shared_dx ? parts : ndir * parts);
+  if (tasks2 > 0) lease.run_tasks(tasks2, job2);
 }
 
 }  // namespace

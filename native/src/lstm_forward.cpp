@@ -1,8 +1,9 @@
 // The forward and encoding passes behind lstm.h (lstm_forward, bilstm_forward, lstm_encode, bilstm_encode):
 //
 // Per direction, the batch is sorted by length (descending) and cut into row chunks (lstm_plan.h); each chunk
-// task computes its rows' input projections x·kernel + bias for all steps as one GEMM, then runs every step
-// of its rows (fused step: recurrent product, gates and cell update in one register tile, kernels_lstm.h).
+// task runs every step of its rows (fused step: input projection x·kernel + bias, recurrent product, gates
+// and cell update in one register tile, kernels_lstm.h). One sequence, and the bf16 tier, project all steps
+// as one GEMM first instead.
 // Rows never interact, so chunks need no synchronisation. Token inputs: a first job projects the distinct
 // tokens of the call into a table (row slices); the chunks then read table rows by index (fwd_table).
 // Two directions simply contribute tasks to the same job (one per core with two threads). Every output
@@ -52,6 +53,7 @@ struct FwdDir {
   int64_t* bounds;
   int64_t s_ld;
   float *kp, *rp, *pre, *xproj, *xl;
+  float* kx;  // float32, x given, several sequences: the input kernel for the steps' fused projection
   float *hb[2], *cb[2];
   // Token inputs: the input projection is a row gather from embedding·kernel + bias, so only the distinct
   // tokens of the call are projected (nd rows, one GEMM split into TQ slices, before the recurrence), into
@@ -100,9 +102,13 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, const kern::Bf16Table* bt, 
     proj_rows = d.nd;
     d.pack_in_task = false;  // the table GEMM runs before the chunks: the caller packs
   }
+  // Several sequences of x at float32: the step tiles project x themselves (kernels_lstm.h lstm_tile), so
+  // no projection buffer goes through memory.
+  const bool fused = !bt && !d.tokens && d.B > 1;
+  d.kx = fused ? ar.get<float>(kern::lstm_k_floats(tb, d.I, d.H)) : nullptr;
   if (!bt) {
     // Packing the weights costs a pass over them; it pays when they are then read many times (many rows).
-    d.kp = proj_rows > 4 * tb.mr ? ar.get<float>(kern::packed_b_floats(tb, d.I, d.G)) : nullptr;
+    d.kp = !fused && proj_rows > 4 * tb.mr ? ar.get<float>(kern::packed_b_floats(tb, d.I, d.G)) : nullptr;
     // One sequence: each step streams recurrent as it is (kernels_lstm.h lstm_row_gemv), nothing to pack.
     d.rp = d.B > 1 ? ar.get<float>(kern::lstm_r_floats(tb, d.H)) : nullptr;
     d.pre = d.B == 1 ? ar.get<float>((size_t)d.G) : nullptr;
@@ -114,8 +120,8 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, const kern::Bf16Table* bt, 
     d.rp16 = given ? d.bf16_given.recurrent : d.rp16_buf;
     d.hb16 = ar.get<uint32_t>(kern::bf16_h_words(d.B, d.H));
   }
-  d.xproj = ar.get<float>((size_t)(proj_rows * d.G));
-  d.xl = ar.get<float>((size_t)(proj_rows * d.I));
+  d.xproj = fused ? nullptr : ar.get<float>((size_t)(proj_rows * d.G));
+  d.xl = fused ? nullptr : ar.get<float>((size_t)(proj_rows * d.I));
   // Table slices: a few hundred rows each at least (a slice costs a wake-up and a pass over the packed kernel).
   d.TQ = d.tokens ? (int)(d.nd / 256 < want ? d.nd / 256 : want) : 0;
   if (d.tokens && d.TQ < 1) d.TQ = 1;
@@ -137,6 +143,7 @@ void fwd_pack(FwdDir& d) {
     return;
   }
   if (d.kp) d.tb->pack_b(d.kernel, d.G, false, d.I, d.G, d.kp);
+  if (d.kx) d.tb->pack_k(d.kernel, d.I, d.H, d.kx);
   if (d.rp) d.tb->pack_r(d.recurrent, d.H, d.rp);
 }
 
@@ -192,10 +199,13 @@ void fwd_chunk(FwdDir& d, int q) {
     if (d.c0) copy_floats(c, d.c0 + b * H, H);
     if (d.y)
       for (int64_t t = d.rows.len[r]; t < T; t++) zero_floats(d.y + (b * T + t) * d.y_ld, H);
+    // the workspace is not zero-filled when allocated (binding_lstm.cpp): its rows past the length are zeroed here
+    if (d.gates) zero_floats(d.gates + (b * T + d.rows.len[r]) * G, (T - d.rows.len[r]) * G);
+    if (d.cells) zero_floats(d.cells + (b * T + d.rows.len[r]) * H, (T - d.rows.len[r]) * H);
   }
   const float* xa = nullptr;
-  if (d.tokens) {
-    // projected already (fwd_table)
+  if (d.tokens || d.kx) {
+    // projected already (fwd_table), or by the steps
   } else if (contiguous) {
     xa = d.x + d.rows.seq[r0] * T * I;
   } else {
@@ -205,10 +215,10 @@ void fwd_chunk(FwdDir& d, int q) {
     }
     xa = d.xl + r0 * T * I;
   }
-  float* xp = d.tokens ? d.xproj : d.xproj + r0 * T * G;
+  float* xp = d.tokens || !d.xproj ? d.xproj : d.xproj + r0 * T * G;
   if (!d.tokens && d.bt)
     fwd_gemm_bf16(d, q, (r1 - r0) * T, xa, xp);
-  else if (!d.tokens)
+  else if (!d.tokens && !d.kx)
     gemm_rows(tb, (r1 - r0) * T, G, I, xa, I, false, d.kp, d.bias, xp, G, false, nullptr, d.kernel, G);
   kern::LstmRecArgs a{};
   set_chunk_rows(a, H, T, d.rows, r0, r1, d.reverse);
@@ -216,6 +226,10 @@ void fwd_chunk(FwdDir& d, int q) {
   a.r = d.recurrent;
   a.xproj = xp;
   a.xidx = d.tokens ? d.xidx + r0 * T : nullptr;
+  a.kx = d.kx;
+  a.x = d.x;
+  a.bias = d.bias;
+  a.input = I;
   for (int i = 0; i < 2; i++) {
     a.h[i] = d.hb[i] + r0 * d.s_ld;
     a.c[i] = d.cb[i] + r0 * d.s_ld;

@@ -101,9 +101,9 @@ export function entryPoints(native: NativeBinding, sizes: EntrySizes = SMALL_SIZ
   const biState = { h0Fw: 'optf32', c0Fw: 'optf32', h0Bw: 'optf32', c0Bw: 'optf32' } as const;
   return [
     { name: 'lstmForward', valid: lstmFwd, fields: { ...DIMS, x: 'f32', weights: 'weights', ...state, lengths: 'lengths', reverse: 'bool', training: 'bool' } },
-    { name: 'lstmBackward', valid: lstmBwd, fields: { ...DIMS, x: 'f32', weights: 'weights', ...state, lengths: 'lengths', reverse: 'bool', y: 'f32', workspace: 'f32', dy: 'optf32', dh: 'optf32', dc: 'optf32' } },
+    { name: 'lstmBackward', valid: lstmBwd, fields: { ...DIMS, x: 'f32', weights: 'weights', ...state, lengths: 'lengths', reverse: 'bool', y: 'f32', workspace: 'f32', dy: 'optf32', dh: 'optf32', dc: 'optf32', inputGradients: 'bool' } },
     { name: 'bilstmForward', valid: biFwd, fields: { ...DIMS, x: 'f32', forward: 'weights', backward: 'weights', ...biState, lengths: 'lengths', training: 'bool' } },
-    { name: 'bilstmBackward', valid: biBwd, fields: { ...DIMS, x: 'f32', forward: 'weights', backward: 'weights', ...biState, lengths: 'lengths', y: 'f32', workspace: 'f32', dy: 'optf32', dhFw: 'optf32', dcFw: 'optf32', dhBw: 'optf32', dcBw: 'optf32' } },
+    { name: 'bilstmBackward', valid: biBwd, fields: { ...DIMS, x: 'f32', forward: 'weights', backward: 'weights', ...biState, lengths: 'lengths', y: 'f32', workspace: 'f32', dy: 'optf32', dhFw: 'optf32', dcFw: 'optf32', dhBw: 'optf32', dcBw: 'optf32', inputGradients: 'bool' } },
     { name: 'lstmEncode', valid: encX, fields: { ...DIMS, x: 'f32', weights: 'weights', backwardWeights: 'optweights', lengths: 'lengths' } },
     { name: 'lstmEncode', valid: encTokens, fields: { ...DIMS, tokens: 'tokens', vocabSize: 'dim', embedding: 'f32', weights: 'weights', reverse: 'bool', lengths: 'lengths' } },
     { name: 'matMul', valid: mm, fields: { m: 'dim', k: 'dim', n: 'dim', batchA: 'optdim', batchB: 'optdim', a: 'f32', b: 'f32', transposeA: 'bool', transposeB: 'bool' } },

@@ -192,4 +192,30 @@ describe('backend: native (deepsentry) against cpu', function () {
     expect(n.value).to.be.closeTo(c.value, 1e-4 * Math.max(1, Math.abs(c.value)));
     n.grads.forEach((g, i) => g.forEach((v, j) => expect(v).to.be.closeTo(c.grads[i][j], 2e-4)));
   });
+
+  it('fusedBiLstm with inputGradients: false: the same weight gradients, bit for bit; the gradient of x is an error', () => {
+    const B = 4, T = 5, I = 7, H = 6;
+    const x = rand([B, T, I], 200) as tf.Tensor3D;
+    const fw = lstmWeights(I, H, 210);
+    const bw = lstmWeights(I, H, 220);
+    const probe = rand([B, T, 2 * H], 230);
+    const vars = [fw.kernel, fw.recurrentKernel, fw.bias, bw.kernel, bw.recurrentKernel, bw.bias] as unknown as tf.Variable[];
+    for (const backend of ['native', 'cpu'] as const) {
+      useBackend(backend);
+      const grads = (inputGradients?: boolean) => {
+        const { grads: g } = tf.variableGrads(() => {
+          const r = fusedBiLstm(x, fw, bw, { lengths: [5, 2, 4, 0], inputGradients });
+          return tf.add(tf.sum(tf.mul(r.y, probe)), tf.sum(tf.mul(r.hFw, r.cBw))) as tf.Scalar;
+        }, vars);
+        return vars.map((v) => g[v.name].dataSync() as Float32Array);
+      };
+      const all = grads();
+      const weightsOnly = grads(false);
+      all.forEach((g, i) => expect(Buffer.from(weightsOnly[i].buffer).equals(Buffer.from(g.buffer)), `${backend} ${vars[i].name}`).to.equal(true));
+      const f = (xs: tf.Tensor) => tf.sum(fusedBiLstm(xs as tf.Tensor3D, fw, bw, { inputGradients: false }).y);
+      expect(() => tf.grad(f)(x), backend).to.throw(DeepSentryError, /gradient of x was asked for.*inputGradients: false/);
+      expect(tf.grad((xs: tf.Tensor) => tf.sum(fusedBiLstm(xs as tf.Tensor3D, fw, bw).y))(x).shape, backend).to.deep.equal([B, T, I]);
+    }
+    useBackend('cpu');
+  });
 });

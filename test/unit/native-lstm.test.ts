@@ -11,8 +11,10 @@
  * B·T steps of products (their rounding error grows with the number of terms, not with the kernel's quality).
  */
 import { expect } from 'chai';
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import { loadNative } from '../../lib/backend/native';
-import type { LstmForwardResult, NativeBinding, SimdLevel } from '../../lib/backend/binding';
+import type { LstmForwardResult, LstmWeightGradients, NativeBinding, SimdLevel } from '../../lib/backend/binding';
 import { lstmBackwardRef, lstmForwardRef, lstmProbeLoss, type RefLstmInput } from '../../lib/backend/reference';
 import {
   type Dims, type LstmProblem, f64, firstDifference, lstmProblem, maxRelErr, nativeOrSkip, randF32, randInt,
@@ -40,6 +42,13 @@ const label = (d: Dims, v: { reverse: boolean; lengths: boolean; state: boolean 
 function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number) {
   const e = maxRelErr(got, want);
   expect(e, `${what}: max relative error ${e.toExponential(2)} > ${tol}`).to.be.at.most(tol);
+}
+
+/** The weight gradients of a weights-only backward call equal the full call's bit for bit. */
+function expectSame(what: string, got: LstmWeightGradients, want: LstmWeightGradients) {
+  for (const k of ['dKernel', 'dRecurrentKernel', 'dBias'] as const) {
+    expect(firstDifference(got[k], want[k]), `${what} ${k}`).to.equal(null);
+  }
 }
 
 function forwardArgs(p: LstmProblem, training = false) {
@@ -75,6 +84,12 @@ function perturbed(field: Field, idx: number) {
     }
     return copy;
   };
+}
+
+/** A full garbage collection (frees the memory of dropped ArrayBuffers). */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
 }
 
 const nativeForLevels = process.env.DEEPSENTRY_NATIVE === 'none' ? null : loadNative();
@@ -123,6 +138,52 @@ describe('native LSTM kernels', function () {
         expect(b.workspace).to.be.instanceOf(Float32Array);
       });
 
+      it('a batch gives each sequence bit for bit what it gives alone (the step tiles project x as the one-sequence GEMM does)', () => {
+        let seed = 900;
+        for (const d of SHAPES.filter((s) => s.batch > 1)) {
+          for (const v of VARIANTS) {
+            const p = lstmProblem(rngFor(seed++), d, v);
+            const all = native.lstmForward(forwardArgs(p));
+            const { steps: T, inputSize: I, hiddenSize: H } = d;
+            for (let b = 0; b < d.batch; b++) {
+              const one = native.lstmForward({
+                batch: 1, steps: T, inputSize: I, hiddenSize: H, reverse: p.reverse, weights: p.weights,
+                x: p.x.slice(b * T * I, (b + 1) * T * I),
+                h0: p.h0?.slice(b * H, (b + 1) * H), c0: p.c0?.slice(b * H, (b + 1) * H),
+                lengths: p.lengths?.slice(b, b + 1),
+              });
+              const what = `${level} ${label(d, v)} sequence ${b}`;
+              expect(firstDifference(one.y, all.y.slice(b * T * H, (b + 1) * T * H)), `${what} y`).to.equal(null);
+              expect(firstDifference(one.h, all.h.slice(b * H, (b + 1) * H)), `${what} h`).to.equal(null);
+            }
+          }
+        }
+      });
+
+      it('the training workspace is zero past each length, whatever memory it was given (it is not zero-filled when allocated)', () => {
+        const d = SHAPES[6];
+        const p = lstmProblem(rngFor(31), d, { lengths: true, state: true });
+        const { batch: B, steps: T, inputSize: I, hiddenSize: H } = d;
+        const lengths = p.lengths as Int32Array;
+        const bi = { ...d, x: p.x, forward: p.weights, backward: randWeights(rngFor(32), I, H), lengths };
+        const want = native.bilstmForward({ ...bi, training: true }).workspace!;
+        for (let round = 0; round < 4; round++) {
+          // freed memory of the workspace's size, full of 0xff bytes (NaN as floats), for the allocator to hand back
+          for (let i = 0; i < 8; i++) Buffer.allocUnsafe(want.byteLength).fill(0xff);
+          collectGarbage();
+          const ws = native.bilstmForward({ ...bi, training: true }).workspace!;
+          expect(firstDifference(ws, want), `round ${round}`).to.equal(null);
+          const half = ws.length / 2;  // forward direction, then backward: gates [B·T, 4H], then cells [B·T, H]
+          for (const base of [0, half])
+            for (let b = 0; b < B; b++)
+              for (let t = lengths[b]; t < T; t++) {
+                const g = ws.subarray(base + (b * T + t) * 4 * H, base + (b * T + t + 1) * 4 * H);
+                const c = ws.subarray(base + B * T * 4 * H + (b * T + t) * H, base + B * T * 4 * H + (b * T + t + 1) * H);
+                expect([...g, ...c].every((v) => Object.is(v, 0)), `round ${round} b=${b} t=${t}`).to.equal(true);
+              }
+        }
+      });
+
       it('lstmBackward matches the float64 reference (every shape × reverse × lengths × h0/c0)', () => {
         let seed = 300;
         for (const d of SHAPES) {
@@ -140,6 +201,10 @@ describe('native LSTM kernels', function () {
             expectClose(`${what} dKernel`, got.dKernel, ref.dKernel, GRAD_TOL);
             expectClose(`${what} dRecurrentKernel`, got.dRecurrentKernel, ref.dRecurrentKernel, GRAD_TOL);
             expectClose(`${what} dBias`, got.dBias, ref.dBias, GRAD_TOL);
+            // weights only: the same weight gradients, bit for bit, and no input gradients
+            const w = native.lstmBackward({ ...p, y: f.y, workspace: f.workspace!, ...g, inputGradients: false });
+            expect(Object.keys(w).sort(), what).to.deep.equal(['dBias', 'dKernel', 'dRecurrentKernel']);
+            expectSame(`${what} weights only`, w, got);
           }
         }
       });
@@ -275,6 +340,10 @@ describe('native LSTM kernels', function () {
             expectClose(`${what} backward.dKernel`, grads.backward.dKernel, refB.dKernel, GRAD_TOL);
             expectClose(`${what} backward.dRecurrentKernel`, grads.backward.dRecurrentKernel, refB.dRecurrentKernel, GRAD_TOL);
             expectClose(`${what} backward.dBias`, grads.backward.dBias, refB.dBias, GRAD_TOL);
+            const w = native.bilstmBackward({ ...args, y: got.y, workspace: got.workspace!, dy: g.dy, dhFw: gF.dh, dcFw: gF.dc, dhBw: gB.dh, dcBw: gB.dc, inputGradients: false });
+            expect(Object.keys(w).sort(), what).to.deep.equal(['backward', 'forward']);
+            expectSame(`${what} weights only, forward`, w.forward, grads.forward);
+            expectSame(`${what} weights only, backward`, w.backward, grads.backward);
           }
         }
       });
@@ -365,9 +434,10 @@ describe('native LSTM kernels', function () {
       const bi = { ...d, x: p.x, forward: p.weights, backward: wb, lengths: p.lengths };
       const biF = n.bilstmForward({ ...bi, training: true });
       const biB = n.bilstmBackward({ ...bi, y: biF.y, workspace: biF.workspace!, dy: g2.dy });
+      const biW = n.bilstmBackward({ ...bi, y: biF.y, workspace: biF.workspace!, dy: g2.dy, inputGradients: false });
       const enc = n.lstmEncode({ ...d, x: p.x, weights: p.weights, backwardWeights: wb, lengths: p.lengths });
       const mm = n.matMul({ a: p.x, b: p.weights.kernel, m: d.batch * d.steps, k: d.inputSize, n: 4 * d.hiddenSize });
-      return { p, wb, g, g2, outputs: { 'fwd.y': fwd.y, 'fwd.h': fwd.h, 'bwd.dx': bwd.dx, 'bwd.dKernel': bwd.dKernel, 'bwd.dRecurrentKernel': bwd.dRecurrentKernel, 'bi.y': biF.y, 'biB.dx': biB.dx, 'biB.forward.dKernel': biB.forward.dKernel, 'enc.h': enc.h, matMul: mm } };
+      return { p, wb, g, g2, outputs: { 'fwd.y': fwd.y, 'fwd.h': fwd.h, 'bwd.dx': bwd.dx, 'bwd.dKernel': bwd.dKernel, 'bwd.dRecurrentKernel': bwd.dRecurrentKernel, 'bi.y': biF.y, 'biB.dx': biB.dx, 'biB.forward.dKernel': biB.forward.dKernel, 'biW.backward.dRecurrentKernel': biW.backward.dRecurrentKernel, 'enc.h': enc.h, matMul: mm } };
     }
 
     it('1 and 2 threads agree within float tolerance at every SIMD level', () => {

@@ -5,6 +5,7 @@
  */
 import { engine } from '@tensorflow/tfjs-core';
 import type { GradConfig, NamedTensorMap, Tensor } from '@tensorflow/tfjs-core';
+import { DeepSentryError } from '../../errors';
 import {
   BILSTM_INPUTS,
   DENSE_XENT_INPUTS,
@@ -51,23 +52,30 @@ export const fusedGradConfigs: GradConfig[] = [
     kernelName: FusedBiLstm,
     inputsToSave: [...BILSTM_INPUTS],
     outputsToSave: [true, false, false, false, false],
-    gradFunc: (dys, saved) => {
+    gradFunc: (dys, saved, attrs) => {
       const [dy, dhFw, dcFw, dhBw, dcBw] = dys as Tensor[];
       const inputs = named(BILSTM_INPUTS, saved.slice(0, BILSTM_INPUTS.length));
       const y = saved[BILSTM_INPUTS.length];
-      const g = engine().runKernel(FusedBiLstmGrad, { ...inputs, y, dy, dhFw, dcFw, dhBw, dcBw }, {}) as Tensor[];
+      const inputGradients = attrs.inputGradients !== false;
+      const g = engine().runKernel(FusedBiLstmGrad, { ...inputs, y, dy, dhFw, dcFw, dhBw, dcBw }, { inputGradients }) as Tensor[];
+      // weights only: the kernel returned the six weight gradients; x and the states were declared data
+      const w = inputGradients ? 5 : 0;
+      const notComputed = (name: string) => (): Tensor => {
+        throw new DeepSentryError('DS_INVALID_ARGUMENT', `fusedBiLstm: the gradient of ${name} was asked for, but the layer was called with inputGradients: false (its input and states declared data)`);
+      };
+      const input = (name: string, i: number) => (inputGradients ? () => g[i] : notComputed(name));
       return {
-        x: () => g[0],
-        h0Fw: () => g[1],
-        c0Fw: () => g[2],
-        h0Bw: () => g[3],
-        c0Bw: () => g[4],
-        kernelFw: () => g[5],
-        recurrentKernelFw: () => g[6],
-        biasFw: () => g[7],
-        kernelBw: () => g[8],
-        recurrentKernelBw: () => g[9],
-        biasBw: () => g[10],
+        x: input('x', 0),
+        h0Fw: input('h0Fw', 1),
+        c0Fw: input('c0Fw', 2),
+        h0Bw: input('h0Bw', 3),
+        c0Bw: input('c0Bw', 4),
+        kernelFw: () => g[w],
+        recurrentKernelFw: () => g[w + 1],
+        biasFw: () => g[w + 2],
+        kernelBw: () => g[w + 3],
+        recurrentKernelBw: () => g[w + 4],
+        biasBw: () => g[w + 5],
       };
     },
   },

@@ -45,6 +45,13 @@ struct LstmRecArgs {
   const int64_t* seq;     // [rows]
   bool reverse;
   const float* rp;        // recurrent kernel packed by Table::pack_r (unused when pre is set)
+  // The input projection fused into the step (x given, several rows): each step tile starts from bias and
+  // adds x·kernel before the recurrent product — the same FMA chain as projecting with gemm first, without
+  // the [rows*T, 4H] projection buffer. Else kx is nullptr and the steps read xproj.
+  const float* kx;        // input kernel packed by Table::pack_k, or nullptr
+  const float* x;         // [B*T, input]: x + (b*T+t)*input (the layer's x, in batch order)
+  const float* bias;      // [4H]
+  int64_t input;
   const float* r;         // recurrent [H, 4H]
   float* pre;             // [4H] scratch, set only when the whole batch is one sequence (rows = 1): then
                           // each step is a vector × matrix product straight over r
@@ -73,12 +80,13 @@ struct LstmBwdRecArgs {
   const float* c0;        // [B, H] or nullptr
   const float* dy;        // [B*T, dy_ld] or nullptr
   int64_t dy_ld;
-  float* dh;              // [rows, s_ld] carries: dh_out/dc_out on entry, dh0/dc0 on return
+  float* dh;              // [rows, s_ld] carries: dh_out/dc_out on entry, dh0/dc0 on return (dh0 only with want_dh0)
   float* dc;
   int64_t s_ld;
   float* dg_step;         // scratch [rows, 4H]
   float* dg;              // [*, 4H]: pre-activation gradients of (b, t) at row off[b] + t
   const int64_t* off;     // [B]
+  bool want_dh0;          // compute dh0 (the product after the first step); else dh is left undefined at the end
 };
 
 // Softmax cross-entropy of `rows` rows of logits (row r at logits + r*ld, n classes; labels[r] in [0, n)):
@@ -105,6 +113,8 @@ struct Table {
   void (*gemm)(const GemmArgs& g);
   // recurrent [H, 4H] → the layout lstm_rec reads (lstm_r_floats floats)
   void (*pack_r)(const float* r, int64_t hidden, float* dst);
+  // input kernel [I, 4H] → the same layout over I rows (lstm_k_floats floats), for LstmRecArgs::kx
+  void (*pack_k)(const float* k, int64_t input, int64_t hidden, float* dst);
   void (*lstm_rec)(const LstmRecArgs& a);
   void (*lstm_bwd_rec)(const LstmBwdRecArgs& a);
   // out[j] = Σ_r a[r*lda + j] for j in [0, n), rows summed in order
@@ -116,6 +126,9 @@ inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 inline size_t packed_b_floats(const Table& t, int64_t k, int64_t n) { return (size_t)(k * round_up(n, t.nr)); }
 inline size_t packed_a_floats(const Table& t) { return (size_t)(t.kc * 256 + t.mr * t.kc); }
 inline size_t lstm_r_floats(const Table& t, int64_t hidden) { return (size_t)(hidden * 4 * round_up(hidden, t.vw)); }
+inline size_t lstm_k_floats(const Table& t, int64_t input, int64_t hidden) {
+  return (size_t)((input > 0 ? input : 1) * 4 * round_up(hidden, t.vw));
+}
 
 extern const Table table_baseline;
 #if defined(__x86_64__)

@@ -44,7 +44,7 @@ static_assert(DS_ISA_NS::LMR <= 8, "extend the remainder switch in lstm_rec");
 extern const Table DS_TABLE;
 const Table DS_TABLE = {
     DS_STRINGIFY(DS_ISA_NS), DS_ISA_NS::VW, DS_ISA_NS::GMR, DS_ISA_NS::GNR, DS_ISA_NS::KC, DS_ISA_NS::LMR,
-    DS_ISA_NS::pack_b, DS_ISA_NS::gemm, DS_ISA_NS::pack_r, DS_ISA_NS::lstm_rec, DS_ISA_NS::lstm_bwd_rec,
+    DS_ISA_NS::pack_b, DS_ISA_NS::gemm, DS_ISA_NS::pack_r, DS_ISA_NS::pack_k, DS_ISA_NS::lstm_rec, DS_ISA_NS::lstm_bwd_rec,
     DS_ISA_NS::colsum, DS_ISA_NS::xent_rows,
 };
 

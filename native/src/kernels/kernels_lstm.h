@@ -14,15 +14,33 @@ namespace DS_ISA_NS {
 // recurrent [H, 4H] → blocks of VW hidden units: block jb holds, for every k, the i, f, g, o columns of its
 // units next to each other ([jb][k][gate][VW]), so one register tile computes all four gates of the same units
 // and the cell update happens in registers. Lanes past H are 0.
-void pack_r(const float* r, int64_t hidden, float* dst) {
+// pack_k: the input kernel [I, 4H] the same way over its I rows.
+void pack_k(const float* r, int64_t rows, int64_t hidden, float* dst) {
   const int64_t H = hidden, G = 4 * H;
-  // row by row: reads recurrent sequentially, writes one 4×VW run per block
-  for (int64_t k = 0; k < H; k++)
+  // row by row: reads the kernel sequentially, writes one 4×VW run per block
+  for (int64_t k = 0; k < rows; k++)
     for (int64_t j0 = 0; j0 < H; j0 += VW) {
       const int nl = (int)imin(VW, H - j0);
-      float* d = dst + ((j0 / VW) * H + k) * 4 * VW;
+      float* d = dst + ((j0 / VW) * rows + k) * 4 * VW;
       for (int g = 0; g < 4; g++) storeu(d + g * VW, load_maybe_n(r + k * G + g * H + j0, nl));
     }
+}
+
+void pack_r(const float* r, int64_t hidden, float* dst) { pack_k(r, hidden, hidden, dst); }
+
+// acc[i][g] += Σ_k src[i][k] · pan[k][g] over k in order, for M rows and the four gates of one block of VW
+// units (pan: a block of pack_r / pack_k).
+template <int M>
+DS_INL void tile_fma(const float* const (&src)[M], const float* pan, int64_t K, V (&acc)[M][4]) {
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < K; k++) {
+    V w[4];
+    for (int g = 0; g < 4; g++) w[g] = loadu(pan + (k * 4 + g) * VW);
+    for (int i = 0; i < M; i++) {
+      V v(src[i][k]);
+      for (int g = 0; g < 4; g++) acc[i][g] = fma(v, w[g], acc[i][g]);
+    }
+  }
 }
 
 // One step of M active rows (r0 …) for one block of VW hidden units.
@@ -33,34 +51,37 @@ DS_INL void lstm_tile(const LstmRecArgs& a, int64_t s, int64_t r0, int64_t j0, i
   const int64_t H = a.hidden, G = 4 * H, T = a.steps;
   int64_t row[M];
   V acc[M][4];
-  for (int i = 0; i < M; i++) {
-    const int64_t L = a.len[r0 + i];
-    const int64_t t = a.reverse ? L - 1 - s : s;
-    row[i] = a.seq[r0 + i] * T + t;
-    const int64_t xr = a.xidx ? (int64_t)a.xidx[(r0 + i) * T + t] : (r0 + i) * T + t;
-    const float* xp = a.xproj + xr * G + j0;
-    for (int g = 0; g < 4; g++) acc[i][g] = load_maybe_n(xp + g * H, nl);
-  }
-  // The input projections of the next tile's rows are scattered over a buffer far larger than the caches:
-  // ask for them now so that they arrive while this tile computes.
-  for (int64_t r = r0 + M; r < r0 + 2 * M && r < a.rows && a.len[r] > s; r++) {
-    const int64_t tn = a.reverse ? a.len[r] - 1 - s : s;
-    const float* xn = a.xproj + (a.xidx ? (int64_t)a.xidx[r * T + tn] : r * T + tn) * G + j0;
-    for (int g = 0; g < 4; g++) __builtin_prefetch(xn + g * H);
+  if (a.kx) {
+    // the input projection of these rows: bias + Σ_k x[k]·kernel[k] (gemm's micro-kernel chain, in k order)
+    const int64_t I = a.input;
+    const float* xr[M];
+    for (int i = 0; i < M; i++) {
+      const int64_t t = a.reverse ? a.len[r0 + i] - 1 - s : s;
+      row[i] = a.seq[r0 + i] * T + t;
+      xr[i] = a.x + row[i] * I;
+      for (int g = 0; g < 4; g++) acc[i][g] = a.bias ? load_maybe_n(a.bias + g * H + j0, nl) : V(0.0f);
+    }
+    tile_fma<M>(xr, a.kx + (j0 / VW) * I * 4 * VW, I, acc);
+  } else {
+    for (int i = 0; i < M; i++) {
+      const int64_t L = a.len[r0 + i];
+      const int64_t t = a.reverse ? L - 1 - s : s;
+      row[i] = a.seq[r0 + i] * T + t;
+      const int64_t xr = a.xidx ? (int64_t)a.xidx[(r0 + i) * T + t] : (r0 + i) * T + t;
+      const float* xp = a.xproj + xr * G + j0;
+      for (int g = 0; g < 4; g++) acc[i][g] = load_maybe_n(xp + g * H, nl);
+    }
+    // The input projections of the next tile's rows are scattered over a buffer far larger than the caches:
+    // ask for them now so that they arrive while this tile computes.
+    for (int64_t r = r0 + M; r < r0 + 2 * M && r < a.rows && a.len[r] > s; r++) {
+      const int64_t tn = a.reverse ? a.len[r] - 1 - s : s;
+      const float* xn = a.xproj + (a.xidx ? (int64_t)a.xidx[r * T + tn] : r * T + tn) * G + j0;
+      for (int g = 0; g < 4; g++) __builtin_prefetch(xn + g * H);
+    }
   }
   const float* hr[M];
   for (int i = 0; i < M; i++) hr[i] = hp + (r0 + i) * a.s_ld;
-  if (!skip_rec) {
-#pragma GCC unroll 2
-    for (int64_t k = 0; k < H; k++) {
-      V w[4];
-      for (int g = 0; g < 4; g++) w[g] = loadu(rpan + (k * 4 + g) * VW);
-      for (int i = 0; i < M; i++) {
-        V hv(hr[i][k]);
-        for (int g = 0; g < 4; g++) acc[i][g] = fma(hv, w[g], acc[i][g]);
-      }
-    }
-  }
+  if (!skip_rec) tile_fma<M>(hr, rpan, H, acc);
   for (int i = 0; i < M; i++) {
     const int64_t so = (r0 + i) * a.s_ld + j0;
     cell_store(a, row[i], j0, nl, acc[i][0], acc[i][1], acc[i][2], acc[i][3], loadu(cp + so), cn + so, hn + so);
@@ -228,7 +249,9 @@ void lstm_bwd_rec(const LstmBwdRecArgs& a) {
         store_maybe_n(dga + 3 * H + j0, dpo, nl);
       }
     }
-    // dh_{prev} = dG · recurrentᵀ for the active rows (lanes past H of dh are never written: they stay 0)
+    // dh_{prev} = dG · recurrentᵀ for the active rows (lanes past H of dh are never written: they stay 0);
+    // after the first step it is dh0, which a weights-only call does not want
+    if (s == 0 && !a.want_dh0) break;
     GemmArgs g{};
     g.m = nact;
     g.n = H;
