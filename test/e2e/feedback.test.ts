@@ -12,7 +12,7 @@ import { readSessionScores } from '../../lib/eval/scores';
 import { CountModel } from '../../lib/models/counts';
 import { DeepSentry, readFeedbackFile, scoreLog } from '../../lib/pipeline';
 import { DeepSentryError } from '../../lib/errors';
-import { hdfsSlice, trainedModel } from '../support/pipeline-fixtures';
+import { hdfsSlice, hdfsTimeOf, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
 import { HDFS_DEV_LABELS, requireData } from '../support/data';
 import { runCli } from '../support/cli';
 import { tempDir } from '../support/tmp';
@@ -83,6 +83,43 @@ describe('deepsentry feedback: false alarms learnt as normal', function () {
     expect(stillFlagged.length).to.be.greaterThan(0);
     const cleared = new Set(out.cleared.map((c: { session: string }) => c.session));
     for (const [k] of anomalies) expect(cleared.has(k) || (after.scores.get(k) as number) >= after.threshold, k).to.equal(true);
+  });
+
+  it('a block flagged by its count judgement over two sessions (the count horizon) is learnt with both sessions\' counts', async () => {
+    const dir = tempDir('feedback-chain');
+    const model = path.join(dir, 'model');
+    fs.cpSync(await trainedModel(), model, { recursive: true });
+    const slice = fs.readFileSync(hdfsSlice(20000), 'utf8').split('\n').filter(Boolean);
+    // A block of the slice written completely, copied after the slice as blk_777: its addStoredBlock lines 10
+    // minutes late (a second session, within the count horizon) and one of them missing.
+    const byKey = new Map<string, string[]>();
+    for (const l of slice) for (const k of new Set(l.match(/blk_-?\d+/g) ?? [])) byKey.set(k, [...(byKey.get(k) ?? []), l]);
+    const stored = (ls: string[]) => ls.map((l, i) => (l.includes('addStoredBlock') ? i : -1)).filter((i) => i >= 0);
+    const [k0, lines0] = [...byKey].find(([, ls]) => ls[0]!.includes('allocateBlock') && stored(ls).length >= 3 && ls.slice(0, stored(ls)[2]! + 1).length === 13)!;
+    const written = lines0.slice(0, stored(lines0)[2]! + 1); // its write: allocated, received and stored three times
+    const t0 = hdfsTimeOf(slice[slice.length - 1]!) + 60_000;
+    const copy = written.map((l) => l.split(k0).join('blk_777'));
+    const first = copy.filter((l) => !l.includes('addStoredBlock')).map((l) => withHdfsTime(l, t0));
+    const late = copy.filter((l) => l.includes('addStoredBlock')).slice(0, 2).map((l) => withHdfsTime(l, t0 + 10 * 60_000));
+    const log = path.join(dir, 'app.log');
+    // and a line of another block 20 minutes on: blk_777's second session has ended when the input does
+    const other = withHdfsTime(slice[0]!, t0 + 20 * 60_000);
+    fs.writeFileSync(log, [...slice, ...first, ...late, other].join('\n') + '\n');
+    const before = await score(model, log, path.join(dir, 'before'));
+    const why = (await readSessionScores(path.join(dir, 'before'))).explanation;
+    const at = (await readSessionScores(path.join(dir, 'before'))).index.get('blk_777')!;
+    expect(before.scores.get('blk_777'), 'flagged').to.be.at.least(before.threshold);
+    expect(why[at]!.message).to.equal('<end of session>');
+    expect(why[at]!.reason).to.match(/count\(.*here/);
+    const marks = path.join(dir, 'marks.txt');
+    fs.writeFileSync(marks, 'blk_777\n');
+    const r = runCli(['feedback', '--model', model, '--normal', marks, '--log', log, '--json', '--epochs', '2']);
+    expect(r.code, r.stderr).to.equal(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.sessions[0].before).to.be.closeTo(before.scores.get('blk_777')!, 1e-4);
+    const after = await score(model, log, path.join(dir, 'after'));
+    expect(after.scores.get('blk_777'), 'cleared').to.be.below(after.threshold);
+    expect(out.sessions[0].after).to.be.closeTo(after.scores.get('blk_777')!, 1e-4);
   });
 
   it('reads alerts NDJSON, a sessions.csv (its flagged rows) and id lists; anything else is an error naming the file and line', async () => {
