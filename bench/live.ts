@@ -1,6 +1,7 @@
 /**
  * Live-monitor benchmark. Runs alone: `npx tsx bench/live.ts [--quick] [--model DIR]
- * [--only model|novelty]`.
+ * [--only model|novelty] [--precision fp32|bf16]` (bf16: the model scorer's products in the bf16 tier; results go
+ * to bench/results/live-bf16.json instead of live.json).
  *
  * Everything on loopback (127.0.0.1), HDFS-like input (the real hdfs-dev lines). Each scenario runs with the
  * model-free NoveltyScorer and, given `--model DIR` (a directory written by `deepsentry train`), with the
@@ -143,10 +144,13 @@ function loopProbe() {
 /** Which scorer a run uses: the model-free novelty scorer, or the trained model in `dir`. */
 type Kind = { scorer: 'novelty' } | { scorer: 'model'; dir: string };
 
+/** The model scorer's precision tier (`--precision`; default the library's, fp32). */
+let precision: 'fp32' | 'bf16' | undefined;
+
 function makeScorer(kind: Kind, worker: boolean) {
   return kind.scorer === 'novelty'
     ? createScorer(undefined, { scorer: 'novelty', worker, logs: { format: 'hdfs' }, idleTimeoutMs: 30_000 })
-    : createScorer(kind.dir, { scorer: 'model', worker, idleTimeoutMs: 30_000 });
+    : createScorer(kind.dir, { scorer: 'model', worker, idleTimeoutMs: 30_000, ...(precision ? { precision } : {}) });
 }
 
 async function newMonitor(kind: Kind, worker: boolean, source: string) {
@@ -253,6 +257,9 @@ async function main(): Promise<void> {
   const runs = quick ? 1 : 3;
   const modelDir = argValue('--model');
   const only = argValue('--only');
+  const p = argValue('--precision');
+  if (p !== undefined && p !== 'fp32' && p !== 'bf16') throw new Error(`--precision must be fp32 or bf16, not ${p}`);
+  precision = p;
   const kinds: [string, Kind][] = [];
   if (only !== 'model') kinds.push(['novelty', { scorer: 'novelty' }]);
   if (modelDir !== undefined && only !== 'novelty') kinds.push(['model', { scorer: 'model', dir: path.resolve(modelDir) }]);
@@ -263,7 +270,7 @@ async function main(): Promise<void> {
   const file = path.join(tmp, 'hdfs.log');
   fs.writeFileSync(file, all.slice(0, n).join('\n') + '\n');
   const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
-  const out: Record<string, unknown> = { date: new Date().toISOString(), cpus: os.cpus().length, lines: n, runs, loadAvgStart: load(), scorers: {} };
+  const out: Record<string, unknown> = { date: new Date().toISOString(), cpus: os.cpus().length, lines: n, runs, precision: precision ?? 'fp32', loadAvgStart: load(), scorers: {} };
   const rep = async <T>(f: () => Promise<T>): Promise<T[]> => {
     const r: T[] = [];
     for (let i = 0; i < runs; i++) r.push(await f());
@@ -319,17 +326,17 @@ async function main(): Promise<void> {
   }
   out.loadAvgEnd = load();
   fs.rmSync(tmp, { recursive: true, force: true });
-  const dest = path.join(__dirname, 'results', 'live.json');
+  const dest = path.join(__dirname, 'results', precision === 'bf16' ? 'live-bf16.json' : 'live.json');
   if (!quick) {
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     fs.writeFileSync(dest, JSON.stringify(out, null, 2) + '\n');
   }
   process.stdout.write(
     [
-      `live benchmark: ${f(n)} HDFS lines, ${runs} run(s), median; ${os.cpus().length} cpus, load avg ${out.loadAvgStart} → ${out.loadAvgEnd}`,
+      `live benchmark: ${f(n)} HDFS lines, ${runs} run(s), median, ${out.precision}; ${os.cpus().length} cpus, load avg ${out.loadAvgStart} → ${out.loadAvgEnd}`,
       '',
       ...text,
-      quick ? '(--quick: not written to bench/results/live.json)' : `written to ${path.relative(process.cwd(), dest)}`,
+      quick ? `(--quick: not written to ${path.relative(process.cwd(), dest)})` : `written to ${path.relative(process.cwd(), dest)}`,
       '',
     ].join('\n'),
   );
