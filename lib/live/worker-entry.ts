@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DeepSentryError } from '../errors';
 import type { LineScorer, ScoredEvent } from './types';
-import { packEvents, unpackLines, type PackedEvents, type PackedStrings, type WorkerScorerSpec } from './worker';
+import { packEvents, unpackLines, type PackedEvents, type PackedLineTexts, type WorkerScorerSpec } from './worker';
 
 const port = parentPort!;
 const spec = workerData as WorkerScorerSpec;
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
         const transfer: ArrayBuffer[] = [];
         if (local[m.method]) result = await local[m.method]!(...m.args);
         else if (m.method === 'scoreLinesPacked') {
-          result = lean(await scorer.scoreLines(unpackLines(m.args[0] as PackedStrings, m.args[1] as Float64Array)));
+          result = lean(await scorer.scoreLines(unpackLines(m.args[0] as PackedLineTexts, m.args[1] as Float64Array)));
         } else {
           const fn = (scorer as unknown as Record<string, (...a: unknown[]) => unknown>)[m.method];
           if (typeof fn !== 'function') throw new DeepSentryError('DS_INVALID_ARGUMENT', `unknown scorer method ${m.method}`);

@@ -6,6 +6,9 @@ import { createScorer } from '../../lib/live/engine';
 import { LiveMonitor, type MonitorOptions } from '../../lib/live/monitor';
 import { NoveltyScorer } from '../../lib/live/novelty';
 import { NdjsonFileSink } from '../../lib/live/sinks';
+import { packLines, unpackLines } from '../../lib/live/worker';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { StateStore } from '../../lib/live/state';
 import { monitorStream } from '../../lib/live/stream';
 import { Readable } from 'node:stream';
@@ -308,5 +311,47 @@ describe('live monitor', function () {
     const want = read('full.ndjson');
     expect(got).to.deep.equal(want);
     expect(full.alerts.length).to.equal(got.length);
+  });
+});
+
+describe('live worker: lines across the thread boundary', () => {
+  it('arrive as they were sent (ASCII, UTF-8, empty, a newline or a lone surrogate inside), each its own string', () => {
+    const texts = ['plain ascii line blk_123', 'ünïcödé → 日本語 blk_-9', '', 'x', 'emoji 🙂 end'];
+    const lines = texts.map((text, i) => ({ seq: i + 1, lineNo: i + 10, offset: i * 100, text }));
+    const { texts: packed, num } = packLines(lines);
+    expect(packed).to.be.instanceOf(Uint8Array);
+    expect(unpackLines(packed, num)).to.deep.equal(lines);
+    for (const odd of ['a\nb', 'lone \ud800 surrogate']) {
+      const l = [...lines, { seq: 9, lineNo: 9, offset: 9, text: odd }];
+      const p = packLines(l);
+      expect(Array.isArray(p.texts), JSON.stringify(odd)).to.equal(true);
+      expect(unpackLines(p.texts, p.num)).to.deep.equal(l);
+    }
+    expect(unpackLines(packLines([]).texts, packLines([]).num)).to.deep.equal([]);
+  });
+
+  it('a piece of a line kept after its batch (a session key) does not keep the batch in memory', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const batch = (b: number) => Array.from({ length: 2000 }, (_, i) => ({ seq: i, lineNo: i, offset: 0, text: `081109 203615 148 INFO dfs.DataNode: ${'x'.repeat(400)} blk_${String(b * 2000 + i).padStart(20, '0')}` }));
+    const settled = async () => {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const run = (kept: string[]) => {
+      for (let b = 0; b < 20; b++) {
+        const p = packLines(batch(b)); // ~0.9 MB of text per batch
+        kept.push(unpackLines(p.texts, p.num)[1]!.text.slice(-24));
+      }
+    };
+    run([]);
+    const before = await settled();
+    const kept: string[] = [];
+    run(kept);
+    const held = (await settled()) - before;
+    expect(kept).to.have.length(20);
+    expect(held, `${(held / 1e6).toFixed(1)} MB held by 20 keys`).to.be.below(2e6);
   });
 });
