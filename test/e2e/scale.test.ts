@@ -46,10 +46,17 @@ interface Worker {
   exited: Promise<number | null>;
 }
 
+/** Worker processes still running when the test process exits are killed (one exit listener for all of them). */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
 function startWorker(modelDir: string, url: string, stream: string, extra: string[] = []): Worker {
   const args = [...extra, 'live', '--model', modelDir, '--nats', url, '--stream', stream, '--lease-ms', '3000', '--checkpoint-ms', '200', '--max-batch', '500', '--threshold=-1e9', '--context', '1', '--threads', '1'];
   const w = startCli(args);
-  process.on('exit', () => w.child.kill('SIGKILL'));
+  running.add(w.child);
+  w.child.once('exit', () => running.delete(w.child));
   return { proc: w.child, stderr: w.err, exited: w.exit };
 }
 
