@@ -390,11 +390,16 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     e.extra = this.countWeight * this.countSurprise(s.counts);
   }
 
+  /** Lines per masked message as lines per model id, what the count relations read. */
+  private countsById(counts: Record<string, number>): Map<number, number> {
+    const byId = new Map<number, number>();
+    for (const [m, n] of Object.entries(counts)) byId.set(this.model.messageId(m), n);
+    return byId;
+  }
+
   /** The count relations' surprise of lines per masked message (lib/models/counts.ts). */
   private countSurprise(counts: Record<string, number>): number {
-    const ids: number[] = [];
-    for (const [m, n] of Object.entries(counts)) for (let i = 0; i < n; i++) ids.push(this.model.messageId(m));
-    return this.model.countSurprise(ids);
+    return this.model.countModel ? this.model.countModel.surprise(this.countsById(counts)) : 0;
   }
 
   /** At most this many keys wait for their count judgement (as many as open sessions); the oldest is judged early. */
@@ -508,9 +513,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     return events.map((e) => {
       const c: EventContext = e.predicted === undefined || e.predicted === null ? { window: e.window } : { window: e.window, expected: e.predicted };
       if (e.endReason === 'counts' && e.counts) {
-        const counts = new Map<number, number>();
-        for (const [m, n] of Object.entries(e.counts)) counts.set(this.model.messageId(m), n);
-        const r = this.model.explainWindows([{ window: e.ids, counts }])[0]?.countRelation;
+        // the expected message was just predicted: explainWindows only finds the relation
+        const r = this.model.explainWindows([{ window: e.ids, counts: this.countsById(e.counts), expected: e.predicted ?? null }])[0]?.countRelation;
         if (r !== undefined) c.countRelation = r;
       }
       return c;
