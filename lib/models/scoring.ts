@@ -84,6 +84,13 @@ export class ScoringModel {
   readonly knownCount: number;
   /** ids whose vectors are not computed yet */
   private pending: number[] = [];
+  /**
+   * ids met while scoring that feedback accepted as normal messages (acceptMessages): no novelty term, and saved
+   * with the training messages, after them, so that a model loaded again knows them
+   */
+  private readonly accepted: number[] = [];
+  /** lines of each accepted message in the sessions that brought it (its entry of `counts` once saved) */
+  private readonly acceptedLines: number[] = [];
   readonly masker: Masker;
   readonly tokenizer: Tokenizer;
 
@@ -171,6 +178,43 @@ export class ScoringModel {
   private table(): Float32Array {
     this.resolvePending();
     return this.vectors.subarray(0, this.tableSize * this.text.config.latentDim);
+  }
+
+  /**
+   * Feedback: the messages of sessions an operator marked normal are normal messages. Of `ids`, those met while
+   * scoring (never seen in training) lose their novelty term — the text model's reconstruction error, which
+   * would keep every session holding them flagged — and are saved as known messages with the model. Returns
+   * how many messages were accepted now.
+   */
+  acceptMessages(ids: ArrayLike<number>): number {
+    this.resolvePending();
+    const known = FIRST_ID + this.knownCount;
+    let added = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (!(Number.isInteger(id) && id >= FIRST_ID && id < this.tableSize)) throw new DeepSentryError('DS_OUT_OF_RANGE', `message id ${id} is not in the model's table (${this.tableSize} ids)`);
+      if (id < known) continue;
+      const k = this.accepted.indexOf(id);
+      if (k >= 0) {
+        this.acceptedLines[k]++;
+        continue;
+      }
+      this.accepted.push(id);
+      this.acceptedLines.push(1);
+      this.novelty[id] = 0;
+      added++;
+    }
+    return added;
+  }
+
+  /** Whether message `id` is one the model knows as normal: seen in training or accepted by feedback. */
+  knows(id: number): boolean {
+    return (id >= FIRST_ID && id < FIRST_ID + this.knownCount) || this.accepted.includes(id);
+  }
+
+  /** The masked texts the model knows as normal (training messages, then those feedback accepted), in saved order. */
+  protected knownMessages(): { texts: string[]; counts: number[] } {
+    return { texts: [...this.texts.slice(0, this.knownCount), ...this.accepted.map((id) => this.texts[id - FIRST_ID])], counts: this.counts.length === this.knownCount ? [...this.counts, ...this.acceptedLines] : this.counts };
   }
 
   /** The message-vector table [tableSize, latentDim] the detector reads (messages added since scoring encoded first). */
@@ -299,11 +343,12 @@ export class ScoringModel {
     const feats = this.detector.features(table);
     const F = this.detector.featureDim;
     const regression = this.detector.config.objective === 'regression';
+    // the end of a session, the training messages and those feedback accepted
+    const candidates = [END_MESSAGE, ...Array.from({ length: this.knownCount }, (_, k) => FIRST_ID + k), ...this.accepted];
     for (let i = 0; i < count; i++) {
       let best = -Infinity;
       let bestId = -1;
-      for (let id = 1; id < FIRST_ID + this.knownCount; id++) {
-        if (id >= 1 && id < FIRST_ID && id !== END_MESSAGE) continue;
+      for (const id of candidates) {
         let l = 0;
         for (let d = 0; d < F; d++) {
           const x = pred[i * F + d];
@@ -320,16 +365,15 @@ export class ScoringModel {
     return expected;
   }
 
-  /** The weights of the whole model (text model, detector, training message vectors). */
+  /** The weights of the whole model (text model, detector, the vectors of the known messages in knownMessages' order). */
   protected weights(): NamedWeight[] {
     const D = this.text.config.latentDim;
     const rows = FIRST_ID + this.knownCount;
     this.resolvePending();
-    return [
-      ...this.text.weights(),
-      ...this.detector.weights(),
-      { name: 'vectors', shape: [rows, D], values: this.vectors.slice(0, rows * D) },
-    ];
+    const values = new Float32Array((rows + this.accepted.length) * D);
+    values.set(this.vectors.subarray(0, rows * D));
+    this.accepted.forEach((id, k) => values.set(this.vectors.subarray(id * D, id * D + D), (rows + k) * D));
+    return [...this.text.weights(), ...this.detector.weights(), { name: 'vectors', shape: [rows + this.accepted.length, D], values }];
   }
 
   /** Frees the tfjs variables. */

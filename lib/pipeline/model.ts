@@ -30,9 +30,9 @@ export { FIRST_ID, type ModelThresholds, type SessionExplanation, type SessionIn
 
 /** What model.json's `extra` holds for a pipeline model. */
 export interface ModelExtra {
-  /** masked text of message id FIRST_ID + i (the messages seen in training) */
+  /** masked text of message id FIRST_ID + i (the messages seen in training, then those feedback accepted as normal) */
   messages: string[];
-  /** lines per message in the training data */
+  /** lines per message in the training data (for an accepted message: in the sessions that brought it) */
   counts: number[];
   /** the resolved lib/logs configuration the model parses with (format and session mode fixed) */
   logConfig: LogConfig;
@@ -96,9 +96,10 @@ export class DeepSentry extends ScoringModel {
 
   /** What model.json holds besides the weights (saved by `save`, copied by `clone`). */
   private content(): ModelContent {
+    const known = this.knownMessages();
     const extra: ModelExtra = {
-      messages: this.texts.slice(0, this.knownCount),
-      counts: this.counts,
+      messages: known.texts,
+      counts: known.counts,
       logConfig: this.logConfig,
       textConfig: this.text.config,
       detectorConfig: this.detector.config,

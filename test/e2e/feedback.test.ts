@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSessionScores } from '../../lib/eval/scores';
 import { CountModel } from '../../lib/models/counts';
-import { DeepSentry, readFeedbackFile, scoreLog } from '../../lib/pipeline';
+import { DeepSentry, FIRST_ID, readFeedbackFile, scoreLog } from '../../lib/pipeline';
 import { DeepSentryError } from '../../lib/errors';
 import { hdfsSlice, hdfsTimeOf, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
 import { HDFS_DEV_LABELS, requireData } from '../support/data';
@@ -120,6 +120,93 @@ describe('deepsentry feedback: false alarms learnt as normal', function () {
     const after = await score(model, log, path.join(dir, 'after'));
     expect(after.scores.get('blk_777'), 'cleared').to.be.below(after.threshold);
     expect(out.sessions[0].after).to.be.closeTo(after.scores.get('blk_777')!, 1e-4);
+  });
+
+  it('a message never seen in training, in a marked session, becomes a known message: other sessions holding it clear, another new message stays flagged', async () => {
+    const dir = tempDir('feedback-new-message');
+    const model = path.join(dir, 'model');
+    fs.cpSync(await trainedModel(), model, { recursive: true });
+    const slice = fs.readFileSync(hdfsSlice(20000), 'utf8').split('\n').filter(Boolean);
+    // Seven complete writes of the slice's blocks (allocated, received and stored three times), copied after the
+    // slice as blk_9100…blk_9106: blk_9100 as it was; 9101–9105 with a message the model never saw (a software
+    // update's new log line) at varying places; 9106 with another new message.
+    const byKey = new Map<string, string[]>();
+    for (const l of slice) for (const k of new Set(l.match(/blk_-?\d+/g) ?? [])) byKey.set(k, [...(byKey.get(k) ?? []), l]);
+    const stored = (ls: string[]) => ls.map((l, i) => (l.includes('addStoredBlock') ? i : -1)).filter((i) => i >= 0);
+    const writes = [...byKey]
+      .filter(([, ls]) => stored(ls).length >= 3 && stored(ls)[2]! + 1 === 13 && ls.slice(0, 13).some((l) => l.includes('allocateBlock')))
+      .slice(0, 7)
+      .map(([k, ls]) => ls.slice(0, 13).map((l) => l.split(k).join('BLK')));
+    expect(writes).to.have.length(7);
+    let t = hdfsTimeOf(slice[slice.length - 1]!) + 60_000;
+    const out: string[] = [];
+    writes.forEach((w, i) => {
+      const id = `blk_${9100 + i}`;
+      const lines = w.map((l) => l.split('BLK').join(id));
+      if (i >= 1 && i <= 5) lines.splice(1 + i, 0, `${lines[1 + i]!.slice(0, 13)} 321 INFO dfs.DataNode$BlockScanner: Scheduling rescan of ${id} after quota rebalance on volume /mnt/hadoop/dfs/data with priority high`);
+      if (i === 6) lines.splice(4, 0, `${lines[4]!.slice(0, 13)} 321 WARN dfs.DataNode$DataXceiver: Scanning block ${id} for corruption at offset 4096 with verifier sha256 failed`);
+      for (const l of lines) out.push(withHdfsTime(l, t));
+      t += 10_000;
+    });
+    out.push(withHdfsTime(slice[0]!, t + 2 * 3600_000)); // every copy has ended and been judged when the input does
+    const log = path.join(dir, 'app.log');
+    fs.writeFileSync(log, [...slice, ...out].join('\n') + '\n');
+    const before = await score(model, log, path.join(dir, 'before'));
+    const s = (k: number, x: { scores: Map<string, number> }) => x.scores.get(`blk_${k}`) as number;
+    expect(s(9100, before), 'the unchanged copy').to.be.below(before.threshold);
+    for (let k = 9101; k <= 9106; k++) expect(s(k, before), `blk_${k} holds a new message`).to.be.at.least(before.threshold);
+    const marks = path.join(dir, 'marks.txt');
+    fs.writeFileSync(marks, 'blk_9101\n');
+    const r = runCli(['feedback', '--model', model, '--normal', marks, '--log', log, '--json', '--epochs', '2']);
+    expect(r.code, r.stderr).to.equal(0);
+    const fb = JSON.parse(r.stdout);
+    expect(fb.sessions[0]).to.include({ session: 'blk_9101', newMessages: 1 });
+    const saved = JSON.parse(fs.readFileSync(path.join(model, 'model.json'), 'utf8'));
+    expect(saved.extra.messages.filter((m: string) => /Scheduling rescan/.test(m))).to.have.length(1);
+    expect(saved.extra.messages.some((m: string) => /Scanning block/.test(m))).to.equal(false);
+    expect(saved.extra.counts).to.have.length(saved.extra.messages.length);
+    const after = await score(model, log, path.join(dir, 'after'));
+    expect(fb.sessions[0].after).to.be.closeTo(s(9101, after), 1e-4);
+    for (let k = 9101; k <= 9105; k++) expect(s(k, after), `blk_${k} (the new message is known now)`).to.be.below(after.threshold);
+    expect(s(9106, after), 'another new message').to.be.at.least(after.threshold);
+    expect(fb.cleared.map((c: { session: string }) => c.session)).to.include.members(['blk_9102', 'blk_9103', 'blk_9104', 'blk_9105']);
+  });
+
+  it('acceptMessages drops exactly the accepted message\'s novelty term, nothing else; the model saved and loaded knows it and scores alike', async () => {
+    const m = await DeepSentry.load(await trainedModel());
+    const dir = tempDir('accept-messages');
+    try {
+      const NEW_A = 'Scheduling rescan of <BLK> after quota rebalance on volume <PATH> with priority high';
+      const NEW_B = 'Scanning block <BLK> for corruption at offset <NUM> with verifier <ID> failed';
+      const k = (i: number) => m.messageId(m.messageText(FIRST_ID + i) as string);
+      const a = m.messageId(NEW_A);
+      const b = m.messageId(NEW_B);
+      const session = { messageIds: [k(0), k(1), a, k(2), b, k(1)], ended: true };
+      const before = m.scoreSessions([session]).lineScores[0]!;
+      const tok = (t: string) => m.vocabulary.encode(m.tokenizer.tokenize(t).tokens);
+      const novelty = m.text.reconstructionError([tok(NEW_A)])[0]!;
+      expect(novelty, 'a new message has a novelty term').to.be.greaterThan(0.1);
+      expect(m.knows(a)).to.equal(false);
+      expect(m.acceptMessages([a, a, k(0)])).to.equal(1);
+      expect(m.knows(a)).to.equal(true);
+      expect(m.knows(b)).to.equal(false);
+      const after = m.scoreSessions([session]).lineScores[0]!;
+      after.forEach((x, i) => expect(x, `line ${i}`).to.be.closeTo(i === 2 ? before[i]! - novelty : before[i]!, 1e-4));
+      expect(() => m.acceptMessages([m.tableSize])).to.throw(DeepSentryError, /not in the model's table/);
+      await m.save(path.join(dir, 'model'));
+      const m2 = await DeepSentry.load(path.join(dir, 'model'));
+      try {
+        expect(m2.knownCount).to.equal(m.knownCount + 1);
+        expect(m2.knows(m2.messageId(NEW_A))).to.equal(true);
+        expect(m2.knows(m2.messageId(NEW_B))).to.equal(false);
+        const again = m2.scoreSessions([{ messageIds: [k(0), k(1), NEW_A, k(2), NEW_B, k(1)].map((x) => (typeof x === 'string' ? m2.messageId(x) : x)), ended: true }]).lineScores[0]!;
+        again.forEach((x, i) => expect(x, `line ${i} after loading`).to.be.closeTo(after[i]!, 1e-4));
+      } finally {
+        m2.dispose();
+      }
+    } finally {
+      m.dispose();
+    }
   });
 
   it('reads alerts NDJSON, a sessions.csv (its flagged rows) and id lists; anything else is an error naming the file and line', async () => {
