@@ -17,7 +17,13 @@
  *
  *   npx tsx bench/accuracy.ts [--protocols hdfs-time-fwd,hdfs-fold] [--seeds 1,7,42] [--tag NAME]
  *                             [--set threshold.method=spot --set scoring.counts=false ...] [--normal-only]
- *                             [--raw DIR] [--out DIR] [--keep DIR] [--reuse DIR/TAG]
+ *                             [--raw DIR] [--out DIR] [--keep DIR] [--reuse DIR/TAG] [--feedback N]
+ *
+ * --feedback N then plays an operator who marks the N highest-scoring false alarms of each run normal: they are
+ * learnt with `deepsentry feedback`'s code (lib/pipeline/feedback.ts learnNormal, default options, on the log
+ * they came from) and the scored sessions are measured again at the same threshold: F1 and AP after, how many
+ * other false alarms cleared, anomalies lost and sessions newly flagged. `--feedback-set seen=10` (epochs,
+ * learningRate, weight, seen, replay) changes one of learnNormal's options.
  *
  * --reuse scores with the models a `--keep DIR --tag TAG` run kept instead of training them again: only
  * settings that act after training (`--set` of scoring.*, threshold.*, detector.model.temperature /
@@ -46,6 +52,7 @@ import { resolvePipelineConfig, thresholdSpec, type PipelineConfig } from '../li
 import { DeepSentry } from '../lib/pipeline/model';
 import { normalOnlySelection } from '../lib/pipeline/run';
 import { scoreLog } from '../lib/pipeline/score';
+import { learnNormal, type FeedbackOptions } from '../lib/pipeline/feedback';
 import { groupByKey, loadSessions, mineCountRelations, trainFromPrepared } from '../lib/pipeline/train';
 import type { CountModel } from '../lib/models/counts';
 
@@ -118,6 +125,36 @@ export interface AccuracyRow {
    * session highest (alarmEvent); absent in results written before it was recorded
    */
   falseAlarms?: Record<string, number>;
+  /** with --feedback N: the run again after an operator marked its N highest-scoring false alarms normal */
+  feedback?: FeedbackRow;
+}
+
+/**
+ * What `deepsentry feedback` did to one run (bench --feedback N): the N highest-scoring false alarms of the scored
+ * sessions marked normal (as an operator reviewing the top alerts would), learnt with learnNormal on the log they
+ * came from, and the scored sessions measured again at the same threshold.
+ */
+export interface FeedbackRow {
+  marked: number;
+  f1: number;
+  precision: number;
+  recall: number;
+  tp: number;
+  fp: number;
+  fn: number;
+  bestF1: number;
+  rocAuc: number;
+  ap: number;
+  /** other false alarms no longer flagged */
+  cleared: number;
+  /** anomalies no longer flagged */
+  lost: number;
+  /** the marked sessions and the anomalies lost, counted by the event that flagged them before (alarmEvent) */
+  markedBy: Record<string, number>;
+  lostBy: Record<string, number>;
+  /** normal sessions newly flagged */
+  raised: number;
+  seconds: number;
 }
 
 interface Raw {
@@ -146,6 +183,10 @@ function parseArgs(argv: string[]) {
     /** score with the models an earlier `--keep DIR --tag FROM` run kept, instead of training (`--reuse DIR/FROM`) */
     reuse: null as string | null,
     fitTemperature: false,
+    /** after scoring, mark the N highest-scoring false alarms normal (learnNormal) and measure again */
+    feedback: 0,
+    /** feedback options other than the defaults (`--feedback-set seen=10`): epochs, learningRate, weight, seen, replay */
+    feedbackSets: {} as Record<string, number>,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -162,6 +203,12 @@ function parseArgs(argv: string[]) {
     else if (a === '--keep') o.keep = v();
     else if (a === '--reuse') o.reuse = v();
     else if (a === '--fit-temperature') o.fitTemperature = true;
+    else if (a === '--feedback') o.feedback = Number(v());
+    else if (a === '--feedback-set') {
+      const [k, x] = v().split('=');
+      if (!['epochs', 'learningRate', 'weight', 'seen', 'replay'].includes(k as string) || !Number.isFinite(Number(x))) throw new Error(`--feedback-set takes epochs|learningRate|weight|seen|replay=NUMBER, not ${k}=${x}`);
+      o.feedbackSets[k as string] = Number(x);
+    }
     else if (a === '--raw') o.raw = v();
     else if (a === '--out') o.out = v();
     else if (a === '--rethreshold') o.rethreshold = true;
@@ -231,6 +278,37 @@ export function markdownTable(rows: AccuracyRow[], title: string): string {
     lines.push(`| ${n} | ${rs.map((r) => r.seed).join(', ')} | ${cell('f1')} | ${cell('bestF1')} | ${cell('rocAuc')} | ${cell('ap')} |`);
   }
   lines.push('', 'per protocol: mean over the seeds (worst in brackets)');
+  return lines.join('\n') + '\n' + feedbackTable(rows);
+}
+
+/** Anomalies lost whose flagging event (alarmEvent) also flagged a marked false alarm: the labels disagree on them. */
+function lostAsMarked(x: FeedbackRow): number {
+  return Object.entries(x.lostBy).reduce((a, [k, n]) => a + (x.markedBy[k] ? n : 0), 0);
+}
+
+/** With --feedback: per run, before → after the operator's marks, and the totals (empty without). */
+function feedbackTable(rows: AccuracyRow[]): string {
+  const fb = rows.filter((r) => r.feedback);
+  if (fb.length === 0) return '';
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '—');
+  const n = Math.max(...fb.map((r) => (r.feedback as FeedbackRow).marked));
+  const lines = [
+    '',
+    `After feedback: the ${n} highest-scoring false alarms of each run marked normal (learnNormal, \`deepsentry feedback\`'s defaults), the scored sessions measured again at the same threshold:`,
+    '',
+    '| protocol | seed | marked | F1 before → after (TP FP FN after) | AP before → after | other false alarms cleared | anomalies lost (of them flagged by the same event as a marked session) | newly flagged |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of fb) {
+    const x = r.feedback as FeedbackRow;
+    lines.push(`| ${r.protocol} | ${r.seed} | ${x.marked} | ${f(r.f1)} → ${f(x.f1)} (${x.tp} ${x.fp} ${x.fn}) | ${f(r.ap)} → ${f(x.ap)} | ${x.cleared} of ${Math.max(0, r.fp - x.marked)} | ${x.lost} (${lostAsMarked(x)}) | ${x.raised} |`);
+  }
+  const sum = (g: (x: FeedbackRow) => number) => fb.reduce((a, r) => a + g(r.feedback as FeedbackRow), 0);
+  const mean = (g: (r: AccuracyRow) => number) => fb.reduce((a, r) => a + g(r), 0) / fb.length;
+  const worst = (g: (r: AccuracyRow) => number) => Math.min(...fb.map(g));
+  lines.push(
+    `| **mean (worst)** | | ${sum((x) => x.marked)} | ${f(mean((r) => r.f1))} (${f(worst((r) => r.f1))}) → **${f(mean((r) => (r.feedback as FeedbackRow).f1))}** (${f(worst((r) => (r.feedback as FeedbackRow).f1))}) | ${f(mean((r) => r.ap))} → ${f(mean((r) => (r.feedback as FeedbackRow).ap))} | ${sum((x) => x.cleared)} of ${fb.reduce((a, r) => a + Math.max(0, r.fp - (r.feedback as FeedbackRow).marked), 0)} | ${sum((x) => x.lost)} (${sum(lostAsMarked)}) | ${sum((x) => x.raised)} |`,
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -367,6 +445,51 @@ async function reuseModel(from: string, protocol: string, seed: number, config: 
   return model;
 }
 
+/**
+ * bench --feedback N: the N highest-scoring false alarms among the scored sessions (`ids`, `scores`, `labels`)
+ * learnt as normal by learnNormal (`deepsentry feedback`'s code, default options) on the log they came from, the
+ * scored sessions scored again and measured at the same threshold. Changes `model`.
+ */
+async function feedbackRun(model: DeepSentry, log: string, ids: string[], scores: number[], labels: number[], why: Map<string, SessionWhy | null>, n: number, options: Partial<FeedbackOptions>, dir: string, test: Set<string>): Promise<FeedbackRow> {
+  const t = model.threshold;
+  const marked = ids
+    .map((id, i) => ({ id, s: scores[i], normal: labels[i] === 0 }))
+    .filter((x) => x.normal && x.s >= t)
+    .sort((a, b) => b.s - a.s || (a.id < b.id ? -1 : 1))
+    .slice(0, n)
+    .map((x) => x.id);
+  const t0 = process.hrtime.bigint();
+  if (marked.length > 0) await learnNormal(model, { ...options, log, sessions: marked });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await scoreLog(model, log, dir, { selectKey: (k) => test.has(k), lines: false });
+  const ss = await readSessionScores(dir);
+  await fsp.rm(dir, { recursive: true, force: true });
+  const after = new Map(ss.ids.map((id, i) => [id, ss.scores[i]]));
+  const isMarked = new Set(marked);
+  const s2 = ids.map((id) => after.get(id) as number);
+  let cleared = 0;
+  let lost = 0;
+  let raised = 0;
+  const markedBy: Record<string, number> = {};
+  const lostBy: Record<string, number> = {};
+  const by = (o: Record<string, number>, id: string) => {
+    const k = alarmEvent(why.get(id) ?? null);
+    o[k] = (o[k] ?? 0) + 1;
+  };
+  ids.forEach((id, i) => {
+    if (isMarked.has(id)) return by(markedBy, id);
+    const was = scores[i] >= t;
+    const now = s2[i] >= t;
+    if (labels[i] === 0 && was && !now) cleared++;
+    if (labels[i] === 0 && !was && now) raised++;
+    if (labels[i] === 1 && was && !now) {
+      lost++;
+      by(lostBy, id);
+    }
+  });
+  return { marked: marked.length, ...measure(s2, labels, t), cleared, lost, raised, markedBy, lostBy, seconds };
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (o.rethreshold) return rethreshold(o);
@@ -439,6 +562,7 @@ async function main(): Promise<void> {
           scoreSeconds: sc.seconds,
           falseAlarms,
         };
+        if (o.feedback > 0) row.feedback = await feedbackRun(model, log, ids, scores, lab, new Map(ss.ids.map((id, i) => [id, ss.explanation[i] ?? null])), o.feedback, o.feedbackSets, path.join(tmp, `feedback-${p.name}-${seed}`), test);
         rows.push(row);
         const raw: Raw = { protocol: p.name, seed, held: [...(model.heldBackScores ?? [])], ids, scores, labels: lab };
         await fsp.writeFile(path.join(o.raw, `${o.tag}--${p.name}--${seed}.json`), JSON.stringify(raw));
@@ -450,6 +574,10 @@ async function main(): Promise<void> {
         }
         model.dispose();
         await fsp.rm(outDir, { recursive: true, force: true });
+        if (row.feedback) {
+          const f = row.feedback;
+          process.stderr.write(`${o.tag} ${p.name} seed ${seed}: after marking ${f.marked} false alarms normal: F1 ${f.f1.toFixed(3)} (${f.tp} ${f.fp} ${f.fn}), ${f.cleared} other false alarms cleared, ${f.lost} anomalies lost, ${f.raised} raised, ${f.seconds.toFixed(1)} s\n`);
+        }
         process.stderr.write(
           `${o.tag} ${p.name} seed ${seed}: F1 ${m.f1.toFixed(3)} (P ${m.precision.toFixed(3)} R ${m.recall.toFixed(3)}; ${m.tp} ${m.fp} ${m.fn}) best ${m.bestF1.toFixed(3)} AUC ${m.rocAuc.toFixed(4)} AP ${m.ap.toFixed(3)} | train ${trainSeconds.toFixed(1)} s, load ${os.loadavg()[0].toFixed(2)}\n`,
         );
