@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { expect } from 'chai';
-import { loadNative, packageRoot } from '../../lib/backend/native';
+import { loadNative, nativeStatus, packageRoot } from '../../lib/backend/native';
 import { DeepSentryError } from '../../lib/errors';
 import type { LstmWeights, NativeBinding } from '../../lib/backend/binding';
 import { mulberry32, type RefLstmInput } from '../../lib/backend/reference';
@@ -147,6 +147,15 @@ export function sampleIndices(rng: Rng, n: number, count: number): number[] {
   const s = new Set<number>();
   while (s.size < count) s.add(Math.floor(rng() * n));
   return [...s];
+}
+
+/**
+ * Whether the loaded addon is the hostsim build (native/cuda/hostsim/README.md): its CUDA kernel bodies are then
+ * compiled by the host compiler with the CPU kernels' flags, so the device suites can expect the CPU's results
+ * where the arithmetic is the same (the bf16 tier); on a GPU nvcc compiles them.
+ */
+export function cudaKernelsHostCompiled(): boolean {
+  return path.basename(nativeStatus().path ?? '') === 'deepsentry_hostsim.node';
 }
 
 /**

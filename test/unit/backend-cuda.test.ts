@@ -29,7 +29,7 @@ import type {
 import { fusedBiLstm, fusedLstm } from '../../lib/backend/ops';
 import { decideBackend, useBackend, type MachineProbe } from '../../lib/backend/select';
 import { DeepSentryError } from '../../lib/errors';
-import { maxRelErr, nativeOrSkip, randF32, rngFor } from '../support/native-helpers';
+import { cudaKernelsHostCompiled, maxRelErr, nativeOrSkip, randF32, rngFor } from '../support/native-helpers';
 import { cudaAdapter } from '../../bench/cuda';
 import { NativeW1, NativeW2 } from '../../bench/native';
 import { initW1Params, initW2Params, makeW1Batch, makeW2Batch } from '../../bench/workloads';
@@ -532,9 +532,10 @@ describe('CUDA backend on a device', function () {
       const be = tf.backend() as CudaBackend;
       expect(be.precision).to.equal('bf16');
       const d0 = be.calls.device;
-      // 1e-3: the device suite's margin for the bf16 tier against the CPU's (test/unit/cuda.test.ts BF16_DEV_TOL)
+      // the forward is the CPU tier's bit for bit with host-compiled kernels (hostsim), and the float32 backward
+      // differs by the fp32 tier's 1e-4; on a GPU 1e-3 (test/unit/cuda.test.ts BF16_DEV_TOL says why)
       const got = m.run();
-      expectSame('cuda bf16 vs native bf16', got, want, 1e-3);
+      expectSame('cuda bf16 vs native bf16', got, want, cudaKernelsHostCompiled() ? 1e-4 : 1e-3);
       expect(be.calls.device - d0).to.equal(4);
       expect(Math.abs(got.value - fp32.value), 'the bf16 tier ran on the device: the loss is not the fp32 one').to.be.above(0);
       // the same backend back at fp32: its cached layers switch back
