@@ -484,15 +484,18 @@ describe('CUDA backend kernels (stand-in device layer)', function () {
 
 // ---- 4. on a device --------------------------------------------------------------------------------------
 
+/** A device to run on, or a skip naming the CUDA error (a failure when DEEPSENTRY_EXPECT_GPU=1). */
+function deviceOrSkip(ctx: Mocha.Context): void {
+  const c = nativeOrSkip(ctx).capabilities();
+  if (c.cudaDeviceCount > 0) return;
+  const reason = `no CUDA device: ${c.cudaError ?? 'CUDA not compiled in'}`;
+  if (process.env.DEEPSENTRY_EXPECT_GPU === '1') throw new Error(`DEEPSENTRY_EXPECT_GPU=1 but ${reason}`);
+  skipBecause(ctx, reason);
+}
+
 describe('CUDA backend on a device', function () {
   it('useBackend("cuda"): forward and gradients through CudaLstm agree with the native backend (relative error < 1e-4)', function () {
-    const nb = nativeOrSkip(this);
-    const c = nb.capabilities();
-    if (c.cudaDeviceCount === 0) {
-      const reason = `no CUDA device: ${c.cudaError ?? 'CUDA not compiled in'}`;
-      if (process.env.DEEPSENTRY_EXPECT_GPU === '1') throw new Error(`DEEPSENTRY_EXPECT_GPU=1 but ${reason}`);
-      skipBecause(this, reason);
-    }
+    deviceOrSkip(this);
     const m = model();
     try {
       useBackend('native');
@@ -514,13 +517,7 @@ describe('CUDA backend on a device', function () {
   });
 
   it('useBackend("cuda", {precision: "bf16"}): the device layers run the bf16 tier; forward and gradients agree with the native backend at bf16', function () {
-    const nb = nativeOrSkip(this);
-    const c = nb.capabilities();
-    if (c.cudaDeviceCount === 0) {
-      const reason = `no CUDA device: ${c.cudaError ?? 'CUDA not compiled in'}`;
-      if (process.env.DEEPSENTRY_EXPECT_GPU === '1') throw new Error(`DEEPSENTRY_EXPECT_GPU=1 but ${reason}`);
-      skipBecause(this, reason);
-    }
+    deviceOrSkip(this);
     const m = model();
     try {
       useBackend('native');

@@ -621,15 +621,19 @@ describe('CUDA device', function () {
     }
   });
 
-  it('batched encoding from tokens + embedding vs the CPU kernels; weights stay resident; pool reuses buffers', function () {
-    const b = deviceOrSkip(this);
-    const rng = rngFor(71);
+  /** A batch of token sequences with random lengths and two directions' weights, for the encode tests. */
+  function tokenProblem(seed: number) {
+    const rng = rngFor(seed);
     const B = 40, T = 11, I = 16, H = 24, vocab = 50;
     const tokens = Int32Array.from({ length: B * T }, () => randInt(rng, 0, vocab - 1));
     const embedding = randF32(rng, vocab * I);
     const lengths = Int32Array.from({ length: B }, () => randInt(rng, 0, T));
-    const fw = randWeights(rng, I, H);
-    const bw = randWeights(rng, I, H);
+    return { B, T, I, H, vocab, tokens, embedding, lengths, fw: randWeights(rng, I, H), bw: randWeights(rng, I, H) };
+  }
+
+  it('batched encoding from tokens + embedding vs the CPU kernels; weights stay resident; pool reuses buffers', function () {
+    const b = deviceOrSkip(this);
+    const { B, T, I, H, vocab, tokens, embedding, lengths, fw, bw } = tokenProblem(71);
     const l = new b.CudaLstm({ inputSize: I, hiddenSize: H, ...fw, backward: bw });
     try {
       const args = { batch: B, steps: T, tokens, embedding, vocabSize: vocab, lengths };
@@ -695,13 +699,7 @@ describe('CUDA device', function () {
 
   it('bf16 encoding from tokens (one and two directions) vs the CPU bf16 tier; setPrecision switches a layer both ways', function () {
     const b = deviceOrSkip(this);
-    const rng = rngFor(73);
-    const B = 40, T = 11, I = 16, H = 24, vocab = 50;
-    const tokens = Int32Array.from({ length: B * T }, () => randInt(rng, 0, vocab - 1));
-    const embedding = randF32(rng, vocab * I);
-    const lengths = Int32Array.from({ length: B }, () => randInt(rng, 0, T));
-    const fw = randWeights(rng, I, H);
-    const bw = randWeights(rng, I, H);
+    const { B, T, I, H, vocab, tokens, embedding, lengths, fw, bw } = tokenProblem(73);
     const args = { batch: B, steps: T, tokens, embedding, vocabSize: vocab, lengths };
     const cpuArgs = { ...args, inputSize: I, hiddenSize: H, weights: fw };
     for (const backward of [undefined, bw]) {
