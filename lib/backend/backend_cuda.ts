@@ -19,7 +19,7 @@ import { findBackend, getKernel, getKernelsForBackend, registerBackend, register
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { DeepSentryError } from '../errors';
 import { NativeBackend } from './backend_native';
-import type { CudaBinding, CudaLstm, CudaLstmOptions, NativeBinding } from './binding';
+import type { CudaBinding, CudaLstm, CudaLstmOptions, NativeBinding, Precision } from './binding';
 import { cudaKernelConfigs } from './kernels/FusedLstmCuda';
 import { NATIVE_BACKEND_NAME } from './kernels/kernel_util';
 import { registerAllKernels } from './register_all_kernels';
@@ -71,6 +71,8 @@ interface Entry {
   inputSize: number;
   hiddenSize: number;
   dirs: 1 | 2;
+  /** the tier its forward runs at (a layer's CudaLstm follows the backend's precision: setPrecision) */
+  precision: Precision;
   /** dataIds of the weight tensors on the device: kernel, recurrentKernel, bias (× directions) */
   ids: object[];
   /** their storage arrays at upload time (a backend `move` would replace them under the same dataId) */
@@ -111,8 +113,11 @@ export class CudaLstmCache {
     return this.entries.length;
   }
 
-  /** The device layer holding these weights, uploading them only when they are not there yet. */
-  acquire(inputSize: number, hiddenSize: number, fw: WeightTensors, bw?: WeightTensors): AcquiredLstm {
+  /**
+   * The device layer holding these weights, uploading them only when they are not there yet, set to run its
+   * forward at `precision` (a cached layer at another tier is switched with setPrecision; its weights stay).
+   */
+  acquire(inputSize: number, hiddenSize: number, fw: WeightTensors, bw?: WeightTensors, precision: Precision = 'fp32'): AcquiredLstm {
     const dirs: 1 | 2 = bw ? 2 : 1;
     const tensors = bw ? [fw.kernel, fw.recurrentKernel, fw.bias, bw.kernel, bw.recurrentKernel, bw.bias] : [fw.kernel, fw.recurrentKernel, fw.bias];
     const ids = tensors.map((t) => t.dataId);
@@ -123,6 +128,10 @@ export class CudaLstmCache {
     });
     const sameShape = this.entries.filter((e) => e.inputSize === inputSize && e.hiddenSize === hiddenSize && e.dirs === dirs);
     const use = (e: Entry): AcquiredLstm => {
+      if (e.precision !== precision) {
+        e.lstm.setPrecision(precision);
+        e.precision = precision;
+      }
       e.lastUse = ++this.clock;
       return { lstm: e.lstm, generation: e.generation };
     };
@@ -138,11 +147,11 @@ export class CudaLstmCache {
     // values — overwrite its device weights instead of allocating another layer.
     const stale = sameShape.find((e) => e.ids.some((id) => this.values(id) === undefined));
     if (stale) return use(this.upload(stale, ids, arrays));
-    const opts: CudaLstmOptions = { inputSize, hiddenSize, kernel: arrays[0], recurrentKernel: arrays[1], bias: arrays[2] };
+    const opts: CudaLstmOptions = { inputSize, hiddenSize, kernel: arrays[0], recurrentKernel: arrays[1], bias: arrays[2], precision };
     if (dirs === 2) opts.backward = { kernel: arrays[3], recurrentKernel: arrays[4], bias: arrays[5] };
     const lstm = this.factory(opts);
     this.stats.creations++;
-    const e: Entry = { lstm, inputSize, hiddenSize, dirs, ids, arrays, generation: ++this.generations, lastUse: 0 };
+    const e: Entry = { lstm, inputSize, hiddenSize, dirs, precision, ids, arrays, generation: ++this.generations, lastUse: 0 };
     this.entries.push(e);
     if (this.entries.length > this.capacity) {
       let lru = 0;
@@ -185,6 +194,8 @@ export interface CudaRouting {
 export class CudaBackend extends NativeBackend {
   readonly cache: CudaLstmCache;
   readonly routing: CudaRouting = { minWork: CUDA_MIN_WORK, fallBackOnError: true };
+  /** the tier of the device layers' forward passes: the process's precision, set by useBackend (select.ts) */
+  precision: Precision = 'fp32';
   /** the DS_CUDA error that turned the device off for this backend (auto only), or null */
   cudaFailure: string | null = null;
   /** Says once per failure that CUDA failed and the CPU took over (a process warning); tests keep the text instead. */

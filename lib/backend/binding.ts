@@ -318,6 +318,12 @@ export interface CudaLstmOptions extends LstmWeights {
    * the BiLstm* shapes, encode returns [B, 2H]) */
   backward?: LstmWeights;
   mode?: CudaLstmMode;
+  /**
+   * the tier of forward and encode (default fp32): `bf16` is the CPU bf16 tier on the device — the input and
+   * recurrent kernels also kept as bf16 (rounded as the CPU tier rounds them), x and h rounded as they are read,
+   * products accumulated in float32 in the CPU tier's order; backward stays float32 (native/cuda/README.md)
+   */
+  precision?: Precision;
 }
 
 type WithoutWeights<T> = Omit<T, 'weights' | 'forward' | 'backward' | 'inputSize' | 'hiddenSize'>;
@@ -334,6 +340,8 @@ export interface CudaLstm {
   readonly bidirectional: boolean;
   /** whether the last recurrent pass ran as the persistent kernel */
   readonly lastPersistent: boolean;
+  /** the tier forward and encode run at (CudaLstmOptions.precision, setPrecision) */
+  readonly precision: Precision;
   forward(args: WithoutWeights<LstmForwardArgs>): LstmForwardResult;
   forward(args: WithoutWeights<BiLstmForwardArgs>): BiLstmForwardResult;
   backward(args: WithoutWeights<LstmBackwardArgs>): LstmGradients;
@@ -341,6 +349,8 @@ export interface CudaLstm {
   encode(args: WithoutWeights<LstmEncodeArgs>): LstmEncodeResult;
   /** replaces the weights on the device (same shapes; `backward` exactly when bidirectional) */
   setWeights(w: LstmWeights & { backward?: LstmWeights }): void;
+  /** the tier of the following forward and encode calls; throws DS_INVALID_ARGUMENT for anything but 'fp32' | 'bf16' */
+  setPrecision(precision: Precision): void;
   /** frees the device weights; later calls throw */
   dispose(): void;
 }

@@ -13,9 +13,11 @@
  *   be used) with the CUDA error when there is no usable device.
  * - `native` / `cpu`: exactly that, or DS_NATIVE_UNAVAILABLE when the addon does not load.
  *
- * Precision (`fp32` default, `bf16`: binding.ts Precision) is set on the addon for the whole process. bf16 runs
- * on the native CPU kernels only: with `auto` it keeps CUDA out (the CUDA kernels are float32), and `cuda` or
- * `cpu` with bf16 is refused (DS_UNSUPPORTED) rather than silently computing in another precision.
+ * Precision (`fp32` default, `bf16`: binding.ts Precision) is set on the addon for the whole process and on the
+ * `deepsentry-cuda` backend, whose CudaLstm layers then run their forward products at the same bf16 tier
+ * (native/cuda/README.md: bf16 weights on the device, float32 accumulation in the CPU tier's order), so `auto`
+ * and `cuda` choose as at fp32. `cpu` with bf16 is refused (DS_UNSUPPORTED) rather than silently computing in
+ * another precision.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DeepSentryError, invalidParameterError } from '../errors';
@@ -123,7 +125,7 @@ export function decideBackend(choice: BackendChoice, m: MachineProbe, precision:
   if (!PRECISIONS.includes(precision)) throw invalidParameterError('precision', `one of ${PRECISIONS.join(', ')}`, precision);
   const bf16 = precision === 'bf16';
   const noBf16 = (what: string) =>
-    new DeepSentryError('DS_UNSUPPORTED', `precision: 'bf16': ${what}; the bf16 tier runs on the native CPU kernels (backend: 'native' or 'auto'), or use precision: 'fp32'`);
+    new DeepSentryError('DS_UNSUPPORTED', `precision: 'bf16': ${what}; the bf16 tier runs on the native CPU and CUDA kernels (backend: 'native' or 'auto'; backend: 'cuda' with a device), or use precision: 'fp32'`);
   if (choice === 'cpu') {
     if (bf16) throw noBf16("backend: 'cpu' computes in float64/float32 TypeScript");
     return { backend: 'cpu', reason: 'requested: pure TypeScript on tfjs-backend-cpu' };
@@ -138,22 +140,21 @@ export function decideBackend(choice: BackendChoice, m: MachineProbe, precision:
     return { backend: 'cpu', reason: `native addon unavailable (${why}); using pure TypeScript` };
   }
   const cpuKernels = `native CPU kernels (${caps.simd}, ${caps.threads} threads${bf16 ? `, bf16 products on ${caps.bf16Instructions}` : ''})`;
-  if (bf16 && choice === 'cuda') throw noBf16('the CUDA kernels are float32 only');
-  if (bf16) return { backend: 'native', reason: `${cpuKernels}; CUDA not used: its kernels are float32 only` };
   if (choice === 'native') return { backend: 'native', reason: `${cpuKernels}; CUDA not used (--backend native)` };
   const unusable = cudaUnusableReason(caps, m.deviceCheck);
+  const cudaTier = bf16 ? ', bf16 products: bf16 weights, float32 accumulation' : '';
   const devices = `${caps.cudaDeviceCount} CUDA device(s), runtime ${cudaVersionText(caps.cudaRuntimeVersion)}, driver ${cudaVersionText(caps.cudaDriverVersion)}`;
   if (choice === 'cuda') {
     if (unusable !== null) {
       const code = caps.cudaCompiled && caps.cudaDeviceCount > 0 ? 'DS_CUDA' : 'DS_UNSUPPORTED';
       throw new DeepSentryError(code, `backend: 'cuda': ${unusable}; use backend: 'native' or 'auto'`);
     }
-    return { backend: 'cuda', reason: `requested: every LSTM call on CUDA (${devices}); other kernels on the ${cpuKernels}` };
+    return { backend: 'cuda', reason: `requested: every LSTM call on CUDA (${devices}${cudaTier}); other kernels on the ${cpuKernels}` };
   }
   if (unusable !== null) return { backend: 'native', reason: `${cpuKernels}; CUDA not used: ${unusable}` };
   return {
     backend: 'cuda',
-    reason: `CUDA (${devices}) for LSTM calls with batch × hidden ≥ ${CUDA_MIN_WORK}, ${cpuKernels} for smaller ones and everything else`,
+    reason: `CUDA (${devices}${cudaTier}) for LSTM calls with batch × hidden ≥ ${CUDA_MIN_WORK}, ${cpuKernels} for smaller ones and everything else`,
   };
 }
 
@@ -168,7 +169,10 @@ export function backendSummary(s: Pick<BackendSelection, 'backend' | 'requested'
   const c = s.capabilities;
   const bf16 = s.precision === 'bf16' && c ? `, bf16 products (${c.bf16Kernels === 'avx512bf16' ? 'AVX512-BF16' : 'emulated: no AVX512-BF16 here, slower than fp32'})` : '';
   const cpu = c ? `CPU kernels, ${SIMD_NAMES[c.simd] ?? c.simd}, ${c.threads} thread${c.threads === 1 ? '' : 's'}${bf16}` : '';
-  if (s.backend === 'cuda') return `CUDA for the LSTM kernels (${c?.cudaDeviceCount ?? '?'} device${c?.cudaDeviceCount === 1 ? '' : 's'}), ${cpu} for the rest`;
+  if (s.backend === 'cuda') {
+    const tier = s.precision === 'bf16' ? ', bf16 products' : '';
+    return `CUDA for the LSTM kernels (${c?.cudaDeviceCount ?? '?'} device${c?.cudaDeviceCount === 1 ? '' : 's'}${tier}), ${cpu} for the rest`;
+  }
   if (s.backend === 'native') return cpu;
   return s.requested === 'cpu' ? 'pure TypeScript kernels (--backend cpu)' : 'pure TypeScript kernels: the native addon did not load (deepsentry info says why)';
 }
@@ -228,6 +232,8 @@ export function useBackend(choice: BackendChoice = 'auto', options: { threads?: 
     be.routing.fallBackOnError = choice !== 'cuda';
     // an explicit request tries the device again even if an earlier auto run fell back from it
     if (choice === 'cuda') be.cudaFailure = null;
+    // the device layers' forward tier follows the selection, like the addon's (setPrecision above)
+    be.precision = precision;
   }
   current = { requested: choice, backend: decision.backend, tfjsBackend: name, reason: decision.reason, capabilities: p.binding.capabilities(), precision };
   return current;

@@ -28,7 +28,7 @@ export function withGlobalOptions<T>(y: Argv<T>) {
     .option('precision', {
       choices: ['fp32', 'bf16'] as const,
       default: 'fp32' as const,
-      describe: 'matrix products: fp32, or bf16 operands with fp32 accumulation on the native CPU kernels (AVX512-BF16 where the CPU has it; faster, within 1e-2 of fp32; training with it is mixed precision)',
+      describe: 'matrix products: fp32, or bf16 operands with fp32 accumulation on the native CPU kernels (AVX512-BF16 where the CPU has it) and the CUDA LSTM kernels; within 1e-2 of fp32; training with it is mixed precision',
       global: true,
     })
     .option('seed', { type: 'number', default: 42, describe: 'random seed: same seed, same model', global: true })

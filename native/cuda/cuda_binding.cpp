@@ -3,12 +3,17 @@
 //
 //   const l = new addon.CudaLstm({inputSize, hiddenSize, kernel, recurrentKernel, bias,
 //                                 backward?: {kernel, recurrentKernel, bias},   // bidirectional
-//                                 mode?: 'auto' | 'persistent' | 'perStep'});
+//                                 mode?: 'auto' | 'persistent' | 'perStep', precision?: 'fp32' | 'bf16'});
 //   l.forward({batch, steps, x, h0?, c0?, lengths?, reverse?, training?})        // like addon.lstmForward
 //   l.forward({batch, steps, x, h0Fw?, c0Fw?, h0Bw?, c0Bw?, lengths?, training?})  // bidirectional: like bilstmForward
 //   l.backward({...same as addon.lstmBackward / bilstmBackward without dims and weights...})
 //   l.encode({batch, steps, x | tokens+embedding+vocabSize, lengths?, reverse?}) → {h, c} ([B, H·dirs])
-//   l.setWeights({kernel, recurrentKernel, bias, backward?}); l.dispose()
+//   l.setWeights({kernel, recurrentKernel, bias, backward?}); l.setPrecision('fp32' | 'bf16'); l.dispose()
+//
+// Precision 'bf16' is the bf16 tier of the CPU kernels (native/src/lstm.h Precision::Bf16) on the device: forward
+// and encode take their products from bf16 copies of the input and recurrent kernels (rounded on the host with
+// the CPU tier's rounding, uploaded beside the float32 weights, which the float32 backward uses) with float32
+// accumulation in the CPU tier's order (lstm_kernels.cuh); everything else stays float32.
 //
 // Arguments are checked with the addon's ArgReader (native/src/check.h) before any CUDA call; a failing CUDA
 // call or launch becomes a DeepSentryError with code DS_CUDA naming the call and the CUDA error. Without a
@@ -86,6 +91,8 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
                         InstanceMethod<&CudaLstm::Backward>("backward"),
                         InstanceMethod<&CudaLstm::Encode>("encode"),
                         InstanceMethod<&CudaLstm::SetWeights>("setWeights"),
+                        InstanceMethod<&CudaLstm::SetPrecision>("setPrecision"),
+                        InstanceAccessor<&CudaLstm::PrecisionJs>("precision"),
                         InstanceMethod<&CudaLstm::Dispose>("dispose"),
                         InstanceAccessor<&CudaLstm::InputSize>("inputSize"),
                         InstanceAccessor<&CudaLstm::HiddenSize>("hiddenSize"),
@@ -102,13 +109,8 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       binding::checked_product(env, "CudaLstm: inputSize*4*hiddenSize", {I_, 4, H_});
       binding::checked_product(env, "CudaLstm: hiddenSize*4*hiddenSize", {H_, 4, H_});
       dirs_ = r.has("backward") ? 2 : 1;
-      std::string mode = "auto";
-      if (r.has("mode")) {
-        Napi::Value m = r.get("mode");
-        if (m.IsString()) mode = m.As<Napi::String>().Utf8Value();
-        if (!m.IsString() || (mode != "auto" && mode != "persistent" && mode != "perStep"))
-          r.fail_field(binding::kInvalidArgument, "mode", "'auto', 'persistent' or 'perStep'", m);
-      }
+      const std::string mode = r.choice_or("mode", "auto", {"auto", "persistent", "perStep"});
+      bf16_ = r.choice_or("precision", "fp32", {"fp32", "bf16"}) == "bf16";
       mode_ = mode == "persistent" ? DeviceExec::Mode::Persistent
               : mode == "perStep"  ? DeviceExec::Mode::PerStep
                                    : DeviceExec::Mode::Auto;
@@ -118,8 +120,7 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       for (int d = 0; d < dirs_; ++d) streams_[d].reset(new Stream());
       dx_done_.reset(new Event());
       inputs_ready_.reset(new Event());
-      upload_weights(w);
-      streams_[0]->synchronize("uploading the weights");
+      upload_weights(w, "uploading the weights");
       return env.Undefined();
     });
   }
@@ -127,6 +128,7 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
  private:
   struct DirWeights {
     DeviceBuffer kernel, recurrent, bias;
+    DeviceBuffer kernel_bf16, recurrent_bf16;  // pair words (k::pack_bf16_pairs) at precision bf16, else empty
   };
 
   std::vector<View<const float>> read_weights(ArgReader& r) {
@@ -143,12 +145,32 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
     }
     return w;
   }
-  void upload_weights(const std::vector<View<const float>>& w) {
+  // Uploads the weights (and their bf16 copies at precision bf16) and waits for the copies.
+  void upload_weights(const std::vector<View<const float>>& w, const char* what) {
     for (int d = 0; d < dirs_; ++d) {
       w_[d].kernel = upload(w[3 * d], *streams_[0]);
       w_[d].recurrent = upload(w[3 * d + 1], *streams_[0]);
       w_[d].bias = upload(w[3 * d + 2], *streams_[0]);
     }
+    std::vector<uint32_t> words[4];  // the host side of the copies: alive until they are done
+    for (int d = 0; d < dirs_; ++d) {
+      if (bf16_) {
+        w_[d].kernel_bf16 = upload_bf16(w[3 * d].data, I_, words[2 * d]);
+        w_[d].recurrent_bf16 = upload_bf16(w[3 * d + 1].data, H_, words[2 * d + 1]);
+      } else {
+        w_[d].kernel_bf16 = DeviceBuffer();
+        w_[d].recurrent_bf16 = DeviceBuffer();
+      }
+    }
+    streams_[0]->synchronize(what);
+  }
+  // A [rows, 4H] weight matrix rounded into bf16 pair words (in `words`, which must outlive the copy) on the device.
+  DeviceBuffer upload_bf16(const float* m, int64_t rows, std::vector<uint32_t>& words) {
+    words.resize(static_cast<size_t>(k::bf16_pair_words(rows, 4 * H_)));
+    k::pack_bf16_pairs(m, rows, 4 * H_, words.data());
+    DeviceBuffer b = device_alloc(words.size() * sizeof(uint32_t));
+    copy_to_device(b.as<void>(), words.data(), words.size() * sizeof(uint32_t), *streams_[0]);
+    return b;
   }
   void check_live(Napi::Env env, const char* fn) {
     if (disposed_) binding::fail(env, binding::kInvalidArgument, std::string(fn) + ": this CudaLstm was disposed");
@@ -253,6 +275,8 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
       s.hbuf[d] = scratch(2 * B * H);
       s.cbuf[d] = scratch(B * H);
       L.bias[d] = cptr<float>(w_[d].bias);
+      L.kernel_bf16[d] = cptr<uint32_t>(w_[d].kernel_bf16);
+      L.recurrent_bf16[d] = cptr<uint32_t>(w_[d].recurrent_bf16);
       L.xproj[d] = fptr(s.xproj[d]);
       L.hbuf[d] = fptr(s.hbuf[d]);
       L.cbuf[d] = fptr(s.cbuf[d]);
@@ -461,8 +485,38 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
         r.fail_msg(binding::kShapeMismatch, dirs_ == 2 ? "this layer is bidirectional: give backward"
                                                        : "this layer has one direction: no backward");
       std::vector<View<const float>> w = read_weights(r);
-      upload_weights(w);
-      streams_[0]->synchronize("CudaLstm.setWeights");
+      upload_weights(w, "CudaLstm.setWeights");
+      return env.Undefined();
+    });
+  }
+
+  // setPrecision('fp32' | 'bf16'): the tier of the following forward and encode calls. To bf16, the float32
+  // weights on the device are copied back and rounded (as setWeights would); to fp32, the bf16 copies are freed.
+  Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return cuda_guarded(env, "CudaLstm.setPrecision", [&]() -> Napi::Value {
+      check_live(env, "CudaLstm.setPrecision");
+      Napi::Value v = info.Length() > 0 ? info[0] : env.Undefined();
+      const std::string p = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+      if (p != "fp32" && p != "bf16")
+        binding::fail(env, binding::kInvalidArgument,
+                      "CudaLstm.setPrecision: expected precision to be 'fp32' or 'bf16' but received " + binding::describe(v));
+      if ((p == "bf16") == bf16_) return env.Undefined();
+      bf16_ = p == "bf16";
+      const int64_t G = 4 * H_;
+      std::vector<float> host[6];
+      std::vector<View<const float>> w;
+      for (int d = 0; d < dirs_; ++d) {
+        const DeviceBuffer* src[3] = {&w_[d].kernel, &w_[d].recurrent, &w_[d].bias};
+        const int64_t n[3] = {I_ * G, H_ * G, G};
+        for (int i = 0; i < 3; ++i) {
+          host[3 * d + i].resize(static_cast<size_t>(n[i]));
+          copy_to_host(host[3 * d + i].data(), src[i]->as<void>(), static_cast<size_t>(n[i]) * sizeof(float), *streams_[0]);
+          w.push_back(View<const float>{host[3 * d + i].data(), n[i]});
+        }
+      }
+      streams_[0]->synchronize("CudaLstm.setPrecision (reading the weights back)");
+      upload_weights(w, "CudaLstm.setPrecision");
       return env.Undefined();
     });
   }
@@ -476,6 +530,7 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
   Napi::Value InputSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(I_)); }
   Napi::Value HiddenSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(H_)); }
   Napi::Value Bidirectional(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), dirs_ == 2); }
+  Napi::Value PrecisionJs(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), bf16_ ? "bf16" : "fp32"); }
   Napi::Value LastPersistent(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), last_persistent_);
   }
@@ -483,6 +538,7 @@ class CudaLstm : public Napi::ObjectWrap<CudaLstm> {
   int64_t I_ = 0, H_ = 0;
   int dirs_ = 1;
   DeviceExec::Mode mode_ = DeviceExec::Mode::Auto;
+  bool bf16_ = false;  // precision 'bf16': forward and encode on the bf16 copies of the kernels
   DirWeights w_[2];
   std::unique_ptr<Stream> streams_[2];
   std::unique_ptr<Event> dx_done_;       // the forward direction's dx is complete (bidirectional backward)

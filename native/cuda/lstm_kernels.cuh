@@ -12,10 +12,19 @@
 //
 // Layouts are those of native/src/lstm.h: x [B,T,I], kernel [I,4H], recurrent [H,4H], bias [4H], gate
 // blocks i, f, g(c), o along 4H; lengths per sequence, the reverse direction visits t = len-1 … 0.
+//
+// The bf16 tier (lstm.h Precision::Bf16) of the forward products: the input kernel and the recurrent kernel are
+// given as bf16 pair words (pack_bf16_pairs: word (p, c) holds rows 2p and 2p+1 of column c, the CPU tier's
+// pairing of K), x (or the embedding rows) and h are rounded to bf16 as they are read, and every output is the
+// chain of native/src/bf16_math.h bf16_dot_pair steps over the pairs in increasing order starting from the bias,
+// the chain the CPU bf16 kernels compute (kernels/kernels_bf16.h) — the same per-element code, so the same
+// float32 results. Gates, cell state and the backward pass stay float32. No tensor cores: the products run
+// on the CUDA cores (bf16 storage, float32 arithmetic), the code the host emulator runs.
 #pragma once
 
 #include <cstdint>
 
+#include "bf16_math.h"
 #include "lstm_math.h"
 
 // Full unrolling of the small fixed loops (registers on the device); nothing on the host (g++ would warn
@@ -80,7 +89,22 @@ struct GemmArgs {
   typename M::template ptr<const int32_t> a_rows;  // nullptr: row r of op(A) is row r of A
   typename M::template ptr<const float> B;
   typename M::template ptr<float> C;
+  // C starts from bias[c] instead of 0 (not with accumulate), or nullptr.
+  typename M::template ptr<const float> bias;
+  // The bf16 tier: B is given as pair words Bp [(k+1)/2, ldb] (pack_bf16_pairs; B null, not transposed), op(A) is
+  // rounded to bf16 as it is loaded and C[r, c] = bias[c] followed by bf16_dot_pair over the pairs of k.
+  typename M::template ptr<const uint32_t> Bp;
 };
+
+// Rows [0, rows) × columns [0, cols) of a row-major float32 matrix as bf16 pair words [(rows+1)/2, cols]: word
+// (p, c) = bf16_pair(src[2p, c], src[2p+1, c]) (0 past the last row). The layout of GemmArgs::Bp and FwdArgs::Rp,
+// rounded once on the host when the weights are uploaded.
+inline void pack_bf16_pairs(const float* src, int64_t rows, int64_t cols, uint32_t* dst) {
+  for (int64_t p = 0; p < (rows + 1) / 2; ++p)
+    for (int64_t c = 0; c < cols; ++c)
+      dst[p * cols + c] = kern::bf16_pair(src[2 * p * cols + c], 2 * p + 1 < rows ? src[(2 * p + 1) * cols + c] : 0.0f);
+}
+inline int64_t bf16_pair_words(int64_t rows, int64_t cols) { return (rows + 1) / 2 * cols; }
 
 // Grid: x = m tiles (up to 2^31-1), y = n tiles.
 inline int64_t gemm_tiles_m(int64_t m) { return (m + GEMM_BM - 1) / GEMM_BM; }
@@ -94,10 +118,14 @@ DS_HD float gemm_a_at(const GemmArgs<M>& g, int64_t r, int64_t kk) {
   int64_t row = g.a_rows ? static_cast<int64_t>(g.a_rows[r]) : r;
   return g.A[row * g.lda + kk];
 }
-// op(B)[kk, c], or 0 outside [0,k) x [0,n).
+// op(B)[kk, c], or 0 outside [0,k) x [0,n); the bf16 value from its pair word in the bf16 tier.
 template <class M>
 DS_HD float gemm_b_at(const GemmArgs<M>& g, int64_t kk, int64_t c) {
   if (kk >= g.k || c >= g.n) return 0.0f;
+  if (g.Bp) {
+    const uint32_t w = g.Bp[(kk / 2) * g.ldb + c];
+    return kk % 2 ? kern::bf16_hi(w) : kern::bf16_lo(w);
+  }
   return g.trans_b ? g.B[c * g.ldb + kk] : g.B[kk * g.ldb + c];
 }
 
@@ -113,7 +141,8 @@ DS_HD void gemm_load(const GemmArgs<M>& g, int64_t tile_m, int64_t tile_n, int t
     int r, kk;
     if (g.trans_a) { r = idx % GEMM_BM; kk = idx / GEMM_BM; }
     else           { kk = idx % GEMM_BK; r = idx / GEMM_BK; }
-    As[kk * GEMM_BM + r] = gemm_a_at(g, tile_m * GEMM_BM + r, k0 + kk);
+    const float av = gemm_a_at(g, tile_m * GEMM_BM + r, k0 + kk);
+    As[kk * GEMM_BM + r] = g.Bp ? kern::bf16_rounded(av) : av;
     int c;
     if (g.trans_b) { kk = idx % GEMM_BK; c = idx / GEMM_BK; }
     else           { c = idx % GEMM_BN; kk = idx / GEMM_BN; }
@@ -135,6 +164,44 @@ DS_HD void gemm_accumulate(int tx, int ty, SP As, SP Bs, AccP acc) {
     for (int i = 0; i < GEMM_MR; ++i)
       DS_UNROLL
       for (int j = 0; j < GEMM_NR; ++j) acc[i * GEMM_NR + j] = acc[i * GEMM_NR + j] + a[i] * b[j];
+  }
+}
+
+// Phase "accumulate" of the bf16 tier, on a slice whose first pair is pair p0 of k2: for each pair p of the slice
+// (below k2, so the chain has exactly the CPU tier's steps), acc = bf16_dot_pair(acc, even, odd values).
+template <class SP, class AccP>
+DS_HD void gemm_accumulate_bf16(int tx, int ty, SP As, SP Bs, AccP acc, int64_t p0, int64_t k2) {
+  DS_UNROLL
+  for (int kp = 0; kp < GEMM_BK / 2; ++kp) {
+    if (p0 + kp >= k2) break;
+    float ae[GEMM_MR], ao[GEMM_MR], be[GEMM_NR], bo[GEMM_NR];
+    DS_UNROLL
+    for (int i = 0; i < GEMM_MR; ++i) {
+      ae[i] = As[2 * kp * GEMM_BM + ty + GEMM_TY * i];
+      ao[i] = As[(2 * kp + 1) * GEMM_BM + ty + GEMM_TY * i];
+    }
+    DS_UNROLL
+    for (int j = 0; j < GEMM_NR; ++j) {
+      be[j] = Bs[2 * kp * GEMM_BN + tx + GEMM_TX * j];
+      bo[j] = Bs[(2 * kp + 1) * GEMM_BN + tx + GEMM_TX * j];
+    }
+    DS_UNROLL
+    for (int i = 0; i < GEMM_MR; ++i)
+      DS_UNROLL
+      for (int j = 0; j < GEMM_NR; ++j)
+        acc[i * GEMM_NR + j] = kern::bf16_dot_pair(acc[i * GEMM_NR + j], ae[i], be[j], ao[i], bo[j]);
+  }
+}
+
+// Before the first slice: each accumulator starts from its column's bias (0 without one or past n).
+template <class M, class AccP>
+DS_HD void gemm_init(const GemmArgs<M>& g, int64_t tile_n, int tx, AccP acc) {
+  DS_UNROLL
+  for (int j = 0; j < GEMM_NR; ++j) {
+    const int64_t c = tile_n * GEMM_BN + tx + GEMM_TX * j;
+    const float b = g.bias && c < g.n ? g.bias[c] : 0.0f;
+    DS_UNROLL
+    for (int i = 0; i < GEMM_MR; ++i) acc[i * GEMM_NR + j] = b;
   }
 }
 
@@ -176,9 +243,12 @@ template <class M>
 struct FwdArgs {
   int64_t B, T, H;
   int64_t U;                                         // hidden units per block
-  typename M::template ptr<const float> xproj;      // [B*T, 4H]: x · kernel for every step (no bias)
-  typename M::template ptr<const float> bias;       // [4H]
+  typename M::template ptr<const float> xproj;      // [B*T, 4H]: x · kernel for every step
+  typename M::template ptr<const float> bias;       // [4H], or nullptr when xproj includes it (bf16 tier)
   typename M::template ptr<const float> R;          // [H, 4H]
+  // The bf16 tier: the recurrent kernel as pair words [(H+1)/2, 4H] (pack_bf16_pairs), used instead of R; h is
+  // rounded to bf16 as it is read and the recurrent product continues xproj's bf16_dot_pair chain.
+  typename M::template ptr<const uint32_t> Rp;
   typename M::template ptr<const int32_t> lengths;  // [B] or nullptr
   bool reverse;
   typename M::template ptr<const float> h0, c0;     // [B, H] or nullptr (zeros)
@@ -194,7 +264,8 @@ struct FwdArgs {
 };
 
 // Persistent kernel, before the steps: copy this block's recurrent columns into shared memory as
-// Rs[k*4U + gate*U + (j - j0)] (all k < H, the block's units j).
+// Rs[k*4U + gate*U + (j - j0)] (all k < H, the block's units j); in the bf16 tier the bf16 values of Rp's words
+// (as float32: the same shared-memory layout and size as float32).
 template <class M>
 DS_HD void fwd_load_slice(const FwdArgs<M>& a, int64_t bx, int tid, int nthreads,
                           typename M::template ptr<float> Rs) {
@@ -202,7 +273,40 @@ DS_HD void fwd_load_slice(const FwdArgs<M>& a, int64_t bx, int tid, int nthreads
   int64_t per_k = 4 * u.count;
   for (int64_t e = tid; e < a.H * per_k; e += nthreads) {
     int64_t kk = e / per_k, rem = e % per_k, gate = rem / u.count, jj = rem % u.count;
-    Rs[kk * 4 * a.U + gate * a.U + jj] = a.R[kk * 4 * a.H + gate * a.H + u.j0 + jj];
+    const int64_t col = gate * a.H + u.j0 + jj;
+    float w;
+    if (a.Rp) {
+      const uint32_t pw = a.Rp[(kk / 2) * 4 * a.H + col];
+      w = kk % 2 ? kern::bf16_hi(pw) : kern::bf16_lo(pw);
+    } else {
+      w = a.R[kk * 4 * a.H + col];
+    }
+    Rs[kk * 4 * a.U + gate * a.U + jj] = w;
+  }
+}
+
+// The bf16 recurrent product of unit j: acc[gate] continues with bf16_dot_pair over the pairs of h (read at hin,
+// rounded) and of the unit's recurrent column (from the slice Rs, or Rp's words).
+template <class M>
+DS_HD void fwd_recurrent_bf16(const FwdArgs<M>& a, int64_t hin, int64_t j, int64_t j0,
+                              typename M::template ptr<const float> Rs, float* acc) {
+  const int64_t H = a.H, G = 4 * H;
+  for (int64_t p = 0; 2 * p < H; ++p) {
+    const bool odd = 2 * p + 1 < H;  // an odd H pads the last pair with zeros, as the CPU tier does
+    const float he = kern::bf16_rounded(ld_cg(a.hbuf, hin + 2 * p));
+    const float ho = odd ? kern::bf16_rounded(ld_cg(a.hbuf, hin + 2 * p + 1)) : 0.0f;
+    for (int gate = 0; gate < 4; ++gate) {
+      float re, ro;
+      if (Rs) {
+        re = Rs[2 * p * 4 * a.U + gate * a.U + (j - j0)];
+        ro = odd ? Rs[(2 * p + 1) * 4 * a.U + gate * a.U + (j - j0)] : 0.0f;
+      } else {
+        const uint32_t w = a.Rp[p * G + gate * H + j];
+        re = kern::bf16_lo(w);
+        ro = kern::bf16_hi(w);
+      }
+      acc[gate] = kern::bf16_dot_pair(acc[gate], he, re, ho, ro);
+    }
   }
 }
 
@@ -240,8 +344,12 @@ DS_HD void fwd_step(const FwdArgs<M>& a, int64_t s, int64_t b, int64_t j, int64_
   const int64_t row = b * T + t;
   const int64_t hin = (s & 1) * a.B * H + b * H, hout = ((s + 1) & 1) * a.B * H + b * H;
   float acc[4];
-  for (int gate = 0; gate < 4; ++gate) acc[gate] = a.xproj[row * G + gate * H + j] + a.bias[gate * H + j];
-  if (Rs) {
+  for (int gate = 0; gate < 4; ++gate)
+    acc[gate] = a.bias ? a.xproj[row * G + gate * H + j] + a.bias[gate * H + j] : a.xproj[row * G + gate * H + j];
+  if (a.Rp) {
+    // as the CPU tier, step 0 from a zero state (no h0) has no recurrent product
+    if (s > 0 || a.h0) fwd_recurrent_bf16(a, hin, j, j0, Rs, acc);
+  } else if (Rs) {
     const int64_t jj = j - j0;
     for (int64_t kk = 0; kk < H; ++kk) {
       float hv = ld_cg(a.hbuf, hin + kk);
@@ -428,17 +536,16 @@ DS_HD void each_unit_pair(const Tid& t, const Args& a, F body) {
 
 template <class Sched, class M>
 DS_HD void gemm_program(Sched& sc, const GemmArgs<M>& g) {
-  sc.each([&](const Tid& t) {
-    auto acc = sc.locals(t);
-    DS_UNROLL
-    for (int e = 0; e < GEMM_MR * GEMM_NR; ++e) acc[e] = 0.0f;
-  });
+  sc.each([&](const Tid& t) { gemm_init(g, t.by, t.tid % GEMM_TX, sc.locals(t)); });
   for (int64_t k0 = 0; k0 < g.k; k0 += GEMM_BK) {
     sc.each([&](const Tid& t) { gemm_load(g, t.bx, t.by, t.tid, k0, sc.shared(t, 0), sc.shared(t, 1)); });
     sc.block_barrier();
     sc.each([&](const Tid& t) {
       typename M::template ptr<const float> As = sc.shared(t, 0), Bs = sc.shared(t, 1);
-      gemm_accumulate(t.tid % GEMM_TX, t.tid / GEMM_TX, As, Bs, sc.locals(t));
+      if (g.Bp)
+        gemm_accumulate_bf16(t.tid % GEMM_TX, t.tid / GEMM_TX, As, Bs, sc.locals(t), k0 / 2, (g.k + 1) / 2);
+      else
+        gemm_accumulate(t.tid % GEMM_TX, t.tid / GEMM_TX, As, Bs, sc.locals(t));
     });
     sc.block_barrier();
   }

@@ -22,6 +22,9 @@ struct ForwardPlan {
   typename M::template ptr<const int32_t> tokens;   // [B, T] ids into embedding, or nullptr
   typename M::template ptr<const float> embedding;  // [vocab, I]
   typename M::template ptr<const float> kernel, recurrent, bias;
+  // The bf16 tier (lstm_kernels.cuh): kernel and recurrent as pair words (pack_bf16_pairs), used instead of
+  // kernel and recurrent when both are given; nullptr at float32.
+  typename M::template ptr<const uint32_t> kernel_bf16, recurrent_bf16;
   typename M::template ptr<const int32_t> lengths;
   bool reverse;
   typename M::template ptr<const float> h0, c0;
@@ -42,7 +45,9 @@ template <class Ex>
 void run_forward(Ex& ex, const ForwardPlan<typename Ex::Mem>& p) {
   using M = typename Ex::Mem;
   const int64_t G = 4 * p.H;
-  // The input projection of every step at once: xproj = x · kernel (or embedding rows · kernel).
+  // The input projection of every step at once: xproj = x · kernel (or embedding rows · kernel); in the bf16
+  // tier with the bias as the start of each chain (the CPU tier's order), so the step adds none.
+  const bool bf16 = p.kernel_bf16 && p.recurrent_bf16;
   k::GemmArgs<M> g{};
   g.trans_a = false;
   g.trans_b = false;
@@ -55,7 +60,9 @@ void run_forward(Ex& ex, const ForwardPlan<typename Ex::Mem>& p) {
   g.ldc = G;
   g.A = p.tokens ? p.embedding : p.x;
   g.a_rows = p.tokens;
-  g.B = p.kernel;
+  g.B = bf16 ? nullptr : p.kernel;
+  g.Bp = bf16 ? p.kernel_bf16 : nullptr;
+  g.bias = bf16 ? p.bias : nullptr;
   g.C = p.xproj;
   ex.gemm(g);
 
@@ -65,8 +72,9 @@ void run_forward(Ex& ex, const ForwardPlan<typename Ex::Mem>& p) {
   f.H = p.H;
   f.U = 1;  // the executor chooses
   f.xproj = p.xproj;
-  f.bias = p.bias;
-  f.R = p.recurrent;
+  f.bias = bf16 ? nullptr : p.bias;
+  f.R = bf16 ? nullptr : p.recurrent;
+  f.Rp = bf16 ? p.recurrent_bf16 : nullptr;
   f.lengths = p.lengths;
   f.reverse = p.reverse;
   f.h0 = p.h0;
@@ -201,6 +209,7 @@ struct LayerForward {
   typename M::template ptr<const float> embedding;
   typename M::template ptr<const int32_t> lengths;
   typename M::template ptr<const float> kernel[2], recurrent[2], bias[2];
+  typename M::template ptr<const uint32_t> kernel_bf16[2], recurrent_bf16[2];  // the bf16 tier, or nullptr
   typename M::template ptr<const float> h0[2], c0[2];
   typename M::template ptr<float> xproj[2], hbuf[2], cbuf[2];  // scratch per direction
   typename M::template ptr<float> y;                           // [B, T, H·dirs] or nullptr (encoding)
@@ -240,6 +249,8 @@ void run_layer_forward(Ex* const ex[2], const LayerForward<typename Ex::Mem>& L)
     p.tokens = L.tokens;
     p.embedding = L.embedding;
     p.bias = L.bias[d];
+    p.kernel_bf16 = L.kernel_bf16[d];
+    p.recurrent_bf16 = L.recurrent_bf16[d];
     p.xproj = L.xproj[d];
     p.hbuf = L.hbuf[d];
     p.cbuf = L.cbuf[d];

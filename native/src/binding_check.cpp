@@ -200,6 +200,24 @@ bool ArgReader::boolean_or(const char* field, bool def) {
   return v.As<Napi::Boolean>().Value();
 }
 
+std::string ArgReader::choice_or(const char* field, const char* def, std::initializer_list<const char*> allowed) {
+  Napi::Value v = obj_.Get(field);
+  if (absent(v.Type())) return def;
+  if (v.IsString()) {
+    std::string s = v.As<Napi::String>().Utf8Value();
+    for (const char* a : allowed)
+      if (s == a) return s;
+  }
+  std::string expected;  // "'a', 'b' or 'c'"
+  size_t i = 0;
+  for (const char* a : allowed) {
+    if (i > 0) expected += i + 1 == allowed.size() ? " or " : ", ";
+    expected += std::string("'") + a + "'";
+    ++i;
+  }
+  fail_field(kInvalidArgument, field, expected, v);
+}
+
 ArgReader ArgReader::object(const char* field) {
   Napi::Value v = obj_.Get(field);
   if (!plain_object(v)) fail_field(kInvalidArgument, field, "an object", v);

@@ -117,6 +117,8 @@ class ArgReader {
   int64_t integer(const char* field, int64_t min, int64_t max);
   int64_t integer_or(const char* field, int64_t def, int64_t min, int64_t max);
   bool boolean_or(const char* field, bool def);
+  // One of the strings `allowed`, or `def` when absent (anything else: DS_INVALID_ARGUMENT listing them).
+  std::string choice_or(const char* field, const char* def, std::initializer_list<const char*> allowed);
   // A finite number in [min, max] (a JavaScript number; not NaN/Infinity/bigint/string).
   double number(const char* field, double min, double max);
   double number_or(const char* field, double def, double min, double max);

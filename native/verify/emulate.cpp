@@ -361,7 +361,16 @@ EmuExec exec_from(ArgReader& r, int64_t H) {
 
 constexpr int64_t kMaxEmuElements = int64_t{1} << 22;  // small shapes only: the emulator is slow
 
-// sgemm({m, n, k, a, b, c?, transA?, transB?, accumulate?, lda?, ldb?, ldc?, aRows?, aRowCount?})
+// The bf16 tier's pair words of a [rows, cols] float32 matrix (lstm_kernels.cuh pack_bf16_pairs, as CudaLstm
+// rounds its weights), as a checked input buffer.
+std::unique_ptr<Buf<uint32_t>> bf16_words(const char* name, const float* m, int64_t rows, int64_t cols) {
+  std::unique_ptr<Buf<uint32_t>> b(new Buf<uint32_t>(name, static_cast<size_t>(k::bf16_pair_words(rows, cols))));
+  k::pack_bf16_pairs(m, rows, cols, b->data.data());
+  return b;
+}
+
+// sgemm({m, n, k, a, b, c?, transA?, transB?, accumulate?, lda?, ldb?, ldc?, aRows?, aRowCount?, bias?, bf16?})
+// bf16: the bf16 tier's form (b rounded into pair words [(k+1)/2, ldb] first; not with transB or accumulate).
 Napi::Value js_sgemm(const Napi::CallbackInfo& info) {
   const char* fn = "cudaEmulator.sgemm";
   ArgReader r = ArgReader::from_info(info, fn);
@@ -375,6 +384,9 @@ Napi::Value js_sgemm(const Napi::CallbackInfo& info) {
   g.accumulate = r.boolean_or("accumulate", false);
   const bool gather = r.has("aRows");
   DS_CHECK(env, !(gather && g.trans_a), binding::kInvalidArgument, std::string(fn) + ": aRows needs transA false");
+  const bool bf16 = r.boolean_or("bf16", false);
+  DS_CHECK(env, !(bf16 && (g.trans_b || g.accumulate)), binding::kInvalidArgument,
+           std::string(fn) + ": bf16 needs transB and accumulate false");
   g.lda = r.integer_or("lda", g.trans_a ? g.m : g.k, 0, kMaxEmuElements);
   g.ldb = r.integer_or("ldb", g.trans_b ? g.k : g.n, 0, kMaxEmuElements);
   g.ldc = r.integer_or("ldc", g.n, g.n, kMaxEmuElements);
@@ -386,11 +398,16 @@ Napi::Value js_sgemm(const Napi::CallbackInfo& info) {
   auto Bm = in_buf("B", r.f32("b", b_len, "rows(B)*ldb"));
   auto C0 = r.f32_opt("c", c_len, "m*ldc");
   auto rows = gather ? in_buf("aRows", r.i32("aRows", g.m, "m")) : nullptr;
+  auto bias = in_buf("bias", r.f32_opt("bias", g.n, "n"));
+  DS_CHECK(env, !(bias && g.accumulate), binding::kInvalidArgument, std::string(fn) + ": bias needs accumulate false");
+  auto Bp = bf16 ? bf16_words("Bp", Bm->data.data(), g.k, g.ldb) : nullptr;
   Run run;
   Buf<float> C("C", c_len, g.ldc == g.n);
   if (C0) std::memcpy(C.data.data(), C0.data, c_len * sizeof(float));
   g.A = cp(A);
-  g.B = cp(Bm);
+  g.B = bf16 ? CheckedPtr<const float>() : cp(Bm);
+  g.Bp = cp(Bp);
+  g.bias = cp(bias);
   g.a_rows = cp(rows);
   g.C = CheckedPtr<float>(&C);
   EmuExec ex;
@@ -473,6 +490,7 @@ void set_layer(Layer& L, const Dims& d, int D, bool reverse, const BufP& x,
 
 // lstmForward({batch, steps, inputSize, hiddenSize, x | tokens+embedding+vocabSize, weights, backwardWeights?,
 //              h0?, c0? (h0Fw, c0Fw, h0Bw, c0Bw when bidirectional), lengths?, reverse?, training?, encode?,
+//              precision? ('fp32' | 'bf16': the bf16 tier, weights rounded as CudaLstm rounds them),
 //              unitsPerBlock?, threadsPerBlock?, persistent?, omitStepBarrier?})
 //   → {y, h, c, gates, cells} (bidirectional: y [B,T,2H], hFw, cFw, hBw, cBw, gatesFw, cellsFw, gatesBw,
 //     cellsBw) or, with encode: true, {h, c} [B, H·dirs] only; plus faults.
@@ -504,6 +522,13 @@ Napi::Value js_forward(const Napi::CallbackInfo& info) {
   auto lengths = in_buf("lengths", lv);
   const bool encode = r.boolean_or("encode", false);
   const bool training = !encode && r.boolean_or("training", true);
+  const bool bf16 = r.choice_or("precision", "fp32", {"fp32", "bf16"}) == "bf16";
+  std::unique_ptr<Buf<uint32_t>> kernel_bf16[2], recurrent_bf16[2];
+  if (bf16)
+    for (int i = 0; i < D; ++i) {
+      kernel_bf16[i] = bf16_words("kernel_bf16", in[i].K->data.data(), d.I, G);
+      recurrent_bf16[i] = bf16_words("recurrent_bf16", in[i].R->data.data(), d.H, G);
+    }
   EmuExec ex = exec_from(r, d.H);
   const bool reverse = D == 1 && r.boolean_or("reverse", false);
   EmuExec* exs[2] = {&ex, &ex};
@@ -519,6 +544,8 @@ Napi::Value js_forward(const Napi::CallbackInfo& info) {
   BufP xproj[2], hbuf[2], cbuf[2], gates[2], cells[2], hout[2], cout[2];
   for (int i = 0; i < D; ++i) {
     L.bias[i] = cp(in[i].bias);
+    L.kernel_bf16[i] = cp(kernel_bf16[i]);
+    L.recurrent_bf16[i] = cp(recurrent_bf16[i]);
     xproj[i] = out_buf("xproj", BT * G);
     hbuf[i] = scratch_buf("hbuf", 2 * d.B * d.H);
     cbuf[i] = scratch_buf("cbuf", d.B * d.H);

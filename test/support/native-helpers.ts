@@ -4,7 +4,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadNative, packageRoot } from '../../lib/backend/native';
+import { expect } from 'chai';
+import { loadNative, nativeStatus, packageRoot } from '../../lib/backend/native';
 import { DeepSentryError } from '../../lib/errors';
 import type { LstmWeights, NativeBinding } from '../../lib/backend/binding';
 import { mulberry32, type RefLstmInput } from '../../lib/backend/reference';
@@ -146,6 +147,31 @@ export function sampleIndices(rng: Rng, n: number, count: number): number[] {
   const s = new Set<number>();
   while (s.size < count) s.add(Math.floor(rng() * n));
   return [...s];
+}
+
+/**
+ * Whether the loaded addon is the hostsim build (native/cuda/hostsim/README.md): its CUDA kernel bodies are then
+ * compiled by the host compiler with the CPU kernels' flags, so the device suites can expect the CPU's results
+ * where the arithmetic is the same (the bf16 tier); on a GPU nvcc compiles them.
+ */
+export function cudaKernelsHostCompiled(): boolean {
+  return path.basename(nativeStatus().path ?? '') === 'deepsentry_hostsim.node';
+}
+
+/**
+ * The bf16 tier's contract on LSTM outputs (they lie in (−1, 1)): every output of `bf` within 1e-2 of
+ * max(|fp|, 1) of the fp32 result `fp`, and not all equal to it (the tier really ran). Returns the worst error.
+ */
+export function expectBf16Contract(what: string, bf: Float32Array, fp: Float32Array): number {
+  expect(bf.length).to.equal(fp.length);
+  let worst = 0;
+  for (let i = 0; i < fp.length; i++) {
+    const rel = Math.abs(bf[i] - fp[i]) / Math.max(Math.abs(fp[i]), 1);
+    if (!(rel <= worst)) worst = Number.isNaN(rel) ? Infinity : rel;
+  }
+  expect(worst, `${what}: worst |bf16 − fp32| / max(|fp32|, 1)`).to.be.at.most(1e-2);
+  expect(bf, `${what}: bf16 gave exactly the fp32 result (did the tier run?)`).to.not.deep.equal(fp);
+  return worst;
 }
 
 /** Exact (bitwise) equality of two float32 results, with the first difference in the message. */

@@ -108,8 +108,8 @@ describe('library messages name API options; the CLI names its flags', () => {
     const caps = { simd: 'avx2', threads: 2, cudaCompiled: false, cudaDeviceCount: 0, cudaError: 'not compiled', bf16Instructions: 'emulated' } as unknown as NativeCapabilities;
     const probe: MachineProbe = { capabilities: caps, nativeError: null };
     const cpu = await errorOf(() => decideBackend('cpu', probe, 'bf16'));
-    expect(cpu).to.equal("precision: 'bf16': backend: 'cpu' computes in float64/float32 TypeScript; the bf16 tier runs on the native CPU kernels (backend: 'native' or 'auto'), or use precision: 'fp32'");
-    expect(flagWording(cpu)).to.equal('--precision bf16: --backend cpu computes in float64/float32 TypeScript; the bf16 tier runs on the native CPU kernels (--backend native or auto), or use --precision fp32');
+    expect(cpu).to.equal("precision: 'bf16': backend: 'cpu' computes in float64/float32 TypeScript; the bf16 tier runs on the native CPU and CUDA kernels (backend: 'native' or 'auto'; backend: 'cuda' with a device), or use precision: 'fp32'");
+    expect(flagWording(cpu)).to.equal('--precision bf16: --backend cpu computes in float64/float32 TypeScript; the bf16 tier runs on the native CPU and CUDA kernels (--backend native or auto; --backend cuda with a device), or use --precision fp32');
     expect(flagWording(await errorOf(() => decideBackend('cuda', probe)))).to.equal('--backend cuda: CUDA not compiled into the addon (not compiled); use --backend native or auto');
     expect(flagWording(await errorOf(() => decideBackend('native', { capabilities: null, nativeError: 'not built' })))).to.equal(
       '--backend native: the native addon cannot be loaded (not built); build it with `npm run build:native` or use --backend cpu',

@@ -29,7 +29,7 @@ import type {
 import { fusedBiLstm, fusedLstm } from '../../lib/backend/ops';
 import { decideBackend, useBackend, type MachineProbe } from '../../lib/backend/select';
 import { DeepSentryError } from '../../lib/errors';
-import { maxRelErr, nativeOrSkip, randF32, rngFor } from '../support/native-helpers';
+import { cudaKernelsHostCompiled, maxRelErr, nativeOrSkip, randF32, rngFor } from '../support/native-helpers';
 import { cudaAdapter } from '../../bench/cuda';
 import { NativeW1, NativeW2 } from '../../bench/native';
 import { initW1Params, initW2Params, makeW1Batch, makeW2Batch } from '../../bench/workloads';
@@ -151,8 +151,14 @@ describe('CUDA selection', function () {
 class CountingFakeLstm {
   uploads: Float32Array[][] = [];
   disposed = false;
+  /** the precision it was created at, then every setPrecision */
+  precisions: string[];
   constructor(readonly opts: CudaLstmOptions) {
     this.uploads.push([opts.kernel, opts.recurrentKernel, opts.bias]);
+    this.precisions = [opts.precision ?? 'fp32'];
+  }
+  setPrecision(p: string): void {
+    this.precisions.push(p);
   }
   setWeights(w: LstmWeights): void {
     this.uploads.push([w.kernel, w.recurrentKernel, w.bias]);
@@ -203,6 +209,21 @@ describe('CUDA weight cache', function () {
     expect(b.generation, 'an upload makes older workspaces invalid').to.not.equal(a.generation);
     expect(cache.stats).to.include({ uploads: 1, creations: 1 });
     expect(made[0].uploads[1][0]).to.equal(store.get(w2.kernel.dataId));
+  });
+
+  it('precision: a layer is created at the requested tier; a cached layer at another tier is switched (no upload, same generation)', function () {
+    const { cache, made, layer } = setup();
+    const w = layer(3, 2);
+    const a = cache.acquire(3, 2, w, undefined, 'bf16');
+    expect(made[0].precisions).to.deep.equal(['bf16']);
+    expect(cache.acquire(3, 2, w, undefined, 'bf16').lstm).to.equal(a.lstm);
+    expect(made[0].precisions, 'same tier: nothing to switch').to.deep.equal(['bf16']);
+    const b = cache.acquire(3, 2, w);
+    expect(b.lstm).to.equal(a.lstm);
+    expect(b.generation, 'a workspace of the bf16 forward stays valid for the float32 backward').to.equal(a.generation);
+    expect(made[0].precisions).to.deep.equal(['bf16', 'fp32']);
+    expect(cache.stats).to.deep.equal({ hits: 2, uploads: 0, creations: 1, evictions: 0 });
+    expect(made[0].uploads).to.have.length(1);
   });
 
   it('storage replaced under the same dataId is uploaded again', function () {
@@ -463,15 +484,18 @@ describe('CUDA backend kernels (stand-in device layer)', function () {
 
 // ---- 4. on a device --------------------------------------------------------------------------------------
 
+/** A device to run on, or a skip naming the CUDA error (a failure when DEEPSENTRY_EXPECT_GPU=1). */
+function deviceOrSkip(ctx: Mocha.Context): void {
+  const c = nativeOrSkip(ctx).capabilities();
+  if (c.cudaDeviceCount > 0) return;
+  const reason = `no CUDA device: ${c.cudaError ?? 'CUDA not compiled in'}`;
+  if (process.env.DEEPSENTRY_EXPECT_GPU === '1') throw new Error(`DEEPSENTRY_EXPECT_GPU=1 but ${reason}`);
+  skipBecause(ctx, reason);
+}
+
 describe('CUDA backend on a device', function () {
   it('useBackend("cuda"): forward and gradients through CudaLstm agree with the native backend (relative error < 1e-4)', function () {
-    const nb = nativeOrSkip(this);
-    const c = nb.capabilities();
-    if (c.cudaDeviceCount === 0) {
-      const reason = `no CUDA device: ${c.cudaError ?? 'CUDA not compiled in'}`;
-      if (process.env.DEEPSENTRY_EXPECT_GPU === '1') throw new Error(`DEEPSENTRY_EXPECT_GPU=1 but ${reason}`);
-      skipBecause(this, reason);
-    }
+    deviceOrSkip(this);
     const m = model();
     try {
       useBackend('native');
@@ -486,6 +510,35 @@ describe('CUDA backend on a device', function () {
       const got = m.run();
       useBackend('native');
       expectSame('cuda vs native after assign', got, m.run(), 1e-4);
+    } finally {
+      m.vars.forEach((v) => v.dispose());
+      useBackend('cpu');
+    }
+  });
+
+  it('useBackend("cuda", {precision: "bf16"}): the device layers run the bf16 tier; forward and gradients agree with the native backend at bf16', function () {
+    deviceOrSkip(this);
+    const m = model();
+    try {
+      useBackend('native');
+      const fp32 = m.run();
+      useBackend('native', { precision: 'bf16' });
+      const want = m.run();
+      const s = useBackend('cuda', { precision: 'bf16' });
+      expect(s.precision).to.equal('bf16');
+      const be = tf.backend() as CudaBackend;
+      expect(be.precision).to.equal('bf16');
+      const d0 = be.calls.device;
+      // the forward is the CPU tier's bit for bit with host-compiled kernels (hostsim), and the float32 backward
+      // differs by the fp32 tier's 1e-4; on a GPU 1e-3 (test/unit/cuda.test.ts BF16_DEV_TOL says why)
+      const got = m.run();
+      expectSame('cuda bf16 vs native bf16', got, want, cudaKernelsHostCompiled() ? 1e-4 : 1e-3);
+      expect(be.calls.device - d0).to.equal(4);
+      expect(Math.abs(got.value - fp32.value), 'the bf16 tier ran on the device: the loss is not the fp32 one').to.be.above(0);
+      // the same backend back at fp32: its cached layers switch back
+      useBackend('cuda');
+      expect(be.precision).to.equal('fp32');
+      expectSame('cuda fp32 after bf16 vs native fp32', m.run(), fp32, 1e-4);
     } finally {
       m.vars.forEach((v) => v.dispose());
       useBackend('cpu');

@@ -109,6 +109,8 @@ describe('backend status line', () => {
     expect(d.reason).to.match(/cudaErrorInsufficientDriver/);
     expect(backendSummary({ backend: 'native', requested: 'auto', capabilities: caps({ simd: 'avx2', threads: 1 }) })).to.equal('CPU kernels, AVX2, 1 thread');
     expect(backendSummary({ backend: 'cuda', requested: 'auto', capabilities: caps({ cudaDeviceCount: 1, cudaError: null }) })).to.equal('CUDA for the LSTM kernels (1 device), CPU kernels, AVX-512, 2 threads for the rest');
+    expect(backendSummary({ backend: 'cuda', requested: 'auto', capabilities: caps({ cudaDeviceCount: 1, cudaError: null }), precision: 'bf16' }))
+      .to.equal('CUDA for the LSTM kernels (1 device, bf16 products), CPU kernels, AVX-512, 2 threads, bf16 products (emulated: no AVX512-BF16 here, slower than fp32) for the rest');
     expect(backendSummary({ backend: 'cpu', requested: 'auto', capabilities: null })).to.match(/^pure TypeScript kernels: the native addon did not load \(deepsentry info says why\)$/);
   });
 });

@@ -22,13 +22,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { expect } from 'chai';
 import type {
-  BiLstmForwardResult, BiLstmGradients, CudaBinding as CudaEntryPoints, CudaLstm, CudaLstmMode, NativeBinding,
+  BiLstmForwardResult, BiLstmGradients, CudaBinding as CudaEntryPoints, CudaLstm, CudaLstmMode, NativeBinding, Precision,
 } from '../../lib/backend/binding';
 import { DeepSentryError } from '../../lib/errors';
 import { lstmBackwardRef, lstmForwardRef, lstmProbeLoss } from '../../lib/backend/reference';
 import {
-  type Dims, type LstmProblem, lstmProblem, maxRelErr, nativeOrSkip, randF32, randInt, randWeights, refInput,
-  rngFor, sampleIndices, verifyAddonOrSkip,
+  type Dims, type LstmProblem, cudaKernelsHostCompiled, expectBf16Contract, firstDifference, lstmProblem, maxRelErr, nativeOrSkip, randF32, randInt,
+  randWeights, refInput, rngFor, sampleIndices, verifyAddonOrSkip,
 } from '../support/native-helpers';
 import { skipBecause } from '../support/skip';
 
@@ -47,7 +47,9 @@ interface CudaEmulator {
   sgemm(args: {
     m: number; n: number; k: number; a: Float32Array; b: Float32Array; c?: Float32Array;
     transA?: boolean; transB?: boolean; accumulate?: boolean; lda?: number; ldb?: number; ldc?: number;
-    aRows?: Int32Array; aRowCount?: number;
+    aRows?: Int32Array; aRowCount?: number; bias?: Float32Array;
+    /** the bf16 tier's form: b rounded into pair words, op(a) rounded as loaded, pairs accumulated in float32 */
+    bf16?: boolean;
   }): { c: Float32Array; faults: string[] };
   lstmForward(args: Record<string, unknown> & EmuLaunch): {
     y: Float32Array; h: Float32Array; c: Float32Array; gates: Float32Array; cells: Float32Array; faults: string[];
@@ -89,6 +91,27 @@ function nvccPresent(): boolean {
 function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number): void {
   const e = maxRelErr(got, want);
   expect(e, `${what}: max relative error ${e.toExponential(2)} > ${tol}`).to.be.at.most(tol);
+}
+
+/** Bit-for-bit equality (+0 and −0 differ), naming the first difference. */
+function expectIdentical(what: string, got: Float32Array, want: Float32Array): void {
+  expect(firstDifference(got, want), what).to.equal(null);
+}
+
+/** The bf16 tier's contract against fp32 (expectBf16Contract), or equality when every sequence is empty (nothing computed). */
+function expectBf16VsFp32(what: string, p: LstmProblem, bf: Float32Array, fp: Float32Array): void {
+  if (!p.lengths || p.lengths.some((l) => l > 0)) expectBf16Contract(what, bf, fp);
+  else expectIdentical(`${what} (nothing computed)`, bf, fp);
+}
+
+/** `f` with the addon's products at `precision` (process-wide), then fp32 again. */
+function atPrecision<T>(nb: NativeBinding, precision: Precision, f: () => T): T {
+  nb.setPrecision(precision);
+  try {
+    return f();
+  } finally {
+    nb.setPrecision('fp32');
+  }
 }
 
 // ---- 1. build -------------------------------------------------------------------------------------------
@@ -134,6 +157,8 @@ describe('CUDA build', function () {
       .to.throw(DeepSentryError, /inputSize/).with.property('code', 'DS_OUT_OF_RANGE');
     expect(() => new b.CudaLstm({ inputSize: 2, hiddenSize: 3, ...w, mode: 'fast' as CudaLstmMode }))
       .to.throw(DeepSentryError, /mode/);
+    expect(() => new b.CudaLstm({ inputSize: 2, hiddenSize: 3, ...w, precision: 'fp16' as Precision }))
+      .to.throw(DeepSentryError, /expected precision to be 'fp32' or 'bf16'/).with.property('code', 'DS_INVALID_ARGUMENT');
     const caps = b.capabilities();
     if (caps.cudaDeviceCount > 0) return;
     let err: unknown;
@@ -407,6 +432,114 @@ describe('CUDA kernels on the host emulator', function () {
   });
 });
 
+// ---- 2b. the bf16 tier on the emulator ------------------------------------------------------------------
+
+// The bf16 forms of the kernel bodies (lstm_kernels.cuh: GemmArgs::Bp, FwdArgs::Rp) run the CPU bf16 tier's own
+// per-element code (native/src/bf16_math.h: the rounding and the pair step) over the pairs of K in the CPU tier's
+// order, from the bias: their outputs must be the CPU bf16 tier's (test/unit/native-bf16.test.ts) bit for bit,
+// and within the tier's contract (1e-2) of fp32. Bit for bit holds here because the host compiler builds both
+// sides; on a GPU nvcc compiles the float32 gate math (FMA contraction), so the device suite allows a margin.
+
+const BF16_SHAPES: Dims[] = [...EMU_SHAPES, { batch: 1, steps: 6, inputSize: 33, hiddenSize: 17 }];
+
+describe('CUDA bf16 kernels on the host emulator', function () {
+  it('tiled sgemm in bf16 is the addon\'s bf16 matMul bit for bit (odd sizes, transposed A, row gather), not the fp32 one', function () {
+    const emu = emulator(this);
+    const nb = nativeOrSkip(this);
+    const rng = rngFor(41);
+    let differs = false;
+    for (const s of [{ m: 1, n: 1, k: 1 }, { m: 65, n: 63, k: 17 }, { m: 3, n: 130, k: 33 }, { m: 129, n: 5, k: 2 }, { m: 7, n: 9, k: 40 }]) {
+      for (const mode of ['plain', 'transA', 'gather'] as const) {
+        const transA = mode === 'transA';
+        const aRowCount = mode === 'gather' ? 11 : transA ? s.k : s.m;
+        const a = randF32(rng, aRowCount * (transA ? s.m : s.k));
+        const b = randF32(rng, s.k * s.n);
+        const aRows = mode === 'gather' ? Int32Array.from({ length: s.m }, () => randInt(rng, 0, aRowCount - 1)) : undefined;
+        const got = emu.sgemm({ ...s, a, b, transA, aRows, aRowCount, bf16: true });
+        const what = `m=${s.m} n=${s.n} k=${s.k} ${mode}`;
+        expect(got.faults, what).to.deep.equal([]);
+        // the addon's matMul on op(A) as the gather reads it
+        const rowsA = aRows ? new Float32Array(s.m * s.k) : a;
+        if (aRows) aRows.forEach((r, i) => rowsA.set(a.subarray(r * s.k, (r + 1) * s.k), i * s.k));
+        const mm = { a: rowsA, b, m: s.m, k: s.k, n: s.n, transposeA: transA };
+        expectIdentical(what, got.c, atPrecision(nb, 'bf16', () => nb.matMul(mm)));
+        if (firstDifference(got.c, nb.matMul(mm)) !== null) differs = true;
+      }
+    }
+    expect(differs, 'the bf16 products differ from fp32 somewhere').to.equal(true);
+  });
+
+  for (const d of BF16_SHAPES) {
+    for (const [li, launch] of LAUNCHES.entries()) {
+      const v = { reverse: li % 2 === 1, lengths: li >= 2, state: li !== 1 };
+      const name = `bf16 forward B=${d.batch} T=${d.steps} I=${d.inputSize} H=${d.hiddenSize} ` +
+        `U=${launch.unitsPerBlock} threads=${launch.threadsPerBlock} ${launch.persistent ? 'persistent' : 'per-step'}` +
+        `${v.reverse ? ' reverse' : ''}${v.lengths ? ' lengths' : ''}${v.state ? ' h0/c0' : ''}: the CPU bf16 tier bit for bit, fp32 within 1e-2`;
+      it(name, function () {
+        const emu = emulator(this);
+        const nb = nativeOrSkip(this);
+        const p = lstmProblem(rngFor(900 + d.hiddenSize * 7 + li), d, v);
+        const f = emu.lstmForward({ ...emuArgs(p, launch), precision: 'bf16' });
+        expect(f.faults, 'faults').to.deep.equal([]);
+        const cpu = atPrecision(nb, 'bf16', () => nb.lstmForward({ ...p, training: true }));
+        const G = d.batch * d.steps * 4 * d.hiddenSize;
+        expectIdentical('y', f.y, cpu.y);
+        expectIdentical('h', f.h, cpu.h);
+        expectIdentical('c', f.c, cpu.c);
+        expectIdentical('gates', f.gates, cpu.workspace!.subarray(0, G));
+        expectIdentical('cells', f.cells, cpu.workspace!.subarray(G, G + d.batch * d.steps * d.hiddenSize));
+        const fp = nb.lstmForward(p);
+        for (const k of ['y', 'h', 'c'] as const) expectBf16VsFp32(k, p, f[k], fp[k]);
+      });
+    }
+  }
+
+  it('bf16 bidirectional layer and encodings (x; tokens + embedding, one and two directions): the CPU bf16 tier bit for bit', function () {
+    const emu = emulator(this);
+    const nb = nativeOrSkip(this);
+    const rng = rngFor(43);
+    const d = { batch: 4, steps: 5, inputSize: 6, hiddenSize: 7 };
+    const { batch: B, hiddenSize: H } = d;
+    const p = lstmProblem(rng, d, { lengths: true, state: true });
+    const bw = randWeights(rng, d.inputSize, H);
+    const h0Bw = randF32(rng, B * H, 0.5);
+    const c0Bw = randF32(rng, B * H, 0.5);
+    const launch: EmuLaunch = { unitsPerBlock: 3, threadsPerBlock: 5, persistent: true };
+    const f = emu.lstmForward({ ...p, h0Fw: p.h0, c0Fw: p.c0, h0Bw, c0Bw, backwardWeights: bw, precision: 'bf16', ...launch }) as unknown as
+      Record<string, Float32Array> & { faults: string[] };
+    expect(f.faults).to.deep.equal([]);
+    const cpu = atPrecision(nb, 'bf16', () => nb.bilstmForward({
+      ...d, x: p.x, lengths: p.lengths, forward: p.weights, backward: bw, h0Fw: p.h0, c0Fw: p.c0, h0Bw, c0Bw, training: true,
+    }));
+    for (const k of ['y', 'hFw', 'cFw', 'hBw', 'cBw'] as const) expectIdentical(k, f[k], cpu[k]);
+
+    const T = 6, I = 5, vocab = 13;
+    const Bt = 5, Ht = 9;
+    const tokens = Int32Array.from({ length: Bt * T }, () => randInt(rng, 0, vocab - 1));
+    const embedding = randF32(rng, vocab * I);
+    const lengths = Int32Array.from([6, 0, 3, 1, 6]);
+    const wf = randWeights(rng, I, Ht);
+    const wb = randWeights(rng, I, Ht);
+    const dims = { batch: Bt, steps: T, inputSize: I, hiddenSize: Ht, tokens, embedding, vocabSize: vocab, lengths, weights: wf };
+    for (const form of [{ reverse: false }, { reverse: true }, { backwardWeights: wb }]) {
+      const what = JSON.stringify(Object.keys(form)) + JSON.stringify((form as { reverse?: boolean }).reverse ?? null);
+      const e = emu.lstmForward({ ...dims, ...form, encode: true, precision: 'bf16', unitsPerBlock: 4, threadsPerBlock: 7, persistent: !('reverse' in form && form.reverse) });
+      expect(e.faults, what).to.deep.equal([]);
+      const want = atPrecision(nb, 'bf16', () => nb.lstmEncode({ ...dims, ...form }));
+      expectIdentical(`encode h ${what}`, e.h, want.h);
+      expectIdentical(`encode c ${what}`, e.c, want.c);
+      expectBf16Contract(`encode h ${what} vs fp32`, e.h, nb.lstmEncode({ ...dims, ...form }).h);
+    }
+  });
+
+  it('precision is checked: anything but fp32 or bf16 is DS_INVALID_ARGUMENT', function () {
+    const emu = emulator(this);
+    const p = lstmProblem(rngFor(44), { batch: 1, steps: 1, inputSize: 1, hiddenSize: 1 });
+    expect(() => emu.lstmForward({ ...p, precision: 'fp16' })).to.throw(DeepSentryError, /precision to be 'fp32' or 'bf16'/)
+      .with.property('code', 'DS_INVALID_ARGUMENT');
+  });
+});
+
 // ---- 3. device -------------------------------------------------------------------------------------------
 
 /** A device to run on, or a skip naming the CUDA error (a failure when DEEPSENTRY_EXPECT_GPU=1). */
@@ -488,15 +621,19 @@ describe('CUDA device', function () {
     }
   });
 
-  it('batched encoding from tokens + embedding vs the CPU kernels; weights stay resident; pool reuses buffers', function () {
-    const b = deviceOrSkip(this);
-    const rng = rngFor(71);
+  /** A batch of token sequences with random lengths and two directions' weights, for the encode tests. */
+  function tokenProblem(seed: number) {
+    const rng = rngFor(seed);
     const B = 40, T = 11, I = 16, H = 24, vocab = 50;
     const tokens = Int32Array.from({ length: B * T }, () => randInt(rng, 0, vocab - 1));
     const embedding = randF32(rng, vocab * I);
     const lengths = Int32Array.from({ length: B }, () => randInt(rng, 0, T));
-    const fw = randWeights(rng, I, H);
-    const bw = randWeights(rng, I, H);
+    return { B, T, I, H, vocab, tokens, embedding, lengths, fw: randWeights(rng, I, H), bw: randWeights(rng, I, H) };
+  }
+
+  it('batched encoding from tokens + embedding vs the CPU kernels; weights stay resident; pool reuses buffers', function () {
+    const b = deviceOrSkip(this);
+    const { B, T, I, H, vocab, tokens, embedding, lengths, fw, bw } = tokenProblem(71);
     const l = new b.CudaLstm({ inputSize: I, hiddenSize: H, ...fw, backward: bw });
     try {
       const args = { batch: B, steps: T, tokens, embedding, vocabSize: vocab, lengths };
@@ -517,6 +654,83 @@ describe('CUDA device', function () {
       l.dispose();
     }
     expect(() => l.encode({ batch: 1, steps: 1, x: new Float32Array(I) })).to.throw(DeepSentryError, /disposed/);
+  });
+
+  // The bf16 tier on the device against the CPU bf16 tier. The kernel bodies give the CPU tier's outputs bit for
+  // bit when one compiler builds both (the emulator suite; here the hostsim build, where that is required). On a
+  // GPU nvcc contracts the float32 gate math into FMAs, which moves h by float32 ulps (the fp32 tier's DEV_TOL),
+  // and an h whose bf16 rounding flips then moves the next step's pre-activations by 2^-8 of one product term:
+  // BF16_DEV_TOL (1e-3 of the largest output) leaves room for a few such flips, below the tier's 1e-2 contract
+  // against fp32, which is checked too. (Not rounding h at all stays within 3.8e-4–6.4e-4 of the CPU tier on these
+  // shapes: only the bit-for-bit check catches that.)
+  const BF16_DEV_TOL = 1e-3;
+  const expectBf16Device = (what: string, got: Float32Array, want: Float32Array) =>
+    cudaKernelsHostCompiled() ? expectIdentical(`${what} (bit for bit: host-compiled kernels)`, got, want) : expectClose(what, got, want, BF16_DEV_TOL);
+  for (const d of [DEV_SHAPES[0], DEV_SHAPES[1], DEV_SHAPES[3]]) {
+    for (const mode of ['persistent', 'perStep'] as const) {
+      it(`bf16 forward vs the CPU bf16 tier (and fp32 within 1e-2), backward float32 B=${d.batch} T=${d.steps} I=${d.inputSize} H=${d.hiddenSize} ${mode}`, function () {
+        const b = deviceOrSkip(this);
+        const rng = rngFor(700 + d.hiddenSize);
+        for (const v of [{ reverse: false, lengths: false, state: false }, { reverse: true, lengths: true, state: true }]) {
+          const p = lstmProblem(rng, d, v);
+          const l = new b.CudaLstm({ inputSize: d.inputSize, hiddenSize: d.hiddenSize, ...p.weights, mode, precision: 'bf16' });
+          try {
+            expect(l.precision).to.equal('bf16');
+            const args = { batch: d.batch, steps: d.steps, x: p.x, h0: p.h0, c0: p.c0, lengths: p.lengths, reverse: p.reverse };
+            const f = l.forward({ ...args, training: true });
+            const cpu = atPrecision(b, 'bf16', () => b.lstmForward({ ...p, training: true }));
+            const fp = b.lstmForward(p);
+            for (const k of ['y', 'h', 'c'] as const) {
+              expectBf16Device(`${k} vs cpu bf16`, f[k], cpu[k]);
+              expectBf16VsFp32(`${k} vs cpu fp32`, p, f[k], fp[k]);
+            }
+            // the backward is float32 on both sides, from each side's bf16 forward
+            const dy = randF32(rng, d.batch * d.steps * d.hiddenSize);
+            const g = l.backward({ ...args, y: f.y, workspace: f.workspace!, dy });
+            const gc = b.lstmBackward({ ...p, y: cpu.y, workspace: cpu.workspace!, dy });
+            for (const k of ['dx', 'dKernel', 'dRecurrentKernel', 'dBias'] as const) expectClose(`${k} vs cpu`, g[k], gc[k], BF16_DEV_TOL);
+          } finally {
+            l.dispose();
+          }
+        }
+      });
+    }
+  }
+
+  it('bf16 encoding from tokens (one and two directions) vs the CPU bf16 tier; setPrecision switches a layer both ways', function () {
+    const b = deviceOrSkip(this);
+    const { B, T, I, H, vocab, tokens, embedding, lengths, fw, bw } = tokenProblem(73);
+    const args = { batch: B, steps: T, tokens, embedding, vocabSize: vocab, lengths };
+    const cpuArgs = { ...args, inputSize: I, hiddenSize: H, weights: fw };
+    for (const backward of [undefined, bw]) {
+      const l = new b.CudaLstm({ inputSize: I, hiddenSize: H, ...fw, ...(backward ? { backward } : {}), precision: 'bf16' });
+      const fp32 = new b.CudaLstm({ inputSize: I, hiddenSize: H, ...fw, ...(backward ? { backward } : {}) });
+      try {
+        const what = backward ? 'two directions' : 'one direction';
+        const e = l.encode(args);
+        const cpuBf = atPrecision(b, 'bf16', () => b.lstmEncode({ ...cpuArgs, ...(backward ? { backwardWeights: backward } : {}) }));
+        const cpuFp = b.lstmEncode({ ...cpuArgs, ...(backward ? { backwardWeights: backward } : {}) });
+        expectBf16Device(`${what}: h vs cpu bf16`, e.h, cpuBf.h);
+        expectBf16Device(`${what}: c vs cpu bf16`, e.c, cpuBf.c);
+        expectBf16Contract(`${what}: h vs cpu fp32`, e.h, cpuFp.h);
+        // an fp32 layer switched to bf16 computes what the bf16 layer does (same device code), and back
+        const fpFirst = fp32.encode(args);
+        fp32.setPrecision('bf16');
+        expect(fp32.precision).to.equal('bf16');
+        expectIdentical(`${what}: switched to bf16`, fp32.encode(args).h, e.h);
+        fp32.setPrecision('fp32');
+        expectIdentical(`${what}: switched back to fp32`, fp32.encode(args).h, fpFirst.h);
+        // setWeights at bf16 rounds the new weights too
+        l.setWeights({ ...bw, ...(backward ? { backward: fw } : {}) });
+        const swapped = atPrecision(b, 'bf16', () => b.lstmEncode({ ...cpuArgs, weights: bw, ...(backward ? { backwardWeights: fw } : {}) }));
+        expectBf16Device(`${what}: h after setWeights vs cpu bf16`, l.encode(args).h, swapped.h);
+        expect(() => l.setPrecision('fp16' as Precision)).to.throw(DeepSentryError, /'fp32' or 'bf16'/).with.property('code', 'DS_INVALID_ARGUMENT');
+        expect(l.precision, 'a refused setPrecision changes nothing').to.equal('bf16');
+      } finally {
+        l.dispose();
+        fp32.dispose();
+      }
+    }
   });
 
   it('gradients agree with finite differences of the device forward pass', function () {

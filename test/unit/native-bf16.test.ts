@@ -10,7 +10,7 @@ import type { BiLstmForwardArgs, NativeBinding, Precision, SimdLevel } from '../
 import { decideBackend, useBackend } from '../../lib/backend/select';
 import { DeepSentryError } from '../../lib/errors';
 import { L1_REFERENCE, W1_REFERENCE, W2_REFERENCE, initW1Params, initW2Params, makeW1Batch, makeW2Batch } from '../../bench/workloads';
-import { nativeOrSkip, randF32, randInt, rngFor } from '../support/native-helpers';
+import { expectBf16Contract as expectContract, nativeOrSkip, randF32, randInt, rngFor } from '../support/native-helpers';
 import { skipBecause } from '../support/skip';
 
 const u32 = new Uint32Array(1);
@@ -144,19 +144,6 @@ describe('native bf16 precision tier', function () {
     }
     expect(differs).to.equal(true);
   });
-
-  /** Every output of `bf` against `fp`: LSTM outputs lie in (−1, 1), so the bound is 1e-2 of max(|fp|, 1). */
-  function expectContract(what: string, bf: Float32Array, fp: Float32Array): number {
-    expect(bf.length).to.equal(fp.length);
-    let worst = 0;
-    for (let i = 0; i < fp.length; i++) {
-      const rel = Math.abs(bf[i] - fp[i]) / Math.max(Math.abs(fp[i]), 1);
-      if (!(rel <= worst)) worst = Number.isNaN(rel) ? Infinity : rel;
-    }
-    expect(worst, `${what}: worst |bf16 − fp32| / max(|fp32|, 1)`).to.be.at.most(1e-2);
-    expect(bf, `${what}: bf16 gave exactly the fp32 result (did the tier run?)`).to.not.deep.equal(fp);
-    return worst;
-  }
 
   it('W1 and L1 (BiLSTM forward + Dense, bench/workloads.ts): bf16 within 1e-2 of fp32 per output', () => {
     for (const shape of [W1_REFERENCE, L1_REFERENCE]) {
@@ -330,16 +317,18 @@ describe('native bf16 precision tier', function () {
     expect(c.bf16Instructions).to.match(c.bf16Kernels === 'avx512bf16' ? /vdpbf16ps/ : /plain C\+\+/);
   });
 
-  it('backend selection: bf16 runs on the native CPU kernels; cpu and cuda with bf16 are refused, auto keeps CUDA out', () => {
+  it('backend selection: bf16 runs on the native CPU kernels and on CUDA (same rule as fp32); cpu with bf16 is refused', () => {
     const caps = nb.capabilities();
     const probe = { capabilities: { ...caps, cudaCompiled: true, cudaDeviceCount: 1, cudaError: null }, nativeError: null, deviceCheck: () => null };
     expect(decideBackend('auto', probe).backend).to.equal('cuda');
-    const auto = decideBackend('auto', probe, 'bf16');
-    expect(auto.backend).to.equal('native');
-    expect(auto.reason).to.match(/CUDA not used: its kernels are float32 only/);
-    for (const choice of ['cuda', 'cpu'] as const) {
-      expect(() => decideBackend(choice, probe, 'bf16')).to.throw(DeepSentryError, /precision: 'bf16'/).with.property('code', 'DS_UNSUPPORTED');
+    expect(decideBackend('auto', probe).reason).to.not.contain('bf16');
+    for (const choice of ['auto', 'cuda'] as const) {
+      const d = decideBackend(choice, probe, 'bf16');
+      expect(d.backend, choice).to.equal('cuda');
+      expect(d.reason, choice).to.contain('bf16 products: bf16 weights, float32 accumulation');
     }
+    expect(decideBackend('native', probe, 'bf16').backend).to.equal('native');
+    expect(() => decideBackend('cpu', probe, 'bf16')).to.throw(DeepSentryError, /precision: 'bf16'/).with.property('code', 'DS_UNSUPPORTED');
     expect(() => decideBackend('auto', { capabilities: null, nativeError: 'not built' }, 'bf16')).to.throw(/native addon cannot be loaded \(not built\)/);
     expect(() => useBackend('native', { precision: 'half' as Precision })).to.throw(DeepSentryError, /precision/).with.property('code', 'DS_INVALID_ARGUMENT');
     try {

@@ -72,7 +72,7 @@ export function cudaKernelConfigs(backendName: string): KernelConfig[] {
     return be.run(
       be.useDevice(a.batch, a.hiddenSize) && a.steps > 0,
       () => {
-        const acq = be.cache.acquire(a.inputSize, a.hiddenSize, weightsOf(args.inputs, ''));
+        const acq = be.cache.acquire(a.inputSize, a.hiddenSize, weightsOf(args.inputs, ''), undefined, be.precision);
         const r = acq.lstm.forward({ ...callArgs(a), training: !!at.training });
         const outs = lstmOutputs(be, a, r.y, r.h, r.c);
         if (r.workspace) cudaWorkspaces.set(outs[0].dataId, { lstm: acq.lstm, generation: acq.generation, workspace: r.workspace });
@@ -89,7 +89,7 @@ export function cudaKernelConfigs(backendName: string): KernelConfig[] {
     return be.run(
       gradOnDevice(be, g.y, a.batch, a.hiddenSize) && a.steps > 0,
       () => {
-        const acq = be.cache.acquire(a.inputSize, a.hiddenSize, weightsOf(args.inputs, ''));
+        const acq = be.cache.acquire(a.inputSize, a.hiddenSize, weightsOf(args.inputs, ''), undefined, be.precision);
         let y = f32(be, g.y, FusedLstmGrad, 'y');
         let workspace = savedWorkspace(g.y, acq);
         if (!workspace) {
@@ -110,7 +110,7 @@ export function cudaKernelConfigs(backendName: string): KernelConfig[] {
     return be.run(
       be.useDevice(fw.batch, fw.hiddenSize) && fw.steps > 0,
       () => {
-        const acq = be.cache.acquire(fw.inputSize, fw.hiddenSize, weightsOf(args.inputs, 'Fw'), weightsOf(args.inputs, 'Bw'));
+        const acq = be.cache.acquire(fw.inputSize, fw.hiddenSize, weightsOf(args.inputs, 'Fw'), weightsOf(args.inputs, 'Bw'), be.precision);
         const r = acq.lstm.forward({ ...biCallArgs(fw, bw), training }) as unknown as BiLstmForwardResult;
         const outs = biOutputs(be, fw, r.y, [r.hFw, r.cFw, r.hBw, r.cBw]);
         if (r.workspace) cudaWorkspaces.set(outs[0].dataId, { lstm: acq.lstm, generation: acq.generation, workspace: r.workspace });
@@ -127,7 +127,7 @@ export function cudaKernelConfigs(backendName: string): KernelConfig[] {
     return be.run(
       gradOnDevice(be, g.y, fw.batch, fw.hiddenSize) && fw.steps > 0,
       () => {
-        const acq = be.cache.acquire(fw.inputSize, fw.hiddenSize, weightsOf(args.inputs, 'Fw'), weightsOf(args.inputs, 'Bw'));
+        const acq = be.cache.acquire(fw.inputSize, fw.hiddenSize, weightsOf(args.inputs, 'Fw'), weightsOf(args.inputs, 'Bw'), be.precision);
         let y = f32(be, g.y, FusedBiLstmGrad, 'y');
         let workspace = savedWorkspace(g.y, acq);
         if (!workspace) {

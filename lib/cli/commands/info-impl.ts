@@ -2,8 +2,8 @@
  * `deepsentry info`: the native addon's status — where it was loaded from, its version, the SIMD level in use
  * and those supported, kernel threads, whether CUDA was compiled in and the device count or the CUDA error,
  * the CUDA runtime/driver versions. When the addon cannot load: why, how to fix it, and what still works.
- * The precision tiers: which one runs (--precision) and what computes bf16 products (AVX512-BF16 or the portable
- * emulation; AMX and CUDA bf16 are not implemented).
+ * The precision tiers: which one runs (--precision), what computes bf16 products on the CPU (AVX512-BF16 or the
+ * portable emulation; AMX is not implemented) and, with CUDA compiled in, the tier the CUDA LSTM kernels run.
  * With --json the same as one object; --threads resizes the kernel pool first (so the report shows it).
  */
 import { loadNative, nativeStatus, describeNativeFailure, type NativeStatus } from '../../backend/native';
@@ -56,12 +56,13 @@ export function formatInfo(r: InfoReport): string {
   out.push(`SIMD:     ${c.simd} (supported: ${c.simdSupported.join(', ')}; DEEPSENTRY_SIMD lowers the default)`);
   out.push(`threads:  ${c.threads} (--threads or DEEPSENTRY_THREADS)`);
   out.push(`precision: ${c.precision} (--precision fp32|bf16)`);
-  out.push(`          bf16 products: ${c.bf16Instructions}${c.bf16Hardware ? '' : ' — this CPU (or SIMD level) has no AVX512-BF16: correct but slower than fp32'}; AMX tiles and CUDA bf16 not implemented`);
+  out.push(`          bf16 products: ${c.bf16Instructions}${c.bf16Hardware ? '' : ' — this CPU (or SIMD level) has no AVX512-BF16: correct but slower than fp32'}; AMX tiles not implemented`);
   if (!c.cudaCompiled) {
     out.push(`CUDA:     not compiled in${c.cudaError ? ` (${c.cudaError})` : ''}`);
   } else {
     out.push(`CUDA:     compiled in; ${c.cudaDeviceCount} device(s)${c.cudaError ? `; not usable: ${c.cudaError}` : ''}`);
     out.push(`          runtime ${cudaVersionText(c.cudaRuntimeVersion)}, driver ${cudaVersionText(c.cudaDriverVersion)}`);
+    out.push(`          LSTM products on CUDA: ${c.precision === 'bf16' ? 'bf16 (bf16 weights on the device, float32 accumulation on the CUDA cores, no tensor cores; backward float32)' : 'fp32'}`);
   }
   for (const n of r.notes) out.push(`note:     ${n}`);
   if (r.errors.length > 0) {

@@ -100,7 +100,7 @@ void check_pointers(const char* kernel, std::initializer_list<PtrArg> args) {
                       " is not device memory (host stand-in check)");
 }
 void check_fwd(const char* kernel, const k::FwdArgs<RawMem>& a) {
-  check_pointers(kernel, {{"xproj", a.xproj}, {"bias", a.bias}, {"R", a.R}, {"lengths", a.lengths}, {"h0", a.h0},
+  check_pointers(kernel, {{"xproj", a.xproj}, {"bias", a.bias}, {"R", a.R}, {"Rp", a.Rp}, {"lengths", a.lengths}, {"h0", a.h0},
                           {"c0", a.c0}, {"hbuf", a.hbuf}, {"cbuf", a.cbuf}, {"y", a.y}, {"gates", a.gates},
                           {"cells", a.cells}, {"h_out", a.h_out}, {"c_out", a.c_out}});
 }
@@ -131,7 +131,7 @@ struct HostLauncher {
     });
   }
   void gemm_kernel(int64_t tm, int64_t tn, const k::GemmArgs<Mem>& g) {
-    check_pointers("gemm_kernel", {{"A", g.A}, {"a_rows", g.a_rows}, {"B", g.B}, {"C", g.C}});
+    check_pointers("gemm_kernel", {{"A", g.A}, {"a_rows", g.a_rows}, {"B", g.B}, {"C", g.C}, {"bias", g.bias}, {"Bp", g.Bp}});
     enqueue_launch(s, "gemm_kernel", tm, tn, k::GEMM_THREADS,
            {size_t(k::GEMM_BK * k::GEMM_BM), size_t(k::GEMM_BK * k::GEMM_BN)}, k::GEMM_MR * k::GEMM_NR,
            [g](HostSched& sc) { k::gemm_program(sc, g); });

@@ -21,8 +21,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
+#include "bf16_math.h"  // bf16_round, bf16_pair, bf16_dot_pair: shared with the CUDA kernels
 #include "kernels/kernels.h"
 
 namespace ds {
@@ -33,23 +33,6 @@ constexpr int BF16_KC2 = 128;   // pairs per K block (256 values of K: a 128×64
 constexpr int BF16_UNITS = 16;  // hidden units per block of the packed recurrent kernel
 constexpr int64_t BF16_GEMM_MR = 6;       // rows of a gemm tile over packed B (strips start at multiples)
 constexpr int64_t BF16_DIRECT_MAX = 12;   // at most this many rows of A: B rounded panel by panel (Bf16GemmArgs::b)
-
-// float32 → bf16, round to nearest even, as vcvtne2ps2bf16 does it.
-inline uint16_t bf16_round(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, 4);
-  if ((b & 0x7f800000u) == 0) return (uint16_t)((b >> 16) & 0x8000u);  // zero or denormal: signed zero
-  if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40u);  // NaN: quiet
-  b += 0x7fffu + ((b >> 16) & 1u);
-  return (uint16_t)(b >> 16);
-}
-inline float bf16_to_f32(uint16_t h) {
-  uint32_t b = (uint32_t)h << 16;
-  float x;
-  std::memcpy(&x, &b, 4);
-  return x;
-}
-inline uint32_t bf16_pair(float even, float odd) { return (uint32_t)bf16_round(even) | ((uint32_t)bf16_round(odd) << 16); }
 
 inline size_t bf16_packed_b_words(int64_t k, int64_t n) { return (size_t)((k + 1) / 2 * round_up(n, BF16_NR)); }
 inline size_t bf16_lstm_r_words(int64_t hidden) {

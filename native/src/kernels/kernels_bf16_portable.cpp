@@ -1,9 +1,7 @@
-// The bf16 tier in plain C++ (baseline flags): the arithmetic of kernels_bf16.h emulated one output at a time,
-// bit for bit what kernels_bf16_avx512.cpp computes with vdpbf16ps (test/unit/native-bf16.test.ts checks it).
+// The bf16 tier in plain C++ (baseline flags): the arithmetic of kernels_bf16.h emulated one output at a time
+// (bf16_math.h's bf16_dot_pair, the step the CUDA bf16 kernels run too), bit for bit what kernels_bf16_avx512.cpp
+// computes with vdpbf16ps (test/unit/native-bf16.test.ts checks it).
 // It runs on any CPU; on one without AVX512-BF16 it is correct but slower than the float32 kernels.
-#include <cfloat>
-#include <cmath>
-
 #include "kernels/kernels_bf16.h"
 #include "lstm_math.h"
 
@@ -14,16 +12,6 @@ namespace kern {
 namespace DS_ISA_NS {
 
 constexpr int GEMM_MR = 6;
-
-// vdpbf16ps flushes denormal results to zero (keeping the sign).
-inline float ftz(float x) { return std::fabs(x) < FLT_MIN ? std::copysign(0.0f, x) : x; }
-inline float lo16(uint32_t w) { return bf16_to_f32((uint16_t)(w & 0xffffu)); }
-inline float hi16(uint32_t w) { return bf16_to_f32((uint16_t)(w >> 16)); }
-// One pair: the odd products first, as the instruction does.
-inline float dp(float acc, uint32_t a, uint32_t b) {
-  acc = ftz(acc + ftz(hi16(a) * hi16(b)));
-  return ftz(acc + ftz(lo16(a) * lo16(b)));
-}
 
 void cvt_pairs16(const float* r0, const float* r1, int nl, uint32_t* dst) {
   for (int j = 0; j < 16; j++) dst[j] = j < nl ? bf16_pair(r0[j], r1 ? r1[j] : 0.0f) : 0u;
@@ -42,7 +30,7 @@ void gemm_tile(int m, int64_t kc2, const uint32_t* a, int64_t lda2, const uint32
     for (int64_t p = 0; p < kc2; p++) {
       const uint32_t aw = a[i * lda2 + p];
       const uint32_t* bw = pan + p * BF16_NR;
-      for (int j = 0; j < ncols; j++) acc[j] = dp(acc[j], aw, bw[j]);
+      for (int j = 0; j < ncols; j++) acc[j] = bf16_dot_pair(acc[j], aw, bw[j]);
     }
     for (int j = 0; j < ncols; j++) c[i * ldc + j] = acc[j];
   }
@@ -69,7 +57,7 @@ void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld) {
       if (!skip_rec)
         for (int64_t p = 0; p < H2; p++)
           for (int g = 0; g < 4; g++)
-            for (int j = 0; j < nl; j++) pre[g][j] = dp(pre[g][j], hb[p], rpan[(p * 4 + g) * BF16_UNITS + j]);
+            for (int j = 0; j < nl; j++) pre[g][j] = bf16_dot_pair(pre[g][j], hb[p], rpan[(p * 4 + g) * BF16_UNITS + j]);
       for (int j = 0; j < nl; j++) {
         const int64_t so = r * a.s_ld + j0 + j;
         float ig, fg, gg, og, cc, hh;
