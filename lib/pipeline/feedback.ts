@@ -111,6 +111,8 @@ export interface FeedbackResult {
   replaySessions: number;
   /** messages the detector now predicts that it never predicted before */
   newTargets: number;
+  /** messages never seen in training (nor accepted before) that the marked sessions brought: now known messages */
+  acceptedMessages: number;
   countRelationsChanged: number;
   fineTune: TrainResult;
 }
@@ -335,7 +337,8 @@ async function learnSessions(
   const replay = normal.length > maxReplay ? shuffle(normal.slice(), subSeed(seed, 'feedback-replay')).slice(0, maxReplay) : normal;
   const newOf = (k: string) => new Set(mine.filter((s) => s.key === k).flatMap((s) => s.ids.filter((id) => !model.knows(id)))).size;
   const newMessages = new Map(keys.map((k) => [k, newOf(k)]));
-  for (const s of mine) model.acceptMessages(s.ids);
+  let acceptedMessages = 0;
+  for (const s of mine) acceptedMessages += model.acceptMessages(s.ids);
   const table = model.messageTable();
   const newTargets = model.detector.learnTargets(table, mine.map((s) => s.ids), mine.map((s) => s.ended), seen);
   const train = [...replay, ...mine.flatMap((s) => Array.from({ length: weight }, () => s))];
@@ -396,6 +399,7 @@ async function learnSessions(
     raised: others.filter((k) => (before.get(k) as number) < t && (after.get(k) as number) >= t).map(changed),
     replaySessions: replay.length,
     newTargets,
+    acceptedMessages,
     countRelationsChanged: relations.size,
     fineTune,
   };

@@ -161,6 +161,7 @@ describe('deepsentry feedback: false alarms learnt as normal', function () {
     expect(r.code, r.stderr).to.equal(0);
     const fb = JSON.parse(r.stdout);
     expect(fb.sessions[0]).to.include({ session: 'blk_9101', newMessages: 1 });
+    expect(fb.acceptedMessages).to.equal(1);
     const saved = JSON.parse(fs.readFileSync(path.join(model, 'model.json'), 'utf8'));
     expect(saved.extra.messages.filter((m: string) => /Scheduling rescan/.test(m))).to.have.length(1);
     expect(saved.extra.messages.some((m: string) => /Scanning block/.test(m))).to.equal(false);
