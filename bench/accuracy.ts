@@ -103,7 +103,10 @@ export const PROTOCOLS: Protocol[] = [
 ];
 
 /** One protocol × seed. */
-export interface AccuracyRow {
+/** What `measure` gives: F1, precision, recall and the confusion at a threshold; best F1, ROC-AUC, AP. */
+export type Measured = ReturnType<typeof measure>;
+
+export interface AccuracyRow extends Measured {
   protocol: string;
   seed: number;
   trainSessions: number;
@@ -111,15 +114,6 @@ export interface AccuracyRow {
   anomalies: number;
   threshold: number;
   thresholdMethod: string;
-  f1: number;
-  precision: number;
-  recall: number;
-  tp: number;
-  fp: number;
-  fn: number;
-  bestF1: number;
-  rocAuc: number;
-  ap: number;
   trainSeconds: number;
   scoreSeconds: number;
   /**
@@ -136,17 +130,8 @@ export interface AccuracyRow {
  * sessions marked normal (as an operator reviewing the top alerts would), learnt with learnNormal on the log they
  * came from, and the scored sessions measured again at the same threshold.
  */
-export interface FeedbackRow {
+export interface FeedbackRow extends Measured {
   marked: number;
-  f1: number;
-  precision: number;
-  recall: number;
-  tp: number;
-  fp: number;
-  fn: number;
-  bestF1: number;
-  rocAuc: number;
-  ap: number;
   /** other false alarms no longer flagged */
   cleared: number;
   /** anomalies no longer flagged */

@@ -37,6 +37,19 @@ async function score(model: string, log: string, out: string): Promise<{ thresho
   }
 }
 
+/**
+ * The blocks of `lines` whose first 13 lines are a complete write — allocated, received and stored three times,
+ * the third addStoredBlock its 13th line — as [block id, those 13 lines].
+ */
+function completeWrites(lines: readonly string[]): Array<[string, string[]]> {
+  const byKey = new Map<string, string[]>();
+  for (const l of lines) for (const k of new Set(l.match(/blk_-?\d+/g) ?? [])) byKey.set(k, [...(byKey.get(k) ?? []), l]);
+  const stored = (ls: string[]) => ls.map((l, i) => (l.includes('addStoredBlock') ? i : -1)).filter((i) => i >= 0);
+  return [...byKey]
+    .filter(([, ls]) => stored(ls).length >= 3 && stored(ls)[2]! === 12 && ls.slice(0, 13).some((l) => l.includes('allocateBlock')))
+    .map(([k, ls]) => [k, ls.slice(0, 13)]);
+}
+
 describe('deepsentry feedback: false alarms learnt as normal', function () {
   this.timeout(300000);
   before(function () {
@@ -92,11 +105,7 @@ describe('deepsentry feedback: false alarms learnt as normal', function () {
     const slice = fs.readFileSync(hdfsSlice(20000), 'utf8').split('\n').filter(Boolean);
     // A block of the slice written completely, copied after the slice as blk_777: its addStoredBlock lines 10
     // minutes late (a second session, within the count horizon) and one of them missing.
-    const byKey = new Map<string, string[]>();
-    for (const l of slice) for (const k of new Set(l.match(/blk_-?\d+/g) ?? [])) byKey.set(k, [...(byKey.get(k) ?? []), l]);
-    const stored = (ls: string[]) => ls.map((l, i) => (l.includes('addStoredBlock') ? i : -1)).filter((i) => i >= 0);
-    const [k0, lines0] = [...byKey].find(([, ls]) => ls[0]!.includes('allocateBlock') && stored(ls).length >= 3 && ls.slice(0, stored(ls)[2]! + 1).length === 13)!;
-    const written = lines0.slice(0, stored(lines0)[2]! + 1); // its write: allocated, received and stored three times
+    const [k0, written] = completeWrites(slice).find(([, ls]) => ls[0]!.includes('allocateBlock'))!;
     const t0 = hdfsTimeOf(slice[slice.length - 1]!) + 60_000;
     const copy = written.map((l) => l.split(k0).join('blk_777'));
     const first = copy.filter((l) => !l.includes('addStoredBlock')).map((l) => withHdfsTime(l, t0));
@@ -130,13 +139,9 @@ describe('deepsentry feedback: false alarms learnt as normal', function () {
     // Seven complete writes of the slice's blocks (allocated, received and stored three times), copied after the
     // slice as blk_9100…blk_9106: blk_9100 as it was; 9101–9105 with a message the model never saw (a software
     // update's new log line) at varying places; 9106 with another new message.
-    const byKey = new Map<string, string[]>();
-    for (const l of slice) for (const k of new Set(l.match(/blk_-?\d+/g) ?? [])) byKey.set(k, [...(byKey.get(k) ?? []), l]);
-    const stored = (ls: string[]) => ls.map((l, i) => (l.includes('addStoredBlock') ? i : -1)).filter((i) => i >= 0);
-    const writes = [...byKey]
-      .filter(([, ls]) => stored(ls).length >= 3 && stored(ls)[2]! + 1 === 13 && ls.slice(0, 13).some((l) => l.includes('allocateBlock')))
+    const writes = completeWrites(slice)
       .slice(0, 7)
-      .map(([k, ls]) => ls.slice(0, 13).map((l) => l.split(k).join('BLK')));
+      .map(([k, ls]) => ls.map((l) => l.split(k).join('BLK')));
     expect(writes).to.have.length(7);
     let t = hdfsTimeOf(slice[slice.length - 1]!) + 60_000;
     const out: string[] = [];
