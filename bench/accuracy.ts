@@ -139,6 +139,8 @@ export interface FeedbackRow extends Measured {
   /** the marked sessions and the anomalies lost, counted by the event that flagged them before (alarmEvent) */
   markedBy: Record<string, number>;
   lostBy: Record<string, number>;
+  /** the sessions newly flagged, by the event that flags them after */
+  raisedBy?: Record<string, number>;
   /** normal sessions newly flagged */
   raised: number;
   seconds: number;
@@ -455,6 +457,7 @@ async function feedbackRun(model: DeepSentry, log: string, ids: string[], scores
   const ss = await readSessionScores(dir);
   await fsp.rm(dir, { recursive: true, force: true });
   const after = new Map(ss.ids.map((id, i) => [id, ss.scores[i]]));
+  const whyAfter = new Map(ss.ids.map((id, i) => [id, ss.explanation[i] ?? null]));
   const isMarked = new Set(marked);
   const s2 = ids.map((id) => after.get(id) as number);
   let cleared = 0;
@@ -462,8 +465,9 @@ async function feedbackRun(model: DeepSentry, log: string, ids: string[], scores
   let raised = 0;
   const markedBy: Record<string, number> = {};
   const lostBy: Record<string, number> = {};
-  const by = (o: Record<string, number>, id: string) => {
-    const k = alarmEvent(why.get(id) ?? null);
+  const raisedBy: Record<string, number> = {};
+  const by = (o: Record<string, number>, id: string, w = why) => {
+    const k = alarmEvent(w.get(id) ?? null);
     o[k] = (o[k] ?? 0) + 1;
   };
   ids.forEach((id, i) => {
@@ -471,13 +475,16 @@ async function feedbackRun(model: DeepSentry, log: string, ids: string[], scores
     const was = scores[i] >= t;
     const now = s2[i] >= t;
     if (labels[i] === 0 && was && !now) cleared++;
-    if (labels[i] === 0 && !was && now) raised++;
+    if (labels[i] === 0 && !was && now) {
+      raised++;
+      by(raisedBy, id, whyAfter);
+    }
     if (labels[i] === 1 && was && !now) {
       lost++;
       by(lostBy, id);
     }
   });
-  return { marked: marked.length, ...measure(s2, labels, t), cleared, lost, raised, markedBy, lostBy, seconds };
+  return { marked: marked.length, ...measure(s2, labels, t), cleared, lost, raised, markedBy, lostBy, raisedBy, seconds };
 }
 
 /**
