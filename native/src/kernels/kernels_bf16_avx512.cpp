@@ -17,6 +17,7 @@ namespace DS_ISA_NS {
 
 constexpr int GEMM_MR = 6;
 constexpr int REC_MR = 6;
+constexpr int CELL_ROWS = 2;  // rows whose cells are evaluated in lockstep (cell_store_rows)
 
 DS_INL __mmask16 mask16(int n) { return (__mmask16)((1u << (n < 0 ? 0 : n > 16 ? 16 : n)) - 1u); }
 
@@ -105,6 +106,24 @@ DS_INL void dot_pairs(__m512 (&acc)[M][NB][4], const uint32_t* const (&src)[M], 
   }
 }
 
+// The cell of rows [I0, M) of block bk, CG rows at a time (cell_store_rows).
+template <int M, int CG, int I0 = 0, int NB>
+DS_INL void cell_rows(const LstmRecArgs& a, __m512 (&acc)[M][NB][4], int bk, const int64_t (&row)[M], int64_t r0, int64_t jj,
+                      int nl, const float* cp, float* cn, float* hn) {
+  if constexpr (I0 < M) {
+    constexpr int N = M - I0 < CG ? M - I0 : CG;
+    V pre[N][4];
+    int64_t so[N], rows[N];
+    for (int i = 0; i < N; i++) {
+      so[i] = (r0 + I0 + i) * a.s_ld + jj;
+      rows[i] = row[I0 + i];
+      for (int g = 0; g < 4; g++) pre[i][g] = V((vf_t)acc[I0 + i][bk][g]);
+    }
+    cell_store_rows<N>(a, rows, so, jj, nl, pre, cp, cn, hn);
+    cell_rows<M, CG, I0 + N>(a, acc, bk, row, r0, jj, nl, cp, cn, hn);
+  }
+}
+
 // One step of M rows (from r0) for NB blocks of 16 units (from j0): the input projection (from xproj, or with
 // A.kp bias + x·kernel) + h·recurrent in registers, then the cell (lstm_math.h, float32) on the accumulators,
 // as kernels_lstm.h lstm_tile does.
@@ -146,14 +165,11 @@ DS_INL void rec_tile(const Bf16RecArgs& A, int64_t s, int64_t r0, int64_t j0, in
     for (int i = 0; i < M; i++) hb[i] = A.hb + (r0 + i) * hld;
     dot_pairs<M, NB>(acc, hb, A.rp + jb * H2 * 4 * BF16_UNITS, H2 * 4 * BF16_UNITS, H2);
   }
-  for (int i = 0; i < M; i++)
-    for (int bk = 0; bk < NB; bk++) {
-      const int64_t jj = j0 + bk * 16;
-      const int nl = (int)(H - jj < 16 ? H - jj : 16);
-      const int64_t so = (r0 + i) * a.s_ld + jj;
-      cell_store(a, row[i], jj, nl, V((vf_t)acc[i][bk][0]), V((vf_t)acc[i][bk][1]), V((vf_t)acc[i][bk][2]),
-                 V((vf_t)acc[i][bk][3]), loadu(cp + so), cn + so, hn + so);
-    }
+  for (int bk = 0; bk < NB; bk++) {
+    const int64_t jj = j0 + bk * 16;
+    const int nl = (int)(H - jj < 16 ? H - jj : 16);
+    cell_rows<M, CELL_ROWS>(a, acc, bk, row, r0, jj, nl, cp, cn, hn);
+  }
 }
 
 // All active rows of one step: tiles of REC_MR rows per block; a single row (a batch of one, latency) takes
