@@ -128,10 +128,10 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, const kern::Bf16Table* bt, 
     d.hb16 = ar.get<uint32_t>(kern::bf16_h_words(d.B, d.H));
     d.xb16 = fused ? ar.get<uint32_t>(kern::bf16_h_words(d.B, d.I)) : nullptr;
     d.bias16 = ar.get<float>((size_t)d.gp);
-    for (int64_t c = 0; c < d.gp; c++) {  // column jb*64 + g*16 + u: gate g of unit 16*jb + u
-      const int64_t g = c / kern::BF16_UNITS % 4, j = c / (4 * kern::BF16_UNITS) * kern::BF16_UNITS + c % kern::BF16_UNITS;
-      d.bias16[c] = j < d.H && d.bias ? d.bias[g * d.H + j] : 0.0f;
-    }
+    float* bg = d.bias16;  // column jb*64 + g*16 + u: gate g of unit 16*jb + u
+    for (int64_t j0 = 0; j0 < d.H; j0 += kern::BF16_UNITS)
+      for (int64_t g = 0; g < 4; g++)
+        for (int64_t u = 0; u < kern::BF16_UNITS; u++) *bg++ = j0 + u < d.H && d.bias ? d.bias[g * d.H + j0 + u] : 0.0f;
   }
   d.xproj = fused ? nullptr : ar.get<float>((size_t)(proj_rows * d.gp));
   d.xl = fused ? nullptr : ar.get<float>((size_t)(proj_rows * d.I));
