@@ -9,10 +9,11 @@
 // Two directions simply contribute tasks to the same job (one per core with two threads). Every output
 // element is computed by one task in an order that does not depend on the number of threads: results are
 // bit-identical for any DEEPSENTRY_THREADS.
-// At Precision::Bf16 the same plan runs the bf16 kernels (kernels/kernels_bf16.h) for both products: the
-// projection GEMM over a rounded (packed) kernel, or for a few rows over the float32 kernel rounded panel by
-// panel, and the recurrence over a rounded recurrent kernel packed once per call (also for one sequence: half
-// the bytes per step); gates, cell state and outputs stay float32.
+// At Precision::Bf16 the same plan runs the bf16 kernels (kernels/kernels_bf16.h) for both products, over
+// the input kernel rounded with its columns gate-blocked and the recurrent kernel rounded, both packed once
+// per call (also for one sequence: half the bytes per step): x given, several sequences, the step tiles
+// project x themselves as at float32; token tables and one sequence project with the bf16 GEMM first (for
+// a few rows over the float32 kernel rounded panel by panel). Gates, cell state and outputs stay float32.
 #include "lstm.h"
 #include "lstm_plan.h"
 
@@ -43,9 +44,12 @@ struct FwdDir {
     const uint32_t *kernel, *recurrent;
   } bf16_given;                // LstmParams::bf16_kernel, bf16_recurrent
   const kern::Bf16Table* bt;  // the bf16 kernels, or nullptr at float32
+  bool fused;                  // x given, several sequences: the step tiles project x (no xproj buffer)
   const uint32_t *kp16, *rp16;   // bf16: rounded kernel (nullptr: few rows, rounded panel by panel), recurrent
   uint32_t *kp16_buf, *rp16_buf;  // bf16: where this call rounds them otherwise
-  uint32_t* hb16;                 // bf16: h scratch
+  uint32_t *hb16, *xb16;          // bf16: h scratch, x scratch (fused)
+  float* bias16;                  // bf16: the bias in the gate-blocked column order (kernels_bf16.h)
+  int64_t gp;                     // bf16: columns of a projection row (kern::bf16_gate_cols), else G
   uint32_t** as16;                // bf16: one A scratch per task
   int Q;            // row chunks: independent tasks
   bool pack_in_task;  // Q == 1: the task packs the weights itself (else the caller did before the job)
@@ -102,10 +106,12 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, const kern::Bf16Table* bt, 
     proj_rows = d.nd;
     d.pack_in_task = false;  // the table GEMM runs before the chunks: the caller packs
   }
-  // Several sequences of x at float32: the step tiles project x themselves (kernels_lstm.h lstm_tile), so
-  // no projection buffer goes through memory.
-  const bool fused = !bt && !d.tokens && d.B > 1;
-  d.kx = fused ? ar.get<float>(kern::lstm_k_floats(tb, d.I, d.H)) : nullptr;
+  // Several sequences of x: the step tiles project x themselves (kernels_lstm.h lstm_tile, the bf16 rec_tile),
+  // so no projection buffer goes through memory.
+  const bool fused = !d.tokens && d.B > 1;
+  d.fused = fused;
+  d.kx = fused && !bt ? ar.get<float>(kern::lstm_k_floats(tb, d.I, d.H)) : nullptr;
+  d.gp = bt ? kern::bf16_gate_cols(d.H) : d.G;
   if (!bt) {
     // Packing the weights costs a pass over them; it pays when they are then read many times (many rows).
     d.kp = !fused && proj_rows > 4 * tb.mr ? ar.get<float>(kern::packed_b_floats(tb, d.I, d.G)) : nullptr;
@@ -114,13 +120,20 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, const kern::Bf16Table* bt, 
     d.pre = d.B == 1 ? ar.get<float>((size_t)d.G) : nullptr;
   } else {  // bf16: both kernels rounded (the input kernel only for many rows: else panel by panel in the GEMM)
     const bool given = d.bf16_given.kernel && d.bf16_given.recurrent;  // the caller rounded them: nothing to pack
-    d.kp16_buf = !given && proj_rows > kern::BF16_DIRECT_MAX ? ar.get<uint32_t>(kern::bf16_packed_b_words(d.I, d.G)) : nullptr;
+    d.kp16_buf = !given && (fused || proj_rows > kern::BF16_DIRECT_MAX)
+                     ? ar.get<uint32_t>(kern::bf16_packed_b_words(d.I, d.gp)) : nullptr;
     d.rp16_buf = given ? nullptr : ar.get<uint32_t>(kern::bf16_lstm_r_words(d.H));
     d.kp16 = given ? d.bf16_given.kernel : d.kp16_buf;
     d.rp16 = given ? d.bf16_given.recurrent : d.rp16_buf;
     d.hb16 = ar.get<uint32_t>(kern::bf16_h_words(d.B, d.H));
+    d.xb16 = fused ? ar.get<uint32_t>(kern::bf16_h_words(d.B, d.I)) : nullptr;
+    d.bias16 = ar.get<float>((size_t)d.gp);
+    float* bg = d.bias16;  // column jb*64 + g*16 + u: gate g of unit 16*jb + u
+    for (int64_t j0 = 0; j0 < d.H; j0 += kern::BF16_UNITS)
+      for (int64_t g = 0; g < 4; g++)
+        for (int64_t u = 0; u < kern::BF16_UNITS; u++) *bg++ = j0 + u < d.H && d.bias ? d.bias[g * d.H + j0 + u] : 0.0f;
   }
-  d.xproj = fused ? nullptr : ar.get<float>((size_t)(proj_rows * d.G));
+  d.xproj = fused ? nullptr : ar.get<float>((size_t)(proj_rows * d.gp));
   d.xl = fused ? nullptr : ar.get<float>((size_t)(proj_rows * d.I));
   // Table slices: a few hundred rows each at least (a slice costs a wake-up and a pass over the packed kernel).
   d.TQ = d.tokens ? (int)(d.nd / 256 < want ? d.nd / 256 : want) : 0;
@@ -138,7 +151,7 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, const kern::Bf16Table* bt, 
 
 void fwd_pack(FwdDir& d) {
   if (d.bt) {
-    if (d.kp16_buf) d.bt->pack_b(d.kernel, d.G, false, d.I, d.G, d.kp16_buf);
+    if (d.kp16_buf) d.bt->pack_k(d.kernel, d.I, d.H, d.kp16_buf);
     if (d.rp16_buf) d.bt->pack_r(d.recurrent, d.H, d.rp16_buf);
     return;
   }
@@ -147,20 +160,22 @@ void fwd_pack(FwdDir& d) {
   if (d.rp) d.tb->pack_r(d.recurrent, d.H, d.rp);
 }
 
-// The input projection of `rows` rows of x (row-major, I wide) into xp, with bf16 operands, by task q.
+// The input projection of `rows` rows of x (row-major, I wide) into xp (gate-blocked columns, d.gp per row),
+// with bf16 operands, by task q.
 void fwd_gemm_bf16(FwdDir& d, int q, int64_t rows, const float* x, float* xp) {
   kern::Bf16GemmArgs g{};
   g.m = rows;
-  g.n = d.G;
+  g.n = d.gp;
   g.k = d.I;
   g.a = x;
   g.lda = d.I;
   g.bp = d.kp16;
   g.b = d.kernel;
   g.ldb = d.G;
-  g.bias = d.bias;
+  g.gate_h = d.H;
+  g.bias = d.bias16;
   g.c = xp;
-  g.ldc = d.G;
+  g.ldc = d.gp;
   g.a_scratch = d.as16[q];
   d.bt->gemm(g);
 }
@@ -172,7 +187,7 @@ void fwd_table(FwdDir& d, int q) {
   split_range(d.nd, q, d.TQ, d.tb->mr, m0, m1);
   if (m1 <= m0) return;
   for (int64_t i = m0; i < m1; i++) copy_floats(d.xl + i * d.I, d.embedding + (int64_t)d.dtok[i] * d.I, d.I);
-  if (d.bt) return fwd_gemm_bf16(d, q, m1 - m0, d.xl + m0 * d.I, d.xproj + m0 * d.G);
+  if (d.bt) return fwd_gemm_bf16(d, q, m1 - m0, d.xl + m0 * d.I, d.xproj + m0 * d.gp);
   gemm_rows(*d.tb, m1 - m0, d.G, d.I, d.xl + m0 * d.I, d.I, false, d.kp, d.bias, d.xproj + m0 * d.G, d.G, false,
             nullptr, d.kernel, d.G);
 }
@@ -204,7 +219,7 @@ void fwd_chunk(FwdDir& d, int q) {
     if (d.cells) zero_floats(d.cells + (b * T + d.rows.len[r]) * H, (T - d.rows.len[r]) * H);
   }
   const float* xa = nullptr;
-  if (d.tokens || d.kx) {
+  if (d.tokens || d.fused) {
     // projected already (fwd_table), or by the steps
   } else if (contiguous) {
     xa = d.x + d.rows.seq[r0] * T * I;
@@ -215,10 +230,10 @@ void fwd_chunk(FwdDir& d, int q) {
     }
     xa = d.xl + r0 * T * I;
   }
-  float* xp = d.tokens || !d.xproj ? d.xproj : d.xproj + r0 * T * G;
-  if (!d.tokens && d.bt)
+  float* xp = d.tokens || !d.xproj ? d.xproj : d.xproj + r0 * T * d.gp;
+  if (!d.tokens && !d.fused && d.bt)
     fwd_gemm_bf16(d, q, (r1 - r0) * T, xa, xp);
-  else if (!d.tokens && !d.kx)
+  else if (!d.tokens && !d.fused)
     gemm_rows(tb, (r1 - r0) * T, G, I, xa, I, false, d.kp, d.bias, xp, G, false, nullptr, d.kernel, G);
   kern::LstmRecArgs a{};
   set_chunk_rows(a, H, T, d.rows, r0, r1, d.reverse);
@@ -242,7 +257,9 @@ void fwd_chunk(FwdDir& d, int q) {
   a.gates = d.gates;
   a.cells = d.cells;
   if (d.bt) {
-    kern::Bf16RecArgs ba{a, d.rp16, d.hb16 + r0 * (int64_t)(kern::bf16_h_words(1, H))};
+    a.bias = d.bias16;
+    kern::Bf16RecArgs ba{a, d.rp16, d.hb16 + r0 * kern::bf16_row_ld(H), d.fused ? d.kp16 : nullptr,
+                         d.fused ? d.xb16 + r0 * kern::bf16_row_ld(I) : nullptr};
     d.bt->lstm_rec(ba);
   } else {
     tb.lstm_rec(a);
@@ -331,10 +348,12 @@ void run_forward(FwdDir* dirs, int ndir) {
 // ---- the API ------------------------------------------------------------------------------------------------
 
 // The layouts fwd_pack rounds into (kernels_bf16.h; the same for every bf16 table).
-size_t bf16_kernel_words(int64_t input, int64_t hidden) { return kern::bf16_packed_b_words(input, 4 * hidden); }
+size_t bf16_kernel_words(int64_t input, int64_t hidden) {
+  return kern::bf16_packed_b_words(input, kern::bf16_gate_cols(hidden));
+}
 size_t bf16_recurrent_words(int64_t hidden) { return kern::bf16_lstm_r_words(hidden); }
 void bf16_pack_kernel(const float* kernel, int64_t input, int64_t hidden, uint32_t* dst) {
-  active_bf16_table().pack_b(kernel, 4 * hidden, false, input, 4 * hidden, dst);
+  active_bf16_table().pack_k(kernel, input, hidden, dst);
 }
 void bf16_pack_recurrent(const float* recurrent, int64_t hidden, uint32_t* dst) {
   active_bf16_table().pack_r(recurrent, hidden, dst);

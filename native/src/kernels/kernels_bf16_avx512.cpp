@@ -17,6 +17,7 @@ namespace DS_ISA_NS {
 
 constexpr int GEMM_MR = 6;
 constexpr int REC_MR = 6;
+constexpr int CELL_ROWS = 2;  // rows whose cells are evaluated in lockstep (cell_store_rows)
 
 DS_INL __mmask16 mask16(int n) { return (__mmask16)((1u << (n < 0 ? 0 : n > 16 ? 16 : n)) - 1u); }
 
@@ -87,12 +88,49 @@ void gemm_tile(int m, int64_t kc2, const uint32_t* a, int64_t lda2, const uint32
   }
 }
 
-// One step of M rows (from r0) for NB blocks of 16 units (from j0): xproj + h·recurrent in registers, then
-// the cell (lstm_math.h, float32) on the accumulators, as kernels_lstm.h lstm_tile does.
+// acc[i][bk][g] continues over pairs [0, np) of row i's words src[i] times the weights of block bk, gate g at
+// pan + bk*bstride + p*64 + g*16 (a block of the packed recurrent kernel, or a panel of the packed input kernel).
 template <int M, int NB>
-DS_INL void rec_tile(const Bf16RecArgs& A, int64_t s, int64_t r0, int64_t j0, int64_t hld) {
+DS_INL void dot_pairs(__m512 (&acc)[M][NB][4], const uint32_t* const (&src)[M], const uint32_t* pan, int64_t bstride,
+                      int64_t np) {
+  for (int64_t p = 0; p < np; p++) {
+    for (int bk = 0; bk < NB; bk++) {
+      const uint32_t* w = pan + bk * bstride + p * 4 * BF16_UNITS;
+      __m512i wv[4];
+      for (int g = 0; g < 4; g++) wv[g] = _mm512_loadu_si512(w + g * BF16_UNITS);
+      for (int i = 0; i < M; i++) {
+        const __m512i hv = _mm512_set1_epi32((int)src[i][p]);
+        for (int g = 0; g < 4; g++) acc[i][bk][g] = dp(acc[i][bk][g], hv, wv[g]);
+      }
+    }
+  }
+}
+
+// The cell of rows [I0, M) of block bk, CG rows at a time (cell_store_rows).
+template <int M, int CG, int I0 = 0, int NB>
+DS_INL void cell_rows(const LstmRecArgs& a, __m512 (&acc)[M][NB][4], int bk, const int64_t (&row)[M], int64_t r0, int64_t jj,
+                      int nl, const float* cp, float* cn, float* hn) {
+  if constexpr (I0 < M) {
+    constexpr int N = M - I0 < CG ? M - I0 : CG;
+    V pre[N][4];
+    int64_t so[N], rows[N];
+    for (int i = 0; i < N; i++) {
+      so[i] = (r0 + I0 + i) * a.s_ld + jj;
+      rows[i] = row[I0 + i];
+      for (int g = 0; g < 4; g++) pre[i][g] = V((vf_t)acc[I0 + i][bk][g]);
+    }
+    cell_store_rows<N>(a, rows, so, jj, nl, pre, cp, cn, hn);
+    cell_rows<M, CG, I0 + N>(a, acc, bk, row, r0, jj, nl, cp, cn, hn);
+  }
+}
+
+// One step of M rows (from r0) for NB blocks of 16 units (from j0): the input projection (from xproj, or with
+// A.kp bias + x·kernel) + h·recurrent in registers, then the cell (lstm_math.h, float32) on the accumulators,
+// as kernels_lstm.h lstm_tile does.
+template <int M, int NB>
+DS_INL void rec_tile(const Bf16RecArgs& A, int64_t s, int64_t r0, int64_t j0, int64_t hld, int64_t xld) {
   const LstmRecArgs& a = A.rec;
-  const int64_t H = a.hidden, G = 4 * H, T = a.steps, H2 = (H + 1) / 2;
+  const int64_t H = a.hidden, Gp = bf16_gate_cols(H), T = a.steps, H2 = (H + 1) / 2, jb = j0 / BF16_UNITS;
   const bool skip_rec = s == 0 && a.h0_zero;
   const float* cp = a.c[s & 1];
   float* hn = a.h[(s + 1) & 1];
@@ -103,61 +141,56 @@ DS_INL void rec_tile(const Bf16RecArgs& A, int64_t s, int64_t r0, int64_t j0, in
     const int64_t L = a.len[r0 + i], t = a.reverse ? L - 1 - s : s;
     row[i] = a.seq[r0 + i] * T + t;
     const int64_t xr = a.xidx ? (int64_t)a.xidx[(r0 + i) * T + t] : (r0 + i) * T + t;
-    const float* xp = a.xproj + xr * G + j0;
+    const float* xp = A.kp ? a.bias + j0 * 4 : a.xproj + xr * Gp + j0 * 4;  // block jb at jb*64 = j0*4
     for (int bk = 0; bk < NB; bk++)
-      for (int g = 0; g < 4; g++)
-        acc[i][bk][g] = _mm512_maskz_loadu_ps(mask16((int)(H - j0 - bk * 16)), xp + g * H + bk * 16);
+      for (int g = 0; g < 4; g++) acc[i][bk][g] = _mm512_loadu_ps(xp + (bk * 4 + g) * BF16_UNITS);
   }
-  for (int64_t r = r0 + M; r < r0 + 2 * M && r < a.rows && a.len[r] > s; r++) {  // as lstm_tile: fetch early
-    const int64_t tn = a.reverse ? a.len[r] - 1 - s : s;
-    const float* xn = a.xproj + (a.xidx ? (int64_t)a.xidx[r * T + tn] : r * T + tn) * G + j0;
-    for (int g = 0; g < 4; g++) __builtin_prefetch(xn + g * H);
+  if (A.kp) {
+    const int64_t I2 = (a.input + 1) / 2;
+    for (int64_t p0 = 0; p0 < I2; p0 += BF16_KC2) {  // the K blocks of the packed input kernel
+      const int64_t kcb2 = I2 - p0 < BF16_KC2 ? I2 - p0 : BF16_KC2;
+      const uint32_t* xb[M];
+      for (int i = 0; i < M; i++) xb[i] = A.xb + (r0 + i) * xld + p0;
+      dot_pairs<M, NB>(acc, xb, A.kp + p0 * Gp + jb * kcb2 * 4 * BF16_UNITS, kcb2 * 4 * BF16_UNITS, kcb2);
+    }
+  } else {
+    for (int64_t r = r0 + M; r < r0 + 2 * M && r < a.rows && a.len[r] > s; r++) {  // as lstm_tile: fetch early
+      const int64_t tn = a.reverse ? a.len[r] - 1 - s : s;
+      const float* xn = a.xproj + (a.xidx ? (int64_t)a.xidx[r * T + tn] : r * T + tn) * Gp + j0 * 4;
+      for (int v = 0; v < 4 * NB; v++) __builtin_prefetch(xn + v * BF16_UNITS);
+    }
   }
   if (!skip_rec) {
     const uint32_t* hb[M];
     for (int i = 0; i < M; i++) hb[i] = A.hb + (r0 + i) * hld;
-    const uint32_t* rpan = A.rp + (j0 / BF16_UNITS) * H2 * 4 * BF16_UNITS;
-    for (int64_t p = 0; p < H2; p++) {
-      for (int bk = 0; bk < NB; bk++) {
-        const uint32_t* w = rpan + (bk * H2 + p) * 4 * BF16_UNITS;
-        __m512i wv[4];
-        for (int g = 0; g < 4; g++) wv[g] = _mm512_loadu_si512(w + g * BF16_UNITS);
-        for (int i = 0; i < M; i++) {
-          const __m512i hv = _mm512_set1_epi32((int)hb[i][p]);
-          for (int g = 0; g < 4; g++) acc[i][bk][g] = dp(acc[i][bk][g], hv, wv[g]);
-        }
-      }
-    }
+    dot_pairs<M, NB>(acc, hb, A.rp + jb * H2 * 4 * BF16_UNITS, H2 * 4 * BF16_UNITS, H2);
   }
-  for (int i = 0; i < M; i++)
-    for (int bk = 0; bk < NB; bk++) {
-      const int64_t jj = j0 + bk * 16;
-      const int nl = (int)(H - jj < 16 ? H - jj : 16);
-      const int64_t so = (r0 + i) * a.s_ld + jj;
-      cell_store(a, row[i], jj, nl, V((vf_t)acc[i][bk][0]), V((vf_t)acc[i][bk][1]), V((vf_t)acc[i][bk][2]),
-                 V((vf_t)acc[i][bk][3]), loadu(cp + so), cn + so, hn + so);
-    }
+  for (int bk = 0; bk < NB; bk++) {
+    const int64_t jj = j0 + bk * 16;
+    const int nl = (int)(H - jj < 16 ? H - jj : 16);
+    cell_rows<M, CELL_ROWS>(a, acc, bk, row, r0, jj, nl, cp, cn, hn);
+  }
 }
 
 // All active rows of one step: tiles of REC_MR rows per block; a single row (a batch of one, latency) takes
 // four blocks at once so that 16 independent accumulator chains hide the instruction's latency.
-void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld) {
+void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld, int64_t xld) {
   const int64_t H = A.rec.hidden, nblk = (H + 15) / 16;
   for (int64_t jb = 0; jb < nblk;) {
     const int64_t j0 = jb * 16;
     if (nact == 1 && jb + 4 <= nblk) {
-      rec_tile<1, 4>(A, s, 0, j0, hld);
+      rec_tile<1, 4>(A, s, 0, j0, hld, xld);
       jb += 4;
       continue;
     }
     int64_t r0 = 0;
-    for (; r0 + REC_MR <= nact; r0 += REC_MR) rec_tile<REC_MR, 1>(A, s, r0, j0, hld);
+    for (; r0 + REC_MR <= nact; r0 += REC_MR) rec_tile<REC_MR, 1>(A, s, r0, j0, hld, xld);
     switch (nact - r0) {
-      case 1: rec_tile<1, 1>(A, s, r0, j0, hld); break;
-      case 2: rec_tile<2, 1>(A, s, r0, j0, hld); break;
-      case 3: rec_tile<3, 1>(A, s, r0, j0, hld); break;
-      case 4: rec_tile<4, 1>(A, s, r0, j0, hld); break;
-      case 5: rec_tile<5, 1>(A, s, r0, j0, hld); break;
+      case 1: rec_tile<1, 1>(A, s, r0, j0, hld, xld); break;
+      case 2: rec_tile<2, 1>(A, s, r0, j0, hld, xld); break;
+      case 3: rec_tile<3, 1>(A, s, r0, j0, hld, xld); break;
+      case 4: rec_tile<4, 1>(A, s, r0, j0, hld, xld); break;
+      case 5: rec_tile<5, 1>(A, s, r0, j0, hld, xld); break;
     }
     jb++;
   }

@@ -5,7 +5,7 @@
 //   cvt_row(a, n, dst)             n contiguous values → (n+1)/2 pair words
 //   gemm_tile(m, kc2, a, lda2, pan, c, ldc, ncols, acc_c, bias)
 //                                  an m-row tile (m <= GEMM_MR) over one packed panel of one K block
-//   rec_tile(a, s, r0, m, j0, hld) m rows (from r0) × the hidden units of the block(s) from j0, one step
+//   rec_rows(a, s, nact, hld, xld) one step of the nact active rows (h pairs hld words apart, x pairs xld)
 // and the constant GEMM_MR (rows of a tile); and DS_BF16_TABLE, DS_BF16_NAME, DS_BF16_INSTRUCTIONS: the exported
 // table's symbol and its Bf16Table::name, ::instructions.
 #pragma once
@@ -16,20 +16,23 @@ namespace DS_ISA_NS {
 
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// One panel of a packed B: pairs [p0, p0+kcb2) × columns [j0, j0+NR) of op(B)[k, n], zero past n and k.
+// One panel of a packed B: pairs [p0, p0+kcb2) × columns [j0, j0+NR) of op(B)[k, n], zero past n and k. With
+// gate_h (an LSTM input kernel [k, 4*gate_h], not transposed), the columns are in the gate-blocked order of
+// kernels_bf16.h: vector v of panel jb is gate v of units 16*jb … of B.
 void pack_panel(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, int64_t p0, int64_t kcb2, int64_t j0,
-                uint32_t* pan) {
+                uint32_t* pan, int64_t gate_h = 0) {
   for (int64_t p = 0; p < kcb2; p++) {
     const int64_t k0 = 2 * (p0 + p);
     uint32_t* d = pan + p * BF16_NR;
     if (!trans) {
       const float* r0 = b + k0 * ldb;
       const float* r1 = k0 + 1 < k ? r0 + ldb : nullptr;
-      if (k0 + 16 < k)  // rows ldb apart: too far for the hardware prefetcher to follow
-        for (int64_t v = 0; v < BF16_NR; v += 16) __builtin_prefetch(r0 + 16 * ldb + j0 + v), __builtin_prefetch(r0 + 17 * ldb + j0 + v);
       for (int64_t v = 0; v < BF16_NR; v += 16) {
-        const int nl = (int)(n - (j0 + v) < 0 ? 0 : imin(16, n - (j0 + v)));
-        cvt_pairs16(r0 + j0 + v, r1 ? r1 + j0 + v : nullptr, nl, d + v);
+        const int64_t c = gate_h ? v / 16 * gate_h + j0 / 4 : j0 + v;  // the first column of B this vector takes
+        const int nl = (int)(gate_h ? imin(16, gate_h - j0 / 4) : n - c < 0 ? 0 : imin(16, n - c));
+        if (k0 + 16 < k && nl > 0)  // rows ldb apart: too far for the hardware prefetcher to follow
+          __builtin_prefetch(r0 + 16 * ldb + c), __builtin_prefetch(r0 + 17 * ldb + c);
+        cvt_pairs16(r0 + c, r1 ? r1 + c : nullptr, nl, d + v);
       }
     } else {  // op(B)[k, j] = B[j, k]
       for (int64_t j = 0; j < BF16_NR; j++) {
@@ -40,13 +43,21 @@ void pack_panel(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, i
   }
 }
 
-void pack_b(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, uint32_t* dst) {
+void pack_cols(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, int64_t gate_h, uint32_t* dst) {
   const int64_t np = round_up(n, BF16_NR), k2 = (k + 1) / 2;
   for (int64_t p0 = 0; p0 < k2; p0 += BF16_KC2) {
     const int64_t kcb2 = imin(BF16_KC2, k2 - p0);
     for (int64_t j0 = 0; j0 < np; j0 += BF16_NR)
-      pack_panel(b, ldb, trans, k, n, p0, kcb2, j0, dst + p0 * np + (j0 / BF16_NR) * kcb2 * BF16_NR);
+      pack_panel(b, ldb, trans, k, n, p0, kcb2, j0, dst + p0 * np + (j0 / BF16_NR) * kcb2 * BF16_NR, gate_h);
   }
+}
+
+void pack_b(const float* b, int64_t ldb, bool trans, int64_t k, int64_t n, uint32_t* dst) {
+  pack_cols(b, ldb, trans, k, n, 0, dst);
+}
+
+void pack_k(const float* kernel, int64_t input, int64_t hidden, uint32_t* dst) {
+  pack_cols(kernel, 4 * hidden, false, input, bf16_gate_cols(hidden), hidden, dst);
 }
 
 // op(A) rows [m0, m0+mc) × values [k0, k0+kv) → pair words, row i at dst + i*lda2 (lda2 >= (kv+1)/2).
@@ -93,7 +104,7 @@ void gemm(const Bf16GemmArgs& g) {
           const float* bj = bias ? bias + j0 : nullptr;
           const uint32_t* pan = g.bp + p0 * np + (j0 / BF16_NR) * kcb2 * BF16_NR;
           if (direct) {
-            pack_panel(g.b, g.ldb, false, g.k, g.n, p0, kcb2, j0, local);
+            pack_panel(g.b, g.ldb, false, g.k, g.n, p0, kcb2, j0, local, g.gate_h);
             pan = local;
           }
           for (int64_t i0 = 0; i0 < mcb; i0 += GEMM_MR) {
@@ -122,10 +133,10 @@ void pack_r(const float* r, int64_t hidden, uint32_t* dst) {
 }
 
 // The step loop of kernels_lstm.h lstm_rec: the active rows are a prefix (sorted by length); each step rounds
-// their h to bf16 once, then every block of units runs as tiles of rows.
+// their h (and with A.kp their x) to bf16 once, then every block of units runs as tiles of rows.
 void lstm_rec(const Bf16RecArgs& A) {
   const LstmRecArgs& a = A.rec;
-  const int64_t H = a.hidden, hld = round_up((H + 1) / 2, 16);
+  const int64_t H = a.hidden, hld = bf16_row_ld(H), xld = A.kp ? bf16_row_ld(a.input) : 0;
   int64_t nact = a.rows;
   for (int64_t s = 0; s < a.steps; s++) {
     while (nact > 0 && a.len[nact - 1] <= s) nact--;
@@ -134,7 +145,12 @@ void lstm_rec(const Bf16RecArgs& A) {
       const float* hp = a.h[s & 1];
       for (int64_t r = 0; r < nact; r++) cvt_row(hp + r * a.s_ld, H, A.hb + r * hld);
     }
-    rec_rows(A, s, nact, hld);
+    if (A.kp)
+      for (int64_t r = 0; r < nact; r++) {
+        const int64_t t = a.reverse ? a.len[r] - 1 - s : s;
+        cvt_row(a.x + (a.seq[r] * a.steps + t) * a.input, a.input, A.xb + r * xld);
+      }
+    rec_rows(A, s, nact, hld, xld);
   }
 }
 
@@ -146,7 +162,8 @@ namespace ds {
 namespace kern {
 extern const Bf16Table DS_BF16_TABLE;
 const Bf16Table DS_BF16_TABLE = {
-    DS_BF16_NAME, DS_BF16_INSTRUCTIONS, DS_ISA_NS::pack_b, DS_ISA_NS::gemm, DS_ISA_NS::pack_r, DS_ISA_NS::lstm_rec,
+    DS_BF16_NAME, DS_BF16_INSTRUCTIONS, DS_ISA_NS::pack_b, DS_ISA_NS::gemm, DS_ISA_NS::pack_r, DS_ISA_NS::pack_k,
+    DS_ISA_NS::lstm_rec,
 };
 }  // namespace kern
 }  // namespace ds

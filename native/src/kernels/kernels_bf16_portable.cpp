@@ -36,9 +36,9 @@ void gemm_tile(int m, int64_t kc2, const uint32_t* a, int64_t lda2, const uint32
   }
 }
 
-void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld) {
+void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld, int64_t xld) {
   const LstmRecArgs& a = A.rec;
-  const int64_t H = a.hidden, G = 4 * H, T = a.steps, H2 = (H + 1) / 2;
+  const int64_t H = a.hidden, G = 4 * H, Gp = bf16_gate_cols(H), T = a.steps, H2 = (H + 1) / 2, I2 = (a.input + 1) / 2;
   const bool skip_rec = s == 0 && a.h0_zero;
   const float* cp = a.c[s & 1];
   float* hn = a.h[(s + 1) & 1];
@@ -48,12 +48,20 @@ void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld) {
     const int64_t row = a.seq[r] * T + t;
     const int64_t xr = a.xidx ? (int64_t)a.xidx[r * T + t] : r * T + t;
     const uint32_t* hb = A.hb + r * hld;
+    const uint32_t* xb = A.kp ? A.xb + r * xld : nullptr;
     for (int64_t j0 = 0; j0 < H; j0 += BF16_UNITS) {
       const int nl = (int)(H - j0 < BF16_UNITS ? H - j0 : BF16_UNITS);
       const uint32_t* rpan = A.rp + (j0 / BF16_UNITS) * H2 * 4 * BF16_UNITS;
       float pre[4][BF16_UNITS];
+      // the input projection: from xproj, or bias + x·kernel (the gemm's chain); columns gate-blocked
+      const float* xp = A.kp ? a.bias : a.xproj + xr * Gp;
       for (int g = 0; g < 4; g++)
-        for (int j = 0; j < nl; j++) pre[g][j] = a.xproj[xr * G + g * H + j0 + j];
+        for (int j = 0; j < nl; j++) pre[g][j] = xp[j0 * 4 + g * BF16_UNITS + j];
+      if (A.kp)
+        for (int64_t p = 0; p < I2; p++)
+          for (int g = 0; g < 4; g++)
+            for (int j = 0; j < nl; j++)
+              pre[g][j] = bf16_dot_pair(pre[g][j], xb[p], A.kp[bf16_b_word(I2, Gp, p, j0 * 4 + g * BF16_UNITS + j)]);
       if (!skip_rec)
         for (int64_t p = 0; p < H2; p++)
           for (int g = 0; g < 4; g++)
