@@ -148,10 +148,12 @@ void bwd_strip(BwdDir& d, int q) {
     const int64_t nc = c1 - c0;
     const float* xs = d.xc ? d.xc : a.x;
     // K block by K block (the gemm's own blocking, so the sums are the same as in one call): each block of
-    // dG is packed and then used at once by both products while it is in L2.
+    // dG is packed and then used at once by both products and the bias column sums (continued block after
+    // block: the same sums as over all rows at once) while it is in L2.
     if (d.nvalid == 0) {
       gemm_rows(tb, I, nc, 0, xs, I, true, d.dgp[q], nullptr, a.dkernel + c0, G, false, d.a_scratch[q]);
       gemm_rows(tb, H, nc, 0, d.hprev, H, true, d.dgp[q], nullptr, a.drecurrent + c0, G, false, d.a_scratch[q]);
+      tb.colsum(d.dg, G, 0, nc, a.dbias + c0, false);
     }
     for (int64_t k0 = 0; k0 < d.nvalid; k0 += tb.kc) {
       const int64_t kcb = d.nvalid - k0 < tb.kc ? d.nvalid - k0 : tb.kc;
@@ -159,8 +161,8 @@ void bwd_strip(BwdDir& d, int q) {
       gemm_rows(tb, I, nc, kcb, xs + k0 * I, I, true, d.dgp[q], nullptr, a.dkernel + c0, G, k0 > 0, d.a_scratch[q]);
       gemm_rows(tb, H, nc, kcb, d.hprev + k0 * H, H, true, d.dgp[q], nullptr, a.drecurrent + c0, G, k0 > 0,
                 d.a_scratch[q]);
+      tb.colsum(d.dg + k0 * G + c0, G, kcb, nc, a.dbias + c0, k0 > 0);
     }
-    tb.colsum(d.dg + c0, G, d.nvalid, nc, a.dbias + c0);
   }
 }
 

@@ -117,8 +117,9 @@ struct Table {
   void (*pack_k)(const float* k, int64_t input, int64_t hidden, float* dst);
   void (*lstm_rec)(const LstmRecArgs& a);
   void (*lstm_bwd_rec)(const LstmBwdRecArgs& a);
-  // out[j] = Σ_r a[r*lda + j] for j in [0, n), rows summed in order
-  void (*colsum)(const float* a, int64_t lda, int64_t rows, int64_t n, float* out);
+  // out[j] = Σ_r a[r*lda + j] for j in [0, n), rows summed in order; with accumulate the sum continues from
+  // out[j] (so consecutive blocks of rows give the same bits as one call over all of them)
+  void (*colsum)(const float* a, int64_t lda, int64_t rows, int64_t n, float* out, bool accumulate);
   void (*xent_rows)(const XentRowsArgs& a);
 };
 

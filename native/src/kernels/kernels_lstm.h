@@ -183,10 +183,15 @@ void lstm_rec(const LstmRecArgs& a) {
   }
 }
 
-void colsum(const float* a, int64_t lda, int64_t rows, int64_t n, float* out) {
+void colsum(const float* a, int64_t lda, int64_t rows, int64_t n, float* out, bool accumulate) {
   for (int64_t j0 = 0; j0 < n; j0 += 4 * VW) {
     V acc[4] = {V(0.0f), V(0.0f), V(0.0f), V(0.0f)};
     const int64_t nj = imin(4 * VW, n - j0);
+    if (accumulate)
+      for (int v = 0; v < 4; v++) {
+        const int64_t nl = nj - v * VW;
+        if (nl > 0) acc[v] = load_maybe_n(out + j0 + v * VW, (int)imin(nl, VW));
+      }
     for (int64_t r = 0; r < rows; r++) {
       const float* p = a + r * lda + j0;
       for (int v = 0; v < 4; v++) {
