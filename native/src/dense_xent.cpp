@@ -61,12 +61,12 @@ void dense_softmax_xent(const DenseXentArgs& a) {
       tb.xent_rows(x);
       if (!grad) return;
       gemm_rows(tb, rn, K, C, l, C, false, ktp, nullptr, a.dx + r0 * K, K, false, nullptr);
-      tb.colsum(l, C, rn, C, dbias_part + b * C);
+      tb.colsum(l, C, rn, C, dbias_part + b * C, false);
     };
     lease.run_tasks((int)nb, block);
   }  // the pool is free again for the sgemm below
   if (!grad) return;
-  tb.colsum(dbias_part, C, nb, C, a.dbias);  // blocks summed in order
+  tb.colsum(dbias_part, C, nb, C, a.dbias, false);  // blocks summed in order
   // dkernelᵀ = dlogitsᵀ·x rather than dkernel = xᵀ·dlogits: the sgemm then packs x (rows × in, small) as its
   // B and reads the big dlogits once as a transposed A, instead of packing a copy of all of dlogits.
   sgemm(true, false, C, K, N, logits, C, a.x, K, dkt, K, false);

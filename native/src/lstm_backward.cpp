@@ -1,10 +1,11 @@
 // The backward pass behind lstm.h (lstm_backward, bilstm_backward):
 //
 // Per direction, chunk tasks over the rows sorted by length (lstm_plan.h) run the recurrence (elementwise
-// cell backward + dh = dG·recurrentᵀ); then dkernel = xᵀ·dG, drecurrent = Hprevᵀ·dG, dbias = Σ dG by column
-// strips and dx = dG·kernelᵀ by parts of the batch, as large GEMMs over every valid step at once. Two
-// directions contribute tasks to the same job. Every output element is computed by one task in an order that
-// does not depend on the number of threads: results are bit-identical for any DEEPSENTRY_THREADS.
+// cell backward + dh = dG·recurrentᵀ); dkernel = xᵀ·dG, drecurrent = Hprevᵀ·dG, dbias = Σ dG sum over the
+// valid steps in the recurrence's order, step by step: inside the recurrence when a direction is one chunk
+// (each step's dG is still in L2), else afterwards by column strips; dx = dG·kernelᵀ by parts of the batch.
+// Two directions contribute tasks to the same job. Every output element is computed by one task in an order
+// that does not depend on the number of threads: results are bit-identical for any DEEPSENTRY_THREADS.
 // A weights-only call (dx, dh0, dc0 nullptr: the input is data) skips dx and the product giving dh0.
 #include "lstm.h"
 #include "lstm_plan.h"
@@ -14,22 +15,30 @@ namespace {
 
 using namespace plan;
 
-// ---- backward ---------------------------------------------------------------------------------------------
+// ---- backward ----------------------------------------------------------------------------------------------
 
+// The pre-activation gradients dG of every valid (row, step) are kept in one compact buffer, step by step in the
+// order the recurrence visits them (T-1 … 0), each step's active rows (a prefix of the rows sorted by length)
+// consecutive: the step's product dh = dG·recurrentᵀ reads them in place, and the weight gradients sum over
+// the compact rows in that order — step by step, so the same sums can be taken while a step's dG is still in
+// L2 (one chunk per direction) or afterwards over the whole buffer (column strips): same bits either way.
 struct BwdDir {
   const LstmBackwardArgs* a;
   int64_t B, T, I, H, G;
   const Table* tb;
-  int Q;  // row chunks of the recurrence, column strips of the weight gradients, parts of dx
+  int Q;  // row chunks of the recurrence, column strips of the weight gradients
   Rows rows;
   int64_t* bounds;
   int64_t s_ld;
-  int64_t* off;     // [B] compact row of (b, 0)
+  int64_t* nact;    // [T] rows active at step s (a prefix of the sorted rows)
+  int64_t* base;    // [T] compact row of (sorted row 0, step s)
   int64_t nvalid;   // Σ len
   int64_t* rowmap;  // [nvalid] b*T+t of each compact row (when not dense)
-  float *rtp, *ktp, *dh, *dc, *dg_step, *dg, *hprev, *xc, *dxc;
-  float** dgp;       // [Q] one K block of each column strip of dG, packed
+  float *rtp, *ktp, *dh, *dc, *dg, *hprev, *xc, *dxc;
+  float** dgp;        // [Q] one K block of each column strip of dG, packed
   float** a_scratch;  // [Q]
+  bool* k_started;    // [Q] the strip's dkernel and dbias hold a first block (else they are overwritten)
+  bool* r_started;    // [Q] the same for drecurrent (whose first block may come later: see dw_step)
   const float* gates;
   const float* cells;
 };
@@ -47,45 +56,135 @@ void bwd_plan(BwdDir& d, const LstmBackwardArgs& a, Arena& ar, const Table& tb, 
   d.bounds = ar.get<int64_t>(Q + 1);
   chunk_bounds(d.rows.len, d.B, Q, 1, d.bounds);
   d.s_ld = round_up(d.H, 16);
-  d.off = ar.get<int64_t>(d.B);
-  d.nvalid = 0;
-  for (int64_t b = 0; b < d.B; b++) {
-    d.off[b] = d.nvalid;
-    d.nvalid += len_of(a.lengths, b, d.T);
+  d.nact = ar.get<int64_t>(d.T);
+  d.base = ar.get<int64_t>(d.T);
+  int64_t n = d.B;
+  for (int64_t s = 0; s < d.T; s++) {
+    while (n > 0 && d.rows.len[n - 1] <= s) n--;
+    d.nact[s] = n;
   }
+  d.nvalid = 0;
+  for (int64_t s = d.T - 1; s >= 0; s--) {
+    d.base[s] = d.nvalid;
+    d.nvalid += d.nact[s];
+  }
+  // Dense rows (every sequence has T steps, rows in sequence order) are read in place from x and y; otherwise
+  // the rows of x and of the previous hidden states are gathered into compact order by the chunks.
   const bool dense = d.rows.dense;
   d.rowmap = nullptr;
-  d.xc = d.dxc = nullptr;
+  d.xc = d.dxc = d.hprev = nullptr;
   if (!dense) {
     d.rowmap = ar.get<int64_t>(d.nvalid);
-    for (int64_t b = 0; b < d.B; b++)
-      for (int64_t t = 0; t < len_of(a.lengths, b, d.T); t++) d.rowmap[d.off[b] + t] = b * d.T + t;
     d.xc = ar.get<float>((size_t)(d.nvalid * d.I));
+    d.hprev = ar.get<float>((size_t)(d.nvalid * d.H));
     d.dxc = a.dx ? ar.get<float>((size_t)(d.nvalid * d.I)) : nullptr;
   }
   d.rtp = ar.get<float>(kern::packed_b_floats(tb, d.G, d.H));
   d.ktp = a.dx ? ar.get<float>(kern::packed_b_floats(tb, d.G, d.I)) : nullptr;
   d.dh = ar.get<float>((size_t)(d.B * d.s_ld));
   d.dc = ar.get<float>((size_t)(d.B * d.s_ld));
-  d.dg_step = ar.get<float>((size_t)(d.B * d.G));
   d.dg = ar.get<float>((size_t)(d.nvalid * d.G));
-  d.hprev = ar.get<float>((size_t)(d.nvalid * d.H));
   d.dgp = ar.get<float*>(Q);
   d.a_scratch = ar.get<float*>(Q);
+  d.k_started = ar.get<bool>(Q);
+  d.r_started = ar.get<bool>(Q);
   for (int q = 0; q < Q; q++) {
     int64_t c0, c1;
     split_range(d.G, q, Q, tb.nr, c0, c1);
     d.dgp[q] = ar.get<float>(kern::packed_b_floats(tb, tb.kc, c1 - c0 > 0 ? c1 - c0 : 1));
     d.a_scratch[q] = ar.get<float>(kern::packed_a_floats(tb));
+    d.k_started[q] = d.r_started[q] = false;
   }
   d.gates = a.workspace;
   d.cells = a.workspace + d.B * d.T * d.G;
 }
 
-// Rows chunk q: init its carries, gather the previous hidden states (and x when padded) of its sequences,
-// run their recurrence (dG of every valid step, dh0, dc0). Needs the packed recurrentᵀ; touches no other
-// chunk's rows.
-void bwd_chunk(BwdDir& d, int q) {
+// The rows of x (ld: their stride) of step s for the sorted rows r0…
+const float* x_rows(const BwdDir& d, int64_t s, int64_t r0, int64_t& ld) {
+  if (d.xc) {
+    ld = d.I;
+    return d.xc + (d.base[s] + r0) * d.I;
+  }
+  const int64_t t = d.a->reverse ? d.T - 1 - s : s;
+  ld = d.T * d.I;
+  return d.a->x + (r0 * d.T + t) * d.I;
+}
+
+// The previous hidden states of step s for the sorted rows r0… (at step 0 only with h0)
+const float* hprev_rows(const BwdDir& d, int64_t s, int64_t r0, int64_t& ld) {
+  if (d.hprev) {
+    ld = d.H;
+    return d.hprev + (d.base[s] + r0) * d.H;
+  }
+  if (s == 0) {
+    ld = d.H;
+    return d.a->h0 + r0 * d.H;
+  }
+  const int64_t tp = d.a->reverse ? d.T - s : s - 1;
+  ld = d.T * d.a->y_ld;
+  return d.a->y + (r0 * d.T + tp) * d.a->y_ld;
+}
+
+// Column strip q of the weight gradients, the rows of step s: dkernel += xᵀ·dG, drecurrent += Hprevᵀ·dG,
+// dbias += Σ dG, K block by K block (the gemm's own blocking: each block of dG is packed and then used at once
+// by both products and the column sums while it is in L2). Without h0 the previous hidden state of step 0 is
+// zero: its rows add nothing to drecurrent and are left out.
+void dw_step(BwdDir& d, int q, int64_t s) {
+  const LstmBackwardArgs& a = *d.a;
+  const Table& tb = *d.tb;
+  const int64_t I = d.I, H = d.H, G = d.G;
+  int64_t c0, c1;
+  split_range(G, q, d.Q, tb.nr, c0, c1);
+  if (c1 <= c0) return;
+  const int64_t nc = c1 - c0, n = d.nact[s];
+  const bool rec = s > 0 || a.h0;
+  for (int64_t k0 = 0; k0 < n; k0 += tb.kc) {
+    const int64_t kcb = n - k0 < tb.kc ? n - k0 : tb.kc;
+    const float* dg = d.dg + (d.base[s] + k0) * G + c0;
+    tb.pack_b(dg, G, false, kcb, nc, d.dgp[q]);
+    int64_t ld;
+    const float* xs = x_rows(d, s, k0, ld);
+    gemm_rows(tb, I, nc, kcb, xs, ld, true, d.dgp[q], nullptr, a.dkernel + c0, G, d.k_started[q], d.a_scratch[q]);
+    if (rec) {
+      const float* hs = hprev_rows(d, s, k0, ld);
+      gemm_rows(tb, H, nc, kcb, hs, ld, true, d.dgp[q], nullptr, a.drecurrent + c0, G, d.r_started[q],
+                d.a_scratch[q]);
+      d.r_started[q] = true;
+    }
+    tb.colsum(dg, G, kcb, nc, a.dbias + c0, d.k_started[q]);
+    d.k_started[q] = true;
+  }
+}
+
+// The weight gradients of strip q that no row reached (no valid step; drecurrent with only step 0) are 0.
+void dw_finish(BwdDir& d, int q) {
+  const LstmBackwardArgs& a = *d.a;
+  const Table& tb = *d.tb;
+  int64_t c0, c1;
+  split_range(d.G, q, d.Q, tb.nr, c0, c1);
+  if (c1 <= c0) return;
+  const int64_t nc = c1 - c0;
+  if (!d.k_started[q]) {
+    gemm_rows(tb, d.I, nc, 0, nullptr, d.I, true, d.dgp[q], nullptr, a.dkernel + c0, d.G, false, d.a_scratch[q]);
+    tb.colsum(d.dg, d.G, 0, nc, a.dbias + c0, false);
+  }
+  if (!d.r_started[q])
+    gemm_rows(tb, d.H, nc, 0, nullptr, d.H, true, d.dgp[q], nullptr, a.drecurrent + c0, d.G, false, d.a_scratch[q]);
+}
+
+// Column strip q of the weight gradients (after every chunk is done): every step in the recurrence's order.
+void bwd_strip(BwdDir& d, int q) {
+  for (int64_t s = d.T - 1; s >= 0; s--) dw_step(d, q, s);
+  dw_finish(d, q);
+}
+
+// One chunk per direction: the weight gradients of step s while its dG is in L2.
+void dw_after_step(void* ctx, int64_t s) { dw_step(*static_cast<BwdDir*>(ctx), 0, s); }
+
+// Rows chunk q: init its carries, gather the previous hidden states and x of its sequences when padded, run
+// their recurrence (dG of every valid step, dh0, dc0) and, with `fused` (the direction's only chunk), the
+// weight gradients step by step. Needs the packed recurrentᵀ; touches no other chunk's rows.
+void bwd_chunk(BwdDir& d, int q, bool fused) {
   const LstmBackwardArgs& a = *d.a;
   const Table& tb = *d.tb;
   const int64_t T = d.T, I = d.I, H = d.H, G = d.G;
@@ -98,116 +197,100 @@ void bwd_chunk(BwdDir& d, int q) {
     zero_floats(dc, d.s_ld);
     if (a.dh_out) copy_floats(dh, a.dh_out + b * H, H);
     if (a.dc_out) copy_floats(dc, a.dc_out + b * H, H);
-    for (int64_t t = 0; t < L; t++) {
-      const int64_t tp = a.reverse ? t + 1 : t - 1;  // the step visited before t
-      float* dst = d.hprev + (d.off[b] + t) * H;
-      if (tp >= 0 && tp < L)
-        copy_floats(dst, a.y + (b * T + tp) * a.y_ld, H);
-      else if (a.h0)
-        copy_floats(dst, a.h0 + b * H, H);
-      else
-        zero_floats(dst, H);
-      if (d.xc) copy_floats(d.xc + (d.off[b] + t) * I, a.x + (b * T + t) * I, I);
-    }
+    if (d.xc)
+      for (int64_t s = 0; s < L; s++) {
+        const int64_t t = a.reverse ? L - 1 - s : s;
+        const int64_t k = d.base[s] + r;
+        d.rowmap[k] = b * T + t;
+        copy_floats(d.xc + k * I, a.x + (b * T + t) * I, I);
+        if (s > 0)
+          copy_floats(d.hprev + k * H, a.y + (b * T + (a.reverse ? t + 1 : t - 1)) * a.y_ld, H);
+        else if (a.h0)
+          copy_floats(d.hprev + k * H, a.h0 + b * H, H);
+      }
     if (a.dx && !a.dx_accumulate)
       for (int64_t t = L; t < T; t++) zero_floats(a.dx + (b * T + t) * I, I);
   }
-  if (r1 <= r0) return;
-  kern::LstmBwdRecArgs ra{};
-  set_chunk_rows(ra, H, T, d.rows, r0, r1, a.reverse);
-  ra.rtp = d.rtp;
-  ra.gates = d.gates;
-  ra.cells = d.cells;
-  ra.c0 = a.c0;
-  ra.dy = a.dy;
-  ra.dy_ld = a.y_ld;
-  ra.dh = d.dh + r0 * d.s_ld;
-  ra.dc = d.dc + r0 * d.s_ld;
-  ra.s_ld = d.s_ld;
-  ra.dg_step = d.dg_step + r0 * G;
-  ra.dg = d.dg;
-  ra.off = d.off;
-  ra.want_dh0 = a.dh0 != nullptr;
-  tb.lstm_bwd_rec(ra);
-  if (!a.dh0) return;
-  for (int64_t r = r0; r < r1; r++) {
-    const int64_t b = d.rows.seq[r];
-    copy_floats(a.dh0 + b * H, d.dh + r * d.s_ld, H);
-    copy_floats(a.dc0 + b * H, d.dc + r * d.s_ld, H);
+  if (r1 > r0) {
+    kern::LstmBwdRecArgs ra{};
+    set_chunk_rows(ra, H, T, d.rows, r0, r1, a.reverse);
+    ra.rtp = d.rtp;
+    ra.gates = d.gates;
+    ra.cells = d.cells;
+    ra.c0 = a.c0;
+    ra.dy = a.dy;
+    ra.dy_ld = a.y_ld;
+    ra.dh = d.dh + r0 * d.s_ld;
+    ra.dc = d.dc + r0 * d.s_ld;
+    ra.s_ld = d.s_ld;
+    ra.dg = d.dg + r0 * G;
+    ra.step_base = d.base;
+    ra.want_dh0 = a.dh0 != nullptr;
+    if (fused) {
+      ra.after_step = dw_after_step;
+      ra.ctx = &d;
+    }
+    tb.lstm_bwd_rec(ra);
+    if (a.dh0)
+      for (int64_t r = r0; r < r1; r++) {
+        const int64_t b = d.rows.seq[r];
+        copy_floats(a.dh0 + b * H, d.dh + r * d.s_ld, H);
+        copy_floats(a.dc0 + b * H, d.dc + r * d.s_ld, H);
+      }
   }
+  if (fused) dw_finish(d, q);
 }
 
-// Column strip q of the weight gradients (after every chunk is done): dkernel, drecurrent, dbias.
-void bwd_strip(BwdDir& d, int q) {
-  const LstmBackwardArgs& a = *d.a;
-  const Table& tb = *d.tb;
-  const int64_t I = d.I, H = d.H, G = d.G;
-  int64_t c0, c1;
-  split_range(G, q, d.Q, tb.nr, c0, c1);
-  if (c1 > c0) {
-    const int64_t nc = c1 - c0;
-    const float* xs = d.xc ? d.xc : a.x;
-    // K block by K block (the gemm's own blocking, so the sums are the same as in one call): each block of
-    // dG is packed and then used at once by both products while it is in L2.
-    if (d.nvalid == 0) {
-      gemm_rows(tb, I, nc, 0, xs, I, true, d.dgp[q], nullptr, a.dkernel + c0, G, false, d.a_scratch[q]);
-      gemm_rows(tb, H, nc, 0, d.hprev, H, true, d.dgp[q], nullptr, a.drecurrent + c0, G, false, d.a_scratch[q]);
-    }
-    for (int64_t k0 = 0; k0 < d.nvalid; k0 += tb.kc) {
-      const int64_t kcb = d.nvalid - k0 < tb.kc ? d.nvalid - k0 : tb.kc;
-      tb.pack_b(d.dg + k0 * G + c0, G, false, kcb, nc, d.dgp[q]);
-      gemm_rows(tb, I, nc, kcb, xs + k0 * I, I, true, d.dgp[q], nullptr, a.dkernel + c0, G, k0 > 0, d.a_scratch[q]);
-      gemm_rows(tb, H, nc, kcb, d.hprev + k0 * H, H, true, d.dgp[q], nullptr, a.drecurrent + c0, G, k0 > 0,
-                d.a_scratch[q]);
-    }
-    tb.colsum(d.dg + c0, G, d.nvalid, nc, a.dbias + c0);
-  }
-}
-
-// Sequences [b0, b1) of part q of n, balancing their valid steps (the rows of dx they own).
-void seq_range(const BwdDir& d, int q, int n, int64_t& b0, int64_t& b1) {
+// Sorted rows [r0, r1) of part q of n, balancing their valid steps (the rows of dx they own).
+void row_range(const BwdDir& d, int q, int n, int64_t& r0, int64_t& r1) {
   auto cut = [&](int c) {
     if (c >= n) return d.B;
     const int64_t target = d.nvalid * c / n;
-    int64_t b = 0;
-    while (b < d.B && d.off[b] < target) b++;
-    return b;
+    int64_t r = 0, sum = 0;
+    while (r < d.B && sum < target) sum += d.rows.len[r++];
+    return r;
   };
-  b0 = q == 0 ? 0 : cut(q);
-  b1 = cut(q + 1);
+  r0 = q == 0 ? 0 : cut(q);
+  r1 = cut(q + 1);
 }
 
-// dx (+)= dG · kernelᵀ for the steps of sequences [b0, b1) (after dG and the packed kernelᵀ are complete).
-void bwd_dx(BwdDir& d, int64_t b0, int64_t b1) {
+// dx (+)= dG · kernelᵀ for the steps of sorted rows [r0, r1) (after dG and the packed kernelᵀ are complete),
+// step by step: in place (rows T apart) when dense, else through the compact rows and their row map.
+void bwd_dx(BwdDir& d, int64_t r0, int64_t r1) {
   const LstmBackwardArgs& a = *d.a;
   const Table& tb = *d.tb;
-  const int64_t I = d.I, G = d.G;
-  const int64_t m0 = b0 < d.B ? d.off[b0] : d.nvalid, m1 = b1 < d.B ? d.off[b1] : d.nvalid;
-  if (m1 <= m0) return;
-  if (!d.dxc) {
-    gemm_rows(tb, m1 - m0, I, G, d.dg + m0 * G, G, false, d.ktp, nullptr, a.dx + m0 * I, I, a.dx_accumulate,
-              nullptr);
-    return;
-  }
-  gemm_rows(tb, m1 - m0, I, G, d.dg + m0 * G, G, false, d.ktp, nullptr, d.dxc + m0 * I, I, false, nullptr);
-  for (int64_t i = m0; i < m1; i++) {
-    float* dst = a.dx + d.rowmap[i] * I;
-    const float* src = d.dxc + i * I;
-    if (a.dx_accumulate)
-      for (int64_t j = 0; j < I; j++) dst[j] += src[j];
-    else
-      copy_floats(dst, src, I);
+  const int64_t T = d.T, I = d.I, G = d.G;
+  for (int64_t s = 0; s < T; s++) {
+    const int64_t n1 = r1 < d.nact[s] ? r1 : d.nact[s];
+    if (n1 <= r0) continue;
+    const int64_t m = n1 - r0, k0 = d.base[s] + r0;
+    const float* dg = d.dg + k0 * G;
+    if (!d.dxc) {
+      const int64_t t = a.reverse ? T - 1 - s : s;
+      gemm_rows(tb, m, I, G, dg, G, false, d.ktp, nullptr, a.dx + (r0 * T + t) * I, T * I, a.dx_accumulate,
+                nullptr);
+      continue;
+    }
+    gemm_rows(tb, m, I, G, dg, G, false, d.ktp, nullptr, d.dxc + k0 * I, I, false, nullptr);
+    for (int64_t k = k0; k < k0 + m; k++) {
+      float* dst = a.dx + d.rowmap[k] * I;
+      const float* src = d.dxc + k * I;
+      if (a.dx_accumulate)
+        for (int64_t j = 0; j < I; j++) dst[j] += src[j];
+      else
+        copy_floats(dst, src, I);
+    }
   }
 }
 
 // Part q of n of dx for a bidirectional layer: the forward direction's dx, then the backward direction's
-// added, for the same sequences — per element the same order as with one thread, and no other part touches
-// these rows.
+// added, for the same sequences (both directions sort the rows alike) — per element the same order as with
+// one thread, and no other part touches these rows.
 void bi_dx_part(BwdDir* d, int q, int n) {
-  int64_t b0, b1;
-  seq_range(d[0], q, n, b0, b1);
-  bwd_dx(d[0], b0, b1);
-  bwd_dx(d[1], b0, b1);
+  int64_t r0, r1;
+  row_range(d[0], q, n, r0, r1);
+  bwd_dx(d[0], r0, r1);
+  bwd_dx(d[1], r0, r1);
 }
 
 double bwd_flops(const LstmBackwardArgs& a) {
@@ -240,8 +323,7 @@ void run_backward(const LstmBackwardArgs* args, int ndir) {
     for (int i = 0; i < ndir; i++) {
       if (t < d[i].Q) {
         if (chained) pack_rt(i);
-        bwd_chunk(d[i], t);
-        if (chained) bwd_strip(d[i], t);
+        bwd_chunk(d[i], t, chained);
         return;
       }
       t -= d[i].Q;
@@ -259,9 +341,9 @@ void run_backward(const LstmBackwardArgs* args, int ndir) {
     }
     if (shared_dx) return bi_dx_part(d, t, parts);
     const int i = t / parts;
-    int64_t b0, b1;
-    seq_range(d[i], t % parts, parts, b0, b1);
-    bwd_dx(d[i], b0, b1);
+    int64_t r0, r1;
+    row_range(d[i], t % parts, parts, r0, r1);
+    bwd_dx(d[i], r0, r1);
   };
   const int strips = chained ? 0 : chunks;
   const int tasks2 = strips + (shared_dx ? parts : ndir * parts);

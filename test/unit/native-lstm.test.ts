@@ -92,6 +92,12 @@ function collectGarbage(): void {
   (vm.runInNewContext('gc') as () => void)();
 }
 
+/** Frees memory of each size full of 0xff bytes (NaN as floats) for the allocator to hand back to the next outputs. */
+function recycleDirty(sizes: number[]): void {
+  for (let i = 0; i < 8; i++) for (const n of sizes) Buffer.allocUnsafe(n).fill(0xff);
+  collectGarbage();
+}
+
 const nativeForLevels = process.env.DEEPSENTRY_NATIVE === 'none' ? null : loadNative();
 
 describe('native LSTM kernels', function () {
@@ -160,19 +166,26 @@ describe('native LSTM kernels', function () {
         }
       });
 
-      it('the training workspace is zero past each length, whatever memory it was given (it is not zero-filled when allocated)', () => {
+      it('the training workspace is zero past each length, whatever memory it was given (it is not zero-filled when allocated); y too', () => {
         const d = SHAPES[6];
         const p = lstmProblem(rngFor(31), d, { lengths: true, state: true });
         const { batch: B, steps: T, inputSize: I, hiddenSize: H } = d;
         const lengths = p.lengths as Int32Array;
         const bi = { ...d, x: p.x, forward: p.weights, backward: randWeights(rngFor(32), I, H), lengths };
-        const want = native.bilstmForward({ ...bi, training: true }).workspace!;
+        const first = native.bilstmForward({ ...bi, training: true });
+        const want = first.workspace!;
+        const wantOne = native.lstmForward({ ...p, training: true });
         for (let round = 0; round < 4; round++) {
-          // freed memory of the workspace's size, full of 0xff bytes (NaN as floats), for the allocator to hand back
-          for (let i = 0; i < 8; i++) Buffer.allocUnsafe(want.byteLength).fill(0xff);
-          collectGarbage();
-          const ws = native.bilstmForward({ ...bi, training: true }).workspace!;
+          // freed memory of the outputs' sizes, full of 0xff bytes (NaN as floats), for the allocator to hand back
+          recycleDirty([want.byteLength, first.y.byteLength, wantOne.y.byteLength]);
+          const out = native.bilstmForward({ ...bi, training: true });
+          const ws = out.workspace!;
           expect(firstDifference(ws, want), `round ${round}`).to.equal(null);
+          expect(firstDifference(out.y, first.y), `round ${round} y`).to.equal(null);
+          expect(firstDifference(native.lstmForward({ ...p, training: true }).y, wantOne.y), `round ${round} lstmForward y`).to.equal(null);
+          for (let b = 0; b < B; b++)
+            for (let t = lengths[b]; t < T; t++)
+              expect([...out.y.subarray((b * T + t) * 2 * H, (b * T + t + 1) * 2 * H)].every((v) => Object.is(v, 0)), `y b=${b} t=${t}`).to.equal(true);
           const half = ws.length / 2;  // forward direction, then backward: gates [B·T, 4H], then cells [B·T, H]
           for (const base of [0, half])
             for (let b = 0; b < B; b++)
@@ -181,6 +194,29 @@ describe('native LSTM kernels', function () {
                 const c = ws.subarray(base + B * T * 4 * H + (b * T + t) * H, base + B * T * 4 * H + (b * T + t + 1) * H);
                 expect([...g, ...c].every((v) => Object.is(v, 0)), `round ${round} b=${b} t=${t}`).to.equal(true);
               }
+        }
+      });
+
+      it('the weight gradients are the same in any recycled memory, and all +0 when no step is valid (no row reaches them)', () => {
+        const d = SHAPES[6];
+        const { batch: B, inputSize: I, hiddenSize: H } = d;
+        for (const noSteps of [false, true]) {
+          const p = lstmProblem(rngFor(33), d, { lengths: true, state: !noSteps });
+          const lengths = noSteps ? new Int32Array(B) : (p.lengths as Int32Array);
+          const bi = { ...d, x: p.x, forward: p.weights, backward: randWeights(rngFor(34), I, H), lengths };
+          const fwd = native.bilstmForward({ ...bi, training: true });
+          const dy = randF32(rngFor(35), fwd.y.length);
+          const grads = () => native.bilstmBackward({ ...bi, y: fwd.y, workspace: fwd.workspace!, dy, inputGradients: false });
+          const want = grads();
+          for (let round = 0; round < 3; round++) {
+            recycleDirty([want.forward.dKernel.byteLength, want.forward.dRecurrentKernel.byteLength, want.forward.dBias.byteLength]);
+            const got = grads();
+            for (const dir of ['forward', 'backward'] as const)
+              for (const k of ['dKernel', 'dRecurrentKernel', 'dBias'] as const) {
+                expect(firstDifference(got[dir][k], want[dir][k]), `${noSteps ? 'no steps' : 'lengths'} round ${round} ${dir}.${k}`).to.equal(null);
+                if (noSteps) expect(got[dir][k].every((v) => Object.is(v, 0)), `no steps ${dir}.${k} all +0`).to.equal(true);
+              }
+          }
         }
       });
 

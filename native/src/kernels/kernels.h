@@ -83,10 +83,14 @@ struct LstmBwdRecArgs {
   float* dh;              // [rows, s_ld] carries: dh_out/dc_out on entry, dh0/dc0 on return (dh0 only with want_dh0)
   float* dc;
   int64_t s_ld;
-  float* dg_step;         // scratch [rows, 4H]
-  float* dg;              // [*, 4H]: pre-activation gradients of (b, t) at row off[b] + t
-  const int64_t* off;     // [B]
+  // [*, 4H]: the pre-activation gradients of the chunk's row i at step s go to row step_base[s] + i (the rows
+  // of a step are consecutive: the step's product reads them there)
+  float* dg;
+  const int64_t* step_base;  // [steps]
   bool want_dh0;          // compute dh0 (the product after the first step); else dh is left undefined at the end
+  // called with s once dG of step s is complete (before its product), or nullptr
+  void (*after_step)(void* ctx, int64_t s);
+  void* ctx;
 };
 
 // Softmax cross-entropy of `rows` rows of logits (row r at logits + r*ld, n classes; labels[r] in [0, n)):
@@ -117,8 +121,9 @@ struct Table {
   void (*pack_k)(const float* k, int64_t input, int64_t hidden, float* dst);
   void (*lstm_rec)(const LstmRecArgs& a);
   void (*lstm_bwd_rec)(const LstmBwdRecArgs& a);
-  // out[j] = Σ_r a[r*lda + j] for j in [0, n), rows summed in order
-  void (*colsum)(const float* a, int64_t lda, int64_t rows, int64_t n, float* out);
+  // out[j] = Σ_r a[r*lda + j] for j in [0, n), rows summed in order; with accumulate the sum continues from
+  // out[j] (so consecutive blocks of rows give the same bits as one call over all of them)
+  void (*colsum)(const float* a, int64_t lda, int64_t rows, int64_t n, float* out, bool accumulate);
   void (*xent_rows)(const XentRowsArgs& a);
 };
 

@@ -183,10 +183,15 @@ void lstm_rec(const LstmRecArgs& a) {
   }
 }
 
-void colsum(const float* a, int64_t lda, int64_t rows, int64_t n, float* out) {
+void colsum(const float* a, int64_t lda, int64_t rows, int64_t n, float* out, bool accumulate) {
   for (int64_t j0 = 0; j0 < n; j0 += 4 * VW) {
     V acc[4] = {V(0.0f), V(0.0f), V(0.0f), V(0.0f)};
     const int64_t nj = imin(4 * VW, n - j0);
+    if (accumulate)
+      for (int v = 0; v < 4; v++) {
+        const int64_t nl = nj - v * VW;
+        if (nl > 0) acc[v] = load_maybe_n(out + j0 + v * VW, (int)imin(nl, VW));
+      }
     for (int64_t r = 0; r < rows; r++) {
       const float* p = a + r * lda + j0;
       for (int v = 0; v < 4; v++) {
@@ -225,8 +230,7 @@ void lstm_bwd_rec(const LstmBwdRecArgs& a) {
       const float* cc = a.cells + row * H;
       const float* cprev = tprev >= 0 ? a.cells + (b * T + tprev) * H : (a.c0 ? a.c0 + b * H : nullptr);
       const float* dyp = a.dy ? a.dy + row * a.dy_ld : nullptr;
-      float* dgs = a.dg_step + i * G;
-      float* dga = a.dg + (a.off[b] + t) * G;
+      float* dga = a.dg + (a.step_base[s] + i) * G;
       float* dh = a.dh + i * a.s_ld;
       float* dc = a.dc + i * a.s_ld;
       for (int64_t j0 = 0; j0 < H; j0 += VW) {
@@ -239,16 +243,13 @@ void lstm_bwd_rec(const LstmBwdRecArgs& a) {
                             load_maybe_n(gp + 3 * H + j0, nl), cpv, load_maybe_n(cc + j0, nl), dhv, loadu(dc + j0), dpi,
                             dpf, dpg, dpo, dcp);
         storeu(dc + j0, dcp);
-        store_maybe_n(dgs + j0, dpi, nl);
-        store_maybe_n(dgs + H + j0, dpf, nl);
-        store_maybe_n(dgs + 2 * H + j0, dpg, nl);
-        store_maybe_n(dgs + 3 * H + j0, dpo, nl);
         store_maybe_n(dga + j0, dpi, nl);
         store_maybe_n(dga + H + j0, dpf, nl);
         store_maybe_n(dga + 2 * H + j0, dpg, nl);
         store_maybe_n(dga + 3 * H + j0, dpo, nl);
       }
     }
+    if (a.after_step) a.after_step(a.ctx, s);
     // dh_{prev} = dG · recurrentᵀ for the active rows (lanes past H of dh are never written: they stay 0);
     // after the first step it is dh0, which a weights-only call does not want
     if (s == 0 && !a.want_dh0) break;
@@ -256,7 +257,7 @@ void lstm_bwd_rec(const LstmBwdRecArgs& a) {
     g.m = nact;
     g.n = H;
     g.k = G;
-    g.a = a.dg_step;
+    g.a = a.dg + a.step_base[s] * G;
     g.lda = G;
     g.trans_a = false;
     g.bp = a.rtp;

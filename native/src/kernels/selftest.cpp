@@ -462,7 +462,9 @@ void test_threads_identical() {
       lstm_backward(ba);
       for (auto* v : {&y, &ho, &co, &dx, &dh0, &dc0, &dK, &dR, &db}) keep(*v);
     }
-    {  // bidirectional forward + backward, full length
+    // bidirectional forward + backward: full length with every gradient; padded and weights only (no h0: the
+    // rows of the first step are left out of drecurrent)
+    for (bool padded : {false, true}) {
       vector<float> y(B * T * 2 * H), ho[2], co[2], ws[2], dx(B * T * I), dh0[2], dc0[2], dK[2], dR[2], db[2];
       LstmForwardArgs fa[2]{};
       LstmBackwardArgs ba[2]{};
@@ -476,6 +478,8 @@ void test_threads_identical() {
         ba[d].y_ld = 2 * H, ba[d].workspace = ws[d].data(), ba[d].dy = dy.data() + d * H, ba[d].dx = dx.data(),
         ba[d].dx_accumulate = d == 1, ba[d].dh0 = dh0[d].data(), ba[d].dc0 = dc0[d].data(),
         ba[d].dkernel = dK[d].data(), ba[d].drecurrent = dR[d].data(), ba[d].dbias = db[d].data();
+        if (padded)
+          fa[d].lengths = ba[d].lengths = len.data(), ba[d].dx = ba[d].dh0 = ba[d].dc0 = nullptr;
       }
       bilstm_forward(fa[0], fa[1]);
       bilstm_backward(ba[0], ba[1]);
