@@ -202,6 +202,11 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private readonly countHorizon: number | null;
   /** keys whose sessions ended and whose count judgement waits for the horizon, in order of their last line */
   private tallies = new Map<string, CountTally>();
+  /**
+   * the first (oldest) entry of `tallies`, or null when not looked up since `tallies` last changed: the clock
+   * moves at nearly every line, and most of the time the oldest waiting key is not due yet (see clockMoved)
+   */
+  private firstTally: CountTally | null = null;
   /** the sessions scored recently, for feedback (null: not kept) */
   private readonly recent: RecentSessions | null;
   /** a model that learnt feedback, waiting for swapModel */
@@ -328,6 +333,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       const tally = s.history.length === 0 && this.tallies.size > 0 ? this.tallies.get(key) : undefined;
       if (tally !== undefined) {
         this.tallies.delete(key);
+        this.firstTally = null;
         s.counts = tally.counts;
       }
       const at = this.window(s, id);
@@ -381,6 +387,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (!(this.countWeight > 0 && s.counts)) return;
     if (this.countHorizon !== null && s.clock !== null) {
       // Judged once the key has been quiet for the horizon (clockMoved), unless it goes on before.
+      this.firstTally = null;
       this.tallies.set(key, { counts: s.counts, history: s.history.slice(), lines: s.lines.slice(Math.max(0, s.lines.length - this.windowLines)), seq: s.seq, lineNo: s.lineNo, offset: s.offset, clock: s.clock });
       if (this.tallies.size > this.maxTallies) this.judgeOldest();
       return;
@@ -412,6 +419,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (first.done) return;
     const [key, t] = first.value;
     this.tallies.delete(key);
+    this.firstTally = null;
     this.judgeCounts(key, t);
   }
 
@@ -434,8 +442,11 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
   protected override clockMoved(now: number): void {
     const H = this.countHorizon;
-    if (H === null) return;
-    // In order of their last line: the first one not due ends the search.
+    if (H === null || this.tallies.size === 0) return;
+    // In order of their last line: the first one not due ends the search (looked at without an iterator).
+    const oldest = (this.firstTally ??= this.tallies.values().next().value as CountTally);
+    if (oldest.clock + H > now) return;
+    this.firstTally = null;
     for (const [key, t] of this.tallies) {
       if (t.clock + H > now) break;
       this.tallies.delete(key);
@@ -447,6 +458,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   protected override allEnded(): void {
     const all = [...this.tallies];
     this.tallies.clear();
+    this.firstTally = null;
     for (const [key, t] of all) this.judgeCounts(key, t);
   }
 
@@ -582,6 +594,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (s.modelHash !== this.model.dataHash) throw new DeepSentryError('DS_CONFIG', 'the checkpoint was written with a different model (training data hash differs)');
     this.restoreSessions(s);
     this.tallies = new Map(Array.isArray(s.tallies) ? s.tallies : []);
+    this.firstTally = null;
     this.recent?.restored(this.sessions.keys());
     this.out = [];
     this.last = [];

@@ -157,6 +157,9 @@ class HdfsFormat implements LogFormat {
   readonly hasSessionKey = false;
   private lastDT = '';
   private lastT = NaN;
+  /** the Date and Time fields of lastDT (shared by the lines of that second) */
+  private lastDate = '';
+  private lastTime = '';
   private readonly ts: TimestampParser;
   constructor(opts: FormatOptions) {
     this.ts = compileTimestamp('YYMMDD HHmmss', { utcOffsetMinutes: opts.utcOffsetMinutes });
@@ -177,22 +180,25 @@ class HdfsFormat implements LogFormat {
       msgStart = line.length;
     }
     if (cEnd <= s4 + 1 || line.lastIndexOf(' ', cEnd - 1) > s4) return NOT_HDFS; // component: one word
-    const dt = line.slice(0, 13);
     let t: number;
-    if (dt === this.lastDT) t = this.lastT;
+    // Most lines repeat the previous line's second: compared in place (lastDT is '' or 13 characters).
+    if (this.lastDT !== '' && line.startsWith(this.lastDT)) t = this.lastT;
     else {
+      const dt = line.slice(0, 13);
       if (!isDigits(line, 0, 6) || !isDigits(line, 7, 13)) return new ParseFailure('bad_timestamp', `bad HDFS timestamp ${JSON.stringify(dt)}`);
       t = this.ts(dt);
       if (Number.isNaN(t)) return new ParseFailure('bad_timestamp', `bad HDFS timestamp ${JSON.stringify(dt)}`);
       this.lastDT = dt;
       this.lastT = t;
+      this.lastDate = line.slice(0, 6);
+      this.lastTime = line.slice(7, 13);
     }
     return {
       timestamp: t,
       message: line.slice(msgStart),
       fields: {
-        Date: line.slice(0, 6),
-        Time: line.slice(7, 13),
+        Date: this.lastDate,
+        Time: this.lastTime,
         Pid: line.slice(14, s3),
         Level: line.slice(s3 + 1, s4),
         Component: line.slice(s4 + 1, cEnd),

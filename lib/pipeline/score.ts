@@ -190,9 +190,20 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   /** Folds a scorer call's events into the open segments; the segments that closed go out. */
   const take = async (scorer: ModelScorer, events: ModelEvent[]) => {
     const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
+    // consecutive events of one session (most lines) skip the lookup
+    let lastKey = '';
+    let g: Segment | null = null;
     for (const e of events) {
-      let g = segments.get(e.session);
-      if (g === undefined) segments.set(e.session, (g = { field: csv(e.session), scores: [], texts: [], max: -Infinity, top: null }));
+      if (g === null || e.session !== lastKey) {
+        lastKey = e.session;
+        g = segments.get(lastKey) ?? null;
+        if (g === null) segments.set(lastKey, (g = { field: csv(lastKey), scores: [], texts: [], max: -Infinity, top: null }));
+      }
+      // The first event of the highest score explains the segment.
+      if (e.score > g.max) {
+        g.max = e.score;
+        g.top = e;
+      }
       if (!e.isSessionEnd) {
         finiteScore(e.score, e.session, model.directory);
         if (lOut) {
@@ -204,11 +215,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         if (!e.unscored) finiteScore(e.score, e.session, model.directory);
         segments.delete(e.session);
         closed.push({ key: e.session, g, end: e });
-      }
-      // The first event of the highest score explains the segment.
-      if (e.score > g.max) {
-        g.max = e.score;
-        g.top = e;
+        g = null; // a later event of this key opens a new segment
       }
     }
     if (closed.length === 0) return;
@@ -247,9 +254,9 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         if (s.firstTs !== null && (prev.firstTs === null || s.firstTs < prev.firstTs)) prev.firstTs = s.firstTs;
         if (s.lastTs !== null && (prev.lastTs === null || s.lastTs > prev.lastTs)) prev.lastTs = s.lastTs;
       }
-      for (let t = 0; t < s.rows.length; t++) {
-        lText += `${s.rows[t]},${g.field},${tail(g.scores[t])}${withText ? `,${csv(g.texts[t])}` : ''}\n`;
-      }
+      const mid = `,${g.field},`;
+      if (withText) for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])},${csv(g.texts[t])}\n`;
+      else for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])}\n`;
     }
     const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
     if (w) await w;
