@@ -30,6 +30,7 @@ import type { ScoringModel } from '../models/scoring';
 import type { FeedbackSummary } from '../pipeline/feedback';
 import { RECENT_DEFAULTS, RecentSessions } from './recent_sessions';
 import { SessionScorer, type OpenSession, type SessionsSnapshot } from './session_scorer';
+import { WindowTable } from './window_table';
 import type { EndReason, EventContext, FeedbackRequest, LineScorer, RawLine, ScoredEvent, ScorerOptions } from './types';
 
 /**
@@ -143,7 +144,7 @@ export class ModelEvent implements ScoredEvent {
   /** added to the window's score: an end event's weighted count surprise (the window cache holds scores without it) */
   extra = 0;
   readonly endReason?: EndReason;
-  /** the window's ids as a string (set by ModelScorer.finish; the key of its caches) */
+  /** the window's ids as a string (windowKey, set when predictExpected first needs it: the key of the expected-message cache) */
   key = '';
   /** the expected message once predicted (null: none) */
   predicted: string | null | undefined = undefined;
@@ -188,6 +189,7 @@ export class ModelEvent implements ScoredEvent {
 /** At most this many window scores are remembered (about 100 bytes each); the cache starts over when full. */
 const SCORE_CACHE_MAX = 100_000;
 
+
 export class ModelScorer extends SessionScorer<OpenState> implements LineScorer {
   /** The name of every ModelScorer (its checkpoints carry it). */
   static readonly NAME = 'bilstm';
@@ -213,9 +215,11 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private pending: ScoringModel | null = null;
   /** events of the current call, in order */
   private out: ModelEvent[] = [];
-  /** scores of windows already scored, by their ids joined with commas (see finish) */
-  private readonly scoreCache = new Map<string, number>();
-  /** expected messages of windows already predicted, by the same key (null: none) */
+  /** scores of windows already scored (see finish) */
+  private readonly scoreCache: WindowTable;
+  /** the distinct windows of a call not scored before, in order: row k of its detector call is entry k */
+  private readonly fresh: WindowTable;
+  /** expected messages of windows already predicted, by windowKey (null: none) */
   private readonly expectedCache = new Map<string, string | null>();
   /** events of the last call (what `context` indices refer to) */
   private last: ModelEvent[] = [];
@@ -257,6 +261,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.countHorizon = countHorizon(model.config.scoring.countTimeoutMs, idle, keyer.mode);
     this.windows = new Int32Array(64 * W);
     this.keyScratch = new Array<number>(W).fill(0);
+    this.scoreCache = new WindowTable(W);
+    this.fresh = new WindowTable(W);
     const keep = opts.feedbackSessions ?? 0;
     this.recent = keep > 0 ? new RecentSessions({ ...RECENT_DEFAULTS, sessions: keep }) : null;
   }
@@ -292,7 +298,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   }
 
   /**
-   * The cache key of the window at `at`: its ids as UTF-16 code units while every id fits in one (W
+   * The expected-message cache key of the window at `at`: its ids as UTF-16 code units while every id fits in one (W
    * characters), else `#` and the ids joined with commas (at least 2W − 1 + 1 characters: never equal to a key
    * of the short form).
    */
@@ -476,35 +482,28 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.used = 0;
     const W = this.W;
     const cache = this.scoreCache;
-    const fresh = new Map<string, number>(); // window key -> row of the detector call
+    const fresh = this.fresh;
+    fresh.clear();
     const rows = new Int32Array(batch.length).fill(-1);
-    const keys: string[] = [];
     this.last = batch;
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
       if (e.unscored) continue;
-      const key = this.windowKey(e.windows, e.at);
-      e.key = key;
-      const known = cache.get(key);
-      if (known !== undefined) {
-        e.score = known;
+      const known = cache.find(e.windows, e.at);
+      if (known >= 0) {
+        e.score = cache.value(known);
         continue;
       }
-      let r = fresh.get(key);
-      if (r === undefined) {
-        r = keys.length;
-        fresh.set(key, r);
-        keys.push(key);
-      }
-      rows[i] = r;
+      const r = fresh.find(e.windows, e.at);
+      rows[i] = r >= 0 ? r : fresh.add(e.windows, e.at, 0);
     }
-    if (keys.length > 0) {
-      const all = new Int32Array(keys.length * W);
-      for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) all.set(batch[i].windows.subarray(batch[i].at, batch[i].at + W), rows[i] * W);
-      const { scores } = this.model.scoreWindows(all, keys.length, false);
+    const n = fresh.size;
+    if (n > 0) {
+      const all = fresh.ids.slice(0, n * W);
+      const { scores } = this.model.scoreWindows(all, n, false);
       for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) batch[i].score = scores[rows[i]];
-      if (cache.size + keys.length > SCORE_CACHE_MAX) cache.clear();
-      keys.forEach((k, r) => cache.set(k, scores[r]));
+      if (cache.size + n > SCORE_CACHE_MAX) cache.clear();
+      for (let r = 0; r < n; r++) cache.add(all, r * W, scores[r]);
     }
     for (const e of batch) if (e.extra !== 0) e.score = Math.fround(e.score + e.extra);
     return batch;
@@ -538,7 +537,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const todo = new Map<string, ModelEvent[]>();
     for (const e of events) {
       if (e.predicted !== undefined) continue;
-      const key = e.key || this.windowKey(e.windows, e.at);
+      const key = (e.key ||= this.windowKey(e.windows, e.at));
       const known = this.expectedCache.get(key);
       if (known !== undefined) {
         e.predicted = known;
