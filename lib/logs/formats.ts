@@ -193,17 +193,29 @@ class HdfsFormat implements LogFormat {
       this.lastDate = line.slice(0, 6);
       this.lastTime = line.slice(7, 13);
     }
-    return {
-      timestamp: t,
-      message: line.slice(msgStart),
-      fields: {
-        Date: this.lastDate,
-        Time: this.lastTime,
-        Pid: line.slice(14, s3),
-        Level: line.slice(s3 + 1, s4),
-        Component: line.slice(s4 + 1, cEnd),
-      },
-    };
+    return new HdfsLine(t, line.slice(msgStart), line, s3, s4, cEnd, this.lastDate, this.lastTime);
+  }
+}
+
+/**
+ * A parsed HDFS line whose fields are sliced out of the line when first read: sessions by key (HDFS's
+ * default) never read them, and five strings and an object per line were a tenth of what parsing allocated.
+ */
+class HdfsLine implements ParsedLine {
+  private f: Record<string, string> | null = null;
+  constructor(
+    readonly timestamp: number,
+    readonly message: string,
+    private readonly line: string,
+    private readonly s3: number,
+    private readonly s4: number,
+    private readonly cEnd: number,
+    private readonly date: string,
+    private readonly time: string,
+  ) {}
+  get fields(): Record<string, string> {
+    const l = this.line;
+    return (this.f ??= { Date: this.date, Time: this.time, Pid: l.slice(14, this.s3), Level: l.slice(this.s3 + 1, this.s4), Component: l.slice(this.s4 + 1, this.cEnd) });
   }
 }
 

@@ -118,6 +118,16 @@ describe('logs: formats', () => {
     expect(p.fields).to.deep.equal({ Date: '081109', Time: '203532', Pid: '147', Level: 'INFO', Component: 'dfs.DataNode$DataXceiver' });
     expect(p.message).to.equal('Receiving block blk_-660 src: /10.251.194.245:57455 dest: /10.251.194.245:50010');
     expect((f.parse('hello world') as ParseFailure).kind).to.equal('unparsed');
+    // fields are sliced when first read: a line's fields read after later lines (of other seconds) were parsed are its own
+    const a = parsed(f.parse('081110 000001 12 WARN dfs.A: one'));
+    const b = parsed(f.parse('081110 000001 13 INFO dfs.B: two'));
+    const c = parsed(f.parse('081111 235959 14 ERROR dfs.C: three'));
+    expect([c.fields, b.fields, a.fields]).to.deep.equal([
+      { Date: '081111', Time: '235959', Pid: '14', Level: 'ERROR', Component: 'dfs.C' },
+      { Date: '081110', Time: '000001', Pid: '13', Level: 'INFO', Component: 'dfs.B' },
+      { Date: '081110', Time: '000001', Pid: '12', Level: 'WARN', Component: 'dfs.A' },
+    ]);
+    expect(Object.keys(a.fields)).to.deep.equal(['Date', 'Time', 'Pid', 'Level', 'Component']);
     expect((f.parse('081399 203532 147 INFO x: y') as ParseFailure).kind).to.equal('bad_timestamp');
     expect((f.parse('08a109 203532 147 INFO x: y') as ParseFailure).kind).to.equal('bad_timestamp');
   });
