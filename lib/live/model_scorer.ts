@@ -321,7 +321,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const p = this.parseLine(this.format, l);
     if (p === null) return;
     const ts = p.timestamp;
-    const keys = this.keyer.keys(p.message, p.fields, p.sessionKey, ts);
+    const keys = this.keyer.keys(p, ts);
     // Masked and interned only when the line belongs to a session this scorer scores: a message of no scored
     // session never enters the model's table (`deepsentry score` counts the new messages it met).
     let masked = '';

@@ -154,7 +154,7 @@ export class NoveltyScorer extends SessionScorer<SessionState> implements LineSc
     if (p === null) return;
     const ts = p.timestamp;
     const masked = this.masker.maskText(p.message);
-    const keys = this.keyer!.keys(p.message, p.fields, p.sessionKey, ts);
+    const keys = this.keyer!.keys(p, ts);
     if (keys.length === 0) {
       // No session: scored on its own, after START, and not remembered as anyone's previous message.
       const expected = this.expect(START);

@@ -290,14 +290,14 @@ describe('logs: sessions and windows', () => {
   it('key regex: a line naming several keys joins each once (all) or only the first (first)', () => {
     const cfg = resolveLogConfig({ session: { mode: 'key' } }).session;
     const k = new SessionKeyer('key', cfg);
-    expect(k.keys('Deleting block blk_1 file /d/blk_1 and blk_-2 blk_1', {}, undefined, null)).to.deep.equal(['blk_1', 'blk_-2']);
-    expect(new SessionKeyer('key', { ...cfg, multiKey: 'first' }).keys('blk_1 blk_2', {}, undefined, null)).to.deep.equal(['blk_1']);
-    expect(k.keys('no key here', {}, undefined, null)).to.deep.equal([]);
+    expect(k.keys({ message: 'Deleting block blk_1 file /d/blk_1 and blk_-2 blk_1', fields: {} }, null)).to.deep.equal(['blk_1', 'blk_-2']);
+    expect(new SessionKeyer('key', { ...cfg, multiKey: 'first' }).keys({ message: 'blk_1 blk_2', fields: {} }, null)).to.deep.equal(['blk_1']);
+    expect(k.keys({ message: 'no key here', fields: {} }, null)).to.deep.equal([]);
     const t = new SessionKeyer('time', { ...cfg, windowMs: 1000 });
-    expect(t.keys('x', {}, undefined, 2500)).to.deep.equal(['time:1970-01-01T00:00:02.000Z']);
+    expect(t.keys({ message: 'x', fields: {} }, 2500)).to.deep.equal(['time:1970-01-01T00:00:02.000Z']);
     expect(t.windowEnd).to.equal(3000);
     const c = new SessionKeyer('count', { ...cfg, windowLines: 2 });
-    expect([0, 1, 2].map(() => c.keys('x', {}, undefined, null)[0])).to.deep.equal(['count:0', 'count:0', 'count:1']);
+    expect([0, 1, 2].map(() => c.keys({ message: 'x', fields: {} }, null)[0])).to.deep.equal(['count:0', 'count:0', 'count:1']);
   });
 
   it('sessionizer: explicit clock closes idle sessions, bounded open sessions evict the least recently active', () => {
