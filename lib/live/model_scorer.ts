@@ -19,17 +19,16 @@
  * prediction) only when read, which the monitor does only for the events it alerts on.
  */
 import { DeepSentryError } from '../errors';
-import type { LogConfig } from '../logs/config';
 import { configuredFormat, type LogFormat } from '../logs/formats';
 import type { IssueLog } from '../logs/issues';
-import { sessionEnded, SessionKeyer, type ClosedSession } from '../logs/sessions';
+import { sessionEnded, type ClosedSession, type SessionKeyer } from '../logs/sessions';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
 import { countHorizon } from '../models/counts';
 import { lineageOf } from '../models/lineage';
 import type { ScoringModel } from '../models/scoring';
 import type { FeedbackSummary } from '../pipeline/feedback';
 import { RECENT_DEFAULTS, RecentSessions } from './recent_sessions';
-import { SessionScorer, type OpenSession, type SessionsSnapshot } from './session_scorer';
+import { liveSessionKeyer, SessionScorer, type OpenSession, type SessionsSnapshot } from './session_scorer';
 import { WindowTable } from './window_table';
 import type { EndReason, EventContext, FeedbackRequest, LineScorer, RawLine, ScoredEvent, ScorerOptions } from './types';
 
@@ -86,18 +85,7 @@ export interface ModelScorerOptions extends ScorerOptions {
   withMessages?: boolean;
 }
 
-/**
- * The session keyer of the live scorer for a model's log configuration: sessions by key (`auto` is `key`),
- * field or time. Count windows have no key to follow a session by, so they are refused. The publisher of a
- * partitioned stream (lib/scale/publisher.ts) keys lines with it too, so a session's lines meet in one partition.
- */
-export function liveSessionKeyer(c: LogConfig, countWindows = false): SessionKeyer {
-  const mode = c.session.mode === 'auto' ? 'key' : c.session.mode;
-  if (mode === 'count' && !countWindows) {
-    throw new DeepSentryError('DS_UNSUPPORTED', `the model's sessions are count windows; the live scorer needs sessions by key, field or time (set logs.session.mode when training)`);
-  }
-  return new SessionKeyer(mode, c.session);
-}
+export { liveSessionKeyer } from './session_scorer';
 
 interface OpenState extends OpenSession {
   /** masked messages of the session's last W−1 lines (texts, not ids: ids of new messages depend on arrival order) */
@@ -133,6 +121,35 @@ interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
   /** keys waiting for their count judgement, oldest first (absent in checkpoints written before there were any) */
   tallies?: [string, CountTally][];
 }
+
+/**
+ * A chunk of lines read, parsed, keyed and masked in another thread (lib/pipeline/score_reader.ts), for
+ * ModelScorer.scoreParsed: per line, what scoreLine computes from its text with the scorer's parse policy
+ * (parseLogLine, blank lines skipped, the latest timestamp so far for out-of-order lines), keyer
+ * (liveSessionKeyer) and masking (the model's masker).
+ */
+export interface ParsedLines {
+  n: number;
+  /** physical line numbers (an event's seq and lineNo) */
+  lineNos: Float64Array;
+  /** 1: parsed and scored; 0: blank, not parsed, a bad timestamp, or skipped out of order */
+  parsed: Uint8Array;
+  /** timestamps (NaN: none) */
+  ts: Float64Array;
+  /** session keys per line, and all the lines' keys in order */
+  keyCounts: Int32Array;
+  keys: string[];
+  /** each line's masked message as an index into the texts of this and the earlier chunks (-1: none, no key) */
+  masked: Int32Array;
+  /** masked texts first met in this chunk, in order */
+  texts: string[];
+  /** each line's time window's end (sessions by time), else null */
+  deadlines: Float64Array | null;
+  /** each line's message as parsed (withMessages), else null */
+  messages: string[] | null;
+}
+
+const NO_KEYS: readonly string[] = [];
 
 /**
  * An event whose context is computed only when read: `window` copies the session's last lines, `expected`
@@ -229,6 +246,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   /** the W ids of a window while its cache key is made */
   private readonly keyScratch: number[];
 
+  /** the masked texts scoreParsed has been given so far (ParsedLines.masked indexes them) */
+  private readonly parsedTexts: string[] = [];
+
   private readonly ownsKey: ((key: string) => boolean) | undefined;
   /** see ModelScorerOptions.censorEnds */
   private readonly censorEnds: boolean;
@@ -322,6 +342,38 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (p === null) return;
     const ts = p.timestamp;
     const keys = this.keyer.keys(p, ts);
+    this.scoreKeys(l, ts, keys, p.message, null, this.keyer.mode === 'time' ? this.keyer.windowEnd : undefined);
+  }
+
+  /**
+   * Scores lines read, parsed, keyed and masked in another thread (lib/pipeline/score_reader.ts, with this
+   * scorer's parse policy, keyer and masking: see ParsedLines), as scoreLines scores their text.
+   */
+  async scoreParsed(c: ParsedLines): Promise<ScoredEvent[]> {
+    const texts = this.parsedTexts;
+    for (const t of c.texts) texts.push(t);
+    let k = 0;
+    for (let i = 0; i < c.n; i++) {
+      if (c.parsed[i] === 0) continue;
+      const t = c.ts[i];
+      const ts = Number.isNaN(t) ? null : t;
+      this.lineParsed(ts);
+      const nk = c.keyCounts[i];
+      const keys = nk === 0 ? NO_KEYS : c.keys.slice(k, k + nk);
+      k += nk;
+      const lineNo = c.lineNos[i];
+      const m = c.masked[i];
+      this.scoreKeys({ seq: lineNo, lineNo, offset: 0, text: '' }, ts, keys, c.messages ? c.messages[i] : '', m >= 0 ? texts[m] : null, c.deadlines ? c.deadlines[i] : undefined);
+    }
+    this.linesArrived();
+    return this.finish();
+  }
+
+  /**
+   * Scores a parsed line in each of its sessions `keys`: `message` is its message as parsed (masked here
+   * unless `maskedText` is given), `deadline` its time window's end (sessions by time).
+   */
+  private scoreKeys(l: RawLine, ts: number | null, keys: readonly string[], message: string, maskedText: string | null, deadline: number | undefined): void {
     // Masked and interned only when the line belongs to a session this scorer scores: a message of no scored
     // session never enters the model's table (`deepsentry score` counts the new messages it met).
     let masked = '';
@@ -329,7 +381,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     for (const key of keys) {
       if (this.ownsKey !== undefined && !this.ownsKey(key)) continue;
       if (id < 0) {
-        id = this.model.messageId(this.model.masker.maskText(p.message));
+        id = this.model.messageId(maskedText ?? this.model.masker.maskText(message));
         // the table's copy of the text: a session's history keeps one shared string per message, not one per line
         masked = this.model.messageText(id) as string;
       }
@@ -356,9 +408,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       }
       // Events keep (s.lines, end) rather than a copy of the window per line (see OpenSession.lines).
       const before = this.out.length;
-      this.addLine(this.keyer, key, s, l, ts);
+      this.addLine(key, s, l, ts, deadline);
       const e = new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, this.windows, at, this);
-      if (this.withMessages) e.message = p.message;
+      if (this.withMessages) e.message = message;
       // A count window closes as its last line is added: that line's event goes before the window's end. (An
       // eviction of another session, also in addLine, stays before this line's event.)
       const last = this.out.length > before ? this.out[this.out.length - 1] : undefined;

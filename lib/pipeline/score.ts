@@ -22,7 +22,8 @@ import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DeepSentryError } from '../errors';
-import { inputWarnings, IssueLog } from '../logs/issues';
+import { inputWarnings, IssueLog, ISSUE_KINDS } from '../logs/issues';
+import type { ReadStats } from '../logs/lines';
 import { openLogInput } from '../logs/pipeline';
 import { ModelScorer, type ModelEvent } from '../live/model_scorer';
 import type { RawLine } from '../live/types';
@@ -32,6 +33,7 @@ import type { PipelineReporter } from './train';
 import { endStream, writeWithBackpressure } from '../streams';
 import { createOutputDir, type OutputDirState } from '../outdir';
 import { EVALUATION_FILES } from '../eval/write';
+import { CHUNK_LINES, ScoreReader, type ReaderDone } from './score_reader';
 
 /** Options of scoreLog. */
 export interface ScoreLogOptions {
@@ -52,6 +54,11 @@ export interface ScoreLogOptions {
   outputChecked?: boolean;
   /** a truncated or corrupt gzip log: keep the lines before the damage (a warning) instead of failing */
   acceptTruncated?: boolean;
+  /**
+   * read, parse and mask a file in a reader thread beside the scoring (score_reader.ts), or in this thread;
+   * default: in a thread for files of READER_THREAD_BYTES and more (a stream is always read here). Same outputs.
+   */
+  readerThread?: boolean;
 }
 
 /** The files scoreLog writes into its directory. */
@@ -121,8 +128,20 @@ function finiteScore(score: number, key: string, model: string | null): void {
   }
 }
 
-/** Lines per scorer call (see scoreLog). */
-const CHUNK_LINES = 2048;
+/**
+ * Logs from this size on are read, parsed and masked in a reader thread (score_reader.ts): below it, the
+ * thread's start (its own modules and JIT warm-up) costs about what it saves.
+ */
+export const READER_THREAD_BYTES = 4 << 20;
+
+/** The size of a file, or -1 when it cannot be read (the reading reports why). */
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await fsp.stat(file)).size;
+  } catch {
+    return -1;
+  }
+}
 
 /** An open session (segment) of scoreLog: its scored lines so far and its highest-scoring event. */
 interface Segment {
@@ -279,55 +298,75 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     if (w) await w;
   };
 
-  let input;
   try {
-    input = await openLogInput(source, config, issues, name, { acceptTruncated: o.acceptTruncated === true });
-    const scorer = new ModelScorer(model, {
+    const scorerOptions = {
       idleTimeoutMs: config.session.idleTimeoutMs,
       censorEnds: true,
       countWindows: true,
-      format: input.format,
       issues,
-      source: input.name,
+      source: name,
       withMessages: withText,
       // no raw lines kept per session: nothing here reads an event's window of raw lines
       windowLines: 0,
       ...(selectKey ? { ownsKey: selectKey } : {}),
-    });
-    for await (const batch of input.batches) {
-      if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
-      // Scorer calls of at most CHUNK_LINES lines: a call's events live until the next call, and fewer of them
-      // then outlive a young-generation collection (a whole 1 MiB read at once doubled what the GC promoted).
-      // seq = the physical line number (unique and increasing): a closed session's rows are its line numbers.
-      for (let from = 0; from < batch.lines.length; from += CHUNK_LINES) {
-        const n = Math.min(CHUNK_LINES, batch.lines.length - from);
-        const raw: RawLine[] = new Array(n);
-        for (let i = 0; i < n; i++) raw[i] = { seq: batch.lineNos[from + i], lineNo: batch.lineNos[from + i], offset: 0, text: batch.lines[from + i] };
-        await take(scorer, (await scorer.scoreLines(raw)) as ModelEvent[]);
+    };
+    let scorer: ModelScorer;
+    let stats: ReadStats;
+    let candidates: () => number;
+    if (typeof source === 'string' && (o.readerThread ?? (await fileSize(source)) >= READER_THREAD_BYTES)) {
+      // Read, parsed and masked in a reader thread (score_reader.ts) while this thread scores: the same chunks
+      // and scorer calls as below, so the same outputs.
+      const reader = new ScoreReader({ file: source, name, logConfig: config, acceptTruncated: o.acceptTruncated === true, withMessages: withText });
+      scorer = new ModelScorer(model, scorerOptions);
+      for await (const chunk of reader.chunks()) {
+        if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
+        await take(scorer, (await scorer.scoreParsed(chunk)) as ModelEvent[]);
       }
+      const done = reader.done as ReaderDone;
+      for (const k of ISSUE_KINDS) issues.counts[k] += done.issues.counts[k];
+      issues.first.push(...done.issues.first.slice(0, Math.max(0, issues.reportFirst - issues.first.length)));
+      stats = done.stats;
+      candidates = () => done.parseStats.candidates;
+    } else {
+      const input = await openLogInput(source, config, issues, name, { acceptTruncated: o.acceptTruncated === true });
+      scorer = new ModelScorer(model, { ...scorerOptions, format: input.format, source: input.name });
+      for await (const batch of input.batches) {
+        if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
+        // Scorer calls of at most CHUNK_LINES lines: a call's events live until the next call, and fewer of them
+        // then outlive a young-generation collection (a whole 1 MiB read at once doubled what the GC promoted).
+        // seq = the physical line number (unique and increasing): a closed session's rows are its line numbers.
+        for (let from = 0; from < batch.lines.length; from += CHUNK_LINES) {
+          const n = Math.min(CHUNK_LINES, batch.lines.length - from);
+          const raw: RawLine[] = new Array(n);
+          for (let i = 0; i < n; i++) raw[i] = { seq: batch.lineNos[from + i], lineNo: batch.lineNos[from + i], offset: 0, text: batch.lines[from + i] };
+          await take(scorer, (await scorer.scoreLines(raw)) as ModelEvent[]);
+        }
+      }
+      stats = input.stats;
+      candidates = () => scorer.parseStats.candidates;
     }
     await take(scorer, (await scorer.flush()) as ModelEvent[]);
     await writeSessions();
     await endStream(sOut);
     if (lOut) await endStream(lOut);
     const parsed = scorer.parsedLines;
-    if (input.stats.lines - input.stats.blank === 0) throw new DeepSentryError('DS_PARSE', `${name} is empty: no log line to score`);
+    if (stats.lines - stats.blank === 0) throw new DeepSentryError('DS_PARSE', `${name} is empty: no log line to score`);
     if (parsed === 0) {
       const first = issues.first[0];
       throw new DeepSentryError(
         'DS_PARSE',
-        `${name}: none of its ${scorer.parseStats.candidates} lines parses as the model's format ${JSON.stringify(typeof config.format === 'string' ? config.format : config.format.type)} (a log of a different format than the one the model was trained on?)${first ? `; first: line ${first.line}: ${first.message}` : ''}`,
+        `${name}: none of its ${candidates()} lines parses as the model's format ${JSON.stringify(typeof config.format === 'string' ? config.format : config.format.type)} (a log of a different format than the one the model was trained on?)${first ? `; first: line ${first.line}: ${first.message}` : ''}`,
       );
     }
     await fsp.rename(`${sessionsFile}.tmp`, sessionsFile);
     if (linesFile) await fsp.rename(`${linesFile}.tmp`, linesFile);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    o.reporter?.stageDone?.('score', seconds, input.stats.lines, 'lines');
+    o.reporter?.stageDone?.('score', seconds, stats.lines, 'lines');
     return {
       input: name,
-      lines: input.stats.lines,
+      lines: stats.lines,
       parsed,
-      unparsed: input.stats.lines - input.stats.blank - parsed,
+      unparsed: stats.lines - stats.blank - parsed,
       sessions,
       anomalies,
       threshold,
