@@ -41,8 +41,11 @@ export interface ReaderDone {
   parseStats: ParseStats;
 }
 
-/** At most this many chunks wait for the main thread: the reader stays a few chunks ahead, memory bounded. */
-const AHEAD = 4;
+/**
+ * At most this many chunks (~2 MB for HDFS) wait for the main thread: enough to ride out its slow moments (the
+ * detector on the first chunks' new windows) without the reader waiting, and memory stays bounded.
+ */
+const AHEAD = 16;
 
 /**
  * Reads, parses, keys and masks `spec.file` into chunks, each handed to `emit` (which resolves when the
