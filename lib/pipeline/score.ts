@@ -316,8 +316,8 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     if (typeof source === 'string' && (o.readerThread ?? (await fileSize(source)) >= READER_THREAD_BYTES)) {
       // Read, parsed and masked in a reader thread (score_reader.ts) while this thread scores: the same chunks
       // and scorer calls as below, so the same outputs.
-      const reader = new ScoreReader({ file: source, name, logConfig: config, acceptTruncated: o.acceptTruncated === true, withMessages: withText });
       scorer = new ModelScorer(model, scorerOptions);
+      const reader = new ScoreReader({ file: source, name, logConfig: config, acceptTruncated: o.acceptTruncated === true, withMessages: withText });
       for await (const chunk of reader.chunks()) {
         if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
         await take(scorer, (await scorer.scoreParsed(chunk)) as ModelEvent[]);

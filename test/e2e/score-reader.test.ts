@@ -110,6 +110,13 @@ describe('score: the reader thread gives what reading in one thread gives', func
       expect(r.inline.error?.message).to.match(what);
       expectSame(r);
     }
+    // cancelled: the same error, and no partial output left behind
+    const ac = new AbortController();
+    ac.abort();
+    const c = await bothWays(model, messyLog(), 'cancelled', { signal: ac.signal });
+    expect(c.inline.error).to.be.instanceOf(DeepSentryError).with.property('code', 'DS_CANCELLED');
+    expectSame(c);
+    for (const way of ['thread', 'inline']) expect(fs.readdirSync(path.join(workDir(), `reader-cancelled-${way}`)).filter((f) => f.endsWith('.tmp'))).to.deep.equal([]);
   });
 
   it('models whose sessions are time windows or count windows', async () => {
