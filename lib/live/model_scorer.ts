@@ -136,9 +136,13 @@ export interface ParsedLines {
   parsed: Uint8Array;
   /** timestamps (NaN: none) */
   ts: Float64Array;
-  /** session keys per line, and all the lines' keys in order */
+  /** session keys per line, and all the lines' keys in order as indices into the keys of this and the earlier chunks */
   keyCounts: Int32Array;
-  keys: string[];
+  keys: Int32Array;
+  /** keys first met in this chunk (after a reset: in this chunk or since), in order */
+  newKeys: string[];
+  /** the keys of the earlier chunks are forgotten before this chunk's (the sender's table was full) */
+  keysReset: boolean;
   /** each line's masked message as an index into the texts of this and the earlier chunks (-1: none, no key) */
   masked: Int32Array;
   /** masked texts first met in this chunk, in order */
@@ -246,8 +250,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   /** the W ids of a window while its cache key is made */
   private readonly keyScratch: number[];
 
-  /** the masked texts scoreParsed has been given so far (ParsedLines.masked indexes them) */
+  /** the masked texts and session keys scoreParsed has been given so far (ParsedLines.masked and .keys index them) */
   private readonly parsedTexts: string[] = [];
+  private readonly parsedKeys: string[] = [];
 
   private readonly ownsKey: ((key: string) => boolean) | undefined;
   /** see ModelScorerOptions.censorEnds */
@@ -352,6 +357,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   async scoreParsed(c: ParsedLines): Promise<ScoredEvent[]> {
     const texts = this.parsedTexts;
     for (const t of c.texts) texts.push(t);
+    const keyNames = this.parsedKeys;
+    if (c.keysReset) keyNames.length = 0;
+    for (const k of c.newKeys) keyNames.push(k);
     let k = 0;
     for (let i = 0; i < c.n; i++) {
       if (c.parsed[i] === 0) continue;
@@ -359,7 +367,12 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       const ts = Number.isNaN(t) ? null : t;
       this.lineParsed(ts);
       const nk = c.keyCounts[i];
-      const keys = nk === 0 ? NO_KEYS : c.keys.slice(k, k + nk);
+      let keys: readonly string[] = NO_KEYS;
+      if (nk > 0) {
+        const ks = new Array<string>(nk);
+        for (let j = 0; j < nk; j++) ks[j] = keyNames[c.keys[k + j]];
+        keys = ks;
+      }
       k += nk;
       const lineNo = c.lineNos[i];
       const m = c.masked[i];

@@ -1,8 +1,8 @@
 /**
  * `deepsentry score`'s reader thread: a worker reads the log file (lib/logs: its line policy and issues),
  * parses, keys and masks every line with the model scorer's own policy (what ModelScorer.scoreLine does before
- * it touches a session: see ParsedLines), and hands the main thread chunks of lines as typed arrays, their
- * session keys and the masked texts it has not sent before. The main thread scores them (ModelScorer.scoreParsed)
+ * it touches a session: see ParsedLines), and hands the main thread chunks of lines as typed arrays, with the
+ * session keys and masked texts it has not sent before (the rest as indices: a string crosses once). The main thread scores them (ModelScorer.scoreParsed)
  * while the worker reads on: on two cores, reading, parsing and masking (a third of score's CPU on HDFS) run
  * beside the session loop, the detector and the output. The chunks are the in-thread path's (CHUNK_LINES lines
  * of each read batch), so the scorer's calls, and every output, are the same.
@@ -32,6 +32,8 @@ export interface ReaderSpec {
   acceptTruncated: boolean;
   /** send each line's message as parsed (lines.csv --with-text) */
   withMessages: boolean;
+  /** at most this many session keys remembered on both sides (default KEYS_MAX; tests make it small) */
+  keysMax?: number;
 }
 
 /** What the reader thread found once the input ended: read counters, issues (reading and parsing), parse counters. */
@@ -40,6 +42,12 @@ export interface ReaderDone {
   issues: { counts: Record<IssueKind, number>; first: LogIssue[] };
   parseStats: ParseStats;
 }
+
+/**
+ * Session keys cross to the main thread once (then as indices): at most this many are remembered on both
+ * sides, then both forget them all and start over (keys are met again in later chunks).
+ */
+const KEYS_MAX = 100_000;
 
 /**
  * At most this many chunks (~2 MB for HDFS) wait for the main thread: enough to ride out its slow moments (the
@@ -63,16 +71,23 @@ export async function produceParsed(spec: ReaderSpec, emit: (c: ParsedLines, tra
   const parseStats: ParseStats = { candidates: 0, unparsed: 0, badTimestamp: 0, outOfOrder: 0 };
   let lastTs: number | null = null;
   const textIds = new Map<string, number>();
+  const keyIds = new Map<string, number>();
+  const keysMax = spec.keysMax ?? KEYS_MAX;
   for await (const batch of input.batches) {
     for (let from = 0; from < batch.lines.length; from += CHUNK_LINES) {
       const n = Math.min(CHUNK_LINES, batch.lines.length - from);
+      const keysReset = keyIds.size > keysMax;
+      if (keysReset) keyIds.clear();
+      const keyIdx: number[] = [];
       const c: ParsedLines = {
         n,
         lineNos: new Float64Array(n),
         parsed: new Uint8Array(n),
         ts: new Float64Array(n).fill(NaN),
         keyCounts: new Int32Array(n),
-        keys: [],
+        keys: new Int32Array(0),
+        newKeys: [],
+        keysReset,
         masked: new Int32Array(n).fill(-1),
         texts: [],
         deadlines: byTime ? new Float64Array(n) : null,
@@ -94,7 +109,15 @@ export async function produceParsed(spec: ReaderSpec, emit: (c: ParsedLines, tra
         }
         const keys = keyer.keys(p, ts);
         c.keyCounts[i] = keys.length;
-        for (const k of keys) c.keys.push(k);
+        for (const k of keys) {
+          let id = keyIds.get(k);
+          if (id === undefined) {
+            id = keyIds.size;
+            keyIds.set(k, id);
+            c.newKeys.push(k);
+          }
+          keyIdx.push(id);
+        }
         if (c.deadlines) c.deadlines[i] = keyer.windowEnd;
         if (c.messages) c.messages[i] = p.message;
         if (keys.length === 0) continue;
@@ -107,7 +130,8 @@ export async function produceParsed(spec: ReaderSpec, emit: (c: ParsedLines, tra
         }
         c.masked[i] = id;
       }
-      const transfer = [c.lineNos.buffer, c.parsed.buffer, c.ts.buffer, c.keyCounts.buffer, c.masked.buffer] as ArrayBuffer[];
+      c.keys = Int32Array.from(keyIdx);
+      const transfer = [c.lineNos.buffer, c.parsed.buffer, c.ts.buffer, c.keyCounts.buffer, c.keys.buffer, c.masked.buffer] as ArrayBuffer[];
       if (c.deadlines) transfer.push(c.deadlines.buffer as ArrayBuffer);
       await emit(c, transfer);
     }

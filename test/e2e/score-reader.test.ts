@@ -10,6 +10,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../../lib/errors';
 import { DeepSentry, scoreLog, trainModel, type ScoreLogOptions } from '../../lib/pipeline';
+import { ModelScorer, type ModelEvent } from '../../lib/live/model_scorer';
+import { IssueLog } from '../../lib/logs/issues';
+import { openLogInput } from '../../lib/logs/pipeline';
+import { CHUNK_LINES, ScoreReader } from '../../lib/pipeline/score_reader';
 import { damagedGzips, hdfsSlice, tinyConfig, trainedModel } from '../support/pipeline-fixtures';
 import { requireData } from '../support/data';
 import { workDir } from '../support/tmp';
@@ -117,6 +121,34 @@ describe('score: the reader thread gives what reading in one thread gives', func
     expect(c.inline.error).to.be.instanceOf(DeepSentryError).with.property('code', 'DS_CANCELLED');
     expectSame(c);
     for (const way of ['thread', 'inline']) expect(fs.readdirSync(path.join(workDir(), `reader-cancelled-${way}`)).filter((f) => f.endsWith('.tmp'))).to.deep.equal([]);
+  });
+
+  it('session keys cross once and, past the bound on remembered keys, are forgotten and sent again: the same events', async () => {
+    const log = messyLog();
+    const opts = { idleTimeoutMs: model.logConfig.session.idleTimeoutMs, censorEnds: true, countWindows: true, windowLines: 0 };
+    const row = (e: ModelEvent) => [e.session, e.lineNo, e.isSessionEnd, e.score];
+    const inline = new ModelScorer(model, opts);
+    const want: unknown[] = [];
+    const input = await openLogInput(log, model.logConfig, new IssueLog(false, 10));
+    for await (const b of input.batches) {
+      for (let from = 0; from < b.lines.length; from += CHUNK_LINES) {
+        const raw = b.lines.slice(from, from + CHUNK_LINES).map((text, i) => ({ seq: b.lineNos[from + i], lineNo: b.lineNos[from + i], offset: 0, text }));
+        for (const e of await inline.scoreLines(raw)) want.push(row(e as ModelEvent));
+      }
+    }
+    for (const e of await inline.flush()) want.push(row(e as ModelEvent));
+    const threaded = new ModelScorer(model, opts);
+    const got: unknown[] = [];
+    let resets = 0;
+    const reader = new ScoreReader({ file: log, name: log, logConfig: model.logConfig, acceptTruncated: false, withMessages: false, keysMax: 50 });
+    for await (const c of reader.chunks()) {
+      if (c.keysReset) resets++;
+      for (const e of await threaded.scoreParsed(c)) got.push(row(e as ModelEvent));
+    }
+    for (const e of await threaded.flush()) got.push(row(e as ModelEvent));
+    expect(resets, 'the bound was reached').to.be.above(0);
+    expect(got.length).to.equal(want.length);
+    expect(got).to.deep.equal(want);
   });
 
   it('models whose sessions are time windows or count windows', async () => {
