@@ -4,7 +4,9 @@
  * scorer (lib/live/model_scorer.ts, with batch scoring's rule for which ends are scored: censorEnds) parses with
  * the model's own log configuration (format, masking, sessions), scores each line by its window as it comes
  * (distinct windows of a chunk in one detector call) and each session's end, so the scores are those of the
- * in-process API and of `deepsentry live` on the same lines. A session's rows go out when it closes, to
+ * in-process API and of `deepsentry live` on the same lines. A file of READER_THREAD_BYTES and more is read,
+ * parsed and masked in a reader thread (score_reader.ts) while this thread scores, with the same functions and
+ * the same scorer calls: the same outputs. A session's rows go out when it closes, to
  * `sessions.csv` (`session,score,anomaly,lines,first_ts,last_ts,top_line,message,expected,window,reason`: the last five explain a
  * flagged session — the line number of its highest-scoring line (empty when that was its end), that line's masked
  * message, the message the detector expected there, the messages before it that the detector read (joined by
