@@ -19,6 +19,11 @@
  *   output    the rest of scoreLog: per-line records, sessions.csv, bookkeeping (a remainder: under load the
  *             other stages' noise lands here, so it can come out as 0)
  *
+ * These stages time scoreLog reading in its own thread (`readerThread: false`). On a file of
+ * READER_THREAD_BYTES and more `deepsentry score` reads, parses and masks in a reader thread
+ * (lib/pipeline/score_reader.ts) beside the scoring: that run is timed too, end to end (with --cpu, the CPU
+ * time of both threads).
+ *
  * Besides: the process as a user runs it — `deepsentry --version` (Node, the CLI, yargs: the start alone) and
  * `deepsentry score` (start, tfjs and the addon, the model, the score, exit) — and the window repetition:
  * windows read (one per line and session end) against windows the detector evaluated, since every distinct
@@ -162,7 +167,7 @@ async function timedScoreLog(modelDir: string, log: string, out: string, precisi
     parts.calls++;
   });
   try {
-    const r = await time(() => scoreLog(model, log, out, { force: true }));
+    const r = await time(() => scoreLog(model, log, out, { force: true, readerThread: false }));
     return { parts, total: r.s, sessions: r.value.sessions };
   } finally {
     parts.unwrap();
@@ -220,8 +225,12 @@ async function repetition(modelDir: string, log: string, precision: Precision): 
     s.sessions = Math.max(0, (p.sessions ?? 0) - s.parse - s.mask);
     for (const k of ['windows', 'kernels', 'scoring', 'explain']) s[k] = p[k] ?? 0;
     const noLines = await DeepSentry.load(modelDir, { precision });
-    s.linesCsv = Math.max(0, s.scoreLog - (await time(() => scoreLog(noLines, log, out, { force: true, lines: false }))).s);
+    s.linesCsv = Math.max(0, s.scoreLog - (await time(() => scoreLog(noLines, log, out, { force: true, lines: false, readerThread: false }))).s);
     noLines.dispose();
+    // the same scoreLog with reading, parsing and masking in its reader thread (what `deepsentry score` does on a file this size)
+    const threaded = await DeepSentry.load(modelDir, { precision });
+    s.readerThread = (await time(() => scoreLog(threaded, log, out, { force: true, readerThread: true }))).s;
+    threaded.dispose();
     const inside = ['read', 'parse', 'mask', 'sessions', 'windows', 'kernels', 'scoring', 'explain', 'linesCsv'];
     s.output = Math.max(0, s.scoreLog - inside.reduce((a, k) => a + s[k], 0));
     return { s, lines, sessions: run.sessions, windows: { read: run.parts.read, evaluated: run.parts.evaluated, calls: run.parts.calls }, modelShape };
@@ -308,6 +317,7 @@ export function formatBreakdown(b: ScoreBreakdown): string {
     '|---|---|---|---|',
     ...rows,
     `| **scoreLog end to end** | ${(b.stages.scoreLog * 1000).toFixed(0)} | 100 % | ${Math.round(b.scoreLogLinesPerSecond).toLocaleString('en-US')} |`,
+    `| **scoreLog with the reader thread** | ${(b.stages.readerThread * 1000).toFixed(0)} | ${((100 * b.stages.readerThread) / b.stages.scoreLog).toFixed(0)} % | ${Math.round(b.lines / b.stages.readerThread).toLocaleString('en-US')} |`,
     `| (load the model, before scoring) | ${(b.stages.load * 1000).toFixed(0)} | — | — |`,
   ];
   if (b.startSeconds !== null) lines.push(`| \`deepsentry --version\` process (wall: the start alone) | ${(b.startSeconds * 1000).toFixed(0)} | — | — |`);

@@ -19,17 +19,17 @@
  * prediction) only when read, which the monitor does only for the events it alerts on.
  */
 import { DeepSentryError } from '../errors';
-import type { LogConfig } from '../logs/config';
 import { configuredFormat, type LogFormat } from '../logs/formats';
 import type { IssueLog } from '../logs/issues';
-import { sessionEnded, SessionKeyer, type ClosedSession } from '../logs/sessions';
+import { sessionEnded, type ClosedSession, type SessionKeyer } from '../logs/sessions';
 import { END_MESSAGE, PAD_MESSAGE } from '../models/detector';
 import { countHorizon } from '../models/counts';
 import { lineageOf } from '../models/lineage';
 import type { ScoringModel } from '../models/scoring';
 import type { FeedbackSummary } from '../pipeline/feedback';
 import { RECENT_DEFAULTS, RecentSessions } from './recent_sessions';
-import { SessionScorer, type OpenSession, type SessionsSnapshot } from './session_scorer';
+import { liveSessionKeyer, SessionScorer, type OpenSession, type SessionsSnapshot } from './session_scorer';
+import { WindowTable } from './window_table';
 import type { EndReason, EventContext, FeedbackRequest, LineScorer, RawLine, ScoredEvent, ScorerOptions } from './types';
 
 /**
@@ -85,18 +85,7 @@ export interface ModelScorerOptions extends ScorerOptions {
   withMessages?: boolean;
 }
 
-/**
- * The session keyer of the live scorer for a model's log configuration: sessions by key (`auto` is `key`),
- * field or time. Count windows have no key to follow a session by, so they are refused. The publisher of a
- * partitioned stream (lib/scale/publisher.ts) keys lines with it too, so a session's lines meet in one partition.
- */
-export function liveSessionKeyer(c: LogConfig, countWindows = false): SessionKeyer {
-  const mode = c.session.mode === 'auto' ? 'key' : c.session.mode;
-  if (mode === 'count' && !countWindows) {
-    throw new DeepSentryError('DS_UNSUPPORTED', `the model's sessions are count windows; the live scorer needs sessions by key, field or time (set logs.session.mode when training)`);
-  }
-  return new SessionKeyer(mode, c.session);
-}
+export { liveSessionKeyer } from './session_scorer';
 
 interface OpenState extends OpenSession {
   /** masked messages of the session's last W−1 lines (texts, not ids: ids of new messages depend on arrival order) */
@@ -134,6 +123,39 @@ interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
 }
 
 /**
+ * A chunk of lines read, parsed, keyed and masked in another thread (lib/pipeline/score_reader.ts), for
+ * ModelScorer.scoreParsed: per line, what scoreLine computes from its text with the scorer's parse policy
+ * (parseLogLine, blank lines skipped, the latest timestamp so far for out-of-order lines), keyer
+ * (liveSessionKeyer) and masking (the model's masker).
+ */
+export interface ParsedLines {
+  n: number;
+  /** physical line numbers (an event's seq and lineNo) */
+  lineNos: Float64Array;
+  /** 1: parsed and scored; 0: blank, not parsed, a bad timestamp, or skipped out of order */
+  parsed: Uint8Array;
+  /** timestamps (NaN: none) */
+  ts: Float64Array;
+  /** session keys per line, and all the lines' keys in order as indices into the keys of this and the earlier chunks */
+  keyCounts: Int32Array;
+  keys: Int32Array;
+  /** keys first met in this chunk (after a reset: in this chunk or since), in order */
+  newKeys: string[];
+  /** the keys of the earlier chunks are forgotten before this chunk's (the sender's table was full) */
+  keysReset: boolean;
+  /** each line's masked message as an index into the texts of this and the earlier chunks (-1: none, no key) */
+  masked: Int32Array;
+  /** masked texts first met in this chunk, in order */
+  texts: string[];
+  /** each line's time window's end (sessions by time), else null */
+  deadlines: Float64Array | null;
+  /** each line's message as parsed (withMessages), else null */
+  messages: string[] | null;
+}
+
+const NO_KEYS: readonly string[] = [];
+
+/**
  * An event whose context is computed only when read: `window` copies the session's last lines, `expected`
  * runs a detector prediction (ModelScorer.context does it for all the alerted events of a call at once). The
  * monitor (and the worker thread's side of WorkerScorer) read them only for the events they alert on.
@@ -143,7 +165,7 @@ export class ModelEvent implements ScoredEvent {
   /** added to the window's score: an end event's weighted count surprise (the window cache holds scores without it) */
   extra = 0;
   readonly endReason?: EndReason;
-  /** the window's ids as a string (set by ModelScorer.finish; the key of its caches) */
+  /** the window's ids as a string (windowKey, set when predictExpected first needs it: the key of the expected-message cache) */
   key = '';
   /** the expected message once predicted (null: none) */
   predicted: string | null | undefined = undefined;
@@ -188,6 +210,7 @@ export class ModelEvent implements ScoredEvent {
 /** At most this many window scores are remembered (about 100 bytes each); the cache starts over when full. */
 const SCORE_CACHE_MAX = 100_000;
 
+
 export class ModelScorer extends SessionScorer<OpenState> implements LineScorer {
   /** The name of every ModelScorer (its checkpoints carry it). */
   static readonly NAME = 'bilstm';
@@ -202,15 +225,22 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private readonly countHorizon: number | null;
   /** keys whose sessions ended and whose count judgement waits for the horizon, in order of their last line */
   private tallies = new Map<string, CountTally>();
+  /**
+   * the first (oldest) entry of `tallies`, or null when not looked up since `tallies` last changed: the clock
+   * moves at nearly every line, and most of the time the oldest waiting key is not due yet (see clockMoved)
+   */
+  private firstTally: CountTally | null = null;
   /** the sessions scored recently, for feedback (null: not kept) */
   private readonly recent: RecentSessions | null;
   /** a model that learnt feedback, waiting for swapModel */
   private pending: ScoringModel | null = null;
   /** events of the current call, in order */
   private out: ModelEvent[] = [];
-  /** scores of windows already scored, by their ids joined with commas (see finish) */
-  private readonly scoreCache = new Map<string, number>();
-  /** expected messages of windows already predicted, by the same key (null: none) */
+  /** scores of windows already scored (see finish) */
+  private readonly scoreCache: WindowTable;
+  /** the distinct windows of a call not scored before, in order: row k of its detector call is entry k */
+  private readonly fresh: WindowTable;
+  /** expected messages of windows already predicted, by windowKey (null: none) */
   private readonly expectedCache = new Map<string, string | null>();
   /** events of the last call (what `context` indices refer to) */
   private last: ModelEvent[] = [];
@@ -219,6 +249,10 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private used = 0;
   /** the W ids of a window while its cache key is made */
   private readonly keyScratch: number[];
+
+  /** the masked texts and session keys scoreParsed has been given so far (ParsedLines.masked and .keys index them) */
+  private readonly parsedTexts: string[] = [];
+  private readonly parsedKeys: string[] = [];
 
   private readonly ownsKey: ((key: string) => boolean) | undefined;
   /** see ModelScorerOptions.censorEnds */
@@ -252,6 +286,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.countHorizon = countHorizon(model.config.scoring.countTimeoutMs, idle, keyer.mode);
     this.windows = new Int32Array(64 * W);
     this.keyScratch = new Array<number>(W).fill(0);
+    this.scoreCache = new WindowTable(W);
+    this.fresh = new WindowTable(W);
     const keep = opts.feedbackSessions ?? 0;
     this.recent = keep > 0 ? new RecentSessions({ ...RECENT_DEFAULTS, sessions: keep }) : null;
   }
@@ -287,7 +323,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   }
 
   /**
-   * The cache key of the window at `at`: its ids as UTF-16 code units while every id fits in one (W
+   * The expected-message cache key of the window at `at`: its ids as UTF-16 code units while every id fits in one (W
    * characters), else `#` and the ids joined with commas (at least 2W − 1 + 1 characters: never equal to a key
    * of the short form).
    */
@@ -310,7 +346,47 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const p = this.parseLine(this.format, l);
     if (p === null) return;
     const ts = p.timestamp;
-    const keys = this.keyer.keys(p.message, p.fields, p.sessionKey, ts);
+    const keys = this.keyer.keys(p, ts);
+    this.scoreKeys(l, ts, keys, p.message, null, this.keyer.mode === 'time' ? this.keyer.windowEnd : undefined);
+  }
+
+  /**
+   * Scores lines read, parsed, keyed and masked in another thread (lib/pipeline/score_reader.ts, with this
+   * scorer's parse policy, keyer and masking: see ParsedLines), as scoreLines scores their text.
+   */
+  async scoreParsed(c: ParsedLines): Promise<ScoredEvent[]> {
+    const texts = this.parsedTexts;
+    for (const t of c.texts) texts.push(t);
+    const keyNames = this.parsedKeys;
+    if (c.keysReset) keyNames.length = 0;
+    for (const k of c.newKeys) keyNames.push(k);
+    let k = 0;
+    for (let i = 0; i < c.n; i++) {
+      if (c.parsed[i] === 0) continue;
+      const t = c.ts[i];
+      const ts = Number.isNaN(t) ? null : t;
+      this.lineParsed(ts);
+      const nk = c.keyCounts[i];
+      let keys: readonly string[] = NO_KEYS;
+      if (nk > 0) {
+        const ks = new Array<string>(nk);
+        for (let j = 0; j < nk; j++) ks[j] = keyNames[c.keys[k + j]];
+        keys = ks;
+      }
+      k += nk;
+      const lineNo = c.lineNos[i];
+      const m = c.masked[i];
+      this.scoreKeys({ seq: lineNo, lineNo, offset: 0, text: '' }, ts, keys, c.messages ? c.messages[i] : '', m >= 0 ? texts[m] : null, c.deadlines ? c.deadlines[i] : undefined);
+    }
+    this.linesArrived();
+    return this.finish();
+  }
+
+  /**
+   * Scores a parsed line in each of its sessions `keys`: `message` is its message as parsed (masked here
+   * unless `maskedText` is given), `deadline` its time window's end (sessions by time).
+   */
+  private scoreKeys(l: RawLine, ts: number | null, keys: readonly string[], message: string, maskedText: string | null, deadline: number | undefined): void {
     // Masked and interned only when the line belongs to a session this scorer scores: a message of no scored
     // session never enters the model's table (`deepsentry score` counts the new messages it met).
     let masked = '';
@@ -318,7 +394,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     for (const key of keys) {
       if (this.ownsKey !== undefined && !this.ownsKey(key)) continue;
       if (id < 0) {
-        id = this.model.messageId(this.model.masker.maskText(p.message));
+        id = this.model.messageId(maskedText ?? this.model.masker.maskText(message));
         // the table's copy of the text: a session's history keeps one shared string per message, not one per line
         masked = this.model.messageText(id) as string;
       }
@@ -328,6 +404,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       const tally = s.history.length === 0 && this.tallies.size > 0 ? this.tallies.get(key) : undefined;
       if (tally !== undefined) {
         this.tallies.delete(key);
+        this.firstTally = null;
         s.counts = tally.counts;
       }
       const at = this.window(s, id);
@@ -344,9 +421,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       }
       // Events keep (s.lines, end) rather than a copy of the window per line (see OpenSession.lines).
       const before = this.out.length;
-      this.addLine(this.keyer, key, s, l, ts);
+      this.addLine(key, s, l, ts, deadline);
       const e = new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, s.lines, s.lines.length, this.windowLines, this.windows, at, this);
-      if (this.withMessages) e.message = p.message;
+      if (this.withMessages) e.message = message;
       // A count window closes as its last line is added: that line's event goes before the window's end. (An
       // eviction of another session, also in addLine, stays before this line's event.)
       const last = this.out.length > before ? this.out[this.out.length - 1] : undefined;
@@ -381,6 +458,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (!(this.countWeight > 0 && s.counts)) return;
     if (this.countHorizon !== null && s.clock !== null) {
       // Judged once the key has been quiet for the horizon (clockMoved), unless it goes on before.
+      this.firstTally = null;
       this.tallies.set(key, { counts: s.counts, history: s.history.slice(), lines: s.lines.slice(Math.max(0, s.lines.length - this.windowLines)), seq: s.seq, lineNo: s.lineNo, offset: s.offset, clock: s.clock });
       if (this.tallies.size > this.maxTallies) this.judgeOldest();
       return;
@@ -412,6 +490,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (first.done) return;
     const [key, t] = first.value;
     this.tallies.delete(key);
+    this.firstTally = null;
     this.judgeCounts(key, t);
   }
 
@@ -434,8 +513,11 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
   protected override clockMoved(now: number): void {
     const H = this.countHorizon;
-    if (H === null) return;
-    // In order of their last line: the first one not due ends the search.
+    if (H === null || this.tallies.size === 0) return;
+    // In order of their last line: the first one not due ends the search (looked at without an iterator).
+    const oldest = (this.firstTally ??= this.tallies.values().next().value as CountTally);
+    if (oldest.clock + H > now) return;
+    this.firstTally = null;
     for (const [key, t] of this.tallies) {
       if (t.clock + H > now) break;
       this.tallies.delete(key);
@@ -447,6 +529,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   protected override allEnded(): void {
     const all = [...this.tallies];
     this.tallies.clear();
+    this.firstTally = null;
     for (const [key, t] of all) this.judgeCounts(key, t);
   }
 
@@ -464,35 +547,28 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.used = 0;
     const W = this.W;
     const cache = this.scoreCache;
-    const fresh = new Map<string, number>(); // window key -> row of the detector call
+    const fresh = this.fresh;
+    fresh.clear();
     const rows = new Int32Array(batch.length).fill(-1);
-    const keys: string[] = [];
     this.last = batch;
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
       if (e.unscored) continue;
-      const key = this.windowKey(e.windows, e.at);
-      e.key = key;
-      const known = cache.get(key);
-      if (known !== undefined) {
-        e.score = known;
+      const known = cache.find(e.windows, e.at);
+      if (known >= 0) {
+        e.score = cache.value(known);
         continue;
       }
-      let r = fresh.get(key);
-      if (r === undefined) {
-        r = keys.length;
-        fresh.set(key, r);
-        keys.push(key);
-      }
-      rows[i] = r;
+      const r = fresh.find(e.windows, e.at);
+      rows[i] = r >= 0 ? r : fresh.add(e.windows, e.at, 0);
     }
-    if (keys.length > 0) {
-      const all = new Int32Array(keys.length * W);
-      for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) all.set(batch[i].windows.subarray(batch[i].at, batch[i].at + W), rows[i] * W);
-      const { scores } = this.model.scoreWindows(all, keys.length, false);
+    const n = fresh.size;
+    if (n > 0) {
+      const all = fresh.ids.slice(0, n * W);
+      const { scores } = this.model.scoreWindows(all, n, false);
       for (let i = 0; i < batch.length; i++) if (rows[i] >= 0) batch[i].score = scores[rows[i]];
-      if (cache.size + keys.length > SCORE_CACHE_MAX) cache.clear();
-      keys.forEach((k, r) => cache.set(k, scores[r]));
+      if (cache.size + n > SCORE_CACHE_MAX) cache.clear();
+      for (let r = 0; r < n; r++) cache.add(all, r * W, scores[r]);
     }
     for (const e of batch) if (e.extra !== 0) e.score = Math.fround(e.score + e.extra);
     return batch;
@@ -526,7 +602,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const todo = new Map<string, ModelEvent[]>();
     for (const e of events) {
       if (e.predicted !== undefined) continue;
-      const key = e.key || this.windowKey(e.windows, e.at);
+      const key = (e.key ||= this.windowKey(e.windows, e.at));
       const known = this.expectedCache.get(key);
       if (known !== undefined) {
         e.predicted = known;
@@ -582,6 +658,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (s.modelHash !== this.model.dataHash) throw new DeepSentryError('DS_CONFIG', 'the checkpoint was written with a different model (training data hash differs)');
     this.restoreSessions(s);
     this.tallies = new Map(Array.isArray(s.tallies) ? s.tallies : []);
+    this.firstTally = null;
     this.recent?.restored(this.sessions.keys());
     this.out = [];
     this.last = [];

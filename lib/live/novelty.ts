@@ -154,7 +154,7 @@ export class NoveltyScorer extends SessionScorer<SessionState> implements LineSc
     if (p === null) return;
     const ts = p.timestamp;
     const masked = this.masker.maskText(p.message);
-    const keys = this.keyer!.keys(p.message, p.fields, p.sessionKey, ts);
+    const keys = this.keyer!.keys(p, ts);
     if (keys.length === 0) {
       // No session: scored on its own, after START, and not remembered as anyone's previous message.
       const expected = this.expect(START);
@@ -167,7 +167,7 @@ export class NoveltyScorer extends SessionScorer<SessionState> implements LineSc
       const expected = this.expect(s.prev);
       const score = this.learn(s.prev, masked);
       s.prev = masked;
-      this.addLine(this.keyer!, key, s, l, ts); // may evict the least recently active session: its end event comes first
+      this.addLine(key, s, l, ts, this.keyer!.mode === 'time' ? this.keyer!.windowEnd : undefined); // may evict the least recently active session: its end event comes first
       this.out.push(new NoveltyEvent(l.seq, l.lineNo, l.offset, key, score, false, undefined, s.lines, s.lines.length, this.windowLines, expected));
     }
   }

@@ -23,8 +23,23 @@ import type { LogFormat, ParsedLine } from '../logs/formats';
 import type { IssueLog } from '../logs/issues';
 import { isBlank } from '../logs/lines';
 import { parseLogLine, type ParseStats } from '../logs/pipeline';
-import { Sessionizer, type ClosedSession, type SessionKeyer } from '../logs/sessions';
+import { DeepSentryError } from '../errors';
+import type { LogConfig } from '../logs/config';
+import { SessionKeyer, Sessionizer, type ClosedSession } from '../logs/sessions';
 import type { EndReason, RawLine, ScorerStats } from './types';
+
+/**
+ * The session keyer of the live scorer for a model's log configuration: sessions by key (`auto` is `key`),
+ * field or time. Count windows have no key to follow a session by, so they are refused. The publisher of a
+ * partitioned stream (lib/scale/publisher.ts) keys lines with it too, so a session's lines meet in one partition.
+ */
+export function liveSessionKeyer(c: LogConfig, countWindows = false): SessionKeyer {
+  const mode = c.session.mode === 'auto' ? 'key' : c.session.mode;
+  if (mode === 'count' && !countWindows) {
+    throw new DeepSentryError('DS_UNSUPPORTED', `the model's sessions are count windows; the live scorer needs sessions by key, field or time (set logs.session.mode when training)`);
+  }
+  return new SessionKeyer(mode, c.session);
+}
 
 /** What every session scorer keeps of one open session; a scorer extends it with its own state (previous message, history). */
 export interface OpenSession {
@@ -142,6 +157,11 @@ export abstract class SessionScorer<S extends OpenSession> {
       if (l.clock !== undefined) this.advanceClock(l.clock);
       this.scoreLine(l);
     }
+    this.linesArrived();
+  }
+
+  /** Notes when a batch of lines arrived (once per batch: its lines arrived together). */
+  protected linesArrived(): void {
     this.wallAtLastLine = Date.now();
   }
 
@@ -155,9 +175,17 @@ export abstract class SessionScorer<S extends OpenSession> {
     if (isBlank(l.text)) return null;
     const p = parseLogLine(format, l.text, this.source, l.lineNo, this.lastTs ?? -Infinity, this.skipOutOfOrder, this.issues, this.parseStats);
     if (p === null) return null;
-    this.parsedLines++;
-    if (p.timestamp !== null) this.advanceClock(p.timestamp);
+    this.lineParsed(p.timestamp);
     return p;
+  }
+
+  /**
+   * A line parsed (here by parseLine, or in another thread with the same policy): counts it, and moves the
+   * session clock to its timestamp.
+   */
+  protected lineParsed(ts: number | null): void {
+    this.parsedLines++;
+    if (ts !== null) this.advanceClock(ts);
   }
 
   /** Moves the event-time clock to `ts` (never backwards), ending the sessions idle by then. */
@@ -195,9 +223,9 @@ export abstract class SessionScorer<S extends OpenSession> {
   /**
    * Adds line `l` to session `key` (from `session`): its raw line, its place, and the Sessionizer, which may
    * first evict the least recently active session (its end event then comes before this line's).
-   * `keyer` is the one whose `keys` call named the session (its time window's end is the deadline).
+   * `deadline` is the end of the line's time window (sessions by time: SessionKeyer.windowEnd), else undefined.
    */
-  protected addLine(keyer: SessionKeyer, key: string, s: S, l: RawLine, ts: number | null): void {
+  protected addLine(key: string, s: S, l: RawLine, ts: number | null, deadline: number | undefined): void {
     if (this.windowLines > 0) {
       if (s.lines.length >= 2 * this.windowLines) s.lines = s.lines.slice(s.lines.length - (this.windowLines - 1));
       s.lines.push(l.text);
@@ -209,7 +237,6 @@ export abstract class SessionScorer<S extends OpenSession> {
       this.sessions.set(key, s);
       this.newest = { key, s };
     }
-    const deadline = keyer.mode === 'time' ? keyer.windowEnd : undefined;
     if (deadline !== undefined) s.deadline = deadline;
     this.sessionizer.add(key, l.seq, 0, ts, deadline);
     s.clock = this.clock();

@@ -34,6 +34,16 @@ interface Reply {
 
 const ENTRY = path.join(__dirname, `worker-entry${path.extname(__filename)}`);
 
+/**
+ * A worker thread running `entry` (an absolute path: .ts under tsx, .js when compiled) with `workerData`.
+ * Under tsx (tests, `npx tsx`) the worker registers tsx itself: workers do not inherit require hooks.
+ */
+export function startWorker(entry: string, workerData: unknown): Worker {
+  return entry.endsWith('.ts')
+    ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(entry)});`, { eval: true, workerData })
+    : new Worker(entry, { workerData });
+}
+
 export class WorkerScorer implements LineScorer {
   readonly name: string;
   readonly savedThreshold?: number;
@@ -64,11 +74,7 @@ export class WorkerScorer implements LineScorer {
 
   /** Starts the worker and builds the scorer in it. */
   static async start(spec: WorkerScorerSpec): Promise<WorkerScorer> {
-    const ts = ENTRY.endsWith('.ts');
-    // Under tsx (tests, `npx tsx`) the worker must register tsx itself: workers do not inherit require hooks.
-    const worker = ts
-      ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(ENTRY)});`, { eval: true, workerData: spec })
-      : new Worker(ENTRY, { workerData: spec });
+    const worker = startWorker(ENTRY, spec);
     const init = await new Promise<Reply>((resolve, reject) => {
       const onMsg = (m: Reply) => {
         worker.off('error', onErr);

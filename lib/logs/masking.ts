@@ -6,11 +6,11 @@
  * match inside each other's placeholders (placeholders contain no digits or separators the rules look for).
  *
  * Most rules only start at a word boundary: they begin with a negative lookbehind whose class holds `\w`
- * (`(?<![\w.])…`). Inside a word only the other rules can match, so the alternation is split by the character
- * before the position: `(?<=\w)(?:other rules)|(?<!\w)(?:all rules)`, each list in configured order. The
- * matches are the same as the plain alternation's (at every position the same rules are tried in the same
- * order, less those that cannot match there); inside words, most of a message, the regex engine tries two or
- * three rules instead of all of them.
+ * (`(?<![\w.])…`). Each run of such rules (consecutive in configured order) goes into the alternation behind
+ * one `(?<!\w)`: `blk|uuid|(?<!\w)(?:ip|…|num)` for the defaults, one capture group per rule. The matches are
+ * the plain alternation's (a rule's own lookbehind already implies `(?<!\w)`, and the order is kept); inside
+ * words, most of a message, the regex engine tries the two or three rules that can match there instead of all
+ * of them.
  */
 import { DeepSentryError } from '../errors';
 import type { MaskRule } from './config';
@@ -55,8 +55,6 @@ export class Masker {
   /** Placeholder of each rule. */
   readonly placeholders: readonly string[];
   private readonly re: RegExp;
-  /** rule index of each capture group of `re` (group g is groupRule[g - 1]) */
-  private readonly groupRule: readonly number[];
 
   constructor(
     rules: readonly MaskRule[],
@@ -76,18 +74,19 @@ export class Masker {
       // Inner capturing groups, named or not, would shift the group numbers: make them non-capturing.
       return `(${r.pattern.replace(/\\.|\[(?:\\.|[^\]])*\]|\((?!\?)|\(\?<(?![=!])[^>]*>/g, (m) => (m.startsWith('(') ? '(?:' : m))})`;
     });
-    const all = rules.map((_, i) => i);
-    const inWord = all.filter((i) => !startsAtBoundary(rules[i].pattern));
-    if (parts.length === 0) {
-      this.re = /(?!)/g;
-      this.groupRule = [];
-    } else if (inWord.length === parts.length) {
-      this.re = new RegExp(parts.join('|'), 'g');
-      this.groupRule = all;
-    } else {
-      const inside = inWord.length > 0 ? `(?<=\\w)(?:${inWord.map((i) => parts[i]).join('|')})|` : '';
-      this.re = new RegExp(`${inside}(?<!\\w)(?:${parts.join('|')})`, 'g');
-      this.groupRule = [...inWord, ...all];
+    if (parts.length === 0) this.re = /(?!)/g;
+    else {
+      // Configured order; each run of consecutive rules that start only at a word boundary shares one (?<!\w).
+      const alts: string[] = [];
+      for (let i = 0; i < parts.length; ) {
+        if (!startsAtBoundary(rules[i].pattern)) alts.push(parts[i++]);
+        else {
+          const run: string[] = [];
+          while (i < parts.length && startsAtBoundary(rules[i].pattern)) run.push(parts[i++]);
+          alts.push(`(?<!\\w)(?:${run.join('|')})`);
+        }
+      }
+      this.re = new RegExp(alts.join('|'), 'g');
     }
   }
 
@@ -124,7 +123,7 @@ export class Masker {
       }
       let g = 1;
       while (m[g] === undefined) g++;
-      const i = this.groupRule[g - 1];
+      const i = g - 1; // group g is rule g − 1
       values?.push({ rule: names[i], value: v });
       n++;
       masked += message.slice(last, m.index) + ph[i];

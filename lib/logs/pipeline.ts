@@ -210,7 +210,7 @@ export class LogProcessor {
       }
       const { masked, values } = masker.mask(p.message);
       const messageId = messages.intern(masked);
-      const keys = keyer.keys(p.message, p.fields, p.sessionKey, ts);
+      const keys = keyer.keys(p, ts);
       const row = st.parsed++;
       let sessionIds: readonly number[] = NO_IDS;
       if (keys.length === 0) st.unsessioned++;

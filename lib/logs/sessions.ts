@@ -7,6 +7,7 @@
  */
 import { DeepSentryError } from '../errors';
 import type { SessionConfig } from './config';
+import type { ParsedLine } from './formats';
 
 /** Why a session was closed. */
 export type CloseReason = 'end' | 'idle' | 'evicted' | 'window' | 'full';
@@ -241,12 +242,14 @@ export class SessionKeyer {
   }
 
   /**
-   * Keys of one line. `message` is the raw (unmasked) message; `fields`/`sessionKey` come from the parser.
-   * Lines with no timestamp in `time` mode have no session.
+   * Keys of one parsed line: its raw (unmasked) `message`, and its `fields` or `sessionKey` from the parser
+   * (`fields` is read only in `field` mode: a parser may slice them out only when read). Lines with no
+   * timestamp in `time` mode have no session.
    */
-  keys(message: string, fields: Record<string, string>, sessionKey: string | undefined, timestamp: number | null): readonly string[] {
+  keys(p: Pick<ParsedLine, 'message' | 'fields' | 'sessionKey'>, timestamp: number | null): readonly string[] {
     switch (this.mode) {
       case 'key': {
+        const message = p.message;
         const re = this.re as RegExp;
         re.lastIndex = 0;
         const m1 = re.exec(message);
@@ -267,7 +270,7 @@ export class SessionKeyer {
         return out ?? [k1];
       }
       case 'field': {
-        const k = this.cfg.field !== '' ? fields[this.cfg.field] : sessionKey;
+        const k = this.cfg.field !== '' ? p.fields[this.cfg.field] : p.sessionKey;
         return k === undefined || k === '' ? NO_KEYS : [k];
       }
       case 'time': {

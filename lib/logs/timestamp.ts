@@ -34,7 +34,8 @@ function fracMs(f: string | undefined): number {
 function utc(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number, offsetMin: number): number {
   if (mo < 0 || mo > 11 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return NaN;
   const t = Date.UTC(y, mo, d, h, mi, s, ms);
-  if (new Date(t).getUTCDate() !== d) return NaN; // Feb 30 and the like
+  // Feb 30 and the like (every month has days 1-28: those need no check, and no Date object)
+  if (d > 28 && new Date(t).getUTCDate() !== d) return NaN;
   return t - offsetMin * 60_000;
 }
 

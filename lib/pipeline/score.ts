@@ -4,7 +4,9 @@
  * scorer (lib/live/model_scorer.ts, with batch scoring's rule for which ends are scored: censorEnds) parses with
  * the model's own log configuration (format, masking, sessions), scores each line by its window as it comes
  * (distinct windows of a chunk in one detector call) and each session's end, so the scores are those of the
- * in-process API and of `deepsentry live` on the same lines. A session's rows go out when it closes, to
+ * in-process API and of `deepsentry live` on the same lines. A file of READER_THREAD_BYTES and more is read,
+ * parsed and masked in a reader thread (score_reader.ts) while this thread scores, with the same functions and
+ * the same scorer calls: the same outputs. A session's rows go out when it closes, to
  * `sessions.csv` (`session,score,anomaly,lines,first_ts,last_ts,top_line,message,expected,window,reason`: the last five explain a
  * flagged session — the line number of its highest-scoring line (empty when that was its end), that line's masked
  * message, the message the detector expected there, the messages before it that the detector read (joined by
@@ -22,7 +24,8 @@ import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DeepSentryError } from '../errors';
-import { inputWarnings, IssueLog } from '../logs/issues';
+import { inputWarnings, IssueLog, ISSUE_KINDS } from '../logs/issues';
+import type { ReadStats } from '../logs/lines';
 import { openLogInput } from '../logs/pipeline';
 import { ModelScorer, type ModelEvent } from '../live/model_scorer';
 import type { RawLine } from '../live/types';
@@ -32,6 +35,7 @@ import type { PipelineReporter } from './train';
 import { endStream, writeWithBackpressure } from '../streams';
 import { createOutputDir, type OutputDirState } from '../outdir';
 import { EVALUATION_FILES } from '../eval/write';
+import { CHUNK_LINES, ScoreReader, type ReaderDone } from './score_reader';
 
 /** Options of scoreLog. */
 export interface ScoreLogOptions {
@@ -52,6 +56,11 @@ export interface ScoreLogOptions {
   outputChecked?: boolean;
   /** a truncated or corrupt gzip log: keep the lines before the damage (a warning) instead of failing */
   acceptTruncated?: boolean;
+  /**
+   * read, parse and mask a file in a reader thread beside the scoring (score_reader.ts), or in this thread;
+   * default: in a thread for files of READER_THREAD_BYTES and more (a stream is always read here). Same outputs.
+   */
+  readerThread?: boolean;
 }
 
 /** The files scoreLog writes into its directory. */
@@ -121,8 +130,20 @@ function finiteScore(score: number, key: string, model: string | null): void {
   }
 }
 
-/** Lines per scorer call (see scoreLog). */
-const CHUNK_LINES = 2048;
+/**
+ * Logs from this size on are read, parsed and masked in a reader thread (score_reader.ts): below it, the
+ * thread's start (its own modules and JIT warm-up) costs about what it saves.
+ */
+export const READER_THREAD_BYTES = 4 << 20;
+
+/** The size of a file, or -1 when it cannot be read (the reading reports why). */
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await fsp.stat(file)).size;
+  } catch {
+    return -1;
+  }
+}
 
 /** An open session (segment) of scoreLog: its scored lines so far and its highest-scoring event. */
 interface Segment {
@@ -190,9 +211,20 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   /** Folds a scorer call's events into the open segments; the segments that closed go out. */
   const take = async (scorer: ModelScorer, events: ModelEvent[]) => {
     const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
+    // consecutive events of one session (most lines) skip the lookup
+    let lastKey = '';
+    let g: Segment | null = null;
     for (const e of events) {
-      let g = segments.get(e.session);
-      if (g === undefined) segments.set(e.session, (g = { field: csv(e.session), scores: [], texts: [], max: -Infinity, top: null }));
+      if (g === null || e.session !== lastKey) {
+        lastKey = e.session;
+        g = segments.get(lastKey) ?? null;
+        if (g === null) segments.set(lastKey, (g = { field: csv(lastKey), scores: [], texts: [], max: -Infinity, top: null }));
+      }
+      // The first event of the highest score explains the segment.
+      if (e.score > g.max) {
+        g.max = e.score;
+        g.top = e;
+      }
       if (!e.isSessionEnd) {
         finiteScore(e.score, e.session, model.directory);
         if (lOut) {
@@ -204,11 +236,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         if (!e.unscored) finiteScore(e.score, e.session, model.directory);
         segments.delete(e.session);
         closed.push({ key: e.session, g, end: e });
-      }
-      // The first event of the highest score explains the segment.
-      if (e.score > g.max) {
-        g.max = e.score;
-        g.top = e;
+        g = null; // a later event of this key opens a new segment
       }
     }
     if (closed.length === 0) return;
@@ -247,9 +275,9 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         if (s.firstTs !== null && (prev.firstTs === null || s.firstTs < prev.firstTs)) prev.firstTs = s.firstTs;
         if (s.lastTs !== null && (prev.lastTs === null || s.lastTs > prev.lastTs)) prev.lastTs = s.lastTs;
       }
-      for (let t = 0; t < s.rows.length; t++) {
-        lText += `${s.rows[t]},${g.field},${tail(g.scores[t])}${withText ? `,${csv(g.texts[t])}` : ''}\n`;
-      }
+      const mid = `,${g.field},`;
+      if (withText) for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])},${csv(g.texts[t])}\n`;
+      else for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])}\n`;
     }
     const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
     if (w) await w;
@@ -272,55 +300,75 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     if (w) await w;
   };
 
-  let input;
   try {
-    input = await openLogInput(source, config, issues, name, { acceptTruncated: o.acceptTruncated === true });
-    const scorer = new ModelScorer(model, {
+    const scorerOptions = {
       idleTimeoutMs: config.session.idleTimeoutMs,
       censorEnds: true,
       countWindows: true,
-      format: input.format,
       issues,
-      source: input.name,
+      source: name,
       withMessages: withText,
       // no raw lines kept per session: nothing here reads an event's window of raw lines
       windowLines: 0,
       ...(selectKey ? { ownsKey: selectKey } : {}),
-    });
-    for await (const batch of input.batches) {
-      if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
-      // Scorer calls of at most CHUNK_LINES lines: a call's events live until the next call, and fewer of them
-      // then outlive a young-generation collection (a whole 1 MiB read at once doubled what the GC promoted).
-      // seq = the physical line number (unique and increasing): a closed session's rows are its line numbers.
-      for (let from = 0; from < batch.lines.length; from += CHUNK_LINES) {
-        const n = Math.min(CHUNK_LINES, batch.lines.length - from);
-        const raw: RawLine[] = new Array(n);
-        for (let i = 0; i < n; i++) raw[i] = { seq: batch.lineNos[from + i], lineNo: batch.lineNos[from + i], offset: 0, text: batch.lines[from + i] };
-        await take(scorer, (await scorer.scoreLines(raw)) as ModelEvent[]);
+    };
+    let scorer: ModelScorer;
+    let stats: ReadStats;
+    let candidates: () => number;
+    if (typeof source === 'string' && (o.readerThread ?? (await fileSize(source)) >= READER_THREAD_BYTES)) {
+      // Read, parsed and masked in a reader thread (score_reader.ts) while this thread scores: the same chunks
+      // and scorer calls as below, so the same outputs.
+      scorer = new ModelScorer(model, scorerOptions);
+      const reader = new ScoreReader({ file: source, name, logConfig: config, acceptTruncated: o.acceptTruncated === true, withMessages: withText });
+      for await (const chunk of reader.chunks()) {
+        if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
+        await take(scorer, (await scorer.scoreParsed(chunk)) as ModelEvent[]);
       }
+      const done = reader.done as ReaderDone;
+      for (const k of ISSUE_KINDS) issues.counts[k] += done.issues.counts[k];
+      issues.first.push(...done.issues.first.slice(0, Math.max(0, issues.reportFirst - issues.first.length)));
+      stats = done.stats;
+      candidates = () => done.parseStats.candidates;
+    } else {
+      const input = await openLogInput(source, config, issues, name, { acceptTruncated: o.acceptTruncated === true });
+      scorer = new ModelScorer(model, { ...scorerOptions, format: input.format, source: input.name });
+      for await (const batch of input.batches) {
+        if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
+        // Scorer calls of at most CHUNK_LINES lines: a call's events live until the next call, and fewer of them
+        // then outlive a young-generation collection (a whole 1 MiB read at once doubled what the GC promoted).
+        // seq = the physical line number (unique and increasing): a closed session's rows are its line numbers.
+        for (let from = 0; from < batch.lines.length; from += CHUNK_LINES) {
+          const n = Math.min(CHUNK_LINES, batch.lines.length - from);
+          const raw: RawLine[] = new Array(n);
+          for (let i = 0; i < n; i++) raw[i] = { seq: batch.lineNos[from + i], lineNo: batch.lineNos[from + i], offset: 0, text: batch.lines[from + i] };
+          await take(scorer, (await scorer.scoreLines(raw)) as ModelEvent[]);
+        }
+      }
+      stats = input.stats;
+      candidates = () => scorer.parseStats.candidates;
     }
     await take(scorer, (await scorer.flush()) as ModelEvent[]);
     await writeSessions();
     await endStream(sOut);
     if (lOut) await endStream(lOut);
     const parsed = scorer.parsedLines;
-    if (input.stats.lines - input.stats.blank === 0) throw new DeepSentryError('DS_PARSE', `${name} is empty: no log line to score`);
+    if (stats.lines - stats.blank === 0) throw new DeepSentryError('DS_PARSE', `${name} is empty: no log line to score`);
     if (parsed === 0) {
       const first = issues.first[0];
       throw new DeepSentryError(
         'DS_PARSE',
-        `${name}: none of its ${scorer.parseStats.candidates} lines parses as the model's format ${JSON.stringify(typeof config.format === 'string' ? config.format : config.format.type)} (a log of a different format than the one the model was trained on?)${first ? `; first: line ${first.line}: ${first.message}` : ''}`,
+        `${name}: none of its ${candidates()} lines parses as the model's format ${JSON.stringify(typeof config.format === 'string' ? config.format : config.format.type)} (a log of a different format than the one the model was trained on?)${first ? `; first: line ${first.line}: ${first.message}` : ''}`,
       );
     }
     await fsp.rename(`${sessionsFile}.tmp`, sessionsFile);
     if (linesFile) await fsp.rename(`${linesFile}.tmp`, linesFile);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    o.reporter?.stageDone?.('score', seconds, input.stats.lines, 'lines');
+    o.reporter?.stageDone?.('score', seconds, stats.lines, 'lines');
     return {
       input: name,
-      lines: input.stats.lines,
+      lines: stats.lines,
       parsed,
-      unparsed: input.stats.lines - input.stats.blank - parsed,
+      unparsed: stats.lines - stats.blank - parsed,
       sessions,
       anomalies,
       threshold,

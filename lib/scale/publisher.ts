@@ -138,7 +138,7 @@ export class Publisher {
       this.summary.unparsed++;
       return { parts: [stableHash(text) % P], ts: null };
     }
-    const keys = this.keyer.keys(p.message, p.fields, p.sessionKey, p.timestamp);
+    const keys = this.keyer.keys(p, p.timestamp);
     if (keys.length === 0) return { parts: [stableHash(text) % P], ts: p.timestamp };
     const parts: number[] = [];
     for (const k of keys) {

@@ -104,7 +104,7 @@ describe('scale-out on NATS JetStream (real nats-server, worker processes)', fun
     let clock: number | null = null;
     lines.forEach((l, i) => {
       const p = format.parse(l.text);
-      const keys = p instanceof ParseFailure ? [] : keyer.keys(p.message, p.fields, p.sessionKey, p.timestamp);
+      const keys = p instanceof ParseFailure ? [] : keyer.keys(p, p.timestamp);
       if (!(p instanceof ParseFailure) && p.timestamp !== null && (clock === null || p.timestamp > clock)) clock = p.timestamp;
       const ps = new Set(keys.map((k) => partitionOf(k, P)));
       if (ps.size === 0) ps.add(stableHash(l.text) % P);

@@ -118,6 +118,16 @@ describe('logs: formats', () => {
     expect(p.fields).to.deep.equal({ Date: '081109', Time: '203532', Pid: '147', Level: 'INFO', Component: 'dfs.DataNode$DataXceiver' });
     expect(p.message).to.equal('Receiving block blk_-660 src: /10.251.194.245:57455 dest: /10.251.194.245:50010');
     expect((f.parse('hello world') as ParseFailure).kind).to.equal('unparsed');
+    // fields are sliced when first read: a line's fields read after later lines (of other seconds) were parsed are its own
+    const a = parsed(f.parse('081110 000001 12 WARN dfs.A: one'));
+    const b = parsed(f.parse('081110 000001 13 INFO dfs.B: two'));
+    const c = parsed(f.parse('081111 235959 14 ERROR dfs.C: three'));
+    expect([c.fields, b.fields, a.fields]).to.deep.equal([
+      { Date: '081111', Time: '235959', Pid: '14', Level: 'ERROR', Component: 'dfs.C' },
+      { Date: '081110', Time: '000001', Pid: '13', Level: 'INFO', Component: 'dfs.B' },
+      { Date: '081110', Time: '000001', Pid: '12', Level: 'WARN', Component: 'dfs.A' },
+    ]);
+    expect(Object.keys(a.fields)).to.deep.equal(['Date', 'Time', 'Pid', 'Level', 'Component']);
     expect((f.parse('081399 203532 147 INFO x: y') as ParseFailure).kind).to.equal('bad_timestamp');
     expect((f.parse('08a109 203532 147 INFO x: y') as ParseFailure).kind).to.equal('bad_timestamp');
   });
@@ -280,14 +290,14 @@ describe('logs: sessions and windows', () => {
   it('key regex: a line naming several keys joins each once (all) or only the first (first)', () => {
     const cfg = resolveLogConfig({ session: { mode: 'key' } }).session;
     const k = new SessionKeyer('key', cfg);
-    expect(k.keys('Deleting block blk_1 file /d/blk_1 and blk_-2 blk_1', {}, undefined, null)).to.deep.equal(['blk_1', 'blk_-2']);
-    expect(new SessionKeyer('key', { ...cfg, multiKey: 'first' }).keys('blk_1 blk_2', {}, undefined, null)).to.deep.equal(['blk_1']);
-    expect(k.keys('no key here', {}, undefined, null)).to.deep.equal([]);
+    expect(k.keys({ message: 'Deleting block blk_1 file /d/blk_1 and blk_-2 blk_1', fields: {} }, null)).to.deep.equal(['blk_1', 'blk_-2']);
+    expect(new SessionKeyer('key', { ...cfg, multiKey: 'first' }).keys({ message: 'blk_1 blk_2', fields: {} }, null)).to.deep.equal(['blk_1']);
+    expect(k.keys({ message: 'no key here', fields: {} }, null)).to.deep.equal([]);
     const t = new SessionKeyer('time', { ...cfg, windowMs: 1000 });
-    expect(t.keys('x', {}, undefined, 2500)).to.deep.equal(['time:1970-01-01T00:00:02.000Z']);
+    expect(t.keys({ message: 'x', fields: {} }, 2500)).to.deep.equal(['time:1970-01-01T00:00:02.000Z']);
     expect(t.windowEnd).to.equal(3000);
     const c = new SessionKeyer('count', { ...cfg, windowLines: 2 });
-    expect([0, 1, 2].map(() => c.keys('x', {}, undefined, null)[0])).to.deep.equal(['count:0', 'count:0', 'count:1']);
+    expect([0, 1, 2].map(() => c.keys({ message: 'x', fields: {} }, null)[0])).to.deep.equal(['count:0', 'count:0', 'count:1']);
   });
 
   it('sessionizer: explicit clock closes idle sessions, bounded open sessions evict the least recently active', () => {

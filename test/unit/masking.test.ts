@@ -22,7 +22,7 @@ function reference(rules: readonly MaskRule[], message: string): { masked: strin
   return { masked, values };
 }
 
-describe('masking: the split alternation', () => {
+describe('masking: one alternation, boundary rules behind one lookbehind', () => {
   it('knows which rules start only at a word boundary', () => {
     expect(DEFAULT_MASK_RULES.map((r) => [r.name, startsAtBoundary(r.pattern)])).to.deep.equal([
       ['blk', false],

@@ -1,0 +1,228 @@
+/**
+ * `deepsentry score`'s reader thread: a worker reads the log file (lib/logs: its line policy and issues),
+ * parses, keys and masks every line with the model scorer's own policy (what ModelScorer.scoreLine does before
+ * it touches a session: see ParsedLines), and hands the main thread chunks of lines as typed arrays, with the
+ * session keys and masked texts it has not sent before (the rest as indices: a string crosses once). The main thread scores them (ModelScorer.scoreParsed)
+ * while the worker reads on: on two cores, reading, parsing and masking (a third of score's CPU on HDFS) run
+ * beside the session loop, the detector and the output. The chunks are the in-thread path's (CHUNK_LINES lines
+ * of each read batch), so the scorer's calls, and every output, are the same.
+ */
+import type { Worker } from 'node:worker_threads';
+import * as path from 'node:path';
+import { DeepSentryError, type DeepSentryErrorCode } from '../errors';
+import type { LogConfig } from '../logs/config';
+import { IssueLog, type IssueKind, type LogIssue } from '../logs/issues';
+import { isBlank, type ReadStats } from '../logs/lines';
+import { Masker } from '../logs/masking';
+import { openLogInput, parseLogLine, type ParseStats } from '../logs/pipeline';
+import { liveSessionKeyer } from '../live/session_scorer';
+import type { ParsedLines } from '../live/model_scorer';
+import { startWorker } from '../live/worker';
+
+/** Lines per scorer call (a call's events live until the next one: see scoreLog). */
+export const CHUNK_LINES = 2048;
+
+/** What the reader thread is given. */
+export interface ReaderSpec {
+  /** the log file, and its name in messages */
+  file: string;
+  name: string;
+  /** the model's log configuration (format, masking, sessions, line policy) */
+  logConfig: LogConfig;
+  acceptTruncated: boolean;
+  /** send each line's message as parsed (lines.csv --with-text) */
+  withMessages: boolean;
+  /** at most this many session keys remembered on both sides (default KEYS_MAX; tests make it small) */
+  keysMax?: number;
+}
+
+/** What the reader thread found once the input ended: read counters, issues (reading and parsing), parse counters. */
+export interface ReaderDone {
+  stats: ReadStats;
+  issues: { counts: Record<IssueKind, number>; first: LogIssue[] };
+  parseStats: ParseStats;
+}
+
+/**
+ * Session keys cross to the main thread once (then as indices): at most this many are remembered on both
+ * sides, then both forget them all and start over (keys are met again in later chunks).
+ */
+const KEYS_MAX = 100_000;
+
+/**
+ * At most this many chunks (~2 MB for HDFS) wait for the main thread: enough to ride out its slow moments (the
+ * detector on the first chunks' new windows) without the reader waiting, and memory stays bounded.
+ */
+const AHEAD = 16;
+
+/**
+ * Reads, parses, keys and masks `spec.file` into chunks, each handed to `emit` (which resolves when the
+ * reader may go on). Runs in the reader thread; what scoreLine does per line, with the same functions.
+ */
+export async function produceParsed(spec: ReaderSpec, emit: (c: ParsedLines, transfer: ArrayBuffer[]) => Promise<void>): Promise<ReaderDone> {
+  const config = spec.logConfig;
+  const issues = new IssueLog(false, config.reportFirst);
+  const input = await openLogInput(spec.file, config, issues, spec.name, { acceptTruncated: spec.acceptTruncated });
+  const keyer = liveSessionKeyer(config, true);
+  const byTime = keyer.mode === 'time';
+  // the model's masker (ScoringModel builds it from the same two settings)
+  const masker = new Masker(config.masking.rules, config.masking.collapseRepeats);
+  const skipOutOfOrder = config.outOfOrder === 'skip';
+  const parseStats: ParseStats = { candidates: 0, unparsed: 0, badTimestamp: 0, outOfOrder: 0 };
+  let lastTs: number | null = null;
+  const textIds = new Map<string, number>();
+  const keyIds = new Map<string, number>();
+  const keysMax = spec.keysMax ?? KEYS_MAX;
+  for await (const batch of input.batches) {
+    for (let from = 0; from < batch.lines.length; from += CHUNK_LINES) {
+      const n = Math.min(CHUNK_LINES, batch.lines.length - from);
+      const keysReset = keyIds.size > keysMax;
+      if (keysReset) keyIds.clear();
+      const keyIdx: number[] = [];
+      const c: ParsedLines = {
+        n,
+        lineNos: new Float64Array(n),
+        parsed: new Uint8Array(n),
+        ts: new Float64Array(n).fill(NaN),
+        keyCounts: new Int32Array(n),
+        keys: new Int32Array(0),
+        newKeys: [],
+        keysReset,
+        masked: new Int32Array(n).fill(-1),
+        texts: [],
+        deadlines: byTime ? new Float64Array(n) : null,
+        messages: spec.withMessages ? new Array<string>(n).fill('') : null,
+      };
+      for (let i = 0; i < n; i++) {
+        const text = batch.lines[from + i];
+        const lineNo = batch.lineNos[from + i];
+        c.lineNos[i] = lineNo;
+        // SessionScorer.parseLine: blank lines skipped, the latest timestamp so far for out-of-order lines
+        if (isBlank(text)) continue;
+        const p = parseLogLine(input.format, text, input.name, lineNo, lastTs ?? -Infinity, skipOutOfOrder, issues, parseStats);
+        if (p === null) continue;
+        const ts = p.timestamp;
+        c.parsed[i] = 1;
+        if (ts !== null) {
+          c.ts[i] = ts;
+          if (lastTs === null || ts >= lastTs) lastTs = ts;
+        }
+        const keys = keyer.keys(p, ts);
+        c.keyCounts[i] = keys.length;
+        for (const k of keys) {
+          let id = keyIds.get(k);
+          if (id === undefined) {
+            id = keyIds.size;
+            keyIds.set(k, id);
+            c.newKeys.push(k);
+          }
+          keyIdx.push(id);
+        }
+        if (c.deadlines) c.deadlines[i] = keyer.windowEnd;
+        if (c.messages) c.messages[i] = p.message;
+        if (keys.length === 0) continue;
+        const masked = masker.maskText(p.message);
+        let id = textIds.get(masked);
+        if (id === undefined) {
+          id = textIds.size;
+          textIds.set(masked, id);
+          c.texts.push(masked);
+        }
+        c.masked[i] = id;
+      }
+      c.keys = Int32Array.from(keyIdx);
+      const transfer = [c.lineNos.buffer, c.parsed.buffer, c.ts.buffer, c.keyCounts.buffer, c.keys.buffer, c.masked.buffer] as ArrayBuffer[];
+      if (c.deadlines) transfer.push(c.deadlines.buffer as ArrayBuffer);
+      await emit(c, transfer);
+    }
+  }
+  return { stats: input.stats, issues: { counts: issues.counts, first: issues.first }, parseStats };
+}
+
+/** Messages from the reader thread. */
+type FromReader = { chunk: ParsedLines } | { done: ReaderDone } | { error: { message: string; code?: DeepSentryErrorCode } };
+
+const ENTRY = path.join(__dirname, `score_reader_entry${path.extname(__filename)}`);
+
+/**
+ * The main thread's side: starts the reader thread on `spec` and yields its chunks in order; `done` holds its
+ * counters and issues once the iteration has ended. An error in the reader (an unreadable or damaged file,
+ * a bad configuration) is thrown here as it was thrown there (a DeepSentryError keeps its code). `close`
+ * stops the thread (the iteration's end does too).
+ */
+export class ScoreReader {
+  done: ReaderDone | null = null;
+  private readonly worker: Worker;
+  private readonly queue: FromReader[] = [];
+  private wake: (() => void) | null = null;
+  private failure: Error | null = null;
+
+  constructor(spec: ReaderSpec) {
+    this.worker = startWorker(ENTRY, spec);
+    this.worker.on('message', (m: FromReader) => this.push(m));
+    this.worker.on('error', (e) => this.fail(e));
+    this.worker.on('exit', (code) => {
+      if (this.done === null) this.fail(new DeepSentryError('DS_IO', `the reader thread of ${spec.name} stopped (exit code ${code}) before the end of the input`));
+    });
+  }
+
+  private push(m: FromReader): void {
+    this.queue.push(m);
+    this.wake?.();
+  }
+
+  private fail(e: Error): void {
+    if (this.failure === null) this.failure = e;
+    this.wake?.();
+  }
+
+  async *chunks(): AsyncGenerator<ParsedLines> {
+    try {
+      for (;;) {
+        const m = this.queue.shift();
+        if (m === undefined) {
+          if (this.failure !== null) throw this.failure;
+          await new Promise<void>((resolve) => (this.wake = resolve));
+          this.wake = null;
+          continue;
+        }
+        if ('error' in m) throw m.error.code ? new DeepSentryError(m.error.code, m.error.message) : new Error(m.error.message);
+        if ('done' in m) {
+          this.done = m.done;
+          return;
+        }
+        yield m.chunk;
+        this.worker.postMessage('next');
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** The reader thread's side (score_reader_entry.ts): produces the chunks, at most AHEAD of the main thread. */
+export async function runReader(spec: ReaderSpec, port: { postMessage(m: FromReader, transfer?: ArrayBuffer[]): void; on(ev: 'message', f: () => void): void }): Promise<void> {
+  let ahead = 0;
+  let resume: (() => void) | null = null;
+  port.on('message', () => {
+    ahead--;
+    resume?.();
+  });
+  try {
+    const done = await produceParsed(spec, async (chunk, transfer) => {
+      port.postMessage({ chunk }, transfer);
+      ahead++;
+      while (ahead >= AHEAD) {
+        await new Promise<void>((r) => (resume = r));
+        resume = null;
+      }
+    });
+    port.postMessage({ done });
+  } catch (e) {
+    port.postMessage({ error: { message: (e as Error)?.message ?? String(e), ...(e instanceof DeepSentryError ? { code: e.code } : {}) } });
+  }
+}
