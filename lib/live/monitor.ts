@@ -100,8 +100,8 @@ interface Inflight {
   t0: number; // performance.now() when it was handed over
 }
 
-interface Queued {
-  line: RawLine;
+/** A line waiting for the scorer: the line the scorer gets (one object per line, none made per batch), and more. */
+interface Queued extends RawLine {
   t: number; // performance.now() at acceptance
   src: InputLine; // its cursor (possibly a getter, see TailLine) is read only for a batch's last line
 }
@@ -303,7 +303,7 @@ export class LiveMonitor extends EventEmitter {
       const lineNo = l.lineNo ?? ++this.autoLineNo;
       const offset = l.offset ?? this.autoOffset;
       if (l.offset === undefined) this.autoOffset += Buffer.byteLength(l.text) + 1;
-      this.queue.push({ line: { seq: ++this.seq, lineNo, offset, text: l.text }, t, src: l });
+      this.queue.push({ seq: ++this.seq, lineNo, offset, text: l.text, t, src: l });
     }
     this.nLines += to - from;
     this.metrics.lines.inc(to - from);
@@ -371,7 +371,7 @@ export class LiveMonitor extends EventEmitter {
     const t0 = performance.now();
     let scored: Promise<ScoredEvent[]>;
     try {
-      scored = this.scorer.scoreLines(batch.map((q) => q.line));
+      scored = this.scorer.scoreLines(batch);
     } catch (err) {
       scored = Promise.reject(err as Error);
     }
@@ -379,7 +379,7 @@ export class LiveMonitor extends EventEmitter {
     // qHead), so a scorer in a worker gets them ready (packed, handed over, decoded) while this call runs
     // instead of between the two calls.
     if (this.scorer.prepare && this.queuedLines >= this.maxBatchLines) {
-      this.scorer.prepare(this.queue.slice(this.qHead, this.qHead + this.maxBatchLines).map((q) => q.line));
+      this.scorer.prepare(this.queue.slice(this.qHead, this.qHead + this.maxBatchLines));
     }
     return { batch, scored, t0 };
   }
@@ -406,8 +406,8 @@ export class LiveMonitor extends EventEmitter {
     try {
       events = await b.scored;
     } catch (err) {
-      const first = batch[0]!.line;
-      const last = batch[batch.length - 1]!.line;
+      const first = batch[0]!;
+      const last = batch[batch.length - 1]!;
       const code = err instanceof DeepSentryError ? err.code : 'DS_MODEL';
       throw new DeepSentryError(code, `scorer '${this.scorer.name}' failed on lines ${first.lineNo}..${last.lineNo} of ${this.source}: ${(err as Error).message}`, { cause: err });
     }
