@@ -123,8 +123,7 @@ export class WorkerScorer implements LineScorer {
       return unpackEvents(await this.call<PackedEvents>('scorePrepared', [p.id]));
     }
     const { texts, num } = packLines(lines);
-    const transfer = [num.buffer as ArrayBuffer, ...(texts instanceof Uint8Array ? [texts.buffer as ArrayBuffer] : [])];
-    return unpackEvents(await this.call<PackedEvents>('scoreLinesPacked', [texts, num], transfer));
+    return unpackEvents(await this.call<PackedEvents>('scoreLinesPacked', [texts, num], transferList(texts, num)));
   }
   /**
    * Packs `lines` and hands them to the worker now, which decodes them as soon as it is free and keeps them
@@ -135,9 +134,8 @@ export class WorkerScorer implements LineScorer {
     if (this.dead || lines.length === 0) return;
     const id = this.nextId++;
     const { texts, num } = packLines(lines);
-    const transfer = [num.buffer as ArrayBuffer, ...(texts instanceof Uint8Array ? [texts.buffer as ArrayBuffer] : [])];
     this.prepared = { id, lines };
-    this.worker.postMessage({ id, method: 'prepare', args: [texts, num] }, transfer);
+    this.worker.postMessage({ id, method: 'prepare', args: [texts, num] }, transferList(texts, num));
   }
   async tick(nowMs: number): Promise<ScoredEvent[]> {
     return unpackEvents(await this.call<PackedEvents>('tick', [nowMs]));
@@ -231,6 +229,11 @@ export function packLines(lines: RawLine[]): { texts: PackedLineTexts; num: Floa
   const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(joined, 'utf8'));
   bytes.write(joined, 'utf8');
   return { texts: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), num };
+}
+
+/** The memory of packed lines that moves to the worker instead of being copied. */
+function transferList(texts: PackedLineTexts, num: Float64Array): ArrayBuffer[] {
+  return texts instanceof Uint8Array ? [num.buffer as ArrayBuffer, texts.buffer as ArrayBuffer] : [num.buffer as ArrayBuffer];
 }
 
 export function unpackLines(packed: PackedLineTexts, num: Float64Array): RawLine[] {
