@@ -1,7 +1,8 @@
 /**
  * Live-monitor benchmark. Runs alone: `npx tsx bench/live.ts [--quick] [--model DIR]
- * [--only model|novelty] [--precision fp32|bf16]` (bf16: the model scorer's products in the bf16 tier; results go
- * to bench/results/live-bf16.json instead of live.json).
+ * [--only model|novelty] [--precision fp32|bf16] [--long K]` (bf16: the model scorer's products in the bf16 tier;
+ * results go to bench/results/live-bf16.json instead of live.json; --long K: `--follow` also over K copies of the
+ * input, where a fresh worker's JIT warm-up weighs K times less).
  *
  * Everything on loopback (127.0.0.1), HDFS-like input (the real hdfs-dev lines). Each scenario runs with the
  * model-free NoveltyScorer and, given `--model DIR` (a directory written by `deepsentry train`), with the
@@ -266,9 +267,13 @@ async function main(): Promise<void> {
   if (kinds.length === 0) throw new Error('--only model needs --model DIR');
   const all = readInput();
   const n = quick ? 30_000 : all.length;
+  const long = Number(argValue('--long') ?? 0);
+  if (!Number.isInteger(long) || long < 0) throw new Error(`--long must be a whole number of copies, not ${argValue('--long')}`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-bench-live-'));
   const file = path.join(tmp, 'hdfs.log');
   fs.writeFileSync(file, all.slice(0, n).join('\n') + '\n');
+  const longFile = path.join(tmp, 'hdfs-long.log');
+  if (long > 0) fs.writeFileSync(longFile, (all.slice(0, n).join('\n') + '\n').repeat(long));
   const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
   const out: Record<string, unknown> = { date: new Date().toISOString(), cpus: os.cpus().length, lines: n, runs, precision: precision ?? 'fp32', loadAvgStart: load(), scorers: {} };
   const rep = async <T>(f: () => Promise<T>): Promise<T[]> => {
@@ -301,6 +306,10 @@ async function main(): Promise<void> {
     o.followWorker = summary(await rep(() => followThroughput(kind, n, true, file)));
     o.followMainThread = summary(await rep(() => followThroughput(kind, n, false, file)));
     o.httpWorker = summary(await rep(() => httpThroughput(kind, n, true, file)));
+    if (long > 0) {
+      o.followWorkerLong = { copies: long, ...summary(await rep(() => followThroughput(kind, n * long, true, longFile))) };
+      o.followMainThreadLong = { copies: long, ...summary(await rep(() => followThroughput(kind, n * long, false, longFile))) };
+    }
     const latN = quick ? 20_000 : 50_000;
     o.latencyAt10kPerSecWorker = latSummary(await rep(() => latencyAt(kind, 10_000, latN, true, file)));
     o.latencyAt10kPerSecMainThread = latSummary(await rep(() => latencyAt(kind, 10_000, latN, false, file)));
@@ -318,6 +327,7 @@ async function main(): Promise<void> {
       row('--follow FILE, scorer in a worker', 'followWorker'),
       row('--follow FILE, scorer on the main thread', 'followMainThread'),
       row('HTTP POST /ingest (4 conns × 2000-line bodies), worker', 'httpWorker'),
+      ...(long > 0 ? [row(`--follow FILE × ${long} copies, scorer in a worker`, 'followWorkerLong'), row(`--follow FILE × ${long} copies, scorer on the main thread`, 'followMainThreadLong')] : []),
       '',
       latLine('worker', o.latencyAt10kPerSecWorker as ReturnType<typeof latSummary>),
       latLine('main thread', o.latencyAt10kPerSecMainThread as ReturnType<typeof latSummary>),

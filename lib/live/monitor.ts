@@ -93,8 +93,15 @@ export interface MonitorSnapshot {
   alerts: Alert[];
 }
 
-interface Queued {
-  line: RawLine;
+/** A batch handed to the scorer, its answer not yet handled. */
+interface Inflight {
+  batch: Queued[];
+  scored: Promise<ScoredEvent[]>;
+  t0: number; // performance.now() when it was handed over
+}
+
+/** A line waiting for the scorer: the line the scorer gets (one object per line, none made per batch), and more. */
+interface Queued extends RawLine {
   t: number; // performance.now() at acceptance
   src: InputLine; // its cursor (possibly a getter, see TailLine) is read only for a batch's last line
 }
@@ -130,6 +137,8 @@ export class LiveMonitor extends EventEmitter {
   private autoOffset = 0;
   private lastCursor: FileCursor | null = null;
   private running = false; // the batch loop is active
+  /** the next batch, handed to the scorer while the last one's alerts were raised (see startNextEarly) */
+  private inflight: Inflight | null = null;
   private batchTimer: NodeJS.Timeout | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private tickDue = false;
@@ -294,7 +303,7 @@ export class LiveMonitor extends EventEmitter {
       const lineNo = l.lineNo ?? ++this.autoLineNo;
       const offset = l.offset ?? this.autoOffset;
       if (l.offset === undefined) this.autoOffset += Buffer.byteLength(l.text) + 1;
-      this.queue.push({ line: { seq: ++this.seq, lineNo, offset, text: l.text }, t, src: l });
+      this.queue.push({ seq: ++this.seq, lineNo, offset, text: l.text, t, src: l });
     }
     this.nLines += to - from;
     this.metrics.lines.inc(to - from);
@@ -321,7 +330,9 @@ export class LiveMonitor extends EventEmitter {
     this.running = true;
     try {
       for (;;) {
-        if (this.between.length > 0) {
+        if (this.inflight) {
+          await this.runBatch(); // started early (startNextEarly): nothing runs between it and the batch before
+        } else if (this.between.length > 0) {
           await this.between.shift()!();
         } else if (this.queuedLines > 0) {
           await this.runBatch();
@@ -347,7 +358,8 @@ export class LiveMonitor extends EventEmitter {
     }
   }
 
-  private async runBatch(): Promise<void> {
+  /** Takes the next batch off the queue and hands it to the scorer (see runBatch). */
+  private startBatch(): Inflight {
     const n = Math.min(this.queuedLines, this.maxBatchLines);
     const batch = this.queue.slice(this.qHead, this.qHead + n);
     this.qHead += n;
@@ -357,28 +369,64 @@ export class LiveMonitor extends EventEmitter {
     }
     this.wakeSpaceWaiters();
     const t0 = performance.now();
+    let scored: Promise<ScoredEvent[]>;
+    try {
+      scored = this.scorer.scoreLines(batch);
+    } catch (err) {
+      scored = Promise.reject(err as Error);
+    }
+    // A full next batch is already queued: the next call takes exactly these lines (only startBatch moves
+    // qHead), so a scorer in a worker gets them ready (packed, handed over, decoded) while this call runs
+    // instead of between the two calls.
+    if (this.scorer.prepare && this.queuedLines >= this.maxBatchLines) {
+      this.scorer.prepare(this.queue.slice(this.qHead, this.qHead + this.maxBatchLines));
+    }
+    return { batch, scored, t0 };
+  }
+
+  /**
+   * Called by handleEvents once it has asked the scorer all it needs about a batch's events: with a scorer
+   * that answers calls in order (one with `prepare`, see types.ts), the next full batch goes to it now, so it
+   * scores while this thread raises the alerts — unless something must happen between the two batches (a
+   * checkpoint that is due, work waiting in `between`): that waits for the batch after.
+   */
+  private startNextEarly(): void {
+    if (!this.scorer.prepare || this.inflight || this.failure || this.between.length > 0 || this.queuedLines < this.maxBatchLines) return;
+    if (this.state && performance.now() - this.lastCheckpoint >= this.checkpointMs) return;
+    const b = this.startBatch();
+    b.scored.catch(() => undefined); // awaited (and its failure reported) by the next runBatch
+    this.inflight = b;
+  }
+
+  private async runBatch(): Promise<void> {
+    const b = this.inflight ?? this.startBatch();
+    this.inflight = null;
+    const batch = b.batch;
     let events: ScoredEvent[];
     try {
-      events = await this.scorer.scoreLines(batch.map((q) => q.line));
+      events = await b.scored;
     } catch (err) {
-      const first = batch[0]!.line;
-      const last = batch[batch.length - 1]!.line;
+      const first = batch[0]!;
+      const last = batch[batch.length - 1]!;
       const code = err instanceof DeepSentryError ? err.code : 'DS_MODEL';
       throw new DeepSentryError(code, `scorer '${this.scorer.name}' failed on lines ${first.lineNo}..${last.lineNo} of ${this.source}: ${(err as Error).message}`, { cause: err });
     }
     const now = performance.now();
-    await this.handleEvents(events, batch.length);
+    await this.handleEvents(events, batch.length, () => this.startNextEarly());
     for (const q of batch) this.metrics.latency.observe((now - q.t) / 1000);
     this.metrics.batchLines.observe(batch.length);
     const lastQ = batch[batch.length - 1]!;
     const cursor = lastQ.src.cursor;
     if (cursor) this.lastCursor = cursor;
     this.dirtySinceCheckpoint = true;
-    this.emit('batch', { lines: batch.length, events: events.length, ms: now - t0 });
+    this.emit('batch', { lines: batch.length, events: events.length, ms: now - b.t0 });
   }
 
-  /** Judges events in order, raises alerts, feeds metrics and history. */
-  private async handleEvents(events: ScoredEvent[], lines: number): Promise<void> {
+  /**
+   * Judges events in order, raises alerts, feeds metrics and history. `asked` runs once the scorer has been
+   * asked everything about these events (their alerts' context), before the answer is awaited.
+   */
+  private async handleEvents(events: ScoredEvent[], lines: number, asked?: () => void): Promise<void> {
     const alerts: Alert[] = [];
     const alertIdx: number[] = [];
     const time = new Date().toISOString();
@@ -421,10 +469,15 @@ export class LiveMonitor extends EventEmitter {
     }
     this.nEvents += events.length;
     this.metrics.events.inc(events.length);
-    if (alerts.length === 0) return;
-    if (this.scorer.context) {
-      applyContext(alerts, await this.scorer.context(alertIdx));
+    if (alerts.length === 0) {
+      asked?.();
+      return;
     }
+    if (this.scorer.context) {
+      const context = this.scorer.context(alertIdx);
+      asked?.();
+      applyContext(alerts, await context);
+    } else asked?.();
     // Durable first: the alert file, then the journal; then the rest (see state.ts for why this order).
     this.alertFile?.write(alerts);
     this.state?.journal(alerts.map((a) => ({ a })));
@@ -487,7 +540,7 @@ export class LiveMonitor extends EventEmitter {
 
   /** Called by the loop between batches (so the scorer's state matches the cursor), and by stop(). */
   private async maybeCheckpoint(force: boolean): Promise<void> {
-    if (!this.state || this.failure) return;
+    if (!this.state || this.failure || this.inflight) return; // the scorer's state must match the cursor
     if (!force && (!this.dirtySinceCheckpoint || performance.now() - this.lastCheckpoint < this.checkpointMs)) return;
     this.lastCheckpoint = performance.now();
     this.dirtySinceCheckpoint = false;

@@ -114,6 +114,14 @@ export interface LineScorer {
    * call.
    */
   context?(indices: number[]): Promise<EventContext[]>;
+  /**
+   * Optional, for a scorer that can get lines ready while it scores others (a worker thread: pack, hand over and
+   * decode): `lines` are what its next scoreLines call will most likely be given (the same RawLine objects, in
+   * order). Nothing is scored before that call; a call with other lines is answered as if prepare had not been
+   * called. A scorer with `prepare` answers calls in the order they are made: the monitor may make its next
+   * scoreLines call while its `context` call about the last one is still pending.
+   */
+  prepare?(lines: RawLine[]): void;
   /** The model's version, for a scorer whose model learns from feedback (1 as trained, +1 per feedback). */
   readonly modelVersion?: number;
   /**

@@ -3,7 +3,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { DeepSentryError } from '../errors';
-import type { LineScorer, ScoredEvent } from './types';
+import type { LineScorer, RawLine, ScoredEvent } from './types';
 import { packEvents, unpackLines, type PackedEvents, type PackedLineTexts, type WorkerScorerSpec } from './worker';
 
 const port = parentPort!;
@@ -50,14 +50,34 @@ async function main(): Promise<void> {
   // One call at a time, in arrival order: a scorer is not re-entrant. Except `feedback`, which trains a copy
   // of the model (yielding between steps) while the calls after it score with the model in place.
   let chain = Promise.resolve();
+  // Lines of the last `prepare` (decoded while the main thread judged the previous call's events), by its id.
+  let prepared: { id: number; lines?: RawLine[]; error?: unknown } | null = null;
   port.on('message', (m: { id: number; method: string; args: unknown[] }) => {
+    if (m.method === 'prepare') {
+      // Not a call (no answer): in turn with the calls, so the lines are decoded when the worker is free.
+      chain = chain.then(() => {
+        try {
+          prepared = { id: m.id, lines: unpackLines(m.args[0] as PackedLineTexts, m.args[1] as Float64Array) };
+        } catch (err) {
+          prepared = { id: m.id, error: err };
+        }
+      });
+      return;
+    }
     const run = async () => {
       try {
         let result: unknown;
         const transfer: ArrayBuffer[] = [];
         if (local[m.method]) result = await local[m.method]!(...m.args);
         else if (m.method === 'scoreLinesPacked') {
+          prepared = null;
           result = lean(await scorer.scoreLines(unpackLines(m.args[0] as PackedLineTexts, m.args[1] as Float64Array)));
+        } else if (m.method === 'scorePrepared') {
+          const p = prepared;
+          prepared = null;
+          if (!p || p.id !== m.args[0]) throw new DeepSentryError('DS_MODEL', `the scorer worker holds no prepared lines ${String(m.args[0])}`);
+          if (!p.lines) throw p.error;
+          result = lean(await scorer.scoreLines(p.lines));
         } else {
           const fn = (scorer as unknown as Record<string, (...a: unknown[]) => unknown>)[m.method];
           if (typeof fn !== 'function') throw new DeepSentryError('DS_INVALID_ARGUMENT', `unknown scorer method ${m.method}`);

@@ -52,6 +52,8 @@ export class WorkerScorer implements LineScorer {
   private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private lastStats: ScorerStats = { openSessions: 0, evictedSessions: 0, unparsedLines: 0 };
   private dead: Error | null = null;
+  /** the lines of the last prepare() and the id the worker keeps them under */
+  private prepared: { id: number; lines: RawLine[] } | null = null;
   /** The worker's scorer's model version (updated by swapModel), when it has one. */
   modelVersion?: number;
   /** Present when the worker's scorer learns from feedback (see LineScorer.feedback). */
@@ -121,9 +123,25 @@ export class WorkerScorer implements LineScorer {
   }
 
   async scoreLines(lines: RawLine[]): Promise<ScoredEvent[]> {
+    const p = this.prepared;
+    this.prepared = null;
+    if (p && p.lines.length === lines.length && p.lines.every((l, i) => l === lines[i])) {
+      return unpackEvents(await this.call<PackedEvents>('scorePrepared', [p.id]));
+    }
     const { texts, num } = packLines(lines);
-    const transfer = [num.buffer as ArrayBuffer, ...(texts instanceof Uint8Array ? [texts.buffer as ArrayBuffer] : [])];
-    return unpackEvents(await this.call<PackedEvents>('scoreLinesPacked', [texts, num], transfer));
+    return unpackEvents(await this.call<PackedEvents>('scoreLinesPacked', [texts, num], transferList(texts, num)));
+  }
+  /**
+   * Packs `lines` and hands them to the worker now, which decodes them as soon as it is free and keeps them
+   * for a scoreLines call with the same lines (sent then as a reference to them). Not answered: a failure
+   * shows on the call that would have used them.
+   */
+  prepare(lines: RawLine[]): void {
+    if (this.dead || lines.length === 0) return;
+    const id = this.nextId++;
+    const { texts, num } = packLines(lines);
+    this.prepared = { id, lines };
+    this.worker.postMessage({ id, method: 'prepare', args: [texts, num] }, transferList(texts, num));
   }
   async tick(nowMs: number): Promise<ScoredEvent[]> {
     return unpackEvents(await this.call<PackedEvents>('tick', [nowMs]));
@@ -217,6 +235,11 @@ export function packLines(lines: RawLine[]): { texts: PackedLineTexts; num: Floa
   const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(joined, 'utf8'));
   bytes.write(joined, 'utf8');
   return { texts: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), num };
+}
+
+/** The memory of packed lines that moves to the worker instead of being copied. */
+function transferList(texts: PackedLineTexts, num: Float64Array): ArrayBuffer[] {
+  return texts instanceof Uint8Array ? [num.buffer as ArrayBuffer, texts.buffer as ArrayBuffer] : [num.buffer as ArrayBuffer];
 }
 
 export function unpackLines(packed: PackedLineTexts, num: Float64Array): RawLine[] {

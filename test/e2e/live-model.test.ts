@@ -10,6 +10,7 @@ import { createScorer } from '../../lib/live/engine';
 import { LiveMonitor } from '../../lib/live/monitor';
 import { ModelScorer } from '../../lib/live/model_scorer';
 import { eventId, type Alert, type ScoredEvent } from '../../lib/live/types';
+import { WorkerScorer } from '../../lib/live/worker';
 import { createModelScorer, DeepSentry } from '../../lib/pipeline/model';
 import { hdfsSlice, hdfsTimeOf, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
 import { requireData } from '../support/data';
@@ -127,12 +128,37 @@ describe('live monitor with the trained model', function () {
       const scorer = await createScorer(modelDir, { worker, idleTimeoutMs: null });
       // floor 0 and k 1.5: the tiny model's saved threshold is above every score of this slice (no alerts).
       const m = new LiveMonitor(scorer, { threshold: { mode: 'rolling', window: 200, k: 1.5, floor: 0 }, tickMs: 0, maxBatchLines: 500 });
+      // All lines are queued at once, so in the worker every batch but the last is handed over (prepare) while
+      // the one before is scored, and goes to the worker while the alerts of the one before wait for their context.
+      let prepared = 0;
+      let overlapped = 0;
+      if (scorer instanceof WorkerScorer) {
+        const [prepare, context, scoreLines] = [scorer.prepare.bind(scorer), scorer.context.bind(scorer), scorer.scoreLines.bind(scorer)];
+        let contextPending = 0;
+        scorer.prepare = (lines) => {
+          prepared++;
+          prepare(lines);
+        };
+        scorer.context = async (indices) => {
+          contextPending++;
+          try {
+            return await context(indices);
+          } finally {
+            contextPending--;
+          }
+        };
+        scorer.scoreLines = (lines) => {
+          if (contextPending > 0) overlapped++;
+          return scoreLines(lines);
+        };
+      }
       const alerts: Alert[] = [];
       m.on('anomaly', (a: Alert) => alerts.push(a));
       await m.start();
       await m.push(raw.map((r) => r.text));
       await m.idle();
       await m.stop();
+      if (worker) expect([prepared > 0, overlapped > 0]).to.deep.equal([true, true]);
       return alerts.map((a) => ({ ...a, time: undefined }));
     };
     const local = await run(false);
