@@ -20,7 +20,7 @@ export interface FeedbackArgs extends GlobalOptions, ForceOption, AcceptTruncate
 
 export const feedbackCommand: CommandModule<object, FeedbackArgs> = {
   command: 'feedback',
-  describe: 'learn false alarms as normal (DeepLog-style online update): fine-tune the model on them with a replay of normal sessions, save a new version',
+  describe: 'learn false alarms as normal (DeepLog-style online update): fine-tune the model on them with a replay of normal sessions (messages in them it never saw become known ones), save a new version',
   builder: (y) =>
     withAcceptTruncatedOption(withForceOption(y))
       .option('model', { type: 'string', demandOption: true, describe: 'model directory to update (replaced atomically by its new version unless --out)' })
