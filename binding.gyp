@@ -19,6 +19,7 @@
         'native/src/binding_common.cpp',
         'native/src/binding_dense.cpp',
         'native/src/binding_lstm.cpp',
+        'native/src/binding_predict.cpp',
         'native/src/binding_runtime.cpp',
       ],
       'include_dirs': ['<(node_addon_api_dir)', 'native/src', 'native'],

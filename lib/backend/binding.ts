@@ -267,6 +267,48 @@ export interface AdamUpdateArgs {
   gradScale?: number;
 }
 
+/**
+ * The detector's forward (native/src/binding_predict.cpp): a bidirectional LSTM whose final hidden states
+ * [h_fw, h_bw] feed a Dense layer, and optionally the per-window mean squared error against a target, in one
+ * call. The constructor checks and copies the weights (the object owns them: make a new one for new weights).
+ */
+export interface BiLstmDenseOptions {
+  inputSize: number;
+  hiddenSize: number;
+  outputSize: number;
+  forward: Omit<LstmWeights, 'frozen'>;
+  backward: Omit<LstmWeights, 'frozen'>;
+  dense: { kernel: Float32Array /* [2H, N] */; bias: Float32Array /* [N] */ };
+}
+
+export interface BiLstmDenseArgs {
+  batch: number;
+  steps: number;
+  x: Float32Array; // [B, T, I]
+  lengths?: Int32Array; // [B], each in [0, T]; default all T
+  /** [B, N]: with it the call also returns the per-window MSE (scores) */
+  target?: Float32Array;
+  /** where to write the predictions [B, N] (returned); default a new array */
+  pred?: Float32Array;
+  /** where to write the scores [B] (only with target; returned); default a new array */
+  scores?: Float32Array;
+}
+
+export interface BiLstmDenseResult {
+  pred: Float32Array; // [B, N] = [h_fw, h_bw]·dense.kernel + dense.bias
+  /** present with a target: scores[b] = mean over j of (pred[b, j] − target[b, j])², summed in double */
+  scores?: Float32Array;
+}
+
+export interface BiLstmDense {
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+  readonly outputSize: number;
+  /** the same numbers as bilstmForward's hFw, hBw through matMul plus the bias (at either precision tier) */
+  forward(args: BiLstmDenseArgs): BiLstmDenseResult;
+  forwardAsync(args: BiLstmDenseArgs): Promise<BiLstmDenseResult>;
+}
+
 export interface NativeBinding {
   capabilities(): NativeCapabilities;
   /** force a SIMD level (tests, benchmarks); throws DS_UNSUPPORTED when the CPU or build lacks it */
@@ -303,6 +345,7 @@ export interface NativeBinding {
   /** returns args.weights (updated in place) */
   adamUpdate(args: AdamUpdateArgs): Float32Array;
   adamUpdateAsync(args: AdamUpdateArgs): Promise<Float32Array>;
+  BiLstmDense: new (opts: BiLstmDenseOptions) => BiLstmDense;
 }
 
 // ---- CUDA (native/cuda; present only when capabilities().cudaCompiled) ------------------------------------

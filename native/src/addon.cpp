@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ds::binding::register_lstm(env, exports);
   ds::binding::register_dense(env, exports);
   ds::binding::register_adam(env, exports);
+  ds::binding::register_predict(env, exports);
 #ifdef DS_HAVE_CUDA
   ds::cuda::register_bindings(env, exports);
 #endif

@@ -280,6 +280,7 @@ View<float> ArgReader::f32_inout(const char* field, int64_t expected, const char
   w.data = const_cast<float*>(c.data);
   w.length = c.length;
   w.source = c.source;
+  w.array = c.array;
   if (mode_ == ArrayMode::kCopy) {
     arrays_->in_place.push_back({seen_->back().array, name(field), c.source, c.length, w.data,
                                  static_cast<size_t>(c.length) * sizeof(float)});

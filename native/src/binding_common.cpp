@@ -172,6 +172,20 @@ void check_budget(ArgReader& r, std::initializer_list<int64_t> float_counts) {
   }
 }
 
+Indices read_lengths(ArgReader& r, int64_t batch, int64_t steps) {
+  View<const int32_t> len = r.i32_opt("lengths", batch, "batch");
+  if (!len) return nullptr;
+  auto copy = std::make_shared<std::vector<int32_t>>(len.data, len.data + len.length);
+  for (int64_t b = 0; b < batch; b++) {
+    int32_t v = (*copy)[b];
+    if (v < 0 || v > steps) {
+      r.fail_msg(kOutOfRange, "lengths[" + std::to_string(b) + "] = " + std::to_string(v) + " is outside [0, steps=" +
+                                  std::to_string(steps) + "]");
+    }
+  }
+  return copy;
+}
+
 float* add_output(Napi::Env env, Napi::Object out, const char* key, int64_t length) {
   OutF32 o = new_f32(env, length);
   out.Set(key, o.array);

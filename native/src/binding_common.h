@@ -50,24 +50,25 @@ Napi::Value run_async(Napi::Env env, Job&& job, const char* fn);
 // (std::bad_alloc → DS_OUT_OF_RANGE "out of memory"), so that no exception escapes as a crash.
 Napi::Value guarded(Napi::Env env, const char* fn, const std::function<Napi::Value()>& body);
 
-// The pair of exported functions for one builder: NAME and NAMEAsync.
-template <JobBuilder Build>
-Napi::Value sync_entry(const Napi::CallbackInfo& info, const char* fn) {
+// The pair of exported functions for one builder: NAME and NAMEAsync. `build` is any callable
+// Job(ArgReader&) (a JobBuilder, or a lambda over an object's state: binding_predict.cpp).
+template <class Builder>
+Napi::Value call_sync(const Napi::CallbackInfo& info, const char* fn, Builder&& build) {
   return guarded(info.Env(), fn, [&]() {
     ArgReader r = ArgReader::from_info(info, fn, ArrayMode::kBorrow);
-    Job job = Build(r);
+    Job job = build(r);
     return run_sync(info.Env(), job);
   });
 }
-template <JobBuilder Build>
-Napi::Value async_entry(const Napi::CallbackInfo& info, const char* fn) {
+template <class Builder>
+Napi::Value call_async(const Napi::CallbackInfo& info, const char* fn, Builder&& build) {
   // Everything is checked before queueing; a bad argument becomes a rejected promise (never a synchronous
   // throw), so that callers using await see one failure path.
   Napi::Env env = info.Env();
   try {
     return guarded(env, fn, [&]() {
       ArgReader r = ArgReader::from_info(info, fn, ArrayMode::kCopy);
-      Job job = Build(r);
+      Job job = build(r);
       // The precision tier is the call's, like its arrays: a setPrecision before the job starts does not reach it.
       job.compute = [p = precision_active(), compute = std::move(job.compute)]() {
         PrecisionScope scope(p);
@@ -81,10 +82,23 @@ Napi::Value async_entry(const Napi::CallbackInfo& info, const char* fn) {
     return deferred.Promise();
   }
 }
+template <JobBuilder Build>
+Napi::Value sync_entry(const Napi::CallbackInfo& info, const char* fn) {
+  return call_sync(info, fn, Build);
+}
+template <JobBuilder Build>
+Napi::Value async_entry(const Napi::CallbackInfo& info, const char* fn) {
+  return call_async(info, fn, Build);
+}
 
 // The whole call's allocation (outputs, workspace, the kernels' scratch) must fit the per-call budget
 // (kMaxCallBytes); counts are in floats and each was checked against kMaxElements already.
 void check_budget(ArgReader& r, std::initializer_list<int64_t> float_counts);
+// Per-sequence lengths, [batch] int32 each in [0, steps], as the kernels take them: copied before they are
+// checked (they decide which memory the kernels touch, and JavaScript could change the caller's array from a
+// getter read later in the call). Null when absent.
+using Indices = std::shared_ptr<const std::vector<int32_t>>;
+Indices read_lengths(ArgReader& r, int64_t batch, int64_t steps);
 // A new zero-filled Float32Array of `length` elements, set as out[key]; returns where the kernels write it.
 float* add_output(Napi::Env env, Napi::Object out, const char* key, int64_t length);
 
@@ -104,6 +118,7 @@ void register_runtime(Napi::Env env, Napi::Object exports);
 void register_lstm(Napi::Env env, Napi::Object exports);
 void register_dense(Napi::Env env, Napi::Object exports);
 void register_adam(Napi::Env env, Napi::Object exports);
+void register_predict(Napi::Env env, Napi::Object exports);
 
 }  // namespace binding
 }  // namespace ds

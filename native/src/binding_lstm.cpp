@@ -101,25 +101,7 @@ LstmParams read_weights(ArgReader& parent, const char* field, const Dims& d, boo
   return p;
 }
 
-// Index arrays (lengths, token ids) decide which memory the kernels touch, so they are copied before they
-// are checked: JavaScript could change the caller's array afterwards (a getter read later in this call), and
-// an unchecked index would be an out-of-bounds access. They are small (B or B*T ints); the float data of a
-// sync call is never copied.
-using Indices = std::shared_ptr<const std::vector<int32_t>>;
-
-Indices read_lengths(ArgReader& r, const Dims& d) {
-  View<const int32_t> len = r.i32_opt("lengths", d.B, "batch");
-  if (!len) return nullptr;
-  auto copy = std::make_shared<std::vector<int32_t>>(len.data, len.data + len.length);
-  for (int64_t b = 0; b < d.B; b++) {
-    int32_t v = (*copy)[b];
-    if (v < 0 || v > d.T) {
-      r.fail_msg(kOutOfRange, "lengths[" + std::to_string(b) + "] = " + std::to_string(v) + " is outside [0, steps=" +
-                                  std::to_string(d.T) + "]");
-    }
-  }
-  return copy;
-}
+Indices read_lengths(ArgReader& r, const Dims& d) { return binding::read_lengths(r, d.B, d.T); }
 
 const int32_t* ptr(const Indices& v) { return v ? v->data() : nullptr; }
 

@@ -8,6 +8,7 @@ set(DS_KERNEL_SOURCES
   "${DS_SRC}/lstm_forward.cpp"
   "${DS_SRC}/lstm_backward.cpp"
   "${DS_SRC}/sgemm.cpp"
+  "${DS_SRC}/bilstm_dense.cpp"
   "${DS_SRC}/dispatch.cpp"
   "${DS_SRC}/threadpool.cpp"
   "${DS_SRC}/adam.cpp"

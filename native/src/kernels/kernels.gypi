@@ -15,6 +15,7 @@
         '../lstm_forward.cpp',
         '../lstm_backward.cpp',
         '../sgemm.cpp',
+        '../bilstm_dense.cpp',
         '../dispatch.cpp',
         '../threadpool.cpp',
         '../adam.cpp',
