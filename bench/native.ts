@@ -1,12 +1,13 @@
 /**
- * W1 and W2 on the native kernels, called directly through the addon (lib/backend/binding.ts): the LSTM
- * passes via bilstmForward/lstmForward/lstmEncode and bilstmBackward/lstmBackward, W1's Dense layer and its
+ * W1 and W2 on the native kernels, called directly through the addon (lib/backend/binding.ts): W1's forward
+ * (BiLSTM, Dense, per-window MSE) as one BiLstmDense call; the other LSTM passes via
+ * bilstmForward/lstmForward/lstmEncode and bilstmBackward/lstmBackward, W1's training Dense layer and its
  * gradients via matMul, W2's output layer with its softmax cross-entropy and gradients via denseSoftmaxXent,
  * its embedding gradient via scatterAddRows, the Adam update via adamUpdate; in TypeScript loops only what is
- * O(elements) and small: W1's bias add and MSE, the embedding gather. A complete training step on the native kernels,
+ * O(elements) and small: W1's training bias add and MSE, the embedding gather. A complete training step on the native kernels,
  * the same function as the tfjs peers (bench/peers/tfjs.ts).
  */
-import type { NativeBinding } from '../lib/backend/binding';
+import type { BiLstmDense, NativeBinding } from '../lib/backend/binding';
 import { Adam } from './adam';
 import type { W1Impl, W2Impl } from './impl';
 import {
@@ -50,6 +51,8 @@ export class NativeW1 implements W1Impl {
    * arrays in place) ends that
    */
   private frozen = true;
+  /** the weights as forward's BiLstmDense holds them, made by the first forward while they are frozen */
+  private model?: BiLstmDense;
 
   constructor(
     private readonly nb: NativeBinding,
@@ -95,12 +98,20 @@ export class NativeW1 implements W1Impl {
     return { pred, scores, diff };
   }
 
+  /**
+   * One BiLstmDense call (the BiLSTM's final states, the Dense layer and the per-window MSE in the addon, no
+   * per-step output): over weights the object copied, kept while the weights are frozen; after a training
+   * step each forward copies the current ones.
+   */
   forward(): { pred: Float32Array; scores: Float32Array } {
-    const frozen = this.frozen;
-    const r = this.nb.bilstmForward({ ...this.dims(), x: this.batch.x, forward: { ...this.p.forward, frozen }, backward: { ...this.p.backward, frozen } });
-    this.fillSummary(r.hFw, r.hBw);
-    const { pred, scores } = this.head();
-    return { pred, scores };
+    const model = this.frozen ? (this.model ??= this.denseModel()) : this.denseModel();
+    const r = model.forward({ batch: this.s.batch, steps: this.s.steps, x: this.batch.x, target: this.batch.target });
+    return { pred: r.pred, scores: r.scores as Float32Array };
+  }
+
+  private denseModel(): BiLstmDense {
+    const { forward, backward, dense } = this.p;
+    return new this.nb.BiLstmDense({ inputSize: this.s.input, hiddenSize: this.s.hidden, outputSize: this.s.out, forward, backward, dense });
   }
 
   gradients(): { loss: number; grads: NamedArrays } {
