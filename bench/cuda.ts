@@ -12,8 +12,9 @@
  * backend. Timings include the host↔device copies of x, y and the gradients on every call.
  */
 import type {
-  BiLstmBackwardArgs, BiLstmForwardArgs, BiLstmForwardResult, BiLstmGradients, CudaBinding, CudaLstm, LstmBackwardArgs,
-  LstmEncodeArgs, LstmForwardArgs, LstmWeights, NativeBinding,
+  BiLstmBackwardArgs, BiLstmDense, BiLstmDenseArgs, BiLstmDenseOptions, BiLstmDenseResult, BiLstmForwardArgs,
+  BiLstmForwardResult, BiLstmGradients, CudaBinding, CudaLstm, LstmBackwardArgs, LstmEncodeArgs, LstmForwardArgs,
+  LstmWeights, NativeBinding,
 } from '../lib/backend/binding';
 import { cudaUnusableReason } from '../lib/backend/select';
 
@@ -52,7 +53,9 @@ function callArgs<T extends object>(a: T): Omit<T, 'weights' | 'forward' | 'back
 
 /**
  * A NativeBinding whose LSTM entry points run on the device through CudaLstm (weights resident, re-uploaded
- * only when changed); matMul and the rest stay the addon's CPU kernels. `dispose()` frees the device layers.
+ * only when changed); matMul and the rest stay the addon's CPU kernels. BiLstmDense (W1's forward) runs its
+ * BiLSTM as the bidirectional lstmEncode on the device and its Dense layer and MSE on the CPU. `dispose()` frees
+ * the device layers.
  */
 export function cudaAdapter(nb: NativeBinding): NativeBinding & { dispose(): void } {
   const Ctor = (nb as NativeBinding & CudaBinding).CudaLstm;
@@ -79,6 +82,38 @@ export function cudaAdapter(nb: NativeBinding): NativeBinding & { dispose(): voi
     bilstmBackward: (a: BiLstmBackwardArgs) =>
       layer(a.inputSize, a.hiddenSize, a.forward, a.backward).backward(callArgs(a)) as unknown as BiLstmGradients,
     lstmEncode: (a: LstmEncodeArgs) => layer(a.inputSize, a.hiddenSize, a.weights, a.backwardWeights).encode(callArgs(a)),
+    BiLstmDense: class implements BiLstmDense {
+      constructor(private readonly o: BiLstmDenseOptions) {}
+      get inputSize(): number {
+        return this.o.inputSize;
+      }
+      get hiddenSize(): number {
+        return this.o.hiddenSize;
+      }
+      get outputSize(): number {
+        return this.o.outputSize;
+      }
+      forward(a: BiLstmDenseArgs): BiLstmDenseResult {
+        const { inputSize: I, hiddenSize: H, outputSize: N, forward, backward, dense } = this.o;
+        const B = a.batch;
+        // [B, 2H] = [h_fw, h_bw]: the final states the Dense layer reads
+        const summary = adapter.lstmEncode({ batch: B, steps: a.steps, inputSize: I, hiddenSize: H, x: a.x, weights: forward, backwardWeights: backward, lengths: a.lengths }).h;
+        const pred = nb.matMul({ a: summary, b: dense.kernel, m: B, k: 2 * H, n: N });
+        for (let i = 0; i < pred.length; i++) pred[i] += dense.bias[i % N];
+        if (a.pred) a.pred.set(pred);
+        if (!a.target) return { pred: a.pred ?? pred };
+        const scores = a.scores ?? new Float32Array(B);
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let j = 0; j < N; j++) sum += (pred[b * N + j] - a.target[b * N + j]) ** 2;
+          scores[b] = sum / N;
+        }
+        return { pred: a.pred ?? pred, scores };
+      }
+      async forwardAsync(a: BiLstmDenseArgs): Promise<BiLstmDenseResult> {
+        return this.forward(a);
+      }
+    },
     dispose: () => {
       for (const r of layers.values()) r.lstm.dispose();
       layers.clear();

@@ -576,6 +576,7 @@ describe('bench cuda row (stand-in device layer)', function () {
       expect(maxRelErr(viaCuda1.forward().pred, direct1.forward().pred)).to.be.at.most(1e-6);
       expect(maxRelErr(viaCuda2.encode(), direct2.encode())).to.be.at.most(1e-6);
       expect(uploads, 'forward-only calls upload nothing').to.equal(0);
+      expect(made, 'the forward calls ran on the device layers (W1: its BiLstmDense; W2: its encoder)').to.have.length(2);
       for (let step = 0; step < 2; step++) {
         expect(viaCuda1.trainStep()).to.be.closeTo(direct1.trainStep(), 1e-6);
         expect(viaCuda2.trainStep()).to.be.closeTo(direct2.trainStep(), 1e-6);
