@@ -4,6 +4,8 @@
  * rounds, each sample a block of calls. Per sample it records
  *   - wall µs per call;
  *   - CPU µs per call of the whole process (process.cpuUsage: every thread, spinning included);
+ *   - with --l1, the 10th percentile and the median of the calls' own wall times (the fastest tenth: calls
+ *     that found both cores free);
  *   - per thread of the process, from /proc/self/task/<tid>/schedstat (Linux): the time it ran and the time it
  *     waited runnable for a core (run-queue wait: other processes had the cores).
  * With --threads 1 (the addon's pool and intraOpNumThreads) the process CPU time per call is the per-core cost:
@@ -77,19 +79,29 @@ function sched(): Sched {
 }
 
 interface Sample {
+  /** per-call wall µs (--l1 only: 10th percentile and median of the sample's calls) */
+  p10: number;
+  p50: number;
   wall: number;
   cpu: number;
   busiest: number;
   rqWait: number;
 }
 
-async function sample(f: () => unknown, calls: number): Promise<Sample> {
+async function sample(f: () => unknown, calls: number, perCall: boolean): Promise<Sample> {
+  const each = perCall ? new Float64Array(calls) : null;
   const s0 = sched();
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
+  let last = t0;
   for (let i = 0; i < calls; i++) {
     const r = f();
     if (r instanceof Promise) await r;
+    if (each) {
+      const now = process.hrtime.bigint();
+      each[i] = Number(now - last) / 1e3;
+      last = now;
+    }
   }
   const wall = Number(process.hrtime.bigint() - t0) / 1e3 / calls;
   const c = process.cpuUsage(c0);
@@ -104,7 +116,10 @@ async function sample(f: () => unknown, calls: number): Promise<Sample> {
       rqWait = (wait - wait0) / 1e3 / calls;
     }
   }
-  return { wall, cpu: (c.user + c.system) / calls, busiest, rqWait };
+  const sorted = each ? each.sort() : null;
+  const p10 = sorted ? sorted[Math.floor(calls / 10)] : NaN;
+  const p50 = sorted ? sorted[calls >> 1] : NaN;
+  return { p10, p50, wall, cpu: (c.user + c.system) / calls, busiest, rqWait };
 }
 
 const median = (v: number[]) => {
@@ -146,8 +161,8 @@ async function main(): Promise<void> {
       nb.setPrecision(impl.precision);
       try {
         const f = () => impl.m.forward();
-        await sample(f, Math.max(1, o.calls >> 3)); // warm-up
-        const got = await sample(f, o.calls);
+        await sample(f, Math.max(1, o.calls >> 3), false); // warm-up
+        const got = await sample(f, o.calls, o.l1);
         results.set(impl.name, [...(results.get(impl.name) ?? []), got]);
       } finally {
         nb.setPrecision('fp32');
@@ -155,13 +170,14 @@ async function main(): Promise<void> {
     }
   }
   console.log(`${o.l1 ? 'L1 (B=1)' : 'W1 forward (B=256)'}, ${o.threads} thread(s), ${o.rounds} rounds of ${o.calls} calls, load ${loads.map((l) => l.toFixed(1)).join(' ')}`);
-  console.log('| implementation | wall µs/call | process CPU µs/call | busiest thread ran µs/call | its run-queue wait µs/call |' + (o.l1 ? '' : ' windows/s (wall) | windows/s at the busiest thread\'s run time |'));
-  console.log('| --- | --- | --- | --- | --- |' + (o.l1 ? '' : ' --- | --- |'));
+  console.log('| implementation | wall µs/call | process CPU µs/call | busiest thread ran µs/call | its run-queue wait µs/call |' + (o.l1 ? ' per call: p10 / median µs |' : ' windows/s (wall) | windows/s at the busiest thread\'s run time |'));
+  console.log('| --- | --- | --- | --- | --- |' + (o.l1 ? ' --- |' : ' --- | --- |'));
   for (const [name, v] of results) {
     const m = (k: keyof Sample) => median(v.map((x) => x[k]));
     const rate = (us: number) => Math.round((s.batch * 1e6) / us).toLocaleString('en-US');
     const row = [name, m('wall').toFixed(1), m('cpu').toFixed(1), m('busiest').toFixed(1), m('rqWait').toFixed(1)];
-    if (!o.l1) row.push(rate(m('wall')), rate(m('busiest')));
+    if (o.l1) row.push(`${m('p10').toFixed(1)} / ${m('p50').toFixed(1)}`);
+    else row.push(rate(m('wall')), rate(m('busiest')));
     console.log(`| ${row.join(' | ')} |`);
   }
   for (const impl of impls) {
