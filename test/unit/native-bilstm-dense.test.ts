@@ -236,6 +236,12 @@ describe('native BiLstmDense (the detector forward in one call)', function () {
     );
     expect(rejected).to.be.instanceOf(DeepSentryError);
     expect((rejected as DeepSentryError).code).to.equal('DS_SHAPE_MISMATCH');
+    // methods called on something that is not a BiLstmDense: a TypeError, never a crash
+    const proto = nb.BiLstmDense.prototype as unknown as { forward: (a: unknown) => unknown; forwardAsync: (a: unknown) => unknown };
+    for (const self of [{}, Object.create(nb.BiLstmDense.prototype), 1, undefined]) {
+      expect(() => proto.forward.call(self, ok)).to.throw(TypeError);
+      expect(() => proto.forwardAsync.call(self, ok)).to.throw(TypeError);
+    }
     // and the object still works
     expect(model.forward(ok).pred).to.deep.equal(separateCalls(nb, p).pred);
   });
