@@ -94,10 +94,12 @@ Napi::Value async_entry(const Napi::CallbackInfo& info, const char* fn) {
 // The whole call's allocation (outputs, workspace, the kernels' scratch) must fit the per-call budget
 // (kMaxCallBytes); counts are in floats and each was checked against kMaxElements already.
 void check_budget(ArgReader& r, std::initializer_list<int64_t> float_counts);
-// Per-sequence lengths, [batch] int32 each in [0, steps], as the kernels take them: copied before they are
-// checked (they decide which memory the kernels touch, and JavaScript could change the caller's array from a
-// getter read later in the call). Null when absent.
+// Index arrays (lengths, token ids) decide which memory the kernels touch, so they are copied before they
+// are checked: JavaScript could change the caller's array afterwards (a getter read later in the call), and
+// an unchecked index would be an out-of-bounds access. They are small (B or B*T ints); the float data of a
+// sync call is never copied.
 using Indices = std::shared_ptr<const std::vector<int32_t>>;
+// The optional `lengths` field: [batch] int32, each in [0, steps]; null when absent.
 Indices read_lengths(ArgReader& r, int64_t batch, int64_t steps);
 // A new zero-filled Float32Array of `length` elements, set as out[key]; returns where the kernels write it.
 float* add_output(Napi::Env env, Napi::Object out, const char* key, int64_t length);
