@@ -3,6 +3,7 @@
  */
 import yargs from 'yargs';
 import { DeepSentryError } from '../errors';
+import { mark } from '../marks';
 import { flagWording } from './flags';
 import { withGlobalOptions } from './options';
 import { commands } from './commands';
@@ -27,6 +28,7 @@ export function buildCli(args: string[], onHandlerError: (err: unknown) => void 
       ...c,
       handler: async (argv) => {
         try {
+          mark('command');
           await handler(argv);
         } catch (err) {
           onHandlerError(err);
@@ -38,6 +40,7 @@ export function buildCli(args: string[], onHandlerError: (err: unknown) => void 
 }
 
 export async function main(args: string[]): Promise<number> {
+  mark('cli');
   let usageError: string | null = null;
   let failure: unknown = null;
   const cli = buildCli(args, (err) => {

@@ -35,7 +35,10 @@ import type { PipelineReporter } from './train';
 import { endStream, writeWithBackpressure } from '../streams';
 import { createOutputDir, type OutputDirState } from '../outdir';
 import { EVALUATION_FILES } from '../eval/write';
-import { CHUNK_LINES, ScoreReader, type ReaderDone } from './score_reader';
+import { mark } from '../marks';
+import { CHUNK_LINES, readsAs, startScoreReader, type ReaderDone, type ScoreReader } from './score_reader';
+
+export { READER_THREAD_BYTES } from './score_reader';
 
 /** Options of scoreLog. */
 export interface ScoreLogOptions {
@@ -61,6 +64,12 @@ export interface ScoreLogOptions {
    * default: in a thread for files of READER_THREAD_BYTES and more (a stream is always read here). Same outputs.
    */
   readerThread?: boolean;
+  /**
+   * the reader thread, already started on `source` (a path) with this model's log configuration and these
+   * options (startScoreReader), or null to read `source` in this thread: `deepsentry score` starts it before it
+   * loads the model, so that reading overlaps the loading. scoreLog reads it to its end, or closes it when it fails.
+   */
+  reader?: ScoreReader | null;
 }
 
 /** The files scoreLog writes into its directory. */
@@ -130,21 +139,6 @@ function finiteScore(score: number, key: string, model: string | null): void {
   }
 }
 
-/**
- * Logs from this size on are read, parsed and masked in a reader thread (score_reader.ts): below it, the
- * thread's start (its own modules and JIT warm-up) costs about what it saves.
- */
-export const READER_THREAD_BYTES = 4 << 20;
-
-/** The size of a file, or -1 when it cannot be read (the reading reports why). */
-async function fileSize(file: string): Promise<number> {
-  try {
-    return (await fsp.stat(file)).size;
-  } catch {
-    return -1;
-  }
-}
-
 /** An open session (segment) of scoreLog: its scored lines so far and its highest-scoring event. */
 interface Segment {
   /** its key as a CSV field */
@@ -154,6 +148,73 @@ interface Segment {
   texts: string[];
   max: number;
   top: ModelEvent | null;
+  /** `,field,` in UTF-8: the middle of each of its lines.csv rows */
+  mid: Buffer | null;
+}
+
+/**
+ * lines.csv's rows as bytes, in chunks handed to the file stream as they fill: a row is its line number's
+ * digits and two cached byte strings (its session's `,key,` and its score's `score,anomaly`), so a row costs no
+ * string of its own (building each row as text, then encoding it, was most of the main thread's garbage).
+ */
+class RowBytes {
+  private static readonly CHUNK = 1 << 20;
+  private buf = Buffer.allocUnsafe(RowBytes.CHUNK);
+  /** the part of buf not handed out yet: [from, at) */
+  private from = 0;
+  private at = 0;
+  /** chunks filled since the last take */
+  private readonly full: Buffer[] = [];
+
+  /** Room for n more bytes: a full chunk is left to what was handed out of it and a new one begins. */
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    this.full.push(this.buf.subarray(this.from, this.at));
+    this.buf = Buffer.allocUnsafe(Math.max(RowBytes.CHUNK, n));
+    this.from = this.at = 0;
+  }
+
+  /** A line number (a whole number ≥ 0) in decimal, as String() writes it. */
+  int(x: number): void {
+    if (!(Number.isSafeInteger(x) && x >= 0)) return this.text(String(x));
+    let digits = 1;
+    for (let p = 10; p <= x; p *= 10) digits++;
+    this.room(digits);
+    const b = this.buf;
+    let end = (this.at += digits);
+    do {
+      b[--end] = 48 + (x % 10);
+      x = Math.floor(x / 10);
+    } while (x > 0);
+  }
+
+  bytes(x: Buffer): void {
+    const n = x.length;
+    this.room(n);
+    const b = this.buf;
+    const at = this.at;
+    // a byte loop: these are a few bytes each, where Buffer#copy's call costs more than the copy
+    for (let i = 0; i < n; i++) b[at + i] = x[i];
+    this.at = at + n;
+  }
+
+  byte(c: number): void {
+    this.room(1);
+    this.buf[this.at++] = c;
+  }
+
+  text(s: string): void {
+    this.room(3 * s.length);
+    this.at += this.buf.write(s, this.at, 'utf8');
+  }
+
+  /** The bytes written since the last take, as chunks for the stream (empty: none). */
+  take(): Buffer[] {
+    const out = this.full.splice(0);
+    if (this.at > this.from) out.push(this.buf.subarray(this.from, this.at));
+    this.from = this.at;
+    return out;
+  }
 }
 
 const iso = (t: number | null) => (t === null ? '' : new Date(t).toISOString());
@@ -172,7 +233,14 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const config = model.logConfig;
   const issues = new IssueLog(false, config.reportFirst);
   const name = typeof source === 'string' ? source : '<stream>';
-  const outState = o.outputChecked ? null : await checkScoreOutput(outDir, { ...o, inputs: [...(typeof source === 'string' ? [source] : []), ...(model.directory ? [model.directory] : [])] });
+  // a reader thread started by the caller, or by this function on a large file (below); closed on failure
+  let reader = o.reader ?? null;
+  const outState = o.outputChecked
+    ? null
+    : await checkScoreOutput(outDir, { ...o, inputs: [...(typeof source === 'string' ? [source] : []), ...(model.directory ? [model.directory] : [])] }).catch(async (e: unknown) => {
+        await reader?.close();
+        throw e;
+      });
   const sessionsFile = path.join(outDir, SCORE_FILES.sessions);
   const linesFile = o.lines === false ? null : path.join(outDir, SCORE_FILES.lines);
   const open = (f: string) => {
@@ -198,16 +266,17 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   let anomalies = 0;
   // lines.csv's `score,anomaly` of each score met: scores repeat (a line's score is its window's, and windows
   // repeat), and formatting a float32 was the most costly part of writing a row. Bounded: starts over when full.
-  const tails = new Map<number, string>();
-  const tail = (x: number): string => {
+  const tails = new Map<number, Buffer>();
+  const tail = (x: number): Buffer => {
     let t = tails.get(x);
     if (t === undefined) {
       if (tails.size >= 100_000) tails.clear();
-      t = `${num(x)},${x >= threshold ? 1 : 0}`;
+      t = Buffer.from(`${num(x)},${x >= threshold ? 1 : 0}`);
       tails.set(x, t);
     }
     return t;
   };
+  const rows = new RowBytes();
   /** Folds a scorer call's events into the open segments; the segments that closed go out. */
   const take = async (scorer: ModelScorer, events: ModelEvent[]) => {
     const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
@@ -218,7 +287,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       if (g === null || e.session !== lastKey) {
         lastKey = e.session;
         g = segments.get(lastKey) ?? null;
-        if (g === null) segments.set(lastKey, (g = { field: csv(lastKey), scores: [], texts: [], max: -Infinity, top: null }));
+        if (g === null) segments.set(lastKey, (g = { field: csv(lastKey), scores: [], texts: [], max: -Infinity, top: null, mid: null }));
       }
       // The first event of the highest score explains the segment.
       if (e.score > g.max) {
@@ -253,7 +322,6 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       }),
     );
     const whyOf = new Map(flagged.map((c, k) => [c, explained[k]]));
-    let lText = '';
     for (const c of closed) {
       const { key, g } = c;
       const score = g.max;
@@ -275,12 +343,24 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         if (s.firstTs !== null && (prev.firstTs === null || s.firstTs < prev.firstTs)) prev.firstTs = s.firstTs;
         if (s.lastTs !== null && (prev.lastTs === null || s.lastTs > prev.lastTs)) prev.lastTs = s.lastTs;
       }
-      const mid = `,${g.field},`;
-      if (withText) for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])},${csv(g.texts[t])}\n`;
-      else for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])}\n`;
+      if (!lOut) continue;
+      const mid = (g.mid ??= Buffer.from(`,${g.field},`));
+      for (let t = 0; t < s.rows.length; t++) {
+        rows.int(s.rows[t]);
+        rows.bytes(mid);
+        rows.bytes(tail(g.scores[t]));
+        if (withText) {
+          rows.byte(44); // ,
+          rows.text(csv(g.texts[t]));
+        }
+        rows.byte(10); // \n
+      }
     }
-    const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
-    if (w) await w;
+    if (!lOut) return;
+    for (const chunk of rows.take()) {
+      const w = writeWithBackpressure(lOut, chunk);
+      if (w) await w;
+    }
   };
   /** sessions.csv, one row per key (max over its segments), in order of each key's first closed segment. */
   const writeSessions = async () => {
@@ -315,13 +395,21 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     let scorer: ModelScorer;
     let stats: ReadStats;
     let candidates: () => number;
-    if (typeof source === 'string' && (o.readerThread ?? (await fileSize(source)) >= READER_THREAD_BYTES)) {
+    if (typeof source === 'string') {
+      const spec = { file: source, name, logConfig: config, acceptTruncated: o.acceptTruncated === true, withMessages: withText };
+      if (o.reader === undefined) reader = await startScoreReader(spec, o.readerThread);
+      else if (reader !== null && !readsAs(reader.spec, spec)) {
+        throw new DeepSentryError('DS_INVALID_ARGUMENT', `the reader thread given for ${name} reads another file, or with another log configuration, acceptTruncated or withText than this scoring: start it (startScoreReader) with the same`);
+      }
+    } else if (reader !== null) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'a reader thread reads a file: score a stream without one');
+    if (reader !== null) {
       // Read, parsed and masked in a reader thread (score_reader.ts) while this thread scores: the same chunks
       // and scorer calls as below, so the same outputs.
       scorer = new ModelScorer(model, scorerOptions);
-      const reader = new ScoreReader({ file: source, name, logConfig: config, acceptTruncated: o.acceptTruncated === true, withMessages: withText });
+      let chunks = 0;
       for await (const chunk of reader.chunks()) {
         if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
+        if (chunks++ === 0) mark('score:first-chunk');
         await take(scorer, (await scorer.scoreParsed(chunk)) as ModelEvent[]);
       }
       const done = reader.done as ReaderDone;
@@ -347,6 +435,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       stats = input.stats;
       candidates = () => scorer.parseStats.candidates;
     }
+    mark('score:input-end');
     await take(scorer, (await scorer.flush()) as ModelEvent[]);
     await writeSessions();
     await endStream(sOut);
@@ -362,6 +451,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     }
     await fsp.rename(`${sessionsFile}.tmp`, sessionsFile);
     if (linesFile) await fsp.rename(`${linesFile}.tmp`, linesFile);
+    mark('score:written');
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     o.reporter?.stageDone?.('score', seconds, stats.lines, 'lines');
     return {
@@ -379,6 +469,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       replaced: outState?.removed ?? [],
     };
   } catch (e) {
+    await reader?.close();
     sOut.destroy();
     lOut?.destroy();
     await fsp.rm(`${sessionsFile}.tmp`, { force: true });
