@@ -34,7 +34,7 @@ import type { DeepSentry } from './model';
 import type { PipelineReporter } from './train';
 import { endStream, writeWithBackpressure } from '../streams';
 import { createOutputDir, type OutputDirState } from '../outdir';
-import { EVALUATION_FILES } from '../eval/write';
+import { EVALUATION_FILES } from '../eval/files';
 import { mark } from '../marks';
 import { CHUNK_LINES, readsAs, startScoreReader, type ReaderDone, type ScoreReader } from './score_reader';
 
