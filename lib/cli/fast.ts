@@ -91,6 +91,17 @@ function typed(spec: Declared, raw: string | boolean): unknown {
   return v;
 }
 
+/** A value typed (see typed) and coerced as declared, or undefined when it is not acceptable (coerce threw). */
+function accepted(spec: Declared, raw: string | boolean): unknown {
+  const v = typed(spec, raw);
+  if (v === undefined || spec.coerce === undefined) return v;
+  try {
+    return spec.coerce(v);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The argv yargs would hand `commands`' handler for `args`, with the handler, or null when yargs must parse them
  * (see the header). `global` declares the options of every command (withGlobalOptions).
@@ -155,16 +166,8 @@ export function fastParse(
       if (spec.default !== undefined) put(argv, opt, spec, spec.default);
       continue;
     }
-    if (negated.has(opt) && raw !== false) return null;
-    let v = typed(spec, raw);
+    const v = accepted(spec, raw);
     if (v === undefined) return null;
-    if (spec.coerce !== undefined) {
-      try {
-        v = spec.coerce(v);
-      } catch {
-        return null;
-      }
-    }
     put(argv, opt, spec, v);
   }
   argv.$0 = 'deepsentry';
@@ -180,15 +183,8 @@ export function fastParse(
     }
     // a positional that looks like a number is a number to yargs unless declared a string
     if (spec.type !== 'string' && raw.trim() !== '' && !Number.isNaN(Number(raw))) return null;
-    let v = typed(spec, raw);
+    const v = accepted(spec, raw);
     if (v === undefined) return null;
-    if (spec.coerce !== undefined) {
-      try {
-        v = spec.coerce(v);
-      } catch {
-        return null;
-      }
-    }
     put(argv, slot, spec, v);
   }
   for (const check of d.checks) {
