@@ -35,7 +35,8 @@
  *   model         --config, the backend, the model (weights checked, tensors made)
  *   first chunk   the output folder checked, the scorer made, and the wait for the reader thread's first chunk
  *   scoring       the chunks scored as they come and lines.csv written (the main thread's loop; reading,
- *                 parsing and masking run beside it in the reader thread)
+ *                 parsing and masking run beside it in the reader thread), and of it the time the main thread
+ *                 waited for the reader thread (ScoreReader.waitedMs: when it is large, reading is the limit)
  *   output        the sessions still open at the end, sessions.csv, the files moved into place
  *   exit          the summary, the threads' and the process's end, as the parent sees it
  *
@@ -286,7 +287,9 @@ const WITH_MARKS = `
 const bin = ${JSON.stringify(BIN)};
 process.argv.splice(1, 0, bin);
 process.on('exit', () => {
-  const m = Object.fromEntries(performance.getEntriesByType('mark').map((e) => [e.name.replace(/^deepsentry:/, ''), e.startTime]));
+  const marks = performance.getEntriesByType('mark');
+  const m = Object.fromEntries(marks.map((e) => [e.name.replace(/^deepsentry:/, ''), e.startTime]));
+  for (const e of marks) if (e.detail) Object.assign(m, e.detail);
   require('node:fs').writeSync(2, '\\nDEEPSENTRY_MARKS ' + JSON.stringify(m) + '\\n');
 });
 require(bin);`;
@@ -309,6 +312,8 @@ function cliRun(modelDir: string, log: string, precision: Precision): Record<str
       parts[part] = (at - prev) / 1000;
       prev = at;
     }
+    // of the scoring, the time the main thread waited for the reader thread's chunks
+    parts.readerWait = (marks.readerWaitMs ?? 0) / 1000;
     return parts;
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
@@ -388,7 +393,10 @@ export function formatBreakdown(b: ScoreBreakdown): string {
   if (b.cliParts !== null && b.cliSeconds !== null) {
     // the medians of the parts need not add up to the median of the whole
     lines.push('', `\`deepsentry score\` as a process, its wall time by part (medians; lib/marks.ts):`, '', '| part | median ms (wall) | share of the process |', '|---|---|---|');
-    for (const [part] of PROCESS_PARTS) lines.push(`| ${part} | ${(b.cliParts[part] * 1000).toFixed(0)} | ${((100 * b.cliParts[part]) / b.cliSeconds).toFixed(1)} % |`);
+    for (const [part] of PROCESS_PARTS) {
+      lines.push(`| ${part} | ${(b.cliParts[part] * 1000).toFixed(0)} | ${((100 * b.cliParts[part]) / b.cliSeconds).toFixed(1)} % |`);
+      if (part === 'scoring') lines.push(`| … of which waiting for the reader thread | ${(b.cliParts.readerWait * 1000).toFixed(0)} | ${((100 * b.cliParts.readerWait) / b.cliSeconds).toFixed(1)} % |`);
+    }
     const before = ['node', 'cli', 'parse', 'modules', 'model', 'first chunk'].reduce((a, k) => a + (b.cliParts as Record<string, number>)[k], 0);
     lines.push(`| **before the first line is scored** | ${(before * 1000).toFixed(0)} | ${((100 * before) / b.cliSeconds).toFixed(1)} % |`);
   }

@@ -4,8 +4,8 @@
  * bench/score.ts reads them from the process to say where the time went. A name keeps only its latest moment,
  * so a long-running process holds a bounded set.
  */
-export function mark(moment: string): void {
+export function mark(moment: string, detail?: Record<string, number>): void {
   const name = `deepsentry:${moment}`;
   performance.clearMarks(name);
-  performance.mark(name);
+  performance.mark(name, detail ? { detail } : undefined);
 }

@@ -435,7 +435,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       stats = input.stats;
       candidates = () => scorer.parseStats.candidates;
     }
-    mark('score:input-end');
+    mark('score:input-end', { readerWaitMs: reader?.waitedMs ?? 0 });
     await take(scorer, (await scorer.flush()) as ModelEvent[]);
     await writeSessions();
     await endStream(sOut);

@@ -182,6 +182,8 @@ const ENTRY = path.join(__dirname, `score_reader_entry${path.extname(__filename)
  */
 export class ScoreReader {
   done: ReaderDone | null = null;
+  /** ms the consumer waited for a chunk, the first one apart (the reader thread was behind the scoring) */
+  waitedMs = 0;
   private readonly worker: Worker;
   private readonly queue: FromReader[] = [];
   private wake: (() => void) | null = null;
@@ -207,13 +209,16 @@ export class ScoreReader {
   }
 
   async *chunks(): AsyncGenerator<ParsedLines> {
+    let chunks = 0;
     try {
       for (;;) {
         const m = this.queue.shift();
         if (m === undefined) {
           if (this.failure !== null) throw this.failure;
+          const t0 = performance.now();
           await new Promise<void>((resolve) => (this.wake = resolve));
           this.wake = null;
+          if (chunks > 0) this.waitedMs += performance.now() - t0;
           continue;
         }
         if ('error' in m) throw m.error.code ? new DeepSentryError(m.error.code, m.error.message) : new Error(m.error.message);
@@ -221,6 +226,7 @@ export class ScoreReader {
           this.done = m.done;
           return;
         }
+        chunks++;
         yield m.chunk;
         this.worker.postMessage('next');
       }
