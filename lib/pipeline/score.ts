@@ -148,73 +148,6 @@ interface Segment {
   texts: string[];
   max: number;
   top: ModelEvent | null;
-  /** `,field,` in UTF-8: the middle of each of its lines.csv rows */
-  mid: Buffer | null;
-}
-
-/**
- * lines.csv's rows as bytes, in chunks handed to the file stream as they fill: a row is its line number's
- * digits and two cached byte strings (its session's `,key,` and its score's `score,anomaly`), so a row costs no
- * string of its own (building each row as text, then encoding it, was most of the main thread's garbage).
- */
-class RowBytes {
-  private static readonly CHUNK = 1 << 20;
-  private buf = Buffer.allocUnsafe(RowBytes.CHUNK);
-  /** the part of buf not handed out yet: [from, at) */
-  private from = 0;
-  private at = 0;
-  /** chunks filled since the last take */
-  private readonly full: Buffer[] = [];
-
-  /** Room for n more bytes: a full chunk is left to what was handed out of it and a new one begins. */
-  private room(n: number): void {
-    if (this.at + n <= this.buf.length) return;
-    this.full.push(this.buf.subarray(this.from, this.at));
-    this.buf = Buffer.allocUnsafe(Math.max(RowBytes.CHUNK, n));
-    this.from = this.at = 0;
-  }
-
-  /** A line number (a whole number ≥ 0) in decimal, as String() writes it. */
-  int(x: number): void {
-    if (!(Number.isSafeInteger(x) && x >= 0)) return this.text(String(x));
-    let digits = 1;
-    for (let p = 10; p <= x; p *= 10) digits++;
-    this.room(digits);
-    const b = this.buf;
-    let end = (this.at += digits);
-    do {
-      b[--end] = 48 + (x % 10);
-      x = Math.floor(x / 10);
-    } while (x > 0);
-  }
-
-  bytes(x: Buffer): void {
-    const n = x.length;
-    this.room(n);
-    const b = this.buf;
-    const at = this.at;
-    // a byte loop: these are a few bytes each, where Buffer#copy's call costs more than the copy
-    for (let i = 0; i < n; i++) b[at + i] = x[i];
-    this.at = at + n;
-  }
-
-  byte(c: number): void {
-    this.room(1);
-    this.buf[this.at++] = c;
-  }
-
-  text(s: string): void {
-    this.room(3 * s.length);
-    this.at += this.buf.write(s, this.at, 'utf8');
-  }
-
-  /** The bytes written since the last take, as chunks for the stream (empty: none). */
-  take(): Buffer[] {
-    const out = this.full.splice(0);
-    if (this.at > this.from) out.push(this.buf.subarray(this.from, this.at));
-    this.from = this.at;
-    return out;
-  }
 }
 
 const iso = (t: number | null) => (t === null ? '' : new Date(t).toISOString());
@@ -266,17 +199,16 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   let anomalies = 0;
   // lines.csv's `score,anomaly` of each score met: scores repeat (a line's score is its window's, and windows
   // repeat), and formatting a float32 was the most costly part of writing a row. Bounded: starts over when full.
-  const tails = new Map<number, Buffer>();
-  const tail = (x: number): Buffer => {
+  const tails = new Map<number, string>();
+  const tail = (x: number): string => {
     let t = tails.get(x);
     if (t === undefined) {
       if (tails.size >= 100_000) tails.clear();
-      t = Buffer.from(`${num(x)},${x >= threshold ? 1 : 0}`);
+      t = `${num(x)},${x >= threshold ? 1 : 0}`;
       tails.set(x, t);
     }
     return t;
   };
-  const rows = new RowBytes();
   /** Folds a scorer call's events into the open segments; the segments that closed go out. */
   const take = async (scorer: ModelScorer, events: ModelEvent[]) => {
     const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
@@ -287,7 +219,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       if (g === null || e.session !== lastKey) {
         lastKey = e.session;
         g = segments.get(lastKey) ?? null;
-        if (g === null) segments.set(lastKey, (g = { field: csv(lastKey), scores: [], texts: [], max: -Infinity, top: null, mid: null }));
+        if (g === null) segments.set(lastKey, (g = { field: csv(lastKey), scores: [], texts: [], max: -Infinity, top: null }));
       }
       // The first event of the highest score explains the segment.
       if (e.score > g.max) {
@@ -322,6 +254,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       }),
     );
     const whyOf = new Map(flagged.map((c, k) => [c, explained[k]]));
+    let lText = '';
     for (const c of closed) {
       const { key, g } = c;
       const score = g.max;
@@ -343,24 +276,12 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         if (s.firstTs !== null && (prev.firstTs === null || s.firstTs < prev.firstTs)) prev.firstTs = s.firstTs;
         if (s.lastTs !== null && (prev.lastTs === null || s.lastTs > prev.lastTs)) prev.lastTs = s.lastTs;
       }
-      if (!lOut) continue;
-      const mid = (g.mid ??= Buffer.from(`,${g.field},`));
-      for (let t = 0; t < s.rows.length; t++) {
-        rows.int(s.rows[t]);
-        rows.bytes(mid);
-        rows.bytes(tail(g.scores[t]));
-        if (withText) {
-          rows.byte(44); // ,
-          rows.text(csv(g.texts[t]));
-        }
-        rows.byte(10); // \n
-      }
+      const mid = `,${g.field},`;
+      if (withText) for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])},${csv(g.texts[t])}\n`;
+      else for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])}\n`;
     }
-    if (!lOut) return;
-    for (const chunk of rows.take()) {
-      const w = writeWithBackpressure(lOut, chunk);
-      if (w) await w;
-    }
+    const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
+    if (w) await w;
   };
   /** sessions.csv, one row per key (max over its segments), in order of each key's first closed segment. */
   const writeSessions = async () => {
