@@ -25,7 +25,22 @@
  * time of both threads).
  *
  * Besides: the process as a user runs it — `deepsentry --version` (Node, the CLI, yargs: the start alone) and
- * `deepsentry score` (start, tfjs and the addon, the model, the score, exit) — and the window repetition:
+ * `deepsentry score`, its wall time cut at the moments it marks (lib/marks.ts; read from the child at its exit):
+ *
+ *   node          the process's start to bin/deepsentry.js (Node's own bootstrap)
+ *   cli           the CLI's modules: yargs and the command list
+ *   parse         parsing and checking the arguments, up to the command's handler
+ *   modules       score's modules: tfjs-core, the kernels, the pipeline (the model's files are being read and the
+ *                 reader thread starts meanwhile)
+ *   model         --config, the backend, the model (weights checked, tensors made)
+ *   first chunk   the output folder checked, the scorer made, and the wait for the reader thread's first chunk
+ *   scoring       the chunks scored as they come and lines.csv written (the main thread's loop; reading,
+ *                 parsing and masking run beside it in the reader thread), and of it the time the main thread
+ *                 waited for the reader thread (ScoreReader.waitedMs: when it is large, reading is the limit)
+ *   output        the sessions still open at the end, sessions.csv, the files moved into place
+ *   exit          the summary, the threads' and the process's end, as the parent sees it
+ *
+ * and the window repetition:
  * windows read (one per line and session end) against windows the detector evaluated, since every distinct
  * window is evaluated once per model (the scorer's cache), which sets the kernels' share.
  *
@@ -40,7 +55,7 @@
  *
  * Without --model a model is trained first (`deepsentry train LOG --seed 1`, minutes) into a temporary folder.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -77,6 +92,9 @@ export interface ScoreBreakdown {
   /** `deepsentry score` and `deepsentry --version` as processes, median wall seconds, or null with --no-cli */
   cliSeconds: number | null;
   startSeconds: number | null;
+  /** `deepsentry score`'s wall time cut at its marks (PROCESS_PARTS), median seconds of each part; null with --no-cli */
+  cliParts: Record<string, number> | null;
+  cliPartSamples: Record<string, number[]> | null;
   loadAverage: { start: number; end: number };
   /** what the stages were timed by */
   clock: 'wall' | 'cpu';
@@ -248,10 +266,55 @@ function processSeconds(args: string[]): number {
   return seconds(t0);
 }
 
-function cliSeconds(modelDir: string, log: string, precision: Precision): number {
+/** The parts of `deepsentry score`'s wall time: each ends at a mark (lib/marks.ts), the last at the process's end. */
+export const PROCESS_PARTS: readonly [part: string, endsAt: string][] = [
+  ['node', 'bin'],
+  ['cli', 'cli'],
+  ['parse', 'command'],
+  ['modules', 'modules'],
+  ['model', 'model'],
+  ['first chunk', 'score:first-chunk'],
+  ['scoring', 'score:input-end'],
+  ['output', 'score:written'],
+  ['exit', 'exit'],
+];
+
+/**
+ * The CLI in a child that prints its marks at exit: `node -e` runs bin/deepsentry.js as `node BIN ARGS` would
+ * (argv the same), with an exit hook writing `performance` marks (ms since the process's start) to stderr.
+ */
+const WITH_MARKS = `
+const bin = ${JSON.stringify(BIN)};
+process.argv.splice(1, 0, bin);
+process.on('exit', () => {
+  const marks = performance.getEntriesByType('mark');
+  const m = Object.fromEntries(marks.map((e) => [e.name.replace(/^deepsentry:/, ''), e.startTime]));
+  for (const e of marks) if (e.detail) Object.assign(m, e.detail);
+  require('node:fs').writeSync(2, '\\nDEEPSENTRY_MARKS ' + JSON.stringify(m) + '\\n');
+});
+require(bin);`;
+
+/** `deepsentry score` as a process: wall seconds of each PROCESS_PARTS part, and in all. */
+function cliRun(modelDir: string, log: string, precision: Precision): Record<string, number> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-bench-score-cli-'));
   try {
-    return processSeconds(['score', log, '--model', modelDir, '--out', out, '--force', '-q', '--precision', precision]);
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, ['-e', WITH_MARKS, 'score', log, '--model', modelDir, '--out', out, '--force', '-q', '--precision', precision], { encoding: 'utf8' });
+    const total = seconds(t0);
+    const line = /DEEPSENTRY_MARKS (.*)/.exec(r.stderr ?? '');
+    if (r.status !== 0 || !line) throw new Error(`deepsentry score failed (exit ${r.status}): ${r.stderr}`);
+    const marks = JSON.parse(line[1]) as Record<string, number>;
+    const parts: Record<string, number> = { total };
+    let prev = 0;
+    for (const [part, end] of PROCESS_PARTS) {
+      const at = end === 'exit' ? total * 1000 : marks[end];
+      if (at === undefined) throw new Error(`deepsentry score did not mark ${end} (a log under 4 MiB is read without the reader thread: no first chunk)`);
+      parts[part] = (at - prev) / 1000;
+      prev = at;
+    }
+    // of the scoring, the time the main thread waited for the reader thread's chunks
+    parts.readerWait = (marks.readerWaitMs ?? 0) / 1000;
+    return parts;
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
@@ -280,10 +343,13 @@ export async function runScoreBench(o: { model?: string; log?: string; reps?: nu
   }
   const cli: number[] = [];
   const startUp: number[] = [];
+  const cliPartSamples: Record<string, number[]> = {};
   if (o.cli !== false) {
     for (let r = 0; r < reps; r++) {
       startUp.push(processSeconds(['--version']));
-      cli.push(cliSeconds(modelDir, log, precision));
+      const parts = cliRun(modelDir, log, precision);
+      cli.push(parts.total);
+      for (const [k, v] of Object.entries(parts)) if (k !== 'total') (cliPartSamples[k] ??= []).push(v);
     }
   }
   const stages = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
@@ -300,6 +366,8 @@ export async function runScoreBench(o: { model?: string; log?: string; reps?: nu
     scoreLogLinesPerSecond: counts.lines / stages.scoreLog,
     cliSeconds: cli.length > 0 ? median(cli) : null,
     startSeconds: startUp.length > 0 ? median(startUp) : null,
+    cliParts: cli.length > 0 ? Object.fromEntries(Object.entries(cliPartSamples).map(([k, v]) => [k, median(v)])) : null,
+    cliPartSamples: cli.length > 0 ? cliPartSamples : null,
     loadAverage: { start, end: os.loadavg()[0] },
     clock,
   };
@@ -322,6 +390,16 @@ export function formatBreakdown(b: ScoreBreakdown): string {
   ];
   if (b.startSeconds !== null) lines.push(`| \`deepsentry --version\` process (wall: the start alone) | ${(b.startSeconds * 1000).toFixed(0)} | — | — |`);
   if (b.cliSeconds !== null) lines.push(`| **\`deepsentry score\` process** (wall) | ${(b.cliSeconds * 1000).toFixed(0)} | — | ${Math.round(b.lines / b.cliSeconds).toLocaleString('en-US')} |`);
+  if (b.cliParts !== null && b.cliSeconds !== null) {
+    // the medians of the parts need not add up to the median of the whole
+    lines.push('', `\`deepsentry score\` as a process, its wall time by part (medians; lib/marks.ts):`, '', '| part | median ms (wall) | share of the process |', '|---|---|---|');
+    for (const [part] of PROCESS_PARTS) {
+      lines.push(`| ${part} | ${(b.cliParts[part] * 1000).toFixed(0)} | ${((100 * b.cliParts[part]) / b.cliSeconds).toFixed(1)} % |`);
+      if (part === 'scoring') lines.push(`| … of which waiting for the reader thread | ${(b.cliParts.readerWait * 1000).toFixed(0)} | ${((100 * b.cliParts.readerWait) / b.cliSeconds).toFixed(1)} % |`);
+    }
+    const before = ['node', 'cli', 'parse', 'modules', 'model', 'first chunk'].reduce((a, k) => a + (b.cliParts as Record<string, number>)[k], 0);
+    lines.push(`| **before the first line is scored** | ${(before * 1000).toFixed(0)} | ${((100 * before) / b.cliSeconds).toFixed(1)} % |`);
+  }
   return lines.join('\n');
 }
 

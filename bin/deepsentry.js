@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // The CLI entry: runs the compiled TypeScript in dist/ (built by `npm ci` / `npm run build`).
+// the first moment bench/score.ts reads (lib/marks.ts)
+performance.mark('deepsentry:bin');
 let main;
 try {
   ({ main } = require('../dist/lib/cli/main.js'));

@@ -1,17 +1,26 @@
 /**
  * CLI entry point. Exit codes: 0 success, 1 failure (the message says what and where), 2 usage error.
  */
-import yargs from 'yargs';
+import type { Argv } from 'yargs';
 import { DeepSentryError } from '../errors';
+import { mark } from '../marks';
 import { flagWording } from './flags';
 import { withGlobalOptions } from './options';
 import { commands } from './commands';
+import { fastParse } from './fast';
+
+/** yargs, loaded when first needed (~60 ms): the plain command lines are parsed without it (lib/cli/fast.ts). */
+function yargsFor(args: string[]): Argv {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const m = require('yargs') as ((a: string[]) => Argv) | { default: (a: string[]) => Argv };
+  return (typeof m === 'function' ? m : m.default)(args);
+}
 
 class UsageError extends Error {}
 
 /** Exported apart from parsing so that docs and tests can walk the command tree. */
 export function buildCli(args: string[], onHandlerError: (err: unknown) => void = (e) => { throw e; }) {
-  let y = withGlobalOptions(yargs(args))
+  let y = withGlobalOptions(yargsFor(args))
     .scriptName('deepsentry')
     .strict()
     .demandCommand(1, 'Name a command; see deepsentry --help')
@@ -27,6 +36,7 @@ export function buildCli(args: string[], onHandlerError: (err: unknown) => void 
       ...c,
       handler: async (argv) => {
         try {
+          mark('command');
           await handler(argv);
         } catch (err) {
           onHandlerError(err);
@@ -38,18 +48,29 @@ export function buildCli(args: string[], onHandlerError: (err: unknown) => void 
 }
 
 export async function main(args: string[]): Promise<number> {
+  mark('cli');
   let usageError: string | null = null;
   let failure: unknown = null;
-  const cli = buildCli(args, (err) => {
-    failure = err;
-  }).fail((msg, err) => {
-    usageError = msg ?? err?.message ?? 'invalid usage';
-    throw new UsageError(usageError); // stops yargs before any handler runs
-  });
-  try {
-    await cli.parseAsync();
-  } catch (err) {
-    if (!(err instanceof UsageError)) failure = err;
+  const fast = fastParse(args, commands, withGlobalOptions);
+  if (fast !== null) {
+    try {
+      mark('command');
+      await fast.command.handler(fast.argv);
+    } catch (err) {
+      failure = err;
+    }
+  } else {
+    const cli = buildCli(args, (err) => {
+      failure = err;
+    }).fail((msg, err) => {
+      usageError = msg ?? err?.message ?? 'invalid usage';
+      throw new UsageError(usageError); // stops yargs before any handler runs
+    });
+    try {
+      await cli.parseAsync();
+    } catch (err) {
+      if (!(err instanceof UsageError)) failure = err;
+    }
   }
   if (failure !== null && usageError === null) {
     const err = failure;

@@ -63,6 +63,9 @@ export function withAcceptTruncatedOption<T>(y: Argv<T>) {
   return y.option('accept-truncated', { type: 'boolean', describe: 'a truncated or corrupt gzip log: use the lines before the damage (with a warning) instead of failing' });
 }
 
+/** The `coerce` of a positional that takes `-` for stdin: yargs hands a lone `-` to it as '' (or true). */
+export const stdinMarker = (v: unknown): unknown => (v === '' || v === true ? '-' : v);
+
 /** --format's help, one text for every command that reads logs. */
 export const FORMAT_DESCRIPTION =
   'log format: auto (default: detected from the first lines), hdfs, bgl, spark, zookeeper, hpc, thunderbird, rfc5424, rfc3164, json, a loghub format string "<Date> <Time> <Level> <Component>: <Content>" (time fields <Date> <Time> / <Timestamp> are recognised), regex:<named groups>, json:message=…,time=…,session=…';

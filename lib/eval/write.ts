@@ -11,6 +11,7 @@ import { fromScoreValue, type EvaluationResult, type LevelData } from './evaluat
 import { renderReport, type LevelCharts } from './report';
 import type { LevelMetrics } from './types';
 import { createOutputDir } from '../outdir';
+import { EVALUATION_FILES } from './files';
 
 /** Options of {@link writeEvaluation}. */
 export interface WriteOptions {
@@ -25,12 +26,7 @@ export interface WriteOptions {
   title?: string;
 }
 
-/** Every file writeEvaluation may write into its directory (lib/outdir.ts checks a folder against them). */
-export const EVALUATION_FILES: readonly string[] = [
-  'metrics.json',
-  'report.html',
-  ...['session', 'line'].flatMap((level) => ['roc', 'pr', 'scores'].map((kind) => `${level}-${kind}.svg`)),
-];
+export { EVALUATION_FILES };
 
 /** The files written, by role. */
 export interface WrittenFiles {

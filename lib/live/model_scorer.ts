@@ -361,6 +361,10 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (c.keysReset) keyNames.length = 0;
     for (const k of c.newKeys) keyNames.push(k);
     let k = 0;
+    // One line record and one key array for the whole chunk, rewritten per line: scoreKeys keeps neither (it
+    // copies what it keeps), and a record and an array per line were garbage at every line.
+    const l: RawLine = { seq: 0, lineNo: 0, offset: 0, text: '' };
+    const one: string[] = [''];
     for (let i = 0; i < c.n; i++) {
       if (c.parsed[i] === 0) continue;
       const t = c.ts[i];
@@ -368,15 +372,18 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       this.lineParsed(ts);
       const nk = c.keyCounts[i];
       let keys: readonly string[] = NO_KEYS;
-      if (nk > 0) {
+      if (nk === 1) {
+        one[0] = keyNames[c.keys[k]];
+        keys = one;
+      } else if (nk > 1) {
         const ks = new Array<string>(nk);
         for (let j = 0; j < nk; j++) ks[j] = keyNames[c.keys[k + j]];
         keys = ks;
       }
       k += nk;
-      const lineNo = c.lineNos[i];
+      l.seq = l.lineNo = c.lineNos[i];
       const m = c.masked[i];
-      this.scoreKeys({ seq: lineNo, lineNo, offset: 0, text: '' }, ts, keys, c.messages ? c.messages[i] : '', m >= 0 ? texts[m] : null, c.deadlines ? c.deadlines[i] : undefined);
+      this.scoreKeys(l, ts, keys, c.messages ? c.messages[i] : '', m >= 0 ? texts[m] : null, c.deadlines ? c.deadlines[i] : undefined);
     }
     this.linesArrived();
     return this.finish();

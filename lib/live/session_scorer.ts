@@ -96,7 +96,9 @@ export abstract class SessionScorer<S extends OpenSession> {
   /** Open sessions, kept in the Sessionizer's least-recently-active order (touching re-inserts). */
   protected sessions = new Map<string, S>();
   /** the most recently active session (the last in `sessions`) and its key, or null: see `session` */
-  private newest: { key: string; s: S } | null = null;
+  private newest: S | null = null;
+  /** `newest`'s key (two fields rather than an object made at nearly every line: lines of sessions interleave) */
+  private newestKey = '';
   private sessionizer: Sessionizer;
   private lastTs: number | null = null;
   private wallAtLastLine = 0;
@@ -213,7 +215,7 @@ export abstract class SessionScorer<S extends OpenSession> {
   protected session(key: string, fresh: () => S): S {
     // The most recently active session stays where it is, at the back (consecutive lines of one session are
     // the common case: no lookup, no move).
-    if (this.newest !== null && this.newest.key === key) return this.newest.s;
+    if (this.newest !== null && this.newestKey === key) return this.newest;
     const s = this.sessions.get(key);
     if (s === undefined) return fresh();
     this.sessions.delete(key);
@@ -233,9 +235,10 @@ export abstract class SessionScorer<S extends OpenSession> {
     s.seq = l.seq;
     s.lineNo = l.lineNo;
     s.offset = l.offset;
-    if (this.newest === null || this.newest.s !== s) {
+    if (this.newest !== s) {
       this.sessions.set(key, s);
-      this.newest = { key, s };
+      this.newest = s;
+      this.newestKey = key;
     }
     if (deadline !== undefined) s.deadline = deadline;
     this.sessionizer.add(key, l.seq, 0, ts, deadline);
@@ -257,7 +260,7 @@ export abstract class SessionScorer<S extends OpenSession> {
     const s = this.sessions.get(c.key);
     if (s === undefined) return;
     this.sessions.delete(c.key);
-    if (this.newest !== null && this.newest.s === s) this.newest = null;
+    if (this.newest === s) this.newest = null;
     if (this.endScored(c)) this.ended(c.key, s, endReasonOf(c.reason), c);
     else this.endedUnscored(c.key, s, endReasonOf(c.reason), c);
   }

@@ -145,10 +145,11 @@ export class DeepSentry extends ScoringModel {
 
   /**
    * Loads a model directory written by `deepsentry train` (format, checksums and shapes checked: anything
-   * wrong is a DS_MODEL error naming the file) and selects the compute backend.
+   * wrong is a DS_MODEL error naming the file) and selects the compute backend. `files`: loadModelDir(dir)
+   * when the caller started reading the directory already (`deepsentry score`: while the modules load).
    */
-  static async load(dir: string, options: LoadOptions = {}): Promise<DeepSentry> {
-    const { json, weights } = await loadModelDir(dir);
+  static async load(dir: string, options: LoadOptions = {}, files?: ReturnType<typeof loadModelDir>): Promise<DeepSentry> {
+    const { json, weights } = await (files ?? loadModelDir(dir));
     ensureBackend(options);
     const m = DeepSentry.fromJson(json, weights, path.join(path.resolve(dir), 'model.json'));
     m.directory = path.resolve(dir);

@@ -17,7 +17,7 @@ import { dataWarnings, SHORTER_SESSIONS, type PipelineConfig, type TrainingData 
 import { describeModel } from './describe';
 import { DeepSentry } from './model';
 import { SCORE_FILES, scoreLog, type ScoreSummary } from './score';
-import { EVALUATION_FILES } from '../eval/write';
+import { EVALUATION_FILES } from '../eval/files';
 import { inputWarnings } from '../logs/issues';
 import { createOutputDir } from '../outdir';
 import { groupByKey, loadSessions, modelLogConfig, trainFromPrepared, type PipelineReporter, type TrainingRecord } from './train';

@@ -34,8 +34,11 @@ import type { DeepSentry } from './model';
 import type { PipelineReporter } from './train';
 import { endStream, writeWithBackpressure } from '../streams';
 import { createOutputDir, type OutputDirState } from '../outdir';
-import { EVALUATION_FILES } from '../eval/write';
-import { CHUNK_LINES, ScoreReader, type ReaderDone } from './score_reader';
+import { EVALUATION_FILES } from '../eval/files';
+import { mark } from '../marks';
+import { CHUNK_LINES, readsAs, startScoreReader, type ReaderDone, type ScoreReader } from './score_reader';
+
+export { READER_THREAD_BYTES } from './score_reader';
 
 /** Options of scoreLog. */
 export interface ScoreLogOptions {
@@ -61,6 +64,12 @@ export interface ScoreLogOptions {
    * default: in a thread for files of READER_THREAD_BYTES and more (a stream is always read here). Same outputs.
    */
   readerThread?: boolean;
+  /**
+   * the reader thread, already started on `source` (a path) with this model's log configuration and these
+   * options (startScoreReader), or null to read `source` in this thread: `deepsentry score` starts it before it
+   * loads the model, so that reading overlaps the loading. scoreLog reads it to its end, or closes it when it fails.
+   */
+  reader?: ScoreReader | null;
 }
 
 /** The files scoreLog writes into its directory. */
@@ -130,21 +139,6 @@ function finiteScore(score: number, key: string, model: string | null): void {
   }
 }
 
-/**
- * Logs from this size on are read, parsed and masked in a reader thread (score_reader.ts): below it, the
- * thread's start (its own modules and JIT warm-up) costs about what it saves.
- */
-export const READER_THREAD_BYTES = 4 << 20;
-
-/** The size of a file, or -1 when it cannot be read (the reading reports why). */
-async function fileSize(file: string): Promise<number> {
-  try {
-    return (await fsp.stat(file)).size;
-  } catch {
-    return -1;
-  }
-}
-
 /** An open session (segment) of scoreLog: its scored lines so far and its highest-scoring event. */
 interface Segment {
   /** its key as a CSV field */
@@ -172,7 +166,14 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const config = model.logConfig;
   const issues = new IssueLog(false, config.reportFirst);
   const name = typeof source === 'string' ? source : '<stream>';
-  const outState = o.outputChecked ? null : await checkScoreOutput(outDir, { ...o, inputs: [...(typeof source === 'string' ? [source] : []), ...(model.directory ? [model.directory] : [])] });
+  // a reader thread started by the caller, or by this function on a large file (below); closed on failure
+  let reader = o.reader ?? null;
+  const outState = o.outputChecked
+    ? null
+    : await checkScoreOutput(outDir, { ...o, inputs: [...(typeof source === 'string' ? [source] : []), ...(model.directory ? [model.directory] : [])] }).catch(async (e: unknown) => {
+        await reader?.close();
+        throw e;
+      });
   const sessionsFile = path.join(outDir, SCORE_FILES.sessions);
   const linesFile = o.lines === false ? null : path.join(outDir, SCORE_FILES.lines);
   const open = (f: string) => {
@@ -315,13 +316,21 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     let scorer: ModelScorer;
     let stats: ReadStats;
     let candidates: () => number;
-    if (typeof source === 'string' && (o.readerThread ?? (await fileSize(source)) >= READER_THREAD_BYTES)) {
+    if (typeof source === 'string') {
+      const spec = { file: source, name, logConfig: config, acceptTruncated: o.acceptTruncated === true, withMessages: withText };
+      if (o.reader === undefined) reader = await startScoreReader(spec, o.readerThread);
+      else if (reader !== null && !readsAs(reader.spec, spec)) {
+        throw new DeepSentryError('DS_INVALID_ARGUMENT', `the reader thread given for ${name} reads another file, or with another log configuration, acceptTruncated or withText than this scoring: start it (startScoreReader) with the same`);
+      }
+    } else if (reader !== null) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'a reader thread reads a file: score a stream without one');
+    if (reader !== null) {
       // Read, parsed and masked in a reader thread (score_reader.ts) while this thread scores: the same chunks
       // and scorer calls as below, so the same outputs.
       scorer = new ModelScorer(model, scorerOptions);
-      const reader = new ScoreReader({ file: source, name, logConfig: config, acceptTruncated: o.acceptTruncated === true, withMessages: withText });
+      let chunks = 0;
       for await (const chunk of reader.chunks()) {
         if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
+        if (chunks++ === 0) mark('score:first-chunk');
         await take(scorer, (await scorer.scoreParsed(chunk)) as ModelEvent[]);
       }
       const done = reader.done as ReaderDone;
@@ -347,6 +356,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       stats = input.stats;
       candidates = () => scorer.parseStats.candidates;
     }
+    mark('score:input-end', { readerWaitMs: reader?.waitedMs ?? 0 });
     await take(scorer, (await scorer.flush()) as ModelEvent[]);
     await writeSessions();
     await endStream(sOut);
@@ -362,6 +372,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     }
     await fsp.rename(`${sessionsFile}.tmp`, sessionsFile);
     if (linesFile) await fsp.rename(`${linesFile}.tmp`, linesFile);
+    mark('score:written');
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     o.reporter?.stageDone?.('score', seconds, stats.lines, 'lines');
     return {
@@ -379,6 +390,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       replaced: outState?.removed ?? [],
     };
   } catch (e) {
+    await reader?.close();
     sOut.destroy();
     lOut?.destroy();
     await fsp.rm(`${sessionsFile}.tmp`, { force: true });

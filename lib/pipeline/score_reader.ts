@@ -7,6 +7,7 @@
  * beside the session loop, the detector and the output. The chunks are the in-thread path's (CHUNK_LINES lines
  * of each read batch), so the scorer's calls, and every output, are the same.
  */
+import { promises as fsp } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import * as path from 'node:path';
 import { DeepSentryError, type DeepSentryErrorCode } from '../errors';
@@ -139,6 +140,35 @@ export async function produceParsed(spec: ReaderSpec, emit: (c: ParsedLines, tra
   return { stats: input.stats, issues: { counts: issues.counts, first: issues.first }, parseStats };
 }
 
+/**
+ * Logs from this size on are read, parsed and masked in a reader thread: below it, the thread's start (its own
+ * modules and JIT warm-up) costs about what it saves.
+ */
+export const READER_THREAD_BYTES = 4 << 20;
+
+/** The size of a file, or -1 when it cannot be read (the reading reports why). */
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await fsp.stat(file)).size;
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * The reader thread on `spec.file` when it is to be read in one — `thread`, or by default a file of
+ * READER_THREAD_BYTES and more — else null (scoreLog reads it in the scoring thread).
+ */
+export async function startScoreReader(spec: ReaderSpec, thread?: boolean): Promise<ScoreReader | null> {
+  return (thread ?? (await fileSize(spec.file)) >= READER_THREAD_BYTES) ? new ScoreReader(spec) : null;
+}
+
+/** Whether a reader thread started on `spec` reads what `want` asks for (the same file, configuration and options). */
+export function readsAs(spec: ReaderSpec, want: ReaderSpec): boolean {
+  const key = (r: ReaderSpec) => JSON.stringify([r.file, r.name, r.logConfig, r.acceptTruncated, r.withMessages]);
+  return key(spec) === key(want);
+}
+
 /** Messages from the reader thread. */
 type FromReader = { chunk: ParsedLines } | { done: ReaderDone } | { error: { message: string; code?: DeepSentryErrorCode } };
 
@@ -152,12 +182,14 @@ const ENTRY = path.join(__dirname, `score_reader_entry${path.extname(__filename)
  */
 export class ScoreReader {
   done: ReaderDone | null = null;
+  /** ms the consumer waited for a chunk, the first one apart (the reader thread was behind the scoring) */
+  waitedMs = 0;
   private readonly worker: Worker;
   private readonly queue: FromReader[] = [];
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
 
-  constructor(spec: ReaderSpec) {
+  constructor(readonly spec: ReaderSpec) {
     this.worker = startWorker(ENTRY, spec);
     this.worker.on('message', (m: FromReader) => this.push(m));
     this.worker.on('error', (e) => this.fail(e));
@@ -177,13 +209,16 @@ export class ScoreReader {
   }
 
   async *chunks(): AsyncGenerator<ParsedLines> {
+    let chunks = 0;
     try {
       for (;;) {
         const m = this.queue.shift();
         if (m === undefined) {
           if (this.failure !== null) throw this.failure;
+          const t0 = performance.now();
           await new Promise<void>((resolve) => (this.wake = resolve));
           this.wake = null;
+          if (chunks > 0) this.waitedMs += performance.now() - t0;
           continue;
         }
         if ('error' in m) throw m.error.code ? new DeepSentryError(m.error.code, m.error.message) : new Error(m.error.message);
@@ -191,6 +226,7 @@ export class ScoreReader {
           this.done = m.done;
           return;
         }
+        chunks++;
         yield m.chunk;
         this.worker.postMessage('next');
       }

@@ -13,7 +13,8 @@ import { DeepSentry, scoreLog, trainModel, type ScoreLogOptions } from '../../li
 import { ModelScorer, type ModelEvent } from '../../lib/live/model_scorer';
 import { IssueLog } from '../../lib/logs/issues';
 import { openLogInput } from '../../lib/logs/pipeline';
-import { CHUNK_LINES, ScoreReader } from '../../lib/pipeline/score_reader';
+import { CHUNK_LINES, READER_THREAD_BYTES, ScoreReader, startScoreReader } from '../../lib/pipeline/score_reader';
+import { runCli } from '../support/cli';
 import { damagedGzips, hdfsSlice, tinyConfig, trainedModel } from '../support/pipeline-fixtures';
 import { requireData } from '../support/data';
 import { workDir } from '../support/tmp';
@@ -161,5 +162,50 @@ describe('score: the reader thread gives what reading in one thread gives', func
       expectSame(r);
       expect((r.inline.summary as { sessions: number }).sessions).to.be.above(1);
     }
+  });
+
+  it('deepsentry score starts the reader before the model loads, with the session flags: the files of the same command on stdin (read in one thread)', () => {
+    const big = hdfsSlice(40000);
+    expect(fs.statSync(big).size, 'a log read in the reader thread').to.be.at.least(READER_THREAD_BYTES);
+    // --session-key changes what the reader computes (the keys); --idle-timeout what the scoring thread does
+    const flags = ['--session-key', 'blk_-?\\d{1,6}', '--idle-timeout', '20s', '--with-text', '--json'];
+    const run = (log: string, out: string, input?: Buffer) => {
+      const r = runCli(['score', '--model', model.directory as string, log, '--out', out, ...flags], input ? { input } : {});
+      expect(r.code, r.stderr).to.equal(0);
+      const { input: _i, seconds: _s, files: _f, ...summary } = JSON.parse(r.stdout);
+      return { summary, files: ['sessions.csv', 'lines.csv'].map((f) => fs.readFileSync(path.join(out, f))) };
+    };
+    const file = run(big, path.join(workDir(), 'early-file'));
+    const stdin = run('-', path.join(workDir(), 'early-stdin'), fs.readFileSync(big));
+    expect(file.summary).to.deep.equal(stdin.summary);
+    expect(file.files[0].equals(stdin.files[0]), 'sessions.csv byte for byte').to.equal(true);
+    expect(file.files[1].equals(stdin.files[1]), 'lines.csv byte for byte').to.equal(true);
+    // the flags took effect: the keys are the shortened ones
+    expect(file.files[0].toString().split('\n')[1]).to.match(/^blk_-?\d{1,6},/);
+  });
+
+  it('deepsentry score stops its early reader when a check fails after it started (the output is there, no --force)', () => {
+    const big = hdfsSlice(40000);
+    const out = path.join(workDir(), 'early-exists');
+    fs.mkdirSync(out, { recursive: true });
+    fs.writeFileSync(path.join(out, 'sessions.csv'), 'an earlier run\n');
+    const r = runCli(['score', '--model', model.directory as string, big, '--out', out], { timeout: 60000 });
+    expect(r.signal, 'the process ends by itself').to.equal(null);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/--force/);
+  });
+
+  it("scoreLog refuses a reader thread started on another configuration than the model's, and stops it", async () => {
+    const log = messyLog();
+    const other = { ...model.logConfig, session: { ...model.logConfig.session, keyPattern: 'blk_\\d{1,3}' } };
+    const reader = await startScoreReader({ file: log, name: log, logConfig: other, acceptTruncated: false, withMessages: false }, true);
+    expect(reader).to.be.instanceOf(ScoreReader);
+    let exited = false;
+    (reader as unknown as { worker: { once(e: 'exit', f: () => void): void } }).worker.once('exit', () => (exited = true));
+    const e = await scoreLog(model, log, path.join(workDir(), 'reader-other-spec'), { force: true, reader }).catch((x: unknown) => x);
+    expect(e).to.be.instanceOf(DeepSentryError).with.property('code', 'DS_INVALID_ARGUMENT');
+    expect((e as Error).message).to.match(/another log configuration/);
+    await new Promise((r) => setImmediate(r));
+    expect(exited, 'the reader thread was stopped').to.equal(true);
   });
 });

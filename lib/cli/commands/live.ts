@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { withSessionOptions, type GlobalOptions, type SessionFlags } from '../options';
+import { stdinMarker, withSessionOptions, type GlobalOptions, type SessionFlags } from '../options';
 
 /** Options of `deepsentry live` (documented in --help; see lib/cli/commands/live-impl.ts). */
 export interface LiveArgs extends GlobalOptions, SessionFlags {
@@ -52,8 +52,7 @@ export function withLiveOptions<T>(y: Argv<T>) {
     .positional('input', {
       type: 'string',
       describe: "'-' to read log lines from stdin",
-      // yargs hands a lone '-' to a positional as '' (or true): it is the stdin marker.
-      coerce: (v: unknown) => (v === '' || v === true ? '-' : v),
+      coerce: stdinMarker,
     })
     .option('model', { type: 'string', describe: 'model directory written by `deepsentry train`' })
     .option('scorer', { choices: ['model', 'novelty'] as const, default: 'model' as const, describe: 'model: the trained model in --model; novelty: the model-free transition-novelty scorer' })

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalOptions } from '../options';
+import { stdinMarker, type GlobalOptions } from '../options';
 
 /** Arguments of `deepsentry publish` (see lib/scale/publisher.ts). */
 export interface PublishArgs extends GlobalOptions {
@@ -17,7 +17,7 @@ export const publishCommand: CommandModule<object, PublishArgs> = {
   describe: 'publish a log to a NATS JetStream stream partitioned by session key, for `deepsentry live --nats` workers',
   builder: (y) =>
     y
-      .positional('log', { type: 'string', demandOption: true, describe: 'log file (plain or .gz); - = stdin', coerce: (v: unknown) => (v === '' || v === true ? '-' : v) })
+      .positional('log', { type: 'string', demandOption: true, describe: 'log file (plain or .gz); - = stdin', coerce: stdinMarker })
       .option('nats', { type: 'string', demandOption: true, describe: 'NATS server URL, e.g. nats://127.0.0.1:4222' })
       .option('stream', { type: 'string', default: 'DEEPSENTRY', describe: 'JetStream stream name (subjects <name in lower case>.p.<partition>)' })
       .option('partitions', { type: 'number', describe: 'partition count when the stream is new (default 12); must match an existing stream' })

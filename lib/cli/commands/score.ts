@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { withAcceptTruncatedOption, withForceOption, withSessionOptions, type AcceptTruncatedOption, type ForceOption, type GlobalOptions, type SessionFlags } from '../options';
+import { stdinMarker, withAcceptTruncatedOption, withForceOption, withSessionOptions, type AcceptTruncatedOption, type ForceOption, type GlobalOptions, type SessionFlags } from '../options';
 
 /** Arguments of `deepsentry score`. */
 export interface ScoreArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption, SessionFlags {
@@ -20,7 +20,7 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
   describe: "score a log with a trained model: sessions.csv and lines.csv, anomaly at the model's saved threshold",
   builder: (y) =>
     withSessionOptions(withAcceptTruncatedOption(withForceOption(y)))
-      .positional('log', { type: 'string', demandOption: true, describe: 'log file to score (plain or gzip); - = stdin' })
+      .positional('log', { type: 'string', demandOption: true, describe: 'log file to score (plain or gzip); - = stdin', coerce: stdinMarker })
       .option('model', { type: 'string', demandOption: true, describe: 'model directory written by deepsentry train' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory (sessions.csv, lines.csv)' })
       .option('lines', { type: 'boolean', default: true, describe: 'write lines.csv (--no-lines to skip it)' })
