@@ -1,9 +1,9 @@
 /**
  * W1 and W2 on the native kernels, called directly through the addon (lib/backend/binding.ts): the LSTM
- * passes via bilstmForward/lstmForward/lstmEncode and bilstmBackward/lstmBackward, W1's Dense layer and its
- * gradients via matMul, W2's output layer with its softmax cross-entropy and gradients via denseSoftmaxXent,
+ * passes via bilstmForward/lstmForward/lstmEncode and bilstmBackward/lstmBackward, W1's Dense layer via matMul,
+ * with its MSE and all their gradients in training via denseMse, W2's output layer with its softmax cross-entropy and gradients via denseSoftmaxXent,
  * its embedding gradient via scatterAddRows, the Adam update via adamUpdate; in TypeScript loops only what is
- * O(elements) and small: W1's bias add and MSE, the embedding gather. A complete training step on the native kernels,
+ * O(elements) and small: W1's bias add and MSE of the forward, the embedding gather. A complete training step on the native kernels,
  * the same function as the tfjs peers (bench/peers/tfjs.ts).
  */
 import type { NativeBinding } from '../lib/backend/binding';
@@ -31,19 +31,13 @@ function addBiasRows(out: Float32Array, bias: Float32Array): void {
   }
 }
 
-/** Column sums of a row-major [rows, n] array (the gradient of a bias added to every row). */
-function columnSums(a: Float32Array, n: number): Float32Array {
-  const s = new Float32Array(n);
-  for (let r = 0; r < a.length; r += n) {
-    for (let j = 0; j < n; j++) s[j] += a[r + j];
-  }
-  return s;
-}
-
 export class NativeW1 implements W1Impl {
   private readonly p: W1Params;
   private readonly adam: Adam;
   private readonly summary: Float32Array;
+  /** the gradient reaching each direction's final h [B, H], filled by every training step */
+  private readonly dhFw: Float32Array;
+  private readonly dhBw: Float32Array;
   /**
    * the weights have not changed since construction: forward passes them as frozen (binding.ts LstmWeights), so
    * the bf16 tier keeps its rounded copies, as for a loaded model; the first training step (Adam updates the
@@ -60,6 +54,8 @@ export class NativeW1 implements W1Impl {
     this.p = cloneArrays(params);
     this.adam = new Adam(nb, w1ParamList(this.p));
     this.summary = new Float32Array(s.batch * 2 * s.hidden);
+    this.dhFw = new Float32Array(s.batch * s.hidden);
+    this.dhBw = new Float32Array(s.batch * s.hidden);
   }
 
   private dims(): { batch: number; steps: number; inputSize: number; hiddenSize: number } {
@@ -108,20 +104,14 @@ export class NativeW1 implements W1Impl {
     const x = this.batch.x;
     const fwd = this.nb.bilstmForward({ ...this.dims(), x, forward: this.p.forward, backward: this.p.backward, training: true });
     this.fillSummary(fwd.hFw, fwd.hBw);
-    const { scores, diff } = this.head();
+    // The Dense head, the MSE and their gradients in one call: dKernel [2H, N] = summaryᵀ·dpred, dBias,
+    // dSummary [B, 2H] = dpred·kernelᵀ, with dpred = 2·(pred − target) / (B·N)
+    const head = this.nb.denseMse({ rows: B, inSize: 2 * H, outSize: N, x: this.summary, ...this.p.dense, target: this.batch.target, gradient: true });
     let loss = 0;
-    for (let b = 0; b < B; b++) loss += scores[b];
+    for (let b = 0; b < B; b++) loss += head.scores[b];
     loss /= B;
-    // loss = mean over B·N of diff² → dpred = 2·diff / (B·N)
-    const scale = 2 / (B * N);
-    for (let i = 0; i < diff.length; i++) diff[i] *= scale;
-    const dpred = diff;
-    // dKernel [2H, N] = summaryᵀ · dpred; dSummary [B, 2H] = dpred · kernelᵀ
-    const dDenseK = this.nb.matMul({ a: this.summary, b: dpred, m: 2 * H, k: B, n: N, transposeA: true });
-    const dDenseB = columnSums(dpred, N);
-    const dSummary = this.nb.matMul({ a: dpred, b: this.p.dense.kernel, m: B, k: N, n: 2 * H, transposeB: true });
-    const dhFw = new Float32Array(B * H);
-    const dhBw = new Float32Array(B * H);
+    const dSummary = head.dx as Float32Array;
+    const { dhFw, dhBw } = this;
     for (let b = 0; b < B; b++) {
       dhFw.set(dSummary.subarray(b * 2 * H, b * 2 * H + H), b * H);
       dhBw.set(dSummary.subarray(b * 2 * H + H, (b + 1) * 2 * H), b * H);
@@ -144,8 +134,8 @@ export class NativeW1 implements W1Impl {
       g.backward.dKernel,
       g.backward.dRecurrentKernel,
       g.backward.dBias,
-      dDenseK,
-      dDenseB,
+      head.dKernel as Float32Array,
+      head.dBias as Float32Array,
     ];
     const names = w1ParamList(this.p).map(([n]) => n);
     return { loss, grads: arrays.map((a, i) => [names[i], a]) };

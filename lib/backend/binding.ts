@@ -233,6 +233,32 @@ export interface DenseSoftmaxXentResult {
   dBias?: Float32Array; // [classes]
 }
 
+/**
+ * Dense layer + mean squared error, the regression head of the anomaly detector: pred = x·kernel + bias,
+ * scores[r] = Σ_j (pred[r, j] − target[r, j])² / outSize (in double from the float32 predictions, as a
+ * TypeScript loop over Float32Arrays computes it). With `gradient`, also the gradient of the loss
+ * mean_r scores[r] (the mean over all rows·outSize squared differences) with respect to x, kernel and bias.
+ */
+export interface DenseMseArgs {
+  rows: number;
+  inSize: number;
+  outSize: number;
+  x: Float32Array; // [rows, inSize]
+  kernel: Float32Array; // [inSize, outSize]
+  bias: Float32Array; // [outSize]
+  target: Float32Array; // [rows, outSize]
+  /** compute dx, dKernel, dBias; default false */
+  gradient?: boolean;
+}
+
+export interface DenseMseResult {
+  scores: Float32Array; // [rows]
+  /** present with gradient: true */
+  dx?: Float32Array; // [rows, inSize]
+  dKernel?: Float32Array; // [inSize, outSize]
+  dBias?: Float32Array; // [outSize]
+}
+
 /** Scatter-add of rows, the gradient of an embedding lookup: out[indices[i], :] += x[i, :] → [numRows, cols]. */
 export interface ScatterAddRowsArgs {
   rows: number;
@@ -297,6 +323,8 @@ export interface NativeBinding {
   matMulAsync(args: MatMulArgs): Promise<Float32Array>;
   denseSoftmaxXent(args: DenseSoftmaxXentArgs): DenseSoftmaxXentResult;
   denseSoftmaxXentAsync(args: DenseSoftmaxXentArgs): Promise<DenseSoftmaxXentResult>;
+  denseMse(args: DenseMseArgs): DenseMseResult;
+  denseMseAsync(args: DenseMseArgs): Promise<DenseMseResult>;
   /** [numRows, cols] */
   scatterAddRows(args: ScatterAddRowsArgs): Float32Array;
   scatterAddRowsAsync(args: ScatterAddRowsArgs): Promise<Float32Array>;

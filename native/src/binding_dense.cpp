@@ -1,5 +1,6 @@
 // Dense entry points: matMul (batched, with transposes and batch broadcasting) over ds::sgemm; the output
-// layer with its loss, denseSoftmaxXent (train_ops.h dense_softmax_xent); the embedding gradient,
+// layer with its loss, denseSoftmaxXent (train_ops.h dense_softmax_xent); the regression head with its mean
+// squared error, denseMse (train_ops.h dense_mse); the embedding gradient,
 // scatterAddRows (train_ops.h scatter_add_rows). Each with its *Async form.
 #include <memory>
 #include <string>
@@ -100,6 +101,36 @@ Job build_dense_xent(ArgReader& r) {
   return {out, r.arrays(), [a, labels]() { dense_softmax_xent(a); }};
 }
 
+Job build_dense_mse(ArgReader& r) {
+  Napi::Env env = r.env();
+  const int64_t rows = r.integer("rows", 1, kMaxDim), in = r.integer("inSize", 1, kMaxDim),
+                n = r.integer("outSize", 1, kMaxDim);
+  const int64_t x_len = checked_product(env, r.fn(), "x (rows*inSize)", {rows, in});
+  const int64_t k_len = checked_product(env, r.fn(), "kernel (inSize*outSize)", {in, n});
+  const int64_t p_len = checked_product(env, r.fn(), "target (rows*outSize)", {rows, n});
+  const bool grad = r.boolean_or("gradient", false);
+  // the predictions, the scores, the sgemms' packed operands; training: dx, dkernel, dbias
+  check_budget(r, {p_len, rows, 2 * k_len + x_len, grad ? x_len + k_len + n : 0});
+  DenseMseArgs a{};
+  a.rows = rows;
+  a.in = in;
+  a.out = n;
+  a.x = r.f32("x", x_len, "rows*inSize").data;
+  a.kernel = r.f32("kernel", k_len, "inSize*outSize").data;
+  a.bias = r.f32("bias", n, "outSize").data;
+  a.target = r.f32("target", p_len, "rows*outSize").data;
+  r.verify_inputs();
+
+  Napi::Object out = Napi::Object::New(env);
+  a.scores = add_output(env, out, "scores", rows);
+  if (grad) {
+    a.dx = add_output(env, out, "dx", x_len);
+    a.dkernel = add_output(env, out, "dKernel", k_len);
+    a.dbias = add_output(env, out, "dBias", n);
+  }
+  return {out, r.arrays(), [a]() { dense_mse(a); }};
+}
+
 Job build_scatter_add(ArgReader& r) {
   Napi::Env env = r.env();
   const int64_t rows = r.integer("rows", 1, kMaxDim), cols = r.integer("cols", 1, kMaxDim),
@@ -126,6 +157,7 @@ void register_dense(Napi::Env env, Napi::Object exports) {
                   env, [](const Napi::CallbackInfo& i) { return async_entry<build_matmul>(i, "matMulAsync"); },
                   "matMulAsync"));
   export_pair<build_dense_xent>(env, exports, "denseSoftmaxXent", "denseSoftmaxXentAsync");
+  export_pair<build_dense_mse>(env, exports, "denseMse", "denseMseAsync");
   export_pair<build_scatter_add>(env, exports, "scatterAddRows", "scatterAddRowsAsync");
 }
 
