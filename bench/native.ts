@@ -2,7 +2,7 @@
  * W1 and W2 on the native kernels, called directly through the addon (lib/backend/binding.ts): the LSTM
  * passes via bilstmForward/lstmForward/lstmEncode and bilstmBackward/lstmBackward, W1's Dense layer via matMul,
  * with its MSE and all their gradients in training via denseMse, W2's output layer with its softmax cross-entropy and gradients via denseSoftmaxXent,
- * its embedding gradient via scatterAddRows, the Adam update via adamUpdate; in TypeScript loops only what is
+ * its embedding gradient via scatterAddRows, the Adam update via adamUpdateMany; in TypeScript loops only what is
  * O(elements) and small: W1's bias add and MSE of the forward, the embedding gather. A complete training step on the native kernels,
  * the same function as the tfjs peers (bench/peers/tfjs.ts).
  */

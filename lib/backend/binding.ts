@@ -293,6 +293,17 @@ export interface AdamUpdateArgs {
   gradScale?: number;
 }
 
+/** One parameter array of adamUpdateMany: the fields of AdamUpdateArgs that are per array. */
+export type AdamTensorArgs = Pick<AdamUpdateArgs, 'size' | 'weights' | 'gradients' | 'm' | 'v'>;
+
+/**
+ * adamUpdate of many parameter arrays (a model's) with one step's settings, in one call: one job on the
+ * thread pool for all of them. No two of all the arrays may share memory.
+ */
+export interface AdamUpdateManyArgs extends Omit<AdamUpdateArgs, keyof AdamTensorArgs> {
+  params: AdamTensorArgs[];
+}
+
 export interface NativeBinding {
   capabilities(): NativeCapabilities;
   /** force a SIMD level (tests, benchmarks); throws DS_UNSUPPORTED when the CPU or build lacks it */
@@ -331,6 +342,9 @@ export interface NativeBinding {
   /** returns args.weights (updated in place) */
   adamUpdate(args: AdamUpdateArgs): Float32Array;
   adamUpdateAsync(args: AdamUpdateArgs): Promise<Float32Array>;
+  /** returns args.params (each weights, m and v updated in place) */
+  adamUpdateMany(args: AdamUpdateManyArgs): AdamTensorArgs[];
+  adamUpdateManyAsync(args: AdamUpdateManyArgs): Promise<AdamTensorArgs[]>;
 }
 
 // ---- CUDA (native/cuda; present only when capabilities().cudaCompiled) ------------------------------------

@@ -42,6 +42,7 @@ const REQUIRED_FUNCTIONS: readonly (keyof NativeBinding)[] = [
   'bilstmForward', 'bilstmForwardAsync', 'bilstmBackward', 'bilstmBackwardAsync',
   'lstmEncode', 'lstmEncodeAsync', 'matMul', 'matMulAsync', 'denseSoftmaxXent', 'denseSoftmaxXentAsync',
   'denseMse', 'denseMseAsync', 'scatterAddRows', 'scatterAddRowsAsync', 'adamUpdate', 'adamUpdateAsync',
+  'adamUpdateMany', 'adamUpdateManyAsync',
 ];
 
 /** The package root (where package.json is), from lib/backend (tsx) or dist/lib/backend (compiled). */

@@ -224,6 +224,29 @@ ArgReader ArgReader::object(const char* field) {
   return ArgReader(*this, v.As<Napi::Object>(), name(field) + ".");
 }
 
+uint32_t ArgReader::array_length(const char* field, uint32_t min_length, uint32_t max_length) {
+  Napi::Value v = obj_.Get(field);
+  auto expected = [&]() {
+    return "an array of " + std::to_string(min_length) + " to " + std::to_string(max_length) + " elements";
+  };
+  if (!v.IsArray()) fail_field(kInvalidArgument, field, expected(), v);
+  const uint32_t n = v.As<Napi::Array>().Length();
+  if (n < min_length || n > max_length) {
+    fail(env_, kOutOfRange,
+         fn_ + ": expected " + name(field) + " to be " + expected() + " but received an array of " + std::to_string(n));
+  }
+  return n;
+}
+
+ArgReader ArgReader::element(const char* field, uint32_t index) {
+  Napi::Value list = obj_.Get(field);
+  const std::string path = name(field) + "[" + std::to_string(index) + "]";
+  // The array was checked by array_length, but a getter read since may have replaced or shortened it.
+  Napi::Value v = list.IsArray() ? list.As<Napi::Array>().Get(index) : env_.Undefined();
+  if (!plain_object(v)) fail(env_, kInvalidArgument, fn_ + ": expected " + path + " to be an object but received " + describe(v));
+  return ArgReader(*this, v.As<Napi::Object>(), path + ".");
+}
+
 template <class T>
 View<const T> ArgReader::typed(const char* field, int64_t expected, const char* formula, bool required) {
   constexpr napi_typedarray_type want = std::is_same<T, float>::value ? napi_float32_array : napi_int32_array;

@@ -123,6 +123,10 @@ class ArgReader {
   double number(const char* field, double min, double max);
   double number_or(const char* field, double def, double min, double max);
   ArgReader object(const char* field);  // a required nested object
+  // A required array of between min_length and max_length elements: its length. Its elements are read with
+  // element(), each a plain object whose fields are named "field[i].name".
+  uint32_t array_length(const char* field, uint32_t min_length, uint32_t max_length);
+  ArgReader element(const char* field, uint32_t index);
 
   // A Float32Array / Int32Array of exactly `expected` elements; `formula` explains the expectation in the
   // message ("inputSize*4*hiddenSize"). The array is remembered so that verify_inputs() can notice a getter
