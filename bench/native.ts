@@ -6,7 +6,7 @@
  * O(elements) and small: W1's bias add and MSE of the forward, the embedding gather. A complete training step on the native kernels,
  * the same function as the tfjs peers (bench/peers/tfjs.ts).
  */
-import type { NativeBinding } from '../lib/backend/binding';
+import type { BiLstmWeightGradients, NativeBinding } from '../lib/backend/binding';
 import { Adam } from './adam';
 import type { W1Impl, W2Impl } from './impl';
 import {
@@ -38,6 +38,9 @@ export class NativeW1 implements W1Impl {
   /** the gradient reaching each direction's final h [B, H], filled by every training step */
   private readonly dhFw: Float32Array;
   private readonly dhBw: Float32Array;
+  /** the training workspace and the BiLSTM's weight gradients of the last step, overwritten by the next */
+  private workspace?: Float32Array;
+  private lstmGrads?: BiLstmWeightGradients;
   /**
    * the weights have not changed since construction: forward passes them as frozen (binding.ts LstmWeights), so
    * the bf16 tier keeps its rounded copies, as for a loaded model; the first training step (Adam updates the
@@ -99,10 +102,23 @@ export class NativeW1 implements W1Impl {
     return { pred, scores };
   }
 
-  gradients(): { loss: number; grads: NamedArrays } {
+  /**
+   * The loss and the gradients (W1_PARAM_NAMES order). The BiLSTM's workspace and weight gradients are written
+   * into the arrays the previous call returned (`into`, lib/backend/binding.ts WorkspaceInto): the next call
+   * overwrites them.
+   */
+  private lossAndGradients(): { loss: number; grads: Float32Array[] } {
     const { batch: B, hidden: H, out: N } = this.s;
     const x = this.batch.x;
-    const fwd = this.nb.bilstmForward({ ...this.dims(), x, forward: this.p.forward, backward: this.p.backward, training: true });
+    const fwd = this.nb.bilstmForward({
+      ...this.dims(),
+      x,
+      forward: this.p.forward,
+      backward: this.p.backward,
+      training: true,
+      into: { workspace: this.workspace },
+    });
+    this.workspace = fwd.workspace;
     this.fillSummary(fwd.hFw, fwd.hBw);
     // The Dense head, the MSE and their gradients in one call: dKernel [2H, N] = summaryᵀ·dpred, dBias,
     // dSummary [B, 2H] = dpred·kernelᵀ, with dpred = 2·(pred − target) / (B·N)
@@ -126,8 +142,10 @@ export class NativeW1 implements W1Impl {
       dhFw,
       dhBw,
       inputGradients: false, // x is data: its gradient is not needed
+      into: this.lstmGrads,
     });
-    const arrays = [
+    this.lstmGrads = g;
+    const grads = [
       g.forward.dKernel,
       g.forward.dRecurrentKernel,
       g.forward.dBias,
@@ -137,14 +155,20 @@ export class NativeW1 implements W1Impl {
       head.dKernel as Float32Array,
       head.dBias as Float32Array,
     ];
+    return { loss, grads };
+  }
+
+  gradients(): { loss: number; grads: NamedArrays } {
+    const { loss, grads } = this.lossAndGradients();
     const names = w1ParamList(this.p).map(([n]) => n);
-    return { loss, grads: arrays.map((a, i) => [names[i], a]) };
+    // copies: the next step overwrites the arrays
+    return { loss, grads: grads.map((a, i) => [names[i], a.slice()]) };
   }
 
   trainStep(): number {
-    const { loss, grads } = this.gradients();
+    const { loss, grads } = this.lossAndGradients();
     this.frozen = false;
-    this.adam.apply(grads.map(([, g]) => g));
+    this.adam.apply(grads);
     return loss;
   }
 

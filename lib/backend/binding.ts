@@ -82,9 +82,21 @@ export interface LstmInputs extends LstmDims {
   reverse?: boolean;
 }
 
+/**
+ * Caller-provided output arrays (`into`): a training loop may hand back the arrays an earlier call returned (or
+ * any of the right lengths); the call overwrites them and returns them as the result's fields instead of new
+ * arrays — no allocation, page faults or zero-filling per step. Each must share memory with no other array of
+ * the call (DS_INVALID_ARGUMENT names the two).
+ */
+export interface WorkspaceInto {
+  /** the training workspace's array (training: true only) */
+  workspace?: Float32Array;
+}
+
 export interface LstmForwardArgs extends LstmInputs {
   /** keep what backward needs (the workspace); default false */
   training?: boolean;
+  into?: WorkspaceInto;
 }
 
 export interface LstmForwardResult {
@@ -106,6 +118,8 @@ export interface LstmBackwardArgs extends LstmInputs {
    * dx = dG·kernelᵀ and the last step's dh product). Default true.
    */
   inputGradients?: boolean;
+  /** arrays to write the weight gradients into (WorkspaceInto says how), each optional */
+  into?: Partial<LstmWeightGradients>;
 }
 
 /** The gradients of one direction's weights (LstmWeights' shapes). */
@@ -136,6 +150,7 @@ export interface BiLstmInputs extends LstmDims {
 export interface BiLstmForwardArgs extends BiLstmInputs {
   /** keep what backward needs (the workspace); default false */
   training?: boolean;
+  into?: WorkspaceInto;
 }
 
 export interface BiLstmForwardResult {
@@ -157,6 +172,8 @@ export interface BiLstmBackwardArgs extends BiLstmInputs {
   dcBw?: Float32Array;
   /** as LstmBackwardArgs.inputGradients: false returns the weight gradients only; default true */
   inputGradients?: boolean;
+  /** arrays to write each direction's weight gradients into (WorkspaceInto says how), each optional */
+  into?: { forward?: Partial<LstmWeightGradients>; backward?: Partial<LstmWeightGradients> };
 }
 
 /** What bilstmBackward returns with inputGradients: false. */

@@ -303,10 +303,18 @@ View<float> ArgReader::f32_inout(const char* field, int64_t expected, const char
   w.data = const_cast<float*>(c.data);
   w.length = c.length;
   w.source = c.source;
+  w.array = c.array;
   if (mode_ == ArrayMode::kCopy) {
     arrays_->in_place.push_back({seen_->back().array, name(field), c.source, c.length, w.data,
                                  static_cast<size_t>(c.length) * sizeof(float)});
   }
+  return w;
+}
+
+View<float> ArgReader::f32_out_opt(const char* field, int64_t expected, const char* formula) {
+  if (!has(field)) return {};
+  View<float> w = f32_inout(field, expected, formula);
+  seen_->back().output = true;
   return w;
 }
 
@@ -333,6 +341,21 @@ void ArgReader::verify_inputs() {
     if (st != napi_ok || data != s.data || static_cast<int64_t>(len) != s.length) {
       fail(env_, kInvalidArgument,
            fn_ + ": " + s.prefix + s.field + " was detached or resized while the arguments were being read (by a getter?)");
+    }
+  }
+  // An output must not share memory with any other array: the kernels would read what they have overwritten.
+  for (size_t i = 0; i < seen_->size(); i++) {
+    const Seen& o = (*seen_)[i];
+    if (!o.output) continue;
+    const char* o0 = static_cast<const char*>(o.data);
+    const char* o1 = o0 + o.length * 4;
+    for (size_t j = 0; j < seen_->size(); j++) {
+      const Seen& s = (*seen_)[j];
+      const char* s0 = static_cast<const char*>(s.data);
+      if (j == i || !(o0 < s0 + s.length * 4 && s0 < o1)) continue;
+      fail(env_, kInvalidArgument,
+           fn_ + ": " + o.prefix + o.field + " shares memory with " + s.prefix + s.field + "; the call writes " +
+               o.prefix + o.field + ", so it must not overlap any other array of the call");
     }
   }
 }
