@@ -38,8 +38,9 @@ export class NativeW1 implements W1Impl {
   /** the gradient reaching each direction's final h [B, H], filled by every training step */
   private readonly dhFw: Float32Array;
   private readonly dhBw: Float32Array;
-  /** the training workspace and the BiLSTM's weight gradients of the last step, overwritten by the next */
+  /** the training workspace, y and the BiLSTM's weight gradients of the last step, overwritten by the next */
   private workspace?: Float32Array;
+  private y?: Float32Array;
   private lstmGrads?: BiLstmWeightGradients;
   /**
    * the weights have not changed since construction: forward passes them as frozen (binding.ts LstmWeights), so
@@ -103,8 +104,8 @@ export class NativeW1 implements W1Impl {
   }
 
   /**
-   * The loss and the gradients (W1_PARAM_NAMES order). The BiLSTM's workspace and weight gradients are written
-   * into the arrays the previous call returned (`into`, lib/backend/binding.ts WorkspaceInto): the next call
+   * The loss and the gradients (W1_PARAM_NAMES order). The BiLSTM's workspace, y and weight gradients are written
+   * into the arrays the previous call returned (`into`, lib/backend/binding.ts TrainingInto): the next call
    * overwrites them.
    */
   private lossAndGradients(): { loss: number; grads: Float32Array[] } {
@@ -116,9 +117,10 @@ export class NativeW1 implements W1Impl {
       forward: this.p.forward,
       backward: this.p.backward,
       training: true,
-      into: { workspace: this.workspace },
+      into: { workspace: this.workspace, y: this.y },
     });
     this.workspace = fwd.workspace;
+    this.y = fwd.y;
     this.fillSummary(fwd.hFw, fwd.hBw);
     // The Dense head, the MSE and their gradients in one call: dKernel [2H, N] = summaryᵀ·dpred, dBias,
     // dSummary [B, 2H] = dpred·kernelᵀ, with dpred = 2·(pred − target) / (B·N)

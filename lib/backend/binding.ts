@@ -88,15 +88,18 @@ export interface LstmInputs extends LstmDims {
  * arrays — no allocation, page faults or zero-filling per step. Each must share memory with no other array of
  * the call (DS_INVALID_ARGUMENT names the two).
  */
-export interface WorkspaceInto {
-  /** the training workspace's array (training: true only) */
+export interface TrainingInto {
+  /** the training workspace's array */
   workspace?: Float32Array;
+  /** y's array */
+  y?: Float32Array;
 }
 
 export interface LstmForwardArgs extends LstmInputs {
   /** keep what backward needs (the workspace); default false */
   training?: boolean;
-  into?: WorkspaceInto;
+  /** with training: true only */
+  into?: TrainingInto;
 }
 
 export interface LstmForwardResult {
@@ -118,7 +121,7 @@ export interface LstmBackwardArgs extends LstmInputs {
    * dx = dG·kernelᵀ and the last step's dh product). Default true.
    */
   inputGradients?: boolean;
-  /** arrays to write the weight gradients into (WorkspaceInto says how), each optional */
+  /** arrays to write the weight gradients into (TrainingInto says how), each optional */
   into?: Partial<LstmWeightGradients>;
 }
 
@@ -150,7 +153,8 @@ export interface BiLstmInputs extends LstmDims {
 export interface BiLstmForwardArgs extends BiLstmInputs {
   /** keep what backward needs (the workspace); default false */
   training?: boolean;
-  into?: WorkspaceInto;
+  /** with training: true only */
+  into?: TrainingInto;
 }
 
 export interface BiLstmForwardResult {
@@ -172,7 +176,7 @@ export interface BiLstmBackwardArgs extends BiLstmInputs {
   dcBw?: Float32Array;
   /** as LstmBackwardArgs.inputGradients: false returns the weight gradients only; default true */
   inputGradients?: boolean;
-  /** arrays to write each direction's weight gradients into (WorkspaceInto says how), each optional */
+  /** arrays to write each direction's weight gradients into (TrainingInto says how), each optional */
   into?: { forward?: Partial<LstmWeightGradients>; backward?: Partial<LstmWeightGradients> };
 }
 

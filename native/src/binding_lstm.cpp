@@ -161,12 +161,19 @@ float* output_into(Napi::Env env, Napi::Object out, const char* key, const View<
   return given.data;
 }
 
-// `into` of a forward call: {workspace}, allowed with training only.
-View<float> read_workspace_into(ArgReader& r, bool training, int64_t floats, const char* formula) {
+// `into` of a forward call with training: true (a training loop's): {workspace, y}, each optional.
+struct ForwardInto {
+  View<float> workspace, y;
+};
+ForwardInto read_forward_into(ArgReader& r, bool training, int64_t ws_floats, const char* ws_formula, int64_t y_floats,
+                              const char* y_formula) {
   if (!r.has("into")) return {};
-  if (!training) r.fail_field(kInvalidArgument, "into", "absent unless training is true (it holds the workspace)", r.get("into"));
+  if (!training) r.fail_field(kInvalidArgument, "into", "absent unless training is true", r.get("into"));
   ArgReader into = r.object("into");
-  return into.f32_out_opt("workspace", floats, formula);
+  ForwardInto f;
+  f.workspace = into.f32_out_opt("workspace", ws_floats, ws_formula);
+  f.y = into.f32_out_opt("y", y_floats, y_formula);
+  return f;
 }
 
 // One direction's weight gradients as fields of g: the result itself for one direction, result.forward or
@@ -218,15 +225,15 @@ Job build_lstm_forward(ArgReader& r) {
   const int64_t ws = training ? workspace_floats(r, d) : 0;
   check_budget(r, {d.B * d.T * d.H, 2 * d.B * d.H, ws, d.B * d.T * 4 * d.H});
   const Indices lengths = read_lstm_inputs(r, d, a);
-  const View<float> ws_into = read_workspace_into(r, training, ws, kWorkspaceFormula);
+  const ForwardInto into = read_forward_into(r, training, ws, kWorkspaceFormula, d.B * d.T * d.H, "batch*steps*hiddenSize");
   r.verify_inputs();
 
   Napi::Object out = Napi::Object::New(env);
-  a.y = add_output(env, out, "y", d.B * d.T * d.H);
+  a.y = output_into(env, out, "y", into.y, d.B * d.T * d.H);
   a.y_ld = d.H;
   a.h_out = add_output(env, out, "h", d.B * d.H);
   a.c_out = add_output(env, out, "c", d.B * d.H);
-  if (training) a.workspace = add_workspace_output(env, out, ws, ws_into);
+  if (training) a.workspace = add_workspace_output(env, out, ws, into.workspace);
   return {out, r.arrays(), [a, lengths]() { lstm_forward(a); }};
 }
 
@@ -294,11 +301,12 @@ Job build_bilstm_forward(ArgReader& r) {
   if (training) checked_product(env, r.fn(), "the workspace (2 directions)", {2, ws});
   check_budget(r, {2 * d.B * d.T * d.H, 4 * d.B * d.H, 2 * ws, 2 * d.B * d.T * 4 * d.H});
   const Indices lengths = read_bilstm_inputs(r, d, f, b);
-  const View<float> ws_into = read_workspace_into(r, training, 2 * ws, kBiWorkspaceFormula);
+  const ForwardInto into =
+      read_forward_into(r, training, 2 * ws, kBiWorkspaceFormula, d.B * d.T * 2 * d.H, "batch*steps*2*hiddenSize");
   r.verify_inputs();
 
   Napi::Object out = Napi::Object::New(env);
-  f.y = add_output(env, out, "y", d.B * d.T * 2 * d.H);
+  f.y = output_into(env, out, "y", into.y, d.B * d.T * 2 * d.H);
   b.y = f.y + d.H;  // [B, T, 2H]: forward in columns [0, H), backward in [H, 2H)
   f.y_ld = b.y_ld = 2 * d.H;
   f.h_out = add_output(env, out, "hFw", d.B * d.H);
@@ -306,7 +314,7 @@ Job build_bilstm_forward(ArgReader& r) {
   b.h_out = add_output(env, out, "hBw", d.B * d.H);
   b.c_out = add_output(env, out, "cBw", d.B * d.H);
   if (training) {
-    f.workspace = add_workspace_output(env, out, 2 * ws, ws_into);
+    f.workspace = add_workspace_output(env, out, 2 * ws, into.workspace);
     b.workspace = f.workspace + ws;
   }
   return {out, r.arrays(), [f, b, lengths]() { bilstm_forward(f, b); }};

@@ -1,5 +1,5 @@
 /**
- * Caller-provided output arrays of the LSTM training calls (`into`, lib/backend/binding.ts WorkspaceInto): the
+ * Caller-provided output arrays of the LSTM training calls (`into`, lib/backend/binding.ts TrainingInto): the
  * training workspace of lstmForward / bilstmForward and the weight gradients of lstmBackward / bilstmBackward
  * written into arrays the caller hands back. Arrays full of garbage give bit for bit what new arrays give, step
  * after step (a training loop reusing them); the results are the given arrays; the async forms write them back;
@@ -38,15 +38,17 @@ describe('native LSTM training calls: caller-provided outputs (into)', function 
     const fresh = native.bilstmForward({ ...args, training: true });
     const g = native.bilstmBackward({ ...args, y: fresh.y, workspace: fresh.workspace!, dy, dhFw, dhBw, inputGradients: false });
     const ws = garbage(fresh.workspace!.length);
+    const y = garbage(fresh.y.length); // NaN past each length too: the forward zeroes y there
     const into = {
       forward: { dKernel: garbage(g.forward.dKernel.length), dRecurrentKernel: garbage(g.forward.dRecurrentKernel.length), dBias: garbage(g.forward.dBias.length) },
       backward: { dKernel: garbage(g.backward.dKernel.length), dRecurrentKernel: garbage(g.backward.dRecurrentKernel.length), dBias: garbage(g.backward.dBias.length) },
     };
     for (let step = 0; step < 2; step++) {
-      const f = native.bilstmForward({ ...args, training: true, into: { workspace: ws } });
+      const f = native.bilstmForward({ ...args, training: true, into: { workspace: ws, y } });
       expect(f.workspace).to.equal(ws);
+      expect(f.y).to.equal(y);
       expect(firstDifference(ws, fresh.workspace!), `step ${step} workspace`).to.equal(null);
-      expect(firstDifference(f.y, fresh.y)).to.equal(null);
+      expect(firstDifference(y, fresh.y), `step ${step} y`).to.equal(null);
       const r = native.bilstmBackward({ ...args, y: f.y, workspace: ws, dy, dhFw, dhBw, inputGradients: false, into });
       for (const dir of ['forward', 'backward'] as const) {
         for (const k of ['dKernel', 'dRecurrentKernel', 'dBias'] as const) {
@@ -56,6 +58,7 @@ describe('native LSTM training calls: caller-provided outputs (into)', function 
       }
       // the next step finds last step's numbers in them: garbage again for the kernels
       ws.fill(7);
+      y.fill(Number.NaN);
       into.forward.dKernel.fill(-3);
     }
     // only some given: the others are new arrays
@@ -72,9 +75,11 @@ describe('native LSTM training calls: caller-provided outputs (into)', function 
     const g = native.lstmBackward({ ...p, y: fresh.y, workspace: fresh.workspace!, dh });
     const ws = garbage(fresh.workspace!.length);
     const into = { dKernel: garbage(g.dKernel.length), dRecurrentKernel: garbage(g.dRecurrentKernel.length), dBias: garbage(g.dBias.length) };
-    const f = native.lstmForward({ ...p, training: true, into: { workspace: ws } });
+    const y = garbage(fresh.y.length);
+    const f = native.lstmForward({ ...p, training: true, into: { workspace: ws, y } });
     expect(f.workspace).to.equal(ws);
     expect(firstDifference(ws, fresh.workspace!)).to.equal(null);
+    expect(firstDifference(y, fresh.y)).to.equal(null);
     const r = native.lstmBackward({ ...p, y: f.y, workspace: ws, dh, into });
     expect(r.dKernel).to.equal(into.dKernel);
     for (const k of ['dKernel', 'dRecurrentKernel', 'dBias'] as const) expect(firstDifference(r[k], g[k]), k).to.equal(null);
@@ -116,6 +121,8 @@ describe('native LSTM training calls: caller-provided outputs (into)', function 
     const lengths = new Int32Array(big.buffer, 4 * (big.length - D.batch), D.batch);
     lengths.set(args.lengths);
     fwdCases.push([{ lengths, into: { workspace: big.subarray(big.length - wsLen) } }, 'DS_INVALID_ARGUMENT', /into\.workspace shares memory with lengths/]);
+    fwdCases.push([{ into: { workspace: big.subarray(0, wsLen), y: big.subarray(wsLen - 1, wsLen - 1 + f.y.length) } }, 'DS_INVALID_ARGUMENT', /into\.workspace shares memory with into\.y/]);
+    fwdCases.push([{ into: { y: new Float32Array(f.y.length + 1) } }, 'DS_SHAPE_MISMATCH', /expected into\.y to be a Float32Array of length 360 \(batch\*steps\*2\*hiddenSize\)/]);
     for (const [change, code, re] of fwdCases) {
       let err: unknown = null;
       try {
