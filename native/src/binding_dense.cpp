@@ -64,6 +64,21 @@ std::shared_ptr<const std::vector<int32_t>> read_indices(ArgReader& r, const cha
   return copy;
 }
 
+// The result of an output layer with its loss: the per-row loss as out[loss_key] (where *loss points), and with
+// the gradient dx, dKernel and dBias (set in a's fields, which both layers' argument structs name alike).
+template <class Args>
+Napi::Object dense_loss_result(Napi::Env env, Args& a, const char* loss_key, float** loss, int64_t rows, bool grad,
+                               int64_t x_len, int64_t k_len, int64_t n) {
+  Napi::Object out = Napi::Object::New(env);
+  *loss = add_output(env, out, loss_key, rows);
+  if (grad) {
+    a.dx = add_output(env, out, "dx", x_len);
+    a.dkernel = add_output(env, out, "dKernel", k_len);
+    a.dbias = add_output(env, out, "dBias", n);
+  }
+  return out;
+}
+
 Job build_dense_xent(ArgReader& r) {
   Napi::Env env = r.env();
   const int64_t rows = r.integer("rows", 1, kMaxDim), in = r.integer("inSize", 1, kMaxDim),
@@ -91,13 +106,7 @@ Job build_dense_xent(ArgReader& r) {
   a.dloss = r.f32_opt("dLoss", rows, "rows").data;
   r.verify_inputs();
 
-  Napi::Object out = Napi::Object::New(env);
-  a.loss = add_output(env, out, "loss", rows);
-  if (grad) {
-    a.dx = add_output(env, out, "dx", x_len);
-    a.dkernel = add_output(env, out, "dKernel", k_len);
-    a.dbias = add_output(env, out, "dBias", classes);
-  }
+  Napi::Object out = dense_loss_result(env, a, "loss", &a.loss, rows, grad, x_len, k_len, classes);
   return {out, r.arrays(), [a, labels]() { dense_softmax_xent(a); }};
 }
 
@@ -121,13 +130,7 @@ Job build_dense_mse(ArgReader& r) {
   a.target = r.f32("target", p_len, "rows*outSize").data;
   r.verify_inputs();
 
-  Napi::Object out = Napi::Object::New(env);
-  a.scores = add_output(env, out, "scores", rows);
-  if (grad) {
-    a.dx = add_output(env, out, "dx", x_len);
-    a.dkernel = add_output(env, out, "dKernel", k_len);
-    a.dbias = add_output(env, out, "dBias", n);
-  }
+  Napi::Object out = dense_loss_result(env, a, "scores", &a.scores, rows, grad, x_len, k_len, n);
   return {out, r.arrays(), [a]() { dense_mse(a); }};
 }
 

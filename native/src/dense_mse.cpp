@@ -9,22 +9,10 @@ namespace ds {
 
 using namespace plan;
 
-namespace {
-
-// The predictions (and their gradient) of the whole call live here, not in plan::arena(): every sgemm resets
-// that arena.
-Arena& mse_arena() {
-  thread_local Arena a;
-  a.reset();
-  return a;
-}
-
-}  // namespace
-
 void dense_mse(const DenseMseArgs& a) {
   const int64_t R = a.rows, K = a.in, N = a.out;
   const bool grad = a.dx != nullptr;
-  Arena& ar = mse_arena();
+  Arena& ar = call_arena();  // the whole call's, not arena(): every sgemm resets that
   float* pred = ar.get<float>((size_t)(R * N));  // then pred − target, then its gradient, in place
   sgemm(false, false, R, N, K, a.x, K, a.kernel, N, pred, N, false);
   // Each score in double from the float32 predictions, as a JavaScript loop over Float32Arrays computes it

@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import { DeepSentryError } from '../../lib/errors';
 import type { DenseMseArgs, NativeBinding } from '../../lib/backend/binding';
-import { maxRelErr, nativeOrSkip, randF32, rngFor, type Rng } from '../support/native-helpers';
+import { expectCentralDifferences, maxRelErr, nativeOrSkip, randF32, rngFor, type Rng } from '../support/native-helpers';
 
 function problem(rng: Rng, rows: number, inSize: number, outSize: number): DenseMseArgs {
   return {
@@ -101,18 +101,7 @@ describe('native denseMse (native/src/train_ops.h dense_mse)', function () {
     const p = problem(rngFor(5), 7, 5, 11);
     const g = native.denseMse({ ...p, gradient: true });
     const loss = (q: DenseMseArgs) => native.denseMse(q).scores.reduce((a, v) => a + v, 0) / q.rows;
-    const eps = 1e-2;
-    for (const [field, grad] of [['x', g.dx], ['kernel', g.dKernel], ['bias', g.dBias]] as const) {
-      const base = p[field];
-      for (const i of [0, Math.floor(base.length / 2), base.length - 1]) {
-        const plus = base.slice();
-        plus[i] += eps;
-        const minus = base.slice();
-        minus[i] -= eps;
-        const num = (loss({ ...p, [field]: plus }) - loss({ ...p, [field]: minus })) / (2 * eps);
-        expect(Math.abs(num - grad![i]), `${field}[${i}]: numeric ${num}, kernel ${grad![i]}`).to.be.below(2e-3 * Math.max(1, Math.abs(num)));
-      }
-    }
+    expectCentralDifferences(p, loss, [['x', g.dx], ['kernel', g.dKernel], ['bias', g.dBias]]);
   });
 
   it('1 or 2 threads give bit-identical results; async equals sync', async () => {
