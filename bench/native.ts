@@ -6,7 +6,7 @@
  * O(elements) and small: W1's bias add and MSE of the forward, the embedding gather. A complete training step on the native kernels,
  * the same function as the tfjs peers (bench/peers/tfjs.ts).
  */
-import type { BiLstmWeightGradients, NativeBinding } from '../lib/backend/binding';
+import type { BiLstmWeightGradients, LstmWeightGradients, NativeBinding, TrainingInto } from '../lib/backend/binding';
 import { Adam } from './adam';
 import type { W1Impl, W2Impl } from './impl';
 import {
@@ -188,6 +188,8 @@ export class NativeW2 implements W2Impl {
   private readonly din: Int32Array;
   /** 1/(B·T) for every token: the loss is the mean over tokens */
   private readonly rowWeights: Float32Array;
+  /** the last training step's workspaces, ys and LSTM weight gradients, which the next overwrites */
+  private kept: { enc?: TrainingInto; dec?: TrainingInto; gEnc?: LstmWeightGradients; gDec?: LstmWeightGradients } = {};
 
   constructor(
     private readonly nb: NativeBinding,
@@ -235,8 +237,10 @@ export class NativeW2 implements W2Impl {
     const tokens = this.batch.tokens;
     const xe = this.gather(tokens);
     const xd = this.gather(this.din);
-    const enc = this.nb.lstmForward({ ...this.dims(), x: xe, weights: this.p.encoder, training: grad });
-    const dec = this.nb.lstmForward({ ...this.dims(), x: xd, weights: this.p.decoder, h0: enc.h, c0: enc.c, training: grad });
+    // training: the workspaces, ys and weight gradients of the last step are written over (`into`, as NativeW1's)
+    const keep = this.kept;
+    const enc = this.nb.lstmForward({ ...this.dims(), x: xe, weights: this.p.encoder, training: grad, into: grad ? keep.enc : undefined });
+    const dec = this.nb.lstmForward({ ...this.dims(), x: xd, weights: this.p.decoder, h0: enc.h, c0: enc.c, training: grad, into: grad ? keep.dec : undefined });
     const out = this.nb.denseSoftmaxXent({
       rows,
       inSize: H,
@@ -260,6 +264,7 @@ export class NativeW2 implements W2Impl {
       y: dec.y,
       workspace: dec.workspace as Float32Array,
       dy: out.dx as Float32Array,
+      into: keep.gDec,
     });
     const ge = this.nb.lstmBackward({
       ...this.dims(),
@@ -269,7 +274,9 @@ export class NativeW2 implements W2Impl {
       workspace: enc.workspace as Float32Array,
       dh: gd.dh0,
       dc: gd.dc0,
+      into: keep.gEnc,
     });
+    this.kept = { enc: { workspace: enc.workspace, y: enc.y }, dec: { workspace: dec.workspace, y: dec.y }, gEnc: ge, gDec: gd };
     // the embedding's gradient: both lookups' input gradients scattered into [V, E]
     const dEmb = this.nb.scatterAddRows({ rows, cols: E, numRows: V, x: ge.dx, indices: tokens });
     const dDec = this.nb.scatterAddRows({ rows, cols: E, numRows: V, x: gd.dx, indices: this.din });
@@ -285,13 +292,14 @@ export class NativeW2 implements W2Impl {
 
   gradients(): { loss: number; grads: NamedArrays } {
     const r = this.run(true);
-    return { loss: r.loss, grads: r.grads as NamedArrays };
+    // copies: the next step overwrites the LSTMs' weight gradients
+    return { loss: r.loss, grads: (r.grads as NamedArrays).map(([n, a]) => [n, a.slice()]) };
   }
 
   trainStep(): number {
-    const { loss, grads } = this.gradients();
+    const { loss, grads } = this.run(true);
     this.frozen = false;
-    this.adam.apply(grads.map(([, g]) => g));
+    this.adam.apply((grads as NamedArrays).map(([, g]) => g));
     return loss;
   }
 
