@@ -4,9 +4,14 @@
  * written into arrays the caller hands back. Arrays full of garbage give bit for bit what new arrays give, step
  * after step (a training loop reusing them); the results are the given arrays; the async forms write them back;
  * and the boundary refuses wrong lengths and types, `into` without training, and every overlap with another
- * array of the call, naming both.
+ * array of the call, naming both. The native tfjs backend's LSTM kernels hand a disposed training forward's
+ * workspace to the next forward of its shape (lib/backend/kernels/kernel_util.ts spareWorkspace): the same
+ * gradients, bit for bit.
  */
 import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs-core';
+import { fusedBiLstm, fusedLstm, useBackend } from '../../lib/backend';
+import { keepWorkspace, releaseWorkspace, spareWorkspace } from '../../lib/backend/kernels/kernel_util';
 import { DeepSentryError } from '../../lib/errors';
 import type { NativeBinding } from '../../lib/backend/binding';
 import { firstDifference, lstmProblem, mixedLengths, nativeOrSkip, randF32, randWeights, rngFor } from '../support/native-helpers';
@@ -168,4 +173,45 @@ describe('native LSTM training calls: caller-provided outputs (into)', function 
     expect(() => native.lstmBackward({ ...p, y: lf.y, workspace: lf.workspace!, dh, into: { dBias: dh.subarray(0, G) } })).to.throw(DeepSentryError, /^lstmBackward: into\.dBias shares memory with dh/);
     expect(() => native.lstmForward({ ...p, into: { workspace: garbage(lf.workspace!.length) } })).to.throw(DeepSentryError, /^lstmForward: expected into to be absent unless training is true/);
   });
+
+  it('the native backend reuses a disposed training forward\'s workspace for the next of its shape: the same gradients', () => {
+    const B = 3, T = 4, I = 5, H = 6;
+    const rng = rngFor(7);
+    const t = (shape: number[]) => tf.tensor(randF32(rng, shape.reduce((a, b) => a * b, 1)), shape);
+    try {
+      useBackend('native');
+      const x = t([B, T, I]) as tf.Tensor3D;
+      const probe = t([B, T, 2 * H]);
+      const weights = () => ({ kernel: tf.variable(t([I, 4 * H])) as tf.Variable<tf.Rank.R2>, recurrentKernel: tf.variable(t([H, 4 * H])) as tf.Variable<tf.Rank.R2>, bias: tf.variable(t([4 * H])) as tf.Variable<tf.Rank.R1> });
+      const fw = weights(), bw = weights();
+      const vars = [fw.kernel, fw.recurrentKernel, fw.bias, bw.kernel, bw.recurrentKernel, bw.bias];
+      const step = (bi: boolean) => tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => {
+          const y = bi ? fusedBiLstm(x, fw, bw, { lengths: [4, 1, 3] }).y : fusedLstm(x, fw, { lengths: [4, 1, 3] }).y;
+          return tf.sum(tf.mul(y, bi ? probe : tf.slice(probe, [0, 0, 0], [B, T, H]))) as tf.Scalar;
+        }, bi ? vars : vars.slice(0, 3));
+        return Object.values(grads).map((g) => (g.dataSync() as Float32Array).slice());
+      });
+      for (const [bi, shape] of [[true, `bilstm ${B} ${T} ${I} ${H}`], [false, `lstm ${B} ${T} ${I} ${H}`]] as const) {
+        const first = step(bi);
+        // the first step's workspace is a spare now; made dirty and put back, the next step must write over it
+        const spare = spareWorkspace(shape);
+        expect(spare, shape).to.be.instanceOf(Float32Array);
+        expect(spareWorkspace(shape), `${shape}: one spare`).to.equal(undefined);
+        spare!.fill(Number.NaN);
+        const owner = { dataId: {} } as tf.TensorInfo;
+        keepWorkspace(owner, spare!, shape);
+        releaseWorkspace(owner.dataId); // as the backend does when the owner's data is disposed
+        for (let k = 0; k < 2; k++) {
+          const again = step(bi);
+          again.forEach((g, i) => expect(firstDifference(g, first[i]), `${shape} step ${k + 2} gradient ${i}`).to.equal(null));
+        }
+        expect(spareWorkspace(shape), `${shape}: the dirty spare was used and given back`).to.equal(spare);
+      }
+      vars.forEach((v) => v.dispose());
+    } finally {
+      useBackend('cpu');
+    }
+  });
 });
+
