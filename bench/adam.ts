@@ -17,7 +17,7 @@ export interface AdamConfig {
 export const BENCH_ADAM: AdamConfig = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
 
 /**
- * The native rows' optimizer: the addon's adamUpdate (native/src/adam.h) with tfjs' convention, so that a
+ * The native rows' optimizer: the addon's adamUpdateMany (native/src/adam.h) with tfjs' convention, so that a
  * native training step is native end to end and applies the update the tfjs peers' AdamOptimizer applies.
  */
 export class Adam {
@@ -42,9 +42,8 @@ export class Adam {
     // tfjs: w − lr·(m/(1−β1^t)) / (√(v/(1−β2^t)) + ε) = w − α·m / (√v·vScale + ε)
     const alpha = lr / (1 - Math.pow(beta1, this.step));
     const vScale = 1 / Math.sqrt(1 - Math.pow(beta2, this.step));
-    for (let k = 0; k < this.params.length; k++) {
-      const w = this.params[k][1];
-      this.nb.adamUpdate({ size: w.length, weights: w, gradients: grads[k], m: this.m[k], v: this.v[k], alpha, beta1, beta2, epsilon, vScale });
-    }
+    // every array in one call: one job on the addon's thread pool
+    const params = this.params.map(([, w], k) => ({ size: w.length, weights: w, gradients: grads[k], m: this.m[k], v: this.v[k] }));
+    this.nb.adamUpdateMany({ params, alpha, beta1, beta2, epsilon, vScale });
   }
 }

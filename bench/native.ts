@@ -1,13 +1,14 @@
 /**
+/**
  * W1 and W2 on the native kernels, called directly through the addon (lib/backend/binding.ts): W1's forward
  * (BiLSTM, Dense, per-window MSE) as one BiLstmDense call; the other LSTM passes via
- * bilstmForward/lstmForward/lstmEncode and bilstmBackward/lstmBackward, W1's training Dense layer and its
- * gradients via matMul, W2's output layer with its softmax cross-entropy and gradients via denseSoftmaxXent,
- * its embedding gradient via scatterAddRows, the Adam update via adamUpdate; in TypeScript loops only what is
- * O(elements) and small: W1's training bias add and MSE, the embedding gather. A complete training step on the native kernels,
+ * bilstmForward/lstmForward/lstmEncode and bilstmBackward/lstmBackward, W1's training Dense layer with its MSE
+ * and all their gradients via denseMse, W2's output layer with its softmax cross-entropy and gradients via
+ * denseSoftmaxXent, its embedding gradient via scatterAddRows, the Adam update via adamUpdateMany; in TypeScript
+ * loops only what is O(elements) and small: the embedding gather. A complete training step on the native kernels,
  * the same function as the tfjs peers (bench/peers/tfjs.ts).
  */
-import type { BiLstmDense, NativeBinding } from '../lib/backend/binding';
+import type { BiLstmDense, BiLstmWeightGradients, LstmWeightGradients, NativeBinding, TrainingInto } from '../lib/backend/binding';
 import { Adam } from './adam';
 import type { W1Impl, W2Impl } from './impl';
 import {
@@ -24,27 +25,17 @@ import {
   type W2Shape,
 } from './workloads';
 
-/** out[r, :] += bias for every row r of a row-major [rows, n] array. */
-function addBiasRows(out: Float32Array, bias: Float32Array): void {
-  const n = bias.length;
-  for (let r = 0; r < out.length; r += n) {
-    for (let j = 0; j < n; j++) out[r + j] += bias[j];
-  }
-}
-
-/** Column sums of a row-major [rows, n] array (the gradient of a bias added to every row). */
-function columnSums(a: Float32Array, n: number): Float32Array {
-  const s = new Float32Array(n);
-  for (let r = 0; r < a.length; r += n) {
-    for (let j = 0; j < n; j++) s[j] += a[r + j];
-  }
-  return s;
-}
-
 export class NativeW1 implements W1Impl {
   private readonly p: W1Params;
   private readonly adam: Adam;
   private readonly summary: Float32Array;
+  /** the gradient reaching each direction's final h [B, H], filled by every training step */
+  private readonly dhFw: Float32Array;
+  private readonly dhBw: Float32Array;
+  /** the training workspace, y and the BiLSTM's weight gradients of the last step, overwritten by the next */
+  private workspace?: Float32Array;
+  private y?: Float32Array;
+  private lstmGrads?: BiLstmWeightGradients;
   /**
    * the weights have not changed since construction: forward passes them as frozen (binding.ts LstmWeights), so
    * the bf16 tier keeps its rounded copies, as for a loaded model; the first training step (Adam updates the
@@ -63,6 +54,8 @@ export class NativeW1 implements W1Impl {
     this.p = cloneArrays(params);
     this.adam = new Adam(nb, w1ParamList(this.p));
     this.summary = new Float32Array(s.batch * 2 * s.hidden);
+    this.dhFw = new Float32Array(s.batch * s.hidden);
+    this.dhBw = new Float32Array(s.batch * s.hidden);
   }
 
   private dims(): { batch: number; steps: number; inputSize: number; hiddenSize: number } {
@@ -76,26 +69,6 @@ export class NativeW1 implements W1Impl {
       this.summary.set(hFw.subarray(b * H, (b + 1) * H), b * 2 * H);
       this.summary.set(hBw.subarray(b * H, (b + 1) * H), b * 2 * H + H);
     }
-  }
-
-  /** Dense + MSE on the filled summary: predictions, per-window scores, and pred − target. */
-  private head(): { pred: Float32Array; scores: Float32Array; diff: Float32Array } {
-    const { batch: B, hidden: H, out: N } = this.s;
-    const pred = this.nb.matMul({ a: this.summary, b: this.p.dense.kernel, m: B, k: 2 * H, n: N });
-    addBiasRows(pred, this.p.dense.bias);
-    const diff = new Float32Array(B * N);
-    const scores = new Float32Array(B);
-    const target = this.batch.target;
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let j = 0; j < N; j++) {
-        const d = pred[b * N + j] - target[b * N + j];
-        diff[b * N + j] = d;
-        sum += d * d;
-      }
-      scores[b] = sum / N;
-    }
-    return { pred, scores, diff };
   }
 
   /**
@@ -114,25 +87,33 @@ export class NativeW1 implements W1Impl {
     return new this.nb.BiLstmDense({ inputSize: this.s.input, hiddenSize: this.s.hidden, outputSize: this.s.out, forward, backward, dense });
   }
 
-  gradients(): { loss: number; grads: NamedArrays } {
+  /**
+   * The loss and the gradients (W1_PARAM_NAMES order). The BiLSTM's workspace, y and weight gradients are written
+   * into the arrays the previous call returned (`into`, lib/backend/binding.ts TrainingInto): the next call
+   * overwrites them.
+   */
+  private lossAndGradients(): { loss: number; grads: Float32Array[] } {
     const { batch: B, hidden: H, out: N } = this.s;
     const x = this.batch.x;
-    const fwd = this.nb.bilstmForward({ ...this.dims(), x, forward: this.p.forward, backward: this.p.backward, training: true });
+    const fwd = this.nb.bilstmForward({
+      ...this.dims(),
+      x,
+      forward: this.p.forward,
+      backward: this.p.backward,
+      training: true,
+      into: { workspace: this.workspace, y: this.y },
+    });
+    this.workspace = fwd.workspace;
+    this.y = fwd.y;
     this.fillSummary(fwd.hFw, fwd.hBw);
-    const { scores, diff } = this.head();
+    // The Dense head, the MSE and their gradients in one call: dKernel [2H, N] = summaryᵀ·dpred, dBias,
+    // dSummary [B, 2H] = dpred·kernelᵀ, with dpred = 2·(pred − target) / (B·N)
+    const head = this.nb.denseMse({ rows: B, inSize: 2 * H, outSize: N, x: this.summary, ...this.p.dense, target: this.batch.target, gradient: true });
     let loss = 0;
-    for (let b = 0; b < B; b++) loss += scores[b];
+    for (let b = 0; b < B; b++) loss += head.scores[b];
     loss /= B;
-    // loss = mean over B·N of diff² → dpred = 2·diff / (B·N)
-    const scale = 2 / (B * N);
-    for (let i = 0; i < diff.length; i++) diff[i] *= scale;
-    const dpred = diff;
-    // dKernel [2H, N] = summaryᵀ · dpred; dSummary [B, 2H] = dpred · kernelᵀ
-    const dDenseK = this.nb.matMul({ a: this.summary, b: dpred, m: 2 * H, k: B, n: N, transposeA: true });
-    const dDenseB = columnSums(dpred, N);
-    const dSummary = this.nb.matMul({ a: dpred, b: this.p.dense.kernel, m: B, k: N, n: 2 * H, transposeB: true });
-    const dhFw = new Float32Array(B * H);
-    const dhBw = new Float32Array(B * H);
+    const dSummary = head.dx as Float32Array;
+    const { dhFw, dhBw } = this;
     for (let b = 0; b < B; b++) {
       dhFw.set(dSummary.subarray(b * 2 * H, b * 2 * H + H), b * H);
       dhBw.set(dSummary.subarray(b * 2 * H + H, (b + 1) * 2 * H), b * H);
@@ -147,25 +128,33 @@ export class NativeW1 implements W1Impl {
       dhFw,
       dhBw,
       inputGradients: false, // x is data: its gradient is not needed
+      into: this.lstmGrads,
     });
-    const arrays = [
+    this.lstmGrads = g;
+    const grads = [
       g.forward.dKernel,
       g.forward.dRecurrentKernel,
       g.forward.dBias,
       g.backward.dKernel,
       g.backward.dRecurrentKernel,
       g.backward.dBias,
-      dDenseK,
-      dDenseB,
+      head.dKernel as Float32Array,
+      head.dBias as Float32Array,
     ];
+    return { loss, grads };
+  }
+
+  gradients(): { loss: number; grads: NamedArrays } {
+    const { loss, grads } = this.lossAndGradients();
     const names = w1ParamList(this.p).map(([n]) => n);
-    return { loss, grads: arrays.map((a, i) => [names[i], a]) };
+    // copies: the next step overwrites the arrays
+    return { loss, grads: grads.map((a, i) => [names[i], a.slice()]) };
   }
 
   trainStep(): number {
-    const { loss, grads } = this.gradients();
+    const { loss, grads } = this.lossAndGradients();
     this.frozen = false;
-    this.adam.apply(grads.map(([, g]) => g));
+    this.adam.apply(grads);
     return loss;
   }
 
@@ -183,6 +172,8 @@ export class NativeW2 implements W2Impl {
   private readonly din: Int32Array;
   /** 1/(B·T) for every token: the loss is the mean over tokens */
   private readonly rowWeights: Float32Array;
+  /** the last training step's workspaces, ys and LSTM weight gradients, which the next overwrites */
+  private kept: { enc?: TrainingInto; dec?: TrainingInto; gEnc?: LstmWeightGradients; gDec?: LstmWeightGradients } = {};
 
   constructor(
     private readonly nb: NativeBinding,
@@ -230,8 +221,10 @@ export class NativeW2 implements W2Impl {
     const tokens = this.batch.tokens;
     const xe = this.gather(tokens);
     const xd = this.gather(this.din);
-    const enc = this.nb.lstmForward({ ...this.dims(), x: xe, weights: this.p.encoder, training: grad });
-    const dec = this.nb.lstmForward({ ...this.dims(), x: xd, weights: this.p.decoder, h0: enc.h, c0: enc.c, training: grad });
+    // training: the workspaces, ys and weight gradients of the last step are written over (`into`, as NativeW1's)
+    const keep = this.kept;
+    const enc = this.nb.lstmForward({ ...this.dims(), x: xe, weights: this.p.encoder, training: grad, into: grad ? keep.enc : undefined });
+    const dec = this.nb.lstmForward({ ...this.dims(), x: xd, weights: this.p.decoder, h0: enc.h, c0: enc.c, training: grad, into: grad ? keep.dec : undefined });
     const out = this.nb.denseSoftmaxXent({
       rows,
       inSize: H,
@@ -255,6 +248,7 @@ export class NativeW2 implements W2Impl {
       y: dec.y,
       workspace: dec.workspace as Float32Array,
       dy: out.dx as Float32Array,
+      into: keep.gDec,
     });
     const ge = this.nb.lstmBackward({
       ...this.dims(),
@@ -264,7 +258,9 @@ export class NativeW2 implements W2Impl {
       workspace: enc.workspace as Float32Array,
       dh: gd.dh0,
       dc: gd.dc0,
+      into: keep.gEnc,
     });
+    this.kept = { enc: { workspace: enc.workspace, y: enc.y }, dec: { workspace: dec.workspace, y: dec.y }, gEnc: ge, gDec: gd };
     // the embedding's gradient: both lookups' input gradients scattered into [V, E]
     const dEmb = this.nb.scatterAddRows({ rows, cols: E, numRows: V, x: ge.dx, indices: tokens });
     const dDec = this.nb.scatterAddRows({ rows, cols: E, numRows: V, x: gd.dx, indices: this.din });
@@ -280,13 +276,14 @@ export class NativeW2 implements W2Impl {
 
   gradients(): { loss: number; grads: NamedArrays } {
     const r = this.run(true);
-    return { loss: r.loss, grads: r.grads as NamedArrays };
+    // copies: the next step overwrites the LSTMs' weight gradients
+    return { loss: r.loss, grads: (r.grads as NamedArrays).map(([n, a]) => [n, a.slice()]) };
   }
 
   trainStep(): number {
-    const { loss, grads } = this.gradients();
+    const { loss, grads } = this.run(true);
     this.frozen = false;
-    this.adam.apply(grads.map(([, g]) => g));
+    this.adam.apply((grads as NamedArrays).map(([, g]) => g));
     return loss;
   }
 

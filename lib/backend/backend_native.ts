@@ -4,9 +4,9 @@
  * place.
  */
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { findBackend, registerBackend } from '@tensorflow/tfjs-core';
+import { findBackend, registerBackend, type DataId } from '@tensorflow/tfjs-core';
 import type { NativeBinding } from './binding';
-import { NATIVE_BACKEND_NAME } from './kernels/kernel_util';
+import { NATIVE_BACKEND_NAME, releaseWorkspace } from './kernels/kernel_util';
 import { registerAllKernels } from './register_all_kernels';
 import { registerAllGradients } from './register_all_gradients';
 
@@ -20,6 +20,14 @@ export class NativeBackend extends MathBackendCPU {
     this.binding = binding;
     // MathBackendCPU prints a "use tfjs-node" banner on first write; this backend is the native one.
     (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+
+  /** MathBackendCPU's, and when the data is released, an LSTM workspace kept for it becomes a spare. */
+  override disposeData(dataId: DataId, force = false): boolean {
+    const had = this.data.has(dataId);
+    const disposed = super.disposeData(dataId, force);
+    if (had && !this.data.has(dataId)) releaseWorkspace(dataId);
+    return disposed;
   }
 }
 

@@ -82,9 +82,24 @@ export interface LstmInputs extends LstmDims {
   reverse?: boolean;
 }
 
+/**
+ * Caller-provided output arrays (`into`): a training loop may hand back the arrays an earlier call returned (or
+ * any of the right lengths); the call overwrites them and returns them as the result's fields instead of new
+ * arrays — no allocation, page faults or zero-filling per step. Each must share memory with no other array of
+ * the call (DS_INVALID_ARGUMENT names the two).
+ */
+export interface TrainingInto {
+  /** the training workspace's array */
+  workspace?: Float32Array;
+  /** y's array */
+  y?: Float32Array;
+}
+
 export interface LstmForwardArgs extends LstmInputs {
   /** keep what backward needs (the workspace); default false */
   training?: boolean;
+  /** with training: true only */
+  into?: TrainingInto;
 }
 
 export interface LstmForwardResult {
@@ -106,6 +121,8 @@ export interface LstmBackwardArgs extends LstmInputs {
    * dx = dG·kernelᵀ and the last step's dh product). Default true.
    */
   inputGradients?: boolean;
+  /** arrays to write the weight gradients into (TrainingInto says how), each optional */
+  into?: Partial<LstmWeightGradients>;
 }
 
 /** The gradients of one direction's weights (LstmWeights' shapes). */
@@ -136,6 +153,8 @@ export interface BiLstmInputs extends LstmDims {
 export interface BiLstmForwardArgs extends BiLstmInputs {
   /** keep what backward needs (the workspace); default false */
   training?: boolean;
+  /** with training: true only */
+  into?: TrainingInto;
 }
 
 export interface BiLstmForwardResult {
@@ -157,6 +176,8 @@ export interface BiLstmBackwardArgs extends BiLstmInputs {
   dcBw?: Float32Array;
   /** as LstmBackwardArgs.inputGradients: false returns the weight gradients only; default true */
   inputGradients?: boolean;
+  /** arrays to write each direction's weight gradients into (TrainingInto says how), each optional */
+  into?: { forward?: Partial<LstmWeightGradients>; backward?: Partial<LstmWeightGradients> };
 }
 
 /** What bilstmBackward returns with inputGradients: false. */
@@ -231,6 +252,32 @@ export interface DenseSoftmaxXentResult {
   dx?: Float32Array; // [rows, inSize]
   dKernel?: Float32Array; // [inSize, classes]
   dBias?: Float32Array; // [classes]
+}
+
+/**
+ * Dense layer + mean squared error, the regression head of the anomaly detector: pred = x·kernel + bias,
+ * scores[r] = Σ_j (pred[r, j] − target[r, j])² / outSize (in double from the float32 predictions, as a
+ * TypeScript loop over Float32Arrays computes it). With `gradient`, also the gradient of the loss
+ * mean_r scores[r] (the mean over all rows·outSize squared differences) with respect to x, kernel and bias.
+ */
+export interface DenseMseArgs {
+  rows: number;
+  inSize: number;
+  outSize: number;
+  x: Float32Array; // [rows, inSize]
+  kernel: Float32Array; // [inSize, outSize]
+  bias: Float32Array; // [outSize]
+  target: Float32Array; // [rows, outSize]
+  /** compute dx, dKernel, dBias; default false */
+  gradient?: boolean;
+}
+
+export interface DenseMseResult {
+  scores: Float32Array; // [rows]
+  /** present with gradient: true */
+  dx?: Float32Array; // [rows, inSize]
+  dKernel?: Float32Array; // [inSize, outSize]
+  dBias?: Float32Array; // [outSize]
 }
 
 /** Scatter-add of rows, the gradient of an embedding lookup: out[indices[i], :] += x[i, :] → [numRows, cols]. */
@@ -309,6 +356,17 @@ export interface BiLstmDense {
   forwardAsync(args: BiLstmDenseArgs): Promise<BiLstmDenseResult>;
 }
 
+/** One parameter array of adamUpdateMany: the fields of AdamUpdateArgs that are per array. */
+export type AdamTensorArgs = Pick<AdamUpdateArgs, 'size' | 'weights' | 'gradients' | 'm' | 'v'>;
+
+/**
+ * adamUpdate of many parameter arrays (a model's) with one step's settings, in one call: one job on the
+ * thread pool for all of them. No two of all the arrays may share memory.
+ */
+export interface AdamUpdateManyArgs extends Omit<AdamUpdateArgs, keyof AdamTensorArgs> {
+  params: AdamTensorArgs[];
+}
+
 export interface NativeBinding {
   capabilities(): NativeCapabilities;
   /** force a SIMD level (tests, benchmarks); throws DS_UNSUPPORTED when the CPU or build lacks it */
@@ -339,12 +397,17 @@ export interface NativeBinding {
   matMulAsync(args: MatMulArgs): Promise<Float32Array>;
   denseSoftmaxXent(args: DenseSoftmaxXentArgs): DenseSoftmaxXentResult;
   denseSoftmaxXentAsync(args: DenseSoftmaxXentArgs): Promise<DenseSoftmaxXentResult>;
+  denseMse(args: DenseMseArgs): DenseMseResult;
+  denseMseAsync(args: DenseMseArgs): Promise<DenseMseResult>;
   /** [numRows, cols] */
   scatterAddRows(args: ScatterAddRowsArgs): Float32Array;
   scatterAddRowsAsync(args: ScatterAddRowsArgs): Promise<Float32Array>;
   /** returns args.weights (updated in place) */
   adamUpdate(args: AdamUpdateArgs): Float32Array;
   adamUpdateAsync(args: AdamUpdateArgs): Promise<Float32Array>;
+  /** returns args.params (each weights, m and v updated in place) */
+  adamUpdateMany(args: AdamUpdateManyArgs): AdamTensorArgs[];
+  adamUpdateManyAsync(args: AdamUpdateManyArgs): Promise<AdamTensorArgs[]>;
   BiLstmDense: new (opts: BiLstmDenseOptions) => BiLstmDense;
 }
 

@@ -41,7 +41,8 @@ const REQUIRED_FUNCTIONS: readonly (keyof NativeBinding)[] = [
   'lstmForward', 'lstmForwardAsync', 'lstmBackward', 'lstmBackwardAsync',
   'bilstmForward', 'bilstmForwardAsync', 'bilstmBackward', 'bilstmBackwardAsync',
   'lstmEncode', 'lstmEncodeAsync', 'matMul', 'matMulAsync', 'denseSoftmaxXent', 'denseSoftmaxXentAsync',
-  'scatterAddRows', 'scatterAddRowsAsync', 'adamUpdate', 'adamUpdateAsync',
+  'denseMse', 'denseMseAsync', 'scatterAddRows', 'scatterAddRowsAsync', 'adamUpdate', 'adamUpdateAsync',
+  'adamUpdateMany', 'adamUpdateManyAsync',
 ];
 
 /** The package root (where package.json is), from lib/backend (tsx) or dist/lib/backend (compiled). */

@@ -3,9 +3,9 @@
  * per variable over its typed array. tfjs' optimizer runs ~10 elementwise tensor ops per variable per step,
  * and tfjs-backend-cpu's broadcasting elementwise kernels made that as slow as the whole forward and backward
  * pass of the detector (measured: 61 ms of a 133 ms step). On the native and CUDA backends the loop is the
- * addon's adamUpdate (native/src/adam.h: the same formula, vectorised and threaded, computed in double and
- * stored as float32 exactly as this loop does, so both give the same bits); on `cpu` (pure TypeScript, no
- * addon) it runs here. Deterministic either way: a fixed order of operations.
+ * addon's adamUpdateMany, one call for all variables (native/src/adam.h: the same formula, vectorised and
+ * threaded, computed in double and stored as float32 exactly as this loop does, so both give the same bits);
+ * on `cpu` (pure TypeScript, no addon) it runs here. Deterministic either way: a fixed order of operations.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeBinding } from '../backend/binding';
@@ -37,6 +37,7 @@ export class Adam {
     const { beta1: b1, beta2: b2, epsilon: eps } = this;
     const lr = (this.learningRate * Math.sqrt(1 - b2 ** this.step)) / (1 - b1 ** this.step);
     const native = nativeAdam();
+    const updates: { variable: tf.Variable; w: Float32Array; grad: Float32Array; m: Float32Array; v: Float32Array }[] = [];
     vars.forEach((variable, k) => {
       const grad = g[k];
       if (!grad) return;
@@ -48,10 +49,15 @@ export class Adam {
         this.m.set(variable.name, m);
         this.v.set(variable.name, v);
       }
-      const w = (variable.dataSync() as Float32Array).slice();
-      if (native && w.length > 0) {
-        native.adamUpdate({ size: w.length, weights: w, gradients: grad, m, v, alpha: lr, beta1: b1, beta2: b2, epsilon: eps, gradScale: scale });
-      } else {
+      updates.push({ variable, w: (variable.dataSync() as Float32Array).slice(), grad, m, v });
+    });
+    const nonEmpty = updates.filter((u) => u.w.length > 0);
+    if (native && nonEmpty.length > 0) {
+      // every variable in one call: one job on the addon's thread pool
+      const params = nonEmpty.map((u) => ({ size: u.w.length, weights: u.w, gradients: u.grad, m: u.m, v: u.v }));
+      native.adamUpdateMany({ params, alpha: lr, beta1: b1, beta2: b2, epsilon: eps, gradScale: scale });
+    } else if (!native) {
+      for (const { w, grad, m, v } of updates) {
         for (let i = 0; i < w.length; i++) {
           const gi = grad[i] * scale;
           m[i] = b1 * m[i] + (1 - b1) * gi;
@@ -59,8 +65,8 @@ export class Adam {
           w[i] -= (lr * m[i]) / (Math.sqrt(v[i]) + eps);
         }
       }
-      variable.assign(tf.tensor(w, variable.shape, 'float32'));
-    });
+    }
+    for (const { variable, w } of updates) variable.assign(tf.tensor(w, variable.shape, 'float32'));
     return norm;
   }
 }

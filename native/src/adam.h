@@ -37,4 +37,17 @@ DS_HD void adam_element(float& w, float g, float& m, float& v, const AdamStep& s
 // Deterministic: each element's arithmetic does not depend on the split.
 void adam_update(float* w, const float* g, float* m, float* v, int64_t n, const AdamStep& s);
 
+// One parameter array of a model and its optimiser state.
+struct AdamTensor {
+  float* w;
+  const float* g;
+  float* m;
+  float* v;
+  int64_t n;
+};
+// adam_update of every tensor (no two overlapping) with one step's settings, as one job on the pool: a
+// model's many small arrays (biases, a Dense head) share the threads with its large ones, instead of one
+// call each running alone or waking the pool for a few chunks. The same bits as adam_update of each.
+void adam_update_all(const AdamTensor* t, int64_t count, const AdamStep& s);
+
 }  // namespace ds

@@ -224,6 +224,29 @@ ArgReader ArgReader::object(const char* field) {
   return ArgReader(*this, v.As<Napi::Object>(), name(field) + ".");
 }
 
+uint32_t ArgReader::array_length(const char* field, uint32_t min_length, uint32_t max_length) {
+  Napi::Value v = obj_.Get(field);
+  auto expected = [&]() {
+    return "an array of " + std::to_string(min_length) + " to " + std::to_string(max_length) + " elements";
+  };
+  if (!v.IsArray()) fail_field(kInvalidArgument, field, expected(), v);
+  const uint32_t n = v.As<Napi::Array>().Length();
+  if (n < min_length || n > max_length) {
+    fail(env_, kOutOfRange,
+         fn_ + ": expected " + name(field) + " to be " + expected() + " but received an array of " + std::to_string(n));
+  }
+  return n;
+}
+
+ArgReader ArgReader::element(const char* field, uint32_t index) {
+  Napi::Value list = obj_.Get(field);
+  const std::string path = name(field) + "[" + std::to_string(index) + "]";
+  // The array was checked by array_length, but a getter read since may have replaced or shortened it.
+  Napi::Value v = list.IsArray() ? list.As<Napi::Array>().Get(index) : env_.Undefined();
+  if (!plain_object(v)) fail(env_, kInvalidArgument, fn_ + ": expected " + path + " to be an object but received " + describe(v));
+  return ArgReader(*this, v.As<Napi::Object>(), path + ".");
+}
+
 template <class T>
 View<const T> ArgReader::typed(const char* field, int64_t expected, const char* formula, bool required) {
   constexpr napi_typedarray_type want = std::is_same<T, float>::value ? napi_float32_array : napi_int32_array;
@@ -288,6 +311,13 @@ View<float> ArgReader::f32_inout(const char* field, int64_t expected, const char
   return w;
 }
 
+View<float> ArgReader::f32_out_opt(const char* field, int64_t expected, const char* formula) {
+  if (!has(field)) return {};
+  View<float> w = f32_inout(field, expected, formula);
+  seen_->back().output = true;
+  return w;
+}
+
 View<const float> ArgReader::f32(const char* field, int64_t expected, const char* formula) {
   return typed<float>(field, expected, formula, true);
 }
@@ -311,6 +341,21 @@ void ArgReader::verify_inputs() {
     if (st != napi_ok || data != s.data || static_cast<int64_t>(len) != s.length) {
       fail(env_, kInvalidArgument,
            fn_ + ": " + s.prefix + s.field + " was detached or resized while the arguments were being read (by a getter?)");
+    }
+  }
+  // An output must not share memory with any other array: the kernels would read what they have overwritten.
+  for (size_t i = 0; i < seen_->size(); i++) {
+    const Seen& o = (*seen_)[i];
+    if (!o.output) continue;
+    const char* o0 = static_cast<const char*>(o.data);
+    const char* o1 = o0 + o.length * 4;
+    for (size_t j = 0; j < seen_->size(); j++) {
+      const Seen& s = (*seen_)[j];
+      const char* s0 = static_cast<const char*>(s.data);
+      if (j == i || !(o0 < s0 + s.length * 4 && s0 < o1)) continue;
+      fail(env_, kInvalidArgument,
+           fn_ + ": " + o.prefix + o.field + " shares memory with " + s.prefix + s.field + "; the call writes " +
+               o.prefix + o.field + ", so it must not overlap any other array of the call");
     }
   }
 }

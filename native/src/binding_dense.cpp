@@ -1,5 +1,6 @@
 // Dense entry points: matMul (batched, with transposes and batch broadcasting) over ds::sgemm; the output
-// layer with its loss, denseSoftmaxXent (train_ops.h dense_softmax_xent); the embedding gradient,
+// layer with its loss, denseSoftmaxXent (train_ops.h dense_softmax_xent); the regression head with its mean
+// squared error, denseMse (train_ops.h dense_mse); the embedding gradient,
 // scatterAddRows (train_ops.h scatter_add_rows). Each with its *Async form.
 #include <memory>
 #include <string>
@@ -63,6 +64,21 @@ std::shared_ptr<const std::vector<int32_t>> read_indices(ArgReader& r, const cha
   return copy;
 }
 
+// The result of an output layer with its loss: the per-row loss as out[loss_key] (where *loss points), and with
+// the gradient dx, dKernel and dBias (set in a's fields, which both layers' argument structs name alike).
+template <class Args>
+Napi::Object dense_loss_result(Napi::Env env, Args& a, const char* loss_key, float** loss, int64_t rows, bool grad,
+                               int64_t x_len, int64_t k_len, int64_t n) {
+  Napi::Object out = Napi::Object::New(env);
+  *loss = add_output(env, out, loss_key, rows);
+  if (grad) {
+    a.dx = add_output(env, out, "dx", x_len);
+    a.dkernel = add_output(env, out, "dKernel", k_len);
+    a.dbias = add_output(env, out, "dBias", n);
+  }
+  return out;
+}
+
 Job build_dense_xent(ArgReader& r) {
   Napi::Env env = r.env();
   const int64_t rows = r.integer("rows", 1, kMaxDim), in = r.integer("inSize", 1, kMaxDim),
@@ -90,14 +106,32 @@ Job build_dense_xent(ArgReader& r) {
   a.dloss = r.f32_opt("dLoss", rows, "rows").data;
   r.verify_inputs();
 
-  Napi::Object out = Napi::Object::New(env);
-  a.loss = add_output(env, out, "loss", rows);
-  if (grad) {
-    a.dx = add_output(env, out, "dx", x_len);
-    a.dkernel = add_output(env, out, "dKernel", k_len);
-    a.dbias = add_output(env, out, "dBias", classes);
-  }
+  Napi::Object out = dense_loss_result(env, a, "loss", &a.loss, rows, grad, x_len, k_len, classes);
   return {out, r.arrays(), [a, labels]() { dense_softmax_xent(a); }};
+}
+
+Job build_dense_mse(ArgReader& r) {
+  Napi::Env env = r.env();
+  const int64_t rows = r.integer("rows", 1, kMaxDim), in = r.integer("inSize", 1, kMaxDim),
+                n = r.integer("outSize", 1, kMaxDim);
+  const int64_t x_len = checked_product(env, r.fn(), "x (rows*inSize)", {rows, in});
+  const int64_t k_len = checked_product(env, r.fn(), "kernel (inSize*outSize)", {in, n});
+  const int64_t p_len = checked_product(env, r.fn(), "target (rows*outSize)", {rows, n});
+  const bool grad = r.boolean_or("gradient", false);
+  // the predictions, the scores, the sgemms' packed operands; training: dx, dkernel, dbias
+  check_budget(r, {p_len, rows, 2 * k_len + x_len, grad ? x_len + k_len + n : 0});
+  DenseMseArgs a{};
+  a.rows = rows;
+  a.in = in;
+  a.out = n;
+  a.x = r.f32("x", x_len, "rows*inSize").data;
+  a.kernel = r.f32("kernel", k_len, "inSize*outSize").data;
+  a.bias = r.f32("bias", n, "outSize").data;
+  a.target = r.f32("target", p_len, "rows*outSize").data;
+  r.verify_inputs();
+
+  Napi::Object out = dense_loss_result(env, a, "scores", &a.scores, rows, grad, x_len, k_len, n);
+  return {out, r.arrays(), [a]() { dense_mse(a); }};
 }
 
 Job build_scatter_add(ArgReader& r) {
@@ -126,6 +160,7 @@ void register_dense(Napi::Env env, Napi::Object exports) {
                   env, [](const Napi::CallbackInfo& i) { return async_entry<build_matmul>(i, "matMulAsync"); },
                   "matMulAsync"));
   export_pair<build_dense_xent>(env, exports, "denseSoftmaxXent", "denseSoftmaxXentAsync");
+  export_pair<build_dense_mse>(env, exports, "denseMse", "denseMseAsync");
   export_pair<build_scatter_add>(env, exports, "scatterAddRows", "scatterAddRowsAsync");
 }
 

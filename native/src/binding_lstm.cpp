@@ -118,12 +118,52 @@ int64_t workspace_floats(ArgReader& r, const Dims& d) {
   return static_cast<int64_t>(n);
 }
 
+// ---- caller-provided outputs (`into`) ------------------------------------------------------------------
+// A training loop repeats the same calls step after step; it may hand back the arrays an earlier step returned
+// (or any arrays of the right lengths), which the call overwrites instead of allocating new ones: no
+// allocation, page faults or zero-filling of megabytes per step. ArgReader::f32_out_opt checks each against
+// every other array of the call (no overlap).
+
+// One direction's weight gradients given in `into` (each optional).
+struct WeightGradsInto {
+  View<float> k, r, b;
+};
+WeightGradsInto read_weight_grads_into(ArgReader& into, const Dims& d) {
+  WeightGradsInto g;
+  g.k = into.f32_out_opt("dKernel", d.I * 4 * d.H, "inputSize*4*hiddenSize");
+  g.r = into.f32_out_opt("dRecurrentKernel", d.H * 4 * d.H, "hiddenSize*4*hiddenSize");
+  g.b = into.f32_out_opt("dBias", 4 * d.H, "4*hiddenSize");
+  return g;
+}
+
+// out[key] = the given array (returned as the result's field), or a new zero-filled one; where the kernels write.
+float* output_into(Napi::Env env, Napi::Object out, const char* key, const View<float>& given, int64_t length) {
+  if (!given) return add_output(env, out, key, length);
+  out.Set(key, given.array);
+  return given.data;
+}
+
+// `into` of a forward call with training: true (a training loop's): {workspace, y}, each optional.
+struct ForwardInto {
+  View<float> workspace, y;
+};
+ForwardInto read_forward_into(ArgReader& r, bool training, int64_t ws_floats, const char* ws_formula, int64_t y_floats,
+                              const char* y_formula) {
+  if (!r.has("into")) return {};
+  if (!training) r.fail_field(kInvalidArgument, "into", "absent unless training is true", r.get("into"));
+  ArgReader into = r.object("into");
+  ForwardInto f;
+  f.workspace = into.f32_out_opt("workspace", ws_floats, ws_formula);
+  f.y = into.f32_out_opt("y", y_floats, y_formula);
+  return f;
+}
+
 // One direction's weight gradients as fields of g: the result itself for one direction, result.forward or
-// result.backward for two.
-void add_weight_grads(Napi::Env env, Napi::Object g, const Dims& d, LstmBackwardArgs& a) {
-  a.dkernel = add_output(env, g, "dKernel", d.I * 4 * d.H);
-  a.drecurrent = add_output(env, g, "dRecurrentKernel", d.H * 4 * d.H);
-  a.dbias = add_output(env, g, "dBias", 4 * d.H);
+// result.backward for two; written into the arrays given in `into` where there are some.
+void add_weight_grads(Napi::Env env, Napi::Object g, const Dims& d, LstmBackwardArgs& a, const WeightGradsInto& into) {
+  a.dkernel = output_into(env, g, "dKernel", into.k, d.I * 4 * d.H);
+  a.drecurrent = output_into(env, g, "dRecurrentKernel", into.r, d.H * 4 * d.H);
+  a.dbias = output_into(env, g, "dBias", into.b, 4 * d.H);
 }
 
 // The inputs lstmForward and lstmBackward share, read in one order so their errors name arguments alike:
@@ -143,8 +183,9 @@ Indices read_lstm_inputs(ArgReader& r, const Dims& d, Args& a) {
 // (the forward writes every element: each valid step's gates and cell state, zeros past each sequence's
 // length — lstm_forward.cpp fwd_chunk). A Buffer's memory is allocated without zero-filling (as
 // Buffer.allocUnsafe's), and zero-filling W1's 13 MB costs about as much as the stores into it, on the calling
-// thread before the kernels start.
-float* add_workspace_output(Napi::Env env, Napi::Object out, int64_t floats) {
+// thread before the kernels start. Or the array given as into.workspace.
+float* add_workspace_output(Napi::Env env, Napi::Object out, int64_t floats, const View<float>& given) {
+  if (given) return output_into(env, out, "workspace", given, floats);
   Napi::Buffer<float> buf = Napi::Buffer<float>::New(env, static_cast<size_t>(floats));
   if (buf.ByteOffset() % sizeof(float) != 0) return add_output(env, out, "workspace", floats);  // not seen: unpooled
   Napi::Float32Array a = Napi::Float32Array::New(env, static_cast<size_t>(floats), buf.ArrayBuffer(), buf.ByteOffset());
@@ -166,14 +207,15 @@ Job build_lstm_forward(ArgReader& r) {
   const int64_t ws = training ? workspace_floats(r, d) : 0;
   check_budget(r, {d.B * d.T * d.H, 2 * d.B * d.H, ws, d.B * d.T * 4 * d.H});
   const Indices lengths = read_lstm_inputs(r, d, a);
+  const ForwardInto into = read_forward_into(r, training, ws, kWorkspaceFormula, d.B * d.T * d.H, "batch*steps*hiddenSize");
   r.verify_inputs();
 
   Napi::Object out = Napi::Object::New(env);
-  a.y = add_output(env, out, "y", d.B * d.T * d.H);
+  a.y = output_into(env, out, "y", into.y, d.B * d.T * d.H);
   a.y_ld = d.H;
   a.h_out = add_output(env, out, "h", d.B * d.H);
   a.c_out = add_output(env, out, "c", d.B * d.H);
-  if (training) a.workspace = add_workspace_output(env, out, ws);
+  if (training) a.workspace = add_workspace_output(env, out, ws, into.workspace);
   return {out, r.arrays(), [a, lengths]() { lstm_forward(a); }};
 }
 
@@ -194,6 +236,11 @@ Job build_lstm_backward(ArgReader& r) {
   a.dh_out = r.f32_opt("dh", d.B * d.H, "batch*hiddenSize").data;
   a.dc_out = r.f32_opt("dc", d.B * d.H, "batch*hiddenSize").data;
   const bool input_grads = r.boolean_or("inputGradients", true);
+  WeightGradsInto into;
+  if (r.has("into")) {
+    ArgReader i = r.object("into");
+    into = read_weight_grads_into(i, d);
+  }
   r.verify_inputs();
 
   Napi::Object out = Napi::Object::New(env);
@@ -203,7 +250,7 @@ Job build_lstm_backward(ArgReader& r) {
     a.dh0 = add_output(env, out, "dh0", d.B * d.H);
     a.dc0 = add_output(env, out, "dc0", d.B * d.H);
   }
-  add_weight_grads(env, out, d, a);
+  add_weight_grads(env, out, d, a, into);
   return {out, r.arrays(), [a, lengths]() { lstm_backward(a); }};
 }
 
@@ -236,10 +283,12 @@ Job build_bilstm_forward(ArgReader& r) {
   if (training) checked_product(env, r.fn(), "the workspace (2 directions)", {2, ws});
   check_budget(r, {2 * d.B * d.T * d.H, 4 * d.B * d.H, 2 * ws, 2 * d.B * d.T * 4 * d.H});
   const Indices lengths = read_bilstm_inputs(r, d, f, b);
+  const ForwardInto into =
+      read_forward_into(r, training, 2 * ws, kBiWorkspaceFormula, d.B * d.T * 2 * d.H, "batch*steps*2*hiddenSize");
   r.verify_inputs();
 
   Napi::Object out = Napi::Object::New(env);
-  f.y = add_output(env, out, "y", d.B * d.T * 2 * d.H);
+  f.y = output_into(env, out, "y", into.y, d.B * d.T * 2 * d.H);
   b.y = f.y + d.H;  // [B, T, 2H]: forward in columns [0, H), backward in [H, 2H)
   f.y_ld = b.y_ld = 2 * d.H;
   f.h_out = add_output(env, out, "hFw", d.B * d.H);
@@ -247,7 +296,7 @@ Job build_bilstm_forward(ArgReader& r) {
   b.h_out = add_output(env, out, "hBw", d.B * d.H);
   b.c_out = add_output(env, out, "cBw", d.B * d.H);
   if (training) {
-    f.workspace = add_workspace_output(env, out, 2 * ws);
+    f.workspace = add_workspace_output(env, out, 2 * ws, into.workspace);
     b.workspace = f.workspace + ws;
   }
   return {out, r.arrays(), [f, b, lengths]() { bilstm_forward(f, b); }};
@@ -278,6 +327,18 @@ Job build_bilstm_backward(ArgReader& r) {
   b.dh_out = r.f32_opt("dhBw", d.B * d.H, "batch*hiddenSize").data;
   b.dc_out = r.f32_opt("dcBw", d.B * d.H, "batch*hiddenSize").data;
   const bool input_grads = r.boolean_or("inputGradients", true);
+  WeightGradsInto into_f, into_b;
+  if (r.has("into")) {
+    ArgReader i = r.object("into");
+    if (i.has("forward")) {
+      ArgReader g = i.object("forward");
+      into_f = read_weight_grads_into(g, d);
+    }
+    if (i.has("backward")) {
+      ArgReader g = i.object("backward");
+      into_b = read_weight_grads_into(g, d);
+    }
+  }
   r.verify_inputs();
 
   Napi::Object out = Napi::Object::New(env);
@@ -291,8 +352,8 @@ Job build_bilstm_backward(ArgReader& r) {
     b.dc0 = add_output(env, out, "dc0Bw", d.B * d.H);
   }
   Napi::Object gf = Napi::Object::New(env), gb = Napi::Object::New(env);
-  add_weight_grads(env, gf, d, f);
-  add_weight_grads(env, gb, d, b);
+  add_weight_grads(env, gf, d, f, into_f);
+  add_weight_grads(env, gb, d, b, into_b);
   out.Set("forward", gf);
   out.Set("backward", gb);
   return {out, r.arrays(), [f, b, lengths]() { bilstm_backward(f, b); }};

@@ -123,6 +123,10 @@ class ArgReader {
   double number(const char* field, double min, double max);
   double number_or(const char* field, double def, double min, double max);
   ArgReader object(const char* field);  // a required nested object
+  // A required array of between min_length and max_length elements: its length. Its elements are read with
+  // element(), each a plain object whose fields are named "field[i].name".
+  uint32_t array_length(const char* field, uint32_t min_length, uint32_t max_length);
+  ArgReader element(const char* field, uint32_t index);
 
   // A Float32Array / Int32Array of exactly `expected` elements; `formula` explains the expectation in the
   // message ("inputSize*4*hiddenSize"). The array is remembered so that verify_inputs() can notice a getter
@@ -134,6 +138,10 @@ class ArgReader {
   // A Float32Array the call updates in place (an optimiser's state): the same checks as f32. In kCopy mode
   // the kernels update the job's copy, written back when the job completes (JobArrays).
   View<float> f32_inout(const char* field, int64_t expected, const char* formula);
+  // An optional Float32Array the call writes a result into (every element overwritten) instead of a new array,
+  // so that a caller repeating a call (a training loop) reuses its memory: f32_inout's checks, and
+  // verify_inputs() refuses it when it shares memory with any other array the call reads or writes.
+  View<float> f32_out_opt(const char* field, int64_t expected, const char* formula);
 
   [[noreturn]] void fail_field(const char* code, const char* field, const std::string& expected, Napi::Value got);
   [[noreturn]] void fail_msg(const char* code, const std::string& message);
@@ -142,7 +150,7 @@ class ArgReader {
   // job must own; kBorrow: null.
   std::shared_ptr<JobArrays> arrays() const { return arrays_; }
   // Re-reads every remembered array and fails if one was detached or changed since it was checked (a getter
-  // or Proxy can run JavaScript between two field reads).
+  // or Proxy can run JavaScript between two field reads), or if an output (f32_out_opt) overlaps another array.
   void verify_inputs();
 
  private:
@@ -151,7 +159,8 @@ class ArgReader {
     std::string prefix;  // the reader's prefix ("forward."; short: no allocation) and the field (a string
     const char* field;   // literal): the name is built only for an error message
     const void* data;
-    int64_t length;
+    int64_t length;  // elements, 4 bytes each (Float32Array or Int32Array)
+    bool output = false;
   };
   // A child reader (object()): shares the parent's lists.
   ArgReader(const ArgReader& parent, Napi::Object obj, std::string prefix)

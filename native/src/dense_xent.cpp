@@ -14,18 +14,11 @@ namespace {
 // L2 between the product that writes them, the softmax pass and the product that reads them back.
 int64_t block_rows(const Table& tb) { return 8 * (int64_t)tb.mr; }
 
-// The logits of the whole call live here, not in plan::arena(): the sgemm at the end resets that arena.
-Arena& xent_arena() {
-  thread_local Arena a;
-  a.reset();
-  return a;
-}
-
 }  // namespace
 
 void dense_softmax_xent(const DenseXentArgs& a) {
   const Table& tb = active_table();
-  Arena& ar = xent_arena();
+  Arena& ar = call_arena();  // the whole call's, not arena(): every sgemm resets that
   const int64_t N = a.rows, K = a.in, C = a.classes;
   const bool grad = a.dx != nullptr;
   const int64_t R = block_rows(tb);

@@ -72,6 +72,14 @@ inline Arena& arena() {
   return a;
 }
 
+// The scratch of an API call that runs sgemm itself (each sgemm resets arena()): the output layers with their
+// loss (dense_xent.cpp, dense_mse.cpp), which never nest. Reset at the start of each such call.
+inline Arena& call_arena() {
+  thread_local Arena a;
+  a.reset();
+  return a;
+}
+
 // ---- planning helpers -------------------------------------------------------------------------------------
 
 // memcpy / memset of n floats; n may be 0 with null pointers (empty arrays), which the C functions forbid.

@@ -31,6 +31,24 @@ struct DenseXentArgs {
 };
 void dense_softmax_xent(const DenseXentArgs& a);
 
+// Dense layer + mean squared error (the regression head of the anomaly detector): pred = x·kernel + bias (x
+// [rows, in], kernel [in, out], bias [out]), per-row score[r] = Σ_j (pred[r, j] − target[r, j])² / out, computed
+// in double from the float32 predictions and stored as float32. With dx set (training), also the gradient of
+// the loss mean_r score[r] (the mean over all rows·out squared differences): dx [rows, in], dkernel [in, out],
+// dbias [out], all overwritten. Bit-identical for any number of threads.
+struct DenseMseArgs {
+  int64_t rows, in, out;
+  const float* x;
+  const float* kernel;
+  const float* bias;
+  const float* target;  // [rows, out]
+  float* scores;        // [rows]
+  float* dx;            // [rows, in] or nullptr: forward only
+  float* dkernel;       // [in, out] (training)
+  float* dbias;         // [out] (training)
+};
+void dense_mse(const DenseMseArgs& a);
+
 // Scatter-add of rows (the gradient of an embedding lookup): out[indices[i], :] += x[i, :] for i in order,
 // x [rows, cols], out [num_rows, cols] overwritten (zeros where no index points). indices in [0, num_rows).
 void scatter_add_rows(const float* x, const int32_t* indices, int64_t rows, int64_t cols, int64_t num_rows, float* out);

@@ -92,6 +92,10 @@ export function entryPoints(native: NativeBinding, sizes: EntrySizes = SMALL_SIZ
       ...(gradient ? { dLoss: randF32(rng, rows) } : {}),
     };
   };
+  const mse = (gradient: boolean) => (rng: Rng): Args => {
+    const rows = draw(rng, sizes.matMul), inSize = draw(rng, sizes.matMul), outSize = draw(rng, sizes.matMul);
+    return { rows, inSize, outSize, x: randF32(rng, rows * inSize), kernel: randF32(rng, inSize * outSize), bias: randF32(rng, outSize), target: randF32(rng, rows * outSize), gradient };
+  };
   const scatter = (rng: Rng): Args => {
     const rows = draw(rng, sizes.matMul), cols = draw(rng, sizes.matMul), numRows = draw(rng, sizes.matMul);
     return { rows, cols, numRows, x: randF32(rng, rows * cols), indices: new Int32Array(rows).map(() => randInt(rng, 0, numRows - 1)) };
@@ -110,6 +114,8 @@ export function entryPoints(native: NativeBinding, sizes: EntrySizes = SMALL_SIZ
     { name: 'adamUpdate', valid: adam, fields: { size: 'dim', weights: 'f32', gradients: 'f32', m: 'f32', v: 'f32', alpha: 'num', beta1: 'num', beta2: 'num', epsilon: 'num', vScale: 'optnum', gradScale: 'optnum' } },
     { name: 'denseSoftmaxXent', valid: xent(false), fields: { ...xentFields, gradient: 'bool' } },
     { name: 'denseSoftmaxXent', valid: xent(true), fields: { ...xentFields, gradient: 'bool', dLoss: 'optf32' } },
+    { name: 'denseMse', valid: mse(false), fields: { rows: 'dim', inSize: 'dim', outSize: 'dim', x: 'f32', kernel: 'f32', bias: 'f32', target: 'f32', gradient: 'bool' } },
+    { name: 'denseMse', valid: mse(true), fields: { rows: 'dim', inSize: 'dim', outSize: 'dim', x: 'f32', kernel: 'f32', bias: 'f32', target: 'f32', gradient: 'bool' } },
     { name: 'scatterAddRows', valid: scatter, fields: { rows: 'dim', cols: 'dim', numRows: 'bound', x: 'f32', indices: 'index' } },
   ];
 }

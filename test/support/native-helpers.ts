@@ -182,3 +182,21 @@ export function firstDifference(a: Float32Array, b: Float32Array): string | null
   }
   return null;
 }
+
+/**
+ * Central differences (±eps) of `loss` at the first, middle and last element of each Float32Array field named in
+ * `grads`, against the gradient the kernel gave for it: |numeric − kernel| < 2e-3·max(1, |numeric|).
+ */
+export function expectCentralDifferences<A extends object>(args: A, loss: (a: A) => number, grads: [keyof A & string, Float32Array | undefined][], eps = 1e-2): void {
+  for (const [field, grad] of grads) {
+    const base = args[field] as unknown as Float32Array;
+    for (const i of [0, Math.floor(base.length / 2), base.length - 1]) {
+      const plus = base.slice();
+      plus[i] += eps;
+      const minus = base.slice();
+      minus[i] -= eps;
+      const num = (loss({ ...args, [field]: plus }) - loss({ ...args, [field]: minus })) / (2 * eps);
+      expect(Math.abs(num - grad![i]), `${field}[${i}]: numeric ${num}, kernel ${grad![i]}`).to.be.below(2e-3 * Math.max(1, Math.abs(num)));
+    }
+  }
+}

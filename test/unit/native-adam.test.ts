@@ -3,6 +3,7 @@
  * conventions it serves (tfjs' bias correction; Kingma & Ba's efficient form with gradient scaling), on sizes
  * around the vector widths and across the thread pool's chunking; 1 and 2 threads bit-identical; lib's Adam
  * on the native backend bit-identical to its TypeScript loop on `cpu`; and the in-place contract's refusals.
+ * `adamUpdateMany` (many arrays in one call) bit-identical to adamUpdate of each, and its own refusals.
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
@@ -122,6 +123,77 @@ describe('native Adam (adamUpdate)', function () {
       }
       expect(err, JSON.stringify(Object.keys(change))).to.be.instanceOf(DeepSentryError);
       expect((err as Error).message).to.match(/^adamUpdate: /).and.to.match(re);
+    }
+  });
+});
+
+describe('native Adam over many arrays (adamUpdateMany)', function () {
+  let native: NativeBinding;
+  before(function () {
+    native = nativeOrSkip(this);
+  });
+  after(() => native?.setThreads(2));
+
+  // sizes of a model: large kernels split into chunks, small biases, one element, a size of many chunks + 1
+  const SIZES = [70_001, 512, 1, 33, 65_536, 128];
+
+  function state(seed: number) {
+    const rng = rngFor(seed);
+    return SIZES.map((size) => ({ size, weights: randF32(rng, size), gradients: randF32(rng, size), m: new Float32Array(size), v: new Float32Array(size) }));
+  }
+
+  it('updates every array exactly as adamUpdate of each does, on 1 and 2 threads, sync and async', async () => {
+    const one = state(3);
+    for (let t = 1; t <= 3; t++) for (const p of one) native.adamUpdate({ ...p, ...stepHyper(t, t !== 2) });
+    for (const threads of [1, 2]) {
+      native.setThreads(threads);
+      for (const async of [false, true]) {
+        const many = state(3);
+        for (let t = 1; t <= 3; t++) {
+          const args = { params: many, ...stepHyper(t, t !== 2) };
+          const out = async ? await native.adamUpdateManyAsync(args) : native.adamUpdateMany(args);
+          expect(out).to.equal(many);
+        }
+        many.forEach((p, i) => {
+          for (const f of ['weights', 'm', 'v'] as const) {
+            expect(Buffer.from(p[f].buffer).equals(Buffer.from(one[i][f].buffer)), `${threads} threads, async ${async}: params[${i}].${f}`).to.equal(true);
+          }
+        });
+      }
+    }
+  });
+
+  it('refuses a bad list, bad elements and arrays sharing memory across elements, naming them', async () => {
+    const h = stepHyper(1, true);
+    const [a, b] = state(5).slice(2, 4); // sizes 1 and 33
+    const shared = new Float32Array(40); // views that overlap: a's weights, and the arrays of the cases below
+    a.weights = shared.subarray(35, 36);
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ params: a }, 'DS_INVALID_ARGUMENT', /expected params to be an array of 1 to 65536 elements but received object/],
+      [{ params: [] }, 'DS_OUT_OF_RANGE', /expected params to be an array of 1 to 65536 elements but received an array of 0/],
+      [{ params: [a, 7] }, 'DS_INVALID_ARGUMENT', /expected params\[1\] to be an object but received number 7/],
+      [{ params: [a, { ...b, size: 34 }] }, 'DS_SHAPE_MISMATCH', /params\[1\]\.weights.*length 34/],
+      [{ params: [a, { ...b, m: undefined }] }, 'DS_INVALID_ARGUMENT', /params\[1\]\.m.*required/],
+      [{ params: [a, { ...b, v: shared.subarray(3, 36) }] }, 'DS_INVALID_ARGUMENT', /params\[0\]\.weights and params\[1\]\.v share memory/],
+      [{ params: [a, { ...b, gradients: shared.subarray(0, 33), m: shared.subarray(2, 35) }] }, 'DS_INVALID_ARGUMENT', /params\[1\]\.gradients and params\[1\]\.m share memory/],
+      [{ params: [a, b], epsilon: 0 }, 'DS_OUT_OF_RANGE', /epsilon/],
+      [{ params: [a, b], beta2: 2 }, 'DS_OUT_OF_RANGE', /beta2/],
+    ];
+    for (const [change, code, re] of cases) {
+      const before = a.weights.slice();
+      let err: unknown = null;
+      try {
+        native.adamUpdateMany({ ...h, ...change } as never);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify(Object.keys(change))).to.be.instanceOf(DeepSentryError);
+      expect((err as DeepSentryError).code, String(re)).to.equal(code);
+      expect((err as Error).message).to.match(/^adamUpdateMany: /).and.to.match(re);
+      expect(Array.from(a.weights), `nothing updated: ${String(re)}`).to.deep.equal(Array.from(before));
+      let rejected: unknown = null;
+      await native.adamUpdateManyAsync({ ...h, ...change } as never).catch((e: unknown) => (rejected = e));
+      expect((rejected as Error).message).to.match(/^adamUpdateManyAsync: /).and.to.match(re);
     }
   });
 });

@@ -13,7 +13,7 @@ import { DeepSentryError } from '../../lib/errors';
 import type { DenseSoftmaxXentArgs, NativeBinding } from '../../lib/backend/binding';
 import { denseSoftmaxCrossEntropy, softmaxCrossEntropy, useBackend } from '../../lib/backend';
 import { checkGrads } from '../support/grad-check';
-import { maxRelErr, nativeOrSkip, randF32, randInt, rngFor, type Rng } from '../support/native-helpers';
+import { expectCentralDifferences, maxRelErr, nativeOrSkip, randF32, randInt, rngFor, type Rng } from '../support/native-helpers';
 
 interface Problem extends DenseSoftmaxXentArgs {
   weights: Float32Array;
@@ -114,18 +114,7 @@ describe('native denseSoftmaxXent and scatterAddRows (native/src/train_ops.h)', 
     p.weights.fill(1);
     const g = native.denseSoftmaxXent({ ...p, gradient: true });
     const total = (q: Problem) => native.denseSoftmaxXent({ ...q, dLoss: undefined }).loss.reduce((a, v, r) => a + v * p.dLoss[r], 0);
-    const eps = 1e-2;
-    for (const [field, grad] of [['x', g.dx], ['kernel', g.dKernel], ['bias', g.dBias]] as const) {
-      const base = p[field];
-      for (const i of [0, Math.floor(base.length / 2), base.length - 1]) {
-        const plus = base.slice();
-        plus[i] += eps;
-        const minus = base.slice();
-        minus[i] -= eps;
-        const num = (total({ ...p, [field]: plus }) - total({ ...p, [field]: minus })) / (2 * eps);
-        expect(Math.abs(num - grad![i]), `${field}[${i}]: numeric ${num}, kernel ${grad![i]}`).to.be.below(2e-3 * Math.max(1, Math.abs(num)));
-      }
-    }
+    expectCentralDifferences(p, total, [['x', g.dx], ['kernel', g.dKernel], ['bias', g.dBias]]);
   });
 
   it('every SIMD level and 1 or 2 threads give bit-identical results; async equals sync', async () => {

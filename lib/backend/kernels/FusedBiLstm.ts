@@ -8,7 +8,7 @@ import type { KernelConfig, NamedTensorInfoMap, TensorInfo } from '@tensorflow/t
 import { FusedBiLstm, FusedBiLstmAttrs } from '../op_names';
 import { LstmImplInput, interleaveHalf, lstmForwardImpl } from '../shared';
 import { readLstmInputs } from './FusedLstm';
-import { NATIVE_BACKEND_NAME, bindingOf, lstmWorkspaces, output } from './kernel_util';
+import { NATIVE_BACKEND_NAME, bindingOf, keepWorkspace, output, spareWorkspace } from './kernel_util';
 
 /** The two directions of a FusedBiLstm / FusedBiLstmGrad call as single-layer inputs (checked). */
 export function readBiLstmInputs(op: string, backend: object, inputs: NamedTensorInfoMap): { fw: LstmImplInput; bw: LstmImplInput } {
@@ -62,9 +62,10 @@ export const fusedBiLstmNativeConfig: KernelConfig = {
   kernelFunc: ({ inputs, attrs, backend }) => {
     const { fw, bw } = readBiLstmInputs(FusedBiLstm, backend, inputs);
     const training = !!(attrs as unknown as FusedBiLstmAttrs).training;
-    const r = bindingOf(backend).bilstmForward({ ...nativeBiLstmArgs(fw, bw), training });
+    const shape = `bilstm ${fw.batch} ${fw.steps} ${fw.inputSize} ${fw.hiddenSize}`;
+    const r = bindingOf(backend).bilstmForward({ ...nativeBiLstmArgs(fw, bw), training, into: training ? { workspace: spareWorkspace(shape) } : undefined });
     const outs = outputs(backend, fw, r.y, [r.hFw, r.cFw, r.hBw, r.cBw]);
-    if (r.workspace) lstmWorkspaces.set(outs[0].dataId, r.workspace);
+    if (r.workspace) keepWorkspace(outs[0], r.workspace, shape);
     return outs;
   },
 };

@@ -6,7 +6,7 @@
 import type { KernelConfig, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { FusedLstm, FusedLstmAttrs } from '../op_names';
 import { LstmImplInput, lstmArgs, lstmForwardImpl } from '../shared';
-import { NATIVE_BACKEND_NAME, bindingOf, checkLengths, expectRank, expectShape, f32, i32, lstmWorkspaces, output } from './kernel_util';
+import { NATIVE_BACKEND_NAME, bindingOf, checkLengths, expectRank, expectShape, f32, i32, keepWorkspace, output, spareWorkspace } from './kernel_util';
 
 /** Reads and checks the seven inputs of FusedLstm / FusedLstmGrad. */
 export function readLstmInputs(op: string, backend: object, inputs: NamedTensorInfoMap, reverse: boolean): LstmImplInput {
@@ -59,9 +59,11 @@ export const fusedLstmNativeConfig: KernelConfig = {
   kernelFunc: ({ inputs, attrs, backend }) => {
     const at = attrs as unknown as FusedLstmAttrs;
     const a = readLstmInputs(FusedLstm, backend, inputs, !!at.reverse);
-    const r = bindingOf(backend).lstmForward({ ...lstmArgs(a), training: !!at.training });
+    const training = !!at.training;
+    const shape = `lstm ${a.batch} ${a.steps} ${a.inputSize} ${a.hiddenSize}`;
+    const r = bindingOf(backend).lstmForward({ ...lstmArgs(a), training, into: training ? { workspace: spareWorkspace(shape) } : undefined });
     const outs = outputs(backend, a, r.y, r.h, r.c);
-    if (r.workspace) lstmWorkspaces.set(outs[0].dataId, r.workspace);
+    if (r.workspace) keepWorkspace(outs[0], r.workspace, shape);
     return outs;
   },
 };

@@ -62,3 +62,37 @@ export function checkLengths(op: string, lengths: Int32Array, T: number): void {
  * keyed by the dataId of the forward's `y` output, which the gradient saves: it lives as long as y does.
  */
 export const lstmWorkspaces = new WeakMap<object, Float32Array>();
+
+/**
+ * Workspaces whose `y` was disposed, by the shape of the forward that made them (at most MAX_SPARE_WORKSPACES
+ * each), for the next training forward of that shape to write into (binding.ts TrainingInto) instead of
+ * allocating its megabytes again: a training loop disposes each step's tensors, so from its second step on it
+ * allocates no workspace (nor the page faults and garbage-collector pressure that come with one). A workspace
+ * never leaves the kernels: once its y is disposed, nothing can reach it but this list.
+ */
+const spareWorkspaces = new Map<string, Float32Array[]>();
+const workspaceShapes = new WeakMap<Float32Array, string>();
+const MAX_SPARE_WORKSPACES = 2;
+
+/** A spare workspace for a training forward of `shape` (a key naming its kind and dimensions), if one is left. */
+export function spareWorkspace(shape: string): Float32Array | undefined {
+  return spareWorkspaces.get(shape)?.pop();
+}
+
+/** Keeps a training forward's workspace for the backward of its output `y` (lstmWorkspaces). */
+export function keepWorkspace(y: TensorInfo, workspace: Float32Array, shape: string): void {
+  lstmWorkspaces.set(y.dataId, workspace);
+  workspaceShapes.set(workspace, shape);
+}
+
+/** The data `dataId` was released (the backend's disposeData): its workspace, if any, becomes a spare. */
+export function releaseWorkspace(dataId: object): void {
+  const ws = lstmWorkspaces.get(dataId);
+  if (!ws) return;
+  lstmWorkspaces.delete(dataId);
+  const shape = workspaceShapes.get(ws);
+  if (shape === undefined) return;
+  const spares = spareWorkspaces.get(shape) ?? [];
+  if (spares.length < MAX_SPARE_WORKSPACES) spares.push(ws);
+  spareWorkspaces.set(shape, spares);
+}

@@ -13,6 +13,7 @@ set(DS_KERNEL_SOURCES
   "${DS_SRC}/threadpool.cpp"
   "${DS_SRC}/adam.cpp"
   "${DS_SRC}/dense_xent.cpp"
+  "${DS_SRC}/dense_mse.cpp"
   "${DS_SRC}/scatter_add.cpp"
   "${DS_SRC}/kernels/kernels_baseline.cpp"
   "${DS_SRC}/kernels/kernels_bf16_portable.cpp")

@@ -20,6 +20,7 @@
         '../threadpool.cpp',
         '../adam.cpp',
         '../dense_xent.cpp',
+        '../dense_mse.cpp',
         '../scatter_add.cpp',
         'kernels_baseline.cpp',
       ],
