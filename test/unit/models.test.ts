@@ -375,6 +375,17 @@ describe('models: Detector.predict through the addon (native) and through tfjs o
     });
   }
 
+  it('a batch size that is not a positive integer is refused on both paths (it used to loop forever)', () => {
+    const p = problem(5, 4, 3, 4, 3);
+    for (const backend of ['native', 'cpu'] as const) {
+      useBackend(backend);
+      for (const bad of [0, -1, 1.5, NaN]) {
+        expect(() => p.d.predict(p.vectors, p.windows, 3, bad), `${backend} ${bad}`).to.throw(DeepSentryError, /predict: expected a positive integer batch size/);
+      }
+    }
+    p.d.dispose();
+  });
+
   it('follows every write of the weights (restore, training) and the precision tier at call time', async () => {
     const p = problem(11, 6, 5, 8, 40);
     const first = await predictOn('native', p, 40, 16);
