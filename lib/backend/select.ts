@@ -76,6 +76,17 @@ export function currentBackend(): BackendSelection | null {
   return current;
 }
 
+/**
+ * The addon when the native CPU backend is the one running (the last useBackend picked `native` and tfjs'
+ * active backend is still `deepsentry`), else null: for model code that calls the addon directly instead of
+ * going through tfjs kernels. Null on `cpu` (no addon), on `cuda` (its LSTM calls belong on the device) and
+ * when something else set another tfjs backend since.
+ */
+export function activeNativeBinding(): NativeBinding | null {
+  if (current?.backend !== 'native' || tf.getBackend() !== NATIVE_BACKEND_NAME) return null;
+  return probeNative().binding;
+}
+
 function activate(name: string): void {
   // tfjs' setBackend is async in signature only for these two (their init is synchronous).
   void tf.setBackend(name);

@@ -29,12 +29,15 @@
  * follow (with a small probability) in their context; their marginal rarity is the evidence it lacks.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { DataId } from '@tensorflow/tfjs-core';
 import { DeepSentryError } from '../errors';
 import { fusedBiLstm, softmaxCrossEntropy, vectorDistance } from '../backend/ops';
 import type { LstmLayerWeights } from '../backend/ops';
 import { DISTANCE_METRICS, DistanceMetric } from '../backend/op_names';
 import { distance } from '../backend/shared';
-import { NamedWeight, ParamSet } from './params';
+import type { BiLstmDense, NativeBinding } from '../backend/binding';
+import { activeNativeBinding } from '../backend/select';
+import { NamedWeight, ParamSet, sameStamp } from './params';
 import { TrainOptions, TrainResult, checkTrainOptions, runTraining, splitItems } from './train';
 
 /** Reserved ids (lib/logs/windows.ts). */
@@ -173,6 +176,8 @@ export class Detector {
   /** mean raw vector of the distinct training messages, subtracted before normalising [vectorDim] */
   center: Float32Array;
   training: TrainResult | null = null;
+  /** the addon's copy of the weights for predict on the native backend, with the stamp of what it copied */
+  private native: { binding: NativeBinding; stamp: readonly DataId[]; model: BiLstmDense } | null = null;
 
   constructor(config: Partial<DetectorConfig> & { vectorDim: number }) {
     this.config = { ...DEFAULT_DETECTOR_CONFIG, ...config };
@@ -262,14 +267,7 @@ export class Detector {
     const W = this.config.window;
     const F = this.featureDim;
     // The feature table is a constant (no gradient): copy rows directly instead of a tfjs gather.
-    const rows = table.dataSync();
-    const x = new Float32Array(B * (W - 1) * F);
-    for (let b = 0; b < B; b++) {
-      for (let j = 0; j < W - 1; j++) {
-        const id = windowIds[b * W + j];
-        x.set(rows.subarray(id * F, id * F + F), (b * (W - 1) + j) * F);
-      }
-    }
+    const x = gatherWindows(table.dataSync() as Float32Array, windowIds, B, W, F, new Float32Array(B * (W - 1) * F));
     // the windows' vectors are data: the backward pass computes the weight gradients only
     const r = fusedBiLstm(tf.tensor3d(x, [B, W - 1, F]), this.bilstm('fw'), this.bilstm('bw'), { inputGradients: false });
     // [hFw, hBw]·K = hFw·K[:H] + hBw·K[H:], without a concat (whose gradient, a split, is slow on tfjs-cpu).
@@ -609,14 +607,33 @@ export class Detector {
     return Math.exp((a + b) / 2);
   }
 
-  /** Predicted feature vectors [count, vectorDim+2] for `count` windows of W ids (flat). */
+  /**
+   * Predicted feature vectors [count, vectorDim+2] for `count` windows of W ids (flat). On the native CPU
+   * backend each batch is one BiLstmDense call of the addon (the BiLSTM's final states and the output layer,
+   * at the addon's precision tier); elsewhere (tfjs cpu, CUDA) the same function through tfjs ops. The two
+   * differ in the last bits: the addon computes [hFw, hBw]·K as one product, predictTensor as hFw·K[:H] +
+   * hBw·K[H:].
+   */
   predict(vectors: Float32Array, windows: Int32Array, count: number, batchSize = 1024): Float32Array {
     const feats = this.features(vectors);
     const F = this.featureDim;
     const W = this.config.window;
     if (windows.length !== count * W) throw new DeepSentryError('DS_SHAPE_MISMATCH', `predict: ${count} windows of ${W} ids need ${count * W} ids but received ${windows.length}`);
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new DeepSentryError('DS_INVALID_ARGUMENT', `predict: expected a positive integer batch size but received ${String(batchSize)}`);
     this.checkIds(windows, feats.length / F, 'predict');
     const out = new Float32Array(count * F);
+    const native = activeNativeBinding();
+    if (native) {
+      const model = this.nativeModel(native);
+      const T = W - 1;
+      const x = new Float32Array(Math.min(batchSize, count) * T * F);
+      for (let s = 0; s < count; s += batchSize) {
+        const B = Math.min(batchSize, count - s);
+        const xb = gatherWindows(feats, windows.subarray(s * W, (s + B) * W), B, W, F, x.subarray(0, B * T * F));
+        model.forward({ batch: B, steps: T, x: xb, pred: out.subarray(s * F, (s + B) * F) });
+      }
+      return out;
+    }
     const table = tf.tensor2d(feats, [feats.length / F, F]);
     try {
       for (let s = 0; s < count; s += batchSize) {
@@ -741,7 +758,49 @@ export class Detector {
     return d;
   }
 
+  /**
+   * The addon's BiLstmDense over the current weights. It holds copies, so it is kept only while the weights
+   * are the ones it copied (ParamSet.stamp: any write — a training step, fine-tuning, restore — gives a new
+   * stamp) and rebuilt otherwise.
+   */
+  private nativeModel(binding: NativeBinding): BiLstmDense {
+    const stamp = this.params.stamp();
+    if (this.native && this.native.binding === binding && sameStamp(this.native.stamp, stamp)) return this.native.model;
+    const values = (name: string) => this.params.get(name).dataSync() as Float32Array;
+    const lstm = (dir: 'fw' | 'bw') => ({
+      kernel: values(`bilstm_${dir}/kernel`),
+      recurrentKernel: values(`bilstm_${dir}/recurrent_kernel`),
+      bias: values(`bilstm_${dir}/bias`),
+    });
+    const F = this.featureDim;
+    const model = new binding.BiLstmDense({
+      inputSize: F,
+      hiddenSize: this.config.hiddenSize,
+      outputSize: F,
+      forward: lstm('fw'),
+      backward: lstm('bw'),
+      dense: { kernel: values('output/kernel'), bias: values('output/bias') },
+    });
+    this.native = { binding, stamp, model };
+    return model;
+  }
+
   dispose(): void {
+    this.native = null;
     this.params.dispose();
   }
+}
+
+/**
+ * The feature rows of the first W−1 ids of each of B windows (W ids each, flat) into x [B, W−1, F]: the
+ * detector's input, gathered in JS (the table is a constant, no gradient flows to it).
+ */
+function gatherWindows(rows: Float32Array, windowIds: Int32Array, B: number, W: number, F: number, x: Float32Array): Float32Array {
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < W - 1; j++) {
+      const id = windowIds[b * W + j];
+      x.set(rows.subarray(id * F, id * F + F), (b * (W - 1) + j) * F);
+    }
+  }
+  return x;
 }

@@ -3,6 +3,7 @@
  * and conversion to and from plain arrays for model files and early-stopping snapshots.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { DataId } from '@tensorflow/tfjs-core';
 import { DeepSentryError } from '../errors';
 import { mulberry32 } from '../backend/reference';
 
@@ -85,6 +86,16 @@ export class ParamSet {
     }
   }
 
+  /**
+   * The identity of every variable's current data, in order. tf.Variable.assign (how weights are written:
+   * restore, the optimizer) gives a variable a new data object, so two equal stamps (sameStamp) mean no weight
+   * was written in between: the key of a copy of the weights kept outside tfjs. The stamp holds the data
+   * objects, so an old one cannot be freed and its identity reused.
+   */
+  stamp(): readonly DataId[] {
+    return [...this.vars.values()].map((v) => v.dataId);
+  }
+
   /** Total number of scalars. */
   size(): number {
     let n = 0;
@@ -98,3 +109,8 @@ export class ParamSet {
   }
 }
 let nextId = 0;
+
+/** Whether two ParamSet stamps are of the same data (no weight written between them). */
+export function sameStamp(a: readonly DataId[], b: readonly DataId[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DeepSentryError } from '../errors';
 import { denseSoftmaxCrossEntropy, fusedBiLstm, fusedLstm } from '../backend/ops';
-import { currentBackend, probeNative } from '../backend/select';
+import { activeNativeBinding } from '../backend/select';
 import { LstmLayerWeights } from '../backend/ops';
 import { NamedWeight, ParamSet, subSeed } from './params';
 import { mulberry32 } from '../backend/reference';
@@ -304,8 +304,7 @@ export class TextAutoencoder {
 
   /** The encoder's final state through binding.lstmEncode when the native backend is active, else null. */
   private nativeEncoderState(p: Packed): Float32Array | null {
-    if (currentBackend()?.backend !== 'native' || tf.getBackend() !== 'deepsentry') return null;
-    const binding = probeNative().binding;
+    const binding = activeNativeBinding();
     if (!binding) return null;
     const w = (prefix: string) => ({
       kernel: this.params.get(`${prefix}/kernel`).dataSync() as Float32Array,

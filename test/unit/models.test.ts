@@ -322,3 +322,88 @@ describe('models: determinism, thresholds, files, cancellation', () => {
     d.dispose();
   });
 });
+
+describe('models: Detector.predict through the addon (native) and through tfjs ops (cpu)', function () {
+  before(function () {
+    if (!hasNative) skipBecause(this, `native addon not built (${probeNative().error})`);
+  });
+  after(() => useBackend('cpu'));
+
+  /** A detector with every weight seeded-random (biases included), a vector table and random windows. */
+  function problem(seed: number, D: number, W: number, H: number, count: number) {
+    const rand = mulberry32(seed);
+    const d = new Detector({ vectorDim: D, window: W, hiddenSize: H, seed });
+    randomizeWeights(d, rand);
+    const rows = 6;
+    const vectors = Float32Array.from({ length: rows * D }, () => rand() * 2 - 1);
+    const windows = Int32Array.from({ length: count * W }, () => Math.floor(rand() * rows));
+    return { d, vectors, windows };
+  }
+  function randomizeWeights(d: Detector, rand: () => number): void {
+    d.params.restore(d.params.snapshot().map((w) => ({ ...w, values: Float32Array.from(w.values, () => rand() - 0.5) })));
+  }
+  /** predict on `backend`, with the names of the tfjs kernels it ran. */
+  async function predictOn(backend: 'native' | 'cpu', p: ReturnType<typeof problem>, count: number, batchSize: number, precision: 'fp32' | 'bf16' = 'fp32') {
+    useBackend(backend, { precision });
+    const info = await tf.profile(() => {
+      p.d.predict(p.vectors, p.windows, count, batchSize);
+    });
+    return { pred: p.d.predict(p.vectors, p.windows, count, batchSize), kernels: info.kernelNames };
+  }
+  const near = (a: Float32Array, b: Float32Array, tol: number) => {
+    expect(a.length).to.equal(b.length);
+    a.forEach((v, i) => expect(v, `entry ${i}`).to.be.closeTo(b[i], tol * (1 + Math.abs(b[i]))));
+  };
+
+  // [vectorDim, window, hidden, windows, batch size]: batch 1, one window, a last partial batch, the product's W and H
+  const shapes: Array<[number, number, number, number, number]> = [
+    [4, 2, 3, 1, 1],
+    [5, 4, 6, 37, 8],
+    [3, 3, 5, 9, 1],
+    [32, 10, 64, 300, 128],
+  ];
+  for (const [D, W, H, count, batchSize] of shapes) {
+    it(`vectorDim ${D}, window ${W}, hidden ${H}, ${count} windows in batches of ${batchSize}: the same predictions (fp32)`, async () => {
+      const p = problem(D * 100 + W * 10 + H, D, W, H, count);
+      const n = await predictOn('native', p, count, batchSize);
+      const c = await predictOn('cpu', p, count, batchSize);
+      // the native backend runs no tfjs kernel (one BiLstmDense call per batch); cpu runs the tfjs ops
+      expect(n.kernels).to.deep.equal([]);
+      expect(c.kernels).to.include('DsFusedBiLstm');
+      near(n.pred, c.pred, 1e-5);
+      p.d.dispose();
+    });
+  }
+
+  it('a batch size that is not a positive integer is refused on both paths (it used to loop forever)', () => {
+    const p = problem(5, 4, 3, 4, 3);
+    for (const backend of ['native', 'cpu'] as const) {
+      useBackend(backend);
+      for (const bad of [0, -1, 1.5, NaN]) {
+        expect(() => p.d.predict(p.vectors, p.windows, 3, bad), `${backend} ${bad}`).to.throw(DeepSentryError, /predict: expected a positive integer batch size/);
+      }
+    }
+    p.d.dispose();
+  });
+
+  it('follows every write of the weights (restore, training) and the precision tier at call time', async () => {
+    const p = problem(11, 6, 5, 8, 40);
+    const first = await predictOn('native', p, 40, 16);
+    randomizeWeights(p.d, mulberry32(12)); // restore: the addon's copy must be rebuilt
+    const restored = await predictOn('native', p, 40, 16);
+    near(restored.pred, (await predictOn('cpu', p, 40, 16)).pred, 1e-5);
+    expect(Math.max(...restored.pred.map((v, i) => Math.abs(v - first.pred[i])))).to.be.above(1e-3);
+    const sessions = [Array.from(p.windows.subarray(0, 20)).map((id) => Math.max(2, id))];
+    useBackend('native');
+    await p.d.fit(p.vectors, sessions, { epochs: 2, batchSize: 8, validationSplit: 0 }); // training steps write the weights
+    const trained = await predictOn('native', p, 40, 16);
+    near(trained.pred, (await predictOn('cpu', p, 40, 16)).pred, 1e-5);
+    expect(Math.max(...trained.pred.map((v, i) => Math.abs(v - restored.pred[i])))).to.be.above(1e-4);
+    // the same object, the bf16 tier: close to fp32 but not equal (its products round their operands to bf16)
+    const bf16 = await predictOn('native', p, 40, 16, 'bf16');
+    expect(bf16.kernels).to.deep.equal([]);
+    near(bf16.pred, trained.pred, 3e-2);
+    expect(bf16.pred.some((v, i) => v !== trained.pred[i])).to.equal(true);
+    p.d.dispose();
+  });
+});
