@@ -14,7 +14,7 @@
 import * as path from 'path';
 import type { NativeBinding } from '../../lib/backend/binding';
 import { loadNativeFile } from '../../lib/backend/native';
-import { entryPoints, IN_PLACE, type Args, type EntrySizes } from './native-entry-points';
+import { entryPoints, updatedInPlace, type Args, type EntrySizes } from './native-entry-points';
 import { firstDifference, rngFor } from './native-helpers';
 
 /** Arrays of 4 KiB and more (mmap'd under the parent's malloc setting), small enough to run in milliseconds. */
@@ -29,30 +29,31 @@ export interface DetachOutcome {
   message?: string;
   /** resolved: the first difference from the sync result (null: bitwise equal) */
   difference?: string | null;
-  /** adamUpdate: the first in-place array that differs from what it should hold now (null: all as expected) */
+  /** adamUpdate(Many): the first in-place array that differs from what it should hold now (null: all as expected) */
   inPlace?: string | null;
 }
 
-type Path = [string] | [string, string];
+/** Where a typed array sits in the arguments: its keys from the top (an array's elements by index). */
+type Path = string[];
 
-function typedPaths(args: Args): Path[] {
+function typedPaths(args: unknown, prefix: Path = []): Path[] {
   const out: Path[] = [];
-  for (const [k, v] of Object.entries(args)) {
-    if (v instanceof Float32Array || v instanceof Int32Array) out.push([k]);
-    else if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) {
-      for (const [k2, v2] of Object.entries(v)) if (v2 instanceof Float32Array) out.push([k, k2]);
-    }
+  for (const [k, v] of Object.entries(args as Args)) {
+    if (v instanceof Float32Array || v instanceof Int32Array) out.push([...prefix, k]);
+    else if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) out.push(...typedPaths(v, [...prefix, k]));
   }
   return out;
 }
 
 function at(args: Args, path: Path): Float32Array | Int32Array {
-  return (path.length === 1 ? args[path[0]] : (args[path[0]] as Args)[path[1]]) as Float32Array;
+  let v: unknown = args;
+  for (const k of path) v = (v as Args)[k];
+  return v as Float32Array;
 }
 
 /** A deep copy: every typed array and nested object new. */
 function cloneArgs(args: Args): Args {
-  const out: Args = {};
+  const out: Args = Array.isArray(args) ? ([] as unknown as Args) : {};
   for (const [k, v] of Object.entries(args)) {
     if (ArrayBuffer.isView(v)) out[k] = (v as Float32Array).slice();
     else if (v !== null && typeof v === 'object') out[k] = cloneArgs(v as Args);
@@ -61,15 +62,19 @@ function cloneArgs(args: Args): Args {
   return out;
 }
 
-/** The first difference between two results (a Float32Array or objects of them, nested), or null. */
-function resultDifference(got: unknown, want: unknown, where = 'result'): string | null {
+/**
+ * The first difference between two results (a Float32Array or objects of them, nested), or null. `detached`:
+ * the array the case took away, left out (adamUpdateMany resolves to the caller's params, which hold it).
+ */
+function resultDifference(got: unknown, want: unknown, detached: unknown, where = 'result'): string | null {
+  if (got === detached) return null;
   if (want instanceof Float32Array) {
     if (!(got instanceof Float32Array)) return `${where}: not a Float32Array`;
     const d = firstDifference(got, want);
     return d === null ? null : `${where}: ${d}`;
   }
   for (const k of Object.keys(want as Args)) {
-    const d = resultDifference((got as Args)[k], (want as Args)[k], `${where}.${k}`);
+    const d = resultDifference((got as Args)[k], (want as Args)[k], detached, `${where}.${k}`);
     if (d !== null) return d;
   }
   return null;
@@ -81,14 +86,26 @@ async function main(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with --expose-gc');
   const rng = rngFor(20261206);
-  const cases: { fn: string; path: Path; args: Args; want: unknown; wantInPlace: Args; before: Args; inPlace: readonly string[] }[] = [];
-  for (const ep of entryPoints(native, SIZES)) {
+  const cases: { fn: string; path: Path; args: Args; want: unknown; wantInPlace: Args; before: Args; inPlace: Path[] }[] = [];
+  const eps = entryPoints(native, SIZES).map((ep) => ({ name: ep.name as string, valid: ep.valid }));
+  // adamUpdateMany: two parameter arrays of adamUpdate's shapes under one step's settings
+  const adam = eps.find((e) => e.name === 'adamUpdate')!;
+  eps.push({
+    name: 'adamUpdateMany',
+    valid: (r) => {
+      const [a, b] = [adam.valid(r), adam.valid(r)];
+      const tensor = (t: Args): Args => ({ size: t.size, weights: t.weights, gradients: t.gradients, m: t.m, v: t.v });
+      return { params: [tensor(a), tensor(b)] as unknown as Args[keyof Args], alpha: a.alpha, beta1: a.beta1, beta2: a.beta2, epsilon: a.epsilon };
+    },
+  });
+  for (const ep of eps) {
     for (const path of typedPaths(ep.valid(rng))) {
       const args = ep.valid(rng);
       const before = cloneArgs(args);
       const copy = cloneArgs(args);
-      const want = (native[ep.name] as unknown as (a: Args) => unknown)(copy);
-      cases.push({ fn: `${ep.name}Async`, path, args, want, wantInPlace: copy, before, inPlace: IN_PLACE[ep.name] ?? [] });
+      const want = (native[ep.name as keyof NativeBinding] as unknown as (a: Args) => unknown)(copy);
+      const inPlace = typedPaths(args).filter((p) => updatedInPlace(ep.name, p.join('.')));
+      cases.push({ fn: `${ep.name}Async`, path, args, want, wantInPlace: copy, before, inPlace });
     }
   }
   // Occupies the pool's only thread: the jobs below start after it, by when their callers' memory is freed.
@@ -105,7 +122,7 @@ async function main(): Promise<void> {
   const outcomes: DetachOutcome[] = settled.map((s, i) => {
     const c = cases[i];
     const o: DetachOutcome = { fn: c.fn, array: c.path.join('.'), status: s.status === 'fulfilled' ? 'resolved' : 'rejected' };
-    if (s.status === 'fulfilled') o.difference = resultDifference(s.value, c.want);
+    if (s.status === 'fulfilled') o.difference = resultDifference(s.value, c.want, at(c.args, c.path));
     else {
       const e = s.reason as { code?: string; message?: string };
       o.code = e.code;
@@ -114,12 +131,12 @@ async function main(): Promise<void> {
     if (c.inPlace.length > 0) {
       // resolved: every in-place array holds the sync update; rejected: every one still attached is unchanged
       o.inPlace = null;
-      for (const name of c.inPlace) {
-        const a = c.args[name] as Float32Array;
+      for (const p of c.inPlace) {
+        const a = at(c.args, p) as Float32Array;
         if (a.buffer.byteLength === 0) continue;
-        const want = (o.status === 'resolved' ? c.wantInPlace : c.before)[name] as Float32Array;
+        const want = at(o.status === 'resolved' ? c.wantInPlace : c.before, p) as Float32Array;
         const d = firstDifference(a, want);
-        if (d !== null && o.inPlace === null) o.inPlace = `${name}: ${d}`;
+        if (d !== null && o.inPlace === null) o.inPlace = `${p.join('.')}: ${d}`;
       }
     }
     return o;

@@ -120,5 +120,11 @@ export function entryPoints(native: NativeBinding, sizes: EntrySizes = SMALL_SIZ
   ];
 }
 
-/** The argument names adamUpdate updates in place. */
-export const IN_PLACE: Partial<Record<keyof NativeBinding, readonly string[]>> = { adamUpdate: ['weights', 'm', 'v'] };
+/** The fields adamUpdate updates in place (adamUpdateMany: those of each element of its params). */
+export const IN_PLACE: Partial<Record<keyof NativeBinding, readonly string[]>> = { adamUpdate: ['weights', 'm', 'v'], adamUpdateMany: ['weights', 'm', 'v'] };
+
+/** Whether the array at `path` is one `fn` updates in place (a dotted path; IN_PLACE names the field: its last key). */
+export function updatedInPlace(fn: string, path: string): boolean {
+  const last = path.split('.').pop() as string;
+  return (IN_PLACE[fn.replace(/Async$/, '') as keyof NativeBinding] ?? []).includes(last);
+}
