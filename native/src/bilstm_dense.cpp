@@ -24,7 +24,7 @@ void bilstm_dense_forward(const BiLstmDenseArgs& a) {
   b.reverse = true;
   b.h_out = summary.data() + H;
   bilstm_encode(f, b);
-  sgemm(false, false, B, N, 2 * H, summary.data(), 2 * H, a.dense_kernel, N, a.pred, N, false);
+  sgemm(false, false, B, N, 2 * H, summary.data(), 2 * H, a.dense_kernel, N, a.pred, N, false, a.bf16_dense_kernel);
   // Built for the baseline ISA (no FMA to contract into): the same roundings as the JavaScript loop.
   for (int64_t r = 0; r < B; r++) {
     float* p = a.pred + r * N;

@@ -23,6 +23,9 @@ struct BiLstmDenseArgs {
   const int32_t* lengths;     // [B] or nullptr
   const float* dense_kernel;  // [2H, N]
   const float* dense_bias;    // [N]
+  // At Precision::Bf16: dense_kernel already rounded by bf16_pack_b (lstm.h, from this very array), or nullptr:
+  // the product rounds it itself. Same numbers either way.
+  const uint32_t* bf16_dense_kernel = nullptr;  // bf16_b_words(2H, N)
   const float* target;        // [B, N] or nullptr
   float* pred;                // [B, N]
   float* scores;              // [B] (with target)

@@ -8,8 +8,8 @@
 //
 // The constructor checks the weights once and copies them into memory the object owns (later changes to the
 // caller's arrays do not reach it: make a new object for new weights), so a call reads and checks only its
-// per-batch arguments, and at Precision::Bf16 the LSTM kernels are rounded once, on the first bf16 call, and
-// kept. A call returns the predictions [B, N] and, with a target [B, N], the per-window mean squared errors
+// per-batch arguments, and at Precision::Bf16 the LSTM kernels and the Dense kernel are rounded once, on the
+// first bf16 call, and kept. A call returns the predictions [B, N] and, with a target [B, N], the per-window mean squared errors
 // [B]; it writes them into `pred` / `scores` when given (the same arrays, returned), else into new arrays.
 // No per-step output and no cell state is made. Same numbers as bilstmForward's final states through matMul
 // plus the bias, and the MSE loop of bench/native.ts.
@@ -34,9 +34,11 @@ struct DenseModel {
     std::vector<uint32_t> bf16_kernel, bf16_recurrent;  // made by the first bf16 call (bf16_ready)
   } dir[2];
   std::vector<float> dense_kernel, dense_bias;
+  std::vector<uint32_t> bf16_dense;  // made by the first bf16 call (bf16_ready)
   std::once_flag bf16_once;
 
-  // Rounds the LSTM kernels for the bf16 tier, once (on the JavaScript thread, before a job can read them).
+  // Rounds the LSTM and Dense kernels for the bf16 tier, once (on the JavaScript thread, before a job can read
+  // them).
   void bf16_ready() {
     std::call_once(bf16_once, [this] {
       for (Dir& d : dir) {
@@ -45,6 +47,8 @@ struct DenseModel {
         bf16_pack_kernel(d.kernel.data(), I, H, d.bf16_kernel.data());
         bf16_pack_recurrent(d.recurrent.data(), H, d.bf16_recurrent.data());
       }
+      bf16_dense.resize(bf16_b_words(2 * H, N));
+      bf16_pack_b(dense_kernel.data(), N, 2 * H, N, bf16_dense.data());
     });
   }
   LstmParams params(int d, bool bf16) const {
@@ -166,6 +170,7 @@ class BiLstmDense : public Napi::ObjectWrap<BiLstmDense> {
     a.bw = m->params(1, bf16);
     a.dense_kernel = m->dense_kernel.data();
     a.dense_bias = m->dense_bias.data();
+    a.bf16_dense_kernel = bf16 ? m->bf16_dense.data() : nullptr;
     Napi::Object out = Napi::Object::New(env);
     if (pred) {
       a.pred = pred.data;

@@ -149,7 +149,13 @@ void bilstm_encode(const LstmEncodeArgs& fw, const LstmEncodeArgs& bw);
 
 // ---- dense ------------------------------------------------------------------------------------
 // C[m, n] = (accumulate ? C : 0) + op(A)[m, k] · op(B)[k, n], row-major with leading dimensions.
+// At Precision::Bf16, bf16_b may hold B (not transposed) already rounded by bf16_pack_b from this very B, for
+// callers that reuse a weight matrix over many calls (BiLstmDense's Dense kernel): the call then reads it
+// instead of rounding B. Same numbers either way; ignored at Fp32 and with trans_b.
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
+           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate, const uint32_t* bf16_b = nullptr);
+// The rounded copy sgemm's bf16_b takes, of B [k, n] (ldb apart, not transposed).
+size_t bf16_b_words(int64_t k, int64_t n);
+void bf16_pack_b(const float* B, int64_t ldb, int64_t k, int64_t n, uint32_t* dst);
 
 }  // namespace ds

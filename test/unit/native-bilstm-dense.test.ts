@@ -103,6 +103,7 @@ describe('native BiLstmDense (the detector forward in one call)', function () {
     [5, 4, 7, 5, 3, true], // lengths 0 and T included
     [17, 6, 33, 19, 11, true], // partial tiles everywhere
     [40, 3, 16, 32, 70, false],
+    [14, 2, 3, 150, 9, false], // the Dense product over two K blocks of the bf16 kernel (2H > 256), 14 rows
   ];
 
   it('is bit-identical to bilstmForward + matMul + bias + the MSE loop, both tiers, every SIMD level', () => {
