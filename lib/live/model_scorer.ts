@@ -210,7 +210,6 @@ export class ModelEvent implements ScoredEvent {
 /** At most this many window scores are remembered (about 100 bytes each); the cache starts over when full. */
 const SCORE_CACHE_MAX = 100_000;
 
-
 export class ModelScorer extends SessionScorer<OpenState> implements LineScorer {
   /** The name of every ModelScorer (its checkpoints carry it). */
   static readonly NAME = 'bilstm';
