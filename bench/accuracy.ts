@@ -55,7 +55,7 @@ import { DeepSentry } from '../lib/pipeline/model';
 import { normalOnlySelection } from '../lib/pipeline/run';
 import { scoreLog } from '../lib/pipeline/score';
 import { learnNormal, type FeedbackOptions } from '../lib/pipeline/feedback';
-import { groupByKey, loadSessions, mineCountRelations, trainFromPrepared } from '../lib/pipeline/train';
+import { groupByKey, loadSessions, mineCountRelations, rememberNormal, trainFromPrepared } from '../lib/pipeline/train';
 import type { CountModel } from '../lib/models/counts';
 
 const DATA = process.env.DEEPSENTRY_DATA_DIR ?? path.resolve(__dirname, '..', '..', 'shared', 'data');
@@ -429,11 +429,20 @@ async function reuseModel(from: string, protocol: string, seed: number, config: 
     model.detector.config.temperature = T;
     process.stderr.write(`${protocol} seed ${seed}: temperature ${T.toFixed(3)}\n`);
   }
+  // The threshold is fitted on what the detector and the count relations make of the held-back keys, as in
+  // training: without the known-normal memory (they would all be known by it), which is built after it.
+  model.knownNormal = null;
   await fsp.rm(heldDir, { recursive: true, force: true });
   await scoreLog(model, log, heldDir, { selectKey: (k) => held.has(k), lines: false });
   const scores = (await readSessionScores(heldDir)).scores;
   model.thresholds.session = fitThreshold(scores, thresholdSpec(model.config, normalOnly));
   model.heldBackScores = Float64Array.from(scores);
+  if (normalOnly) {
+    const textOf = new Map((await readPreparedMessages(prepDir)).map((m) => [m.id, m.text]));
+    const all = new Set(trainKeys);
+    const sess = groupByKey(await loadSessions(prepDir, (s) => all.has(s.key))).flat();
+    model.knownNormal = rememberNormal(model, sess, (s) => Int32Array.from(s.messages, (id) => model.messageId(textOf.get(id) as string)), 'normal-labels');
+  }
   return model;
 }
 

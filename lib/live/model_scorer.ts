@@ -83,6 +83,13 @@ export interface ModelScorerOptions extends ScorerOptions {
   source?: string;
   /** Line events carry the line's message as parsed (`message`; in this thread only: lines.csv's text column). */
   withMessages?: boolean;
+  /**
+   * Receives the lines per masked message of a key's sessions counted together, as they are judged (at the
+   * count horizon or at their end; in this thread only), whether or not the model has count relations: a key's
+   * chains add up to all its lines except those of sessions evicted or censored (`deepsentry score` checks
+   * them against the compositions known normal, lib/models/known_normal.ts).
+   */
+  onJudged?: (key: string, counts: Readonly<Record<string, number>>) => void;
 }
 
 export { liveSessionKeyer } from './session_scorer';
@@ -222,6 +229,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private countWeight: number;
   /** quiet time after which a key's count relations are judged (null: each session at its end; see countHorizon) */
   private readonly countHorizon: number | null;
+  private readonly onJudged: ((key: string, counts: Readonly<Record<string, number>>) => void) | undefined;
+  /** lines per message are counted: for the count relations, or for onJudged */
+  private tallied: boolean;
   /** keys whose sessions ended and whose count judgement waits for the horizon, in order of their last line */
   private tallies = new Map<string, CountTally>();
   /**
@@ -283,6 +293,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.withMessages = opts.withMessages === true;
     this.countWeight = model.countModel ? model.config.scoring.counts : 0;
     this.countHorizon = countHorizon(model.config.scoring.countTimeoutMs, idle, keyer.mode);
+    this.onJudged = opts.onJudged;
+    this.tallied = this.countWeight > 0 || this.onJudged !== undefined;
     this.windows = new Int32Array(64 * W);
     this.keyScratch = new Array<number>(W).fill(0);
     this.scoreCache = new WindowTable(W);
@@ -421,7 +433,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
         s.history.shift();
         ids.shift();
       }
-      if (this.countWeight > 0) {
+      if (this.tallied) {
         const c = (s.counts ??= {});
         c[masked] = (c[masked] ?? 0) + 1;
       }
@@ -461,7 +473,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const e = new ModelEvent(s.seq, s.lineNo, s.offset, key, true, endReason, s.lines, s.lines.length, this.windowLines, this.windows, at, this);
     e.closed = c;
     this.out.push(e);
-    if (!(this.countWeight > 0 && s.counts)) return;
+    if (!(this.tallied && s.counts)) return;
     if (this.countHorizon !== null && s.clock !== null) {
       // Judged once the key has been quiet for the horizon (clockMoved), unless it goes on before.
       this.firstTally = null;
@@ -469,6 +481,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       if (this.tallies.size > this.maxTallies) this.judgeOldest();
       return;
     }
+    this.onJudged?.(key, s.counts);
+    if (!(this.countWeight > 0)) return;
     // As scoreSessions does in batch: the count relations' surprise goes on the end event.
     e.counts = s.counts;
     e.extra = this.countWeight * this.countSurprise(s.counts);
@@ -506,6 +520,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
    * that session's end (lib/models/scoring.ts scoreSessions with the chain's countIds).
    */
   private judgeCounts(key: string, t: CountTally): void {
+    this.onJudged?.(key, t.counts);
+    if (!(this.countWeight > 0)) return;
     const surprise = this.countSurprise(t.counts);
     if (!(surprise > 0)) return;
     const st: OpenState = { history: t.history, lines: t.lines, seq: t.seq, lineNo: t.lineNo, offset: t.offset, clock: t.clock };
@@ -702,6 +718,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     const old = this.model;
     this.model = next;
     this.countWeight = next.countModel ? next.config.scoring.counts : 0;
+    this.tallied = this.countWeight > 0 || this.onJudged !== undefined;
     this.scoreCache.clear();
     this.expectedCache.clear();
     this.last = [];

@@ -28,6 +28,7 @@ import type { TextAutoencoder } from './text';
 import type { FittedThreshold } from './threshold';
 import type { SequenceModel } from './sequence';
 import { countMessages, type CountModel } from './counts';
+import type { KnownNormal } from './known_normal';
 import type { PipelineConfig } from '../pipeline/config';
 
 /** The first id of a distinct message in the model's table (0 = window padding, 1 = end of session). */
@@ -93,6 +94,11 @@ export class ScoringModel {
   private readonly acceptedLines: number[] = [];
   readonly masker: Masker;
   readonly tokenizer: Tokenizer;
+  /**
+   * compositions of sessions known to be normal (lib/models/known_normal.ts): filled by a normal-only training
+   * and by feedback, null in a model trained without labels; the scorer reads it when `scoring.knownNormal`
+   */
+  knownNormal: KnownNormal | null = null;
 
   constructor(
     readonly config: PipelineConfig,

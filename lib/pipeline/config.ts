@@ -11,7 +11,7 @@
  * text:      { model: { latentDim: 128, … }, train: { epochs: 200, … } }                  # lib/models text
  * detector:  { model: { hiddenSize: 64, objective: softmax, score: nll, … }, train: { … } }
  * threshold: { method: mean-std, k: 3, normalOnlyK: 5, percentile: 99, risk: 0.001, level: 0.9, holdout: 0.2 }
- * scoring:   { novelty: true, sequence: false, rarity: true, detectorWeight: 1, counts: 2, countConfidence: 0.95, countTimeoutMs: 3600000 }
+ * scoring:   { novelty: true, sequence: false, rarity: true, detectorWeight: 1, counts: 2, countConfidence: 0.95, countTimeoutMs: 3600000, knownNormal: true }
  * training:  { trim: 0.03 }
  * run:       { trainFraction: 0.5 }
  * ```
@@ -107,6 +107,12 @@ export interface PipelineConfig {
      * idle timeout: each session is judged at its own end
      */
     countTimeoutMs: number;
+    /**
+     * a key whose counted sessions hold exactly the lines per message of sessions known to be normal (a
+     * normal-only training's, or marked by feedback: lib/models/known_normal.ts) scores 0 in sessions.csv and
+     * raises no count alert; a model trained without labels remembers none
+     */
+    knownNormal: boolean;
   };
   training: {
     /**
@@ -197,7 +203,7 @@ export function defaultPipelineConfig(): PipelineConfig {
     text: { model: { ...textModelDefaults }, train: { ...trainDefaults(DEFAULT_TEXT_TRAIN), validationSplit: AUTO_SPLIT } },
     detector: { model: { ...detectorModelDefaults, temperature: DEFAULT_TEMPERATURE }, train: { ...trainDefaults(DEFAULT_DETECTOR_TRAIN), epochs: DETECTOR_EPOCHS, patience: DETECTOR_PATIENCE } },
     threshold: { method: 'mean-std', k: 3, normalOnlyK: 5, percentile: 99, risk: 1e-3, level: 0.9, holdout: 0.2 },
-    scoring: { novelty: true, sequence: false, rarity: true, detectorWeight: 1, counts: DEFAULT_COUNT_WEIGHT, countConfidence: 0.95, countTimeoutMs: DEFAULT_COUNT_TIMEOUT_MS },
+    scoring: { novelty: true, sequence: false, rarity: true, detectorWeight: 1, counts: DEFAULT_COUNT_WEIGHT, countConfidence: 0.95, countTimeoutMs: DEFAULT_COUNT_TIMEOUT_MS, knownNormal: true },
     training: { trim: DEFAULT_TRIM },
     run: { trainFraction: 0.5 },
   };
@@ -289,6 +295,7 @@ export function checkPipelineConfig(c: PipelineConfig, source = 'configuration')
   if (!(c.scoring.counts >= 0 && Number.isFinite(c.scoring.counts))) throw cfgError(where('scoring.counts'), 'a non-negative number', c.scoring.counts);
   if (!(c.scoring.countConfidence > 0 && c.scoring.countConfidence <= 1)) throw cfgError(where('scoring.countConfidence'), 'a number in (0, 1]', c.scoring.countConfidence);
   if (!(Number.isInteger(c.scoring.countTimeoutMs) && c.scoring.countTimeoutMs >= 0)) throw cfgError(where('scoring.countTimeoutMs'), 'a non-negative integer (ms)', c.scoring.countTimeoutMs);
+  if (typeof c.scoring.knownNormal !== 'boolean') throw cfgError(where('scoring.knownNormal'), 'true or false', c.scoring.knownNormal);
   if (!(c.training.trim >= 0 && c.training.trim < 1)) throw cfgError(where('training.trim'), 'a number in [0, 1)', c.training.trim);
   if (!(c.run.trainFraction > 0 && c.run.trainFraction < 1)) throw cfgError(where('run.trainFraction'), 'a number in (0, 1)', c.run.trainFraction);
 }
@@ -408,6 +415,7 @@ export const CONFIG_KEY_HELP: Record<string, string> = {
   'scoring.counts': 'weight of the count relations a session breaks (pairs of messages whose counts keep a ratio in training), added on its end event; 0: off',
   'scoring.countConfidence': 'share of the training sessions holding either message in which a count relation must hold to be kept',
   'scoring.countTimeoutMs': 'the count relations judge a key once it has been quiet this long (ms), counting together the sessions the idle timeout cut within it; 0: each session at its own end',
+  'scoring.knownNormal': 'a key holding exactly the lines per message of a session known normal (normal-only training, feedback) scores 0 in sessions.csv',
   training: 'how the training sessions are chosen',
   'training.trim': 'share of the training sessions, the most surprising to a count-based sequence model, left out of the detector\'s training (unlabelled logs hold anomalies)',
   run: '`deepsentry run`',

@@ -12,6 +12,8 @@ export interface ModelFacts {
   thresholds?: unknown;
   metrics?: unknown;
   logConfig?: unknown;
+  /** model.json extra.knownNormal (lib/models/known_normal.ts) */
+  knownNormal?: unknown;
 }
 
 type Obj = Record<string, unknown>;
@@ -82,6 +84,11 @@ export function describeModel(m: ModelFacts): Record<string, string> {
   const window = num(obj(obj(m.logConfig).window).size);
   const detTrain = trainingText(metrics.detector);
   if (num(det.hiddenSize) !== undefined) out.detector = `BiLSTM ${num(det.hiddenSize)}×2${window !== undefined ? `, windows of ${window} messages` : ''}, score ${String(det.score)}${detTrain ? `; ${detTrain}` : ''}`;
+  const known = obj(m.knownNormal);
+  if (Array.isArray(known.keys) && known.keys.length > 0) {
+    const from = Array.isArray(known.sources) ? known.sources.map((x) => (x === 'normal-labels' ? 'the normal-labelled training sessions' : x === 'feedback' ? 'feedback' : String(x))).join(' and ') : '?';
+    out['known normal'] = `${int(known.keys.length)} session compositions (lines per message) from ${from}: a key holding exactly one scores 0${obj(config.scoring).knownNormal === false ? ' — off (scoring.knownNormal false)' : ''}`;
+  }
   if (num(config.seed) !== undefined) out.seed = String(config.seed);
   out['full configuration'] = 'model.json in the model directory (deepsentry config --defaults explains every key)';
   return out;

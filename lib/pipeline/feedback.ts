@@ -13,7 +13,11 @@
  *   3. a count relation a marked session violates accepts that session's exact counts (CountModel.accept),
  *      and those of the key's sessions the count horizon judges with it (lib/models/counts.ts countChains;
  *      from a log with times — the live buffer keeps none, so there each session counts alone);
- *   4. every session is scored again (after). The threshold stays as saved: it was fitted on held-back
+ *   4. the marked keys' compositions (lines per message of all their sessions) join the model's memory of
+ *      sessions known normal (lib/models/known_normal.ts): `deepsentry score` gives a key with exactly those
+ *      counts 0, whatever its lines score;
+ *   5. every session is scored again (after; a key known normal by the memory, before or after, counts 0, as
+ *      in sessions.csv). The threshold stays as saved: it was fitted on held-back
  *      training sessions, and feedback brings no new held-back data to refit it on.
  *
  * A marked session's messages never seen in training become known messages of the model (ScoringModel.acceptMessages):
@@ -40,6 +44,7 @@ import { subSeed } from '../models/params';
 import { shuffle, type TrainResult } from '../models/train';
 import { countChains, countHorizon, countMessages } from '../models/counts';
 import type { SessionInput } from '../models/scoring';
+import { KnownNormal } from '../models/known_normal';
 import type { DeepSentry } from './model';
 import { RECENT_DEFAULTS, RecentSessions } from '../live/recent_sessions';
 import { lineageOf, type ModelLineage } from '../models/lineage';
@@ -114,6 +119,8 @@ export interface FeedbackResult {
   /** messages never seen in training (nor accepted before) that the marked sessions brought: now known messages */
   acceptedMessages: number;
   countRelationsChanged: number;
+  /** compositions of the marked keys the model now knows normal that it did not before (lib/models/known_normal.ts) */
+  knownCompositions: number;
   fineTune: TrainResult;
 }
 
@@ -249,11 +256,35 @@ async function sessionScores(model: DeepSentry, inputs: readonly SessionInput[])
   return out;
 }
 
-/** Per-key scores (max over a key's segments), keys in order of their first segment. */
-function perKey(sessions: readonly LogSession[], scores: Float32Array): Map<string, number> {
+/**
+ * Per-key scores (max over a key's segments), keys in order of their first segment; 0 for a key the model's
+ * memory knows normal (as `deepsentry score` gives it: every segment ended, the composition remembered).
+ */
+function perKey(model: DeepSentry, sessions: readonly LogSession[], scores: Float32Array): Map<string, number> {
   const m = new Map<string, number>();
   sessions.forEach((s, i) => m.set(s.key, Math.max(m.get(s.key) ?? -Infinity, scores[i])));
+  const memory = model.config.scoring.knownNormal ? model.knownNormal : null;
+  if (memory !== null && memory.size > 0) for (const [key, c] of compositions(model, sessions)) if (c !== null && memory.has(c)) m.set(key, 0);
   return m;
+}
+
+/** Per key, the lines per masked message of all its segments (null when one did not end: score counts no such key). */
+function compositions(model: DeepSentry, sessions: readonly LogSession[]): Map<string, Map<string, number> | null> {
+  const out = new Map<string, Map<string, number> | null>();
+  for (const s of sessions) {
+    let c = out.get(s.key);
+    if (c === null) continue;
+    if (!s.ended) {
+      out.set(s.key, null);
+      continue;
+    }
+    if (c === undefined) out.set(s.key, (c = new Map()));
+    for (const id of s.ids) {
+      const text = model.messageText(id) ?? `#${id}`;
+      c.set(text, (c.get(text) ?? 0) + 1);
+    }
+  }
+  return out;
 }
 
 
@@ -318,7 +349,7 @@ async function learnSessions(
   const chainIds = (c: LogSession[]) => c.flatMap((s) => s.ids);
   const inputs: SessionInput[] = all.map((s) => ({ messageIds: s.ids, ended: s.ended, countIds: judges.has(s) ? chainIds(judges.get(s) as LogSession[]) : null }));
   const segBefore = await sessionScores(model, inputs);
-  const before = perKey(all, segBefore);
+  const before = perKey(model, all, segBefore);
   // Flagged segments of other sessions that are a marked session's flagged segment, message for message:
   // whatever scores segments scores them alike, so learning the marked one clears them too (see `identical`).
   const sig = (s: LogSession) => `${s.ids.join(',')}${s.ended ? ',end' : ''}`;
@@ -361,7 +392,10 @@ async function learnSessions(
       if (chain && chain.length > 1) for (const r of model.countModel.accept(countMessages(chainIds(chain)))) relations.add(r);
     }
   }
-  const after = perKey(all, await sessionScores(model, inputs));
+  const memory = (model.knownNormal ??= new KnownNormal());
+  const known = memory.size;
+  for (const c of compositions(model, mine).values()) if (c !== null) memory.add(c, 'feedback');
+  const after = perKey(model, all, await sessionScores(model, inputs));
 
   const prev = lineageOf(model);
   let parentSha: string | null = null;
@@ -401,6 +435,7 @@ async function learnSessions(
     newTargets,
     acceptedMessages,
     countRelationsChanged: relations.size,
+    knownCompositions: memory.size - known,
     fineTune,
   };
 }

@@ -18,6 +18,7 @@ import { TextAutoencoder, type TextModelConfig } from '../models/text';
 import { FIRST_ID, ScoringModel, type ModelThresholds } from '../models/scoring';
 import { SequenceModel, type SequenceModelJson } from '../models/sequence';
 import { CountModel, type CountModelJson } from '../models/counts';
+import { KnownNormal, type KnownNormalJson } from '../models/known_normal';
 import { useBackend, type BackendChoice, type BackendSelection } from '../backend/select';
 import { ModelScorer, type ModelScorerOptions } from '../live/model_scorer';
 import type { LineScorer } from '../live/types';
@@ -42,6 +43,8 @@ export interface ModelExtra {
   sequence: SequenceModelJson;
   /** the count relations within a session (see lib/models/counts.ts); absent in models trained before they existed */
   countRelations?: CountModelJson;
+  /** compositions of sessions known to be normal (see lib/models/known_normal.ts); absent when it holds none */
+  knownNormal?: KnownNormalJson;
 }
 /** Options of DeepSentry.load. */
 export interface LoadOptions {
@@ -105,6 +108,7 @@ export class DeepSentry extends ScoringModel {
       detectorConfig: this.detector.config,
       sequence: this.sequence.toJSON(),
       ...(this.countModel ? { countRelations: this.countModel.toJSON() } : {}),
+      ...(this.knownNormal && this.knownNormal.size > 0 ? { knownNormal: this.knownNormal.toJSON() } : {}),
     };
     return {
       config: this.config,
@@ -189,7 +193,9 @@ export class DeepSentry extends ScoringModel {
     if (text.config.vocabSize !== vocabulary.size) throw bad(`the text model has ${text.config.vocabSize} token ids but the vocabulary ${vocabulary.size}`);
     const sequence = SequenceModel.fromJSON(extra.sequence, source);
     const countModel = extra.countRelations === undefined ? null : CountModel.fromJSON(extra.countRelations, source);
-    return new DeepSentry(config, logConfig, vocabulary, text, detector, extra.messages, vec.values, th, sequence, extra.counts ?? [], (json.metrics ?? {}) as Record<string, unknown>, json.dataHash, countModel);
+    const m = new DeepSentry(config, logConfig, vocabulary, text, detector, extra.messages, vec.values, th, sequence, extra.counts ?? [], (json.metrics ?? {}) as Record<string, unknown>, json.dataHash, countModel);
+    if (extra.knownNormal !== undefined) m.knownNormal = KnownNormal.fromJSON(extra.knownNormal, source);
+    return m;
   }
 
   /**

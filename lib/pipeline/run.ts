@@ -263,7 +263,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
         dataset: {
           split: `sessions in time order of their first line: the first ${nTrain} trained the model (no labels), the last ${testKeys.size} were scored and are evaluated here`,
         },
-        modelConfig: describeModel({ directory: modelDir, config: model.config, thresholds: model.thresholds, metrics: model.metrics, logConfig: model.logConfig }),
+        modelConfig: describeModel({ directory: modelDir, config: model.config, thresholds: model.thresholds, metrics: model.metrics, logConfig: model.logConfig, knownNormal: model.knownNormal?.toJSON() }),
         warnings: [...warnings, ...score.warnings],
       });
       const m = evaluation.result.metrics;

@@ -195,6 +195,23 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const byKey = new Map<string, { score: number; lines: number; firstTs: number | null; lastTs: number | null; why: string }>();
   /** the open segments by key */
   const segments = new Map<string, Segment>();
+  /**
+   * With compositions known normal (lib/models/known_normal.ts): per key, the lines per masked message of all its
+   * sessions (added up as the scorer judges them), or null once one ended unscored (an evicted or censored session
+   * is in no judgement, so its lines are not counted). A key whose composition is known scores 0 in sessions.csv.
+   */
+  const memory = model.config.scoring.knownNormal && model.knownNormal !== null && model.knownNormal.size > 0 ? model.knownNormal : null;
+  const composition = new Map<string, Map<string, number> | null>();
+  const onJudged = (key: string, counts: Readonly<Record<string, number>>) => {
+    let c = composition.get(key);
+    if (c === null) return;
+    if (c === undefined) composition.set(key, (c = new Map()));
+    for (const m in counts) c.set(m, (c.get(m) ?? 0) + counts[m]);
+  };
+  const isKnown = (key: string) => {
+    const c = composition.get(key);
+    return memory !== null && c != null && memory.has(c);
+  };
   let sessions = 0;
   let anomalies = 0;
   // lines.csv's `score,anomaly` of each score met: scores repeat (a line's score is its window's, and windows
@@ -235,6 +252,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       } else {
         // An end that is not scored (evicted, or censored at the end of input) comes with score -Infinity.
         if (!e.unscored) finiteScore(e.score, e.session, model.directory);
+        else if (memory !== null) composition.set(e.session, null);
         segments.delete(e.session);
         closed.push({ key: e.session, g, end: e });
         g = null; // a later event of this key opens a new segment
@@ -287,10 +305,12 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   const writeSessions = async () => {
     let sText = '';
     for (const [k, g] of byKey) {
-      const a = g.score >= threshold ? 1 : 0;
+      const known = isKnown(k);
+      const score = known ? 0 : g.score;
+      const a = score >= threshold ? 1 : 0;
       anomalies += a;
       sessions++;
-      sText += `${csv(k)},${num(g.score)},${a},${g.lines},${iso(g.firstTs)},${iso(g.lastTs)},${g.why}\n`;
+      sText += `${csv(k)},${num(score)},${a},${g.lines},${iso(g.firstTs)},${iso(g.lastTs)},${known ? ',,,,' : g.why}\n`;
       if (sText.length >= 1 << 20) {
         const w = writeWithBackpressure(sOut, sText);
         sText = '';
@@ -309,6 +329,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       issues,
       source: name,
       withMessages: withText,
+      ...(memory !== null ? { onJudged } : {}),
       // no raw lines kept per session: nothing here reads an event's window of raw lines
       windowLines: 0,
       ...(selectKey ? { ownsKey: selectKey } : {}),

@@ -25,6 +25,8 @@ import { DeepSentry, FIRST_ID, ensureBackend } from './model';
 import { currentBackend } from '../backend/select';
 import { SequenceModel } from '../models/sequence';
 import { CountModel, countChains, countHorizon, countMessages } from '../models/counts';
+import { KnownNormal } from '../models/known_normal';
+import type { ScoringModel } from '../models/scoring';
 
 /** Whether a closed session's end is scored: lib/logs/sessions.ts, shared with the live scorer and the API. */
 export { sessionEnded };
@@ -271,6 +273,9 @@ export async function trainDetectorStage(st: TextStage, vectors: Float32Array, m
   });
   model.thresholds.session = fitThreshold(heldScores, thresholdSpec(config, o.training?.mode === 'normal-only'));
   model.heldBackScores = heldScores;
+  // After the threshold, which is fitted on what the detector and the count relations make of the held-back
+  // sessions: known normal, they would all score 0 by their own memory.
+  if (o.training?.mode === 'normal-only') model.knownNormal = rememberNormal(model, groups.flat(), ids, 'normal-labels');
   Object.assign(model.metrics, {
     data: {
       inputs: manifest.inputs,
@@ -302,6 +307,21 @@ export function mineCountRelations(config: PipelineConfig, logConfig: LogConfig,
   const horizon = countHorizon(config.scoring.countTimeoutMs, idle, logConfig.session.mode);
   const { chains } = countChains(sessions, horizon, (s) => sessionEnded(s.end, idle, s.lastTs));
   return new CountModel(COUNT_MIN_SESSIONS, config.scoring.countConfidence).fit(chains.map((c) => countMessages(chainIds(c, ids))));
+}
+
+/**
+ * The compositions of sessions known to be normal (lib/models/known_normal.ts) added to the model's memory (a new
+ * one when it has none): per key, the lines per message of all its sessions, as `deepsentry score` adds them up.
+ * `sessions` as model ids by `ids`.
+ */
+export function rememberNormal(model: ScoringModel, sessions: readonly PreparedSession[], ids: (s: PreparedSession) => ArrayLike<number>, source: string): KnownNormal {
+  const memory = model.knownNormal ?? new KnownNormal();
+  for (const group of groupByKey(sessions)) {
+    const counts = new Map<number, number>();
+    for (const s of group) countMessages(ids(s), counts);
+    memory.add([...counts].map(([id, n]) => [model.messageText(id) ?? `#${id}`, n] as const), source);
+  }
+  return memory;
 }
 
 /** The model ids of a chain of sessions counted together, in order. */

@@ -131,6 +131,52 @@ describe('deepsentry feedback: false alarms learnt as normal', function () {
     expect(out.sessions[0].after).to.be.closeTo(after.scores.get('blk_777')!, 1e-4);
   });
 
+  it('a marked key\'s composition is remembered: another block with the same lines per message in another order scores 0, one with a line more does not', async () => {
+    const dir = tempDir('feedback-known');
+    const model = path.join(dir, 'model');
+    fs.cpSync(await trainedModel(), model, { recursive: true });
+    const slice = fs.readFileSync(hdfsSlice(20000), 'utf8').split('\n').filter(Boolean);
+    // A complete write of the slice copied after it as three blocks missing their last addStoredBlock (a count
+    // relation broken): blk_777 as written, blk_888 with its first two lines swapped, blk_999 with a Receiving line more.
+    const [k0, written] = completeWrites(slice)[0]!;
+    const t0 = hdfsTimeOf(slice[slice.length - 1]!) + 60_000;
+    const short = written.slice(0, 12).map((l) => withHdfsTime(l, t0));
+    const as = (k: string, ls: string[]) => ls.map((l) => l.split(k0).join(k));
+    const swapped = [short[1]!, short[0]!, ...short.slice(2)];
+    const receiving = short.find((l) => l.includes('Receiving block'))!;
+    const log = path.join(dir, 'app.log');
+    const other = withHdfsTime(slice[0]!, t0 + 20 * 60_000);
+    fs.writeFileSync(log, [...slice, ...as('blk_777', short), ...as('blk_888', swapped), ...as('blk_999', [...short, receiving]), other].join('\n') + '\n');
+    const before = await score(model, log, path.join(dir, 'before'));
+    for (const k of ['blk_777', 'blk_888', 'blk_999']) expect(before.scores.get(k), `${k} flagged`).to.be.at.least(before.threshold);
+    const marks = path.join(dir, 'marks.txt');
+    fs.writeFileSync(marks, 'blk_777\n');
+    const r = runCli(['feedback', '--model', model, '--normal', marks, '--log', log, '--json', '--epochs', '2']);
+    expect(r.code, r.stderr).to.equal(0);
+    const out = JSON.parse(r.stdout);
+    const saved = JSON.parse(fs.readFileSync(path.join(model, 'model.json'), 'utf8'));
+    expect(saved.extra.knownNormal.sources).to.deep.equal(['feedback']);
+    expect(saved.extra.knownNormal.keys).to.have.length(1);
+    expect(out.knownCompositions).to.equal(1);
+    const after = await score(model, log, path.join(dir, 'after'));
+    expect(after.scores.get('blk_777')).to.equal(0);
+    expect(after.scores.get('blk_888'), 'the same composition, never marked').to.equal(0);
+    expect(after.scores.get('blk_999'), 'another composition: the detector scores it').to.be.greaterThan(0);
+    // feedback's own report scores keys as score does
+    expect(out.sessions[0].after).to.equal(0);
+    expect(out.cleared.find((c: { session: string }) => c.session === 'blk_888')).to.deep.include({ after: 0 });
+    // with the memory off the detector's own scores come back
+    const m = await DeepSentry.load(model);
+    try {
+      m.config.scoring.knownNormal = false;
+      await scoreLog(m, log, path.join(dir, 'off'), { lines: false, force: true });
+      const off = await readSessionScores(path.join(dir, 'off'));
+      expect(off.scores[off.index.get('blk_888')!]).to.be.greaterThan(0);
+    } finally {
+      m.dispose();
+    }
+  });
+
   it('a message never seen in training, in a marked session, becomes a known message: other sessions holding it clear, another new message stays flagged', async () => {
     const dir = tempDir('feedback-new-message');
     const model = path.join(dir, 'model');

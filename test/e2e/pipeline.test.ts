@@ -399,6 +399,39 @@ describe('pipeline: run separates anomalous from normal sessions (real hdfs-dev 
     expect(json.metrics.data.sessionKeys).to.equal(t.keysKept);
     expect(r.evaluation!.result.metrics.coverage.sessionsScored).to.equal(r.testSessions);
   });
+  it('a normal-only model remembers its keys\' compositions: its own log scores them 0 (no anomaly among them); scoring.knownNormal false gives the detector\'s scores back', async () => {
+    const log = hdfsBlocks(8000);
+    const dir = path.join(workDir(), 'normal-known');
+    await trainModel([log], dir, { config: tinyConfig(), normalLabels: HDFS_DEV_LABELS, force: true });
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    expect(json.extra.knownNormal.sources).to.deep.equal(['normal-labels']);
+    expect(json.extra.knownNormal.keys.length).to.be.within(1, json.metrics.training.keysKept);
+    const labels = labelsOf(HDFS_DEV_LABELS);
+    const model = await DeepSentry.load(dir);
+    try {
+      const scores = async (name: string) => {
+        const out = path.join(workDir(), name);
+        await scoreLog(model, log, out, { lines: false, force: true });
+        const s = await readSessionScores(out);
+        return new Map(s.ids.map((k, i) => [k, s.scores[i]]));
+      };
+      const on = await scores('normal-known-on');
+      model.config.scoring.knownNormal = false;
+      const off = await scores('normal-known-off');
+      const normal = [...on.keys()].filter((k) => labels.get(k) === 0);
+      const known = [...on.keys()].filter((k) => on.get(k) === 0);
+      // Every normal key was trained on; those whose sessions all ended in the log (not cut by its end) are known.
+      expect(known.length).to.be.greaterThan(0.8 * normal.length);
+      for (const k of known) {
+        expect(labels.get(k), k).to.equal(0);
+        expect(off.get(k) as number, `${k} without the memory`).to.be.greaterThan(0);
+      }
+      for (const [k, s] of on) if (s !== 0) expect(off.get(k), k).to.equal(s);
+      expect([...off.values()].filter((s) => s === 0)).to.deep.equal([]);
+    } finally {
+      model.dispose();
+    }
+  });
   it('session ROC-AUC on the scored part is far above chance; evaluation files are written', async () => {
     const out = path.join(workDir(), 'run');
     const r = await runPipeline(hdfsBlocks(40000), out, { config: tinyConfig(), labels: HDFS_DEV_LABELS });

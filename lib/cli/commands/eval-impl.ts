@@ -48,11 +48,11 @@ export async function readModelInfo(dir: string): Promise<ModelInfo> {
   }
   const config = json.config && typeof json.config === 'object' ? (json.config as Record<string, unknown>) : null;
   const metrics = (json.metrics ?? {}) as { warnings?: unknown };
-  const extra = (json.extra ?? {}) as { logConfig?: unknown };
+  const extra = (json.extra ?? {}) as { logConfig?: unknown; knownNormal?: unknown };
   return {
     threshold: t,
     config,
-    description: describeModel({ directory: dir, config, thresholds: json.thresholds, metrics, logConfig: extra.logConfig }),
+    description: describeModel({ directory: dir, config, thresholds: json.thresholds, metrics, logConfig: extra.logConfig, knownNormal: extra.knownNormal }),
     warnings: Array.isArray(metrics.warnings) ? metrics.warnings.map(String) : [],
   };
 }

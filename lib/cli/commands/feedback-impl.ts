@@ -42,7 +42,7 @@ export async function runFeedback(a: FeedbackArgs): Promise<void> {
   if (!a.quiet) {
     const w = Math.max(...r.sessions.map((x) => x.session.length));
     process.stdout.write(
-      `learnt ${r.sessions.length} sessions as normal (replay: ${r.replaySessions} sessions of ${a.log} below the threshold; ${r.newTargets} messages newly predicted, ${r.acceptedMessages} never seen before now known, ${r.countRelationsChanged} count relations changed)\n` +
+      `learnt ${r.sessions.length} sessions as normal (replay: ${r.replaySessions} sessions of ${a.log} below the threshold; ${r.newTargets} messages newly predicted, ${r.acceptedMessages} never seen before now known, ${r.countRelationsChanged} count relations changed, ${r.knownCompositions} compositions now known normal)\n` +
         r.sessions.map((x) => `  ${x.session.padEnd(w)}  ${num(x.before)} → ${num(x.after)}${x.after < r.threshold ? '' : '  (still flagged)'}\n`).join('') +
         `threshold ${num(r.threshold)} (kept as saved)\n` +
         `sessions of the log flagged: ${r.flaggedBefore} → ${r.flaggedAfter} (${r.cleared.length} others cleared, ${r.raised.length} newly flagged)\n` +
