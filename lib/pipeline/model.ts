@@ -74,7 +74,9 @@ export interface ScoreLinesResult {
   lines: Array<{ index: number; session: string; score: number; anomaly: boolean }>;
   /**
    * one entry per session key, in the order their first segment closed (as sessions.csv): max score over its
-   * segments (each: its lines and its end when that is scored), and the input indices of its lines
+   * segments (each: its lines and its end when that is scored), and the input indices of its lines. Unlike
+   * sessions.csv, a key whose composition the model knows normal (lib/models/known_normal.ts: models trained with
+   * normal labels, or given feedback) keeps this score: the streaming scorer reports segments as they close
    */
   sessions: Array<{ session: string; score: number; anomaly: boolean; lines: number[] }>;
   /** the saved threshold the decisions use */
