@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "aligned.h"
 #include "bilstm_dense.h"
 #include "binding_common.h"
 #include "check.h"
@@ -30,11 +31,11 @@ namespace {
 struct DenseModel {
   int64_t I = 0, H = 0, N = 0;
   struct Dir {
-    std::vector<float> kernel, recurrent, bias;
-    std::vector<uint32_t> bf16_kernel, bf16_recurrent;  // made by the first bf16 call (bf16_ready)
+    AlignedVector<float> kernel, recurrent, bias;
+    AlignedVector<uint32_t> bf16_kernel, bf16_recurrent;  // made by the first bf16 call (bf16_ready)
   } dir[2];
-  std::vector<float> dense_kernel, dense_bias;
-  std::vector<uint32_t> bf16_dense;  // made by the first bf16 call (bf16_ready)
+  AlignedVector<float> dense_kernel, dense_bias;
+  AlignedVector<uint32_t> bf16_dense;  // made by the first bf16 call (bf16_ready)
   std::once_flag bf16_once;
 
   // Rounds the LSTM and Dense kernels for the bf16 tier, once (on the JavaScript thread, before a job can read
@@ -63,7 +64,7 @@ struct DenseModel {
   }
 };
 
-std::vector<float> copy_of(const View<const float>& v) { return std::vector<float>(v.data, v.data + v.length); }
+AlignedVector<float> copy_of(const View<const float>& v) { return AlignedVector<float>(v.data, v.data + v.length); }
 
 // Whether the caller's ranges [a, a + an) and [b, b + bn) (elements of 4 bytes) share memory.
 bool overlap(const void* a, int64_t an, const void* b, int64_t bn) {
