@@ -33,12 +33,13 @@ struct DenseModel {
   struct Dir {
     AlignedVector<float> kernel, recurrent, bias;
     AlignedVector<uint32_t> bf16_kernel, bf16_recurrent;  // made by the first bf16 call (bf16_ready)
+    AlignedVector<float> bf16_bias;                       // bias in the bf16 kernels' column order (the same)
   } dir[2];
   AlignedVector<float> dense_kernel, dense_bias;
   AlignedVector<uint32_t> bf16_dense;  // made by the first bf16 call (bf16_ready)
   std::once_flag bf16_once;
 
-  // Rounds the LSTM and Dense kernels for the bf16 tier, once (on the JavaScript thread, before a job can read
+  // Rounds the LSTM and Dense kernels for the bf16 tier (and puts the LSTM biases in its column order), once (on the JavaScript thread, before a job can read
   // them).
   void bf16_ready() {
     std::call_once(bf16_once, [this] {
@@ -47,6 +48,8 @@ struct DenseModel {
         d.bf16_recurrent.resize(bf16_recurrent_words(H));
         bf16_pack_kernel(d.kernel.data(), I, H, d.bf16_kernel.data());
         bf16_pack_recurrent(d.recurrent.data(), H, d.bf16_recurrent.data());
+        d.bf16_bias.resize(bf16_bias_floats(H));
+        bf16_pack_bias(d.bias.data(), H, d.bf16_bias.data());
       }
       bf16_dense.resize(bf16_b_words(2 * H, N));
       bf16_pack_b(dense_kernel.data(), N, 2 * H, N, bf16_dense.data());
@@ -60,6 +63,7 @@ struct DenseModel {
     p.bias = w.bias.data();
     p.bf16_kernel = bf16 ? w.bf16_kernel.data() : nullptr;
     p.bf16_recurrent = bf16 ? w.bf16_recurrent.data() : nullptr;
+    p.bf16_bias = bf16 ? w.bf16_bias.data() : nullptr;
     return p;
   }
 };
