@@ -1,7 +1,8 @@
 /**
- * W1 forward and L1 per core and on the pool, away from the machine's other load: `NativeW1.forward` (native and
- * native-bf16) and `OrtW1.forward` (bench/peers/onnx.ts, when installed) called back to back, interleaved over
- * rounds, each sample a block of calls. Per sample it records
+ * W1 forward and L1 per core and on the pool, away from the machine's other load: `NativeW1.forwardInto` (native and
+ * native-bf16) and `OrtW1.forwardInto` (bench/peers/onnx.ts, when installed; both write into outputs they keep,
+ * as bench/index.ts times them) called back to back, interleaved over rounds, each sample a block of calls. Per
+ * sample it records
  *   - wall µs per call;
  *   - CPU µs per call of the whole process (process.cpuUsage: every thread, spinning included);
  *   - with --l1, the 10th percentile and the median of the calls' own wall times (the fastest tenth: calls
@@ -13,14 +14,19 @@
  * (the calling thread: it does a direction, its share of the Dense head, the call's boundary), which bounds the
  * wall time of a quiet machine from below; "rq wait" is what the load added.
  *
- *   npx tsx bench/forward-cores.ts [--threads N] [--rounds R] [--calls C] [--l1] [--old DIR] [--no-ort]
+ *   npx tsx bench/forward-cores.ts [--threads N] [--rounds R] [--calls C] [--l1] [--old DIR] [--old-addon FILE] [--bf16] [--no-ort]
  *
  * --old DIR adds `native@old` rows: NativeW1 from DIR/bench/native.ts (another checkout, e.g. the code before a
  * change) run on this addon, so one process compares the two call paths on the same kernels.
+ * --bf16 times only the bf16 tier's rows (native-bf16, …) and onnxruntime.
+ * --old-addon FILE adds `native@old-addon` rows: this NativeW1 on another build of the addon (a copy of
+ * build/Release/deepsentry.node made before a change, at a path of its own so that it loads as a second
+ * module, with its own thread pool), so one process compares the two builds' kernels, interleaved round by
+ * round, under the same load.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadNative } from '../lib/backend/native';
+import { loadNative, loadNativeFile } from '../lib/backend/native';
 import type { NativeBinding } from '../lib/backend/binding';
 import { DeepSentryError } from '../lib/errors';
 import { NativeW1 } from './native';
@@ -33,11 +39,13 @@ interface Opts {
   calls: number;
   l1: boolean;
   old: string | null;
+  oldAddon: string | null;
+  bf16Only: boolean;
   ort: boolean;
 }
 
 function parse(argv: string[]): Opts {
-  const o: Opts = { threads: 1, rounds: 5, calls: 0, l1: false, old: null, ort: true };
+  const o: Opts = { threads: 1, rounds: 5, calls: 0, l1: false, old: null, oldAddon: null, bf16Only: false, ort: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -50,7 +58,9 @@ function parse(argv: string[]): Opts {
     else if (a === '--calls') o.calls = num();
     else if (a === '--l1') o.l1 = true;
     else if (a === '--no-ort') o.ort = false;
+    else if (a === '--bf16') o.bf16Only = true;
     else if (a === '--old') o.old = path.resolve(argv[++i] ?? '');
+    else if (a === '--old-addon') o.oldAddon = path.resolve(argv[++i] ?? '');
     else throw new DeepSentryError('DS_INVALID_ARGUMENT', `unknown option ${a}`);
   }
   if (o.calls === 0) o.calls = o.l1 ? 20000 : 100;
@@ -135,20 +145,23 @@ async function main(): Promise<void> {
   const s: W1Shape = o.l1 ? L1_REFERENCE : W1_REFERENCE;
   const params = () => initW1Params(s, 11);
   const batch = makeW1Batch(s, 12);
-  const impls: Array<{ name: string; precision: 'fp32' | 'bf16'; m: W1Impl | { forward(): Promise<unknown> } }> = [];
-  for (const precision of ['fp32', 'bf16'] as const) {
+  const oldNb = o.oldAddon ? loadNativeFile(o.oldAddon) : null;
+  oldNb?.setThreads(o.threads);
+  const impls: Array<{ name: string; precision: 'fp32' | 'bf16'; nb: NativeBinding; m: W1Impl | { forward(): Promise<unknown> } }> = [];
+  for (const precision of o.bf16Only ? (['bf16'] as const) : (['fp32', 'bf16'] as const)) {
     const tag = precision === 'bf16' ? 'native-bf16' : 'native';
-    impls.push({ name: tag, precision, m: new NativeW1(nb, s, params(), batch) });
+    impls.push({ name: tag, precision, nb, m: new NativeW1(nb, s, params(), batch) });
+    if (oldNb) impls.push({ name: `${tag}@old-addon`, precision, nb: oldNb, m: new NativeW1(oldNb, s, params(), batch) });
     if (o.old) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const Old = (require(path.join(o.old, 'bench', 'native.ts')) as { NativeW1: typeof NativeW1 }).NativeW1;
-      impls.push({ name: `${tag}@old`, precision, m: new Old(nb, s, params(), batch) });
+      impls.push({ name: `${tag}@old`, precision, nb, m: new Old(nb, s, params(), batch) });
     }
   }
   if (o.ort) {
     const onnx = await import('./peers/onnx');
     const loaded = onnx.loadOnnxRuntime();
-    if ('ort' in loaded) impls.push({ name: 'onnxruntime', precision: 'fp32', m: await onnx.OrtW1.create(loaded.ort, s, params(), batch, o.threads) });
+    if ('ort' in loaded) impls.push({ name: 'onnxruntime', precision: 'fp32', nb, m: await onnx.OrtW1.create(loaded.ort, s, params(), batch, o.threads) });
     else console.log(`onnxruntime: ${loaded.skip}`);
   }
   const results = new Map<string, Sample[]>();
@@ -158,14 +171,15 @@ async function main(): Promise<void> {
     // rotate the order from round to round so that none always runs first
     const order = impls.map((_, i) => impls[(i + r) % impls.length]);
     for (const impl of order) {
-      nb.setPrecision(impl.precision);
+      impl.nb.setPrecision(impl.precision);
       try {
-        const f = () => impl.m.forward();
+        const m = impl.m as { forward(): unknown; forwardInto?(): unknown };
+        const f = m.forwardInto ? () => m.forwardInto?.() : () => m.forward(); // the bench's call (bench/index.ts)
         await sample(f, Math.max(1, o.calls >> 3), false); // warm-up
         const got = await sample(f, o.calls, o.l1);
         results.set(impl.name, [...(results.get(impl.name) ?? []), got]);
       } finally {
-        nb.setPrecision('fp32');
+        impl.nb.setPrecision('fp32');
       }
     }
   }

@@ -8,6 +8,12 @@ import type { NamedArrays } from './workloads';
 export interface W1Impl {
   /** predictions [B, out] and per-window anomaly scores (mean squared error vs the target) [B] */
   forward(): { pred: Float32Array; scores: Float32Array };
+  /**
+   * The same, written into arrays the implementation allocated once (returned, and overwritten by the next
+   * call): what a scoring loop that keeps its output buffers does. The forward workloads time this one where
+   * an implementation has it (native, and onnxruntime with pre-allocated output tensors).
+   */
+  forwardInto?(): { pred: Float32Array; scores: Float32Array };
   /** the loss (mean of the scores) and its gradient for every parameter, W1_PARAM_NAMES order; no update */
   gradients(): { loss: number; grads: NamedArrays };
   /** one training step: forward, backward, Adam update; returns the loss before the update */

@@ -282,7 +282,9 @@ function factoryRunner(impl: ImplId, factory: Factory): Runner {
     async output(id) {
       if (id === 'w1-forward' || id === 'l1') {
         const m = id === 'l1' ? (inst.l1 ??= factory.w1(L1_REFERENCE)) : (inst.w1 ??= factory.w1(W1_REFERENCE));
-        fns.set(id, () => m.forward());
+        // timed into the outputs it keeps where it can (W1Impl.forwardInto), as onnxruntime's run below
+        const into = m.forwardInto?.bind(m);
+        fns.set(id, into ?? (() => m.forward()));
         return { kind: 'output', what: outputWhat(id), data: m.forward().pred };
       }
       if (id === 'w1-train') {
@@ -351,7 +353,7 @@ async function onnxRunner(threads: number): Promise<{ runner: Runner; info: obje
         const s = id === 'l1' ? L1_REFERENCE : W1_REFERENCE;
         const m = await onnx.OrtW1.create(ort, s, initW1Params(s, SEED.w1Params), makeW1Batch(s, SEED.w1Batch), threads);
         w1.set(id, m);
-        fns.set(id, () => m.forward());
+        fns.set(id, () => m.forwardInto()); // pre-allocated outputs, as native's forwardInto
         return { kind: 'output', what: outputWhat(id), data: (await m.forward()).pred };
       }
       if (id !== 'w2-encode') throw new DeepSentryError('DS_UNSUPPORTED', `onnxruntime: ${id} is not run`);

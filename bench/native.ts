@@ -44,6 +44,8 @@ export class NativeW1 implements W1Impl {
   private frozen = true;
   /** the weights as forward's BiLstmDense holds them, made by the first forward while they are frozen */
   private model?: BiLstmDense;
+  /** forwardInto's outputs, [B, out] and [B] */
+  private readonly out: { pred: Float32Array; scores: Float32Array };
 
   constructor(
     private readonly nb: NativeBinding,
@@ -56,6 +58,7 @@ export class NativeW1 implements W1Impl {
     this.summary = new Float32Array(s.batch * 2 * s.hidden);
     this.dhFw = new Float32Array(s.batch * s.hidden);
     this.dhBw = new Float32Array(s.batch * s.hidden);
+    this.out = { pred: new Float32Array(s.batch * s.out), scores: new Float32Array(s.batch) };
   }
 
   private dims(): { batch: number; steps: number; inputSize: number; hiddenSize: number } {
@@ -77,9 +80,19 @@ export class NativeW1 implements W1Impl {
    * step each forward copies the current ones.
    */
   forward(): { pred: Float32Array; scores: Float32Array } {
-    const model = this.frozen ? (this.model ??= this.denseModel()) : this.denseModel();
-    const r = model.forward({ batch: this.s.batch, steps: this.s.steps, x: this.batch.x, target: this.batch.target });
+    const r = this.current().forward({ batch: this.s.batch, steps: this.s.steps, x: this.batch.x, target: this.batch.target });
     return { pred: r.pred, scores: r.scores as Float32Array };
+  }
+
+  /** The same call with `pred` and `scores` given: the addon writes them instead of allocating new arrays. */
+  forwardInto(): { pred: Float32Array; scores: Float32Array } {
+    const { pred, scores } = this.out;
+    this.current().forward({ batch: this.s.batch, steps: this.s.steps, x: this.batch.x, target: this.batch.target, pred, scores });
+    return this.out;
+  }
+
+  private current(): BiLstmDense {
+    return this.frozen ? (this.model ??= this.denseModel()) : this.denseModel();
   }
 
   private denseModel(): BiLstmDense {

@@ -214,7 +214,8 @@ interface OrtTensor {
   readonly data: unknown;
 }
 interface OrtSession {
-  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  /** fetches: output name → a pre-allocated tensor the run writes into (onnxruntime-common's FetchesType) */
+  run(feeds: Record<string, OrtTensor>, fetches?: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
   release?(): Promise<void>;
 }
 export interface OrtModule {
@@ -289,8 +290,8 @@ class OrtRun {
     private readonly feeds: Record<string, OrtTensor>,
   ) {}
 
-  protected run(): Promise<Record<string, OrtTensor>> {
-    return this.session.run(this.feeds);
+  protected run(fetches?: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> {
+    return fetches ? this.session.run(this.feeds, fetches) : this.session.run(this.feeds);
   }
 
   async dispose(): Promise<void> {
@@ -302,15 +303,44 @@ class OrtRun {
 export class OrtW1 extends OrtRun {
   static async create(ort: OrtModule, s: W1Shape, p: W1Params, batch: W1Batch, threads: number): Promise<OrtW1> {
     const session = await ort.InferenceSession.create(w1OnnxModel(s, p), sessionOptions(threads));
-    return new OrtW1(session, {
+    const out = { pred: new Float32Array(s.batch * s.out), scores: new Float32Array(s.batch) };
+    const feeds = {
       x: new ort.Tensor('float32', batch.x, [s.batch, s.steps, s.input]),
       target: new ort.Tensor('float32', batch.target, [s.batch, s.out]),
-    });
+    };
+    const fetches = { pred: new ort.Tensor('float32', out.pred, [s.batch, s.out]), scores: new ort.Tensor('float32', out.scores, [s.batch]) };
+    const m = new OrtW1(session, feeds, out, fetches);
+    // onnxruntime-node writes a pre-allocated output in place (and returns another tensor object over it):
+    // checked once here, so that forwardInto's timing holds no check
+    out.pred.fill(NaN);
+    out.scores.fill(NaN);
+    const r = await m.run();
+    await m.forwardInto();
+    const fresh = [floatOutput(r.pred, 'pred'), floatOutput(r.scores, 'scores')];
+    if (![out.pred, out.scores].every((o, i) => o.every((v, j) => v === fresh[i][j])))
+      throw new DeepSentryError('DS_UNSUPPORTED', 'onnxruntime did not write its outputs into the pre-allocated tensors');
+    return m;
+  }
+
+  private constructor(
+    session: OrtSession,
+    feeds: Record<string, OrtTensor>,
+    /** forwardInto's outputs, and the pre-allocated output tensors over them */
+    private readonly out: { pred: Float32Array; scores: Float32Array },
+    private readonly fetches: Record<string, OrtTensor>,
+  ) {
+    super(session, feeds);
   }
 
   async forward(): Promise<{ pred: Float32Array; scores: Float32Array }> {
     const r = await this.run();
     return { pred: floatOutput(r.pred, 'pred'), scores: floatOutput(r.scores, 'scores') };
+  }
+
+  /** The same run with pre-allocated outputs (session.run's fetches): onnxruntime writes into this.out (checked by create). */
+  async forwardInto(): Promise<{ pred: Float32Array; scores: Float32Array }> {
+    await this.run(this.fetches);
+    return this.out;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "aligned.h"
 #include "binding_common.h"
 #include "check.h"
 #include "lstm.h"
@@ -44,7 +45,7 @@ constexpr napi_type_tag kBf16Tag = {0x64732d6266313621ULL, 0x726f756e64656421ULL
 struct Bf16Slot {
   const void* source = nullptr;
   int64_t length = 0, input = 0, hidden = 0;
-  std::shared_ptr<std::vector<uint32_t>> words;
+  std::shared_ptr<AlignedVector<uint32_t>> words;  // 64-byte aligned: read with full-width loads
 };
 struct Bf16Attached {
   Bf16Slot slot[2];  // [0] as a kernel, [1] as a recurrent kernel
@@ -74,7 +75,7 @@ const uint32_t* bf16_attached(ArgReader& w, View<const float> v, const Dims& d, 
   if (!a) return nullptr;
   Bf16Slot& s = a->slot[recurrent ? 1 : 0];
   if (!(s.words && s.source == v.source && s.length == v.length && s.input == d.I && s.hidden == d.H)) {
-    auto words = std::make_shared<std::vector<uint32_t>>(recurrent ? bf16_recurrent_words(d.H) : bf16_kernel_words(d.I, d.H));
+    auto words = std::make_shared<AlignedVector<uint32_t>>(recurrent ? bf16_recurrent_words(d.H) : bf16_kernel_words(d.I, d.H));
     if (recurrent)
       bf16_pack_recurrent(v.data, d.H, words->data());
     else

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "aligned.h"
 #include "bilstm_dense.h"
 #include "binding_common.h"
 #include "check.h"
@@ -30,14 +31,15 @@ namespace {
 struct DenseModel {
   int64_t I = 0, H = 0, N = 0;
   struct Dir {
-    std::vector<float> kernel, recurrent, bias;
-    std::vector<uint32_t> bf16_kernel, bf16_recurrent;  // made by the first bf16 call (bf16_ready)
+    AlignedVector<float> kernel, recurrent, bias;
+    AlignedVector<uint32_t> bf16_kernel, bf16_recurrent;  // made by the first bf16 call (bf16_ready)
+    AlignedVector<float> bf16_bias;                       // bias in the bf16 kernels' column order (the same)
   } dir[2];
-  std::vector<float> dense_kernel, dense_bias;
-  std::vector<uint32_t> bf16_dense;  // made by the first bf16 call (bf16_ready)
+  AlignedVector<float> dense_kernel, dense_bias;
+  AlignedVector<uint32_t> bf16_dense;  // made by the first bf16 call (bf16_ready)
   std::once_flag bf16_once;
 
-  // Rounds the LSTM and Dense kernels for the bf16 tier, once (on the JavaScript thread, before a job can read
+  // Rounds the LSTM and Dense kernels for the bf16 tier (and puts the LSTM biases in its column order), once (on the JavaScript thread, before a job can read
   // them).
   void bf16_ready() {
     std::call_once(bf16_once, [this] {
@@ -46,6 +48,8 @@ struct DenseModel {
         d.bf16_recurrent.resize(bf16_recurrent_words(H));
         bf16_pack_kernel(d.kernel.data(), I, H, d.bf16_kernel.data());
         bf16_pack_recurrent(d.recurrent.data(), H, d.bf16_recurrent.data());
+        d.bf16_bias.resize(bf16_bias_floats(H));
+        bf16_pack_bias(d.bias.data(), H, d.bf16_bias.data());
       }
       bf16_dense.resize(bf16_b_words(2 * H, N));
       bf16_pack_b(dense_kernel.data(), N, 2 * H, N, bf16_dense.data());
@@ -59,11 +63,12 @@ struct DenseModel {
     p.bias = w.bias.data();
     p.bf16_kernel = bf16 ? w.bf16_kernel.data() : nullptr;
     p.bf16_recurrent = bf16 ? w.bf16_recurrent.data() : nullptr;
+    p.bf16_bias = bf16 ? w.bf16_bias.data() : nullptr;
     return p;
   }
 };
 
-std::vector<float> copy_of(const View<const float>& v) { return std::vector<float>(v.data, v.data + v.length); }
+AlignedVector<float> copy_of(const View<const float>& v) { return AlignedVector<float>(v.data, v.data + v.length); }
 
 // Whether the caller's ranges [a, a + an) and [b, b + bn) (elements of 4 bytes) share memory.
 bool overlap(const void* a, int64_t an, const void* b, int64_t bn) {

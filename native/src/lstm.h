@@ -67,6 +67,9 @@ struct LstmParams {
   // nullptr: the call rounds them itself. Ignored at Fp32.
   const uint32_t* bf16_kernel = nullptr;     // bf16_kernel_words(I, H)
   const uint32_t* bf16_recurrent = nullptr;  // bf16_recurrent_words(H)
+  // At Precision::Bf16, optional: bias in the bf16 kernels' column order, made by bf16_pack_bias from this very
+  // bias (else each call reorders it). Ignored at Fp32.
+  const float* bf16_bias = nullptr;          // bf16_bias_floats(H)
 };
 
 // The bf16 tier's rounded copies of one direction's kernels, for callers that reuse a weight set over many
@@ -75,6 +78,8 @@ size_t bf16_kernel_words(int64_t input, int64_t hidden);
 size_t bf16_recurrent_words(int64_t hidden);
 void bf16_pack_kernel(const float* kernel, int64_t input, int64_t hidden, uint32_t* dst);
 void bf16_pack_recurrent(const float* recurrent, int64_t hidden, uint32_t* dst);
+size_t bf16_bias_floats(int64_t hidden);
+void bf16_pack_bias(const float* bias, int64_t hidden, float* dst);  // bias nullptr: zeros
 
 struct LstmForwardArgs {
   LstmShape s;

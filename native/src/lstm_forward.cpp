@@ -42,13 +42,14 @@ struct FwdDir {
   const Table* tb;
   struct {
     const uint32_t *kernel, *recurrent;
-  } bf16_given;                // LstmParams::bf16_kernel, bf16_recurrent
+    const float* bias;
+  } bf16_given;                // LstmParams::bf16_kernel, bf16_recurrent, bf16_bias
   const kern::Bf16Table* bt;  // the bf16 kernels, or nullptr at float32
   bool fused;                  // x given, several sequences: the step tiles project x (no xproj buffer)
   const uint32_t *kp16, *rp16;   // bf16: rounded kernel (nullptr: few rows, rounded panel by panel), recurrent
   uint32_t *kp16_buf, *rp16_buf;  // bf16: where this call rounds them otherwise
   uint32_t *hb16, *xb16;          // bf16: h scratch, x scratch (fused)
-  float* bias16;                  // bf16: the bias in the gate-blocked column order (kernels_bf16.h)
+  const float* bias16;            // bf16: the bias in the gate-blocked column order (kernels_bf16.h)
   int64_t gp;                     // bf16: columns of a projection row (kern::bf16_gate_cols), else G
   uint32_t** as16;                // bf16: one A scratch per task
   int Q;            // row chunks: independent tasks
@@ -127,11 +128,13 @@ void fwd_plan(FwdDir& d, Arena& ar, const Table& tb, const kern::Bf16Table* bt, 
     d.rp16 = given ? d.bf16_given.recurrent : d.rp16_buf;
     d.hb16 = ar.get<uint32_t>(kern::bf16_h_words(d.B, d.H));
     d.xb16 = fused ? ar.get<uint32_t>(kern::bf16_h_words(d.B, d.I)) : nullptr;
-    d.bias16 = ar.get<float>((size_t)d.gp);
-    float* bg = d.bias16;  // column jb*64 + g*16 + u: gate g of unit 16*jb + u
-    for (int64_t j0 = 0; j0 < d.H; j0 += kern::BF16_UNITS)
-      for (int64_t g = 0; g < 4; g++)
-        for (int64_t u = 0; u < kern::BF16_UNITS; u++) *bg++ = j0 + u < d.H && d.bias ? d.bias[g * d.H + j0 + u] : 0.0f;
+    if (d.bf16_given.bias) {
+      d.bias16 = d.bf16_given.bias;
+    } else {
+      float* bg = ar.get<float>((size_t)d.gp);
+      bf16_pack_bias(d.bias, d.H, bg);
+      d.bias16 = bg;
+    }
   }
   d.xproj = fused ? nullptr : ar.get<float>((size_t)(proj_rows * d.gp));
   d.xl = fused ? nullptr : ar.get<float>((size_t)(proj_rows * d.I));
@@ -285,7 +288,7 @@ FwdDir fwd_common(const Args& a) {
   d.kernel = a.w.kernel;
   d.recurrent = a.w.recurrent;
   d.bias = a.w.bias;
-  d.bf16_given = {a.w.bf16_kernel, a.w.bf16_recurrent};
+  d.bf16_given = {a.w.bf16_kernel, a.w.bf16_recurrent, a.w.bf16_bias};
   d.h0 = a.h0;
   d.c0 = a.c0;
   d.reverse = a.reverse;
@@ -357,6 +360,14 @@ void bf16_pack_kernel(const float* kernel, int64_t input, int64_t hidden, uint32
 }
 void bf16_pack_recurrent(const float* recurrent, int64_t hidden, uint32_t* dst) {
   active_bf16_table().pack_r(recurrent, hidden, dst);
+}
+size_t bf16_bias_floats(int64_t hidden) { return (size_t)kern::bf16_gate_cols(hidden); }
+void bf16_pack_bias(const float* bias, int64_t hidden, float* dst) {
+  // column jb*64 + g*16 + u: gate g of unit 16*jb + u (0 past hidden)
+  for (int64_t j0 = 0; j0 < hidden; j0 += kern::BF16_UNITS)
+    for (int64_t g = 0; g < 4; g++)
+      for (int64_t u = 0; u < kern::BF16_UNITS; u++)
+        *dst++ = j0 + u < hidden && bias ? bias[g * hidden + j0 + u] : 0.0f;
 }
 
 // The workspace: the activated gates [B*T, 4H] (i, f, g, o), then the cell states [B*T, H], row b*T+t; rows of

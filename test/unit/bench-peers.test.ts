@@ -115,6 +115,19 @@ describe('bench peers: onnxruntime computes what native computes (when installed
     const got1 = await o1.forward();
     expect(maxAbs(got1.pred, ref1.pred)).to.be.below(1e-5);
     expect(maxAbs(got1.scores, ref1.scores)).to.be.below(1e-5);
+    // forwardInto (what the bench times): the same numbers in the arrays each keeps, rewritten by every call
+    const n1 = new NativeW1(nb, W1_TINY, p1, b1);
+    for (const [m, want] of [[o1, got1], [n1, ref1]] as const) {
+      const into = await m.forwardInto();
+      expect(into.pred).to.deep.equal(want.pred);
+      expect(into.scores).to.deep.equal(want.scores);
+      into.pred.fill(NaN);
+      into.scores.fill(NaN);
+      const again = await m.forwardInto();
+      expect(again.pred).to.equal(into.pred);
+      expect(again.pred).to.deep.equal(want.pred);
+      expect(again.scores).to.deep.equal(want.scores);
+    }
     await o1.dispose();
     const p2 = initW2Params(W2_TINY, 5);
     const b2 = makeW2Batch(W2_TINY, 6);

@@ -212,8 +212,12 @@ describe('native bf16 precision tier', function () {
     if (!hw) skipBecause(this, 'this CPU has no AVX512-BF16: only the portable kernels can run');
     const portable = levels.find((l) => l.kernels === 'portable')!;
     const rng = rngFor(14);
-    // [9, 3, 301, 20]: the steps' fused input projection over two K blocks of the packed kernel, odd I
-    for (const [B, T, I, H] of [[1, 10, 128, 128], [7, 5, 33, 19], [30, 6, 64, 48], [9, 3, 301, 20]]) {
+    // [9, 3, 301, 20]: the steps' fused input projection over two K blocks of the packed kernel, odd I.
+    // One row (batch 1, or the last row of a padded batch) visits its blocks of 16 units in runs of 1, 4 and 2,
+    // up on even steps and down on odd ones: H = 17, 80, 100, 150 give 2, 5, 7, 10 blocks (every run length,
+    // a partial last block), and [5, 8, 20, 100] ends with one row left for several steps.
+    const SHAPES = [[1, 10, 128, 128], [7, 5, 33, 19], [30, 6, 64, 48], [9, 3, 301, 20], [1, 3, 5, 17], [1, 6, 20, 80], [1, 9, 33, 100], [1, 4, 12, 150], [5, 8, 20, 100]];
+    for (const [B, T, I, H] of SHAPES) {
       const w = () => ({ kernel: randF32(rng, I * 4 * H, 0.2), recurrentKernel: randF32(rng, H * 4 * H, 0.2), bias: randF32(rng, 4 * H, 0.1) });
       const args: BiLstmForwardArgs = { batch: B, steps: T, inputSize: I, hiddenSize: H, x: randF32(rng, B * T * I, 1), forward: w(), backward: w(), lengths: Int32Array.from({ length: B }, () => randInt(rng, 1, T)), training: true };
       const a = at('bf16', () => nb.bilstmForward(args), hw.level);

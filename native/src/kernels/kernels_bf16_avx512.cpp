@@ -173,16 +173,30 @@ DS_INL void rec_tile(const Bf16RecArgs& A, int64_t s, int64_t r0, int64_t j0, in
 }
 
 // All active rows of one step: tiles of REC_MR rows per block; a single row (a batch of one, latency) takes
-// four blocks at once so that 16 independent accumulator chains hide the instruction's latency.
+// four blocks at once (two near the ends) so that 16 independent accumulator chains hide the instruction's
+// latency. The blocks go up on even steps and down on odd ones: the block a step ends with (16 KB of the packed
+// recurrent kernel at H = 128) is still in L1 when the next step starts with it, where an order repeated every
+// step would read the whole kernel from L2 again (a single row's step is bound by that read). With one row the
+// end blocks run alone (one block fits in L1 beside the step's other data; two would not). The order changes
+// no number: every output is one chain over the pairs whatever block runs first.
 void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld, int64_t xld) {
   const int64_t H = A.rec.hidden, nblk = (H + 15) / 16;
-  for (int64_t jb = 0; jb < nblk;) {
-    const int64_t j0 = jb * 16;
-    if (nact == 1 && jb + 4 <= nblk) {
-      rec_tile<1, 4>(A, s, 0, j0, hld, xld);
-      jb += 4;
+  const bool down = (s & 1) != 0;
+  for (int64_t i = 0; i < nblk;) {  // i: blocks visited so far
+    if (nact == 1) {
+      const int64_t mid = nblk - 1 - i;  // blocks left before the last one
+      const int nb = i == 0 ? 1 : mid >= 4 ? 4 : mid >= 2 ? 2 : 1;
+      const int64_t j0 = (down ? nblk - i - nb : i) * 16;
+      if (nb == 4)
+        rec_tile<1, 4>(A, s, 0, j0, hld, xld);
+      else if (nb == 2)
+        rec_tile<1, 2>(A, s, 0, j0, hld, xld);
+      else
+        rec_tile<1, 1>(A, s, 0, j0, hld, xld);
+      i += nb;
       continue;
     }
+    const int64_t j0 = (down ? nblk - 1 - i : i) * 16;
     int64_t r0 = 0;
     for (; r0 + REC_MR <= nact; r0 += REC_MR) rec_tile<REC_MR, 1>(A, s, r0, j0, hld, xld);
     switch (nact - r0) {
@@ -192,7 +206,7 @@ void rec_rows(const Bf16RecArgs& A, int64_t s, int64_t nact, int64_t hld, int64_
       case 4: rec_tile<4, 1>(A, s, r0, j0, hld, xld); break;
       case 5: rec_tile<5, 1>(A, s, r0, j0, hld, xld); break;
     }
-    jb++;
+    i++;
   }
 }
 
