@@ -1,8 +1,9 @@
 /**
  * Live-monitor benchmark. Runs alone: `npx tsx bench/live.ts [--quick] [--model DIR]
- * [--only model|novelty] [--precision fp32|bf16] [--long K]` (bf16: the model scorer's products in the bf16 tier;
- * results go to bench/results/live-bf16.json instead of live.json; --long K: `--follow` also over K copies of the
- * input, where a fresh worker's JIT warm-up weighs K times less).
+ * [--only model|novelty] [--precision fp32|bf16] [--long K] [--out NAME]` (bf16: the model scorer's products in the bf16
+ * tier; results go to bench/results/live-bf16.json instead of live.json; --long K: `--follow` also over K copies
+ * of the input, where a fresh worker's JIT warm-up weighs K times less; --out NAME: written to
+ * bench/results/NAME.json instead).
  *
  * Everything on loopback (127.0.0.1), HDFS-like input (the real hdfs-dev lines). Each scenario runs with the
  * model-free NoveltyScorer and, given `--model DIR` (a directory written by `deepsentry train`), with the
@@ -336,7 +337,9 @@ async function main(): Promise<void> {
   }
   out.loadAvgEnd = load();
   fs.rmSync(tmp, { recursive: true, force: true });
-  const dest = path.join(__dirname, 'results', precision === 'bf16' ? 'live-bf16.json' : 'live.json');
+  const outName = argValue('--out');
+  if (outName !== undefined && !/^[\w.-]+$/.test(outName)) throw new Error(`--out must be a file name (letters, digits, '.', '-', '_'), not ${outName}`);
+  const dest = path.join(__dirname, 'results', `${outName ?? (precision === 'bf16' ? 'live-bf16' : 'live')}.json`);
   if (!quick) {
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     fs.writeFileSync(dest, JSON.stringify(out, null, 2) + '\n');
