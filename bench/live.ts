@@ -1,9 +1,9 @@
 /**
  * Live-monitor benchmark. Runs alone: `npx tsx bench/live.ts [--quick] [--model DIR]
- * [--only model|novelty] [--precision fp32|bf16] [--long K] [--out NAME]` (bf16: the model scorer's products in the bf16
+ * [--only model|novelty] [--precision fp32|bf16] [--long K] [--out NAME] [--latency-only]` (bf16: the model scorer's products in the bf16
  * tier; results go to bench/results/live-bf16.json instead of live.json; --long K: `--follow` also over K copies
  * of the input, where a fresh worker's JIT warm-up weighs K times less; --out NAME: written to
- * bench/results/NAME.json instead).
+ * bench/results/NAME.json instead; --latency-only: only the line-to-alert latency runs, for repeating them).
  *
  * Everything on loopback (127.0.0.1), HDFS-like input (the real hdfs-dev lines). Each scenario runs with the
  * model-free NoveltyScorer and, given `--model DIR` (a directory written by `deepsentry train`), with the
@@ -269,6 +269,10 @@ async function main(): Promise<void> {
   const all = readInput();
   const n = quick ? 30_000 : all.length;
   const long = Number(argValue('--long') ?? 0);
+  const latencyOnly = process.argv.includes('--latency-only');
+  const outName = argValue('--out');
+  if (outName !== undefined && !/^[\w.-]+$/.test(outName)) throw new Error(`--out must be a file name (letters, digits, '.', '-', '_'), not ${outName}`);
+  if (latencyOnly && outName === undefined && !quick) throw new Error('--latency-only writes only part of the results: name them with --out NAME');
   if (!Number.isInteger(long) || long < 0) throw new Error(`--long must be a whole number of copies, not ${argValue('--long')}`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-bench-live-'));
   const file = path.join(tmp, 'hdfs.log');
@@ -303,11 +307,13 @@ async function main(): Promise<void> {
     const o: Record<string, unknown> = { scorer: kind.scorer === 'novelty' ? 'novelty (model-free, lib/live/novelty.ts)' : `model (lib/live/model_scorer.ts ModelScorer, ${kind.dir})`, loadAvgStart: load() };
     results[name] = o;
     await scorerAlone(kind, all.slice(0, Math.min(n, 30_000))); // warm-up (JIT), not counted
-    o.scorerAloneInProcess = summary(await rep(() => scorerAlone(kind, all.slice(0, n))));
-    o.followWorker = summary(await rep(() => followThroughput(kind, n, true, file)));
-    o.followMainThread = summary(await rep(() => followThroughput(kind, n, false, file)));
-    o.httpWorker = summary(await rep(() => httpThroughput(kind, n, true, file)));
-    if (long > 0) {
+    if (!latencyOnly) {
+      o.scorerAloneInProcess = summary(await rep(() => scorerAlone(kind, all.slice(0, n))));
+      o.followWorker = summary(await rep(() => followThroughput(kind, n, true, file)));
+      o.followMainThread = summary(await rep(() => followThroughput(kind, n, false, file)));
+      o.httpWorker = summary(await rep(() => httpThroughput(kind, n, true, file)));
+    }
+    if (long > 0 && !latencyOnly) {
       o.followWorkerLong = { copies: long, ...summary(await rep(() => followThroughput(kind, n * long, true, longFile))) };
       o.followMainThreadLong = { copies: long, ...summary(await rep(() => followThroughput(kind, n * long, false, longFile))) };
     }
@@ -322,14 +328,18 @@ async function main(): Promise<void> {
     text.push(
       `scorer ${o.scorer}; load avg (1/5/15 min) ${o.loadAvgStart} → ${o.loadAvgEnd}`,
       '',
-      '| path | lines/s (wall) | lines per CPU-second | event-loop delay ms p50 / p99 / max |',
-      '|---|---:|---:|---:|',
-      row('scorer alone (in-process, no monitor)', 'scorerAloneInProcess'),
-      row('--follow FILE, scorer in a worker', 'followWorker'),
-      row('--follow FILE, scorer on the main thread', 'followMainThread'),
-      row('HTTP POST /ingest (4 conns × 2000-line bodies), worker', 'httpWorker'),
-      ...(long > 0 ? [row(`--follow FILE × ${long} copies, scorer in a worker`, 'followWorkerLong'), row(`--follow FILE × ${long} copies, scorer on the main thread`, 'followMainThreadLong')] : []),
-      '',
+      ...(latencyOnly
+        ? []
+        : [
+            '| path | lines/s (wall) | lines per CPU-second | event-loop delay ms p50 / p99 / max |',
+            '|---|---:|---:|---:|',
+            row('scorer alone (in-process, no monitor)', 'scorerAloneInProcess'),
+            row('--follow FILE, scorer in a worker', 'followWorker'),
+            row('--follow FILE, scorer on the main thread', 'followMainThread'),
+            row('HTTP POST /ingest (4 conns × 2000-line bodies), worker', 'httpWorker'),
+            ...(long > 0 ? [row(`--follow FILE × ${long} copies, scorer in a worker`, 'followWorkerLong'), row(`--follow FILE × ${long} copies, scorer on the main thread`, 'followMainThreadLong')] : []),
+            '',
+          ]),
       latLine('worker', o.latencyAt10kPerSecWorker as ReturnType<typeof latSummary>),
       latLine('main thread', o.latencyAt10kPerSecMainThread as ReturnType<typeof latSummary>),
       '',
@@ -337,8 +347,6 @@ async function main(): Promise<void> {
   }
   out.loadAvgEnd = load();
   fs.rmSync(tmp, { recursive: true, force: true });
-  const outName = argValue('--out');
-  if (outName !== undefined && !/^[\w.-]+$/.test(outName)) throw new Error(`--out must be a file name (letters, digits, '.', '-', '_'), not ${outName}`);
   const dest = path.join(__dirname, 'results', `${outName ?? (precision === 'bf16' ? 'live-bf16' : 'live')}.json`);
   if (!quick) {
     fs.mkdirSync(path.dirname(dest), { recursive: true });

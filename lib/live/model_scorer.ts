@@ -393,7 +393,13 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       if (lines !== undefined) l = lines[i];
       else l.seq = l.lineNo = c.lineNos[i];
       const m = c.masked[i];
-      this.scoreKeys(l, ts, keys, c.messages ? c.messages[i] : '', m >= 0 ? texts[m] : null, c.deadlines ? c.deadlines[i] : undefined);
+      let message = c.messages ? c.messages[i] : '';
+      // masking left to this scorer: the message is where the sender found it in the line's text
+      if (m < 0 && nk > 0 && c.spans !== null) {
+        if (lines === undefined) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'a parsed chunk that leaves masking to the scorer needs its lines');
+        message = l.text.slice(c.spans[2 * i], c.spans[2 * i + 1]);
+      }
+      this.scoreKeys(l, ts, keys, message, m >= 0 ? texts[m] : null, c.deadlines ? c.deadlines[i] : undefined);
     }
     this.linesArrived();
     return this.finish();

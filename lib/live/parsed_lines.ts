@@ -31,8 +31,16 @@ export interface ParsedLines {
   newKeys: string[];
   /** the keys of the earlier chunks are forgotten before this chunk's (the sender's table was full) */
   keysReset: boolean;
-  /** each line's masked message as an index into the texts of this and the earlier chunks (-1: none, no key) */
+  /**
+   * each line's masked message as an index into the texts of this and the earlier chunks (-1: none: no key, or
+   * left to the scorer, see spans)
+   */
   masked: Int32Array;
+  /**
+   * where each line's message lies in its text, [start, end) per line, for the lines whose masking is left to the
+   * scorer (masked −1, keys): it masks text.slice(start, end) itself (null: every line with a key is masked here)
+   */
+  spans: Int32Array | null;
   /** masked texts first met in this chunk (after a reset: in this chunk or since), in order */
   texts: string[];
   /** the masked texts of the earlier chunks are forgotten before this chunk's (the sender's table was full) */
@@ -56,6 +64,12 @@ export interface EncoderOptions {
   withMessages: boolean;
   /** at most this many session keys, and masked texts, remembered on both sides (default 100,000 each) */
   keysMax?: number;
+  /**
+   * Leave the masking of about this share of the lines to the scorer (0 … 1, default 0; changed as it goes by
+   * setting `leaveMasking`): it gets where the message lies in the line's text (ParsedLines.spans) and masks it
+   * itself, with the same masker. Which thread masks a line changes no result; it balances the two threads.
+   */
+  leaveMasking?: number;
 }
 
 /**
@@ -80,6 +94,9 @@ export class ParsedEncoder {
   private readonly textIds = new Map<string, number>();
   private readonly keyIds = new Map<string, number>();
   private readonly keysMax: number;
+  /** see EncoderOptions.leaveMasking; `credit` spreads the lines left evenly (each line adds the share, one left costs 1) */
+  leaveMasking: number;
+  private credit = 0;
 
   constructor(
     config: LogConfig,
@@ -91,6 +108,7 @@ export class ParsedEncoder {
     this.masker = new Masker(config.masking.rules, config.masking.collapseRepeats);
     this.skipOutOfOrder = config.outOfOrder === 'skip';
     this.keysMax = o.keysMax ?? KEYS_MAX;
+    this.leaveMasking = o.leaveMasking ?? 0;
   }
 
   /** Lines texts[from, from + n), numbered lineNos[from, from + n), as one chunk. */
@@ -114,6 +132,7 @@ export class ParsedEncoder {
       newKeys: [],
       keysReset,
       masked: new Int32Array(n).fill(-1),
+      spans: this.leaveMasking > 0 ? new Int32Array(2 * n) : null,
       texts: [],
       textsReset,
       deadlines: this.byTime ? new Float64Array(n) : null,
@@ -150,6 +169,17 @@ export class ParsedEncoder {
       if (c.deadlines) c.deadlines[i] = keyer.windowEnd;
       if (c.messages) c.messages[i] = p.message;
       if (keys.length === 0) continue;
+      if (c.spans !== null && (this.credit += this.leaveMasking) >= 1) {
+        // The message is (nearly always) a piece of the line: the scorer slices and masks it. One that is not
+        // (a JSON string with escapes) is masked here.
+        const at = text.indexOf(p.message);
+        if (at >= 0) {
+          this.credit -= 1;
+          c.spans[2 * i] = at;
+          c.spans[2 * i + 1] = at + p.message.length;
+          continue;
+        }
+      }
       const masked = this.masker.maskText(p.message);
       let id = textIds.get(masked);
       if (id === undefined) {
@@ -169,5 +199,6 @@ export class ParsedEncoder {
 export function parsedTransfer(c: ParsedLines): ArrayBuffer[] {
   const t = [c.lineNos.buffer, c.parsed.buffer, c.ts.buffer, c.keyCounts.buffer, c.keys.buffer, c.masked.buffer] as ArrayBuffer[];
   if (c.deadlines) t.push(c.deadlines.buffer as ArrayBuffer);
+  if (c.spans) t.push(c.spans.buffer as ArrayBuffer);
   return t;
 }

@@ -9,6 +9,7 @@
  */
 import { isAscii } from 'node:buffer';
 import * as path from 'node:path';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { DeepSentryError, type DeepSentryErrorCode } from '../errors';
 import type { LogConfig } from '../logs/config';
@@ -36,6 +37,9 @@ interface Reply {
 }
 
 const ENTRY = path.join(__dirname, `worker-entry${path.extname(__filename)}`);
+
+/** How often the masking is rebalanced between the main thread and the worker (WorkerScorer.balance), ms. */
+const BALANCE_MS = 50;
 
 /**
  * A worker thread running `entry` (an absolute path: .ts under tsx, .js when compiled) with `workerData`.
@@ -65,6 +69,8 @@ export class WorkerScorer implements LineScorer {
    * turns it off for good, and the scorer parses from then on.
    */
   private encoder: ParsedEncoder | null = null;
+  /** the two threads' event-loop utilisation when the encoder's share of the masking was last set (see balance) */
+  private elu: { at: number; main: EventLoopUtilization; worker: EventLoopUtilization } | null = null;
   /** The worker's scorer's model version (updated by swapModel), when it has one. */
   modelVersion?: number;
   /** Present when the worker's scorer learns from feedback (see LineScorer.feedback). */
@@ -73,7 +79,7 @@ export class WorkerScorer implements LineScorer {
 
   private constructor(worker: Worker, name: string, savedThreshold: number | undefined, feedback: boolean, parsedInput: LogConfig | null) {
     this.worker = worker;
-    if (parsedInput !== null) this.encoder = new ParsedEncoder(parsedInput, { format: configuredFormat(parsedInput), name: '<stream>', issues: null, withMessages: false });
+    if (parsedInput !== null) this.encoder = new ParsedEncoder(parsedInput, { format: configuredFormat(parsedInput), name: '<stream>', issues: null, withMessages: false, leaveMasking: 0.5 });
     this.name = name;
     if (savedThreshold !== undefined) this.savedThreshold = savedThreshold;
     if (feedback) {
@@ -163,6 +169,7 @@ export class WorkerScorer implements LineScorer {
     if (this.encoder !== null) {
       if (lines.some((l) => l.clock !== undefined)) this.encoder = null;
       else {
+        this.balance(this.encoder);
         const n = lines.length;
         const lineNos = new Float64Array(n);
         for (let i = 0; i < n; i++) lineNos[i] = lines[i]!.lineNo;
@@ -170,6 +177,24 @@ export class WorkerScorer implements LineScorer {
       }
     }
     return { texts, num, chunk };
+  }
+  /**
+   * Moves masking (the largest part of a line's parsing) towards the thread less busy: at most every
+   * BALANCE_MS, by the threads' event-loop utilisation since the last look, a tenth of the lines at a time.
+   * Which thread masks a line changes no result.
+   */
+  private balance(encoder: ParsedEncoder): void {
+    const now = performance.now();
+    const e = this.elu;
+    if (e !== null && now - e.at < BALANCE_MS) return;
+    const main = performance.eventLoopUtilization();
+    const worker = this.worker.performance.eventLoopUtilization();
+    this.elu = { at: now, main, worker };
+    if (e === null) return;
+    const m = performance.eventLoopUtilization(main, e.main).utilization;
+    const w = this.worker.performance.eventLoopUtilization(worker, e.worker).utilization;
+    if (w > m + 0.05) encoder.leaveMasking = Math.max(0, encoder.leaveMasking - 0.1);
+    else if (m > w + 0.05) encoder.leaveMasking = Math.min(1, encoder.leaveMasking + 0.1);
   }
   async tick(nowMs: number): Promise<ScoredEvent[]> {
     return unpackEvents(await this.call<PackedEvents>('tick', [nowMs]));
