@@ -246,7 +246,7 @@ async function latencyAt(kind: Kind, rate: number, lines: number, worker: boolea
     return t - sent[lo]![1];
   });
   const count = internal.values.find((v) => v.metricName === 'deepsentry_line_latency_seconds_count')?.value ?? 0;
-  return { alerts: lat.length, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), max: Math.max(...lat), loop, acceptedToJudged: count };
+  return { alerts: lat.length, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), max: Math.max(...lat), loop, acceptedToJudged: count, latencies: lat };
 }
 
 function argValue(name: string): string | undefined {
@@ -293,10 +293,14 @@ async function main(): Promise<void> {
     ...(rs[0]!.loop ? { eventLoopDelayMs: { p50: median(rs.map((r) => r.loop!.p50)), p99: median(rs.map((r) => r.loop!.p99)), max: Math.max(...rs.map((r) => r.loop!.max)) } } : {}),
   });
   type Lat = Awaited<ReturnType<typeof latencyAt>>;
+  // A run raises ~130 line alerts, so its p99 is its second-worst alert: one stall (a collection, another
+  // process on the core) decides it. The pooled p99 is over the alerts of all runs.
   const latSummary = (lat: Lat[]) => ({
     alerts: lat.map((l) => l.alerts),
     p50Ms: median(lat.map((l) => l.p50)),
     p99Ms: median(lat.map((l) => l.p99)),
+    p99PerRunMs: lat.map((l) => Number(l.p99.toFixed(2))),
+    p99PooledMs: quantile(lat.flatMap((l) => l.latencies), 0.99),
     maxMs: Math.max(...lat.map((l) => l.max)),
     eventLoopDelayMs: { p50: median(lat.map((l) => l.loop.p50)), p99: median(lat.map((l) => l.loop.p99)), max: Math.max(...lat.map((l) => l.loop.max)) },
   });
@@ -324,7 +328,7 @@ async function main(): Promise<void> {
     const r = o as Record<string, { linesPerSec: number; linesPerCpuSec: number; eventLoopDelayMs?: LoopDelay }>;
     const row = (label: string, k: string) => `| ${label} | ${f(r[k]!.linesPerSec)} | ${f(r[k]!.linesPerCpuSec)} | ${r[k]!.eventLoopDelayMs ? `${r[k]!.eventLoopDelayMs!.p50.toFixed(1)} / ${r[k]!.eventLoopDelayMs!.p99.toFixed(1)} / ${r[k]!.eventLoopDelayMs!.max.toFixed(1)}` : '—'} |`;
     const latLine = (label: string, L: ReturnType<typeof latSummary>) =>
-      `line-to-alert latency at 10,000 lines/s (HTTP, 100 lines / 10 ms, ${label}): p50 ${L.p50Ms.toFixed(1)} ms, p99 ${L.p99Ms.toFixed(1)} ms, max ${L.maxMs.toFixed(1)} ms over ${L.alerts.join('/')} alerts; event-loop delay p50 ${L.eventLoopDelayMs.p50.toFixed(1)} / p99 ${L.eventLoopDelayMs.p99.toFixed(1)} / max ${L.eventLoopDelayMs.max.toFixed(1)} ms`;
+      `line-to-alert latency at 10,000 lines/s (HTTP, 100 lines / 10 ms, ${label}): p50 ${L.p50Ms.toFixed(1)} ms, p99 ${L.p99Ms.toFixed(1)} ms (runs ${L.p99PerRunMs.join(' / ')}, pooled ${L.p99PooledMs.toFixed(1)}), max ${L.maxMs.toFixed(1)} ms over ${L.alerts.join('/')} alerts; event-loop delay p50 ${L.eventLoopDelayMs.p50.toFixed(1)} / p99 ${L.eventLoopDelayMs.p99.toFixed(1)} / max ${L.eventLoopDelayMs.max.toFixed(1)} ms`;
     text.push(
       `scorer ${o.scorer}; load avg (1/5/15 min) ${o.loadAvgStart} → ${o.loadAvgEnd}`,
       '',

@@ -6,6 +6,12 @@
  *
  * Calls are messages `{id, method, args}` answered by `{id, result, stats}` or `{id, error}`; the monitor
  * never has two calls in flight, but the proxy does not rely on it. Errors keep their DeepSentryError code.
+ *
+ * For the model scorer the lines cross parsed: this thread parses, keys and masks them (a ParsedEncoder, the
+ * encoding `deepsentry score`'s reader thread sends) and the worker runs the sessions and the model, so a
+ * line's work is split between the two threads instead of all of it waiting on the worker's. The texts cross
+ * too: the worker keeps sessions' last lines (alert windows, checkpoints). Masking, the largest part of the
+ * parsing, goes to whichever thread is less busy (WorkerScorer.balance).
  */
 import { isAscii } from 'node:buffer';
 import * as path from 'node:path';
@@ -297,7 +303,6 @@ function transferList(texts: PackedLineTexts, num: Float64Array, chunk: ParsedLi
   const t = texts instanceof Uint8Array ? [num.buffer as ArrayBuffer, texts.buffer as ArrayBuffer] : [num.buffer as ArrayBuffer];
   return chunk === null ? t : t.concat(parsedTransfer(chunk));
 }
-
 
 export function unpackLines(packed: PackedLineTexts, num: Float64Array): RawLine[] {
   const n = num.length / 3;
