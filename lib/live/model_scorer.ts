@@ -30,7 +30,9 @@ import type { FeedbackSummary } from '../pipeline/feedback';
 import { RECENT_DEFAULTS, RecentSessions } from './recent_sessions';
 import { liveSessionKeyer, SessionScorer, type OpenSession, type SessionsSnapshot } from './session_scorer';
 import { WindowTable } from './window_table';
+import type { ParsedLines } from './parsed_lines';
 import type { EndReason, EventContext, FeedbackRequest, LineScorer, RawLine, ScoredEvent, ScorerOptions } from './types';
+import type { LogConfig } from '../logs/config';
 
 /**
  * A model that learns feedback: `learnRecent` learns `req.sessions` (held by `recent`) as normal on a copy of
@@ -129,36 +131,7 @@ interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
   tallies?: [string, CountTally][];
 }
 
-/**
- * A chunk of lines read, parsed, keyed and masked in another thread (lib/pipeline/score_reader.ts), for
- * ModelScorer.scoreParsed: per line, what scoreLine computes from its text with the scorer's parse policy
- * (parseLogLine, blank lines skipped, the latest timestamp so far for out-of-order lines), keyer
- * (liveSessionKeyer) and masking (the model's masker).
- */
-export interface ParsedLines {
-  n: number;
-  /** physical line numbers (an event's seq and lineNo) */
-  lineNos: Float64Array;
-  /** 1: parsed and scored; 0: blank, not parsed, a bad timestamp, or skipped out of order */
-  parsed: Uint8Array;
-  /** timestamps (NaN: none) */
-  ts: Float64Array;
-  /** session keys per line, and all the lines' keys in order as indices into the keys of this and the earlier chunks */
-  keyCounts: Int32Array;
-  keys: Int32Array;
-  /** keys first met in this chunk (after a reset: in this chunk or since), in order */
-  newKeys: string[];
-  /** the keys of the earlier chunks are forgotten before this chunk's (the sender's table was full) */
-  keysReset: boolean;
-  /** each line's masked message as an index into the texts of this and the earlier chunks (-1: none, no key) */
-  masked: Int32Array;
-  /** masked texts first met in this chunk, in order */
-  texts: string[];
-  /** each line's time window's end (sessions by time), else null */
-  deadlines: Float64Array | null;
-  /** each line's message as parsed (withMessages), else null */
-  messages: string[] | null;
-}
+export type { ParsedLines } from './parsed_lines';
 
 const NO_KEYS: readonly string[] = [];
 
@@ -267,6 +240,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   /** see ModelScorerOptions.censorEnds */
   private readonly censorEnds: boolean;
   private readonly withMessages: boolean;
+  /** see parsedInputConfig */
+  private readonly encodable: boolean;
 
   constructor(
     /** the model scoring now (swapModel replaces it) */
@@ -291,6 +266,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.ownsKey = opts.ownsKey;
     this.censorEnds = opts.censorEnds === true;
     this.withMessages = opts.withMessages === true;
+    this.encodable = opts.format === undefined && opts.issues === undefined && opts.ownsKey === undefined && !this.withMessages && keyer.mode !== 'count';
     this.countWeight = model.countModel ? model.config.scoring.counts : 0;
     this.countHorizon = countHorizon(model.config.scoring.countTimeoutMs, idle, keyer.mode);
     this.onJudged = opts.onJudged;
@@ -362,19 +338,52 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   }
 
   /**
-   * Scores lines read, parsed, keyed and masked in another thread (lib/pipeline/score_reader.ts, with this
-   * scorer's parse policy, keyer and masking: see ParsedLines), as scoreLines scores their text.
+   * The log configuration another thread parses, keys and masks lines with for scoreParsed (a ParsedEncoder
+   * over it does what scoreLine does), or null when this scorer parses otherwise (a format, issue log or key
+   * filter of its own, messages kept: options of this thread only).
    */
-  async scoreParsed(c: ParsedLines): Promise<ScoredEvent[]> {
+  get parsedInputConfig(): LogConfig | null {
+    return this.encodable ? this.model.logConfig : null;
+  }
+
+  /**
+   * Scores lines read, parsed, keyed and masked in another thread (a ParsedEncoder with this scorer's parse
+   * policy, keyer and masking: lib/live/parsed_lines.ts), as scoreLines scores their text: `lines`, when given,
+   * are the lines themselves (their seq, offset and text go into events and windows), else each line is
+   * known by its number only (ParsedLines.lineNos).
+   */
+  async scoreParsed(c: ParsedLines, lines?: readonly RawLine[]): Promise<ScoredEvent[]> {
+    this.absorbParsed(c);
+    return this.scoreAbsorbed(c, lines);
+  }
+
+  /**
+   * Takes in the session keys and masked texts a chunk sends for the first time (later chunks refer to them by
+   * index), before the chunk is scored (scoreAbsorbed): each chunk once, in the order they were encoded.
+   */
+  absorbParsed(c: ParsedLines): void {
     const texts = this.parsedTexts;
+    if (c.textsReset) texts.length = 0;
     for (const t of c.texts) texts.push(t);
     const keyNames = this.parsedKeys;
     if (c.keysReset) keyNames.length = 0;
     for (const k of c.newKeys) keyNames.push(k);
+  }
+
+  /** Scores a chunk taken in by absorbParsed (the chunks absorbed since then are scored after it). */
+  async scoreAbsorbed(c: ParsedLines, lines?: readonly RawLine[]): Promise<ScoredEvent[]> {
+    if (lines !== undefined && lines.length !== c.n) throw new DeepSentryError('DS_INVALID_ARGUMENT', `a parsed chunk of ${c.n} lines was given ${lines.length} lines`);
+    const texts = this.parsedTexts;
+    const keyNames = this.parsedKeys;
+    const ps = this.parseStats;
+    ps.candidates += c.parseStats.candidates;
+    ps.unparsed += c.parseStats.unparsed;
+    ps.badTimestamp += c.parseStats.badTimestamp;
+    ps.outOfOrder += c.parseStats.outOfOrder;
     let k = 0;
     // One line record and one key array for the whole chunk, rewritten per line: scoreKeys keeps neither (it
     // copies what it keeps), and a record and an array per line were garbage at every line.
-    const l: RawLine = { seq: 0, lineNo: 0, offset: 0, text: '' };
+    const own: RawLine = { seq: 0, lineNo: 0, offset: 0, text: '' };
     const one: string[] = [''];
     for (let i = 0; i < c.n; i++) {
       if (c.parsed[i] === 0) continue;
@@ -392,9 +401,17 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
         keys = ks;
       }
       k += nk;
-      l.seq = l.lineNo = c.lineNos[i];
+      let l = own;
+      if (lines !== undefined) l = lines[i];
+      else l.seq = l.lineNo = c.lineNos[i];
       const m = c.masked[i];
-      this.scoreKeys(l, ts, keys, c.messages ? c.messages[i] : '', m >= 0 ? texts[m] : null, c.deadlines ? c.deadlines[i] : undefined);
+      let message = c.messages ? c.messages[i] : '';
+      // masking left to this scorer: the message is where the sender found it in the line's text
+      if (m < 0 && nk > 0 && c.spans !== null) {
+        if (lines === undefined) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'a parsed chunk that leaves masking to the scorer needs its lines');
+        message = l.text.slice(c.spans[2 * i], c.spans[2 * i + 1]);
+      }
+      this.scoreKeys(l, ts, keys, message, m >= 0 ? texts[m] : null, c.deadlines ? c.deadlines[i] : undefined);
     }
     this.linesArrived();
     return this.finish();

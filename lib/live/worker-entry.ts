@@ -3,11 +3,20 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { DeepSentryError } from '../errors';
+import type { LogConfig } from '../logs/config';
+import type { ParsedLines } from './parsed_lines';
 import type { LineScorer, RawLine, ScoredEvent } from './types';
 import { packEvents, unpackLines, type PackedEvents, type PackedLineTexts, type WorkerScorerSpec } from './worker';
 
 const port = parentPort!;
 const spec = workerData as WorkerScorerSpec;
+
+/** A scorer that takes lines parsed, keyed and masked by the main thread (ModelScorer: see WorkerScorer's encoder). */
+interface ParsedInputScorer extends LineScorer {
+  readonly parsedInputConfig: LogConfig | null;
+  absorbParsed(c: ParsedLines): void;
+  scoreAbsorbed(c: ParsedLines, lines: readonly RawLine[]): Promise<ScoredEvent[]>;
+}
 
 function errorOf(err: unknown): { message: string; code?: string; stack?: string } {
   const e = err as Error;
@@ -29,7 +38,22 @@ async function main(): Promise<void> {
     port.postMessage({ id: 0, error: errorOf(err) });
     return;
   }
-  port.postMessage({ id: 0, result: { name: scorer.name, savedThreshold: scorer.savedThreshold, modelVersion: scorer.modelVersion, feedback: typeof scorer.feedback === 'function' }, stats: scorer.stats() });
+  const parsing = (scorer as Partial<ParsedInputScorer>).parsedInputConfig ? (scorer as ParsedInputScorer) : null;
+  port.postMessage({ id: 0, result: { name: scorer.name, savedThreshold: scorer.savedThreshold, modelVersion: scorer.modelVersion, feedback: typeof scorer.feedback === 'function', parsedInput: parsing?.parsedInputConfig ?? null }, stats: scorer.stats() });
+  /**
+   * Lines as they came (their texts and numbers, and the main thread's parse of them or null): the chunk's new
+   * keys and texts are taken in now, in arrival order, whether or not the lines are scored.
+   */
+  const received = (args: unknown[]): { lines: RawLine[]; chunk: ParsedLines | null } => {
+    const lines = unpackLines(args[0] as PackedLineTexts, args[1] as Float64Array);
+    const chunk = (args[2] ?? null) as ParsedLines | null;
+    if (chunk !== null) {
+      if (parsing === null) throw new DeepSentryError('DS_MODEL', `the scorer '${scorer.name}' takes no parsed lines`);
+      parsing.absorbParsed(chunk);
+    }
+    return { lines, chunk };
+  };
+  const score = (r: { lines: RawLine[]; chunk: ParsedLines | null }) => (r.chunk !== null ? parsing!.scoreAbsorbed(r.chunk, r.lines) : scorer.scoreLines(r.lines));
   // Events of the last call keep their windows here; the main thread fetches the few it alerts on
   // (LineScorer.context) instead of having every event's window cloned across threads.
   let last: ScoredEvent[] = [];
@@ -51,13 +75,13 @@ async function main(): Promise<void> {
   // of the model (yielding between steps) while the calls after it score with the model in place.
   let chain = Promise.resolve();
   // Lines of the last `prepare` (decoded while the main thread judged the previous call's events), by its id.
-  let prepared: { id: number; lines?: RawLine[]; error?: unknown } | null = null;
+  let prepared: { id: number; input?: { lines: RawLine[]; chunk: ParsedLines | null }; error?: unknown } | null = null;
   port.on('message', (m: { id: number; method: string; args: unknown[] }) => {
     if (m.method === 'prepare') {
       // Not a call (no answer): in turn with the calls, so the lines are decoded when the worker is free.
       chain = chain.then(() => {
         try {
-          prepared = { id: m.id, lines: unpackLines(m.args[0] as PackedLineTexts, m.args[1] as Float64Array) };
+          prepared = { id: m.id, input: received(m.args) };
         } catch (err) {
           prepared = { id: m.id, error: err };
         }
@@ -71,13 +95,13 @@ async function main(): Promise<void> {
         if (local[m.method]) result = await local[m.method]!(...m.args);
         else if (m.method === 'scoreLinesPacked') {
           prepared = null;
-          result = lean(await scorer.scoreLines(unpackLines(m.args[0] as PackedLineTexts, m.args[1] as Float64Array)));
+          result = lean(await score(received(m.args)));
         } else if (m.method === 'scorePrepared') {
           const p = prepared;
           prepared = null;
           if (!p || p.id !== m.args[0]) throw new DeepSentryError('DS_MODEL', `the scorer worker holds no prepared lines ${String(m.args[0])}`);
-          if (!p.lines) throw p.error;
-          result = lean(await scorer.scoreLines(p.lines));
+          if (!p.input) throw p.error;
+          result = lean(await score(p.input));
         } else {
           const fn = (scorer as unknown as Record<string, (...a: unknown[]) => unknown>)[m.method];
           if (typeof fn !== 'function') throw new DeepSentryError('DS_INVALID_ARGUMENT', `unknown scorer method ${m.method}`);

@@ -6,12 +6,22 @@
  *
  * Calls are messages `{id, method, args}` answered by `{id, result, stats}` or `{id, error}`; the monitor
  * never has two calls in flight, but the proxy does not rely on it. Errors keep their DeepSentryError code.
+ *
+ * For the model scorer the lines cross parsed: this thread parses, keys and masks them (a ParsedEncoder, the
+ * encoding `deepsentry score`'s reader thread sends) and the worker runs the sessions and the model, so a
+ * line's work is split between the two threads instead of all of it waiting on the worker's. The texts cross
+ * too: the worker keeps sessions' last lines (alert windows, checkpoints). Masking, the largest part of the
+ * parsing, goes to whichever thread is less busy (WorkerScorer.balance).
  */
 import { isAscii } from 'node:buffer';
 import * as path from 'node:path';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { DeepSentryError, type DeepSentryErrorCode } from '../errors';
+import type { LogConfig } from '../logs/config';
+import { configuredFormat } from '../logs/formats';
 import type { FeedbackSummary } from '../pipeline/feedback';
+import { ParsedEncoder, parsedTransfer, type ParsedLines } from './parsed_lines';
 import type { EventContext, FeedbackRequest, LineScorer, RawLine, ScoredEvent, ScorerOptions, ScorerStats } from './types';
 
 /** Which factory to run in the worker, with what. */
@@ -34,6 +44,9 @@ interface Reply {
 
 const ENTRY = path.join(__dirname, `worker-entry${path.extname(__filename)}`);
 
+/** How often the masking is rebalanced between the main thread and the worker (WorkerScorer.balance), ms. */
+const BALANCE_MS = 50;
+
 /**
  * A worker thread running `entry` (an absolute path: .ts under tsx, .js when compiled) with `workerData`.
  * Under tsx (tests, `npx tsx`) the worker registers tsx itself: workers do not inherit require hooks.
@@ -52,16 +65,27 @@ export class WorkerScorer implements LineScorer {
   private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private lastStats: ScorerStats = { openSessions: 0, evictedSessions: 0, unparsedLines: 0 };
   private dead: Error | null = null;
-  /** the lines of the last prepare() and the id the worker keeps them under */
-  private prepared: { id: number; lines: RawLine[] } | null = null;
+  /** the lines of the last prepare(), the id the worker keeps them under, and whether they went parsed */
+  private prepared: { id: number; lines: RawLine[]; parsed: boolean } | null = null;
+  /**
+   * Parses, keys and masks the lines in this thread for a scorer that takes them so (ModelScorer.scoreParsed;
+   * null: the worker parses them): the worker then only runs the sessions and the model, and the work of a
+   * line is shared by the two threads. It must see every line the scorer scores, in order, and its clock
+   * must be the scorer's: a batch it did not encode (a line carrying a stream clock, prepared lines not used)
+   * turns it off for good, and the scorer parses from then on.
+   */
+  private encoder: ParsedEncoder | null = null;
+  /** the two threads' event-loop utilisation when the encoder's share of the masking was last set (see balance) */
+  private elu: { at: number; main: EventLoopUtilization; worker: EventLoopUtilization } | null = null;
   /** The worker's scorer's model version (updated by swapModel), when it has one. */
   modelVersion?: number;
   /** Present when the worker's scorer learns from feedback (see LineScorer.feedback). */
   readonly feedback?: (req: FeedbackRequest) => Promise<FeedbackSummary>;
   readonly swapModel?: () => Promise<number>;
 
-  private constructor(worker: Worker, name: string, savedThreshold: number | undefined, feedback: boolean) {
+  private constructor(worker: Worker, name: string, savedThreshold: number | undefined, feedback: boolean, parsedInput: LogConfig | null) {
     this.worker = worker;
+    if (parsedInput !== null) this.encoder = new ParsedEncoder(parsedInput, { format: configuredFormat(parsedInput), name: '<stream>', issues: null, withMessages: false, leaveMasking: 0.5 });
     this.name = name;
     if (savedThreshold !== undefined) this.savedThreshold = savedThreshold;
     if (feedback) {
@@ -90,8 +114,8 @@ export class WorkerScorer implements LineScorer {
       await worker.terminate();
       throw toError(init.error);
     }
-    const r = init.result as { name: string; savedThreshold?: number; modelVersion?: number; feedback: boolean };
-    const s = new WorkerScorer(worker, r.name, r.savedThreshold, r.feedback);
+    const r = init.result as { name: string; savedThreshold?: number; modelVersion?: number; feedback: boolean; parsedInput: LogConfig | null };
+    const s = new WorkerScorer(worker, r.name, r.savedThreshold, r.feedback, r.parsedInput);
     if (r.modelVersion !== undefined) s.modelVersion = r.modelVersion;
     if (init.stats) s.lastStats = init.stats;
     return s;
@@ -128,8 +152,9 @@ export class WorkerScorer implements LineScorer {
     if (p && p.lines.length === lines.length && p.lines.every((l, i) => l === lines[i])) {
       return unpackEvents(await this.call<PackedEvents>('scorePrepared', [p.id]));
     }
-    const { texts, num } = packLines(lines);
-    return unpackEvents(await this.call<PackedEvents>('scoreLinesPacked', [texts, num], transferList(texts, num)));
+    if (p?.parsed) this.encoder = null; // its lines were encoded, and will not be scored: the encoder's clock is ahead
+    const { texts, num, chunk } = this.pack(lines);
+    return unpackEvents(await this.call<PackedEvents>('scoreLinesPacked', [texts, num, chunk], transferList(texts, num, chunk)));
   }
   /**
    * Packs `lines` and hands them to the worker now, which decodes them as soon as it is free and keeps them
@@ -139,9 +164,43 @@ export class WorkerScorer implements LineScorer {
   prepare(lines: RawLine[]): void {
     if (this.dead || lines.length === 0) return;
     const id = this.nextId++;
+    const { texts, num, chunk } = this.pack(lines);
+    this.prepared = { id, lines, parsed: chunk !== null };
+    this.worker.postMessage({ id, method: 'prepare', args: [texts, num, chunk] }, transferList(texts, num, chunk));
+  }
+  /** Lines as they cross to the worker: packed (packLines), and parsed here when the encoder is on. */
+  private pack(lines: RawLine[]): { texts: PackedLineTexts; num: Float64Array; chunk: ParsedLines | null } {
     const { texts, num } = packLines(lines);
-    this.prepared = { id, lines };
-    this.worker.postMessage({ id, method: 'prepare', args: [texts, num] }, transferList(texts, num));
+    let chunk: ParsedLines | null = null;
+    if (this.encoder !== null) {
+      if (lines.some((l) => l.clock !== undefined)) this.encoder = null;
+      else {
+        this.balance(this.encoder);
+        const n = lines.length;
+        const lineNos = new Float64Array(n);
+        for (let i = 0; i < n; i++) lineNos[i] = lines[i]!.lineNo;
+        chunk = this.encoder.encode(lines.map((l) => l.text), lineNos, 0, n);
+      }
+    }
+    return { texts, num, chunk };
+  }
+  /**
+   * Moves masking (the largest part of a line's parsing) towards the thread less busy: at most every
+   * BALANCE_MS, by the threads' event-loop utilisation since the last look, a tenth of the lines at a time.
+   * Which thread masks a line changes no result.
+   */
+  private balance(encoder: ParsedEncoder): void {
+    const now = performance.now();
+    const e = this.elu;
+    if (e !== null && now - e.at < BALANCE_MS) return;
+    const main = performance.eventLoopUtilization();
+    const worker = this.worker.performance.eventLoopUtilization();
+    this.elu = { at: now, main, worker };
+    if (e === null) return;
+    const m = performance.eventLoopUtilization(main, e.main).utilization;
+    const w = this.worker.performance.eventLoopUtilization(worker, e.worker).utilization;
+    if (w > m + 0.05) encoder.leaveMasking = Math.max(0, encoder.leaveMasking - 0.1);
+    else if (m > w + 0.05) encoder.leaveMasking = Math.min(1, encoder.leaveMasking + 0.1);
   }
   async tick(nowMs: number): Promise<ScoredEvent[]> {
     return unpackEvents(await this.call<PackedEvents>('tick', [nowMs]));
@@ -159,8 +218,10 @@ export class WorkerScorer implements LineScorer {
   snapshot(): Promise<unknown> {
     return this.call('snapshot', []);
   }
-  restore(state: unknown): Promise<void> {
-    return this.call('restore', [state]);
+  async restore(state: unknown): Promise<void> {
+    await this.call('restore', [state]);
+    // the restored scorer's event-time clock (SessionsSnapshot.lastTs), which out-of-order lines are judged by
+    if (this.encoder !== null) this.encoder.lastTs = (state as { lastTs?: number | null }).lastTs ?? null;
   }
   async close(): Promise<void> {
     if (this.dead) return;
@@ -237,9 +298,10 @@ export function packLines(lines: RawLine[]): { texts: PackedLineTexts; num: Floa
   return { texts: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), num };
 }
 
-/** The memory of packed lines that moves to the worker instead of being copied. */
-function transferList(texts: PackedLineTexts, num: Float64Array): ArrayBuffer[] {
-  return texts instanceof Uint8Array ? [num.buffer as ArrayBuffer, texts.buffer as ArrayBuffer] : [num.buffer as ArrayBuffer];
+/** The memory of packed (and parsed) lines that moves to the worker instead of being copied. */
+function transferList(texts: PackedLineTexts, num: Float64Array, chunk: ParsedLines | null): ArrayBuffer[] {
+  const t = texts instanceof Uint8Array ? [num.buffer as ArrayBuffer, texts.buffer as ArrayBuffer] : [num.buffer as ArrayBuffer];
+  return chunk === null ? t : t.concat(parsedTransfer(chunk));
 }
 
 export function unpackLines(packed: PackedLineTexts, num: Float64Array): RawLine[] {

@@ -13,11 +13,9 @@ import * as path from 'node:path';
 import { DeepSentryError, type DeepSentryErrorCode } from '../errors';
 import type { LogConfig } from '../logs/config';
 import { IssueLog, type IssueKind, type LogIssue } from '../logs/issues';
-import { isBlank, type ReadStats } from '../logs/lines';
-import { Masker } from '../logs/masking';
-import { openLogInput, parseLogLine, type ParseStats } from '../logs/pipeline';
-import { liveSessionKeyer } from '../live/session_scorer';
-import type { ParsedLines } from '../live/model_scorer';
+import type { ReadStats } from '../logs/lines';
+import { openLogInput, type ParseStats } from '../logs/pipeline';
+import { ParsedEncoder, parsedTransfer, type ParsedLines } from '../live/parsed_lines';
 import { startWorker } from '../live/worker';
 
 /** Lines per scorer call (a call's events live until the next one: see scoreLog). */
@@ -33,7 +31,7 @@ export interface ReaderSpec {
   acceptTruncated: boolean;
   /** send each line's message as parsed (lines.csv --with-text) */
   withMessages: boolean;
-  /** at most this many session keys remembered on both sides (default KEYS_MAX; tests make it small) */
+  /** at most this many session keys (and masked texts) remembered on both sides (default: ParsedEncoder's; tests make it small) */
   keysMax?: number;
 }
 
@@ -45,12 +43,6 @@ export interface ReaderDone {
 }
 
 /**
- * Session keys cross to the main thread once (then as indices): at most this many are remembered on both
- * sides, then both forget them all and start over (keys are met again in later chunks).
- */
-const KEYS_MAX = 100_000;
-
-/**
  * At most this many chunks (~2 MB for HDFS) wait for the main thread: enough to ride out its slow moments (the
  * detector on the first chunks' new windows) without the reader waiting, and memory stays bounded.
  */
@@ -58,86 +50,20 @@ const AHEAD = 16;
 
 /**
  * Reads, parses, keys and masks `spec.file` into chunks, each handed to `emit` (which resolves when the
- * reader may go on). Runs in the reader thread; what scoreLine does per line, with the same functions.
+ * reader may go on). Runs in the reader thread; what scoreLine does per line, with the same functions (ParsedEncoder).
  */
 export async function produceParsed(spec: ReaderSpec, emit: (c: ParsedLines, transfer: ArrayBuffer[]) => Promise<void>): Promise<ReaderDone> {
   const config = spec.logConfig;
   const issues = new IssueLog(false, config.reportFirst);
   const input = await openLogInput(spec.file, config, issues, spec.name, { acceptTruncated: spec.acceptTruncated });
-  const keyer = liveSessionKeyer(config, true);
-  const byTime = keyer.mode === 'time';
-  // the model's masker (ScoringModel builds it from the same two settings)
-  const masker = new Masker(config.masking.rules, config.masking.collapseRepeats);
-  const skipOutOfOrder = config.outOfOrder === 'skip';
-  const parseStats: ParseStats = { candidates: 0, unparsed: 0, badTimestamp: 0, outOfOrder: 0 };
-  let lastTs: number | null = null;
-  const textIds = new Map<string, number>();
-  const keyIds = new Map<string, number>();
-  const keysMax = spec.keysMax ?? KEYS_MAX;
+  const encoder = new ParsedEncoder(config, { format: input.format, name: input.name, issues, withMessages: spec.withMessages, ...(spec.keysMax !== undefined ? { keysMax: spec.keysMax } : {}) });
   for await (const batch of input.batches) {
     for (let from = 0; from < batch.lines.length; from += CHUNK_LINES) {
-      const n = Math.min(CHUNK_LINES, batch.lines.length - from);
-      const keysReset = keyIds.size > keysMax;
-      if (keysReset) keyIds.clear();
-      const keyIdx: number[] = [];
-      const c: ParsedLines = {
-        n,
-        lineNos: new Float64Array(n),
-        parsed: new Uint8Array(n),
-        ts: new Float64Array(n).fill(NaN),
-        keyCounts: new Int32Array(n),
-        keys: new Int32Array(0),
-        newKeys: [],
-        keysReset,
-        masked: new Int32Array(n).fill(-1),
-        texts: [],
-        deadlines: byTime ? new Float64Array(n) : null,
-        messages: spec.withMessages ? new Array<string>(n).fill('') : null,
-      };
-      for (let i = 0; i < n; i++) {
-        const text = batch.lines[from + i];
-        const lineNo = batch.lineNos[from + i];
-        c.lineNos[i] = lineNo;
-        // SessionScorer.parseLine: blank lines skipped, the latest timestamp so far for out-of-order lines
-        if (isBlank(text)) continue;
-        const p = parseLogLine(input.format, text, input.name, lineNo, lastTs ?? -Infinity, skipOutOfOrder, issues, parseStats);
-        if (p === null) continue;
-        const ts = p.timestamp;
-        c.parsed[i] = 1;
-        if (ts !== null) {
-          c.ts[i] = ts;
-          if (lastTs === null || ts >= lastTs) lastTs = ts;
-        }
-        const keys = keyer.keys(p, ts);
-        c.keyCounts[i] = keys.length;
-        for (const k of keys) {
-          let id = keyIds.get(k);
-          if (id === undefined) {
-            id = keyIds.size;
-            keyIds.set(k, id);
-            c.newKeys.push(k);
-          }
-          keyIdx.push(id);
-        }
-        if (c.deadlines) c.deadlines[i] = keyer.windowEnd;
-        if (c.messages) c.messages[i] = p.message;
-        if (keys.length === 0) continue;
-        const masked = masker.maskText(p.message);
-        let id = textIds.get(masked);
-        if (id === undefined) {
-          id = textIds.size;
-          textIds.set(masked, id);
-          c.texts.push(masked);
-        }
-        c.masked[i] = id;
-      }
-      c.keys = Int32Array.from(keyIdx);
-      const transfer = [c.lineNos.buffer, c.parsed.buffer, c.ts.buffer, c.keyCounts.buffer, c.keys.buffer, c.masked.buffer] as ArrayBuffer[];
-      if (c.deadlines) transfer.push(c.deadlines.buffer as ArrayBuffer);
-      await emit(c, transfer);
+      const c = encoder.encode(batch.lines, batch.lineNos, from, Math.min(CHUNK_LINES, batch.lines.length - from));
+      await emit(c, parsedTransfer(c));
     }
   }
-  return { stats: input.stats, issues: { counts: issues.counts, first: issues.first }, parseStats };
+  return { stats: input.stats, issues: { counts: issues.counts, first: issues.first }, parseStats: encoder.parseStats };
 }
 
 /**

@@ -11,6 +11,8 @@ import * as path from 'node:path';
 import type { Alert } from '../../lib/live/types';
 import { startCli, until, type StartedCli } from '../support/cli';
 import { hdfsLines } from '../support/live-fixtures';
+import { trainedModel } from '../support/pipeline-fixtures';
+import { requireData } from '../support/data';
 import { tempDir } from '../support/tmp';
 
 const LINES = hdfsLines(24_000);
@@ -49,8 +51,8 @@ describe('deepsentry live (child process)', function () {
     }
   }
 
-  const args = (name: string) => [
-    'live', '--scorer', 'novelty', '--follow', path.join(dir, `${name}.log`), '--state', path.join(dir, `${name}.state`),
+  const args = (name: string, scorer: string[] = ['--scorer', 'novelty']) => [
+    'live', ...scorer, '--follow', path.join(dir, `${name}.log`), '--state', path.join(dir, `${name}.state`),
     '--alerts', path.join(dir, `${name}.ndjson`), '--checkpoint-ms', '50', '--poll-ms', '10', '--quiet', '--threshold-mode', 'rolling', '--window', '500',
   ];
   const total = LINES.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
@@ -61,24 +63,33 @@ describe('deepsentry live (child process)', function () {
     expect(await run.exit).to.equal(0);
   }
 
-  it('SIGKILL mid-file and restart: no line skipped, no alert repeated, same alerts as an uninterrupted run', async () => {
+  /** The SIGKILL scenario with the scorer `scorer` gives (CLI flags), whose uninterrupted run raises more than `minAlerts`. */
+  async function killAndRestart(scorer: string[], minAlerts: number): Promise<void> {
     // Uninterrupted.
-    const a = startCli(args('a'));
-    await feed(path.join(dir, 'a.log'), async () => undefined);
+    const a = startCli(args('a', scorer));
+    // the first chunk after which, once its lines are scored, an alert has been raised
+    let firstAlertAfter = -1;
+    await feed(path.join(dir, 'a.log'), async (written) => {
+      if (firstAlertAfter >= 0) return;
+      await until(() => checkpoint(path.join(dir, 'a.state'))?.seq === written, `a to score ${written} lines`);
+      if (alerts(path.join(dir, 'a.ndjson')).length > 0) firstAlertAfter = written;
+    });
     await finish(a, 'a');
     const want = alerts(path.join(dir, 'a.ndjson'));
-    expect(want.length).to.be.greaterThan(20);
+    expect(want.length).to.be.greaterThan(minAlerts);
 
-    // Killed half-way, restarted.
-    let b = startCli(args('b'));
+    // Killed half-way (or, when the first alert comes later, once past it), restarted.
+    const killAfter = Math.max(12_000, firstAlertAfter);
+    expect(killAfter, `the first alert comes after ${firstAlertAfter} lines`).to.be.lessThan(LINES.length);
+    let b = startCli(args('b', scorer));
     let killedAt = -1;
     await feed(path.join(dir, 'b.log'), async (written) => {
-      if (written === 12_000) {
+      if (written === killAfter) {
         await until(() => (checkpoint(path.join(dir, 'b.state'))?.seq ?? 0) > 4000 && alerts(path.join(dir, 'b.ndjson')).length > 0, 'b to checkpoint and alert');
         b.child.kill('SIGKILL');
         await b.exit;
         killedAt = checkpoint(path.join(dir, 'b.state'))!.seq;
-        b = startCli(args('b'));
+        b = startCli(args('b', scorer));
       }
     });
     await finish(b, 'b');
@@ -87,6 +98,16 @@ describe('deepsentry live (child process)', function () {
     const got = alerts(path.join(dir, 'b.ndjson'));
     expect(new Set(got.map((x) => x.id)).size).to.equal(got.length);
     expect(got.map(comparable)).to.deep.equal(want.map(comparable));
+  }
+
+  it('SIGKILL mid-file and restart: no line skipped, no alert repeated, same alerts as an uninterrupted run', async () => {
+    await killAndRestart(['--scorer', 'novelty'], 20);
+  });
+
+  // The model scorer in its worker: the lines are parsed in the main thread, whose clock a restart restores.
+  it('the same with the trained model in its worker thread', async function () {
+    requireData(this);
+    await killAndRestart(['--model', await trainedModel()], 5);
   });
 
   it('SIGTERM drains queued webhook alerts before exiting', async () => {

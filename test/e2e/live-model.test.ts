@@ -5,15 +5,18 @@
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { DeepSentryError } from '../../lib/errors';
 import { createScorer } from '../../lib/live/engine';
 import { LiveMonitor } from '../../lib/live/monitor';
 import { ModelScorer } from '../../lib/live/model_scorer';
 import { eventId, type Alert, type ScoredEvent } from '../../lib/live/types';
 import { WorkerScorer } from '../../lib/live/worker';
+import { sha256Hex } from '../../lib/models/files';
 import { createModelScorer, DeepSentry } from '../../lib/pipeline/model';
 import { hdfsSlice, hdfsTimeOf, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
 import { requireData } from '../support/data';
+import { workDir } from '../support/tmp';
 
 /** Model events expose the W ids they were scored on (not part of the ScoredEvent contract). */
 const idsOf = (e: ScoredEvent) => (e as ScoredEvent & { ids: Int32Array }).ids;
@@ -166,6 +169,70 @@ describe('live monitor with the trained model', function () {
     expect(local.length).to.be.greaterThan(0);
     expect(local.some((a) => typeof a.expected === 'string')).to.equal(true);
     expect(remote).to.deep.equal(local);
+  });
+
+  it('in a worker the lines are parsed in this thread and scored there: the same events and counters, bad lines and a restore included', async () => {
+    // A copy of the model that skips out-of-order lines (logs.outOfOrder "skip"): which lines count as out of
+    // order depends on the latest timestamp, which the parsing thread must take over from a restored scorer.
+    const dir = path.join(workDir(), 'model-skip-out-of-order');
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.cpSync(modelDir, dir, { recursive: true });
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    json.extra.logConfig.outOfOrder = 'skip';
+    const { contentSha256: _, ...body } = json;
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ ...body, contentSha256: sha256Hex(JSON.stringify(body)) }));
+    const texts = raw.map((r) => r.text);
+    const hourEarlier = (i: number) => withHdfsTime(texts[i]!, hdfsTimeOf(texts[i - 1]!) - 3_600_000);
+    texts[100] = '';
+    texts[200] = 'not a log line';
+    texts[300] = `081340 256199${texts[300]!.slice(13)}`; // no such date
+    texts[700] = hourEarlier(700);
+    texts[1500] = hourEarlier(1500); // the first line after the restart
+    const lines = texts.map((text, i) => ({ seq: i + 1, lineNo: i + 1, offset: 100 * i, text }));
+    const batches = (from: number, to: number) => Array.from({ length: Math.ceil((to - from) / 250) }, (_, k) => lines.slice(from + 250 * k, Math.min(to, from + 250 * (k + 1))));
+    const plain = (es: ScoredEvent[]) => es.map((e) => ({ seq: e.seq, lineNo: e.lineNo, offset: e.offset, session: e.session, score: e.score, isSessionEnd: e.isSessionEnd, endReason: e.endReason }));
+    const encoding = (s: unknown) => (s as { encoder: unknown }).encoder !== null;
+
+    const local = await createScorer(dir, { worker: false, idleTimeoutMs: null });
+    const want: ScoredEvent[] = [];
+    for (const b of batches(0, lines.length)) want.push(...(await local.scoreLines(b)));
+    want.push(...(await local.flush()));
+    const wantStats = local.stats();
+    await local.close();
+    expect(wantStats.unparsedLines).to.equal(4); // the bad line, the bad date, two out of order (the blank one is skipped, not counted)
+
+    // Half the lines, with the next batch prepared while one is scored (as the monitor does), then a restart.
+    const first = await createScorer(dir, { worker: true, idleTimeoutMs: null });
+    const got: ScoredEvent[] = [];
+    let state: unknown;
+    try {
+      expect(encoding(first)).to.equal(true);
+      const head = batches(0, 1500);
+      for (let k = 0; k < head.length; k++) {
+        const scored = first.scoreLines(head[k]!);
+        if (k + 1 < head.length) first.prepare!(head[k + 1]!);
+        got.push(...(await scored));
+      }
+      state = await first.snapshot();
+    } finally {
+      await first.close();
+    }
+    const second = await createScorer(dir, { worker: true, idleTimeoutMs: null });
+    try {
+      await second.restore(state);
+      expect(encoding(second)).to.equal(true);
+      const tail = batches(1500, lines.length);
+      for (const b of tail.slice(0, 3)) got.push(...(await second.scoreLines(b)));
+      // Lines prepared and not used: the parsing thread stops (its clock is ahead) and the worker parses from then on.
+      second.prepare!(tail[4]!);
+      for (const b of tail.slice(3)) got.push(...(await second.scoreLines(b)));
+      expect(encoding(second)).to.equal(false);
+      got.push(...(await second.flush()));
+      expect(plain(got)).to.deep.equal(plain(want));
+      expect(second.stats()).to.deep.equal(wantStats);
+    } finally {
+      await second.close();
+    }
   });
 
   describe('count relations judged once the key has been quiet for the count horizon', () => {

@@ -7,6 +7,10 @@ import { LiveMonitor, type MonitorOptions } from '../../lib/live/monitor';
 import { NoveltyScorer } from '../../lib/live/novelty';
 import { NdjsonFileSink } from '../../lib/live/sinks';
 import { packLines, unpackLines } from '../../lib/live/worker';
+import { ParsedEncoder } from '../../lib/live/parsed_lines';
+import { resolveLogConfig } from '../../lib/logs/config';
+import { configuredFormat } from '../../lib/logs/formats';
+import { Masker } from '../../lib/logs/masking';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { StateStore } from '../../lib/live/state';
@@ -315,6 +319,26 @@ describe('live monitor', function () {
 });
 
 describe('live worker: lines across the thread boundary', () => {
+  it('parsed here: the masking left to the worker is the share asked for, and the spans it gets slice out the messages masked alike', () => {
+    const config = resolveLogConfig({ format: 'hdfs' });
+    const texts = hdfsLines(400);
+    const lineNos = Float64Array.from(texts, (_, i) => i + 1);
+    const encode = (leaveMasking: number) => new ParsedEncoder(config, { format: configuredFormat(config), name: 'x', issues: null, withMessages: true, leaveMasking }).encode(texts, lineNos, 0, texts.length);
+    const all = encode(0);
+    const half = encode(0.5);
+    const keyed = (c: typeof all) => Array.from(c.keyCounts, (k, i) => (k > 0 ? i : -1)).filter((i) => i >= 0);
+    expect(all.spans).to.equal(null);
+    expect(keyed(all).every((i) => all.masked[i]! >= 0)).to.equal(true);
+    const left = keyed(half).filter((i) => half.masked[i] === -1);
+    expect(left.length).to.be.within(Math.floor(keyed(half).length / 2) - 1, Math.ceil(keyed(half).length / 2) + 1);
+    const masker = new Masker(config.masking.rules, config.masking.collapseRepeats);
+    for (const i of left) {
+      const message = texts[i]!.slice(half.spans![2 * i], half.spans![2 * i + 1]);
+      expect(message).to.equal(all.messages![i]);
+      expect(masker.maskText(message)).to.equal(all.texts[all.masked[i]!]);
+    }
+    expect(encode(1).masked.every((m) => m === -1)).to.equal(true);
+  });
   it('arrive as they were sent (ASCII, UTF-8, empty, a newline or a lone surrogate inside), each its own string', () => {
     const texts = ['plain ascii line blk_123', 'ünïcödé → 日本語 blk_-9', '', 'x', 'emoji 🙂 end'];
     const lines = texts.map((text, i) => ({ seq: i + 1, lineNo: i + 10, offset: i * 100, text }));

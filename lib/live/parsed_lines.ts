@@ -1,0 +1,204 @@
+/**
+ * Lines parsed, keyed and masked in one thread and scored in another (ModelScorer.scoreParsed): the encoding
+ * `deepsentry score`'s reader thread sends to its scoring thread (lib/pipeline/score_reader.ts), and the live
+ * monitor's main thread sends to its scorer worker along with the lines (lib/live/worker.ts). Per line, what
+ * ModelScorer.scoreLine computes from its text before it touches a session, with the same functions and the
+ * same policy: parseLogLine (blank lines skipped, the latest timestamp so far for out-of-order lines), the
+ * live session keyer, the model's masking. Session keys and masked texts cross once, then as indices.
+ */
+import type { LogConfig } from '../logs/config';
+import type { LogFormat } from '../logs/formats';
+import type { IssueLog } from '../logs/issues';
+import { isBlank } from '../logs/lines';
+import { Masker } from '../logs/masking';
+import { parseLogLine, type ParseStats } from '../logs/pipeline';
+import type { SessionKeyer } from '../logs/sessions';
+import { liveSessionKeyer } from './session_scorer';
+
+/** A chunk of lines read, parsed, keyed and masked in another thread, for ModelScorer.scoreParsed. */
+export interface ParsedLines {
+  n: number;
+  /** physical line numbers (an event's seq and lineNo when the scorer is not given the lines themselves) */
+  lineNos: Float64Array;
+  /** 1: parsed and scored; 0: blank, not parsed, a bad timestamp, or skipped out of order */
+  parsed: Uint8Array;
+  /** timestamps (NaN: none) */
+  ts: Float64Array;
+  /** session keys per line, and all the lines' keys in order as indices into the keys of this and the earlier chunks */
+  keyCounts: Int32Array;
+  keys: Int32Array;
+  /** keys first met in this chunk (after a reset: in this chunk or since), in order */
+  newKeys: string[];
+  /** the keys of the earlier chunks are forgotten before this chunk's (the sender's table was full) */
+  keysReset: boolean;
+  /**
+   * each line's masked message as an index into the texts of this and the earlier chunks (-1: none: no key, or
+   * left to the scorer, see spans)
+   */
+  masked: Int32Array;
+  /**
+   * where each line's message lies in its text, [start, end) per line, for the lines whose masking is left to the
+   * scorer (masked −1, keys): it masks text.slice(start, end) itself (null: every line with a key is masked here)
+   */
+  spans: Int32Array | null;
+  /** masked texts first met in this chunk (after a reset: in this chunk or since), in order */
+  texts: string[];
+  /** the masked texts of the earlier chunks are forgotten before this chunk's (the sender's table was full) */
+  textsReset: boolean;
+  /** each line's time window's end (sessions by time), else null */
+  deadlines: Float64Array | null;
+  /** each line's message as parsed (withMessages), else null */
+  messages: string[] | null;
+  /** what parsing this chunk's lines added to the parse counters (the scorer counts them as its own) */
+  parseStats: ParseStats;
+}
+
+/** Options of a ParsedEncoder. */
+export interface EncoderOptions {
+  /** the compiled format (default: the configuration's, with its configured year or 1970 for yearless timestamps) */
+  format: LogFormat;
+  /** the input's name in issues, and where they go (null: only counted) */
+  name: string;
+  issues: IssueLog | null;
+  /** send each line's message as parsed */
+  withMessages: boolean;
+  /** at most this many session keys, and masked texts, remembered on both sides (default 100,000 each) */
+  keysMax?: number;
+  /**
+   * Leave the masking of about this share of the lines to the scorer (0 … 1, default 0; changed as it goes by
+   * setting `leaveMasking`): it gets where the message lies in the line's text (ParsedLines.spans) and masks it
+   * itself, with the same masker. Which thread masks a line changes no result; it balances the two threads.
+   */
+  leaveMasking?: number;
+}
+
+/**
+ * Session keys and masked texts cross once (then as indices): at most this many of each are remembered on both
+ * sides, then both forget them and start over (they are met again in later chunks).
+ */
+const KEYS_MAX = 100_000;
+
+/**
+ * Encodes lines into ParsedLines chunks, in input order: it holds what spans chunks (the latest timestamp, the
+ * keys and texts already sent, the parse counters), so one encoder feeds one scorer.
+ */
+export class ParsedEncoder {
+  /** the latest timestamp parsed so far (the scorer's event-time clock; a restored scorer's is set here too) */
+  lastTs: number | null = null;
+  /** parse counters of every line encoded so far */
+  readonly parseStats: ParseStats = { candidates: 0, unparsed: 0, badTimestamp: 0, outOfOrder: 0 };
+  private readonly keyer: SessionKeyer;
+  private readonly byTime: boolean;
+  private readonly masker: Masker;
+  private readonly skipOutOfOrder: boolean;
+  private readonly textIds = new Map<string, number>();
+  private readonly keyIds = new Map<string, number>();
+  private readonly keysMax: number;
+  /** see EncoderOptions.leaveMasking; `credit` spreads the lines left evenly (each line adds the share, one left costs 1) */
+  leaveMasking: number;
+  private credit = 0;
+
+  constructor(
+    config: LogConfig,
+    private readonly o: EncoderOptions,
+  ) {
+    this.keyer = liveSessionKeyer(config, true);
+    this.byTime = this.keyer.mode === 'time';
+    // the model's masker (ScoringModel builds it from the same two settings)
+    this.masker = new Masker(config.masking.rules, config.masking.collapseRepeats);
+    this.skipOutOfOrder = config.outOfOrder === 'skip';
+    this.keysMax = o.keysMax ?? KEYS_MAX;
+    this.leaveMasking = o.leaveMasking ?? 0;
+  }
+
+  /** Lines texts[from, from + n), numbered lineNos[from, from + n), as one chunk. */
+  encode(texts: readonly string[], lineNos: ArrayLike<number>, from: number, n: number): ParsedLines {
+    const keyIds = this.keyIds;
+    const textIds = this.textIds;
+    const keysReset = keyIds.size > this.keysMax;
+    if (keysReset) keyIds.clear();
+    const textsReset = textIds.size > this.keysMax;
+    if (textsReset) textIds.clear();
+    const st = this.parseStats;
+    const before = { ...st };
+    const keyIdx: number[] = [];
+    const c: ParsedLines = {
+      n,
+      lineNos: new Float64Array(n),
+      parsed: new Uint8Array(n),
+      ts: new Float64Array(n).fill(NaN),
+      keyCounts: new Int32Array(n),
+      keys: new Int32Array(0),
+      newKeys: [],
+      keysReset,
+      masked: new Int32Array(n).fill(-1),
+      spans: this.leaveMasking > 0 ? new Int32Array(2 * n) : null,
+      texts: [],
+      textsReset,
+      deadlines: this.byTime ? new Float64Array(n) : null,
+      messages: this.o.withMessages ? new Array<string>(n).fill('') : null,
+      parseStats: before,
+    };
+    const format = this.o.format;
+    const keyer = this.keyer;
+    for (let i = 0; i < n; i++) {
+      const text = texts[from + i]!;
+      const lineNo = lineNos[from + i]!;
+      c.lineNos[i] = lineNo;
+      // SessionScorer.parseLine: blank lines skipped, the latest timestamp so far for out-of-order lines
+      if (isBlank(text)) continue;
+      const p = parseLogLine(format, text, this.o.name, lineNo, this.lastTs ?? -Infinity, this.skipOutOfOrder, this.o.issues, st);
+      if (p === null) continue;
+      const ts = p.timestamp;
+      c.parsed[i] = 1;
+      if (ts !== null) {
+        c.ts[i] = ts;
+        if (this.lastTs === null || ts >= this.lastTs) this.lastTs = ts;
+      }
+      const keys = keyer.keys(p, ts);
+      c.keyCounts[i] = keys.length;
+      for (const k of keys) {
+        let id = keyIds.get(k);
+        if (id === undefined) {
+          id = keyIds.size;
+          keyIds.set(k, id);
+          c.newKeys.push(k);
+        }
+        keyIdx.push(id);
+      }
+      if (c.deadlines) c.deadlines[i] = keyer.windowEnd;
+      if (c.messages) c.messages[i] = p.message;
+      if (keys.length === 0) continue;
+      if (c.spans !== null && (this.credit += this.leaveMasking) >= 1) {
+        // The message is (nearly always) a piece of the line: the scorer slices and masks it. One that is not
+        // (a JSON string with escapes) is masked here.
+        const at = text.indexOf(p.message);
+        if (at >= 0) {
+          this.credit -= 1;
+          c.spans[2 * i] = at;
+          c.spans[2 * i + 1] = at + p.message.length;
+          continue;
+        }
+      }
+      const masked = this.masker.maskText(p.message);
+      let id = textIds.get(masked);
+      if (id === undefined) {
+        id = textIds.size;
+        textIds.set(masked, id);
+        c.texts.push(masked);
+      }
+      c.masked[i] = id;
+    }
+    c.keys = Int32Array.from(keyIdx);
+    c.parseStats = { candidates: st.candidates - before.candidates, unparsed: st.unparsed - before.unparsed, badTimestamp: st.badTimestamp - before.badTimestamp, outOfOrder: st.outOfOrder - before.outOfOrder };
+    return c;
+  }
+}
+
+/** The memory of a chunk that moves to the other thread instead of being copied. */
+export function parsedTransfer(c: ParsedLines): ArrayBuffer[] {
+  const t = [c.lineNos.buffer, c.parsed.buffer, c.ts.buffer, c.keyCounts.buffer, c.keys.buffer, c.masked.buffer] as ArrayBuffer[];
+  if (c.deadlines) t.push(c.deadlines.buffer as ArrayBuffer);
+  if (c.spans) t.push(c.spans.buffer as ArrayBuffer);
+  return t;
+}
