@@ -51,7 +51,7 @@ export interface MonitorOptions {
   source?: string;
   /** How long a line arriving at an idle monitor waits for others to share its scorer call (default 2 ms). */
   batchDelayMs?: number;
-  /** Most lines per scorer call (default 4096). */
+  /** Most lines per scorer call (default: the scorer's `batchLines`, else 4096). */
   maxBatchLines?: number;
   /** Most lines waiting for the scorer (default 100 000): push() waits, offer() refuses beyond it. */
   maxQueuedLines?: number;
@@ -169,7 +169,7 @@ export class LiveMonitor extends EventEmitter {
     this.threshold = new LiveThreshold({ ...opts.threshold, ...(floor === undefined ? {} : { floor }) });
     this.source = opts.source ?? 'push';
     this.batchDelayMs = nonNegInt('batchDelayMs', opts.batchDelayMs ?? 2);
-    this.maxBatchLines = posInt('maxBatchLines', opts.maxBatchLines ?? 4096);
+    this.maxBatchLines = posInt('maxBatchLines', opts.maxBatchLines ?? scorer.batchLines ?? 4096);
     this.maxQueuedLines = posInt('maxQueuedLines', opts.maxQueuedLines ?? 100_000);
     this.tickMs = nonNegInt('tickMs', opts.tickMs ?? 1000);
     this.checkpointMs = nonNegInt('checkpointMs', opts.checkpointMs ?? 1000);

@@ -125,6 +125,11 @@ export interface LineScorer {
   /** The model's version, for a scorer whose model learns from feedback (1 as trained, +1 per feedback). */
   readonly modelVersion?: number;
   /**
+   * Optional: the most lines per call this scorer is best fed with, when the monitor is not told (its
+   * `maxBatchLines`; otherwise 4096).
+   */
+  readonly batchLines?: number;
+  /**
    * Optional, for a scorer whose model learns from feedback (the trained model's): learns sessions it scored
    * recently as normal, on a copy of its model (saved as a new version when the model came from a directory),
    * while it goes on scoring with the model it has; may run while other calls are made. The copy scores from

@@ -136,7 +136,7 @@ export async function runLive(a: LiveArgs): Promise<void> {
       source: sourceName,
       threshold,
       batchDelayMs: a.batchDelay,
-      maxBatchLines: a.maxBatch,
+      ...(a.maxBatch !== undefined ? { maxBatchLines: a.maxBatch } : {}),
       sinks,
       ...(a.state ? { state: new StateStore(a.state), checkpointMs: a.checkpointMs } : {}),
       defaultMetrics: true,

@@ -35,7 +35,7 @@ export interface LiveArgs extends GlobalOptions, SessionFlags {
   feedbackSessions: number;
   format?: string;
   batchDelay: number;
-  maxBatch: number;
+  maxBatch?: number;
   context: number;
   worker: boolean;
   drainTimeout: number;
@@ -83,7 +83,7 @@ export function withLiveOptions<T>(y: Argv<T>) {
     .option('feedback-sessions', { type: 'number', default: 20_000, describe: 'ended sessions kept (with the open ones) for POST /feedback to learn from and replay; 0 keeps none (--scorer model)' })
     .option('format', { type: 'string', describe: 'log format (auto, hdfs, a loghub format string, regex:…, json:…); default auto' })
     .option('batch-delay', { type: 'number', default: 2, describe: 'ms a line waits for others to share its scoring call' })
-    .option('max-batch', { type: 'number', default: 4096, describe: 'most lines per scoring call' })
+    .option('max-batch', { type: 'number', describe: 'most lines per scoring call (default 2048 with the model scorer in a worker, else 4096)' })
     .option('context', { type: 'number', default: 5, describe: 'context lines printed with each alert' })
     .option('worker', { type: 'boolean', default: true, describe: 'score in a worker thread (--no-worker: in the main thread)' })
     .option('checkpoint-ms', { type: 'number', default: 1000, describe: 'least time between two checkpoints of --state' })
@@ -99,10 +99,11 @@ export function withLiveOptions<T>(y: Argv<T>) {
       if (inputs === 0 && a.listen === undefined) throw new Error('Give an input: --follow FILE, - (stdin) or --listen HOST:PORT (POST /ingest)');
       if (a.state !== undefined && a.follow === undefined) throw new Error('--state needs --follow FILE (only a file can be resumed at a byte offset)');
       if (a.scorer === 'model' && a.model === undefined) throw new Error('Give --model DIR (or --scorer novelty for the model-free scorer)');
-      const ints: [string, unknown, number][] = [['max-body', a.maxBody, 1], ['webhook-queue', a.webhookQueue, 1], ['webhook-retries', a.webhookRetries, 1], ['webhook-timeout', a.webhookTimeout, 1], ['webhook-concurrency', a.webhookConcurrency, 1], ['webhook-batch', a.webhookBatch, 1], ['window', a.window, 2], ['max-sessions', a.maxSessions, 1], ['feedback-sessions', a.feedbackSessions, 0], ['batch-delay', a.batchDelay, 0], ['max-batch', a.maxBatch, 1], ['context', a.context, 0], ['poll-ms', a.pollMs, 1], ['drain-timeout', a.drainTimeout, 0], ['checkpoint-ms', a.checkpointMs, 0], ['lease-ms', a.leaseMs, 100]];
+      const ints: [string, unknown, number][] = [['max-body', a.maxBody, 1], ['webhook-queue', a.webhookQueue, 1], ['webhook-retries', a.webhookRetries, 1], ['webhook-timeout', a.webhookTimeout, 1], ['webhook-concurrency', a.webhookConcurrency, 1], ['webhook-batch', a.webhookBatch, 1], ['window', a.window, 2], ['max-sessions', a.maxSessions, 1], ['feedback-sessions', a.feedbackSessions, 0], ['batch-delay', a.batchDelay, 0], ['context', a.context, 0], ['poll-ms', a.pollMs, 1], ['drain-timeout', a.drainTimeout, 0], ['checkpoint-ms', a.checkpointMs, 0], ['lease-ms', a.leaseMs, 100]];
       for (const [name, v, min] of ints) {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`Expected an integer >= ${min} for --${name} but received ${String(v)}`);
       }
+      if (a.maxBatch !== undefined && !(typeof a.maxBatch === 'number' && Number.isInteger(a.maxBatch) && a.maxBatch >= 1)) throw new Error(`Expected an integer >= 1 for --max-batch but received ${String(a.maxBatch)}`);
       if (a.warmup !== undefined && (!Number.isInteger(a.warmup) || a.warmup < 0)) throw new Error(`Expected an integer >= 0 for --warmup but received ${String(a.warmup)}`);
       if (!(a.k >= 0) || !Number.isFinite(a.k)) throw new Error(`Expected a number >= 0 for --k but received ${String(a.k)}`);
       if (!(a.alpha > 0 && a.alpha <= 1)) throw new Error(`Expected a number in (0, 1] for --alpha but received ${String(a.alpha)}`);

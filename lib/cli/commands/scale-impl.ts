@@ -42,7 +42,7 @@ export async function runScaleWorker(a: LiveArgs): Promise<void> {
     sinks: liveSinks(a, (msg) => process.stderr.write(`deepsentry live: warning: ${msg}\n`)).sinks,
     leaseTtlMs: a.leaseMs,
     checkpointMs: a.checkpointMs,
-    fetchBatch: a.maxBatch,
+    fetchBatch: a.maxBatch ?? 4096,
     backend: a.backend,
     ...(a.threads !== undefined ? { threads: a.threads } : {}),
     precision: a.precision,
