@@ -274,8 +274,14 @@ export abstract class SessionScorer<S extends OpenSession> {
    * alone drive it, so a replay (a restart) ends the same sessions at the same lines.
    */
   protected advanceIdle(nowMs: number): void {
-    if (this.lastTs === null) this.sessionizer.advance(nowMs);
-    else {
+    if (this.lastTs === null) {
+      // No timestamp seen yet: wall time is the clock of lines without one. With no session open there is
+      // nothing to end, and moving the clock now would put it ahead of a log whose times lag the wall clock (a
+      // monitor started on a quiet file, a replayed log): the clock never goes back, so none of its sessions
+      // would end by idleness again.
+      if (this.sessions.size === 0) return;
+      this.sessionizer.advance(nowMs);
+    } else {
       const quiet = nowMs - this.wallAtLastLine;
       if (this.idleTimeoutMs !== null && quiet >= this.idleTimeoutMs) this.sessionizer.advance(this.lastTs + quiet);
       else return;

@@ -161,6 +161,24 @@ describe('live monitor', function () {
     expect(s.stats().openSessions).to.equal(0);
   });
 
+  it('a wall-clock tick before the first line does not move the clock: a log with older timestamps still ends its sessions by them', async () => {
+    // A monitor started on a quiet file ticks before any line: the clock must stay where the log puts it (2008
+    // here, or a log whose times lag the wall clock), or no session would ever end by its idle timeout.
+    const run = async (tickFirst: boolean) => {
+      const s = new NoveltyScorer({ idleTimeoutMs: 60_000, logs: { format: 'hdfs' } });
+      if (tickFirst) expect(await s.tick(Date.now())).to.deep.equal([]);
+      const at = (t: string, b: number) => `081109 ${t} 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_${b} src: /10.0.0.1:1 dest: /10.0.0.2:2`;
+      const lines = [at('203518', 1), at('203519', 2), at('204000', 3)]; // blk_1 and blk_2 idle for over 60 s at 20:40
+      const events = await s.scoreLines(lines.map((text, i) => ({ seq: i + 1, lineNo: i + 1, offset: 0, text })));
+      return events.filter((e) => e.isSessionEnd).map((e) => [e.session, e.endReason]);
+    };
+    expect(await run(false)).to.deep.equal([
+      ['blk_1', 'idle'],
+      ['blk_2', 'idle'],
+    ]);
+    expect(await run(true)).to.deep.equal(await run(false));
+  });
+
   it('open sessions are bounded: the least recently active is evicted, scored, and counted', async () => {
     const s = new NoveltyScorer({ maxOpenSessions: 3, idleTimeoutMs: null, logs: { format: 'hdfs' } });
     const m = new LiveMonitor(s, { threshold: rolling, tickMs: 0 });
