@@ -53,6 +53,8 @@ describe('deepsentry train / score / run (CLI)', function () {
     const training = JSON.parse(t.stdout).training;
     expect(training).to.deep.equal({ mode: 'normal-only', normalLabels: HDFS_DEV_LABELS, keysKept: normal, keysLeftOut: blocks.size - normal });
     const json = JSON.parse(fs.readFileSync(path.join(model, 'model.json'), 'utf8'));
+    // the compositions of the normal blocks, remembered (many blocks share one)
+    expect(JSON.parse(t.stdout).knownNormal).to.equal(json.extra.knownNormal.keys.length).and.be.within(1, normal);
     expect(json.metrics.training.mode).to.equal('normal-only');
     expect(json.thresholds.session).to.include({ method: 'mean-std', param: 5 }); // threshold.normalOnlyK
     const bad = runCli(['train', log, '--out', path.join(workDir(), 'cli-normal-bad'), '--config', tinyConfigFile(), '--normal-labels', path.join(workDir(), 'nope.csv')]);

@@ -18,6 +18,8 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     sessions: data.sessions,
     distinctMessages: m.knownCount,
     training: (m.metrics as { training?: unknown }).training,
+    /** compositions of sessions known normal the model remembers (normal-only training; lib/models/known_normal.ts) */
+    knownNormal: m.knownNormal?.size ?? 0,
     backend: s.backend.backend,
     timings: r.timings,
     warnings: r.warnings.map(flagWording),
@@ -30,7 +32,7 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     process.stdout.write(
       `trained ${summary.model}: ${summary.parsed} of ${summary.lines} lines, ${String(summary.sessions)} sessions, ${summary.distinctMessages} distinct messages\n` +
         `threshold ${m.threshold.toPrecision(6)} (${m.thresholds.session.method} ${m.thresholds.session.param} on ${m.thresholds.session.fittedOn} held-back sessions); ${summary.seconds.toFixed(1)} s in all\n` +
-        (a.normalLabels !== undefined ? `normal-only: trained on the sessions ${a.normalLabels} labels normal\n` : ''),
+        (a.normalLabels !== undefined ? `normal-only: trained on the sessions ${a.normalLabels} labels normal; ${m.knownNormal?.size ?? 0} of their compositions (lines per message) remembered: a scored session holding exactly one scores 0\n` : ''),
     );
   }
   reportOutput(a, r.model.directory ?? a.out, r.replaced, summary.warnings);
