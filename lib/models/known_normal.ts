@@ -78,3 +78,36 @@ export class KnownNormal {
     return k;
   }
 }
+
+/**
+ * Per key, the lines per masked message of all its sessions, added up as they come (`deepsentry score` as its
+ * scorer judges them, feedback from the log). A key with a session that did not end — evicted, or cut by the end
+ * of the input — is incomplete: its composition is not known, so it never matches.
+ */
+export class KeyCompositions {
+  private readonly byKey = new Map<string, Map<string, number> | null>();
+
+  /** Adds lines of `key` (message text, count). */
+  add(key: string, counts: Iterable<readonly [string, number]>): void {
+    let c = this.byKey.get(key);
+    if (c === null) return;
+    if (c === undefined) this.byKey.set(key, (c = new Map()));
+    for (const [text, n] of counts) c.set(text, (c.get(text) ?? 0) + n);
+  }
+
+  /** `key` had a session that did not end: it is never matched. */
+  incomplete(key: string): void {
+    this.byKey.set(key, null);
+  }
+
+  /** Whether `key`'s whole composition is one `memory` remembers. */
+  known(memory: KnownNormal, key: string): boolean {
+    const c = this.byKey.get(key);
+    return c != null && memory.has(c);
+  }
+
+  /** The complete compositions, by key. */
+  *complete(): IterableIterator<[string, Map<string, number>]> {
+    for (const [key, c] of this.byKey) if (c !== null) yield [key, c];
+  }
+}

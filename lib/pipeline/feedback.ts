@@ -44,7 +44,7 @@ import { subSeed } from '../models/params';
 import { shuffle, type TrainResult } from '../models/train';
 import { countChains, countHorizon, countMessages } from '../models/counts';
 import type { SessionInput } from '../models/scoring';
-import { KnownNormal } from '../models/known_normal';
+import { KeyCompositions, KnownNormal } from '../models/known_normal';
 import type { DeepSentry } from './model';
 import { RECENT_DEFAULTS, RecentSessions } from '../live/recent_sessions';
 import { lineageOf, type ModelLineage } from '../models/lineage';
@@ -264,25 +264,19 @@ function perKey(model: DeepSentry, sessions: readonly LogSession[], scores: Floa
   const m = new Map<string, number>();
   sessions.forEach((s, i) => m.set(s.key, Math.max(m.get(s.key) ?? -Infinity, scores[i])));
   const memory = model.config.scoring.knownNormal ? model.knownNormal : null;
-  if (memory !== null && memory.size > 0) for (const [key, c] of compositions(model, sessions)) if (c !== null && memory.has(c)) m.set(key, 0);
+  if (memory !== null && memory.size > 0) {
+    const c = compositions(model, sessions);
+    for (const key of m.keys()) if (c.known(memory, key)) m.set(key, 0);
+  }
   return m;
 }
 
-/** Per key, the lines per masked message of all its segments (null when one did not end: score counts no such key). */
-function compositions(model: DeepSentry, sessions: readonly LogSession[]): Map<string, Map<string, number> | null> {
-  const out = new Map<string, Map<string, number> | null>();
+/** The keys' compositions, as `deepsentry score` adds them up (a key with a segment that did not end: incomplete). */
+function compositions(model: DeepSentry, sessions: readonly LogSession[]): KeyCompositions {
+  const out = new KeyCompositions();
   for (const s of sessions) {
-    let c = out.get(s.key);
-    if (c === null) continue;
-    if (!s.ended) {
-      out.set(s.key, null);
-      continue;
-    }
-    if (c === undefined) out.set(s.key, (c = new Map()));
-    for (const id of s.ids) {
-      const text = model.messageText(id) ?? `#${id}`;
-      c.set(text, (c.get(text) ?? 0) + 1);
-    }
+    if (!s.ended) out.incomplete(s.key);
+    else out.add(s.key, [...countMessages(s.ids)].map(([id, n]) => [model.messageText(id) ?? `#${id}`, n] as const));
   }
   return out;
 }
@@ -394,7 +388,7 @@ async function learnSessions(
   }
   const memory = (model.knownNormal ??= new KnownNormal());
   const known = memory.size;
-  for (const c of compositions(model, mine).values()) if (c !== null) memory.add(c, 'feedback');
+  for (const [, c] of compositions(model, mine).complete()) memory.add(c, 'feedback');
   const after = perKey(model, all, await sessionScores(model, inputs));
 
   const prev = lineageOf(model);

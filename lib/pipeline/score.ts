@@ -23,6 +23,7 @@
 import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import { KeyCompositions } from '../models/known_normal';
 import { DeepSentryError } from '../errors';
 import { inputWarnings, IssueLog, ISSUE_KINDS } from '../logs/issues';
 import type { ReadStats } from '../logs/lines';
@@ -201,17 +202,9 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
    * is in no judgement, so its lines are not counted). A key whose composition is known scores 0 in sessions.csv.
    */
   const memory = model.config.scoring.knownNormal && model.knownNormal !== null && model.knownNormal.size > 0 ? model.knownNormal : null;
-  const composition = new Map<string, Map<string, number> | null>();
-  const onJudged = (key: string, counts: Readonly<Record<string, number>>) => {
-    let c = composition.get(key);
-    if (c === null) return;
-    if (c === undefined) composition.set(key, (c = new Map()));
-    for (const m in counts) c.set(m, (c.get(m) ?? 0) + counts[m]);
-  };
-  const isKnown = (key: string) => {
-    const c = composition.get(key);
-    return memory !== null && c != null && memory.has(c);
-  };
+  const compositions = new KeyCompositions();
+  const onJudged = (key: string, counts: Readonly<Record<string, number>>) => compositions.add(key, Object.entries(counts));
+  const isKnown = (key: string) => memory !== null && compositions.known(memory, key);
   let sessions = 0;
   let anomalies = 0;
   // lines.csv's `score,anomaly` of each score met: scores repeat (a line's score is its window's, and windows
@@ -252,7 +245,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       } else {
         // An end that is not scored (evicted, or censored at the end of input) comes with score -Infinity.
         if (!e.unscored) finiteScore(e.score, e.session, model.directory);
-        else if (memory !== null) composition.set(e.session, null);
+        else if (memory !== null) compositions.incomplete(e.session);
         segments.delete(e.session);
         closed.push({ key: e.session, g, end: e });
         g = null; // a later event of this key opens a new segment

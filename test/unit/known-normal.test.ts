@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { DeepSentryError } from '../../lib/errors';
-import { KnownNormal } from '../../lib/models/known_normal';
+import { KeyCompositions, KnownNormal } from '../../lib/models/known_normal';
 
 describe('KnownNormal: compositions of sessions known to be normal', () => {
   const write = [
@@ -71,5 +71,20 @@ describe('KnownNormal: compositions of sessions known to be normal', () => {
     expect(bad({ keys: j.keys })).to.match(/is not \{ sources/);
     expect(bad({ sources: ['x'], keys: [...j.keys, 'XYZ'] })).to.match(/keys\[1\] is "XYZ", not 24 lowercase hex digits/);
     expect(bad({ sources: [3], keys: [] })).to.match(/sources holds 3/);
+  });
+
+  it('KeyCompositions adds a key\'s sessions up; a key with a session that did not end is never known', () => {
+    const memory = new KnownNormal();
+    memory.add(write, 'normal-labels');
+    const c = new KeyCompositions();
+    c.add('blk_1', write.slice(0, 2));
+    c.add('blk_1', [write[2], ['Receiving block <BLK> src: /<IP> dest: /<IP>', 0]]);
+    c.add('blk_2', write);
+    c.add('blk_2', [write[0]]); // a line more
+    c.add('blk_3', write);
+    c.incomplete('blk_3');
+    c.add('blk_3', []);
+    expect(['blk_1', 'blk_2', 'blk_3', 'blk_4'].map((k) => c.known(memory, k))).to.deep.equal([true, false, false, false]);
+    expect([...c.complete()].map(([k]) => k)).to.deep.equal(['blk_1', 'blk_2']);
   });
 });
