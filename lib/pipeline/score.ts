@@ -88,6 +88,11 @@ export interface ScoreSummary {
   threshold: number;
   /** messages the model had never seen */
   newMessages: number;
+  /**
+   * messages the model had never seen (nor accepted by feedback) that at least COMMON_NEW_SHARE of the scored
+   * sessions hold, most common first (at most 5): what changed in the log since training (see scoreWarnings)
+   */
+  commonNewMessages: Array<{ message: string; sessions: number }>;
   files: { sessions: string; lines: string | null };
   seconds: number;
   /** what the operator should know about the result (see scoreWarnings; a damaged gzip input accepted) */
@@ -98,6 +103,11 @@ export interface ScoreSummary {
 
 /** Above this share of flagged sessions the result says more about the model than about the log. */
 export const HIGH_FLAG_RATE = 0.2;
+/**
+ * A message the model never saw that this share of the scored sessions holds is a change of the log, not an
+ * anomaly: anomalies are rare (about 3 % of HDFS blocks, and each kind far rarer).
+ */
+export const COMMON_NEW_SHARE = 0.05;
 
 /**
  * Warnings on a scoring result. Anomalies are rare by definition (a few percent of sessions in the public
@@ -106,8 +116,17 @@ export const HIGH_FLAG_RATE = 0.2;
  * are mostly that difference (measured: `run` on the 2,000-line BGL sample flags 73 % of the later sessions;
  * 77 distinct masked messages of the later half never occur in the earlier one).
  */
-export function scoreWarnings(s: Pick<ScoreSummary, 'sessions' | 'anomalies' | 'newMessages'>): string[] {
+export function scoreWarnings(s: Pick<ScoreSummary, 'sessions' | 'anomalies' | 'newMessages'> & Partial<Pick<ScoreSummary, 'commonNewMessages'>>): string[] {
   const out: string[] = [];
+  const common = s.commonNewMessages ?? [];
+  if (common.length > 0) {
+    const pct = (n: number) => `${Math.round((100 * n) / s.sessions)} %`;
+    out.push(
+      `${common.length === 1 ? 'a message' : `${common.length} messages`} the model never saw in training ${common.length === 1 ? 'is' : 'are'} in ${pct(common[common.length - 1].sessions)} of the scored sessions or more: ` +
+        `${common.map((c) => `"${c.message}" (${pct(c.sessions)})`).join(', ')}. The log has changed since the model was trained, and every session holding ${common.length === 1 ? 'it' : 'them'} scores as new. ` +
+        `If they are normal, mark a few such sessions normal (deepsentry feedback --model MODEL --normal IDS --log LOG) or train on this log.`,
+    );
+  }
   if (s.sessions >= 20 && s.anomalies > HIGH_FLAG_RATE * s.sessions) {
     out.push(
       `${s.anomalies} of ${s.sessions} scored sessions (${Math.round((100 * s.anomalies) / s.sessions)} %) are above the threshold: far more than anomalies usually are. ` +
@@ -203,7 +222,17 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
    */
   const memory = model.config.scoring.knownNormal && model.knownNormal !== null && model.knownNormal.size > 0 ? model.knownNormal : null;
   const compositions = new KeyCompositions();
-  const onJudged = (key: string, counts: Readonly<Record<string, number>>) => compositions.add(key, Object.entries(counts));
+  /** the keys holding each message the model does not know, as their sessions are judged (commonNewMessages) */
+  const newIn = new Map<string, Set<string>>();
+  const onJudged = (key: string, counts: Readonly<Record<string, number>>) => {
+    if (memory !== null) compositions.add(key, Object.entries(counts));
+    for (const m in counts) {
+      if (model.knows(model.messageId(m))) continue;
+      let keys = newIn.get(m);
+      if (keys === undefined) newIn.set(m, (keys = new Set()));
+      keys.add(key);
+    }
+  };
   const isKnown = (key: string) => memory !== null && compositions.known(memory, key);
   let sessions = 0;
   let anomalies = 0;
@@ -322,7 +351,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       issues,
       source: name,
       withMessages: withText,
-      ...(memory !== null ? { onJudged } : {}),
+      onJudged,
       // no raw lines kept per session: nothing here reads an event's window of raw lines
       windowLines: 0,
       ...(selectKey ? { ownsKey: selectKey } : {}),
@@ -387,6 +416,11 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     await fsp.rename(`${sessionsFile}.tmp`, sessionsFile);
     if (linesFile) await fsp.rename(`${linesFile}.tmp`, linesFile);
     mark('score:written');
+    const commonNewMessages = [...newIn]
+      .map(([message, keys]) => ({ message, sessions: keys.size }))
+      .filter((c) => sessions >= 20 && c.sessions >= COMMON_NEW_SHARE * sessions)
+      .sort((a, b) => b.sessions - a.sessions || (a.message < b.message ? -1 : 1))
+      .slice(0, 5);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     o.reporter?.stageDone?.('score', seconds, stats.lines, 'lines');
     return {
@@ -400,7 +434,8 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       newMessages: model.tableSize - known,
       files: { sessions: sessionsFile, lines: linesFile },
       seconds,
-      warnings: [...inputWarnings(issues), ...scoreWarnings({ sessions, anomalies, newMessages: model.tableSize - known })],
+      commonNewMessages,
+      warnings: [...inputWarnings(issues), ...scoreWarnings({ sessions, anomalies, newMessages: model.tableSize - known, commonNewMessages })],
       replaced: outState?.removed ?? [],
     };
   } catch (e) {

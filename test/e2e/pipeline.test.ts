@@ -15,7 +15,7 @@ import { createOutputDir } from '../../lib/outdir';
 import { createModelScorer, DeepSentry, resolvePipelineConfig, scoreLog, scoreWarnings, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../../lib/pipeline';
 import { createScorer } from '../../lib/live/engine';
 import { sweep, rocAuc } from '../../lib/eval/metrics';
-import { hdfsBlocks, hdfsSlice, tinyConfig, trainedModel } from '../support/pipeline-fixtures';
+import { hdfsBlocks, hdfsSlice, hdfsTimeOf, tinyConfig, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
 import { BGL_LOG, HDFS_DEV_LABELS, requireData } from '../support/data';
 import { workDir } from '../support/tmp';
 
@@ -470,7 +470,7 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
     expect(m.session.anomalies).to.be.greaterThan(0);
     expect(fs.existsSync(path.join(out, 'report.html'))).to.equal(true);
     // the flag-rate warning follows the counts (the later half of this small sample is mostly new messages)
-    expect(r.score.warnings.length).to.equal(r.score.anomalies > 0.2 * r.score.sessions ? 1 : 0);
+    expect(r.score.warnings.filter((w) => / scored sessions .* are above the threshold/.test(w)).length).to.equal(r.score.anomalies > 0.2 * r.score.sessions ? 1 : 0);
   });
 
   it('scoreWarnings: a flag rate above 20 % of at least 20 sessions is called out, with the new messages', () => {
@@ -479,6 +479,35 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
     const w = scoreWarnings({ sessions: 100, anomalies: 21, newMessages: 7 });
     expect(w).to.have.length(1);
     expect(w[0]).to.match(/21 of 100 scored sessions \(21 %\)/).and.to.match(/7 messages the model never saw/);
+  });
+
+  it('scoreWarnings: messages never seen in training that many sessions hold are named, with their share', () => {
+    expect(scoreWarnings({ sessions: 100, anomalies: 1, newMessages: 2, commonNewMessages: [] })).to.deep.equal([]);
+    const w = scoreWarnings({ sessions: 200, anomalies: 1, newMessages: 2, commonNewMessages: [{ message: 'a <NUM>', sessions: 90 }, { message: 'b', sessions: 11 }] });
+    expect(w).to.have.length(1);
+    expect(w[0]).to.match(/^2 messages the model never saw in training are in 6 % of the scored sessions or more: "a <NUM>" \(45 %\), "b" \(6 %\)/).and.to.match(/deepsentry feedback/);
+  });
+
+  it('score names a message the model never saw that a third of the blocks hold, and not one that two blocks hold', async () => {
+    const model = await DeepSentry.load(await trainedModel());
+    try {
+      const lines = fs.readFileSync(hdfsSlice(20000), 'utf8').split('\n').filter(Boolean);
+      const blocks = [...new Set(lines.join('\n').match(/blk_-?\d+/g) ?? [])];
+      const t0 = hdfsTimeOf(lines[lines.length - 1]!) + 60_000;
+      const report = (b: string) => withHdfsTime(`081109 000000 1 INFO dfs.DataNode$BlockReporter: Reported block ${b} to namenode with checksum`, t0);
+      const rare = (b: string) => withHdfsTime(`081109 000000 1 WARN dfs.DataNode$Disk: Disk check failed for ${b} volume`, t0);
+      const extra = [...blocks.filter((_, i) => i % 3 === 0).map(report), ...blocks.slice(0, 2).map(rare)];
+      // a line of another block 20 minutes on: the sessions of the lines above have ended when the input does
+      const log = path.join(workDir(), 'common-new.log');
+      fs.writeFileSync(log, [...lines, ...extra, withHdfsTime(lines[0]!.replace(/blk_-?\d+/g, 'blk_424242'), t0 + 20 * 60_000)].join('\n') + '\n');
+      const r = await scoreLog(model, log, path.join(workDir(), 'common-new'), { lines: false, force: true });
+      expect(r.commonNewMessages.map((c) => c.message)).to.deep.equal(['Reported block <BLK> to namenode with checksum']);
+      expect(r.commonNewMessages[0]!.sessions).to.equal(Math.ceil(blocks.length / 3));
+      expect(r.warnings.some((w) => w.includes('"Reported block <BLK> to namenode with checksum"'))).to.equal(true);
+      expect(r.warnings.some((w) => w.includes('Disk check failed'))).to.equal(false);
+    } finally {
+      model.dispose();
+    }
   });
 
   it('an HDFS log (no label field in its format) is not evaluated without --labels', async () => {
