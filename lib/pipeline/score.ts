@@ -124,7 +124,7 @@ export function scoreWarnings(s: Pick<ScoreSummary, 'sessions' | 'anomalies' | '
     out.push(
       `${common.length === 1 ? 'a message' : `${common.length} messages`} the model never saw in training ${common.length === 1 ? 'is' : 'are'} in ${pct(common[common.length - 1].sessions)} of the scored sessions or more: ` +
         `${common.map((c) => `"${c.message}" (${pct(c.sessions)})`).join(', ')}. The log has changed since the model was trained, and every session holding ${common.length === 1 ? 'it' : 'them'} scores as new. ` +
-        `If they are normal, mark a few such sessions normal (deepsentry feedback --model MODEL --normal IDS --log LOG) or train on this log.`,
+        `If they are normal, mark a few such sessions normal (\`deepsentry feedback --model MODEL --normal IDS --log LOG\`) or train on this log.`,
     );
   }
   if (s.sessions >= 20 && s.anomalies > HIGH_FLAG_RATE * s.sessions) {
