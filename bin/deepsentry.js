@@ -6,7 +6,7 @@ performance.mark('deepsentry:bin');
 let main;
 try {
   // compiled modules kept on disk for the next start (lib/cli/compile_cache.ts)
-  require('../dist/lib/cli/compile_cache.js').enableCompileCache(require('node:path').join(__dirname, '..'));
+  require('../dist/lib/cli/compile_cache.js').enableCompileCache();
   ({ main } = require('../dist/lib/cli/main.js'));
 } catch (err) {
   if (err && err.code === 'MODULE_NOT_FOUND' && /dist\/lib\/cli\/(main|compile_cache)\.js/.test(String(err.message))) {

@@ -60,7 +60,7 @@ let enabled = false;
  * Turns the cache on for the modules under `packageRoot`'s dist/ and the @tensorflow packages it resolves, loaded from now on
  * (call it before requiring them). Returns which mechanism runs: Node's own, this file's, or none.
  */
-export function enableCompileCache(packageRoot: string, env: NodeJS.ProcessEnv = process.env): 'node' | 'deepsentry' | 'off' {
+export function enableCompileCache(packageRoot = ownPackageRoot(), env: NodeJS.ProcessEnv = process.env): 'node' | 'deepsentry' | 'off' {
   const dir = compileCacheDir(env);
   if (dir === null) return 'off';
   const loader = Module as unknown as CjsLoader;
@@ -121,6 +121,13 @@ export function enableCompileCache(packageRoot: string, env: NodeJS.ProcessEnv =
     }
   });
   return 'deepsentry';
+}
+
+/** The folder of the package.json nearest above this file: the package, run from dist/ or from source. */
+function ownPackageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
 }
 
 /** Where the package's @tensorflow modules are: its own node_modules, or a parent's when it is installed as a dependency. */
