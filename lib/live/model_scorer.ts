@@ -142,20 +142,27 @@ const NO_KEYS: readonly string[] = [];
  */
 export class ModelEvent implements ScoredEvent {
   score = 0;
+  /** why the session ended (end events only) */
+  declare readonly endReason?: EndReason;
+  /*
+   * The fields below are set on end events (own fields of every end event, set in the constructor: one shape for
+   * all of them) and on few line events (messages, explained or alerted events); a line event reads them from
+   * the prototype (their defaults are assigned after the class). There is a line event per line and per
+   * session it names, the scorer's largest allocation: seven fields fewer in each.
+   */
   /** added to the window's score: an end event's weighted count surprise (the window cache holds scores without it) */
-  extra = 0;
-  readonly endReason?: EndReason;
+  declare extra: number;
   /** the window's ids as a string (windowKey, set when predictExpected first needs it: the key of the expected-message cache) */
-  key = '';
+  declare key: string;
   /** the expected message once predicted (null: none) */
-  predicted: string | null | undefined = undefined;
+  declare predicted: string | null | undefined;
   /** an end that is not scored (ModelScorerOptions.censorEnds): score stays -Infinity */
-  unscored = false;
+  declare unscored: boolean;
   /** an end event's session as the Sessionizer closed it, and its lines per masked message (with count relations) */
-  closed: ClosedSession | undefined = undefined;
-  counts: Record<string, number> | undefined = undefined;
+  declare closed: ClosedSession | undefined;
+  declare counts: Record<string, number> | undefined;
   /** a line event's message as parsed (ModelScorerOptions.withMessages) */
-  message: string | undefined = undefined;
+  declare message: string | undefined;
   constructor(
     readonly seq: number,
     readonly lineNo: number,
@@ -172,7 +179,14 @@ export class ModelEvent implements ScoredEvent {
     readonly at: number,
     private readonly owner: ModelScorer,
   ) {
-    if (endReason !== undefined) this.endReason = endReason;
+    if (endReason !== undefined) {
+      (this as { endReason?: EndReason }).endReason = endReason;
+      this.extra = 0;
+      this.predicted = undefined;
+      this.unscored = false;
+      this.closed = undefined;
+      this.counts = undefined;
+    }
   }
   /** the W ids the detector scored */
   get ids(): Int32Array {
@@ -186,6 +200,9 @@ export class ModelEvent implements ScoredEvent {
     return this.predicted ?? undefined;
   }
 }
+
+// The defaults of ModelEvent's fields that line events rarely set (see the class).
+Object.assign(ModelEvent.prototype, { extra: 0, key: '', predicted: undefined, unscored: false, closed: undefined, counts: undefined, message: undefined });
 
 /** At most this many window scores are remembered (about 100 bytes each); the cache starts over when full. */
 const SCORE_CACHE_MAX = 100_000;
