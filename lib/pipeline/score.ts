@@ -171,72 +171,6 @@ interface Segment {
 }
 
 const iso = (t: number | null) => (t === null ? '' : new Date(t).toISOString());
-
-/** lines.csv bytes are handed to the stream in buffers of this size (the last one of a scorer call shorter). */
-const ROW_BUFFER_BYTES = 1 << 20;
-
-/**
- * lines.csv's rows written as bytes: the line number's digits, then the session's `,key,` and the row's
- * `score,anomaly` as bytes made once (per session, per distinct score), copied in. Building each row as a
- * string and the chunk's text from them (and the stream encoding that text again) was most of what writing
- * lines.csv cost, and a few hundred bytes of garbage per line. The bytes are those of the rows as text in
- * UTF-8 (`row` writes a text column with Buffer.write, a line number that is not a safe integer as its
- * String()).
- */
-class RowBytes {
-  private buf = Buffer.allocUnsafe(ROW_BUFFER_BYTES);
-  /** buf[from, pos) is written and not yet handed out */
-  private from = 0;
-  private pos = 0;
-  /** full buffers not yet handed out */
-  private readonly full: Buffer[] = [];
-
-  /** Room for `n` more bytes: a buffer too full to take them is handed out at the next `take`, a new one started. */
-  private room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    if (this.pos > this.from) this.full.push(this.buf.subarray(this.from, this.pos));
-    this.buf = Buffer.allocUnsafe(Math.max(ROW_BUFFER_BYTES, n));
-    this.from = this.pos = 0;
-  }
-
-  private copy(b: Uint8Array): void {
-    // TypedArray set: in a fresh process, faster than a loop over the bytes until the loop is optimised
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-
-  /** One row: `lineNo` `mid` `tail`, then `,text` when given, and a newline. */
-  row(lineNo: number, mid: Uint8Array, tail: Uint8Array, text: string | null): void {
-    this.room(24 + mid.length + tail.length + (text === null ? 0 : 3 * text.length + 1));
-    if (Number.isSafeInteger(lineNo) && lineNo >= 0) {
-      // the digits, last first, into their place
-      let digits = 1;
-      for (let x = lineNo; x >= 10; x = Math.floor(x / 10)) digits++;
-      const buf = this.buf;
-      let x = lineNo;
-      for (let p = this.pos + digits - 1; p >= this.pos; p--) {
-        buf[p] = 48 + (x % 10);
-        x = Math.floor(x / 10);
-      }
-      this.pos += digits;
-    } else this.pos += this.buf.write(String(lineNo), this.pos, 'utf8');
-    this.copy(mid);
-    this.copy(tail);
-    if (text !== null) {
-      this.buf[this.pos++] = 44; // ,
-      this.pos += this.buf.write(text, this.pos, 'utf8');
-    }
-    this.buf[this.pos++] = 10; // \n
-  }
-
-  /** The bytes written since the last `take`, in order (none: empty). */
-  take(): Buffer[] {
-    const out = this.full.splice(0);
-    if (this.pos > this.from) out.push(this.buf.subarray(this.from, this.pos));
-    this.from = this.pos;
-    return out;
-  }
-}
 /** A CSV field: quoted when it holds a comma, quote or newline. */
 const csv = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 /** Shortest round-trip text of a float32 score (no integer truncation, no 17-digit noise). */
@@ -304,17 +238,16 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
   let anomalies = 0;
   // lines.csv's `score,anomaly` of each score met: scores repeat (a line's score is its window's, and windows
   // repeat), and formatting a float32 was the most costly part of writing a row. Bounded: starts over when full.
-  const tails = new Map<number, Buffer>();
-  const tail = (x: number): Buffer => {
+  const tails = new Map<number, string>();
+  const tail = (x: number): string => {
     let t = tails.get(x);
     if (t === undefined) {
       if (tails.size >= 100_000) tails.clear();
-      t = Buffer.from(`,${num(x)},${x >= threshold ? 1 : 0}`, 'latin1');
+      t = `${num(x)},${x >= threshold ? 1 : 0}`;
       tails.set(x, t);
     }
     return t;
   };
-  const rows = new RowBytes();
   /** Folds a scorer call's events into the open segments; the segments that closed go out. */
   const take = async (scorer: ModelScorer, events: ModelEvent[]) => {
     const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
@@ -361,6 +294,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       }),
     );
     const whyOf = new Map(flagged.map((c, k) => [c, explained[k]]));
+    let lText = '';
     for (const c of closed) {
       const { key, g } = c;
       const score = g.max;
@@ -382,17 +316,11 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         if (s.firstTs !== null && (prev.firstTs === null || s.firstTs < prev.firstTs)) prev.firstTs = s.firstTs;
         if (s.lastTs !== null && (prev.lastTs === null || s.lastTs > prev.lastTs)) prev.lastTs = s.lastTs;
       }
-      if (lOut === null) continue;
-      const mid = Buffer.from(`,${g.field}`, 'utf8');
-      if (withText) for (let t = 0; t < s.rows.length; t++) rows.row(s.rows[t], mid, tail(g.scores[t]), csv(g.texts[t]));
-      else for (let t = 0; t < s.rows.length; t++) rows.row(s.rows[t], mid, tail(g.scores[t]), null);
+      const mid = `,${g.field},`;
+      if (withText) for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])},${csv(g.texts[t])}\n`;
+      else for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])}\n`;
     }
-    if (lOut === null) return;
-    let w: Promise<void> | null = null;
-    for (const b of rows.take()) {
-      if (w) await w;
-      w = writeWithBackpressure(lOut, b);
-    }
+    const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
     if (w) await w;
   };
   /** sessions.csv, one row per key (max over its segments), in order of each key's first closed segment. */
