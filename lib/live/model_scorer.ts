@@ -120,8 +120,12 @@ interface CountTally {
   clock: number;
 }
 
-/** A session's state before its first line. */
-const newOpenState = (): OpenState => ({ history: [], ids: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null });
+/**
+ * A session's state before its first line. Every field it will have is there from the start (counts too), in
+ * one order, also in judgeCounts' state of a key: the states window() reads then have one shape, and its
+ * optimised code is not thrown away when a session gets its counts.
+ */
+const newOpenState = (): OpenState => ({ history: [], ids: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null, counts: undefined });
 
 /** The JSON state of a ModelScorer (see snapshot). */
 interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
@@ -558,7 +562,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (!(this.countWeight > 0)) return;
     const surprise = this.countSurprise(t.counts);
     if (!(surprise > 0)) return;
-    const st: OpenState = { history: t.history, lines: t.lines, seq: t.seq, lineNo: t.lineNo, offset: t.offset, clock: t.clock };
+    const st: OpenState = { history: t.history, ids: t.history.map((m) => this.model.messageId(m)), lines: t.lines, seq: t.seq, lineNo: t.lineNo, offset: t.offset, clock: t.clock, counts: undefined };
     const at = this.window(st, END_MESSAGE);
     const e = new ModelEvent(t.seq, t.lineNo, t.offset, key, true, 'counts', t.lines, t.lines.length, this.windowLines, this.windows, at, this);
     e.closed = { id: -1, key, rows: [], messageIds: [], firstTs: null, lastTs: null, reason: 'idle' };
@@ -694,7 +698,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   /** The history is appended to and shifted in place: a snapshot takes a copy. */
   protected override snapshotSession(s: OpenState): OpenState {
     const { ids: _ids, ...rest } = super.snapshotSession(s);
-    return { ...rest, history: s.history.slice(), ...(s.counts ? { counts: { ...s.counts } } : {}) };
+    const out: OpenState = { ...rest, history: s.history.slice(), ...(s.counts ? { counts: { ...s.counts } } : {}) };
+    if (out.counts === undefined) delete out.counts; // a checkpoint holds counts only for the sessions that have them
+    return out;
   }
 
   async snapshot(): Promise<ModelScorerSnapshot> {
