@@ -245,8 +245,8 @@ async function repetition(modelDir: string, log: string, precision: Precision, r
     s.sessions = Math.max(0, (p.sessions ?? 0) - s.parse - s.mask);
     for (const k of ['windows', 'kernels', 'scoring', 'explain']) s[k] = p[k] ?? 0;
     // lines.csv: scoreLog with it against scoreLog without it, both without the timers (wrapping and unwrapping the
-    // engine's methods makes V8 drop the code optimised around them: on hdfs-dev the timed run took ~0.15 s of CPU
-    // more than the same run without them, which a difference to the timed run counted as lines.csv), in
+    // engine's methods makes V8 drop the code optimised around them: on hdfs-dev the timed run took up to ~0.15 s of
+    // CPU more than the same run without them, which a difference to the timed run counted as lines.csv), in
     // alternating order (the first of two runs is the colder)
     const plain = async (lines: boolean) => {
       const m = await DeepSentry.load(modelDir, { precision });
