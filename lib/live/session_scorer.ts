@@ -103,7 +103,12 @@ export abstract class SessionScorer<S extends OpenSession> {
   private newestKey = '';
   private sessionizer: Sessionizer;
   private lastTs: number | null = null;
-  private wallAtLastLine = 0;
+  /**
+   * Wall time of the last batch of lines (read only once lines came, which set it). A wall-clock number from the
+   * start: set to 0 first, the field changed representation at the first batch, and V8 threw away the scorer's
+   * optimised code.
+   */
+  private wallAtLastLine = Date.now();
   /** Lines not scored before the last restore (the counters below start from 0 at a restore). */
   private unparsedBase = 0;
   /** lib/logs' parse counters: lines parsed, not parsed, with a bad timestamp, out of order. */
