@@ -15,9 +15,11 @@
  *   kernels   Detector.predict for the windows not scored before (BiLSTM + Dense through the tfjs backend)
  *   scoring   the rest of ScoringModel.scoreWindows: logits against the known messages, novelty, sequence
  *   explain   the explanation of flagged sessions: expected messages (predicted once per window) and count relations
- *   lines.csv scoreLog minus scoreLog without lines.csv (`lines: false`): its rows' text, line bookkeeping, writes
- *   output    the rest of scoreLog: per-line records, sessions.csv, bookkeeping (a remainder: under load the
- *             other stages' noise lands here, so it can come out as 0)
+ *   lines.csv scoreLog minus scoreLog without lines.csv (`lines: false`), both run without the timers and in
+ *             alternating order: its rows' text, line bookkeeping, writes
+ *   output    the rest of the timed scoreLog: per-line records, sessions.csv, bookkeeping, and what the timers
+ *             themselves cost (wrapping the engine's methods makes V8 drop the code optimised around them) — a
+ *             remainder: under load the other stages' noise lands here, so it can come out as 0
  *
  * These stages time scoreLog reading in its own thread (`readerThread: false`). On a file of
  * READER_THREAD_BYTES and more `deepsentry score` reads, parses and masks in a reader thread
@@ -201,7 +203,7 @@ interface Repetition {
 }
 
 /** One repetition of every stage; returns seconds per stage and the counts. */
-async function repetition(modelDir: string, log: string, precision: Precision): Promise<Repetition> {
+async function repetition(modelDir: string, log: string, precision: Precision, rep: number): Promise<Repetition> {
   const s: Record<string, number> = {};
   const load = await time(() => DeepSentry.load(modelDir, { precision }));
   s.load = load.s;
@@ -242,9 +244,22 @@ async function repetition(modelDir: string, log: string, precision: Precision): 
     s.scoreLog = run.total;
     s.sessions = Math.max(0, (p.sessions ?? 0) - s.parse - s.mask);
     for (const k of ['windows', 'kernels', 'scoring', 'explain']) s[k] = p[k] ?? 0;
-    const noLines = await DeepSentry.load(modelDir, { precision });
-    s.linesCsv = Math.max(0, s.scoreLog - (await time(() => scoreLog(noLines, log, out, { force: true, lines: false, readerThread: false }))).s);
-    noLines.dispose();
+    // lines.csv: scoreLog with it against scoreLog without it, both without the timers (wrapping and unwrapping the
+    // engine's methods makes V8 drop the code optimised around them: on hdfs-dev the timed run took up to ~0.15 s of
+    // CPU more than the same run without them, which a difference to the timed run counted as lines.csv), in
+    // alternating order (the first of two runs is the colder)
+    const plain = async (lines: boolean) => {
+      const m = await DeepSentry.load(modelDir, { precision });
+      try {
+        return (await time(() => scoreLog(m, log, out, { force: true, lines, readerThread: false }))).s;
+      } finally {
+        m.dispose();
+      }
+    };
+    const [withLines, without] = rep % 2 === 0 ? [await plain(true), await plain(false)] : [await plain(false), await plain(true)].reverse();
+    s.linesCsv = Math.max(0, withLines - without);
+    s.scoreLogPlain = withLines;
+    s.scoreLogNoLines = without;
     // the same scoreLog with reading, parsing and masking in its reader thread (what `deepsentry score` does on a file this size)
     const threaded = await DeepSentry.load(modelDir, { precision });
     s.readerThread = (await time(() => scoreLog(threaded, log, out, { force: true, readerThread: true }))).s;
@@ -336,7 +351,7 @@ export async function runScoreBench(o: { model?: string; log?: string; reps?: nu
   const samples: Record<string, number[]> = {};
   let counts: Omit<Repetition, 's'> = { lines: 0, sessions: 0, windows: { read: 0, evaluated: 0, calls: 0 }, modelShape: { window: 0, known: 0, messages: 0 } };
   for (let r = 0; r < reps; r++) {
-    const x = await repetition(modelDir, log, precision);
+    const x = await repetition(modelDir, log, precision, r);
     counts = x;
     for (const [k, v] of Object.entries(x.s)) (samples[k] ??= []).push(v);
     console.log(`  repetition ${r + 1}/${reps}: scoreLog ${x.s.scoreLog.toFixed(2)} s (load average ${os.loadavg()[0].toFixed(2)})`);

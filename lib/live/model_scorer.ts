@@ -120,8 +120,12 @@ interface CountTally {
   clock: number;
 }
 
-/** A session's state before its first line. */
-const newOpenState = (): OpenState => ({ history: [], ids: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null });
+/**
+ * A session's state before its first line. Every field it will have is there from the start (counts too), in
+ * one order, also in judgeCounts' state of a key: the states window() reads then have one shape, and its
+ * optimised code is not thrown away when a session gets its counts.
+ */
+const newOpenState = (): OpenState => ({ history: [], ids: [], lines: [], seq: 0, lineNo: 0, offset: 0, clock: null, counts: undefined });
 
 /** The JSON state of a ModelScorer (see snapshot). */
 interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
@@ -142,20 +146,27 @@ const NO_KEYS: readonly string[] = [];
  */
 export class ModelEvent implements ScoredEvent {
   score = 0;
+  /** why the session ended (end events only) */
+  declare readonly endReason?: EndReason;
+  /*
+   * The fields below are set on end events (own fields of every end event, set in the constructor: one shape for
+   * all of them) and on few line events (messages, explained or alerted events); a line event reads them from
+   * the prototype (their defaults are assigned after the class). There is a line event per line and per
+   * session it names, the scorer's largest allocation: seven fields fewer in each.
+   */
   /** added to the window's score: an end event's weighted count surprise (the window cache holds scores without it) */
-  extra = 0;
-  readonly endReason?: EndReason;
+  declare extra: number;
   /** the window's ids as a string (windowKey, set when predictExpected first needs it: the key of the expected-message cache) */
-  key = '';
+  declare key: string;
   /** the expected message once predicted (null: none) */
-  predicted: string | null | undefined = undefined;
+  declare predicted: string | null | undefined;
   /** an end that is not scored (ModelScorerOptions.censorEnds): score stays -Infinity */
-  unscored = false;
+  declare unscored: boolean;
   /** an end event's session as the Sessionizer closed it, and its lines per masked message (with count relations) */
-  closed: ClosedSession | undefined = undefined;
-  counts: Record<string, number> | undefined = undefined;
+  declare closed: ClosedSession | undefined;
+  declare counts: Record<string, number> | undefined;
   /** a line event's message as parsed (ModelScorerOptions.withMessages) */
-  message: string | undefined = undefined;
+  declare message: string | undefined;
   constructor(
     readonly seq: number,
     readonly lineNo: number,
@@ -172,7 +183,14 @@ export class ModelEvent implements ScoredEvent {
     readonly at: number,
     private readonly owner: ModelScorer,
   ) {
-    if (endReason !== undefined) this.endReason = endReason;
+    if (endReason !== undefined) {
+      (this as { endReason?: EndReason }).endReason = endReason;
+      this.extra = 0;
+      this.predicted = undefined;
+      this.unscored = false;
+      this.closed = undefined;
+      this.counts = undefined;
+    }
   }
   /** the W ids the detector scored */
   get ids(): Int32Array {
@@ -186,6 +204,9 @@ export class ModelEvent implements ScoredEvent {
     return this.predicted ?? undefined;
   }
 }
+
+// The defaults of ModelEvent's fields that line events rarely set (see the class).
+Object.assign(ModelEvent.prototype, { extra: 0, key: '', predicted: undefined, unscored: false, closed: undefined, counts: undefined, message: undefined });
 
 /** At most this many window scores are remembered (about 100 bytes each); the cache starts over when full. */
 const SCORE_CACHE_MAX = 100_000;
@@ -541,7 +562,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (!(this.countWeight > 0)) return;
     const surprise = this.countSurprise(t.counts);
     if (!(surprise > 0)) return;
-    const st: OpenState = { history: t.history, lines: t.lines, seq: t.seq, lineNo: t.lineNo, offset: t.offset, clock: t.clock };
+    const st: OpenState = { history: t.history, ids: t.history.map((m) => this.model.messageId(m)), lines: t.lines, seq: t.seq, lineNo: t.lineNo, offset: t.offset, clock: t.clock, counts: undefined };
     const at = this.window(st, END_MESSAGE);
     const e = new ModelEvent(t.seq, t.lineNo, t.offset, key, true, 'counts', t.lines, t.lines.length, this.windowLines, this.windows, at, this);
     e.closed = { id: -1, key, rows: [], messageIds: [], firstTs: null, lastTs: null, reason: 'idle' };
@@ -677,7 +698,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   /** The history is appended to and shifted in place: a snapshot takes a copy. */
   protected override snapshotSession(s: OpenState): OpenState {
     const { ids: _ids, ...rest } = super.snapshotSession(s);
-    return { ...rest, history: s.history.slice(), ...(s.counts ? { counts: { ...s.counts } } : {}) };
+    const out: OpenState = { ...rest, history: s.history.slice(), ...(s.counts ? { counts: { ...s.counts } } : {}) };
+    if (out.counts === undefined) delete out.counts; // a checkpoint holds counts only for the sessions that have them
+    return out;
   }
 
   async snapshot(): Promise<ModelScorerSnapshot> {

@@ -93,15 +93,22 @@ function endReasonOf(reason: ClosedSession['reason']): EndReason {
 }
 
 export abstract class SessionScorer<S extends OpenSession> {
-  /** Open sessions, kept in the Sessionizer's least-recently-active order (touching re-inserts). */
+  /**
+   * Open sessions by key (the Sessionizer holds their least-recently-active order: Sessionizer.openKeys).
+   */
   protected sessions = new Map<string, S>();
-  /** the most recently active session (the last in `sessions`) and its key, or null: see `session` */
+  /** the most recently active session and its key, or null: see `session` */
   private newest: S | null = null;
   /** `newest`'s key (two fields rather than an object made at nearly every line: lines of sessions interleave) */
   private newestKey = '';
   private sessionizer: Sessionizer;
   private lastTs: number | null = null;
-  private wallAtLastLine = 0;
+  /**
+   * Wall time of the last batch of lines (read only once lines came, which set it). A wall-clock number from the
+   * start: set to 0 first, the field changed representation at the first batch, and V8 threw away the scorer's
+   * optimised code.
+   */
+  private wallAtLastLine = Date.now();
   /** Lines not scored before the last restore (the counters below start from 0 at a restore). */
   private unparsedBase = 0;
   /** lib/logs' parse counters: lines parsed, not parsed, with a bad timestamp, out of order. */
@@ -209,17 +216,13 @@ export abstract class SessionScorer<S extends OpenSession> {
   protected allEnded(): void {}
 
   /**
-   * The open session `key` (or `fresh()` for a new one), taken out of `sessions` until `addLine` puts it
-   * back as the most recently active. The scorer scores the line against it in between.
+   * The open session `key` (or `fresh()` for a new one, which `addLine` adds). The scorer scores the line
+   * against it, then adds the line (`addLine`).
    */
   protected session(key: string, fresh: () => S): S {
-    // The most recently active session stays where it is, at the back (consecutive lines of one session are
-    // the common case: no lookup, no move).
+    // Consecutive lines of one session are the common case: no lookup.
     if (this.newest !== null && this.newestKey === key) return this.newest;
-    const s = this.sessions.get(key);
-    if (s === undefined) return fresh();
-    this.sessions.delete(key);
-    return s;
+    return this.sessions.get(key) ?? fresh();
   }
 
   /**
@@ -309,7 +312,7 @@ export abstract class SessionScorer<S extends OpenSession> {
     return {
       lastTs: this.lastTs,
       clock: this.clock(),
-      sessions: [...this.sessions].map(([k, s]) => [k, this.snapshotSession(s)]),
+      sessions: [...this.sessionizer.openKeys()].map((k) => [k, this.snapshotSession(this.sessions.get(k) as S)]),
       evicted: this.stats().evictedSessions,
       unparsed: this.unparsed,
     };

@@ -7,7 +7,8 @@
  *
  * Most rules only start at a word boundary: they begin with a negative lookbehind whose class holds `\w`
  * (`(?<![\w.])…`). Each run of such rules (consecutive in configured order) goes into the alternation behind
- * one `(?<!\w)`: `blk|uuid|(?<!\w)(?:ip|…|num)` for the defaults, one capture group per rule. The matches are
+ * one `(?<!\w)`: `blk|uuid|(?<!\w)(?:ip|…|num)` for the defaults, one (empty) capture group after each rule,
+ * which says which rule matched. The matches are
  * the plain alternation's (a rule's own lookbehind already implies `(?<!\w)`, and the order is kept); inside
  * words, most of a message, the regex engine tries the two or three rules that can match there instead of all
  * of them.
@@ -71,8 +72,11 @@ export class Masker {
       if (/\\k</.test(r.pattern)) {
         throw new DeepSentryError('DS_CONFIG', `masking rule ${i} (${r.name}) ${JSON.stringify(r.pattern)}: a named backreference (\\k<…>) is not supported in masking rules`);
       }
-      // Inner capturing groups, named or not, would shift the group numbers: make them non-capturing.
-      return `(${r.pattern.replace(/\\.|\[(?:\\.|[^\]])*\]|\((?!\?)|\(\?<(?![=!])[^>]*>/g, (m) => (m.startsWith('(') ? '(?:' : m))})`;
+      // Inner capturing groups, named or not, would shift the group numbers: make them non-capturing. The rule's
+      // group is an empty one after it: the regex engine then makes no copy of the matched text per capture (the
+      // match array holds '' for it), and a numbered backreference, which refers to a group of another rule or
+      // of a rule not yet matched, still matches the empty string.
+      return `(?:${r.pattern.replace(/\\.|\[(?:\\.|[^\]])*\]|\((?!\?)|\(\?<(?![=!])[^>]*>/g, (m) => (m.startsWith('(') ? '(?:' : m))})()`;
     });
     if (parts.length === 0) this.re = /(?!)/g;
     else {

@@ -38,6 +38,9 @@ interface OpenSession {
   deadline: number;
   /** The deadline is a time window's end (not an idle timeout). */
   window: boolean;
+  /** the open sessions in least-recently-active-first order, as a doubly linked list (see Sessionizer) */
+  prev: OpenSession | null;
+  next: OpenSession | null;
 }
 
 /** Counters of a Sessionizer. */
@@ -74,9 +77,14 @@ export interface SessionizerOptions {
  */
 export class Sessionizer {
   readonly stats: SessionStats = { opened: 0, closed: 0, evicted: 0, idle: 0 };
-  /** Open sessions in least-recently-active-first order (a Map keeps insertion order; touching re-inserts). */
+  /** Open sessions by key. */
   private readonly open = new Map<string, OpenSession>();
-  /** the most recently active open session (the last in `open`), or null: see add */
+  /**
+   * The open sessions in least-recently-active-first order: a list through their prev/next, from `oldest` to
+   * `newest`. A line of another session than the last moves that session to the end by relinking it (a Map
+   * re-insertion, delete and set, at every such line left the Map's table to be rebuilt again and again).
+   */
+  private oldest: OpenSession | null = null;
   private newest: OpenSession | null = null;
   private nextId = 0;
   private now = -Infinity;
@@ -116,19 +124,15 @@ export class Sessionizer {
     // active session is already at the back, so it needs no lookup and no move.
     let s = this.newest !== null && this.newest.key === key ? this.newest : this.open.get(key);
     if (s === undefined) {
-      s = { id: this.nextId++, key, rows: [], messageIds: [], firstTs: null, lastTs: null, deadline: Infinity, window: false };
+      s = { id: this.nextId++, key, rows: [], messageIds: [], firstTs: null, lastTs: null, deadline: Infinity, window: false, prev: null, next: null };
       this.stats.opened++;
       this.open.set(key, s);
-      this.newest = s;
-      if (this.open.size > this.maxOpen) {
-        const victim = this.open.values().next().value as OpenSession;
-        this.close(victim, 'evicted');
-      }
+      this.append(s);
+      if (this.open.size > this.maxOpen) this.close(this.oldest as OpenSession, 'evicted');
     } else if (s !== this.newest) {
       // Move to the back: most recently active.
-      this.open.delete(key);
-      this.open.set(key, s);
-      this.newest = s;
+      this.unlink(s);
+      this.append(s);
     }
     s.rows.push(row);
     s.messageIds.push(messageId);
@@ -144,6 +148,29 @@ export class Sessionizer {
     return s.id;
   }
 
+  /** Puts `s` (not in the list) at its end, as the most recently active. */
+  private append(s: OpenSession): void {
+    s.prev = this.newest;
+    s.next = null;
+    if (this.newest !== null) this.newest.next = s;
+    else this.oldest = s;
+    this.newest = s;
+  }
+
+  /** Takes `s` out of the list. */
+  private unlink(s: OpenSession): void {
+    if (s.prev !== null) s.prev.next = s.next;
+    else this.oldest = s.next;
+    if (s.next !== null) s.next.prev = s.prev;
+    else this.newest = s.prev;
+    s.prev = s.next = null;
+  }
+
+  /** The keys of the open sessions, least recently active first. */
+  *openKeys(): Generator<string> {
+    for (let s = this.oldest; s !== null; s = s.next) yield s.key;
+  }
+
   /**
    * Moves the clock to `now` (never backwards: an earlier value is ignored) and closes every session whose
    * deadline has passed. Sessions are checked least-recently-active first and the scan stops at the first one
@@ -154,11 +181,8 @@ export class Sessionizer {
     const first = !Number.isFinite(this.now);
     this.now = now;
     // Sessions opened before the clock was first set get their idle deadline now.
-    if (first && this.idle !== null) for (const s of this.open.values()) if (!s.window) s.deadline = now + this.idle;
-    for (const s of this.open.values()) {
-      if (s.deadline > now) break;
-      this.close(s, s.window ? 'window' : 'idle');
-    }
+    if (first && this.idle !== null) for (let s = this.oldest; s !== null; s = s.next) if (!s.window) s.deadline = now + this.idle;
+    for (let s = this.oldest; s !== null && !(s.deadline > now); s = this.oldest) this.close(s, s.window ? 'window' : 'idle');
   }
 
   /**
@@ -171,7 +195,10 @@ export class Sessionizer {
       clock: Number.isFinite(this.now) ? this.now : null,
       nextId: this.nextId,
       stats: { ...this.stats },
-      open: [...this.open.values()].map((s) => ({ ...s, rows: [...s.rows], messageIds: [...s.messageIds], deadline: Number.isFinite(s.deadline) ? s.deadline : null })),
+      open: [...this.openKeys()].map((k) => {
+        const s = this.open.get(k) as OpenSession;
+        return { id: s.id, key: s.key, rows: [...s.rows], messageIds: [...s.messageIds], firstTs: s.firstTs, lastTs: s.lastTs, deadline: Number.isFinite(s.deadline) ? s.deadline : null, window: s.window };
+      }),
     };
   }
 
@@ -181,12 +208,24 @@ export class Sessionizer {
       throw new DeepSentryError('DS_INVALID_ARGUMENT', 'Expected a Sessionizer snapshot (version 1) for restore');
     }
     this.open.clear();
-    this.newest = null;
+    this.oldest = this.newest = null;
     for (const s of state.open) {
       if (typeof s.key !== 'string' || !Array.isArray(s.rows) || !Array.isArray(s.messageIds) || s.rows.length !== s.messageIds.length) {
         throw new DeepSentryError('DS_INVALID_ARGUMENT', `Sessionizer snapshot: malformed open session ${JSON.stringify(s.key)}`);
       }
-      this.open.set(s.key, { ...s, rows: [...s.rows], messageIds: [...s.messageIds], deadline: s.deadline ?? Infinity });
+      const o: OpenSession = { id: s.id, key: s.key, rows: [...s.rows], messageIds: [...s.messageIds], firstTs: s.firstTs, lastTs: s.lastTs, deadline: s.deadline ?? Infinity, window: s.window, prev: null, next: null };
+      const had = this.open.get(s.key);
+      this.open.set(s.key, o);
+      if (had === undefined) this.append(o);
+      else {
+        // a key given twice: the later state in the earlier one's place
+        o.prev = had.prev;
+        o.next = had.next;
+        if (had.prev !== null) had.prev.next = o;
+        else this.oldest = o;
+        if (had.next !== null) had.next.prev = o;
+        else this.newest = o;
+      }
     }
     this.now = state.clock ?? -Infinity;
     this.nextId = state.nextId;
@@ -195,12 +234,12 @@ export class Sessionizer {
 
   /** Closes every open session (reason `end`), oldest activity first. */
   flush(): void {
-    for (const s of this.open.values()) this.close(s, 'end');
+    for (let s = this.oldest; s !== null; s = this.oldest) this.close(s, 'end');
   }
 
   private close(s: OpenSession, reason: CloseReason): void {
     this.open.delete(s.key);
-    if (s === this.newest) this.newest = null;
+    this.unlink(s);
     this.stats.closed++;
     if (reason === 'evicted') this.stats.evicted++;
     if (reason === 'idle') this.stats.idle++;

@@ -248,6 +248,17 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     }
     return t;
   };
+  // The model is read outside `take`: its shape changes while it scores (the messages it meets), and a read of
+  // it inside would throw take's optimised code away at each change (take's loop runs at every line).
+  const modelDir = model.directory;
+  /** The explanations of these top events (expected messages predicted: see take). */
+  const explain = (tops: ModelEvent[]) =>
+    model.explainWindows(
+      tops.map((t) => {
+        const expected = t.predicted ?? null;
+        return t.isSessionEnd && t.counts ? { window: t.ids, expected, counts: new Map(Object.entries(t.counts).map(([m, n]) => [model.messageId(m), n])) } : { window: t.ids, expected };
+      }),
+    );
   /** Folds a scorer call's events into the open segments; the segments that closed go out. */
   const take = async (scorer: ModelScorer, events: ModelEvent[]) => {
     const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
@@ -266,14 +277,14 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         g.top = e;
       }
       if (!e.isSessionEnd) {
-        finiteScore(e.score, e.session, model.directory);
+        finiteScore(e.score, e.session, modelDir);
         if (lOut) {
           g.scores.push(e.score);
           if (withText) g.texts.push(e.message ?? '');
         }
       } else {
         // An end that is not scored (evicted, or censored at the end of input) comes with score -Infinity.
-        if (!e.unscored) finiteScore(e.score, e.session, model.directory);
+        if (!e.unscored) finiteScore(e.score, e.session, modelDir);
         else if (memory !== null) compositions.incomplete(e.session);
         segments.delete(e.session);
         closed.push({ key: e.session, g, end: e });
@@ -287,12 +298,7 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
     const flagged = closed.filter((c) => c.g.max >= threshold);
     const tops = flagged.map(({ g }) => g.top as ModelEvent);
     scorer.predictExpected(tops);
-    const explained = model.explainWindows(
-      tops.map((t) => {
-        const expected = t.predicted ?? null;
-        return t.isSessionEnd && t.counts ? { window: t.ids, expected, counts: new Map(Object.entries(t.counts).map(([m, n]) => [model.messageId(m), n])) } : { window: t.ids, expected };
-      }),
-    );
+    const explained = explain(tops);
     const whyOf = new Map(flagged.map((c, k) => [c, explained[k]]));
     let lText = '';
     for (const c of closed) {

@@ -123,6 +123,28 @@ describe('pipeline: train, save, load, score (tiny model on real HDFS lines)', f
     for (const row of lt.slice(1)) expect(row[4]).to.equal(raw[Number(row[0]) - 1]!.replace(/^(\S+ ){4}\S+: /, ''));
   });
 
+  it('score: lines.csv rows with text outside ASCII, quotes and commas are the UTF-8 of the rows as text', async () => {
+    const model = await DeepSentry.load(modelDir);
+    const head = fs.readFileSync(hdfsSlice(400), 'utf8').split('\n').filter((l) => l !== '');
+    // the messages of some lines rewritten: accents, CJK, an emoji (a surrogate pair), quotes and commas, a lone surrogate (U+FFFD in the file)
+    const odd = ['ünïcødé "quoted", and, commas', '日志 异常 blk_-42 😀', 'half \ud83d surrogate', '"', ''];
+    const lines = head.map((l, i) => (i % 7 === 3 ? l.replace(/: .*$/, `: ${odd[i % odd.length]} blk_${i}`) : l));
+    const log = path.join(workDir(), 'odd-text.log');
+    fs.writeFileSync(log, lines.join('\n') + '\n');
+    const out = path.join(workDir(), 'scores-odd-text');
+    await scoreLog(model, log, out, { withText: true });
+    const bytes = fs.readFileSync(path.join(out, 'lines.csv'));
+    const rows = bytes.toString('utf8').trimEnd().split('\n').slice(1).map((x, i) => splitCsvLine(x, 'lines.csv', i + 2));
+    expect(rows.length).to.be.greaterThan(lines.length);
+    // the file is the rows as text, encoded as UTF-8
+    const text = (row: string[]) => row.map((f) => (/[",\n\r]/.test(f) ? `"${f.replace(/"/g, '""')}"` : f)).join(',');
+    const read = fs.readFileSync(log, 'utf8').split('\n');
+    const asText = ['line_no,session,score,anomaly,text', ...rows.map(text)].join('\n') + '\n';
+    expect(bytes.equals(Buffer.from(asText, 'utf8'))).to.equal(true);
+    for (const row of rows) expect(row[4]).to.equal(read[Number(row[0]) - 1]!.replace(/^(\S+ ){4}\S+: /, ''));
+    expect(rows.some((r) => r[4]!.includes('😀'))).to.equal(true);
+  });
+
   it('score: every flagged session keeps its explanation (top line, its message, the expected message, the window)', async () => {
     const model = await DeepSentry.load(modelDir);
     const log = hdfsSlice(3000);

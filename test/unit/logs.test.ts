@@ -388,6 +388,88 @@ describe('logs: sessions and windows', () => {
     expect(() => new Sessionizer({ idleTimeoutMs: null, maxOpen: 1 }, () => {}).restore({} as never)).to.throw(DeepSentryError, /snapshot/);
   });
 
+  it('sessionizer: the same closes and snapshots as a reference that re-inserts into a Map, on seeded random lines', () => {
+    // the reference: open sessions in a Map, in activity order by deleting and re-inserting the key at each line
+    class Reference {
+      open = new Map<string, { id: number; key: string; rows: number[]; last: number; deadline: number; window: boolean }>();
+      closed: [string, number, number[], string][] = [];
+      now = -Infinity;
+      id = 0;
+      constructor(
+        readonly idle: number,
+        readonly maxOpen: number,
+        readonly maxLines: number | null,
+      ) {}
+      close(k: string, reason: string) {
+        const s = this.open.get(k)!;
+        this.open.delete(k);
+        this.closed.push([k, s.id, s.rows, reason]);
+      }
+      add(k: string, row: number, deadline?: number) {
+        let s = this.open.get(k);
+        if (s === undefined) {
+          s = { id: this.id++, key: k, rows: [], last: 0, deadline: Infinity, window: false };
+          this.open.set(k, s);
+          if (this.open.size > this.maxOpen) this.close(this.open.keys().next().value as string, 'evicted');
+        } else {
+          this.open.delete(k);
+          this.open.set(k, s);
+        }
+        s.rows.push(row);
+        if (deadline !== undefined) [s.deadline, s.window] = [deadline, true];
+        else if (Number.isFinite(this.now)) s.deadline = this.now + this.idle;
+        if (this.maxLines !== null && s.rows.length >= this.maxLines) this.close(k, 'full');
+      }
+      advance(now: number) {
+        if (!(now > this.now)) return;
+        const first = !Number.isFinite(this.now);
+        this.now = now;
+        if (first) for (const s of this.open.values()) if (!s.window) s.deadline = now + this.idle;
+        for (const s of [...this.open.values()]) {
+          if (s.deadline > now) break;
+          this.close(s.key, s.window ? 'window' : 'idle');
+        }
+      }
+      flush() {
+        for (const k of [...this.open.keys()]) this.close(k, 'end');
+      }
+    }
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let round = 0; round < 40; round++) {
+      const idle = 5 + rand(30);
+      const maxOpen = 1 + rand(6);
+      const maxLines = rand(3) === 0 ? 2 + rand(4) : null;
+      const ref = new Reference(idle, maxOpen, maxLines);
+      const closed: ClosedSession[] = [];
+      let s = new Sessionizer({ idleTimeoutMs: idle, maxOpen, maxLines }, (c) => closed.push(c));
+      let t = rand(2) === 0 ? 0 : -Infinity;
+      for (let i = 0; i < 300; i++) {
+        const r = rand(20);
+        if (r === 0 && Number.isFinite(t)) {
+          // a restart from a snapshot
+          const snap = JSON.parse(JSON.stringify(s.snapshot()));
+          s = new Sessionizer({ idleTimeoutMs: idle, maxOpen, maxLines }, (c) => closed.push(c));
+          s.restore(snap);
+        } else if (r < 5) {
+          t = (Number.isFinite(t) ? t : 0) + rand(15);
+          s.advance(t);
+          ref.advance(t);
+        } else {
+          const k = `k${rand(8)}`;
+          const deadline = rand(6) === 0 && Number.isFinite(t) ? t + rand(20) : undefined;
+          s.add(k, i, 0, null, deadline);
+          ref.add(k, i, deadline);
+        }
+        expect([...s.openKeys()], `round ${round}, step ${i}`).to.deep.equal([...ref.open.keys()]);
+        expect(s.snapshot().open.map((o) => o.key)).to.deep.equal([...ref.open.keys()]);
+      }
+      s.flush();
+      ref.flush();
+      expect(closed.map((c) => [c.key, c.id, c.rows, c.reason]), `round ${round}`).to.deep.equal(ref.closed);
+    }
+  });
+
   it('windows: W ids per message, start padding, the end-of-session event last', () => {
     const { windows, count } = sessionWindows([5, 6, 7], 3);
     expect(count).to.equal(4);

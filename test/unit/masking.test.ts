@@ -72,6 +72,43 @@ describe('masking: one alternation, boundary rules behind one lookbehind', () =>
     }
   });
 
+  it('masks as the plain alternation does with numbered backreferences, empty matches and inner groups', () => {
+    // Numbered backreferences in a rule refer to the alternation's groups (one per rule: never one that has
+    // matched), inner groups are made non-capturing, a rule may match the empty string: the marker groups that
+    // say which rule matched must change none of it.
+    const rules: MaskRule[] = [
+      { name: 'self', pattern: String.raw`(\d)a` },
+      { name: 'other', pattern: String.raw`b(c)` },
+      { name: 'later', pattern: String.raw`(?<![\w])de` },
+      { name: 'empty', pattern: String.raw`x*` },
+      { name: 'far', pattern: String.raw`f\9` },
+    ];
+    const alphabet = '0123abcdefx \u0009';
+    const rand = mulberry32(11);
+    const cases = ['1a1', '1a', 'bc', 'b1cc', ' de', 'de', 'xx', 'f', 'f\t', 'f9'];
+    for (let n = 0; n < 2000; n++) {
+      let s = '';
+      const len = Math.floor(rand() * 24);
+      for (let i = 0; i < len; i++) s += alphabet[Math.floor(rand() * alphabet.length)];
+      cases.push(s);
+    }
+    // the reference's alternation, an empty match left as it is (the masker skips it)
+    const plain = new RegExp(rules.map((r) => `(${r.pattern.replace(/\\.|\[(?:\\.|[^\]])*\]|\((?!\?)/g, (x) => (x === '(' ? '(?:' : x))})`).join('|'), 'g');
+    const m = new Masker(rules, false);
+    for (const s of cases) {
+      const want = reference(rules, s);
+      const got = m.mask(s);
+      expect(got.values, s).to.deep.equal(want.values.filter((v) => v.value !== ''));
+      const masked = s.replace(plain, (...x: unknown[]) => {
+        let i = 1;
+        while (x[i] === undefined) i++;
+        return x[0] === '' ? '' : `<${rules[i - 1].name.toUpperCase()}>`;
+      });
+      expect(got.masked, s).to.equal(masked);
+      expect(m.maskText(s), s).to.equal(got.masked);
+    }
+  });
+
   it('numbers its groups right when a rule has a named group; refuses a named backreference', () => {
     const rules: MaskRule[] = [
       { name: 'a', pattern: String.raw`(?<![\w])(?<n>\d+)` },
