@@ -44,6 +44,28 @@ interface Reply {
 
 const ENTRY = path.join(__dirname, `worker-entry${path.extname(__filename)}`);
 
+/**
+ * Lines parsed in this thread per slice (see WorkerScorer.sendLines): ~1–2 ms of work, so a 2048-line batch holds
+ * the event loop for that long at a time instead of ~10–30 ms.
+ */
+const SLICE_LINES = 256;
+
+/** Lines on their way to the worker (WorkerScorer.sendLines): cancelled (prepared lines not used) before posted, they are not. */
+interface SendJob {
+  state: 'pending' | 'posted' | 'cancelled';
+  /** settles once posted, cancelled or failed */
+  done: Promise<void>;
+  /** why they could not be packed */
+  error?: unknown;
+}
+
+/** Lines packed for the worker: texts and numbers (packLines), and their parse (null: the worker parses them). */
+interface Packed {
+  texts: PackedLineTexts;
+  num: Float64Array;
+  chunk: ParsedLines | null;
+}
+
 /** How often the masking is rebalanced between the main thread and the worker (WorkerScorer.balance), ms. */
 const BALANCE_MS = 50;
 
@@ -66,7 +88,10 @@ export class WorkerScorer implements LineScorer {
   private lastStats: ScorerStats = { openSessions: 0, evictedSessions: 0, unparsedLines: 0 };
   private dead: Error | null = null;
   /** the lines of the last prepare(), the id the worker keeps them under, and whether they went parsed */
-  private prepared: { id: number; lines: RawLine[]; parsed: boolean } | null = null;
+  private prepared: { id: number; lines: RawLine[]; parsed: boolean; job: SendJob } | null = null;
+  /** messages of lines waiting to be packed and posted (sendLines): the last one's promise, and how many */
+  private sendTail: Promise<void> = Promise.resolve();
+  private sending = 0;
   /**
    * Parses, keys and masks the lines in this thread for a scorer that takes them so (ModelScorer.scoreParsed;
    * null: the worker parses them): the worker then only runs the sessions and the model, and the work of a
@@ -149,49 +174,141 @@ export class WorkerScorer implements LineScorer {
   private call<T>(method: string, args: unknown[], transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ id, method, args }, transfer);
-    });
+    const answer = this.expect<T>(id);
+    this.worker.postMessage({ id, method, args }, transfer);
+    return answer;
+  }
+
+  /** The answer to call `id`, once posted. */
+  private expect<T>(id: number): Promise<T> {
+    if (this.dead) return Promise.reject(this.dead);
+    return new Promise<T>((resolve, reject) => this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  /** Fails call `id` before it was posted (its lines could not be packed). */
+  private settle(id: number, err: Error): void {
+    const c = this.calls.get(id);
+    if (!c) return;
+    this.calls.delete(id);
+    c.reject(err);
   }
 
   async scoreLines(lines: RawLine[]): Promise<ScoredEvent[]> {
     const p = this.prepared;
     this.prepared = null;
     if (p && p.lines.length === lines.length && p.lines.every((l, i) => l === lines[i])) {
+      // Posted once packed (its encoding may still be going on): the call goes after it.
+      if (p.job.state !== 'posted') await p.job.done;
+      if (p.job.error !== undefined) throw p.job.error;
       return unpackEvents(await this.call<PackedEvents>('scorePrepared', [p.id]));
     }
-    if (p?.parsed) this.encoder = null; // its lines were encoded, and will not be scored: the encoder's clock is ahead
-    const { texts, num, chunk } = this.pack(lines);
-    return unpackEvents(await this.call<PackedEvents>('scoreLinesPacked', [texts, num, chunk], transferList(texts, num, chunk)));
+    if (p !== null) {
+      // its lines will not be scored: if they were (or are being) encoded, the encoder's clock is ahead
+      if (p.job.state === 'pending') p.job.state = 'cancelled';
+      if (p.parsed) this.encoder = null;
+    }
+    const id = this.nextId++;
+    const answer = this.expect<PackedEvents>(id);
+    this.sendLines(id, 'scoreLinesPacked', lines);
+    return unpackEvents(await answer);
   }
   /**
-   * Packs `lines` and hands them to the worker now, which decodes them as soon as it is free and keeps them
-   * for a scoreLines call with the same lines (sent then as a reference to them). Not answered: a failure
-   * shows on the call that would have used them.
+   * Packs `lines` and hands them to the worker, which decodes them as soon as it is free and keeps them for a
+   * scoreLines call with the same lines (sent then as a reference to them). Not answered: a failure shows on
+   * the call that would have used them.
    */
   prepare(lines: RawLine[]): void {
     if (this.dead || lines.length === 0) return;
     const id = this.nextId++;
-    const { texts, num, chunk } = this.pack(lines);
-    this.prepared = { id, lines, parsed: chunk !== null };
-    this.worker.postMessage({ id, method: 'prepare', args: [texts, num, chunk] }, transferList(texts, num, chunk));
+    const parsed = this.encoder !== null && !lines.some((l) => l.clock !== undefined);
+    this.prepared = { id, lines, parsed, job: this.sendLines(id, 'prepare', lines) };
+  }
+  /**
+   * Posts `{id, method, args: [texts, num, chunk]}` for `lines` once they are packed (see pack), after every
+   * message of lines before them, in order. Lines parsed here are encoded a slice of SLICE_LINES at a time,
+   * yielding to the event loop between slices, so a batch does not hold the thread (HTTP, file reads, timers,
+   * alerts) for the whole of its parsing; meanwhile the worker scores the batch before. Without a message
+   * waiting, lines that need no slicing are posted at once.
+   */
+  private sendLines(id: number, method: 'prepare' | 'scoreLinesPacked', lines: RawLine[]): SendJob {
+    let resolveDone!: () => void;
+    const job: SendJob = { state: 'pending', done: new Promise<void>((r) => (resolveDone = r)) };
+    const post = (packed: Packed) => {
+      if (job.state === 'pending' && this.dead === null) {
+        this.worker.postMessage({ id, method, args: [packed.texts, packed.num, packed.chunk] }, transferList(packed.texts, packed.num, packed.chunk));
+        job.state = 'posted';
+      }
+    };
+    const fail = (err: unknown) => {
+      job.error = err;
+      if (method === 'scoreLinesPacked') this.settle(id, err as Error);
+    };
+    const finish = () => {
+      this.sending--;
+      resolveDone();
+    };
+    this.sending++;
+    if (this.sending === 1 && (this.encoder === null || lines.length <= SLICE_LINES)) {
+      try {
+        post(this.pack(lines));
+      } catch (err) {
+        fail(err);
+      }
+      finish();
+      return job;
+    }
+    this.sendTail = this.sendTail
+      .then(async () => {
+        if (job.state !== 'pending') return;
+        const packed = await this.packSliced(lines, job);
+        if (packed !== null) post(packed);
+      })
+      .catch(fail)
+      .finally(finish);
+    return job;
   }
   /** Lines as they cross to the worker: packed (packLines), and parsed here when the encoder is on. */
-  private pack(lines: RawLine[]): { texts: PackedLineTexts; num: Float64Array; chunk: ParsedLines | null } {
-    const { texts, num } = packLines(lines);
+  private pack(lines: RawLine[]): Packed {
+    const encoder = this.useEncoder(lines);
     let chunk: ParsedLines | null = null;
-    if (this.encoder !== null) {
-      if (lines.some((l) => l.clock !== undefined)) this.encoder = null;
-      else {
-        this.balance(this.encoder);
-        const n = lines.length;
-        const lineNos = new Float64Array(n);
-        for (let i = 0; i < n; i++) lineNos[i] = lines[i]!.lineNo;
-        chunk = this.encoder.encode(lines.map((l) => l.text), lineNos, 0, n);
-      }
+    if (encoder !== null) {
+      const c = encoder.begin(lines.length);
+      encoder.addLines(c, lines, 0, lines.length);
+      chunk = encoder.end(c);
     }
-    return { texts, num, chunk };
+    return { ...packLines(lines), chunk };
+  }
+  /** pack, the parsing a slice at a time (see sendLines); null when the job was cancelled or the worker died meanwhile. */
+  private async packSliced(lines: RawLine[], job: SendJob): Promise<Packed | null> {
+    const encoder = this.useEncoder(lines);
+    let chunk: ParsedLines | null = null;
+    if (encoder !== null) {
+      const n = lines.length;
+      const c = encoder.begin(n);
+      let ok = false;
+      try {
+        for (let from = 0; from < n; from += SLICE_LINES) {
+          if (from > 0) await new Promise((r) => setImmediate(r));
+          if (job.state !== 'pending' || this.dead !== null) return null;
+          encoder.addLines(c, lines, from, Math.min(SLICE_LINES, n - from));
+        }
+        ok = true;
+      } finally {
+        if (!ok) encoder.abandon();
+      }
+      chunk = encoder.end(c);
+    }
+    return { ...packLines(lines), chunk };
+  }
+  /** The encoder for these lines, with its share of the masking set (null: the worker parses them, from now on when a line carries a clock). */
+  private useEncoder(lines: RawLine[]): ParsedEncoder | null {
+    if (this.encoder === null) return null;
+    if (lines.some((l) => l.clock !== undefined)) {
+      this.encoder = null;
+      return null;
+    }
+    this.balance(this.encoder);
+    return this.encoder;
   }
   /**
    * Moves masking (the largest part of a line's parsing) towards the thread less busy: at most every
@@ -233,6 +350,10 @@ export class WorkerScorer implements LineScorer {
     if (this.encoder !== null) this.encoder.lastTs = (state as { lastTs?: number | null }).lastTs ?? null;
   }
   async close(): Promise<void> {
+    if (this.dead) return;
+    if (this.prepared?.job.state === 'pending') this.prepared.job.state = 'cancelled';
+    this.prepared = null;
+    await this.sendTail;
     if (this.dead) return;
     try {
       await this.call('close', []);

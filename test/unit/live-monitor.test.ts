@@ -357,6 +357,33 @@ describe('live worker: lines across the thread boundary', () => {
     }
     expect(encode(1).masked.every((m) => m === -1)).to.equal(true);
   });
+  it('parsed a slice at a time: the same chunk as in one go, the encoder refusing another meanwhile', () => {
+    const config = resolveLogConfig({ format: 'hdfs' });
+    const texts = hdfsLines(700);
+    texts[5] = '';
+    texts[6] = 'not a log line';
+    const lineNos = Float64Array.from(texts, (_, i) => i + 1);
+    const lines = texts.map((text, i) => ({ text, lineNo: i + 1 }));
+    const encoder = () => new ParsedEncoder(config, { format: configuredFormat(config), name: 'x', issues: null, withMessages: true, leaveMasking: 0.3, keysMax: 40 });
+    const whole = encoder();
+    const sliced = encoder();
+    // two chunks each, so the second carries what the first sent (keys and texts as indices, a reset past keysMax)
+    for (const [from, n] of [[0, 300], [300, 400]] as const) {
+      const want = whole.encode(texts, lineNos, from, n);
+      const c = sliced.begin(n);
+      expect(() => sliced.begin(1)).to.throw(/already being encoded/);
+      for (let at = 0; at < n; at += 64) sliced.addLines(c, lines, from + at, Math.min(64, n - at));
+      expect(sliced.end(c)).to.deep.equal(want);
+    }
+    expect(sliced.parseStats).to.deep.equal(whole.parseStats);
+    expect(sliced.lastTs).to.equal(whole.lastTs);
+    const short = sliced.begin(3);
+    sliced.addLines(short, lines, 0, 2);
+    expect(() => sliced.end(short)).to.throw(/ended after 2/);
+    expect(() => sliced.addLines(short, lines, 0, 2)).to.throw(/4 lines given to a chunk of 3/);
+    sliced.abandon();
+    expect(sliced.encode(texts, lineNos, 0, 1).n).to.equal(1);
+  });
   it('arrive as they were sent (ASCII, UTF-8, empty, a newline or a lone surrogate inside), each its own string', () => {
     const texts = ['plain ascii line blk_123', 'ünïcödé → 日本語 blk_-9', '', 'x', 'emoji 🙂 end'];
     const lines = texts.map((text, i) => ({ seq: i + 1, lineNo: i + 10, offset: i * 100, text }));
