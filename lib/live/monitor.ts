@@ -422,7 +422,14 @@ export class LiveMonitor extends EventEmitter {
     }
     const now = performance.now();
     await this.handleEvents(events, batch.length, () => this.startNextEarly());
-    for (const q of batch) this.metrics.latency.observe((now - q.t) / 1000);
+    // lines accepted together (one push or offer) share their latency: one observation for each run of them
+    for (let i = 0; i < batch.length; ) {
+      const t = batch[i]!.t;
+      let j = i + 1;
+      while (j < batch.length && batch[j]!.t === t) j++;
+      this.metrics.latency.observe((now - t) / 1000, j - i);
+      i = j;
+    }
     this.metrics.batchLines.observe(batch.length);
     const lastQ = batch[batch.length - 1]!;
     const cursor = lastQ.src.cursor;

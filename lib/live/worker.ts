@@ -410,22 +410,30 @@ const isWellFormed = (t: string): boolean => (t as unknown as { isWellFormed(): 
 
 export function packLines(lines: RawLine[]): { texts: PackedLineTexts; num: Float64Array } {
   const n = lines.length;
-  const texts = new Array<string>(n);
   const num = new Float64Array(3 * n);
+  let bytes = n > 0 ? n - 1 : 0; // the newlines between texts
+  let plain = true; // no text holds a newline or a lone surrogate (which would not survive UTF-8)
   for (let i = 0; i < n; i++) {
     const l = lines[i]!;
-    texts[i] = l.text;
     num[3 * i] = l.seq;
     num[3 * i + 1] = l.lineNo;
     num[3 * i + 2] = l.offset;
+    if (plain) {
+      const t = l.text;
+      if (t.indexOf('\n') >= 0 || !isWellFormed(t)) plain = false;
+      else bytes += Buffer.byteLength(t, 'utf8');
+    }
   }
-  // A text with a lone surrogate (possible from the in-process API) would not survive UTF-8: sent as it is.
-  const joined = texts.every(isWellFormed) ? joinStrings(texts) : texts;
-  if (typeof joined !== 'string') return { texts: joined, num };
-  // Not from Buffer's shared pool: this memory is transferred (detached here), so it must be its own.
-  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(joined, 'utf8'));
-  bytes.write(joined, 'utf8');
-  return { texts: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), num };
+  if (!plain) return { texts: lines.map((l) => l.text), num };
+  // Each text written in place (no joined copy of the batch's texts, a string large enough to be collected only
+  // with the old generation). Not from Buffer's shared pool: this memory is transferred (detached here), so it
+  // must be its own.
+  const b = Buffer.allocUnsafeSlow(bytes);
+  for (let i = 0, at = 0; i < n; i++) {
+    if (i > 0) b[at++] = 10;
+    at += b.write(lines[i]!.text, at, 'utf8');
+  }
+  return { texts: new Uint8Array(b.buffer, b.byteOffset, b.length), num };
 }
 
 /** The memory of packed (and parsed) lines that moves to the worker instead of being copied. */

@@ -14,6 +14,8 @@ import { Masker } from '../../lib/logs/masking';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { StateStore } from '../../lib/live/state';
+import { HotHistogram } from '../../lib/live/metrics';
+import { Histogram, Registry } from 'prom-client';
 import { monitorStream } from '../../lib/live/stream';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -422,5 +424,23 @@ describe('live worker: lines across the thread boundary', () => {
     const held = (await settled()) - before;
     expect(kept).to.have.length(20);
     expect(held, `${(held / 1e6).toFixed(1)} MB held by 20 keys`).to.be.below(2e6);
+  });
+});
+
+describe('live metrics: a histogram observed per line', () => {
+  it("exports what prom-client's Histogram exports for the same observations (text and values), repeated ones counted at once", async () => {
+    const bounds = [0.001, 0.01, 0.1, 1, 10];
+    const [r1, r2] = [new Registry(), new Registry()];
+    const theirs = new Histogram({ name: 'x_seconds', help: 'What "x" \\ is.', buckets: bounds, registers: [r1] });
+    const ours = new HotHistogram('x_seconds', 'What "x" \\ is.', bounds, r2);
+    expect(await r2.metrics()).to.equal(await r1.metrics()); // nothing observed yet
+    for (const [v, times] of [[0.0005, 1], [0.001, 2], [0.5, 1], [3, 3], [20, 1], [0.02, 2], [1e-9, 1]] as const) {
+      for (let k = 0; k < times; k++) theirs.observe(v);
+      ours.observe(v, times);
+    }
+    expect(await r2.metrics()).to.equal(await r1.metrics());
+    const values = async (h: { get(): Promise<{ values: { value: number; labels: object; metricName?: string }[] }> }) => (await h.get()).values.map((v) => ({ value: v.value, labels: v.labels, metricName: v.metricName }));
+    expect(await values(ours)).to.deep.equal(await values(theirs));
+    expect(() => ours.observe(NaN)).to.throw(TypeError);
   });
 });
