@@ -38,6 +38,8 @@ export interface WorkerScorerSpec {
 interface Reply {
   id: number;
   result?: unknown;
+  /** the result is PackedEvents */
+  events?: boolean;
   stats?: ScorerStats;
   error?: { message: string; code?: DeepSentryErrorCode; stack?: string };
 }
@@ -92,6 +94,8 @@ export class WorkerScorer implements LineScorer {
   /** messages of lines waiting to be packed and posted (sendLines): the last one's promise, and how many */
   private sendTail: Promise<void> = Promise.resolve();
   private sending = 0;
+  /** the worker's session names by index (see packEvents) */
+  private readonly sessionNames: string[] = [];
   /**
    * Parses, keys and masks the lines in this thread for a scorer that takes them so (ModelScorer.scoreParsed;
    * null: the worker parses them): the worker then only runs the sessions and the model, and the work of a
@@ -156,12 +160,15 @@ export class WorkerScorer implements LineScorer {
   }
 
   private reply(m: Reply): void {
+    // Events are unpacked as they arrive, in the order the worker packed them (their session names are indices
+    // into the names of the answers before); an answer no call waits for any more still adds its names.
+    const result = m.events ? unpackEvents(m.result as PackedEvents, this.sessionNames) : m.result;
     const c = this.calls.get(m.id);
     if (!c) return;
     this.calls.delete(m.id);
     if (m.stats) this.lastStats = m.stats;
     if (m.error) c.reject(toError(m.error));
-    else c.resolve(m.result);
+    else c.resolve(result);
   }
 
   private die(err: Error): void {
@@ -200,7 +207,7 @@ export class WorkerScorer implements LineScorer {
       // Posted once packed (its encoding may still be going on): the call goes after it.
       if (p.job.state !== 'posted') await p.job.done;
       if (p.job.error !== undefined) throw p.job.error;
-      return unpackEvents(await this.call<PackedEvents>('scorePrepared', [p.id]));
+      return this.call<ScoredEvent[]>('scorePrepared', [p.id]);
     }
     if (p !== null) {
       // its lines will not be scored: if they were (or are being) encoded, the encoder's clock is ahead
@@ -208,9 +215,9 @@ export class WorkerScorer implements LineScorer {
       if (p.parsed) this.encoder = null;
     }
     const id = this.nextId++;
-    const answer = this.expect<PackedEvents>(id);
+    const answer = this.expect<ScoredEvent[]>(id);
     this.sendLines(id, 'scoreLinesPacked', lines);
-    return unpackEvents(await answer);
+    return answer;
   }
   /**
    * Packs `lines` and hands them to the worker, which decodes them as soon as it is free and keeps them for a
@@ -328,11 +335,11 @@ export class WorkerScorer implements LineScorer {
     if (w > m + 0.05) encoder.leaveMasking = Math.max(0, encoder.leaveMasking - 0.1);
     else if (m > w + 0.05) encoder.leaveMasking = Math.min(1, encoder.leaveMasking + 0.1);
   }
-  async tick(nowMs: number): Promise<ScoredEvent[]> {
-    return unpackEvents(await this.call<PackedEvents>('tick', [nowMs]));
+  tick(nowMs: number): Promise<ScoredEvent[]> {
+    return this.call<ScoredEvent[]>('tick', [nowMs]);
   }
-  async flush(): Promise<ScoredEvent[]> {
-    return unpackEvents(await this.call<PackedEvents>('flush', []));
+  flush(): Promise<ScoredEvent[]> {
+    return this.call<ScoredEvent[]>('flush', []);
   }
   /** Windows and expectations of events of the last call, by index (they stay in the worker until asked for). */
   context(indices: number[]): Promise<EventContext[]> {
@@ -371,30 +378,25 @@ function toError(e: { message: string; code?: DeepSentryErrorCode }): Error {
 // Lines and events cross the thread boundary as a few arrays instead of thousands of small objects:
 // structured cloning is much cheaper that way, and the numeric arrays are transferred, not copied.
 
-/** Events as columns: num = [seq, lineNo, offset, score] per event; flags = isSessionEnd | endReason << 1. */
+/**
+ * Events as columns: num = [seq, lineNo, offset, score] per event; flags = isSessionEnd | endReason << 1;
+ * sessions = each event's session as an index into the names sent so far: a name crosses once (newSessions), then
+ * as its index, so an event's session costs the main thread no string of its own (see packEvents).
+ */
 export interface PackedEvents {
   num: Float64Array;
   flags: Uint8Array;
-  sessions: PackedStrings;
+  sessions: Int32Array;
+  /** sessions named for the first time (after a reset: in this answer or since), in order */
+  newSessions: string[];
+  /** the names sent before are forgotten before these (the worker's table was full) */
+  sessionsReset: boolean;
 }
+
+/** At most this many session names are remembered on both sides, then both forget them and start over. */
+const NAMES_MAX = 100_000;
 
 const END_REASONS = [undefined, 'idle', 'evicted', 'flush', 'window', 'counts'] as const;
-
-/**
- * Strings cross as ONE string joined by newlines when none contains a newline (one copy instead of one
- * object per line, several times cheaper to clone), else as an array.
- */
-export type PackedStrings = string | string[];
-
-export function joinStrings(xs: string[]): PackedStrings {
-  for (let i = 0; i < xs.length; i++) if (xs[i]!.indexOf('\n') >= 0) return xs;
-  return xs.join('\n');
-}
-
-export function splitStrings(p: PackedStrings, n: number): string[] {
-  if (typeof p !== 'string') return p;
-  return n === 0 ? [] : p.split('\n');
-}
 
 /**
  * Lines cross to the worker as the UTF-8 bytes of their texts joined by newlines (transferred, not copied) when no
@@ -462,11 +464,18 @@ export function unpackLines(packed: PackedLineTexts, num: Float64Array): RawLine
   return out;
 }
 
-export function packEvents(events: ScoredEvent[]): PackedEvents {
+/**
+ * Events packed for the main thread. `sent` holds the session names sent so far by index (the worker's side of
+ * the table; the main thread's is the `names` of unpackEvents): the answers are unpacked in the order they are packed.
+ */
+export function packEvents(events: ScoredEvent[], sent: Map<string, number>, namesMax = NAMES_MAX): PackedEvents {
   const n = events.length;
   const num = new Float64Array(4 * n);
   const flags = new Uint8Array(n);
-  const sessions = new Array<string>(n);
+  const sessions = new Int32Array(n);
+  const sessionsReset = sent.size > namesMax;
+  if (sessionsReset) sent.clear();
+  const newSessions: string[] = [];
   for (let i = 0; i < n; i++) {
     const e = events[i]!;
     num[4 * i] = e.seq;
@@ -474,19 +483,26 @@ export function packEvents(events: ScoredEvent[]): PackedEvents {
     num[4 * i + 2] = e.offset;
     num[4 * i + 3] = e.score;
     flags[i] = (e.isSessionEnd ? 1 : 0) | (END_REASONS.indexOf(e.endReason) << 1);
-    sessions[i] = e.session;
+    let id = sent.get(e.session);
+    if (id === undefined) {
+      id = sent.size;
+      sent.set(e.session, id);
+      newSessions.push(e.session);
+    }
+    sessions[i] = id;
   }
-  return { num, flags, sessions: joinStrings(sessions) };
+  return { num, flags, sessions, newSessions, sessionsReset };
 }
 
-/** Events without their windows (fetched on demand through LineScorer.context). */
-export function unpackEvents(p: PackedEvents): ScoredEvent[] {
+/** Events without their windows (fetched on demand through LineScorer.context); `names`: see packEvents. */
+export function unpackEvents(p: PackedEvents, names: string[]): ScoredEvent[] {
+  if (p.sessionsReset) names.length = 0;
+  for (const s of p.newSessions) names.push(s);
   const n = p.flags.length;
-  const sessions = splitStrings(p.sessions, n);
   const out = new Array<ScoredEvent>(n);
   for (let i = 0; i < n; i++) {
     const f = p.flags[i]!;
-    const e: ScoredEvent = { seq: p.num[4 * i]!, lineNo: p.num[4 * i + 1]!, offset: p.num[4 * i + 2]!, session: sessions[i]!, score: p.num[4 * i + 3]!, isSessionEnd: (f & 1) === 1, window: [] };
+    const e: ScoredEvent = { seq: p.num[4 * i]!, lineNo: p.num[4 * i + 1]!, offset: p.num[4 * i + 2]!, session: names[p.sessions[i]!]!, score: p.num[4 * i + 3]!, isSessionEnd: (f & 1) === 1, window: [] };
     const r = END_REASONS[f >> 1];
     if (r) e.endReason = r;
     out[i] = e;

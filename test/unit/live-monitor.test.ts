@@ -6,7 +6,7 @@ import { createScorer } from '../../lib/live/engine';
 import { LiveMonitor, type MonitorOptions } from '../../lib/live/monitor';
 import { NoveltyScorer } from '../../lib/live/novelty';
 import { NdjsonFileSink } from '../../lib/live/sinks';
-import { packLines, unpackLines } from '../../lib/live/worker';
+import { packEvents, packLines, unpackEvents, unpackLines } from '../../lib/live/worker';
 import { ParsedEncoder } from '../../lib/live/parsed_lines';
 import { resolveLogConfig } from '../../lib/logs/config';
 import { configuredFormat } from '../../lib/logs/formats';
@@ -385,6 +385,22 @@ describe('live worker: lines across the thread boundary', () => {
     expect(() => sliced.addLines(short, lines, 0, 2)).to.throw(/4 lines given to a chunk of 3/);
     sliced.abandon();
     expect(sliced.encode(texts, lineNos, 0, 1).n).to.equal(1);
+  });
+  it('events come back as they were scored: a session named once, then by index, both sides starting over past the bound', () => {
+    const sessions = ['blk_1', 'blk_2', 'blk_1', 'blk_3', 'x\ny', 'blk_2', 'blk_4', 'blk_1'];
+    const events: ScoredEvent[] = sessions.map((session, i) => ({ seq: i + 1, lineNo: i + 10, offset: 100 * i, session, score: i / 7, isSessionEnd: i % 3 === 2, window: [], ...(i % 3 === 2 ? { endReason: 'idle' as const } : {}) }));
+    const sent = new Map<string, number>();
+    const names: string[] = [];
+    const got: ScoredEvent[] = [];
+    const news: string[][] = [];
+    // three answers, the table bound at 2 names: past it (after the second answer) both sides start over
+    for (const part of [events.slice(0, 3), events.slice(3, 6), events.slice(6)]) {
+      const p = packEvents(part, sent, 2);
+      news.push(p.newSessions);
+      got.push(...unpackEvents(p, names));
+    }
+    expect(got).to.deep.equal(events);
+    expect(news).to.deep.equal([['blk_1', 'blk_2'], ['blk_3', 'x\ny'], ['blk_4', 'blk_1']]);
   });
   it('arrive as they were sent (ASCII, UTF-8, empty, a newline or a lone surrogate inside), each its own string', () => {
     const texts = ['plain ascii line blk_123', 'ünïcödé → 日本語 blk_-9', '', 'x', 'emoji 🙂 end'];
