@@ -109,9 +109,10 @@ export class WorkerScorer implements LineScorer {
   /** The worker's scorer's model version (updated by swapModel), when it has one. */
   modelVersion?: number;
   /**
-   * With the encoder on, 2048 lines per call: this thread parses and masks a call's lines in one go, and 4096 of
-   * them held its event loop for 45–61 ms at p99 in a flood (`bench/live.ts --long 4`, load 1.0–1.3), 2048 for
-   * 28 ms at the same throughput (159k against 151–157k lines/s), 1024 for 19 ms at 135k.
+   * With the encoder on, 2048 lines per call (parsed here a slice at a time, see sendLines): when a call's lines
+   * were parsed in one go, 4096 held this thread's event loop for 45–61 ms at p99 in a flood (`bench/live.ts
+   * --long 4`, load 1.0–1.3), 2048 for 28 ms at the same throughput, 1024 for 19 ms at 135k lines/s; sliced,
+   * 4096 is no faster than 2048 (3 alternating runs each, load 4–5).
    */
   readonly batchLines?: number;
   /** Present when the worker's scorer learns from feedback (see LineScorer.feedback). */
@@ -232,10 +233,11 @@ export class WorkerScorer implements LineScorer {
   }
   /**
    * Posts `{id, method, args: [texts, num, chunk]}` for `lines` once they are packed (see pack), after every
-   * message of lines before them, in order. Lines parsed here are encoded a slice of SLICE_LINES at a time,
-   * yielding to the event loop between slices, so a batch does not hold the thread (HTTP, file reads, timers,
-   * alerts) for the whole of its parsing; meanwhile the worker scores the batch before. Without a message
-   * waiting, lines that need no slicing are posted at once.
+   * message of lines before them, in order. Prepared lines parsed here are encoded a slice of SLICE_LINES at a
+   * time, yielding to the event loop between slices, so a batch does not hold the thread (HTTP, file reads,
+   * timers, alerts) for the whole of its parsing while the worker scores the batch before. The lines of a call
+   * are what the worker waits for: they are parsed in one go (sliced, a backlog's larger batches raised the
+   * line-to-alert p99 at 10k lines/s), and posted at once when no message waits before them.
    */
   private sendLines(id: number, method: 'prepare' | 'scoreLinesPacked', lines: RawLine[]): SendJob {
     let resolveDone!: () => void;
@@ -254,8 +256,9 @@ export class WorkerScorer implements LineScorer {
       this.sending--;
       resolveDone();
     };
+    const sliced = method === 'prepare' && lines.length > SLICE_LINES;
     this.sending++;
-    if (this.sending === 1 && (this.encoder === null || lines.length <= SLICE_LINES)) {
+    if (this.sending === 1 && (!sliced || this.encoder === null)) {
       try {
         post(this.pack(lines));
       } catch (err) {
@@ -267,7 +270,7 @@ export class WorkerScorer implements LineScorer {
     this.sendTail = this.sendTail
       .then(async () => {
         if (job.state !== 'pending') return;
-        const packed = await this.packSliced(lines, job);
+        const packed = sliced ? await this.packSliced(lines, job) : this.pack(lines);
         if (packed !== null) post(packed);
       })
       .catch(fail)

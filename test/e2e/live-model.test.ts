@@ -235,7 +235,7 @@ describe('live monitor with the trained model', function () {
     }
   });
 
-  it('in a worker a batch is parsed here a slice at a time, the event loop running between slices: the same events, none lost or repeated, also when prepared lines are not used or the scorer closes meanwhile', async () => {
+  it('in a worker a prepared batch is parsed here a slice at a time, the event loop running between slices: the same events, none lost or repeated, also when prepared lines are not used or the scorer closes meanwhile', async () => {
     const plain = (es: ScoredEvent[]) => es.map((e) => ({ seq: e.seq, lineNo: e.lineNo, offset: e.offset, session: e.session, score: e.score, isSessionEnd: e.isSessionEnd, endReason: e.endReason }));
     const batches = (from: number, to: number, n: number) => Array.from({ length: Math.ceil((to - from) / n) }, (_, k) => raw.slice(from + n * k, Math.min(to, from + n * (k + 1))));
     const job = (s: unknown) => (s as { prepared: { job: { state: string } } | null }).prepared?.job.state;
@@ -249,7 +249,7 @@ describe('live monitor with the trained model', function () {
     const got: ScoredEvent[] = [];
     try {
       const bs = batches(0, 2000, 1000);
-      // The first batch, its slices pending, then the second prepared behind it: both go over in order.
+      // The first batch (a call: parsed in one go), then the second prepared behind it, in slices: in order.
       const first = s.scoreLines(bs[0]!);
       s.prepare!(bs[1]!);
       const between: (string | undefined)[] = [];
