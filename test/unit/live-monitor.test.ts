@@ -215,6 +215,27 @@ describe('live monitor', function () {
     await m.stop();
   });
 
+  it('push() lets at most readAheadLines wait for the scorer (a source that can wait reads a few batches ahead), offer() up to maxQueuedLines', async () => {
+    const s = new RecordingScorer();
+    const m = new LiveMonitor(s, { threshold: rolling, tickMs: 0, maxBatchLines: 10, maxQueuedLines: 500, batchDelayMs: 0 });
+    await m.start();
+    let most = 0;
+    const pushing = m.push(hdfs(200));
+    const watch = setInterval(() => (most = Math.max(most, m.queuedLines)), 0);
+    await pushing;
+    most = Math.max(most, m.queuedLines);
+    await m.idle();
+    clearInterval(watch);
+    expect(most).to.be.within(1, 40); // 4 batches of 10
+    expect(s.batches.reduce((a, b) => a + b, 0)).to.equal(200);
+    expect(m.offer(hdfs(450))).to.equal(true); // HTTP has no source to wait on: the whole queue
+    expect(m.queuedLines).to.be.greaterThan(400);
+    await m.idle();
+    expect(m.snapshot().lines).to.equal(650);
+    await m.stop();
+    expect(() => new LiveMonitor(s, { threshold: rolling, readAheadLines: 0 })).to.throw(DeepSentryError, /readAheadLines/);
+  });
+
   it('a failing scorer stops the monitor with an error naming the lines; later pushes are refused', async () => {
     class Broken extends NoveltyScorer {
       override async scoreLines(): Promise<ScoredEvent[]> {
