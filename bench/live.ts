@@ -1,9 +1,12 @@
 /**
  * Live-monitor benchmark. Runs alone: `npx tsx bench/live.ts [--quick] [--model DIR]
- * [--only model|novelty] [--precision fp32|bf16] [--long K] [--out NAME] [--latency-only]` (bf16: the model scorer's products in the bf16
+ * [--only model|novelty] [--precision fp32|bf16] [--long K] [--out NAME] [--latency-only] [--runs N]
+ * [--scenarios A,B]` (bf16: the model scorer's products in the bf16
  * tier; results go to bench/results/live-bf16.json instead of live.json; --long K: `--follow` also over K copies
  * of the input, where a fresh worker's JIT warm-up weighs K times less; --out NAME: written to
- * bench/results/NAME.json instead; --latency-only: only the line-to-alert latency runs, for repeating them).
+ * bench/results/NAME.json instead; --latency-only: only the line-to-alert latency runs, for repeating them;
+ * --runs N: N repetitions of each (default 3); --scenarios: only these, named as in the results file, e.g.
+ * `followWorkerLong,latencyAt10kPerSecWorker`, for many short runs alternating two builds on a busy machine).
  *
  * Everything on loopback (127.0.0.1), HDFS-like input (the real hdfs-dev lines). Each scenario runs with the
  * model-free NoveltyScorer and, given `--model DIR` (a directory written by `deepsentry train`), with the
@@ -143,6 +146,49 @@ function loopProbe() {
   };
 }
 
+/**
+ * CPU seconds of each thread of this process so far (Linux: /proc/self/task; elsewhere none), by thread id: where
+ * a run's CPU goes — the main thread, the scorer worker, and the rest (V8's helper threads: concurrent garbage
+ * collection and compilation).
+ */
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = fs.readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  const hz = 100; // USER_HZ: the unit of utime and stime
+  for (const t of tids) {
+    try {
+      const st = fs.readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(t, (Number(f[11]) + Number(f[12])) / hz);
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return out;
+}
+
+/** CPU seconds since `before` (threadCpu): the main thread, the busiest other thread (the scorer worker, when there is one), the rest. */
+function cpuByThread(before: Map<string, number>): { main: number; busiestOther: number; rest: number } {
+  const after = threadCpu();
+  const main = String(process.pid);
+  let m = 0;
+  let busiest = 0;
+  let total = 0;
+  for (const [t, sec] of after) {
+    const d = sec - (before.get(t) ?? 0);
+    total += d;
+    if (t === main) m = d;
+    else busiest = Math.max(busiest, d);
+  }
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return { main: r(m), busiestOther: r(busiest), rest: r(total - m - busiest) };
+}
+
 /** Which scorer a run uses: the model-free novelty scorer, or the trained model in `dir`. */
 type Kind = { scorer: 'novelty' } | { scorer: 'model'; dir: string };
 
@@ -197,14 +243,16 @@ async function followThroughput(kind: Kind, lines: number, worker: boolean, file
   const m = await newMonitor(kind, worker, file);
   const f = new FileFollower(file, { pollMs: 5 });
   const probe = loopProbe();
+  const threads0 = threadCpu();
   const t0 = now();
   const run = f.run((ls) => m.push(ls));
   const end = await judged(m, lines);
   const loop = probe();
+  const cpuSecByThread = cpuByThread(threads0);
   f.stop();
   await run;
   await m.stop();
-  return { linesPerSec: lines / ((end - t0) / 1000), linesPerCpuSec: lines / loop.cpuSec, loop };
+  return { linesPerSec: lines / ((end - t0) / 1000), linesPerCpuSec: lines / loop.cpuSec, loop, cpuSecByThread };
 }
 
 async function scorerAlone(kind: Kind, all: string[]) {
@@ -256,7 +304,12 @@ function argValue(name: string): string | undefined {
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const runs = quick ? 1 : 3;
+  const runs = argValue('--runs') !== undefined ? Number(argValue('--runs')) : quick ? 1 : 3;
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive whole number, not ${argValue('--runs')}`);
+  const SCENARIOS = ['scorerAloneInProcess', 'followWorker', 'followMainThread', 'httpWorker', 'followWorkerLong', 'followMainThreadLong', 'latencyAt10kPerSecWorker', 'latencyAt10kPerSecMainThread'];
+  const picked = argValue('--scenarios')?.split(',') ?? SCENARIOS;
+  for (const x of picked) if (!SCENARIOS.includes(x)) throw new Error(`--scenarios: no scenario ${x} (${SCENARIOS.join(', ')})`);
+  const want = (x: string) => picked.includes(x);
   const modelDir = argValue('--model');
   const only = argValue('--only');
   const p = argValue('--precision');
@@ -286,10 +339,11 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) r.push(await f());
     return r;
   };
-  const summary = (rs: { linesPerSec: number; linesPerCpuSec: number; loop?: LoopDelay }[]) => ({
+  const summary = (rs: { linesPerSec: number; linesPerCpuSec: number; loop?: LoopDelay; cpuSecByThread?: { main: number; busiestOther: number; rest: number } }[]) => ({
     linesPerSec: Math.round(median(rs.map((r) => r.linesPerSec))),
     linesPerCpuSec: Math.round(median(rs.map((r) => r.linesPerCpuSec))),
     all: rs.map((r) => Math.round(r.linesPerSec)),
+    ...(rs[0]!.cpuSecByThread ? { cpuSecByThread: rs.map((r) => r.cpuSecByThread) } : {}),
     ...(rs[0]!.loop ? { eventLoopDelayMs: { p50: median(rs.map((r) => r.loop!.p50)), p99: median(rs.map((r) => r.loop!.p99)), max: Math.max(...rs.map((r) => r.loop!.max)) } } : {}),
   });
   type Lat = Awaited<ReturnType<typeof latencyAt>>;
@@ -312,24 +366,24 @@ async function main(): Promise<void> {
     results[name] = o;
     await scorerAlone(kind, all.slice(0, Math.min(n, 30_000))); // warm-up (JIT), not counted
     if (!latencyOnly) {
-      o.scorerAloneInProcess = summary(await rep(() => scorerAlone(kind, all.slice(0, n))));
-      o.followWorker = summary(await rep(() => followThroughput(kind, n, true, file)));
-      o.followMainThread = summary(await rep(() => followThroughput(kind, n, false, file)));
-      o.httpWorker = summary(await rep(() => httpThroughput(kind, n, true, file)));
+      if (want('scorerAloneInProcess')) o.scorerAloneInProcess = summary(await rep(() => scorerAlone(kind, all.slice(0, n))));
+      if (want('followWorker')) o.followWorker = summary(await rep(() => followThroughput(kind, n, true, file)));
+      if (want('followMainThread')) o.followMainThread = summary(await rep(() => followThroughput(kind, n, false, file)));
+      if (want('httpWorker')) o.httpWorker = summary(await rep(() => httpThroughput(kind, n, true, file)));
     }
     if (long > 0 && !latencyOnly) {
-      o.followWorkerLong = { copies: long, ...summary(await rep(() => followThroughput(kind, n * long, true, longFile))) };
-      o.followMainThreadLong = { copies: long, ...summary(await rep(() => followThroughput(kind, n * long, false, longFile))) };
+      if (want('followWorkerLong')) o.followWorkerLong = { copies: long, ...summary(await rep(() => followThroughput(kind, n * long, true, longFile))) };
+      if (want('followMainThreadLong')) o.followMainThreadLong = { copies: long, ...summary(await rep(() => followThroughput(kind, n * long, false, longFile))) };
     }
     const latN = quick ? 20_000 : 50_000;
-    o.latencyAt10kPerSecWorker = latSummary(await rep(() => latencyAt(kind, 10_000, latN, true, file)));
-    o.latencyAt10kPerSecMainThread = latSummary(await rep(() => latencyAt(kind, 10_000, latN, false, file)));
+    if (want('latencyAt10kPerSecWorker')) o.latencyAt10kPerSecWorker = latSummary(await rep(() => latencyAt(kind, 10_000, latN, true, file)));
+    if (want('latencyAt10kPerSecMainThread')) o.latencyAt10kPerSecMainThread = latSummary(await rep(() => latencyAt(kind, 10_000, latN, false, file)));
     o.loadAvgEnd = load();
     const r = o as Record<string, { linesPerSec: number; linesPerCpuSec: number; eventLoopDelayMs?: LoopDelay }>;
-    const row = (label: string, k: string) => `| ${label} | ${f(r[k]!.linesPerSec)} | ${f(r[k]!.linesPerCpuSec)} | ${r[k]!.eventLoopDelayMs ? `${r[k]!.eventLoopDelayMs!.p50.toFixed(1)} / ${r[k]!.eventLoopDelayMs!.p99.toFixed(1)} / ${r[k]!.eventLoopDelayMs!.max.toFixed(1)}` : '—'} |`;
-    const latLine = (label: string, L: ReturnType<typeof latSummary>) =>
-      `line-to-alert latency at 10,000 lines/s (HTTP, 100 lines / 10 ms, ${label}): p50 ${L.p50Ms.toFixed(1)} ms, p99 ${L.p99Ms.toFixed(1)} ms (runs ${L.p99PerRunMs.join(' / ')}, pooled ${L.p99PooledMs.toFixed(1)}), max ${L.maxMs.toFixed(1)} ms over ${L.alerts.join('/')} alerts; event-loop delay p50 ${L.eventLoopDelayMs.p50.toFixed(1)} / p99 ${L.eventLoopDelayMs.p99.toFixed(1)} / max ${L.eventLoopDelayMs.max.toFixed(1)} ms`;
-    text.push(
+    const row = (label: string, k: string) => !r[k] ? undefined : `| ${label} | ${f(r[k]!.linesPerSec)} | ${f(r[k]!.linesPerCpuSec)} | ${r[k]!.eventLoopDelayMs ? `${r[k]!.eventLoopDelayMs!.p50.toFixed(1)} / ${r[k]!.eventLoopDelayMs!.p99.toFixed(1)} / ${r[k]!.eventLoopDelayMs!.max.toFixed(1)}` : '—'} |`;
+    const latLine = (label: string, L: ReturnType<typeof latSummary> | undefined) =>
+      L === undefined ? undefined : `line-to-alert latency at 10,000 lines/s (HTTP, 100 lines / 10 ms, ${label}): p50 ${L.p50Ms.toFixed(1)} ms, p99 ${L.p99Ms.toFixed(1)} ms (runs ${L.p99PerRunMs.join(' / ')}, pooled ${L.p99PooledMs.toFixed(1)}), max ${L.maxMs.toFixed(1)} ms over ${L.alerts.join('/')} alerts; event-loop delay p50 ${L.eventLoopDelayMs.p50.toFixed(1)} / p99 ${L.eventLoopDelayMs.p99.toFixed(1)} / max ${L.eventLoopDelayMs.max.toFixed(1)} ms`;
+    text.push(...[
       `scorer ${o.scorer}; load avg (1/5/15 min) ${o.loadAvgStart} → ${o.loadAvgEnd}`,
       '',
       ...(latencyOnly
@@ -344,10 +398,10 @@ async function main(): Promise<void> {
             ...(long > 0 ? [row(`--follow FILE × ${long} copies, scorer in a worker`, 'followWorkerLong'), row(`--follow FILE × ${long} copies, scorer on the main thread`, 'followMainThreadLong')] : []),
             '',
           ]),
-      latLine('worker', o.latencyAt10kPerSecWorker as ReturnType<typeof latSummary>),
-      latLine('main thread', o.latencyAt10kPerSecMainThread as ReturnType<typeof latSummary>),
+      latLine('worker', o.latencyAt10kPerSecWorker as ReturnType<typeof latSummary> | undefined),
+      latLine('main thread', o.latencyAt10kPerSecMainThread as ReturnType<typeof latSummary> | undefined),
       '',
-    );
+    ].filter((x): x is string => x !== undefined));
   }
   out.loadAvgEnd = load();
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  * - **batching**: a line arriving at an idle monitor waits `batchDelayMs` (default 2 ms) for company, then the
  *   whole queue (up to `maxBatchLines`) goes to the scorer in one call; lines arriving while a call is running
  *   form the next batch, which starts as soon as the call returns. One call at a time, in input order.
- * - **backpressure and drops**: `push` waits while the queue is full (file and stdin sources slow down);
+ * - **backpressure and drops**: `push` waits while a few batches are queued (file and stdin sources slow down);
  *   `offer` refuses a whole request when it would not fit (HTTP answers 503) and counts its lines as dropped.
  * - **thresholds**: every event is judged against a LiveThreshold (fixed / rolling / EWMA) in order.
  * - **alerts** to sinks, **metrics**, a short in-memory history for the dashboard.
@@ -53,8 +53,15 @@ export interface MonitorOptions {
   batchDelayMs?: number;
   /** Most lines per scorer call (default: the scorer's `batchLines`, else 4096). */
   maxBatchLines?: number;
-  /** Most lines waiting for the scorer (default 100 000): push() waits, offer() refuses beyond it. */
+  /** Most lines waiting for the scorer (default 100 000): offer() refuses beyond it, push() waits (see readAheadLines). */
   maxQueuedLines?: number;
+  /**
+   * Most lines push() lets wait for the scorer before it waits itself (default 4 × maxBatchLines, at most
+   * maxQueuedLines): a source that can wait (a file, stdin) reads only a few batches ahead, so its lines are
+   * scored soon after they are read — far ahead, every line outlived the young generation of the garbage
+   * collector and had to be collected from the old one.
+   */
+  readAheadLines?: number;
   /** Wall-clock idle check interval for sessions (default 1000 ms; 0 = never, sessions then end only by the scorer's own clock or at flush). */
   tickMs?: number;
   /** Alert destinations (stdout, NDJSON file, webhook). */
@@ -122,6 +129,7 @@ export class LiveMonitor extends EventEmitter {
   private readonly batchDelayMs: number;
   private readonly maxBatchLines: number;
   private readonly maxQueuedLines: number;
+  private readonly readAheadLines: number;
   private readonly tickMs: number;
   private readonly checkpointMs: number;
   private readonly sinks: AlertSink[];
@@ -171,6 +179,7 @@ export class LiveMonitor extends EventEmitter {
     this.batchDelayMs = nonNegInt('batchDelayMs', opts.batchDelayMs ?? 2);
     this.maxBatchLines = posInt('maxBatchLines', opts.maxBatchLines ?? scorer.batchLines ?? 4096);
     this.maxQueuedLines = posInt('maxQueuedLines', opts.maxQueuedLines ?? 100_000);
+    this.readAheadLines = Math.min(this.maxQueuedLines, posInt('readAheadLines', opts.readAheadLines ?? 4 * this.maxBatchLines));
     this.tickMs = nonNegInt('tickMs', opts.tickMs ?? 1000);
     this.checkpointMs = nonNegInt('checkpointMs', opts.checkpointMs ?? 1000);
     this.sinks = opts.sinks ?? [];
@@ -253,7 +262,7 @@ export class LiveMonitor extends EventEmitter {
   }
 
   /**
-   * Adds lines, waiting while the queue is full (backpressure). Resolves once they are queued, not scored.
+   * Adds lines, waiting while readAheadLines are queued (backpressure). Resolves once they are queued, not scored.
    * Rejects if the monitor has failed or is stopping.
    */
   async push(lines: InputLine[] | string[] | string): Promise<void> {
@@ -261,7 +270,7 @@ export class LiveMonitor extends EventEmitter {
     let i = 0;
     while (i < arr.length) {
       this.checkOpen();
-      const room = this.maxQueuedLines - this.queuedLines;
+      const room = this.readAheadLines - this.queuedLines;
       if (room <= 0) {
         await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
         continue;
@@ -413,7 +422,14 @@ export class LiveMonitor extends EventEmitter {
     }
     const now = performance.now();
     await this.handleEvents(events, batch.length, () => this.startNextEarly());
-    for (const q of batch) this.metrics.latency.observe((now - q.t) / 1000);
+    // lines accepted together (one push or offer) share their latency: one observation for each run of them
+    for (let i = 0; i < batch.length; ) {
+      const t = batch[i]!.t;
+      let j = i + 1;
+      while (j < batch.length && batch[j]!.t === t) j++;
+      this.metrics.latency.observe((now - t) / 1000, j - i);
+      i = j;
+    }
     this.metrics.batchLines.observe(batch.length);
     const lastQ = batch[batch.length - 1]!;
     const cursor = lastQ.src.cursor;

@@ -6,6 +6,7 @@
  * same policy: parseLogLine (blank lines skipped, the latest timestamp so far for out-of-order lines), the
  * live session keyer, the model's masking. Session keys and masked texts cross once, then as indices.
  */
+import { DeepSentryError } from '../errors';
 import type { LogConfig } from '../logs/config';
 import type { LogFormat } from '../logs/formats';
 import type { IssueLog } from '../logs/issues';
@@ -97,6 +98,8 @@ export class ParsedEncoder {
   /** see EncoderOptions.leaveMasking; `credit` spreads the lines left evenly (each line adds the share, one left costs 1) */
   leaveMasking: number;
   private credit = 0;
+  /** a chunk is being encoded (begin … end) */
+  private open = false;
 
   constructor(
     config: LogConfig,
@@ -113,15 +116,24 @@ export class ParsedEncoder {
 
   /** Lines texts[from, from + n), numbered lineNos[from, from + n), as one chunk. */
   encode(texts: readonly string[], lineNos: ArrayLike<number>, from: number, n: number): ParsedLines {
-    const keyIds = this.keyIds;
-    const textIds = this.textIds;
-    const keysReset = keyIds.size > this.keysMax;
-    if (keysReset) keyIds.clear();
-    const textsReset = textIds.size > this.keysMax;
-    if (textsReset) textIds.clear();
-    const st = this.parseStats;
-    const before = { ...st };
-    const keyIdx: number[] = [];
+    const c = this.begin(n);
+    for (let i = 0; i < n; i++) this.line(c, texts[from + i]!, lineNos[from + i]!);
+    return this.end(c);
+  }
+
+  /**
+   * The lines of one chunk a slice at a time (the live monitor's main thread yields to its event loop between
+   * slices): begin(n), then addLines until all n lines are in, then end. The same chunk as encode gives; the
+   * encoder takes no other lines meanwhile (they would come before these in its clock and tables).
+   */
+  begin(n: number): ChunkInProgress {
+    if (this.open) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'ParsedEncoder: a chunk is already being encoded (end it first)');
+    this.open = true;
+    const keysReset = this.keyIds.size > this.keysMax;
+    if (keysReset) this.keyIds.clear();
+    const textsReset = this.textIds.size > this.keysMax;
+    if (textsReset) this.textIds.clear();
+    const before = { ...this.parseStats };
     const c: ParsedLines = {
       n,
       lineNos: new Float64Array(n),
@@ -139,60 +151,96 @@ export class ParsedEncoder {
       messages: this.o.withMessages ? new Array<string>(n).fill('') : null,
       parseStats: before,
     };
-    const format = this.o.format;
-    const keyer = this.keyer;
-    for (let i = 0; i < n; i++) {
-      const text = texts[from + i]!;
-      const lineNo = lineNos[from + i]!;
-      c.lineNos[i] = lineNo;
-      // SessionScorer.parseLine: blank lines skipped, the latest timestamp so far for out-of-order lines
-      if (isBlank(text)) continue;
-      const p = parseLogLine(format, text, this.o.name, lineNo, this.lastTs ?? -Infinity, this.skipOutOfOrder, this.o.issues, st);
-      if (p === null) continue;
-      const ts = p.timestamp;
-      c.parsed[i] = 1;
-      if (ts !== null) {
-        c.ts[i] = ts;
-        if (this.lastTs === null || ts >= this.lastTs) this.lastTs = ts;
-      }
-      const keys = keyer.keys(p, ts);
-      c.keyCounts[i] = keys.length;
-      for (const k of keys) {
-        let id = keyIds.get(k);
-        if (id === undefined) {
-          id = keyIds.size;
-          keyIds.set(k, id);
-          c.newKeys.push(k);
-        }
-        keyIdx.push(id);
-      }
-      if (c.deadlines) c.deadlines[i] = keyer.windowEnd;
-      if (c.messages) c.messages[i] = p.message;
-      if (keys.length === 0) continue;
-      if (c.spans !== null && (this.credit += this.leaveMasking) >= 1) {
-        // The message is (nearly always) a piece of the line: the scorer slices and masks it. One that is not
-        // (a JSON string with escapes) is masked here.
-        const at = text.indexOf(p.message);
-        if (at >= 0) {
-          this.credit -= 1;
-          c.spans[2 * i] = at;
-          c.spans[2 * i + 1] = at + p.message.length;
-          continue;
-        }
-      }
-      const masked = this.masker.maskText(p.message);
-      let id = textIds.get(masked);
-      if (id === undefined) {
-        id = textIds.size;
-        textIds.set(masked, id);
-        c.texts.push(masked);
-      }
-      c.masked[i] = id;
+    return { chunk: c, at: 0, keyIdx: [] };
+  }
+
+  /** The next lines of a chunk begun with begin(): `lines[from, from + count)`. */
+  addLines(p: ChunkInProgress, lines: readonly { text: string; lineNo: number }[], from: number, count: number): void {
+    if (p.at + count > p.chunk.n) throw new DeepSentryError('DS_INVALID_ARGUMENT', `ParsedEncoder: ${p.at + count} lines given to a chunk of ${p.chunk.n}`);
+    for (let i = 0; i < count; i++) {
+      const l = lines[from + i]!;
+      this.line(p, l.text, l.lineNo);
     }
-    c.keys = Int32Array.from(keyIdx);
+  }
+
+  /** The chunk begun with begin(), all its lines in. */
+  end(p: ChunkInProgress): ParsedLines {
+    const c = p.chunk;
+    if (p.at !== c.n) throw new DeepSentryError('DS_INVALID_ARGUMENT', `ParsedEncoder: a chunk of ${c.n} lines ended after ${p.at}`);
+    this.open = false;
+    c.keys = Int32Array.from(p.keyIdx);
+    const st = this.parseStats;
+    const before = c.parseStats;
     c.parseStats = { candidates: st.candidates - before.candidates, unparsed: st.unparsed - before.unparsed, badTimestamp: st.badTimestamp - before.badTimestamp, outOfOrder: st.outOfOrder - before.outOfOrder };
     return c;
   }
+
+  /** Gives up a chunk begun with begin() (its lines will not be scored): the encoder takes another. */
+  abandon(): void {
+    this.open = false;
+  }
+
+  /** One line, the next of the chunk in progress. */
+  private line(p: ChunkInProgress, text: string, lineNo: number): void {
+    const c = p.chunk;
+    const i = p.at++;
+    c.lineNos[i] = lineNo;
+    // SessionScorer.parseLine: blank lines skipped, the latest timestamp so far for out-of-order lines
+    if (isBlank(text)) return;
+    const parsed = parseLogLine(this.o.format, text, this.o.name, lineNo, this.lastTs ?? -Infinity, this.skipOutOfOrder, this.o.issues, this.parseStats);
+    if (parsed === null) return;
+    const ts = parsed.timestamp;
+    c.parsed[i] = 1;
+    if (ts !== null) {
+      c.ts[i] = ts;
+      if (this.lastTs === null || ts >= this.lastTs) this.lastTs = ts;
+    }
+    const keyer = this.keyer;
+    const keys = keyer.keys(parsed, ts);
+    c.keyCounts[i] = keys.length;
+    const keyIds = this.keyIds;
+    for (const k of keys) {
+      let id = keyIds.get(k);
+      if (id === undefined) {
+        id = keyIds.size;
+        keyIds.set(k, id);
+        c.newKeys.push(k);
+      }
+      p.keyIdx.push(id);
+    }
+    if (c.deadlines) c.deadlines[i] = keyer.windowEnd;
+    if (c.messages) c.messages[i] = parsed.message;
+    if (keys.length === 0) return;
+    if (c.spans !== null && (this.credit += this.leaveMasking) >= 1) {
+      // The message is (nearly always) a piece of the line: the scorer slices and masks it. One that is not
+      // (a JSON string with escapes) is masked here.
+      const at = text.indexOf(parsed.message);
+      if (at >= 0) {
+        this.credit -= 1;
+        c.spans[2 * i] = at;
+        c.spans[2 * i + 1] = at + parsed.message.length;
+        return;
+      }
+    }
+    const masked = this.masker.maskText(parsed.message);
+    const textIds = this.textIds;
+    let id = textIds.get(masked);
+    if (id === undefined) {
+      id = textIds.size;
+      textIds.set(masked, id);
+      c.texts.push(masked);
+    }
+    c.masked[i] = id;
+  }
+}
+
+/** A chunk being encoded a slice at a time (ParsedEncoder.begin). */
+export interface ChunkInProgress {
+  readonly chunk: ParsedLines;
+  /** lines in so far */
+  at: number;
+  /** the session keys of the lines in so far, as indices */
+  readonly keyIdx: number[];
 }
 
 /** The memory of a chunk that moves to the other thread instead of being copied. */

@@ -294,9 +294,12 @@ export class FileFollower {
   }
 
   private readAvailable(f: OpenFile, size: number, out: TailLine[]): void {
-    // Bounded per poll so one huge append cannot build an unbounded batch.
+    // Until a chunk completes lines, at most 4 per poll: the lines of a chunk go to the consumer (and the event loop
+    // runs) before the next read, so a big append is handed over a chunk at a time (~2,000 lines of 128 bytes)
+    // rather than as one batch holding the loop; the budget bounds what a poll reads of a line too long to keep.
     let budget = 4;
-    while (f.pos < size && budget-- > 0) {
+    const had = out.length;
+    while (f.pos < size && budget-- > 0 && out.length === had) {
       const n = fs.readSync(f.fd, this.buf, 0, Math.min(this.chunkBytes, size - f.pos), f.pos);
       if (n <= 0) break;
       const chunk = this.buf.subarray(0, n);

@@ -18,6 +18,9 @@ interface ParsedInputScorer extends LineScorer {
   scoreAbsorbed(c: ParsedLines, lines: readonly RawLine[]): Promise<ScoredEvent[]>;
 }
 
+/** The calls answered with events (packed: PackedEvents). */
+const isEvents = (method: string): boolean => method === 'scoreLines' || method === 'scoreLinesPacked' || method === 'scorePrepared' || method === 'tick' || method === 'flush';
+
 function errorOf(err: unknown): { message: string; code?: string; stack?: string } {
   const e = err as Error;
   const out: { message: string; code?: string; stack?: string } = { message: e?.message ?? String(err) };
@@ -67,9 +70,11 @@ async function main(): Promise<void> {
         return e.expected === undefined ? { window: e.window } : { window: e.window, expected: e.expected };
       }),
   };
+  // the session names sent to the main thread so far, by index (see packEvents)
+  const namesSent = new Map<string, number>();
   const lean = (events: ScoredEvent[]) => {
     last = events;
-    return packEvents(events);
+    return packEvents(events, namesSent);
   };
   // One call at a time, in arrival order: a scorer is not re-entrant. Except `feedback`, which trains a copy
   // of the model (yielding between steps) while the calls after it score with the model in place.
@@ -106,11 +111,14 @@ async function main(): Promise<void> {
           const fn = (scorer as unknown as Record<string, (...a: unknown[]) => unknown>)[m.method];
           if (typeof fn !== 'function') throw new DeepSentryError('DS_INVALID_ARGUMENT', `unknown scorer method ${m.method}`);
           result = await fn.apply(scorer, m.args);
-          if (m.method === 'scoreLines' || m.method === 'tick' || m.method === 'flush') result = lean(result as ScoredEvent[]);
+          if (isEvents(m.method)) result = lean(result as ScoredEvent[]);
         }
-        const packed = result as PackedEvents | undefined;
-        if (packed && packed.num instanceof Float64Array) transfer.push(packed.num.buffer as ArrayBuffer, packed.flags.buffer as ArrayBuffer);
-        port.postMessage({ id: m.id, result, stats: scorer.stats() }, transfer);
+        const events = isEvents(m.method);
+        if (events) {
+          const packed = result as PackedEvents;
+          transfer.push(packed.num.buffer as ArrayBuffer, packed.flags.buffer as ArrayBuffer, packed.sessions.buffer as ArrayBuffer);
+        }
+        port.postMessage({ id: m.id, result, events, stats: scorer.stats() }, transfer);
       } catch (err) {
         port.postMessage({ id: m.id, error: errorOf(err), stats: scorer.stats() });
       }

@@ -235,6 +235,57 @@ describe('live monitor with the trained model', function () {
     }
   });
 
+  it('in a worker a prepared batch is parsed here a slice at a time, the event loop running between slices: the same events, none lost or repeated, also when prepared lines are not used or the scorer closes meanwhile', async () => {
+    const plain = (es: ScoredEvent[]) => es.map((e) => ({ seq: e.seq, lineNo: e.lineNo, offset: e.offset, session: e.session, score: e.score, isSessionEnd: e.isSessionEnd, endReason: e.endReason }));
+    const batches = (from: number, to: number, n: number) => Array.from({ length: Math.ceil((to - from) / n) }, (_, k) => raw.slice(from + n * k, Math.min(to, from + n * (k + 1))));
+    const job = (s: unknown) => (s as { prepared: { job: { state: string } } | null }).prepared?.job.state;
+    const local = await createScorer(modelDir, { worker: false, idleTimeoutMs: null });
+    const want: ScoredEvent[] = [];
+    for (const b of batches(0, raw.length, 1000)) want.push(...(await local.scoreLines(b)));
+    want.push(...(await local.flush()));
+    await local.close();
+
+    const s = await createScorer(modelDir, { worker: true, idleTimeoutMs: null });
+    const got: ScoredEvent[] = [];
+    try {
+      const bs = batches(0, 2000, 1000);
+      // The first batch (a call: parsed in one go), then the second prepared behind it, in slices: in order.
+      const first = s.scoreLines(bs[0]!);
+      s.prepare!(bs[1]!);
+      const between: (string | undefined)[] = [];
+      await new Promise<void>((r) =>
+        setImmediate(() => {
+          between.push(job(s)); // the loop ran while the second batch's slices were still being parsed
+          r();
+        }),
+      );
+      got.push(...(await first));
+      got.push(...(await s.scoreLines(bs[1]!)));
+      expect(between).to.deep.equal(['pending']);
+      // Prepared and not used while its slices are pending: never sent; the worker parses from then on.
+      s.prepare!(raw.slice(2500, 3000));
+      expect(job(s)).to.equal('pending');
+      got.push(...(await s.scoreLines(raw.slice(2000, 3000))));
+      expect((s as unknown as { encoder: unknown }).encoder).to.equal(null);
+      got.push(...(await s.flush()));
+      expect(plain(got)).to.deep.equal(plain(want));
+      expect(new Set(got.filter((e) => !e.isSessionEnd).map((e) => `${e.seq} ${e.session}`)).size).to.equal(got.filter((e) => !e.isSessionEnd).length);
+    } finally {
+      await s.close();
+    }
+    // Closed while a prepared batch's slices are pending: it is dropped, the worker ends, nothing is left running.
+    const t = await createScorer(modelDir, { worker: true, idleTimeoutMs: null });
+    await t.scoreLines(raw.slice(0, 100));
+    t.prepare!(raw.slice(100, 1100));
+    expect(job(t)).to.equal('pending');
+    await t.close();
+    const after = await t.scoreLines(raw.slice(100, 1100)).then(
+      () => 'scored',
+      (err: Error) => err.message,
+    );
+    expect(after).to.match(/worker was closed/);
+  });
+
   describe('count relations judged once the key has been quiet for the count horizon', () => {
     const MIN = 60_000;
     /** The line with its timestamp moved by `ms`. */

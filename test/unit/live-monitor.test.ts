@@ -6,7 +6,7 @@ import { createScorer } from '../../lib/live/engine';
 import { LiveMonitor, type MonitorOptions } from '../../lib/live/monitor';
 import { NoveltyScorer } from '../../lib/live/novelty';
 import { NdjsonFileSink } from '../../lib/live/sinks';
-import { packLines, unpackLines } from '../../lib/live/worker';
+import { packEvents, packLines, unpackEvents, unpackLines } from '../../lib/live/worker';
 import { ParsedEncoder } from '../../lib/live/parsed_lines';
 import { resolveLogConfig } from '../../lib/logs/config';
 import { configuredFormat } from '../../lib/logs/formats';
@@ -14,6 +14,8 @@ import { Masker } from '../../lib/logs/masking';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { StateStore } from '../../lib/live/state';
+import { HotHistogram } from '../../lib/live/metrics';
+import { Histogram, Registry } from 'prom-client';
 import { monitorStream } from '../../lib/live/stream';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -213,6 +215,27 @@ describe('live monitor', function () {
     await m.stop();
   });
 
+  it('push() lets at most readAheadLines wait for the scorer (a source that can wait reads a few batches ahead), offer() up to maxQueuedLines', async () => {
+    const s = new RecordingScorer();
+    const m = new LiveMonitor(s, { threshold: rolling, tickMs: 0, maxBatchLines: 10, maxQueuedLines: 500, batchDelayMs: 0 });
+    await m.start();
+    let most = 0;
+    const pushing = m.push(hdfs(200));
+    const watch = setInterval(() => (most = Math.max(most, m.queuedLines)), 0);
+    await pushing;
+    most = Math.max(most, m.queuedLines);
+    await m.idle();
+    clearInterval(watch);
+    expect(most).to.be.within(1, 40); // 4 batches of 10
+    expect(s.batches.reduce((a, b) => a + b, 0)).to.equal(200);
+    expect(m.offer(hdfs(450))).to.equal(true); // HTTP has no source to wait on: the whole queue
+    expect(m.queuedLines).to.be.greaterThan(400);
+    await m.idle();
+    expect(m.snapshot().lines).to.equal(650);
+    await m.stop();
+    expect(() => new LiveMonitor(s, { threshold: rolling, readAheadLines: 0 })).to.throw(DeepSentryError, /readAheadLines/);
+  });
+
   it('a failing scorer stops the monitor with an error naming the lines; later pushes are refused', async () => {
     class Broken extends NoveltyScorer {
       override async scoreLines(): Promise<ScoredEvent[]> {
@@ -357,6 +380,49 @@ describe('live worker: lines across the thread boundary', () => {
     }
     expect(encode(1).masked.every((m) => m === -1)).to.equal(true);
   });
+  it('parsed a slice at a time: the same chunk as in one go, the encoder refusing another meanwhile', () => {
+    const config = resolveLogConfig({ format: 'hdfs' });
+    const texts = hdfsLines(700);
+    texts[5] = '';
+    texts[6] = 'not a log line';
+    const lineNos = Float64Array.from(texts, (_, i) => i + 1);
+    const lines = texts.map((text, i) => ({ text, lineNo: i + 1 }));
+    const encoder = () => new ParsedEncoder(config, { format: configuredFormat(config), name: 'x', issues: null, withMessages: true, leaveMasking: 0.3, keysMax: 40 });
+    const whole = encoder();
+    const sliced = encoder();
+    // two chunks each, so the second carries what the first sent (keys and texts as indices, a reset past keysMax)
+    for (const [from, n] of [[0, 300], [300, 400]] as const) {
+      const want = whole.encode(texts, lineNos, from, n);
+      const c = sliced.begin(n);
+      expect(() => sliced.begin(1)).to.throw(/already being encoded/);
+      for (let at = 0; at < n; at += 64) sliced.addLines(c, lines, from + at, Math.min(64, n - at));
+      expect(sliced.end(c)).to.deep.equal(want);
+    }
+    expect(sliced.parseStats).to.deep.equal(whole.parseStats);
+    expect(sliced.lastTs).to.equal(whole.lastTs);
+    const short = sliced.begin(3);
+    sliced.addLines(short, lines, 0, 2);
+    expect(() => sliced.end(short)).to.throw(/ended after 2/);
+    expect(() => sliced.addLines(short, lines, 0, 2)).to.throw(/4 lines given to a chunk of 3/);
+    sliced.abandon();
+    expect(sliced.encode(texts, lineNos, 0, 1).n).to.equal(1);
+  });
+  it('events come back as they were scored: a session named once, then by index, both sides starting over past the bound', () => {
+    const sessions = ['blk_1', 'blk_2', 'blk_1', 'blk_3', 'x\ny', 'blk_2', 'blk_4', 'blk_1'];
+    const events: ScoredEvent[] = sessions.map((session, i) => ({ seq: i + 1, lineNo: i + 10, offset: 100 * i, session, score: i / 7, isSessionEnd: i % 3 === 2, window: [], ...(i % 3 === 2 ? { endReason: 'idle' as const } : {}) }));
+    const sent = new Map<string, number>();
+    const names: string[] = [];
+    const got: ScoredEvent[] = [];
+    const news: string[][] = [];
+    // three answers, the table bound at 2 names: past it (after the second answer) both sides start over
+    for (const part of [events.slice(0, 3), events.slice(3, 6), events.slice(6)]) {
+      const p = packEvents(part, sent, 2);
+      news.push(p.newSessions);
+      got.push(...unpackEvents(p, names));
+    }
+    expect(got).to.deep.equal(events);
+    expect(news).to.deep.equal([['blk_1', 'blk_2'], ['blk_3', 'x\ny'], ['blk_4', 'blk_1']]);
+  });
   it('arrive as they were sent (ASCII, UTF-8, empty, a newline or a lone surrogate inside), each its own string', () => {
     const texts = ['plain ascii line blk_123', 'ünïcödé → 日本語 blk_-9', '', 'x', 'emoji 🙂 end'];
     const lines = texts.map((text, i) => ({ seq: i + 1, lineNo: i + 10, offset: i * 100, text }));
@@ -395,5 +461,23 @@ describe('live worker: lines across the thread boundary', () => {
     const held = (await settled()) - before;
     expect(kept).to.have.length(20);
     expect(held, `${(held / 1e6).toFixed(1)} MB held by 20 keys`).to.be.below(2e6);
+  });
+});
+
+describe('live metrics: a histogram observed per line', () => {
+  it("exports what prom-client's Histogram exports for the same observations (text and values), repeated ones counted at once", async () => {
+    const bounds = [0.001, 0.01, 0.1, 1, 10];
+    const [r1, r2] = [new Registry(), new Registry()];
+    const theirs = new Histogram({ name: 'x_seconds', help: 'What "x" \\ is.', buckets: bounds, registers: [r1] });
+    const ours = new HotHistogram('x_seconds', 'What "x" \\ is.', bounds, r2);
+    expect(await r2.metrics()).to.equal(await r1.metrics()); // nothing observed yet
+    for (const [v, times] of [[0.0005, 1], [0.001, 2], [0.5, 1], [3, 3], [20, 1], [0.02, 2], [1e-9, 1]] as const) {
+      for (let k = 0; k < times; k++) theirs.observe(v);
+      ours.observe(v, times);
+    }
+    expect(await r2.metrics()).to.equal(await r1.metrics());
+    const values = async (h: { get(): Promise<{ values: { value: number; labels: object; metricName?: string }[] }> }) => (await h.get()).values.map((v) => ({ value: v.value, labels: v.labels, metricName: v.metricName }));
+    expect(await values(ours)).to.deep.equal(await values(theirs));
+    expect(() => ours.observe(NaN)).to.throw(TypeError);
   });
 });

@@ -219,6 +219,19 @@ describe('live file tail', () => {
     expect(notices.filter((n) => n.kind === 'truncated').map((n) => n.loss)).to.deep.equal([undefined, 'truncated']);
   });
 
+  it('a poll hands over the lines of one read, and reads on (at most 4 reads) while a line is longer than a read', () => {
+    const lines = [...numbered('line-', 20), 'x'.repeat(50), 'after'];
+    write(file, lines);
+    f = new FileFollower(file, { chunkBytes: 16 });
+    const polls: string[][] = [];
+    for (let k = 0; k < 30 && polls.flat().length < lines.length; k++) polls.push(texts(f.poll()));
+    expect(polls.flat()).to.deep.equal(lines);
+    // a read of 16 bytes ends at most 3 lines of 7–9 bytes (4 reads, as before, ended up to 9)
+    expect(Math.max(...polls.map((p) => p.length))).to.be.at.most(3);
+    // the 51-byte line takes 4 reads of 16 bytes: one poll, not a poll that hands over nothing
+    expect(polls.every((p) => p.length > 0)).to.equal(true);
+  });
+
   it('a directory is an error naming it', () => {
     const e = (() => {
       try {
