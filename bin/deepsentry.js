@@ -5,11 +5,11 @@
 performance.mark('deepsentry:bin');
 let main;
 try {
-  // compiled modules kept on disk for the next start (lib/cli/compile_cache.ts)
-  require('../dist/lib/cli/compile_cache.js').enableCompileCache();
+  // compiled modules kept on disk for the next start (lib/compile_cache.ts)
+  require('../dist/lib/compile_cache.js').enableCompileCache();
   ({ main } = require('../dist/lib/cli/main.js'));
 } catch (err) {
-  if (err && err.code === 'MODULE_NOT_FOUND' && /dist\/lib\/cli\/(main|compile_cache)\.js/.test(String(err.message))) {
+  if (err && err.code === 'MODULE_NOT_FOUND' && /dist\/lib\/(cli\/main|compile_cache)\.js/.test(String(err.message))) {
     process.stderr.write('deepsentry: the TypeScript is not compiled yet: run `npm run build` in the package directory.\n');
     process.exit(1);
   }

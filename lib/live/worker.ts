@@ -17,6 +17,7 @@ import { isAscii } from 'node:buffer';
 import * as path from 'node:path';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import { compileCacheRoot } from '../compile_cache';
 import { DeepSentryError, type DeepSentryErrorCode } from '../errors';
 import type { LogConfig } from '../logs/config';
 import { configuredFormat } from '../logs/formats';
@@ -73,12 +74,18 @@ const BALANCE_MS = 50;
 
 /**
  * A worker thread running `entry` (an absolute path: .ts under tsx, .js when compiled) with `workerData`.
- * Under tsx (tests, `npx tsx`) the worker registers tsx itself: workers do not inherit require hooks.
+ * Workers do not inherit require hooks: under tsx (tests, `npx tsx`) the worker registers tsx itself, and when
+ * this thread loads modules through the compile cache (the CLI turns it on: lib/compile_cache.ts) so does the
+ * worker, whose modules (tfjs and the model's, in live's scorer) are most of its start.
  */
 export function startWorker(entry: string, workerData: unknown): Worker {
-  return entry.endsWith('.ts')
-    ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(entry)});`, { eval: true, workerData })
-    : new Worker(entry, { workerData });
+  const setup: string[] = [];
+  if (entry.endsWith('.ts') || __filename.endsWith('.ts')) setup.push(`require(${JSON.stringify(require.resolve('tsx/cjs'))});`);
+  const root = compileCacheRoot();
+  const cache = root !== null ? JSON.stringify(require.resolve('../compile_cache')) : null;
+  if (cache !== null) setup.push(`require(${cache}).enableCompileCache(${JSON.stringify(root)});`);
+  const run = `require(${JSON.stringify(entry)});${cache !== null ? ` require(${cache}).writeCompileCache();` : ''}`;
+  return setup.length > 0 ? new Worker(`${setup.join(' ')} ${run}`, { eval: true, workerData }) : new Worker(entry, { workerData });
 }
 
 export class WorkerScorer implements LineScorer {

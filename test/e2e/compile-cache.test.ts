@@ -1,5 +1,5 @@
 /**
- * lib/cli/compile_cache.ts: modules compiled with the on-disk code cache behave as Node loads them (exports,
+ * lib/compile_cache.ts: modules compiled with the on-disk code cache behave as Node loads them (exports,
  * require and require.resolve, __filename, stack-trace line numbers), the second process uses the cache, a
  * changed source is never answered from a stale entry, a damaged entry is replaced, and syntax errors are
  * Node's own. Each case runs real child processes on a package laid out in a temporary folder.
@@ -9,9 +9,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { compileCacheDir } from '../../lib/cli/compile_cache';
+import { compileCacheDir } from '../../lib/compile_cache';
 
-const CACHE_TS = path.resolve(__dirname, '../../lib/cli/compile_cache.ts');
+const CACHE_TS = path.resolve(__dirname, '../../lib/compile_cache.ts');
 
 /** Runs `main` of the package at `root` with the cache in `cache`; the child prints JSON. */
 function run(root: string, cache: string): { status: number | null; out: string; err: string } {
@@ -31,7 +31,7 @@ function entries(cache: string): string[] {
   return dir !== null && fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => path.join(dir, f)) : [];
 }
 
-describe('the CLI compile cache (lib/cli/compile_cache.ts)', () => {
+describe('the CLI compile cache (lib/compile_cache.ts)', () => {
   let root: string;
   let cache: string;
   beforeEach(() => {
@@ -116,5 +116,50 @@ describe('the CLI compile cache (lib/cli/compile_cache.ts)', () => {
     expect(JSON.parse(r.out)).to.include({ how: 'off', value: 42 });
     expect(compileCacheDir({ DEEPSENTRY_COMPILE_CACHE: 'off' })).to.equal(null);
     expect(compileCacheDir({ XDG_CACHE_HOME: '/x' })).to.equal(path.join('/x', 'deepsentry', 'compile-cache', `${process.version}-${process.arch}`));
+  });
+});
+
+describe('the compile cache in worker threads (lib/live/worker.ts startWorker)', () => {
+  let root: string;
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-ccw-'));
+    fs.mkdirSync(path.join(root, 'dist'));
+    fs.writeFileSync(
+      path.join(root, 'dist', 'entry.js'),
+      "const { parentPort } = require('node:worker_threads');\nparentPort.postMessage(require('./b').value);\nsetInterval(() => undefined, 1000);\n",
+    );
+    fs.writeFileSync(path.join(root, 'dist', 'b.js'), 'exports.value = 6 * 7;\n');
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  /** Starts a worker on dist/entry.js from a process that has (or has not) turned the cache on; the worker is terminated. */
+  function runWorker(cacheOn: boolean): { status: number | null; out: string; err: string } {
+    const script = `${cacheOn ? `require(${JSON.stringify(CACHE_TS)}).enableCompileCache(${JSON.stringify(root)});` : ''}
+      const { startWorker } = require(${JSON.stringify(path.resolve(__dirname, '../../lib/live/worker.ts'))});
+      const w = startWorker(${JSON.stringify(path.join(root, 'dist', 'entry.js'))}, {});
+      w.once('message', (v) => { process.stdout.write(String(v)); void w.terminate(); });`;
+    const p = spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', script], {
+      env: { ...process.env, DEEPSENTRY_COMPILE_CACHE: path.join(root, 'cache') },
+      encoding: 'utf8',
+      cwd: path.resolve(__dirname, '../..'),
+    });
+    return { status: p.status, out: p.stdout, err: p.stderr };
+  }
+
+  it("turns it on in the worker when the starting thread has it, and writes the worker's entries although it is terminated", () => {
+    const r = runWorker(true);
+    expect(r.status, r.err).to.equal(0);
+    expect(r.out).to.equal('42');
+    expect(entries(path.join(root, 'cache'))).to.have.length(2); // entry.js and b.js, written by the worker
+    const again = runWorker(true);
+    expect(again.status, again.err).to.equal(0);
+    expect(again.out).to.equal('42');
+  });
+
+  it('leaves a worker without it when the starting thread never turned it on (a library user)', () => {
+    const r = runWorker(false);
+    expect(r.status, r.err).to.equal(0);
+    expect(r.out).to.equal('42');
+    expect(entries(path.join(root, 'cache'))).to.have.length(0);
   });
 });

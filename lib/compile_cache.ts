@@ -24,6 +24,7 @@ import Module from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
+import { threadId } from 'node:worker_threads';
 
 /** Node's CommonJS loader, as far as this file uses it (not in @types/node's `Module` class). */
 interface CjsModule {
@@ -54,7 +55,20 @@ export function compileCacheDir(env: NodeJS.ProcessEnv = process.env): string | 
   return path.join(base, `${process.version}-${process.arch}`);
 }
 
-let enabled = false;
+/** The package root this thread's cache is on for, or null. */
+let enabledFor: string | null = null;
+
+/**
+ * The package root this thread loads modules through the cache for, or null: threads it starts turn it on too,
+ * for the same root (lib/live/worker.ts), so a library user who never called enableCompileCache gets no cache in
+ * any thread.
+ */
+export function compileCacheRoot(): string | null {
+  return enabledFor;
+}
+
+/** Modules compiled without a usable entry, written by writeCompileCache. */
+const pending: { script: vm.Script; file: string; hash: Buffer }[] = [];
 
 /**
  * Turns the cache on for the modules under `packageRoot`'s dist/ and the @tensorflow packages it resolves, loaded from now on
@@ -67,20 +81,20 @@ export function enableCompileCache(packageRoot = ownPackageRoot(), env: NodeJS.P
   if (typeof loader.enableCompileCache === 'function') {
     try {
       loader.enableCompileCache(dir);
+      enabledFor = packageRoot;
       return 'node';
     } catch {
       return 'off';
     }
   }
-  if (enabled) return 'deepsentry';
+  if (enabledFor !== null) return 'deepsentry';
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch {
     return 'off';
   }
-  enabled = true;
+  enabledFor = packageRoot;
   const roots = [path.join(packageRoot, 'dist') + path.sep, tensorflowDir(packageRoot) + path.sep];
-  const pending: { script: vm.Script; file: string; hash: Buffer }[] = [];
   const compile = loader.prototype._compile;
 
   loader.prototype._compile = function (this: CjsModule, content: string, filename: string): unknown {
@@ -105,22 +119,29 @@ export function enableCompileCache(packageRoot = ownPackageRoot(), env: NodeJS.P
     return fn.call(this.exports, this.exports, makeRequire(this, loader), this, filename, path.dirname(filename));
   };
 
-  process.once('exit', () => {
-    for (const { script, file, hash } of pending) {
-      const tmp = `${file}.${process.pid}.tmp`;
+  process.once('exit', writeCompileCache);
+  return 'deepsentry';
+}
+
+/**
+ * Writes the entries of the modules compiled since the last call (with what of them has run: functions compiled
+ * lazily are in the bytecode too). At the exit of the thread that turned the cache on, and by a worker thread
+ * once its entry module has loaded (lib/live/worker.ts): a worker that is terminated sees no exit event.
+ */
+export function writeCompileCache(): void {
+  for (const { script, file, hash } of pending.splice(0)) {
+    const tmp = `${file}.${process.pid}-${threadId}.tmp`;
+    try {
+      fs.writeFileSync(tmp, Buffer.concat([hash, script.createCachedData()]));
+      fs.renameSync(tmp, file);
+    } catch {
       try {
-        fs.writeFileSync(tmp, Buffer.concat([hash, script.createCachedData()]));
-        fs.renameSync(tmp, file);
+        fs.unlinkSync(tmp);
       } catch {
-        try {
-          fs.unlinkSync(tmp);
-        } catch {
-          // nothing was written
-        }
+        // nothing was written
       }
     }
-  });
-  return 'deepsentry';
+  }
 }
 
 /** The folder of the package.json nearest above this file: the package, run from dist/ or from source. */
