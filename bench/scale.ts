@@ -26,7 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { LineSplitter } from '../lib/logs/lines';
+import { LineSplitter, type SourceLine } from '../lib/logs/lines';
 import { createScorer } from '../lib/live/engine';
 import { resolvePipelineConfig, trainModel } from '../lib/pipeline';
 import { CheckpointStore } from '../lib/scale/checkpoints';
@@ -96,7 +96,7 @@ interface Run {
   publisherCpu: number;
 }
 
-async function runOnce(model: string, lines: ReturnType<LineSplitter['push']>, n: number, port: number): Promise<Run> {
+async function runOnce(model: string, lines: SourceLine[], n: number, port: number): Promise<Run> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-bench-nats-'));
   const server = await startServer(dir, port);
   const url = `nats://127.0.0.1:${port}`;

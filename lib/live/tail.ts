@@ -332,15 +332,14 @@ export class FileFollower {
   }
 
   private emit(f: OpenFile, chunk: Buffer, out: TailLine[]): void {
-    const lines = f.splitter.push(chunk);
-    this.cutLines = f.splitter.cutLines;
     const id = this.identity(f);
-    for (const l of lines) out.push(new TailLine(l.text, l.lineNo, l.offset, l.end, id));
+    f.splitter.push(chunk, out, (text, lineNo, offset, end) => new TailLine(text, lineNo, offset, end, id));
+    this.cutLines = f.splitter.cutLines;
   }
 
   private finishFile(f: OpenFile, out: TailLine[]): void {
     const id = this.identity(f);
-    for (const l of f.splitter.finish()) out.push(new TailLine(l.text, l.lineNo, l.offset, l.end, id));
+    f.splitter.finish(out, (text, lineNo, offset, end) => new TailLine(text, lineNo, offset, end, id));
   }
 
   private identity(f: OpenFile): FileIdentity {

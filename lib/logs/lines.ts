@@ -179,6 +179,11 @@ export interface SourceLine {
  * the lines after it keep their places. An over-long line is never held whole: its bytes are skipped as they
  * stream past. Blank lines are handed on (the scorers skip them).
  */
+/** Makes the record of one line LineSplitter found: its text, number, start offset and the offset past its end. */
+export type LineMaker<L> = (text: string, lineNo: number, offset: number, end: number) => L;
+
+const plainLine: LineMaker<SourceLine> = (text, lineNo, offset, end) => ({ text, lineNo, offset, end });
+
 export class LineSplitter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -223,8 +228,12 @@ export class LineSplitter {
     return this.dropped.line_too_long;
   }
 
-  /** Feeds bytes; returns the lines they complete. */
-  push(chunk: Buffer, out: SourceLine[] = []): SourceLine[] {
+  /**
+   * Feeds bytes; returns the lines they complete, appended to `out`, each made by `make` (a plain SourceLine
+   * unless the caller keeps its own kind of line: the file tail's carry their file, and one object a line is
+   * then made instead of two).
+   */
+  push<L = SourceLine>(chunk: Buffer, out: L[] = [], make: LineMaker<L> = plainLine as unknown as LineMaker<L>): L[] {
     // One check of the whole run of complete lines: when it is clean (no NUL, valid UTF-8), its lines need
     // only their length checked. A run that starts inside a character held back from the last read is not
     // valid on its own: its lines are then checked one by one.
@@ -237,8 +246,8 @@ export class LineSplitter {
     for (;;) {
       const nl = chunk.indexOf(10, from);
       if (nl < 0) break;
-      if (clean && this.pendingBytes === 0 && !this.discarding) this.completeClean(chunk, from, nl, encoding, out);
-      else this.complete(chunk.subarray(from, nl), nl - from + 1, clean, out);
+      if (clean && this.pendingBytes === 0 && !this.discarding) this.completeClean(chunk, from, nl, encoding, out, make);
+      else this.complete(chunk.subarray(from, nl), nl - from + 1, clean, out, make);
       from = nl + 1;
     }
     if (from < chunk.length) {
@@ -256,8 +265,8 @@ export class LineSplitter {
   }
 
   /** Ends the source: an unterminated last line becomes a line (used when a file is finished, e.g. rotated away). */
-  finish(out: SourceLine[] = []): SourceLine[] {
-    if (this.pendingBytes > 0) this.complete(Buffer.alloc(0), 0, false, out);
+  finish<L = SourceLine>(out: L[] = [], make: LineMaker<L> = plainLine as unknown as LineMaker<L>): L[] {
+    if (this.pendingBytes > 0) this.complete(Buffer.alloc(0), 0, false, out, make);
     return out;
   }
 
@@ -274,7 +283,7 @@ export class LineSplitter {
    * complete() for a line that is all in `chunk` (nothing held back), in a run of lines found clean: the same
    * line, decoded straight from the chunk without two Buffer views of it (the live sources' hot path).
    */
-  private completeClean(chunk: Buffer, from: number, nl: number, encoding: 'latin1' | 'utf8', out: SourceLine[]): void {
+  private completeClean<L>(chunk: Buffer, from: number, nl: number, encoding: 'latin1' | 'utf8', out: L[], make: LineMaker<L>): void {
     const offset = this.lineStart;
     const lineNo = this.nextLineNo++;
     this.lineStart += nl - from + 1;
@@ -282,11 +291,11 @@ export class LineSplitter {
     if (end > from && chunk[end - 1] === 13) end--; // CRLF
     const start = offset === 0 && hasBom(chunk.subarray(from, nl)) ? from + 3 : from;
     if (end - start > this.maxLineBytes) return this.drop('line_too_long', lineNo, tooLong(end - start, this.maxLineBytes));
-    out.push({ text: chunk.toString(encoding, start, end), lineNo, offset, end: this.lineStart });
+    out.push(make(chunk.toString(encoding, start, end), lineNo, offset, this.lineStart));
   }
 
   /** A line ends: the held-back bytes, then `tail` (`tailBytes` with its newline; 0 at the end of the source). */
-  private complete(tail: Buffer, tailBytes: number, clean: boolean, out: SourceLine[]): void {
+  private complete<L>(tail: Buffer, tailBytes: number, clean: boolean, out: L[], make: LineMaker<L>): void {
     const offset = this.lineStart;
     const lineNo = this.nextLineNo++;
     const held = this.pendingBytes;
@@ -315,7 +324,7 @@ export class LineSplitter {
       const issue = lineIssue(body, this.maxLineBytes);
       if (issue !== null) return this.drop(issue.kind, lineNo, issue.message);
     }
-    out.push({ text: body.toString('utf8'), lineNo, offset, end: this.lineStart });
+    out.push(make(body.toString('utf8'), lineNo, offset, this.lineStart));
   }
 
   private drop(kind: LineIssueKind, lineNo: number, message: string): void {
