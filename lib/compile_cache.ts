@@ -14,6 +14,8 @@
  * a new one, never a torn one. Any failure (a read-only or missing home, a full disk) leaves the module loaded
  * the normal way: the cache only ever saves time.
  *
+ * The directory keeps the last COMPILE_CACHE_ENTRIES entries written (pruneCompileCache).
+ *
  * Where: `DEEPSENTRY_COMPILE_CACHE` names the directory (`0` or `off` turns the cache off); otherwise
  * `$XDG_CACHE_HOME/deepsentry/compile-cache`, else `~/.cache/deepsentry/compile-cache`; one subdirectory per
  * Node version and architecture.
@@ -129,7 +131,8 @@ export function enableCompileCache(packageRoot = ownPackageRoot(), env: NodeJS.P
  * once its entry module has loaded (lib/live/worker.ts): a worker that is terminated sees no exit event.
  */
 export function writeCompileCache(): void {
-  for (const { script, file, hash } of pending.splice(0)) {
+  const written = pending.splice(0);
+  for (const { script, file, hash } of written) {
     const tmp = `${file}.${process.pid}-${threadId}.tmp`;
     try {
       fs.writeFileSync(tmp, Buffer.concat([hash, script.createCachedData()]));
@@ -141,6 +144,28 @@ export function writeCompileCache(): void {
         // nothing was written
       }
     }
+  }
+  if (written.length > 0) pruneCompileCache(path.dirname(written[0]!.file));
+}
+
+/**
+ * Entries kept per cache directory. An entry is named by its file's path, so a package updated in place replaces
+ * its entries, but each new install location (a temporary install, another checkout) adds its own ~90 (~1 MB).
+ */
+export const COMPILE_CACHE_ENTRIES = 2000;
+
+/**
+ * Keeps the `keep` entries of `dir` written last, removing the older ones (a removed entry that is still used is
+ * compiled and written again by the next process that loads its file). Runs only after a process wrote entries.
+ */
+export function pruneCompileCache(dir: string, keep = COMPILE_CACHE_ENTRIES): void {
+  try {
+    const names = fs.readdirSync(dir).filter((n) => /^[0-9a-f]{40}$/.test(n));
+    if (names.length <= keep) return;
+    const aged = names.map((n) => ({ n, t: fs.statSync(path.join(dir, n)).mtimeMs })).sort((a, b) => b.t - a.t);
+    for (const { n } of aged.slice(keep)) fs.rmSync(path.join(dir, n), { force: true });
+  } catch {
+    // another process pruned at the same time, or the directory is not ours to change: it only costs space
   }
 }
 

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { compileCacheDir } from '../../lib/compile_cache';
+import { compileCacheDir, pruneCompileCache } from '../../lib/compile_cache';
 
 const CACHE_TS = path.resolve(__dirname, '../../lib/compile_cache.ts');
 
@@ -126,7 +126,8 @@ describe('the compile cache in worker threads (lib/live/worker.ts startWorker)',
     fs.mkdirSync(path.join(root, 'dist'));
     fs.writeFileSync(
       path.join(root, 'dist', 'entry.js'),
-      "const { parentPort } = require('node:worker_threads');\nparentPort.postMessage(require('./b').value);\nsetInterval(() => undefined, 1000);\n",
+      // the answer goes once the worker's start-up script has run to its end (its cache written): the test then terminates it
+      "const { parentPort } = require('node:worker_threads');\nconst v = require('./b').value;\nsetTimeout(() => parentPort.postMessage(v), 0);\nsetInterval(() => undefined, 1000);\n",
     );
     fs.writeFileSync(path.join(root, 'dist', 'b.js'), 'exports.value = 6 * 7;\n');
   });
@@ -161,5 +162,26 @@ describe('the compile cache in worker threads (lib/live/worker.ts startWorker)',
     expect(r.status, r.err).to.equal(0);
     expect(r.out).to.equal('42');
     expect(entries(path.join(root, 'cache'))).to.have.length(0);
+  });
+});
+
+describe('the compile cache directory stays bounded (pruneCompileCache)', () => {
+  it('keeps the entries written last and leaves other files alone', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-ccp-'));
+    try {
+      const names = Array.from({ length: 7 }, (_, i) => `${String(i).repeat(40)}`);
+      names.forEach((n, i) => {
+        fs.writeFileSync(path.join(dir, n), 'x');
+        fs.utimesSync(path.join(dir, n), 1000 + i, 1000 + i); // entry i written at second 1000 + i
+      });
+      fs.writeFileSync(path.join(dir, 'notes.txt'), 'not an entry');
+      pruneCompileCache(dir, 7);
+      expect(fs.readdirSync(dir)).to.have.length(8);
+      pruneCompileCache(dir, 3);
+      expect(fs.readdirSync(dir).sort()).to.deep.equal([...names.slice(4), 'notes.txt'].sort());
+      pruneCompileCache(path.join(dir, 'missing'), 3); // no directory: nothing to do, no throw
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
