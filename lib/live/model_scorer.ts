@@ -535,7 +535,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
 
   /** The count relations' surprise of lines per masked message (lib/models/counts.ts). */
   private countSurprise(counts: Record<string, number>): number {
-    return this.model.countModel ? this.model.countModel.surprise(this.countsById(counts)) : 0;
+    return this.model.countModel ? this.model.countModel.surprise(this.countsById(counts), this.model.config.scoring.countBreadth) : 0;
   }
 
   /** At most this many keys wait for their count judgement (as many as open sessions); the oldest is judged early. */

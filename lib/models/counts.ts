@@ -7,9 +7,14 @@
  * a relation need not hold everywhere, and how often it failed in training says how surprising a failure is.
  *
  * A session's count surprise is the largest −ln P(violation) over the relations it violates, P estimated as
- * (violations + 1) / (sessions + 2) in training (0 when it violates none): in nats, like the sequence scores it
- * is added to. The window-by-window view of the detector cannot see these relations: each window holds a few
- * lines, and a block missing one of its three replicas reads, window by window, like a normal one.
+ * (violations + 1) / (sessions + 2) in training (0 when it violates none), plus `breadth`·ln n for the n
+ * relations it violates: in nats, like the sequence scores it is added to. Breaking many relations at once is
+ * more surprising than breaking one, but the relations are far from independent (one missing replica breaks
+ * every relation its messages take part in), so adding their surprises up overstates it; the pipeline's
+ * scoring.countBreadth, ½ by default, was chosen by the accuracy protocols (lib/pipeline/config.ts).
+ *
+ * The window-by-window view of the detector cannot see these relations: each window holds a few lines, and a
+ * block missing one of its three replicas reads, window by window, like a normal one.
  *
  * What is counted together: not a whole key (counted per key, the relations between writing and deleting a
  * block fail for every block still stored when the log ends: measured on hdfs-dev trained on the earlier half,
@@ -189,25 +194,37 @@ export class CountModel {
     }
   }
 
-  /** The count surprise of one session's message counts (0 when it violates no relation). */
-  surprise(counts: Map<number, number>): number {
-    return this.worstViolation(counts)?.surprise ?? 0;
+  /**
+   * The count surprise of one session's message counts (0 when it violates no relation): the worst violated
+   * relation's, plus `breadth`·ln(the number of relations violated).
+   */
+  surprise(counts: Map<number, number>, breadth = 0): number {
+    const v = this.worstViolation(counts);
+    return v === null ? 0 : v.surprise + (breadth > 0 ? breadth * Math.log(v.violated) : 0);
   }
 
-  /** The violated relation of highest surprise, or null when the session violates none. */
-  worstViolation(counts: Map<number, number>): { relation: CountRelation; surprise: number } | null {
+  /**
+   * The violated relation of highest surprise (its own −ln P), and how many relations the session violates in
+   * all; null when it violates none.
+   */
+  worstViolation(counts: Map<number, number>): { relation: CountRelation; surprise: number; violated: number } | null {
     if (this.accepted.size > 0 && this.accepted.has(JSON.stringify(this.profile(counts)))) return null;
-    let worst: { relation: CountRelation; surprise: number } | null = null;
+    let worst: CountRelation | null = null;
+    let most = 0;
+    let violated = 0;
     for (const id of counts.keys()) {
       const rs = this.byMessage.get(id);
       if (!rs) continue;
       for (const r of rs) {
-        if (r.a * (counts.get(r.i) ?? 0) === r.b * (counts.get(r.j) ?? 0)) continue;
+        const ci = counts.get(r.i) ?? 0;
+        if (r.a * ci === r.b * (counts.get(r.j) ?? 0)) continue;
+        // met from both its messages when the session holds both: counted from i then
+        if (id === (ci > 0 ? r.i : r.j)) violated++;
         const s = -Math.log((r.violations + 1) / (r.sessions + 2));
-        if (!worst || s > worst.surprise) worst = { relation: r, surprise: s };
+        if (worst === null || s > most) (worst = r), (most = s);
       }
     }
-    return worst;
+    return worst === null ? null : { relation: worst, surprise: most, violated };
   }
 
   /** A session's counts of the messages that take part in a relation, ascending by id. */

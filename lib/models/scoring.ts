@@ -282,7 +282,7 @@ export class ScoringModel {
    * training take part in no relation).
    */
   countSurprise(messageIds: ArrayLike<number>): number {
-    return this.countModel ? this.countModel.surprise(countMessages(messageIds)) : 0;
+    return this.countModel ? this.countModel.surprise(countMessages(messageIds), this.config.scoring.countBreadth) : 0;
   }
 
   /**
@@ -312,7 +312,7 @@ export class ScoringModel {
         const v = this.countModel.worstViolation(counts);
         if (v) {
           const r = v.relation;
-          out.countRelation = `${r.a === 1 ? '' : `${r.a}·`}count(${text(r.i)}) = ${r.b === 1 ? '' : `${r.b}·`}count(${text(r.j)}) held in ${r.sessions - r.violations} of ${r.sessions} training sessions; here ${counts.get(r.i) ?? 0} and ${counts.get(r.j) ?? 0}`;
+          out.countRelation = `${r.a === 1 ? '' : `${r.a}·`}count(${text(r.i)}) = ${r.b === 1 ? '' : `${r.b}·`}count(${text(r.j)}) held in ${r.sessions - r.violations} of ${r.sessions} training sessions; here ${counts.get(r.i) ?? 0} and ${counts.get(r.j) ?? 0}${v.violated > 1 ? `; ${v.violated} relations broken` : ''}`;
         }
       }
       return out;

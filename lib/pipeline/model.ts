@@ -180,6 +180,8 @@ export class DeepSentry extends ScoringModel {
       // A model saved before count relations had a horizon mined them per session, and judges them so.
       const savedScoring = (json.config as { scoring?: Record<string, unknown> } | undefined)?.scoring;
       if (savedScoring !== undefined && savedScoring.countTimeoutMs === undefined) config.scoring.countTimeoutMs = 0;
+      // One saved before the count surprise weighed how many relations a session breaks fitted its threshold on the worst alone.
+      if (savedScoring !== undefined && savedScoring.countBreadth === undefined) config.scoring.countBreadth = 0;
       logConfig = resolveLogConfig(extra.logConfig as unknown as Record<string, unknown>);
     } catch (e) {
       throw bad(`configuration: ${(e as Error).message}`);

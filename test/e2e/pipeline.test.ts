@@ -314,6 +314,24 @@ describe('count relations and trimmed training', function () {
     expect(m.surprise(countMessages([5]))).to.be.closeTo(-Math.log(3 / 102), 1e-12);
     const back = CountModel.fromJSON(JSON.parse(JSON.stringify(m.toJSON())), 'test');
     expect(back.surprise(new Map([[5, 1]]))).to.equal(m.surprise(new Map([[5, 1]])));
+    // breadth: the worst relation's surprise plus breadth·ln(relations broken), each relation counted once
+    // whether the session holds both its messages or one; against the relations checked one by one
+    const wide: Map<number, number>[] = [];
+    for (let k = 0; k < 96; k++) wide.push(new Map([[1, 1], [2, 3], [3, 3], [4, 3]]));
+    wide.push(new Map([[1, 1], [2, 2], [3, 3], [4, 3]]), new Map([[1, 1], [2, 3], [3, 2], [4, 2]]), new Map([[1, 1]]), new Map([[2, 1], [4, 1]]));
+    const w = new CountModel(20, 0.95).fit(wide);
+    expect(w.relations).to.have.length(6); // every pair of 1 … 4
+    const brute = (c: Map<number, number>) => {
+      const broken = w.relations.filter((r) => r.a * (c.get(r.i) ?? 0) !== r.b * (c.get(r.j) ?? 0));
+      return { n: broken.length, worst: Math.max(0, ...broken.map((r) => -Math.log((r.violations + 1) / (r.sessions + 2)))) };
+    };
+    for (const c of [new Map([[1, 1], [2, 3], [3, 3], [4, 3]]), new Map([[1, 1], [2, 2], [3, 3], [4, 3]]), new Map([[1, 1]]), new Map([[3, 1]]), new Map([[2, 4], [3, 4], [4, 4]]), new Map([[1, 2], [2, 3], [3, 1], [9, 1]])]) {
+      const { n, worst } = brute(c);
+      expect(w.worstViolation(c)?.violated ?? 0, JSON.stringify([...c])).to.equal(n);
+      expect(w.surprise(c)).to.be.closeTo(worst, 1e-12);
+      expect(w.surprise(c, 0.5)).to.be.closeTo(n > 0 ? worst + 0.5 * Math.log(n) : 0, 1e-12);
+    }
+    expect(w.worstViolation(new Map([[1, 1]]))?.violated).to.equal(3); // 1 against 2, 3, 4: the other three hold (0 = 0)
     expect(() => CountModel.fromJSON({ kind: 'count-relations', minSessions: 1, confidence: 1, relations: [{ i: 1 }] }, 'm.json')).to.throw(DeepSentryError, /m\.json: a count relation is malformed/);
   });
 
@@ -389,7 +407,7 @@ describe('count relations and trimmed training', function () {
     expect([...own.judges.keys()]).to.deep.equal([a1, b1, a2, c2, a3]);
   });
 
-  it('a model saved before count relations had a horizon judges them per session, as it was trained', async function () {
+  it('a model saved before count relations had a horizon, or weighed how many a session breaks, judges them as it was trained', async function () {
     requireData(this);
     const dir = await trainedModel();
     const copy = path.join(workDir(), 'model-no-count-horizon');
@@ -398,10 +416,13 @@ describe('count relations and trimmed training', function () {
     const file = path.join(copy, 'model.json');
     const json = JSON.parse(fs.readFileSync(file, 'utf8'));
     delete json.config.scoring.countTimeoutMs;
+    delete json.config.scoring.countBreadth;
     const { contentSha256: _, ...body } = json; // as written by the version before (its own checksum)
     fs.writeFileSync(file, JSON.stringify({ ...body, contentSha256: sha256Hex(JSON.stringify(body)) }, null, 1) + '\n');
     expect((await DeepSentry.load(dir)).config.scoring.countTimeoutMs).to.equal(3_600_000);
     expect((await DeepSentry.load(copy)).config.scoring.countTimeoutMs).to.equal(0);
+    expect((await DeepSentry.load(dir)).config.scoring.countBreadth).to.equal(0.5);
+    expect((await DeepSentry.load(copy)).config.scoring.countBreadth).to.equal(0);
   });
 });
 
