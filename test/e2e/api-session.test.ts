@@ -31,7 +31,16 @@ describe('score, the API and live agree', function () {
   before(async function () {
     requireData(this);
     modelDir = await trainedModel();
-    log = hdfsSlice(10_000);
+    // The slice and one more line two hours after its last: a block of its own, still open at the end (censored
+    // everywhere). It moves the log's clock past the count horizon, so `live --follow`, whose input never ends,
+    // has judged every other block's count relations by the time it is stopped, as `score` judges them at the end
+    // of its input.
+    log = path.join(tempDir('api-log'), 'hdfs-10000-and-later.log');
+    const slice = fs.readFileSync(hdfsSlice(10_000), 'utf8');
+    const [, yy, mo, dd, hh, mi, ss] = /(\d\d)(\d\d)(\d\d) (\d\d)(\d\d)(\d\d) [^\n]*\n$/.exec(slice)!.map(Number);
+    const later = new Date(Date.UTC(2000 + yy!, mo! - 1, dd!, hh! + 2, mi!, ss!)).toISOString(); // YYYY-MM-DDTHH:MM:SS
+    const stamp = `${later.slice(2, 4)}${later.slice(5, 7)}${later.slice(8, 10)} ${later.slice(11, 13)}${later.slice(14, 16)}${later.slice(17, 19)}`;
+    fs.writeFileSync(log, `${slice}${stamp} 5033 INFO dfs.DataNode$DataXceiver: Receiving block blk_1 src: /10.250.10.100:47477 dest: /10.250.10.100:50010\n`);
     lines = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean);
     const out = tempDir('api-score');
     const r = runCli(['score', log, '--model', modelDir, '--out', out, '--force']);
