@@ -229,10 +229,11 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   /** keys whose sessions ended and whose count judgement waits for the horizon, in order of their last line */
   private tallies = new Map<string, CountTally>();
   /**
-   * the first (oldest) entry of `tallies`, or null when not looked up since `tallies` last changed: the clock
-   * moves at nearly every line, and most of the time the oldest waiting key is not due yet (see clockMoved)
+   * when the oldest entry of `tallies` is due (Infinity: none waits; −Infinity: `tallies` changed since, look
+   * again): the clock moves at nearly every line, and most of the time the oldest waiting key is not due yet,
+   * which is one comparison (see clockMoved)
    */
-  private firstTally: CountTally | null = null;
+  private nextDue = Infinity;
   /** the sessions scored recently, for feedback (null: not kept) */
   private readonly recent: RecentSessions | null;
   /** a model that learnt feedback, waiting for swapModel */
@@ -460,7 +461,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       const tally = s.history.length === 0 && this.tallies.size > 0 ? this.tallies.get(key) : undefined;
       if (tally !== undefined) {
         this.tallies.delete(key);
-        this.firstTally = null;
+        this.nextDue = -Infinity;
         s.counts = tally.counts;
       }
       const at = this.window(s, id);
@@ -514,7 +515,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (!(this.tallied && s.counts)) return;
     if (this.countHorizon !== null && s.clock !== null) {
       // Judged once the key has been quiet for the horizon (clockMoved), unless it goes on before.
-      this.firstTally = null;
+      this.nextDue = -Infinity;
       this.tallies.set(key, { counts: s.counts, history: s.history.slice(), lines: s.lines.slice(Math.max(0, s.lines.length - this.windowLines)), seq: s.seq, lineNo: s.lineNo, offset: s.offset, clock: s.clock });
       if (this.tallies.size > this.maxTallies) this.judgeOldest();
       return;
@@ -548,7 +549,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (first.done) return;
     const [key, t] = first.value;
     this.tallies.delete(key);
-    this.firstTally = null;
+    this.nextDue = -Infinity;
     this.judgeCounts(key, t);
   }
 
@@ -572,14 +573,24 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   }
 
   protected override clockMoved(now: number): void {
+    // The judging in a method of its own: at nearly every line nothing is due, and code first run long after
+    // the scorer's line loop was optimised (the first key due) threw that loop's optimised code away, once per
+    // statement reached for the first time, when it was inlined here.
+    if (now < this.nextDue) return;
+    this.judgeDue(now);
+  }
+
+  /** Judges the keys quiet for the count horizon by `now`, oldest first, and notes when the next one is due. */
+  private judgeDue(now: number): void {
     const H = this.countHorizon;
-    if (H === null || this.tallies.size === 0) return;
-    // In order of their last line: the first one not due ends the search (looked at without an iterator).
-    const oldest = (this.firstTally ??= this.tallies.values().next().value as CountTally);
-    if (oldest.clock + H > now) return;
-    this.firstTally = null;
+    this.nextDue = Infinity;
+    if (H === null) return;
+    // In order of their last line: the first one not due ends the search.
     for (const [key, t] of this.tallies) {
-      if (t.clock + H > now) break;
+      if (t.clock + H > now) {
+        this.nextDue = t.clock + H;
+        return;
+      }
       this.tallies.delete(key);
       this.judgeCounts(key, t);
     }
@@ -589,7 +600,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   protected override allEnded(): void {
     const all = [...this.tallies];
     this.tallies.clear();
-    this.firstTally = null;
+    this.nextDue = -Infinity;
     for (const [key, t] of all) this.judgeCounts(key, t);
   }
 
@@ -720,7 +731,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     if (s.modelHash !== this.model.dataHash) throw new DeepSentryError('DS_CONFIG', 'the checkpoint was written with a different model (training data hash differs)');
     this.restoreSessions(s);
     this.tallies = new Map(Array.isArray(s.tallies) ? s.tallies : []);
-    this.firstTally = null;
+    this.nextDue = -Infinity;
     this.recent?.restored(this.sessions.keys());
     this.out = [];
     this.last = [];

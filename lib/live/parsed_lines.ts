@@ -74,6 +74,17 @@ export interface EncoderOptions {
 }
 
 /**
+ * An empty array of strings whose elements are of any kind from the start: `[]` starts as an array of small
+ * integers, and the first string pushed onto a chunk's new keys or texts (after the encoder was optimised, few
+ * chunks push any) threw the encoder's optimised code away.
+ */
+function strings(): string[] {
+  const a = [''];
+  a.length = 0;
+  return a;
+}
+
+/**
  * Session keys and masked texts cross once (then as indices): at most this many of each are remembered on both
  * sides, then both forget them and start over (they are met again in later chunks).
  */
@@ -141,11 +152,11 @@ export class ParsedEncoder {
       ts: new Float64Array(n).fill(NaN),
       keyCounts: new Int32Array(n),
       keys: new Int32Array(0),
-      newKeys: [],
+      newKeys: strings(),
       keysReset,
       masked: new Int32Array(n).fill(-1),
       spans: this.leaveMasking > 0 ? new Int32Array(2 * n) : null,
-      texts: [],
+      texts: strings(),
       textsReset,
       deadlines: this.byTime ? new Float64Array(n) : null,
       messages: this.o.withMessages ? new Array<string>(n).fill('') : null,

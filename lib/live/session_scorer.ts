@@ -238,7 +238,9 @@ export abstract class SessionScorer<S extends OpenSession> {
     s.seq = l.seq;
     s.lineNo = l.lineNo;
     s.offset = l.offset;
-    if (this.newest !== s) {
+    // (newest tested against null first: null is rare here — the newest session closed — and comparing it
+    // with a session where V8 had only seen two sessions compared threw the optimised code away)
+    if (this.newest === null || this.newest !== s) {
       this.sessions.set(key, s);
       this.newest = s;
       this.newestKey = key;
@@ -263,7 +265,7 @@ export abstract class SessionScorer<S extends OpenSession> {
     const s = this.sessions.get(c.key);
     if (s === undefined) return;
     this.sessions.delete(c.key);
-    if (this.newest === s) this.newest = null;
+    if (this.newest !== null && this.newest === s) this.newest = null; // null tested first, as in addLine
     if (this.endScored(c)) this.ended(c.key, s, endReasonOf(c.reason), c);
     else this.endedUnscored(c.key, s, endReasonOf(c.reason), c);
   }

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { DEFAULT_MASK_RULES, type MaskRule } from '../../lib/logs/config';
-import { Masker, startsAtBoundary } from '../../lib/logs/masking';
+import { firstChars, Masker, startsAtBoundary } from '../../lib/logs/masking';
 import { mulberry32 } from '../../lib/backend/reference';
 
 /** The plain alternation, first rule in order at the leftmost position: what Masker must compute. */
@@ -118,5 +118,68 @@ describe('masking: one alternation, boundary rules behind one lookbehind', () =>
     expect(() => new Masker([{ name: 'r', pattern: String.raw`(?<d>\d)\k<d>` }]))
       .to.throw(/masking rule 0 \(r\).*named backreference/)
       .with.property('code', 'DS_CONFIG');
+  });
+  it('reads the characters a match can start with, or gives up', () => {
+    const f = (p: string) => firstChars(p);
+    expect(f(String.raw`blk_-?\d+`)).to.deep.equal({ members: ['b'], others: [] });
+    expect(f(String.raw`(?<![\w.])[-+]?\d+`)).to.deep.equal({ members: ['\\u002d', '\\u002b', '\\d'], others: [] });
+    expect(f(String.raw`(?:x*|y)z`)).to.deep.equal({ members: ['x', 'y', 'z'], others: [] });
+    expect(f(String.raw`(?=q)a{0,2}[a-c]`)).to.deep.equal({ members: ['a', '\\u0061-\\u0063'], others: [] });
+    expect(f(String.raw`^\b.|[^a]`)).to.deep.equal({ members: [], others: ['.', '[^a]'] });
+    // a dash next to a class escape, or after a range, stays a class of its own
+    expect(f(String.raw`[\d-a]`)).to.deep.equal({ members: [], others: [String.raw`[\d-a]`] });
+    expect(f(String.raw`[a-c-e]`)).to.deep.equal({ members: [], others: ['[a-c-e]'] });
+    expect(f(String.raw`[-a\]]`)).to.deep.equal({ members: ['\\u002d', '\\u0061', '\\u005d'], others: [] });
+    expect(f(String.raw`[\b]`)).to.deep.equal({ members: [], others: [String.raw`[\b]`] }); // a class kept whole
+    for (const unknown of [String.raw`(\d)\1`, String.raw`\x41`, String.raw`\u0041`, String.raw`\n`, String.raw`(?i:a)`, 'a{', '{1}']) {
+      expect(f(unknown), unknown).to.equal(null);
+    }
+  });
+
+  it('tries the rules only where one can start: the plain alternation\'s matches on random rules and strings', () => {
+    // Random rules from characters, classes, dots, groups, alternatives, quantifiers (some that match empty),
+    // lookarounds, anchors and word-boundary lookbehinds; random strings of the characters they look for.
+    const rand = mulberry32(23);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const atoms = ['a', 'b', 'x', '1', ' ', '-', String.raw`\d`, String.raw`\w`, String.raw`\s`, String.raw`\.`, '[a-c]', '[^a ]', '[-x1]', String.raw`[\d.]`, '.', String.raw`\-`];
+    const quants = ['', '', '', '?', '*', '+', '{0,2}', '{1,2}', '??', '+?'];
+    const zeroWidth = ['^', '$', String.raw`\b`, String.raw`\B`, '(?=a)', '(?!b)', '(?<=x)', '(?<!1)'];
+    const term = (depth: number): string => {
+      const r = rand();
+      if (r < 0.1) return pick(zeroWidth);
+      if (r < 0.25 && depth < 2) {
+        const alts = Array.from({ length: 1 + Math.floor(rand() * 3) }, () => seq(depth + 1));
+        return `${pick(['(?:', '('])}${alts.join('|')})${pick(quants)}`;
+      }
+      return pick(atoms) + pick(quants);
+    };
+    const seq = (depth: number): string => Array.from({ length: 1 + Math.floor(rand() * 3) }, () => term(depth)).join('');
+    const alphabet = 'abx1 -.c_';
+    let guarded = 0;
+    for (let n = 0; n < 300; n++) {
+      const rules: MaskRule[] = Array.from({ length: 1 + Math.floor(rand() * 4) }, (_, i) => ({ name: `r${i}`, pattern: `${rand() < 0.4 ? String.raw`(?<![\w.])` : ''}${seq(0)}${rand() < 0.2 ? `|${seq(0)}` : ''}` }));
+      if (rules.every((r) => firstChars(r.pattern) !== null)) guarded++;
+      const plain = new RegExp(rules.map((r) => `(${r.pattern.replace(/\\.|\[(?:\\.|[^\]])*\]|\((?!\?)/g, (x) => (x === '(' ? '(?:' : x))})`).join('|'), 'g');
+      const m = new Masker(rules, false);
+      for (let k = 0; k < 20; k++) {
+        let s = '';
+        const len = Math.floor(rand() * 16);
+        for (let i = 0; i < len; i++) s += alphabet[Math.floor(rand() * alphabet.length)];
+        const values: Array<{ rule: string; value: string }> = [];
+        // an empty match masks nothing (the masker steps over it)
+        const masked = s.replace(plain, (...x: unknown[]) => {
+          let i = 1;
+          while (x[i] === undefined) i++;
+          if (x[0] === '') return '';
+          values.push({ rule: rules[i - 1]!.name, value: x[0] as string });
+          return `<${rules[i - 1]!.name.toUpperCase()}>`;
+        });
+        const got = m.mask(s);
+        const what = `${JSON.stringify(rules.map((r) => r.pattern))} on ${JSON.stringify(s)}`;
+        expect(got.masked, what).to.equal(masked);
+        expect(got.values, what).to.deep.equal(values);
+      }
+    }
+    expect(guarded, 'rule sets read to their first characters').to.be.greaterThan(250);
   });
 });
