@@ -200,11 +200,12 @@ export const DEFAULT_COUNT_TIMEOUT_MS = 3_600_000;
 /**
  * A session's count surprise adds ½·ln(the relations it breaks) to its worst relation's: a block cut after its
  * first lines breaks most of the relations of a write, a normal block copied once more breaks a few, and with
- * the worst relation alone both scored alike. Chosen by `npm run bench:accuracy` on the same models (every
- * protocol × seeds 1, 7, 42, unlabelled and normal-only; README "Accuracy", bench/results/accuracy-count-breadth*.md)
- * among 0, ½, 1, 2 and the sum of the relations' surprises: with ½, unlabelled, F1 at the saved threshold is as good
- * or better on every protocol in the mean and the worst, and AP better in the mean; 1 and 2 lower AP, and the sum,
- * whose held-back tail is the anomalies' many broken relations, sets a threshold that misses a third of them.
+ * the worst relation alone both scored alike. Chosen by `npm run bench:accuracy` on kept models scored again
+ * (every protocol × seeds 1, 7, 42, unlabelled and normal-only) among 0, ½, 1, 2 and the sum of the relations'
+ * surprises, and confirmed on models trained afresh (README "Accuracy", bench/results/accuracy-count-breadth.md):
+ * with ½, F1 at the saved threshold is as good or better on every protocol in the mean and the worst, and AP's
+ * mean and worst as high or higher; 1 and 2 lower AP, and the sum, whose held-back tail is the anomalies' many
+ * broken relations, sets a threshold that misses a third of them.
  */
 export const DEFAULT_COUNT_BREADTH = 0.5;
 export const DEFAULT_TRIM = 0.03;
