@@ -31,7 +31,7 @@
  * again as training does. The threshold is fitted again on the held-back keys (the last
  * threshold.holdout of the training keys by first line, as training holds them back), scored as
  * `deepsentry score` scores them.
- *   npx tsx bench/accuracy.ts --rethreshold --raw DIR --tag NAME --thresholds 'mean-std:3,spot:1e-3:0.9,...'
+ *   npx tsx bench/accuracy.ts --rethreshold --raw DIR --tag NAME --thresholds 'mean-std:3,mean-std:3+gap,spot:1e-3:0.9,...'
  *   npx tsx bench/accuracy.ts --table --tag NAME      (the markdown again from accuracy-NAME.json)
  *   npx tsx bench/accuracy.ts --read-alike            (per protocol, the F1 where the labels' disagreement on
  *                                                      blocks that read alike leaves a detector: readAlike)
@@ -359,13 +359,15 @@ export function alarmTable(rows: AccuracyRow[]): string {
   ].join('\n') + '\n';
 }
 
-function parseSpec(s: string): ThresholdSpec {
-  const [method, p, l] = s.split(':');
+function parseSpec(spec: string): ThresholdSpec {
+  // a trailing `+gap` lifts the rule into the widest band of the held-back tail (lib/models/threshold.ts)
+  const gap = spec.endsWith('+gap');
+  const [method, p, l] = (gap ? spec.slice(0, -4) : spec).split(':');
   const x = Number(p);
-  if (method === 'percentile') return { method, percentile: x };
-  if (method === 'mean-std' || method === 'mad') return { method, k: x };
-  if (method === 'spot') return { method, risk: x, level: l === undefined ? 0.9 : Number(l) };
-  throw new Error(`threshold spec ${s}: expected method:param`);
+  if (method === 'percentile') return { method, percentile: x, gap };
+  if (method === 'mean-std' || method === 'mad') return { method, k: x, gap };
+  if (method === 'spot') return { method, risk: x, level: l === undefined ? 0.9 : Number(l), gap };
+  throw new Error(`threshold spec ${spec}: expected method:param[+gap]`);
 }
 
 /** Compares threshold rules on the raw scores of an earlier run (no training). */

@@ -10,7 +10,7 @@
  * logs:      { format: auto, session: { keyPattern: 'blk_-?\d+' }, window: { size: 10 } }   # lib/logs
  * text:      { model: { latentDim: 128, … }, train: { epochs: 200, … } }                  # lib/models text
  * detector:  { model: { hiddenSize: 64, objective: softmax, score: nll, … }, train: { … } }
- * threshold: { method: mean-std, k: 3, normalOnlyK: 5, percentile: 99, risk: 0.001, level: 0.9, holdout: 0.2 }
+ * threshold: { method: mean-std, k: 3, normalOnlyK: 5, gap: true, percentile: 99, risk: 0.001, level: 0.9, holdout: 0.2 }
  * scoring:   { novelty: true, sequence: false, rarity: true, detectorWeight: 1, counts: 2, countConfidence: 0.95, countBreadth: 0.5, countTimeoutMs: 3600000, knownNormal: true }
  * training:  { trim: 0.03 }
  * run:       { trainFraction: 0.5 }
@@ -67,6 +67,12 @@ export interface PipelineConfig {
      * 0.565 with k 3, 0.797 / 0.627 with 4, 0.844 / 0.736 with 5, 0.874 / 0.667 with 6; SPOT q = 0.003 0.863 / 0.437
      */
     normalOnlyK: number;
+    /**
+     * lift the threshold into the middle of the widest empty band of the held-back tail, when there is one
+     * (lib/models/threshold.ts GAP_MIN_WIDTH) and the method's value lies below it. Chosen with `bench:accuracy
+     * --reuse` on three sets of kept models, every protocol × seeds 1, 7, 42 (bench/results/accuracy-gap.md)
+     */
+    gap: boolean;
     /** percentile of `percentile` (0…100) */
     percentile: number;
     /** `spot`: the risk q, the probability that a normal session's score exceeds the threshold */
@@ -218,7 +224,7 @@ export function defaultPipelineConfig(): PipelineConfig {
     logs: { session: { idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS } },
     text: { model: { ...textModelDefaults }, train: { ...trainDefaults(DEFAULT_TEXT_TRAIN), validationSplit: AUTO_SPLIT } },
     detector: { model: { ...detectorModelDefaults, temperature: DEFAULT_TEMPERATURE }, train: { ...trainDefaults(DEFAULT_DETECTOR_TRAIN), epochs: DETECTOR_EPOCHS, patience: DETECTOR_PATIENCE } },
-    threshold: { method: 'mean-std', k: 3, normalOnlyK: 5, percentile: 99, risk: 1e-3, level: 0.9, holdout: 0.2 },
+    threshold: { method: 'mean-std', k: 3, normalOnlyK: 5, gap: true, percentile: 99, risk: 1e-3, level: 0.9, holdout: 0.2 },
     scoring: { novelty: true, sequence: false, rarity: true, detectorWeight: 1, counts: DEFAULT_COUNT_WEIGHT, countConfidence: 0.95, countBreadth: DEFAULT_COUNT_BREADTH, countTimeoutMs: DEFAULT_COUNT_TIMEOUT_MS, knownNormal: true },
     training: { trim: DEFAULT_TRIM },
     run: { trainFraction: 0.5 },
@@ -312,6 +318,7 @@ export function checkPipelineConfig(c: PipelineConfig, source = 'configuration')
   if (!(c.scoring.countConfidence > 0 && c.scoring.countConfidence <= 1)) throw cfgError(where('scoring.countConfidence'), 'a number in (0, 1]', c.scoring.countConfidence);
   if (!(c.scoring.countBreadth >= 0 && Number.isFinite(c.scoring.countBreadth))) throw cfgError(where('scoring.countBreadth'), 'a non-negative number', c.scoring.countBreadth);
   if (!(Number.isInteger(c.scoring.countTimeoutMs) && c.scoring.countTimeoutMs >= 0)) throw cfgError(where('scoring.countTimeoutMs'), 'a non-negative integer (ms)', c.scoring.countTimeoutMs);
+  if (typeof c.threshold.gap !== 'boolean') throw cfgError(where('threshold.gap'), 'true or false', c.threshold.gap);
   if (typeof c.scoring.knownNormal !== 'boolean') throw cfgError(where('scoring.knownNormal'), 'true or false', c.scoring.knownNormal);
   if (!(c.training.trim >= 0 && c.training.trim < 1)) throw cfgError(where('training.trim'), 'a number in [0, 1)', c.training.trim);
   if (!(c.run.trainFraction > 0 && c.run.trainFraction < 1)) throw cfgError(where('run.trainFraction'), 'a number in (0, 1)', c.run.trainFraction);
@@ -325,9 +332,9 @@ export function logConfigOf(c: PipelineConfig): LogConfig {
 /** The lib/models threshold spec of a config (`normalOnly`: for a model trained only on normal sessions). */
 export function thresholdSpec(c: PipelineConfig, normalOnly = false): ThresholdSpec {
   const t = c.threshold;
-  if (t.method === 'percentile') return { method: 'percentile', percentile: t.percentile };
-  if (t.method === 'spot') return { method: 'spot', risk: t.risk, level: t.level };
-  return { method: t.method, k: normalOnly ? t.normalOnlyK : t.k };
+  if (t.method === 'percentile') return { method: 'percentile', percentile: t.percentile, gap: t.gap };
+  if (t.method === 'spot') return { method: 'spot', risk: t.risk, level: t.level, gap: t.gap };
+  return { method: t.method, k: normalOnly ? t.normalOnlyK : t.k, gap: t.gap };
 }
 
 /** Flags that override the config file (undefined = not given). */
@@ -419,6 +426,7 @@ export const CONFIG_KEY_HELP: Record<string, string> = {
   threshold: 'the saved threshold, fitted without labels on the scores of held-back training sessions',
   'threshold.method': 'mean-std (mean + k·σ), mad (median + k·1.4826·MAD), percentile, or spot (peaks over threshold: a generalized Pareto tail, threshold at risk)',
   'threshold.k': 'k of mean-std and mad',
+  'threshold.gap': 'lift the threshold into the middle of the widest empty band among the top tenth of the held-back scores (at least 2σ wide, 3 scores above it) when it lies below that band',
   'threshold.percentile': 'the percentile of method percentile (0..100)',
   'threshold.holdout': 'share of the training sessions (the last in time) held back to fit the threshold',
   'threshold.normalOnlyK': 'k of mean-std for a model trained with --normal-labels (its held-back sessions are all normal, so their tail is tighter)',

@@ -182,6 +182,9 @@ export class DeepSentry extends ScoringModel {
       if (savedScoring !== undefined && savedScoring.countTimeoutMs === undefined) config.scoring.countTimeoutMs = 0;
       // One saved before the count surprise weighed how many relations a session breaks fitted its threshold on the worst alone.
       if (savedScoring !== undefined && savedScoring.countBreadth === undefined) config.scoring.countBreadth = 0;
+      // One saved before the threshold could be lifted into a gap was fitted without it (a refit, e.g. bench --reuse, does the same).
+      const savedThreshold = (json.config as { threshold?: Record<string, unknown> } | undefined)?.threshold;
+      if (savedThreshold !== undefined && savedThreshold.gap === undefined) config.threshold.gap = false;
       logConfig = resolveLogConfig(extra.logConfig as unknown as Record<string, unknown>);
     } catch (e) {
       throw bad(`configuration: ${(e as Error).message}`);

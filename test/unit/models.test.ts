@@ -221,6 +221,61 @@ describe('models: determinism, thresholds, files, cancellation', () => {
     // fewer than MIN_THRESHOLD_SCORES held-back scores: the fit says so
     expect(fitThreshold(s, { method: 'mean-std', k: 3 }).warning).to.match(/fitted on 10 held-back sessions/);
     expect(fitThreshold(Array.from({ length: 300 }, (_, i) => i), { method: 'mean-std', k: 3 }).warning).to.equal(undefined);
+  });
+
+  it('thresholds: the gap lift takes the middle of the widest band of the held-back tail, and only a real one', () => {
+    const rnd = mulberry32(11);
+    const normal = (m: number, s: number) => m + s * Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+    // a bulk, a group of normal sessions in its tail (a message whose rate changed) and the anomalies, as in
+    // hdfs-dev's held-back scores: mean + 2σ lands below the group, the lift above it
+    const bulk = Array.from({ length: 500 }, () => normal(5, 1));
+    const group = Array.from({ length: 12 }, () => 10.5 + 0.05 * rnd());
+    const anomalies = Array.from({ length: 15 }, () => 16 + 2 * rnd());
+    const held = [...bulk, ...group, ...anomalies];
+    const plain = fitThreshold(held, { method: 'mean-std', k: 2 });
+    const lifted = fitThreshold(held, { method: 'mean-std', k: 2, gap: true });
+    expect(plain.value).to.be.below(10.5);
+    expect(plain.gap).to.equal(undefined);
+    expect(lifted.gap?.lower).to.equal(Math.max(...group));
+    expect(lifted.gap?.upper).to.equal(Math.min(...anomalies));
+    expect(lifted.gap?.above).to.equal(15);
+    expect(lifted.gap?.base).to.equal(plain.value);
+    expect(lifted.value).to.equal((Math.max(...group) + Math.min(...anomalies)) / 2);
+    // the same data under any method: the lift never lowers a value
+    for (const spec of [{ method: 'percentile', percentile: 99.9 }, { method: 'mad', k: 3 }, { method: 'spot', risk: 1e-3, level: 0.9 }] as const) {
+      const base = fitThreshold(held, spec).value;
+      expect(fitThreshold(held, { ...spec, gap: true }).value, spec.method).to.equal(Math.max(base, lifted.value));
+    }
+    // no lift: a tail without a separate group, one or two extreme scores alone, a band narrower than 2σ
+    const smooth = Array.from({ length: 400 }, (_, i) => i / 40);
+    expect(fitThreshold(smooth, { method: 'mean-std', k: 3, gap: true }).gap).to.equal(undefined);
+    const twoFar = [...bulk, 40, 41];
+    expect(fitThreshold(twoFar, { method: 'mean-std', k: 1, gap: true }).gap).to.equal(undefined);
+    const narrow = [...bulk, ...Array.from({ length: 10 }, (_, i) => 10 + i * 0.1)];
+    expect(fitThreshold(narrow, { method: 'mean-std', k: 0, gap: true }).gap).to.equal(undefined);
+    // random held-back sets against a brute-force search over every pair of scores with none between them
+    for (let t = 0; t < 200; t++) {
+      const n = 20 + Math.floor(rnd() * 300);
+      const xs = Array.from({ length: n }, () => (rnd() < 0.05 ? normal(14, 2) : normal(5, 1 + rnd())));
+      const k = rnd() * 4;
+      const f = fitThreshold(xs, { method: 'mean-std', k, gap: true });
+      const base = fitThreshold(xs, { method: 'mean-std', k }).value;
+      const sorted = [...xs].sort((a, b) => a - b);
+      const from = sorted[Math.floor(0.9 * n)];
+      const std = f.stats.std;
+      let best: { lower: number; upper: number; above: number } | null = null;
+      for (const lo of xs) {
+        for (const hi of xs) {
+          if (!(hi > lo) || lo < from || xs.some((x) => x > lo && x < hi)) continue;
+          const above = xs.filter((x) => x >= hi).length;
+          if (above < 3 || hi - lo < 2 * std) continue;
+          if (best === null || hi - lo > best.upper - best.lower) best = { lower: lo, upper: hi, above };
+        }
+      }
+      const want = best !== null && (best.lower + best.upper) / 2 > base ? best : null;
+      expect(f.gap === undefined ? null : { lower: f.gap.lower, upper: f.gap.upper, above: f.gap.above }, `set ${t}`).to.deep.equal(want);
+      expect(f.value, `set ${t}`).to.equal(want === null ? base : (want.lower + want.upper) / 2);
+    }
 
   });
 
