@@ -9,8 +9,8 @@
  * Any of them can be lifted into a gap (`gap: true`): held-back scores of unlabelled training data are a normal
  * bulk plus the few anomalous sessions the log contains, and between them there is often a wide empty band. When
  * the widest band between consecutive scores in the top GAP_FROM share is at least GAP_MIN_WIDTH σ wide, leaves
- * at least GAP_MIN_ABOVE scores above it, and the method's value lies below its middle, the threshold is that
- * middle: the scores below the band are the bulk's tail, not the anomalies (see fitThreshold).
+ * at least GAP_MIN_ABOVE scores above it, and the method's value lies below GAP_POSITION of the way across it,
+ * the threshold is that point: the scores below the band are the bulk's tail, not the anomalies (see fitThreshold).
  */
 import { DeepSentryError } from '../errors';
 import { spotCalibrate, SPOT_MIN_PEAKS, type SpotState } from './spot';
@@ -21,7 +21,7 @@ export type ThresholdSpec = (
   | { method: 'mad'; k: number }
   | { method: 'spot'; risk: number; level: number }
 ) & {
-  /** lift the value into the middle of the widest empty band of the held-back tail (see GAP_MIN_WIDTH) */
+  /** lift the value a third of the way into the widest empty band of the held-back tail (see GAP_POSITION) */
   gap?: boolean;
 };
 
@@ -34,6 +34,13 @@ export const GAP_FROM = 0.9;
 export const GAP_MIN_WIDTH = 2;
 /** At least this many held-back scores must lie above the gap: one or two extreme scores are no group. */
 export const GAP_MIN_ABOVE = 3;
+/**
+ * Where in the band the threshold goes, from its lower edge (0) to its upper one (1). Nearer the bulk than the
+ * middle because the two sides do not spread alike: the normal bulk's tail is tight, while the anomalies spread
+ * over many nats, so an anomaly of new data falls into the band more often than a normal session does. Measured
+ * (bench/results/accuracy-gap.md): at ½ some models miss an anomaly that scores in the band's upper half.
+ */
+export const GAP_POSITION = 1 / 3;
 
 /** The widest empty band of a threshold lift (FittedThreshold.gap). */
 export interface ThresholdGap {
@@ -114,11 +121,12 @@ export function fitThreshold(scores: ArrayLike<number>, spec: ThresholdSpec): Fi
     throw new DeepSentryError('DS_INVALID_ARGUMENT', `Expected percentile, mean-std, mad or spot for threshold method but received ${String((spec as { method: unknown }).method)}`);
   }
   const gap = spec.gap === true ? widestTailGap(sorted, std) : null;
-  const lifted = gap !== null && (gap.lower + gap.upper) / 2 > value;
+  const inGap = gap === null ? -Infinity : gap.lower + GAP_POSITION * (gap.upper - gap.lower);
+  const lifted = gap !== null && inGap > value;
   const out: FittedThreshold = {
     method: spec.method,
     param,
-    value: lifted ? (gap.lower + gap.upper) / 2 : value,
+    value: lifted ? inGap : value,
     fittedOn: n,
     stats: { mean, std, median, min: sorted[0], max: sorted[n - 1] },
   };

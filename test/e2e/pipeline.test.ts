@@ -407,7 +407,7 @@ describe('count relations and trimmed training', function () {
     expect([...own.judges.keys()]).to.deep.equal([a1, b1, a2, c2, a3]);
   });
 
-  it('a model saved before count relations had a horizon, or weighed how many a session breaks, judges them as it was trained', async function () {
+  it('a model saved before count relations had a horizon, weighed how many a session breaks, or the threshold could be lifted into a gap, judges as it was trained', async function () {
     requireData(this);
     const dir = await trainedModel();
     const copy = path.join(workDir(), 'model-no-count-horizon');
@@ -417,12 +417,15 @@ describe('count relations and trimmed training', function () {
     const json = JSON.parse(fs.readFileSync(file, 'utf8'));
     delete json.config.scoring.countTimeoutMs;
     delete json.config.scoring.countBreadth;
+    delete json.config.threshold.gap;
     const { contentSha256: _, ...body } = json; // as written by the version before (its own checksum)
     fs.writeFileSync(file, JSON.stringify({ ...body, contentSha256: sha256Hex(JSON.stringify(body)) }, null, 1) + '\n');
     expect((await DeepSentry.load(dir)).config.scoring.countTimeoutMs).to.equal(3_600_000);
     expect((await DeepSentry.load(copy)).config.scoring.countTimeoutMs).to.equal(0);
     expect((await DeepSentry.load(dir)).config.scoring.countBreadth).to.equal(0.5);
     expect((await DeepSentry.load(copy)).config.scoring.countBreadth).to.equal(0);
+    expect((await DeepSentry.load(dir)).config.threshold.gap).to.equal(true);
+    expect((await DeepSentry.load(copy)).config.threshold.gap).to.equal(false);
   });
 });
 

@@ -13,7 +13,7 @@ import { collectWindows, Detector } from '../../lib/models/detector';
 import { DEFAULT_TEMPERATURE, resolvePipelineConfig } from '../../lib/pipeline/config';
 import { loadModelDir, saveModelDir } from '../../lib/models/files';
 import { TextAutoencoder } from '../../lib/models/text';
-import { fitThreshold } from '../../lib/models/threshold';
+import { fitThreshold, GAP_POSITION } from '../../lib/models/threshold';
 import { checkGrads } from '../support/grad-check';
 import { tempDir } from '../support/tmp';
 import { skipBecause } from '../support/skip';
@@ -223,7 +223,7 @@ describe('models: determinism, thresholds, files, cancellation', () => {
     expect(fitThreshold(Array.from({ length: 300 }, (_, i) => i), { method: 'mean-std', k: 3 }).warning).to.equal(undefined);
   });
 
-  it('thresholds: the gap lift takes the middle of the widest band of the held-back tail, and only a real one', () => {
+  it('thresholds: the gap lift goes a third of the way into the widest band of the held-back tail, and only into a real one', () => {
     const rnd = mulberry32(11);
     const normal = (m: number, s: number) => m + s * Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
     // a bulk, a group of normal sessions in its tail (a message whose rate changed) and the anomalies, as in
@@ -240,7 +240,8 @@ describe('models: determinism, thresholds, files, cancellation', () => {
     expect(lifted.gap?.upper).to.equal(Math.min(...anomalies));
     expect(lifted.gap?.above).to.equal(15);
     expect(lifted.gap?.base).to.equal(plain.value);
-    expect(lifted.value).to.equal((Math.max(...group) + Math.min(...anomalies)) / 2);
+    expect(GAP_POSITION).to.equal(1 / 3);
+    expect(lifted.value).to.equal(Math.max(...group) + (Math.min(...anomalies) - Math.max(...group)) / 3);
     // the same data under any method: the lift never lowers a value
     for (const spec of [{ method: 'percentile', percentile: 99.9 }, { method: 'mad', k: 3 }, { method: 'spot', risk: 1e-3, level: 0.9 }] as const) {
       const base = fitThreshold(held, spec).value;
@@ -272,9 +273,10 @@ describe('models: determinism, thresholds, files, cancellation', () => {
           if (best === null || hi - lo > best.upper - best.lower) best = { lower: lo, upper: hi, above };
         }
       }
-      const want = best !== null && (best.lower + best.upper) / 2 > base ? best : null;
+      const at = (b: { lower: number; upper: number }) => b.lower + (b.upper - b.lower) / 3;
+      const want = best !== null && at(best) > base ? best : null;
       expect(f.gap === undefined ? null : { lower: f.gap.lower, upper: f.gap.upper, above: f.gap.above }, `set ${t}`).to.deep.equal(want);
-      expect(f.value, `set ${t}`).to.equal(want === null ? base : (want.lower + want.upper) / 2);
+      expect(f.value, `set ${t}`).to.be.closeTo(want === null ? base : at(want), 1e-12);
     }
 
   });
