@@ -63,8 +63,15 @@ export function describeModel(m: ModelFacts): Record<string, string> {
   const th = obj(obj(m.thresholds).session);
   const value = num(th.value);
   if (value !== undefined) {
-    const method = th.method === 'mean-std' ? `mean + ${num(th.param)}·σ` : th.method === 'mad' ? `median + ${num(th.param)}·MAD` : `percentile ${num(th.param)}`;
-    out['saved threshold'] = `${Number(value.toPrecision(6))}: ${method} of the scores of ${num(th.fittedOn) ?? '?'} held-back training sessions (no labels)`;
+    const method =
+      th.method === 'mean-std' ? `mean + ${num(th.param)}·σ` : th.method === 'mad' ? `median + ${num(th.param)}·MAD` : th.method === 'spot' ? `SPOT at risk ${num(th.param)}` : `percentile ${num(th.param)}`;
+    const gap = obj(th.gap);
+    const [lower, upper, above, base] = [num(gap.lower), num(gap.upper), num(gap.above), num(gap.base)];
+    const lift =
+      lower !== undefined && upper !== undefined && base !== undefined
+        ? ` (${Number(base.toPrecision(6))}), lifted a third of the way into the empty band between ${Number(lower.toPrecision(6))} and ${Number(upper.toPrecision(6))} (${above ?? '?'} scores above it),`
+        : '';
+    out['saved threshold'] = `${Number(value.toPrecision(6))}: ${method}${lift} of the scores of ${num(th.fittedOn) ?? '?'} held-back training sessions (no labels)`;
   }
   const keys = num(data.sessionKeys);
   const segments = num(data.sessions);

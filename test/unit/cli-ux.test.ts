@@ -176,6 +176,10 @@ describe('the Model panel in words', () => {
       seed: '42',
       'full configuration': 'model.json in the model directory (deepsentry config --defaults explains every key)',
     });
+    const lifted = describeModel({ thresholds: { session: { method: 'mean-std', param: 3, value: 11.2, fittedOn: 820, gap: { lower: 9.4, upper: 14.8, above: 17, base: 9.1 } } } });
+    expect(lifted['saved threshold']).to.equal('11.2: mean + 3·σ (9.1), lifted a third of the way into the empty band between 9.4 and 14.8 (17 scores above it), of the scores of 820 held-back training sessions (no labels)');
+    const spot = describeModel({ thresholds: { session: { method: 'spot', param: 0.001, value: 12.5, fittedOn: 820 } } });
+    expect(spot['saved threshold']).to.equal('12.5: SPOT at risk 0.001 of the scores of 820 held-back training sessions (no labels)');
     expect(describeModel({})).to.deep.equal({ 'full configuration': 'model.json in the model directory (deepsentry config --defaults explains every key)' });
   });
 });
