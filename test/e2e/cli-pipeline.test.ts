@@ -6,7 +6,8 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hdfsBlocks, hdfsSlice, tinyConfigFile, trainedModel } from '../support/pipeline-fixtures';
+import { DRIFT_MESSAGE, driftLog, hdfsBlocks, hdfsSlice, tinyConfigFile, trainedModel } from '../support/pipeline-fixtures';
+import { SET_ASIDE_NEEDS_FILE } from '../../lib/pipeline/score';
 import { BGL_LOG, HDFS_DEV_LABELS, requireData } from '../support/data';
 import { writeHdfsLike } from '../../scripts/gen-hdfs-like';
 import { runCli, startCli } from '../support/cli';
@@ -98,6 +99,27 @@ describe('deepsentry train / score / run (CLI)', function () {
       expect(a.score).to.be.at.least(a.threshold);
       expect(a.window.length).to.be.greaterThan(0);
     }
+  });
+
+  it('score --set-aside-new --json lists the messages set aside; on stdin it sets none aside and says why', async () => {
+    const model = await trainedModel();
+    const d = driftLog();
+    const out = path.join(workDir(), 'cli-set-aside');
+    const a = runCli(['score', '--model', model, d.file, '--out', out, '--set-aside-new', '--json', '--force']);
+    expect(a.code, a.stderr).to.equal(0);
+    const ja = JSON.parse(a.stdout);
+    expect(ja.setAside).to.deep.equal([{ message: DRIFT_MESSAGE, sessions: d.blocks }]);
+    expect(ja.warnings.some((w: string) => w.includes(`"${DRIFT_MESSAGE}"`) && w.includes('set aside'))).to.equal(true);
+    // lines.csv: a row per parsed line (one block each here), those set aside without a score
+    const rows = fs.readFileSync(path.join(out, 'lines.csv'), 'utf8').trimEnd().split('\n').slice(1);
+    expect(rows.length).to.equal(ja.parsed);
+    expect(rows.filter((r) => /^\d+,blk_-?\d+,,0$/.test(r)).length).to.equal(d.blocks);
+    const b = runCli(['score', '--model', model, '-', '--out', path.join(workDir(), 'cli-set-aside-stdin'), '--set-aside-new', '--json', '--force'], { input: fs.readFileSync(d.file) });
+    expect(b.code, b.stderr).to.equal(0);
+    const jb = JSON.parse(b.stdout);
+    expect(jb.setAside).to.deep.equal([]);
+    expect(jb.commonNewMessages.map((c: { message: string }) => c.message)).to.deep.equal([DRIFT_MESSAGE]);
+    expect(jb.warnings).to.include(SET_ASIDE_NEEDS_FILE);
   });
 
   it('usage errors exit 2', () => {
