@@ -122,6 +122,23 @@ describe('deepsentry train / score / run (CLI)', function () {
     expect(jb.warnings).to.include(SET_ASIDE_NEEDS_FILE);
   });
 
+  it('deepsentry live --set-aside MESSAGE alerts as on the log without its lines; with --scorer novelty it is a usage error', async () => {
+    const model = await trainedModel();
+    const d = driftLog();
+    const alerts = (r: { code: number | null; stdout: string; stderr: string }) => {
+      expect(r.code, r.stderr).to.equal(0);
+      return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    };
+    const set = alerts(runCli(['live', '-', '--model', model, '--json', '--set-aside', DRIFT_MESSAGE, '--set-aside', 'a message the log does not hold'], { input: fs.readFileSync(d.file) }));
+    const without = alerts(runCli(['live', '-', '--model', model, '--json'], { input: fs.readFileSync(d.blanked) }));
+    const view = (a: Record<string, unknown>) => [a.session, a.lineNo, a.score, a.isSessionEnd];
+    expect(set.length).to.be.greaterThan(0);
+    expect(set.map(view)).to.deep.equal(without.map(view));
+    const bad = runCli(['live', '-', '--scorer', 'novelty', '--set-aside', DRIFT_MESSAGE], { input: '' });
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/--set-aside/);
+  });
+
   it('usage errors exit 2', () => {
     const r = runCli(['score', hdfsSlice(3000), '--out', path.join(workDir(), 'x')]);
     expect(r.code).to.equal(2);
