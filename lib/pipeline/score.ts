@@ -200,17 +200,17 @@ export function setAsideWarning(setAside: ReadonlyArray<{ message: string; sessi
   const one = setAside.length === 1;
   const pct = (n: number) => `${Math.round((100 * n) / sessions)} %`;
   const shown = setAside.slice(0, 5).map((c) => `"${c.message}" (${pct(c.sessions)})`);
-  if (setAside.length > 5) shown.push(`and ${setAside.length - 5} more (the setAside list of --json)`);
+  if (setAside.length > 5) shown.push(`and ${setAside.length - 5} more (the result's setAside list)`);
   return (
-    `${one ? 'a message' : `${setAside.length} messages`} the model never saw in training ${one ? 'is' : 'are'} in ${pct(setAside[setAside.length - 1].sessions)} of the scored sessions or more and ${one ? 'was' : 'were'} set aside (--set-aside-new): ${shown.join(', ')}. ` +
+    `${one ? 'a message' : `${setAside.length} messages`} the model never saw in training ${one ? 'is' : 'are'} in ${pct(setAside[setAside.length - 1].sessions)} of the scored sessions or more and ${one ? 'was' : 'were'} set aside (setAsideNew): ${shown.join(', ')}. ` +
     `${one ? 'Its' : 'Their'} lines were left out of their sessions and not scored (lines.csv lists them with no score): the scores say nothing about them. ` +
-    `To score them anyway, score without --set-aside-new; if they are normal, make them known: mark a few such sessions normal (\`deepsentry feedback --model MODEL --normal IDS --log LOG\`) or train on this log.`
+    `To score them anyway, score without setAsideNew; if they are normal, make them known: mark a few such sessions normal (\`deepsentry feedback --model MODEL --normal IDS --log LOG\`) or train on this log.`
   );
 }
 
 /** The warning when messages would be set aside but the input is a stream, which cannot be read twice. */
 export const SET_ASIDE_NEEDS_FILE =
-  'nothing was set aside: --set-aside-new scores the log a second time without the messages above, and a stream (stdin) cannot be read twice. Save the log to a file and score the file to set them aside.';
+  'nothing was set aside: setAsideNew scores the log a second time without the messages above, and a stream (stdin) cannot be read twice. Save the log to a file and score the file to set them aside.';
 
 /**
  * Messages the model does not know that at least COMMON_NEW_SHARE of `sessions` (≥ 20) held, by the keys

@@ -600,7 +600,7 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
       // the pass without them meets no common new message; the warning says what was set aside and how to score it
       expect(r.commonNewMessages).to.deep.equal([]);
       expect(r.warnings.filter((w) => w.includes(`"${DRIFT_MESSAGE}"`))).to.have.length(1);
-      expect(r.warnings.find((w) => w.includes(`"${DRIFT_MESSAGE}"`))).to.match(/set aside \(--set-aside-new\)/).and.to.match(/without --set-aside-new/).and.to.match(/deepsentry feedback/);
+      expect(r.warnings.find((w) => w.includes(`"${DRIFT_MESSAGE}"`))).to.match(/set aside \(setAsideNew\)/).and.to.match(/without setAsideNew/).and.to.match(/deepsentry feedback/);
       expect([r.sessions, r.anomalies, r.newMessages, r.parsed - without.parsed]).to.deep.equal([without.sessions, without.anomalies, without.newMessages, d.blocks]);
       // sessions.csv: byte for byte the log's without those lines
       expect(sessionsOf(out).equals(sessionsOf(rem))).to.equal(true);
