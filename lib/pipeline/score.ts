@@ -19,6 +19,11 @@
  * event unless the input stopped less than a timeout after it: see sessionEnded); sessions.csv keeps one row
  * per key (score = max over its segments), written when the input ends, so memory also holds one small
  * record per key seen.
+ *
+ * With setAsideNew, a file whose sessions often hold a message the model never saw (commonNewMessages: a
+ * change of the log, not an anomaly) is scored again with the lines of those messages set aside: they are in
+ * no session and no score (the scorer's setAside), and lines.csv still has a row for each, with an empty score
+ * and anomaly 0, among its session's rows (or, when its key has no scored session, at the end).
  */
 import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
