@@ -38,6 +38,8 @@ const API_TO_FLAG: readonly [RegExp, string | ((whole: string, ...groups: string
   [/\buse scorer 'novelty'/g, '--scorer novelty'],
   // output locations (lib/outdir.ts)
   [/\bforce: true\b/g, '--force'],
+  // score's second pass without the messages common and new (lib/pipeline/score.ts)
+  [/\bsetAsideNew\b/g, '--set-aside-new'],
   [/\bchoose another outDir\b/g, 'choose another --out'],
   // backend and precision (lib/backend/select.ts)
   [/\bbackend: '(\w+)' or '(\w+)'/g, '--backend $1 or $2'],

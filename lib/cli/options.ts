@@ -63,6 +63,18 @@ export function withAcceptTruncatedOption<T>(y: Argv<T>) {
   return y.option('accept-truncated', { type: 'boolean', describe: 'a truncated or corrupt gzip log: use the lines before the damage (with a warning) instead of failing' });
 }
 
+/** `--set-aside-new` (score, run): scoreLog's setAsideNew. */
+export interface SetAsideNewOption {
+  setAsideNew?: boolean;
+}
+
+export function withSetAsideNewOption<T>(y: Argv<T>) {
+  return y.option('set-aside-new', {
+    type: 'boolean',
+    describe: 'messages the model never saw that 5 % of the sessions or more hold (a change of the log, not anomalies): score the log again with their lines left out of their sessions, unscored (a file, not stdin)',
+  });
+}
+
 /** The `coerce` of a positional that takes `-` for stdin: yargs hands a lone `-` to it as '' (or true). */
 export const stdinMarker = (v: unknown): unknown => (v === '' || v === true ? '-' : v);
 

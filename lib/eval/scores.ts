@@ -3,7 +3,8 @@
  * - `sessions.csv`: `session,score,anomaly,lines,first_ts,last_ts` (anomaly 0/1 at the model's saved threshold),
  *   optionally `top_line,message,expected,window,reason` explaining flagged sessions (lib/pipeline/score.ts);
  * - `lines.csv` (optional): `line_no,session,score,anomaly` (line_no 1-based in the scored log; session empty
- *   when the line belongs to no session).
+ *   when the line belongs to no session; score empty, anomaly 0, for a line set aside unscored: read as score
+ *   -Infinity, below every threshold).
  * Scores are kept in typed arrays so a multi-million-line lines.csv fits comfortably in memory.
  */
 import * as fs from 'node:fs';
@@ -149,7 +150,9 @@ export async function readLineScores(dir: string, sessions: SessionScores): Prom
       if (k === undefined) throw new DeepSentryError('DS_PARSE', `${file}:${ln}: session ${sid} is not in ${sessions.file}`);
       session.push(k);
     }
-    scores.push(parseNumberField(fields[iScore]!, 'score', file, ln));
+    // a line set aside (`deepsentry score --set-aside-new`) has no score: never above a threshold
+    const sc = fields[iScore]!;
+    scores.push(sc === '' ? -Infinity : parseNumberField(sc, 'score', file, ln));
     anomaly.push(parseFlag(fields[iA]!, file, ln));
   }
   return { file, lineNo: lineNo.done(), session: session.done(), scores: scores.done(), anomaly: anomaly.done(), count: lineNo.length };

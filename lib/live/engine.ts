@@ -35,6 +35,11 @@ export interface EngineOptions extends ScorerOptions {
    */
   feedbackSessions?: number;
   /**
+   * Masked messages the model scorer sets aside (lib/live/model_scorer.ts ModelScorerOptions.setAside): their
+   * lines are left out of their sessions, unscored — what `deepsentry score --set-aside-new` found common and new.
+   */
+  setAside?: string[];
+  /**
    * The compute backend, threads and precision the model scorer runs with, in the thread it runs in (the
    * worker selects its own: `useBackend` of the caller's thread does not reach it). Default `auto`, fp32.
    */
@@ -56,6 +61,7 @@ export async function createScorer(modelDir: string | undefined, options: Engine
 /** The same, in this thread (what the worker calls). */
 export async function createScorerInProcess(modelDir: string, options: EngineOptions): Promise<LineScorer> {
   if ((options.scorer ?? 'model') === 'novelty') {
+    if (options.setAside !== undefined && options.setAside.length > 0) throw new DeepSentryError('DS_INVALID_ARGUMENT', "setAside: only the model scorer sets messages aside (scorer 'model')");
     const o: ConstructorParameters<typeof NoveltyScorer>[0] = {};
     if (options.idleTimeoutMs !== undefined) o.idleTimeoutMs = options.idleTimeoutMs;
     if (options.maxOpenSessions !== undefined) o.maxOpenSessions = options.maxOpenSessions;
@@ -76,6 +82,7 @@ async function createModelScorer(modelDir: string, options: EngineOptions): Prom
   return createPipelineScorer(modelDir, {
     ...o,
     feedbackSessions: options.feedbackSessions ?? RECENT_DEFAULTS.sessions,
+    ...(options.setAside !== undefined && options.setAside.length > 0 ? { setAside: options.setAside } : {}),
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.precision !== undefined ? { precision: options.precision } : {}),

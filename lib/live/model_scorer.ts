@@ -92,6 +92,20 @@ export interface ModelScorerOptions extends ScorerOptions {
    * them against the compositions known normal, lib/models/known_normal.ts).
    */
   onJudged?: (key: string, counts: Readonly<Record<string, number>>) => void;
+  /**
+   * Masked messages to set aside: a line (of a session this scorer scores) whose masked message is one of them
+   * is counted as parsed and otherwise left out, as if it were not in the log: it joins no session, moves no
+   * session's clock (it still moves the out-of-order reference, as parsing in another thread sees it: see
+   * ParsedLines), enters no window, count or judgement, and its message is not added to the model's table.
+   * `deepsentry score --set-aside-new` sets aside the messages a large share of the sessions hold that the
+   * model never saw (lib/pipeline/score.ts); `deepsentry live --set-aside` carries them into the monitor.
+   */
+  setAside?: readonly string[];
+  /**
+   * A set-aside line comes out as a line event per session key it names, with `setAside` true and no score
+   * (-Infinity, `unscored`): lines.csv keeps a row for it (in this thread only). Default false: no event.
+   */
+  setAsideEvents?: boolean;
 }
 
 export { liveSessionKeyer } from './session_scorer';
@@ -138,6 +152,8 @@ interface ModelScorerSnapshot extends SessionsSnapshot<OpenState> {
 export type { ParsedLines } from './parsed_lines';
 
 const NO_KEYS: readonly string[] = [];
+/** the raw lines of a set-aside line's event: none (it is in no session) */
+const NO_LINES: string[] = [];
 
 /**
  * An event whose context is computed only when read: `window` copies the session's last lines, `expected`
@@ -167,6 +183,8 @@ export class ModelEvent implements ScoredEvent {
   declare counts: Record<string, number> | undefined;
   /** a line event's message as parsed (ModelScorerOptions.withMessages) */
   declare message: string | undefined;
+  /** a line set aside (ModelScorerOptions.setAside, with setAsideEvents): in no session, not scored */
+  declare setAside: boolean;
   constructor(
     readonly seq: number,
     readonly lineNo: number,
@@ -206,7 +224,7 @@ export class ModelEvent implements ScoredEvent {
 }
 
 // The defaults of ModelEvent's fields that line events rarely set (see the class).
-Object.assign(ModelEvent.prototype, { extra: 0, key: '', predicted: undefined, unscored: false, closed: undefined, counts: undefined, message: undefined });
+Object.assign(ModelEvent.prototype, { extra: 0, key: '', predicted: undefined, unscored: false, closed: undefined, counts: undefined, message: undefined, setAside: false });
 
 /** At most this many window scores are remembered (about 100 bytes each); the cache starts over when full. */
 const SCORE_CACHE_MAX = 100_000;
@@ -262,6 +280,9 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   /** see ModelScorerOptions.censorEnds */
   private readonly censorEnds: boolean;
   private readonly withMessages: boolean;
+  /** see ModelScorerOptions.setAside (null: none) and setAsideEvents */
+  private readonly setAside: ReadonlySet<string> | null;
+  private readonly setAsideEvents: boolean;
   /** see parsedInputConfig */
   private readonly encodable: boolean;
 
@@ -288,6 +309,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.ownsKey = opts.ownsKey;
     this.censorEnds = opts.censorEnds === true;
     this.withMessages = opts.withMessages === true;
+    this.setAside = opts.setAside !== undefined && opts.setAside.length > 0 ? new Set(opts.setAside) : null;
+    this.setAsideEvents = opts.setAsideEvents === true;
     this.encodable = opts.format === undefined && opts.issues === undefined && opts.ownsKey === undefined && !this.withMessages && keyer.mode !== 'count';
     this.countWeight = model.countModel ? model.config.scoring.counts : 0;
     this.countHorizon = countHorizon(model.config.scoring.countTimeoutMs, idle, keyer.mode);
@@ -352,7 +375,8 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   }
 
   protected scoreLine(l: RawLine): void {
-    const p = this.parseLine(this.format, l);
+    // counted as parsed in scoreKeys (a line set aside moves no session clock)
+    const p = this.parseText(this.format, l);
     if (p === null) return;
     const ts = p.timestamp;
     const keys = this.keyer.keys(p, ts);
@@ -411,7 +435,7 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       if (c.parsed[i] === 0) continue;
       const t = c.ts[i];
       const ts = Number.isNaN(t) ? null : t;
-      this.lineParsed(ts);
+      // counted as parsed in scoreKeys (a line set aside moves no session clock)
       const nk = c.keyCounts[i];
       let keys: readonly string[] = NO_KEYS;
       if (nk === 1) {
@@ -446,15 +470,24 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
   private scoreKeys(l: RawLine, ts: number | null, keys: readonly string[], message: string, maskedText: string | null, deadline: number | undefined): void {
     // Masked and interned only when the line belongs to a session this scorer scores: a message of no scored
     // session never enters the model's table (`deepsentry score` counts the new messages it met).
-    let masked = '';
-    let id = -1;
+    let text: string | null = null;
     for (const key of keys) {
       if (this.ownsKey !== undefined && !this.ownsKey(key)) continue;
-      if (id < 0) {
-        id = this.model.messageId(maskedText ?? this.model.masker.maskText(message));
-        // the table's copy of the text: a session's history keeps one shared string per message, not one per line
-        masked = this.model.messageText(id) as string;
-      }
+      text = maskedText ?? this.model.masker.maskText(message);
+      break;
+    }
+    if (text !== null && this.setAside !== null && this.setAside.has(text)) {
+      this.lineSetAside(ts);
+      if (this.setAsideEvents) this.setAsideLine(l, keys, message);
+      return;
+    }
+    this.lineParsed(ts);
+    if (text === null) return;
+    const id = this.model.messageId(text);
+    // the table's copy of the text: a session's history keeps one shared string per message, not one per line
+    const masked = this.model.messageText(id) as string;
+    for (const key of keys) {
+      if (this.ownsKey !== undefined && !this.ownsKey(key)) continue;
       this.recent?.add(key, masked);
       const s = this.session(key, newOpenState);
       // A new session: the key's earlier sessions within the count horizon are counted with it.
@@ -486,6 +519,19 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
       const last = this.out.length > before ? this.out[this.out.length - 1] : undefined;
       if (last !== undefined && last.isSessionEnd && last.session === key) this.out.splice(this.out.length - 1, 0, e);
       else this.out.push(e);
+    }
+  }
+
+  /** A line set aside (setAsideEvents): an event per session key it names, in no session and without a score. */
+  private setAsideLine(l: RawLine, keys: readonly string[], message: string): void {
+    for (const key of keys) {
+      if (this.ownsKey !== undefined && !this.ownsKey(key)) continue;
+      const e = new ModelEvent(l.seq, l.lineNo, l.offset, key, false, undefined, NO_LINES, 0, 0, this.windows, 0, this);
+      e.score = -Infinity;
+      e.unscored = true;
+      e.setAside = true;
+      if (this.withMessages) e.message = message;
+      this.out.push(e);
     }
   }
 

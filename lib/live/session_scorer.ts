@@ -181,11 +181,15 @@ export abstract class SessionScorer<S extends OpenSession> {
    * given a fake score).
    */
   protected parseLine(format: LogFormat, l: RawLine): ParsedLine | null {
-    if (isBlank(l.text)) return null;
-    const p = parseLogLine(format, l.text, this.source, l.lineNo, this.lastTs ?? -Infinity, this.skipOutOfOrder, this.issues, this.parseStats);
-    if (p === null) return null;
-    this.lineParsed(p.timestamp);
+    const p = this.parseText(format, l);
+    if (p !== null) this.lineParsed(p.timestamp);
     return p;
+  }
+
+  /** parseLine without counting the line or moving the clock: the caller then calls lineParsed or lineSetAside. */
+  protected parseText(format: LogFormat, l: RawLine): ParsedLine | null {
+    if (isBlank(l.text)) return null;
+    return parseLogLine(format, l.text, this.source, l.lineNo, this.lastTs ?? -Infinity, this.skipOutOfOrder, this.issues, this.parseStats);
   }
 
   /**
@@ -195,6 +199,16 @@ export abstract class SessionScorer<S extends OpenSession> {
   protected lineParsed(ts: number | null): void {
     this.parsedLines++;
     if (ts !== null) this.advanceClock(ts);
+  }
+
+  /**
+   * A line parsed and set aside (ModelScorer's setAside): counted, and its timestamp is the latest seen (the
+   * out-of-order reference, as a parser in another thread sees every parsed line), but the sessions' clock does
+   * not move: no session ends on it.
+   */
+  protected lineSetAside(ts: number | null): void {
+    this.parsedLines++;
+    if (ts !== null && (this.lastTs === null || ts > this.lastTs)) this.lastTs = ts;
   }
 
   /** Moves the event-time clock to `ts` (never backwards), ending the sessions idle by then. */

@@ -18,7 +18,7 @@ export {
 } from './config';
 export { DeepSentry, FIRST_ID, ensureBackend, type LoadOptions, type ModelExtra, type ModelThresholds, type ScoreLinesResult, type SessionInput, type SessionScoresOut } from './model';
 export { byTime, encodeStage, groupByKey, loadSessions, modelLogConfig, sessionEnded, trainDetectorStage, trainFromPrepared, trainingSessions, trainTextStage, type PipelineReporter, type TextStage, type TrainPipelineOptions } from './train';
-export { HIGH_FLAG_RATE, scoreLog, scoreWarnings, type ScoreLogOptions, type ScoreSummary } from './score';
+export { HIGH_FLAG_RATE, scoreLog, scoreWarnings, SET_ASIDE_NEEDS_FILE, type ScoreLogOptions, type ScoreSummary } from './score';
 export { runTextStage, runEncodeStage, runDetectorStage, loadTextStage, TEXT_MODEL_DIR, VECTORS_DIR, MODEL_DIR } from './stages';
 export { runPipeline, trainModel, type PipelineOptions, type RunOptions, type RunSummary, type StageTiming, type TrainSummary } from './run';
 export { createModelScorer, MODEL_SCORER_MODULE } from './model';

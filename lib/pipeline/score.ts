@@ -19,6 +19,11 @@
  * event unless the input stopped less than a timeout after it: see sessionEnded); sessions.csv keeps one row
  * per key (score = max over its segments), written when the input ends, so memory also holds one small
  * record per key seen.
+ *
+ * With setAsideNew, a file whose sessions often hold a message the model never saw (commonNewMessages: a
+ * change of the log, not an anomaly) is scored again with the lines of those messages set aside: they are in
+ * no session and no score (the scorer's setAside), and lines.csv still has a row for each, with an empty score
+ * and anomaly 0, among its session's rows (or, when its key has no scored session, at the end).
  */
 import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -71,6 +76,13 @@ export interface ScoreLogOptions {
    * loads the model, so that reading overlaps the loading. scoreLog reads it to its end, or closes it when it fails.
    */
   reader?: ScoreReader | null;
+  /**
+   * When the log holds messages the model never saw that a large share of the sessions hold (commonNewMessages)
+   * and `source` is a file: score it again with those messages set aside (ModelScorerOptions.setAside: their
+   * lines are left out of their sessions and not scored, lines.csv lists them without a score), and write that
+   * second pass's outputs. Default false: they are scored (every session holding one scores as new).
+   */
+  setAsideNew?: boolean;
 }
 
 /** The files scoreLog writes into its directory. */
@@ -93,6 +105,12 @@ export interface ScoreSummary {
    * sessions hold, most common first (at most 5): what changed in the log since training (see scoreWarnings)
    */
   commonNewMessages: Array<{ message: string; sessions: number }>;
+  /**
+   * the messages set aside (setAsideNew): every message the model never saw that at least COMMON_NEW_SHARE of
+   * the sessions held on a first pass, with how many sessions held them, most common first; [] when none.
+   * Their lines are in no session and have no score; the other fields describe the pass without them.
+   */
+  setAside: Array<{ message: string; sessions: number }>;
   files: { sessions: string; lines: string | null };
   seconds: number;
   /** what the operator should know about the result (see scoreWarnings; a damaged gzip input accepted) */
@@ -168,6 +186,9 @@ interface Segment {
   texts: string[];
   max: number;
   top: ModelEvent | null;
+  /** the line numbers (and with withText the messages) of its key's lines set aside since it opened, for lines.csv; null: none */
+  aside: number[] | null;
+  asideTexts: string[] | null;
 }
 
 const iso = (t: number | null) => (t === null ? '' : new Date(t).toISOString());
@@ -177,14 +198,60 @@ const csv = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : 
 const num = (x: number) => (Number.isFinite(x) ? String(Math.fround(x) === x ? Number(x.toPrecision(9)) : x) : x > 0 ? 'Infinity' : '-Infinity');
 
 /**
+ * The warning on messages set aside (ScoreLogOptions.setAsideNew), their share of the `sessions` of the pass
+ * that found them: in place of scoreWarnings' on common new messages, which the pass without them no longer meets.
+ */
+export function setAsideWarning(setAside: ReadonlyArray<{ message: string; sessions: number }>, sessions: number): string {
+  const one = setAside.length === 1;
+  const pct = (n: number) => `${Math.round((100 * n) / sessions)} %`;
+  const shown = setAside.slice(0, 5).map((c) => `"${c.message}" (${pct(c.sessions)})`);
+  if (setAside.length > 5) shown.push(`and ${setAside.length - 5} more (the result's setAside list)`);
+  return (
+    `${one ? 'a message' : `${setAside.length} messages`} the model never saw in training ${one ? 'is' : 'are'} in ${pct(setAside[setAside.length - 1].sessions)} of the scored sessions or more and ${one ? 'was' : 'were'} set aside (setAsideNew): ${shown.join(', ')}. ` +
+    `${one ? 'Its' : 'Their'} lines were left out of their sessions and not scored (lines.csv lists them with no score): the scores say nothing about them. ` +
+    `To score them anyway, score without setAsideNew; if they are normal, make them known: mark a few such sessions normal (\`deepsentry feedback --model MODEL --normal IDS --log LOG\`) or train on this log.`
+  );
+}
+
+/** The warning when messages would be set aside but the input is a stream, which cannot be read twice. */
+export const SET_ASIDE_NEEDS_FILE =
+  'nothing was set aside: setAsideNew scores the log a second time without the messages above, and a stream (stdin) cannot be read twice. Save the log to a file and score the file to set them aside.';
+
+/**
+ * Messages the model does not know that at least COMMON_NEW_SHARE of `sessions` (≥ 20) held, by the keys
+ * holding each: most common first (then by text).
+ */
+function commonNew(newIn: ReadonlyMap<string, ReadonlySet<string>>, sessions: number): Array<{ message: string; sessions: number }> {
+  return [...newIn]
+    .map(([message, keys]) => ({ message, sessions: keys.size }))
+    .filter((c) => sessions >= 20 && c.sessions >= COMMON_NEW_SHARE * sessions)
+    .sort((a, b) => b.sessions - a.sessions || (a.message < b.message ? -1 : 1));
+}
+
+/** What one pass of scoreLog over its input found (its outputs are in the .tmp files). */
+interface Pass {
+  stats: ReadStats;
+  parsed: number;
+  sessions: number;
+  anomalies: number;
+  issues: IssueLog;
+  /** the keys holding each message the model does not know, as their sessions were judged */
+  newIn: Map<string, Set<string>>;
+}
+
+/**
  * Scores `source` (a path or a byte stream) with `model` into `outDir`/sessions.csv and lines.csv.
  * Errors: an empty log, or a log of which no line parses with the model's format, is DS_PARSE naming the
  * input and the format; an unreadable input is DS_IO.
+ *
+ * With setAsideNew, a file holding messages the model never saw that many sessions hold (commonNewMessages)
+ * is scored a second time with them set aside (ModelScorerOptions.setAside), by the same model in memory
+ * and a reader thread started again on the file; the second pass's outputs replace the first's .tmp files
+ * before they are renamed into place, so an error in either pass leaves no output half-written.
  */
 export async function scoreLog(model: DeepSentry, source: string | Readable, outDir: string, o: ScoreLogOptions = {}): Promise<ScoreSummary> {
   const t0 = process.hrtime.bigint();
   const config = model.logConfig;
-  const issues = new IssueLog(false, config.reportFirst);
   const name = typeof source === 'string' ? source : '<stream>';
   // a reader thread started by the caller, or by this function on a large file (below); closed on failure
   let reader = o.reader ?? null;
@@ -196,46 +263,16 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       });
   const sessionsFile = path.join(outDir, SCORE_FILES.sessions);
   const linesFile = o.lines === false ? null : path.join(outDir, SCORE_FILES.lines);
-  const open = (f: string) => {
-    const ws = createWriteStream(`${f}.tmp`, { highWaterMark: 1 << 20 });
-    ws.on('error', () => {}); // surfaced through writeWithBackpressure()/endStream()
-    return ws;
-  };
-  const sOut = open(sessionsFile);
-  const lOut = linesFile ? open(linesFile) : null;
-  sOut.write('session,score,anomaly,lines,first_ts,last_ts,top_line,message,expected,window,reason\n');
-  const withText = lOut !== null && o.withText === true;
-  lOut?.write(`line_no,session,score,anomaly${withText ? ',text' : ''}\n`);
-
+  const withText = linesFile !== null && o.withText === true;
   const threshold = model.threshold;
   const selectKey = o.selectKey;
   const known = model.tableSize;
-  // Per key: an idle timeout splits a key's lines into segments (sessions as the live monitor sees them), each
-  // scored on its own; the key's score is the max over them. Memory: one small record per key, not per line.
-  const byKey = new Map<string, { score: number; lines: number; firstTs: number | null; lastTs: number | null; why: string }>();
-  /** the open segments by key */
-  const segments = new Map<string, Segment>();
   /**
    * With compositions known normal (lib/models/known_normal.ts): per key, the lines per masked message of all its
    * sessions (added up as the scorer judges them), or null once one ended unscored (an evicted or censored session
    * is in no judgement, so its lines are not counted). A key whose composition is known scores 0 in sessions.csv.
    */
   const memory = model.config.scoring.knownNormal && model.knownNormal !== null && model.knownNormal.size > 0 ? model.knownNormal : null;
-  const compositions = new KeyCompositions();
-  /** the keys holding each message the model does not know, as their sessions are judged (commonNewMessages) */
-  const newIn = new Map<string, Set<string>>();
-  const onJudged = (key: string, counts: Readonly<Record<string, number>>) => {
-    if (memory !== null) compositions.add(key, Object.entries(counts));
-    for (const m in counts) {
-      if (model.knows(model.messageId(m))) continue;
-      let keys = newIn.get(m);
-      if (keys === undefined) newIn.set(m, (keys = new Set()));
-      keys.add(key);
-    }
-  };
-  const isKnown = (key: string) => memory !== null && compositions.known(memory, key);
-  let sessions = 0;
-  let anomalies = 0;
   // lines.csv's `score,anomaly` of each score met: scores repeat (a line's score is its window's, and windows
   // repeat), and formatting a float32 was the most costly part of writing a row. Bounded: starts over when full.
   const tails = new Map<number, string>();
@@ -259,174 +296,269 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
         return t.isSessionEnd && t.counts ? { window: t.ids, expected, counts: new Map(Object.entries(t.counts).map(([m, n]) => [model.messageId(m), n])) } : { window: t.ids, expected };
       }),
     );
-  /** Folds a scorer call's events into the open segments; the segments that closed go out. */
-  const take = async (scorer: ModelScorer, events: ModelEvent[]) => {
-    const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
-    // consecutive events of one session (most lines) skip the lookup
-    let lastKey = '';
-    let g: Segment | null = null;
-    for (const e of events) {
-      if (g === null || e.session !== lastKey) {
-        lastKey = e.session;
-        g = segments.get(lastKey) ?? null;
-        if (g === null) segments.set(lastKey, (g = { field: csv(lastKey), scores: [], texts: [], max: -Infinity, top: null }));
+  const spec = typeof source === 'string' ? { file: source, name, logConfig: config, acceptTruncated: o.acceptTruncated === true, withMessages: withText } : null;
+
+  /** One pass over the input into the .tmp files, with the lines of these messages set aside (null: none). */
+  const pass = async (setAside: ReadonlySet<string> | null): Promise<Pass> => {
+    const issues = new IssueLog(false, config.reportFirst);
+    const open = (f: string) => {
+      const ws = createWriteStream(`${f}.tmp`, { highWaterMark: 1 << 20 });
+      ws.on('error', () => {}); // surfaced through writeWithBackpressure()/endStream()
+      return ws;
+    };
+    const sOut = open(sessionsFile);
+    const lOut = linesFile ? open(linesFile) : null;
+    sOut.write('session,score,anomaly,lines,first_ts,last_ts,top_line,message,expected,window,reason\n');
+    lOut?.write(`line_no,session,score,anomaly${withText ? ',text' : ''}\n`);
+    // Per key: an idle timeout splits a key's lines into segments (sessions as the live monitor sees them), each
+    // scored on its own; the key's score is the max over them. Memory: one small record per key, not per line.
+    const byKey = new Map<string, { score: number; lines: number; firstTs: number | null; lastTs: number | null; why: string }>();
+    /** the open segments by key */
+    const segments = new Map<string, Segment>();
+    const compositions = new KeyCompositions();
+    /** the keys holding each message the model does not know, as their sessions are judged (commonNewMessages) */
+    const newIn = new Map<string, Set<string>>();
+    const onJudged = (key: string, counts: Readonly<Record<string, number>>) => {
+      if (memory !== null) compositions.add(key, Object.entries(counts));
+      for (const m in counts) {
+        if (model.knows(model.messageId(m))) continue;
+        let keys = newIn.get(m);
+        if (keys === undefined) newIn.set(m, (keys = new Set()));
+        keys.add(key);
       }
-      // The first event of the highest score explains the segment.
-      if (e.score > g.max) {
-        g.max = e.score;
-        g.top = e;
-      }
-      if (!e.isSessionEnd) {
-        finiteScore(e.score, e.session, modelDir);
-        if (lOut) {
-          g.scores.push(e.score);
-          if (withText) g.texts.push(e.message ?? '');
+    };
+    const isKnown = (key: string) => memory !== null && compositions.known(memory, key);
+    let sessions = 0;
+    let anomalies = 0;
+    /** lines.csv rows of a segment's lines set aside (no score, anomaly 0), under session field `field` */
+    const asideRow = (g: Segment, a: number, field: string) => `${(g.aside as number[])[a]},${field},,0${withText ? `,${csv((g.asideTexts as string[])[a])}` : ''}\n`;
+    /** Folds a scorer call's events into the open segments; the segments that closed go out. */
+    const take = async (scorer: ModelScorer, events: ModelEvent[]) => {
+      const closed: { key: string; g: Segment; end: ModelEvent }[] = [];
+      // consecutive events of one session (most lines) skip the lookup
+      let lastKey = '';
+      let g: Segment | null = null;
+      for (const e of events) {
+        if (g === null || e.session !== lastKey) {
+          lastKey = e.session;
+          g = segments.get(lastKey) ?? null;
+          if (g === null) segments.set(lastKey, (g = { field: csv(lastKey), scores: [], texts: [], max: -Infinity, top: null, aside: null, asideTexts: null }));
         }
-      } else {
-        // An end that is not scored (evicted, or censored at the end of input) comes with score -Infinity.
-        if (!e.unscored) finiteScore(e.score, e.session, modelDir);
-        else if (memory !== null) compositions.incomplete(e.session);
-        segments.delete(e.session);
-        closed.push({ key: e.session, g, end: e });
-        g = null; // a later event of this key opens a new segment
+        if (setAside !== null && e.setAside) {
+          // a line set aside: a row in lines.csv with its session's (in line order), nothing else
+          if (lOut) {
+            (g.aside ??= []).push(e.lineNo);
+            if (withText) (g.asideTexts ??= []).push(e.message ?? '');
+          }
+          continue;
+        }
+        // The first event of the highest score explains the segment.
+        if (e.score > g.max) {
+          g.max = e.score;
+          g.top = e;
+        }
+        if (!e.isSessionEnd) {
+          finiteScore(e.score, e.session, modelDir);
+          if (lOut) {
+            g.scores.push(e.score);
+            if (withText) g.texts.push(e.message ?? '');
+          }
+        } else {
+          // An end that is not scored (evicted, or censored at the end of input) comes with score -Infinity.
+          if (!e.unscored) finiteScore(e.score, e.session, modelDir);
+          else if (memory !== null) compositions.incomplete(e.session);
+          segments.delete(e.session);
+          closed.push({ key: e.session, g, end: e });
+          g = null; // a later event of this key opens a new segment
+        }
       }
-    }
-    if (closed.length === 0) return;
-    // A flagged segment keeps why (its top event, window, expected message, count relation) for sessions.csv;
-    // the expected messages of a call come from one batched prediction of the windows the scorer has not
-    // predicted before (its cache: flagged windows repeat too).
-    const flagged = closed.filter((c) => c.g.max >= threshold);
-    const tops = flagged.map(({ g }) => g.top as ModelEvent);
-    scorer.predictExpected(tops);
-    const explained = explain(tops);
-    const whyOf = new Map(flagged.map((c, k) => [c, explained[k]]));
-    let lText = '';
-    for (const c of closed) {
-      const { key, g } = c;
-      const score = g.max;
-      const why = () => {
-        const e = whyOf.get(c);
-        if (!e) return ',,,,';
-        const line = (g.top as ModelEvent).isSessionEnd ? '' : String((g.top as ModelEvent).lineNo);
-        return [line, csv(e.message), csv(e.expected ?? ''), csv(e.window.join(' ⏎ ')), csv(e.countRelation ?? '')].join(',');
+      if (closed.length === 0) return;
+      // A flagged segment keeps why (its top event, window, expected message, count relation) for sessions.csv;
+      // the expected messages of a call come from one batched prediction of the windows the scorer has not
+      // predicted before (its cache: flagged windows repeat too).
+      const flagged = closed.filter((c) => c.g.max >= threshold);
+      const tops = flagged.map(({ g }) => g.top as ModelEvent);
+      scorer.predictExpected(tops);
+      const explained = explain(tops);
+      const whyOf = new Map(flagged.map((c, k) => [c, explained[k]]));
+      let lText = '';
+      for (const c of closed) {
+        const { key, g } = c;
+        const score = g.max;
+        const why = () => {
+          const e = whyOf.get(c);
+          if (!e) return ',,,,';
+          const line = (g.top as ModelEvent).isSessionEnd ? '' : String((g.top as ModelEvent).lineNo);
+          return [line, csv(e.message), csv(e.expected ?? ''), csv(e.window.join(' ⏎ ')), csv(e.countRelation ?? '')].join(',');
+        };
+        const s = c.end.closed as ClosedSession;
+        const prev = byKey.get(key);
+        if (prev === undefined) byKey.set(key, { score, lines: s.rows.length, firstTs: s.firstTs, lastTs: s.lastTs, why: why() });
+        else {
+          if (score > prev.score) {
+            prev.score = score;
+            prev.why = why();
+          }
+          prev.lines += s.rows.length;
+          if (s.firstTs !== null && (prev.firstTs === null || s.firstTs < prev.firstTs)) prev.firstTs = s.firstTs;
+          if (s.lastTs !== null && (prev.lastTs === null || s.lastTs > prev.lastTs)) prev.lastTs = s.lastTs;
+        }
+        const mid = `,${g.field},`;
+        const aside = g.aside;
+        if (aside !== null) {
+          // the lines set aside merged in by line number (both lists are in input order)
+          let a = 0;
+          for (let t = 0; t < s.rows.length; t++) {
+            for (; a < aside.length && aside[a] < s.rows[t]; a++) lText += asideRow(g, a, g.field);
+            lText += `${s.rows[t]}${mid}${tail(g.scores[t])}${withText ? `,${csv(g.texts[t])}` : ''}\n`;
+          }
+          for (; a < aside.length; a++) lText += asideRow(g, a, g.field);
+        } else if (withText) for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])},${csv(g.texts[t])}\n`;
+        else for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])}\n`;
+      }
+      const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
+      if (w) await w;
+    };
+    /**
+     * Lines set aside whose key has no session open at the end of input: their rows, under their key when it has
+     * a row in sessions.csv, else with no session (lib/eval reads a key of lines.csv in sessions.csv).
+     */
+    const writeAsideLeft = async () => {
+      let lText = '';
+      for (const [key, g] of segments) {
+        if (g.aside === null) continue;
+        const field = byKey.has(key) ? g.field : '';
+        for (let a = 0; a < g.aside.length; a++) lText += asideRow(g, a, field);
+      }
+      segments.clear();
+      const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
+      if (w) await w;
+    };
+    /** sessions.csv, one row per key (max over its segments), in order of each key's first closed segment. */
+    const writeSessions = async () => {
+      let sText = '';
+      for (const [k, g] of byKey) {
+        const known = isKnown(k);
+        const score = known ? 0 : g.score;
+        const a = score >= threshold ? 1 : 0;
+        anomalies += a;
+        sessions++;
+        sText += `${csv(k)},${num(score)},${a},${g.lines},${iso(g.firstTs)},${iso(g.lastTs)},${known ? ',,,,' : g.why}\n`;
+        if (sText.length >= 1 << 20) {
+          const w = writeWithBackpressure(sOut, sText);
+          sText = '';
+          if (w) await w;
+        }
+      }
+      const w = writeWithBackpressure(sOut, sText);
+      if (w) await w;
+    };
+
+    try {
+      const scorerOptions = {
+        idleTimeoutMs: config.session.idleTimeoutMs,
+        censorEnds: true,
+        countWindows: true,
+        issues,
+        source: name,
+        withMessages: withText,
+        onJudged,
+        // no raw lines kept per session: nothing here reads an event's window of raw lines
+        windowLines: 0,
+        ...(selectKey ? { ownsKey: selectKey } : {}),
+        ...(setAside !== null ? { setAside: [...setAside], setAsideEvents: true } : {}),
       };
-      const s = c.end.closed as ClosedSession;
-      const prev = byKey.get(key);
-      if (prev === undefined) byKey.set(key, { score, lines: s.rows.length, firstTs: s.firstTs, lastTs: s.lastTs, why: why() });
-      else {
-        if (score > prev.score) {
-          prev.score = score;
-          prev.why = why();
+      let scorer: ModelScorer;
+      let stats: ReadStats;
+      let candidates: () => number;
+      if (reader !== null) {
+        // Read, parsed and masked in a reader thread (score_reader.ts) while this thread scores: the same chunks
+        // and scorer calls as below, so the same outputs.
+        scorer = new ModelScorer(model, scorerOptions);
+        let chunks = 0;
+        for await (const chunk of reader.chunks()) {
+          if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
+          if (chunks++ === 0) mark('score:first-chunk');
+          await take(scorer, (await scorer.scoreParsed(chunk)) as ModelEvent[]);
         }
-        prev.lines += s.rows.length;
-        if (s.firstTs !== null && (prev.firstTs === null || s.firstTs < prev.firstTs)) prev.firstTs = s.firstTs;
-        if (s.lastTs !== null && (prev.lastTs === null || s.lastTs > prev.lastTs)) prev.lastTs = s.lastTs;
+        const done = reader.done as ReaderDone;
+        for (const k of ISSUE_KINDS) issues.counts[k] += done.issues.counts[k];
+        issues.first.push(...done.issues.first.slice(0, Math.max(0, issues.reportFirst - issues.first.length)));
+        stats = done.stats;
+        candidates = () => done.parseStats.candidates;
+      } else {
+        const input = await openLogInput(source, config, issues, name, { acceptTruncated: o.acceptTruncated === true });
+        scorer = new ModelScorer(model, { ...scorerOptions, format: input.format, source: input.name });
+        for await (const batch of input.batches) {
+          if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
+          // Scorer calls of at most CHUNK_LINES lines: a call's events live until the next call, and fewer of them
+          // then outlive a young-generation collection (a whole 1 MiB read at once doubled what the GC promoted).
+          // seq = the physical line number (unique and increasing): a closed session's rows are its line numbers.
+          for (let from = 0; from < batch.lines.length; from += CHUNK_LINES) {
+            const n = Math.min(CHUNK_LINES, batch.lines.length - from);
+            const raw: RawLine[] = new Array(n);
+            for (let i = 0; i < n; i++) raw[i] = { seq: batch.lineNos[from + i], lineNo: batch.lineNos[from + i], offset: 0, text: batch.lines[from + i] };
+            await take(scorer, (await scorer.scoreLines(raw)) as ModelEvent[]);
+          }
+        }
+        stats = input.stats;
+        candidates = () => scorer.parseStats.candidates;
       }
-      const mid = `,${g.field},`;
-      if (withText) for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])},${csv(g.texts[t])}\n`;
-      else for (let t = 0; t < s.rows.length; t++) lText += `${s.rows[t]}${mid}${tail(g.scores[t])}\n`;
-    }
-    const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;
-    if (w) await w;
-  };
-  /** sessions.csv, one row per key (max over its segments), in order of each key's first closed segment. */
-  const writeSessions = async () => {
-    let sText = '';
-    for (const [k, g] of byKey) {
-      const known = isKnown(k);
-      const score = known ? 0 : g.score;
-      const a = score >= threshold ? 1 : 0;
-      anomalies += a;
-      sessions++;
-      sText += `${csv(k)},${num(score)},${a},${g.lines},${iso(g.firstTs)},${iso(g.lastTs)},${known ? ',,,,' : g.why}\n`;
-      if (sText.length >= 1 << 20) {
-        const w = writeWithBackpressure(sOut, sText);
-        sText = '';
-        if (w) await w;
+      mark('score:input-end', { readerWaitMs: reader?.waitedMs ?? 0 });
+      await take(scorer, (await scorer.flush()) as ModelEvent[]);
+      await writeAsideLeft();
+      await writeSessions();
+      await endStream(sOut);
+      if (lOut) await endStream(lOut);
+      const parsed = scorer.parsedLines;
+      if (stats.lines - stats.blank === 0) throw new DeepSentryError('DS_PARSE', `${name} is empty: no log line to score`);
+      if (parsed === 0) {
+        const first = issues.first[0];
+        throw new DeepSentryError(
+          'DS_PARSE',
+          `${name}: none of its ${candidates()} lines parses as the model's format ${JSON.stringify(typeof config.format === 'string' ? config.format : config.format.type)} (a log of a different format than the one the model was trained on?)${first ? `; first: line ${first.line}: ${first.message}` : ''}`,
+        );
       }
+      return { stats, parsed, sessions, anomalies, issues, newIn };
+    } catch (e) {
+      sOut.destroy();
+      lOut?.destroy();
+      throw e;
     }
-    const w = writeWithBackpressure(sOut, sText);
-    if (w) await w;
   };
 
   try {
-    const scorerOptions = {
-      idleTimeoutMs: config.session.idleTimeoutMs,
-      censorEnds: true,
-      countWindows: true,
-      issues,
-      source: name,
-      withMessages: withText,
-      onJudged,
-      // no raw lines kept per session: nothing here reads an event's window of raw lines
-      windowLines: 0,
-      ...(selectKey ? { ownsKey: selectKey } : {}),
-    };
-    let scorer: ModelScorer;
-    let stats: ReadStats;
-    let candidates: () => number;
-    if (typeof source === 'string') {
-      const spec = { file: source, name, logConfig: config, acceptTruncated: o.acceptTruncated === true, withMessages: withText };
+    if (spec !== null) {
       if (o.reader === undefined) reader = await startScoreReader(spec, o.readerThread);
       else if (reader !== null && !readsAs(reader.spec, spec)) {
         throw new DeepSentryError('DS_INVALID_ARGUMENT', `the reader thread given for ${name} reads another file, or with another log configuration, acceptTruncated or withText than this scoring: start it (startScoreReader) with the same`);
       }
     } else if (reader !== null) throw new DeepSentryError('DS_INVALID_ARGUMENT', 'a reader thread reads a file: score a stream without one');
-    if (reader !== null) {
-      // Read, parsed and masked in a reader thread (score_reader.ts) while this thread scores: the same chunks
-      // and scorer calls as below, so the same outputs.
-      scorer = new ModelScorer(model, scorerOptions);
-      let chunks = 0;
-      for await (const chunk of reader.chunks()) {
-        if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
-        if (chunks++ === 0) mark('score:first-chunk');
-        await take(scorer, (await scorer.scoreParsed(chunk)) as ModelEvent[]);
+    let r = await pass(null);
+    const found = commonNew(r.newIn, r.sessions);
+    let setAside: Array<{ message: string; sessions: number }> = [];
+    /** the warning on what was set aside (before the other warnings), or on why nothing was (after the one on common new messages) */
+    let asideWarning: string[] = [];
+    let streamWarning: string[] = [];
+    if (o.setAsideNew === true && found.length > 0) {
+      if (spec === null) streamWarning = [SET_ASIDE_NEEDS_FILE];
+      else {
+        // The second pass: the file read again (a new reader thread on a large one: the first has ended), scored
+        // by the same model without the lines of those messages.
+        mark('score:set-aside');
+        setAside = found;
+        asideWarning = [setAsideWarning(found, r.sessions)];
+        reader = await startScoreReader(spec, o.readerThread);
+        r = await pass(new Set(found.map((c) => c.message)));
       }
-      const done = reader.done as ReaderDone;
-      for (const k of ISSUE_KINDS) issues.counts[k] += done.issues.counts[k];
-      issues.first.push(...done.issues.first.slice(0, Math.max(0, issues.reportFirst - issues.first.length)));
-      stats = done.stats;
-      candidates = () => done.parseStats.candidates;
-    } else {
-      const input = await openLogInput(source, config, issues, name, { acceptTruncated: o.acceptTruncated === true });
-      scorer = new ModelScorer(model, { ...scorerOptions, format: input.format, source: input.name });
-      for await (const batch of input.batches) {
-        if (o.signal?.aborted) throw new DeepSentryError('DS_CANCELLED', `scoring ${name} was cancelled`);
-        // Scorer calls of at most CHUNK_LINES lines: a call's events live until the next call, and fewer of them
-        // then outlive a young-generation collection (a whole 1 MiB read at once doubled what the GC promoted).
-        // seq = the physical line number (unique and increasing): a closed session's rows are its line numbers.
-        for (let from = 0; from < batch.lines.length; from += CHUNK_LINES) {
-          const n = Math.min(CHUNK_LINES, batch.lines.length - from);
-          const raw: RawLine[] = new Array(n);
-          for (let i = 0; i < n; i++) raw[i] = { seq: batch.lineNos[from + i], lineNo: batch.lineNos[from + i], offset: 0, text: batch.lines[from + i] };
-          await take(scorer, (await scorer.scoreLines(raw)) as ModelEvent[]);
-        }
-      }
-      stats = input.stats;
-      candidates = () => scorer.parseStats.candidates;
-    }
-    mark('score:input-end', { readerWaitMs: reader?.waitedMs ?? 0 });
-    await take(scorer, (await scorer.flush()) as ModelEvent[]);
-    await writeSessions();
-    await endStream(sOut);
-    if (lOut) await endStream(lOut);
-    const parsed = scorer.parsedLines;
-    if (stats.lines - stats.blank === 0) throw new DeepSentryError('DS_PARSE', `${name} is empty: no log line to score`);
-    if (parsed === 0) {
-      const first = issues.first[0];
-      throw new DeepSentryError(
-        'DS_PARSE',
-        `${name}: none of its ${candidates()} lines parses as the model's format ${JSON.stringify(typeof config.format === 'string' ? config.format : config.format.type)} (a log of a different format than the one the model was trained on?)${first ? `; first: line ${first.line}: ${first.message}` : ''}`,
-      );
     }
     await fsp.rename(`${sessionsFile}.tmp`, sessionsFile);
     if (linesFile) await fsp.rename(`${linesFile}.tmp`, linesFile);
     mark('score:written');
-    const commonNewMessages = [...newIn]
-      .map(([message, keys]) => ({ message, sessions: keys.size }))
-      .filter((c) => sessions >= 20 && c.sessions >= COMMON_NEW_SHARE * sessions)
-      .sort((a, b) => b.sessions - a.sessions || (a.message < b.message ? -1 : 1))
-      .slice(0, 5);
+    const { stats, parsed, sessions, anomalies, issues } = r;
+    const commonNewMessages = commonNew(r.newIn, sessions).slice(0, 5);
+    // the messages set aside entered the model's table on the first pass: they are not among the new ones scored
+    const newMessages = model.tableSize - known - setAside.filter((c) => model.messageId(c.message) >= known).length;
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     o.reporter?.stageDone?.('score', seconds, stats.lines, 'lines');
     return {
@@ -437,17 +569,16 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       sessions,
       anomalies,
       threshold,
-      newMessages: model.tableSize - known,
+      newMessages,
       files: { sessions: sessionsFile, lines: linesFile },
       seconds,
       commonNewMessages,
-      warnings: [...inputWarnings(issues), ...scoreWarnings({ sessions, anomalies, newMessages: model.tableSize - known, commonNewMessages })],
+      setAside,
+      warnings: [...inputWarnings(issues), ...asideWarning, ...scoreWarnings({ sessions, anomalies, newMessages, commonNewMessages }), ...streamWarning],
       replaced: outState?.removed ?? [],
     };
   } catch (e) {
     await reader?.close();
-    sOut.destroy();
-    lOut?.destroy();
     await fsp.rm(`${sessionsFile}.tmp`, { force: true });
     if (linesFile) await fsp.rm(`${linesFile}.tmp`, { force: true });
     if (e instanceof DeepSentryError) throw e;

@@ -6,7 +6,8 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hdfsBlocks, hdfsSlice, tinyConfigFile, trainedModel } from '../support/pipeline-fixtures';
+import { DRIFT_MESSAGE, driftLog, hdfsBlocks, hdfsSlice, tinyConfigFile, trainedModel } from '../support/pipeline-fixtures';
+import { SET_ASIDE_NEEDS_FILE } from '../../lib/pipeline/score';
 import { BGL_LOG, HDFS_DEV_LABELS, requireData } from '../support/data';
 import { writeHdfsLike } from '../../scripts/gen-hdfs-like';
 import { runCli, startCli } from '../support/cli';
@@ -98,6 +99,43 @@ describe('deepsentry train / score / run (CLI)', function () {
       expect(a.score).to.be.at.least(a.threshold);
       expect(a.window.length).to.be.greaterThan(0);
     }
+  });
+
+  it('score --set-aside-new --json lists the messages set aside; on stdin it sets none aside and says why', async () => {
+    const model = await trainedModel();
+    const d = driftLog();
+    const out = path.join(workDir(), 'cli-set-aside');
+    const a = runCli(['score', '--model', model, d.file, '--out', out, '--set-aside-new', '--json', '--force']);
+    expect(a.code, a.stderr).to.equal(0);
+    const ja = JSON.parse(a.stdout);
+    expect(ja.setAside).to.deep.equal([{ message: DRIFT_MESSAGE, sessions: d.blocks }]);
+    expect(ja.warnings.some((w: string) => w.includes(`"${DRIFT_MESSAGE}"`) && w.includes('set aside'))).to.equal(true);
+    // lines.csv: a row per parsed line (one block each here), those set aside without a score
+    const rows = fs.readFileSync(path.join(out, 'lines.csv'), 'utf8').trimEnd().split('\n').slice(1);
+    expect(rows.length).to.equal(ja.parsed);
+    expect(rows.filter((r) => /^\d+,blk_-?\d+,,0$/.test(r)).length).to.equal(d.blocks);
+    // on stdin: scored once, the warnings on stderr naming the flag
+    const b = runCli(['score', '--model', model, '-', '--out', path.join(workDir(), 'cli-set-aside-stdin'), '--set-aside-new', '--force'], { input: fs.readFileSync(d.file) });
+    expect(b.code, b.stderr).to.equal(0);
+    expect(b.stdout).to.match(/scored <stream>: /).and.not.to.match(/set aside/);
+    expect(b.stderr).to.include(`"${DRIFT_MESSAGE}"`).and.to.include(SET_ASIDE_NEEDS_FILE.replace('setAsideNew', '--set-aside-new'));
+  });
+
+  it('deepsentry live --set-aside MESSAGE alerts as on the log without its lines; with --scorer novelty it is a usage error', async () => {
+    const model = await trainedModel();
+    const d = driftLog();
+    const alerts = (r: { code: number | null; stdout: string; stderr: string }) => {
+      expect(r.code, r.stderr).to.equal(0);
+      return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    };
+    const set = alerts(runCli(['live', '-', '--model', model, '--json', '--set-aside', DRIFT_MESSAGE, '--set-aside', 'a message the log does not hold'], { input: fs.readFileSync(d.file) }));
+    const without = alerts(runCli(['live', '-', '--model', model, '--json'], { input: fs.readFileSync(d.blanked) }));
+    const view = (a: Record<string, unknown>) => [a.session, a.lineNo, a.score, a.isSessionEnd];
+    expect(set.length).to.be.greaterThan(0);
+    expect(set.map(view)).to.deep.equal(without.map(view));
+    const bad = runCli(['live', '-', '--scorer', 'novelty', '--set-aside', DRIFT_MESSAGE], { input: '' });
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/--set-aside/);
   });
 
   it('usage errors exit 2', () => {

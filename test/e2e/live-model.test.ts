@@ -14,7 +14,7 @@ import { eventId, type Alert, type ScoredEvent } from '../../lib/live/types';
 import { WorkerScorer } from '../../lib/live/worker';
 import { sha256Hex } from '../../lib/models/files';
 import { createModelScorer, DeepSentry } from '../../lib/pipeline/model';
-import { hdfsSlice, hdfsTimeOf, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
+import { DRIFT_MESSAGE, driftLog, hdfsSlice, hdfsTimeOf, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
 import { requireData } from '../support/data';
 import { workDir } from '../support/tmp';
 
@@ -30,6 +30,28 @@ describe('live monitor with the trained model', function () {
     modelDir = await trainedModel();
     const lines = fs.readFileSync(hdfsSlice(3000), 'utf8').split('\n').filter(Boolean);
     raw = lines.map((text, i) => ({ seq: i + 1, lineNo: i + 1, offset: 0, text }));
+  });
+
+  it('setAside (live --set-aside): in a worker and in this thread, the events of the log without those lines', async () => {
+    const d = driftLog();
+    const toRaw = (file: string) => fs.readFileSync(file, 'utf8').split('\n').slice(0, -1).map((text, i) => ({ seq: i + 1, lineNo: i + 1, offset: 0, text }));
+    const view = (e: ScoredEvent) => [e.session, e.lineNo, e.isSessionEnd, e.endReason ?? '', e.score];
+    const run = async (file: string, o: { worker: boolean; setAside?: string[] }) => {
+      const s = await createScorer(modelDir, o);
+      const lines = toRaw(file);
+      const ev: ScoredEvent[] = [];
+      for (let i = 0; i < lines.length; i += 3000) ev.push(...(await s.scoreLines(lines.slice(i, i + 3000))));
+      ev.push(...(await s.flush()));
+      await s.close();
+      return ev.map(view);
+    };
+    const without = await run(d.blanked, { worker: false });
+    expect(without.filter((e) => e[2]).length).to.be.greaterThan(100);
+    for (const worker of [true, false]) expect(await run(d.file, { worker, setAside: [DRIFT_MESSAGE] }), `worker ${worker}`).to.deep.equal(without);
+    // not set aside, the lines of that message are scored
+    expect((await run(d.file, { worker: false })).length).to.equal(without.length + d.blocks);
+    const err = await createScorer(undefined, { scorer: 'novelty', worker: false, setAside: [DRIFT_MESSAGE] }).then(() => null, (e: unknown) => e);
+    expect((err as DeepSentryError).code).to.equal('DS_INVALID_ARGUMENT');
   });
 
   it('the backend and precision given reach the scorer, in a worker and in this thread', async () => {

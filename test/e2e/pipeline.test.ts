@@ -12,10 +12,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeepSentryError } from '../../lib/errors';
 import { createOutputDir } from '../../lib/outdir';
-import { createModelScorer, DeepSentry, resolvePipelineConfig, scoreLog, scoreWarnings, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../../lib/pipeline';
+import { createModelScorer, DeepSentry, resolvePipelineConfig, scoreLog, scoreWarnings, SET_ASIDE_NEEDS_FILE, runPipeline, applyFlags, defaultPipelineConfig, trainModel, sessionEnded, DEFAULT_IDLE_TIMEOUT_MS } from '../../lib/pipeline';
 import { createScorer } from '../../lib/live/engine';
+import type { ModelEvent } from '../../lib/live/model_scorer';
 import { sweep, rocAuc } from '../../lib/eval/metrics';
-import { hdfsBlocks, hdfsSlice, hdfsTimeOf, tinyConfig, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
+import { DRIFT_MESSAGE, driftLog, hdfsBlocks, hdfsSlice, hdfsTimeOf, tinyConfig, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
 import { BGL_LOG, HDFS_DEV_LABELS, requireData } from '../support/data';
 import { workDir } from '../support/tmp';
 
@@ -554,6 +555,97 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
     } finally {
       model.dispose();
     }
+  });
+
+  it('a message set aside changes no score: the scorer with it set aside scores every other line and end as the log without its lines', async () => {
+    const modelDir = await trainedModel();
+    const raw = fs.readFileSync(hdfsSlice(5000), 'utf8').split('\n').filter(Boolean);
+    const probe = await DeepSentry.load(modelDir);
+    const masked = (l: string) => probe.masker.maskText(l.replace(/^(\S+ ){4}\S+: /, ''));
+    // a message the model knows, in most blocks: setting it aside changes the windows of every other line
+    const M = masked(raw.find((l) => / Receiving block /.test(l))!);
+    probe.dispose();
+    const lineNos = raw.flatMap((l, i) => (masked(l) === M ? [i + 1] : []));
+    expect(lineNos.length).to.be.greaterThan(500);
+    const run = async (lines: string[], setAside?: string[]) => {
+      const s = await createModelScorer(modelDir, { censorEnds: true, ...(setAside ? { setAside, setAsideEvents: true } : {}) });
+      const raws = lines.map((text, i) => ({ seq: i + 1, lineNo: i + 1, offset: 0, text }));
+      const ev = [...(await s.scoreLines(raws.slice(0, 2000))), ...(await s.scoreLines(raws.slice(2000))), ...(await s.flush())] as ModelEvent[];
+      const parsed = s.parsedLines;
+      await s.close();
+      return { ev, parsed };
+    };
+    const aside = await run(raw, [M]);
+    // the same lines, those of M blank: the same line numbers, nothing else
+    const removed = await run(raw.map((l, i) => (lineNos.includes(i + 1) ? '' : l)));
+    const view = (e: ModelEvent) => [e.session, e.lineNo, e.isSessionEnd, e.endReason ?? '', e.score];
+    expect(aside.ev.filter((e) => !e.setAside).map(view)).to.deep.equal(removed.ev.map(view));
+    expect(removed.ev.filter((e) => e.isSessionEnd).length).to.be.greaterThan(100);
+    // each line of M is an unscored event of its block, and counted as parsed
+    const set = aside.ev.filter((e) => e.setAside);
+    expect(set.map((e) => e.lineNo)).to.deep.equal(lineNos);
+    for (const e of set) expect([e.score, e.isSessionEnd, raw[e.lineNo - 1]!.includes(e.session)]).to.deep.equal([-Infinity, false, true]);
+    expect(aside.parsed).to.equal(removed.parsed + lineNos.length);
+  });
+
+  it('setAsideNew: the messages never seen that many blocks hold are set aside, and score writes what the log without their lines gives', async () => {
+    const modelDir = await trainedModel();
+    const d = driftLog();
+    const sessionsOf = (dir: string) => fs.readFileSync(path.join(dir, 'sessions.csv'));
+    const linesOf = (dir: string) => readCsv(path.join(dir, 'lines.csv')).slice(1);
+    const outs: string[] = [];
+    for (const readerThread of [false, true]) {
+      const out = path.join(workDir(), `set-aside-${readerThread}`);
+      const rem = path.join(workDir(), `set-aside-removed-${readerThread}`);
+      const r = await scoreLog(await DeepSentry.load(modelDir), d.file, out, { setAsideNew: true, readerThread, force: true });
+      const without = await scoreLog(await DeepSentry.load(modelDir), d.blanked, rem, { readerThread, force: true });
+      expect(r.setAside).to.deep.equal([{ message: DRIFT_MESSAGE, sessions: d.blocks }]);
+      // the pass without them meets no common new message; the warning says what was set aside and how to score it
+      expect(r.commonNewMessages).to.deep.equal([]);
+      expect(r.warnings.filter((w) => w.includes(`"${DRIFT_MESSAGE}"`))).to.have.length(1);
+      expect(r.warnings.find((w) => w.includes(`"${DRIFT_MESSAGE}"`))).to.match(/set aside \(setAsideNew\)/).and.to.match(/without setAsideNew/).and.to.match(/deepsentry feedback/);
+      expect([r.sessions, r.anomalies, r.newMessages, r.parsed - without.parsed]).to.deep.equal([without.sessions, without.anomalies, without.newMessages, d.blocks]);
+      // sessions.csv: byte for byte the log's without those lines
+      expect(sessionsOf(out).equals(sessionsOf(rem))).to.equal(true);
+      // lines.csv: one row per parsed line and block, those set aside with no score and anomaly 0, the others as without them
+      const rows = linesOf(out);
+      expect(rows.filter((x) => x[2] !== '')).to.deep.equal(linesOf(rem));
+      expect(rows.filter((x) => x[2] === '').map((x) => [Number(x[0]), x[1], x[3]]).sort((a, b) => (a[0] as number) - (b[0] as number))).to.deep.equal(d.inserted.map(([n, b]) => [n, b, '0']));
+      // lib/eval reads it (a set-aside line: below every threshold)
+      const read = await readSessionScores(out);
+      expect(read.ids.length).to.equal(r.sessions);
+      outs.push(out);
+    }
+    // read in a reader thread or here: the same files
+    for (const f of ['sessions.csv', 'lines.csv']) expect(fs.readFileSync(path.join(outs[0]!, f)).equals(fs.readFileSync(path.join(outs[1]!, f))), f).to.equal(true);
+  });
+
+  it('setAsideNew: with no message common and new, nothing is set aside and the outputs are byte for byte those without it', async () => {
+    const modelDir = await trainedModel();
+    const log = hdfsSlice(5000);
+    const a = await scoreLog(await DeepSentry.load(modelDir), log, path.join(workDir(), 'no-drift-a'), { force: true });
+    const b = await scoreLog(await DeepSentry.load(modelDir), log, path.join(workDir(), 'no-drift-b'), { setAsideNew: true, force: true });
+    expect(b.setAside).to.deep.equal([]);
+    expect(b.commonNewMessages).to.deep.equal([]);
+    const { seconds: _a, files: _fa, ...ra } = a;
+    const { seconds: _b, files: _fb, ...rb } = b;
+    expect(rb).to.deep.equal(ra);
+    for (const f of ['sessions.csv', 'lines.csv']) expect(fs.readFileSync(path.join(workDir(), 'no-drift-a', f)).equals(fs.readFileSync(path.join(workDir(), 'no-drift-b', f))), f).to.equal(true);
+  });
+
+  it('setAsideNew on a stream: nothing set aside (it cannot be read twice), a warning after the one on the common new message', async () => {
+    const modelDir = await trainedModel();
+    const d = driftLog();
+    const out = path.join(workDir(), 'set-aside-stream');
+    const r = await scoreLog(await DeepSentry.load(modelDir), fs.createReadStream(d.file), out, { setAsideNew: true, force: true });
+    const plain = path.join(workDir(), 'set-aside-stream-plain');
+    await scoreLog(await DeepSentry.load(modelDir), d.file, plain, { force: true });
+    expect(r.setAside).to.deep.equal([]);
+    expect(r.commonNewMessages.map((c) => c.message)).to.deep.equal([DRIFT_MESSAGE]);
+    const common = r.warnings.findIndex((w) => w.includes(`"${DRIFT_MESSAGE}"`) && /scores as new/.test(w));
+    expect(common).to.be.at.least(0);
+    expect(r.warnings.indexOf(SET_ASIDE_NEEDS_FILE)).to.equal(common + 1);
+    for (const f of ['sessions.csv', 'lines.csv']) expect(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(plain, f))), f).to.equal(true);
   });
 
   it('an HDFS log (no label field in its format) is not evaluated without --labels', async () => {

@@ -137,3 +137,39 @@ export function withHdfsTime(line: string, ms: number): string {
   const p = (n: number) => String(n).padStart(2, '0');
   return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())} ${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}${line.slice(13)}`;
 }
+
+/** The message `driftLog` inserts, masked: one the tiny model (trainedModel) never saw. */
+export const DRIFT_MESSAGE = 'Reported block <BLK> to namenode with checksum';
+
+/**
+ * A log that changed since the model was trained (made once per run): the first 20k lines of hdfs-dev with a
+ * line of DRIFT_MESSAGE inserted after the first line of every third block (its time: inside the block's
+ * session), and a line of another block 20 minutes on (every session has ended when the input does).
+ * `blanked` is the same file with the inserted lines blank (the same line numbers, without them); `inserted`
+ * are their line numbers and blocks.
+ */
+export function driftLog(): { file: string; blanked: string; inserted: Array<[number, string]>; blocks: number } {
+  const file = path.join(workDir(), 'drift.log');
+  const blanked = path.join(workDir(), 'drift-blanked.log');
+  const lines = fs.readFileSync(hdfsSlice(20000), 'utf8').split('\n').filter(Boolean);
+  const out: string[] = [];
+  const inserted: Array<[number, string]> = [];
+  const seen = new Set<string>();
+  for (const l of lines) {
+    out.push(l);
+    const b = /blk_-?\d+/.exec(l)?.[0];
+    if (b === undefined || seen.has(b)) continue;
+    if (seen.size % 3 === 0) {
+      out.push(withHdfsTime(`081109 000000 1 INFO dfs.DataNode$BlockReporter: Reported block ${b} to namenode with checksum`, hdfsTimeOf(l)));
+      inserted.push([out.length, b]);
+    }
+    seen.add(b);
+  }
+  out.push(withHdfsTime(lines[0]!.replace(/blk_-?\d+/g, 'blk_424242'), hdfsTimeOf(lines[lines.length - 1]!) + 20 * 60_000));
+  if (!fs.existsSync(file)) {
+    fs.writeFileSync(file, out.join('\n') + '\n');
+    const at = new Set(inserted.map(([n]) => n));
+    fs.writeFileSync(blanked, out.map((l, i) => (at.has(i + 1) ? '' : l)).join('\n') + '\n');
+  }
+  return { file, blanked, inserted, blocks: inserted.length };
+}

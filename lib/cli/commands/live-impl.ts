@@ -124,6 +124,7 @@ export async function runLive(a: LiveArgs): Promise<void> {
     ...(a.idleTimeout !== undefined ? { idleTimeoutMs: a.idleTimeout } : {}),
     maxOpenSessions: a.maxSessions,
     feedbackSessions: a.feedbackSessions,
+    ...(a.setAside !== undefined && a.setAside.length > 0 ? { setAside: a.setAside.map(String) } : {}),
     windowLines: Math.max(a.context, 1),
     ...(a.format !== undefined || Object.keys(session).length > 0 ? { logs: { ...(a.format !== undefined ? { format: a.format } : {}), ...(Object.keys(session).length > 0 ? { session } : {}) } } : {}),
   });

@@ -33,6 +33,8 @@ export interface LiveArgs extends GlobalOptions, SessionFlags {
   maxSessions: number;
   /** ended sessions kept for POST /feedback (0: none, feedback refused) */
   feedbackSessions: number;
+  /** masked messages whose lines the model scorer leaves out of their sessions, unscored (repeatable) */
+  setAside?: string[];
   format?: string;
   batchDelay: number;
   maxBatch?: number;
@@ -81,6 +83,7 @@ export function withLiveOptions<T>(y: Argv<T>) {
     .option('warmup', { type: 'number', describe: 'scores before an adaptive threshold applies (default: window, or 2/alpha)' })
     .option('max-sessions', { type: 'number', default: 100_000, describe: 'most open sessions; beyond, the least recently active is evicted (counted)' })
     .option('feedback-sessions', { type: 'number', default: 20_000, describe: 'ended sessions kept (with the open ones) for POST /feedback to learn from and replay; 0 keeps none (--scorer model)' })
+    .option('set-aside', { type: 'string', array: true, describe: 'a masked message (as `deepsentry score --set-aside-new` names it) whose lines are left out of their sessions, unscored (repeatable; --scorer model)' })
     .option('format', { type: 'string', describe: 'log format (auto, hdfs, a loghub format string, regex:…, json:…); default auto' })
     .option('batch-delay', { type: 'number', default: 2, describe: 'ms a line waits for others to share its scoring call' })
     .option('max-batch', { type: 'number', describe: 'most lines per scoring call (default 2048 with the model scorer in a worker, else 4096)' })
@@ -99,6 +102,7 @@ export function withLiveOptions<T>(y: Argv<T>) {
       if (inputs === 0 && a.listen === undefined) throw new Error('Give an input: --follow FILE, - (stdin) or --listen HOST:PORT (POST /ingest)');
       if (a.state !== undefined && a.follow === undefined) throw new Error('--state needs --follow FILE (only a file can be resumed at a byte offset)');
       if (a.scorer === 'model' && a.model === undefined) throw new Error('Give --model DIR (or --scorer novelty for the model-free scorer)');
+      if (Array.isArray(a['set-aside']) && a['set-aside'].length > 0 && (a.scorer !== 'model' || a.nats !== undefined)) throw new Error('--set-aside sets messages aside in the model scorer of this process (--scorer model, without --nats)');
       const ints: [string, unknown, number][] = [['max-body', a.maxBody, 1], ['webhook-queue', a.webhookQueue, 1], ['webhook-retries', a.webhookRetries, 1], ['webhook-timeout', a.webhookTimeout, 1], ['webhook-concurrency', a.webhookConcurrency, 1], ['webhook-batch', a.webhookBatch, 1], ['window', a.window, 2], ['max-sessions', a.maxSessions, 1], ['feedback-sessions', a.feedbackSessions, 0], ['batch-delay', a.batchDelay, 0], ['context', a.context, 0], ['poll-ms', a.pollMs, 1], ['drain-timeout', a.drainTimeout, 0], ['checkpoint-ms', a.checkpointMs, 0], ['lease-ms', a.leaseMs, 100]];
       for (const [name, v, min] of ints) {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`Expected an integer >= ${min} for --${name} but received ${String(v)}`);

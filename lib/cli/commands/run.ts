@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import { FORMAT_DESCRIPTION, withAcceptTruncatedOption, withForceOption, withSessionOptions, type AcceptTruncatedOption, type ForceOption, type GlobalOptions, type SessionFlags } from '../options';
+import { FORMAT_DESCRIPTION, withAcceptTruncatedOption, withForceOption, withSessionOptions, withSetAsideNewOption, type AcceptTruncatedOption, type ForceOption, type GlobalOptions, type SessionFlags, type SetAsideNewOption } from '../options';
 
 /** Arguments of `deepsentry run`. */
-export interface RunArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption, SessionFlags {
+export interface RunArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption, SessionFlags, SetAsideNewOption {
   /** the log (default: the embedded HDFS sample, with its labels) */
   log?: string;
   /** loghub BlockId,Label file to evaluate with (never used for training) */
@@ -22,7 +22,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run [log]',
   describe: 'train on the earlier sessions of a log, score the rest and evaluate with --labels or the labels in its lines (no log: the embedded HDFS sample)',
   builder: (y) =>
-    withSessionOptions(withAcceptTruncatedOption(withForceOption(y)))
+    withSetAsideNewOption(withSessionOptions(withAcceptTruncatedOption(withForceOption(y))))
       .positional('log', { type: 'string', describe: 'log file (plain or gzip); default: the embedded HDFS sample with its labels' })
       .option('labels', { type: 'string', describe: 'labels for evaluation: loghub anomaly_label.csv (BlockId,Label); without it, a log whose format carries a label per line (BGL) is evaluated against those' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory' })

@@ -55,12 +55,12 @@ export async function runScore(a: ScoreArgs): Promise<void> {
     Object.assign(model.logConfig, withSessionFlags(model.logConfig, a));
     const out = await checkScoreOutput(a.out, { lines: a.lines, force: a.force === true, inputs: [...(a.log === '-' ? [] : [a.log]), a.model] });
     s.reporter.stage?.('score', `${a.log} with ${model.directory}`);
-    const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, withText: a.withText === true, reporter: s.reporter, outputChecked: true, acceptTruncated: a.acceptTruncated === true, reader });
+    const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, withText: a.withText === true, reporter: s.reporter, outputChecked: true, acceptTruncated: a.acceptTruncated === true, reader, ...(a.setAsideNew === true ? { setAsideNew: true } : {}) });
     if (a.json) process.stdout.write(JSON.stringify({ ...r, replaced: out.removed }) + '\n');
     else if (!a.quiet) {
       process.stdout.write(
         `scored ${r.input}: ${r.parsed} of ${r.lines} lines, ${r.sessions} sessions, ${r.anomalies} anomalous at threshold ${r.threshold.toPrecision(6)}` +
-          `${r.newMessages ? `, ${r.newMessages} messages never seen in training` : ''}${r.unparsed ? `, ${r.unparsed} lines not parsed` : ''}\n` +
+          `${r.newMessages ? `, ${r.newMessages} messages never seen in training` : ''}${r.unparsed ? `, ${r.unparsed} lines not parsed` : ''}${r.setAside.length ? `, the lines of ${r.setAside.length} such message${r.setAside.length === 1 ? '' : 's'} set aside` : ''}\n` +
           `wrote ${r.files.sessions}${r.files.lines ? `\n      ${r.files.lines}` : ''}\n`,
       );
     }

@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import { stdinMarker, withAcceptTruncatedOption, withForceOption, withSessionOptions, type AcceptTruncatedOption, type ForceOption, type GlobalOptions, type SessionFlags } from '../options';
+import { stdinMarker, withAcceptTruncatedOption, withForceOption, withSessionOptions, withSetAsideNewOption, type AcceptTruncatedOption, type ForceOption, type GlobalOptions, type SessionFlags, type SetAsideNewOption } from '../options';
 
 /** Arguments of `deepsentry score`. */
-export interface ScoreArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption, SessionFlags {
+export interface ScoreArgs extends GlobalOptions, ForceOption, AcceptTruncatedOption, SessionFlags, SetAsideNewOption {
   /** model directory written by `deepsentry train` */
   model: string;
   /** the log to score (plain or gzip; - = stdin) */
@@ -19,7 +19,7 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
   command: 'score <log>',
   describe: "score a log with a trained model: sessions.csv and lines.csv, anomaly at the model's saved threshold",
   builder: (y) =>
-    withSessionOptions(withAcceptTruncatedOption(withForceOption(y)))
+    withSetAsideNewOption(withSessionOptions(withAcceptTruncatedOption(withForceOption(y))))
       .positional('log', { type: 'string', demandOption: true, describe: 'log file to score (plain or gzip); - = stdin', coerce: stdinMarker })
       .option('model', { type: 'string', demandOption: true, describe: 'model directory written by deepsentry train' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory (sessions.csv, lines.csv)' })
