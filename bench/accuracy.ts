@@ -18,6 +18,10 @@
  *   npx tsx bench/accuracy.ts [--protocols hdfs-time-fwd,hdfs-fold] [--seeds 1,7,42] [--tag NAME]
  *                             [--set threshold.method=spot --set scoring.counts=false ...] [--normal-only]
  *                             [--raw DIR] [--out DIR] [--keep DIR] [--reuse DIR/TAG] [--feedback N]
+ *                             [--set-aside-new false]
+ *
+ * The scored half is scored as `deepsentry score` scores a file, with its common new messages set aside
+ * (scoreLog's setAsideNew, lib/pipeline/score.ts); `--set-aside-new false` scores them as any line.
  *
  * --feedback N then plays an operator who marks the N highest-scoring false alarms of each run normal: they are
  * learnt with `deepsentry feedback`'s code (lib/pipeline/feedback.ts learnNormal, default options, on the log
@@ -176,6 +180,8 @@ function parseArgs(argv: string[]) {
     readAlike: false,
     /** after scoring, mark the N highest-scoring false alarms normal (learnNormal) and measure again */
     feedback: 0,
+    /** score the scored half with its common new messages set aside, as `deepsentry score` does a file */
+    setAsideNew: true,
     /** feedback options other than the defaults (`--feedback-set seen=10`): epochs, learningRate, weight, seen, replay */
     feedbackSets: {} as Record<string, number>,
   };
@@ -203,6 +209,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--raw') o.raw = v();
     else if (a === '--out') o.out = v();
     else if (a === '--rethreshold') o.rethreshold = true;
+    else if (a === '--set-aside-new') o.setAsideNew = v() !== 'false';
     else if (a === '--thresholds') o.thresholds = v();
     else if (a === '--table') o.table = true;
     else if (a === '--read-alike') o.readAlike = true;
@@ -392,8 +399,9 @@ async function rethreshold(o: ReturnType<typeof parseArgs>): Promise<void> {
 /** Rewrites the markdown table of an earlier run from its JSON (`--table --tag NAME`). */
 async function rebuildTable(o: ReturnType<typeof parseArgs>): Promise<void> {
   const base = path.join(o.out, `accuracy-${o.tag}`);
-  const r = JSON.parse(await fsp.readFile(`${base}.json`, 'utf8')) as { rows: AccuracyRow[]; sets: string[]; normalOnly: boolean; loadAverage: { start: number[]; end: number[] }; cores: number; backend: string };
-  const title = `${o.tag}${r.normalOnly ? ' (normal-only training)' : ''}${r.sets.length ? ` [${r.sets.join(' ')}]` : ''}`;
+  const r = JSON.parse(await fsp.readFile(`${base}.json`, 'utf8')) as { rows: AccuracyRow[]; sets: string[]; normalOnly: boolean; setAsideNew?: boolean; loadAverage: { start: number[]; end: number[] }; cores: number; backend: string };
+  // results written before the set-aside scored every line
+  const title = `${o.tag}${r.normalOnly ? ' (normal-only training)' : ''}${r.sets.length ? ` [${r.sets.join(' ')}]` : ''}${r.setAsideNew === true ? '' : ' (common new messages scored, not set aside)'}`;
   const md = markdownTable(r.rows, title) + alarmTable(r.rows) + `\nload average ${r.loadAverage.start.map((x) => x.toFixed(2)).join(' ')} at the start, ${r.loadAverage.end.map((x) => x.toFixed(2)).join(' ')} at the end (${r.cores} cores), backend ${r.backend}\n`;
   fs.writeFileSync(`${base}.md`, md);
   process.stdout.write(md);
@@ -453,7 +461,7 @@ async function reuseModel(from: string, protocol: string, seed: number, config: 
  * learnt as normal by learnNormal (`deepsentry feedback`'s code, default options) on the log they came from, the
  * scored sessions scored again and measured at the same threshold. Changes `model`.
  */
-async function feedbackRun(model: DeepSentry, log: string, ids: string[], scores: number[], labels: number[], why: Map<string, SessionWhy | null>, n: number, options: Partial<FeedbackOptions>, dir: string, test: Set<string>): Promise<FeedbackRow> {
+async function feedbackRun(model: DeepSentry, log: string, ids: string[], scores: number[], labels: number[], why: Map<string, SessionWhy | null>, n: number, options: Partial<FeedbackOptions>, dir: string, test: Set<string>, setAsideNew: boolean): Promise<FeedbackRow> {
   const t = model.threshold;
   const marked = ids
     .map((id, i) => ({ id, s: scores[i], normal: labels[i] === 0 }))
@@ -464,7 +472,7 @@ async function feedbackRun(model: DeepSentry, log: string, ids: string[], scores
   const t0 = process.hrtime.bigint();
   if (marked.length > 0) await learnNormal(model, { ...options, log, sessions: marked });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  await scoreLog(model, log, dir, { selectKey: (k) => test.has(k), lines: false });
+  await scoreLog(model, log, dir, { selectKey: (k) => test.has(k), lines: false, setAsideNew });
   const ss = await readSessionScores(dir);
   await fsp.rm(dir, { recursive: true, force: true });
   const after = new Map(ss.ids.map((id, i) => [id, ss.scores[i]]));
@@ -579,7 +587,7 @@ async function main(): Promise<void> {
           : await trainFromPrepared(w.dir, { config, select: (s) => trainKeys.has(s.key), ...(normal ? { training: normal.record } : {}) });
         const trainSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const outDir = path.join(tmp, `score-${p.name}-${seed}`);
-        const sc = await scoreLog(model, log, outDir, { selectKey: (k) => test.has(k), lines: false });
+        const sc = await scoreLog(model, log, outDir, { selectKey: (k) => test.has(k), lines: false, setAsideNew: o.setAsideNew });
         const ss = await readSessionScores(outDir);
         const scores: number[] = [];
         const lab: number[] = [];
@@ -612,7 +620,7 @@ async function main(): Promise<void> {
           scoreSeconds: sc.seconds,
           falseAlarms,
         };
-        if (o.feedback > 0) row.feedback = await feedbackRun(model, log, ids, scores, lab, new Map(ss.ids.map((id, i) => [id, ss.explanation[i] ?? null])), o.feedback, o.feedbackSets, path.join(tmp, `feedback-${p.name}-${seed}`), test);
+        if (o.feedback > 0) row.feedback = await feedbackRun(model, log, ids, scores, lab, new Map(ss.ids.map((id, i) => [id, ss.explanation[i] ?? null])), o.feedback, o.feedbackSets, path.join(tmp, `feedback-${p.name}-${seed}`), test, o.setAsideNew);
         rows.push(row);
         const raw: Raw = { protocol: p.name, seed, held: [...(model.heldBackScores ?? [])], ids, scores, labels: lab };
         await fsp.writeFile(path.join(o.raw, `${o.tag}--${p.name}--${seed}.json`), JSON.stringify(raw));
@@ -637,11 +645,12 @@ async function main(): Promise<void> {
     await fsp.rm(tmp, { recursive: true, force: true });
   }
   const s = summary(rows);
-  const title = `${o.tag}${o.normalOnly ? ' (normal-only training)' : ''}${o.sets.length ? ` [${o.sets.join(' ')}]` : ''}`;
+  const title = `${o.tag}${o.normalOnly ? ' (normal-only training)' : ''}${o.sets.length ? ` [${o.sets.join(' ')}]` : ''}${o.setAsideNew ? '' : ' (common new messages scored, not set aside)'}`;
   const result = {
     tag: o.tag,
     sets: o.sets,
     normalOnly: o.normalOnly,
+    setAsideNew: o.setAsideNew,
     seeds: o.seeds,
     backend: sel.backend,
     loadAverage: { start: load0, end: os.loadavg() },

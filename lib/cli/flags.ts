@@ -39,6 +39,7 @@ const API_TO_FLAG: readonly [RegExp, string | ((whole: string, ...groups: string
   // output locations (lib/outdir.ts)
   [/\bforce: true\b/g, '--force'],
   // score's second pass without the messages common and new (lib/pipeline/score.ts)
+  [/\bset setAsideNew false\b/g, 'pass --no-set-aside-new'],
   [/\bsetAsideNew\b/g, '--set-aside-new'],
   [/\bchoose another outDir\b/g, 'choose another --out'],
   // backend and precision (lib/backend/select.ts)

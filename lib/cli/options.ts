@@ -71,7 +71,8 @@ export interface SetAsideNewOption {
 export function withSetAsideNewOption<T>(y: Argv<T>) {
   return y.option('set-aside-new', {
     type: 'boolean',
-    describe: 'messages the model never saw that 5 % of the sessions or more hold (a change of the log, not anomalies): score the log again with their lines left out of their sessions, unscored (a file, not stdin)',
+    default: true,
+    describe: 'messages the model never saw that 5 % of the sessions or more hold (a change of the log, not anomalies): score the log again with their lines left out of their sessions, unscored (a file, not stdin); --no-set-aside-new scores them as any line',
   });
 }
 

@@ -186,7 +186,7 @@ export interface RunOptions extends PipelineOptions {
   modelDir?: string;
   /** lines.csv gets a text column (scoreLog's withText) */
   withText?: boolean;
-  /** score the later sessions again without the messages never seen that many of them hold (scoreLog's setAsideNew) */
+  /** score the later sessions again without the messages never seen that many of them hold (scoreLog's setAsideNew, default true) */
   setAsideNew?: boolean;
 }
 
@@ -244,7 +244,7 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
     const score = await scoreLog(model, log, outDir, {
       selectKey: (k) => testKeys.has(k),
       withText: o.withText === true,
-      ...(o.setAsideNew === true ? { setAsideNew: true } : {}),
+      ...(o.setAsideNew !== undefined ? { setAsideNew: o.setAsideNew } : {}),
       reporter: rep,
       outputChecked: true,
       ...(o.acceptTruncated ? { acceptTruncated: true } : {}),

@@ -101,11 +101,11 @@ describe('deepsentry train / score / run (CLI)', function () {
     }
   });
 
-  it('score --set-aside-new --json lists the messages set aside; on stdin it sets none aside and says why', async () => {
+  it('score --json lists the messages set aside (--set-aside-new, the default); --no-set-aside-new scores them; on stdin none is set aside and it says why', async () => {
     const model = await trainedModel();
     const d = driftLog();
     const out = path.join(workDir(), 'cli-set-aside');
-    const a = runCli(['score', '--model', model, d.file, '--out', out, '--set-aside-new', '--json', '--force']);
+    const a = runCli(['score', '--model', model, d.file, '--out', out, '--json', '--force']);
     expect(a.code, a.stderr).to.equal(0);
     const ja = JSON.parse(a.stdout);
     expect(ja.setAside).to.deep.equal([{ message: DRIFT_MESSAGE, sessions: d.blocks }]);
@@ -114,8 +114,18 @@ describe('deepsentry train / score / run (CLI)', function () {
     const rows = fs.readFileSync(path.join(out, 'lines.csv'), 'utf8').trimEnd().split('\n').slice(1);
     expect(rows.length).to.equal(ja.parsed);
     expect(rows.filter((r) => /^\d+,blk_-?\d+,,0$/.test(r)).length).to.equal(d.blocks);
+    // in words on stderr (without --json), the flag that scores them
+    const words = runCli(['score', '--model', model, d.file, '--out', path.join(workDir(), 'cli-set-aside-words'), '--force']);
+    expect(words.code, words.stderr).to.equal(0);
+    expect(words.stderr).to.include(`"${DRIFT_MESSAGE}"`).and.to.include('set aside (--set-aside-new)').and.to.include('pass --no-set-aside-new');
+    // --no-set-aside-new: every line scored, the message named as common and new
+    const off = runCli(['score', '--model', model, d.file, '--out', path.join(workDir(), 'cli-set-aside-off'), '--no-set-aside-new', '--json', '--force']);
+    expect(off.code, off.stderr).to.equal(0);
+    const jo = JSON.parse(off.stdout);
+    expect([jo.setAside, jo.commonNewMessages.map((c: { message: string }) => c.message)]).to.deep.equal([[], [DRIFT_MESSAGE]]);
+    expect(fs.readFileSync(path.join(workDir(), 'cli-set-aside-off', 'lines.csv'), 'utf8')).not.to.match(/,,0\n/);
     // on stdin: scored once, the warnings on stderr naming the flag
-    const b = runCli(['score', '--model', model, '-', '--out', path.join(workDir(), 'cli-set-aside-stdin'), '--set-aside-new', '--force'], { input: fs.readFileSync(d.file) });
+    const b = runCli(['score', '--model', model, '-', '--out', path.join(workDir(), 'cli-set-aside-stdin'), '--force'], { input: fs.readFileSync(d.file) });
     expect(b.code, b.stderr).to.equal(0);
     expect(b.stdout).to.match(/scored <stream>: /).and.not.to.match(/set aside/);
     expect(b.stderr).to.include(`"${DRIFT_MESSAGE}"`).and.to.include(SET_ASIDE_NEEDS_FILE.replace('setAsideNew', '--set-aside-new'));

@@ -547,7 +547,7 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
       // a line of another block 20 minutes on: the sessions of the lines above have ended when the input does
       const log = path.join(workDir(), 'common-new.log');
       fs.writeFileSync(log, [...lines, ...extra, withHdfsTime(lines[0]!.replace(/blk_-?\d+/g, 'blk_424242'), t0 + 20 * 60_000)].join('\n') + '\n');
-      const r = await scoreLog(model, log, path.join(workDir(), 'common-new'), { lines: false, force: true });
+      const r = await scoreLog(model, log, path.join(workDir(), 'common-new'), { lines: false, force: true, setAsideNew: false });
       expect(r.commonNewMessages.map((c) => c.message)).to.deep.equal(['Reported block <BLK> to namenode with checksum']);
       expect(r.commonNewMessages[0]!.sessions).to.equal(Math.ceil(blocks.length / 3));
       expect(r.warnings.some((w) => w.includes('"Reported block <BLK> to namenode with checksum"'))).to.equal(true);
@@ -588,7 +588,7 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
     expect(aside.parsed).to.equal(removed.parsed + lineNos.length);
   });
 
-  it('setAsideNew: the messages never seen that many blocks hold are set aside, and score writes what the log without their lines gives', async () => {
+  it('setAsideNew (the default): the messages never seen that many blocks hold are set aside, and score writes what the log without their lines gives', async () => {
     const modelDir = await trainedModel();
     const d = driftLog();
     const sessionsOf = (dir: string) => fs.readFileSync(path.join(dir, 'sessions.csv'));
@@ -597,13 +597,14 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
     for (const readerThread of [false, true]) {
       const out = path.join(workDir(), `set-aside-${readerThread}`);
       const rem = path.join(workDir(), `set-aside-removed-${readerThread}`);
-      const r = await scoreLog(await DeepSentry.load(modelDir), d.file, out, { setAsideNew: true, readerThread, force: true });
+      // the default on one read, named on the other
+      const r = await scoreLog(await DeepSentry.load(modelDir), d.file, out, { ...(readerThread ? { setAsideNew: true } : {}), readerThread, force: true });
       const without = await scoreLog(await DeepSentry.load(modelDir), d.blanked, rem, { readerThread, force: true });
       expect(r.setAside).to.deep.equal([{ message: DRIFT_MESSAGE, sessions: d.blocks }]);
       // the pass without them meets no common new message; the warning says what was set aside and how to score it
       expect(r.commonNewMessages).to.deep.equal([]);
       expect(r.warnings.filter((w) => w.includes(`"${DRIFT_MESSAGE}"`))).to.have.length(1);
-      expect(r.warnings.find((w) => w.includes(`"${DRIFT_MESSAGE}"`))).to.match(/set aside \(setAsideNew\)/).and.to.match(/without setAsideNew/).and.to.match(/deepsentry feedback/);
+      expect(r.warnings.find((w) => w.includes(`"${DRIFT_MESSAGE}"`))).to.match(/set aside \(setAsideNew\)/).and.to.match(/set setAsideNew false/).and.to.match(/deepsentry feedback/);
       expect([r.sessions, r.anomalies, r.newMessages, r.parsed - without.parsed]).to.deep.equal([without.sessions, without.anomalies, without.newMessages, d.blocks]);
       // sessions.csv: byte for byte the log's without those lines
       expect(sessionsOf(out).equals(sessionsOf(rem))).to.equal(true);
@@ -623,8 +624,8 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
   it('setAsideNew: with no message common and new, nothing is set aside and the outputs are byte for byte those without it', async () => {
     const modelDir = await trainedModel();
     const log = hdfsSlice(5000);
-    const a = await scoreLog(await DeepSentry.load(modelDir), log, path.join(workDir(), 'no-drift-a'), { force: true });
-    const b = await scoreLog(await DeepSentry.load(modelDir), log, path.join(workDir(), 'no-drift-b'), { setAsideNew: true, force: true });
+    const a = await scoreLog(await DeepSentry.load(modelDir), log, path.join(workDir(), 'no-drift-a'), { setAsideNew: false, force: true });
+    const b = await scoreLog(await DeepSentry.load(modelDir), log, path.join(workDir(), 'no-drift-b'), { force: true });
     expect(b.setAside).to.deep.equal([]);
     expect(b.commonNewMessages).to.deep.equal([]);
     const { seconds: _a, files: _fa, ...ra } = a;
@@ -637,9 +638,9 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
     const modelDir = await trainedModel();
     const d = driftLog();
     const out = path.join(workDir(), 'set-aside-stream');
-    const r = await scoreLog(await DeepSentry.load(modelDir), fs.createReadStream(d.file), out, { setAsideNew: true, force: true });
+    const r = await scoreLog(await DeepSentry.load(modelDir), fs.createReadStream(d.file), out, { force: true });
     const plain = path.join(workDir(), 'set-aside-stream-plain');
-    await scoreLog(await DeepSentry.load(modelDir), d.file, plain, { force: true });
+    await scoreLog(await DeepSentry.load(modelDir), d.file, plain, { setAsideNew: false, force: true });
     expect(r.setAside).to.deep.equal([]);
     expect(r.commonNewMessages.map((c) => c.message)).to.deep.equal([DRIFT_MESSAGE]);
     const common = r.warnings.findIndex((w) => w.includes(`"${DRIFT_MESSAGE}"`) && /scores as new/.test(w));

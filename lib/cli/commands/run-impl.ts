@@ -28,7 +28,7 @@ export async function runRun(a: RunArgs): Promise<void> {
     labels ??= s.labels;
   }
   const s = await setupPipeline({ ...a, session: sessionOverrides(a) });
-  const r = await withSignals((signal) => runPipeline(log, a.out, { config: s.config, reporter: s.reporter, signal, force: a.force === true, acceptTruncated: a.acceptTruncated === true, withText: a.withText === true, ...(a.setAsideNew === true ? { setAsideNew: true } : {}), ...(labels !== undefined ? { labels } : {}), ...(a.normalLabels !== undefined ? { normalLabels: a.normalLabels } : {}) }));
+  const r = await withSignals((signal) => runPipeline(log, a.out, { config: s.config, reporter: s.reporter, signal, force: a.force === true, acceptTruncated: a.acceptTruncated === true, withText: a.withText === true, setAsideNew: a.setAsideNew !== false, ...(labels !== undefined ? { labels } : {}), ...(a.normalLabels !== undefined ? { normalLabels: a.normalLabels } : {}) }));
   const out = {
     log,
     labels: labels ?? (r.evaluation ? `${log} (its per-line labels)` : null),

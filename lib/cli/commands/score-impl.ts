@@ -55,7 +55,7 @@ export async function runScore(a: ScoreArgs): Promise<void> {
     Object.assign(model.logConfig, withSessionFlags(model.logConfig, a));
     const out = await checkScoreOutput(a.out, { lines: a.lines, force: a.force === true, inputs: [...(a.log === '-' ? [] : [a.log]), a.model] });
     s.reporter.stage?.('score', `${a.log} with ${model.directory}`);
-    const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, withText: a.withText === true, reporter: s.reporter, outputChecked: true, acceptTruncated: a.acceptTruncated === true, reader, ...(a.setAsideNew === true ? { setAsideNew: true } : {}) });
+    const r = await scoreLog(model, a.log === '-' ? process.stdin : a.log, a.out, { lines: a.lines, withText: a.withText === true, reporter: s.reporter, outputChecked: true, acceptTruncated: a.acceptTruncated === true, reader, setAsideNew: a.setAsideNew !== false });
     if (a.json) process.stdout.write(JSON.stringify({ ...r, replaced: out.removed }) + '\n');
     else if (!a.quiet) {
       process.stdout.write(
