@@ -23,7 +23,8 @@
  * With setAsideNew, a file whose sessions often hold a message the model never saw (commonNewMessages: a
  * change of the log, not an anomaly) is scored again with the lines of those messages set aside: they are in
  * no session and no score (the scorer's setAside), and lines.csv still has a row for each, with an empty score
- * and anomaly 0, among its session's rows (or, when its key has no scored session, at the end).
+ * and anomaly 0, among its session's rows (or, when its key has no scored session, at the end: the key's row
+ * in sessions.csv is then unscored, -Infinity with 0 lines).
  */
 import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -426,15 +427,16 @@ export async function scoreLog(model: DeepSentry, source: string | Readable, out
       if (w) await w;
     };
     /**
-     * Lines set aside whose key has no session open at the end of input: their rows, under their key when it has
-     * a row in sessions.csv, else with no session (lib/eval reads a key of lines.csv in sessions.csv).
+     * Lines set aside whose key has no session open at the end of input: their rows, under their key. A key
+     * whose every line was set aside still gets its row in sessions.csv, unscored (-Infinity, no line scored):
+     * a key is not lost, and the shares of the scored sessions (commonNewMessages) keep the first pass's count.
      */
     const writeAsideLeft = async () => {
       let lText = '';
       for (const [key, g] of segments) {
         if (g.aside === null) continue;
-        const field = byKey.has(key) ? g.field : '';
-        for (let a = 0; a < g.aside.length; a++) lText += asideRow(g, a, field);
+        if (!byKey.has(key)) byKey.set(key, { score: -Infinity, lines: 0, firstTs: null, lastTs: null, why: ',,,,' });
+        for (let a = 0; a < g.aside.length; a++) lText += asideRow(g, a, g.field);
       }
       segments.clear();
       const w = lOut && lText !== '' ? writeWithBackpressure(lOut, lText) : null;

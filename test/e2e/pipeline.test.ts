@@ -621,6 +621,32 @@ describe('pipeline: run evaluates a log against the labels its own lines carry (
     for (const f of ['sessions.csv', 'lines.csv']) expect(fs.readFileSync(path.join(outs[0]!, f)).equals(fs.readFileSync(path.join(outs[1]!, f))), f).to.equal(true);
   });
 
+  it('setAsideNew: a key whose every line is set aside keeps its row in sessions.csv, unscored, and the shares keep their count', async () => {
+    const modelDir = await trainedModel();
+    const d = driftLog();
+    const lines = fs.readFileSync(d.file, 'utf8').split('\n').filter(Boolean);
+    // three blocks of nothing but the new message, amid the others (their time: the 100th line's)
+    const t = hdfsTimeOf(lines[99]!);
+    const only = ['blk_9000001', 'blk_9000002', 'blk_9000003'].flatMap((b) => [0, 1].map(() => withHdfsTime(`081109 000000 1 INFO dfs.DataNode$BlockReporter: Reported block ${b} to namenode with checksum`, t)));
+    const log = path.join(workDir(), 'set-aside-only.log');
+    fs.writeFileSync(log, [...lines.slice(0, 100), ...only, ...lines.slice(100)].join('\n') + '\n');
+    const out = path.join(workDir(), 'set-aside-only');
+    const r = await scoreLog(await DeepSentry.load(modelDir), log, out, { force: true });
+    const off = await scoreLog(await DeepSentry.load(modelDir), log, path.join(workDir(), 'set-aside-only-off'), { setAsideNew: false, force: true });
+    expect(r.setAside).to.deep.equal([{ message: DRIFT_MESSAGE, sessions: d.blocks + 3 }]);
+    expect(r.sessions).to.equal(off.sessions);
+    const rows = readCsv(path.join(out, 'sessions.csv'));
+    for (const b of ['blk_9000001', 'blk_9000002', 'blk_9000003']) {
+      expect(rows.filter((x) => x[0] === b).map((x) => x.slice(1, 4))).to.deep.equal([['-Infinity', '0', '0']]);
+      expect(readCsv(path.join(out, 'lines.csv')).filter((x) => x[1] === b).map((x) => [x[2], x[3]])).to.deep.equal([['', '0'], ['', '0']]);
+    }
+    // every line of lines.csv under a key of sessions.csv, and lib/eval reads both
+    expect(readCsv(path.join(out, 'lines.csv')).slice(1).filter((x) => x[1] === '')).to.deep.equal([]);
+    const read = await readSessionScores(out);
+    expect(read.ids.length).to.equal(r.sessions);
+    expect(read.scores[read.index.get('blk_9000001')!]).to.equal(-Infinity);
+  });
+
   it('setAsideNew: with no message common and new, nothing is set aside and the outputs are byte for byte those without it', async () => {
     const modelDir = await trainedModel();
     const log = hdfsSlice(5000);
