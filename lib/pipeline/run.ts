@@ -267,7 +267,8 @@ export async function runPipeline(log: string, outDir: string, o: RunOptions): P
           split: `sessions in time order of their first line: the first ${nTrain} trained the model (no labels), the last ${testKeys.size} were scored and are evaluated here`,
         },
         modelConfig: describeModel({ directory: modelDir, config: model.config, thresholds: model.thresholds, metrics: model.metrics, logConfig: model.logConfig, knownNormal: model.knownNormal?.toJSON() }),
-        warnings: [...warnings, ...score.warnings],
+        // run reads the log twice (to train, to score): a warning on the input comes from both reads
+        warnings: [...new Set([...warnings, ...score.warnings])],
       });
       const m = evaluation.result.metrics;
       if (m.coverage.sessionsLabelled === 0) {

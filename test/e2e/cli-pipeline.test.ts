@@ -101,6 +101,14 @@ describe('deepsentry train / score / run (CLI)', function () {
     }
   });
 
+  it('run says each warning once, though it reads the log twice (to train, to score)', () => {
+    const zk = path.join(__dirname, '..', '..', 'data', 'loghub', 'Zookeeper_2k.log.gz');
+    const r = runCli(['run', zk, '--out', path.join(workDir(), 'run-zk'), '--config', tinyConfigFile(), '--force', '--format', '<Date> <Time> - <Level>  \\[<Node>:<Component>@<Id>\\] - <Content>']);
+    expect(r.code, r.stderr).to.equal(0);
+    // the sample is cut from several stretches of the original log: 1,245 lines are earlier than one before them
+    expect(r.stderr.match(/1245 out of order/g) ?? []).to.have.length(1);
+  });
+
   it('score --json lists the messages set aside (--set-aside-new, the default); --no-set-aside-new scores them; on stdin none is set aside and it says why', async () => {
     const model = await trainedModel();
     const d = driftLog();

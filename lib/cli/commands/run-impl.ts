@@ -40,7 +40,8 @@ export async function runRun(a: RunArgs): Promise<void> {
     score: r.score,
     metrics: r.evaluation?.result.metrics ?? null,
     files: r.evaluation?.files ?? null,
-    warnings: [...r.warnings, ...r.score.warnings, ...(r.evaluation?.warnings ?? [])].map(flagWording),
+    // once each: the input's warnings come from training's read of the log and from scoring's
+    warnings: [...new Set([...r.warnings, ...r.score.warnings, ...(r.evaluation?.warnings ?? [])].map(flagWording))],
     backend: s.backend.backend,
     timings: r.timings,
     /** the whole command, from process start (module loading and backend set-up included) */
