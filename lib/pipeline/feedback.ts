@@ -50,6 +50,7 @@ import { RECENT_DEFAULTS, RecentSessions } from '../live/recent_sessions';
 import { lineageOf, type ModelLineage } from '../models/lineage';
 import { sessionEnded } from '../logs/sessions';
 import type { PipelineReporter } from './train';
+import { commonNew } from './common_new';
 
 /** Options of learnNormal. */
 export interface FeedbackOptions {
@@ -81,6 +82,13 @@ export interface FeedbackOptions {
   reporter?: PipelineReporter;
   signal?: AbortSignal;
   acceptTruncated?: boolean;
+  /**
+   * read the log as `deepsentry score` scores it (ScoreLogOptions.setAsideNew, default true): the lines of the
+   * messages the model never saw that many of its sessions hold are left out of every session, so they are not
+   * learnt from the few marked sessions that hold them (which would make them known, no longer set aside, and
+   * rare) and the scores before and after are score's
+   */
+  setAsideNew?: boolean;
 }
 
 /** The defaults of FeedbackOptions (measured on hdfs-dev, README "False-alarm feedback"). */
@@ -118,6 +126,8 @@ export interface FeedbackResult {
   newTargets: number;
   /** messages never seen in training (nor accepted before) that the marked sessions brought: now known messages */
   acceptedMessages: number;
+  /** the messages left out of the log's sessions as `deepsentry score` sets them aside (FeedbackOptions.setAsideNew) */
+  setAside: Array<{ message: string; sessions: number }>;
   countRelationsChanged: number;
   /** compositions of the marked keys the model now knows normal that it did not before (lib/models/known_normal.ts) */
   knownCompositions: number;
@@ -290,13 +300,41 @@ function compositions(model: DeepSentry, sessions: readonly LogSession[]): KeyCo
 export async function learnNormal(model: DeepSentry, o: FeedbackOptions): Promise<FeedbackResult> {
   checkFeedbackOptions(o);
   o.reporter?.stage?.('feedback', `reading ${o.log}`);
-  const all = await readSessions(model, o.log, o);
-  return learnSessions(model, all, o, path.resolve(o.log), (missing, keys) =>
+  const read = await readSessions(model, o.log, o);
+  const { sessions: all, setAside } = o.setAsideNew === false ? { sessions: read, setAside: [] } : setAsideCommonNew(model, read);
+  const r = await learnSessions(model, all, o, path.resolve(o.log), (missing, keys) =>
     new DeepSentryError(
       'DS_INVALID_ARGUMENT',
       `${o.source ?? 'feedback'}: ${missing.length} of ${keys.length} sessions are not in ${o.log} (cut with the model's session settings): ${listKeys(missing)} (is the log option the log the sessions came from?)`,
     ),
   );
+  r.setAside = setAside;
+  return r;
+}
+
+/**
+ * The log's sessions without the lines of the messages `deepsentry score` would set aside in it (common_new.ts:
+ * never seen by the model, held by COMMON_NEW_SHARE of the keys or more), and those messages. A
+ * session left with no line is dropped, as score leaves it unscored.
+ */
+function setAsideCommonNew(model: DeepSentry, sessions: LogSession[]): { sessions: LogSession[]; setAside: Array<{ message: string; sessions: number }> } {
+  const newIn = new Map<string, Set<string>>();
+  const keys = new Set<string>();
+  for (const s of sessions) {
+    keys.add(s.key);
+    for (const id of s.ids) {
+      if (model.knows(id)) continue;
+      const m = model.messageText(id) as string;
+      let ks = newIn.get(m);
+      if (ks === undefined) newIn.set(m, (ks = new Set()));
+      ks.add(s.key);
+    }
+  }
+  const setAside = commonNew(newIn, keys.size);
+  if (setAside.length === 0) return { sessions, setAside };
+  const aside = new Set(setAside.map((c) => model.messageId(c.message)));
+  const kept = sessions.map((s) => ({ ...s, ids: s.ids.filter((id) => !aside.has(id)) })).filter((s) => s.ids.length > 0);
+  return { sessions: kept, setAside };
 }
 
 /** At most five keys, for an error message. */
@@ -428,6 +466,7 @@ async function learnSessions(
     replaySessions: replay.length,
     newTargets,
     acceptedMessages,
+    setAside: [],
     countRelationsChanged: relations.size,
     knownCompositions: memory.size - known,
     fineTune,
@@ -455,6 +494,14 @@ export function summarizeFeedback(r: FeedbackResult, model: string | null): Feed
     warnings.push(`${r.identical.length} other flagged sessions have a flagged segment that is, message for message, a marked session's: no model of segments can tell them apart, so that segment is cleared in them too: ${listKeys(r.identical.map((x) => `${x.session} (as ${x.as})`))}`);
   }
   if (r.raised.length > 0) warnings.push(`${r.raised.length} other sessions of ${r.log} are now flagged that were not: ${listKeys(r.raised.map((x) => x.session))}`);
+  if (r.setAside.length > 0) {
+    warnings.push(
+      `${r.setAside.length} messages the model never saw that many sessions of ${r.log} hold were left out of its sessions, as \`deepsentry score\` sets them aside, and stay unknown: ${r.setAside
+        .slice(0, 5)
+        .map((c) => `"${c.message}" (${c.sessions} sessions)`)
+        .join(', ')}. To learn them from the marked sessions too, set setAsideNew false; to know them well, train on this log.`,
+    );
+  }
   return { model, ...rest, fineTune: { epochs: fineTune.epochs, loss: fineTune.loss, seconds: fineTune.seconds }, warnings };
 }
 

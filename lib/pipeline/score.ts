@@ -30,6 +30,7 @@ import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { KeyCompositions } from '../models/known_normal';
+import { COMMON_NEW_SHARE, commonNew } from './common_new';
 import { DeepSentryError } from '../errors';
 import { inputWarnings, IssueLog, ISSUE_KINDS } from '../logs/issues';
 import type { ReadStats } from '../logs/lines';
@@ -128,11 +129,7 @@ export interface ScoreSummary {
 
 /** Above this share of flagged sessions the result says more about the model than about the log. */
 export const HIGH_FLAG_RATE = 0.2;
-/**
- * A message the model never saw that this share of the scored sessions holds is a change of the log, not an
- * anomaly: anomalies are rare (about 3 % of HDFS blocks, and each kind far rarer).
- */
-export const COMMON_NEW_SHARE = 0.05;
+export { COMMON_NEW_SHARE };
 
 /**
  * Warnings on a scoring result. Anomalies are rare by definition (a few percent of sessions in the public
@@ -224,16 +221,6 @@ export function setAsideWarning(setAside: ReadonlyArray<{ message: string; sessi
 export const SET_ASIDE_NEEDS_FILE =
   'nothing was set aside: setAsideNew scores the log a second time without the messages above, and a stream (stdin) cannot be read twice. Save the log to a file and score the file to set them aside.';
 
-/**
- * Messages the model does not know that at least COMMON_NEW_SHARE of `sessions` (≥ 20) held, by the keys
- * holding each: most common first (then by text).
- */
-function commonNew(newIn: ReadonlyMap<string, ReadonlySet<string>>, sessions: number): Array<{ message: string; sessions: number }> {
-  return [...newIn]
-    .map(([message, keys]) => ({ message, sessions: keys.size }))
-    .filter((c) => sessions >= 20 && c.sessions >= COMMON_NEW_SHARE * sessions)
-    .sort((a, b) => b.sessions - a.sessions || (a.message < b.message ? -1 : 1));
-}
 
 /** What one pass of scoreLog over its input found (its outputs are in the .tmp files). */
 interface Pass {

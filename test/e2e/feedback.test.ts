@@ -12,7 +12,8 @@ import { readSessionScores } from '../../lib/eval/scores';
 import { CountModel } from '../../lib/models/counts';
 import { DeepSentry, FIRST_ID, readFeedbackFile, scoreLog } from '../../lib/pipeline';
 import { DeepSentryError } from '../../lib/errors';
-import { hdfsSlice, hdfsTimeOf, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
+import { DRIFT_MESSAGE, driftLog, hdfsSlice, hdfsTimeOf, trainedModel, withHdfsTime } from '../support/pipeline-fixtures';
+import { learnNormal } from '../../lib/pipeline/feedback';
 import { HDFS_DEV_LABELS, requireData } from '../support/data';
 import { runCli } from '../support/cli';
 import { tempDir } from '../support/tmp';
@@ -222,6 +223,27 @@ describe('deepsentry feedback: false alarms learnt as normal', function () {
     for (let k = 9101; k <= 9105; k++) expect(s(k, after), `blk_${k} (the new message is known now)`).to.be.below(after.threshold);
     expect(s(9106, after), 'another new message').to.be.at.least(after.threshold);
     expect(fb.cleared.map((c: { session: string }) => c.session)).to.include.members(['blk_9102', 'blk_9103', 'blk_9104', 'blk_9105']);
+  });
+
+  it('a message common and new in the log is left out of its sessions as score sets it aside: not learnt from a marked session, still set aside after', async () => {
+    const d = driftLog();
+    const marked = d.inserted[0]![1];
+    const load = async () => DeepSentry.load(await trainedModel());
+    const m = await load();
+    const r = await learnNormal(m, { log: d.file, sessions: [marked], epochs: 1 });
+    expect(r.setAside).to.deep.equal([{ message: DRIFT_MESSAGE, sessions: d.blocks }]);
+    expect(r.acceptedMessages).to.equal(0);
+    expect(m.knows(m.messageId(DRIFT_MESSAGE))).to.equal(false);
+    const after = await scoreLog(m, d.file, path.join(tempDir('feedback-set-aside'), 'after'), { lines: false, force: true });
+    expect(after.setAside.map((c) => c.message)).to.deep.equal([DRIFT_MESSAGE]);
+    // the marked session's score before is score's, with the message set aside
+    const plain = await scoreLog(await load(), d.file, path.join(tempDir('feedback-set-aside'), 'before'), { lines: false, force: true });
+    const rows = await readSessionScores(path.dirname(plain.files.sessions));
+    expect(r.sessions[0]!.before).to.be.closeTo(rows.scores[rows.index.get(marked)!]!, 1e-5);
+    // setAsideNew false: learnt from the marked session, known after
+    const m2 = await load();
+    const r2 = await learnNormal(m2, { log: d.file, sessions: [marked], epochs: 1, setAsideNew: false });
+    expect([r2.setAside, r2.acceptedMessages, m2.knows(m2.messageId(DRIFT_MESSAGE))]).to.deep.equal([[], 1, true]);
   });
 
   it('acceptMessages drops exactly the accepted message\'s novelty term, nothing else; the model saved and loaded knows it and scores alike', async () => {

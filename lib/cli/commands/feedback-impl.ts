@@ -25,6 +25,7 @@ export async function runFeedback(a: FeedbackArgs): Promise<void> {
       signal,
       reporter: s.reporter,
       acceptTruncated: a.acceptTruncated === true,
+      setAsideNew: a.setAsideNew !== false,
       ...(a.epochs !== undefined ? { epochs: a.epochs } : {}),
       ...(a.learningRate !== undefined ? { learningRate: a.learningRate } : {}),
       ...(a.weight !== undefined ? { weight: a.weight } : {}),

@@ -16,6 +16,8 @@ export interface FeedbackArgs extends GlobalOptions, ForceOption, AcceptTruncate
   weight?: number;
   seen?: number;
   replay?: number;
+  /** read the log as score does, the messages common and new set aside (default true) */
+  setAsideNew?: boolean;
 }
 
 export const feedbackCommand: CommandModule<object, FeedbackArgs> = {
@@ -32,6 +34,11 @@ export const feedbackCommand: CommandModule<object, FeedbackArgs> = {
       .option('weight', { type: 'number', describe: 'each marked session counts as this many sessions in the fine-tuning (default 2000)' })
       .option('seen', { type: 'number', describe: "each message of a marked session counts as seen this many more times in the detector's rarity term (default 100)" })
       .option('replay', { type: 'number', describe: 'at most this many normal sessions of the log replayed (default 20000)' })
+      .option('set-aside-new', {
+        type: 'boolean',
+        default: true,
+        describe: 'read the log as `deepsentry score` scores it: the messages it never saw that 5 % of the sessions or more hold are left out, not learnt; --no-set-aside-new learns them too',
+      })
       .check((argv) => {
         for (const k of ['epochs', 'weight', 'seen'] as const) {
           const v = argv[k] as number | undefined;
