@@ -22,12 +22,14 @@
  *
  * A marked session's messages never seen in training become known messages of the model (ScoringModel.acceptMessages):
  * they lose their novelty term (the text model's reconstruction error, which otherwise keeps every session that
- * holds them flagged whatever the detector learns) and are saved with it. That is how a model follows a log whose
- * software changed: training on the later half of hdfs-dev and scoring the earlier half, where a third of the
- * blocks hold read messages the later half never has, marking the 5 highest-scoring false alarms normal
- * clears 1,284–1,295 of the other 1,299 (F1 0.12 → 0.92–0.98), against 138–140 with the novelty term kept
- * (bench/results/accuracy-feedback.md, README "Feedback on every protocol"). The text model and the
- * count-based sequence model (scoring.sequence, off by default) are not changed.
+ * holds them flagged whatever the detector learns) and are saved with it. A message that many of the log's
+ * sessions hold and the model never saw is not learnt this way by default: `deepsentry score` sets it aside
+ * (common_new.ts), and feedback reads the log as score does (FeedbackOptions.setAsideNew). With that off, this is
+ * how a model follows a log whose software changed: training on the later half of hdfs-dev and scoring the
+ * earlier half, where a third of the blocks hold read messages the later half never has, marking the 5
+ * highest-scoring false alarms normal clears 1,284–1,295 of the other 1,299 (F1 0.12 → 0.92–0.98), against
+ * 138–140 with the novelty term kept (bench/results/accuracy-feedback.md). The text model and the count-based
+ * sequence model (scoring.sequence, off by default) are not changed.
  *
  * The live monitor (`POST /feedback`, lib/live/server.ts) has no whole log to read: its scorer keeps the
  * sessions it scored recently in a RecentSessions buffer (below), and `learnRecent` runs steps 2–4 on a copy
