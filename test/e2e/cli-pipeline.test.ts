@@ -154,6 +154,12 @@ describe('deepsentry train / score / run (CLI)', function () {
     const bad = runCli(['live', '-', '--scorer', 'novelty', '--set-aside', DRIFT_MESSAGE], { input: '' });
     expect(bad.code).to.equal(2);
     expect(bad.stderr).to.match(/--set-aside/);
+    // no message, or an empty one: a usage error, not a silent no-op
+    for (const args of [['--set-aside'], ['--set-aside', ''], ['--set-aside', DRIFT_MESSAGE, '--set-aside', ' ']]) {
+      const none = runCli(['live', '-', '--model', model, ...args], { input: '' });
+      expect(none.code, args.join(' ')).to.equal(2);
+      expect(none.stderr).to.match(/--set-aside needs a masked message/);
+    }
   });
 
   it('usage errors exit 2', () => {

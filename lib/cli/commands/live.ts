@@ -103,6 +103,10 @@ export function withLiveOptions<T>(y: Argv<T>) {
       if (a.state !== undefined && a.follow === undefined) throw new Error('--state needs --follow FILE (only a file can be resumed at a byte offset)');
       if (a.scorer === 'model' && a.model === undefined) throw new Error('Give --model DIR (or --scorer novelty for the model-free scorer)');
       if (Array.isArray(a['set-aside']) && a['set-aside'].length > 0 && (a.scorer !== 'model' || a.nats !== undefined)) throw new Error('--set-aside sets messages aside in the model scorer of this process (--scorer model, without --nats)');
+      // `--set-aside` alone, or an empty text, would set nothing aside without a word
+      if (Array.isArray(a['set-aside']) && (a['set-aside'].length === 0 || a['set-aside'].some((m) => String(m).trim() === ''))) {
+        throw new Error("--set-aside needs a masked message, as `deepsentry score` names it in its warning, e.g. --set-aside '<IP> Served block <BLK> to /<IP>'");
+      }
       const ints: [string, unknown, number][] = [['max-body', a.maxBody, 1], ['webhook-queue', a.webhookQueue, 1], ['webhook-retries', a.webhookRetries, 1], ['webhook-timeout', a.webhookTimeout, 1], ['webhook-concurrency', a.webhookConcurrency, 1], ['webhook-batch', a.webhookBatch, 1], ['window', a.window, 2], ['max-sessions', a.maxSessions, 1], ['feedback-sessions', a.feedbackSessions, 0], ['batch-delay', a.batchDelay, 0], ['context', a.context, 0], ['poll-ms', a.pollMs, 1], ['drain-timeout', a.drainTimeout, 0], ['checkpoint-ms', a.checkpointMs, 0], ['lease-ms', a.leaseMs, 100]];
       for (const [name, v, min] of ints) {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`Expected an integer >= ${min} for --${name} but received ${String(v)}`);
