@@ -148,6 +148,11 @@ export interface FeedbackRow extends Measured {
   /** normal sessions newly flagged */
   raised: number;
   seconds: number;
+  /**
+   * the scored sessions after, judged without the memory of compositions known normal, as `deepsentry live` and
+   * the streaming API judge them (they do not apply it): F1, and the marked sessions still flagged
+   */
+  withoutMemory?: { f1: number; markedFlagged: number };
 }
 
 interface Raw {
@@ -295,18 +300,21 @@ function feedbackTable(rows: AccuracyRow[]): string {
     '',
     `After feedback: the ${n} highest-scoring false alarms of each run marked normal (learnNormal, \`deepsentry feedback\`'s defaults), the scored sessions measured again at the same threshold:`,
     '',
-    '| protocol | seed | marked | F1 before → after (TP FP FN after) | AP before → after | other false alarms cleared | anomalies lost (of them flagged by the same event as a marked session) | newly flagged |',
-    '|---|---|---|---|---|---|---|---|',
+    '| protocol | seed | marked | F1 before → after (TP FP FN after) | AP before → after | other false alarms cleared | anomalies lost (of them flagged by the same event as a marked session) | newly flagged | without the memory (as live judges): F1 after, marked still flagged |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
+  const plainOf = (x: FeedbackRow) => (x.withoutMemory ? `${f(x.withoutMemory.f1)}, ${x.withoutMemory.markedFlagged}` : '—');
   for (const r of fb) {
     const x = r.feedback as FeedbackRow;
-    lines.push(`| ${r.protocol} | ${r.seed} | ${x.marked} | ${f(r.f1)} → ${f(x.f1)} (${x.tp} ${x.fp} ${x.fn}) | ${f(r.ap)} → ${f(x.ap)} | ${x.cleared} of ${Math.max(0, r.fp - x.marked)} | ${x.lost} (${lostAsMarked(x)}) | ${x.raised} |`);
+    lines.push(`| ${r.protocol} | ${r.seed} | ${x.marked} | ${f(r.f1)} → ${f(x.f1)} (${x.tp} ${x.fp} ${x.fn}) | ${f(r.ap)} → ${f(x.ap)} | ${x.cleared} of ${Math.max(0, r.fp - x.marked)} | ${x.lost} (${lostAsMarked(x)}) | ${x.raised} | ${plainOf(x)} |`);
   }
   const sum = (g: (x: FeedbackRow) => number) => fb.reduce((a, r) => a + g(r.feedback as FeedbackRow), 0);
   const mean = (g: (r: AccuracyRow) => number) => fb.reduce((a, r) => a + g(r), 0) / fb.length;
   const worst = (g: (r: AccuracyRow) => number) => Math.min(...fb.map(g));
+  const plainRows = fb.filter((r) => (r.feedback as FeedbackRow).withoutMemory !== undefined);
+  const plainMean = plainRows.length === fb.length ? `${f(mean((r) => (r.feedback as FeedbackRow).withoutMemory?.f1 ?? NaN))} (${f(worst((r) => (r.feedback as FeedbackRow).withoutMemory?.f1 ?? NaN))}), ${sum((x) => x.withoutMemory?.markedFlagged ?? 0)}` : '—';
   lines.push(
-    `| **mean (worst)** | | ${sum((x) => x.marked)} | ${f(mean((r) => r.f1))} (${f(worst((r) => r.f1))}) → **${f(mean((r) => (r.feedback as FeedbackRow).f1))}** (${f(worst((r) => (r.feedback as FeedbackRow).f1))}) | ${f(mean((r) => r.ap))} → ${f(mean((r) => (r.feedback as FeedbackRow).ap))} | ${sum((x) => x.cleared)} of ${fb.reduce((a, r) => a + Math.max(0, r.fp - (r.feedback as FeedbackRow).marked), 0)} | ${sum((x) => x.lost)} (${sum(lostAsMarked)}) | ${sum((x) => x.raised)} |`,
+    `| **mean (worst)** | | ${sum((x) => x.marked)} | ${f(mean((r) => r.f1))} (${f(worst((r) => r.f1))}) → **${f(mean((r) => (r.feedback as FeedbackRow).f1))}** (${f(worst((r) => (r.feedback as FeedbackRow).f1))}) | ${f(mean((r) => r.ap))} → ${f(mean((r) => (r.feedback as FeedbackRow).ap))} | ${sum((x) => x.cleared)} of ${fb.reduce((a, r) => a + Math.max(0, r.fp - (r.feedback as FeedbackRow).marked), 0)} | ${sum((x) => x.lost)} (${sum(lostAsMarked)}) | ${sum((x) => x.raised)} | ${plainMean} |`,
   );
   return lines.join('\n') + '\n';
 }
@@ -475,7 +483,16 @@ async function feedbackRun(model: DeepSentry, log: string, ids: string[], scores
   await scoreLog(model, log, dir, { selectKey: (k) => test.has(k), lines: false, setAsideNew });
   const ss = await readSessionScores(dir);
   await fsp.rm(dir, { recursive: true, force: true });
+  // the same, without the memory: what the marked patterns score where it does not apply (live)
+  const scoring = model.config.scoring;
+  const memory = scoring.knownNormal;
+  scoring.knownNormal = false;
+  await scoreLog(model, log, dir, { selectKey: (k) => test.has(k), lines: false, setAsideNew });
+  scoring.knownNormal = memory;
+  const unremembered = await readSessionScores(dir);
+  await fsp.rm(dir, { recursive: true, force: true });
   const after = new Map(ss.ids.map((id, i) => [id, ss.scores[i]]));
+  const afterPlain = new Map(unremembered.ids.map((id, i) => [id, unremembered.scores[i]]));
   const whyAfter = new Map(ss.ids.map((id, i) => [id, ss.explanation[i] ?? null]));
   const isMarked = new Set(marked);
   const s2 = ids.map((id) => after.get(id) as number);
@@ -503,7 +520,8 @@ async function feedbackRun(model: DeepSentry, log: string, ids: string[], scores
       by(lostBy, id);
     }
   });
-  return { marked: marked.length, ...measure(s2, labels, t), cleared, lost, raised, markedBy, lostBy, raisedBy, seconds };
+  const withoutMemory = { f1: measure(ids.map((id) => afterPlain.get(id) as number), labels, t).f1, markedFlagged: marked.filter((id) => (afterPlain.get(id) as number) >= t).length };
+  return { marked: marked.length, ...measure(s2, labels, t), cleared, lost, raised, markedBy, lostBy, raisedBy, seconds, withoutMemory };
 }
 
 /**
