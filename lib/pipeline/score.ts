@@ -221,7 +221,6 @@ export function setAsideWarning(setAside: ReadonlyArray<{ message: string; sessi
 export const SET_ASIDE_NEEDS_FILE =
   'nothing was set aside: setAsideNew scores the log a second time without the messages above, and a stream (stdin) cannot be read twice. Save the log to a file and score the file to set them aside.';
 
-
 /** What one pass of scoreLog over its input found (its outputs are in the .tmp files). */
 interface Pass {
   stats: ReadStats;
