@@ -309,6 +309,10 @@ export class ModelScorer extends SessionScorer<OpenState> implements LineScorer 
     this.ownsKey = opts.ownsKey;
     this.censorEnds = opts.censorEnds === true;
     this.withMessages = opts.withMessages === true;
+    for (const m of opts.setAside ?? []) {
+      // an empty text is set aside by nothing: a silent no-op is what the caller did not mean
+      if (typeof m !== 'string' || m.trim() === '') throw new DeepSentryError('DS_INVALID_ARGUMENT', `setAside: expected masked messages (non-empty text, as deepsentry score names them) but received ${JSON.stringify(m)}`);
+    }
     this.setAside = opts.setAside !== undefined && opts.setAside.length > 0 ? new Set(opts.setAside) : null;
     this.setAsideEvents = opts.setAsideEvents === true;
     this.encodable = opts.format === undefined && opts.issues === undefined && opts.ownsKey === undefined && !this.withMessages && keyer.mode !== 'count';
